@@ -1,0 +1,19 @@
+//! The HelpYap engine: domain types, the sled store and the actors that own all state.
+//!
+//! The edge (the `helpyap` server crate) talks to it only through [`Registry`] and the domain
+//! types re-exported here. This crate never sees HTTP, sockets or the config file: actors get
+//! `…Arguments` structs, and errors travel back as typed values for the edge to map to statuses.
+
+pub mod project;
+pub mod registry;
+pub mod secret;
+pub mod social_proof;
+pub mod store;
+pub mod widget;
+
+pub use project::{ProjectSettings, ProjectSnapshot};
+pub use registry::{ProjectError, Registry, RegistryArguments};
+pub use secret::SecretHash;
+pub use social_proof::{InvalidEvent, PushFields, SocialProofEvent};
+pub use store::{Store, StoreError};
+pub use widget::{InvalidSetting, Position, Theme, WidgetSettings};

@@ -1,0 +1,215 @@
+//! The project actor: the single writer of one project's state.
+//!
+//! It owns the project's record (widget settings, push-secret hash) and its social-proof event
+//! sequence, writes both through the store, and republishes an immutable [`ProjectSnapshot`] on
+//! every change so hot reads never wait on its mailbox. It never authenticates callers — the
+//! registry checks secrets against the snapshot — and it never sees HTTP.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::secret::SecretHash;
+use crate::social_proof::NewEvent;
+use crate::store::{Store, StoreError};
+use crate::widget::{InvalidSetting, WidgetSettings};
+
+pub const SLUG_MAX_CHARS: usize = 64;
+
+/// A project as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectRecord {
+    pub slug: String,
+    pub widget: WidgetSettings,
+    /// `None` until a push secret is set; every push is refused until then.
+    pub push_secret_hash: Option<SecretHash>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+/// What the owner sets on a project. `push_secret: None` keeps the current secret.
+#[derive(Debug, Clone)]
+pub struct ProjectSettings {
+    pub widget: WidgetSettings,
+    pub push_secret: Option<SecretHash>,
+}
+
+/// The read-only view of a project that hot paths use without a mailbox hop.
+#[derive(Debug)]
+pub struct ProjectSnapshot {
+    pub slug: String,
+    /// The public `GET /api/widget/config` body, serialized once per change.
+    pub widget_config_json: Bytes,
+    /// A strong validator for `widget_config_json`, quoted as HTTP wants it.
+    pub etag: String,
+    pub push_secret_hash: Option<SecretHash>,
+}
+
+/// Latest snapshot of every started project, written only by project actors.
+pub type SnapshotBoard = Arc<DashMap<String, Arc<ProjectSnapshot>>>;
+
+pub struct Project;
+
+pub enum ProjectMessage {
+    /// Store a validated event and reply with its id once it is durable.
+    Push(NewEvent, RpcReplyPort<Result<u64, StoreError>>),
+    /// Replace the settings and reply once they are durable and published.
+    Configure(ProjectSettings, RpcReplyPort<Result<(), StoreError>>),
+    /// Panic inside the handler, to prove supervision restarts the actor.
+    #[cfg(any(test, feature = "fault-injection"))]
+    Panic,
+}
+
+pub struct ProjectArguments {
+    pub slug: String,
+    pub store: Store,
+    pub board: SnapshotBoard,
+    /// How many recent events the store keeps per project for replay.
+    pub retain_events: u64,
+}
+
+pub struct ProjectState {
+    record: ProjectRecord,
+    store: Store,
+    board: SnapshotBoard,
+    retain_events: u64,
+    /// The id the next pushed event gets; ids are never reused.
+    next_event_id: u64,
+}
+
+impl Actor for Project {
+    type Msg = ProjectMessage;
+    type State = ProjectState;
+    type Arguments = ProjectArguments;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<ProjectMessage>,
+        args: ProjectArguments,
+    ) -> Result<ProjectState, ActorProcessingErr> {
+        let record = args
+            .store
+            .project(&args.slug)?
+            .ok_or_else(|| format!("project {} is not in the store", args.slug))?;
+        let next_event_id = args.store.last_event_id(&args.slug)? + 1;
+        let state = ProjectState {
+            record,
+            store: args.store,
+            board: args.board,
+            retain_events: args.retain_events.max(1),
+            next_event_id,
+        };
+        state.publish();
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<ProjectMessage>,
+        message: ProjectMessage,
+        state: &mut ProjectState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ProjectMessage::Push(event, reply) => {
+                let result = state.push(event).await;
+                let _ = reply.send(result);
+            }
+            ProjectMessage::Configure(settings, reply) => {
+                let result = state.configure(settings).await;
+                let _ = reply.send(result);
+            }
+            #[cfg(any(test, feature = "fault-injection"))]
+            ProjectMessage::Panic => panic!("fault injection: project {} panicked", state.record.slug),
+        }
+        Ok(())
+    }
+}
+
+impl ProjectState {
+    async fn push(&mut self, event: NewEvent) -> Result<u64, StoreError> {
+        let event_id = self.next_event_id;
+        // Burn the id before writing: after a failed flush the event may still reach disk, and
+        // an id must never name two different events.
+        self.next_event_id += 1;
+        let event = event.into_event(event_id, SystemTime::now());
+        let forget_up_to = event_id.checked_sub(self.retain_events).filter(|&id| id > 0);
+        self.store.append_event(&self.record.slug, &event, forget_up_to)?;
+        self.store.flush().await?;
+        Ok(event_id)
+    }
+
+    async fn configure(&mut self, settings: ProjectSettings) -> Result<(), StoreError> {
+        let mut record = self.record.clone();
+        record.widget = settings.widget;
+        if let Some(hash) = settings.push_secret {
+            record.push_secret_hash = Some(hash);
+        }
+        if record == self.record {
+            return Ok(());
+        }
+        record.updated_at_ms = now_ms();
+        let previous_secret = self.record.push_secret_hash.as_ref();
+        let previous_secret = previous_secret.filter(|old| Some(*old) != record.push_secret_hash.as_ref());
+        self.store.put_project(&record, previous_secret)?;
+        self.store.flush().await?;
+        self.record = record;
+        self.publish();
+        Ok(())
+    }
+
+    fn publish(&self) {
+        let json = serde_json::to_vec(&self.record.widget).expect("widget settings always serialize");
+        let digest = Sha256::digest(&json);
+        let etag = format!("\"{}\"", digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let snapshot = ProjectSnapshot {
+            slug: self.record.slug.clone(),
+            widget_config_json: Bytes::from(json),
+            etag,
+            push_secret_hash: self.record.push_secret_hash.clone(),
+        };
+        self.board.insert(self.record.slug.clone(), Arc::new(snapshot));
+    }
+}
+
+/// Slugs are 1–64 characters of `a-z`, `0-9` and inner `-`: safe in URLs, keys and file names.
+pub fn validate_slug(slug: &str) -> Result<(), InvalidSetting> {
+    let well_formed = !slug.is_empty()
+        && slug.len() <= SLUG_MAX_CHARS
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(InvalidSetting {
+            field: "slug",
+            reason: format!(
+                "{slug:?} must be 1-{SLUG_MAX_CHARS} characters of a-z, 0-9 and inner hyphens"
+            ),
+        })
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slug_rules() {
+        for good in ["demo", "my-store", "a", "shop42", &"x".repeat(SLUG_MAX_CHARS)] {
+            assert!(validate_slug(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-a", "a-", "My-Store", "a_b", "a b", "é", &"x".repeat(SLUG_MAX_CHARS + 1)] {
+            assert!(validate_slug(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The registry: finds, starts and supervises project actors, and is the engine's front door.
+//!
+//! [`Registry`] is the cheap, cloneable handle the edge holds. Reads go straight to the
+//! snapshot board; writes go to the one project actor that owns the project. Behind the handle a
+//! [`Supervisor`] actor spawns project actors lazily on first use (one at a time, so never two
+//! for one project) and restarts a failed one from the store. The registry checks push secrets;
+//! it never writes project state itself except to create a project that does not exist yet.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent, call};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use crate::project::{
+    Project, ProjectArguments, ProjectMessage, ProjectRecord, ProjectSettings, ProjectSnapshot,
+    SnapshotBoard, now_ms, validate_slug,
+};
+use crate::secret::SecretHash;
+use crate::social_proof::{InvalidEvent, NewEvent, PushFields};
+use crate::store::{Store, StoreError};
+use crate::widget::InvalidSetting;
+
+/// Errors a caller of the registry must act on; the edge maps each to one status code.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("project not found")]
+    NotFound,
+    #[error("invalid push secret")]
+    InvalidSecret,
+    #[error("push secret belongs to another project")]
+    ForeignSecret,
+    #[error(transparent)]
+    InvalidEvent(#[from] InvalidEvent),
+    #[error(transparent)]
+    InvalidSetting(#[from] InvalidSetting),
+    /// The project actor died or is restarting; the request may be retried.
+    #[error("project is temporarily unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct RegistryArguments {
+    pub store: Store,
+    /// How many recent social-proof events each project keeps in the store.
+    pub retain_events: u64,
+}
+
+/// Handle to the engine. Clones share one supervisor and one snapshot board.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<RegistryInner>,
+}
+
+struct RegistryInner {
+    store: Store,
+    board: SnapshotBoard,
+    actors: ProjectActors,
+    supervisor: ActorRef<SupervisorMessage>,
+    supervisor_task: Mutex<Option<JoinHandle<()>>>,
+}
+
+type ProjectActors = Arc<DashMap<String, ActorRef<ProjectMessage>>>;
+
+impl Registry {
+    pub async fn start(args: RegistryArguments) -> Result<Registry, ProjectError> {
+        let board = SnapshotBoard::default();
+        let actors = ProjectActors::default();
+        let supervisor_args = SupervisorArguments {
+            store: args.store.clone(),
+            board: board.clone(),
+            actors: actors.clone(),
+            retain_events: args.retain_events,
+        };
+        let (supervisor, supervisor_task) = Actor::spawn(None, Supervisor, supervisor_args)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "registry supervisor failed to start");
+                ProjectError::Unavailable
+            })?;
+        Ok(Registry {
+            inner: Arc::new(RegistryInner {
+                store: args.store,
+                board,
+                actors,
+                supervisor,
+                supervisor_task: Mutex::new(Some(supervisor_task)),
+            }),
+        })
+    }
+
+    /// The latest snapshot of `slug`, starting its actor if needed.
+    pub async fn snapshot(&self, slug: &str) -> Result<Arc<ProjectSnapshot>, ProjectError> {
+        if let Some(snapshot) = self.inner.board.get(slug) {
+            return Ok(snapshot.clone());
+        }
+        self.actor(slug).await?;
+        self.inner.board.get(slug).map(|s| s.clone()).ok_or(ProjectError::Unavailable)
+    }
+
+    /// Authenticates a push with the project's secret, validates it and stores it durably.
+    /// Returns the new event's id.
+    pub async fn push(&self, slug: &str, secret: &str, fields: PushFields) -> Result<u64, ProjectError> {
+        let snapshot = self.snapshot(slug).await?;
+        let secret_ok = snapshot.push_secret_hash.as_ref().is_some_and(|hash| hash.matches(secret));
+        if !secret_ok {
+            let owner = self.inner.store.project_for_secret(&SecretHash::of(secret))?;
+            return Err(match owner {
+                Some(other) if other != slug => ProjectError::ForeignSecret,
+                _ => ProjectError::InvalidSecret,
+            });
+        }
+        let event = NewEvent::validate(fields)?;
+        let actor = self.actor(slug).await?;
+        match call!(actor, ProjectMessage::Push, event) {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ProjectError::Unavailable),
+        }
+    }
+
+    /// Creates the project if it does not exist, then applies `settings` to it. Used for the
+    /// projects seeded from the config file at start.
+    pub async fn configure(&self, slug: &str, settings: ProjectSettings) -> Result<(), ProjectError> {
+        validate_slug(slug)?;
+        settings.widget.validate()?;
+        if self.inner.store.project(slug)?.is_none() {
+            let now = now_ms();
+            let record = ProjectRecord {
+                slug: slug.to_owned(),
+                widget: settings.widget.clone(),
+                push_secret_hash: None,
+                created_at_ms: now,
+                updated_at_ms: now,
+            };
+            let created = call!(self.inner.supervisor, SupervisorMessage::Create, record);
+            created.map_err(|_| ProjectError::Unavailable)??;
+        }
+        let actor = self.actor(slug).await?;
+        match call!(actor, ProjectMessage::Configure, settings) {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ProjectError::Unavailable),
+        }
+    }
+
+    /// The number of project actors alive now.
+    pub fn live_projects(&self) -> usize {
+        self.inner.actors.len()
+    }
+
+    /// Makes a project actor panic, to exercise supervision.
+    #[cfg(feature = "fault-injection")]
+    pub async fn crash_project(&self, slug: &str) -> Result<(), ProjectError> {
+        let actor = self.actor(slug).await?;
+        actor.send_message(ProjectMessage::Panic).map_err(|_| ProjectError::Unavailable)
+    }
+
+    /// Stops every actor (their mailboxes drain first) and flushes the store.
+    pub async fn stop(&self, grace: Duration) -> Result<(), StoreError> {
+        let supervisor = &self.inner.supervisor;
+        let _ = supervisor.stop_children_and_wait(None, Some(grace)).await;
+        let _ = supervisor.stop_and_wait(None, Some(grace)).await;
+        if let Some(task) = self.inner.supervisor_task.lock().await.take() {
+            let _ = task.await;
+        }
+        self.inner.store.flush().await
+    }
+
+    async fn actor(&self, slug: &str) -> Result<ActorRef<ProjectMessage>, ProjectError> {
+        if let Some(actor) = self.inner.actors.get(slug) {
+            return Ok(actor.clone());
+        }
+        // Answer unknown projects here, concurrently, rather than queueing on the supervisor.
+        if validate_slug(slug).is_err() || self.inner.store.project(slug)?.is_none() {
+            return Err(ProjectError::NotFound);
+        }
+        match call!(self.inner.supervisor, SupervisorMessage::Start, slug.to_owned()) {
+            Ok(result) => result,
+            Err(_) => Err(ProjectError::Unavailable),
+        }
+    }
+}
+
+/// Spawns and restarts project actors; the only place that links them into the tree.
+pub struct Supervisor;
+
+pub enum SupervisorMessage {
+    /// Start the project's actor unless it runs already; reply with its reference.
+    Start(String, RpcReplyPort<Result<ActorRef<ProjectMessage>, ProjectError>>),
+    /// Write a new project's first record unless the project exists already.
+    Create(ProjectRecord, RpcReplyPort<Result<(), ProjectError>>),
+}
+
+pub struct SupervisorArguments {
+    store: Store,
+    board: SnapshotBoard,
+    actors: ProjectActors,
+    retain_events: u64,
+}
+
+pub struct SupervisorState {
+    args: SupervisorArguments,
+    /// Which project each live child serves, to restart the right one when it fails.
+    slug_by_actor: HashMap<ActorId, String>,
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMessage;
+    type State = SupervisorState;
+    type Arguments = SupervisorArguments;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SupervisorMessage>,
+        args: SupervisorArguments,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        Ok(SupervisorState { args, slug_by_actor: HashMap::new() })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMessage>,
+        message: SupervisorMessage,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMessage::Start(slug, reply) => {
+                let result = match state.args.actors.get(&slug).map(|a| a.clone()) {
+                    Some(actor) => Ok(actor),
+                    None => state.spawn(&myself, slug).await,
+                };
+                let _ = reply.send(result);
+            }
+            SupervisorMessage::Create(record, reply) => {
+                let result = state.create(record).await;
+                let _ = reply.send(result);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMessage>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorFailed(cell, error) => {
+                let Some(slug) = state.forget(cell.get_id()) else { return Ok(()) };
+                tracing::error!(project = %slug, %error, "project actor failed; restarting it from the store");
+                if let Err(error) = state.spawn(&myself, slug.clone()).await {
+                    // It is started again lazily by the next request for the project.
+                    tracing::error!(project = %slug, %error, "project actor restart failed");
+                }
+            }
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                state.forget(cell.get_id());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl SupervisorState {
+    async fn spawn(
+        &mut self,
+        myself: &ActorRef<SupervisorMessage>,
+        slug: String,
+    ) -> Result<ActorRef<ProjectMessage>, ProjectError> {
+        let args = ProjectArguments {
+            slug: slug.clone(),
+            store: self.args.store.clone(),
+            board: self.args.board.clone(),
+            retain_events: self.args.retain_events,
+        };
+        let (actor, _task) = Actor::spawn_linked(None, Project, args, myself.get_cell())
+            .await
+            .map_err(|error| {
+                tracing::error!(project = %slug, %error, "project actor failed to start");
+                ProjectError::Unavailable
+            })?;
+        self.slug_by_actor.insert(actor.get_id(), slug.clone());
+        self.args.actors.insert(slug, actor.clone());
+        Ok(actor)
+    }
+
+    async fn create(&mut self, record: ProjectRecord) -> Result<(), ProjectError> {
+        // Only this actor creates projects, so check-then-write cannot race with another create.
+        if self.args.store.project(&record.slug)?.is_none() {
+            self.args.store.put_project(&record, None)?;
+            self.args.store.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn forget(&mut self, actor_id: ActorId) -> Option<String> {
+        let slug = self.slug_by_actor.remove(&actor_id)?;
+        self.args.actors.remove_if(&slug, |_, actor| actor.get_id() == actor_id);
+        Some(slug)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,181 @@
+//! Social-proof events: what an owner's server pushes ("Sarah K. from Austin, TX signed up for
+//! Pro Plan") and the validation every push passes before it is stored.
+//!
+//! This module owns the event's shape and field limits. It does not store, number or deliver
+//! events: the project actor numbers and stores them, the edge delivers them.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Longest accepted `name`, in characters.
+pub const NAME_MAX_CHARS: usize = 80;
+/// Longest accepted `location`, in characters.
+pub const LOCATION_MAX_CHARS: usize = 120;
+/// Longest accepted `product`, in characters.
+pub const PRODUCT_MAX_CHARS: usize = 120;
+/// Longest accepted `message`, in characters.
+pub const MESSAGE_MAX_CHARS: usize = 280;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Purchased,
+    Subscribed,
+    SignedUp,
+    AddedToCart,
+    Custom,
+}
+
+impl EventKind {
+    pub fn parse(kind: &str) -> Option<EventKind> {
+        Some(match kind {
+            "purchased" => EventKind::Purchased,
+            "subscribed" => EventKind::Subscribed,
+            "signed_up" => EventKind::SignedUp,
+            "added_to_cart" => EventKind::AddedToCart,
+            "custom" => EventKind::Custom,
+            _ => return None,
+        })
+    }
+}
+
+/// The fields of a push as the client sent them, before validation.
+#[derive(Debug, Default, Clone)]
+pub struct PushFields {
+    pub kind: String,
+    pub name: Option<String>,
+    pub location: Option<String>,
+    pub product: Option<String>,
+    pub message: Option<String>,
+}
+
+/// A validated event that has no id yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    pub name: Option<String>,
+    pub location: Option<String>,
+    pub product: Option<String>,
+    pub message: Option<String>,
+}
+
+/// A stored event. `id` is monotonic per project and never reused, also across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SocialProofEvent {
+    pub id: u64,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub name: Option<String>,
+    pub location: Option<String>,
+    pub product: Option<String>,
+    pub message: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidEvent {
+    #[error("type must be one of purchased, subscribed, signed_up, added_to_cart, custom")]
+    UnknownKind,
+    #[error("{field} must be at most {max} characters")]
+    TooLong { field: &'static str, max: usize },
+    #[error("{field} must not contain control characters")]
+    ControlCharacters { field: &'static str },
+    #[error("message is required for custom events")]
+    CustomWithoutMessage,
+}
+
+impl NewEvent {
+    /// Validates a push. Surrounding white space is trimmed and empty strings count as absent.
+    pub fn validate(fields: PushFields) -> Result<NewEvent, InvalidEvent> {
+        let kind = EventKind::parse(&fields.kind).ok_or(InvalidEvent::UnknownKind)?;
+        let event = NewEvent {
+            kind,
+            name: clean("name", fields.name, NAME_MAX_CHARS)?,
+            location: clean("location", fields.location, LOCATION_MAX_CHARS)?,
+            product: clean("product", fields.product, PRODUCT_MAX_CHARS)?,
+            message: clean("message", fields.message, MESSAGE_MAX_CHARS)?,
+        };
+        if kind == EventKind::Custom && event.message.is_none() {
+            return Err(InvalidEvent::CustomWithoutMessage);
+        }
+        Ok(event)
+    }
+
+    pub fn into_event(self, id: u64, created_at: SystemTime) -> SocialProofEvent {
+        let since_epoch = created_at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        SocialProofEvent {
+            id,
+            kind: self.kind,
+            name: self.name,
+            location: self.location,
+            product: self.product,
+            message: self.message,
+            created_at_ms: since_epoch.as_millis() as u64,
+        }
+    }
+}
+
+fn clean(
+    field: &'static str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, InvalidEvent> {
+    let Some(value) = value else { return Ok(None) };
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    if trimmed.chars().count() > max {
+        return Err(InvalidEvent::TooLong { field, max });
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(InvalidEvent::ControlCharacters { field });
+    }
+    Ok(Some(trimmed.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(kind: &str) -> PushFields {
+        PushFields { kind: kind.into(), ..PushFields::default() }
+    }
+
+    #[test]
+    fn accepts_every_documented_type() {
+        for kind in ["purchased", "subscribed", "signed_up", "added_to_cart"] {
+            assert!(NewEvent::validate(fields(kind)).is_ok(), "{kind}");
+        }
+        assert_eq!(NewEvent::validate(fields("refunded")), Err(InvalidEvent::UnknownKind));
+        assert_eq!(NewEvent::validate(fields("Purchased")), Err(InvalidEvent::UnknownKind));
+    }
+
+    #[test]
+    fn custom_needs_a_message() {
+        assert_eq!(NewEvent::validate(fields("custom")), Err(InvalidEvent::CustomWithoutMessage));
+        let blank = PushFields { message: Some("   ".into()), ..fields("custom") };
+        assert_eq!(NewEvent::validate(blank), Err(InvalidEvent::CustomWithoutMessage));
+        let ok = PushFields { message: Some(" 5 people bought today ".into()), ..fields("custom") };
+        assert_eq!(NewEvent::validate(ok).unwrap().message.as_deref(), Some("5 people bought today"));
+    }
+
+    #[test]
+    fn enforces_length_in_characters_not_bytes() {
+        let at_limit = PushFields { name: Some("é".repeat(NAME_MAX_CHARS)), ..fields("purchased") };
+        assert!(NewEvent::validate(at_limit).is_ok());
+        let over = PushFields { name: Some("é".repeat(NAME_MAX_CHARS + 1)), ..fields("purchased") };
+        assert_eq!(
+            NewEvent::validate(over),
+            Err(InvalidEvent::TooLong { field: "name", max: NAME_MAX_CHARS })
+        );
+        let location = PushFields { location: Some("x\u{0}y".into()), ..fields("purchased") };
+        assert_eq!(
+            NewEvent::validate(location),
+            Err(InvalidEvent::ControlCharacters { field: "location" })
+        );
+    }
+}

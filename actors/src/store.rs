@@ -1,0 +1,226 @@
+//! The sled store: the only module that touches sled, and the durable truth for every project.
+//!
+//! It owns the tree layout (documented in `docs/ARCHITECTURE.md`) and turns typed records into
+//! bytes and back. It never decides *whether* a write is allowed — that is the owning actor's
+//! job — and it never caches: callers keep what they need in actor state or snapshots.
+//!
+//! Durability: writes land in sled's in-memory log; [`Store::flush`] makes them survive
+//! `kill -9`. Callers flush before acknowledging a write to a client. Concurrent flushes
+//! coalesce inside sled, which gives group commit under load for free.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use serde::{Serialize, de::DeserializeOwned};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::project::ProjectRecord;
+use crate::secret::SecretHash;
+use crate::social_proof::SocialProofEvent;
+
+/// Bumped when the key layout or a record's encoding changes incompatibly.
+const SCHEMA_VERSION: u64 = 1;
+
+/// Errors of the storage boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("store i/o failed: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("record under {key} is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+/// Handle to the open database. Cheap to clone; all clones share one sled instance.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    /// slug → JSON [`ProjectRecord`].
+    projects: sled::Tree,
+    /// SHA-256 of a push secret (32 bytes) → slug of the project it belongs to.
+    push_secrets: sled::Tree,
+    /// slug, 0x00, event id as u64 big-endian → JSON [`SocialProofEvent`].
+    events: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path`. A store that cannot be opened — locked by
+    /// another process, unreadable, corrupt, or of a newer schema — is an error with a
+    /// message fit for an operator, never a panic.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_error = |reason: String| StoreError::Open { path: path.to_owned(), reason };
+        // sled 0.34 can panic on some corrupt files instead of returning an error.
+        let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(path).open()));
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(error)) => return Err(open_error(describe_open_error(error))),
+            Err(_) => return Err(open_error("the data files are corrupt (sled panicked while reading them); restore a backup".into())),
+        };
+        let store = Store {
+            projects: db.open_tree("projects")?,
+            push_secrets: db.open_tree("push_secrets")?,
+            events: db.open_tree("events")?,
+            db,
+        };
+        store.check_schema().map_err(|error| open_error(error.to_string()))?;
+        Ok(store)
+    }
+
+    /// Makes every write so far durable. Await it before acknowledging a write.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn project(&self, slug: &str) -> Result<Option<ProjectRecord>, StoreError> {
+        self.projects.get(slug)?.map(|bytes| decode(slug, &bytes)).transpose()
+    }
+
+    pub fn project_slugs(&self) -> Result<Vec<String>, StoreError> {
+        self.projects
+            .iter()
+            .keys()
+            .map(|key| Ok(String::from_utf8_lossy(&key?).into_owned()))
+            .collect()
+    }
+
+    /// Writes `record`, keeping the push-secret index in step in the same transaction:
+    /// `previous_secret` (if any) stops resolving, the record's new secret starts to.
+    pub fn put_project(
+        &self,
+        record: &ProjectRecord,
+        previous_secret: Option<&SecretHash>,
+    ) -> Result<(), StoreError> {
+        let value = encode(record);
+        let result = (&self.projects, &self.push_secrets).transaction(|(projects, secrets)| {
+            if let Some(old) = previous_secret {
+                secrets.remove(old.as_bytes().as_slice())?;
+            }
+            if let Some(new) = &record.push_secret_hash {
+                secrets.insert(new.as_bytes().as_slice(), record.slug.as_bytes())?;
+            }
+            projects.insert(record.slug.as_bytes(), value.as_slice())?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(error)) => Err(error.into()),
+            Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
+        }
+    }
+
+    /// Which project, if any, a push secret belongs to.
+    pub fn project_for_secret(&self, hash: &SecretHash) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .push_secrets
+            .get(hash.as_bytes())?
+            .map(|slug| String::from_utf8_lossy(&slug).into_owned()))
+    }
+
+    /// Appends one event and, when `forget_up_to` is set, drops that project's events with
+    /// ids at or below it (the replay window's tail).
+    pub fn append_event(
+        &self,
+        slug: &str,
+        event: &SocialProofEvent,
+        forget_up_to: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        batch.insert(event_key(slug, event.id).as_slice(), encode(event));
+        if let Some(last_forgotten) = forget_up_to {
+            let start = event_key(slug, 0);
+            let end = event_key(slug, last_forgotten);
+            for key in self.events.range(start..=end).keys() {
+                batch.remove(key?);
+            }
+        }
+        self.events.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Events of `slug` with an id greater than `after`, oldest first.
+    pub fn events_after(&self, slug: &str, after: u64) -> Result<Vec<SocialProofEvent>, StoreError> {
+        let start = event_key(slug, after.saturating_add(1));
+        let end = event_key(slug, u64::MAX);
+        self.events
+            .range(start..=end)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    /// The highest event id ever stored for `slug`, or 0.
+    pub fn last_event_id(&self, slug: &str) -> Result<u64, StoreError> {
+        let range = event_key(slug, 0)..=event_key(slug, u64::MAX);
+        match self.events.range(range).next_back() {
+            Some(entry) => {
+                let (key, _) = entry?;
+                let id_bytes = &key[key.len() - 8..];
+                Ok(u64::from_be_bytes(id_bytes.try_into().expect("event keys end in 8 id bytes")))
+            }
+            None => Ok(0),
+        }
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        const KEY: &[u8] = b"schema_version";
+        match self.db.get(KEY)? {
+            None => {
+                self.db.insert(KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+                Ok(())
+            }
+            Some(bytes) => {
+                let found = <[u8; 8]>::try_from(bytes.as_ref()).map(u64::from_be_bytes).ok();
+                match found {
+                    Some(SCHEMA_VERSION) => Ok(()),
+                    other => Err(StoreError::Corrupt {
+                        key: "schema_version".into(),
+                        reason: format!("expected schema {SCHEMA_VERSION}, found {other:?}"),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+fn describe_open_error(error: sled::Error) -> String {
+    match error {
+        // sled wraps the lock's WouldBlock in an error of its own, so match on both.
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock") =>
+        {
+            "it is locked by another process (is a helpyap server already running on it?)".into()
+        }
+        sled::Error::Io(io) => format!("i/o error: {io}"),
+        sled::Error::Corruption { .. } => {
+            "the data files are corrupt; restore a backup or move the directory away".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn event_key(slug: &str, id: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(slug.len() + 9);
+    key.extend_from_slice(slug.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+    serde_json::to_vec(record).expect("records are plain data and always serialize")
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| StoreError::Corrupt { key: key.to_owned(), reason: error.to_string() })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,108 @@
+//! Unit tests of the store: layout, round trips, the secret index and clear open errors.
+
+use super::*;
+use crate::project::ProjectRecord;
+use crate::social_proof::{EventKind, SocialProofEvent};
+use crate::widget::{Position, Theme, WidgetSettings};
+
+fn record(slug: &str, secret: Option<&str>) -> ProjectRecord {
+    ProjectRecord {
+        slug: slug.into(),
+        widget: WidgetSettings {
+            name: "Bot".into(),
+            company: "Co".into(),
+            welcome_message: "Hi".into(),
+            quick_replies: vec![],
+            theme: Theme { primary_color: "#000000".into(), position: Position::BottomLeft },
+        },
+        push_secret_hash: secret.map(SecretHash::of),
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    }
+}
+
+fn event(id: u64) -> SocialProofEvent {
+    SocialProofEvent {
+        id,
+        kind: EventKind::Purchased,
+        name: Some(format!("buyer {id}")),
+        location: None,
+        product: None,
+        message: None,
+        created_at_ms: id,
+    }
+}
+
+#[test]
+fn projects_round_trip_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.put_project(&record("demo", Some("sp_a")), None).unwrap();
+        store.db.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.project("demo").unwrap(), Some(record("demo", Some("sp_a"))));
+    assert_eq!(store.project("other").unwrap(), None);
+    assert_eq!(store.project_slugs().unwrap(), vec!["demo".to_string()]);
+}
+
+#[test]
+fn secret_index_follows_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.put_project(&record("demo", Some("sp_old")), None).unwrap();
+    assert_eq!(store.project_for_secret(&SecretHash::of("sp_old")).unwrap().as_deref(), Some("demo"));
+    store.put_project(&record("demo", Some("sp_new")), Some(&SecretHash::of("sp_old"))).unwrap();
+    assert_eq!(store.project_for_secret(&SecretHash::of("sp_old")).unwrap(), None);
+    assert_eq!(store.project_for_secret(&SecretHash::of("sp_new")).unwrap().as_deref(), Some("demo"));
+}
+
+#[test]
+fn events_are_kept_per_project_in_id_order_and_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for id in 1..=5 {
+        store.append_event("a", &event(id), None).unwrap();
+    }
+    // "a-b" sorts right after "a"; its events must never leak into "a"'s range.
+    store.append_event("a-b", &event(7), None).unwrap();
+    assert_eq!(store.last_event_id("a").unwrap(), 5);
+    assert_eq!(store.last_event_id("a-b").unwrap(), 7);
+    assert_eq!(store.last_event_id("none").unwrap(), 0);
+    let ids: Vec<u64> = store.events_after("a", 2).unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![3, 4, 5]);
+
+    store.append_event("a", &event(6), Some(3)).unwrap();
+    let ids: Vec<u64> = store.events_after("a", 0).unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![4, 5, 6]);
+    assert_eq!(store.events_after("a", 0).unwrap()[0], event(4));
+}
+
+#[test]
+fn a_locked_store_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path()).unwrap();
+    let message = match Store::open(dir.path()) {
+        Err(error) => error.to_string(),
+        Ok(_) => panic!("a second open of the same directory must fail"),
+    };
+    assert!(message.contains("locked by another process"), "{message}");
+}
+
+#[test]
+fn garbage_data_files_are_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::write(&path, vec![0xA5u8; 4096]).unwrap();
+        }
+    }
+    let message = match Store::open(dir.path()) {
+        Err(error) => error.to_string(),
+        Ok(_) => panic!("garbage data files must not open"),
+    };
+    assert!(message.starts_with("cannot open the store at"), "{message}");
+}
