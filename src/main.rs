@@ -1,2 +1,43 @@
-//! x
-fn main(){}
+//! The `helpyap` binary: parses the command line, loads the config, and runs the server.
+//!
+//! A bad config exits with code 64 before any port is bound; any later failure exits with 1.
+//! Everything else lives in the library so tests can run the same server in-process.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use helpyap::cli::{Cli, Command};
+use helpyap::config::{Config, Overrides};
+use helpyap::server::{App, shutdown_signal};
+
+/// `EX_USAGE` from sysexits.h: the configuration is wrong.
+const EXIT_BAD_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Command::Serve(args) = cli.command.unwrap_or(Command::Serve(Default::default()));
+    let overrides = Overrides { bind: args.bind, data_dir: args.data_dir };
+    let config = match Config::load(args.config.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("helpyap: bad configuration: {error}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    helpyap::logging::init(config.server.log_level);
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts on any supported OS");
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("helpyap: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = App::build(&config).await?;
+    let listener = app.bind(config.server.bind).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    app.serve(listener, shutdown_signal()).await
+}

@@ -1,0 +1,35 @@
+//! The command line: `helpyap [serve] [--config FILE] [--bind ADDR] [--data-dir DIR]`.
+//!
+//! Parsing only (clap); what a command does lives in `main.rs` and `server.rs`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "helpyap", version, about = "AI support chat and live social proof for your site")]
+pub struct Cli {
+    /// What to do; `serve` when left out.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the widget, chat and social-proof API.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Config file; default ./config.toml, or the embedded defaults when that does not exist.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, overriding server.bind (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+    /// Store directory, overriding store.path.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}

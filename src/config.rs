@@ -1,0 +1,326 @@
+//! The operator's configuration: `config.toml` loaded once into a typed [`Config`].
+//!
+//! Every key has a default (the same one the shipped `config.toml` documents), unknown keys are
+//! rejected, and secrets may come from named environment variables. This module turns the file
+//! into values and checks them; it hands the engine plain arguments, never the `Config` itself.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use helpyap_actors::{Position, ProjectSettings, SecretHash, Theme, WidgetSettings};
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+
+/// The shipped `config.toml`, used when no file is named and `./config.toml` does not exist.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config.toml");
+
+/// Shortest push secret accepted from the config file.
+pub const PUSH_SECRET_MIN_CHARS: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub rate_limits: RateLimitsConfig,
+    pub llm: LlmConfig,
+    pub social_proof: SocialProofConfig,
+    pub projects: Vec<ProjectConfig>,
+    /// Where the config came from, for error messages; not a key.
+    #[serde(skip)]
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    /// Peers whose `X-Forwarded-For` is believed: addresses or CIDR ranges.
+    #[serde(deserialize_with = "deserialize_networks")]
+    pub trusted_proxies: Vec<IpNet>,
+    pub max_body_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    pub log_level: LogLevel,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+            log_level: LogLevel::Info,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Directory of the sled database; relative paths are relative to the working directory.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { path: PathBuf::from("data") }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    pub chat: RateLimit,
+    pub push: RateLimit,
+    pub widget: RateLimit,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        let per_minute = |requests| RateLimit { requests, window: Duration::from_secs(60) };
+        RateLimitsConfig { chat: per_minute(20), push: per_minute(10), widget: per_minute(60) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub requests: u32,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    pub provider: LlmProvider,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmProvider {
+    /// Answers from the best-matching knowledge-base passages; needs no key.
+    #[default]
+    Extractive,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocialProofConfig {
+    /// Recent events kept per project in the store, for replay to reconnecting visitors.
+    pub retain_events: u64,
+}
+
+impl Default for SocialProofConfig {
+    fn default() -> Self {
+        SocialProofConfig { retain_events: 1000 }
+    }
+}
+
+/// A project seeded at start: created if missing, its settings overwritten if present.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub company: String,
+    #[serde(default)]
+    pub welcome_message: String,
+    #[serde(default)]
+    pub quick_replies: Vec<String>,
+    #[serde(default)]
+    pub theme: ThemeConfig,
+    /// The push secret in plain text. Local use only: prefer `push_secret_env`.
+    pub push_secret: Option<String>,
+    /// Name of an environment variable holding the push secret; wins over `push_secret`.
+    pub push_secret_env: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThemeConfig {
+    pub primary_color: String,
+    pub position: Position,
+}
+
+impl Default for ThemeConfig {
+    fn default() -> Self {
+        ThemeConfig { primary_color: "#3737f6".into(), position: Position::BottomRight }
+    }
+}
+
+/// Overrides from the command line; they win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub bind: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads `path`, or `./config.toml`, or the embedded defaults when neither exists; applies
+    /// `overrides`; validates everything, secrets included.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let local = Path::new("config.toml");
+        let (origin, text) = match path {
+            Some(path) => (path.display().to_string(), read(path)?),
+            None if local.exists() => (local.display().to_string(), read(local)?),
+            None => ("embedded default config".to_owned(), DEFAULT_CONFIG_TOML.to_owned()),
+        };
+        let mut config = Config::parse(&origin, &text)?;
+        if let Some(bind) = overrides.bind {
+            config.server.bind = bind;
+        }
+        if let Some(data_dir) = &overrides.data_dir {
+            config.store.path = data_dir.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text without validating values.
+    pub fn parse(origin: &str, text: &str) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: error.to_string().trim_end().to_owned(),
+        })?;
+        config.origin = origin.to_owned();
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        if server.max_body_bytes < 1024 {
+            return Err(self.invalid("server.max_body_bytes must be at least 1024"));
+        }
+        for (key, value) in [
+            ("server.header_read_timeout", server.header_read_timeout),
+            ("server.body_read_timeout", server.body_read_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(self.invalid(&format!("{key} must be greater than zero")));
+            }
+        }
+        let limits = &self.rate_limits;
+        for (class, limit) in [("chat", limits.chat), ("push", limits.push), ("widget", limits.widget)] {
+            if limit.requests == 0 || limit.window < Duration::from_secs(1) {
+                return Err(self.invalid(&format!(
+                    "rate_limits.{class} needs requests >= 1 and a window of at least 1s"
+                )));
+            }
+        }
+        if self.social_proof.retain_events == 0 {
+            return Err(self.invalid("social_proof.retain_events must be at least 1"));
+        }
+        self.project_seeds().map(|_| ())
+    }
+
+    /// The seeded projects as engine settings, with secrets resolved and hashed.
+    pub fn project_seeds(&self) -> Result<Vec<(String, ProjectSettings)>, ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut seeds = Vec::with_capacity(self.projects.len());
+        for project in &self.projects {
+            let at = format!("projects[{}]", project.slug);
+            helpyap_actors::project::validate_slug(&project.slug)
+                .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
+            if !seen.insert(project.slug.as_str()) {
+                return Err(self.invalid(&format!("{at}: slug appears twice")));
+            }
+            let widget = WidgetSettings {
+                name: project.name.clone(),
+                company: project.company.clone(),
+                welcome_message: project.welcome_message.clone(),
+                quick_replies: project.quick_replies.clone(),
+                theme: Theme {
+                    primary_color: project.theme.primary_color.clone(),
+                    position: project.theme.position,
+                },
+            };
+            widget.validate().map_err(|error| self.invalid(&format!("{at}: {error}")))?;
+            let secret = self.push_secret(project, &at)?;
+            seeds.push((project.slug.clone(), ProjectSettings {
+                widget,
+                push_secret: secret.as_deref().map(SecretHash::of),
+            }));
+        }
+        Ok(seeds)
+    }
+
+    fn push_secret(&self, project: &ProjectConfig, at: &str) -> Result<Option<String>, ConfigError> {
+        let secret = match &project.push_secret_env {
+            Some(var) => match std::env::var(var) {
+                Ok(value) => Some(value),
+                Err(_) if project.push_secret.is_some() => project.push_secret.clone(),
+                Err(_) => {
+                    return Err(self.invalid(&format!(
+                        "{at}: push_secret_env names {var}, which is not set"
+                    )));
+                }
+            },
+            None => project.push_secret.clone(),
+        };
+        match secret {
+            Some(secret) if secret.chars().count() < PUSH_SECRET_MIN_CHARS => Err(self.invalid(
+                &format!("{at}: the push secret must be at least {PUSH_SECRET_MIN_CHARS} characters"),
+            )),
+            Some(secret) if secret.chars().any(|c| c.is_whitespace() || c.is_control()) => Err(
+                self.invalid(&format!("{at}: the push secret must not contain white space")),
+            ),
+            other => Ok(other),
+        }
+    }
+
+    fn invalid(&self, message: &str) -> ConfigError {
+        ConfigError::Invalid { origin: self.origin.clone(), message: message.to_owned() }
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })
+}
+
+/// Accepts `"10.0.0.1"` as well as `"10.0.0.0/8"`.
+fn deserialize_networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    let entries = Vec::<String>::deserialize(deserializer)?;
+    entries
+        .iter()
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("{entry:?} is not an IP address or CIDR range")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,80 @@
+//! JSON in and out: reading bounded request bodies into typed values, and building responses.
+//!
+//! Owns the body size limit (413) and body read timeout (408). It does not know any endpoint.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited, combinators::UnsyncBoxBody};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::{Request, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+pub use hyper::Response;
+
+/// Every response body: whole buffers today, streams (SSE) later.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// How much of a request body the server will read, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub read_timeout: Duration,
+}
+
+/// Reads the whole body within `limits` and parses it as JSON.
+pub async fn read_json<T: DeserializeOwned>(
+    request: Request<Incoming>,
+    limits: BodyLimits,
+) -> Result<T, ApiError> {
+    let bytes = read_body(request, limits).await?;
+    serde_json::from_slice(&bytes).map_err(|error| {
+        ApiError::BadRequest(format!("Invalid JSON body: {error}"))
+    })
+}
+
+async fn read_body(request: Request<Incoming>, limits: BodyLimits) -> Result<Bytes, ApiError> {
+    if declared_length(request.headers()).is_some_and(|length| length > limits.max_bytes as u64) {
+        return Err(ApiError::PayloadTooLarge(limits.max_bytes));
+    }
+    let limited = Limited::new(request.into_body(), limits.max_bytes);
+    match tokio::time::timeout(limits.read_timeout, limited.collect()).await {
+        Err(_elapsed) => Err(ApiError::BodyTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::PayloadTooLarge(limits.max_bytes))
+        }
+        Ok(Err(error)) => Err(ApiError::BadRequest(format!("Could not read request body: {error}"))),
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    let bytes = serde_json::to_vec(value).expect("response values are plain data and serialize");
+    bytes_response(status, Bytes::from(bytes), "application/json")
+}
+
+pub fn bytes_response(status: StatusCode, bytes: Bytes, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(full(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+pub fn empty_response(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(full(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).boxed_unsync()
+}

@@ -1,0 +1,17 @@
+//! The HelpYap server's edge: everything between a socket and the engine.
+//!
+//! It owns HTTP (hyper 1.x, HTTP/1.1 and h2c), routing, JSON in and out, per-IP rate limits,
+//! CORS, the config file, the CLI and graceful shutdown. It never touches sled or an LLM: all
+//! state lives in the `helpyap-actors` engine, reached through its `Registry`.
+
+pub mod cli;
+pub mod client_ip;
+pub mod config;
+pub mod cors;
+pub mod error;
+pub mod json;
+pub mod logging;
+pub mod rate_limit;
+pub mod router;
+pub mod routes;
+pub mod server;

@@ -1,0 +1,138 @@
+//! Routing: which handler answers a request, and the policies every route shares — rate-limit
+//! class, CORS, allowed methods, and the `X-RateLimit-*` headers.
+//!
+//! Handlers return `Result<Response, ApiError>`; this module turns errors into responses. It
+//! never parses bodies or talks to the engine itself.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use helpyap_actors::Registry;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, HeaderMap, HeaderValue, X_CONTENT_TYPE_OPTIONS};
+use hyper::{Method, Request};
+use ipnet::IpNet;
+
+use crate::client_ip::client_ip;
+use crate::cors;
+use crate::error::ApiError;
+use crate::json::{Body, BodyLimits, Response};
+use crate::rate_limit::{RateClass, RateDecision, RateLimiter};
+use crate::routes;
+
+/// Everything a handler may use, shared by all connections.
+pub struct AppState {
+    pub registry: Registry,
+    pub limiter: RateLimiter,
+    pub body_limits: BodyLimits,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Health,
+    WidgetConfig,
+    SalespopPush,
+}
+
+impl Route {
+    fn find(path: &str) -> Option<Route> {
+        Some(match path {
+            "/healthz" => Route::Health,
+            "/api/widget/config" => Route::WidgetConfig,
+            "/api/widget/salespop-push" => Route::SalespopPush,
+            _ => return None,
+        })
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Route::Health | Route::WidgetConfig => Method::GET,
+            Route::SalespopPush => Method::POST,
+        }
+    }
+
+    /// The `Allow` / `Access-Control-Allow-Methods` value.
+    fn allow(self) -> &'static str {
+        match self.method() {
+            Method::POST => "POST, OPTIONS",
+            _ => "GET, OPTIONS",
+        }
+    }
+
+    fn rate_class(self) -> Option<RateClass> {
+        match self {
+            Route::Health => None,
+            Route::WidgetConfig => Some(RateClass::Widget),
+            Route::SalespopPush => Some(RateClass::Push),
+        }
+    }
+
+    /// Whether browsers on any site may call it (the widget's endpoints).
+    fn cross_origin(self) -> bool {
+        self != Route::Health
+    }
+}
+
+pub async fn handle(state: &AppState, peer: SocketAddr, request: Request<Incoming>) -> Response<Body> {
+    let Some(route) = Route::find(request.uri().path()) else {
+        return with_common_headers(ApiError::NotFound("Not found".into()).into_response());
+    };
+    let mut response = if request.method() == Method::OPTIONS && route.cross_origin() {
+        cors::preflight(route.allow())
+    } else if request.method() != route.method() {
+        let mut response = ApiError::MethodNotAllowed.into_response();
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static(route.allow()));
+        response
+    } else {
+        let client = client_ip(peer.ip(), request.headers(), &state.trusted_proxies);
+        let decision = route.rate_class().map(|class| state.limiter.check(class, client));
+        let result = match decision {
+            Some(decision) if !decision.allowed => {
+                tracing::debug!(%client, ?route, "rate limited");
+                Err(ApiError::RateLimited { retry_after: round_up_to_second(decision.reset_after) })
+            }
+            _ => dispatch(route, state, request).await,
+        };
+        let mut response = result.unwrap_or_else(ApiError::into_response);
+        if let Some(decision) = decision {
+            rate_limit_headers(response.headers_mut(), decision);
+        }
+        response
+    };
+    if route.cross_origin() {
+        cors::decorate(response.headers_mut());
+    }
+    with_common_headers(response)
+}
+
+async fn dispatch(
+    route: Route,
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    match route {
+        Route::Health => Ok(routes::health::get(state)),
+        Route::WidgetConfig => routes::widget_config::get(state, &request).await,
+        Route::SalespopPush => routes::salespop_push::post(state, request).await,
+    }
+}
+
+/// `X-RateLimit-Reset` is the Unix time (seconds) at which the window ends, as GitHub's API.
+fn rate_limit_headers(headers: &mut HeaderMap, decision: RateDecision) {
+    let reset_at = SystemTime::now() + round_up_to_second(decision.reset_after);
+    let reset_unix = reset_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(decision.remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(reset_unix));
+}
+
+fn round_up_to_second(duration: Duration) -> Duration {
+    let whole = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    Duration::from_secs(whole.max(1))
+}
+
+fn with_common_headers(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}

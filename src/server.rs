@@ -1,0 +1,152 @@
+//! The server's life: build the engine from the config, accept connections, shut down cleanly.
+//!
+//! Connections are served by hyper-util's auto builder (HTTP/1.1 and h2c on one port) with a
+//! header-read timeout. Shutdown: stop accepting, let in-flight requests finish under hyper-util's
+//! `GracefulShutdown`, stop the registry so actor mailboxes drain, flush the store — the whole
+//! sequence bounded by `server.shutdown_grace`. Request handling itself lives in `router`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use helpyap_actors::{Registry, RegistryArguments, Store};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::json::BodyLimits;
+use crate::rate_limit::RateLimiter;
+use crate::router::{self, AppState};
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A built server: the engine is running and seeded, no port is bound yet.
+pub struct App {
+    state: Arc<AppState>,
+    header_read_timeout: Duration,
+    shutdown_grace: Duration,
+}
+
+impl App {
+    /// Opens the store, starts the engine and applies the config's seed projects.
+    pub async fn build(config: &Config) -> anyhow::Result<App> {
+        let store = Store::open(&config.store.path)?;
+        let registry = Registry::start(RegistryArguments {
+            store,
+            retain_events: config.social_proof.retain_events,
+        })
+        .await
+        .context("starting the project registry")?;
+        for (slug, settings) in config.project_seeds()? {
+            registry
+                .configure(&slug, settings)
+                .await
+                .with_context(|| format!("seeding project {slug}"))?;
+        }
+        let state = AppState {
+            registry,
+            limiter: RateLimiter::new(&config.rate_limits),
+            body_limits: BodyLimits {
+                max_bytes: config.server.max_body_bytes,
+                read_timeout: config.server.body_read_timeout,
+            },
+            trusted_proxies: config.server.trusted_proxies.clone(),
+        };
+        Ok(App {
+            state: Arc::new(state),
+            header_read_timeout: config.server.header_read_timeout,
+            shutdown_grace: config.server.shutdown_grace,
+        })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.state.registry
+    }
+
+    pub async fn bind(&self, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+        TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
+    }
+
+    /// Serves `listener` until `shutdown` completes, then shuts down gracefully.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        builder.http2().timer(TokioTimer::new()).keep_alive_interval(Duration::from_secs(30));
+        let graceful = GracefulShutdown::new();
+        let sweeper = tokio::spawn(sweep_rate_limits(self.state.clone()));
+        let mut shutdown = std::pin::pin!(shutdown);
+
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let state = self.state.clone();
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(router::handle(&state, peer, request).await) }
+            });
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection.into_owned());
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+            });
+        }
+
+        drop(listener);
+        let started = Instant::now();
+        tracing::info!("shutting down: waiting for in-flight requests");
+        if tokio::time::timeout(self.shutdown_grace, graceful.shutdown()).await.is_err() {
+            tracing::warn!(grace = ?self.shutdown_grace, "grace period over; closing remaining connections");
+        }
+        sweeper.abort();
+        let remaining = self.shutdown_grace.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
+        self.state.registry.stop(remaining).await.context("flushing the store at shutdown")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn sweep_rate_limits(state: Arc<AppState>) {
+    let mut ticker = tokio::time::interval(state.limiter.sweep_interval());
+    loop {
+        ticker.tick().await;
+        state.limiter.sweep(Instant::now());
+    }
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
