@@ -8,11 +8,19 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "helpyap", version, about = "AI support chat and live social proof for your site")]
+#[command(
+    name = "helpyap",
+    version,
+    about = "AI support chat and live social proof for your site"
+)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// What to do; `serve` when left out.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// `helpyap --bind …` means `helpyap serve --bind …`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]

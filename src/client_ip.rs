@@ -39,7 +39,9 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -
 /// `203.0.113.7`, `2001:db8::1`, and with ports `203.0.113.7:41234`, `[2001:db8::1]:41234`.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();
-    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
 }
 
 #[cfg(test)]
@@ -66,7 +68,10 @@ mod tests {
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_claims() {
         let forged = headers(&["1.2.3.4"]);
-        assert_eq!(client_ip(ip("9.9.9.9"), &forged, &nets(&["10.0.0.0/8"])), ip("9.9.9.9"));
+        assert_eq!(
+            client_ip(ip("9.9.9.9"), &forged, &nets(&["10.0.0.0/8"])),
+            ip("9.9.9.9")
+        );
         assert_eq!(client_ip(ip("9.9.9.9"), &forged, &[]), ip("9.9.9.9"));
     }
 
@@ -74,10 +79,16 @@ mod tests {
     fn behind_trusted_proxies_the_right_most_untrusted_hop_is_the_client() {
         let trusted = nets(&["10.0.0.0/8"]);
         let chain = headers(&["6.6.6.6, 203.0.113.7, 10.0.0.3"]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &chain, &trusted), ip("203.0.113.7"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &chain, &trusted),
+            ip("203.0.113.7")
+        );
         // Several header lines are one list, in order.
         let split = headers(&["6.6.6.6", "203.0.113.7:4000, 10.0.0.3"]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &split, &trusted), ip("203.0.113.7"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &split, &trusted),
+            ip("203.0.113.7")
+        );
         let v6 = headers(&["[2001:db8::7]:443"]);
         assert_eq!(client_ip(ip("10.0.0.1"), &v6, &trusted), ip("2001:db8::7"));
     }
@@ -85,10 +96,19 @@ mod tests {
     #[test]
     fn unreadable_or_missing_hops_stop_at_the_last_believable_address() {
         let trusted = nets(&["10.0.0.0/8"]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &headers(&[]), &trusted), ip("10.0.0.1"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &headers(&[]), &trusted),
+            ip("10.0.0.1")
+        );
         let garbage = headers(&["203.0.113.7, junk, 10.0.0.9"]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &garbage, &trusted), ip("10.0.0.9"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &garbage, &trusted),
+            ip("10.0.0.9")
+        );
         let all_trusted = headers(&["10.0.0.8, 10.0.0.9"]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &all_trusted, &trusted), ip("10.0.0.8"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &all_trusted, &trusted),
+            ip("10.0.0.8")
+        );
     }
 }

@@ -21,7 +21,10 @@ pub const PUSH_SECRET_MIN_CHARS: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("{origin}: {message}")]
@@ -92,7 +95,9 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: PathBuf::from("data") }
+        StoreConfig {
+            path: PathBuf::from("data"),
+        }
     }
 }
 
@@ -106,8 +111,15 @@ pub struct RateLimitsConfig {
 
 impl Default for RateLimitsConfig {
     fn default() -> Self {
-        let per_minute = |requests| RateLimit { requests, window: Duration::from_secs(60) };
-        RateLimitsConfig { chat: per_minute(20), push: per_minute(10), widget: per_minute(60) }
+        let per_minute = |requests| RateLimit {
+            requests,
+            window: Duration::from_secs(60),
+        };
+        RateLimitsConfig {
+            chat: per_minute(20),
+            push: per_minute(10),
+            widget: per_minute(60),
+        }
     }
 }
 
@@ -142,7 +154,9 @@ pub struct SocialProofConfig {
 
 impl Default for SocialProofConfig {
     fn default() -> Self {
-        SocialProofConfig { retain_events: 1000 }
+        SocialProofConfig {
+            retain_events: 1000,
+        }
     }
 }
 
@@ -175,7 +189,10 @@ pub struct ThemeConfig {
 
 impl Default for ThemeConfig {
     fn default() -> Self {
-        ThemeConfig { primary_color: "#3737f6".into(), position: Position::BottomRight }
+        ThemeConfig {
+            primary_color: "#3737f6".into(),
+            position: Position::BottomRight,
+        }
     }
 }
 
@@ -194,7 +211,10 @@ impl Config {
         let (origin, text) = match path {
             Some(path) => (path.display().to_string(), read(path)?),
             None if local.exists() => (local.display().to_string(), read(local)?),
-            None => ("embedded default config".to_owned(), DEFAULT_CONFIG_TOML.to_owned()),
+            None => (
+                "embedded default config".to_owned(),
+                DEFAULT_CONFIG_TOML.to_owned(),
+            ),
         };
         let mut config = Config::parse(&origin, &text)?;
         if let Some(bind) = overrides.bind {
@@ -231,7 +251,11 @@ impl Config {
             }
         }
         let limits = &self.rate_limits;
-        for (class, limit) in [("chat", limits.chat), ("push", limits.push), ("widget", limits.widget)] {
+        for (class, limit) in [
+            ("chat", limits.chat),
+            ("push", limits.push),
+            ("widget", limits.widget),
+        ] {
             if limit.requests == 0 || limit.window < Duration::from_secs(1) {
                 return Err(self.invalid(&format!(
                     "rate_limits.{class} needs requests >= 1 and a window of at least 1s"
@@ -265,17 +289,26 @@ impl Config {
                     position: project.theme.position,
                 },
             };
-            widget.validate().map_err(|error| self.invalid(&format!("{at}: {error}")))?;
+            widget
+                .validate()
+                .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
             let secret = self.push_secret(project, &at)?;
-            seeds.push((project.slug.clone(), ProjectSettings {
-                widget,
-                push_secret: secret.as_deref().map(SecretHash::of),
-            }));
+            seeds.push((
+                project.slug.clone(),
+                ProjectSettings {
+                    widget,
+                    push_secret: secret.as_deref().map(SecretHash::of),
+                },
+            ));
         }
         Ok(seeds)
     }
 
-    fn push_secret(&self, project: &ProjectConfig, at: &str) -> Result<Option<String>, ConfigError> {
+    fn push_secret(
+        &self,
+        project: &ProjectConfig,
+        at: &str,
+    ) -> Result<Option<String>, ConfigError> {
         let secret = match &project.push_secret_env {
             Some(var) => match std::env::var(var) {
                 Ok(value) => Some(value),
@@ -289,27 +322,39 @@ impl Config {
             None => project.push_secret.clone(),
         };
         match secret {
-            Some(secret) if secret.chars().count() < PUSH_SECRET_MIN_CHARS => Err(self.invalid(
-                &format!("{at}: the push secret must be at least {PUSH_SECRET_MIN_CHARS} characters"),
-            )),
-            Some(secret) if secret.chars().any(|c| c.is_whitespace() || c.is_control()) => Err(
-                self.invalid(&format!("{at}: the push secret must not contain white space")),
-            ),
+            Some(secret) if secret.chars().count() < PUSH_SECRET_MIN_CHARS => {
+                Err(self.invalid(&format!(
+                    "{at}: the push secret must be at least {PUSH_SECRET_MIN_CHARS} characters"
+                )))
+            }
+            Some(secret) if secret.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                Err(self.invalid(&format!(
+                    "{at}: the push secret must not contain white space"
+                )))
+            }
             other => Ok(other),
         }
     }
 
     fn invalid(&self, message: &str) -> ConfigError {
-        ConfigError::Invalid { origin: self.origin.clone(), message: message.to_owned() }
+        ConfigError::Invalid {
+            origin: self.origin.clone(),
+            message: message.to_owned(),
+        }
     }
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Accepts `"10.0.0.1"` as well as `"10.0.0.0/8"`.
-fn deserialize_networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+fn deserialize_networks<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<IpNet>, D::Error> {
     let entries = Vec::<String>::deserialize(deserializer)?;
     entries
         .iter()
@@ -317,7 +362,11 @@ fn deserialize_networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Ve
             entry
                 .parse::<IpNet>()
                 .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| serde::de::Error::custom(format!("{entry:?} is not an IP address or CIDR range")))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{entry:?} is not an IP address or CIDR range"
+                    ))
+                })
         })
         .collect()
 }

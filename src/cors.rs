@@ -12,14 +12,18 @@ use hyper::header::{
 use crate::json::{Body, Response, empty_response};
 
 /// Response headers a widget's script may read.
-const EXPOSED: &str = "X-Session-Token, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset";
+const EXPOSED: &str =
+    "X-Session-Token, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset";
 /// Request headers a widget's script may send.
 const ALLOWED_HEADERS: &str = "Content-Type, Authorization, X-Session-Token, Last-Event-ID";
 
 /// Adds the headers every cross-origin widget response needs.
 pub fn decorate(headers: &mut HeaderMap) {
     headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
+    headers.insert(
+        ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSED),
+    );
 }
 
 /// The answer to an `OPTIONS` preflight for a route allowing `methods`.
@@ -27,8 +31,14 @@ pub fn preflight(methods: &'static str) -> Response<Body> {
     let mut response = empty_response(StatusCode::NO_CONTENT);
     let headers = response.headers_mut();
     decorate(headers);
-    headers.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
-    headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOWED_HEADERS));
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOWED_HEADERS),
+    );
     headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
     response
 }

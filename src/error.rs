@@ -59,14 +59,19 @@ impl ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "request failed");
         }
-        let mut response = json_response(self.status(), &serde_json::json!({ "error": self.to_string() }));
+        let mut response = json_response(
+            self.status(),
+            &serde_json::json!({ "error": self.to_string() }),
+        );
         let retry_after = match &self {
             ApiError::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
             ApiError::Unavailable(_) => Some(1),
             _ => None,
         };
         if let Some(seconds) = retry_after {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

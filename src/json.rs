@@ -27,15 +27,21 @@ pub struct BodyLimits {
     pub read_timeout: Duration,
 }
 
-/// Reads the whole body within `limits` and parses it as JSON.
+/// Reads the whole body within `limits` and parses it as a JSON object.
 pub async fn read_json<T: DeserializeOwned>(
     request: Request<Incoming>,
     limits: BodyLimits,
 ) -> Result<T, ApiError> {
     let bytes = read_body(request, limits).await?;
-    serde_json::from_slice(&bytes).map_err(|error| {
-        ApiError::BadRequest(format!("Invalid JSON body: {error}"))
-    })
+    // serde would also fill a struct from an array; every body of this API is an object.
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first.is_some_and(|&byte| byte != b'{') {
+        return Err(ApiError::BadRequest(
+            "Invalid JSON body: expected a JSON object".into(),
+        ));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|error| ApiError::BadRequest(format!("Invalid JSON body: {error}")))
 }
 
 async fn read_body(request: Request<Incoming>, limits: BodyLimits) -> Result<Bytes, ApiError> {
@@ -49,7 +55,9 @@ async fn read_body(request: Request<Incoming>, limits: BodyLimits) -> Result<Byt
         Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
             Err(ApiError::PayloadTooLarge(limits.max_bytes))
         }
-        Ok(Err(error)) => Err(ApiError::BadRequest(format!("Could not read request body: {error}"))),
+        Ok(Err(error)) => Err(ApiError::BadRequest(format!(
+            "Could not read request body: {error}"
+        ))),
     }
 }
 
@@ -62,10 +70,16 @@ pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Bod
     bytes_response(status, Bytes::from(bytes), "application/json")
 }
 
-pub fn bytes_response(status: StatusCode, bytes: Bytes, content_type: &'static str) -> Response<Body> {
+pub fn bytes_response(
+    status: StatusCode,
+    bytes: Bytes,
+    content_type: &'static str,
+) -> Response<Body> {
     let mut response = Response::new(full(bytes));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

@@ -15,8 +15,11 @@ const EXIT_BAD_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Serve(args) = cli.command.unwrap_or(Command::Serve(Default::default()));
-    let overrides = Overrides { bind: args.bind, data_dir: args.data_dir };
+    let Command::Serve(args) = cli.command.unwrap_or(Command::Serve(cli.serve));
+    let overrides = Overrides {
+        bind: args.bind,
+        data_dir: args.data_dir,
+    };
     let config = match Config::load(args.config.as_deref(), &overrides) {
         Ok(config) => config,
         Err(error) => {
@@ -25,7 +28,8 @@ fn main() -> ExitCode {
         }
     };
     helpyap::logging::init(config.server.log_level);
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts on any supported OS");
+    let runtime =
+        tokio::runtime::Runtime::new().expect("a tokio runtime starts on any supported OS");
     match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -51,8 +51,15 @@ struct Window {
 
 impl RateLimiter {
     pub fn new(config: &RateLimitsConfig) -> RateLimiter {
-        let class = |limit| ClassLimiter { limit, windows: DashMap::new() };
-        RateLimiter { chat: class(config.chat), push: class(config.push), widget: class(config.widget) }
+        let class = |limit| ClassLimiter {
+            limit,
+            windows: DashMap::new(),
+        };
+        RateLimiter {
+            chat: class(config.chat),
+            push: class(config.push),
+            widget: class(config.widget),
+        }
     }
 
     /// Counts one request of `class` from `client` and says whether it may proceed.
@@ -63,9 +70,15 @@ impl RateLimiter {
     pub fn check_at(&self, class: RateClass, client: IpAddr, now: Instant) -> RateDecision {
         let limiter = self.class(class);
         let RateLimit { requests, window } = limiter.limit;
-        let mut entry = limiter.windows.entry(client_key(client)).or_insert(Window { opened: now, used: 0 });
+        let mut entry = limiter.windows.entry(client_key(client)).or_insert(Window {
+            opened: now,
+            used: 0,
+        });
         if now.duration_since(entry.opened) >= window {
-            *entry = Window { opened: now, used: 0 };
+            *entry = Window {
+                opened: now,
+                used: 0,
+            };
         }
         let allowed = entry.used < requests;
         if allowed {
@@ -83,7 +96,9 @@ impl RateLimiter {
     pub fn sweep(&self, now: Instant) {
         for limiter in [&self.chat, &self.push, &self.widget] {
             let window = limiter.limit.window;
-            limiter.windows.retain(|_, entry| now.duration_since(entry.opened) < window);
+            limiter
+                .windows
+                .retain(|_, entry| now.duration_since(entry.opened) < window);
         }
     }
 
@@ -94,8 +109,13 @@ impl RateLimiter {
 
     /// How often `sweep` should run: often enough that a window's entries go soon after it ends.
     pub fn sweep_interval(&self) -> Duration {
-        let shortest = [&self.chat, &self.push, &self.widget].iter().map(|l| l.limit.window).min();
-        shortest.unwrap_or(Duration::from_secs(60)).min(Duration::from_secs(10))
+        let shortest = [&self.chat, &self.push, &self.widget]
+            .iter()
+            .map(|l| l.limit.window)
+            .min();
+        shortest
+            .unwrap_or(Duration::from_secs(60))
+            .min(Duration::from_secs(10))
     }
 
     fn class(&self, class: RateClass) -> &ClassLimiter {
@@ -123,8 +143,15 @@ mod tests {
     use super::*;
 
     fn limiter(requests: u32, window_secs: u64) -> RateLimiter {
-        let limit = RateLimit { requests, window: Duration::from_secs(window_secs) };
-        RateLimiter::new(&RateLimitsConfig { chat: limit, push: limit, widget: limit })
+        let limit = RateLimit {
+            requests,
+            window: Duration::from_secs(window_secs),
+        };
+        RateLimiter::new(&RateLimitsConfig {
+            chat: limit,
+            push: limit,
+            widget: limit,
+        })
     }
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
@@ -134,8 +161,9 @@ mod tests {
     fn allows_exactly_the_limit_per_window_then_opens_a_new_one() {
         let limiter = limiter(3, 60);
         let t0 = Instant::now();
-        let remaining: Vec<u32> =
-            (0..3).map(|_| limiter.check_at(RateClass::Push, A, t0).remaining).collect();
+        let remaining: Vec<u32> = (0..3)
+            .map(|_| limiter.check_at(RateClass::Push, A, t0).remaining)
+            .collect();
         assert_eq!(remaining, [2, 1, 0]);
         let refused = limiter.check_at(RateClass::Push, A, t0 + Duration::from_secs(59));
         assert!(!refused.allowed);

@@ -74,7 +74,11 @@ impl Route {
     }
 }
 
-pub async fn handle(state: &AppState, peer: SocketAddr, request: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let Some(route) = Route::find(request.uri().path()) else {
         return with_common_headers(ApiError::NotFound("Not found".into()).into_response());
     };
@@ -82,15 +86,21 @@ pub async fn handle(state: &AppState, peer: SocketAddr, request: Request<Incomin
         cors::preflight(route.allow())
     } else if request.method() != route.method() {
         let mut response = ApiError::MethodNotAllowed.into_response();
-        response.headers_mut().insert(ALLOW, HeaderValue::from_static(route.allow()));
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(route.allow()));
         response
     } else {
         let client = client_ip(peer.ip(), request.headers(), &state.trusted_proxies);
-        let decision = route.rate_class().map(|class| state.limiter.check(class, client));
+        let decision = route
+            .rate_class()
+            .map(|class| state.limiter.check(class, client));
         let result = match decision {
             Some(decision) if !decision.allowed => {
                 tracing::debug!(%client, ?route, "rate limited");
-                Err(ApiError::RateLimited { retry_after: round_up_to_second(decision.reset_after) })
+                Err(ApiError::RateLimited {
+                    retry_after: round_up_to_second(decision.reset_after),
+                })
             }
             _ => dispatch(route, state, request).await,
         };
@@ -121,9 +131,15 @@ async fn dispatch(
 /// `X-RateLimit-Reset` is the Unix time (seconds) at which the window ends, as GitHub's API.
 fn rate_limit_headers(headers: &mut HeaderMap, decision: RateDecision) {
     let reset_at = SystemTime::now() + round_up_to_second(decision.reset_after);
-    let reset_unix = reset_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let reset_unix = reset_at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(decision.remaining));
+    headers.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(decision.remaining),
+    );
     headers.insert("x-ratelimit-reset", HeaderValue::from(reset_unix));
 }
 
@@ -133,6 +149,8 @@ fn round_up_to_second(duration: Duration) -> Duration {
 }
 
 fn with_common_headers(mut response: Response<Body>) -> Response<Body> {
-    response.headers_mut().insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+        .headers_mut()
+        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }

@@ -71,17 +71,26 @@ impl App {
     }
 
     pub async fn bind(&self, addr: SocketAddr) -> anyhow::Result<TcpListener> {
-        TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
+        TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))
     }
 
     /// Serves `listener` until `shutdown` completes, then shuts down gracefully.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout);
-        builder.http2().timer(TokioTimer::new()).keep_alive_interval(Duration::from_secs(30));
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(30));
         let graceful = GracefulShutdown::new();
         let sweeper = tokio::spawn(sweep_rate_limits(self.state.clone()));
         let mut shutdown = std::pin::pin!(shutdown);
@@ -116,12 +125,22 @@ impl App {
         drop(listener);
         let started = Instant::now();
         tracing::info!("shutting down: waiting for in-flight requests");
-        if tokio::time::timeout(self.shutdown_grace, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(self.shutdown_grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!(grace = ?self.shutdown_grace, "grace period over; closing remaining connections");
         }
         sweeper.abort();
-        let remaining = self.shutdown_grace.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
-        self.state.registry.stop(remaining).await.context("flushing the store at shutdown")?;
+        let remaining = self
+            .shutdown_grace
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(1));
+        self.state
+            .registry
+            .stop(remaining)
+            .await
+            .context("flushing the store at shutdown")?;
         tracing::info!("stopped");
         Ok(())
     }

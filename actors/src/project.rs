@@ -124,7 +124,9 @@ impl Actor for Project {
                 let _ = reply.send(result);
             }
             #[cfg(any(test, feature = "fault-injection"))]
-            ProjectMessage::Panic => panic!("fault injection: project {} panicked", state.record.slug),
+            ProjectMessage::Panic => {
+                panic!("fault injection: project {} panicked", state.record.slug)
+            }
         }
         Ok(())
     }
@@ -137,8 +139,11 @@ impl ProjectState {
         // an id must never name two different events.
         self.next_event_id += 1;
         let event = event.into_event(event_id, SystemTime::now());
-        let forget_up_to = event_id.checked_sub(self.retain_events).filter(|&id| id > 0);
-        self.store.append_event(&self.record.slug, &event, forget_up_to)?;
+        let forget_up_to = event_id
+            .checked_sub(self.retain_events)
+            .filter(|&id| id > 0);
+        self.store
+            .append_event(&self.record.slug, &event, forget_up_to)?;
         self.store.flush().await?;
         Ok(event_id)
     }
@@ -154,7 +159,8 @@ impl ProjectState {
         }
         record.updated_at_ms = now_ms();
         let previous_secret = self.record.push_secret_hash.as_ref();
-        let previous_secret = previous_secret.filter(|old| Some(*old) != record.push_secret_hash.as_ref());
+        let previous_secret =
+            previous_secret.filter(|old| Some(*old) != record.push_secret_hash.as_ref());
         self.store.put_project(&record, previous_secret)?;
         self.store.flush().await?;
         self.record = record;
@@ -163,16 +169,24 @@ impl ProjectState {
     }
 
     fn publish(&self) {
-        let json = serde_json::to_vec(&self.record.widget).expect("widget settings always serialize");
+        let json =
+            serde_json::to_vec(&self.record.widget).expect("widget settings always serialize");
         let digest = Sha256::digest(&json);
-        let etag = format!("\"{}\"", digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let etag = format!(
+            "\"{}\"",
+            digest[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
         let snapshot = ProjectSnapshot {
             slug: self.record.slug.clone(),
             widget_config_json: Bytes::from(json),
             etag,
             push_secret_hash: self.record.push_secret_hash.clone(),
         };
-        self.board.insert(self.record.slug.clone(), Arc::new(snapshot));
+        self.board
+            .insert(self.record.slug.clone(), Arc::new(snapshot));
     }
 }
 
@@ -180,7 +194,9 @@ impl ProjectState {
 pub fn validate_slug(slug: &str) -> Result<(), InvalidSetting> {
     let well_formed = !slug.is_empty()
         && slug.len() <= SLUG_MAX_CHARS
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-');
     if well_formed {
@@ -196,7 +212,10 @@ pub fn validate_slug(slug: &str) -> Result<(), InvalidSetting> {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -205,10 +224,25 @@ mod tests {
 
     #[test]
     fn slug_rules() {
-        for good in ["demo", "my-store", "a", "shop42", &"x".repeat(SLUG_MAX_CHARS)] {
+        for good in [
+            "demo",
+            "my-store",
+            "a",
+            "shop42",
+            &"x".repeat(SLUG_MAX_CHARS),
+        ] {
             assert!(validate_slug(good).is_ok(), "{good}");
         }
-        for bad in ["", "-a", "a-", "My-Store", "a_b", "a b", "é", &"x".repeat(SLUG_MAX_CHARS + 1)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "My-Store",
+            "a_b",
+            "a b",
+            "é",
+            &"x".repeat(SLUG_MAX_CHARS + 1),
+        ] {
             assert!(validate_slug(bad).is_err(), "{bad}");
         }
     }

@@ -20,7 +20,7 @@ use crate::project::{
     SnapshotBoard, now_ms, validate_slug,
 };
 use crate::secret::SecretHash;
-use crate::social_proof::{InvalidEvent, NewEvent, PushFields};
+use crate::social_proof::{InvalidEvent, NewEvent, PushFields, SocialProofEvent};
 use crate::store::{Store, StoreError};
 use crate::widget::InvalidSetting;
 
@@ -79,9 +79,9 @@ impl Registry {
         let (supervisor, supervisor_task) = Actor::spawn(None, Supervisor, supervisor_args)
             .await
             .map_err(|error| {
-                tracing::error!(%error, "registry supervisor failed to start");
-                ProjectError::Unavailable
-            })?;
+            tracing::error!(%error, "registry supervisor failed to start");
+            ProjectError::Unavailable
+        })?;
         Ok(Registry {
             inner: Arc::new(RegistryInner {
                 store: args.store,
@@ -99,16 +99,31 @@ impl Registry {
             return Ok(snapshot.clone());
         }
         self.actor(slug).await?;
-        self.inner.board.get(slug).map(|s| s.clone()).ok_or(ProjectError::Unavailable)
+        self.inner
+            .board
+            .get(slug)
+            .map(|s| s.clone())
+            .ok_or(ProjectError::Unavailable)
     }
 
     /// Authenticates a push with the project's secret, validates it and stores it durably.
     /// Returns the new event's id.
-    pub async fn push(&self, slug: &str, secret: &str, fields: PushFields) -> Result<u64, ProjectError> {
+    pub async fn push(
+        &self,
+        slug: &str,
+        secret: &str,
+        fields: PushFields,
+    ) -> Result<u64, ProjectError> {
         let snapshot = self.snapshot(slug).await?;
-        let secret_ok = snapshot.push_secret_hash.as_ref().is_some_and(|hash| hash.matches(secret));
+        let secret_ok = snapshot
+            .push_secret_hash
+            .as_ref()
+            .is_some_and(|hash| hash.matches(secret));
         if !secret_ok {
-            let owner = self.inner.store.project_for_secret(&SecretHash::of(secret))?;
+            let owner = self
+                .inner
+                .store
+                .project_for_secret(&SecretHash::of(secret))?;
             return Err(match owner {
                 Some(other) if other != slug => ProjectError::ForeignSecret,
                 _ => ProjectError::InvalidSecret,
@@ -124,7 +139,11 @@ impl Registry {
 
     /// Creates the project if it does not exist, then applies `settings` to it. Used for the
     /// projects seeded from the config file at start.
-    pub async fn configure(&self, slug: &str, settings: ProjectSettings) -> Result<(), ProjectError> {
+    pub async fn configure(
+        &self,
+        slug: &str,
+        settings: ProjectSettings,
+    ) -> Result<(), ProjectError> {
         validate_slug(slug)?;
         settings.widget.validate()?;
         if self.inner.store.project(slug)?.is_none() {
@@ -146,6 +165,18 @@ impl Registry {
         }
     }
 
+    /// Stored events of `slug` with ids above `after`, oldest first (at most `retain_events`).
+    pub fn events_after(
+        &self,
+        slug: &str,
+        after: u64,
+    ) -> Result<Vec<SocialProofEvent>, ProjectError> {
+        if self.inner.store.project(slug)?.is_none() {
+            return Err(ProjectError::NotFound);
+        }
+        Ok(self.inner.store.events_after(slug, after)?)
+    }
+
     /// The number of project actors alive now.
     pub fn live_projects(&self) -> usize {
         self.inner.actors.len()
@@ -155,7 +186,9 @@ impl Registry {
     #[cfg(feature = "fault-injection")]
     pub async fn crash_project(&self, slug: &str) -> Result<(), ProjectError> {
         let actor = self.actor(slug).await?;
-        actor.send_message(ProjectMessage::Panic).map_err(|_| ProjectError::Unavailable)
+        actor
+            .send_message(ProjectMessage::Panic)
+            .map_err(|_| ProjectError::Unavailable)
     }
 
     /// Stops every actor (their mailboxes drain first) and flushes the store.
@@ -177,7 +210,11 @@ impl Registry {
         if validate_slug(slug).is_err() || self.inner.store.project(slug)?.is_none() {
             return Err(ProjectError::NotFound);
         }
-        match call!(self.inner.supervisor, SupervisorMessage::Start, slug.to_owned()) {
+        match call!(
+            self.inner.supervisor,
+            SupervisorMessage::Start,
+            slug.to_owned()
+        ) {
             Ok(result) => result,
             Err(_) => Err(ProjectError::Unavailable),
         }
@@ -189,7 +226,10 @@ pub struct Supervisor;
 
 pub enum SupervisorMessage {
     /// Start the project's actor unless it runs already; reply with its reference.
-    Start(String, RpcReplyPort<Result<ActorRef<ProjectMessage>, ProjectError>>),
+    Start(
+        String,
+        RpcReplyPort<Result<ActorRef<ProjectMessage>, ProjectError>>,
+    ),
     /// Write a new project's first record unless the project exists already.
     Create(ProjectRecord, RpcReplyPort<Result<(), ProjectError>>),
 }
@@ -217,7 +257,10 @@ impl Actor for Supervisor {
         _myself: ActorRef<SupervisorMessage>,
         args: SupervisorArguments,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        Ok(SupervisorState { args, slug_by_actor: HashMap::new() })
+        Ok(SupervisorState {
+            args,
+            slug_by_actor: HashMap::new(),
+        })
     }
 
     async fn handle(
@@ -250,7 +293,9 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
-                let Some(slug) = state.forget(cell.get_id()) else { return Ok(()) };
+                let Some(slug) = state.forget(cell.get_id()) else {
+                    return Ok(());
+                };
                 tracing::error!(project = %slug, %error, "project actor failed; restarting it from the store");
                 if let Err(error) = state.spawn(&myself, slug.clone()).await {
                     // It is started again lazily by the next request for the project.
@@ -300,7 +345,9 @@ impl SupervisorState {
 
     fn forget(&mut self, actor_id: ActorId) -> Option<String> {
         let slug = self.slug_by_actor.remove(&actor_id)?;
-        self.args.actors.remove_if(&slug, |_, actor| actor.get_id() == actor_id);
+        self.args
+            .actors
+            .remove_if(&slug, |_, actor| actor.get_id() == actor_id);
         Some(slug)
     }
 }

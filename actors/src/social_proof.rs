@@ -105,7 +105,9 @@ impl NewEvent {
     }
 
     pub fn into_event(self, id: u64, created_at: SystemTime) -> SocialProofEvent {
-        let since_epoch = created_at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let since_epoch = created_at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
         SocialProofEvent {
             id,
             kind: self.kind,
@@ -142,7 +144,10 @@ mod tests {
     use super::*;
 
     fn fields(kind: &str) -> PushFields {
-        PushFields { kind: kind.into(), ..PushFields::default() }
+        PushFields {
+            kind: kind.into(),
+            ..PushFields::default()
+        }
     }
 
     #[test]
@@ -150,29 +155,62 @@ mod tests {
         for kind in ["purchased", "subscribed", "signed_up", "added_to_cart"] {
             assert!(NewEvent::validate(fields(kind)).is_ok(), "{kind}");
         }
-        assert_eq!(NewEvent::validate(fields("refunded")), Err(InvalidEvent::UnknownKind));
-        assert_eq!(NewEvent::validate(fields("Purchased")), Err(InvalidEvent::UnknownKind));
+        assert_eq!(
+            NewEvent::validate(fields("refunded")),
+            Err(InvalidEvent::UnknownKind)
+        );
+        assert_eq!(
+            NewEvent::validate(fields("Purchased")),
+            Err(InvalidEvent::UnknownKind)
+        );
     }
 
     #[test]
     fn custom_needs_a_message() {
-        assert_eq!(NewEvent::validate(fields("custom")), Err(InvalidEvent::CustomWithoutMessage));
-        let blank = PushFields { message: Some("   ".into()), ..fields("custom") };
-        assert_eq!(NewEvent::validate(blank), Err(InvalidEvent::CustomWithoutMessage));
-        let ok = PushFields { message: Some(" 5 people bought today ".into()), ..fields("custom") };
-        assert_eq!(NewEvent::validate(ok).unwrap().message.as_deref(), Some("5 people bought today"));
+        assert_eq!(
+            NewEvent::validate(fields("custom")),
+            Err(InvalidEvent::CustomWithoutMessage)
+        );
+        let blank = PushFields {
+            message: Some("   ".into()),
+            ..fields("custom")
+        };
+        assert_eq!(
+            NewEvent::validate(blank),
+            Err(InvalidEvent::CustomWithoutMessage)
+        );
+        let ok = PushFields {
+            message: Some(" 5 people bought today ".into()),
+            ..fields("custom")
+        };
+        assert_eq!(
+            NewEvent::validate(ok).unwrap().message.as_deref(),
+            Some("5 people bought today")
+        );
     }
 
     #[test]
     fn enforces_length_in_characters_not_bytes() {
-        let at_limit = PushFields { name: Some("é".repeat(NAME_MAX_CHARS)), ..fields("purchased") };
+        let at_limit = PushFields {
+            name: Some("é".repeat(NAME_MAX_CHARS)),
+            ..fields("purchased")
+        };
         assert!(NewEvent::validate(at_limit).is_ok());
-        let over = PushFields { name: Some("é".repeat(NAME_MAX_CHARS + 1)), ..fields("purchased") };
+        let over = PushFields {
+            name: Some("é".repeat(NAME_MAX_CHARS + 1)),
+            ..fields("purchased")
+        };
         assert_eq!(
             NewEvent::validate(over),
-            Err(InvalidEvent::TooLong { field: "name", max: NAME_MAX_CHARS })
+            Err(InvalidEvent::TooLong {
+                field: "name",
+                max: NAME_MAX_CHARS
+            })
         );
-        let location = PushFields { location: Some("x\u{0}y".into()), ..fields("purchased") };
+        let location = PushFields {
+            location: Some("x\u{0}y".into()),
+            ..fields("purchased")
+        };
         assert_eq!(
             NewEvent::validate(location),
             Err(InvalidEvent::ControlCharacters { field: "location" })

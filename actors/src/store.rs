@@ -50,13 +50,19 @@ impl Store {
     /// another process, unreadable, corrupt, or of a newer schema — is an error with a
     /// message fit for an operator, never a panic.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_error = |reason: String| StoreError::Open { path: path.to_owned(), reason };
+        let open_error = |reason: String| StoreError::Open {
+            path: path.to_owned(),
+            reason,
+        };
         // sled 0.34 can panic on some corrupt files instead of returning an error.
         let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(path).open()));
         let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(error)) => return Err(open_error(describe_open_error(error))),
-            Err(_) => return Err(open_error("the data files are corrupt (sled panicked while reading them); restore a backup".into())),
+            Err(_) => return Err(open_error(
+                "the data files are corrupt (sled panicked while reading them); restore a backup"
+                    .into(),
+            )),
         };
         let store = Store {
             projects: db.open_tree("projects")?,
@@ -64,7 +70,9 @@ impl Store {
             events: db.open_tree("events")?,
             db,
         };
-        store.check_schema().map_err(|error| open_error(error.to_string()))?;
+        store
+            .check_schema()
+            .map_err(|error| open_error(error.to_string()))?;
         Ok(store)
     }
 
@@ -75,7 +83,10 @@ impl Store {
     }
 
     pub fn project(&self, slug: &str) -> Result<Option<ProjectRecord>, StoreError> {
-        self.projects.get(slug)?.map(|bytes| decode(slug, &bytes)).transpose()
+        self.projects
+            .get(slug)?
+            .map(|bytes| decode(slug, &bytes))
+            .transpose()
     }
 
     pub fn project_slugs(&self) -> Result<Vec<String>, StoreError> {
@@ -141,7 +152,11 @@ impl Store {
     }
 
     /// Events of `slug` with an id greater than `after`, oldest first.
-    pub fn events_after(&self, slug: &str, after: u64) -> Result<Vec<SocialProofEvent>, StoreError> {
+    pub fn events_after(
+        &self,
+        slug: &str,
+        after: u64,
+    ) -> Result<Vec<SocialProofEvent>, StoreError> {
         let start = event_key(slug, after.saturating_add(1));
         let end = event_key(slug, u64::MAX);
         self.events
@@ -160,7 +175,9 @@ impl Store {
             Some(entry) => {
                 let (key, _) = entry?;
                 let id_bytes = &key[key.len() - 8..];
-                Ok(u64::from_be_bytes(id_bytes.try_into().expect("event keys end in 8 id bytes")))
+                Ok(u64::from_be_bytes(
+                    id_bytes.try_into().expect("event keys end in 8 id bytes"),
+                ))
             }
             None => Ok(0),
         }
@@ -175,7 +192,9 @@ impl Store {
                 Ok(())
             }
             Some(bytes) => {
-                let found = <[u8; 8]>::try_from(bytes.as_ref()).map(u64::from_be_bytes).ok();
+                let found = <[u8; 8]>::try_from(bytes.as_ref())
+                    .map(u64::from_be_bytes)
+                    .ok();
                 match found {
                     Some(SCHEMA_VERSION) => Ok(()),
                     other => Err(StoreError::Corrupt {
@@ -218,8 +237,10 @@ fn encode<T: Serialize>(record: &T) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes)
-        .map_err(|error| StoreError::Corrupt { key: key.to_owned(), reason: error.to_string() })
+    serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: error.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -50,21 +50,37 @@ impl WidgetSettings {
     pub fn validate(&self) -> Result<(), InvalidSetting> {
         check_text("name", &self.name, 1, NAME_MAX_CHARS)?;
         check_text("company", &self.company, 0, NAME_MAX_CHARS)?;
-        check_text("welcomeMessage", &self.welcome_message, 0, WELCOME_MAX_CHARS)?;
+        check_text(
+            "welcomeMessage",
+            &self.welcome_message,
+            0,
+            WELCOME_MAX_CHARS,
+        )?;
         if self.quick_replies.len() > QUICK_REPLIES_MAX {
-            return Err(invalid("quickReplies", format!("at most {QUICK_REPLIES_MAX} entries")));
+            return Err(invalid(
+                "quickReplies",
+                format!("at most {QUICK_REPLIES_MAX} entries"),
+            ));
         }
         for reply in &self.quick_replies {
             check_text("quickReplies", reply, 1, QUICK_REPLY_MAX_CHARS)?;
         }
         if !is_hex_color(&self.theme.primary_color) {
-            return Err(invalid("theme.primaryColor", "must look like #3737f6".into()));
+            return Err(invalid(
+                "theme.primaryColor",
+                "must look like #3737f6".into(),
+            ));
         }
         Ok(())
     }
 }
 
-fn check_text(field: &'static str, value: &str, min: usize, max: usize) -> Result<(), InvalidSetting> {
+fn check_text(
+    field: &'static str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), InvalidSetting> {
     let n_chars = value.chars().count();
     if n_chars < min {
         return Err(invalid(field, "must not be empty".into()));
@@ -101,7 +117,10 @@ mod tests {
             company: "Acme Inc".into(),
             welcome_message: "Hi! How can I help you today?".into(),
             quick_replies: vec!["Pricing".into(), "How to get started".into()],
-            theme: Theme { primary_color: "#3737f6".into(), position: Position::BottomRight },
+            theme: Theme {
+                primary_color: "#3737f6".into(),
+                position: Position::BottomRight,
+            },
         }
     }
 
@@ -122,15 +141,34 @@ mod tests {
 
     #[test]
     fn rejects_each_broken_rule_by_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut WidgetSettings)>)> = vec![
+        type BreakRule = Box<dyn Fn(&mut WidgetSettings)>;
+        let cases: Vec<(&str, BreakRule)> = vec![
             ("name", Box::new(|s| s.name.clear())),
-            ("name", Box::new(|s| s.name = "x".repeat(NAME_MAX_CHARS + 1))),
+            (
+                "name",
+                Box::new(|s| s.name = "x".repeat(NAME_MAX_CHARS + 1)),
+            ),
             ("company", Box::new(|s| s.company = "a\u{7}b".into())),
-            ("welcomeMessage", Box::new(|s| s.welcome_message = "w".repeat(WELCOME_MAX_CHARS + 1))),
-            ("quickReplies", Box::new(|s| s.quick_replies = vec!["q".into(); QUICK_REPLIES_MAX + 1])),
-            ("quickReplies", Box::new(|s| s.quick_replies = vec![String::new()])),
-            ("theme.primaryColor", Box::new(|s| s.theme.primary_color = "blue".into())),
-            ("theme.primaryColor", Box::new(|s| s.theme.primary_color = "#12345g".into())),
+            (
+                "welcomeMessage",
+                Box::new(|s| s.welcome_message = "w".repeat(WELCOME_MAX_CHARS + 1)),
+            ),
+            (
+                "quickReplies",
+                Box::new(|s| s.quick_replies = vec!["q".into(); QUICK_REPLIES_MAX + 1]),
+            ),
+            (
+                "quickReplies",
+                Box::new(|s| s.quick_replies = vec![String::new()]),
+            ),
+            (
+                "theme.primaryColor",
+                Box::new(|s| s.theme.primary_color = "blue".into()),
+            ),
+            (
+                "theme.primaryColor",
+                Box::new(|s| s.theme.primary_color = "#12345g".into()),
+            ),
         ];
         for (field, break_rule) in cases {
             let mut settings = sample();

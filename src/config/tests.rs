@@ -31,7 +31,13 @@ fn the_shipped_file_documents_exactly_the_defaults() {
     assert_eq!(shipped.rate_limits, defaults.rate_limits);
     assert_eq!(shipped.llm, defaults.llm);
     assert_eq!(shipped.social_proof, defaults.social_proof);
-    assert_eq!(shipped.rate_limits.chat, RateLimit { requests: 20, window: Duration::from_secs(60) });
+    assert_eq!(
+        shipped.rate_limits.chat,
+        RateLimit {
+            requests: 20,
+            window: Duration::from_secs(60)
+        }
+    );
     assert_eq!(shipped.rate_limits.push.requests, 10);
     assert_eq!(shipped.rate_limits.widget.requests, 60);
 }
@@ -43,11 +49,20 @@ fn the_shipped_file_seeds_the_demo_project_with_a_hashed_secret() {
     assert_eq!(seeds.len(), 1);
     let (slug, settings) = &seeds[0];
     assert_eq!(slug, "demo");
-    assert_eq!(settings.widget.quick_replies, ["Pricing", "How to get started", "Talk to support"]);
+    assert_eq!(
+        settings.widget.quick_replies,
+        ["Pricing", "How to get started", "Talk to support"]
+    );
     assert_eq!(settings.widget.theme.position, Position::BottomRight);
     // Unless HELPYAP_DEMO_PUSH_SECRET is set, the file's local-only secret applies.
     if std::env::var("HELPYAP_DEMO_PUSH_SECRET").is_err() {
-        assert!(settings.push_secret.as_ref().unwrap().matches("sp_demo_local_only_secret"));
+        assert!(
+            settings
+                .push_secret
+                .as_ref()
+                .unwrap()
+                .matches("sp_demo_local_only_secret")
+        );
     }
 }
 
@@ -65,7 +80,8 @@ fn unknown_keys_are_rejected_by_name() {
 
 #[test]
 fn trusted_proxies_take_addresses_and_ranges() {
-    let config = parse("[server]\ntrusted_proxies = [\"10.0.0.1\", \"192.168.0.0/16\", \"::1\"]").unwrap();
+    let config =
+        parse("[server]\ntrusted_proxies = [\"10.0.0.1\", \"192.168.0.0/16\", \"::1\"]").unwrap();
     let expected: Vec<IpNet> = vec![
         "10.0.0.1/32".parse().unwrap(),
         "192.168.0.0/16".parse().unwrap(),
@@ -78,10 +94,19 @@ fn trusted_proxies_take_addresses_and_ranges() {
 #[test]
 fn bad_values_are_rejected_with_their_key() {
     let cases = [
-        ("[rate_limits]\npush = { requests = 0, window = \"60s\" }", "rate_limits.push"),
-        ("[rate_limits]\nchat = { requests = 5, window = \"10ms\" }", "rate_limits.chat"),
+        (
+            "[rate_limits]\npush = { requests = 0, window = \"60s\" }",
+            "rate_limits.push",
+        ),
+        (
+            "[rate_limits]\nchat = { requests = 5, window = \"10ms\" }",
+            "rate_limits.chat",
+        ),
         ("[server]\nmax_body_bytes = 10", "max_body_bytes"),
-        ("[server]\nheader_read_timeout = \"soon\"", "header_read_timeout"),
+        (
+            "[server]\nheader_read_timeout = \"soon\"",
+            "header_read_timeout",
+        ),
         ("[server]\nlog_level = \"loud\"", "log_level"),
         ("[llm]\nprovider = \"magic\"", "magic"),
         ("[social_proof]\nretain_events = 0", "retain_events"),
@@ -98,7 +123,10 @@ fn bad_projects_are_rejected_with_their_slug() {
     assert!(error_of(&twice).contains("appears twice"));
     assert!(error_of(&PROJECT.replace("\"shop\"", "\"Shop!\"")).contains("slug"));
     assert!(error_of(&PROJECT.replace("sp_0123456789abcdef", "short")).contains("at least 16"));
-    assert!(error_of(&PROJECT.replace("sp_0123456789abcdef", "sp_0123456789 abcdef")).contains("white space"));
+    assert!(
+        error_of(&PROJECT.replace("sp_0123456789abcdef", "sp_0123456789 abcdef"))
+            .contains("white space")
+    );
     let color = format!("{PROJECT}theme = {{ primary_color = \"blue\" }}");
     assert!(error_of(&color).contains("primaryColor"));
 }
@@ -111,12 +139,21 @@ fn a_named_secret_variable_that_is_unset_is_an_error() {
     );
     assert!(error_of(&text).contains("HELPYAP_TEST_SURELY_UNSET_VARIABLE"));
     // With a fallback in the file, the unset variable is not an error.
-    let with_fallback = format!("{PROJECT}push_secret_env = \"HELPYAP_TEST_SURELY_UNSET_VARIABLE\"");
+    let with_fallback =
+        format!("{PROJECT}push_secret_env = \"HELPYAP_TEST_SURELY_UNSET_VARIABLE\"");
     assert!(parse(&with_fallback).is_ok());
 }
 
 #[test]
 fn a_missing_named_file_is_an_error_naming_it() {
-    let error = Config::load(Some(Path::new("/nonexistent/helpyap.toml")), &Overrides::default());
-    assert!(error.unwrap_err().to_string().contains("/nonexistent/helpyap.toml"));
+    let error = Config::load(
+        Some(Path::new("/nonexistent/helpyap.toml")),
+        &Overrides::default(),
+    );
+    assert!(
+        error
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent/helpyap.toml")
+    );
 }

@@ -26,13 +26,21 @@ struct PushBody {
     message: Option<String>,
 }
 
-pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let secret = bearer_token(&request)
-        .ok_or_else(|| ApiError::Unauthorized("Missing push secret: send Authorization: Bearer <push secret>".into()))?;
+pub async fn post(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let secret = bearer_token(&request).ok_or_else(|| {
+        ApiError::Unauthorized(
+            "Missing push secret: send Authorization: Bearer <push secret>".into(),
+        )
+    })?;
     let body: PushBody = read_json(request, state.body_limits).await?;
     let project = body.project.filter(|p| !p.is_empty());
     let project = project.ok_or_else(|| ApiError::BadRequest("project is required".into()))?;
-    let kind = body.kind.ok_or_else(|| ApiError::BadRequest("type is required".into()))?;
+    let kind = body
+        .kind
+        .ok_or_else(|| ApiError::BadRequest("type is required".into()))?;
     let fields = PushFields {
         kind,
         name: body.name,
@@ -41,7 +49,10 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Respon
         message: body.message,
     };
     let event_id = state.registry.push(&project, &secret, fields).await?;
-    Ok(json_response(StatusCode::CREATED, &serde_json::json!({ "id": event_id.to_string() })))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &serde_json::json!({ "id": event_id.to_string() }),
+    ))
 }
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive.

@@ -13,17 +13,27 @@ use crate::json::{Body, Response, bytes_response, empty_response};
 use crate::router::AppState;
 use crate::routes::query_param;
 
-pub async fn get(state: &AppState, request: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub async fn get(
+    state: &AppState,
+    request: &Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let slug = query_param(request.uri(), "project")
         .filter(|slug| !slug.is_empty())
         .ok_or_else(|| ApiError::BadRequest("Missing project parameter".into()))?;
     let snapshot = state.registry.snapshot(&slug).await?;
     let etag = HeaderValue::from_str(&snapshot.etag).expect("etags are quoted hex digits");
-    let not_modified = request.headers().get(IF_NONE_MATCH).is_some_and(|value| value == etag);
+    let not_modified = request
+        .headers()
+        .get(IF_NONE_MATCH)
+        .is_some_and(|value| value == etag);
     let mut response = if not_modified {
         empty_response(StatusCode::NOT_MODIFIED)
     } else {
-        bytes_response(StatusCode::OK, snapshot.widget_config_json.clone(), "application/json")
+        bytes_response(
+            StatusCode::OK,
+            snapshot.widget_config_json.clone(),
+            "application/json",
+        )
     };
     let headers = response.headers_mut();
     headers.insert(ETAG, etag);

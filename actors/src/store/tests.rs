@@ -13,7 +13,10 @@ fn record(slug: &str, secret: Option<&str>) -> ProjectRecord {
             company: "Co".into(),
             welcome_message: "Hi".into(),
             quick_replies: vec![],
-            theme: Theme { primary_color: "#000000".into(), position: Position::BottomLeft },
+            theme: Theme {
+                primary_color: "#000000".into(),
+                position: Position::BottomLeft,
+            },
         },
         push_secret_hash: secret.map(SecretHash::of),
         created_at_ms: 1,
@@ -38,11 +41,16 @@ fn projects_round_trip_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
-        store.put_project(&record("demo", Some("sp_a")), None).unwrap();
+        store
+            .put_project(&record("demo", Some("sp_a")), None)
+            .unwrap();
         store.db.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.project("demo").unwrap(), Some(record("demo", Some("sp_a"))));
+    assert_eq!(
+        store.project("demo").unwrap(),
+        Some(record("demo", Some("sp_a")))
+    );
     assert_eq!(store.project("other").unwrap(), None);
     assert_eq!(store.project_slugs().unwrap(), vec!["demo".to_string()]);
 }
@@ -51,11 +59,33 @@ fn projects_round_trip_and_survive_reopen() {
 fn secret_index_follows_rotation() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    store.put_project(&record("demo", Some("sp_old")), None).unwrap();
-    assert_eq!(store.project_for_secret(&SecretHash::of("sp_old")).unwrap().as_deref(), Some("demo"));
-    store.put_project(&record("demo", Some("sp_new")), Some(&SecretHash::of("sp_old"))).unwrap();
-    assert_eq!(store.project_for_secret(&SecretHash::of("sp_old")).unwrap(), None);
-    assert_eq!(store.project_for_secret(&SecretHash::of("sp_new")).unwrap().as_deref(), Some("demo"));
+    store
+        .put_project(&record("demo", Some("sp_old")), None)
+        .unwrap();
+    assert_eq!(
+        store
+            .project_for_secret(&SecretHash::of("sp_old"))
+            .unwrap()
+            .as_deref(),
+        Some("demo")
+    );
+    store
+        .put_project(
+            &record("demo", Some("sp_new")),
+            Some(&SecretHash::of("sp_old")),
+        )
+        .unwrap();
+    assert_eq!(
+        store.project_for_secret(&SecretHash::of("sp_old")).unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .project_for_secret(&SecretHash::of("sp_new"))
+            .unwrap()
+            .as_deref(),
+        Some("demo")
+    );
 }
 
 #[test]
@@ -70,11 +100,21 @@ fn events_are_kept_per_project_in_id_order_and_pruned() {
     assert_eq!(store.last_event_id("a").unwrap(), 5);
     assert_eq!(store.last_event_id("a-b").unwrap(), 7);
     assert_eq!(store.last_event_id("none").unwrap(), 0);
-    let ids: Vec<u64> = store.events_after("a", 2).unwrap().iter().map(|e| e.id).collect();
+    let ids: Vec<u64> = store
+        .events_after("a", 2)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
     assert_eq!(ids, vec![3, 4, 5]);
 
     store.append_event("a", &event(6), Some(3)).unwrap();
-    let ids: Vec<u64> = store.events_after("a", 0).unwrap().iter().map(|e| e.id).collect();
+    let ids: Vec<u64> = store
+        .events_after("a", 0)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
     assert_eq!(ids, vec![4, 5, 6]);
     assert_eq!(store.events_after("a", 0).unwrap()[0], event(4));
 }

@@ -1,0 +1,18 @@
+//! The one integration-test binary: the real server on 127.0.0.1:0, spoken to over real HTTP.
+//!
+//! In-process servers (`support::TestServer`) for most tests; the real `helpyap` binary where
+//! the process itself matters (exit codes, `kill -9` durability).
+
+#[path = "integration/support.rs"]
+mod support;
+
+#[path = "integration/http.rs"]
+mod http;
+#[path = "integration/lifecycle.rs"]
+mod lifecycle;
+#[path = "integration/rate_limit.rs"]
+mod rate_limit;
+#[path = "integration/salespop_push.rs"]
+mod salespop_push;
+#[path = "integration/widget_config.rs"]
+mod widget_config;

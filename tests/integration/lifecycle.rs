@@ -1,0 +1,248 @@
+//! The server's life: the real binary's start and exit codes, durability across `kill -9`,
+//! supervision of crashed project actors, and graceful shutdown.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use helpyap::config::DEFAULT_CONFIG_TOML;
+use helpyap_actors::Store;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{Binary, DEMO_SECRET, TestServer, client, push};
+
+#[tokio::test]
+async fn with_no_config_file_the_binary_serves_the_demo_from_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Binary::start(dir.path(), &["--bind", "127.0.0.1:0"], &[]);
+    let body: serde_json::Value = client()
+        .get(server.url("/api/widget/config?project=demo"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["name"], "Support Bot");
+    assert!(
+        dir.path().join("data").is_dir(),
+        "the store goes to ./data by default"
+    );
+}
+
+#[test]
+fn a_bad_config_exits_64_with_a_clear_message_before_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "typo.toml",
+            Some("[server]\nbnid = \"127.0.0.1:0\"\n"),
+            "bnid",
+        ),
+        ("broken.toml", Some("[server\n"), "broken.toml"),
+        ("missing.toml", None, "missing.toml"),
+        (
+            "secret.toml",
+            Some("[[projects]]\nslug = \"a\"\nname = \"A\"\npush_secret = \"short\"\n"),
+            "16",
+        ),
+    ];
+    for (name, contents, needle) in cases {
+        let path = dir.path().join(name);
+        if let Some(contents) = contents {
+            std::fs::write(&path, contents).unwrap();
+        }
+        let output = Command::new(env!("CARGO_BIN_EXE_helpyap"))
+            .current_dir(dir.path())
+            .args([
+                "serve",
+                "--config",
+                path.to_str().unwrap(),
+                "--bind",
+                "127.0.0.1:0",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{name}: {stderr}");
+        assert!(
+            output.stdout.is_empty(),
+            "{name}: nothing may be bound or printed"
+        );
+        assert!(
+            stderr.starts_with("helpyap: bad configuration: "),
+            "{name}: {stderr}"
+        );
+        assert!(stderr.contains(needle), "{name}: {stderr}");
+        assert!(
+            !stderr.contains("panicked"),
+            "{name}: a message, not a panic: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_pushes_survive_kill_9_and_ids_keep_rising() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DEFAULT_CONFIG_TOML
+        .replace("push = { requests = 10,", "push = { requests = 1000,")
+        .replace("HELPYAP_DEMO_PUSH_SECRET", "HELPYAP_TEST_KILL9_SECRET");
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    let secret = "sp_from_the_environment_0123";
+    let args = ["serve", "--bind", "127.0.0.1:0", "--data-dir", "store"];
+    let env = [("HELPYAP_TEST_KILL9_SECRET", secret)];
+
+    let server = Binary::start(dir.path(), &args, &env);
+    let url = server.url("/api/widget/salespop-push");
+    let mut acknowledged = Vec::new();
+    for idx in 0..25 {
+        let body =
+            json!({ "project": "demo", "type": "purchased", "name": format!("buyer {idx}") });
+        let response = client()
+            .post(&url)
+            .bearer_auth(secret)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let reply: serde_json::Value = response.json().await.unwrap();
+        acknowledged.push((
+            reply["id"].as_str().unwrap().parse::<u64>().unwrap(),
+            format!("buyer {idx}"),
+        ));
+    }
+    // The file's secret is overridden by the environment's.
+    let file_secret = client().post(&url).bearer_auth(DEMO_SECRET);
+    let refused = file_secret
+        .json(&json!({ "project": "demo", "type": "purchased" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    server.kill_9();
+
+    {
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let stored: Vec<(u64, String)> = store
+            .events_after("demo", 0)
+            .unwrap()
+            .into_iter()
+            .map(|event| (event.id, event.name.unwrap()))
+            .collect();
+        assert_eq!(
+            stored, acknowledged,
+            "every acknowledged push is on disk after kill -9"
+        );
+    }
+
+    let server = Binary::start(dir.path(), &args, &env);
+    let body = json!({ "project": "demo", "type": "signed_up" });
+    let response = client()
+        .post(server.url("/api/widget/salespop-push"))
+        .bearer_auth(secret)
+        .json(&body);
+    let reply: serde_json::Value = response.send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        reply["id"], "26",
+        "ids continue after the restart, never reused"
+    );
+}
+
+#[tokio::test]
+async fn a_crashed_project_actor_is_restarted_and_keeps_serving() {
+    let server = TestServer::start().await;
+    let purchase = json!({ "project": "demo", "type": "purchased" });
+    assert_eq!(
+        push(&server, DEMO_SECRET, purchase.clone()).await.status(),
+        201
+    );
+
+    server.registry.crash_project("demo").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let id = loop {
+        let response = push(&server, DEMO_SECRET, purchase.clone()).await;
+        match response.status().as_u16() {
+            201 => break response.json::<serde_json::Value>().await.unwrap()["id"].clone(),
+            // A request that meets the actor while it restarts gets a clean 503.
+            503 => assert!(response.headers().contains_key("retry-after")),
+            other => panic!("unexpected status {other} after a crash"),
+        }
+        assert!(Instant::now() < deadline, "the project never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(id, "2", "the restarted actor continued from the store");
+    assert_eq!(
+        server.registry.live_projects(),
+        2,
+        "demo restarted, other undisturbed"
+    );
+    let config = client()
+        .get(server.url("/api/widget/config?project=demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.status(), 200);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_a_request_in_flight() {
+    let mut server = TestServer::start().await;
+    let body = json!({ "project": "demo", "type": "purchased", "name": "Late" }).to_string();
+    let (first_half, second_half) = body.split_at(body.len() / 2);
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /api/widget/salespop-push HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {DEMO_SECRET}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{first_half}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    server.begin_shutdown();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        tokio::net::TcpStream::connect(server.addr).await.is_err(),
+        "no new connections once shutdown began"
+    );
+    stream.write_all(second_half.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(response.contains("connection: close"), "{response}");
+    let registry = server.registry.clone();
+    server.stop().await.unwrap();
+    assert_eq!(
+        registry.events_after("demo", 0).unwrap()[0].name.as_deref(),
+        Some("Late")
+    );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_gives_up_on_stuck_clients_after_the_grace_period() {
+    let server = TestServer::start_with(|config| {
+        config.server.shutdown_grace = Duration::from_millis(500);
+    })
+    .await;
+    let mut stuck = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /api/widget/salespop-push HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {DEMO_SECRET}\r\n\
+         content-length: 1000\r\n\r\n{{"
+    );
+    stuck.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), server.stop()).await;
+    assert!(stopped.is_ok(), "shutdown hung on a stuck client");
+    stopped.unwrap().unwrap();
+    // The default body timeout is 30 s: only the grace period can have ended it this soon.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}

@@ -1,0 +1,180 @@
+//! `POST /api/widget/salespop-push`: the seed's contract, every status code, stored content.
+
+use serde_json::json;
+
+use crate::support::{
+    DEMO_SECRET, OTHER_SECRET, TestServer, client, expect_error, push, raw_exchange,
+};
+
+fn seed_example() -> serde_json::Value {
+    json!({
+        "project": "demo",
+        "type": "signed_up",
+        "name": "Sarah K.",
+        "location": "Austin, TX",
+        "product": "Pro Plan"
+    })
+}
+
+#[tokio::test]
+async fn the_seed_example_is_stored_and_answered_201_with_its_id() {
+    let server = TestServer::start().await;
+    let response = push(&server, DEMO_SECRET, seed_example()).await;
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, json!({ "id": "1" }));
+
+    let custom =
+        json!({ "project": "demo", "type": "custom", "message": "  27 people signed up today " });
+    let body: serde_json::Value = push(&server, DEMO_SECRET, custom)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body, json!({ "id": "2" }));
+
+    let events = server.registry.events_after("demo", 0).unwrap();
+    assert_eq!(events.len(), 2);
+    let stored = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(stored["type"], "signed_up");
+    assert_eq!(stored["name"], "Sarah K.");
+    assert_eq!(stored["location"], "Austin, TX");
+    assert_eq!(stored["product"], "Pro Plan");
+    assert_eq!(
+        events[1].message.as_deref(),
+        Some("27 people signed up today")
+    );
+    assert!(events[0].created_at_ms > 1_700_000_000_000);
+}
+
+#[tokio::test]
+async fn every_documented_type_is_accepted() {
+    let server = TestServer::start().await;
+    for kind in ["purchased", "subscribed", "signed_up", "added_to_cart"] {
+        let response = push(
+            &server,
+            DEMO_SECRET,
+            json!({ "project": "demo", "type": kind }),
+        )
+        .await;
+        assert_eq!(response.status(), 201, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn credentials_are_checked_401_403_404() {
+    let server = TestServer::start().await;
+    let url = server.url("/api/widget/salespop-push");
+
+    let no_header = client()
+        .post(&url)
+        .json(&seed_example())
+        .send()
+        .await
+        .unwrap();
+    expect_error(no_header, 401).await;
+    let basic = client()
+        .post(&url)
+        .basic_auth("demo", Some(DEMO_SECRET))
+        .json(&seed_example());
+    expect_error(basic.send().await.unwrap(), 401).await;
+    let empty_bearer = client()
+        .post(&url)
+        .header("authorization", "Bearer ")
+        .json(&seed_example());
+    expect_error(empty_bearer.send().await.unwrap(), 401).await;
+
+    let wrong = push(&server, "sp_wrong_secret_0123456789", seed_example()).await;
+    assert_eq!(expect_error(wrong, 401).await, "Invalid push secret");
+    let foreign = push(&server, OTHER_SECRET, seed_example()).await;
+    expect_error(foreign, 403).await;
+    let unknown = push(
+        &server,
+        DEMO_SECRET,
+        json!({ "project": "nope", "type": "purchased" }),
+    )
+    .await;
+    assert_eq!(expect_error(unknown, 404).await, "Project not found");
+
+    let lower_scheme = client()
+        .post(&url)
+        .header("authorization", format!("bearer {DEMO_SECRET}"));
+    let response = lower_scheme.json(&seed_example()).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        201,
+        "the Bearer scheme is case-insensitive"
+    );
+    assert_eq!(
+        server.registry.events_after("demo", 0).unwrap().len(),
+        1,
+        "refused pushes store nothing"
+    );
+}
+
+#[tokio::test]
+async fn bad_bodies_are_400_with_a_reason() {
+    let server = TestServer::start_with(|config| config.rate_limits.push.requests = 100).await;
+    let too_long = "x".repeat(helpyap_actors::social_proof::NAME_MAX_CHARS + 1);
+    let cases = [
+        (json!({ "type": "purchased" }), "project"),
+        (json!({ "project": "demo" }), "type"),
+        (json!({ "project": "demo", "type": "refunded" }), "type"),
+        (json!({ "project": "demo", "type": "custom" }), "message"),
+        (
+            json!({ "project": "demo", "type": "purchased", "name": 5 }),
+            "invalid type",
+        ),
+        (json!({ "project": 7, "type": "purchased" }), "invalid type"),
+        (
+            json!({ "project": "demo", "type": "purchased", "name": too_long }),
+            "name",
+        ),
+        (
+            json!({ "project": "demo", "type": "purchased", "location": "a\u{1b}[31mb" }),
+            "location",
+        ),
+        (
+            json!(["demo", "custom", null, null, null, "hi"]),
+            "expected a JSON object",
+        ),
+    ];
+    for (body, needle) in cases {
+        let message = expect_error(push(&server, DEMO_SECRET, body.clone()).await, 400).await;
+        assert!(message.contains(needle), "{body} -> {message}");
+    }
+    let url = server.url("/api/widget/salespop-push");
+    for raw in [
+        "",
+        "{",
+        "not json",
+        "{\"project\": \"demo\", \"type\": \"purchased\"",
+    ] {
+        let request = client().post(&url).bearer_auth(DEMO_SECRET).body(raw);
+        let message = expect_error(request.send().await.unwrap(), 400).await;
+        assert!(
+            message.starts_with("Invalid JSON body"),
+            "{raw:?} -> {message}"
+        );
+    }
+    assert!(server.registry.events_after("demo", 0).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn huge_bodies_are_413_whether_declared_or_streamed() {
+    let server = TestServer::start_with(|config| config.server.max_body_bytes = 4096).await;
+    let big = json!({ "project": "demo", "type": "purchased", "name": "x".repeat(10_000) });
+    expect_error(push(&server, DEMO_SECRET, big.clone()).await, 413).await;
+
+    // Chunked, with no Content-Length to check up front.
+    let chunk = format!("{{\"name\": \"{}\"}}", "x".repeat(4000));
+    let head = format!(
+        "POST /api/widget/salespop-push HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer {DEMO_SECRET}\r\n\
+         transfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len(),
+        chunk.len()
+    );
+    let response = raw_exchange(server.addr, head.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("{\"error\":"), "{response}");
+}

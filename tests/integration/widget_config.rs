@@ -1,0 +1,147 @@
+//! `GET /api/widget/config`: the seed's exact JSON, its errors, revalidation and CORS.
+
+use serde_json::json;
+
+use crate::support::{TestServer, client, expect_error};
+
+#[tokio::test]
+async fn returns_exactly_the_seed_json_for_the_demo_project() {
+    let server = TestServer::start().await;
+    let response = client()
+        .get(server.url("/api/widget/config?project=demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let text = response.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "name": "Support Bot",
+            "company": "Acme Inc",
+            "welcomeMessage": "Hi! How can I help you today?",
+            "quickReplies": ["Pricing", "How to get started", "Talk to support"],
+            "theme": { "primaryColor": "#3737f6", "position": "bottom-right" }
+        })
+    );
+    // Same field order as the seed's example, for clients that compare text.
+    let order: Vec<usize> = [
+        "\"name\"",
+        "\"company\"",
+        "\"welcomeMessage\"",
+        "\"quickReplies\"",
+        "\"theme\"",
+    ]
+    .iter()
+    .map(|key| text.find(key).unwrap())
+    .collect();
+    assert!(order.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
+}
+
+#[tokio::test]
+async fn missing_or_empty_project_is_400() {
+    let server = TestServer::start().await;
+    for path in [
+        "/api/widget/config",
+        "/api/widget/config?project=",
+        "/api/widget/config?slug=demo",
+    ] {
+        let response = client().get(server.url(path)).send().await.unwrap();
+        let message = expect_error(response, 400).await;
+        assert!(message.contains("project"), "{path}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_or_malformed_project_is_404() {
+    let server = TestServer::start().await;
+    let long = "x".repeat(500);
+    for slug in ["nope", "DEMO", "demo%00", "..%2F..%2Fetc", long.as_str()] {
+        let url = server.url(&format!("/api/widget/config?project={slug}"));
+        let message = expect_error(client().get(url).send().await.unwrap(), 404).await;
+        assert_eq!(message, "Project not found");
+    }
+}
+
+#[tokio::test]
+async fn serves_each_project_its_own_config() {
+    let server = TestServer::start().await;
+    let url = server.url("/api/widget/config?project=other");
+    let body: serde_json::Value = client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["name"], "Other Bot");
+}
+
+#[tokio::test]
+async fn etag_revalidation_answers_304_without_a_body() {
+    let server = TestServer::start().await;
+    let url = server.url("/api/widget/config?project=demo");
+    let first = client().get(&url).send().await.unwrap();
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = client()
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    assert!(again.bytes().await.unwrap().is_empty());
+    let stale = client()
+        .get(&url)
+        .header("if-none-match", "\"0000\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 200);
+}
+
+#[tokio::test]
+async fn preflight_allows_any_site_and_exposes_the_session_token() {
+    let server = TestServer::start().await;
+    for (path, method) in [
+        ("/api/widget/config", "GET"),
+        ("/api/widget/salespop-push", "POST"),
+    ] {
+        let response = client()
+            .request(reqwest::Method::OPTIONS, server.url(path))
+            .header("origin", "https://shop.example")
+            .header("access-control-request-method", method)
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204, "{path}");
+        let headers = response.headers();
+        assert_eq!(headers["access-control-allow-origin"], "*");
+        assert!(
+            headers["access-control-allow-methods"]
+                .to_str()
+                .unwrap()
+                .contains(method)
+        );
+        assert!(
+            headers["access-control-allow-headers"]
+                .to_str()
+                .unwrap()
+                .contains("Content-Type")
+        );
+        assert!(
+            headers["access-control-expose-headers"]
+                .to_str()
+                .unwrap()
+                .contains("X-Session-Token")
+        );
+        assert!(headers.contains_key("access-control-max-age"));
+    }
+}
