@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod header_timer;
 pub mod json;
 pub mod logging;
 pub mod rate_limit;

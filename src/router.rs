@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use helpyap_actors::Registry;
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, HeaderMap, HeaderValue, X_CONTENT_TYPE_OPTIONS};
+use hyper::header::{ALLOW, HeaderMap, HeaderName, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use hyper::{Method, Request};
 use ipnet::IpNet;
 
@@ -19,6 +19,10 @@ use crate::error::ApiError;
 use crate::json::{Body, BodyLimits, Response};
 use crate::rate_limit::{RateClass, RateDecision, RateLimiter};
 use crate::routes;
+
+const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 /// Everything a handler may use, shared by all connections.
 pub struct AppState {
@@ -135,12 +139,9 @@ fn rate_limit_headers(headers: &mut HeaderMap, decision: RateDecision) {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
-    headers.insert(
-        "x-ratelimit-remaining",
-        HeaderValue::from(decision.remaining),
-    );
-    headers.insert("x-ratelimit-reset", HeaderValue::from(reset_unix));
+    headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
+    headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
+    headers.insert(X_RATELIMIT_RESET, HeaderValue::from(reset_unix));
 }
 
 fn round_up_to_second(duration: Duration) -> Duration {

@@ -1,7 +1,7 @@
 //! The server's life: build the engine from the config, accept connections, shut down cleanly.
 //!
 //! Connections are served by hyper-util's auto builder (HTTP/1.1 and h2c on one port) with a
-//! header-read timeout. Shutdown: stop accepting, let in-flight requests finish under hyper-util's
+//! header-read timeout (see `header_timer`). Shutdown: stop accepting, let in-flight requests finish under hyper-util's
 //! `GracefulShutdown`, stop the registry so actor mailboxes drain, flush the store — the whole
 //! sequence bounded by `server.shutdown_grace`. Request handling itself lives in `router`.
 
@@ -20,6 +20,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::header_timer::HeaderTimer;
 use crate::json::BodyLimits;
 use crate::rate_limit::RateLimiter;
 use crate::router::{self, AppState};
@@ -113,6 +114,8 @@ impl App {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(router::handle(&state, peer, request).await) }
             });
+            let mut builder = builder.clone();
+            builder.http1().timer(HeaderTimer::new());
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             let connection = graceful.watch(connection.into_owned());
             tokio::spawn(async move {
