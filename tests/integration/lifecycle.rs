@@ -246,3 +246,26 @@ async fn graceful_shutdown_gives_up_on_stuck_clients_after_the_grace_period() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_store_that_cannot_open_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["serve", "--bind", "127.0.0.1:0", "--data-dir", "store"];
+    let _first = Binary::start(dir.path(), &args, &[]);
+    let second = Command::new(env!("CARGO_BIN_EXE_helpyap"))
+        .current_dir(dir.path())
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        second.stdout.is_empty(),
+        "the second server must not bind: {stderr}"
+    );
+    assert!(
+        stderr.contains("cannot open the store") && stderr.contains("locked"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
