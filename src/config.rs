@@ -38,6 +38,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub rate_limits: RateLimitsConfig,
     pub llm: LlmConfig,
+    pub chat: ChatConfig,
     pub social_proof: SocialProofConfig,
     pub projects: Vec<ProjectConfig>,
     /// Where the config came from, for error messages; not a key.
@@ -131,18 +132,90 @@ pub struct RateLimit {
     pub window: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmConfig {
     pub provider: LlmProvider,
+    /// Any OpenAI-compatible server's `/v1` URL.
+    pub base_url: String,
+    pub model: String,
+    /// Environment variable holding the API key; unset means no key (local servers).
+    pub api_key_env: String,
+    pub temperature: f32,
+    pub max_tokens: u32,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub first_token_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    pub max_concurrent_streams: usize,
+    pub fallback: LlmFallback,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            provider: LlmProvider::Extractive,
+            base_url: "https://api.openai.com/v1".into(),
+            model: "gpt-4o-mini".into(),
+            api_key_env: "OPENAI_API_KEY".into(),
+            temperature: 0.2,
+            max_tokens: 500,
+            connect_timeout: Duration::from_secs(5),
+            first_token_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            max_concurrent_streams: 256,
+            fallback: LlmFallback::Extractive,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LlmProvider {
     /// Answers from the best-matching knowledge-base passages; needs no key.
-    #[default]
     Extractive,
+    /// Any OpenAI-compatible chat-completions server.
+    Openai,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmFallback {
+    /// A failed answer ends with an error frame.
+    None,
+    /// A failed answer is replaced by the extractive one, when no text was sent yet.
+    Extractive,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// A session's actor stops after this long without requests; its state stays stored.
+    #[serde(with = "humantime_serde")]
+    pub session_idle_timeout: Duration,
+    /// Stored messages sent to the model as history.
+    pub history_messages: usize,
+    /// Longest accepted visitor message, in characters.
+    pub max_message_chars: usize,
+    /// Most messages accepted in one request body.
+    pub max_messages: usize,
+    /// An SSE comment is sent after this long without an event.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            session_idle_timeout: Duration::from_secs(600),
+            history_messages: 20,
+            max_message_chars: 4000,
+            max_messages: 100,
+            keep_alive: Duration::from_secs(15),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -178,6 +251,8 @@ pub struct ProjectConfig {
     pub push_secret: Option<String>,
     /// Name of an environment variable holding the push secret; wins over `push_secret`.
     pub push_secret_env: Option<String>,
+    /// Folder of `.md`, `.txt` and `.html` documents loaded as the knowledge base at start.
+    pub knowledge_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -261,6 +336,24 @@ impl Config {
                     "rate_limits.{class} needs requests >= 1 and a window of at least 1s"
                 )));
             }
+        }
+        let llm = &self.llm;
+        if !(0.0..=2.0).contains(&llm.temperature) {
+            return Err(self.invalid("llm.temperature must be between 0 and 2"));
+        }
+        if llm.max_tokens == 0 || llm.max_concurrent_streams == 0 {
+            return Err(
+                self.invalid("llm.max_tokens and llm.max_concurrent_streams must be at least 1")
+            );
+        }
+        if llm.provider == LlmProvider::Openai && !llm.base_url.starts_with("http") {
+            return Err(self.invalid("llm.base_url must be an http:// or https:// URL"));
+        }
+        let chat = &self.chat;
+        if chat.max_message_chars == 0 || chat.max_messages == 0 || chat.keep_alive.is_zero() {
+            return Err(self.invalid(
+                "chat.max_message_chars, chat.max_messages and chat.keep_alive must be greater than zero",
+            ));
         }
         if self.social_proof.retain_events == 0 {
             return Err(self.invalid("social_proof.retain_events must be at least 1"));

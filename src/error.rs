@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use helpyap_actors::ProjectError;
+use helpyap_actors::{ChatError, ProjectError};
 use hyper::StatusCode;
 use hyper::header::{HeaderValue, RETRY_AFTER};
 
@@ -23,6 +23,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("Method not allowed")]
     MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
     #[error("Request body took too long to arrive")]
     BodyTimeout,
     #[error("Request body is larger than {0} bytes")]
@@ -43,6 +45,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -91,6 +94,32 @@ impl From<ProjectError> for ApiError {
                 ApiError::Unavailable("Project is temporarily unavailable, retry shortly".into())
             }
             ProjectError::Store(error) => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(error: ChatError) -> ApiError {
+        match error {
+            ChatError::ProjectNotFound => ApiError::project_not_found(),
+            ChatError::SessionNotFound => ApiError::NotFound("Session not found".into()),
+            ChatError::MissingToken => ApiError::Unauthorized(
+                "Session token required: send the X-Session-Token you were given".into(),
+            ),
+            ChatError::WrongToken => ApiError::Unauthorized("Invalid session token".into()),
+            ChatError::ForeignSession => {
+                ApiError::Forbidden("Session belongs to another project".into())
+            }
+            ChatError::Busy => {
+                ApiError::Conflict("An answer is already being written for this session".into())
+            }
+            ChatError::Overloaded => {
+                ApiError::Unavailable("Too many conversations right now, retry shortly".into())
+            }
+            ChatError::Unavailable => {
+                ApiError::Unavailable("Chat is temporarily unavailable, retry shortly".into())
+            }
+            ChatError::Store(cause) => ApiError::Internal(cause),
         }
     }
 }

@@ -17,8 +17,19 @@ use crate::error::ApiError;
 
 pub use hyper::Response;
 
-/// Every response body: whole buffers today, streams (SSE) later.
-pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+/// Every response body: whole buffers, or streams (SSE). A stream's error aborts the connection.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Boxes any body with `Bytes` frames into a response [`Body`].
+pub fn boxed<B>(body: B) -> Body
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
+}
 
 /// How much of a request body the server will read, and for how long.
 #[derive(Debug, Clone, Copy)]
@@ -90,5 +101,7 @@ pub fn empty_response(status: StatusCode) -> Response<Body> {
 }
 
 fn full(bytes: Bytes) -> Body {
-    Full::new(bytes).boxed_unsync()
+    Full::new(bytes)
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
 }

@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::json::{Body, BodyLimits, Response};
 use crate::rate_limit::{RateClass, RateDecision, RateLimiter};
 use crate::routes;
+use crate::routes::chat::ChatLimits;
 
 const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -30,6 +31,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub body_limits: BodyLimits,
     pub trusted_proxies: Vec<IpNet>,
+    pub chat_limits: ChatLimits,
+    pub chat_keep_alive: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +40,8 @@ enum Route {
     Health,
     WidgetConfig,
     SalespopPush,
+    Chat,
+    Session,
 }
 
 impl Route {
@@ -45,14 +50,16 @@ impl Route {
             "/healthz" => Route::Health,
             "/api/widget/config" => Route::WidgetConfig,
             "/api/widget/salespop-push" => Route::SalespopPush,
+            "/api/chat" => Route::Chat,
+            "/api/widget/session" => Route::Session,
             _ => return None,
         })
     }
 
     fn method(self) -> Method {
         match self {
-            Route::Health | Route::WidgetConfig => Method::GET,
-            Route::SalespopPush => Method::POST,
+            Route::Health | Route::WidgetConfig | Route::Session => Method::GET,
+            Route::SalespopPush | Route::Chat => Method::POST,
         }
     }
 
@@ -67,8 +74,9 @@ impl Route {
     fn rate_class(self) -> Option<RateClass> {
         match self {
             Route::Health => None,
-            Route::WidgetConfig => Some(RateClass::Widget),
+            Route::WidgetConfig | Route::Session => Some(RateClass::Widget),
             Route::SalespopPush => Some(RateClass::Push),
+            Route::Chat => Some(RateClass::Chat),
         }
     }
 
@@ -129,6 +137,8 @@ async fn dispatch(
         Route::Health => Ok(routes::health::get(state)),
         Route::WidgetConfig => routes::widget_config::get(state, &request).await,
         Route::SalespopPush => routes::salespop_push::post(state, request).await,
+        Route::Chat => routes::chat::post(state, request).await,
+        Route::Session => routes::session::get(state, &request).await,
     }
 }
 

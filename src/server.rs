@@ -1,7 +1,7 @@
 //! The server's life: build the engine from the config, accept connections, shut down cleanly.
 //!
 //! Connections are served by hyper-util's auto builder (HTTP/1.1 and h2c on one port) with a
-//! header-read timeout (see `header_timer`). Shutdown: stop accepting, let in-flight requests finish under hyper-util's
+//! header-read timeout (see `timer`). Shutdown: stop accepting, let in-flight requests finish under hyper-util's
 //! `GracefulShutdown`, stop the registry so actor mailboxes drain, flush the store — the whole
 //! sequence bounded by `server.shutdown_grace`. Request handling itself lives in `router`.
 
@@ -12,18 +12,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use helpyap_actors::{Registry, RegistryArguments, Store};
+use helpyap_actors::llm::LlmProvider as Llm;
+use helpyap_actors::llm::extractive::Extractive;
+use helpyap_actors::llm::openai::{OpenAi, OpenAiArguments};
+use helpyap_actors::{ChatEngine, Registry, RegistryArguments, Store};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
-use crate::header_timer::HeaderTimer;
+use crate::config::{Config, LlmFallback, LlmProvider};
 use crate::json::BodyLimits;
+use crate::knowledge_dir;
 use crate::rate_limit::RateLimiter;
 use crate::router::{self, AppState};
+use crate::routes::chat::ChatLimits;
+use crate::timer::HeaderTimer;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -42,6 +47,7 @@ impl App {
         let registry = Registry::start(RegistryArguments {
             store,
             retain_events: config.social_proof.retain_events,
+            chat: chat_engine(config)?,
         })
         .await
         .context("starting the project registry")?;
@@ -51,6 +57,29 @@ impl App {
                 .await
                 .with_context(|| format!("seeding project {slug}"))?;
         }
+        for project in &config.projects {
+            let Some(dir) = &project.knowledge_dir else {
+                continue;
+            };
+            if !dir.is_dir() {
+                tracing::warn!(project = %project.slug, dir = %dir.display(), "knowledge_dir not found; keeping stored documents");
+                continue;
+            }
+            let documents = knowledge_dir::load(dir).with_context(|| {
+                format!(
+                    "reading knowledge_dir {} of project {}",
+                    dir.display(),
+                    project.slug
+                )
+            })?;
+            tracing::info!(project = %project.slug, n_documents = documents.len(), "knowledge base loaded");
+            registry
+                .set_documents(&project.slug, documents)
+                .await
+                .with_context(|| {
+                    format!("loading the knowledge base of project {}", project.slug)
+                })?;
+        }
         let state = AppState {
             registry,
             limiter: RateLimiter::new(&config.rate_limits),
@@ -59,6 +88,11 @@ impl App {
                 read_timeout: config.server.body_read_timeout,
             },
             trusted_proxies: config.server.trusted_proxies.clone(),
+            chat_limits: ChatLimits {
+                max_messages: config.chat.max_messages,
+                max_message_chars: config.chat.max_message_chars,
+            },
+            chat_keep_alive: config.chat.keep_alive,
         };
         Ok(App {
             state: Arc::new(state),
@@ -147,6 +181,43 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The model side of chat, as the config asks.
+fn chat_engine(config: &Config) -> anyhow::Result<ChatEngine> {
+    let llm = &config.llm;
+    let extractive: Arc<dyn Llm> = Arc::new(Extractive);
+    let provider: Arc<dyn Llm> = match llm.provider {
+        LlmProvider::Extractive => extractive.clone(),
+        LlmProvider::Openai => {
+            let api_key = std::env::var(&llm.api_key_env).unwrap_or_default();
+            if api_key.is_empty() {
+                tracing::warn!(var = %llm.api_key_env, "no API key set; sending requests without one");
+            }
+            Arc::new(OpenAi::new(OpenAiArguments {
+                base_url: llm.base_url.clone(),
+                model: llm.model.clone(),
+                api_key,
+                temperature: llm.temperature,
+                max_tokens: llm.max_tokens,
+                connect_timeout: llm.connect_timeout,
+                first_token_timeout: llm.first_token_timeout,
+                idle_timeout: llm.idle_timeout,
+                max_concurrent_streams: llm.max_concurrent_streams,
+            })?)
+        }
+    };
+    let fallback = match (llm.provider, llm.fallback) {
+        (LlmProvider::Openai, LlmFallback::Extractive) => Some(extractive),
+        _ => None,
+    };
+    Ok(ChatEngine {
+        provider,
+        fallback,
+        stats: Arc::default(),
+        idle_timeout: config.chat.session_idle_timeout,
+        history_messages: config.chat.history_messages,
+    })
 }
 
 async fn sweep_rate_limits(state: Arc<AppState>) {

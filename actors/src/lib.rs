@@ -4,16 +4,23 @@
 //! types re-exported here. This crate never sees HTTP, sockets or the config file: actors get
 //! `…Arguments` structs, and errors travel back as typed values for the edge to map to statuses.
 
+pub mod chat;
+pub mod knowledge;
+pub mod llm;
 pub mod project;
 pub mod registry;
 pub mod secret;
+pub mod session;
 pub mod social_proof;
 pub mod store;
 pub mod widget;
 
+pub use chat::{ChatError, ChatEvent, ChatStart, MessageRecord, Source};
+pub use knowledge::{Document, DocumentFormat};
 pub use project::{ProjectSettings, ProjectSnapshot};
 pub use registry::{ProjectError, Registry, RegistryArguments};
 pub use secret::SecretHash;
+pub use session::ChatEngine;
 pub use social_proof::{InvalidEvent, PushFields, SocialProofEvent};
 pub use store::{Store, StoreError};
 pub use widget::{InvalidSetting, Position, Theme, WidgetSettings};

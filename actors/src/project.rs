@@ -14,6 +14,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::knowledge::{Document, KnowledgeIndex};
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
 use crate::store::{Store, StoreError};
@@ -48,6 +49,9 @@ pub struct ProjectSnapshot {
     /// A strong validator for `widget_config_json`, quoted as HTTP wants it.
     pub etag: String,
     pub push_secret_hash: Option<SecretHash>,
+    pub widget: WidgetSettings,
+    /// BM25 index of the project's documents, rebuilt whenever they change.
+    pub knowledge: Arc<KnowledgeIndex>,
 }
 
 /// Latest snapshot of every started project, written only by project actors.
@@ -60,6 +64,8 @@ pub enum ProjectMessage {
     Push(NewEvent, RpcReplyPort<Result<u64, StoreError>>),
     /// Replace the settings and reply once they are durable and published.
     Configure(ProjectSettings, RpcReplyPort<Result<(), StoreError>>),
+    /// Replace the knowledge base and reply once it is durable and searchable.
+    SetDocuments(Vec<Document>, RpcReplyPort<Result<(), StoreError>>),
     /// Panic inside the handler, to prove supervision restarts the actor.
     #[cfg(any(test, feature = "fault-injection"))]
     Panic,
@@ -75,6 +81,7 @@ pub struct ProjectArguments {
 
 pub struct ProjectState {
     record: ProjectRecord,
+    knowledge: Arc<KnowledgeIndex>,
     store: Store,
     board: SnapshotBoard,
     retain_events: u64,
@@ -97,8 +104,10 @@ impl Actor for Project {
             .project(&args.slug)?
             .ok_or_else(|| format!("project {} is not in the store", args.slug))?;
         let next_event_id = args.store.last_event_id(&args.slug)? + 1;
+        let knowledge = Arc::new(KnowledgeIndex::build(&args.store.documents(&args.slug)?)?);
         let state = ProjectState {
             record,
+            knowledge,
             store: args.store,
             board: args.board,
             retain_events: args.retain_events.max(1),
@@ -121,6 +130,10 @@ impl Actor for Project {
             }
             ProjectMessage::Configure(settings, reply) => {
                 let result = state.configure(settings).await;
+                let _ = reply.send(result);
+            }
+            ProjectMessage::SetDocuments(documents, reply) => {
+                let result = state.set_documents(documents).await;
                 let _ = reply.send(result);
             }
             #[cfg(any(test, feature = "fault-injection"))]
@@ -168,6 +181,19 @@ impl ProjectState {
         Ok(())
     }
 
+    async fn set_documents(&mut self, documents: Vec<Document>) -> Result<(), StoreError> {
+        let knowledge = KnowledgeIndex::build(&documents).map_err(|error| StoreError::Corrupt {
+            key: format!("{}/documents", self.record.slug),
+            reason: error.to_string(),
+        })?;
+        self.store
+            .replace_documents(&self.record.slug, &documents)?;
+        self.store.flush().await?;
+        self.knowledge = Arc::new(knowledge);
+        self.publish();
+        Ok(())
+    }
+
     fn publish(&self) {
         let json =
             serde_json::to_vec(&self.record.widget).expect("widget settings always serialize");
@@ -184,6 +210,8 @@ impl ProjectState {
             widget_config_json: Bytes::from(json),
             etag,
             push_secret_hash: self.record.push_secret_hash.clone(),
+            widget: self.record.widget.clone(),
+            knowledge: self.knowledge.clone(),
         };
         self.board
             .insert(self.record.slug.clone(), Arc::new(snapshot));

@@ -15,11 +15,18 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
+use uuid::Uuid;
+
+use crate::chat::{ChatError, ChatStart, MessageRecord};
+use crate::knowledge::Document;
 use crate::project::{
     Project, ProjectArguments, ProjectMessage, ProjectRecord, ProjectSettings, ProjectSnapshot,
     SnapshotBoard, now_ms, validate_slug,
 };
 use crate::secret::SecretHash;
+use crate::session::{
+    Access, Ask, ChatEngine, Session, SessionActors, SessionArguments, SessionMessage,
+};
 use crate::social_proof::{InvalidEvent, NewEvent, PushFields, SocialProofEvent};
 use crate::store::{Store, StoreError};
 use crate::widget::InvalidSetting;
@@ -48,6 +55,7 @@ pub struct RegistryArguments {
     pub store: Store,
     /// How many recent social-proof events each project keeps in the store.
     pub retain_events: u64,
+    pub chat: ChatEngine,
 }
 
 /// Handle to the engine. Clones share one supervisor and one snapshot board.
@@ -60,6 +68,8 @@ struct RegistryInner {
     store: Store,
     board: SnapshotBoard,
     actors: ProjectActors,
+    sessions: SessionActors,
+    chat: ChatEngine,
     supervisor: ActorRef<SupervisorMessage>,
     supervisor_task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -70,10 +80,13 @@ impl Registry {
     pub async fn start(args: RegistryArguments) -> Result<Registry, ProjectError> {
         let board = SnapshotBoard::default();
         let actors = ProjectActors::default();
+        let sessions = SessionActors::default();
         let supervisor_args = SupervisorArguments {
             store: args.store.clone(),
             board: board.clone(),
             actors: actors.clone(),
+            sessions: sessions.clone(),
+            chat: args.chat.clone(),
             retain_events: args.retain_events,
         };
         let (supervisor, supervisor_task) = Actor::spawn(None, Supervisor, supervisor_args)
@@ -87,6 +100,8 @@ impl Registry {
                 store: args.store,
                 board,
                 actors,
+                sessions,
+                chat: args.chat,
                 supervisor,
                 supervisor_task: Mutex::new(Some(supervisor_task)),
             }),
@@ -177,6 +192,83 @@ impl Registry {
         Ok(self.inner.store.events_after(slug, after)?)
     }
 
+    /// Replaces a project's knowledge base; answers use it as soon as this returns.
+    pub async fn set_documents(
+        &self,
+        slug: &str,
+        documents: Vec<Document>,
+    ) -> Result<(), ProjectError> {
+        let actor = self.actor(slug).await?;
+        match call!(actor, ProjectMessage::SetDocuments, documents) {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ProjectError::Unavailable),
+        }
+    }
+
+    /// Starts answering `question` in session `session_id` of project `slug`.
+    pub async fn chat(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        token: Option<String>,
+        question: String,
+    ) -> Result<ChatStart, ChatError> {
+        let snapshot = self.snapshot(slug).await.map_err(chat_error)?;
+        let access = Access {
+            project: slug.to_owned(),
+            token,
+        };
+        let ask = Ask {
+            access,
+            question,
+            snapshot,
+        };
+        let session = self.session(session_id).await?;
+        match call!(session, SessionMessage::Ask, ask) {
+            Ok(result) => result,
+            Err(_) => Err(ChatError::Unavailable),
+        }
+    }
+
+    /// The stored transcript of a session, for a visitor who reloads the page.
+    pub async fn transcript(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        token: Option<String>,
+    ) -> Result<Vec<MessageRecord>, ChatError> {
+        self.snapshot(slug).await.map_err(chat_error)?;
+        if !self.inner.sessions.contains_key(&session_id)
+            && self
+                .inner
+                .store
+                .session(session_id)
+                .map_err(|e| ChatError::Store(e.to_string()))?
+                .is_none()
+        {
+            return Err(ChatError::SessionNotFound);
+        }
+        let session = self.session(session_id).await?;
+        let access = Access {
+            project: slug.to_owned(),
+            token,
+        };
+        match call!(session, SessionMessage::Transcript, access) {
+            Ok(result) => result,
+            Err(_) => Err(ChatError::Unavailable),
+        }
+    }
+
+    /// Counters of the model side, for health and metrics.
+    pub fn llm_stats(&self) -> &crate::llm::LlmStats {
+        &self.inner.chat.stats
+    }
+
+    /// The number of session actors alive now.
+    pub fn live_sessions(&self) -> usize {
+        self.inner.sessions.len()
+    }
+
     /// The number of project actors alive now.
     pub fn live_projects(&self) -> usize {
         self.inner.actors.len()
@@ -200,6 +292,20 @@ impl Registry {
             let _ = task.await;
         }
         self.inner.store.flush().await
+    }
+
+    async fn session(&self, session_id: Uuid) -> Result<ActorRef<SessionMessage>, ChatError> {
+        if let Some(session) = self.inner.sessions.get(&session_id) {
+            return Ok(session.clone());
+        }
+        match call!(
+            self.inner.supervisor,
+            SupervisorMessage::StartSession,
+            session_id
+        ) {
+            Ok(result) => result,
+            Err(_) => Err(ChatError::Unavailable),
+        }
     }
 
     async fn actor(&self, slug: &str) -> Result<ActorRef<ProjectMessage>, ProjectError> {
@@ -232,19 +338,31 @@ pub enum SupervisorMessage {
     ),
     /// Write a new project's first record unless the project exists already.
     Create(ProjectRecord, RpcReplyPort<Result<(), ProjectError>>),
+    /// Start the session's actor unless it runs already; reply with its reference.
+    StartSession(
+        Uuid,
+        RpcReplyPort<Result<ActorRef<SessionMessage>, ChatError>>,
+    ),
 }
 
 pub struct SupervisorArguments {
     store: Store,
     board: SnapshotBoard,
     actors: ProjectActors,
+    sessions: SessionActors,
+    chat: ChatEngine,
     retain_events: u64,
 }
 
 pub struct SupervisorState {
     args: SupervisorArguments,
-    /// Which project each live child serves, to restart the right one when it fails.
-    slug_by_actor: HashMap<ActorId, String>,
+    /// What each live child serves, to restart or forget the right one when it ends.
+    children: HashMap<ActorId, Child>,
+}
+
+enum Child {
+    Project(String),
+    Session(Uuid),
 }
 
 impl Actor for Supervisor {
@@ -259,7 +377,7 @@ impl Actor for Supervisor {
     ) -> Result<SupervisorState, ActorProcessingErr> {
         Ok(SupervisorState {
             args,
-            slug_by_actor: HashMap::new(),
+            children: HashMap::new(),
         })
     }
 
@@ -281,6 +399,13 @@ impl Actor for Supervisor {
                 let result = state.create(record).await;
                 let _ = reply.send(result);
             }
+            SupervisorMessage::StartSession(session_id, reply) => {
+                let result = match state.args.sessions.get(&session_id).map(|a| a.clone()) {
+                    Some(session) => Ok(session),
+                    None => state.spawn_session(&myself, session_id).await,
+                };
+                let _ = reply.send(result);
+            }
         }
         Ok(())
     }
@@ -293,8 +418,14 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
-                let Some(slug) = state.forget(cell.get_id()) else {
-                    return Ok(());
+                let slug = match state.forget(cell.get_id()) {
+                    Some(Child::Project(slug)) => slug,
+                    Some(Child::Session(session_id)) => {
+                        // Its state is in the store; the next request starts it again.
+                        tracing::error!(session = %session_id, %error, "session actor failed");
+                        return Ok(());
+                    }
+                    None => return Ok(()),
                 };
                 tracing::error!(project = %slug, %error, "project actor failed; restarting it from the store");
                 if let Err(error) = state.spawn(&myself, slug.clone()).await {
@@ -329,9 +460,33 @@ impl SupervisorState {
                 tracing::error!(project = %slug, %error, "project actor failed to start");
                 ProjectError::Unavailable
             })?;
-        self.slug_by_actor.insert(actor.get_id(), slug.clone());
+        self.children
+            .insert(actor.get_id(), Child::Project(slug.clone()));
         self.args.actors.insert(slug, actor.clone());
         Ok(actor)
+    }
+
+    async fn spawn_session(
+        &mut self,
+        myself: &ActorRef<SupervisorMessage>,
+        session_id: Uuid,
+    ) -> Result<ActorRef<SessionMessage>, ChatError> {
+        let args = SessionArguments {
+            session_id,
+            store: self.args.store.clone(),
+            engine: self.args.chat.clone(),
+            sessions: self.args.sessions.clone(),
+        };
+        let (session, _task) = Actor::spawn_linked(None, Session, args, myself.get_cell())
+            .await
+            .map_err(|error| {
+                tracing::error!(session = %session_id, %error, "session actor failed to start");
+                ChatError::Unavailable
+            })?;
+        self.children
+            .insert(session.get_id(), Child::Session(session_id));
+        self.args.sessions.insert(session_id, session.clone());
+        Ok(session)
     }
 
     async fn create(&mut self, record: ProjectRecord) -> Result<(), ProjectError> {
@@ -343,12 +498,29 @@ impl SupervisorState {
         Ok(())
     }
 
-    fn forget(&mut self, actor_id: ActorId) -> Option<String> {
-        let slug = self.slug_by_actor.remove(&actor_id)?;
-        self.args
-            .actors
-            .remove_if(&slug, |_, actor| actor.get_id() == actor_id);
-        Some(slug)
+    fn forget(&mut self, actor_id: ActorId) -> Option<Child> {
+        let child = self.children.remove(&actor_id)?;
+        match &child {
+            Child::Project(slug) => {
+                self.args
+                    .actors
+                    .remove_if(slug, |_, actor| actor.get_id() == actor_id);
+            }
+            Child::Session(session_id) => {
+                self.args
+                    .sessions
+                    .remove_if(session_id, |_, actor| actor.get_id() == actor_id);
+            }
+        }
+        Some(child)
+    }
+}
+
+fn chat_error(error: ProjectError) -> ChatError {
+    match error {
+        ProjectError::NotFound => ChatError::ProjectNotFound,
+        ProjectError::Store(error) => ChatError::Store(error.to_string()),
+        _ => ChatError::Unavailable,
     }
 }
 

@@ -15,6 +15,10 @@ use serde::{Serialize, de::DeserializeOwned};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use uuid::Uuid;
+
+use crate::chat::{MessageRecord, SessionRecord};
+use crate::knowledge::Document;
 use crate::project::ProjectRecord;
 use crate::secret::SecretHash;
 use crate::social_proof::SocialProofEvent;
@@ -43,6 +47,12 @@ pub struct Store {
     push_secrets: sled::Tree,
     /// slug, 0x00, event id as u64 big-endian → JSON [`SocialProofEvent`].
     events: sled::Tree,
+    /// slug, 0x00, document id → JSON [`Document`].
+    documents: sled::Tree,
+    /// session id (16 bytes) → JSON [`SessionRecord`].
+    sessions: sled::Tree,
+    /// session id (16 bytes), message seq as u32 big-endian → JSON [`MessageRecord`].
+    messages: sled::Tree,
 }
 
 impl Store {
@@ -68,6 +78,9 @@ impl Store {
             projects: db.open_tree("projects")?,
             push_secrets: db.open_tree("push_secrets")?,
             events: db.open_tree("events")?,
+            documents: db.open_tree("documents")?,
+            sessions: db.open_tree("sessions")?,
+            messages: db.open_tree("messages")?,
             db,
         };
         store
@@ -183,6 +196,63 @@ impl Store {
         }
     }
 
+    /// Every document of `slug`, in id order.
+    pub fn documents(&self, slug: &str) -> Result<Vec<Document>, StoreError> {
+        self.documents
+            .scan_prefix(prefix(slug))
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    /// Replaces all of `slug`'s documents with `documents`, atomically.
+    pub fn replace_documents(&self, slug: &str, documents: &[Document]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for key in self.documents.scan_prefix(prefix(slug)).keys() {
+            batch.remove(key?);
+        }
+        for document in documents {
+            let mut key = prefix(slug);
+            key.extend_from_slice(document.id.as_bytes());
+            batch.insert(key, encode(document));
+        }
+        self.documents.apply_batch(batch)?;
+        Ok(())
+    }
+
+    pub fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
+        let key = id.as_bytes();
+        self.sessions
+            .get(key)?
+            .map(|bytes| decode(&id.to_string(), &bytes))
+            .transpose()
+    }
+
+    pub fn put_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        self.sessions.insert(record.id.as_bytes(), encode(record))?;
+        Ok(())
+    }
+
+    pub fn append_message(&self, session: Uuid, message: &MessageRecord) -> Result<(), StoreError> {
+        let mut key = session.as_bytes().to_vec();
+        key.extend_from_slice(&message.seq.to_be_bytes());
+        self.messages.insert(key, encode(message))?;
+        Ok(())
+    }
+
+    /// The transcript of `session`, oldest first.
+    pub fn messages(&self, session: Uuid) -> Result<Vec<MessageRecord>, StoreError> {
+        self.messages
+            .scan_prefix(session.as_bytes())
+            .map(|entry| {
+                let (_, value) = entry?;
+                decode(&session.to_string(), &value)
+            })
+            .collect()
+    }
+
     fn check_schema(&self) -> Result<(), StoreError> {
         const KEY: &[u8] = b"schema_version";
         match self.db.get(KEY)? {
@@ -222,6 +292,13 @@ fn describe_open_error(error: sled::Error) -> String {
         }
         other => other.to_string(),
     }
+}
+
+fn prefix(slug: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(slug.len() + 1);
+    key.extend_from_slice(slug.as_bytes());
+    key.push(0);
+    key
 }
 
 fn event_key(slug: &str, id: u64) -> Vec<u8> {

@@ -30,6 +30,7 @@ fn the_shipped_file_documents_exactly_the_defaults() {
     assert_eq!(shipped.store, defaults.store);
     assert_eq!(shipped.rate_limits, defaults.rate_limits);
     assert_eq!(shipped.llm, defaults.llm);
+    assert_eq!(shipped.chat, defaults.chat);
     assert_eq!(shipped.social_proof, defaults.social_proof);
     assert_eq!(
         shipped.rate_limits.chat,
@@ -109,6 +110,13 @@ fn bad_values_are_rejected_with_their_key() {
         ),
         ("[server]\nlog_level = \"loud\"", "log_level"),
         ("[llm]\nprovider = \"magic\"", "magic"),
+        ("[llm]\ntemperature = 3.0", "llm.temperature"),
+        (
+            "[llm]\nprovider = \"openai\"\nbase_url = \"ftp://x\"",
+            "llm.base_url",
+        ),
+        ("[llm]\nfallback = \"retry\"", "retry"),
+        ("[chat]\nmax_messages = 0", "chat.max_messages"),
         ("[social_proof]\nretain_events = 0", "retain_events"),
     ];
     for (text, key) in cases {

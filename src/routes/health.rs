@@ -6,9 +6,17 @@ use crate::json::{Body, Response, json_response};
 use crate::router::AppState;
 
 pub fn get(state: &AppState) -> Response<Body> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let llm = state.registry.llm_stats();
     let body = serde_json::json!({
         "status": "ok",
         "liveProjects": state.registry.live_projects(),
+        "liveSessions": state.registry.live_sessions(),
+        "llm": {
+            "answers": llm.answers.load(Relaxed),
+            "upstreamErrors": llm.upstream_errors.load(Relaxed),
+            "fallbacks": llm.fallbacks.load(Relaxed),
+        },
     });
     json_response(StatusCode::OK, &body)
 }

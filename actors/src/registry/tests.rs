@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use super::*;
 use crate::widget::{Position, Theme, WidgetSettings};
 
@@ -29,11 +31,22 @@ fn purchase(name: &str) -> PushFields {
     }
 }
 
+pub fn extractive_engine() -> ChatEngine {
+    ChatEngine {
+        provider: Arc::new(crate::llm::extractive::Extractive),
+        fallback: None,
+        stats: Arc::default(),
+        idle_timeout: Duration::from_secs(60),
+        history_messages: 20,
+    }
+}
+
 async fn start(dir: &std::path::Path) -> Registry {
     let store = Store::open(dir).unwrap();
     Registry::start(RegistryArguments {
         store,
         retain_events: 100,
+        chat: extractive_engine(),
     })
     .await
     .unwrap()
@@ -180,6 +193,7 @@ async fn retain_events_bounds_what_the_store_keeps() {
     let registry = Registry::start(RegistryArguments {
         store: store.clone(),
         retain_events: 3,
+        chat: extractive_engine(),
     })
     .await
     .unwrap();
@@ -200,4 +214,97 @@ async fn retain_events_bounds_what_the_store_keeps() {
         .map(|e| e.id)
         .collect();
     assert_eq!(ids, vec![3, 4, 5]);
+}
+
+async fn collect(mut start: ChatStart) -> (String, Vec<crate::chat::ChatEvent>) {
+    let mut text = String::new();
+    let mut events = Vec::new();
+    while let Some(event) = start.events.recv().await {
+        if let crate::chat::ChatEvent::Delta(delta) = &event {
+            text.push_str(delta);
+        }
+        events.push(event);
+    }
+    (text, events)
+}
+
+#[tokio::test]
+async fn a_session_answers_from_documents_and_keeps_its_transcript() {
+    use crate::chat::{ChatError, ChatEvent, MessageStatus, Role};
+    use crate::knowledge::{Document, DocumentFormat};
+    let dir = tempfile::tempdir().unwrap();
+    let registry = start(dir.path()).await;
+    registry
+        .configure("demo", settings("Bot", None))
+        .await
+        .unwrap();
+    let returns = Document::parse(
+        "returns.md",
+        DocumentFormat::Markdown,
+        "# Returns\n\nReturn items within 30 days.",
+    );
+    registry.set_documents("demo", vec![returns]).await.unwrap();
+
+    let session = Uuid::new_v4();
+    let first = registry
+        .chat("demo", session, None, "How do returns work?".into())
+        .await
+        .unwrap();
+    let token = first.new_token.clone().expect("a new session gets a token");
+    let (text, events) = collect(first).await;
+    assert!(text.contains("30 days"), "{text}");
+    assert!(
+        matches!(events[events.len() - 2], ChatEvent::Sources(ref s) if s[0].id == "returns.md")
+    );
+    assert_eq!(events.last(), Some(&ChatEvent::Finished));
+
+    // Token rules.
+    let missing = registry.chat("demo", session, None, "again".into()).await;
+    assert_eq!(missing.unwrap_err(), ChatError::MissingToken);
+    let wrong = registry
+        .chat("demo", session, Some("st_nope".into()), "again".into())
+        .await;
+    assert_eq!(wrong.unwrap_err(), ChatError::WrongToken);
+    registry
+        .configure("other", settings("Other", None))
+        .await
+        .unwrap();
+    let foreign = registry
+        .chat("other", session, Some(token.clone()), "again".into())
+        .await;
+    assert_eq!(foreign.unwrap_err(), ChatError::ForeignSession);
+
+    // Let the first answer's end reach the actor, then ask again.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = registry
+        .chat("demo", session, Some(token.clone()), "pizza?".into())
+        .await
+        .unwrap();
+    assert!(second.new_token.is_none());
+    let (text, _) = collect(second).await;
+    assert_eq!(text, crate::llm::extractive::NO_MATCH_ANSWER);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let transcript = registry
+        .transcript("demo", session, Some(token))
+        .await
+        .unwrap();
+    let roles: Vec<Role> = transcript.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [Role::User, Role::Assistant, Role::User, Role::Assistant]
+    );
+    assert!(
+        transcript
+            .iter()
+            .all(|m| m.status == MessageStatus::Complete)
+    );
+    assert_eq!(transcript[1].sources[0].title, "Returns");
+    assert_eq!(
+        registry
+            .transcript("demo", Uuid::new_v4(), None)
+            .await
+            .unwrap_err(),
+        ChatError::SessionNotFound
+    );
 }

@@ -1,12 +1,12 @@
-//! A per-connection timer for hyper's HTTP/1 header-read timeout that costs no timer-wheel
-//! work per request.
+//! Timers whose deadline moves often but rarely expires: hyper's HTTP/1 header-read timeout
+//! and SSE keep-alives.
 //!
 //! hyper arms a fresh `Sleep` at the start of every request head and drops it once the head is
-//! parsed. With tokio's timer that is a wheel insert and removal under the driver's lock per
-//! request, about a microsecond — a sixth of serving a cached GET. Here each `Sleep` is only a
-//! deadline; one tokio alarm per connection stays armed across requests, and when it fires
-//! before the current deadline it is moved forward, at most once per timeout period. It is used
-//! for nothing but that timeout; HTTP/2 keeps hyper-util's `TokioTimer`.
+//! parsed; an SSE keep-alive is pushed back on every event sent. With tokio's timer each of
+//! those is a wheel insert or reset under the driver's lock, about a microsecond — a sixth of
+//! serving a cached GET. Here moving a deadline is a plain write: one tokio alarm stays armed,
+//! and when it fires before the current deadline it is moved forward, at most once per timeout
+//! period. HTTP/2 keeps hyper-util's `TokioTimer`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -64,25 +64,62 @@ impl Future for HeaderSleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if now() >= this.deadline {
-            return Poll::Ready(());
-        }
         let mut alarm = this
             .alarm
             .lock()
             .expect("only this connection's task locks it, and never panics holding it");
-        let alarm =
-            alarm.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(this.deadline.into())));
-        loop {
-            if alarm.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            // The alarm was set for an earlier request's deadline; move it to this one.
-            if now() >= this.deadline {
-                return Poll::Ready(());
-            }
-            alarm.as_mut().reset(this.deadline.into());
+        poll_deadline(&mut alarm, this.deadline, cx)
+    }
+}
+
+/// The SSE keep-alive timer: pushed back on every event, fires after a quiet interval.
+pub struct KeepAliveTimer {
+    deadline: Instant,
+    alarm: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Future for KeepAliveTimer {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        poll_deadline(&mut this.alarm, this.deadline, cx)
+    }
+}
+
+impl sse_stream::Timer for KeepAliveTimer {
+    fn from_duration(duration: Duration) -> Self {
+        KeepAliveTimer {
+            deadline: now() + duration,
+            alarm: None,
         }
+    }
+
+    fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        self.get_mut().deadline = deadline;
+    }
+}
+
+/// Ready once `deadline` has passed. `alarm` is armed on first use and only moved forward
+/// when it fires early, so a deadline that keeps moving costs no timer work.
+fn poll_deadline(
+    alarm: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    deadline: Instant,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    if now() >= deadline {
+        return Poll::Ready(());
+    }
+    let alarm = alarm.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+    loop {
+        if alarm.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        // The alarm was set for an earlier deadline; move it to this one.
+        if now() >= deadline {
+            return Poll::Ready(());
+        }
+        alarm.as_mut().reset(deadline.into());
     }
 }
 
@@ -121,6 +158,17 @@ mod tests {
         timer.reset(&mut sleep, start + TICK * 3);
         sleep.await;
         assert!(now() - start >= TICK * 3);
+    }
+
+    #[tokio::test]
+    async fn a_keep_alive_pushed_back_fires_only_after_the_quiet_interval() {
+        use sse_stream::Timer as _;
+        let start = now();
+        let mut timer = Box::pin(KeepAliveTimer::from_duration(TICK * 2));
+        tokio::time::sleep(TICK).await;
+        timer.as_mut().reset(now() + TICK * 2);
+        timer.await;
+        assert!(now() - start >= TICK * 3, "fired after {:?}", now() - start);
     }
 
     async fn poll_once(sleep: &mut Pin<Box<dyn Sleep>>) -> Poll<()> {

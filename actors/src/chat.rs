@@ -1,0 +1,123 @@
+//! Chat domain types: stored transcripts, session tokens, what a generation streams out, and
+//! the errors a chat request can meet.
+//!
+//! Plain data and small rules only; the session actor (`session.rs`) owns the behaviour, and
+//! the edge decides how the stream is framed on the wire.
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::secret::SecretHash;
+
+/// A stored session: who it belongs to and the hash of its token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub project: String,
+    pub token_hash: SecretHash,
+    pub created_at_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// How an assistant message ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    Complete,
+    /// The visitor went away mid-answer; `content` is what was sent before.
+    Interrupted,
+    /// The model failed mid-answer; `content` is what was sent before.
+    Failed,
+}
+
+/// One message of a transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRecord {
+    /// Position in the session, from 1.
+    pub seq: u32,
+    pub role: Role,
+    pub content: String,
+    pub created_at_ms: u64,
+    #[serde(default)]
+    pub sources: Vec<Source>,
+    pub status: MessageStatus,
+}
+
+/// A knowledge-base document an answer drew on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub id: String,
+    pub title: String,
+    pub url: Option<String>,
+}
+
+/// What a generation sends to the visitor, in order: deltas, then sources and `Finished`, or
+/// `Failed` after any deltas.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatEvent {
+    Delta(String),
+    Sources(Vec<Source>),
+    Finished,
+    Failed(String),
+}
+
+/// A started answer.
+#[derive(Debug)]
+pub struct ChatStart {
+    /// Id of the assistant message being written (`<session>-<seq>`).
+    pub message_id: String,
+    /// Set on a session's first answer only: the token later requests must carry.
+    pub new_token: Option<String>,
+    pub events: mpsc::Receiver<ChatEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChatError {
+    #[error("project not found")]
+    ProjectNotFound,
+    #[error("session not found")]
+    SessionNotFound,
+    #[error("session token required")]
+    MissingToken,
+    #[error("invalid session token")]
+    WrongToken,
+    #[error("session belongs to another project")]
+    ForeignSession,
+    #[error("an answer is already being written for this session")]
+    Busy,
+    #[error("too many answers are being written right now")]
+    Overloaded,
+    #[error("chat is temporarily unavailable")]
+    Unavailable,
+    #[error("store failed: {0}")]
+    Store(String),
+}
+
+/// A fresh session token: 256 random bits, shown once; only its hash is stored.
+pub fn new_session_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("st_{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_distinct() {
+        let first = new_session_token();
+        assert_eq!(first.len(), 3 + 64);
+        assert!(first.starts_with("st_"));
+        assert_ne!(first, new_session_token());
+    }
+}

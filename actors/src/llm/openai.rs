@@ -1,0 +1,210 @@
+//! The `openai` provider: streams answers from any OpenAI-compatible chat-completions server
+//! (OpenAI, Azure, Ollama, vLLM, llama.cpp) through async-openai.
+//!
+//! Chunks are read as plain JSON (async-openai's `byot`), taking only `choices[0].delta.content`
+//! and `finish_reason`, because servers differ in which other fields they send and the typed
+//! parser rejects chunks without e.g. `created` or `object`. It enforces the connect,
+//! first-token and idle timeouts and the cap on concurrent streams.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use futures_util::{Stream, StreamExt, stream};
+use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::llm::{LlmError, LlmProvider, Prompt, TextStream};
+
+#[derive(Debug, Clone)]
+pub struct OpenAiArguments {
+    /// e.g. `https://api.openai.com/v1` or `http://127.0.0.1:8080/v1`.
+    pub base_url: String,
+    pub model: String,
+    /// Empty for local servers that need no key.
+    pub api_key: String,
+    pub temperature: f32,
+    pub max_tokens: u32,
+    pub connect_timeout: Duration,
+    /// From sending the request to the first text: covers connecting, queueing and prefill.
+    pub first_token_timeout: Duration,
+    /// Longest silence between two chunks once the answer has started.
+    pub idle_timeout: Duration,
+    /// Streams open at once; one more is refused with `LlmError::Overloaded`.
+    pub max_concurrent_streams: usize,
+}
+
+pub struct OpenAi {
+    client: Client<OpenAIConfig>,
+    args: OpenAiArguments,
+    permits: Arc<Semaphore>,
+}
+
+type ChunkStream = std::pin::Pin<Box<dyn Stream<Item = Result<Value, OpenAIError>> + Send>>;
+
+enum State {
+    Connecting(Client<OpenAIConfig>, Value),
+    Streaming(ChunkStream),
+    Done,
+}
+
+impl OpenAi {
+    pub fn new(args: OpenAiArguments) -> Result<OpenAi, LlmError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(args.connect_timeout)
+            .build()
+            .map_err(|error| LlmError::Connect(error.to_string()))?;
+        let config = OpenAIConfig::new()
+            .with_api_base(&args.base_url)
+            .with_api_key(&args.api_key);
+        let client = Client::with_config(config).with_http_client(http);
+        let permits = Arc::new(Semaphore::new(args.max_concurrent_streams.max(1)));
+        Ok(OpenAi {
+            client,
+            args,
+            permits,
+        })
+    }
+
+    fn request_body(&self, prompt: &Prompt) -> Value {
+        let mut messages = vec![json!({ "role": "system", "content": prompt.system })];
+        for turn in &prompt.history {
+            let role = if turn.from_user { "user" } else { "assistant" };
+            messages.push(json!({ "role": role, "content": turn.text }));
+        }
+        messages.push(json!({ "role": "user", "content": prompt.question }));
+        json!({
+            "model": self.args.model,
+            "messages": messages,
+            "stream": true,
+            "temperature": self.args.temperature,
+            "max_tokens": self.args.max_tokens,
+        })
+    }
+}
+
+impl LlmProvider for OpenAi {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    fn answer(&self, prompt: &Prompt) -> Result<TextStream, LlmError> {
+        let permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| LlmError::Overloaded)?;
+        let first_token_timeout = self.args.first_token_timeout;
+        let idle_timeout = self.args.idle_timeout;
+        let start = State::Connecting(self.client.clone(), self.request_body(prompt));
+        let texts = stream::unfold((start, permit), move |(state, permit)| async move {
+            next_text(state, permit, first_token_timeout, idle_timeout).await
+        });
+        Ok(Box::pin(texts))
+    }
+}
+
+/// One step of the answer: the next text delta, an error (which ends it), or the end.
+async fn next_text(
+    state: State,
+    permit: OwnedSemaphorePermit,
+    first_token_timeout: Duration,
+    idle_timeout: Duration,
+) -> Option<(Result<String, LlmError>, (State, OwnedSemaphorePermit))> {
+    let (result, next_state) = match state {
+        State::Done => return None,
+        State::Connecting(client, body) => {
+            let first = async {
+                let mut chunks: ChunkStream = client
+                    .chat()
+                    .create_stream_byot(body)
+                    .await
+                    .map_err(map_error)?;
+                let text = read_text(&mut chunks).await?;
+                Ok::<_, LlmError>((text, chunks))
+            };
+            match tokio::time::timeout(first_token_timeout, first).await {
+                Err(_) => (
+                    Err(LlmError::FirstTokenTimeout(first_token_timeout)),
+                    State::Done,
+                ),
+                Ok(Err(error)) => (Err(error), State::Done),
+                Ok(Ok((Some(text), chunks))) => (Ok(text), State::Streaming(chunks)),
+                Ok(Ok((None, _))) => return None,
+            }
+        }
+        State::Streaming(mut chunks) => {
+            match tokio::time::timeout(idle_timeout, read_text(&mut chunks)).await {
+                Err(_) => (Err(LlmError::IdleTimeout(idle_timeout)), State::Done),
+                Ok(Err(error)) => (Err(error), State::Done),
+                Ok(Ok(Some(text))) => (Ok(text), State::Streaming(chunks)),
+                Ok(Ok(None)) => return None,
+            }
+        }
+    };
+    Some((result, (next_state, permit)))
+}
+
+/// Reads chunks until one carries text (`Some`), the answer finishes (`None`), or it fails.
+/// A stream that ends without a `finish_reason` was cut off.
+async fn read_text(chunks: &mut ChunkStream) -> Result<Option<String>, LlmError> {
+    loop {
+        let chunk = match chunks.next().await {
+            None => return Err(LlmError::Cut),
+            Some(Err(error)) => return Err(map_error(error)),
+            Some(Ok(chunk)) => chunk,
+        };
+        if let Some(error) = chunk.get("error") {
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error");
+            return Err(LlmError::Status {
+                status: 500,
+                message: message.to_owned(),
+            });
+        }
+        let choice = &chunk["choices"][0];
+        let text = choice["delta"]["content"].as_str().unwrap_or("");
+        let finished = choice["finish_reason"]
+            .as_str()
+            .is_some_and(|reason| !reason.is_empty());
+        if !text.is_empty() {
+            if finished {
+                // Text and finish in one chunk: hand out the text; the next read ends.
+                let done: ChunkStream = Box::pin(stream::iter([Ok(
+                    json!({"choices": [{"finish_reason": "stop"}]}),
+                )]));
+                *chunks = done;
+            }
+            return Ok(Some(text.to_owned()));
+        }
+        if finished {
+            return Ok(None);
+        }
+        if !chunk.is_object() {
+            return Err(LlmError::Garbage(truncate(&chunk.to_string())));
+        }
+    }
+}
+
+fn map_error(error: OpenAIError) -> LlmError {
+    match error {
+        OpenAIError::ApiError(response) => LlmError::Status {
+            status: response.status_code.as_u16(),
+            message: truncate(&response.api_error.message),
+        },
+        OpenAIError::Reqwest(error) if error.is_connect() || error.is_timeout() => {
+            LlmError::Connect(error.to_string())
+        }
+        OpenAIError::Reqwest(_) | OpenAIError::StreamError(_) => LlmError::Cut,
+        OpenAIError::JSONDeserialize(_, content) => LlmError::Garbage(truncate(&content)),
+        other => LlmError::Garbage(truncate(&other.to_string())),
+    }
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(200).collect()
+}

@@ -1,0 +1,387 @@
+//! The session actor: one per chat session, the single writer of its transcript.
+//!
+//! It checks the session token, allows one answer at a time, makes the visitor's message
+//! durable before any answer streams, and stores the reply when it ends — complete, or partial
+//! and marked when the visitor left or the model failed. The streaming itself runs in a task it
+//! spawns (sockets and streams live in tasks, state lives here); that task stops the upstream
+//! request the moment the visitor goes away. The actor stops itself after an idle timeout; the
+//! registry starts it again from the store on the next request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use futures_util::StreamExt;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::chat::{
+    ChatError, ChatEvent, ChatStart, MessageRecord, MessageStatus, Role, SessionRecord, Source,
+    new_session_token,
+};
+use crate::llm::{LlmError, LlmProvider, LlmStats, Prompt, TextStream, Turn, system_prompt};
+use crate::project::{ProjectSnapshot, now_ms};
+use crate::secret::SecretHash;
+use crate::store::Store;
+
+/// Deltas buffered between the generation task and the visitor's connection.
+const EVENT_BUFFER: usize = 64;
+/// Passages put into a prompt.
+const PASSAGES_PER_ANSWER: usize = 3;
+
+pub type SessionActors = Arc<DashMap<Uuid, ActorRef<SessionMessage>>>;
+
+/// The model side of chat, shared by all sessions.
+#[derive(Clone)]
+pub struct ChatEngine {
+    pub provider: Arc<dyn LlmProvider>,
+    /// Answers instead when `provider` fails before sending any text.
+    pub fallback: Option<Arc<dyn LlmProvider>>,
+    pub stats: Arc<LlmStats>,
+    pub idle_timeout: Duration,
+    /// Stored messages sent to the model as history.
+    pub history_messages: usize,
+}
+
+pub struct Session;
+
+pub enum SessionMessage {
+    Ask(Ask, RpcReplyPort<Result<ChatStart, ChatError>>),
+    Transcript(Access, RpcReplyPort<Result<Vec<MessageRecord>, ChatError>>),
+    /// From the generation task: the answer ended this way.
+    GenerationEnded(GenerationEnded),
+    IdleCheck,
+}
+
+/// Who is asking: the project of the request and the token it carried.
+pub struct Access {
+    pub project: String,
+    pub token: Option<String>,
+}
+
+pub struct Ask {
+    pub access: Access,
+    pub question: String,
+    pub snapshot: Arc<ProjectSnapshot>,
+}
+
+pub struct GenerationEnded {
+    answer: String,
+    sources: Vec<Source>,
+    status: MessageStatus,
+}
+
+pub struct SessionArguments {
+    pub session_id: Uuid,
+    pub store: Store,
+    pub engine: ChatEngine,
+    pub sessions: SessionActors,
+}
+
+pub struct SessionState {
+    session_id: Uuid,
+    store: Store,
+    engine: ChatEngine,
+    sessions: SessionActors,
+    /// `None` until the first answer creates the session.
+    record: Option<SessionRecord>,
+    messages: Vec<MessageRecord>,
+    generating: bool,
+    last_active: Instant,
+}
+
+impl Actor for Session {
+    type Msg = SessionMessage;
+    type State = SessionState;
+    type Arguments = SessionArguments;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SessionMessage>,
+        args: SessionArguments,
+    ) -> Result<SessionState, ActorProcessingErr> {
+        let record = args.store.session(args.session_id)?;
+        let messages = match &record {
+            Some(_) => args.store.messages(args.session_id)?,
+            None => Vec::new(),
+        };
+        let check_every = (args.engine.idle_timeout / 2).max(Duration::from_millis(50));
+        myself.send_interval(check_every, || SessionMessage::IdleCheck);
+        Ok(SessionState {
+            session_id: args.session_id,
+            store: args.store,
+            engine: args.engine,
+            sessions: args.sessions,
+            record,
+            messages,
+            generating: false,
+            last_active: Instant::now(),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<SessionMessage>,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.sessions.remove_if(&state.session_id, |_, actor| {
+            actor.get_id() == myself.get_id()
+        });
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SessionMessage>,
+        message: SessionMessage,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SessionMessage::Ask(ask, reply) => {
+                state.last_active = Instant::now();
+                let result = state.ask(ask, myself).await;
+                let _ = reply.send(result);
+            }
+            SessionMessage::Transcript(access, reply) => {
+                state.last_active = Instant::now();
+                let result = state.check_access(&access).map(|()| state.messages.clone());
+                let _ = reply.send(result);
+            }
+            SessionMessage::GenerationEnded(ended) => {
+                state.last_active = Instant::now();
+                state.generating = false;
+                state.store_answer(ended).await?;
+            }
+            SessionMessage::IdleCheck => {
+                if !state.generating && state.last_active.elapsed() >= state.engine.idle_timeout {
+                    myself.stop(Some("idle".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SessionState {
+    async fn ask(
+        &mut self,
+        ask: Ask,
+        myself: ActorRef<SessionMessage>,
+    ) -> Result<ChatStart, ChatError> {
+        let new_token = match &self.record {
+            Some(_) => {
+                self.check_access(&ask.access)?;
+                None
+            }
+            // An unknown session starts here; a token it may carry names nothing and is ignored.
+            None => Some(new_session_token()),
+        };
+        if self.generating {
+            return Err(ChatError::Busy);
+        }
+
+        let passages = ask
+            .snapshot
+            .knowledge
+            .search(&ask.question, PASSAGES_PER_ANSWER);
+        let widget = &ask.snapshot.widget;
+        let prompt = Prompt {
+            system: system_prompt(&widget.name, &widget.company, &passages),
+            history: self.history(),
+            question: ask.question.clone(),
+            passages,
+        };
+        let texts = match self.engine.provider.answer(&prompt) {
+            Ok(texts) => texts,
+            Err(LlmError::Overloaded) => match &self.engine.fallback {
+                Some(fallback) => {
+                    LlmStats::count(&self.engine.stats.fallbacks);
+                    fallback
+                        .answer(&prompt)
+                        .map_err(|_| ChatError::Overloaded)?
+                }
+                None => return Err(ChatError::Overloaded),
+            },
+            Err(_) => return Err(ChatError::Unavailable),
+        };
+
+        // The question is durable before any of the answer is sent.
+        if let Some(token) = &new_token {
+            let record = SessionRecord {
+                id: self.session_id,
+                project: ask.access.project.clone(),
+                token_hash: SecretHash::of(token),
+                created_at_ms: now_ms(),
+            };
+            self.store.put_session(&record).map_err(store_error)?;
+            self.record = Some(record);
+        }
+        let question = MessageRecord {
+            seq: self.messages.len() as u32 + 1,
+            role: Role::User,
+            content: ask.question,
+            created_at_ms: now_ms(),
+            sources: Vec::new(),
+            status: MessageStatus::Complete,
+        };
+        self.store
+            .append_message(self.session_id, &question)
+            .map_err(store_error)?;
+        self.store.flush().await.map_err(store_error)?;
+        self.messages.push(question);
+
+        let sources = sources_of(&prompt);
+        let (events, receiver) = mpsc::channel(EVENT_BUFFER);
+        let fallback = self
+            .engine
+            .fallback
+            .clone()
+            .map(|provider| (provider, prompt));
+        let stats = self.engine.stats.clone();
+        LlmStats::count(&stats.answers);
+        tokio::spawn(generate(texts, fallback, sources, events, myself, stats));
+        self.generating = true;
+        Ok(ChatStart {
+            message_id: format!("{}-{}", self.session_id, self.messages.len() + 1),
+            new_token,
+            events: receiver,
+        })
+    }
+
+    fn check_access(&self, access: &Access) -> Result<(), ChatError> {
+        let Some(record) = &self.record else {
+            return Err(ChatError::SessionNotFound);
+        };
+        let Some(token) = &access.token else {
+            return Err(ChatError::MissingToken);
+        };
+        if !record.token_hash.matches(token) {
+            return Err(ChatError::WrongToken);
+        }
+        if record.project != access.project {
+            return Err(ChatError::ForeignSession);
+        }
+        Ok(())
+    }
+
+    /// The last stored turns, the model's only view of the conversation.
+    fn history(&self) -> Vec<Turn> {
+        let skip = self
+            .messages
+            .len()
+            .saturating_sub(self.engine.history_messages);
+        self.messages[skip..]
+            .iter()
+            .filter(|message| !message.content.is_empty())
+            .map(|message| Turn {
+                from_user: message.role == Role::User,
+                text: message.content.clone(),
+            })
+            .collect()
+    }
+
+    async fn store_answer(&mut self, ended: GenerationEnded) -> Result<(), ActorProcessingErr> {
+        if ended.answer.is_empty() && ended.status != MessageStatus::Complete {
+            return Ok(());
+        }
+        let answer = MessageRecord {
+            seq: self.messages.len() as u32 + 1,
+            role: Role::Assistant,
+            content: ended.answer,
+            created_at_ms: now_ms(),
+            sources: ended.sources,
+            status: ended.status,
+        };
+        self.store.append_message(self.session_id, &answer)?;
+        self.store.flush().await?;
+        self.messages.push(answer);
+        Ok(())
+    }
+}
+
+/// Relays one answer from the model to the visitor, then reports how it ended.
+async fn generate(
+    mut texts: TextStream,
+    mut fallback: Option<(Arc<dyn LlmProvider>, Prompt)>,
+    sources: Vec<Source>,
+    events: mpsc::Sender<ChatEvent>,
+    session: ActorRef<SessionMessage>,
+    stats: Arc<LlmStats>,
+) {
+    let mut answer = String::new();
+    let mut sources = sources;
+    let status = loop {
+        let next = tokio::select! {
+            // The visitor left: dropping `texts` below cancels the upstream request at once.
+            () = events.closed() => break MessageStatus::Interrupted,
+            next = texts.next() => next,
+        };
+        match next {
+            Some(Ok(delta)) => {
+                answer.push_str(&delta);
+                if events.send(ChatEvent::Delta(delta)).await.is_err() {
+                    break MessageStatus::Interrupted;
+                }
+            }
+            Some(Err(error)) => {
+                LlmStats::count(&stats.upstream_errors);
+                tracing::warn!(%error, "answer failed upstream");
+                match fallback.take() {
+                    Some((provider, prompt)) if answer.is_empty() => {
+                        LlmStats::count(&stats.fallbacks);
+                        match provider.answer(&prompt) {
+                            Ok(fallback_texts) => texts = fallback_texts,
+                            Err(_) => {
+                                let _ = events.send(ChatEvent::Failed(error.to_string())).await;
+                                break MessageStatus::Failed;
+                            }
+                        }
+                    }
+                    _ => {
+                        let _ = events.send(ChatEvent::Failed(error.to_string())).await;
+                        break MessageStatus::Failed;
+                    }
+                }
+            }
+            None => {
+                if !sources.is_empty() {
+                    let _ = events.send(ChatEvent::Sources(sources.clone())).await;
+                }
+                let _ = events.send(ChatEvent::Finished).await;
+                break MessageStatus::Complete;
+            }
+        }
+    };
+    drop(texts);
+    if status != MessageStatus::Complete {
+        sources.clear();
+    }
+    let _ = session.send_message(SessionMessage::GenerationEnded(GenerationEnded {
+        answer,
+        sources,
+        status,
+    }));
+}
+
+/// One source per document the prompt's passages came from, best first.
+fn sources_of(prompt: &Prompt) -> Vec<Source> {
+    let mut sources: Vec<Source> = Vec::new();
+    for passage in &prompt.passages {
+        if !sources
+            .iter()
+            .any(|source| source.id == passage.document_id)
+        {
+            sources.push(Source {
+                id: passage.document_id.clone(),
+                title: passage.title.clone(),
+                url: passage.url.clone(),
+            });
+        }
+    }
+    sources
+}
+
+fn store_error(error: crate::store::StoreError) -> ChatError {
+    ChatError::Store(error.to_string())
+}

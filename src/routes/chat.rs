@@ -1,0 +1,135 @@
+//! `POST /api/chat`: a visitor's question in, a streamed answer out.
+//!
+//! Accepts the seed's `{projectSlug, sessionId, messages: [{role, content}], sessionToken?}` and
+//! AI SDK `UIMessage`s (`parts: [{type: "text", text}]`). Only the last message — the visitor's
+//! question — is used: the server's stored transcript is the history, so client-sent assistant
+//! or system turns change nothing. The token may also come in the `X-Session-Token` header.
+
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::json::{Body, Response, boxed, read_json};
+use crate::router::AppState;
+use crate::ui_stream;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatBody {
+    project_slug: Option<String>,
+    session_id: Option<String>,
+    messages: Option<Vec<IncomingMessage>>,
+    session_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IncomingMessage {
+    role: String,
+    content: Option<String>,
+    parts: Option<Vec<Part>>,
+}
+
+#[derive(Deserialize)]
+struct Part {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+}
+
+pub async fn post(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let header_token = super::session_token_header(&request);
+    let body: ChatBody = read_json(request, state.body_limits).await?;
+    let project = body
+        .project_slug
+        .filter(|slug| !slug.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("projectSlug is required".into()))?;
+    let session_id = super::parse_session_id(body.session_id.as_deref())?;
+    let question = question(body.messages.unwrap_or_default(), state)?;
+    let token = body
+        .session_token
+        .filter(|t| !t.is_empty())
+        .or(header_token);
+
+    let start = state
+        .registry
+        .chat(&project, session_id, token, question)
+        .await?;
+    tracing::debug!(%project, session = %session_id, "answer started");
+    let sse = ui_stream::body(start.message_id, start.events, state.chat_keep_alive);
+    let mut response = Response::new(boxed(sse));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let (name, value) = ui_stream::PROTOCOL_HEADER;
+    headers.insert(name, HeaderValue::from_static(value));
+    if let Some(token) = start.new_token {
+        headers.insert(
+            "x-session-token",
+            HeaderValue::from_str(&token).expect("tokens are hex"),
+        );
+    }
+    *response.status_mut() = StatusCode::OK;
+    Ok(response)
+}
+
+/// The visitor's question: the last message, which must be the user's.
+fn question(messages: Vec<IncomingMessage>, state: &AppState) -> Result<String, ApiError> {
+    if messages.is_empty() {
+        return Err(ApiError::BadRequest("messages must not be empty".into()));
+    }
+    if messages.len() > state.chat_limits.max_messages {
+        let max = state.chat_limits.max_messages;
+        return Err(ApiError::BadRequest(format!(
+            "at most {max} messages per request"
+        )));
+    }
+    if let Some(unknown) = messages
+        .iter()
+        .find(|m| !matches!(m.role.as_str(), "user" | "assistant" | "system"))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "unknown role {:?}",
+            unknown.role
+        )));
+    }
+    let last = messages.last().expect("checked non-empty");
+    if last.role != "user" {
+        return Err(ApiError::BadRequest(
+            "the last message must be the user's".into(),
+        ));
+    }
+    let text = match (&last.content, &last.parts) {
+        (Some(content), _) => content.clone(),
+        (None, Some(parts)) => parts
+            .iter()
+            .filter(|part| part.kind == "text")
+            .filter_map(|part| part.text.as_deref())
+            .collect::<Vec<_>>()
+            .join(""),
+        (None, None) => String::new(),
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ApiError::BadRequest("the last message has no text".into()));
+    }
+    let max = state.chat_limits.max_message_chars;
+    if text.chars().count() > max {
+        return Err(ApiError::BadRequest(format!(
+            "a message must be at most {max} characters"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+/// Limits on what one chat request may carry.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatLimits {
+    pub max_messages: usize,
+    pub max_message_chars: usize,
+}

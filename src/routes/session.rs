@@ -1,0 +1,49 @@
+//! `GET /api/widget/session?project=SLUG&sessionId=ID` with `X-Session-Token`: the stored
+//! transcript, so a reloaded page continues the conversation.
+//!
+//! Messages come as `{id, role, content, parts, sources, status, createdAt}`; `parts` makes them
+//! usable directly as AI SDK `UIMessage`s.
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::json::{Body, Response, json_response};
+use crate::router::AppState;
+use crate::routes::query_param;
+
+pub async fn get(
+    state: &AppState,
+    request: &Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let project = query_param(request.uri(), "project")
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("Missing project parameter".into()))?;
+    let session_id = super::parse_session_id(query_param(request.uri(), "sessionId").as_deref())?;
+    let token = super::session_token_header(request);
+    let messages = state
+        .registry
+        .transcript(&project, session_id, token)
+        .await?;
+    let messages: Vec<_> = messages
+        .iter()
+        .map(|message| {
+            let created =
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(message.created_at_ms);
+            json!({
+                "id": format!("{session_id}-{}", message.seq),
+                "role": message.role,
+                "content": message.content,
+                "parts": [{ "type": "text", "text": message.content }],
+                "sources": message.sources,
+                "status": message.status,
+                "createdAt": humantime::format_rfc3339_millis(created).to_string(),
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "sessionId": session_id, "messages": messages }),
+    ))
+}
