@@ -6,6 +6,11 @@
 #[path = "integration/support.rs"]
 mod support;
 
+#[path = "integration/fake_llm.rs"]
+mod fake_llm;
+
+#[path = "integration/chat.rs"]
+mod chat;
 #[path = "integration/http.rs"]
 mod http;
 #[path = "integration/lifecycle.rs"]

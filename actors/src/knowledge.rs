@@ -22,6 +22,156 @@ const PASSAGE_TARGET_CHARS: usize = 700;
 const RELATIVE_SCORE_FLOOR: f32 = 0.35;
 const ANALYZER: &str = "helpyap_en";
 
+/// NLTK's English stop words. tantivy's own list (Lucene's) keeps "you", "your", "what", "how",
+/// "do"… — the words every visitor question starts with — and they would match every document.
+const STOP_WORDS: &[&str] = &[
+    "i",
+    "me",
+    "my",
+    "myself",
+    "we",
+    "our",
+    "ours",
+    "ourselves",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "he",
+    "him",
+    "his",
+    "himself",
+    "she",
+    "her",
+    "hers",
+    "herself",
+    "it",
+    "its",
+    "itself",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "themselves",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "this",
+    "that",
+    "these",
+    "those",
+    "am",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "have",
+    "has",
+    "had",
+    "having",
+    "do",
+    "does",
+    "did",
+    "doing",
+    "a",
+    "an",
+    "the",
+    "and",
+    "but",
+    "if",
+    "or",
+    "because",
+    "as",
+    "until",
+    "while",
+    "of",
+    "at",
+    "by",
+    "for",
+    "with",
+    "about",
+    "against",
+    "between",
+    "into",
+    "through",
+    "during",
+    "before",
+    "after",
+    "above",
+    "below",
+    "to",
+    "from",
+    "up",
+    "down",
+    "in",
+    "out",
+    "on",
+    "off",
+    "over",
+    "under",
+    "again",
+    "further",
+    "then",
+    "once",
+    "here",
+    "there",
+    "when",
+    "where",
+    "why",
+    "how",
+    "all",
+    "any",
+    "both",
+    "each",
+    "few",
+    "more",
+    "most",
+    "other",
+    "some",
+    "such",
+    "no",
+    "nor",
+    "not",
+    "only",
+    "own",
+    "same",
+    "so",
+    "than",
+    "too",
+    "very",
+    "s",
+    "t",
+    "can",
+    "will",
+    "just",
+    "don",
+    "should",
+    "now",
+    "d",
+    "ll",
+    "m",
+    "o",
+    "re",
+    "ve",
+    "y",
+    "could",
+    "would",
+    "please",
+    "hi",
+    "hello",
+    "thanks",
+    "tell",
+    "know",
+    "want",
+    "need",
+    "get",
+];
+
 /// Documents' formats, by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocumentFormat {
@@ -85,6 +235,7 @@ impl Document {
 pub struct KnowledgeIndex {
     reader: IndexReader,
     query_parser: QueryParser,
+    analyzer: TextAnalyzer,
     fields: Fields,
     n_passages: usize,
 }
@@ -125,12 +276,12 @@ impl KnowledgeIndex {
         let analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
             .filter(RemoveLongFilter::limit(40))
             .filter(LowerCaser)
-            .filter(
-                StopWordFilter::new(Language::English).expect("tantivy ships English stop words"),
-            )
+            .filter(StopWordFilter::remove(
+                STOP_WORDS.iter().map(|word| word.to_string()),
+            ))
             .filter(Stemmer::new(Language::English))
             .build();
-        index.tokenizers().register(ANALYZER, analyzer);
+        index.tokenizers().register(ANALYZER, analyzer.clone());
 
         // The smallest budget tantivy allows; a project's help center is small.
         let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 15_000_000)?;
@@ -153,6 +304,7 @@ impl KnowledgeIndex {
         Ok(KnowledgeIndex {
             reader,
             query_parser,
+            analyzer,
             fields,
             n_passages,
         })
@@ -160,12 +312,18 @@ impl KnowledgeIndex {
 
     /// The best passages for `question`, best first; empty when nothing relevant matches.
     pub fn search(&self, question: &str, limit: usize) -> Vec<Passage> {
-        // Query syntax in a visitor's question is noise; search its words only.
-        let words: String = question
-            .chars()
-            .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-            .collect();
-        let (query, _errors) = self.query_parser.parse_query_lenient(&words);
+        // Search the question's content words only: query syntax in it is noise, and a
+        // question of stop words alone must match nothing (the parser would match everything).
+        let mut analyzer = self.analyzer.clone();
+        let mut tokens = analyzer.token_stream(question);
+        let mut terms = Vec::new();
+        while tokens.advance() {
+            terms.push(tokens.token().text.clone());
+        }
+        if terms.is_empty() {
+            return Vec::new();
+        }
+        let (query, _errors) = self.query_parser.parse_query_lenient(&terms.join(" "));
         let searcher = self.reader.searcher();
         let Ok(hits) = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score()) else {
             return Vec::new();
@@ -229,7 +387,7 @@ fn html_title(html: &str) -> Option<String> {
     let lower = html.to_ascii_lowercase();
     let start = lower.find("<title>")? + "<title>".len();
     let end = start + lower[start..].find("</title>")?;
-    let title = html2text::from_read(html[start..end].as_bytes(), usize::MAX).ok()?;
+    let title = html2text::from_read(&html.as_bytes()[start..end], usize::MAX).ok()?;
     let title = title.trim();
     (!title.is_empty()).then(|| title.to_owned())
 }

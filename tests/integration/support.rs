@@ -21,9 +21,10 @@ pub const OTHER_SECRET: &str = "sp_other_project_secret_0123";
 pub struct TestServer {
     pub addr: SocketAddr,
     pub registry: Registry,
+    config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
-    _data_dir: TempDir,
+    data_dir: TempDir,
 }
 
 /// The shipped config with a fresh data dir, port 0, and a second project `other`.
@@ -38,6 +39,10 @@ pub fn test_config(data_dir: &Path) -> Config {
     other.name = "Other Bot".into();
     other.push_secret = Some(OTHER_SECRET.into());
     config.projects.push(other);
+    // The demo help center, wherever the tests run from.
+    config.projects[0].knowledge_dir =
+        Some(concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge/demo").into());
+    config.projects[1].knowledge_dir = None;
     config
 }
 
@@ -51,6 +56,24 @@ impl TestServer {
         let mut config = test_config(data_dir.path());
         edit(&mut config);
         config.validate().unwrap();
+        TestServer::start_on(config, data_dir).await
+    }
+
+    /// Stops this server and starts a new one on the same data directory and config.
+    pub async fn restart(mut self) -> TestServer {
+        self.begin_shutdown();
+        self.task.take().unwrap().await.unwrap().unwrap();
+        let TestServer {
+            config,
+            data_dir,
+            registry,
+            ..
+        } = self;
+        drop(registry);
+        TestServer::start_on(config, data_dir).await
+    }
+
+    async fn start_on(config: Config, data_dir: TempDir) -> TestServer {
         let app = App::build(&config).await.unwrap();
         let listener = app.bind(config.server.bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -62,9 +85,10 @@ impl TestServer {
         TestServer {
             addr,
             registry,
+            config,
             shutdown: Some(shutdown),
             task: Some(task),
-            _data_dir: data_dir,
+            data_dir,
         }
     }
 

@@ -45,8 +45,12 @@ pub struct OpenAi {
 type ChunkStream = std::pin::Pin<Box<dyn Stream<Item = Result<Value, OpenAIError>> + Send>>;
 
 enum State {
-    Connecting(Client<OpenAIConfig>, Value),
-    Streaming(ChunkStream),
+    Connecting(Box<(Client<OpenAIConfig>, Value)>),
+    /// `finished`: a chunk carried a `finish_reason`; the answer is complete.
+    Streaming {
+        chunks: ChunkStream,
+        finished: bool,
+    },
     Done,
 }
 
@@ -98,7 +102,7 @@ impl LlmProvider for OpenAi {
             .map_err(|_| LlmError::Overloaded)?;
         let first_token_timeout = self.args.first_token_timeout;
         let idle_timeout = self.args.idle_timeout;
-        let start = State::Connecting(self.client.clone(), self.request_body(prompt));
+        let start = State::Connecting(Box::new((self.client.clone(), self.request_body(prompt))));
         let texts = stream::unfold((start, permit), move |(state, permit)| async move {
             next_text(state, permit, first_token_timeout, idle_timeout).await
         });
@@ -114,16 +118,18 @@ async fn next_text(
     idle_timeout: Duration,
 ) -> Option<(Result<String, LlmError>, (State, OwnedSemaphorePermit))> {
     let (result, next_state) = match state {
-        State::Done => return None,
-        State::Connecting(client, body) => {
+        State::Done | State::Streaming { finished: true, .. } => return None,
+        State::Connecting(request) => {
+            let (client, body) = *request;
             let first = async {
                 let mut chunks: ChunkStream = client
                     .chat()
                     .create_stream_byot(body)
                     .await
                     .map_err(map_error)?;
-                let text = read_text(&mut chunks).await?;
-                Ok::<_, LlmError>((text, chunks))
+                let mut finished = false;
+                let text = read_text(&mut chunks, &mut finished).await?;
+                Ok::<_, LlmError>((text, chunks, finished))
             };
             match tokio::time::timeout(first_token_timeout, first).await {
                 Err(_) => (
@@ -131,15 +137,21 @@ async fn next_text(
                     State::Done,
                 ),
                 Ok(Err(error)) => (Err(error), State::Done),
-                Ok(Ok((Some(text), chunks))) => (Ok(text), State::Streaming(chunks)),
-                Ok(Ok((None, _))) => return None,
+                Ok(Ok((Some(text), chunks, finished))) => {
+                    (Ok(text), State::Streaming { chunks, finished })
+                }
+                Ok(Ok((None, _, _))) => return None,
             }
         }
-        State::Streaming(mut chunks) => {
-            match tokio::time::timeout(idle_timeout, read_text(&mut chunks)).await {
+        State::Streaming {
+            mut chunks,
+            finished: false,
+        } => {
+            let mut finished = false;
+            match tokio::time::timeout(idle_timeout, read_text(&mut chunks, &mut finished)).await {
                 Err(_) => (Err(LlmError::IdleTimeout(idle_timeout)), State::Done),
                 Ok(Err(error)) => (Err(error), State::Done),
-                Ok(Ok(Some(text))) => (Ok(text), State::Streaming(chunks)),
+                Ok(Ok(Some(text))) => (Ok(text), State::Streaming { chunks, finished }),
                 Ok(Ok(None)) => return None,
             }
         }
@@ -147,15 +159,22 @@ async fn next_text(
     Some((result, (next_state, permit)))
 }
 
-/// Reads chunks until one carries text (`Some`), the answer finishes (`None`), or it fails.
-/// A stream that ends without a `finish_reason` was cut off.
-async fn read_text(chunks: &mut ChunkStream) -> Result<Option<String>, LlmError> {
+/// Reads chunks until one carries text (`Some`) or the answer finishes (`None`); sets
+/// `finished` when the text came in the answer's last chunk. A stream that ends without a
+/// `finish_reason` was cut off.
+async fn read_text(
+    chunks: &mut ChunkStream,
+    finished: &mut bool,
+) -> Result<Option<String>, LlmError> {
     loop {
         let chunk = match chunks.next().await {
             None => return Err(LlmError::Cut),
             Some(Err(error)) => return Err(map_error(error)),
             Some(Ok(chunk)) => chunk,
         };
+        if !chunk.is_object() {
+            return Err(LlmError::Garbage(truncate(&chunk.to_string())));
+        }
         if let Some(error) = chunk.get("error") {
             let message = error
                 .get("message")
@@ -163,29 +182,19 @@ async fn read_text(chunks: &mut ChunkStream) -> Result<Option<String>, LlmError>
                 .unwrap_or("unknown error");
             return Err(LlmError::Status {
                 status: 500,
-                message: message.to_owned(),
+                message: truncate(message),
             });
         }
         let choice = &chunk["choices"][0];
         let text = choice["delta"]["content"].as_str().unwrap_or("");
-        let finished = choice["finish_reason"]
+        *finished = choice["finish_reason"]
             .as_str()
             .is_some_and(|reason| !reason.is_empty());
         if !text.is_empty() {
-            if finished {
-                // Text and finish in one chunk: hand out the text; the next read ends.
-                let done: ChunkStream = Box::pin(stream::iter([Ok(
-                    json!({"choices": [{"finish_reason": "stop"}]}),
-                )]));
-                *chunks = done;
-            }
             return Ok(Some(text.to_owned()));
         }
-        if finished {
+        if *finished {
             return Ok(None);
-        }
-        if !chunk.is_object() {
-            return Err(LlmError::Garbage(truncate(&chunk.to_string())));
         }
     }
 }
