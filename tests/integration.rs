@@ -17,6 +17,8 @@ mod http;
 mod lifecycle;
 #[path = "integration/rate_limit.rs"]
 mod rate_limit;
+#[path = "integration/real_clients.rs"]
+mod real_clients;
 #[path = "integration/salespop_push.rs"]
 mod salespop_push;
 #[path = "integration/widget_config.rs"]
