@@ -150,6 +150,8 @@ pub struct LlmConfig {
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     pub max_concurrent_streams: usize,
+    /// Speak HTTP/2 without TLS (h2c, "prior knowledge") to `base_url`.
+    pub http2_prior_knowledge: bool,
     pub fallback: LlmFallback,
 }
 
@@ -166,6 +168,7 @@ impl Default for LlmConfig {
             first_token_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30),
             max_concurrent_streams: 256,
+            http2_prior_knowledge: false,
             fallback: LlmFallback::Extractive,
         }
     }

@@ -204,6 +204,7 @@ fn chat_engine(config: &Config) -> anyhow::Result<ChatEngine> {
                 first_token_timeout: llm.first_token_timeout,
                 idle_timeout: llm.idle_timeout,
                 max_concurrent_streams: llm.max_concurrent_streams,
+                http2_prior_knowledge: llm.http2_prior_knowledge,
             })?)
         }
     };

@@ -5,11 +5,13 @@
 //! job — and it never caches: callers keep what they need in actor state or snapshots.
 //!
 //! Durability: writes land in sled's in-memory log; [`Store::flush`] makes them survive
-//! `kill -9`. Callers flush before acknowledging a write to a client. Concurrent flushes
-//! coalesce inside sled, which gives group commit under load for free.
+//! `kill -9`. Callers flush before acknowledging a write to a client. Flushes go through one
+//! flusher thread that answers every caller waiting when a flush starts (group commit); see
+//! [`Flusher`] for why sled's own `flush_async` is not used.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use serde::{Serialize, de::DeserializeOwned};
 use sled::Transactional;
@@ -23,6 +25,66 @@ use crate::project::ProjectRecord;
 use crate::secret::SecretHash;
 use crate::social_proof::SocialProofEvent;
 
+/// Group commit on a thread of our own.
+///
+/// sled 0.34's `flush_async` waits on sled's small IO thread pool, and the buffer writes it waits
+/// for are queued on that same pool: a few dozen concurrent callers fill the pool with waiters
+/// and it deadlocks (hit at ~40 concurrent chats). Here one thread calls the blocking `flush`,
+/// which never occupies sled's pool, and answers every request that was waiting when the flush
+/// began — each of those requests was sent after its writes, so the flush covers them.
+///
+/// Requests carry their own `Db` handle, so the thread holds the database only while flushing
+/// and dropping the last `Store` still releases sled's file lock at once.
+#[derive(Clone)]
+struct Flusher {
+    requests: mpsc::Sender<FlushRequest>,
+}
+
+struct FlushRequest {
+    db: sled::Db,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+impl Flusher {
+    fn start() -> std::io::Result<Flusher> {
+        let (requests, inbox) = mpsc::channel::<FlushRequest>();
+        std::thread::Builder::new()
+            .name("store-flusher".into())
+            .spawn(move || {
+                // Ends when every `Store` (and so every sender) is gone.
+                while let Ok(first) = inbox.recv() {
+                    let mut waiting = vec![first.done];
+                    waiting.extend(inbox.try_iter().map(|request| request.done));
+                    let result = first
+                        .db
+                        .flush()
+                        .map(drop)
+                        .map_err(|error| error.to_string());
+                    drop(first.db);
+                    for done in waiting {
+                        let _ = done.send(result.clone());
+                    }
+                }
+            })?;
+        Ok(Flusher { requests })
+    }
+
+    async fn flush(&self, db: &sled::Db) -> Result<(), StoreError> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let request = FlushRequest {
+            db: db.clone(),
+            done,
+        };
+        if self.requests.send(request).is_err() {
+            return Err(StoreError::Flush("the flusher thread is gone".into()));
+        }
+        match answer.await {
+            Ok(result) => result.map_err(StoreError::Flush),
+            Err(_) => Err(StoreError::Flush("the flusher thread is gone".into())),
+        }
+    }
+}
+
 /// Bumped when the key layout or a record's encoding changes incompatibly.
 const SCHEMA_VERSION: u64 = 1;
 
@@ -35,6 +97,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("record under {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error("store flush failed: {0}")]
+    Flush(String),
 }
 
 /// Handle to the open database. Cheap to clone; all clones share one sled instance.
@@ -53,6 +117,7 @@ pub struct Store {
     sessions: sled::Tree,
     /// session id (16 bytes), message seq as u32 big-endian → JSON [`MessageRecord`].
     messages: sled::Tree,
+    flusher: Flusher,
 }
 
 impl Store {
@@ -81,6 +146,8 @@ impl Store {
             documents: db.open_tree("documents")?,
             sessions: db.open_tree("sessions")?,
             messages: db.open_tree("messages")?,
+            flusher: Flusher::start()
+                .map_err(|error| open_error(format!("cannot start the flusher thread: {error}")))?,
             db,
         };
         store
@@ -91,8 +158,7 @@ impl Store {
 
     /// Makes every write so far durable. Await it before acknowledging a write.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.flusher.flush(&self.db).await
     }
 
     pub fn project(&self, slug: &str) -> Result<Option<ProjectRecord>, StoreError> {

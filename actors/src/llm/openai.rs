@@ -34,6 +34,8 @@ pub struct OpenAiArguments {
     pub idle_timeout: Duration,
     /// Streams open at once; one more is refused with `LlmError::Overloaded`.
     pub max_concurrent_streams: usize,
+    /// HTTP/2 without TLS (h2c): every answer multiplexed over a few connections.
+    pub http2_prior_knowledge: bool,
 }
 
 pub struct OpenAi {
@@ -56,8 +58,11 @@ enum State {
 
 impl OpenAi {
     pub fn new(args: OpenAiArguments) -> Result<OpenAi, LlmError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(args.connect_timeout)
+        let mut http = reqwest::Client::builder().connect_timeout(args.connect_timeout);
+        if args.http2_prior_knowledge {
+            http = http.http2_prior_knowledge();
+        }
+        let http = http
             .build()
             .map_err(|error| LlmError::Connect(error.to_string()))?;
         let config = OpenAIConfig::new()

@@ -146,3 +146,42 @@ fn garbage_data_files_are_a_clear_error_not_a_panic() {
     };
     assert!(message.starts_with("cannot open the store at"), "{message}");
 }
+
+/// sled's own `flush_async` deadlocks once enough callers wait at once (its IO pool fills with
+/// waiters); this is the load that hung it, and every write must be readable after a reopen.
+#[test]
+fn many_concurrent_flushes_all_complete_and_persist() {
+    const WRITERS: u64 = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (finished, outcome) = std::sync::mpsc::channel();
+    // On its own thread, so a deadlocked runtime cannot take the test's deadline down with it.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let results = runtime.block_on(async move {
+            let writers = (1..=WRITERS).map(|id| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store.append_event("demo", &event(id), None).unwrap();
+                    store.flush().await
+                })
+            });
+            futures_util::future::join_all(writers).await
+        });
+        let _ = finished.send(
+            results
+                .into_iter()
+                .all(|result| matches!(result, Ok(Ok(())))),
+        );
+    });
+    // A hang detector, not a speed goal: the deadlock never ends.
+    let all_ok = outcome
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("concurrent flushes deadlocked");
+    assert!(all_ok, "a flush failed");
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.events_after("demo", 0).unwrap().len() as u64, WRITERS);
+}
