@@ -424,6 +424,25 @@ async fn an_openai_compatible_upstream_streams_through_with_strict_or_lenient_ch
 }
 
 #[tokio::test]
+async fn with_http2_prior_knowledge_answers_come_over_h2c() {
+    let fake = FakeLlm::start().await;
+    let use_fake = with_fake(&fake, LlmFallback::None);
+    let server = TestServer::start_with(|config: &mut Config| {
+        use_fake(config);
+        config.llm.http2_prior_knowledge = true;
+    })
+    .await;
+    let answer = ask(&server, Uuid::new_v4(), None, "What is your return policy?").await;
+    assert_eq!(answer.text(), "The return window is 30 days.");
+    assert_eq!(fake.http2_requests.load(Ordering::SeqCst), 1);
+    // The default stays HTTP/1.1, which every local model server speaks.
+    let plain = FakeLlm::start().await;
+    let server = TestServer::start_with(with_fake(&plain, LlmFallback::None)).await;
+    ask(&server, Uuid::new_v4(), None, "What is your return policy?").await;
+    assert_eq!(plain.http2_requests.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
 async fn upstream_failures_end_with_an_error_frame_and_leave_the_session_usable() {
     let fake = FakeLlm::start().await;
     let server = TestServer::start_with(with_fake(&fake, LlmFallback::None)).await;

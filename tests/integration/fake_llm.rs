@@ -1,6 +1,7 @@
 //! A small OpenAI-compatible streaming server, standing in for the paid remote LLM API.
 //!
-//! It speaks `POST /v1/chat/completions` with `stream: true` as OpenAI does: chunked SSE of
+//! It speaks `POST /v1/chat/completions` (over HTTP/1.1 or h2c) with `stream: true` as OpenAI
+//! does: chunked SSE of
 //! `chat.completion.chunk` objects, a `finish_reason`, then `data: [DONE]`. A marker in the last
 //! user message picks a behaviour, so one fake serves every case:
 //! (none) a normal answer · `[lenient]` minimal chunks as llama.cpp/Ollama send · `[500]` ·
@@ -21,7 +22,7 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use hyper::body::Frame;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -32,6 +33,8 @@ pub struct FakeLlm {
     pub addr: SocketAddr,
     /// Streams whose reader went away before the answer was complete.
     pub cancelled: Arc<AtomicUsize>,
+    /// Requests that came over HTTP/2 (h2c); it speaks HTTP/1.1 and h2c on one port.
+    pub http2_requests: Arc<AtomicUsize>,
 }
 
 impl FakeLlm {
@@ -40,23 +43,35 @@ impl FakeLlm {
         let addr = listener.local_addr().unwrap();
         let cancelled = Arc::new(AtomicUsize::new(0));
         let cancelled_in = cancelled.clone();
+        let http2_requests = Arc::new(AtomicUsize::new(0));
+        let http2_in = http2_requests.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let cancelled = cancelled_in.clone();
-                let service = service_fn(move |request| {
+                let (cancelled, http2) = (cancelled_in.clone(), http2_in.clone());
+                let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                     let cancelled = cancelled.clone();
+                    if request.version() == hyper::Version::HTTP_2 {
+                        http2.fetch_add(1, Ordering::SeqCst);
+                    }
                     async move { Ok::<_, Infallible>(respond(request, cancelled).await) }
                 });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service),
-                );
+                tokio::spawn(async move {
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
             }
         });
-        FakeLlm { addr, cancelled }
+        FakeLlm {
+            addr,
+            cancelled,
+            http2_requests,
+        }
     }
 
     pub fn base_url(&self) -> String {
