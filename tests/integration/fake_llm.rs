@@ -1,9 +1,8 @@
 //! A small OpenAI-compatible streaming server, standing in for the paid remote LLM API.
 //!
 //! It speaks `POST /v1/chat/completions` (over HTTP/1.1 or h2c) with `stream: true` as OpenAI
-//! does: chunked SSE of
-//! `chat.completion.chunk` objects, a `finish_reason`, then `data: [DONE]`. A marker in the last
-//! user message picks a behaviour, so one fake serves every case:
+//! does: chunked SSE of `chat.completion.chunk` objects, a `finish_reason`, then `data: [DONE]`.
+//! A marker in the last user message picks a behaviour, so one fake serves every case:
 //! (none) a normal answer · `[lenient]` minimal chunks as llama.cpp/Ollama send · `[500]` ·
 //! `[429]` · `[stall]` one chunk then silence · `[never]` no response at all · `[slow-first]`
 //! first chunk after 1.5 s · `[cut]` connection ends mid-answer · `[drip]` a chunk every 50 ms,
