@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use helpyap_actors::feed::FeedSettings;
 use helpyap_actors::{Position, ProjectSettings, SecretHash, Theme, WidgetSettings};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
@@ -58,6 +59,11 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
+    /// Kernel send buffer of each accepted connection; 0 leaves the kernel's autotuning.
+    pub send_buffer_bytes: usize,
+    /// A connection whose writes make no progress for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub write_stall_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
     pub log_level: LogLevel,
@@ -71,6 +77,8 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
+            send_buffer_bytes: 64 * 1024,
+            write_stall_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
             log_level: LogLevel::Info,
         }
@@ -224,14 +232,46 @@ impl Default for ChatConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SocialProofConfig {
-    /// Recent events kept per project in the store, for replay to reconnecting visitors.
+    /// Recent events kept per project, in the store and in memory, for replay to visitors who
+    /// reconnect.
     pub retain_events: u64,
+    /// Events older than this are not replayed.
+    #[serde(with = "humantime_serde")]
+    pub replay_max_age: Duration,
+    /// Events a live visitor may fall behind before it is dropped.
+    pub subscriber_queue: usize,
+    pub max_subscribers_per_project: usize,
+    pub max_subscribers: usize,
+    /// WebSocket ping and SSE keep-alive interval.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
+    /// The reconnect delay SSE clients are told (`retry:`).
+    #[serde(with = "humantime_serde")]
+    pub sse_retry: Duration,
 }
 
 impl Default for SocialProofConfig {
     fn default() -> Self {
         SocialProofConfig {
             retain_events: 1000,
+            replay_max_age: Duration::from_secs(24 * 3600),
+            subscriber_queue: 64,
+            max_subscribers_per_project: 10_000,
+            max_subscribers: 50_000,
+            keep_alive: Duration::from_secs(30),
+            sse_retry: Duration::from_secs(3),
+        }
+    }
+}
+
+impl SocialProofConfig {
+    pub fn feed_settings(&self) -> FeedSettings {
+        FeedSettings {
+            replay_events: self.retain_events as usize,
+            replay_max_age: self.replay_max_age,
+            subscriber_queue: self.subscriber_queue,
+            max_subscribers_per_project: self.max_subscribers_per_project,
+            max_subscribers: self.max_subscribers,
         }
     }
 }
@@ -323,6 +363,7 @@ impl Config {
         for (key, value) in [
             ("server.header_read_timeout", server.header_read_timeout),
             ("server.body_read_timeout", server.body_read_timeout),
+            ("server.write_stall_timeout", server.write_stall_timeout),
         ] {
             if value.is_zero() {
                 return Err(self.invalid(&format!("{key} must be greater than zero")));
@@ -358,8 +399,20 @@ impl Config {
                 "chat.max_message_chars, chat.max_messages and chat.keep_alive must be greater than zero",
             ));
         }
-        if self.social_proof.retain_events == 0 {
-            return Err(self.invalid("social_proof.retain_events must be at least 1"));
+        let social_proof = &self.social_proof;
+        if social_proof.retain_events == 0
+            || social_proof.subscriber_queue == 0
+            || social_proof.max_subscribers_per_project == 0
+            || social_proof.max_subscribers == 0
+        {
+            return Err(self.invalid(
+                "social_proof.retain_events, subscriber_queue, max_subscribers_per_project and max_subscribers must be at least 1",
+            ));
+        }
+        if social_proof.keep_alive.is_zero() || social_proof.replay_max_age.is_zero() {
+            return Err(self.invalid(
+                "social_proof.keep_alive and social_proof.replay_max_age must be greater than zero",
+            ));
         }
         self.project_seeds().map(|_| ())
     }

@@ -90,6 +90,9 @@ impl From<ProjectError> for ApiError {
             }
             ProjectError::InvalidEvent(error) => ApiError::BadRequest(error.to_string()),
             ProjectError::InvalidSetting(error) => ApiError::BadRequest(error.to_string()),
+            ProjectError::FeedFull(_) => {
+                ApiError::Unavailable("Too many live visitors right now, retry shortly".into())
+            }
             ProjectError::Unavailable => {
                 ApiError::Unavailable("Project is temporarily unavailable, retry shortly".into())
             }

@@ -16,5 +16,7 @@ pub mod rate_limit;
 pub mod router;
 pub mod routes;
 pub mod server;
+pub mod stall;
 pub mod timer;
+pub mod tracker;
 pub mod ui_stream;

@@ -20,6 +20,7 @@ use crate::json::{Body, BodyLimits, Response};
 use crate::rate_limit::{RateClass, RateDecision, RateLimiter};
 use crate::routes;
 use crate::routes::chat::ChatLimits;
+use crate::tracker::Live;
 
 const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -33,6 +34,18 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpNet>,
     pub chat_limits: ChatLimits,
     pub chat_keep_alive: Duration,
+    /// Live SSE and WebSocket streams, and the shutdown signal they obey.
+    pub live: Live,
+    pub live_settings: LiveSettings,
+}
+
+/// How live social-proof streams behave.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveSettings {
+    /// WebSocket ping and SSE keep-alive interval.
+    pub keep_alive: Duration,
+    /// The reconnect delay SSE clients are told.
+    pub sse_retry: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +55,9 @@ enum Route {
     SalespopPush,
     Chat,
     Session,
+    SalespopPoll,
+    SalespopStream,
+    SalespopWs,
 }
 
 impl Route {
@@ -52,13 +68,21 @@ impl Route {
             "/api/widget/salespop-push" => Route::SalespopPush,
             "/api/chat" => Route::Chat,
             "/api/widget/session" => Route::Session,
+            "/api/widget/salespop" => Route::SalespopPoll,
+            "/api/widget/salespop/stream" => Route::SalespopStream,
+            "/api/widget/salespop/ws" => Route::SalespopWs,
             _ => return None,
         })
     }
 
     fn method(self) -> Method {
         match self {
-            Route::Health | Route::WidgetConfig | Route::Session => Method::GET,
+            Route::Health
+            | Route::WidgetConfig
+            | Route::Session
+            | Route::SalespopPoll
+            | Route::SalespopStream
+            | Route::SalespopWs => Method::GET,
             Route::SalespopPush | Route::Chat => Method::POST,
         }
     }
@@ -74,7 +98,11 @@ impl Route {
     fn rate_class(self) -> Option<RateClass> {
         match self {
             Route::Health => None,
-            Route::WidgetConfig | Route::Session => Some(RateClass::Widget),
+            Route::WidgetConfig
+            | Route::Session
+            | Route::SalespopPoll
+            | Route::SalespopStream
+            | Route::SalespopWs => Some(RateClass::Widget),
             Route::SalespopPush => Some(RateClass::Push),
             Route::Chat => Some(RateClass::Chat),
         }
@@ -139,6 +167,9 @@ async fn dispatch(
         Route::SalespopPush => routes::salespop_push::post(state, request).await,
         Route::Chat => routes::chat::post(state, request).await,
         Route::Session => routes::session::get(state, &request).await,
+        Route::SalespopPoll => routes::salespop_poll::get(state, &request).await,
+        Route::SalespopStream => routes::salespop_stream::get(state, &request).await,
+        Route::SalespopWs => routes::salespop_ws::get(state, request).await,
     }
 }
 

@@ -26,9 +26,12 @@ use crate::config::{Config, LlmFallback, LlmProvider};
 use crate::json::BodyLimits;
 use crate::knowledge_dir;
 use crate::rate_limit::RateLimiter;
-use crate::router::{self, AppState};
+use crate::router::{self, AppState, LiveSettings};
 use crate::routes::chat::ChatLimits;
+use crate::stall::WriteStallTimeout;
 use crate::timer::HeaderTimer;
+use crate::tracker::Live;
+use socket2::SockRef;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -37,6 +40,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub struct App {
     state: Arc<AppState>,
     header_read_timeout: Duration,
+    send_buffer_bytes: usize,
+    write_stall_timeout: Duration,
     shutdown_grace: Duration,
 }
 
@@ -46,7 +51,7 @@ impl App {
         let store = Store::open(&config.store.path)?;
         let registry = Registry::start(RegistryArguments {
             store,
-            retain_events: config.social_proof.retain_events,
+            feed: config.social_proof.feed_settings(),
             chat: chat_engine(config)?,
         })
         .await
@@ -93,10 +98,17 @@ impl App {
                 max_message_chars: config.chat.max_message_chars,
             },
             chat_keep_alive: config.chat.keep_alive,
+            live: Live::default(),
+            live_settings: LiveSettings {
+                keep_alive: config.social_proof.keep_alive,
+                sse_retry: config.social_proof.sse_retry,
+            },
         };
         Ok(App {
             state: Arc::new(state),
             header_read_timeout: config.server.header_read_timeout,
+            send_buffer_bytes: config.server.send_buffer_bytes,
+            write_stall_timeout: config.server.write_stall_timeout,
             shutdown_grace: config.server.shutdown_grace,
         })
     }
@@ -143,6 +155,9 @@ impl App {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
+            if self.send_buffer_bytes > 0 {
+                let _ = SockRef::from(&stream).set_send_buffer_size(self.send_buffer_bytes);
+            }
             let state = self.state.clone();
             let service = service_fn(move |request| {
                 let state = state.clone();
@@ -150,6 +165,7 @@ impl App {
             });
             let mut builder = builder.clone();
             builder.http1().timer(HeaderTimer::new());
+            let stream = WriteStallTimeout::new(stream, self.write_stall_timeout);
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             let connection = graceful.watch(connection.into_owned());
             tokio::spawn(async move {
@@ -162,7 +178,11 @@ impl App {
         drop(listener);
         let started = Instant::now();
         tracing::info!("shutting down: waiting for in-flight requests");
-        if tokio::time::timeout(self.shutdown_grace, graceful.shutdown())
+        // Live streams end first (WebSockets close with 1001), so hyper is not kept waiting.
+        let drained = async {
+            tokio::join!(self.state.live.shut_down(), graceful.shutdown());
+        };
+        if tokio::time::timeout(self.shutdown_grace, drained)
             .await
             .is_err()
         {

@@ -15,6 +15,8 @@ mod chat;
 mod http;
 #[path = "integration/lifecycle.rs"]
 mod lifecycle;
+#[path = "integration/live.rs"]
+mod live;
 #[path = "integration/rate_limit.rs"]
 mod rate_limit;
 #[path = "integration/real_clients.rs"]

@@ -5,6 +5,7 @@
 //! `…Arguments` structs, and errors travel back as typed values for the edge to map to statuses.
 
 pub mod chat;
+pub mod feed;
 pub mod knowledge;
 pub mod llm;
 pub mod project;

@@ -1,11 +1,13 @@
 //! The project actor: the single writer of one project's state.
 //!
-//! It owns the project's record (widget settings, push-secret hash) and its social-proof event
-//! sequence, writes both through the store, and republishes an immutable [`ProjectSnapshot`] on
-//! every change so hot reads never wait on its mailbox. It never authenticates callers — the
+//! It owns the project's record (widget settings, push-secret hash), its social-proof event
+//! sequence and its live [`Feed`] (replay window and fan-out to visitors), writes through the
+//! store, and republishes an immutable [`ProjectSnapshot`] on every change so hot reads never
+//! wait on its mailbox. It never authenticates callers — the
 //! registry checks secrets against the snapshot — and it never sees HTTP.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -14,6 +16,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::feed::{Feed, FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::{Document, KnowledgeIndex};
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
@@ -66,6 +69,10 @@ pub enum ProjectMessage {
     Configure(ProjectSettings, RpcReplyPort<Result<(), StoreError>>),
     /// Replace the knowledge base and reply once it is durable and searchable.
     SetDocuments(Vec<Document>, RpcReplyPort<Result<(), StoreError>>),
+    /// Subscribe a live visitor: the events after the id, then every new one.
+    Subscribe(Option<u64>, RpcReplyPort<Result<Subscription, FeedFull>>),
+    /// The events after the id, for polling.
+    Replay(Option<u64>, RpcReplyPort<Replay>),
     /// Panic inside the handler, to prove supervision restarts the actor.
     #[cfg(any(test, feature = "fault-injection"))]
     Panic,
@@ -75,8 +82,9 @@ pub struct ProjectArguments {
     pub slug: String,
     pub store: Store,
     pub board: SnapshotBoard,
-    /// How many recent events the store keeps per project for replay.
-    pub retain_events: u64,
+    pub feed: FeedSettings,
+    /// Live subscribers of every project, for the total cap.
+    pub all_subscribers: Arc<AtomicUsize>,
 }
 
 pub struct ProjectState {
@@ -84,6 +92,8 @@ pub struct ProjectState {
     knowledge: Arc<KnowledgeIndex>,
     store: Store,
     board: SnapshotBoard,
+    feed: Feed,
+    /// How many recent events the store keeps (the replay window's size).
     retain_events: u64,
     /// The id the next pushed event gets; ids are never reused.
     next_event_id: u64,
@@ -103,15 +113,25 @@ impl Actor for Project {
             .store
             .project(&args.slug)?
             .ok_or_else(|| format!("project {} is not in the store", args.slug))?;
-        let next_event_id = args.store.last_event_id(&args.slug)? + 1;
+        let last_event_id = args.store.last_event_id(&args.slug)?;
+        let stored_events = args.store.events_after(&args.slug, 0)?;
         let knowledge = Arc::new(KnowledgeIndex::build(&args.store.documents(&args.slug)?)?);
+        let retain_events = args.feed.replay_events.max(1) as u64;
+        let feed = Feed::new(
+            args.feed,
+            &stored_events,
+            last_event_id,
+            args.all_subscribers,
+            now_ms(),
+        );
         let state = ProjectState {
             record,
             knowledge,
             store: args.store,
             board: args.board,
-            retain_events: args.retain_events.max(1),
-            next_event_id,
+            feed,
+            retain_events,
+            next_event_id: last_event_id + 1,
         };
         state.publish();
         Ok(state)
@@ -136,6 +156,12 @@ impl Actor for Project {
                 let result = state.set_documents(documents).await;
                 let _ = reply.send(result);
             }
+            ProjectMessage::Subscribe(since, reply) => {
+                let _ = reply.send(state.feed.subscribe(since, now_ms()));
+            }
+            ProjectMessage::Replay(since, reply) => {
+                let _ = reply.send(state.feed.replay(since, now_ms()));
+            }
             #[cfg(any(test, feature = "fault-injection"))]
             ProjectMessage::Panic => {
                 panic!("fault injection: project {} panicked", state.record.slug)
@@ -158,6 +184,8 @@ impl ProjectState {
         self.store
             .append_event(&self.record.slug, &event, forget_up_to)?;
         self.store.flush().await?;
+        // Durable first: a visitor never sees an event that a crash could take back.
+        self.feed.publish(&event, now_ms());
         Ok(event_id)
     }
 

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -18,6 +19,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::chat::{ChatError, ChatStart, MessageRecord};
+use crate::feed::{FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::Document;
 use crate::project::{
     Project, ProjectArguments, ProjectMessage, ProjectRecord, ProjectSettings, ProjectSnapshot,
@@ -48,13 +50,15 @@ pub enum ProjectError {
     #[error("project is temporarily unavailable")]
     Unavailable,
     #[error(transparent)]
+    FeedFull(#[from] FeedFull),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 pub struct RegistryArguments {
     pub store: Store,
-    /// How many recent social-proof events each project keeps in the store.
-    pub retain_events: u64,
+    /// Replay window and subscriber limits of every project's live feed.
+    pub feed: FeedSettings,
     pub chat: ChatEngine,
 }
 
@@ -87,7 +91,8 @@ impl Registry {
             actors: actors.clone(),
             sessions: sessions.clone(),
             chat: args.chat.clone(),
-            retain_events: args.retain_events,
+            feed: args.feed,
+            all_subscribers: Arc::default(),
         };
         let (supervisor, supervisor_task) = Actor::spawn(None, Supervisor, supervisor_args)
             .await
@@ -190,6 +195,25 @@ impl Registry {
             return Err(ProjectError::NotFound);
         }
         Ok(self.inner.store.events_after(slug, after)?)
+    }
+
+    /// Subscribes a live visitor of `slug`: the events after `since`, then every new one.
+    pub async fn subscribe(
+        &self,
+        slug: &str,
+        since: Option<u64>,
+    ) -> Result<Subscription, ProjectError> {
+        let actor = self.actor(slug).await?;
+        match call!(actor, ProjectMessage::Subscribe, since) {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ProjectError::Unavailable),
+        }
+    }
+
+    /// The events of `slug` after `since`, for polling.
+    pub async fn replay(&self, slug: &str, since: Option<u64>) -> Result<Replay, ProjectError> {
+        let actor = self.actor(slug).await?;
+        call!(actor, ProjectMessage::Replay, since).map_err(|_| ProjectError::Unavailable)
     }
 
     /// Replaces a project's knowledge base; answers use it as soon as this returns.
@@ -351,7 +375,8 @@ pub struct SupervisorArguments {
     actors: ProjectActors,
     sessions: SessionActors,
     chat: ChatEngine,
-    retain_events: u64,
+    feed: FeedSettings,
+    all_subscribers: Arc<AtomicUsize>,
 }
 
 pub struct SupervisorState {
@@ -452,7 +477,8 @@ impl SupervisorState {
             slug: slug.clone(),
             store: self.args.store.clone(),
             board: self.args.board.clone(),
-            retain_events: self.args.retain_events,
+            feed: self.args.feed.clone(),
+            all_subscribers: self.args.all_subscribers.clone(),
         };
         let (actor, _task) = Actor::spawn_linked(None, Project, args, myself.get_cell())
             .await

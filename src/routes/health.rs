@@ -12,6 +12,7 @@ pub fn get(state: &AppState) -> Response<Body> {
         "status": "ok",
         "liveProjects": state.registry.live_projects(),
         "liveSessions": state.registry.live_sessions(),
+        "liveStreams": state.live.open(),
         "llm": {
             "answers": llm.answers.load(Relaxed),
             "upstreamErrors": llm.upstream_errors.load(Relaxed),

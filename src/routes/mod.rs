@@ -5,7 +5,10 @@
 
 pub mod chat;
 pub mod health;
+pub mod salespop_poll;
 pub mod salespop_push;
+pub mod salespop_stream;
+pub mod salespop_ws;
 pub mod session;
 pub mod widget_config;
 
@@ -32,4 +35,26 @@ pub fn parse_session_id(value: Option<&str>) -> Result<Uuid, ApiError> {
 pub fn session_token_header<B>(request: &Request<B>) -> Option<String> {
     let value = request.headers().get("x-session-token")?.to_str().ok()?;
     (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// The `project` query parameter, required by every widget endpoint.
+pub fn project_param(uri: &Uri) -> Result<String, ApiError> {
+    query_param(uri, "project")
+        .filter(|project| !project.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("Missing project parameter".into()))
+}
+
+/// The last event id a live client saw: the SSE `Last-Event-ID` header (sent by browsers when
+/// they reconnect, so newer than the URL) or the `since` query parameter.
+pub fn since_param<B>(request: &Request<B>) -> Result<Option<u64>, ApiError> {
+    let header = request
+        .headers()
+        .get("last-event-id")
+        .map(|value| value.to_str().unwrap_or("x").to_owned());
+    let Some(since) = header.or_else(|| query_param(request.uri(), "since")) else {
+        return Ok(None);
+    };
+    since.trim().parse().map(Some).map_err(|_| {
+        ApiError::BadRequest("since (or Last-Event-ID) must be an event id: a whole number".into())
+    })
 }

@@ -17,9 +17,7 @@ pub async fn get(
     state: &AppState,
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let project = query_param(request.uri(), "project")
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("Missing project parameter".into()))?;
+    let project = super::project_param(request.uri())?;
     let session_id = super::parse_session_id(query_param(request.uri(), "sessionId").as_deref())?;
     let token = super::session_token_header(request);
     let messages = state

@@ -11,15 +11,12 @@ use hyper::{Request, StatusCode};
 use crate::error::ApiError;
 use crate::json::{Body, Response, bytes_response, empty_response};
 use crate::router::AppState;
-use crate::routes::query_param;
 
 pub async fn get(
     state: &AppState,
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let slug = query_param(request.uri(), "project")
-        .filter(|slug| !slug.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("Missing project parameter".into()))?;
+    let slug = super::project_param(request.uri())?;
     let snapshot = state.registry.snapshot(&slug).await?;
     let etag = HeaderValue::from_str(&snapshot.etag).expect("etags are quoted hex digits");
     let not_modified = request

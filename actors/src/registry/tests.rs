@@ -41,11 +41,21 @@ pub fn extractive_engine() -> ChatEngine {
     }
 }
 
+fn feed(replay_events: usize) -> FeedSettings {
+    FeedSettings {
+        replay_events,
+        replay_max_age: Duration::from_secs(3600),
+        subscriber_queue: 16,
+        max_subscribers_per_project: 100,
+        max_subscribers: 1000,
+    }
+}
+
 async fn start(dir: &std::path::Path) -> Registry {
     let store = Store::open(dir).unwrap();
     Registry::start(RegistryArguments {
         store,
-        retain_events: 100,
+        feed: feed(100),
         chat: extractive_engine(),
     })
     .await
@@ -187,12 +197,12 @@ async fn a_panicking_project_actor_is_restarted_from_the_store() {
 }
 
 #[tokio::test]
-async fn retain_events_bounds_what_the_store_keeps() {
+async fn the_replay_window_bounds_what_the_store_keeps() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let registry = Registry::start(RegistryArguments {
         store: store.clone(),
-        retain_events: 3,
+        feed: feed(3),
         chat: extractive_engine(),
     })
     .await
@@ -306,5 +316,40 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
             .await
             .unwrap_err(),
         ChatError::SessionNotFound
+    );
+}
+
+#[tokio::test]
+async fn subscribers_get_what_they_missed_then_live_events_also_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let registry = start(dir.path()).await;
+        registry
+            .configure("demo", settings("Bot", Some("sp_d")))
+            .await
+            .unwrap();
+        for name in ["a", "b"] {
+            registry.push("demo", "sp_d", purchase(name)).await.unwrap();
+        }
+        let mut subscription = registry.subscribe("demo", Some(1)).await.unwrap();
+        let replayed: Vec<u64> = subscription.replay.events.iter().map(|e| e.id).collect();
+        assert_eq!(replayed, [2]);
+        registry.push("demo", "sp_d", purchase("c")).await.unwrap();
+        assert_eq!(subscription.live.recv().await.unwrap().id, 3);
+        assert!(matches!(
+            registry.subscribe("nope", None).await,
+            Err(ProjectError::NotFound)
+        ));
+        registry.stop(Duration::from_secs(5)).await.unwrap();
+    }
+    let registry = start(dir.path()).await;
+    let replay = registry.replay("demo", Some(2)).await.unwrap();
+    assert!(!replay.reset);
+    assert_eq!(replay.events.len(), 1);
+    assert_eq!(replay.events[0].id, 3);
+    assert_eq!(
+        registry.push("demo", "sp_d", purchase("d")).await.unwrap(),
+        4,
+        "ids keep counting across restarts"
     );
 }

@@ -1,0 +1,238 @@
+//! The live feed of one project's social-proof events: the replay window that gives a visitor
+//! who reconnects exactly what it missed, the broadcast that fans each event out to every live
+//! subscriber, and the caps on subscribers.
+//!
+//! The project actor owns its `Feed` and is its only writer, so taking a subscription (replay +
+//! live receiver) is atomic with respect to pushes: nothing is missed or seen twice. Each event
+//! is serialized once and shared by every subscriber. This module never touches sockets and
+//! never waits: a subscriber that falls more than its queue behind finds out from its receiver
+//! (`Lagged`), and the edge drops it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::social_proof::SocialProofEvent;
+
+/// Limits of every project's feed, from the config.
+#[derive(Debug, Clone)]
+pub struct FeedSettings {
+    /// Most events kept for replay (also how many the store keeps).
+    pub replay_events: usize,
+    /// Events older than this are not replayed.
+    pub replay_max_age: Duration,
+    /// Events a subscriber may fall behind before it is dropped.
+    pub subscriber_queue: usize,
+    pub max_subscribers_per_project: usize,
+    pub max_subscribers: usize,
+}
+
+/// One event as every channel sends it.
+#[derive(Debug)]
+pub struct LiveEvent {
+    pub id: u64,
+    pub created_at_ms: u64,
+    /// `{id, type, name, location, product, message, createdAt}`, serialized once.
+    pub json: Bytes,
+}
+
+impl LiveEvent {
+    pub fn new(event: &SocialProofEvent) -> LiveEvent {
+        let created = UNIX_EPOCH + Duration::from_millis(event.created_at_ms);
+        let json = json!({
+            "id": event.id.to_string(),
+            "type": event.kind,
+            "name": event.name,
+            "location": event.location,
+            "product": event.product,
+            "message": event.message,
+            "createdAt": humantime::format_rfc3339_millis(created).to_string(),
+        });
+        LiveEvent {
+            id: event.id,
+            created_at_ms: event.created_at_ms,
+            json: Bytes::from(json.to_string()),
+        }
+    }
+}
+
+/// What a client that asked for events after an id gets back.
+#[derive(Debug)]
+pub struct Replay {
+    /// The client's id does not match the history kept (it fell out of the window, or comes
+    /// from another history): `events` is everything kept, and the client should start over.
+    pub reset: bool,
+    /// Oldest first.
+    pub events: Vec<Arc<LiveEvent>>,
+    /// The newest id the project has given out; a client that saw `events` is up to date here.
+    pub last_id: u64,
+}
+
+/// A live subscriber: what it missed, then every new event through `live`.
+pub struct Subscription {
+    pub replay: Replay,
+    pub live: broadcast::Receiver<Arc<LiveEvent>>,
+    /// Counts this subscriber against the caps until dropped.
+    pub slot: SubscriberSlot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many live subscribers")]
+pub struct FeedFull;
+
+/// Held by a subscriber; releases its place under the caps when dropped.
+pub struct SubscriberSlot {
+    counters: [Arc<AtomicUsize>; 2],
+}
+
+impl Drop for SubscriberSlot {
+    fn drop(&mut self) {
+        for counter in &self.counters {
+            counter.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+pub struct Feed {
+    settings: FeedSettings,
+    /// The newest events, oldest first, at most `replay_events` and none older than the max age.
+    window: VecDeque<Arc<LiveEvent>>,
+    /// Ids up to this one are no longer replayable.
+    forgotten_up_to: u64,
+    last_id: u64,
+    live: broadcast::Sender<Arc<LiveEvent>>,
+    project_subscribers: Arc<AtomicUsize>,
+    all_subscribers: Arc<AtomicUsize>,
+}
+
+impl Feed {
+    /// A feed holding the `stored` events (oldest first) of a project whose newest id is
+    /// `last_id`. `all_subscribers` is shared by every project's feed.
+    pub fn new(
+        settings: FeedSettings,
+        stored: &[SocialProofEvent],
+        last_id: u64,
+        all_subscribers: Arc<AtomicUsize>,
+        now_ms: u64,
+    ) -> Feed {
+        let (live, _) = broadcast::channel(settings.subscriber_queue.max(1));
+        let window: VecDeque<_> = stored
+            .iter()
+            .rev()
+            .take(settings.replay_events)
+            .rev()
+            .map(|event| Arc::new(LiveEvent::new(event)))
+            .collect();
+        let forgotten_up_to = window.front().map_or(last_id, |first| first.id - 1);
+        let mut feed = Feed {
+            settings,
+            window,
+            forgotten_up_to,
+            last_id,
+            live,
+            project_subscribers: Arc::default(),
+            all_subscribers,
+        };
+        feed.forget_old(now_ms);
+        feed
+    }
+
+    /// Adds a stored event to the window and sends it to every live subscriber, without
+    /// waiting for any of them.
+    pub fn publish(&mut self, event: &SocialProofEvent, now_ms: u64) {
+        let event = Arc::new(LiveEvent::new(event));
+        self.last_id = self.last_id.max(event.id);
+        self.window.push_back(event.clone());
+        while self.window.len() > self.settings.replay_events {
+            self.forget_first();
+        }
+        self.forget_old(now_ms);
+        // An error only means nobody is listening.
+        let _ = self.live.send(event);
+    }
+
+    /// The events after `since`. `None` (a client with no position) gets nothing to replay;
+    /// `Some(0)` (a client that has seen nothing) gets the whole window.
+    pub fn replay(&mut self, since: Option<u64>, now_ms: u64) -> Replay {
+        self.forget_old(now_ms);
+        let all = || self.window.iter().cloned().collect::<Vec<_>>();
+        let (reset, events) = match since {
+            None => (false, Vec::new()),
+            Some(0) => (false, all()),
+            Some(id) if id > self.last_id || id < self.forgotten_up_to => (true, all()),
+            Some(id) => (
+                false,
+                self.window
+                    .iter()
+                    .filter(|event| event.id > id)
+                    .cloned()
+                    .collect(),
+            ),
+        };
+        Replay {
+            reset,
+            events,
+            last_id: self.last_id,
+        }
+    }
+
+    /// Subscribes a live client: the replay after `since`, then every new event.
+    pub fn subscribe(&mut self, since: Option<u64>, now_ms: u64) -> Result<Subscription, FeedFull> {
+        let slot = self.take_slot()?;
+        Ok(Subscription {
+            replay: self.replay(since, now_ms),
+            live: self.live.subscribe(),
+            slot,
+        })
+    }
+
+    /// Live subscribers of this project right now.
+    pub fn subscribers(&self) -> usize {
+        self.project_subscribers.load(Ordering::Relaxed)
+    }
+
+    fn take_slot(&self) -> Result<SubscriberSlot, FeedFull> {
+        let counters = [
+            self.project_subscribers.clone(),
+            self.all_subscribers.clone(),
+        ];
+        let caps = [
+            self.settings.max_subscribers_per_project,
+            self.settings.max_subscribers,
+        ];
+        let slot = SubscriberSlot { counters };
+        // Count first, then check, so racing projects can never overshoot the shared cap; the
+        // slot's drop undoes the count when the check fails.
+        let mut full = false;
+        for (counter, cap) in slot.counters.iter().zip(caps) {
+            full |= counter.fetch_add(1, Ordering::Relaxed) >= cap;
+        }
+        if full { Err(FeedFull) } else { Ok(slot) }
+    }
+
+    fn forget_old(&mut self, now_ms: u64) {
+        let max_age_ms = self.settings.replay_max_age.as_millis() as u64;
+        while self
+            .window
+            .front()
+            .is_some_and(|first| now_ms.saturating_sub(first.created_at_ms) > max_age_ms)
+        {
+            self.forget_first();
+        }
+    }
+
+    fn forget_first(&mut self) {
+        if let Some(first) = self.window.pop_front() {
+            self.forgotten_up_to = first.id;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "feed/tests.rs"]
+mod tests;

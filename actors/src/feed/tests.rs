@@ -1,0 +1,125 @@
+//! Unit tests of the feed: replay rules, the window's bounds, fan-out and the caps.
+
+use super::*;
+use crate::social_proof::EventKind;
+
+const MINUTE_MS: u64 = 60_000;
+
+fn settings() -> FeedSettings {
+    FeedSettings {
+        replay_events: 3,
+        replay_max_age: Duration::from_secs(3600),
+        subscriber_queue: 4,
+        max_subscribers_per_project: 2,
+        max_subscribers: 3,
+    }
+}
+
+fn event(id: u64, created_at_ms: u64) -> SocialProofEvent {
+    SocialProofEvent {
+        id,
+        kind: EventKind::SignedUp,
+        name: Some(format!("visitor {id}")),
+        location: None,
+        product: None,
+        message: None,
+        created_at_ms,
+    }
+}
+
+fn ids(events: &[Arc<LiveEvent>]) -> Vec<u64> {
+    events.iter().map(|event| event.id).collect()
+}
+
+fn feed_with(ids: std::ops::RangeInclusive<u64>) -> Feed {
+    let stored: Vec<_> = ids.clone().map(|id| event(id, id * MINUTE_MS)).collect();
+    Feed::new(
+        settings(),
+        &stored,
+        *ids.end(),
+        Arc::default(),
+        10 * MINUTE_MS,
+    )
+}
+
+#[test]
+fn replays_exactly_what_was_missed() {
+    let mut feed = feed_with(1..=3);
+    let replay = feed.replay(Some(1), 10 * MINUTE_MS);
+    assert!(!replay.reset);
+    assert_eq!(ids(&replay.events), [2, 3]);
+    assert_eq!(replay.last_id, 3);
+    assert!(feed.replay(Some(3), 10 * MINUTE_MS).events.is_empty());
+    assert!(feed.replay(None, 10 * MINUTE_MS).events.is_empty());
+    assert_eq!(ids(&feed.replay(Some(0), 10 * MINUTE_MS).events), [1, 2, 3]);
+}
+
+#[test]
+fn a_position_outside_the_window_resets() {
+    // Five stored, three kept: 1 and 2 are gone.
+    let mut feed = feed_with(1..=5);
+    assert_eq!(ids(&feed.replay(Some(2), 10 * MINUTE_MS).events), [3, 4, 5]);
+    let lost = feed.replay(Some(1), 10 * MINUTE_MS);
+    assert!(lost.reset, "event 2 was missed and cannot be replayed");
+    assert_eq!(ids(&lost.events), [3, 4, 5]);
+    let future = feed.replay(Some(9), 10 * MINUTE_MS);
+    assert!(future.reset, "an id from another history");
+}
+
+#[test]
+fn publishing_slides_the_window_and_old_events_age_out() {
+    let mut feed = feed_with(1..=3);
+    feed.publish(&event(4, 10 * MINUTE_MS), 10 * MINUTE_MS);
+    assert_eq!(ids(&feed.replay(Some(0), 10 * MINUTE_MS).events), [2, 3, 4]);
+    assert_eq!(ids(&feed.replay(Some(1), 10 * MINUTE_MS).events), [2, 3, 4]);
+    // An hour after event 3, only event 4 is young enough.
+    let later = 63 * MINUTE_MS + 1;
+    assert_eq!(ids(&feed.replay(Some(0), later).events), [4]);
+    assert!(feed.replay(Some(2), later).reset);
+    assert!(!feed.replay(Some(3), later).reset);
+}
+
+#[test]
+fn subscribers_get_the_replay_then_every_new_event_once() {
+    let mut feed = feed_with(1..=2);
+    let mut subscription = feed.subscribe(Some(1), 10 * MINUTE_MS).unwrap();
+    feed.publish(&event(3, 10 * MINUTE_MS), 10 * MINUTE_MS);
+    assert_eq!(ids(&subscription.replay.events), [2]);
+    assert_eq!(subscription.live.try_recv().unwrap().id, 3);
+    assert!(subscription.live.try_recv().is_err());
+    let json: serde_json::Value =
+        serde_json::from_slice(&feed.replay(Some(2), 10 * MINUTE_MS).events[0].json).unwrap();
+    assert_eq!(json["id"], "3");
+    assert_eq!(json["type"], "signed_up");
+    assert_eq!(json["name"], "visitor 3");
+    assert_eq!(json["createdAt"], "1970-01-01T00:10:00.000Z");
+}
+
+#[test]
+fn a_subscriber_that_falls_behind_lags_without_holding_up_publishing() {
+    let mut feed = feed_with(1..=1);
+    let mut slow = feed.subscribe(None, 0).unwrap();
+    for id in 2..=10 {
+        feed.publish(&event(id, 10 * MINUTE_MS), 10 * MINUTE_MS);
+    }
+    assert!(matches!(
+        slow.live.try_recv(),
+        Err(broadcast::error::TryRecvError::Lagged(_))
+    ));
+}
+
+#[test]
+fn caps_count_per_project_and_in_total_and_free_on_drop() {
+    let all = Arc::new(AtomicUsize::new(0));
+    let mut a = Feed::new(settings(), &[], 0, all.clone(), 0);
+    let mut b = Feed::new(settings(), &[], 0, all.clone(), 0);
+    let a1 = a.subscribe(None, 0).unwrap();
+    let _a2 = a.subscribe(None, 0).unwrap();
+    assert!(a.subscribe(None, 0).is_err(), "two per project");
+    let _b1 = b.subscribe(None, 0).unwrap();
+    assert!(b.subscribe(None, 0).is_err(), "three in total");
+    assert_eq!(all.load(Ordering::Relaxed), 3);
+    drop(a1);
+    assert_eq!(a.subscribers(), 1);
+    assert!(b.subscribe(None, 0).is_ok());
+}

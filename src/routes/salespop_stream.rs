@@ -1,0 +1,102 @@
+//! `GET /api/widget/salespop/stream?project=SLUG&since=ID`: social-proof events over SSE, for
+//! networks that block WebSockets.
+//!
+//! Starts with `retry:` (the reconnect delay), then — when `since` or `Last-Event-ID` no longer
+//! matches the history kept — an `event: reset` frame, then the missed events and every new
+//! one, each with `id:` so the browser's automatic reconnect resumes exactly where it left off.
+//! A visitor that falls `social_proof.subscriber_queue` events behind is dropped (the stream
+//! ends; the browser reconnects with its last id); so does every stream at shutdown.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt, stream};
+use helpyap_actors::feed::{LiveEvent, Subscription};
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::{Request, StatusCode};
+use serde_json::json;
+use sse_stream::{KeepAlive, Sse, SseBody};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::error::ApiError;
+use crate::json::{Body, Response, boxed};
+use crate::router::AppState;
+use crate::timer::KeepAliveTimer;
+use crate::tracker::LiveGuard;
+
+pub async fn get(
+    state: &AppState,
+    request: &Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let project = super::project_param(request.uri())?;
+    let since = super::since_param(request)?;
+    let subscription = state.registry.subscribe(&project, since).await?;
+    let frames = frames(
+        subscription,
+        state.live_settings.sse_retry,
+        state.live.guard(),
+        state.live.shutting_down(),
+    );
+    let body = SseBody::new(frames.map(Ok::<_, Infallible>)).with_keep_alive::<KeepAliveTimer>(
+        KeepAlive::new().interval(state.live_settings.keep_alive),
+    );
+    let mut response = Response::new(boxed(body));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// `retry`, maybe `reset`, the replay, then live events until the visitor lags or shutdown.
+fn frames(
+    subscription: Subscription,
+    retry: Duration,
+    guard: LiveGuard,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Stream<Item = Sse> + Send {
+    let Subscription { replay, live, slot } = subscription;
+    let mut head = vec![Sse::default().retry_duration(retry)];
+    if replay.reset {
+        head.push(reset_frame(replay.last_id));
+    }
+    head.extend(replay.events.iter().map(event_frame));
+    let live = stream::unfold((live, slot, guard), |(mut live, slot, guard)| async move {
+        match live.recv().await {
+            Ok(event) => Some((event_frame(&event), (live, slot, guard))),
+            Err(RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "dropping an SSE visitor that fell behind");
+                None
+            }
+            Err(RecvError::Closed) => None,
+        }
+    });
+    stream::iter(head).chain(live).take_until(shutdown)
+}
+
+fn event_frame(event: &Arc<LiveEvent>) -> Sse {
+    Sse::default()
+        .id(event.id.to_string())
+        .data(String::from_utf8_lossy(&event.json).into_owned())
+}
+
+/// Carries `id: last_id`, so a browser that reconnects after it does not reset again.
+fn reset_frame(last_id: u64) -> Sse {
+    Sse::default()
+        .event("reset")
+        .id(last_id.to_string())
+        .data(reset_json(last_id))
+}
+
+/// What a client whose position fell out of the history kept is told, on every channel.
+pub fn reset_json(last_id: u64) -> String {
+    json!({
+        "type": "reset",
+        "lastId": last_id.to_string(),
+        "reason": "events since your last id are no longer kept; showing what is",
+    })
+    .to_string()
+}

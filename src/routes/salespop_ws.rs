@@ -1,0 +1,204 @@
+//! `GET /api/widget/salespop/ws?project=SLUG&since=ID`: social-proof events over WebSocket,
+//! the widget's first choice.
+//!
+//! The subscription is taken before the upgrade, so an unknown project (404), a bad `since`
+//! (400) or full caps (503) are plain HTTP errors. Then each event is one text message with the
+//! same JSON as SSE and polling, preceded by `{"type":"reset",…}` when `since` no longer
+//! matches the history kept. Events queued together go out in one write. The server pings every
+//! `social_proof.keep_alive` and drops a peer that has not answered the previous ping; a visitor
+//! that falls `social_proof.subscriber_queue` events behind is closed with 1013; shutdown closes
+//! with 1001. Client messages are read only for pongs and close; frames over 4 KiB end the
+//! connection.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use helpyap_actors::feed::{LiveEvent, Subscription};
+use hyper::body::Incoming;
+use hyper::header::{
+    CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
+    UPGRADE,
+};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::error::ApiError;
+use crate::json::{Body, Response, empty_response};
+use crate::router::AppState;
+use crate::routes::salespop_stream::reset_json;
+use crate::tracker::LiveGuard;
+
+/// Largest frame or message a visitor may send; it has nothing to say beyond pongs and close.
+const MAX_CLIENT_FRAME: usize = 4096;
+/// How long a close handshake may take before the socket is simply dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn get(
+    state: &AppState,
+    mut request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let key = handshake_key(&request)?;
+    let project = super::project_param(request.uri())?;
+    let since = super::since_param(&request)?;
+    let subscription = state.registry.subscribe(&project, since).await?;
+    let upgrade = hyper::upgrade::on(&mut request);
+    let keep_alive = state.live_settings.keep_alive;
+    let guard = state.live.guard();
+    let shutdown = state.live.shutting_down();
+    tokio::spawn(async move {
+        let upgraded = match upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                tracing::debug!(%error, "websocket upgrade failed");
+                return;
+            }
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(MAX_CLIENT_FRAME)
+            .write_buffer_size(0)
+            .max_frame_size(Some(MAX_CLIENT_FRAME))
+            .max_message_size(Some(MAX_CLIENT_FRAME));
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        serve(socket, subscription, keep_alive, shutdown, guard).await;
+    });
+
+    let mut response = empty_response(StatusCode::SWITCHING_PROTOCOLS);
+    let headers = response.headers_mut();
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(
+        SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+            .expect("base64 is a valid header"),
+    );
+    Ok(response)
+}
+
+/// The client's `Sec-WebSocket-Key`, after checking this is a WebSocket handshake we speak.
+fn handshake_key(request: &Request<Incoming>) -> Result<String, ApiError> {
+    let headers = request.headers();
+    let has = |name, wanted: &str| {
+        headers.get_all(name).iter().any(|value: &HeaderValue| {
+            value.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|token| token.trim().eq_ignore_ascii_case(wanted))
+            })
+        })
+    };
+    if !has(UPGRADE, "websocket") || !has(CONNECTION, "upgrade") {
+        return Err(ApiError::BadRequest(
+            "This endpoint speaks WebSocket: send Upgrade: websocket".into(),
+        ));
+    }
+    if headers
+        .get(SEC_WEBSOCKET_VERSION)
+        .is_none_or(|version| version != "13")
+    {
+        return Err(ApiError::BadRequest(
+            "Sec-WebSocket-Version must be 13".into(),
+        ));
+    }
+    headers
+        .get(SEC_WEBSOCKET_KEY)
+        .and_then(|key| key.to_str().ok())
+        .filter(|key| !key.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::BadRequest("Sec-WebSocket-Key is required".into()))
+}
+
+type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+async fn serve(
+    mut socket: Socket,
+    subscription: Subscription,
+    keep_alive: Duration,
+    shutdown: impl Future<Output = ()>,
+    _guard: LiveGuard,
+) {
+    let Subscription {
+        replay,
+        mut live,
+        slot: _slot,
+    } = subscription;
+    let mut head = Vec::with_capacity(replay.events.len() + 1);
+    if replay.reset {
+        head.push(Message::text(reset_json(replay.last_id)));
+    }
+    head.extend(replay.events.iter().map(|event| text(event)));
+    if send_all(&mut socket, head).await.is_err() {
+        return;
+    }
+
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+    let mut awaiting_pong = false;
+    let close = loop {
+        tokio::select! {
+            received = live.recv() => match received {
+                Ok(event) => {
+                    let mut batch = vec![text(&event)];
+                    // Whatever else is queued goes out in the same write.
+                    while let Ok(event) = live.try_recv() {
+                        batch.push(text(&event));
+                    }
+                    if send_all(&mut socket, batch).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "closing a websocket visitor that fell behind");
+                    break Some((CloseCode::Again, "too slow: reconnect with since=LAST_ID"));
+                }
+                Err(RecvError::Closed) => break Some((CloseCode::Away, "project restarting")),
+            },
+            incoming = socket.next() => match incoming {
+                Some(Ok(Message::Pong(_))) => awaiting_pong = false,
+                Some(Ok(Message::Close(_))) | None => return,
+                Some(Ok(_)) => {}
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "websocket read failed");
+                    return;
+                }
+            },
+            _ = ping.tick() => {
+                if awaiting_pong {
+                    tracing::debug!("dropping a websocket peer that did not answer a ping");
+                    return;
+                }
+                awaiting_pong = true;
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+            () = &mut shutdown => break Some((CloseCode::Away, "server shutting down")),
+        }
+    };
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(Some(frame))).await;
+    }
+}
+
+fn text(event: &LiveEvent) -> Message {
+    Message::Text(
+        Utf8Bytes::try_from(event.json.clone()).expect("events are serialized as UTF-8 JSON"),
+    )
+}
+
+async fn send_all(socket: &mut Socket, messages: Vec<Message>) -> Result<(), ()> {
+    for message in messages {
+        socket.feed(message).await.map_err(drop)?;
+    }
+    socket.flush().await.map_err(drop)
+}

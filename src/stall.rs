@@ -1,0 +1,127 @@
+//! Write-stall timeout: a connection whose writes make no progress for a while is failed.
+//!
+//! A visitor who stops reading a live stream (SSE, WebSocket, a chat answer) would otherwise
+//! hold its socket, its task and its subscriber slot for as long as the kernel keeps the TCP
+//! connection. Wrapping every accepted socket, this fails a write that has been pending for
+//! `limit`, and hyper (or the WebSocket task on an upgraded connection) closes it. A timer is
+//! armed only while a write is pending, so the fast path costs nothing.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+pub struct WriteStallTimeout<IO> {
+    io: IO,
+    limit: Duration,
+    /// Armed when a write first returns `Pending`; cleared by any progress.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<IO> WriteStallTimeout<IO> {
+    pub fn new(io: IO, limit: Duration) -> WriteStallTimeout<IO> {
+        WriteStallTimeout {
+            io,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// Passes on a finished write; on `Pending`, fails once the stall has lasted `limit`.
+    fn check<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let limit = self.limit;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        ready!(stalled.as_mut().poll(cx));
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the peer stopped reading",
+        )))
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for WriteStallTimeout<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for WriteStallTimeout<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.check(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.check(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.io).poll_flush(cx);
+        self.check(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_fails_the_write_after_the_limit() {
+        let (ours, _theirs) = tokio::io::duplex(1024);
+        let mut ours = WriteStallTimeout::new(ours, Duration::from_millis(100));
+        let started = tokio::time::Instant::now();
+        let error = ours.write_all(&[0; 64 * 1024]).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_that_keeps_up_is_never_failed() {
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let mut ours = WriteStallTimeout::new(ours, Duration::from_millis(50));
+        let reader = tokio::spawn(async move {
+            let mut buf = [0; 512];
+            let mut total = 0;
+            while total < 16 * 1024 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                total += tokio::io::AsyncReadExt::read(&mut theirs, &mut buf)
+                    .await
+                    .unwrap();
+            }
+        });
+        // ~160 ms in all, more than the limit, but no single stall lasts 50 ms.
+        ours.write_all(&[0; 16 * 1024]).await.unwrap();
+        reader.await.unwrap();
+    }
+}

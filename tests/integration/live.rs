@@ -1,0 +1,448 @@
+//! Live social proof: WebSocket, SSE and polling deliver every pushed event to the visitors of
+//! its project, replay what a reconnecting visitor missed, and drop visitors who stop reading.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{WebSocketStream, client_async};
+
+use crate::support::{DEMO_SECRET, OTHER_SECRET, TestServer, client, expect_error, push};
+
+/// How long a delivery may take before the test calls it lost.
+const DELIVERY: Duration = Duration::from_secs(1);
+
+type Ws = WebSocketStream<TcpStream>;
+
+async fn ws(server: &TestServer, query: &str) -> Ws {
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let url = format!("ws://{}/api/widget/salespop/ws?{query}", server.addr);
+    let (socket, response) = client_async(url, stream).await.unwrap();
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+/// The next text message as JSON; pings are answered by tungstenite as we read.
+async fn ws_next(socket: &mut Ws) -> Value {
+    loop {
+        let message = tokio::time::timeout(DELIVERY, socket.next())
+            .await
+            .expect("no message within a second")
+            .expect("socket ended")
+            .unwrap();
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
+}
+
+/// An SSE response read frame by frame.
+struct Sse {
+    response: reqwest::Response,
+    pending: String,
+}
+
+#[derive(Debug, Default)]
+struct Frame {
+    id: Option<String>,
+    event: Option<String>,
+    retry: Option<String>,
+    data: Option<String>,
+}
+
+impl Sse {
+    async fn open(server: &TestServer, query: &str, last_event_id: Option<&str>) -> Sse {
+        let mut request = client().get(server.url(&format!("/api/widget/salespop/stream?{query}")));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Sse {
+            response,
+            pending: String::new(),
+        }
+    }
+
+    /// The next frame that is not a comment; `None` when the stream ended.
+    async fn next(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let mut frame = Frame::default();
+                for line in block.lines() {
+                    let (field, value) = line.split_once(": ").unwrap_or((line, ""));
+                    let value = Some(value.to_owned());
+                    match field {
+                        "id" => frame.id = value,
+                        "event" => frame.event = value,
+                        "retry" => frame.retry = value,
+                        "data" => frame.data = value,
+                        _ => {}
+                    }
+                }
+                if frame.id.is_some()
+                    || frame.event.is_some()
+                    || frame.retry.is_some()
+                    || frame.data.is_some()
+                {
+                    return Some(frame);
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(DELIVERY, self.response.chunk())
+                .await
+                .expect("no frame within a second")
+                .ok()??;
+            self.pending.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The next event frame's id and JSON.
+    async fn next_event(&mut self) -> (String, Value) {
+        loop {
+            let frame = self.next().await.expect("stream ended");
+            if let (Some(id), Some(data), None) = (&frame.id, &frame.data, &frame.event) {
+                return (id.clone(), serde_json::from_str(data).unwrap());
+            }
+        }
+    }
+}
+
+async fn push_named(server: &TestServer, project: &str, name: &str) -> String {
+    let secret = if project == "demo" {
+        DEMO_SECRET
+    } else {
+        OTHER_SECRET
+    };
+    let response = push(
+        server,
+        secret,
+        json!({ "project": project, "type": "purchased", "name": name, "location": "Austin, TX", "product": "Pro Plan" }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn poll(server: &TestServer, query: &str) -> Value {
+    let response = client()
+        .get(server.url(&format!("/api/widget/salespop?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn live_streams(server: &TestServer) -> u64 {
+    let health: Value = client()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["liveStreams"].as_u64().unwrap()
+}
+
+/// Waits (bounded) until the server counts `wanted` live streams.
+async fn until_live_streams(server: &TestServer, wanted: u64) {
+    for _ in 0..200 {
+        if live_streams(server).await == wanted {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "live streams never reached {wanted}, still {}",
+        live_streams(server).await
+    );
+}
+
+#[tokio::test]
+async fn websocket_and_sse_visitors_get_a_pushed_event_within_a_second() {
+    let server = TestServer::start().await;
+    let mut socket = ws(&server, "project=demo").await;
+    let mut sse = Sse::open(&server, "project=demo", None).await;
+    let first = sse.next().await.unwrap();
+    assert_eq!(
+        first.retry.as_deref(),
+        Some("3000"),
+        "SSE starts with the reconnect delay"
+    );
+    until_live_streams(&server, 2).await;
+
+    let id = push_named(&server, "demo", "Sarah K.").await;
+    let over_ws = ws_next(&mut socket).await;
+    let (sse_id, over_sse) = sse.next_event().await;
+    assert_eq!(over_ws, over_sse, "the same JSON on every channel");
+    assert_eq!(sse_id, id);
+    assert_eq!(over_ws["id"], id);
+    assert_eq!(over_ws["type"], "purchased");
+    assert_eq!(over_ws["name"], "Sarah K.");
+    assert_eq!(over_ws["location"], "Austin, TX");
+    assert_eq!(over_ws["product"], "Pro Plan");
+    assert_eq!(over_ws["message"], Value::Null);
+    assert!(over_ws["createdAt"].as_str().unwrap().ends_with('Z'));
+    let polled = poll(&server, "project=demo&since=0").await;
+    assert_eq!(polled["events"], json!([over_ws]));
+    assert_eq!(polled["lastId"], id);
+    assert_eq!(polled["reset"], false);
+}
+
+#[tokio::test]
+async fn reconnecting_with_the_last_id_misses_nothing_and_repeats_nothing_across_a_restart() {
+    let server = TestServer::start().await;
+    for name in ["a", "b", "c"] {
+        push_named(&server, "demo", name).await;
+    }
+    let server = server.restart().await;
+    let mut socket = ws(&server, "project=demo&since=1").await;
+    assert_eq!(ws_next(&mut socket).await["name"], "b");
+    assert_eq!(ws_next(&mut socket).await["name"], "c");
+    let mut sse = Sse::open(&server, "project=demo&since=0", Some("2")).await;
+    let (id, event) = sse.next_event().await;
+    assert_eq!(
+        (id.as_str(), event["name"].as_str()),
+        ("3", Some("c")),
+        "Last-Event-ID wins over since"
+    );
+    until_live_streams(&server, 2).await;
+
+    assert_eq!(
+        push_named(&server, "demo", "d").await,
+        "4",
+        "ids keep counting after a restart"
+    );
+    assert_eq!(
+        ws_next(&mut socket).await["id"],
+        "4",
+        "no duplicate, no gap"
+    );
+    assert_eq!(sse.next_event().await.0, "4");
+    let polled = poll(&server, "project=demo&since=2").await;
+    let ids: Vec<&str> = polled["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["3", "4"]);
+    assert_eq!(
+        poll(&server, "project=demo").await["events"],
+        json!([]),
+        "no since: nothing to replay"
+    );
+    assert_eq!(poll(&server, "project=demo").await["lastId"], "4");
+}
+
+#[tokio::test]
+async fn events_of_one_project_never_reach_the_visitors_of_another() {
+    let server = TestServer::start().await;
+    let mut other = ws(&server, "project=other").await;
+    let mut other_sse = Sse::open(&server, "project=other", None).await;
+    let mut demo = ws(&server, "project=demo").await;
+    until_live_streams(&server, 3).await;
+    push_named(&server, "demo", "demo visitor").await;
+    push_named(&server, "other", "other visitor").await;
+    assert_eq!(ws_next(&mut demo).await["name"], "demo visitor");
+    assert_eq!(ws_next(&mut other).await["name"], "other visitor");
+    assert_eq!(other_sse.next_event().await.1["name"], "other visitor");
+    assert_eq!(
+        poll(&server, "project=other&since=0").await["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_visitor_whose_id_fell_out_of_the_window_is_told_history_was_reset() {
+    let server = TestServer::start_with(|config| config.social_proof.retain_events = 2).await;
+    for name in ["a", "b", "c", "d"] {
+        push_named(&server, "demo", name).await;
+    }
+    let mut socket = ws(&server, "project=demo&since=1").await;
+    let reset = ws_next(&mut socket).await;
+    assert_eq!(reset["type"], "reset");
+    assert_eq!(reset["lastId"], "4");
+    assert_eq!(ws_next(&mut socket).await["id"], "3");
+    assert_eq!(ws_next(&mut socket).await["id"], "4");
+
+    let mut sse = Sse::open(&server, "project=demo&since=1", None).await;
+    sse.next().await.unwrap(); // retry
+    let reset = sse.next().await.unwrap();
+    assert_eq!(reset.event.as_deref(), Some("reset"));
+    assert_eq!(sse.next_event().await.0, "3");
+
+    let polled = poll(&server, "project=demo&since=1").await;
+    assert_eq!(polled["reset"], true);
+    assert_eq!(polled["events"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        poll(&server, "project=demo&since=2").await["reset"],
+        false,
+        "2 was seen, 3 and 4 are kept"
+    );
+    assert_eq!(
+        poll(&server, "project=demo&since=99").await["reset"],
+        true,
+        "an id from another history"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors_on_every_channel() {
+    let server = TestServer::start().await;
+    for path in ["/api/widget/salespop", "/api/widget/salespop/stream"] {
+        let get = |query: &str| client().get(server.url(&format!("{path}?{query}"))).send();
+        expect_error(get("").await.unwrap(), 400).await;
+        expect_error(get("project=nope").await.unwrap(), 404).await;
+        expect_error(get("project=demo&since=abc").await.unwrap(), 400).await;
+        expect_error(get("project=demo&since=-1").await.unwrap(), 400).await;
+    }
+    let plain_get = client()
+        .get(server.url("/api/widget/salespop/ws?project=demo"))
+        .send()
+        .await
+        .unwrap();
+    assert!(expect_error(plain_get, 400).await.contains("WebSocket"));
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let url = format!("ws://{}/api/widget/salespop/ws?project=nope", server.addr);
+    match client_async(url, stream).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 404)
+        }
+        other => panic!("expected a 404 handshake, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn subscriber_caps_answer_503_and_free_up_when_visitors_leave() {
+    let server =
+        TestServer::start_with(|config| config.social_proof.max_subscribers_per_project = 1).await;
+    let socket = ws(&server, "project=demo").await;
+    until_live_streams(&server, 1).await;
+    let response = client()
+        .get(server.url("/api/widget/salespop/stream?project=demo"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key("retry-after"));
+    expect_error(response, 503).await;
+    // Another project has its own allowance.
+    let _other = ws(&server, "project=other").await;
+    drop(socket);
+    until_live_streams(&server, 1).await;
+    let _again = ws(&server, "project=demo").await;
+}
+
+#[tokio::test]
+async fn a_stalled_reader_is_dropped_while_others_get_every_event_and_pushes_never_wait() {
+    const EVENTS: usize = 400;
+    let server = TestServer::start_with(|config| {
+        config.rate_limits.push.requests = 10_000;
+        config.server.write_stall_timeout = Duration::from_secs(1);
+    })
+    .await;
+    // A visitor that opens the socket and never reads again, with a tiny receive window.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let url = format!("ws://{}/api/widget/salespop/ws?project=demo", server.addr);
+    let (_stalled, _) = client_async(url, stream).await.unwrap();
+    let mut fast = ws(&server, "project=demo").await;
+    until_live_streams(&server, 2).await;
+
+    // ~1.2 KB of JSON each: 280 four-byte characters.
+    let big = "🎉".repeat(280);
+    let reader = tokio::spawn(async move {
+        let mut ids = Vec::new();
+        while ids.len() < EVENTS {
+            ids.push(
+                ws_next(&mut fast).await["id"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap(),
+            );
+        }
+        ids
+    });
+    for _ in 0..EVENTS / 20 {
+        let pushes = (0..20).map(|_| {
+            push(
+                &server,
+                DEMO_SECRET,
+                json!({ "project": "demo", "type": "custom", "message": big }),
+            )
+        });
+        for response in futures_util::future::join_all(pushes).await {
+            assert_eq!(response.status(), 201);
+        }
+    }
+    assert_eq!(
+        reader.await.unwrap(),
+        (1..=EVENTS).collect::<Vec<_>>(),
+        "every event, in order"
+    );
+    // ~500 KB went to a reader with a 4 KiB window through a 128 KiB send buffer: its writes
+    // stall and it is dropped.
+    until_live_streams(&server, 0).await;
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_pings_is_dropped() {
+    let server = TestServer::start_with(|config| {
+        config.social_proof.keep_alive = Duration::from_millis(200)
+    })
+    .await;
+    let mut answering = ws(&server, "project=demo").await;
+    let _silent = ws(&server, "project=demo").await;
+    until_live_streams(&server, 2).await;
+    // Reading answers pings; the silent peer never reads, so never answers.
+    let keep_reading = tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, answering.next()).await {}
+        answering
+    });
+    until_live_streams(&server, 1).await;
+    let mut answering = keep_reading.await.unwrap();
+    push_named(&server, "demo", "still here").await;
+    assert_eq!(ws_next(&mut answering).await["name"], "still here");
+}
+
+#[tokio::test]
+async fn shutdown_closes_websockets_with_1001_and_ends_sse_streams() {
+    let mut server = TestServer::start().await;
+    let mut socket = ws(&server, "project=demo").await;
+    let mut sse = Sse::open(&server, "project=demo", None).await;
+    sse.next().await.unwrap();
+    until_live_streams(&server, 2).await;
+    server.begin_shutdown();
+    let close = loop {
+        match tokio::time::timeout(DELIVERY, socket.next()).await.unwrap() {
+            Some(Ok(Message::Close(frame))) => break frame.unwrap(),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Away);
+    let _ = socket.close(None).await;
+    assert!(sse.next().await.is_none(), "the SSE stream ends");
+    tokio::time::timeout(Duration::from_secs(5), server.stop())
+        .await
+        .expect("shutdown waits for nothing")
+        .unwrap();
+}
