@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::fake_llm::FakeLlm;
-use crate::support::{TestServer, client, expect_error};
+use crate::support::{TestServer, client, expect_error, health};
 
 /// A chat answer as read off the wire.
 struct Answer {
@@ -486,14 +486,7 @@ async fn upstream_failures_end_with_an_error_frame_and_leave_the_session_usable(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let health: Value = client()
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = health(&server).await;
     assert_eq!(
         health["llm"]["upstreamErrors"], 7,
         "every failure is counted"

@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{WebSocketStream, client_async};
 
-use crate::support::{DEMO_SECRET, OTHER_SECRET, TestServer, client, expect_error, push};
+use crate::support::{DEMO_SECRET, OTHER_SECRET, TestServer, client, expect_error, health, push};
 
 /// How long a delivery may take before the test calls it lost.
 const DELIVERY: Duration = Duration::from_secs(1);
@@ -145,15 +145,7 @@ async fn poll(server: &TestServer, query: &str) -> Value {
 }
 
 async fn live_streams(server: &TestServer) -> u64 {
-    let health: Value = client()
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    health["liveStreams"].as_u64().unwrap()
+    health(server).await["liveStreams"].as_u64().unwrap()
 }
 
 /// Waits (bounded) until the server counts `wanted` live streams.

@@ -110,6 +110,18 @@ impl TestServer {
     }
 }
 
+/// `GET /healthz` as JSON.
+pub async fn health(server: &TestServer) -> serde_json::Value {
+    client()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
