@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use helpyap_actors::feed::FeedSettings;
-use helpyap_actors::{Position, ProjectSettings, SecretHash, Theme, WidgetSettings};
+use helpyap_actors::{
+    PopupTemplates, Position, ProjectSettings, SecretHash, SocialProofDisplay, Theme,
+    WidgetSettings,
+};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 
@@ -296,6 +299,62 @@ pub struct ProjectConfig {
     pub push_secret_env: Option<String>,
     /// Folder of `.md`, `.txt` and `.html` documents loaded as the knowledge base at start.
     pub knowledge_dir: Option<PathBuf>,
+    /// How the widget shows social-proof popups.
+    #[serde(default)]
+    pub social_proof: PopupConfig,
+}
+
+/// `[projects.social_proof]`: the display rules served as `socialProof` in the widget config.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PopupConfig {
+    pub enabled: bool,
+    #[serde(with = "humantime_serde")]
+    pub initial_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub display: Duration,
+    #[serde(with = "humantime_serde")]
+    pub gap: Duration,
+    pub max_per_visit: u32,
+    pub show_on_mobile: bool,
+    pub anonymize: bool,
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    pub templates: PopupTemplates,
+}
+
+impl Default for PopupConfig {
+    fn default() -> Self {
+        let display = SocialProofDisplay::default();
+        PopupConfig {
+            enabled: display.enabled,
+            initial_delay: Duration::from_millis(display.initial_delay_ms),
+            display: Duration::from_millis(display.display_ms),
+            gap: Duration::from_millis(display.gap_ms),
+            max_per_visit: display.max_per_visit,
+            show_on_mobile: display.show_on_mobile,
+            anonymize: display.anonymize,
+            max_age: Duration::from_millis(display.max_age_ms),
+            templates: display.templates,
+        }
+    }
+}
+
+impl PopupConfig {
+    fn display(&self) -> SocialProofDisplay {
+        let ms = |duration: Duration| duration.as_millis().min(u128::from(u64::MAX)) as u64;
+        SocialProofDisplay {
+            enabled: self.enabled,
+            initial_delay_ms: ms(self.initial_delay),
+            display_ms: ms(self.display),
+            gap_ms: ms(self.gap),
+            max_per_visit: self.max_per_visit,
+            show_on_mobile: self.show_on_mobile,
+            anonymize: self.anonymize,
+            max_age_ms: ms(self.max_age),
+            templates: self.templates.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -437,6 +496,7 @@ impl Config {
                     primary_color: project.theme.primary_color.clone(),
                     position: project.theme.position,
                 },
+                social_proof: project.social_proof.display(),
             };
             widget
                 .validate()

@@ -24,4 +24,6 @@ pub use secret::SecretHash;
 pub use session::ChatEngine;
 pub use social_proof::{InvalidEvent, PushFields, SocialProofEvent};
 pub use store::{Store, StoreError};
-pub use widget::{InvalidSetting, Position, Theme, WidgetSettings};
+pub use widget::{
+    InvalidSetting, PopupTemplates, Position, SocialProofDisplay, Theme, WidgetSettings,
+};

@@ -21,6 +21,145 @@ pub struct WidgetSettings {
     pub welcome_message: String,
     pub quick_replies: Vec<String>,
     pub theme: Theme,
+    /// How the widget shows social-proof popups. Not in the seed API; added after its fields.
+    /// Records stored before it existed get the defaults.
+    #[serde(default)]
+    pub social_proof: SocialProofDisplay,
+}
+
+/// Display rules for social-proof popups, applied by the widget. Durations in milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SocialProofDisplay {
+    pub enabled: bool,
+    /// From page load to the first popup.
+    pub initial_delay_ms: u64,
+    /// How long one popup stays.
+    pub display_ms: u64,
+    /// Pause between two popups.
+    pub gap_ms: u64,
+    pub max_per_visit: u32,
+    pub show_on_mobile: bool,
+    /// Show "Someone" instead of the pushed name.
+    pub anonymize: bool,
+    /// Events older than this are not shown.
+    pub max_age_ms: u64,
+    pub templates: PopupTemplates,
+}
+
+/// The popup text per event type; `{name}`, `{location}`, `{product}` and `{message}` are
+/// replaced with the event's fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", default, deny_unknown_fields)]
+pub struct PopupTemplates {
+    pub purchased: String,
+    pub subscribed: String,
+    pub signed_up: String,
+    pub added_to_cart: String,
+    pub custom: String,
+}
+
+pub const DISPLAY_MAX_MS: u64 = 24 * 3600 * 1000;
+pub const MAX_AGE_MAX_MS: u64 = 365 * 24 * 3600 * 1000;
+pub const MAX_POPUPS_PER_VISIT: u32 = 1000;
+pub const TEMPLATE_MAX_CHARS: usize = 200;
+const PLACEHOLDERS: [&str; 4] = ["name", "location", "product", "message"];
+
+impl Default for SocialProofDisplay {
+    fn default() -> Self {
+        SocialProofDisplay {
+            enabled: true,
+            initial_delay_ms: 5_000,
+            display_ms: 6_000,
+            gap_ms: 10_000,
+            max_per_visit: 5,
+            show_on_mobile: true,
+            anonymize: false,
+            max_age_ms: 7 * 24 * 3600 * 1000,
+            templates: PopupTemplates::default(),
+        }
+    }
+}
+
+impl Default for PopupTemplates {
+    fn default() -> Self {
+        PopupTemplates {
+            purchased: "{name} from {location} just purchased {product}".into(),
+            subscribed: "{name} from {location} subscribed to {product}".into(),
+            signed_up: "{name} from {location} signed up for {product}".into(),
+            added_to_cart: "{name} from {location} added {product} to their cart".into(),
+            custom: "{message}".into(),
+        }
+    }
+}
+
+impl SocialProofDisplay {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        for (field, value) in [
+            ("socialProof.initialDelayMs", self.initial_delay_ms),
+            ("socialProof.displayMs", self.display_ms),
+            ("socialProof.gapMs", self.gap_ms),
+        ] {
+            if value > DISPLAY_MAX_MS {
+                return Err(invalid(field, "at most one day".into()));
+            }
+        }
+        if self.display_ms == 0 {
+            return Err(invalid(
+                "socialProof.displayMs",
+                "must be more than 0".into(),
+            ));
+        }
+        if self.max_per_visit > MAX_POPUPS_PER_VISIT {
+            return Err(invalid(
+                "socialProof.maxPerVisit",
+                format!("at most {MAX_POPUPS_PER_VISIT}"),
+            ));
+        }
+        if self.max_age_ms == 0 || self.max_age_ms > MAX_AGE_MAX_MS {
+            return Err(invalid(
+                "socialProof.maxAgeMs",
+                "between 1 ms and one year".into(),
+            ));
+        }
+        let templates = &self.templates;
+        for (field, template) in [
+            ("socialProof.templates.purchased", &templates.purchased),
+            ("socialProof.templates.subscribed", &templates.subscribed),
+            ("socialProof.templates.signed_up", &templates.signed_up),
+            (
+                "socialProof.templates.added_to_cart",
+                &templates.added_to_cart,
+            ),
+            ("socialProof.templates.custom", &templates.custom),
+        ] {
+            check_text(field, template, 1, TEMPLATE_MAX_CHARS)?;
+            check_placeholders(field, template)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every `{…}` in a template must be one of the known fields, so a typo never shows raw.
+fn check_placeholders(field: &'static str, template: &str) -> Result<(), InvalidSetting> {
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| invalid(field, "has a { without a matching }".into()))?;
+        let name = &after[..close];
+        if !PLACEHOLDERS.contains(&name) {
+            return Err(invalid(
+                field,
+                format!(
+                    "unknown placeholder {{{name}}}; use {{name}}, {{location}}, {{product}} or {{message}}"
+                ),
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +210,7 @@ impl WidgetSettings {
                 "must look like #3737f6".into(),
             ));
         }
-        Ok(())
+        self.social_proof.validate()
     }
 }
 
@@ -121,12 +260,14 @@ mod tests {
                 primary_color: "#3737f6".into(),
                 position: Position::BottomRight,
             },
+            social_proof: SocialProofDisplay::default(),
         }
     }
 
     #[test]
     fn serializes_with_the_public_field_names() {
-        let json = serde_json::to_value(sample()).unwrap();
+        let mut json = serde_json::to_value(sample()).unwrap();
+        let social_proof = json.as_object_mut().unwrap().remove("socialProof").unwrap();
         assert_eq!(
             json,
             serde_json::json!({
@@ -136,6 +277,57 @@ mod tests {
                 "quickReplies": ["Pricing", "How to get started"],
                 "theme": {"primaryColor": "#3737f6", "position": "bottom-right"}
             })
+        );
+        assert_eq!(
+            social_proof,
+            serde_json::json!({
+                "enabled": true,
+                "initialDelayMs": 5000,
+                "displayMs": 6000,
+                "gapMs": 10000,
+                "maxPerVisit": 5,
+                "showOnMobile": true,
+                "anonymize": false,
+                "maxAgeMs": 604800000,
+                "templates": {
+                    "purchased": "{name} from {location} just purchased {product}",
+                    "subscribed": "{name} from {location} subscribed to {product}",
+                    "signed_up": "{name} from {location} signed up for {product}",
+                    "added_to_cart": "{name} from {location} added {product} to their cart",
+                    "custom": "{message}"
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn records_stored_before_display_rules_existed_get_the_defaults() {
+        let old = r##"{"name":"Bot","company":"","welcomeMessage":"","quickReplies":[],"theme":{"primaryColor":"#000000","position":"bottom-left"}}"##;
+        let settings: WidgetSettings = serde_json::from_str(old).unwrap();
+        assert_eq!(settings.social_proof, SocialProofDisplay::default());
+    }
+
+    #[test]
+    fn display_rules_are_checked() {
+        let mut settings = sample();
+        settings.social_proof.templates.purchased = "{name} bought {prodcut}".into();
+        let error = settings.validate().unwrap_err();
+        assert_eq!(error.field, "socialProof.templates.purchased");
+        assert!(error.reason.contains("{prodcut}"));
+        settings.social_proof.templates.purchased = "{name bought".into();
+        assert!(settings.validate().is_err());
+        settings.social_proof.templates.purchased = "Someone bought {product}".into();
+        assert!(settings.validate().is_ok());
+        settings.social_proof.display_ms = 0;
+        assert_eq!(
+            settings.validate().unwrap_err().field,
+            "socialProof.displayMs"
+        );
+        settings.social_proof.display_ms = 1000;
+        settings.social_proof.max_per_visit = 5000;
+        assert_eq!(
+            settings.validate().unwrap_err().field,
+            "socialProof.maxPerVisit"
         );
     }
 

@@ -118,6 +118,12 @@ fn bad_values_are_rejected_with_their_key() {
         ("[llm]\nfallback = \"retry\"", "retry"),
         ("[chat]\nmax_messages = 0", "chat.max_messages"),
         ("[social_proof]\nretain_events = 0", "retain_events"),
+        ("[social_proof]\nsubscriber_queue = 0", "subscriber_queue"),
+        ("[social_proof]\nkeep_alive = \"0s\"", "keep_alive"),
+        (
+            "[server]\nwrite_stall_timeout = \"0s\"",
+            "write_stall_timeout",
+        ),
     ];
     for (text, key) in cases {
         let message = error_of(text);
@@ -137,6 +143,13 @@ fn bad_projects_are_rejected_with_their_slug() {
     );
     let color = format!("{PROJECT}theme = {{ primary_color = \"blue\" }}");
     assert!(error_of(&color).contains("primaryColor"));
+    let template =
+        format!("{PROJECT}[projects.social_proof.templates]\npurchased = \"{{nme}} bought\"");
+    assert!(error_of(&template).contains("{nme}"));
+    let unknown_type = format!("{PROJECT}[projects.social_proof.templates]\nrefunded = \"x\"");
+    assert!(error_of(&unknown_type).contains("refunded"));
+    let no_display = format!("{PROJECT}[projects.social_proof]\ndisplay = \"0s\"");
+    assert!(error_of(&no_display).contains("displayMs"));
 }
 
 #[test]

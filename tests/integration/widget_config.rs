@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::support::{TestServer, client, expect_error};
 
 #[tokio::test]
-async fn returns_exactly_the_seed_json_for_the_demo_project() {
+async fn returns_the_seed_json_for_the_demo_project_plus_popup_rules() {
     let server = TestServer::start().await;
     let response = client()
         .get(server.url("/api/widget/config?project=demo"))
@@ -16,7 +16,15 @@ async fn returns_exactly_the_seed_json_for_the_demo_project() {
     assert_eq!(response.headers()["content-type"], "application/json");
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     let text = response.text().await.unwrap();
-    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // The seed's fields exactly as the seed shows them; the display rules come after them.
+    let social_proof = body.as_object_mut().unwrap().remove("socialProof").unwrap();
+    assert_eq!(social_proof["enabled"], true);
+    assert_eq!(social_proof["initialDelayMs"], 5000);
+    assert_eq!(
+        social_proof["templates"]["signed_up"],
+        "{name} from {location} signed up for {product}"
+    );
     assert_eq!(
         body,
         json!({
@@ -34,6 +42,7 @@ async fn returns_exactly_the_seed_json_for_the_demo_project() {
         "\"welcomeMessage\"",
         "\"quickReplies\"",
         "\"theme\"",
+        "\"socialProof\"",
     ]
     .iter()
     .map(|key| text.find(key).unwrap())
@@ -144,4 +153,32 @@ async fn preflight_allows_any_site_and_exposes_the_session_token() {
         );
         assert!(headers.contains_key("access-control-max-age"));
     }
+}
+
+#[tokio::test]
+async fn popup_rules_come_from_the_project_config() {
+    let server = TestServer::start_with(|config| {
+        let rules = &mut config.projects[0].social_proof;
+        rules.anonymize = true;
+        rules.show_on_mobile = false;
+        rules.gap = std::time::Duration::from_secs(30);
+        rules.templates.purchased = "Someone just bought {product}".into();
+    })
+    .await;
+    let body: serde_json::Value = client()
+        .get(server.url("/api/widget/config?project=demo"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rules = &body["socialProof"];
+    assert_eq!(rules["anonymize"], true);
+    assert_eq!(rules["showOnMobile"], false);
+    assert_eq!(rules["gapMs"], 30_000);
+    assert_eq!(
+        rules["templates"]["purchased"],
+        "Someone just bought {product}"
+    );
 }

@@ -18,6 +18,7 @@ fn settings(name: &str, secret: Option<&str>) -> ProjectSettings {
                 primary_color: "#3737f6".into(),
                 position: Position::BottomRight,
             },
+            social_proof: Default::default(),
         },
         push_secret: secret.map(SecretHash::of),
     }

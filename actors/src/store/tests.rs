@@ -17,6 +17,7 @@ fn record(slug: &str, secret: Option<&str>) -> ProjectRecord {
                 primary_color: "#000000".into(),
                 position: Position::BottomLeft,
             },
+            social_proof: Default::default(),
         },
         push_secret_hash: secret.map(SecretHash::of),
         created_at_ms: 1,
