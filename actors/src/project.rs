@@ -66,7 +66,7 @@ pub enum ProjectMessage {
     /// Store a validated event and reply with its id once it is durable.
     Push(NewEvent, RpcReplyPort<Result<u64, StoreError>>),
     /// Replace the settings and reply once they are durable and published.
-    Configure(ProjectSettings, RpcReplyPort<Result<(), StoreError>>),
+    Configure(Box<ProjectSettings>, RpcReplyPort<Result<(), StoreError>>),
     /// Replace the knowledge base and reply once it is durable and searchable.
     SetDocuments(Vec<Document>, RpcReplyPort<Result<(), StoreError>>),
     /// Subscribe a live visitor: the events after the id, then every new one.
@@ -149,7 +149,7 @@ impl Actor for Project {
                 let _ = reply.send(result);
             }
             ProjectMessage::Configure(settings, reply) => {
-                let result = state.configure(settings).await;
+                let result = state.configure(*settings).await;
                 let _ = reply.send(result);
             }
             ProjectMessage::SetDocuments(documents, reply) => {

@@ -175,11 +175,15 @@ impl Registry {
                 created_at_ms: now,
                 updated_at_ms: now,
             };
-            let created = call!(self.inner.supervisor, SupervisorMessage::Create, record);
+            let created = call!(
+                self.inner.supervisor,
+                SupervisorMessage::Create,
+                Box::new(record)
+            );
             created.map_err(|_| ProjectError::Unavailable)??;
         }
         let actor = self.actor(slug).await?;
-        match call!(actor, ProjectMessage::Configure, settings) {
+        match call!(actor, ProjectMessage::Configure, Box::new(settings)) {
             Ok(result) => Ok(result?),
             Err(_) => Err(ProjectError::Unavailable),
         }
@@ -361,7 +365,7 @@ pub enum SupervisorMessage {
         RpcReplyPort<Result<ActorRef<ProjectMessage>, ProjectError>>,
     ),
     /// Write a new project's first record unless the project exists already.
-    Create(ProjectRecord, RpcReplyPort<Result<(), ProjectError>>),
+    Create(Box<ProjectRecord>, RpcReplyPort<Result<(), ProjectError>>),
     /// Start the session's actor unless it runs already; reply with its reference.
     StartSession(
         Uuid,
@@ -421,7 +425,7 @@ impl Actor for Supervisor {
                 let _ = reply.send(result);
             }
             SupervisorMessage::Create(record, reply) => {
-                let result = state.create(record).await;
+                let result = state.create(*record).await;
                 let _ = reply.send(result);
             }
             SupervisorMessage::StartSession(session_id, reply) => {
