@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use helpyap_actors::feed::FeedSettings;
+use helpyap_actors::project::normalize_origin;
 use helpyap_actors::{
     PopupTemplates, Position, ProjectSettings, SecretHash, SocialProofDisplay, Theme,
     WidgetSettings,
@@ -302,6 +303,9 @@ pub struct ProjectConfig {
     /// How the widget shows social-proof popups.
     #[serde(default)]
     pub social_proof: PopupConfig,
+    /// Sites whose pages may use the widget (`https://shop.example.com`); empty: any site.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// `[projects.social_proof]`: the display rules served as `socialProof` in the widget config.
@@ -502,10 +506,17 @@ impl Config {
                 .validate()
                 .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
             let secret = self.push_secret(project, &at)?;
+            let allowed_origins = project
+                .allowed_origins
+                .iter()
+                .map(|origin| normalize_origin(origin))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
             seeds.push((
                 project.slug.clone(),
                 ProjectSettings {
                     widget,
+                    allowed_origins,
                     push_secret: secret.as_deref().map(SecretHash::of),
                 },
             ));

@@ -32,6 +32,9 @@ pub struct ProjectRecord {
     pub widget: WidgetSettings,
     /// `None` until a push secret is set; every push is refused until then.
     pub push_secret_hash: Option<SecretHash>,
+    /// Sites whose pages may use the widget endpoints (`https://shop.example`); empty: any.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
 }
@@ -40,6 +43,8 @@ pub struct ProjectRecord {
 #[derive(Debug, Clone)]
 pub struct ProjectSettings {
     pub widget: WidgetSettings,
+    /// Normalized with [`normalize_origin`]; empty: any origin.
+    pub allowed_origins: Vec<String>,
     pub push_secret: Option<SecretHash>,
 }
 
@@ -52,6 +57,7 @@ pub struct ProjectSnapshot {
     /// A strong validator for `widget_config_json`, quoted as HTTP wants it.
     pub etag: String,
     pub push_secret_hash: Option<SecretHash>,
+    pub allowed_origins: Vec<String>,
     pub widget: WidgetSettings,
     /// BM25 index of the project's documents, rebuilt whenever they change.
     pub knowledge: Arc<KnowledgeIndex>,
@@ -192,6 +198,7 @@ impl ProjectState {
     async fn configure(&mut self, settings: ProjectSettings) -> Result<(), StoreError> {
         let mut record = self.record.clone();
         record.widget = settings.widget;
+        record.allowed_origins = settings.allowed_origins;
         if let Some(hash) = settings.push_secret {
             record.push_secret_hash = Some(hash);
         }
@@ -238,6 +245,7 @@ impl ProjectState {
             widget_config_json: Bytes::from(json),
             etag,
             push_secret_hash: self.record.push_secret_hash.clone(),
+            allowed_origins: self.record.allowed_origins.clone(),
             widget: self.record.widget.clone(),
             knowledge: self.knowledge.clone(),
         };
@@ -267,6 +275,41 @@ pub fn validate_slug(slug: &str) -> Result<(), InvalidSetting> {
     }
 }
 
+impl ProjectSnapshot {
+    /// Whether a browser page from `origin` may use this project's widget endpoints.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins.is_empty()
+            || normalize_origin(origin).is_ok_and(|origin| self.allowed_origins.contains(&origin))
+    }
+}
+
+/// An origin as browsers send it — `scheme://host[:port]`, http or https, no path — lowercased
+/// and without a default port, so equal origins compare equal.
+pub fn normalize_origin(origin: &str) -> Result<String, InvalidSetting> {
+    let bad = || InvalidSetting {
+        field: "allowedOrigins",
+        reason: format!("{origin:?} must look like https://shop.example.com (no path)"),
+    };
+    let lower = origin.trim().to_ascii_lowercase();
+    let (scheme, rest) = lower.split_once("://").ok_or_else(bad)?;
+    let default_port = match scheme {
+        "https" => ":443",
+        "http" => ":80",
+        _ => return Err(bad()),
+    };
+    let host_port = rest.strip_suffix('/').unwrap_or(rest);
+    let well_formed = !host_port.is_empty()
+        && host_port.len() <= 255
+        && host_port
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+    if !well_formed {
+        return Err(bad());
+    }
+    let host_port = host_port.strip_suffix(default_port).unwrap_or(host_port);
+    Ok(format!("{scheme}://{host_port}"))
+}
+
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -277,6 +320,29 @@ pub(crate) fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_normalize_and_reject_what_browsers_never_send() {
+        for (given, normal) in [
+            ("https://Shop.Example.com", "https://shop.example.com"),
+            ("https://shop.example.com/", "https://shop.example.com"),
+            ("https://shop.example.com:443", "https://shop.example.com"),
+            ("http://localhost:8080", "http://localhost:8080"),
+            ("http://[::1]:3000", "http://[::1]:3000"),
+        ] {
+            assert_eq!(normalize_origin(given).unwrap(), normal);
+        }
+        for bad in [
+            "shop.example.com",
+            "ftp://x",
+            "https://",
+            "https://a.com/path",
+            "null",
+            "https://a b",
+        ] {
+            assert!(normalize_origin(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn slug_rules() {

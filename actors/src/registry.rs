@@ -172,6 +172,7 @@ impl Registry {
                 slug: slug.to_owned(),
                 widget: settings.widget.clone(),
                 push_secret_hash: None,
+                allowed_origins: Vec::new(),
                 created_at_ms: now,
                 updated_at_ms: now,
             };

@@ -148,6 +148,8 @@ fn bad_projects_are_rejected_with_their_slug() {
     assert!(error_of(&template).contains("{nme}"));
     let unknown_type = format!("{PROJECT}[projects.social_proof.templates]\nrefunded = \"x\"");
     assert!(error_of(&unknown_type).contains("refunded"));
+    let origin = format!("{PROJECT}allowed_origins = [\"shop.example.com\"]");
+    assert!(error_of(&origin).contains("allowedOrigins"));
     let no_display = format!("{PROJECT}[projects.social_proof]\ndisplay = \"0s\"");
     assert!(error_of(&no_display).contains("displayMs"));
 }

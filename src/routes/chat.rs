@@ -43,11 +43,13 @@ pub async fn post(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let header_token = super::session_token_header(&request);
+    let headers = request.headers().clone();
     let body: ChatBody = read_json(request, state.body_limits).await?;
     let project = body
         .project_slug
         .filter(|slug| !slug.is_empty())
         .ok_or_else(|| ApiError::BadRequest("projectSlug is required".into()))?;
+    super::project_for_origin(state, &headers, &project).await?;
     let session_id = super::parse_session_id(body.session_id.as_deref())?;
     let question = question(body.messages.unwrap_or_default(), state)?;
     let token = body

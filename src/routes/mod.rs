@@ -12,10 +12,15 @@ pub mod salespop_ws;
 pub mod session;
 pub mod widget_config;
 
+use std::sync::Arc;
+
+use helpyap_actors::ProjectSnapshot;
+use hyper::header::{HeaderMap, ORIGIN};
 use hyper::{Request, Uri};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::router::AppState;
 
 /// The first value of query parameter `name`, percent-decoded.
 pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
@@ -57,4 +62,26 @@ pub fn since_param<B>(request: &Request<B>) -> Result<Option<u64>, ApiError> {
     since.trim().parse().map(Some).map_err(|_| {
         ApiError::BadRequest("since (or Last-Event-ID) must be an event id: a whole number".into())
     })
+}
+
+/// The project's snapshot (404 when unknown), after checking the page's `Origin` against the
+/// project's allowed origins (403). Requests without `Origin` — servers, curl — pass: the check
+/// keeps other sites' pages from embedding the widget, which only browsers do.
+pub async fn project_for_origin(
+    state: &AppState,
+    headers: &HeaderMap,
+    slug: &str,
+) -> Result<Arc<ProjectSnapshot>, ApiError> {
+    let snapshot = state.registry.snapshot(slug).await?;
+    if let Some(origin) = headers.get(ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|origin| snapshot.allows_origin(origin));
+        if !allowed {
+            return Err(ApiError::Forbidden(
+                "This site is not allowed to use this project's widget".into(),
+            ));
+        }
+    }
+    Ok(snapshot)
 }

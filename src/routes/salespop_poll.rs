@@ -20,6 +20,7 @@ pub async fn get(
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let project = super::project_param(request.uri())?;
+    super::project_for_origin(state, request.headers(), &project).await?;
     let since = super::since_param(request)?;
     let replay = state.registry.replay(&project, since).await?;
     // Each event is already JSON; splice them instead of parsing them back.

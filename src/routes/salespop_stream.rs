@@ -31,6 +31,7 @@ pub async fn get(
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let project = super::project_param(request.uri())?;
+    super::project_for_origin(state, request.headers(), &project).await?;
     let since = super::since_param(request)?;
     let subscription = state.registry.subscribe(&project, since).await?;
     let frames = frames(

@@ -45,6 +45,7 @@ pub async fn get(
 ) -> Result<Response<Body>, ApiError> {
     let key = handshake_key(&request)?;
     let project = super::project_param(request.uri())?;
+    super::project_for_origin(state, request.headers(), &project).await?;
     let since = super::since_param(&request)?;
     let subscription = state.registry.subscribe(&project, since).await?;
     let upgrade = hyper::upgrade::on(&mut request);

@@ -18,6 +18,7 @@ pub async fn get(
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let project = super::project_param(request.uri())?;
+    super::project_for_origin(state, request.headers(), &project).await?;
     let session_id = super::parse_session_id(query_param(request.uri(), "sessionId").as_deref())?;
     let token = super::session_token_header(request);
     let messages = state

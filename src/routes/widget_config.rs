@@ -17,7 +17,7 @@ pub async fn get(
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let slug = super::project_param(request.uri())?;
-    let snapshot = state.registry.snapshot(&slug).await?;
+    let snapshot = super::project_for_origin(state, request.headers(), &slug).await?;
     let etag = HeaderValue::from_str(&snapshot.etag).expect("etags are quoted hex digits");
     let not_modified = request
         .headers()

@@ -438,3 +438,75 @@ async fn shutdown_closes_websockets_with_1001_and_ends_sse_streams() {
         .expect("shutdown waits for nothing")
         .unwrap();
 }
+
+#[tokio::test]
+async fn pages_from_sites_outside_the_allowed_origins_get_403_on_every_widget_endpoint() {
+    let server = TestServer::start_with(|config| {
+        config.projects[0].allowed_origins = vec!["https://Shop.example".into()];
+    })
+    .await;
+    let get = |path: &str, origin: Option<&'static str>| {
+        let mut request = client().get(server.url(path));
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        request.send()
+    };
+    let paths = [
+        "/api/widget/config?project=demo",
+        "/api/widget/salespop?project=demo",
+        "/api/widget/salespop/stream?project=demo",
+    ];
+    for path in paths {
+        let refused = get(path, Some("https://evil.example")).await.unwrap();
+        assert!(
+            expect_error(refused, 403).await.contains("not allowed"),
+            "{path}"
+        );
+        let allowed = get(path, Some("https://shop.example")).await.unwrap();
+        assert_eq!(allowed.status(), 200, "{path}");
+        let no_origin = get(path, None).await.unwrap();
+        assert_eq!(
+            no_origin.status(),
+            200,
+            "{path}: servers and curl send no Origin"
+        );
+    }
+    let other = get(
+        "/api/widget/config?project=other",
+        Some("https://evil.example"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(other.status(), 200, "an empty list allows every site");
+
+    let chat = client()
+        .post(server.url("/api/chat"))
+        .header("Origin", "https://evil.example")
+        .json(&json!({
+            "projectSlug": "demo",
+            "sessionId": "550e8400-e29b-41d4-a716-446655440000",
+            "messages": [{ "role": "user", "content": "hi" }],
+        }))
+        .send()
+        .await
+        .unwrap();
+    expect_error(chat, 403).await;
+
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{}/api/widget/salespop/ws?project=demo",
+            server.addr
+        ))
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", "https://evil.example".parse().unwrap());
+    match client_async(request, stream).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403)
+        }
+        other => panic!("expected a 403 handshake, got {other:?}"),
+    }
+}

@@ -21,6 +21,7 @@ fn settings(name: &str, secret: Option<&str>) -> ProjectSettings {
             social_proof: Default::default(),
         },
         push_secret: secret.map(SecretHash::of),
+        allowed_origins: Vec::new(),
     }
 }
 

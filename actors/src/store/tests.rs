@@ -20,6 +20,7 @@ fn record(slug: &str, secret: Option<&str>) -> ProjectRecord {
             social_proof: Default::default(),
         },
         push_secret_hash: secret.map(SecretHash::of),
+        allowed_origins: Vec::new(),
         created_at_ms: 1,
         updated_at_ms: 1,
     }
