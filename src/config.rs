@@ -252,6 +252,9 @@ pub struct SocialProofConfig {
     /// The reconnect delay SSE clients are told (`retry:`).
     #[serde(with = "humantime_serde")]
     pub sse_retry: Duration,
+    /// Default window of `GET /api/widget/salespop/stats`.
+    #[serde(with = "humantime_serde")]
+    pub stats_window: Duration,
 }
 
 impl Default for SocialProofConfig {
@@ -264,6 +267,7 @@ impl Default for SocialProofConfig {
             max_subscribers: 50_000,
             keep_alive: Duration::from_secs(30),
             sse_retry: Duration::from_secs(3),
+            stats_window: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -476,6 +480,11 @@ impl Config {
             return Err(self.invalid(
                 "social_proof.keep_alive and social_proof.replay_max_age must be greater than zero",
             ));
+        }
+        if social_proof.stats_window.is_zero()
+            || social_proof.stats_window > Duration::from_secs(31 * 24 * 3600)
+        {
+            return Err(self.invalid("social_proof.stats_window must be between 1s and 31 days"));
         }
         self.project_seeds().map(|_| ())
     }

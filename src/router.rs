@@ -46,6 +46,8 @@ pub struct LiveSettings {
     pub keep_alive: Duration,
     /// The reconnect delay SSE clients are told.
     pub sse_retry: Duration,
+    /// The default window of the event counts endpoint.
+    pub stats_window: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,7 @@ enum Route {
     SalespopPoll,
     SalespopStream,
     SalespopWs,
+    SalespopStats,
 }
 
 impl Route {
@@ -71,6 +74,7 @@ impl Route {
             "/api/widget/salespop" => Route::SalespopPoll,
             "/api/widget/salespop/stream" => Route::SalespopStream,
             "/api/widget/salespop/ws" => Route::SalespopWs,
+            "/api/widget/salespop/stats" => Route::SalespopStats,
             _ => return None,
         })
     }
@@ -82,7 +86,8 @@ impl Route {
             | Route::Session
             | Route::SalespopPoll
             | Route::SalespopStream
-            | Route::SalespopWs => Method::GET,
+            | Route::SalespopWs
+            | Route::SalespopStats => Method::GET,
             Route::SalespopPush | Route::Chat => Method::POST,
         }
     }
@@ -102,7 +107,8 @@ impl Route {
             | Route::Session
             | Route::SalespopPoll
             | Route::SalespopStream
-            | Route::SalespopWs => Some(RateClass::Widget),
+            | Route::SalespopWs
+            | Route::SalespopStats => Some(RateClass::Widget),
             Route::SalespopPush => Some(RateClass::Push),
             Route::Chat => Some(RateClass::Chat),
         }
@@ -170,6 +176,7 @@ async fn dispatch(
         Route::SalespopPoll => routes::salespop_poll::get(state, &request).await,
         Route::SalespopStream => routes::salespop_stream::get(state, &request).await,
         Route::SalespopWs => routes::salespop_ws::get(state, request).await,
+        Route::SalespopStats => routes::salespop_stats::get(state, &request).await,
     }
 }
 

@@ -102,6 +102,7 @@ impl App {
             live_settings: LiveSettings {
                 keep_alive: config.social_proof.keep_alive,
                 sse_retry: config.social_proof.sse_retry,
+                stats_window: config.social_proof.stats_window,
             },
         };
         Ok(App {

@@ -20,10 +20,12 @@ use crate::feed::{Feed, FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::{Document, KnowledgeIndex};
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
-use crate::store::{Store, StoreError};
+use crate::store::{HOUR_MS, Store, StoreError};
 use crate::widget::{InvalidSetting, WidgetSettings};
 
 pub const SLUG_MAX_CHARS: usize = 64;
+/// How far back hourly event counts are kept, and so the longest stats window.
+pub const COUNTS_KEPT_HOURS: u64 = 31 * 24;
 
 /// A project as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +105,8 @@ pub struct ProjectState {
     retain_events: u64,
     /// The id the next pushed event gets; ids are never reused.
     next_event_id: u64,
+    /// The hour whose old counts were last dropped.
+    counts_pruned_hour: u64,
 }
 
 impl Actor for Project {
@@ -138,6 +142,7 @@ impl Actor for Project {
             feed,
             retain_events,
             next_event_id: last_event_id + 1,
+            counts_pruned_hour: 0,
         };
         state.publish();
         Ok(state)
@@ -189,6 +194,13 @@ impl ProjectState {
             .filter(|&id| id > 0);
         self.store
             .append_event(&self.record.slug, &event, forget_up_to)?;
+        let hour = event.created_at_ms / HOUR_MS;
+        if hour != self.counts_pruned_hour {
+            let keep_from = hour.saturating_sub(COUNTS_KEPT_HOURS);
+            self.store
+                .forget_counts_before(&self.record.slug, keep_from)?;
+            self.counts_pruned_hour = hour;
+        }
         self.store.flush().await?;
         // Durable first: a visitor never sees an event that a crash could take back.
         self.feed.publish(&event, now_ms());

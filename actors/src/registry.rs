@@ -22,15 +22,15 @@ use crate::chat::{ChatError, ChatStart, MessageRecord};
 use crate::feed::{FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::Document;
 use crate::project::{
-    Project, ProjectArguments, ProjectMessage, ProjectRecord, ProjectSettings, ProjectSnapshot,
-    SnapshotBoard, now_ms, validate_slug,
+    COUNTS_KEPT_HOURS, Project, ProjectArguments, ProjectMessage, ProjectRecord, ProjectSettings,
+    ProjectSnapshot, SnapshotBoard, now_ms, validate_slug,
 };
 use crate::secret::SecretHash;
 use crate::session::{
     Access, Ask, ChatEngine, Session, SessionActors, SessionArguments, SessionMessage,
 };
-use crate::social_proof::{InvalidEvent, NewEvent, PushFields, SocialProofEvent};
-use crate::store::{Store, StoreError};
+use crate::social_proof::{EventCounts, InvalidEvent, NewEvent, PushFields, SocialProofEvent};
+use crate::store::{HOUR_MS, Store, StoreError};
 use crate::widget::InvalidSetting;
 
 /// Errors a caller of the registry must act on; the edge maps each to one status code.
@@ -213,6 +213,15 @@ impl Registry {
             Ok(result) => Ok(result?),
             Err(_) => Err(ProjectError::Unavailable),
         }
+    }
+
+    /// How many events of each type `slug` got in the last `hours` hours (the current hour
+    /// counting as one), at most [`COUNTS_KEPT_HOURS`].
+    pub async fn event_counts(&self, slug: &str, hours: u64) -> Result<EventCounts, ProjectError> {
+        self.snapshot(slug).await?;
+        let hours = hours.clamp(1, COUNTS_KEPT_HOURS);
+        let now_hour = now_ms() / HOUR_MS;
+        Ok(self.inner.store.event_counts(slug, now_hour + 1 - hours)?)
     }
 
     /// The events of `slug` after `since`, for polling.

@@ -20,14 +20,28 @@ pub const MESSAGE_MAX_CHARS: usize = 280;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
-    Purchased,
-    Subscribed,
-    SignedUp,
-    AddedToCart,
-    Custom,
+    Purchased = 0,
+    Subscribed = 1,
+    SignedUp = 2,
+    AddedToCart = 3,
+    Custom = 4,
 }
 
 impl EventKind {
+    /// Every type, in the order of their stored codes.
+    pub const ALL: [EventKind; 5] = [
+        EventKind::Purchased,
+        EventKind::Subscribed,
+        EventKind::SignedUp,
+        EventKind::AddedToCart,
+        EventKind::Custom,
+    ];
+
+    /// The type's one-byte code in stored keys; never renumber.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
     pub fn parse(kind: &str) -> Option<EventKind> {
         Some(match kind {
             "purchased" => EventKind::Purchased,
@@ -37,6 +51,33 @@ impl EventKind {
             "custom" => EventKind::Custom,
             _ => return None,
         })
+    }
+}
+
+/// How many events of each type were pushed in some period ("27 people signed up today").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EventCounts {
+    pub purchased: u64,
+    pub subscribed: u64,
+    pub signed_up: u64,
+    pub added_to_cart: u64,
+    pub custom: u64,
+}
+
+impl EventCounts {
+    pub fn add(&mut self, kind: EventKind, count: u64) {
+        let slot = match kind {
+            EventKind::Purchased => &mut self.purchased,
+            EventKind::Subscribed => &mut self.subscribed,
+            EventKind::SignedUp => &mut self.signed_up,
+            EventKind::AddedToCart => &mut self.added_to_cart,
+            EventKind::Custom => &mut self.custom,
+        };
+        *slot += count;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.purchased + self.subscribed + self.signed_up + self.added_to_cart + self.custom
     }
 }
 

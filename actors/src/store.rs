@@ -23,7 +23,7 @@ use crate::chat::{MessageRecord, SessionRecord};
 use crate::knowledge::Document;
 use crate::project::ProjectRecord;
 use crate::secret::SecretHash;
-use crate::social_proof::SocialProofEvent;
+use crate::social_proof::{EventCounts, EventKind, SocialProofEvent};
 
 /// Group commit on a thread of our own.
 ///
@@ -117,6 +117,8 @@ pub struct Store {
     sessions: sled::Tree,
     /// session id (16 bytes), message seq as u32 big-endian → JSON [`MessageRecord`].
     messages: sled::Tree,
+    /// slug, 0x00, hour (u64 big-endian), event type code → count (u64 big-endian).
+    event_counts: sled::Tree,
     flusher: Flusher,
 }
 
@@ -146,6 +148,7 @@ impl Store {
             documents: db.open_tree("documents")?,
             sessions: db.open_tree("sessions")?,
             messages: db.open_tree("messages")?,
+            event_counts: db.open_tree("event_counts")?,
             flusher: Flusher::start()
                 .map_err(|error| open_error(format!("cannot start the flusher thread: {error}")))?,
             db,
@@ -209,16 +212,29 @@ impl Store {
             .map(|slug| String::from_utf8_lossy(&slug).into_owned()))
     }
 
-    /// Appends one event and, when `forget_up_to` is set, drops that project's events with
-    /// ids at or below it (the replay window's tail).
+    /// Appends one event and counts it in its hour, in one transaction; then, when
+    /// `forget_up_to` is set, drops that project's events with ids at or below it (the replay
+    /// window's tail).
     pub fn append_event(
         &self,
         slug: &str,
         event: &SocialProofEvent,
         forget_up_to: Option<u64>,
     ) -> Result<(), StoreError> {
+        let value = encode(event);
+        let count_key = count_key(slug, event.created_at_ms / HOUR_MS, event.kind);
+        let result = (&self.events, &self.event_counts).transaction(|(events, counts)| {
+            events.insert(event_key(slug, event.id), value.as_slice())?;
+            let count = counts.get(&count_key)?.map_or(0, |bytes| be_u64(&bytes));
+            counts.insert(count_key.as_slice(), &(count + 1).to_be_bytes())?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Storage(error)) => return Err(error.into()),
+            Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
+        }
         let mut batch = sled::Batch::default();
-        batch.insert(event_key(slug, event.id).as_slice(), encode(event));
         if let Some(last_forgotten) = forget_up_to {
             let start = event_key(slug, 0);
             let end = event_key(slug, last_forgotten);
@@ -227,6 +243,38 @@ impl Store {
             }
         }
         self.events.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Events of `slug` per type, counted from the start of hour `from_hour` (hours since the
+    /// Unix epoch) on.
+    pub fn event_counts(&self, slug: &str, from_hour: u64) -> Result<EventCounts, StoreError> {
+        let mut counts = EventCounts::default();
+        let range = count_key(slug, from_hour, EventKind::ALL[0])
+            ..=count_key(slug, u64::MAX, EventKind::Custom);
+        for entry in self.event_counts.range(range) {
+            let (key, value) = entry?;
+            let kind = EventKind::ALL
+                .get(usize::from(key[key.len() - 1]))
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: "unknown event type code".into(),
+                })?;
+            counts.add(kind, be_u64(&value));
+        }
+        Ok(counts)
+    }
+
+    /// Drops the hourly counts of `slug` before hour `before_hour`.
+    pub fn forget_counts_before(&self, slug: &str, before_hour: u64) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let range =
+            count_key(slug, 0, EventKind::ALL[0])..count_key(slug, before_hour, EventKind::ALL[0]);
+        for key in self.event_counts.range(range).keys() {
+            batch.remove(key?);
+        }
+        self.event_counts.apply_batch(batch)?;
         Ok(())
     }
 
@@ -373,6 +421,19 @@ fn event_key(slug: &str, id: u64) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(&id.to_be_bytes());
     key
+}
+
+pub const HOUR_MS: u64 = 3_600_000;
+
+/// slug, 0x00, hour since the Unix epoch (u64 big-endian), event type code (one byte).
+fn count_key(slug: &str, hour: u64, kind: EventKind) -> Vec<u8> {
+    let mut key = event_key(slug, hour);
+    key.push(kind.code());
+    key
+}
+
+fn be_u64(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
 
 fn encode<T: Serialize>(record: &T) -> Vec<u8> {

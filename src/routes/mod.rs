@@ -7,6 +7,7 @@ pub mod chat;
 pub mod health;
 pub mod salespop_poll;
 pub mod salespop_push;
+pub mod salespop_stats;
 pub mod salespop_stream;
 pub mod salespop_ws;
 pub mod session;

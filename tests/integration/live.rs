@@ -510,3 +510,53 @@ async fn pages_from_sites_outside_the_allowed_origins_get_403_on_every_widget_en
         other => panic!("expected a 403 handshake, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn stats_count_recent_events_per_type_even_beyond_the_replay_window() {
+    let server = TestServer::start_with(|config| config.social_proof.retain_events = 2).await;
+    for kind in ["signed_up", "signed_up", "signed_up", "purchased"] {
+        let response = push(
+            &server,
+            DEMO_SECRET,
+            json!({ "project": "demo", "type": kind }),
+        )
+        .await;
+        assert_eq!(response.status(), 201);
+    }
+    push_named(&server, "other", "elsewhere").await;
+    let stats = |query: &'static str| {
+        let url = server.url(&format!("/api/widget/salespop/stats?{query}"));
+        async move { client().get(url).send().await.unwrap() }
+    };
+    let body: Value = stats("project=demo").await.json().await.unwrap();
+    assert_eq!(body["window"], "1day");
+    assert_eq!(
+        body["counts"]["signed_up"], 3,
+        "counted although only two events are kept"
+    );
+    assert_eq!(body["counts"]["purchased"], 1);
+    assert_eq!(body["counts"]["added_to_cart"], 0);
+    assert_eq!(body["total"], 4);
+    let body: Value = stats("project=demo&window=90m").await.json().await.unwrap();
+    assert_eq!(body["window"], "2h", "rounded up to whole hours");
+    assert_eq!(body["total"], 4);
+    let server = server.restart().await;
+    let body: Value = client()
+        .get(server.url("/api/widget/salespop/stats?project=demo&window=7days"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["total"], 4, "counts are durable");
+    for (query, status) in [
+        ("project=demo&window=forever", 400),
+        ("project=demo&window=60days", 400),
+        ("project=nope", 404),
+        ("window=1h", 400),
+    ] {
+        let url = server.url(&format!("/api/widget/salespop/stats?{query}"));
+        expect_error(client().get(url).send().await.unwrap(), status).await;
+    }
+}

@@ -3,6 +3,7 @@
 use super::*;
 use crate::project::ProjectRecord;
 use crate::social_proof::{EventKind, SocialProofEvent};
+use crate::store::HOUR_MS;
 use crate::widget::{Position, Theme, WidgetSettings};
 
 fn record(slug: &str, secret: Option<&str>) -> ProjectRecord {
@@ -186,4 +187,44 @@ fn many_concurrent_flushes_all_complete_and_persist() {
     assert!(all_ok, "a flush failed");
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.events_after("demo", 0).unwrap().len() as u64, WRITERS);
+}
+
+#[test]
+fn events_are_counted_per_hour_and_type_and_old_hours_can_be_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let at = |id: u64, hour: u64, kind: EventKind| SocialProofEvent {
+        kind,
+        created_at_ms: hour * HOUR_MS + 5,
+        ..event(id)
+    };
+    store
+        .append_event("demo", &at(1, 10, EventKind::SignedUp), None)
+        .unwrap();
+    store
+        .append_event("demo", &at(2, 11, EventKind::SignedUp), None)
+        .unwrap();
+    store
+        .append_event("demo", &at(3, 11, EventKind::Purchased), None)
+        .unwrap();
+    store
+        .append_event("other", &at(1, 11, EventKind::Purchased), None)
+        .unwrap();
+    // Events beyond the replay window are dropped; their counts stay.
+    store
+        .append_event("demo", &at(4, 12, EventKind::SignedUp), Some(3))
+        .unwrap();
+    assert_eq!(store.events_after("demo", 0).unwrap().len(), 1);
+
+    let all = store.event_counts("demo", 0).unwrap();
+    assert_eq!((all.signed_up, all.purchased, all.total()), (3, 1, 4));
+    let recent = store.event_counts("demo", 11).unwrap();
+    assert_eq!((recent.signed_up, recent.purchased), (2, 1));
+    store.forget_counts_before("demo", 12).unwrap();
+    assert_eq!(store.event_counts("demo", 0).unwrap().total(), 1);
+    assert_eq!(
+        store.event_counts("other", 0).unwrap().purchased,
+        1,
+        "other projects untouched"
+    );
 }

@@ -1,0 +1,52 @@
+//! `GET /api/widget/salespop/stats?project=SLUG&window=24h`: how many events of each type a
+//! project got lately, for popups like "27 people signed up today".
+//!
+//! Answers `{"window": "24h", "counts": {"purchased": 3, …}, "total": 31}`. Counts are kept per
+//! hour, so the window is rounded up to whole hours (the current hour counts as one); it
+//! defaults to `social_proof.stats_window` and may be at most 31 days.
+
+use std::time::Duration;
+
+use helpyap_actors::project::COUNTS_KEPT_HOURS;
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, HeaderValue};
+use hyper::{Request, StatusCode};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::json::{Body, Response, json_response};
+use crate::router::AppState;
+
+const HOUR: u64 = 3600;
+
+pub async fn get(
+    state: &AppState,
+    request: &Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let project = super::project_param(request.uri())?;
+    super::project_for_origin(state, request.headers(), &project).await?;
+    let window = match super::query_param(request.uri(), "window") {
+        None => state.live_settings.stats_window,
+        Some(text) => humantime::parse_duration(&text).map_err(|_| {
+            ApiError::BadRequest("window must be a duration such as 24h or 7days".into())
+        })?,
+    };
+    let hours = window.as_secs().div_ceil(HOUR).max(1);
+    if hours > COUNTS_KEPT_HOURS {
+        return Err(ApiError::BadRequest(format!(
+            "window may be at most {} days",
+            COUNTS_KEPT_HOURS / 24
+        )));
+    }
+    let counts = state.registry.event_counts(&project, hours).await?;
+    let window = humantime::format_duration(Duration::from_secs(hours * HOUR)).to_string();
+    let mut response = json_response(
+        StatusCode::OK,
+        &json!({ "window": window, "counts": counts, "total": counts.total() }),
+    );
+    response.headers_mut().insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    Ok(response)
+}
