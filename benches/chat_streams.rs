@@ -13,11 +13,10 @@
 //! the upstream, as to an HTTPS model server that negotiates HTTP/2; 0: one HTTP/1.1 connection
 //! per answer, which needs two file descriptors per stream in helpyap).
 
+mod common;
+
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
@@ -30,6 +29,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::net::TcpSocket;
+
+use common::{Server, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib};
 
 /// Every timestamp is microseconds since this instant, shared by upstream and clients.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -60,7 +61,7 @@ fn main() {
     ));
     let data_dir = tempfile::tempdir().unwrap();
     let http2 = knob("HELPYAP_BENCH_UPSTREAM_HTTP2", "1") == "1";
-    let server = Server::start(upstream, http2, data_dir.path());
+    let server = Server::start(&server_config(upstream, http2), data_dir.path());
     println!(
         "chat streams: {tokens} tokens per answer at {rate} tokens/s; helpyap to upstream over {}; upstream and clients in the bench process, helpyap as its own process",
         if http2 { "h2c" } else { "HTTP/1.1" }
@@ -77,7 +78,7 @@ fn main() {
     );
     for &n_streams in &levels {
         let direct = runtime.block_on(run_clients(n_streams, Target::Upstream(upstream), None));
-        let rss_before = server.rss_kib();
+        let rss_before = rss_kib(server.pid());
         let through = runtime.block_on(run_clients(
             n_streams,
             Target::Helpyap(server.addr),
@@ -338,21 +339,13 @@ async fn start_upstream(tokens: u64, interval: Duration) -> SocketAddr {
     addr
 }
 
-/// The real `helpyap` binary, configured for this benchmark.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(upstream: SocketAddr, http2: bool, data_dir: &std::path::Path) -> Server {
-        let config = format!(
-            r#"
+/// helpyap's config for this benchmark.
+fn server_config(upstream: SocketAddr, http2: bool) -> String {
+    format!(
+        r#"
 [server]
 bind = "127.0.0.1:0"
 log_level = "warn"
-[store]
-path = "{data}"
 [rate_limits]
 chat = {{ requests = 1000000, window = "60s" }}
 [llm]
@@ -367,105 +360,6 @@ keep_alive = "60s"
 [[projects]]
 slug = "demo"
 name = "Bench Bot"
-"#,
-            data = data_dir.join("store").display()
-        );
-        let config_path = data_dir.join("config.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_helpyap"));
-        command
-            .args(["serve", "--config", config_path.to_str().unwrap()])
-            .stdout(Stdio::piped());
-        // SAFETY: prctl only sets this child's parent-death signal, so a killed benchmark never
-        // leaves its server running.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = command.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap()
-            .parse()
-            .unwrap();
-        Server { child, addr }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn rss_kib(&self) -> u64 {
-        rss_kib(self.pid())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .unwrap()
-}
-
-/// User + system CPU time of a process, from `/proc/PID/stat` (clock ticks of 10 ms).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
-}
-
-fn percentile(sorted: &[f64], pct: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * pct / 100.0).round() as usize]
-}
-
-/// Raises this process's open-file limit (inherited by the server) to `limit`, or as far as the
-/// hard limit allows.
-fn raise_open_file_limit(limit: u64) {
-    let mut current = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read or fill the struct we pass.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut current);
-        let wanted = libc::rlimit {
-            rlim_cur: limit,
-            rlim_max: limit,
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
-            let allowed = libc::rlimit {
-                rlim_cur: current.rlim_max,
-                rlim_max: current.rlim_max,
-            };
-            libc::setrlimit(libc::RLIMIT_NOFILE, &allowed);
-            eprintln!(
-                "open-file limit: {} (could not raise it to {limit})",
-                current.rlim_max
-            );
-        }
-    }
-}
-
-fn knob(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+"#
+    )
 }

@@ -1,0 +1,115 @@
+//! What the load benchmarks share: the real `helpyap` binary as a child process, and readings
+//! of a process's memory and CPU from `/proc`.
+
+#![allow(dead_code)] // each benchmark uses its own part
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// The real `helpyap` binary with the given config (its `[store]` section is added here).
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    pub fn start(config: &str, data_dir: &Path) -> Server {
+        let config = format!("{config}\n[store]\npath = \"{}\"\n", data_dir.join("store").display());
+        let config_path = data_dir.join("config.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_helpyap"));
+        command
+            .args(["serve", "--config", config_path.to_str().unwrap()])
+            .stdout(Stdio::piped());
+        // SAFETY: prctl only sets this child's parent-death signal, so a killed benchmark never
+        // leaves its server running.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap()
+            .parse()
+            .unwrap();
+        Server { child, addr }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap()
+}
+
+/// User + system CPU time of a process, from `/proc/PID/stat` (clock ticks of 10 ms).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
+}
+
+pub fn percentile(sorted: &[f64], pct: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * pct / 100.0).round() as usize]
+}
+
+/// Raises this process's open-file limit (inherited by the server) to `limit`, or as far as the
+/// hard limit allows.
+pub fn raise_open_file_limit(limit: u64) {
+    let mut current = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read or fill the struct we pass.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut current);
+        let wanted = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+            let allowed = libc::rlimit {
+                rlim_cur: current.rlim_max,
+                rlim_max: current.rlim_max,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &allowed);
+            eprintln!(
+                "open-file limit: {} (could not raise it to {limit})",
+                current.rlim_max
+            );
+        }
+    }
+}
+
+pub fn knob(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}

@@ -1,0 +1,411 @@
+//! Load benchmark: social-proof fan-out to many live subscribers, side by side with nginx +
+//! nchan in the same run, loaded by the same client.
+//!
+//! For each level (1k and 10k WebSocket subscribers; 1k SSE subscribers) and each server in
+//! turn, the client opens the subscribers on one channel, then measures:
+//! - **RSS per idle subscriber**: the server's RSS with every subscriber connected and idle,
+//!   minus its RSS before, per subscriber;
+//! - **push-to-receive p50/p99**: 20 pushes 50 ms apart, each carrying the time it was sent;
+//!   every delivery's latency;
+//! - **deliveries/s and CPU per delivery**: pushes as fast as 16 concurrent publishers go until
+//!   ~500k deliveries are due; deliveries over the time from the first push to the last
+//!   delivery, and the server's CPU time (all its processes) over the deliveries.
+//!
+//! helpyap's pushes are durable (flushed to disk before they are acknowledged and delivered);
+//! nchan keeps messages in memory. Both get the same payload and the client reads both the same
+//! way (a substring scan, no JSON parsing).
+//!
+//! Needs Debian's `nginx-light` and `libnginx-mod-nchan`; run as root for the open-file limit.
+//! Run: `cargo bench --bench fanout`. Knobs: HELPYAP_BENCH_LEVELS ("1000,10000"),
+//! HELPYAP_BENCH_DELIVERIES (500000), HELPYAP_BENCH_NCHAN_CONF (../shared/bench/nchan.conf).
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+use common::{Server, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib};
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+const PUSH_SECRET: &str = "sp_bench_fanout_secret_0123456789";
+const NCHAN_ADDR: &str = "127.0.0.1:8090";
+const RAMP_BATCH: usize = 500;
+const LATENCY_PUSHES: usize = 20;
+const PUBLISHERS: usize = 16;
+
+fn main() {
+    raise_open_file_limit(100_000);
+    LazyLock::force(&EPOCH);
+    let levels: Vec<usize> = knob("HELPYAP_BENCH_LEVELS", "1000,10000")
+        .split(',')
+        .map(|level| level.trim().parse().unwrap())
+        .collect();
+    let deliveries: usize = knob("HELPYAP_BENCH_DELIVERIES", "500000").parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let nchan = Nchan::start();
+    let data_dir = tempfile::tempdir().unwrap();
+    let helpyap = Server::start(&helpyap_config(), data_dir.path());
+    let targets = [
+        Target::Nchan { pid: nchan.worker_pid(), master: nchan.child.id() },
+        Target::Helpyap { addr: helpyap.addr.to_string(), pid: helpyap.pid() },
+    ];
+    println!("fan-out: one channel, the same client for both servers; helpyap pushes are flushed to disk, nchan's are in memory");
+    println!(
+        "{:>10} | {:>7} | {:>9} | {:>13} | {:>13} | {:>19} | {:>12}",
+        "transport", "server", "subs", "deliveries/s", "CPU/delivery", "push→receive p50/p99", "RSS/idle sub"
+    );
+    let mut runs: Vec<(Transport, usize)> = levels.iter().map(|&n| (Transport::WebSocket, n)).collect();
+    runs.push((Transport::Sse, levels[0]));
+    for (transport, n_subscribers) in runs {
+        for target in &targets {
+            let result = runtime.block_on(run(target, transport, n_subscribers, deliveries));
+            println!(
+                "{:>10} | {:>7} | {:>9} | {:>13.0} | {:>10.3} µs | {:>7.2} / {:>7.2} ms | {:>8.1} KiB",
+                transport.name(),
+                target.name(),
+                n_subscribers,
+                result.deliveries_per_second,
+                result.cpu_per_delivery_us,
+                result.p50_ms,
+                result.p99_ms,
+                result.rss_per_subscriber_kib,
+            );
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Transport {
+    WebSocket,
+    Sse,
+}
+
+impl Transport {
+    fn name(self) -> &'static str {
+        match self {
+            Transport::WebSocket => "WebSocket",
+            Transport::Sse => "SSE",
+        }
+    }
+}
+
+enum Target {
+    /// `pid` is the worker, which holds the subscribers.
+    Nchan { pid: u32, master: u32 },
+    Helpyap { addr: String, pid: u32 },
+}
+
+impl Target {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Nchan { .. } => "nchan",
+            Target::Helpyap { .. } => "helpyap",
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        match self {
+            Target::Nchan { pid, .. } | Target::Helpyap { pid, .. } => *pid,
+        }
+    }
+
+    fn addr(&self) -> &str {
+        match self {
+            Target::Nchan { .. } => NCHAN_ADDR,
+            Target::Helpyap { addr, .. } => addr,
+        }
+    }
+
+    fn subscribe_path(&self, transport: Transport) -> &'static str {
+        match (self, transport) {
+            (Target::Nchan { .. }, _) => "/sub/demo",
+            (Target::Helpyap { .. }, Transport::WebSocket) => "/api/widget/salespop/ws?project=demo",
+            (Target::Helpyap { .. }, Transport::Sse) => "/api/widget/salespop/stream?project=demo",
+        }
+    }
+
+    /// Publishes one message carrying the microsecond it was sent.
+    async fn publish(&self, client: &reqwest::Client) {
+        let sent = format!("t={}", EPOCH.elapsed().as_micros());
+        let request = match self {
+            Target::Nchan { .. } => client
+                .post(format!("http://{NCHAN_ADDR}/pub/demo"))
+                .body(format!("{{\"message\":\"{sent}\"}}")),
+            Target::Helpyap { addr, .. } => client
+                .post(format!("http://{addr}/api/widget/salespop-push"))
+                .bearer_auth(PUSH_SECRET)
+                .json(&serde_json::json!({ "project": "demo", "type": "custom", "message": sent })),
+        };
+        let status = request.send().await.unwrap().status();
+        assert!(status.is_success(), "{} refused a publish: {status}", self.name());
+    }
+}
+
+/// What every subscriber reports into.
+#[derive(Default)]
+struct Tally {
+    /// Messages sent before this microsecond are ignored (nchan replays its newest on connect).
+    phase_start_us: AtomicU64,
+    received: AtomicU64,
+    recording: AtomicBool,
+    latencies_us: Mutex<Vec<f64>>,
+}
+
+impl Tally {
+    fn count(&self, text: &[u8]) {
+        let Some(sent_us) = sent_at(text) else { return };
+        if sent_us < self.phase_start_us.load(Relaxed) {
+            return;
+        }
+        self.received.fetch_add(1, Relaxed);
+        if self.recording.load(Relaxed) {
+            let latency = EPOCH.elapsed().as_micros() as f64 - sent_us as f64;
+            self.latencies_us.lock().unwrap().push(latency);
+        }
+    }
+
+    fn start_phase(&self, recording: bool) {
+        self.received.store(0, Relaxed);
+        self.recording.store(recording, Relaxed);
+        self.phase_start_us.store(EPOCH.elapsed().as_micros() as u64, Relaxed);
+    }
+
+    async fn wait_for(&self, wanted: u64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.received.load(Relaxed) < wanted {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {wanted} deliveries arrived",
+                self.received.load(Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// The microseconds after the first `t=` in a message.
+fn sent_at(text: &[u8]) -> Option<u64> {
+    let start = text.windows(2).position(|pair| pair == b"t=")? + 2;
+    let digits = text[start..].iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&text[start..start + digits]).ok()?.parse().ok()
+}
+
+struct RunResult {
+    deliveries_per_second: f64,
+    cpu_per_delivery_us: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    rss_per_subscriber_kib: f64,
+}
+
+async fn run(target: &Target, transport: Transport, n_subscribers: usize, deliveries: usize) -> RunResult {
+    let tally = Arc::new(Tally::default());
+    tally.start_phase(false);
+    let rss_before = rss_kib(target.pid());
+    let mut subscribers = JoinSet::new();
+    let connected = Arc::new(tokio::sync::Semaphore::new(0));
+    for idx in 0..n_subscribers {
+        if idx > 0 && idx % RAMP_BATCH == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (addr, path) = (target.addr().to_owned(), target.subscribe_path(transport));
+        let (tally, connected) = (tally.clone(), connected.clone());
+        subscribers.spawn(async move {
+            match transport {
+                Transport::WebSocket => subscribe_ws(&addr, path, &tally, &connected).await,
+                Transport::Sse => subscribe_sse(&addr, path, &tally, &connected).await,
+            }
+        });
+    }
+    let _ = connected.acquire_many(n_subscribers as u32).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_per_subscriber_kib = rss_kib(target.pid()).saturating_sub(rss_before) as f64 / n_subscribers as f64;
+
+    let publisher = reqwest::Client::new();
+    tally.start_phase(true);
+    for _ in 0..LATENCY_PUSHES {
+        target.publish(&publisher).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tally.wait_for((LATENCY_PUSHES * n_subscribers) as u64, Duration::from_secs(30)).await;
+    let mut latencies = std::mem::take(&mut *tally.latencies_us.lock().unwrap());
+    latencies.sort_by(f64::total_cmp);
+
+    let pushes = deliveries.div_ceil(n_subscribers);
+    tally.start_phase(false);
+    let cpu_before = server_cpu(target);
+    let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut publishers = JoinSet::new();
+    for _ in 0..PUBLISHERS {
+        let (next, publisher) = (next.clone(), publisher.clone());
+        let target_name = target.name();
+        let addr = target.addr().to_owned();
+        publishers.spawn(async move {
+            let target = match target_name {
+                "nchan" => Target::Nchan { pid: 0, master: 0 },
+                _ => Target::Helpyap { addr, pid: 0 },
+            };
+            while next.fetch_add(1, Relaxed) < pushes as u64 {
+                target.publish(&publisher).await;
+            }
+        });
+    }
+    publishers.join_all().await;
+    tally.wait_for((pushes * n_subscribers) as u64, Duration::from_secs(120)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = server_cpu(target) - cpu_before;
+    subscribers.abort_all();
+    while subscribers.join_next().await.is_some() {}
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let delivered = (pushes * n_subscribers) as f64;
+    RunResult {
+        deliveries_per_second: delivered / elapsed,
+        cpu_per_delivery_us: cpu * 1e6 / delivered,
+        p50_ms: percentile(&latencies, 50.0) / 1e3,
+        p99_ms: percentile(&latencies, 99.0) / 1e3,
+        rss_per_subscriber_kib,
+    }
+}
+
+/// CPU time of the server: helpyap's process, or nginx's master and worker.
+fn server_cpu(target: &Target) -> f64 {
+    match target {
+        Target::Helpyap { pid, .. } => cpu_seconds(*pid),
+        Target::Nchan { pid, master } => cpu_seconds(*pid) + cpu_seconds(*master),
+    }
+}
+
+async fn subscribe_ws(addr: &str, path: &str, tally: &Tally, connected: &tokio::sync::Semaphore) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    // Small buffers on our side too, so 10k clients fit beside the servers.
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let (mut socket, _) =
+        tokio_tungstenite::client_async_with_config(format!("ws://{addr}{path}"), stream, Some(config))
+            .await
+            .unwrap();
+    connected.add_permits(1);
+    while let Some(Ok(message)) = socket.next().await {
+        if let Message::Text(text) = message {
+            tally.count(text.as_bytes());
+        }
+    }
+}
+
+async fn subscribe_sse(addr: &str, path: &str, tally: &Tally, connected: &tokio::sync::Semaphore) {
+    let client = reqwest::Client::new();
+    let mut response = client
+        .get(format!("http://{addr}{path}"))
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    connected.add_permits(1);
+    let mut pending: Vec<u8> = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.windows(2).position(|pair| pair == b"\n\n") {
+            tally.count(&pending[..end]);
+            pending.drain(..end + 2);
+        }
+    }
+}
+
+fn helpyap_config() -> String {
+    format!(
+        r#"
+[server]
+bind = "127.0.0.1:0"
+log_level = "warn"
+[rate_limits]
+push = {{ requests = 100000000, window = "60s" }}
+widget = {{ requests = 100000000, window = "60s" }}
+[social_proof]
+subscriber_queue = 1024
+max_subscribers_per_project = 100000
+max_subscribers = 100000
+[[projects]]
+slug = "demo"
+name = "Bench Bot"
+push_secret = "{PUSH_SECRET}"
+"#
+    )
+}
+
+/// nginx + nchan from `../shared/bench/nchan.conf`, in the foreground as our child.
+struct Nchan {
+    child: Child,
+}
+
+const NCHAN_PREFIX: &str = "/tmp/nchan-bench/";
+
+impl Nchan {
+    fn start() -> Nchan {
+        let conf = knob(
+            "HELPYAP_BENCH_NCHAN_CONF",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/nchan.conf"),
+        );
+        assert!(
+            std::path::Path::new("/usr/lib/nginx/modules/ngx_nchan_module.so").exists(),
+            "nchan is missing: apt-get install nginx-light libnginx-mod-nchan"
+        );
+        std::fs::create_dir_all(format!("{NCHAN_PREFIX}tmp")).unwrap();
+        let mut command = Command::new("nginx");
+        command.args(["-c", &conf, "-p", NCHAN_PREFIX]);
+        // SAFETY: prctl only sets the child's parent-death signal: nginx stops with us.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = command.spawn().expect("starting nginx");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(NCHAN_ADDR).is_ok() {
+                return Nchan { child };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nginx + nchan did not start listening on {NCHAN_ADDR}");
+    }
+
+    /// The one worker process, which holds the subscribers.
+    fn worker_pid(&self) -> u32 {
+        let master = self.child.id();
+        for _ in 0..100 {
+            let children = std::fs::read_to_string(format!("/proc/{master}/task/{master}/children")).unwrap_or_default();
+            if let Some(pid) = children.split_whitespace().next() {
+                return pid.parse().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nginx started no worker");
+    }
+}
+
+impl Drop for Nchan {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: the master then stops its worker too.
+        // SAFETY: kill only signals our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
