@@ -17,7 +17,9 @@
 //!
 //! Needs Debian's `nginx-light` and `libnginx-mod-nchan`; run as root for the open-file limit.
 //! Run: `cargo bench --bench fanout`. Knobs: HELPYAP_BENCH_LEVELS ("1000,10000"),
-//! HELPYAP_BENCH_DELIVERIES (500000), HELPYAP_BENCH_NCHAN_CONF (../shared/bench/nchan.conf).
+//! HELPYAP_BENCH_DELIVERIES (500000), HELPYAP_BENCH_SERVERS ("nchan,helpyap"),
+//! HELPYAP_BENCH_ROUNDS (3: the servers take turns going first; medians are reported),
+//! HELPYAP_BENCH_NCHAN_CONF (../shared/bench/nchan.conf).
 
 mod common;
 
@@ -30,8 +32,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use common::{Server, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib};
 
@@ -50,39 +52,64 @@ fn main() {
         .map(|level| level.trim().parse().unwrap())
         .collect();
     let deliveries: usize = knob("HELPYAP_BENCH_DELIVERIES", "500000").parse().unwrap();
+    let servers = knob("HELPYAP_BENCH_SERVERS", "nchan,helpyap");
+    let rounds: usize = knob("HELPYAP_BENCH_ROUNDS", "3").parse().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
 
-    let nchan = Nchan::start();
-    let data_dir = tempfile::tempdir().unwrap();
-    let helpyap = Server::start(&helpyap_config(), data_dir.path());
-    let targets = [
-        Target::Nchan { pid: nchan.worker_pid(), master: nchan.child.id() },
-        Target::Helpyap { addr: helpyap.addr.to_string(), pid: helpyap.pid() },
-    ];
-    println!("fan-out: one channel, the same client for both servers; helpyap pushes are flushed to disk, nchan's are in memory");
+    let names: Vec<&str> = ["nchan", "helpyap"]
+        .into_iter()
+        .filter(|name| servers.contains(name))
+        .collect();
+    println!(
+        "fan-out: one channel, the same client for both servers, medians of {rounds} rounds; helpyap pushes are flushed to disk, nchan's are in memory"
+    );
     println!(
         "{:>10} | {:>7} | {:>9} | {:>13} | {:>13} | {:>19} | {:>12}",
-        "transport", "server", "subs", "deliveries/s", "CPU/delivery", "push→receive p50/p99", "RSS/idle sub"
+        "transport",
+        "server",
+        "subs",
+        "deliveries/s",
+        "CPU/delivery",
+        "push→receive p50/p99",
+        "RSS/idle sub"
     );
-    let mut runs: Vec<(Transport, usize)> = levels.iter().map(|&n| (Transport::WebSocket, n)).collect();
+    let mut runs: Vec<(Transport, usize)> =
+        levels.iter().map(|&n| (Transport::WebSocket, n)).collect();
     runs.push((Transport::Sse, levels[0]));
     for (transport, n_subscribers) in runs {
-        for target in &targets {
-            let result = runtime.block_on(run(target, transport, n_subscribers, deliveries));
+        let mut results: Vec<(&str, Vec<RunResult>)> =
+            names.iter().map(|&name| (name, Vec::new())).collect();
+        for round in 0..rounds {
+            // Alternate who goes first: the machine is shared and noisy.
+            for idx in 0..results.len() {
+                let idx = (idx + round) % results.len();
+                // A fresh server every run, so its memory growth is this run's alone.
+                let server = Running::start(results[idx].0);
+                let result =
+                    runtime.block_on(run(&server.target(), transport, n_subscribers, deliveries));
+                results[idx].1.push(result);
+            }
+        }
+        for (name, runs) in &results {
+            let median = |value: fn(&RunResult) -> f64| {
+                let mut values: Vec<f64> = runs.iter().map(value).collect();
+                values.sort_by(f64::total_cmp);
+                values[values.len() / 2]
+            };
             println!(
                 "{:>10} | {:>7} | {:>9} | {:>13.0} | {:>10.3} µs | {:>7.2} / {:>7.2} ms | {:>8.1} KiB",
                 transport.name(),
-                target.name(),
+                name,
                 n_subscribers,
-                result.deliveries_per_second,
-                result.cpu_per_delivery_us,
-                result.p50_ms,
-                result.p99_ms,
-                result.rss_per_subscriber_kib,
+                median(|r| r.deliveries_per_second),
+                median(|r| r.cpu_per_delivery_us),
+                median(|r| r.p50_ms),
+                median(|r| r.p99_ms),
+                median(|r| r.rss_per_subscriber_kib),
             );
         }
     }
@@ -105,8 +132,14 @@ impl Transport {
 
 enum Target {
     /// `pid` is the worker, which holds the subscribers.
-    Nchan { pid: u32, master: u32 },
-    Helpyap { addr: String, pid: u32 },
+    Nchan {
+        pid: u32,
+        master: u32,
+    },
+    Helpyap {
+        addr: String,
+        pid: u32,
+    },
 }
 
 impl Target {
@@ -133,7 +166,9 @@ impl Target {
     fn subscribe_path(&self, transport: Transport) -> &'static str {
         match (self, transport) {
             (Target::Nchan { .. }, _) => "/sub/demo",
-            (Target::Helpyap { .. }, Transport::WebSocket) => "/api/widget/salespop/ws?project=demo",
+            (Target::Helpyap { .. }, Transport::WebSocket) => {
+                "/api/widget/salespop/ws?project=demo"
+            }
             (Target::Helpyap { .. }, Transport::Sse) => "/api/widget/salespop/stream?project=demo",
         }
     }
@@ -151,7 +186,11 @@ impl Target {
                 .json(&serde_json::json!({ "project": "demo", "type": "custom", "message": sent })),
         };
         let status = request.send().await.unwrap().status();
-        assert!(status.is_success(), "{} refused a publish: {status}", self.name());
+        assert!(
+            status.is_success(),
+            "{} refused a publish: {status}",
+            self.name()
+        );
     }
 }
 
@@ -181,7 +220,8 @@ impl Tally {
     fn start_phase(&self, recording: bool) {
         self.received.store(0, Relaxed);
         self.recording.store(recording, Relaxed);
-        self.phase_start_us.store(EPOCH.elapsed().as_micros() as u64, Relaxed);
+        self.phase_start_us
+            .store(EPOCH.elapsed().as_micros() as u64, Relaxed);
     }
 
     async fn wait_for(&self, wanted: u64, limit: Duration) {
@@ -200,8 +240,14 @@ impl Tally {
 /// The microseconds after the first `t=` in a message.
 fn sent_at(text: &[u8]) -> Option<u64> {
     let start = text.windows(2).position(|pair| pair == b"t=")? + 2;
-    let digits = text[start..].iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&text[start..start + digits]).ok()?.parse().ok()
+    let digits = text[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&text[start..start + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 struct RunResult {
@@ -212,7 +258,12 @@ struct RunResult {
     rss_per_subscriber_kib: f64,
 }
 
-async fn run(target: &Target, transport: Transport, n_subscribers: usize, deliveries: usize) -> RunResult {
+async fn run(
+    target: &Target,
+    transport: Transport,
+    n_subscribers: usize,
+    deliveries: usize,
+) -> RunResult {
     let tally = Arc::new(Tally::default());
     tally.start_phase(false);
     let rss_before = rss_kib(target.pid());
@@ -233,7 +284,8 @@ async fn run(target: &Target, transport: Transport, n_subscribers: usize, delive
     }
     let _ = connected.acquire_many(n_subscribers as u32).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_per_subscriber_kib = rss_kib(target.pid()).saturating_sub(rss_before) as f64 / n_subscribers as f64;
+    let rss_per_subscriber_kib =
+        rss_kib(target.pid()).saturating_sub(rss_before) as f64 / n_subscribers as f64;
 
     let publisher = reqwest::Client::new();
     tally.start_phase(true);
@@ -241,7 +293,12 @@ async fn run(target: &Target, transport: Transport, n_subscribers: usize, delive
         target.publish(&publisher).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tally.wait_for((LATENCY_PUSHES * n_subscribers) as u64, Duration::from_secs(30)).await;
+    tally
+        .wait_for(
+            (LATENCY_PUSHES * n_subscribers) as u64,
+            Duration::from_secs(30),
+        )
+        .await;
     let mut latencies = std::mem::take(&mut *tally.latencies_us.lock().unwrap());
     latencies.sort_by(f64::total_cmp);
 
@@ -266,7 +323,9 @@ async fn run(target: &Target, transport: Transport, n_subscribers: usize, delive
         });
     }
     publishers.join_all().await;
-    tally.wait_for((pushes * n_subscribers) as u64, Duration::from_secs(120)).await;
+    tally
+        .wait_for((pushes * n_subscribers) as u64, Duration::from_secs(120))
+        .await;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = server_cpu(target) - cpu_before;
     subscribers.abort_all();
@@ -294,11 +353,16 @@ fn server_cpu(target: &Target) -> f64 {
 async fn subscribe_ws(addr: &str, path: &str, tally: &Tally, connected: &tokio::sync::Semaphore) {
     let stream = TcpStream::connect(addr).await.unwrap();
     // Small buffers on our side too, so 10k clients fit beside the servers.
-    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let (mut socket, _) =
-        tokio_tungstenite::client_async_with_config(format!("ws://{addr}{path}"), stream, Some(config))
-            .await
-            .unwrap();
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (mut socket, _) = tokio_tungstenite::client_async_with_config(
+        format!("ws://{addr}{path}"),
+        stream,
+        Some(config),
+    )
+    .await
+    .unwrap();
     connected.add_permits(1);
     while let Some(Ok(message)) = socket.next().await {
         if let Message::Text(text) = message {
@@ -348,6 +412,44 @@ push_secret = "{PUSH_SECRET}"
     )
 }
 
+/// A server started for one run; stopped when dropped.
+enum Running {
+    Nchan(Nchan),
+    Helpyap {
+        server: Server,
+        _data_dir: tempfile::TempDir,
+    },
+}
+
+impl Running {
+    fn start(name: &str) -> Running {
+        match name {
+            "nchan" => Running::Nchan(Nchan::start()),
+            _ => {
+                let data_dir = tempfile::tempdir().unwrap();
+                let server = Server::start(&helpyap_config(), data_dir.path());
+                Running::Helpyap {
+                    server,
+                    _data_dir: data_dir,
+                }
+            }
+        }
+    }
+
+    fn target(&self) -> Target {
+        match self {
+            Running::Nchan(nchan) => Target::Nchan {
+                pid: nchan.worker_pid(),
+                master: nchan.child.id(),
+            },
+            Running::Helpyap { server, .. } => Target::Helpyap {
+                addr: server.addr.to_string(),
+                pid: server.pid(),
+            },
+        }
+    }
+}
+
 /// nginx + nchan from `../shared/bench/nchan.conf`, in the foreground as our child.
 struct Nchan {
     child: Child,
@@ -389,7 +491,9 @@ impl Nchan {
     fn worker_pid(&self) -> u32 {
         let master = self.child.id();
         for _ in 0..100 {
-            let children = std::fs::read_to_string(format!("/proc/{master}/task/{master}/children")).unwrap_or_default();
+            let children =
+                std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
+                    .unwrap_or_default();
             if let Some(pid) = children.split_whitespace().next() {
                 return pid.parse().unwrap();
             }

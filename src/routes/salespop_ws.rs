@@ -36,6 +36,12 @@ use crate::tracker::LiveGuard;
 
 /// Largest frame or message a visitor may send; it has nothing to say beyond pongs and close.
 const MAX_CLIENT_FRAME: usize = 4096;
+/// Initial read buffer and read chunk: pongs and close frames are a few bytes, and this is
+/// allocated for every idle visitor.
+const READ_BUFFER: usize = 1024;
+/// Frames are gathered up to this size and written together at the end of a batch; the buffer
+/// is allocated only once something is sent.
+const WRITE_BATCH: usize = 4096;
 /// How long a close handshake may take before the socket is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -61,8 +67,8 @@ pub async fn get(
             }
         };
         let config = WebSocketConfig::default()
-            .read_buffer_size(MAX_CLIENT_FRAME)
-            .write_buffer_size(0)
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(WRITE_BATCH)
             .max_frame_size(Some(MAX_CLIENT_FRAME))
             .max_message_size(Some(MAX_CLIENT_FRAME));
         let socket =

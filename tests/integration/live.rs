@@ -150,7 +150,7 @@ async fn live_streams(server: &TestServer) -> u64 {
 
 /// Waits (bounded) until the server counts `wanted` live streams.
 async fn until_live_streams(server: &TestServer, wanted: u64) {
-    for _ in 0..200 {
+    for _ in 0..400 {
         if live_streams(server).await == wanted {
             return;
         }
@@ -345,7 +345,7 @@ async fn a_stalled_reader_is_dropped_while_others_get_every_event_and_pushes_nev
     const EVENTS: usize = 400;
     let server = TestServer::start_with(|config| {
         config.rate_limits.push.requests = 10_000;
-        config.server.write_stall_timeout = Duration::from_secs(1);
+        config.server.write_stall_timeout = Duration::from_secs(3);
     })
     .await;
     // A visitor that opens the socket and never reads again, with a tiny receive window.
@@ -559,4 +559,15 @@ async fn stats_count_recent_events_per_type_even_beyond_the_replay_window() {
         let url = server.url(&format!("/api/widget/salespop/stats?{query}"));
         expect_error(client().get(url).send().await.unwrap(), status).await;
     }
+}
+
+#[tokio::test]
+async fn a_visitor_sending_an_oversized_frame_is_disconnected() {
+    let server = TestServer::start().await;
+    let mut socket = ws(&server, "project=demo").await;
+    until_live_streams(&server, 1).await;
+    futures_util::SinkExt::send(&mut socket, Message::text("x".repeat(8 * 1024)))
+        .await
+        .unwrap();
+    until_live_streams(&server, 0).await;
 }
