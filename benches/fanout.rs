@@ -477,10 +477,13 @@ impl Nchan {
                 Ok(())
             });
         }
-        let child = command.spawn().expect("starting nginx");
+        // Owned at once, so a failed start still stops it.
+        let nchan = Nchan {
+            child: command.spawn().expect("starting nginx"),
+        };
         for _ in 0..100 {
             if std::net::TcpStream::connect(NCHAN_ADDR).is_ok() {
-                return Nchan { child };
+                return nchan;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
