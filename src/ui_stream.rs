@@ -103,8 +103,13 @@ impl Frames {
     }
 }
 
+/// Only http(s) URLs are cited as links; anything else (`javascript:`…) is cited by title.
 fn source_frame(source: &Source) -> Value {
-    match &source.url {
+    let link = source.url.as_ref().filter(|url| {
+        let lower = url.trim_start().to_ascii_lowercase();
+        lower.starts_with("https://") || lower.starts_with("http://")
+    });
+    match link {
         Some(url) => {
             json!({ "type": "source-url", "sourceId": source.id, "url": url, "title": source.title })
         }
@@ -120,6 +125,29 @@ fn source_frame(source: &Source) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_http_urls_become_links() {
+        let source = |url: &str| Source {
+            id: "doc".into(),
+            title: "Doc".into(),
+            url: Some(url.into()),
+        };
+        assert_eq!(
+            source_frame(&source("https://a.example/x"))["type"],
+            "source-url"
+        );
+        for bad in [
+            "javascript:alert(1)",
+            " JavaScript:alert(1)",
+            "data:text/html,x",
+            "ftp://a",
+        ] {
+            let frame = source_frame(&source(bad));
+            assert_eq!(frame["type"], "source-document", "{bad}");
+            assert!(frame.get("url").is_none());
+        }
+    }
 
     async fn frames_of(events: Vec<ChatEvent>) -> Vec<String> {
         let (sender, receiver) = mpsc::channel(16);

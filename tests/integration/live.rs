@@ -12,8 +12,10 @@ use tokio_tungstenite::{WebSocketStream, client_async};
 
 use crate::support::{DEMO_SECRET, OTHER_SECRET, TestServer, client, expect_error, health, push};
 
-/// How long a delivery may take before the test calls it lost.
+/// How fast a pushed event must reach a live visitor.
 const DELIVERY: Duration = Duration::from_secs(1);
+/// How long other waits may take before the test calls the message lost (CI machines are busy).
+const PATIENCE: Duration = Duration::from_secs(5);
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -27,10 +29,14 @@ async fn ws(server: &TestServer, query: &str) -> Ws {
 
 /// The next text message as JSON; pings are answered by tungstenite as we read.
 async fn ws_next(socket: &mut Ws) -> Value {
+    ws_next_within(socket, PATIENCE).await
+}
+
+async fn ws_next_within(socket: &mut Ws, limit: Duration) -> Value {
     loop {
-        let message = tokio::time::timeout(DELIVERY, socket.next())
+        let message = tokio::time::timeout(limit, socket.next())
             .await
-            .expect("no message within a second")
+            .expect("no message in time")
             .expect("socket ended")
             .unwrap();
         match message {
@@ -96,9 +102,9 @@ impl Sse {
                 }
                 continue;
             }
-            let chunk = tokio::time::timeout(DELIVERY, self.response.chunk())
+            let chunk = tokio::time::timeout(PATIENCE, self.response.chunk())
                 .await
-                .expect("no frame within a second")
+                .expect("no frame in time")
                 .ok()??;
             self.pending.push_str(std::str::from_utf8(&chunk).unwrap());
         }
@@ -176,8 +182,10 @@ async fn websocket_and_sse_visitors_get_a_pushed_event_within_a_second() {
     until_live_streams(&server, 2).await;
 
     let id = push_named(&server, "demo", "Sarah K.").await;
-    let over_ws = ws_next(&mut socket).await;
-    let (sse_id, over_sse) = sse.next_event().await;
+    let over_ws = ws_next_within(&mut socket, DELIVERY).await;
+    let (sse_id, over_sse) = tokio::time::timeout(DELIVERY, sse.next_event())
+        .await
+        .expect("SSE delivery within a second");
     assert_eq!(over_ws, over_sse, "the same JSON on every channel");
     assert_eq!(sse_id, id);
     assert_eq!(over_ws["id"], id);
@@ -345,7 +353,7 @@ async fn a_stalled_reader_is_dropped_while_others_get_every_event_and_pushes_nev
     const EVENTS: usize = 400;
     let server = TestServer::start_with(|config| {
         config.rate_limits.push.requests = 10_000;
-        config.server.write_stall_timeout = Duration::from_secs(3);
+        config.server.write_stall_timeout = Duration::from_secs(5);
     })
     .await;
     // A visitor that opens the socket and never reads again, with a tiny receive window.
@@ -362,13 +370,9 @@ async fn a_stalled_reader_is_dropped_while_others_get_every_event_and_pushes_nev
     let reader = tokio::spawn(async move {
         let mut ids = Vec::new();
         while ids.len() < EVENTS {
-            ids.push(
-                ws_next(&mut fast).await["id"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<usize>()
-                    .unwrap(),
-            );
+            // Not a latency check: pushes come in batches, and CI machines are busy.
+            let event = ws_next_within(&mut fast, Duration::from_secs(15)).await;
+            ids.push(event["id"].as_str().unwrap().parse::<usize>().unwrap());
         }
         ids
     });
@@ -424,7 +428,7 @@ async fn shutdown_closes_websockets_with_1001_and_ends_sse_streams() {
     until_live_streams(&server, 2).await;
     server.begin_shutdown();
     let close = loop {
-        match tokio::time::timeout(DELIVERY, socket.next()).await.unwrap() {
+        match tokio::time::timeout(PATIENCE, socket.next()).await.unwrap() {
             Some(Ok(Message::Close(frame))) => break frame.unwrap(),
             Some(Ok(_)) => continue,
             other => panic!("expected a close frame, got {other:?}"),
