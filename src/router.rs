@@ -61,6 +61,8 @@ enum Route {
     SalespopStream,
     SalespopWs,
     SalespopStats,
+    WidgetJs,
+    Demo,
 }
 
 impl Route {
@@ -75,6 +77,8 @@ impl Route {
             "/api/widget/salespop/stream" => Route::SalespopStream,
             "/api/widget/salespop/ws" => Route::SalespopWs,
             "/api/widget/salespop/stats" => Route::SalespopStats,
+            "/widget.js" => Route::WidgetJs,
+            "/demo" => Route::Demo,
             _ => return None,
         })
     }
@@ -87,7 +91,9 @@ impl Route {
             | Route::SalespopPoll
             | Route::SalespopStream
             | Route::SalespopWs
-            | Route::SalespopStats => Method::GET,
+            | Route::SalespopStats
+            | Route::WidgetJs
+            | Route::Demo => Method::GET,
             Route::SalespopPush | Route::Chat => Method::POST,
         }
     }
@@ -102,7 +108,8 @@ impl Route {
 
     fn rate_class(self) -> Option<RateClass> {
         match self {
-            Route::Health => None,
+            // Static assets: one per page view, often from many visitors behind one NAT.
+            Route::Health | Route::WidgetJs | Route::Demo => None,
             Route::WidgetConfig
             | Route::Session
             | Route::SalespopPoll
@@ -116,7 +123,7 @@ impl Route {
 
     /// Whether browsers on any site may call it (the widget's endpoints).
     fn cross_origin(self) -> bool {
-        self != Route::Health
+        !matches!(self, Route::Health | Route::WidgetJs | Route::Demo)
     }
 }
 
@@ -177,6 +184,8 @@ async fn dispatch(
         Route::SalespopStream => routes::salespop_stream::get(state, &request).await,
         Route::SalespopWs => routes::salespop_ws::get(state, request).await,
         Route::SalespopStats => routes::salespop_stats::get(state, &request).await,
+        Route::WidgetJs => Ok(routes::assets::widget_js(&request)),
+        Route::Demo => routes::assets::demo(&request),
     }
 }
 

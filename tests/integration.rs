@@ -9,6 +9,10 @@ mod support;
 #[path = "integration/fake_llm.rs"]
 mod fake_llm;
 
+#[path = "integration/assets.rs"]
+mod assets;
+#[path = "integration/browser.rs"]
+mod browser;
 #[path = "integration/chat.rs"]
 mod chat;
 #[path = "integration/http.rs"]

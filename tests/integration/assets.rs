@@ -1,0 +1,81 @@
+//! `GET /widget.js` and `GET /demo`: served from the binary, cached and revalidated right.
+
+use crate::support::{TestServer, client, expect_error};
+
+#[tokio::test]
+async fn the_widget_script_is_cached_briefly_and_revalidated_by_etag() {
+    let server = TestServer::start().await;
+    let response = client().get(server.url("/widget.js")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(
+        headers["content-type"],
+        "application/javascript; charset=utf-8"
+    );
+    assert_eq!(headers["cache-control"], "public, max-age=300");
+    assert!(
+        !headers.contains_key("x-ratelimit-limit"),
+        "not rate limited"
+    );
+    let body = response.text().await.unwrap();
+    assert!(body.contains("attachShadow"));
+    assert!(body.len() < 64 * 1024);
+
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let revalidated = client()
+        .get(server.url("/widget.js"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
+
+    let version = etag.trim_matches('"');
+    let pinned = client()
+        .get(server.url(&format!("/widget.js?v={version}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pinned.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let stale = client()
+        .get(server.url("/widget.js?v=0000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.headers()["cache-control"],
+        "public, max-age=300",
+        "an old version is not pinned"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_page_embeds_the_widget_for_a_valid_project_only() {
+    let server = TestServer::start().await;
+    let page = client().get(server.url("/demo")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<script src="/widget.js" data-project="demo" async></script>"#));
+    let other = client()
+        .get(server.url("/demo?project=other"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        other
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"data-project="other""#)
+    );
+    let hostile = client()
+        .get(server.url("/demo?project=%22%3E%3Cscript%3E"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(hostile, 400).await;
+}

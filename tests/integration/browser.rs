@@ -1,0 +1,76 @@
+//! The widget in a real browser: Debian's chromium, headless, driven by playwright-core through
+//! `tests/node/widget_e2e.mjs` against the real server. `./scripts/test` installs chromium and
+//! the npm packages; a missing one fails loudly, never skips.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{DEMO_SECRET, TestServer};
+
+const INSTALL_HINT: &str = "run ./scripts/test, which installs chromium and playwright-core";
+
+/// A help article whose title, text and URL are hostile, as a careless owner might paste.
+const HOSTILE_ARTICLE: &str = r#"---
+title: Refunds <img src=x onerror="window.__pwned=1">
+url: javascript:window.__pwned=2
+---
+# Refund policy
+
+Our refund policy: <img src=x onerror="window.__pwned=3"> refunds <script>window.__pwned=4</script>
+take five business days after we receive the item. <b>bold</b>
+"#;
+
+#[tokio::test]
+async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("tests/node/widget_e2e.mjs");
+    assert!(
+        root.join("tests/node/node_modules/playwright-core")
+            .is_dir(),
+        "playwright-core missing: {INSTALL_HINT}"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "no chromium at {chromium}: {INSTALL_HINT}"
+    );
+    let hostile_kb = tempfile::tempdir().unwrap();
+    std::fs::write(hostile_kb.path().join("refunds.md"), HOSTILE_ARTICLE).unwrap();
+    let kb_dir = hostile_kb.path().to_owned();
+    let server = TestServer::start_with(move |config| {
+        config.rate_limits.push.requests = 1000;
+        config.rate_limits.widget.requests = 1000;
+        let rules = &mut config.projects[0].social_proof;
+        rules.initial_delay = Duration::from_millis(200);
+        rules.display = Duration::from_millis(2500);
+        rules.gap = Duration::from_millis(300);
+        rules.max_per_visit = 50;
+        config.projects[1].knowledge_dir = Some(kb_dir);
+    })
+    .await;
+    let base_url = format!("http://{}", server.addr);
+    let screenshots = std::env::var("HELPYAP_SCREENSHOTS").unwrap_or_default();
+    // Blocking is fine off the runtime's thread: the server runs on it meanwhile.
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(&script)
+            .args([&base_url, DEMO_SECRET, &screenshots])
+            .env("CHROMIUM", chromium)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|error| panic!("node could not run ({error}): {INSTALL_HINT}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser run failed:\n{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        report["restoredMessages"].as_u64().unwrap() >= 3,
+        "{report}"
+    );
+    assert!(report["sseRequests"].as_u64().unwrap() >= 1, "{report}");
+    drop(hostile_kb);
+}

@@ -1,0 +1,127 @@
+// Drives Debian's chromium (headless) through the widget on the demo page of a running HelpYap
+// server. Usage: node widget_e2e.mjs BASE_URL PUSH_SECRET [SCREENSHOT_DIR]
+// Prints a JSON report of what it saw; exits non-zero with the reason on the first failure.
+import { chromium } from "playwright-core";
+import { strict as assert } from "node:assert";
+
+const [baseUrl, pushSecret, screenshots] = process.argv.slice(2);
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const report = {};
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run"],
+});
+
+async function push(event) {
+  const response = await fetch(`${baseUrl}/api/widget/salespop-push`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${pushSecret}` },
+    body: JSON.stringify({ project: "demo", ...event }),
+  });
+  assert.equal(response.status, 201, `push refused: ${await response.text()}`);
+}
+
+async function shot(page, name) {
+  if (screenshots) await page.screenshot({ path: `${screenshots}/${name}.png` });
+}
+
+/// Fails the run if the page ever executes injected code or renders injected markup.
+async function assertInert(page) {
+  assert.equal(await page.evaluate(() => window.__pwned), undefined, "injected script ran");
+  const injected = await page.evaluate(() =>
+    document.querySelector("#helpyap-widget").shadowRoot.querySelectorAll("img, script, b, iframe").length);
+  assert.equal(injected, 0, "injected markup was rendered");
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(`${baseUrl}/demo`);
+
+  // The closed bubble, untouched by the page's hostile CSS (hot pink, 30px buttons).
+  const launcher = page.locator("#helpyap-widget .launcher");
+  await launcher.waitFor();
+  const background = await launcher.evaluate((node) => getComputedStyle(node).backgroundColor);
+  assert.equal(background, "rgb(55, 55, 246)", "the theme color, not the host page's");
+  await shot(page, "widget-closed");
+
+  // Open it: header, welcome, quick replies; click one and read the streamed answer.
+  await launcher.click();
+  const panel = page.locator("#helpyap-widget .panel");
+  await panel.waitFor();
+  assert.equal(await page.locator("#helpyap-widget header .name").textContent(), "Support Bot");
+  await page.locator("#helpyap-widget .quick button", { hasText: "Pricing" }).click();
+  const answer = page.locator("#helpyap-widget .msg.assistant").last();
+  const source = answer.locator(".sources a").first();
+  await source.waitFor({ timeout: 15000 });
+  report.answer = await answer.evaluate((node) => node.firstChild.textContent);
+  assert.match(report.answer, /plan|price|\$/i, "an answer about pricing");
+  report.sourceHref = await source.getAttribute("href");
+  assert.match(report.sourceHref, /^https?:\/\//);
+  assert.equal(await source.getAttribute("rel"), "noopener noreferrer");
+  await shot(page, "widget-answer");
+
+  // Keyboard: Escape closes and gives focus back to the bubble.
+  await page.keyboard.press("Escape");
+  assert.equal(await panel.isHidden(), true, "Escape closes the panel");
+
+  // Reload: the transcript comes back.
+  await page.reload();
+  await launcher.click();
+  await page.locator("#helpyap-widget .msg.user", { hasText: "Pricing" }).waitFor({ timeout: 5000 });
+  await page.locator("#helpyap-widget .msg.assistant .sources a").first().waitFor();
+  report.restoredMessages = await page.locator("#helpyap-widget .log .msg").count();
+  await page.keyboard.press("Escape");
+
+  // A push shows up as a popup, from the project's template.
+  await push({ type: "signed_up", name: "Sarah K.", location: "Austin, TX", product: "Pro Plan" });
+  const popup = page.locator("#helpyap-widget .popup", { hasText: "Sarah K. from Austin, TX signed up for Pro Plan" });
+  await popup.waitFor({ timeout: 15000 });
+  await shot(page, "widget-popup");
+
+  // Hostile push text stays text.
+  await push({ type: "purchased", name: '<img src=x onerror="window.__pwned=1">', product: "<b>bold</b>" });
+  await page.locator("#helpyap-widget .popup", { hasText: "<img src=x" }).waitFor({ timeout: 15000 });
+  await assertInert(page);
+  assert.deepEqual(errors, [], "no errors on the page");
+
+  // WebSocket blocked: popups still arrive, over SSE.
+  const blocked = await browser.newContext();
+  const page2 = await blocked.newPage();
+  await page2.routeWebSocket(/salespop\/ws/, (ws) => ws.close());
+  let sseRequests = 0;
+  page2.on("request", (request) => { if (request.url().includes("/salespop/stream")) sseRequests += 1; });
+  await page2.goto(`${baseUrl}/demo`);
+  await page2.locator("#helpyap-widget .launcher").waitFor();
+  await page2.waitForTimeout(3500); // two failed WebSocket attempts, then SSE
+  await push({ type: "added_to_cart", name: "Lee", location: "Oslo", product: "Camp Mug" });
+  await page2.locator("#helpyap-widget .popup", { hasText: "Lee from Oslo added Camp Mug to their cart" })
+    .waitFor({ timeout: 20000 });
+  assert.ok(sseRequests > 0, "the popup came over SSE");
+  report.sseRequests = sseRequests;
+
+  // Hostile answer: a knowledge-base passage full of markup, and a javascript: source URL.
+  const page3 = await (await browser.newContext()).newPage();
+  await page3.goto(`${baseUrl}/demo?project=other`);
+  await page3.locator("#helpyap-widget .launcher").click();
+  await page3.locator("#helpyap-widget textarea").fill("What is the refund policy?");
+  await page3.keyboard.press("Enter");
+  const hostile = page3.locator("#helpyap-widget .msg.assistant .sources").last();
+  await hostile.waitFor({ timeout: 15000 });
+  report.hostileAnswer = await page3.locator("#helpyap-widget .msg.assistant").last()
+    .evaluate((node) => node.firstChild.textContent);
+  assert.match(report.hostileAnswer, /<img src=x/, "markup shown as text");
+  assert.equal(await hostile.locator("a").count(), 0, "a javascript: source is not a link");
+  await assertInert(page3);
+
+  console.log(JSON.stringify(report));
+} catch (error) {
+  console.error(error.stack || String(error));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,390 @@
+// HelpYap widget: a chat bubble with streamed, sourced answers and live social-proof popups.
+//
+// Installed with one tag: <script src="https://HOST/widget.js" data-project="SLUG" async></script>
+// Everything lives in a Shadow DOM, so the host page's CSS cannot break it and it cannot break
+// the page. Every text from the server, the model or a push is rendered with textContent —
+// never as HTML — and only http(s) links are made clickable.
+(() => {
+  "use strict";
+  const script = document.currentScript;
+  if (!script || window.__helpyap) return;
+  window.__helpyap = true;
+  const project = script.dataset.project;
+  if (!project) return console.warn("helpyap: the script tag needs data-project");
+  const base = new URL(script.src, location.href).origin;
+  const key = (name) => `helpyap:${project}:${name}`;
+  const load = (name) => { try { return localStorage.getItem(key(name)); } catch { return null; } };
+  const save = (name, value) => {
+    try { value == null ? localStorage.removeItem(key(name)) : localStorage.setItem(key(name), value); } catch { /* storage blocked */ }
+  };
+  const api = (path, params) => `${base}${path}?${new URLSearchParams({ project, ...params })}`;
+
+  const CSS = `
+:host { all: initial; }
+* { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  letter-spacing: normal; word-spacing: normal; text-transform: none; text-align: left; }
+.launcher { position: fixed; bottom: 20px; width: 56px; height: 56px; border-radius: 50%; border: 0;
+  background: var(--hy-color); color: #fff; cursor: pointer; box-shadow: 0 4px 16px rgba(0,0,0,.25);
+  display: grid; place-items: center; z-index: 2147483646; transition: transform .15s; }
+.launcher:hover { transform: scale(1.06); }
+.launcher svg { width: 28px; height: 28px; fill: currentColor; }
+.right { right: 20px; } .left { left: 20px; }
+.panel { position: fixed; bottom: 88px; width: 370px; max-width: calc(100vw - 40px); height: 560px;
+  max-height: calc(100vh - 120px); background: #fff; color: #1f2330; border-radius: 14px;
+  box-shadow: 0 12px 40px rgba(0,0,0,.25); display: flex; flex-direction: column; overflow: hidden;
+  z-index: 2147483647; font-size: 14px; line-height: 1.45; }
+.panel[hidden] { display: none; }
+header { background: var(--hy-color); color: #fff; padding: 14px 16px; display: flex; align-items: center; gap: 8px; }
+header .who { flex: 1; min-width: 0; } header .name { font-weight: 600; font-size: 15px; }
+header .company { opacity: .85; font-size: 12px; }
+header button { background: transparent; border: 0; color: #fff; cursor: pointer; font-size: 13px; padding: 6px; border-radius: 6px; }
+.log { flex: 1; overflow-y: auto; padding: 14px; display: flex; flex-direction: column; gap: 10px; background: #f6f7fb; }
+.msg { max-width: 85%; padding: 9px 12px; border-radius: 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
+.msg.user { align-self: flex-end; background: var(--hy-color); color: #fff; border-bottom-right-radius: 4px; }
+.msg.assistant { align-self: flex-start; background: #fff; border: 1px solid #e3e5ee; border-bottom-left-radius: 4px; }
+.msg.error { align-self: stretch; background: #fff3f3; border: 1px solid #f3c7c7; color: #8a1c1c; }
+.msg.error button { margin-left: 8px; }
+.sources { margin-top: 8px; padding-top: 6px; border-top: 1px solid #eceef4; font-size: 12px; white-space: normal; }
+.sources a { color: var(--hy-color); display: block; }
+.typing span { display: inline-block; width: 7px; height: 7px; margin: 0 2px; border-radius: 50%; background: #9aa0b4; animation: hy-blink 1.2s infinite; }
+.typing span:nth-child(2) { animation-delay: .2s; } .typing span:nth-child(3) { animation-delay: .4s; }
+@keyframes hy-blink { 0%, 80%, 100% { opacity: .25; } 40% { opacity: 1; } }
+.quick { display: flex; flex-wrap: wrap; gap: 6px; padding: 0 14px 10px; background: #f6f7fb; }
+.quick button { border: 1px solid var(--hy-color); color: var(--hy-color); background: #fff; border-radius: 16px; padding: 5px 11px; cursor: pointer; font-size: 13px; }
+form { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e3e5ee; background: #fff; }
+textarea { flex: 1; resize: none; border: 1px solid #d5d8e3; border-radius: 10px; padding: 8px 10px; font-size: 14px; max-height: 96px; }
+form button { border: 0; border-radius: 10px; background: var(--hy-color); color: #fff; padding: 0 14px; cursor: pointer; font-weight: 600; }
+form button:disabled { opacity: .5; cursor: default; }
+button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
+.popup { position: fixed; bottom: 20px; max-width: 330px; background: #fff; color: #1f2330; border-radius: 12px;
+  box-shadow: 0 8px 30px rgba(0,0,0,.2); padding: 12px 14px; font-size: 14px; z-index: 2147483645;
+  border-left: 4px solid var(--hy-color); transition: opacity .3s, transform .3s; }
+.popup.right { right: 90px; } .popup.left { left: 90px; }
+.popup .when { display: block; margin-top: 3px; font-size: 12px; color: #6b7185; }
+.popup.hiding { opacity: 0; transform: translateY(8px); }
+@media (max-width: 480px) {
+  .panel { inset: 0; width: 100vw; max-width: none; height: 100%; max-height: none; border-radius: 0; }
+  .popup { left: 10px; right: 10px; max-width: none; bottom: 86px; }
+  .popup.right, .popup.left { left: 10px; right: 10px; }
+}
+@media (prefers-reduced-motion: reduce) { * { transition: none !important; animation: none !important; } }
+`;
+  const CHAT_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z"/></svg>';
+
+  const el = (tag, attrs = {}, ...children) => {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs)) {
+      if (name === "text") node.textContent = value;
+      else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value);
+    }
+    node.append(...children);
+    return node;
+  };
+  const safeUrl = (url) => {
+    try { const parsed = new URL(url); return ["http:", "https:"].includes(parsed.protocol) ? parsed.href : null; } catch { return null; }
+  };
+
+  async function start() {
+    let config;
+    try {
+      const response = await fetch(api("/api/widget/config"));
+      if (!response.ok) throw new Error(`config ${response.status}`);
+      config = await response.json();
+    } catch (error) {
+      return console.warn("helpyap: widget not started:", error.message);
+    }
+    // A tag of our own, reset inline: page rules like `div { … }` cannot reach it, and inherited
+    // properties (letter-spacing, line-height…) stop at it.
+    const host = el("helpyap-widget", { id: "helpyap-widget", style: "all: initial" });
+    document.body.append(host);
+    const root = host.attachShadow({ mode: "open" });
+    const color = /^#[0-9a-fA-F]{3,6}$/.test(config.theme?.primaryColor) ? config.theme.primaryColor : "#3737f6";
+    const side = config.theme?.position === "bottom-left" ? "left" : "right";
+    host.style.setProperty("--hy-color", color);
+    root.append(el("style", { text: CSS }));
+    const chat = createChat(root, config, side);
+    createPopups(root, config.socialProof, side, chat);
+  }
+
+  // ---- Chat ---------------------------------------------------------------------------------
+
+  function createChat(root, config, side) {
+    const launcher = el("button", { class: `launcher ${side}`, type: "button", "aria-label": `Open chat with ${config.name}`, "aria-expanded": "false" });
+    launcher.innerHTML = CHAT_ICON; // static markup of our own, no outside text
+    const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+    const quick = el("div", { class: "quick" });
+    const input = el("textarea", { rows: "1", "aria-label": "Your message", placeholder: "Type your question…", maxlength: "4000" });
+    const send = el("button", { type: "submit" , text: "Send" });
+    const form = el("form", {}, input, send);
+    const header = el("header", {},
+      el("div", { class: "who" }, el("div", { class: "name", text: config.name }), el("div", { class: "company", text: config.company || "" })),
+      el("button", { type: "button", text: "New chat", "aria-label": "Start a new conversation", onclick: () => newConversation() }),
+      el("button", { type: "button", text: "✕", "aria-label": "Close chat", onclick: () => toggle(false) }));
+    const panel = el("div", { class: `panel ${side}`, role: "dialog", "aria-label": `Chat with ${config.name}`, hidden: "" }, header, log, quick, form);
+    root.append(panel, launcher);
+
+    let sessionId = load("sessionId");
+    let token = load("token");
+    let busy = false;
+    let restored = false;
+
+    function toggle(open) {
+      panel.hidden = !open;
+      launcher.setAttribute("aria-expanded", String(open));
+      launcher.setAttribute("aria-label", open ? "Close chat" : `Open chat with ${config.name}`);
+      if (open) {
+        if (!restored) { restored = true; restore(); }
+        input.focus();
+      } else {
+        launcher.focus();
+      }
+    }
+    launcher.addEventListener("click", () => toggle(panel.hidden));
+    panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") return toggle(false);
+      if (event.key !== "Tab") return;
+      // Keep focus inside the open panel.
+      const focusable = [...panel.querySelectorAll("button, textarea, a[href]")].filter((node) => !node.disabled);
+      const first = focusable[0], last = focusable[focusable.length - 1];
+      const active = root.activeElement;
+      if (event.shiftKey && active === first) { last.focus(); event.preventDefault(); }
+      else if (!event.shiftKey && active === last) { first.focus(); event.preventDefault(); }
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = input.value.trim();
+      if (text && !busy) { input.value = ""; ask(text); }
+    });
+
+    function showWelcome() {
+      log.replaceChildren();
+      if (config.welcomeMessage) log.append(el("div", { class: "msg assistant", text: config.welcomeMessage }));
+      quick.replaceChildren(...(config.quickReplies || []).map((reply) =>
+        el("button", { type: "button", text: reply, onclick: () => { if (!busy) { input.focus(); ask(reply); } } })));
+    }
+    showWelcome();
+
+    function bubble(role, text) {
+      const node = el("div", { class: `msg ${role}`, text });
+      log.append(node);
+      log.scrollTop = log.scrollHeight;
+      return node;
+    }
+    function addSources(node, sources) {
+      if (!sources.length) return;
+      const list = el("div", { class: "sources" }, el("div", { text: "Sources:" }));
+      for (const source of sources) {
+        const url = source.url && safeUrl(source.url);
+        list.append(url
+          ? el("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: source.title || url })
+          : el("span", { text: source.title || "" }));
+      }
+      node.append(list);
+    }
+
+    function newConversation() {
+      sessionId = null; token = null;
+      save("sessionId", null); save("token", null);
+      showWelcome();
+      input.focus();
+    }
+
+    async function restore() {
+      if (!sessionId || !token) return;
+      try {
+        const response = await fetch(api("/api/widget/session", { sessionId }), { headers: { "X-Session-Token": token } });
+        if (!response.ok) {
+          if ([401, 403, 404].includes(response.status)) newConversation();
+          return;
+        }
+        const { messages } = await response.json();
+        if (!messages.length) return;
+        quick.replaceChildren();
+        for (const message of messages) {
+          const node = bubble(message.role === "user" ? "user" : "assistant", message.content);
+          if (message.role !== "user") addSources(node, message.sources || []);
+        }
+      } catch { /* offline: start fresh */ }
+    }
+
+    async function ask(text) {
+      busy = true; send.disabled = true;
+      quick.replaceChildren();
+      bubble("user", text);
+      const reply = el("div", { class: "msg assistant typing", "aria-label": "Assistant is typing" }, el("span"), el("span"), el("span"));
+      log.append(reply);
+      log.scrollTop = log.scrollHeight;
+      if (!sessionId) { sessionId = crypto.randomUUID(); save("sessionId", sessionId); }
+      try {
+        const response = await fetch(`${base}/api/chat`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ projectSlug: project, sessionId, sessionToken: token || undefined, messages: [{ role: "user", content: text }] }),
+        });
+        if (!response.ok) {
+          const body = await response.json().catch(() => ({}));
+          if ([401, 403].includes(response.status)) newConversation();
+          throw new Error(body.error || `The assistant is unavailable (${response.status})`);
+        }
+        const newToken = response.headers.get("X-Session-Token");
+        if (newToken) { token = newToken; save("token", token); }
+        await readAnswer(response, reply);
+      } catch (error) {
+        reply.remove();
+        const failed = el("div", { class: "msg error", role: "alert", text: error.message || "Something went wrong." });
+        failed.append(el("button", { type: "button", text: "Retry", onclick: () => { failed.remove(); ask(text); } }));
+        log.append(failed);
+      } finally {
+        busy = false; send.disabled = false;
+        log.scrollTop = log.scrollHeight;
+      }
+    }
+
+    // The AI SDK UI message stream: SSE lines of JSON frames, ending with [DONE].
+    async function readAnswer(response, node) {
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let pending = "", text = "", sources = [], failure = null;
+      const started = () => { if (node.classList.contains("typing")) { node.classList.remove("typing"); node.removeAttribute("aria-label"); node.textContent = ""; } };
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        pending += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = pending.indexOf("\n\n")) >= 0) {
+          const block = pending.slice(0, end);
+          pending = pending.slice(end + 2);
+          for (const line of block.split("\n")) {
+            if (!line.startsWith("data: ")) continue;
+            const data = line.slice(6);
+            if (data === "[DONE]") continue;
+            let frame;
+            try { frame = JSON.parse(data); } catch { continue; }
+            if (frame.type === "text-delta") { started(); text += frame.delta; node.textContent = text; log.scrollTop = log.scrollHeight; }
+            else if (frame.type === "source-url") sources.push({ url: frame.url, title: frame.title });
+            else if (frame.type === "source-document") sources.push({ title: frame.title });
+            else if (frame.type === "error") failure = frame.errorText;
+          }
+        }
+      }
+      started();
+      if (!text) node.remove();
+      else addSources(node, sources);
+      if (failure) throw new Error(text ? "The answer was cut off." : failure);
+    }
+
+    return { isOpen: () => !panel.hidden };
+  }
+
+  // ---- Social-proof popups ------------------------------------------------------------------
+
+  function createPopups(root, rules, side, chat) {
+    if (!rules || !rules.enabled) return;
+    if (!rules.showOnMobile && matchMedia("(max-width: 640px)").matches) return;
+    const shownKey = "popupsShown";
+    let shown = Number(sessionStorageGet(shownKey) || 0);
+    let since = Number(load("since") || 0);
+    const queue = [];
+    let nextAt = Date.now() + rules.initialDelayMs;
+    let timer = null;
+
+    function sessionStorageGet(name) { try { return sessionStorage.getItem(key(name)); } catch { return null; } }
+    function sessionStorageSet(name, value) { try { sessionStorage.setItem(key(name), value); } catch { /* blocked */ } }
+
+    function receive(event) {
+      if (event.type === "reset") { since = Number(event.lastId) || 0; save("since", String(since)); return; }
+      const id = Number(event.id);
+      if (!(id > since)) return; // seen already: never twice
+      since = id;
+      save("since", String(since));
+      if (Date.now() - Date.parse(event.createdAt) > rules.maxAgeMs) return;
+      queue.push(event);
+      if (queue.length > 20) queue.shift();
+      schedule();
+    }
+
+    function schedule() {
+      if (timer || !queue.length || shown >= rules.maxPerVisit) return;
+      timer = setTimeout(() => { timer = null; showNext(); }, Math.max(0, nextAt - Date.now()));
+    }
+
+    function showNext() {
+      if (document.hidden) { document.addEventListener("visibilitychange", schedule, { once: true }); return; }
+      if (chat.isOpen() || !queue.length || shown >= rules.maxPerVisit) { nextAt = Date.now() + rules.gapMs; return schedule(); }
+      const event = queue.shift();
+      shown += 1;
+      sessionStorageSet(shownKey, String(shown));
+      const popup = el("div", { class: `popup ${side}`, role: "status" },
+        el("span", { text: popupText(event) }), el("span", { class: "when", text: ago(event.createdAt) }));
+      root.append(popup);
+      setTimeout(() => { popup.classList.add("hiding"); setTimeout(() => popup.remove(), 350); }, rules.displayMs);
+      nextAt = Date.now() + rules.displayMs + rules.gapMs;
+      schedule();
+    }
+
+    function popupText(event) {
+      let template = rules.templates[event.type] || "{message}";
+      const fields = { name: rules.anonymize ? "Someone" : event.name || "Someone", location: event.location, product: event.product, message: event.message };
+      if (!fields.location) template = template.replace(/ from \{location\}/g, "");
+      if (!fields.product) template = template.replace(/ (to |for )?\{product\}/g, "");
+      return template.replace(/\{(name|location|product|message)\}/g, (_, name) => fields[name] || "").replace(/\s+/g, " ").trim();
+    }
+
+    function ago(createdAt) {
+      const minutes = Math.round((Date.now() - Date.parse(createdAt)) / 60000);
+      if (minutes < 1) return "just now";
+      if (minutes < 60) return `${minutes} minute${minutes === 1 ? "" : "s"} ago`;
+      const hours = Math.round(minutes / 60);
+      return hours < 24 ? `${hours} hour${hours === 1 ? "" : "s"} ago` : `${Math.round(hours / 24)} days ago`;
+    }
+
+    // WebSocket first; SSE when sockets are blocked; polling when both are.
+    const sinceParam = () => ({ since: String(since) });
+    function viaWebSocket(attempt = 0) {
+      let opened = false;
+      const url = api("/api/widget/salespop/ws", sinceParam()).replace(/^http/, "ws");
+      let socket;
+      try { socket = new WebSocket(url); } catch { return viaSse(); }
+      socket.onopen = () => { opened = true; attempt = 0; };
+      socket.onmessage = (message) => { try { receive(JSON.parse(message.data)); } catch { /* not ours */ } };
+      socket.onclose = () => {
+        if (!opened && attempt >= 1) return viaSse();
+        setTimeout(() => viaWebSocket(attempt + 1), Math.min(30000, 1000 * 2 ** attempt) * (0.5 + Math.random()));
+      };
+    }
+    function viaSse() {
+      if (!window.EventSource) return viaPolling();
+      let opened = false;
+      const source = new EventSource(api("/api/widget/salespop/stream", sinceParam()));
+      source.onopen = () => { opened = true; };
+      source.onmessage = (message) => { try { receive(JSON.parse(message.data)); } catch { /* not ours */ } };
+      source.addEventListener("reset", (message) => { try { receive(JSON.parse(message.data)); } catch { /* not ours */ } });
+      source.onerror = () => {
+        // The browser reconnects by itself with Last-Event-ID; give up on SSE only if it never worked.
+        if (!opened) { source.close(); viaPolling(); }
+      };
+    }
+    function viaPolling() {
+      const poll = async () => {
+        try {
+          const response = await fetch(api("/api/widget/salespop", sinceParam()));
+          if (response.ok) {
+            const body = await response.json();
+            if (body.reset) receive({ type: "reset", lastId: body.lastId });
+            body.events.forEach(receive);
+          }
+        } catch { /* try again later */ }
+        setTimeout(poll, 15000);
+      };
+      poll();
+    }
+    viaWebSocket();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
