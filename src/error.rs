@@ -122,6 +122,7 @@ impl From<ChatError> for ApiError {
             ChatError::Unavailable => {
                 ApiError::Unavailable("Chat is temporarily unavailable, retry shortly".into())
             }
+            ChatError::InvalidLead(error) => ApiError::BadRequest(error.to_string()),
             ChatError::Store(cause) => ApiError::Internal(cause),
         }
     }

@@ -63,6 +63,7 @@ enum Route {
     SalespopStats,
     WidgetJs,
     Demo,
+    Lead,
 }
 
 impl Route {
@@ -77,6 +78,7 @@ impl Route {
             "/api/widget/salespop/stream" => Route::SalespopStream,
             "/api/widget/salespop/ws" => Route::SalespopWs,
             "/api/widget/salespop/stats" => Route::SalespopStats,
+            "/api/widget/lead" => Route::Lead,
             "/widget.js" => Route::WidgetJs,
             "/demo" => Route::Demo,
             _ => return None,
@@ -94,7 +96,7 @@ impl Route {
             | Route::SalespopStats
             | Route::WidgetJs
             | Route::Demo => Method::GET,
-            Route::SalespopPush | Route::Chat => Method::POST,
+            Route::SalespopPush | Route::Chat | Route::Lead => Method::POST,
         }
     }
 
@@ -117,7 +119,8 @@ impl Route {
             | Route::SalespopWs
             | Route::SalespopStats => Some(RateClass::Widget),
             Route::SalespopPush => Some(RateClass::Push),
-            Route::Chat => Some(RateClass::Chat),
+            // Leads share chat's stricter limit: they are a spam target.
+            Route::Chat | Route::Lead => Some(RateClass::Chat),
         }
     }
 
@@ -186,6 +189,7 @@ async fn dispatch(
         Route::SalespopStats => routes::salespop_stats::get(state, &request).await,
         Route::WidgetJs => Ok(routes::assets::widget_js(&request)),
         Route::Demo => routes::assets::demo(&request),
+        Route::Lead => routes::lead::post(state, request).await,
     }
 }
 

@@ -17,6 +17,8 @@ mod browser;
 mod chat;
 #[path = "integration/http.rs"]
 mod http;
+#[path = "integration/lead.rs"]
+mod lead;
 #[path = "integration/lifecycle.rs"]
 mod lifecycle;
 #[path = "integration/live.rs"]

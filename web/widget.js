@@ -50,6 +50,12 @@ header button { background: transparent; border: 0; color: #fff; cursor: pointer
 .typing span:nth-child(2) { animation-delay: .2s; } .typing span:nth-child(3) { animation-delay: .4s; }
 @keyframes hy-blink { 0%, 80%, 100% { opacity: .25; } 40% { opacity: 1; } }
 .quick { display: flex; flex-wrap: wrap; gap: 6px; padding: 0 14px 10px; background: #f6f7fb; }
+.human { padding: 0 14px 8px; background: #f6f7fb; text-align: right; }
+.human button { background: none; border: 0; color: var(--hy-color); cursor: pointer; font-size: 12px; text-decoration: underline; padding: 2px; }
+.lead { align-self: stretch; background: #fff; border: 1px solid #e3e5ee; border-radius: 12px; padding: 12px; display: grid; gap: 8px; }
+.lead label { display: grid; gap: 3px; font-size: 12px; color: #4a5068; }
+.lead input, .lead textarea { border: 1px solid #d5d8e3; border-radius: 8px; padding: 7px 9px; font-size: 14px; }
+.lead button { justify-self: end; border: 0; border-radius: 8px; background: var(--hy-color); color: #fff; padding: 7px 14px; cursor: pointer; }
 .quick button { border: 1px solid var(--hy-color); color: var(--hy-color); background: #fff; border-radius: 16px; padding: 5px 11px; cursor: pointer; font-size: 13px; }
 form { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e3e5ee; background: #fff; }
 textarea { flex: 1; resize: none; border: 1px solid #d5d8e3; border-radius: 10px; padding: 8px 10px; font-size: 14px; max-height: 96px; }
@@ -117,15 +123,19 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     const input = el("textarea", { rows: "1", "aria-label": "Your message", placeholder: "Type your question…", maxlength: "4000" });
     const send = el("button", { type: "submit" , text: "Send" });
     const form = el("form", {}, input, send);
+    const human = el("div", { class: "human", hidden: "" },
+      el("button", { type: "button", text: "Talk to a human", onclick: () => showLeadForm() }));
     const header = el("header", {},
       el("div", { class: "who" }, el("div", { class: "name", text: config.name }), el("div", { class: "company", text: config.company || "" })),
       el("button", { type: "button", text: "New chat", "aria-label": "Start a new conversation", onclick: () => newConversation() }),
       el("button", { type: "button", text: "✕", "aria-label": "Close chat", onclick: () => toggle(false) }));
-    const panel = el("div", { class: `panel ${side}`, role: "dialog", "aria-label": `Chat with ${config.name}`, hidden: "" }, header, log, quick, form);
+    const panel = el("div", { class: `panel ${side}`, role: "dialog", "aria-label": `Chat with ${config.name}`, hidden: "" }, header, log, quick, human, form);
     root.append(panel, launcher);
 
     let sessionId = load("sessionId");
     let token = load("token");
+    const updateHuman = () => { human.hidden = !token; };
+    updateHuman();
     let busy = false;
     let restored = false;
 
@@ -145,7 +155,8 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       if (event.key === "Escape") return toggle(false);
       if (event.key !== "Tab") return;
       // Keep focus inside the open panel.
-      const focusable = [...panel.querySelectorAll("button, textarea, a[href]")].filter((node) => !node.disabled);
+      const focusable = [...panel.querySelectorAll("button, textarea, input, a[href]")]
+        .filter((node) => !node.disabled && node.offsetParent !== null);
       const first = focusable[0], last = focusable[focusable.length - 1];
       const active = root.activeElement;
       if (event.shiftKey && active === first) { last.focus(); event.preventDefault(); }
@@ -189,6 +200,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     function newConversation() {
       sessionId = null; token = null;
       save("sessionId", null); save("token", null);
+      updateHuman();
       showWelcome();
       input.focus();
     }
@@ -231,7 +243,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
           throw new Error(body.error || `The assistant is unavailable (${response.status})`);
         }
         const newToken = response.headers.get("X-Session-Token");
-        if (newToken) { token = newToken; save("token", token); }
+        if (newToken) { token = newToken; save("token", token); updateHuman(); }
         await readAnswer(response, reply);
       } catch (error) {
         reply.remove();
@@ -275,6 +287,39 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       if (!text) node.remove();
       else addSources(node, sources);
       if (failure) throw new Error(text ? "The answer was cut off." : failure);
+    }
+
+    // A visitor the assistant could not help leaves an email for a human.
+    function showLeadForm() {
+      if (log.querySelector(".lead")) return log.querySelector(".lead input").focus();
+      const email = el("input", { type: "email", required: "", autocomplete: "email", maxlength: "254" });
+      const name = el("input", { type: "text", autocomplete: "name", maxlength: "80" });
+      const message = el("textarea", { rows: "2", maxlength: "2000" });
+      const status = el("div", { role: "status" });
+      const leadForm = el("form", { class: "lead", "aria-label": "Contact a human" },
+        el("div", { text: "Leave your email and a person from our team will get back to you." }),
+        el("label", {}, "Email", email), el("label", {}, "Name (optional)", name),
+        el("label", {}, "Message (optional)", message), status, el("button", { type: "submit", text: "Send to a human" }));
+      leadForm.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        status.textContent = "Sending…";
+        try {
+          const response = await fetch(`${base}/api/widget/lead`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ projectSlug: project, sessionId, sessionToken: token, email: email.value, name: name.value, message: message.value }),
+          });
+          const body = await response.json().catch(() => ({}));
+          if (!response.ok) throw new Error(body.error || `Could not send (${response.status})`);
+          leadForm.replaceWith(el("div", { class: "msg assistant", text: `Thanks! We will email you at ${email.value.trim()}.` }));
+          input.focus(); // the form that had focus is gone
+        } catch (error) {
+          status.textContent = error.message;
+        }
+      });
+      log.append(leadForm);
+      log.scrollTop = log.scrollHeight;
+      email.focus();
     }
 
     return { isOpen: () => !panel.hidden };

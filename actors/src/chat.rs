@@ -97,8 +97,25 @@ pub enum ChatError {
     Overloaded,
     #[error("chat is temporarily unavailable")]
     Unavailable,
+    #[error(transparent)]
+    InvalidLead(#[from] crate::lead::InvalidLead),
     #[error("store failed: {0}")]
     Store(String),
+}
+
+impl SessionRecord {
+    /// Whether `token` opens this session for `project`: 401 without or with a wrong token,
+    /// 403 for another project's session.
+    pub fn check_access(&self, project: &str, token: Option<&str>) -> Result<(), ChatError> {
+        let token = token.ok_or(ChatError::MissingToken)?;
+        if !self.token_hash.matches(token) {
+            return Err(ChatError::WrongToken);
+        }
+        if self.project != project {
+            return Err(ChatError::ForeignSession);
+        }
+        Ok(())
+    }
 }
 
 /// A fresh session token: 256 random bits, shown once; only its hash is stored.

@@ -7,6 +7,7 @@
 pub mod chat;
 pub mod feed;
 pub mod knowledge;
+pub mod lead;
 pub mod llm;
 pub mod project;
 pub mod registry;

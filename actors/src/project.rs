@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::feed::{Feed, FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::{Document, KnowledgeIndex};
+use crate::lead::LeadRecord;
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
 use crate::store::{HOUR_MS, Store, StoreError};
@@ -81,6 +82,8 @@ pub enum ProjectMessage {
     Subscribe(Option<u64>, RpcReplyPort<Result<Subscription, FeedFull>>),
     /// The events after the id, for polling.
     Replay(Option<u64>, RpcReplyPort<Replay>),
+    /// Store a validated lead and reply once it is durable.
+    AddLead(Box<LeadRecord>, RpcReplyPort<Result<(), StoreError>>),
     /// Panic inside the handler, to prove supervision restarts the actor.
     #[cfg(any(test, feature = "fault-injection"))]
     Panic,
@@ -173,6 +176,10 @@ impl Actor for Project {
             ProjectMessage::Replay(since, reply) => {
                 let _ = reply.send(state.feed.replay(since, now_ms()));
             }
+            ProjectMessage::AddLead(lead, reply) => {
+                let result = state.add_lead(&lead).await;
+                let _ = reply.send(result);
+            }
             #[cfg(any(test, feature = "fault-injection"))]
             ProjectMessage::Panic => {
                 panic!("fault injection: project {} panicked", state.record.slug)
@@ -205,6 +212,11 @@ impl ProjectState {
         // Durable first: a visitor never sees an event that a crash could take back.
         self.feed.publish(&event, now_ms());
         Ok(event_id)
+    }
+
+    async fn add_lead(&self, lead: &LeadRecord) -> Result<(), StoreError> {
+        self.store.put_lead(&self.record.slug, lead)?;
+        self.store.flush().await
     }
 
     async fn configure(&mut self, settings: ProjectSettings) -> Result<(), StoreError> {

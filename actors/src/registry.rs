@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::chat::{ChatError, ChatStart, MessageRecord};
 use crate::feed::{FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::Document;
+use crate::lead::{LeadFields, LeadRecord};
 use crate::project::{
     COUNTS_KEPT_HOURS, Project, ProjectArguments, ProjectMessage, ProjectRecord, ProjectSettings,
     ProjectSnapshot, SnapshotBoard, now_ms, validate_slug,
@@ -295,6 +296,35 @@ impl Registry {
             Ok(result) => result,
             Err(_) => Err(ChatError::Unavailable),
         }
+    }
+
+    /// Stores a lead from the visitor of session `session_id`, who must hold its token.
+    pub async fn add_lead(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        token: Option<String>,
+        fields: LeadFields,
+    ) -> Result<(), ChatError> {
+        self.snapshot(slug).await.map_err(chat_error)?;
+        let record = self
+            .inner
+            .store
+            .session(session_id)
+            .map_err(|e| ChatError::Store(e.to_string()))?
+            .ok_or(ChatError::SessionNotFound)?;
+        record.check_access(slug, token.as_deref())?;
+        let lead = LeadRecord::validate(session_id, fields, now_ms())?;
+        let actor = self.actor(slug).await.map_err(chat_error)?;
+        match call!(actor, ProjectMessage::AddLead, Box::new(lead)) {
+            Ok(result) => result.map_err(|e| ChatError::Store(e.to_string())),
+            Err(_) => Err(ChatError::Unavailable),
+        }
+    }
+
+    /// Every lead of `slug`, oldest first.
+    pub fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, ProjectError> {
+        Ok(self.inner.store.leads(slug)?)
     }
 
     /// Counters of the model side, for health and metrics.

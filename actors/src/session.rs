@@ -253,16 +253,7 @@ impl SessionState {
         let Some(record) = &self.record else {
             return Err(ChatError::SessionNotFound);
         };
-        let Some(token) = &access.token else {
-            return Err(ChatError::MissingToken);
-        };
-        if !record.token_hash.matches(token) {
-            return Err(ChatError::WrongToken);
-        }
-        if record.project != access.project {
-            return Err(ChatError::ForeignSession);
-        }
-        Ok(())
+        record.check_access(&access.project, access.token.as_deref())
     }
 
     /// The last stored turns, the model's only view of the conversation.

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::chat::{MessageRecord, SessionRecord};
 use crate::knowledge::Document;
+use crate::lead::LeadRecord;
 use crate::project::ProjectRecord;
 use crate::secret::SecretHash;
 use crate::social_proof::{EventCounts, EventKind, SocialProofEvent};
@@ -119,6 +120,8 @@ pub struct Store {
     messages: sled::Tree,
     /// slug, 0x00, hour (u64 big-endian), event type code → count (u64 big-endian).
     event_counts: sled::Tree,
+    /// slug, 0x00, created ms (u64 big-endian), session id (16 bytes) → JSON [`LeadRecord`].
+    leads: sled::Tree,
     flusher: Flusher,
 }
 
@@ -149,6 +152,7 @@ impl Store {
             sessions: db.open_tree("sessions")?,
             messages: db.open_tree("messages")?,
             event_counts: db.open_tree("event_counts")?,
+            leads: db.open_tree("leads")?,
             flusher: Flusher::start()
                 .map_err(|error| open_error(format!("cannot start the flusher thread: {error}")))?,
             db,
@@ -276,6 +280,26 @@ impl Store {
         }
         self.event_counts.apply_batch(batch)?;
         Ok(())
+    }
+
+    pub fn put_lead(&self, slug: &str, lead: &LeadRecord) -> Result<(), StoreError> {
+        let mut key = event_key(slug, lead.created_at_ms);
+        key.extend_from_slice(lead.session_id.as_bytes());
+        self.leads.insert(key, encode(lead))?;
+        Ok(())
+    }
+
+    /// Every lead of `slug`, oldest first.
+    pub fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, StoreError> {
+        let mut prefix = slug.as_bytes().to_vec();
+        prefix.push(0);
+        self.leads
+            .scan_prefix(prefix)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
     }
 
     /// Events of `slug` with an id greater than `after`, oldest first.

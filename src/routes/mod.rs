@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod chat;
 pub mod health;
+pub mod lead;
 pub mod salespop_poll;
 pub mod salespop_push;
 pub mod salespop_stats;

@@ -75,6 +75,12 @@ try {
   await page.locator("#helpyap-widget .msg.user", { hasText: "Pricing" }).waitFor({ timeout: 5000 });
   await page.locator("#helpyap-widget .msg.assistant .sources a").first().waitFor();
   report.restoredMessages = await page.locator("#helpyap-widget .log .msg").count();
+
+  // Talk to a human: leave an email.
+  await page.locator("#helpyap-widget .human button").click();
+  await page.locator("#helpyap-widget .lead input[type=email]").fill("ann@example.com");
+  await page.locator("#helpyap-widget .lead button[type=submit]").click();
+  await page.locator("#helpyap-widget .msg", { hasText: "We will email you at ann@example.com" }).waitFor({ timeout: 5000 });
   await page.keyboard.press("Escape");
 
   // A push shows up as a popup, from the project's template.
