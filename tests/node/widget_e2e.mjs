@@ -124,6 +124,21 @@ try {
   assert.equal(await hostile.locator("a").count(), 0, "a javascript: source is not a link");
   await assertInert(page3);
 
+  // Small screens: a full-screen panel; keyboard: focus stays inside, Escape returns it.
+  const phone = await (await browser.newContext({ viewport: { width: 375, height: 700 } })).newPage();
+  await phone.goto(`${baseUrl}/demo`);
+  await phone.locator("#helpyap-widget .launcher").click();
+  const box = await phone.locator("#helpyap-widget .panel").boundingBox();
+  assert.deepEqual([box.x, box.y, box.width, box.height], [0, 0, 375, 700], "full-screen panel");
+  const focusInWidget = () => phone.evaluate(() => document.activeElement?.id === "helpyap-widget");
+  for (let press = 0; press < 8; press += 1) {
+    await phone.keyboard.press(press % 3 === 2 ? "Shift+Tab" : "Tab");
+    assert.ok(await focusInWidget(), "Tab keeps focus inside the open panel");
+  }
+  await phone.keyboard.press("Escape");
+  const focused = await phone.evaluate(() => document.activeElement.shadowRoot.activeElement.className);
+  assert.match(focused, /launcher/, "Escape gives focus back to the bubble");
+
   console.log(JSON.stringify(report));
 } catch (error) {
   console.error(error.stack || String(error));
