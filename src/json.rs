@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH};
 use hyper::{Request, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -91,6 +91,25 @@ pub fn bytes_response(
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// `body` with its `ETag`, or an empty 304 when the request's `If-None-Match` already has it.
+pub fn etagged_response(
+    request_headers: &HeaderMap,
+    etag: HeaderValue,
+    body: Bytes,
+    content_type: &'static str,
+) -> Response<Body> {
+    let not_modified = request_headers
+        .get(IF_NONE_MATCH)
+        .is_some_and(|value| value == etag);
+    let mut response = if not_modified {
+        empty_response(StatusCode::NOT_MODIFIED)
+    } else {
+        bytes_response(StatusCode::OK, body, content_type)
+    };
+    response.headers_mut().insert(ETAG, etag);
     response
 }
 

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::text::{TextError, clean_field};
+
 pub const EMAIL_MAX_CHARS: usize = 254;
 pub const NAME_MAX_CHARS: usize = 80;
 pub const MESSAGE_MAX_CHARS: usize = 2000;
@@ -82,19 +84,10 @@ fn clean(
     max: usize,
     multiline: bool,
 ) -> Result<Option<String>, InvalidLead> {
-    let Some(value) = value else { return Ok(None) };
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Ok(None);
-    }
-    if trimmed.chars().count() > max {
-        return Err(InvalidLead::TooLong { field, max });
-    }
-    let allowed = |c: char| multiline && (c == '\n' || c == '\r' || c == '\t');
-    if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
-        return Err(InvalidLead::ControlCharacters { field });
-    }
-    Ok(Some(trimmed.to_owned()))
+    clean_field(value, max, multiline).map_err(|error| match error {
+        TextError::TooLong => InvalidLead::TooLong { field, max },
+        TextError::ControlCharacters => InvalidLead::ControlCharacters { field },
+    })
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod secret;
 pub mod session;
 pub mod social_proof;
 pub mod store;
+pub mod text;
 pub mod widget;
 
 pub use chat::{ChatError, ChatEvent, ChatStart, MessageRecord, Source};

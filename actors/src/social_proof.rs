@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::{TextError, clean_field};
+
 /// Longest accepted `name`, in characters.
 pub const NAME_MAX_CHARS: usize = 80;
 /// Longest accepted `location`, in characters.
@@ -166,18 +168,10 @@ fn clean(
     value: Option<String>,
     max: usize,
 ) -> Result<Option<String>, InvalidEvent> {
-    let Some(value) = value else { return Ok(None) };
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Ok(None);
-    }
-    if trimmed.chars().count() > max {
-        return Err(InvalidEvent::TooLong { field, max });
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(InvalidEvent::ControlCharacters { field });
-    }
-    Ok(Some(trimmed.to_owned()))
+    clean_field(value, max, false).map_err(|error| match error {
+        TextError::TooLong => InvalidEvent::TooLong { field, max },
+        TextError::ControlCharacters => InvalidEvent::ControlCharacters { field },
+    })
 }
 
 #[cfg(test)]

@@ -9,14 +9,14 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, ETAG, HeaderValue, IF_NONE_MATCH};
+use hyper::header::{CACHE_CONTROL, HeaderValue};
 use hyper::{Request, StatusCode};
 use sha2::{Digest, Sha256};
 
 use helpyap_actors::project::validate_slug;
 
 use crate::error::ApiError;
-use crate::json::{Body, Response, bytes_response, empty_response};
+use crate::json::{Body, Response, bytes_response, etagged_response};
 use crate::routes::query_param;
 
 const WIDGET_JS: &str = include_str!("../../web/widget.js");
@@ -34,27 +34,20 @@ pub fn widget_js(request: &Request<Incoming>) -> Response<Body> {
     let etag =
         HeaderValue::from_str(&format!("\"{}\"", *WIDGET_HASH)).expect("hex is a valid header");
     let versioned = query_param(request.uri(), "v").is_some_and(|v| v == *WIDGET_HASH);
-    let not_modified = request
-        .headers()
-        .get(IF_NONE_MATCH)
-        .is_some_and(|value| value == etag);
-    let mut response = if not_modified {
-        empty_response(StatusCode::NOT_MODIFIED)
-    } else {
-        bytes_response(
-            StatusCode::OK,
-            Bytes::from_static(WIDGET_JS.as_bytes()),
-            "application/javascript; charset=utf-8",
-        )
-    };
+    let mut response = etagged_response(
+        request.headers(),
+        etag,
+        Bytes::from_static(WIDGET_JS.as_bytes()),
+        "application/javascript; charset=utf-8",
+    );
     let cache = if versioned {
         "public, max-age=31536000, immutable"
     } else {
         "public, max-age=300"
     };
-    let headers = response.headers_mut();
-    headers.insert(ETAG, etag);
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static(cache));
     response
 }
 

@@ -11,17 +11,13 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::json::{Body, Response, boxed, read_json};
+use crate::json::{Body, Response, boxed};
 use crate::router::AppState;
 use crate::ui_stream;
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct ChatBody {
-    project_slug: Option<String>,
-    session_id: Option<String>,
     messages: Option<Vec<IncomingMessage>>,
-    session_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -42,20 +38,9 @@ pub async fn post(
     state: &AppState,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let header_token = super::session_token_header(&request);
-    let headers = request.headers().clone();
-    let body: ChatBody = read_json(request, state.body_limits).await?;
-    let project = body
-        .project_slug
-        .filter(|slug| !slug.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("projectSlug is required".into()))?;
-    super::project_for_origin(state, &headers, &project).await?;
-    let session_id = super::parse_session_id(body.session_id.as_deref())?;
-    let question = question(body.messages.unwrap_or_default(), state)?;
-    let token = body
-        .session_token
-        .filter(|t| !t.is_empty())
-        .or(header_token);
+    let post: super::SessionPost<ChatBody> = super::read_session_post(state, request).await?;
+    let (project, session_id, token) = (post.project, post.session_id, post.token);
+    let question = question(post.rest.messages.unwrap_or_default(), state)?;
 
     let start = state
         .registry

@@ -12,15 +12,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::json::{Body, Response, json_response, read_json};
+use crate::json::{Body, Response, json_response};
 use crate::router::AppState;
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct LeadBody {
-    project_slug: Option<String>,
-    session_id: Option<String>,
-    session_token: Option<String>,
     email: Option<String>,
     name: Option<String>,
     message: Option<String>,
@@ -30,19 +26,8 @@ pub async fn post(
     state: &AppState,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let header_token = super::session_token_header(&request);
-    let headers = request.headers().clone();
-    let body: LeadBody = read_json(request, state.body_limits).await?;
-    let project = body
-        .project_slug
-        .filter(|slug| !slug.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("projectSlug is required".into()))?;
-    super::project_for_origin(state, &headers, &project).await?;
-    let session_id = super::parse_session_id(body.session_id.as_deref())?;
-    let token = body
-        .session_token
-        .filter(|t| !t.is_empty())
-        .or(header_token);
+    let post: super::SessionPost<LeadBody> = super::read_session_post(state, request).await?;
+    let (project, session_id, body) = (post.project, post.session_id, post.rest);
     let fields = LeadFields {
         email: body.email,
         name: body.name,
@@ -50,7 +35,7 @@ pub async fn post(
     };
     state
         .registry
-        .add_lead(&project, session_id, token, fields)
+        .add_lead(&project, session_id, post.token, fields)
         .await?;
     tracing::info!(%project, session = %session_id, "lead received");
     Ok(json_response(

@@ -18,11 +18,15 @@ pub mod widget_config;
 use std::sync::Arc;
 
 use helpyap_actors::ProjectSnapshot;
+use hyper::body::Incoming;
 use hyper::header::{HeaderMap, ORIGIN};
 use hyper::{Request, Uri};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::json::read_json;
 use crate::router::AppState;
 
 /// The first value of query parameter `name`, percent-decoded.
@@ -87,4 +91,49 @@ pub async fn project_for_origin(
         }
     }
     Ok(snapshot)
+}
+
+/// A POST bound to a visitor's session (chat, lead): `{projectSlug, sessionId, sessionToken?,
+/// …rest}`, with the project checked (404, and 403 for another site's page) and the token taken
+/// from the body or the `X-Session-Token` header.
+pub struct SessionPost<T> {
+    pub project: String,
+    pub session_id: Uuid,
+    pub token: Option<String>,
+    pub rest: T,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionEnvelope<T> {
+    project_slug: Option<String>,
+    session_id: Option<String>,
+    session_token: Option<String>,
+    #[serde(flatten)]
+    rest: T,
+}
+
+pub async fn read_session_post<T: DeserializeOwned>(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<SessionPost<T>, ApiError> {
+    let header_token = session_token_header(&request);
+    let headers = request.headers().clone();
+    let body: SessionEnvelope<T> = read_json(request, state.body_limits).await?;
+    let project = body
+        .project_slug
+        .filter(|slug| !slug.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("projectSlug is required".into()))?;
+    project_for_origin(state, &headers, &project).await?;
+    let session_id = parse_session_id(body.session_id.as_deref())?;
+    let token = body
+        .session_token
+        .filter(|t| !t.is_empty())
+        .or(header_token);
+    Ok(SessionPost {
+        project,
+        session_id,
+        token,
+        rest: body.rest,
+    })
 }

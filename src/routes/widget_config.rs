@@ -4,12 +4,12 @@
 //! Served from the project's immutable snapshot: no mailbox hop, no serialization per request.
 //! Answers `If-None-Match` with 304 so widgets can revalidate cheaply.
 
+use hyper::Request;
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, ETAG, HeaderValue, IF_NONE_MATCH};
-use hyper::{Request, StatusCode};
+use hyper::header::{CACHE_CONTROL, HeaderValue};
 
 use crate::error::ApiError;
-use crate::json::{Body, Response, bytes_response, empty_response};
+use crate::json::{Body, Response, etagged_response};
 use crate::router::AppState;
 
 pub async fn get(
@@ -19,22 +19,15 @@ pub async fn get(
     let slug = super::project_param(request.uri())?;
     let snapshot = super::project_for_origin(state, request.headers(), &slug).await?;
     let etag = HeaderValue::from_str(&snapshot.etag).expect("etags are quoted hex digits");
-    let not_modified = request
-        .headers()
-        .get(IF_NONE_MATCH)
-        .is_some_and(|value| value == etag);
-    let mut response = if not_modified {
-        empty_response(StatusCode::NOT_MODIFIED)
-    } else {
-        bytes_response(
-            StatusCode::OK,
-            snapshot.widget_config_json.clone(),
-            "application/json",
-        )
-    };
-    let headers = response.headers_mut();
-    headers.insert(ETAG, etag);
+    let mut response = etagged_response(
+        request.headers(),
+        etag,
+        snapshot.widget_config_json.clone(),
+        "application/json",
+    );
     // Revalidate every time: settings changes must reach visitors at once.
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
 }

@@ -1,0 +1,29 @@
+//! Short free-text fields from untrusted clients (names, locations, emails, messages): trimmed,
+//! empty meaning absent, bounded in characters (not bytes), and free of control characters —
+//! except line breaks and tabs where a field may span lines. Each caller names its own error.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextError {
+    TooLong,
+    ControlCharacters,
+}
+
+pub fn clean_field(
+    value: Option<String>,
+    max_chars: usize,
+    multiline: bool,
+) -> Result<Option<String>, TextError> {
+    let Some(value) = value else { return Ok(None) };
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(TextError::TooLong);
+    }
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(TextError::ControlCharacters);
+    }
+    Ok(Some(trimmed.to_owned()))
+}
