@@ -124,6 +124,44 @@ try {
   assert.equal(await hostile.locator("a").count(), 0, "a javascript: source is not a link");
   await assertInert(page3);
 
+  // An answer that fails shows an error with Retry, and Retry asks again.
+  const flaky = await (await browser.newContext()).newPage();
+  await flaky.goto(`${baseUrl}/demo`);
+  let failNext = true;
+  await flaky.route("**/api/chat", (route) => {
+    if (!failNext) return route.continue();
+    failNext = false;
+    return route.fulfill({ status: 503, contentType: "application/json", body: '{"error":"Chat is temporarily unavailable, retry shortly"}' });
+  });
+  await flaky.locator("#helpyap-widget .launcher").click();
+  await flaky.locator("#helpyap-widget textarea").fill("How long does shipping take?");
+  await flaky.keyboard.press("Enter");
+  const failed = flaky.locator("#helpyap-widget .msg.error", { hasText: "temporarily unavailable" });
+  await failed.waitFor({ timeout: 5000 });
+  await failed.locator("button", { hasText: "Retry" }).click();
+  await flaky.locator("#helpyap-widget .msg.assistant .sources a").first().waitFor({ timeout: 15000 });
+  assert.equal(await flaky.locator("#helpyap-widget .msg.error").count(), 0, "the error is gone after Retry");
+
+  // A hidden tab shows no popups; they wait until it is visible again.
+  // A visitor who has seen every earlier event, so only the new one could show.
+  const { lastId } = await (await fetch(`${baseUrl}/api/widget/salespop?project=demo`)).json();
+  const tab = await (await browser.newContext()).newPage();
+  await tab.addInitScript((id) => localStorage.setItem("helpyap:demo:since", id), lastId);
+  await tab.goto(`${baseUrl}/demo`);
+  await tab.locator("#helpyap-widget .launcher").waitFor();
+  await tab.waitForTimeout(1000); // connected, past the initial delay
+  await tab.evaluate(() => {
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => window.__hidden === true });
+    window.__hidden = true;
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  await push({ type: "subscribed", name: "Mia", location: "Lyon", product: "Newsletter" });
+  const later = tab.locator("#helpyap-widget .popup", { hasText: "Mia from Lyon subscribed to Newsletter" });
+  await tab.waitForTimeout(3000);
+  assert.equal(await later.count(), 0, "no popup while the tab is hidden");
+  await tab.evaluate(() => { window.__hidden = false; document.dispatchEvent(new Event("visibilitychange")); });
+  await later.waitFor({ timeout: 5000 });
+
   // Small screens: a full-screen panel; keyboard: focus stays inside, Escape returns it.
   const phone = await (await browser.newContext({ viewport: { width: 375, height: 700 } })).newPage();
   await phone.goto(`${baseUrl}/demo`);
