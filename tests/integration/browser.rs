@@ -72,6 +72,7 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
         "{report}"
     );
     assert!(report["sseRequests"].as_u64().unwrap() >= 1, "{report}");
+    assert!(report["polls"].as_u64().unwrap() >= 1, "{report}");
     let leads = server.registry.leads("demo").unwrap();
     assert_eq!(leads.len(), 1, "the lead form reached the store");
     assert_eq!(leads[0].email, "ann@example.com");

@@ -124,6 +124,21 @@ try {
   assert.equal(await hostile.locator("a").count(), 0, "a javascript: source is not a link");
   await assertInert(page3);
 
+  // WebSocket and SSE both blocked: popups still arrive, by polling.
+  const { lastId: seen } = await (await fetch(`${baseUrl}/api/widget/salespop?project=demo`)).json();
+  const locked = await (await browser.newContext()).newPage();
+  await locked.addInitScript((id) => localStorage.setItem("helpyap:demo:since", id), seen);
+  await locked.routeWebSocket(/salespop\/ws/, (ws) => ws.close());
+  await locked.route("**/api/widget/salespop/stream**", (route) => route.abort());
+  let polls = 0;
+  locked.on("request", (request) => { if (/\/api\/widget\/salespop\?/.test(request.url())) polls += 1; });
+  await locked.goto(`${baseUrl}/demo`);
+  await push({ type: "purchased", name: "Noor", location: "Cairo", product: "Trail Jacket" });
+  await locked.locator("#helpyap-widget .popup", { hasText: "Noor from Cairo just purchased Trail Jacket" })
+    .waitFor({ timeout: 20000 });
+  assert.ok(polls > 0, "the popup came by polling");
+  report.polls = polls;
+
   // An answer that fails shows an error with Retry, and Retry asks again.
   const flaky = await (await browser.newContext()).newPage();
   await flaky.goto(`${baseUrl}/demo`);
