@@ -4,6 +4,7 @@
 //! types re-exported here. This crate never sees HTTP, sockets or the config file: actors get
 //! `…Arguments` structs, and errors travel back as typed values for the edge to map to statuses.
 
+pub mod accounts;
 pub mod chat;
 pub mod feed;
 pub mod knowledge;

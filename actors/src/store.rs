@@ -19,6 +19,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use uuid::Uuid;
 
+use crate::accounts::{RefreshRecord, UserRecord};
 use crate::chat::{MessageRecord, SessionRecord};
 use crate::knowledge::Document;
 use crate::lead::LeadRecord;
@@ -122,6 +123,12 @@ pub struct Store {
     event_counts: sled::Tree,
     /// slug, 0x00, created ms (u64 big-endian), session id (16 bytes) → JSON [`LeadRecord`].
     leads: sled::Tree,
+    /// lowercased email → JSON [`UserRecord`].
+    users: sled::Tree,
+    /// SHA-256 of a refresh token (32 bytes) → JSON [`RefreshRecord`].
+    refresh_tokens: sled::Tree,
+    /// token family id (16 bytes) → empty: every token of the family is refused.
+    revoked_families: sled::Tree,
     flusher: Flusher,
 }
 
@@ -153,6 +160,9 @@ impl Store {
             messages: db.open_tree("messages")?,
             event_counts: db.open_tree("event_counts")?,
             leads: db.open_tree("leads")?,
+            users: db.open_tree("users")?,
+            refresh_tokens: db.open_tree("refresh_tokens")?,
+            revoked_families: db.open_tree("revoked_families")?,
             flusher: Flusher::start()
                 .map_err(|error| open_error(format!("cannot start the flusher thread: {error}")))?,
             db,
@@ -279,6 +289,55 @@ impl Store {
             batch.remove(key?);
         }
         self.event_counts.apply_batch(batch)?;
+        Ok(())
+    }
+
+    pub fn user(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.users
+            .get(email.as_bytes())?
+            .map(|bytes| decode(email, &bytes))
+            .transpose()
+    }
+
+    /// Users are few (the people who run a site), so a scan is fine.
+    pub fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.users()?.into_iter().find(|user| user.id == id))
+    }
+
+    pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.users
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    pub fn put_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        self.users.insert(user.email.as_bytes(), encode(user))?;
+        Ok(())
+    }
+
+    pub fn refresh(&self, hash: &SecretHash) -> Result<Option<RefreshRecord>, StoreError> {
+        self.refresh_tokens
+            .get(hash.as_bytes())?
+            .map(|bytes| decode("refresh token", &bytes))
+            .transpose()
+    }
+
+    pub fn put_refresh(&self, hash: &SecretHash, record: &RefreshRecord) -> Result<(), StoreError> {
+        self.refresh_tokens
+            .insert(hash.as_bytes(), encode(record))?;
+        Ok(())
+    }
+
+    pub fn family_revoked(&self, family: Uuid) -> Result<bool, StoreError> {
+        Ok(self.revoked_families.contains_key(family.as_bytes())?)
+    }
+
+    pub fn revoke_family(&self, family: Uuid) -> Result<(), StoreError> {
+        self.revoked_families.insert(family.as_bytes(), &[])?;
         Ok(())
     }
 

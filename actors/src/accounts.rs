@@ -1,0 +1,256 @@
+//! Admin accounts: users with argon2id password hashes, and rotating refresh tokens.
+//!
+//! The `Accounts` actor is the single writer of users and refresh tokens. A refresh token is
+//! used once: refreshing returns a new one of the same family, and presenting a token that was
+//! already used revokes its whole family (someone replayed a stolen token). Tokens and passwords
+//! exist in plain text only in requests; the store keeps SHA-256 hashes of tokens and argon2id
+//! hashes of passwords. Access tokens (JWT) are the edge's: this module never sees them.
+//!
+//! Password hashing is slow on purpose: callers run it on a blocking thread, never in an actor.
+
+use std::collections::BTreeMap;
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::project::now_ms;
+use crate::secret::SecretHash;
+use crate::store::{Store, StoreError};
+
+pub const PASSWORD_MIN_CHARS: usize = 10;
+pub const PASSWORD_MAX_CHARS: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything on the project.
+    Owner,
+    /// Conversations and hand-offs; no settings or secrets.
+    Agent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRecord {
+    pub id: Uuid,
+    /// Lowercased; the login name.
+    pub email: String,
+    /// argon2id, PHC string format.
+    pub password_hash: String,
+    /// Owner of every project, including new ones: the instance's operator.
+    pub admin: bool,
+    /// Roles per project slug.
+    pub roles: BTreeMap<String, Role>,
+    pub created_at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRecord {
+    pub user_id: Uuid,
+    pub family: Uuid,
+    pub expires_at_ms: u64,
+    /// Set when it was exchanged for a new token; presenting it again is reuse.
+    pub used: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("email must look like name@example.com")]
+    BadEmail,
+    #[error("password must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters")]
+    BadPassword,
+    #[error("a user with this email exists")]
+    Exists,
+    #[error("wrong email or password")]
+    WrongCredentials,
+    #[error("refresh token is invalid, expired or revoked")]
+    BadRefreshToken,
+    #[error("accounts are temporarily unavailable")]
+    Unavailable,
+    #[error("store failed: {0}")]
+    Store(String),
+}
+
+impl From<StoreError> for AccountError {
+    fn from(error: StoreError) -> Self {
+        AccountError::Store(error.to_string())
+    }
+}
+
+/// Normalizes and checks an email used as a login name.
+pub fn normalize_email(email: &str) -> Result<String, AccountError> {
+    let email = email.trim().to_lowercase();
+    let well_formed = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if well_formed {
+        Ok(email)
+    } else {
+        Err(AccountError::BadEmail)
+    }
+}
+
+/// An argon2id hash of `password` (slow: call from a blocking thread).
+pub fn hash_password(password: &str) -> Result<String, AccountError> {
+    let length = password.chars().count();
+    if !(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&length) {
+        return Err(AccountError::BadPassword);
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| AccountError::Store(format!("hashing failed: {error}")))
+}
+
+/// Whether `password` matches `hash` (slow, and constant-time in the comparison).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// A fresh refresh token: 256 random bits, shown once.
+pub fn new_refresh_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("rt_{hex}")
+}
+
+pub struct Accounts;
+
+pub enum AccountsMessage {
+    /// Store a new user (its password already hashed).
+    AddUser(Box<UserRecord>, RpcReplyPort<Result<(), AccountError>>),
+    /// Start a token family for a user who just logged in; reply with the token.
+    Issue(Uuid, RpcReplyPort<Result<String, AccountError>>),
+    /// Exchange a refresh token for the user and a new token of its family.
+    Refresh(
+        String,
+        RpcReplyPort<Result<(UserRecord, String), AccountError>>,
+    ),
+    /// Revoke the family of a refresh token.
+    Logout(String, RpcReplyPort<Result<(), AccountError>>),
+}
+
+pub struct AccountsArguments {
+    pub store: Store,
+    pub refresh_ttl_ms: u64,
+}
+
+impl Actor for Accounts {
+    type Msg = AccountsMessage;
+    type State = AccountsArguments;
+    type Arguments = AccountsArguments;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<AccountsMessage>,
+        args: AccountsArguments,
+    ) -> Result<AccountsArguments, ActorProcessingErr> {
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<AccountsMessage>,
+        message: AccountsMessage,
+        state: &mut AccountsArguments,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            AccountsMessage::AddUser(user, reply) => {
+                let _ = reply.send(add_user(state, &user).await);
+            }
+            AccountsMessage::Issue(user_id, reply) => {
+                let _ = reply.send(issue(state, user_id, Uuid::new_v4()).await);
+            }
+            AccountsMessage::Refresh(token, reply) => {
+                let _ = reply.send(refresh(state, &token).await);
+            }
+            AccountsMessage::Logout(token, reply) => {
+                let _ = reply.send(logout(state, &token).await);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn add_user(state: &AccountsArguments, user: &UserRecord) -> Result<(), AccountError> {
+    if state.store.user(&user.email)?.is_some() {
+        return Err(AccountError::Exists);
+    }
+    state.store.put_user(user)?;
+    state.store.flush().await?;
+    Ok(())
+}
+
+async fn issue(
+    state: &AccountsArguments,
+    user_id: Uuid,
+    family: Uuid,
+) -> Result<String, AccountError> {
+    let token = new_refresh_token();
+    let record = RefreshRecord {
+        user_id,
+        family,
+        expires_at_ms: now_ms() + state.refresh_ttl_ms,
+        used: false,
+    };
+    state.store.put_refresh(&SecretHash::of(&token), &record)?;
+    state.store.flush().await?;
+    Ok(token)
+}
+
+async fn refresh(
+    state: &AccountsArguments,
+    token: &str,
+) -> Result<(UserRecord, String), AccountError> {
+    let hash = SecretHash::of(token);
+    let mut record = state
+        .store
+        .refresh(&hash)?
+        .ok_or(AccountError::BadRefreshToken)?;
+    if state.store.family_revoked(record.family)? {
+        return Err(AccountError::BadRefreshToken);
+    }
+    if record.used {
+        // A used token came back: whoever holds the family's newer token may be a thief.
+        tracing::warn!(user = %record.user_id, "refresh token reused; revoking its family");
+        state.store.revoke_family(record.family)?;
+        state.store.flush().await?;
+        return Err(AccountError::BadRefreshToken);
+    }
+    if record.expires_at_ms <= now_ms() {
+        return Err(AccountError::BadRefreshToken);
+    }
+    let user = state
+        .store
+        .user_by_id(record.user_id)?
+        .ok_or(AccountError::BadRefreshToken)?;
+    record.used = true;
+    state.store.put_refresh(&hash, &record)?;
+    let next = issue(state, record.user_id, record.family).await?;
+    Ok((user, next))
+}
+
+async fn logout(state: &AccountsArguments, token: &str) -> Result<(), AccountError> {
+    if let Some(record) = state.store.refresh(&SecretHash::of(token))? {
+        state.store.revoke_family(record.family)?;
+        state.store.flush().await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "accounts/tests.rs"]
+mod tests;

@@ -1,0 +1,111 @@
+//! Unit tests of accounts: password hashing, emails, and refresh-token rotation with reuse
+//! detection, against a real store.
+
+use std::time::Duration;
+
+use super::*;
+
+fn user(email: &str, password: &str) -> UserRecord {
+    UserRecord {
+        id: Uuid::new_v4(),
+        email: normalize_email(email).unwrap(),
+        password_hash: hash_password(password).unwrap(),
+        admin: true,
+        roles: BTreeMap::new(),
+        created_at_ms: 1,
+    }
+}
+
+async fn start(dir: &std::path::Path, refresh_ttl_ms: u64) -> ActorRef<AccountsMessage> {
+    let store = Store::open(dir).unwrap();
+    let (actor, _) = Actor::spawn(
+        None,
+        Accounts,
+        AccountsArguments {
+            store,
+            refresh_ttl_ms,
+        },
+    )
+    .await
+    .unwrap();
+    actor
+}
+
+#[test]
+fn passwords_are_hashed_with_argon2id_and_verified() {
+    let hash = hash_password("correct horse battery").unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+    assert!(verify_password("correct horse battery", &hash));
+    assert!(!verify_password("correct horse batterY", &hash));
+    assert!(!verify_password("anything", "not a hash"));
+    assert_eq!(
+        hash_password("short").unwrap_err(),
+        AccountError::BadPassword
+    );
+}
+
+#[test]
+fn emails_are_lowercased_and_checked() {
+    assert_eq!(
+        normalize_email(" Ann@Example.COM ").unwrap(),
+        "ann@example.com"
+    );
+    for bad in ["", "ann", "ann@example", "a b@c.co", "@c.co"] {
+        assert!(normalize_email(bad).is_err(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = start(dir.path(), 60_000).await;
+    let ann = user("ann@example.com", "correct horse battery");
+    ractor::call!(accounts, AccountsMessage::AddUser, Box::new(ann.clone()))
+        .unwrap()
+        .unwrap();
+    let again = ractor::call!(accounts, AccountsMessage::AddUser, Box::new(ann.clone())).unwrap();
+    assert_eq!(again.unwrap_err(), AccountError::Exists);
+
+    let first = ractor::call!(accounts, AccountsMessage::Issue, ann.id)
+        .unwrap()
+        .unwrap();
+    let (who, second) = ractor::call!(accounts, AccountsMessage::Refresh, first.clone())
+        .unwrap()
+        .unwrap();
+    assert_eq!(who.id, ann.id);
+    assert_ne!(first, second);
+    // The first token again: reuse. It fails, and so does the newer token of its family.
+    let reused = ractor::call!(accounts, AccountsMessage::Refresh, first).unwrap();
+    assert_eq!(reused.unwrap_err(), AccountError::BadRefreshToken);
+    let newer = ractor::call!(accounts, AccountsMessage::Refresh, second).unwrap();
+    assert_eq!(newer.unwrap_err(), AccountError::BadRefreshToken);
+
+    // Another login is another family, untouched; logout ends it.
+    let other = ractor::call!(accounts, AccountsMessage::Issue, ann.id)
+        .unwrap()
+        .unwrap();
+    let (_, other) = ractor::call!(accounts, AccountsMessage::Refresh, other)
+        .unwrap()
+        .unwrap();
+    ractor::call!(accounts, AccountsMessage::Logout, other.clone())
+        .unwrap()
+        .unwrap();
+    let after_logout = ractor::call!(accounts, AccountsMessage::Refresh, other).unwrap();
+    assert_eq!(after_logout.unwrap_err(), AccountError::BadRefreshToken);
+}
+
+#[tokio::test]
+async fn expired_refresh_tokens_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = start(dir.path(), 50).await;
+    let ann = user("ann@example.com", "correct horse battery");
+    ractor::call!(accounts, AccountsMessage::AddUser, Box::new(ann.clone()))
+        .unwrap()
+        .unwrap();
+    let token = ractor::call!(accounts, AccountsMessage::Issue, ann.id)
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    let expired = ractor::call!(accounts, AccountsMessage::Refresh, token).unwrap();
+    assert_eq!(expired.unwrap_err(), AccountError::BadRefreshToken);
+}
