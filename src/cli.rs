@@ -1,4 +1,5 @@
-//! The command line: `helpyap [serve] [--config FILE] [--bind ADDR] [--data-dir DIR]`.
+//! The command line: `helpyap [serve] [--config FILE] [--bind ADDR] [--data-dir DIR]` and
+//! `helpyap user add --email EMAIL --password-stdin`.
 //!
 //! Parsing only (clap); what a command does lives in `main.rs` and `server.rs`.
 
@@ -27,6 +28,33 @@ pub struct Cli {
 pub enum Command {
     /// Serve the widget, chat and social-proof API.
     Serve(ServeArgs),
+    /// Manage admin users (with the server stopped: the store allows one process).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an admin user; the password is read from standard input.
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    #[arg(long)]
+    pub email: String,
+    /// Read the password from standard input (its first line), never from the command line.
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+    /// Owner of every project; without it the user has no projects until given a role.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub admin: bool,
+    /// Config file, for the store's location.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Store directory, overriding store.path.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Args)]

@@ -45,6 +45,7 @@ pub struct Config {
     pub llm: LlmConfig,
     pub chat: ChatConfig,
     pub social_proof: SocialProofConfig,
+    pub auth: AuthConfig,
     pub projects: Vec<ProjectConfig>,
     /// Where the config came from, for error messages; not a key.
     #[serde(skip)]
@@ -120,6 +121,8 @@ pub struct RateLimitsConfig {
     pub chat: RateLimit,
     pub push: RateLimit,
     pub widget: RateLimit,
+    /// `POST /api/admin/auth/login` and `/refresh`.
+    pub login: RateLimit,
 }
 
 impl Default for RateLimitsConfig {
@@ -132,6 +135,7 @@ impl Default for RateLimitsConfig {
             chat: per_minute(20),
             push: per_minute(10),
             widget: per_minute(60),
+            login: per_minute(10),
         }
     }
 }
@@ -280,6 +284,35 @@ impl SocialProofConfig {
             subscriber_queue: self.subscriber_queue,
             max_subscribers_per_project: self.max_subscribers_per_project,
             max_subscribers: self.max_subscribers,
+        }
+    }
+}
+
+/// `[auth]`: admin sign-in.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Environment variable holding the JWT signing secret (at least 32 characters). Unset: a
+    /// random secret per process, so access tokens end at restart (refresh tokens survive).
+    pub jwt_secret_env: String,
+    #[serde(with = "humantime_serde")]
+    pub access_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub refresh_ttl: Duration,
+    /// Failed logins allowed per account in `lockout_window`, then 429 until it ends.
+    pub max_failed_logins: u32,
+    #[serde(with = "humantime_serde")]
+    pub lockout_window: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret_env: "HELPYAP_JWT_SECRET".into(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            max_failed_logins: 5,
+            lockout_window: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -441,6 +474,7 @@ impl Config {
             ("chat", limits.chat),
             ("push", limits.push),
             ("widget", limits.widget),
+            ("login", limits.login),
         ] {
             if limit.requests == 0 || limit.window < Duration::from_secs(1) {
                 return Err(self.invalid(&format!(
@@ -464,6 +498,16 @@ impl Config {
         if chat.max_message_chars == 0 || chat.max_messages == 0 || chat.keep_alive.is_zero() {
             return Err(self.invalid(
                 "chat.max_message_chars, chat.max_messages and chat.keep_alive must be greater than zero",
+            ));
+        }
+        let auth = &self.auth;
+        if auth.access_ttl < Duration::from_secs(10)
+            || auth.refresh_ttl < auth.access_ttl
+            || auth.max_failed_logins == 0
+            || auth.lockout_window.is_zero()
+        {
+            return Err(self.invalid(
+                "auth: access_ttl must be at least 10s, refresh_ttl at least access_ttl, max_failed_logins and lockout_window above zero",
             ));
         }
         let social_proof = &self.social_proof;

@@ -4,6 +4,7 @@
 //! CORS, the config file, the CLI and graceful shutdown. It never touches sled or an LLM: all
 //! state lives in the `helpyap-actors` engine, reached through its `Registry`.
 
+pub mod auth;
 pub mod cli;
 pub mod client_ip;
 pub mod config;

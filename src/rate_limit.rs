@@ -20,6 +20,8 @@ pub enum RateClass {
     Push,
     /// Every other widget endpoint.
     Widget,
+    /// Admin login and token refresh.
+    Login,
 }
 
 /// The outcome of one check, with what the `X-RateLimit-*` headers report.
@@ -36,6 +38,7 @@ pub struct RateLimiter {
     chat: ClassLimiter,
     push: ClassLimiter,
     widget: ClassLimiter,
+    login: ClassLimiter,
 }
 
 struct ClassLimiter {
@@ -59,6 +62,7 @@ impl RateLimiter {
             chat: class(config.chat),
             push: class(config.push),
             widget: class(config.widget),
+            login: class(config.login),
         }
     }
 
@@ -94,7 +98,7 @@ impl RateLimiter {
 
     /// Forgets clients whose window has ended; their next request opens a fresh one anyway.
     pub fn sweep(&self, now: Instant) {
-        for limiter in [&self.chat, &self.push, &self.widget] {
+        for limiter in self.classes() {
             let window = limiter.limit.window;
             limiter
                 .windows
@@ -104,15 +108,12 @@ impl RateLimiter {
 
     /// Clients tracked across all classes.
     pub fn tracked_clients(&self) -> usize {
-        self.chat.windows.len() + self.push.windows.len() + self.widget.windows.len()
+        self.classes().iter().map(|l| l.windows.len()).sum()
     }
 
     /// How often `sweep` should run: often enough that a window's entries go soon after it ends.
     pub fn sweep_interval(&self) -> Duration {
-        let shortest = [&self.chat, &self.push, &self.widget]
-            .iter()
-            .map(|l| l.limit.window)
-            .min();
+        let shortest = self.classes().iter().map(|l| l.limit.window).min();
         shortest
             .unwrap_or(Duration::from_secs(60))
             .min(Duration::from_secs(10))
@@ -123,7 +124,12 @@ impl RateLimiter {
             RateClass::Chat => &self.chat,
             RateClass::Push => &self.push,
             RateClass::Widget => &self.widget,
+            RateClass::Login => &self.login,
         }
+    }
+
+    fn classes(&self) -> [&ClassLimiter; 4] {
+        [&self.chat, &self.push, &self.widget, &self.login]
     }
 }
 
@@ -151,6 +157,7 @@ mod tests {
             chat: limit,
             push: limit,
             widget: limit,
+            login: limit,
         })
     }
 

@@ -13,6 +13,7 @@ use hyper::header::{ALLOW, HeaderMap, HeaderName, HeaderValue, X_CONTENT_TYPE_OP
 use hyper::{Method, Request};
 use ipnet::IpNet;
 
+use crate::auth::Auth;
 use crate::client_ip::client_ip;
 use crate::cors;
 use crate::error::ApiError;
@@ -37,6 +38,8 @@ pub struct AppState {
     /// Live SSE and WebSocket streams, and the shutdown signal they obey.
     pub live: Live,
     pub live_settings: LiveSettings,
+    /// Admin access tokens and login lockouts.
+    pub auth: Auth,
 }
 
 /// How live social-proof streams behave.
@@ -64,6 +67,10 @@ enum Route {
     WidgetJs,
     Demo,
     Lead,
+    AdminLogin,
+    AdminRefresh,
+    AdminLogout,
+    AdminMe,
 }
 
 impl Route {
@@ -79,6 +86,10 @@ impl Route {
             "/api/widget/salespop/ws" => Route::SalespopWs,
             "/api/widget/salespop/stats" => Route::SalespopStats,
             "/api/widget/lead" => Route::Lead,
+            "/api/admin/auth/login" => Route::AdminLogin,
+            "/api/admin/auth/refresh" => Route::AdminRefresh,
+            "/api/admin/auth/logout" => Route::AdminLogout,
+            "/api/admin/me" => Route::AdminMe,
             "/widget.js" => Route::WidgetJs,
             "/demo" => Route::Demo,
             _ => return None,
@@ -95,8 +106,14 @@ impl Route {
             | Route::SalespopWs
             | Route::SalespopStats
             | Route::WidgetJs
-            | Route::Demo => Method::GET,
-            Route::SalespopPush | Route::Chat | Route::Lead => Method::POST,
+            | Route::Demo
+            | Route::AdminMe => Method::GET,
+            Route::SalespopPush
+            | Route::Chat
+            | Route::Lead
+            | Route::AdminLogin
+            | Route::AdminRefresh
+            | Route::AdminLogout => Method::POST,
         }
     }
 
@@ -112,6 +129,9 @@ impl Route {
         match self {
             // Static assets: one per page view, often from many visitors behind one NAT.
             Route::Health | Route::WidgetJs | Route::Demo => None,
+            Route::AdminLogin | Route::AdminRefresh => Some(RateClass::Login),
+            // Signed-in admins: their tokens are the gate.
+            Route::AdminLogout | Route::AdminMe => None,
             Route::WidgetConfig
             | Route::Session
             | Route::SalespopPoll
@@ -125,8 +145,18 @@ impl Route {
     }
 
     /// Whether browsers on any site may call it (the widget's endpoints).
+    /// The admin API is same-origin only: the dashboard is served by this server.
     fn cross_origin(self) -> bool {
-        !matches!(self, Route::Health | Route::WidgetJs | Route::Demo)
+        !matches!(
+            self,
+            Route::Health
+                | Route::WidgetJs
+                | Route::Demo
+                | Route::AdminLogin
+                | Route::AdminRefresh
+                | Route::AdminLogout
+                | Route::AdminMe
+        )
     }
 }
 
@@ -190,6 +220,10 @@ async fn dispatch(
         Route::WidgetJs => Ok(routes::assets::widget_js(&request)),
         Route::Demo => routes::assets::demo(&request),
         Route::Lead => routes::lead::post(state, request).await,
+        Route::AdminLogin => routes::admin_auth::login(state, request).await,
+        Route::AdminRefresh => routes::admin_auth::refresh(state, request).await,
+        Route::AdminLogout => routes::admin_auth::logout(state, request).await,
+        Route::AdminMe => routes::admin_auth::me(state, &request).await,
     }
 }
 

@@ -22,6 +22,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::auth::Auth;
 use crate::config::{Config, LlmFallback, LlmProvider};
 use crate::json::BodyLimits;
 use crate::knowledge_dir;
@@ -52,10 +53,12 @@ impl App {
         let registry = Registry::start(RegistryArguments {
             store,
             feed: config.social_proof.feed_settings(),
+            refresh_ttl: config.auth.refresh_ttl,
             chat: chat_engine(config)?,
         })
         .await
         .context("starting the project registry")?;
+        bootstrap_admin(&registry).await?;
         for (slug, settings) in config.project_seeds()? {
             registry
                 .configure(&slug, settings)
@@ -99,6 +102,7 @@ impl App {
             },
             chat_keep_alive: config.chat.keep_alive,
             live: Live::default(),
+            auth: Auth::new(&config.auth)?,
             live_settings: LiveSettings {
                 keep_alive: config.social_proof.keep_alive,
                 sse_retry: config.social_proof.sse_retry,
@@ -202,6 +206,26 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// On a first start with no admin users, `HELPYAP_ADMIN_EMAIL` and `HELPYAP_ADMIN_PASSWORD`
+/// create the first one.
+async fn bootstrap_admin(registry: &Registry) -> anyhow::Result<()> {
+    let (Ok(email), Ok(password)) = (
+        std::env::var("HELPYAP_ADMIN_EMAIL"),
+        std::env::var("HELPYAP_ADMIN_PASSWORD"),
+    ) else {
+        return Ok(());
+    };
+    if registry.user_count()? > 0 {
+        return Ok(());
+    }
+    let user = registry
+        .add_user(&email, password, true)
+        .await
+        .context("creating the first admin from HELPYAP_ADMIN_EMAIL")?;
+    tracing::info!(email = %user.email, "first admin created");
+    Ok(())
 }
 
 /// The model side of chat, as the config asks.

@@ -119,6 +119,28 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// A new user record: the email normalized, the password checked and hashed (slow: call from
+/// a blocking thread).
+pub fn new_user(email: &str, password: &str, admin: bool) -> Result<UserRecord, AccountError> {
+    Ok(UserRecord {
+        id: Uuid::new_v4(),
+        email: normalize_email(email)?,
+        password_hash: hash_password(password)?,
+        admin,
+        roles: BTreeMap::new(),
+        created_at_ms: now_ms(),
+    })
+}
+
+/// Adds `user` to the store of a server that is not running (the CLI's `user add`).
+pub async fn add_user_offline(store: Store, user: UserRecord) -> Result<(), AccountError> {
+    let args = AccountsArguments {
+        store,
+        refresh_ttl_ms: 0,
+    };
+    add_user(&args, &user).await
+}
+
 /// A fresh refresh token: 256 random bits, shown once.
 pub fn new_refresh_token() -> String {
     let mut bytes = [0u8; 32];

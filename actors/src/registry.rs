@@ -18,6 +18,10 @@ use tokio::task::JoinHandle;
 
 use uuid::Uuid;
 
+use crate::accounts::{
+    AccountError, Accounts, AccountsArguments, AccountsMessage, UserRecord, hash_password,
+    new_user, normalize_email, verify_password,
+};
 use crate::chat::{ChatError, ChatStart, MessageRecord};
 use crate::feed::{FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::Document;
@@ -58,6 +62,8 @@ pub enum ProjectError {
 
 pub struct RegistryArguments {
     pub store: Store,
+    /// How long an admin's refresh token lives.
+    pub refresh_ttl: Duration,
     /// Replay window and subscriber limits of every project's live feed.
     pub feed: FeedSettings,
     pub chat: ChatEngine,
@@ -77,9 +83,15 @@ struct RegistryInner {
     chat: ChatEngine,
     supervisor: ActorRef<SupervisorMessage>,
     supervisor_task: Mutex<Option<JoinHandle<()>>>,
+    accounts: ActorRef<AccountsMessage>,
 }
 
 type ProjectActors = Arc<DashMap<String, ActorRef<ProjectMessage>>>;
+
+/// Verified against when the email is unknown, so that case takes as long as a wrong password.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    hash_password("not anyone's password").expect("hashing a constant works")
+});
 
 impl Registry {
     pub async fn start(args: RegistryArguments) -> Result<Registry, ProjectError> {
@@ -101,8 +113,19 @@ impl Registry {
             tracing::error!(%error, "registry supervisor failed to start");
             ProjectError::Unavailable
         })?;
+        let accounts_args = AccountsArguments {
+            store: args.store.clone(),
+            refresh_ttl_ms: args.refresh_ttl.as_millis() as u64,
+        };
+        let (accounts, _) = Actor::spawn(None, Accounts, accounts_args)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "accounts actor failed to start");
+                ProjectError::Unavailable
+            })?;
         Ok(Registry {
             inner: Arc::new(RegistryInner {
+                accounts,
                 store: args.store,
                 board,
                 actors,
@@ -325,6 +348,71 @@ impl Registry {
     /// Every lead of `slug`, oldest first.
     pub fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, ProjectError> {
         Ok(self.inner.store.leads(slug)?)
+    }
+
+    /// Adds an admin user; the password is hashed on a blocking thread.
+    pub async fn add_user(
+        &self,
+        email: &str,
+        password: String,
+        admin: bool,
+    ) -> Result<UserRecord, AccountError> {
+        let email = email.to_owned();
+        let user = tokio::task::spawn_blocking(move || new_user(&email, &password, admin))
+            .await
+            .map_err(|_| AccountError::Unavailable)??;
+        call!(
+            self.inner.accounts,
+            AccountsMessage::AddUser,
+            Box::new(user.clone())
+        )
+        .map_err(|_| AccountError::Unavailable)??;
+        Ok(user)
+    }
+
+    /// How many admin users exist.
+    pub fn user_count(&self) -> Result<usize, AccountError> {
+        Ok(self.inner.store.users()?.len())
+    }
+
+    /// Checks an email and password; on success starts a refresh-token family. A wrong email
+    /// costs the same hashing time as a wrong password, so timing does not tell which.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+    ) -> Result<(UserRecord, String), AccountError> {
+        let email = normalize_email(email).map_err(|_| AccountError::WrongCredentials)?;
+        let user = self.inner.store.user(&email)?;
+        let hash = user
+            .as_ref()
+            .map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
+        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .map_err(|_| AccountError::Unavailable)?;
+        let user = user
+            .filter(|_| matches)
+            .ok_or(AccountError::WrongCredentials)?;
+        let token = call!(self.inner.accounts, AccountsMessage::Issue, user.id)
+            .map_err(|_| AccountError::Unavailable)??;
+        Ok((user, token))
+    }
+
+    /// Exchanges a refresh token for its user and the next token of its family.
+    pub async fn refresh(&self, token: String) -> Result<(UserRecord, String), AccountError> {
+        call!(self.inner.accounts, AccountsMessage::Refresh, token)
+            .map_err(|_| AccountError::Unavailable)?
+    }
+
+    /// Ends the login a refresh token belongs to.
+    pub async fn logout(&self, token: String) -> Result<(), AccountError> {
+        call!(self.inner.accounts, AccountsMessage::Logout, token)
+            .map_err(|_| AccountError::Unavailable)?
+    }
+
+    /// A user by id, as an access token names it.
+    pub fn user(&self, id: Uuid) -> Result<Option<UserRecord>, AccountError> {
+        Ok(self.inner.store.user_by_id(id)?)
     }
 
     /// Counters of the model side, for health and metrics.

@@ -3,6 +3,7 @@
 //! A handler reads its input, calls the engine, and shapes the answer. Policies shared by all
 //! routes (rate limits, CORS, errors to responses) live in `router`, not here.
 
+pub mod admin_auth;
 pub mod assets;
 pub mod chat;
 pub mod health;

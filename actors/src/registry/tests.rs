@@ -57,6 +57,7 @@ async fn start(dir: &std::path::Path) -> Registry {
     let store = Store::open(dir).unwrap();
     Registry::start(RegistryArguments {
         store,
+        refresh_ttl: Duration::from_secs(3600),
         feed: feed(100),
         chat: extractive_engine(),
     })
@@ -204,6 +205,7 @@ async fn the_replay_window_bounds_what_the_store_keeps() {
     let store = Store::open(dir.path()).unwrap();
     let registry = Registry::start(RegistryArguments {
         store: store.clone(),
+        refresh_ttl: Duration::from_secs(3600),
         feed: feed(3),
         chat: extractive_engine(),
     })

@@ -1,0 +1,120 @@
+//! Admin sign-in: `POST /api/admin/auth/login`, `/refresh`, `/logout`, and `GET /api/admin/me`.
+//!
+//! Login and refresh answer `{accessToken, tokenType: "Bearer", expiresIn, refreshToken, user}`.
+//! A refresh token works once: refreshing returns the next one, and presenting a used one
+//! revokes every token of that login (401). Wrong credentials are 401 with one message whether
+//! the email exists or not; `auth.max_failed_logins` failures lock the account for
+//! `auth.lockout_window` (429), on top of the per-IP `login` rate limit.
+
+use helpyap_actors::accounts::{AccountError, UserRecord, normalize_email};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::json::{Body, Response, empty_response, json_response, read_json};
+use crate::router::AppState;
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenBody {
+    refresh_token: Option<String>,
+}
+
+pub async fn login(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let body: LoginBody = read_json(request, state.body_limits).await?;
+    let (Some(email), Some(password)) = (body.email, body.password) else {
+        return Err(ApiError::BadRequest(
+            "email and password are required".into(),
+        ));
+    };
+    let account = normalize_email(&email).unwrap_or_default();
+    state.auth.check_lockout(&account)?;
+    match state.registry.login(&email, password).await {
+        Ok((user, refresh_token)) => {
+            state.auth.clear_failures(&account);
+            tracing::info!(user = %user.id, "admin signed in");
+            Ok(tokens(state, &user, refresh_token))
+        }
+        Err(AccountError::WrongCredentials) => {
+            state.auth.record_failure(&account);
+            Err(ApiError::Unauthorized("Wrong email or password".into()))
+        }
+        Err(error) => Err(account_error(error)),
+    }
+}
+
+pub async fn refresh(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let token = refresh_token(state, request).await?;
+    let (user, next) = state.registry.refresh(token).await.map_err(account_error)?;
+    Ok(tokens(state, &user, next))
+}
+
+pub async fn logout(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let token = refresh_token(state, request).await?;
+    state.registry.logout(token).await.map_err(account_error)?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+pub async fn me(state: &AppState, request: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let user_id = state.auth.verify(request.headers())?;
+    let user = state
+        .registry
+        .user(user_id)
+        .map_err(account_error)?
+        .ok_or_else(|| ApiError::Unauthorized("Account no longer exists".into()))?;
+    Ok(json_response(StatusCode::OK, &user_json(&user)))
+}
+
+async fn refresh_token(state: &AppState, request: Request<Incoming>) -> Result<String, ApiError> {
+    let body: TokenBody = read_json(request, state.body_limits).await?;
+    body.refresh_token
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("refreshToken is required".into()))
+}
+
+fn tokens(state: &AppState, user: &UserRecord, refresh_token: String) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "accessToken": state.auth.issue(user.id),
+            "tokenType": "Bearer",
+            "expiresIn": state.auth.access_ttl.as_secs(),
+            "refreshToken": refresh_token,
+            "user": user_json(user),
+        }),
+    )
+}
+
+fn user_json(user: &UserRecord) -> Value {
+    json!({ "id": user.id, "email": user.email, "admin": user.admin, "roles": user.roles })
+}
+
+fn account_error(error: AccountError) -> ApiError {
+    match error {
+        AccountError::WrongCredentials | AccountError::BadRefreshToken => {
+            ApiError::Unauthorized(error.to_string())
+        }
+        AccountError::BadEmail | AccountError::BadPassword | AccountError::Exists => {
+            ApiError::BadRequest(error.to_string())
+        }
+        AccountError::Unavailable => ApiError::Unavailable(error.to_string()),
+        AccountError::Store(cause) => ApiError::Internal(cause),
+    }
+}
