@@ -90,6 +90,7 @@ impl From<ProjectError> for ApiError {
             }
             ProjectError::InvalidEvent(error) => ApiError::BadRequest(error.to_string()),
             ProjectError::InvalidSetting(error) => ApiError::BadRequest(error.to_string()),
+            ProjectError::Exists => ApiError::Conflict("A project with this slug exists".into()),
             ProjectError::FeedFull(_) => {
                 ApiError::Unavailable("Too many live visitors right now, retry shortly".into())
             }

@@ -71,6 +71,8 @@ enum Route {
     AdminRefresh,
     AdminLogout,
     AdminMe,
+    /// `/api/admin/projects…`: the admin API's own routing picks by method and path.
+    AdminProjects,
 }
 
 impl Route {
@@ -92,12 +94,16 @@ impl Route {
             "/api/admin/me" => Route::AdminMe,
             "/widget.js" => Route::WidgetJs,
             "/demo" => Route::Demo,
+            "/api/admin/projects" => Route::AdminProjects,
+            _ if path.starts_with("/api/admin/projects/") => Route::AdminProjects,
             _ => return None,
         })
     }
 
-    fn method(self) -> Method {
-        match self {
+    /// The one method the route answers; `None` when its handler dispatches by method.
+    fn method(self) -> Option<Method> {
+        Some(match self {
+            Route::AdminProjects => return None,
             Route::Health
             | Route::WidgetConfig
             | Route::Session
@@ -114,14 +120,15 @@ impl Route {
             | Route::AdminLogin
             | Route::AdminRefresh
             | Route::AdminLogout => Method::POST,
-        }
+        })
     }
 
     /// The `Allow` / `Access-Control-Allow-Methods` value.
     fn allow(self) -> &'static str {
         match self.method() {
-            Method::POST => "POST, OPTIONS",
-            _ => "GET, OPTIONS",
+            Some(Method::POST) => "POST, OPTIONS",
+            Some(_) => "GET, OPTIONS",
+            None => "GET, POST, PUT, DELETE",
         }
     }
 
@@ -131,7 +138,7 @@ impl Route {
             Route::Health | Route::WidgetJs | Route::Demo => None,
             Route::AdminLogin | Route::AdminRefresh => Some(RateClass::Login),
             // Signed-in admins: their tokens are the gate.
-            Route::AdminLogout | Route::AdminMe => None,
+            Route::AdminLogout | Route::AdminMe | Route::AdminProjects => None,
             Route::WidgetConfig
             | Route::Session
             | Route::SalespopPoll
@@ -156,6 +163,7 @@ impl Route {
                 | Route::AdminRefresh
                 | Route::AdminLogout
                 | Route::AdminMe
+                | Route::AdminProjects
         )
     }
 }
@@ -170,7 +178,10 @@ pub async fn handle(
     };
     let mut response = if request.method() == Method::OPTIONS && route.cross_origin() {
         cors::preflight(route.allow())
-    } else if request.method() != route.method() {
+    } else if route
+        .method()
+        .is_some_and(|method| request.method() != method)
+    {
         let mut response = ApiError::MethodNotAllowed.into_response();
         response
             .headers_mut()
@@ -224,6 +235,7 @@ async fn dispatch(
         Route::AdminRefresh => routes::admin_auth::refresh(state, request).await,
         Route::AdminLogout => routes::admin_auth::logout(state, request).await,
         Route::AdminMe => routes::admin_auth::me(state, &request).await,
+        Route::AdminProjects => routes::admin_projects::handle(state, request).await,
     }
 }
 

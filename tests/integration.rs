@@ -11,6 +11,8 @@ mod fake_llm;
 
 #[path = "integration/admin_auth.rs"]
 mod admin_auth;
+#[path = "integration/admin_projects.rs"]
+mod admin_projects;
 #[path = "integration/assets.rs"]
 mod assets;
 #[path = "integration/browser.rs"]

@@ -163,6 +163,8 @@ pub enum AccountsMessage {
     ),
     /// Revoke the family of a refresh token.
     Logout(String, RpcReplyPort<Result<(), AccountError>>),
+    /// Give a user a role on a project.
+    Grant(Uuid, String, Role, RpcReplyPort<Result<(), AccountError>>),
 }
 
 pub struct AccountsArguments {
@@ -201,6 +203,9 @@ impl Actor for Accounts {
             }
             AccountsMessage::Logout(token, reply) => {
                 let _ = reply.send(logout(state, &token).await);
+            }
+            AccountsMessage::Grant(user_id, slug, role, reply) => {
+                let _ = reply.send(grant(state, user_id, slug, role).await);
             }
         }
         Ok(())
@@ -263,6 +268,22 @@ async fn refresh(
     state.store.put_refresh(&hash, &record)?;
     let next = issue(state, record.user_id, record.family).await?;
     Ok((user, next))
+}
+
+async fn grant(
+    state: &AccountsArguments,
+    user_id: Uuid,
+    slug: String,
+    role: Role,
+) -> Result<(), AccountError> {
+    let mut user = state
+        .store
+        .user_by_id(user_id)?
+        .ok_or(AccountError::WrongCredentials)?;
+    user.roles.insert(slug, role);
+    state.store.put_user(&user)?;
+    state.store.flush().await?;
+    Ok(())
 }
 
 async fn logout(state: &AccountsArguments, token: &str) -> Result<(), AccountError> {

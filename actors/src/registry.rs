@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::accounts::{
-    AccountError, Accounts, AccountsArguments, AccountsMessage, UserRecord, hash_password,
+    AccountError, Accounts, AccountsArguments, AccountsMessage, Role, UserRecord, hash_password,
     new_user, normalize_email, verify_password,
 };
 use crate::chat::{ChatError, ChatStart, MessageRecord};
@@ -56,6 +56,8 @@ pub enum ProjectError {
     Unavailable,
     #[error(transparent)]
     FeedFull(#[from] FeedFull),
+    #[error("a project with this slug exists")]
+    Exists,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -226,6 +228,28 @@ impl Registry {
         Ok(self.inner.store.events_after(slug, after)?)
     }
 
+    /// Every stored project, in slug order.
+    pub fn projects(&self) -> Result<Vec<ProjectRecord>, ProjectError> {
+        let mut projects = Vec::new();
+        for slug in self.inner.store.project_slugs()? {
+            projects.extend(self.inner.store.project(&slug)?);
+        }
+        Ok(projects)
+    }
+
+    /// Creates a project; `Exists` when the slug is taken.
+    pub async fn create_project(
+        &self,
+        slug: &str,
+        settings: ProjectSettings,
+    ) -> Result<(), ProjectError> {
+        validate_slug(slug)?;
+        if self.inner.store.project(slug)?.is_some() {
+            return Err(ProjectError::Exists);
+        }
+        self.configure(slug, settings).await
+    }
+
     /// Subscribes a live visitor of `slug`: the events after `since`, then every new one.
     pub async fn subscribe(
         &self,
@@ -368,6 +392,18 @@ impl Registry {
         )
         .map_err(|_| AccountError::Unavailable)??;
         Ok(user)
+    }
+
+    /// Gives user `user_id` `role` on project `slug`.
+    pub async fn grant(&self, user_id: Uuid, slug: &str, role: Role) -> Result<(), AccountError> {
+        call!(
+            self.inner.accounts,
+            AccountsMessage::Grant,
+            user_id,
+            slug.to_owned(),
+            role
+        )
+        .map_err(|_| AccountError::Unavailable)?
     }
 
     /// How many admin users exist.

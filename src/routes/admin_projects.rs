@@ -1,0 +1,204 @@
+//! `/api/admin/projects…`: projects for signed-in admins, with per-project roles.
+//!
+//! | method and path | who | what |
+//! |---|---|---|
+//! | `GET /api/admin/projects` | anyone signed in | the projects they have a role on (admins: all) |
+//! | `POST /api/admin/projects` | admins | create `{slug, name, …settings}` (201; 409 if taken) |
+//! | `GET /api/admin/projects/{slug}` | owners | the settings, as `PUT` takes them |
+//! | `PUT /api/admin/projects/{slug}` | owners | replace widget settings, popup rules, allowed origins |
+//! | `POST /api/admin/projects/{slug}/push-secret` | owners | a new push secret, shown once |
+//!
+//! 401 without a valid access token, 404 for an unknown project, 403 without the role on it.
+//! Changes reach the project actor, the live widget config and the push check at once.
+
+use helpyap_actors::accounts::{Role, UserRecord};
+use helpyap_actors::{ProjectSettings, SecretHash, WidgetSettings};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::json::{Body, Response, json_response, read_json};
+use crate::router::AppState;
+
+/// What `POST` and `PUT` take and `GET` gives: the widget settings (as in the public config,
+/// with `socialProof`) plus the allowed origins.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SettingsBody {
+    #[serde(flatten)]
+    widget: WidgetSettings,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    slug: Option<String>,
+    #[serde(flatten)]
+    settings: SettingsBody,
+}
+
+pub async fn handle(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let user_id = state.auth.verify(request.headers())?;
+    let user = state
+        .registry
+        .user(user_id)
+        .map_err(|error| ApiError::Internal(error.to_string()))?
+        .ok_or_else(|| ApiError::Unauthorized("Account no longer exists".into()))?;
+    let path = request.uri().path().to_owned();
+    let rest = path.trim_start_matches("/api/admin/projects");
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match (request.method().clone(), segments.as_slice()) {
+        (Method::GET, []) => list(state, &user),
+        (Method::POST, []) => create(state, &user, request).await,
+        (Method::GET, [slug]) => read(state, &user, slug).await,
+        (Method::PUT, [slug]) => {
+            let slug = slug.to_string();
+            update(state, &user, &slug, request).await
+        }
+        (Method::POST, [slug, "push-secret"]) => rotate_secret(state, &user, slug).await,
+        (_, [] | [_] | [_, "push-secret"]) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound("Not found".into())),
+    }
+}
+
+fn role_on(user: &UserRecord, slug: &str) -> Option<Role> {
+    if user.admin {
+        Some(Role::Owner)
+    } else {
+        user.roles.get(slug).copied()
+    }
+}
+
+/// 404 for an unknown project, then 403 unless `user` owns it.
+async fn require_owner(state: &AppState, user: &UserRecord, slug: &str) -> Result<(), ApiError> {
+    state.registry.snapshot(slug).await?;
+    match role_on(user, slug) {
+        Some(Role::Owner) => Ok(()),
+        _ => Err(ApiError::Forbidden(
+            "You need the owner role on this project".into(),
+        )),
+    }
+}
+
+fn list(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
+    let projects: Vec<Value> = state
+        .registry
+        .projects()?
+        .into_iter()
+        .filter_map(|project| {
+            let role = role_on(user, &project.slug)?;
+            Some(json!({ "slug": project.slug, "name": project.widget.name, "role": role }))
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "projects": projects }),
+    ))
+}
+
+async fn create(
+    state: &AppState,
+    user: &UserRecord,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    if !user.admin {
+        return Err(ApiError::Forbidden("Only admins create projects".into()));
+    }
+    let body: CreateBody = read_json(request, state.body_limits).await?;
+    let slug = body
+        .slug
+        .ok_or_else(|| ApiError::BadRequest("slug is required".into()))?;
+    let settings = project_settings(body.settings, None)?;
+    state.registry.create_project(&slug, settings).await?;
+    tracing::info!(project = %slug, user = %user.id, "project created");
+    read_response(state, &slug, StatusCode::CREATED).await
+}
+
+async fn read(state: &AppState, user: &UserRecord, slug: &str) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    read_response(state, slug, StatusCode::OK).await
+}
+
+async fn update(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    let body: SettingsBody = read_json(request, state.body_limits).await?;
+    state
+        .registry
+        .configure(slug, project_settings(body, None)?)
+        .await?;
+    read_response(state, slug, StatusCode::OK).await
+}
+
+async fn rotate_secret(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    let snapshot = state.registry.snapshot(slug).await?;
+    let secret = new_push_secret();
+    let settings = ProjectSettings {
+        widget: snapshot.widget.clone(),
+        allowed_origins: snapshot.allowed_origins.clone(),
+        push_secret: Some(SecretHash::of(&secret)),
+    };
+    state.registry.configure(slug, settings).await?;
+    tracing::info!(project = %slug, user = %user.id, "push secret rotated");
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "pushSecret": secret, "note": "Shown once: store it now. The previous secret no longer works." }),
+    ))
+}
+
+fn project_settings(
+    body: SettingsBody,
+    push_secret: Option<SecretHash>,
+) -> Result<ProjectSettings, ApiError> {
+    let allowed_origins = body
+        .allowed_origins
+        .iter()
+        .map(|origin| helpyap_actors::project::normalize_origin(origin))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    Ok(ProjectSettings {
+        widget: body.widget,
+        allowed_origins,
+        push_secret,
+    })
+}
+
+async fn read_response(
+    state: &AppState,
+    slug: &str,
+    status: StatusCode,
+) -> Result<Response<Body>, ApiError> {
+    let snapshot = state.registry.snapshot(slug).await?;
+    let mut body = serde_json::to_value(&snapshot.widget).expect("settings serialize");
+    let object = body.as_object_mut().expect("settings are an object");
+    object.insert("slug".into(), json!(slug));
+    object.insert("allowedOrigins".into(), json!(snapshot.allowed_origins));
+    object.insert(
+        "hasPushSecret".into(),
+        json!(snapshot.push_secret_hash.is_some()),
+    );
+    Ok(json_response(status, &body))
+}
+
+/// `sp_` and 256 random bits.
+fn new_push_secret() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sp_{hex}")
+}

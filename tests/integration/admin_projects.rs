@@ -1,0 +1,306 @@
+//! `/api/admin/projects…`: the 401/403/404 matrix, settings that reach visitors at once, and
+//! push-secret rotation that takes effect at once.
+
+use helpyap_actors::accounts::Role;
+use serde_json::{Value, json};
+
+use crate::support::{DEMO_SECRET, TestServer, client, expect_error, push};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Signs `email` in (creating the user first) and returns an access token.
+async fn signed_in(server: &TestServer, email: &str, admin: bool, role: Option<Role>) -> String {
+    let user = server
+        .registry
+        .add_user(email, PASSWORD.into(), admin)
+        .await
+        .unwrap();
+    if let Some(role) = role {
+        server.registry.grant(user.id, "demo", role).await.unwrap();
+    }
+    let tokens: Value = client()
+        .post(server.url("/api/admin/auth/login"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokens["accessToken"].as_str().unwrap().to_owned()
+}
+
+async fn call(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = client().request(method, server.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+fn settings(name: &str) -> Value {
+    json!({
+        "name": name,
+        "company": "Acme Inc",
+        "welcomeMessage": "Hello!",
+        "quickReplies": ["Pricing"],
+        "theme": { "primaryColor": "#112233", "position": "bottom-left" },
+        "allowedOrigins": ["https://shop.example"],
+    })
+}
+
+#[tokio::test]
+async fn every_project_endpoint_checks_token_project_and_role() {
+    use reqwest::Method;
+    let server = TestServer::start().await;
+    let admin = signed_in(&server, "admin@example.com", true, None).await;
+    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+
+    let owner_only = [
+        (Method::GET, "/api/admin/projects/demo", None),
+        (
+            Method::PUT,
+            "/api/admin/projects/demo",
+            Some(settings("Bot")),
+        ),
+        (Method::POST, "/api/admin/projects/demo/push-secret", None),
+    ];
+    for (method, path, body) in &owner_only {
+        let missing = call(&server, method.clone(), path, None, body.clone()).await;
+        expect_error(missing, 401).await;
+        let forged = call(
+            &server,
+            method.clone(),
+            path,
+            Some("eyJhbGciOiJub25lIn0.e30."),
+            body.clone(),
+        )
+        .await;
+        expect_error(forged, 401).await;
+        let as_agent = call(&server, method.clone(), path, Some(&agent), body.clone()).await;
+        expect_error(as_agent, 403).await;
+        let unknown = path.replace("/demo", "/nope");
+        expect_error(
+            call(
+                &server,
+                method.clone(),
+                &unknown,
+                Some(&admin),
+                body.clone(),
+            )
+            .await,
+            404,
+        )
+        .await;
+    }
+    // An owner of demo is nobody on `other`.
+    let elsewhere = call(
+        &server,
+        Method::GET,
+        "/api/admin/projects/other",
+        Some(&owner),
+        None,
+    )
+    .await;
+    expect_error(elsewhere, 403).await;
+    assert_eq!(
+        call(
+            &server,
+            Method::GET,
+            "/api/admin/projects/demo",
+            Some(&owner),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+
+    // Lists show what each user may see.
+    let list = |token: String| {
+        let server = &server;
+        async move {
+            let body: Value = call(
+                server,
+                Method::GET,
+                "/api/admin/projects",
+                Some(&token),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+            body["projects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p["slug"].as_str().unwrap().to_owned(),
+                        p["role"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(admin.clone()).await,
+        [
+            ("demo".into(), "owner".into()),
+            ("other".into(), "owner".into())
+        ]
+    );
+    assert_eq!(
+        list(agent.clone()).await,
+        [("demo".to_owned(), "agent".to_owned())]
+    );
+
+    // Creating projects is for admins.
+    let create = |token: String, slug: &'static str| {
+        let server = &server;
+        async move {
+            let mut body = settings("New Bot");
+            body["slug"] = json!(slug);
+            call(
+                server,
+                Method::POST,
+                "/api/admin/projects",
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+    expect_error(create(owner.clone(), "shop").await, 403).await;
+    let created = create(admin.clone(), "shop").await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["slug"], "shop");
+    assert_eq!(created["hasPushSecret"], false);
+    expect_error(create(admin.clone(), "shop").await, 409).await;
+    expect_error(create(admin.clone(), "Not A Slug").await, 400).await;
+    let public: Value = client()
+        .get(server.url("/api/widget/config?project=shop"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(public["name"], "New Bot");
+    expect_error(
+        call(
+            &server,
+            Method::DELETE,
+            "/api/admin/projects/demo",
+            Some(&admin),
+            None,
+        )
+        .await,
+        405,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn settings_changes_reach_visitors_at_once() {
+    let server = TestServer::start().await;
+    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let updated = call(
+        &server,
+        reqwest::Method::PUT,
+        "/api/admin/projects/demo",
+        Some(&owner),
+        Some(settings("Renamed Bot")),
+    )
+    .await;
+    assert_eq!(updated.status(), 200);
+    let updated: Value = updated.json().await.unwrap();
+    assert_eq!(updated["allowedOrigins"], json!(["https://shop.example"]));
+    assert_eq!(updated["hasPushSecret"], true, "the secret is kept");
+
+    let public: Value = client()
+        .get(server.url("/api/widget/config?project=demo"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(public["name"], "Renamed Bot");
+    assert_eq!(public["theme"]["position"], "bottom-left");
+    let foreign = client()
+        .get(server.url("/api/widget/config?project=demo"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    expect_error(foreign, 403).await;
+
+    let mut bad = settings("Bot");
+    bad["theme"]["primaryColor"] = json!("blue");
+    expect_error(
+        call(
+            &server,
+            reqwest::Method::PUT,
+            "/api/admin/projects/demo",
+            Some(&owner),
+            Some(bad),
+        )
+        .await,
+        400,
+    )
+    .await;
+    let mut bad_origin = settings("Bot");
+    bad_origin["allowedOrigins"] = json!(["shop.example"]);
+    expect_error(
+        call(
+            &server,
+            reqwest::Method::PUT,
+            "/api/admin/projects/demo",
+            Some(&owner),
+            Some(bad_origin),
+        )
+        .await,
+        400,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_rotated_push_secret_works_at_once_and_the_old_one_stops() {
+    let server = TestServer::start().await;
+    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let event = json!({ "project": "demo", "type": "signed_up", "name": "Ann" });
+    assert_eq!(
+        push(&server, DEMO_SECRET, event.clone()).await.status(),
+        201
+    );
+
+    let rotated: Value = call(
+        &server,
+        reqwest::Method::POST,
+        "/api/admin/projects/demo/push-secret",
+        Some(&owner),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let secret = rotated["pushSecret"].as_str().unwrap();
+    assert!(secret.starts_with("sp_") && secret.len() == 67);
+    expect_error(push(&server, DEMO_SECRET, event.clone()).await, 401).await;
+    assert_eq!(push(&server, secret, event).await.status(), 201);
+}
