@@ -22,7 +22,7 @@ use crate::accounts::{
     AccountError, Accounts, AccountsArguments, AccountsMessage, Role, UserRecord, hash_password,
     new_user, normalize_email, verify_password,
 };
-use crate::chat::{ChatError, ChatStart, MessageRecord};
+use crate::chat::{ChatError, ChatStart, MessageRecord, SessionRecord};
 use crate::feed::{FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::Document;
 use crate::lead::{LeadFields, LeadRecord};
@@ -367,6 +367,42 @@ impl Registry {
             Ok(result) => result.map_err(|e| ChatError::Store(e.to_string())),
             Err(_) => Err(ChatError::Unavailable),
         }
+    }
+
+    /// Up to `limit` conversations of `slug`, newest first, older than `before` (created ms,
+    /// session id), each with its messages.
+    pub async fn conversations(
+        &self,
+        slug: &str,
+        before: Option<(u64, Uuid)>,
+        limit: usize,
+    ) -> Result<Vec<(SessionRecord, Vec<MessageRecord>)>, ProjectError> {
+        self.snapshot(slug).await?;
+        let sessions = self.inner.store.project_sessions(slug, before, limit)?;
+        sessions
+            .into_iter()
+            .map(|session| {
+                let messages = self.inner.store.messages(session.id)?;
+                Ok((session, messages))
+            })
+            .collect()
+    }
+
+    /// One conversation of `slug`; `None` when no such session belongs to it.
+    pub async fn conversation(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+    ) -> Result<Option<(SessionRecord, Vec<MessageRecord>)>, ProjectError> {
+        self.snapshot(slug).await?;
+        let Some(session) = self.inner.store.session(session_id)? else {
+            return Ok(None);
+        };
+        if session.project != slug {
+            return Ok(None);
+        }
+        let messages = self.inner.store.messages(session_id)?;
+        Ok(Some((session, messages)))
     }
 
     /// Every lead of `slug`, oldest first.

@@ -117,6 +117,9 @@ pub struct Store {
     documents: sled::Tree,
     /// session id (16 bytes) → JSON [`SessionRecord`].
     sessions: sled::Tree,
+    /// slug, 0x00, created ms (u64 big-endian), session id (16 bytes) → empty: a project's
+    /// conversations in time order.
+    project_sessions: sled::Tree,
     /// session id (16 bytes), message seq as u32 big-endian → JSON [`MessageRecord`].
     messages: sled::Tree,
     /// slug, 0x00, hour (u64 big-endian), event type code → count (u64 big-endian).
@@ -157,6 +160,7 @@ impl Store {
             events: db.open_tree("events")?,
             documents: db.open_tree("documents")?,
             sessions: db.open_tree("sessions")?,
+            project_sessions: db.open_tree("project_sessions")?,
             messages: db.open_tree("messages")?,
             event_counts: db.open_tree("event_counts")?,
             leads: db.open_tree("leads")?,
@@ -170,6 +174,7 @@ impl Store {
         store
             .check_schema()
             .map_err(|error| open_error(error.to_string()))?;
+        store.index_sessions()?;
         Ok(store)
     }
 
@@ -427,9 +432,62 @@ impl Store {
             .transpose()
     }
 
+    /// Writes a session and its place in its project's conversation index, together.
     pub fn put_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        self.sessions.insert(record.id.as_bytes(), encode(record))?;
+        let value = encode(record);
+        let index_key = project_session_key(&record.project, record.created_at_ms, record.id);
+        let result = (&self.sessions, &self.project_sessions).transaction(|(sessions, index)| {
+            sessions.insert(record.id.as_bytes(), value.as_slice())?;
+            index.insert(index_key.as_slice(), &[])?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(error)) => Err(error.into()),
+            Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
+        }
+    }
+
+    /// Stores written before the conversation index existed get it built once.
+    fn index_sessions(&self) -> Result<(), StoreError> {
+        if !self.project_sessions.is_empty() {
+            return Ok(());
+        }
+        for entry in self.sessions.iter() {
+            let (key, value) = entry?;
+            let record: SessionRecord = decode(&String::from_utf8_lossy(&key), &value)?;
+            let index_key = project_session_key(&record.project, record.created_at_ms, record.id);
+            self.project_sessions.insert(index_key, &[])?;
+        }
         Ok(())
+    }
+
+    /// Up to `limit` sessions of `slug`, newest first, older than `before` (created ms, id).
+    pub fn project_sessions(
+        &self,
+        slug: &str,
+        before: Option<(u64, Uuid)>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let start = project_session_key(slug, 0, Uuid::nil());
+        let end = match before {
+            Some((created_ms, id)) => project_session_key(slug, created_ms, id),
+            None => project_session_key(slug, u64::MAX, Uuid::max()),
+        };
+        let mut sessions = Vec::new();
+        for key in self.project_sessions.range(start..end).keys().rev() {
+            let key = key?;
+            let id =
+                Uuid::from_slice(&key[key.len() - 16..]).map_err(|error| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: error.to_string(),
+                })?;
+            sessions.extend(self.session(id)?);
+            if sessions.len() == limit {
+                break;
+            }
+        }
+        Ok(sessions)
     }
 
     pub fn append_message(&self, session: Uuid, message: &MessageRecord) -> Result<(), StoreError> {
@@ -507,6 +565,13 @@ fn event_key(slug: &str, id: u64) -> Vec<u8> {
 }
 
 pub const HOUR_MS: u64 = 3_600_000;
+
+/// slug, 0x00, created ms (u64 big-endian), session id (16 bytes).
+fn project_session_key(slug: &str, created_ms: u64, id: Uuid) -> Vec<u8> {
+    let mut key = event_key(slug, created_ms);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
 
 /// slug, 0x00, hour since the Unix epoch (u64 big-endian), event type code (one byte).
 fn count_key(slug: &str, hour: u64, kind: EventKind) -> Vec<u8> {

@@ -7,6 +7,9 @@
 //! | `GET /api/admin/projects/{slug}` | owners | the settings, as `PUT` takes them |
 //! | `PUT /api/admin/projects/{slug}` | owners | replace widget settings, popup rules, allowed origins |
 //! | `POST /api/admin/projects/{slug}/push-secret` | owners | a new push secret, shown once |
+//! | `GET /api/admin/projects/{slug}/conversations?limit=&before=` | owners, agents | newest first |
+//! | `GET /api/admin/projects/{slug}/conversations/{sessionId}` | owners, agents | one transcript |
+//! | `GET /api/admin/projects/{slug}/leads` | owners, agents | every lead, newest first |
 //!
 //! 401 without a valid access token, 404 for an unknown project, 403 without the role on it.
 //! Changes reach the project actor, the live widget config and the push check at once.
@@ -62,7 +65,15 @@ pub async fn handle(
             update(state, &user, &slug, request).await
         }
         (Method::POST, [slug, "push-secret"]) => rotate_secret(state, &user, slug).await,
-        (_, [] | [_] | [_, "push-secret"]) => Err(ApiError::MethodNotAllowed),
+        (Method::GET, [slug, "conversations"]) => {
+            conversations(state, &user, slug, request.uri()).await
+        }
+        (Method::GET, [slug, "conversations", id]) => conversation(state, &user, slug, id).await,
+        (Method::GET, [slug, "leads"]) => leads(state, &user, slug).await,
+        (
+            _,
+            [] | [_] | [_, "push-secret" | "conversations" | "leads"] | [_, "conversations", _],
+        ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound("Not found".into())),
     }
 }
@@ -84,6 +95,135 @@ async fn require_owner(state: &AppState, user: &UserRecord, slug: &str) -> Resul
             "You need the owner role on this project".into(),
         )),
     }
+}
+
+/// 404 for an unknown project, then 403 unless `user` has any role on it.
+async fn require_member(state: &AppState, user: &UserRecord, slug: &str) -> Result<(), ApiError> {
+    state.registry.snapshot(slug).await?;
+    match role_on(user, slug) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::Forbidden(
+            "You have no role on this project".into(),
+        )),
+    }
+}
+
+const PAGE_MAX: usize = 100;
+
+async fn conversations(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+    uri: &hyper::Uri,
+) -> Result<Response<Body>, ApiError> {
+    require_member(state, user, slug).await?;
+    let limit = match super::query_param(uri, "limit") {
+        None => 50,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=PAGE_MAX).contains(n))
+            .ok_or_else(|| ApiError::BadRequest(format!("limit must be 1 to {PAGE_MAX}")))?,
+    };
+    let before = super::query_param(uri, "before")
+        .map(|cursor| parse_cursor(&cursor))
+        .transpose()?;
+    let page = state.registry.conversations(slug, before, limit).await?;
+    let next = (page.len() == limit)
+        .then(|| {
+            page.last()
+                .map(|(s, _)| format!("{}-{}", s.created_at_ms, s.id))
+        })
+        .flatten();
+    let items: Vec<Value> = page
+        .iter()
+        .map(|(session, messages)| {
+            let first_question = messages
+                .iter()
+                .find(|m| m.role == helpyap_actors::chat::Role::User);
+            json!({
+                "sessionId": session.id,
+                "createdAt": rfc3339(session.created_at_ms),
+                "messages": messages.len(),
+                "firstQuestion": first_question.map(|m| m.content.as_str()),
+                "lastMessageAt": messages.last().map(|m| rfc3339(m.created_at_ms)),
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "conversations": items, "next": next }),
+    ))
+}
+
+/// `CREATEDMS-UUID`, as `next` gives it.
+fn parse_cursor(cursor: &str) -> Result<(u64, uuid::Uuid), ApiError> {
+    let bad = || ApiError::BadRequest("before must be a cursor from `next`".into());
+    let (ms, id) = cursor.split_once('-').ok_or_else(bad)?;
+    Ok((
+        ms.parse().map_err(|_| bad())?,
+        id.parse().map_err(|_| bad())?,
+    ))
+}
+
+async fn conversation(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
+    require_member(state, user, slug).await?;
+    let id = super::parse_session_id(Some(id))?;
+    let (session, messages) = state
+        .registry
+        .conversation(slug, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Conversation not found".into()))?;
+    let messages: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "role": m.role,
+                "content": m.content,
+                "sources": m.sources,
+                "status": m.status,
+                "createdAt": rfc3339(m.created_at_ms),
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "sessionId": session.id, "createdAt": rfc3339(session.created_at_ms), "messages": messages }),
+    ))
+}
+
+async fn leads(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+) -> Result<Response<Body>, ApiError> {
+    require_member(state, user, slug).await?;
+    let leads: Vec<Value> = state
+        .registry
+        .leads(slug)?
+        .iter()
+        .rev()
+        .map(|lead| {
+            json!({
+                "sessionId": lead.session_id,
+                "email": lead.email,
+                "name": lead.name,
+                "message": lead.message,
+                "createdAt": rfc3339(lead.created_at_ms),
+            })
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "leads": leads })))
+}
+
+fn rfc3339(ms: u64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 fn list(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {

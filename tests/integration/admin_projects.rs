@@ -304,3 +304,154 @@ async fn a_rotated_push_secret_works_at_once_and_the_old_one_stops() {
     expect_error(push(&server, DEMO_SECRET, event.clone()).await, 401).await;
     assert_eq!(push(&server, secret, event).await.status(), 201);
 }
+
+/// Asks `question` in a new session of `project`; returns the session id and token.
+async fn chat(server: &TestServer, project: &str, question: &str) -> (String, String) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let response = client()
+        .post(server.url("/api/chat"))
+        .json(&json!({ "projectSlug": project, "sessionId": id, "messages": [{ "role": "user", "content": question }] }))
+        .send()
+        .await
+        .unwrap();
+    let token = response.headers()["x-session-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    response.text().await.unwrap();
+    (id, token)
+}
+
+#[tokio::test]
+async fn agents_read_conversations_newest_first_by_page_and_leads() {
+    use reqwest::Method;
+    let server = TestServer::start().await;
+    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let mut sessions = Vec::new();
+    for question in [
+        "What is your return policy?",
+        "How long is shipping?",
+        "Do you ship abroad?",
+    ] {
+        sessions.push(chat(&server, "demo", question).await);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (other_session, _) = chat(&server, "other", "Hello there").await;
+
+    let page: Value = call(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/conversations?limit=2",
+        Some(&agent),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let items = page["conversations"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        items[0]["firstQuestion"], "Do you ship abroad?",
+        "newest first"
+    );
+    assert_eq!(items[0]["messages"], 2, "the question and its answer");
+    let next = page["next"].as_str().unwrap();
+    let rest: Value = call(
+        &server,
+        Method::GET,
+        &format!("/api/admin/projects/demo/conversations?limit=2&before={next}"),
+        Some(&agent),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let rest = rest["conversations"].as_array().unwrap().clone();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["firstQuestion"], "What is your return policy?");
+
+    let transcript: Value = call(
+        &server,
+        Method::GET,
+        &format!("/api/admin/projects/demo/conversations/{}", sessions[0].0),
+        Some(&agent),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        transcript["messages"][0]["content"],
+        "What is your return policy?"
+    );
+    assert_eq!(transcript["messages"][1]["role"], "assistant");
+    let foreign = call(
+        &server,
+        Method::GET,
+        &format!("/api/admin/projects/demo/conversations/{other_session}"),
+        Some(&agent),
+        None,
+    )
+    .await;
+    expect_error(foreign, 404).await;
+    for bad in ["limit=0", "limit=101", "limit=x", "before=nope"] {
+        let response = call(
+            &server,
+            Method::GET,
+            &format!("/api/admin/projects/demo/conversations?{bad}"),
+            Some(&agent),
+            None,
+        )
+        .await;
+        expect_error(response, 400).await;
+    }
+    expect_error(
+        call(
+            &server,
+            Method::GET,
+            "/api/admin/projects/other/conversations",
+            Some(&agent),
+            None,
+        )
+        .await,
+        403,
+    )
+    .await;
+    expect_error(
+        call(
+            &server,
+            Method::GET,
+            "/api/admin/projects/demo/conversations",
+            None,
+            None,
+        )
+        .await,
+        401,
+    )
+    .await;
+
+    let (id, token) = &sessions[1];
+    let lead = client()
+        .post(server.url("/api/widget/lead"))
+        .json(&json!({ "projectSlug": "demo", "sessionId": id, "sessionToken": token, "email": "ann@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lead.status(), 201);
+    let leads: Value = call(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/leads",
+        Some(&agent),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(leads["leads"][0]["email"], "ann@example.com");
+    assert_eq!(leads["leads"][0]["sessionId"], id.as_str());
+}
