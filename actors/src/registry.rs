@@ -405,6 +405,33 @@ impl Registry {
         Ok(Some((session, messages)))
     }
 
+    /// Deletes a conversation of `slug` for good: its live actor is stopped first, so no answer
+    /// in flight can write it back. `false` when no such session belongs to the project.
+    pub async fn delete_conversation(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+    ) -> Result<bool, ProjectError> {
+        self.snapshot(slug).await?;
+        let Some(session) = self.inner.store.session(session_id)? else {
+            return Ok(false);
+        };
+        if session.project != slug {
+            return Ok(false);
+        }
+        if let Some((_, actor)) = self.inner.sessions.remove(&session_id) {
+            let _ = actor
+                .stop_and_wait(
+                    Some("conversation deleted".into()),
+                    Some(Duration::from_secs(5)),
+                )
+                .await;
+        }
+        self.inner.store.delete_session(&session)?;
+        self.inner.store.flush().await?;
+        Ok(true)
+    }
+
     /// Every lead of `slug`, oldest first.
     pub fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, ProjectError> {
         Ok(self.inner.store.leads(slug)?)

@@ -448,6 +448,22 @@ impl Store {
         }
     }
 
+    /// Deletes a session, its messages and its index entry (a visitor's right to erasure).
+    pub fn delete_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let mut messages = sled::Batch::default();
+        for key in self.messages.scan_prefix(record.id.as_bytes()).keys() {
+            messages.remove(key?);
+        }
+        self.messages.apply_batch(messages)?;
+        self.project_sessions.remove(project_session_key(
+            &record.project,
+            record.created_at_ms,
+            record.id,
+        ))?;
+        self.sessions.remove(record.id.as_bytes())?;
+        Ok(())
+    }
+
     /// Stores written before the conversation index existed get it built once.
     fn index_sessions(&self) -> Result<(), StoreError> {
         if !self.project_sessions.is_empty() {

@@ -9,6 +9,7 @@
 //! | `POST /api/admin/projects/{slug}/push-secret` | owners | a new push secret, shown once |
 //! | `GET /api/admin/projects/{slug}/conversations?limit=&before=` | owners, agents | newest first |
 //! | `GET /api/admin/projects/{slug}/conversations/{sessionId}` | owners, agents | one transcript |
+//! | `DELETE /api/admin/projects/{slug}/conversations/{sessionId}` | owners | erase it (GDPR) |
 //! | `GET /api/admin/projects/{slug}/leads` | owners, agents | every lead, newest first |
 //!
 //! 401 without a valid access token, 404 for an unknown project, 403 without the role on it.
@@ -69,6 +70,9 @@ pub async fn handle(
             conversations(state, &user, slug, request.uri()).await
         }
         (Method::GET, [slug, "conversations", id]) => conversation(state, &user, slug, id).await,
+        (Method::DELETE, [slug, "conversations", id]) => {
+            delete_conversation(state, &user, slug, id).await
+        }
         (Method::GET, [slug, "leads"]) => leads(state, &user, slug).await,
         (
             _,
@@ -195,6 +199,21 @@ async fn conversation(
         StatusCode::OK,
         &json!({ "sessionId": session.id, "createdAt": rfc3339(session.created_at_ms), "messages": messages }),
     ))
+}
+
+async fn delete_conversation(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    let id = super::parse_session_id(Some(id))?;
+    if !state.registry.delete_conversation(slug, id).await? {
+        return Err(ApiError::NotFound("Conversation not found".into()));
+    }
+    tracing::info!(project = %slug, session = %id, user = %user.id, "conversation deleted");
+    Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
 }
 
 async fn leads(

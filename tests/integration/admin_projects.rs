@@ -455,3 +455,62 @@ async fn agents_read_conversations_newest_first_by_page_and_leads() {
     assert_eq!(leads["leads"][0]["email"], "ann@example.com");
     assert_eq!(leads["leads"][0]["sessionId"], id.as_str());
 }
+
+#[tokio::test]
+async fn an_owner_erases_a_conversation_for_good() {
+    use reqwest::Method;
+    let server = TestServer::start().await;
+    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let (id, token) = chat(&server, "demo", "What is your return policy?").await;
+    let path = format!("/api/admin/projects/demo/conversations/{id}");
+    expect_error(
+        call(&server, Method::DELETE, &path, Some(&agent), None).await,
+        403,
+    )
+    .await;
+    assert_eq!(
+        call(&server, Method::DELETE, &path, Some(&owner), None)
+            .await
+            .status(),
+        204
+    );
+    expect_error(
+        call(&server, Method::GET, &path, Some(&owner), None).await,
+        404,
+    )
+    .await;
+    expect_error(
+        call(&server, Method::DELETE, &path, Some(&owner), None).await,
+        404,
+    )
+    .await;
+    let listed: Value = call(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/conversations",
+        Some(&owner),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(listed["conversations"], json!([]));
+    // The visitor's copy is gone too, and the server forgot it for good.
+    let restored = client()
+        .get(server.url(&format!("/api/widget/session?project=demo&sessionId={id}")))
+        .header("X-Session-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    expect_error(restored, 404).await;
+    assert!(
+        server
+            .registry
+            .conversation("demo", id.parse().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
