@@ -51,6 +51,13 @@ pub struct ProjectSettings {
     pub push_secret: Option<SecretHash>,
 }
 
+/// One change to a project's knowledge base.
+#[derive(Debug)]
+pub enum DocumentEdit {
+    Upsert(Box<Document>),
+    Delete(String),
+}
+
 /// The read-only view of a project that hot paths use without a mailbox hop.
 #[derive(Debug)]
 pub struct ProjectSnapshot {
@@ -82,6 +89,9 @@ pub enum ProjectMessage {
     Subscribe(Option<u64>, RpcReplyPort<Result<Subscription, FeedFull>>),
     /// The events after the id, for polling.
     Replay(Option<u64>, RpcReplyPort<Replay>),
+    /// Add or replace one document, or delete one by id; reply whether it changed anything,
+    /// once durable and searchable.
+    EditDocument(DocumentEdit, RpcReplyPort<Result<bool, StoreError>>),
     /// Store a validated lead and reply once it is durable.
     AddLead(Box<LeadRecord>, RpcReplyPort<Result<(), StoreError>>),
     /// Panic inside the handler, to prove supervision restarts the actor.
@@ -176,6 +186,10 @@ impl Actor for Project {
             ProjectMessage::Replay(since, reply) => {
                 let _ = reply.send(state.feed.replay(since, now_ms()));
             }
+            ProjectMessage::EditDocument(edit, reply) => {
+                let result = state.edit_document(edit).await;
+                let _ = reply.send(result);
+            }
             ProjectMessage::AddLead(lead, reply) => {
                 let result = state.add_lead(&lead).await;
                 let _ = reply.send(result);
@@ -238,6 +252,27 @@ impl ProjectState {
         self.record = record;
         self.publish();
         Ok(())
+    }
+
+    async fn edit_document(&mut self, edit: DocumentEdit) -> Result<bool, StoreError> {
+        let mut documents = self.store.documents(&self.record.slug)?;
+        let changed = match edit {
+            DocumentEdit::Upsert(document) => {
+                documents.retain(|existing| existing.id != document.id);
+                documents.push(*document);
+                documents.sort_by(|a, b| a.id.cmp(&b.id));
+                true
+            }
+            DocumentEdit::Delete(id) => {
+                let before = documents.len();
+                documents.retain(|existing| existing.id != id);
+                documents.len() != before
+            }
+        };
+        if changed {
+            self.set_documents(documents).await?;
+        }
+        Ok(changed)
     }
 
     async fn set_documents(&mut self, documents: Vec<Document>) -> Result<(), StoreError> {

@@ -27,8 +27,8 @@ use crate::feed::{FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::Document;
 use crate::lead::{LeadFields, LeadRecord};
 use crate::project::{
-    COUNTS_KEPT_HOURS, Project, ProjectArguments, ProjectMessage, ProjectRecord, ProjectSettings,
-    ProjectSnapshot, SnapshotBoard, now_ms, validate_slug,
+    COUNTS_KEPT_HOURS, DocumentEdit, Project, ProjectArguments, ProjectMessage, ProjectRecord,
+    ProjectSettings, ProjectSnapshot, SnapshotBoard, now_ms, validate_slug,
 };
 use crate::secret::SecretHash;
 use crate::session::{
@@ -276,6 +276,26 @@ impl Registry {
     pub async fn replay(&self, slug: &str, since: Option<u64>) -> Result<Replay, ProjectError> {
         let actor = self.actor(slug).await?;
         call!(actor, ProjectMessage::Replay, since).map_err(|_| ProjectError::Unavailable)
+    }
+
+    /// A project's documents, in id order.
+    pub async fn documents(&self, slug: &str) -> Result<Vec<Document>, ProjectError> {
+        self.snapshot(slug).await?;
+        Ok(self.inner.store.documents(slug)?)
+    }
+
+    /// Adds, replaces or deletes one document; answers use the change as soon as this returns.
+    /// `false` when a deleted document did not exist.
+    pub async fn edit_document(
+        &self,
+        slug: &str,
+        edit: DocumentEdit,
+    ) -> Result<bool, ProjectError> {
+        let actor = self.actor(slug).await?;
+        match call!(actor, ProjectMessage::EditDocument, edit) {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ProjectError::Unavailable),
+        }
     }
 
     /// Replaces a project's knowledge base; answers use it as soon as this returns.

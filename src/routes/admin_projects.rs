@@ -11,12 +11,16 @@
 //! | `GET /api/admin/projects/{slug}/conversations/{sessionId}` | owners, agents | one transcript |
 //! | `DELETE /api/admin/projects/{slug}/conversations/{sessionId}` | owners | erase it (GDPR) |
 //! | `GET /api/admin/projects/{slug}/leads` | owners, agents | every lead, newest first |
+//! | `GET /api/admin/projects/{slug}/documents` | owners | the knowledge base, with passage counts |
+//! | `POST /api/admin/projects/{slug}/documents` | owners | add or replace a document |
+//! | `DELETE /api/admin/projects/{slug}/documents/{id}` | owners | remove a document |
 //!
 //! 401 without a valid access token, 404 for an unknown project, 403 without the role on it.
 //! Changes reach the project actor, the live widget config and the push check at once.
 
 use helpyap_actors::accounts::{Role, UserRecord};
-use helpyap_actors::{ProjectSettings, SecretHash, WidgetSettings};
+use helpyap_actors::project::DocumentEdit;
+use helpyap_actors::{Document, DocumentFormat, ProjectSettings, SecretHash, WidgetSettings};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
@@ -74,6 +78,12 @@ pub async fn handle(
             delete_conversation(state, &user, slug, id).await
         }
         (Method::GET, [slug, "leads"]) => leads(state, &user, slug).await,
+        (Method::GET, [slug, "documents"]) => documents(state, &user, slug).await,
+        (Method::POST, [slug, "documents"]) => {
+            let slug = slug.to_string();
+            add_document(state, &user, &slug, request).await
+        }
+        (Method::DELETE, [slug, "documents", id]) => delete_document(state, &user, slug, id).await,
         (
             _,
             [] | [_] | [_, "push-secret" | "conversations" | "leads"] | [_, "conversations", _],
@@ -214,6 +224,141 @@ async fn delete_conversation(
     }
     tracing::info!(project = %slug, session = %id, user = %user.id, "conversation deleted");
     Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
+}
+
+/// Largest document an owner may upload, as for `knowledge_dir` files.
+const DOCUMENT_MAX_BYTES: usize = 1024 * 1024;
+const DOCUMENT_ID_MAX_CHARS: usize = 120;
+
+#[derive(Deserialize)]
+struct DocumentBody {
+    /// Defaults to the title, lowercased with dashes.
+    id: Option<String>,
+    title: Option<String>,
+    url: Option<String>,
+    /// `markdown` (default), `html` or `text`.
+    format: Option<String>,
+    content: Option<String>,
+}
+
+async fn documents(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    let documents: Vec<Value> = state
+        .registry
+        .documents(slug)
+        .await?
+        .iter()
+        .map(
+            |d| json!({ "id": d.id, "title": d.title, "url": d.url, "passages": d.passages.len() }),
+        )
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "documents": documents }),
+    ))
+}
+
+async fn add_document(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    let limits = crate::json::BodyLimits {
+        max_bytes: DOCUMENT_MAX_BYTES,
+        ..state.body_limits
+    };
+    let body: DocumentBody = read_json(request, limits).await?;
+    let content = body
+        .content
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| ApiError::BadRequest("content is required".into()))?;
+    let format = match body.format.as_deref().unwrap_or("markdown") {
+        "markdown" | "md" => DocumentFormat::Markdown,
+        "html" => DocumentFormat::Html,
+        "text" | "txt" => DocumentFormat::Text,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "format must be markdown, html or text".into(),
+            ));
+        }
+    };
+    let mut document = Document::parse("", format, &content);
+    if let Some(title) = body
+        .title
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+    {
+        document.title = title;
+    }
+    if let Some(url) = body.url.filter(|u| !u.trim().is_empty()) {
+        let lower = url.trim().to_ascii_lowercase();
+        if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+            return Err(ApiError::BadRequest("url must be http(s)".into()));
+        }
+        document.url = Some(url.trim().to_owned());
+    }
+    let id = body.id.unwrap_or_else(|| document_id(&document.title));
+    if id.is_empty()
+        || id.chars().count() > DOCUMENT_ID_MAX_CHARS
+        || id.chars().any(char::is_control)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "id must be 1 to {DOCUMENT_ID_MAX_CHARS} characters"
+        )));
+    }
+    if document.title.is_empty() {
+        document.title = id.clone();
+    }
+    document.id = id;
+    if document.passages.is_empty() {
+        return Err(ApiError::BadRequest("content has no readable text".into()));
+    }
+    let reply = json!({ "id": document.id, "title": document.title, "url": document.url, "passages": document.passages.len() });
+    state
+        .registry
+        .edit_document(slug, DocumentEdit::Upsert(Box::new(document)))
+        .await?;
+    Ok(json_response(StatusCode::CREATED, &reply))
+}
+
+async fn delete_document(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    let id = form_urlencoded::parse(format!("x={id}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    if !state
+        .registry
+        .edit_document(slug, DocumentEdit::Delete(id))
+        .await?
+    {
+        return Err(ApiError::NotFound("Document not found".into()));
+    }
+    Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
+}
+
+/// "Returns & refunds" → "returns-refunds".
+fn document_id(title: &str) -> String {
+    let mut id = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            id.push(c);
+        } else if !id.is_empty() && !id.ends_with('-') {
+            id.push('-');
+        }
+    }
+    id.trim_end_matches('-').to_owned()
 }
 
 async fn leads(

@@ -514,3 +514,116 @@ async fn an_owner_erases_a_conversation_for_good() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn documents_an_owner_adds_are_cited_at_once_and_gone_when_deleted() {
+    use reqwest::Method;
+    let server = TestServer::start().await;
+    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let doc = json!({
+        "title": "Quasar Kettle warranty",
+        "url": "https://acme.example/help/kettle",
+        "content": "# Quasar Kettle warranty\n\nThe Quasar Kettle has a seven year warranty on its heating element.",
+    });
+    expect_error(
+        call(
+            &server,
+            Method::POST,
+            "/api/admin/projects/demo/documents",
+            Some(&agent),
+            Some(doc.clone()),
+        )
+        .await,
+        403,
+    )
+    .await;
+    let added = call(
+        &server,
+        Method::POST,
+        "/api/admin/projects/demo/documents",
+        Some(&owner),
+        Some(doc),
+    )
+    .await;
+    assert_eq!(added.status(), 201);
+    let added: Value = added.json().await.unwrap();
+    assert_eq!(added["id"], "quasar-kettle-warranty");
+    assert!(added["passages"].as_u64().unwrap() >= 1);
+
+    let ask = || async {
+        let response = client()
+            .post(server.url("/api/chat"))
+            .json(&json!({ "projectSlug": "demo", "sessionId": uuid::Uuid::new_v4(), "messages": [{ "role": "user", "content": "What warranty does the Quasar Kettle have?" }] }))
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    };
+    let answer = ask().await;
+    assert!(answer.contains("seven year warranty"), "{answer}");
+    assert!(
+        answer.contains("https://acme.example/help/kettle"),
+        "cited: {answer}"
+    );
+
+    let listed: Value = call(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/documents",
+        Some(&owner),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        listed["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == "quasar-kettle-warranty")
+    );
+    assert!(
+        listed["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == "returns.md"),
+        "the seeded help center is there too"
+    );
+
+    let path = "/api/admin/projects/demo/documents/quasar-kettle-warranty";
+    assert_eq!(
+        call(&server, Method::DELETE, path, Some(&owner), None)
+            .await
+            .status(),
+        204
+    );
+    expect_error(
+        call(&server, Method::DELETE, path, Some(&owner), None).await,
+        404,
+    )
+    .await;
+    assert!(!ask().await.contains("Quasar"), "no longer cited");
+
+    for bad in [
+        json!({ "content": "" }),
+        json!({ "content": "x", "format": "pdf" }),
+        json!({ "content": "Some text", "url": "javascript:alert(1)" }),
+    ] {
+        expect_error(
+            call(
+                &server,
+                Method::POST,
+                "/api/admin/projects/demo/documents",
+                Some(&owner),
+                Some(bad),
+            )
+            .await,
+            400,
+        )
+        .await;
+    }
+}
