@@ -408,6 +408,15 @@ impl Registry {
             .collect()
     }
 
+    /// Pushed events of `slug` per hour since `from_hour`.
+    pub fn event_counts_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, EventCounts)>, ProjectError> {
+        Ok(self.inner.store.event_counts_by_hour(slug, from_hour)?)
+    }
+
     /// One conversation of `slug`; `None` when no such session belongs to it.
     pub async fn conversation(
         &self,

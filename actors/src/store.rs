@@ -285,6 +285,37 @@ impl Store {
         Ok(counts)
     }
 
+    /// Events of `slug` per hour since `from_hour`, oldest first.
+    pub fn event_counts_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, EventCounts)>, StoreError> {
+        let mut hours: Vec<(u64, EventCounts)> = Vec::new();
+        let range = count_key(slug, from_hour, EventKind::ALL[0])
+            ..=count_key(slug, u64::MAX, EventKind::Custom);
+        for entry in self.event_counts.range(range) {
+            let (key, value) = entry?;
+            let hour = be_u64(&key[key.len() - 9..key.len() - 1]);
+            let kind = EventKind::ALL
+                .get(usize::from(key[key.len() - 1]))
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: "unknown event type code".into(),
+                })?;
+            if hours.last().is_none_or(|(last, _)| *last != hour) {
+                hours.push((hour, EventCounts::default()));
+            }
+            hours
+                .last_mut()
+                .expect("just pushed")
+                .1
+                .add(kind, be_u64(&value));
+        }
+        Ok(hours)
+    }
+
     /// Drops the hourly counts of `slug` before hour `before_hour`.
     pub fn forget_counts_before(&self, slug: &str, before_hour: u64) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();

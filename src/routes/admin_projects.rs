@@ -14,6 +14,8 @@
 //! | `GET /api/admin/projects/{slug}/documents` | owners | the knowledge base, with passage counts |
 //! | `POST /api/admin/projects/{slug}/documents` | owners | add or replace a document |
 //! | `DELETE /api/admin/projects/{slug}/documents/{id}` | owners | remove a document |
+//! | `GET /api/admin/projects/{slug}/analytics?days=30` | owners, agents | per-day figures |
+//! | `GET /api/admin/projects/{slug}/conversations.csv`, `/leads.csv` | owners, agents | exports |
 //!
 //! 401 without a valid access token, 404 for an unknown project, 403 without the role on it.
 //! Changes reach the project actor, the live widget config and the push check at once.
@@ -79,6 +81,18 @@ pub async fn handle(
         }
         (Method::GET, [slug, "leads"]) => leads(state, &user, slug).await,
         (Method::GET, [slug, "documents"]) => documents(state, &user, slug).await,
+        (Method::GET, [slug, "analytics"]) => {
+            require_member(state, &user, slug).await?;
+            super::admin_reports::analytics(state, slug, request.uri()).await
+        }
+        (Method::GET, [slug, "conversations.csv"]) => {
+            require_member(state, &user, slug).await?;
+            super::admin_reports::conversations_csv(state, slug).await
+        }
+        (Method::GET, [slug, "leads.csv"]) => {
+            require_member(state, &user, slug).await?;
+            super::admin_reports::leads_csv(state, slug)
+        }
         (Method::POST, [slug, "documents"]) => {
             let slug = slug.to_string();
             add_document(state, &user, &slug, request).await

@@ -5,6 +5,7 @@
 
 pub mod admin_auth;
 pub mod admin_projects;
+pub mod admin_reports;
 pub mod assets;
 pub mod chat;
 pub mod health;

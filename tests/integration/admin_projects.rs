@@ -627,3 +627,114 @@ async fn documents_an_owner_adds_are_cited_at_once_and_gone_when_deleted() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn analytics_count_today_and_csv_exports_defuse_formulas() {
+    use reqwest::Method;
+    let server = TestServer::start().await;
+    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let (id, token) = chat(&server, "demo", "What is your return policy?").await;
+    chat(&server, "demo", "what is your return policy?").await;
+    chat(&server, "demo", "=HYPERLINK(\"https://evil.example\")").await;
+    let lead = client()
+        .post(server.url("/api/widget/lead"))
+        .json(&json!({ "projectSlug": "demo", "sessionId": id, "sessionToken": token, "email": "ann@example.com", "name": "@Ann" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lead.status(), 201);
+    assert_eq!(
+        push(
+            &server,
+            DEMO_SECRET,
+            json!({ "project": "demo", "type": "purchased" })
+        )
+        .await
+        .status(),
+        201
+    );
+
+    let report: Value = call(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/analytics?days=7",
+        Some(&agent),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let days = report["days"].as_array().unwrap();
+    assert_eq!(days.len(), 7);
+    let today = days.last().unwrap();
+    assert_eq!(
+        (today["conversations"].as_u64(), today["messages"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(
+        (today["leads"].as_u64(), today["pushes"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        report["topQuestions"][0],
+        json!({ "question": "what is your return policy?", "count": 2 })
+    );
+    expect_error(
+        call(
+            &server,
+            Method::GET,
+            "/api/admin/projects/demo/analytics?days=0",
+            Some(&agent),
+            None,
+        )
+        .await,
+        400,
+    )
+    .await;
+
+    let csv = call(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/conversations.csv",
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("demo-conversations.csv")
+    );
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("session_id,conversation_started,message_at,role,status,content\n"));
+    let records = csv::Reader::from_reader(csv.as_bytes()).records().count();
+    assert_eq!(records, 6, "two messages per conversation");
+    assert!(csv.contains("'=HYPERLINK"), "formulas are defused: {csv}");
+    let leads = call(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/leads.csv",
+        Some(&agent),
+        None,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(leads.contains("ann@example.com,'@Ann,"), "{leads}");
+    expect_error(
+        call(
+            &server,
+            Method::GET,
+            "/api/admin/projects/demo/leads.csv",
+            None,
+            None,
+        )
+        .await,
+        401,
+    )
+    .await;
+}
