@@ -71,7 +71,8 @@ enum Route {
     AdminRefresh,
     AdminLogout,
     AdminMe,
-    /// `/api/admin/projects…`: the admin API's own routing picks by method and path.
+    /// `/api/admin/projects…` and `/api/admin/users`: the admin API's own routing picks by
+    /// method and path.
     AdminProjects,
 }
 
@@ -95,6 +96,7 @@ impl Route {
             "/widget.js" => Route::WidgetJs,
             "/demo" => Route::Demo,
             "/api/admin/projects" => Route::AdminProjects,
+            "/api/admin/users" => Route::AdminProjects,
             _ if path.starts_with("/api/admin/projects/") => Route::AdminProjects,
             _ => return None,
         })

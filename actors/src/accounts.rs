@@ -68,6 +68,8 @@ pub enum AccountError {
     Exists,
     #[error("wrong email or password")]
     WrongCredentials,
+    #[error("no user with this email")]
+    NoSuchUser,
     #[error("refresh token is invalid, expired or revoked")]
     BadRefreshToken,
     #[error("accounts are temporarily unavailable")]
@@ -163,8 +165,13 @@ pub enum AccountsMessage {
     ),
     /// Revoke the family of a refresh token.
     Logout(String, RpcReplyPort<Result<(), AccountError>>),
-    /// Give a user a role on a project.
-    Grant(Uuid, String, Role, RpcReplyPort<Result<(), AccountError>>),
+    /// Give a user a role on a project, or take it away (`None`).
+    Grant(
+        Uuid,
+        String,
+        Option<Role>,
+        RpcReplyPort<Result<(), AccountError>>,
+    ),
 }
 
 pub struct AccountsArguments {
@@ -274,13 +281,16 @@ async fn grant(
     state: &AccountsArguments,
     user_id: Uuid,
     slug: String,
-    role: Role,
+    role: Option<Role>,
 ) -> Result<(), AccountError> {
     let mut user = state
         .store
         .user_by_id(user_id)?
-        .ok_or(AccountError::WrongCredentials)?;
-    user.roles.insert(slug, role);
+        .ok_or(AccountError::NoSuchUser)?;
+    match role {
+        Some(role) => user.roles.insert(slug, role),
+        None => user.roles.remove(&slug),
+    };
     state.store.put_user(&user)?;
     state.store.flush().await?;
     Ok(())

@@ -486,8 +486,13 @@ impl Registry {
         Ok(user)
     }
 
-    /// Gives user `user_id` `role` on project `slug`.
-    pub async fn grant(&self, user_id: Uuid, slug: &str, role: Role) -> Result<(), AccountError> {
+    /// Gives user `user_id` `role` on project `slug`, or takes their role away (`None`).
+    pub async fn grant(
+        &self,
+        user_id: Uuid,
+        slug: &str,
+        role: Option<Role>,
+    ) -> Result<(), AccountError> {
         call!(
             self.inner.accounts,
             AccountsMessage::Grant,
@@ -496,6 +501,16 @@ impl Registry {
             role
         )
         .map_err(|_| AccountError::Unavailable)?
+    }
+
+    /// A user by (any-case) email.
+    pub fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, AccountError> {
+        Ok(self.inner.store.user(&normalize_email(email)?)?)
+    }
+
+    /// Every user, in email order.
+    pub fn users(&self) -> Result<Vec<UserRecord>, AccountError> {
+        Ok(self.inner.store.users()?)
     }
 
     /// How many admin users exist.

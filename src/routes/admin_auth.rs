@@ -102,18 +102,20 @@ fn tokens(state: &AppState, user: &UserRecord, refresh_token: String) -> Respons
     )
 }
 
-fn user_json(user: &UserRecord) -> Value {
+pub fn user_json(user: &UserRecord) -> Value {
     json!({ "id": user.id, "email": user.email, "admin": user.admin, "roles": user.roles })
 }
 
-fn account_error(error: AccountError) -> ApiError {
+pub fn account_error(error: AccountError) -> ApiError {
     match error {
         AccountError::WrongCredentials | AccountError::BadRefreshToken => {
             ApiError::Unauthorized(error.to_string())
         }
-        AccountError::BadEmail | AccountError::BadPassword | AccountError::Exists => {
+        AccountError::NoSuchUser => ApiError::NotFound(error.to_string()),
+        AccountError::BadEmail | AccountError::BadPassword => {
             ApiError::BadRequest(error.to_string())
         }
+        AccountError::Exists => ApiError::Conflict(error.to_string()),
         AccountError::Unavailable => ApiError::Unavailable(error.to_string()),
         AccountError::Store(cause) => ApiError::Internal(cause),
     }

@@ -2,6 +2,10 @@
 //!
 //! | method and path | who | what |
 //! |---|---|---|
+//! | `POST /api/admin/users` | admins | add a user `{email, password, admin?}` (201; 409 if taken) |
+//! | `GET /api/admin/projects/{slug}/members` | owners | who has which role |
+//! | `PUT /api/admin/projects/{slug}/members` | owners | give `{email, role: owner\|agent}` |
+//! | `DELETE /api/admin/projects/{slug}/members/{email}` | owners | take a role away |
 //! | `GET /api/admin/projects` | anyone signed in | the projects they have a role on (admins: all) |
 //! | `POST /api/admin/projects` | admins | create `{slug, name, …settings}` (201; 409 if taken) |
 //! | `GET /api/admin/projects/{slug}` | owners | the settings, as `PUT` takes them |
@@ -28,6 +32,7 @@ use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::admin_auth::{account_error, user_json};
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response, read_json};
 use crate::router::AppState;
@@ -61,6 +66,12 @@ pub async fn handle(
         .map_err(|error| ApiError::Internal(error.to_string()))?
         .ok_or_else(|| ApiError::Unauthorized("Account no longer exists".into()))?;
     let path = request.uri().path().to_owned();
+    if path == "/api/admin/users" {
+        return match *request.method() {
+            Method::POST => add_user(state, &user, request).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        };
+    }
     let rest = path.trim_start_matches("/api/admin/projects");
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match (request.method().clone(), segments.as_slice()) {
@@ -81,6 +92,14 @@ pub async fn handle(
         }
         (Method::GET, [slug, "leads"]) => leads(state, &user, slug).await,
         (Method::GET, [slug, "documents"]) => documents(state, &user, slug).await,
+        (Method::GET, [slug, "members"]) => members(state, &user, slug).await,
+        (Method::PUT, [slug, "members"]) => {
+            let slug = slug.to_string();
+            set_member(state, &user, &slug, request).await
+        }
+        (Method::DELETE, [slug, "members", email]) => {
+            remove_member(state, &user, slug, email).await
+        }
         (Method::GET, [slug, "analytics"]) => {
             require_member(state, &user, slug).await?;
             super::admin_reports::analytics(state, slug, request.uri()).await
@@ -237,6 +256,119 @@ async fn delete_conversation(
         return Err(ApiError::NotFound("Conversation not found".into()));
     }
     tracing::info!(project = %slug, session = %id, user = %user.id, "conversation deleted");
+    Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
+}
+
+#[derive(Deserialize)]
+struct NewUserBody {
+    email: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    admin: bool,
+}
+
+async fn add_user(
+    state: &AppState,
+    user: &UserRecord,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    if !user.admin {
+        return Err(ApiError::Forbidden("Only admins add users".into()));
+    }
+    let body: NewUserBody = read_json(request, state.body_limits).await?;
+    let (Some(email), Some(password)) = (body.email, body.password) else {
+        return Err(ApiError::BadRequest(
+            "email and password are required".into(),
+        ));
+    };
+    let added = state
+        .registry
+        .add_user(&email, password, body.admin)
+        .await
+        .map_err(account_error)?;
+    tracing::info!(user = %added.id, by = %user.id, "user added");
+    Ok(json_response(StatusCode::CREATED, &user_json(&added)))
+}
+
+#[derive(Deserialize)]
+struct MemberBody {
+    email: Option<String>,
+    role: Option<Role>,
+}
+
+async fn members(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    let members: Vec<Value> = state
+        .registry
+        .users()
+        .map_err(account_error)?
+        .iter()
+        .filter_map(|member| {
+            let role = role_on(member, slug)?;
+            Some(json!({ "email": member.email, "role": role, "admin": member.admin }))
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "members": members }),
+    ))
+}
+
+async fn set_member(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    let body: MemberBody = read_json(request, state.body_limits).await?;
+    let (Some(email), Some(role)) = (body.email, body.role) else {
+        return Err(ApiError::BadRequest(
+            "email and role (owner or agent) are required".into(),
+        ));
+    };
+    let member = state
+        .registry
+        .user_by_email(&email)
+        .map_err(account_error)?
+        .ok_or_else(|| ApiError::NotFound("No user with this email; an admin adds users".into()))?;
+    state
+        .registry
+        .grant(member.id, slug, Some(role))
+        .await
+        .map_err(account_error)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "email": member.email, "role": role }),
+    ))
+}
+
+async fn remove_member(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+    email: &str,
+) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    let email = form_urlencoded::parse(format!("x={email}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let member = state
+        .registry
+        .user_by_email(&email)
+        .map_err(account_error)?
+        .filter(|member| member.roles.contains_key(slug))
+        .ok_or_else(|| ApiError::NotFound("This user has no role on this project".into()))?;
+    state
+        .registry
+        .grant(member.id, slug, None)
+        .await
+        .map_err(account_error)?;
     Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
 }
 

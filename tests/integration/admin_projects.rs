@@ -16,7 +16,11 @@ async fn signed_in(server: &TestServer, email: &str, admin: bool, role: Option<R
         .await
         .unwrap();
     if let Some(role) = role {
-        server.registry.grant(user.id, "demo", role).await.unwrap();
+        server
+            .registry
+            .grant(user.id, "demo", Some(role))
+            .await
+            .unwrap();
     }
     let tokens: Value = client()
         .post(server.url("/api/admin/auth/login"))
@@ -735,6 +739,194 @@ async fn analytics_count_today_and_csv_exports_defuse_formulas() {
         )
         .await,
         401,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn admins_add_users_and_owners_give_and_take_roles() {
+    use reqwest::Method;
+    let server = TestServer::start().await;
+    let admin = signed_in(&server, "admin@example.com", true, None).await;
+    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let new_user = json!({ "email": "Sam@Example.com", "password": PASSWORD });
+    expect_error(
+        call(
+            &server,
+            Method::POST,
+            "/api/admin/users",
+            Some(&owner),
+            Some(new_user.clone()),
+        )
+        .await,
+        403,
+    )
+    .await;
+    let added = call(
+        &server,
+        Method::POST,
+        "/api/admin/users",
+        Some(&admin),
+        Some(new_user.clone()),
+    )
+    .await;
+    assert_eq!(added.status(), 201);
+    assert_eq!(added.json::<Value>().await.unwrap()["admin"], false);
+    expect_error(
+        call(
+            &server,
+            Method::POST,
+            "/api/admin/users",
+            Some(&admin),
+            Some(new_user),
+        )
+        .await,
+        409,
+    )
+    .await;
+    let weak = json!({ "email": "weak@example.com", "password": "short" });
+    expect_error(
+        call(
+            &server,
+            Method::POST,
+            "/api/admin/users",
+            Some(&admin),
+            Some(weak),
+        )
+        .await,
+        400,
+    )
+    .await;
+
+    // Sam signs in but sees nothing until given a role.
+    let tokens: Value = client()
+        .post(server.url("/api/admin/auth/login"))
+        .json(&json!({ "email": "sam@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sam = tokens["accessToken"].as_str().unwrap().to_owned();
+    expect_error(
+        call(
+            &server,
+            Method::GET,
+            "/api/admin/projects/demo/conversations",
+            Some(&sam),
+            None,
+        )
+        .await,
+        403,
+    )
+    .await;
+
+    let grant = json!({ "email": "sam@example.com", "role": "agent" });
+    assert_eq!(
+        call(
+            &server,
+            Method::PUT,
+            "/api/admin/projects/demo/members",
+            Some(&owner),
+            Some(grant)
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        call(
+            &server,
+            Method::GET,
+            "/api/admin/projects/demo/conversations",
+            Some(&sam),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+    let members: Value = call(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/members",
+        Some(&owner),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let roles: Vec<(String, String)> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["email"].as_str().unwrap().to_owned(),
+                m["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        roles.contains(&("sam@example.com".into(), "agent".into())),
+        "{roles:?}"
+    );
+    assert!(
+        roles.contains(&("admin@example.com".into(), "owner".into())),
+        "admins own everything"
+    );
+
+    let unknown = json!({ "email": "nobody@example.com", "role": "agent" });
+    expect_error(
+        call(
+            &server,
+            Method::PUT,
+            "/api/admin/projects/demo/members",
+            Some(&owner),
+            Some(unknown),
+        )
+        .await,
+        404,
+    )
+    .await;
+    let bad_role = json!({ "email": "sam@example.com", "role": "king" });
+    expect_error(
+        call(
+            &server,
+            Method::PUT,
+            "/api/admin/projects/demo/members",
+            Some(&owner),
+            Some(bad_role),
+        )
+        .await,
+        400,
+    )
+    .await;
+
+    assert_eq!(
+        call(
+            &server,
+            Method::DELETE,
+            "/api/admin/projects/demo/members/sam@example.com",
+            Some(&owner),
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    expect_error(
+        call(
+            &server,
+            Method::GET,
+            "/api/admin/projects/demo/conversations",
+            Some(&sam),
+            None,
+        )
+        .await,
+        403,
     )
     .await;
 }
