@@ -565,12 +565,15 @@ impl Config {
                 .map(|origin| normalize_origin(origin))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
+            let push_secret = secret.as_deref().map(SecretHash::of);
+            let seed_digest = seed_digest(&widget, &allowed_origins, push_secret.as_ref());
             seeds.push((
                 project.slug.clone(),
                 ProjectSettings {
                     widget,
                     allowed_origins,
-                    push_secret: secret.as_deref().map(SecretHash::of),
+                    push_secret,
+                    seed_digest: Some(seed_digest),
                 },
             ));
         }
@@ -646,3 +649,21 @@ fn deserialize_networks<'de, D: Deserializer<'de>>(
 
 #[cfg(test)]
 mod tests;
+
+/// What identifies one seed of a project: its settings and secret hash, digested, so a restart
+/// with the same config file leaves dashboard changes alone.
+fn seed_digest(
+    widget: &WidgetSettings,
+    allowed_origins: &[String],
+    push_secret: Option<&SecretHash>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(widget).expect("settings serialize"));
+    hasher.update(allowed_origins.join("\n").as_bytes());
+    hasher.update(push_secret.map_or(&[0u8; 32][..], |hash| &hash.as_bytes()[..]));
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

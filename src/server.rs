@@ -15,6 +15,7 @@ use anyhow::Context;
 use helpyap_actors::llm::LlmProvider as Llm;
 use helpyap_actors::llm::extractive::Extractive;
 use helpyap_actors::llm::openai::{OpenAi, OpenAiArguments};
+use helpyap_actors::project::DocumentEdit;
 use helpyap_actors::{ChatEngine, Registry, RegistryArguments, Store};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -61,7 +62,7 @@ impl App {
         bootstrap_admin(&registry).await?;
         for (slug, settings) in config.project_seeds()? {
             registry
-                .configure(&slug, settings)
+                .seed(&slug, settings)
                 .await
                 .with_context(|| format!("seeding project {slug}"))?;
         }
@@ -81,8 +82,9 @@ impl App {
                 )
             })?;
             tracing::info!(project = %project.slug, n_documents = documents.len(), "knowledge base loaded");
+            // Upserted by file name: documents added in the dashboard stay.
             registry
-                .set_documents(&project.slug, documents)
+                .edit_document(&project.slug, DocumentEdit::Upsert(documents))
                 .await
                 .with_context(|| {
                     format!("loading the knowledge base of project {}", project.slug)

@@ -38,6 +38,10 @@ pub struct ProjectRecord {
     /// Sites whose pages may use the widget endpoints (`https://shop.example`); empty: any.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Digest of the config-file seed last applied; the same seed is not applied again, so
+    /// changes made in the dashboard survive restarts until the operator edits the seed.
+    #[serde(default)]
+    pub seed_digest: Option<String>,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
 }
@@ -48,13 +52,16 @@ pub struct ProjectSettings {
     pub widget: WidgetSettings,
     /// Normalized with [`normalize_origin`]; empty: any origin.
     pub allowed_origins: Vec<String>,
+    /// Set by config seeding (see [`ProjectRecord::seed_digest`]); `None` keeps the current one.
+    pub seed_digest: Option<String>,
     pub push_secret: Option<SecretHash>,
 }
 
 /// One change to a project's knowledge base.
 #[derive(Debug)]
 pub enum DocumentEdit {
-    Upsert(Box<Document>),
+    /// Add these documents, replacing any with the same ids; others stay.
+    Upsert(Vec<Document>),
     Delete(String),
 }
 
@@ -237,6 +244,9 @@ impl ProjectState {
         let mut record = self.record.clone();
         record.widget = settings.widget;
         record.allowed_origins = settings.allowed_origins;
+        if let Some(digest) = settings.seed_digest {
+            record.seed_digest = Some(digest);
+        }
         if let Some(hash) = settings.push_secret {
             record.push_secret_hash = Some(hash);
         }
@@ -257,9 +267,9 @@ impl ProjectState {
     async fn edit_document(&mut self, edit: DocumentEdit) -> Result<bool, StoreError> {
         let mut documents = self.store.documents(&self.record.slug)?;
         let changed = match edit {
-            DocumentEdit::Upsert(document) => {
-                documents.retain(|existing| existing.id != document.id);
-                documents.push(*document);
+            DocumentEdit::Upsert(new) => {
+                documents.retain(|existing| !new.iter().any(|doc| doc.id == existing.id));
+                documents.extend(new);
                 documents.sort_by(|a, b| a.id.cmp(&b.id));
                 true
             }

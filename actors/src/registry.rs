@@ -119,12 +119,14 @@ impl Registry {
             store: args.store.clone(),
             refresh_ttl_ms: args.refresh_ttl.as_millis() as u64,
         };
-        let (accounts, _) = Actor::spawn(None, Accounts, accounts_args)
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "accounts actor failed to start");
-                ProjectError::Unavailable
-            })?;
+        // Linked, so stopping the supervisor's children stops it too and releases the store.
+        let (accounts, _) =
+            Actor::spawn_linked(None, Accounts, accounts_args, supervisor.get_cell())
+                .await
+                .map_err(|error| {
+                    tracing::error!(%error, "accounts actor failed to start");
+                    ProjectError::Unavailable
+                })?;
         Ok(Registry {
             inner: Arc::new(RegistryInner {
                 accounts,
@@ -183,8 +185,21 @@ impl Registry {
         }
     }
 
-    /// Creates the project if it does not exist, then applies `settings` to it. Used for the
-    /// projects seeded from the config file at start.
+    /// Applies a config-file seed unless this very seed was applied before (its digest is in
+    /// `settings.seed_digest`): then the project keeps what was changed since, e.g. in the
+    /// dashboard. Returns whether it applied the seed.
+    pub async fn seed(&self, slug: &str, settings: ProjectSettings) -> Result<bool, ProjectError> {
+        let unchanged = self.inner.store.project(slug)?.is_some_and(|record| {
+            record.seed_digest.is_some() && record.seed_digest == settings.seed_digest
+        });
+        if unchanged {
+            return Ok(false);
+        }
+        self.configure(slug, settings).await?;
+        Ok(true)
+    }
+
+    /// Creates the project if it does not exist, then applies `settings` to it.
     pub async fn configure(
         &self,
         slug: &str,
@@ -199,6 +214,7 @@ impl Registry {
                 widget: settings.widget.clone(),
                 push_secret_hash: None,
                 allowed_origins: Vec::new(),
+                seed_digest: None,
                 created_at_ms: now,
                 updated_at_ms: now,
             };

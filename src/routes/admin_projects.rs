@@ -468,7 +468,7 @@ async fn add_document(
     let reply = json!({ "id": document.id, "title": document.title, "url": document.url, "passages": document.passages.len() });
     state
         .registry
-        .edit_document(slug, DocumentEdit::Upsert(Box::new(document)))
+        .edit_document(slug, DocumentEdit::Upsert(vec![document]))
         .await?;
     Ok(json_response(StatusCode::CREATED, &reply))
 }
@@ -602,6 +602,7 @@ async fn rotate_secret(
         widget: snapshot.widget.clone(),
         allowed_origins: snapshot.allowed_origins.clone(),
         push_secret: Some(SecretHash::of(&secret)),
+        seed_digest: None,
     };
     state.registry.configure(slug, settings).await?;
     tracing::info!(project = %slug, user = %user.id, "push secret rotated");
@@ -625,6 +626,7 @@ fn project_settings(
         widget: body.widget,
         allowed_origins,
         push_secret,
+        seed_digest: None,
     })
 }
 

@@ -930,3 +930,73 @@ async fn admins_add_users_and_owners_give_and_take_roles() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn dashboard_changes_survive_a_restart_with_the_same_config() {
+    use reqwest::Method;
+    let server = TestServer::start().await;
+    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    call(
+        &server,
+        Method::PUT,
+        "/api/admin/projects/demo",
+        Some(&owner),
+        Some(settings("Dashboard Bot")),
+    )
+    .await;
+    let rotated: Value = call(
+        &server,
+        Method::POST,
+        "/api/admin/projects/demo/push-secret",
+        Some(&owner),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let secret = rotated["pushSecret"].as_str().unwrap().to_owned();
+    let doc = json!({ "title": "Gift cards", "content": "Gift cards never expire." });
+    assert_eq!(
+        call(
+            &server,
+            Method::POST,
+            "/api/admin/projects/demo/documents",
+            Some(&owner),
+            Some(doc)
+        )
+        .await
+        .status(),
+        201
+    );
+
+    let server = server.restart().await;
+    let public: Value = client()
+        .get(server.url("/api/widget/config?project=demo"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        public["name"], "Dashboard Bot",
+        "the unchanged seed is not applied again"
+    );
+    let event = json!({ "project": "demo", "type": "signed_up" });
+    assert_eq!(
+        push(&server, &secret, event.clone()).await.status(),
+        201,
+        "the rotated secret still works"
+    );
+    expect_error(push(&server, DEMO_SECRET, event).await, 401).await;
+    let documents = server.registry.documents("demo").await.unwrap();
+    assert!(
+        documents.iter().any(|d| d.id == "gift-cards"),
+        "dashboard documents stay"
+    );
+    assert!(
+        documents.iter().any(|d| d.id == "returns.md"),
+        "the folder's documents are loaded"
+    );
+}
