@@ -73,7 +73,17 @@ pub async fn handle(
         };
     }
     let rest = path.trim_start_matches("/api/admin/projects");
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    // Percent-decoded once here: slugs, session ids, document ids and emails.
+    let decoded: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     match (request.method().clone(), segments.as_slice()) {
         (Method::GET, []) => list(state, &user),
         (Method::POST, []) => create(state, &user, request).await,
@@ -354,13 +364,9 @@ async fn remove_member(
     email: &str,
 ) -> Result<Response<Body>, ApiError> {
     require_owner(state, user, slug).await?;
-    let email = form_urlencoded::parse(format!("x={email}").as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default();
     let member = state
         .registry
-        .user_by_email(&email)
+        .user_by_email(email)
         .map_err(account_error)?
         .filter(|member| member.roles.contains_key(slug))
         .ok_or_else(|| ApiError::NotFound("This user has no role on this project".into()))?;
@@ -480,13 +486,9 @@ async fn delete_document(
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
     require_owner(state, user, slug).await?;
-    let id = form_urlencoded::parse(format!("x={id}").as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default();
     if !state
         .registry
-        .edit_document(slug, DocumentEdit::Delete(id))
+        .edit_document(slug, DocumentEdit::Delete(id.to_owned()))
         .await?
     {
         return Err(ApiError::NotFound("Document not found".into()));
