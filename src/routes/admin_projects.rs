@@ -88,10 +88,7 @@ pub async fn handle(
         (Method::GET, []) => list(state, &user),
         (Method::POST, []) => create(state, &user, request).await,
         (Method::GET, [slug]) => read(state, &user, slug).await,
-        (Method::PUT, [slug]) => {
-            let slug = slug.to_string();
-            update(state, &user, &slug, request).await
-        }
+        (Method::PUT, [slug]) => update(state, &user, slug, request).await,
         (Method::POST, [slug, "push-secret"]) => rotate_secret(state, &user, slug).await,
         (Method::GET, [slug, "conversations"]) => {
             conversations(state, &user, slug, request.uri()).await
@@ -103,10 +100,7 @@ pub async fn handle(
         (Method::GET, [slug, "leads"]) => leads(state, &user, slug).await,
         (Method::GET, [slug, "documents"]) => documents(state, &user, slug).await,
         (Method::GET, [slug, "members"]) => members(state, &user, slug).await,
-        (Method::PUT, [slug, "members"]) => {
-            let slug = slug.to_string();
-            set_member(state, &user, &slug, request).await
-        }
+        (Method::PUT, [slug, "members"]) => set_member(state, &user, slug, request).await,
         (Method::DELETE, [slug, "members", email]) => {
             remove_member(state, &user, slug, email).await
         }
@@ -122,10 +116,7 @@ pub async fn handle(
             require_member(state, &user, slug).await?;
             super::admin_reports::leads_csv(state, slug)
         }
-        (Method::POST, [slug, "documents"]) => {
-            let slug = slug.to_string();
-            add_document(state, &user, &slug, request).await
-        }
+        (Method::POST, [slug, "documents"]) => add_document(state, &user, slug, request).await,
         (Method::DELETE, [slug, "documents", id]) => delete_document(state, &user, slug, id).await,
         (
             _,
