@@ -124,6 +124,7 @@ impl From<ChatError> for ApiError {
                 ApiError::Unavailable("Chat is temporarily unavailable, retry shortly".into())
             }
             ChatError::InvalidLead(error) => ApiError::BadRequest(error.to_string()),
+            ChatError::MessageNotFound => ApiError::NotFound("Answer not found".into()),
             ChatError::Store(cause) => ApiError::Internal(cause),
         }
     }

@@ -67,6 +67,7 @@ enum Route {
     WidgetJs,
     Demo,
     Lead,
+    Feedback,
     AdminLogin,
     AdminRefresh,
     AdminLogout,
@@ -89,6 +90,7 @@ impl Route {
             "/api/widget/salespop/ws" => Route::SalespopWs,
             "/api/widget/salespop/stats" => Route::SalespopStats,
             "/api/widget/lead" => Route::Lead,
+            "/api/widget/feedback" => Route::Feedback,
             "/api/admin/auth/login" => Route::AdminLogin,
             "/api/admin/auth/refresh" => Route::AdminRefresh,
             "/api/admin/auth/logout" => Route::AdminLogout,
@@ -119,6 +121,7 @@ impl Route {
             Route::SalespopPush
             | Route::Chat
             | Route::Lead
+            | Route::Feedback
             | Route::AdminLogin
             | Route::AdminRefresh
             | Route::AdminLogout => Method::POST,
@@ -146,7 +149,8 @@ impl Route {
             | Route::SalespopPoll
             | Route::SalespopStream
             | Route::SalespopWs
-            | Route::SalespopStats => Some(RateClass::Widget),
+            | Route::SalespopStats
+            | Route::Feedback => Some(RateClass::Widget),
             Route::SalespopPush => Some(RateClass::Push),
             // Leads share chat's stricter limit: they are a spam target.
             Route::Chat | Route::Lead => Some(RateClass::Chat),
@@ -233,6 +237,7 @@ async fn dispatch(
         Route::WidgetJs => Ok(routes::assets::widget_js(&request)),
         Route::Demo => routes::assets::demo(&request),
         Route::Lead => routes::lead::post(state, request).await,
+        Route::Feedback => routes::feedback::post(state, request).await,
         Route::AdminLogin => routes::admin_auth::login(state, request).await,
         Route::AdminRefresh => routes::admin_auth::refresh(state, request).await,
         Route::AdminLogout => routes::admin_auth::logout(state, request).await,

@@ -46,6 +46,9 @@ header button { background: transparent; border: 0; color: #fff; cursor: pointer
 .msg.error button { margin-left: 8px; }
 .sources { margin-top: 8px; padding-top: 6px; border-top: 1px solid #eceef4; font-size: 12px; white-space: normal; }
 .sources a { color: var(--hy-color); display: block; }
+.feedback { margin-top: 6px; display: flex; gap: 4px; }
+.feedback button { background: none; border: 1px solid transparent; border-radius: 6px; cursor: pointer; font-size: 14px; padding: 1px 5px; opacity: .55; }
+.feedback button[aria-pressed="true"] { opacity: 1; border-color: #d5d8e3; }
 .typing span { display: inline-block; width: 7px; height: 7px; margin: 0 2px; border-radius: 50%; background: #9aa0b4; animation: hy-blink 1.2s infinite; }
 .typing span:nth-child(2) { animation-delay: .2s; } .typing span:nth-child(3) { animation-delay: .4s; }
 @keyframes hy-blink { 0%, 80%, 100% { opacity: .25; } 40% { opacity: 1; } }
@@ -197,6 +200,28 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       node.append(list);
     }
 
+    // Thumbs on an answer, sent as the visitor clicks; the latest click counts.
+    function addFeedback(node, messageId) {
+      if (!messageId) return;
+      const row = el("div", { class: "feedback" });
+      for (const [rating, label, icon] of [["up", "Helpful", "👍"], ["down", "Not helpful", "👎"]]) {
+        const button = el("button", { type: "button", "aria-label": label, "aria-pressed": "false", text: icon });
+        button.addEventListener("click", async () => {
+          try {
+            const response = await fetch(`${base}/api/widget/feedback`, {
+              method: "POST",
+              headers: { "Content-Type": "application/json" },
+              body: JSON.stringify({ projectSlug: project, sessionId, sessionToken: token, messageId, rating }),
+            });
+            if (!response.ok) return;
+            row.querySelectorAll("button").forEach((other) => other.setAttribute("aria-pressed", String(other === button)));
+          } catch { /* offline: nothing recorded */ }
+        });
+        row.append(button);
+      }
+      node.append(row);
+    }
+
     function newConversation() {
       sessionId = null; token = null;
       save("sessionId", null); save("token", null);
@@ -218,7 +243,10 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
         quick.replaceChildren();
         for (const message of messages) {
           const node = bubble(message.role === "user" ? "user" : "assistant", message.content);
-          if (message.role !== "user") addSources(node, message.sources || []);
+          if (message.role !== "user") {
+            addSources(node, message.sources || []);
+            if (message.status === "complete") addFeedback(node, message.id);
+          }
         }
       } catch { /* offline: start fresh */ }
     }
@@ -260,7 +288,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     async function readAnswer(response, node) {
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
-      let pending = "", text = "", sources = [], failure = null;
+      let pending = "", text = "", sources = [], failure = null, messageId = null;
       const started = () => { if (node.classList.contains("typing")) { node.classList.remove("typing"); node.removeAttribute("aria-label"); node.textContent = ""; } };
       for (;;) {
         const { done, value } = await reader.read();
@@ -276,7 +304,8 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
             if (data === "[DONE]") continue;
             let frame;
             try { frame = JSON.parse(data); } catch { continue; }
-            if (frame.type === "text-delta") { started(); text += frame.delta; node.textContent = text; log.scrollTop = log.scrollHeight; }
+            if (frame.type === "start") messageId = frame.messageId;
+            else if (frame.type === "text-delta") { started(); text += frame.delta; node.textContent = text; log.scrollTop = log.scrollHeight; }
             else if (frame.type === "source-url") sources.push({ url: frame.url, title: frame.title });
             else if (frame.type === "source-document") sources.push({ title: frame.title });
             else if (frame.type === "error") failure = frame.errorText;
@@ -286,6 +315,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       started();
       if (!text) node.remove();
       else addSources(node, sources);
+      if (text && !failure) addFeedback(node, messageId);
       if (failure) throw new Error(text ? "The answer was cut off." : failure);
     }
 

@@ -49,6 +49,16 @@ pub struct MessageRecord {
     #[serde(default)]
     pub sources: Vec<Source>,
     pub status: MessageStatus,
+    /// The visitor's thumbs on an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<Feedback>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Feedback {
+    Up,
+    Down,
 }
 
 /// A knowledge-base document an answer drew on.
@@ -99,6 +109,8 @@ pub enum ChatError {
     Unavailable,
     #[error(transparent)]
     InvalidLead(#[from] crate::lead::InvalidLead),
+    #[error("no answer with this id in the session")]
+    MessageNotFound,
     #[error("store failed: {0}")]
     Store(String),
 }

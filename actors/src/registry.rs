@@ -22,7 +22,7 @@ use crate::accounts::{
     AccountError, Accounts, AccountsArguments, AccountsMessage, Role, UserRecord, hash_password,
     new_user, normalize_email, verify_password,
 };
-use crate::chat::{ChatError, ChatStart, MessageRecord, SessionRecord};
+use crate::chat::{ChatError, ChatStart, Feedback, MessageRecord, SessionRecord};
 use crate::feed::{FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::Document;
 use crate::lead::{LeadFields, LeadRecord};
@@ -572,6 +572,37 @@ impl Registry {
     /// A user by id, as an access token names it.
     pub fn user(&self, id: Uuid) -> Result<Option<UserRecord>, AccountError> {
         Ok(self.inner.store.user_by_id(id)?)
+    }
+
+    /// Records the visitor's thumbs on answer `seq` of their session.
+    pub async fn rate(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        token: Option<String>,
+        seq: u32,
+        feedback: Feedback,
+    ) -> Result<(), ChatError> {
+        self.snapshot(slug).await.map_err(chat_error)?;
+        if !self.inner.sessions.contains_key(&session_id)
+            && self
+                .inner
+                .store
+                .session(session_id)
+                .map_err(|e| ChatError::Store(e.to_string()))?
+                .is_none()
+        {
+            return Err(ChatError::SessionNotFound);
+        }
+        let session = self.session(session_id).await?;
+        let access = Access {
+            project: slug.to_owned(),
+            token,
+        };
+        match call!(session, SessionMessage::Rate, access, seq, feedback) {
+            Ok(result) => result,
+            Err(_) => Err(ChatError::Unavailable),
+        }
     }
 
     /// Counters of the model side, for health and metrics.

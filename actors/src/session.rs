@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::chat::{
-    ChatError, ChatEvent, ChatStart, MessageRecord, MessageStatus, Role, SessionRecord, Source,
-    new_session_token,
+    ChatError, ChatEvent, ChatStart, Feedback, MessageRecord, MessageStatus, Role, SessionRecord,
+    Source, new_session_token,
 };
 use crate::llm::{LlmError, LlmProvider, LlmStats, Prompt, TextStream, Turn, system_prompt};
 use crate::project::{ProjectSnapshot, now_ms};
@@ -49,6 +49,8 @@ pub struct Session;
 pub enum SessionMessage {
     Ask(Ask, RpcReplyPort<Result<ChatStart, ChatError>>),
     Transcript(Access, RpcReplyPort<Result<Vec<MessageRecord>, ChatError>>),
+    /// The visitor's thumbs on the answer with this seq; replies once durable.
+    Rate(Access, u32, Feedback, RpcReplyPort<Result<(), ChatError>>),
     /// From the generation task: the answer ended this way.
     GenerationEnded(GenerationEnded),
     IdleCheck,
@@ -148,6 +150,11 @@ impl Actor for Session {
                 let result = state.check_access(&access).map(|()| state.messages.clone());
                 let _ = reply.send(result);
             }
+            SessionMessage::Rate(access, seq, feedback, reply) => {
+                state.last_active = Instant::now();
+                let result = state.rate(&access, seq, feedback).await;
+                let _ = reply.send(result);
+            }
             SessionMessage::GenerationEnded(ended) => {
                 state.last_active = Instant::now();
                 state.generating = false;
@@ -224,6 +231,7 @@ impl SessionState {
             created_at_ms: now_ms(),
             sources: Vec::new(),
             status: MessageStatus::Complete,
+            feedback: None,
         };
         self.store
             .append_message(self.session_id, &question)
@@ -247,6 +255,25 @@ impl SessionState {
             new_token,
             events: receiver,
         })
+    }
+
+    async fn rate(
+        &mut self,
+        access: &Access,
+        seq: u32,
+        feedback: Feedback,
+    ) -> Result<(), ChatError> {
+        self.check_access(access)?;
+        let message = self
+            .messages
+            .iter_mut()
+            .find(|message| message.seq == seq && message.role == Role::Assistant)
+            .ok_or(ChatError::MessageNotFound)?;
+        message.feedback = Some(feedback);
+        self.store
+            .append_message(self.session_id, message)
+            .map_err(store_error)?;
+        self.store.flush().await.map_err(store_error)
     }
 
     fn check_access(&self, access: &Access) -> Result<(), ChatError> {
@@ -283,6 +310,7 @@ impl SessionState {
             created_at_ms: now_ms(),
             sources: ended.sources,
             status: ended.status,
+            feedback: None,
         };
         self.store.append_message(self.session_id, &answer)?;
         self.store.flush().await?;

@@ -235,6 +235,7 @@ async fn conversation(
                 "content": m.content,
                 "sources": m.sources,
                 "status": m.status,
+                "feedback": m.feedback,
                 "createdAt": rfc3339(m.created_at_ms),
             })
         })

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
-use helpyap_actors::chat::Role as MessageRole;
+use helpyap_actors::chat::{Feedback, Role as MessageRole};
 use helpyap_actors::store::HOUR_MS;
 use hyper::header::{CONTENT_DISPOSITION, HeaderValue};
 use hyper::{StatusCode, Uri};
@@ -25,7 +25,7 @@ const DAYS_MAX: u64 = 90;
 const SCAN_MAX: usize = 100_000;
 
 /// `GET …/analytics?days=30`: per day (UTC) conversations, visitor messages, leads and
-/// social-proof pushes, plus the most asked first questions.
+/// social-proof pushes, plus the most asked first questions and the visitors' thumbs.
 pub async fn analytics(
     state: &AppState,
     slug: &str,
@@ -48,6 +48,7 @@ pub async fn analytics(
         .map(|day| (day, [0; 4]))
         .collect();
     let mut questions: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut thumbs_up, mut thumbs_down) = (0u64, 0u64);
 
     for (session, messages) in state.registry.conversations(slug, None, SCAN_MAX).await? {
         if session.created_at_ms / DAY_MS < first_day {
@@ -59,6 +60,13 @@ pub async fn analytics(
         for message in messages.iter().filter(|m| m.role == MessageRole::User) {
             if let Some(day) = per_day.get_mut(&(message.created_at_ms / DAY_MS)) {
                 day[1] += 1;
+            }
+        }
+        for message in &messages {
+            match message.feedback {
+                Some(Feedback::Up) => thumbs_up += 1,
+                Some(Feedback::Down) => thumbs_down += 1,
+                None => {}
             }
         }
         if let Some(first) = messages.iter().find(|m| m.role == MessageRole::User) {
@@ -97,7 +105,11 @@ pub async fn analytics(
         .collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "days": days, "topQuestions": top }),
+        &json!({
+            "days": days,
+            "topQuestions": top,
+            "feedback": { "up": thumbs_up, "down": thumbs_down },
+        }),
     ))
 }
 

@@ -8,6 +8,7 @@ pub mod admin_projects;
 pub mod admin_reports;
 pub mod assets;
 pub mod chat;
+pub mod feedback;
 pub mod health;
 pub mod lead;
 pub mod salespop_poll;

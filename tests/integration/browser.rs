@@ -73,6 +73,17 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
     );
     assert!(report["sseRequests"].as_u64().unwrap() >= 1, "{report}");
     assert!(report["polls"].as_u64().unwrap() >= 1, "{report}");
+    let rated = server
+        .registry
+        .conversations("demo", None, 100)
+        .await
+        .unwrap();
+    let thumbs_up = rated
+        .iter()
+        .flat_map(|(_, messages)| messages)
+        .filter(|m| m.feedback == Some(helpyap_actors::chat::Feedback::Up))
+        .count();
+    assert_eq!(thumbs_up, 1, "the thumbs-up reached the store");
     let leads = server.registry.leads("demo").unwrap();
     assert_eq!(leads.len(), 1, "the lead form reached the store");
     assert_eq!(leads[0].email, "ann@example.com");

@@ -100,3 +100,59 @@ async fn leads_need_the_session_token_and_a_real_email() {
     }
     assert!(server.registry.leads("demo").unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn visitors_rate_answers_and_the_rating_is_stored() {
+    let server = TestServer::start().await;
+    let id = Uuid::new_v4();
+    let response = client()
+        .post(server.url("/api/chat"))
+        .json(&json!({ "projectSlug": "demo", "sessionId": id, "messages": [{ "role": "user", "content": "What is your return policy?" }] }))
+        .send()
+        .await
+        .unwrap();
+    let token = response.headers()["x-session-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let stream = response.text().await.unwrap();
+    let start: Value = serde_json::from_str(
+        stream
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("data: ")
+            .unwrap(),
+    )
+    .unwrap();
+    let message_id = start["messageId"].as_str().unwrap().to_owned();
+
+    let rate = |body: Value| {
+        let url = server.url("/api/widget/feedback");
+        async move { client().post(url).json(&body).send().await.unwrap() }
+    };
+    let body = |message_id: &str, rating: &str| json!({ "projectSlug": "demo", "sessionId": id, "sessionToken": token, "messageId": message_id, "rating": rating });
+    assert_eq!(rate(body(&message_id, "down")).await.status(), 204);
+    assert_eq!(
+        rate(body(&message_id, "up")).await.status(),
+        204,
+        "a second rating replaces the first"
+    );
+    let (_, messages) = server
+        .registry
+        .conversation("demo", id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        messages[1].feedback,
+        Some(helpyap_actors::chat::Feedback::Up)
+    );
+
+    expect_error(rate(body(&format!("{id}-1"), "up")).await, 404).await; // the question
+    expect_error(rate(body(&message_id, "meh")).await, 400).await;
+    expect_error(rate(body("not-an-id", "up")).await, 400).await;
+    let no_token =
+        json!({ "projectSlug": "demo", "sessionId": id, "messageId": message_id, "rating": "up" });
+    expect_error(rate(no_token).await, 401).await;
+}

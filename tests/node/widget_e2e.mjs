@@ -65,6 +65,12 @@ try {
   assert.equal(await source.getAttribute("rel"), "noopener noreferrer");
   await shot(page, "widget-answer");
 
+  // Thumbs up on the answer.
+  const helpful = answer.locator(".feedback button[aria-label='Helpful']");
+  await helpful.click();
+  await page.waitForFunction(() => document.querySelector("#helpyap-widget").shadowRoot
+    .querySelector(".feedback button[aria-label='Helpful']")?.getAttribute("aria-pressed") === "true");
+
   // Keyboard: Escape closes and gives focus back to the bubble.
   await page.keyboard.press("Escape");
   assert.equal(await panel.isHidden(), true, "Escape closes the panel");
