@@ -47,7 +47,7 @@ header button { background: transparent; border: 0; color: #fff; cursor: pointer
 .sources { margin-top: 8px; padding-top: 6px; border-top: 1px solid #eceef4; font-size: 12px; white-space: normal; }
 .sources a { color: var(--hy-color); display: block; }
 .feedback { margin-top: 6px; display: flex; gap: 4px; }
-.feedback button { background: none; border: 1px solid transparent; border-radius: 6px; cursor: pointer; font-size: 14px; padding: 1px 5px; opacity: .55; }
+.feedback button { background: none; border: 1px solid transparent; border-radius: 6px; cursor: pointer; color: #4a5068; padding: 2px 5px; opacity: .6; display: grid; place-items: center; }
 .feedback button[aria-pressed="true"] { opacity: 1; border-color: #d5d8e3; }
 .typing span { display: inline-block; width: 7px; height: 7px; margin: 0 2px; border-radius: 50%; background: #9aa0b4; animation: hy-blink 1.2s infinite; }
 .typing span:nth-child(2) { animation-delay: .2s; } .typing span:nth-child(3) { animation-delay: .4s; }
@@ -78,6 +78,8 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
 }
 @media (prefers-reduced-motion: reduce) { * { transition: none !important; animation: none !important; } }
 `;
+  const THUMB_UP = '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true"><path fill="currentColor" d="M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3a1.5 1.5 0 0 0-.4-1L13.2 1 6.6 7.6A2 2 0 0 0 6 9v10a2 2 0 0 0 2 2h9a2 2 0 0 0 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z"/></svg>';
+  const THUMB_DOWN = THUMB_UP.replace('<path', '<path transform="rotate(180 12 12)"');
   const CHAT_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z"/></svg>';
 
   const el = (tag, attrs = {}, ...children) => {
@@ -204,8 +206,9 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     function addFeedback(node, messageId) {
       if (!messageId) return;
       const row = el("div", { class: "feedback" });
-      for (const [rating, label, icon] of [["up", "Helpful", "👍"], ["down", "Not helpful", "👎"]]) {
-        const button = el("button", { type: "button", "aria-label": label, "aria-pressed": "false", text: icon });
+      for (const [rating, label, icon] of [["up", "Helpful", THUMB_UP], ["down", "Not helpful", THUMB_DOWN]]) {
+        const button = el("button", { type: "button", "aria-label": label, "aria-pressed": "false" });
+        button.innerHTML = icon; // static markup of our own, no outside text
         button.addEventListener("click", async () => {
           try {
             const response = await fetch(`${base}/api/widget/feedback`, {
