@@ -343,6 +343,8 @@ pub struct ProjectConfig {
     /// Sites whose pages may use the widget (`https://shop.example.com`); empty: any site.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Conversations older than this many days are erased automatically; unset keeps them.
+    pub retention_days: Option<u32>,
 }
 
 /// `[projects.social_proof]`: the display rules served as `socialProof` in the widget config.
@@ -566,7 +568,15 @@ impl Config {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
             let push_secret = secret.as_deref().map(SecretHash::of);
-            let seed_digest = seed_digest(&widget, &allowed_origins, push_secret.as_ref());
+            if project.retention_days == Some(0) {
+                return Err(self.invalid(&format!("{at}: retention_days must be at least 1")));
+            }
+            let seed_digest = seed_digest(
+                &widget,
+                &allowed_origins,
+                push_secret.as_ref(),
+                project.retention_days,
+            );
             seeds.push((
                 project.slug.clone(),
                 ProjectSettings {
@@ -574,6 +584,7 @@ impl Config {
                     allowed_origins,
                     push_secret,
                     seed_digest: Some(seed_digest),
+                    retention_days: project.retention_days,
                 },
             ));
         }
@@ -656,12 +667,14 @@ fn seed_digest(
     widget: &WidgetSettings,
     allowed_origins: &[String],
     push_secret: Option<&SecretHash>,
+    retention_days: Option<u32>,
 ) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_vec(widget).expect("settings serialize"));
     hasher.update(allowed_origins.join("\n").as_bytes());
     hasher.update(push_secret.map_or(&[0u8; 32][..], |hash| &hash.as_bytes()[..]));
+    hasher.update(retention_days.unwrap_or(0).to_be_bytes());
     hasher.finalize()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -147,6 +147,7 @@ impl App {
             .keep_alive_interval(Duration::from_secs(30));
         let graceful = GracefulShutdown::new();
         let sweeper = tokio::spawn(sweep_rate_limits(self.state.clone()));
+        let purger = tokio::spawn(purge_expired_conversations(self.state.clone()));
         let mut shutdown = std::pin::pin!(shutdown);
 
         loop {
@@ -196,6 +197,7 @@ impl App {
             tracing::warn!(grace = ?self.shutdown_grace, "grace period over; closing remaining connections");
         }
         sweeper.abort();
+        purger.abort();
         let remaining = self
             .shutdown_grace
             .saturating_sub(started.elapsed())
@@ -273,6 +275,23 @@ async fn sweep_rate_limits(state: Arc<AppState>) {
     loop {
         ticker.tick().await;
         state.limiter.sweep(Instant::now());
+    }
+}
+
+/// Erases conversations past their project's retention period, hourly.
+async fn purge_expired_conversations(state: Arc<AppState>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        ticker.tick().await;
+        let now_ms = std::time::UNIX_EPOCH
+            .elapsed()
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        match state.registry.purge_expired(now_ms).await {
+            Ok(0) => {}
+            Ok(erased) => tracing::info!(erased, "expired conversations erased"),
+            Err(error) => tracing::warn!(%error, "retention purge failed; retrying next hour"),
+        }
     }
 }
 

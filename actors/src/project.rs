@@ -38,6 +38,9 @@ pub struct ProjectRecord {
     /// Sites whose pages may use the widget endpoints (`https://shop.example`); empty: any.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Conversations older than this many days are erased automatically; `None` keeps them.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
     /// Digest of the config-file seed last applied; the same seed is not applied again, so
     /// changes made in the dashboard survive restarts until the operator edits the seed.
     #[serde(default)]
@@ -54,6 +57,8 @@ pub struct ProjectSettings {
     pub allowed_origins: Vec<String>,
     /// Set by config seeding (see [`ProjectRecord::seed_digest`]); `None` keeps the current one.
     pub seed_digest: Option<String>,
+    /// See [`ProjectRecord::retention_days`].
+    pub retention_days: Option<u32>,
     pub push_secret: Option<SecretHash>,
 }
 
@@ -75,6 +80,7 @@ pub struct ProjectSnapshot {
     pub etag: String,
     pub push_secret_hash: Option<SecretHash>,
     pub allowed_origins: Vec<String>,
+    pub retention_days: Option<u32>,
     pub widget: WidgetSettings,
     /// BM25 index of the project's documents, rebuilt whenever they change.
     pub knowledge: Arc<KnowledgeIndex>,
@@ -244,6 +250,7 @@ impl ProjectState {
         let mut record = self.record.clone();
         record.widget = settings.widget;
         record.allowed_origins = settings.allowed_origins;
+        record.retention_days = settings.retention_days;
         if let Some(digest) = settings.seed_digest {
             record.seed_digest = Some(digest);
         }
@@ -315,6 +322,7 @@ impl ProjectState {
             etag,
             push_secret_hash: self.record.push_secret_hash.clone(),
             allowed_origins: self.record.allowed_origins.clone(),
+            retention_days: self.record.retention_days,
             widget: self.record.widget.clone(),
             knowledge: self.knowledge.clone(),
         };

@@ -215,6 +215,7 @@ impl Registry {
                 push_secret_hash: None,
                 allowed_origins: Vec::new(),
                 seed_digest: None,
+                retention_days: None,
                 created_at_ms: now,
                 updated_at_ms: now,
             };
@@ -475,6 +476,32 @@ impl Registry {
         self.inner.store.delete_session(&session)?;
         self.inner.store.flush().await?;
         Ok(true)
+    }
+
+    /// Erases every conversation older than its project's retention period, as of `now_ms`.
+    /// Returns how many it erased.
+    pub async fn purge_expired(&self, now_ms: u64) -> Result<usize, ProjectError> {
+        let mut erased = 0;
+        for project in self.projects()? {
+            let Some(days) = project.retention_days else {
+                continue;
+            };
+            let cutoff = now_ms.saturating_sub(u64::from(days) * 24 * HOUR_MS);
+            // Newest first: everything from the first expired one on is expired too.
+            let expired: Vec<Uuid> = self
+                .inner
+                .store
+                .project_sessions(&project.slug, Some((cutoff, Uuid::nil())), usize::MAX)?
+                .into_iter()
+                .map(|session| session.id)
+                .collect();
+            for session_id in expired {
+                if self.delete_conversation(&project.slug, session_id).await? {
+                    erased += 1;
+                }
+            }
+        }
+        Ok(erased)
     }
 
     /// Every lead of `slug`, oldest first.

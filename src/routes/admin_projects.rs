@@ -46,6 +46,9 @@ struct SettingsBody {
     widget: WidgetSettings,
     #[serde(default)]
     allowed_origins: Vec<String>,
+    /// Days after which conversations are erased; absent or null keeps them.
+    #[serde(default)]
+    retention_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -597,6 +600,7 @@ async fn rotate_secret(
         allowed_origins: snapshot.allowed_origins.clone(),
         push_secret: Some(SecretHash::of(&secret)),
         seed_digest: None,
+        retention_days: snapshot.retention_days,
     };
     state.registry.configure(slug, settings).await?;
     tracing::info!(project = %slug, user = %user.id, "push secret rotated");
@@ -616,11 +620,17 @@ fn project_settings(
         .map(|origin| helpyap_actors::project::normalize_origin(origin))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    if body.retention_days == Some(0) {
+        return Err(ApiError::BadRequest(
+            "retentionDays must be at least 1 (or null)".into(),
+        ));
+    }
     Ok(ProjectSettings {
         widget: body.widget,
         allowed_origins,
         push_secret,
         seed_digest: None,
+        retention_days: body.retention_days,
     })
 }
 
@@ -634,6 +644,7 @@ async fn read_response(
     let object = body.as_object_mut().expect("settings are an object");
     object.insert("slug".into(), json!(slug));
     object.insert("allowedOrigins".into(), json!(snapshot.allowed_origins));
+    object.insert("retentionDays".into(), json!(snapshot.retention_days));
     object.insert(
         "hasPushSecret".into(),
         json!(snapshot.push_secret_hash.is_some()),

@@ -1000,3 +1000,68 @@ async fn dashboard_changes_survive_a_restart_with_the_same_config() {
         "the folder's documents are loaded"
     );
 }
+
+#[tokio::test]
+async fn conversations_past_the_retention_period_are_erased() {
+    use reqwest::Method;
+    let server = TestServer::start().await;
+    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let (kept_elsewhere, _) = chat(&server, "other", "Hello").await;
+    let (expiring, _) = chat(&server, "demo", "What is your return policy?").await;
+    let mut body = settings("Bot");
+    body["retentionDays"] = json!(0);
+    expect_error(
+        call(
+            &server,
+            Method::PUT,
+            "/api/admin/projects/demo",
+            Some(&owner),
+            Some(body.clone()),
+        )
+        .await,
+        400,
+    )
+    .await;
+    body["retentionDays"] = json!(1);
+    let updated: Value = call(
+        &server,
+        Method::PUT,
+        "/api/admin/projects/demo",
+        Some(&owner),
+        Some(body),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(updated["retentionDays"], 1);
+
+    let now_ms = std::time::UNIX_EPOCH.elapsed().unwrap().as_millis() as u64;
+    assert_eq!(
+        server.registry.purge_expired(now_ms).await.unwrap(),
+        0,
+        "nothing is a day old yet"
+    );
+    let two_days_later = now_ms + 2 * 24 * 3600 * 1000;
+    assert_eq!(
+        server.registry.purge_expired(two_days_later).await.unwrap(),
+        1
+    );
+    assert!(
+        server
+            .registry
+            .conversation("demo", expiring.parse().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        server
+            .registry
+            .conversation("other", kept_elsewhere.parse().unwrap())
+            .await
+            .unwrap()
+            .is_some(),
+        "a project without a retention period keeps everything"
+    );
+}

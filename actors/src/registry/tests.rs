@@ -23,6 +23,7 @@ fn settings(name: &str, secret: Option<&str>) -> ProjectSettings {
         push_secret: secret.map(SecretHash::of),
         allowed_origins: Vec::new(),
         seed_digest: None,
+        retention_days: None,
     }
 }
 

@@ -23,6 +23,7 @@ fn record(slug: &str, secret: Option<&str>) -> ProjectRecord {
         push_secret_hash: secret.map(SecretHash::of),
         allowed_origins: Vec::new(),
         seed_digest: None,
+        retention_days: None,
         created_at_ms: 1,
         updated_at_ms: 1,
     }
