@@ -478,6 +478,33 @@ impl Registry {
         Ok(true)
     }
 
+    /// Deletes project `slug` with all its data. Its actor and its live sessions are stopped
+    /// first, so nothing writes to it meanwhile; later requests for it get `NotFound`.
+    pub async fn delete_project(&self, slug: &str) -> Result<(), ProjectError> {
+        let record = self
+            .inner
+            .store
+            .project(slug)?
+            .ok_or(ProjectError::NotFound)?;
+        let grace = Some(Duration::from_secs(5));
+        for session in self.inner.store.project_sessions(slug, None, usize::MAX)? {
+            if let Some((_, actor)) = self.inner.sessions.remove(&session.id) {
+                let _ = actor
+                    .stop_and_wait(Some("project deleted".into()), grace)
+                    .await;
+            }
+        }
+        if let Some((_, actor)) = self.inner.actors.remove(slug) {
+            let _ = actor
+                .stop_and_wait(Some("project deleted".into()), grace)
+                .await;
+        }
+        self.inner.board.remove(slug);
+        self.inner.store.delete_project(&record)?;
+        self.inner.store.flush().await?;
+        Ok(())
+    }
+
     /// Erases every conversation older than its project's retention period, as of `now_ms`.
     /// Returns how many it erased.
     pub async fn purge_expired(&self, now_ms: u64) -> Result<usize, ProjectError> {

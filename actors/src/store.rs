@@ -495,6 +495,35 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes a project and everything it owns: conversations, leads, events and their counts,
+    /// documents, and its push-secret index entry.
+    pub fn delete_project(&self, record: &ProjectRecord) -> Result<(), StoreError> {
+        let mut prefix = record.slug.as_bytes().to_vec();
+        prefix.push(0);
+        let sessions = self.project_sessions(&record.slug, None, usize::MAX)?;
+        for session in &sessions {
+            self.delete_session(session)?;
+        }
+        for tree in [
+            &self.events,
+            &self.event_counts,
+            &self.documents,
+            &self.leads,
+            &self.project_sessions,
+        ] {
+            let mut batch = sled::Batch::default();
+            for key in tree.scan_prefix(&prefix).keys() {
+                batch.remove(key?);
+            }
+            tree.apply_batch(batch)?;
+        }
+        if let Some(hash) = &record.push_secret_hash {
+            self.push_secrets.remove(hash.as_bytes())?;
+        }
+        self.projects.remove(record.slug.as_bytes())?;
+        Ok(())
+    }
+
     /// Stores written before the conversation index existed get it built once.
     fn index_sessions(&self) -> Result<(), StoreError> {
         if !self.project_sessions.is_empty() {

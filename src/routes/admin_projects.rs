@@ -10,6 +10,7 @@
 //! | `POST /api/admin/projects` | admins | create `{slug, name, …settings}` (201; 409 if taken) |
 //! | `GET /api/admin/projects/{slug}` | owners | the settings, as `PUT` takes them |
 //! | `PUT /api/admin/projects/{slug}` | owners | replace widget settings, popup rules, allowed origins |
+//! | `DELETE /api/admin/projects/{slug}` | owners | delete it with all its data (204) |
 //! | `POST /api/admin/projects/{slug}/push-secret` | owners | a new push secret, shown once |
 //! | `GET /api/admin/projects/{slug}/conversations?limit=&before=` | owners, agents | newest first |
 //! | `GET /api/admin/projects/{slug}/conversations/{sessionId}` | owners, agents | one transcript |
@@ -92,6 +93,12 @@ pub async fn handle(
         (Method::POST, []) => create(state, &user, request).await,
         (Method::GET, [slug]) => read(state, &user, slug).await,
         (Method::PUT, [slug]) => update(state, &user, slug, request).await,
+        (Method::DELETE, [slug]) => {
+            require_owner(state, &user, slug).await?;
+            state.registry.delete_project(slug).await?;
+            tracing::info!(project = %slug, user = %user.id, "project deleted");
+            Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
+        }
         (Method::POST, [slug, "push-secret"]) => rotate_secret(state, &user, slug).await,
         (Method::GET, [slug, "conversations"]) => {
             conversations(state, &user, slug, request.uri()).await

@@ -206,7 +206,7 @@ async fn every_project_endpoint_checks_token_project_and_role() {
     expect_error(
         call(
             &server,
-            Method::DELETE,
+            Method::PATCH,
             "/api/admin/projects/demo",
             Some(&admin),
             None,
@@ -1064,4 +1064,99 @@ async fn conversations_past_the_retention_period_are_erased() {
             .is_some(),
         "a project without a retention period keeps everything"
     );
+}
+
+#[tokio::test]
+async fn deleting_a_project_removes_it_and_its_data() {
+    use reqwest::Method;
+    let server = TestServer::start().await;
+    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let (session, _) = chat(&server, "demo", "What is your return policy?").await;
+    assert_eq!(
+        push(
+            &server,
+            DEMO_SECRET,
+            json!({ "project": "demo", "type": "signed_up" })
+        )
+        .await
+        .status(),
+        201
+    );
+
+    expect_error(
+        call(
+            &server,
+            Method::DELETE,
+            "/api/admin/projects/demo",
+            Some(&agent),
+            None,
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert_eq!(
+        call(
+            &server,
+            Method::DELETE,
+            "/api/admin/projects/demo",
+            Some(&owner),
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    expect_error(
+        call(
+            &server,
+            Method::DELETE,
+            "/api/admin/projects/demo",
+            Some(&owner),
+            None,
+        )
+        .await,
+        404,
+    )
+    .await;
+    expect_error(
+        client()
+            .get(server.url("/api/widget/config?project=demo"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    expect_error(
+        push(
+            &server,
+            DEMO_SECRET,
+            json!({ "project": "demo", "type": "signed_up" }),
+        )
+        .await,
+        404,
+    )
+    .await;
+    assert!(
+        server.registry.events_after("demo", 0).is_err(),
+        "its events are gone with it"
+    );
+    assert!(
+        server
+            .registry
+            .conversation("demo", session.parse().unwrap())
+            .await
+            .is_err()
+    );
+    let other: Value = client()
+        .get(server.url("/api/widget/config?project=other"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other["name"], "Other Bot", "other projects are untouched");
 }
