@@ -360,18 +360,7 @@ impl Registry {
         session_id: Uuid,
         token: Option<String>,
     ) -> Result<Vec<MessageRecord>, ChatError> {
-        self.snapshot(slug).await.map_err(chat_error)?;
-        if !self.inner.sessions.contains_key(&session_id)
-            && self
-                .inner
-                .store
-                .session(session_id)
-                .map_err(|e| ChatError::Store(e.to_string()))?
-                .is_none()
-        {
-            return Err(ChatError::SessionNotFound);
-        }
-        let session = self.session(session_id).await?;
+        let session = self.existing_session(slug, session_id).await?;
         let access = Access {
             project: slug.to_owned(),
             token,
@@ -637,18 +626,7 @@ impl Registry {
         seq: u32,
         feedback: Feedback,
     ) -> Result<(), ChatError> {
-        self.snapshot(slug).await.map_err(chat_error)?;
-        if !self.inner.sessions.contains_key(&session_id)
-            && self
-                .inner
-                .store
-                .session(session_id)
-                .map_err(|e| ChatError::Store(e.to_string()))?
-                .is_none()
-        {
-            return Err(ChatError::SessionNotFound);
-        }
-        let session = self.session(session_id).await?;
+        let session = self.existing_session(slug, session_id).await?;
         let access = Access {
             project: slug.to_owned(),
             token,
@@ -692,6 +670,26 @@ impl Registry {
             let _ = task.await;
         }
         self.inner.store.flush().await
+    }
+
+    /// The actor of a session that exists (404 otherwise) in an existing project.
+    async fn existing_session(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+    ) -> Result<ActorRef<SessionMessage>, ChatError> {
+        self.snapshot(slug).await.map_err(chat_error)?;
+        let known = self.inner.sessions.contains_key(&session_id)
+            || self
+                .inner
+                .store
+                .session(session_id)
+                .map_err(|e| ChatError::Store(e.to_string()))?
+                .is_some();
+        if !known {
+            return Err(ChatError::SessionNotFound);
+        }
+        self.session(session_id).await
     }
 
     async fn session(&self, session_id: Uuid) -> Result<ActorRef<SessionMessage>, ChatError> {

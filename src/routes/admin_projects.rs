@@ -144,6 +144,15 @@ fn role_on(user: &UserRecord, slug: &str) -> Option<Role> {
     }
 }
 
+/// 403 unless `user` is an admin (adding users, creating projects).
+fn require_admin(user: &UserRecord) -> Result<(), ApiError> {
+    if user.admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("Only admins may do this".into()))
+    }
+}
+
 /// 404 for an unknown project, then 403 unless `user` owns it.
 async fn require_owner(state: &AppState, user: &UserRecord, slug: &str) -> Result<(), ApiError> {
     state.registry.snapshot(slug).await?;
@@ -284,9 +293,7 @@ async fn add_user(
     user: &UserRecord,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    if !user.admin {
-        return Err(ApiError::Forbidden("Only admins add users".into()));
-    }
+    require_admin(user)?;
     let body: NewUserBody = read_json(request, state.body_limits).await?;
     let (Some(email), Some(password)) = (body.email, body.password) else {
         return Err(ApiError::BadRequest(
@@ -561,9 +568,7 @@ async fn create(
     user: &UserRecord,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    if !user.admin {
-        return Err(ApiError::Forbidden("Only admins create projects".into()));
-    }
+    require_admin(user)?;
     let body: CreateBody = read_json(request, state.body_limits).await?;
     let slug = body
         .slug

@@ -4,7 +4,7 @@
 use helpyap_actors::accounts::Role;
 use serde_json::{Value, json};
 
-use crate::support::{DEMO_SECRET, TestServer, client, expect_error, push};
+use crate::support::{DEMO_SECRET, TestServer, client, expect_error, get_json, push};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -51,6 +51,23 @@ async fn call(
     request.send().await.unwrap()
 }
 
+/// Calls and checks the status; error bodies must also be `{"error": "..."}`.
+async fn expect_status(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    status: u16,
+) {
+    let response = call(server, method, path, token, body).await;
+    if status >= 400 {
+        expect_error(response, status).await;
+    } else {
+        assert_eq!(response.status(), status, "{path}");
+    }
+}
+
 fn settings(name: &str) -> Value {
     json!({
         "name": name,
@@ -94,15 +111,12 @@ async fn every_project_endpoint_checks_token_project_and_role() {
         let as_agent = call(&server, method.clone(), path, Some(&agent), body.clone()).await;
         expect_error(as_agent, 403).await;
         let unknown = path.replace("/demo", "/nope");
-        expect_error(
-            call(
-                &server,
-                method.clone(),
-                &unknown,
-                Some(&admin),
-                body.clone(),
-            )
-            .await,
+        expect_status(
+            &server,
+            method.clone(),
+            &unknown,
+            Some(&admin),
+            body.clone(),
             404,
         )
         .await;
@@ -117,18 +131,15 @@ async fn every_project_endpoint_checks_token_project_and_role() {
     )
     .await;
     expect_error(elsewhere, 403).await;
-    assert_eq!(
-        call(
-            &server,
-            Method::GET,
-            "/api/admin/projects/demo",
-            Some(&owner),
-            None
-        )
-        .await
-        .status(),
-        200
-    );
+    expect_status(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo",
+        Some(&owner),
+        None,
+        200,
+    )
+    .await;
 
     // Lists show what each user may see.
     let list = |token: String| {
@@ -194,24 +205,14 @@ async fn every_project_endpoint_checks_token_project_and_role() {
     assert_eq!(created["hasPushSecret"], false);
     expect_error(create(admin.clone(), "shop").await, 409).await;
     expect_error(create(admin.clone(), "Not A Slug").await, 400).await;
-    let public: Value = client()
-        .get(server.url("/api/widget/config?project=shop"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let public: Value = get_json(&server, "/api/widget/config?project=shop").await;
     assert_eq!(public["name"], "New Bot");
-    expect_error(
-        call(
-            &server,
-            Method::PATCH,
-            "/api/admin/projects/demo",
-            Some(&admin),
-            None,
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::PATCH,
+        "/api/admin/projects/demo",
+        Some(&admin),
+        None,
         405,
     )
     .await;
@@ -234,14 +235,7 @@ async fn settings_changes_reach_visitors_at_once() {
     assert_eq!(updated["allowedOrigins"], json!(["https://shop.example"]));
     assert_eq!(updated["hasPushSecret"], true, "the secret is kept");
 
-    let public: Value = client()
-        .get(server.url("/api/widget/config?project=demo"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let public: Value = get_json(&server, "/api/widget/config?project=demo").await;
     assert_eq!(public["name"], "Renamed Bot");
     assert_eq!(public["theme"]["position"], "bottom-left");
     let foreign = client()
@@ -254,29 +248,23 @@ async fn settings_changes_reach_visitors_at_once() {
 
     let mut bad = settings("Bot");
     bad["theme"]["primaryColor"] = json!("blue");
-    expect_error(
-        call(
-            &server,
-            reqwest::Method::PUT,
-            "/api/admin/projects/demo",
-            Some(&owner),
-            Some(bad),
-        )
-        .await,
+    expect_status(
+        &server,
+        reqwest::Method::PUT,
+        "/api/admin/projects/demo",
+        Some(&owner),
+        Some(bad),
         400,
     )
     .await;
     let mut bad_origin = settings("Bot");
     bad_origin["allowedOrigins"] = json!(["shop.example"]);
-    expect_error(
-        call(
-            &server,
-            reqwest::Method::PUT,
-            "/api/admin/projects/demo",
-            Some(&owner),
-            Some(bad_origin),
-        )
-        .await,
+    expect_status(
+        &server,
+        reqwest::Method::PUT,
+        "/api/admin/projects/demo",
+        Some(&owner),
+        Some(bad_origin),
         400,
     )
     .await;
@@ -412,27 +400,21 @@ async fn agents_read_conversations_newest_first_by_page_and_leads() {
         .await;
         expect_error(response, 400).await;
     }
-    expect_error(
-        call(
-            &server,
-            Method::GET,
-            "/api/admin/projects/other/conversations",
-            Some(&agent),
-            None,
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::GET,
+        "/api/admin/projects/other/conversations",
+        Some(&agent),
+        None,
         403,
     )
     .await;
-    expect_error(
-        call(
-            &server,
-            Method::GET,
-            "/api/admin/projects/demo/conversations",
-            None,
-            None,
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/conversations",
+        None,
+        None,
         401,
     )
     .await;
@@ -468,27 +450,10 @@ async fn an_owner_erases_a_conversation_for_good() {
     let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
     let (id, token) = chat(&server, "demo", "What is your return policy?").await;
     let path = format!("/api/admin/projects/demo/conversations/{id}");
-    expect_error(
-        call(&server, Method::DELETE, &path, Some(&agent), None).await,
-        403,
-    )
-    .await;
-    assert_eq!(
-        call(&server, Method::DELETE, &path, Some(&owner), None)
-            .await
-            .status(),
-        204
-    );
-    expect_error(
-        call(&server, Method::GET, &path, Some(&owner), None).await,
-        404,
-    )
-    .await;
-    expect_error(
-        call(&server, Method::DELETE, &path, Some(&owner), None).await,
-        404,
-    )
-    .await;
+    expect_status(&server, Method::DELETE, &path, Some(&agent), None, 403).await;
+    expect_status(&server, Method::DELETE, &path, Some(&owner), None, 204).await;
+    expect_status(&server, Method::GET, &path, Some(&owner), None, 404).await;
+    expect_status(&server, Method::DELETE, &path, Some(&owner), None, 404).await;
     let listed: Value = call(
         &server,
         Method::GET,
@@ -530,15 +495,12 @@ async fn documents_an_owner_adds_are_cited_at_once_and_gone_when_deleted() {
         "url": "https://acme.example/help/kettle",
         "content": "# Quasar Kettle warranty\n\nThe Quasar Kettle has a seven year warranty on its heating element.",
     });
-    expect_error(
-        call(
-            &server,
-            Method::POST,
-            "/api/admin/projects/demo/documents",
-            Some(&agent),
-            Some(doc.clone()),
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::POST,
+        "/api/admin/projects/demo/documents",
+        Some(&agent),
+        Some(doc.clone()),
         403,
     )
     .await;
@@ -599,17 +561,8 @@ async fn documents_an_owner_adds_are_cited_at_once_and_gone_when_deleted() {
     );
 
     let path = "/api/admin/projects/demo/documents/quasar-kettle-warranty";
-    assert_eq!(
-        call(&server, Method::DELETE, path, Some(&owner), None)
-            .await
-            .status(),
-        204
-    );
-    expect_error(
-        call(&server, Method::DELETE, path, Some(&owner), None).await,
-        404,
-    )
-    .await;
+    expect_status(&server, Method::DELETE, path, Some(&owner), None, 204).await;
+    expect_status(&server, Method::DELETE, path, Some(&owner), None, 404).await;
     assert!(!ask().await.contains("Quasar"), "no longer cited");
 
     for bad in [
@@ -617,15 +570,12 @@ async fn documents_an_owner_adds_are_cited_at_once_and_gone_when_deleted() {
         json!({ "content": "x", "format": "pdf" }),
         json!({ "content": "Some text", "url": "javascript:alert(1)" }),
     ] {
-        expect_error(
-            call(
-                &server,
-                Method::POST,
-                "/api/admin/projects/demo/documents",
-                Some(&owner),
-                Some(bad),
-            )
-            .await,
+        expect_status(
+            &server,
+            Method::POST,
+            "/api/admin/projects/demo/documents",
+            Some(&owner),
+            Some(bad),
             400,
         )
         .await;
@@ -684,15 +634,12 @@ async fn analytics_count_today_and_csv_exports_defuse_formulas() {
         report["topQuestions"][0],
         json!({ "question": "what is your return policy?", "count": 2 })
     );
-    expect_error(
-        call(
-            &server,
-            Method::GET,
-            "/api/admin/projects/demo/analytics?days=0",
-            Some(&agent),
-            None,
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/analytics?days=0",
+        Some(&agent),
+        None,
         400,
     )
     .await;
@@ -729,15 +676,12 @@ async fn analytics_count_today_and_csv_exports_defuse_formulas() {
     .await
     .unwrap();
     assert!(leads.contains("ann@example.com,'@Ann,"), "{leads}");
-    expect_error(
-        call(
-            &server,
-            Method::GET,
-            "/api/admin/projects/demo/leads.csv",
-            None,
-            None,
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/leads.csv",
+        None,
+        None,
         401,
     )
     .await;
@@ -750,15 +694,12 @@ async fn admins_add_users_and_owners_give_and_take_roles() {
     let admin = signed_in(&server, "admin@example.com", true, None).await;
     let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
     let new_user = json!({ "email": "Sam@Example.com", "password": PASSWORD });
-    expect_error(
-        call(
-            &server,
-            Method::POST,
-            "/api/admin/users",
-            Some(&owner),
-            Some(new_user.clone()),
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::POST,
+        "/api/admin/users",
+        Some(&owner),
+        Some(new_user.clone()),
         403,
     )
     .await;
@@ -772,28 +713,22 @@ async fn admins_add_users_and_owners_give_and_take_roles() {
     .await;
     assert_eq!(added.status(), 201);
     assert_eq!(added.json::<Value>().await.unwrap()["admin"], false);
-    expect_error(
-        call(
-            &server,
-            Method::POST,
-            "/api/admin/users",
-            Some(&admin),
-            Some(new_user),
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::POST,
+        "/api/admin/users",
+        Some(&admin),
+        Some(new_user),
         409,
     )
     .await;
     let weak = json!({ "email": "weak@example.com", "password": "short" });
-    expect_error(
-        call(
-            &server,
-            Method::POST,
-            "/api/admin/users",
-            Some(&admin),
-            Some(weak),
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::POST,
+        "/api/admin/users",
+        Some(&admin),
+        Some(weak),
         400,
     )
     .await;
@@ -809,44 +744,35 @@ async fn admins_add_users_and_owners_give_and_take_roles() {
         .await
         .unwrap();
     let sam = tokens["accessToken"].as_str().unwrap().to_owned();
-    expect_error(
-        call(
-            &server,
-            Method::GET,
-            "/api/admin/projects/demo/conversations",
-            Some(&sam),
-            None,
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/conversations",
+        Some(&sam),
+        None,
         403,
     )
     .await;
 
     let grant = json!({ "email": "sam@example.com", "role": "agent" });
-    assert_eq!(
-        call(
-            &server,
-            Method::PUT,
-            "/api/admin/projects/demo/members",
-            Some(&owner),
-            Some(grant)
-        )
-        .await
-        .status(),
-        200
-    );
-    assert_eq!(
-        call(
-            &server,
-            Method::GET,
-            "/api/admin/projects/demo/conversations",
-            Some(&sam),
-            None
-        )
-        .await
-        .status(),
-        200
-    );
+    expect_status(
+        &server,
+        Method::PUT,
+        "/api/admin/projects/demo/members",
+        Some(&owner),
+        Some(grant),
+        200,
+    )
+    .await;
+    expect_status(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/conversations",
+        Some(&sam),
+        None,
+        200,
+    )
+    .await;
     let members: Value = call(
         &server,
         Method::GET,
@@ -879,53 +805,41 @@ async fn admins_add_users_and_owners_give_and_take_roles() {
     );
 
     let unknown = json!({ "email": "nobody@example.com", "role": "agent" });
-    expect_error(
-        call(
-            &server,
-            Method::PUT,
-            "/api/admin/projects/demo/members",
-            Some(&owner),
-            Some(unknown),
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::PUT,
+        "/api/admin/projects/demo/members",
+        Some(&owner),
+        Some(unknown),
         404,
     )
     .await;
     let bad_role = json!({ "email": "sam@example.com", "role": "king" });
-    expect_error(
-        call(
-            &server,
-            Method::PUT,
-            "/api/admin/projects/demo/members",
-            Some(&owner),
-            Some(bad_role),
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::PUT,
+        "/api/admin/projects/demo/members",
+        Some(&owner),
+        Some(bad_role),
         400,
     )
     .await;
 
-    assert_eq!(
-        call(
-            &server,
-            Method::DELETE,
-            "/api/admin/projects/demo/members/sam@example.com",
-            Some(&owner),
-            None
-        )
-        .await
-        .status(),
-        204
-    );
-    expect_error(
-        call(
-            &server,
-            Method::GET,
-            "/api/admin/projects/demo/conversations",
-            Some(&sam),
-            None,
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::DELETE,
+        "/api/admin/projects/demo/members/sam@example.com",
+        Some(&owner),
+        None,
+        204,
+    )
+    .await;
+    expect_status(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/conversations",
+        Some(&sam),
+        None,
         403,
     )
     .await;
@@ -957,28 +871,18 @@ async fn dashboard_changes_survive_a_restart_with_the_same_config() {
     .unwrap();
     let secret = rotated["pushSecret"].as_str().unwrap().to_owned();
     let doc = json!({ "title": "Gift cards", "content": "Gift cards never expire." });
-    assert_eq!(
-        call(
-            &server,
-            Method::POST,
-            "/api/admin/projects/demo/documents",
-            Some(&owner),
-            Some(doc)
-        )
-        .await
-        .status(),
-        201
-    );
+    expect_status(
+        &server,
+        Method::POST,
+        "/api/admin/projects/demo/documents",
+        Some(&owner),
+        Some(doc),
+        201,
+    )
+    .await;
 
     let server = server.restart().await;
-    let public: Value = client()
-        .get(server.url("/api/widget/config?project=demo"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let public: Value = get_json(&server, "/api/widget/config?project=demo").await;
     assert_eq!(
         public["name"], "Dashboard Bot",
         "the unchanged seed is not applied again"
@@ -1010,15 +914,12 @@ async fn conversations_past_the_retention_period_are_erased() {
     let (expiring, _) = chat(&server, "demo", "What is your return policy?").await;
     let mut body = settings("Bot");
     body["retentionDays"] = json!(0);
-    expect_error(
-        call(
-            &server,
-            Method::PUT,
-            "/api/admin/projects/demo",
-            Some(&owner),
-            Some(body.clone()),
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::PUT,
+        "/api/admin/projects/demo",
+        Some(&owner),
+        Some(body.clone()),
         400,
     )
     .await;
@@ -1084,39 +985,30 @@ async fn deleting_a_project_removes_it_and_its_data() {
         201
     );
 
-    expect_error(
-        call(
-            &server,
-            Method::DELETE,
-            "/api/admin/projects/demo",
-            Some(&agent),
-            None,
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::DELETE,
+        "/api/admin/projects/demo",
+        Some(&agent),
+        None,
         403,
     )
     .await;
-    assert_eq!(
-        call(
-            &server,
-            Method::DELETE,
-            "/api/admin/projects/demo",
-            Some(&owner),
-            None
-        )
-        .await
-        .status(),
-        204
-    );
-    expect_error(
-        call(
-            &server,
-            Method::DELETE,
-            "/api/admin/projects/demo",
-            Some(&owner),
-            None,
-        )
-        .await,
+    expect_status(
+        &server,
+        Method::DELETE,
+        "/api/admin/projects/demo",
+        Some(&owner),
+        None,
+        204,
+    )
+    .await;
+    expect_status(
+        &server,
+        Method::DELETE,
+        "/api/admin/projects/demo",
+        Some(&owner),
+        None,
         404,
     )
     .await;
@@ -1150,13 +1042,6 @@ async fn deleting_a_project_removes_it_and_its_data() {
             .await
             .is_err()
     );
-    let other: Value = client()
-        .get(server.url("/api/widget/config?project=other"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other: Value = get_json(&server, "/api/widget/config?project=other").await;
     assert_eq!(other["name"], "Other Bot", "other projects are untouched");
 }

@@ -10,7 +10,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{WebSocketStream, client_async};
 
-use crate::support::{DEMO_SECRET, OTHER_SECRET, TestServer, client, expect_error, health, push};
+use crate::support::{
+    DEMO_SECRET, OTHER_SECRET, TestServer, client, expect_error, get_json, health, push,
+};
 
 /// How fast a pushed event must reach a live visitor.
 const DELIVERY: Duration = Duration::from_secs(1);
@@ -545,14 +547,11 @@ async fn stats_count_recent_events_per_type_even_beyond_the_replay_window() {
     assert_eq!(body["window"], "2h", "rounded up to whole hours");
     assert_eq!(body["total"], 4);
     let server = server.restart().await;
-    let body: Value = client()
-        .get(server.url("/api/widget/salespop/stats?project=demo&window=7days"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = get_json(
+        &server,
+        "/api/widget/salespop/stats?project=demo&window=7days",
+    )
+    .await;
     assert_eq!(body["total"], 4, "counts are durable");
     for (query, status) in [
         ("project=demo&window=forever", 400),

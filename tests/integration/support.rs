@@ -110,16 +110,21 @@ impl TestServer {
     }
 }
 
-/// `GET /healthz` as JSON.
-pub async fn health(server: &TestServer) -> serde_json::Value {
+/// `GET path_and_query` as JSON.
+pub async fn get_json(server: &TestServer, path_and_query: &str) -> serde_json::Value {
     client()
-        .get(server.url("/healthz"))
+        .get(server.url(path_and_query))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap()
+}
+
+/// `GET /healthz` as JSON.
+pub async fn health(server: &TestServer) -> serde_json::Value {
+    get_json(server, "/healthz").await
 }
 
 pub fn client() -> reqwest::Client {

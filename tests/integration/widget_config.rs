@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{TestServer, client, expect_error};
+use crate::support::{TestServer, client, expect_error, get_json};
 
 #[tokio::test]
 async fn returns_the_seed_json_for_the_demo_project_plus_popup_rules() {
@@ -165,14 +165,7 @@ async fn popup_rules_come_from_the_project_config() {
         rules.templates.purchased = "Someone just bought {product}".into();
     })
     .await;
-    let body: serde_json::Value = client()
-        .get(server.url("/api/widget/config?project=demo"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = get_json(&server, "/api/widget/config?project=demo").await;
     let rules = &body["socialProof"];
     assert_eq!(rules["anonymize"], true);
     assert_eq!(rules["showOnMobile"], false);
