@@ -19,6 +19,8 @@ use crate::error::ApiError;
 
 const LEEWAY_SECONDS: u64 = 5;
 const MIN_SECRET_CHARS: usize = 32;
+/// Accounts with recent failed logins tracked at once before stale ones are dropped.
+const MAX_TRACKED_ACCOUNTS: usize = 10_000;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -109,6 +111,11 @@ impl Auth {
     }
 
     pub fn record_failure(&self, email: &str) {
+        // Bounded: a spray of made-up emails cannot grow this without end.
+        if self.failures.len() >= MAX_TRACKED_ACCOUNTS {
+            let window = self.lockout_window;
+            self.failures.retain(|_, (_, opened)| opened.elapsed() < window);
+        }
         let mut entry = self
             .failures
             .entry(email.to_owned())
