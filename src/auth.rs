@@ -114,7 +114,8 @@ impl Auth {
         // Bounded: a spray of made-up emails cannot grow this without end.
         if self.failures.len() >= MAX_TRACKED_ACCOUNTS {
             let window = self.lockout_window;
-            self.failures.retain(|_, (_, opened)| opened.elapsed() < window);
+            self.failures
+                .retain(|_, (_, opened)| opened.elapsed() < window);
         }
         let mut entry = self
             .failures

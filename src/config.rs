@@ -44,6 +44,7 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     pub llm: LlmConfig,
     pub chat: ChatConfig,
+    pub knowledge: KnowledgeConfig,
     pub social_proof: SocialProofConfig,
     pub auth: AuthConfig,
     pub projects: Vec<ProjectConfig>,
@@ -233,6 +234,33 @@ impl Default for ChatConfig {
             max_message_chars: 4000,
             max_messages: 100,
             keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Fetching knowledge-base pages and sitemaps from the web (admin API).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KnowledgeConfig {
+    /// Longest wait for one page, connecting included.
+    #[serde(with = "humantime_serde")]
+    pub fetch_timeout: Duration,
+    /// Largest page or sitemap read, in bytes.
+    pub fetch_max_bytes: usize,
+    /// Most pages added from one sitemap.
+    pub sitemap_max_pages: usize,
+    /// Allow fetching from loopback, private and link-local addresses. Off by default, so a
+    /// project owner cannot make the server read the network it runs in.
+    pub fetch_private_networks: bool,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        KnowledgeConfig {
+            fetch_timeout: Duration::from_secs(15),
+            fetch_max_bytes: 1024 * 1024,
+            sitemap_max_pages: 50,
+            fetch_private_networks: false,
         }
     }
 }

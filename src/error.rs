@@ -33,6 +33,9 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     #[error("{0}")]
     Unavailable(String),
+    /// A site we fetched on the caller's behalf failed.
+    #[error("{0}")]
+    BadGateway(String),
     #[error("Internal server error")]
     Internal(String),
 }
@@ -42,6 +45,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

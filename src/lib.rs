@@ -21,3 +21,4 @@ pub mod stall;
 pub mod timer;
 pub mod tracker;
 pub mod ui_stream;
+pub mod web_fetch;

@@ -22,6 +22,7 @@ use crate::rate_limit::{RateClass, RateDecision, RateLimiter};
 use crate::routes;
 use crate::routes::chat::ChatLimits;
 use crate::tracker::Live;
+use crate::web_fetch::WebFetcher;
 
 const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -40,6 +41,8 @@ pub struct AppState {
     pub live_settings: LiveSettings,
     /// Admin access tokens and login lockouts.
     pub auth: Auth,
+    /// Knowledge-base pages and sitemaps from the web.
+    pub fetcher: WebFetcher,
 }
 
 /// How live social-proof streams behave.
@@ -66,6 +69,8 @@ enum Route {
     SalespopStats,
     WidgetJs,
     Demo,
+    /// `/admin` and the dashboard's files.
+    Admin,
     Lead,
     Feedback,
     AdminLogin,
@@ -100,6 +105,7 @@ impl Route {
             "/api/admin/projects" => Route::AdminProjects,
             "/api/admin/users" => Route::AdminProjects,
             _ if path.starts_with("/api/admin/projects/") => Route::AdminProjects,
+            _ if path == "/admin" || path.starts_with("/admin/") => Route::Admin,
             _ => return None,
         })
     }
@@ -117,6 +123,7 @@ impl Route {
             | Route::SalespopStats
             | Route::WidgetJs
             | Route::Demo
+            | Route::Admin
             | Route::AdminMe => Method::GET,
             Route::SalespopPush
             | Route::Chat
@@ -140,7 +147,7 @@ impl Route {
     fn rate_class(self) -> Option<RateClass> {
         match self {
             // Static assets: one per page view, often from many visitors behind one NAT.
-            Route::Health | Route::WidgetJs | Route::Demo => None,
+            Route::Health | Route::WidgetJs | Route::Demo | Route::Admin => None,
             Route::AdminLogin | Route::AdminRefresh => Some(RateClass::Login),
             // Signed-in admins: their tokens are the gate.
             Route::AdminLogout | Route::AdminMe | Route::AdminProjects => None,
@@ -165,6 +172,7 @@ impl Route {
             Route::Health
                 | Route::WidgetJs
                 | Route::Demo
+                | Route::Admin
                 | Route::AdminLogin
                 | Route::AdminRefresh
                 | Route::AdminLogout
@@ -236,6 +244,7 @@ async fn dispatch(
         Route::SalespopStats => routes::salespop_stats::get(state, &request).await,
         Route::WidgetJs => Ok(routes::assets::widget_js(&request)),
         Route::Demo => routes::assets::demo(&request),
+        Route::Admin => routes::assets::admin(&request),
         Route::Lead => routes::lead::post(state, request).await,
         Route::Feedback => routes::feedback::post(state, request).await,
         Route::AdminLogin => routes::admin_auth::login(state, request).await,

@@ -33,6 +33,7 @@ use crate::routes::chat::ChatLimits;
 use crate::stall::WriteStallTimeout;
 use crate::timer::HeaderTimer;
 use crate::tracker::Live;
+use crate::web_fetch::{FetchSettings, WebFetcher};
 use socket2::SockRef;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
@@ -105,6 +106,13 @@ impl App {
             chat_keep_alive: config.chat.keep_alive,
             live: Live::default(),
             auth: Auth::new(&config.auth)?,
+            fetcher: WebFetcher::new(FetchSettings {
+                timeout: config.knowledge.fetch_timeout,
+                max_bytes: config.knowledge.fetch_max_bytes,
+                sitemap_max_pages: config.knowledge.sitemap_max_pages,
+                private_networks: config.knowledge.fetch_private_networks,
+            })
+            .map_err(|error| anyhow::anyhow!("cannot set up the web fetcher: {error}"))?,
             live_settings: LiveSettings {
                 keep_alive: config.social_proof.keep_alive,
                 sse_retry: config.social_proof.sse_retry,

@@ -11,6 +11,10 @@ mod fake_llm;
 
 #[path = "integration/admin_auth.rs"]
 mod admin_auth;
+#[path = "integration/admin_documents.rs"]
+mod admin_documents;
+#[path = "integration/admin_inbox.rs"]
+mod admin_inbox;
 #[path = "integration/admin_projects.rs"]
 mod admin_projects;
 #[path = "integration/assets.rs"]

@@ -1,6 +1,8 @@
 // HelpYap widget: a chat bubble with streamed, sourced answers and live social-proof popups.
 //
 // Installed with one tag: <script src="https://HOST/widget.js" data-project="SLUG" async></script>
+// With `data-preview` (the admin dashboard's preview frame) it takes its settings from its
+// same-origin parent window instead, opens the chat, and shows a sample popup.
 // Everything lives in a Shadow DOM, so the host page's CSS cannot break it and it cannot break
 // the page. Every text from the server, the model or a push is rendered with textContent —
 // never as HTML — and only http(s) links are made clickable.
@@ -96,6 +98,8 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     try { const parsed = new URL(url); return ["http:", "https:"].includes(parsed.protocol) ? parsed.href : null; } catch { return null; }
   };
 
+  const preview = "preview" in script.dataset;
+
   async function start() {
     let config;
     try {
@@ -105,6 +109,21 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     } catch (error) {
       return console.warn("helpyap: widget not started:", error.message);
     }
+    mount(config);
+  }
+
+  // Preview: every settings message from the dashboard (same origin only) re-mounts the widget.
+  function startPreview() {
+    let host = null;
+    addEventListener("message", (event) => {
+      if (event.origin !== location.origin || event.source !== parent || !event.data?.helpyapPreview) return;
+      host?.remove();
+      host = mount(event.data.helpyapPreview);
+    });
+    parent.postMessage({ helpyapPreviewReady: true }, location.origin);
+  }
+
+  function mount(config) {
     // A tag of our own, reset inline: page rules like `div { … }` cannot reach it, and inherited
     // properties (letter-spacing, line-height…) stop at it.
     const host = el("helpyap-widget", { id: "helpyap-widget", style: "all: initial" });
@@ -116,6 +135,8 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     root.append(el("style", { text: CSS }));
     const chat = createChat(root, config, side);
     createPopups(root, config.socialProof, side, chat);
+    if (preview) chat.open();
+    return host;
   }
 
   // ---- Chat ---------------------------------------------------------------------------------
@@ -144,13 +165,13 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     let busy = false;
     let restored = false;
 
-    function toggle(open) {
+    function toggle(open, focus = true) {
       panel.hidden = !open;
       launcher.setAttribute("aria-expanded", String(open));
       launcher.setAttribute("aria-label", open ? "Close chat" : `Open chat with ${config.name}`);
       if (open) {
         if (!restored) { restored = true; restore(); }
-        input.focus();
+        if (focus) input.focus();
       } else {
         launcher.focus();
       }
@@ -355,7 +376,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       email.focus();
     }
 
-    return { isOpen: () => !panel.hidden };
+    return { isOpen: () => !panel.hidden, open: () => toggle(true, false) };
   }
 
   // ---- Social-proof popups ------------------------------------------------------------------
@@ -363,6 +384,11 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
   function createPopups(root, rules, side, chat) {
     if (!rules || !rules.enabled) return;
     if (!rules.showOnMobile && matchMedia("(max-width: 640px)").matches) return;
+    if (preview) {
+      const sample = { type: "purchased", name: "Sarah K.", location: "Austin, TX", product: "Pro Plan", message: "Sarah K. bought the Pro Plan" };
+      return root.append(el("div", { class: `popup ${side} sample`, role: "status" },
+        el("span", { text: popupText(sample) }), el("span", { class: "when", text: "just now" })));
+    }
     const shownKey = "popupsShown";
     let shown = Number(sessionStorageGet(shownKey) || 0);
     let since = Number(load("since") || 0);
@@ -463,6 +489,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     viaWebSocket();
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  const begin = preview ? startPreview : start;
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", begin);
+  else begin();
 })();

@@ -54,6 +54,26 @@ pub struct MessageRecord {
     pub feedback: Option<Feedback>,
 }
 
+impl MessageRecord {
+    /// An answer that did not help: it found nothing in the knowledge base to cite, or the
+    /// model failed. (An answer the visitor walked away from is neither.)
+    pub fn is_unanswered(&self) -> bool {
+        self.role == Role::Assistant
+            && match self.status {
+                MessageStatus::Complete => self.sources.is_empty(),
+                MessageStatus::Failed => true,
+                MessageStatus::Interrupted => false,
+            }
+    }
+
+    /// An answer grounded in the knowledge base.
+    pub fn is_answered(&self) -> bool {
+        self.role == Role::Assistant
+            && self.status == MessageStatus::Complete
+            && !self.sources.is_empty()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Feedback {

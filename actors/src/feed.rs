@@ -143,8 +143,8 @@ impl Feed {
     }
 
     /// Adds a stored event to the window and sends it to every live subscriber, without
-    /// waiting for any of them.
-    pub fn publish(&mut self, event: &SocialProofEvent, now_ms: u64) {
+    /// waiting for any of them. Returns how many subscribers it was handed to.
+    pub fn publish(&mut self, event: &SocialProofEvent, now_ms: u64) -> usize {
         let event = Arc::new(LiveEvent::new(event));
         self.last_id = self.last_id.max(event.id);
         self.window.push_back(event.clone());
@@ -153,7 +153,7 @@ impl Feed {
         }
         self.forget_old(now_ms);
         // An error only means nobody is listening.
-        let _ = self.live.send(event);
+        self.live.send(event).unwrap_or(0)
     }
 
     /// The events after `since`. `None` (a client with no position) gets nothing to replay;

@@ -68,6 +68,8 @@ pub enum DocumentEdit {
     /// Add these documents, replacing any with the same ids; others stay.
     Upsert(Vec<Document>),
     Delete(String),
+    /// Rebuild the search index from the stored documents.
+    Reindex,
 }
 
 /// The read-only view of a project that hot paths use without a mailbox hop.
@@ -100,6 +102,8 @@ pub enum ProjectMessage {
     SetDocuments(Vec<Document>, RpcReplyPort<Result<(), StoreError>>),
     /// Subscribe a live visitor: the events after the id, then every new one.
     Subscribe(Option<u64>, RpcReplyPort<Result<Subscription, FeedFull>>),
+    /// How many live visitors are subscribed right now.
+    Subscribers(RpcReplyPort<usize>),
     /// The events after the id, for polling.
     Replay(Option<u64>, RpcReplyPort<Replay>),
     /// Add or replace one document, or delete one by id; reply whether it changed anything,
@@ -196,6 +200,9 @@ impl Actor for Project {
             ProjectMessage::Subscribe(since, reply) => {
                 let _ = reply.send(state.feed.subscribe(since, now_ms()));
             }
+            ProjectMessage::Subscribers(reply) => {
+                let _ = reply.send(state.feed.subscribers());
+            }
             ProjectMessage::Replay(since, reply) => {
                 let _ = reply.send(state.feed.replay(since, now_ms()));
             }
@@ -237,7 +244,11 @@ impl ProjectState {
         }
         self.store.flush().await?;
         // Durable first: a visitor never sees an event that a crash could take back.
-        self.feed.publish(&event, now_ms());
+        let delivered = self.feed.publish(&event, now_ms());
+        if delivered > 0 {
+            self.store
+                .add_deliveries(&self.record.slug, hour, delivered as u64)?;
+        }
         Ok(event_id)
     }
 
@@ -285,6 +296,7 @@ impl ProjectState {
                 documents.retain(|existing| existing.id != id);
                 documents.len() != before
             }
+            DocumentEdit::Reindex => true,
         };
         if changed {
             self.set_documents(documents).await?;

@@ -280,6 +280,21 @@ impl Registry {
         }
     }
 
+    /// How many live visitors of `slug` are subscribed to its popups right now.
+    pub async fn live_subscribers(&self, slug: &str) -> Result<usize, ProjectError> {
+        let actor = self.actor(slug).await?;
+        call!(actor, ProjectMessage::Subscribers).map_err(|_| ProjectError::Unavailable)
+    }
+
+    /// Events of `slug` handed to live visitors, per hour since `from_hour`.
+    pub fn deliveries_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, u64)>, ProjectError> {
+        Ok(self.inner.store.deliveries_by_hour(slug, from_hour)?)
+    }
+
     /// How many events of each type `slug` got in the last `hours` hours (the current hour
     /// counting as one), at most [`COUNTS_KEPT_HOURS`].
     pub async fn event_counts(&self, slug: &str, hours: u64) -> Result<EventCounts, ProjectError> {

@@ -124,6 +124,8 @@ pub struct Store {
     messages: sled::Tree,
     /// slug, 0x00, hour (u64 big-endian), event type code → count (u64 big-endian).
     event_counts: sled::Tree,
+    /// slug, 0x00, hour (u64 big-endian) → events handed to live visitors (u64 big-endian).
+    delivery_counts: sled::Tree,
     /// slug, 0x00, created ms (u64 big-endian), session id (16 bytes) → JSON [`LeadRecord`].
     leads: sled::Tree,
     /// lowercased email → JSON [`UserRecord`].
@@ -163,6 +165,7 @@ impl Store {
             project_sessions: db.open_tree("project_sessions")?,
             messages: db.open_tree("messages")?,
             event_counts: db.open_tree("event_counts")?,
+            delivery_counts: db.open_tree("delivery_counts")?,
             leads: db.open_tree("leads")?,
             users: db.open_tree("users")?,
             refresh_tokens: db.open_tree("refresh_tokens")?,
@@ -325,7 +328,39 @@ impl Store {
             batch.remove(key?);
         }
         self.event_counts.apply_batch(batch)?;
+        let mut batch = sled::Batch::default();
+        let range = event_key(slug, 0)..event_key(slug, before_hour);
+        for key in self.delivery_counts.range(range).keys() {
+            batch.remove(key?);
+        }
+        self.delivery_counts.apply_batch(batch)?;
         Ok(())
+    }
+
+    /// Counts `delivered` events handed to live visitors of `slug` in `hour`. Not flushed on
+    /// its own: a crash may lose the last moments of these figures, never an event.
+    pub fn add_deliveries(&self, slug: &str, hour: u64, delivered: u64) -> Result<(), StoreError> {
+        self.delivery_counts
+            .update_and_fetch(event_key(slug, hour), |old| {
+                let count = old.map_or(0, be_u64) + delivered;
+                Some(count.to_be_bytes().to_vec())
+            })?;
+        Ok(())
+    }
+
+    /// Events handed to live visitors of `slug` per hour since `from_hour`, oldest first.
+    pub fn deliveries_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
+        self.delivery_counts
+            .range(event_key(slug, from_hour)..=event_key(slug, u64::MAX))
+            .map(|entry| {
+                let (key, value) = entry?;
+                Ok((be_u64(&key[key.len() - 8..]), be_u64(&value)))
+            })
+            .collect()
     }
 
     pub fn user(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -507,6 +542,7 @@ impl Store {
         for tree in [
             &self.events,
             &self.event_counts,
+            &self.delivery_counts,
             &self.documents,
             &self.leads,
             &self.project_sessions,

@@ -12,13 +12,11 @@
 //! | `PUT /api/admin/projects/{slug}` | owners | replace widget settings, popup rules, allowed origins |
 //! | `DELETE /api/admin/projects/{slug}` | owners | delete it with all its data (204) |
 //! | `POST /api/admin/projects/{slug}/push-secret` | owners | a new push secret, shown once |
-//! | `GET /api/admin/projects/{slug}/conversations?limit=&before=` | owners, agents | newest first |
+//! | `GET /api/admin/projects/{slug}/conversations?limit=&before=&from=&to=&unanswered=` | owners, agents | newest first |
 //! | `GET /api/admin/projects/{slug}/conversations/{sessionId}` | owners, agents | one transcript |
 //! | `DELETE /api/admin/projects/{slug}/conversations/{sessionId}` | owners | erase it (GDPR) |
 //! | `GET /api/admin/projects/{slug}/leads` | owners, agents | every lead, newest first |
-//! | `GET /api/admin/projects/{slug}/documents` | owners | the knowledge base, with passage counts |
-//! | `POST /api/admin/projects/{slug}/documents` | owners | add or replace a document |
-//! | `DELETE /api/admin/projects/{slug}/documents/{id}` | owners | remove a document |
+//! | `…/projects/{slug}/documents…` | owners | the knowledge base, in `admin_documents` |
 //! | `GET /api/admin/projects/{slug}/analytics?days=30` | owners, agents | per-day figures |
 //! | `GET /api/admin/projects/{slug}/conversations.csv`, `/leads.csv` | owners, agents | exports |
 //!
@@ -26,14 +24,14 @@
 //! Changes reach the project actor, the live widget config and the push check at once.
 
 use helpyap_actors::accounts::{Role, UserRecord};
-use helpyap_actors::project::DocumentEdit;
-use helpyap_actors::{Document, DocumentFormat, ProjectSettings, SecretHash, WidgetSettings};
+use helpyap_actors::{ProjectSettings, SecretHash, WidgetSettings};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin_auth::{account_error, user_json};
+use super::admin_reports::{DAY_MS, rfc3339};
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response, read_json};
 use crate::router::AppState;
@@ -108,7 +106,6 @@ pub async fn handle(
             delete_conversation(state, &user, slug, id).await
         }
         (Method::GET, [slug, "leads"]) => leads(state, &user, slug).await,
-        (Method::GET, [slug, "documents"]) => documents(state, &user, slug).await,
         (Method::GET, [slug, "members"]) => members(state, &user, slug).await,
         (Method::PUT, [slug, "members"]) => set_member(state, &user, slug, request).await,
         (Method::DELETE, [slug, "members", email]) => {
@@ -126,8 +123,10 @@ pub async fn handle(
             require_member(state, &user, slug).await?;
             super::admin_reports::leads_csv(state, slug)
         }
-        (Method::POST, [slug, "documents"]) => add_document(state, &user, slug, request).await,
-        (Method::DELETE, [slug, "documents", id]) => delete_document(state, &user, slug, id).await,
+        (_, [slug, "documents", rest @ ..]) => {
+            require_owner(state, &user, slug).await?;
+            super::admin_documents::handle(state, slug, rest, request).await
+        }
         (
             _,
             [] | [_] | [_, "push-secret" | "conversations" | "leads"] | [_, "conversations", _],
@@ -154,7 +153,11 @@ fn require_admin(user: &UserRecord) -> Result<(), ApiError> {
 }
 
 /// 404 for an unknown project, then 403 unless `user` owns it.
-async fn require_owner(state: &AppState, user: &UserRecord, slug: &str) -> Result<(), ApiError> {
+pub(super) async fn require_owner(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+) -> Result<(), ApiError> {
     state.registry.snapshot(slug).await?;
     match role_on(user, slug) {
         Some(Role::Owner) => Ok(()),
@@ -192,15 +195,54 @@ async fn conversations(
             .filter(|n| (1..=PAGE_MAX).contains(n))
             .ok_or_else(|| ApiError::BadRequest(format!("limit must be 1 to {PAGE_MAX}")))?,
     };
-    let before = super::query_param(uri, "before")
+    let filter = ConversationFilter::from_query(uri)?;
+    let mut cursor = super::query_param(uri, "before")
         .map(|cursor| parse_cursor(&cursor))
         .transpose()?;
-    let page = state.registry.conversations(slug, before, limit).await?;
-    let next = (page.len() == limit)
-        .then(|| {
-            page.last()
-                .map(|(s, _)| format!("{}-{}", s.created_at_ms, s.id))
-        })
+    if let Some(to_ms) = filter.to_ms {
+        // Past `to`: start the scan at its end instead.
+        cursor = Some(match cursor {
+            Some(before) if before.0 < to_ms => before,
+            _ => (to_ms, uuid::Uuid::nil()),
+        });
+    }
+    // Filters may skip many conversations: scan in batches, up to a bound per request, and
+    // hand back a cursor wherever the scan stopped.
+    let mut page = Vec::new();
+    let mut scanned = 0;
+    let mut exhausted = false;
+    let batch_size = if filter.unanswered { PAGE_MAX } else { limit };
+    'scan: while scanned < FILTER_SCAN_MAX {
+        let batch = state
+            .registry
+            .conversations(slug, cursor, batch_size)
+            .await?;
+        let last_batch = batch.len() < batch_size;
+        for (session, messages) in batch {
+            scanned += 1;
+            if filter
+                .from_ms
+                .is_some_and(|from| session.created_at_ms < from)
+            {
+                exhausted = true;
+                break 'scan;
+            }
+            cursor = Some((session.created_at_ms, session.id));
+            if filter.unanswered && !messages.iter().any(|m| m.is_unanswered()) {
+                continue;
+            }
+            page.push((session, messages));
+            if page.len() == limit {
+                break 'scan;
+            }
+        }
+        if last_batch {
+            exhausted = true;
+            break;
+        }
+    }
+    let next = (!exhausted)
+        .then(|| cursor.map(|(ms, id)| format!("{ms}-{id}")))
         .flatten();
     let items: Vec<Value> = page
         .iter()
@@ -214,6 +256,7 @@ async fn conversations(
                 "messages": messages.len(),
                 "firstQuestion": first_question.map(|m| m.content.as_str()),
                 "lastMessageAt": messages.last().map(|m| rfc3339(m.created_at_ms)),
+                "unanswered": messages.iter().any(|m| m.is_unanswered()),
             })
         })
         .collect();
@@ -221,6 +264,65 @@ async fn conversations(
         StatusCode::OK,
         &json!({ "conversations": items, "next": next }),
     ))
+}
+
+/// Conversations scanned for one filtered page at most.
+const FILTER_SCAN_MAX: usize = 5_000;
+
+/// `from` and `to` (UTC dates, both included) and `unanswered=true`.
+struct ConversationFilter {
+    from_ms: Option<u64>,
+    /// The first millisecond after `to`.
+    to_ms: Option<u64>,
+    unanswered: bool,
+}
+
+impl ConversationFilter {
+    fn from_query(uri: &hyper::Uri) -> Result<ConversationFilter, ApiError> {
+        let day = |name: &str| -> Result<Option<u64>, ApiError> {
+            super::query_param(uri, name)
+                .map(|text| {
+                    parse_day(&text).ok_or_else(|| {
+                        ApiError::BadRequest(format!("{name} must be a date like 2026-11-24"))
+                    })
+                })
+                .transpose()
+        };
+        let unanswered = match super::query_param(uri, "unanswered").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "unanswered must be true or false".into(),
+                ));
+            }
+        };
+        let from_ms = day("from")?;
+        let to_ms = day("to")?.map(|start| start + DAY_MS);
+        if let (Some(from), Some(to)) = (from_ms, to_ms)
+            && from >= to
+        {
+            return Err(ApiError::BadRequest("from must not be after to".into()));
+        }
+        Ok(ConversationFilter {
+            from_ms,
+            to_ms,
+            unanswered,
+        })
+    }
+}
+
+/// The first millisecond of a UTC date `YYYY-MM-DD`.
+fn parse_day(text: &str) -> Option<u64> {
+    if text.len() != 10 {
+        return None;
+    }
+    let midnight = humantime::parse_rfc3339(&format!("{text}T00:00:00Z")).ok()?;
+    let ms = midnight
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    u64::try_from(ms).ok()
 }
 
 /// `CREATEDMS-UUID`, as `next` gives it.
@@ -387,137 +489,6 @@ async fn remove_member(
     Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
 }
 
-/// Largest document an owner may upload, as for `knowledge_dir` files.
-const DOCUMENT_MAX_BYTES: usize = 1024 * 1024;
-const DOCUMENT_ID_MAX_CHARS: usize = 120;
-
-#[derive(Deserialize)]
-struct DocumentBody {
-    /// Defaults to the title, lowercased with dashes.
-    id: Option<String>,
-    title: Option<String>,
-    url: Option<String>,
-    /// `markdown` (default), `html` or `text`.
-    format: Option<String>,
-    content: Option<String>,
-}
-
-async fn documents(
-    state: &AppState,
-    user: &UserRecord,
-    slug: &str,
-) -> Result<Response<Body>, ApiError> {
-    require_owner(state, user, slug).await?;
-    let documents: Vec<Value> = state
-        .registry
-        .documents(slug)
-        .await?
-        .iter()
-        .map(
-            |d| json!({ "id": d.id, "title": d.title, "url": d.url, "passages": d.passages.len() }),
-        )
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "documents": documents }),
-    ))
-}
-
-async fn add_document(
-    state: &AppState,
-    user: &UserRecord,
-    slug: &str,
-    request: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    require_owner(state, user, slug).await?;
-    let limits = crate::json::BodyLimits {
-        max_bytes: DOCUMENT_MAX_BYTES,
-        ..state.body_limits
-    };
-    let body: DocumentBody = read_json(request, limits).await?;
-    let content = body
-        .content
-        .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| ApiError::BadRequest("content is required".into()))?;
-    let format = match body.format.as_deref().unwrap_or("markdown") {
-        "markdown" | "md" => DocumentFormat::Markdown,
-        "html" => DocumentFormat::Html,
-        "text" | "txt" => DocumentFormat::Text,
-        _ => {
-            return Err(ApiError::BadRequest(
-                "format must be markdown, html or text".into(),
-            ));
-        }
-    };
-    let mut document = Document::parse("", format, &content);
-    if let Some(title) = body
-        .title
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-    {
-        document.title = title;
-    }
-    if let Some(url) = body.url.filter(|u| !u.trim().is_empty()) {
-        let lower = url.trim().to_ascii_lowercase();
-        if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-            return Err(ApiError::BadRequest("url must be http(s)".into()));
-        }
-        document.url = Some(url.trim().to_owned());
-    }
-    let id = body.id.unwrap_or_else(|| document_id(&document.title));
-    if id.is_empty()
-        || id.chars().count() > DOCUMENT_ID_MAX_CHARS
-        || id.chars().any(char::is_control)
-    {
-        return Err(ApiError::BadRequest(format!(
-            "id must be 1 to {DOCUMENT_ID_MAX_CHARS} characters"
-        )));
-    }
-    if document.title.is_empty() {
-        document.title = id.clone();
-    }
-    document.id = id;
-    if document.passages.is_empty() {
-        return Err(ApiError::BadRequest("content has no readable text".into()));
-    }
-    let reply = json!({ "id": document.id, "title": document.title, "url": document.url, "passages": document.passages.len() });
-    state
-        .registry
-        .edit_document(slug, DocumentEdit::Upsert(vec![document]))
-        .await?;
-    Ok(json_response(StatusCode::CREATED, &reply))
-}
-
-async fn delete_document(
-    state: &AppState,
-    user: &UserRecord,
-    slug: &str,
-    id: &str,
-) -> Result<Response<Body>, ApiError> {
-    require_owner(state, user, slug).await?;
-    if !state
-        .registry
-        .edit_document(slug, DocumentEdit::Delete(id.to_owned()))
-        .await?
-    {
-        return Err(ApiError::NotFound("Document not found".into()));
-    }
-    Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
-}
-
-/// "Returns & refunds" → "returns-refunds".
-fn document_id(title: &str) -> String {
-    let mut id = String::new();
-    for c in title.chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() {
-            id.push(c);
-        } else if !id.is_empty() && !id.ends_with('-') {
-            id.push('-');
-        }
-    }
-    id.trim_end_matches('-').to_owned()
-}
-
 async fn leads(
     state: &AppState,
     user: &UserRecord,
@@ -540,11 +511,6 @@ async fn leads(
         })
         .collect();
     Ok(json_response(StatusCode::OK, &json!({ "leads": leads })))
-}
-
-fn rfc3339(ms: u64) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
-    humantime::format_rfc3339_millis(at).to_string()
 }
 
 fn list(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {

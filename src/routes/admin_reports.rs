@@ -19,13 +19,14 @@ use crate::error::ApiError;
 use crate::json::{Body, Response, bytes_response, json_response};
 use crate::router::AppState;
 
-const DAY_MS: u64 = 24 * HOUR_MS;
+pub const DAY_MS: u64 = 24 * HOUR_MS;
 const DAYS_MAX: u64 = 90;
 /// Conversations read for one report at most.
 const SCAN_MAX: usize = 100_000;
 
-/// `GET …/analytics?days=30`: per day (UTC) conversations, visitor messages, leads and
-/// social-proof pushes, plus the most asked first questions and the visitors' thumbs.
+/// `GET …/analytics?days=30`: per day (UTC) conversations, visitor messages, answers with and
+/// without a knowledge-base match, leads, social-proof pushes and popups delivered to live
+/// visitors; plus the most asked first questions, the visitors' thumbs and who is online now.
 pub async fn analytics(
     state: &AppState,
     slug: &str,
@@ -44,8 +45,8 @@ pub async fn analytics(
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let first_day = now_ms / DAY_MS + 1 - days;
-    let mut per_day: BTreeMap<u64, [u64; 4]> = (first_day..first_day + days)
-        .map(|day| (day, [0; 4]))
+    let mut per_day: BTreeMap<u64, Day> = (first_day..first_day + days)
+        .map(|day| (day, Day::default()))
         .collect();
     let mut questions: BTreeMap<String, u64> = BTreeMap::new();
     let (mut thumbs_up, mut thumbs_down) = (0u64, 0u64);
@@ -55,11 +56,18 @@ pub async fn analytics(
             break; // newest first: the rest are older
         }
         if let Some(day) = per_day.get_mut(&(session.created_at_ms / DAY_MS)) {
-            day[0] += 1;
+            day.conversations += 1;
         }
-        for message in messages.iter().filter(|m| m.role == MessageRole::User) {
-            if let Some(day) = per_day.get_mut(&(message.created_at_ms / DAY_MS)) {
-                day[1] += 1;
+        for message in &messages {
+            let Some(day) = per_day.get_mut(&(message.created_at_ms / DAY_MS)) else {
+                continue;
+            };
+            if message.role == MessageRole::User {
+                day.messages += 1;
+            } else if message.is_answered() {
+                day.answered += 1;
+            } else if message.is_unanswered() {
+                day.unanswered += 1;
             }
         }
         for message in &messages {
@@ -76,26 +84,35 @@ pub async fn analytics(
     }
     for lead in state.registry.leads(slug)? {
         if let Some(day) = per_day.get_mut(&(lead.created_at_ms / DAY_MS)) {
-            day[2] += 1;
+            day.leads += 1;
         }
     }
     for (hour, counts) in state.registry.event_counts_by_hour(slug, first_day * 24)? {
         if let Some(day) = per_day.get_mut(&(hour / 24)) {
-            day[3] += counts.total();
+            day.pushes += counts.total();
         }
     }
+    for (hour, delivered) in state.registry.deliveries_by_hour(slug, first_day * 24)? {
+        if let Some(day) = per_day.get_mut(&(hour / 24)) {
+            day.popups_delivered += delivered;
+        }
+    }
+    let online = state.registry.live_subscribers(slug).await?;
     let mut top: Vec<(String, u64)> = questions.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     top.truncate(10);
     let days: Vec<_> = per_day
         .iter()
-        .map(|(day, [conversations, messages, leads, pushes])| {
+        .map(|(day, figures)| {
             json!({
                 "date": date(day * DAY_MS),
-                "conversations": conversations,
-                "messages": messages,
-                "leads": leads,
-                "pushes": pushes,
+                "conversations": figures.conversations,
+                "messages": figures.messages,
+                "answered": figures.answered,
+                "unanswered": figures.unanswered,
+                "leads": figures.leads,
+                "pushes": figures.pushes,
+                "popupsDelivered": figures.popups_delivered,
             })
         })
         .collect();
@@ -109,8 +126,24 @@ pub async fn analytics(
             "days": days,
             "topQuestions": top,
             "feedback": { "up": thumbs_up, "down": thumbs_down },
+            "subscribersOnline": online,
         }),
     ))
+}
+
+/// One UTC day's figures.
+#[derive(Default)]
+struct Day {
+    conversations: u64,
+    /// Visitor messages.
+    messages: u64,
+    /// Answers citing the knowledge base.
+    answered: u64,
+    /// Answers with no knowledge-base match, or failed.
+    unanswered: u64,
+    leads: u64,
+    pushes: u64,
+    popups_delivered: u64,
 }
 
 /// `GET …/conversations.csv`: one row per message, oldest conversation last.
@@ -207,7 +240,8 @@ fn attachment(csv: csv::Writer<Vec<u8>>, filename: &str) -> Result<Response<Body
     Ok(response)
 }
 
-fn rfc3339(ms: u64) -> String {
+/// A timestamp in milliseconds since the epoch, as RFC 3339 UTC with milliseconds.
+pub fn rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 

@@ -9,7 +9,12 @@ use crate::support::{DEMO_SECRET, TestServer, client, expect_error, get_json, pu
 const PASSWORD: &str = "correct horse battery";
 
 /// Signs `email` in (creating the user first) and returns an access token.
-async fn signed_in(server: &TestServer, email: &str, admin: bool, role: Option<Role>) -> String {
+pub(crate) async fn signed_in(
+    server: &TestServer,
+    email: &str,
+    admin: bool,
+    role: Option<Role>,
+) -> String {
     let user = server
         .registry
         .add_user(email, PASSWORD.into(), admin)
@@ -34,7 +39,7 @@ async fn signed_in(server: &TestServer, email: &str, admin: bool, role: Option<R
     tokens["accessToken"].as_str().unwrap().to_owned()
 }
 
-async fn call(
+pub(crate) async fn call(
     server: &TestServer,
     method: reqwest::Method,
     path: &str,
@@ -51,8 +56,15 @@ async fn call(
     request.send().await.unwrap()
 }
 
+/// A signed-in GET that must answer 200 with JSON.
+pub(crate) async fn get_as(server: &TestServer, token: &str, path: &str) -> Value {
+    let response = call(server, reqwest::Method::GET, path, Some(token), None).await;
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
 /// Calls and checks the status; error bodies must also be `{"error": "..."}`.
-async fn expect_status(
+pub(crate) async fn expect_status(
     server: &TestServer,
     method: reqwest::Method,
     path: &str,
@@ -298,7 +310,7 @@ async fn a_rotated_push_secret_works_at_once_and_the_old_one_stops() {
 }
 
 /// Asks `question` in a new session of `project`; returns the session id and token.
-async fn chat(server: &TestServer, project: &str, question: &str) -> (String, String) {
+pub(crate) async fn chat(server: &TestServer, project: &str, question: &str) -> (String, String) {
     let id = uuid::Uuid::new_v4().to_string();
     let response = client()
         .post(server.url("/api/chat"))

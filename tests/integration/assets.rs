@@ -79,3 +79,51 @@ async fn the_demo_page_embeds_the_widget_for_a_valid_project_only() {
         .unwrap();
     expect_error(hostile, 400).await;
 }
+
+#[tokio::test]
+async fn the_dashboard_is_served_with_a_strict_content_security_policy() {
+    let server = TestServer::start().await;
+    for path in ["/admin", "/admin/", "/admin/admin.js", "/admin/admin.css"] {
+        let response = client().get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+    }
+    let page = client().get(server.url("/admin")).send().await.unwrap();
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<script src="/admin/admin.js" defer></script>"#));
+    assert!(
+        !html.contains("<script>"),
+        "no inline script for the CSP to allow"
+    );
+
+    // The preview frame may be framed by the dashboard only, and runs the widget's styles.
+    let preview = client()
+        .get(server.url("/admin/preview.html"))
+        .send()
+        .await
+        .unwrap();
+    let csp = preview.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'self'"), "{csp}");
+    assert_eq!(preview.headers()["x-frame-options"], "SAMEORIGIN");
+
+    for missing in [
+        "/admin/nope.js",
+        "/admin/../config.toml",
+        "/admin/admin.js/x",
+    ] {
+        let response = client().get(server.url(missing)).send().await.unwrap();
+        expect_error(response, 404).await;
+    }
+    let post = client().post(server.url("/admin")).send().await.unwrap();
+    expect_error(post, 405).await;
+}

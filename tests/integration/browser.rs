@@ -23,6 +23,26 @@ Our refund policy: <img src=x onerror="window.__pwned=3"> refunds <script>window
 take five business days after we receive the item. <b>bold</b>
 "#;
 
+/// Runs a playwright script with `args` and `HELPYAP_SCREENSHOTS` (a folder, or empty for
+/// none) as its arguments; returns the JSON report it prints, failing with its stderr.
+async fn run_in_chromium(script: PathBuf, chromium: String, mut args: Vec<String>) -> Value {
+    args.push(std::env::var("HELPYAP_SCREENSHOTS").unwrap_or_default());
+    // Blocking is fine off the runtime's thread: the server runs on it meanwhile.
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(&script)
+            .args(&args)
+            .env("CHROMIUM", chromium)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|error| panic!("node could not run ({error}): {INSTALL_HINT}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser run failed:\n{stderr}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 #[tokio::test]
 async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -52,21 +72,7 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
     })
     .await;
     let base_url = format!("http://{}", server.addr);
-    let screenshots = std::env::var("HELPYAP_SCREENSHOTS").unwrap_or_default();
-    // Blocking is fine off the runtime's thread: the server runs on it meanwhile.
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(&script)
-            .args([&base_url, DEMO_SECRET, &screenshots])
-            .env("CHROMIUM", chromium)
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap_or_else(|error| panic!("node could not run ({error}): {INSTALL_HINT}"));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the browser run failed:\n{stderr}");
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = run_in_chromium(script, chromium, vec![base_url, DEMO_SECRET.into()]).await;
     assert!(
         report["restoredMessages"].as_u64().unwrap() >= 3,
         "{report}"
@@ -88,4 +94,38 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
     assert_eq!(leads.len(), 1, "the lead form reached the store");
     assert_eq!(leads[0].email, "ann@example.com");
     drop(hostile_kb);
+}
+
+#[tokio::test]
+async fn the_admin_dashboard_works_in_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("tests/node/admin_e2e.mjs");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "no chromium at {chromium}: {INSTALL_HINT}"
+    );
+    let server = TestServer::start().await;
+    let (email, password) = ("owner@example.com", "correct horse battery");
+    server
+        .registry
+        .add_user(email, password.into(), true)
+        .await
+        .unwrap();
+    let base_url = format!("http://{}", server.addr);
+    let args = vec![base_url, email.into(), password.into()];
+    let report = run_in_chromium(script, chromium, args).await;
+    assert_eq!(report["pushWithNewSecret"], 201, "{report}");
+    assert_eq!(report["charts"], 3, "{report}");
+
+    // What the browser did is in the store.
+    let documents = server.registry.documents("acme").await.unwrap();
+    assert_eq!(documents[0].title, "Returns");
+    let conversations = server
+        .registry
+        .conversations("acme", None, 10)
+        .await
+        .unwrap();
+    assert_eq!(conversations.len(), 1, "the visitor's chat");
+    assert_eq!(conversations[0].1.len(), 4, "two questions, two answers");
 }

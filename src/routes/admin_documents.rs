@@ -1,0 +1,312 @@
+//! `/api/admin/projects/{slug}/documents…`: a project's knowledge base, for its owners.
+//! Reached through `admin_projects`, which checks the token and the owner role first.
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `GET …/documents` | every document with its passage count |
+//! | `POST …/documents` | add or replace one from text, Markdown or HTML |
+//! | `POST …/documents/fetch` | add one page `{url}`, or every page of a sitemap `{url, sitemap: true}` |
+//! | `POST …/documents/{id}/sync` | fetch a document's page again |
+//! | `POST …/documents/reindex` | rebuild the search index from the stored documents |
+//! | `DELETE …/documents/{id}` | remove one |
+//!
+//! Answers cite a change as soon as the call returns. Fetching goes through `web_fetch`, which
+//! keeps to public addresses unless the operator allows private ones.
+
+use futures_util::{StreamExt, stream};
+use helpyap_actors::project::DocumentEdit;
+use helpyap_actors::{Document, DocumentFormat};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::json::{Body, Response, empty_response, json_response, read_json};
+use crate::router::AppState;
+use crate::web_fetch::FetchError;
+
+/// Pages of one sitemap fetched at once.
+const FETCH_CONCURRENCY: usize = 4;
+
+pub async fn handle(
+    state: &AppState,
+    slug: &str,
+    rest: &[&str],
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    match (request.method().clone(), rest) {
+        (Method::GET, []) => documents(state, slug).await,
+        (Method::POST, []) => add_document(state, slug, request).await,
+        (Method::POST, ["fetch"]) => fetch(state, slug, request).await,
+        (Method::POST, ["reindex"]) => {
+            state
+                .registry
+                .edit_document(slug, DocumentEdit::Reindex)
+                .await?;
+            documents(state, slug).await
+        }
+        (Method::POST, [id, "sync"]) => sync(state, slug, id).await,
+        (Method::DELETE, [id]) => delete_document(state, slug, id).await,
+        (_, [] | [_] | [_, "sync"]) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound("Not found".into())),
+    }
+}
+
+fn summary(document: &Document) -> Value {
+    json!({
+        "id": document.id,
+        "title": document.title,
+        "url": document.url,
+        "passages": document.passages.len(),
+    })
+}
+
+async fn documents(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
+    let documents: Vec<Value> = state
+        .registry
+        .documents(slug)
+        .await?
+        .iter()
+        .map(summary)
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "documents": documents }),
+    ))
+}
+
+/// Largest document an owner may upload, as for `knowledge_dir` files.
+const DOCUMENT_MAX_BYTES: usize = 1024 * 1024;
+const DOCUMENT_ID_MAX_CHARS: usize = 120;
+
+#[derive(Deserialize)]
+struct DocumentBody {
+    /// Defaults to the title, lowercased with dashes.
+    id: Option<String>,
+    title: Option<String>,
+    url: Option<String>,
+    /// `markdown` (default), `html` or `text`.
+    format: Option<String>,
+    content: Option<String>,
+}
+
+async fn add_document(
+    state: &AppState,
+    slug: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let limits = crate::json::BodyLimits {
+        max_bytes: DOCUMENT_MAX_BYTES,
+        ..state.body_limits
+    };
+    let body: DocumentBody = read_json(request, limits).await?;
+    let content = body
+        .content
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| ApiError::BadRequest("content is required".into()))?;
+    let format = match body.format.as_deref().unwrap_or("markdown") {
+        "markdown" | "md" => DocumentFormat::Markdown,
+        "html" => DocumentFormat::Html,
+        "text" | "txt" => DocumentFormat::Text,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "format must be markdown, html or text".into(),
+            ));
+        }
+    };
+    let mut document = Document::parse("", format, &content);
+    if let Some(title) = body
+        .title
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+    {
+        document.title = title;
+    }
+    if let Some(url) = body.url.filter(|u| !u.trim().is_empty()) {
+        let lower = url.trim().to_ascii_lowercase();
+        if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+            return Err(ApiError::BadRequest("url must be http(s)".into()));
+        }
+        document.url = Some(url.trim().to_owned());
+    }
+    let id = body.id.unwrap_or_else(|| document_id(&document.title));
+    if id.is_empty()
+        || id.chars().count() > DOCUMENT_ID_MAX_CHARS
+        || id.chars().any(char::is_control)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "id must be 1 to {DOCUMENT_ID_MAX_CHARS} characters"
+        )));
+    }
+    if document.title.is_empty() {
+        document.title = id.clone();
+    }
+    document.id = id;
+    if document.passages.is_empty() {
+        return Err(ApiError::BadRequest("content has no readable text".into()));
+    }
+    save(state, slug, document, StatusCode::CREATED).await
+}
+
+/// Adds or replaces one document and answers its summary.
+async fn save(
+    state: &AppState,
+    slug: &str,
+    document: Document,
+    status: StatusCode,
+) -> Result<Response<Body>, ApiError> {
+    let reply = summary(&document);
+    state
+        .registry
+        .edit_document(slug, DocumentEdit::Upsert(vec![document]))
+        .await?;
+    Ok(json_response(status, &reply))
+}
+
+async fn delete_document(
+    state: &AppState,
+    slug: &str,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
+    if !state
+        .registry
+        .edit_document(slug, DocumentEdit::Delete(id.to_owned()))
+        .await?
+    {
+        return Err(ApiError::NotFound("Document not found".into()));
+    }
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// "Returns & refunds" → "returns-refunds".
+fn document_id(title: &str) -> String {
+    let mut id = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            id.push(c);
+        } else if !id.is_empty() && !id.ends_with('-') {
+            id.push('-');
+        }
+    }
+    id.trim_end_matches('-').to_owned()
+}
+
+#[derive(Deserialize)]
+struct FetchBody {
+    url: Option<String>,
+    /// `url` is a sitemap: fetch every page it lists.
+    #[serde(default)]
+    sitemap: bool,
+}
+
+/// `POST …/documents/fetch`: one page, or every page of a sitemap; a page that fails is
+/// reported and the others are still added.
+async fn fetch(
+    state: &AppState,
+    slug: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let body: FetchBody = read_json(request, state.body_limits).await?;
+    let url = body
+        .url
+        .filter(|url| !url.trim().is_empty())
+        .ok_or_else(|| ApiError::BadRequest("url is required".into()))?;
+    if !body.sitemap {
+        let document = fetch_document(state, &url, None)
+            .await
+            .map_err(fetch_error)?;
+        return save(state, slug, document, StatusCode::CREATED).await;
+    }
+    let pages = state.fetcher.sitemap(&url).await.map_err(fetch_error)?;
+    let results: Vec<(String, Result<Document, FetchError>)> = stream::iter(pages)
+        .map(|page| async move {
+            let result = fetch_document(state, &page, None).await;
+            (page, result)
+        })
+        .buffered(FETCH_CONCURRENCY)
+        .collect()
+        .await;
+    let mut added = Vec::new();
+    let mut failed = Vec::new();
+    for (page, result) in results {
+        match result {
+            Ok(document) => added.push(document),
+            Err(error) => failed.push(json!({ "url": page, "error": error.to_string() })),
+        }
+    }
+    if added.is_empty() {
+        let first = failed[0]["error"].as_str().unwrap_or_default().to_owned();
+        return Err(ApiError::BadGateway(first));
+    }
+    let reply = json!({
+        "documents": added.iter().map(summary).collect::<Vec<_>>(),
+        "failed": failed,
+    });
+    tracing::info!(project = %slug, pages = added.len(), failed = failed.len(), "documents fetched");
+    state
+        .registry
+        .edit_document(slug, DocumentEdit::Upsert(added))
+        .await?;
+    Ok(json_response(StatusCode::CREATED, &reply))
+}
+
+/// `POST …/documents/{id}/sync`: the document's page fetched again, under the same id.
+async fn sync(state: &AppState, slug: &str, id: &str) -> Result<Response<Body>, ApiError> {
+    let documents = state.registry.documents(slug).await?;
+    let existing = documents
+        .iter()
+        .find(|document| document.id == id)
+        .ok_or_else(|| ApiError::NotFound("Document not found".into()))?;
+    let url = existing.url.clone().ok_or_else(|| {
+        ApiError::BadRequest(
+            "this document was uploaded, not fetched: it has no page to sync".into(),
+        )
+    })?;
+    let document = fetch_document(state, &url, Some(id))
+        .await
+        .map_err(fetch_error)?;
+    save(state, slug, document, StatusCode::OK).await
+}
+
+/// Fetches a page and cuts it into a document; its id is `id`, or one made from the URL.
+async fn fetch_document(
+    state: &AppState,
+    url: &str,
+    id: Option<&str>,
+) -> Result<Document, FetchError> {
+    let (final_url, content) = state.fetcher.page(url).await?;
+    let format = if final_url.path().ends_with(".md") {
+        DocumentFormat::Markdown
+    } else if final_url.path().ends_with(".txt") {
+        DocumentFormat::Text
+    } else {
+        DocumentFormat::Html
+    };
+    let url_text = final_url.to_string();
+    let id = id.map_or_else(
+        || {
+            let without_scheme = url_text
+                .split_once("://")
+                .map_or(url_text.as_str(), |(_, rest)| rest);
+            document_id(without_scheme)
+                .chars()
+                .take(DOCUMENT_ID_MAX_CHARS)
+                .collect()
+        },
+        str::to_owned,
+    );
+    let mut document = Document::parse(&id, format, &content);
+    if document.passages.is_empty() {
+        return Err(FetchError::Failed(format!("{url} has no readable text")));
+    }
+    document.url = Some(url_text);
+    Ok(document)
+}
+
+fn fetch_error(error: FetchError) -> ApiError {
+    match error {
+        FetchError::BadUrl(reason) => ApiError::BadRequest(reason),
+        FetchError::Failed(reason) => ApiError::BadGateway(reason),
+    }
+}

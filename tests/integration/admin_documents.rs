@@ -1,0 +1,322 @@
+//! Knowledge-base documents from the web: one page, a whole sitemap, re-sync and re-index, and
+//! the guard that keeps fetches off private networks unless the operator allows them.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use helpyap_actors::accounts::Role;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::admin_projects::{call, expect_status, get_as, signed_in};
+use crate::support::{TestServer, client, expect_error};
+
+/// A small website on 127.0.0.1 whose pages the test can change.
+struct Site {
+    addr: SocketAddr,
+    pages: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Site {
+    async fn start() -> Site {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let pages: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let served = pages.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let pages = served.clone();
+                let service = service_fn(move |request: hyper::Request<_>| {
+                    let page = pages.lock().unwrap().get(request.uri().path()).cloned();
+                    async move {
+                        let mut response = match page {
+                            Some(body) => hyper::Response::new(Full::new(Bytes::from(body))),
+                            None => {
+                                let mut missing = hyper::Response::new(Full::new(Bytes::new()));
+                                *missing.status_mut() = hyper::StatusCode::NOT_FOUND;
+                                missing
+                            }
+                        };
+                        response
+                            .headers_mut()
+                            .insert("content-type", "text/html".parse().unwrap());
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Site { addr, pages }
+    }
+
+    fn set(&self, path: &str, body: &str) {
+        self.pages.lock().unwrap().insert(path.into(), body.into());
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+fn article(title: &str, text: &str) -> String {
+    format!(
+        "<html><head><title>{title}</title><script>var tracking = 1;</script></head>\
+         <body><nav>Home | Shop</nav><h1>{title}</h1><p>{text}</p></body></html>"
+    )
+}
+
+/// The answer's text followed by the URLs it cites, one per line.
+async fn ask(server: &TestServer, question: &str) -> String {
+    let response = client()
+        .post(server.url("/api/chat"))
+        .json(&json!({ "projectSlug": "demo", "sessionId": uuid::Uuid::new_v4(), "messages": [{ "role": "user", "content": question }] }))
+        .send()
+        .await
+        .unwrap();
+    let stream = response.text().await.unwrap();
+    let frames: Vec<Value> = stream
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str(data).ok())
+        .collect();
+    let mut answer: String = frames
+        .iter()
+        .filter_map(|frame| frame["delta"].as_str())
+        .collect();
+    for url in frames.iter().filter_map(|frame| frame["url"].as_str()) {
+        answer.push('\n');
+        answer.push_str(url);
+    }
+    answer
+}
+
+async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
+    call(server, Method::POST, path, Some(token), Some(body)).await
+}
+
+#[tokio::test]
+async fn pages_and_sitemaps_are_fetched_cited_and_synced_again() {
+    let site = Site::start().await;
+    let server = TestServer::start_with(|config| {
+        config.knowledge.fetch_private_networks = true;
+    })
+    .await;
+    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let fetch = "/api/admin/projects/demo/documents/fetch";
+
+    // One page: its title, its readable text, its URL as the source.
+    site.set(
+        "/help/gift-cards",
+        &article(
+            "Gift cards",
+            "Gift cards never expire and work in every Acme store.",
+        ),
+    );
+    let added = post(
+        &server,
+        &owner,
+        fetch,
+        json!({ "url": site.url("/help/gift-cards") }),
+    )
+    .await;
+    assert_eq!(added.status(), 201);
+    let added: Value = added.json().await.unwrap();
+    let document = &added;
+    assert_eq!(document["title"], "Gift cards");
+    assert_eq!(document["url"], site.url("/help/gift-cards"));
+    let id = document["id"].as_str().unwrap().to_owned();
+    let answer = ask(&server, "Do gift cards expire?").await;
+    assert!(answer.contains("never expire"), "{answer}");
+    assert!(
+        answer.contains(&site.url("/help/gift-cards")),
+        "cited by URL: {answer}"
+    );
+    assert!(
+        !answer.contains("tracking"),
+        "scripts are not text: {answer}"
+    );
+
+    // Re-sync picks up the page as it is now, under the same id.
+    site.set(
+        "/help/gift-cards",
+        &article("Gift cards", "Gift cards expire after five years."),
+    );
+    let synced = post(
+        &server,
+        &owner,
+        &format!("/api/admin/projects/demo/documents/{id}/sync"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(synced.status(), 200);
+    let answer = ask(&server, "Do gift cards expire?").await;
+    assert!(answer.contains("five years"), "{answer}");
+    assert!(!answer.contains("never expire"), "{answer}");
+
+    // A sitemap: every page it lists; one broken page is reported, the others are added.
+    site.set(
+        "/help/warranty",
+        &article(
+            "Warranty",
+            "Every Acme kettle has a warranty of three years.",
+        ),
+    );
+    site.set(
+        "/help/stores",
+        &article("Stores", "Acme stores open at nine in the morning."),
+    );
+    site.set(
+        "/sitemap.xml",
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<url><loc>{}</loc></url><url><loc>{}</loc></url><url><loc>{}</loc></url></urlset>"#,
+            site.url("/help/warranty"),
+            site.url("/help/stores"),
+            site.url("/help/gone")
+        ),
+    );
+    let from_sitemap = post(
+        &server,
+        &owner,
+        fetch,
+        json!({ "url": site.url("/sitemap.xml"), "sitemap": true }),
+    )
+    .await;
+    assert_eq!(from_sitemap.status(), 201);
+    let from_sitemap: Value = from_sitemap.json().await.unwrap();
+    assert_eq!(from_sitemap["documents"].as_array().unwrap().len(), 2);
+    assert_eq!(from_sitemap["failed"][0]["url"], site.url("/help/gone"));
+    assert!(
+        from_sitemap["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("404"),
+        "{from_sitemap}"
+    );
+    let answer = ask(&server, "How long is the kettle warranty?").await;
+    assert!(answer.contains("three years"), "{answer}");
+
+    // The list shows where each came from; re-index keeps everything searchable.
+    let listed: Value = post(
+        &server,
+        &owner,
+        "/api/admin/projects/demo/documents/reindex",
+        json!({}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let urls: Vec<&str> = listed["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["url"].as_str())
+        .collect();
+    assert!(
+        urls.contains(&site.url("/help/stores").as_str()),
+        "{listed}"
+    );
+    assert!(
+        ask(&server, "When do stores open?")
+            .await
+            .contains("nine in the morning")
+    );
+
+    // Failures are clear errors.
+    let missing = post(&server, &owner, fetch, json!({ "url": site.url("/nope") })).await;
+    assert!(expect_error(missing, 502).await.contains("404"));
+    let not_xml = post(
+        &server,
+        &owner,
+        fetch,
+        json!({ "url": site.url("/help/stores"), "sitemap": true }),
+    )
+    .await;
+    expect_error(not_xml, 502).await;
+    for bad in [
+        json!({}),
+        json!({ "url": "ftp://example.com/x" }),
+        json!({ "url": "not a url" }),
+    ] {
+        let response = post(&server, &owner, fetch, bad).await;
+        expect_error(response, 400).await;
+    }
+    let uploaded = post(
+        &server,
+        &owner,
+        "/api/admin/projects/demo/documents",
+        json!({ "title": "Note", "format": "text", "content": "Some text." }),
+    )
+    .await;
+    assert_eq!(uploaded.status(), 201);
+    let no_url = post(
+        &server,
+        &owner,
+        "/api/admin/projects/demo/documents/note/sync",
+        json!({}),
+    )
+    .await;
+    expect_error(no_url, 400).await;
+    let unknown = post(
+        &server,
+        &owner,
+        "/api/admin/projects/demo/documents/nope/sync",
+        json!({}),
+    )
+    .await;
+    expect_error(unknown, 404).await;
+    expect_status(&server, Method::GET, fetch, Some(&owner), None, 405).await;
+}
+
+#[tokio::test]
+async fn fetches_stay_off_private_networks_by_default() {
+    let site = Site::start().await;
+    site.set(
+        "/internal",
+        &article("Secrets", "The admin password is hunter2."),
+    );
+    // Loopback by address and by name, the cloud metadata address, IPv6 loopback.
+    let server = TestServer::start().await;
+    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let fetch = "/api/admin/projects/demo/documents/fetch";
+    for url in [
+        site.url("/internal"),
+        format!("http://localhost:{}/internal", site.addr.port()),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://[::1]/".to_owned(),
+    ] {
+        let response = post(&server, &owner, fetch, json!({ "url": url })).await;
+        let status = response.status().as_u16();
+        let error = expect_error(response, status).await;
+        assert!(matches!(status, 400 | 502), "{url}: {status}");
+        assert!(
+            error.contains("public") || error.contains("private"),
+            "{url}: {error}"
+        );
+    }
+    let documents = get_as(&server, &owner, "/api/admin/projects/demo/documents").await;
+    assert!(!documents.to_string().contains("Secrets"));
+    // Agents may not touch the knowledge base at all.
+    let response = post(
+        &server,
+        &agent,
+        fetch,
+        json!({ "url": "https://example.com/" }),
+    )
+    .await;
+    expect_error(response, 403).await;
+}

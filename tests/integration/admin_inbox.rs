@@ -1,0 +1,139 @@
+//! The inbox's filters (date range, unanswered) and the analytics figures behind the dashboard's
+//! charts: answered vs unanswered, popups delivered, visitors online.
+
+use helpyap_actors::accounts::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::admin_projects::{chat, expect_status, get_as, signed_in};
+use crate::support::{DEMO_SECRET, TestServer, client, push};
+
+/// A question nothing in the demo help center matches.
+const NO_MATCH: &str = "xylophone zeppelin quux?";
+
+fn first_questions(page: &Value) -> Vec<String> {
+    page["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["firstQuestion"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_inbox_filters_unanswered_conversations_and_dates() {
+    let server = TestServer::start().await;
+    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    chat(&server, "demo", "What is your return policy?").await;
+    chat(&server, "demo", NO_MATCH).await;
+    chat(&server, "demo", "How long is shipping?").await;
+    let base = "/api/admin/projects/demo/conversations";
+
+    let all = get_as(&server, &agent, base).await;
+    assert_eq!(first_questions(&all).len(), 3);
+    let flags: Vec<bool> = all["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["unanswered"].as_bool().unwrap())
+        .collect();
+    assert_eq!(flags, [false, true, false], "newest first");
+
+    let unanswered = get_as(&server, &agent, &format!("{base}?unanswered=true")).await;
+    assert_eq!(first_questions(&unanswered), [NO_MATCH]);
+    assert_eq!(unanswered["next"], Value::Null);
+
+    // A page of one with the filter still pages through the rest, then ends.
+    let first = get_as(&server, &agent, &format!("{base}?limit=1")).await;
+    let cursor = first["next"].as_str().unwrap().to_owned();
+    let rest = get_as(
+        &server,
+        &agent,
+        &format!("{base}?limit=1&unanswered=true&before={cursor}"),
+    )
+    .await;
+    assert_eq!(first_questions(&rest), [NO_MATCH]);
+
+    // Dates are UTC days, both ends included.
+    let today =
+        humantime::format_rfc3339(std::time::SystemTime::now()).to_string()[..10].to_owned();
+    let from_today = get_as(&server, &agent, &format!("{base}?from={today}&to={today}")).await;
+    assert_eq!(first_questions(&from_today).len(), 3);
+    let long_ago = get_as(&server, &agent, &format!("{base}?to=2020-01-31")).await;
+    assert!(first_questions(&long_ago).is_empty());
+    assert_eq!(long_ago["next"], Value::Null);
+    let future = get_as(&server, &agent, &format!("{base}?from=2999-01-01")).await;
+    assert!(first_questions(&future).is_empty());
+
+    for bad in [
+        "from=yesterday",
+        "to=2026-13-01",
+        "from=2026-11-24T00:00:00Z",
+        "from=2026-02-01&to=2026-01-01",
+        "unanswered=yes",
+    ] {
+        expect_status(
+            &server,
+            Method::GET,
+            &format!("{base}?{bad}"),
+            Some(&agent),
+            None,
+            400,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn analytics_count_answered_unanswered_popups_delivered_and_visitors_online() {
+    let server = TestServer::start().await;
+    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    chat(&server, "demo", "What is your return policy?").await;
+    chat(&server, "demo", NO_MATCH).await;
+
+    // Two visitors watching for popups over SSE, one push: two deliveries.
+    let mut watchers = Vec::new();
+    for _ in 0..2 {
+        let stream = client()
+            .get(server.url("/api/widget/salespop/stream?project=demo"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        watchers.push(stream);
+    }
+    let pushed = push(
+        &server,
+        DEMO_SECRET,
+        json!({ "project": "demo", "type": "signed_up", "name": "Sarah K." }),
+    )
+    .await;
+    assert_eq!(pushed.status(), 201);
+
+    let report = get_as(&server, &agent, "/api/admin/projects/demo/analytics?days=7").await;
+    let today = report["days"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(today["answered"], 1, "{today}");
+    assert_eq!(today["unanswered"], 1, "{today}");
+    assert_eq!(today["pushes"], 1, "{today}");
+    assert_eq!(today["popupsDelivered"], 2, "{today}");
+    assert_eq!(report["subscribersOnline"], 2);
+
+    drop(watchers);
+    // The server notices the closed streams at its next write; a second push makes one.
+    push(
+        &server,
+        DEMO_SECRET,
+        json!({ "project": "demo", "type": "signed_up" }),
+    )
+    .await;
+    let mut online = 2;
+    for _ in 0..50 {
+        let report = get_as(&server, &agent, "/api/admin/projects/demo/analytics").await;
+        online = report["subscribersOnline"].as_u64().unwrap();
+        if online == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(online, 0, "visitors who left are no longer online");
+}

@@ -1,0 +1,159 @@
+// Drives Debian's chromium (headless) through the admin dashboard of a running HelpYap server:
+// sign in, create a project, edit its settings with the live preview, rotate its push secret,
+// add a knowledge-base document, chat with the new project's widget, find that chat in the
+// inbox, and see the charts. Usage: node admin_e2e.mjs BASE_URL EMAIL PASSWORD [SCREENSHOT_DIR]
+// Prints a JSON report; exits non-zero with the reason on the first failure.
+import { chromium } from "playwright-core";
+import { strict as assert } from "node:assert";
+
+const [baseUrl, email, password, screenshots] = process.argv.slice(2);
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const SLUG = "acme";
+const report = {};
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run"],
+});
+
+async function shot(page, name) {
+  if (screenshots) await page.screenshot({ path: `${screenshots}/${name}.png` });
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: baseUrl });
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  // A Content-Security-Policy violation shows up as a console error.
+  page.on("console", (message) => { if (message.type() === "error") problems.push(`console: ${message.text()}`); });
+
+  // Wrong password first: a clear error, still on the sign-in form.
+  await page.goto(`${baseUrl}/admin`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("not-the-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("alert").waitFor();
+  report.wrongPassword = await page.getByRole("alert").textContent();
+  problems.length = 0; // the 401 of that attempt is logged by the browser itself
+  await shot(page, "admin-login");
+
+  // Sign in by keyboard only.
+  await page.getByLabel("Password").fill(password);
+  await page.getByLabel("Password").press("Enter");
+  await page.getByRole("heading", { name: "Overview" }).waitFor();
+
+  // Create a project through the switcher.
+  await page.getByLabel("Project").selectOption("new");
+  await page.getByLabel("Slug").fill(SLUG);
+  await page.getByLabel("Assistant name").fill("Acme Helper");
+  await page.getByLabel("Company").fill("Acme Inc.");
+  await page.getByRole("button", { name: "Create project" }).click();
+  await page.getByRole("heading", { name: "Widget settings" }).waitFor();
+
+  // The live preview follows the form before anything is saved.
+  const preview = page.frameLocator("iframe[title='Widget preview']");
+  const previewName = preview.locator("#helpyap-widget header .name");
+  await previewName.waitFor();
+  assert.equal(await previewName.textContent(), "Acme Helper");
+  await page.getByLabel("Welcome message").fill("Welcome to Acme! Ask me about returns.");
+  await page.getByLabel("Assistant name").fill("Acme Bot");
+  await page.waitForFunction(() => document.querySelector("iframe[title='Widget preview']").contentDocument
+    .querySelector("#helpyap-widget").shadowRoot.querySelector("header .name").textContent === "Acme Bot");
+  report.previewFollowsForm = true;
+  assert.match(await preview.locator("#helpyap-widget .popup.sample").textContent(), /Sarah K\./);
+  await shot(page, "admin-settings");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.getByText("Saved: visitors see the new settings now.").waitFor();
+  const config = await (await fetch(`${baseUrl}/api/widget/config?project=${SLUG}`)).json();
+  assert.equal(config.name, "Acme Bot", "saved settings reach the public widget config");
+
+  // Rotate (create) the push secret: shown once, with a working curl example.
+  await page.getByRole("link", { name: "Install & push secret" }).click();
+  await page.getByRole("button", { name: "Create push secret" }).click();
+  const secret = (await page.locator(".secret code").textContent()).trim();
+  assert.match(secret, /^sp_[0-9a-f]{64}$/);
+  assert.match(await page.locator("pre").last().textContent(), new RegExp(`Authorization: Bearer ${secret}`));
+  await page.getByRole("button", { name: "Copy secret" }).click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+  const push = await fetch(`${baseUrl}/api/widget/salespop-push`, {
+    method: "POST", headers: { "Content-Type": "application/json", Authorization: `Bearer ${secret}` },
+    body: JSON.stringify({ project: SLUG, type: "purchased", name: "Sarah K.", location: "Austin, TX", product: "Pro Plan" }),
+  });
+  assert.equal(push.status, 201, "the new secret works at once");
+  report.pushWithNewSecret = push.status;
+  await shot(page, "admin-secret");
+
+  // Add a document: the widget's answer cites it at once.
+  await page.getByRole("link", { name: "Knowledge base" }).click();
+  await page.getByLabel("Title").fill("Returns");
+  await page.getByLabel("Format").selectOption("markdown");
+  await page.getByLabel("Content").fill("# Returns\n\nAcme takes returns within 45 days of delivery, free of charge.");
+  await page.getByRole("button", { name: "Add document" }).click();
+  await page.getByRole("cell", { name: "Returns", exact: true }).waitFor();
+  await shot(page, "admin-knowledge");
+
+  // A visitor chats on the new project's site.
+  const visitor = await context.newPage();
+  await visitor.goto(`${baseUrl}/demo?project=${SLUG}`);
+  await visitor.locator("#helpyap-widget .launcher").click();
+  await visitor.locator("#helpyap-widget textarea").fill("How long do I have to return an item?");
+  await visitor.locator("#helpyap-widget textarea").press("Enter");
+  const answer = visitor.locator("#helpyap-widget .msg.assistant").last();
+  await answer.locator(".sources").waitFor({ timeout: 15000 });
+  report.answer = await answer.textContent();
+  assert.match(report.answer, /45 days/);
+  await visitor.waitForFunction(() => !document.querySelector("#helpyap-widget").shadowRoot.querySelector("form button").disabled);
+  await visitor.locator("#helpyap-widget textarea").fill("Do you sell pizza?");
+  await visitor.locator("#helpyap-widget textarea").press("Enter");
+  // The answer has ended when the send button comes back.
+  await visitor.waitForFunction(() => {
+    const root = document.querySelector("#helpyap-widget").shadowRoot;
+    return root.querySelectorAll(".msg.assistant").length >= 3 && !root.querySelector("form button").disabled;
+  }, null, { timeout: 15000 });
+  assert.match(await answer.textContent(), /couldn't find anything/);
+  await visitor.close();
+
+  // The chat is in the inbox, flagged unanswered for the pizza question.
+  await page.getByRole("link", { name: "Conversations" }).click();
+  const thread = page.getByRole("button", { name: /How long do I have to return an item\?/ });
+  await thread.waitFor();
+  assert.match(await thread.textContent(), /unanswered/);
+  await thread.click();
+  await page.locator(".bubble.assistant", { hasText: "45 days" }).waitFor();
+  await page.getByLabel("Only unanswered").check();
+  await page.getByRole("button", { name: /How long do I have to return/ }).waitFor();
+  report.inboxShowsChat = true;
+  await shot(page, "admin-inbox");
+
+  // Overview: figures and the three charts with bars in them.
+  await page.getByRole("link", { name: "Overview" }).click();
+  await page.getByRole("heading", { name: "Top questions" }).waitFor();
+  report.charts = await page.locator(".chart svg").count();
+  assert.equal(report.charts, 3);
+  report.bars = await page.locator(".chart svg rect").count();
+  assert.ok(report.bars >= 3, `bars drawn: ${report.bars}`);
+  report.figures = Object.fromEntries(await page.locator(".figure").evaluateAll((nodes) =>
+    nodes.map((n) => [n.querySelector(".label").textContent, n.querySelector(".value").textContent])));
+  assert.equal(report.figures.Conversations, "1");
+  assert.equal(report.figures["Popups pushed"], "1");
+  assert.equal(report.figures.Unanswered, "1");
+  await shot(page, "admin-overview");
+
+  // Leads view and sign-out.
+  await page.getByRole("link", { name: "Leads" }).click();
+  await page.getByRole("heading", { name: "Leads" }).waitFor();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign in" }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("helpyap-admin:refresh")), null);
+
+  assert.deepEqual(problems, [], "no script errors and no CSP violations");
+  console.log(JSON.stringify(report));
+} catch (error) {
+  console.error(error.stack || String(error));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
