@@ -44,6 +44,7 @@ header button { background: transparent; border: 0; color: #fff; cursor: pointer
 .msg { max-width: 85%; padding: 9px 12px; border-radius: 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
 .msg.user { align-self: flex-end; background: var(--hy-color); color: #fff; border-bottom-right-radius: 4px; }
 .msg.assistant { align-self: flex-start; background: #fff; border: 1px solid #e3e5ee; border-bottom-left-radius: 4px; }
+.msg.agent { border-color: var(--hy-color); } .msg .author { font-size: 11px; font-weight: 600; color: var(--hy-color); margin-bottom: 2px; }
 .msg.error { align-self: stretch; background: #fff3f3; border: 1px solid #f3c7c7; color: #8a1c1c; }
 .msg.error button { margin-left: 8px; }
 .sources { margin-top: 8px; padding-top: 6px; border-top: 1px solid #eceef4; font-size: 12px; white-space: normal; }
@@ -82,6 +83,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
 `;
   const THUMB_UP = '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true"><path fill="currentColor" d="M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3a1.5 1.5 0 0 0-.4-1L13.2 1 6.6 7.6A2 2 0 0 0 6 9v10a2 2 0 0 0 2 2h9a2 2 0 0 0 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z"/></svg>';
   const THUMB_DOWN = THUMB_UP.replace('<path', '<path transform="rotate(180 12 12)"');
+  const AGENT_POLL_MS = 4000;
   const CHAT_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z"/></svg>';
 
   const el = (tag, attrs = {}, ...children) => {
@@ -197,6 +199,10 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       if (text && !busy) { input.value = ""; ask(text); }
     });
 
+    // The highest message seq shown; message ids are `SESSION-SEQ`.
+    const seqOf = (id) => Number(String(id || "").split("-").pop()) || 0;
+    let seen = 0;
+
     function showWelcome() {
       log.replaceChildren();
       if (config.welcomeMessage) log.append(el("div", { class: "msg assistant", text: config.welcomeMessage }));
@@ -247,7 +253,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     }
 
     function newConversation() {
-      sessionId = null; token = null;
+      sessionId = null; token = null; seen = 0;
       save("sessionId", null); save("token", null);
       updateHuman();
       showWelcome();
@@ -265,15 +271,38 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
         const { messages } = await response.json();
         if (!messages.length) return;
         quick.replaceChildren();
-        for (const message of messages) {
-          const node = bubble(message.role === "user" ? "user" : "assistant", message.content);
-          if (message.role !== "user") {
-            addSources(node, message.sources || []);
-            if (message.status === "complete") addFeedback(node, message.id);
-          }
-        }
+        for (const message of messages) showStored(message);
       } catch { /* offline: start fresh */ }
     }
+
+    function showStored(message) {
+      seen = Math.max(seen, seqOf(message.id));
+      if (message.from === "agent") {
+        const node = bubble("assistant agent", message.content);
+        node.prepend(el("div", { class: "author", text: `${config.company || config.name} team` }));
+        return;
+      }
+      const node = bubble(message.role === "user" ? "user" : "assistant", message.content);
+      if (message.role !== "user") {
+        addSources(node, message.sources || []);
+        if (message.status === "complete") addFeedback(node, message.id);
+      }
+    }
+
+    // Teammates may reply from the dashboard: while the chat is open, look for their messages.
+    setInterval(async () => {
+      if (panel.hidden || busy || !sessionId || !token || document.hidden || preview) return;
+      try {
+        const response = await fetch(api("/api/widget/session", { sessionId }), { headers: { "X-Session-Token": token } });
+        if (!response.ok) return;
+        const { messages } = await response.json();
+        for (const message of messages) {
+          if (seqOf(message.id) <= seen) continue;
+          if (message.from === "agent") showStored(message);
+          else seen = Math.max(seen, seqOf(message.id));
+        }
+      } catch { /* offline: try again later */ }
+    }, AGENT_POLL_MS);
 
     async function ask(text) {
       busy = true; send.disabled = true;
@@ -328,7 +357,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
             if (data === "[DONE]") continue;
             let frame;
             try { frame = JSON.parse(data); } catch { continue; }
-            if (frame.type === "start") messageId = frame.messageId;
+            if (frame.type === "start") { messageId = frame.messageId; seen = Math.max(seen, seqOf(messageId)); }
             else if (frame.type === "text-delta") { started(); text += frame.delta; node.textContent = text; log.scrollTop = log.scrollHeight; }
             else if (frame.type === "source-url") sources.push({ url: frame.url, title: frame.title });
             else if (frame.type === "source-document") sources.push({ title: frame.title });

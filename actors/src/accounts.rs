@@ -172,8 +172,12 @@ pub enum AccountsMessage {
         Option<Role>,
         RpcReplyPort<Result<(), AccountError>>,
     ),
+    /// Panic inside the handler, to prove supervision restarts the actor.
+    #[cfg(any(test, feature = "fault-injection"))]
+    Panic,
 }
 
+#[derive(Clone)]
 pub struct AccountsArguments {
     pub store: Store,
     pub refresh_ttl_ms: u64,
@@ -214,6 +218,8 @@ impl Actor for Accounts {
             AccountsMessage::Grant(user_id, slug, role, reply) => {
                 let _ = reply.send(grant(state, user_id, slug, role).await);
             }
+            #[cfg(any(test, feature = "fault-injection"))]
+            AccountsMessage::Panic => panic!("fault injection: the accounts actor panicked"),
         }
         Ok(())
     }

@@ -24,6 +24,8 @@ pub struct SessionRecord {
 pub enum Role {
     User,
     Assistant,
+    /// A human teammate replying from the dashboard.
+    Agent,
 }
 
 /// How an assistant message ended.
@@ -52,6 +54,9 @@ pub struct MessageRecord {
     /// The visitor's thumbs on an answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<Feedback>,
+    /// Who wrote an `Agent` message (their email); never shown to visitors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
 }
 
 impl MessageRecord {
@@ -108,6 +113,9 @@ pub struct ChatStart {
     pub new_token: Option<String>,
     pub events: mpsc::Receiver<ChatEvent>,
 }
+
+/// Longest reply a teammate may send, in characters.
+pub const AGENT_REPLY_MAX_CHARS: usize = 4000;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ChatError {

@@ -85,8 +85,11 @@ struct RegistryInner {
     chat: ChatEngine,
     supervisor: ActorRef<SupervisorMessage>,
     supervisor_task: Mutex<Option<JoinHandle<()>>>,
-    accounts: ActorRef<AccountsMessage>,
+    /// The accounts actor of the moment: the supervisor replaces it when it fails.
+    accounts: AccountsSlot,
 }
+
+type AccountsSlot = Arc<std::sync::RwLock<Option<ActorRef<AccountsMessage>>>>;
 
 type ProjectActors = Arc<DashMap<String, ActorRef<ProjectMessage>>>;
 
@@ -100,7 +103,13 @@ impl Registry {
         let board = SnapshotBoard::default();
         let actors = ProjectActors::default();
         let sessions = SessionActors::default();
+        let accounts = AccountsSlot::default();
         let supervisor_args = SupervisorArguments {
+            accounts: AccountsArguments {
+                store: args.store.clone(),
+                refresh_ttl_ms: args.refresh_ttl.as_millis() as u64,
+            },
+            accounts_slot: accounts.clone(),
             store: args.store.clone(),
             board: board.clone(),
             actors: actors.clone(),
@@ -115,18 +124,6 @@ impl Registry {
             tracing::error!(%error, "registry supervisor failed to start");
             ProjectError::Unavailable
         })?;
-        let accounts_args = AccountsArguments {
-            store: args.store.clone(),
-            refresh_ttl_ms: args.refresh_ttl.as_millis() as u64,
-        };
-        // Linked, so stopping the supervisor's children stops it too and releases the store.
-        let (accounts, _) =
-            Actor::spawn_linked(None, Accounts, accounts_args, supervisor.get_cell())
-                .await
-                .map_err(|error| {
-                    tracing::error!(%error, "accounts actor failed to start");
-                    ProjectError::Unavailable
-                })?;
         Ok(Registry {
             inner: Arc::new(RegistryInner {
                 accounts,
@@ -386,6 +383,30 @@ impl Registry {
         }
     }
 
+    /// Adds a teammate's reply to conversation `session_id` of `slug`; the visitor sees it in
+    /// the transcript. `SessionNotFound` when no such session belongs to the project.
+    pub async fn agent_reply(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        text: String,
+        author: String,
+    ) -> Result<MessageRecord, ChatError> {
+        let record = self
+            .inner
+            .store
+            .session(session_id)
+            .map_err(|e| ChatError::Store(e.to_string()))?;
+        if record.is_none_or(|record| record.project != slug) {
+            return Err(ChatError::SessionNotFound);
+        }
+        let session = self.session(session_id).await?;
+        match call!(session, SessionMessage::AgentReply, text, author) {
+            Ok(result) => result,
+            Err(_) => Err(ChatError::Unavailable),
+        }
+    }
+
     /// Stores a lead from the visitor of session `session_id`, who must hold its token.
     pub async fn add_lead(
         &self,
@@ -552,7 +573,7 @@ impl Registry {
             .await
             .map_err(|_| AccountError::Unavailable)??;
         call!(
-            self.inner.accounts,
+            self.accounts()?,
             AccountsMessage::AddUser,
             Box::new(user.clone())
         )
@@ -568,13 +589,23 @@ impl Registry {
         role: Option<Role>,
     ) -> Result<(), AccountError> {
         call!(
-            self.inner.accounts,
+            self.accounts()?,
             AccountsMessage::Grant,
             user_id,
             slug.to_owned(),
             role
         )
         .map_err(|_| AccountError::Unavailable)?
+    }
+
+    /// The live accounts actor; `Unavailable` for the moment between a failure and its restart.
+    fn accounts(&self) -> Result<ActorRef<AccountsMessage>, AccountError> {
+        self.inner
+            .accounts
+            .read()
+            .expect("the accounts slot is never poisoned")
+            .clone()
+            .ok_or(AccountError::Unavailable)
     }
 
     /// A user by (any-case) email.
@@ -610,20 +641,20 @@ impl Registry {
         let user = user
             .filter(|_| matches)
             .ok_or(AccountError::WrongCredentials)?;
-        let token = call!(self.inner.accounts, AccountsMessage::Issue, user.id)
+        let token = call!(self.accounts()?, AccountsMessage::Issue, user.id)
             .map_err(|_| AccountError::Unavailable)??;
         Ok((user, token))
     }
 
     /// Exchanges a refresh token for its user and the next token of its family.
     pub async fn refresh(&self, token: String) -> Result<(UserRecord, String), AccountError> {
-        call!(self.inner.accounts, AccountsMessage::Refresh, token)
+        call!(self.accounts()?, AccountsMessage::Refresh, token)
             .map_err(|_| AccountError::Unavailable)?
     }
 
     /// Ends the login a refresh token belongs to.
     pub async fn logout(&self, token: String) -> Result<(), AccountError> {
-        call!(self.inner.accounts, AccountsMessage::Logout, token)
+        call!(self.accounts()?, AccountsMessage::Logout, token)
             .map_err(|_| AccountError::Unavailable)?
     }
 
@@ -766,6 +797,8 @@ pub struct SupervisorArguments {
     chat: ChatEngine,
     feed: FeedSettings,
     all_subscribers: Arc<AtomicUsize>,
+    accounts: AccountsArguments,
+    accounts_slot: AccountsSlot,
 }
 
 pub struct SupervisorState {
@@ -777,6 +810,7 @@ pub struct SupervisorState {
 enum Child {
     Project(String),
     Session(Uuid),
+    Accounts,
 }
 
 impl Actor for Supervisor {
@@ -786,13 +820,15 @@ impl Actor for Supervisor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<SupervisorMessage>,
+        myself: ActorRef<SupervisorMessage>,
         args: SupervisorArguments,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        Ok(SupervisorState {
+        let mut state = SupervisorState {
             args,
             children: HashMap::new(),
-        })
+        };
+        state.spawn_accounts(&myself).await?;
+        Ok(state)
     }
 
     async fn handle(
@@ -839,6 +875,12 @@ impl Actor for Supervisor {
                         tracing::error!(session = %session_id, %error, "session actor failed");
                         return Ok(());
                     }
+                    Some(Child::Accounts) => {
+                        // Its state is all in the store: a new one carries on.
+                        tracing::error!(%error, "accounts actor failed; restarting it");
+                        state.spawn_accounts(&myself).await?;
+                        return Ok(());
+                    }
                     None => return Ok(()),
                 };
                 tracing::error!(project = %slug, %error, "project actor failed; restarting it from the store");
@@ -857,6 +899,24 @@ impl Actor for Supervisor {
 }
 
 impl SupervisorState {
+    /// Starts the accounts actor, linked (so stopping the supervisor's children stops it too and
+    /// releases the store), and publishes it to the registry.
+    async fn spawn_accounts(
+        &mut self,
+        myself: &ActorRef<SupervisorMessage>,
+    ) -> Result<(), ActorProcessingErr> {
+        let (accounts, _) = Actor::spawn_linked(
+            None,
+            Accounts,
+            self.args.accounts.clone(),
+            myself.get_cell(),
+        )
+        .await?;
+        self.children.insert(accounts.get_id(), Child::Accounts);
+        *self.args.accounts_slot.write().expect("never poisoned") = Some(accounts);
+        Ok(())
+    }
+
     async fn spawn(
         &mut self,
         myself: &ActorRef<SupervisorMessage>,
@@ -925,6 +985,15 @@ impl SupervisorState {
                 self.args
                     .sessions
                     .remove_if(session_id, |_, actor| actor.get_id() == actor_id);
+            }
+            Child::Accounts => {
+                let mut slot = self.args.accounts_slot.write().expect("never poisoned");
+                if slot
+                    .as_ref()
+                    .is_some_and(|actor| actor.get_id() == actor_id)
+                {
+                    *slot = None;
+                }
             }
         }
         Some(child)

@@ -51,6 +51,12 @@ pub enum SessionMessage {
     Transcript(Access, RpcReplyPort<Result<Vec<MessageRecord>, ChatError>>),
     /// The visitor's thumbs on the answer with this seq; replies once durable.
     Rate(Access, u32, Feedback, RpcReplyPort<Result<(), ChatError>>),
+    /// A teammate's reply from the dashboard (text, their email); replies once durable.
+    AgentReply(
+        String,
+        String,
+        RpcReplyPort<Result<MessageRecord, ChatError>>,
+    ),
     /// From the generation task: the answer ended this way.
     GenerationEnded(GenerationEnded),
     IdleCheck,
@@ -155,6 +161,11 @@ impl Actor for Session {
                 let result = state.rate(&access, seq, feedback).await;
                 let _ = reply.send(result);
             }
+            SessionMessage::AgentReply(text, author, reply) => {
+                state.last_active = Instant::now();
+                let result = state.agent_reply(text, author).await;
+                let _ = reply.send(result);
+            }
             SessionMessage::GenerationEnded(ended) => {
                 state.last_active = Instant::now();
                 state.generating = false;
@@ -232,6 +243,7 @@ impl SessionState {
             sources: Vec::new(),
             status: MessageStatus::Complete,
             feedback: None,
+            author: None,
         };
         self.store
             .append_message(self.session_id, &question)
@@ -276,6 +288,32 @@ impl SessionState {
         self.store.flush().await.map_err(store_error)
     }
 
+    async fn agent_reply(
+        &mut self,
+        text: String,
+        author: String,
+    ) -> Result<MessageRecord, ChatError> {
+        if self.record.is_none() {
+            return Err(ChatError::SessionNotFound);
+        }
+        let message = MessageRecord {
+            seq: self.messages.len() as u32 + 1,
+            role: Role::Agent,
+            content: text,
+            created_at_ms: now_ms(),
+            sources: Vec::new(),
+            status: MessageStatus::Complete,
+            feedback: None,
+            author: Some(author),
+        };
+        self.store
+            .append_message(self.session_id, &message)
+            .map_err(store_error)?;
+        self.store.flush().await.map_err(store_error)?;
+        self.messages.push(message.clone());
+        Ok(message)
+    }
+
     fn check_access(&self, access: &Access) -> Result<(), ChatError> {
         let Some(record) = &self.record else {
             return Err(ChatError::SessionNotFound);
@@ -311,6 +349,7 @@ impl SessionState {
             sources: ended.sources,
             status: ended.status,
             feedback: None,
+            author: None,
         };
         self.store.append_message(self.session_id, &answer)?;
         self.store.flush().await?;

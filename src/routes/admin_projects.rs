@@ -15,6 +15,7 @@
 //! | `GET /api/admin/projects/{slug}/conversations?limit=&before=&from=&to=&unanswered=` | owners, agents | newest first |
 //! | `GET /api/admin/projects/{slug}/conversations/{sessionId}` | owners, agents | one transcript |
 //! | `DELETE /api/admin/projects/{slug}/conversations/{sessionId}` | owners | erase it (GDPR) |
+//! | `POST /api/admin/projects/{slug}/conversations/{sessionId}/reply` | owners, agents | reply in the chat |
 //! | `GET /api/admin/projects/{slug}/leads` | owners, agents | every lead, newest first |
 //! | `…/projects/{slug}/documents…` | owners | the knowledge base, in `admin_documents` |
 //! | `GET /api/admin/projects/{slug}/analytics?days=30` | owners, agents | per-day figures |
@@ -105,6 +106,9 @@ pub async fn handle(
         (Method::DELETE, [slug, "conversations", id]) => {
             delete_conversation(state, &user, slug, id).await
         }
+        (Method::POST, [slug, "conversations", id, "reply"]) => {
+            reply(state, &user, slug, id, request).await
+        }
         (Method::GET, [slug, "leads"]) => leads(state, &user, slug).await,
         (Method::GET, [slug, "members"]) => members(state, &user, slug).await,
         (Method::PUT, [slug, "members"]) => set_member(state, &user, slug, request).await,
@@ -129,7 +133,11 @@ pub async fn handle(
         }
         (
             _,
-            [] | [_] | [_, "push-secret" | "conversations" | "leads"] | [_, "conversations", _],
+            []
+            | [_]
+            | [_, "push-secret" | "conversations" | "leads"]
+            | [_, "conversations", _]
+            | [_, "conversations", _, "reply"],
         ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound("Not found".into())),
     }
@@ -357,6 +365,7 @@ async fn conversation(
                 "sources": m.sources,
                 "status": m.status,
                 "feedback": m.feedback,
+                "author": m.author,
                 "createdAt": rfc3339(m.created_at_ms),
             })
         })
@@ -380,6 +389,54 @@ async fn delete_conversation(
     }
     tracing::info!(project = %slug, session = %id, user = %user.id, "conversation deleted");
     Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
+}
+
+#[derive(Deserialize)]
+struct ReplyBody {
+    text: Option<String>,
+}
+
+/// `POST …/conversations/{id}/reply` `{text}`: a teammate answers the visitor in the chat.
+async fn reply(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+    id: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    require_member(state, user, slug).await?;
+    let id = super::parse_session_id(Some(id))?;
+    let body: ReplyBody = read_json(request, state.body_limits).await?;
+    let text = body.text.as_deref().map(str::trim).unwrap_or_default();
+    if text.is_empty() {
+        return Err(ApiError::BadRequest("text is required".into()));
+    }
+    let max = helpyap_actors::chat::AGENT_REPLY_MAX_CHARS;
+    if text.chars().count() > max {
+        return Err(ApiError::BadRequest(format!(
+            "a reply must be at most {max} characters"
+        )));
+    }
+    let message = state
+        .registry
+        .agent_reply(slug, id, text.to_owned(), user.email.clone())
+        .await
+        .map_err(|error| match error {
+            helpyap_actors::ChatError::SessionNotFound => {
+                ApiError::NotFound("Conversation not found".into())
+            }
+            other => other.into(),
+        })?;
+    tracing::info!(project = %slug, session = %id, user = %user.id, "agent replied");
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({
+            "role": message.role,
+            "content": message.content,
+            "author": message.author,
+            "createdAt": rfc3339(message.created_at_ms),
+        }),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -1,9 +1,12 @@
 //! `GET /api/widget/session?project=SLUG&sessionId=ID` with `X-Session-Token`: the stored
 //! transcript, so a reloaded page continues the conversation.
 //!
-//! Messages come as `{id, role, content, parts, sources, status, createdAt}`; `parts` makes them
-//! usable directly as AI SDK `UIMessage`s.
+//! Messages come as `{id, role, from, content, parts, sources, status, createdAt}`; `role` and
+//! `parts` make them usable directly as AI SDK `UIMessage`s, so a teammate's reply is an
+//! `assistant` message with `from: "agent"` (`from` is `visitor`, `assistant` or `agent`). The
+//! widget polls this while open to show teammates' replies.
 
+use helpyap_actors::chat::Role;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
@@ -30,9 +33,15 @@ pub async fn get(
         .map(|message| {
             let created =
                 std::time::UNIX_EPOCH + std::time::Duration::from_millis(message.created_at_ms);
+            let (role, from) = match message.role {
+                Role::User => ("user", "visitor"),
+                Role::Assistant => ("assistant", "assistant"),
+                Role::Agent => ("assistant", "agent"),
+            };
             json!({
                 "id": format!("{session_id}-{}", message.seq),
-                "role": message.role,
+                "role": role,
+                "from": from,
                 "content": message.content,
                 "parts": [{ "type": "text", "text": message.content }],
                 "sources": message.sources,

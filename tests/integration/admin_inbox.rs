@@ -5,7 +5,7 @@ use helpyap_actors::accounts::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::admin_projects::{chat, expect_status, get_as, signed_in};
+use crate::admin_projects::{call, chat, expect_status, get_as, signed_in};
 use crate::support::{DEMO_SECRET, TestServer, client, push};
 
 /// A question nothing in the demo help center matches.
@@ -136,4 +136,96 @@ async fn analytics_count_answered_unanswered_popups_delivered_and_visitors_onlin
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(online, 0, "visitors who left are no longer online");
+}
+
+#[tokio::test]
+async fn teammates_reply_in_the_chat_and_visitors_see_it() {
+    let server = TestServer::start().await;
+    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let (id, token) = chat(&server, "demo", NO_MATCH).await;
+    let path = format!("/api/admin/projects/demo/conversations/{id}/reply");
+
+    let reply = call(
+        &server,
+        Method::POST,
+        &path,
+        Some(&agent),
+        Some(json!({ "text": "  Hi, Dana here: let me check that for you.  " })),
+    )
+    .await;
+    assert_eq!(reply.status(), 201);
+
+    // The visitor's transcript: an assistant message from an agent, without the agent's email.
+    let transcript: Value = client()
+        .get(server.url(&format!("/api/widget/session?project=demo&sessionId={id}")))
+        .header("x-session-token", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let messages = transcript["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 3);
+    let last = &messages[2];
+    assert_eq!(
+        (&last["role"], &last["from"], &last["content"]),
+        (
+            &json!("assistant"),
+            &json!("agent"),
+            &json!("Hi, Dana here: let me check that for you.")
+        )
+    );
+    assert_eq!(messages[0]["from"], "visitor");
+    assert!(!transcript.to_string().contains("agent@example.com"));
+
+    // The dashboard's transcript says who wrote it; the reply is no unanswered answer.
+    let conversation = get_as(
+        &server,
+        &agent,
+        &format!("/api/admin/projects/demo/conversations/{id}"),
+    )
+    .await;
+    assert_eq!(conversation["messages"][2]["role"], "agent");
+    assert_eq!(conversation["messages"][2]["author"], "agent@example.com");
+
+    // The visitor can go on chatting after a reply.
+    let next = client()
+        .post(server.url("/api/chat"))
+        .json(&json!({ "projectSlug": "demo", "sessionId": id, "sessionToken": token, "messages": [{ "role": "user", "content": "Thanks!" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next.status(), 200);
+    next.text().await.unwrap();
+
+    // Bad replies.
+    for body in [
+        json!({}),
+        json!({ "text": "   " }),
+        json!({ "text": "x".repeat(4001) }),
+    ] {
+        expect_status(&server, Method::POST, &path, Some(&agent), Some(body), 400).await;
+    }
+    let hello = Some(json!({ "text": "hello" }));
+    expect_status(&server, Method::POST, &path, None, hello.clone(), 401).await;
+    let (other_id, _) = chat(&server, "other", "Hello?").await;
+    for missing in [
+        format!("/api/admin/projects/demo/conversations/{other_id}/reply"),
+        format!(
+            "/api/admin/projects/demo/conversations/{}/reply",
+            uuid::Uuid::new_v4()
+        ),
+    ] {
+        expect_status(
+            &server,
+            Method::POST,
+            &missing,
+            Some(&agent),
+            hello.clone(),
+            404,
+        )
+        .await;
+    }
+    expect_status(&server, Method::GET, &path, Some(&agent), None, 405).await;
 }

@@ -107,6 +107,27 @@ async fn every_project_endpoint_checks_token_project_and_role() {
             Some(settings("Bot")),
         ),
         (Method::POST, "/api/admin/projects/demo/push-secret", None),
+        (Method::GET, "/api/admin/projects/demo/documents", None),
+        (
+            Method::POST,
+            "/api/admin/projects/demo/documents/fetch",
+            Some(json!({ "url": "https://example.com/" })),
+        ),
+        (
+            Method::POST,
+            "/api/admin/projects/demo/documents/reindex",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/admin/projects/demo/documents/returns.md/sync",
+            None,
+        ),
+        (
+            Method::DELETE,
+            "/api/admin/projects/demo/documents/returns.md",
+            None,
+        ),
     ];
     for (method, path, body) in &owner_only {
         let missing = call(&server, method.clone(), path, None, body.clone()).await;

@@ -127,5 +127,17 @@ async fn the_admin_dashboard_works_in_chromium() {
         .await
         .unwrap();
     assert_eq!(conversations.len(), 1, "the visitor's chat");
-    assert_eq!(conversations[0].1.len(), 4, "two questions, two answers");
+    let roles: Vec<_> = conversations[0].1.iter().map(|m| m.role).collect();
+    use helpyap_actors::chat::Role;
+    assert_eq!(
+        roles,
+        [
+            Role::User,
+            Role::Assistant,
+            Role::User,
+            Role::Assistant,
+            Role::Agent
+        ],
+        "two questions, two answers, a teammate's reply"
+    );
 }

@@ -114,7 +114,6 @@ try {
     return root.querySelectorAll(".msg.assistant").length >= 3 && !root.querySelector("form button").disabled;
   }, null, { timeout: 15000 });
   assert.match(await answer.textContent(), /couldn't find anything/);
-  await visitor.close();
 
   // The chat is in the inbox, flagged unanswered for the pizza question.
   await page.getByRole("link", { name: "Conversations" }).click();
@@ -123,6 +122,26 @@ try {
   assert.match(await thread.textContent(), /unanswered/);
   await thread.click();
   await page.locator(".bubble.assistant", { hasText: "45 days" }).waitFor();
+
+  // A teammate replies; the visitor, chat still open, sees it within seconds.
+  await page.getByLabel("Reply as a teammate").fill("Hi, Dana from Acme here: we do sell pizza on Fridays!");
+  await page.getByRole("button", { name: "Send reply" }).click();
+  await page.locator(".bubble.agent", { hasText: "Dana from Acme" }).waitFor();
+  const agentReply = visitor.locator("#helpyap-widget .msg.agent");
+  await agentReply.waitFor({ timeout: 15000 });
+  report.agentReplyInWidget = await agentReply.textContent();
+  assert.match(report.agentReplyInWidget, /Acme Inc\. team.*Dana from Acme/s);
+  assert.doesNotMatch(report.agentReplyInWidget, /@/, "the teammate's email stays private");
+  if (screenshots) await visitor.screenshot({ path: `${screenshots}/widget-agent-reply.png` });
+  // The visitor also leaves a lead for a human.
+  const [sessionId, sessionToken] = await visitor.evaluate((slug) =>
+    [localStorage.getItem(`helpyap:${slug}:sessionId`), localStorage.getItem(`helpyap:${slug}:token`)], SLUG);
+  const lead = await fetch(`${baseUrl}/api/widget/lead`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ projectSlug: SLUG, sessionId, sessionToken, email: "visitor@example.com", name: "Vic", message: "Call me" }),
+  });
+  assert.equal(lead.status, 201, await lead.text());
+  await visitor.close();
   await page.getByLabel("Only unanswered").check();
   await page.getByRole("button", { name: /How long do I have to return/ }).waitFor();
   report.inboxShowsChat = true;
@@ -142,9 +161,12 @@ try {
   assert.equal(report.figures.Unanswered, "1");
   await shot(page, "admin-overview");
 
-  // Leads view and sign-out.
+  // Leads: the lead, and a link to its conversation in the inbox.
   await page.getByRole("link", { name: "Leads" }).click();
   await page.getByRole("heading", { name: "Leads" }).waitFor();
+  await page.getByRole("cell", { name: "visitor@example.com" }).waitFor();
+  await page.getByRole("link", { name: /^Open / }).click();
+  await page.locator(".bubble.agent", { hasText: "Dana from Acme" }).waitFor();
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("button", { name: "Sign in" }).waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.getItem("helpyap-admin:refresh")), null);

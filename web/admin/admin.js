@@ -8,6 +8,8 @@
   "use strict";
   const app = document.getElementById("app");
   const REFRESH_KEY = "helpyap-admin:refresh";
+  // A conversation the leads view asked the inbox to open.
+  const OPEN_KEY = "helpyap-admin:open";
   let accessToken = null;
   let user = null;
   let projects = [];
@@ -320,6 +322,7 @@
       try {
         const conversation = await api("GET", projectPath(project.slug, `/conversations/${sessionId}`));
         const bubbles = conversation.messages.map((m) => el("div", { class: `bubble ${m.role}` },
+          m.role === "agent" ? el("div", { class: "author", text: m.author || "Team" }) : null,
           m.content || "(empty)",
           m.sources?.length ? el("div", { class: "sources" }, "Sources: ", m.sources.map((s, i) => [i ? ", " : "", s.title])) : null,
           el("div", { class: "meta", text: [when(m.createdAt), m.status !== "complete" ? m.status : "", m.feedback === "up" ? "thumbs up" : m.feedback === "down" ? "thumbs down" : ""].filter(Boolean).join(" · ") })));
@@ -329,8 +332,20 @@
           detail.replaceChildren(message("ok", "Conversation deleted."));
           load(true);
         } }) : null;
+        const text = el("textarea", { id: "reply-text", rows: "3", maxlength: "4000", required: true, placeholder: "Write to the visitor…" });
+        const replyStatus = el("div");
+        const reply = el("form", { class: "reply", onsubmit: async (event) => {
+          event.preventDefault();
+          try {
+            await api("POST", projectPath(project.slug, `/conversations/${sessionId}/reply`), { text: text.value });
+            open(sessionId);
+          } catch (error) {
+            if (error.status !== 401) replyStatus.replaceChildren(message("error", error.message));
+          }
+        } }, field("Reply as a teammate", text, "The visitor sees it in the chat while it is open, and on their next visit."),
+          el("div", { class: "actions" }, el("button", { class: "primary", type: "submit", text: "Send reply" }), replyStatus));
         detail.replaceChildren(el("div", { class: "row" }, el("h2", { class: "grow", text: `Conversation ${sessionId.slice(0, 8)}` }), erase),
-          el("div", { class: "transcript" }, bubbles));
+          el("div", { class: "transcript" }, bubbles), reply);
       } catch (error) {
         if (error.status !== 401) detail.replaceChildren(message("error", error.message));
       }
@@ -343,6 +358,9 @@
         el("label", { class: "inline", for: "unanswered" }, unanswered, "Only unanswered")),
       status, el("div", { class: "inbox" }, el("div", {}, list, more), detail));
     await load(true);
+    const wanted = sessionStorage.getItem(OPEN_KEY);
+    sessionStorage.removeItem(OPEN_KEY);
+    if (wanted) open(wanted);
   }
 
   // ---- Leads --------------------------------------------------------------------------------
@@ -355,7 +373,8 @@
         el("tbody", {}, leads.map((lead) => el("tr", {},
           el("td", { text: when(lead.createdAt) }), el("td", { text: lead.name || "" }),
           el("td", {}, el("a", { href: `mailto:${lead.email}`, text: lead.email })), el("td", { text: lead.message || "" }),
-          el("td", {}, el("code", { text: lead.sessionId.slice(0, 8) }))))))
+          el("td", {}, el("a", { href: `#/${encodeURIComponent(project.slug)}/inbox`, text: `Open ${lead.sessionId.slice(0, 8)}`,
+            onclick: () => sessionStorage.setItem(OPEN_KEY, lead.sessionId) }))))))
       : el("p", { class: "muted", text: "No leads yet. Visitors leave one with “Talk to a human” in the widget." }));
   }
 

@@ -202,6 +202,49 @@ async fn a_panicking_project_actor_is_restarted_from_the_store() {
 }
 
 #[tokio::test]
+async fn a_panicking_accounts_actor_is_restarted_and_logins_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = start(dir.path()).await;
+    registry
+        .add_user("ann@example.com", "a long passphrase".into(), true)
+        .await
+        .unwrap();
+    let (_, first) = registry
+        .login("ann@example.com", "a long passphrase".into())
+        .await
+        .unwrap();
+    let before = registry.accounts().unwrap().get_id();
+
+    registry
+        .accounts()
+        .unwrap()
+        .send_message(AccountsMessage::Panic)
+        .unwrap();
+    let mut restarted = false;
+    for _ in 0..200 {
+        if registry.accounts().is_ok_and(|a| a.get_id() != before) {
+            restarted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        restarted,
+        "the supervisor did not restart the accounts actor"
+    );
+    // Everything it held is in the store: the old login refreshes, a new one works.
+    registry.refresh(first).await.unwrap();
+    registry
+        .login("ann@example.com", "a long passphrase".into())
+        .await
+        .unwrap();
+    registry
+        .add_user("bob@example.com", "another passphrase".into(), false)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn the_replay_window_bounds_what_the_store_keeps() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
