@@ -45,6 +45,7 @@ pub struct Config {
     pub llm: LlmConfig,
     pub chat: ChatConfig,
     pub knowledge: KnowledgeConfig,
+    pub metrics: MetricsConfig,
     pub social_proof: SocialProofConfig,
     pub auth: AuthConfig,
     pub projects: Vec<ProjectConfig>,
@@ -72,7 +73,10 @@ pub struct ServerConfig {
     pub write_stall_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Overridden by `HELPYAP_LOG_LEVEL`.
     pub log_level: LogLevel,
+    /// `text` (human) or `json` (one object per line); overridden by `HELPYAP_LOG_FORMAT`.
+    pub log_format: LogFormat,
 }
 
 impl Default for ServerConfig {
@@ -87,8 +91,16 @@ impl Default for ServerConfig {
             write_stall_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
             log_level: LogLevel::Info,
+            log_format: LogFormat::Text,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -234,6 +246,28 @@ impl Default for ChatConfig {
             max_message_chars: 4000,
             max_messages: 100,
             keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+/// `GET /metrics` for Prometheus.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Client networks that may scrape it (after `trusted_proxies`); others get 403.
+    #[serde(deserialize_with = "deserialize_networks")]
+    pub allow: Vec<IpNet>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            allow: vec![
+                "127.0.0.0/8".parse().expect("a valid network"),
+                "::1/128".parse().expect("a valid network"),
+            ],
         }
     }
 }
@@ -471,6 +505,12 @@ impl Config {
         if let Some(data_dir) = &overrides.data_dir {
             config.store.path = data_dir.clone();
         }
+        if let Some(level) = env_setting("HELPYAP_LOG_LEVEL")? {
+            config.server.log_level = level;
+        }
+        if let Some(format) = env_setting("HELPYAP_LOG_FORMAT")? {
+            config.server.log_format = format;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -667,6 +707,22 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 }
 
 /// Accepts `"10.0.0.1"` as well as `"10.0.0.0/8"`.
+/// A setting from environment variable `var`, read as its config key would be; unset or empty
+/// is `None`.
+fn env_setting<T: serde::de::DeserializeOwned>(var: &str) -> Result<Option<T>, ConfigError> {
+    let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let deserializer =
+        serde::de::value::StrDeserializer::<serde::de::value::Error>::new(value.as_str());
+    T::deserialize(deserializer)
+        .map(Some)
+        .map_err(|error| ConfigError::Invalid {
+            origin: format!("environment variable {var}"),
+            message: error.to_string(),
+        })
+}
+
 fn deserialize_networks<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<IpNet>, D::Error> {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod json;
 pub mod knowledge_dir;
 pub mod logging;
+pub mod metrics;
 pub mod rate_limit;
 pub mod router;
 pub mod routes;

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    helpyap::logging::init(config.server.log_level);
+    helpyap::logging::init(config.server.log_level, config.server.log_format);
     let runtime =
         tokio::runtime::Runtime::new().expect("a tokio runtime starts on any supported OS");
     match runtime.block_on(serve(config)) {

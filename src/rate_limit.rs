@@ -24,6 +24,18 @@ pub enum RateClass {
     Login,
 }
 
+impl RateClass {
+    /// Its name in metrics and config.
+    pub fn name(self) -> &'static str {
+        match self {
+            RateClass::Chat => "chat",
+            RateClass::Push => "push",
+            RateClass::Widget => "widget",
+            RateClass::Login => "login",
+        }
+    }
+}
+
 /// The outcome of one check, with what the `X-RateLimit-*` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateDecision {

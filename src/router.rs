@@ -4,8 +4,8 @@
 //! Handlers return `Result<Response, ApiError>`; this module turns errors into responses. It
 //! never parses bodies or talks to the engine itself.
 
-use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use helpyap_actors::Registry;
 use hyper::body::Incoming;
@@ -18,6 +18,7 @@ use crate::client_ip::client_ip;
 use crate::cors;
 use crate::error::ApiError;
 use crate::json::{Body, BodyLimits, Response};
+use crate::metrics::Metrics;
 use crate::rate_limit::{RateClass, RateDecision, RateLimiter};
 use crate::routes;
 use crate::routes::chat::ChatLimits;
@@ -43,6 +44,9 @@ pub struct AppState {
     pub auth: Auth,
     /// Knowledge-base pages and sitemaps from the web.
     pub fetcher: WebFetcher,
+    pub metrics: Metrics,
+    /// Who may read `/metrics`; `None` when it is off.
+    pub metrics_allow: Option<Vec<IpNet>>,
 }
 
 /// How live social-proof streams behave.
@@ -71,6 +75,7 @@ enum Route {
     Demo,
     /// `/admin` and the dashboard's files.
     Admin,
+    Metrics,
     Lead,
     Feedback,
     AdminLogin,
@@ -86,6 +91,7 @@ impl Route {
     fn find(path: &str) -> Option<Route> {
         Some(match path {
             "/healthz" => Route::Health,
+            "/metrics" => Route::Metrics,
             "/api/widget/config" => Route::WidgetConfig,
             "/api/widget/salespop-push" => Route::SalespopPush,
             "/api/chat" => Route::Chat,
@@ -124,6 +130,7 @@ impl Route {
             | Route::WidgetJs
             | Route::Demo
             | Route::Admin
+            | Route::Metrics
             | Route::AdminMe => Method::GET,
             Route::SalespopPush
             | Route::Chat
@@ -148,6 +155,8 @@ impl Route {
         match self {
             // Static assets: one per page view, often from many visitors behind one NAT.
             Route::Health | Route::WidgetJs | Route::Demo | Route::Admin => None,
+            // Scrapers are few and allow-listed.
+            Route::Metrics => None,
             Route::AdminLogin | Route::AdminRefresh => Some(RateClass::Login),
             // Signed-in admins: their tokens are the gate.
             Route::AdminLogout | Route::AdminMe | Route::AdminProjects => None,
@@ -164,6 +173,32 @@ impl Route {
         }
     }
 
+    /// The `route` label of its metrics.
+    fn name(self) -> &'static str {
+        match self {
+            Route::Health => "healthz",
+            Route::WidgetConfig => "widget_config",
+            Route::SalespopPush => "salespop_push",
+            Route::Chat => "chat",
+            Route::Session => "session",
+            Route::SalespopPoll => "salespop_poll",
+            Route::SalespopStream => "salespop_stream",
+            Route::SalespopWs => "salespop_ws",
+            Route::SalespopStats => "salespop_stats",
+            Route::WidgetJs => "widget_js",
+            Route::Demo => "demo",
+            Route::Admin => "admin_files",
+            Route::Metrics => "metrics",
+            Route::Lead => "lead",
+            Route::Feedback => "feedback",
+            Route::AdminLogin => "admin_login",
+            Route::AdminRefresh => "admin_refresh",
+            Route::AdminLogout => "admin_logout",
+            Route::AdminMe => "admin_me",
+            Route::AdminProjects => "admin_projects",
+        }
+    }
+
     /// Whether browsers on any site may call it (the widget's endpoints).
     /// The admin API is same-origin only: the dashboard is served by this server.
     fn cross_origin(self) -> bool {
@@ -173,6 +208,7 @@ impl Route {
                 | Route::WidgetJs
                 | Route::Demo
                 | Route::Admin
+                | Route::Metrics
                 | Route::AdminLogin
                 | Route::AdminRefresh
                 | Route::AdminLogout
@@ -187,8 +223,11 @@ pub async fn handle(
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Response<Body> {
+    let started = Instant::now();
     let Some(route) = Route::find(request.uri().path()) else {
-        return with_common_headers(ApiError::NotFound("Not found".into()).into_response());
+        let response = ApiError::NotFound("Not found".into()).into_response();
+        state.metrics.request("unknown", 404, started.elapsed());
+        return with_common_headers(response);
     };
     let mut response = if request.method() == Method::OPTIONS && route.cross_origin() {
         cors::preflight(route.allow())
@@ -209,11 +248,14 @@ pub async fn handle(
         let result = match decision {
             Some(decision) if !decision.allowed => {
                 tracing::debug!(%client, ?route, "rate limited");
+                if let Some(class) = route.rate_class() {
+                    state.metrics.rate_limited(class.name());
+                }
                 Err(ApiError::RateLimited {
                     retry_after: round_up_to_second(decision.reset_after),
                 })
             }
-            _ => dispatch(route, state, request).await,
+            _ => dispatch(route, state, client, request).await,
         };
         let mut response = result.unwrap_or_else(ApiError::into_response);
         if let Some(decision) = decision {
@@ -224,12 +266,16 @@ pub async fn handle(
     if route.cross_origin() {
         cors::decorate(response.headers_mut());
     }
+    state
+        .metrics
+        .request(route.name(), response.status().as_u16(), started.elapsed());
     with_common_headers(response)
 }
 
 async fn dispatch(
     route: Route,
     state: &AppState,
+    client: IpAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     match route {
@@ -245,6 +291,7 @@ async fn dispatch(
         Route::WidgetJs => Ok(routes::assets::widget_js(&request)),
         Route::Demo => routes::assets::demo(&request),
         Route::Admin => routes::assets::admin(&request),
+        Route::Metrics => routes::metrics::get(state, client),
         Route::Lead => routes::lead::post(state, request).await,
         Route::Feedback => routes::feedback::post(state, request).await,
         Route::AdminLogin => routes::admin_auth::login(state, request).await,

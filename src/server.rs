@@ -27,6 +27,7 @@ use crate::auth::Auth;
 use crate::config::{Config, LlmFallback, LlmProvider};
 use crate::json::BodyLimits;
 use crate::knowledge_dir;
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::router::{self, AppState, LiveSettings};
 use crate::routes::chat::ChatLimits;
@@ -113,6 +114,8 @@ impl App {
                 private_networks: config.knowledge.fetch_private_networks,
             })
             .map_err(|error| anyhow::anyhow!("cannot set up the web fetcher: {error}"))?,
+            metrics: Metrics::new(),
+            metrics_allow: config.metrics.enabled.then(|| config.metrics.allow.clone()),
             live_settings: LiveSettings {
                 keep_alive: config.social_proof.keep_alive,
                 sse_retry: config.social_proof.sse_retry,

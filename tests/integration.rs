@@ -31,6 +31,8 @@ mod lead;
 mod lifecycle;
 #[path = "integration/live.rs"]
 mod live;
+#[path = "integration/metrics.rs"]
+mod metrics;
 #[path = "integration/rate_limit.rs"]
 mod rate_limit;
 #[path = "integration/real_clients.rs"]

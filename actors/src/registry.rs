@@ -87,6 +87,7 @@ struct RegistryInner {
     supervisor_task: Mutex<Option<JoinHandle<()>>>,
     /// The accounts actor of the moment: the supervisor replaces it when it fails.
     accounts: AccountsSlot,
+    all_subscribers: Arc<AtomicUsize>,
 }
 
 type AccountsSlot = Arc<std::sync::RwLock<Option<ActorRef<AccountsMessage>>>>;
@@ -104,6 +105,7 @@ impl Registry {
         let actors = ProjectActors::default();
         let sessions = SessionActors::default();
         let accounts = AccountsSlot::default();
+        let all_subscribers = Arc::<AtomicUsize>::default();
         let supervisor_args = SupervisorArguments {
             accounts: AccountsArguments {
                 store: args.store.clone(),
@@ -116,7 +118,7 @@ impl Registry {
             sessions: sessions.clone(),
             chat: args.chat.clone(),
             feed: args.feed,
-            all_subscribers: Arc::default(),
+            all_subscribers: all_subscribers.clone(),
         };
         let (supervisor, supervisor_task) = Actor::spawn(None, Supervisor, supervisor_args)
             .await
@@ -127,6 +129,7 @@ impl Registry {
         Ok(Registry {
             inner: Arc::new(RegistryInner {
                 accounts,
+                all_subscribers,
                 store: args.store,
                 board,
                 actors,
@@ -691,6 +694,18 @@ impl Registry {
     /// The number of session actors alive now.
     pub fn live_sessions(&self) -> usize {
         self.inner.sessions.len()
+    }
+
+    /// Visitors subscribed to live popups, over all projects.
+    pub fn live_subscribers_total(&self) -> usize {
+        self.inner
+            .all_subscribers
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The store's size on disk, in bytes.
+    pub fn store_size(&self) -> Result<u64, StoreError> {
+        self.inner.store.size_on_disk()
     }
 
     /// The number of project actors alive now.

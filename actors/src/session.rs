@@ -377,6 +377,7 @@ async fn generate(
         };
         match next {
             Some(Ok(delta)) => {
+                LlmStats::count(&stats.text_chunks);
                 answer.push_str(&delta);
                 if events.send(ChatEvent::Delta(delta)).await.is_err() {
                     break MessageStatus::Interrupted;

@@ -337,6 +337,11 @@ impl Store {
         Ok(())
     }
 
+    /// The store's size on disk, in bytes.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
     /// Counts `delivered` events handed to live visitors of `slug` in `hour`. Not flushed on
     /// its own: a crash may lose the last moments of these figures, never an event.
     pub fn add_deliveries(&self, slug: &str, hour: u64, delivered: u64) -> Result<(), StoreError> {

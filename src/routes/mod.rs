@@ -12,6 +12,7 @@ pub mod chat;
 pub mod feedback;
 pub mod health;
 pub mod lead;
+pub mod metrics;
 pub mod salespop_poll;
 pub mod salespop_push;
 pub mod salespop_stats;

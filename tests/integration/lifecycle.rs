@@ -1,6 +1,7 @@
 //! The server's life: the real binary's start and exit codes, durability across `kill -9`,
 //! supervision of crashed project actors, and graceful shutdown.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -268,4 +269,63 @@ fn a_store_that_cannot_open_is_a_clear_error_not_a_panic() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Starts the binary with `envs`, stops it once it listens, and returns what it logged.
+fn logs_of_a_start(dir: &Path, envs: &[(&str, &str)]) -> String {
+    let data = dir.join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_helpyap"))
+        .current_dir(dir)
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.starts_with("listening on"), "{line}");
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn logs_are_json_lines_when_asked_and_a_bad_log_setting_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = logs_of_a_start(dir.path(), &[("HELPYAP_LOG_FORMAT", "json")]);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["level"] == "WARN"
+            && l["fields"]["var"] == "HELPYAP_JWT_SECRET"
+            && l["target"] == "helpyap::auth"),
+        "{stderr}"
+    );
+    // The level from the environment wins over the config's `info`.
+    let quiet = logs_of_a_start(dir.path(), &[("HELPYAP_LOG_LEVEL", "error")]);
+    assert!(!quiet.contains("WARN"), "{quiet}");
+
+    for (var, value) in [("HELPYAP_LOG_LEVEL", "loud"), ("HELPYAP_LOG_FORMAT", "xml")] {
+        let output = Command::new(env!("CARGO_BIN_EXE_helpyap"))
+            .current_dir(dir.path())
+            .args(["--bind", "127.0.0.1:0"])
+            .env(var, value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{var}: {stderr}");
+        assert!(stderr.contains(var) && stderr.contains(value), "{stderr}");
+    }
 }

@@ -65,6 +65,8 @@ pub trait LlmProvider: Send + Sync {
 #[derive(Debug, Default)]
 pub struct LlmStats {
     pub answers: AtomicU64,
+    /// Text chunks relayed to visitors (about one token each from OpenAI-compatible servers).
+    pub text_chunks: AtomicU64,
     pub upstream_errors: AtomicU64,
     pub fallbacks: AtomicU64,
 }

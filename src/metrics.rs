@@ -1,0 +1,206 @@
+//! `GET /metrics`: what the server is doing, in Prometheus text format (prometheus-client).
+//!
+//! Request counts by route and status, time to the response head by route, rate-limit
+//! rejections by class; and, read when scraped, open SSE/WebSocket streams, live actors and
+//! popup subscribers, LLM answers, text chunks, upstream errors and fallbacks, and the store's
+//! size on disk. Only clients in `metrics.allow` may scrape it (loopback by default). It never
+//! labels by anything a visitor controls, so the number of series stays fixed.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabels {
+    class: &'static str,
+}
+
+/// Values read from elsewhere when scraped.
+#[derive(Default)]
+struct Sampled {
+    live_streams: Gauge,
+    live_projects: Gauge,
+    live_sessions: Gauge,
+    subscribers: Gauge,
+    store_bytes: Gauge,
+    llm_answers: Counter,
+    llm_chunks: Counter,
+    llm_upstream_errors: Counter,
+    llm_fallbacks: Counter,
+}
+
+/// What a scrape reads from the rest of the server.
+pub struct Snapshot<'a> {
+    pub live_streams: usize,
+    pub live_projects: usize,
+    pub live_sessions: usize,
+    pub subscribers: usize,
+    pub store_bytes: u64,
+    pub llm_answers: &'a AtomicU64,
+    pub llm_chunks: &'a AtomicU64,
+    pub llm_upstream_errors: &'a AtomicU64,
+    pub llm_fallbacks: &'a AtomicU64,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    /// One scrape at a time brings the sampled counters up to date.
+    scrape: Mutex<()>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    rate_limited: Family<ClassLabels, Counter>,
+    sampled: Sampled,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("helpyap");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route and status",
+            requests.clone(),
+        );
+        // 0.25 ms to ~4 s.
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+        });
+        registry.register(
+            "http_response_head_seconds",
+            "Time from a request's head to its response's head, by route (streams keep going after)",
+            latency.clone(),
+        );
+        let rate_limited = Family::<ClassLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused by a per-IP rate limit, by class",
+            rate_limited.clone(),
+        );
+        let sampled = Sampled::default();
+        let gauges = [
+            (
+                "live_streams",
+                "Open SSE and WebSocket streams",
+                &sampled.live_streams,
+            ),
+            (
+                "live_project_actors",
+                "Project actors alive",
+                &sampled.live_projects,
+            ),
+            (
+                "live_session_actors",
+                "Chat session actors alive",
+                &sampled.live_sessions,
+            ),
+            (
+                "popup_subscribers",
+                "Visitors subscribed to live popups",
+                &sampled.subscribers,
+            ),
+            (
+                "store_size_bytes",
+                "The sled store's size on disk",
+                &sampled.store_bytes,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(name, help, gauge.clone());
+        }
+        let counters = [
+            ("llm_answers", "Answers started", &sampled.llm_answers),
+            (
+                "llm_text_chunks",
+                "Text chunks relayed from the model (about one token each from OpenAI-compatible servers)",
+                &sampled.llm_chunks,
+            ),
+            (
+                "llm_upstream_errors",
+                "Answers that failed at the model server",
+                &sampled.llm_upstream_errors,
+            ),
+            (
+                "llm_fallbacks",
+                "Answers given by the fallback provider",
+                &sampled.llm_fallbacks,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
+        Metrics {
+            registry,
+            scrape: Mutex::new(()),
+            requests,
+            latency,
+            rate_limited,
+            sampled,
+        }
+    }
+
+    pub fn request(&self, route: &'static str, status: u16, took: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels { route, status })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels { route })
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn rate_limited(&self, class: &'static str) {
+        self.rate_limited
+            .get_or_create(&ClassLabels { class })
+            .inc();
+    }
+
+    /// The text exposition, with the sampled values read now.
+    pub fn render(&self, now: Snapshot<'_>) -> String {
+        let _one_at_a_time = self.scrape.lock().expect("never poisoned");
+        let sampled = &self.sampled;
+        let gauge = |gauge: &Gauge, value: u64| {
+            gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        };
+        gauge(&sampled.live_streams, now.live_streams as u64);
+        gauge(&sampled.live_projects, now.live_projects as u64);
+        gauge(&sampled.live_sessions, now.live_sessions as u64);
+        gauge(&sampled.subscribers, now.subscribers as u64);
+        gauge(&sampled.store_bytes, now.store_bytes);
+        // Counters only go up: bring each to the source's total.
+        let counter = |counter: &Counter, source: &AtomicU64| {
+            let behind = source.load(Relaxed).saturating_sub(counter.get());
+            counter.inc_by(behind);
+        };
+        counter(&sampled.llm_answers, now.llm_answers);
+        counter(&sampled.llm_chunks, now.llm_chunks);
+        counter(&sampled.llm_upstream_errors, now.llm_upstream_errors);
+        counter(&sampled.llm_fallbacks, now.llm_fallbacks);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}

@@ -1,0 +1,43 @@
+//! `GET /metrics`: the Prometheus text exposition, for clients in `metrics.allow` only.
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use hyper::StatusCode;
+
+use crate::error::ApiError;
+use crate::json::{Body, Response, bytes_response};
+use crate::metrics::Snapshot;
+use crate::router::AppState;
+
+/// The content type Prometheus scrapers ask for.
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+pub fn get(state: &AppState, client: IpAddr) -> Result<Response<Body>, ApiError> {
+    let allow = state
+        .metrics_allow
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("Not found".into()))?;
+    if !allow.iter().any(|network| network.contains(&client)) {
+        return Err(ApiError::Forbidden(
+            "Metrics are not open to this address (see metrics.allow)".into(),
+        ));
+    }
+    let llm = state.registry.llm_stats();
+    let text = state.metrics.render(Snapshot {
+        live_streams: state.live.open(),
+        live_projects: state.registry.live_projects(),
+        live_sessions: state.registry.live_sessions(),
+        subscribers: state.registry.live_subscribers_total(),
+        store_bytes: state.registry.store_size().unwrap_or(0),
+        llm_answers: &llm.answers,
+        llm_chunks: &llm.text_chunks,
+        llm_upstream_errors: &llm.upstream_errors,
+        llm_fallbacks: &llm.fallbacks,
+    });
+    Ok(bytes_response(
+        StatusCode::OK,
+        Bytes::from(text),
+        TEXT_FORMAT,
+    ))
+}
