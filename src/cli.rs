@@ -1,5 +1,6 @@
-//! The command line: `helpyap [serve] [--config FILE] [--bind ADDR] [--data-dir DIR]` and
-//! `helpyap user add --email EMAIL --password-stdin`.
+//! The command line: `helpyap [serve] [--config FILE] [--bind ADDR] [--data-dir DIR]`,
+//! `helpyap user add --email EMAIL --password-stdin`, `helpyap backup --out FILE` and
+//! `helpyap restore FILE`.
 //!
 //! Parsing only (clap); what a command does lives in `main.rs` and `server.rs`.
 
@@ -31,6 +32,39 @@ pub enum Command {
     /// Manage admin users (with the server stopped: the store allows one process).
     #[command(subcommand)]
     User(UserCommand),
+    /// Write the whole store to one file (server stopped; while it runs, use
+    /// `GET /api/admin/backup`).
+    Backup(BackupArgs),
+    /// Restore a backup file into a new, empty store directory (server stopped).
+    Restore(RestoreArgs),
+}
+
+/// Where the store is: the config file's `store.path`, or `--data-dir`.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Config file, for the store's location.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Store directory, overriding store.path.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write; it must not exist yet.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A file written by `helpyap backup` or `GET /api/admin/backup`.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,12 +83,8 @@ pub struct UserAddArgs {
     /// Owner of every project; without it the user has no projects until given a role.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub admin: bool,
-    /// Config file, for the store's location.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Store directory, overriding store.path.
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Default, Args)]

@@ -5,8 +5,9 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
-use helpyap::cli::{Cli, Command, UserAddArgs, UserCommand};
+use helpyap::cli::{BackupArgs, Cli, Command, RestoreArgs, StoreArgs, UserAddArgs, UserCommand};
 use helpyap::config::{Config, Overrides};
 use helpyap::server::{App, shutdown_signal};
 use helpyap_actors::Store;
@@ -20,6 +21,8 @@ fn main() -> ExitCode {
     let args = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => args,
         Command::User(UserCommand::Add(args)) => return add_user(args),
+        Command::Backup(args) => return backup(args),
+        Command::Restore(args) => return restore(args),
     };
     let overrides = Overrides {
         bind: args.bind,
@@ -51,18 +54,88 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.serve(listener, shutdown_signal()).await
 }
 
-/// `helpyap user add`: writes the user straight into the store of a stopped server.
-fn add_user(args: UserAddArgs) -> ExitCode {
+/// The config of a command that works on the store of a stopped server.
+fn store_config(args: StoreArgs) -> Result<Config, ExitCode> {
     let overrides = Overrides {
         bind: None,
         data_dir: args.data_dir,
     };
-    let config = match Config::load(args.config.as_deref(), &overrides) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("helpyap: bad configuration: {error}");
-            return ExitCode::from(EXIT_BAD_CONFIG);
+    Config::load(args.config.as_deref(), &overrides).map_err(|error| {
+        eprintln!("helpyap: bad configuration: {error}");
+        ExitCode::from(EXIT_BAD_CONFIG)
+    })
+}
+
+fn finish<T>(result: anyhow::Result<T>, done: impl FnOnce(T) -> String) -> ExitCode {
+    match result {
+        Ok(value) => {
+            println!("{}", done(value));
+            ExitCode::SUCCESS
         }
+        Err(error) => {
+            eprintln!("helpyap: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `helpyap backup --out FILE`: the store of a stopped server, to one new file.
+fn backup(args: BackupArgs) -> ExitCode {
+    let config = match store_config(args.store) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let result = (|| {
+        let store = Store::open(&config.store.path)
+            .context("while the server runs, take a backup with GET /api/admin/backup instead")?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&args.out)
+            .with_context(|| format!("cannot create {}", args.out.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        let summary = store.backup_to(&mut out)?;
+        out.into_inner()
+            .map_err(|error| error.into_error())?
+            .sync_all()?;
+        anyhow::Ok(summary)
+    })();
+    finish(result, |summary| {
+        format!(
+            "wrote {} records of {} trees to {}",
+            summary.records,
+            summary.trees,
+            args.out.display()
+        )
+    })
+}
+
+/// `helpyap restore FILE`: a backup into a new, empty store directory.
+fn restore(args: RestoreArgs) -> ExitCode {
+    let config = match store_config(args.store) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let file = args.file.clone();
+    let result = Store::restore(&config.store.path, || {
+        std::fs::File::open(&file).map(std::io::BufReader::new)
+    })
+    .with_context(|| format!("restoring {}", args.file.display()));
+    finish(result, |summary| {
+        format!(
+            "restored {} records of {} trees into {}",
+            summary.records,
+            summary.trees,
+            config.store.path.display()
+        )
+    })
+}
+
+/// `helpyap user add`: writes the user straight into the store of a stopped server.
+fn add_user(args: UserAddArgs) -> ExitCode {
+    let config = match store_config(args.store) {
+        Ok(config) => config,
+        Err(code) => return code,
     };
     let mut password = String::new();
     if std::io::stdin().read_line(&mut password).is_err() {
@@ -78,22 +151,12 @@ fn add_user(args: UserAddArgs) -> ExitCode {
         accounts::add_user_offline(store, user.clone()).await?;
         anyhow::Ok(user)
     });
-    match result {
-        Ok(user) => {
-            println!(
-                "added {} ({})",
-                user.email,
-                if user.admin {
-                    "admin"
-                } else {
-                    "no projects yet"
-                }
-            );
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("helpyap: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    finish(result, |user| {
+        let what = if user.admin {
+            "admin"
+        } else {
+            "no projects yet"
+        };
+        format!("added {} ({what})", user.email)
+    })
 }

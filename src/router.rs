@@ -109,7 +109,7 @@ impl Route {
             "/widget.js" => Route::WidgetJs,
             "/demo" => Route::Demo,
             "/api/admin/projects" => Route::AdminProjects,
-            "/api/admin/users" => Route::AdminProjects,
+            "/api/admin/users" | "/api/admin/backup" => Route::AdminProjects,
             _ if path.starts_with("/api/admin/projects/") => Route::AdminProjects,
             _ if path == "/admin" || path.starts_with("/admin/") => Route::Admin,
             _ => return None,

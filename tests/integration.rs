@@ -19,6 +19,8 @@ mod admin_inbox;
 mod admin_projects;
 #[path = "integration/assets.rs"]
 mod assets;
+#[path = "integration/backup.rs"]
+mod backup;
 #[path = "integration/browser.rs"]
 mod browser;
 #[path = "integration/chat.rs"]

@@ -703,6 +703,15 @@ impl Registry {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Writes a backup of the whole store to `out` while the server runs (blocking: call it off
+    /// the async threads).
+    pub fn backup_to(
+        &self,
+        out: &mut impl std::io::Write,
+    ) -> Result<crate::store::backup::BackupSummary, crate::store::backup::BackupError> {
+        self.inner.store.backup_to(out)
+    }
+
     /// The store's size on disk, in bytes.
     pub fn store_size(&self) -> Result<u64, StoreError> {
         self.inner.store.size_on_disk()

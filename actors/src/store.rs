@@ -712,5 +712,7 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError>
     })
 }
 
+pub mod backup;
+
 #[cfg(test)]
 mod tests;

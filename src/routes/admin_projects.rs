@@ -3,6 +3,7 @@
 //! | method and path | who | what |
 //! |---|---|---|
 //! | `POST /api/admin/users` | admins | add a user `{email, password, admin?}` (201; 409 if taken) |
+//! | `GET /api/admin/backup` | admins | the whole store as a backup file, in `admin_backup` |
 //! | `GET /api/admin/projects/{slug}/members` | owners | who has which role |
 //! | `PUT /api/admin/projects/{slug}/members` | owners | give `{email, role: owner\|agent}` |
 //! | `DELETE /api/admin/projects/{slug}/members/{email}` | owners | take a role away |
@@ -69,6 +70,16 @@ pub async fn handle(
         .map_err(|error| ApiError::Internal(error.to_string()))?
         .ok_or_else(|| ApiError::Unauthorized("Account no longer exists".into()))?;
     let path = request.uri().path().to_owned();
+    if path == "/api/admin/backup" {
+        return match *request.method() {
+            Method::GET => {
+                require_admin(&user)?;
+                tracing::info!(user = %user.id, "backup started");
+                Ok(super::admin_backup::get(state))
+            }
+            _ => Err(ApiError::MethodNotAllowed),
+        };
+    }
     if path == "/api/admin/users" {
         return match *request.method() {
             Method::POST => add_user(state, &user, request).await,

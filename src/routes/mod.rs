@@ -4,6 +4,7 @@
 //! routes (rate limits, CORS, errors to responses) live in `router`, not here.
 
 pub mod admin_auth;
+pub mod admin_backup;
 pub mod admin_documents;
 pub mod admin_projects;
 pub mod admin_reports;

@@ -230,3 +230,120 @@ fn events_are_counted_per_hour_and_type_and_old_hours_can_be_dropped() {
         "other projects untouched"
     );
 }
+
+mod backups {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::store::backup::BackupError;
+
+    /// A store with a project, events and a record under a key that is not UTF-8.
+    fn filled(dir: &std::path::Path) -> Store {
+        let store = Store::open(dir).unwrap();
+        store
+            .put_project(&record("demo", Some("sp_x")), None)
+            .unwrap();
+        for id in 1..=5 {
+            store.append_event("demo", &event(id), None).unwrap();
+        }
+        store.db.insert([0xff, 0x00, 0xfe], vec![1, 2, 3]).unwrap();
+        store
+    }
+
+    fn backup_of(store: &Store) -> Vec<u8> {
+        let mut out = Vec::new();
+        store.backup_to(&mut out).unwrap();
+        out
+    }
+
+    fn restore(
+        dir: &std::path::Path,
+        file: &[u8],
+    ) -> Result<super::backup::BackupSummary, BackupError> {
+        Store::restore(dir, || Ok(Cursor::new(file.to_vec())))
+    }
+
+    #[test]
+    fn a_backup_restores_to_the_same_data() {
+        let source = tempfile::tempdir().unwrap();
+        let store = filled(source.path());
+        let file = backup_of(&store);
+        let target = tempfile::tempdir().unwrap();
+        let into = target.path().join("restored");
+        let summary = restore(&into, &file).unwrap();
+        // A project, its secret index, 5 events, their hourly count, the schema version, ours.
+        assert_eq!(summary.records, 10, "{summary:?}");
+
+        let restored = Store::open(&into).unwrap();
+        assert_eq!(
+            restored.db.checksum().unwrap(),
+            store.db.checksum().unwrap()
+        );
+        assert_eq!(restored.events_after("demo", 0).unwrap().len(), 5);
+        assert_eq!(
+            restored
+                .db
+                .get([0xff, 0x00, 0xfe])
+                .unwrap()
+                .unwrap()
+                .as_ref(),
+            [1, 2, 3]
+        );
+        assert_eq!(
+            restored
+                .project_for_secret(&SecretHash::of("sp_x"))
+                .unwrap()
+                .as_deref(),
+            Some("demo")
+        );
+    }
+
+    #[test]
+    fn damaged_backups_are_refused_and_leave_nothing_behind() {
+        let source = tempfile::tempdir().unwrap();
+        let file = backup_of(&filled(source.path()));
+        let text = String::from_utf8(file.clone()).unwrap();
+        let target = tempfile::tempdir().unwrap();
+        let into = target.path().join("restored");
+
+        let mid_line = &file[..file.len() / 2];
+        let at_line_end = &file[..text[..text.len() - 1].rfind('\n').unwrap() + 1];
+        let edited = text.replacen("\"tree\":\"events\"", "\"tree\":\"evenTs\"", 1);
+        let extra = format!("{text}{{\"tree\":\"x\"}}\n");
+        let cases: [(&[u8], &str); 6] = [
+            (mid_line, "line"),
+            (at_line_end, "cut short"),
+            (edited.as_bytes(), "checksum"),
+            (extra.as_bytes(), "after its end"),
+            (b"", "empty"),
+            (b"{\"hello\":1}\n", "header"),
+        ];
+        for (bad, reason) in cases {
+            let error = restore(&into, bad).unwrap_err().to_string();
+            assert!(error.contains(reason), "{reason}: {error}");
+            assert!(
+                !into.exists(),
+                "{reason}: nothing may be left in the target"
+            );
+        }
+    }
+
+    #[test]
+    fn restoring_into_a_used_directory_is_refused() {
+        let source = tempfile::tempdir().unwrap();
+        let store = filled(source.path());
+        let file = backup_of(&store);
+        drop(store);
+        let error = restore(source.path(), &file).unwrap_err();
+        assert!(matches!(error, BackupError::TargetNotEmpty(_)), "{error}");
+        // The store there is untouched.
+        assert_eq!(
+            Store::open(source.path())
+                .unwrap()
+                .events_after("demo", 0)
+                .unwrap()
+                .len(),
+            5
+        );
+    }
+}
