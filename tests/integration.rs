@@ -25,6 +25,8 @@ mod backup;
 mod browser;
 #[path = "integration/chat.rs"]
 mod chat;
+#[path = "integration/crash.rs"]
+mod crash;
 #[path = "integration/http.rs"]
 mod http;
 #[path = "integration/lead.rs"]

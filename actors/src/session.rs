@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use futures_util::StreamExt;
+use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -58,7 +59,9 @@ pub enum SessionMessage {
         RpcReplyPort<Result<MessageRecord, ChatError>>,
     ),
     /// From the generation task: the answer ended this way.
-    GenerationEnded(GenerationEnded),
+    /// From the generation task: the answer ended this way. A complete answer waits on the
+    /// reply, so that it is durable before the visitor is told it is finished.
+    GenerationEnded(GenerationEnded, Option<RpcReplyPort<Result<(), String>>>),
     IdleCheck,
 }
 
@@ -166,10 +169,15 @@ impl Actor for Session {
                 let result = state.agent_reply(text, author).await;
                 let _ = reply.send(result);
             }
-            SessionMessage::GenerationEnded(ended) => {
+            SessionMessage::GenerationEnded(ended, reply) => {
                 state.last_active = Instant::now();
                 state.generating = false;
-                state.store_answer(ended).await?;
+                let result = state.store_answer(ended).await;
+                if let Some(reply) = reply {
+                    let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
+                    let _ = reply.send(outcome);
+                }
+                result?;
             }
             SessionMessage::IdleCheck => {
                 if !state.generating && state.last_active.elapsed() >= state.engine.idle_timeout {
@@ -368,7 +376,6 @@ async fn generate(
     stats: Arc<LlmStats>,
 ) {
     let mut answer = String::new();
-    let mut sources = sources;
     let status = loop {
         let next = tokio::select! {
             // The visitor left: dropping `texts` below cancels the upstream request at once.
@@ -403,24 +410,43 @@ async fn generate(
                     }
                 }
             }
-            None => {
-                if !sources.is_empty() {
-                    let _ = events.send(ChatEvent::Sources(sources.clone())).await;
-                }
-                let _ = events.send(ChatEvent::Finished).await;
-                break MessageStatus::Complete;
-            }
+            None => break MessageStatus::Complete,
         }
     };
     drop(texts);
     if status != MessageStatus::Complete {
-        sources.clear();
+        let ended = GenerationEnded {
+            answer,
+            sources: Vec::new(),
+            status,
+        };
+        let _ = session.send_message(SessionMessage::GenerationEnded(ended, None));
+        return;
     }
-    let _ = session.send_message(SessionMessage::GenerationEnded(GenerationEnded {
+    // Durable first: a visitor never sees "finished" for an answer a crash could take back.
+    let ended = GenerationEnded {
         answer,
-        sources,
+        sources: sources.clone(),
         status,
-    }));
+    };
+    let stored = session
+        .call(
+            |reply| SessionMessage::GenerationEnded(ended, Some(reply)),
+            None,
+        )
+        .await;
+    match stored {
+        Ok(CallResult::Success(Ok(()))) => {
+            if !sources.is_empty() {
+                let _ = events.send(ChatEvent::Sources(sources)).await;
+            }
+            let _ = events.send(ChatEvent::Finished).await;
+        }
+        _ => {
+            let failed = ChatEvent::Failed("the answer could not be saved".into());
+            let _ = events.send(failed).await;
+        }
+    }
 }
 
 /// One source per document the prompt's passages came from, best first.
