@@ -182,6 +182,11 @@ pub struct LlmConfig {
     /// Speak HTTP/2 without TLS (h2c, "prior knowledge") to `base_url`.
     pub http2_prior_knowledge: bool,
     pub fallback: LlmFallback,
+    /// Answers failing in a row at the model server before it is rested; 0 turns it off.
+    pub breaker_failures: u32,
+    /// How long a failing model server is rested before one trial answer.
+    #[serde(with = "humantime_serde")]
+    pub breaker_cooldown: Duration,
 }
 
 impl Default for LlmConfig {
@@ -199,6 +204,8 @@ impl Default for LlmConfig {
             max_concurrent_streams: 256,
             http2_prior_knowledge: false,
             fallback: LlmFallback::Extractive,
+            breaker_failures: 5,
+            breaker_cooldown: Duration::from_secs(30),
         }
     }
 }

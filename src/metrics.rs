@@ -2,9 +2,10 @@
 //!
 //! Request counts by route and status, time to the response head by route, rate-limit
 //! rejections by class; and, read when scraped, open SSE/WebSocket streams, live actors and
-//! popup subscribers, LLM answers, text chunks, upstream errors and fallbacks, and the store's
-//! size on disk. Only clients in `metrics.allow` may scrape it (loopback by default). It never
-//! labels by anything a visitor controls, so the number of series stays fixed.
+//! popup subscribers, LLM answers, text chunks, upstream errors, fallbacks and circuit-breaker
+//! openings, and the store's size on disk. Only clients in `metrics.allow` may scrape it
+//! (loopback by default). It never labels by anything a visitor controls, so the number of
+//! series stays fixed.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -45,6 +46,7 @@ struct Sampled {
     llm_chunks: Counter,
     llm_upstream_errors: Counter,
     llm_fallbacks: Counter,
+    llm_circuit_opens: Counter,
 }
 
 /// What a scrape reads from the rest of the server.
@@ -58,6 +60,7 @@ pub struct Snapshot<'a> {
     pub llm_chunks: &'a AtomicU64,
     pub llm_upstream_errors: &'a AtomicU64,
     pub llm_fallbacks: &'a AtomicU64,
+    pub llm_circuit_opens: &'a AtomicU64,
 }
 
 pub struct Metrics {
@@ -148,6 +151,11 @@ impl Metrics {
                 "Answers given by the fallback provider",
                 &sampled.llm_fallbacks,
             ),
+            (
+                "llm_circuit_opens",
+                "Times the circuit breaker stopped calling a failing model server",
+                &sampled.llm_circuit_opens,
+            ),
         ];
         for (name, help, counter) in counters {
             registry.register(name, help, counter.clone());
@@ -198,6 +206,7 @@ impl Metrics {
         counter(&sampled.llm_chunks, now.llm_chunks);
         counter(&sampled.llm_upstream_errors, now.llm_upstream_errors);
         counter(&sampled.llm_fallbacks, now.llm_fallbacks);
+        counter(&sampled.llm_circuit_opens, now.llm_circuit_opens);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");

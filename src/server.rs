@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use helpyap_actors::llm::LlmProvider as Llm;
+use helpyap_actors::llm::breaker::Breaker;
 use helpyap_actors::llm::extractive::Extractive;
 use helpyap_actors::llm::openai::{OpenAi, OpenAiArguments};
+use helpyap_actors::llm::{LlmProvider as Llm, LlmStats};
 use helpyap_actors::project::DocumentEdit;
 use helpyap_actors::{ChatEngine, Registry, RegistryArguments, Store};
 use hyper::service::service_fn;
@@ -246,6 +247,7 @@ async fn bootstrap_admin(registry: &Registry) -> anyhow::Result<()> {
 /// The model side of chat, as the config asks.
 fn chat_engine(config: &Config) -> anyhow::Result<ChatEngine> {
     let llm = &config.llm;
+    let stats = Arc::<LlmStats>::default();
     let extractive: Arc<dyn Llm> = Arc::new(Extractive);
     let provider: Arc<dyn Llm> = match llm.provider {
         LlmProvider::Extractive => extractive.clone(),
@@ -254,7 +256,7 @@ fn chat_engine(config: &Config) -> anyhow::Result<ChatEngine> {
             if api_key.is_empty() {
                 tracing::warn!(var = %llm.api_key_env, "no API key set; sending requests without one");
             }
-            Arc::new(OpenAi::new(OpenAiArguments {
+            let openai: Arc<dyn Llm> = Arc::new(OpenAi::new(OpenAiArguments {
                 base_url: llm.base_url.clone(),
                 model: llm.model.clone(),
                 api_key,
@@ -265,7 +267,16 @@ fn chat_engine(config: &Config) -> anyhow::Result<ChatEngine> {
                 idle_timeout: llm.idle_timeout,
                 max_concurrent_streams: llm.max_concurrent_streams,
                 http2_prior_knowledge: llm.http2_prior_knowledge,
-            })?)
+            })?);
+            match llm.breaker_failures {
+                0 => openai,
+                failures => Arc::new(Breaker::new(
+                    openai,
+                    failures,
+                    llm.breaker_cooldown,
+                    stats.clone(),
+                )),
+            }
         }
     };
     let fallback = match (llm.provider, llm.fallback) {
@@ -275,7 +286,7 @@ fn chat_engine(config: &Config) -> anyhow::Result<ChatEngine> {
     Ok(ChatEngine {
         provider,
         fallback,
-        stats: Arc::default(),
+        stats,
         idle_timeout: config.chat.session_idle_timeout,
         history_messages: config.chat.history_messages,
     })

@@ -220,15 +220,18 @@ impl SessionState {
         };
         let texts = match self.engine.provider.answer(&prompt) {
             Ok(texts) => texts,
-            Err(LlmError::Overloaded) => match &self.engine.fallback {
-                Some(fallback) => {
-                    LlmStats::count(&self.engine.stats.fallbacks);
-                    fallback
-                        .answer(&prompt)
-                        .map_err(|_| ChatError::Overloaded)?
-                }
-                None => return Err(ChatError::Overloaded),
-            },
+            // Refused at once (at capacity, or the circuit is open): the fallback answers.
+            Err(refusal @ (LlmError::Overloaded | LlmError::CircuitOpen)) => {
+                let refused = match refusal {
+                    LlmError::Overloaded => ChatError::Overloaded,
+                    _ => ChatError::Unavailable,
+                };
+                let Some(fallback) = &self.engine.fallback else {
+                    return Err(refused);
+                };
+                LlmStats::count(&self.engine.stats.fallbacks);
+                fallback.answer(&prompt).map_err(|_| refused)?
+            }
             Err(_) => return Err(ChatError::Unavailable),
         };
 

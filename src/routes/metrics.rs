@@ -34,6 +34,7 @@ pub fn get(state: &AppState, client: IpAddr) -> Result<Response<Body>, ApiError>
         llm_chunks: &llm.text_chunks,
         llm_upstream_errors: &llm.upstream_errors,
         llm_fallbacks: &llm.fallbacks,
+        llm_circuit_opens: &llm.circuit_opens,
     });
     Ok(bytes_response(
         StatusCode::OK,

@@ -9,7 +9,7 @@ use helpyap::config::{Config, LlmFallback, LlmProvider};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::fake_llm::FakeLlm;
+use crate::fake_llm::{ANSWER_CHUNKS, FakeLlm};
 use crate::support::{TestServer, client, expect_error, health};
 
 /// A chat answer as read off the wire.
@@ -655,5 +655,78 @@ async fn keep_alive_comments_flow_during_silences() {
         answer.comments >= 2,
         "{} keep-alives in an 800 ms silence",
         answer.comments
+    );
+}
+
+#[tokio::test]
+async fn a_failing_model_server_is_rested_by_the_circuit_breaker_then_tried_again() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let fake = FakeLlm::start().await;
+    let configure = with_fake(&fake, LlmFallback::None);
+    let server = TestServer::start_with(|config| {
+        configure(config);
+        config.llm.breaker_failures = 3;
+        config.llm.breaker_cooldown = Duration::from_millis(600);
+    })
+    .await;
+    for _ in 0..3 {
+        let failed = ask(&server, Uuid::new_v4(), None, "[500] hello?").await;
+        assert_eq!(failed.status, 200);
+        assert!(failed.types().contains(&"error".to_owned()));
+    }
+    // Open: refused at once with 503, and the model server is left alone.
+    let asked = fake.requests.load(SeqCst);
+    let refused = ask(&server, Uuid::new_v4(), None, "What is your return policy?").await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(fake.requests.load(SeqCst), asked);
+
+    // After the cooldown a trial answer goes through and closes the circuit.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let trial = ask(&server, Uuid::new_v4(), None, "What is your return policy?").await;
+    assert_eq!(trial.status, 200);
+    assert_eq!(trial.text(), ANSWER_CHUNKS.concat());
+    let after = ask(&server, Uuid::new_v4(), None, "And shipping?").await;
+    assert_eq!(after.text(), ANSWER_CHUNKS.concat());
+    assert_eq!(fake.requests.load(SeqCst), asked + 2);
+    let metrics = client().get(server.url("/metrics")).send().await.unwrap();
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("helpyap_llm_circuit_opens_total 1")
+    );
+}
+
+#[tokio::test]
+async fn while_the_circuit_is_open_the_fallback_answers_at_once() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let fake = FakeLlm::start().await;
+    let configure = with_fake(&fake, LlmFallback::Extractive);
+    let server = TestServer::start_with(|config| {
+        configure(config);
+        config.llm.breaker_failures = 2;
+        config.llm.breaker_cooldown = Duration::from_secs(60);
+    })
+    .await;
+    for _ in 0..2 {
+        // Before any text, the fallback answers these too.
+        let answer = ask(
+            &server,
+            Uuid::new_v4(),
+            None,
+            "[500] What is your return policy?",
+        )
+        .await;
+        assert_eq!(answer.status, 200);
+    }
+    let asked = fake.requests.load(SeqCst);
+    let answer = ask(&server, Uuid::new_v4(), None, "What is your return policy?").await;
+    assert_eq!(answer.status, 200);
+    assert!(answer.text().contains("30 days"), "{}", answer.text());
+    assert_eq!(
+        fake.requests.load(SeqCst),
+        asked,
+        "the model server was not asked"
     );
 }

@@ -34,6 +34,8 @@ pub struct FakeLlm {
     pub cancelled: Arc<AtomicUsize>,
     /// Requests that came over HTTP/2 (h2c); it speaks HTTP/1.1 and h2c on one port.
     pub http2_requests: Arc<AtomicUsize>,
+    /// Every request it got.
+    pub requests: Arc<AtomicUsize>,
 }
 
 impl FakeLlm {
@@ -44,14 +46,18 @@ impl FakeLlm {
         let cancelled_in = cancelled.clone();
         let http2_requests = Arc::new(AtomicUsize::new(0));
         let http2_in = http2_requests.clone();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let requests_in = requests.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let (cancelled, http2) = (cancelled_in.clone(), http2_in.clone());
+                let requests = requests_in.clone();
                 let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                     let cancelled = cancelled.clone();
+                    requests.fetch_add(1, Ordering::SeqCst);
                     if request.version() == hyper::Version::HTTP_2 {
                         http2.fetch_add(1, Ordering::SeqCst);
                     }
@@ -70,6 +76,7 @@ impl FakeLlm {
             addr,
             cancelled,
             http2_requests,
+            requests,
         }
     }
 

@@ -5,6 +5,7 @@
 //! timeouts and concurrency cap and report failures as [`LlmError`]. What to do on failure
 //! (error frame or extractive fallback) is the session's decision.
 
+pub mod breaker;
 pub mod extractive;
 pub mod openai;
 
@@ -49,6 +50,8 @@ pub enum LlmError {
     Garbage(String),
     #[error("too many answers are being written right now")]
     Overloaded,
+    #[error("the model server keeps failing; it is given a rest")]
+    CircuitOpen,
 }
 
 pub type TextStream = Pin<Box<dyn Stream<Item = Result<String, LlmError>> + Send>>;
@@ -69,6 +72,8 @@ pub struct LlmStats {
     pub text_chunks: AtomicU64,
     pub upstream_errors: AtomicU64,
     pub fallbacks: AtomicU64,
+    /// Times the circuit breaker stopped calling a failing model server.
+    pub circuit_opens: AtomicU64,
 }
 
 impl LlmStats {
