@@ -150,7 +150,7 @@ mod tests {
     }
 
     async fn frames_of(events: Vec<ChatEvent>) -> Vec<String> {
-        let (sender, receiver) = mpsc::channel(16);
+        let (sender, receiver) = mpsc::channel(events.len().max(1));
         for event in events {
             sender.send(event).await.unwrap();
         }
@@ -194,6 +194,36 @@ mod tests {
             ]
         );
         assert!(frames[5].contains("\"url\":\"https://x/r\""));
+    }
+
+    proptest::proptest! {
+        /// Any deltas, sources and ending: valid JSON frames in protocol order, the text intact.
+        #[test]
+        fn frames_carry_any_answer_in_order(
+            deltas in proptest::collection::vec(".{0,40}", 0..20),
+            finished in proptest::bool::ANY,
+        ) {
+            let mut events: Vec<ChatEvent> = deltas.iter().cloned().map(ChatEvent::Delta).collect();
+            events.push(if finished { ChatEvent::Finished } else { ChatEvent::Failed("x".into()) });
+            let frames = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(frames_of(events));
+            proptest::prop_assert_eq!(frames.last().map(String::as_str), Some("[DONE]"));
+            let json: Vec<Value> = frames[..frames.len() - 1]
+                .iter()
+                .map(|f| serde_json::from_str(f).unwrap())
+                .collect();
+            let types: Vec<&str> = json.iter().map(|f| f["type"].as_str().unwrap()).collect();
+            proptest::prop_assert_eq!(types[0], "start");
+            proptest::prop_assert_eq!(*types.last().unwrap(), if finished { "finish" } else { "error" });
+            let text: String = json.iter().filter_map(|f| f["delta"].as_str()).collect();
+            proptest::prop_assert_eq!(text, deltas.concat());
+            let opened = types.iter().filter(|t| **t == "text-start").count();
+            let closed = types.iter().filter(|t| **t == "text-end").count();
+            proptest::prop_assert_eq!(opened, closed);
+            proptest::prop_assert_eq!(opened, usize::from(!deltas.is_empty()));
+        }
     }
 
     #[tokio::test]

@@ -124,7 +124,7 @@ impl WebFetcher {
 }
 
 /// The `<loc>` texts of a sitemap, and whether it is a sitemap index.
-fn sitemap_locations(xml: &str) -> Result<(Vec<String>, bool), quick_xml::Error> {
+pub fn sitemap_locations(xml: &str) -> Result<(Vec<String>, bool), quick_xml::Error> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut locations = Vec::new();

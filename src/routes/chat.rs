@@ -40,7 +40,7 @@ pub async fn post(
 ) -> Result<Response<Body>, ApiError> {
     let post: super::SessionPost<ChatBody> = super::read_session_post(state, request).await?;
     let (project, session_id, token) = (post.project, post.session_id, post.token);
-    let question = question(post.rest.messages.unwrap_or_default(), state)?;
+    let question = question(post.rest.messages.unwrap_or_default(), &state.chat_limits)?;
 
     let start = state
         .registry
@@ -65,13 +65,20 @@ pub async fn post(
     Ok(response)
 }
 
+/// A chat body's question as the endpoint reads it (after the session fields), for fuzzing.
+pub fn parse_question(json: &[u8], limits: &ChatLimits) -> Result<String, ApiError> {
+    let body: ChatBody = serde_json::from_slice(json)
+        .map_err(|error| ApiError::BadRequest(format!("Invalid JSON body: {error}")))?;
+    question(body.messages.unwrap_or_default(), limits)
+}
+
 /// The visitor's question: the last message, which must be the user's.
-fn question(messages: Vec<IncomingMessage>, state: &AppState) -> Result<String, ApiError> {
+fn question(messages: Vec<IncomingMessage>, limits: &ChatLimits) -> Result<String, ApiError> {
     if messages.is_empty() {
         return Err(ApiError::BadRequest("messages must not be empty".into()));
     }
-    if messages.len() > state.chat_limits.max_messages {
-        let max = state.chat_limits.max_messages;
+    if messages.len() > limits.max_messages {
+        let max = limits.max_messages;
         return Err(ApiError::BadRequest(format!(
             "at most {max} messages per request"
         )));
@@ -105,7 +112,7 @@ fn question(messages: Vec<IncomingMessage>, state: &AppState) -> Result<String, 
     if text.is_empty() {
         return Err(ApiError::BadRequest("the last message has no text".into()));
     }
-    let max = state.chat_limits.max_message_chars;
+    let max = limits.max_message_chars;
     if text.chars().count() > max {
         return Err(ApiError::BadRequest(format!(
             "a message must be at most {max} characters"

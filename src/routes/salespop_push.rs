@@ -36,23 +36,38 @@ pub async fn post(
         )
     })?;
     let body: PushBody = read_json(request, state.body_limits).await?;
-    let project = body.project.filter(|p| !p.is_empty());
-    let project = project.ok_or_else(|| ApiError::BadRequest("project is required".into()))?;
-    let kind = body
-        .kind
-        .ok_or_else(|| ApiError::BadRequest("type is required".into()))?;
-    let fields = PushFields {
-        kind,
-        name: body.name,
-        location: body.location,
-        product: body.product,
-        message: body.message,
-    };
+    let (project, fields) = body.into_parts()?;
     let event_id = state.registry.push(&project, &secret, fields).await?;
     Ok(json_response(
         StatusCode::CREATED,
         &serde_json::json!({ "id": event_id.to_string() }),
     ))
+}
+
+impl PushBody {
+    /// The project and the event's fields; 400 when either required one is missing.
+    fn into_parts(self) -> Result<(String, PushFields), ApiError> {
+        let project = self.project.filter(|p| !p.is_empty());
+        let project = project.ok_or_else(|| ApiError::BadRequest("project is required".into()))?;
+        let kind = self
+            .kind
+            .ok_or_else(|| ApiError::BadRequest("type is required".into()))?;
+        let fields = PushFields {
+            kind,
+            name: self.name,
+            location: self.location,
+            product: self.product,
+            message: self.message,
+        };
+        Ok((project, fields))
+    }
+}
+
+/// A push body as the endpoint reads it, for fuzzing: the project and the event's fields.
+pub fn parse_body(json: &[u8]) -> Result<(String, PushFields), ApiError> {
+    let body: PushBody = serde_json::from_slice(json)
+        .map_err(|error| ApiError::BadRequest(format!("Invalid JSON body: {error}")))?;
+    body.into_parts()
 }
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive.

@@ -99,3 +99,50 @@ fn unrelated_or_empty_questions_match_nothing() {
             .is_empty()
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Cutting keeps every paragraph, whole and in order, and makes no empty passage.
+        #[test]
+        fn passages_keep_every_paragraph_in_order(
+            paragraphs in proptest::collection::vec("[#]?[a-zA-Z0-9 ,.!?é]{1,300}", 0..30),
+        ) {
+            let paragraphs: Vec<String> = paragraphs
+                .iter()
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect();
+            let text = paragraphs.join("\n\n");
+            let passages = cut_passages(&text);
+            prop_assert!(passages.iter().all(|p| !p.trim().is_empty()));
+            let rejoined: Vec<String> = passages
+                .iter()
+                .flat_map(|p| p.split("\n\n").map(str::to_owned).collect::<Vec<_>>())
+                .collect();
+            prop_assert_eq!(rejoined, paragraphs);
+        }
+
+        /// Any text as HTML, Markdown or plain text parses, and always has a title.
+        #[test]
+        fn any_document_parses(raw in ".{0,2000}", format in 0u8..3) {
+            let format = [DocumentFormat::Html, DocumentFormat::Markdown, DocumentFormat::Text][format as usize];
+            let document = Document::parse("doc", format, &raw);
+            prop_assert!(!document.title.is_empty());
+        }
+
+        /// What a page's scripts and styles hold never becomes answer text.
+        #[test]
+        fn scripts_and_styles_are_not_text(secret in "[a-z]{12,24}", body in "[a-zA-Z ]{1,200}") {
+            let html = format!(
+                "<html><head><style>.{secret} {{}}</style></head><body><p>{body}</p>\
+                 <script>var {secret} = 1;</script></body></html>"
+            );
+            let document = Document::parse("page", DocumentFormat::Html, &html);
+            prop_assert!(document.passages.iter().all(|p| !p.contains(&secret)), "{:?}", document.passages);
+        }
+    }
+}

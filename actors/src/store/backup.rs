@@ -110,7 +110,8 @@ impl Store {
 
     /// Checks the backup `open_backup` reads (it is called twice: once to check the whole file,
     /// once to import it), then restores it into `dir`, which must not exist or be empty.
-    /// Nothing is left in `dir` when it fails.
+    /// Nothing is left in `dir` when it fails. sled's background threads let go of the new
+    /// store's lock a moment after this returns.
     pub fn restore<R: BufRead>(
         dir: &Path,
         mut open_backup: impl FnMut() -> std::io::Result<R>,
@@ -122,7 +123,7 @@ impl Store {
         if in_use {
             return Err(BackupError::TargetNotEmpty(dir.display().to_string()));
         }
-        let summary = read_backup(open_backup()?, |_| Ok(()))?;
+        let summary = check(open_backup()?)?;
         let result = (|| {
             let db = sled::Config::new()
                 .path(dir)
@@ -151,6 +152,11 @@ impl Store {
         }
         result
     }
+}
+
+/// Reads a whole backup and checks it, writing nothing: what `restore` does first.
+pub fn check(input: impl BufRead) -> Result<BackupSummary, BackupError> {
+    read_backup(input, |_| Ok(()))
 }
 
 enum Item {

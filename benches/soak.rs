@@ -1,0 +1,212 @@
+//! Soak: the real binary under a steady mix of traffic for a bounded time, sampled at intervals:
+//! RSS, open file descriptors, live actors and streams (from `/metrics`), and the p99 latency of
+//! the requests of each interval. Flat figures from the first interval to the last mean nothing
+//! leaks.
+//!
+//! Knobs: HELPYAP_SOAK_SECONDS (600), HELPYAP_SOAK_INTERVAL (60), HELPYAP_SOAK_RATE (requests
+//! per second of the mix, 200). The mix each second: config reads, pushes, new chats (each a
+//! new session, answered by the extractive provider), transcript reads, and 50 SSE visitors who
+//! come and go.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Server, knob, percentile, rss_kib};
+use serde_json::json;
+
+const SECRET: &str = "sp_soak_test_secret_0123456789";
+
+fn config() -> String {
+    format!(
+        r#"
+[server]
+bind = "127.0.0.1:0"
+log_level = "warn"
+[rate_limits]
+chat = {{ requests = 100000000, window = "60s" }}
+push = {{ requests = 100000000, window = "60s" }}
+widget = {{ requests = 100000000, window = "60s" }}
+[chat]
+session_idle_timeout = "20s"
+[[projects]]
+slug = "demo"
+name = "Support Bot"
+push_secret = "{SECRET}"
+knowledge_dir = "{}/knowledge/demo"
+"#,
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let seconds: u64 = knob("HELPYAP_SOAK_SECONDS", "600").parse().unwrap();
+    let interval: u64 = knob("HELPYAP_SOAK_INTERVAL", "60").parse().unwrap();
+    let rate: u64 = knob("HELPYAP_SOAK_RATE", "200").parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&config(), dir.path());
+    let base = format!("http://{}", server.addr);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "soak: {seconds} s at {rate} requests/s (config reads, pushes, chats, transcripts) + 50 SSE visitors coming and going"
+    );
+    println!(
+        "{:>6} | {:>9} | {:>8} | {:>6} | {:>8} | {:>7} | {:>11} | {:>10}",
+        "t (s)", "RSS KiB", "open fds", "streams", "sessions", "projects", "requests", "p99 ms"
+    );
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap();
+        let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
+        let started = Instant::now();
+        let end = started + Duration::from_secs(seconds);
+
+        // SSE visitors: each stays 5–15 s, then a new one comes.
+        for idx in 0..50u64 {
+            let (client, base) = (client.clone(), base.clone());
+            tokio::spawn(async move {
+                while Instant::now() < end {
+                    let stay = Duration::from_secs(5 + (idx * 7) % 11);
+                    if let Ok(mut response) = client
+                        .get(format!("{base}/api/widget/salespop/stream?project=demo"))
+                        .send()
+                        .await
+                    {
+                        let _ = tokio::time::timeout(stay, async {
+                            while let Ok(Some(_)) = response.chunk().await {}
+                        })
+                        .await;
+                    }
+                }
+            });
+        }
+
+        // The request mix, paced.
+        let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+        let mut next_sample = started + Duration::from_secs(interval);
+        let mut sessions: Vec<(uuid::Uuid, String)> = Vec::new();
+        let mut sent = 0u64;
+        let sample = |at: Instant, latencies: &Arc<Mutex<Vec<f64>>>, sent: u64| {
+            let (client, base, latencies) = (client.clone(), base.clone(), latencies.clone());
+            let pid = server.pid();
+            async move {
+                let metrics = client
+                    .get(format!("{base}/metrics"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                let mut window = std::mem::take(&mut *latencies.lock().unwrap());
+                window.sort_by(f64::total_cmp);
+                println!(
+                    "{:>6} | {:>9} | {:>8} | {:>6} | {:>8} | {:>7} | {:>11} | {:>10.2}",
+                    at.duration_since(started).as_secs(),
+                    rss_kib(pid),
+                    open_fds(pid),
+                    metric(&metrics, "helpyap_live_streams"),
+                    metric(&metrics, "helpyap_live_session_actors"),
+                    metric(&metrics, "helpyap_live_project_actors"),
+                    sent,
+                    percentile(&window, 99.0),
+                );
+            }
+        };
+        sample(started, &latencies, 0).await;
+        while Instant::now() < end {
+            ticker.tick().await;
+            sent += 1;
+            let (client, base, window) = (client.clone(), base.clone(), latencies.clone());
+            let kind = sent % 10;
+            let transcript = (kind == 9).then(|| sessions.last().cloned()).flatten();
+            let new_session = (kind == 8).then(uuid::Uuid::new_v4);
+            let recorded = tokio::spawn(async move {
+                let began = Instant::now();
+                let token = match (kind, new_session, transcript) {
+                    (0..=4, ..) => {
+                        let _ = client
+                            .get(format!("{base}/api/widget/config?project=demo"))
+                            .send()
+                            .await;
+                        None
+                    }
+                    (5..=7, ..) => {
+                        let _ = client
+                            .post(format!("{base}/api/widget/salespop-push"))
+                            .bearer_auth(SECRET)
+                            .json(&json!({ "project": "demo", "type": "purchased", "name": "Sarah K." }))
+                            .send()
+                            .await;
+                        None
+                    }
+                    (_, Some(session), _) => {
+                        let response = client
+                            .post(format!("{base}/api/chat"))
+                            .json(&json!({ "projectSlug": "demo", "sessionId": session, "messages": [{ "role": "user", "content": "How long does shipping take?" }] }))
+                            .send()
+                            .await
+                            .ok();
+                        let token = response.as_ref().and_then(|r| {
+                            r.headers().get("x-session-token")?.to_str().ok().map(str::to_owned)
+                        });
+                        if let Some(response) = response {
+                            let _ = response.text().await;
+                        }
+                        token.map(|t| (session, t))
+                    }
+                    (_, None, Some((session, token))) => {
+                        let _ = client
+                            .get(format!(
+                                "{base}/api/widget/session?project=demo&sessionId={session}"
+                            ))
+                            .header("x-session-token", token)
+                            .send()
+                            .await;
+                        None
+                    }
+                    _ => None,
+                };
+                window
+                    .lock()
+                    .unwrap()
+                    .push(began.elapsed().as_secs_f64() * 1000.0);
+                token
+            });
+            if kind == 8 {
+                if let Ok(Some(session)) = recorded.await {
+                    sessions.push(session);
+                    if sessions.len() > 100 {
+                        sessions.remove(0);
+                    }
+                }
+            }
+            if Instant::now() >= next_sample {
+                sample(next_sample, &latencies, sent).await;
+                next_sample += Duration::from_secs(interval);
+            }
+        }
+    });
+    drop(server);
+}
