@@ -194,12 +194,12 @@ fn main() {
                     .push(began.elapsed().as_secs_f64() * 1000.0);
                 token
             });
-            if kind == 8 {
-                if let Ok(Some(session)) = recorded.await {
-                    sessions.push(session);
-                    if sessions.len() > 100 {
-                        sessions.remove(0);
-                    }
+            if kind == 8
+                && let Ok(Some(session)) = recorded.await
+            {
+                sessions.push(session);
+                if sessions.len() > 100 {
+                    sessions.remove(0);
                 }
             }
             if Instant::now() >= next_sample {
