@@ -1,7 +1,7 @@
 //! Soak: the real binary under a steady mix of traffic for a bounded time, sampled at intervals:
-//! RSS, open file descriptors, live actors and streams (from `/metrics`), and the p99 latency of
-//! the requests of each interval. Flat figures from the first interval to the last mean nothing
-//! leaks.
+//! RSS, the store's size, open file descriptors, live actors and streams (from `/metrics`), and
+//! the p99 latency of the requests of each interval. Flat figures from the first interval to the
+//! last mean nothing leaks; RSS also follows the store, whose pages sled caches.
 //!
 //! Knobs: HELPYAP_SOAK_SECONDS (600), HELPYAP_SOAK_INTERVAL (60), HELPYAP_SOAK_RATE (requests
 //! per second of the mix, 200). The mix each second: config reads, pushes, new chats (each a
@@ -70,8 +70,16 @@ fn main() {
         "soak: {seconds} s at {rate} requests/s (config reads, pushes, chats, transcripts) + 50 SSE visitors coming and going"
     );
     println!(
-        "{:>6} | {:>9} | {:>8} | {:>6} | {:>8} | {:>7} | {:>11} | {:>10}",
-        "t (s)", "RSS KiB", "open fds", "streams", "sessions", "projects", "requests", "p99 ms"
+        "{:>6} | {:>9} | {:>9} | {:>8} | {:>6} | {:>8} | {:>7} | {:>11} | {:>10}",
+        "t (s)",
+        "RSS KiB",
+        "store KiB",
+        "open fds",
+        "streams",
+        "sessions",
+        "projects",
+        "requests",
+        "p99 ms"
     );
     runtime.block_on(async {
         let client = reqwest::Client::builder()
@@ -122,9 +130,10 @@ fn main() {
                 let mut window = std::mem::take(&mut *latencies.lock().unwrap());
                 window.sort_by(f64::total_cmp);
                 println!(
-                    "{:>6} | {:>9} | {:>8} | {:>6} | {:>8} | {:>7} | {:>11} | {:>10.2}",
+                    "{:>6} | {:>9} | {:>9.0} | {:>8} | {:>6} | {:>8} | {:>7} | {:>11} | {:>10.2}",
                     at.duration_since(started).as_secs(),
                     rss_kib(pid),
+                    metric(&metrics, "helpyap_store_size_bytes") / 1024.0,
                     open_fds(pid),
                     metric(&metrics, "helpyap_live_streams"),
                     metric(&metrics, "helpyap_live_session_actors"),

@@ -221,7 +221,13 @@ impl Document {
             DocumentFormat::Html => (html_title(body), html_to_text(body)),
             DocumentFormat::Text => (None, body.to_owned()),
         };
-        let title = front_title.or(found_title).unwrap_or_else(|| id.to_owned());
+        // A blank title (`# ` alone, `title:` with nothing after it) falls through to the next.
+        let title = [front_title, found_title]
+            .into_iter()
+            .flatten()
+            .map(|title| title.trim().to_owned())
+            .find(|title| !title.is_empty())
+            .unwrap_or_else(|| id.to_owned());
         Document {
             id: id.to_owned(),
             title,
