@@ -4,7 +4,8 @@
 //! last mean nothing leaks; RSS also follows the store, whose pages sled caches.
 //!
 //! Knobs: HELPYAP_SOAK_SECONDS (600), HELPYAP_SOAK_INTERVAL (60), HELPYAP_SOAK_RATE (requests
-//! per second of the mix, 200). The mix each second: config reads, pushes, new chats (each a
+//! per second of the mix, 200), HELPYAP_SOAK_CACHE_BYTES (sled's page cache, 8 MiB: small, so
+//! that a cache filling up is not mistaken for a leak, nor hides one). The mix each second: config reads, pushes, new chats (each a
 //! new session, answered by the extractive provider), transcript reads, and 50 SSE visitors who
 //! come and go.
 
@@ -31,13 +32,16 @@ push = {{ requests = 100000000, window = "60s" }}
 widget = {{ requests = 100000000, window = "60s" }}
 [chat]
 session_idle_timeout = "20s"
+[store]
+cache_bytes = {cache}
 [[projects]]
 slug = "demo"
 name = "Support Bot"
 push_secret = "{SECRET}"
 knowledge_dir = "{}/knowledge/demo"
 "#,
-        env!("CARGO_MANIFEST_DIR")
+        env!("CARGO_MANIFEST_DIR"),
+        cache = knob("HELPYAP_SOAK_CACHE_BYTES", "8388608"),
     )
 }
 

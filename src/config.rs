@@ -118,12 +118,15 @@ pub enum LogLevel {
 pub struct StoreConfig {
     /// Directory of the sled database; relative paths are relative to the working directory.
     pub path: PathBuf,
+    /// Most memory sled's page cache takes, in bytes.
+    pub cache_bytes: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: PathBuf::from("data"),
+            cache_bytes: helpyap_actors::store::DEFAULT_CACHE_BYTES,
         }
     }
 }

@@ -53,7 +53,7 @@ pub struct App {
 impl App {
     /// Opens the store, starts the engine and applies the config's seed projects.
     pub async fn build(config: &Config) -> anyhow::Result<App> {
-        let store = Store::open(&config.store.path)?;
+        let store = Store::open_with_cache(&config.store.path, config.store.cache_bytes)?;
         let registry = Registry::start(RegistryArguments {
             store,
             feed: config.social_proof.feed_settings(),

@@ -90,6 +90,9 @@ impl Flusher {
 /// Bumped when the key layout or a record's encoding changes incompatibly.
 const SCHEMA_VERSION: u64 = 1;
 
+/// sled's page cache when nothing else is asked for (sled's own default is 1 GiB).
+pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
+
 /// Errors of the storage boundary.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -142,12 +145,22 @@ impl Store {
     /// another process, unreadable, corrupt, or of a newer schema — is an error with a
     /// message fit for an operator, never a panic.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens the store with sled's page cache bounded to `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let open_error = |reason: String| StoreError::Open {
             path: path.to_owned(),
             reason,
         };
         // sled 0.34 can panic on some corrupt files instead of returning an error.
-        let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(path).open()));
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_bytes)
+                .open()
+        }));
         let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(error)) => return Err(open_error(describe_open_error(error))),

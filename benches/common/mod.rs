@@ -17,10 +17,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(config: &str, data_dir: &Path) -> Server {
-        let config = format!(
-            "{config}\n[store]\npath = \"{}\"\n",
-            data_dir.join("store").display()
-        );
+        let path = format!("path = \"{}\"", data_dir.join("store").display());
+        let config = if config.contains("[store]") {
+            config.replacen("[store]", &format!("[store]\n{path}"), 1)
+        } else {
+            format!("{config}\n[store]\n{path}\n")
+        };
         let config_path = data_dir.join("config.toml");
         std::fs::write(&config_path, config).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_helpyap"));

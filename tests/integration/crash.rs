@@ -166,6 +166,13 @@ async fn acknowledged_writes_survive_repeated_kill_9_under_load() {
     }
 
     let seen = std::mem::take(&mut *seen.lock().unwrap());
+    eprintln!(
+        "acknowledged over {ROUNDS} kills: {} events, {} questions ({} finished answers), {} settings writes",
+        seen.events.len(),
+        seen.chats.len(),
+        seen.chats.iter().filter(|c| c.2.is_some()).count(),
+        seen.welcomes.len()
+    );
     assert!(
         seen.events.len() > 20,
         "the load ran: {} events",

@@ -103,11 +103,20 @@ fn unrelated_or_empty_questions_match_nothing() {
 #[test]
 fn a_blank_heading_is_no_title() {
     // Found by the knowledge_html fuzz target: "# " made a document with an empty title.
-    assert_eq!(Document::parse("doc", DocumentFormat::Markdown, "# ").title, "doc");
+    assert_eq!(
+        Document::parse("doc", DocumentFormat::Markdown, "# ").title,
+        "doc"
+    );
     let front = "---\ntitle:  \n---\n# Real title\n\nText.";
-    assert_eq!(Document::parse("doc", DocumentFormat::Markdown, front).title, "Real title");
+    assert_eq!(
+        Document::parse("doc", DocumentFormat::Markdown, front).title,
+        "Real title"
+    );
     let html = "<html><head><title> </title></head><body><p>x</p></body></html>";
-    assert_eq!(Document::parse("page", DocumentFormat::Html, html).title, "page");
+    assert_eq!(
+        Document::parse("page", DocumentFormat::Html, html).title,
+        "page"
+    );
 }
 
 mod properties {
