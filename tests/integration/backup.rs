@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::support::{Binary, DEMO_SECRET, TestServer, client, expect_error};
+use crate::support::{Binary, DEMO_SECRET, TestServer, client, expect_error, send_json};
 
 const EMAIL: &str = "owner@example.com";
 const PASSWORD: &str = "correct horse battery";
@@ -20,15 +20,12 @@ fn helpyap(dir: &Path, args: &[&str]) -> Output {
 }
 
 async fn login(base: &str) -> String {
-    let tokens: Value = client()
-        .post(format!("{base}/api/admin/auth/login"))
-        .json(&json!({ "email": EMAIL, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = send_json(
+        client()
+            .post(format!("{base}/api/admin/auth/login"))
+            .json(&json!({ "email": EMAIL, "password": PASSWORD })),
+    )
+    .await;
     tokens["accessToken"].as_str().unwrap().to_owned()
 }
 
@@ -138,14 +135,8 @@ async fn a_backup_taken_stopped_or_running_restores_into_a_serving_store() {
         assert!(String::from_utf8_lossy(&twice.stderr).contains("empty directory"));
 
         let server = serve(data);
-        let events: Value = client()
-            .get(server.url("/api/widget/salespop?project=demo&since=0"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let events: Value =
+            send_json(client().get(server.url("/api/widget/salespop?project=demo&since=0"))).await;
         let names: Vec<&str> = events["events"]
             .as_array()
             .unwrap()
@@ -153,28 +144,22 @@ async fn a_backup_taken_stopped_or_running_restores_into_a_serving_store() {
             .map(|e| e["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["Ann", "Bo", "Cy"], "{file}");
-        let next: Value = client()
-            .post(server.url("/api/widget/salespop-push"))
-            .bearer_auth(DEMO_SECRET)
-            .json(&json!({ "project": "demo", "type": "signed_up" }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let next: Value = send_json(
+            client()
+                .post(server.url("/api/widget/salespop-push"))
+                .bearer_auth(DEMO_SECRET)
+                .json(&json!({ "project": "demo", "type": "signed_up" })),
+        )
+        .await;
         assert_eq!(next["id"], "4", "{file}: ids go on from the backup");
-        let transcript: Value = client()
-            .get(server.url(&format!(
-                "/api/widget/session?project=demo&sessionId={session}"
-            )))
-            .header("x-session-token", &token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let transcript: Value = send_json(
+            client()
+                .get(server.url(&format!(
+                    "/api/widget/session?project=demo&sessionId={session}"
+                )))
+                .header("x-session-token", &token),
+        )
+        .await;
         assert_eq!(
             transcript["messages"].as_array().unwrap().len(),
             2,
@@ -209,15 +194,12 @@ async fn only_admins_download_backups() {
         .grant(user.id, "demo", Some(helpyap_actors::accounts::Role::Owner))
         .await
         .unwrap();
-    let tokens: Value = client()
-        .post(server.url("/api/admin/auth/login"))
-        .json(&json!({ "email": "agent@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = send_json(
+        client()
+            .post(server.url("/api/admin/auth/login"))
+            .json(&json!({ "email": "agent@example.com", "password": PASSWORD })),
+    )
+    .await;
     let owner = tokens["accessToken"].as_str().unwrap();
     let response = client()
         .get(server.url("/api/admin/backup"))

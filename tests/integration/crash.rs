@@ -12,7 +12,7 @@ use helpyap_actors::Store;
 use helpyap_actors::chat::{MessageStatus, Role};
 use serde_json::{Value, json};
 
-use crate::support::{Binary, DEMO_SECRET, client};
+use crate::support::{Binary, DEMO_SECRET, client, send_json};
 
 const ROUNDS: usize = 4;
 const EMAIL: &str = "owner@example.com";
@@ -212,14 +212,8 @@ async fn acknowledged_writes_survive_repeated_kill_9_under_load() {
 
     // The last acknowledged settings, or the one in flight at the kill, are live after a restart.
     let server = start(dir.path());
-    let config: Value = client()
-        .get(server.url("/api/widget/config?project=demo"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config: Value =
+        send_json(client().get(server.url("/api/widget/config?project=demo"))).await;
     let welcome = config["welcomeMessage"].as_str().unwrap();
     let expected: Vec<&String> = seen
         .welcomes
@@ -231,16 +225,13 @@ async fn acknowledged_writes_survive_repeated_kill_9_under_load() {
         expected.iter().any(|w| w.as_str() == welcome),
         "{welcome:?} is none of {expected:?}"
     );
-    let next: Value = client()
-        .post(server.url("/api/widget/salespop-push"))
-        .bearer_auth(DEMO_SECRET)
-        .json(&json!({ "project": "demo", "type": "signed_up" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let next: Value = send_json(
+        client()
+            .post(server.url("/api/widget/salespop-push"))
+            .bearer_auth(DEMO_SECRET)
+            .json(&json!({ "project": "demo", "type": "signed_up" })),
+    )
+    .await;
     let next: u64 = next["id"].as_str().unwrap().parse().unwrap();
     let highest = stored.keys().max().copied().unwrap_or(0);
     assert!(next > highest, "id {next} after {highest}: never reused");

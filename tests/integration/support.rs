@@ -127,6 +127,11 @@ pub async fn health(server: &TestServer) -> serde_json::Value {
     get_json(server, "/healthz").await
 }
 
+/// Sends a request and reads its JSON answer, whatever the status.
+pub async fn send_json(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
