@@ -346,6 +346,9 @@ fn server_config(upstream: SocketAddr, http2: bool) -> String {
 [server]
 bind = "127.0.0.1:0"
 log_level = "warn"
+# Every load client is 127.0.0.1.
+max_connections_per_ip = 0
+max_streams_per_ip = 0
 [rate_limits]
 chat = {{ requests = 1000000, window = "60s" }}
 [llm]

@@ -26,6 +26,9 @@ fn config() -> String {
 [server]
 bind = "127.0.0.1:0"
 log_level = "warn"
+# Every load client is 127.0.0.1.
+max_connections_per_ip = 0
+max_streams_per_ip = 0
 [rate_limits]
 chat = {{ requests = 100000000, window = "60s" }}
 push = {{ requests = 100000000, window = "60s" }}

@@ -93,6 +93,7 @@ async fn start_servers(data_dir: &std::path::Path) -> [(&'static str, SocketAddr
     config.store.path = data_dir.to_owned();
     config.server.log_level = helpyap::config::LogLevel::Warn;
     config.rate_limits.widget.requests = u32::MAX;
+    config.server.max_connections_per_ip = 0;
     config.projects[0].push_secret_env = None;
     let app = App::build(&config).await.unwrap();
     let body = app

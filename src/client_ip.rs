@@ -4,7 +4,7 @@
 //! Left-most hops are written by the client and can be forged, so they are believed only when
 //! every hop to their right is a trusted proxy. This module reads headers; it does not limit.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use hyper::header::HeaderMap;
 use ipnet::IpNet;
@@ -42,6 +42,18 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>()
         .ok()
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
+}
+
+/// The address that counts as one client for limits: IPv4 addresses alone, IPv6 addresses by
+/// their /64 network, since one host usually owns a whole /64.
+pub fn client_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+    }
 }
 
 #[cfg(test)]

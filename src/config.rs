@@ -73,6 +73,12 @@ pub struct ServerConfig {
     pub write_stall_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Connections open at once; 0: as many as the open-file limit allows, less a reserve.
+    pub max_connections: usize,
+    /// Connections open at once from one peer address (trusted proxies exempt); 0: no cap.
+    pub max_connections_per_ip: usize,
+    /// Chat answers and popup streams open at once per client address; 0: no cap.
+    pub max_streams_per_ip: usize,
     /// Overridden by `HELPYAP_LOG_LEVEL`.
     pub log_level: LogLevel,
     /// `text` (human) or `json` (one object per line); overridden by `HELPYAP_LOG_FORMAT`.
@@ -90,6 +96,9 @@ impl Default for ServerConfig {
             send_buffer_bytes: 64 * 1024,
             write_stall_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            max_connections: 0,
+            max_connections_per_ip: 256,
+            max_streams_per_ip: 128,
             log_level: LogLevel::Info,
             log_format: LogFormat::Text,
         }
@@ -246,6 +255,8 @@ pub struct ChatConfig {
     /// An SSE comment is sent after this long without an event.
     #[serde(with = "humantime_serde")]
     pub keep_alive: Duration,
+    /// Session actors kept in memory; past it the longest-running idle ones are stopped.
+    pub max_sessions_in_memory: usize,
 }
 
 impl Default for ChatConfig {
@@ -256,6 +267,7 @@ impl Default for ChatConfig {
             max_message_chars: 4000,
             max_messages: 100,
             keep_alive: Duration::from_secs(15),
+            max_sessions_in_memory: 20_000,
         }
     }
 }
@@ -575,9 +587,13 @@ impl Config {
             return Err(self.invalid("llm.base_url must be an http:// or https:// URL"));
         }
         let chat = &self.chat;
-        if chat.max_message_chars == 0 || chat.max_messages == 0 || chat.keep_alive.is_zero() {
+        if chat.max_message_chars == 0
+            || chat.max_messages == 0
+            || chat.keep_alive.is_zero()
+            || chat.max_sessions_in_memory == 0
+        {
             return Err(self.invalid(
-                "chat.max_message_chars, chat.max_messages and chat.keep_alive must be greater than zero",
+                "chat.max_message_chars, chat.max_messages, chat.keep_alive and chat.max_sessions_in_memory must be greater than zero",
             ));
         }
         let auth = &self.auth;

@@ -31,6 +31,9 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("Rate limit exceeded")]
     RateLimited { retry_after: Duration },
+    /// The client's address holds `server.max_streams_per_ip` open streams.
+    #[error("Too many open streams from your address (at most {0}); close one and try again")]
+    TooManyStreams(usize),
     #[error("{0}")]
     Unavailable(String),
     /// A site we fetched on the caller's behalf failed.
@@ -52,7 +55,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyStreams(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -73,6 +78,7 @@ impl ApiError {
         let retry_after = match &self {
             ApiError::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
             ApiError::Unavailable(_) => Some(1),
+            ApiError::TooManyStreams(_) => Some(5),
             _ => None,
         };
         if let Some(seconds) = retry_after {

@@ -4,10 +4,12 @@
 //! CORS, the config file, the CLI and graceful shutdown. It never touches sled or an LLM: all
 //! state lives in the `helpyap-actors` engine, reached through its `Registry`.
 
+pub mod admission;
 pub mod auth;
 pub mod cli;
 pub mod client_ip;
 pub mod config;
+pub mod connection;
 pub mod cors;
 pub mod error;
 pub mod json;
@@ -18,7 +20,6 @@ pub mod rate_limit;
 pub mod router;
 pub mod routes;
 pub mod server;
-pub mod stall;
 pub mod timer;
 pub mod tracker;
 pub mod ui_stream;

@@ -1,11 +1,11 @@
 //! `GET /metrics`: what the server is doing, in Prometheus text format (prometheus-client).
 //!
 //! Request counts by route and status, time to the response head by route, rate-limit
-//! rejections by class; and, read when scraped, open SSE/WebSocket streams, live actors and
-//! popup subscribers, LLM answers, text chunks, upstream errors, fallbacks and circuit-breaker
-//! openings, and the store's size on disk. Only clients in `metrics.allow` may scrape it
-//! (loopback by default). It never labels by anything a visitor controls, so the number of
-//! series stays fixed.
+//! rejections by class, connections and streams refused by a cap; and, read when scraped, open
+//! connections, open SSE/WebSocket streams, live actors and popup subscribers, LLM answers, text
+//! chunks, upstream errors, fallbacks and circuit-breaker openings, and the store's size on disk.
+//! Only clients in `metrics.allow` may scrape it (loopback by default). It never labels by
+//! anything a visitor controls, so the number of series stays fixed.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -34,9 +34,15 @@ struct ClassLabels {
     class: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
 /// Values read from elsewhere when scraped.
 #[derive(Default)]
 struct Sampled {
+    open_connections: Gauge,
     live_streams: Gauge,
     live_projects: Gauge,
     live_sessions: Gauge,
@@ -51,6 +57,7 @@ struct Sampled {
 
 /// What a scrape reads from the rest of the server.
 pub struct Snapshot<'a> {
+    pub open_connections: usize,
     pub live_streams: usize,
     pub live_projects: usize,
     pub live_sessions: usize,
@@ -70,6 +77,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     rate_limited: Family<ClassLabels, Counter>,
+    refused: Family<ReasonLabels, Counter>,
     sampled: Sampled,
 }
 
@@ -103,8 +111,19 @@ impl Metrics {
             "Requests refused by a per-IP rate limit, by class",
             rate_limited.clone(),
         );
+        let refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "refused",
+            "Connections and streams turned away by a cap (connections, connections_per_ip, streams_per_ip)",
+            refused.clone(),
+        );
         let sampled = Sampled::default();
         let gauges = [
+            (
+                "open_connections",
+                "Client connections open, WebSockets included",
+                &sampled.open_connections,
+            ),
             (
                 "live_streams",
                 "Open SSE and WebSocket streams",
@@ -166,6 +185,7 @@ impl Metrics {
             requests,
             latency,
             rate_limited,
+            refused,
             sampled,
         }
     }
@@ -185,6 +205,11 @@ impl Metrics {
             .inc();
     }
 
+    /// A connection or stream turned away by the cap named `reason`.
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
     /// The text exposition, with the sampled values read now.
     pub fn render(&self, now: Snapshot<'_>) -> String {
         let _one_at_a_time = self.scrape.lock().expect("never poisoned");
@@ -192,6 +217,7 @@ impl Metrics {
         let gauge = |gauge: &Gauge, value: u64| {
             gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
         };
+        gauge(&sampled.open_connections, now.open_connections as u64);
         gauge(&sampled.live_streams, now.live_streams as u64);
         gauge(&sampled.live_projects, now.live_projects as u64);
         gauge(&sampled.live_sessions, now.live_sessions as u64);

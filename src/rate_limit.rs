@@ -7,11 +7,12 @@
 //! bounded by the number of clients seen in one window. It does not find the client's address;
 //! `client_ip` does.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
+use crate::client_ip::client_key;
 use crate::config::{RateLimit, RateLimitsConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,17 +143,6 @@ impl RateLimiter {
 
     fn classes(&self) -> [&ClassLimiter; 4] {
         [&self.chat, &self.push, &self.widget, &self.login]
-    }
-}
-
-/// IPv4 addresses count alone; IPv6 addresses by their /64 network.
-fn client_key(client: IpAddr) -> IpAddr {
-    match client {
-        IpAddr::V4(_) => client,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
-        },
     }
 }
 

@@ -13,6 +13,7 @@ use hyper::header::{ALLOW, HeaderMap, HeaderName, HeaderValue, X_CONTENT_TYPE_OP
 use hyper::{Method, Request};
 use ipnet::IpNet;
 
+use crate::admission::{ConnectionLimits, StreamQuota, StreamSlot};
 use crate::auth::Auth;
 use crate::client_ip::client_ip;
 use crate::cors;
@@ -44,9 +45,24 @@ pub struct AppState {
     pub auth: Auth,
     /// Knowledge-base pages and sitemaps from the web.
     pub fetcher: WebFetcher,
+    /// Caps on open connections, in all and per address.
+    pub connections: ConnectionLimits,
+    /// Cap on open chat and popup streams per client address.
+    pub streams: StreamQuota,
     pub metrics: Metrics,
     /// Who may read `/metrics`; `None` when it is off.
     pub metrics_allow: Option<Vec<IpNet>>,
+}
+
+impl AppState {
+    /// A place for one more long-lived stream (chat answer, SSE, WebSocket) from `client`.
+    pub fn open_stream(&self, client: IpAddr) -> Result<StreamSlot, ApiError> {
+        self.streams.open(client).ok_or_else(|| {
+            self.metrics.refused("streams_per_ip");
+            tracing::debug!(%client, "stream refused: too many open from this address");
+            ApiError::TooManyStreams(self.streams.max_per_address())
+        })
+    }
 }
 
 /// How live social-proof streams behave.
@@ -282,11 +298,11 @@ async fn dispatch(
         Route::Health => Ok(routes::health::get(state)),
         Route::WidgetConfig => routes::widget_config::get(state, &request).await,
         Route::SalespopPush => routes::salespop_push::post(state, request).await,
-        Route::Chat => routes::chat::post(state, request).await,
+        Route::Chat => routes::chat::post(state, client, request).await,
         Route::Session => routes::session::get(state, &request).await,
         Route::SalespopPoll => routes::salespop_poll::get(state, &request).await,
-        Route::SalespopStream => routes::salespop_stream::get(state, &request).await,
-        Route::SalespopWs => routes::salespop_ws::get(state, request).await,
+        Route::SalespopStream => routes::salespop_stream::get(state, client, &request).await,
+        Route::SalespopWs => routes::salespop_ws::get(state, client, request).await,
         Route::SalespopStats => routes::salespop_stats::get(state, &request).await,
         Route::WidgetJs => Ok(routes::assets::widget_js(&request)),
         Route::Demo => routes::assets::demo(&request),

@@ -22,17 +22,20 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
+use crate::admission::{ConnectionLimits, Refusal, StreamQuota};
 use crate::auth::Auth;
 use crate::config::{Config, LlmFallback, LlmProvider};
+use crate::connection::Connection;
 use crate::json::BodyLimits;
 use crate::knowledge_dir;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::router::{self, AppState, LiveSettings};
 use crate::routes::chat::ChatLimits;
-use crate::stall::WriteStallTimeout;
 use crate::timer::HeaderTimer;
 use crate::tracker::Live;
 use crate::web_fetch::{FetchSettings, WebFetcher};
@@ -40,6 +43,14 @@ use socket2::SockRef;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Descriptors kept free of connections by `server.max_connections = 0`, for the store, the
+/// model server and the knowledge fetcher.
+const RESERVED_DESCRIPTORS: u64 = 256;
+/// Refused connections answered politely at once (the answer written, the request read so the
+/// close is clean); past this, a refused connection is closed without waiting.
+const REFUSALS_IN_FLIGHT: usize = 256;
+/// How long a refused connection may take to take its answer.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A built server: the engine is running and seeded, no port is bound yet.
 pub struct App {
@@ -115,6 +126,12 @@ impl App {
                 private_networks: config.knowledge.fetch_private_networks,
             })
             .map_err(|error| anyhow::anyhow!("cannot set up the web fetcher: {error}"))?,
+            connections: ConnectionLimits::new(
+                max_connections(config.server.max_connections),
+                config.server.max_connections_per_ip,
+                config.server.trusted_proxies.clone(),
+            ),
+            streams: StreamQuota::new(config.server.max_streams_per_ip),
             metrics: Metrics::new(),
             metrics_allow: config.metrics.enabled.then(|| config.metrics.allow.clone()),
             live_settings: LiveSettings {
@@ -158,6 +175,7 @@ impl App {
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(30));
         let graceful = GracefulShutdown::new();
+        let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
         let sweeper = tokio::spawn(sweep_rate_limits(self.state.clone()));
         let purger = tokio::spawn(purge_expired_conversations(self.state.clone()));
         let mut shutdown = std::pin::pin!(shutdown);
@@ -174,6 +192,18 @@ impl App {
                 },
                 () = &mut shutdown => break,
             };
+            let permit = match self.state.connections.admit(peer.ip()) {
+                Ok(permit) => permit,
+                Err(refusal) => {
+                    self.state.metrics.refused(match refusal {
+                        Refusal::Full => "connections",
+                        Refusal::Address => "connections_per_ip",
+                    });
+                    tracing::debug!(%peer, ?refusal, "connection refused");
+                    refuse(stream, refusal, &refusals);
+                    continue;
+                }
+            };
             let _ = stream.set_nodelay(true);
             if self.send_buffer_bytes > 0 {
                 let _ = SockRef::from(&stream).set_send_buffer_size(self.send_buffer_bytes);
@@ -185,7 +215,7 @@ impl App {
             });
             let mut builder = builder.clone();
             builder.http1().timer(HeaderTimer::new());
-            let stream = WriteStallTimeout::new(stream, self.write_stall_timeout);
+            let stream = Connection::new(stream, self.write_stall_timeout, Some(permit));
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             let connection = graceful.watch(connection.into_owned());
             tokio::spawn(async move {
@@ -222,6 +252,75 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// `server.max_connections`, or for 0 the open-file limit (raised to its hard maximum first)
+/// less a reserve.
+fn max_connections(configured: usize) -> usize {
+    let files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the open-file limit; assuming 1024");
+            1024
+        }
+    };
+    let fits =
+        usize::try_from(files.saturating_sub(RESERVED_DESCRIPTORS).max(64)).unwrap_or(usize::MAX);
+    if configured == 0 {
+        tracing::info!(
+            max_connections = fits,
+            open_file_limit = files,
+            "connection cap from the open-file limit"
+        );
+        return fits;
+    }
+    if configured > fits {
+        tracing::warn!(
+            max_connections = configured,
+            open_file_limit = files,
+            "server.max_connections is above what the open-file limit allows; accepts will fail before it is reached"
+        );
+    }
+    configured
+}
+
+/// Answers a connection turned away by a cap — 503 when the server is full, 429 when its
+/// address holds too many — and closes it. The answer is written at once; reading what the
+/// client sent meanwhile lets the close be clean (no reset losing the answer), within a bound.
+fn refuse(stream: TcpStream, refusal: Refusal, in_flight: &Arc<Semaphore>) {
+    let (status, error) = match refusal {
+        Refusal::Full => (
+            "503 Service Unavailable",
+            "The server is full; try again in a moment",
+        ),
+        Refusal::Address => (
+            "429 Too Many Requests",
+            "Too many connections from your address",
+        ),
+    };
+    let body = serde_json::json!({ "error": error }).to_string();
+    let answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes();
+    let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+        let _ = stream.try_write(&answer);
+        return;
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut stream = stream;
+        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
+            stream.write_all(&answer).await?;
+            stream.shutdown().await?;
+            let mut sink = [0; 1024];
+            while stream.read(&mut sink).await? > 0 {}
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+    });
 }
 
 /// On a first start with no admin users, `HELPYAP_ADMIN_EMAIL` and `HELPYAP_ADMIN_PASSWORD`
@@ -288,6 +387,7 @@ fn chat_engine(config: &Config) -> anyhow::Result<ChatEngine> {
         fallback,
         stats,
         idle_timeout: config.chat.session_idle_timeout,
+        max_sessions_in_memory: config.chat.max_sessions_in_memory,
         history_messages: config.chat.history_messages,
     })
 }

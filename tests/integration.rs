@@ -9,6 +9,8 @@ mod support;
 #[path = "integration/fake_llm.rs"]
 mod fake_llm;
 
+#[path = "integration/abuse.rs"]
+mod abuse;
 #[path = "integration/admin_auth.rs"]
 mod admin_auth;
 #[path = "integration/admin_documents.rs"]

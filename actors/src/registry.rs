@@ -6,12 +6,13 @@
 //! for one project) and restarts a failed one from the store. The registry checks push secrets;
 //! it never writes project state itself except to create a project that does not exist yet.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent, call};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
@@ -95,6 +96,9 @@ type AccountsSlot = Arc<std::sync::RwLock<Option<ActorRef<AccountsMessage>>>>;
 type ProjectActors = Arc<DashMap<String, ActorRef<ProjectMessage>>>;
 
 /// Verified against when the email is unknown, so that case takes as long as a wrong password.
+/// How long the supervisor waits for a session to answer an eviction request.
+const EVICT_TIMEOUT: Duration = Duration::from_secs(1);
+
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     hash_password("not anyone's password").expect("hashing a constant works")
 });
@@ -361,11 +365,8 @@ impl Registry {
             question,
             snapshot,
         };
-        let session = self.session(session_id).await?;
-        match call!(session, SessionMessage::Ask, ask) {
-            Ok(result) => result,
-            Err(_) => Err(ChatError::Unavailable),
-        }
+        self.call_session(session_id, |reply| SessionMessage::Ask(ask.clone(), reply))
+            .await
     }
 
     /// The stored transcript of a session, for a visitor who reloads the page.
@@ -375,15 +376,15 @@ impl Registry {
         session_id: Uuid,
         token: Option<String>,
     ) -> Result<Vec<MessageRecord>, ChatError> {
-        let session = self.existing_session(slug, session_id).await?;
+        self.check_session_exists(slug, session_id).await?;
         let access = Access {
             project: slug.to_owned(),
             token,
         };
-        match call!(session, SessionMessage::Transcript, access) {
-            Ok(result) => result,
-            Err(_) => Err(ChatError::Unavailable),
-        }
+        self.call_session(session_id, |reply| {
+            SessionMessage::Transcript(access.clone(), reply)
+        })
+        .await
     }
 
     /// Adds a teammate's reply to conversation `session_id` of `slug`; the visitor sees it in
@@ -403,11 +404,10 @@ impl Registry {
         if record.is_none_or(|record| record.project != slug) {
             return Err(ChatError::SessionNotFound);
         }
-        let session = self.session(session_id).await?;
-        match call!(session, SessionMessage::AgentReply, text, author) {
-            Ok(result) => result,
-            Err(_) => Err(ChatError::Unavailable),
-        }
+        self.call_session(session_id, |reply| {
+            SessionMessage::AgentReply(text.clone(), author.clone(), reply)
+        })
+        .await
     }
 
     /// Stores a lead from the visitor of session `session_id`, who must hold its token.
@@ -675,15 +675,15 @@ impl Registry {
         seq: u32,
         feedback: Feedback,
     ) -> Result<(), ChatError> {
-        let session = self.existing_session(slug, session_id).await?;
+        self.check_session_exists(slug, session_id).await?;
         let access = Access {
             project: slug.to_owned(),
             token,
         };
-        match call!(session, SessionMessage::Rate, access, seq, feedback) {
-            Ok(result) => result,
-            Err(_) => Err(ChatError::Unavailable),
-        }
+        self.call_session(session_id, |reply| {
+            SessionMessage::Rate(access.clone(), seq, feedback, reply)
+        })
+        .await
     }
 
     /// Counters of the model side, for health and metrics.
@@ -742,12 +742,8 @@ impl Registry {
         self.inner.store.flush().await
     }
 
-    /// The actor of a session that exists (404 otherwise) in an existing project.
-    async fn existing_session(
-        &self,
-        slug: &str,
-        session_id: Uuid,
-    ) -> Result<ActorRef<SessionMessage>, ChatError> {
+    /// `SessionNotFound` unless the session exists (in memory or stored) in an existing project.
+    async fn check_session_exists(&self, slug: &str, session_id: Uuid) -> Result<(), ChatError> {
         self.snapshot(slug).await.map_err(chat_error)?;
         let known = self.inner.sessions.contains_key(&session_id)
             || self
@@ -756,10 +752,32 @@ impl Registry {
                 .session(session_id)
                 .map_err(|e| ChatError::Store(e.to_string()))?
                 .is_some();
-        if !known {
-            return Err(ChatError::SessionNotFound);
+        if known {
+            Ok(())
+        } else {
+            Err(ChatError::SessionNotFound)
         }
-        self.session(session_id).await
+    }
+
+    /// Sends the message `message` builds to the session's actor, starting the actor when
+    /// needed. An actor that stopped (idle or evicted) between lookup and send is replaced once.
+    async fn call_session<T: Send + 'static>(
+        &self,
+        session_id: Uuid,
+        message: impl Fn(RpcReplyPort<Result<T, ChatError>>) -> SessionMessage,
+    ) -> Result<T, ChatError> {
+        for _ in 0..2 {
+            let session = self.session(session_id).await?;
+            match session.call(&message, None).await {
+                Ok(CallResult::Success(result)) => return result,
+                _ => {
+                    self.inner
+                        .sessions
+                        .remove_if(&session_id, |_, actor| actor.get_id() == session.get_id());
+                }
+            }
+        }
+        Err(ChatError::Unavailable)
     }
 
     async fn session(&self, session_id: Uuid) -> Result<ActorRef<SessionMessage>, ChatError> {
@@ -829,11 +847,15 @@ pub struct SupervisorState {
     args: SupervisorArguments,
     /// What each live child serves, to restart or forget the right one when it ends.
     children: HashMap<ActorId, Child>,
+    /// Session actors by start order (the key), oldest first: eviction candidates.
+    session_order: BTreeMap<u64, ActorRef<SessionMessage>>,
+    sessions_started: u64,
 }
 
 enum Child {
     Project(String),
-    Session(Uuid),
+    /// A session, and its key in `session_order`.
+    Session(Uuid, u64),
     Accounts,
 }
 
@@ -850,6 +872,8 @@ impl Actor for Supervisor {
         let mut state = SupervisorState {
             args,
             children: HashMap::new(),
+            session_order: BTreeMap::new(),
+            sessions_started: 0,
         };
         state.spawn_accounts(&myself).await?;
         Ok(state)
@@ -894,7 +918,7 @@ impl Actor for Supervisor {
             SupervisionEvent::ActorFailed(cell, error) => {
                 let slug = match state.forget(cell.get_id()) {
                     Some(Child::Project(slug)) => slug,
-                    Some(Child::Session(session_id)) => {
+                    Some(Child::Session(session_id, _)) => {
                         // Its state is in the store; the next request starts it again.
                         tracing::error!(session = %session_id, %error, "session actor failed");
                         return Ok(());
@@ -970,6 +994,9 @@ impl SupervisorState {
         myself: &ActorRef<SupervisorMessage>,
         session_id: Uuid,
     ) -> Result<ActorRef<SessionMessage>, ChatError> {
+        if self.args.sessions.len() >= self.args.chat.max_sessions_in_memory {
+            self.evict_sessions().await;
+        }
         let args = SessionArguments {
             session_id,
             store: self.args.store.clone(),
@@ -982,10 +1009,35 @@ impl SupervisorState {
                 tracing::error!(session = %session_id, %error, "session actor failed to start");
                 ChatError::Unavailable
             })?;
+        self.sessions_started += 1;
+        let order = self.sessions_started;
+        self.session_order.insert(order, session.clone());
         self.children
-            .insert(session.get_id(), Child::Session(session_id));
+            .insert(session.get_id(), Child::Session(session_id, order));
         self.args.sessions.insert(session_id, session.clone());
         Ok(session)
+    }
+
+    /// Stops the longest-running sessions that are not answering until one place is free
+    /// under `max_sessions_in_memory`. Their transcripts are stored; a later request starts
+    /// them again. When every session is answering, none is stopped and the new one starts
+    /// anyway: answers in flight are bounded by `llm.max_concurrent_streams`.
+    async fn evict_sessions(&mut self) {
+        let max = self.args.chat.max_sessions_in_memory;
+        let mut tried = 0;
+        while self.args.sessions.len() >= max {
+            let Some((&order, session)) = self.session_order.range(tried + 1..).next() else {
+                break;
+            };
+            let session = session.clone();
+            tried = order;
+            if let Ok(CallResult::Success(true)) = session
+                .call(SessionMessage::Evict, Some(EVICT_TIMEOUT))
+                .await
+            {
+                tracing::debug!(session = ?session.get_id(), "session evicted to stay under max_sessions_in_memory");
+            }
+        }
     }
 
     async fn create(&mut self, record: ProjectRecord) -> Result<(), ProjectError> {
@@ -1005,7 +1057,8 @@ impl SupervisorState {
                     .actors
                     .remove_if(slug, |_, actor| actor.get_id() == actor_id);
             }
-            Child::Session(session_id) => {
+            Child::Session(session_id, order) => {
+                self.session_order.remove(order);
                 self.args
                     .sessions
                     .remove_if(session_id, |_, actor| actor.get_id() == actor_id);

@@ -4,7 +4,8 @@
 //! durable before any answer streams, and stores the reply when it ends — complete, or partial
 //! and marked when the visitor left or the model failed. The streaming itself runs in a task it
 //! spawns (sockets and streams live in tasks, state lives here); that task stops the upstream
-//! request the moment the visitor goes away. The actor stops itself after an idle timeout; the
+//! request the moment the visitor goes away. The actor stops itself after an idle timeout, or when
+//! the supervisor evicts it to stay under `max_sessions_in_memory` (never while answering); the
 //! registry starts it again from the store on the next request.
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct ChatEngine {
     pub fallback: Option<Arc<dyn LlmProvider>>,
     pub stats: Arc<LlmStats>,
     pub idle_timeout: Duration,
+    /// Session actors kept in memory; past it the supervisor evicts the oldest idle ones.
+    pub max_sessions_in_memory: usize,
     /// Stored messages sent to the model as history.
     pub history_messages: usize,
 }
@@ -58,19 +61,23 @@ pub enum SessionMessage {
         String,
         RpcReplyPort<Result<MessageRecord, ChatError>>,
     ),
-    /// From the generation task: the answer ended this way.
     /// From the generation task: the answer ended this way. A complete answer waits on the
     /// reply, so that it is durable before the visitor is told it is finished.
     GenerationEnded(GenerationEnded, Option<RpcReplyPort<Result<(), String>>>),
     IdleCheck,
+    /// From the supervisor, over `chat.max_sessions_in_memory`: stop unless answering; replies
+    /// whether it stops.
+    Evict(RpcReplyPort<bool>),
 }
 
 /// Who is asking: the project of the request and the token it carried.
+#[derive(Clone)]
 pub struct Access {
     pub project: String,
     pub token: Option<String>,
 }
 
+#[derive(Clone)]
 pub struct Ask {
     pub access: Access,
     pub question: String,
@@ -182,6 +189,18 @@ impl Actor for Session {
             SessionMessage::IdleCheck => {
                 if !state.generating && state.last_active.elapsed() >= state.engine.idle_timeout {
                     myself.stop(Some("idle".into()));
+                }
+            }
+            SessionMessage::Evict(reply) => {
+                if state.generating {
+                    let _ = reply.send(false);
+                } else {
+                    // Out of the map first, so no new request finds the stopping actor.
+                    state.sessions.remove_if(&state.session_id, |_, actor| {
+                        actor.get_id() == myself.get_id()
+                    });
+                    let _ = reply.send(true);
+                    myself.stop(Some("evicted".into()));
                 }
             }
         }

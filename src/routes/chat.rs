@@ -5,6 +5,8 @@
 //! question — is used: the server's stored transcript is the history, so client-sent assistant
 //! or system turns change nothing. The token may also come in the `X-Session-Token` header.
 
+use std::net::IpAddr;
+
 use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, StatusCode};
@@ -36,11 +38,13 @@ struct Part {
 
 pub async fn post(
     state: &AppState,
+    client: IpAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let post: super::SessionPost<ChatBody> = super::read_session_post(state, request).await?;
     let (project, session_id, token) = (post.project, post.session_id, post.token);
     let question = question(post.rest.messages.unwrap_or_default(), &state.chat_limits)?;
+    let slot = state.open_stream(client)?;
 
     let start = state
         .registry
@@ -48,7 +52,7 @@ pub async fn post(
         .await?;
     tracing::debug!(%project, session = %session_id, "answer started");
     let sse = ui_stream::body(start.message_id, start.events, state.chat_keep_alive);
-    let mut response = Response::new(boxed(sse));
+    let mut response = Response::new(slot.hold(boxed(sse)));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));

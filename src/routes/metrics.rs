@@ -25,6 +25,7 @@ pub fn get(state: &AppState, client: IpAddr) -> Result<Response<Body>, ApiError>
     }
     let llm = state.registry.llm_stats();
     let text = state.metrics.render(Snapshot {
+        open_connections: state.connections.open(),
         live_streams: state.live.open(),
         live_projects: state.registry.live_projects(),
         live_sessions: state.registry.live_sessions(),

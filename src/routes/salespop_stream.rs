@@ -8,6 +8,7 @@
 //! ends; the browser reconnects with its last id); so does every stream at shutdown.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,11 +29,13 @@ use crate::tracker::LiveGuard;
 
 pub async fn get(
     state: &AppState,
+    client: IpAddr,
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let project = super::project_param(request.uri())?;
     super::project_for_origin(state, request.headers(), &project).await?;
     let since = super::since_param(request)?;
+    let slot = state.open_stream(client)?;
     let subscription = state.registry.subscribe(&project, since).await?;
     let frames = frames(
         subscription,
@@ -43,7 +46,7 @@ pub async fn get(
     let body = SseBody::new(frames.map(Ok::<_, Infallible>)).with_keep_alive::<KeepAliveTimer>(
         KeepAlive::new().interval(state.live_settings.keep_alive),
     );
-    let mut response = Response::new(boxed(body));
+    let mut response = Response::new(slot.hold(boxed(body)));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

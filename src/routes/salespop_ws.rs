@@ -10,6 +10,7 @@
 //! with 1001. Client messages are read only for pongs and close; frames over 4 KiB end the
 //! connection.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -47,18 +48,21 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn get(
     state: &AppState,
+    client: IpAddr,
     mut request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let key = handshake_key(&request)?;
     let project = super::project_param(request.uri())?;
     super::project_for_origin(state, request.headers(), &project).await?;
     let since = super::since_param(&request)?;
+    let slot = state.open_stream(client)?;
     let subscription = state.registry.subscribe(&project, since).await?;
     let upgrade = hyper::upgrade::on(&mut request);
     let keep_alive = state.live_settings.keep_alive;
     let guard = state.live.guard();
     let shutdown = state.live.shutting_down();
     tokio::spawn(async move {
+        let _slot = slot;
         let upgraded = match upgrade.await {
             Ok(upgraded) => upgraded,
             Err(error) => {

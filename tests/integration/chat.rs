@@ -13,9 +13,9 @@ use crate::fake_llm::{ANSWER_CHUNKS, FakeLlm};
 use crate::support::{TestServer, client, expect_error, health};
 
 /// A chat answer as read off the wire.
-struct Answer {
-    status: u16,
-    token: Option<String>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) token: Option<String>,
     /// The `data:` payloads, in order.
     frames: Vec<String>,
     /// SSE comment lines (keep-alives).
@@ -23,7 +23,7 @@ struct Answer {
 }
 
 impl Answer {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.json_frames()
             .filter(|frame| frame["type"] == "text-delta")
             .map(|frame| frame["delta"].as_str().unwrap().to_owned())
@@ -103,7 +103,12 @@ async fn ask_with(server: &TestServer, body: &Value) -> Answer {
     }
 }
 
-async fn ask(server: &TestServer, session: Uuid, token: Option<&str>, question: &str) -> Answer {
+pub(crate) async fn ask(
+    server: &TestServer,
+    session: Uuid,
+    token: Option<&str>,
+    question: &str,
+) -> Answer {
     ask_with(server, &body(session, token, question)).await
 }
 

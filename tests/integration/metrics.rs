@@ -7,13 +7,13 @@ use serde_json::json;
 use crate::support::{TestServer, client, expect_error};
 
 /// The value of the series written exactly as `series` (name and labels), or 0 when absent.
-fn value(text: &str, series: &str) -> f64 {
+pub(crate) fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map_or(0.0, |v| v.trim().parse().unwrap())
 }
 
-async fn scrape(server: &TestServer) -> String {
+pub(crate) async fn scrape(server: &TestServer) -> String {
     let response = client().get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(

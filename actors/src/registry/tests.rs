@@ -41,6 +41,7 @@ pub fn extractive_engine() -> ChatEngine {
         fallback: None,
         stats: Arc::default(),
         idle_timeout: Duration::from_secs(60),
+        max_sessions_in_memory: 10_000,
         history_messages: 20,
     }
 }

@@ -1,10 +1,14 @@
-//! Write-stall timeout: a connection whose writes make no progress for a while is failed.
+//! An accepted socket as the server holds it: its place under the connection caps, and a
+//! write-stall timeout.
+//!
+//! The place (an `admission::ConnectionPermit`) lives as long as the socket, so it is freed when
+//! hyper closes the connection or, after a WebSocket upgrade, when the WebSocket task ends.
 //!
 //! A visitor who stops reading a live stream (SSE, WebSocket, a chat answer) would otherwise
 //! hold its socket, its task and its subscriber slot for as long as the kernel keeps the TCP
-//! connection. Wrapping every accepted socket, this fails a write that has been pending for
-//! `limit`, and hyper (or the WebSocket task on an upgraded connection) closes it. A timer is
-//! armed only while a write is pending, so the fast path costs nothing.
+//! connection. This fails a write that has been pending for `limit`, and hyper (or the
+//! WebSocket task on an upgraded connection) closes it. A timer is armed only while a write is
+//! pending, so the fast path costs nothing.
 
 use std::io;
 use std::pin::Pin;
@@ -14,19 +18,28 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-pub struct WriteStallTimeout<IO> {
+use crate::admission::ConnectionPermit;
+
+pub struct Connection<IO> {
     io: IO,
     limit: Duration,
     /// Armed when a write first returns `Pending`; cleared by any progress.
     stalled: Option<Pin<Box<Sleep>>>,
+    _permit: Option<ConnectionPermit>,
 }
 
-impl<IO> WriteStallTimeout<IO> {
-    pub fn new(io: IO, limit: Duration) -> WriteStallTimeout<IO> {
-        WriteStallTimeout {
+impl<IO> Connection<IO> {
+    /// `io` with writes failed after stalling for `write_stall_limit`, holding `permit`.
+    pub fn new(
+        io: IO,
+        write_stall_limit: Duration,
+        permit: Option<ConnectionPermit>,
+    ) -> Connection<IO> {
+        Connection {
             io,
-            limit,
+            limit: write_stall_limit,
             stalled: None,
+            _permit: permit,
         }
     }
 
@@ -48,7 +61,7 @@ impl<IO> WriteStallTimeout<IO> {
     }
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for WriteStallTimeout<IO> {
+impl<IO: AsyncRead + Unpin> AsyncRead for Connection<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -58,7 +71,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for WriteStallTimeout<IO> {
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for WriteStallTimeout<IO> {
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Connection<IO> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -99,7 +112,7 @@ mod tests {
     #[tokio::test]
     async fn a_peer_that_stops_reading_fails_the_write_after_the_limit() {
         let (ours, _theirs) = tokio::io::duplex(1024);
-        let mut ours = WriteStallTimeout::new(ours, Duration::from_millis(100));
+        let mut ours = Connection::new(ours, Duration::from_millis(100), None);
         let started = tokio::time::Instant::now();
         let error = ours.write_all(&[0; 64 * 1024]).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
@@ -109,7 +122,7 @@ mod tests {
     #[tokio::test]
     async fn a_slow_reader_that_keeps_up_is_never_failed() {
         let (ours, mut theirs) = tokio::io::duplex(1024);
-        let mut ours = WriteStallTimeout::new(ours, Duration::from_millis(50));
+        let mut ours = Connection::new(ours, Duration::from_millis(50), None);
         let reader = tokio::spawn(async move {
             let mut buf = [0; 512];
             let mut total = 0;
