@@ -1,16 +1,27 @@
 //! Soak: the real binary under a steady mix of traffic for a bounded time, sampled at intervals:
-//! RSS, the store's size, open file descriptors, live actors and streams (from `/metrics`), and
-//! the p99 latency of the requests of each interval. Flat figures from the first interval to the
-//! last mean nothing leaks; RSS also follows the store, whose pages sled caches.
+//! RSS, the store's size, open file descriptors, tokio tasks, live actors and streams, model
+//! server errors and fallbacks (from `/metrics`), and the p99 latency of the requests of each
+//! interval. Flat figures from the first interval to the last mean nothing leaks; RSS also
+//! follows the store, whose pages sled caches.
+//!
+//! The mix each second: config reads, pushes, new chats (each a new session), transcript reads,
+//! and 50 SSE visitors who come and go. Chats go to a faulty OpenAI-compatible model server (the
+//! test suite's fake): in turn a normal answer, a 500, a lenient answer, a 429, a normal answer, a
+//! stall past `llm.idle_timeout`, a normal answer, a cut mid-answer, a normal answer, garbage,
+//! a normal answer, no response past `llm.first_token_timeout` — with the extractive fallback.
 //!
 //! Knobs: HELPYAP_SOAK_SECONDS (600), HELPYAP_SOAK_INTERVAL (60), HELPYAP_SOAK_RATE (requests
 //! per second of the mix, 200), HELPYAP_SOAK_CACHE_BYTES (sled's page cache, 8 MiB: small, so
-//! that a cache filling up is not mistaken for a leak, nor hides one). The mix each second: config reads, pushes, new chats (each a
-//! new session, answered by the extractive provider), transcript reads, and 50 SSE visitors who
-//! come and go.
+//! that a cache filling up is not mistaken for a leak, nor hides one), HELPYAP_SOAK_UPSTREAM
+//! (`faulty`, or `extractive` for no model server), HELPYAP_SOAK_SERVER (`ADDR PID` of a server
+//! started by hand with `config.toml` from this benchmark's output, e.g. under heaptrack; unset:
+//! the benchmark starts the binary).
 
 #[path = "common/mod.rs"]
 mod common;
+#[allow(dead_code)] // the soak uses only the model server itself
+#[path = "../tests/integration/fake_llm.rs"]
+mod fake_llm;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,7 +31,36 @@ use serde_json::json;
 
 const SECRET: &str = "sp_soak_test_secret_0123456789";
 
-fn config() -> String {
+/// What each chat asks the faulty model server for, in turn (markers of `fake_llm`).
+const UPSTREAM_BEHAVIOURS: [&str; 12] = [
+    "",
+    "[500]",
+    "[lenient]",
+    "[429]",
+    "",
+    "[stall]",
+    "",
+    "[cut]",
+    "",
+    "[garbage]",
+    "",
+    "[never]",
+];
+
+fn config(upstream: Option<&str>) -> String {
+    let llm = match upstream {
+        Some(base_url) => format!(
+            r#"
+[llm]
+provider = "openai"
+base_url = "{base_url}"
+fallback = "extractive"
+first_token_timeout = "2s"
+idle_timeout = "1s"
+"#
+        ),
+        None => String::new(),
+    };
     format!(
         r#"
 [server]
@@ -42,6 +82,7 @@ slug = "demo"
 name = "Support Bot"
 push_secret = "{SECRET}"
 knowledge_dir = "{}/knowledge/demo"
+{llm}
 "#,
         env!("CARGO_MANIFEST_DIR"),
         cache = knob("HELPYAP_SOAK_CACHE_BYTES", "8388608"),
@@ -65,28 +106,58 @@ fn main() {
     let seconds: u64 = knob("HELPYAP_SOAK_SECONDS", "600").parse().unwrap();
     let interval: u64 = knob("HELPYAP_SOAK_INTERVAL", "60").parse().unwrap();
     let rate: u64 = knob("HELPYAP_SOAK_RATE", "200").parse().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&config(), dir.path());
-    let base = format!("http://{}", server.addr);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
+    let upstream = match knob("HELPYAP_SOAK_UPSTREAM", "faulty").as_str() {
+        "faulty" => Some(runtime.block_on(fake_llm::FakeLlm::start())),
+        "extractive" => None,
+        other => panic!("HELPYAP_SOAK_UPSTREAM must be faulty or extractive, not {other}"),
+    };
+    let config = config(upstream.as_ref().map(|fake| fake.base_url()).as_deref());
+    let dir = tempfile::tempdir().unwrap();
+    let external = knob("HELPYAP_SOAK_SERVER", "");
+    let (server, addr, pid) = match external.split_once(' ') {
+        Some((addr, pid)) => {
+            let path = dir.path().join("config.toml");
+            std::fs::write(&path, &config).unwrap();
+            println!(
+                "soak: config for the server under test written to {}",
+                path.display()
+            );
+            (None, addr.parse().unwrap(), pid.parse().unwrap())
+        }
+        None => {
+            let server = Server::start(&config, dir.path());
+            let (addr, pid) = (server.addr, server.pid());
+            (Some(server), addr, pid)
+        }
+    };
+    let base = format!("http://{addr}");
+    let model = if upstream.is_some() {
+        "a faulty model server"
+    } else {
+        "the extractive provider"
+    };
     println!(
-        "soak: {seconds} s at {rate} requests/s (config reads, pushes, chats, transcripts) + 50 SSE visitors coming and going"
+        "soak: {seconds} s at {rate} requests/s (config reads, pushes, chats answered by {model}, transcripts) + 50 SSE visitors coming and going"
     );
     println!(
-        "{:>6} | {:>9} | {:>9} | {:>8} | {:>6} | {:>8} | {:>7} | {:>11} | {:>10}",
+        "{:>6} | {:>9} | {:>9} | {:>8} | {:>6} | {:>7} | {:>8} | {:>7} | {:>10} | {:>9} | {:>11} | {:>12}",
         "t (s)",
         "RSS KiB",
         "store KiB",
         "open fds",
+        "tasks",
         "streams",
         "sessions",
         "projects",
+        "llm errors",
+        "fallbacks",
         "requests",
-        "p99 ms"
+        "p99 ms other"
     );
     runtime.block_on(async {
         let client = reqwest::Client::builder()
@@ -120,11 +191,11 @@ fn main() {
         // The request mix, paced.
         let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
         let mut next_sample = started + Duration::from_secs(interval);
-        let mut sessions: Vec<(uuid::Uuid, String)> = Vec::new();
+        // The latest chat's session, for transcript reads.
+        let last_session: Arc<Mutex<Option<(uuid::Uuid, String)>>> = Arc::default();
         let mut sent = 0u64;
         let sample = |at: Instant, latencies: &Arc<Mutex<Vec<f64>>>, sent: u64| {
             let (client, base, latencies) = (client.clone(), base.clone(), latencies.clone());
-            let pid = server.pid();
             async move {
                 let metrics = client
                     .get(format!("{base}/metrics"))
@@ -137,14 +208,17 @@ fn main() {
                 let mut window = std::mem::take(&mut *latencies.lock().unwrap());
                 window.sort_by(f64::total_cmp);
                 println!(
-                    "{:>6} | {:>9} | {:>9.0} | {:>8} | {:>6} | {:>8} | {:>7} | {:>11} | {:>10.2}",
+                    "{:>6} | {:>9} | {:>9.0} | {:>8} | {:>6} | {:>7} | {:>8} | {:>7} | {:>10} | {:>9} | {:>11} | {:>12.2}",
                     at.duration_since(started).as_secs(),
                     rss_kib(pid),
                     metric(&metrics, "helpyap_store_size_bytes") / 1024.0,
                     open_fds(pid),
+                    metric(&metrics, "helpyap_runtime_tasks"),
                     metric(&metrics, "helpyap_live_streams"),
                     metric(&metrics, "helpyap_live_session_actors"),
                     metric(&metrics, "helpyap_live_project_actors"),
+                    metric(&metrics, "helpyap_llm_upstream_errors_total"),
+                    metric(&metrics, "helpyap_llm_fallbacks_total"),
                     sent,
                     percentile(&window, 99.0),
                 );
@@ -156,9 +230,13 @@ fn main() {
             sent += 1;
             let (client, base, window) = (client.clone(), base.clone(), latencies.clone());
             let kind = sent % 10;
-            let transcript = (kind == 9).then(|| sessions.last().cloned()).flatten();
+            let transcript = (kind == 9)
+                .then(|| last_session.lock().unwrap().clone())
+                .flatten();
+            let last_session = last_session.clone();
             let new_session = (kind == 8).then(uuid::Uuid::new_v4);
-            let recorded = tokio::spawn(async move {
+            let behaviour = UPSTREAM_BEHAVIOURS[(sent / 10) as usize % UPSTREAM_BEHAVIOURS.len()];
+            tokio::spawn(async move {
                 let began = Instant::now();
                 let token = match (kind, new_session, transcript) {
                     (0..=4, ..) => {
@@ -180,7 +258,7 @@ fn main() {
                     (_, Some(session), _) => {
                         let response = client
                             .post(format!("{base}/api/chat"))
-                            .json(&json!({ "projectSlug": "demo", "sessionId": session, "messages": [{ "role": "user", "content": "How long does shipping take?" }] }))
+                            .json(&json!({ "projectSlug": "demo", "sessionId": session, "messages": [{ "role": "user", "content": format!("How long does shipping take? {behaviour}") }] }))
                             .send()
                             .await
                             .ok();
@@ -204,20 +282,18 @@ fn main() {
                     }
                     _ => None,
                 };
-                window
-                    .lock()
-                    .unwrap()
-                    .push(began.elapsed().as_secs_f64() * 1000.0);
-                token
-            });
-            if kind == 8
-                && let Ok(Some(session)) = recorded.await
-            {
-                sessions.push(session);
-                if sessions.len() > 100 {
-                    sessions.remove(0);
+                // Chats wait on the model server's faults by design: only the other requests'
+                // latencies are the server's own.
+                if kind != 8 {
+                    window
+                        .lock()
+                        .unwrap()
+                        .push(began.elapsed().as_secs_f64() * 1000.0);
                 }
-            }
+                if let Some(session) = token {
+                    *last_session.lock().unwrap() = Some(session);
+                }
+            });
             if Instant::now() >= next_sample {
                 sample(next_sample, &latencies, sent).await;
                 next_sample += Duration::from_secs(interval);
@@ -225,4 +301,5 @@ fn main() {
         }
     });
     drop(server);
+    drop(runtime);
 }

@@ -2,8 +2,9 @@
 //!
 //! Request counts by route and status, time to the response head by route, rate-limit
 //! rejections by class, connections and streams refused by a cap; and, read when scraped, open
-//! connections, open SSE/WebSocket streams, live actors and popup subscribers, LLM answers, text
-//! chunks, upstream errors, fallbacks and circuit-breaker openings, and the store's size on disk.
+//! connections, tokio tasks, open SSE/WebSocket streams, live actors and popup subscribers, LLM
+//! answers, text chunks, upstream errors, fallbacks and circuit-breaker openings, and the store's
+//! size on disk.
 //! Only clients in `metrics.allow` may scrape it (loopback by default). It never labels by
 //! anything a visitor controls, so the number of series stays fixed.
 
@@ -43,6 +44,7 @@ struct ReasonLabels {
 #[derive(Default)]
 struct Sampled {
     open_connections: Gauge,
+    runtime_tasks: Gauge,
     live_streams: Gauge,
     live_projects: Gauge,
     live_sessions: Gauge,
@@ -58,6 +60,7 @@ struct Sampled {
 /// What a scrape reads from the rest of the server.
 pub struct Snapshot<'a> {
     pub open_connections: usize,
+    pub runtime_tasks: usize,
     pub live_streams: usize,
     pub live_projects: usize,
     pub live_sessions: usize,
@@ -123,6 +126,11 @@ impl Metrics {
                 "open_connections",
                 "Client connections open, WebSockets included",
                 &sampled.open_connections,
+            ),
+            (
+                "runtime_tasks",
+                "Tokio tasks alive: connections, streams, actors, answers being generated",
+                &sampled.runtime_tasks,
             ),
             (
                 "live_streams",
@@ -218,6 +226,7 @@ impl Metrics {
             gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
         };
         gauge(&sampled.open_connections, now.open_connections as u64);
+        gauge(&sampled.runtime_tasks, now.runtime_tasks as u64);
         gauge(&sampled.live_streams, now.live_streams as u64);
         gauge(&sampled.live_projects, now.live_projects as u64);
         gauge(&sampled.live_sessions, now.live_sessions as u64);

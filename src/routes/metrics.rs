@@ -26,6 +26,9 @@ pub fn get(state: &AppState, client: IpAddr) -> Result<Response<Body>, ApiError>
     let llm = state.registry.llm_stats();
     let text = state.metrics.render(Snapshot {
         open_connections: state.connections.open(),
+        runtime_tasks: tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
         live_streams: state.live.open(),
         live_projects: state.registry.live_projects(),
         live_sessions: state.registry.live_sessions(),

@@ -46,8 +46,9 @@ pub enum LlmError {
     IdleTimeout(Duration),
     #[error("the model server's answer was cut off")]
     Cut,
-    #[error("the model server sent something unreadable: {0}")]
-    Garbage(String),
+    /// What it sent is logged at debug only: it may hold answer text.
+    #[error("the model server sent something unreadable")]
+    Garbage,
     #[error("too many answers are being written right now")]
     Overloaded,
     #[error("the model server keeps failing; it is given a rest")]

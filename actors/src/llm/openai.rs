@@ -178,7 +178,7 @@ async fn read_text(
             Some(Ok(chunk)) => chunk,
         };
         if !chunk.is_object() {
-            return Err(LlmError::Garbage(truncate(&chunk.to_string())));
+            return Err(garbage(&chunk.to_string()));
         }
         if let Some(error) = chunk.get("error") {
             let message = error
@@ -214,9 +214,14 @@ fn map_error(error: OpenAIError) -> LlmError {
             LlmError::Connect(error.to_string())
         }
         OpenAIError::Reqwest(_) | OpenAIError::StreamError(_) => LlmError::Cut,
-        OpenAIError::JSONDeserialize(_, content) => LlmError::Garbage(truncate(&content)),
-        other => LlmError::Garbage(truncate(&other.to_string())),
+        OpenAIError::JSONDeserialize(_, content) => garbage(&content),
+        other => garbage(&other.to_string()),
     }
+}
+
+fn garbage(content: &str) -> LlmError {
+    tracing::debug!(content = %truncate(content), "unreadable data from the model server");
+    LlmError::Garbage
 }
 
 fn truncate(text: &str) -> String {
