@@ -13,9 +13,8 @@
 //! Knobs: HELPYAP_SOAK_SECONDS (600), HELPYAP_SOAK_INTERVAL (60), HELPYAP_SOAK_RATE (requests
 //! per second of the mix, 200), HELPYAP_SOAK_CACHE_BYTES (sled's page cache, 8 MiB: small, so
 //! that a cache filling up is not mistaken for a leak, nor hides one), HELPYAP_SOAK_UPSTREAM
-//! (`faulty`, or `extractive` for no model server), HELPYAP_SOAK_SERVER (`ADDR PID` of a server
-//! started by hand with `config.toml` from this benchmark's output, e.g. under heaptrack; unset:
-//! the benchmark starts the binary).
+//! (`faulty`, or `extractive` for no model server), HELPYAP_SOAK_WRAPPER (a command the binary
+//! runs under, e.g. `heaptrack -o /tmp/soak`; its RSS is then the wrapped process's).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -118,23 +117,10 @@ fn main() {
     };
     let config = config(upstream.as_ref().map(|fake| fake.base_url()).as_deref());
     let dir = tempfile::tempdir().unwrap();
-    let external = knob("HELPYAP_SOAK_SERVER", "");
-    let (server, addr, pid) = match external.split_once(' ') {
-        Some((addr, pid)) => {
-            let path = dir.path().join("config.toml");
-            std::fs::write(&path, &config).unwrap();
-            println!(
-                "soak: config for the server under test written to {}",
-                path.display()
-            );
-            (None, addr.parse().unwrap(), pid.parse().unwrap())
-        }
-        None => {
-            let server = Server::start(&config, dir.path());
-            let (addr, pid) = (server.addr, server.pid());
-            (Some(server), addr, pid)
-        }
-    };
+    let wrapper = knob("HELPYAP_SOAK_WRAPPER", "");
+    let wrapper: Vec<&str> = wrapper.split_whitespace().collect();
+    let server = Server::start_wrapped(&config, dir.path(), &wrapper);
+    let (addr, pid) = (server.addr, server.pid());
     let base = format!("http://{addr}");
     let model = if upstream.is_some() {
         "a faulty model server"

@@ -17,6 +17,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(config: &str, data_dir: &Path) -> Server {
+        Server::start_wrapped(config, data_dir, &[])
+    }
+
+    /// Like `start`, with the binary run by `wrapper` (e.g. `heaptrack -o FILE`), which must
+    /// pass stdout through.
+    pub fn start_wrapped(config: &str, data_dir: &Path, wrapper: &[&str]) -> Server {
         let path = format!("path = \"{}\"", data_dir.join("store").display());
         let config = if config.contains("[store]") {
             config.replacen("[store]", &format!("[store]\n{path}"), 1)
@@ -25,7 +31,15 @@ impl Server {
         };
         let config_path = data_dir.join("config.toml");
         std::fs::write(&config_path, config).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_helpyap"));
+        let binary = env!("CARGO_BIN_EXE_helpyap");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .args(["serve", "--config", config_path.to_str().unwrap()])
             .stdout(Stdio::piped());
@@ -38,27 +52,50 @@ impl Server {
             });
         }
         let mut child = command.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let addr = loop {
+            let mut line = String::new();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "the server exited"
+            );
+            if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+                break addr.parse().unwrap();
+            }
+        };
         Server { child, addr }
     }
 
+    /// The server's process: the child, or under a wrapper the descendant running the binary.
     pub fn pid(&self) -> u32 {
+        let mut pending = vec![self.child.id()];
+        while let Some(pid) = pending.pop() {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "helpyap" {
+                return pid;
+            }
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
+            pending.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
         self.child.id()
     }
 }
 
 impl Drop for Server {
+    /// Kills the server; a wrapped one is asked to stop (SIGTERM) so its wrapper can finish.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let server = self.pid();
+        if server == self.child.id() {
+            let _ = self.child.kill();
+        } else {
+            // SAFETY: kill only sends a signal to the process we started.
+            unsafe { libc::kill(server as libc::pid_t, libc::SIGTERM) };
+        }
         let _ = self.child.wait();
     }
 }
