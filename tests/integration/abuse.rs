@@ -268,3 +268,32 @@ async fn sessions_in_memory_are_capped_and_evicted_sessions_carry_on() {
         "{transcript}"
     );
 }
+
+#[tokio::test]
+async fn idle_session_actors_are_reaped_and_come_back_on_demand() {
+    let server = TestServer::start_with(|config| {
+        config.chat.session_idle_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let session = Uuid::new_v4();
+    let first = ask(&server, session, None, "What is your return policy?").await;
+    assert_eq!(first.status, 200);
+    let token = first.token.unwrap();
+    let live = || async { value(&scrape(&server).await, "helpyap_live_session_actors") };
+    assert_eq!(live().await, 1.0);
+    let mut reaped = false;
+    for _ in 0..100 {
+        if live().await == 0.0 {
+            reaped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reaped, "an idle session actor was never stopped");
+    let again = ask(&server, session, Some(&token), "And shipping?").await;
+    assert_eq!(again.status, 200);
+    assert!(
+        again.token.is_none(),
+        "the session came back from the store, not new"
+    );
+}
