@@ -172,6 +172,10 @@ async fn run_clients(n_streams: usize, target: Target, server: Option<u32>) -> R
         let (client, progress) = (client.clone(), progress.clone());
         tasks.push(tokio::spawn(async move {
             let latencies = one_stream(&client, target, &progress).await;
+            if latencies.as_ref().is_none_or(Vec::is_empty) {
+                // It failed before its first token; it will not be open in the steady window.
+                progress.opened.add_permits(1);
+            }
             progress.first_end.notify_one();
             latencies
         }));

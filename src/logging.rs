@@ -26,7 +26,9 @@ pub fn init(level: LogLevel, format: LogFormat) {
     let filter = Targets::new()
         .with_default(level)
         .with_target("async_openai", LevelFilter::OFF);
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder
             .with_ansi(std::io::stderr().is_terminal())

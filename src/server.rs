@@ -64,6 +64,7 @@ pub struct App {
 impl App {
     /// Opens the store, starts the engine and applies the config's seed projects.
     pub async fn build(config: &Config) -> anyhow::Result<App> {
+        tracing::debug!(path = %config.store.path.display(), "opening the store");
         let store = Store::open_with_cache(&config.store.path, config.store.cache_bytes)?;
         let registry = Registry::start(RegistryArguments {
             store,

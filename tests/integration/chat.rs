@@ -448,6 +448,28 @@ async fn with_http2_prior_knowledge_answers_come_over_h2c() {
 }
 
 #[tokio::test]
+async fn a_finished_answer_reads_the_upstream_stream_to_its_end_instead_of_resetting_it() {
+    // h2 closes a whole connection after 1024 frames for streams it reset and forgot; so a
+    // finished answer must let its stream end, not cancel it before the trailing `[DONE]`.
+    let fake = FakeLlm::start().await;
+    let use_fake = with_fake(&fake, LlmFallback::None);
+    let server = TestServer::start_with(|config: &mut Config| {
+        use_fake(config);
+        config.llm.http2_prior_knowledge = true;
+    })
+    .await;
+    let answer = ask(&server, Uuid::new_v4(), None, "[late-done] returns?").await;
+    assert_eq!(answer.text(), "The return window is 30 days.");
+    assert_eq!(answer.types().last().unwrap(), "[DONE]");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        fake.cancelled.load(Ordering::SeqCst),
+        0,
+        "the finished answer's upstream stream was reset before it ended"
+    );
+}
+
+#[tokio::test]
 async fn upstream_failures_end_with_an_error_frame_and_leave_the_session_usable() {
     let fake = FakeLlm::start().await;
     let server = TestServer::start_with(with_fake(&fake, LlmFallback::None)).await;

@@ -7,7 +7,8 @@
 //! `[429]` · `[stall]` one chunk then silence · `[never]` no response at all · `[slow-first]`
 //! first chunk after 1.5 s · `[cut]` connection ends mid-answer · `[drip]` a chunk every 50 ms,
 //! counting cancellations · `[echo]` describes the request it got · `[pause]` 800 ms of silence
-//! mid-answer · `[garbage]` an unparseable chunk.
+//! mid-answer · `[garbage]` an unparseable chunk · `[late-done]` `[DONE]` 300 ms after the
+//! finishing chunk, counting readers that leave before it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -152,6 +153,10 @@ async fn respond(
     let mut events = finished(&ANSWER_CHUNKS, lenient);
     if marker("pause") {
         events[2].0 = 800;
+    }
+    if marker("late-done") {
+        events.last_mut().unwrap().0 = 300;
+        return sse(events, Some(cancelled));
     }
     sse(events, None)
 }

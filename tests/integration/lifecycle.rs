@@ -316,6 +316,8 @@ fn logs_are_json_lines_when_asked_and_a_bad_log_setting_exits_64() {
     // The level from the environment wins over the config's `info`.
     let quiet = logs_of_a_start(dir.path(), &[("HELPYAP_LOG_LEVEL", "error")]);
     assert!(!quiet.contains("WARN"), "{quiet}");
+    let verbose = logs_of_a_start(dir.path(), &[("HELPYAP_LOG_LEVEL", "debug")]);
+    assert!(verbose.contains("DEBUG"), "{verbose}");
 
     for (var, value) in [("HELPYAP_LOG_LEVEL", "loud"), ("HELPYAP_LOG_FORMAT", "xml")] {
         let output = Command::new(env!("CARGO_BIN_EXE_helpyap"))

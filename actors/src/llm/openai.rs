@@ -56,9 +56,19 @@ enum State {
     Done,
 }
 
+/// The HTTP/2 connection window towards the model server (hyper's default: 5 MiB). h2 closes a
+/// connection (GOAWAY `too_many_data_frames`) once the small DATA frames it holds unread cost
+/// more than half this window in framing overhead — about 256 bytes per token-sized frame. With
+/// thousands of answers multiplexed on one connection and the server busy, the default budget
+/// ran out (at 10k answers every one of them was cut off at once); this one lets every answer
+/// fall ~40 tokens behind before that can happen. Memory stays bounded by what is sent.
+const UPSTREAM_CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
+
 impl OpenAi {
     pub fn new(args: OpenAiArguments) -> Result<OpenAi, LlmError> {
-        let mut http = reqwest::Client::builder().connect_timeout(args.connect_timeout);
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(args.connect_timeout)
+            .http2_initial_connection_window_size(UPSTREAM_CONNECTION_WINDOW);
         if args.http2_prior_knowledge {
             http = http.http2_prior_knowledge();
         }
@@ -123,7 +133,14 @@ async fn next_text(
     idle_timeout: Duration,
 ) -> Option<(Result<String, LlmError>, (State, OwnedSemaphorePermit))> {
     let (result, next_state) = match state {
-        State::Done | State::Streaming { finished: true, .. } => return None,
+        State::Done => return None,
+        State::Streaming {
+            chunks,
+            finished: true,
+        } => {
+            read_to_end(chunks, idle_timeout);
+            return None;
+        }
         State::Connecting(request) => {
             let (client, body) = *request;
             let first = async {
@@ -145,7 +162,10 @@ async fn next_text(
                 Ok(Ok((Some(text), chunks, finished))) => {
                     (Ok(text), State::Streaming { chunks, finished })
                 }
-                Ok(Ok((None, _, _))) => return None,
+                Ok(Ok((None, chunks, _))) => {
+                    read_to_end(chunks, idle_timeout);
+                    return None;
+                }
             }
         }
         State::Streaming {
@@ -157,11 +177,29 @@ async fn next_text(
                 Err(_) => (Err(LlmError::IdleTimeout(idle_timeout)), State::Done),
                 Ok(Err(error)) => (Err(error), State::Done),
                 Ok(Ok(Some(text))) => (Ok(text), State::Streaming { chunks, finished }),
-                Ok(Ok(None)) => return None,
+                Ok(Ok(None)) => {
+                    read_to_end(chunks, idle_timeout);
+                    return None;
+                }
             }
         }
     };
     Some((result, (next_state, permit)))
+}
+
+/// Reads what the model server still sends after the answer's last chunk (`[DONE]`, usage)
+/// in the background, so the HTTP/2 stream ends by itself instead of being reset. h2 counts
+/// every frame that arrives for a stream it has forgotten after resetting it as an error and,
+/// after 1024 such errors, closes the whole connection (GOAWAY `too_many_internal_resets`),
+/// failing every answer on it: resetting each finished answer did that within seconds at a few
+/// thousand concurrent answers. A visitor who leaves still cancels at once.
+fn read_to_end(mut chunks: ChunkStream, limit: Duration) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(limit, async {
+            while let Some(Ok(_)) = chunks.next().await {}
+        })
+        .await;
+    });
 }
 
 /// Reads chunks until one carries text (`Some`) or the answer finishes (`None`); sets
