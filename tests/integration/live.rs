@@ -401,6 +401,77 @@ async fn a_stalled_reader_is_dropped_while_others_get_every_event_and_pushes_nev
 }
 
 #[tokio::test]
+async fn a_visitor_that_falls_a_queue_behind_is_closed_with_1013_and_resumes_without_loss() {
+    const EVENTS: usize = 300;
+    let server = TestServer::start_with(|config| {
+        config.rate_limits.push.requests = 10_000;
+        config.social_proof.subscriber_queue = 8;
+        // Lag, not a stalled write, must be what drops it.
+        config.server.write_stall_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let url = format!("ws://{}/api/widget/salespop/ws?project=demo", server.addr);
+    let (mut lagging, _) = client_async(url, stream).await.unwrap();
+    until_live_streams(&server, 1).await;
+
+    // ~360 KB while it does not read: its socket fills, its task waits on the write, and the
+    // events behind it overflow its queue of 8.
+    let big = "🎉".repeat(280);
+    for _ in 0..EVENTS / 20 {
+        let pushes = (0..20).map(|_| {
+            push(
+                &server,
+                DEMO_SECRET,
+                json!({ "project": "demo", "type": "custom", "message": big }),
+            )
+        });
+        for response in futures_util::future::join_all(pushes).await {
+            assert_eq!(response.status(), 201);
+        }
+    }
+
+    // Reading again: what was written arrives in order, then a close saying "try again".
+    let mut ids = Vec::new();
+    let close = loop {
+        let message = tokio::time::timeout(PATIENCE, lagging.next())
+            .await
+            .expect("neither events nor a close came")
+            .expect("ended without a close frame")
+            .unwrap();
+        match message {
+            Message::Text(text) => {
+                let event: Value = serde_json::from_str(&text).unwrap();
+                ids.push(event["id"].as_str().unwrap().parse::<usize>().unwrap());
+            }
+            Message::Close(frame) => break frame.expect("a close code"),
+            _ => continue,
+        }
+    };
+    assert_eq!(close.code, CloseCode::Again, "{close:?}");
+    assert!(
+        ids.len() < EVENTS,
+        "it was never behind: got all {} events",
+        ids.len()
+    );
+    assert_eq!(
+        ids,
+        (1..=ids.len()).collect::<Vec<_>>(),
+        "in order, no gaps"
+    );
+
+    // Reconnecting with its last id, it gets exactly the rest.
+    let last = ids.last().copied().unwrap_or(0);
+    let mut resumed = ws(&server, &format!("project=demo&since={last}")).await;
+    for expected in last + 1..=EVENTS {
+        let event = ws_next(&mut resumed).await;
+        assert_eq!(event["id"], expected.to_string());
+    }
+}
+
+#[tokio::test]
 async fn a_peer_that_stops_answering_pings_is_dropped() {
     let server = TestServer::start_with(|config| {
         config.social_proof.keep_alive = Duration::from_millis(200)
