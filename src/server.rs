@@ -1,7 +1,9 @@
 //! The server's life: build the engine from the config, accept connections, shut down cleanly.
 //!
-//! Connections are served by hyper-util's auto builder (HTTP/1.1 and h2c on one port) with a
-//! header-read timeout (see `timer`). Shutdown: stop accepting, let in-flight requests finish under hyper-util's
+//! A connection is admitted under the connection caps (`admission`; refused ones get a canned
+//! 503 or 429 and are closed), then served by hyper-util's auto builder (HTTP/1.1 and h2c on one
+//! port) with a header-read timeout (see `timer`) and a write-stall timeout (`connection`).
+//! Shutdown: stop accepting, let in-flight requests finish under hyper-util's
 //! `GracefulShutdown`, stop the registry so actor mailboxes drain, flush the store — the whole
 //! sequence bounded by `server.shutdown_grace`. Request handling itself lives in `router`.
 

@@ -95,10 +95,10 @@ type AccountsSlot = Arc<std::sync::RwLock<Option<ActorRef<AccountsMessage>>>>;
 
 type ProjectActors = Arc<DashMap<String, ActorRef<ProjectMessage>>>;
 
-/// Verified against when the email is unknown, so that case takes as long as a wrong password.
 /// How long the supervisor waits for a session to answer an eviction request.
 const EVICT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Verified against when the email is unknown, so that case takes as long as a wrong password.
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     hash_password("not anyone's password").expect("hashing a constant works")
 });
