@@ -144,13 +144,9 @@ async fn a_backup_taken_stopped_or_running_restores_into_a_serving_store() {
             .map(|e| e["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["Ann", "Bo", "Cy"], "{file}");
-        let next: Value = send_json(
-            client()
-                .post(server.url("/api/widget/salespop-push"))
-                .bearer_auth(DEMO_SECRET)
-                .json(&json!({ "project": "demo", "type": "signed_up" })),
-        )
-        .await;
+        let next = server
+            .push_demo(json!({ "project": "demo", "type": "signed_up" }))
+            .await;
         assert_eq!(next["id"], "4", "{file}: ids go on from the backup");
         let transcript: Value = send_json(
             client()

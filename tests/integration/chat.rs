@@ -428,15 +428,20 @@ async fn an_openai_compatible_upstream_streams_through_with_strict_or_lenient_ch
     assert_eq!(lenient.text(), "The return window is 30 days.");
 }
 
-#[tokio::test]
-async fn with_http2_prior_knowledge_answers_come_over_h2c() {
-    let fake = FakeLlm::start().await;
-    let use_fake = with_fake(&fake, LlmFallback::None);
-    let server = TestServer::start_with(|config: &mut Config| {
+/// A server that talks h2c (`llm.http2_prior_knowledge`) to `fake`, with no fallback.
+async fn over_h2c(fake: &FakeLlm) -> TestServer {
+    let use_fake = with_fake(fake, LlmFallback::None);
+    TestServer::start_with(|config: &mut Config| {
         use_fake(config);
         config.llm.http2_prior_knowledge = true;
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn with_http2_prior_knowledge_answers_come_over_h2c() {
+    let fake = FakeLlm::start().await;
+    let server = over_h2c(&fake).await;
     let answer = ask(&server, Uuid::new_v4(), None, "What is your return policy?").await;
     assert_eq!(answer.text(), "The return window is 30 days.");
     assert_eq!(fake.http2_requests.load(Ordering::SeqCst), 1);
@@ -452,12 +457,7 @@ async fn a_finished_answer_reads_the_upstream_stream_to_its_end_instead_of_reset
     // h2 closes a whole connection after 1024 frames for streams it reset and forgot; so a
     // finished answer must let its stream end, not cancel it before the trailing `[DONE]`.
     let fake = FakeLlm::start().await;
-    let use_fake = with_fake(&fake, LlmFallback::None);
-    let server = TestServer::start_with(|config: &mut Config| {
-        use_fake(config);
-        config.llm.http2_prior_knowledge = true;
-    })
-    .await;
+    let server = over_h2c(&fake).await;
     let answer = ask(&server, Uuid::new_v4(), None, "[late-done] returns?").await;
     assert_eq!(answer.text(), "The return window is 30 days.");
     assert_eq!(answer.types().last().unwrap(), "[DONE]");

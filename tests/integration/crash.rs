@@ -225,13 +225,9 @@ async fn acknowledged_writes_survive_repeated_kill_9_under_load() {
         expected.iter().any(|w| w.as_str() == welcome),
         "{welcome:?} is none of {expected:?}"
     );
-    let next: Value = send_json(
-        client()
-            .post(server.url("/api/widget/salespop-push"))
-            .bearer_auth(DEMO_SECRET)
-            .json(&json!({ "project": "demo", "type": "signed_up" })),
-    )
-    .await;
+    let next = server
+        .push_demo(json!({ "project": "demo", "type": "signed_up" }))
+        .await;
     let next: u64 = next["id"].as_str().unwrap().parse().unwrap();
     let highest = stored.keys().max().copied().unwrap_or(0);
     assert!(next > highest, "id {next} after {highest}: never reused");

@@ -350,6 +350,33 @@ async fn subscriber_caps_answer_503_and_free_up_when_visitors_leave() {
     let _again = ws(&server, "project=demo").await;
 }
 
+/// A WebSocket visitor of `demo` with a tiny receive window (4 KiB), so what it does not read
+/// soon backs up into the server.
+async fn narrow_ws(server: &TestServer) -> Ws {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let url = format!("ws://{}/api/widget/salespop/ws?project=demo", server.addr);
+    client_async(url, stream).await.unwrap().0
+}
+
+/// Pushes `n` events of ~1.2 KB of JSON each (280 four-byte characters) to `demo`, 20 at a time.
+async fn push_big_events(server: &TestServer, n: usize) {
+    let big = "🎉".repeat(280);
+    for _ in 0..n / 20 {
+        let pushes = (0..20).map(|_| {
+            push(
+                server,
+                DEMO_SECRET,
+                json!({ "project": "demo", "type": "custom", "message": big }),
+            )
+        });
+        for response in futures_util::future::join_all(pushes).await {
+            assert_eq!(response.status(), 201);
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_stalled_reader_is_dropped_while_others_get_every_event_and_pushes_never_wait() {
     const EVENTS: usize = 400;
@@ -358,17 +385,11 @@ async fn a_stalled_reader_is_dropped_while_others_get_every_event_and_pushes_nev
         config.server.write_stall_timeout = Duration::from_secs(5);
     })
     .await;
-    // A visitor that opens the socket and never reads again, with a tiny receive window.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(server.addr).await.unwrap();
-    let url = format!("ws://{}/api/widget/salespop/ws?project=demo", server.addr);
-    let (_stalled, _) = client_async(url, stream).await.unwrap();
+    // A visitor that opens the socket and never reads again.
+    let _stalled = narrow_ws(&server).await;
     let mut fast = ws(&server, "project=demo").await;
     until_live_streams(&server, 2).await;
 
-    // ~1.2 KB of JSON each: 280 four-byte characters.
-    let big = "🎉".repeat(280);
     let reader = tokio::spawn(async move {
         let mut ids = Vec::new();
         while ids.len() < EVENTS {
@@ -378,18 +399,7 @@ async fn a_stalled_reader_is_dropped_while_others_get_every_event_and_pushes_nev
         }
         ids
     });
-    for _ in 0..EVENTS / 20 {
-        let pushes = (0..20).map(|_| {
-            push(
-                &server,
-                DEMO_SECRET,
-                json!({ "project": "demo", "type": "custom", "message": big }),
-            )
-        });
-        for response in futures_util::future::join_all(pushes).await {
-            assert_eq!(response.status(), 201);
-        }
-    }
+    push_big_events(&server, EVENTS).await;
     assert_eq!(
         reader.await.unwrap(),
         (1..=EVENTS).collect::<Vec<_>>(),
@@ -410,28 +420,12 @@ async fn a_visitor_that_falls_a_queue_behind_is_closed_with_1013_and_resumes_wit
         config.server.write_stall_timeout = Duration::from_secs(60);
     })
     .await;
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(server.addr).await.unwrap();
-    let url = format!("ws://{}/api/widget/salespop/ws?project=demo", server.addr);
-    let (mut lagging, _) = client_async(url, stream).await.unwrap();
+    let mut lagging = narrow_ws(&server).await;
     until_live_streams(&server, 1).await;
 
     // ~360 KB while it does not read: its socket fills, its task waits on the write, and the
     // events behind it overflow its queue of 8.
-    let big = "🎉".repeat(280);
-    for _ in 0..EVENTS / 20 {
-        let pushes = (0..20).map(|_| {
-            push(
-                &server,
-                DEMO_SECRET,
-                json!({ "project": "demo", "type": "custom", "message": big }),
-            )
-        });
-        for response in futures_util::future::join_all(pushes).await {
-            assert_eq!(response.status(), 201);
-        }
-    }
+    push_big_events(&server, EVENTS).await;
 
     // Reading again: what was written arrives in order, then a close saying "try again".
     let mut ids = Vec::new();

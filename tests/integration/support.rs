@@ -201,6 +201,17 @@ impl Binary {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Pushes `body` to the demo project and returns the answer's JSON, whatever the status.
+    pub async fn push_demo(&self, body: serde_json::Value) -> serde_json::Value {
+        send_json(
+            client()
+                .post(self.url("/api/widget/salespop-push"))
+                .bearer_auth(DEMO_SECRET)
+                .json(&body),
+        )
+        .await
+    }
+
     /// SIGKILL: no shutdown code runs, nothing is flushed on the way out.
     pub fn kill_9(mut self) {
         self.child.kill().unwrap();
