@@ -34,9 +34,11 @@ use common::{Server, cpu_seconds, knob, percentile, raise_open_file_limit, rss_k
 
 /// Every timestamp is microseconds since this instant, shared by upstream and clients.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-/// New streams opened per batch, and the pause between batches, so listen backlogs never overflow.
-const RAMP_BATCH: usize = 250;
-const RAMP_PAUSE: Duration = Duration::from_millis(25);
+/// New streams opened per millisecond (10k a second): a steady ramp, so that listen backlogs
+/// never overflow and the streams' token times spread evenly over the token interval, as
+/// visitors arriving at their own moments would. (Opening 250 at a time every 25 ms made every
+/// fifth batch share its token instants: bursts of up to 1 250 tokens in the same millisecond.)
+const RAMP_PER_MS: usize = 10;
 
 fn main() {
     raise_open_file_limit(100_000);
@@ -165,9 +167,11 @@ async fn run_clients(n_streams: usize, target: Target, server: Option<u32>) -> R
     });
     let first_end = progress.first_end.notified();
     let mut tasks = Vec::with_capacity(n_streams);
+    let ramp_start = tokio::time::Instant::now();
     for idx in 0..n_streams {
-        if idx > 0 && idx % RAMP_BATCH == 0 {
-            tokio::time::sleep(RAMP_PAUSE).await;
+        if idx > 0 && idx % RAMP_PER_MS == 0 {
+            let elapsed = Duration::from_millis((idx / RAMP_PER_MS) as u64);
+            tokio::time::sleep_until(ramp_start + elapsed).await;
         }
         let (client, progress) = (client.clone(), progress.clone());
         tasks.push(tokio::spawn(async move {

@@ -1,12 +1,10 @@
-//! Timers whose deadline moves often but rarely expires: hyper's HTTP/1 header-read timeout
-//! and SSE keep-alives.
+//! hyper's HTTP/1 header-read timer and the SSE keep-alive timer, on the engine's movable
+//! [`deadline`](helpyap_actors::deadline)s.
 //!
 //! hyper arms a fresh `Sleep` at the start of every request head and drops it once the head is
 //! parsed; an SSE keep-alive is pushed back on every event sent. With tokio's timer each of
 //! those is a wheel insert or reset under the driver's lock, about a microsecond — a sixth of
-//! serving a cached GET. Here moving a deadline is a plain write: one tokio alarm stays armed,
-//! and when it fires before the current deadline it is moved forward, at most once per timeout
-//! period. HTTP/2 keeps hyper-util's `TokioTimer`.
+//! serving a cached GET. HTTP/2 keeps hyper-util's `TokioTimer`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use helpyap_actors::deadline::{Deadline, now, poll_deadline};
 use hyper::rt::{Sleep, Timer};
 
 /// Give each connection its own; the alarm it shares with its sleeps belongs to one connection.
@@ -73,59 +72,24 @@ impl Future for HeaderSleep {
 }
 
 /// The SSE keep-alive timer: pushed back on every event, fires after a quiet interval.
-pub struct KeepAliveTimer {
-    deadline: Instant,
-    alarm: Option<Pin<Box<tokio::time::Sleep>>>,
-}
+pub struct KeepAliveTimer(Deadline);
 
 impl Future for KeepAliveTimer {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        poll_deadline(&mut this.alarm, this.deadline, cx)
+        Pin::new(&mut self.get_mut().0).poll(cx)
     }
 }
 
 impl sse_stream::Timer for KeepAliveTimer {
     fn from_duration(duration: Duration) -> Self {
-        KeepAliveTimer {
-            deadline: now() + duration,
-            alarm: None,
-        }
+        KeepAliveTimer(Deadline::after(duration))
     }
 
     fn reset(self: Pin<&mut Self>, deadline: Instant) {
-        self.get_mut().deadline = deadline;
+        self.get_mut().0.set(deadline);
     }
-}
-
-/// Ready once `deadline` has passed. `alarm` is armed on first use and only moved forward
-/// when it fires early, so a deadline that keeps moving costs no timer work.
-fn poll_deadline(
-    alarm: &mut Option<Pin<Box<tokio::time::Sleep>>>,
-    deadline: Instant,
-    cx: &mut Context<'_>,
-) -> Poll<()> {
-    if now() >= deadline {
-        return Poll::Ready(());
-    }
-    let alarm = alarm.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
-    loop {
-        if alarm.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
-        }
-        // The alarm was set for an earlier deadline; move it to this one.
-        if now() >= deadline {
-            return Poll::Ready(());
-        }
-        alarm.as_mut().reset(deadline.into());
-    }
-}
-
-/// tokio's clock, as hyper-util's `TokioTimer` uses.
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 //! keep-alive comments during silences. Framing is sse-stream's; this module only decides
 //! which frames, in which order.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, stream};
 use helpyap_actors::{ChatEvent, Source};
-use serde_json::{Value, json};
+use serde::Serialize;
 use sse_stream::{KeepAlive, Sse, SseBody};
 use tokio::sync::mpsc;
 
@@ -30,25 +31,69 @@ pub fn body(
 
 /// The `data:` payloads of one answer, in order, ending with `[DONE]`.
 fn frames(message_id: String, events: mpsc::Receiver<ChatEvent>) -> impl Stream<Item = String> {
-    let start = json!({ "type": "start", "messageId": message_id }).to_string();
     let state = Frames {
         events,
+        queued: VecDeque::from([to_json(&Frame::Start {
+            message_id: &message_id,
+        })]),
         text_open: false,
         text_done: false,
         ended: false,
     };
-    let rest = stream::unfold(state, |mut state| async move {
-        if state.ended {
-            return None;
+    stream::unfold(state, |mut state| async move {
+        if state.queued.is_empty() && !state.ended {
+            state.queue_next().await;
         }
-        let frames = state.next_frames().await;
-        Some((stream::iter(frames), state))
-    });
-    stream::once(async { start }).chain(rest.flatten())
+        let frame = state.queued.pop_front()?;
+        Some((frame, state))
+    })
+}
+
+/// One frame of the protocol; serialized as `{"type": "text-delta", …}`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum Frame<'a> {
+    #[serde(rename_all = "camelCase")]
+    Start {
+        message_id: &'a str,
+    },
+    TextStart {
+        id: &'a str,
+    },
+    TextDelta {
+        id: &'a str,
+        delta: &'a str,
+    },
+    TextEnd {
+        id: &'a str,
+    },
+    #[serde(rename_all = "camelCase")]
+    SourceUrl {
+        source_id: &'a str,
+        url: &'a str,
+        title: &'a str,
+    },
+    #[serde(rename_all = "camelCase")]
+    SourceDocument {
+        source_id: &'a str,
+        media_type: &'a str,
+        title: &'a str,
+    },
+    Finish,
+    #[serde(rename_all = "camelCase")]
+    Error {
+        error_text: &'a str,
+    },
+}
+
+fn to_json(frame: &Frame) -> String {
+    serde_json::to_string(frame).expect("frames are plain strings")
 }
 
 struct Frames {
     events: mpsc::Receiver<ChatEvent>,
+    /// Frames made but not yet sent: usually one, more when an event opens or closes the text.
+    queued: VecDeque<String>,
     text_open: bool,
     text_done: bool,
     ended: bool,
@@ -57,74 +102,92 @@ struct Frames {
 const TEXT_ID: &str = "text-1";
 
 impl Frames {
-    async fn next_frames(&mut self) -> Vec<String> {
-        let mut frames = Vec::new();
+    async fn queue_next(&mut self) {
         match self.events.recv().await {
             Some(ChatEvent::Delta(delta)) => {
                 if !self.text_open {
                     self.text_open = true;
-                    frames.push(json!({ "type": "text-start", "id": TEXT_ID }));
+                    self.queue(&Frame::TextStart { id: TEXT_ID });
                 }
-                frames.push(json!({ "type": "text-delta", "id": TEXT_ID, "delta": delta }));
+                self.queue(&Frame::TextDelta {
+                    id: TEXT_ID,
+                    delta: &delta,
+                });
             }
             Some(ChatEvent::Sources(sources)) => {
-                self.close_text(&mut frames);
-                frames.extend(sources.iter().map(source_frame));
+                self.close_text();
+                for source in &sources {
+                    self.queue(&source_frame(source));
+                }
             }
             Some(ChatEvent::Finished) => {
-                self.close_text(&mut frames);
-                frames.push(json!({ "type": "finish" }));
-                self.ended = true;
+                self.close_text();
+                self.queue(&Frame::Finish);
+                self.end();
             }
             Some(ChatEvent::Failed(reason)) => {
-                self.close_text(&mut frames);
-                frames.push(json!({ "type": "error", "errorText": reason }));
-                self.ended = true;
+                self.close_text();
+                self.queue(&Frame::Error {
+                    error_text: &reason,
+                });
+                self.end();
             }
             None => {
-                self.close_text(&mut frames);
-                frames
-                    .push(json!({ "type": "error", "errorText": "the answer ended unexpectedly" }));
-                self.ended = true;
+                self.close_text();
+                self.queue(&Frame::Error {
+                    error_text: "the answer ended unexpectedly",
+                });
+                self.end();
             }
         }
-        let mut frames: Vec<String> = frames.iter().map(Value::to_string).collect();
-        if self.ended {
-            frames.push("[DONE]".to_owned());
-        }
-        frames
     }
 
-    fn close_text(&mut self, frames: &mut Vec<Value>) {
+    fn queue(&mut self, frame: &Frame) {
+        self.queued.push_back(to_json(frame));
+    }
+
+    fn end(&mut self) {
+        self.ended = true;
+        self.queued.push_back("[DONE]".to_owned());
+    }
+
+    fn close_text(&mut self) {
         if self.text_open && !self.text_done {
             self.text_done = true;
-            frames.push(json!({ "type": "text-end", "id": TEXT_ID }));
+            self.queue(&Frame::TextEnd { id: TEXT_ID });
         }
     }
 }
 
 /// Only http(s) URLs are cited as links; anything else (`javascript:`…) is cited by title.
-fn source_frame(source: &Source) -> Value {
-    let link = source.url.as_ref().filter(|url| {
+fn source_frame(source: &Source) -> Frame<'_> {
+    let link = source.url.as_deref().filter(|url| {
         let lower = url.trim_start().to_ascii_lowercase();
         lower.starts_with("https://") || lower.starts_with("http://")
     });
     match link {
-        Some(url) => {
-            json!({ "type": "source-url", "sourceId": source.id, "url": url, "title": source.title })
-        }
-        None => json!({
-            "type": "source-document",
-            "sourceId": source.id,
-            "mediaType": "text/plain",
-            "title": source.title,
-        }),
+        Some(url) => Frame::SourceUrl {
+            source_id: &source.id,
+            url,
+            title: &source.title,
+        },
+        None => Frame::SourceDocument {
+            source_id: &source.id,
+            media_type: "text/plain",
+            title: &source.title,
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
+
+    fn json_of(frame: &Frame) -> Value {
+        serde_json::from_str(&to_json(frame)).unwrap()
+    }
 
     #[test]
     fn only_http_urls_become_links() {
@@ -133,18 +196,19 @@ mod tests {
             title: "Doc".into(),
             url: Some(url.into()),
         };
-        assert_eq!(
-            source_frame(&source("https://a.example/x"))["type"],
-            "source-url"
-        );
+        let link = json_of(&source_frame(&source("https://a.example/x")));
+        assert_eq!(link["type"], "source-url");
+        assert_eq!(link["sourceId"], "doc");
+        assert_eq!(link["url"], "https://a.example/x");
         for bad in [
             "javascript:alert(1)",
             " JavaScript:alert(1)",
             "data:text/html,x",
             "ftp://a",
         ] {
-            let frame = source_frame(&source(bad));
+            let frame = json_of(&source_frame(&source(bad)));
             assert_eq!(frame["type"], "source-document", "{bad}");
+            assert_eq!(frame["mediaType"], "text/plain");
             assert!(frame.get("url").is_none());
         }
     }
@@ -193,7 +257,14 @@ mod tests {
                 "[DONE]"
             ]
         );
+        assert_eq!(frames[0], r#"{"type":"start","messageId":"m-1"}"#);
+        assert_eq!(frames[1], r#"{"type":"text-start","id":"text-1"}"#);
+        assert_eq!(
+            frames[2],
+            r#"{"type":"text-delta","id":"text-1","delta":"Hi "}"#
+        );
         assert!(frames[5].contains("\"url\":\"https://x/r\""));
+        assert_eq!(frames[6], r#"{"type":"finish"}"#);
     }
 
     proptest::proptest! {
@@ -234,7 +305,7 @@ mod tests {
         ])
         .await;
         assert!(frames[3].contains("\"text-end\""));
-        assert_eq!(frames[4], r#"{"errorText":"cut off","type":"error"}"#);
+        assert_eq!(frames[4], r#"{"type":"error","errorText":"cut off"}"#);
         assert_eq!(frames[5], "[DONE]");
         // A generation that vanishes still ends the stream properly.
         let frames = frames_of(vec![]).await;

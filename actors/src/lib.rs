@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod chat;
+pub mod deadline;
 pub mod feed;
 pub mod knowledge;
 pub mod lead;

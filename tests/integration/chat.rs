@@ -455,18 +455,21 @@ async fn with_http2_prior_knowledge_answers_come_over_h2c() {
 #[tokio::test]
 async fn a_finished_answer_reads_the_upstream_stream_to_its_end_instead_of_resetting_it() {
     // h2 closes a whole connection after 1024 frames for streams it reset and forgot; so a
-    // finished answer must let its stream end, not cancel it before the trailing `[DONE]`.
+    // finished answer must let its stream end: not cancel it before the trailing `[DONE]`
+    // (our reader), nor between `[DONE]` and the stream's end (async-openai's).
     let fake = FakeLlm::start().await;
     let server = over_h2c(&fake).await;
-    let answer = ask(&server, Uuid::new_v4(), None, "[late-done] returns?").await;
-    assert_eq!(answer.text(), "The return window is 30 days.");
-    assert_eq!(answer.types().last().unwrap(), "[DONE]");
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(
-        fake.cancelled.load(Ordering::SeqCst),
-        0,
-        "the finished answer's upstream stream was reset before it ended"
-    );
+    for marker in ["[late-done]", "[late-end]"] {
+        let answer = ask(&server, Uuid::new_v4(), None, &format!("{marker} returns?")).await;
+        assert_eq!(answer.text(), "The return window is 30 days.", "{marker}");
+        assert_eq!(answer.types().last().unwrap(), "[DONE]", "{marker}");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(
+            fake.cancelled.load(Ordering::SeqCst),
+            0,
+            "{marker}: the finished answer's upstream stream was reset before it ended"
+        );
+    }
 }
 
 #[tokio::test]

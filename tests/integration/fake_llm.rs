@@ -8,7 +8,8 @@
 //! first chunk after 1.5 s · `[cut]` connection ends mid-answer · `[drip]` a chunk every 50 ms,
 //! counting cancellations · `[echo]` describes the request it got · `[pause]` 800 ms of silence
 //! mid-answer · `[garbage]` an unparseable chunk · `[late-done]` `[DONE]` 300 ms after the
-//! finishing chunk, counting readers that leave before it.
+//! finishing chunk, and `[late-end]` the stream's end 300 ms after `[DONE]`, both counting
+//! readers that leave before the end.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -156,6 +157,11 @@ async fn respond(
     }
     if marker("late-done") {
         events.last_mut().unwrap().0 = 300;
+        return sse(events, Some(cancelled));
+    }
+    if marker("late-end") {
+        // A comment: the stream's last bytes come after `[DONE]`, in a frame of their own.
+        events.push((300, ": end\n\n".to_owned()));
         return sse(events, Some(cancelled));
     }
     sse(events, None)

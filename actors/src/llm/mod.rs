@@ -8,6 +8,7 @@
 pub mod breaker;
 pub mod extractive;
 pub mod openai;
+mod stream_end;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};

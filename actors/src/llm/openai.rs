@@ -1,10 +1,11 @@
 //! The `openai` provider: streams answers from any OpenAI-compatible chat-completions server
 //! (OpenAI, Azure, Ollama, vLLM, llama.cpp) through async-openai.
 //!
-//! Chunks are read as plain JSON (async-openai's `byot`), taking only `choices[0].delta.content`
-//! and `finish_reason`, because servers differ in which other fields they send and the typed
-//! parser rejects chunks without e.g. `created` or `object`. It enforces the connect,
-//! first-token and idle timeouts and the cap on concurrent streams.
+//! Chunks are read with our own lenient type (async-openai's `byot`), taking only
+//! `choices[0].delta.content` and `finish_reason`, because servers differ in which other fields
+//! they send and async-openai's typed parser rejects chunks without e.g. `created` or `object`;
+//! every other field is skipped without being built. It enforces the connect, first-token and
+//! idle timeouts and the cap on concurrent streams.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +13,15 @@ use std::time::Duration;
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
+use async_openai::middleware::ReqwestService;
+use async_openai::middleware::retry::OpenAIRetryLayer;
 use futures_util::{Stream, StreamExt, stream};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::deadline::{Deadline, now};
+use crate::llm::stream_end::end_gracefully;
 use crate::llm::{LlmError, LlmProvider, Prompt, TextStream};
 
 #[derive(Debug, Clone)]
@@ -44,14 +50,35 @@ pub struct OpenAi {
     permits: Arc<Semaphore>,
 }
 
-type ChunkStream = std::pin::Pin<Box<dyn Stream<Item = Result<Value, OpenAIError>> + Send>>;
+/// One streamed chunk: only what an answer needs, every part optional.
+#[derive(Deserialize)]
+struct Chunk {
+    choices: Option<Vec<Choice>>,
+    /// Some servers report a failure mid-stream as a chunk of its own.
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    delta: Option<Delta>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    content: Option<String>,
+}
+
+type ChunkStream = std::pin::Pin<Box<dyn Stream<Item = Result<Chunk, OpenAIError>> + Send>>;
 
 enum State {
     Connecting(Box<(Client<OpenAIConfig>, Value)>),
-    /// `finished`: a chunk carried a `finish_reason`; the answer is complete.
+    /// `finished`: a chunk carried a `finish_reason`; the answer is complete. `idle`: when the
+    /// silence since the last chunk becomes too long; pushed back on every chunk.
     Streaming {
         chunks: ChunkStream,
         finished: bool,
+        idle: Deadline,
     },
     Done,
 }
@@ -78,7 +105,14 @@ impl OpenAi {
         let config = OpenAIConfig::new()
             .with_api_base(&args.base_url)
             .with_api_key(&args.api_key);
-        let client = Client::with_config(config).with_http_client(http);
+        // async-openai's own stack (its retries of 429, 5xx and refused connections), with every
+        // response wrapped so that a finished answer's stream ends instead of being reset.
+        let idle_timeout = args.idle_timeout;
+        let service = tower::ServiceBuilder::new()
+            .layer(OpenAIRetryLayer::default())
+            .map_response(move |response| end_gracefully(response, idle_timeout))
+            .service(ReqwestService::new(http));
+        let client = Client::with_config(config).with_http_service(service);
         let permits = Arc::new(Semaphore::new(args.max_concurrent_streams.max(1)));
         Ok(OpenAi {
             client,
@@ -137,6 +171,7 @@ async fn next_text(
         State::Streaming {
             chunks,
             finished: true,
+            ..
         } => {
             read_to_end(chunks, idle_timeout);
             return None;
@@ -160,7 +195,13 @@ async fn next_text(
                 ),
                 Ok(Err(error)) => (Err(error), State::Done),
                 Ok(Ok((Some(text), chunks, finished))) => {
-                    (Ok(text), State::Streaming { chunks, finished })
+                    let idle = Deadline::after(idle_timeout);
+                    let streaming = State::Streaming {
+                        chunks,
+                        finished,
+                        idle,
+                    };
+                    (Ok(text), streaming)
                 }
                 Ok(Ok((None, chunks, _))) => {
                     read_to_end(chunks, idle_timeout);
@@ -171,13 +212,26 @@ async fn next_text(
         State::Streaming {
             mut chunks,
             finished: false,
+            mut idle,
         } => {
             let mut finished = false;
-            match tokio::time::timeout(idle_timeout, read_text(&mut chunks, &mut finished)).await {
-                Err(_) => (Err(LlmError::IdleTimeout(idle_timeout)), State::Done),
-                Ok(Err(error)) => (Err(error), State::Done),
-                Ok(Ok(Some(text))) => (Ok(text), State::Streaming { chunks, finished }),
-                Ok(Ok(None)) => {
+            let read = tokio::select! {
+                biased;
+                read = read_text(&mut chunks, &mut finished) => read,
+                () = &mut idle => Err(LlmError::IdleTimeout(idle_timeout)),
+            };
+            match read {
+                Err(error) => (Err(error), State::Done),
+                Ok(Some(text)) => {
+                    idle.set(now() + idle_timeout);
+                    let streaming = State::Streaming {
+                        chunks,
+                        finished,
+                        idle,
+                    };
+                    (Ok(text), streaming)
+                }
+                Ok(None) => {
                     read_to_end(chunks, idle_timeout);
                     return None;
                 }
@@ -215,26 +269,26 @@ async fn read_text(
             Some(Err(error)) => return Err(map_error(error)),
             Some(Ok(chunk)) => chunk,
         };
-        if !chunk.is_object() {
-            return Err(garbage(&chunk.to_string()));
-        }
-        if let Some(error) = chunk.get("error") {
+        if let Some(error) = chunk.error {
             let message = error
                 .get("message")
                 .and_then(Value::as_str)
+                .or(error.as_str())
                 .unwrap_or("unknown error");
             return Err(LlmError::Status {
                 status: 500,
                 message: truncate(message),
             });
         }
-        let choice = &chunk["choices"][0];
-        let text = choice["delta"]["content"].as_str().unwrap_or("");
-        *finished = choice["finish_reason"]
-            .as_str()
+        let Some(choice) = chunk.choices.and_then(|choices| choices.into_iter().next()) else {
+            continue;
+        };
+        *finished = choice
+            .finish_reason
             .is_some_and(|reason| !reason.is_empty());
-        if !text.is_empty() {
-            return Ok(Some(text.to_owned()));
+        let text = choice.delta.and_then(|delta| delta.content);
+        if let Some(text) = text.filter(|text| !text.is_empty()) {
+            return Ok(Some(text));
         }
         if *finished {
             return Ok(None);
@@ -251,7 +305,10 @@ fn map_error(error: OpenAIError) -> LlmError {
         OpenAIError::Reqwest(error) if error.is_connect() || error.is_timeout() => {
             LlmError::Connect(error.to_string())
         }
-        OpenAIError::Reqwest(_) | OpenAIError::StreamError(_) => LlmError::Cut,
+        OpenAIError::Reqwest(_) | OpenAIError::StreamError(_) => {
+            tracing::debug!(%error, "the model server's stream broke off");
+            LlmError::Cut
+        }
         OpenAIError::JSONDeserialize(_, content) => garbage(&content),
         other => garbage(&other.to_string()),
     }
