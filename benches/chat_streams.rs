@@ -11,7 +11,8 @@
 //! Knobs: HELPYAP_BENCH_LEVELS (default "1000,5000,10000"), HELPYAP_BENCH_TOKENS (60),
 //! HELPYAP_BENCH_TOKENS_PER_SECOND (10), HELPYAP_BENCH_UPSTREAM_HTTP2 (1: helpyap talks h2c to
 //! the upstream, as to an HTTPS model server that negotiates HTTP/2; 0: one HTTP/1.1 connection
-//! per answer, which needs two file descriptors per stream in helpyap).
+//! per answer, which needs two file descriptors per stream in helpyap),
+//! HELPYAP_BENCH_UPSTREAM_CONNECTIONS (16: helpyap's `llm.connections`).
 
 mod common;
 
@@ -27,7 +28,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::TcpSocket;
 
 use common::{Server, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib};
@@ -63,20 +64,32 @@ fn main() {
     ));
     let data_dir = tempfile::tempdir().unwrap();
     let http2 = knob("HELPYAP_BENCH_UPSTREAM_HTTP2", "1") == "1";
-    let server = Server::start(&server_config(upstream, http2), data_dir.path());
-    println!(
-        "chat streams: {tokens} tokens per answer at {rate} tokens/s; helpyap to upstream over {}; upstream and clients in the bench process, helpyap as its own process",
-        if http2 { "h2c" } else { "HTTP/1.1" }
+    let connections: usize = knob("HELPYAP_BENCH_UPSTREAM_CONNECTIONS", "16")
+        .parse()
+        .unwrap();
+    let server = Server::start(
+        &server_config(upstream, http2, connections),
+        data_dir.path(),
     );
     println!(
-        "{:>7} | {:>8} | {:>23} | {:>23} | {:>17} | {:>10} | {:>9}",
+        "chat streams: {tokens} tokens per answer at {rate} tokens/s; helpyap to upstream over {}; upstream and clients in the bench process, helpyap as its own process",
+        if http2 {
+            format!("h2c, {connections} connections")
+        } else {
+            "HTTP/1.1".to_owned()
+        }
+    );
+    println!(
+        "{:>7} | {:>8} | {:>23} | {:>23} | {:>17} | {:>10} | {:>9} | {:>14} | {:>10}",
         "streams",
         "tokens",
         "upstream direct p50/p99",
         "through helpyap p50/p99",
         "added p50/p99",
         "RSS/stream",
-        "CPU/token"
+        "CPU/token",
+        "load CPU/token",
+        "cores busy"
     );
     for &n_streams in &levels {
         let direct = runtime.block_on(run_clients(n_streams, Target::Upstream(upstream), None));
@@ -94,6 +107,9 @@ fn main() {
         let steady = through.steady.expect("sampled");
         let rss_per_stream = steady.rss_kib.saturating_sub(rss_before) as f64 / n_streams as f64;
         let cpu_per_token_us = steady.cpu_seconds * 1e6 / steady.tokens as f64;
+        let load_cpu_per_token_us = steady.load_cpu_seconds * 1e6 / steady.tokens as f64;
+        let window_seconds = (steady.to_us - steady.from_us) / 1e6;
+        let cores = (steady.cpu_seconds + steady.load_cpu_seconds) / window_seconds;
         for (label, direct, through) in [
             ("all", &direct.latencies_us, &through.latencies_us),
             (
@@ -105,7 +121,7 @@ fn main() {
             let (d50, d99) = (percentile(direct, 50.0), percentile(direct, 99.0));
             let (t50, t99) = (percentile(through, 50.0), percentile(through, 99.0));
             println!(
-                "{n_streams:>7} | {label:>8} | {:>8.2} / {:>7.2} ms | {:>8.2} / {:>7.2} ms | {:>6.2} / {:>6.2} ms | {:>6.1} KiB | {:>6.2} µs",
+                "{n_streams:>7} | {label:>8} | {:>8.2} / {:>7.2} ms | {:>8.2} / {:>7.2} ms | {:>6.2} / {:>6.2} ms | {:>6.1} KiB | {:>6.2} µs | {:>11.2} µs | {:>10.2}",
                 d50 / 1e3,
                 d99 / 1e3,
                 t50 / 1e3,
@@ -114,6 +130,8 @@ fn main() {
                 (t99 - d99) / 1e3,
                 rss_per_stream,
                 cpu_per_token_us,
+                load_cpu_per_token_us,
+                cores,
             );
         }
     }
@@ -142,6 +160,8 @@ struct Steady {
     to_us: f64,
     rss_kib: u64,
     cpu_seconds: f64,
+    /// CPU time of this process (the fake upstream and the clients) over the same window.
+    load_cpu_seconds: f64,
     tokens: u64,
 }
 
@@ -188,9 +208,10 @@ async fn run_clients(n_streams: usize, target: Target, server: Option<u32>) -> R
     if let Some(pid) = server {
         let _ = progress.opened.acquire_many(n_streams as u32).await;
         let from_us = EPOCH.elapsed().as_micros() as f64;
-        let (rss_kib, cpu_start, tokens_start) = (
+        let (rss_kib, cpu_start, load_cpu_start, tokens_start) = (
             rss_kib(pid),
             cpu_seconds(pid),
+            cpu_seconds(std::process::id()),
             progress.tokens.load(Relaxed),
         );
         let mut first_end = std::pin::pin!(first_end);
@@ -205,6 +226,7 @@ async fn run_clients(n_streams: usize, target: Target, server: Option<u32>) -> R
             to_us: EPOCH.elapsed().as_micros() as f64,
             rss_kib,
             cpu_seconds: cpu_seconds(pid) - cpu_start,
+            load_cpu_seconds: cpu_seconds(std::process::id()) - load_cpu_start,
             tokens: progress.tokens.load(Relaxed) - tokens_start,
         });
     }
@@ -258,25 +280,25 @@ async fn one_stream(
     if !response.status().is_success() {
         return None;
     }
-    let mut pending = String::new();
+    // A plain byte scan for the number each token carries: the load client should cost as
+    // little as it can, since it shares the machine with the server it measures.
+    let field: &[u8] = match target {
+        Target::Upstream(_) => b"\"content\":\"",
+        Target::Helpyap(_) => b"\"delta\":\"",
+    };
+    let mut pending: Vec<u8> = Vec::new();
     let mut latencies = Vec::new();
     let mut signalled = false;
     while let Some(chunk) = response.chunk().await.ok()? {
         let now_us = EPOCH.elapsed().as_micros() as f64;
-        pending.push_str(std::str::from_utf8(&chunk).ok()?);
-        while let Some(end) = pending.find("\n\n") {
-            let event: String = pending.drain(..end + 2).collect();
-            let Some(data) = event.trim().strip_prefix("data: ") else {
-                continue;
-            };
-            let Ok(frame) = serde_json::from_str::<Value>(data) else {
-                continue;
-            };
-            let text = match target {
-                Target::Upstream(_) => frame["choices"][0]["delta"]["content"].as_str(),
-                Target::Helpyap(_) => frame["delta"].as_str(),
-            };
-            let Some(sent_us) = text.and_then(|t| t.trim().parse::<f64>().ok()) else {
+        pending.extend_from_slice(&chunk);
+        let mut start = 0;
+        while let Some(end) = find(&pending[start..], b"\n\n").map(|at| start + at) {
+            let event = &pending[start..end];
+            start = end + 2;
+            let Some(sent_us) =
+                find(event, field).and_then(|at| number_at(&event[at + field.len()..]))
+            else {
                 continue;
             };
             latencies.push((now_us, now_us - sent_us));
@@ -286,8 +308,21 @@ async fn one_stream(
                 progress.opened.add_permits(1);
             }
         }
+        pending.drain(..start);
     }
     Some(latencies)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// The decimal number at the start of `text`, if any.
+fn number_at(text: &[u8]) -> Option<f64> {
+    let digits = text.iter().take_while(|byte| byte.is_ascii_digit()).count();
+    std::str::from_utf8(&text[..digits]).ok()?.parse().ok()
 }
 
 /// The fake upstream: every answer is `tokens` chunks, `interval` apart, each chunk's text the
@@ -322,9 +357,8 @@ async fn start_upstream(tokens: u64, interval: Duration) -> SocketAddr {
                     } else {
                         let sent = EPOCH.elapsed().as_micros();
                         format!(
-                            "data: {}\n\n",
-                            json!({"choices": [{"index": 0, "delta": {"content": format!("{sent} ")}, "finish_reason": null}]})
-                        )
+                            r#"data: {{"choices":[{{"index":0,"delta":{{"content":"{sent} "}},"finish_reason":null}}]}}"#
+                        ) + "\n\n"
                     };
                     Some((Ok::<_, Infallible>(Frame::data(Bytes::from(data))), idx + 1))
                 });
@@ -348,7 +382,7 @@ async fn start_upstream(tokens: u64, interval: Duration) -> SocketAddr {
 }
 
 /// helpyap's config for this benchmark.
-fn server_config(upstream: SocketAddr, http2: bool) -> String {
+fn server_config(upstream: SocketAddr, http2: bool, connections: usize) -> String {
     format!(
         r#"
 [server]
@@ -366,6 +400,7 @@ fallback = "none"
 first_token_timeout = "60s"
 max_concurrent_streams = 100000
 http2_prior_knowledge = {http2}
+connections = {connections}
 [chat]
 keep_alive = "60s"
 [[projects]]

@@ -5,8 +5,9 @@
 //! turn, the client opens the subscribers on one channel, then measures:
 //! - **RSS per idle subscriber**: the server's RSS with every subscriber connected and idle,
 //!   minus its RSS before, per subscriber;
-//! - **push-to-receive p50/p99**: 20 pushes 50 ms apart, each carrying the time it was sent;
-//!   every delivery's latency;
+//! - **push-to-receive p50/p99**: 20 pushes, each carrying the time it was sent and each sent
+//!   once the one before has reached every subscriber (and 50 ms later); every delivery's
+//!   latency;
 //! - **deliveries/s and CPU per delivery**: pushes as fast as 16 concurrent publishers go until
 //!   ~500k deliveries are due; deliveries over the time from the first push to the last
 //!   delivery, and the server's CPU time (all its processes) over the deliveries.
@@ -289,16 +290,16 @@ async fn run(
 
     let publisher = reqwest::Client::new();
     tally.start_phase(true);
-    for _ in 0..LATENCY_PUSHES {
+    // One push at a time: each is sent once the one before has reached every subscriber and
+    // 50 ms have passed, so a push's latency is its own and not a queue behind the last one's
+    // (at 10k subscribers, pushes 50 ms apart would be a 200k deliveries/s load test).
+    for push in 1..=LATENCY_PUSHES {
         target.publish(&publisher).await;
+        tally
+            .wait_for((push * n_subscribers) as u64, Duration::from_secs(30))
+            .await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tally
-        .wait_for(
-            (LATENCY_PUSHES * n_subscribers) as u64,
-            Duration::from_secs(30),
-        )
-        .await;
     let mut latencies = std::mem::take(&mut *tally.latencies_us.lock().unwrap());
     latencies.sort_by(f64::total_cmp);
 

@@ -193,6 +193,8 @@ pub struct LlmConfig {
     pub max_concurrent_streams: usize,
     /// Speak HTTP/2 without TLS (h2c, "prior knowledge") to `base_url`.
     pub http2_prior_knowledge: bool,
+    /// HTTP/2 connections (one pool each) that answers are spread over in turn.
+    pub connections: usize,
     pub fallback: LlmFallback,
     /// Answers failing in a row at the model server before it is rested; 0 turns it off.
     pub breaker_failures: u32,
@@ -215,6 +217,7 @@ impl Default for LlmConfig {
             idle_timeout: Duration::from_secs(30),
             max_concurrent_streams: 256,
             http2_prior_knowledge: false,
+            connections: 16,
             fallback: LlmFallback::Extractive,
             breaker_failures: 5,
             breaker_cooldown: Duration::from_secs(30),
@@ -578,10 +581,10 @@ impl Config {
         if !(0.0..=2.0).contains(&llm.temperature) {
             return Err(self.invalid("llm.temperature must be between 0 and 2"));
         }
-        if llm.max_tokens == 0 || llm.max_concurrent_streams == 0 {
-            return Err(
-                self.invalid("llm.max_tokens and llm.max_concurrent_streams must be at least 1")
-            );
+        if llm.max_tokens == 0 || llm.max_concurrent_streams == 0 || llm.connections == 0 {
+            return Err(self.invalid(
+                "llm.max_tokens, llm.max_concurrent_streams and llm.connections must be at least 1",
+            ));
         }
         if llm.provider == LlmProvider::Openai && !llm.base_url.starts_with("http") {
             return Err(self.invalid("llm.base_url must be an http:// or https:// URL"));

@@ -369,6 +369,7 @@ fn chat_engine(config: &Config) -> anyhow::Result<ChatEngine> {
                 idle_timeout: llm.idle_timeout,
                 max_concurrent_streams: llm.max_concurrent_streams,
                 http2_prior_knowledge: llm.http2_prior_knowledge,
+                connections: llm.connections,
             })?);
             match llm.breaker_failures {
                 0 => openai,

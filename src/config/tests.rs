@@ -116,6 +116,7 @@ fn bad_values_are_rejected_with_their_key() {
             "llm.base_url",
         ),
         ("[llm]\nfallback = \"retry\"", "retry"),
+        ("[llm]\nconnections = 0", "llm.connections"),
         ("[chat]\nmax_messages = 0", "chat.max_messages"),
         ("[social_proof]\nretain_events = 0", "retain_events"),
         ("[social_proof]\nsubscriber_queue = 0", "subscriber_queue"),

@@ -439,6 +439,28 @@ async fn over_h2c(fake: &FakeLlm) -> TestServer {
 }
 
 #[tokio::test]
+async fn answers_are_spread_over_the_configured_number_of_http2_connections() {
+    let fake = FakeLlm::start().await;
+    let use_fake = with_fake(&fake, LlmFallback::None);
+    let server = TestServer::start_with(|config: &mut Config| {
+        use_fake(config);
+        config.llm.http2_prior_knowledge = true;
+        config.llm.connections = 3;
+    })
+    .await;
+    for _ in 0..9 {
+        let answer = ask(&server, Uuid::new_v4(), None, "What is your return policy?").await;
+        assert_eq!(answer.text(), "The return window is 30 days.");
+    }
+    assert_eq!(fake.http2_requests.load(Ordering::SeqCst), 9);
+    assert_eq!(
+        fake.connections.load(Ordering::SeqCst),
+        3,
+        "nine answers over three HTTP/2 connections, each reused"
+    );
+}
+
+#[tokio::test]
 async fn with_http2_prior_knowledge_answers_come_over_h2c() {
     let fake = FakeLlm::start().await;
     let server = over_h2c(&fake).await;

@@ -38,6 +38,8 @@ pub struct FakeLlm {
     pub http2_requests: Arc<AtomicUsize>,
     /// Every request it got.
     pub requests: Arc<AtomicUsize>,
+    /// Connections it accepted.
+    pub connections: Arc<AtomicUsize>,
 }
 
 impl FakeLlm {
@@ -50,11 +52,14 @@ impl FakeLlm {
         let http2_in = http2_requests.clone();
         let requests = Arc::new(AtomicUsize::new(0));
         let requests_in = requests.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let connections_in = connections.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                connections_in.fetch_add(1, Ordering::SeqCst);
                 let (cancelled, http2) = (cancelled_in.clone(), http2_in.clone());
                 let requests = requests_in.clone();
                 let service = service_fn(move |request: Request<hyper::body::Incoming>| {
@@ -79,6 +84,7 @@ impl FakeLlm {
             cancelled,
             http2_requests,
             requests,
+            connections,
         }
     }
 

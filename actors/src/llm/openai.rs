@@ -8,6 +8,7 @@
 //! idle timeouts and the cap on concurrent streams.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_openai::Client;
@@ -42,10 +43,16 @@ pub struct OpenAiArguments {
     pub max_concurrent_streams: usize,
     /// HTTP/2 without TLS (h2c): every answer multiplexed over a few connections.
     pub http2_prior_knowledge: bool,
+    /// Clients with a connection pool each, answers spread over them in turn: over HTTP/2 one
+    /// connection carries every answer of its pool through one task, and servers cap the
+    /// answers one connection may carry at once (hosted APIs often at 100–256).
+    pub connections: usize,
 }
 
 pub struct OpenAi {
-    client: Client<OpenAIConfig>,
+    clients: Vec<Client<OpenAIConfig>>,
+    /// Which client the next answer goes to.
+    turn: AtomicUsize,
     args: OpenAiArguments,
     permits: Arc<Semaphore>,
 }
@@ -93,29 +100,13 @@ const UPSTREAM_CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
 
 impl OpenAi {
     pub fn new(args: OpenAiArguments) -> Result<OpenAi, LlmError> {
-        let mut http = reqwest::Client::builder()
-            .connect_timeout(args.connect_timeout)
-            .http2_initial_connection_window_size(UPSTREAM_CONNECTION_WINDOW);
-        if args.http2_prior_knowledge {
-            http = http.http2_prior_knowledge();
-        }
-        let http = http
-            .build()
-            .map_err(|error| LlmError::Connect(error.to_string()))?;
-        let config = OpenAIConfig::new()
-            .with_api_base(&args.base_url)
-            .with_api_key(&args.api_key);
-        // async-openai's own stack (its retries of 429, 5xx and refused connections), with every
-        // response wrapped so that a finished answer's stream ends instead of being reset.
-        let idle_timeout = args.idle_timeout;
-        let service = tower::ServiceBuilder::new()
-            .layer(OpenAIRetryLayer::default())
-            .map_response(move |response| end_gracefully(response, idle_timeout))
-            .service(ReqwestService::new(http));
-        let client = Client::with_config(config).with_http_service(service);
+        let clients = (0..args.connections.max(1))
+            .map(|_| client(&args))
+            .collect::<Result<_, _>>()?;
         let permits = Arc::new(Semaphore::new(args.max_concurrent_streams.max(1)));
         Ok(OpenAi {
-            client,
+            clients,
+            turn: AtomicUsize::new(0),
             args,
             permits,
         })
@@ -151,12 +142,38 @@ impl LlmProvider for OpenAi {
             .map_err(|_| LlmError::Overloaded)?;
         let first_token_timeout = self.args.first_token_timeout;
         let idle_timeout = self.args.idle_timeout;
-        let start = State::Connecting(Box::new((self.client.clone(), self.request_body(prompt))));
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed) % self.clients.len();
+        let client = self.clients[turn].clone();
+        let start = State::Connecting(Box::new((client, self.request_body(prompt))));
         let texts = stream::unfold((start, permit), move |(state, permit)| async move {
             next_text(state, permit, first_token_timeout, idle_timeout).await
         });
         Ok(Box::pin(texts))
     }
+}
+
+/// An async-openai client with a connection pool of its own.
+fn client(args: &OpenAiArguments) -> Result<Client<OpenAIConfig>, LlmError> {
+    let mut http = reqwest::Client::builder()
+        .connect_timeout(args.connect_timeout)
+        .http2_initial_connection_window_size(UPSTREAM_CONNECTION_WINDOW);
+    if args.http2_prior_knowledge {
+        http = http.http2_prior_knowledge();
+    }
+    let http = http
+        .build()
+        .map_err(|error| LlmError::Connect(error.to_string()))?;
+    let config = OpenAIConfig::new()
+        .with_api_base(&args.base_url)
+        .with_api_key(&args.api_key);
+    // async-openai's own stack (its retries of 429, 5xx and refused connections), with every
+    // response wrapped so that a finished answer's stream ends instead of being reset.
+    let idle_timeout = args.idle_timeout;
+    let service = tower::ServiceBuilder::new()
+        .layer(OpenAIRetryLayer::default())
+        .map_response(move |response| end_gracefully(response, idle_timeout))
+        .service(ReqwestService::new(http));
+    Ok(Client::with_config(config).with_http_service(service))
 }
 
 /// One step of the answer: the next text delta, an error (which ends it), or the end.
