@@ -9,10 +9,10 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, stream};
+use helpyap_actors::session::AnswerStream;
 use helpyap_actors::{ChatEvent, Source};
 use serde::Serialize;
 use sse_stream::{KeepAlive, Sse, SseBody};
-use tokio::sync::mpsc;
 
 use crate::timer::KeepAliveTimer;
 
@@ -22,7 +22,7 @@ pub const PROTOCOL_HEADER: (&str, &str) = ("x-vercel-ai-ui-message-stream", "v1"
 /// The SSE body of one answer.
 pub fn body(
     message_id: String,
-    events: mpsc::Receiver<ChatEvent>,
+    events: AnswerStream,
     keep_alive: Duration,
 ) -> SseBody<impl Stream<Item = Result<Sse, std::convert::Infallible>>, KeepAliveTimer> {
     let frames = frames(message_id, events).map(|frame| Ok(Sse::default().data(frame)));
@@ -30,7 +30,7 @@ pub fn body(
 }
 
 /// The `data:` payloads of one answer, in order, ending with `[DONE]`.
-fn frames(message_id: String, events: mpsc::Receiver<ChatEvent>) -> impl Stream<Item = String> {
+fn frames(message_id: String, events: AnswerStream) -> impl Stream<Item = String> {
     let state = Frames {
         events,
         queued: VecDeque::from([to_json(&Frame::Start {
@@ -91,7 +91,7 @@ fn to_json(frame: &Frame) -> String {
 }
 
 struct Frames {
-    events: mpsc::Receiver<ChatEvent>,
+    events: AnswerStream,
     /// Frames made but not yet sent: usually one, more when an event opens or closes the text.
     queued: VecDeque<String>,
     text_open: bool,
@@ -103,7 +103,7 @@ const TEXT_ID: &str = "text-1";
 
 impl Frames {
     async fn queue_next(&mut self) {
-        match self.events.recv().await {
+        match self.events.next().await {
             Some(ChatEvent::Delta(delta)) => {
                 if !self.text_open {
                     self.text_open = true;
@@ -214,12 +214,9 @@ mod tests {
     }
 
     async fn frames_of(events: Vec<ChatEvent>) -> Vec<String> {
-        let (sender, receiver) = mpsc::channel(events.len().max(1));
-        for event in events {
-            sender.send(event).await.unwrap();
-        }
-        drop(sender);
-        frames("m-1".into(), receiver).collect().await
+        frames("m-1".into(), stream::iter(events).boxed())
+            .collect()
+            .await
     }
 
     #[tokio::test]

@@ -5,7 +5,6 @@
 //! the edge decides how the stream is framed on the wire.
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::secret::SecretHash;
@@ -105,13 +104,22 @@ pub enum ChatEvent {
 }
 
 /// A started answer.
-#[derive(Debug)]
 pub struct ChatStart {
     /// Id of the assistant message being written (`<session>-<seq>`).
     pub message_id: String,
     /// Set on a session's first answer only: the token later requests must carry.
     pub new_token: Option<String>,
-    pub events: mpsc::Receiver<ChatEvent>,
+    /// The answer's events, ending with `Finished` or `Failed`; see
+    /// [`AnswerStream`](crate::session::AnswerStream).
+    pub events: crate::session::AnswerStream,
+}
+
+impl std::fmt::Debug for ChatStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatStart")
+            .field("message_id", &self.message_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Longest reply a teammate may send, in characters.

@@ -2,20 +2,20 @@
 //!
 //! It checks the session token, allows one answer at a time, makes the visitor's message
 //! durable before any answer streams, and stores the reply when it ends — complete, or partial
-//! and marked when the visitor left or the model failed. The streaming itself runs in a task it
-//! spawns (sockets and streams live in tasks, state lives here); that task stops the upstream
-//! request the moment the visitor goes away. The actor stops itself after an idle timeout, or when
+//! and marked when the visitor left or the model failed. The streaming itself is an
+//! [`AnswerStream`] it hands out, polled by the visitor's connection task (sockets and streams
+//! live in tasks, state lives here); dropping it stops the upstream request at once. The actor stops itself after an idle timeout, or when
 //! the supervisor evicts it to stay under `max_sessions_in_memory` (never while answering); the
 //! registry starts it again from the store on the next request.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt, stream};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::chat::{
@@ -27,8 +27,6 @@ use crate::project::{ProjectSnapshot, now_ms};
 use crate::secret::SecretHash;
 use crate::store::Store;
 
-/// Deltas buffered between the generation task and the visitor's connection.
-const EVENT_BUFFER: usize = 64;
 /// Passages put into a prompt.
 const PASSAGES_PER_ANSWER: usize = 3;
 
@@ -61,7 +59,7 @@ pub enum SessionMessage {
         String,
         RpcReplyPort<Result<MessageRecord, ChatError>>,
     ),
-    /// From the generation task: the answer ended this way. A complete answer waits on the
+    /// From the answer stream: the answer ended this way. A complete answer waits on the
     /// reply, so that it is durable before the visitor is told it is finished.
     GenerationEnded(GenerationEnded, Option<RpcReplyPort<Result<(), String>>>),
     IdleCheck,
@@ -282,20 +280,27 @@ impl SessionState {
         self.messages.push(question);
 
         let sources = sources_of(&prompt);
-        let (events, receiver) = mpsc::channel(EVENT_BUFFER);
         let fallback = self
             .engine
             .fallback
             .clone()
             .map(|provider| (provider, prompt));
-        let stats = self.engine.stats.clone();
-        LlmStats::count(&stats.answers);
-        tokio::spawn(generate(texts, fallback, sources, events, myself, stats));
+        LlmStats::count(&self.engine.stats.answers);
+        let relay = Relay {
+            texts: Some(texts),
+            fallback,
+            sources,
+            answer: String::new(),
+            session: myself,
+            stats: self.engine.stats.clone(),
+            reported: false,
+            then: None,
+        };
         self.generating = true;
         Ok(ChatStart {
             message_id: format!("{}-{}", self.session_id, self.messages.len() + 1),
             new_token,
-            events: receiver,
+            events: answer_stream(relay),
         })
     }
 
@@ -388,85 +393,122 @@ impl SessionState {
     }
 }
 
-/// Relays one answer from the model to the visitor, then reports how it ended.
-async fn generate(
-    mut texts: TextStream,
-    mut fallback: Option<(Arc<dyn LlmProvider>, Prompt)>,
+/// An answer as it is written: the model's deltas, then its sources and the end, or a failure.
+/// It has no task of its own: the visitor's connection polls it, so each delta goes from the
+/// model's stream to the visitor's socket in that one task. Dropped before its end — the
+/// visitor left — it drops the model's stream at once (cancelling the request upstream) and
+/// has the session store what was said so far, marked interrupted.
+pub type AnswerStream = Pin<Box<dyn Stream<Item = ChatEvent> + Send>>;
+
+fn answer_stream(relay: Relay) -> AnswerStream {
+    Box::pin(stream::unfold(relay, |mut relay| async move {
+        let event = relay.next_event().await?;
+        Some((event, relay))
+    }))
+}
+
+/// The state of one answer between the model and the visitor.
+struct Relay {
+    /// `None` once the model's part is over.
+    texts: Option<TextStream>,
+    /// Answers instead when `texts` fails before any text.
+    fallback: Option<(Arc<dyn LlmProvider>, Prompt)>,
     sources: Vec<Source>,
-    events: mpsc::Sender<ChatEvent>,
+    answer: String,
     session: ActorRef<SessionMessage>,
     stats: Arc<LlmStats>,
-) {
-    let mut answer = String::new();
-    let status = loop {
-        let next = tokio::select! {
-            // The visitor left: dropping `texts` below cancels the upstream request at once.
-            () = events.closed() => break MessageStatus::Interrupted,
-            next = texts.next() => next,
-        };
-        match next {
-            Some(Ok(delta)) => {
-                LlmStats::count(&stats.text_chunks);
-                answer.push_str(&delta);
-                if events.send(ChatEvent::Delta(delta)).await.is_err() {
-                    break MessageStatus::Interrupted;
+    /// The session has been told how the answer ended.
+    reported: bool,
+    /// The event due after this one: `Finished`, after the sources.
+    then: Option<ChatEvent>,
+}
+
+impl Relay {
+    async fn next_event(&mut self) -> Option<ChatEvent> {
+        if let Some(event) = self.then.take() {
+            return Some(event);
+        }
+        loop {
+            let texts = self.texts.as_mut()?;
+            match texts.next().await {
+                Some(Ok(delta)) => {
+                    LlmStats::count(&self.stats.text_chunks);
+                    self.answer.push_str(&delta);
+                    return Some(ChatEvent::Delta(delta));
                 }
-            }
-            Some(Err(error)) => {
-                LlmStats::count(&stats.upstream_errors);
-                tracing::warn!(%error, "answer failed upstream");
-                match fallback.take() {
-                    Some((provider, prompt)) if answer.is_empty() => {
-                        LlmStats::count(&stats.fallbacks);
-                        match provider.answer(&prompt) {
-                            Ok(fallback_texts) => texts = fallback_texts,
-                            Err(_) => {
-                                let _ = events.send(ChatEvent::Failed(error.to_string())).await;
-                                break MessageStatus::Failed;
+                Some(Err(error)) => {
+                    LlmStats::count(&self.stats.upstream_errors);
+                    tracing::warn!(%error, "answer failed upstream");
+                    match self.fallback.take() {
+                        Some((provider, prompt)) if self.answer.is_empty() => {
+                            LlmStats::count(&self.stats.fallbacks);
+                            match provider.answer(&prompt) {
+                                Ok(fallback_texts) => self.texts = Some(fallback_texts),
+                                Err(_) => return Some(self.fail(&error)),
                             }
                         }
-                    }
-                    _ => {
-                        let _ = events.send(ChatEvent::Failed(error.to_string())).await;
-                        break MessageStatus::Failed;
+                        _ => return Some(self.fail(&error)),
                     }
                 }
+                None => return Some(self.complete().await),
             }
-            None => break MessageStatus::Complete,
         }
-    };
-    drop(texts);
-    if status != MessageStatus::Complete {
+    }
+
+    fn fail(&mut self, error: &LlmError) -> ChatEvent {
+        self.report_unfinished(MessageStatus::Failed);
+        ChatEvent::Failed(error.to_string())
+    }
+
+    /// Durable first: a visitor never sees "finished" for an answer a crash could take back.
+    async fn complete(&mut self) -> ChatEvent {
+        self.texts = None;
+        self.reported = true;
         let ended = GenerationEnded {
-            answer,
+            answer: std::mem::take(&mut self.answer),
+            sources: self.sources.clone(),
+            status: MessageStatus::Complete,
+        };
+        let stored = self
+            .session
+            .call(
+                |reply| SessionMessage::GenerationEnded(ended, Some(reply)),
+                None,
+            )
+            .await;
+        match stored {
+            Ok(CallResult::Success(Ok(()))) => {
+                let sources = std::mem::take(&mut self.sources);
+                if sources.is_empty() {
+                    return ChatEvent::Finished;
+                }
+                self.then = Some(ChatEvent::Finished);
+                ChatEvent::Sources(sources)
+            }
+            _ => ChatEvent::Failed("the answer could not be saved".into()),
+        }
+    }
+
+    /// Stops the model's part (cancelling it upstream) and has the session store the answer as
+    /// it stands.
+    fn report_unfinished(&mut self, status: MessageStatus) {
+        self.texts = None;
+        self.reported = true;
+        let ended = GenerationEnded {
+            answer: std::mem::take(&mut self.answer),
             sources: Vec::new(),
             status,
         };
-        let _ = session.send_message(SessionMessage::GenerationEnded(ended, None));
-        return;
+        let _ = self
+            .session
+            .send_message(SessionMessage::GenerationEnded(ended, None));
     }
-    // Durable first: a visitor never sees "finished" for an answer a crash could take back.
-    let ended = GenerationEnded {
-        answer,
-        sources: sources.clone(),
-        status,
-    };
-    let stored = session
-        .call(
-            |reply| SessionMessage::GenerationEnded(ended, Some(reply)),
-            None,
-        )
-        .await;
-    match stored {
-        Ok(CallResult::Success(Ok(()))) => {
-            if !sources.is_empty() {
-                let _ = events.send(ChatEvent::Sources(sources)).await;
-            }
-            let _ = events.send(ChatEvent::Finished).await;
-        }
-        _ => {
-            let failed = ChatEvent::Failed("the answer could not be saved".into());
-            let _ = events.send(failed).await;
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if !self.reported {
+            self.report_unfinished(MessageStatus::Interrupted);
         }
     }
 }

@@ -277,9 +277,10 @@ async fn the_replay_window_bounds_what_the_store_keeps() {
 }
 
 async fn collect(mut start: ChatStart) -> (String, Vec<crate::chat::ChatEvent>) {
+    use futures_util::StreamExt;
     let mut text = String::new();
     let mut events = Vec::new();
-    while let Some(event) = start.events.recv().await {
+    while let Some(event) = start.events.next().await {
         if let crate::chat::ChatEvent::Delta(delta) = &event {
             text.push_str(delta);
         }
