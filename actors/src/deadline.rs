@@ -50,14 +50,13 @@ pub fn poll_deadline(
     deadline: Instant,
     cx: &mut Context<'_>,
 ) -> Poll<()> {
-    if now() >= deadline {
-        return Poll::Ready(());
-    }
     let alarm = alarm.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
     if alarm.deadline() > deadline.into() {
         // Moved earlier than the alarm: the rare case that costs timer work.
         alarm.as_mut().reset(deadline.into());
     }
+    // While the alarm has not fired, the deadline (never before it) has not passed either: no
+    // need to read the clock on every poll.
     loop {
         if alarm.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
