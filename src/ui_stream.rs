@@ -41,7 +41,8 @@ fn frames(message_id: String, events: AnswerStream) -> impl Stream<Item = String
         ended: false,
     };
     stream::unfold(state, |mut state| async move {
-        if state.queued.is_empty() && !state.ended {
+        // An event may make no frame (sources of none): read on until one does.
+        while state.queued.is_empty() && !state.ended {
             state.queue_next().await;
         }
         let frame = state.queued.pop_front()?;
@@ -292,6 +293,18 @@ mod tests {
             proptest::prop_assert_eq!(opened, closed);
             proptest::prop_assert_eq!(opened, usize::from(!deltas.is_empty()));
         }
+    }
+
+    #[tokio::test]
+    async fn an_event_that_makes_no_frame_does_not_end_the_stream() {
+        let frames = frames_of(vec![
+            ChatEvent::Sources(Vec::new()),
+            ChatEvent::Delta("Hi".into()),
+            ChatEvent::Finished,
+        ])
+        .await;
+        assert_eq!(frames.len(), 6, "{frames:?}");
+        assert_eq!(frames.last().unwrap(), "[DONE]");
     }
 
     #[tokio::test]
