@@ -430,10 +430,16 @@ async fn an_openai_compatible_upstream_streams_through_with_strict_or_lenient_ch
 
 /// A server that talks h2c (`llm.http2_prior_knowledge`) to `fake`, with no fallback.
 async fn over_h2c(fake: &FakeLlm) -> TestServer {
+    over_h2c_connections(fake, Config::default().llm.connections).await
+}
+
+/// Like `over_h2c`, spreading answers over `connections` connections.
+async fn over_h2c_connections(fake: &FakeLlm, connections: usize) -> TestServer {
     let use_fake = with_fake(fake, LlmFallback::None);
     TestServer::start_with(|config: &mut Config| {
         use_fake(config);
         config.llm.http2_prior_knowledge = true;
+        config.llm.connections = connections;
     })
     .await
 }
@@ -441,13 +447,7 @@ async fn over_h2c(fake: &FakeLlm) -> TestServer {
 #[tokio::test]
 async fn answers_are_spread_over_the_configured_number_of_http2_connections() {
     let fake = FakeLlm::start().await;
-    let use_fake = with_fake(&fake, LlmFallback::None);
-    let server = TestServer::start_with(|config: &mut Config| {
-        use_fake(config);
-        config.llm.http2_prior_knowledge = true;
-        config.llm.connections = 3;
-    })
-    .await;
+    let server = over_h2c_connections(&fake, 3).await;
     for _ in 0..9 {
         let answer = ask(&server, Uuid::new_v4(), None, "What is your return policy?").await;
         assert_eq!(answer.text(), "The return window is 30 days.");
