@@ -3,23 +3,28 @@
 //! A fake OpenAI-compatible upstream (in this process) streams `TOKENS` tokens per answer at
 //! `TOKENS_PER_SECOND`, each token carrying the time it was written. For each level (1k, 5k,
 //! 10k concurrent streams) the same clients first read the upstream directly — the baseline —
-//! then through the real `helpyap` binary, in the same run. Reported: per-token latency p50/p99
-//! of both and their difference (the latency we add), the server's RSS per open stream, and its
-//! CPU time per relayed token.
+//! then through each relay in the same run: nginx as a plain reverse proxy (`proxy_buffering
+//! off`, the floor for any relay: it copies bytes and parses nothing) and the real `helpyap`
+//! binary (which parses every chunk and writes the AI SDK stream). Reported: per-token latency
+//! p50/p99 direct and through the relay and their difference (the latency the relay adds), the
+//! relay's RSS per open stream and CPU time per relayed token, and helpyap ÷ nginx.
 //!
 //! Run: `cargo bench --bench chat_streams` (as root: it raises the open-file limit to 100k).
+//! Needs Debian's `nginx-light` for the nginx column.
 //! Knobs: HELPYAP_BENCH_LEVELS (default "1000,5000,10000"), HELPYAP_BENCH_TOKENS (60),
-//! HELPYAP_BENCH_TOKENS_PER_SECOND (10), HELPYAP_BENCH_UPSTREAM_HTTP2 (1: helpyap talks h2c to
+//! HELPYAP_BENCH_TOKENS_PER_SECOND (10), HELPYAP_BENCH_RELAYS ("nginx,helpyap"),
+//! HELPYAP_BENCH_UPSTREAM_HTTP2 (1: helpyap talks h2c to
 //! the upstream, as to an HTTPS model server that negotiates HTTP/2; 0: one HTTP/1.1 connection
-//! per answer, which needs two file descriptors per stream in helpyap),
-//! HELPYAP_BENCH_UPSTREAM_CONNECTIONS (16: helpyap's `llm.connections`).
+//! per answer, which needs two file descriptors per stream in helpyap; nginx always uses one
+//! HTTP/1.1 connection per answer), HELPYAP_BENCH_UPSTREAM_CONNECTIONS (16: helpyap's
+//! `llm.connections`).
 
 mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -31,10 +36,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 use tokio::net::TcpSocket;
 
-use common::{Server, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib};
+use common::{Nginx, Server, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib};
 
-/// Every timestamp is microseconds since this instant, shared by upstream and clients.
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+/// Set in the environment of the bench's own child process that serves as the fake upstream.
+/// It is a process of its own so that, at 10k streams, its connections and the clients' fit
+/// the open-file limit separately (20 000 on these machines) when the baseline or nginx needs
+/// one upstream connection per stream.
+const UPSTREAM_ROLE: &str = "HELPYAP_BENCH_RUN_AS_UPSTREAM";
 /// New streams opened per millisecond (10k a second): a steady ramp, so that listen backlogs
 /// never overflow and the streams' token times spread evenly over the token interval, as
 /// visitors arriving at their own moments would. (Opening 250 at a time every 25 ms made every
@@ -43,10 +51,6 @@ const RAMP_PER_MS: usize = 10;
 
 fn main() {
     raise_open_file_limit(100_000);
-    let levels: Vec<usize> = knob("HELPYAP_BENCH_LEVELS", "1000,5000,10000")
-        .split(',')
-        .map(|level| level.trim().parse().unwrap())
-        .collect();
     let tokens: u64 = knob("HELPYAP_BENCH_TOKENS", "60").parse().unwrap();
     let rate: u64 = knob("HELPYAP_BENCH_TOKENS_PER_SECOND", "10")
         .parse()
@@ -56,23 +60,37 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    LazyLock::force(&EPOCH);
-
-    let upstream = runtime.block_on(start_upstream(
-        tokens,
-        Duration::from_micros(1_000_000 / rate),
-    ));
+    let interval = Duration::from_micros(1_000_000 / rate);
+    if std::env::var_os(UPSTREAM_ROLE).is_some() {
+        let addr = runtime.block_on(start_upstream(tokens, interval));
+        println!("upstream on {addr}");
+        runtime.block_on(std::future::pending::<()>());
+    }
+    let levels: Vec<usize> = knob("HELPYAP_BENCH_LEVELS", "1000,5000,10000")
+        .split(',')
+        .map(|level| level.trim().parse().unwrap())
+        .collect();
+    let upstream_process = UpstreamProcess::start();
+    let upstream = upstream_process.addr;
+    let load = [std::process::id(), upstream_process.child.id()];
     let data_dir = tempfile::tempdir().unwrap();
     let http2 = knob("HELPYAP_BENCH_UPSTREAM_HTTP2", "1") == "1";
     let connections: usize = knob("HELPYAP_BENCH_UPSTREAM_CONNECTIONS", "16")
         .parse()
         .unwrap();
-    let server = Server::start(
-        &server_config(upstream, http2, connections),
-        data_dir.path(),
-    );
+    let relays: Vec<Relay> = knob("HELPYAP_BENCH_RELAYS", "nginx,helpyap")
+        .split(',')
+        .map(|name| match name.trim() {
+            "nginx" => Relay::Nginx(start_nginx(upstream, data_dir.path())),
+            "helpyap" => Relay::Helpyap(Server::start(
+                &server_config(upstream, http2, connections),
+                data_dir.path(),
+            )),
+            other => panic!("unknown relay {other:?}: nginx or helpyap"),
+        })
+        .collect();
     println!(
-        "chat streams: {tokens} tokens per answer at {rate} tokens/s; helpyap to upstream over {}; upstream and clients in the bench process, helpyap as its own process",
+        "chat streams: {tokens} tokens per answer at {rate} tokens/s; helpyap to upstream over {}, nginx over HTTP/1.1; the load is the clients (the bench process) and the upstream (its child), each relay runs as its own process(es)",
         if http2 {
             format!("h2c, {connections} connections")
         } else {
@@ -80,11 +98,12 @@ fn main() {
         }
     );
     println!(
-        "{:>7} | {:>8} | {:>23} | {:>23} | {:>17} | {:>10} | {:>9} | {:>14} | {:>10}",
+        "{:>7} | {:>7} | {:>6} | {:>23} | {:>23} | {:>17} | {:>10} | {:>9} | {:>14} | {:>10}",
         "streams",
+        "relay",
         "tokens",
         "upstream direct p50/p99",
-        "through helpyap p50/p99",
+        "through relay p50/p99",
         "added p50/p99",
         "RSS/stream",
         "CPU/token",
@@ -92,47 +111,99 @@ fn main() {
         "cores busy"
     );
     for &n_streams in &levels {
-        let direct = runtime.block_on(run_clients(n_streams, Target::Upstream(upstream), None));
-        let rss_before = rss_kib(server.pid());
-        let through = runtime.block_on(run_clients(
+        let direct = runtime.block_on(run_clients(
             n_streams,
-            Target::Helpyap(server.addr),
-            Some(server.pid()),
+            Target::Upstream(upstream),
+            &[],
+            &load,
         ));
-        assert_eq!(
-            through.failed, 0,
-            "{} streams failed through helpyap",
-            through.failed
-        );
-        let steady = through.steady.expect("sampled");
-        let rss_per_stream = steady.rss_kib.saturating_sub(rss_before) as f64 / n_streams as f64;
-        let cpu_per_token_us = steady.cpu_seconds * 1e6 / steady.tokens as f64;
-        let load_cpu_per_token_us = steady.load_cpu_seconds * 1e6 / steady.tokens as f64;
-        let window_seconds = (steady.to_us - steady.from_us) / 1e6;
-        let cores = (steady.cpu_seconds + steady.load_cpu_seconds) / window_seconds;
-        for (label, direct, through) in [
-            ("all", &direct.latencies_us, &through.latencies_us),
-            (
-                "steady",
-                &direct.steady_latencies_us,
-                &through.steady_latencies_us,
-            ),
-        ] {
-            let (d50, d99) = (percentile(direct, 50.0), percentile(direct, 99.0));
-            let (t50, t99) = (percentile(through, 50.0), percentile(through, 99.0));
-            println!(
-                "{n_streams:>7} | {label:>8} | {:>8.2} / {:>7.2} ms | {:>8.2} / {:>7.2} ms | {:>6.2} / {:>6.2} ms | {:>6.1} KiB | {:>6.2} µs | {:>11.2} µs | {:>10.2}",
-                d50 / 1e3,
-                d99 / 1e3,
-                t50 / 1e3,
-                t99 / 1e3,
-                (t50 - d50) / 1e3,
-                (t99 - d99) / 1e3,
-                rss_per_stream,
-                cpu_per_token_us,
-                load_cpu_per_token_us,
-                cores,
+        let mut steady_rows = Vec::new();
+        for relay in &relays {
+            let pids = relay.pids();
+            let rss_before: u64 = pids.iter().map(|&pid| rss_kib(pid)).sum();
+            let through = runtime.block_on(run_clients(n_streams, relay.target(), &pids, &load));
+            assert_eq!(
+                through.failed,
+                0,
+                "{} streams failed through {}",
+                through.failed,
+                relay.name()
             );
+            let steady = &through.steady;
+            let rss_per_stream =
+                steady.rss_kib.saturating_sub(rss_before) as f64 / n_streams as f64;
+            let cpu_per_token_us = steady.cpu_seconds * 1e6 / steady.tokens as f64;
+            let load_cpu_per_token_us = steady.load_cpu_seconds * 1e6 / steady.tokens as f64;
+            let window_seconds = (steady.to_us - steady.from_us) / 1e6;
+            let cores = (steady.cpu_seconds + steady.load_cpu_seconds) / window_seconds;
+            for (label, direct, through) in [
+                ("all", &direct.latencies_us, &through.latencies_us),
+                (
+                    "steady",
+                    &direct.steady_latencies_us,
+                    &through.steady_latencies_us,
+                ),
+            ] {
+                let (d50, d99) = (percentile(direct, 50.0), percentile(direct, 99.0));
+                let (t50, t99) = (percentile(through, 50.0), percentile(through, 99.0));
+                println!(
+                    "{n_streams:>7} | {:>7} | {label:>6} | {:>8.2} / {:>7.2} ms | {:>8.2} / {:>7.2} ms | {:>6.2} / {:>6.2} ms | {:>6.1} KiB | {:>6.2} µs | {:>11.2} µs | {:>10.2}",
+                    relay.name(),
+                    d50 / 1e3,
+                    d99 / 1e3,
+                    t50 / 1e3,
+                    t99 / 1e3,
+                    (t50 - d50) / 1e3,
+                    (t99 - d99) / 1e3,
+                    rss_per_stream,
+                    cpu_per_token_us,
+                    load_cpu_per_token_us,
+                    cores,
+                );
+                if label == "steady" {
+                    steady_rows.push((relay.name(), (t99 - d99) / 1e3, cpu_per_token_us));
+                }
+            }
+        }
+        if let [
+            ("nginx", nginx_p99, nginx_cpu),
+            ("helpyap", ours_p99, ours_cpu),
+        ] = steady_rows[..]
+        {
+            println!(
+                "{n_streams:>7} | steady: helpyap ÷ nginx CPU/token {:.2}; added p99 {ours_p99:.2} ms vs {nginx_p99:.2} ms",
+                ours_cpu / nginx_cpu,
+            );
+        }
+    }
+}
+
+/// A relay under test, running for the whole benchmark.
+enum Relay {
+    Nginx(Nginx),
+    Helpyap(Server),
+}
+
+impl Relay {
+    fn name(&self) -> &'static str {
+        match self {
+            Relay::Nginx(_) => "nginx",
+            Relay::Helpyap(_) => "helpyap",
+        }
+    }
+
+    fn target(&self) -> Target {
+        match self {
+            Relay::Nginx(_) => Target::Nginx(NGINX_ADDR.parse().unwrap()),
+            Relay::Helpyap(server) => Target::Helpyap(server.addr),
+        }
+    }
+
+    /// The processes whose CPU time and memory are the relay's.
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Relay::Nginx(nginx) => nginx.pids(),
+            Relay::Helpyap(server) => vec![server.pid()],
         }
     }
 }
@@ -140,6 +211,7 @@ fn main() {
 #[derive(Clone, Copy)]
 enum Target {
     Upstream(SocketAddr),
+    Nginx(SocketAddr),
     Helpyap(SocketAddr),
 }
 
@@ -149,18 +221,18 @@ struct RunResult {
     /// The latencies of tokens received while every stream was open, sorted.
     steady_latencies_us: Vec<f64>,
     failed: usize,
-    steady: Option<Steady>,
+    steady: Steady,
 }
 
 /// The server while every stream is open: from the moment the last stream got its first token
 /// until the first stream ends, so stream setup and teardown are not counted.
 struct Steady {
-    /// Microseconds since `EPOCH`.
+    /// `now_us()` readings.
     from_us: f64,
     to_us: f64,
     rss_kib: u64,
     cpu_seconds: f64,
-    /// CPU time of this process (the fake upstream and the clients) over the same window.
+    /// CPU time of the load (the clients and the fake upstream) over the same window.
     load_cpu_seconds: f64,
     tokens: u64,
 }
@@ -174,8 +246,9 @@ struct Progress {
 }
 
 /// Opens `n_streams` answers at once (ramped), reads them to the end, and collects the latency
-/// of every token. With `server`, samples that process's RSS and CPU while all streams are open.
-async fn run_clients(n_streams: usize, target: Target, server: Option<u32>) -> RunResult {
+/// of every token. Samples the `relay` processes' RSS and CPU (none when reading the upstream
+/// directly) and the `load` processes' CPU while all streams are open.
+async fn run_clients(n_streams: usize, target: Target, relay: &[u32], load: &[u32]) -> RunResult {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
@@ -204,42 +277,39 @@ async fn run_clients(n_streams: usize, target: Target, server: Option<u32>) -> R
             latencies
         }));
     }
-    let mut steady = None;
-    if let Some(pid) = server {
-        let _ = progress.opened.acquire_many(n_streams as u32).await;
-        let from_us = EPOCH.elapsed().as_micros() as f64;
-        let (rss_kib, cpu_start, load_cpu_start, tokens_start) = (
-            rss_kib(pid),
-            cpu_seconds(pid),
-            cpu_seconds(std::process::id()),
-            progress.tokens.load(Relaxed),
+    let relay_cpu = || relay.iter().map(|&pid| cpu_seconds(pid)).sum::<f64>();
+    let load_cpu = || load.iter().map(|&pid| cpu_seconds(pid)).sum::<f64>();
+    let _ = progress.opened.acquire_many(n_streams as u32).await;
+    let from_us = now_us();
+    let (rss_kib, cpu_start, load_cpu_start, tokens_start) = (
+        relay.iter().map(|&pid| rss_kib(pid)).sum(),
+        relay_cpu(),
+        load_cpu(),
+        progress.tokens.load(Relaxed),
+    );
+    let mut first_end = std::pin::pin!(first_end);
+    if (&mut first_end).now_or_never().is_some() {
+        eprintln!(
+            "warning: a stream ended before the last one started; raise HELPYAP_BENCH_TOKENS"
         );
-        let mut first_end = std::pin::pin!(first_end);
-        if (&mut first_end).now_or_never().is_some() {
-            eprintln!(
-                "warning: a stream ended before the last one started; raise HELPYAP_BENCH_TOKENS"
-            );
-        }
-        first_end.await;
-        steady = Some(Steady {
-            from_us,
-            to_us: EPOCH.elapsed().as_micros() as f64,
-            rss_kib,
-            cpu_seconds: cpu_seconds(pid) - cpu_start,
-            load_cpu_seconds: cpu_seconds(std::process::id()) - load_cpu_start,
-            tokens: progress.tokens.load(Relaxed) - tokens_start,
-        });
     }
+    first_end.await;
+    let steady = Steady {
+        from_us,
+        to_us: now_us(),
+        rss_kib,
+        cpu_seconds: relay_cpu() - cpu_start,
+        load_cpu_seconds: load_cpu() - load_cpu_start,
+        tokens: progress.tokens.load(Relaxed) - tokens_start,
+    };
+    let steady_window = (steady.from_us, steady.to_us);
     let mut result = RunResult {
         latencies_us: Vec::new(),
         steady_latencies_us: Vec::new(),
         failed: 0,
         steady,
     };
-    let window = result
-        .steady
-        .as_ref()
-        .map(|steady| steady.from_us..=steady.to_us);
+    let window = steady_window.0..=steady_window.1;
     for task in tasks {
         let Some(latencies) = task.await.unwrap() else {
             result.failed += 1;
@@ -247,10 +317,7 @@ async fn run_clients(n_streams: usize, target: Target, server: Option<u32>) -> R
         };
         for (received_us, latency_us) in latencies {
             result.latencies_us.push(latency_us);
-            if window
-                .as_ref()
-                .is_none_or(|window| window.contains(&received_us))
-            {
+            if window.contains(&received_us) {
                 result.steady_latencies_us.push(latency_us);
             }
         }
@@ -270,6 +337,9 @@ async fn one_stream(
         Target::Upstream(addr) => client
             .post(format!("http://{addr}/v1/chat/completions"))
             .json(&json!({"stream": true})),
+        Target::Nginx(addr) => client
+            .post(format!("http://{addr}/api/chat"))
+            .json(&json!({"stream": true})),
         Target::Helpyap(addr) => client.post(format!("http://{addr}/api/chat")).json(&json!({
             "projectSlug": "demo",
             "sessionId": uuid::Uuid::new_v4().to_string(),
@@ -283,14 +353,14 @@ async fn one_stream(
     // A plain byte scan for the number each token carries: the load client should cost as
     // little as it can, since it shares the machine with the server it measures.
     let field: &[u8] = match target {
-        Target::Upstream(_) => b"\"content\":\"",
+        Target::Upstream(_) | Target::Nginx(_) => b"\"content\":\"",
         Target::Helpyap(_) => b"\"delta\":\"",
     };
     let mut pending: Vec<u8> = Vec::new();
     let mut latencies = Vec::new();
     let mut signalled = false;
     while let Some(chunk) = response.chunk().await.ok()? {
-        let now_us = EPOCH.elapsed().as_micros() as f64;
+        let now_us = now_us();
         pending.extend_from_slice(&chunk);
         let mut start = 0;
         while let Some(end) = find(&pending[start..], b"\n\n").map(|at| start + at) {
@@ -311,6 +381,61 @@ async fn one_stream(
         pending.drain(..start);
     }
     Some(latencies)
+}
+
+/// Microseconds on the system's monotonic clock: the upstream process stamps tokens with it and
+/// the clients read it, so both processes' readings compare.
+fn now_us() -> f64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only fills the struct we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as f64 * 1e6 + (now.tv_nsec / 1000) as f64
+}
+
+/// This benchmark's binary run again as the fake upstream; killed when dropped, or with us.
+struct UpstreamProcess {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl UpstreamProcess {
+    fn start() -> UpstreamProcess {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
+            .env(UPSTREAM_ROLE, "1")
+            .stdout(std::process::Stdio::piped());
+        // SAFETY: prctl only sets this child's parent-death signal.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("upstream on ")
+            .unwrap_or_else(|| panic!("the upstream process said {line:?}"))
+            .parse()
+            .unwrap();
+        UpstreamProcess { child, addr }
+    }
+}
+
+impl Drop for UpstreamProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -355,7 +480,7 @@ async fn start_upstream(tokens: u64, interval: Duration) -> SocketAddr {
                             json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
                         )
                     } else {
-                        let sent = EPOCH.elapsed().as_micros();
+                        let sent = now_us() as u64;
                         format!(
                             r#"data: {{"choices":[{{"index":0,"delta":{{"content":"{sent} "}},"finish_reason":null}}]}}"#
                         ) + "\n\n"
@@ -379,6 +504,49 @@ async fn start_upstream(tokens: u64, interval: Duration) -> SocketAddr {
         }
     });
     addr
+}
+
+const NGINX_ADDR: &str = "127.0.0.1:8091";
+
+/// nginx as a plain streaming reverse proxy to the upstream, with as many workers as cores
+/// (helpyap runs as many threads) and pooled upstream connections.
+fn start_nginx(upstream: SocketAddr, dir: &std::path::Path) -> Nginx {
+    let prefix = dir.join("nginx");
+    let tmp = prefix.join("tmp");
+    let conf = format!(
+        r#"
+worker_processes auto;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 19000; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body;
+  proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fcgi;
+  uwsgi_temp_path {tmp}/uwsgi;
+  scgi_temp_path {tmp}/scgi;
+  upstream llm {{ server {upstream}; keepalive 1024; }}
+  server {{
+    listen {NGINX_ADDR} backlog=4096;
+    location = /api/chat {{
+      proxy_pass http://llm/v1/chat/completions;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_read_timeout 120s;
+    }}
+  }}
+}}
+"#,
+        prefix = prefix.display(),
+        tmp = tmp.display(),
+    );
+    std::fs::create_dir_all(&prefix).unwrap();
+    let conf_path = prefix.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    Nginx::start(&conf_path, &prefix, NGINX_ADDR)
 }
 
 /// helpyap's config for this benchmark.

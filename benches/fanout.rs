@@ -24,8 +24,7 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -36,11 +35,13 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use common::{Server, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib};
+use common::{Nginx, Server, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib};
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 const PUSH_SECRET: &str = "sp_bench_fanout_secret_0123456789";
 const NCHAN_ADDR: &str = "127.0.0.1:8090";
+/// The prefix `../shared/bench/nchan.conf` names for its pid file, logs and temp files.
+const NCHAN_PREFIX: &str = "/tmp/nchan-bench/";
 const RAMP_BATCH: usize = 500;
 const LATENCY_PUSHES: usize = 20;
 const PUBLISHERS: usize = 16;
@@ -132,10 +133,9 @@ impl Transport {
 }
 
 enum Target {
-    /// `pid` is the worker, which holds the subscribers.
+    /// The master, then its one worker, which holds the subscribers.
     Nchan {
-        pid: u32,
-        master: u32,
+        pids: Vec<u32>,
     },
     Helpyap {
         addr: String,
@@ -151,9 +151,11 @@ impl Target {
         }
     }
 
+    /// The process holding the subscribers, whose memory is measured.
     fn pid(&self) -> u32 {
         match self {
-            Target::Nchan { pid, .. } | Target::Helpyap { pid, .. } => *pid,
+            Target::Nchan { pids } => pids[1],
+            Target::Helpyap { pid, .. } => *pid,
         }
     }
 
@@ -315,7 +317,7 @@ async fn run(
         let addr = target.addr().to_owned();
         publishers.spawn(async move {
             let target = match target_name {
-                "nchan" => Target::Nchan { pid: 0, master: 0 },
+                "nchan" => Target::Nchan { pids: Vec::new() },
                 _ => Target::Helpyap { addr, pid: 0 },
             };
             while next.fetch_add(1, Relaxed) < pushes as u64 {
@@ -347,7 +349,7 @@ async fn run(
 fn server_cpu(target: &Target) -> f64 {
     match target {
         Target::Helpyap { pid, .. } => cpu_seconds(*pid),
-        Target::Nchan { pid, master } => cpu_seconds(*pid) + cpu_seconds(*master),
+        Target::Nchan { pids } => pids.iter().map(|&pid| cpu_seconds(pid)).sum(),
     }
 }
 
@@ -418,7 +420,7 @@ push_secret = "{PUSH_SECRET}"
 
 /// A server started for one run; stopped when dropped.
 enum Running {
-    Nchan(Nchan),
+    Nchan(Nginx),
     Helpyap {
         server: Server,
         _data_dir: tempfile::TempDir,
@@ -428,7 +430,7 @@ enum Running {
 impl Running {
     fn start(name: &str) -> Running {
         match name {
-            "nchan" => Running::Nchan(Nchan::start()),
+            "nchan" => Running::Nchan(start_nchan()),
             _ => {
                 let data_dir = tempfile::tempdir().unwrap();
                 let server = Server::start(&helpyap_config(), data_dir.path());
@@ -442,10 +444,7 @@ impl Running {
 
     fn target(&self) -> Target {
         match self {
-            Running::Nchan(nchan) => Target::Nchan {
-                pid: nchan.worker_pid(),
-                master: nchan.child.id(),
-            },
+            Running::Nchan(nchan) => Target::Nchan { pids: nchan.pids() },
             Running::Helpyap { server, .. } => Target::Helpyap {
                 addr: server.addr.to_string(),
                 pid: server.pid(),
@@ -454,69 +453,15 @@ impl Running {
     }
 }
 
-/// nginx + nchan from `../shared/bench/nchan.conf`, in the foreground as our child.
-struct Nchan {
-    child: Child,
-}
-
-const NCHAN_PREFIX: &str = "/tmp/nchan-bench/";
-
-impl Nchan {
-    fn start() -> Nchan {
-        let conf = knob(
-            "HELPYAP_BENCH_NCHAN_CONF",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/nchan.conf"),
-        );
-        assert!(
-            std::path::Path::new("/usr/lib/nginx/modules/ngx_nchan_module.so").exists(),
-            "nchan is missing: apt-get install nginx-light libnginx-mod-nchan"
-        );
-        std::fs::create_dir_all(format!("{NCHAN_PREFIX}tmp")).unwrap();
-        let mut command = Command::new("nginx");
-        command.args(["-c", &conf, "-p", NCHAN_PREFIX]);
-        // SAFETY: prctl only sets the child's parent-death signal: nginx stops with us.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        // Owned at once, so a failed start still stops it.
-        let nchan = Nchan {
-            child: command.spawn().expect("starting nginx"),
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(NCHAN_ADDR).is_ok() {
-                return nchan;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("nginx + nchan did not start listening on {NCHAN_ADDR}");
-    }
-
-    /// The one worker process, which holds the subscribers.
-    fn worker_pid(&self) -> u32 {
-        let master = self.child.id();
-        for _ in 0..100 {
-            let children =
-                std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
-                    .unwrap_or_default();
-            if let Some(pid) = children.split_whitespace().next() {
-                return pid.parse().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("nginx started no worker");
-    }
-}
-
-impl Drop for Nchan {
-    fn drop(&mut self) {
-        // SIGTERM, not SIGKILL: the master then stops its worker too.
-        // SAFETY: kill only signals our own child process.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let _ = self.child.wait();
-    }
+/// nginx + nchan from `../shared/bench/nchan.conf`.
+fn start_nchan() -> Nginx {
+    let conf = knob(
+        "HELPYAP_BENCH_NCHAN_CONF",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/nchan.conf"),
+    );
+    assert!(
+        Path::new("/usr/lib/nginx/modules/ngx_nchan_module.so").exists(),
+        "nchan is missing: apt-get install nginx-light libnginx-mod-nchan"
+    );
+    Nginx::start(Path::new(&conf), Path::new(NCHAN_PREFIX), NCHAN_ADDR)
 }

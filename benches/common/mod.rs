@@ -1,5 +1,5 @@
-//! What the load benchmarks share: the real `helpyap` binary as a child process, and readings
-//! of a process's memory and CPU from `/proc`.
+//! What the load benchmarks share: the real `helpyap` binary as a child process, nginx as a
+//! peer, and readings of a process's memory and CPU from `/proc`.
 
 #![allow(dead_code)] // each benchmark uses its own part
 
@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// The real `helpyap` binary with the given config (its `[store]` section is added here).
 pub struct Server {
@@ -83,6 +84,70 @@ impl Server {
             );
         }
         self.child.id()
+    }
+}
+
+/// nginx in the foreground as our child, with its own prefix directory; stopped when dropped.
+pub struct Nginx {
+    child: Child,
+}
+
+impl Nginx {
+    /// Starts nginx with `conf` and waits until it accepts connections on `addr`.
+    pub fn start(conf: &Path, prefix: &Path, addr: &str) -> Nginx {
+        std::fs::create_dir_all(prefix.join("tmp")).unwrap();
+        let mut command = Command::new("nginx");
+        command.arg("-c").arg(conf).arg("-p").arg(prefix);
+        // SAFETY: prctl only sets the child's parent-death signal: nginx stops with us.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        // Owned at once, so a failed start still stops it.
+        let nginx = Nginx {
+            child: command
+                .spawn()
+                .expect("starting nginx: apt-get install nginx-light"),
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return nginx;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nginx did not start listening on {addr}");
+    }
+
+    /// The master and its workers, once the workers have started.
+    pub fn pids(&self) -> Vec<u32> {
+        let master = self.child.id();
+        for _ in 0..100 {
+            let children =
+                std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
+                    .unwrap_or_default();
+            let workers: Vec<u32> = children
+                .split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect();
+            if !workers.is_empty() {
+                return std::iter::once(master).chain(workers).collect();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nginx started no worker");
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: the master then stops its workers too.
+        // SAFETY: kill only signals our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
     }
 }
 
