@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::fake_llm::{ANSWER_CHUNKS, FakeLlm};
-use crate::support::{TestServer, client, expect_error, health};
+use crate::support::{TestServer, client, expect_error, health, send_json};
 
 /// A chat answer as read off the wire.
 pub(crate) struct Answer {
@@ -645,15 +645,7 @@ async fn a_second_question_while_answering_is_409_and_leaving_cancels_upstream_a
     ));
     let deadline = Instant::now() + Duration::from_secs(5);
     let last = loop {
-        let transcript: Value = client()
-            .get(&url)
-            .header("x-session-token", &token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let transcript = send_json(client().get(&url).header("x-session-token", &token)).await;
         let last = transcript["messages"]
             .as_array()
             .unwrap()
