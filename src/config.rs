@@ -19,6 +19,8 @@ use serde::{Deserialize, Deserializer};
 
 /// The shipped `config.toml`, used when no file is named and `./config.toml` does not exist.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config.toml");
+/// `Config::origin` when no config file was found.
+const EMBEDDED_ORIGIN: &str = "embedded default config";
 
 /// Shortest push secret accepted from the config file.
 pub const PUSH_SECRET_MIN_CHARS: usize = 16;
@@ -518,10 +520,7 @@ impl Config {
         let (origin, text) = match path {
             Some(path) => (path.display().to_string(), read(path)?),
             None if local.exists() => (local.display().to_string(), read(local)?),
-            None => (
-                "embedded default config".to_owned(),
-                DEFAULT_CONFIG_TOML.to_owned(),
-            ),
+            None => (EMBEDDED_ORIGIN.to_owned(), DEFAULT_CONFIG_TOML.to_owned()),
         };
         let mut config = Config::parse(&origin, &text)?;
         if let Some(bind) = overrides.bind {
@@ -538,6 +537,11 @@ impl Config {
         }
         config.validate()?;
         Ok(config)
+    }
+
+    /// Whether this is the built-in `config.toml`, no file having been found.
+    pub fn is_embedded_default(&self) -> bool {
+        self.origin == EMBEDDED_ORIGIN
     }
 
     /// Parses TOML text without validating values.

@@ -1,4 +1,5 @@
-//! Loads a project's `knowledge_dir` from disk into engine documents at start.
+//! Loads a project's `knowledge_dir` from disk into engine documents at start, and holds the
+//! demo help center built into the binary.
 //!
 //! Reads files only (`.md`, `.markdown`, `.txt`, `.html`, `.htm`, not recursive, at most
 //! `MAX_FILE_BYTES` each); parsing and chunking are the engine's. A missing folder is the
@@ -10,6 +11,28 @@ use helpyap_actors::{Document, DocumentFormat};
 
 /// Larger files are skipped with a warning: a help article is never this big.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// `knowledge/demo/`, built in: with the embedded default config the demo answers from its
+/// help center wherever the binary runs, not only beside a checkout.
+const BUILT_IN_DEMO: [(&str, &str); 6] = [
+    ("accounts.md", include_str!("../knowledge/demo/accounts.md")),
+    (
+        "getting-started.md",
+        include_str!("../knowledge/demo/getting-started.md"),
+    ),
+    ("pricing.md", include_str!("../knowledge/demo/pricing.md")),
+    ("returns.md", include_str!("../knowledge/demo/returns.md")),
+    ("shipping.md", include_str!("../knowledge/demo/shipping.md")),
+    ("support.md", include_str!("../knowledge/demo/support.md")),
+];
+
+/// The demo help center as `load("knowledge/demo")` reads it.
+pub fn built_in_demo() -> Vec<Document> {
+    BUILT_IN_DEMO
+        .iter()
+        .map(|(id, raw)| Document::parse(id, DocumentFormat::Markdown, raw))
+        .collect()
+}
 
 pub fn load(dir: &Path) -> std::io::Result<Vec<Document>> {
     let mut documents = Vec::new();
@@ -35,4 +58,23 @@ pub fn load(dir: &Path) -> std::io::Result<Vec<Document>> {
     }
     documents.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(documents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_demo_is_the_demo_folder_file_for_file() {
+        let folder = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge/demo")).unwrap();
+        let built_in = built_in_demo();
+        let ids = |documents: &[Document]| -> Vec<String> {
+            documents.iter().map(|d| d.id.clone()).collect()
+        };
+        assert_eq!(ids(&built_in), ids(&folder), "a file was added or removed");
+        assert!(
+            built_in == folder,
+            "a file's text differs from its built-in copy"
+        );
+    }
 }

@@ -87,17 +87,20 @@ impl App {
             let Some(dir) = &project.knowledge_dir else {
                 continue;
             };
-            if !dir.is_dir() {
+            let documents = if dir.is_dir() {
+                knowledge_dir::load(dir).with_context(|| {
+                    format!(
+                        "reading knowledge_dir {} of project {}",
+                        dir.display(),
+                        project.slug
+                    )
+                })?
+            } else if config.is_embedded_default() {
+                knowledge_dir::built_in_demo()
+            } else {
                 tracing::warn!(project = %project.slug, dir = %dir.display(), "knowledge_dir not found; keeping stored documents");
                 continue;
-            }
-            let documents = knowledge_dir::load(dir).with_context(|| {
-                format!(
-                    "reading knowledge_dir {} of project {}",
-                    dir.display(),
-                    project.slug
-                )
-            })?;
+            };
             tracing::info!(project = %project.slug, n_documents = documents.len(), "knowledge base loaded");
             // Upserted by file name: documents added in the dashboard stay.
             registry

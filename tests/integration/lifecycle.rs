@@ -14,6 +14,7 @@ use crate::support::{Binary, DEMO_SECRET, TestServer, client, push};
 
 #[tokio::test]
 async fn with_no_config_file_the_binary_serves_the_demo_from_embedded_defaults() {
+    // An empty directory: no config.toml and no knowledge/demo/ beside the binary.
     let dir = tempfile::tempdir().unwrap();
     let server = Binary::start(dir.path(), &["--bind", "127.0.0.1:0"], &[]);
     let body: serde_json::Value = client()
@@ -28,6 +29,32 @@ async fn with_no_config_file_the_binary_serves_the_demo_from_embedded_defaults()
     assert!(
         dir.path().join("data").is_dir(),
         "the store goes to ./data by default"
+    );
+    // The demo help center is built in too.
+    let answer = client()
+        .post(server.url("/api/chat"))
+        .json(&json!({
+            "projectSlug": "demo",
+            "sessionId": "3f1c2a8e-6b1d-4c3e-9f2a-1b2c3d4e5f60",
+            "messages": [{ "role": "user", "content": "What is your return policy?" }],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let frames: Vec<serde_json::Value> = answer
+        .lines()
+        .filter_map(|line| serde_json::from_str(line.strip_prefix("data: ")?).ok())
+        .collect();
+    let text: String = frames.iter().filter_map(|f| f["delta"].as_str()).collect();
+    assert!(text.contains("within 30 days"), "{answer}");
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["url"] == "https://acme.example/help/returns"),
+        "{answer}"
     );
 }
 
