@@ -1,23 +1,23 @@
 //! Load benchmark: many concurrent chat streams relayed from a fast fake upstream.
 //!
-//! A fake OpenAI-compatible upstream (in this process) streams `TOKENS` tokens per answer at
-//! `TOKENS_PER_SECOND`, each token carrying the time it was written. For each level (1k, 5k,
-//! 10k concurrent streams) the same clients first read the upstream directly — the baseline —
-//! then through each relay in the same run: nginx as a plain reverse proxy (`proxy_buffering
-//! off`, the floor for any relay: it copies bytes and parses nothing) and the real `helpyap`
-//! binary (which parses every chunk and writes the AI SDK stream). Reported: per-token latency
-//! p50/p99 direct and through the relay and their difference (the latency the relay adds), the
-//! relay's RSS per open stream and CPU time per relayed token, and helpyap ÷ nginx.
+//! A fake OpenAI-compatible upstream (this binary, re-run as a child process) streams `TOKENS`
+//! tokens per answer at `TOKENS_PER_SECOND`, each token carrying the time it was written. For
+//! each level (1k, 5k, 10k concurrent streams) the same clients first read the upstream
+//! directly — the baseline — then through each relay in the same run: nginx as a plain
+//! reverse proxy (`proxy_buffering off`, the floor for any relay: it copies bytes and parses
+//! nothing) and the real `helpyap` binary (which parses every chunk and writes the AI SDK
+//! stream). Reported: per-token latency p50/p99 direct and through the relay and their
+//! difference (the latency the relay adds), the relay's RSS per open stream and CPU time per
+//! relayed token, and helpyap ÷ nginx.
 //!
 //! Run: `cargo bench --bench chat_streams` (as root: it raises the open-file limit to 100k).
 //! Needs Debian's `nginx-light` for the nginx column.
 //! Knobs: HELPYAP_BENCH_LEVELS (default "1000,5000,10000"), HELPYAP_BENCH_TOKENS (60),
 //! HELPYAP_BENCH_TOKENS_PER_SECOND (10), HELPYAP_BENCH_RELAYS ("nginx,helpyap"),
-//! HELPYAP_BENCH_UPSTREAM_HTTP2 (1: helpyap talks h2c to
-//! the upstream, as to an HTTPS model server that negotiates HTTP/2; 0: one HTTP/1.1 connection
-//! per answer, which needs two file descriptors per stream in helpyap; nginx always uses one
-//! HTTP/1.1 connection per answer), HELPYAP_BENCH_UPSTREAM_CONNECTIONS (16: helpyap's
-//! `llm.connections`).
+//! HELPYAP_BENCH_UPSTREAM_HTTP2 (1: helpyap talks h2c to the upstream, as to an HTTPS model
+//! server that negotiates HTTP/2; 0: one HTTP/1.1 connection per answer, which needs two file
+//! descriptors per stream in helpyap; nginx always uses one HTTP/1.1 connection per answer),
+//! HELPYAP_BENCH_UPSTREAM_CONNECTIONS (16: helpyap's `llm.connections`).
 
 mod common;
 
@@ -36,7 +36,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 use tokio::net::TcpSocket;
 
-use common::{Nginx, Server, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib};
+use common::{
+    Nginx, Server, announced_addr, cpu_seconds, dies_with_us, knob, percentile,
+    raise_open_file_limit, rss_kib,
+};
 
 /// Set in the environment of the bench's own child process that serves as the fake upstream.
 /// It is a process of its own so that, at 10k streams, its connections and the clients' fit
@@ -403,30 +406,13 @@ struct UpstreamProcess {
 
 impl UpstreamProcess {
     fn start() -> UpstreamProcess {
-        use std::io::BufRead;
-        use std::os::unix::process::CommandExt;
         let mut command = std::process::Command::new(std::env::current_exe().unwrap());
         command
             .env(UPSTREAM_ROLE, "1")
             .stdout(std::process::Stdio::piped());
-        // SAFETY: prctl only sets this child's parent-death signal.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        dies_with_us(&mut command, libc::SIGKILL);
         let mut child = command.spawn().unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("upstream on ")
-            .unwrap_or_else(|| panic!("the upstream process said {line:?}"))
-            .parse()
-            .unwrap();
+        let addr = announced_addr(&mut child, "upstream on ");
         UpstreamProcess { child, addr }
     }
 }

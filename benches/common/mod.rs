@@ -44,26 +44,10 @@ impl Server {
         command
             .args(["serve", "--config", config_path.to_str().unwrap()])
             .stdout(Stdio::piped());
-        // SAFETY: prctl only sets this child's parent-death signal, so a killed benchmark never
-        // leaves its server running.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        // A killed benchmark never leaves its server running.
+        dies_with_us(&mut command, libc::SIGKILL);
         let mut child = command.spawn().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let addr = loop {
-            let mut line = String::new();
-            assert!(
-                stdout.read_line(&mut line).unwrap() > 0,
-                "the server exited"
-            );
-            if let Some(addr) = line.trim().strip_prefix("listening on http://") {
-                break addr.parse().unwrap();
-            }
-        };
+        let addr = announced_addr(&mut child, "listening on http://");
         Server { child, addr }
     }
 
@@ -87,6 +71,33 @@ impl Server {
     }
 }
 
+/// Makes the child started by `command` receive `signal` when this process dies.
+pub fn dies_with_us(command: &mut Command, signal: libc::c_int) {
+    // SAFETY: prctl only sets the child's parent-death signal.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, signal);
+            Ok(())
+        });
+    }
+}
+
+/// The address a child prints on its piped stdout as a line `{prefix}ADDR`, lines before it
+/// skipped; panics if it exits first.
+pub fn announced_addr(child: &mut Child, prefix: &str) -> SocketAddr {
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the child exited before printing {prefix:?}"
+        );
+        if let Some(addr) = line.trim().strip_prefix(prefix) {
+            return addr.parse().unwrap();
+        }
+    }
+}
+
 /// nginx in the foreground as our child, with its own prefix directory; stopped when dropped.
 pub struct Nginx {
     child: Child,
@@ -98,13 +109,8 @@ impl Nginx {
         std::fs::create_dir_all(prefix.join("tmp")).unwrap();
         let mut command = Command::new("nginx");
         command.arg("-c").arg(conf).arg("-p").arg(prefix);
-        // SAFETY: prctl only sets the child's parent-death signal: nginx stops with us.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
+        // SIGTERM: the master then stops its workers too.
+        dies_with_us(&mut command, libc::SIGTERM);
         // Owned at once, so a failed start still stops it.
         let nginx = Nginx {
             child: command

@@ -40,7 +40,7 @@ impl Answer {
             .collect()
     }
 
-    fn json_frames(&self) -> impl Iterator<Item = Value> + '_ {
+    pub(crate) fn json_frames(&self) -> impl Iterator<Item = Value> + '_ {
         self.frames
             .iter()
             .filter_map(|frame| serde_json::from_str(frame).ok())
@@ -53,7 +53,7 @@ impl Answer {
     }
 }
 
-fn body(session: Uuid, token: Option<&str>, question: &str) -> Value {
+pub(crate) fn body(session: Uuid, token: Option<&str>, question: &str) -> Value {
     let mut body = json!({
         "projectSlug": "demo",
         "sessionId": session.to_string(),
@@ -72,6 +72,11 @@ async fn ask_with(server: &TestServer, body: &Value) -> Answer {
         .send()
         .await
         .unwrap();
+    read_answer(response).await
+}
+
+/// Reads a chat response to its end, checking the stream's headers when it is one.
+pub(crate) async fn read_answer(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     let token = response
         .headers()

@@ -10,51 +10,43 @@ use helpyap_actors::Store;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Binary, DEMO_SECRET, TestServer, client, push};
+use uuid::Uuid;
+
+use crate::chat::{body, read_answer};
+use crate::support::{Binary, DEMO_SECRET, TestServer, client, push, send_json};
 
 #[tokio::test]
 async fn with_no_config_file_the_binary_serves_the_demo_from_embedded_defaults() {
     // An empty directory: no config.toml and no knowledge/demo/ beside the binary.
     let dir = tempfile::tempdir().unwrap();
     let server = Binary::start(dir.path(), &["--bind", "127.0.0.1:0"], &[]);
-    let body: serde_json::Value = client()
-        .get(server.url("/api/widget/config?project=demo"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["name"], "Support Bot");
+    let config = send_json(client().get(server.url("/api/widget/config?project=demo"))).await;
+    assert_eq!(config["name"], "Support Bot");
     assert!(
         dir.path().join("data").is_dir(),
         "the store goes to ./data by default"
     );
     // The demo help center is built in too.
-    let answer = client()
-        .post(server.url("/api/chat"))
-        .json(&json!({
-            "projectSlug": "demo",
-            "sessionId": "3f1c2a8e-6b1d-4c3e-9f2a-1b2c3d4e5f60",
-            "messages": [{ "role": "user", "content": "What is your return policy?" }],
-        }))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let frames: Vec<serde_json::Value> = answer
-        .lines()
-        .filter_map(|line| serde_json::from_str(line.strip_prefix("data: ")?).ok())
-        .collect();
-    let text: String = frames.iter().filter_map(|f| f["delta"].as_str()).collect();
-    assert!(text.contains("within 30 days"), "{answer}");
+    let question = body(Uuid::new_v4(), None, "What is your return policy?");
+    let answer = read_answer(
+        client()
+            .post(server.url("/api/chat"))
+            .json(&question)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(
-        frames
-            .iter()
+        answer.text().contains("within 30 days"),
+        "{}",
+        answer.text()
+    );
+    assert!(
+        answer
+            .json_frames()
             .any(|f| f["url"] == "https://acme.example/help/returns"),
-        "{answer}"
+        "the returns document is cited"
     );
 }
 
