@@ -1,13 +1,14 @@
-//! Admin access tokens: HS256 JWTs, algorithm pinned, `exp`/`iat`/`sub` required, 5 s leeway;
-//! and the per-account failed-login lockout.
+//! Admin access tokens: HS256 JWTs, algorithm pinned, `exp`/`iat`/`sub`/`fam` required, 5 s
+//! leeway; the one parser of `Authorization: Bearer …` headers; and the failed-login budgets.
 //!
 //! Refresh tokens and passwords are the engine's (`helpyap_actors::accounts`); this module only
-//! signs and checks the short-lived access token that admin requests carry as
-//! `Authorization: Bearer …`.
+//! signs and checks the short-lived access token that admin requests carry. An access token
+//! names the refresh-token family (the sign-in) it was minted from, so that signing out can end
+//! it before it expires: the caller checks the family against the engine's revoked families.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use dashmap::DashMap;
 use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -16,18 +17,26 @@ use uuid::Uuid;
 
 use crate::config::AuthConfig;
 use crate::error::ApiError;
+use crate::login_attempts::LoginAttempts;
 
 const LEEWAY_SECONDS: u64 = 5;
 const MIN_SECRET_CHARS: usize = 32;
-/// Accounts with recent failed logins tracked at once before stale ones are dropped.
-const MAX_TRACKED_ACCOUNTS: usize = 10_000;
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Claims {
+struct Claims {
     /// The user's id.
-    pub sub: String,
-    pub iat: u64,
-    pub exp: u64,
+    sub: String,
+    /// The refresh-token family (one sign-in) this token was minted from.
+    fam: String,
+    iat: u64,
+    exp: u64,
+}
+
+/// Who a valid access token speaks for, and from which sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub user: Uuid,
+    pub family: Uuid,
 }
 
 pub struct Auth {
@@ -35,10 +44,7 @@ pub struct Auth {
     decoding: DecodingKey,
     validation: Validation,
     pub access_ttl: Duration,
-    max_failed_logins: u32,
-    lockout_window: Duration,
-    /// Failed logins per (normalized) email: count and when the window opened.
-    failures: DashMap<String, (u32, Instant)>,
+    pub login_attempts: Arc<LoginAttempts>,
 }
 
 impl Auth {
@@ -66,16 +72,19 @@ impl Auth {
             decoding: DecodingKey::from_secret(&secret),
             validation,
             access_ttl: config.access_ttl,
-            max_failed_logins: config.max_failed_logins,
-            lockout_window: config.lockout_window,
-            failures: DashMap::new(),
+            login_attempts: LoginAttempts::new(
+                config.max_failed_logins,
+                config.max_failed_logins_per_ip,
+                config.lockout_window,
+            ),
         })
     }
 
-    pub fn issue(&self, user: Uuid) -> String {
+    pub fn issue(&self, access: Access) -> String {
         let now = unix_now();
         let claims = Claims {
-            sub: user.to_string(),
+            sub: access.user.to_string(),
+            fam: access.family.to_string(),
             iat: now,
             exp: now + self.access_ttl.as_secs(),
         };
@@ -83,53 +92,30 @@ impl Auth {
             .expect("HS256 signing of plain claims cannot fail")
     }
 
-    /// The user id in a valid `Authorization: Bearer` access token; 401 otherwise.
-    pub fn verify(&self, headers: &HeaderMap) -> Result<Uuid, ApiError> {
+    /// The user and sign-in of a valid `Authorization: Bearer` access token; 401 otherwise.
+    /// Whether that sign-in has ended is the caller's to check.
+    pub fn verify(&self, headers: &HeaderMap) -> Result<Access, ApiError> {
         let unauthorized = |reason: &str| ApiError::Unauthorized(reason.to_owned());
-        let token = headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("Missing access token"))?;
-        let data = jsonwebtoken::decode::<Claims>(token.trim(), &self.decoding, &self.validation)
+        let token = bearer_token(headers).ok_or_else(|| unauthorized("Missing access token"))?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| unauthorized("Invalid or expired access token"))?;
-        Uuid::parse_str(&data.claims.sub).map_err(|_| unauthorized("Invalid access token"))
+        let parse =
+            |id: &str| Uuid::parse_str(id).map_err(|_| unauthorized("Invalid access token"));
+        Ok(Access {
+            user: parse(&data.claims.sub)?,
+            family: parse(&data.claims.fam)?,
+        })
     }
+}
 
-    /// 429 with the time left while `email` is locked out after too many failures.
-    pub fn check_lockout(&self, email: &str) -> Result<(), ApiError> {
-        if let Some(entry) = self.failures.get(email) {
-            let (count, opened) = *entry;
-            let elapsed = opened.elapsed();
-            if count >= self.max_failed_logins && elapsed < self.lockout_window {
-                return Err(ApiError::RateLimited {
-                    retry_after: self.lockout_window - elapsed,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    pub fn record_failure(&self, email: &str) {
-        // Bounded: a spray of made-up emails cannot grow this without end.
-        if self.failures.len() >= MAX_TRACKED_ACCOUNTS {
-            let window = self.lockout_window;
-            self.failures
-                .retain(|_, (_, opened)| opened.elapsed() < window);
-        }
-        let mut entry = self
-            .failures
-            .entry(email.to_owned())
-            .or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= self.lockout_window {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
-    }
-
-    pub fn clear_failures(&self, email: &str) {
-        self.failures.remove(email);
-    }
+/// The token of an `Authorization: Bearer <token>` header, for every endpoint that takes one.
+/// The scheme is case-insensitive (RFC 9110 §11.1); `None` when absent, of another scheme, or
+/// empty.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 fn unix_now() -> u64 {
@@ -165,33 +151,71 @@ mod tests {
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
     }
 
+    fn access() -> Access {
+        Access {
+            user: Uuid::new_v4(),
+            family: Uuid::new_v4(),
+        }
+    }
+
     #[test]
-    fn a_token_it_issued_names_its_user() {
+    fn a_token_it_issued_names_its_user_and_sign_in() {
         let auth = auth();
-        let user = Uuid::new_v4();
-        assert_eq!(auth.verify(&bearer(&auth.issue(user))).unwrap(), user);
+        let access = access();
+        assert_eq!(auth.verify(&bearer(&auth.issue(access))).unwrap(), access);
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_not_tokens() {
+        let header = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        assert_eq!(bearer_token(&header("Bearer abc")), Some("abc"));
+        assert_eq!(bearer_token(&header("bearer abc")), Some("abc"));
+        assert_eq!(bearer_token(&header("BEARER  abc ")), Some("abc"));
+        assert_eq!(bearer_token(&header("Basic abc")), None);
+        assert_eq!(bearer_token(&header("Bearer ")), None);
+        assert_eq!(bearer_token(&header("Bearerabc")), None);
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
+        let auth = auth();
+        let access = access();
+        let token = auth.issue(access);
+        assert_eq!(
+            auth.verify(&header(&format!("bearer {token}"))).unwrap(),
+            access
+        );
     }
 
     #[test]
     fn forged_expired_and_unsigned_tokens_are_refused() {
         let auth = auth();
         let user = Uuid::new_v4().to_string();
+        let fam = Uuid::new_v4().to_string();
         let now = unix_now();
-        let valid = serde_json::json!({ "sub": user, "iat": now, "exp": now + 60 });
+        let valid = serde_json::json!({ "sub": user, "fam": fam, "iat": now, "exp": now + 60 });
         let forged = sign(
             &valid,
             Header::new(Algorithm::HS256),
             b"someone else's secret, long enough",
         );
         assert!(auth.verify(&bearer(&forged)).is_err());
-        let expired = serde_json::json!({ "sub": user, "iat": now - 120, "exp": now - 60 });
+        let expired =
+            serde_json::json!({ "sub": user, "fam": fam, "iat": now - 120, "exp": now - 60 });
         let expired =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &expired, &auth.encoding).unwrap();
         assert!(auth.verify(&bearer(&expired)).is_err());
-        let no_exp = serde_json::json!({ "sub": user, "iat": now });
+        let no_exp = serde_json::json!({ "sub": user, "fam": fam, "iat": now });
         let no_exp =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &no_exp, &auth.encoding).unwrap();
         assert!(auth.verify(&bearer(&no_exp)).is_err());
+        // A token that names no sign-in cannot be ended by signing out: refused.
+        let no_family = serde_json::json!({ "sub": user, "iat": now, "exp": now + 60 });
+        let no_family =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &no_family, &auth.encoding)
+                .unwrap();
+        assert!(auth.verify(&bearer(&no_family)).is_err());
         // alg: none — a header and claims with an empty signature.
         use base64::Engine;
         let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -206,18 +230,5 @@ mod tests {
             jsonwebtoken::encode(&Header::new(Algorithm::HS512), &valid, &auth.encoding).unwrap();
         assert!(auth.verify(&bearer(&other_alg)).is_err());
         assert!(auth.verify(&HeaderMap::new()).is_err());
-    }
-
-    #[test]
-    fn an_account_is_locked_after_too_many_failures() {
-        let auth = auth();
-        for _ in 0..AuthConfig::default().max_failed_logins {
-            assert!(auth.check_lockout("ann@example.com").is_ok());
-            auth.record_failure("ann@example.com");
-        }
-        assert!(auth.check_lockout("ann@example.com").is_err());
-        assert!(auth.check_lockout("bob@example.com").is_ok(), "per account");
-        auth.clear_failures("ann@example.com");
-        assert!(auth.check_lockout("ann@example.com").is_ok());
     }
 }

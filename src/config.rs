@@ -388,8 +388,11 @@ pub struct AuthConfig {
     pub access_ttl: Duration,
     #[serde(with = "humantime_serde")]
     pub refresh_ttl: Duration,
-    /// Failed logins allowed per account in `lockout_window`, then 429 until it ends.
+    /// Wrong passwords verified per account in `lockout_window`, then 429 until it ends.
     pub max_failed_logins: u32,
+    /// Wrong passwords verified per client address (IPv6: per /64) in `lockout_window`,
+    /// whatever the accounts, then 429 until it ends.
+    pub max_failed_logins_per_ip: u32,
     #[serde(with = "humantime_serde")]
     pub lockout_window: Duration,
 }
@@ -401,6 +404,7 @@ impl Default for AuthConfig {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             max_failed_logins: 5,
+            max_failed_logins_per_ip: 20,
             lockout_window: Duration::from_secs(15 * 60),
         }
     }
@@ -607,10 +611,11 @@ impl Config {
         if auth.access_ttl < Duration::from_secs(10)
             || auth.refresh_ttl < auth.access_ttl
             || auth.max_failed_logins == 0
+            || auth.max_failed_logins_per_ip == 0
             || auth.lockout_window.is_zero()
         {
             return Err(self.invalid(
-                "auth: access_ttl must be at least 10s, refresh_ttl at least access_ttl, max_failed_logins and lockout_window above zero",
+                "auth: access_ttl must be at least 10s, refresh_ttl at least access_ttl, max_failed_logins, max_failed_logins_per_ip and lockout_window above zero",
             ));
         }
         let social_proof = &self.social_proof;

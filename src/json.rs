@@ -43,7 +43,12 @@ pub async fn read_json<T: DeserializeOwned>(
     request: Request<Incoming>,
     limits: BodyLimits,
 ) -> Result<T, ApiError> {
-    let bytes = read_body(request, limits).await?;
+    parse_json(&read_body(request, limits).await?)
+}
+
+/// Parses a request body as a JSON object (400 otherwise): the parser every JSON endpoint and
+/// the fuzz targets share.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // serde would also fill a struct from an array; every body of this API is an object.
     let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
     if first.is_some_and(|&byte| byte != b'{') {
@@ -51,11 +56,12 @@ pub async fn read_json<T: DeserializeOwned>(
             "Invalid JSON body: expected a JSON object".into(),
         ));
     }
-    serde_json::from_slice(&bytes)
+    serde_json::from_slice(bytes)
         .map_err(|error| ApiError::BadRequest(format!("Invalid JSON body: {error}")))
 }
 
-async fn read_body(request: Request<Incoming>, limits: BodyLimits) -> Result<Bytes, ApiError> {
+/// Reads the whole body within `limits`: 413 past the size cap, 408 past the read timeout.
+pub async fn read_body(request: Request<Incoming>, limits: BodyLimits) -> Result<Bytes, ApiError> {
     if declared_length(request.headers()).is_some_and(|length| length > limits.max_bytes as u64) {
         return Err(ApiError::PayloadTooLarge(limits.max_bytes));
     }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod json;
 pub mod knowledge_dir;
 pub mod logging;
+pub mod login_attempts;
 pub mod metrics;
 pub mod rate_limit;
 pub mod router;

@@ -310,7 +310,7 @@ async fn dispatch(
         Route::Metrics => routes::metrics::get(state, client),
         Route::Lead => routes::lead::post(state, request).await,
         Route::Feedback => routes::feedback::post(state, request).await,
-        Route::AdminLogin => routes::admin_auth::login(state, request).await,
+        Route::AdminLogin => routes::admin_auth::login(state, client, request).await,
         Route::AdminRefresh => routes::admin_auth::refresh(state, request).await,
         Route::AdminLogout => routes::admin_auth::logout(state, request).await,
         Route::AdminMe => routes::admin_auth::me(state, &request).await,

@@ -58,6 +58,14 @@ pub struct RefreshRecord {
     pub used: bool,
 }
 
+/// A refresh token just given out, and the family (the sign-in) it belongs to: access tokens
+/// minted with it carry the family, so ending the sign-in ends them too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshGrant {
+    pub token: String,
+    pub family: Uuid,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccountError {
     #[error("email must look like name@example.com")]
@@ -156,12 +164,12 @@ pub struct Accounts;
 pub enum AccountsMessage {
     /// Store a new user (its password already hashed).
     AddUser(Box<UserRecord>, RpcReplyPort<Result<(), AccountError>>),
-    /// Start a token family for a user who just logged in; reply with the token.
-    Issue(Uuid, RpcReplyPort<Result<String, AccountError>>),
+    /// Start a token family for a user who just logged in; reply with its first token.
+    Issue(Uuid, RpcReplyPort<Result<RefreshGrant, AccountError>>),
     /// Exchange a refresh token for the user and a new token of its family.
     Refresh(
         String,
-        RpcReplyPort<Result<(UserRecord, String), AccountError>>,
+        RpcReplyPort<Result<(UserRecord, RefreshGrant), AccountError>>,
     ),
     /// Revoke the family of a refresh token.
     Logout(String, RpcReplyPort<Result<(), AccountError>>),
@@ -238,7 +246,7 @@ async fn issue(
     state: &AccountsArguments,
     user_id: Uuid,
     family: Uuid,
-) -> Result<String, AccountError> {
+) -> Result<RefreshGrant, AccountError> {
     let token = new_refresh_token();
     let record = RefreshRecord {
         user_id,
@@ -248,13 +256,13 @@ async fn issue(
     };
     state.store.put_refresh(&SecretHash::of(&token), &record)?;
     state.store.flush().await?;
-    Ok(token)
+    Ok(RefreshGrant { token, family })
 }
 
 async fn refresh(
     state: &AccountsArguments,
     token: &str,
-) -> Result<(UserRecord, String), AccountError> {
+) -> Result<(UserRecord, RefreshGrant), AccountError> {
     let hash = SecretHash::of(token);
     let mut record = state
         .store

@@ -20,8 +20,8 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::accounts::{
-    AccountError, Accounts, AccountsArguments, AccountsMessage, Role, UserRecord, hash_password,
-    new_user, normalize_email, verify_password,
+    AccountError, Accounts, AccountsArguments, AccountsMessage, RefreshGrant, Role, UserRecord,
+    hash_password, new_user, normalize_email, verify_password,
 };
 use crate::chat::{ChatError, ChatStart, Feedback, MessageRecord, SessionRecord};
 use crate::feed::{FeedFull, FeedSettings, Replay, Subscription};
@@ -632,7 +632,7 @@ impl Registry {
         &self,
         email: &str,
         password: String,
-    ) -> Result<(UserRecord, String), AccountError> {
+    ) -> Result<(UserRecord, RefreshGrant), AccountError> {
         let email = normalize_email(email).map_err(|_| AccountError::WrongCredentials)?;
         let user = self.inner.store.user(&email)?;
         let hash = user
@@ -644,13 +644,13 @@ impl Registry {
         let user = user
             .filter(|_| matches)
             .ok_or(AccountError::WrongCredentials)?;
-        let token = call!(self.accounts()?, AccountsMessage::Issue, user.id)
+        let grant = call!(self.accounts()?, AccountsMessage::Issue, user.id)
             .map_err(|_| AccountError::Unavailable)??;
-        Ok((user, token))
+        Ok((user, grant))
     }
 
     /// Exchanges a refresh token for its user and the next token of its family.
-    pub async fn refresh(&self, token: String) -> Result<(UserRecord, String), AccountError> {
+    pub async fn refresh(&self, token: String) -> Result<(UserRecord, RefreshGrant), AccountError> {
         call!(self.accounts()?, AccountsMessage::Refresh, token)
             .map_err(|_| AccountError::Unavailable)?
     }
@@ -659,6 +659,12 @@ impl Registry {
     pub async fn logout(&self, token: String) -> Result<(), AccountError> {
         call!(self.accounts()?, AccountsMessage::Logout, token)
             .map_err(|_| AccountError::Unavailable)?
+    }
+
+    /// Whether the sign-in (refresh-token family) an access token was minted from has ended:
+    /// signed out, or its tokens replayed.
+    pub fn sign_in_ended(&self, family: Uuid) -> Result<bool, AccountError> {
+        Ok(self.inner.store.family_revoked(family)?)
     }
 
     /// A user by id, as an access token names it.

@@ -2,16 +2,23 @@
 //!
 //! Login and refresh answer `{accessToken, tokenType: "Bearer", expiresIn, refreshToken, user}`.
 //! A refresh token works once: refreshing returns the next one, and presenting a used one
-//! revokes every token of that login (401). Wrong credentials are 401 with one message whether
-//! the email exists or not; `auth.max_failed_logins` failures lock the account for
-//! `auth.lockout_window` (429), on top of the per-IP `login` rate limit.
+//! revokes every token of that login (401). Signing out ends the login's access tokens too:
+//! every admin request checks that its token's login has not ended ([`signed_in`]). Wrong
+//! credentials are 401 with one message whether the email exists or not; past
+//! `auth.max_failed_logins` wrong passwords per account, or `auth.max_failed_logins_per_ip` per
+//! client address, within `auth.lockout_window`, logins are 429 — attempts are reserved before
+//! the password is verified, so concurrent ones cannot slip past — on top of the per-IP `login`
+//! rate limit.
 
-use helpyap_actors::accounts::{AccountError, UserRecord, normalize_email};
+use std::net::IpAddr;
+
+use helpyap_actors::accounts::{AccountError, RefreshGrant, UserRecord, normalize_email};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
@@ -30,6 +37,7 @@ struct TokenBody {
 
 pub async fn login(
     state: &AppState,
+    client: IpAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let body: LoginBody = read_json(request, state.body_limits).await?;
@@ -39,15 +47,15 @@ pub async fn login(
         ));
     };
     let account = normalize_email(&email).unwrap_or_default();
-    state.auth.check_lockout(&account)?;
+    let attempt = state.auth.login_attempts.reserve(&account, client)?;
     match state.registry.login(&email, password).await {
-        Ok((user, refresh_token)) => {
-            state.auth.clear_failures(&account);
+        Ok((user, grant)) => {
+            attempt.succeeded();
             tracing::info!(user = %user.id, "admin signed in");
-            Ok(tokens(state, &user, refresh_token))
+            Ok(tokens(state, &user, grant))
         }
         Err(AccountError::WrongCredentials) => {
-            state.auth.record_failure(&account);
+            attempt.failed();
             Err(ApiError::Unauthorized("Wrong email or password".into()))
         }
         Err(error) => Err(account_error(error)),
@@ -59,8 +67,8 @@ pub async fn refresh(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let token = refresh_token(state, request).await?;
-    let (user, next) = state.registry.refresh(token).await.map_err(account_error)?;
-    Ok(tokens(state, &user, next))
+    let (user, grant) = state.registry.refresh(token).await.map_err(account_error)?;
+    Ok(tokens(state, &user, grant))
 }
 
 pub async fn logout(
@@ -73,13 +81,27 @@ pub async fn logout(
 }
 
 pub async fn me(state: &AppState, request: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let user_id = state.auth.verify(request.headers())?;
-    let user = state
-        .registry
-        .user(user_id)
-        .map_err(account_error)?
-        .ok_or_else(|| ApiError::Unauthorized("Account no longer exists".into()))?;
+    let user = signed_in(state, request)?;
     Ok(json_response(StatusCode::OK, &user_json(&user)))
+}
+
+/// The user a request's access token speaks for: 401 when the token is missing, invalid or
+/// expired, when its login has ended (signed out, or its refresh tokens replayed), or when the
+/// account is gone.
+pub fn signed_in(state: &AppState, request: &Request<Incoming>) -> Result<UserRecord, ApiError> {
+    let Access { user, family } = state.auth.verify(request.headers())?;
+    if state
+        .registry
+        .sign_in_ended(family)
+        .map_err(account_error)?
+    {
+        return Err(ApiError::Unauthorized("This sign-in has ended".into()));
+    }
+    state
+        .registry
+        .user(user)
+        .map_err(account_error)?
+        .ok_or_else(|| ApiError::Unauthorized("Account no longer exists".into()))
 }
 
 async fn refresh_token(state: &AppState, request: Request<Incoming>) -> Result<String, ApiError> {
@@ -89,14 +111,18 @@ async fn refresh_token(state: &AppState, request: Request<Incoming>) -> Result<S
         .ok_or_else(|| ApiError::BadRequest("refreshToken is required".into()))
 }
 
-fn tokens(state: &AppState, user: &UserRecord, refresh_token: String) -> Response<Body> {
+fn tokens(state: &AppState, user: &UserRecord, grant: RefreshGrant) -> Response<Body> {
+    let access = Access {
+        user: user.id,
+        family: grant.family,
+    };
     json_response(
         StatusCode::OK,
         &json!({
-            "accessToken": state.auth.issue(user.id),
+            "accessToken": state.auth.issue(access),
             "tokenType": "Bearer",
             "expiresIn": state.auth.access_ttl.as_secs(),
-            "refreshToken": refresh_token,
+            "refreshToken": grant.token,
             "user": user_json(user),
         }),
     )

@@ -32,7 +32,7 @@ use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::admin_auth::{account_error, user_json};
+use super::admin_auth::{account_error, signed_in, user_json};
 use super::admin_reports::{DAY_MS, rfc3339};
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response, read_json};
@@ -63,12 +63,7 @@ pub async fn handle(
     state: &AppState,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let user_id = state.auth.verify(request.headers())?;
-    let user = state
-        .registry
-        .user(user_id)
-        .map_err(|error| ApiError::Internal(error.to_string()))?
-        .ok_or_else(|| ApiError::Unauthorized("Account no longer exists".into()))?;
+    let user = signed_in(state, &request)?;
     let path = request.uri().path().to_owned();
     if path == "/api/admin/backup" {
         return match *request.method() {

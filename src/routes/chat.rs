@@ -69,11 +69,11 @@ pub async fn post(
     Ok(response)
 }
 
-/// A chat body's question as the endpoint reads it (after the session fields), for fuzzing.
+/// A chat body's question as the endpoint reads it, session envelope included (the fuzz
+/// target's entry).
 pub fn parse_question(json: &[u8], limits: &ChatLimits) -> Result<String, ApiError> {
-    let body: ChatBody = serde_json::from_slice(json)
-        .map_err(|error| ApiError::BadRequest(format!("Invalid JSON body: {error}")))?;
-    question(body.messages.unwrap_or_default(), limits)
+    let envelope: super::SessionEnvelope<ChatBody> = super::parse_session_envelope(json)?;
+    question(envelope.rest.messages.unwrap_or_default(), limits)
 }
 
 /// The visitor's question: the last message, which must be the user's.

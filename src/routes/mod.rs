@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::json::read_json;
+use crate::json::{parse_json, read_body};
 use crate::router::AppState;
 
 /// The first value of query parameter `name`, percent-decoded.
@@ -110,14 +110,22 @@ pub struct SessionPost<T> {
     pub rest: T,
 }
 
+/// A widget POST body as sent: the session fields, and the endpoint's own fields flattened in.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SessionEnvelope<T> {
+pub struct SessionEnvelope<T> {
     project_slug: Option<String>,
     session_id: Option<String>,
     session_token: Option<String>,
     #[serde(flatten)]
-    rest: T,
+    pub rest: T,
+}
+
+/// Parses a widget POST body (also the fuzz targets' entry): a JSON object (400 otherwise).
+pub fn parse_session_envelope<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<SessionEnvelope<T>, ApiError> {
+    parse_json(bytes)
 }
 
 pub async fn read_session_post<T: DeserializeOwned>(
@@ -126,7 +134,8 @@ pub async fn read_session_post<T: DeserializeOwned>(
 ) -> Result<SessionPost<T>, ApiError> {
     let header_token = session_token_header(&request);
     let headers = request.headers().clone();
-    let body: SessionEnvelope<T> = read_json(request, state.body_limits).await?;
+    let body: SessionEnvelope<T> =
+        parse_session_envelope(&read_body(request, state.body_limits).await?)?;
     let project = body
         .project_slug
         .filter(|slug| !slug.is_empty())

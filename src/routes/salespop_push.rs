@@ -7,12 +7,12 @@
 
 use helpyap_actors::PushFields;
 use hyper::body::Incoming;
-use hyper::header::AUTHORIZATION;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
+use crate::auth::bearer_token;
 use crate::error::ApiError;
-use crate::json::{Body, Response, json_response, read_json};
+use crate::json::{Body, Response, json_response, parse_json, read_body};
 use crate::router::AppState;
 
 #[derive(Deserialize)]
@@ -30,13 +30,14 @@ pub async fn post(
     state: &AppState,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let secret = bearer_token(&request).ok_or_else(|| {
-        ApiError::Unauthorized(
-            "Missing push secret: send Authorization: Bearer <push secret>".into(),
-        )
-    })?;
-    let body: PushBody = read_json(request, state.body_limits).await?;
-    let (project, fields) = body.into_parts()?;
+    let secret = bearer_token(request.headers())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "Missing push secret: send Authorization: Bearer <push secret>".into(),
+            )
+        })?;
+    let (project, fields) = parse_body(&read_body(request, state.body_limits).await?)?;
     let event_id = state.registry.push(&project, &secret, fields).await?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -63,17 +64,8 @@ impl PushBody {
     }
 }
 
-/// A push body as the endpoint reads it, for fuzzing: the project and the event's fields.
+/// A push body as the endpoint reads it (also the fuzz target's entry): a JSON object with the
+/// project and the event's fields.
 pub fn parse_body(json: &[u8]) -> Result<(String, PushFields), ApiError> {
-    let body: PushBody = serde_json::from_slice(json)
-        .map_err(|error| ApiError::BadRequest(format!("Invalid JSON body: {error}")))?;
-    body.into_parts()
-}
-
-/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive.
-fn bearer_token(request: &Request<Incoming>) -> Option<String> {
-    let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+    parse_json::<PushBody>(json)?.into_parts()
 }

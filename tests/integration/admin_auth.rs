@@ -167,6 +167,180 @@ async fn wrong_credentials_look_alike_and_repeated_failures_lock_the_account() {
     expect_error(locked, 429).await;
 }
 
+/// Logins sent all at once, each from `addresses[i]` (via a trusted proxy's X-Forwarded-For);
+/// returns how many got each status.
+async fn concurrent_logins(
+    base: &str,
+    attempts: &[(&str, &str, String)],
+) -> std::collections::BTreeMap<u16, usize> {
+    let requests = attempts.iter().map(|(email, password, address)| {
+        client()
+            .post(format!("{base}/api/admin/auth/login"))
+            .header("x-forwarded-for", address.as_str())
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+    });
+    let mut statuses = std::collections::BTreeMap::new();
+    for response in futures_util::future::join_all(requests).await {
+        *statuses
+            .entry(response.unwrap().status().as_u16())
+            .or_default() += 1;
+    }
+    statuses
+}
+
+async fn server_behind_a_proxy(max_per_ip: u32) -> TestServer {
+    TestServer::start_with(|config| {
+        config.rate_limits.login.requests = 1000;
+        config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        config.auth.max_failed_logins_per_ip = max_per_ip;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn concurrent_wrong_passwords_get_no_more_verifications_than_the_lockout_allows() {
+    let server = server_behind_a_proxy(100).await;
+    let base = format!("http://{}", server.addr);
+    server
+        .registry
+        .add_user("ann@example.com", PASSWORD.into(), true)
+        .await
+        .unwrap();
+    // Nine wrong passwords and the right one at once, from one address.
+    let mut attempts: Vec<_> = (0..9)
+        .map(|_| {
+            (
+                "ann@example.com",
+                "wrong password!",
+                "198.51.100.1".to_owned(),
+            )
+        })
+        .collect();
+    attempts.push(("ann@example.com", PASSWORD, "198.51.100.1".to_owned()));
+    let statuses = concurrent_logins(&base, &attempts).await;
+    let verified_wrong = statuses.get(&401).copied().unwrap_or(0);
+    assert!(
+        verified_wrong <= 5,
+        "{verified_wrong} wrong passwords verified, limit 5: {statuses:?}"
+    );
+    assert_eq!(statuses.values().sum::<usize>(), 10, "{statuses:?}");
+    assert!(
+        statuses
+            .keys()
+            .all(|status| [200, 401, 429].contains(status))
+    );
+
+    // Forty wrong passwords at once from forty addresses: the account budget holds too.
+    server
+        .registry
+        .add_user("bob@example.com", PASSWORD.into(), false)
+        .await
+        .unwrap();
+    let attempts: Vec<_> = (0..40)
+        .map(|n| {
+            (
+                "bob@example.com",
+                "wrong password!",
+                format!("203.0.113.{n}"),
+            )
+        })
+        .collect();
+    let statuses = concurrent_logins(&base, &attempts).await;
+    let verified_wrong = statuses.get(&401).copied().unwrap_or(0);
+    assert!(
+        verified_wrong <= 5,
+        "{verified_wrong} wrong passwords verified from 40 addresses, limit 5: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.get(&429).copied().unwrap_or(0),
+        40 - verified_wrong
+    );
+    let locked = login(&base, "bob@example.com", PASSWORD).await;
+    expect_error(locked, 429).await;
+}
+
+#[tokio::test]
+async fn one_address_trying_many_accounts_runs_out_of_wrong_passwords() {
+    let server = server_behind_a_proxy(3).await;
+    let base = format!("http://{}", server.addr);
+    let emails: Vec<String> = (0..10).map(|n| format!("user{n}@example.com")).collect();
+    let attempts: Vec<_> = emails
+        .iter()
+        .map(|email| (email.as_str(), "wrong password!", "198.51.100.7".to_owned()))
+        .collect();
+    let statuses = concurrent_logins(&base, &attempts).await;
+    assert_eq!(statuses.get(&401).copied().unwrap_or(0), 3, "{statuses:?}");
+    assert_eq!(statuses.get(&429).copied().unwrap_or(0), 7, "{statuses:?}");
+    // Another address still gets its answers, for the same accounts.
+    let elsewhere = [(
+        emails[0].as_str(),
+        "wrong password!",
+        "198.51.100.8".to_owned(),
+    )];
+    assert_eq!(
+        concurrent_logins(&base, &elsewhere).await.get(&401),
+        Some(&1)
+    );
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_access_tokens_of_that_sign_in_at_once() {
+    let server = TestServer::start_with(|config| config.rate_limits.login.requests = 100).await;
+    let base = format!("http://{}", server.addr);
+    server
+        .registry
+        .add_user("ann@example.com", PASSWORD.into(), true)
+        .await
+        .unwrap();
+    let sign_in = || async {
+        let tokens: Value = login(&base, "ann@example.com", PASSWORD)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let access = tokens["accessToken"].as_str().unwrap().to_owned();
+        let refresh = tokens["refreshToken"].as_str().unwrap().to_owned();
+        (access, refresh)
+    };
+    let (laptop_access, laptop_refresh) = sign_in().await;
+    let (phone_access, _) = sign_in().await;
+    // A refreshed access token belongs to the same sign-in.
+    let refreshed: Value = post(
+        format!("{base}/api/admin/auth/refresh"),
+        json!({ "refreshToken": laptop_refresh }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let laptop_refreshed = refreshed["accessToken"].as_str().unwrap().to_owned();
+    let laptop_next_refresh = refreshed["refreshToken"].as_str().unwrap().to_owned();
+    assert_eq!(me(&base, &laptop_access).await.status(), 200);
+    assert_eq!(me(&base, &laptop_refreshed).await.status(), 200);
+
+    let out = post(
+        format!("{base}/api/admin/auth/logout"),
+        json!({ "refreshToken": laptop_next_refresh }),
+    )
+    .await;
+    assert_eq!(out.status(), 204);
+    expect_error(me(&base, &laptop_access).await, 401).await;
+    expect_error(me(&base, &laptop_refreshed).await, 401).await;
+    let projects = client()
+        .get(format!("{base}/api/admin/projects"))
+        .bearer_auth(&laptop_refreshed)
+        .send()
+        .await
+        .unwrap();
+    expect_error(projects, 401).await;
+    assert_eq!(
+        me(&base, &phone_access).await.status(),
+        200,
+        "another sign-in of the same user carries on"
+    );
+}
+
 #[tokio::test]
 async fn the_login_endpoint_is_rate_limited_per_ip() {
     let server = TestServer::start_with(|config| config.rate_limits.login.requests = 3).await;

@@ -69,28 +69,30 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     let first = ractor::call!(accounts, AccountsMessage::Issue, ann.id)
         .unwrap()
         .unwrap();
-    let (who, second) = ractor::call!(accounts, AccountsMessage::Refresh, first.clone())
+    let (who, second) = ractor::call!(accounts, AccountsMessage::Refresh, first.token.clone())
         .unwrap()
         .unwrap();
     assert_eq!(who.id, ann.id);
-    assert_ne!(first, second);
+    assert_ne!(first.token, second.token);
+    assert_eq!(first.family, second.family, "one sign-in, one family");
     // The first token again: reuse. It fails, and so does the newer token of its family.
-    let reused = ractor::call!(accounts, AccountsMessage::Refresh, first).unwrap();
+    let reused = ractor::call!(accounts, AccountsMessage::Refresh, first.token).unwrap();
     assert_eq!(reused.unwrap_err(), AccountError::BadRefreshToken);
-    let newer = ractor::call!(accounts, AccountsMessage::Refresh, second).unwrap();
+    let newer = ractor::call!(accounts, AccountsMessage::Refresh, second.token).unwrap();
     assert_eq!(newer.unwrap_err(), AccountError::BadRefreshToken);
 
     // Another login is another family, untouched; logout ends it.
     let other = ractor::call!(accounts, AccountsMessage::Issue, ann.id)
         .unwrap()
         .unwrap();
-    let (_, other) = ractor::call!(accounts, AccountsMessage::Refresh, other)
+    assert_ne!(other.family, first.family);
+    let (_, other) = ractor::call!(accounts, AccountsMessage::Refresh, other.token)
         .unwrap()
         .unwrap();
-    ractor::call!(accounts, AccountsMessage::Logout, other.clone())
+    ractor::call!(accounts, AccountsMessage::Logout, other.token.clone())
         .unwrap()
         .unwrap();
-    let after_logout = ractor::call!(accounts, AccountsMessage::Refresh, other).unwrap();
+    let after_logout = ractor::call!(accounts, AccountsMessage::Refresh, other.token).unwrap();
     assert_eq!(after_logout.unwrap_err(), AccountError::BadRefreshToken);
 }
 
@@ -106,6 +108,6 @@ async fn expired_refresh_tokens_are_refused() {
         .unwrap()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(80)).await;
-    let expired = ractor::call!(accounts, AccountsMessage::Refresh, token).unwrap();
+    let expired = ractor::call!(accounts, AccountsMessage::Refresh, token.token).unwrap();
     assert_eq!(expired.unwrap_err(), AccountError::BadRefreshToken);
 }

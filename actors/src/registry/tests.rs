@@ -234,7 +234,7 @@ async fn a_panicking_accounts_actor_is_restarted_and_logins_go_on() {
         "the supervisor did not restart the accounts actor"
     );
     // Everything it held is in the store: the old login refreshes, a new one works.
-    registry.refresh(first).await.unwrap();
+    registry.refresh(first.token).await.unwrap();
     registry
         .login("ann@example.com", "a long passphrase".into())
         .await
