@@ -64,8 +64,14 @@ pub struct ServerConfig {
     #[serde(deserialize_with = "deserialize_networks")]
     pub trusted_proxies: Vec<IpNet>,
     pub max_body_bytes: usize,
+    /// A connection must send a complete request head within this time of being accepted (and
+    /// of its previous request, on HTTP/1.1), or it is closed.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed (HTTP/2 connections;
+    /// HTTP/1.1 ones are closed sooner by `header_read_timeout`).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
     /// Kernel send buffer of each accepted connection; 0 leaves the kernel's autotuning.
@@ -94,6 +100,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
             send_buffer_bytes: 64 * 1024,
             write_stall_timeout: Duration::from_secs(10),
@@ -565,6 +572,7 @@ impl Config {
         }
         for (key, value) in [
             ("server.header_read_timeout", server.header_read_timeout),
+            ("server.idle_timeout", server.idle_timeout),
             ("server.body_read_timeout", server.body_read_timeout),
             ("server.write_stall_timeout", server.write_stall_timeout),
         ] {

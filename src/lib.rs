@@ -12,6 +12,7 @@ pub mod config;
 pub mod connection;
 pub mod cors;
 pub mod error;
+pub mod idle;
 pub mod json;
 pub mod knowledge_dir;
 pub mod logging;

@@ -2,10 +2,11 @@
 //!
 //! A connection is admitted under the connection caps (`admission`; refused ones get a canned
 //! 503 or 429 and are closed), then served by hyper-util's auto builder (HTTP/1.1 and h2c on one
-//! port) with a header-read timeout (see `timer`) and a write-stall timeout (`connection`).
-//! Shutdown: stop accepting, let in-flight requests finish under hyper-util's
-//! `GracefulShutdown`, stop the registry so actor mailboxes drain, flush the store — the whole
-//! sequence bounded by `server.shutdown_grace`. Request handling itself lives in `router`.
+//! port) with a header-read timeout (see `timer`), a write-stall timeout (`connection`), and
+//! closed gracefully when it carries no request (`idle`). Shutdown: stop accepting, close every
+//! connection gracefully and let in-flight requests finish, stop the registry so actor
+//! mailboxes drain, flush the store — the whole sequence bounded by `server.shutdown_grace`.
+//! Request handling itself lives in `router`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,15 +24,15 @@ use helpyap_actors::{ChatEngine, Registry, RegistryArguments, Store};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use crate::admission::{ConnectionLimits, Refusal, StreamQuota};
 use crate::auth::Auth;
 use crate::config::{Config, LlmFallback, LlmProvider};
 use crate::connection::Connection;
+use crate::idle::{Activity, Tracked};
 use crate::json::BodyLimits;
 use crate::knowledge_dir;
 use crate::metrics::Metrics;
@@ -53,11 +54,15 @@ const RESERVED_DESCRIPTORS: u64 = 256;
 const REFUSALS_IN_FLIGHT: usize = 256;
 /// How long a refused connection may take to take its answer.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a connection closed for carrying no request may take to close gracefully (an
+/// HTTP/2 peer acknowledging GOAWAY) before it is dropped.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// A built server: the engine is running and seeded, no port is bound yet.
 pub struct App {
     state: Arc<AppState>,
     header_read_timeout: Duration,
+    idle_timeout: Duration,
     send_buffer_bytes: usize,
     write_stall_timeout: Duration,
     shutdown_grace: Duration,
@@ -149,6 +154,7 @@ impl App {
         Ok(App {
             state: Arc::new(state),
             header_read_timeout: config.server.header_read_timeout,
+            idle_timeout: config.server.idle_timeout,
             send_buffer_bytes: config.server.send_buffer_bytes,
             write_stall_timeout: config.server.write_stall_timeout,
             shutdown_grace: config.server.shutdown_grace,
@@ -180,7 +186,9 @@ impl App {
             .http2()
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(30));
-        let graceful = GracefulShutdown::new();
+        // Every connection task holds a receiver: a send asks them to close, and the sender's
+        // `closed()` completes once the last one has.
+        let (close_all, connections_closing) = watch::channel(());
         let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
         let sweeper = tokio::spawn(sweep_rate_limits(self.state.clone()));
         let purger = tokio::spawn(purge_expired_conversations(self.state.clone()));
@@ -215,19 +223,44 @@ impl App {
                 let _ = SockRef::from(&stream).set_send_buffer_size(self.send_buffer_bytes);
             }
             let state = self.state.clone();
+            let activity = Activity::new();
+            let idle = activity.watch(self.header_read_timeout, self.idle_timeout);
             let service = service_fn(move |request| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(router::handle(&state, peer, request).await) }
+                let guard = activity.request_started();
+                async move {
+                    let response = router::handle(&state, peer, request).await;
+                    Ok::<_, Infallible>(response.map(|body| Tracked::new(body, guard)))
+                }
             });
             let mut builder = builder.clone();
             builder.http1().timer(HeaderTimer::new());
             let stream = Connection::new(stream, self.write_stall_timeout, Some(permit));
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection.into_owned());
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            let mut close = connections_closing.clone();
             tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%peer, %error, "connection ended with an error");
+                let mut connection = std::pin::pin!(connection);
+                let shutting_down = tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(error) = result {
+                            tracing::debug!(%peer, %error, "connection ended with an error");
+                        }
+                        return;
+                    }
+                    () = idle => false,
+                    _ = close.changed() => true,
+                };
+                tracing::debug!(%peer, shutting_down, "closing a connection with no request in flight or at shutdown");
+                connection.as_mut().graceful_shutdown();
+                if shutting_down {
+                    // In-flight requests finish; `server.shutdown_grace` bounds the wait.
+                    let _ = connection.await;
+                } else {
+                    let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, connection).await;
                 }
+                drop(close);
             });
         }
 
@@ -235,8 +268,10 @@ impl App {
         let started = Instant::now();
         tracing::info!("shutting down: waiting for in-flight requests");
         // Live streams end first (WebSockets close with 1001), so hyper is not kept waiting.
+        drop(connections_closing);
+        let _ = close_all.send(());
         let drained = async {
-            tokio::join!(self.state.live.shut_down(), graceful.shutdown());
+            tokio::join!(self.state.live.shut_down(), close_all.closed());
         };
         if tokio::time::timeout(self.shutdown_grace, drained)
             .await

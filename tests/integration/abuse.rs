@@ -221,6 +221,127 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout()
     );
 }
 
+/// Reads (and discards) until the server closes `stream`; how long that took, or `None` if it
+/// stayed open for `limit`.
+async fn time_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = tokio::time::Instant::now();
+    let mut buf = [0; 4096];
+    tokio::time::timeout(limit, async {
+        while stream.read(&mut buf).await.unwrap_or(0) > 0 {}
+    })
+    .await
+    .ok()
+    .map(|()| started.elapsed())
+}
+
+const HEADER_READ_TIMEOUT: Duration = Duration::from_millis(300);
+/// What closing may take past its timeout: the graceful close's own bound (1 s) and scheduling.
+const CLOSE_MARGIN: Duration = Duration::from_millis(1500);
+
+#[tokio::test]
+async fn connections_that_never_send_a_request_head_are_closed_after_the_header_read_timeout() {
+    let server = TestServer::start_with(|config| {
+        config.server.header_read_timeout = HEADER_READ_TIMEOUT;
+    })
+    .await;
+    let h2_preface_and_settings = [H2_PREFACE, &frame(0x4, 0, 0, &[])].concat();
+    for (sent, what) in [
+        (&b""[..], "a silent connection"),
+        (b"P", "the first byte of the HTTP/2 preface"),
+        (b"PRI * HTTP/2.0\r\n", "half the HTTP/2 preface"),
+        (
+            &h2_preface_and_settings,
+            "the HTTP/2 preface and settings, but no request",
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nhost:",
+            "half an HTTP/1.1 request head",
+        ),
+    ] {
+        let mut stream = idle_connection(server.addr).await;
+        stream.write_all(sent).await.unwrap();
+        let closed = time_until_closed(&mut stream, HEADER_READ_TIMEOUT * 10 + CLOSE_MARGIN).await;
+        let closed = closed.unwrap_or_else(|| panic!("{what} stayed open"));
+        assert!(
+            closed < HEADER_READ_TIMEOUT + CLOSE_MARGIN,
+            "{what} was closed only after {closed:?}"
+        );
+    }
+}
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// One HTTP/2 frame.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut frame = vec![length[1], length[2], length[3], kind, flags];
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// An h2c connection (prior knowledge) that has sent one `GET path` on stream 1, written by
+/// hand: HPACK static-table entries for the method and scheme, literals for the rest.
+async fn h2c_get(addr: SocketAddr, path: &str) -> TcpStream {
+    let mut block = vec![0x82, 0x86]; // :method GET, :scheme http
+    for (name_index, value) in [(4u8, path), (1, "x")] {
+        block.push(name_index); // literal without indexing, indexed name (:path, :authority)
+        block.push(u8::try_from(value.len()).unwrap());
+        block.extend_from_slice(value.as_bytes());
+    }
+    let headers = frame(0x1, 0x4 | 0x1, 1, &block); // END_HEADERS | END_STREAM
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let hello = [H2_PREFACE, &frame(0x4, 0, 0, &[]), &headers].concat();
+    stream.write_all(&hello).await.unwrap();
+    stream
+}
+
+/// The status of the first response on an h2c connection: frames are skipped up to the first
+/// HEADERS, whose first byte is an HPACK static-table index (`:status 200` is 8).
+async fn response_status(stream: &mut TcpStream) -> u16 {
+    loop {
+        let mut head = [0; 9];
+        stream.read_exact(&mut head).await.unwrap();
+        let length = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let mut payload = vec![0; length];
+        stream.read_exact(&mut payload).await.unwrap();
+        if head[3] == 0x1 {
+            return match payload[0] {
+                0x88 => 200,
+                0x8d => 404,
+                other => panic!("unexpected first header byte {other:#x}"),
+            };
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_h2c_connection_with_no_open_stream_is_closed_after_the_idle_timeout() {
+    const IDLE: Duration = Duration::from_millis(600);
+    let server = TestServer::start_with(|config| {
+        config.server.header_read_timeout = HEADER_READ_TIMEOUT;
+        config.server.idle_timeout = IDLE;
+    })
+    .await;
+    // A request answered at once: then nothing is in flight, and the idle timeout runs.
+    let mut answered = h2c_get(server.addr, "/healthz").await;
+    let closed = time_until_closed(&mut answered, IDLE * 10 + CLOSE_MARGIN).await;
+    let closed = closed.expect("an idle h2c connection stayed open");
+    assert!(
+        closed >= IDLE && closed < IDLE + CLOSE_MARGIN,
+        "closed after {closed:?}, idle timeout {IDLE:?}"
+    );
+
+    // A popup stream stays open: its connection is not idle however long it lasts.
+    let mut streaming = h2c_get(server.addr, "/api/widget/salespop/stream?project=demo").await;
+    assert_eq!(response_status(&mut streaming).await, 200);
+    let open = time_until_closed(&mut streaming, IDLE * 4).await;
+    assert_eq!(
+        open, None,
+        "a connection with an open stream was closed as idle"
+    );
+}
+
 #[tokio::test]
 async fn sessions_in_memory_are_capped_and_evicted_sessions_carry_on() {
     let server = TestServer::start_with(|config| {

@@ -1,0 +1,175 @@
+//! When a connection that carries no request is closed: one that has not sent a complete
+//! request head within `server.header_read_timeout` of being accepted — protocol detection and
+//! the HTTP/2 preface included — or that has had no request in flight for
+//! `server.idle_timeout` (an idle h2c connection; an idle HTTP/1.1 keep-alive connection is
+//! closed sooner by hyper's own header-read timeout).
+//!
+//! Each request holds a [`RequestGuard`] in its response body until the body is dropped, so a
+//! long SSE stream or chat answer counts as activity for as long as it runs. Counting costs two
+//! atomic operations and a clock read per request; the [`IdleWatch`] looks only when its alarm
+//! fires. This module only tells when; the server closes the connection.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use helpyap_actors::deadline::{Deadline, now};
+use http_body::{Body, Frame, SizeHint};
+
+/// No request has ended yet.
+const NEVER: u64 = u64::MAX;
+
+/// The requests of one connection.
+pub struct Activity {
+    accepted: Instant,
+    in_flight: AtomicU64,
+    /// When the last request ended, in nanoseconds after `accepted`; `NEVER` before.
+    last_end: AtomicU64,
+}
+
+impl Activity {
+    pub fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            accepted: now(),
+            in_flight: AtomicU64::new(0),
+            last_end: AtomicU64::new(NEVER),
+        })
+    }
+
+    /// Counts a request as in flight until the guard is dropped.
+    pub fn request_started(self: &Arc<Self>) -> RequestGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        RequestGuard(self.clone())
+    }
+
+    /// A watch that completes once the connection should be closed for want of requests.
+    pub fn watch(self: &Arc<Self>, first_request: Duration, idle: Duration) -> IdleWatch {
+        IdleWatch {
+            activity: self.clone(),
+            first_request,
+            idle,
+            deadline: Deadline::at(self.accepted + first_request),
+        }
+    }
+}
+
+/// A request in flight on its connection.
+pub struct RequestGuard(Arc<Activity>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        let since_accept = now().saturating_duration_since(activity.accepted);
+        let nanos = u64::try_from(since_accept.as_nanos()).unwrap_or(NEVER - 1);
+        activity.last_end.store(nanos, Ordering::Release);
+        activity.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Ready when the connection has had no request in flight for its limit: `first_request`
+/// after accept while none has come, `idle` after the last one ended.
+pub struct IdleWatch {
+    activity: Arc<Activity>,
+    first_request: Duration,
+    idle: Duration,
+    deadline: Deadline,
+}
+
+impl Future for IdleWatch {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            ready!(Pin::new(&mut this.deadline).poll(cx));
+            let activity = &this.activity;
+            let due = if activity.in_flight.load(Ordering::Acquire) > 0 {
+                // Busy: look again once a whole idle period could have passed.
+                now() + this.idle
+            } else {
+                match activity.last_end.load(Ordering::Acquire) {
+                    NEVER => activity.accepted + this.first_request,
+                    ended => activity.accepted + Duration::from_nanos(ended) + this.idle,
+                }
+            };
+            if due <= now() {
+                return Poll::Ready(());
+            }
+            this.deadline.set(due);
+        }
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it is dropped.
+pub struct Tracked<B> {
+    body: B,
+    _guard: RequestGuard,
+}
+
+impl<B> Tracked<B> {
+    pub fn new(body: B, guard: RequestGuard) -> Tracked<B> {
+        Tracked {
+            body,
+            _guard: guard,
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TICK: Duration = Duration::from_millis(100);
+
+    #[tokio::test]
+    async fn a_connection_that_never_sends_a_request_is_idle_after_the_first_limit() {
+        let activity = Activity::new();
+        let started = now();
+        activity.watch(TICK, TICK * 10).await;
+        let waited = now() - started;
+        assert!(waited >= TICK && waited < TICK * 5, "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_is_never_idle_and_the_idle_limit_counts_from_its_end() {
+        let activity = Activity::new();
+        let guard = activity.request_started();
+        let watch = activity.watch(TICK, TICK * 2);
+        tokio::pin!(watch);
+        // Three idle periods pass while the request runs: still not idle.
+        let busy = tokio::time::timeout(TICK * 6, watch.as_mut()).await;
+        assert!(
+            busy.is_err(),
+            "a connection with a request in flight was idle"
+        );
+        let ended = now();
+        drop(guard);
+        watch.await;
+        let waited = now() - ended;
+        assert!(waited >= TICK * 2 && waited < TICK * 5, "{waited:?}");
+    }
+}
