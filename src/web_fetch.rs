@@ -1,10 +1,11 @@
 //! Fetches web pages and sitemaps for the knowledge base (`POST …/documents/fetch`, re-sync).
 //!
 //! http(s) only, with a size cap, a timeout and at most five redirects per page. Unless the
-//! operator allows it, no address on a loopback, private, link-local or otherwise non-public
-//! network is ever contacted — checked on every DNS answer and every redirect — so a project
-//! owner cannot make the server read its own network. It hands back raw HTML and a sitemap's
-//! page URLs; turning HTML into passages is the engine's job.
+//! operator allows it, no address that is not global is ever contacted — loopback, private,
+//! link-local, documentation…, nor an IPv6 form leading to such an IPv4 address (mapped, NAT64,
+//! 6to4) — checked on the URL, every DNS answer and every redirect, and refused as a bad URL
+//! whichever way it came, so a project owner cannot make the server read its own network. It
+//! hands back raw HTML and a sitemap's page URLs; turning HTML into passages is the engine's job.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -22,6 +23,12 @@ pub enum FetchError {
     #[error("{0}")]
     Failed(String),
 }
+
+/// A DNS answer or a redirect that the rules forbid. It travels inside reqwest's error and
+/// comes out as [`FetchError::BadUrl`], like a forbidden address in the URL itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
 
 #[derive(Debug, Clone, Copy)]
 pub struct FetchSettings {
@@ -42,29 +49,9 @@ const MAX_REDIRECTS: usize = 5;
 
 impl WebFetcher {
     pub fn new(settings: FetchSettings) -> Result<WebFetcher, String> {
-        let private = settings.private_networks;
-        let policy = redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
-                attempt.error("too many redirects")
-            } else if let Err(error) = check_url(attempt.url(), private) {
-                attempt.error(error.to_string())
-            } else {
-                attempt.follow()
-            }
-        });
-        let mut builder = Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .redirect(policy)
-            .user_agent(concat!(
-                "HelpYap/",
-                env!("CARGO_PKG_VERSION"),
-                " (knowledge base sync)"
-            ));
-        if !private {
-            builder = builder.dns_resolver(Arc::new(PublicOnly));
-        }
-        let client = builder.build().map_err(|error| error.to_string())?;
+        let client = client_builder(settings)
+            .build()
+            .map_err(|error| error.to_string())?;
         Ok(WebFetcher { client, settings })
     }
 
@@ -73,9 +60,15 @@ impl WebFetcher {
         let url = Url::parse(url.trim())
             .map_err(|error| FetchError::BadUrl(format!("url is not a valid URL: {error}")))?;
         check_url(&url, self.settings.private_networks)?;
-        let response = self.client.get(url.clone()).send().await.map_err(|error| {
-            FetchError::Failed(format!("fetching {url} failed: {}", cause(&error)))
-        })?;
+        let response = self
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|error| match refusal(&error) {
+                Some(refused) => FetchError::BadUrl(format!("fetching {url} refused: {refused}")),
+                None => FetchError::Failed(format!("fetching {url} failed: {}", cause(&error))),
+            })?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Failed(format!("{url} answered {status}")));
@@ -120,6 +113,35 @@ impl WebFetcher {
             )));
         }
         Ok(pages)
+    }
+}
+
+/// A client that keeps to the settings: timeouts, redirects and the address rules.
+fn client_builder(settings: FetchSettings) -> reqwest::ClientBuilder {
+    let private = settings.private_networks;
+    let policy = redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if let Err(error) = check_url(attempt.url(), private) {
+            let refused = Refused(format!("it redirects to {}: {error}", attempt.url()));
+            attempt.error(refused)
+        } else {
+            attempt.follow()
+        }
+    });
+    let builder = Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout)
+        .redirect(policy)
+        .user_agent(concat!(
+            "HelpYap/",
+            env!("CARGO_PKG_VERSION"),
+            " (knowledge base sync)"
+        ));
+    if private {
+        builder
+    } else {
+        builder.dns_resolver(Arc::new(PublicOnly))
     }
 }
 
@@ -172,6 +194,18 @@ pub fn sitemap_locations(xml: &str) -> Result<(Vec<String>, bool), quick_xml::Er
     }
 }
 
+/// The refused DNS answer or redirect among the error's causes, if that is why it failed.
+fn refusal(error: &reqwest::Error) -> Option<&Refused> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(refused) = current.downcast_ref::<Refused>() {
+            return Some(refused);
+        }
+        source = current.source();
+    }
+    None
+}
+
 /// The innermost cause, which is where reqwest keeps the useful words.
 fn cause(error: &reqwest::Error) -> String {
     let mut source: &dyn std::error::Error = error;
@@ -211,26 +245,24 @@ impl Resolve for PublicOnly {
                 .filter(|addr| is_public(addr.ip()))
                 .collect();
             if addrs.is_empty() {
-                return Err(format!("{host} has no public address").into());
+                return Err(Refused(format!("{host} has no public address")).into());
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
 }
 
-/// Whether an address is on the public internet (`IpAddr::is_global` is not stable yet).
+/// Whether an address is on the public internet (`IpAddr::is_global` is not stable yet). An
+/// IPv6 address that leads to an IPv4 one is judged by that IPv4 address.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(ip) => is_public_v4(ip),
-        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(ip),
-        },
+        IpAddr::V6(ip) => is_public_v6(ip),
     }
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     !(ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_private()
@@ -240,43 +272,124 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_multicast()
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 240)
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
+    let embedded_v4 = |high: u16, low: u16| Ipv4Addr::from(u32::from(high) << 16 | u32::from(low));
+    match ip.segments() {
+        // IPv4-mapped `::ffff:0:0/96` and NAT64 `64:ff9b::/96` reach the IPv4 address they hold.
+        [0, 0, 0, 0, 0, 0xffff, high, low] | [0x64, 0xff9b, 0, 0, 0, 0, high, low] => {
+            is_public_v4(embedded_v4(high, low))
+        }
+        // 6to4 `2002::/16` tunnels to the IPv4 address in bits 16..48.
+        [0x2002, high, low, ..] => is_public_v4(embedded_v4(high, low)),
+        // IETF protocol assignments `2001::/23`: Teredo `2001::/32` (which can lead anywhere),
+        // benchmarking, ORCHID…; documentation `2001:db8::/32` and `3fff::/20`.
+        [0x2001, second, ..] if second < 0x200 || second == 0xdb8 => false,
+        [0x3fff, second, ..] if second < 0x1000 => false,
+        // Global unicast is `2000::/3`. Everything else is not: unspecified, loopback,
+        // IPv4-compatible `::/96` and IPv4-translated `::ffff:0:0:0/96` (both retired),
+        // local-use NAT64 `64:ff9b:1::/48`, discard `100::/64`, SRv6 `5f00::/16`, unique local
+        // `fc00::/7`, link-local `fe80::/10`, site-local `fec0::/10`, multicast `ff00::/8`.
+        [first, ..] => first & 0xe000 == 0x2000,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
     use super::*;
 
     #[test]
-    fn only_public_addresses_are_public() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
+    fn only_global_addresses_are_public() {
+        for (form, address) in [
+            ("IPv4 this network 0/8", "0.1.2.3"),
+            ("IPv4 unspecified", "0.0.0.0"),
+            ("IPv4 private 10/8", "10.1.2.3"),
+            ("IPv4 shared 100.64/10", "100.64.0.1"),
+            ("IPv4 shared 100.64/10, last", "100.127.255.254"),
+            ("IPv4 loopback 127/8", "127.0.0.1"),
+            ("IPv4 loopback 127/8, last", "127.255.255.254"),
+            ("IPv4 link-local 169.254/16", "169.254.169.254"),
+            ("IPv4 private 172.16/12", "172.16.0.1"),
+            ("IPv4 private 172.16/12, last", "172.31.255.254"),
+            ("IPv4 protocol assignments 192.0.0/24", "192.0.0.8"),
+            ("IPv4 documentation 192.0.2/24", "192.0.2.1"),
+            ("IPv4 private 192.168/16", "192.168.1.1"),
+            ("IPv4 benchmarking 198.18/15", "198.18.0.1"),
+            ("IPv4 benchmarking 198.18/15, last", "198.19.255.254"),
+            ("IPv4 documentation 198.51.100/24", "198.51.100.1"),
+            ("IPv4 documentation 203.0.113/24", "203.0.113.1"),
+            ("IPv4 multicast 224/4", "224.0.0.1"),
+            ("IPv4 multicast 224/4, last", "239.255.255.250"),
+            ("IPv4 reserved 240/4", "240.0.0.1"),
+            ("IPv4 broadcast", "255.255.255.255"),
+            ("IPv6 unspecified", "::"),
+            ("IPv6 loopback", "::1"),
+            ("IPv4-mapped loopback", "::ffff:127.0.0.1"),
+            ("IPv4-mapped private", "::ffff:10.0.0.1"),
+            ("IPv4-compatible loopback", "::127.0.0.1"),
+            ("IPv4-compatible private", "::10.0.0.1"),
+            (
+                "IPv4-compatible, deprecated even for a public IPv4",
+                "::8.8.8.8",
+            ),
+            ("IPv4-translated loopback", "::ffff:0:127.0.0.1"),
+            ("IPv4-translated private", "::ffff:0:10.0.0.1"),
+            ("NAT64 64:ff9b::/96 loopback", "64:ff9b::127.0.0.1"),
+            ("NAT64 64:ff9b::/96 private", "64:ff9b::10.0.0.1"),
+            ("NAT64 64:ff9b::/96 link-local", "64:ff9b::169.254.169.254"),
+            ("local-use NAT64 64:ff9b:1::/48", "64:ff9b:1::a00:1"),
+            (
+                "local-use NAT64 64:ff9b:1::/48 of a public IPv4",
+                "64:ff9b:1:808:8:800::",
+            ),
+            ("6to4 2002::/16 loopback", "2002:7f00:1::1"),
+            ("6to4 2002::/16 private", "2002:a00:1::1"),
+            ("6to4 2002::/16 link-local", "2002:a9fe:a9fe::1"),
+            ("discard 100::/64", "100::1"),
+            ("Teredo 2001::/32", "2001::1"),
+            (
+                "Teredo 2001::/32 of a public server",
+                "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            ),
+            ("benchmarking 2001:2::/48", "2001:2::1"),
+            ("ORCHIDv2 2001:20::/28", "2001:20::1"),
+            ("documentation 2001:db8::/32", "2001:db8::1"),
+            ("documentation 3fff::/20", "3fff::1"),
+            ("SRv6 5f00::/16", "5f00::1"),
+            ("unique local fc00::/7", "fc00::1"),
+            ("unique local fd00::/8", "fd00::1"),
+            ("link-local fe80::/10", "fe80::1"),
+            ("site-local fec0::/10", "fec0::1"),
+            ("multicast ff00::/8", "ff02::1"),
+            ("unallocated outside 2000::/3", "4000::1"),
         ] {
-            assert!(!is_public(private.parse().unwrap()), "{private}");
+            assert!(
+                !is_public(address.parse().unwrap()),
+                "{form} ({address}) must be refused"
+            );
         }
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
+        for (form, address) in [
+            ("IPv4 global", "8.8.8.8"),
+            ("IPv4 global", "93.184.216.34"),
+            ("IPv4 just past shared 100.64/10", "100.128.0.1"),
+            ("IPv4 just past private 172.16/12", "172.32.0.1"),
+            ("IPv6 global", "2606:4700::1111"),
+            ("IPv6 global in 2001::/16", "2001:4860:4860::8888"),
+            ("IPv4-mapped global", "::ffff:8.8.8.8"),
+            ("NAT64 64:ff9b::/96 of a global IPv4", "64:ff9b::808:808"),
+            ("6to4 2002::/16 of a global IPv4", "2002:808:808::1"),
+        ] {
+            assert!(
+                is_public(address.parse().unwrap()),
+                "{form} ({address}) must be allowed"
+            );
         }
     }
 
@@ -299,6 +412,60 @@ mod tests {
         let index = r#"<sitemapindex><sitemap><loc>https://a/s.xml</loc></sitemap></sitemapindex>"#;
         assert!(sitemap_locations(index).unwrap().1);
         assert!(sitemap_locations("<urlset><url><loc>x</url>").is_err());
+    }
+
+    fn settings(private_networks: bool) -> FetchSettings {
+        FetchSettings {
+            timeout: Duration::from_secs(10),
+            max_bytes: 1024 * 1024,
+            sitemap_max_pages: 10,
+            private_networks,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_with_no_public_address_is_a_bad_url() {
+        let fetcher = WebFetcher::new(settings(false)).unwrap();
+        let error = fetcher.page("http://localhost:9/").await.unwrap_err();
+        assert!(
+            matches!(&error, FetchError::BadUrl(reason) if reason.contains("localhost has no public address")),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_a_private_address_is_a_bad_url() {
+        // A local proxy stands in for a public site that redirects to the cloud metadata address.
+        let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = proxy.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(stream.read_u8().await.unwrap());
+            }
+            stream
+                .write_all(
+                    b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest/meta-data/\r\n\
+                      Content-Length: 0\r\n\r\n",
+                )
+                .await
+                .unwrap();
+        });
+        let settings = settings(false);
+        let client = client_builder(settings)
+            .proxy(reqwest::Proxy::http(proxy_url).unwrap())
+            .build()
+            .unwrap();
+        let fetcher = WebFetcher { client, settings };
+        let error = fetcher
+            .page("http://help.example/returns")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, FetchError::BadUrl(reason) if reason.contains("169.254.169.254")),
+            "{error:?}"
+        );
     }
 
     #[test]

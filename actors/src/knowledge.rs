@@ -199,6 +199,10 @@ pub struct Document {
     pub title: String,
     pub url: Option<String>,
     pub passages: Vec<String>,
+    /// Fetched from `url` (by URL or from a sitemap), so it can be fetched again; uploads and
+    /// `knowledge_dir` files are not, even when they name a `url` to cite.
+    #[serde(default)]
+    pub fetched: bool,
 }
 
 /// One search hit.
@@ -233,6 +237,7 @@ impl Document {
             title,
             url,
             passages: cut_passages(&text),
+            fetched: false,
         }
     }
 }

@@ -51,7 +51,7 @@ impl LeadRecord {
     ) -> Result<LeadRecord, InvalidLead> {
         let email = clean("email", fields.email, EMAIL_MAX_CHARS, false)?
             .ok_or(InvalidLead::MissingEmail)?;
-        if !looks_like_email(&email) {
+        if !is_plain_address(&email) {
             return Err(InvalidLead::BadEmail);
         }
         Ok(LeadRecord {
@@ -64,18 +64,29 @@ impl LeadRecord {
     }
 }
 
-/// One `@`, something before it, a dotted domain after it, no spaces: catches typos without
-/// rejecting real addresses (the human who replies is the real check).
-fn looks_like_email(email: &str) -> bool {
+/// A single plain `local@domain`, safe in a `mailto:` link or a mail header as one recipient:
+/// the local part at most 64 characters of dot-separated RFC 5322 atext runs without `? & # % '`
+/// (mailto parameters, fragments, escapes, quoting); the domain two or more letter-digit-hyphen
+/// labels of at most 63, no hyphen at either end; 254 in all. No comments, display names, lists,
+/// whitespace, control characters or non-ASCII (a Unicode domain passes in its `xn--` form).
+fn is_plain_address(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !email.chars().any(char::is_whitespace)
+    let local_char = |c: char| c.is_ascii_alphanumeric() || "!$'*+-/=^_`{|}~".contains(c);
+    let domain_label = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    email.len() <= EMAIL_MAX_CHARS
+        && local.len() <= 64
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(local_char))
+        && domain.split('.').count() >= 2
+        && domain.split('.').all(domain_label)
 }
 
 fn clean(
@@ -103,19 +114,99 @@ mod tests {
     }
 
     #[test]
-    fn emails_are_checked_for_typos_not_perfection() {
+    fn emails_must_be_one_plain_address() {
+        let longest_local = format!("{}@example.com", "a".repeat(64));
+        let longest = format!(
+            "{}@{}.{}.{}",
+            "a".repeat(64),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61)
+        );
+        assert_eq!(longest.len(), 254);
         for good in [
             "a@b.co",
+            "o'brien@example.ie",
             "first.last+tag@mail.example.org",
             " padded@example.com ",
+            "Ann.Lee@Example.COM",
+            "x!$*=^_`{|}~/-@sub-domain.example.co.uk",
+            "a@123.example",
+            "a@xn--bcher-kva.example",
+            &longest_local,
+            &longest,
         ] {
             assert!(lead(good).is_ok(), "{good}");
         }
+        let too_long_local = format!("{}@example.com", "a".repeat(65));
+        let too_long_label = format!("a@{}.com", "b".repeat(64));
+        let too_long = format!("b{longest}");
         for bad in [
-            "", "plain", "a@b", "@b.co", "a@@b.co", "a b@c.co", "a@.co", "a@co.",
+            // Not an address at all.
+            "plain",
+            "a@b",
+            "@b.co",
+            "a@",
+            "a@localhost",
+            // mailto: parameters, fragments and escapes.
+            "x@y.co?body=Pay%20now",
+            "x@y.co?cc=boss@evil.example",
+            "x@y.co&cc=boss@evil.example",
+            "x@y.co%0ABcc:boss@evil.example",
+            "x%40y.co",
+            "x@y.co#top",
+            "x?y@b.co",
+            "x&y@b.co",
+            "x#y@b.co",
+            "x%y@b.co",
+            // Several addresses, display names, quoting.
+            "a@@b.co",
+            "a@b.co@c.co",
+            "a@b.co,c@d.co",
+            "a,b@c.co",
+            "a@b.co;c@d.co",
+            "Ann <a@b.co>",
+            "<a@b.co>",
+            "\"a b\"@c.co",
+            "\"a\"@c.co",
+            "a(comment)@b.co",
+            "a\\b@c.co",
+            "a:b@c.co",
+            "mailto:a@b.co",
+            "a[b]@c.co",
+            // Whitespace and control characters.
+            "a b@c.co",
+            "a@b.co\nBcc: boss@evil.example",
+            "a\r\n@b.co",
+            "a\t@b.co",
+            "a@b.co\u{0}",
+            "a\u{85}b@c.co",
+            "a\u{a0}b@c.co",
+            "a\u{200b}@b.co",
+            // Dots in the local part.
+            ".a@b.co",
+            "a.@b.co",
+            "a..b@c.co",
+            // The domain: dotted LDH labels.
+            "a@.co",
+            "a@co.",
+            "a@b.co.",
+            "a@b..co",
+            "a@-b.co",
+            "a@b-.co",
+            "a@b.co-",
+            "a@b_c.co",
+            "a@[127.0.0.1]",
+            "a@bücher.de",
+            "ä@b.co",
+            // Length limits.
+            &too_long_local,
+            &too_long_label,
+            &too_long,
         ] {
-            assert!(lead(bad).is_err(), "{bad}");
+            assert!(lead(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(lead("x@y.co?body=hi").unwrap_err(), InvalidLead::BadEmail);
         assert_eq!(lead("   ").unwrap_err(), InvalidLead::MissingEmail);
     }
 

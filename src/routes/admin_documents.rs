@@ -6,7 +6,7 @@
 //! | `GET …/documents` | every document with its passage count |
 //! | `POST …/documents` | add or replace one from text, Markdown or HTML |
 //! | `POST …/documents/fetch` | add one page `{url}`, or every page of a sitemap `{url, sitemap: true}` |
-//! | `POST …/documents/{id}/sync` | fetch a document's page again |
+//! | `POST …/documents/{id}/sync` | fetch a fetched document's page again (not an upload's) |
 //! | `POST …/documents/reindex` | rebuild the search index from the stored documents |
 //! | `DELETE …/documents/{id}` | remove one |
 //!
@@ -59,6 +59,7 @@ fn summary(document: &Document) -> Value {
         "title": document.title,
         "url": document.url,
         "passages": document.passages.len(),
+        "fetched": document.fetched,
     })
 }
 
@@ -232,13 +233,18 @@ async fn fetch(
     for (page, result) in results {
         match result {
             Ok(document) => added.push(document),
-            Err(error) => failed.push(json!({ "url": page, "error": error.to_string() })),
+            Err(error) => failed.push((page, error)),
         }
     }
     if added.is_empty() {
-        let first = failed[0]["error"].as_str().unwrap_or_default().to_owned();
-        return Err(ApiError::BadGateway(first));
+        // Every page failed: answer as the first failure would alone (400 for a refused one).
+        let (_, first) = failed.swap_remove(0);
+        return Err(fetch_error(first));
     }
+    let failed: Vec<Value> = failed
+        .iter()
+        .map(|(page, error)| json!({ "url": page, "error": error.to_string() }))
+        .collect();
     let reply = json!({
         "documents": added.iter().map(summary).collect::<Vec<_>>(),
         "failed": failed,
@@ -251,18 +257,24 @@ async fn fetch(
     Ok(json_response(StatusCode::CREATED, &reply))
 }
 
-/// `POST …/documents/{id}/sync`: the document's page fetched again, under the same id.
+/// `POST …/documents/{id}/sync`: the page of a document fetched by URL or from a sitemap,
+/// fetched again under the same id. An upload or a `knowledge_dir` file only cites its `url`.
 async fn sync(state: &AppState, slug: &str, id: &str) -> Result<Response<Body>, ApiError> {
     let documents = state.registry.documents(slug).await?;
     let existing = documents
         .iter()
         .find(|document| document.id == id)
         .ok_or_else(|| ApiError::NotFound("Document not found".into()))?;
-    let url = existing.url.clone().ok_or_else(|| {
-        ApiError::BadRequest(
-            "this document was uploaded, not fetched: it has no page to sync".into(),
-        )
-    })?;
+    let url = match &existing.url {
+        Some(url) if existing.fetched => url.clone(),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "only documents fetched by URL or sitemap can be synced; this one was uploaded \
+                 or comes from the project's knowledge_dir"
+                    .into(),
+            ));
+        }
+    };
     let document = fetch_document(state, &url, Some(id))
         .await
         .map_err(fetch_error)?;
@@ -301,6 +313,7 @@ async fn fetch_document(
         return Err(FetchError::Failed(format!("{url} has no readable text")));
     }
     document.url = Some(url_text);
+    document.fetched = true;
     Ok(document)
 }
 

@@ -14,6 +14,7 @@ use helpyap_actors::store::HOUR_MS;
 use hyper::header::{CONTENT_DISPOSITION, HeaderValue};
 use hyper::{StatusCode, Uri};
 use serde_json::json;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::error::ApiError;
 use crate::json::{Body, Response, bytes_response, json_response};
@@ -202,7 +203,7 @@ pub fn leads_csv(state: &AppState, slug: &str) -> Result<Response<Body>, ApiErro
     attachment(csv, &format!("{slug}-leads.csv"))
 }
 
-/// Writes one row, defusing cells a spreadsheet would run as a formula.
+/// Writes one row, defusing cells a spreadsheet could run as a formula.
 fn write<I, S>(csv: &mut csv::Writer<Vec<u8>>, cells: I) -> Result<(), ApiError>
 where
     I: IntoIterator<Item = S>,
@@ -212,7 +213,7 @@ where
         .into_iter()
         .map(|cell| {
             let cell = cell.as_ref();
-            if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            if reads_as_formula(cell) {
                 format!("'{cell}")
             } else {
                 cell.to_owned()
@@ -221,6 +222,43 @@ where
         .collect();
     csv.write_record(&cells)
         .map_err(|error| ApiError::Internal(format!("writing CSV: {error}")))
+}
+
+/// Whether a spreadsheet could take `cell` for a formula: it starts with `= + - @`, a tab or a CR
+/// once invisible characters are skipped and compatibility forms (fullwidth `＝`, small `﹢`,
+/// superscript `⁺`, …) are folded, or with the minus sign `−` that superscript minus folds to.
+/// NFKD rather than NFKC, which would compose `=` or `＝` and a following U+0338 into `≠`.
+/// Only the check folds: the cell is exported as written, after a `'` that makes it all text.
+fn reads_as_formula(cell: &str) -> bool {
+    cell.nfkd()
+        .find(|&c| !is_invisible(c))
+        .is_some_and(|first| matches!(first, '=' | '+' | '-' | '\u{2212}' | '@' | '\t' | '\r'))
+}
+
+/// Unicode's default-ignorable code points (Unicode 15.1), which render as nothing: the soft
+/// hyphen, zero-width spaces and joiners, bidi marks, embeddings and isolates, fillers,
+/// variation selectors, tags.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 fn attachment(csv: csv::Writer<Vec<u8>>, filename: &str) -> Result<Response<Body>, ApiError> {
@@ -247,4 +285,108 @@ pub fn rfc3339(ms: u64) -> String {
 
 fn date(ms: u64) -> String {
     rfc3339(ms)[..10].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cell as a spreadsheet reads it back from a one-cell export.
+    fn exported(cell: &str) -> String {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        write(&mut csv, [cell]).unwrap();
+        let bytes = csv.into_inner().unwrap();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(bytes.as_slice());
+        reader.records().next().unwrap().unwrap()[0].to_owned()
+    }
+
+    #[test]
+    fn formulas_are_defused() {
+        for formula in ["=1+1", "+1", "-1", "@SUM(1)", "\t=1", "\r=1"] {
+            assert_eq!(exported(formula), format!("'{formula}"), "{formula:?}");
+        }
+    }
+
+    #[test]
+    fn formulas_behind_invisible_characters_are_defused() {
+        for invisible in [
+            '\u{00AD}',  // soft hyphen
+            '\u{034F}',  // combining grapheme joiner
+            '\u{061C}',  // Arabic letter mark
+            '\u{180E}',  // Mongolian vowel separator
+            '\u{200B}',  // zero width space
+            '\u{200C}',  // zero width non-joiner
+            '\u{200D}',  // zero width joiner
+            '\u{200E}',  // left-to-right mark
+            '\u{200F}',  // right-to-left mark
+            '\u{202A}',  // left-to-right embedding
+            '\u{202B}',  // right-to-left embedding
+            '\u{202C}',  // pop directional formatting
+            '\u{202D}',  // left-to-right override
+            '\u{202E}',  // right-to-left override
+            '\u{2060}',  // word joiner
+            '\u{2063}',  // invisible separator
+            '\u{2066}',  // left-to-right isolate
+            '\u{2067}',  // right-to-left isolate
+            '\u{2068}',  // first strong isolate
+            '\u{2069}',  // pop directional isolate
+            '\u{FE0F}',  // variation selector 16
+            '\u{FEFF}',  // zero width no-break space (byte order mark)
+            '\u{E0041}', // tag latin capital letter a
+        ] {
+            for formula in ["=1+1", "+1", "-1", "@SUM(1)", "\t=1", "\r=1"] {
+                let cell = format!("{invisible}{formula}");
+                assert_eq!(exported(&cell), format!("'{cell}"), "{cell:?}");
+            }
+        }
+        let stacked = "\u{200B}\u{FEFF}\u{202E}\u{2066}=1";
+        assert_eq!(exported(stacked), format!("'{stacked}"));
+    }
+
+    #[test]
+    fn formulas_in_compatibility_forms_are_defused() {
+        for cell in [
+            "＝1+1",         // fullwidth
+            "＋1",           // fullwidth
+            "－1",           // fullwidth
+            "＠SUM(1)",      // fullwidth
+            "﹦1",           // small form
+            "﹢1",           // small form
+            "﹣1",           // small form
+            "﹫SUM(1)",      // small form
+            "⁼1",            // superscript
+            "⁺1",            // superscript
+            "⁻1",            // superscript
+            "₌1",            // subscript
+            "₊1",            // subscript
+            "₋1",            // subscript
+            "−1",            // minus sign, which ⁻ and ₋ fold to
+            "\u{200B}＝1",   // invisible, then fullwidth
+            "＝\u{0338}1+1", // NFKC would compose these two into ≠
+            "=\u{0338}1+1",
+        ] {
+            assert_eq!(exported(cell), format!("'{cell}"), "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn other_cells_are_kept_as_written() {
+        for cell in [
+            "",
+            "hello",
+            "ann@example.com",
+            "1+1",
+            " =1",
+            "\u{200B}hello",
+            "ＡＢＣ",
+            "ｶﾀｶﾅ",
+            "ﬁne",
+            "≤ 5",
+            "— a dash",
+        ] {
+            assert_eq!(exported(cell), cell, "{cell:?}");
+        }
+    }
 }

@@ -2,8 +2,9 @@
 //!
 //! Body `{projectSlug, sessionId, sessionToken, email, name?, message?}`; the token (or the
 //! `X-Session-Token` header) must open the session, as for chat: 401 missing or wrong, 403 a
-//! session of another project, 404 an unknown project or session. 400 for a missing or
-//! malformed email or over-long fields. 201 once the lead is on disk. Rate limited with chat.
+//! session of another project, 404 an unknown project or session. 400 for a missing email, one
+//! that is not a single plain address (no `mailto:` parameters, display names or lists), or
+//! over-long fields. 201 once the lead is on disk. Rate limited with chat.
 
 use helpyap_actors::lead::LeadFields;
 use hyper::body::Incoming;

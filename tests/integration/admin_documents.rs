@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use helpyap_actors::accounts::Role;
+use helpyap_actors::project::DocumentEdit;
+use helpyap_actors::{Document, DocumentFormat};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -288,26 +290,65 @@ async fn fetches_stay_off_private_networks_by_default() {
         "/internal",
         &article("Secrets", "The admin password is hunter2."),
     );
-    // Loopback by address and by name, the cloud metadata address, IPv6 loopback.
     let server = TestServer::start().await;
     let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
     let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
     let fetch = "/api/admin/projects/demo/documents/fetch";
-    for url in [
-        site.url("/internal"),
-        format!("http://localhost:{}/internal", site.addr.port()),
-        "http://169.254.169.254/latest/meta-data/".to_owned(),
-        "http://[::1]/".to_owned(),
+    // Every refused address is a bad URL, 400, whether written in the URL or found by DNS.
+    let port = site.addr.port();
+    let by_name = format!("http://localhost:{port}/internal");
+    for (form, body) in [
+        ("IPv4 loopback", json!({ "url": site.url("/internal") })),
+        ("a name resolving to loopback", json!({ "url": by_name })),
+        (
+            "a sitemap at a name resolving to loopback",
+            json!({ "url": by_name, "sitemap": true }),
+        ),
+        (
+            "cloud metadata",
+            json!({ "url": "http://169.254.169.254/latest/meta-data/" }),
+        ),
+        ("IPv6 loopback", json!({ "url": "http://[::1]/" })),
+        (
+            "IPv4-mapped loopback",
+            json!({ "url": format!("http://[::ffff:127.0.0.1]:{port}/internal") }),
+        ),
+        (
+            "IPv4-compatible loopback",
+            json!({ "url": format!("http://[::127.0.0.1]:{port}/internal") }),
+        ),
+        (
+            "NAT64 of loopback",
+            json!({ "url": format!("http://[64:ff9b::7f00:1]:{port}/internal") }),
+        ),
+        (
+            "6to4 of loopback",
+            json!({ "url": format!("http://[2002:7f00:1::1]:{port}/internal") }),
+        ),
+        ("IPv6 site-local", json!({ "url": "http://[fec0::1]/" })),
     ] {
-        let response = post(&server, &owner, fetch, json!({ "url": url })).await;
-        let status = response.status().as_u16();
-        let error = expect_error(response, status).await;
-        assert!(matches!(status, 400 | 502), "{url}: {status}");
-        assert!(
-            error.contains("public") || error.contains("private"),
-            "{url}: {error}"
-        );
+        let response = post(&server, &owner, fetch, body).await;
+        let error = expect_error(response, 400).await;
+        assert!(error.contains("public"), "{form}: {error}");
     }
+    // A fetched page whose name now leads to loopback is refused on sync too.
+    let mut moved = Document::parse("moved", DocumentFormat::Text, "Old text.");
+    moved.url = Some(by_name.clone());
+    moved.fetched = true;
+    server
+        .registry
+        .edit_document("demo", DocumentEdit::Upsert(vec![moved]))
+        .await
+        .unwrap();
+    let synced = post(
+        &server,
+        &owner,
+        "/api/admin/projects/demo/documents/moved/sync",
+        json!({}),
+    )
+    .await;
+    let error = expect_error(synced, 400).await;
+    assert!(error.contains("localhost has no public address"), "{error}");
     let documents = get_as(&server, &owner, "/api/admin/projects/demo/documents").await;
     assert!(!documents.to_string().contains("Secrets"));
     // Agents may not touch the knowledge base at all.
@@ -319,4 +360,69 @@ async fn fetches_stay_off_private_networks_by_default() {
     )
     .await;
     expect_error(response, 403).await;
+}
+
+#[tokio::test]
+async fn only_documents_fetched_from_the_web_are_synced() {
+    let site = Site::start().await;
+    site.set(
+        "/help/hours",
+        &article("Opening hours", "Acme stores open at nine in the morning."),
+    );
+    let server = TestServer::start_with(|config| {
+        config.knowledge.fetch_private_networks = true;
+    })
+    .await;
+    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let sync = |id: &str| format!("/api/admin/projects/demo/documents/{id}/sync");
+
+    // Uploaded with the URL of a live page: still an upload, never replaced by the page.
+    let uploaded = post(
+        &server,
+        &owner,
+        "/api/admin/projects/demo/documents",
+        json!({ "id": "hours", "title": "Hours", "format": "text",
+                "content": "Stores open at ten.", "url": site.url("/help/hours") }),
+    )
+    .await;
+    assert_eq!(uploaded.status(), 201);
+    let error = expect_error(post(&server, &owner, &sync("hours"), json!({})).await, 400).await;
+    assert!(error.contains("uploaded"), "{error}");
+    // From the project's knowledge_dir (the demo help center cites acme.example pages).
+    let error = expect_error(
+        post(&server, &owner, &sync("returns.md"), json!({})).await,
+        400,
+    )
+    .await;
+    assert!(error.contains("knowledge_dir"), "{error}");
+    // Fetched by URL: synced.
+    let fetched = post(
+        &server,
+        &owner,
+        "/api/admin/projects/demo/documents/fetch",
+        json!({ "url": site.url("/help/hours") }),
+    )
+    .await;
+    assert_eq!(fetched.status(), 201);
+    let fetched: Value = fetched.json().await.unwrap();
+    assert_eq!(fetched["fetched"], true, "{fetched}");
+    let id = fetched["id"].as_str().unwrap();
+    assert_eq!(
+        post(&server, &owner, &sync(id), json!({})).await.status(),
+        200
+    );
+
+    // The list says which ones can be synced.
+    let listed = get_as(&server, &owner, "/api/admin/projects/demo/documents").await;
+    let fetched_of = |id: &str| {
+        listed["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|document| document["id"] == id)
+            .map(|document| document["fetched"].clone())
+    };
+    assert_eq!(fetched_of("hours"), Some(json!(false)), "{listed}");
+    assert_eq!(fetched_of("returns.md"), Some(json!(false)), "{listed}");
+    assert_eq!(fetched_of(id), Some(json!(true)), "{listed}");
 }

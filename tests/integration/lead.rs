@@ -1,8 +1,11 @@
 //! `POST /api/widget/lead`: a visitor leaves an email for a human; only the session's holder.
 
+use helpyap_actors::accounts::Role;
+use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::admin_projects::{call, signed_in};
 use crate::support::{TestServer, client, expect_error};
 
 /// Starts a session in `project` with one question; returns its id and token.
@@ -99,6 +102,102 @@ async fn leads_need_the_session_token_and_a_real_email() {
         expect_error(response, status).await;
     }
     assert!(server.registry.leads("demo").unwrap().is_empty());
+}
+
+/// A server whose chat limit (leads share it) lets one test post many leads.
+async fn lenient_server() -> TestServer {
+    TestServer::start_with(|config| config.rate_limits.chat.requests = 1000).await
+}
+
+#[tokio::test]
+async fn lead_emails_carrying_mailto_parameters_or_several_addresses_are_refused() {
+    let server = lenient_server().await;
+    let (id, token) = session(&server, "demo").await;
+    for email in [
+        "x@y.co?body=Pay%20now%20at%20evil.example",
+        "x@y.co?cc=boss@evil.example",
+        "x@y.co&cc=boss@evil.example",
+        "x@y.co%0ABcc:boss@evil.example",
+        "x@y.co\nBcc: boss@evil.example",
+        "x@y.co#top",
+        "x@y.co,boss@evil.example",
+        "Ann <x@y.co>",
+        "\"x y\"@y.co",
+        "x y@y.co",
+        "x@y.co@evil.example",
+        "x..y@y.co",
+        ".x@y.co",
+        "x@-y.co",
+        "x@y_z.co",
+    ] {
+        let response = lead(
+            &server,
+            json!({ "projectSlug": "demo", "sessionId": id, "sessionToken": token, "email": email }),
+        )
+        .await;
+        let error = expect_error(response, 400).await;
+        assert!(error.starts_with("email "), "{email:?}: {error}");
+    }
+    assert!(server.registry.leads("demo").unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn lead_exports_defuse_formulas_hidden_behind_invisible_or_compatibility_characters() {
+    let server = lenient_server().await;
+    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    // (name, message, defused): cells a spreadsheet could run once it drops or folds their first
+    // characters, and cells it could not.
+    let leads = [
+        (
+            "\u{200B}=HYPERLINK(\"https://evil.example\")",
+            "\u{FEFF}@SUM(1+1)*cmd|' /C calc'!A0",
+            true,
+        ),
+        ("\u{202E}+1", "\u{00AD}-2+3", true),
+        ("\u{2066}\u{200D}=1", "\u{200F}\t=1", true),
+        ("＝1+1", "＋1+1", true),
+        ("－1+1", "＠SUM(1)", true),
+        ("﹦1", "\u{2060}﹫SUM(1)", true),
+        ("Ann", "ＡＢＣ: fullwidth letters stay as typed", false),
+    ];
+    let mut sessions = Vec::new();
+    for (name, message, _) in leads {
+        let (id, token) = session(&server, "demo").await;
+        let response = lead(
+            &server,
+            json!({ "projectSlug": "demo", "sessionId": id, "sessionToken": token, "email": "ann@example.com", "name": name, "message": message }),
+        )
+        .await;
+        assert_eq!(response.status(), 201, "{name:?}");
+        sessions.push(id.to_string());
+    }
+
+    let csv = call(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/leads.csv",
+        Some(&agent),
+        None,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), leads.len(), "{csv}");
+    for ((name, message, defused), session) in leads.iter().zip(&sessions) {
+        let row = rows.iter().find(|row| &row[4] == session).unwrap();
+        let exported = |cell: &str| {
+            if *defused {
+                format!("'{cell}")
+            } else {
+                cell.to_owned()
+            }
+        };
+        assert_eq!(&row[2], exported(name), "{csv}");
+        assert_eq!(&row[3], exported(message), "{csv}");
+    }
 }
 
 #[tokio::test]

@@ -365,6 +365,18 @@
 
   // ---- Leads --------------------------------------------------------------------------------
 
+  // One plain address, as the server requires of new leads (older ones may predate the rule):
+  // dot-separated atext runs without ? & # % ' (at most 64), @, two or more LDH labels; 254 in all.
+  const PLAIN_ADDRESS = /^(?=.{1,254}$)(?=[^@]{1,64}@)[A-Za-z0-9!$'*+\/=^_`{|}~-]+(?:\.[A-Za-z0-9!$'*+\/=^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+  // A mailto: link built from the address alone, each part percent-encoded, so nothing in it can
+  // add recipients, headers or a body; an address of any other shape is shown as plain text.
+  function emailCell(address) {
+    if (typeof address !== "string" || !PLAIN_ADDRESS.test(address)) return el("td", { text: address ?? "" });
+    const [local, domain] = address.split("@");
+    return el("td", {}, el("a", { href: `mailto:${encodeURIComponent(local)}@${encodeURIComponent(domain)}`, text: address }));
+  }
+
   async function leads(main, project) {
     const { leads } = await api("GET", projectPath(project.slug, "/leads"));
     main.append(el("div", { class: "row" }, el("h1", { class: "grow", text: "Leads" }), csvButton(project, "leads")));
@@ -372,7 +384,7 @@
       ? el("table", {}, el("thead", {}, el("tr", {}, ["When", "Name", "Email", "Message", "Conversation"].map((h) => el("th", { text: h })))),
         el("tbody", {}, leads.map((lead) => el("tr", {},
           el("td", { text: when(lead.createdAt) }), el("td", { text: lead.name || "" }),
-          el("td", {}, el("a", { href: `mailto:${lead.email}`, text: lead.email })), el("td", { text: lead.message || "" }),
+          emailCell(lead.email), el("td", { text: lead.message || "" }),
           el("td", {}, el("a", { href: `#/${encodeURIComponent(project.slug)}/inbox`, text: `Open ${lead.sessionId.slice(0, 8)}`,
             onclick: () => sessionStorage.setItem(OPEN_KEY, lead.sessionId) }))))))
       : el("p", { class: "muted", text: "No leads yet. Visitors leave one with “Talk to a human” in the widget." }));
@@ -391,7 +403,7 @@
             el("td", { text: doc.title }), el("td", {}, el("code", { text: doc.id })),
             el("td", {}, doc.url ? el("a", { href: /^https?:/i.test(doc.url) ? doc.url : null, rel: "noopener noreferrer", target: "_blank", text: doc.url }) : "upload"),
             el("td", { text: String(doc.passages) }),
-            el("td", {}, doc.url ? el("button", { type: "button", text: "Re-sync", "aria-label": `Re-sync ${doc.title}`, onclick: () => act(
+            el("td", {}, doc.fetched ? el("button", { type: "button", text: "Re-sync", "aria-label": `Re-sync ${doc.title}`, onclick: () => act(
               () => api("POST", projectPath(project.slug, `/documents/${encodeURIComponent(doc.id)}/sync`)), `Re-synced “${doc.title}”.`) }) : null,
             " ",
             el("button", { type: "button", class: "danger", text: "Delete", "aria-label": `Delete ${doc.title}`, onclick: () => {
