@@ -98,7 +98,8 @@ enum Route {
     AdminRefresh,
     AdminLogout,
     AdminMe,
-    /// `/api/admin/projects…` and `/api/admin/users`: the admin API's own routing picks by
+    /// `/api/admin/projects…`, `/api/admin/invitations…`, `/api/admin/users` and
+    /// `/api/admin/backup`: the admin API's own routing picks by
     /// method and path.
     AdminProjects,
 }
@@ -126,6 +127,8 @@ impl Route {
             "/demo" => Route::Demo,
             "/api/admin/projects" => Route::AdminProjects,
             "/api/admin/users" | "/api/admin/backup" => Route::AdminProjects,
+            "/api/admin/invitations" => Route::AdminProjects,
+            _ if path.starts_with("/api/admin/invitations/") => Route::AdminProjects,
             _ if path.starts_with("/api/admin/projects/") => Route::AdminProjects,
             _ if path == "/admin" || path.starts_with("/admin/") => Route::Admin,
             _ => return None,

@@ -1,6 +1,9 @@
 //! Admin accounts: users with argon2id password hashes, and rotating refresh tokens.
 //!
-//! The `Accounts` actor is the single writer of users and refresh tokens. A refresh token is
+//! The `Accounts` actor is the single writer of users, their roles, invitations and refresh
+//! tokens. A role on a project comes from an admin directly or from an invitation the user
+//! accepted after signing in; deleting a project takes every role and invitation on it away.
+//! A refresh token is
 //! used once: refreshing returns a new one of the same family, and presenting a token that was
 //! already used revokes its whole family (someone replayed a stolen token). Tokens and passwords
 //! exist in plain text only in requests; the store keeps SHA-256 hashes of tokens and argon2id
@@ -58,6 +61,19 @@ pub struct RefreshRecord {
     pub used: bool,
 }
 
+/// A role on a project offered to whoever signs in with `email`, until they accept or decline
+/// it, the project's owners withdraw it, or the project is deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invitation {
+    pub project: String,
+    /// Normalized, as a login name.
+    pub email: String,
+    pub role: Role,
+    pub invited_by: Uuid,
+    pub created_at_ms: u64,
+}
+
 /// A refresh token just given out, and the family (the sign-in) it belongs to: access tokens
 /// minted with it carry the family, so ending the sign-in ends them too.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +96,8 @@ pub enum AccountError {
     NoSuchUser,
     #[error("refresh token is invalid, expired or revoked")]
     BadRefreshToken,
+    #[error("no invitation to this project")]
+    NoInvitation,
     #[error("accounts are temporarily unavailable")]
     Unavailable,
     #[error("store failed: {0}")]
@@ -180,6 +198,14 @@ pub enum AccountsMessage {
         Option<Role>,
         RpcReplyPort<Result<(), AccountError>>,
     ),
+    /// Offer a role (replacing an earlier offer to the same email on the same project).
+    Invite(Box<Invitation>, RpcReplyPort<Result<(), AccountError>>),
+    /// The user accepts their invitation to a project: the role is theirs, the offer gone.
+    Accept(Uuid, String, RpcReplyPort<Result<Role, AccountError>>),
+    /// Remove the invitation of an email to a project (declined or withdrawn).
+    Uninvite(String, String, RpcReplyPort<Result<(), AccountError>>),
+    /// A project is being deleted: every role and invitation on it goes.
+    ForgetProject(String, RpcReplyPort<Result<(), AccountError>>),
     /// Panic inside the handler, to prove supervision restarts the actor.
     #[cfg(any(test, feature = "fault-injection"))]
     Panic,
@@ -225,6 +251,18 @@ impl Actor for Accounts {
             }
             AccountsMessage::Grant(user_id, slug, role, reply) => {
                 let _ = reply.send(grant(state, user_id, slug, role).await);
+            }
+            AccountsMessage::Invite(invitation, reply) => {
+                let _ = reply.send(invite(state, &invitation).await);
+            }
+            AccountsMessage::Accept(user_id, slug, reply) => {
+                let _ = reply.send(accept(state, user_id, &slug).await);
+            }
+            AccountsMessage::Uninvite(slug, email, reply) => {
+                let _ = reply.send(uninvite(state, &slug, &email).await);
+            }
+            AccountsMessage::ForgetProject(slug, reply) => {
+                let _ = reply.send(forget_project(state, &slug).await);
             }
             #[cfg(any(test, feature = "fault-injection"))]
             AccountsMessage::Panic => panic!("fault injection: the accounts actor panicked"),
@@ -306,6 +344,54 @@ async fn grant(
         None => user.roles.remove(&slug),
     };
     state.store.put_user(&user)?;
+    state.store.flush().await?;
+    Ok(())
+}
+
+async fn invite(state: &AccountsArguments, invitation: &Invitation) -> Result<(), AccountError> {
+    state.store.put_invitation(invitation)?;
+    state.store.flush().await?;
+    Ok(())
+}
+
+async fn accept(
+    state: &AccountsArguments,
+    user_id: Uuid,
+    slug: &str,
+) -> Result<Role, AccountError> {
+    let mut user = state
+        .store
+        .user_by_id(user_id)?
+        .ok_or(AccountError::NoSuchUser)?;
+    let invitation = state
+        .store
+        .invitation(slug, &user.email)?
+        .ok_or(AccountError::NoInvitation)?;
+    user.roles.insert(slug.to_owned(), invitation.role);
+    // Role first: a crash between the two leaves an invitation that accepting again clears.
+    state.store.put_user(&user)?;
+    state.store.delete_invitation(slug, &user.email)?;
+    state.store.flush().await?;
+    Ok(invitation.role)
+}
+
+async fn uninvite(state: &AccountsArguments, slug: &str, email: &str) -> Result<(), AccountError> {
+    if !state.store.delete_invitation(slug, email)? {
+        return Err(AccountError::NoInvitation);
+    }
+    state.store.flush().await?;
+    Ok(())
+}
+
+async fn forget_project(state: &AccountsArguments, slug: &str) -> Result<(), AccountError> {
+    for mut user in state.store.users()? {
+        if user.roles.remove(slug).is_some() {
+            state.store.put_user(&user)?;
+        }
+    }
+    for invitation in state.store.project_invitations(slug)? {
+        state.store.delete_invitation(slug, &invitation.email)?;
+    }
     state.store.flush().await?;
     Ok(())
 }

@@ -20,8 +20,8 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::accounts::{
-    AccountError, Accounts, AccountsArguments, AccountsMessage, RefreshGrant, Role, UserRecord,
-    hash_password, new_user, normalize_email, verify_password,
+    AccountError, Accounts, AccountsArguments, AccountsMessage, Invitation, RefreshGrant, Role,
+    UserRecord, hash_password, new_user, normalize_email, verify_password,
 };
 use crate::chat::{ChatError, ChatStart, Feedback, MessageRecord, SessionRecord};
 use crate::feed::{FeedFull, FeedSettings, Replay, Subscription};
@@ -528,6 +528,15 @@ impl Registry {
                 .await;
         }
         self.inner.board.remove(slug);
+        // Roles and invitations first: should the rest fail, nobody keeps a role on the slug
+        // that a project created under it later would hand them.
+        call!(
+            self.accounts().map_err(|_| ProjectError::Unavailable)?,
+            AccountsMessage::ForgetProject,
+            slug.to_owned()
+        )
+        .map_err(|_| ProjectError::Unavailable)?
+        .map_err(|_| ProjectError::Unavailable)?;
         self.inner.store.delete_project(&record)?;
         self.inner.store.flush().await?;
         Ok(())
@@ -599,6 +608,62 @@ impl Registry {
             role
         )
         .map_err(|_| AccountError::Unavailable)?
+    }
+
+    /// Offers `role` on project `slug` to whoever signs in with `email` (normalized), on
+    /// behalf of `invited_by`; replaces an earlier offer to the same email.
+    pub async fn invite(
+        &self,
+        slug: &str,
+        email: &str,
+        role: Role,
+        invited_by: Uuid,
+    ) -> Result<(), AccountError> {
+        let invitation = Invitation {
+            project: slug.to_owned(),
+            email: email.to_owned(),
+            role,
+            invited_by,
+            created_at_ms: now_ms(),
+        };
+        call!(
+            self.accounts()?,
+            AccountsMessage::Invite,
+            Box::new(invitation)
+        )
+        .map_err(|_| AccountError::Unavailable)?
+    }
+
+    /// User `user_id` accepts their invitation to `slug`; returns the role they now have.
+    pub async fn accept_invitation(&self, user_id: Uuid, slug: &str) -> Result<Role, AccountError> {
+        call!(
+            self.accounts()?,
+            AccountsMessage::Accept,
+            user_id,
+            slug.to_owned()
+        )
+        .map_err(|_| AccountError::Unavailable)?
+    }
+
+    /// Removes the invitation of `email` (normalized) to `slug`: declined or withdrawn.
+    pub async fn remove_invitation(&self, slug: &str, email: &str) -> Result<(), AccountError> {
+        call!(
+            self.accounts()?,
+            AccountsMessage::Uninvite,
+            slug.to_owned(),
+            email.to_owned()
+        )
+        .map_err(|_| AccountError::Unavailable)?
+    }
+
+    /// Pending invitations to project `slug`.
+    pub fn project_invitations(&self, slug: &str) -> Result<Vec<Invitation>, AccountError> {
+        Ok(self.inner.store.project_invitations(slug)?)
+    }
+
+    /// Pending invitations of `email` (normalized), to any project.
+    pub fn invitations_for(&self, email: &str) -> Result<Vec<Invitation>, AccountError> {
+        Ok(self.inner.store.invitations_for(email)?)
     }
 
     /// The live accounts actor; `Unavailable` for the moment between a failure and its restart.

@@ -19,7 +19,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use uuid::Uuid;
 
-use crate::accounts::{RefreshRecord, UserRecord};
+use crate::accounts::{Invitation, RefreshRecord, UserRecord};
 use crate::chat::{MessageRecord, SessionRecord};
 use crate::knowledge::Document;
 use crate::lead::LeadRecord;
@@ -137,6 +137,11 @@ pub struct Store {
     refresh_tokens: sled::Tree,
     /// token family id (16 bytes) → empty: every token of the family is refused.
     revoked_families: sled::Tree,
+    /// slug of a deleted project → the last event id it gave out (u64 big-endian): a project
+    /// re-created under that slug numbers its events after it, so no id is ever reused.
+    event_id_floors: sled::Tree,
+    /// slug, 0x00, lowercased email → JSON [`Invitation`]: a role offered, not yet accepted.
+    invitations: sled::Tree,
     flusher: Flusher,
 }
 
@@ -183,6 +188,8 @@ impl Store {
             users: db.open_tree("users")?,
             refresh_tokens: db.open_tree("refresh_tokens")?,
             revoked_families: db.open_tree("revoked_families")?,
+            event_id_floors: db.open_tree("event_id_floors")?,
+            invitations: db.open_tree("invitations")?,
             flusher: Flusher::start()
                 .map_err(|error| open_error(format!("cannot start the flusher thread: {error}")))?,
             db,
@@ -430,6 +437,51 @@ impl Store {
         Ok(())
     }
 
+    pub fn put_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        let key = invitation_key(&invitation.project, &invitation.email);
+        self.invitations.insert(key, encode(invitation))?;
+        Ok(())
+    }
+
+    pub fn invitation(&self, slug: &str, email: &str) -> Result<Option<Invitation>, StoreError> {
+        self.invitations
+            .get(invitation_key(slug, email))?
+            .map(|bytes| decode(email, &bytes))
+            .transpose()
+    }
+
+    /// Removes an invitation; whether there was one.
+    pub fn delete_invitation(&self, slug: &str, email: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .invitations
+            .remove(invitation_key(slug, email))?
+            .is_some())
+    }
+
+    /// The pending invitations to project `slug`, by email.
+    pub fn project_invitations(&self, slug: &str) -> Result<Vec<Invitation>, StoreError> {
+        self.invitations
+            .scan_prefix(prefix(slug))
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    /// The pending invitations of `email`, to any project (a scan: invitations are few).
+    pub fn invitations_for(&self, email: &str) -> Result<Vec<Invitation>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.invitations.iter() {
+            let (key, value) = entry?;
+            let invitation: Invitation = decode(&String::from_utf8_lossy(&key), &value)?;
+            if invitation.email == email {
+                found.push(invitation);
+            }
+        }
+        Ok(found)
+    }
+
     pub fn put_lead(&self, slug: &str, lead: &LeadRecord) -> Result<(), StoreError> {
         let mut key = event_key(slug, lead.created_at_ms);
         key.extend_from_slice(lead.session_id.as_bytes());
@@ -467,19 +519,23 @@ impl Store {
             .collect()
     }
 
-    /// The highest event id ever stored for `slug`, or 0.
+    /// The highest event id ever given out under `slug` — by this project, or by a deleted
+    /// one of the same slug — or 0.
     pub fn last_event_id(&self, slug: &str) -> Result<u64, StoreError> {
         let range = event_key(slug, 0)..=event_key(slug, u64::MAX);
-        match self.events.range(range).next_back() {
+        let stored = match self.events.range(range).next_back() {
             Some(entry) => {
                 let (key, _) = entry?;
                 let id_bytes = &key[key.len() - 8..];
-                Ok(u64::from_be_bytes(
-                    id_bytes.try_into().expect("event keys end in 8 id bytes"),
-                ))
+                u64::from_be_bytes(id_bytes.try_into().expect("event keys end in 8 id bytes"))
             }
-            None => Ok(0),
-        }
+            None => 0,
+        };
+        let floor = self
+            .event_id_floors
+            .get(slug.as_bytes())?
+            .map_or(0, |bytes| be_u64(&bytes));
+        Ok(stored.max(floor))
     }
 
     /// Every document of `slug`, in id order.
@@ -549,10 +605,14 @@ impl Store {
     }
 
     /// Deletes a project and everything it owns: conversations, leads, events and their counts,
-    /// documents, and its push-secret index entry.
+    /// documents, invitations, and its push-secret index entry. What stays is the last event
+    /// id it gave out, as the floor of the next project of that slug.
     pub fn delete_project(&self, record: &ProjectRecord) -> Result<(), StoreError> {
         let mut prefix = record.slug.as_bytes().to_vec();
         prefix.push(0);
+        let last_event_id = self.last_event_id(&record.slug)?;
+        self.event_id_floors
+            .insert(record.slug.as_bytes(), &last_event_id.to_be_bytes())?;
         let sessions = self.project_sessions(&record.slug, None, usize::MAX)?;
         for session in &sessions {
             self.delete_session(session)?;
@@ -564,6 +624,7 @@ impl Store {
             &self.documents,
             &self.leads,
             &self.project_sessions,
+            &self.invitations,
         ] {
             let mut batch = sled::Batch::default();
             for key in tree.scan_prefix(&prefix).keys() {
@@ -707,6 +768,12 @@ fn project_session_key(slug: &str, created_ms: u64, id: Uuid) -> Vec<u8> {
 fn count_key(slug: &str, hour: u64, kind: EventKind) -> Vec<u8> {
     let mut key = event_key(slug, hour);
     key.push(kind.code());
+    key
+}
+
+fn invitation_key(slug: &str, email: &str) -> Vec<u8> {
+    let mut key = prefix(slug);
+    key.extend_from_slice(email.as_bytes());
     key
 }
 

@@ -137,7 +137,9 @@ pub fn account_error(error: AccountError) -> ApiError {
         AccountError::WrongCredentials | AccountError::BadRefreshToken => {
             ApiError::Unauthorized(error.to_string())
         }
-        AccountError::NoSuchUser => ApiError::NotFound(error.to_string()),
+        AccountError::NoSuchUser | AccountError::NoInvitation => {
+            ApiError::NotFound(error.to_string())
+        }
         AccountError::BadEmail | AccountError::BadPassword => {
             ApiError::BadRequest(error.to_string())
         }

@@ -4,9 +4,7 @@
 //! |---|---|---|
 //! | `POST /api/admin/users` | admins | add a user `{email, password, admin?}` (201; 409 if taken) |
 //! | `GET /api/admin/backup` | admins | the whole store as a backup file, in `admin_backup` |
-//! | `GET /api/admin/projects/{slug}/members` | owners | who has which role |
-//! | `PUT /api/admin/projects/{slug}/members` | owners | give `{email, role: owner\|agent}` |
-//! | `DELETE /api/admin/projects/{slug}/members/{email}` | owners | take a role away |
+//! | `…/projects/{slug}/members…`, `/api/admin/invitations…` | owners; the invited | roles and invitations, in `admin_members` |
 //! | `GET /api/admin/projects` | anyone signed in | the projects they have a role on (admins: all) |
 //! | `POST /api/admin/projects` | admins | create `{slug, name, …settings}` (201; 409 if taken) |
 //! | `GET /api/admin/projects/{slug}` | owners | the settings, as `PUT` takes them |
@@ -33,6 +31,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin_auth::{account_error, signed_in, user_json};
+use super::admin_members;
 use super::admin_reports::{DAY_MS, rfc3339};
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response, read_json};
@@ -75,6 +74,9 @@ pub async fn handle(
             _ => Err(ApiError::MethodNotAllowed),
         };
     }
+    if let Some(rest) = path.strip_prefix("/api/admin/invitations") {
+        return admin_members::invitations(state, &user, rest, request).await;
+    }
     if path == "/api/admin/users" {
         return match *request.method() {
             Method::POST => add_user(state, &user, request).await,
@@ -116,10 +118,10 @@ pub async fn handle(
             reply(state, &user, slug, id, request).await
         }
         (Method::GET, [slug, "leads"]) => leads(state, &user, slug).await,
-        (Method::GET, [slug, "members"]) => members(state, &user, slug).await,
-        (Method::PUT, [slug, "members"]) => set_member(state, &user, slug, request).await,
+        (Method::GET, [slug, "members"]) => admin_members::list(state, &user, slug).await,
+        (Method::PUT, [slug, "members"]) => admin_members::set(state, &user, slug, request).await,
         (Method::DELETE, [slug, "members", email]) => {
-            remove_member(state, &user, slug, email).await
+            admin_members::remove(state, &user, slug, email).await
         }
         (Method::GET, [slug, "analytics"]) => {
             require_member(state, &user, slug).await?;
@@ -149,7 +151,7 @@ pub async fn handle(
     }
 }
 
-fn role_on(user: &UserRecord, slug: &str) -> Option<Role> {
+pub(super) fn role_on(user: &UserRecord, slug: &str) -> Option<Role> {
     if user.admin {
         Some(Role::Owner)
     } else {
@@ -472,84 +474,6 @@ async fn add_user(
         .map_err(account_error)?;
     tracing::info!(user = %added.id, by = %user.id, "user added");
     Ok(json_response(StatusCode::CREATED, &user_json(&added)))
-}
-
-#[derive(Deserialize)]
-struct MemberBody {
-    email: Option<String>,
-    role: Option<Role>,
-}
-
-async fn members(
-    state: &AppState,
-    user: &UserRecord,
-    slug: &str,
-) -> Result<Response<Body>, ApiError> {
-    require_owner(state, user, slug).await?;
-    let members: Vec<Value> = state
-        .registry
-        .users()
-        .map_err(account_error)?
-        .iter()
-        .filter_map(|member| {
-            let role = role_on(member, slug)?;
-            Some(json!({ "email": member.email, "role": role, "admin": member.admin }))
-        })
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "members": members }),
-    ))
-}
-
-async fn set_member(
-    state: &AppState,
-    user: &UserRecord,
-    slug: &str,
-    request: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    require_owner(state, user, slug).await?;
-    let body: MemberBody = read_json(request, state.body_limits).await?;
-    let (Some(email), Some(role)) = (body.email, body.role) else {
-        return Err(ApiError::BadRequest(
-            "email and role (owner or agent) are required".into(),
-        ));
-    };
-    let member = state
-        .registry
-        .user_by_email(&email)
-        .map_err(account_error)?
-        .ok_or_else(|| ApiError::NotFound("No user with this email; an admin adds users".into()))?;
-    state
-        .registry
-        .grant(member.id, slug, Some(role))
-        .await
-        .map_err(account_error)?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "email": member.email, "role": role }),
-    ))
-}
-
-async fn remove_member(
-    state: &AppState,
-    user: &UserRecord,
-    slug: &str,
-    email: &str,
-) -> Result<Response<Body>, ApiError> {
-    require_owner(state, user, slug).await?;
-    let member = state
-        .registry
-        .user_by_email(email)
-        .map_err(account_error)?
-        .filter(|member| member.roles.contains_key(slug))
-        .ok_or_else(|| ApiError::NotFound("This user has no role on this project".into()))?;
-    state
-        .registry
-        .grant(member.id, slug, None)
-        .await
-        .map_err(account_error)?;
-    Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
 }
 
 async fn leads(

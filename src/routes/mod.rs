@@ -6,6 +6,7 @@
 pub mod admin_auth;
 pub mod admin_backup;
 pub mod admin_documents;
+pub mod admin_members;
 pub mod admin_projects;
 pub mod admin_reports;
 pub mod assets;

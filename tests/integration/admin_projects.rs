@@ -787,22 +787,123 @@ async fn admins_add_users_and_owners_give_and_take_roles() {
     )
     .await;
 
-    let grant = json!({ "email": "sam@example.com", "role": "agent" });
-    expect_status(
+    // An owner invites: the answer is the same whether or not the account exists, and
+    // nothing changes for Sam until Sam accepts.
+    let invite = |email: &str| json!({ "email": email, "role": "agent" });
+    let invited = call(
         &server,
         Method::PUT,
         "/api/admin/projects/demo/members",
         Some(&owner),
-        Some(grant),
-        200,
+        Some(invite("Sam@example.com")),
     )
     .await;
+    assert_eq!(invited.status(), 202);
+    let invited: Value = invited.json().await.unwrap();
+    let nobody = call(
+        &server,
+        Method::PUT,
+        "/api/admin/projects/demo/members",
+        Some(&owner),
+        Some(invite("nobody@example.com")),
+    )
+    .await;
+    assert_eq!(nobody.status(), 202, "an unknown email is invited alike");
+    let nobody: Value = nobody.json().await.unwrap();
+    assert_eq!(
+        invited.as_object().unwrap().keys().collect::<Vec<_>>(),
+        nobody.as_object().unwrap().keys().collect::<Vec<_>>()
+    );
+    assert_eq!(invited["invited"], true);
+    assert_eq!(nobody["role"], "agent");
     expect_status(
         &server,
         Method::GET,
         "/api/admin/projects/demo/conversations",
         Some(&sam),
         None,
+        403,
+    )
+    .await;
+    let pending = get_as(&server, &owner, "/api/admin/projects/demo/members").await;
+    let pending: Vec<&str> = pending["invitations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|invitation| invitation["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(pending, ["nobody@example.com", "sam@example.com"]);
+    let mine = get_as(&server, &sam, "/api/admin/invitations").await;
+    assert_eq!(mine["invitations"][0]["project"], "demo");
+    assert_eq!(mine["invitations"][0]["role"], "agent");
+    assert_eq!(
+        get_as(&server, &owner, "/api/admin/invitations").await["invitations"],
+        json!([]),
+        "one sees only invitations to one's own email"
+    );
+    expect_status(
+        &server,
+        Method::POST,
+        "/api/admin/invitations/demo/accept",
+        Some(&owner),
+        None,
+        404,
+    )
+    .await;
+    let accepted = call(
+        &server,
+        Method::POST,
+        "/api/admin/invitations/demo/accept",
+        Some(&sam),
+        None,
+    )
+    .await;
+    assert_eq!(accepted.status(), 200);
+    assert_eq!(accepted.json::<Value>().await.unwrap()["role"], "agent");
+    expect_status(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/conversations",
+        Some(&sam),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(
+        get_as(&server, &sam, "/api/admin/invitations").await["invitations"],
+        json!([]),
+        "an accepted invitation is gone"
+    );
+    // The owner withdraws the other invitation; a second withdrawal finds nothing.
+    for status in [204, 404] {
+        expect_status(
+            &server,
+            Method::DELETE,
+            "/api/admin/projects/demo/members/nobody@example.com",
+            Some(&owner),
+            None,
+            status,
+        )
+        .await;
+    }
+    // A member's role is changed directly.
+    let promote = json!({ "email": "sam@example.com", "role": "owner" });
+    expect_status(
+        &server,
+        Method::PUT,
+        "/api/admin/projects/demo/members",
+        Some(&owner),
+        Some(promote),
+        200,
+    )
+    .await;
+    let demote = json!({ "email": "sam@example.com", "role": "agent" });
+    expect_status(
+        &server,
+        Method::PUT,
+        "/api/admin/projects/demo/members",
+        Some(&owner),
+        Some(demote),
         200,
     )
     .await;
@@ -837,14 +938,25 @@ async fn admins_add_users_and_owners_give_and_take_roles() {
         "admins own everything"
     );
 
-    let unknown = json!({ "email": "nobody@example.com", "role": "agent" });
+    // Admins add an existing user directly, and are told when there is none.
+    let direct = json!({ "email": "admin-added@example.com", "role": "agent" });
     expect_status(
         &server,
         Method::PUT,
         "/api/admin/projects/demo/members",
-        Some(&owner),
-        Some(unknown),
+        Some(&admin),
+        Some(direct.clone()),
         404,
+    )
+    .await;
+    signed_in(&server, "admin-added@example.com", false, None).await;
+    expect_status(
+        &server,
+        Method::PUT,
+        "/api/admin/projects/demo/members",
+        Some(&admin),
+        Some(direct),
+        200,
     )
     .await;
     let bad_role = json!({ "email": "sam@example.com", "role": "king" });
@@ -998,6 +1110,186 @@ async fn conversations_past_the_retention_period_are_erased() {
             .is_some(),
         "a project without a retention period keeps everything"
     );
+}
+
+#[tokio::test]
+async fn a_re_created_slug_gives_no_role_to_the_deleted_projects_members() {
+    use reqwest::Method;
+    let server = TestServer::start().await;
+    let admin = signed_in(&server, "admin@example.com", true, None).await;
+    let old_owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let old_agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let invite = json!({ "email": "invited@example.com", "role": "owner" });
+    expect_status(
+        &server,
+        Method::PUT,
+        "/api/admin/projects/demo/members",
+        Some(&old_owner),
+        Some(invite),
+        202,
+    )
+    .await;
+    expect_status(
+        &server,
+        Method::DELETE,
+        "/api/admin/projects/demo",
+        Some(&admin),
+        None,
+        204,
+    )
+    .await;
+    let mut create = settings("New Demo");
+    create["slug"] = json!("demo");
+    expect_status(
+        &server,
+        Method::POST,
+        "/api/admin/projects",
+        Some(&admin),
+        Some(create),
+        201,
+    )
+    .await;
+    for (method, path, token) in [
+        (Method::GET, "/api/admin/projects/demo", &old_owner),
+        (
+            Method::POST,
+            "/api/admin/projects/demo/push-secret",
+            &old_owner,
+        ),
+        (Method::GET, "/api/admin/projects/demo/members", &old_owner),
+    ] {
+        expect_status(&server, method, path, Some(token), None, 403).await;
+    }
+    expect_status(
+        &server,
+        Method::GET,
+        "/api/admin/projects/demo/conversations",
+        Some(&old_agent),
+        None,
+        403,
+    )
+    .await;
+    assert_eq!(
+        get_as(&server, &old_owner, "/api/admin/projects").await["projects"],
+        json!([]),
+        "the new project is not listed as theirs"
+    );
+    let invited = signed_in(&server, "invited@example.com", false, None).await;
+    assert_eq!(
+        get_as(&server, &invited, "/api/admin/invitations").await["invitations"],
+        json!([]),
+        "invitations went with the project"
+    );
+    expect_status(
+        &server,
+        Method::POST,
+        "/api/admin/invitations/demo/accept",
+        Some(&invited),
+        None,
+        404,
+    )
+    .await;
+    let members = get_as(&server, &admin, "/api/admin/projects/demo/members").await;
+    let emails: Vec<&str> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|member| member["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["admin@example.com"]);
+}
+
+#[tokio::test]
+async fn a_re_created_slug_numbers_its_events_after_the_deleted_ones() {
+    use reqwest::Method;
+    let server = TestServer::start().await;
+    let admin = signed_in(&server, "admin@example.com", true, None).await;
+    let event = json!({ "project": "demo", "type": "signed_up" });
+    let mut old_ids = Vec::new();
+    for _ in 0..3 {
+        let response = push(&server, DEMO_SECRET, event.clone()).await;
+        let body: Value = response.json().await.unwrap();
+        old_ids.push(body["id"].as_str().unwrap().parse::<u64>().unwrap());
+    }
+    expect_status(
+        &server,
+        Method::DELETE,
+        "/api/admin/projects/demo",
+        Some(&admin),
+        None,
+        204,
+    )
+    .await;
+    let mut create = settings("New Demo");
+    create["slug"] = json!("demo");
+    create["allowedOrigins"] = json!([]);
+    expect_status(
+        &server,
+        Method::POST,
+        "/api/admin/projects",
+        Some(&admin),
+        Some(create),
+        201,
+    )
+    .await;
+    let rotated = call(
+        &server,
+        Method::POST,
+        "/api/admin/projects/demo/push-secret",
+        Some(&admin),
+        None,
+    )
+    .await;
+    let secret = rotated.json::<Value>().await.unwrap()["pushSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = push(&server, &secret, event).await.json().await.unwrap();
+    let new_id: u64 = body["id"].as_str().unwrap().parse().unwrap();
+    let old_max = *old_ids.iter().max().unwrap();
+    assert!(new_id > old_max, "id {new_id} reused (old ids {old_ids:?})");
+
+    // A visitor still holding an id of the old project's history starts over, and sees the
+    // new project's event.
+    let poll = get_json(
+        &server,
+        &format!("/api/widget/salespop?project=demo&since={}", old_ids[0]),
+    )
+    .await;
+    assert_eq!(poll["reset"], true, "{poll}");
+    let ids: Vec<&str> = poll["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [new_id.to_string()], "{poll}");
+
+    // The floor survives a restart.
+    let server = server.restart().await;
+    let restarted_admin = signed_in(&server, "admin2@example.com", true, None).await;
+    let rotated = call(
+        &server,
+        Method::POST,
+        "/api/admin/projects/demo/push-secret",
+        Some(&restarted_admin),
+        None,
+    )
+    .await;
+    let secret = rotated.json::<Value>().await.unwrap()["pushSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = push(
+        &server,
+        &secret,
+        json!({ "project": "demo", "type": "signed_up" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(body["id"], (new_id + 1).to_string());
 }
 
 #[tokio::test]

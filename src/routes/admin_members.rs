@@ -1,0 +1,205 @@
+//! Who may run a project: members' roles and invitations.
+//!
+//! | method and path | who | what |
+//! |---|---|---|
+//! | `GET /api/admin/projects/{slug}/members` | owners | `{members: [{email, role, admin}], invitations: [{email, role, invitedAt}]}` |
+//! | `PUT /api/admin/projects/{slug}/members` | owners | `{email, role: owner\|agent}`: see below |
+//! | `DELETE /api/admin/projects/{slug}/members/{email}` | owners | take a role away, or withdraw an invitation (204) |
+//! | `GET /api/admin/invitations` | anyone signed in | `{invitations: [{project, name, role, invitedAt}]}` to their email |
+//! | `POST /api/admin/invitations/{slug}/accept` | the invited | the role is theirs: `{project, role}` |
+//! | `DELETE /api/admin/invitations/{slug}` | the invited | decline (204) |
+//!
+//! `PUT …/members` changes the role of someone already on the project (200). Anyone else is
+//! *invited* (202 `{email, role, invited: true}`), with the same answer whether or not an account
+//! with that email exists, so owners cannot find out who has an account nor put someone on
+//! their project without consent; the invited user accepts after signing in. Admins, who manage
+//! accounts anyway, still add an existing user directly (200; 404 if there is none).
+
+use helpyap_actors::accounts::{AccountError, Role, UserRecord, normalize_email};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::admin_auth::account_error;
+use super::admin_projects::{require_owner, role_on};
+use super::admin_reports::rfc3339;
+use crate::error::ApiError;
+use crate::json::{Body, Response, empty_response, json_response, read_json};
+use crate::router::AppState;
+
+#[derive(Deserialize)]
+struct MemberBody {
+    email: Option<String>,
+    role: Option<Role>,
+}
+
+pub async fn list(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    let members: Vec<Value> = state
+        .registry
+        .users()
+        .map_err(account_error)?
+        .iter()
+        .filter_map(|member| {
+            let role = role_on(member, slug)?;
+            Some(json!({ "email": member.email, "role": role, "admin": member.admin }))
+        })
+        .collect();
+    let invitations: Vec<Value> = state
+        .registry
+        .project_invitations(slug)
+        .map_err(account_error)?
+        .iter()
+        .map(|invitation| {
+            json!({
+                "email": invitation.email,
+                "role": invitation.role,
+                "invitedAt": rfc3339(invitation.created_at_ms),
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "members": members, "invitations": invitations }),
+    ))
+}
+
+pub async fn set(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    let body: MemberBody = read_json(request, state.body_limits).await?;
+    let (Some(email), Some(role)) = (body.email, body.role) else {
+        return Err(ApiError::BadRequest(
+            "email and role (owner or agent) are required".into(),
+        ));
+    };
+    let email = normalize_email(&email).map_err(account_error)?;
+    let account = state
+        .registry
+        .user_by_email(&email)
+        .map_err(account_error)?;
+    let member = account
+        .as_ref()
+        .filter(|account| user.admin || account.roles.contains_key(slug));
+    if let Some(member) = member {
+        state
+            .registry
+            .grant(member.id, slug, Some(role))
+            .await
+            .map_err(account_error)?;
+        tracing::info!(project = %slug, member = %member.id, by = %user.id, "role set");
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({ "email": email, "role": role }),
+        ));
+    }
+    if user.admin {
+        return Err(ApiError::NotFound(
+            "No user with this email; add the user first".into(),
+        ));
+    }
+    state
+        .registry
+        .invite(slug, &email, role, user.id)
+        .await
+        .map_err(account_error)?;
+    tracing::info!(project = %slug, by = %user.id, "invitation sent");
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({ "email": email, "role": role, "invited": true }),
+    ))
+}
+
+pub async fn remove(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+    email: &str,
+) -> Result<Response<Body>, ApiError> {
+    require_owner(state, user, slug).await?;
+    let not_found = || ApiError::NotFound("No member or invitation with this email".into());
+    let email = normalize_email(email).map_err(|_| not_found())?;
+    let member = state
+        .registry
+        .user_by_email(&email)
+        .map_err(account_error)?
+        .filter(|member| member.roles.contains_key(slug));
+    match member {
+        Some(member) => state.registry.grant(member.id, slug, None).await,
+        None => state.registry.remove_invitation(slug, &email).await,
+    }
+    .map_err(|error| match error {
+        AccountError::NoInvitation => not_found(),
+        other => account_error(other),
+    })?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// `/api/admin/invitations…`: a signed-in user's own invitations. `rest` is the path after
+/// `/api/admin/invitations`.
+pub async fn invitations(
+    state: &AppState,
+    user: &UserRecord,
+    rest: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match (request.method().clone(), segments.as_slice()) {
+        (Method::GET, []) => mine(state, user).await,
+        (Method::POST, [slug, "accept"]) => {
+            let role = state
+                .registry
+                .accept_invitation(user.id, slug)
+                .await
+                .map_err(account_error)?;
+            tracing::info!(project = %slug, user = %user.id, "invitation accepted");
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "project": slug, "role": role }),
+            ))
+        }
+        (Method::DELETE, [slug]) => {
+            state
+                .registry
+                .remove_invitation(slug, &user.email)
+                .await
+                .map_err(account_error)?;
+            Ok(empty_response(StatusCode::NO_CONTENT))
+        }
+        (_, [] | [_] | [_, "accept"]) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound("Not found".into())),
+    }
+}
+
+async fn mine(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
+    let mut invitations = Vec::new();
+    for invitation in state
+        .registry
+        .invitations_for(&user.email)
+        .map_err(account_error)?
+    {
+        // A project deleted meanwhile takes its invitations along; skip a race's leftovers.
+        let Ok(project) = state.registry.snapshot(&invitation.project).await else {
+            continue;
+        };
+        invitations.push(json!({
+            "project": invitation.project,
+            "name": project.widget.name,
+            "role": invitation.role,
+            "invitedAt": rfc3339(invitation.created_at_ms),
+        }));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "invitations": invitations }),
+    ))
+}
