@@ -141,3 +141,67 @@ async fn the_admin_dashboard_works_in_chromium() {
         "two questions, two answers, a teammate's reply"
     );
 }
+
+#[tokio::test]
+async fn owners_invite_teammates_who_accept_in_chromium() {
+    use helpyap_actors::accounts::Role;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("tests/node/admin_team_e2e.mjs");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "no chromium at {chromium}: {INSTALL_HINT}"
+    );
+    let server = TestServer::start().await;
+    let password = "correct horse battery";
+    let [admin, owner, agent, invitee] = [
+        "admin@example.com",
+        "owner@example.com",
+        "agent@example.com",
+        "sam@example.com",
+    ];
+    let registry = &server.registry;
+    let add = |email: &'static str, admin: bool| registry.add_user(email, password.into(), admin);
+    let admin_user = add(admin, true).await.unwrap();
+    let owner_user = add(owner, false).await.unwrap();
+    registry
+        .grant(owner_user.id, "demo", Some(Role::Owner))
+        .await
+        .unwrap();
+    let agent_user = add(agent, false).await.unwrap();
+    registry
+        .grant(agent_user.id, "demo", Some(Role::Agent))
+        .await
+        .unwrap();
+    add(invitee, false).await.unwrap();
+    // A second invitation, which the invited user declines.
+    registry
+        .invite("other", invitee, Role::Owner, admin_user.id)
+        .await
+        .unwrap();
+
+    let base_url = format!("http://{}", server.addr);
+    let args = [base_url.as_str(), password, admin, owner, agent, invitee]
+        .map(String::from)
+        .to_vec();
+    let report = run_in_chromium(script, chromium, args).await;
+    assert_eq!(report["pendingShown"], 2, "{report}");
+    assert_eq!(report["roleUpdated"], true, "{report}");
+
+    // What the browsers did is in the store.
+    let user = |email| registry.user_by_email(email).unwrap().unwrap();
+    let sam = user(invitee);
+    assert_eq!(
+        sam.roles.get("demo"),
+        Some(&Role::Owner),
+        "accepted as an agent, then made an owner"
+    );
+    assert!(!sam.roles.contains_key("other"), "declined");
+    assert!(registry.invitations_for(invitee).unwrap().is_empty());
+    assert!(
+        registry.project_invitations("demo").unwrap().is_empty(),
+        "the other invitation was withdrawn"
+    );
+    assert!(user(agent).roles.is_empty(), "the agent was removed");
+    assert_eq!(user(owner).roles.get("demo"), Some(&Role::Owner));
+}

@@ -13,6 +13,8 @@
   let accessToken = null;
   let user = null;
   let projects = [];
+  // Invitations to the signed-in user's email, shown on top of every view until answered.
+  let invitations = [];
 
   // ---- DOM helpers ----------------------------------------------------------------------------
 
@@ -42,6 +44,22 @@
   const field = (label, input, hint) => el("div", {}, el("label", { for: input.id, text: label }), input, hint ? el("p", { class: "hint", text: hint }) : null);
   const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
   const message = (kind, text) => el("p", { class: kind, role: kind === "error" ? "alert" : "status", text });
+  // An `act(call, done, then = reload)` for a view: runs `call`, says `done` (or `done(result)`)
+  // in `status` and runs `then`; or shows the error. Resolves to whether `call` worked.
+  function acting(status, reload) {
+    return async (call, done, then = reload) => {
+      status.replaceChildren(message("status", "Working…"));
+      try {
+        const result = await call();
+        status.replaceChildren(message("ok", typeof done === "function" ? done(result) : done));
+        await then();
+        return true;
+      } catch (error) {
+        if (error.status !== 401) status.replaceChildren(message("error", error.message));
+        return false;
+      }
+    };
+  }
   function copyButton(text, label = "Copy") {
     const button = el("button", { type: "button", text: label, onclick: async () => {
       try { await navigator.clipboard.writeText(text()); button.textContent = "Copied"; } catch { button.textContent = "Select and copy"; }
@@ -96,6 +114,7 @@
   function showLogin(note) {
     accessToken = null;
     user = null;
+    invitations = [];
     const email = el("input", { id: "email", type: "email", autocomplete: "username", required: true });
     const password = el("input", { id: "password", type: "password", autocomplete: "current-password", required: true });
     const status = el("div");
@@ -137,8 +156,70 @@
 
   async function enter() {
     projects = (await api("GET", "/api/admin/projects")).projects;
+    // Without them the dashboard still works: no card rather than no dashboard.
+    invitations = await api("GET", "/api/admin/invitations").then((body) => body.invitations, () => []);
     if (!location.hash.startsWith("#/") && projects.length) location.hash = `#/${projects[0].slug}/overview`;
     else render();
+  }
+
+  // Shows `hash`: renders it again when it is the one showing already (no hashchange then).
+  function go(hash) {
+    if (location.hash === hash) render();
+    else location.hash = hash;
+  }
+
+  // After the user's own roles changed: the project list again, then `slug` or the first project.
+  async function reloadProjects(slug) {
+    projects = (await api("GET", "/api/admin/projects")).projects;
+    const project = projects.find((p) => p.slug === slug) || projects[0];
+    go(project ? `#/${encodeURIComponent(project.slug)}/overview` : "#/");
+  }
+
+  // ---- Invitations to the signed-in user ------------------------------------------------------
+
+  const A_ROLE = { owner: "an owner", agent: "an agent" };
+  const ROLE_HINT = {
+    owner: "Owners run the whole project: conversations, leads, knowledge base, widget settings and team.",
+    agent: "Agents answer conversations and see leads.",
+  };
+
+  function invitationCards() {
+    return invitations.map((invitation) => {
+      const { project: slug, name, role } = invitation;
+      const invitationPath = `/api/admin/invitations/${encodeURIComponent(slug)}`;
+      const status = el("div");
+      const buttons = [
+        el("button", { type: "button", class: "primary", text: "Accept", "aria-label": `Accept the invitation to ${name} (${slug})`, onclick: () => answer(async () => {
+          await api("POST", `${invitationPath}/accept`);
+          invitations = invitations.filter((i) => i !== invitation);
+          await reloadProjects(slug);
+        }) }),
+        el("button", { type: "button", text: "Decline", "aria-label": `Decline the invitation to ${name} (${slug})`, onclick: () => answer(async () => {
+          await api("DELETE", invitationPath);
+          invitations = invitations.filter((i) => i !== invitation);
+          const main = card.closest("main");
+          card.remove();
+          main?.focus();
+        }) }),
+      ];
+      async function answer(call) {
+        buttons.forEach((b) => { b.disabled = true; });
+        status.replaceChildren();
+        try {
+          await call();
+        } catch (error) {
+          if (error.status !== 401) status.replaceChildren(message("error", error.message));
+          buttons.forEach((b) => { b.disabled = false; });
+        }
+      }
+      const card = el("section", { class: "card invitation", "aria-label": `Invitation to ${name} (${slug})` },
+        el("div", { class: "grow" },
+          el("p", {}, "You're invited to join ", el("strong", { text: name }), ` (${slug}) as ${A_ROLE[role] || role}.`),
+          el("p", { class: "hint", text: [ROLE_HINT[role], invitation.invitedAt ? `Invited ${when(invitation.invitedAt)}.` : ""].filter(Boolean).join(" ") }),
+          status),
+        buttons);
+      return card;
+    });
   }
 
   // ---- Shell and routing ------------------------------------------------------------------
@@ -150,12 +231,13 @@
     { id: "knowledge", title: "Knowledge base", roles: ["owner"], render: knowledge },
     { id: "settings", title: "Widget settings", roles: ["owner"], render: settings },
     { id: "install", title: "Install & push secret", roles: ["owner"], render: install },
+    { id: "team", title: "Team", roles: ["owner"], render: team },
   ];
 
   function render() {
     if (!accessToken) return;
     const [slug, viewId] = location.hash.replace(/^#\//, "").split("/").map(decodeURIComponent);
-    const main = el("main", { id: "main", tabindex: "-1" });
+    const main = el("main", { id: "main", tabindex: "-1" }, invitationCards());
     if (slug === "new") {
       app.replaceChildren(shell(null, null, main));
       return newProject(main);
@@ -164,7 +246,8 @@
     if (!project) {
       app.replaceChildren(shell(null, null, main));
       main.append(el("h1", { text: "No project" }),
-        el("p", { text: projects.length ? "Pick a project above." : "You have no role on any project yet." }));
+        el("p", { text: projects.length ? "Pick a project above." : "You have no role on any project yet." }),
+        invitations.length && !projects.length ? el("p", { class: "muted", text: "Accept an invitation above to start." }) : null);
       return;
     }
     const allowed = VIEWS.filter((v) => v.roles.includes(project.role));
@@ -413,16 +496,7 @@
             } }))))))
         : el("p", { class: "muted", text: "No documents yet: the assistant has nothing to answer from." }));
     }
-    async function act(call, done) {
-      status.replaceChildren(message("status", "Working…"));
-      try {
-        const result = await call();
-        status.replaceChildren(message("ok", typeof done === "function" ? done(result) : done));
-        await load();
-      } catch (error) {
-        if (error.status !== 401) status.replaceChildren(message("error", error.message));
-      }
-    }
+    const act = acting(status, load);
 
     const title = el("input", { id: "doc-title", placeholder: "Returns policy" });
     const format = el("select", { id: "doc-format" }, ["markdown", "html", "text"].map((f) => el("option", { value: f, text: f })));
@@ -567,6 +641,87 @@
         el("p", { class: "muted", text: current.hasPushSecret ? "A push secret is set." : "No push secret yet: pushes are refused." }),
         rotate, revealed, placeholder));
     placeholder?.append(curl("sp_…"));
+  }
+
+  // ---- Team: members and invitations ---------------------------------------------------------
+
+  const roleSelect = (attrs, selected) => el("select", attrs,
+    ["agent", "owner"].map((role) => el("option", { value: role, text: role, selected: role === selected })));
+
+  async function team(main, project) {
+    const list = el("div");
+    const status = el("div");
+    let members = [];
+    async function load() {
+      const body = await api("GET", projectPath(project.slug, "/members"));
+      members = body.members;
+      list.replaceChildren(
+        el("section", { class: "card" }, el("h2", { text: "Members" }), memberTable(members),
+          members.some((m) => m.admin) ? el("p", { class: "hint", text: "Admins own every project: their role can't be changed here." }) : null),
+        el("section", { class: "card" }, el("h2", { text: "Pending invitations" }), body.invitations.length
+          ? invitationTable(body.invitations)
+          : el("p", { class: "muted", text: "No pending invitations." })));
+    }
+    const act = acting(status, load);
+    const memberPath = (email) => projectPath(project.slug, `/members/${encodeURIComponent(email)}`);
+    const setRole = (email, role) => api("PUT", projectPath(project.slug, "/members"), { email, role });
+    const isMe = (email) => email === user.email;
+
+    function memberTable(rows) {
+      return el("table", { class: "team" }, el("thead", {}, el("tr", {}, ["Email", "Role", ""].map((h) => el("th", { text: h })))),
+        el("tbody", {}, rows.map((m) => el("tr", {},
+          el("td", {}, m.email, isMe(m.email) ? el("span", { class: "muted", text: " (you)" }) : null),
+          el("td", {}, m.admin
+            ? [m.role, " ", el("span", { class: "badge brand", text: "admin" })]
+            : roleSelect({ "aria-label": `Role of ${m.email}`, onchange: (event) => changeRole(m, event.target) }, m.role)),
+          el("td", {}, m.admin ? null : el("button", { type: "button", class: "danger", text: "Remove", "aria-label": `Remove ${m.email}`, onclick: () => remove(m) }))))));
+    }
+
+    function invitationTable(rows) {
+      return el("table", { class: "team" }, el("thead", {}, el("tr", {}, ["Email", "Role", "Invited", ""].map((h) => el("th", { text: h })))),
+        el("tbody", {}, rows.map((i) => el("tr", {},
+          el("td", { text: i.email }), el("td", { text: i.role }), el("td", { text: when(i.invitedAt) }),
+          el("td", {}, el("button", { type: "button", text: "Withdraw", "aria-label": `Withdraw the invitation to ${i.email}`, onclick: () => act(
+            () => api("DELETE", memberPath(i.email)), `Invitation to ${i.email} withdrawn.`) }))))));
+    }
+
+    // Your own role: losing the owner role (or any role) takes this view away, so the project
+    // list is loaded again afterwards.
+    async function changeRole(member, select) {
+      const role = select.value;
+      if (isMe(member.email) && !confirm(`Make yourself an agent of ${project.name}? Only owners manage its settings and team.`)) {
+        select.value = member.role;
+        return;
+      }
+      const then = isMe(member.email) ? () => reloadProjects(project.slug) : undefined;
+      if (!await act(() => setRole(member.email, role), "Role updated.", then)) select.value = member.role;
+    }
+
+    function remove(member) {
+      const question = isMe(member.email)
+        ? `Remove yourself from ${project.name}? You lose access to it at once.`
+        : `Remove ${member.email} from ${project.name}? They lose access to it at once.`;
+      if (!confirm(question)) return;
+      act(() => api("DELETE", memberPath(member.email)), `Removed ${member.email}.`,
+        isMe(member.email) ? () => reloadProjects(project.slug) : undefined);
+    }
+
+    const email = el("input", { id: "m-email", type: "email", required: true, autocomplete: "off", placeholder: "teammate@example.com" });
+    const role = roleSelect({ id: "m-role" }, "agent");
+    const invite = el("form", { class: "card", onsubmit: (event) => {
+      event.preventDefault();
+      act(() => setRole(email.value, role.value), (result) => {
+        if (result.invited) return `Invitation sent to ${result.email}. They will see it after signing in.`;
+        return members.some((m) => m.email === result.email) ? "Role updated." : "Added.";
+      }).then((ok) => { if (ok) invite.reset(); });
+    } },
+      el("h2", { text: "Invite a teammate" }),
+      el("div", { class: "two" }, field("Email address", email), field("Role", role)),
+      el("p", { class: "hint", text: `${ROLE_HINT.agent} ${ROLE_HINT.owner}` }),
+      user.admin ? el("p", { class: "hint", text: "As an admin you add existing accounts directly, without an invitation." }) : null,
+      el("div", { class: "actions" }, el("button", { class: "primary", type: "submit", text: "Invite" })));
+    main.append(el("h1", { text: "Team" }), status, list, invite);
+    await load();
   }
 
   // ---- New project (admins) -----------------------------------------------------------------
