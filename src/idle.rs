@@ -46,6 +46,11 @@ impl Activity {
         RequestGuard(self.clone())
     }
 
+    /// Whether a request is in flight.
+    pub fn busy(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) > 0
+    }
+
     /// A watch that completes once the connection should be closed for want of requests.
     pub fn watch(self: &Arc<Self>, first_request: Duration, idle: Duration) -> IdleWatch {
         IdleWatch {

@@ -1,7 +1,7 @@
 //! Failed-login budgets, per account and per client address.
 //!
 //! A login reserves an attempt on both budgets *before* its password is verified and gives it
-//! back only when the password was right (or the attempt never reached a verdict), so however
+//! back only when the password was right, so however
 //! wrong passwords are timed or spread over addresses, no more than the budget are ever
 //! verified in a window: `auth.max_failed_logins` per account, `auth.max_failed_logins_per_ip`
 //! per client address (IPv6 per /64). A right password clears its account's failures, never
@@ -68,7 +68,7 @@ impl<K: std::hash::Hash + Eq + Clone> Budgets<K> {
     }
 
     /// Ends an attempt reserved on `key`: `failed` keeps it counted, `clear` forgets the
-    /// failures before it too.
+    /// failures before it too. A budget left with nothing to count is dropped.
     fn settle(&self, key: &K, failed: bool, clear: bool) {
         if let Some(mut budget) = self.entries.get_mut(key) {
             budget.in_flight = budget.in_flight.saturating_sub(1);
@@ -78,6 +78,9 @@ impl<K: std::hash::Hash + Eq + Clone> Budgets<K> {
                 budget.failures += 1;
             }
         }
+        self.entries.remove_if(key, |_, budget| {
+            budget.failures == 0 && budget.in_flight == 0
+        });
     }
 }
 
@@ -102,11 +105,13 @@ impl LoginAttempts {
         client: IpAddr,
     ) -> Result<LoginAttempt, ApiError> {
         let address = client_key(client);
-        self.accounts
-            .reserve(&account.to_owned())
+        // The address first: an address out of attempts adds no entry for the accounts it
+        // sprays.
+        self.addresses
+            .reserve(&address)
             .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-        if let Err(retry_after) = self.addresses.reserve(&address) {
-            self.accounts.settle(&account.to_owned(), false, false);
+        if let Err(retry_after) = self.accounts.reserve(&account.to_owned()) {
+            self.addresses.settle(&address, false, false);
             return Err(ApiError::RateLimited { retry_after });
         }
         Ok(LoginAttempt {
@@ -118,8 +123,9 @@ impl LoginAttempts {
     }
 }
 
-/// One reserved attempt. Dropped without a verdict (an error before the password was judged),
-/// it gives its place back.
+/// One reserved attempt. Dropped without a verdict — the client went away while the password
+/// was being verified on a blocking thread, which goes on, or the engine failed — it counts as
+/// a failure: the budget bounds verifications, whether or not their verdict was heard.
 pub struct LoginAttempt {
     attempts: Arc<LoginAttempts>,
     account: String,
@@ -151,7 +157,7 @@ impl LoginAttempt {
 impl Drop for LoginAttempt {
     fn drop(&mut self) {
         if !self.settled {
-            self.settle(false, false);
+            self.settle(true, false);
         }
     }
 }
@@ -217,10 +223,29 @@ mod tests {
     }
 
     #[test]
-    fn an_attempt_dropped_without_a_verdict_gives_its_place_back() {
-        let attempts = LoginAttempts::new(1, 1, WINDOW);
+    fn an_attempt_dropped_before_its_verdict_counts_as_a_failure() {
+        let attempts = LoginAttempts::new(1, 5, WINDOW);
         drop(attempts.reserve("ann@example.com", ip(1)).unwrap());
-        assert!(attempts.reserve("ann@example.com", ip(1)).is_ok());
+        assert!(attempts.reserve("ann@example.com", ip(2)).is_err());
+    }
+
+    #[test]
+    fn budgets_with_nothing_to_count_are_forgotten() {
+        let attempts = LoginAttempts::new(2, 2, WINDOW);
+        attempts
+            .reserve("ann@example.com", ip(1))
+            .unwrap()
+            .succeeded();
+        assert!(attempts.accounts.entries.is_empty());
+        assert!(attempts.addresses.entries.is_empty());
+        // A spent address adds no entry for the account it tried.
+        attempts.reserve("bob@example.com", ip(1)).unwrap().failed();
+        attempts
+            .reserve("carl@example.com", ip(1))
+            .unwrap()
+            .failed();
+        assert!(attempts.reserve("dora@example.com", ip(1)).is_err());
+        assert!(!attempts.accounts.entries.contains_key("dora@example.com"));
     }
 
     #[test]

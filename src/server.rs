@@ -225,6 +225,7 @@ impl App {
             let state = self.state.clone();
             let activity = Activity::new();
             let idle = activity.watch(self.header_read_timeout, self.idle_timeout);
+            let requests = activity.clone();
             let service = service_fn(move |request| {
                 let state = state.clone();
                 let guard = activity.request_started();
@@ -257,8 +258,14 @@ impl App {
                 if shutting_down {
                     // In-flight requests finish; `server.shutdown_grace` bounds the wait.
                     let _ = connection.await;
-                } else {
-                    let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, connection).await;
+                } else if tokio::time::timeout(IDLE_CLOSE_GRACE, connection.as_mut())
+                    .await
+                    .is_err()
+                    && requests.busy()
+                {
+                    // A request arrived as the connection was told to close (an h2 stream
+                    // opened before the peer saw GOAWAY): it finishes first.
+                    let _ = connection.await;
                 }
                 drop(close);
             });

@@ -25,6 +25,8 @@ use crate::secret::SecretHash;
 use crate::store::{Store, StoreError};
 
 pub const PASSWORD_MIN_CHARS: usize = 10;
+/// Invitations waiting for an answer, per project.
+pub const MAX_PENDING_INVITATIONS: usize = 100;
 pub const PASSWORD_MAX_CHARS: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +100,10 @@ pub enum AccountError {
     BadRefreshToken,
     #[error("no invitation to this project")]
     NoInvitation,
+    #[error(
+        "a project may have at most {MAX_PENDING_INVITATIONS} pending invitations; withdraw some first"
+    )]
+    TooManyInvitations,
     #[error("accounts are temporarily unavailable")]
     Unavailable,
     #[error("store failed: {0}")]
@@ -349,6 +355,11 @@ async fn grant(
 }
 
 async fn invite(state: &AccountsArguments, invitation: &Invitation) -> Result<(), AccountError> {
+    let pending = state.store.project_invitations(&invitation.project)?;
+    let renewed = pending.iter().any(|other| other.email == invitation.email);
+    if !renewed && pending.len() >= MAX_PENDING_INVITATIONS {
+        return Err(AccountError::TooManyInvitations);
+    }
     state.store.put_invitation(invitation)?;
     state.store.flush().await?;
     Ok(())
@@ -366,6 +377,7 @@ async fn accept(
     let invitation = state
         .store
         .invitation(slug, &user.email)?
+        .filter(|_| matches!(state.store.project(slug), Ok(Some(_))))
         .ok_or(AccountError::NoInvitation)?;
     user.roles.insert(slug.to_owned(), invitation.role);
     // Role first: a crash between the two leaves an invitation that accepting again clears.

@@ -212,6 +212,15 @@ impl Registry {
         validate_slug(slug)?;
         settings.widget.validate()?;
         if self.inner.store.project(slug)?.is_none() {
+            // A new project starts with no members, whatever a request that raced the deletion
+            // of an earlier project of this slug managed to grant or offer.
+            call!(
+                self.accounts().map_err(|_| ProjectError::Unavailable)?,
+                AccountsMessage::ForgetProject,
+                slug.to_owned()
+            )
+            .map_err(|_| ProjectError::Unavailable)?
+            .map_err(|_| ProjectError::Unavailable)?;
             let now = now_ms();
             let record = ProjectRecord {
                 slug: slug.to_owned(),

@@ -143,7 +143,9 @@ pub fn account_error(error: AccountError) -> ApiError {
         AccountError::BadEmail | AccountError::BadPassword => {
             ApiError::BadRequest(error.to_string())
         }
-        AccountError::Exists => ApiError::Conflict(error.to_string()),
+        AccountError::Exists | AccountError::TooManyInvitations => {
+            ApiError::Conflict(error.to_string())
+        }
         AccountError::Unavailable => ApiError::Unavailable(error.to_string()),
         AccountError::Store(cause) => ApiError::Internal(cause),
     }

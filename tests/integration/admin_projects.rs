@@ -1197,6 +1197,63 @@ async fn a_re_created_slug_gives_no_role_to_the_deleted_projects_members() {
         .map(|member| member["email"].as_str().unwrap())
         .collect();
     assert_eq!(emails, ["admin@example.com"]);
+
+    // A role or invitation that a request racing a deletion left on a slug with no project is
+    // neither accepted nor handed to the next project of that slug.
+    let old_owner_id = server
+        .registry
+        .user_by_email("owner@example.com")
+        .unwrap()
+        .unwrap()
+        .id;
+    server
+        .registry
+        .grant(old_owner_id, "ghost", Some(Role::Owner))
+        .await
+        .unwrap();
+    server
+        .registry
+        .invite("ghost", "invited@example.com", Role::Owner, old_owner_id)
+        .await
+        .unwrap();
+    expect_status(
+        &server,
+        Method::POST,
+        "/api/admin/invitations/ghost/accept",
+        Some(&invited),
+        None,
+        404,
+    )
+    .await;
+    let mut ghost = settings("Ghost");
+    ghost["slug"] = json!("ghost");
+    expect_status(
+        &server,
+        Method::POST,
+        "/api/admin/projects",
+        Some(&admin),
+        Some(ghost),
+        201,
+    )
+    .await;
+    expect_status(
+        &server,
+        Method::GET,
+        "/api/admin/projects/ghost",
+        Some(&old_owner),
+        None,
+        403,
+    )
+    .await;
+    expect_status(
+        &server,
+        Method::POST,
+        "/api/admin/invitations/ghost/accept",
+        Some(&invited),
+        None,
+        404,
+    )
+    .await;
 }
 
 #[tokio::test]
