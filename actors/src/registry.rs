@@ -214,13 +214,7 @@ impl Registry {
         if self.inner.store.project(slug)?.is_none() {
             // A new project starts with no members, whatever a request that raced the deletion
             // of an earlier project of this slug managed to grant or offer.
-            call!(
-                self.accounts().map_err(|_| ProjectError::Unavailable)?,
-                AccountsMessage::ForgetProject,
-                slug.to_owned()
-            )
-            .map_err(|_| ProjectError::Unavailable)?
-            .map_err(|_| ProjectError::Unavailable)?;
+            self.forget_members(slug).await?;
             let now = now_ms();
             let record = ProjectRecord {
                 slug: slug.to_owned(),
@@ -539,16 +533,18 @@ impl Registry {
         self.inner.board.remove(slug);
         // Roles and invitations first: should the rest fail, nobody keeps a role on the slug
         // that a project created under it later would hand them.
-        call!(
-            self.accounts().map_err(|_| ProjectError::Unavailable)?,
-            AccountsMessage::ForgetProject,
-            slug.to_owned()
-        )
-        .map_err(|_| ProjectError::Unavailable)?
-        .map_err(|_| ProjectError::Unavailable)?;
+        self.forget_members(slug).await?;
         self.inner.store.delete_project(&record)?;
         self.inner.store.flush().await?;
         Ok(())
+    }
+
+    /// Takes every role and invitation on `slug` away.
+    async fn forget_members(&self, slug: &str) -> Result<(), ProjectError> {
+        let accounts = self.accounts().map_err(|_| ProjectError::Unavailable)?;
+        call!(accounts, AccountsMessage::ForgetProject, slug.to_owned())
+            .map_err(|_| ProjectError::Unavailable)?
+            .map_err(|_| ProjectError::Unavailable)
     }
 
     /// Erases every conversation older than its project's retention period, as of `now_ms`.

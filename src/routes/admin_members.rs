@@ -152,15 +152,7 @@ pub async fn invitations(
     rest: &str,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let decoded: Vec<String> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .collect();
+    let decoded = super::path_segments(rest);
     let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     match (request.method().clone(), segments.as_slice()) {
         (Method::GET, []) => mine(state, user).await,

@@ -51,6 +51,18 @@ pub fn parse_session_id(value: Option<&str>) -> Result<Uuid, ApiError> {
     Uuid::parse_str(value).map_err(|_| ApiError::BadRequest("sessionId must be a UUID".into()))
 }
 
+/// The non-empty segments of a path, each percent-decoded.
+pub fn path_segments(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|segment| !segment.is_empty())
+        .map(|segment| {
+            percent_encoding::percent_decode_str(segment)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
 /// The `X-Session-Token` request header, if present and readable.
 pub fn session_token_header<B>(request: &Request<B>) -> Option<String> {
     let value = request.headers().get("x-session-token")?.to_str().ok()?;

@@ -1112,6 +1112,39 @@ async fn conversations_past_the_retention_period_are_erased() {
     );
 }
 
+/// Creates project `slug` as `admin` (no allowed origins, so widget calls work from tests).
+async fn create_project(server: &TestServer, admin: &str, slug: &str) {
+    let mut create = settings("New project");
+    create["slug"] = json!(slug);
+    create["allowedOrigins"] = json!([]);
+    let response = call(
+        server,
+        reqwest::Method::POST,
+        "/api/admin/projects",
+        Some(admin),
+        Some(create),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+}
+
+/// Deletes project `slug` as `admin`, then creates a new one under the same slug.
+async fn delete_and_create(server: &TestServer, admin: &str, slug: &str) {
+    let path = format!("/api/admin/projects/{slug}");
+    let deleted = call(server, reqwest::Method::DELETE, &path, Some(admin), None).await;
+    assert_eq!(deleted.status(), 204);
+    create_project(server, admin, slug).await;
+}
+
+/// A new push secret for `slug`, rotated by `token`.
+async fn rotate_push_secret(server: &TestServer, token: &str, slug: &str) -> String {
+    let path = format!("/api/admin/projects/{slug}/push-secret");
+    let rotated = call(server, reqwest::Method::POST, &path, Some(token), None).await;
+    assert_eq!(rotated.status(), 200);
+    let rotated: Value = rotated.json().await.unwrap();
+    rotated["pushSecret"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn a_re_created_slug_gives_no_role_to_the_deleted_projects_members() {
     use reqwest::Method;
@@ -1129,26 +1162,7 @@ async fn a_re_created_slug_gives_no_role_to_the_deleted_projects_members() {
         202,
     )
     .await;
-    expect_status(
-        &server,
-        Method::DELETE,
-        "/api/admin/projects/demo",
-        Some(&admin),
-        None,
-        204,
-    )
-    .await;
-    let mut create = settings("New Demo");
-    create["slug"] = json!("demo");
-    expect_status(
-        &server,
-        Method::POST,
-        "/api/admin/projects",
-        Some(&admin),
-        Some(create),
-        201,
-    )
-    .await;
+    delete_and_create(&server, &admin, "demo").await;
     for (method, path, token) in [
         (Method::GET, "/api/admin/projects/demo", &old_owner),
         (
@@ -1225,17 +1239,7 @@ async fn a_re_created_slug_gives_no_role_to_the_deleted_projects_members() {
         404,
     )
     .await;
-    let mut ghost = settings("Ghost");
-    ghost["slug"] = json!("ghost");
-    expect_status(
-        &server,
-        Method::POST,
-        "/api/admin/projects",
-        Some(&admin),
-        Some(ghost),
-        201,
-    )
-    .await;
+    create_project(&server, &admin, "ghost").await;
     expect_status(
         &server,
         Method::GET,
@@ -1258,7 +1262,6 @@ async fn a_re_created_slug_gives_no_role_to_the_deleted_projects_members() {
 
 #[tokio::test]
 async fn a_re_created_slug_numbers_its_events_after_the_deleted_ones() {
-    use reqwest::Method;
     let server = TestServer::start().await;
     let admin = signed_in(&server, "admin@example.com", true, None).await;
     let event = json!({ "project": "demo", "type": "signed_up" });
@@ -1268,39 +1271,8 @@ async fn a_re_created_slug_numbers_its_events_after_the_deleted_ones() {
         let body: Value = response.json().await.unwrap();
         old_ids.push(body["id"].as_str().unwrap().parse::<u64>().unwrap());
     }
-    expect_status(
-        &server,
-        Method::DELETE,
-        "/api/admin/projects/demo",
-        Some(&admin),
-        None,
-        204,
-    )
-    .await;
-    let mut create = settings("New Demo");
-    create["slug"] = json!("demo");
-    create["allowedOrigins"] = json!([]);
-    expect_status(
-        &server,
-        Method::POST,
-        "/api/admin/projects",
-        Some(&admin),
-        Some(create),
-        201,
-    )
-    .await;
-    let rotated = call(
-        &server,
-        Method::POST,
-        "/api/admin/projects/demo/push-secret",
-        Some(&admin),
-        None,
-    )
-    .await;
-    let secret = rotated.json::<Value>().await.unwrap()["pushSecret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    delete_and_create(&server, &admin, "demo").await;
+    let secret = rotate_push_secret(&server, &admin, "demo").await;
     let body: Value = push(&server, &secret, event).await.json().await.unwrap();
     let new_id: u64 = body["id"].as_str().unwrap().parse().unwrap();
     let old_max = *old_ids.iter().max().unwrap();
@@ -1325,18 +1297,7 @@ async fn a_re_created_slug_numbers_its_events_after_the_deleted_ones() {
     // The floor survives a restart.
     let server = server.restart().await;
     let restarted_admin = signed_in(&server, "admin2@example.com", true, None).await;
-    let rotated = call(
-        &server,
-        Method::POST,
-        "/api/admin/projects/demo/push-secret",
-        Some(&restarted_admin),
-        None,
-    )
-    .await;
-    let secret = rotated.json::<Value>().await.unwrap()["pushSecret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let secret = rotate_push_secret(&server, &restarted_admin, "demo").await;
     let body: Value = push(
         &server,
         &secret,

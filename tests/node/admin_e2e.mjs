@@ -3,19 +3,14 @@
 // add a knowledge-base document, chat with the new project's widget, find that chat in the
 // inbox, and see the charts. Usage: node admin_e2e.mjs BASE_URL EMAIL PASSWORD [SCREENSHOT_DIR]
 // Prints a JSON report; exits non-zero with the reason on the first failure.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import { strict as assert } from "node:assert";
 
 const [baseUrl, email, password, screenshots] = process.argv.slice(2);
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const SLUG = "acme";
 const report = {};
 
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const browser = await launchChromium();
 
 async function shot(page, name) {
   if (screenshots) await page.screenshot({ path: `${screenshots}/${name}.png` });

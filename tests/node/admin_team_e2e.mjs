@@ -5,19 +5,14 @@
 // Usage: node admin_team_e2e.mjs BASE_URL PASSWORD ADMIN OWNER AGENT INVITEE [SCREENSHOT_DIR]
 // (the four users exist; OWNER owns demo, AGENT is its agent, INVITEE has no role but an
 // invitation to `other`). Prints a JSON report; exits non-zero with the reason on the first failure.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import { strict as assert } from "node:assert";
 
 const [baseUrl, password, adminEmail, ownerEmail, agentEmail, inviteeEmail, screenshots] = process.argv.slice(2);
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const NOBODY = "nobody@example.com";
 const report = {};
 
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const browser = await launchChromium();
 
 async function shot(page, name) {
   if (screenshots) await page.screenshot({ path: `${screenshots}/${name}.png`, fullPage: true });

@@ -1,18 +1,13 @@
 // Drives Debian's chromium (headless) through the widget on the demo page of a running HelpYap
 // server. Usage: node widget_e2e.mjs BASE_URL PUSH_SECRET [SCREENSHOT_DIR]
 // Prints a JSON report of what it saw; exits non-zero with the reason on the first failure.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import { strict as assert } from "node:assert";
 
 const [baseUrl, pushSecret, screenshots] = process.argv.slice(2);
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const report = {};
 
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const browser = await launchChromium();
 
 async function push(event) {
   const response = await fetch(`${baseUrl}/api/widget/salespop-push`, {
