@@ -18,6 +18,7 @@
 //! server that negotiates HTTP/2; 0: one HTTP/1.1 connection per answer, which needs two file
 //! descriptors per stream in helpyap; nginx always uses one HTTP/1.1 connection per answer),
 //! HELPYAP_BENCH_UPSTREAM_CONNECTIONS (16: helpyap's `llm.connections`).
+#![allow(unsafe_code)] // libc calls, each with a SAFETY comment (see Cargo.toml)
 
 mod common;
 

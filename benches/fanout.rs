@@ -21,6 +21,7 @@
 //! HELPYAP_BENCH_DELIVERIES (500000), HELPYAP_BENCH_SERVERS ("nchan,helpyap"),
 //! HELPYAP_BENCH_ROUNDS (3: the servers take turns going first; medians are reported),
 //! HELPYAP_BENCH_NCHAN_CONF (../shared/bench/nchan.conf).
+#![allow(unsafe_code)] // libc calls, each with a SAFETY comment (see Cargo.toml)
 
 mod common;
 

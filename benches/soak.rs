@@ -15,6 +15,7 @@
 //! that a cache filling up is not mistaken for a leak, nor hides one), HELPYAP_SOAK_UPSTREAM
 //! (`faulty`, or `extractive` for no model server), HELPYAP_SOAK_WRAPPER (a command the binary
 //! runs under, e.g. `heaptrack -o /tmp/soak`; its RSS is then the wrapped process's).
+#![allow(unsafe_code)] // libc calls, each with a SAFETY comment (see Cargo.toml)
 
 #[path = "common/mod.rs"]
 mod common;

@@ -11,6 +11,7 @@
 //! gives the ratios. The rate limiter stays on (with a limit no run can reach) so its cost is
 //! part of what is measured.
 //! Knobs: HELPYAP_BENCH_SECONDS (default 5), HELPYAP_BENCH_CONNECTIONS (64), HELPYAP_BENCH_ROUNDS (3).
+#![allow(unsafe_code)] // libc calls, each with a SAFETY comment (see Cargo.toml)
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

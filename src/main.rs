@@ -2,6 +2,7 @@
 //!
 //! A bad config exits with code 64 before any port is bound; any later failure exits with 1.
 //! Everything else lives in the library so tests can run the same server in-process.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

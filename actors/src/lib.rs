@@ -3,6 +3,7 @@
 //! The edge (the `helpyap` server crate) talks to it only through [`Registry`] and the domain
 //! types re-exported here. This crate never sees HTTP, sockets or the config file: actors get
 //! `…Arguments` structs, and errors travel back as typed values for the edge to map to statuses.
+#![forbid(unsafe_code)]
 
 pub mod accounts;
 pub mod chat;
