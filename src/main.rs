@@ -11,8 +11,10 @@ use clap::Parser;
 use helpyap::cli::{BackupArgs, Cli, Command, RestoreArgs, StoreArgs, UserAddArgs, UserCommand};
 use helpyap::config::{Config, Overrides};
 use helpyap::server::{App, shutdown_signal};
-use helpyap_actors::Store;
+use std::sync::Arc;
+
 use helpyap_actors::accounts;
+use helpyap_actors::{SledStore, Storage};
 
 /// `EX_USAGE` from sysexits.h: the configuration is wrong.
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -87,7 +89,7 @@ fn backup(args: BackupArgs) -> ExitCode {
         Err(code) => return code,
     };
     let result = (|| {
-        let store = Store::open(&config.store.path)
+        let store = SledStore::open(&config.store.path)
             .context("while the server runs, take a backup with GET /api/admin/backup instead")?;
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -118,7 +120,7 @@ fn restore(args: RestoreArgs) -> ExitCode {
         Err(code) => return code,
     };
     let file = args.file.clone();
-    let result = Store::restore(&config.store.path, || {
+    let result = SledStore::restore(&config.store.path, || {
         std::fs::File::open(&file).map(std::io::BufReader::new)
     })
     .with_context(|| format!("restoring {}", args.file.display()));
@@ -148,8 +150,8 @@ fn add_user(args: UserAddArgs) -> ExitCode {
         tokio::runtime::Runtime::new().expect("a tokio runtime starts on any supported OS");
     let result = runtime.block_on(async {
         let user = accounts::new_user(&args.email, password, args.admin)?;
-        let store = Store::open(&config.store.path)?;
-        accounts::add_user_offline(store, user.clone()).await?;
+        let store = SledStore::open(&config.store.path)?;
+        accounts::add_user_offline(Arc::new(store), user.clone()).await?;
         anyhow::Ok(user)
     });
     finish(result, |user| {

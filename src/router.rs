@@ -310,7 +310,7 @@ async fn dispatch(
         Route::WidgetJs => Ok(routes::assets::widget_js(&request)),
         Route::Demo => routes::assets::demo(&request),
         Route::Admin => routes::assets::admin(&request),
-        Route::Metrics => routes::metrics::get(state, client),
+        Route::Metrics => routes::metrics::get(state, client).await,
         Route::Lead => routes::lead::post(state, request).await,
         Route::Feedback => routes::feedback::post(state, request).await,
         Route::AdminLogin => routes::admin_auth::login(state, client, request).await,

@@ -20,7 +20,7 @@ use helpyap_actors::llm::extractive::Extractive;
 use helpyap_actors::llm::openai::{OpenAi, OpenAiArguments};
 use helpyap_actors::llm::{LlmProvider as Llm, LlmStats};
 use helpyap_actors::project::DocumentEdit;
-use helpyap_actors::{ChatEngine, Registry, RegistryArguments, Store};
+use helpyap_actors::{ChatEngine, Registry, RegistryArguments, SledStore};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -72,7 +72,8 @@ impl App {
     /// Opens the store, starts the engine and applies the config's seed projects.
     pub async fn build(config: &Config) -> anyhow::Result<App> {
         tracing::debug!(path = %config.store.path.display(), "opening the store");
-        let store = Store::open_with_cache(&config.store.path, config.store.cache_bytes)?;
+        let store = SledStore::open_with_cache(&config.store.path, config.store.cache_bytes)?;
+        let store = Arc::new(store);
         let registry = Registry::start(RegistryArguments {
             store,
             feed: config.social_proof.feed_settings(),
@@ -380,7 +381,7 @@ async fn bootstrap_admin(registry: &Registry) -> anyhow::Result<()> {
     ) else {
         return Ok(());
     };
-    if registry.user_count()? > 0 {
+    if registry.user_count().await? > 0 {
         return Ok(());
     }
     let user = registry

@@ -17,10 +17,9 @@ use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::project::now_ms;
+use crate::records::{Invitation, RefreshRecord, Role, UserRecord, now_ms};
 use crate::secret::SecretHash;
 use crate::store::{Store, StoreError};
 
@@ -28,53 +27,6 @@ pub const PASSWORD_MIN_CHARS: usize = 10;
 /// Invitations waiting for an answer, per project.
 pub const MAX_PENDING_INVITATIONS: usize = 100;
 pub const PASSWORD_MAX_CHARS: usize = 256;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything on the project.
-    Owner,
-    /// Conversations and hand-offs; no settings or secrets.
-    Agent,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserRecord {
-    pub id: Uuid,
-    /// Lowercased; the login name.
-    pub email: String,
-    /// argon2id, PHC string format.
-    pub password_hash: String,
-    /// Owner of every project, including new ones: the instance's operator.
-    pub admin: bool,
-    /// Roles per project slug.
-    pub roles: BTreeMap<String, Role>,
-    pub created_at_ms: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RefreshRecord {
-    pub user_id: Uuid,
-    pub family: Uuid,
-    pub expires_at_ms: u64,
-    /// Set when it was exchanged for a new token; presenting it again is reuse.
-    pub used: bool,
-}
-
-/// A role on a project offered to whoever signs in with `email`, until they accept or decline
-/// it, the project's owners withdraw it, or the project is deleted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Invitation {
-    pub project: String,
-    /// Normalized, as a login name.
-    pub email: String,
-    pub role: Role,
-    pub invited_by: Uuid,
-    pub created_at_ms: u64,
-}
 
 /// A refresh token just given out, and the family (the sign-in) it belongs to: access tokens
 /// minted with it carry the family, so ending the sign-in ends them too.
@@ -278,10 +230,10 @@ impl Actor for Accounts {
 }
 
 async fn add_user(state: &AccountsArguments, user: &UserRecord) -> Result<(), AccountError> {
-    if state.store.user(&user.email)?.is_some() {
+    if state.store.user(&user.email).await?.is_some() {
         return Err(AccountError::Exists);
     }
-    state.store.put_user(user)?;
+    state.store.put_user(user).await?;
     state.store.flush().await?;
     Ok(())
 }
@@ -298,7 +250,10 @@ async fn issue(
         expires_at_ms: now_ms() + state.refresh_ttl_ms,
         used: false,
     };
-    state.store.put_refresh(&SecretHash::of(&token), &record)?;
+    state
+        .store
+        .put_refresh(&SecretHash::of(&token), &record)
+        .await?;
     state.store.flush().await?;
     Ok(RefreshGrant { token, family })
 }
@@ -310,15 +265,16 @@ async fn refresh(
     let hash = SecretHash::of(token);
     let mut record = state
         .store
-        .refresh(&hash)?
+        .refresh(&hash)
+        .await?
         .ok_or(AccountError::BadRefreshToken)?;
-    if state.store.family_revoked(record.family)? {
+    if state.store.family_revoked(record.family).await? {
         return Err(AccountError::BadRefreshToken);
     }
     if record.used {
         // A used token came back: whoever holds the family's newer token may be a thief.
         tracing::warn!(user = %record.user_id, "refresh token reused; revoking its family");
-        state.store.revoke_family(record.family)?;
+        state.store.revoke_family(record.family).await?;
         state.store.flush().await?;
         return Err(AccountError::BadRefreshToken);
     }
@@ -327,10 +283,11 @@ async fn refresh(
     }
     let user = state
         .store
-        .user_by_id(record.user_id)?
+        .user_by_id(record.user_id)
+        .await?
         .ok_or(AccountError::BadRefreshToken)?;
     record.used = true;
-    state.store.put_refresh(&hash, &record)?;
+    state.store.put_refresh(&hash, &record).await?;
     let next = issue(state, record.user_id, record.family).await?;
     Ok((user, next))
 }
@@ -343,24 +300,25 @@ async fn grant(
 ) -> Result<(), AccountError> {
     let mut user = state
         .store
-        .user_by_id(user_id)?
+        .user_by_id(user_id)
+        .await?
         .ok_or(AccountError::NoSuchUser)?;
     match role {
         Some(role) => user.roles.insert(slug, role),
         None => user.roles.remove(&slug),
     };
-    state.store.put_user(&user)?;
+    state.store.put_user(&user).await?;
     state.store.flush().await?;
     Ok(())
 }
 
 async fn invite(state: &AccountsArguments, invitation: &Invitation) -> Result<(), AccountError> {
-    let pending = state.store.project_invitations(&invitation.project)?;
+    let pending = state.store.project_invitations(&invitation.project).await?;
     let renewed = pending.iter().any(|other| other.email == invitation.email);
     if !renewed && pending.len() >= MAX_PENDING_INVITATIONS {
         return Err(AccountError::TooManyInvitations);
     }
-    state.store.put_invitation(invitation)?;
+    state.store.put_invitation(invitation).await?;
     state.store.flush().await?;
     Ok(())
 }
@@ -372,23 +330,26 @@ async fn accept(
 ) -> Result<Role, AccountError> {
     let mut user = state
         .store
-        .user_by_id(user_id)?
+        .user_by_id(user_id)
+        .await?
         .ok_or(AccountError::NoSuchUser)?;
+    let project_exists = matches!(state.store.project(slug).await, Ok(Some(_)));
     let invitation = state
         .store
-        .invitation(slug, &user.email)?
-        .filter(|_| matches!(state.store.project(slug), Ok(Some(_))))
+        .invitation(slug, &user.email)
+        .await?
+        .filter(|_| project_exists)
         .ok_or(AccountError::NoInvitation)?;
     user.roles.insert(slug.to_owned(), invitation.role);
     // Role first: a crash between the two leaves an invitation that accepting again clears.
-    state.store.put_user(&user)?;
-    state.store.delete_invitation(slug, &user.email)?;
+    state.store.put_user(&user).await?;
+    state.store.delete_invitation(slug, &user.email).await?;
     state.store.flush().await?;
     Ok(invitation.role)
 }
 
 async fn uninvite(state: &AccountsArguments, slug: &str, email: &str) -> Result<(), AccountError> {
-    if !state.store.delete_invitation(slug, email)? {
+    if !state.store.delete_invitation(slug, email).await? {
         return Err(AccountError::NoInvitation);
     }
     state.store.flush().await?;
@@ -396,21 +357,24 @@ async fn uninvite(state: &AccountsArguments, slug: &str, email: &str) -> Result<
 }
 
 async fn forget_project(state: &AccountsArguments, slug: &str) -> Result<(), AccountError> {
-    for mut user in state.store.users()? {
+    for mut user in state.store.users().await? {
         if user.roles.remove(slug).is_some() {
-            state.store.put_user(&user)?;
+            state.store.put_user(&user).await?;
         }
     }
-    for invitation in state.store.project_invitations(slug)? {
-        state.store.delete_invitation(slug, &invitation.email)?;
+    for invitation in state.store.project_invitations(slug).await? {
+        state
+            .store
+            .delete_invitation(slug, &invitation.email)
+            .await?;
     }
     state.store.flush().await?;
     Ok(())
 }
 
 async fn logout(state: &AccountsArguments, token: &str) -> Result<(), AccountError> {
-    if let Some(record) = state.store.refresh(&SecretHash::of(token))? {
-        state.store.revoke_family(record.family)?;
+    if let Some(record) = state.store.refresh(&SecretHash::of(token)).await? {
+        state.store.revoke_family(record.family).await?;
         state.store.flush().await?;
     }
     Ok(())

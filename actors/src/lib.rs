@@ -13,6 +13,7 @@ pub mod knowledge;
 pub mod lead;
 pub mod llm;
 pub mod project;
+pub mod records;
 pub mod registry;
 pub mod secret;
 pub mod session;
@@ -28,7 +29,7 @@ pub use registry::{ProjectError, Registry, RegistryArguments};
 pub use secret::SecretHash;
 pub use session::ChatEngine;
 pub use social_proof::{InvalidEvent, PushFields, SocialProofEvent};
-pub use store::{Store, StoreError};
+pub use store::{SledStore, Storage, Store, StoreError};
 pub use widget::{
     InvalidSetting, PopupTemplates, Position, SocialProofDisplay, Theme, WidgetSettings,
 };

@@ -8,46 +8,24 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use dashmap::DashMap;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::feed::{Feed, FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::{Document, KnowledgeIndex};
 use crate::lead::LeadRecord;
+use crate::records::{HOUR_MS, ProjectRecord, now_ms};
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
-use crate::store::{HOUR_MS, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::widget::{InvalidSetting, WidgetSettings};
 
 pub const SLUG_MAX_CHARS: usize = 64;
 /// How far back hourly event counts are kept, and so the longest stats window.
 pub const COUNTS_KEPT_HOURS: u64 = 31 * 24;
-
-/// A project as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProjectRecord {
-    pub slug: String,
-    pub widget: WidgetSettings,
-    /// `None` until a push secret is set; every push is refused until then.
-    pub push_secret_hash: Option<SecretHash>,
-    /// Sites whose pages may use the widget endpoints (`https://shop.example`); empty: any.
-    #[serde(default)]
-    pub allowed_origins: Vec<String>,
-    /// Conversations older than this many days are erased automatically; `None` keeps them.
-    #[serde(default)]
-    pub retention_days: Option<u32>,
-    /// Digest of the config-file seed last applied; the same seed is not applied again, so
-    /// changes made in the dashboard survive restarts until the operator edits the seed.
-    #[serde(default)]
-    pub seed_digest: Option<String>,
-    pub created_at_ms: u64,
-    pub updated_at_ms: u64,
-}
 
 /// What the owner sets on a project. `push_secret: None` keeps the current secret.
 #[derive(Debug, Clone)]
@@ -134,7 +112,6 @@ pub struct ProjectState {
     /// How many recent events the store keeps (the replay window's size).
     retain_events: u64,
     /// The id the next pushed event gets; ids are never reused.
-    next_event_id: u64,
     /// The hour whose old counts were last dropped.
     counts_pruned_hour: u64,
 }
@@ -151,11 +128,14 @@ impl Actor for Project {
     ) -> Result<ProjectState, ActorProcessingErr> {
         let record = args
             .store
-            .project(&args.slug)?
+            .project(&args.slug)
+            .await?
             .ok_or_else(|| format!("project {} is not in the store", args.slug))?;
-        let last_event_id = args.store.last_event_id(&args.slug)?;
-        let stored_events = args.store.events_after(&args.slug, 0)?;
-        let knowledge = Arc::new(KnowledgeIndex::build(&args.store.documents(&args.slug)?)?);
+        let last_event_id = args.store.last_event_id(&args.slug).await?;
+        let stored_events = args.store.events_after(&args.slug, 0).await?;
+        let knowledge = Arc::new(KnowledgeIndex::build(
+            &args.store.documents(&args.slug).await?,
+        )?);
         let retain_events = args.feed.replay_events.max(1) as u64;
         let feed = Feed::new(
             args.feed,
@@ -171,7 +151,6 @@ impl Actor for Project {
             board: args.board,
             feed,
             retain_events,
-            next_event_id: last_event_id + 1,
             counts_pruned_hour: 0,
         };
         state.publish();
@@ -225,21 +204,18 @@ impl Actor for Project {
 
 impl ProjectState {
     async fn push(&mut self, event: NewEvent) -> Result<u64, StoreError> {
-        let event_id = self.next_event_id;
-        // Burn the id before writing: after a failed flush the event may still reach disk, and
-        // an id must never name two different events.
-        self.next_event_id += 1;
-        let event = event.into_event(event_id, SystemTime::now());
-        let forget_up_to = event_id
-            .checked_sub(self.retain_events)
-            .filter(|&id| id > 0);
-        self.store
-            .append_event(&self.record.slug, &event, forget_up_to)?;
+        // The store gives out the id, in the same transaction as the event: an id that reached
+        // the store (even when the flush below fails) is never given out again.
+        let event = self
+            .store
+            .append_event(&self.record.slug, event, now_ms(), self.retain_events)
+            .await?;
         let hour = event.created_at_ms / HOUR_MS;
         if hour != self.counts_pruned_hour {
             let keep_from = hour.saturating_sub(COUNTS_KEPT_HOURS);
             self.store
-                .forget_counts_before(&self.record.slug, keep_from)?;
+                .forget_counts_before(&self.record.slug, keep_from)
+                .await?;
             self.counts_pruned_hour = hour;
         }
         self.store.flush().await?;
@@ -247,13 +223,14 @@ impl ProjectState {
         let delivered = self.feed.publish(&event, now_ms());
         if delivered > 0 {
             self.store
-                .add_deliveries(&self.record.slug, hour, delivered as u64)?;
+                .add_deliveries(&self.record.slug, hour, delivered as u64)
+                .await?;
         }
-        Ok(event_id)
+        Ok(event.id)
     }
 
     async fn add_lead(&self, lead: &LeadRecord) -> Result<(), StoreError> {
-        self.store.put_lead(&self.record.slug, lead)?;
+        self.store.put_lead(&self.record.slug, lead).await?;
         self.store.flush().await
     }
 
@@ -275,7 +252,7 @@ impl ProjectState {
         let previous_secret = self.record.push_secret_hash.as_ref();
         let previous_secret =
             previous_secret.filter(|old| Some(*old) != record.push_secret_hash.as_ref());
-        self.store.put_project(&record, previous_secret)?;
+        self.store.put_project(&record, previous_secret).await?;
         self.store.flush().await?;
         self.record = record;
         self.publish();
@@ -283,7 +260,7 @@ impl ProjectState {
     }
 
     async fn edit_document(&mut self, edit: DocumentEdit) -> Result<bool, StoreError> {
-        let mut documents = self.store.documents(&self.record.slug)?;
+        let mut documents = self.store.documents(&self.record.slug).await?;
         let changed = match edit {
             DocumentEdit::Upsert(new) => {
                 documents.retain(|existing| !new.iter().any(|doc| doc.id == existing.id));
@@ -310,7 +287,8 @@ impl ProjectState {
             reason: error.to_string(),
         })?;
         self.store
-            .replace_documents(&self.record.slug, &documents)?;
+            .replace_documents(&self.record.slug, &documents)
+            .await?;
         self.store.flush().await?;
         self.knowledge = Arc::new(knowledge);
         self.publish();
@@ -397,13 +375,6 @@ pub fn normalize_origin(origin: &str) -> Result<String, InvalidSetting> {
     }
     let host_port = host_port.strip_suffix(default_port).unwrap_or(host_port);
     Ok(format!("{scheme}://{host_port}"))
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -20,23 +20,24 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::accounts::{
-    AccountError, Accounts, AccountsArguments, AccountsMessage, Invitation, RefreshGrant, Role,
-    UserRecord, hash_password, new_user, normalize_email, verify_password,
+    AccountError, Accounts, AccountsArguments, AccountsMessage, RefreshGrant, hash_password,
+    new_user, normalize_email, verify_password,
 };
 use crate::chat::{ChatError, ChatStart, Feedback, MessageRecord, SessionRecord};
 use crate::feed::{FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::Document;
 use crate::lead::{LeadFields, LeadRecord};
 use crate::project::{
-    COUNTS_KEPT_HOURS, DocumentEdit, Project, ProjectArguments, ProjectMessage, ProjectRecord,
-    ProjectSettings, ProjectSnapshot, SnapshotBoard, now_ms, validate_slug,
+    COUNTS_KEPT_HOURS, DocumentEdit, Project, ProjectArguments, ProjectMessage, ProjectSettings,
+    ProjectSnapshot, SnapshotBoard, validate_slug,
 };
+use crate::records::{HOUR_MS, Invitation, ProjectRecord, Role, UserRecord, now_ms};
 use crate::secret::SecretHash;
 use crate::session::{
     Access, Ask, ChatEngine, Session, SessionActors, SessionArguments, SessionMessage,
 };
 use crate::social_proof::{EventCounts, InvalidEvent, NewEvent, PushFields, SocialProofEvent};
-use crate::store::{HOUR_MS, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::widget::InvalidSetting;
 
 /// Errors a caller of the registry must act on; the edge maps each to one status code.
@@ -175,7 +176,8 @@ impl Registry {
             let owner = self
                 .inner
                 .store
-                .project_for_secret(&SecretHash::of(secret))?;
+                .project_for_secret(&SecretHash::of(secret))
+                .await?;
             return Err(match owner {
                 Some(other) if other != slug => ProjectError::ForeignSecret,
                 _ => ProjectError::InvalidSecret,
@@ -193,7 +195,7 @@ impl Registry {
     /// `settings.seed_digest`): then the project keeps what was changed since, e.g. in the
     /// dashboard. Returns whether it applied the seed.
     pub async fn seed(&self, slug: &str, settings: ProjectSettings) -> Result<bool, ProjectError> {
-        let unchanged = self.inner.store.project(slug)?.is_some_and(|record| {
+        let unchanged = self.inner.store.project(slug).await?.is_some_and(|record| {
             record.seed_digest.is_some() && record.seed_digest == settings.seed_digest
         });
         if unchanged {
@@ -211,7 +213,7 @@ impl Registry {
     ) -> Result<(), ProjectError> {
         validate_slug(slug)?;
         settings.widget.validate()?;
-        if self.inner.store.project(slug)?.is_none() {
+        if self.inner.store.project(slug).await?.is_none() {
             // A new project starts with no members, whatever a request that raced the deletion
             // of an earlier project of this slug managed to grant or offer.
             self.forget_members(slug).await?;
@@ -241,22 +243,22 @@ impl Registry {
     }
 
     /// Stored events of `slug` with ids above `after`, oldest first (at most `retain_events`).
-    pub fn events_after(
+    pub async fn events_after(
         &self,
         slug: &str,
         after: u64,
     ) -> Result<Vec<SocialProofEvent>, ProjectError> {
-        if self.inner.store.project(slug)?.is_none() {
+        if self.inner.store.project(slug).await?.is_none() {
             return Err(ProjectError::NotFound);
         }
-        Ok(self.inner.store.events_after(slug, after)?)
+        Ok(self.inner.store.events_after(slug, after).await?)
     }
 
     /// Every stored project, in slug order.
-    pub fn projects(&self) -> Result<Vec<ProjectRecord>, ProjectError> {
+    pub async fn projects(&self) -> Result<Vec<ProjectRecord>, ProjectError> {
         let mut projects = Vec::new();
-        for slug in self.inner.store.project_slugs()? {
-            projects.extend(self.inner.store.project(&slug)?);
+        for slug in self.inner.store.project_slugs().await? {
+            projects.extend(self.inner.store.project(&slug).await?);
         }
         Ok(projects)
     }
@@ -268,7 +270,7 @@ impl Registry {
         settings: ProjectSettings,
     ) -> Result<(), ProjectError> {
         validate_slug(slug)?;
-        if self.inner.store.project(slug)?.is_some() {
+        if self.inner.store.project(slug).await?.is_some() {
             return Err(ProjectError::Exists);
         }
         self.configure(slug, settings).await
@@ -294,12 +296,12 @@ impl Registry {
     }
 
     /// Events of `slug` handed to live visitors, per hour since `from_hour`.
-    pub fn deliveries_by_hour(
+    pub async fn deliveries_by_hour(
         &self,
         slug: &str,
         from_hour: u64,
     ) -> Result<Vec<(u64, u64)>, ProjectError> {
-        Ok(self.inner.store.deliveries_by_hour(slug, from_hour)?)
+        Ok(self.inner.store.deliveries_by_hour(slug, from_hour).await?)
     }
 
     /// How many events of each type `slug` got in the last `hours` hours (the current hour
@@ -308,7 +310,11 @@ impl Registry {
         self.snapshot(slug).await?;
         let hours = hours.clamp(1, COUNTS_KEPT_HOURS);
         let now_hour = now_ms() / HOUR_MS;
-        Ok(self.inner.store.event_counts(slug, now_hour + 1 - hours)?)
+        Ok(self
+            .inner
+            .store
+            .event_counts(slug, now_hour + 1 - hours)
+            .await?)
     }
 
     /// The events of `slug` after `since`, for polling.
@@ -320,7 +326,7 @@ impl Registry {
     /// A project's documents, in id order.
     pub async fn documents(&self, slug: &str) -> Result<Vec<Document>, ProjectError> {
         self.snapshot(slug).await?;
-        Ok(self.inner.store.documents(slug)?)
+        Ok(self.inner.store.documents(slug).await?)
     }
 
     /// Adds, replaces or deletes one document; answers use the change as soon as this returns.
@@ -403,6 +409,7 @@ impl Registry {
             .inner
             .store
             .session(session_id)
+            .await
             .map_err(|e| ChatError::Store(e.to_string()))?;
         if record.is_none_or(|record| record.project != slug) {
             return Err(ChatError::SessionNotFound);
@@ -426,6 +433,7 @@ impl Registry {
             .inner
             .store
             .session(session_id)
+            .await
             .map_err(|e| ChatError::Store(e.to_string()))?
             .ok_or(ChatError::SessionNotFound)?;
         record.check_access(slug, token.as_deref())?;
@@ -446,23 +454,30 @@ impl Registry {
         limit: usize,
     ) -> Result<Vec<(SessionRecord, Vec<MessageRecord>)>, ProjectError> {
         self.snapshot(slug).await?;
-        let sessions = self.inner.store.project_sessions(slug, before, limit)?;
-        sessions
-            .into_iter()
-            .map(|session| {
-                let messages = self.inner.store.messages(session.id)?;
-                Ok((session, messages))
-            })
-            .collect()
+        let sessions = self
+            .inner
+            .store
+            .project_sessions(slug, before, limit)
+            .await?;
+        let mut conversations = Vec::with_capacity(sessions.len());
+        for session in sessions {
+            let messages = self.inner.store.messages(session.id).await?;
+            conversations.push((session, messages));
+        }
+        Ok(conversations)
     }
 
     /// Pushed events of `slug` per hour since `from_hour`.
-    pub fn event_counts_by_hour(
+    pub async fn event_counts_by_hour(
         &self,
         slug: &str,
         from_hour: u64,
     ) -> Result<Vec<(u64, EventCounts)>, ProjectError> {
-        Ok(self.inner.store.event_counts_by_hour(slug, from_hour)?)
+        Ok(self
+            .inner
+            .store
+            .event_counts_by_hour(slug, from_hour)
+            .await?)
     }
 
     /// One conversation of `slug`; `None` when no such session belongs to it.
@@ -472,13 +487,13 @@ impl Registry {
         session_id: Uuid,
     ) -> Result<Option<(SessionRecord, Vec<MessageRecord>)>, ProjectError> {
         self.snapshot(slug).await?;
-        let Some(session) = self.inner.store.session(session_id)? else {
+        let Some(session) = self.inner.store.session(session_id).await? else {
             return Ok(None);
         };
         if session.project != slug {
             return Ok(None);
         }
-        let messages = self.inner.store.messages(session_id)?;
+        let messages = self.inner.store.messages(session_id).await?;
         Ok(Some((session, messages)))
     }
 
@@ -490,7 +505,7 @@ impl Registry {
         session_id: Uuid,
     ) -> Result<bool, ProjectError> {
         self.snapshot(slug).await?;
-        let Some(session) = self.inner.store.session(session_id)? else {
+        let Some(session) = self.inner.store.session(session_id).await? else {
             return Ok(false);
         };
         if session.project != slug {
@@ -504,7 +519,7 @@ impl Registry {
                 )
                 .await;
         }
-        self.inner.store.delete_session(&session)?;
+        self.inner.store.delete_session(&session).await?;
         self.inner.store.flush().await?;
         Ok(true)
     }
@@ -515,10 +530,16 @@ impl Registry {
         let record = self
             .inner
             .store
-            .project(slug)?
+            .project(slug)
+            .await?
             .ok_or(ProjectError::NotFound)?;
         let grace = Some(Duration::from_secs(5));
-        for session in self.inner.store.project_sessions(slug, None, usize::MAX)? {
+        for session in self
+            .inner
+            .store
+            .project_sessions(slug, None, usize::MAX)
+            .await?
+        {
             if let Some((_, actor)) = self.inner.sessions.remove(&session.id) {
                 let _ = actor
                     .stop_and_wait(Some("project deleted".into()), grace)
@@ -534,7 +555,7 @@ impl Registry {
         // Roles and invitations first: should the rest fail, nobody keeps a role on the slug
         // that a project created under it later would hand them.
         self.forget_members(slug).await?;
-        self.inner.store.delete_project(&record)?;
+        self.inner.store.delete_project(&record).await?;
         self.inner.store.flush().await?;
         Ok(())
     }
@@ -551,7 +572,7 @@ impl Registry {
     /// Returns how many it erased.
     pub async fn purge_expired(&self, now_ms: u64) -> Result<usize, ProjectError> {
         let mut erased = 0;
-        for project in self.projects()? {
+        for project in self.projects().await? {
             let Some(days) = project.retention_days else {
                 continue;
             };
@@ -560,7 +581,8 @@ impl Registry {
             let expired: Vec<Uuid> = self
                 .inner
                 .store
-                .project_sessions(&project.slug, Some((cutoff, Uuid::nil())), usize::MAX)?
+                .project_sessions(&project.slug, Some((cutoff, Uuid::nil())), usize::MAX)
+                .await?
                 .into_iter()
                 .map(|session| session.id)
                 .collect();
@@ -574,8 +596,8 @@ impl Registry {
     }
 
     /// Every lead of `slug`, oldest first.
-    pub fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, ProjectError> {
-        Ok(self.inner.store.leads(slug)?)
+    pub async fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, ProjectError> {
+        Ok(self.inner.store.leads(slug).await?)
     }
 
     /// Adds an admin user; the password is hashed on a blocking thread.
@@ -662,13 +684,13 @@ impl Registry {
     }
 
     /// Pending invitations to project `slug`.
-    pub fn project_invitations(&self, slug: &str) -> Result<Vec<Invitation>, AccountError> {
-        Ok(self.inner.store.project_invitations(slug)?)
+    pub async fn project_invitations(&self, slug: &str) -> Result<Vec<Invitation>, AccountError> {
+        Ok(self.inner.store.project_invitations(slug).await?)
     }
 
     /// Pending invitations of `email` (normalized), to any project.
-    pub fn invitations_for(&self, email: &str) -> Result<Vec<Invitation>, AccountError> {
-        Ok(self.inner.store.invitations_for(email)?)
+    pub async fn invitations_for(&self, email: &str) -> Result<Vec<Invitation>, AccountError> {
+        Ok(self.inner.store.invitations_for(email).await?)
     }
 
     /// The live accounts actor; `Unavailable` for the moment between a failure and its restart.
@@ -682,18 +704,18 @@ impl Registry {
     }
 
     /// A user by (any-case) email.
-    pub fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, AccountError> {
-        Ok(self.inner.store.user(&normalize_email(email)?)?)
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, AccountError> {
+        Ok(self.inner.store.user(&normalize_email(email)?).await?)
     }
 
     /// Every user, in email order.
-    pub fn users(&self) -> Result<Vec<UserRecord>, AccountError> {
-        Ok(self.inner.store.users()?)
+    pub async fn users(&self) -> Result<Vec<UserRecord>, AccountError> {
+        Ok(self.inner.store.users().await?)
     }
 
     /// How many admin users exist.
-    pub fn user_count(&self) -> Result<usize, AccountError> {
-        Ok(self.inner.store.users()?.len())
+    pub async fn user_count(&self) -> Result<usize, AccountError> {
+        Ok(self.inner.store.users().await?.len())
     }
 
     /// Checks an email and password; on success starts a refresh-token family. A wrong email
@@ -704,7 +726,7 @@ impl Registry {
         password: String,
     ) -> Result<(UserRecord, RefreshGrant), AccountError> {
         let email = normalize_email(email).map_err(|_| AccountError::WrongCredentials)?;
-        let user = self.inner.store.user(&email)?;
+        let user = self.inner.store.user(&email).await?;
         let hash = user
             .as_ref()
             .map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
@@ -733,13 +755,13 @@ impl Registry {
 
     /// Whether the sign-in (refresh-token family) an access token was minted from has ended:
     /// signed out, or its tokens replayed.
-    pub fn sign_in_ended(&self, family: Uuid) -> Result<bool, AccountError> {
-        Ok(self.inner.store.family_revoked(family)?)
+    pub async fn sign_in_ended(&self, family: Uuid) -> Result<bool, AccountError> {
+        Ok(self.inner.store.family_revoked(family).await?)
     }
 
     /// A user by id, as an access token names it.
-    pub fn user(&self, id: Uuid) -> Result<Option<UserRecord>, AccountError> {
-        Ok(self.inner.store.user_by_id(id)?)
+    pub async fn user(&self, id: Uuid) -> Result<Option<UserRecord>, AccountError> {
+        Ok(self.inner.store.user_by_id(id).await?)
     }
 
     /// Records the visitor's thumbs on answer `seq` of their session.
@@ -789,8 +811,8 @@ impl Registry {
     }
 
     /// The store's size on disk, in bytes.
-    pub fn store_size(&self) -> Result<u64, StoreError> {
-        self.inner.store.size_on_disk()
+    pub async fn store_size(&self) -> Result<u64, StoreError> {
+        self.inner.store.size_on_disk().await
     }
 
     /// The number of project actors alive now.
@@ -826,6 +848,7 @@ impl Registry {
                 .inner
                 .store
                 .session(session_id)
+                .await
                 .map_err(|e| ChatError::Store(e.to_string()))?
                 .is_some();
         if known {
@@ -875,7 +898,7 @@ impl Registry {
             return Ok(actor.clone());
         }
         // Answer unknown projects here, concurrently, rather than queueing on the supervisor.
-        if validate_slug(slug).is_err() || self.inner.store.project(slug)?.is_none() {
+        if validate_slug(slug).is_err() || self.inner.store.project(slug).await?.is_none() {
             return Err(ProjectError::NotFound);
         }
         match call!(
@@ -1118,8 +1141,8 @@ impl SupervisorState {
 
     async fn create(&mut self, record: ProjectRecord) -> Result<(), ProjectError> {
         // Only this actor creates projects, so check-then-write cannot race with another create.
-        if self.args.store.project(&record.slug)?.is_none() {
-            self.args.store.put_project(&record, None)?;
+        if self.args.store.project(&record.slug).await?.is_none() {
+            self.args.store.put_project(&record, None).await?;
             self.args.store.flush().await?;
         }
         Ok(())

@@ -23,7 +23,8 @@ use crate::chat::{
     Source, new_session_token,
 };
 use crate::llm::{LlmError, LlmProvider, LlmStats, Prompt, TextStream, Turn, system_prompt};
-use crate::project::{ProjectSnapshot, now_ms};
+use crate::project::ProjectSnapshot;
+use crate::records::now_ms;
 use crate::secret::SecretHash;
 use crate::store::Store;
 
@@ -117,9 +118,9 @@ impl Actor for Session {
         myself: ActorRef<SessionMessage>,
         args: SessionArguments,
     ) -> Result<SessionState, ActorProcessingErr> {
-        let record = args.store.session(args.session_id)?;
+        let record = args.store.session(args.session_id).await?;
         let messages = match &record {
-            Some(_) => args.store.messages(args.session_id)?,
+            Some(_) => args.store.messages(args.session_id).await?,
             None => Vec::new(),
         };
         let check_every = (args.engine.idle_timeout / 2).max(Duration::from_millis(50));
@@ -260,7 +261,7 @@ impl SessionState {
                 token_hash: SecretHash::of(token),
                 created_at_ms: now_ms(),
             };
-            self.store.put_session(&record).map_err(store_error)?;
+            self.store.put_session(&record).await.map_err(store_error)?;
             self.record = Some(record);
         }
         let question = MessageRecord {
@@ -275,6 +276,7 @@ impl SessionState {
         };
         self.store
             .append_message(self.session_id, &question)
+            .await
             .map_err(store_error)?;
         self.store.flush().await.map_err(store_error)?;
         self.messages.push(question);
@@ -319,6 +321,7 @@ impl SessionState {
         message.feedback = Some(feedback);
         self.store
             .append_message(self.session_id, message)
+            .await
             .map_err(store_error)?;
         self.store.flush().await.map_err(store_error)
     }
@@ -343,6 +346,7 @@ impl SessionState {
         };
         self.store
             .append_message(self.session_id, &message)
+            .await
             .map_err(store_error)?;
         self.store.flush().await.map_err(store_error)?;
         self.messages.push(message.clone());
@@ -386,7 +390,7 @@ impl SessionState {
             feedback: None,
             author: None,
         };
-        self.store.append_message(self.session_id, &answer)?;
+        self.store.append_message(self.session_id, &answer).await?;
         self.store.flush().await?;
         self.messages.push(answer);
         Ok(())

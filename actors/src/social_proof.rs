@@ -4,8 +4,6 @@
 //! This module owns the event's shape and field limits. It does not store, number or deliver
 //! events: the project actor numbers and stores them, the edge delivers them.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use serde::{Deserialize, Serialize};
 
 use crate::text::{TextError, clean_field};
@@ -147,10 +145,7 @@ impl NewEvent {
         Ok(event)
     }
 
-    pub fn into_event(self, id: u64, created_at: SystemTime) -> SocialProofEvent {
-        let since_epoch = created_at
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
+    pub fn into_event(self, id: u64, created_at_ms: u64) -> SocialProofEvent {
         SocialProofEvent {
             id,
             kind: self.kind,
@@ -158,7 +153,7 @@ impl NewEvent {
             location: self.location,
             product: self.product,
             message: self.message,
-            created_at_ms: since_epoch.as_millis() as u64,
+            created_at_ms,
         }
     }
 }

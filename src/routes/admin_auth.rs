@@ -12,7 +12,8 @@
 
 use std::net::IpAddr;
 
-use helpyap_actors::accounts::{AccountError, RefreshGrant, UserRecord, normalize_email};
+use helpyap_actors::accounts::{AccountError, RefreshGrant, normalize_email};
+use helpyap_actors::records::UserRecord;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
@@ -81,18 +82,22 @@ pub async fn logout(
 }
 
 pub async fn me(state: &AppState, request: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let user = signed_in(state, request)?;
+    let user = signed_in(state, request).await?;
     Ok(json_response(StatusCode::OK, &user_json(&user)))
 }
 
 /// The user a request's access token speaks for: 401 when the token is missing, invalid or
 /// expired, when its login has ended (signed out, or its refresh tokens replayed), or when the
 /// account is gone.
-pub fn signed_in(state: &AppState, request: &Request<Incoming>) -> Result<UserRecord, ApiError> {
+pub async fn signed_in(
+    state: &AppState,
+    request: &Request<Incoming>,
+) -> Result<UserRecord, ApiError> {
     let Access { user, family } = state.auth.verify(request.headers())?;
     if state
         .registry
         .sign_in_ended(family)
+        .await
         .map_err(account_error)?
     {
         return Err(ApiError::Unauthorized("This sign-in has ended".into()));
@@ -100,6 +105,7 @@ pub fn signed_in(state: &AppState, request: &Request<Incoming>) -> Result<UserRe
     state
         .registry
         .user(user)
+        .await
         .map_err(account_error)?
         .ok_or_else(|| ApiError::Unauthorized("Account no longer exists".into()))
 }

@@ -15,7 +15,8 @@
 //! their project without consent; the invited user accepts after signing in. Admins, who manage
 //! accounts anyway, still add an existing user directly (200; 404 if there is none).
 
-use helpyap_actors::accounts::{AccountError, Role, UserRecord, normalize_email};
+use helpyap_actors::accounts::{AccountError, normalize_email};
+use helpyap_actors::records::{Role, UserRecord};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
@@ -43,6 +44,7 @@ pub async fn list(
     let members: Vec<Value> = state
         .registry
         .users()
+        .await
         .map_err(account_error)?
         .iter()
         .filter_map(|member| {
@@ -53,6 +55,7 @@ pub async fn list(
     let invitations: Vec<Value> = state
         .registry
         .project_invitations(slug)
+        .await
         .map_err(account_error)?
         .iter()
         .map(|invitation| {
@@ -86,6 +89,7 @@ pub async fn set(
     let account = state
         .registry
         .user_by_email(&email)
+        .await
         .map_err(account_error)?;
     let member = account
         .as_ref()
@@ -131,6 +135,7 @@ pub async fn remove(
     let member = state
         .registry
         .user_by_email(&email)
+        .await
         .map_err(account_error)?
         .filter(|member| member.roles.contains_key(slug));
     match member {
@@ -186,6 +191,7 @@ async fn mine(state: &AppState, user: &UserRecord) -> Result<Response<Body>, Api
     for invitation in state
         .registry
         .invitations_for(&user.email)
+        .await
         .map_err(account_error)?
     {
         // A project deleted meanwhile takes its invitations along; skip a race's leftovers.

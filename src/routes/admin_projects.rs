@@ -23,7 +23,7 @@
 //! 401 without a valid access token, 404 for an unknown project, 403 without the role on it.
 //! Changes reach the project actor, the live widget config and the push check at once.
 
-use helpyap_actors::accounts::{Role, UserRecord};
+use helpyap_actors::records::{Role, UserRecord};
 use helpyap_actors::{ProjectSettings, SecretHash, WidgetSettings};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -62,7 +62,7 @@ pub async fn handle(
     state: &AppState,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let user = signed_in(state, &request)?;
+    let user = signed_in(state, &request).await?;
     let path = request.uri().path().to_owned();
     if path == "/api/admin/backup" {
         return match *request.method() {
@@ -88,7 +88,7 @@ pub async fn handle(
     let decoded = super::path_segments(rest);
     let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     match (request.method().clone(), segments.as_slice()) {
-        (Method::GET, []) => list(state, &user),
+        (Method::GET, []) => list(state, &user).await,
         (Method::POST, []) => create(state, &user, request).await,
         (Method::GET, [slug]) => read(state, &user, slug).await,
         (Method::PUT, [slug]) => update(state, &user, slug, request).await,
@@ -125,7 +125,7 @@ pub async fn handle(
         }
         (Method::GET, [slug, "leads.csv"]) => {
             require_member(state, &user, slug).await?;
-            super::admin_reports::leads_csv(state, slug)
+            super::admin_reports::leads_csv(state, slug).await
         }
         (_, [slug, "documents", rest @ ..]) => {
             require_owner(state, &user, slug).await?;
@@ -476,7 +476,8 @@ async fn leads(
     require_member(state, user, slug).await?;
     let leads: Vec<Value> = state
         .registry
-        .leads(slug)?
+        .leads(slug)
+        .await?
         .iter()
         .rev()
         .map(|lead| {
@@ -492,10 +493,11 @@ async fn leads(
     Ok(json_response(StatusCode::OK, &json!({ "leads": leads })))
 }
 
-fn list(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
+async fn list(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
     let projects: Vec<Value> = state
         .registry
-        .projects()?
+        .projects()
+        .await?
         .into_iter()
         .filter_map(|project| {
             let role = role_on(user, &project.slug)?;

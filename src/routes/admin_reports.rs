@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use helpyap_actors::chat::{Feedback, Role as MessageRole};
-use helpyap_actors::store::HOUR_MS;
+use helpyap_actors::records::HOUR_MS;
 use hyper::header::{CONTENT_DISPOSITION, HeaderValue};
 use hyper::{StatusCode, Uri};
 use serde_json::json;
@@ -83,17 +83,25 @@ pub async fn analytics(
             *questions.entry(question).or_default() += 1;
         }
     }
-    for lead in state.registry.leads(slug)? {
+    for lead in state.registry.leads(slug).await? {
         if let Some(day) = per_day.get_mut(&(lead.created_at_ms / DAY_MS)) {
             day.leads += 1;
         }
     }
-    for (hour, counts) in state.registry.event_counts_by_hour(slug, first_day * 24)? {
+    for (hour, counts) in state
+        .registry
+        .event_counts_by_hour(slug, first_day * 24)
+        .await?
+    {
         if let Some(day) = per_day.get_mut(&(hour / 24)) {
             day.pushes += counts.total();
         }
     }
-    for (hour, delivered) in state.registry.deliveries_by_hour(slug, first_day * 24)? {
+    for (hour, delivered) in state
+        .registry
+        .deliveries_by_hour(slug, first_day * 24)
+        .await?
+    {
         if let Some(day) = per_day.get_mut(&(hour / 24)) {
             day.popups_delivered += delivered;
         }
@@ -182,13 +190,13 @@ pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<
 }
 
 /// `GET …/leads.csv`: one row per lead, newest first.
-pub fn leads_csv(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
+pub async fn leads_csv(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let mut csv = csv::Writer::from_writer(Vec::new());
     write(
         &mut csv,
         ["created_at", "email", "name", "message", "session_id"],
     )?;
-    for lead in state.registry.leads(slug)?.into_iter().rev() {
+    for lead in state.registry.leads(slug).await?.into_iter().rev() {
         write(
             &mut csv,
             [

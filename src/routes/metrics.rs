@@ -13,7 +13,7 @@ use crate::router::AppState;
 /// The content type Prometheus scrapers ask for.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub fn get(state: &AppState, client: IpAddr) -> Result<Response<Body>, ApiError> {
+pub async fn get(state: &AppState, client: IpAddr) -> Result<Response<Body>, ApiError> {
     let allow = state
         .metrics_allow
         .as_ref()
@@ -33,7 +33,7 @@ pub fn get(state: &AppState, client: IpAddr) -> Result<Response<Body>, ApiError>
         live_projects: state.registry.live_projects(),
         live_sessions: state.registry.live_sessions(),
         subscribers: state.registry.live_subscribers_total(),
-        store_bytes: state.registry.store_size().unwrap_or(0),
+        store_bytes: state.registry.store_size().await.unwrap_or(0),
         llm_answers: &llm.answers,
         llm_chunks: &llm.text_chunks,
         llm_upstream_errors: &llm.upstream_errors,

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use helpyap_actors::accounts::Role;
 use helpyap_actors::project::DocumentEdit;
+use helpyap_actors::records::Role;
 use helpyap_actors::{Document, DocumentFormat};
 use http_body_util::Full;
 use hyper::service::service_fn;

@@ -1,7 +1,7 @@
 //! The inbox's filters (date range, unanswered) and the analytics figures behind the dashboard's
 //! charts: answered vs unanswered, popups delivered, visitors online.
 
-use helpyap_actors::accounts::Role;
+use helpyap_actors::records::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,7 +1,7 @@
 //! `/api/admin/projects…`: the 401/403/404 matrix, settings that reach visitors at once, and
 //! push-secret rotation that takes effect at once.
 
-use helpyap_actors::accounts::Role;
+use helpyap_actors::records::Role;
 use serde_json::{Value, json};
 
 use crate::support::{DEMO_SECRET, TestServer, client, expect_error, get_json, push};
@@ -1217,6 +1217,7 @@ async fn a_re_created_slug_gives_no_role_to_the_deleted_projects_members() {
     let old_owner_id = server
         .registry
         .user_by_email("owner@example.com")
+        .await
         .unwrap()
         .unwrap()
         .id;
@@ -1375,7 +1376,7 @@ async fn deleting_a_project_removes_it_and_its_data() {
     )
     .await;
     assert!(
-        server.registry.events_after("demo", 0).is_err(),
+        server.registry.events_after("demo", 0).await.is_err(),
         "its events are gone with it"
     );
     assert!(

@@ -187,7 +187,7 @@ async fn only_admins_download_backups() {
         .unwrap();
     server
         .registry
-        .grant(user.id, "demo", Some(helpyap_actors::accounts::Role::Owner))
+        .grant(user.id, "demo", Some(helpyap_actors::records::Role::Owner))
         .await
         .unwrap();
     let tokens: Value = send_json(

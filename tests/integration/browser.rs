@@ -90,7 +90,7 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
         .filter(|m| m.feedback == Some(helpyap_actors::chat::Feedback::Up))
         .count();
     assert_eq!(thumbs_up, 1, "the thumbs-up reached the store");
-    let leads = server.registry.leads("demo").unwrap();
+    let leads = server.registry.leads("demo").await.unwrap();
     assert_eq!(leads.len(), 1, "the lead form reached the store");
     assert_eq!(leads[0].email, "ann@example.com");
     drop(hostile_kb);
@@ -144,7 +144,7 @@ async fn the_admin_dashboard_works_in_chromium() {
 
 #[tokio::test]
 async fn owners_invite_teammates_who_accept_in_chromium() {
-    use helpyap_actors::accounts::Role;
+    use helpyap_actors::records::Role;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let script = root.join("tests/node/admin_team_e2e.mjs");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -189,19 +189,23 @@ async fn owners_invite_teammates_who_accept_in_chromium() {
     assert_eq!(report["roleUpdated"], true, "{report}");
 
     // What the browsers did is in the store.
-    let user = |email| registry.user_by_email(email).unwrap().unwrap();
-    let sam = user(invitee);
+    let user = async |email| registry.user_by_email(email).await.unwrap().unwrap();
+    let sam = user(invitee).await;
     assert_eq!(
         sam.roles.get("demo"),
         Some(&Role::Owner),
         "accepted as an agent, then made an owner"
     );
     assert!(!sam.roles.contains_key("other"), "declined");
-    assert!(registry.invitations_for(invitee).unwrap().is_empty());
+    assert!(registry.invitations_for(invitee).await.unwrap().is_empty());
     assert!(
-        registry.project_invitations("demo").unwrap().is_empty(),
+        registry
+            .project_invitations("demo")
+            .await
+            .unwrap()
+            .is_empty(),
         "the other invitation was withdrawn"
     );
-    assert!(user(agent).roles.is_empty(), "the agent was removed");
-    assert_eq!(user(owner).roles.get("demo"), Some(&Role::Owner));
+    assert!(user(agent).await.roles.is_empty(), "the agent was removed");
+    assert_eq!(user(owner).await.roles.get("demo"), Some(&Role::Owner));
 }

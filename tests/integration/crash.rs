@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use helpyap::config::DEFAULT_CONFIG_TOML;
-use helpyap_actors::Store;
 use helpyap_actors::chat::{MessageStatus, Role};
+use helpyap_actors::{SledStore, Storage};
 use serde_json::{Value, json};
 
 use crate::support::{Binary, DEMO_SECRET, client, send_json};
@@ -176,10 +176,11 @@ async fn acknowledged_writes_survive_repeated_kill_9_under_load() {
         seen.welcomes.len()
     );
 
-    let store = Store::open(&dir.path().join("store")).unwrap();
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
     // Every acknowledged event, under the id it was acknowledged with; ids only rise.
     let stored: BTreeMap<u64, String> = store
         .events_after("demo", 0)
+        .await
         .unwrap()
         .into_iter()
         .map(|event| (event.id, event.name.unwrap_or_default()))
@@ -189,7 +190,7 @@ async fn acknowledged_writes_survive_repeated_kill_9_under_load() {
     }
     // Every question whose answer started, and every answer that said `finish`.
     for (session, question, answer) in &seen.chats {
-        let messages = store.messages(*session).unwrap();
+        let messages = store.messages(*session).await.unwrap();
         assert_eq!(
             messages.first().map(|m| (m.role, m.content.as_str())),
             Some((Role::User, question.as_str())),

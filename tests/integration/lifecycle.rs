@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use helpyap::config::DEFAULT_CONFIG_TOML;
-use helpyap_actors::Store;
+use helpyap_actors::{SledStore, Storage};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -143,9 +143,10 @@ async fn acknowledged_pushes_survive_kill_9_and_ids_keep_rising() {
     server.kill_9();
 
     {
-        let store = Store::open(&dir.path().join("store")).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         let stored: Vec<(u64, String)> = store
             .events_after("demo", 0)
+            .await
             .unwrap()
             .into_iter()
             .map(|event| (event.id, event.name.unwrap()))
@@ -237,7 +238,9 @@ async fn graceful_shutdown_finishes_a_request_in_flight() {
     let registry = server.registry.clone();
     server.stop().await.unwrap();
     assert_eq!(
-        registry.events_after("demo", 0).unwrap()[0].name.as_deref(),
+        registry.events_after("demo", 0).await.unwrap()[0]
+            .name
+            .as_deref(),
         Some("Late")
     );
 }

@@ -33,7 +33,7 @@ async fn the_seed_example_is_stored_and_answered_201_with_its_id() {
         .unwrap();
     assert_eq!(body, json!({ "id": "2" }));
 
-    let events = server.registry.events_after("demo", 0).unwrap();
+    let events = server.registry.events_after("demo", 0).await.unwrap();
     assert_eq!(events.len(), 2);
     let stored = serde_json::to_value(&events[0]).unwrap();
     assert_eq!(stored["type"], "signed_up");
@@ -106,7 +106,7 @@ async fn credentials_are_checked_401_403_404() {
         "the Bearer scheme is case-insensitive"
     );
     assert_eq!(
-        server.registry.events_after("demo", 0).unwrap().len(),
+        server.registry.events_after("demo", 0).await.unwrap().len(),
         1,
         "refused pushes store nothing"
     );
@@ -157,7 +157,14 @@ async fn bad_bodies_are_400_with_a_reason() {
             "{raw:?} -> {message}"
         );
     }
-    assert!(server.registry.events_after("demo", 0).unwrap().is_empty());
+    assert!(
+        server
+            .registry
+            .events_after("demo", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Unit tests of accounts: password hashing, emails, and refresh-token rotation with reuse
 //! detection, against a real store.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
@@ -17,7 +18,7 @@ fn user(email: &str, password: &str) -> UserRecord {
 }
 
 async fn start(dir: &std::path::Path, refresh_ttl_ms: u64) -> ActorRef<AccountsMessage> {
-    let store = Store::open(dir).unwrap();
+    let store: Store = Arc::new(crate::store::SledStore::open(dir).unwrap());
     let (actor, _) = Actor::spawn(
         None,
         Accounts,

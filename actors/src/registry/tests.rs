@@ -57,7 +57,7 @@ fn feed(replay_events: usize) -> FeedSettings {
 }
 
 async fn start(dir: &std::path::Path) -> Registry {
-    let store = Store::open(dir).unwrap();
+    let store: Store = Arc::new(crate::store::SledStore::open(dir).unwrap());
     Registry::start(RegistryArguments {
         store,
         refresh_ttl: Duration::from_secs(3600),
@@ -150,7 +150,7 @@ async fn push_checks_the_secret_and_numbers_events_monotonically() {
     // Ids continue after a restart on the same store.
     let registry = start(dir.path()).await;
     assert_eq!(registry.push("a", "sp_a", purchase("w")).await.unwrap(), 3);
-    let store_events = registry.inner.store.events_after("a", 0).unwrap();
+    let store_events = registry.inner.store.events_after("a", 0).await.unwrap();
     let names: Vec<_> = store_events
         .iter()
         .map(|e| e.name.clone().unwrap())
@@ -248,7 +248,7 @@ async fn a_panicking_accounts_actor_is_restarted_and_logins_go_on() {
 #[tokio::test]
 async fn the_replay_window_bounds_what_the_store_keeps() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store: Store = Arc::new(crate::store::SledStore::open(dir.path()).unwrap());
     let registry = Registry::start(RegistryArguments {
         store: store.clone(),
         refresh_ttl: Duration::from_secs(3600),
@@ -269,6 +269,7 @@ async fn the_replay_window_bounds_what_the_store_keeps() {
     }
     let ids: Vec<u64> = store
         .events_after("demo", 0)
+        .await
         .unwrap()
         .iter()
         .map(|e| e.id)

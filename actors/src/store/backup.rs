@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{SCHEMA_VERSION, Store, StoreError};
+use super::{SCHEMA_VERSION, SledStore, StoreError};
 
 const FORMAT: &str = "helpyap-backup";
 const VERSION: u64 = 1;
@@ -60,9 +60,9 @@ pub enum BackupError {
     TargetNotEmpty(String),
 }
 
-impl Store {
+impl SledStore {
     /// Writes every tree of the store to `out`.
-    pub fn backup_to(&self, out: &mut impl Write) -> Result<BackupSummary, BackupError> {
+    pub(super) fn write_backup(&self, out: &mut dyn Write) -> Result<BackupSummary, BackupError> {
         let mut digest = Sha256::new();
         let mut write = |line: &Line| -> Result<(), BackupError> {
             let mut text = serde_json::to_vec(line).expect("lines are plain data");

@@ -1,0 +1,98 @@
+//! The durable records: what the storage port reads and writes, in one module that both the
+//! store and the actors depend on (the engine's modules form a DAG: records → storage → actors
+//! → handles).
+//!
+//! Records are plain data with serde derives. They carry no behaviour beyond what a record
+//! says about itself; validation and decisions live in the actors that own them.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::secret::SecretHash;
+use crate::widget::WidgetSettings;
+
+pub use crate::chat::{MessageRecord, SessionRecord};
+pub use crate::knowledge::Document;
+pub use crate::lead::LeadRecord;
+pub use crate::social_proof::{EventCounts, EventKind, SocialProofEvent};
+
+/// One hour in milliseconds: the bucket of hourly counts.
+pub const HOUR_MS: u64 = 3_600_000;
+
+/// A project as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectRecord {
+    pub slug: String,
+    pub widget: WidgetSettings,
+    /// `None` until a push secret is set; every push is refused until then.
+    pub push_secret_hash: Option<SecretHash>,
+    /// Sites whose pages may use the widget endpoints (`https://shop.example`); empty: any.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Conversations older than this many days are erased automatically; `None` keeps them.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// Digest of the config-file seed last applied; the same seed is not applied again, so
+    /// changes made in the dashboard survive restarts until the operator edits the seed.
+    #[serde(default)]
+    pub seed_digest: Option<String>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything on the project.
+    Owner,
+    /// Conversations and hand-offs; no settings or secrets.
+    Agent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRecord {
+    pub id: Uuid,
+    /// Lowercased; the login name.
+    pub email: String,
+    /// argon2id, PHC string format.
+    pub password_hash: String,
+    /// Owner of every project, including new ones: the instance's operator.
+    pub admin: bool,
+    /// Roles per project slug.
+    pub roles: BTreeMap<String, Role>,
+    pub created_at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRecord {
+    pub user_id: Uuid,
+    pub family: Uuid,
+    pub expires_at_ms: u64,
+    /// Set when it was exchanged for a new token; presenting it again is reuse.
+    pub used: bool,
+}
+
+/// A role on a project offered to whoever signs in with `email`, until they accept or decline
+/// it, the project's owners withdraw it, or the project is deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invitation {
+    pub project: String,
+    /// Normalized, as a login name.
+    pub email: String,
+    pub role: Role,
+    pub invited_by: Uuid,
+    pub created_at_ms: u64,
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,624 @@
+//! The storage contract: what every backend of [`Storage`] must do, as tests any backend runs.
+//!
+//! A backend's test module implements [`Backend`] (how to make an empty store, reopen one and
+//! restore a backup into a new one) and expands [`storage_contract!`] once; the sled adapter
+//! does so in `sled_store/tests.rs`. Each check names the behaviour it holds the backend to:
+//! every operation, id allocation, atomic multi-record writes, flush durability, pagination
+//! order, deletion cascades, and the backup round trip.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+use crate::chat::{MessageStatus, Role as Speaker};
+use crate::records::{
+    Document, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord, ProjectRecord,
+    RefreshRecord, Role, SessionRecord, UserRecord,
+};
+use crate::secret::SecretHash;
+use crate::social_proof::NewEvent;
+use crate::widget::{Position, Theme, WidgetSettings};
+
+/// How the contract gets stores of one backend.
+#[async_trait::async_trait]
+pub(crate) trait Backend: Send + Sync {
+    /// A new, empty store of its own.
+    async fn fresh(&self) -> Store;
+    /// `store` closed and opened again: what the next start of the server sees.
+    async fn reopen(&self, store: Store) -> Store;
+    /// A new, empty store restored from `backup`.
+    async fn restore(&self, backup: Vec<u8>) -> Store;
+}
+
+/// Expands to one `#[tokio::test]` per contract check, each running on `$backend`.
+macro_rules! storage_contract {
+    ($backend:expr) => {
+        $crate::store::contract::storage_contract!(@tests $backend;
+            projects_round_trip_and_survive_reopen,
+            push_secret_index_follows_rotation_atomically,
+            event_ids_are_dense_per_project_and_never_reused,
+            events_replay_in_id_order_and_the_tail_is_pruned,
+            events_are_counted_per_hour_and_type_and_old_hours_dropped,
+            deliveries_are_summed_per_hour,
+            users_refresh_tokens_and_families,
+            invitations_by_project_and_by_email,
+            leads_come_back_oldest_first,
+            documents_are_replaced_as_a_whole_in_id_order,
+            conversations_page_newest_first_with_a_cursor,
+            deleting_a_session_erases_its_transcript,
+            deleting_a_project_cascades_to_everything_it_owns,
+            a_backup_restores_every_record,
+        );
+    };
+    (@tests $backend:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                $crate::store::contract::$check(&$backend).await;
+            }
+        )*
+    };
+}
+pub(crate) use storage_contract;
+
+pub(crate) fn project(slug: &str, secret: Option<&str>) -> ProjectRecord {
+    ProjectRecord {
+        slug: slug.into(),
+        widget: WidgetSettings {
+            name: "Bot".into(),
+            company: "Co".into(),
+            welcome_message: "Hi".into(),
+            quick_replies: vec![],
+            theme: Theme {
+                primary_color: "#000000".into(),
+                position: Position::BottomLeft,
+            },
+            social_proof: Default::default(),
+        },
+        push_secret_hash: secret.map(SecretHash::of),
+        allowed_origins: Vec::new(),
+        seed_digest: None,
+        retention_days: None,
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    }
+}
+
+pub(crate) fn new_event(kind: EventKind, name: &str) -> NewEvent {
+    NewEvent {
+        kind,
+        name: Some(name.into()),
+        location: None,
+        product: None,
+        message: None,
+    }
+}
+
+fn user(email: &str) -> UserRecord {
+    UserRecord {
+        id: Uuid::new_v4(),
+        email: email.into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        admin: false,
+        roles: BTreeMap::from([("demo".to_string(), Role::Agent)]),
+        created_at_ms: 7,
+    }
+}
+
+fn session(slug: &str, created_at_ms: u64) -> SessionRecord {
+    SessionRecord {
+        id: Uuid::new_v4(),
+        project: slug.into(),
+        token_hash: SecretHash::of(&format!("token {created_at_ms}")),
+        created_at_ms,
+    }
+}
+
+fn message(seq: u32, content: &str) -> MessageRecord {
+    MessageRecord {
+        seq,
+        role: if seq % 2 == 1 {
+            Speaker::User
+        } else {
+            Speaker::Assistant
+        },
+        content: content.into(),
+        created_at_ms: u64::from(seq),
+        sources: Vec::new(),
+        status: MessageStatus::Complete,
+        feedback: None,
+        author: None,
+    }
+}
+
+fn document(id: &str) -> Document {
+    Document {
+        id: id.into(),
+        title: format!("About {id}"),
+        url: None,
+        passages: vec![format!("{id} passage one"), format!("{id} passage two")],
+        fetched: false,
+    }
+}
+
+fn lead(created_at_ms: u64) -> LeadRecord {
+    LeadRecord {
+        session_id: Uuid::new_v4(),
+        email: format!("lead{created_at_ms}@example.com"),
+        name: None,
+        message: Some("call me".into()),
+        created_at_ms,
+    }
+}
+
+fn invitation(slug: &str, email: &str) -> Invitation {
+    Invitation {
+        project: slug.into(),
+        email: email.into(),
+        role: Role::Agent,
+        invited_by: Uuid::nil(),
+        created_at_ms: 3,
+    }
+}
+
+async fn push(store: &Store, slug: &str, at_ms: u64, keep: u64) -> u64 {
+    let event = new_event(EventKind::Purchased, "buyer");
+    store
+        .append_event(slug, event, at_ms, keep)
+        .await
+        .unwrap()
+        .id
+}
+
+async fn ids_after(store: &Store, slug: &str, after: u64) -> Vec<u64> {
+    let events = store.events_after(slug, after).await.unwrap();
+    events.iter().map(|event| event.id).collect()
+}
+
+pub(crate) async fn projects_round_trip_and_survive_reopen(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    store
+        .put_project(&project("demo", Some("sp_a")), None)
+        .await
+        .unwrap();
+    store.put_project(&project("b", None), None).await.unwrap();
+    store.flush().await.unwrap();
+    let store = backend.reopen(store).await;
+    let found = store.project("demo").await.unwrap();
+    assert_eq!(found, Some(project("demo", Some("sp_a"))));
+    assert_eq!(store.project("other").await.unwrap(), None);
+    assert_eq!(store.project_slugs().await.unwrap(), ["b", "demo"]);
+}
+
+pub(crate) async fn push_secret_index_follows_rotation_atomically(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    let old = SecretHash::of("sp_old");
+    store
+        .put_project(&project("demo", Some("sp_old")), None)
+        .await
+        .unwrap();
+    let owner = store.project_for_secret(&old).await.unwrap();
+    assert_eq!(owner.as_deref(), Some("demo"));
+    store
+        .put_project(&project("demo", Some("sp_new")), Some(&old))
+        .await
+        .unwrap();
+    assert_eq!(store.project_for_secret(&old).await.unwrap(), None);
+    let new = store
+        .project_for_secret(&SecretHash::of("sp_new"))
+        .await
+        .unwrap();
+    assert_eq!(new.as_deref(), Some("demo"));
+    let record = store.project("demo").await.unwrap().unwrap();
+    assert_eq!(record.push_secret_hash, Some(SecretHash::of("sp_new")));
+}
+
+pub(crate) async fn event_ids_are_dense_per_project_and_never_reused(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    assert_eq!(store.last_event_id("a").await.unwrap(), 0);
+    for expected in 1..=3 {
+        assert_eq!(push(&store, "a", 10, 100).await, expected);
+    }
+    // "a-b" sorts right after "a"; its ids and events are its own.
+    assert_eq!(push(&store, "a-b", 10, 100).await, 1);
+    assert_eq!(store.last_event_id("a").await.unwrap(), 3);
+    store.flush().await.unwrap();
+    let store = backend.reopen(store).await;
+    assert_eq!(
+        push(&store, "a", 10, 100).await,
+        4,
+        "ids go on after a restart"
+    );
+
+    // A project deleted and created again under its slug numbers after the last id given out.
+    store.put_project(&project("a", None), None).await.unwrap();
+    store.delete_project(&project("a", None)).await.unwrap();
+    assert_eq!(ids_after(&store, "a", 0).await, Vec::<u64>::new());
+    assert_eq!(store.last_event_id("a").await.unwrap(), 4);
+    store.put_project(&project("a", None), None).await.unwrap();
+    assert_eq!(push(&store, "a", 10, 100).await, 5);
+}
+
+pub(crate) async fn events_replay_in_id_order_and_the_tail_is_pruned(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    for _ in 1..=5 {
+        push(&store, "a", 10, 100).await;
+    }
+    assert_eq!(ids_after(&store, "a", 2).await, [3, 4, 5]);
+    assert_eq!(ids_after(&store, "a", 5).await, Vec::<u64>::new());
+    // Keeping the last 3: the push of id 6 drops ids 1 to 3.
+    push(&store, "a", 10, 3).await;
+    assert_eq!(ids_after(&store, "a", 0).await, [4, 5, 6]);
+    let first = &store.events_after("a", 0).await.unwrap()[0];
+    assert_eq!(first.name.as_deref(), Some("buyer"));
+    assert_eq!(
+        (first.kind, first.created_at_ms),
+        (EventKind::Purchased, 10)
+    );
+}
+
+pub(crate) async fn events_are_counted_per_hour_and_type_and_old_hours_dropped(
+    backend: &impl Backend,
+) {
+    let store = backend.fresh().await;
+    let at = |hour: u64| hour * HOUR_MS + 5;
+    for (slug, hour, kind) in [
+        ("demo", 10, EventKind::SignedUp),
+        ("demo", 11, EventKind::SignedUp),
+        ("demo", 11, EventKind::Purchased),
+        ("other", 11, EventKind::Purchased),
+        ("demo", 12, EventKind::SignedUp),
+    ] {
+        let event = new_event(kind, "x");
+        store.append_event(slug, event, at(hour), 1).await.unwrap();
+    }
+    // Events beyond the replay tail are dropped; their counts stay.
+    assert_eq!(ids_after(&store, "demo", 0).await, [4]);
+    let all = store.event_counts("demo", 0).await.unwrap();
+    assert_eq!((all.signed_up, all.purchased, all.total()), (3, 1, 4));
+    let recent = store.event_counts("demo", 11).await.unwrap();
+    assert_eq!((recent.signed_up, recent.purchased), (2, 1));
+    let hours: Vec<(u64, u64)> = store
+        .event_counts_by_hour("demo", 11)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(hour, counts)| (hour, counts.total()))
+        .collect();
+    assert_eq!(hours, [(11, 2), (12, 1)]);
+
+    store.forget_counts_before("demo", 12).await.unwrap();
+    assert_eq!(store.event_counts("demo", 0).await.unwrap().total(), 1);
+    let other = store.event_counts("other", 0).await.unwrap();
+    assert_eq!(other.purchased, 1, "other projects untouched");
+}
+
+pub(crate) async fn deliveries_are_summed_per_hour(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    store.add_deliveries("demo", 5, 3).await.unwrap();
+    store.add_deliveries("demo", 5, 4).await.unwrap();
+    store.add_deliveries("demo", 7, 1).await.unwrap();
+    store.add_deliveries("demo-2", 5, 100).await.unwrap();
+    let hours = store.deliveries_by_hour("demo", 0).await.unwrap();
+    assert_eq!(hours, [(5, 7), (7, 1)]);
+    assert_eq!(store.deliveries_by_hour("demo", 6).await.unwrap(), [(7, 1)]);
+    store.forget_counts_before("demo", 6).await.unwrap();
+    assert_eq!(store.deliveries_by_hour("demo", 0).await.unwrap(), [(7, 1)]);
+    assert!(store.size_on_disk().await.unwrap() > 0);
+}
+
+pub(crate) async fn users_refresh_tokens_and_families(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    let (ann, bob) = (user("ann@example.com"), user("bob@example.com"));
+    store.put_user(&bob).await.unwrap();
+    store.put_user(&ann).await.unwrap();
+    assert_eq!(
+        store.user("ann@example.com").await.unwrap(),
+        Some(ann.clone())
+    );
+    assert_eq!(store.user("nobody@example.com").await.unwrap(), None);
+    assert_eq!(store.user_by_id(bob.id).await.unwrap(), Some(bob.clone()));
+    assert_eq!(store.user_by_id(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(store.users().await.unwrap(), [ann.clone(), bob.clone()]);
+    let admin = UserRecord {
+        admin: true,
+        ..ann.clone()
+    };
+    store.put_user(&admin).await.unwrap();
+    assert_eq!(
+        store.users().await.unwrap(),
+        [admin, bob],
+        "replaced, not added"
+    );
+
+    let hash = SecretHash::of("rt_1");
+    let record = RefreshRecord {
+        user_id: ann.id,
+        family: Uuid::new_v4(),
+        expires_at_ms: 99,
+        used: false,
+    };
+    assert_eq!(store.refresh(&hash).await.unwrap(), None);
+    store.put_refresh(&hash, &record).await.unwrap();
+    let used = RefreshRecord {
+        used: true,
+        ..record.clone()
+    };
+    store.put_refresh(&hash, &used).await.unwrap();
+    assert_eq!(store.refresh(&hash).await.unwrap(), Some(used));
+    assert!(!store.family_revoked(record.family).await.unwrap());
+    store.revoke_family(record.family).await.unwrap();
+    assert!(store.family_revoked(record.family).await.unwrap());
+    assert!(!store.family_revoked(Uuid::new_v4()).await.unwrap());
+}
+
+pub(crate) async fn invitations_by_project_and_by_email(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    for (slug, email) in [
+        ("demo", "zed@example.com"),
+        ("demo", "amy@example.com"),
+        ("demo-2", "amy@example.com"),
+    ] {
+        store
+            .put_invitation(&invitation(slug, email))
+            .await
+            .unwrap();
+    }
+    let found = store.invitation("demo", "amy@example.com").await.unwrap();
+    assert_eq!(found, Some(invitation("demo", "amy@example.com")));
+    let emails: Vec<String> = store
+        .project_invitations("demo")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|invitation| invitation.email)
+        .collect();
+    assert_eq!(emails, ["amy@example.com", "zed@example.com"]);
+    let projects: Vec<String> = store
+        .invitations_for("amy@example.com")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|invitation| invitation.project)
+        .collect();
+    assert_eq!(projects, ["demo", "demo-2"]);
+    assert!(
+        store
+            .delete_invitation("demo", "amy@example.com")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_invitation("demo", "amy@example.com")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.invitation("demo", "amy@example.com").await.unwrap(),
+        None
+    );
+}
+
+pub(crate) async fn leads_come_back_oldest_first(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    for at in [30, 10, 20] {
+        store.put_lead("demo", &lead(at)).await.unwrap();
+    }
+    store.put_lead("demo-2", &lead(5)).await.unwrap();
+    let times: Vec<u64> = store
+        .leads("demo")
+        .await
+        .unwrap()
+        .iter()
+        .map(|lead| lead.created_at_ms)
+        .collect();
+    assert_eq!(times, [10, 20, 30]);
+    assert_eq!(store.leads("none").await.unwrap(), []);
+}
+
+pub(crate) async fn documents_are_replaced_as_a_whole_in_id_order(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    let docs = [document("b"), document("a"), document("c")];
+    store.replace_documents("demo", &docs).await.unwrap();
+    store
+        .replace_documents("demo-2", &[document("x")])
+        .await
+        .unwrap();
+    let ids = |documents: Vec<Document>| -> Vec<String> {
+        documents.into_iter().map(|document| document.id).collect()
+    };
+    assert_eq!(ids(store.documents("demo").await.unwrap()), ["a", "b", "c"]);
+    assert_eq!(store.documents("demo").await.unwrap()[0], document("a"));
+    store
+        .replace_documents("demo", &[document("d")])
+        .await
+        .unwrap();
+    assert_eq!(ids(store.documents("demo").await.unwrap()), ["d"]);
+    assert_eq!(ids(store.documents("demo-2").await.unwrap()), ["x"]);
+}
+
+pub(crate) async fn conversations_page_newest_first_with_a_cursor(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    let mut sessions = Vec::new();
+    for at in [100, 300, 200, 400, 500] {
+        let record = session("demo", at);
+        store.put_session(&record).await.unwrap();
+        sessions.push(record);
+    }
+    store.put_session(&session("demo-2", 999)).await.unwrap();
+    let times = |page: &[SessionRecord]| -> Vec<u64> {
+        page.iter().map(|session| session.created_at_ms).collect()
+    };
+    let first = store.project_sessions("demo", None, 2).await.unwrap();
+    assert_eq!(times(&first), [500, 400]);
+    let last = &first[1];
+    let cursor = Some((last.created_at_ms, last.id));
+    let second = store.project_sessions("demo", cursor, 10).await.unwrap();
+    assert_eq!(times(&second), [300, 200, 100]);
+    let found = store.session(sessions[0].id).await.unwrap();
+    assert_eq!(found, Some(sessions[0].clone()));
+
+    let id = sessions[0].id;
+    for seq in [2, 1, 3] {
+        let text = format!("message {seq}");
+        store
+            .append_message(id, &message(seq, &text))
+            .await
+            .unwrap();
+    }
+    let seqs: Vec<u32> = store
+        .messages(id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|message| message.seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(store.messages(sessions[1].id).await.unwrap(), []);
+}
+
+pub(crate) async fn deleting_a_session_erases_its_transcript(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    let (gone, kept) = (session("demo", 1), session("demo", 2));
+    for record in [&gone, &kept] {
+        store.put_session(record).await.unwrap();
+        store
+            .append_message(record.id, &message(1, "hi"))
+            .await
+            .unwrap();
+    }
+    store.delete_session(&gone).await.unwrap();
+    assert_eq!(store.session(gone.id).await.unwrap(), None);
+    assert_eq!(store.messages(gone.id).await.unwrap(), []);
+    let left = store.project_sessions("demo", None, 10).await.unwrap();
+    assert_eq!(left, std::slice::from_ref(&kept));
+    assert_eq!(store.messages(kept.id).await.unwrap().len(), 1);
+}
+
+pub(crate) async fn deleting_a_project_cascades_to_everything_it_owns(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    for slug in ["demo", "demo-2"] {
+        let record = project(slug, Some(&format!("sp_{slug}")));
+        store.put_project(&record, None).await.unwrap();
+        push(&store, slug, 5 * HOUR_MS, 100).await;
+        store.add_deliveries(slug, 5, 1).await.unwrap();
+        store
+            .replace_documents(slug, &[document("a")])
+            .await
+            .unwrap();
+        store.put_lead(slug, &lead(1)).await.unwrap();
+        store
+            .put_invitation(&invitation(slug, "amy@example.com"))
+            .await
+            .unwrap();
+        let conversation = session(slug, 1);
+        store.put_session(&conversation).await.unwrap();
+        store
+            .append_message(conversation.id, &message(1, "hi"))
+            .await
+            .unwrap();
+    }
+    let doomed = store.project_sessions("demo", None, 10).await.unwrap();
+    store
+        .delete_project(&project("demo", Some("sp_demo")))
+        .await
+        .unwrap();
+
+    assert_eq!(store.project("demo").await.unwrap(), None);
+    assert_eq!(store.project_slugs().await.unwrap(), ["demo-2"]);
+    let secret = SecretHash::of("sp_demo");
+    assert_eq!(store.project_for_secret(&secret).await.unwrap(), None);
+    assert_eq!(store.events_after("demo", 0).await.unwrap(), []);
+    assert_eq!(store.event_counts("demo", 0).await.unwrap().total(), 0);
+    assert_eq!(store.deliveries_by_hour("demo", 0).await.unwrap(), []);
+    assert_eq!(store.documents("demo").await.unwrap(), []);
+    assert_eq!(store.leads("demo").await.unwrap(), []);
+    assert_eq!(store.project_invitations("demo").await.unwrap(), []);
+    assert_eq!(store.project_sessions("demo", None, 10).await.unwrap(), []);
+    assert_eq!(store.session(doomed[0].id).await.unwrap(), None);
+    assert_eq!(store.messages(doomed[0].id).await.unwrap(), []);
+    assert_eq!(
+        store.last_event_id("demo").await.unwrap(),
+        1,
+        "the id floor stays"
+    );
+
+    // The neighbour keeps everything.
+    assert!(store.project("demo-2").await.unwrap().is_some());
+    assert_eq!(ids_after(&store, "demo-2", 0).await, [1]);
+    assert_eq!(store.event_counts("demo-2", 0).await.unwrap().total(), 1);
+    assert_eq!(store.documents("demo-2").await.unwrap().len(), 1);
+    assert_eq!(store.leads("demo-2").await.unwrap().len(), 1);
+    assert_eq!(store.project_invitations("demo-2").await.unwrap().len(), 1);
+    let sessions = store.project_sessions("demo-2", None, 10).await.unwrap();
+    assert_eq!(store.messages(sessions[0].id).await.unwrap().len(), 1);
+}
+
+pub(crate) async fn a_backup_restores_every_record(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    store
+        .put_project(&project("demo", Some("sp_x")), None)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        push(&store, "demo", 2 * HOUR_MS, 100).await;
+    }
+    store.add_deliveries("demo", 2, 3).await.unwrap();
+    store
+        .replace_documents("demo", &[document("a")])
+        .await
+        .unwrap();
+    store.put_lead("demo", &lead(4)).await.unwrap();
+    let member = user("ann@example.com");
+    store.put_user(&member).await.unwrap();
+    let family = Uuid::new_v4();
+    store.revoke_family(family).await.unwrap();
+    store
+        .put_invitation(&invitation("demo", "amy@example.com"))
+        .await
+        .unwrap();
+    let conversation = session("demo", 1);
+    store.put_session(&conversation).await.unwrap();
+    store
+        .append_message(conversation.id, &message(1, "hi"))
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+
+    let mut backup = Vec::new();
+    store.backup_to(&mut backup).unwrap();
+    let restored = backend.restore(backup).await;
+    let source = contents(&store, conversation.id).await;
+    assert!(source.contains("ann@example.com"), "{source}");
+    assert_eq!(contents(&restored, conversation.id).await, source);
+    let secret = SecretHash::of("sp_x");
+    let owner = restored.project_for_secret(&secret).await.unwrap();
+    assert_eq!(owner.as_deref(), Some("demo"));
+    assert!(restored.family_revoked(family).await.unwrap());
+    assert_eq!(restored.user_by_id(member.id).await.unwrap(), Some(member));
+    assert_eq!(push(&restored, "demo", 2 * HOUR_MS, 100).await, 4);
+}
+
+/// Everything of project "demo" the port can read, as one comparable text.
+async fn contents(store: &Store, conversation: Uuid) -> String {
+    let read = async {
+        Ok::<_, StoreError>(format!(
+            "{:?}",
+            (
+                store.project("demo").await?,
+                store.events_after("demo", 0).await?,
+                store.event_counts("demo", 0).await?,
+                store.deliveries_by_hour("demo", 0).await?,
+                store.documents("demo").await?,
+                store.leads("demo").await?,
+                store.users().await?,
+                store.project_invitations("demo").await?,
+                store.project_sessions("demo", None, 10).await?,
+                store.messages(conversation).await?,
+            )
+        ))
+    };
+    read.await.unwrap()
+}

@@ -1,0 +1,791 @@
+//! The sled adapter of the storage port: the embedded single-node store, and the only module
+//! that touches sled.
+//!
+//! It owns the tree layout (documented in `docs/ARCHITECTURE.md`) and turns typed records into
+//! bytes and back. It relies on the engine's single-writer rule: only a project's actor appends
+//! that project's events, so allocating the next event id needs no cross-tree lock.
+//!
+//! Durability: writes land in sled's in-memory log; [`Storage::flush`] makes them survive
+//! `kill -9`. Flushes go through one flusher thread that answers every caller waiting when a
+//! flush starts (group commit); see [`Flusher`] for why sled's own `flush_async` is not used.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::mpsc;
+
+use serde::{Serialize, de::DeserializeOwned};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use uuid::Uuid;
+
+use super::{SCHEMA_VERSION, Storage, StoreError};
+use crate::records::{
+    Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
+    ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
+};
+use crate::secret::SecretHash;
+use crate::social_proof::NewEvent;
+
+/// Group commit on a thread of our own.
+///
+/// sled 0.34's `flush_async` waits on sled's small IO thread pool, and the buffer writes it waits
+/// for are queued on that same pool: a few dozen concurrent callers fill the pool with waiters
+/// and it deadlocks (hit at ~40 concurrent chats). Here one thread calls the blocking `flush`,
+/// which never occupies sled's pool, and answers every request that was waiting when the flush
+/// began — each of those requests was sent after its writes, so the flush covers them.
+///
+/// Requests carry their own `Db` handle, so the thread holds the database only while flushing
+/// and dropping the last `Store` still releases sled's file lock at once.
+#[derive(Clone)]
+struct Flusher {
+    requests: mpsc::Sender<FlushRequest>,
+}
+
+struct FlushRequest {
+    db: sled::Db,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+impl Flusher {
+    fn start() -> std::io::Result<Flusher> {
+        let (requests, inbox) = mpsc::channel::<FlushRequest>();
+        std::thread::Builder::new()
+            .name("store-flusher".into())
+            .spawn(move || {
+                // Ends when every `Store` (and so every sender) is gone.
+                while let Ok(first) = inbox.recv() {
+                    let mut waiting = vec![first.done];
+                    waiting.extend(inbox.try_iter().map(|request| request.done));
+                    let result = first
+                        .db
+                        .flush()
+                        .map(drop)
+                        .map_err(|error| error.to_string());
+                    drop(first.db);
+                    for done in waiting {
+                        let _ = done.send(result.clone());
+                    }
+                }
+            })?;
+        Ok(Flusher { requests })
+    }
+
+    async fn flush(&self, db: &sled::Db) -> Result<(), StoreError> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let request = FlushRequest {
+            db: db.clone(),
+            done,
+        };
+        if self.requests.send(request).is_err() {
+            return Err(StoreError::Flush("the flusher thread is gone".into()));
+        }
+        match answer.await {
+            Ok(result) => result.map_err(StoreError::Flush),
+            Err(_) => Err(StoreError::Flush("the flusher thread is gone".into())),
+        }
+    }
+}
+
+/// sled's page cache when nothing else is asked for (sled's own default is 1 GiB).
+pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> StoreError {
+        StoreError::Backend(Box::new(error))
+    }
+}
+
+/// Handle to the open database. Cheap to clone; all clones share one sled instance.
+#[derive(Clone)]
+pub struct SledStore {
+    pub(super) db: sled::Db,
+    /// slug → JSON [`ProjectRecord`].
+    projects: sled::Tree,
+    /// SHA-256 of a push secret (32 bytes) → slug of the project it belongs to.
+    push_secrets: sled::Tree,
+    /// slug, 0x00, event id as u64 big-endian → JSON [`SocialProofEvent`].
+    events: sled::Tree,
+    /// slug, 0x00, document id → JSON [`Document`].
+    documents: sled::Tree,
+    /// session id (16 bytes) → JSON [`SessionRecord`].
+    sessions: sled::Tree,
+    /// slug, 0x00, created ms (u64 big-endian), session id (16 bytes) → empty: a project's
+    /// conversations in time order.
+    project_sessions: sled::Tree,
+    /// session id (16 bytes), message seq as u32 big-endian → JSON [`MessageRecord`].
+    messages: sled::Tree,
+    /// slug, 0x00, hour (u64 big-endian), event type code → count (u64 big-endian).
+    event_counts: sled::Tree,
+    /// slug, 0x00, hour (u64 big-endian) → events handed to live visitors (u64 big-endian).
+    delivery_counts: sled::Tree,
+    /// slug, 0x00, created ms (u64 big-endian), session id (16 bytes) → JSON [`LeadRecord`].
+    leads: sled::Tree,
+    /// lowercased email → JSON [`UserRecord`].
+    users: sled::Tree,
+    /// SHA-256 of a refresh token (32 bytes) → JSON [`RefreshRecord`].
+    refresh_tokens: sled::Tree,
+    /// token family id (16 bytes) → empty: every token of the family is refused.
+    revoked_families: sled::Tree,
+    /// slug of a deleted project → the last event id it gave out (u64 big-endian): a project
+    /// re-created under that slug numbers its events after it, so no id is ever reused.
+    event_id_floors: sled::Tree,
+    /// slug, 0x00, lowercased email → JSON [`Invitation`]: a role offered, not yet accepted.
+    invitations: sled::Tree,
+    flusher: Flusher,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `path`. A store that cannot be opened — locked by
+    /// another process, unreadable, corrupt, or of a newer schema — is an error with a
+    /// message fit for an operator, never a panic.
+    pub fn open(path: &Path) -> Result<SledStore, StoreError> {
+        SledStore::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens the store with sled's page cache bounded to `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
+        let open_error = |reason: String| StoreError::Open {
+            path: path.to_owned(),
+            reason,
+        };
+        // sled 0.34 can panic on some corrupt files instead of returning an error.
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_bytes)
+                .open()
+        }));
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(error)) => return Err(open_error(describe_open_error(error))),
+            Err(_) => return Err(open_error(
+                "the data files are corrupt (sled panicked while reading them); restore a backup"
+                    .into(),
+            )),
+        };
+        let store = SledStore {
+            projects: db.open_tree("projects")?,
+            push_secrets: db.open_tree("push_secrets")?,
+            events: db.open_tree("events")?,
+            documents: db.open_tree("documents")?,
+            sessions: db.open_tree("sessions")?,
+            project_sessions: db.open_tree("project_sessions")?,
+            messages: db.open_tree("messages")?,
+            event_counts: db.open_tree("event_counts")?,
+            delivery_counts: db.open_tree("delivery_counts")?,
+            leads: db.open_tree("leads")?,
+            users: db.open_tree("users")?,
+            refresh_tokens: db.open_tree("refresh_tokens")?,
+            revoked_families: db.open_tree("revoked_families")?,
+            event_id_floors: db.open_tree("event_id_floors")?,
+            invitations: db.open_tree("invitations")?,
+            flusher: Flusher::start()
+                .map_err(|error| open_error(format!("cannot start the flusher thread: {error}")))?,
+            db,
+        };
+        store
+            .check_schema()
+            .map_err(|error| open_error(error.to_string()))?;
+        store.index_sessions()?;
+        Ok(store)
+    }
+
+    /// Stores written before the conversation index existed get it built once.
+    fn index_sessions(&self) -> Result<(), StoreError> {
+        if !self.project_sessions.is_empty() {
+            return Ok(());
+        }
+        for entry in self.sessions.iter() {
+            let (key, value) = entry?;
+            let record: SessionRecord = decode(&String::from_utf8_lossy(&key), &value)?;
+            let index_key = project_session_key(&record.project, record.created_at_ms, record.id);
+            self.project_sessions.insert(index_key, &[])?;
+        }
+        Ok(())
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        const KEY: &[u8] = b"schema_version";
+        match self.db.get(KEY)? {
+            None => {
+                self.db.insert(KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+                Ok(())
+            }
+            Some(bytes) => {
+                let found = <[u8; 8]>::try_from(bytes.as_ref())
+                    .map(u64::from_be_bytes)
+                    .ok();
+                match found {
+                    Some(SCHEMA_VERSION) => Ok(()),
+                    other => Err(StoreError::Corrupt {
+                        key: "schema_version".into(),
+                        reason: format!("expected schema {SCHEMA_VERSION}, found {other:?}"),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Storage for SledStore {
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.flusher.flush(&self.db).await
+    }
+
+    async fn project(&self, slug: &str) -> Result<Option<ProjectRecord>, StoreError> {
+        self.projects
+            .get(slug)?
+            .map(|bytes| decode(slug, &bytes))
+            .transpose()
+    }
+
+    async fn project_slugs(&self) -> Result<Vec<String>, StoreError> {
+        self.projects
+            .iter()
+            .keys()
+            .map(|key| Ok(String::from_utf8_lossy(&key?).into_owned()))
+            .collect()
+    }
+
+    async fn put_project(
+        &self,
+        record: &ProjectRecord,
+        previous_secret: Option<&SecretHash>,
+    ) -> Result<(), StoreError> {
+        let value = encode(record);
+        let result = (&self.projects, &self.push_secrets).transaction(|(projects, secrets)| {
+            if let Some(old) = previous_secret {
+                secrets.remove(old.as_bytes().as_slice())?;
+            }
+            if let Some(new) = &record.push_secret_hash {
+                secrets.insert(new.as_bytes().as_slice(), record.slug.as_bytes())?;
+            }
+            projects.insert(record.slug.as_bytes(), value.as_slice())?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(error)) => Err(error.into()),
+            Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
+        }
+    }
+
+    async fn project_for_secret(&self, hash: &SecretHash) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .push_secrets
+            .get(hash.as_bytes())?
+            .map(|slug| String::from_utf8_lossy(&slug).into_owned()))
+    }
+
+    async fn append_event(
+        &self,
+        slug: &str,
+        event: NewEvent,
+        created_at_ms: u64,
+        keep: u64,
+    ) -> Result<SocialProofEvent, StoreError> {
+        // The project's actor is the only writer of its events, so the last id cannot move
+        // between this read and the transaction.
+        let id = self.last_event_id(slug).await? + 1;
+        let event = event.into_event(id, created_at_ms);
+        let value = encode(&event);
+        let count_key = count_key(slug, event.created_at_ms / HOUR_MS, event.kind);
+        let result = (&self.events, &self.event_counts, &self.event_id_floors).transaction(
+            |(events, counts, floors)| {
+                events.insert(event_key(slug, id), value.as_slice())?;
+                let count = counts.get(&count_key)?.map_or(0, |bytes| be_u64(&bytes));
+                counts.insert(count_key.as_slice(), &(count + 1).to_be_bytes())?;
+                floors.insert(slug.as_bytes(), &id.to_be_bytes())?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            },
+        );
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Storage(error)) => return Err(error.into()),
+            Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
+        }
+        if let Some(last_forgotten) = id.checked_sub(keep).filter(|&last| last > 0) {
+            let mut batch = sled::Batch::default();
+            for key in self
+                .events
+                .range(event_key(slug, 0)..=event_key(slug, last_forgotten))
+                .keys()
+            {
+                batch.remove(key?);
+            }
+            self.events.apply_batch(batch)?;
+        }
+        Ok(event)
+    }
+
+    async fn event_counts(&self, slug: &str, from_hour: u64) -> Result<EventCounts, StoreError> {
+        let mut counts = EventCounts::default();
+        let range = count_key(slug, from_hour, EventKind::ALL[0])
+            ..=count_key(slug, u64::MAX, EventKind::Custom);
+        for entry in self.event_counts.range(range) {
+            let (key, value) = entry?;
+            let kind = EventKind::ALL
+                .get(usize::from(key[key.len() - 1]))
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: "unknown event type code".into(),
+                })?;
+            counts.add(kind, be_u64(&value));
+        }
+        Ok(counts)
+    }
+
+    async fn event_counts_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, EventCounts)>, StoreError> {
+        let mut hours: Vec<(u64, EventCounts)> = Vec::new();
+        let range = count_key(slug, from_hour, EventKind::ALL[0])
+            ..=count_key(slug, u64::MAX, EventKind::Custom);
+        for entry in self.event_counts.range(range) {
+            let (key, value) = entry?;
+            let hour = be_u64(&key[key.len() - 9..key.len() - 1]);
+            let kind = EventKind::ALL
+                .get(usize::from(key[key.len() - 1]))
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: "unknown event type code".into(),
+                })?;
+            if hours.last().is_none_or(|(last, _)| *last != hour) {
+                hours.push((hour, EventCounts::default()));
+            }
+            hours
+                .last_mut()
+                .expect("just pushed")
+                .1
+                .add(kind, be_u64(&value));
+        }
+        Ok(hours)
+    }
+
+    async fn forget_counts_before(&self, slug: &str, before_hour: u64) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let range =
+            count_key(slug, 0, EventKind::ALL[0])..count_key(slug, before_hour, EventKind::ALL[0]);
+        for key in self.event_counts.range(range).keys() {
+            batch.remove(key?);
+        }
+        self.event_counts.apply_batch(batch)?;
+        let mut batch = sled::Batch::default();
+        let range = event_key(slug, 0)..event_key(slug, before_hour);
+        for key in self.delivery_counts.range(range).keys() {
+            batch.remove(key?);
+        }
+        self.delivery_counts.apply_batch(batch)?;
+        Ok(())
+    }
+
+    async fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    async fn add_deliveries(
+        &self,
+        slug: &str,
+        hour: u64,
+        delivered: u64,
+    ) -> Result<(), StoreError> {
+        self.delivery_counts
+            .update_and_fetch(event_key(slug, hour), |old| {
+                let count = old.map_or(0, be_u64) + delivered;
+                Some(count.to_be_bytes().to_vec())
+            })?;
+        Ok(())
+    }
+
+    async fn deliveries_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
+        self.delivery_counts
+            .range(event_key(slug, from_hour)..=event_key(slug, u64::MAX))
+            .map(|entry| {
+                let (key, value) = entry?;
+                Ok((be_u64(&key[key.len() - 8..]), be_u64(&value)))
+            })
+            .collect()
+    }
+
+    async fn user(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.users
+            .get(email.as_bytes())?
+            .map(|bytes| decode(email, &bytes))
+            .transpose()
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.users().await?.into_iter().find(|user| user.id == id))
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.users
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    async fn put_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        self.users.insert(user.email.as_bytes(), encode(user))?;
+        Ok(())
+    }
+
+    async fn refresh(&self, hash: &SecretHash) -> Result<Option<RefreshRecord>, StoreError> {
+        self.refresh_tokens
+            .get(hash.as_bytes())?
+            .map(|bytes| decode("refresh token", &bytes))
+            .transpose()
+    }
+
+    async fn put_refresh(
+        &self,
+        hash: &SecretHash,
+        record: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        self.refresh_tokens
+            .insert(hash.as_bytes(), encode(record))?;
+        Ok(())
+    }
+
+    async fn family_revoked(&self, family: Uuid) -> Result<bool, StoreError> {
+        Ok(self.revoked_families.contains_key(family.as_bytes())?)
+    }
+
+    async fn revoke_family(&self, family: Uuid) -> Result<(), StoreError> {
+        self.revoked_families.insert(family.as_bytes(), &[])?;
+        Ok(())
+    }
+
+    async fn put_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        let key = invitation_key(&invitation.project, &invitation.email);
+        self.invitations.insert(key, encode(invitation))?;
+        Ok(())
+    }
+
+    async fn invitation(&self, slug: &str, email: &str) -> Result<Option<Invitation>, StoreError> {
+        self.invitations
+            .get(invitation_key(slug, email))?
+            .map(|bytes| decode(email, &bytes))
+            .transpose()
+    }
+
+    async fn delete_invitation(&self, slug: &str, email: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .invitations
+            .remove(invitation_key(slug, email))?
+            .is_some())
+    }
+
+    async fn project_invitations(&self, slug: &str) -> Result<Vec<Invitation>, StoreError> {
+        self.invitations
+            .scan_prefix(prefix(slug))
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    async fn invitations_for(&self, email: &str) -> Result<Vec<Invitation>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.invitations.iter() {
+            let (key, value) = entry?;
+            let invitation: Invitation = decode(&String::from_utf8_lossy(&key), &value)?;
+            if invitation.email == email {
+                found.push(invitation);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn put_lead(&self, slug: &str, lead: &LeadRecord) -> Result<(), StoreError> {
+        let mut key = event_key(slug, lead.created_at_ms);
+        key.extend_from_slice(lead.session_id.as_bytes());
+        self.leads.insert(key, encode(lead))?;
+        Ok(())
+    }
+
+    async fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, StoreError> {
+        let mut prefix = slug.as_bytes().to_vec();
+        prefix.push(0);
+        self.leads
+            .scan_prefix(prefix)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    async fn events_after(
+        &self,
+        slug: &str,
+        after: u64,
+    ) -> Result<Vec<SocialProofEvent>, StoreError> {
+        let start = event_key(slug, after.saturating_add(1));
+        let end = event_key(slug, u64::MAX);
+        self.events
+            .range(start..=end)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    async fn last_event_id(&self, slug: &str) -> Result<u64, StoreError> {
+        let range = event_key(slug, 0)..=event_key(slug, u64::MAX);
+        let stored = match self.events.range(range).next_back() {
+            Some(entry) => {
+                let (key, _) = entry?;
+                let id_bytes = &key[key.len() - 8..];
+                u64::from_be_bytes(id_bytes.try_into().expect("event keys end in 8 id bytes"))
+            }
+            None => 0,
+        };
+        let floor = self
+            .event_id_floors
+            .get(slug.as_bytes())?
+            .map_or(0, |bytes| be_u64(&bytes));
+        Ok(stored.max(floor))
+    }
+
+    async fn documents(&self, slug: &str) -> Result<Vec<Document>, StoreError> {
+        self.documents
+            .scan_prefix(prefix(slug))
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    async fn replace_documents(
+        &self,
+        slug: &str,
+        documents: &[Document],
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for key in self.documents.scan_prefix(prefix(slug)).keys() {
+            batch.remove(key?);
+        }
+        for document in documents {
+            let mut key = prefix(slug);
+            key.extend_from_slice(document.id.as_bytes());
+            batch.insert(key, encode(document));
+        }
+        self.documents.apply_batch(batch)?;
+        Ok(())
+    }
+
+    async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
+        let key = id.as_bytes();
+        self.sessions
+            .get(key)?
+            .map(|bytes| decode(&id.to_string(), &bytes))
+            .transpose()
+    }
+
+    async fn put_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let value = encode(record);
+        let index_key = project_session_key(&record.project, record.created_at_ms, record.id);
+        let result = (&self.sessions, &self.project_sessions).transaction(|(sessions, index)| {
+            sessions.insert(record.id.as_bytes(), value.as_slice())?;
+            index.insert(index_key.as_slice(), &[])?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(error)) => Err(error.into()),
+            Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
+        }
+    }
+
+    async fn delete_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let mut messages = sled::Batch::default();
+        for key in self.messages.scan_prefix(record.id.as_bytes()).keys() {
+            messages.remove(key?);
+        }
+        self.messages.apply_batch(messages)?;
+        self.project_sessions.remove(project_session_key(
+            &record.project,
+            record.created_at_ms,
+            record.id,
+        ))?;
+        self.sessions.remove(record.id.as_bytes())?;
+        Ok(())
+    }
+
+    async fn delete_project(&self, record: &ProjectRecord) -> Result<(), StoreError> {
+        let mut prefix = record.slug.as_bytes().to_vec();
+        prefix.push(0);
+        let last_event_id = self.last_event_id(&record.slug).await?;
+        self.event_id_floors
+            .insert(record.slug.as_bytes(), &last_event_id.to_be_bytes())?;
+        let sessions = self
+            .project_sessions(&record.slug, None, usize::MAX)
+            .await?;
+        for session in &sessions {
+            self.delete_session(session).await?;
+        }
+        for tree in [
+            &self.events,
+            &self.event_counts,
+            &self.delivery_counts,
+            &self.documents,
+            &self.leads,
+            &self.project_sessions,
+            &self.invitations,
+        ] {
+            let mut batch = sled::Batch::default();
+            for key in tree.scan_prefix(&prefix).keys() {
+                batch.remove(key?);
+            }
+            tree.apply_batch(batch)?;
+        }
+        if let Some(hash) = &record.push_secret_hash {
+            self.push_secrets.remove(hash.as_bytes())?;
+        }
+        self.projects.remove(record.slug.as_bytes())?;
+        Ok(())
+    }
+
+    async fn project_sessions(
+        &self,
+        slug: &str,
+        before: Option<(u64, Uuid)>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let start = project_session_key(slug, 0, Uuid::nil());
+        let end = match before {
+            Some((created_ms, id)) => project_session_key(slug, created_ms, id),
+            None => project_session_key(slug, u64::MAX, Uuid::max()),
+        };
+        let mut sessions = Vec::new();
+        for key in self.project_sessions.range(start..end).keys().rev() {
+            let key = key?;
+            let id =
+                Uuid::from_slice(&key[key.len() - 16..]).map_err(|error| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: error.to_string(),
+                })?;
+            sessions.extend(self.session(id).await?);
+            if sessions.len() == limit {
+                break;
+            }
+        }
+        Ok(sessions)
+    }
+
+    async fn append_message(
+        &self,
+        session: Uuid,
+        message: &MessageRecord,
+    ) -> Result<(), StoreError> {
+        let mut key = session.as_bytes().to_vec();
+        key.extend_from_slice(&message.seq.to_be_bytes());
+        self.messages.insert(key, encode(message))?;
+        Ok(())
+    }
+
+    async fn messages(&self, session: Uuid) -> Result<Vec<MessageRecord>, StoreError> {
+        self.messages
+            .scan_prefix(session.as_bytes())
+            .map(|entry| {
+                let (_, value) = entry?;
+                decode(&session.to_string(), &value)
+            })
+            .collect()
+    }
+
+    fn backup_to(
+        &self,
+        out: &mut dyn std::io::Write,
+    ) -> Result<super::backup::BackupSummary, super::backup::BackupError> {
+        self.write_backup(out)
+    }
+}
+
+fn describe_open_error(error: sled::Error) -> String {
+    match error {
+        // sled wraps the lock's WouldBlock in an error of its own, so match on both.
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock") =>
+        {
+            "it is locked by another process (is a helpyap server already running on it?)".into()
+        }
+        sled::Error::Io(io) => format!("i/o error: {io}"),
+        sled::Error::Corruption { .. } => {
+            "the data files are corrupt; restore a backup or move the directory away".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn prefix(slug: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(slug.len() + 1);
+    key.extend_from_slice(slug.as_bytes());
+    key.push(0);
+    key
+}
+
+fn event_key(slug: &str, id: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(slug.len() + 9);
+    key.extend_from_slice(slug.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// slug, 0x00, created ms (u64 big-endian), session id (16 bytes).
+fn project_session_key(slug: &str, created_ms: u64, id: Uuid) -> Vec<u8> {
+    let mut key = event_key(slug, created_ms);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// slug, 0x00, hour since the Unix epoch (u64 big-endian), event type code (one byte).
+fn count_key(slug: &str, hour: u64, kind: EventKind) -> Vec<u8> {
+    let mut key = event_key(slug, hour);
+    key.push(kind.code());
+    key
+}
+
+fn invitation_key(slug: &str, email: &str) -> Vec<u8> {
+    let mut key = prefix(slug);
+    key.extend_from_slice(email.as_bytes());
+    key
+}
+
+fn be_u64(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+    serde_json::to_vec(record).expect("records are plain data and always serialize")
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
