@@ -79,6 +79,7 @@ impl App {
             feed: config.social_proof.feed_settings(),
             refresh_ttl: config.auth.refresh_ttl,
             chat: chat_engine(config)?,
+            max_message_chars: config.chat.max_message_chars,
         })
         .await
         .context("starting the project registry")?;

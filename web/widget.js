@@ -2,10 +2,12 @@
 //
 // Installed with one tag: <script src="https://HOST/widget.js" data-project="SLUG" async></script>
 // With `data-preview` (the admin dashboard's preview frame) it takes its settings from its
-// same-origin parent window instead, opens the chat, and shows a sample popup.
+// same-origin parent window instead, opens the chat, and shows a sample popup; each new set of
+// settings destroys the mounted widget — its timers, listeners and streams — and mounts anew.
 // Everything lives in a Shadow DOM, so the host page's CSS cannot break it and it cannot break
 // the page. Every text from the server, the model or a push is rendered with textContent —
-// never as HTML — and only http(s) links are made clickable.
+// never as HTML, and the icons are built as DOM nodes — and only http(s) links are made
+// clickable. Input limits (`maxlength`) come from the config's `limits`; without them, none.
 (() => {
   "use strict";
   const script = document.currentScript;
@@ -14,10 +16,14 @@
   const project = script.dataset.project;
   if (!project) return console.warn("helpyap: the script tag needs data-project");
   const base = new URL(script.src, location.href).origin;
+  const preview = "preview" in script.dataset;
   const key = (name) => `helpyap:${project}:${name}`;
   const load = (name) => { try { return localStorage.getItem(key(name)); } catch { return null; } };
   const save = (name, value) => {
-    try { value == null ? localStorage.removeItem(key(name)) : localStorage.setItem(key(name), value); } catch { /* storage blocked */ }
+    try {
+      if (value == null) localStorage.removeItem(key(name));
+      else localStorage.setItem(key(name), value);
+    } catch { /* storage blocked */ }
   };
   const api = (path, params) => `${base}${path}?${new URLSearchParams({ project, ...params })}`;
 
@@ -36,36 +42,49 @@
   box-shadow: 0 12px 40px rgba(0,0,0,.25); display: flex; flex-direction: column; overflow: hidden;
   z-index: 2147483647; font-size: 14px; line-height: 1.45; }
 .panel[hidden] { display: none; }
-header { background: var(--hy-color); color: #fff; padding: 14px 16px; display: flex; align-items: center; gap: 8px; }
+header { background: var(--hy-color); color: #fff; padding: 14px 16px; display: flex; align-items: center;
+  gap: 8px; }
 header .who { flex: 1; min-width: 0; } header .name { font-weight: 600; font-size: 15px; }
 header .company { opacity: .85; font-size: 12px; }
-header button { background: transparent; border: 0; color: #fff; cursor: pointer; font-size: 13px; padding: 6px; border-radius: 6px; }
-.log { flex: 1; overflow-y: auto; padding: 14px; display: flex; flex-direction: column; gap: 10px; background: #f6f7fb; }
+header button { background: transparent; border: 0; color: #fff; cursor: pointer; font-size: 13px; padding: 6px;
+  border-radius: 6px; }
+.log { flex: 1; overflow-y: auto; padding: 14px; display: flex; flex-direction: column; gap: 10px;
+  background: #f6f7fb; }
 .msg { max-width: 85%; padding: 9px 12px; border-radius: 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
 .msg.user { align-self: flex-end; background: var(--hy-color); color: #fff; border-bottom-right-radius: 4px; }
-.msg.assistant { align-self: flex-start; background: #fff; border: 1px solid #e3e5ee; border-bottom-left-radius: 4px; }
-.msg.agent { border-color: var(--hy-color); } .msg .author { font-size: 11px; font-weight: 600; color: var(--hy-color); margin-bottom: 2px; }
+.msg.assistant { align-self: flex-start; background: #fff; border: 1px solid #e3e5ee;
+  border-bottom-left-radius: 4px; }
+.msg.agent { border-color: var(--hy-color); }
+.msg .author { font-size: 11px; font-weight: 600; color: var(--hy-color); margin-bottom: 2px; }
 .msg.error { align-self: stretch; background: #fff3f3; border: 1px solid #f3c7c7; color: #8a1c1c; }
 .msg.error button { margin-left: 8px; }
 .sources { margin-top: 8px; padding-top: 6px; border-top: 1px solid #eceef4; font-size: 12px; white-space: normal; }
 .sources a { color: var(--hy-color); display: block; }
 .feedback { margin-top: 6px; display: flex; gap: 4px; }
-.feedback button { background: none; border: 1px solid transparent; border-radius: 6px; cursor: pointer; color: #4a5068; padding: 2px 5px; opacity: .6; display: grid; place-items: center; }
+.feedback button { background: none; border: 1px solid transparent; border-radius: 6px; cursor: pointer;
+  color: #4a5068; padding: 2px 5px; opacity: .6; display: grid; place-items: center; }
 .feedback button[aria-pressed="true"] { opacity: 1; border-color: #d5d8e3; }
-.typing span { display: inline-block; width: 7px; height: 7px; margin: 0 2px; border-radius: 50%; background: #9aa0b4; animation: hy-blink 1.2s infinite; }
+.typing span { display: inline-block; width: 7px; height: 7px; margin: 0 2px; border-radius: 50%;
+  background: #9aa0b4; animation: hy-blink 1.2s infinite; }
 .typing span:nth-child(2) { animation-delay: .2s; } .typing span:nth-child(3) { animation-delay: .4s; }
 @keyframes hy-blink { 0%, 80%, 100% { opacity: .25; } 40% { opacity: 1; } }
 .quick { display: flex; flex-wrap: wrap; gap: 6px; padding: 0 14px 10px; background: #f6f7fb; }
 .human { padding: 0 14px 8px; background: #f6f7fb; text-align: right; }
-.human button { background: none; border: 0; color: var(--hy-color); cursor: pointer; font-size: 12px; text-decoration: underline; padding: 2px; }
-.lead { align-self: stretch; background: #fff; border: 1px solid #e3e5ee; border-radius: 12px; padding: 12px; display: grid; gap: 8px; }
+.human button { background: none; border: 0; color: var(--hy-color); cursor: pointer; font-size: 12px;
+  text-decoration: underline; padding: 2px; }
+.lead { align-self: stretch; background: #fff; border: 1px solid #e3e5ee; border-radius: 12px; padding: 12px;
+  display: grid; gap: 8px; }
 .lead label { display: grid; gap: 3px; font-size: 12px; color: #4a5068; }
 .lead input, .lead textarea { border: 1px solid #d5d8e3; border-radius: 8px; padding: 7px 9px; font-size: 14px; }
-.lead button { justify-self: end; border: 0; border-radius: 8px; background: var(--hy-color); color: #fff; padding: 7px 14px; cursor: pointer; }
-.quick button { border: 1px solid var(--hy-color); color: var(--hy-color); background: #fff; border-radius: 16px; padding: 5px 11px; cursor: pointer; font-size: 13px; }
+.lead button { justify-self: end; border: 0; border-radius: 8px; background: var(--hy-color); color: #fff;
+  padding: 7px 14px; cursor: pointer; }
+.quick button { border: 1px solid var(--hy-color); color: var(--hy-color); background: #fff; border-radius: 16px;
+  padding: 5px 11px; cursor: pointer; font-size: 13px; }
 form { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e3e5ee; background: #fff; }
-textarea { flex: 1; resize: none; border: 1px solid #d5d8e3; border-radius: 10px; padding: 8px 10px; font-size: 14px; max-height: 96px; }
-form button { border: 0; border-radius: 10px; background: var(--hy-color); color: #fff; padding: 0 14px; cursor: pointer; font-weight: 600; }
+textarea { flex: 1; resize: none; border: 1px solid #d5d8e3; border-radius: 10px; padding: 8px 10px; font-size: 14px;
+  max-height: 96px; }
+form button { border: 0; border-radius: 10px; background: var(--hy-color); color: #fff; padding: 0 14px;
+  cursor: pointer; font-weight: 600; }
 form button:disabled { opacity: .5; cursor: default; }
 button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
 .popup { position: fixed; bottom: 20px; max-width: 330px; background: #fff; color: #1f2330; border-radius: 12px;
@@ -81,14 +100,14 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
 }
 @media (prefers-reduced-motion: reduce) { * { transition: none !important; animation: none !important; } }
 `;
-  const THUMB_UP = '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true"><path fill="currentColor" d="M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3a1.5 1.5 0 0 0-.4-1L13.2 1 6.6 7.6A2 2 0 0 0 6 9v10a2 2 0 0 0 2 2h9a2 2 0 0 0 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z"/></svg>';
-  const THUMB_DOWN = THUMB_UP.replace('<path', '<path transform="rotate(180 12 12)"');
   const AGENT_POLL_MS = 4000;
-  const CHAT_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z"/></svg>';
+  const POLL_MS = 15000;
 
+  // Attributes that are null or undefined are left out.
   const el = (tag, attrs = {}, ...children) => {
     const node = document.createElement(tag);
     for (const [name, value] of Object.entries(attrs)) {
+      if (value == null) continue;
       if (name === "text") node.textContent = value;
       else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
       else node.setAttribute(name, value);
@@ -96,18 +115,106 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     node.append(...children);
     return node;
   };
+  // Our own icons, one path each, built as SVG nodes.
+  const SVG = "http://www.w3.org/2000/svg";
+  const icon = (d, attrs = {}, pathAttrs = {}) => {
+    const svg = document.createElementNS(SVG, "svg");
+    const path = document.createElementNS(SVG, "path");
+    for (const [name, value] of Object.entries({ viewBox: "0 0 24 24", "aria-hidden": "true", ...attrs })) {
+      svg.setAttribute(name, value);
+    }
+    for (const [name, value] of Object.entries({ d, ...pathAttrs })) path.setAttribute(name, value);
+    svg.append(path);
+    return svg;
+  };
+  const CHAT_PATH = "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z";
+  const THUMB_PATH = "M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3a1.5 1.5 0 0 0-.4-1L13.2 1 6.6 7.6"
+    + "A2 2 0 0 0 6 9v10a2 2 0 0 0 2 2h9a2 2 0 0 0 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z";
+  const thumb = (down) => icon(THUMB_PATH, { width: "16", height: "16" },
+    { fill: "currentColor", ...(down ? { transform: "rotate(180 12 12)" } : {}) });
   const safeUrl = (url) => {
-    try { const parsed = new URL(url); return ["http:", "https:"].includes(parsed.protocol) ? parsed.href : null; } catch { return null; }
+    try {
+      const parsed = new URL(url);
+      return ["http:", "https:"].includes(parsed.protocol) ? parsed.href : null;
+    } catch {
+      return null;
+    }
+  };
+  // A `maxlength` from the config's limits; undefined (no attribute) when the server gave none.
+  const maxLength = (limits, name) => {
+    const value = limits?.[name];
+    return Number.isInteger(value) && value > 0 ? String(value) : undefined;
   };
 
-  const preview = "preview" in script.dataset;
+  // ---- Scopes and HTTP ----------------------------------------------------------------------
+
+  // Everything a mounted widget starts beyond its own nodes — timers, listeners on document,
+  // sockets, event streams, fetches (through `signal`) — is registered here, and `destroy()`
+  // stops all of it. Registering on a destroyed scope stops the thing at once.
+  function scope() {
+    const cleanups = new Set();
+    const aborter = new AbortController();
+    let alive = true;
+    // Registers `cleanup`; the returned function runs it early (once) and forgets it.
+    const own = (cleanup) => {
+      if (!alive) {
+        cleanup();
+        return () => {};
+      }
+      cleanups.add(cleanup);
+      return () => { if (cleanups.delete(cleanup)) cleanup(); };
+    };
+    return {
+      own,
+      signal: aborter.signal,
+      timeout(fn, ms) {
+        const id = setTimeout(() => { cancel(); fn(); }, ms);
+        const cancel = own(() => clearTimeout(id));
+        return cancel;
+      },
+      interval(fn, ms) {
+        const id = setInterval(fn, ms);
+        return own(() => clearInterval(id));
+      },
+      listen(target, type, fn) {
+        target.addEventListener(type, fn);
+        return own(() => target.removeEventListener(type, fn));
+      },
+      destroy() {
+        alive = false;
+        aborter.abort();
+        for (const cleanup of cleanups) cleanup();
+        cleanups.clear();
+      },
+    };
+  }
+
+  // A failed response as an Error carrying `status`: the server's message, or `fallback (STATUS)`.
+  async function failure(response, fallback = "Request failed") {
+    const body = await response.json().catch(() => null);
+    return Object.assign(new Error(body?.error || `${fallback} (${response.status})`), { status: response.status });
+  }
+
+  // Every JSON call to the widget API (all but the streamed chat answer): a GET carries the
+  // project in its query, other methods send `body` as JSON. Resolves to the parsed answer (null
+  // when there is none); rejects with `failure`'s Error, or fetch's own when offline or aborted.
+  async function http(method, path, { params, body, token, signal, fallback } = {}) {
+    const headers = {};
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (token) headers["X-Session-Token"] = token;
+    const response = await fetch(method === "GET" ? api(path, params) : `${base}${path}`, {
+      method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) throw await failure(response, fallback);
+    return response.json().catch(() => null);
+  }
+
+  // ---- Start ----------------------------------------------------------------------------------
 
   async function start() {
     let config;
     try {
-      const response = await fetch(api("/api/widget/config"));
-      if (!response.ok) throw new Error(`config ${response.status}`);
-      config = await response.json();
+      config = await http("GET", "/api/widget/config", { fallback: "config" });
     } catch (error) {
       return console.warn("helpyap: widget not started:", error.message);
     }
@@ -116,48 +223,61 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
 
   // Preview: every settings message from the dashboard (same origin only) re-mounts the widget.
   function startPreview() {
-    let host = null;
+    let mounted = null;
     addEventListener("message", (event) => {
       if (event.origin !== location.origin || event.source !== parent || !event.data?.helpyapPreview) return;
-      host?.remove();
-      host = mount(event.data.helpyapPreview);
+      mounted?.destroy();
+      mounted = mount(event.data.helpyapPreview);
     });
     parent.postMessage({ helpyapPreviewReady: true }, location.origin);
   }
 
+  // Mounts the widget for `config`; returns its scope, whose `destroy()` takes it all away.
   function mount(config) {
+    const life = scope();
     // A tag of our own, reset inline: page rules like `div { … }` cannot reach it, and inherited
     // properties (letter-spacing, line-height…) stop at it.
     const host = el("helpyap-widget", { id: "helpyap-widget", style: "all: initial" });
     document.body.append(host);
+    life.own(() => host.remove());
     const root = host.attachShadow({ mode: "open" });
     const color = /^#[0-9a-fA-F]{3,6}$/.test(config.theme?.primaryColor) ? config.theme.primaryColor : "#3737f6";
     const side = config.theme?.position === "bottom-left" ? "left" : "right";
     host.style.setProperty("--hy-color", color);
     root.append(el("style", { text: CSS }));
-    const chat = createChat(root, config, side);
-    createPopups(root, config.socialProof, side, chat);
+    const chat = createChat(root, config, side, life);
+    createPopups(root, config.socialProof, side, chat, life);
     if (preview) chat.open();
-    return host;
+    return life;
   }
 
   // ---- Chat ---------------------------------------------------------------------------------
 
-  function createChat(root, config, side) {
-    const launcher = el("button", { class: `launcher ${side}`, type: "button", "aria-label": `Open chat with ${config.name}`, "aria-expanded": "false" });
-    launcher.innerHTML = CHAT_ICON; // static markup of our own, no outside text
+  function createChat(root, config, side, life) {
+    const launcher = el("button", {
+      class: `launcher ${side}`, type: "button", "aria-label": `Open chat with ${config.name}`,
+      "aria-expanded": "false",
+    }, icon(CHAT_PATH));
     const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
     const quick = el("div", { class: "quick" });
-    const input = el("textarea", { rows: "1", "aria-label": "Your message", placeholder: "Type your question…", maxlength: "4000" });
-    const send = el("button", { type: "submit" , text: "Send" });
+    const input = el("textarea", {
+      rows: "1", "aria-label": "Your message", placeholder: "Type your question…",
+      maxlength: maxLength(config.limits, "messageChars"),
+    });
+    const send = el("button", { type: "submit", text: "Send" });
     const form = el("form", {}, input, send);
     const human = el("div", { class: "human", hidden: "" },
       el("button", { type: "button", text: "Talk to a human", onclick: () => showLeadForm() }));
     const header = el("header", {},
-      el("div", { class: "who" }, el("div", { class: "name", text: config.name }), el("div", { class: "company", text: config.company || "" })),
-      el("button", { type: "button", text: "New chat", "aria-label": "Start a new conversation", onclick: () => newConversation() }),
+      el("div", { class: "who" },
+        el("div", { class: "name", text: config.name }), el("div", { class: "company", text: config.company || "" })),
+      el("button", {
+        type: "button", text: "New chat", "aria-label": "Start a new conversation", onclick: () => newConversation(),
+      }),
       el("button", { type: "button", text: "✕", "aria-label": "Close chat", onclick: () => toggle(false) }));
-    const panel = el("div", { class: `panel ${side}`, role: "dialog", "aria-label": `Chat with ${config.name}`, hidden: "" }, header, log, quick, human, form);
+    const panel = el("div", {
+      class: `panel ${side}`, role: "dialog", "aria-label": `Chat with ${config.name}`, hidden: "",
+    }, header, log, quick, human, form);
     root.append(panel, launcher);
 
     let sessionId = load("sessionId");
@@ -166,6 +286,8 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     updateHuman();
     let busy = false;
     let restored = false;
+    // This mount's JSON calls: stopped when it is destroyed.
+    const call = (method, path, options) => http(method, path, { signal: life.signal, ...options });
 
     function toggle(open, focus = true) {
       panel.hidden = !open;
@@ -233,19 +355,17 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     function addFeedback(node, messageId) {
       if (!messageId) return;
       const row = el("div", { class: "feedback" });
-      for (const [rating, label, icon] of [["up", "Helpful", THUMB_UP], ["down", "Not helpful", THUMB_DOWN]]) {
-        const button = el("button", { type: "button", "aria-label": label, "aria-pressed": "false" });
-        button.innerHTML = icon; // static markup of our own, no outside text
+      for (const [rating, label, down] of [["up", "Helpful", false], ["down", "Not helpful", true]]) {
+        const button = el("button", { type: "button", "aria-label": label, "aria-pressed": "false" }, thumb(down));
         button.addEventListener("click", async () => {
           try {
-            const response = await fetch(`${base}/api/widget/feedback`, {
-              method: "POST",
-              headers: { "Content-Type": "application/json" },
-              body: JSON.stringify({ projectSlug: project, sessionId, sessionToken: token, messageId, rating }),
+            await call("POST", "/api/widget/feedback", {
+              body: { projectSlug: project, sessionId, sessionToken: token, messageId, rating },
             });
-            if (!response.ok) return;
-            row.querySelectorAll("button").forEach((other) => other.setAttribute("aria-pressed", String(other === button)));
-          } catch { /* offline: nothing recorded */ }
+            for (const other of row.querySelectorAll("button")) {
+              other.setAttribute("aria-pressed", String(other === button));
+            }
+          } catch { /* refused or offline: nothing recorded */ }
         });
         row.append(button);
       }
@@ -259,20 +379,23 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       showWelcome();
       input.focus();
     }
+    // A session the server no longer accepts (answered with one of `statuses`) is left behind.
+    const forgetIfRefused = (error, statuses) => { if (statuses.includes(error.status)) newConversation(); };
+
+    // The stored transcript, for `sessionId` as the server has it.
+    const transcript = async () =>
+      (await call("GET", "/api/widget/session", { params: { sessionId }, token })).messages;
 
     async function restore() {
       if (!sessionId || !token) return;
       try {
-        const response = await fetch(api("/api/widget/session", { sessionId }), { headers: { "X-Session-Token": token } });
-        if (!response.ok) {
-          if ([401, 403, 404].includes(response.status)) newConversation();
-          return;
-        }
-        const { messages } = await response.json();
+        const messages = await transcript();
         if (!messages.length) return;
         quick.replaceChildren();
         for (const message of messages) showStored(message);
-      } catch { /* offline: start fresh */ }
+      } catch (error) {
+        forgetIfRefused(error, [401, 403, 404]); // or offline: start fresh
+      }
     }
 
     function showStored(message) {
@@ -290,43 +413,45 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     }
 
     // Teammates may reply from the dashboard: while the chat is open, look for their messages.
-    setInterval(async () => {
-      if (panel.hidden || busy || !sessionId || !token || document.hidden || preview) return;
-      try {
-        const response = await fetch(api("/api/widget/session", { sessionId }), { headers: { "X-Session-Token": token } });
-        if (!response.ok) return;
-        const { messages } = await response.json();
-        for (const message of messages) {
-          if (seqOf(message.id) <= seen) continue;
-          if (message.from === "agent") showStored(message);
-          else seen = Math.max(seen, seqOf(message.id));
-        }
-      } catch { /* offline: try again later */ }
-    }, AGENT_POLL_MS);
+    if (!preview) {
+      life.interval(async () => {
+        if (panel.hidden || busy || !sessionId || !token || document.hidden) return;
+        try {
+          for (const message of await transcript()) {
+            if (seqOf(message.id) <= seen) continue;
+            if (message.from === "agent") showStored(message);
+            else seen = Math.max(seen, seqOf(message.id));
+          }
+        } catch { /* try again later */ }
+      }, AGENT_POLL_MS);
+    }
 
     async function ask(text) {
       busy = true; send.disabled = true;
       quick.replaceChildren();
       bubble("user", text);
-      const reply = el("div", { class: "msg assistant typing", "aria-label": "Assistant is typing" }, el("span"), el("span"), el("span"));
+      const reply = el("div", { class: "msg assistant typing", "aria-label": "Assistant is typing" },
+        el("span"), el("span"), el("span"));
       log.append(reply);
       log.scrollTop = log.scrollHeight;
       if (!sessionId) { sessionId = crypto.randomUUID(); save("sessionId", sessionId); }
       try {
+        // Streamed, so not through `http`; the mount's signal stops it when the widget goes.
         const response = await fetch(`${base}/api/chat`, {
           method: "POST",
           headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ projectSlug: project, sessionId, sessionToken: token || undefined, messages: [{ role: "user", content: text }] }),
+          signal: life.signal,
+          body: JSON.stringify({
+            projectSlug: project, sessionId, sessionToken: token || undefined,
+            messages: [{ role: "user", content: text }],
+          }),
         });
-        if (!response.ok) {
-          const body = await response.json().catch(() => ({}));
-          if ([401, 403].includes(response.status)) newConversation();
-          throw new Error(body.error || `The assistant is unavailable (${response.status})`);
-        }
+        if (!response.ok) throw await failure(response, "The assistant is unavailable");
         const newToken = response.headers.get("X-Session-Token");
         if (newToken) { token = newToken; save("token", token); updateHuman(); }
         await readAnswer(response, reply);
       } catch (error) {
+        forgetIfRefused(error, [401, 403]);
         reply.remove();
         const failed = el("div", { class: "msg error", role: "alert", text: error.message || "Something went wrong." });
         failed.append(el("button", { type: "button", text: "Retry", onclick: () => { failed.remove(); ask(text); } }));
@@ -341,8 +466,27 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     async function readAnswer(response, node) {
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
-      let pending = "", text = "", sources = [], failure = null, messageId = null;
-      const started = () => { if (node.classList.contains("typing")) { node.classList.remove("typing"); node.removeAttribute("aria-label"); node.textContent = ""; } };
+      let pending = "", text = "", streamError = null, messageId = null;
+      const sources = [];
+      const started = () => {
+        if (!node.classList.contains("typing")) return;
+        node.classList.remove("typing");
+        node.removeAttribute("aria-label");
+        node.textContent = "";
+      };
+      const frameIn = (frame) => {
+        if (frame.type === "start") {
+          messageId = frame.messageId;
+          seen = Math.max(seen, seqOf(messageId));
+        } else if (frame.type === "text-delta") {
+          started();
+          text += frame.delta;
+          node.textContent = text;
+          log.scrollTop = log.scrollHeight;
+        } else if (frame.type === "source-url") sources.push({ url: frame.url, title: frame.title });
+        else if (frame.type === "source-document") sources.push({ title: frame.title });
+        else if (frame.type === "error") streamError = frame.errorText;
+      };
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
@@ -357,44 +501,45 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
             if (data === "[DONE]") continue;
             let frame;
             try { frame = JSON.parse(data); } catch { continue; }
-            if (frame.type === "start") { messageId = frame.messageId; seen = Math.max(seen, seqOf(messageId)); }
-            else if (frame.type === "text-delta") { started(); text += frame.delta; node.textContent = text; log.scrollTop = log.scrollHeight; }
-            else if (frame.type === "source-url") sources.push({ url: frame.url, title: frame.title });
-            else if (frame.type === "source-document") sources.push({ title: frame.title });
-            else if (frame.type === "error") failure = frame.errorText;
+            frameIn(frame);
           }
         }
       }
       started();
       if (!text) node.remove();
       else addSources(node, sources);
-      if (text && !failure) addFeedback(node, messageId);
-      if (failure) throw new Error(text ? "The answer was cut off." : failure);
+      if (text && !streamError) addFeedback(node, messageId);
+      if (streamError) throw new Error(text ? "The answer was cut off." : streamError);
     }
 
     // A visitor the assistant could not help leaves an email for a human.
     function showLeadForm() {
       if (log.querySelector(".lead")) return log.querySelector(".lead input").focus();
-      const email = el("input", { type: "email", required: "", autocomplete: "email", maxlength: "254" });
-      const name = el("input", { type: "text", autocomplete: "name", maxlength: "80" });
-      const message = el("textarea", { rows: "2", maxlength: "2000" });
+      const limits = config.limits;
+      const email = el("input", {
+        type: "email", required: "", autocomplete: "email", maxlength: maxLength(limits, "leadEmailChars"),
+      });
+      const name = el("input", { type: "text", autocomplete: "name", maxlength: maxLength(limits, "leadNameChars") });
+      const message = el("textarea", { rows: "2", maxlength: maxLength(limits, "leadMessageChars") });
       const status = el("div", { role: "status" });
       const leadForm = el("form", { class: "lead", "aria-label": "Contact a human" },
         el("div", { text: "Leave your email and a person from our team will get back to you." }),
         el("label", {}, "Email", email), el("label", {}, "Name (optional)", name),
-        el("label", {}, "Message (optional)", message), status, el("button", { type: "submit", text: "Send to a human" }));
+        el("label", {}, "Message (optional)", message), status,
+        el("button", { type: "submit", text: "Send to a human" }));
       leadForm.addEventListener("submit", async (event) => {
         event.preventDefault();
         status.textContent = "Sending…";
         try {
-          const response = await fetch(`${base}/api/widget/lead`, {
-            method: "POST",
-            headers: { "Content-Type": "application/json" },
-            body: JSON.stringify({ projectSlug: project, sessionId, sessionToken: token, email: email.value, name: name.value, message: message.value }),
+          await call("POST", "/api/widget/lead", {
+            fallback: "Could not send",
+            body: {
+              projectSlug: project, sessionId, sessionToken: token,
+              email: email.value, name: name.value, message: message.value,
+            },
           });
-          const body = await response.json().catch(() => ({}));
-          if (!response.ok) throw new Error(body.error || `Could not send (${response.status})`);
-          leadForm.replaceWith(el("div", { class: "msg assistant", text: `Thanks! We will email you at ${email.value.trim()}.` }));
+          const thanks = `Thanks! We will email you at ${email.value.trim()}.`;
+          leadForm.replaceWith(el("div", { class: "msg assistant", text: thanks }));
           input.focus(); // the form that had focus is gone
         } catch (error) {
           status.textContent = error.message;
@@ -410,23 +555,27 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
 
   // ---- Social-proof popups ------------------------------------------------------------------
 
-  function createPopups(root, rules, side, chat) {
+  function createPopups(root, rules, side, chat, life) {
     if (!rules || !rules.enabled) return;
     if (!rules.showOnMobile && matchMedia("(max-width: 640px)").matches) return;
     if (preview) {
-      const sample = { type: "purchased", name: "Sarah K.", location: "Austin, TX", product: "Pro Plan", message: "Sarah K. bought the Pro Plan" };
+      const sample = {
+        type: "purchased", name: "Sarah K.", location: "Austin, TX", product: "Pro Plan",
+        message: "Sarah K. bought the Pro Plan",
+      };
       return root.append(el("div", { class: `popup ${side} sample`, role: "status" },
         el("span", { text: popupText(sample) }), el("span", { class: "when", text: "just now" })));
     }
-    const shownKey = "popupsShown";
-    let shown = Number(sessionStorageGet(shownKey) || 0);
+    const shownKey = key("popupsShown");
+    let shown = Number(sessionStorageGet() || 0);
     let since = Number(load("since") || 0);
     const queue = [];
     let nextAt = Date.now() + rules.initialDelayMs;
-    let timer = null;
+    let timer = null; // cancels the scheduled `showNext`
+    let waiting = null; // stops waiting for the tab to be visible
 
-    function sessionStorageGet(name) { try { return sessionStorage.getItem(key(name)); } catch { return null; } }
-    function sessionStorageSet(name, value) { try { sessionStorage.setItem(key(name), value); } catch { /* blocked */ } }
+    function sessionStorageGet() { try { return sessionStorage.getItem(shownKey); } catch { return null; } }
+    function sessionStorageSet(value) { try { sessionStorage.setItem(shownKey, value); } catch { /* blocked */ } }
 
     function receive(event) {
       if (event.type === "reset") { since = Number(event.lastId) || 0; save("since", String(since)); return; }
@@ -439,32 +588,46 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       if (queue.length > 20) queue.shift();
       schedule();
     }
+    const receiveData = (data) => { try { receive(JSON.parse(data)); } catch { /* not ours */ } };
 
     function schedule() {
       if (timer || !queue.length || shown >= rules.maxPerVisit) return;
-      timer = setTimeout(() => { timer = null; showNext(); }, Math.max(0, nextAt - Date.now()));
+      timer = life.timeout(() => { timer = null; showNext(); }, Math.max(0, nextAt - Date.now()));
     }
 
     function showNext() {
-      if (document.hidden) { document.addEventListener("visibilitychange", schedule, { once: true }); return; }
-      if (chat.isOpen() || !queue.length || shown >= rules.maxPerVisit) { nextAt = Date.now() + rules.gapMs; return schedule(); }
+      if (document.hidden) {
+        waiting ??= life.listen(document, "visibilitychange", () => { waiting(); waiting = null; schedule(); });
+        return;
+      }
+      if (chat.isOpen() || !queue.length || shown >= rules.maxPerVisit) {
+        nextAt = Date.now() + rules.gapMs;
+        return schedule();
+      }
       const event = queue.shift();
       shown += 1;
-      sessionStorageSet(shownKey, String(shown));
+      sessionStorageSet(String(shown));
       const popup = el("div", { class: `popup ${side}`, role: "status" },
         el("span", { text: popupText(event) }), el("span", { class: "when", text: ago(event.createdAt) }));
       root.append(popup);
-      setTimeout(() => { popup.classList.add("hiding"); setTimeout(() => popup.remove(), 350); }, rules.displayMs);
+      life.timeout(() => {
+        popup.classList.add("hiding");
+        life.timeout(() => popup.remove(), 350);
+      }, rules.displayMs);
       nextAt = Date.now() + rules.displayMs + rules.gapMs;
       schedule();
     }
 
     function popupText(event) {
       let template = rules.templates[event.type] || "{message}";
-      const fields = { name: rules.anonymize ? "Someone" : event.name || "Someone", location: event.location, product: event.product, message: event.message };
+      const fields = {
+        name: rules.anonymize ? "Someone" : event.name || "Someone",
+        location: event.location, product: event.product, message: event.message,
+      };
       if (!fields.location) template = template.replace(/ from \{location\}/g, "");
       if (!fields.product) template = template.replace(/ (to |for )?\{product\}/g, "");
-      return template.replace(/\{(name|location|product|message)\}/g, (_, name) => fields[name] || "").replace(/\s+/g, " ").trim();
+      return template.replace(/\{(name|location|product|message)\}/g, (_, name) => fields[name] || "")
+        .replace(/\s+/g, " ").trim();
     }
 
     function ago(createdAt) {
@@ -482,36 +645,36 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       const url = api("/api/widget/salespop/ws", sinceParam()).replace(/^http/, "ws");
       let socket;
       try { socket = new WebSocket(url); } catch { return viaSse(); }
+      const close = life.own(() => { socket.onclose = null; socket.close(); });
       socket.onopen = () => { opened = true; attempt = 0; };
-      socket.onmessage = (message) => { try { receive(JSON.parse(message.data)); } catch { /* not ours */ } };
+      socket.onmessage = (message) => receiveData(message.data);
       socket.onclose = () => {
+        close(); // closed already: only forgotten
         if (!opened && attempt >= 1) return viaSse();
-        setTimeout(() => viaWebSocket(attempt + 1), Math.min(30000, 1000 * 2 ** attempt) * (0.5 + Math.random()));
+        life.timeout(() => viaWebSocket(attempt + 1), Math.min(30000, 1000 * 2 ** attempt) * (0.5 + Math.random()));
       };
     }
     function viaSse() {
       if (!window.EventSource) return viaPolling();
       let opened = false;
       const source = new EventSource(api("/api/widget/salespop/stream", sinceParam()));
+      const close = life.own(() => source.close());
       source.onopen = () => { opened = true; };
-      source.onmessage = (message) => { try { receive(JSON.parse(message.data)); } catch { /* not ours */ } };
-      source.addEventListener("reset", (message) => { try { receive(JSON.parse(message.data)); } catch { /* not ours */ } });
+      source.onmessage = (message) => receiveData(message.data);
+      source.addEventListener("reset", (message) => receiveData(message.data));
       source.onerror = () => {
         // The browser reconnects by itself with Last-Event-ID; give up on SSE only if it never worked.
-        if (!opened) { source.close(); viaPolling(); }
+        if (!opened) { close(); viaPolling(); }
       };
     }
     function viaPolling() {
       const poll = async () => {
         try {
-          const response = await fetch(api("/api/widget/salespop", sinceParam()));
-          if (response.ok) {
-            const body = await response.json();
-            if (body.reset) receive({ type: "reset", lastId: body.lastId });
-            body.events.forEach(receive);
-          }
+          const body = await http("GET", "/api/widget/salespop", { params: sinceParam(), signal: life.signal });
+          if (body.reset) receive({ type: "reset", lastId: body.lastId });
+          body.events.forEach(receive);
         } catch { /* try again later */ }
-        setTimeout(poll, 15000);
+        life.timeout(poll, POLL_MS);
       };
       poll();
     }

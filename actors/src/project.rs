@@ -12,11 +12,12 @@ use std::sync::atomic::AtomicUsize;
 use bytes::Bytes;
 use dashmap::DashMap;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::feed::{Feed, FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::{Document, KnowledgeIndex};
-use crate::lead::LeadRecord;
+use crate::lead::{self, LeadRecord};
 use crate::records::{HOUR_MS, ProjectRecord, now_ms};
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
@@ -26,6 +27,36 @@ use crate::widget::{InvalidSetting, WidgetSettings};
 pub const SLUG_MAX_CHARS: usize = 64;
 /// How far back hourly event counts are kept, and so the longest stats window.
 pub const COUNTS_KEPT_HOURS: u64 = 31 * 24;
+
+/// What `GET /api/widget/config` shows: the widget settings, and the input limits the widget
+/// applies before the server would refuse a longer text.
+#[derive(Serialize)]
+struct PublicConfig<'a> {
+    #[serde(flatten)]
+    widget: &'a WidgetSettings,
+    limits: InputLimits,
+}
+
+/// The longest texts visitors may send, in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputLimits {
+    pub message_chars: usize,
+    pub lead_email_chars: usize,
+    pub lead_name_chars: usize,
+    pub lead_message_chars: usize,
+}
+
+impl InputLimits {
+    pub fn new(max_message_chars: usize) -> InputLimits {
+        InputLimits {
+            message_chars: max_message_chars,
+            lead_email_chars: lead::EMAIL_MAX_CHARS,
+            lead_name_chars: lead::NAME_MAX_CHARS,
+            lead_message_chars: lead::MESSAGE_MAX_CHARS,
+        }
+    }
+}
 
 /// What the owner sets on a project. `push_secret: None` keeps the current secret.
 #[derive(Debug, Clone)]
@@ -99,6 +130,8 @@ pub struct ProjectArguments {
     pub store: Store,
     pub board: SnapshotBoard,
     pub feed: FeedSettings,
+    /// The longest visitor message `/api/chat` takes.
+    pub max_message_chars: usize,
     /// Live subscribers of every project, for the total cap.
     pub all_subscribers: Arc<AtomicUsize>,
 }
@@ -111,6 +144,8 @@ pub struct ProjectState {
     feed: Feed,
     /// How many recent events the store keeps (the replay window's size).
     retain_events: u64,
+    /// Input limits told to widgets with their config.
+    limits: InputLimits,
     /// The id the next pushed event gets; ids are never reused.
     /// The hour whose old counts were last dropped.
     counts_pruned_hour: u64,
@@ -151,6 +186,7 @@ impl Actor for Project {
             board: args.board,
             feed,
             retain_events,
+            limits: InputLimits::new(args.max_message_chars),
             counts_pruned_hour: 0,
         };
         state.publish();
@@ -296,8 +332,11 @@ impl ProjectState {
     }
 
     fn publish(&self) {
-        let json =
-            serde_json::to_vec(&self.record.widget).expect("widget settings always serialize");
+        let config = PublicConfig {
+            widget: &self.record.widget,
+            limits: self.limits,
+        };
+        let json = serde_json::to_vec(&config).expect("widget settings always serialize");
         let digest = Sha256::digest(&json);
         let etag = format!(
             "\"{}\"",

@@ -71,6 +71,8 @@ pub struct RegistryArguments {
     /// Replay window and subscriber limits of every project's live feed.
     pub feed: FeedSettings,
     pub chat: ChatEngine,
+    /// The longest visitor message `/api/chat` takes, told to widgets in their config.
+    pub max_message_chars: usize,
 }
 
 /// Handle to the engine. Clones share one supervisor and one snapshot board.
@@ -123,6 +125,7 @@ impl Registry {
             sessions: sessions.clone(),
             chat: args.chat.clone(),
             feed: args.feed,
+            max_message_chars: args.max_message_chars,
             all_subscribers: all_subscribers.clone(),
         };
         let (supervisor, supervisor_task) = Actor::spawn(None, Supervisor, supervisor_args)
@@ -937,6 +940,7 @@ pub struct SupervisorArguments {
     sessions: SessionActors,
     chat: ChatEngine,
     feed: FeedSettings,
+    max_message_chars: usize,
     all_subscribers: Arc<AtomicUsize>,
     accounts: AccountsArguments,
     accounts_slot: AccountsSlot,
@@ -1074,6 +1078,7 @@ impl SupervisorState {
             store: self.args.store.clone(),
             board: self.args.board.clone(),
             feed: self.args.feed.clone(),
+            max_message_chars: self.args.max_message_chars,
             all_subscribers: self.args.all_subscribers.clone(),
         };
         let (actor, _task) = Actor::spawn_linked(None, Project, args, myself.get_cell())

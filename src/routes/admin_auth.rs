@@ -14,6 +14,7 @@ use std::net::IpAddr;
 
 use helpyap_actors::accounts::{AccountError, RefreshGrant, normalize_email};
 use helpyap_actors::records::UserRecord;
+use helpyap_actors::{chat, widget};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
@@ -83,7 +84,15 @@ pub async fn logout(
 
 pub async fn me(state: &AppState, request: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let user = signed_in(state, request).await?;
-    Ok(json_response(StatusCode::OK, &user_json(&user)))
+    let mut body = user_json(&user);
+    body["limits"] = json!({
+        "replyChars": chat::AGENT_REPLY_MAX_CHARS,
+        "projectNameChars": widget::NAME_MAX_CHARS,
+        "companyChars": widget::NAME_MAX_CHARS,
+        "welcomeChars": widget::WELCOME_MAX_CHARS,
+        "quickReplyChars": widget::QUICK_REPLY_MAX_CHARS,
+    });
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 /// The user a request's access token speaks for: 401 when the token is missing, invalid or

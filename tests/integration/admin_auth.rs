@@ -60,6 +60,14 @@ async fn login_refresh_rotation_reuse_and_logout() {
     let who: Value = me(&base, access).await.json().await.unwrap();
     assert_eq!(who["email"], "ann@example.com");
     assert_eq!(who["admin"], true);
+    // The dashboard's input limits are the server's.
+    assert_eq!(
+        who["limits"],
+        json!({
+            "replyChars": 4000, "projectNameChars": 80, "companyChars": 80,
+            "welcomeChars": 500, "quickReplyChars": 80
+        })
+    );
     expect_error(me(&base, "not.a.jwt").await, 401).await;
     let bare = client()
         .get(format!("{base}/api/admin/me"))

@@ -19,6 +19,15 @@ async fn returns_the_seed_json_for_the_demo_project_plus_popup_rules() {
     let mut body: serde_json::Value = serde_json::from_str(&text).unwrap();
     // The seed's fields exactly as the seed shows them; the display rules come after them.
     let social_proof = body.as_object_mut().unwrap().remove("socialProof").unwrap();
+    // The widget's input limits are the server's (chat.max_message_chars is 4000 by default).
+    let limits = body.as_object_mut().unwrap().remove("limits").unwrap();
+    assert_eq!(
+        limits,
+        json!({
+            "messageChars": 4000, "leadEmailChars": 254, "leadNameChars": 80,
+            "leadMessageChars": 2000
+        })
+    );
     assert_eq!(social_proof["enabled"], true);
     assert_eq!(social_proof["initialDelayMs"], 5000);
     assert_eq!(
@@ -43,6 +52,7 @@ async fn returns_the_seed_json_for_the_demo_project_plus_popup_rules() {
         "\"quickReplies\"",
         "\"theme\"",
         "\"socialProof\"",
+        "\"limits\"",
     ]
     .iter()
     .map(|key| text.find(key).unwrap())

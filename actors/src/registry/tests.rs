@@ -63,6 +63,7 @@ async fn start(dir: &std::path::Path) -> Registry {
         refresh_ttl: Duration::from_secs(3600),
         feed: feed(100),
         chat: extractive_engine(),
+        max_message_chars: 4000,
     })
     .await
     .unwrap()
@@ -254,6 +255,7 @@ async fn the_replay_window_bounds_what_the_store_keeps() {
         refresh_ttl: Duration::from_secs(3600),
         feed: feed(3),
         chat: extractive_engine(),
+        max_message_chars: 4000,
     })
     .await
     .unwrap();
