@@ -15,7 +15,7 @@ use dashmap::DashMap;
 use crate::client_ip::client_key;
 use crate::config::{RateLimit, RateLimitsConfig};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RateClass {
     Chat,
     Push,
@@ -47,102 +47,161 @@ pub struct RateDecision {
     pub reset_after: Duration,
 }
 
+/// The limits of every class, and where the counts live.
 pub struct RateLimiter {
-    chat: ClassLimiter,
-    push: ClassLimiter,
-    widget: ClassLimiter,
-    login: ClassLimiter,
+    limits: RateLimitsConfig,
+    counters: Box<dyn RateCounters>,
 }
 
-struct ClassLimiter {
-    limit: RateLimit,
-    windows: DashMap<IpAddr, Window>,
+/// Where request counts live: in this process ([`LocalCounters`]) or in a store every node
+/// shares. Counts are per class and per client key (an address, or an IPv6 /64).
+#[async_trait::async_trait]
+pub trait RateCounters: Send + Sync + 'static {
+    /// Counts one request in the client's fixed window — opened by its first request and
+    /// `window` long — unless `limit` requests were counted in it already.
+    async fn hit(&self, key: CounterKey, limit: u32, window: Duration, now: Instant) -> Hit;
+
+    /// Forgets windows that ended before `now`, where the counts do not expire by themselves.
+    fn sweep(&self, _now: Instant) {}
+
+    /// Clients with an open window, where this process keeps them.
+    fn tracked_clients(&self) -> usize {
+        0
+    }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    opened: Instant,
-    used: u32,
+/// Whose requests a count is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CounterKey {
+    pub class: RateClass,
+    pub client: IpAddr,
+}
+
+/// One request counted, or not: how many the window holds now and when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub counted: bool,
+    pub used: u32,
+    pub reset_after: Duration,
 }
 
 impl RateLimiter {
+    /// Limits counted in this process.
     pub fn new(config: &RateLimitsConfig) -> RateLimiter {
-        let class = |limit| ClassLimiter {
-            limit,
-            windows: DashMap::new(),
-        };
+        RateLimiter::with_counters(config, Box::new(LocalCounters::default()))
+    }
+
+    pub fn with_counters(
+        config: &RateLimitsConfig,
+        counters: Box<dyn RateCounters>,
+    ) -> RateLimiter {
         RateLimiter {
-            chat: class(config.chat),
-            push: class(config.push),
-            widget: class(config.widget),
-            login: class(config.login),
+            limits: config.clone(),
+            counters,
         }
     }
 
     /// Counts one request of `class` from `client` and says whether it may proceed.
-    pub fn check(&self, class: RateClass, client: IpAddr) -> RateDecision {
-        self.check_at(class, client, Instant::now())
+    pub async fn check(&self, class: RateClass, client: IpAddr) -> RateDecision {
+        self.check_at(class, client, Instant::now()).await
     }
 
-    pub fn check_at(&self, class: RateClass, client: IpAddr, now: Instant) -> RateDecision {
-        let limiter = self.class(class);
-        let RateLimit { requests, window } = limiter.limit;
-        let mut entry = limiter.windows.entry(client_key(client)).or_insert(Window {
-            opened: now,
-            used: 0,
-        });
-        if now.duration_since(entry.opened) >= window {
-            *entry = Window {
-                opened: now,
-                used: 0,
-            };
-        }
-        let allowed = entry.used < requests;
-        if allowed {
-            entry.used += 1;
-        }
+    pub async fn check_at(&self, class: RateClass, client: IpAddr, now: Instant) -> RateDecision {
+        let RateLimit { requests, window } = self.limit(class);
+        let key = CounterKey {
+            class,
+            client: client_key(client),
+        };
+        let hit = self.counters.hit(key, requests, window, now).await;
         RateDecision {
-            allowed,
+            allowed: hit.counted,
             limit: requests,
-            remaining: requests - entry.used,
-            reset_after: window.saturating_sub(now.duration_since(entry.opened)),
+            remaining: requests.saturating_sub(hit.used),
+            reset_after: hit.reset_after,
         }
     }
 
     /// Forgets clients whose window has ended; their next request opens a fresh one anyway.
     pub fn sweep(&self, now: Instant) {
-        for limiter in self.classes() {
-            let window = limiter.limit.window;
-            limiter
-                .windows
-                .retain(|_, entry| now.duration_since(entry.opened) < window);
-        }
+        self.counters.sweep(now);
     }
 
     /// Clients tracked across all classes.
     pub fn tracked_clients(&self) -> usize {
-        self.classes().iter().map(|l| l.windows.len()).sum()
+        self.counters.tracked_clients()
     }
 
     /// How often `sweep` should run: often enough that a window's entries go soon after it ends.
     pub fn sweep_interval(&self) -> Duration {
-        let shortest = self.classes().iter().map(|l| l.limit.window).min();
+        let shortest = self.classes().map(|class| self.limit(class).window).min();
         shortest
             .unwrap_or(Duration::from_secs(60))
             .min(Duration::from_secs(10))
     }
 
-    fn class(&self, class: RateClass) -> &ClassLimiter {
+    fn limit(&self, class: RateClass) -> RateLimit {
         match class {
-            RateClass::Chat => &self.chat,
-            RateClass::Push => &self.push,
-            RateClass::Widget => &self.widget,
-            RateClass::Login => &self.login,
+            RateClass::Chat => self.limits.chat,
+            RateClass::Push => self.limits.push,
+            RateClass::Widget => self.limits.widget,
+            RateClass::Login => self.limits.login,
         }
     }
 
-    fn classes(&self) -> [&ClassLimiter; 4] {
-        [&self.chat, &self.push, &self.widget, &self.login]
+    fn classes(&self) -> impl Iterator<Item = RateClass> {
+        [
+            RateClass::Chat,
+            RateClass::Push,
+            RateClass::Widget,
+            RateClass::Login,
+        ]
+        .into_iter()
+    }
+}
+
+/// Counts in this process: one map of open windows, swept as they end.
+#[derive(Default)]
+pub struct LocalCounters {
+    windows: DashMap<CounterKey, Window>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    opened: Instant,
+    length: Duration,
+    used: u32,
+}
+
+#[async_trait::async_trait]
+impl RateCounters for LocalCounters {
+    async fn hit(&self, key: CounterKey, limit: u32, window: Duration, now: Instant) -> Hit {
+        let fresh = Window {
+            opened: now,
+            length: window,
+            used: 0,
+        };
+        let mut entry = self.windows.entry(key).or_insert(fresh);
+        if now.duration_since(entry.opened) >= window {
+            *entry = fresh;
+        }
+        let counted = entry.used < limit;
+        if counted {
+            entry.used += 1;
+        }
+        Hit {
+            counted,
+            used: entry.used,
+            reset_after: window.saturating_sub(now.duration_since(entry.opened)),
+        }
+    }
+
+    fn sweep(&self, now: Instant) {
+        self.windows
+            .retain(|_, entry| now.duration_since(entry.opened) < entry.length);
+    }
+
+    fn tracked_clients(&self) -> usize {
+        self.windows.len()
     }
 }
 
@@ -166,57 +225,74 @@ mod tests {
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
 
-    #[test]
-    fn allows_exactly_the_limit_per_window_then_opens_a_new_one() {
+    #[tokio::test]
+    async fn allows_exactly_the_limit_per_window_then_opens_a_new_one() {
         let limiter = limiter(3, 60);
         let t0 = Instant::now();
-        let remaining: Vec<u32> = (0..3)
-            .map(|_| limiter.check_at(RateClass::Push, A, t0).remaining)
-            .collect();
+        let mut remaining = Vec::new();
+        for _ in 0..3 {
+            remaining.push(limiter.check_at(RateClass::Push, A, t0).await.remaining);
+        }
         assert_eq!(remaining, [2, 1, 0]);
-        let refused = limiter.check_at(RateClass::Push, A, t0 + Duration::from_secs(59));
+        let refused = limiter
+            .check_at(RateClass::Push, A, t0 + Duration::from_secs(59))
+            .await;
         assert!(!refused.allowed);
         assert_eq!(refused.reset_after, Duration::from_secs(1));
-        let reopened = limiter.check_at(RateClass::Push, A, t0 + Duration::from_secs(60));
+        let reopened = limiter
+            .check_at(RateClass::Push, A, t0 + Duration::from_secs(60))
+            .await;
         assert!(reopened.allowed);
         assert_eq!(reopened.remaining, 2);
     }
 
-    #[test]
-    fn classes_and_clients_are_counted_apart() {
+    #[tokio::test]
+    async fn classes_and_clients_are_counted_apart() {
         let limiter = limiter(1, 60);
         let now = Instant::now();
-        assert!(limiter.check_at(RateClass::Push, A, now).allowed);
-        assert!(!limiter.check_at(RateClass::Push, A, now).allowed);
-        assert!(limiter.check_at(RateClass::Chat, A, now).allowed);
-        assert!(limiter.check_at(RateClass::Widget, A, now).allowed);
-        assert!(limiter.check_at(RateClass::Push, B, now).allowed);
+        assert!(limiter.check_at(RateClass::Push, A, now).await.allowed);
+        assert!(!limiter.check_at(RateClass::Push, A, now).await.allowed);
+        assert!(limiter.check_at(RateClass::Chat, A, now).await.allowed);
+        assert!(limiter.check_at(RateClass::Widget, A, now).await.allowed);
+        assert!(limiter.check_at(RateClass::Push, B, now).await.allowed);
     }
 
-    #[test]
-    fn ipv6_clients_share_their_slash_64() {
+    #[tokio::test]
+    async fn ipv6_clients_share_their_slash_64() {
         let limiter = limiter(1, 60);
         let now = Instant::now();
         let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let same_net: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let other_net: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert!(limiter.check_at(RateClass::Chat, one, now).allowed);
-        assert!(!limiter.check_at(RateClass::Chat, same_net, now).allowed);
-        assert!(limiter.check_at(RateClass::Chat, other_net, now).allowed);
+        assert!(limiter.check_at(RateClass::Chat, one, now).await.allowed);
+        assert!(
+            !limiter
+                .check_at(RateClass::Chat, same_net, now)
+                .await
+                .allowed
+        );
+        assert!(
+            limiter
+                .check_at(RateClass::Chat, other_net, now)
+                .await
+                .allowed
+        );
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
-        assert!(limiter.check_at(RateClass::Push, A, now).allowed);
-        assert!(!limiter.check_at(RateClass::Push, mapped, now).allowed);
+        assert!(limiter.check_at(RateClass::Push, A, now).await.allowed);
+        assert!(!limiter.check_at(RateClass::Push, mapped, now).await.allowed);
     }
 
-    #[test]
-    fn sweep_forgets_only_ended_windows() {
+    #[tokio::test]
+    async fn sweep_forgets_only_ended_windows() {
         let limiter = limiter(5, 60);
         let t0 = Instant::now();
         for idx in 0..1000u32 {
             let ip = IpAddr::V4(std::net::Ipv4Addr::from(idx));
-            limiter.check_at(RateClass::Widget, ip, t0);
+            limiter.check_at(RateClass::Widget, ip, t0).await;
         }
-        limiter.check_at(RateClass::Widget, A, t0 + Duration::from_secs(30));
+        limiter
+            .check_at(RateClass::Widget, A, t0 + Duration::from_secs(30))
+            .await;
         assert_eq!(limiter.tracked_clients(), 1001);
         limiter.sweep(t0 + Duration::from_secs(61));
         assert_eq!(limiter.tracked_clients(), 1);

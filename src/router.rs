@@ -261,9 +261,10 @@ pub async fn handle(
         response
     } else {
         let client = client_ip(peer.ip(), request.headers(), &state.trusted_proxies);
-        let decision = route
-            .rate_class()
-            .map(|class| state.limiter.check(class, client));
+        let decision = match route.rate_class() {
+            Some(class) => Some(state.limiter.check(class, client).await),
+            None => None,
+        };
         let result = match decision {
             Some(decision) if !decision.allowed => {
                 tracing::debug!(%client, ?route, "rate limited");

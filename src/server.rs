@@ -20,7 +20,7 @@ use helpyap_actors::llm::extractive::Extractive;
 use helpyap_actors::llm::openai::{OpenAi, OpenAiArguments};
 use helpyap_actors::llm::{LlmProvider as Llm, LlmStats};
 use helpyap_actors::project::DocumentEdit;
-use helpyap_actors::{ChatEngine, Registry, RegistryArguments, SledStore};
+use helpyap_actors::{ChatEngine, Nodes, Registry, RegistryArguments, SledStore};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -80,6 +80,7 @@ impl App {
             refresh_ttl: config.auth.refresh_ttl,
             chat: chat_engine(config)?,
             max_message_chars: config.chat.max_message_chars,
+            nodes: Nodes::single(),
         })
         .await
         .context("starting the project registry")?;

@@ -191,6 +191,11 @@ impl Feed {
         })
     }
 
+    /// The newest event id this feed has seen.
+    pub fn last_id(&self) -> u64 {
+        self.last_id
+    }
+
     /// Live subscribers of this project right now.
     pub fn subscribers(&self) -> usize {
         self.project_subscribers.load(Ordering::Relaxed)

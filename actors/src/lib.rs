@@ -12,6 +12,7 @@ pub mod feed;
 pub mod knowledge;
 pub mod lead;
 pub mod llm;
+pub mod nodes;
 pub mod project;
 pub mod records;
 pub mod registry;
@@ -24,6 +25,7 @@ pub mod widget;
 
 pub use chat::{ChatError, ChatEvent, ChatStart, MessageRecord, Source};
 pub use knowledge::{Document, DocumentFormat};
+pub use nodes::Nodes;
 pub use project::{ProjectSettings, ProjectSnapshot};
 pub use registry::{ProjectError, Registry, RegistryArguments};
 pub use secret::SecretHash;

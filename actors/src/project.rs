@@ -18,9 +18,10 @@ use sha2::{Digest, Sha256};
 use crate::feed::{Feed, FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::{Document, KnowledgeIndex};
 use crate::lead::{self, LeadRecord};
+use crate::nodes::FanOut;
 use crate::records::{HOUR_MS, ProjectRecord, now_ms};
 use crate::secret::SecretHash;
-use crate::social_proof::NewEvent;
+use crate::social_proof::{NewEvent, SocialProofEvent};
 use crate::store::{Store, StoreError};
 use crate::widget::{InvalidSetting, WidgetSettings};
 
@@ -120,6 +121,8 @@ pub enum ProjectMessage {
     EditDocument(DocumentEdit, RpcReplyPort<Result<bool, StoreError>>),
     /// Store a validated lead and reply once it is durable.
     AddLead(Box<LeadRecord>, RpcReplyPort<Result<(), StoreError>>),
+    /// An event another node committed: hand it to the live visitors here.
+    Deliver(Box<SocialProofEvent>),
     /// Panic inside the handler, to prove supervision restarts the actor.
     #[cfg(any(test, feature = "fault-injection"))]
     Panic,
@@ -132,6 +135,8 @@ pub struct ProjectArguments {
     pub feed: FeedSettings,
     /// The longest visitor message `/api/chat` takes.
     pub max_message_chars: usize,
+    /// Where events committed here are announced to the other nodes.
+    pub fan_out: Arc<dyn FanOut>,
     /// Live subscribers of every project, for the total cap.
     pub all_subscribers: Arc<AtomicUsize>,
 }
@@ -146,6 +151,7 @@ pub struct ProjectState {
     retain_events: u64,
     /// Input limits told to widgets with their config.
     limits: InputLimits,
+    fan_out: Arc<dyn FanOut>,
     /// The id the next pushed event gets; ids are never reused.
     /// The hour whose old counts were last dropped.
     counts_pruned_hour: u64,
@@ -187,6 +193,7 @@ impl Actor for Project {
             feed,
             retain_events,
             limits: InputLimits::new(args.max_message_chars),
+            fan_out: args.fan_out,
             counts_pruned_hour: 0,
         };
         state.publish();
@@ -229,6 +236,7 @@ impl Actor for Project {
                 let result = state.add_lead(&lead).await;
                 let _ = reply.send(result);
             }
+            ProjectMessage::Deliver(event) => state.deliver(*event).await?,
             #[cfg(any(test, feature = "fault-injection"))]
             ProjectMessage::Panic => {
                 panic!("fault injection: project {} panicked", state.record.slug)
@@ -256,13 +264,44 @@ impl ProjectState {
         }
         self.store.flush().await?;
         // Durable first: a visitor never sees an event that a crash could take back.
-        let delivered = self.feed.publish(&event, now_ms());
+        self.publish_event(&event).await?;
+        if let Err(error) = self.fan_out.announce(&self.record.slug, &event).await {
+            // The other nodes catch up from the store with the next event they hear of.
+            tracing::warn!(project = %self.record.slug, %error, "event not announced");
+        }
+        Ok(event.id)
+    }
+
+    /// Hands a stored event to this node's live visitors and counts the deliveries.
+    async fn publish_event(&mut self, event: &SocialProofEvent) -> Result<(), StoreError> {
+        let delivered = self.feed.publish(event, now_ms());
         if delivered > 0 {
+            let hour = event.created_at_ms / HOUR_MS;
             self.store
                 .add_deliveries(&self.record.slug, hour, delivered as u64)
                 .await?;
         }
-        Ok(event.id)
+        Ok(())
+    }
+
+    /// An event another node committed. A project's events are announced in id order; one
+    /// that skips ids (an announcement lost on the way) brings the missed ones from the store.
+    async fn deliver(&mut self, event: SocialProofEvent) -> Result<(), StoreError> {
+        let last = self.feed.last_id();
+        if event.id <= last {
+            return Ok(());
+        }
+        let events = if event.id == last + 1 {
+            vec![event]
+        } else {
+            let mut missed = self.store.events_after(&self.record.slug, last).await?;
+            missed.retain(|stored| stored.id <= event.id);
+            missed
+        };
+        for event in &events {
+            self.publish_event(event).await?;
+        }
+        Ok(())
     }
 
     async fn add_lead(&self, lead: &LeadRecord) -> Result<(), StoreError> {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent, call};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 
 use uuid::Uuid;
@@ -27,6 +27,7 @@ use crate::chat::{ChatError, ChatStart, Feedback, MessageRecord, SessionRecord};
 use crate::feed::{FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::Document;
 use crate::lead::{LeadFields, LeadRecord};
+use crate::nodes::{Arrival, Nodes};
 use crate::project::{
     COUNTS_KEPT_HOURS, DocumentEdit, Project, ProjectArguments, ProjectMessage, ProjectSettings,
     ProjectSnapshot, SnapshotBoard, validate_slug,
@@ -73,6 +74,8 @@ pub struct RegistryArguments {
     pub chat: ChatEngine,
     /// The longest visitor message `/api/chat` takes, told to widgets in their config.
     pub max_message_chars: usize,
+    /// The other nodes: [`Nodes::single`] when there are none.
+    pub nodes: Nodes,
 }
 
 /// Handle to the engine. Clones share one supervisor and one snapshot board.
@@ -126,6 +129,7 @@ impl Registry {
             chat: args.chat.clone(),
             feed: args.feed,
             max_message_chars: args.max_message_chars,
+            nodes: args.nodes.clone(),
             all_subscribers: all_subscribers.clone(),
         };
         let (supervisor, supervisor_task) = Actor::spawn(None, Supervisor, supervisor_args)
@@ -134,6 +138,9 @@ impl Registry {
             tracing::error!(%error, "registry supervisor failed to start");
             ProjectError::Unavailable
         })?;
+        if let Some(arrivals) = args.nodes.fan_out.arrivals() {
+            tokio::spawn(deliver_arrivals(arrivals, actors.clone()));
+        }
         Ok(Registry {
             inner: Arc::new(RegistryInner {
                 accounts,
@@ -916,6 +923,19 @@ impl Registry {
 }
 
 /// Spawns and restarts project actors; the only place that links them into the tree.
+/// Hands events other nodes committed to this node's actor of their project. A project with
+/// no actor here has no live visitors here, and one that starts later reads the store. Ends
+/// when the fan-out closes.
+async fn deliver_arrivals(mut arrivals: mpsc::UnboundedReceiver<Arrival>, actors: ProjectActors) {
+    while let Some(Arrival { slug, event }) = arrivals.recv().await {
+        let actor = actors.get(&slug).map(|actor| actor.clone());
+        if let Some(actor) = actor {
+            // A stopped actor drops it; its successor starts from the store.
+            let _ = actor.cast(ProjectMessage::Deliver(Box::new(event)));
+        }
+    }
+}
+
 pub struct Supervisor;
 
 pub enum SupervisorMessage {
@@ -941,6 +961,7 @@ pub struct SupervisorArguments {
     chat: ChatEngine,
     feed: FeedSettings,
     max_message_chars: usize,
+    nodes: Nodes,
     all_subscribers: Arc<AtomicUsize>,
     accounts: AccountsArguments,
     accounts_slot: AccountsSlot,
@@ -1079,6 +1100,7 @@ impl SupervisorState {
             board: self.args.board.clone(),
             feed: self.args.feed.clone(),
             max_message_chars: self.args.max_message_chars,
+            fan_out: self.args.nodes.fan_out.clone(),
             all_subscribers: self.args.all_subscribers.clone(),
         };
         let (actor, _task) = Actor::spawn_linked(None, Project, args, myself.get_cell())
@@ -1106,6 +1128,7 @@ impl SupervisorState {
             store: self.args.store.clone(),
             engine: self.args.chat.clone(),
             sessions: self.args.sessions.clone(),
+            leases: self.args.nodes.leases.clone(),
         };
         let (session, _task) = Actor::spawn_linked(None, Session, args, myself.get_cell())
             .await

@@ -23,6 +23,7 @@ use crate::chat::{
     Source, new_session_token,
 };
 use crate::llm::{LlmError, LlmProvider, LlmStats, Prompt, TextStream, Turn, system_prompt};
+use crate::nodes::{AnswerLease, AnswerLeases};
 use crate::project::ProjectSnapshot;
 use crate::records::now_ms;
 use crate::secret::SecretHash;
@@ -94,6 +95,7 @@ pub struct SessionArguments {
     pub store: Store,
     pub engine: ChatEngine,
     pub sessions: SessionActors,
+    pub leases: Arc<dyn AnswerLeases>,
 }
 
 pub struct SessionState {
@@ -104,7 +106,9 @@ pub struct SessionState {
     /// `None` until the first answer creates the session.
     record: Option<SessionRecord>,
     messages: Vec<MessageRecord>,
-    generating: bool,
+    leases: Arc<dyn AnswerLeases>,
+    /// Held while an answer is being written, until it is stored.
+    answering: Option<AnswerLease>,
     last_active: Instant,
 }
 
@@ -132,7 +136,8 @@ impl Actor for Session {
             sessions: args.sessions,
             record,
             messages,
-            generating: false,
+            leases: args.leases,
+            answering: None,
             last_active: Instant::now(),
         })
     }
@@ -177,8 +182,9 @@ impl Actor for Session {
             }
             SessionMessage::GenerationEnded(ended, reply) => {
                 state.last_active = Instant::now();
-                state.generating = false;
                 let result = state.store_answer(ended).await;
+                // Released once the answer is stored: the next one reads it as history.
+                state.answering = None;
                 if let Some(reply) = reply {
                     let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
                     let _ = reply.send(outcome);
@@ -186,12 +192,14 @@ impl Actor for Session {
                 result?;
             }
             SessionMessage::IdleCheck => {
-                if !state.generating && state.last_active.elapsed() >= state.engine.idle_timeout {
+                if state.answering.is_none()
+                    && state.last_active.elapsed() >= state.engine.idle_timeout
+                {
                     myself.stop(Some("idle".into()));
                 }
             }
             SessionMessage::Evict(reply) => {
-                if state.generating {
+                if state.answering.is_some() {
                     let _ = reply.send(false);
                 } else {
                     // Out of the map first, so no new request finds the stopping actor.
@@ -221,9 +229,15 @@ impl SessionState {
             // An unknown session starts here; a token it may carry names nothing and is ignored.
             None => Some(new_session_token()),
         };
-        if self.generating {
-            return Err(ChatError::Busy);
-        }
+        let lease = self
+            .leases
+            .acquire(self.session_id)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "answer lease unavailable");
+                ChatError::Unavailable
+            })?
+            .ok_or(ChatError::Busy)?;
 
         let passages = ask
             .snapshot
@@ -298,7 +312,7 @@ impl SessionState {
             reported: false,
             then: None,
         };
-        self.generating = true;
+        self.answering = Some(lease);
         Ok(ChatStart {
             message_id: format!("{}-{}", self.session_id, self.messages.len() + 1),
             new_token,

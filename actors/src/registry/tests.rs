@@ -5,6 +5,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use super::*;
+use crate::nodes::Arrival;
 use crate::widget::{Position, Theme, WidgetSettings};
 
 fn settings(name: &str, secret: Option<&str>) -> ProjectSettings {
@@ -64,6 +65,7 @@ async fn start(dir: &std::path::Path) -> Registry {
         feed: feed(100),
         chat: extractive_engine(),
         max_message_chars: 4000,
+        nodes: Nodes::single(),
     })
     .await
     .unwrap()
@@ -256,6 +258,7 @@ async fn the_replay_window_bounds_what_the_store_keeps() {
         feed: feed(3),
         chat: extractive_engine(),
         max_message_chars: 4000,
+        nodes: Nodes::single(),
     })
     .await
     .unwrap();
@@ -406,4 +409,90 @@ async fn subscribers_get_what_they_missed_then_live_events_also_after_a_restart(
         4,
         "ids keep counting across restarts"
     );
+}
+
+/// One direction of a fan-out between two nodes in one process: what this node announces the
+/// peer hears, except the event ids in `lose` (announcements lost on the way).
+struct Link {
+    peer: tokio::sync::mpsc::UnboundedSender<Arrival>,
+    inbox: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Arrival>>>,
+    lose: Vec<u64>,
+}
+
+#[async_trait::async_trait]
+impl crate::nodes::FanOut for Link {
+    async fn announce(
+        &self,
+        slug: &str,
+        event: &crate::social_proof::SocialProofEvent,
+    ) -> Result<(), crate::nodes::NodeError> {
+        if !self.lose.contains(&event.id) {
+            let arrival = Arrival {
+                slug: slug.into(),
+                event: event.clone(),
+            };
+            self.peer.send(arrival).unwrap();
+        }
+        Ok(())
+    }
+
+    fn arrivals(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Arrival>> {
+        self.inbox.lock().unwrap().take()
+    }
+}
+
+/// Two nodes on one store, linked both ways; node a loses the announcements in `lose`.
+async fn two_nodes(store: &Store, lose: Vec<u64>) -> (Registry, Registry) {
+    let (to_b, b_inbox) = tokio::sync::mpsc::unbounded_channel();
+    let (to_a, a_inbox) = tokio::sync::mpsc::unbounded_channel();
+    let links = [(to_b, a_inbox, lose), (to_a, b_inbox, Vec::new())];
+    let mut nodes = Vec::new();
+    for (peer, inbox, lose) in links {
+        let link = Arc::new(Link {
+            peer,
+            inbox: std::sync::Mutex::new(Some(inbox)),
+            lose,
+        });
+        let registry = Registry::start(RegistryArguments {
+            store: store.clone(),
+            refresh_ttl: Duration::from_secs(3600),
+            feed: feed(100),
+            chat: extractive_engine(),
+            max_message_chars: 4000,
+            nodes: Nodes {
+                fan_out: link,
+                leases: Arc::new(crate::nodes::SingleNode::default()),
+            },
+        })
+        .await
+        .unwrap();
+        nodes.push(registry);
+    }
+    let b = nodes.pop().unwrap();
+    (nodes.pop().unwrap(), b)
+}
+
+#[tokio::test]
+async fn events_pushed_on_one_node_reach_live_visitors_of_another_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Store = Arc::new(crate::store::SledStore::open(dir.path()).unwrap());
+    // Node a's announcement of event 2 is lost: node b catches up from the store at event 3.
+    let (a, b) = two_nodes(&store, vec![2]).await;
+    a.configure("demo", settings("Demo", Some("sp_d")))
+        .await
+        .unwrap();
+    let mut visitor = b.subscribe("demo", Some(0)).await.unwrap();
+    for name in ["one", "two", "three"] {
+        a.push("demo", "sp_d", purchase(name)).await.unwrap();
+    }
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let next = tokio::time::timeout(Duration::from_secs(10), visitor.live.recv());
+        ids.push(next.await.expect("delivered").unwrap().id);
+    }
+    assert_eq!(ids, [1, 2, 3]);
+    // Nothing twice: after the catch-up, the next event is the next id.
+    a.push("demo", "sp_d", purchase("four")).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(10), visitor.live.recv());
+    assert_eq!(next.await.unwrap().unwrap().id, 4);
 }
