@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use helpyap_actors::Registry;
+use helpyap_actors::records::{Role, UserRecord};
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, HeaderMap, HeaderName, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use hyper::{Method, Request};
@@ -20,8 +21,10 @@ use crate::cors;
 use crate::error::ApiError;
 use crate::json::{Body, BodyLimits, Response};
 use crate::metrics::Metrics;
-use crate::rate_limit::{RateClass, RateDecision, RateLimiter};
+use crate::rate_limit::{RateDecision, RateLimiter};
+use crate::route::{Access, ProjectOp, Route};
 use crate::routes;
+use crate::routes::admin_auth::signed_in;
 use crate::routes::chat::ChatLimits;
 use crate::tracker::Live;
 use crate::web_fetch::WebFetcher;
@@ -76,222 +79,94 @@ pub struct LiveSettings {
     pub stats_window: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Health,
-    WidgetConfig,
-    SalespopPush,
-    Chat,
-    Session,
-    SalespopPoll,
-    SalespopStream,
-    SalespopWs,
-    SalespopStats,
-    WidgetJs,
-    Demo,
-    /// `/admin` and the dashboard's files.
-    Admin,
-    Metrics,
-    Lead,
-    Feedback,
-    AdminLogin,
-    AdminRefresh,
-    AdminLogout,
-    AdminMe,
-    /// `/api/admin/projects…`, `/api/admin/invitations…`, `/api/admin/users` and
-    /// `/api/admin/backup`: the admin API's own routing picks by
-    /// method and path.
-    AdminProjects,
-}
-
-impl Route {
-    fn find(path: &str) -> Option<Route> {
-        Some(match path {
-            "/healthz" => Route::Health,
-            "/metrics" => Route::Metrics,
-            "/api/widget/config" => Route::WidgetConfig,
-            "/api/widget/salespop-push" => Route::SalespopPush,
-            "/api/chat" => Route::Chat,
-            "/api/widget/session" => Route::Session,
-            "/api/widget/salespop" => Route::SalespopPoll,
-            "/api/widget/salespop/stream" => Route::SalespopStream,
-            "/api/widget/salespop/ws" => Route::SalespopWs,
-            "/api/widget/salespop/stats" => Route::SalespopStats,
-            "/api/widget/lead" => Route::Lead,
-            "/api/widget/feedback" => Route::Feedback,
-            "/api/admin/auth/login" => Route::AdminLogin,
-            "/api/admin/auth/refresh" => Route::AdminRefresh,
-            "/api/admin/auth/logout" => Route::AdminLogout,
-            "/api/admin/me" => Route::AdminMe,
-            "/widget.js" => Route::WidgetJs,
-            "/demo" => Route::Demo,
-            "/api/admin/projects" => Route::AdminProjects,
-            "/api/admin/users" | "/api/admin/backup" => Route::AdminProjects,
-            "/api/admin/invitations" => Route::AdminProjects,
-            _ if path.starts_with("/api/admin/invitations/") => Route::AdminProjects,
-            _ if path.starts_with("/api/admin/projects/") => Route::AdminProjects,
-            _ if path == "/admin" || path.starts_with("/admin/") => Route::Admin,
-            _ => return None,
-        })
-    }
-
-    /// The one method the route answers; `None` when its handler dispatches by method.
-    fn method(self) -> Option<Method> {
-        Some(match self {
-            Route::AdminProjects => return None,
-            Route::Health
-            | Route::WidgetConfig
-            | Route::Session
-            | Route::SalespopPoll
-            | Route::SalespopStream
-            | Route::SalespopWs
-            | Route::SalespopStats
-            | Route::WidgetJs
-            | Route::Demo
-            | Route::Admin
-            | Route::Metrics
-            | Route::AdminMe => Method::GET,
-            Route::SalespopPush
-            | Route::Chat
-            | Route::Lead
-            | Route::Feedback
-            | Route::AdminLogin
-            | Route::AdminRefresh
-            | Route::AdminLogout => Method::POST,
-        })
-    }
-
-    /// The `Allow` / `Access-Control-Allow-Methods` value.
-    fn allow(self) -> &'static str {
-        match self.method() {
-            Some(Method::POST) => "POST, OPTIONS",
-            Some(_) => "GET, OPTIONS",
-            None => "GET, POST, PUT, DELETE",
-        }
-    }
-
-    fn rate_class(self) -> Option<RateClass> {
-        match self {
-            // Static assets: one per page view, often from many visitors behind one NAT.
-            Route::Health | Route::WidgetJs | Route::Demo | Route::Admin => None,
-            // Scrapers are few and allow-listed.
-            Route::Metrics => None,
-            Route::AdminLogin | Route::AdminRefresh => Some(RateClass::Login),
-            // Signed-in admins: their tokens are the gate.
-            Route::AdminLogout | Route::AdminMe | Route::AdminProjects => None,
-            Route::WidgetConfig
-            | Route::Session
-            | Route::SalespopPoll
-            | Route::SalespopStream
-            | Route::SalespopWs
-            | Route::SalespopStats
-            | Route::Feedback => Some(RateClass::Widget),
-            Route::SalespopPush => Some(RateClass::Push),
-            // Leads share chat's stricter limit: they are a spam target.
-            Route::Chat | Route::Lead => Some(RateClass::Chat),
-        }
-    }
-
-    /// The `route` label of its metrics.
-    fn name(self) -> &'static str {
-        match self {
-            Route::Health => "healthz",
-            Route::WidgetConfig => "widget_config",
-            Route::SalespopPush => "salespop_push",
-            Route::Chat => "chat",
-            Route::Session => "session",
-            Route::SalespopPoll => "salespop_poll",
-            Route::SalespopStream => "salespop_stream",
-            Route::SalespopWs => "salespop_ws",
-            Route::SalespopStats => "salespop_stats",
-            Route::WidgetJs => "widget_js",
-            Route::Demo => "demo",
-            Route::Admin => "admin_files",
-            Route::Metrics => "metrics",
-            Route::Lead => "lead",
-            Route::Feedback => "feedback",
-            Route::AdminLogin => "admin_login",
-            Route::AdminRefresh => "admin_refresh",
-            Route::AdminLogout => "admin_logout",
-            Route::AdminMe => "admin_me",
-            Route::AdminProjects => "admin_projects",
-        }
-    }
-
-    /// Whether browsers on any site may call it (the widget's endpoints).
-    /// The admin API is same-origin only: the dashboard is served by this server.
-    fn cross_origin(self) -> bool {
-        !matches!(
-            self,
-            Route::Health
-                | Route::WidgetJs
-                | Route::Demo
-                | Route::Admin
-                | Route::Metrics
-                | Route::AdminLogin
-                | Route::AdminRefresh
-                | Route::AdminLogout
-                | Route::AdminMe
-                | Route::AdminProjects
-        )
-    }
-}
-
 pub async fn handle(
     state: &AppState,
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Response<Body> {
     let started = Instant::now();
-    let Some(route) = Route::find(request.uri().path()) else {
+    let Some(route) = Route::parse(request.uri().path()) else {
         let response = ApiError::NotFound("Not found".into()).into_response();
         state.metrics.request("unknown", 404, started.elapsed());
         return with_common_headers(response);
     };
-    let mut response = if request.method() == Method::OPTIONS && route.cross_origin() {
-        cors::preflight(route.allow())
-    } else if route
-        .method()
-        .is_some_and(|method| request.method() != method)
-    {
-        let mut response = ApiError::MethodNotAllowed.into_response();
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static(route.allow()));
-        response
-    } else {
+    let spec = route.spec();
+    let mut response = if request.method() == Method::OPTIONS && spec.cross_origin {
+        cors::preflight(&spec.allow())
+    } else if let Some(access) = spec.access(request.method()) {
         let client = client_ip(peer.ip(), request.headers(), &state.trusted_proxies);
-        let decision = match route.rate_class() {
-            Some(class) => Some(state.limiter.check(class, client).await),
+        let decision = match spec.rate_class {
+            Some(class) => Some((class, state.limiter.check(class, client).await)),
             None => None,
         };
         let result = match decision {
-            Some(decision) if !decision.allowed => {
+            Some((class, decision)) if !decision.allowed => {
                 tracing::debug!(%client, ?route, "rate limited");
-                if let Some(class) = route.rate_class() {
-                    state.metrics.rate_limited(class.name());
-                }
+                state.metrics.rate_limited(class.name());
                 Err(ApiError::RateLimited {
                     retry_after: round_up_to_second(decision.reset_after),
                 })
             }
-            _ => dispatch(route, state, client, request).await,
+            _ => match authorize(state, &route, access, &request).await {
+                Ok(None) => dispatch(route, state, client, request).await,
+                Ok(Some(user)) => dispatch_signed_in(route, &user, state, request).await,
+                Err(error) => Err(error),
+            },
         };
         let mut response = result.unwrap_or_else(ApiError::into_response);
-        if let Some(decision) = decision {
+        if let Some((_, decision)) = decision {
             rate_limit_headers(response.headers_mut(), decision);
         }
         response
+    } else {
+        let mut response = ApiError::MethodNotAllowed.into_response();
+        let allow = HeaderValue::from_str(&spec.allow()).expect("method names are header-safe");
+        response.headers_mut().insert(ALLOW, allow);
+        response
     };
-    if route.cross_origin() {
+    if spec.cross_origin {
         cors::decorate(response.headers_mut());
     }
     state
         .metrics
-        .request(route.name(), response.status().as_u16(), started.elapsed());
+        .request(spec.label, response.status().as_u16(), started.elapsed());
     with_common_headers(response)
 }
 
+/// Who is calling, checked in the documented order: the access token (401), then that the
+/// project exists (404), then the role on it (403). `None` for routes anyone may call.
+async fn authorize(
+    state: &AppState,
+    route: &Route,
+    access: Access,
+    request: &Request<Incoming>,
+) -> Result<Option<UserRecord>, ApiError> {
+    if matches!(access, Access::Public | Access::Session) {
+        return Ok(None);
+    }
+    let user = signed_in(state, request).await?;
+    let role = match route.project() {
+        Some(slug) => {
+            state.registry.snapshot(slug).await?;
+            user.role_on(slug)
+        }
+        None => None,
+    };
+    let refused = match access {
+        Access::Public | Access::Session | Access::SignedIn => None,
+        Access::Admin => (!user.admin).then_some("Only admins may do this"),
+        Access::Owner => {
+            (role != Some(Role::Owner)).then_some("You need the owner role on this project")
+        }
+        Access::Member => role.is_none().then_some("You have no role on this project"),
+    };
+    match refused {
+        Some(reason) => Err(ApiError::Forbidden(reason.into())),
+        None => Ok(Some(user)),
+    }
+}
+
+/// Routes anyone may call.
 async fn dispatch(
     route: Route,
     state: &AppState,
@@ -300,25 +175,84 @@ async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     match route {
         Route::Health => Ok(routes::health::get(state)),
+        Route::Metrics => routes::metrics::get(state, client).await,
+        Route::WidgetJs => Ok(routes::assets::widget_js(&request)),
+        Route::Demo => routes::assets::demo(&request),
+        Route::AdminFiles => routes::assets::admin(&request),
         Route::WidgetConfig => routes::widget_config::get(state, &request).await,
-        Route::SalespopPush => routes::salespop_push::post(state, request).await,
-        Route::Chat => routes::chat::post(state, client, request).await,
         Route::Session => routes::session::get(state, &request).await,
+        Route::Chat => routes::chat::post(state, client, request).await,
+        Route::Lead => routes::lead::post(state, request).await,
+        Route::Feedback => routes::feedback::post(state, request).await,
+        Route::SalespopPush => routes::salespop_push::post(state, request).await,
         Route::SalespopPoll => routes::salespop_poll::get(state, &request).await,
         Route::SalespopStream => routes::salespop_stream::get(state, client, &request).await,
         Route::SalespopWs => routes::salespop_ws::get(state, client, request).await,
         Route::SalespopStats => routes::salespop_stats::get(state, &request).await,
-        Route::WidgetJs => Ok(routes::assets::widget_js(&request)),
-        Route::Demo => routes::assets::demo(&request),
-        Route::Admin => routes::assets::admin(&request),
-        Route::Metrics => routes::metrics::get(state, client).await,
-        Route::Lead => routes::lead::post(state, request).await,
-        Route::Feedback => routes::feedback::post(state, request).await,
-        Route::AdminLogin => routes::admin_auth::login(state, client, request).await,
-        Route::AdminRefresh => routes::admin_auth::refresh(state, request).await,
-        Route::AdminLogout => routes::admin_auth::logout(state, request).await,
-        Route::AdminMe => routes::admin_auth::me(state, &request).await,
-        Route::AdminProjects => routes::admin_projects::handle(state, request).await,
+        Route::Login => routes::admin_auth::login(state, client, request).await,
+        Route::Refresh => routes::admin_auth::refresh(state, request).await,
+        Route::Logout => routes::admin_auth::logout(state, request).await,
+        signed_in => Err(ApiError::Internal(format!(
+            "{signed_in:?} was dispatched without a signed-in user"
+        ))),
+    }
+}
+
+/// Routes for signed-in users, whose access `authorize` has checked.
+async fn dispatch_signed_in(
+    route: Route,
+    user: &UserRecord,
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    use routes::{admin_conversations as conversations, admin_documents as documents};
+    use routes::{admin_members as members, admin_projects as projects, admin_reports as reports};
+    let method = request.method().clone();
+    let (slug, op) = match route {
+        Route::Me => return Ok(routes::admin_auth::me(user)),
+        Route::Users => return routes::admin_users::add_user(state, user, request).await,
+        Route::Backup => {
+            tracing::info!(user = %user.id, "backup started");
+            return Ok(routes::admin_backup::get(state));
+        }
+        Route::Invitations => return members::mine(state, user).await,
+        Route::Invitation(slug) => return members::decline(state, user, &slug).await,
+        Route::InvitationAccept(slug) => return members::accept(state, user, &slug).await,
+        Route::Projects if method == Method::POST => {
+            return projects::create(state, user, request).await;
+        }
+        Route::Projects => return projects::list(state, user).await,
+        Route::Project { slug, op } => (slug, op),
+        public => {
+            return Err(ApiError::Internal(format!(
+                "{public:?} was dispatched as a signed-in route"
+            )));
+        }
+    };
+    let slug = slug.as_str();
+    // The route table let through only the methods each operation answers.
+    match (op, method) {
+        (ProjectOp::Settings, Method::GET) => projects::read(state, slug).await,
+        (ProjectOp::Settings, Method::PUT) => projects::update(state, slug, request).await,
+        (ProjectOp::Settings, _) => projects::delete(state, user, slug).await,
+        (ProjectOp::PushSecret, _) => projects::rotate_secret(state, user, slug).await,
+        (ProjectOp::Conversations, _) => conversations::list(state, slug, request.uri()).await,
+        (ProjectOp::Conversation(id), Method::GET) => conversations::get(state, slug, &id).await,
+        (ProjectOp::Conversation(id), _) => conversations::delete(state, user, slug, &id).await,
+        (ProjectOp::Reply(id), _) => conversations::reply(state, user, slug, &id, request).await,
+        (ProjectOp::Leads, _) => routes::admin_leads::list(state, slug).await,
+        (ProjectOp::Members, Method::GET) => members::list(state, slug).await,
+        (ProjectOp::Members, _) => members::set(state, user, slug, request).await,
+        (ProjectOp::Member(email), _) => members::remove(state, slug, &email).await,
+        (ProjectOp::Analytics, _) => reports::analytics(state, slug, request.uri()).await,
+        (ProjectOp::ConversationsCsv, _) => reports::conversations_csv(state, slug).await,
+        (ProjectOp::LeadsCsv, _) => reports::leads_csv(state, slug).await,
+        (ProjectOp::Documents, Method::GET) => documents::list(state, slug).await,
+        (ProjectOp::Documents, _) => documents::add_document(state, slug, request).await,
+        (ProjectOp::FetchDocuments, _) => documents::fetch(state, slug, request).await,
+        (ProjectOp::Reindex, _) => documents::reindex(state, slug).await,
+        (ProjectOp::Document(id), _) => documents::delete_document(state, slug, &id).await,
+        (ProjectOp::SyncDocument(id), _) => documents::sync(state, slug, &id).await,
     }
 }
 

@@ -67,6 +67,17 @@ pub struct UserRecord {
     pub created_at_ms: u64,
 }
 
+impl UserRecord {
+    /// The user's role on project `slug`: admins own every project.
+    pub fn role_on(&self, slug: &str) -> Option<Role> {
+        if self.admin {
+            Some(Role::Owner)
+        } else {
+            self.roles.get(slug).copied()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRecord {

@@ -1,5 +1,5 @@
 //! `/api/admin/projects/{slug}/documents…`: a project's knowledge base, for its owners.
-//! Reached through `admin_projects`, which checks the token and the owner role first.
+//! The router has checked the token and the owner role before any of these run.
 //!
 //! | method and path | what |
 //! |---|---|
@@ -17,7 +17,7 @@ use futures_util::{StreamExt, stream};
 use helpyap_actors::project::DocumentEdit;
 use helpyap_actors::{Document, DocumentFormat};
 use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -29,28 +29,12 @@ use crate::web_fetch::FetchError;
 /// Pages of one sitemap fetched at once.
 const FETCH_CONCURRENCY: usize = 4;
 
-pub async fn handle(
-    state: &AppState,
-    slug: &str,
-    rest: &[&str],
-    request: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    match (request.method().clone(), rest) {
-        (Method::GET, []) => documents(state, slug).await,
-        (Method::POST, []) => add_document(state, slug, request).await,
-        (Method::POST, ["fetch"]) => fetch(state, slug, request).await,
-        (Method::POST, ["reindex"]) => {
-            state
-                .registry
-                .edit_document(slug, DocumentEdit::Reindex)
-                .await?;
-            documents(state, slug).await
-        }
-        (Method::POST, [id, "sync"]) => sync(state, slug, id).await,
-        (Method::DELETE, [id]) => delete_document(state, slug, id).await,
-        (_, [] | [_] | [_, "sync"]) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound("Not found".into())),
-    }
+pub async fn reindex(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
+    state
+        .registry
+        .edit_document(slug, DocumentEdit::Reindex)
+        .await?;
+    list(state, slug).await
 }
 
 fn summary(document: &Document) -> Value {
@@ -63,7 +47,7 @@ fn summary(document: &Document) -> Value {
     })
 }
 
-async fn documents(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
+pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let documents: Vec<Value> = state
         .registry
         .documents(slug)
@@ -92,7 +76,7 @@ struct DocumentBody {
     content: Option<String>,
 }
 
-async fn add_document(
+pub async fn add_document(
     state: &AppState,
     slug: &str,
     request: Request<Incoming>,
@@ -165,7 +149,7 @@ async fn save(
     Ok(json_response(status, &reply))
 }
 
-async fn delete_document(
+pub async fn delete_document(
     state: &AppState,
     slug: &str,
     id: &str,
@@ -203,7 +187,7 @@ struct FetchBody {
 
 /// `POST …/documents/fetch`: one page, or every page of a sitemap; a page that fails is
 /// reported and the others are still added.
-async fn fetch(
+pub async fn fetch(
     state: &AppState,
     slug: &str,
     request: Request<Incoming>,
@@ -259,7 +243,7 @@ async fn fetch(
 
 /// `POST …/documents/{id}/sync`: the page of a document fetched by URL or from a sitemap,
 /// fetched again under the same id. An upload or a `knowledge_dir` file only cites its `url`.
-async fn sync(state: &AppState, slug: &str, id: &str) -> Result<Response<Body>, ApiError> {
+pub async fn sync(state: &AppState, slug: &str, id: &str) -> Result<Response<Body>, ApiError> {
     let documents = state.registry.documents(slug).await?;
     let existing = documents
         .iter()

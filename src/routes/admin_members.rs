@@ -18,12 +18,11 @@
 use helpyap_actors::accounts::{AccountError, normalize_email};
 use helpyap_actors::records::{Role, UserRecord};
 use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin_auth::account_error;
-use super::admin_projects::{require_owner, role_on};
 use super::admin_reports::rfc3339;
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
@@ -35,12 +34,7 @@ struct MemberBody {
     role: Option<Role>,
 }
 
-pub async fn list(
-    state: &AppState,
-    user: &UserRecord,
-    slug: &str,
-) -> Result<Response<Body>, ApiError> {
-    require_owner(state, user, slug).await?;
+pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let members: Vec<Value> = state
         .registry
         .users()
@@ -48,7 +42,7 @@ pub async fn list(
         .map_err(account_error)?
         .iter()
         .filter_map(|member| {
-            let role = role_on(member, slug)?;
+            let role = member.role_on(slug)?;
             Some(json!({ "email": member.email, "role": role, "admin": member.admin }))
         })
         .collect();
@@ -78,7 +72,6 @@ pub async fn set(
     slug: &str,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    require_owner(state, user, slug).await?;
     let body: MemberBody = read_json(request, state.body_limits).await?;
     let (Some(email), Some(role)) = (body.email, body.role) else {
         return Err(ApiError::BadRequest(
@@ -123,13 +116,7 @@ pub async fn set(
     ))
 }
 
-pub async fn remove(
-    state: &AppState,
-    user: &UserRecord,
-    slug: &str,
-    email: &str,
-) -> Result<Response<Body>, ApiError> {
-    require_owner(state, user, slug).await?;
+pub async fn remove(state: &AppState, slug: &str, email: &str) -> Result<Response<Body>, ApiError> {
     let not_found = || ApiError::NotFound("No member or invitation with this email".into());
     let email = normalize_email(email).map_err(|_| not_found())?;
     let member = state
@@ -149,44 +136,40 @@ pub async fn remove(
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
-/// `/api/admin/invitations…`: a signed-in user's own invitations. `rest` is the path after
-/// `/api/admin/invitations`.
-pub async fn invitations(
+/// `POST /api/admin/invitations/{slug}/accept`: the role offered to `user` is theirs.
+pub async fn accept(
     state: &AppState,
     user: &UserRecord,
-    rest: &str,
-    request: Request<Incoming>,
+    slug: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let decoded = super::path_segments(rest);
-    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
-    match (request.method().clone(), segments.as_slice()) {
-        (Method::GET, []) => mine(state, user).await,
-        (Method::POST, [slug, "accept"]) => {
-            let role = state
-                .registry
-                .accept_invitation(user.id, slug)
-                .await
-                .map_err(account_error)?;
-            tracing::info!(project = %slug, user = %user.id, "invitation accepted");
-            Ok(json_response(
-                StatusCode::OK,
-                &json!({ "project": slug, "role": role }),
-            ))
-        }
-        (Method::DELETE, [slug]) => {
-            state
-                .registry
-                .remove_invitation(slug, &user.email)
-                .await
-                .map_err(account_error)?;
-            Ok(empty_response(StatusCode::NO_CONTENT))
-        }
-        (_, [] | [_] | [_, "accept"]) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound("Not found".into())),
-    }
+    let role = state
+        .registry
+        .accept_invitation(user.id, slug)
+        .await
+        .map_err(account_error)?;
+    tracing::info!(project = %slug, user = %user.id, "invitation accepted");
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "project": slug, "role": role }),
+    ))
 }
 
-async fn mine(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
+/// `DELETE /api/admin/invitations/{slug}`: `user` declines the invitation.
+pub async fn decline(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+) -> Result<Response<Body>, ApiError> {
+    state
+        .registry
+        .remove_invitation(slug, &user.email)
+        .await
+        .map_err(account_error)?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// `GET /api/admin/invitations`: the invitations to `user`'s email.
+pub async fn mine(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
     let mut invitations = Vec::new();
     for invitation in state
         .registry

@@ -5,10 +5,13 @@
 
 pub mod admin_auth;
 pub mod admin_backup;
+pub mod admin_conversations;
 pub mod admin_documents;
+pub mod admin_leads;
 pub mod admin_members;
 pub mod admin_projects;
 pub mod admin_reports;
+pub mod admin_users;
 pub mod assets;
 pub mod chat;
 pub mod feedback;
@@ -49,18 +52,6 @@ pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
 pub fn parse_session_id(value: Option<&str>) -> Result<Uuid, ApiError> {
     let value = value.ok_or_else(|| ApiError::BadRequest("sessionId is required".into()))?;
     Uuid::parse_str(value).map_err(|_| ApiError::BadRequest("sessionId must be a UUID".into()))
-}
-
-/// The non-empty segments of a path, each percent-decoded.
-pub fn path_segments(path: &str) -> Vec<String> {
-    path.split('/')
-        .filter(|segment| !segment.is_empty())
-        .map(|segment| {
-            percent_encoding::percent_decode_str(segment)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .collect()
 }
 
 /// The `X-Session-Token` request header, if present and readable.

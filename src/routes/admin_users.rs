@@ -1,0 +1,40 @@
+//! `POST /api/admin/users` `{email, password, admin?}`: an admin adds an account (201; 409 if
+//! the email is taken). Only admins reach it: the router checks.
+
+use helpyap_actors::records::UserRecord;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+
+use super::admin_auth::{account_error, user_json};
+use crate::error::ApiError;
+use crate::json::{Body, Response, json_response, read_json};
+use crate::router::AppState;
+
+#[derive(Deserialize)]
+struct NewUserBody {
+    email: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    admin: bool,
+}
+
+pub async fn add_user(
+    state: &AppState,
+    user: &UserRecord,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let body: NewUserBody = read_json(request, state.body_limits).await?;
+    let (Some(email), Some(password)) = (body.email, body.password) else {
+        return Err(ApiError::BadRequest(
+            "email and password are required".into(),
+        ));
+    };
+    let added = state
+        .registry
+        .add_user(&email, password, body.admin)
+        .await
+        .map_err(account_error)?;
+    tracing::info!(user = %added.id, by = %user.id, "user added");
+    Ok(json_response(StatusCode::CREATED, &user_json(&added)))
+}
