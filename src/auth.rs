@@ -95,7 +95,7 @@ impl Auth {
     /// The user and sign-in of a valid `Authorization: Bearer` access token; 401 otherwise.
     /// Whether that sign-in has ended is the caller's to check.
     pub fn verify(&self, headers: &HeaderMap) -> Result<Access, ApiError> {
-        let unauthorized = |reason: &str| ApiError::Unauthorized(reason.to_owned());
+        let unauthorized = |reason: &str| ApiError::unauthorized(reason.to_owned());
         let token = bearer_token(headers).ok_or_else(|| unauthorized("Missing access token"))?;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| unauthorized("Invalid or expired access token"))?;

@@ -52,27 +52,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // serde would also fill a struct from an array; every body of this API is an object.
     let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
     if first.is_some_and(|&byte| byte != b'{') {
-        return Err(ApiError::BadRequest(
-            "Invalid JSON body: expected a JSON object".into(),
+        return Err(ApiError::invalid(
+            "Invalid JSON body: expected a JSON object",
         ));
     }
     serde_json::from_slice(bytes)
-        .map_err(|error| ApiError::BadRequest(format!("Invalid JSON body: {error}")))
+        .map_err(|error| ApiError::invalid(format!("Invalid JSON body: {error}")))
 }
 
 /// Reads the whole body within `limits`: 413 past the size cap, 408 past the read timeout.
 pub async fn read_body(request: Request<Incoming>, limits: BodyLimits) -> Result<Bytes, ApiError> {
     if declared_length(request.headers()).is_some_and(|length| length > limits.max_bytes as u64) {
-        return Err(ApiError::PayloadTooLarge(limits.max_bytes));
+        return Err(ApiError::payload_too_large(limits.max_bytes));
     }
     let limited = Limited::new(request.into_body(), limits.max_bytes);
     match tokio::time::timeout(limits.read_timeout, limited.collect()).await {
-        Err(_elapsed) => Err(ApiError::BodyTimeout),
+        Err(_elapsed) => Err(ApiError::body_timeout()),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(ApiError::PayloadTooLarge(limits.max_bytes))
+            Err(ApiError::payload_too_large(limits.max_bytes))
         }
-        Ok(Err(error)) => Err(ApiError::BadRequest(format!(
+        Ok(Err(error)) => Err(ApiError::invalid(format!(
             "Could not read request body: {error}"
         ))),
     }

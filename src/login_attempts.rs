@@ -109,10 +109,10 @@ impl LoginAttempts {
         // sprays.
         self.addresses
             .reserve(&address)
-            .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+            .map_err(ApiError::rate_limited)?;
         if let Err(retry_after) = self.accounts.reserve(&account.to_owned()) {
             self.addresses.settle(&address, false, false);
-            return Err(ApiError::RateLimited { retry_after });
+            return Err(ApiError::rate_limited(retry_after));
         }
         Ok(LoginAttempt {
             attempts: self.clone(),

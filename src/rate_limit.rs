@@ -58,7 +58,9 @@ pub struct RateLimiter {
 #[async_trait::async_trait]
 pub trait RateCounters: Send + Sync + 'static {
     /// Counts one request in the client's fixed window — opened by its first request and
-    /// `window` long — unless `limit` requests were counted in it already.
+    /// `window` long — unless `limit` requests were counted in it already. `now` is this
+    /// process's clock, for counts kept here; counts in a shared store follow that store's
+    /// clock (its key expiry) instead.
     async fn hit(&self, key: CounterKey, limit: u32, window: Duration, now: Instant) -> Hit;
 
     /// Forgets windows that ended before `now`, where the counts do not expire by themselves.

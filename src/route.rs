@@ -29,9 +29,17 @@ pub enum Access {
     Member,
 }
 
-/// A parsed request path. Slugs, ids and emails in the path are percent-decoded.
+/// A parsed request path: a route anyone may call, or one for signed-in users. Slugs, ids and
+/// emails in the path are percent-decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    Open(OpenRoute),
+    Admin(AdminRoute),
+}
+
+/// Routes whose every method is [`Access::Public`] or [`Access::Session`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenRoute {
     Health,
     Metrics,
     WidgetJs,
@@ -51,6 +59,11 @@ pub enum Route {
     Login,
     Refresh,
     Logout,
+}
+
+/// Routes whose every method needs a signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminRoute {
     Me,
     Users,
     Backup,
@@ -137,34 +150,46 @@ impl Route {
     /// The route `path` names, or `None` (404). The method is checked against the route's row
     /// by the router, so a known path with a wrong method is a 405, not a 404.
     pub fn parse(path: &str) -> Option<Route> {
-        Some(match path {
-            "/healthz" => Route::Health,
-            "/metrics" => Route::Metrics,
-            "/widget.js" => Route::WidgetJs,
-            "/demo" => Route::Demo,
-            "/admin" => Route::AdminFiles,
-            _ if path.starts_with("/admin/") => Route::AdminFiles,
-            "/api/widget/config" => Route::WidgetConfig,
-            "/api/widget/session" => Route::Session,
-            "/api/chat" => Route::Chat,
-            "/api/widget/lead" => Route::Lead,
-            "/api/widget/feedback" => Route::Feedback,
-            "/api/widget/salespop-push" => Route::SalespopPush,
-            "/api/widget/salespop" => Route::SalespopPoll,
-            "/api/widget/salespop/stream" => Route::SalespopStream,
-            "/api/widget/salespop/ws" => Route::SalespopWs,
-            "/api/widget/salespop/stats" => Route::SalespopStats,
-            "/api/admin/auth/login" => Route::Login,
-            "/api/admin/auth/refresh" => Route::Refresh,
-            "/api/admin/auth/logout" => Route::Logout,
-            "/api/admin/me" => Route::Me,
-            "/api/admin/users" => Route::Users,
-            "/api/admin/backup" => Route::Backup,
-            _ => return Route::parse_segments(path),
-        })
+        use OpenRoute as Open;
+        let open = match path {
+            "/healthz" => Open::Health,
+            "/metrics" => Open::Metrics,
+            "/widget.js" => Open::WidgetJs,
+            "/demo" => Open::Demo,
+            "/admin" => Open::AdminFiles,
+            _ if path.starts_with("/admin/") => Open::AdminFiles,
+            "/api/widget/config" => Open::WidgetConfig,
+            "/api/widget/session" => Open::Session,
+            "/api/chat" => Open::Chat,
+            "/api/widget/lead" => Open::Lead,
+            "/api/widget/feedback" => Open::Feedback,
+            "/api/widget/salespop-push" => Open::SalespopPush,
+            "/api/widget/salespop" => Open::SalespopPoll,
+            "/api/widget/salespop/stream" => Open::SalespopStream,
+            "/api/widget/salespop/ws" => Open::SalespopWs,
+            "/api/widget/salespop/stats" => Open::SalespopStats,
+            "/api/admin/auth/login" => Open::Login,
+            "/api/admin/auth/refresh" => Open::Refresh,
+            "/api/admin/auth/logout" => Open::Logout,
+            "/api/admin/me" => return Some(Route::Admin(AdminRoute::Me)),
+            "/api/admin/users" => return Some(Route::Admin(AdminRoute::Users)),
+            "/api/admin/backup" => return Some(Route::Admin(AdminRoute::Backup)),
+            _ => return AdminRoute::parse_segments(path).map(Route::Admin),
+        };
+        Some(Route::Open(open))
     }
 
-    fn parse_segments(path: &str) -> Option<Route> {
+    /// The route's row of the table.
+    pub fn spec(&self) -> Spec {
+        match self {
+            Route::Open(route) => route.spec(),
+            Route::Admin(route) => route.spec(),
+        }
+    }
+}
+
+impl AdminRoute {
+    fn parse_segments(path: &str) -> Option<AdminRoute> {
         let (head, rest) = if let Some(rest) = path.strip_prefix("/api/admin/invitations") {
             ("invitations", rest)
         } else {
@@ -178,14 +203,14 @@ impl Route {
         let owned = |text: &str| text.to_owned();
         if head == "invitations" {
             return Some(match segments.as_slice() {
-                [] => Route::Invitations,
-                [slug] => Route::Invitation(owned(slug)),
-                [slug, "accept"] => Route::InvitationAccept(owned(slug)),
+                [] => AdminRoute::Invitations,
+                [slug] => AdminRoute::Invitation(owned(slug)),
+                [slug, "accept"] => AdminRoute::InvitationAccept(owned(slug)),
                 _ => return None,
             });
         }
         let (slug, op) = match segments.as_slice() {
-            [] => return Some(Route::Projects),
+            [] => return Some(AdminRoute::Projects),
             [slug, rest @ ..] => (owned(slug), rest),
         };
         let op = match op {
@@ -207,57 +232,64 @@ impl Route {
             ["documents", id, "sync"] => ProjectOp::SyncDocument(owned(id)),
             _ => return None,
         };
-        Some(Route::Project { slug, op })
+        Some(AdminRoute::Project { slug, op })
     }
 
-    /// The route's row of the table.
-    pub fn spec(&self) -> Spec {
-        use RateClass as Rate;
+    fn spec(&self) -> Spec {
         match self {
-            Route::Health => admin(&[(GET, Public)], "healthz"),
-            // Scrapers are few, and allow-listed in the handler.
-            Route::Metrics => admin(&[(GET, Public)], "metrics"),
-            // Static files: one per page view, often from many visitors behind one NAT.
-            Route::WidgetJs => admin(&[(GET, Public)], "widget_js"),
-            Route::Demo => admin(&[(GET, Public)], "demo"),
-            Route::AdminFiles => admin(&[(GET, Public)], "admin_files"),
-            Route::WidgetConfig => widget(&[(GET, Public)], Rate::Widget, "widget_config"),
-            Route::Session => widget(&[(GET, Session)], Rate::Widget, "session"),
-            // Leads share chat's stricter limit: they are a spam target.
-            Route::Chat => widget(&[(POST, Session)], Rate::Chat, "chat"),
-            Route::Lead => widget(&[(POST, Session)], Rate::Chat, "lead"),
-            Route::Feedback => widget(&[(POST, Session)], Rate::Widget, "feedback"),
-            Route::SalespopPush => widget(&[(POST, Public)], Rate::Push, "salespop_push"),
-            Route::SalespopPoll => widget(&[(GET, Public)], Rate::Widget, "salespop_poll"),
-            Route::SalespopStream => widget(&[(GET, Public)], Rate::Widget, "salespop_stream"),
-            Route::SalespopWs => widget(&[(GET, Public)], Rate::Widget, "salespop_ws"),
-            Route::SalespopStats => widget(&[(GET, Public)], Rate::Widget, "salespop_stats"),
-            Route::Login => Spec {
-                rate_class: Some(Rate::Login),
-                ..admin(&[(POST, Public)], "admin_login")
-            },
-            Route::Refresh => Spec {
-                rate_class: Some(Rate::Login),
-                ..admin(&[(POST, Public)], "admin_refresh")
-            },
-            // Signed-in admins: their tokens are the gate.
-            Route::Logout => admin(&[(POST, Public)], "admin_logout"),
-            Route::Me => admin(&[(GET, SignedIn)], "admin_me"),
-            Route::Users => admin(&[(POST, Admin)], "admin_users"),
-            Route::Backup => admin(&[(GET, Admin)], "admin_backup"),
-            Route::Invitations => admin(&[(GET, SignedIn)], "admin_invitations"),
-            Route::Invitation(_) => admin(&[(DELETE, SignedIn)], "admin_invitations"),
-            Route::InvitationAccept(_) => admin(&[(POST, SignedIn)], "admin_invitations"),
-            Route::Projects => admin(&[(GET, SignedIn), (POST, Admin)], "admin_projects"),
-            Route::Project { op, .. } => op.spec(),
+            AdminRoute::Me => admin(&[(GET, SignedIn)], "admin_me"),
+            AdminRoute::Users => admin(&[(POST, Admin)], "admin_users"),
+            AdminRoute::Backup => admin(&[(GET, Admin)], "admin_backup"),
+            AdminRoute::Invitations => admin(&[(GET, SignedIn)], "admin_invitations"),
+            AdminRoute::Invitation(_) => admin(&[(DELETE, SignedIn)], "admin_invitations"),
+            AdminRoute::InvitationAccept(_) => admin(&[(POST, SignedIn)], "admin_invitations"),
+            AdminRoute::Projects => admin(&[(GET, SignedIn), (POST, Admin)], "admin_projects"),
+            AdminRoute::Project { op, .. } => op.spec(),
         }
     }
 
     /// The project a route's access is checked against.
     pub fn project(&self) -> Option<&str> {
         match self {
-            Route::Project { slug, .. } => Some(slug),
+            AdminRoute::Project { slug, .. } => Some(slug),
             _ => None,
+        }
+    }
+}
+
+impl OpenRoute {
+    fn spec(&self) -> Spec {
+        use OpenRoute as Open;
+        use RateClass as Rate;
+        match self {
+            Open::Health => admin(&[(GET, Public)], "healthz"),
+            // Scrapers are few, and allow-listed in the handler.
+            Open::Metrics => admin(&[(GET, Public)], "metrics"),
+            // Static files: one per page view, often from many visitors behind one NAT.
+            Open::WidgetJs => admin(&[(GET, Public)], "widget_js"),
+            Open::Demo => admin(&[(GET, Public)], "demo"),
+            Open::AdminFiles => admin(&[(GET, Public)], "admin_files"),
+            Open::WidgetConfig => widget(&[(GET, Public)], Rate::Widget, "widget_config"),
+            Open::Session => widget(&[(GET, Session)], Rate::Widget, "session"),
+            // Leads share chat's stricter limit: they are a spam target.
+            Open::Chat => widget(&[(POST, Session)], Rate::Chat, "chat"),
+            Open::Lead => widget(&[(POST, Session)], Rate::Chat, "lead"),
+            Open::Feedback => widget(&[(POST, Session)], Rate::Widget, "feedback"),
+            Open::SalespopPush => widget(&[(POST, Public)], Rate::Push, "salespop_push"),
+            Open::SalespopPoll => widget(&[(GET, Public)], Rate::Widget, "salespop_poll"),
+            Open::SalespopStream => widget(&[(GET, Public)], Rate::Widget, "salespop_stream"),
+            Open::SalespopWs => widget(&[(GET, Public)], Rate::Widget, "salespop_ws"),
+            Open::SalespopStats => widget(&[(GET, Public)], Rate::Widget, "salespop_stats"),
+            Open::Login => Spec {
+                rate_class: Some(Rate::Login),
+                ..admin(&[(POST, Public)], "admin_login")
+            },
+            Open::Refresh => Spec {
+                rate_class: Some(Rate::Login),
+                ..admin(&[(POST, Public)], "admin_refresh")
+            },
+            // It takes the refresh token it ends; no access token needed.
+            Open::Logout => admin(&[(POST, Public)], "admin_logout"),
         }
     }
 }
@@ -277,9 +309,9 @@ impl ProjectOp {
             ProjectOp::Members => &[(GET, Owner), (PUT, Owner)],
             ProjectOp::Member(_) => &[(DELETE, Owner)],
             ProjectOp::Documents => &[(GET, Owner), (POST, Owner)],
-            ProjectOp::FetchDocuments | ProjectOp::Reindex | ProjectOp::SyncDocument(_) => {
-                &[(POST, Owner)]
-            }
+            // A document may be called "fetch" or "reindex": DELETE removes it.
+            ProjectOp::FetchDocuments | ProjectOp::Reindex => &[(POST, Owner), (DELETE, Owner)],
+            ProjectOp::SyncDocument(_) => &[(POST, Owner)],
             ProjectOp::Document(_) => &[(DELETE, Owner)],
         };
         let label = match self {
@@ -339,18 +371,18 @@ mod tests {
     use super::*;
 
     fn project(slug: &str, op: ProjectOp) -> Option<Route> {
-        Some(Route::Project {
-            slug: slug.into(),
-            op,
-        })
+        let slug = slug.into();
+        Some(Route::Admin(AdminRoute::Project { slug, op }))
     }
 
     #[test]
     fn paths_parse_to_typed_routes_with_decoded_segments() {
-        assert_eq!(Route::parse("/api/chat"), Some(Route::Chat));
-        assert_eq!(Route::parse("/admin/app.js"), Some(Route::AdminFiles));
-        assert_eq!(Route::parse("/api/admin/projects"), Some(Route::Projects));
-        assert_eq!(Route::parse("/api/admin/projects/"), Some(Route::Projects));
+        let open = |route| Some(Route::Open(route));
+        assert_eq!(Route::parse("/api/chat"), open(OpenRoute::Chat));
+        assert_eq!(Route::parse("/admin/app.js"), open(OpenRoute::AdminFiles));
+        let projects = Some(Route::Admin(AdminRoute::Projects));
+        assert_eq!(Route::parse("/api/admin/projects"), projects);
+        assert_eq!(Route::parse("/api/admin/projects/"), projects);
         let path = "/api/admin/projects/demo/members/a%40b.example";
         let member = ProjectOp::Member("a@b.example".into());
         assert_eq!(Route::parse(path), project("demo", member));
@@ -358,10 +390,8 @@ mod tests {
         let sync = ProjectOp::SyncDocument("faq.md".into());
         assert_eq!(Route::parse(path), project("demo", sync));
         let path = "/api/admin/invitations/demo/accept";
-        assert_eq!(
-            Route::parse(path),
-            Some(Route::InvitationAccept("demo".into()))
-        );
+        let accept = AdminRoute::InvitationAccept("demo".into());
+        assert_eq!(Route::parse(path), Some(Route::Admin(accept)));
     }
 
     #[test]
@@ -386,7 +416,7 @@ mod tests {
         assert_eq!(spec.allow(), "GET, PUT, DELETE");
         assert_eq!(spec.access(&Method::DELETE), Some(Access::Owner));
         assert_eq!(spec.access(&Method::PATCH), None);
-        let push = Route::SalespopPush.spec();
+        let push = OpenRoute::SalespopPush.spec();
         assert_eq!(push.allow(), "POST, OPTIONS");
         let conversation = ProjectOp::Conversation("x".into()).spec();
         assert_eq!(conversation.access(&Method::GET), Some(Access::Member));

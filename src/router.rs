@@ -1,8 +1,10 @@
-//! Routing: which handler answers a request, and the policies every route shares — rate-limit
-//! class, CORS, allowed methods, and the `X-RateLimit-*` headers.
+//! Routing: applies the route table's row to each request — 404 for an unknown path, CORS
+//! preflights, 405 with `Allow`, the rate limit and `X-RateLimit-*` headers, then for admin
+//! routes the caller's token, project and role — and hands it to its handler.
 //!
 //! Handlers return `Result<Response, ApiError>`; this module turns errors into responses. It
-//! never parses bodies or talks to the engine itself.
+//! never parses bodies; of the engine it asks only who the caller is and whether the project
+//! exists.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -22,7 +24,7 @@ use crate::error::ApiError;
 use crate::json::{Body, BodyLimits, Response};
 use crate::metrics::Metrics;
 use crate::rate_limit::{RateDecision, RateLimiter};
-use crate::route::{Access, ProjectOp, Route};
+use crate::route::{Access, AdminRoute, OpenRoute, ProjectOp, Route};
 use crate::routes;
 use crate::routes::admin_auth::signed_in;
 use crate::routes::chat::ChatLimits;
@@ -63,7 +65,7 @@ impl AppState {
         self.streams.open(client).ok_or_else(|| {
             self.metrics.refused("streams_per_ip");
             tracing::debug!(%client, "stream refused: too many open from this address");
-            ApiError::TooManyStreams(self.streams.max_per_address())
+            ApiError::too_many_streams(self.streams.max_per_address())
         })
     }
 }
@@ -86,7 +88,7 @@ pub async fn handle(
 ) -> Response<Body> {
     let started = Instant::now();
     let Some(route) = Route::parse(request.uri().path()) else {
-        let response = ApiError::NotFound("Not found".into()).into_response();
+        let response = ApiError::not_found("Not found").into_response();
         state.metrics.request("unknown", 404, started.elapsed());
         return with_common_headers(response);
     };
@@ -103,14 +105,16 @@ pub async fn handle(
             Some((class, decision)) if !decision.allowed => {
                 tracing::debug!(%client, ?route, "rate limited");
                 state.metrics.rate_limited(class.name());
-                Err(ApiError::RateLimited {
-                    retry_after: round_up_to_second(decision.reset_after),
-                })
+                Err(ApiError::rate_limited(round_up_to_second(
+                    decision.reset_after,
+                )))
             }
-            _ => match authorize(state, &route, access, &request).await {
-                Ok(None) => dispatch(route, state, client, request).await,
-                Ok(Some(user)) => dispatch_signed_in(route, &user, state, request).await,
-                Err(error) => Err(error),
+            _ => match route {
+                Route::Open(route) => dispatch(route, state, client, request).await,
+                Route::Admin(route) => match authorize(state, &route, access, &request).await {
+                    Ok(user) => dispatch_signed_in(route, &user, state, request).await,
+                    Err(error) => Err(error),
+                },
             },
         };
         let mut response = result.unwrap_or_else(ApiError::into_response);
@@ -119,7 +123,7 @@ pub async fn handle(
         }
         response
     } else {
-        let mut response = ApiError::MethodNotAllowed.into_response();
+        let mut response = ApiError::method_not_allowed().into_response();
         let allow = HeaderValue::from_str(&spec.allow()).expect("method names are header-safe");
         response.headers_mut().insert(ALLOW, allow);
         response
@@ -134,16 +138,13 @@ pub async fn handle(
 }
 
 /// Who is calling, checked in the documented order: the access token (401), then that the
-/// project exists (404), then the role on it (403). `None` for routes anyone may call.
+/// project exists (404), then the role on it (403).
 async fn authorize(
     state: &AppState,
-    route: &Route,
+    route: &AdminRoute,
     access: Access,
     request: &Request<Incoming>,
-) -> Result<Option<UserRecord>, ApiError> {
-    if matches!(access, Access::Public | Access::Session) {
-        return Ok(None);
-    }
+) -> Result<UserRecord, ApiError> {
     let user = signed_in(state, request).await?;
     let role = match route.project() {
         Some(slug) => {
@@ -161,46 +162,44 @@ async fn authorize(
         Access::Member => role.is_none().then_some("You have no role on this project"),
     };
     match refused {
-        Some(reason) => Err(ApiError::Forbidden(reason.into())),
-        None => Ok(Some(user)),
+        Some(reason) => Err(ApiError::forbidden(reason)),
+        None => Ok(user),
     }
 }
 
 /// Routes anyone may call.
 async fn dispatch(
-    route: Route,
+    route: OpenRoute,
     state: &AppState,
     client: IpAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    use OpenRoute as Open;
     match route {
-        Route::Health => Ok(routes::health::get(state)),
-        Route::Metrics => routes::metrics::get(state, client).await,
-        Route::WidgetJs => Ok(routes::assets::widget_js(&request)),
-        Route::Demo => routes::assets::demo(&request),
-        Route::AdminFiles => routes::assets::admin(&request),
-        Route::WidgetConfig => routes::widget_config::get(state, &request).await,
-        Route::Session => routes::session::get(state, &request).await,
-        Route::Chat => routes::chat::post(state, client, request).await,
-        Route::Lead => routes::lead::post(state, request).await,
-        Route::Feedback => routes::feedback::post(state, request).await,
-        Route::SalespopPush => routes::salespop_push::post(state, request).await,
-        Route::SalespopPoll => routes::salespop_poll::get(state, &request).await,
-        Route::SalespopStream => routes::salespop_stream::get(state, client, &request).await,
-        Route::SalespopWs => routes::salespop_ws::get(state, client, request).await,
-        Route::SalespopStats => routes::salespop_stats::get(state, &request).await,
-        Route::Login => routes::admin_auth::login(state, client, request).await,
-        Route::Refresh => routes::admin_auth::refresh(state, request).await,
-        Route::Logout => routes::admin_auth::logout(state, request).await,
-        signed_in => Err(ApiError::Internal(format!(
-            "{signed_in:?} was dispatched without a signed-in user"
-        ))),
+        Open::Health => Ok(routes::health::get(state)),
+        Open::Metrics => routes::metrics::get(state, client).await,
+        Open::WidgetJs => Ok(routes::assets::widget_js(&request)),
+        Open::Demo => routes::assets::demo(&request),
+        Open::AdminFiles => routes::assets::admin(&request),
+        Open::WidgetConfig => routes::widget_config::get(state, &request).await,
+        Open::Session => routes::session::get(state, &request).await,
+        Open::Chat => routes::chat::post(state, client, request).await,
+        Open::Lead => routes::lead::post(state, request).await,
+        Open::Feedback => routes::feedback::post(state, request).await,
+        Open::SalespopPush => routes::salespop_push::post(state, request).await,
+        Open::SalespopPoll => routes::salespop_poll::get(state, &request).await,
+        Open::SalespopStream => routes::salespop_stream::get(state, client, &request).await,
+        Open::SalespopWs => routes::salespop_ws::get(state, client, request).await,
+        Open::SalespopStats => routes::salespop_stats::get(state, &request).await,
+        Open::Login => routes::admin_auth::login(state, client, request).await,
+        Open::Refresh => routes::admin_auth::refresh(state, request).await,
+        Open::Logout => routes::admin_auth::logout(state, request).await,
     }
 }
 
 /// Routes for signed-in users, whose access `authorize` has checked.
 async fn dispatch_signed_in(
-    route: Route,
+    route: AdminRoute,
     user: &UserRecord,
     state: &AppState,
     request: Request<Incoming>,
@@ -209,25 +208,20 @@ async fn dispatch_signed_in(
     use routes::{admin_members as members, admin_projects as projects, admin_reports as reports};
     let method = request.method().clone();
     let (slug, op) = match route {
-        Route::Me => return Ok(routes::admin_auth::me(user)),
-        Route::Users => return routes::admin_users::add_user(state, user, request).await,
-        Route::Backup => {
+        AdminRoute::Me => return Ok(routes::admin_auth::me(user)),
+        AdminRoute::Users => return routes::admin_users::add_user(state, user, request).await,
+        AdminRoute::Backup => {
             tracing::info!(user = %user.id, "backup started");
             return Ok(routes::admin_backup::get(state));
         }
-        Route::Invitations => return members::mine(state, user).await,
-        Route::Invitation(slug) => return members::decline(state, user, &slug).await,
-        Route::InvitationAccept(slug) => return members::accept(state, user, &slug).await,
-        Route::Projects if method == Method::POST => {
+        AdminRoute::Invitations => return members::mine(state, user).await,
+        AdminRoute::Invitation(slug) => return members::decline(state, user, &slug).await,
+        AdminRoute::InvitationAccept(slug) => return members::accept(state, user, &slug).await,
+        AdminRoute::Projects if method == Method::POST => {
             return projects::create(state, user, request).await;
         }
-        Route::Projects => return projects::list(state, user).await,
-        Route::Project { slug, op } => (slug, op),
-        public => {
-            return Err(ApiError::Internal(format!(
-                "{public:?} was dispatched as a signed-in route"
-            )));
-        }
+        AdminRoute::Projects => return projects::list(state, user).await,
+        AdminRoute::Project { slug, op } => (slug, op),
     };
     let slug = slug.as_str();
     // The route table let through only the methods each operation answers.
@@ -249,8 +243,10 @@ async fn dispatch_signed_in(
         (ProjectOp::LeadsCsv, _) => reports::leads_csv(state, slug).await,
         (ProjectOp::Documents, Method::GET) => documents::list(state, slug).await,
         (ProjectOp::Documents, _) => documents::add_document(state, slug, request).await,
-        (ProjectOp::FetchDocuments, _) => documents::fetch(state, slug, request).await,
-        (ProjectOp::Reindex, _) => documents::reindex(state, slug).await,
+        (ProjectOp::FetchDocuments, Method::POST) => documents::fetch(state, slug, request).await,
+        (ProjectOp::Reindex, Method::POST) => documents::reindex(state, slug).await,
+        (ProjectOp::FetchDocuments, _) => documents::delete_document(state, slug, "fetch").await,
+        (ProjectOp::Reindex, _) => documents::delete_document(state, slug, "reindex").await,
         (ProjectOp::Document(id), _) => documents::delete_document(state, slug, &id).await,
         (ProjectOp::SyncDocument(id), _) => documents::sync(state, slug, &id).await,
     }

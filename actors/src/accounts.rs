@@ -19,6 +19,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
+use crate::error::{ErrorKind, Failure};
 use crate::records::{Invitation, RefreshRecord, Role, UserRecord, now_ms};
 use crate::secret::SecretHash;
 use crate::store::{Store, StoreError};
@@ -36,35 +37,46 @@ pub struct RefreshGrant {
     pub family: Uuid,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("email must look like name@example.com")]
     BadEmail,
     #[error("password must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters")]
     BadPassword,
-    #[error("a user with this email exists")]
+    #[error("A user with this email exists")]
     Exists,
-    #[error("wrong email or password")]
+    #[error("Wrong email or password")]
     WrongCredentials,
-    #[error("no user with this email")]
+    #[error("No user with this email")]
     NoSuchUser,
-    #[error("refresh token is invalid, expired or revoked")]
+    #[error("Refresh token is invalid, expired or revoked")]
     BadRefreshToken,
-    #[error("no invitation to this project")]
+    #[error("No invitation to this project")]
     NoInvitation,
     #[error(
-        "a project may have at most {MAX_PENDING_INVITATIONS} pending invitations; withdraw some first"
+        "A project may have at most {MAX_PENDING_INVITATIONS} pending invitations; withdraw some first"
     )]
     TooManyInvitations,
-    #[error("accounts are temporarily unavailable")]
+    #[error("Accounts are temporarily unavailable, retry shortly")]
     Unavailable,
-    #[error("store failed: {0}")]
-    Store(String),
+    #[error("hashing a password failed")]
+    Hashing(#[source] argon2::password_hash::Error),
+    #[error("the accounts' store failed")]
+    Store(#[from] StoreError),
 }
 
-impl From<StoreError> for AccountError {
-    fn from(error: StoreError) -> Self {
-        AccountError::Store(error.to_string())
+impl Failure for AccountError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AccountError::BadEmail | AccountError::BadPassword => ErrorKind::Invalid,
+            AccountError::Exists | AccountError::TooManyInvitations => ErrorKind::Conflict,
+            AccountError::WrongCredentials | AccountError::BadRefreshToken => {
+                ErrorKind::Unauthorized
+            }
+            AccountError::NoSuchUser | AccountError::NoInvitation => ErrorKind::NotFound,
+            AccountError::Unavailable => ErrorKind::BRIEFLY_UNAVAILABLE,
+            AccountError::Hashing(_) | AccountError::Store(_) => ErrorKind::Internal,
+        }
     }
 }
 
@@ -93,7 +105,7 @@ pub fn hash_password(password: &str) -> Result<String, AccountError> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|error| AccountError::Store(format!("hashing failed: {error}")))
+        .map_err(AccountError::Hashing)
 }
 
 /// Whether `password` matches `hash` (slow, and constant-time in the comparison).

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::error::{ErrorKind, Failure, StoreError};
 use crate::secret::SecretHash;
 
 /// A stored session: who it belongs to and the hash of its token.
@@ -103,52 +104,49 @@ pub enum ChatEvent {
     Failed(String),
 }
 
-/// A started answer.
-pub struct ChatStart {
-    /// Id of the assistant message being written (`<session>-<seq>`).
-    pub message_id: String,
-    /// Set on a session's first answer only: the token later requests must carry.
-    pub new_token: Option<String>,
-    /// The answer's events, ending with `Finished` or `Failed`; see
-    /// [`AnswerStream`](crate::session::AnswerStream).
-    pub events: crate::session::AnswerStream,
-}
-
-impl std::fmt::Debug for ChatStart {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatStart")
-            .field("message_id", &self.message_id)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Longest reply a teammate may send, in characters.
 pub const AGENT_REPLY_MAX_CHARS: usize = 4000;
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ChatError {
-    #[error("project not found")]
+    #[error("Project not found")]
     ProjectNotFound,
-    #[error("session not found")]
+    #[error("Session not found")]
     SessionNotFound,
-    #[error("session token required")]
+    #[error("Session token required: send the X-Session-Token you were given")]
     MissingToken,
-    #[error("invalid session token")]
+    #[error("Invalid session token")]
     WrongToken,
-    #[error("session belongs to another project")]
+    #[error("Session belongs to another project")]
     ForeignSession,
-    #[error("an answer is already being written for this session")]
+    #[error("An answer is already being written for this session")]
     Busy,
-    #[error("too many answers are being written right now")]
+    #[error("Too many conversations right now, retry shortly")]
     Overloaded,
-    #[error("chat is temporarily unavailable")]
+    #[error("Chat is temporarily unavailable, retry shortly")]
     Unavailable,
     #[error(transparent)]
     InvalidLead(#[from] crate::lead::InvalidLead),
-    #[error("no answer with this id in the session")]
+    #[error("Answer not found")]
     MessageNotFound,
-    #[error("store failed: {0}")]
-    Store(String),
+    #[error("the chat's store failed")]
+    Store(#[from] StoreError),
+}
+
+impl Failure for ChatError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ChatError::ProjectNotFound
+            | ChatError::SessionNotFound
+            | ChatError::MessageNotFound => ErrorKind::NotFound,
+            ChatError::MissingToken | ChatError::WrongToken => ErrorKind::Unauthorized,
+            ChatError::ForeignSession => ErrorKind::Forbidden,
+            ChatError::Busy => ErrorKind::Conflict,
+            ChatError::Overloaded | ChatError::Unavailable => ErrorKind::BRIEFLY_UNAVAILABLE,
+            ChatError::InvalidLead(_) => ErrorKind::Invalid,
+            ChatError::Store(_) => ErrorKind::Internal,
+        }
+    }
 }
 
 impl SessionRecord {

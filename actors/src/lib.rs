@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod chat;
 pub mod deadline;
+pub mod error;
 pub mod feed;
 pub mod knowledge;
 pub mod lead;
@@ -23,13 +24,14 @@ pub mod store;
 pub mod text;
 pub mod widget;
 
-pub use chat::{ChatError, ChatEvent, ChatStart, MessageRecord, Source};
+pub use chat::{ChatError, ChatEvent, MessageRecord, Source};
+pub use error::{ErrorKind, Failure};
 pub use knowledge::{Document, DocumentFormat};
 pub use nodes::Nodes;
-pub use project::{ProjectSettings, ProjectSnapshot};
-pub use registry::{ProjectError, Registry, RegistryArguments};
+pub use project::{ProjectError, ProjectSettings, ProjectSnapshot};
+pub use registry::{Registry, RegistryArguments};
 pub use secret::SecretHash;
-pub use session::ChatEngine;
+pub use session::{ChatEngine, ChatStart};
 pub use social_proof::{InvalidEvent, PushFields, SocialProofEvent};
 pub use store::{SledStore, Storage, Store, StoreError};
 pub use widget::{

@@ -1,9 +1,10 @@
 //! The project actor: the single writer of one project's state.
 //!
-//! It owns the project's record (widget settings, push-secret hash), its social-proof event
-//! sequence and its live [`Feed`] (replay window and fan-out to visitors), writes through the
-//! store, and republishes an immutable [`ProjectSnapshot`] on every change so hot reads never
-//! wait on its mailbox. It never authenticates callers — the
+//! It owns the project's record (widget settings, push-secret hash) and its live [`Feed`]
+//! (replay window and fan-out to this node's visitors), writes through the store (which gives
+//! out event ids), announces its events to the other nodes and delivers theirs, and
+//! republishes an immutable [`ProjectSnapshot`] on every change so hot reads never wait on its
+//! mailbox. It never authenticates callers — the
 //! registry checks secrets against the snapshot — and it never sees HTTP.
 
 use std::sync::Arc;
@@ -15,19 +16,61 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::error::{ErrorKind, Failure};
 use crate::feed::{Feed, FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::{Document, KnowledgeIndex};
 use crate::lead::{self, LeadRecord};
 use crate::nodes::FanOut;
 use crate::records::{HOUR_MS, ProjectRecord, now_ms};
 use crate::secret::SecretHash;
-use crate::social_proof::{NewEvent, SocialProofEvent};
+use crate::social_proof::{InvalidEvent, NewEvent, SocialProofEvent};
 use crate::store::{Store, StoreError};
 use crate::widget::{InvalidSetting, WidgetSettings};
 
 pub const SLUG_MAX_CHARS: usize = 64;
 /// How far back hourly event counts are kept, and so the longest stats window.
 pub const COUNTS_KEPT_HOURS: u64 = 31 * 24;
+
+/// Errors a caller of the registry must act on; the edge maps each to one status code.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("Project not found")]
+    NotFound,
+    #[error("Invalid push secret")]
+    InvalidSecret,
+    #[error("Push secret is not valid for this project")]
+    ForeignSecret,
+    #[error(transparent)]
+    InvalidEvent(#[from] InvalidEvent),
+    #[error(transparent)]
+    InvalidSetting(#[from] InvalidSetting),
+    /// The project actor died or is restarting; the request may be retried.
+    #[error("Project is temporarily unavailable, retry shortly")]
+    Unavailable,
+    #[error("Too many live visitors right now, retry shortly")]
+    FeedFull(#[from] FeedFull),
+    #[error("A project with this slug exists")]
+    Exists,
+    /// The knowledge base could not be indexed; nothing was changed.
+    #[error("the knowledge index failed")]
+    Index(#[source] tantivy::TantivyError),
+    #[error("the project's store failed")]
+    Store(#[from] StoreError),
+}
+
+impl Failure for ProjectError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ProjectError::NotFound => ErrorKind::NotFound,
+            ProjectError::InvalidSecret => ErrorKind::Unauthorized,
+            ProjectError::ForeignSecret => ErrorKind::Forbidden,
+            ProjectError::InvalidEvent(_) | ProjectError::InvalidSetting(_) => ErrorKind::Invalid,
+            ProjectError::Unavailable | ProjectError::FeedFull(_) => ErrorKind::BRIEFLY_UNAVAILABLE,
+            ProjectError::Exists => ErrorKind::Conflict,
+            ProjectError::Index(_) | ProjectError::Store(_) => ErrorKind::Internal,
+        }
+    }
+}
 
 /// What `GET /api/widget/config` shows: the widget settings, and the input limits the widget
 /// applies before the server would refuse a longer text.
@@ -109,7 +152,7 @@ pub enum ProjectMessage {
     /// Replace the settings and reply once they are durable and published.
     Configure(Box<ProjectSettings>, RpcReplyPort<Result<(), StoreError>>),
     /// Replace the knowledge base and reply once it is durable and searchable.
-    SetDocuments(Vec<Document>, RpcReplyPort<Result<(), StoreError>>),
+    SetDocuments(Vec<Document>, RpcReplyPort<Result<(), ProjectError>>),
     /// Subscribe a live visitor: the events after the id, then every new one.
     Subscribe(Option<u64>, RpcReplyPort<Result<Subscription, FeedFull>>),
     /// How many live visitors are subscribed right now.
@@ -118,7 +161,7 @@ pub enum ProjectMessage {
     Replay(Option<u64>, RpcReplyPort<Replay>),
     /// Add or replace one document, or delete one by id; reply whether it changed anything,
     /// once durable and searchable.
-    EditDocument(DocumentEdit, RpcReplyPort<Result<bool, StoreError>>),
+    EditDocument(DocumentEdit, RpcReplyPort<Result<bool, ProjectError>>),
     /// Store a validated lead and reply once it is durable.
     AddLead(Box<LeadRecord>, RpcReplyPort<Result<(), StoreError>>),
     /// An event another node committed: hand it to the live visitors here.
@@ -152,7 +195,6 @@ pub struct ProjectState {
     /// Input limits told to widgets with their config.
     limits: InputLimits,
     fan_out: Arc<dyn FanOut>,
-    /// The id the next pushed event gets; ids are never reused.
     /// The hour whose old counts were last dropped.
     counts_pruned_hour: u64,
 }
@@ -236,7 +278,7 @@ impl Actor for Project {
                 let result = state.add_lead(&lead).await;
                 let _ = reply.send(result);
             }
-            ProjectMessage::Deliver(event) => state.deliver(*event).await?,
+            ProjectMessage::Deliver(event) => state.deliver(*event).await,
             #[cfg(any(test, feature = "fault-injection"))]
             ProjectMessage::Panic => {
                 panic!("fault injection: project {} panicked", state.record.slug)
@@ -264,7 +306,7 @@ impl ProjectState {
         }
         self.store.flush().await?;
         // Durable first: a visitor never sees an event that a crash could take back.
-        self.publish_event(&event).await?;
+        self.deliver(event.clone()).await;
         if let Err(error) = self.fan_out.announce(&self.record.slug, &event).await {
             // The other nodes catch up from the store with the next event they hear of.
             tracing::warn!(project = %self.record.slug, %error, "event not announced");
@@ -272,36 +314,42 @@ impl ProjectState {
         Ok(event.id)
     }
 
-    /// Hands a stored event to this node's live visitors and counts the deliveries.
-    async fn publish_event(&mut self, event: &SocialProofEvent) -> Result<(), StoreError> {
-        let delivered = self.feed.publish(event, now_ms());
-        if delivered > 0 {
-            let hour = event.created_at_ms / HOUR_MS;
-            self.store
-                .add_deliveries(&self.record.slug, hour, delivered as u64)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// An event another node committed. A project's events are announced in id order; one
-    /// that skips ids (an announcement lost on the way) brings the missed ones from the store.
-    async fn deliver(&mut self, event: SocialProofEvent) -> Result<(), StoreError> {
+    /// Hands a stored event — committed here or on another node — to this node's live
+    /// visitors, in id order: ids at or below the feed's last are old news, and an event that
+    /// skips ids (announced out of order, or lost on the way) brings the ones between from the
+    /// store first. Failures are logged: the event is durable, and the next one retries.
+    async fn deliver(&mut self, event: SocialProofEvent) {
+        let slug = &self.record.slug;
         let last = self.feed.last_id();
         if event.id <= last {
-            return Ok(());
+            return;
         }
         let events = if event.id == last + 1 {
             vec![event]
         } else {
-            let mut missed = self.store.events_after(&self.record.slug, last).await?;
-            missed.retain(|stored| stored.id <= event.id);
-            missed
+            match self.store.events_after(slug, last).await {
+                Ok(mut missed) => {
+                    missed.retain(|stored| stored.id <= event.id);
+                    missed
+                }
+                Err(error) => {
+                    tracing::warn!(project = %slug, %error, "missed events not read; retried later");
+                    return;
+                }
+            }
         };
         for event in &events {
-            self.publish_event(event).await?;
+            let delivered = self.feed.publish(event, now_ms());
+            let hour = event.created_at_ms / HOUR_MS;
+            if delivered > 0
+                && let Err(error) = self
+                    .store
+                    .add_deliveries(slug, hour, delivered as u64)
+                    .await
+            {
+                tracing::warn!(project = %slug, %error, "deliveries not counted");
+            }
         }
-        Ok(())
     }
 
     async fn add_lead(&self, lead: &LeadRecord) -> Result<(), StoreError> {
@@ -334,7 +382,7 @@ impl ProjectState {
         Ok(())
     }
 
-    async fn edit_document(&mut self, edit: DocumentEdit) -> Result<bool, StoreError> {
+    async fn edit_document(&mut self, edit: DocumentEdit) -> Result<bool, ProjectError> {
         let mut documents = self.store.documents(&self.record.slug).await?;
         let changed = match edit {
             DocumentEdit::Upsert(new) => {
@@ -356,11 +404,8 @@ impl ProjectState {
         Ok(changed)
     }
 
-    async fn set_documents(&mut self, documents: Vec<Document>) -> Result<(), StoreError> {
-        let knowledge = KnowledgeIndex::build(&documents).map_err(|error| StoreError::Corrupt {
-            key: format!("{}/documents", self.record.slug),
-            reason: error.to_string(),
-        })?;
+    async fn set_documents(&mut self, documents: Vec<Document>) -> Result<(), ProjectError> {
+        let knowledge = KnowledgeIndex::build(&documents).map_err(ProjectError::Index)?;
         self.store
             .replace_documents(&self.record.slug, &documents)
             .await?;

@@ -23,47 +23,22 @@ use crate::accounts::{
     AccountError, Accounts, AccountsArguments, AccountsMessage, RefreshGrant, hash_password,
     new_user, normalize_email, verify_password,
 };
-use crate::chat::{ChatError, ChatStart, Feedback, MessageRecord, SessionRecord};
-use crate::feed::{FeedFull, FeedSettings, Replay, Subscription};
+use crate::chat::{ChatError, Feedback, MessageRecord, SessionRecord};
+use crate::feed::{FeedSettings, Replay, Subscription};
 use crate::knowledge::Document;
 use crate::lead::{LeadFields, LeadRecord};
 use crate::nodes::{Arrival, Nodes};
 use crate::project::{
-    COUNTS_KEPT_HOURS, DocumentEdit, Project, ProjectArguments, ProjectMessage, ProjectSettings,
-    ProjectSnapshot, SnapshotBoard, validate_slug,
+    COUNTS_KEPT_HOURS, DocumentEdit, Project, ProjectArguments, ProjectError, ProjectMessage,
+    ProjectSettings, ProjectSnapshot, SnapshotBoard, validate_slug,
 };
 use crate::records::{HOUR_MS, Invitation, ProjectRecord, Role, UserRecord, now_ms};
 use crate::secret::SecretHash;
 use crate::session::{
-    Access, Ask, ChatEngine, Session, SessionActors, SessionArguments, SessionMessage,
+    Access, Ask, ChatEngine, ChatStart, Session, SessionActors, SessionArguments, SessionMessage,
 };
-use crate::social_proof::{EventCounts, InvalidEvent, NewEvent, PushFields, SocialProofEvent};
+use crate::social_proof::{EventCounts, NewEvent, PushFields, SocialProofEvent};
 use crate::store::{Store, StoreError};
-use crate::widget::InvalidSetting;
-
-/// Errors a caller of the registry must act on; the edge maps each to one status code.
-#[derive(Debug, thiserror::Error)]
-pub enum ProjectError {
-    #[error("project not found")]
-    NotFound,
-    #[error("invalid push secret")]
-    InvalidSecret,
-    #[error("push secret belongs to another project")]
-    ForeignSecret,
-    #[error(transparent)]
-    InvalidEvent(#[from] InvalidEvent),
-    #[error(transparent)]
-    InvalidSetting(#[from] InvalidSetting),
-    /// The project actor died or is restarting; the request may be retried.
-    #[error("project is temporarily unavailable")]
-    Unavailable,
-    #[error(transparent)]
-    FeedFull(#[from] FeedFull),
-    #[error("a project with this slug exists")]
-    Exists,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 pub struct RegistryArguments {
     pub store: Store,
@@ -415,12 +390,7 @@ impl Registry {
         text: String,
         author: String,
     ) -> Result<MessageRecord, ChatError> {
-        let record = self
-            .inner
-            .store
-            .session(session_id)
-            .await
-            .map_err(|e| ChatError::Store(e.to_string()))?;
+        let record = self.inner.store.session(session_id).await?;
         if record.is_none_or(|record| record.project != slug) {
             return Err(ChatError::SessionNotFound);
         }
@@ -443,14 +413,13 @@ impl Registry {
             .inner
             .store
             .session(session_id)
-            .await
-            .map_err(|e| ChatError::Store(e.to_string()))?
+            .await?
             .ok_or(ChatError::SessionNotFound)?;
         record.check_access(slug, token.as_deref())?;
         let lead = LeadRecord::validate(session_id, fields, now_ms())?;
         let actor = self.actor(slug).await.map_err(chat_error)?;
         match call!(actor, ProjectMessage::AddLead, Box::new(lead)) {
-            Ok(result) => result.map_err(|e| ChatError::Store(e.to_string())),
+            Ok(result) => Ok(result?),
             Err(_) => Err(ChatError::Unavailable),
         }
     }
@@ -854,13 +823,7 @@ impl Registry {
     async fn check_session_exists(&self, slug: &str, session_id: Uuid) -> Result<(), ChatError> {
         self.snapshot(slug).await.map_err(chat_error)?;
         let known = self.inner.sessions.contains_key(&session_id)
-            || self
-                .inner
-                .store
-                .session(session_id)
-                .await
-                .map_err(|e| ChatError::Store(e.to_string()))?
-                .is_some();
+            || self.inner.store.session(session_id).await?.is_some();
         if known {
             Ok(())
         } else {
@@ -922,7 +885,6 @@ impl Registry {
     }
 }
 
-/// Spawns and restarts project actors; the only place that links them into the tree.
 /// Hands events other nodes committed to this node's actor of their project. A project with
 /// no actor here has no live visitors here, and one that starts later reads the store. Ends
 /// when the fan-out closes.
@@ -936,6 +898,7 @@ async fn deliver_arrivals(mut arrivals: mpsc::UnboundedReceiver<Arrival>, actors
     }
 }
 
+/// Spawns and restarts project actors; the only place that links them into the tree.
 pub struct Supervisor;
 
 pub enum SupervisorMessage {
@@ -1207,7 +1170,7 @@ impl SupervisorState {
 fn chat_error(error: ProjectError) -> ChatError {
     match error {
         ProjectError::NotFound => ChatError::ProjectNotFound,
-        ProjectError::Store(error) => ChatError::Store(error.to_string()),
+        ProjectError::Store(error) => ChatError::Store(error),
         _ => ChatError::Unavailable,
     }
 }

@@ -19,8 +19,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
 use crate::chat::{
-    ChatError, ChatEvent, ChatStart, Feedback, MessageRecord, MessageStatus, Role, SessionRecord,
-    Source, new_session_token,
+    ChatError, ChatEvent, Feedback, MessageRecord, MessageStatus, Role, SessionRecord, Source,
+    new_session_token,
 };
 use crate::llm::{LlmError, LlmProvider, LlmStats, Prompt, TextStream, Turn, system_prompt};
 use crate::nodes::{AnswerLease, AnswerLeases};
@@ -33,6 +33,24 @@ use crate::store::Store;
 const PASSAGES_PER_ANSWER: usize = 3;
 
 pub type SessionActors = Arc<DashMap<Uuid, ActorRef<SessionMessage>>>;
+
+/// A started answer.
+pub struct ChatStart {
+    /// Id of the assistant message being written (`<session>-<seq>`).
+    pub message_id: String,
+    /// Set on a session's first answer only: the token later requests must carry.
+    pub new_token: Option<String>,
+    /// The answer's events, ending with `Finished` or `Failed`; see [`AnswerStream`].
+    pub events: AnswerStream,
+}
+
+impl std::fmt::Debug for ChatStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatStart")
+            .field("message_id", &self.message_id)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The model side of chat, shared by all sessions.
 #[derive(Clone)]
@@ -275,7 +293,7 @@ impl SessionState {
                 token_hash: SecretHash::of(token),
                 created_at_ms: now_ms(),
             };
-            self.store.put_session(&record).await.map_err(store_error)?;
+            self.store.put_session(&record).await?;
             self.record = Some(record);
         }
         let question = MessageRecord {
@@ -290,9 +308,8 @@ impl SessionState {
         };
         self.store
             .append_message(self.session_id, &question)
-            .await
-            .map_err(store_error)?;
-        self.store.flush().await.map_err(store_error)?;
+            .await?;
+        self.store.flush().await?;
         self.messages.push(question);
 
         let sources = sources_of(&prompt);
@@ -333,11 +350,8 @@ impl SessionState {
             .find(|message| message.seq == seq && message.role == Role::Assistant)
             .ok_or(ChatError::MessageNotFound)?;
         message.feedback = Some(feedback);
-        self.store
-            .append_message(self.session_id, message)
-            .await
-            .map_err(store_error)?;
-        self.store.flush().await.map_err(store_error)
+        self.store.append_message(self.session_id, message).await?;
+        Ok(self.store.flush().await?)
     }
 
     async fn agent_reply(
@@ -358,11 +372,8 @@ impl SessionState {
             feedback: None,
             author: Some(author),
         };
-        self.store
-            .append_message(self.session_id, &message)
-            .await
-            .map_err(store_error)?;
-        self.store.flush().await.map_err(store_error)?;
+        self.store.append_message(self.session_id, &message).await?;
+        self.store.flush().await?;
         self.messages.push(message.clone());
         Ok(message)
     }
@@ -547,8 +558,4 @@ fn sources_of(prompt: &Prompt) -> Vec<Source> {
         }
     }
     sources
-}
-
-fn store_error(error: crate::store::StoreError) -> ChatError {
-    ChatError::Store(error.to_string())
 }

@@ -8,7 +8,6 @@
 //! in actor state or snapshots.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -26,6 +25,7 @@ mod sled_store;
 #[cfg(test)]
 pub(crate) mod contract;
 
+pub use crate::error::StoreError;
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 
 /// Bumped when the key layout or a record's encoding changes incompatibly.
@@ -33,19 +33,6 @@ pub const SCHEMA_VERSION: u64 = 1;
 
 /// The engine's handle on storage. Cheap to clone; all clones share one backend.
 pub type Store = Arc<dyn Storage>;
-
-/// Errors of the storage boundary.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("cannot open the store at {path}: {reason}")]
-    Open { path: PathBuf, reason: String },
-    #[error("store i/o failed: {0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("record under {key} is corrupt: {reason}")]
-    Corrupt { key: String, reason: String },
-    #[error("store flush failed: {0}")]
-    Flush(String),
-}
 
 /// Durable state, record by record. Writes are visible to reads at once; they survive a crash
 /// once a later [`Storage::flush`] has returned. Lists come back in the documented order.

@@ -44,9 +44,7 @@ pub async fn login(
 ) -> Result<Response<Body>, ApiError> {
     let body: LoginBody = read_json(request, state.body_limits).await?;
     let (Some(email), Some(password)) = (body.email, body.password) else {
-        return Err(ApiError::BadRequest(
-            "email and password are required".into(),
-        ));
+        return Err(ApiError::invalid("email and password are required"));
     };
     let account = normalize_email(&email).unwrap_or_default();
     let attempt = state.auth.login_attempts.reserve(&account, client)?;
@@ -58,9 +56,9 @@ pub async fn login(
         }
         Err(AccountError::WrongCredentials) => {
             attempt.failed();
-            Err(ApiError::Unauthorized("Wrong email or password".into()))
+            Err(ApiError::unauthorized("Wrong email or password"))
         }
-        Err(error) => Err(account_error(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -69,7 +67,7 @@ pub async fn refresh(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let token = refresh_token(state, request).await?;
-    let (user, grant) = state.registry.refresh(token).await.map_err(account_error)?;
+    let (user, grant) = state.registry.refresh(token).await?;
     Ok(tokens(state, &user, grant))
 }
 
@@ -78,7 +76,7 @@ pub async fn logout(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let token = refresh_token(state, request).await?;
-    state.registry.logout(token).await.map_err(account_error)?;
+    state.registry.logout(token).await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
@@ -102,27 +100,21 @@ pub async fn signed_in(
     request: &Request<Incoming>,
 ) -> Result<UserRecord, ApiError> {
     let Access { user, family } = state.auth.verify(request.headers())?;
-    if state
-        .registry
-        .sign_in_ended(family)
-        .await
-        .map_err(account_error)?
-    {
-        return Err(ApiError::Unauthorized("This sign-in has ended".into()));
+    if state.registry.sign_in_ended(family).await? {
+        return Err(ApiError::unauthorized("This sign-in has ended"));
     }
     state
         .registry
         .user(user)
-        .await
-        .map_err(account_error)?
-        .ok_or_else(|| ApiError::Unauthorized("Account no longer exists".into()))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("Account no longer exists"))
 }
 
 async fn refresh_token(state: &AppState, request: Request<Incoming>) -> Result<String, ApiError> {
     let body: TokenBody = read_json(request, state.body_limits).await?;
     body.refresh_token
         .filter(|token| !token.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("refreshToken is required".into()))
+        .ok_or_else(|| ApiError::invalid("refreshToken is required"))
 }
 
 fn tokens(state: &AppState, user: &UserRecord, grant: RefreshGrant) -> Response<Body> {
@@ -144,23 +136,4 @@ fn tokens(state: &AppState, user: &UserRecord, grant: RefreshGrant) -> Response<
 
 pub fn user_json(user: &UserRecord) -> Value {
     json!({ "id": user.id, "email": user.email, "admin": user.admin, "roles": user.roles })
-}
-
-pub fn account_error(error: AccountError) -> ApiError {
-    match error {
-        AccountError::WrongCredentials | AccountError::BadRefreshToken => {
-            ApiError::Unauthorized(error.to_string())
-        }
-        AccountError::NoSuchUser | AccountError::NoInvitation => {
-            ApiError::NotFound(error.to_string())
-        }
-        AccountError::BadEmail | AccountError::BadPassword => {
-            ApiError::BadRequest(error.to_string())
-        }
-        AccountError::Exists | AccountError::TooManyInvitations => {
-            ApiError::Conflict(error.to_string())
-        }
-        AccountError::Unavailable => ApiError::Unavailable(error.to_string()),
-        AccountError::Store(cause) => ApiError::Internal(cause),
-    }
 }

@@ -34,7 +34,7 @@ pub async fn list(
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=PAGE_MAX).contains(n))
-            .ok_or_else(|| ApiError::BadRequest(format!("limit must be 1 to {PAGE_MAX}")))?,
+            .ok_or_else(|| ApiError::invalid(format!("limit must be 1 to {PAGE_MAX}")))?,
     };
     let filter = ConversationFilter::from_query(uri)?;
     let mut cursor = super::query_param(uri, "before")
@@ -124,7 +124,7 @@ impl ConversationFilter {
             super::query_param(uri, name)
                 .map(|text| {
                     parse_day(&text).ok_or_else(|| {
-                        ApiError::BadRequest(format!("{name} must be a date like 2026-11-24"))
+                        ApiError::invalid(format!("{name} must be a date like 2026-11-24"))
                     })
                 })
                 .transpose()
@@ -133,9 +133,7 @@ impl ConversationFilter {
             None | Some("false") => false,
             Some("true") => true,
             Some(_) => {
-                return Err(ApiError::BadRequest(
-                    "unanswered must be true or false".into(),
-                ));
+                return Err(ApiError::invalid("unanswered must be true or false"));
             }
         };
         let from_ms = day("from")?;
@@ -143,7 +141,7 @@ impl ConversationFilter {
         if let (Some(from), Some(to)) = (from_ms, to_ms)
             && from >= to
         {
-            return Err(ApiError::BadRequest("from must not be after to".into()));
+            return Err(ApiError::invalid("from must not be after to"));
         }
         Ok(ConversationFilter {
             from_ms,
@@ -168,7 +166,7 @@ fn parse_day(text: &str) -> Option<u64> {
 
 /// `CREATEDMS-UUID`, as `next` gives it.
 fn parse_cursor(cursor: &str) -> Result<(u64, uuid::Uuid), ApiError> {
-    let bad = || ApiError::BadRequest("before must be a cursor from `next`".into());
+    let bad = || ApiError::invalid("before must be a cursor from `next`");
     let (ms, id) = cursor.split_once('-').ok_or_else(bad)?;
     Ok((
         ms.parse().map_err(|_| bad())?,
@@ -182,7 +180,7 @@ pub async fn get(state: &AppState, slug: &str, id: &str) -> Result<Response<Body
         .registry
         .conversation(slug, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound("Conversation not found".into()))?;
+        .ok_or_else(|| ApiError::not_found("Conversation not found"))?;
     let messages: Vec<Value> = messages
         .iter()
         .map(|m| {
@@ -211,7 +209,7 @@ pub async fn delete(
 ) -> Result<Response<Body>, ApiError> {
     let id = super::parse_session_id(Some(id))?;
     if !state.registry.delete_conversation(slug, id).await? {
-        return Err(ApiError::NotFound("Conversation not found".into()));
+        return Err(ApiError::not_found("Conversation not found"));
     }
     tracing::info!(project = %slug, session = %id, user = %user.id, "conversation deleted");
     Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
@@ -234,11 +232,11 @@ pub async fn reply(
     let body: ReplyBody = read_json(request, state.body_limits).await?;
     let text = body.text.as_deref().map(str::trim).unwrap_or_default();
     if text.is_empty() {
-        return Err(ApiError::BadRequest("text is required".into()));
+        return Err(ApiError::invalid("text is required"));
     }
     let max = helpyap_actors::chat::AGENT_REPLY_MAX_CHARS;
     if text.chars().count() > max {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::invalid(format!(
             "a reply must be at most {max} characters"
         )));
     }
@@ -248,7 +246,7 @@ pub async fn reply(
         .await
         .map_err(|error| match error {
             helpyap_actors::ChatError::SessionNotFound => {
-                ApiError::NotFound("Conversation not found".into())
+                ApiError::not_found("Conversation not found")
             }
             other => other.into(),
         })?;

@@ -89,15 +89,13 @@ pub async fn add_document(
     let content = body
         .content
         .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| ApiError::BadRequest("content is required".into()))?;
+        .ok_or_else(|| ApiError::invalid("content is required"))?;
     let format = match body.format.as_deref().unwrap_or("markdown") {
         "markdown" | "md" => DocumentFormat::Markdown,
         "html" => DocumentFormat::Html,
         "text" | "txt" => DocumentFormat::Text,
         _ => {
-            return Err(ApiError::BadRequest(
-                "format must be markdown, html or text".into(),
-            ));
+            return Err(ApiError::invalid("format must be markdown, html or text"));
         }
     };
     let mut document = Document::parse("", format, &content);
@@ -111,7 +109,7 @@ pub async fn add_document(
     if let Some(url) = body.url.filter(|u| !u.trim().is_empty()) {
         let lower = url.trim().to_ascii_lowercase();
         if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-            return Err(ApiError::BadRequest("url must be http(s)".into()));
+            return Err(ApiError::invalid("url must be http(s)"));
         }
         document.url = Some(url.trim().to_owned());
     }
@@ -120,7 +118,7 @@ pub async fn add_document(
         || id.chars().count() > DOCUMENT_ID_MAX_CHARS
         || id.chars().any(char::is_control)
     {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::invalid(format!(
             "id must be 1 to {DOCUMENT_ID_MAX_CHARS} characters"
         )));
     }
@@ -129,7 +127,7 @@ pub async fn add_document(
     }
     document.id = id;
     if document.passages.is_empty() {
-        return Err(ApiError::BadRequest("content has no readable text".into()));
+        return Err(ApiError::invalid("content has no readable text"));
     }
     save(state, slug, document, StatusCode::CREATED).await
 }
@@ -159,7 +157,7 @@ pub async fn delete_document(
         .edit_document(slug, DocumentEdit::Delete(id.to_owned()))
         .await?
     {
-        return Err(ApiError::NotFound("Document not found".into()));
+        return Err(ApiError::not_found("Document not found"));
     }
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
@@ -196,7 +194,7 @@ pub async fn fetch(
     let url = body
         .url
         .filter(|url| !url.trim().is_empty())
-        .ok_or_else(|| ApiError::BadRequest("url is required".into()))?;
+        .ok_or_else(|| ApiError::invalid("url is required"))?;
     if !body.sitemap {
         let document = fetch_document(state, &url, None)
             .await
@@ -248,14 +246,13 @@ pub async fn sync(state: &AppState, slug: &str, id: &str) -> Result<Response<Bod
     let existing = documents
         .iter()
         .find(|document| document.id == id)
-        .ok_or_else(|| ApiError::NotFound("Document not found".into()))?;
+        .ok_or_else(|| ApiError::not_found("Document not found"))?;
     let url = match &existing.url {
         Some(url) if existing.fetched => url.clone(),
         _ => {
-            return Err(ApiError::BadRequest(
+            return Err(ApiError::invalid(
                 "only documents fetched by URL or sitemap can be synced; this one was uploaded \
-                 or comes from the project's knowledge_dir"
-                    .into(),
+                 or comes from the project's knowledge_dir",
             ));
         }
     };
@@ -303,7 +300,7 @@ async fn fetch_document(
 
 fn fetch_error(error: FetchError) -> ApiError {
     match error {
-        FetchError::BadUrl(reason) => ApiError::BadRequest(reason),
-        FetchError::Failed(reason) => ApiError::BadGateway(reason),
+        FetchError::BadUrl(reason) => ApiError::invalid(reason),
+        FetchError::Failed(reason) => ApiError::bad_gateway(reason),
     }
 }

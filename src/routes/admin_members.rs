@@ -22,7 +22,6 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::admin_auth::account_error;
 use super::admin_reports::rfc3339;
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
@@ -38,8 +37,7 @@ pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiErr
     let members: Vec<Value> = state
         .registry
         .users()
-        .await
-        .map_err(account_error)?
+        .await?
         .iter()
         .filter_map(|member| {
             let role = member.role_on(slug)?;
@@ -49,8 +47,7 @@ pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiErr
     let invitations: Vec<Value> = state
         .registry
         .project_invitations(slug)
-        .await
-        .map_err(account_error)?
+        .await?
         .iter()
         .map(|invitation| {
             json!({
@@ -74,25 +71,17 @@ pub async fn set(
 ) -> Result<Response<Body>, ApiError> {
     let body: MemberBody = read_json(request, state.body_limits).await?;
     let (Some(email), Some(role)) = (body.email, body.role) else {
-        return Err(ApiError::BadRequest(
-            "email and role (owner or agent) are required".into(),
+        return Err(ApiError::invalid(
+            "email and role (owner or agent) are required",
         ));
     };
-    let email = normalize_email(&email).map_err(account_error)?;
-    let account = state
-        .registry
-        .user_by_email(&email)
-        .await
-        .map_err(account_error)?;
+    let email = normalize_email(&email)?;
+    let account = state.registry.user_by_email(&email).await?;
     let member = account
         .as_ref()
         .filter(|account| user.admin || account.roles.contains_key(slug));
     if let Some(member) = member {
-        state
-            .registry
-            .grant(member.id, slug, Some(role))
-            .await
-            .map_err(account_error)?;
+        state.registry.grant(member.id, slug, Some(role)).await?;
         tracing::info!(project = %slug, member = %member.id, by = %user.id, "role set");
         return Ok(json_response(
             StatusCode::OK,
@@ -100,15 +89,11 @@ pub async fn set(
         ));
     }
     if user.admin {
-        return Err(ApiError::NotFound(
-            "No user with this email; add the user first".into(),
+        return Err(ApiError::not_found(
+            "No user with this email; add the user first",
         ));
     }
-    state
-        .registry
-        .invite(slug, &email, role, user.id)
-        .await
-        .map_err(account_error)?;
+    state.registry.invite(slug, &email, role, user.id).await?;
     tracing::info!(project = %slug, by = %user.id, "invitation sent");
     Ok(json_response(
         StatusCode::ACCEPTED,
@@ -117,13 +102,12 @@ pub async fn set(
 }
 
 pub async fn remove(state: &AppState, slug: &str, email: &str) -> Result<Response<Body>, ApiError> {
-    let not_found = || ApiError::NotFound("No member or invitation with this email".into());
+    let not_found = || ApiError::not_found("No member or invitation with this email");
     let email = normalize_email(email).map_err(|_| not_found())?;
     let member = state
         .registry
         .user_by_email(&email)
-        .await
-        .map_err(account_error)?
+        .await?
         .filter(|member| member.roles.contains_key(slug));
     match member {
         Some(member) => state.registry.grant(member.id, slug, None).await,
@@ -131,7 +115,7 @@ pub async fn remove(state: &AppState, slug: &str, email: &str) -> Result<Respons
     }
     .map_err(|error| match error {
         AccountError::NoInvitation => not_found(),
-        other => account_error(other),
+        other => other.into(),
     })?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
@@ -142,11 +126,7 @@ pub async fn accept(
     user: &UserRecord,
     slug: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let role = state
-        .registry
-        .accept_invitation(user.id, slug)
-        .await
-        .map_err(account_error)?;
+    let role = state.registry.accept_invitation(user.id, slug).await?;
     tracing::info!(project = %slug, user = %user.id, "invitation accepted");
     Ok(json_response(
         StatusCode::OK,
@@ -160,23 +140,14 @@ pub async fn decline(
     user: &UserRecord,
     slug: &str,
 ) -> Result<Response<Body>, ApiError> {
-    state
-        .registry
-        .remove_invitation(slug, &user.email)
-        .await
-        .map_err(account_error)?;
+    state.registry.remove_invitation(slug, &user.email).await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
 /// `GET /api/admin/invitations`: the invitations to `user`'s email.
 pub async fn mine(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
     let mut invitations = Vec::new();
-    for invitation in state
-        .registry
-        .invitations_for(&user.email)
-        .await
-        .map_err(account_error)?
-    {
+    for invitation in state.registry.invitations_for(&user.email).await? {
         // A project deleted meanwhile takes its invitations along; skip a race's leftovers.
         let Ok(project) = state.registry.snapshot(&invitation.project).await else {
             continue;

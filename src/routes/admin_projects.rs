@@ -72,7 +72,7 @@ pub async fn create(
     let body: CreateBody = read_json(request, state.body_limits).await?;
     let slug = body
         .slug
-        .ok_or_else(|| ApiError::BadRequest("slug is required".into()))?;
+        .ok_or_else(|| ApiError::invalid("slug is required"))?;
     let settings = project_settings(body.settings, None)?;
     state.registry.create_project(&slug, settings).await?;
     tracing::info!(project = %slug, user = %user.id, "project created");
@@ -137,10 +137,10 @@ fn project_settings(
         .iter()
         .map(|origin| helpyap_actors::project::normalize_origin(origin))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+        .map_err(|error| ApiError::invalid(error.to_string()))?;
     if body.retention_days == Some(0) {
-        return Err(ApiError::BadRequest(
-            "retentionDays must be at least 1 (or null)".into(),
+        return Err(ApiError::invalid(
+            "retentionDays must be at least 1 (or null)",
         ));
     }
     Ok(ProjectSettings {

@@ -1,5 +1,5 @@
 //! Reports for owners and agents: analytics per day, and CSV exports of conversations and
-//! leads. Reached through `admin_projects`, which checks the token and the role first.
+//! leads. The router has checked the token and the role before any of these run.
 //!
 //! Figures are computed from the store when asked (conversations from the project's time-ordered
 //! index, pushes from the hourly counts): fine for the volumes one site produces; a cache or
@@ -39,7 +39,7 @@ pub async fn analytics(
             .parse::<u64>()
             .ok()
             .filter(|d| (1..=DAYS_MAX).contains(d))
-            .ok_or_else(|| ApiError::BadRequest(format!("days must be 1 to {DAYS_MAX}")))?,
+            .ok_or_else(|| ApiError::invalid(format!("days must be 1 to {DAYS_MAX}")))?,
     };
     let now_ms = UNIX_EPOCH
         .elapsed()
@@ -229,7 +229,7 @@ where
         })
         .collect();
     csv.write_record(&cells)
-        .map_err(|error| ApiError::Internal(format!("writing CSV: {error}")))
+        .map_err(|error| ApiError::internal(format!("writing CSV: {error}")))
 }
 
 /// Whether a spreadsheet could take `cell` for a formula: it starts with `= + - @`, a tab or a CR
@@ -272,7 +272,7 @@ fn is_invisible(c: char) -> bool {
 fn attachment(csv: csv::Writer<Vec<u8>>, filename: &str) -> Result<Response<Body>, ApiError> {
     let bytes = csv
         .into_inner()
-        .map_err(|error| ApiError::Internal(format!("writing CSV: {error}")))?;
+        .map_err(|error| ApiError::internal(format!("writing CSV: {error}")))?;
     let mut response = bytes_response(
         StatusCode::OK,
         Bytes::from(bytes),

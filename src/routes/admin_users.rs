@@ -6,7 +6,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
-use super::admin_auth::{account_error, user_json};
+use super::admin_auth::user_json;
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response, read_json};
 use crate::router::AppState;
@@ -26,15 +26,12 @@ pub async fn add_user(
 ) -> Result<Response<Body>, ApiError> {
     let body: NewUserBody = read_json(request, state.body_limits).await?;
     let (Some(email), Some(password)) = (body.email, body.password) else {
-        return Err(ApiError::BadRequest(
-            "email and password are required".into(),
-        ));
+        return Err(ApiError::invalid("email and password are required"));
     };
     let added = state
         .registry
         .add_user(&email, password, body.admin)
-        .await
-        .map_err(account_error)?;
+        .await?;
     tracing::info!(user = %added.id, by = %user.id, "user added");
     Ok(json_response(StatusCode::CREATED, &user_json(&added)))
 }

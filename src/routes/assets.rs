@@ -100,7 +100,7 @@ pub fn demo(request: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
         None => Bytes::from_static(DEMO_HTML.as_bytes()),
         Some(slug) => {
             // Slugs are [a-z0-9-]: nothing in one can break out of the attribute.
-            validate_slug(&slug).map_err(|error| ApiError::BadRequest(error.to_string()))?;
+            validate_slug(&slug).map_err(|error| ApiError::invalid(error.to_string()))?;
             let tag = format!("data-project=\"{slug}\"");
             Bytes::from(DEMO_HTML.replace("data-project=\"demo\"", &tag))
         }
@@ -121,7 +121,7 @@ pub fn admin(request: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (path, content_type, body) = ADMIN_FILES
         .iter()
         .find(|(file, _, _)| *file == path)
-        .ok_or_else(|| ApiError::NotFound("Not found".into()))?;
+        .ok_or_else(|| ApiError::not_found("Not found"))?;
     let mut response = bytes_response(
         StatusCode::OK,
         Bytes::from_static(body.as_bytes()),

@@ -79,11 +79,11 @@ pub fn parse_question(json: &[u8], limits: &ChatLimits) -> Result<String, ApiErr
 /// The visitor's question: the last message, which must be the user's.
 fn question(messages: Vec<IncomingMessage>, limits: &ChatLimits) -> Result<String, ApiError> {
     if messages.is_empty() {
-        return Err(ApiError::BadRequest("messages must not be empty".into()));
+        return Err(ApiError::invalid("messages must not be empty"));
     }
     if messages.len() > limits.max_messages {
         let max = limits.max_messages;
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::invalid(format!(
             "at most {max} messages per request"
         )));
     }
@@ -91,16 +91,14 @@ fn question(messages: Vec<IncomingMessage>, limits: &ChatLimits) -> Result<Strin
         .iter()
         .find(|m| !matches!(m.role.as_str(), "user" | "assistant" | "system"))
     {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::invalid(format!(
             "unknown role {:?}",
             unknown.role
         )));
     }
     let last = messages.last().expect("checked non-empty");
     if last.role != "user" {
-        return Err(ApiError::BadRequest(
-            "the last message must be the user's".into(),
-        ));
+        return Err(ApiError::invalid("the last message must be the user's"));
     }
     let text = match (&last.content, &last.parts) {
         (Some(content), _) => content.clone(),
@@ -114,11 +112,11 @@ fn question(messages: Vec<IncomingMessage>, limits: &ChatLimits) -> Result<Strin
     };
     let text = text.trim();
     if text.is_empty() {
-        return Err(ApiError::BadRequest("the last message has no text".into()));
+        return Err(ApiError::invalid("The last message has no text"));
     }
     let max = limits.max_message_chars;
     if text.chars().count() > max {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::invalid(format!(
             "a message must be at most {max} characters"
         )));
     }

@@ -28,7 +28,7 @@ pub async fn post(
     let rating = post
         .rest
         .rating
-        .ok_or_else(|| ApiError::BadRequest("rating must be \"up\" or \"down\"".into()))?;
+        .ok_or_else(|| ApiError::invalid("rating must be \"up\" or \"down\""))?;
     // `{sessionId}-{seq}`: the seq is what follows the session id.
     let prefix = format!("{}-", post.session_id);
     let seq = post
@@ -37,9 +37,7 @@ pub async fn post(
         .as_deref()
         .and_then(|id| id.strip_prefix(&prefix))
         .and_then(|seq| seq.parse::<u32>().ok())
-        .ok_or_else(|| {
-            ApiError::BadRequest("messageId must be an answer id of this session".into())
-        })?;
+        .ok_or_else(|| ApiError::invalid("messageId must be an answer id of this session"))?;
     state
         .registry
         .rate(&post.project, post.session_id, post.token, seq, rating)

@@ -17,10 +17,10 @@ pub async fn get(state: &AppState, client: IpAddr) -> Result<Response<Body>, Api
     let allow = state
         .metrics_allow
         .as_ref()
-        .ok_or_else(|| ApiError::NotFound("Not found".into()))?;
+        .ok_or_else(|| ApiError::not_found("Not found"))?;
     if !allow.iter().any(|network| network.contains(&client)) {
-        return Err(ApiError::Forbidden(
-            "Metrics are not open to this address (see metrics.allow)".into(),
+        return Err(ApiError::forbidden(
+            "Metrics are not open to this address (see metrics.allow)",
         ));
     }
     let llm = state.registry.llm_stats();

@@ -50,8 +50,8 @@ pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
 
 /// A session id, which must be a UUID.
 pub fn parse_session_id(value: Option<&str>) -> Result<Uuid, ApiError> {
-    let value = value.ok_or_else(|| ApiError::BadRequest("sessionId is required".into()))?;
-    Uuid::parse_str(value).map_err(|_| ApiError::BadRequest("sessionId must be a UUID".into()))
+    let value = value.ok_or_else(|| ApiError::invalid("sessionId is required"))?;
+    Uuid::parse_str(value).map_err(|_| ApiError::invalid("sessionId must be a UUID"))
 }
 
 /// The `X-Session-Token` request header, if present and readable.
@@ -64,7 +64,7 @@ pub fn session_token_header<B>(request: &Request<B>) -> Option<String> {
 pub fn project_param(uri: &Uri) -> Result<String, ApiError> {
     query_param(uri, "project")
         .filter(|project| !project.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("Missing project parameter".into()))
+        .ok_or_else(|| ApiError::invalid("project is required"))
 }
 
 /// The last event id a live client saw: the SSE `Last-Event-ID` header (sent by browsers when
@@ -78,7 +78,7 @@ pub fn since_param<B>(request: &Request<B>) -> Result<Option<u64>, ApiError> {
         return Ok(None);
     };
     since.trim().parse().map(Some).map_err(|_| {
-        ApiError::BadRequest("since (or Last-Event-ID) must be an event id: a whole number".into())
+        ApiError::invalid("since (or Last-Event-ID) must be an event id: a whole number")
     })
 }
 
@@ -96,8 +96,8 @@ pub async fn project_for_origin(
             .to_str()
             .is_ok_and(|origin| snapshot.allows_origin(origin));
         if !allowed {
-            return Err(ApiError::Forbidden(
-                "This site is not allowed to use this project's widget".into(),
+            return Err(ApiError::forbidden(
+                "This site is not allowed to use this project's widget",
             ));
         }
     }
@@ -143,7 +143,7 @@ pub async fn read_session_post<T: DeserializeOwned>(
     let project = body
         .project_slug
         .filter(|slug| !slug.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("projectSlug is required".into()))?;
+        .ok_or_else(|| ApiError::invalid("projectSlug is required"))?;
     project_for_origin(state, &headers, &project).await?;
     let session_id = parse_session_id(body.session_id.as_deref())?;
     let token = body

@@ -33,9 +33,7 @@ pub async fn post(
     let secret = bearer_token(request.headers())
         .map(str::to_owned)
         .ok_or_else(|| {
-            ApiError::Unauthorized(
-                "Missing push secret: send Authorization: Bearer <push secret>".into(),
-            )
+            ApiError::unauthorized("Missing push secret: send Authorization: Bearer <push secret>")
         })?;
     let (project, fields) = parse_body(&read_body(request, state.body_limits).await?)?;
     let event_id = state.registry.push(&project, &secret, fields).await?;
@@ -49,10 +47,10 @@ impl PushBody {
     /// The project and the event's fields; 400 when either required one is missing.
     fn into_parts(self) -> Result<(String, PushFields), ApiError> {
         let project = self.project.filter(|p| !p.is_empty());
-        let project = project.ok_or_else(|| ApiError::BadRequest("project is required".into()))?;
+        let project = project.ok_or_else(|| ApiError::invalid("project is required"))?;
         let kind = self
             .kind
-            .ok_or_else(|| ApiError::BadRequest("type is required".into()))?;
+            .ok_or_else(|| ApiError::invalid("type is required"))?;
         let fields = PushFields {
             kind,
             name: self.name,

@@ -27,13 +27,12 @@ pub async fn get(
     super::project_for_origin(state, request.headers(), &project).await?;
     let window = match super::query_param(request.uri(), "window") {
         None => state.live_settings.stats_window,
-        Some(text) => humantime::parse_duration(&text).map_err(|_| {
-            ApiError::BadRequest("window must be a duration such as 24h or 7days".into())
-        })?,
+        Some(text) => humantime::parse_duration(&text)
+            .map_err(|_| ApiError::invalid("window must be a duration such as 24h or 7days"))?,
     };
     let hours = window.as_secs().div_ceil(HOUR).max(1);
     if hours > COUNTS_KEPT_HOURS {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::invalid(format!(
             "window may be at most {} days",
             COUNTS_KEPT_HOURS / 24
         )));

@@ -105,24 +105,22 @@ fn handshake_key(request: &Request<Incoming>) -> Result<String, ApiError> {
         })
     };
     if !has(UPGRADE, "websocket") || !has(CONNECTION, "upgrade") {
-        return Err(ApiError::BadRequest(
-            "This endpoint speaks WebSocket: send Upgrade: websocket".into(),
+        return Err(ApiError::invalid(
+            "This endpoint speaks WebSocket: send Upgrade: websocket",
         ));
     }
     if headers
         .get(SEC_WEBSOCKET_VERSION)
         .is_none_or(|version| version != "13")
     {
-        return Err(ApiError::BadRequest(
-            "Sec-WebSocket-Version must be 13".into(),
-        ));
+        return Err(ApiError::invalid("Sec-WebSocket-Version must be 13"));
     }
     headers
         .get(SEC_WEBSOCKET_KEY)
         .and_then(|key| key.to_str().ok())
         .filter(|key| !key.is_empty())
         .map(str::to_owned)
-        .ok_or_else(|| ApiError::BadRequest("Sec-WebSocket-Key is required".into()))
+        .ok_or_else(|| ApiError::invalid("Sec-WebSocket-Key is required"))
 }
 
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;

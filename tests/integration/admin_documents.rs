@@ -281,6 +281,14 @@ async fn pages_and_sitemaps_are_fetched_cited_and_synced_again() {
     .await;
     expect_error(unknown, 404).await;
     expect_status(&server, Method::GET, fetch, Some(&owner), None, 405).await;
+    // Documents titled like the knowledge base's own actions are still theirs to delete.
+    for title in ["Fetch", "Reindex"] {
+        let body = json!({ "title": title, "format": "text", "content": "Some text." });
+        let documents = "/api/admin/projects/demo/documents";
+        assert_eq!(post(&server, &owner, documents, body).await.status(), 201);
+        let path = format!("{documents}/{}", title.to_lowercase());
+        expect_status(&server, Method::DELETE, &path, Some(&owner), None, 204).await;
+    }
 }
 
 #[tokio::test]

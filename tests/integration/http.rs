@@ -132,6 +132,36 @@ async fn admin_routes_name_their_methods_and_check_token_then_project_then_role(
     let unknown = get("/api/admin/projects/nope/members", Some(&agent)).await;
     expect_error(unknown, 404).await;
     // The project exists: the agent lacks the owner role.
-    expect_error(get("/api/admin/projects/demo/members", Some(&agent)).await, 403).await;
-    assert_eq!(get("/api/admin/projects/demo/leads", Some(&agent)).await.status(), 200);
+    expect_error(
+        get("/api/admin/projects/demo/members", Some(&agent)).await,
+        403,
+    )
+    .await;
+    assert_eq!(
+        get("/api/admin/projects/demo/leads", Some(&agent))
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Without a token, the route table still answers first: 404 for a path no route has, 405
+/// with `Allow` for a method the route does not take; only then is the token asked for.
+#[tokio::test]
+async fn routing_answers_before_the_token_is_asked_for() {
+    let server = TestServer::start().await;
+    let unknown = client().get(server.url("/api/admin/users/1")).send().await;
+    expect_error(unknown.unwrap(), 404).await;
+    let patch = client()
+        .patch(server.url("/api/admin/projects/demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.headers()["allow"], "GET, PUT, DELETE");
+    expect_error(patch, 405).await;
+    let get = client()
+        .get(server.url("/api/admin/projects/demo"))
+        .send()
+        .await;
+    expect_error(get.unwrap(), 401).await;
 }

@@ -25,7 +25,8 @@ use crate::widget::{Position, Theme, WidgetSettings};
 pub(crate) trait Backend: Send + Sync {
     /// A new, empty store of its own.
     async fn fresh(&self) -> Store;
-    /// `store` closed and opened again: what the next start of the server sees.
+    /// What the next start sees after the process holding `store` is killed (`kill -9`) now:
+    /// only what was flushed is sure to be there.
     async fn reopen(&self, store: Store) -> Store;
     /// A new, empty store restored from `backup`.
     async fn restore(&self, backup: Vec<u8>) -> Store;
@@ -38,6 +39,7 @@ macro_rules! storage_contract {
             projects_round_trip_and_survive_reopen,
             push_secret_index_follows_rotation_atomically,
             event_ids_are_dense_per_project_and_never_reused,
+            concurrent_pushes_to_one_project_get_distinct_ids,
             events_replay_in_id_order_and_the_tail_is_pruned,
             events_are_counted_per_hour_and_type_and_old_hours_dropped,
             deliveries_are_summed_per_hour,
@@ -53,7 +55,7 @@ macro_rules! storage_contract {
     };
     (@tests $backend:expr; $($check:ident),* $(,)?) => {
         $(
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $check() {
                 $crate::store::contract::$check(&$backend).await;
             }
@@ -238,6 +240,26 @@ pub(crate) async fn event_ids_are_dense_per_project_and_never_reused(backend: &i
     assert_eq!(store.last_event_id("a").await.unwrap(), 4);
     store.put_project(&project("a", None), None).await.unwrap();
     assert_eq!(push(&store, "a", 10, 100).await, 5);
+}
+
+/// Nodes push to one project at once: each event gets its own id, none is overwritten.
+pub(crate) async fn concurrent_pushes_to_one_project_get_distinct_ids(backend: &impl Backend) {
+    const PUSHES: u64 = 50;
+    let store = backend.fresh().await;
+    let pushes = (0..PUSHES).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { push(&store, "demo", 10, 1000).await })
+    });
+    let mut ids: Vec<u64> = futures_util::future::join_all(pushes)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=PUSHES).collect::<Vec<_>>());
+    assert_eq!(ids_after(&store, "demo", 0).await, ids);
+    let counts = store.event_counts("demo", 0).await.unwrap();
+    assert_eq!(counts.total(), PUSHES);
 }
 
 pub(crate) async fn events_replay_in_id_order_and_the_tail_is_pruned(backend: &impl Backend) {

@@ -2,8 +2,8 @@
 //! that touches sled.
 //!
 //! It owns the tree layout (documented in `docs/ARCHITECTURE.md`) and turns typed records into
-//! bytes and back. It relies on the engine's single-writer rule: only a project's actor appends
-//! that project's events, so allocating the next event id needs no cross-tree lock.
+//! bytes and back. Multi-record writes are sled transactions; the next event id of a project is
+//! read and moved inside the transaction that stores the event.
 //!
 //! Durability: writes land in sled's in-memory log; [`Storage::flush`] makes them survive
 //! `kill -9`. Flushes go through one flusher thread that answers every caller waiting when a
@@ -127,8 +127,9 @@ pub struct SledStore {
     refresh_tokens: sled::Tree,
     /// token family id (16 bytes) → empty: every token of the family is refused.
     revoked_families: sled::Tree,
-    /// slug of a deleted project → the last event id it gave out (u64 big-endian): a project
-    /// re-created under that slug numbers its events after it, so no id is ever reused.
+    /// slug → the last event id given out under it (u64 big-endian), written with each event
+    /// and kept when the project is deleted: a project re-created under that slug numbers its
+    /// events after it, so no id is ever reused.
     event_id_floors: sled::Tree,
     /// slug, 0x00, lowercased email → JSON [`Invitation`]: a role offered, not yet accepted.
     invitations: sled::Tree,
@@ -189,6 +190,15 @@ impl SledStore {
             .map_err(|error| open_error(error.to_string()))?;
         store.index_sessions()?;
         Ok(store)
+    }
+
+    /// The id of the newest event of `slug` still stored, or 0.
+    fn newest_event_id(&self, slug: &str) -> Result<u64, StoreError> {
+        let range = event_key(slug, 0)..=event_key(slug, u64::MAX);
+        Ok(match self.events.range(range).next_back() {
+            Some(entry) => be_u64(&entry?.0[slug.len() + 1..]),
+            None => 0,
+        })
     }
 
     /// Stores written before the conversation index existed get it built once.
@@ -287,27 +297,31 @@ impl Storage for SledStore {
         created_at_ms: u64,
         keep: u64,
     ) -> Result<SocialProofEvent, StoreError> {
-        // The project's actor is the only writer of its events, so the last id cannot move
-        // between this read and the transaction.
-        let id = self.last_event_id(slug).await? + 1;
-        let event = event.into_event(id, created_at_ms);
-        let value = encode(&event);
-        let count_key = count_key(slug, event.created_at_ms / HOUR_MS, event.kind);
+        // The last id given out is read and moved inside the transaction, so concurrent appends
+        // to one project conflict there and sled runs them one after the other. A store whose
+        // last id was never recorded (written before it was) starts from its newest event.
+        let newest_stored = self.newest_event_id(slug)?;
+        let count_key = count_key(slug, created_at_ms / HOUR_MS, event.kind);
         let result = (&self.events, &self.event_counts, &self.event_id_floors).transaction(
             |(events, counts, floors)| {
-                events.insert(event_key(slug, id), value.as_slice())?;
+                let last = floors
+                    .get(slug.as_bytes())?
+                    .map_or(0, |bytes| be_u64(&bytes));
+                let id = last.max(newest_stored) + 1;
+                let event = event.clone().into_event(id, created_at_ms);
+                events.insert(event_key(slug, id), encode(&event))?;
                 let count = counts.get(&count_key)?.map_or(0, |bytes| be_u64(&bytes));
                 counts.insert(count_key.as_slice(), &(count + 1).to_be_bytes())?;
                 floors.insert(slug.as_bytes(), &id.to_be_bytes())?;
-                Ok::<(), ConflictableTransactionError<()>>(())
+                Ok::<_, ConflictableTransactionError<()>>(event)
             },
         );
-        match result {
-            Ok(()) => {}
+        let event = match result {
+            Ok(event) => event,
             Err(TransactionError::Storage(error)) => return Err(error.into()),
             Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
-        }
-        if let Some(last_forgotten) = id.checked_sub(keep).filter(|&last| last > 0) {
+        };
+        if let Some(last_forgotten) = event.id.checked_sub(keep).filter(|&last| last > 0) {
             let mut batch = sled::Batch::default();
             for key in self
                 .events
@@ -548,15 +562,7 @@ impl Storage for SledStore {
     }
 
     async fn last_event_id(&self, slug: &str) -> Result<u64, StoreError> {
-        let range = event_key(slug, 0)..=event_key(slug, u64::MAX);
-        let stored = match self.events.range(range).next_back() {
-            Some(entry) => {
-                let (key, _) = entry?;
-                let id_bytes = &key[key.len() - 8..];
-                u64::from_be_bytes(id_bytes.try_into().expect("event keys end in 8 id bytes"))
-            }
-            None => 0,
-        };
+        let stored = self.newest_event_id(slug)?;
         let floor = self
             .event_id_floors
             .get(slug.as_bytes())?

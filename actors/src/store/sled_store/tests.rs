@@ -2,8 +2,8 @@
 //! damaged data files, group-commit flushes and the raw backup format.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::store::contract::{self, Backend, storage_contract};
@@ -13,6 +13,8 @@ use crate::store::{Store, StoreError};
 struct Sled {
     root: tempfile::TempDir,
     opened: AtomicUsize,
+    /// Each store handed out (by address) and its directory.
+    dirs: Mutex<Vec<(usize, PathBuf)>>,
 }
 
 impl Sled {
@@ -20,6 +22,7 @@ impl Sled {
         Sled {
             root: tempfile::tempdir().unwrap(),
             opened: AtomicUsize::new(0),
+            dirs: Mutex::default(),
         }
     }
 
@@ -27,26 +30,50 @@ impl Sled {
         let n = self.opened.fetch_add(1, Ordering::Relaxed);
         self.root.path().join(format!("store-{n}"))
     }
+
+    fn open(&self, dir: PathBuf) -> Store {
+        let store: Store = Arc::new(open_when_released(&dir));
+        let address = Arc::as_ptr(&store) as *const () as usize;
+        self.dirs.lock().unwrap().push((address, dir));
+        store
+    }
 }
 
 #[async_trait::async_trait]
 impl Backend for Sled {
     async fn fresh(&self) -> Store {
-        Arc::new(SledStore::open(&self.next_dir()).unwrap())
+        self.open(self.next_dir())
     }
 
+    /// What `kill -9` would leave: the store's files as they are on disk now (sled's
+    /// unflushed writes are still in its memory), copied and opened as a new store.
     async fn reopen(&self, store: Store) -> Store {
-        // The contract reopens the store it opened last.
+        let address = Arc::as_ptr(&store) as *const () as usize;
+        let dirs = self.dirs.lock().unwrap().clone();
+        let (_, dir) = dirs.iter().find(|(known, _)| *known == address).unwrap();
+        let copy = self.next_dir();
+        copy_dir(dir, &copy);
         drop(store);
-        let newest = self.opened.load(Ordering::Relaxed) - 1;
-        let dir = self.root.path().join(format!("store-{newest}"));
-        Arc::new(open_when_released(&dir))
+        self.open(copy)
     }
 
     async fn restore(&self, backup: Vec<u8>) -> Store {
         let dir = self.next_dir();
         SledStore::restore(&dir, || Ok(std::io::Cursor::new(backup.clone()))).unwrap();
-        Arc::new(open_when_released(&dir))
+        self.open(dir)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
     }
 }
 

@@ -1,0 +1,53 @@
+//! What kind of failure an engine error is: the one thing a caller needs to act on it.
+//!
+//! Every error the engine hands out implements [`Failure`]: its `Display` is the message for the
+//! client (a sentence, no final period, starting with the field it is about when there is one)
+//! and [`Failure::kind`] says what went wrong. The edge maps kinds to status codes in one place;
+//! nothing here knows about HTTP. Internal failures keep their cause as `source` for the logs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The kinds of failure a caller tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// What was asked for does not exist.
+    NotFound,
+    /// It clashes with what is there now (it exists already; it is busy).
+    Conflict,
+    /// The input is wrong; the message says how.
+    Invalid,
+    /// The caller did not prove who they are.
+    Unauthorized,
+    /// The caller may not do this.
+    Forbidden,
+    /// Refused for now; worth trying again after `retry_after`.
+    Unavailable { retry_after: Duration },
+    /// A fault on our side; the message is not for clients.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Unavailable for a moment: an actor restarting, a queue full.
+    pub const BRIEFLY_UNAVAILABLE: ErrorKind = ErrorKind::Unavailable {
+        retry_after: Duration::from_secs(1),
+    };
+}
+
+/// An engine error: its message for clients (`Display`), its kind, its cause (`source`).
+pub trait Failure: std::error::Error + Send + Sync + 'static {
+    fn kind(&self) -> ErrorKind;
+}
+
+/// Errors of the storage boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("store i/o failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("record under {key} is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("store flush failed: {0}")]
+    Flush(String),
+}
