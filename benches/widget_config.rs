@@ -98,7 +98,8 @@ async fn start_servers(data_dir: &std::path::Path) -> [(&'static str, SocketAddr
     config.projects[0].push_secret_env = None;
     let app = App::build(&config).await.unwrap();
     let body = app
-        .registry()
+        .engine()
+        .projects
         .snapshot("demo")
         .await
         .unwrap()

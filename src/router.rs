@@ -9,7 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use helpyap_actors::Registry;
+use helpyap_actors::Engine;
 use helpyap_actors::records::{Role, UserRecord};
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, HeaderMap, HeaderName, HeaderValue, X_CONTENT_TYPE_OPTIONS};
@@ -37,7 +37,7 @@ const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset
 
 /// Everything a handler may use, shared by all connections.
 pub struct AppState {
-    pub registry: Registry,
+    pub engine: Engine,
     pub limiter: RateLimiter,
     pub body_limits: BodyLimits,
     pub trusted_proxies: Vec<IpNet>,
@@ -148,7 +148,7 @@ async fn authorize(
     let user = signed_in(state, request).await?;
     let role = match route.project() {
         Some(slug) => {
-            state.registry.snapshot(slug).await?;
+            state.engine.projects.snapshot(slug).await?;
             user.role_on(slug)
         }
         None => None,

@@ -4,7 +4,7 @@
 //! 503 or 429 and are closed), then served by hyper-util's auto builder (HTTP/1.1 and h2c on one
 //! port) with a header-read timeout (see `timer`), a write-stall timeout (`connection`), and
 //! closed gracefully when it carries no request (`idle`). Shutdown: stop accepting, close every
-//! connection gracefully and let in-flight requests finish, stop the registry so actor
+//! connection gracefully and let in-flight requests finish, stop the engine so actor
 //! mailboxes drain, flush the store — the whole sequence bounded by `server.shutdown_grace`.
 //! Request handling itself lives in `router`.
 
@@ -20,7 +20,7 @@ use helpyap_actors::llm::extractive::Extractive;
 use helpyap_actors::llm::openai::{OpenAi, OpenAiArguments};
 use helpyap_actors::llm::{LlmProvider as Llm, LlmStats};
 use helpyap_actors::project::DocumentEdit;
-use helpyap_actors::{ChatEngine, Nodes, Registry, RegistryArguments, SledStore};
+use helpyap_actors::{ChatEngine, Engine, EngineArguments, Nodes, SledStore};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -74,7 +74,7 @@ impl App {
         tracing::debug!(path = %config.store.path.display(), "opening the store");
         let store = SledStore::open_with_cache(&config.store.path, config.store.cache_bytes)?;
         let store = Arc::new(store);
-        let registry = Registry::start(RegistryArguments {
+        let engine = Engine::start(EngineArguments {
             store,
             feed: config.social_proof.feed_settings(),
             refresh_ttl: config.auth.refresh_ttl,
@@ -83,10 +83,11 @@ impl App {
             nodes: Nodes::single(),
         })
         .await
-        .context("starting the project registry")?;
-        bootstrap_admin(&registry).await?;
+        .context("starting the engine")?;
+        bootstrap_admin(&engine).await?;
         for (slug, settings) in config.project_seeds()? {
-            registry
+            engine
+                .projects
                 .seed(&slug, settings)
                 .await
                 .with_context(|| format!("seeding project {slug}"))?;
@@ -111,7 +112,8 @@ impl App {
             };
             tracing::info!(project = %project.slug, n_documents = documents.len(), "knowledge base loaded");
             // Upserted by file name: documents added in the dashboard stay.
-            registry
+            engine
+                .projects
                 .edit_document(&project.slug, DocumentEdit::Upsert(documents))
                 .await
                 .with_context(|| {
@@ -119,7 +121,7 @@ impl App {
                 })?;
         }
         let state = AppState {
-            registry,
+            engine,
             limiter: RateLimiter::new(&config.rate_limits),
             body_limits: BodyLimits {
                 max_bytes: config.server.max_body_bytes,
@@ -164,8 +166,8 @@ impl App {
         })
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.state.registry
+    pub fn engine(&self) -> &Engine {
+        &self.state.engine
     }
 
     pub async fn bind(&self, addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -296,7 +298,7 @@ impl App {
             .saturating_sub(started.elapsed())
             .max(Duration::from_secs(1));
         self.state
-            .registry
+            .engine
             .stop(remaining)
             .await
             .context("flushing the store at shutdown")?;
@@ -376,17 +378,18 @@ fn refuse(stream: TcpStream, refusal: Refusal, in_flight: &Arc<Semaphore>) {
 
 /// On a first start with no admin users, `HELPYAP_ADMIN_EMAIL` and `HELPYAP_ADMIN_PASSWORD`
 /// create the first one.
-async fn bootstrap_admin(registry: &Registry) -> anyhow::Result<()> {
+async fn bootstrap_admin(engine: &Engine) -> anyhow::Result<()> {
     let (Ok(email), Ok(password)) = (
         std::env::var("HELPYAP_ADMIN_EMAIL"),
         std::env::var("HELPYAP_ADMIN_PASSWORD"),
     ) else {
         return Ok(());
     };
-    if registry.user_count().await? > 0 {
+    if engine.accounts.user_count().await? > 0 {
         return Ok(());
     }
-    let user = registry
+    let user = engine
+        .accounts
         .add_user(&email, password, true)
         .await
         .context("creating the first admin from HELPYAP_ADMIN_EMAIL")?;
@@ -461,7 +464,7 @@ async fn purge_expired_conversations(state: Arc<AppState>) {
             .elapsed()
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        match state.registry.purge_expired(now_ms).await {
+        match state.engine.chat.purge_expired(now_ms).await {
             Ok(0) => {}
             Ok(erased) => tracing::info!(erased, "expired conversations erased"),
             Err(error) => tracing::warn!(%error, "retention purge failed; retrying next hour"),

@@ -48,7 +48,7 @@ pub async fn login(
     };
     let account = normalize_email(&email).unwrap_or_default();
     let attempt = state.auth.login_attempts.reserve(&account, client)?;
-    match state.registry.login(&email, password).await {
+    match state.engine.accounts.login(&email, password).await {
         Ok((user, grant)) => {
             attempt.succeeded();
             tracing::info!(user = %user.id, "admin signed in");
@@ -67,7 +67,7 @@ pub async fn refresh(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let token = refresh_token(state, request).await?;
-    let (user, grant) = state.registry.refresh(token).await?;
+    let (user, grant) = state.engine.accounts.refresh(token).await?;
     Ok(tokens(state, &user, grant))
 }
 
@@ -76,7 +76,7 @@ pub async fn logout(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let token = refresh_token(state, request).await?;
-    state.registry.logout(token).await?;
+    state.engine.accounts.logout(token).await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
@@ -100,11 +100,12 @@ pub async fn signed_in(
     request: &Request<Incoming>,
 ) -> Result<UserRecord, ApiError> {
     let Access { user, family } = state.auth.verify(request.headers())?;
-    if state.registry.sign_in_ended(family).await? {
+    if state.engine.accounts.sign_in_ended(family).await? {
         return Err(ApiError::unauthorized("This sign-in has ended"));
     }
     state
-        .registry
+        .engine
+        .accounts
         .user(user)
         .await?
         .ok_or_else(|| ApiError::unauthorized("Account no longer exists"))

@@ -23,13 +23,14 @@ type Chunk = Result<Frame<Bytes>, BoxError>;
 
 pub fn get(state: &AppState) -> Response<Body> {
     let (sender, receiver) = mpsc::channel::<Chunk>(4);
-    let registry = state.registry.clone();
+    let engine = state.engine.clone();
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter {
             sender: sender.clone(),
             buffer: Vec::with_capacity(CHUNK_BYTES),
         };
-        let result = registry
+        let result = engine
+            .reports
             .backup_to(&mut out)
             .map_err(|error| -> BoxError { error.into() });
         match result {

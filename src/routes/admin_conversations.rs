@@ -55,7 +55,8 @@ pub async fn list(
     let batch_size = if filter.unanswered { PAGE_MAX } else { limit };
     'scan: while scanned < FILTER_SCAN_MAX {
         let batch = state
-            .registry
+            .engine
+            .chat
             .conversations(slug, cursor, batch_size)
             .await?;
         let last_batch = batch.len() < batch_size;
@@ -177,7 +178,8 @@ fn parse_cursor(cursor: &str) -> Result<(u64, uuid::Uuid), ApiError> {
 pub async fn get(state: &AppState, slug: &str, id: &str) -> Result<Response<Body>, ApiError> {
     let id = super::parse_session_id(Some(id))?;
     let (session, messages) = state
-        .registry
+        .engine
+        .chat
         .conversation(slug, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Conversation not found"))?;
@@ -208,7 +210,7 @@ pub async fn delete(
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let id = super::parse_session_id(Some(id))?;
-    if !state.registry.delete_conversation(slug, id).await? {
+    if !state.engine.chat.delete_conversation(slug, id).await? {
         return Err(ApiError::not_found("Conversation not found"));
     }
     tracing::info!(project = %slug, session = %id, user = %user.id, "conversation deleted");
@@ -241,7 +243,8 @@ pub async fn reply(
         )));
     }
     let message = state
-        .registry
+        .engine
+        .chat
         .agent_reply(slug, id, text.to_owned(), user.email.clone())
         .await
         .map_err(|error| match error {

@@ -31,7 +31,8 @@ const FETCH_CONCURRENCY: usize = 4;
 
 pub async fn reindex(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     state
-        .registry
+        .engine
+        .projects
         .edit_document(slug, DocumentEdit::Reindex)
         .await?;
     list(state, slug).await
@@ -49,7 +50,8 @@ fn summary(document: &Document) -> Value {
 
 pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let documents: Vec<Value> = state
-        .registry
+        .engine
+        .projects
         .documents(slug)
         .await?
         .iter()
@@ -141,7 +143,8 @@ async fn save(
 ) -> Result<Response<Body>, ApiError> {
     let reply = summary(&document);
     state
-        .registry
+        .engine
+        .projects
         .edit_document(slug, DocumentEdit::Upsert(vec![document]))
         .await?;
     Ok(json_response(status, &reply))
@@ -153,7 +156,8 @@ pub async fn delete_document(
     id: &str,
 ) -> Result<Response<Body>, ApiError> {
     if !state
-        .registry
+        .engine
+        .projects
         .edit_document(slug, DocumentEdit::Delete(id.to_owned()))
         .await?
     {
@@ -233,7 +237,8 @@ pub async fn fetch(
     });
     tracing::info!(project = %slug, pages = added.len(), failed = failed.len(), "documents fetched");
     state
-        .registry
+        .engine
+        .projects
         .edit_document(slug, DocumentEdit::Upsert(added))
         .await?;
     Ok(json_response(StatusCode::CREATED, &reply))
@@ -242,7 +247,7 @@ pub async fn fetch(
 /// `POST …/documents/{id}/sync`: the page of a document fetched by URL or from a sitemap,
 /// fetched again under the same id. An upload or a `knowledge_dir` file only cites its `url`.
 pub async fn sync(state: &AppState, slug: &str, id: &str) -> Result<Response<Body>, ApiError> {
-    let documents = state.registry.documents(slug).await?;
+    let documents = state.engine.projects.documents(slug).await?;
     let existing = documents
         .iter()
         .find(|document| document.id == id)

@@ -11,7 +11,8 @@ use crate::router::AppState;
 
 pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let leads: Vec<Value> = state
-        .registry
+        .engine
+        .chat
         .leads(slug)
         .await?
         .iter()

@@ -35,7 +35,8 @@ struct MemberBody {
 
 pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let members: Vec<Value> = state
-        .registry
+        .engine
+        .accounts
         .users()
         .await?
         .iter()
@@ -45,7 +46,8 @@ pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiErr
         })
         .collect();
     let invitations: Vec<Value> = state
-        .registry
+        .engine
+        .accounts
         .project_invitations(slug)
         .await?
         .iter()
@@ -76,12 +78,16 @@ pub async fn set(
         ));
     };
     let email = normalize_email(&email)?;
-    let account = state.registry.user_by_email(&email).await?;
+    let account = state.engine.accounts.user_by_email(&email).await?;
     let member = account
         .as_ref()
         .filter(|account| user.admin || account.roles.contains_key(slug));
     if let Some(member) = member {
-        state.registry.grant(member.id, slug, Some(role)).await?;
+        state
+            .engine
+            .accounts
+            .grant(member.id, slug, Some(role))
+            .await?;
         tracing::info!(project = %slug, member = %member.id, by = %user.id, "role set");
         return Ok(json_response(
             StatusCode::OK,
@@ -93,7 +99,11 @@ pub async fn set(
             "No user with this email; add the user first",
         ));
     }
-    state.registry.invite(slug, &email, role, user.id).await?;
+    state
+        .engine
+        .accounts
+        .invite(slug, &email, role, user.id)
+        .await?;
     tracing::info!(project = %slug, by = %user.id, "invitation sent");
     Ok(json_response(
         StatusCode::ACCEPTED,
@@ -105,13 +115,14 @@ pub async fn remove(state: &AppState, slug: &str, email: &str) -> Result<Respons
     let not_found = || ApiError::not_found("No member or invitation with this email");
     let email = normalize_email(email).map_err(|_| not_found())?;
     let member = state
-        .registry
+        .engine
+        .accounts
         .user_by_email(&email)
         .await?
         .filter(|member| member.roles.contains_key(slug));
     match member {
-        Some(member) => state.registry.grant(member.id, slug, None).await,
-        None => state.registry.remove_invitation(slug, &email).await,
+        Some(member) => state.engine.accounts.grant(member.id, slug, None).await,
+        None => state.engine.accounts.remove_invitation(slug, &email).await,
     }
     .map_err(|error| match error {
         AccountError::NoInvitation => not_found(),
@@ -126,7 +137,11 @@ pub async fn accept(
     user: &UserRecord,
     slug: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let role = state.registry.accept_invitation(user.id, slug).await?;
+    let role = state
+        .engine
+        .accounts
+        .accept_invitation(user.id, slug)
+        .await?;
     tracing::info!(project = %slug, user = %user.id, "invitation accepted");
     Ok(json_response(
         StatusCode::OK,
@@ -140,16 +155,20 @@ pub async fn decline(
     user: &UserRecord,
     slug: &str,
 ) -> Result<Response<Body>, ApiError> {
-    state.registry.remove_invitation(slug, &user.email).await?;
+    state
+        .engine
+        .accounts
+        .remove_invitation(slug, &user.email)
+        .await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
 /// `GET /api/admin/invitations`: the invitations to `user`'s email.
 pub async fn mine(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
     let mut invitations = Vec::new();
-    for invitation in state.registry.invitations_for(&user.email).await? {
+    for invitation in state.engine.accounts.invitations_for(&user.email).await? {
         // A project deleted meanwhile takes its invitations along; skip a race's leftovers.
-        let Ok(project) = state.registry.snapshot(&invitation.project).await else {
+        let Ok(project) = state.engine.projects.snapshot(&invitation.project).await else {
             continue;
         };
         invitations.push(json!({

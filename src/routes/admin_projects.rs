@@ -49,8 +49,9 @@ struct CreateBody {
 
 pub async fn list(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
     let projects: Vec<Value> = state
-        .registry
-        .projects()
+        .engine
+        .projects
+        .list()
         .await?
         .into_iter()
         .filter_map(|project| {
@@ -74,7 +75,7 @@ pub async fn create(
         .slug
         .ok_or_else(|| ApiError::invalid("slug is required"))?;
     let settings = project_settings(body.settings, None)?;
-    state.registry.create_project(&slug, settings).await?;
+    state.engine.projects.create(&slug, settings).await?;
     tracing::info!(project = %slug, user = %user.id, "project created");
     read_response(state, &slug, StatusCode::CREATED).await
 }
@@ -88,7 +89,7 @@ pub async fn delete(
     user: &UserRecord,
     slug: &str,
 ) -> Result<Response<Body>, ApiError> {
-    state.registry.delete_project(slug).await?;
+    state.engine.projects.delete(slug).await?;
     tracing::info!(project = %slug, user = %user.id, "project deleted");
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
@@ -100,7 +101,8 @@ pub async fn update(
 ) -> Result<Response<Body>, ApiError> {
     let body: SettingsBody = read_json(request, state.body_limits).await?;
     state
-        .registry
+        .engine
+        .projects
         .configure(slug, project_settings(body, None)?)
         .await?;
     read_response(state, slug, StatusCode::OK).await
@@ -111,7 +113,7 @@ pub async fn rotate_secret(
     user: &UserRecord,
     slug: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let snapshot = state.registry.snapshot(slug).await?;
+    let snapshot = state.engine.projects.snapshot(slug).await?;
     let secret = new_push_secret();
     let settings = ProjectSettings {
         widget: snapshot.widget.clone(),
@@ -120,7 +122,7 @@ pub async fn rotate_secret(
         seed_digest: None,
         retention_days: snapshot.retention_days,
     };
-    state.registry.configure(slug, settings).await?;
+    state.engine.projects.configure(slug, settings).await?;
     tracing::info!(project = %slug, user = %user.id, "push secret rotated");
     Ok(json_response(
         StatusCode::OK,
@@ -157,7 +159,7 @@ pub async fn read_response(
     slug: &str,
     status: StatusCode,
 ) -> Result<Response<Body>, ApiError> {
-    let snapshot = state.registry.snapshot(slug).await?;
+    let snapshot = state.engine.projects.snapshot(slug).await?;
     let mut body = serde_json::to_value(&snapshot.widget).expect("settings serialize");
     let object = body.as_object_mut().expect("settings are an object");
     object.insert("slug".into(), json!(slug));

@@ -52,7 +52,12 @@ pub async fn analytics(
     let mut questions: BTreeMap<String, u64> = BTreeMap::new();
     let (mut thumbs_up, mut thumbs_down) = (0u64, 0u64);
 
-    for (session, messages) in state.registry.conversations(slug, None, SCAN_MAX).await? {
+    for (session, messages) in state
+        .engine
+        .chat
+        .conversations(slug, None, SCAN_MAX)
+        .await?
+    {
         if session.created_at_ms / DAY_MS < first_day {
             break; // newest first: the rest are older
         }
@@ -83,13 +88,14 @@ pub async fn analytics(
             *questions.entry(question).or_default() += 1;
         }
     }
-    for lead in state.registry.leads(slug).await? {
+    for lead in state.engine.chat.leads(slug).await? {
         if let Some(day) = per_day.get_mut(&(lead.created_at_ms / DAY_MS)) {
             day.leads += 1;
         }
     }
     for (hour, counts) in state
-        .registry
+        .engine
+        .reports
         .event_counts_by_hour(slug, first_day * 24)
         .await?
     {
@@ -98,7 +104,8 @@ pub async fn analytics(
         }
     }
     for (hour, delivered) in state
-        .registry
+        .engine
+        .reports
         .deliveries_by_hour(slug, first_day * 24)
         .await?
     {
@@ -106,7 +113,7 @@ pub async fn analytics(
             day.popups_delivered += delivered;
         }
     }
-    let online = state.registry.live_subscribers(slug).await?;
+    let online = state.engine.projects.live_subscribers(slug).await?;
     let mut top: Vec<(String, u64)> = questions.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     top.truncate(10);
@@ -169,7 +176,12 @@ pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<
             "content",
         ],
     )?;
-    for (session, messages) in state.registry.conversations(slug, None, SCAN_MAX).await? {
+    for (session, messages) in state
+        .engine
+        .chat
+        .conversations(slug, None, SCAN_MAX)
+        .await?
+    {
         for message in messages {
             let role = serde_json::to_value(message.role).unwrap_or_default();
             let status = serde_json::to_value(message.status).unwrap_or_default();
@@ -196,7 +208,7 @@ pub async fn leads_csv(state: &AppState, slug: &str) -> Result<Response<Body>, A
         &mut csv,
         ["created_at", "email", "name", "message", "session_id"],
     )?;
-    for lead in state.registry.leads(slug).await?.into_iter().rev() {
+    for lead in state.engine.chat.leads(slug).await?.into_iter().rev() {
         write(
             &mut csv,
             [

@@ -29,7 +29,8 @@ pub async fn add_user(
         return Err(ApiError::invalid("email and password are required"));
     };
     let added = state
-        .registry
+        .engine
+        .accounts
         .add_user(&email, password, body.admin)
         .await?;
     tracing::info!(user = %added.id, by = %user.id, "user added");

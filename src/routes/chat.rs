@@ -47,8 +47,9 @@ pub async fn post(
     let slot = state.open_stream(client)?;
 
     let start = state
-        .registry
-        .chat(&project, session_id, token, question)
+        .engine
+        .chat
+        .ask(&project, session_id, token, question)
         .await?;
     tracing::debug!(%project, session = %session_id, "answer started");
     let sse = ui_stream::body(start.message_id, start.events, state.chat_keep_alive);

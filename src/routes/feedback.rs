@@ -39,7 +39,8 @@ pub async fn post(
         .and_then(|seq| seq.parse::<u32>().ok())
         .ok_or_else(|| ApiError::invalid("messageId must be an answer id of this session"))?;
     state
-        .registry
+        .engine
+        .chat
         .rate(&post.project, post.session_id, post.token, seq, rating)
         .await?;
     Ok(empty_response(StatusCode::NO_CONTENT))

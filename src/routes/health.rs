@@ -7,11 +7,11 @@ use crate::router::AppState;
 
 pub fn get(state: &AppState) -> Response<Body> {
     use std::sync::atomic::Ordering::Relaxed;
-    let llm = state.registry.llm_stats();
+    let llm = state.engine.reports.llm_stats();
     let body = serde_json::json!({
         "status": "ok",
-        "liveProjects": state.registry.live_projects(),
-        "liveSessions": state.registry.live_sessions(),
+        "liveProjects": state.engine.reports.live_projects(),
+        "liveSessions": state.engine.reports.live_sessions(),
         "liveStreams": state.live.open(),
         "llm": {
             "answers": llm.answers.load(Relaxed),

@@ -35,7 +35,8 @@ pub async fn post(
         message: body.message,
     };
     state
-        .registry
+        .engine
+        .chat
         .add_lead(&project, session_id, post.token, fields)
         .await?;
     tracing::info!(%project, session = %session_id, "lead received");

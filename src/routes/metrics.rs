@@ -23,17 +23,17 @@ pub async fn get(state: &AppState, client: IpAddr) -> Result<Response<Body>, Api
             "Metrics are not open to this address (see metrics.allow)",
         ));
     }
-    let llm = state.registry.llm_stats();
+    let llm = state.engine.reports.llm_stats();
     let text = state.metrics.render(Snapshot {
         open_connections: state.connections.open(),
         runtime_tasks: tokio::runtime::Handle::current()
             .metrics()
             .num_alive_tasks(),
         live_streams: state.live.open(),
-        live_projects: state.registry.live_projects(),
-        live_sessions: state.registry.live_sessions(),
-        subscribers: state.registry.live_subscribers_total(),
-        store_bytes: state.registry.store_size().await.unwrap_or(0),
+        live_projects: state.engine.reports.live_projects(),
+        live_sessions: state.engine.reports.live_sessions(),
+        subscribers: state.engine.reports.live_subscribers_total(),
+        store_bytes: state.engine.reports.store_size().await.unwrap_or(0),
         llm_answers: &llm.answers,
         llm_chunks: &llm.text_chunks,
         llm_upstream_errors: &llm.upstream_errors,

@@ -90,7 +90,7 @@ pub async fn project_for_origin(
     headers: &HeaderMap,
     slug: &str,
 ) -> Result<Arc<ProjectSnapshot>, ApiError> {
-    let snapshot = state.registry.snapshot(slug).await?;
+    let snapshot = state.engine.projects.snapshot(slug).await?;
     if let Some(origin) = headers.get(ORIGIN) {
         let allowed = origin
             .to_str()

@@ -22,7 +22,7 @@ pub async fn get(
     let project = super::project_param(request.uri())?;
     super::project_for_origin(state, request.headers(), &project).await?;
     let since = super::since_param(request)?;
-    let replay = state.registry.replay(&project, since).await?;
+    let replay = state.engine.projects.replay(&project, since).await?;
     // Each event is already JSON; splice them instead of parsing them back.
     let mut body = BytesMut::with_capacity(
         64 + replay

@@ -36,7 +36,11 @@ pub async fn post(
             ApiError::unauthorized("Missing push secret: send Authorization: Bearer <push secret>")
         })?;
     let (project, fields) = parse_body(&read_body(request, state.body_limits).await?)?;
-    let event_id = state.registry.push(&project, &secret, fields).await?;
+    let event_id = state
+        .engine
+        .projects
+        .push(&project, &secret, fields)
+        .await?;
     Ok(json_response(
         StatusCode::CREATED,
         &serde_json::json!({ "id": event_id.to_string() }),

@@ -37,7 +37,7 @@ pub async fn get(
             COUNTS_KEPT_HOURS / 24
         )));
     }
-    let counts = state.registry.event_counts(&project, hours).await?;
+    let counts = state.engine.reports.event_counts(&project, hours).await?;
     let window = humantime::format_duration(Duration::from_secs(hours * HOUR)).to_string();
     let mut response = json_response(
         StatusCode::OK,

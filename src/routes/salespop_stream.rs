@@ -36,7 +36,7 @@ pub async fn get(
     super::project_for_origin(state, request.headers(), &project).await?;
     let since = super::since_param(request)?;
     let slot = state.open_stream(client)?;
-    let subscription = state.registry.subscribe(&project, since).await?;
+    let subscription = state.engine.projects.subscribe(&project, since).await?;
     let frames = frames(
         subscription,
         state.live_settings.sse_retry,

@@ -56,7 +56,7 @@ pub async fn get(
     super::project_for_origin(state, request.headers(), &project).await?;
     let since = super::since_param(&request)?;
     let slot = state.open_stream(client)?;
-    let subscription = state.registry.subscribe(&project, since).await?;
+    let subscription = state.engine.projects.subscribe(&project, since).await?;
     let upgrade = hyper::upgrade::on(&mut request);
     let keep_alive = state.live_settings.keep_alive;
     let guard = state.live.guard();

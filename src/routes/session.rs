@@ -25,7 +25,8 @@ pub async fn get(
     let session_id = super::parse_session_id(query_param(request.uri(), "sessionId").as_deref())?;
     let token = super::session_token_header(request);
     let messages = state
-        .registry
+        .engine
+        .chat
         .transcript(&project, session_id, token)
         .await?;
     let messages: Vec<_> = messages

@@ -36,7 +36,8 @@ async fn login_refresh_rotation_reuse_and_logout() {
     let server = TestServer::start().await;
     let base = format!("http://{}", server.addr);
     server
-        .registry
+        .engine
+        .accounts
         .add_user("Ann@Example.com", PASSWORD.into(), true)
         .await
         .unwrap();
@@ -131,7 +132,8 @@ async fn wrong_credentials_look_alike_and_repeated_failures_lock_the_account() {
     let server = TestServer::start_with(|config| config.rate_limits.login.requests = 100).await;
     let base = format!("http://{}", server.addr);
     server
-        .registry
+        .engine
+        .accounts
         .add_user("ann@example.com", PASSWORD.into(), true)
         .await
         .unwrap();
@@ -211,7 +213,8 @@ async fn concurrent_wrong_passwords_get_no_more_verifications_than_the_lockout_a
     let server = server_behind_a_proxy(100).await;
     let base = format!("http://{}", server.addr);
     server
-        .registry
+        .engine
+        .accounts
         .add_user("ann@example.com", PASSWORD.into(), true)
         .await
         .unwrap();
@@ -241,7 +244,8 @@ async fn concurrent_wrong_passwords_get_no_more_verifications_than_the_lockout_a
 
     // Forty wrong passwords at once from forty addresses: the account budget holds too.
     server
-        .registry
+        .engine
+        .accounts
         .add_user("bob@example.com", PASSWORD.into(), false)
         .await
         .unwrap();
@@ -297,7 +301,8 @@ async fn signing_out_ends_the_access_tokens_of_that_sign_in_at_once() {
     let server = TestServer::start_with(|config| config.rate_limits.login.requests = 100).await;
     let base = format!("http://{}", server.addr);
     server
-        .registry
+        .engine
+        .accounts
         .add_user("ann@example.com", PASSWORD.into(), true)
         .await
         .unwrap();

@@ -344,7 +344,8 @@ async fn fetches_stay_off_private_networks_by_default() {
     moved.url = Some(by_name.clone());
     moved.fetched = true;
     server
-        .registry
+        .engine
+        .projects
         .edit_document("demo", DocumentEdit::Upsert(vec![moved]))
         .await
         .unwrap();

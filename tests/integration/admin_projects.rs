@@ -16,13 +16,15 @@ pub(crate) async fn signed_in(
     role: Option<Role>,
 ) -> String {
     let user = server
-        .registry
+        .engine
+        .accounts
         .add_user(email, PASSWORD.into(), admin)
         .await
         .unwrap();
     if let Some(role) = role {
         server
-            .registry
+            .engine
+            .accounts
             .grant(user.id, "demo", Some(role))
             .await
             .unwrap();
@@ -509,7 +511,8 @@ async fn an_owner_erases_a_conversation_for_good() {
     expect_error(restored, 404).await;
     assert!(
         server
-            .registry
+            .engine
+            .chat
             .conversation("demo", id.parse().unwrap())
             .await
             .unwrap()
@@ -1039,7 +1042,7 @@ async fn dashboard_changes_survive_a_restart_with_the_same_config() {
         "the rotated secret still works"
     );
     expect_error(push(&server, DEMO_SECRET, event).await, 401).await;
-    let documents = server.registry.documents("demo").await.unwrap();
+    let documents = server.engine.projects.documents("demo").await.unwrap();
     assert!(
         documents.iter().any(|d| d.id == "gift-cards"),
         "dashboard documents stay"
@@ -1084,18 +1087,24 @@ async fn conversations_past_the_retention_period_are_erased() {
 
     let now_ms = std::time::UNIX_EPOCH.elapsed().unwrap().as_millis() as u64;
     assert_eq!(
-        server.registry.purge_expired(now_ms).await.unwrap(),
+        server.engine.chat.purge_expired(now_ms).await.unwrap(),
         0,
         "nothing is a day old yet"
     );
     let two_days_later = now_ms + 2 * 24 * 3600 * 1000;
     assert_eq!(
-        server.registry.purge_expired(two_days_later).await.unwrap(),
+        server
+            .engine
+            .chat
+            .purge_expired(two_days_later)
+            .await
+            .unwrap(),
         1
     );
     assert!(
         server
-            .registry
+            .engine
+            .chat
             .conversation("demo", expiring.parse().unwrap())
             .await
             .unwrap()
@@ -1103,7 +1112,8 @@ async fn conversations_past_the_retention_period_are_erased() {
     );
     assert!(
         server
-            .registry
+            .engine
+            .chat
             .conversation("other", kept_elsewhere.parse().unwrap())
             .await
             .unwrap()
@@ -1215,19 +1225,22 @@ async fn a_re_created_slug_gives_no_role_to_the_deleted_projects_members() {
     // A role or invitation that a request racing a deletion left on a slug with no project is
     // neither accepted nor handed to the next project of that slug.
     let old_owner_id = server
-        .registry
+        .engine
+        .accounts
         .user_by_email("owner@example.com")
         .await
         .unwrap()
         .unwrap()
         .id;
     server
-        .registry
+        .engine
+        .accounts
         .grant(old_owner_id, "ghost", Some(Role::Owner))
         .await
         .unwrap();
     server
-        .registry
+        .engine
+        .accounts
         .invite("ghost", "invited@example.com", Role::Owner, old_owner_id)
         .await
         .unwrap();
@@ -1376,12 +1389,18 @@ async fn deleting_a_project_removes_it_and_its_data() {
     )
     .await;
     assert!(
-        server.registry.events_after("demo", 0).await.is_err(),
+        server
+            .engine
+            .projects
+            .events_after("demo", 0)
+            .await
+            .is_err(),
         "its events are gone with it"
     );
     assert!(
         server
-            .registry
+            .engine
+            .chat
             .conversation("demo", session.parse().unwrap())
             .await
             .is_err()

@@ -181,12 +181,14 @@ async fn a_backup_taken_stopped_or_running_restores_into_a_serving_store() {
 async fn only_admins_download_backups() {
     let server = TestServer::start().await;
     let user = server
-        .registry
+        .engine
+        .accounts
         .add_user("agent@example.com", PASSWORD.into(), false)
         .await
         .unwrap();
     server
-        .registry
+        .engine
+        .accounts
         .grant(user.id, "demo", Some(helpyap_actors::records::Role::Owner))
         .await
         .unwrap();

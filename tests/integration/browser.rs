@@ -80,7 +80,8 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
     assert!(report["sseRequests"].as_u64().unwrap() >= 1, "{report}");
     assert!(report["polls"].as_u64().unwrap() >= 1, "{report}");
     let rated = server
-        .registry
+        .engine
+        .chat
         .conversations("demo", None, 100)
         .await
         .unwrap();
@@ -90,7 +91,7 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
         .filter(|m| m.feedback == Some(helpyap_actors::chat::Feedback::Up))
         .count();
     assert_eq!(thumbs_up, 1, "the thumbs-up reached the store");
-    let leads = server.registry.leads("demo").await.unwrap();
+    let leads = server.engine.chat.leads("demo").await.unwrap();
     assert_eq!(leads.len(), 1, "the lead form reached the store");
     assert_eq!(leads[0].email, "ann@example.com");
     drop(hostile_kb);
@@ -108,7 +109,8 @@ async fn the_admin_dashboard_works_in_chromium() {
     let server = TestServer::start().await;
     let (email, password) = ("owner@example.com", "correct horse battery");
     server
-        .registry
+        .engine
+        .accounts
         .add_user(email, password.into(), true)
         .await
         .unwrap();
@@ -119,10 +121,11 @@ async fn the_admin_dashboard_works_in_chromium() {
     assert_eq!(report["charts"], 3, "{report}");
 
     // What the browser did is in the store.
-    let documents = server.registry.documents("acme").await.unwrap();
+    let documents = server.engine.projects.documents("acme").await.unwrap();
     assert_eq!(documents[0].title, "Returns");
     let conversations = server
-        .registry
+        .engine
+        .chat
         .conversations("acme", None, 10)
         .await
         .unwrap();
@@ -160,22 +163,26 @@ async fn owners_invite_teammates_who_accept_in_chromium() {
         "agent@example.com",
         "sam@example.com",
     ];
-    let registry = &server.registry;
-    let add = |email: &'static str, admin: bool| registry.add_user(email, password.into(), admin);
+    let engine = &server.engine;
+    let add =
+        |email: &'static str, admin: bool| engine.accounts.add_user(email, password.into(), admin);
     let admin_user = add(admin, true).await.unwrap();
     let owner_user = add(owner, false).await.unwrap();
-    registry
+    engine
+        .accounts
         .grant(owner_user.id, "demo", Some(Role::Owner))
         .await
         .unwrap();
     let agent_user = add(agent, false).await.unwrap();
-    registry
+    engine
+        .accounts
         .grant(agent_user.id, "demo", Some(Role::Agent))
         .await
         .unwrap();
     add(invitee, false).await.unwrap();
     // A second invitation, which the invited user declines.
-    registry
+    engine
+        .accounts
         .invite("other", invitee, Role::Owner, admin_user.id)
         .await
         .unwrap();
@@ -189,7 +196,7 @@ async fn owners_invite_teammates_who_accept_in_chromium() {
     assert_eq!(report["roleUpdated"], true, "{report}");
 
     // What the browsers did is in the store.
-    let user = async |email| registry.user_by_email(email).await.unwrap().unwrap();
+    let user = async |email| engine.accounts.user_by_email(email).await.unwrap().unwrap();
     let sam = user(invitee).await;
     assert_eq!(
         sam.roles.get("demo"),
@@ -197,9 +204,17 @@ async fn owners_invite_teammates_who_accept_in_chromium() {
         "accepted as an agent, then made an owner"
     );
     assert!(!sam.roles.contains_key("other"), "declined");
-    assert!(registry.invitations_for(invitee).await.unwrap().is_empty());
     assert!(
-        registry
+        engine
+            .accounts
+            .invitations_for(invitee)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        engine
+            .accounts
             .project_invitations("demo")
             .await
             .unwrap()

@@ -45,7 +45,7 @@ async fn a_session_holder_leaves_a_lead_and_it_is_stored() {
     )
     .await;
     assert_eq!(response.status(), 201);
-    let leads = server.registry.leads("demo").await.unwrap();
+    let leads = server.engine.chat.leads("demo").await.unwrap();
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0].email, "ann@example.com");
     assert_eq!(leads[0].session_id, id);
@@ -53,7 +53,7 @@ async fn a_session_holder_leaves_a_lead_and_it_is_stored() {
         leads[0].message.as_deref(),
         Some("Please call me\nafter 5pm")
     );
-    assert!(server.registry.leads("other").await.unwrap().is_empty());
+    assert!(server.engine.chat.leads("other").await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -101,7 +101,7 @@ async fn leads_need_the_session_token_and_a_real_email() {
         let response = lead(&server, body.clone()).await;
         expect_error(response, status).await;
     }
-    assert!(server.registry.leads("demo").await.unwrap().is_empty());
+    assert!(server.engine.chat.leads("demo").await.unwrap().is_empty());
 }
 
 /// A server whose chat limit (leads share it) lets one test post many leads.
@@ -138,7 +138,7 @@ async fn lead_emails_carrying_mailto_parameters_or_several_addresses_are_refused
         let error = expect_error(response, 400).await;
         assert!(error.starts_with("email "), "{email:?}: {error}");
     }
-    assert!(server.registry.leads("demo").await.unwrap().is_empty());
+    assert!(server.engine.chat.leads("demo").await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -238,7 +238,8 @@ async fn visitors_rate_answers_and_the_rating_is_stored() {
         "a second rating replaces the first"
     );
     let (_, messages) = server
-        .registry
+        .engine
+        .chat
         .conversation("demo", id)
         .await
         .unwrap()

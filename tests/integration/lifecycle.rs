@@ -179,7 +179,7 @@ async fn a_crashed_project_actor_is_restarted_and_keeps_serving() {
         201
     );
 
-    server.registry.crash_project("demo").await.unwrap();
+    server.engine.projects.crash_project("demo").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let id = loop {
         let response = push(&server, DEMO_SECRET, purchase.clone()).await;
@@ -194,7 +194,7 @@ async fn a_crashed_project_actor_is_restarted_and_keeps_serving() {
     };
     assert_eq!(id, "2", "the restarted actor continued from the store");
     assert_eq!(
-        server.registry.live_projects(),
+        server.engine.reports.live_projects(),
         2,
         "demo restarted, other undisturbed"
     );
@@ -235,10 +235,10 @@ async fn graceful_shutdown_finishes_a_request_in_flight() {
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 201"), "{response}");
     assert!(response.contains("connection: close"), "{response}");
-    let registry = server.registry.clone();
+    let engine = server.engine.clone();
     server.stop().await.unwrap();
     assert_eq!(
-        registry.events_after("demo", 0).await.unwrap()[0]
+        engine.projects.events_after("demo", 0).await.unwrap()[0]
             .name
             .as_deref(),
         Some("Late")

@@ -36,7 +36,13 @@ async fn the_eleventh_push_inside_60_seconds_is_429_with_retry_after() {
     );
     assert_eq!(expect_error(refused, 429).await, "Rate limit exceeded");
     assert_eq!(
-        server.registry.events_after("demo", 0).await.unwrap().len(),
+        server
+            .engine
+            .projects
+            .events_after("demo", 0)
+            .await
+            .unwrap()
+            .len(),
         10,
         "a refused push stores nothing"
     );

@@ -33,7 +33,12 @@ async fn the_seed_example_is_stored_and_answered_201_with_its_id() {
         .unwrap();
     assert_eq!(body, json!({ "id": "2" }));
 
-    let events = server.registry.events_after("demo", 0).await.unwrap();
+    let events = server
+        .engine
+        .projects
+        .events_after("demo", 0)
+        .await
+        .unwrap();
     assert_eq!(events.len(), 2);
     let stored = serde_json::to_value(&events[0]).unwrap();
     assert_eq!(stored["type"], "signed_up");
@@ -106,7 +111,13 @@ async fn credentials_are_checked_401_403_404() {
         "the Bearer scheme is case-insensitive"
     );
     assert_eq!(
-        server.registry.events_after("demo", 0).await.unwrap().len(),
+        server
+            .engine
+            .projects
+            .events_after("demo", 0)
+            .await
+            .unwrap()
+            .len(),
         1,
         "refused pushes store nothing"
     );
@@ -159,7 +170,8 @@ async fn bad_bodies_are_400_with_a_reason() {
     }
     assert!(
         server
-            .registry
+            .engine
+            .projects
             .events_after("demo", 0)
             .await
             .unwrap()

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use helpyap::config::{Config, DEFAULT_CONFIG_TOML, ProjectConfig};
 use helpyap::server::App;
-use helpyap_actors::Registry;
+use helpyap_actors::Engine;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -20,7 +20,7 @@ pub const OTHER_SECRET: &str = "sp_other_project_secret_0123";
 
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub registry: Registry,
+    pub engine: Engine,
     config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -66,10 +66,10 @@ impl TestServer {
         let TestServer {
             config,
             data_dir,
-            registry,
+            engine,
             ..
         } = self;
-        drop(registry);
+        drop(engine);
         TestServer::start_on(config, data_dir).await
     }
 
@@ -77,14 +77,14 @@ impl TestServer {
         let app = App::build(&config).await.unwrap();
         let listener = app.bind(config.server.bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let registry = app.registry().clone();
+        let engine = app.engine().clone();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.serve(listener, async move {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
-            registry,
+            engine,
             config,
             shutdown: Some(shutdown),
             task: Some(task),

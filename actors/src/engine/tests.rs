@@ -5,7 +5,12 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use super::*;
+use crate::feed::FeedSettings;
 use crate::nodes::Arrival;
+use crate::project::ProjectSettings;
+use crate::secret::SecretHash;
+use crate::session::ChatStart;
+use crate::social_proof::PushFields;
 use crate::widget::{Position, Theme, WidgetSettings};
 
 fn settings(name: &str, secret: Option<&str>) -> ProjectSettings {
@@ -57,14 +62,14 @@ fn feed(replay_events: usize) -> FeedSettings {
     }
 }
 
-async fn start(dir: &std::path::Path) -> Registry {
+async fn start(dir: &std::path::Path) -> Engine {
     let store: Store = Arc::new(crate::store::SledStore::open(dir).unwrap());
     start_on(store, feed(100), Nodes::single()).await
 }
 
 /// A registry on `store`, with the extractive model and one-hour refresh tokens.
-async fn start_on(store: Store, feed: FeedSettings, nodes: Nodes) -> Registry {
-    Registry::start(RegistryArguments {
+async fn start_on(store: Store, feed: FeedSettings, nodes: Nodes) -> Engine {
+    Engine::start(EngineArguments {
         store,
         refresh_ttl: Duration::from_secs(3600),
         feed,
@@ -81,10 +86,11 @@ async fn configure_creates_then_updates_and_republishes() {
     let dir = tempfile::tempdir().unwrap();
     let registry = start(dir.path()).await;
     registry
+        .projects
         .configure("demo", settings("First", Some("sp_1")))
         .await
         .unwrap();
-    let first = registry.snapshot("demo").await.unwrap();
+    let first = registry.projects.snapshot("demo").await.unwrap();
     assert!(
         std::str::from_utf8(&first.widget_config_json)
             .unwrap()
@@ -92,10 +98,11 @@ async fn configure_creates_then_updates_and_republishes() {
     );
 
     registry
+        .projects
         .configure("demo", settings("Second", None))
         .await
         .unwrap();
-    let second = registry.snapshot("demo").await.unwrap();
+    let second = registry.projects.snapshot("demo").await.unwrap();
     assert!(
         std::str::from_utf8(&second.widget_config_json)
             .unwrap()
@@ -107,11 +114,11 @@ async fn configure_creates_then_updates_and_republishes() {
         "None keeps the secret"
     );
     assert!(matches!(
-        registry.snapshot("nope").await,
+        registry.projects.snapshot("nope").await,
         Err(ProjectError::NotFound)
     ));
     assert!(matches!(
-        registry.snapshot("Bad Slug").await,
+        registry.projects.snapshot("Bad Slug").await,
         Err(ProjectError::NotFound)
     ));
 }
@@ -121,27 +128,50 @@ async fn push_checks_the_secret_and_numbers_events_monotonically() {
     let dir = tempfile::tempdir().unwrap();
     let registry = start(dir.path()).await;
     registry
+        .projects
         .configure("a", settings("A", Some("sp_a")))
         .await
         .unwrap();
     registry
+        .projects
         .configure("b", settings("B", Some("sp_b")))
         .await
         .unwrap();
 
-    assert_eq!(registry.push("a", "sp_a", purchase("x")).await.unwrap(), 1);
-    assert_eq!(registry.push("a", "sp_a", purchase("y")).await.unwrap(), 2);
-    assert_eq!(registry.push("b", "sp_b", purchase("z")).await.unwrap(), 1);
+    assert_eq!(
+        registry
+            .projects
+            .push("a", "sp_a", purchase("x"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        registry
+            .projects
+            .push("a", "sp_a", purchase("y"))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        registry
+            .projects
+            .push("b", "sp_b", purchase("z"))
+            .await
+            .unwrap(),
+        1
+    );
     assert!(matches!(
-        registry.push("a", "sp_b", purchase("x")).await,
+        registry.projects.push("a", "sp_b", purchase("x")).await,
         Err(ProjectError::ForeignSecret)
     ));
     assert!(matches!(
-        registry.push("a", "sp_zz", purchase("x")).await,
+        registry.projects.push("a", "sp_zz", purchase("x")).await,
         Err(ProjectError::InvalidSecret)
     ));
     assert!(matches!(
-        registry.push("zz", "sp_a", purchase("x")).await,
+        registry.projects.push("zz", "sp_a", purchase("x")).await,
         Err(ProjectError::NotFound)
     ));
     let bad = PushFields {
@@ -149,7 +179,7 @@ async fn push_checks_the_secret_and_numbers_events_monotonically() {
         ..PushFields::default()
     };
     assert!(matches!(
-        registry.push("a", "sp_a", bad).await,
+        registry.projects.push("a", "sp_a", bad).await,
         Err(ProjectError::InvalidEvent(_))
     ));
     registry.stop(Duration::from_secs(5)).await.unwrap();
@@ -157,8 +187,15 @@ async fn push_checks_the_secret_and_numbers_events_monotonically() {
 
     // Ids continue after a restart on the same store.
     let registry = start(dir.path()).await;
-    assert_eq!(registry.push("a", "sp_a", purchase("w")).await.unwrap(), 3);
-    let store_events = registry.inner.store.events_after("a", 0).await.unwrap();
+    assert_eq!(
+        registry
+            .projects
+            .push("a", "sp_a", purchase("w"))
+            .await
+            .unwrap(),
+        3
+    );
+    let store_events = registry.core.store.events_after("a", 0).await.unwrap();
     let names: Vec<_> = store_events
         .iter()
         .map(|e| e.name.clone().unwrap())
@@ -171,17 +208,19 @@ async fn a_panicking_project_actor_is_restarted_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let registry = start(dir.path()).await;
     registry
+        .projects
         .configure("demo", settings("Bot", Some("sp_d")))
         .await
         .unwrap();
     registry
+        .projects
         .push("demo", "sp_d", purchase("before"))
         .await
         .unwrap();
-    let before = registry.inner.actors.get("demo").unwrap().get_id();
+    let before = registry.core.actors.get("demo").unwrap().get_id();
 
     registry
-        .inner
+        .core
         .actors
         .get("demo")
         .unwrap()
@@ -189,7 +228,7 @@ async fn a_panicking_project_actor_is_restarted_from_the_store() {
         .unwrap();
     let mut restarted = None;
     for _ in 0..200 {
-        let current = registry.inner.actors.get("demo").map(|a| a.get_id());
+        let current = registry.core.actors.get("demo").map(|a| a.get_id());
         if current.is_some_and(|id| id != before) {
             restarted = current;
             break;
@@ -202,12 +241,13 @@ async fn a_panicking_project_actor_is_restarted_from_the_store() {
     );
     assert_eq!(
         registry
+            .projects
             .push("demo", "sp_d", purchase("after"))
             .await
             .unwrap(),
         2
     );
-    assert_eq!(registry.live_projects(), 1);
+    assert_eq!(registry.reports.live_projects(), 1);
 }
 
 #[tokio::test]
@@ -215,23 +255,26 @@ async fn a_panicking_accounts_actor_is_restarted_and_logins_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let registry = start(dir.path()).await;
     registry
+        .accounts
         .add_user("ann@example.com", "a long passphrase".into(), true)
         .await
         .unwrap();
     let (_, first) = registry
+        .accounts
         .login("ann@example.com", "a long passphrase".into())
         .await
         .unwrap();
-    let before = registry.accounts().unwrap().get_id();
+    let before = registry.core.accounts().unwrap().get_id();
 
     registry
+        .core
         .accounts()
         .unwrap()
         .send_message(AccountsMessage::Panic)
         .unwrap();
     let mut restarted = false;
     for _ in 0..200 {
-        if registry.accounts().is_ok_and(|a| a.get_id() != before) {
+        if registry.core.accounts().is_ok_and(|a| a.get_id() != before) {
             restarted = true;
             break;
         }
@@ -242,12 +285,14 @@ async fn a_panicking_accounts_actor_is_restarted_and_logins_go_on() {
         "the supervisor did not restart the accounts actor"
     );
     // Everything it held is in the store: the old login refreshes, a new one works.
-    registry.refresh(first.token).await.unwrap();
+    registry.accounts.refresh(first.token).await.unwrap();
     registry
+        .accounts
         .login("ann@example.com", "a long passphrase".into())
         .await
         .unwrap();
     registry
+        .accounts
         .add_user("bob@example.com", "another passphrase".into(), false)
         .await
         .unwrap();
@@ -259,11 +304,13 @@ async fn the_replay_window_bounds_what_the_store_keeps() {
     let store: Store = Arc::new(crate::store::SledStore::open(dir.path()).unwrap());
     let registry = start_on(store.clone(), feed(3), Nodes::single()).await;
     registry
+        .projects
         .configure("demo", settings("Bot", Some("sp_d")))
         .await
         .unwrap();
     for idx in 0..5 {
         registry
+            .projects
             .push("demo", "sp_d", purchase(&format!("n{idx}")))
             .await
             .unwrap();
@@ -298,6 +345,7 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
     let dir = tempfile::tempdir().unwrap();
     let registry = start(dir.path()).await;
     registry
+        .projects
         .configure("demo", settings("Bot", None))
         .await
         .unwrap();
@@ -306,11 +354,16 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
         DocumentFormat::Markdown,
         "# Returns\n\nReturn items within 30 days.",
     );
-    registry.set_documents("demo", vec![returns]).await.unwrap();
+    registry
+        .projects
+        .set_documents("demo", vec![returns])
+        .await
+        .unwrap();
 
     let session = Uuid::new_v4();
     let first = registry
-        .chat("demo", session, None, "How do returns work?".into())
+        .chat
+        .ask("demo", session, None, "How do returns work?".into())
         .await
         .unwrap();
     let token = first.new_token.clone().expect("a new session gets a token");
@@ -322,25 +375,32 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
     assert_eq!(events.last(), Some(&ChatEvent::Finished));
 
     // Token rules.
-    let missing = registry.chat("demo", session, None, "again".into()).await;
+    let missing = registry
+        .chat
+        .ask("demo", session, None, "again".into())
+        .await;
     assert!(matches!(missing.unwrap_err(), ChatError::MissingToken));
     let wrong = registry
-        .chat("demo", session, Some("st_nope".into()), "again".into())
+        .chat
+        .ask("demo", session, Some("st_nope".into()), "again".into())
         .await;
     assert!(matches!(wrong.unwrap_err(), ChatError::WrongToken));
     registry
+        .projects
         .configure("other", settings("Other", None))
         .await
         .unwrap();
     let foreign = registry
-        .chat("other", session, Some(token.clone()), "again".into())
+        .chat
+        .ask("other", session, Some(token.clone()), "again".into())
         .await;
     assert!(matches!(foreign.unwrap_err(), ChatError::ForeignSession));
 
     // Let the first answer's end reach the actor, then ask again.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let second = registry
-        .chat("demo", session, Some(token.clone()), "pizza?".into())
+        .chat
+        .ask("demo", session, Some(token.clone()), "pizza?".into())
         .await
         .unwrap();
     assert!(second.new_token.is_none());
@@ -349,6 +409,7 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let transcript = registry
+        .chat
         .transcript("demo", session, Some(token))
         .await
         .unwrap();
@@ -365,6 +426,7 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
     assert_eq!(transcript[1].sources[0].title, "Returns");
     assert!(matches!(
         registry
+            .chat
             .transcript("demo", Uuid::new_v4(), None)
             .await
             .unwrap_err(),
@@ -378,30 +440,43 @@ async fn subscribers_get_what_they_missed_then_live_events_also_after_a_restart(
     {
         let registry = start(dir.path()).await;
         registry
+            .projects
             .configure("demo", settings("Bot", Some("sp_d")))
             .await
             .unwrap();
         for name in ["a", "b"] {
-            registry.push("demo", "sp_d", purchase(name)).await.unwrap();
+            registry
+                .projects
+                .push("demo", "sp_d", purchase(name))
+                .await
+                .unwrap();
         }
-        let mut subscription = registry.subscribe("demo", Some(1)).await.unwrap();
+        let mut subscription = registry.projects.subscribe("demo", Some(1)).await.unwrap();
         let replayed: Vec<u64> = subscription.replay.events.iter().map(|e| e.id).collect();
         assert_eq!(replayed, [2]);
-        registry.push("demo", "sp_d", purchase("c")).await.unwrap();
+        registry
+            .projects
+            .push("demo", "sp_d", purchase("c"))
+            .await
+            .unwrap();
         assert_eq!(subscription.live.recv().await.unwrap().id, 3);
         assert!(matches!(
-            registry.subscribe("nope", None).await,
+            registry.projects.subscribe("nope", None).await,
             Err(ProjectError::NotFound)
         ));
         registry.stop(Duration::from_secs(5)).await.unwrap();
     }
     let registry = start(dir.path()).await;
-    let replay = registry.replay("demo", Some(2)).await.unwrap();
+    let replay = registry.projects.replay("demo", Some(2)).await.unwrap();
     assert!(!replay.reset);
     assert_eq!(replay.events.len(), 1);
     assert_eq!(replay.events[0].id, 3);
     assert_eq!(
-        registry.push("demo", "sp_d", purchase("d")).await.unwrap(),
+        registry
+            .projects
+            .push("demo", "sp_d", purchase("d"))
+            .await
+            .unwrap(),
         4,
         "ids keep counting across restarts"
     );
@@ -439,7 +514,7 @@ impl crate::nodes::FanOut for Link {
 
 /// Two nodes on one store, linked both ways; each loses its announcements of the ids in
 /// `lose_a` and `lose_b`.
-async fn two_nodes(store: &Store, lose_a: Vec<u64>, lose_b: Vec<u64>) -> (Registry, Registry) {
+async fn two_nodes(store: &Store, lose_a: Vec<u64>, lose_b: Vec<u64>) -> (Engine, Engine) {
     let (to_b, b_inbox) = tokio::sync::mpsc::unbounded_channel();
     let (to_a, a_inbox) = tokio::sync::mpsc::unbounded_channel();
     let links = [(to_b, a_inbox, lose_a), (to_a, b_inbox, lose_b)];
@@ -467,12 +542,16 @@ async fn events_pushed_on_one_node_reach_live_visitors_of_another_in_order() {
     let store: Store = Arc::new(crate::store::SledStore::open(dir.path()).unwrap());
     // Node a's announcement of event 2 is lost: node b catches up from the store at event 3.
     let (a, b) = two_nodes(&store, vec![2], vec![5]).await;
-    a.configure("demo", settings("Demo", Some("sp_d")))
+    a.projects
+        .configure("demo", settings("Demo", Some("sp_d")))
         .await
         .unwrap();
-    let mut visitor = b.subscribe("demo", Some(0)).await.unwrap();
+    let mut visitor = b.projects.subscribe("demo", Some(0)).await.unwrap();
     for name in ["one", "two", "three"] {
-        a.push("demo", "sp_d", purchase(name)).await.unwrap();
+        a.projects
+            .push("demo", "sp_d", purchase(name))
+            .await
+            .unwrap();
     }
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -481,14 +560,29 @@ async fn events_pushed_on_one_node_reach_live_visitors_of_another_in_order() {
     }
     assert_eq!(ids, [1, 2, 3]);
     // Nothing twice: after the catch-up, the next event is the next id.
-    a.push("demo", "sp_d", purchase("four")).await.unwrap();
+    a.projects
+        .push("demo", "sp_d", purchase("four"))
+        .await
+        .unwrap();
     let next = tokio::time::timeout(Duration::from_secs(10), visitor.live.recv());
     assert_eq!(next.await.unwrap().unwrap().id, 4);
 
     // Both nodes push. Node a never hears of b's event 5; its own event 6 brings it along.
-    let mut visitor_a = a.subscribe("demo", None).await.unwrap();
-    assert_eq!(b.push("demo", "sp_d", purchase("five")).await.unwrap(), 5);
-    assert_eq!(a.push("demo", "sp_d", purchase("six")).await.unwrap(), 6);
+    let mut visitor_a = a.projects.subscribe("demo", None).await.unwrap();
+    assert_eq!(
+        b.projects
+            .push("demo", "sp_d", purchase("five"))
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(
+        a.projects
+            .push("demo", "sp_d", purchase("six"))
+            .await
+            .unwrap(),
+        6
+    );
     for visitor in [&mut visitor_a, &mut visitor] {
         let mut ids = Vec::new();
         for _ in 0..2 {

@@ -1,0 +1,229 @@
+//! [`Chat`]: visitors' conversations — asking, transcripts, feedback, leads — and the team's
+//! view of them: the inbox, one conversation, a teammate's reply, erasure and retention.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::chat::{ChatError, Feedback, MessageRecord, SessionRecord};
+use crate::lead::{LeadFields, LeadRecord};
+use crate::project::{ProjectError, ProjectMessage};
+use crate::records::{HOUR_MS, now_ms};
+use crate::session::{Access, Ask, ChatStart, SessionMessage};
+
+use super::{Core, call_actor, chat_error};
+
+#[derive(Clone)]
+pub struct Chat {
+    pub(super) core: Arc<Core>,
+}
+
+impl Chat {
+    /// Starts answering `question` in session `session_id` of project `slug`.
+    pub async fn ask(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        token: Option<String>,
+        question: String,
+    ) -> Result<ChatStart, ChatError> {
+        let snapshot = self.core.snapshot(slug).await.map_err(chat_error)?;
+        let access = Access {
+            project: slug.to_owned(),
+            token,
+        };
+        let ask = Ask {
+            access,
+            question,
+            snapshot,
+        };
+        self.core
+            .call_session(session_id, |reply| SessionMessage::Ask(ask.clone(), reply))
+            .await
+    }
+
+    /// The stored transcript of a session, for a visitor who reloads the page.
+    pub async fn transcript(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        token: Option<String>,
+    ) -> Result<Vec<MessageRecord>, ChatError> {
+        self.core.check_session_exists(slug, session_id).await?;
+        let access = Access {
+            project: slug.to_owned(),
+            token,
+        };
+        self.core
+            .call_session(session_id, |reply| {
+                SessionMessage::Transcript(access.clone(), reply)
+            })
+            .await
+    }
+
+    /// Adds a teammate's reply to conversation `session_id` of `slug`; the visitor sees it in
+    /// the transcript. `SessionNotFound` when no such session belongs to the project.
+    pub async fn agent_reply(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        text: String,
+        author: String,
+    ) -> Result<MessageRecord, ChatError> {
+        let record = self.core.store.session(session_id).await?;
+        if record.is_none_or(|record| record.project != slug) {
+            return Err(ChatError::SessionNotFound);
+        }
+        self.core
+            .call_session(session_id, |reply| {
+                SessionMessage::AgentReply(text.clone(), author.clone(), reply)
+            })
+            .await
+    }
+
+    /// Stores a lead from the visitor of session `session_id`, who must hold its token.
+    pub async fn add_lead(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        token: Option<String>,
+        fields: LeadFields,
+    ) -> Result<(), ChatError> {
+        self.core.snapshot(slug).await.map_err(chat_error)?;
+        let record = self
+            .core
+            .store
+            .session(session_id)
+            .await?
+            .ok_or(ChatError::SessionNotFound)?;
+        record.check_access(slug, token.as_deref())?;
+        let lead = LeadRecord::validate(session_id, fields, now_ms())?;
+        let actor = self.core.actor(slug).await.map_err(chat_error)?;
+        call_actor(
+            &actor,
+            |reply| ProjectMessage::AddLead(Box::new(lead), reply),
+            ChatError::Unavailable,
+        )
+        .await
+    }
+
+    /// Records the visitor's thumbs on answer `seq` of their session.
+    pub async fn rate(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        token: Option<String>,
+        seq: u32,
+        feedback: Feedback,
+    ) -> Result<(), ChatError> {
+        self.core.check_session_exists(slug, session_id).await?;
+        let access = Access {
+            project: slug.to_owned(),
+            token,
+        };
+        self.core
+            .call_session(session_id, |reply| {
+                SessionMessage::Rate(access.clone(), seq, feedback, reply)
+            })
+            .await
+    }
+
+    /// Up to `limit` conversations of `slug`, newest first, older than `before` (created ms,
+    /// session id), each with its messages.
+    pub async fn conversations(
+        &self,
+        slug: &str,
+        before: Option<(u64, Uuid)>,
+        limit: usize,
+    ) -> Result<Vec<(SessionRecord, Vec<MessageRecord>)>, ProjectError> {
+        self.core.snapshot(slug).await?;
+        let sessions = self
+            .core
+            .store
+            .project_sessions(slug, before, limit)
+            .await?;
+        let mut conversations = Vec::with_capacity(sessions.len());
+        for session in sessions {
+            let messages = self.core.store.messages(session.id).await?;
+            conversations.push((session, messages));
+        }
+        Ok(conversations)
+    }
+
+    /// One conversation of `slug`; `None` when no such session belongs to it.
+    pub async fn conversation(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+    ) -> Result<Option<(SessionRecord, Vec<MessageRecord>)>, ProjectError> {
+        self.core.snapshot(slug).await?;
+        let Some(session) = self.core.store.session(session_id).await? else {
+            return Ok(None);
+        };
+        if session.project != slug {
+            return Ok(None);
+        }
+        let messages = self.core.store.messages(session_id).await?;
+        Ok(Some((session, messages)))
+    }
+
+    /// Deletes a conversation of `slug` for good: its live actor is stopped first, so no answer
+    /// in flight can write it back. `false` when no such session belongs to the project.
+    pub async fn delete_conversation(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+    ) -> Result<bool, ProjectError> {
+        self.core.snapshot(slug).await?;
+        let Some(session) = self.core.store.session(session_id).await? else {
+            return Ok(false);
+        };
+        if session.project != slug {
+            return Ok(false);
+        }
+        if let Some((_, actor)) = self.core.sessions.remove(&session_id) {
+            let _ = actor
+                .stop_and_wait(
+                    Some("conversation deleted".into()),
+                    Some(Duration::from_secs(5)),
+                )
+                .await;
+        }
+        self.core.store.delete_session(&session).await?;
+        self.core.store.flush().await?;
+        Ok(true)
+    }
+
+    /// Erases every conversation older than its project's retention period, as of `now_ms`.
+    /// Returns how many it erased.
+    pub async fn purge_expired(&self, now_ms: u64) -> Result<usize, ProjectError> {
+        let mut erased = 0;
+        for project in self.core.project_records().await? {
+            let Some(days) = project.retention_days else {
+                continue;
+            };
+            let cutoff = now_ms.saturating_sub(u64::from(days) * 24 * HOUR_MS);
+            // Newest first: everything from the first expired one on is expired too.
+            let expired: Vec<Uuid> = self
+                .core
+                .store
+                .project_sessions(&project.slug, Some((cutoff, Uuid::nil())), usize::MAX)
+                .await?
+                .into_iter()
+                .map(|session| session.id)
+                .collect();
+            for session_id in expired {
+                if self.delete_conversation(&project.slug, session_id).await? {
+                    erased += 1;
+                }
+            }
+        }
+        Ok(erased)
+    }
+
+    /// Every lead of `slug`, oldest first.
+    pub async fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, ProjectError> {
+        Ok(self.core.store.leads(slug).await?)
+    }
+}
