@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use helpyap_actors::feed::FeedSettings;
-use helpyap_actors::project::normalize_origin;
 use helpyap_actors::{
     PopupTemplates, Position, ProjectSettings, SecretHash, SocialProofDisplay, Theme,
     WidgetSettings,
@@ -671,36 +670,13 @@ impl Config {
                 },
                 social_proof: project.social_proof.display(),
             };
-            widget
-                .validate()
-                .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
             let secret = self.push_secret(project, &at)?;
-            let allowed_origins = project
-                .allowed_origins
-                .iter()
-                .map(|origin| normalize_origin(origin))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
-            let push_secret = secret.as_deref().map(SecretHash::of);
-            if project.retention_days == Some(0) {
-                return Err(self.invalid(&format!("{at}: retention_days must be at least 1")));
-            }
-            let seed_digest = seed_digest(
-                &widget,
-                &allowed_origins,
-                push_secret.as_ref(),
-                project.retention_days,
-            );
-            seeds.push((
-                project.slug.clone(),
-                ProjectSettings {
-                    widget,
-                    allowed_origins,
-                    push_secret,
-                    seed_digest: Some(seed_digest),
-                    retention_days: project.retention_days,
-                },
-            ));
+            let mut settings =
+                ProjectSettings::new(widget, &project.allowed_origins, project.retention_days)
+                    .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
+            settings.push_secret = secret.as_deref().map(SecretHash::of);
+            settings.seed_digest = Some(seed_digest(&settings));
+            seeds.push((project.slug.clone(), settings));
         }
         Ok(seeds)
     }
@@ -793,20 +769,13 @@ mod tests;
 
 /// What identifies one seed of a project: its settings and secret hash, digested, so a restart
 /// with the same config file leaves dashboard changes alone.
-fn seed_digest(
-    widget: &WidgetSettings,
-    allowed_origins: &[String],
-    push_secret: Option<&SecretHash>,
-    retention_days: Option<u32>,
-) -> String {
+fn seed_digest(settings: &ProjectSettings) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    hasher.update(serde_json::to_vec(widget).expect("settings serialize"));
-    hasher.update(allowed_origins.join("\n").as_bytes());
-    hasher.update(push_secret.map_or(&[0u8; 32][..], |hash| &hash.as_bytes()[..]));
-    hasher.update(retention_days.unwrap_or(0).to_be_bytes());
-    hasher.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.update(serde_json::to_vec(&settings.widget).expect("settings serialize"));
+    hasher.update(settings.allowed_origins.join("\n").as_bytes());
+    let secret = settings.push_secret.as_ref();
+    hasher.update(secret.map_or(&[0u8; 32][..], |hash| &hash.as_bytes()[..]));
+    hasher.update(settings.retention_days.unwrap_or(0).to_be_bytes());
+    hex::encode(&hasher.finalize()[..16])
 }

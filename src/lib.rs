@@ -27,4 +27,5 @@ pub mod server;
 pub mod timer;
 pub mod tracker;
 pub mod ui_stream;
+pub mod views;
 pub mod web_fetch;

@@ -460,10 +460,7 @@ async fn purge_expired_conversations(state: Arc<AppState>) {
     let mut ticker = tokio::time::interval(Duration::from_secs(3600));
     loop {
         ticker.tick().await;
-        let now_ms = std::time::UNIX_EPOCH
-            .elapsed()
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now_ms = helpyap_actors::time::now_ms();
         match state.engine.chat.purge_expired(now_ms).await {
             Ok(0) => {}
             Ok(erased) => tracing::info!(erased, "expired conversations erased"),

@@ -20,9 +20,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
 use crate::error::{ErrorKind, Failure};
-use crate::records::{Invitation, RefreshRecord, Role, UserRecord, now_ms};
+use crate::records::{Invitation, RefreshRecord, Role, UserRecord};
 use crate::secret::SecretHash;
 use crate::store::{Store, StoreError};
+use crate::time::now_ms;
 
 pub const PASSWORD_MIN_CHARS: usize = 10;
 /// Invitations waiting for an answer, per project.
@@ -139,12 +140,9 @@ pub async fn add_user_offline(store: Store, user: UserRecord) -> Result<(), Acco
     add_user(&args, &user).await
 }
 
-/// A fresh refresh token: 256 random bits, shown once.
+/// A new refresh token: `rt_` and 256 random bits.
 pub fn new_refresh_token() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("rt_{hex}")
+    crate::secret::new_token("rt")
 }
 
 pub struct Accounts;

@@ -164,12 +164,9 @@ impl SessionRecord {
     }
 }
 
-/// A fresh session token: 256 random bits, shown once; only its hash is stored.
+/// A new session token: `st_` and 256 random bits.
 pub fn new_session_token() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("st_{hex}")
+    crate::secret::new_token("st")
 }
 
 #[cfg(test)]

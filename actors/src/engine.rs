@@ -33,12 +33,12 @@ use crate::supervisor::{
 mod accounts;
 mod chat;
 mod projects;
-mod reports;
+pub mod reports;
 
 pub use accounts::Accounts;
-pub use chat::Chat;
+pub use chat::{Chat, INBOX_PAGE_MAX, InboxPage, InboxQuery};
 pub use projects::Projects;
-pub use reports::Reports;
+pub use reports::{Analytics, DayFigures, QuestionCount, Reports, Thumbs};
 
 pub struct EngineArguments {
     pub store: Store,

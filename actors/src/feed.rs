@@ -11,13 +11,14 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::social_proof::SocialProofEvent;
+use crate::time::rfc3339;
 
 /// Limits of every project's feed, from the config.
 #[derive(Debug, Clone)]
@@ -43,7 +44,6 @@ pub struct LiveEvent {
 
 impl LiveEvent {
     pub fn new(event: &SocialProofEvent) -> LiveEvent {
-        let created = UNIX_EPOCH + Duration::from_millis(event.created_at_ms);
         let json = json!({
             "id": event.id.to_string(),
             "type": event.kind,
@@ -51,7 +51,7 @@ impl LiveEvent {
             "location": event.location,
             "product": event.product,
             "message": event.message,
-            "createdAt": humantime::format_rfc3339_millis(created).to_string(),
+            "createdAt": rfc3339(event.created_at_ms),
         });
         LiveEvent {
             id: event.id,

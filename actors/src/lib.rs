@@ -23,6 +23,7 @@ pub mod social_proof;
 pub mod store;
 pub mod supervisor;
 pub mod text;
+pub mod time;
 pub mod widget;
 
 pub use chat::{ChatError, ChatEvent, MessageRecord, Source};

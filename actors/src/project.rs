@@ -21,10 +21,11 @@ use crate::feed::{Feed, FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::{Document, KnowledgeIndex};
 use crate::lead::{self, LeadRecord};
 use crate::nodes::FanOut;
-use crate::records::{HOUR_MS, ProjectRecord, now_ms};
+use crate::records::{HOUR_MS, ProjectRecord};
 use crate::secret::SecretHash;
 use crate::social_proof::{InvalidEvent, NewEvent, SocialProofEvent};
 use crate::store::{Store, StoreError};
+use crate::time::now_ms;
 use crate::widget::{InvalidSetting, WidgetSettings};
 
 pub const SLUG_MAX_CHARS: usize = 64;
@@ -115,6 +116,35 @@ pub struct ProjectSettings {
     pub push_secret: Option<SecretHash>,
 }
 
+impl ProjectSettings {
+    /// Settings as an owner or the config file gives them: the widget validated, the origins
+    /// normalized, conversations kept at least a day (or forever). No push-secret change.
+    pub fn new(
+        widget: WidgetSettings,
+        allowed_origins: &[String],
+        retention_days: Option<u32>,
+    ) -> Result<ProjectSettings, InvalidSetting> {
+        widget.validate()?;
+        let allowed_origins = allowed_origins
+            .iter()
+            .map(|origin| normalize_origin(origin))
+            .collect::<Result<Vec<_>, _>>()?;
+        if retention_days == Some(0) {
+            return Err(InvalidSetting {
+                field: "retentionDays",
+                reason: "must be at least 1 (or null: keep conversations)".into(),
+            });
+        }
+        Ok(ProjectSettings {
+            widget,
+            allowed_origins,
+            seed_digest: None,
+            retention_days,
+            push_secret: None,
+        })
+    }
+}
+
 /// One change to a project's knowledge base.
 #[derive(Debug)]
 pub enum DocumentEdit {
@@ -151,6 +181,8 @@ pub enum ProjectMessage {
     Push(NewEvent, RpcReplyPort<Result<u64, StoreError>>),
     /// Replace the settings and reply once they are durable and published.
     Configure(Box<ProjectSettings>, RpcReplyPort<Result<(), StoreError>>),
+    /// Replace the push secret and reply once the new one works and the old one does not.
+    SetPushSecret(SecretHash, RpcReplyPort<Result<(), StoreError>>),
     /// Replace the knowledge base and reply once it is durable and searchable.
     SetDocuments(Vec<Document>, RpcReplyPort<Result<(), ProjectError>>),
     /// Subscribe a live visitor: the events after the id, then every new one.
@@ -256,6 +288,9 @@ impl Actor for Project {
             ProjectMessage::Configure(settings, reply) => {
                 let result = state.configure(*settings).await;
                 let _ = reply.send(result);
+            }
+            ProjectMessage::SetPushSecret(hash, reply) => {
+                let _ = reply.send(state.set_push_secret(hash).await);
             }
             ProjectMessage::SetDocuments(documents, reply) => {
                 let result = state.set_documents(documents).await;
@@ -368,6 +403,20 @@ impl ProjectState {
         if let Some(hash) = settings.push_secret {
             record.push_secret_hash = Some(hash);
         }
+        self.save(record).await
+    }
+
+    /// Replaces the push secret alone: the previous one stops working at once.
+    async fn set_push_secret(&mut self, hash: SecretHash) -> Result<(), StoreError> {
+        let record = ProjectRecord {
+            push_secret_hash: Some(hash),
+            ..self.record.clone()
+        };
+        self.save(record).await
+    }
+
+    /// Writes a changed record, with its push-secret index, and publishes the new snapshot.
+    async fn save(&mut self, mut record: ProjectRecord) -> Result<(), StoreError> {
         if record == self.record {
             return Ok(());
         }
@@ -422,13 +471,7 @@ impl ProjectState {
         };
         let json = serde_json::to_vec(&config).expect("widget settings always serialize");
         let digest = Sha256::digest(&json);
-        let etag = format!(
-            "\"{}\"",
-            digest[..8]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let etag = format!("\"{}\"", hex::encode(&digest[..8]));
         let snapshot = ProjectSnapshot {
             slug: self.record.slug.clone(),
             widget_config_json: Bytes::from(json),

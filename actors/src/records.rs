@@ -6,7 +6,6 @@
 //! says about itself; validation and decisions live in the actors that own them.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -99,11 +98,4 @@ pub struct Invitation {
     pub role: Role,
     pub invited_by: Uuid,
     pub created_at_ms: u64,
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

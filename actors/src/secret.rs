@@ -9,6 +9,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// A new random token: `prefix`, `_`, and 256 random bits in hex (push secrets `sp_`, session
+/// tokens `st_`, refresh tokens `rt_`).
+pub fn new_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
 /// SHA-256 of a push secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretHash([u8; 32]);
@@ -28,7 +36,7 @@ impl SecretHash {
     }
 
     fn to_hex(&self) -> String {
-        self.0.iter().map(|byte| format!("{byte:02x}")).collect()
+        hex::encode(self.0)
     }
 
     fn from_hex(hex: &str) -> Option<SecretHash> {

@@ -25,9 +25,9 @@ use crate::chat::{
 use crate::llm::{LlmError, LlmProvider, LlmStats, Prompt, TextStream, Turn, system_prompt};
 use crate::nodes::{AnswerLease, AnswerLeases};
 use crate::project::ProjectSnapshot;
-use crate::records::now_ms;
 use crate::secret::SecretHash;
 use crate::store::Store;
+use crate::time::now_ms;
 
 /// Passages put into a prompt.
 const PASSAGES_PER_ANSWER: usize = 3;

@@ -76,6 +76,15 @@ impl EventCounts {
         *slot += count;
     }
 
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &EventCounts) {
+        self.purchased += other.purchased;
+        self.subscribed += other.subscribed;
+        self.signed_up += other.signed_up;
+        self.added_to_cart += other.added_to_cart;
+        self.custom += other.custom;
+    }
+
     pub fn total(&self) -> u64 {
         self.purchased + self.subscribed + self.signed_up + self.added_to_cart + self.custom
     }

@@ -53,7 +53,7 @@ pub fn get(state: &AppState) -> Response<Body> {
     );
     let name = format!(
         "attachment; filename=\"helpyap-backup-{}.jsonl\"",
-        &humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()[..10]
+        helpyap_actors::time::utc_date(helpyap_actors::time::now_ms())
     );
     headers.insert(
         CONTENT_DISPOSITION,

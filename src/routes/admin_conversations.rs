@@ -14,155 +14,76 @@ use helpyap_actors::records::UserRecord;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::admin_reports::{DAY_MS, rfc3339};
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response, read_json};
 use crate::router::AppState;
-
-const PAGE_MAX: usize = 100;
+use crate::views::{InboxRow, TeamMessage};
+use helpyap_actors::engine::{INBOX_PAGE_MAX, InboxQuery};
+use helpyap_actors::time::{DAY_MS, parse_utc_date, rfc3339};
 
 pub async fn list(
     state: &AppState,
     slug: &str,
     uri: &hyper::Uri,
 ) -> Result<Response<Body>, ApiError> {
-    let limit = match super::query_param(uri, "limit") {
-        None => 50,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=PAGE_MAX).contains(n))
-            .ok_or_else(|| ApiError::invalid(format!("limit must be 1 to {PAGE_MAX}")))?,
-    };
-    let filter = ConversationFilter::from_query(uri)?;
-    let mut cursor = super::query_param(uri, "before")
-        .map(|cursor| parse_cursor(&cursor))
-        .transpose()?;
-    if let Some(to_ms) = filter.to_ms {
-        // Past `to`: start the scan at its end instead.
-        cursor = Some(match cursor {
-            Some(before) if before.0 < to_ms => before,
-            _ => (to_ms, uuid::Uuid::nil()),
-        });
-    }
-    // Filters may skip many conversations: scan in batches, up to a bound per request, and
-    // hand back a cursor wherever the scan stopped.
-    let mut page = Vec::new();
-    let mut scanned = 0;
-    let mut exhausted = false;
-    let batch_size = if filter.unanswered { PAGE_MAX } else { limit };
-    'scan: while scanned < FILTER_SCAN_MAX {
-        let batch = state
-            .engine
-            .chat
-            .conversations(slug, cursor, batch_size)
-            .await?;
-        let last_batch = batch.len() < batch_size;
-        for (session, messages) in batch {
-            scanned += 1;
-            if filter
-                .from_ms
-                .is_some_and(|from| session.created_at_ms < from)
-            {
-                exhausted = true;
-                break 'scan;
-            }
-            cursor = Some((session.created_at_ms, session.id));
-            if filter.unanswered && !messages.iter().any(|m| m.is_unanswered()) {
-                continue;
-            }
-            page.push((session, messages));
-            if page.len() == limit {
-                break 'scan;
-            }
-        }
-        if last_batch {
-            exhausted = true;
-            break;
-        }
-    }
-    let next = (!exhausted)
-        .then(|| cursor.map(|(ms, id)| format!("{ms}-{id}")))
-        .flatten();
-    let items: Vec<Value> = page
+    let query = parse_inbox_query(uri)?;
+    let page = state.engine.chat.inbox(slug, query).await?;
+    let items: Vec<InboxRow> = page
+        .conversations
         .iter()
-        .map(|(session, messages)| {
-            let first_question = messages
-                .iter()
-                .find(|m| m.role == helpyap_actors::chat::Role::User);
-            json!({
-                "sessionId": session.id,
-                "createdAt": rfc3339(session.created_at_ms),
-                "messages": messages.len(),
-                "firstQuestion": first_question.map(|m| m.content.as_str()),
-                "lastMessageAt": messages.last().map(|m| rfc3339(m.created_at_ms)),
-                "unanswered": messages.iter().any(|m| m.is_unanswered()),
-            })
-        })
+        .map(|(session, messages)| InboxRow::new(session, messages))
         .collect();
+    let next = page.next.map(|(ms, id)| format!("{ms}-{id}"));
     Ok(json_response(
         StatusCode::OK,
         &json!({ "conversations": items, "next": next }),
     ))
 }
 
-/// Conversations scanned for one filtered page at most.
-const FILTER_SCAN_MAX: usize = 5_000;
-
-/// `from` and `to` (UTC dates, both included) and `unanswered=true`.
-struct ConversationFilter {
-    from_ms: Option<u64>,
-    /// The first millisecond after `to`.
-    to_ms: Option<u64>,
-    unanswered: bool,
-}
-
-impl ConversationFilter {
-    fn from_query(uri: &hyper::Uri) -> Result<ConversationFilter, ApiError> {
-        let day = |name: &str| -> Result<Option<u64>, ApiError> {
-            super::query_param(uri, name)
-                .map(|text| {
-                    parse_day(&text).ok_or_else(|| {
-                        ApiError::invalid(format!("{name} must be a date like 2026-11-24"))
-                    })
+/// `limit` (1 to 100, 50 if absent), `before` (a `next` cursor), `from` and `to` (UTC dates,
+/// both included) and `unanswered=true`.
+pub fn parse_inbox_query(uri: &hyper::Uri) -> Result<InboxQuery, ApiError> {
+    let limit = match super::query_param(uri, "limit") {
+        None => 50,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=INBOX_PAGE_MAX).contains(n))
+            .ok_or_else(|| ApiError::invalid(format!("limit must be 1 to {INBOX_PAGE_MAX}")))?,
+    };
+    let day = |name: &str| -> Result<Option<u64>, ApiError> {
+        super::query_param(uri, name)
+            .map(|text| {
+                parse_utc_date(&text).ok_or_else(|| {
+                    ApiError::invalid(format!("{name} must be a date like 2026-11-24"))
                 })
-                .transpose()
-        };
-        let unanswered = match super::query_param(uri, "unanswered").as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
-                return Err(ApiError::invalid("unanswered must be true or false"));
-            }
-        };
-        let from_ms = day("from")?;
-        let to_ms = day("to")?.map(|start| start + DAY_MS);
-        if let (Some(from), Some(to)) = (from_ms, to_ms)
-            && from >= to
-        {
-            return Err(ApiError::invalid("from must not be after to"));
-        }
-        Ok(ConversationFilter {
-            from_ms,
-            to_ms,
-            unanswered,
-        })
+            })
+            .transpose()
+    };
+    let unanswered = match super::query_param(uri, "unanswered").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::invalid("unanswered must be true or false")),
+    };
+    let from_ms = day("from")?;
+    let to_ms = day("to")?.map(|start| start + DAY_MS);
+    if let (Some(from), Some(to)) = (from_ms, to_ms)
+        && from >= to
+    {
+        return Err(ApiError::invalid("from must not be after to"));
     }
-}
-
-/// The first millisecond of a UTC date `YYYY-MM-DD`.
-fn parse_day(text: &str) -> Option<u64> {
-    if text.len() != 10 {
-        return None;
-    }
-    let midnight = humantime::parse_rfc3339(&format!("{text}T00:00:00Z")).ok()?;
-    let ms = midnight
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_millis();
-    u64::try_from(ms).ok()
+    let before = super::query_param(uri, "before")
+        .map(|cursor| parse_cursor(&cursor))
+        .transpose()?;
+    Ok(InboxQuery {
+        limit,
+        before,
+        from_ms,
+        to_ms,
+        unanswered,
+    })
 }
 
 /// `CREATEDMS-UUID`, as `next` gives it.
@@ -183,20 +104,7 @@ pub async fn get(state: &AppState, slug: &str, id: &str) -> Result<Response<Body
         .conversation(slug, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Conversation not found"))?;
-    let messages: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            json!({
-                "role": m.role,
-                "content": m.content,
-                "sources": m.sources,
-                "status": m.status,
-                "feedback": m.feedback,
-                "author": m.author,
-                "createdAt": rfc3339(m.created_at_ms),
-            })
-        })
-        .collect();
+    let messages: Vec<TeamMessage> = messages.iter().map(TeamMessage::from).collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({ "sessionId": session.id, "createdAt": rfc3339(session.created_at_ms), "messages": messages }),
@@ -256,11 +164,6 @@ pub async fn reply(
     tracing::info!(project = %slug, session = %id, user = %user.id, "agent replied");
     Ok(json_response(
         StatusCode::CREATED,
-        &json!({
-            "role": message.role,
-            "content": message.content,
-            "author": message.author,
-            "createdAt": rfc3339(message.created_at_ms),
-        }),
+        &TeamMessage::from(&message),
     ))
 }

@@ -2,30 +2,15 @@
 //! the project's team (the router has checked the role).
 
 use hyper::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::admin_reports::rfc3339;
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response};
 use crate::router::AppState;
+use crate::views::LeadView;
 
 pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
-    let leads: Vec<Value> = state
-        .engine
-        .chat
-        .leads(slug)
-        .await?
-        .iter()
-        .rev()
-        .map(|lead| {
-            json!({
-                "sessionId": lead.session_id,
-                "email": lead.email,
-                "name": lead.name,
-                "message": lead.message,
-                "createdAt": rfc3339(lead.created_at_ms),
-            })
-        })
-        .collect();
+    let leads = state.engine.chat.leads(slug).await?;
+    let leads: Vec<LeadView> = leads.iter().rev().map(LeadView::from).collect();
     Ok(json_response(StatusCode::OK, &json!({ "leads": leads })))
 }

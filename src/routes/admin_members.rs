@@ -22,10 +22,10 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::admin_reports::rfc3339;
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
+use helpyap_actors::time::rfc3339;
 
 #[derive(Deserialize)]
 struct MemberBody {

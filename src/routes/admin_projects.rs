@@ -16,7 +16,7 @@
 //! check at once.
 
 use helpyap_actors::records::UserRecord;
-use helpyap_actors::{ProjectSettings, SecretHash, WidgetSettings};
+use helpyap_actors::{ProjectError, ProjectSettings, WidgetSettings};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
@@ -74,7 +74,7 @@ pub async fn create(
     let slug = body
         .slug
         .ok_or_else(|| ApiError::invalid("slug is required"))?;
-    let settings = project_settings(body.settings, None)?;
+    let settings = project_settings(body.settings)?;
     state.engine.projects.create(&slug, settings).await?;
     tracing::info!(project = %slug, user = %user.id, "project created");
     read_response(state, &slug, StatusCode::CREATED).await
@@ -103,7 +103,7 @@ pub async fn update(
     state
         .engine
         .projects
-        .configure(slug, project_settings(body, None)?)
+        .configure(slug, project_settings(body)?)
         .await?;
     read_response(state, slug, StatusCode::OK).await
 }
@@ -113,16 +113,7 @@ pub async fn rotate_secret(
     user: &UserRecord,
     slug: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let snapshot = state.engine.projects.snapshot(slug).await?;
-    let secret = new_push_secret();
-    let settings = ProjectSettings {
-        widget: snapshot.widget.clone(),
-        allowed_origins: snapshot.allowed_origins.clone(),
-        push_secret: Some(SecretHash::of(&secret)),
-        seed_digest: None,
-        retention_days: snapshot.retention_days,
-    };
-    state.engine.projects.configure(slug, settings).await?;
+    let secret = state.engine.projects.rotate_push_secret(slug).await?;
     tracing::info!(project = %slug, user = %user.id, "push secret rotated");
     Ok(json_response(
         StatusCode::OK,
@@ -130,28 +121,9 @@ pub async fn rotate_secret(
     ))
 }
 
-fn project_settings(
-    body: SettingsBody,
-    push_secret: Option<SecretHash>,
-) -> Result<ProjectSettings, ApiError> {
-    let allowed_origins = body
-        .allowed_origins
-        .iter()
-        .map(|origin| helpyap_actors::project::normalize_origin(origin))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| ApiError::invalid(error.to_string()))?;
-    if body.retention_days == Some(0) {
-        return Err(ApiError::invalid(
-            "retentionDays must be at least 1 (or null)",
-        ));
-    }
-    Ok(ProjectSettings {
-        widget: body.widget,
-        allowed_origins,
-        push_secret,
-        seed_digest: None,
-        retention_days: body.retention_days,
-    })
+fn project_settings(body: SettingsBody) -> Result<ProjectSettings, ApiError> {
+    let settings = ProjectSettings::new(body.widget, &body.allowed_origins, body.retention_days);
+    Ok(settings.map_err(ProjectError::from)?)
 }
 
 pub async fn read_response(
@@ -170,12 +142,4 @@ pub async fn read_response(
         json!(snapshot.push_secret_hash.is_some()),
     );
     Ok(json_response(status, &body))
-}
-
-/// `sp_` and 256 random bits.
-fn new_push_secret() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sp_{hex}")
 }

@@ -5,25 +5,18 @@
 //! index, pushes from the hourly counts): fine for the volumes one site produces; a cache or
 //! rollups come when they are needed.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, UNIX_EPOCH};
-
 use bytes::Bytes;
-use helpyap_actors::chat::{Feedback, Role as MessageRole};
-use helpyap_actors::records::HOUR_MS;
+use helpyap_actors::engine::reports::ANALYTICS_SCAN_MAX;
+use helpyap_actors::time::rfc3339;
 use hyper::header::{CONTENT_DISPOSITION, HeaderValue};
 use hyper::{StatusCode, Uri};
-use serde_json::json;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::ApiError;
 use crate::json::{Body, Response, bytes_response, json_response};
 use crate::router::AppState;
 
-pub const DAY_MS: u64 = 24 * HOUR_MS;
 const DAYS_MAX: u64 = 90;
-/// Conversations read for one report at most.
-const SCAN_MAX: usize = 100_000;
 
 /// `GET …/analytics?days=30`: per day (UTC) conversations, visitor messages, answers with and
 /// without a knowledge-base match, leads, social-proof pushes and popups delivered to live
@@ -41,125 +34,9 @@ pub async fn analytics(
             .filter(|d| (1..=DAYS_MAX).contains(d))
             .ok_or_else(|| ApiError::invalid(format!("days must be 1 to {DAYS_MAX}")))?,
     };
-    let now_ms = UNIX_EPOCH
-        .elapsed()
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let first_day = now_ms / DAY_MS + 1 - days;
-    let mut per_day: BTreeMap<u64, Day> = (first_day..first_day + days)
-        .map(|day| (day, Day::default()))
-        .collect();
-    let mut questions: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut thumbs_up, mut thumbs_down) = (0u64, 0u64);
-
-    for (session, messages) in state
-        .engine
-        .chat
-        .conversations(slug, None, SCAN_MAX)
-        .await?
-    {
-        if session.created_at_ms / DAY_MS < first_day {
-            break; // newest first: the rest are older
-        }
-        if let Some(day) = per_day.get_mut(&(session.created_at_ms / DAY_MS)) {
-            day.conversations += 1;
-        }
-        for message in &messages {
-            let Some(day) = per_day.get_mut(&(message.created_at_ms / DAY_MS)) else {
-                continue;
-            };
-            if message.role == MessageRole::User {
-                day.messages += 1;
-            } else if message.is_answered() {
-                day.answered += 1;
-            } else if message.is_unanswered() {
-                day.unanswered += 1;
-            }
-        }
-        for message in &messages {
-            match message.feedback {
-                Some(Feedback::Up) => thumbs_up += 1,
-                Some(Feedback::Down) => thumbs_down += 1,
-                None => {}
-            }
-        }
-        if let Some(first) = messages.iter().find(|m| m.role == MessageRole::User) {
-            let question = first.content.trim().to_lowercase();
-            *questions.entry(question).or_default() += 1;
-        }
-    }
-    for lead in state.engine.chat.leads(slug).await? {
-        if let Some(day) = per_day.get_mut(&(lead.created_at_ms / DAY_MS)) {
-            day.leads += 1;
-        }
-    }
-    for (hour, counts) in state
-        .engine
-        .reports
-        .event_counts_by_hour(slug, first_day * 24)
-        .await?
-    {
-        if let Some(day) = per_day.get_mut(&(hour / 24)) {
-            day.pushes += counts.total();
-        }
-    }
-    for (hour, delivered) in state
-        .engine
-        .reports
-        .deliveries_by_hour(slug, first_day * 24)
-        .await?
-    {
-        if let Some(day) = per_day.get_mut(&(hour / 24)) {
-            day.popups_delivered += delivered;
-        }
-    }
-    let online = state.engine.projects.live_subscribers(slug).await?;
-    let mut top: Vec<(String, u64)> = questions.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    top.truncate(10);
-    let days: Vec<_> = per_day
-        .iter()
-        .map(|(day, figures)| {
-            json!({
-                "date": date(day * DAY_MS),
-                "conversations": figures.conversations,
-                "messages": figures.messages,
-                "answered": figures.answered,
-                "unanswered": figures.unanswered,
-                "leads": figures.leads,
-                "pushes": figures.pushes,
-                "popupsDelivered": figures.popups_delivered,
-            })
-        })
-        .collect();
-    let top: Vec<_> = top
-        .iter()
-        .map(|(q, n)| json!({ "question": q, "count": n }))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "days": days,
-            "topQuestions": top,
-            "feedback": { "up": thumbs_up, "down": thumbs_down },
-            "subscribersOnline": online,
-        }),
-    ))
-}
-
-/// One UTC day's figures.
-#[derive(Default)]
-struct Day {
-    conversations: u64,
-    /// Visitor messages.
-    messages: u64,
-    /// Answers citing the knowledge base.
-    answered: u64,
-    /// Answers with no knowledge-base match, or failed.
-    unanswered: u64,
-    leads: u64,
-    pushes: u64,
-    popups_delivered: u64,
+    let now_ms = helpyap_actors::time::now_ms();
+    let analytics = state.engine.reports.analytics(slug, days, now_ms).await?;
+    Ok(json_response(StatusCode::OK, &analytics))
 }
 
 /// `GET …/conversations.csv`: one row per message, oldest conversation last.
@@ -179,7 +56,7 @@ pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<
     for (session, messages) in state
         .engine
         .chat
-        .conversations(slug, None, SCAN_MAX)
+        .conversations(slug, None, ANALYTICS_SCAN_MAX)
         .await?
     {
         for message in messages {
@@ -296,15 +173,6 @@ fn attachment(csv: csv::Writer<Vec<u8>>, filename: &str) -> Result<Response<Body
         HeaderValue::from_str(&disposition).expect("slugs are header-safe"),
     );
     Ok(response)
-}
-
-/// A timestamp in milliseconds since the epoch, as RFC 3339 UTC with milliseconds.
-pub fn rfc3339(ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-fn date(ms: u64) -> String {
-    rfc3339(ms)[..10].to_owned()
 }
 
 #[cfg(test)]

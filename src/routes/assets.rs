@@ -66,12 +66,8 @@ const PREVIEW_CSP: &str = "default-src 'self'; script-src 'self'; \
     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
 
 /// The first 16 hex digits of the widget's SHA-256: its version.
-static WIDGET_HASH: LazyLock<String> = LazyLock::new(|| {
-    Sha256::digest(WIDGET_JS.as_bytes())[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-});
+static WIDGET_HASH: LazyLock<String> =
+    LazyLock::new(|| hex::encode(&Sha256::digest(WIDGET_JS.as_bytes())[..8]));
 
 pub fn widget_js(request: &Request<Incoming>) -> Response<Body> {
     let etag =

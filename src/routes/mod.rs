@@ -82,6 +82,13 @@ pub fn since_param<B>(request: &Request<B>) -> Result<Option<u64>, ApiError> {
     })
 }
 
+/// The `project` a widget GET names, once [`project_for_origin`] lets the page use it.
+pub async fn widget_project<B>(state: &AppState, request: &Request<B>) -> Result<String, ApiError> {
+    let project = project_param(request.uri())?;
+    project_for_origin(state, request.headers(), &project).await?;
+    Ok(project)
+}
+
 /// The project's snapshot (404 when unknown), after checking the page's `Origin` against the
 /// project's allowed origins (403). Requests without `Origin` — servers, curl — pass: the check
 /// keeps other sites' pages from embedding the widget, which only browsers do.

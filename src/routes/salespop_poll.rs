@@ -19,8 +19,7 @@ pub async fn get(
     state: &AppState,
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let project = super::project_param(request.uri())?;
-    super::project_for_origin(state, request.headers(), &project).await?;
+    let project = super::widget_project(state, request).await?;
     let since = super::since_param(request)?;
     let replay = state.engine.projects.replay(&project, since).await?;
     // Each event is already JSON; splice them instead of parsing them back.

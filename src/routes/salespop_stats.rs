@@ -23,8 +23,7 @@ pub async fn get(
     state: &AppState,
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let project = super::project_param(request.uri())?;
-    super::project_for_origin(state, request.headers(), &project).await?;
+    let project = super::widget_project(state, request).await?;
     let window = match super::query_param(request.uri(), "window") {
         None => state.live_settings.stats_window,
         Some(text) => humantime::parse_duration(&text)

@@ -32,8 +32,7 @@ pub async fn get(
     client: IpAddr,
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let project = super::project_param(request.uri())?;
-    super::project_for_origin(state, request.headers(), &project).await?;
+    let project = super::widget_project(state, request).await?;
     let since = super::since_param(request)?;
     let slot = state.open_stream(client)?;
     let subscription = state.engine.projects.subscribe(&project, since).await?;

@@ -6,7 +6,6 @@
 //! `assistant` message with `from: "agent"` (`from` is `visitor`, `assistant` or `agent`). The
 //! widget polls this while open to show teammates' replies.
 
-use helpyap_actors::chat::Role;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
@@ -15,13 +14,13 @@ use crate::error::ApiError;
 use crate::json::{Body, Response, json_response};
 use crate::router::AppState;
 use crate::routes::query_param;
+use crate::views::VisitorMessage;
 
 pub async fn get(
     state: &AppState,
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let project = super::project_param(request.uri())?;
-    super::project_for_origin(state, request.headers(), &project).await?;
+    let project = super::widget_project(state, request).await?;
     let session_id = super::parse_session_id(query_param(request.uri(), "sessionId").as_deref())?;
     let token = super::session_token_header(request);
     let messages = state
@@ -29,27 +28,9 @@ pub async fn get(
         .chat
         .transcript(&project, session_id, token)
         .await?;
-    let messages: Vec<_> = messages
+    let messages: Vec<VisitorMessage> = messages
         .iter()
-        .map(|message| {
-            let created =
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(message.created_at_ms);
-            let (role, from) = match message.role {
-                Role::User => ("user", "visitor"),
-                Role::Assistant => ("assistant", "assistant"),
-                Role::Agent => ("assistant", "agent"),
-            };
-            json!({
-                "id": format!("{session_id}-{}", message.seq),
-                "role": role,
-                "from": from,
-                "content": message.content,
-                "parts": [{ "type": "text", "text": message.content }],
-                "sources": message.sources,
-                "status": message.status,
-                "createdAt": humantime::format_rfc3339_millis(created).to_string(),
-            })
-        })
+        .map(|message| VisitorMessage::new(session_id, message))
         .collect();
     Ok(json_response(
         StatusCode::OK,

@@ -54,6 +54,12 @@ async fn a_session_holder_leaves_a_lead_and_it_is_stored() {
         Some("Please call me\nafter 5pm")
     );
     assert!(server.engine.chat.leads("other").await.unwrap().is_empty());
+    // An unknown project is not found, as everywhere else; not an empty list.
+    let unknown = server.engine.chat.leads("nope").await;
+    assert!(matches!(
+        unknown,
+        Err(helpyap_actors::ProjectError::NotFound)
+    ));
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@ use crate::accounts::{
     AccountError, AccountsMessage, RefreshGrant, hash_password, new_user, normalize_email,
     verify_password,
 };
-use crate::records::{Invitation, Role, UserRecord, now_ms};
+use crate::records::{Invitation, Role, UserRecord};
+use crate::time::now_ms;
 
 /// Verified against when the email is unknown, so that case takes as long as a wrong password.
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {

@@ -4,13 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ractor::RpcReplyPort;
 use uuid::Uuid;
 
 use crate::chat::{ChatError, Feedback, MessageRecord, SessionRecord};
 use crate::lead::{LeadFields, LeadRecord};
 use crate::project::{ProjectError, ProjectMessage};
-use crate::records::{HOUR_MS, now_ms};
+use crate::records::HOUR_MS;
 use crate::session::{Access, Ask, ChatStart, SessionMessage};
+use crate::time::now_ms;
 
 use super::{Core, call_actor, chat_error};
 
@@ -50,16 +52,8 @@ impl Chat {
         session_id: Uuid,
         token: Option<String>,
     ) -> Result<Vec<MessageRecord>, ChatError> {
-        self.core.check_session_exists(slug, session_id).await?;
-        let access = Access {
-            project: slug.to_owned(),
-            token,
-        };
-        self.core
-            .call_session(session_id, |reply| {
-                SessionMessage::Transcript(access.clone(), reply)
-            })
-            .await
+        let transcript = |access, reply| SessionMessage::Transcript(access, reply);
+        self.visitor_call(slug, session_id, token, transcript).await
     }
 
     /// Adds a teammate's reply to conversation `session_id` of `slug`; the visitor sees it in
@@ -117,16 +111,25 @@ impl Chat {
         seq: u32,
         feedback: Feedback,
     ) -> Result<(), ChatError> {
+        let rate = |access, reply| SessionMessage::Rate(access, seq, feedback, reply);
+        self.visitor_call(slug, session_id, token, rate).await
+    }
+
+    /// Asks an existing session's actor on behalf of its visitor, who shows `token`.
+    async fn visitor_call<T: Send + 'static>(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        token: Option<String>,
+        message: impl Fn(Access, RpcReplyPort<Result<T, ChatError>>) -> SessionMessage,
+    ) -> Result<T, ChatError> {
         self.core.check_session_exists(slug, session_id).await?;
         let access = Access {
             project: slug.to_owned(),
             token,
         };
-        self.core
-            .call_session(session_id, |reply| {
-                SessionMessage::Rate(access.clone(), seq, feedback, reply)
-            })
-            .await
+        let message = |reply| message(access.clone(), reply);
+        self.core.call_session(session_id, message).await
     }
 
     /// Up to `limit` conversations of `slug`, newest first, older than `before` (created ms,
@@ -224,6 +227,87 @@ impl Chat {
 
     /// Every lead of `slug`, oldest first.
     pub async fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, ProjectError> {
+        self.core.snapshot(slug).await?;
         Ok(self.core.store.leads(slug).await?)
     }
+
+    /// A page of `slug`'s inbox, newest first, as `query` filters it. Filters may skip many
+    /// conversations: the scan goes in batches, reads at most [`INBOX_SCAN_MAX`] per page, and
+    /// hands back where it stopped as `next` (`None` when nothing older is left).
+    pub async fn inbox(&self, slug: &str, query: InboxQuery) -> Result<InboxPage, ProjectError> {
+        let mut cursor = query.before;
+        if let Some(to_ms) = query.to_ms {
+            // Past `to`: start the scan at its end instead.
+            cursor = Some(match cursor {
+                Some(before) if before.0 < to_ms => before,
+                _ => (to_ms, Uuid::nil()),
+            });
+        }
+        let mut conversations = Vec::new();
+        let mut scanned = 0;
+        let mut exhausted = false;
+        let batch_size = if query.unanswered {
+            INBOX_PAGE_MAX
+        } else {
+            query.limit
+        };
+        'scan: while scanned < INBOX_SCAN_MAX {
+            let batch = self.conversations(slug, cursor, batch_size).await?;
+            let last_batch = batch.len() < batch_size;
+            for (session, messages) in batch {
+                scanned += 1;
+                if query
+                    .from_ms
+                    .is_some_and(|from| session.created_at_ms < from)
+                {
+                    exhausted = true;
+                    break 'scan;
+                }
+                cursor = Some((session.created_at_ms, session.id));
+                if query.unanswered && !messages.iter().any(MessageRecord::is_unanswered) {
+                    continue;
+                }
+                conversations.push((session, messages));
+                if conversations.len() == query.limit {
+                    break 'scan;
+                }
+            }
+            if last_batch {
+                exhausted = true;
+                break;
+            }
+        }
+        let next = cursor.filter(|_| !exhausted);
+        Ok(InboxPage {
+            conversations,
+            next,
+        })
+    }
+}
+
+/// The largest inbox page.
+pub const INBOX_PAGE_MAX: usize = 100;
+/// Conversations scanned for one filtered inbox page at most.
+pub const INBOX_SCAN_MAX: usize = 5_000;
+
+/// Which conversations an inbox page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxQuery {
+    /// 1 to [`INBOX_PAGE_MAX`].
+    pub limit: usize,
+    /// Older than this (created ms, session id): a page's `next`.
+    pub before: Option<(u64, Uuid)>,
+    /// Started at or after this millisecond.
+    pub from_ms: Option<u64>,
+    /// Started before this millisecond.
+    pub to_ms: Option<u64>,
+    /// Only conversations with an unanswered answer.
+    pub unanswered: bool,
+}
+
+/// One inbox page: conversations with their messages, and where the next page starts.
+#[derive(Debug)]
+pub struct InboxPage {
+    pub conversations: Vec<(SessionRecord, Vec<MessageRecord>)>,
+    pub next: Option<(u64, Uuid)>,
 }

@@ -9,10 +9,11 @@ use crate::knowledge::Document;
 use crate::project::{
     DocumentEdit, ProjectError, ProjectMessage, ProjectSettings, ProjectSnapshot, validate_slug,
 };
-use crate::records::{ProjectRecord, now_ms};
-use crate::secret::SecretHash;
+use crate::records::ProjectRecord;
+use crate::secret::{SecretHash, new_token};
 use crate::social_proof::{NewEvent, PushFields, SocialProofEvent};
 use crate::supervisor::SupervisorMessage;
+use crate::time::now_ms;
 
 use super::{Core, call_actor, call_value};
 
@@ -249,5 +250,16 @@ impl Projects {
         actor
             .send_message(ProjectMessage::Panic)
             .map_err(|_| ProjectError::Unavailable)
+    }
+
+    /// Gives the project a new push secret and returns it: the only time it exists in plain
+    /// text here. The previous secret stops working at once.
+    pub async fn rotate_push_secret(&self, slug: &str) -> Result<String, ProjectError> {
+        let actor = self.core.actor(slug).await?;
+        let secret = new_token("sp");
+        let hash = SecretHash::of(&secret);
+        let set = |reply| ProjectMessage::SetPushSecret(hash, reply);
+        call_actor(&actor, set, ProjectError::Unavailable).await?;
+        Ok(secret)
     }
 }

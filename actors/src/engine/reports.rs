@@ -1,14 +1,20 @@
 //! [`Reports`]: figures read from the store and the running engine — event counts and
 //! deliveries, live actors and visitors, model counters, the store's size and backups.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde::Serialize;
+
+use crate::chat::{Feedback, Role as Speaker};
 use crate::project::{COUNTS_KEPT_HOURS, ProjectError};
-use crate::records::{HOUR_MS, now_ms};
+use crate::records::HOUR_MS;
 use crate::social_proof::EventCounts;
 use crate::store::StoreError;
+use crate::time::now_ms;
+use crate::time::{DAY_MS, utc_date};
 
-use super::Core;
+use super::{Chat, Core, Projects};
 
 #[derive(Clone)]
 pub struct Reports {
@@ -22,6 +28,7 @@ impl Reports {
         slug: &str,
         from_hour: u64,
     ) -> Result<Vec<(u64, u64)>, ProjectError> {
+        self.core.snapshot(slug).await?;
         Ok(self.core.store.deliveries_by_hour(slug, from_hour).await?)
     }
 
@@ -44,6 +51,7 @@ impl Reports {
         slug: &str,
         from_hour: u64,
     ) -> Result<Vec<(u64, EventCounts)>, ProjectError> {
+        self.core.snapshot(slug).await?;
         Ok(self
             .core
             .store
@@ -86,4 +94,151 @@ impl Reports {
     pub fn live_projects(&self) -> usize {
         self.core.actors.len()
     }
+
+    /// A project's figures per UTC day for the `days` days up to `now_ms` (today included),
+    /// the ten most asked first questions, the visitors' thumbs, and live visitors now.
+    /// Conversations are read newest first, at most [`ANALYTICS_SCAN_MAX`].
+    pub async fn analytics(
+        &self,
+        slug: &str,
+        days: u64,
+        now_ms: u64,
+    ) -> Result<Analytics, ProjectError> {
+        let chat = Chat {
+            core: self.core.clone(),
+        };
+        let first_day = (now_ms / DAY_MS + 1).saturating_sub(days);
+        let mut per_day: BTreeMap<u64, DayFigures> = (first_day..first_day + days)
+            .map(|day| (day, DayFigures::new(day)))
+            .collect();
+        let mut questions: BTreeMap<String, u64> = BTreeMap::new();
+        let mut feedback = Thumbs::default();
+        let conversations = chat.conversations(slug, None, ANALYTICS_SCAN_MAX).await?;
+        for (session, messages) in conversations {
+            if session.created_at_ms / DAY_MS < first_day {
+                break; // newest first: the rest are older
+            }
+            if let Some(day) = per_day.get_mut(&(session.created_at_ms / DAY_MS)) {
+                day.conversations += 1;
+            }
+            for message in &messages {
+                match message.feedback {
+                    Some(Feedback::Up) => feedback.up += 1,
+                    Some(Feedback::Down) => feedback.down += 1,
+                    None => {}
+                }
+                let Some(day) = per_day.get_mut(&(message.created_at_ms / DAY_MS)) else {
+                    continue;
+                };
+                if message.role == Speaker::User {
+                    day.messages += 1;
+                } else if message.is_answered() {
+                    day.answered += 1;
+                } else if message.is_unanswered() {
+                    day.unanswered += 1;
+                }
+            }
+            if let Some(first) = messages.iter().find(|m| m.role == Speaker::User) {
+                let question = first.content.trim().to_lowercase();
+                *questions.entry(question).or_default() += 1;
+            }
+        }
+        for lead in chat.leads(slug).await? {
+            if let Some(day) = per_day.get_mut(&(lead.created_at_ms / DAY_MS)) {
+                day.leads += 1;
+            }
+        }
+        for (hour, counts) in self.event_counts_by_hour(slug, first_day * 24).await? {
+            if let Some(day) = per_day.get_mut(&(hour / 24)) {
+                day.pushes += counts.total();
+            }
+        }
+        for (hour, delivered) in self.deliveries_by_hour(slug, first_day * 24).await? {
+            if let Some(day) = per_day.get_mut(&(hour / 24)) {
+                day.popups_delivered += delivered;
+            }
+        }
+        let projects = Projects {
+            core: self.core.clone(),
+        };
+        let subscribers_online = projects.live_subscribers(slug).await?;
+        let mut top_questions: Vec<QuestionCount> = questions
+            .into_iter()
+            .map(|(question, count)| QuestionCount { question, count })
+            .collect();
+        top_questions.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.question.cmp(&b.question))
+        });
+        top_questions.truncate(10);
+        Ok(Analytics {
+            days: per_day.into_values().collect(),
+            top_questions,
+            feedback,
+            subscribers_online,
+        })
+    }
+}
+
+/// Conversations read for one analytics report at most.
+pub const ANALYTICS_SCAN_MAX: usize = 100_000;
+
+/// A project's figures, as `GET …/analytics` shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Analytics {
+    pub days: Vec<DayFigures>,
+    /// The ten most asked first questions (lowercased), most asked first.
+    pub top_questions: Vec<QuestionCount>,
+    pub feedback: Thumbs,
+    /// Live visitors subscribed to popups now.
+    pub subscribers_online: usize,
+}
+
+/// One UTC day's figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DayFigures {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub conversations: u64,
+    /// Visitor messages.
+    pub messages: u64,
+    /// Answers citing the knowledge base.
+    pub answered: u64,
+    /// Answers with no knowledge-base match, or failed.
+    pub unanswered: u64,
+    pub leads: u64,
+    pub pushes: u64,
+    /// Events handed to live visitors.
+    pub popups_delivered: u64,
+}
+
+impl DayFigures {
+    fn new(day: u64) -> DayFigures {
+        DayFigures {
+            date: utc_date(day * DAY_MS),
+            conversations: 0,
+            messages: 0,
+            answered: 0,
+            unanswered: 0,
+            leads: 0,
+            pushes: 0,
+            popups_delivered: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuestionCount {
+    pub question: String,
+    pub count: u64,
+}
+
+/// The visitors' thumbs on answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Thumbs {
+    pub up: u64,
+    pub down: u64,
 }

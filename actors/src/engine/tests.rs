@@ -67,6 +67,19 @@ async fn start(dir: &std::path::Path) -> Engine {
     start_on(store, feed(100), Nodes::single()).await
 }
 
+/// A registry with the projects `(slug, name, push secret)` configured.
+async fn with_projects(dir: &std::path::Path, projects: &[(&str, &str, &str)]) -> Engine {
+    let engine = start(dir).await;
+    for (slug, name, secret) in projects {
+        let configured = engine
+            .projects
+            .configure(slug, settings(name, Some(secret)))
+            .await;
+        configured.unwrap();
+    }
+    engine
+}
+
 /// A registry on `store`, with the extractive model and one-hour refresh tokens.
 async fn start_on(store: Store, feed: FeedSettings, nodes: Nodes) -> Engine {
     Engine::start(EngineArguments {
@@ -84,12 +97,7 @@ async fn start_on(store: Store, feed: FeedSettings, nodes: Nodes) -> Engine {
 #[tokio::test]
 async fn configure_creates_then_updates_and_republishes() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = start(dir.path()).await;
-    registry
-        .projects
-        .configure("demo", settings("First", Some("sp_1")))
-        .await
-        .unwrap();
+    let registry = with_projects(dir.path(), &[("demo", "First", "sp_1")]).await;
     let first = registry.projects.snapshot("demo").await.unwrap();
     assert!(
         std::str::from_utf8(&first.widget_config_json)
@@ -126,42 +134,16 @@ async fn configure_creates_then_updates_and_republishes() {
 #[tokio::test]
 async fn push_checks_the_secret_and_numbers_events_monotonically() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = start(dir.path()).await;
-    registry
-        .projects
-        .configure("a", settings("A", Some("sp_a")))
-        .await
-        .unwrap();
-    registry
-        .projects
-        .configure("b", settings("B", Some("sp_b")))
-        .await
-        .unwrap();
+    let registry = with_projects(dir.path(), &[("a", "A", "sp_a"), ("b", "B", "sp_b")]).await;
 
-    assert_eq!(
-        registry
-            .projects
-            .push("a", "sp_a", purchase("x"))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        registry
-            .projects
-            .push("a", "sp_a", purchase("y"))
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        registry
-            .projects
-            .push("b", "sp_b", purchase("z"))
-            .await
-            .unwrap(),
-        1
-    );
+    for (slug, secret, name, id) in [
+        ("a", "sp_a", "x", 1),
+        ("a", "sp_a", "y", 2),
+        ("b", "sp_b", "z", 1),
+    ] {
+        let pushed = registry.projects.push(slug, secret, purchase(name)).await;
+        assert_eq!(pushed.unwrap(), id, "{slug} {name}");
+    }
     assert!(matches!(
         registry.projects.push("a", "sp_b", purchase("x")).await,
         Err(ProjectError::ForeignSecret)
@@ -206,12 +188,7 @@ async fn push_checks_the_secret_and_numbers_events_monotonically() {
 #[tokio::test]
 async fn a_panicking_project_actor_is_restarted_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = start(dir.path()).await;
-    registry
-        .projects
-        .configure("demo", settings("Bot", Some("sp_d")))
-        .await
-        .unwrap();
+    let registry = with_projects(dir.path(), &[("demo", "Bot", "sp_d")]).await;
     registry
         .projects
         .push("demo", "sp_d", purchase("before"))

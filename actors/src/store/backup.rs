@@ -95,7 +95,7 @@ impl SledStore {
                 summary.records += 1;
             }
         }
-        let sha256 = hex(&digest.finalize());
+        let sha256 = hex::encode(digest.finalize());
         let mut trailer = serde_json::to_vec(&Line::End {
             end: true,
             records: summary.records,
@@ -217,7 +217,7 @@ fn read_backup(
             Line::End {
                 records, sha256, ..
             } => {
-                if sha256 != hex(&digest.finalize()) {
+                if sha256 != hex::encode(digest.finalize()) {
                     return Err(invalid(
                         "its checksum does not match: the file was changed".into(),
                     ));
@@ -253,8 +253,4 @@ fn read_backup(
     Err(invalid(
         "it ends without its trailer: the file was cut short".into(),
     ))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

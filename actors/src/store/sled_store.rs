@@ -337,18 +337,8 @@ impl Storage for SledStore {
 
     async fn event_counts(&self, slug: &str, from_hour: u64) -> Result<EventCounts, StoreError> {
         let mut counts = EventCounts::default();
-        let range = count_key(slug, from_hour, EventKind::ALL[0])
-            ..=count_key(slug, u64::MAX, EventKind::Custom);
-        for entry in self.event_counts.range(range) {
-            let (key, value) = entry?;
-            let kind = EventKind::ALL
-                .get(usize::from(key[key.len() - 1]))
-                .copied()
-                .ok_or_else(|| StoreError::Corrupt {
-                    key: String::from_utf8_lossy(&key).into_owned(),
-                    reason: "unknown event type code".into(),
-                })?;
-            counts.add(kind, be_u64(&value));
+        for (_, hour) in self.event_counts_by_hour(slug, from_hour).await? {
+            counts.merge(&hour);
         }
         Ok(counts)
     }
@@ -444,13 +434,7 @@ impl Storage for SledStore {
     }
 
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        self.users
-            .iter()
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&String::from_utf8_lossy(&key), &value)
-            })
-            .collect()
+        decode_all(self.users.iter())
     }
 
     async fn put_user(&self, user: &UserRecord) -> Result<(), StoreError> {
@@ -505,13 +489,7 @@ impl Storage for SledStore {
     }
 
     async fn project_invitations(&self, slug: &str) -> Result<Vec<Invitation>, StoreError> {
-        self.invitations
-            .scan_prefix(prefix(slug))
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&String::from_utf8_lossy(&key), &value)
-            })
-            .collect()
+        decode_all(self.invitations.scan_prefix(prefix(slug)))
     }
 
     async fn invitations_for(&self, email: &str) -> Result<Vec<Invitation>, StoreError> {
@@ -536,13 +514,7 @@ impl Storage for SledStore {
     async fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, StoreError> {
         let mut prefix = slug.as_bytes().to_vec();
         prefix.push(0);
-        self.leads
-            .scan_prefix(prefix)
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&String::from_utf8_lossy(&key), &value)
-            })
-            .collect()
+        decode_all(self.leads.scan_prefix(prefix))
     }
 
     async fn events_after(
@@ -552,13 +524,7 @@ impl Storage for SledStore {
     ) -> Result<Vec<SocialProofEvent>, StoreError> {
         let start = event_key(slug, after.saturating_add(1));
         let end = event_key(slug, u64::MAX);
-        self.events
-            .range(start..=end)
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&String::from_utf8_lossy(&key), &value)
-            })
-            .collect()
+        decode_all(self.events.range(start..=end))
     }
 
     async fn last_event_id(&self, slug: &str) -> Result<u64, StoreError> {
@@ -571,13 +537,7 @@ impl Storage for SledStore {
     }
 
     async fn documents(&self, slug: &str) -> Result<Vec<Document>, StoreError> {
-        self.documents
-            .scan_prefix(prefix(slug))
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&String::from_utf8_lossy(&key), &value)
-            })
-            .collect()
+        decode_all(self.documents.scan_prefix(prefix(slug)))
     }
 
     async fn replace_documents(
@@ -784,6 +744,18 @@ fn be_u64(bytes: &[u8]) -> u64 {
 
 fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     serde_json::to_vec(record).expect("records are plain data and always serialize")
+}
+
+/// Every record of `entries`, in key order.
+fn decode_all<T: DeserializeOwned>(
+    entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+) -> Result<Vec<T>, StoreError> {
+    entries
+        .map(|entry| {
+            let (key, value) = entry?;
+            decode(&String::from_utf8_lossy(&key), &value)
+        })
+        .collect()
 }
 
 fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {

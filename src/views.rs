@@ -1,0 +1,130 @@
+//! How records are shown: one `Serialize` type per representation, each built from its record
+//! in one place. A visitor's transcript shows a message one way, the team's inbox another; no
+//! handler builds that JSON itself.
+
+use helpyap_actors::Source;
+use helpyap_actors::chat::{Feedback, MessageStatus, Role};
+use helpyap_actors::records::{LeadRecord, MessageRecord, SessionRecord};
+use helpyap_actors::time::rfc3339;
+use serde::Serialize;
+use uuid::Uuid;
+
+/// A message in the visitor's transcript (`GET /api/widget/session`): a UI message of the AI
+/// SDK, with who wrote it (`visitor`, `assistant`, or `agent` for a teammate).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorMessage<'a> {
+    id: String,
+    role: &'static str,
+    from: &'static str,
+    content: &'a str,
+    parts: [TextPart<'a>; 1],
+    sources: &'a [Source],
+    status: MessageStatus,
+    created_at: String,
+}
+
+#[derive(Serialize)]
+struct TextPart<'a> {
+    r#type: &'static str,
+    text: &'a str,
+}
+
+impl<'a> VisitorMessage<'a> {
+    pub fn new(session: Uuid, message: &'a MessageRecord) -> VisitorMessage<'a> {
+        let (role, from) = match message.role {
+            Role::User => ("user", "visitor"),
+            Role::Assistant => ("assistant", "assistant"),
+            Role::Agent => ("assistant", "agent"),
+        };
+        VisitorMessage {
+            id: format!("{session}-{}", message.seq),
+            role,
+            from,
+            content: &message.content,
+            parts: [TextPart {
+                r#type: "text",
+                text: &message.content,
+            }],
+            sources: &message.sources,
+            status: message.status,
+            created_at: rfc3339(message.created_at_ms),
+        }
+    }
+}
+
+/// A message as the team sees it: with the visitor's thumbs and the teammate who wrote it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamMessage<'a> {
+    role: Role,
+    content: &'a str,
+    sources: &'a [Source],
+    status: MessageStatus,
+    feedback: Option<Feedback>,
+    author: Option<&'a str>,
+    created_at: String,
+}
+
+impl<'a> From<&'a MessageRecord> for TeamMessage<'a> {
+    fn from(message: &'a MessageRecord) -> TeamMessage<'a> {
+        TeamMessage {
+            role: message.role,
+            content: &message.content,
+            sources: &message.sources,
+            status: message.status,
+            feedback: message.feedback,
+            author: message.author.as_deref(),
+            created_at: rfc3339(message.created_at_ms),
+        }
+    }
+}
+
+/// One conversation in the team's inbox.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxRow<'a> {
+    session_id: Uuid,
+    created_at: String,
+    messages: usize,
+    first_question: Option<&'a str>,
+    last_message_at: Option<String>,
+    unanswered: bool,
+}
+
+impl<'a> InboxRow<'a> {
+    pub fn new(session: &SessionRecord, messages: &'a [MessageRecord]) -> InboxRow<'a> {
+        let first_question = messages.iter().find(|m| m.role == Role::User);
+        InboxRow {
+            session_id: session.id,
+            created_at: rfc3339(session.created_at_ms),
+            messages: messages.len(),
+            first_question: first_question.map(|m| m.content.as_str()),
+            last_message_at: messages.last().map(|m| rfc3339(m.created_at_ms)),
+            unanswered: messages.iter().any(MessageRecord::is_unanswered),
+        }
+    }
+}
+
+/// A lead as the team sees it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeadView<'a> {
+    session_id: Uuid,
+    email: &'a str,
+    name: Option<&'a str>,
+    message: Option<&'a str>,
+    created_at: String,
+}
+
+impl<'a> From<&'a LeadRecord> for LeadView<'a> {
+    fn from(lead: &'a LeadRecord) -> LeadView<'a> {
+        LeadView {
+            session_id: lead.session_id,
+            email: &lead.email,
+            name: lead.name.as_deref(),
+            message: lead.message.as_deref(),
+            created_at: rfc3339(lead.created_at_ms),
+        }
+    }
+}
