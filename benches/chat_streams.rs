@@ -38,7 +38,7 @@ use serde_json::json;
 use tokio::net::TcpSocket;
 
 use common::{
-    Nginx, Server, announced_addr, cpu_seconds, dies_with_us, knob, percentile,
+    Nginx, Server, ServerConfig, announced_addr, cpu_seconds, dies_with_us, knob, percentile,
     raise_open_file_limit, rss_kib,
 };
 
@@ -537,30 +537,15 @@ http {{
 }
 
 /// helpyap's config for this benchmark.
-fn server_config(upstream: SocketAddr, http2: bool, connections: usize) -> String {
-    format!(
-        r#"
-[server]
-bind = "127.0.0.1:0"
-log_level = "warn"
-# Every load client is 127.0.0.1.
-max_connections_per_ip = 0
-max_streams_per_ip = 0
-[rate_limits]
-chat = {{ requests = 1000000, window = "60s" }}
-[llm]
-provider = "openai"
-base_url = "http://{upstream}/v1"
-fallback = "none"
-first_token_timeout = "60s"
-max_concurrent_streams = 100000
-http2_prior_knowledge = {http2}
-connections = {connections}
-[chat]
-keep_alive = "60s"
-[[projects]]
-slug = "demo"
-name = "Bench Bot"
-"#
-    )
+fn server_config(upstream: SocketAddr, http2: bool, connections: usize) -> ServerConfig {
+    ServerConfig::new("Bench Bot")
+        .rate_limit("chat", 1_000_000)
+        .set("llm", "provider", "openai")
+        .set("llm", "base_url", format!("http://{upstream}/v1"))
+        .set("llm", "fallback", "none")
+        .set("llm", "first_token_timeout", "60s")
+        .set("llm", "max_concurrent_streams", 100_000)
+        .set("llm", "http2_prior_knowledge", http2)
+        .set("llm", "connections", i64::try_from(connections).unwrap())
+        .set("chat", "keep_alive", "60s")
 }

@@ -36,7 +36,9 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use common::{Nginx, Server, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib};
+use common::{
+    Nginx, Server, ServerConfig, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib,
+};
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 const PUSH_SECRET: &str = "sp_bench_fanout_secret_0123456789";
@@ -395,28 +397,14 @@ async fn subscribe_sse(addr: &str, path: &str, tally: &Tally, connected: &tokio:
     }
 }
 
-fn helpyap_config() -> String {
-    format!(
-        r#"
-[server]
-bind = "127.0.0.1:0"
-log_level = "warn"
-# Every load client is 127.0.0.1.
-max_connections_per_ip = 0
-max_streams_per_ip = 0
-[rate_limits]
-push = {{ requests = 100000000, window = "60s" }}
-widget = {{ requests = 100000000, window = "60s" }}
-[social_proof]
-subscriber_queue = 1024
-max_subscribers_per_project = 100000
-max_subscribers = 100000
-[[projects]]
-slug = "demo"
-name = "Bench Bot"
-push_secret = "{PUSH_SECRET}"
-"#
-    )
+fn helpyap_config() -> ServerConfig {
+    ServerConfig::new("Bench Bot")
+        .rate_limit("push", 100_000_000)
+        .rate_limit("widget", 100_000_000)
+        .set("social_proof", "subscriber_queue", 1024)
+        .set("social_proof", "max_subscribers_per_project", 100_000)
+        .set("social_proof", "max_subscribers", 100_000)
+        .project("push_secret", PUSH_SECRET)
 }
 
 /// A server started for one run; stopped when dropped.

@@ -26,7 +26,7 @@ mod fake_llm;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, knob, percentile, rss_kib};
+use common::{Server, ServerConfig, knob, percentile, rss_kib};
 use serde_json::json;
 
 const SECRET: &str = "sp_soak_test_secret_0123456789";
@@ -47,46 +47,30 @@ const UPSTREAM_BEHAVIOURS: [&str; 12] = [
     "[never]",
 ];
 
-fn config(upstream: Option<&str>) -> String {
-    let llm = match upstream {
-        Some(base_url) => format!(
-            r#"
-[llm]
-provider = "openai"
-base_url = "{base_url}"
-fallback = "extractive"
-first_token_timeout = "2s"
-idle_timeout = "1s"
-"#
-        ),
-        None => String::new(),
-    };
-    format!(
-        r#"
-[server]
-bind = "127.0.0.1:0"
-log_level = "warn"
-# Every load client is 127.0.0.1.
-max_connections_per_ip = 0
-max_streams_per_ip = 0
-[rate_limits]
-chat = {{ requests = 100000000, window = "60s" }}
-push = {{ requests = 100000000, window = "60s" }}
-widget = {{ requests = 100000000, window = "60s" }}
-[chat]
-session_idle_timeout = "20s"
-[store]
-cache_bytes = {cache}
-[[projects]]
-slug = "demo"
-name = "Support Bot"
-push_secret = "{SECRET}"
-knowledge_dir = "{}/knowledge/demo"
-{llm}
-"#,
-        env!("CARGO_MANIFEST_DIR"),
-        cache = knob("HELPYAP_SOAK_CACHE_BYTES", "8388608"),
-    )
+fn config(upstream: Option<&str>) -> ServerConfig {
+    let cache_bytes: i64 = knob("HELPYAP_SOAK_CACHE_BYTES", "8388608")
+        .parse()
+        .expect("HELPYAP_SOAK_CACHE_BYTES is a number of bytes");
+    let config = ServerConfig::new("Support Bot")
+        .rate_limit("chat", 100_000_000)
+        .rate_limit("push", 100_000_000)
+        .rate_limit("widget", 100_000_000)
+        .set("chat", "session_idle_timeout", "20s")
+        .set("store", "cache_bytes", cache_bytes)
+        .project("push_secret", SECRET)
+        .project(
+            "knowledge_dir",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge/demo"),
+        );
+    match upstream {
+        Some(base_url) => config
+            .set("llm", "provider", "openai")
+            .set("llm", "base_url", base_url)
+            .set("llm", "fallback", "extractive")
+            .set("llm", "first_token_timeout", "2s")
+            .set("llm", "idle_timeout", "1s"),
+        None => config,
+    }
 }
 
 fn open_fds(pid: u32) -> usize {

@@ -2,7 +2,7 @@
 //!
 //! It owns HTTP (hyper 1.x, HTTP/1.1 and h2c), routing, JSON in and out, per-IP rate limits,
 //! CORS, the config file, the CLI and graceful shutdown. It never touches sled or an LLM: all
-//! state lives in the `helpyap-actors` engine, reached through its `Registry`.
+//! state lives in the `helpyap-actors` engine, reached through its `Engine` handles.
 #![forbid(unsafe_code)]
 
 pub mod admission;

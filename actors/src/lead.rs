@@ -1,7 +1,7 @@
 //! Leads: a visitor the assistant could not help leaves an email for a human to follow up.
 //!
 //! Owns the lead's shape and validation. Storing is the project actor's; who may leave a lead
-//! (the session's token holder) is checked by the registry.
+//! (the session's token holder) is checked by the engine's `Chat` handle.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -1,8 +1,13 @@
-//! The HelpYap engine: domain types, the sled store and the actors that own all state.
+//! The HelpYap engine: domain types, the storage port and its sled adapter, the seams between
+//! nodes, and the actors that own all state.
 //!
-//! The edge (the `helpyap` server crate) talks to it only through [`Registry`] and the domain
-//! types re-exported here. This crate never sees HTTP, sockets or the config file: actors get
-//! `…Arguments` structs, and errors travel back as typed values for the edge to map to statuses.
+//! The edge (the `helpyap` server crate) talks to it only through [`Engine`]'s handles and the
+//! domain types re-exported here. This crate never sees HTTP, sockets or the config file:
+//! actors get `…Arguments` structs, and errors travel back as [`Failure`]s whose kind the edge
+//! maps to a status. Its modules form layers, each using only those below it: domain types
+//! (`records`, `chat`, `widget`, `social_proof`, `lead`, `knowledge`, `secret`, `error`, `time`)
+//! → storage (`store`) → actors (`project`, `session`, `accounts`, `feed`, `supervisor`, with
+//! `nodes` and `llm`) → handles (`engine`).
 #![forbid(unsafe_code)]
 
 pub mod accounts;

@@ -52,7 +52,7 @@ pub trait FanOut: Send + Sync + 'static {
     /// a node that misses it finds it in the store with the next one it hears of.
     async fn announce(&self, slug: &str, event: &SocialProofEvent) -> Result<(), NodeError>;
 
-    /// Events the other nodes announce, as they arrive. Taken once, by the registry; `None`
+    /// Events the other nodes announce, as they arrive. Taken once, by the engine; `None`
     /// when no other node can announce anything.
     fn arrivals(&self) -> Option<mpsc::UnboundedReceiver<Arrival>>;
 }

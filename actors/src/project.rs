@@ -5,7 +5,7 @@
 //! out event ids), announces its events to the other nodes and delivers theirs, and
 //! republishes an immutable [`ProjectSnapshot`] on every change so hot reads never wait on its
 //! mailbox. It never authenticates callers — the
-//! registry checks secrets against the snapshot — and it never sees HTTP.
+//! `Projects` handle checks secrets against the snapshot — and it never sees HTTP.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -32,7 +32,7 @@ pub const SLUG_MAX_CHARS: usize = 64;
 /// How far back hourly event counts are kept, and so the longest stats window.
 pub const COUNTS_KEPT_HOURS: u64 = 31 * 24;
 
-/// Errors a caller of the registry must act on; the edge maps each to one status code.
+/// What can go wrong with a project; each has a [`Failure::kind`] the edge maps to a status.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
     #[error("Project not found")]

@@ -6,7 +6,7 @@
 //! [`AnswerStream`] it hands out, polled by the visitor's connection task (sockets and streams
 //! live in tasks, state lives here); dropping it stops the upstream request at once. The actor stops itself after an idle timeout, or when
 //! the supervisor evicts it to stay under `max_sessions_in_memory` (never while answering); the
-//! registry starts it again from the store on the next request.
+//! engine starts it again from the store on the next request.
 
 use std::pin::Pin;
 use std::sync::Arc;

@@ -165,7 +165,7 @@ impl Actor for Supervisor {
 
 impl SupervisorState {
     /// Starts the accounts actor, linked (so stopping the supervisor's children stops it too and
-    /// releases the store), and publishes it to the registry.
+    /// releases the store), and publishes it to the engine.
     async fn spawn_accounts(
         &mut self,
         myself: &ActorRef<SupervisorMessage>,

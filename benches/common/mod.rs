@@ -1,37 +1,90 @@
-//! What the load benchmarks share: the real `helpyap` binary as a child process, nginx as a
-//! peer, and readings of a process's memory and CPU from `/proc`.
+//! What the load benchmarks share: the real `helpyap` binary as a child process and its config,
+//! nginx as a peer, and readings of a process's memory and CPU from `/proc`.
 
 #![allow(dead_code)] // each benchmark uses its own part
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The real `helpyap` binary with the given config (its `[store]` section is added here).
+/// helpyap's config for a benchmark, written by [`Server::start`] into the data directory with
+/// `store.path` pointing there.
+///
+/// Always: bound to `127.0.0.1:0`, warnings only, no per-IP connection or stream cap (every
+/// load client is 127.0.0.1), and one project `demo`. The rest is what each benchmark sets.
+#[derive(Clone, Debug)]
+pub struct ServerConfig(toml::Table);
+
+impl ServerConfig {
+    /// The settings every benchmark shares, with the demo project named `project_name`.
+    pub fn new(project_name: &str) -> ServerConfig {
+        let mut project = toml::Table::new();
+        project.insert("slug".into(), "demo".into());
+        project.insert("name".into(), project_name.into());
+        let mut root = toml::Table::new();
+        root.insert("projects".into(), vec![project].into());
+        ServerConfig(root)
+            .set("server", "bind", "127.0.0.1:0")
+            .set("server", "log_level", "warn")
+            .set("server", "max_connections_per_ip", 0)
+            .set("server", "max_streams_per_ip", 0)
+    }
+
+    /// Rate-limit class `class` (`chat`, `push`, `widget`…) at `requests` per 60 s window.
+    pub fn rate_limit(self, class: &str, requests: u32) -> ServerConfig {
+        let mut limit = toml::Table::new();
+        limit.insert("requests".into(), requests.into());
+        limit.insert("window".into(), "60s".into());
+        self.set("rate_limits", class, limit)
+    }
+
+    /// `key = value` in the section `[section]`.
+    pub fn set(mut self, section: &str, key: &str, value: impl Into<toml::Value>) -> ServerConfig {
+        let table = self
+            .0
+            .entry(section)
+            .or_insert_with(|| toml::Table::new().into())
+            .as_table_mut()
+            .unwrap_or_else(|| panic!("{section} is not a section"));
+        table.insert(key.into(), value.into());
+        self
+    }
+
+    /// `key = value` in the demo project.
+    pub fn project(mut self, key: &str, value: impl Into<toml::Value>) -> ServerConfig {
+        let project = self.0["projects"][0].as_table_mut().unwrap();
+        project.insert(key.into(), value.into());
+        self
+    }
+
+    /// Writes `DATA_DIR/config.toml`, with the store in `DATA_DIR/store`, and returns its path.
+    pub fn write(&self, data_dir: &Path) -> PathBuf {
+        let store = data_dir.join("store");
+        let config = self.clone().set("store", "path", store.to_str().unwrap());
+        let path = data_dir.join("config.toml");
+        std::fs::write(&path, config.0.to_string()).unwrap();
+        path
+    }
+}
+
+/// The real `helpyap` binary with the given config.
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
 }
 
 impl Server {
-    pub fn start(config: &str, data_dir: &Path) -> Server {
+    pub fn start(config: &ServerConfig, data_dir: &Path) -> Server {
         Server::start_wrapped(config, data_dir, &[])
     }
 
     /// Like `start`, with the binary run by `wrapper` (e.g. `heaptrack -o FILE`), which must
     /// pass stdout through.
-    pub fn start_wrapped(config: &str, data_dir: &Path, wrapper: &[&str]) -> Server {
-        let path = format!("path = \"{}\"", data_dir.join("store").display());
-        let config = if config.contains("[store]") {
-            config.replacen("[store]", &format!("[store]\n{path}"), 1)
-        } else {
-            format!("{config}\n[store]\n{path}\n")
-        };
-        let config_path = data_dir.join("config.toml");
-        std::fs::write(&config_path, config).unwrap();
+    pub fn start_wrapped(config: &ServerConfig, data_dir: &Path, wrapper: &[&str]) -> Server {
+        let config_path = config.write(data_dir);
         let binary = env!("CARGO_BIN_EXE_helpyap");
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {

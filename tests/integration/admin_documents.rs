@@ -8,17 +8,14 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use helpyap_actors::project::DocumentEdit;
-use helpyap_actors::records::Role;
 use helpyap_actors::{Document, DocumentFormat};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::admin_projects::{call, expect_status, get_as, signed_in};
-use crate::support::{TestServer, client, expect_error};
+use crate::support::{TestServer, client};
 
 /// A small website on 127.0.0.1 whose pages the test can change.
 struct Site {
@@ -104,10 +101,6 @@ async fn ask(server: &TestServer, question: &str) -> String {
     answer
 }
 
-async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
-    call(server, Method::POST, path, Some(token), Some(body)).await
-}
-
 #[tokio::test]
 async fn pages_and_sitemaps_are_fetched_cited_and_synced_again() {
     let site = Site::start().await;
@@ -115,7 +108,7 @@ async fn pages_and_sitemaps_are_fetched_cited_and_synced_again() {
         config.knowledge.fetch_private_networks = true;
     })
     .await;
-    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let owner = server.owner("owner@example.com").await;
     let fetch = "/api/admin/projects/demo/documents/fetch";
 
     // One page: its title, its readable text, its URL as the source.
@@ -126,15 +119,10 @@ async fn pages_and_sitemaps_are_fetched_cited_and_synced_again() {
             "Gift cards never expire and work in every Acme store.",
         ),
     );
-    let added = post(
-        &server,
-        &owner,
-        fetch,
-        json!({ "url": site.url("/help/gift-cards") }),
-    )
-    .await;
-    assert_eq!(added.status(), 201);
-    let added: Value = added.json().await.unwrap();
+    let added = owner
+        .post(fetch, json!({ "url": site.url("/help/gift-cards") }))
+        .expect(201)
+        .await;
     let document = &added;
     assert_eq!(document["title"], "Gift cards");
     assert_eq!(document["url"], site.url("/help/gift-cards"));
@@ -155,14 +143,13 @@ async fn pages_and_sitemaps_are_fetched_cited_and_synced_again() {
         "/help/gift-cards",
         &article("Gift cards", "Gift cards expire after five years."),
     );
-    let synced = post(
-        &server,
-        &owner,
-        &format!("/api/admin/projects/demo/documents/{id}/sync"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(synced.status(), 200);
+    owner
+        .post(
+            &format!("/api/admin/projects/demo/documents/{id}/sync"),
+            json!({}),
+        )
+        .expect(200)
+        .await;
     let answer = ask(&server, "Do gift cards expire?").await;
     assert!(answer.contains("five years"), "{answer}");
     assert!(!answer.contains("never expire"), "{answer}");
@@ -189,15 +176,13 @@ async fn pages_and_sitemaps_are_fetched_cited_and_synced_again() {
             site.url("/help/gone")
         ),
     );
-    let from_sitemap = post(
-        &server,
-        &owner,
-        fetch,
-        json!({ "url": site.url("/sitemap.xml"), "sitemap": true }),
-    )
-    .await;
-    assert_eq!(from_sitemap.status(), 201);
-    let from_sitemap: Value = from_sitemap.json().await.unwrap();
+    let from_sitemap = owner
+        .post(
+            fetch,
+            json!({ "url": site.url("/sitemap.xml"), "sitemap": true }),
+        )
+        .expect(201)
+        .await;
     assert_eq!(from_sitemap["documents"].as_array().unwrap().len(), 2);
     assert_eq!(from_sitemap["failed"][0]["url"], site.url("/help/gone"));
     assert!(
@@ -211,16 +196,10 @@ async fn pages_and_sitemaps_are_fetched_cited_and_synced_again() {
     assert!(answer.contains("three years"), "{answer}");
 
     // The list shows where each came from; re-index keeps everything searchable.
-    let listed: Value = post(
-        &server,
-        &owner,
-        "/api/admin/projects/demo/documents/reindex",
-        json!({}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let listed = owner
+        .post("/api/admin/projects/demo/documents/reindex", json!({}))
+        .expect(200)
+        .await;
     let urls: Vec<&str> = listed["documents"]
         .as_array()
         .unwrap()
@@ -238,56 +217,48 @@ async fn pages_and_sitemaps_are_fetched_cited_and_synced_again() {
     );
 
     // Failures are clear errors.
-    let missing = post(&server, &owner, fetch, json!({ "url": site.url("/nope") })).await;
-    assert!(expect_error(missing, 502).await.contains("404"));
-    let not_xml = post(
-        &server,
-        &owner,
-        fetch,
-        json!({ "url": site.url("/help/stores"), "sitemap": true }),
-    )
-    .await;
-    expect_error(not_xml, 502).await;
+    let missing = owner
+        .post(fetch, json!({ "url": site.url("/nope") }))
+        .expect_error(502)
+        .await;
+    assert!(missing.contains("404"), "{missing}");
+    owner
+        .post(
+            fetch,
+            json!({ "url": site.url("/help/stores"), "sitemap": true }),
+        )
+        .expect(502)
+        .await;
     for bad in [
         json!({}),
         json!({ "url": "ftp://example.com/x" }),
         json!({ "url": "not a url" }),
     ] {
-        let response = post(&server, &owner, fetch, bad).await;
-        expect_error(response, 400).await;
+        owner.post(fetch, bad).expect(400).await;
     }
-    let uploaded = post(
-        &server,
-        &owner,
-        "/api/admin/projects/demo/documents",
-        json!({ "title": "Note", "format": "text", "content": "Some text." }),
-    )
-    .await;
-    assert_eq!(uploaded.status(), 201);
-    let no_url = post(
-        &server,
-        &owner,
-        "/api/admin/projects/demo/documents/note/sync",
-        json!({}),
-    )
-    .await;
-    expect_error(no_url, 400).await;
-    let unknown = post(
-        &server,
-        &owner,
-        "/api/admin/projects/demo/documents/nope/sync",
-        json!({}),
-    )
-    .await;
-    expect_error(unknown, 404).await;
-    expect_status(&server, Method::GET, fetch, Some(&owner), None, 405).await;
+    owner
+        .post(
+            "/api/admin/projects/demo/documents",
+            json!({ "title": "Note", "format": "text", "content": "Some text." }),
+        )
+        .expect(201)
+        .await;
+    owner
+        .post("/api/admin/projects/demo/documents/note/sync", json!({}))
+        .expect(400)
+        .await;
+    owner
+        .post("/api/admin/projects/demo/documents/nope/sync", json!({}))
+        .expect(404)
+        .await;
+    owner.get(fetch).expect(405).await;
     // Documents titled like the knowledge base's own actions are still theirs to delete.
     for title in ["Fetch", "Reindex"] {
         let body = json!({ "title": title, "format": "text", "content": "Some text." });
         let documents = "/api/admin/projects/demo/documents";
-        assert_eq!(post(&server, &owner, documents, body).await.status(), 201);
+        owner.post(documents, body).expect(201).await;
         let path = format!("{documents}/{}", title.to_lowercase());
-        expect_status(&server, Method::DELETE, &path, Some(&owner), None, 204).await;
+        owner.delete(&path).expect(204).await;
     }
 }
 
@@ -299,8 +270,8 @@ async fn fetches_stay_off_private_networks_by_default() {
         &article("Secrets", "The admin password is hunter2."),
     );
     let server = TestServer::start().await;
-    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
-    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let owner = server.owner("owner@example.com").await;
+    let agent = server.agent("agent@example.com").await;
     let fetch = "/api/admin/projects/demo/documents/fetch";
     // Every refused address is a bad URL, 400, whether written in the URL or found by DNS.
     let port = site.addr.port();
@@ -335,8 +306,7 @@ async fn fetches_stay_off_private_networks_by_default() {
         ),
         ("IPv6 site-local", json!({ "url": "http://[fec0::1]/" })),
     ] {
-        let response = post(&server, &owner, fetch, body).await;
-        let error = expect_error(response, 400).await;
+        let error = owner.post(fetch, body).expect_error(400).await;
         assert!(error.contains("public"), "{form}: {error}");
     }
     // A fetched page whose name now leads to loopback is refused on sync too.
@@ -349,26 +319,21 @@ async fn fetches_stay_off_private_networks_by_default() {
         .edit_document("demo", DocumentEdit::Upsert(vec![moved]))
         .await
         .unwrap();
-    let synced = post(
-        &server,
-        &owner,
-        "/api/admin/projects/demo/documents/moved/sync",
-        json!({}),
-    )
-    .await;
-    let error = expect_error(synced, 400).await;
+    let error = owner
+        .post("/api/admin/projects/demo/documents/moved/sync", json!({}))
+        .expect_error(400)
+        .await;
     assert!(error.contains("localhost has no public address"), "{error}");
-    let documents = get_as(&server, &owner, "/api/admin/projects/demo/documents").await;
+    let documents = owner
+        .get("/api/admin/projects/demo/documents")
+        .expect(200)
+        .await;
     assert!(!documents.to_string().contains("Secrets"));
     // Agents may not touch the knowledge base at all.
-    let response = post(
-        &server,
-        &agent,
-        fetch,
-        json!({ "url": "https://example.com/" }),
-    )
-    .await;
-    expect_error(response, 403).await;
+    agent
+        .post(fetch, json!({ "url": "https://example.com/" }))
+        .expect(403)
+        .await;
 }
 
 #[tokio::test]
@@ -382,47 +347,46 @@ async fn only_documents_fetched_from_the_web_are_synced() {
         config.knowledge.fetch_private_networks = true;
     })
     .await;
-    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let owner = server.owner("owner@example.com").await;
     let sync = |id: &str| format!("/api/admin/projects/demo/documents/{id}/sync");
 
     // Uploaded with the URL of a live page: still an upload, never replaced by the page.
-    let uploaded = post(
-        &server,
-        &owner,
-        "/api/admin/projects/demo/documents",
-        json!({ "id": "hours", "title": "Hours", "format": "text",
-                "content": "Stores open at ten.", "url": site.url("/help/hours") }),
-    )
-    .await;
-    assert_eq!(uploaded.status(), 201);
-    let error = expect_error(post(&server, &owner, &sync("hours"), json!({})).await, 400).await;
+    owner
+        .post(
+            "/api/admin/projects/demo/documents",
+            json!({ "id": "hours", "title": "Hours", "format": "text",
+                    "content": "Stores open at ten.", "url": site.url("/help/hours") }),
+        )
+        .expect(201)
+        .await;
+    let error = owner
+        .post(&sync("hours"), json!({}))
+        .expect_error(400)
+        .await;
     assert!(error.contains("uploaded"), "{error}");
     // From the project's knowledge_dir (the demo help center cites acme.example pages).
-    let error = expect_error(
-        post(&server, &owner, &sync("returns.md"), json!({})).await,
-        400,
-    )
-    .await;
+    let error = owner
+        .post(&sync("returns.md"), json!({}))
+        .expect_error(400)
+        .await;
     assert!(error.contains("knowledge_dir"), "{error}");
     // Fetched by URL: synced.
-    let fetched = post(
-        &server,
-        &owner,
-        "/api/admin/projects/demo/documents/fetch",
-        json!({ "url": site.url("/help/hours") }),
-    )
-    .await;
-    assert_eq!(fetched.status(), 201);
-    let fetched: Value = fetched.json().await.unwrap();
+    let fetched = owner
+        .post(
+            "/api/admin/projects/demo/documents/fetch",
+            json!({ "url": site.url("/help/hours") }),
+        )
+        .expect(201)
+        .await;
     assert_eq!(fetched["fetched"], true, "{fetched}");
     let id = fetched["id"].as_str().unwrap();
-    assert_eq!(
-        post(&server, &owner, &sync(id), json!({})).await.status(),
-        200
-    );
+    owner.post(&sync(id), json!({})).expect(200).await;
 
     // The list says which ones can be synced.
-    let listed = get_as(&server, &owner, "/api/admin/projects/demo/documents").await;
+    let listed = owner
+        .get("/api/admin/projects/demo/documents")
+        .expect(200)
+        .await;
     let fetched_of = |id: &str| {
         listed["documents"]
             .as_array()

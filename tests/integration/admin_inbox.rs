@@ -1,11 +1,9 @@
 //! The inbox's filters (date range, unanswered) and the analytics figures behind the dashboard's
 //! charts: answered vs unanswered, popups delivered, visitors online.
 
-use helpyap_actors::records::Role;
-use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::admin_projects::{call, chat, expect_status, get_as, signed_in};
+use crate::admin_projects::chat;
 use crate::support::{DEMO_SECRET, TestServer, client, push};
 
 /// A question nothing in the demo help center matches.
@@ -23,13 +21,13 @@ fn first_questions(page: &Value) -> Vec<String> {
 #[tokio::test]
 async fn the_inbox_filters_unanswered_conversations_and_dates() {
     let server = TestServer::start().await;
-    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let agent = server.agent("agent@example.com").await;
     chat(&server, "demo", "What is your return policy?").await;
     chat(&server, "demo", NO_MATCH).await;
     chat(&server, "demo", "How long is shipping?").await;
     let base = "/api/admin/projects/demo/conversations";
 
-    let all = get_as(&server, &agent, base).await;
+    let all = agent.get(base).expect(200).await;
     assert_eq!(first_questions(&all).len(), 3);
     let flags: Vec<bool> = all["conversations"]
         .as_array()
@@ -39,30 +37,40 @@ async fn the_inbox_filters_unanswered_conversations_and_dates() {
         .collect();
     assert_eq!(flags, [false, true, false], "newest first");
 
-    let unanswered = get_as(&server, &agent, &format!("{base}?unanswered=true")).await;
+    let unanswered = agent
+        .get(&format!("{base}?unanswered=true"))
+        .expect(200)
+        .await;
     assert_eq!(first_questions(&unanswered), [NO_MATCH]);
     assert_eq!(unanswered["next"], Value::Null);
 
     // A page of one with the filter still pages through the rest, then ends.
-    let first = get_as(&server, &agent, &format!("{base}?limit=1")).await;
+    let first = agent.get(&format!("{base}?limit=1")).expect(200).await;
     let cursor = first["next"].as_str().unwrap().to_owned();
-    let rest = get_as(
-        &server,
-        &agent,
-        &format!("{base}?limit=1&unanswered=true&before={cursor}"),
-    )
-    .await;
+    let rest = agent
+        .get(&format!("{base}?limit=1&unanswered=true&before={cursor}"))
+        .expect(200)
+        .await;
     assert_eq!(first_questions(&rest), [NO_MATCH]);
 
     // Dates are UTC days, both ends included.
     let today =
         humantime::format_rfc3339(std::time::SystemTime::now()).to_string()[..10].to_owned();
-    let from_today = get_as(&server, &agent, &format!("{base}?from={today}&to={today}")).await;
+    let from_today = agent
+        .get(&format!("{base}?from={today}&to={today}"))
+        .expect(200)
+        .await;
     assert_eq!(first_questions(&from_today).len(), 3);
-    let long_ago = get_as(&server, &agent, &format!("{base}?to=2020-01-31")).await;
+    let long_ago = agent
+        .get(&format!("{base}?to=2020-01-31"))
+        .expect(200)
+        .await;
     assert!(first_questions(&long_ago).is_empty());
     assert_eq!(long_ago["next"], Value::Null);
-    let future = get_as(&server, &agent, &format!("{base}?from=2999-01-01")).await;
+    let future = agent
+        .get(&format!("{base}?from=2999-01-01"))
+        .expect(200)
+        .await;
     assert!(first_questions(&future).is_empty());
 
     for bad in [
@@ -72,22 +80,14 @@ async fn the_inbox_filters_unanswered_conversations_and_dates() {
         "from=2026-02-01&to=2026-01-01",
         "unanswered=yes",
     ] {
-        expect_status(
-            &server,
-            Method::GET,
-            &format!("{base}?{bad}"),
-            Some(&agent),
-            None,
-            400,
-        )
-        .await;
+        agent.get(&format!("{base}?{bad}")).expect(400).await;
     }
 }
 
 #[tokio::test]
 async fn analytics_count_answered_unanswered_popups_delivered_and_visitors_online() {
     let server = TestServer::start().await;
-    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let agent = server.agent("agent@example.com").await;
     chat(&server, "demo", "What is your return policy?").await;
     chat(&server, "demo", NO_MATCH).await;
 
@@ -110,7 +110,10 @@ async fn analytics_count_answered_unanswered_popups_delivered_and_visitors_onlin
     .await;
     assert_eq!(pushed.status(), 201);
 
-    let report = get_as(&server, &agent, "/api/admin/projects/demo/analytics?days=7").await;
+    let report = agent
+        .get("/api/admin/projects/demo/analytics?days=7")
+        .expect(200)
+        .await;
     let today = report["days"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(today["answered"], 1, "{today}");
     assert_eq!(today["unanswered"], 1, "{today}");
@@ -128,7 +131,10 @@ async fn analytics_count_answered_unanswered_popups_delivered_and_visitors_onlin
     .await;
     let mut online = 2;
     for _ in 0..50 {
-        let report = get_as(&server, &agent, "/api/admin/projects/demo/analytics").await;
+        let report = agent
+            .get("/api/admin/projects/demo/analytics")
+            .expect(200)
+            .await;
         online = report["subscribersOnline"].as_u64().unwrap();
         if online == 0 {
             break;
@@ -141,19 +147,17 @@ async fn analytics_count_answered_unanswered_popups_delivered_and_visitors_onlin
 #[tokio::test]
 async fn teammates_reply_in_the_chat_and_visitors_see_it() {
     let server = TestServer::start().await;
-    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let agent = server.agent("agent@example.com").await;
     let (id, token) = chat(&server, "demo", NO_MATCH).await;
     let path = format!("/api/admin/projects/demo/conversations/{id}/reply");
 
-    let reply = call(
-        &server,
-        Method::POST,
-        &path,
-        Some(&agent),
-        Some(json!({ "text": "  Hi, Dana here: let me check that for you.  " })),
-    )
-    .await;
-    assert_eq!(reply.status(), 201);
+    agent
+        .post(
+            &path,
+            json!({ "text": "  Hi, Dana here: let me check that for you.  " }),
+        )
+        .expect(201)
+        .await;
 
     // The visitor's transcript: an assistant message from an agent, without the agent's email.
     let transcript: Value = client()
@@ -180,12 +184,10 @@ async fn teammates_reply_in_the_chat_and_visitors_see_it() {
     assert!(!transcript.to_string().contains("agent@example.com"));
 
     // The dashboard's transcript says who wrote it; the reply is no unanswered answer.
-    let conversation = get_as(
-        &server,
-        &agent,
-        &format!("/api/admin/projects/demo/conversations/{id}"),
-    )
-    .await;
+    let conversation = agent
+        .get(&format!("/api/admin/projects/demo/conversations/{id}"))
+        .expect(200)
+        .await;
     assert_eq!(conversation["messages"][2]["role"], "agent");
     assert_eq!(conversation["messages"][2]["author"], "agent@example.com");
 
@@ -205,10 +207,14 @@ async fn teammates_reply_in_the_chat_and_visitors_see_it() {
         json!({ "text": "   " }),
         json!({ "text": "x".repeat(4001) }),
     ] {
-        expect_status(&server, Method::POST, &path, Some(&agent), Some(body), 400).await;
+        agent.post(&path, body).expect(400).await;
     }
-    let hello = Some(json!({ "text": "hello" }));
-    expect_status(&server, Method::POST, &path, None, hello.clone(), 401).await;
+    let hello = json!({ "text": "hello" });
+    server
+        .anonymous()
+        .post(&path, hello.clone())
+        .expect(401)
+        .await;
     let (other_id, _) = chat(&server, "other", "Hello?").await;
     for missing in [
         format!("/api/admin/projects/demo/conversations/{other_id}/reply"),
@@ -217,15 +223,7 @@ async fn teammates_reply_in_the_chat_and_visitors_see_it() {
             uuid::Uuid::new_v4()
         ),
     ] {
-        expect_status(
-            &server,
-            Method::POST,
-            &missing,
-            Some(&agent),
-            hello.clone(),
-            404,
-        )
-        .await;
+        agent.post(&missing, hello.clone()).expect(404).await;
     }
-    expect_status(&server, Method::GET, &path, Some(&agent), None, 405).await;
+    agent.get(&path).expect(405).await;
 }

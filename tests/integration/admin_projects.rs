@@ -2,85 +2,12 @@
 //! push-secret rotation that takes effect at once.
 
 use helpyap_actors::records::Role;
+use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{DEMO_SECRET, TestServer, client, expect_error, get_json, push};
-
-const PASSWORD: &str = "correct horse battery";
-
-/// Signs `email` in (creating the user first) and returns an access token.
-pub(crate) async fn signed_in(
-    server: &TestServer,
-    email: &str,
-    admin: bool,
-    role: Option<Role>,
-) -> String {
-    let user = server
-        .engine
-        .accounts
-        .add_user(email, PASSWORD.into(), admin)
-        .await
-        .unwrap();
-    if let Some(role) = role {
-        server
-            .engine
-            .accounts
-            .grant(user.id, "demo", Some(role))
-            .await
-            .unwrap();
-    }
-    let tokens: Value = client()
-        .post(server.url("/api/admin/auth/login"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    tokens["accessToken"].as_str().unwrap().to_owned()
-}
-
-pub(crate) async fn call(
-    server: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = client().request(method, server.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
-/// A signed-in GET that must answer 200 with JSON.
-pub(crate) async fn get_as(server: &TestServer, token: &str, path: &str) -> Value {
-    let response = call(server, reqwest::Method::GET, path, Some(token), None).await;
-    assert_eq!(response.status(), 200, "{path}");
-    response.json().await.unwrap()
-}
-
-/// Calls and checks the status; error bodies must also be `{"error": "..."}`.
-pub(crate) async fn expect_status(
-    server: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-    status: u16,
-) {
-    let response = call(server, method, path, token, body).await;
-    if status >= 400 {
-        expect_error(response, status).await;
-    } else {
-        assert_eq!(response.status(), status, "{path}");
-    }
-}
+use crate::support::{
+    Caller, DEMO_SECRET, PASSWORD, TestServer, client, expect_error, get_json, push,
+};
 
 fn settings(name: &str) -> Value {
     json!({
@@ -93,13 +20,30 @@ fn settings(name: &str) -> Value {
     })
 }
 
+/// The projects `caller` sees listed, each with `caller`'s role on it.
+async fn projects_of(caller: &Caller) -> Vec<(String, String)> {
+    let body = caller.get("/api/admin/projects").expect(200).await;
+    body["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["slug"].as_str().unwrap().to_owned(),
+                p["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn every_project_endpoint_checks_token_project_and_role() {
-    use reqwest::Method;
     let server = TestServer::start().await;
-    let admin = signed_in(&server, "admin@example.com", true, None).await;
-    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
-    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let admin = server.admin("admin@example.com").await;
+    let owner = server.owner("owner@example.com").await;
+    let agent = server.agent("agent@example.com").await;
+    let anonymous = server.anonymous();
+    let forged = server.with_token("eyJhbGciOiJub25lIn0.e30.");
 
     let owner_only = [
         (Method::GET, "/api/admin/projects/demo", None),
@@ -132,200 +76,98 @@ async fn every_project_endpoint_checks_token_project_and_role() {
         ),
     ];
     for (method, path, body) in &owner_only {
-        let missing = call(&server, method.clone(), path, None, body.clone()).await;
-        expect_error(missing, 401).await;
-        let forged = call(
-            &server,
-            method.clone(),
-            path,
-            Some("eyJhbGciOiJub25lIn0.e30."),
-            body.clone(),
-        )
-        .await;
-        expect_error(forged, 401).await;
-        let as_agent = call(&server, method.clone(), path, Some(&agent), body.clone()).await;
-        expect_error(as_agent, 403).await;
-        let unknown = path.replace("/demo", "/nope");
-        expect_status(
-            &server,
-            method.clone(),
-            &unknown,
-            Some(&admin),
-            body.clone(),
-            404,
-        )
-        .await;
+        let request =
+            |caller: &Caller, path: &str| caller.request(method.clone(), path, body.clone());
+        request(&anonymous, path).expect(401).await;
+        request(&forged, path).expect(401).await;
+        request(&agent, path).expect(403).await;
+        request(&admin, &path.replace("/demo", "/nope"))
+            .expect(404)
+            .await;
     }
     // An owner of demo is nobody on `other`.
-    let elsewhere = call(
-        &server,
-        Method::GET,
-        "/api/admin/projects/other",
-        Some(&owner),
-        None,
-    )
-    .await;
-    expect_error(elsewhere, 403).await;
-    expect_status(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo",
-        Some(&owner),
-        None,
-        200,
-    )
-    .await;
+    owner.get("/api/admin/projects/other").expect(403).await;
+    owner.get("/api/admin/projects/demo").expect(200).await;
 
     // Lists show what each user may see.
-    let list = |token: String| {
-        let server = &server;
-        async move {
-            let body: Value = call(
-                server,
-                Method::GET,
-                "/api/admin/projects",
-                Some(&token),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-            body["projects"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| {
-                    (
-                        p["slug"].as_str().unwrap().to_owned(),
-                        p["role"].as_str().unwrap().to_owned(),
-                    )
-                })
-                .collect::<Vec<_>>()
-        }
-    };
     assert_eq!(
-        list(admin.clone()).await,
+        projects_of(&admin).await,
         [
             ("demo".into(), "owner".into()),
             ("other".into(), "owner".into())
         ]
     );
     assert_eq!(
-        list(agent.clone()).await,
+        projects_of(&agent).await,
         [("demo".to_owned(), "agent".to_owned())]
     );
 
     // Creating projects is for admins.
-    let create = |token: String, slug: &'static str| {
-        let server = &server;
-        async move {
-            let mut body = settings("New Bot");
-            body["slug"] = json!(slug);
-            call(
-                server,
-                Method::POST,
-                "/api/admin/projects",
-                Some(&token),
-                Some(body),
-            )
-            .await
-        }
+    let create = |caller: &Caller, slug: &str| {
+        let mut body = settings("New Bot");
+        body["slug"] = json!(slug);
+        caller.post("/api/admin/projects", body)
     };
-    expect_error(create(owner.clone(), "shop").await, 403).await;
-    let created = create(admin.clone(), "shop").await;
-    assert_eq!(created.status(), 201);
-    let created: Value = created.json().await.unwrap();
+    create(&owner, "shop").expect(403).await;
+    let created = create(&admin, "shop").expect(201).await;
     assert_eq!(created["slug"], "shop");
     assert_eq!(created["hasPushSecret"], false);
-    expect_error(create(admin.clone(), "shop").await, 409).await;
-    expect_error(create(admin.clone(), "Not A Slug").await, 400).await;
+    create(&admin, "shop").expect(409).await;
+    create(&admin, "Not A Slug").expect(400).await;
     let public: Value = get_json(&server, "/api/widget/config?project=shop").await;
     assert_eq!(public["name"], "New Bot");
-    expect_status(
-        &server,
-        Method::PATCH,
-        "/api/admin/projects/demo",
-        Some(&admin),
-        None,
-        405,
-    )
-    .await;
+    admin
+        .patch("/api/admin/projects/demo", None)
+        .expect(405)
+        .await;
 }
 
 #[tokio::test]
 async fn settings_changes_reach_visitors_at_once() {
     let server = TestServer::start().await;
-    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
-    let updated = call(
-        &server,
-        reqwest::Method::PUT,
-        "/api/admin/projects/demo",
-        Some(&owner),
-        Some(settings("Renamed Bot")),
-    )
-    .await;
-    assert_eq!(updated.status(), 200);
-    let updated: Value = updated.json().await.unwrap();
+    let owner = server.owner("owner@example.com").await;
+    let updated = owner
+        .put("/api/admin/projects/demo", settings("Renamed Bot"))
+        .expect(200)
+        .await;
     assert_eq!(updated["allowedOrigins"], json!(["https://shop.example"]));
     assert_eq!(updated["hasPushSecret"], true, "the secret is kept");
 
     let public: Value = get_json(&server, "/api/widget/config?project=demo").await;
     assert_eq!(public["name"], "Renamed Bot");
     assert_eq!(public["theme"]["position"], "bottom-left");
-    let foreign = client()
-        .get(server.url("/api/widget/config?project=demo"))
+    server
+        .anonymous()
+        .get("/api/widget/config?project=demo")
         .header("Origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
-    expect_error(foreign, 403).await;
+        .expect(403)
+        .await;
 
     let mut bad = settings("Bot");
     bad["theme"]["primaryColor"] = json!("blue");
-    expect_status(
-        &server,
-        reqwest::Method::PUT,
-        "/api/admin/projects/demo",
-        Some(&owner),
-        Some(bad),
-        400,
-    )
-    .await;
+    owner.put("/api/admin/projects/demo", bad).expect(400).await;
     let mut bad_origin = settings("Bot");
     bad_origin["allowedOrigins"] = json!(["shop.example"]);
-    expect_status(
-        &server,
-        reqwest::Method::PUT,
-        "/api/admin/projects/demo",
-        Some(&owner),
-        Some(bad_origin),
-        400,
-    )
-    .await;
+    owner
+        .put("/api/admin/projects/demo", bad_origin)
+        .expect(400)
+        .await;
 }
 
 #[tokio::test]
 async fn a_rotated_push_secret_works_at_once_and_the_old_one_stops() {
     let server = TestServer::start().await;
-    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let owner = server.owner("owner@example.com").await;
     let event = json!({ "project": "demo", "type": "signed_up", "name": "Ann" });
     assert_eq!(
         push(&server, DEMO_SECRET, event.clone()).await.status(),
         201
     );
 
-    let rotated: Value = call(
-        &server,
-        reqwest::Method::POST,
-        "/api/admin/projects/demo/push-secret",
-        Some(&owner),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let rotated = owner
+        .post("/api/admin/projects/demo/push-secret", None)
+        .expect(200)
+        .await;
     let secret = rotated["pushSecret"].as_str().unwrap();
     assert!(secret.starts_with("sp_") && secret.len() == 67);
     expect_error(push(&server, DEMO_SECRET, event.clone()).await, 401).await;
@@ -351,9 +193,8 @@ pub(crate) async fn chat(server: &TestServer, project: &str, question: &str) -> 
 
 #[tokio::test]
 async fn agents_read_conversations_newest_first_by_page_and_leads() {
-    use reqwest::Method;
     let server = TestServer::start().await;
-    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let agent = server.agent("agent@example.com").await;
     let mut sessions = Vec::new();
     for question in [
         "What is your return policy?",
@@ -365,17 +206,10 @@ async fn agents_read_conversations_newest_first_by_page_and_leads() {
     }
     let (other_session, _) = chat(&server, "other", "Hello there").await;
 
-    let page: Value = call(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/conversations?limit=2",
-        Some(&agent),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let page = agent
+        .get("/api/admin/projects/demo/conversations?limit=2")
+        .expect(200)
+        .await;
     let items = page["conversations"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(
@@ -384,131 +218,90 @@ async fn agents_read_conversations_newest_first_by_page_and_leads() {
     );
     assert_eq!(items[0]["messages"], 2, "the question and its answer");
     let next = page["next"].as_str().unwrap();
-    let rest: Value = call(
-        &server,
-        Method::GET,
-        &format!("/api/admin/projects/demo/conversations?limit=2&before={next}"),
-        Some(&agent),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let rest = agent
+        .get(&format!(
+            "/api/admin/projects/demo/conversations?limit=2&before={next}"
+        ))
+        .expect(200)
+        .await;
     let rest = rest["conversations"].as_array().unwrap().clone();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0]["firstQuestion"], "What is your return policy?");
 
-    let transcript: Value = call(
-        &server,
-        Method::GET,
-        &format!("/api/admin/projects/demo/conversations/{}", sessions[0].0),
-        Some(&agent),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let transcript = agent
+        .get(&format!(
+            "/api/admin/projects/demo/conversations/{}",
+            sessions[0].0
+        ))
+        .expect(200)
+        .await;
     assert_eq!(
         transcript["messages"][0]["content"],
         "What is your return policy?"
     );
     assert_eq!(transcript["messages"][1]["role"], "assistant");
-    let foreign = call(
-        &server,
-        Method::GET,
-        &format!("/api/admin/projects/demo/conversations/{other_session}"),
-        Some(&agent),
-        None,
-    )
-    .await;
-    expect_error(foreign, 404).await;
-    for bad in ["limit=0", "limit=101", "limit=x", "before=nope"] {
-        let response = call(
-            &server,
-            Method::GET,
-            &format!("/api/admin/projects/demo/conversations?{bad}"),
-            Some(&agent),
-            None,
-        )
+    agent
+        .get(&format!(
+            "/api/admin/projects/demo/conversations/{other_session}"
+        ))
+        .expect(404)
         .await;
-        expect_error(response, 400).await;
+    for bad in ["limit=0", "limit=101", "limit=x", "before=nope"] {
+        agent
+            .get(&format!("/api/admin/projects/demo/conversations?{bad}"))
+            .expect(400)
+            .await;
     }
-    expect_status(
-        &server,
-        Method::GET,
-        "/api/admin/projects/other/conversations",
-        Some(&agent),
-        None,
-        403,
-    )
-    .await;
-    expect_status(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/conversations",
-        None,
-        None,
-        401,
-    )
-    .await;
+    agent
+        .get("/api/admin/projects/other/conversations")
+        .expect(403)
+        .await;
+    server
+        .anonymous()
+        .get("/api/admin/projects/demo/conversations")
+        .expect(401)
+        .await;
 
     let (id, token) = &sessions[1];
-    let lead = client()
-        .post(server.url("/api/widget/lead"))
-        .json(&json!({ "projectSlug": "demo", "sessionId": id, "sessionToken": token, "email": "ann@example.com" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(lead.status(), 201);
-    let leads: Value = call(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/leads",
-        Some(&agent),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    server
+        .anonymous()
+        .post(
+            "/api/widget/lead",
+            json!({ "projectSlug": "demo", "sessionId": id, "sessionToken": token, "email": "ann@example.com" }),
+        )
+        .expect(201)
+        .await;
+    let leads = agent
+        .get("/api/admin/projects/demo/leads")
+        .expect(200)
+        .await;
     assert_eq!(leads["leads"][0]["email"], "ann@example.com");
     assert_eq!(leads["leads"][0]["sessionId"], id.as_str());
 }
 
 #[tokio::test]
 async fn an_owner_erases_a_conversation_for_good() {
-    use reqwest::Method;
     let server = TestServer::start().await;
-    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
-    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let owner = server.owner("owner@example.com").await;
+    let agent = server.agent("agent@example.com").await;
     let (id, token) = chat(&server, "demo", "What is your return policy?").await;
     let path = format!("/api/admin/projects/demo/conversations/{id}");
-    expect_status(&server, Method::DELETE, &path, Some(&agent), None, 403).await;
-    expect_status(&server, Method::DELETE, &path, Some(&owner), None, 204).await;
-    expect_status(&server, Method::GET, &path, Some(&owner), None, 404).await;
-    expect_status(&server, Method::DELETE, &path, Some(&owner), None, 404).await;
-    let listed: Value = call(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/conversations",
-        Some(&owner),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    agent.delete(&path).expect(403).await;
+    owner.delete(&path).expect(204).await;
+    owner.get(&path).expect(404).await;
+    owner.delete(&path).expect(404).await;
+    let listed = owner
+        .get("/api/admin/projects/demo/conversations")
+        .expect(200)
+        .await;
     assert_eq!(listed["conversations"], json!([]));
     // The visitor's copy is gone too, and the server forgot it for good.
-    let restored = client()
-        .get(server.url(&format!("/api/widget/session?project=demo&sessionId={id}")))
+    server
+        .anonymous()
+        .get(&format!("/api/widget/session?project=demo&sessionId={id}"))
         .header("X-Session-Token", &token)
-        .send()
-        .await
-        .unwrap();
-    expect_error(restored, 404).await;
+        .expect(404)
+        .await;
     assert!(
         server
             .engine
@@ -522,34 +315,17 @@ async fn an_owner_erases_a_conversation_for_good() {
 
 #[tokio::test]
 async fn documents_an_owner_adds_are_cited_at_once_and_gone_when_deleted() {
-    use reqwest::Method;
     let server = TestServer::start().await;
-    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
-    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let owner = server.owner("owner@example.com").await;
+    let agent = server.agent("agent@example.com").await;
+    let documents = "/api/admin/projects/demo/documents";
     let doc = json!({
         "title": "Quasar Kettle warranty",
         "url": "https://acme.example/help/kettle",
         "content": "# Quasar Kettle warranty\n\nThe Quasar Kettle has a seven year warranty on its heating element.",
     });
-    expect_status(
-        &server,
-        Method::POST,
-        "/api/admin/projects/demo/documents",
-        Some(&agent),
-        Some(doc.clone()),
-        403,
-    )
-    .await;
-    let added = call(
-        &server,
-        Method::POST,
-        "/api/admin/projects/demo/documents",
-        Some(&owner),
-        Some(doc),
-    )
-    .await;
-    assert_eq!(added.status(), 201);
-    let added: Value = added.json().await.unwrap();
+    agent.post(documents, doc.clone()).expect(403).await;
+    let added = owner.post(documents, doc).expect(201).await;
     assert_eq!(added["id"], "quasar-kettle-warranty");
     assert!(added["passages"].as_u64().unwrap() >= 1);
 
@@ -569,17 +345,7 @@ async fn documents_an_owner_adds_are_cited_at_once_and_gone_when_deleted() {
         "cited: {answer}"
     );
 
-    let listed: Value = call(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/documents",
-        Some(&owner),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let listed = owner.get(documents).expect(200).await;
     assert!(
         listed["documents"]
             .as_array()
@@ -597,8 +363,8 @@ async fn documents_an_owner_adds_are_cited_at_once_and_gone_when_deleted() {
     );
 
     let path = "/api/admin/projects/demo/documents/quasar-kettle-warranty";
-    expect_status(&server, Method::DELETE, path, Some(&owner), None, 204).await;
-    expect_status(&server, Method::DELETE, path, Some(&owner), None, 404).await;
+    owner.delete(path).expect(204).await;
+    owner.delete(path).expect(404).await;
     assert!(!ask().await.contains("Quasar"), "no longer cited");
 
     for bad in [
@@ -606,33 +372,25 @@ async fn documents_an_owner_adds_are_cited_at_once_and_gone_when_deleted() {
         json!({ "content": "x", "format": "pdf" }),
         json!({ "content": "Some text", "url": "javascript:alert(1)" }),
     ] {
-        expect_status(
-            &server,
-            Method::POST,
-            "/api/admin/projects/demo/documents",
-            Some(&owner),
-            Some(bad),
-            400,
-        )
-        .await;
+        owner.post(documents, bad).expect(400).await;
     }
 }
 
 #[tokio::test]
 async fn analytics_count_today_and_csv_exports_defuse_formulas() {
-    use reqwest::Method;
     let server = TestServer::start().await;
-    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let agent = server.agent("agent@example.com").await;
     let (id, token) = chat(&server, "demo", "What is your return policy?").await;
     chat(&server, "demo", "what is your return policy?").await;
     chat(&server, "demo", "=HYPERLINK(\"https://evil.example\")").await;
-    let lead = client()
-        .post(server.url("/api/widget/lead"))
-        .json(&json!({ "projectSlug": "demo", "sessionId": id, "sessionToken": token, "email": "ann@example.com", "name": "@Ann" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(lead.status(), 201);
+    server
+        .anonymous()
+        .post(
+            "/api/widget/lead",
+            json!({ "projectSlug": "demo", "sessionId": id, "sessionToken": token, "email": "ann@example.com", "name": "@Ann" }),
+        )
+        .expect(201)
+        .await;
     assert_eq!(
         push(
             &server,
@@ -644,17 +402,10 @@ async fn analytics_count_today_and_csv_exports_defuse_formulas() {
         201
     );
 
-    let report: Value = call(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/analytics?days=7",
-        Some(&agent),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let report = agent
+        .get("/api/admin/projects/demo/analytics?days=7")
+        .expect(200)
+        .await;
     let days = report["days"].as_array().unwrap();
     assert_eq!(days.len(), 7);
     let today = days.last().unwrap();
@@ -670,24 +421,16 @@ async fn analytics_count_today_and_csv_exports_defuse_formulas() {
         report["topQuestions"][0],
         json!({ "question": "what is your return policy?", "count": 2 })
     );
-    expect_status(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/analytics?days=0",
-        Some(&agent),
-        None,
-        400,
-    )
-    .await;
+    agent
+        .get("/api/admin/projects/demo/analytics?days=0")
+        .expect(400)
+        .await;
 
-    let csv = call(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/conversations.csv",
-        Some(&agent),
-        None,
-    )
-    .await;
+    let csv = agent
+        .get("/api/admin/projects/demo/conversations.csv")
+        .send()
+        .await;
+    assert_eq!(csv.status(), 200);
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     assert!(
         csv.headers()["content-disposition"]
@@ -700,135 +443,57 @@ async fn analytics_count_today_and_csv_exports_defuse_formulas() {
     let records = csv::Reader::from_reader(csv.as_bytes()).records().count();
     assert_eq!(records, 6, "two messages per conversation");
     assert!(csv.contains("'=HYPERLINK"), "formulas are defused: {csv}");
-    let leads = call(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/leads.csv",
-        Some(&agent),
-        None,
-    )
-    .await
-    .text()
-    .await
-    .unwrap();
+    let leads = agent.get("/api/admin/projects/demo/leads.csv").send().await;
+    assert_eq!(leads.status(), 200);
+    let leads = leads.text().await.unwrap();
     assert!(leads.contains("ann@example.com,'@Ann,"), "{leads}");
-    expect_status(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/leads.csv",
-        None,
-        None,
-        401,
-    )
-    .await;
+    server
+        .anonymous()
+        .get("/api/admin/projects/demo/leads.csv")
+        .expect(401)
+        .await;
 }
 
 #[tokio::test]
 async fn admins_add_users_and_owners_give_and_take_roles() {
-    use reqwest::Method;
     let server = TestServer::start().await;
-    let admin = signed_in(&server, "admin@example.com", true, None).await;
-    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let admin = server.admin("admin@example.com").await;
+    let owner = server.owner("owner@example.com").await;
+    let users = "/api/admin/users";
     let new_user = json!({ "email": "Sam@Example.com", "password": PASSWORD });
-    expect_status(
-        &server,
-        Method::POST,
-        "/api/admin/users",
-        Some(&owner),
-        Some(new_user.clone()),
-        403,
-    )
-    .await;
-    let added = call(
-        &server,
-        Method::POST,
-        "/api/admin/users",
-        Some(&admin),
-        Some(new_user.clone()),
-    )
-    .await;
-    assert_eq!(added.status(), 201);
-    assert_eq!(added.json::<Value>().await.unwrap()["admin"], false);
-    expect_status(
-        &server,
-        Method::POST,
-        "/api/admin/users",
-        Some(&admin),
-        Some(new_user),
-        409,
-    )
-    .await;
+    owner.post(users, new_user.clone()).expect(403).await;
+    let added = admin.post(users, new_user.clone()).expect(201).await;
+    assert_eq!(added["admin"], false);
+    admin.post(users, new_user).expect(409).await;
     let weak = json!({ "email": "weak@example.com", "password": "short" });
-    expect_status(
-        &server,
-        Method::POST,
-        "/api/admin/users",
-        Some(&admin),
-        Some(weak),
-        400,
-    )
-    .await;
+    admin.post(users, weak).expect(400).await;
 
     // Sam signs in but sees nothing until given a role.
-    let tokens: Value = client()
-        .post(server.url("/api/admin/auth/login"))
-        .json(&json!({ "email": "sam@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sam = tokens["accessToken"].as_str().unwrap().to_owned();
-    expect_status(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/conversations",
-        Some(&sam),
-        None,
-        403,
-    )
-    .await;
+    let sam = server.sign_in("sam@example.com").await;
+    let conversations = "/api/admin/projects/demo/conversations";
+    sam.get(conversations).expect(403).await;
 
     // An owner invites: the answer is the same whether or not the account exists, and
     // nothing changes for Sam until Sam accepts.
+    let members = "/api/admin/projects/demo/members";
     let invite = |email: &str| json!({ "email": email, "role": "agent" });
-    let invited = call(
-        &server,
-        Method::PUT,
-        "/api/admin/projects/demo/members",
-        Some(&owner),
-        Some(invite("Sam@example.com")),
-    )
-    .await;
-    assert_eq!(invited.status(), 202);
-    let invited: Value = invited.json().await.unwrap();
-    let nobody = call(
-        &server,
-        Method::PUT,
-        "/api/admin/projects/demo/members",
-        Some(&owner),
-        Some(invite("nobody@example.com")),
-    )
-    .await;
-    assert_eq!(nobody.status(), 202, "an unknown email is invited alike");
-    let nobody: Value = nobody.json().await.unwrap();
+    let invited = owner
+        .put(members, invite("Sam@example.com"))
+        .expect(202)
+        .await;
+    // An unknown email is invited alike.
+    let nobody = owner
+        .put(members, invite("nobody@example.com"))
+        .expect(202)
+        .await;
     assert_eq!(
         invited.as_object().unwrap().keys().collect::<Vec<_>>(),
         nobody.as_object().unwrap().keys().collect::<Vec<_>>()
     );
     assert_eq!(invited["invited"], true);
     assert_eq!(nobody["role"], "agent");
-    expect_status(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/conversations",
-        Some(&sam),
-        None,
-        403,
-    )
-    .await;
-    let pending = get_as(&server, &owner, "/api/admin/projects/demo/members").await;
+    sam.get(conversations).expect(403).await;
+    let pending = owner.get(members).expect(200).await;
     let pending: Vec<&str> = pending["invitations"]
         .as_array()
         .unwrap()
@@ -836,92 +501,39 @@ async fn admins_add_users_and_owners_give_and_take_roles() {
         .map(|invitation| invitation["email"].as_str().unwrap())
         .collect();
     assert_eq!(pending, ["nobody@example.com", "sam@example.com"]);
-    let mine = get_as(&server, &sam, "/api/admin/invitations").await;
+    let invitations = "/api/admin/invitations";
+    let mine = sam.get(invitations).expect(200).await;
     assert_eq!(mine["invitations"][0]["project"], "demo");
     assert_eq!(mine["invitations"][0]["role"], "agent");
     assert_eq!(
-        get_as(&server, &owner, "/api/admin/invitations").await["invitations"],
+        owner.get(invitations).expect(200).await["invitations"],
         json!([]),
         "one sees only invitations to one's own email"
     );
-    expect_status(
-        &server,
-        Method::POST,
-        "/api/admin/invitations/demo/accept",
-        Some(&owner),
-        None,
-        404,
-    )
-    .await;
-    let accepted = call(
-        &server,
-        Method::POST,
-        "/api/admin/invitations/demo/accept",
-        Some(&sam),
-        None,
-    )
-    .await;
-    assert_eq!(accepted.status(), 200);
-    assert_eq!(accepted.json::<Value>().await.unwrap()["role"], "agent");
-    expect_status(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/conversations",
-        Some(&sam),
-        None,
-        200,
-    )
-    .await;
+    let accept = "/api/admin/invitations/demo/accept";
+    owner.post(accept, None).expect(404).await;
+    let accepted = sam.post(accept, None).expect(200).await;
+    assert_eq!(accepted["role"], "agent");
+    sam.get(conversations).expect(200).await;
     assert_eq!(
-        get_as(&server, &sam, "/api/admin/invitations").await["invitations"],
+        sam.get(invitations).expect(200).await["invitations"],
         json!([]),
         "an accepted invitation is gone"
     );
     // The owner withdraws the other invitation; a second withdrawal finds nothing.
     for status in [204, 404] {
-        expect_status(
-            &server,
-            Method::DELETE,
-            "/api/admin/projects/demo/members/nobody@example.com",
-            Some(&owner),
-            None,
-            status,
-        )
-        .await;
+        owner
+            .delete("/api/admin/projects/demo/members/nobody@example.com")
+            .expect(status)
+            .await;
     }
     // A member's role is changed directly.
     let promote = json!({ "email": "sam@example.com", "role": "owner" });
-    expect_status(
-        &server,
-        Method::PUT,
-        "/api/admin/projects/demo/members",
-        Some(&owner),
-        Some(promote),
-        200,
-    )
-    .await;
+    owner.put(members, promote).expect(200).await;
     let demote = json!({ "email": "sam@example.com", "role": "agent" });
-    expect_status(
-        &server,
-        Method::PUT,
-        "/api/admin/projects/demo/members",
-        Some(&owner),
-        Some(demote),
-        200,
-    )
-    .await;
-    let members: Value = call(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/members",
-        Some(&owner),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let roles: Vec<(String, String)> = members["members"]
+    owner.put(members, demote).expect(200).await;
+    let listed = owner.get(members).expect(200).await;
+    let roles: Vec<(String, String)> = listed["members"]
         .as_array()
         .unwrap()
         .iter()
@@ -943,91 +555,37 @@ async fn admins_add_users_and_owners_give_and_take_roles() {
 
     // Admins add an existing user directly, and are told when there is none.
     let direct = json!({ "email": "admin-added@example.com", "role": "agent" });
-    expect_status(
-        &server,
-        Method::PUT,
-        "/api/admin/projects/demo/members",
-        Some(&admin),
-        Some(direct.clone()),
-        404,
-    )
-    .await;
-    signed_in(&server, "admin-added@example.com", false, None).await;
-    expect_status(
-        &server,
-        Method::PUT,
-        "/api/admin/projects/demo/members",
-        Some(&admin),
-        Some(direct),
-        200,
-    )
-    .await;
+    admin.put(members, direct.clone()).expect(404).await;
+    server.user("admin-added@example.com").await;
+    admin.put(members, direct).expect(200).await;
     let bad_role = json!({ "email": "sam@example.com", "role": "king" });
-    expect_status(
-        &server,
-        Method::PUT,
-        "/api/admin/projects/demo/members",
-        Some(&owner),
-        Some(bad_role),
-        400,
-    )
-    .await;
+    owner.put(members, bad_role).expect(400).await;
 
-    expect_status(
-        &server,
-        Method::DELETE,
-        "/api/admin/projects/demo/members/sam@example.com",
-        Some(&owner),
-        None,
-        204,
-    )
-    .await;
-    expect_status(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/conversations",
-        Some(&sam),
-        None,
-        403,
-    )
-    .await;
+    owner
+        .delete("/api/admin/projects/demo/members/sam@example.com")
+        .expect(204)
+        .await;
+    sam.get(conversations).expect(403).await;
 }
 
 #[tokio::test]
 async fn dashboard_changes_survive_a_restart_with_the_same_config() {
-    use reqwest::Method;
     let server = TestServer::start().await;
-    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
-    call(
-        &server,
-        Method::PUT,
-        "/api/admin/projects/demo",
-        Some(&owner),
-        Some(settings("Dashboard Bot")),
-    )
-    .await;
-    let rotated: Value = call(
-        &server,
-        Method::POST,
-        "/api/admin/projects/demo/push-secret",
-        Some(&owner),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let owner = server.owner("owner@example.com").await;
+    owner
+        .put("/api/admin/projects/demo", settings("Dashboard Bot"))
+        .expect(200)
+        .await;
+    let rotated = owner
+        .post("/api/admin/projects/demo/push-secret", None)
+        .expect(200)
+        .await;
     let secret = rotated["pushSecret"].as_str().unwrap().to_owned();
     let doc = json!({ "title": "Gift cards", "content": "Gift cards never expire." });
-    expect_status(
-        &server,
-        Method::POST,
-        "/api/admin/projects/demo/documents",
-        Some(&owner),
-        Some(doc),
-        201,
-    )
-    .await;
+    owner
+        .post("/api/admin/projects/demo/documents", doc)
+        .expect(201)
+        .await;
 
     let server = server.restart().await;
     let public: Value = get_json(&server, "/api/widget/config?project=demo").await;
@@ -1055,34 +613,21 @@ async fn dashboard_changes_survive_a_restart_with_the_same_config() {
 
 #[tokio::test]
 async fn conversations_past_the_retention_period_are_erased() {
-    use reqwest::Method;
     let server = TestServer::start().await;
-    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
+    let owner = server.owner("owner@example.com").await;
     let (kept_elsewhere, _) = chat(&server, "other", "Hello").await;
     let (expiring, _) = chat(&server, "demo", "What is your return policy?").await;
     let mut body = settings("Bot");
     body["retentionDays"] = json!(0);
-    expect_status(
-        &server,
-        Method::PUT,
-        "/api/admin/projects/demo",
-        Some(&owner),
-        Some(body.clone()),
-        400,
-    )
-    .await;
+    owner
+        .put("/api/admin/projects/demo", body.clone())
+        .expect(400)
+        .await;
     body["retentionDays"] = json!(1);
-    let updated: Value = call(
-        &server,
-        Method::PUT,
-        "/api/admin/projects/demo",
-        Some(&owner),
-        Some(body),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let updated = owner
+        .put("/api/admin/projects/demo", body)
+        .expect(200)
+        .await;
     assert_eq!(updated["retentionDays"], 1);
 
     let now_ms = std::time::UNIX_EPOCH.elapsed().unwrap().as_millis() as u64;
@@ -1123,97 +668,73 @@ async fn conversations_past_the_retention_period_are_erased() {
 }
 
 /// Creates project `slug` as `admin` (no allowed origins, so widget calls work from tests).
-async fn create_project(server: &TestServer, admin: &str, slug: &str) {
+async fn create_project(admin: &Caller, slug: &str) {
     let mut create = settings("New project");
     create["slug"] = json!(slug);
     create["allowedOrigins"] = json!([]);
-    let response = call(
-        server,
-        reqwest::Method::POST,
-        "/api/admin/projects",
-        Some(admin),
-        Some(create),
-    )
-    .await;
-    assert_eq!(response.status(), 201);
+    admin.post("/api/admin/projects", create).expect(201).await;
 }
 
 /// Deletes project `slug` as `admin`, then creates a new one under the same slug.
-async fn delete_and_create(server: &TestServer, admin: &str, slug: &str) {
-    let path = format!("/api/admin/projects/{slug}");
-    let deleted = call(server, reqwest::Method::DELETE, &path, Some(admin), None).await;
-    assert_eq!(deleted.status(), 204);
-    create_project(server, admin, slug).await;
+async fn delete_and_create(admin: &Caller, slug: &str) {
+    admin
+        .delete(&format!("/api/admin/projects/{slug}"))
+        .expect(204)
+        .await;
+    create_project(admin, slug).await;
 }
 
-/// A new push secret for `slug`, rotated by `token`.
-async fn rotate_push_secret(server: &TestServer, token: &str, slug: &str) -> String {
-    let path = format!("/api/admin/projects/{slug}/push-secret");
-    let rotated = call(server, reqwest::Method::POST, &path, Some(token), None).await;
-    assert_eq!(rotated.status(), 200);
-    let rotated: Value = rotated.json().await.unwrap();
+/// A new push secret for `slug`, rotated by `caller`.
+async fn rotate_push_secret(caller: &Caller, slug: &str) -> String {
+    let rotated = caller
+        .post(&format!("/api/admin/projects/{slug}/push-secret"), None)
+        .expect(200)
+        .await;
     rotated["pushSecret"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
 async fn a_re_created_slug_gives_no_role_to_the_deleted_projects_members() {
-    use reqwest::Method;
     let server = TestServer::start().await;
-    let admin = signed_in(&server, "admin@example.com", true, None).await;
-    let old_owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
-    let old_agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let admin = server.admin("admin@example.com").await;
+    let old_owner = server.owner("owner@example.com").await;
+    let old_agent = server.agent("agent@example.com").await;
     let invite = json!({ "email": "invited@example.com", "role": "owner" });
-    expect_status(
-        &server,
-        Method::PUT,
-        "/api/admin/projects/demo/members",
-        Some(&old_owner),
-        Some(invite),
-        202,
-    )
-    .await;
-    delete_and_create(&server, &admin, "demo").await;
-    for (method, path, token) in [
-        (Method::GET, "/api/admin/projects/demo", &old_owner),
-        (
-            Method::POST,
-            "/api/admin/projects/demo/push-secret",
-            &old_owner,
-        ),
-        (Method::GET, "/api/admin/projects/demo/members", &old_owner),
+    old_owner
+        .put("/api/admin/projects/demo/members", invite)
+        .expect(202)
+        .await;
+    delete_and_create(&admin, "demo").await;
+    for (method, path) in [
+        (Method::GET, "/api/admin/projects/demo"),
+        (Method::POST, "/api/admin/projects/demo/push-secret"),
+        (Method::GET, "/api/admin/projects/demo/members"),
     ] {
-        expect_status(&server, method, path, Some(token), None, 403).await;
+        old_owner.request(method, path, None).expect(403).await;
     }
-    expect_status(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/conversations",
-        Some(&old_agent),
-        None,
-        403,
-    )
-    .await;
+    old_agent
+        .get("/api/admin/projects/demo/conversations")
+        .expect(403)
+        .await;
     assert_eq!(
-        get_as(&server, &old_owner, "/api/admin/projects").await["projects"],
+        old_owner.get("/api/admin/projects").expect(200).await["projects"],
         json!([]),
         "the new project is not listed as theirs"
     );
-    let invited = signed_in(&server, "invited@example.com", false, None).await;
+    let invited = server.user("invited@example.com").await;
     assert_eq!(
-        get_as(&server, &invited, "/api/admin/invitations").await["invitations"],
+        invited.get("/api/admin/invitations").expect(200).await["invitations"],
         json!([]),
         "invitations went with the project"
     );
-    expect_status(
-        &server,
-        Method::POST,
-        "/api/admin/invitations/demo/accept",
-        Some(&invited),
-        None,
-        404,
-    )
-    .await;
-    let members = get_as(&server, &admin, "/api/admin/projects/demo/members").await;
+    invited
+        .post("/api/admin/invitations/demo/accept", None)
+        .expect(404)
+        .await;
+    let members = admin
+        .get("/api/admin/projects/demo/members")
+        .expect(200)
+        .await;
     let emails: Vec<&str> = members["members"]
         .as_array()
         .unwrap()
@@ -1244,40 +765,22 @@ async fn a_re_created_slug_gives_no_role_to_the_deleted_projects_members() {
         .invite("ghost", "invited@example.com", Role::Owner, old_owner_id)
         .await
         .unwrap();
-    expect_status(
-        &server,
-        Method::POST,
-        "/api/admin/invitations/ghost/accept",
-        Some(&invited),
-        None,
-        404,
-    )
-    .await;
-    create_project(&server, &admin, "ghost").await;
-    expect_status(
-        &server,
-        Method::GET,
-        "/api/admin/projects/ghost",
-        Some(&old_owner),
-        None,
-        403,
-    )
-    .await;
-    expect_status(
-        &server,
-        Method::POST,
-        "/api/admin/invitations/ghost/accept",
-        Some(&invited),
-        None,
-        404,
-    )
-    .await;
+    invited
+        .post("/api/admin/invitations/ghost/accept", None)
+        .expect(404)
+        .await;
+    create_project(&admin, "ghost").await;
+    old_owner.get("/api/admin/projects/ghost").expect(403).await;
+    invited
+        .post("/api/admin/invitations/ghost/accept", None)
+        .expect(404)
+        .await;
 }
 
 #[tokio::test]
 async fn a_re_created_slug_numbers_its_events_after_the_deleted_ones() {
     let server = TestServer::start().await;
-    let admin = signed_in(&server, "admin@example.com", true, None).await;
+    let admin = server.admin("admin@example.com").await;
     let event = json!({ "project": "demo", "type": "signed_up" });
     let mut old_ids = Vec::new();
     for _ in 0..3 {
@@ -1285,8 +788,8 @@ async fn a_re_created_slug_numbers_its_events_after_the_deleted_ones() {
         let body: Value = response.json().await.unwrap();
         old_ids.push(body["id"].as_str().unwrap().parse::<u64>().unwrap());
     }
-    delete_and_create(&server, &admin, "demo").await;
-    let secret = rotate_push_secret(&server, &admin, "demo").await;
+    delete_and_create(&admin, "demo").await;
+    let secret = rotate_push_secret(&admin, "demo").await;
     let body: Value = push(&server, &secret, event).await.json().await.unwrap();
     let new_id: u64 = body["id"].as_str().unwrap().parse().unwrap();
     let old_max = *old_ids.iter().max().unwrap();
@@ -1310,8 +813,8 @@ async fn a_re_created_slug_numbers_its_events_after_the_deleted_ones() {
 
     // The floor survives a restart.
     let server = server.restart().await;
-    let restarted_admin = signed_in(&server, "admin2@example.com", true, None).await;
-    let secret = rotate_push_secret(&server, &restarted_admin, "demo").await;
+    let restarted_admin = server.admin("admin2@example.com").await;
+    let secret = rotate_push_secret(&restarted_admin, "demo").await;
     let body: Value = push(
         &server,
         &secret,
@@ -1326,10 +829,9 @@ async fn a_re_created_slug_numbers_its_events_after_the_deleted_ones() {
 
 #[tokio::test]
 async fn deleting_a_project_removes_it_and_its_data() {
-    use reqwest::Method;
     let server = TestServer::start().await;
-    let owner = signed_in(&server, "owner@example.com", false, Some(Role::Owner)).await;
-    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let owner = server.owner("owner@example.com").await;
+    let agent = server.agent("agent@example.com").await;
     let (session, _) = chat(&server, "demo", "What is your return policy?").await;
     assert_eq!(
         push(
@@ -1342,42 +844,15 @@ async fn deleting_a_project_removes_it_and_its_data() {
         201
     );
 
-    expect_status(
-        &server,
-        Method::DELETE,
-        "/api/admin/projects/demo",
-        Some(&agent),
-        None,
-        403,
-    )
-    .await;
-    expect_status(
-        &server,
-        Method::DELETE,
-        "/api/admin/projects/demo",
-        Some(&owner),
-        None,
-        204,
-    )
-    .await;
-    expect_status(
-        &server,
-        Method::DELETE,
-        "/api/admin/projects/demo",
-        Some(&owner),
-        None,
-        404,
-    )
-    .await;
-    expect_error(
-        client()
-            .get(server.url("/api/widget/config?project=demo"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    let project = "/api/admin/projects/demo";
+    agent.delete(project).expect(403).await;
+    owner.delete(project).expect(204).await;
+    owner.delete(project).expect(404).await;
+    server
+        .anonymous()
+        .get("/api/widget/config?project=demo")
+        .expect(404)
+        .await;
     expect_error(
         push(
             &server,

@@ -180,37 +180,7 @@ async fn a_backup_taken_stopped_or_running_restores_into_a_serving_store() {
 #[tokio::test]
 async fn only_admins_download_backups() {
     let server = TestServer::start().await;
-    let user = server
-        .engine
-        .accounts
-        .add_user("agent@example.com", PASSWORD.into(), false)
-        .await
-        .unwrap();
-    server
-        .engine
-        .accounts
-        .grant(user.id, "demo", Some(helpyap_actors::records::Role::Owner))
-        .await
-        .unwrap();
-    let tokens: Value = send_json(
-        client()
-            .post(server.url("/api/admin/auth/login"))
-            .json(&json!({ "email": "agent@example.com", "password": PASSWORD })),
-    )
-    .await;
-    let owner = tokens["accessToken"].as_str().unwrap();
-    let response = client()
-        .get(server.url("/api/admin/backup"))
-        .bearer_auth(owner)
-        .send()
-        .await
-        .unwrap();
-    expect_error(response, 403).await;
-    let post = client()
-        .post(server.url("/api/admin/backup"))
-        .bearer_auth(owner)
-        .send()
-        .await
-        .unwrap();
-    expect_error(post, 405).await;
+    let owner = server.owner("agent@example.com").await;
+    owner.get("/api/admin/backup").expect(403).await;
+    owner.post("/api/admin/backup", None).expect(405).await;
 }

@@ -93,10 +93,8 @@ async fn a_body_that_never_finishes_gets_408() {
 /// callers in one order: token (401), then project (404), then role (403).
 #[tokio::test]
 async fn admin_routes_name_their_methods_and_check_token_then_project_then_role() {
-    use crate::admin_projects::signed_in;
-    use helpyap_actors::records::Role;
     let server = TestServer::start().await;
-    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let agent = server.agent("agent@example.com").await;
     let cases = [
         ("/api/admin/projects", "GET, POST"),
         ("/api/admin/projects/demo", "GET, PUT, DELETE"),
@@ -109,40 +107,30 @@ async fn admin_routes_name_their_methods_and_check_token_then_project_then_role(
         ("/api/admin/users", "POST"),
     ];
     for (path, allow) in cases {
-        let response = client()
-            .patch(server.url(path))
-            .bearer_auth(&agent)
-            .send()
-            .await
-            .unwrap();
+        let response = agent.patch(path, None).send().await;
         assert_eq!(response.headers()["allow"], allow, "{path}");
         expect_error(response, 405).await;
     }
-    let get = |path: &'static str, token: Option<&str>| {
-        let request = client().get(server.url(path));
-        let request = match token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        };
-        async move { request.send().await.unwrap() }
-    };
     // No token: 401 even for a project that does not exist.
-    expect_error(get("/api/admin/projects/nope/leads", None).await, 401).await;
+    server
+        .anonymous()
+        .get("/api/admin/projects/nope/leads")
+        .expect(401)
+        .await;
     // A token: an unknown project is 404 before any role is asked for.
-    let unknown = get("/api/admin/projects/nope/members", Some(&agent)).await;
-    expect_error(unknown, 404).await;
+    agent
+        .get("/api/admin/projects/nope/members")
+        .expect(404)
+        .await;
     // The project exists: the agent lacks the owner role.
-    expect_error(
-        get("/api/admin/projects/demo/members", Some(&agent)).await,
-        403,
-    )
-    .await;
-    assert_eq!(
-        get("/api/admin/projects/demo/leads", Some(&agent))
-            .await
-            .status(),
-        200
-    );
+    agent
+        .get("/api/admin/projects/demo/members")
+        .expect(403)
+        .await;
+    agent
+        .get("/api/admin/projects/demo/leads")
+        .expect(200)
+        .await;
 }
 
 /// Without a token, the route table still answers first: 404 for a path no route has, 405

@@ -1,11 +1,8 @@
 //! `POST /api/widget/lead`: a visitor leaves an email for a human; only the session's holder.
 
-use helpyap_actors::records::Role;
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::admin_projects::{call, signed_in};
 use crate::support::{TestServer, client, expect_error};
 
 /// Starts a session in `project` with one question; returns its id and token.
@@ -150,7 +147,7 @@ async fn lead_emails_carrying_mailto_parameters_or_several_addresses_are_refused
 #[tokio::test]
 async fn lead_exports_defuse_formulas_hidden_behind_invisible_or_compatibility_characters() {
     let server = lenient_server().await;
-    let agent = signed_in(&server, "agent@example.com", false, Some(Role::Agent)).await;
+    let agent = server.agent("agent@example.com").await;
     // (name, message, defused): cells a spreadsheet could run once it drops or folds their first
     // characters, and cells it could not.
     let leads = [
@@ -178,17 +175,9 @@ async fn lead_exports_defuse_formulas_hidden_behind_invisible_or_compatibility_c
         sessions.push(id.to_string());
     }
 
-    let csv = call(
-        &server,
-        Method::GET,
-        "/api/admin/projects/demo/leads.csv",
-        Some(&agent),
-        None,
-    )
-    .await
-    .text()
-    .await
-    .unwrap();
+    let csv = agent.get("/api/admin/projects/demo/leads.csv").send().await;
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), leads.len(), "{csv}");

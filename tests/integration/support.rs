@@ -1,4 +1,5 @@
-//! Test support: start and stop in-process servers and the real binary, and assert on errors.
+//! Test support: start and stop in-process servers and the real binary, call them as a signed-in
+//! user or anonymously, and assert on answers and errors.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -9,6 +10,9 @@ use std::time::Duration;
 use helpyap::config::{Config, DEFAULT_CONFIG_TOML, ProjectConfig};
 use helpyap::server::App;
 use helpyap_actors::Engine;
+use helpyap_actors::records::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -151,21 +155,193 @@ pub async fn push(server: &TestServer, secret: &str, body: serde_json::Value) ->
 
 /// Asserts the status and the `{"error": "<non-empty>"}` body, and returns the message.
 pub async fn expect_error(response: reqwest::Response, status: u16) -> String {
-    assert_eq!(response.status().as_u16(), status, "unexpected status");
-    assert_eq!(response.headers()["content-type"], "application/json");
-    let body: serde_json::Value = response.json().await.unwrap();
-    let object = body.as_object().expect("error bodies are objects");
-    assert_eq!(
-        object.len(),
-        1,
-        "error bodies have exactly one field: {body}"
-    );
-    let message = object["error"]
-        .as_str()
-        .expect("error is a string")
-        .to_owned();
-    assert!(!message.is_empty());
-    message
+    assert!(status >= 400, "{status} is no error status");
+    let body = expect_answer(response, status, "the request").await;
+    body["error"].as_str().unwrap().to_owned()
+}
+
+/// Reads `response` to the end and asserts its status; a body is JSON, or `Value::Null` when
+/// empty. Error bodies (400 and up) must be `{"error": "<non-empty>"}` served as JSON.
+async fn expect_answer(response: reqwest::Response, status: u16, what: &str) -> Value {
+    let actual = response.status().as_u16();
+    let content_type = response.headers().get("content-type").cloned();
+    let bytes = response.bytes().await.unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(actual, status, "{what}: unexpected status; body: {text}");
+    if bytes.is_empty() && status < 400 {
+        return Value::Null;
+    }
+    let body: Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|error| panic!("{what}: the body is not JSON ({error}): {text}"));
+    if status >= 400 {
+        assert_eq!(
+            content_type.as_ref().map(|value| value.to_str().unwrap()),
+            Some("application/json"),
+            "{what}: error bodies are JSON"
+        );
+        let object = body.as_object().expect("error bodies are objects");
+        assert_eq!(
+            object.len(),
+            1,
+            "error bodies have exactly one field: {body}"
+        );
+        let message = object["error"].as_str().expect("error is a string");
+        assert!(!message.is_empty());
+    }
+    body
+}
+
+/// The password of every user `TestServer::as_user` creates.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Who calls the admin API: the tests' users, each signed in, and the anonymous caller.
+impl TestServer {
+    /// Creates `email` (a site admin or not, with `role` on `demo` if any) and signs it in.
+    pub async fn as_user(&self, email: &str, admin: bool, role: Option<Role>) -> Caller {
+        let user = self
+            .engine
+            .accounts
+            .add_user(email, PASSWORD.into(), admin)
+            .await
+            .unwrap();
+        if let Some(role) = role {
+            self.engine
+                .accounts
+                .grant(user.id, "demo", Some(role))
+                .await
+                .unwrap();
+        }
+        self.sign_in(email).await
+    }
+
+    /// A new site admin (admins own every project).
+    pub async fn admin(&self, email: &str) -> Caller {
+        self.as_user(email, true, None).await
+    }
+
+    /// A new owner of `demo`.
+    pub async fn owner(&self, email: &str) -> Caller {
+        self.as_user(email, false, Some(Role::Owner)).await
+    }
+
+    /// A new agent of `demo`.
+    pub async fn agent(&self, email: &str) -> Caller {
+        self.as_user(email, false, Some(Role::Agent)).await
+    }
+
+    /// A new user with no role anywhere.
+    pub async fn user(&self, email: &str) -> Caller {
+        self.as_user(email, false, None).await
+    }
+
+    /// Signs an existing user in with [`PASSWORD`].
+    pub async fn sign_in(&self, email: &str) -> Caller {
+        let tokens = self
+            .anonymous()
+            .post(
+                "/api/admin/auth/login",
+                json!({ "email": email, "password": PASSWORD }),
+            )
+            .expect(200)
+            .await;
+        Caller {
+            base: self.url(""),
+            token: Some(tokens["accessToken"].as_str().unwrap().to_owned()),
+        }
+    }
+
+    /// A caller without a token.
+    pub fn anonymous(&self) -> Caller {
+        Caller {
+            base: self.url(""),
+            token: None,
+        }
+    }
+
+    /// A caller presenting `token`, whatever it is (say, a forged one).
+    pub fn with_token(&self, token: &str) -> Caller {
+        Caller {
+            base: self.url(""),
+            token: Some(token.to_owned()),
+        }
+    }
+}
+
+/// One caller of a server: its access token, if signed in, goes with every request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    base: String,
+    token: Option<String>,
+}
+
+impl Caller {
+    pub fn get(&self, path: &str) -> Call {
+        self.request(Method::GET, path, None)
+    }
+
+    /// `body` is sent as JSON; `None` sends no body.
+    pub fn post(&self, path: &str, body: impl Into<Option<Value>>) -> Call {
+        self.request(Method::POST, path, body)
+    }
+
+    /// `body` is sent as JSON; `None` sends no body.
+    pub fn put(&self, path: &str, body: impl Into<Option<Value>>) -> Call {
+        self.request(Method::PUT, path, body)
+    }
+
+    /// `body` is sent as JSON; `None` sends no body.
+    pub fn patch(&self, path: &str, body: impl Into<Option<Value>>) -> Call {
+        self.request(Method::PATCH, path, body)
+    }
+
+    pub fn delete(&self, path: &str) -> Call {
+        self.request(Method::DELETE, path, None)
+    }
+
+    /// Any method; `body` is sent as JSON, `None` sends no body.
+    pub fn request(&self, method: Method, path: &str, body: impl Into<Option<Value>>) -> Call {
+        let what = format!("{method} {path}");
+        let mut request = client().request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body.into() {
+            request = request.json(&body);
+        }
+        Call { request, what }
+    }
+}
+
+/// A request about to be sent.
+pub struct Call {
+    request: reqwest::RequestBuilder,
+    /// `METHOD path`, for failure messages.
+    what: String,
+}
+
+impl Call {
+    pub fn header(mut self, name: &str, value: &str) -> Call {
+        self.request = self.request.header(name, value);
+        self
+    }
+
+    pub async fn send(self) -> reqwest::Response {
+        self.request.send().await.unwrap()
+    }
+
+    /// Sends, asserts the status, and returns the JSON body (`Value::Null` when empty). Error
+    /// statuses (400 and up) must come with a `{"error": "<non-empty>"}` body.
+    pub async fn expect(self, status: u16) -> Value {
+        let what = self.what.clone();
+        expect_answer(self.send().await, status, &what).await
+    }
+
+    /// Like `expect` for an error status; returns the error message.
+    pub async fn expect_error(self, status: u16) -> String {
+        assert!(status >= 400, "{status} is no error status");
+        let body = self.expect(status).await;
+        body["error"].as_str().unwrap().to_owned()
+    }
 }
 
 /// The real `helpyap` binary, killed when dropped.
