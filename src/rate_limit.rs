@@ -50,7 +50,14 @@ pub struct RateDecision {
 /// The limits of every class, and where the counts live.
 pub struct RateLimiter {
     limits: RateLimitsConfig,
-    counters: Box<dyn RateCounters>,
+    counters: Counters,
+}
+
+/// Counts kept in this process are counted directly — no allocation or virtual call on every
+/// request; counts kept elsewhere go through the [`RateCounters`] seam.
+enum Counters {
+    Local(LocalCounters),
+    Shared(Box<dyn RateCounters>),
 }
 
 /// Where request counts live: in this process ([`LocalCounters`]) or in a store every node
@@ -90,7 +97,10 @@ pub struct Hit {
 impl RateLimiter {
     /// Limits counted in this process.
     pub fn new(config: &RateLimitsConfig) -> RateLimiter {
-        RateLimiter::with_counters(config, Box::new(LocalCounters::default()))
+        RateLimiter {
+            limits: config.clone(),
+            counters: Counters::Local(LocalCounters::default()),
+        }
     }
 
     pub fn with_counters(
@@ -99,7 +109,7 @@ impl RateLimiter {
     ) -> RateLimiter {
         RateLimiter {
             limits: config.clone(),
-            counters,
+            counters: Counters::Shared(counters),
         }
     }
 
@@ -114,7 +124,10 @@ impl RateLimiter {
             class,
             client: client_key(client),
         };
-        let hit = self.counters.hit(key, requests, window, now).await;
+        let hit = match &self.counters {
+            Counters::Local(local) => local.count(key, requests, window, now),
+            Counters::Shared(shared) => shared.hit(key, requests, window, now).await,
+        };
         RateDecision {
             allowed: hit.counted,
             limit: requests,
@@ -125,12 +138,12 @@ impl RateLimiter {
 
     /// Forgets clients whose window has ended; their next request opens a fresh one anyway.
     pub fn sweep(&self, now: Instant) {
-        self.counters.sweep(now);
+        self.counters().sweep(now);
     }
 
     /// Clients tracked across all classes.
     pub fn tracked_clients(&self) -> usize {
-        self.counters.tracked_clients()
+        self.counters().tracked_clients()
     }
 
     /// How often `sweep` should run: often enough that a window's entries go soon after it ends.
@@ -139,6 +152,13 @@ impl RateLimiter {
         shortest
             .unwrap_or(Duration::from_secs(60))
             .min(Duration::from_secs(10))
+    }
+
+    fn counters(&self) -> &dyn RateCounters {
+        match &self.counters {
+            Counters::Local(local) => local,
+            Counters::Shared(shared) => shared.as_ref(),
+        }
     }
 
     fn limit(&self, class: RateClass) -> RateLimit {
@@ -174,9 +194,8 @@ struct Window {
     used: u32,
 }
 
-#[async_trait::async_trait]
-impl RateCounters for LocalCounters {
-    async fn hit(&self, key: CounterKey, limit: u32, window: Duration, now: Instant) -> Hit {
+impl LocalCounters {
+    fn count(&self, key: CounterKey, limit: u32, window: Duration, now: Instant) -> Hit {
         let fresh = Window {
             opened: now,
             length: window,
@@ -196,6 +215,13 @@ impl RateCounters for LocalCounters {
             reset_after: window.saturating_sub(now.duration_since(entry.opened)),
         }
     }
+}
+
+#[async_trait::async_trait]
+impl RateCounters for LocalCounters {
+    async fn hit(&self, key: CounterKey, limit: u32, window: Duration, now: Instant) -> Hit {
+        self.count(key, limit, window, now)
+    }
 
     fn sweep(&self, now: Instant) {
         self.windows
@@ -211,17 +237,38 @@ impl RateCounters for LocalCounters {
 mod tests {
     use super::*;
 
-    fn limiter(requests: u32, window_secs: u64) -> RateLimiter {
+    fn config(requests: u32, window_secs: u64) -> RateLimitsConfig {
         let limit = RateLimit {
             requests,
             window: Duration::from_secs(window_secs),
         };
-        RateLimiter::new(&RateLimitsConfig {
+        RateLimitsConfig {
             chat: limit,
             push: limit,
             widget: limit,
             login: limit,
-        })
+        }
+    }
+
+    fn limiter(requests: u32, window_secs: u64) -> RateLimiter {
+        RateLimiter::new(&config(requests, window_secs))
+    }
+
+    /// Counts behind the seam (as a cluster's shared store would keep them) decide alike.
+    #[tokio::test]
+    async fn counters_behind_the_seam_decide_as_local_ones() {
+        let seam = Box::new(LocalCounters::default());
+        let limiter = RateLimiter::with_counters(&config(2, 60), seam);
+        let t0 = Instant::now();
+        let allowed: Vec<bool> = [
+            limiter.check_at(RateClass::Chat, A, t0).await.allowed,
+            limiter.check_at(RateClass::Chat, A, t0).await.allowed,
+            limiter.check_at(RateClass::Chat, A, t0).await.allowed,
+            limiter.check_at(RateClass::Chat, B, t0).await.allowed,
+        ]
+        .to_vec();
+        assert_eq!(allowed, [true, true, false, true]);
+        assert_eq!(limiter.tracked_clients(), 2);
     }
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
