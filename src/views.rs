@@ -2,10 +2,14 @@
 //! in one place. A visitor's transcript shows a message one way, the team's inbox another; no
 //! handler builds that JSON itself.
 
-use helpyap_actors::Source;
+use std::collections::BTreeMap;
+
 use helpyap_actors::chat::{Feedback, MessageStatus, Role};
-use helpyap_actors::records::{LeadRecord, MessageRecord, SessionRecord};
+use helpyap_actors::records::{
+    Document, Invitation, LeadRecord, MessageRecord, Role as MemberRole, SessionRecord, UserRecord,
+};
 use helpyap_actors::time::rfc3339;
+use helpyap_actors::{ProjectSnapshot, Source, WidgetSettings};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -125,6 +129,132 @@ impl<'a> From<&'a LeadRecord> for LeadView<'a> {
             name: lead.name.as_deref(),
             message: lead.message.as_deref(),
             created_at: rfc3339(lead.created_at_ms),
+        }
+    }
+}
+
+/// A project's settings as the dashboard edits them: the widget settings (as in the public
+/// config, with `socialProof`), the allowed origins, retention, and whether pushes can work.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectView<'a> {
+    slug: &'a str,
+    #[serde(flatten)]
+    widget: &'a WidgetSettings,
+    allowed_origins: &'a [String],
+    retention_days: Option<u32>,
+    has_push_secret: bool,
+}
+
+impl<'a> From<&'a ProjectSnapshot> for ProjectView<'a> {
+    fn from(project: &'a ProjectSnapshot) -> ProjectView<'a> {
+        ProjectView {
+            slug: &project.slug,
+            widget: &project.widget,
+            allowed_origins: &project.allowed_origins,
+            retention_days: project.retention_days,
+            has_push_secret: project.push_secret_hash.is_some(),
+        }
+    }
+}
+
+/// A knowledge-base document in the dashboard's list: its passages counted, not shown.
+#[derive(Serialize)]
+pub struct DocumentSummary<'a> {
+    id: &'a str,
+    title: &'a str,
+    url: Option<&'a str>,
+    passages: usize,
+    fetched: bool,
+}
+
+impl<'a> From<&'a Document> for DocumentSummary<'a> {
+    fn from(document: &'a Document) -> DocumentSummary<'a> {
+        DocumentSummary {
+            id: &document.id,
+            title: &document.title,
+            url: document.url.as_deref(),
+            passages: document.passages.len(),
+            fetched: document.fetched,
+        }
+    }
+}
+
+/// A user as sign-in and the admin API show them; never the password hash.
+#[derive(Serialize)]
+pub struct UserView<'a> {
+    id: Uuid,
+    email: &'a str,
+    admin: bool,
+    roles: &'a BTreeMap<String, MemberRole>,
+}
+
+impl<'a> From<&'a UserRecord> for UserView<'a> {
+    fn from(user: &'a UserRecord) -> UserView<'a> {
+        UserView {
+            id: user.id,
+            email: &user.email,
+            admin: user.admin,
+            roles: &user.roles,
+        }
+    }
+}
+
+/// Someone with a role on a project, in its member list.
+#[derive(Serialize)]
+pub struct MemberView<'a> {
+    email: &'a str,
+    role: MemberRole,
+    admin: bool,
+}
+
+impl<'a> MemberView<'a> {
+    /// `user` as a member of `slug`, if they have a role on it.
+    pub fn of(user: &'a UserRecord, slug: &str) -> Option<MemberView<'a>> {
+        Some(MemberView {
+            email: &user.email,
+            role: user.role_on(slug)?,
+            admin: user.admin,
+        })
+    }
+}
+
+/// An invitation as the project's owners see it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationView<'a> {
+    email: &'a str,
+    role: MemberRole,
+    invited_at: String,
+}
+
+impl<'a> From<&'a Invitation> for InvitationView<'a> {
+    fn from(invitation: &'a Invitation) -> InvitationView<'a> {
+        InvitationView {
+            email: &invitation.email,
+            role: invitation.role,
+            invited_at: rfc3339(invitation.created_at_ms),
+        }
+    }
+}
+
+/// An invitation as the invited user sees it: to which project, by its widget's name.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MyInvitationView<'a> {
+    project: &'a str,
+    name: &'a str,
+    role: MemberRole,
+    invited_at: String,
+}
+
+impl<'a> MyInvitationView<'a> {
+    pub fn new(invitation: &'a Invitation, project: &'a ProjectSnapshot) -> MyInvitationView<'a> {
+        MyInvitationView {
+            project: &invitation.project,
+            name: &project.widget.name,
+            role: invitation.role,
+            invited_at: rfc3339(invitation.created_at_ms),
         }
     }
 }

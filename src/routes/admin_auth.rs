@@ -24,6 +24,7 @@ use crate::auth::Access;
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
+use crate::views::UserView;
 
 #[derive(Deserialize)]
 struct LoginBody {
@@ -136,5 +137,5 @@ fn tokens(state: &AppState, user: &UserRecord, grant: RefreshGrant) -> Response<
 }
 
 pub fn user_json(user: &UserRecord) -> Value {
-    json!({ "id": user.id, "email": user.email, "admin": user.admin, "roles": user.roles })
+    serde_json::to_value(UserView::from(user)).expect("users serialize")
 }

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
+use crate::views::DocumentSummary;
 use crate::web_fetch::FetchError;
 
 /// Pages of one sitemap fetched at once.
@@ -38,25 +39,9 @@ pub async fn reindex(state: &AppState, slug: &str) -> Result<Response<Body>, Api
     list(state, slug).await
 }
 
-fn summary(document: &Document) -> Value {
-    json!({
-        "id": document.id,
-        "title": document.title,
-        "url": document.url,
-        "passages": document.passages.len(),
-        "fetched": document.fetched,
-    })
-}
-
 pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
-    let documents: Vec<Value> = state
-        .engine
-        .projects
-        .documents(slug)
-        .await?
-        .iter()
-        .map(summary)
-        .collect();
+    let documents = state.engine.projects.documents(slug).await?;
+    let documents: Vec<DocumentSummary> = documents.iter().map(DocumentSummary::from).collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({ "documents": documents }),
@@ -141,7 +126,8 @@ async fn save(
     document: Document,
     status: StatusCode,
 ) -> Result<Response<Body>, ApiError> {
-    let reply = summary(&document);
+    let reply =
+        serde_json::to_value(DocumentSummary::from(&document)).expect("summaries serialize");
     state
         .engine
         .projects
@@ -232,7 +218,7 @@ pub async fn fetch(
         .map(|(page, error)| json!({ "url": page, "error": error.to_string() }))
         .collect();
     let reply = json!({
-        "documents": added.iter().map(summary).collect::<Vec<_>>(),
+        "documents": added.iter().map(DocumentSummary::from).collect::<Vec<_>>(),
         "failed": failed,
     });
     tracing::info!(project = %slug, pages = added.len(), failed = failed.len(), "documents fetched");

@@ -20,12 +20,12 @@ use helpyap_actors::records::{Role, UserRecord};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
-use helpyap_actors::time::rfc3339;
+use crate::views::{InvitationView, MemberView, MyInvitationView};
 
 #[derive(Deserialize)]
 struct MemberBody {
@@ -34,31 +34,13 @@ struct MemberBody {
 }
 
 pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
-    let members: Vec<Value> = state
-        .engine
-        .accounts
-        .users()
-        .await?
+    let users = state.engine.accounts.users().await?;
+    let members: Vec<MemberView> = users
         .iter()
-        .filter_map(|member| {
-            let role = member.role_on(slug)?;
-            Some(json!({ "email": member.email, "role": role, "admin": member.admin }))
-        })
+        .filter_map(|user| MemberView::of(user, slug))
         .collect();
-    let invitations: Vec<Value> = state
-        .engine
-        .accounts
-        .project_invitations(slug)
-        .await?
-        .iter()
-        .map(|invitation| {
-            json!({
-                "email": invitation.email,
-                "role": invitation.role,
-                "invitedAt": rfc3339(invitation.created_at_ms),
-            })
-        })
-        .collect();
+    let invitations = state.engine.accounts.project_invitations(slug).await?;
+    let invitations: Vec<InvitationView> = invitations.iter().map(InvitationView::from).collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({ "members": members, "invitations": invitations }),
@@ -165,19 +147,18 @@ pub async fn decline(
 
 /// `GET /api/admin/invitations`: the invitations to `user`'s email.
 pub async fn mine(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
-    let mut invitations = Vec::new();
-    for invitation in state.engine.accounts.invitations_for(&user.email).await? {
+    let pending = state.engine.accounts.invitations_for(&user.email).await?;
+    let mut invited = Vec::new();
+    for invitation in &pending {
         // A project deleted meanwhile takes its invitations along; skip a race's leftovers.
-        let Ok(project) = state.engine.projects.snapshot(&invitation.project).await else {
-            continue;
-        };
-        invitations.push(json!({
-            "project": invitation.project,
-            "name": project.widget.name,
-            "role": invitation.role,
-            "invitedAt": rfc3339(invitation.created_at_ms),
-        }));
+        if let Ok(project) = state.engine.projects.snapshot(&invitation.project).await {
+            invited.push((invitation, project));
+        }
     }
+    let invitations: Vec<MyInvitationView> = invited
+        .iter()
+        .map(|(invitation, project)| MyInvitationView::new(invitation, project))
+        .collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({ "invitations": invitations }),

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
+use crate::views::ProjectView;
 
 /// What `POST` and `PUT` take and `GET` gives: the widget settings (as in the public config,
 /// with `socialProof`) plus the allowed origins.
@@ -132,14 +133,5 @@ pub async fn read_response(
     status: StatusCode,
 ) -> Result<Response<Body>, ApiError> {
     let snapshot = state.engine.projects.snapshot(slug).await?;
-    let mut body = serde_json::to_value(&snapshot.widget).expect("settings serialize");
-    let object = body.as_object_mut().expect("settings are an object");
-    object.insert("slug".into(), json!(slug));
-    object.insert("allowedOrigins".into(), json!(snapshot.allowed_origins));
-    object.insert("retentionDays".into(), json!(snapshot.retention_days));
-    object.insert(
-        "hasPushSecret".into(),
-        json!(snapshot.push_secret_hash.is_some()),
-    );
-    Ok(json_response(status, &body))
+    Ok(json_response(status, &ProjectView::from(&*snapshot)))
 }
