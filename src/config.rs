@@ -670,6 +670,9 @@ impl Config {
                 },
                 social_proof: project.social_proof.display(),
             };
+            widget
+                .validate()
+                .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
             let secret = self.push_secret(project, &at)?;
             let mut settings =
                 ProjectSettings::new(widget, &project.allowed_origins, project.retention_days)

@@ -84,6 +84,27 @@ impl<'a> From<&'a MessageRecord> for TeamMessage<'a> {
     }
 }
 
+/// A teammate's reply as its author is told it was added.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplyView<'a> {
+    role: Role,
+    content: &'a str,
+    author: Option<&'a str>,
+    created_at: String,
+}
+
+impl<'a> From<&'a MessageRecord> for ReplyView<'a> {
+    fn from(message: &'a MessageRecord) -> ReplyView<'a> {
+        ReplyView {
+            role: message.role,
+            content: &message.content,
+            author: message.author.as_deref(),
+            created_at: rfc3339(message.created_at_ms),
+        }
+    }
+}
+
 /// One conversation in the team's inbox.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

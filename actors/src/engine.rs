@@ -3,10 +3,11 @@
 //!
 //! Reads go straight to the snapshot board or the store; writes go to the one actor that owns
 //! the state (a project, a session, the accounts). Behind the handles the [`Supervisor`] spawns
-//! actors lazily and restarts failed ones from the store. Every call to an actor goes through
-//! [`call_value`], so a dead or restarting actor is always "unavailable, retry". The handles
-//! check push secrets and session tokens; they never write project state themselves except to
-//! create a project that does not exist yet.
+//! actors lazily and restarts failed ones from the store. Every call from a handle to an actor
+//! goes through [`call_value`] (or `Core::call_session`, which retries once on a session actor
+//! that just stopped), so a dead or restarting actor is always "unavailable, retry". The
+//! handles check push secrets and session tokens; the only writes they make themselves are
+//! erasures (a conversation, a project), after stopping the actors that own the data.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;

@@ -66,7 +66,7 @@ impl LeadRecord {
 
 /// A single plain `local@domain`, safe in a `mailto:` link or a mail header as one recipient:
 /// the local part at most 64 characters of dot-separated RFC 5322 atext runs without `? & # %`
-/// (mailto parameters, fragments, escapes, quoting); the domain two or more letter-digit-hyphen
+/// (mailto parameters, fragments, escapes); the domain two or more letter-digit-hyphen
 /// labels of at most 63, no hyphen at either end; 254 in all. No comments, display names, lists,
 /// whitespace, control characters or non-ASCII (a Unicode domain passes in its `xn--` form).
 fn is_plain_address(email: &str) -> bool {

@@ -4,7 +4,7 @@
 //! The edge (the `helpyap` server crate) talks to it only through [`Engine`]'s handles and the
 //! domain types re-exported here. This crate never sees HTTP, sockets or the config file:
 //! actors get `…Arguments` structs, and errors travel back as [`Failure`]s whose kind the edge
-//! maps to a status. Its modules form layers, each using only those below it: domain types
+//! maps to a status. Its modules form layers, each using only the ones before it: domain types
 //! (`records`, `chat`, `widget`, `social_proof`, `lead`, `knowledge`, `secret`, `error`, `time`)
 //! → storage (`store`) → actors (`project`, `session`, `accounts`, `feed`, `supervisor`, with
 //! `nodes` and `llm`) → handles (`engine`).

@@ -117,14 +117,14 @@ pub struct ProjectSettings {
 }
 
 impl ProjectSettings {
-    /// Settings as an owner or the config file gives them: the widget validated, the origins
-    /// normalized, conversations kept at least a day (or forever). No push-secret change.
+    /// Settings as an owner or the config file gives them: the origins normalized,
+    /// conversations kept at least a day (or forever). No push-secret change. The widget is
+    /// validated when the settings are applied (`Projects::configure`), after the slug.
     pub fn new(
         widget: WidgetSettings,
         allowed_origins: &[String],
         retention_days: Option<u32>,
     ) -> Result<ProjectSettings, InvalidSetting> {
-        widget.validate()?;
         let allowed_origins = allowed_origins
             .iter()
             .map(|origin| normalize_origin(origin))
@@ -132,7 +132,7 @@ impl ProjectSettings {
         if retention_days == Some(0) {
             return Err(InvalidSetting {
                 field: "retentionDays",
-                reason: "must be at least 1 (or null: keep conversations)".into(),
+                reason: "must be at least 1; leave it out to keep conversations".into(),
             });
         }
         Ok(ProjectSettings {

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response, read_json};
 use crate::router::AppState;
-use crate::views::{InboxRow, TeamMessage};
+use crate::views::{InboxRow, ReplyView, TeamMessage};
 use helpyap_actors::engine::{INBOX_PAGE_MAX, InboxQuery};
 use helpyap_actors::time::{DAY_MS, parse_utc_date, rfc3339};
 
@@ -164,6 +164,6 @@ pub async fn reply(
     tracing::info!(project = %slug, session = %id, user = %user.id, "agent replied");
     Ok(json_response(
         StatusCode::CREATED,
-        &TeamMessage::from(&message),
+        &ReplyView::from(&message),
     ))
 }

@@ -6,7 +6,7 @@
 //! rollups come when they are needed.
 
 use bytes::Bytes;
-use helpyap_actors::engine::reports::ANALYTICS_SCAN_MAX;
+use helpyap_actors::engine::reports::REPORT_SCAN_MAX;
 use helpyap_actors::time::rfc3339;
 use hyper::header::{CONTENT_DISPOSITION, HeaderValue};
 use hyper::{StatusCode, Uri};
@@ -56,7 +56,7 @@ pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<
     for (session, messages) in state
         .engine
         .chat
-        .conversations(slug, None, ANALYTICS_SCAN_MAX)
+        .conversations(slug, None, REPORT_SCAN_MAX)
         .await?
     {
         for message in messages {

@@ -151,13 +151,27 @@ async fn teammates_reply_in_the_chat_and_visitors_see_it() {
     let (id, token) = chat(&server, "demo", NO_MATCH).await;
     let path = format!("/api/admin/projects/demo/conversations/{id}/reply");
 
-    agent
+    let added = agent
         .post(
             &path,
             json!({ "text": "  Hi, Dana here: let me check that for you.  " }),
         )
         .expect(201)
         .await;
+    // The reply as added: trimmed, by its author, and nothing else.
+    let mut keys: Vec<&str> = added
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["author", "content", "createdAt", "role"]);
+    assert_eq!(
+        added["content"],
+        "Hi, Dana here: let me check that for you."
+    );
+    assert_eq!(added["role"], "agent");
 
     // The visitor's transcript: an assistant message from an agent, without the agent's email.
     let transcript: Value = client()

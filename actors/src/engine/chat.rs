@@ -235,6 +235,7 @@ impl Chat {
     /// conversations: the scan goes in batches, reads at most [`INBOX_SCAN_MAX`] per page, and
     /// hands back where it stopped as `next` (`None` when nothing older is left).
     pub async fn inbox(&self, slug: &str, query: InboxQuery) -> Result<InboxPage, ProjectError> {
+        let limit = query.limit.clamp(1, INBOX_PAGE_MAX);
         let mut cursor = query.before;
         if let Some(to_ms) = query.to_ms {
             // Past `to`: start the scan at its end instead.
@@ -249,7 +250,7 @@ impl Chat {
         let batch_size = if query.unanswered {
             INBOX_PAGE_MAX
         } else {
-            query.limit
+            limit
         };
         'scan: while scanned < INBOX_SCAN_MAX {
             let batch = self.conversations(slug, cursor, batch_size).await?;
@@ -268,7 +269,7 @@ impl Chat {
                     continue;
                 }
                 conversations.push((session, messages));
-                if conversations.len() == query.limit {
+                if conversations.len() == limit {
                     break 'scan;
                 }
             }

@@ -1,5 +1,6 @@
-//! [`Reports`]: figures read from the store and the running engine — event counts and
-//! deliveries, live actors and visitors, model counters, the store's size and backups.
+//! [`Reports`]: figures read from the store and the running engine — a project's analytics
+//! per day, event counts and deliveries, live actors and visitors, model counters, the
+//! store's size and backups.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,7 +98,7 @@ impl Reports {
 
     /// A project's figures per UTC day for the `days` days up to `now_ms` (today included),
     /// the ten most asked first questions, the visitors' thumbs, and live visitors now.
-    /// Conversations are read newest first, at most [`ANALYTICS_SCAN_MAX`].
+    /// Conversations are read newest first, at most [`REPORT_SCAN_MAX`].
     pub async fn analytics(
         &self,
         slug: &str,
@@ -113,7 +114,7 @@ impl Reports {
             .collect();
         let mut questions: BTreeMap<String, u64> = BTreeMap::new();
         let mut feedback = Thumbs::default();
-        let conversations = chat.conversations(slug, None, ANALYTICS_SCAN_MAX).await?;
+        let conversations = chat.conversations(slug, None, REPORT_SCAN_MAX).await?;
         for (session, messages) in conversations {
             if session.created_at_ms / DAY_MS < first_day {
                 break; // newest first: the rest are older
@@ -181,8 +182,8 @@ impl Reports {
     }
 }
 
-/// Conversations read for one analytics report at most.
-pub const ANALYTICS_SCAN_MAX: usize = 100_000;
+/// Conversations read for one report (analytics, a CSV export) at most.
+pub const REPORT_SCAN_MAX: usize = 100_000;
 
 /// A project's figures, as `GET …/analytics` shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

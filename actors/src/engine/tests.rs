@@ -569,3 +569,95 @@ async fn events_pushed_on_one_node_reach_live_visitors_of_another_in_order() {
         assert_eq!(ids, [5, 6]);
     }
 }
+
+/// Starts `count` conversations in project "demo", each with one question and its answer.
+async fn conversations(engine: &Engine, count: usize) {
+    for n in 0..count {
+        let question = format!("question {n}");
+        let start = engine.chat.ask("demo", Uuid::new_v4(), None, question);
+        collect(start.await.unwrap()).await;
+    }
+}
+
+#[tokio::test]
+async fn the_inbox_pages_newest_first_and_ends_with_no_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = with_projects(dir.path(), &[("demo", "Bot", "sp_d")]).await;
+    conversations(&engine, 3).await;
+    let query = |limit, before| crate::engine::InboxQuery {
+        limit,
+        before,
+        from_ms: None,
+        to_ms: None,
+        unanswered: false,
+    };
+    let first = engine.chat.inbox("demo", query(2, None)).await.unwrap();
+    assert_eq!(first.conversations.len(), 2);
+    let next = first.next.expect("a third conversation is left");
+    let (last_ms, last_id) = {
+        let (session, _) = &first.conversations[1];
+        (session.created_at_ms, session.id)
+    };
+    assert_eq!(
+        next,
+        (last_ms, last_id),
+        "the next page starts after the last row"
+    );
+    let second = engine
+        .chat
+        .inbox("demo", query(2, Some(next)))
+        .await
+        .unwrap();
+    assert_eq!(second.conversations.len(), 1);
+    assert_eq!(second.next, None, "nothing older is left");
+    // Every answer cited nothing (no documents), so all three are unanswered ones.
+    let unanswered = crate::engine::InboxQuery {
+        unanswered: true,
+        ..query(10, None)
+    };
+    let all = engine.chat.inbox("demo", unanswered).await.unwrap();
+    assert_eq!(all.conversations.len(), 3);
+    // A limit of 0 from a careless caller is one row, not an endless scan.
+    let zero = engine.chat.inbox("demo", query(0, None)).await.unwrap();
+    assert_eq!(zero.conversations.len(), 1);
+}
+
+#[tokio::test]
+async fn analytics_count_the_days_up_to_now_and_nothing_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = with_projects(dir.path(), &[("demo", "Bot", "sp_d")]).await;
+    conversations(&engine, 2).await;
+    engine
+        .projects
+        .push("demo", "sp_d", purchase("x"))
+        .await
+        .unwrap();
+    let now = crate::time::now_ms();
+    let today = engine.reports.analytics("demo", 7, now).await.unwrap();
+    assert_eq!(today.days.len(), 7);
+    assert_eq!(today.days.last().unwrap().date, crate::time::utc_date(now));
+    // Summed over the window, so a run across midnight counts the same.
+    let sum = |figure: fn(&crate::engine::DayFigures) -> u64| -> u64 {
+        today.days.iter().map(figure).sum()
+    };
+    assert_eq!(sum(|day| day.conversations), 2);
+    assert_eq!(sum(|day| day.messages), 2);
+    assert_eq!(sum(|day| day.pushes), 1);
+    assert_eq!(
+        sum(|day| day.unanswered),
+        2,
+        "nothing in the knowledge base to cite"
+    );
+    assert_eq!(today.top_questions.len(), 2);
+    // Seen from three days later with a two-day window, today's figures are outside it.
+    let later = now + 3 * crate::time::DAY_MS;
+    let window = engine.reports.analytics("demo", 2, later).await.unwrap();
+    let counted: u64 = window
+        .days
+        .iter()
+        .map(|day| day.conversations + day.pushes)
+        .sum();
+    assert_eq!(counted, 0);
+    let missing = engine.reports.analytics("nope", 7, now).await;
+    assert!(matches!(missing, Err(ProjectError::NotFound)));
+}
