@@ -1,4 +1,4 @@
-//! Actor tests: the real registry, supervisor and project actors on a temporary store.
+//! Actor tests: the real engine, supervisor and project actors on a temporary store.
 
 use std::time::Duration;
 
@@ -67,7 +67,7 @@ async fn start(dir: &std::path::Path) -> Engine {
     start_on(store, feed(100), Nodes::single()).await
 }
 
-/// A registry with the projects `(slug, name, push secret)` configured.
+/// A engine with the projects `(slug, name, push secret)` configured.
 async fn with_projects(dir: &std::path::Path, projects: &[(&str, &str, &str)]) -> Engine {
     let engine = start(dir).await;
     for (slug, name, secret) in projects {
@@ -80,7 +80,7 @@ async fn with_projects(dir: &std::path::Path, projects: &[(&str, &str, &str)]) -
     engine
 }
 
-/// A registry on `store`, with the extractive model and one-hour refresh tokens.
+/// A engine on `store`, with the extractive model and one-hour refresh tokens.
 async fn start_on(store: Store, feed: FeedSettings, nodes: Nodes) -> Engine {
     Engine::start(EngineArguments {
         store,
@@ -97,20 +97,20 @@ async fn start_on(store: Store, feed: FeedSettings, nodes: Nodes) -> Engine {
 #[tokio::test]
 async fn configure_creates_then_updates_and_republishes() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = with_projects(dir.path(), &[("demo", "First", "sp_1")]).await;
-    let first = registry.projects.snapshot("demo").await.unwrap();
+    let engine = with_projects(dir.path(), &[("demo", "First", "sp_1")]).await;
+    let first = engine.projects.snapshot("demo").await.unwrap();
     assert!(
         std::str::from_utf8(&first.widget_config_json)
             .unwrap()
             .contains("\"First\"")
     );
 
-    registry
+    engine
         .projects
         .configure("demo", settings("Second", None))
         .await
         .unwrap();
-    let second = registry.projects.snapshot("demo").await.unwrap();
+    let second = engine.projects.snapshot("demo").await.unwrap();
     assert!(
         std::str::from_utf8(&second.widget_config_json)
             .unwrap()
@@ -122,11 +122,11 @@ async fn configure_creates_then_updates_and_republishes() {
         "None keeps the secret"
     );
     assert!(matches!(
-        registry.projects.snapshot("nope").await,
+        engine.projects.snapshot("nope").await,
         Err(ProjectError::NotFound)
     ));
     assert!(matches!(
-        registry.projects.snapshot("Bad Slug").await,
+        engine.projects.snapshot("Bad Slug").await,
         Err(ProjectError::NotFound)
     ));
 }
@@ -134,26 +134,26 @@ async fn configure_creates_then_updates_and_republishes() {
 #[tokio::test]
 async fn push_checks_the_secret_and_numbers_events_monotonically() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = with_projects(dir.path(), &[("a", "A", "sp_a"), ("b", "B", "sp_b")]).await;
+    let engine = with_projects(dir.path(), &[("a", "A", "sp_a"), ("b", "B", "sp_b")]).await;
 
     for (slug, secret, name, id) in [
         ("a", "sp_a", "x", 1),
         ("a", "sp_a", "y", 2),
         ("b", "sp_b", "z", 1),
     ] {
-        let pushed = registry.projects.push(slug, secret, purchase(name)).await;
+        let pushed = engine.projects.push(slug, secret, purchase(name)).await;
         assert_eq!(pushed.unwrap(), id, "{slug} {name}");
     }
     assert!(matches!(
-        registry.projects.push("a", "sp_b", purchase("x")).await,
+        engine.projects.push("a", "sp_b", purchase("x")).await,
         Err(ProjectError::ForeignSecret)
     ));
     assert!(matches!(
-        registry.projects.push("a", "sp_zz", purchase("x")).await,
+        engine.projects.push("a", "sp_zz", purchase("x")).await,
         Err(ProjectError::InvalidSecret)
     ));
     assert!(matches!(
-        registry.projects.push("zz", "sp_a", purchase("x")).await,
+        engine.projects.push("zz", "sp_a", purchase("x")).await,
         Err(ProjectError::NotFound)
     ));
     let bad = PushFields {
@@ -161,23 +161,23 @@ async fn push_checks_the_secret_and_numbers_events_monotonically() {
         ..PushFields::default()
     };
     assert!(matches!(
-        registry.projects.push("a", "sp_a", bad).await,
+        engine.projects.push("a", "sp_a", bad).await,
         Err(ProjectError::InvalidEvent(_))
     ));
-    registry.stop(Duration::from_secs(5)).await.unwrap();
-    drop(registry);
+    engine.stop(Duration::from_secs(5)).await.unwrap();
+    drop(engine);
 
     // Ids continue after a restart on the same store.
-    let registry = start(dir.path()).await;
+    let engine = start(dir.path()).await;
     assert_eq!(
-        registry
+        engine
             .projects
             .push("a", "sp_a", purchase("w"))
             .await
             .unwrap(),
         3
     );
-    let store_events = registry.core.store.events_after("a", 0).await.unwrap();
+    let store_events = engine.core.store.events_after("a", 0).await.unwrap();
     let names: Vec<_> = store_events
         .iter()
         .map(|e| e.name.clone().unwrap())
@@ -188,15 +188,15 @@ async fn push_checks_the_secret_and_numbers_events_monotonically() {
 #[tokio::test]
 async fn a_panicking_project_actor_is_restarted_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = with_projects(dir.path(), &[("demo", "Bot", "sp_d")]).await;
-    registry
+    let engine = with_projects(dir.path(), &[("demo", "Bot", "sp_d")]).await;
+    engine
         .projects
         .push("demo", "sp_d", purchase("before"))
         .await
         .unwrap();
-    let before = registry.core.actors.get("demo").unwrap().get_id();
+    let before = engine.core.actors.get("demo").unwrap().get_id();
 
-    registry
+    engine
         .core
         .actors
         .get("demo")
@@ -205,7 +205,7 @@ async fn a_panicking_project_actor_is_restarted_from_the_store() {
         .unwrap();
     let mut restarted = None;
     for _ in 0..200 {
-        let current = registry.core.actors.get("demo").map(|a| a.get_id());
+        let current = engine.core.actors.get("demo").map(|a| a.get_id());
         if current.is_some_and(|id| id != before) {
             restarted = current;
             break;
@@ -217,33 +217,33 @@ async fn a_panicking_project_actor_is_restarted_from_the_store() {
         "the supervisor did not restart the actor"
     );
     assert_eq!(
-        registry
+        engine
             .projects
             .push("demo", "sp_d", purchase("after"))
             .await
             .unwrap(),
         2
     );
-    assert_eq!(registry.reports.live_projects(), 1);
+    assert_eq!(engine.reports.live_projects(), 1);
 }
 
 #[tokio::test]
 async fn a_panicking_accounts_actor_is_restarted_and_logins_go_on() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = start(dir.path()).await;
-    registry
+    let engine = start(dir.path()).await;
+    engine
         .accounts
         .add_user("ann@example.com", "a long passphrase".into(), true)
         .await
         .unwrap();
-    let (_, first) = registry
+    let (_, first) = engine
         .accounts
         .login("ann@example.com", "a long passphrase".into())
         .await
         .unwrap();
-    let before = registry.core.accounts().unwrap().get_id();
+    let before = engine.core.accounts().unwrap().get_id();
 
-    registry
+    engine
         .core
         .accounts()
         .unwrap()
@@ -251,7 +251,7 @@ async fn a_panicking_accounts_actor_is_restarted_and_logins_go_on() {
         .unwrap();
     let mut restarted = false;
     for _ in 0..200 {
-        if registry.core.accounts().is_ok_and(|a| a.get_id() != before) {
+        if engine.core.accounts().is_ok_and(|a| a.get_id() != before) {
             restarted = true;
             break;
         }
@@ -262,13 +262,13 @@ async fn a_panicking_accounts_actor_is_restarted_and_logins_go_on() {
         "the supervisor did not restart the accounts actor"
     );
     // Everything it held is in the store: the old login refreshes, a new one works.
-    registry.accounts.refresh(first.token).await.unwrap();
-    registry
+    engine.accounts.refresh(first.token).await.unwrap();
+    engine
         .accounts
         .login("ann@example.com", "a long passphrase".into())
         .await
         .unwrap();
-    registry
+    engine
         .accounts
         .add_user("bob@example.com", "another passphrase".into(), false)
         .await
@@ -279,14 +279,14 @@ async fn a_panicking_accounts_actor_is_restarted_and_logins_go_on() {
 async fn the_replay_window_bounds_what_the_store_keeps() {
     let dir = tempfile::tempdir().unwrap();
     let store: Store = Arc::new(crate::store::SledStore::open(dir.path()).unwrap());
-    let registry = start_on(store.clone(), feed(3), Nodes::single()).await;
-    registry
+    let engine = start_on(store.clone(), feed(3), Nodes::single()).await;
+    engine
         .projects
         .configure("demo", settings("Bot", Some("sp_d")))
         .await
         .unwrap();
     for idx in 0..5 {
-        registry
+        engine
             .projects
             .push("demo", "sp_d", purchase(&format!("n{idx}")))
             .await
@@ -320,8 +320,8 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
     use crate::chat::{ChatError, ChatEvent, MessageStatus, Role};
     use crate::knowledge::{Document, DocumentFormat};
     let dir = tempfile::tempdir().unwrap();
-    let registry = start(dir.path()).await;
-    registry
+    let engine = start(dir.path()).await;
+    engine
         .projects
         .configure("demo", settings("Bot", None))
         .await
@@ -331,14 +331,14 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
         DocumentFormat::Markdown,
         "# Returns\n\nReturn items within 30 days.",
     );
-    registry
+    engine
         .projects
         .set_documents("demo", vec![returns])
         .await
         .unwrap();
 
     let session = Uuid::new_v4();
-    let first = registry
+    let first = engine
         .chat
         .ask("demo", session, None, "How do returns work?".into())
         .await
@@ -352,22 +352,19 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
     assert_eq!(events.last(), Some(&ChatEvent::Finished));
 
     // Token rules.
-    let missing = registry
-        .chat
-        .ask("demo", session, None, "again".into())
-        .await;
+    let missing = engine.chat.ask("demo", session, None, "again".into()).await;
     assert!(matches!(missing.unwrap_err(), ChatError::MissingToken));
-    let wrong = registry
+    let wrong = engine
         .chat
         .ask("demo", session, Some("st_nope".into()), "again".into())
         .await;
     assert!(matches!(wrong.unwrap_err(), ChatError::WrongToken));
-    registry
+    engine
         .projects
         .configure("other", settings("Other", None))
         .await
         .unwrap();
-    let foreign = registry
+    let foreign = engine
         .chat
         .ask("other", session, Some(token.clone()), "again".into())
         .await;
@@ -375,7 +372,7 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
 
     // Let the first answer's end reach the actor, then ask again.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let second = registry
+    let second = engine
         .chat
         .ask("demo", session, Some(token.clone()), "pizza?".into())
         .await
@@ -385,7 +382,7 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
     assert_eq!(text, crate::llm::extractive::NO_MATCH_ANSWER);
     tokio::time::sleep(Duration::from_millis(50)).await;
 
-    let transcript = registry
+    let transcript = engine
         .chat
         .transcript("demo", session, Some(token))
         .await
@@ -402,7 +399,7 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
     );
     assert_eq!(transcript[1].sources[0].title, "Returns");
     assert!(matches!(
-        registry
+        engine
             .chat
             .transcript("demo", Uuid::new_v4(), None)
             .await
@@ -415,41 +412,41 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
 async fn subscribers_get_what_they_missed_then_live_events_also_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let registry = start(dir.path()).await;
-        registry
+        let engine = start(dir.path()).await;
+        engine
             .projects
             .configure("demo", settings("Bot", Some("sp_d")))
             .await
             .unwrap();
         for name in ["a", "b"] {
-            registry
+            engine
                 .projects
                 .push("demo", "sp_d", purchase(name))
                 .await
                 .unwrap();
         }
-        let mut subscription = registry.projects.subscribe("demo", Some(1)).await.unwrap();
+        let mut subscription = engine.projects.subscribe("demo", Some(1)).await.unwrap();
         let replayed: Vec<u64> = subscription.replay.events.iter().map(|e| e.id).collect();
         assert_eq!(replayed, [2]);
-        registry
+        engine
             .projects
             .push("demo", "sp_d", purchase("c"))
             .await
             .unwrap();
         assert_eq!(subscription.live.recv().await.unwrap().id, 3);
         assert!(matches!(
-            registry.projects.subscribe("nope", None).await,
+            engine.projects.subscribe("nope", None).await,
             Err(ProjectError::NotFound)
         ));
-        registry.stop(Duration::from_secs(5)).await.unwrap();
+        engine.stop(Duration::from_secs(5)).await.unwrap();
     }
-    let registry = start(dir.path()).await;
-    let replay = registry.projects.replay("demo", Some(2)).await.unwrap();
+    let engine = start(dir.path()).await;
+    let replay = engine.projects.replay("demo", Some(2)).await.unwrap();
     assert!(!replay.reset);
     assert_eq!(replay.events.len(), 1);
     assert_eq!(replay.events[0].id, 3);
     assert_eq!(
-        registry
+        engine
             .projects
             .push("demo", "sp_d", purchase("d"))
             .await
