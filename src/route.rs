@@ -122,8 +122,8 @@ const POST: Method = Method::POST;
 const PUT: Method = Method::PUT;
 const DELETE: Method = Method::DELETE;
 
-/// A row for a route outside the rate limits and same-origin only.
-const fn admin(methods: &'static [(Method, Access)], label: &'static str) -> Spec {
+/// A row for a route only this server's own pages call (no CORS), outside the rate limits.
+const fn same_origin(methods: &'static [(Method, Access)], label: &'static str) -> Spec {
     Spec {
         methods,
         rate_class: None,
@@ -134,12 +134,12 @@ const fn admin(methods: &'static [(Method, Access)], label: &'static str) -> Spe
 
 /// A row for a widget endpoint: any site may call it, within the class's rate limit.
 const fn widget(
-    method: &'static [(Method, Access)],
+    methods: &'static [(Method, Access)],
     class: RateClass,
     label: &'static str,
 ) -> Spec {
     Spec {
-        methods: method,
+        methods,
         rate_class: Some(class),
         cross_origin: true,
         label,
@@ -237,13 +237,17 @@ impl AdminRoute {
 
     fn spec(&self) -> Spec {
         match self {
-            AdminRoute::Me => admin(&[(GET, SignedIn)], "admin_me"),
-            AdminRoute::Users => admin(&[(POST, Admin)], "admin_users"),
-            AdminRoute::Backup => admin(&[(GET, Admin)], "admin_backup"),
-            AdminRoute::Invitations => admin(&[(GET, SignedIn)], "admin_invitations"),
-            AdminRoute::Invitation(_) => admin(&[(DELETE, SignedIn)], "admin_invitations"),
-            AdminRoute::InvitationAccept(_) => admin(&[(POST, SignedIn)], "admin_invitations"),
-            AdminRoute::Projects => admin(&[(GET, SignedIn), (POST, Admin)], "admin_projects"),
+            AdminRoute::Me => same_origin(&[(GET, SignedIn)], "admin_me"),
+            AdminRoute::Users => same_origin(&[(POST, Admin)], "admin_users"),
+            AdminRoute::Backup => same_origin(&[(GET, Admin)], "admin_backup"),
+            AdminRoute::Invitations => same_origin(&[(GET, SignedIn)], "admin_invitations"),
+            AdminRoute::Invitation(_) => same_origin(&[(DELETE, SignedIn)], "admin_invitations"),
+            AdminRoute::InvitationAccept(_) => {
+                same_origin(&[(POST, SignedIn)], "admin_invitations")
+            }
+            AdminRoute::Projects => {
+                same_origin(&[(GET, SignedIn), (POST, Admin)], "admin_projects")
+            }
             AdminRoute::Project { op, .. } => op.spec(),
         }
     }
@@ -262,13 +266,13 @@ impl OpenRoute {
         use OpenRoute as Open;
         use RateClass as Rate;
         match self {
-            Open::Health => admin(&[(GET, Public)], "healthz"),
+            Open::Health => same_origin(&[(GET, Public)], "healthz"),
             // Scrapers are few, and allow-listed in the handler.
-            Open::Metrics => admin(&[(GET, Public)], "metrics"),
+            Open::Metrics => same_origin(&[(GET, Public)], "metrics"),
             // Static files: one per page view, often from many visitors behind one NAT.
-            Open::WidgetJs => admin(&[(GET, Public)], "widget_js"),
-            Open::Demo => admin(&[(GET, Public)], "demo"),
-            Open::AdminFiles => admin(&[(GET, Public)], "admin_files"),
+            Open::WidgetJs => same_origin(&[(GET, Public)], "widget_js"),
+            Open::Demo => same_origin(&[(GET, Public)], "demo"),
+            Open::AdminFiles => same_origin(&[(GET, Public)], "admin_files"),
             Open::WidgetConfig => widget(&[(GET, Public)], Rate::Widget, "widget_config"),
             Open::Session => widget(&[(GET, Session)], Rate::Widget, "session"),
             // Leads share chat's stricter limit: they are a spam target.
@@ -282,14 +286,14 @@ impl OpenRoute {
             Open::SalespopStats => widget(&[(GET, Public)], Rate::Widget, "salespop_stats"),
             Open::Login => Spec {
                 rate_class: Some(Rate::Login),
-                ..admin(&[(POST, Public)], "admin_login")
+                ..same_origin(&[(POST, Public)], "admin_login")
             },
             Open::Refresh => Spec {
                 rate_class: Some(Rate::Login),
-                ..admin(&[(POST, Public)], "admin_refresh")
+                ..same_origin(&[(POST, Public)], "admin_refresh")
             },
             // It takes the refresh token it ends; no access token needed.
-            Open::Logout => admin(&[(POST, Public)], "admin_logout"),
+            Open::Logout => same_origin(&[(POST, Public)], "admin_logout"),
         }
     }
 }
@@ -330,7 +334,7 @@ impl ProjectOp {
             | ProjectOp::Document(_)
             | ProjectOp::SyncDocument(_) => "admin_documents",
         };
-        admin(methods, label)
+        same_origin(methods, label)
     }
 }
 
