@@ -20,12 +20,14 @@ use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
 
 pub mod backup;
+mod postgres;
 mod sled_store;
 
 #[cfg(test)]
 pub(crate) mod contract;
 
 pub use crate::error::StoreError;
+pub use postgres::PgStore;
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 
 /// Bumped when the key layout or a record's encoding changes incompatibly.

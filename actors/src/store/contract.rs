@@ -32,9 +32,10 @@ pub(crate) trait Backend: Send + Sync {
     async fn restore(&self, backup: Vec<u8>) -> Store;
 }
 
-/// Expands to one `#[tokio::test]` per contract check, each running on `$backend`.
+/// Expands to one `#[tokio::test]` per contract check, each running on `$backend`; checks
+/// named after it are added (`a_backup_restores_every_record` for backends that write backups).
 macro_rules! storage_contract {
-    ($backend:expr) => {
+    ($backend:expr $(, $extra:ident)* $(,)?) => {
         $crate::store::contract::storage_contract!(@tests $backend;
             projects_round_trip_and_survive_reopen,
             push_secret_index_follows_rotation_atomically,
@@ -50,7 +51,7 @@ macro_rules! storage_contract {
             conversations_page_newest_first_with_a_cursor,
             deleting_a_session_erases_its_transcript,
             deleting_a_project_cascades_to_everything_it_owns,
-            a_backup_restores_every_record,
+            $($extra,)*
         );
     };
     (@tests $backend:expr; $($check:ident),* $(,)?) => {

@@ -77,7 +77,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-storage_contract!(Sled::new());
+storage_contract!(Sled::new(), a_backup_restores_every_record);
 
 fn event(id: u64) -> crate::social_proof::NewEvent {
     contract::new_event(crate::records::EventKind::Purchased, &format!("buyer {id}"))

@@ -1,0 +1,696 @@
+//! The PostgreSQL adapter of the storage port: the cluster's durable truth, shared by every
+//! node. The only module that speaks SQL.
+//!
+//! Records are kept as JSONB beside the columns they are found and ordered by; text keys are
+//! ordered with the "C" collation so lists come back in the byte order the port promises.
+//! Every write commits before it returns, so [`Storage::flush`] has nothing left to do. Event
+//! ids come from the `event_ids` row of the project, moved in the transaction that stores the
+//! event: concurrent pushes through any node wait on that row and get dense ids.
+
+use std::io::Write;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde::{Serialize, de::DeserializeOwned};
+use tokio_postgres::types::Json;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+use super::backup::{BackupError, BackupSummary};
+use super::{Storage, StoreError};
+use crate::records::{
+    Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
+    ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
+};
+use crate::secret::SecretHash;
+use crate::social_proof::NewEvent;
+
+/// The schema this build writes; a database of a newer one is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Version 1: every table of the port.
+const MIGRATION_1: &str = r#"
+CREATE TABLE projects (
+    slug TEXT PRIMARY KEY COLLATE "C",
+    push_secret BYTEA UNIQUE,
+    record JSONB NOT NULL
+);
+CREATE TABLE event_ids (slug TEXT PRIMARY KEY COLLATE "C", last_id BIGINT NOT NULL);
+CREATE TABLE events (
+    slug TEXT COLLATE "C", id BIGINT, record JSONB NOT NULL, PRIMARY KEY (slug, id)
+);
+CREATE TABLE event_counts (
+    slug TEXT COLLATE "C", hour BIGINT, kind SMALLINT, count BIGINT NOT NULL,
+    PRIMARY KEY (slug, hour, kind)
+);
+CREATE TABLE delivery_counts (
+    slug TEXT COLLATE "C", hour BIGINT, count BIGINT NOT NULL, PRIMARY KEY (slug, hour)
+);
+CREATE TABLE documents (
+    slug TEXT COLLATE "C", id TEXT COLLATE "C", record JSONB NOT NULL, PRIMARY KEY (slug, id)
+);
+CREATE TABLE sessions (
+    id UUID PRIMARY KEY, slug TEXT NOT NULL COLLATE "C", created_ms BIGINT NOT NULL,
+    record JSONB NOT NULL
+);
+CREATE INDEX sessions_by_project ON sessions (slug, created_ms DESC, id DESC);
+CREATE TABLE messages (
+    session UUID, seq INTEGER, record JSONB NOT NULL, PRIMARY KEY (session, seq)
+);
+CREATE TABLE leads (
+    slug TEXT COLLATE "C", created_ms BIGINT, session UUID, record JSONB NOT NULL,
+    PRIMARY KEY (slug, created_ms, session)
+);
+CREATE TABLE users (
+    email TEXT PRIMARY KEY COLLATE "C", id UUID UNIQUE NOT NULL, record JSONB NOT NULL
+);
+CREATE TABLE refresh_tokens (hash BYTEA PRIMARY KEY, record JSONB NOT NULL);
+CREATE TABLE revoked_families (family UUID PRIMARY KEY);
+CREATE TABLE invitations (
+    slug TEXT COLLATE "C", email TEXT COLLATE "C", record JSONB NOT NULL,
+    PRIMARY KEY (slug, email)
+);
+"#;
+
+/// Handle to the database. Cheap to clone; all clones share one connection pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> StoreError {
+        StoreError::Backend(Box::new(error))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(error: deadpool_postgres::PoolError) -> StoreError {
+        StoreError::Backend(Box::new(error))
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url`, then brings its schema up to this build's version. A
+    /// bad URL, an unreachable server or a newer schema is an error fit for an operator.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let open_error = |reason: String| StoreError::Open {
+            path: url.into(),
+            reason,
+        };
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|error| open_error(format!("not a PostgreSQL URL: {error}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .build()
+            .map_err(|error| open_error(error.to_string()))?;
+        let store = PgStore { pool };
+        store
+            .migrate()
+            .await
+            .map_err(|error| open_error(error.to_string()))?;
+        Ok(store)
+    }
+
+    /// Runs the migrations this database has not had, one transaction each.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        client
+            .batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+            .await?;
+        let transaction = client.transaction().await?;
+        // One node migrates at a time; the others wait here, then find nothing to do.
+        transaction
+            .batch_execute("LOCK TABLE schema_version IN EXCLUSIVE MODE")
+            .await?;
+        let found: i64 = transaction
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+            .await?
+            .get(0);
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::Corrupt {
+                key: "schema_version".into(),
+                reason: format!(
+                    "the database has schema {found}, newer than this build's {SCHEMA_VERSION}: \
+                     upgrade helpyap"
+                ),
+            });
+        }
+        if found < 1 {
+            transaction.batch_execute(MIGRATION_1).await?;
+            transaction
+                .execute("INSERT INTO schema_version (version) VALUES (1)", &[])
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        Ok(self.pool.get().await?.query(sql, params).await?)
+    }
+
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        Ok(self.pool.get().await?.execute(sql, params).await?)
+    }
+
+    /// The records in column `record` of the rows `sql` finds.
+    async fn records<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<T>, StoreError> {
+        self.rows(sql, params).await?.iter().map(record).collect()
+    }
+
+    async fn record<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.records(sql, params).await?.pop())
+    }
+}
+
+fn record<T: DeserializeOwned>(row: &Row) -> Result<T, StoreError> {
+    let Json(value) = row.try_get::<_, Json<T>>("record")?;
+    Ok(value)
+}
+
+fn json<T: Serialize>(record: &T) -> Json<serde_json::Value> {
+    Json(serde_json::to_value(record).expect("records are plain data and always serialize"))
+}
+
+fn signed(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn kind_of(code: i16) -> Result<EventKind, StoreError> {
+    usize::try_from(code)
+        .ok()
+        .and_then(|index| EventKind::ALL.get(index).copied())
+        .ok_or_else(|| StoreError::Corrupt {
+            key: "event_counts".into(),
+            reason: format!("unknown event type code {code}"),
+        })
+}
+
+#[async_trait::async_trait]
+impl Storage for PgStore {
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn project(&self, slug: &str) -> Result<Option<ProjectRecord>, StoreError> {
+        self.record("SELECT record FROM projects WHERE slug = $1", &[&slug])
+            .await
+    }
+
+    async fn project_slugs(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .rows("SELECT slug FROM projects ORDER BY slug", &[])
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    async fn put_project(
+        &self,
+        record: &ProjectRecord,
+        _previous_secret: Option<&SecretHash>,
+    ) -> Result<(), StoreError> {
+        // The secret lives in the project's row, so the old one stops resolving with it.
+        let secret = record
+            .push_secret_hash
+            .as_ref()
+            .map(|hash| hash.as_bytes().to_vec());
+        self.execute(
+            "INSERT INTO projects (slug, push_secret, record) VALUES ($1, $2, $3)
+             ON CONFLICT (slug) DO UPDATE SET push_secret = $2, record = $3",
+            &[&record.slug, &secret, &json(record)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn project_for_secret(&self, hash: &SecretHash) -> Result<Option<String>, StoreError> {
+        let secret = hash.as_bytes().to_vec();
+        let rows = self
+            .rows(
+                "SELECT slug FROM projects WHERE push_secret = $1",
+                &[&secret],
+            )
+            .await?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    async fn append_event(
+        &self,
+        slug: &str,
+        event: NewEvent,
+        created_at_ms: u64,
+        keep: u64,
+    ) -> Result<SocialProofEvent, StoreError> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        // The project's id row is locked until COMMIT: pushes through any node queue here.
+        let id: i64 = transaction
+            .query_one(
+                "INSERT INTO event_ids (slug, last_id) VALUES ($1, 1)
+                 ON CONFLICT (slug) DO UPDATE SET last_id = event_ids.last_id + 1
+                 RETURNING last_id",
+                &[&slug],
+            )
+            .await?
+            .get(0);
+        let event = event.into_event(id as u64, created_at_ms);
+        transaction
+            .execute(
+                "INSERT INTO events (slug, id, record) VALUES ($1, $2, $3)",
+                &[&slug, &id, &json(&event)],
+            )
+            .await?;
+        let hour = signed(created_at_ms / HOUR_MS);
+        let kind = i16::from(event.kind.code());
+        transaction
+            .execute(
+                "INSERT INTO event_counts (slug, hour, kind, count) VALUES ($1, $2, $3, 1)
+                 ON CONFLICT (slug, hour, kind) DO UPDATE SET count = event_counts.count + 1",
+                &[&slug, &hour, &kind],
+            )
+            .await?;
+        transaction
+            .execute(
+                "DELETE FROM events WHERE slug = $1 AND id <= $2",
+                &[&slug, &(id - signed(keep))],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(event)
+    }
+
+    async fn events_after(
+        &self,
+        slug: &str,
+        after: u64,
+    ) -> Result<Vec<SocialProofEvent>, StoreError> {
+        self.records(
+            "SELECT record FROM events WHERE slug = $1 AND id > $2 ORDER BY id",
+            &[&slug, &signed(after)],
+        )
+        .await
+    }
+
+    async fn last_event_id(&self, slug: &str) -> Result<u64, StoreError> {
+        let rows = self
+            .rows("SELECT last_id FROM event_ids WHERE slug = $1", &[&slug])
+            .await?;
+        Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64))
+    }
+
+    async fn event_counts(&self, slug: &str, from_hour: u64) -> Result<EventCounts, StoreError> {
+        let mut counts = EventCounts::default();
+        for (_, hour) in self.event_counts_by_hour(slug, from_hour).await? {
+            counts.merge(&hour);
+        }
+        Ok(counts)
+    }
+
+    async fn event_counts_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, EventCounts)>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT hour, kind, count FROM event_counts WHERE slug = $1 AND hour >= $2
+                 ORDER BY hour, kind",
+                &[&slug, &signed(from_hour)],
+            )
+            .await?;
+        let mut hours: Vec<(u64, EventCounts)> = Vec::new();
+        for row in rows {
+            let hour = row.get::<_, i64>(0) as u64;
+            let kind = kind_of(row.get(1))?;
+            if hours.last().is_none_or(|(last, _)| *last != hour) {
+                hours.push((hour, EventCounts::default()));
+            }
+            let counts = &mut hours.last_mut().expect("just pushed").1;
+            counts.add(kind, row.get::<_, i64>(2) as u64);
+        }
+        Ok(hours)
+    }
+
+    async fn forget_counts_before(&self, slug: &str, before_hour: u64) -> Result<(), StoreError> {
+        let before = signed(before_hour);
+        self.execute(
+            "DELETE FROM event_counts WHERE slug = $1 AND hour < $2",
+            &[&slug, &before],
+        )
+        .await?;
+        self.execute(
+            "DELETE FROM delivery_counts WHERE slug = $1 AND hour < $2",
+            &[&slug, &before],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn add_deliveries(
+        &self,
+        slug: &str,
+        hour: u64,
+        delivered: u64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO delivery_counts (slug, hour, count) VALUES ($1, $2, $3)
+             ON CONFLICT (slug, hour) DO UPDATE SET count = delivery_counts.count + $3",
+            &[&slug, &signed(hour), &signed(delivered)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn deliveries_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT hour, count FROM delivery_counts WHERE slug = $1 AND hour >= $2
+                 ORDER BY hour",
+                &[&slug, &signed(from_hour)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
+            .collect())
+    }
+
+    async fn size_on_disk(&self) -> Result<u64, StoreError> {
+        let rows = self
+            .rows("SELECT pg_database_size(current_database())", &[])
+            .await?;
+        Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64))
+    }
+
+    async fn user(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.record("SELECT record FROM users WHERE email = $1", &[&email])
+            .await
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        self.record("SELECT record FROM users WHERE id = $1", &[&id])
+            .await
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.records("SELECT record FROM users ORDER BY email", &[])
+            .await
+    }
+
+    async fn put_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO users (email, id, record) VALUES ($1, $2, $3)
+             ON CONFLICT (email) DO UPDATE SET id = $2, record = $3",
+            &[&user.email, &user.id, &json(user)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn refresh(&self, hash: &SecretHash) -> Result<Option<RefreshRecord>, StoreError> {
+        let hash = hash.as_bytes().to_vec();
+        self.record(
+            "SELECT record FROM refresh_tokens WHERE hash = $1",
+            &[&hash],
+        )
+        .await
+    }
+
+    async fn put_refresh(
+        &self,
+        hash: &SecretHash,
+        record: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        let hash = hash.as_bytes().to_vec();
+        self.execute(
+            "INSERT INTO refresh_tokens (hash, record) VALUES ($1, $2)
+             ON CONFLICT (hash) DO UPDATE SET record = $2",
+            &[&hash, &json(record)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn family_revoked(&self, family: Uuid) -> Result<bool, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT 1 FROM revoked_families WHERE family = $1",
+                &[&family],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn revoke_family(&self, family: Uuid) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO revoked_families (family) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&family],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn put_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO invitations (slug, email, record) VALUES ($1, $2, $3)
+             ON CONFLICT (slug, email) DO UPDATE SET record = $3",
+            &[&invitation.project, &invitation.email, &json(invitation)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn invitation(&self, slug: &str, email: &str) -> Result<Option<Invitation>, StoreError> {
+        self.record(
+            "SELECT record FROM invitations WHERE slug = $1 AND email = $2",
+            &[&slug, &email],
+        )
+        .await
+    }
+
+    async fn delete_invitation(&self, slug: &str, email: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .execute(
+                "DELETE FROM invitations WHERE slug = $1 AND email = $2",
+                &[&slug, &email],
+            )
+            .await?;
+        Ok(deleted > 0)
+    }
+
+    async fn project_invitations(&self, slug: &str) -> Result<Vec<Invitation>, StoreError> {
+        self.records(
+            "SELECT record FROM invitations WHERE slug = $1 ORDER BY email",
+            &[&slug],
+        )
+        .await
+    }
+
+    async fn invitations_for(&self, email: &str) -> Result<Vec<Invitation>, StoreError> {
+        self.records(
+            "SELECT record FROM invitations WHERE email = $1 ORDER BY slug",
+            &[&email],
+        )
+        .await
+    }
+
+    async fn put_lead(&self, slug: &str, lead: &LeadRecord) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO leads (slug, created_ms, session, record) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (slug, created_ms, session) DO UPDATE SET record = $4",
+            &[
+                &slug,
+                &signed(lead.created_at_ms),
+                &lead.session_id,
+                &json(lead),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, StoreError> {
+        self.records(
+            "SELECT record FROM leads WHERE slug = $1 ORDER BY created_ms, session",
+            &[&slug],
+        )
+        .await
+    }
+
+    async fn documents(&self, slug: &str) -> Result<Vec<Document>, StoreError> {
+        self.records(
+            "SELECT record FROM documents WHERE slug = $1 ORDER BY id",
+            &[&slug],
+        )
+        .await
+    }
+
+    async fn replace_documents(
+        &self,
+        slug: &str,
+        documents: &[Document],
+    ) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        transaction
+            .execute("DELETE FROM documents WHERE slug = $1", &[&slug])
+            .await?;
+        for document in documents {
+            transaction
+                .execute(
+                    "INSERT INTO documents (slug, id, record) VALUES ($1, $2, $3)",
+                    &[&slug, &document.id, &json(document)],
+                )
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
+        self.record("SELECT record FROM sessions WHERE id = $1", &[&id])
+            .await
+    }
+
+    async fn put_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO sessions (id, slug, created_ms, record) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET slug = $2, created_ms = $3, record = $4",
+            &[
+                &record.id,
+                &record.project,
+                &signed(record.created_at_ms),
+                &json(record),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        transaction
+            .execute("DELETE FROM messages WHERE session = $1", &[&record.id])
+            .await?;
+        transaction
+            .execute("DELETE FROM sessions WHERE id = $1", &[&record.id])
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn project_sessions(
+        &self,
+        slug: &str,
+        before: Option<(u64, Uuid)>,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match before {
+            Some((created_ms, id)) => {
+                self.records(
+                    "SELECT record FROM sessions WHERE slug = $1 AND (created_ms, id) < ($2, $3)
+                     ORDER BY created_ms DESC, id DESC LIMIT $4",
+                    &[&slug, &signed(created_ms), &id, &limit],
+                )
+                .await
+            }
+            None => {
+                self.records(
+                    "SELECT record FROM sessions WHERE slug = $1
+                     ORDER BY created_ms DESC, id DESC LIMIT $2",
+                    &[&slug, &limit],
+                )
+                .await
+            }
+        }
+    }
+
+    async fn append_message(
+        &self,
+        session: Uuid,
+        message: &MessageRecord,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO messages (session, seq, record) VALUES ($1, $2, $3)
+             ON CONFLICT (session, seq) DO UPDATE SET record = $3",
+            &[&session, &(message.seq as i32), &json(message)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn messages(&self, session: Uuid) -> Result<Vec<MessageRecord>, StoreError> {
+        self.records(
+            "SELECT record FROM messages WHERE session = $1 ORDER BY seq",
+            &[&session],
+        )
+        .await
+    }
+
+    async fn delete_project(&self, record: &ProjectRecord) -> Result<(), StoreError> {
+        let slug = &record.slug;
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        transaction
+            .execute(
+                "DELETE FROM messages WHERE session IN (SELECT id FROM sessions WHERE slug = $1)",
+                &[slug],
+            )
+            .await?;
+        // `event_ids` stays: a project re-created under the slug numbers after it.
+        for table in [
+            "sessions",
+            "events",
+            "event_counts",
+            "delivery_counts",
+            "documents",
+            "leads",
+            "invitations",
+            "projects",
+        ] {
+            let sql = format!("DELETE FROM {table} WHERE slug = $1");
+            transaction.execute(sql.as_str(), &[slug]).await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    fn backup_to(&self, _out: &mut dyn Write) -> Result<BackupSummary, BackupError> {
+        Err(BackupError::Invalid(
+            "backups of a PostgreSQL store are not written yet: use pg_dump".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
