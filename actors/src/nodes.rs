@@ -15,6 +15,10 @@ use uuid::Uuid;
 
 use crate::social_proof::SocialProofEvent;
 
+pub(crate) mod redis_fan_out;
+
+pub use redis_fan_out::RedisFanOut;
+
 /// What the engine is told about the other nodes.
 #[derive(Clone)]
 pub struct Nodes {

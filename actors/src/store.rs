@@ -20,7 +20,7 @@ use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
 
 pub mod backup;
-mod postgres;
+pub(crate) mod postgres;
 mod sled_store;
 
 #[cfg(test)]

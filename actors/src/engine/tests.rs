@@ -658,3 +658,47 @@ async fn analytics_count_the_days_up_to_now_and_nothing_before() {
     let missing = engine.reports.analytics("nope", 7, now).await;
     assert!(matches!(missing, Err(ProjectError::NotFound)));
 }
+
+/// Cluster mode's parts together: two engines, each with its own connections to one
+/// PostgreSQL database and one Redis.
+#[tokio::test]
+async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushes() {
+    use crate::nodes::redis_fan_out::tests::{Redis, free_port};
+    use crate::nodes::{RedisFanOut, SingleNode};
+    use crate::store::PgStore;
+    let redis = Redis::start(free_port());
+    let database = crate::store::postgres::tests::fresh_database().await;
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let store: Store = Arc::new(PgStore::connect(&database).await.unwrap());
+        let fan_out = Arc::new(RedisFanOut::connect(&redis.url()).await.unwrap());
+        let leases = Arc::new(SingleNode::default());
+        nodes.push(start_on(store, feed(100), Nodes { fan_out, leases }).await);
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.projects
+        .configure("demo", settings("Demo", Some("sp_d")))
+        .await
+        .unwrap();
+    let mut at_a = a.projects.subscribe("demo", None).await.unwrap();
+    let mut at_b = b.projects.subscribe("demo", None).await.unwrap();
+    for (node, name) in [(a, "one"), (b, "two"), (a, "three")] {
+        node.projects
+            .push("demo", "sp_d", purchase(name))
+            .await
+            .unwrap();
+    }
+    for visitor in [&mut at_a, &mut at_b] {
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let next = tokio::time::timeout(Duration::from_secs(10), visitor.live.recv());
+            ids.push(next.await.expect("delivered").unwrap().id);
+        }
+        assert_eq!(
+            ids,
+            [1, 2, 3],
+            "every node's visitors get every push once, in order"
+        );
+    }
+    drop(redis);
+}

@@ -693,4 +693,4 @@ impl Storage for PgStore {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -126,7 +126,7 @@ fn server() -> &'static Server {
 }
 
 /// A new, empty database on the test server; its URL.
-async fn fresh_database() -> String {
+pub(crate) async fn fresh_database() -> String {
     let port = server().port;
     let name = format!("store_{}", DATABASES.fetch_add(1, Ordering::Relaxed));
     let admin = format!("host=127.0.0.1 port={port} user=helpyap dbname=postgres");

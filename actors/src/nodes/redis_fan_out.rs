@@ -1,0 +1,146 @@
+//! [`RedisFanOut`]: events between nodes over Redis pub/sub, for cluster mode.
+//!
+//! Every node publishes the events it commits on one channel and hears everyone's; it skips
+//! its own (they were delivered here already) and hands the others to the engine, whose
+//! delivery path puts each project's events in id order and fetches any it missed from the
+//! store. Redis holds nothing durable: when it loses a message, or restarts empty, the next
+//! event of that project brings the missed ones from the store. A dropped subscription is
+//! opened again with a short back-off.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::{Arrival, FanOut, NodeError};
+use crate::social_proof::SocialProofEvent;
+
+/// The channel every node publishes its events on.
+const CHANNEL: &str = "helpyap:events";
+
+/// How long a node waits before subscribing again after losing Redis.
+const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(500);
+
+/// One announcement on the channel.
+#[derive(Serialize, Deserialize)]
+struct Announcement {
+    /// The node that committed the event.
+    node: Uuid,
+    slug: String,
+    event: SocialProofEvent,
+}
+
+impl From<redis::RedisError> for NodeError {
+    fn from(error: redis::RedisError) -> NodeError {
+        NodeError(Box::new(error))
+    }
+}
+
+pub struct RedisFanOut {
+    node: Uuid,
+    /// Reconnects by itself after Redis comes back.
+    publish: ConnectionManager,
+    arrivals: Mutex<Option<mpsc::UnboundedReceiver<Arrival>>>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl RedisFanOut {
+    /// Connects to Redis at `url` and starts listening to the other nodes.
+    pub async fn connect(url: &str) -> Result<RedisFanOut, NodeError> {
+        let client = redis::Client::open(url)?;
+        let publish = ConnectionManager::new(client.clone()).await?;
+        let node = Uuid::new_v4();
+        let (arrivals, inbox) = mpsc::unbounded_channel();
+        // The first subscription is made here, so an event announced once `connect` returns
+        // is heard.
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(CHANNEL).await?;
+        let listener = tokio::spawn(listen(client, pubsub, node, arrivals));
+        Ok(RedisFanOut {
+            node,
+            publish,
+            arrivals: Mutex::new(Some(inbox)),
+            listener,
+        })
+    }
+}
+
+impl Drop for RedisFanOut {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// Hands the other nodes' announcements to the engine for as long as it listens, subscribing
+/// again whenever the subscription drops.
+async fn listen(
+    client: redis::Client,
+    mut pubsub: redis::aio::PubSub,
+    node: Uuid,
+    arrivals: mpsc::UnboundedSender<Arrival>,
+) {
+    loop {
+        let mut messages = pubsub.into_on_message();
+        while let Some(message) = messages.next().await {
+            let Ok(payload) = message.get_payload::<Vec<u8>>() else {
+                continue;
+            };
+            let Ok(announcement) = serde_json::from_slice::<Announcement>(&payload) else {
+                tracing::warn!("an unreadable announcement on {CHANNEL} was skipped");
+                continue;
+            };
+            if announcement.node == node {
+                continue;
+            }
+            let arrival = Arrival {
+                slug: announcement.slug,
+                event: announcement.event,
+            };
+            if arrivals.send(arrival).is_err() {
+                return; // the engine has stopped
+            }
+        }
+        tracing::warn!("lost the Redis subscription; subscribing again");
+        pubsub = loop {
+            tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+            let subscribed = async {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(CHANNEL).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            };
+            if let Ok(pubsub) = subscribed.await {
+                break pubsub;
+            }
+        };
+    }
+}
+
+#[async_trait::async_trait]
+impl FanOut for RedisFanOut {
+    async fn announce(&self, slug: &str, event: &SocialProofEvent) -> Result<(), NodeError> {
+        let announcement = Announcement {
+            node: self.node,
+            slug: slug.to_owned(),
+            event: event.clone(),
+        };
+        let payload = serde_json::to_vec(&announcement).expect("events serialize");
+        let mut publish = self.publish.clone();
+        let _: i64 = publish.publish(CHANNEL, payload).await?;
+        Ok(())
+    }
+
+    fn arrivals(&self) -> Option<mpsc::UnboundedReceiver<Arrival>> {
+        self.arrivals
+            .lock()
+            .expect("never held across a panic")
+            .take()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
