@@ -663,17 +663,20 @@ async fn analytics_count_the_days_up_to_now_and_nothing_before() {
 /// PostgreSQL database and one Redis.
 #[tokio::test]
 async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushes() {
+    use crate::nodes::RedisFanOut;
     use crate::nodes::redis_fan_out::tests::{Redis, free_port};
-    use crate::nodes::{RedisFanOut, SingleNode};
     use crate::store::PgStore;
     let redis = Redis::start(free_port());
     let database = crate::store::postgres::tests::fresh_database().await;
     let mut nodes = Vec::new();
     for _ in 0..2 {
-        let store: Store = Arc::new(PgStore::connect(&database).await.unwrap());
+        let postgres = Arc::new(PgStore::connect(&database).await.unwrap());
         let fan_out = Arc::new(RedisFanOut::connect(&redis.url()).await.unwrap());
-        let leases = Arc::new(SingleNode::default());
-        nodes.push(start_on(store, feed(100), Nodes { fan_out, leases }).await);
+        let nodes_seen = Nodes {
+            fan_out,
+            leases: postgres.clone(),
+        };
+        nodes.push(start_on(postgres, feed(100), nodes_seen).await);
     }
     let (a, b) = (&nodes[0], &nodes[1]);
     a.projects
@@ -700,5 +703,17 @@ async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushe
             "every node's visitors get every push once, in order"
         );
     }
+
+    // A question on another node while an answer is being written is refused (409).
+    let session = Uuid::new_v4();
+    let first = a.chat.ask("demo", session, None, "a question".into());
+    let first = first.await.unwrap();
+    let token = first.new_token.clone();
+    let second = b.chat.ask("demo", session, token, "another".into()).await;
+    assert!(
+        matches!(second, Err(crate::chat::ChatError::Busy)),
+        "{second:?}"
+    );
+    collect(first).await;
     drop(redis);
 }

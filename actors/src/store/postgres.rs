@@ -5,9 +5,11 @@
 //! ordered with the "C" collation so lists come back in the byte order the port promises.
 //! Every write commits before it returns, so [`Storage::flush`] has nothing left to do. Event
 //! ids come from the `event_ids` row of the project, moved in the transaction that stores the
-//! event: concurrent pushes through any node wait on that row and get dense ids.
+//! event: concurrent pushes through any node wait on that row and get dense ids. It also
+//! keeps the cluster's answer leases, one row per session.
 
 use std::io::Write;
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde::{Serialize, de::DeserializeOwned};
@@ -17,15 +19,21 @@ use uuid::Uuid;
 
 use super::backup::{BackupError, BackupSummary};
 use super::{Storage, StoreError};
+use crate::nodes::{AnswerLease, AnswerLeases, NodeError};
 use crate::records::{
     Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
     ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
+use crate::time::now_ms;
 
 /// The schema this build writes; a database of a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// How long a session's answer lease lasts when its holder never lets it go (a node that
+/// died mid-answer): longer than any answer may take.
+pub const ANSWER_LEASE_TTL: Duration = Duration::from_secs(600);
 
 /// Version 1: every table of the port.
 const MIGRATION_1: &str = r#"
@@ -71,10 +79,18 @@ CREATE TABLE invitations (
 );
 "#;
 
+/// Version 2: one answer at a time per session, across nodes.
+const MIGRATION_2: &str = r#"
+CREATE TABLE answer_leases (
+    session UUID PRIMARY KEY, token UUID NOT NULL, expires_ms BIGINT NOT NULL
+);
+"#;
+
 /// Handle to the database. Cheap to clone; all clones share one connection pool.
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    lease_ttl: Duration,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -111,7 +127,10 @@ impl PgStore {
             .max_size(16)
             .build()
             .map_err(|error| open_error(error.to_string()))?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            lease_ttl: ANSWER_LEASE_TTL,
+        };
         store
             .migrate()
             .await
@@ -143,14 +162,24 @@ impl PgStore {
                 ),
             });
         }
-        if found < 1 {
-            transaction.batch_execute(MIGRATION_1).await?;
-            transaction
-                .execute("INSERT INTO schema_version (version) VALUES (1)", &[])
-                .await?;
+        for (version, migration) in [(1, MIGRATION_1), (2, MIGRATION_2)] {
+            if found < version {
+                transaction.batch_execute(migration).await?;
+                transaction
+                    .execute(
+                        "INSERT INTO schema_version (version) VALUES ($1)",
+                        &[&version],
+                    )
+                    .await?;
+            }
         }
         transaction.commit().await?;
         Ok(())
+    }
+
+    /// How long an answer lease lasts if it is never released.
+    pub fn with_lease_ttl(self, lease_ttl: Duration) -> PgStore {
+        PgStore { lease_ttl, ..self }
     }
 
     async fn rows(
@@ -689,6 +718,43 @@ impl Storage for PgStore {
         Err(BackupError::Invalid(
             "backups of a PostgreSQL store are not written yet: use pg_dump".into(),
         ))
+    }
+}
+
+/// One answer at a time per session, whichever node its requests reach: a lease row per
+/// session, taken when free or expired, released by the token it was taken with (so a stalled
+/// node's late release cannot free someone else's lease).
+#[async_trait::async_trait]
+impl AnswerLeases for PgStore {
+    async fn acquire(&self, session: Uuid) -> Result<Option<AnswerLease>, NodeError> {
+        let token = Uuid::new_v4();
+        let now = signed(now_ms());
+        let until = now.saturating_add(signed(self.lease_ttl.as_millis() as u64));
+        let taken = self
+            .rows(
+                "INSERT INTO answer_leases (session, token, expires_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (session) DO UPDATE SET token = $2, expires_ms = $3
+                 WHERE answer_leases.expires_ms < $4
+                 RETURNING token",
+                &[&session, &token, &until, &now],
+            )
+            .await
+            .map_err(|error| NodeError(Box::new(error)))?;
+        if taken.is_empty() {
+            return Ok(None);
+        }
+        let pool = self.pool.clone();
+        Ok(Some(AnswerLease::new(move || {
+            let release = async move {
+                let client = pool.get().await.ok()?;
+                let sql = "DELETE FROM answer_leases WHERE session = $1 AND token = $2";
+                client.execute(sql, &[&session, &token]).await.ok()
+            };
+            // Off the dropping thread; a lease not released in time expires.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(release);
+            }
+        })))
     }
 }
 

@@ -221,3 +221,44 @@ async fn a_bad_url_or_an_unreachable_server_is_a_clear_error() {
         "{unreachable}"
     );
 }
+
+/// Two nodes' connections to one database: a session's lease is one node's at a time, free
+/// again when released, and a dead node's lease (never released) expires.
+#[tokio::test]
+async fn answer_leases_are_one_at_a_time_across_nodes() {
+    use crate::nodes::AnswerLeases;
+    let url = fresh_database().await;
+    let ttl = Duration::from_millis(300);
+    let a = PgStore::connect(&url).await.unwrap().with_lease_ttl(ttl);
+    let b = PgStore::connect(&url).await.unwrap().with_lease_ttl(ttl);
+    let (session, other) = (Uuid::new_v4(), Uuid::new_v4());
+
+    let held = a.acquire(session).await.unwrap().expect("free");
+    assert!(
+        b.acquire(session).await.unwrap().is_none(),
+        "held by node a"
+    );
+    let elsewhere = b.acquire(other).await.unwrap();
+    assert!(elsewhere.is_some(), "sessions are apart");
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let taken = loop {
+        // The release runs on a task: a moment after the drop.
+        if let Some(lease) = b.acquire(session).await.unwrap() {
+            break lease;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the released lease never came free"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Node b dies holding it: nobody releases it, and after its time node a may answer.
+    std::mem::forget(taken);
+    assert!(
+        a.acquire(session).await.unwrap().is_none(),
+        "not yet expired"
+    );
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert!(a.acquire(session).await.unwrap().is_some(), "expired");
+}
