@@ -83,7 +83,13 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Events of `slug` per type, counted from the start of hour `from_hour` (hours since the
     /// Unix epoch) on.
-    async fn event_counts(&self, slug: &str, from_hour: u64) -> Result<EventCounts, StoreError>;
+    async fn event_counts(&self, slug: &str, from_hour: u64) -> Result<EventCounts, StoreError> {
+        let mut counts = EventCounts::default();
+        for (_, hour) in self.event_counts_by_hour(slug, from_hour).await? {
+            counts.merge(&hour);
+        }
+        Ok(counts)
+    }
 
     /// Events of `slug` per hour since `from_hour`, oldest first; hours without events are
     /// left out.

@@ -131,12 +131,7 @@ async fn login_refresh_rotation_reuse_and_logout() {
 async fn wrong_credentials_look_alike_and_repeated_failures_lock_the_account() {
     let server = TestServer::start_with(|config| config.rate_limits.login.requests = 100).await;
     let base = format!("http://{}", server.addr);
-    server
-        .engine
-        .accounts
-        .add_user("ann@example.com", PASSWORD.into(), true)
-        .await
-        .unwrap();
+    add_ann(&server).await;
 
     let unknown = expect_error(login(&base, "nobody@example.com", PASSWORD).await, 401).await;
     let wrong = expect_error(
@@ -199,6 +194,15 @@ async fn concurrent_logins(
     statuses
 }
 
+/// Adds the admin Ann, who signs in with `PASSWORD`.
+async fn add_ann(server: &TestServer) {
+    let accounts = &server.engine.accounts;
+    let added = accounts
+        .add_user("ann@example.com", PASSWORD.into(), true)
+        .await;
+    added.unwrap();
+}
+
 async fn server_behind_a_proxy(max_per_ip: u32) -> TestServer {
     TestServer::start_with(|config| {
         config.rate_limits.login.requests = 1000;
@@ -212,12 +216,7 @@ async fn server_behind_a_proxy(max_per_ip: u32) -> TestServer {
 async fn concurrent_wrong_passwords_get_no_more_verifications_than_the_lockout_allows() {
     let server = server_behind_a_proxy(100).await;
     let base = format!("http://{}", server.addr);
-    server
-        .engine
-        .accounts
-        .add_user("ann@example.com", PASSWORD.into(), true)
-        .await
-        .unwrap();
+    add_ann(&server).await;
     // Nine wrong passwords and the right one at once, from one address.
     let mut attempts: Vec<_> = (0..9)
         .map(|_| {
@@ -300,12 +299,7 @@ async fn one_address_trying_many_accounts_runs_out_of_wrong_passwords() {
 async fn signing_out_ends_the_access_tokens_of_that_sign_in_at_once() {
     let server = TestServer::start_with(|config| config.rate_limits.login.requests = 100).await;
     let base = format!("http://{}", server.addr);
-    server
-        .engine
-        .accounts
-        .add_user("ann@example.com", PASSWORD.into(), true)
-        .await
-        .unwrap();
+    add_ann(&server).await;
     let sign_in = || async {
         let tokens: Value = login(&base, "ann@example.com", PASSWORD)
             .await

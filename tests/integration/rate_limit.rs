@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{DEMO_SECRET, TestServer, client, expect_error, push};
+use crate::support::{DEMO_SECRET, TestServer, client, expect_error, push, stored_events};
 
 fn purchase() -> serde_json::Value {
     json!({ "project": "demo", "type": "purchased", "name": "Sam" })
@@ -36,13 +36,7 @@ async fn the_eleventh_push_inside_60_seconds_is_429_with_retry_after() {
     );
     assert_eq!(expect_error(refused, 429).await, "Rate limit exceeded");
     assert_eq!(
-        server
-            .engine
-            .projects
-            .events_after("demo", 0)
-            .await
-            .unwrap()
-            .len(),
+        stored_events(&server).await,
         10,
         "a refused push stores nothing"
     );

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::support::{
-    DEMO_SECRET, OTHER_SECRET, TestServer, client, expect_error, push, raw_exchange,
+    DEMO_SECRET, OTHER_SECRET, TestServer, client, expect_error, push, raw_exchange, stored_events,
 };
 
 fn seed_example() -> serde_json::Value {
@@ -111,13 +111,7 @@ async fn credentials_are_checked_401_403_404() {
         "the Bearer scheme is case-insensitive"
     );
     assert_eq!(
-        server
-            .engine
-            .projects
-            .events_after("demo", 0)
-            .await
-            .unwrap()
-            .len(),
+        stored_events(&server).await,
         1,
         "refused pushes store nothing"
     );

@@ -351,14 +351,6 @@ impl Storage for PgStore {
         Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64))
     }
 
-    async fn event_counts(&self, slug: &str, from_hour: u64) -> Result<EventCounts, StoreError> {
-        let mut counts = EventCounts::default();
-        for (_, hour) in self.event_counts_by_hour(slug, from_hour).await? {
-            counts.merge(&hour);
-        }
-        Ok(counts)
-    }
-
     async fn event_counts_by_hour(
         &self,
         slug: &str,

@@ -335,14 +335,6 @@ impl Storage for SledStore {
         Ok(event)
     }
 
-    async fn event_counts(&self, slug: &str, from_hour: u64) -> Result<EventCounts, StoreError> {
-        let mut counts = EventCounts::default();
-        for (_, hour) in self.event_counts_by_hour(slug, from_hour).await? {
-            counts.merge(&hour);
-        }
-        Ok(counts)
-    }
-
     async fn event_counts_by_hour(
         &self,
         slug: &str,
