@@ -49,6 +49,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub social_proof: SocialProofConfig,
     pub auth: AuthConfig,
+    /// Present: this node is one of many on a shared PostgreSQL and Redis; absent: one node
+    /// on its own sled store.
+    pub cluster: Option<ClusterConfig>,
     pub projects: Vec<ProjectConfig>,
     /// Where the config came from, for error messages; not a key.
     #[serde(skip)]
@@ -383,6 +386,40 @@ impl SocialProofConfig {
     }
 }
 
+/// `[cluster]`: the engines every node shares. The URLs carry credentials: keep them in the
+/// environment (`HELPYAP_POSTGRES_URL`, `HELPYAP_REDIS_URL`, which win over the file).
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `postgres://user:password@host:5432/database`: the durable truth.
+    pub postgres_url: String,
+    /// `redis://host:6379/0`: events between nodes and shared rate limits.
+    pub redis_url: String,
+    /// How often a node asks PostgreSQL for events and settings no other node told it of (a
+    /// node that died between its commit and its announcement, Redis down).
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            postgres_url: String::new(),
+            redis_url: String::new(),
+            check_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The URLs hold passwords: never printed.
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("check_interval", &self.check_interval)
+            .finish_non_exhaustive()
+    }
+}
+
 /// `[auth]`: admin sign-in.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -545,6 +582,25 @@ impl Config {
         if let Some(format) = env_setting("HELPYAP_LOG_FORMAT")? {
             config.server.log_format = format;
         }
+        for (var, url) in [
+            ("HELPYAP_POSTGRES_URL", ClusterUrl::Postgres),
+            ("HELPYAP_REDIS_URL", ClusterUrl::Redis),
+        ] {
+            if let Some(value) = env_setting::<String>(var)? {
+                let cluster = config.cluster.get_or_insert_with(ClusterConfig::default);
+                match url {
+                    ClusterUrl::Postgres => cluster.postgres_url = value,
+                    ClusterUrl::Redis => cluster.redis_url = value,
+                }
+            }
+        }
+        if config.cluster.is_some() && std::env::var_os(&config.auth.jwt_secret_env).is_none() {
+            return Err(config.invalid(&format!(
+                "cluster mode needs the JWT signing secret in the environment variable {}, the \
+                 same on every node (or admins signed in on one node are strangers to the others)",
+                config.auth.jwt_secret_env
+            )));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -645,6 +701,17 @@ impl Config {
         {
             return Err(self.invalid("social_proof.stats_window must be between 1s and 31 days"));
         }
+        if let Some(cluster) = &self.cluster {
+            helpyap_actors::PgStore::check_url(&cluster.postgres_url)
+                .map_err(|error| self.invalid(&format!("cluster.postgres_url: {error}")))?;
+            helpyap_actors::RedisFanOut::check_url(&cluster.redis_url)
+                .map_err(|error| self.invalid(&format!("cluster.redis_url: {error}")))?;
+            if cluster.check_interval < Duration::from_millis(10)
+                || cluster.check_interval > Duration::from_secs(60)
+            {
+                return Err(self.invalid("cluster.check_interval must be between 10ms and 60s"));
+            }
+        }
         self.project_seeds().map(|_| ())
     }
 
@@ -722,6 +789,11 @@ impl Config {
             message: message.to_owned(),
         }
     }
+}
+
+enum ClusterUrl {
+    Postgres,
+    Redis,
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {

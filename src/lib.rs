@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod backends;
 pub mod cli;
 pub mod client_ip;
 pub mod config;

@@ -1,6 +1,7 @@
 //! The `helpyap` binary: parses the command line, loads the config, and runs the server.
 //!
-//! A bad config exits with code 64 before any port is bound; any later failure exits with 1.
+//! A bad config exits with code 64 before any port is bound; an engine of `[cluster]` that
+//! cannot be reached at start exits with 69; any later failure exits with 1.
 //! Everything else lives in the library so tests can run the same server in-process.
 #![forbid(unsafe_code)]
 
@@ -10,6 +11,7 @@ use anyhow::Context;
 use clap::Parser;
 use helpyap::cli::{BackupArgs, Cli, Command, RestoreArgs, StoreArgs, UserAddArgs, UserCommand};
 use helpyap::config::{Config, Overrides};
+use helpyap::backends::Unreachable;
 use helpyap::server::{App, shutdown_signal};
 use std::sync::Arc;
 
@@ -18,6 +20,8 @@ use helpyap_actors::{SledStore, Storage};
 
 /// `EX_USAGE` from sysexits.h: the configuration is wrong.
 const EXIT_BAD_CONFIG: u8 = 64;
+/// `EX_UNAVAILABLE` from sysexits.h: PostgreSQL or Redis cannot be reached.
+const EXIT_UNAVAILABLE: u8 = 69;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -45,7 +49,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("helpyap: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<Unreachable>().is_some() {
+                ExitCode::from(EXIT_UNAVAILABLE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use helpyap_actors::engine::Engines;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -50,6 +51,9 @@ struct Sampled {
     live_sessions: Gauge,
     subscribers: Gauge,
     store_bytes: Gauge,
+    store_up: Gauge,
+    node_link_up: Gauge,
+    rate_limits_local_fallback: Gauge,
     llm_answers: Counter,
     llm_chunks: Counter,
     llm_upstream_errors: Counter,
@@ -66,6 +70,9 @@ pub struct Snapshot<'a> {
     pub live_sessions: usize,
     pub subscribers: usize,
     pub store_bytes: u64,
+    pub engines: Engines,
+    /// A cluster node counting rate limits alone because Redis is unreachable.
+    pub rate_limits_local_fallback: bool,
     pub llm_answers: &'a AtomicU64,
     pub llm_chunks: &'a AtomicU64,
     pub llm_upstream_errors: &'a AtomicU64,
@@ -154,8 +161,23 @@ impl Metrics {
             ),
             (
                 "store_size_bytes",
-                "The sled store's size on disk",
+                "The store's size on disk (sled's files, or the PostgreSQL database)",
                 &sampled.store_bytes,
+            ),
+            (
+                "store_up",
+                "1 while the store answers (0: the PostgreSQL server is unreachable)",
+                &sampled.store_up,
+            ),
+            (
+                "node_link_up",
+                "1 while other nodes' announcements are heard (always 1 on a node of its own)",
+                &sampled.node_link_up,
+            ),
+            (
+                "rate_limits_local_fallback",
+                "1 while a cluster node counts rate limits alone (Redis unreachable): limits are up to N times looser",
+                &sampled.rate_limits_local_fallback,
             ),
         ];
         for (name, help, gauge) in gauges {
@@ -232,6 +254,12 @@ impl Metrics {
         gauge(&sampled.live_sessions, now.live_sessions as u64);
         gauge(&sampled.subscribers, now.subscribers as u64);
         gauge(&sampled.store_bytes, now.store_bytes);
+        gauge(&sampled.store_up, now.engines.store_ok.into());
+        gauge(&sampled.node_link_up, now.engines.fan_out_ok.into());
+        gauge(
+            &sampled.rate_limits_local_fallback,
+            now.rate_limits_local_fallback.into(),
+        );
         // Counters only go up: bring each to the source's total.
         let counter = |counter: &Counter, source: &AtomicU64| {
             let behind = source.load(Relaxed).saturating_sub(counter.get());

@@ -4,8 +4,9 @@
 //! and Upstash's fixed window do): within any window a client gets exactly `requests`
 //! calls, and `Retry-After` says exactly when the next one is allowed. IPv6 clients are counted
 //! per /64, since one host usually owns a whole /64. Idle clients are swept so memory stays
-//! bounded by the number of clients seen in one window. It does not find the client's address;
-//! `client_ip` does.
+//! bounded by the number of clients seen in one window. In cluster mode the counts live in
+//! Redis ([`RedisCounters`]), so the limits hold across nodes. It does not find the client's
+//! address; `client_ip` does.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -14,6 +15,10 @@ use dashmap::DashMap;
 
 use crate::client_ip::client_key;
 use crate::config::{RateLimit, RateLimitsConfig};
+
+mod redis_counters;
+
+pub use redis_counters::RedisCounters;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RateClass {
@@ -76,6 +81,12 @@ pub trait RateCounters: Send + Sync + 'static {
     /// Clients with an open window, where this process keeps them.
     fn tracked_clients(&self) -> usize {
         0
+    }
+
+    /// For counts meant to be shared between nodes, whether they are right now (the store
+    /// may be down, and the node counting alone); `None` for counts kept in one process.
+    fn shared(&self) -> Option<bool> {
+        None
     }
 }
 
@@ -144,6 +155,12 @@ impl RateLimiter {
     /// Clients tracked across all classes.
     pub fn tracked_clients(&self) -> usize {
         self.counters().tracked_clients()
+    }
+
+    /// `Some(false)` while counts meant to be shared between nodes are kept on this node
+    /// alone; `None` when they are never shared.
+    pub fn shared(&self) -> Option<bool> {
+        self.counters().shared()
     }
 
     /// How often `sweep` should run: often enough that a window's entries go soon after it ends.

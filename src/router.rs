@@ -176,7 +176,7 @@ async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     use OpenRoute as Open;
     match route {
-        Open::Health => Ok(routes::health::get(state)),
+        Open::Health => Ok(routes::health::get(state).await),
         Open::Metrics => routes::metrics::get(state, client).await,
         Open::WidgetJs => Ok(routes::assets::widget_js(&request)),
         Open::Demo => routes::assets::demo(&request),

@@ -20,7 +20,7 @@ use helpyap_actors::llm::extractive::Extractive;
 use helpyap_actors::llm::openai::{OpenAi, OpenAiArguments};
 use helpyap_actors::llm::{LlmProvider as Llm, LlmStats};
 use helpyap_actors::project::DocumentEdit;
-use helpyap_actors::{ChatEngine, Engine, EngineArguments, Nodes, SledStore};
+use helpyap_actors::{ChatEngine, Engine, EngineArguments};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -29,6 +29,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use crate::admission::{ConnectionLimits, Refusal, StreamQuota};
+use crate::backends::{self, Backends};
 use crate::auth::Auth;
 use crate::config::{Config, LlmFallback, LlmProvider};
 use crate::connection::Connection;
@@ -36,7 +37,6 @@ use crate::idle::{Activity, Tracked};
 use crate::json::BodyLimits;
 use crate::knowledge_dir;
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
 use crate::router::{self, AppState, LiveSettings};
 use crate::routes::chat::ChatLimits;
 use crate::timer::HeaderTimer;
@@ -69,18 +69,21 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the store, starts the engine and applies the config's seed projects.
+    /// Opens the store (and in cluster mode the links to the other nodes), starts the engine
+    /// and applies the config's seed projects.
     pub async fn build(config: &Config) -> anyhow::Result<App> {
-        tracing::debug!(path = %config.store.path.display(), "opening the store");
-        let store = SledStore::open_with_cache(&config.store.path, config.store.cache_bytes)?;
-        let store = Arc::new(store);
+        let Backends {
+            store,
+            nodes,
+            limiter,
+        } = backends::open(config).await?;
         let engine = Engine::start(EngineArguments {
             store,
             feed: config.social_proof.feed_settings(),
             refresh_ttl: config.auth.refresh_ttl,
             chat: chat_engine(config)?,
             max_message_chars: config.chat.max_message_chars,
-            nodes: Nodes::single(),
+            nodes,
         })
         .await
         .context("starting the engine")?;
@@ -122,7 +125,7 @@ impl App {
         }
         let state = AppState {
             engine,
-            limiter: RateLimiter::new(&config.rate_limits),
+            limiter,
             body_limits: BodyLimits {
                 max_bytes: config.server.max_body_bytes,
                 read_timeout: config.server.body_read_timeout,

@@ -76,7 +76,8 @@ impl Failure for AccountError {
             }
             AccountError::NoSuchUser | AccountError::NoInvitation => ErrorKind::NotFound,
             AccountError::Unavailable => ErrorKind::BRIEFLY_UNAVAILABLE,
-            AccountError::Hashing(_) | AccountError::Store(_) => ErrorKind::Internal,
+            AccountError::Hashing(_) => ErrorKind::Internal,
+            AccountError::Store(error) => error.kind(),
         }
     }
 }

@@ -144,7 +144,7 @@ impl Failure for ChatError {
             ChatError::Busy => ErrorKind::Conflict,
             ChatError::Overloaded | ChatError::Unavailable => ErrorKind::BRIEFLY_UNAVAILABLE,
             ChatError::InvalidLead(_) => ErrorKind::Invalid,
-            ChatError::Store(_) => ErrorKind::Internal,
+            ChatError::Store(error) => error.kind(),
         }
     }
 }

@@ -39,7 +39,7 @@ pub mod reports;
 pub use accounts::Accounts;
 pub use chat::{Chat, INBOX_PAGE_MAX, InboxPage, InboxQuery};
 pub use projects::Projects;
-pub use reports::{Analytics, DayFigures, QuestionCount, Reports, Thumbs};
+pub use reports::{Analytics, DayFigures, Engines, QuestionCount, Reports, Thumbs};
 
 pub struct EngineArguments {
     pub store: Store,
@@ -76,6 +76,7 @@ pub(crate) struct Core {
     /// The accounts actor of the moment: the supervisor replaces it when it fails.
     accounts: AccountsSlot,
     all_subscribers: Arc<AtomicUsize>,
+    nodes: Nodes,
 }
 
 impl Engine {
@@ -111,6 +112,7 @@ impl Engine {
             tokio::spawn(deliver_arrivals(arrivals, actors.clone()));
         }
         let core = Arc::new(Core {
+            nodes: args.nodes,
             accounts,
             all_subscribers,
             store: args.store,
@@ -284,15 +286,19 @@ where
         .map_err(F::from)
 }
 
-/// Hands events other nodes committed to this node's actor of their project. A project with
-/// no actor here has no live visitors here, and one that starts later reads the store. Ends
-/// when the fan-out closes.
+/// Hands events other nodes committed, and news of their changes, to this node's actor of
+/// the project. A project with no actor here has no live visitors or snapshot here, and one
+/// that starts later reads the store. Ends when the fan-out closes.
 async fn deliver_arrivals(mut arrivals: mpsc::UnboundedReceiver<Arrival>, actors: ProjectActors) {
-    while let Some(Arrival { slug, event }) = arrivals.recv().await {
+    while let Some(arrival) = arrivals.recv().await {
+        let (slug, message) = match arrival {
+            Arrival::Event { slug, event } => (slug, ProjectMessage::Deliver(Box::new(event))),
+            Arrival::Changed { slug } => (slug, ProjectMessage::Refresh),
+        };
         let actor = actors.get(&slug).map(|actor| actor.clone());
         if let Some(actor) = actor {
             // A stopped actor drops it; its successor starts from the store.
-            let _ = actor.cast(ProjectMessage::Deliver(Box::new(event)));
+            let _ = actor.cast(message);
         }
     }
 }

@@ -46,8 +46,25 @@ pub enum StoreError {
     Open { path: PathBuf, reason: String },
     #[error("store i/o failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database server cannot be reached right now; worth a retry.
+    #[error("the database is unreachable: {0}")]
+    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("record under {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("store flush failed: {0}")]
     Flush(String),
 }
+
+impl Failure for StoreError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Unreachable(_) => ErrorKind::Unavailable {
+                retry_after: STORE_RETRY_AFTER,
+            },
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+/// What a client is told to wait when the database is unreachable.
+const STORE_RETRY_AFTER: Duration = Duration::from_secs(5);

@@ -35,12 +35,12 @@ pub use chat::{ChatError, ChatEvent, MessageRecord, Source};
 pub use engine::{Accounts, Chat, Engine, EngineArguments, Projects, Reports};
 pub use error::{ErrorKind, Failure};
 pub use knowledge::{Document, DocumentFormat};
-pub use nodes::Nodes;
+pub use nodes::{Nodes, RedisFanOut};
 pub use project::{ProjectError, ProjectSettings, ProjectSnapshot};
 pub use secret::SecretHash;
 pub use session::{ChatEngine, ChatStart};
 pub use social_proof::{InvalidEvent, PushFields, SocialProofEvent};
-pub use store::{SledStore, Storage, Store, StoreError};
+pub use store::{PgStore, SledStore, Storage, Store, StoreError};
 pub use widget::{
     InvalidSetting, PopupTemplates, Position, SocialProofDisplay, Theme, WidgetSettings,
 };

@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -24,6 +25,11 @@ pub use redis_fan_out::RedisFanOut;
 pub struct Nodes {
     pub fan_out: Arc<dyn FanOut>,
     pub leases: Arc<dyn AnswerLeases>,
+    /// How often a project's actor asks the store for what other nodes changed without a word
+    /// reaching it (an announcement lost with its node, or with Redis); `None` when there are no
+    /// other nodes. Session actors read their transcript from the store before each change
+    /// when it is set, since another node may have written to it.
+    pub check_interval: Option<Duration>,
 }
 
 impl Nodes {
@@ -33,7 +39,27 @@ impl Nodes {
         Nodes {
             fan_out: node.clone(),
             leases: node,
+            check_interval: None,
         }
+    }
+
+    /// One node of many, told of the others through `fan_out`, checking the shared store
+    /// every `check_interval`.
+    pub fn cluster(
+        fan_out: Arc<dyn FanOut>,
+        leases: Arc<dyn AnswerLeases>,
+        check_interval: Duration,
+    ) -> Nodes {
+        Nodes {
+            fan_out,
+            leases,
+            check_interval: Some(check_interval),
+        }
+    }
+
+    /// Whether other nodes share this node's store.
+    pub fn shared(&self) -> bool {
+        self.check_interval.is_some()
     }
 }
 
@@ -42,11 +68,16 @@ impl Nodes {
 #[error("the link to the other nodes failed: {0}")]
 pub struct NodeError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
-/// An event another node committed, for this node's live visitors of `slug`.
+/// What another node tells this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arrival {
-    pub slug: String,
-    pub event: SocialProofEvent,
+pub enum Arrival {
+    /// An event it committed, for this node's live visitors of `slug`.
+    Event {
+        slug: String,
+        event: SocialProofEvent,
+    },
+    /// It changed the project's settings or knowledge base, or deleted it: read it again.
+    Changed { slug: String },
 }
 
 /// Events between nodes. Per project, a node announces its events in id order.
@@ -55,6 +86,15 @@ pub trait FanOut: Send + Sync + 'static {
     /// Hands an event committed on this node to the other nodes. The event is durable already:
     /// a node that misses it finds it in the store with the next one it hears of.
     async fn announce(&self, slug: &str, event: &SocialProofEvent) -> Result<(), NodeError>;
+
+    /// Tells the other nodes that the project's stored settings, knowledge base or existence
+    /// changed. Durable already: a node that misses it finds out at its next check.
+    async fn announce_change(&self, slug: &str) -> Result<(), NodeError>;
+
+    /// Whether announcements are being heard right now, for health reports.
+    fn connected(&self) -> bool {
+        true
+    }
 
     /// Events the other nodes announce, as they arrive. Taken once, by the engine; `None`
     /// when no other node can announce anything.
@@ -69,25 +109,67 @@ pub trait AnswerLeases: Send + Sync + 'static {
     async fn acquire(&self, session: Uuid) -> Result<Option<AnswerLease>, NodeError>;
 }
 
+/// What backs one held lease: renewing it, and giving it back.
+#[async_trait::async_trait]
+pub trait LeaseHolder: Send + Sync + 'static {
+    /// Extends the lease; `false` when it is no longer this holder's (it expired and someone
+    /// else took it).
+    async fn renew(&self) -> Result<bool, NodeError>;
+
+    /// Gives the lease back, without waiting. Called once, when the lease is dropped.
+    fn release(&self);
+}
+
 /// Held while an answer is written; dropping it lets the next answer start.
 pub struct AnswerLease {
-    release: Option<Box<dyn FnOnce() + Send + Sync>>,
+    holder: Arc<dyn LeaseHolder>,
+    /// Renews the lease while it is held, when it would expire otherwise.
+    keeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl AnswerLease {
-    /// A lease that runs `release` when dropped.
-    pub fn new(release: impl FnOnce() + Send + Sync + 'static) -> AnswerLease {
-        AnswerLease {
-            release: Some(Box::new(release)),
+    /// A lease backed by `holder`, renewed every `renew_every` while held (when it expires).
+    pub fn new(holder: Arc<dyn LeaseHolder>, renew_every: Option<Duration>) -> AnswerLease {
+        let keeper = renew_every.map(|every| {
+            let holder = holder.clone();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    match holder.renew().await {
+                        Ok(true) => {}
+                        Ok(false) => return, // lost; `confirm` says so before the answer is kept
+                        Err(error) => tracing::warn!(%error, "answer lease not renewed; retrying"),
+                    }
+                }
+            })
+        });
+        AnswerLease { holder, keeper }
+    }
+
+    /// Whether the lease is still this holder's, renewing it once more. A lease that expired
+    /// and was taken by another node (this one stalled) is not: its answer must not be kept.
+    /// When the link to the other nodes fails, the lease counts as held.
+    pub async fn confirm(&self) -> bool {
+        self.holder.renew().await.unwrap_or(true)
+    }
+
+    /// Stops renewing, as a stalled node would.
+    #[cfg(test)]
+    pub(crate) fn stall(&mut self) {
+        if let Some(keeper) = self.keeper.take() {
+            keeper.abort();
         }
     }
 }
 
 impl Drop for AnswerLease {
     fn drop(&mut self) {
-        if let Some(release) = self.release.take() {
-            release();
+        if let Some(keeper) = self.keeper.take() {
+            keeper.abort();
         }
+        self.holder.release();
     }
 }
 
@@ -103,6 +185,10 @@ impl FanOut for SingleNode {
         Ok(())
     }
 
+    async fn announce_change(&self, _slug: &str) -> Result<(), NodeError> {
+        Ok(())
+    }
+
     fn arrivals(&self) -> Option<mpsc::UnboundedReceiver<Arrival>> {
         None
     }
@@ -115,13 +201,31 @@ impl AnswerLeases for SingleNode {
         if !answering.insert(session) {
             return Ok(None);
         }
-        let answering = self.answering.clone();
-        Ok(Some(AnswerLease::new(move || {
-            answering
-                .lock()
-                .expect("never held across a panic")
-                .remove(&session);
-        })))
+        let held = Arc::new(LocalLease {
+            answering: self.answering.clone(),
+            session,
+        });
+        Ok(Some(AnswerLease::new(held, None)))
+    }
+}
+
+/// A lease of a node on its own: an entry in its set, which never expires.
+struct LocalLease {
+    answering: Arc<Mutex<HashSet<Uuid>>>,
+    session: Uuid,
+}
+
+#[async_trait::async_trait]
+impl LeaseHolder for LocalLease {
+    async fn renew(&self) -> Result<bool, NodeError> {
+        Ok(true)
+    }
+
+    fn release(&self) {
+        self.answering
+            .lock()
+            .expect("never held across a panic")
+            .remove(&self.session);
     }
 }
 

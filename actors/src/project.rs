@@ -4,17 +4,22 @@
 //! (replay window and fan-out to this node's visitors), writes through the store (which gives
 //! out event ids), announces its events to the other nodes and delivers theirs, and
 //! republishes an immutable [`ProjectSnapshot`] on every change so hot reads never wait on its
-//! mailbox. It never authenticates callers — the
-//! `Projects` handle checks secrets against the snapshot — and it never sees HTTP.
+//! mailbox. In cluster mode other nodes write the same project: before changing the record it
+//! reads the stored one, after changing it announces the change, and every `check_interval`
+//! (or when another node announces a change) it reads the store for what it was not told —
+//! events, settings, the knowledge base, the project's deletion. It never authenticates
+//! callers — the `Projects` handle checks secrets against the snapshot — and it never sees HTTP.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::error::{ErrorKind, Failure};
 use crate::feed::{Feed, FeedFull, FeedSettings, Replay, Subscription};
@@ -68,7 +73,8 @@ impl Failure for ProjectError {
             ProjectError::InvalidEvent(_) | ProjectError::InvalidSetting(_) => ErrorKind::Invalid,
             ProjectError::Unavailable | ProjectError::FeedFull(_) => ErrorKind::BRIEFLY_UNAVAILABLE,
             ProjectError::Exists => ErrorKind::Conflict,
-            ProjectError::Index(_) | ProjectError::Store(_) => ErrorKind::Internal,
+            ProjectError::Index(_) => ErrorKind::Internal,
+            ProjectError::Store(error) => error.kind(),
         }
     }
 }
@@ -180,9 +186,9 @@ pub enum ProjectMessage {
     /// Store a validated event and reply with its id once it is durable.
     Push(NewEvent, RpcReplyPort<Result<u64, StoreError>>),
     /// Replace the settings and reply once they are durable and published.
-    Configure(Box<ProjectSettings>, RpcReplyPort<Result<(), StoreError>>),
+    Configure(Box<ProjectSettings>, RpcReplyPort<Result<(), ProjectError>>),
     /// Replace the push secret and reply once the new one works and the old one does not.
-    SetPushSecret(SecretHash, RpcReplyPort<Result<(), StoreError>>),
+    SetPushSecret(SecretHash, RpcReplyPort<Result<(), ProjectError>>),
     /// Replace the knowledge base and reply once it is durable and searchable.
     SetDocuments(Vec<Document>, RpcReplyPort<Result<(), ProjectError>>),
     /// Subscribe a live visitor: the events after the id, then every new one.
@@ -198,6 +204,8 @@ pub enum ProjectMessage {
     AddLead(Box<LeadRecord>, RpcReplyPort<Result<(), StoreError>>),
     /// An event another node committed: hand it to the live visitors here.
     Deliver(Box<SocialProofEvent>),
+    /// Read the store for what other nodes changed: events, settings, knowledge base.
+    Refresh,
     /// Panic inside the handler, to prove supervision restarts the actor.
     #[cfg(any(test, feature = "fault-injection"))]
     Panic,
@@ -214,6 +222,8 @@ pub struct ProjectArguments {
     pub fan_out: Arc<dyn FanOut>,
     /// Live subscribers of every project, for the total cap.
     pub all_subscribers: Arc<AtomicUsize>,
+    /// How often to read the store for other nodes' changes; `None` on a node of its own.
+    pub check_interval: Option<Duration>,
 }
 
 pub struct ProjectState {
@@ -227,6 +237,8 @@ pub struct ProjectState {
     /// Input limits told to widgets with their config.
     limits: InputLimits,
     fan_out: Arc<dyn FanOut>,
+    /// Whether other nodes write this project too.
+    shared: bool,
     /// The hour whose old counts were last dropped.
     counts_pruned_hour: u64,
 }
@@ -238,7 +250,7 @@ impl Actor for Project {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<ProjectMessage>,
+        myself: ActorRef<ProjectMessage>,
         args: ProjectArguments,
     ) -> Result<ProjectState, ActorProcessingErr> {
         let record = args
@@ -268,15 +280,19 @@ impl Actor for Project {
             retain_events,
             limits: InputLimits::new(args.max_message_chars),
             fan_out: args.fan_out,
+            shared: args.check_interval.is_some(),
             counts_pruned_hour: 0,
         };
         state.publish();
+        if let Some(every) = args.check_interval {
+            myself.send_interval(every, || ProjectMessage::Refresh);
+        }
         Ok(state)
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<ProjectMessage>,
+        myself: ActorRef<ProjectMessage>,
         message: ProjectMessage,
         state: &mut ProjectState,
     ) -> Result<(), ActorProcessingErr> {
@@ -314,6 +330,11 @@ impl Actor for Project {
                 let _ = reply.send(result);
             }
             ProjectMessage::Deliver(event) => state.deliver(*event).await,
+            ProjectMessage::Refresh => {
+                if !state.refresh().await {
+                    myself.stop(Some("project deleted on another node".into()));
+                }
+            }
             #[cfg(any(test, feature = "fault-injection"))]
             ProjectMessage::Panic => {
                 panic!("fault injection: project {} panicked", state.record.slug)
@@ -354,26 +375,34 @@ impl ProjectState {
     /// skips ids (announced out of order, or lost on the way) brings the ones between from the
     /// store first. Failures are logged: the event is durable, and the next one retries.
     async fn deliver(&mut self, event: SocialProofEvent) {
-        let slug = &self.record.slug;
         let last = self.feed.last_id();
         if event.id <= last {
             return;
         }
-        let events = if event.id == last + 1 {
-            vec![event]
+        if event.id == last + 1 {
+            self.publish_events(&[event]).await;
         } else {
-            match self.store.events_after(slug, last).await {
-                Ok(mut missed) => {
-                    missed.retain(|stored| stored.id <= event.id);
-                    missed
-                }
-                Err(error) => {
-                    tracing::warn!(project = %slug, %error, "missed events not read; retried later");
-                    return;
-                }
+            self.catch_up(event.id).await;
+        }
+    }
+
+    /// Delivers the stored events after the feed's last, up to `until`.
+    async fn catch_up(&mut self, until: u64) {
+        let slug = &self.record.slug;
+        match self.store.events_after(slug, self.feed.last_id()).await {
+            Ok(mut missed) => {
+                missed.retain(|stored| stored.id <= until);
+                self.publish_events(&missed).await;
             }
-        };
-        for event in &events {
+            Err(error) => {
+                tracing::warn!(project = %slug, %error, "missed events not read; retried later");
+            }
+        }
+    }
+
+    async fn publish_events(&mut self, events: &[SocialProofEvent]) {
+        let slug = &self.record.slug;
+        for event in events {
             let delivered = self.feed.publish(event, now_ms());
             let hour = event.created_at_ms / HOUR_MS;
             if delivered > 0
@@ -392,8 +421,61 @@ impl ProjectState {
         self.store.flush().await
     }
 
-    async fn configure(&mut self, settings: ProjectSettings) -> Result<(), StoreError> {
-        let mut record = self.record.clone();
+    /// What other nodes changed without a word reaching this one: events (an announcement
+    /// lost with its node or with Redis), then the record, and the knowledge base when its
+    /// revision moved. False when the project is gone: this actor must stop. Failures are
+    /// logged and retried at the next check.
+    async fn refresh(&mut self) -> bool {
+        let slug = self.record.slug.clone();
+        match self.store.last_event_id(&slug).await {
+            Ok(last) if last > self.feed.last_id() => self.catch_up(last).await,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(project = %slug, %error, "event check failed"),
+        }
+        let stored = match self.store.project(&slug).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => {
+                self.board.remove(&slug);
+                return false;
+            }
+            Err(error) => {
+                tracing::warn!(project = %slug, %error, "settings check failed");
+                return true;
+            }
+        };
+        if let Err(error) = self.adopt(stored).await {
+            tracing::warn!(project = %slug, %error, "knowledge base not reloaded; retried later");
+        }
+        true
+    }
+
+    /// Takes `stored` (written by another node) as this project's record, rebuilding the
+    /// knowledge index when its revision moved, and publishes the result.
+    async fn adopt(&mut self, stored: ProjectRecord) -> Result<(), ProjectError> {
+        if stored == self.record {
+            return Ok(());
+        }
+        if stored.knowledge_revision != self.record.knowledge_revision {
+            let documents = self.store.documents(&stored.slug).await?;
+            let knowledge = KnowledgeIndex::build(&documents).map_err(ProjectError::Index)?;
+            self.knowledge = Arc::new(knowledge);
+        }
+        self.record = stored;
+        self.publish();
+        Ok(())
+    }
+
+    /// The record to change: the stored one when other nodes may have changed it.
+    async fn current_record(&mut self) -> Result<ProjectRecord, ProjectError> {
+        if self.shared {
+            let stored = self.store.project(&self.record.slug).await?;
+            self.adopt(stored.ok_or(ProjectError::NotFound)?).await?;
+        }
+        Ok(self.record.clone())
+    }
+
+    async fn configure(&mut self, settings: ProjectSettings) -> Result<(), ProjectError> {
+        let mut record = self.current_record().await?;
         record.widget = settings.widget;
         record.allowed_origins = settings.allowed_origins;
         record.retention_days = settings.retention_days;
@@ -407,16 +489,17 @@ impl ProjectState {
     }
 
     /// Replaces the push secret alone: the previous one stops working at once.
-    async fn set_push_secret(&mut self, hash: SecretHash) -> Result<(), StoreError> {
+    async fn set_push_secret(&mut self, hash: SecretHash) -> Result<(), ProjectError> {
         let record = ProjectRecord {
             push_secret_hash: Some(hash),
-            ..self.record.clone()
+            ..self.current_record().await?
         };
         self.save(record).await
     }
 
-    /// Writes a changed record, with its push-secret index, and publishes the new snapshot.
-    async fn save(&mut self, mut record: ProjectRecord) -> Result<(), StoreError> {
+    /// Writes a changed record, with its push-secret index, publishes the new snapshot and
+    /// tells the other nodes.
+    async fn save(&mut self, mut record: ProjectRecord) -> Result<(), ProjectError> {
         if record == self.record {
             return Ok(());
         }
@@ -428,6 +511,10 @@ impl ProjectState {
         self.store.flush().await?;
         self.record = record;
         self.publish();
+        if let Err(error) = self.fan_out.announce_change(&self.record.slug).await {
+            // The other nodes find the change at their next check.
+            tracing::warn!(project = %self.record.slug, %error, "change not announced");
+        }
         Ok(())
     }
 
@@ -453,15 +540,19 @@ impl ProjectState {
         Ok(changed)
     }
 
+    /// Replaces the knowledge base, then moves the record's knowledge revision so other nodes
+    /// rebuild their index from the stored documents.
     async fn set_documents(&mut self, documents: Vec<Document>) -> Result<(), ProjectError> {
         let knowledge = KnowledgeIndex::build(&documents).map_err(ProjectError::Index)?;
+        let record = ProjectRecord {
+            knowledge_revision: Uuid::new_v4(),
+            ..self.current_record().await?
+        };
         self.store
             .replace_documents(&self.record.slug, &documents)
             .await?;
-        self.store.flush().await?;
         self.knowledge = Arc::new(knowledge);
-        self.publish();
-        Ok(())
+        self.save(record).await
     }
 
     fn publish(&self) {

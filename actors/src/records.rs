@@ -38,6 +38,9 @@ pub struct ProjectRecord {
     /// changes made in the dashboard survive restarts until the operator edits the seed.
     #[serde(default)]
     pub seed_digest: Option<String>,
+    /// Changes whenever the knowledge base does, so other nodes know to rebuild their index.
+    #[serde(default)]
+    pub knowledge_revision: Uuid,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
 }

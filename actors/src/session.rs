@@ -26,7 +26,7 @@ use crate::llm::{LlmError, LlmProvider, LlmStats, Prompt, TextStream, Turn, syst
 use crate::nodes::{AnswerLease, AnswerLeases};
 use crate::project::ProjectSnapshot;
 use crate::secret::SecretHash;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 
 /// Passages put into a prompt.
@@ -114,6 +114,8 @@ pub struct SessionArguments {
     pub engine: ChatEngine,
     pub sessions: SessionActors,
     pub leases: Arc<dyn AnswerLeases>,
+    /// Whether other nodes write this session too (cluster mode).
+    pub shared: bool,
 }
 
 pub struct SessionState {
@@ -127,6 +129,9 @@ pub struct SessionState {
     leases: Arc<dyn AnswerLeases>,
     /// Held while an answer is being written, until it is stored.
     answering: Option<AnswerLease>,
+    /// Whether other nodes write this session too: the transcript is read again from the store
+    /// before each use.
+    shared: bool,
     last_active: Instant,
 }
 
@@ -156,6 +161,7 @@ impl Actor for Session {
             messages,
             leases: args.leases,
             answering: None,
+            shared: args.shared,
             last_active: Instant::now(),
         })
     }
@@ -185,7 +191,10 @@ impl Actor for Session {
             }
             SessionMessage::Transcript(access, reply) => {
                 state.last_active = Instant::now();
-                let result = state.check_access(&access).map(|()| state.messages.clone());
+                let result = match state.reload().await {
+                    Ok(()) => state.check_access(&access).map(|()| state.messages.clone()),
+                    Err(error) => Err(error.into()),
+                };
                 let _ = reply.send(result);
             }
             SessionMessage::Rate(access, seq, feedback, reply) => {
@@ -200,7 +209,18 @@ impl Actor for Session {
             }
             SessionMessage::GenerationEnded(ended, reply) => {
                 state.last_active = Instant::now();
-                let result = state.store_answer(ended).await;
+                let held = match &state.answering {
+                    Some(lease) => lease.confirm().await,
+                    None => true,
+                };
+                let result = if held {
+                    state.store_answer(ended).await
+                } else {
+                    // This node stalled past the lease and another took it over: its answer
+                    // would interleave with theirs.
+                    tracing::warn!(session = %state.session_id, "answer not kept: its lease was lost");
+                    Ok(())
+                };
                 // Released once the answer is stored: the next one reads it as history.
                 state.answering = None;
                 if let Some(reply) = reply {
@@ -239,14 +259,9 @@ impl SessionState {
         ask: Ask,
         myself: ActorRef<SessionMessage>,
     ) -> Result<ChatStart, ChatError> {
-        let new_token = match &self.record {
-            Some(_) => {
-                self.check_access(&ask.access)?;
-                None
-            }
-            // An unknown session starts here; a token it may carry names nothing and is ignored.
-            None => Some(new_session_token()),
-        };
+        if self.record.is_some() {
+            self.check_access(&ask.access)?;
+        }
         let lease = self
             .leases
             .acquire(self.session_id)
@@ -256,6 +271,16 @@ impl SessionState {
                 ChatError::Unavailable
             })?
             .ok_or(ChatError::Busy)?;
+        // Under the lease, so no other node adds an answer while this one is written.
+        self.reload().await?;
+        let new_token = match &self.record {
+            Some(_) => {
+                self.check_access(&ask.access)?;
+                None
+            }
+            // An unknown session starts here; a token it may carry names nothing and is ignored.
+            None => Some(new_session_token()),
+        };
 
         let passages = ask
             .snapshot
@@ -343,6 +368,7 @@ impl SessionState {
         seq: u32,
         feedback: Feedback,
     ) -> Result<(), ChatError> {
+        self.reload().await?;
         self.check_access(access)?;
         let message = self
             .messages
@@ -359,6 +385,7 @@ impl SessionState {
         text: String,
         author: String,
     ) -> Result<MessageRecord, ChatError> {
+        self.reload().await?;
         if self.record.is_none() {
             return Err(ChatError::SessionNotFound);
         }
@@ -376,6 +403,18 @@ impl SessionState {
         self.store.flush().await?;
         self.messages.push(message.clone());
         Ok(message)
+    }
+
+    /// Reads the transcript again when another node may have written to it since.
+    async fn reload(&mut self) -> Result<(), StoreError> {
+        if self.shared {
+            self.record = self.store.session(self.session_id).await?;
+            self.messages = match &self.record {
+                Some(_) => self.store.messages(self.session_id).await?,
+                None => Vec::new(),
+            };
+        }
+        Ok(())
     }
 
     fn check_access(&self, access: &Access) -> Result<(), ChatError> {
@@ -404,6 +443,11 @@ impl SessionState {
     async fn store_answer(&mut self, ended: GenerationEnded) -> Result<(), ActorProcessingErr> {
         if ended.answer.is_empty() && ended.status != MessageStatus::Complete {
             return Ok(());
+        }
+        // An agent on another node may have replied while the answer was written.
+        self.reload().await?;
+        if self.record.is_none() {
+            return Ok(()); // erased meanwhile
         }
         let answer = MessageRecord {
             seq: self.messages.len() as u32 + 1,

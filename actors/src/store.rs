@@ -43,6 +43,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Makes every write so far durable. Await it before acknowledging a write.
     async fn flush(&self) -> Result<(), StoreError>;
 
+    /// What keeps the records, for health reports: "sled" or "postgresql".
+    fn backend(&self) -> &'static str;
+
+    /// Whether the store answers right now (a database server may be down).
+    async fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn project(&self, slug: &str) -> Result<Option<ProjectRecord>, StoreError>;
 
     /// Every project's slug, in byte order.

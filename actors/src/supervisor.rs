@@ -195,6 +195,7 @@ impl SupervisorState {
             max_message_chars: self.args.max_message_chars,
             fan_out: self.args.nodes.fan_out.clone(),
             all_subscribers: self.args.all_subscribers.clone(),
+            check_interval: self.args.nodes.check_interval,
         };
         let (actor, _task) = Actor::spawn_linked(None, Project, args, myself.get_cell())
             .await
@@ -222,6 +223,7 @@ impl SupervisorState {
             engine: self.args.chat.clone(),
             sessions: self.args.sessions.clone(),
             leases: self.args.nodes.leases.clone(),
+            shared: self.args.nodes.shared(),
         };
         let (session, _task) = Actor::spawn_linked(None, Session, args, myself.get_cell())
             .await

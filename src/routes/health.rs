@@ -1,15 +1,27 @@
 //! `GET /healthz`: liveness for load balancers and orchestrators. Not rate limited.
+//!
+//! Always 200 while the process serves: with the shared PostgreSQL down, a node still serves
+//! widget configs from its cache and keeps open streams, and every node would fail alike.
+//! `status` is "degraded" when an engine is unreachable, for alerting; `store` and (in cluster
+//! mode) `cluster` say which.
 
 use hyper::StatusCode;
 
 use crate::json::{Body, Response, json_response};
 use crate::router::AppState;
 
-pub fn get(state: &AppState) -> Response<Body> {
+pub async fn get(state: &AppState) -> Response<Body> {
     use std::sync::atomic::Ordering::Relaxed;
     let llm = state.engine.reports.llm_stats();
-    let body = serde_json::json!({
-        "status": "ok",
+    let engines = state.engine.reports.engines().await;
+    let rate_limits_shared = state.limiter.shared();
+    let healthy = engines.store_ok && engines.fan_out_ok && rate_limits_shared != Some(false);
+    let mut body = serde_json::json!({
+        "status": if healthy { "ok" } else { "degraded" },
+        "store": {
+            "engine": engines.store,
+            "ok": engines.store_ok,
+        },
         "liveProjects": state.engine.reports.live_projects(),
         "liveSessions": state.engine.reports.live_sessions(),
         "liveStreams": state.live.open(),
@@ -19,5 +31,11 @@ pub fn get(state: &AppState) -> Response<Body> {
             "fallbacks": llm.fallbacks.load(Relaxed),
         },
     });
+    if engines.cluster {
+        body["cluster"] = serde_json::json!({
+            "redis": engines.fan_out_ok && rate_limits_shared != Some(false),
+            "rateLimits": if rate_limits_shared == Some(false) { "local" } else { "shared" },
+        });
+    }
     json_response(StatusCode::OK, &body)
 }

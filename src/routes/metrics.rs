@@ -34,6 +34,8 @@ pub async fn get(state: &AppState, client: IpAddr) -> Result<Response<Body>, Api
         live_sessions: state.engine.reports.live_sessions(),
         subscribers: state.engine.reports.live_subscribers_total(),
         store_bytes: state.engine.reports.store_size().await.unwrap_or(0),
+        engines: state.engine.reports.engines().await,
+        rate_limits_local_fallback: state.limiter.shared() == Some(false),
         llm_answers: &llm.answers,
         llm_chunks: &llm.text_chunks,
         llm_upstream_errors: &llm.upstream_errors,

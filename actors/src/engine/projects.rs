@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use uuid::Uuid;
+
 use crate::feed::{Replay, Subscription};
 use crate::knowledge::Document;
 use crate::project::{
@@ -95,6 +97,7 @@ impl Projects {
                 push_secret_hash: None,
                 allowed_origins: Vec::new(),
                 seed_digest: None,
+                knowledge_revision: Uuid::nil(),
                 retention_days: None,
                 created_at_ms: now,
                 updated_at_ms: now,
@@ -240,6 +243,10 @@ impl Projects {
         self.core.forget_members(slug).await?;
         self.core.store.delete_project(&record).await?;
         self.core.store.flush().await?;
+        if let Err(error) = self.core.nodes.fan_out.announce_change(slug).await {
+            // The other nodes find the project gone at their next check.
+            tracing::warn!(project = %slug, %error, "deletion not announced");
+        }
         Ok(())
     }
 

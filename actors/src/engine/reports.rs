@@ -96,6 +96,20 @@ impl Reports {
         self.core.actors.len()
     }
 
+    /// Whether the store answers and the other nodes' announcements are heard, for health
+    /// reports. Asks the store a trivial question (a round trip to a database server).
+    pub async fn engines(&self) -> Engines {
+        Engines {
+            store: self.core.store.backend(),
+            store_ok: matches!(
+                tokio::time::timeout(STORE_CHECK_TIMEOUT, self.core.store.check()).await,
+                Ok(Ok(()))
+            ),
+            cluster: self.core.nodes.shared(),
+            fan_out_ok: self.core.nodes.fan_out.connected(),
+        }
+    }
+
     /// A project's figures per UTC day for the `days` days up to `now_ms` (today included),
     /// the ten most asked first questions, the visitors' thumbs, and live visitors now.
     /// Conversations are read newest first, at most [`REPORT_SCAN_MAX`].
@@ -242,4 +256,19 @@ pub struct QuestionCount {
 pub struct Thumbs {
     pub up: u64,
     pub down: u64,
+}
+
+/// How long a health check waits for the store's answer.
+const STORE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The engines under this node, as [`Reports::engines`] found them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Engines {
+    /// "sled" or "postgresql".
+    pub store: &'static str,
+    pub store_ok: bool,
+    /// Whether other nodes share the store.
+    pub cluster: bool,
+    /// Whether the other nodes' announcements are heard (always, on a node of its own).
+    pub fan_out_ok: bool,
 }

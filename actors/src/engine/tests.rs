@@ -472,12 +472,18 @@ impl crate::nodes::FanOut for Link {
         event: &crate::social_proof::SocialProofEvent,
     ) -> Result<(), crate::nodes::NodeError> {
         if !self.lose.contains(&event.id) {
-            let arrival = Arrival {
+            let arrival = Arrival::Event {
                 slug: slug.into(),
                 event: event.clone(),
             };
             self.peer.send(arrival).unwrap();
         }
+        Ok(())
+    }
+
+    async fn announce_change(&self, slug: &str) -> Result<(), crate::nodes::NodeError> {
+        let changed = Arrival::Changed { slug: slug.into() };
+        self.peer.send(changed).unwrap();
         Ok(())
     }
 
@@ -500,10 +506,7 @@ async fn two_nodes(store: &Store, lose_a: Vec<u64>, lose_b: Vec<u64>) -> (Engine
             lose,
         });
         let leases = Arc::new(crate::nodes::SingleNode::default());
-        let nodes = Nodes {
-            fan_out: link,
-            leases,
-        };
+        let nodes = Nodes::cluster(link, leases, Duration::from_secs(3600));
         registries.push(start_on(store.clone(), feed(100), nodes).await);
     }
     let b = registries.pop().unwrap();
@@ -672,10 +675,7 @@ async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushe
     for _ in 0..2 {
         let postgres = Arc::new(PgStore::connect(&database).await.unwrap());
         let fan_out = Arc::new(RedisFanOut::connect(&redis.url()).await.unwrap());
-        let nodes_seen = Nodes {
-            fan_out,
-            leases: postgres.clone(),
-        };
+        let nodes_seen = Nodes::cluster(fan_out, postgres.clone(), Duration::from_millis(100));
         nodes.push(start_on(postgres, feed(100), nodes_seen).await);
     }
     let (a, b) = (&nodes[0], &nodes[1]);
@@ -716,4 +716,94 @@ async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushe
     );
     collect(first).await;
     drop(redis);
+}
+
+/// Waits until `check` holds, or fails the test after 10 s.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two nodes on one store that never hear each other (every announcement is lost): each
+/// finds the other's events, settings, knowledge base and deletions at its periodic check.
+#[tokio::test]
+async fn a_node_finds_what_no_one_told_it_at_its_next_check() {
+    use crate::knowledge::{Document, DocumentFormat};
+    use crate::nodes::SingleNode;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Store = Arc::new(crate::store::SledStore::open(dir.path()).unwrap());
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let deaf = Arc::new(SingleNode::default());
+        let cluster = Nodes::cluster(deaf.clone(), deaf, Duration::from_millis(50));
+        nodes.push(start_on(store.clone(), feed(100), cluster).await);
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.projects
+        .configure("demo", settings("Demo", Some("sp_d")))
+        .await
+        .unwrap();
+    let mut visitor = b.projects.subscribe("demo", None).await.unwrap();
+
+    // An event whose announcement was lost (its node died after the commit).
+    a.projects
+        .push("demo", "sp_d", purchase("one"))
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(3), visitor.live.recv());
+    assert_eq!(next.await.expect("within 3 s").unwrap().id, 1);
+
+    // Settings, then the knowledge base.
+    a.projects
+        .configure("demo", settings("Renamed", Some("sp_d")))
+        .await
+        .unwrap();
+    let name = || async { b.projects.snapshot("demo").await.unwrap().widget.name.clone() };
+    eventually("the new name on node b", || async { name().await == "Renamed" }).await;
+    let returns = Document::parse(
+        "returns.md",
+        DocumentFormat::Markdown,
+        "# Returns\n\nReturn items within 30 days.",
+    );
+    a.projects
+        .set_documents("demo", vec![returns])
+        .await
+        .unwrap();
+    let finds = || async {
+        let snapshot = b.projects.snapshot("demo").await.unwrap();
+        !snapshot.knowledge.search("returns", 3).is_empty()
+    };
+    eventually("the new document searchable on node b", finds).await;
+
+    // A change made on b starts from what a wrote: nothing of a's is overwritten.
+    let rotated = b.projects.rotate_push_secret("demo").await.unwrap();
+    let stored = store.project("demo").await.unwrap().unwrap();
+    assert_eq!(stored.widget.name, "Renamed");
+    assert_eq!(stored.push_secret_hash, Some(SecretHash::of(&rotated)));
+    let old_secret_refused = || async {
+        a.projects
+            .push("demo", "sp_d", purchase("x"))
+            .await
+            .is_err()
+    };
+    eventually("node a refusing the rotated-out secret", old_secret_refused).await;
+
+    // The project deleted on a is gone from b, its visitors' stream ended.
+    a.projects.delete("demo").await.unwrap();
+    let gone = || async {
+        matches!(
+            b.projects.snapshot("demo").await,
+            Err(ProjectError::NotFound)
+        )
+    };
+    eventually("the project gone from node b", gone).await;
+    // (After the pushes node a took with the old secret before its check: the secret is
+    // checked against each node's copy of the settings.)
+    let ended = async { while visitor.live.recv().await.is_ok() {} };
+    tokio::time::timeout(Duration::from_secs(3), ended)
+        .await
+        .expect("the stream ends");
 }

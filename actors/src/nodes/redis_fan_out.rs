@@ -4,10 +4,13 @@
 //! its own (they were delivered here already) and hands the others to the engine, whose
 //! delivery path puts each project's events in id order and fetches any it missed from the
 //! store. Redis holds nothing durable: when it loses a message, or restarts empty, the next
-//! event of that project brings the missed ones from the store. A dropped subscription is
-//! opened again with a short back-off.
+//! event of that project — or the node's periodic check of the store — brings the missed ones.
+//! A dropped subscription is opened again with a short back-off. Changes to a project's
+//! settings or knowledge base are announced on the same channel, without the data.
 
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -32,7 +35,8 @@ struct Announcement {
     /// The node that committed the event.
     node: Uuid,
     slug: String,
-    event: SocialProofEvent,
+    /// `None`: the project changed; read it again.
+    event: Option<SocialProofEvent>,
 }
 
 impl From<redis::RedisError> for NodeError {
@@ -46,10 +50,19 @@ pub struct RedisFanOut {
     /// Reconnects by itself after Redis comes back.
     publish: ConnectionManager,
     arrivals: Mutex<Option<mpsc::UnboundedReceiver<Arrival>>>,
+    /// Whether the subscription is open.
+    subscribed: Arc<AtomicBool>,
     listener: tokio::task::JoinHandle<()>,
 }
 
 impl RedisFanOut {
+    /// Whether `url` is a Redis URL, without connecting.
+    pub fn check_url(url: &str) -> Result<(), String> {
+        redis::Client::open(url)
+            .map(|_| ())
+            .map_err(|error| format!("not a Redis URL (redis://host:6379/0): {error}"))
+    }
+
     /// Connects to Redis at `url` and starts listening to the other nodes.
     pub async fn connect(url: &str) -> Result<RedisFanOut, NodeError> {
         let client = redis::Client::open(url)?;
@@ -60,13 +73,27 @@ impl RedisFanOut {
         // is heard.
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(CHANNEL).await?;
-        let listener = tokio::spawn(listen(client, pubsub, node, arrivals));
+        let subscribed = Arc::new(AtomicBool::new(true));
+        let listener = tokio::spawn(listen(client, pubsub, node, arrivals, subscribed.clone()));
         Ok(RedisFanOut {
             node,
             publish,
             arrivals: Mutex::new(Some(inbox)),
+            subscribed,
             listener,
         })
+    }
+
+    async fn publish(&self, slug: &str, event: Option<&SocialProofEvent>) -> Result<(), NodeError> {
+        let announcement = Announcement {
+            node: self.node,
+            slug: slug.to_owned(),
+            event: event.cloned(),
+        };
+        let payload = serde_json::to_vec(&announcement).expect("events serialize");
+        let mut publish = self.publish.clone();
+        let _: i64 = publish.publish(CHANNEL, payload).await?;
+        Ok(())
     }
 }
 
@@ -83,6 +110,7 @@ async fn listen(
     mut pubsub: redis::aio::PubSub,
     node: Uuid,
     arrivals: mpsc::UnboundedSender<Arrival>,
+    subscribed: Arc<AtomicBool>,
 ) {
     loop {
         let mut messages = pubsub.into_on_message();
@@ -97,41 +125,45 @@ async fn listen(
             if announcement.node == node {
                 continue;
             }
-            let arrival = Arrival {
-                slug: announcement.slug,
-                event: announcement.event,
+            let slug = announcement.slug;
+            let arrival = match announcement.event {
+                Some(event) => Arrival::Event { slug, event },
+                None => Arrival::Changed { slug },
             };
             if arrivals.send(arrival).is_err() {
                 return; // the engine has stopped
             }
         }
+        subscribed.store(false, Ordering::Relaxed);
         tracing::warn!("lost the Redis subscription; subscribing again");
         pubsub = loop {
             tokio::time::sleep(RESUBSCRIBE_AFTER).await;
-            let subscribed = async {
+            let subscribed_again = async {
                 let mut pubsub = client.get_async_pubsub().await?;
                 pubsub.subscribe(CHANNEL).await?;
                 Ok::<_, redis::RedisError>(pubsub)
             };
-            if let Ok(pubsub) = subscribed.await {
+            if let Ok(pubsub) = subscribed_again.await {
                 break pubsub;
             }
         };
+        subscribed.store(true, Ordering::Relaxed);
+        tracing::info!("subscribed to Redis again");
     }
 }
 
 #[async_trait::async_trait]
 impl FanOut for RedisFanOut {
     async fn announce(&self, slug: &str, event: &SocialProofEvent) -> Result<(), NodeError> {
-        let announcement = Announcement {
-            node: self.node,
-            slug: slug.to_owned(),
-            event: event.clone(),
-        };
-        let payload = serde_json::to_vec(&announcement).expect("events serialize");
-        let mut publish = self.publish.clone();
-        let _: i64 = publish.publish(CHANNEL, payload).await?;
-        Ok(())
+        self.publish(slug, Some(event)).await
+    }
+
+    async fn announce_change(&self, slug: &str) -> Result<(), NodeError> {
+        self.publish(slug, None).await
+    }
+
+    fn connected(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
     }
 
     fn arrivals(&self) -> Option<mpsc::UnboundedReceiver<Arrival>> {

@@ -82,6 +82,7 @@ pub(crate) fn project(slug: &str, secret: Option<&str>) -> ProjectRecord {
         push_secret_hash: secret.map(SecretHash::of),
         allowed_origins: Vec::new(),
         seed_digest: None,
+        knowledge_revision: Uuid::nil(),
         retention_days: None,
         created_at_ms: 1,
         updated_at_ms: 1,

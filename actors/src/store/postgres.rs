@@ -9,6 +9,7 @@
 //! keeps the cluster's answer leases, one row per session.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 use super::backup::{BackupError, BackupSummary};
 use super::{Storage, StoreError};
-use crate::nodes::{AnswerLease, AnswerLeases, NodeError};
+use crate::nodes::{AnswerLease, AnswerLeases, LeaseHolder, NodeError};
 use crate::records::{
     Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
     ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
@@ -34,6 +35,10 @@ pub const SCHEMA_VERSION: i64 = 2;
 /// How long a session's answer lease lasts when its holder never lets it go (a node that
 /// died mid-answer): longer than any answer may take.
 pub const ANSWER_LEASE_TTL: Duration = Duration::from_secs(600);
+
+/// How long a request waits for a connection before the database counts as unreachable (and
+/// the request gets 503 with `Retry-After`), unless the URL sets `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Version 1: every table of the port.
 const MIGRATION_1: &str = r#"
@@ -93,29 +98,75 @@ pub struct PgStore {
     lease_ttl: Duration,
 }
 
+/// "database helpyap on db.internal:5432": a database named without credentials.
+fn where_is(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(host, port)| match host {
+            tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let database = config.get_dbname().or(config.get_user()).unwrap_or("?");
+    format!("database {database} on {}", hosts.join(","))
+}
+
+/// A lost connection, or a server shutting down or starting up, is "unreachable" (retry
+/// later); any other error is the store's failure.
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> StoreError {
-        StoreError::Backend(Box::new(error))
+        let lost = error.is_closed()
+            || std::error::Error::source(&error).is_some_and(|source| source.is::<std::io::Error>())
+            || error.code().is_some_and(|code| {
+                let code = code.code();
+                code.starts_with("08") || code == "57P01" || code == "57P03"
+            });
+        if lost {
+            StoreError::Unreachable(Box::new(error))
+        } else {
+            StoreError::Backend(Box::new(error))
+        }
     }
 }
 
+/// No connection to be had in time: the server is down or overwhelmed.
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(error: deadpool_postgres::PoolError) -> StoreError {
-        StoreError::Backend(Box::new(error))
+        StoreError::Unreachable(Box::new(error))
     }
 }
 
 impl PgStore {
+    /// Whether `url` is a PostgreSQL URL naming a host, without connecting.
+    pub fn check_url(url: &str) -> Result<(), String> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|error| format!("not a PostgreSQL URL (postgres://user@host/db): {error}"))?;
+        if config.get_hosts().is_empty() {
+            return Err("the PostgreSQL URL names no host".into());
+        }
+        Ok(())
+    }
+
     /// Connects to the database at `url`, then brings its schema up to this build's version. A
     /// bad URL, an unreachable server or a newer schema is an error fit for an operator.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|error| StoreError::Open {
+            path: "a PostgreSQL database".into(),
+            reason: format!("not a PostgreSQL URL: {error}"),
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // Named without the URL's password.
+        let path = where_is(&config);
         let open_error = |reason: String| StoreError::Open {
-            path: url.into(),
+            path: path.clone().into(),
             reason,
         };
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|error| open_error(format!("not a PostgreSQL URL: {error}")))?;
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -125,6 +176,9 @@ impl PgStore {
         );
         let pool = Pool::builder(manager)
             .max_size(16)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|error| open_error(error.to_string()))?;
         let store = PgStore {
@@ -242,6 +296,15 @@ fn kind_of(code: i16) -> Result<EventKind, StoreError> {
 #[async_trait::async_trait]
 impl Storage for PgStore {
     async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgresql"
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        self.pool.get().await?.simple_query("SELECT 1").await?;
         Ok(())
     }
 
@@ -735,18 +798,50 @@ impl AnswerLeases for PgStore {
         if taken.is_empty() {
             return Ok(None);
         }
-        let pool = self.pool.clone();
-        Ok(Some(AnswerLease::new(move || {
-            let release = async move {
-                let client = pool.get().await.ok()?;
-                let sql = "DELETE FROM answer_leases WHERE session = $1 AND token = $2";
-                client.execute(sql, &[&session, &token]).await.ok()
-            };
-            // Off the dropping thread; a lease not released in time expires.
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(release);
-            }
-        })))
+        let held = Arc::new(PgLease {
+            pool: self.pool.clone(),
+            session,
+            token,
+            ttl: self.lease_ttl,
+        });
+        Ok(Some(AnswerLease::new(held, Some(self.lease_ttl / 3))))
+    }
+}
+
+/// A lease row held by this node, known by its token.
+struct PgLease {
+    pool: Pool,
+    session: Uuid,
+    token: Uuid,
+    ttl: Duration,
+}
+
+#[async_trait::async_trait]
+impl LeaseHolder for PgLease {
+    async fn renew(&self) -> Result<bool, NodeError> {
+        let until = signed(now_ms()).saturating_add(signed(self.ttl.as_millis() as u64));
+        let renewed = async {
+            let client = self.pool.get().await?;
+            let sql = "UPDATE answer_leases SET expires_ms = $3 WHERE session = $1 AND token = $2";
+            let rows = client
+                .execute(sql, &[&self.session, &self.token, &until])
+                .await?;
+            Ok::<_, StoreError>(rows == 1)
+        };
+        renewed.await.map_err(|error| NodeError(Box::new(error)))
+    }
+
+    fn release(&self) {
+        let (pool, session, token) = (self.pool.clone(), self.session, self.token);
+        let release = async move {
+            let client = pool.get().await.ok()?;
+            let sql = "DELETE FROM answer_leases WHERE session = $1 AND token = $2";
+            client.execute(sql, &[&session, &token]).await.ok()
+        };
+        // Off the dropping thread; a lease not released in time expires.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(release);
+        }
     }
 }
 

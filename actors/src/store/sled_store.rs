@@ -245,6 +245,10 @@ impl Storage for SledStore {
         self.flusher.flush(&self.db).await
     }
 
+    fn backend(&self) -> &'static str {
+        "sled"
+    }
+
     async fn project(&self, slug: &str) -> Result<Option<ProjectRecord>, StoreError> {
         self.projects
             .get(slug)?

@@ -77,17 +77,36 @@ async fn nodes_hear_each_others_events_not_their_own_and_again_after_redis_resta
 
     a.announce("demo", &event(1)).await.unwrap();
     b.announce("shop", &event(7)).await.unwrap();
+    b.announce_change("shop").await.unwrap();
     let at_b = next(&mut heard_by_b).await;
-    assert_eq!((at_b.slug.as_str(), at_b.event.clone()), ("demo", event(1)));
+    let demo = |event| Arrival::Event {
+        slug: "demo".into(),
+        event,
+    };
+    assert_eq!(at_b, demo(event(1)));
     let at_a = next(&mut heard_by_a).await;
-    assert_eq!((at_a.slug.as_str(), at_a.event.clone()), ("shop", event(7)));
+    let shop = Arrival::Event {
+        slug: "shop".into(),
+        event: event(7),
+    };
+    assert_eq!(at_a, shop);
+    let changed = Arrival::Changed {
+        slug: "shop".into(),
+    };
+    assert_eq!(next(&mut heard_by_a).await, changed);
     assert!(
         heard_by_a.try_recv().is_err(),
         "a node does not hear itself"
     );
+    assert!(a.connected() && b.connected());
 
     // Redis goes away and comes back empty on the same address: the nodes subscribe again.
     drop(redis);
+    let lost = Instant::now() + Duration::from_secs(10);
+    while b.connected() {
+        assert!(Instant::now() < lost, "the lost subscription is not reported");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let redis = Redis::start(port);
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut id = 2;
@@ -104,7 +123,11 @@ async fn nodes_hear_each_others_events_not_their_own_and_again_after_redis_resta
         }
         id += 1;
     };
-    assert_eq!(heard.slug, "demo");
-    assert!(heard.event.id >= 2);
+    let Arrival::Event { slug, event } = heard else {
+        panic!("an event was announced, not a change");
+    };
+    assert_eq!(slug, "demo");
+    assert!(event.id >= 2);
+    assert!(b.connected(), "reported subscribed again");
     drop(redis);
 }

@@ -212,14 +212,12 @@ async fn a_bad_url_or_an_unreachable_server_is_a_clear_error() {
     let bad = PgStore::connect("not a url").await.err().expect("refused");
     assert!(bad.to_string().contains("not a PostgreSQL URL"), "{bad}");
     let port = free_port();
-    let url = format!("postgres://helpyap@127.0.0.1:{port}/none");
+    let url = format!("postgres://helpyap:hunter2hunter2@127.0.0.1:{port}/none");
     let unreachable = PgStore::connect(&url).await.err().expect("refused");
-    assert!(
-        unreachable
-            .to_string()
-            .starts_with("cannot open the store at"),
-        "{unreachable}"
-    );
+    let message = unreachable.to_string();
+    let place = format!("cannot open the store at database none on 127.0.0.1:{port}");
+    assert!(message.starts_with(&place), "{message}");
+    assert!(!message.contains("hunter2"), "no password in messages: {message}");
 }
 
 /// Two nodes' connections to one database: a session's lease is one node's at a time, free
@@ -253,12 +251,27 @@ async fn answer_leases_are_one_at_a_time_across_nodes() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    // Node b dies holding it: nobody releases it, and after its time node a may answer.
-    std::mem::forget(taken);
-    assert!(
-        a.acquire(session).await.unwrap().is_none(),
-        "not yet expired"
-    );
+    // Held past its time to live, it is renewed: still node b's.
+    tokio::time::sleep(ttl * 3).await;
+    assert!(a.acquire(session).await.unwrap().is_none(), "renewed");
+    assert!(taken.confirm().await);
+
+    // Node b stalls: its lease expires and node a takes it; b's late answer is refused by its
+    // token, and b's late release leaves a's lease alone.
+    let mut stalled = taken;
+    stalled.stall();
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
-    assert!(a.acquire(session).await.unwrap().is_some(), "expired");
+    let a_lease = a.acquire(session).await.unwrap().expect("expired");
+    assert!(!stalled.confirm().await, "b's token no longer holds it");
+    drop(stalled);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(b.acquire(session).await.unwrap().is_none(), "still a's");
+
+    // Node a dies holding it: nobody renews or releases it, and after its time b may answer.
+    let mut dead = a_lease;
+    dead.stall();
+    std::mem::forget(dead);
+    assert!(b.acquire(session).await.unwrap().is_none(), "not yet expired");
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert!(b.acquire(session).await.unwrap().is_some(), "expired");
 }

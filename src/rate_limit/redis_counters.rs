@@ -1,0 +1,124 @@
+//! [`RedisCounters`]: rate-limit counts every node shares, kept in Redis (cluster mode).
+//!
+//! Each client's window is one Redis key, counted and given its expiry by one script, so
+//! concurrent requests through any node are counted exactly once and the window ends for
+//! everyone at once. When Redis fails, the node counts in its own memory until Redis answers
+//! again — with N nodes a client may then get up to N times its limit — and says so through
+//! [`RedisCounters::shared`] (health and metrics). It never decides a request itself: the
+//! limiter turns the count into a decision and headers.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{CounterKey, Hit, LocalCounters, RateCounters};
+
+/// Counts one request in a fixed window that opens with the client's first request:
+/// `KEYS[1]` the client's key, `ARGV[1]` the window in milliseconds. Returns the requests
+/// counted in the window so far, this one included, and the milliseconds until it ends.
+const COUNT_SCRIPT: &str = r"
+local used = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  left = tonumber(ARGV[1])
+end
+return {used, left}
+";
+
+/// How long a node counts locally after Redis failed, before asking Redis again.
+const RETRY_REDIS_AFTER: Duration = Duration::from_secs(1);
+/// How long one count may take in Redis before the node counts locally instead.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+pub struct RedisCounters {
+    redis: ConnectionManager,
+    script: redis::Script,
+    /// Counts made while Redis is unreachable.
+    fallback: LocalCounters,
+    /// When Redis last failed; `None` while it answers.
+    failed_at: Mutex<Option<Instant>>,
+    shared: AtomicBool,
+}
+
+impl RedisCounters {
+    /// Connects to Redis at `url`.
+    pub async fn connect(url: &str) -> Result<RedisCounters, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_response_timeout(REDIS_TIMEOUT)
+            .set_number_of_retries(1);
+        let redis = ConnectionManager::new_with_config(client, config).await?;
+        Ok(RedisCounters {
+            redis,
+            script: redis::Script::new(COUNT_SCRIPT),
+            fallback: LocalCounters::default(),
+            failed_at: Mutex::new(None),
+            shared: AtomicBool::new(true),
+        })
+    }
+
+    /// Whether counts are shared through Redis right now (not the local fallback).
+    pub fn shared(&self) -> bool {
+        self.shared.load(Ordering::Relaxed)
+    }
+
+    async fn count_in_redis(&self, key: CounterKey, window: Duration) -> redis::RedisResult<(u64, u64)> {
+        let name = format!("helpyap:rate:{}:{}", key.class.name(), key.client);
+        let mut redis = self.redis.clone();
+        self.script
+            .key(name)
+            .arg(window.as_millis() as u64)
+            .invoke_async(&mut redis)
+            .await
+    }
+
+    fn redis_resting(&self, now: Instant) -> bool {
+        let failed_at = self.failed_at.lock().expect("never held across a panic");
+        failed_at.is_some_and(|at| now.duration_since(at) < RETRY_REDIS_AFTER)
+    }
+}
+
+#[async_trait::async_trait]
+impl RateCounters for RedisCounters {
+    async fn hit(&self, key: CounterKey, limit: u32, window: Duration, now: Instant) -> Hit {
+        if !self.redis_resting(now) {
+            match self.count_in_redis(key, window).await {
+                Ok((used, left_ms)) => {
+                    *self.failed_at.lock().expect("never held across a panic") = None;
+                    if !self.shared.swap(true, Ordering::Relaxed) {
+                        tracing::info!("rate limits are shared through Redis again");
+                    }
+                    let used = used.min(u64::from(u32::MAX)) as u32;
+                    return Hit {
+                        counted: used <= limit,
+                        used: used.min(limit),
+                        reset_after: Duration::from_millis(left_ms),
+                    };
+                }
+                Err(error) => {
+                    *self.failed_at.lock().expect("never held across a panic") = Some(now);
+                    if self.shared.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(%error, "Redis unreachable: rate limits are counted on this node alone until it answers");
+                    }
+                }
+            }
+        }
+        self.fallback.count(key, limit, window, now)
+    }
+
+    fn sweep(&self, now: Instant) {
+        self.fallback.sweep(now);
+    }
+
+    fn tracked_clients(&self) -> usize {
+        self.fallback.tracked_clients()
+    }
+
+    fn shared(&self) -> Option<bool> {
+        Some(RedisCounters::shared(self))
+    }
+}
