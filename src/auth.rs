@@ -48,15 +48,17 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// The secret comes from `config.jwt_secret_env`, or is random for this process.
-    pub fn new(config: &AuthConfig) -> anyhow::Result<Auth> {
-        let secret = match std::env::var(&config.jwt_secret_env) {
-            Ok(secret) if secret.chars().count() >= MIN_SECRET_CHARS => secret.into_bytes(),
-            Ok(_) => anyhow::bail!(
+    /// The secret comes from `config.jwt_secret_env`, or is `shared` by the cluster's nodes,
+    /// or is random for this process.
+    pub fn new(config: &AuthConfig, shared: Option<Vec<u8>>) -> anyhow::Result<Auth> {
+        let secret = match (std::env::var(&config.jwt_secret_env), shared) {
+            (Ok(secret), _) if secret.chars().count() >= MIN_SECRET_CHARS => secret.into_bytes(),
+            (Ok(_), _) => anyhow::bail!(
                 "{} must hold at least {MIN_SECRET_CHARS} characters",
                 config.jwt_secret_env
             ),
-            Err(_) => {
+            (Err(_), Some(shared)) => shared,
+            (Err(_), None) => {
                 tracing::warn!(var = %config.jwt_secret_env, "JWT secret unset: using a random one; admin access tokens end at restart");
                 let mut bytes = vec![0u8; 32];
                 getrandom::fill(&mut bytes)
@@ -131,10 +133,13 @@ mod tests {
     use hyper::header::HeaderValue;
 
     fn auth() -> Auth {
-        Auth::new(&AuthConfig {
+        Auth::new(
+            &AuthConfig {
             jwt_secret_env: "HELPYAP_TEST_SURELY_UNSET_JWT".into(),
             ..AuthConfig::default()
-        })
+            },
+            None,
+        )
         .unwrap()
     }
 

@@ -19,6 +19,9 @@ pub struct Backends {
     pub store: Store,
     pub nodes: Nodes,
     pub limiter: RateLimiter,
+    /// The key every node of the cluster signs admin tokens with, unless the environment
+    /// names one; `None` on a node of its own.
+    pub jwt_secret: Option<Vec<u8>>,
 }
 
 /// An engine the config names could not be reached or refused this node.
@@ -38,6 +41,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Backends> {
             store: Arc::new(store),
             nodes: Nodes::single(),
             limiter: RateLimiter::new(&config.rate_limits),
+            jwt_secret: None,
         });
     };
     let unreachable = |engine| {
@@ -49,12 +53,16 @@ pub async fn open(config: &Config) -> anyhow::Result<Backends> {
     let postgres = PgStore::connect(&cluster.postgres_url)
         .await
         .map_err(|error| unreachable("PostgreSQL (cluster.postgres_url)")(&error))?;
+    let identity = postgres
+        .cluster()
+        .await
+        .map_err(|error| unreachable("PostgreSQL (cluster.postgres_url)")(&error))?;
     let postgres = Arc::new(postgres);
     let redis = "Redis (cluster.redis_url)";
-    let fan_out = RedisFanOut::connect(&cluster.redis_url)
+    let fan_out = RedisFanOut::connect(&cluster.redis_url, identity.id)
         .await
         .map_err(|error| unreachable(redis)(&error))?;
-    let counters = RedisCounters::connect(&cluster.redis_url)
+    let counters = RedisCounters::connect(&cluster.redis_url, identity.id)
         .await
         .map_err(|error| unreachable(redis)(&error))?;
     tracing::info!("cluster mode: records in PostgreSQL, events and rate limits through Redis");
@@ -62,5 +70,6 @@ pub async fn open(config: &Config) -> anyhow::Result<Backends> {
         store: postgres.clone(),
         nodes: Nodes::cluster(Arc::new(fan_out), postgres, cluster.check_interval),
         limiter: RateLimiter::with_counters(&config.rate_limits, Box::new(counters)),
+        jwt_secret: Some(identity.jwt_secret),
     })
 }

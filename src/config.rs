@@ -594,13 +594,6 @@ impl Config {
                 }
             }
         }
-        if config.cluster.is_some() && std::env::var_os(&config.auth.jwt_secret_env).is_none() {
-            return Err(config.invalid(&format!(
-                "cluster mode needs the JWT signing secret in the environment variable {}, the \
-                 same on every node (or admins signed in on one node are strangers to the others)",
-                config.auth.jwt_secret_env
-            )));
-        }
         config.validate()?;
         Ok(config)
     }

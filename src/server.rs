@@ -76,6 +76,7 @@ impl App {
             store,
             nodes,
             limiter,
+            jwt_secret,
         } = backends::open(config).await?;
         let engine = Engine::start(EngineArguments {
             store,
@@ -137,7 +138,7 @@ impl App {
             },
             chat_keep_alive: config.chat.keep_alive,
             live: Live::default(),
-            auth: Auth::new(&config.auth)?,
+            auth: Auth::new(&config.auth, jwt_secret)?,
             fetcher: WebFetcher::new(FetchSettings {
                 timeout: config.knowledge.fetch_timeout,
                 max_bytes: config.knowledge.fetch_max_bytes,

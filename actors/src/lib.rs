@@ -27,6 +27,8 @@ pub mod session;
 pub mod social_proof;
 pub mod store;
 pub mod supervisor;
+#[cfg(any(test, feature = "test-engines"))]
+pub mod testing;
 pub mod text;
 pub mod time;
 pub mod widget;

@@ -313,12 +313,14 @@ impl Actor for Project {
                 let _ = reply.send(result);
             }
             ProjectMessage::Subscribe(since, reply) => {
+                state.catch_up_with(since).await;
                 let _ = reply.send(state.feed.subscribe(since, now_ms()));
             }
             ProjectMessage::Subscribers(reply) => {
                 let _ = reply.send(state.feed.subscribers());
             }
             ProjectMessage::Replay(since, reply) => {
+                state.catch_up_with(since).await;
                 let _ = reply.send(state.feed.replay(since, now_ms()));
             }
             ProjectMessage::EditDocument(edit, reply) => {
@@ -383,6 +385,20 @@ impl ProjectState {
             self.publish_events(&[event]).await;
         } else {
             self.catch_up(event.id).await;
+        }
+    }
+
+    /// A visitor who saw `since` on another node, ahead of this one: this node catches up from
+    /// the store first, so the visitor gets what it missed rather than a spurious reset.
+    async fn catch_up_with(&mut self, since: Option<u64>) {
+        if !self.shared || since.is_none_or(|since| since <= self.feed.last_id()) {
+            return;
+        }
+        match self.store.last_event_id(&self.record.slug).await {
+            Ok(last) => self.catch_up(last).await,
+            Err(error) => {
+                tracing::warn!(project = %self.record.slug, %error, "event check failed");
+            }
         }
     }
 

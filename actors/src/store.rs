@@ -27,7 +27,7 @@ mod sled_store;
 pub(crate) mod contract;
 
 pub use crate::error::StoreError;
-pub use postgres::PgStore;
+pub use postgres::{ClusterIdentity, PgStore};
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 
 /// Bumped when the key layout or a record's encoding changes incompatibly.

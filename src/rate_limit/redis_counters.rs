@@ -34,6 +34,8 @@ const RETRY_REDIS_AFTER: Duration = Duration::from_secs(1);
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 
 pub struct RedisCounters {
+    /// Keys start with it: one cluster's counts apart from another's on the same Redis.
+    prefix: String,
     redis: ConnectionManager,
     script: redis::Script,
     /// Counts made while Redis is unreachable.
@@ -44,8 +46,8 @@ pub struct RedisCounters {
 }
 
 impl RedisCounters {
-    /// Connects to Redis at `url`.
-    pub async fn connect(url: &str) -> Result<RedisCounters, redis::RedisError> {
+    /// Connects to Redis at `url`, for the nodes of `cluster`.
+    pub async fn connect(url: &str, cluster: uuid::Uuid) -> Result<RedisCounters, redis::RedisError> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(REDIS_TIMEOUT)
@@ -53,6 +55,7 @@ impl RedisCounters {
             .set_number_of_retries(1);
         let redis = ConnectionManager::new_with_config(client, config).await?;
         Ok(RedisCounters {
+            prefix: format!("helpyap:{cluster}:rate"),
             redis,
             script: redis::Script::new(COUNT_SCRIPT),
             fallback: LocalCounters::default(),
@@ -67,7 +70,7 @@ impl RedisCounters {
     }
 
     async fn count_in_redis(&self, key: CounterKey, window: Duration) -> redis::RedisResult<(u64, u64)> {
-        let name = format!("helpyap:rate:{}:{}", key.class.name(), key.client);
+        let name = format!("{}:{}:{}", self.prefix, key.class.name(), key.client);
         let mut redis = self.redis.clone();
         self.script
             .key(name)

@@ -667,14 +667,16 @@ async fn analytics_count_the_days_up_to_now_and_nothing_before() {
 #[tokio::test]
 async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushes() {
     use crate::nodes::RedisFanOut;
-    use crate::nodes::redis_fan_out::tests::{Redis, free_port};
+    use crate::testing::{Redis, free_port};
     use crate::store::PgStore;
     let redis = Redis::start(free_port());
     let database = crate::store::postgres::tests::fresh_database().await;
     let mut nodes = Vec::new();
     for _ in 0..2 {
         let postgres = Arc::new(PgStore::connect(&database).await.unwrap());
-        let fan_out = Arc::new(RedisFanOut::connect(&redis.url()).await.unwrap());
+        let cluster = postgres.cluster().await.unwrap().id;
+        let fan_out = RedisFanOut::connect(&redis.url(), cluster).await;
+        let fan_out = Arc::new(fan_out.unwrap());
         let nodes_seen = Nodes::cluster(fan_out, postgres.clone(), Duration::from_millis(100));
         nodes.push(start_on(postgres, feed(100), nodes_seen).await);
     }
@@ -806,4 +808,42 @@ async fn a_node_finds_what_no_one_told_it_at_its_next_check() {
     tokio::time::timeout(Duration::from_secs(3), ended)
         .await
         .expect("the stream ends");
+}
+
+/// A visitor reconnecting to a node that has not heard of the latest events yet gets exactly
+/// what it missed from the store, not a reset.
+#[tokio::test]
+async fn a_node_behind_replays_from_the_store_rather_than_reset() {
+    use crate::nodes::SingleNode;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Store = Arc::new(crate::store::SledStore::open(dir.path()).unwrap());
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let deaf = Arc::new(SingleNode::default());
+        let cluster = Nodes::cluster(deaf.clone(), deaf, Duration::from_secs(3600));
+        nodes.push(start_on(store.clone(), feed(100), cluster).await);
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.projects
+        .configure("demo", settings("Demo", Some("sp_d")))
+        .await
+        .unwrap();
+    b.projects.snapshot("demo").await.unwrap(); // b's actor starts, knowing of no event
+    for name in ["one", "two", "three"] {
+        a.projects
+            .push("demo", "sp_d", purchase(name))
+            .await
+            .unwrap();
+    }
+    let polled = b.projects.replay("demo", Some(2)).await.unwrap();
+    assert!(!polled.reset);
+    let ids: Vec<u64> = polled.events.iter().map(|event| event.id).collect();
+    assert_eq!(ids, [3]);
+    a.projects
+        .push("demo", "sp_d", purchase("four"))
+        .await
+        .unwrap();
+    let subscribed = b.projects.subscribe("demo", Some(4)).await.unwrap();
+    assert!(!subscribed.replay.reset);
+    assert!(subscribed.replay.events.is_empty());
 }

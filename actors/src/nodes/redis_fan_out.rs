@@ -23,8 +23,11 @@ use uuid::Uuid;
 use super::{Arrival, FanOut, NodeError};
 use crate::social_proof::SocialProofEvent;
 
-/// The channel every node publishes its events on.
-const CHANNEL: &str = "helpyap:events";
+/// The channel every node of the cluster `id` publishes its events on. Clusters sharing a Redis
+/// (pub/sub channels ignore database numbers) never hear each other.
+fn channel(cluster: Uuid) -> String {
+    format!("helpyap:{cluster}:events")
+}
 
 /// How long a node waits before subscribing again after losing Redis.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(500);
@@ -46,6 +49,7 @@ impl From<redis::RedisError> for NodeError {
 }
 
 pub struct RedisFanOut {
+    channel: String,
     node: Uuid,
     /// Reconnects by itself after Redis comes back.
     publish: ConnectionManager,
@@ -63,8 +67,9 @@ impl RedisFanOut {
             .map_err(|error| format!("not a Redis URL (redis://host:6379/0): {error}"))
     }
 
-    /// Connects to Redis at `url` and starts listening to the other nodes.
-    pub async fn connect(url: &str) -> Result<RedisFanOut, NodeError> {
+    /// Connects to Redis at `url` and starts listening to the other nodes of `cluster`.
+    pub async fn connect(url: &str, cluster: Uuid) -> Result<RedisFanOut, NodeError> {
+        let channel = channel(cluster);
         let client = redis::Client::open(url)?;
         let publish = ConnectionManager::new(client.clone()).await?;
         let node = Uuid::new_v4();
@@ -72,10 +77,18 @@ impl RedisFanOut {
         // The first subscription is made here, so an event announced once `connect` returns
         // is heard.
         let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(CHANNEL).await?;
+        pubsub.subscribe(&channel).await?;
         let subscribed = Arc::new(AtomicBool::new(true));
-        let listener = tokio::spawn(listen(client, pubsub, node, arrivals, subscribed.clone()));
+        let listening = Listening {
+            client,
+            channel: channel.clone(),
+            node,
+            arrivals,
+            subscribed: subscribed.clone(),
+        };
+        let listener = tokio::spawn(listen(listening, pubsub));
         Ok(RedisFanOut {
+            channel,
             node,
             publish,
             arrivals: Mutex::new(Some(inbox)),
@@ -92,7 +105,7 @@ impl RedisFanOut {
         };
         let payload = serde_json::to_vec(&announcement).expect("events serialize");
         let mut publish = self.publish.clone();
-        let _: i64 = publish.publish(CHANNEL, payload).await?;
+        let _: i64 = publish.publish(&self.channel, payload).await?;
         Ok(())
     }
 }
@@ -105,13 +118,24 @@ impl Drop for RedisFanOut {
 
 /// Hands the other nodes' announcements to the engine for as long as it listens, subscribing
 /// again whenever the subscription drops.
-async fn listen(
+/// What the listening task needs.
+struct Listening {
     client: redis::Client,
-    mut pubsub: redis::aio::PubSub,
+    channel: String,
+    /// This node: its own announcements are skipped.
     node: Uuid,
     arrivals: mpsc::UnboundedSender<Arrival>,
     subscribed: Arc<AtomicBool>,
-) {
+}
+
+async fn listen(listening: Listening, mut pubsub: redis::aio::PubSub) {
+    let Listening {
+        client,
+        channel,
+        node,
+        arrivals,
+        subscribed,
+    } = listening;
     loop {
         let mut messages = pubsub.into_on_message();
         while let Some(message) = messages.next().await {
@@ -119,7 +143,7 @@ async fn listen(
                 continue;
             };
             let Ok(announcement) = serde_json::from_slice::<Announcement>(&payload) else {
-                tracing::warn!("an unreadable announcement on {CHANNEL} was skipped");
+                tracing::warn!(%channel, "an unreadable announcement was skipped");
                 continue;
             };
             if announcement.node == node {
@@ -140,7 +164,7 @@ async fn listen(
             tokio::time::sleep(RESUBSCRIBE_AFTER).await;
             let subscribed_again = async {
                 let mut pubsub = client.get_async_pubsub().await?;
-                pubsub.subscribe(CHANNEL).await?;
+                pubsub.subscribe(&channel).await?;
                 Ok::<_, redis::RedisError>(pubsub)
             };
             if let Ok(pubsub) = subscribed_again.await {
@@ -175,4 +199,4 @@ impl FanOut for RedisFanOut {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -30,7 +30,7 @@ use crate::social_proof::NewEvent;
 use crate::time::now_ms;
 
 /// The schema this build writes; a database of a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a session's answer lease lasts when its holder never lets it go (a node that
 /// died mid-answer): longer than any answer may take.
@@ -90,6 +90,20 @@ CREATE TABLE answer_leases (
     session UUID PRIMARY KEY, token UUID NOT NULL, expires_ms BIGINT NOT NULL
 );
 "#;
+
+/// Version 3: what the nodes of one cluster share besides records — its id (which keeps its
+/// traffic apart from another cluster's on the same Redis) and the admin tokens' signing key.
+const MIGRATION_3: &str = r#"
+CREATE TABLE cluster (id UUID NOT NULL, jwt_secret BYTEA NOT NULL);
+"#;
+
+/// What every node of the cluster shares, made once by the first node to start.
+#[derive(Clone)]
+pub struct ClusterIdentity {
+    pub id: Uuid,
+    /// Signs admin access tokens, so a token from one node is good on all.
+    pub jwt_secret: Vec<u8>,
+}
 
 /// Handle to the database. Cheap to clone; all clones share one connection pool.
 #[derive(Clone)]
@@ -216,7 +230,8 @@ impl PgStore {
                 ),
             });
         }
-        for (version, migration) in [(1, MIGRATION_1), (2, MIGRATION_2)] {
+        let migrations = [(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)];
+        for (version, migration) in migrations {
             if found < version {
                 transaction.batch_execute(migration).await?;
                 transaction
@@ -227,8 +242,31 @@ impl PgStore {
                     .await?;
             }
         }
+        let mut secret = vec![0u8; 32];
+        getrandom::fill(&mut secret).map_err(|error| StoreError::Backend(error.to_string().into()))?;
+        transaction
+            .execute(
+                "INSERT INTO cluster (id, jwt_secret) SELECT $1, $2
+                 WHERE NOT EXISTS (SELECT 1 FROM cluster)",
+                &[&Uuid::new_v4(), &secret],
+            )
+            .await?;
         transaction.commit().await?;
         Ok(())
+    }
+
+    /// The cluster's id and shared secret.
+    pub async fn cluster(&self) -> Result<ClusterIdentity, StoreError> {
+        let row = self
+            .pool
+            .get()
+            .await?
+            .query_one("SELECT id, jwt_secret FROM cluster", &[])
+            .await?;
+        Ok(ClusterIdentity {
+            id: row.get(0),
+            jwt_secret: row.get(1),
+        })
     }
 
     /// How long an answer lease lasts if it is never released.

@@ -1,49 +1,10 @@
 //! [`RedisFanOut`] on a real redis-server, started on a free port by the test and stopped by it.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::testing::{Redis, free_port};
 use crate::social_proof::EventKind;
-
-/// A redis-server of this test, stopped when dropped.
-pub(crate) struct Redis {
-    port: u16,
-    child: Child,
-}
-
-impl Redis {
-    pub(crate) fn start(port: u16) -> Redis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed: apt-get install redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Redis { port, child }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 fn event(id: u64) -> SocialProofEvent {
     SocialProofEvent {
@@ -69,8 +30,12 @@ async fn next(arrivals: &mut mpsc::UnboundedReceiver<Arrival>) -> Arrival {
 async fn nodes_hear_each_others_events_not_their_own_and_again_after_redis_restarts() {
     let port = free_port();
     let redis = Redis::start(port);
-    let a = RedisFanOut::connect(&redis.url()).await.unwrap();
-    let b = RedisFanOut::connect(&redis.url()).await.unwrap();
+    let cluster = Uuid::new_v4();
+    let a = RedisFanOut::connect(&redis.url(), cluster).await.unwrap();
+    let b = RedisFanOut::connect(&redis.url(), cluster).await.unwrap();
+    // A node of another cluster on the same Redis hears none of it.
+    let stranger = RedisFanOut::connect(&redis.url(), Uuid::new_v4()).await.unwrap();
+    let mut heard_by_stranger = stranger.arrivals().unwrap();
     let mut heard_by_a = a.arrivals().unwrap();
     let mut heard_by_b = b.arrivals().unwrap();
     assert!(a.arrivals().is_none(), "taken once");
@@ -99,6 +64,7 @@ async fn nodes_hear_each_others_events_not_their_own_and_again_after_redis_resta
         "a node does not hear itself"
     );
     assert!(a.connected() && b.connected());
+    assert!(heard_by_stranger.try_recv().is_err(), "clusters are apart");
 
     // Redis goes away and comes back empty on the same address: the nodes subscribe again.
     drop(redis);

@@ -1,0 +1,250 @@
+//! Throw-away PostgreSQL and Redis servers for tests: started on free ports by the test
+//! itself, stopped with it. Only in test builds (`cfg(test)` or the `test-engines` feature).
+//!
+//! PostgreSQL refuses to run as root, so as root its programs run as the `postgres` user. A
+//! watchdog shell outlives the test binary just long enough to stop the server and remove
+//! its files, however the binary ends; nothing is left running.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_postgres::NoTls;
+
+/// As root, PostgreSQL's programs run as this user.
+const SERVER_USER: &str = "postgres";
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A PostgreSQL server of this test binary, which may be stopped and started again.
+pub struct Postgres {
+    port: u16,
+    bin: PathBuf,
+    dir: PathBuf,
+    _watchdog: Child,
+}
+
+static SHARED: OnceLock<Postgres> = OnceLock::new();
+static SERVERS: AtomicUsize = AtomicUsize::new(0);
+static DATABASES: AtomicUsize = AtomicUsize::new(0);
+
+impl Postgres {
+    /// The server every test of this binary shares (a database each): started once.
+    pub fn shared() -> &'static Postgres {
+        SHARED.get_or_init(Postgres::start)
+    }
+
+    /// A server of its own, for a test that stops it.
+    pub fn start() -> Postgres {
+        let bin = bin_dir();
+        let serial = SERVERS.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("helpyap-pg-{}-{serial}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // As root, the server user must own its files; otherwise they are ours already.
+        let _ = Command::new("chown")
+            .arg(SERVER_USER)
+            .arg(&dir)
+            .stderr(Stdio::null())
+            .status();
+        let data = dir.join("data");
+        let initdb = as_server_user(
+            &bin.join("initdb"),
+            &["-D", path(&data), "-A", "trust", "-U", "helpyap", "--no-sync"],
+        )
+        .stdout(Stdio::null())
+        .status()
+        .expect("initdb runs");
+        assert!(initdb.success(), "initdb failed");
+        // Stops the server and removes its files once this test binary has exited.
+        let script = format!(
+            "while [ -d /proc/{me} ]; do sleep 0.2; done; \
+             {pg_ctl} -D {data} stop -m immediate >/dev/null 2>&1; rm -rf {dir}",
+            me = std::process::id(),
+            pg_ctl = bin.join("pg_ctl").display(),
+            data = data.display(),
+            dir = dir.display(),
+        );
+        let watchdog = as_server_user(Path::new("sh"), &["-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the watchdog starts");
+        let server = Postgres {
+            port: free_port(),
+            bin,
+            dir,
+            _watchdog: watchdog,
+        };
+        server.resume();
+        server
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (fast shutdown: connections are cut).
+    pub fn stop(&self) {
+        let data = self.dir.join("data");
+        let stopped = as_server_user(
+            &self.bin.join("pg_ctl"),
+            &["-D", path(&data), "stop", "-m", "fast", "-w"],
+        )
+        .stdout(Stdio::null())
+        .status()
+        .expect("pg_ctl runs");
+        assert!(stopped.success(), "PostgreSQL did not stop");
+    }
+
+    /// Starts the server (again) on its port and waits until it takes connections.
+    pub fn resume(&self) {
+        let data = self.dir.join("data");
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
+             -c max_connections=300",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("log");
+        let started = as_server_user(
+            &self.bin.join("pg_ctl"),
+            &["-D", path(&data), "-l", path(&log), "-o", &options, "start", "-w"],
+        )
+        .stdout(Stdio::null())
+        .status()
+        .expect("pg_ctl runs");
+        assert!(started.success(), "PostgreSQL did not start");
+    }
+
+    /// A new, empty database on this server; its URL.
+    pub async fn database(&self) -> String {
+        let name = format!("test_{}", DATABASES.fetch_add(1, Ordering::Relaxed));
+        let admin = format!("host=127.0.0.1 port={} user=helpyap dbname=postgres", self.port);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (client, connection) = loop {
+            match tokio_postgres::connect(&admin, NoTls).await {
+                Ok(connected) => break connected,
+                // Accepting connections a moment before it takes logins.
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(error) => panic!("{error}"),
+            }
+        };
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        format!("postgres://helpyap@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+/// A redis-server of this test, stopped when dropped (or, for the shared one, when the test
+/// binary exits).
+pub struct Redis {
+    port: u16,
+    child: Child,
+}
+
+static SHARED_REDIS: OnceLock<Redis> = OnceLock::new();
+
+impl Redis {
+    /// The redis-server every test of this binary shares: started once. Clusters on it keep
+    /// apart by their id.
+    pub fn shared() -> &'static Redis {
+        SHARED_REDIS.get_or_init(|| Redis::start(free_port()))
+    }
+
+    /// Starts redis-server on `port` (keeping nothing on disk) and waits until it listens.
+    pub fn start(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed: apt-get install redis-server");
+        // Stops it once this test binary has exited, should nothing else.
+        let script = format!(
+            "while [ -d /proc/{me} ]; do sleep 0.2; done; \
+             grep -q redis-server /proc/{redis}/cmdline 2>/dev/null && kill {redis}",
+            me = std::process::id(),
+            redis = child.id(),
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the watchdog starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { port, child }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
+}
+
+/// The directory of PostgreSQL's programs.
+fn bin_dir() -> PathBuf {
+    let initdb = ["/usr/local/bin/initdb", "/usr/bin/initdb"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists());
+    let found = initdb.and_then(|path| std::fs::canonicalize(path).ok());
+    let found = found.or_else(|| {
+        let versions = std::fs::read_dir("/usr/lib/postgresql").ok()?;
+        let newest = versions
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .max()?;
+        Some(newest.join("bin/initdb"))
+    });
+    found
+        .and_then(|initdb| initdb.parent().map(PathBuf::from))
+        .expect("PostgreSQL is not installed: apt-get install postgresql")
+}
+
+/// `program args…`, as the server user when we are root.
+fn as_server_user(program: &Path, args: &[&str]) -> Command {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
+    let mut command = if root {
+        let mut command = Command::new("runuser");
+        command.args(["-u", SERVER_USER, "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    };
+    command.args(args);
+    command
+}
