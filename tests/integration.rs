@@ -27,6 +27,8 @@ mod backup;
 mod browser;
 #[path = "integration/chat.rs"]
 mod chat;
+#[path = "integration/cluster.rs"]
+mod cluster;
 #[path = "integration/crash.rs"]
 mod crash;
 #[path = "integration/http.rs"]

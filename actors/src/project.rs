@@ -538,10 +538,12 @@ impl ProjectState {
         let mut documents = self.store.documents(&self.record.slug).await?;
         let changed = match edit {
             DocumentEdit::Upsert(new) => {
+                // The same documents again (a restart loading its knowledge_dir) change nothing.
+                let same = new.iter().all(|doc| documents.contains(doc));
                 documents.retain(|existing| !new.iter().any(|doc| doc.id == existing.id));
                 documents.extend(new);
                 documents.sort_by(|a, b| a.id.cmp(&b.id));
-                true
+                !same
             }
             DocumentEdit::Delete(id) => {
                 let before = documents.len();

@@ -59,6 +59,7 @@ impl Postgres {
             &["-D", path(&data), "-A", "trust", "-U", "helpyap", "--no-sync"],
         )
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .expect("initdb runs");
         assert!(initdb.success(), "initdb failed");
@@ -98,6 +99,7 @@ impl Postgres {
             &["-D", path(&data), "stop", "-m", "fast", "-w"],
         )
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .expect("pg_ctl runs");
         assert!(stopped.success(), "PostgreSQL did not stop");
@@ -118,6 +120,7 @@ impl Postgres {
             &["-D", path(&data), "-l", path(&log), "-o", &options, "start", "-w"],
         )
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .expect("pg_ctl runs");
         assert!(started.success(), "PostgreSQL did not start");
@@ -169,6 +172,7 @@ impl Redis {
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed: apt-get install redis-server");
         // Stops it once this test binary has exited, should nothing else.

@@ -7,8 +7,8 @@
 //! [`RedisCounters::shared`] (health and metrics). It never decides a request itself: the
 //! limiter turns the count into a decision and headers.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -42,7 +42,16 @@ pub struct RedisCounters {
     fallback: LocalCounters,
     /// When Redis last failed; `None` while it answers.
     failed_at: Mutex<Option<Instant>>,
-    shared: AtomicBool,
+    shared: Arc<AtomicBool>,
+    /// Asks a failed Redis again every second, so `shared` turns true when it is back even
+    /// with no request to count.
+    prober: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RedisCounters {
+    fn drop(&mut self) {
+        self.prober.abort();
+    }
 }
 
 impl RedisCounters {
@@ -54,13 +63,16 @@ impl RedisCounters {
             .set_response_timeout(REDIS_TIMEOUT)
             .set_number_of_retries(1);
         let redis = ConnectionManager::new_with_config(client, config).await?;
+        let shared = Arc::new(AtomicBool::new(true));
+        let prober = tokio::spawn(probe(redis.clone(), shared.clone()));
         Ok(RedisCounters {
             prefix: format!("helpyap:{cluster}:rate"),
             redis,
             script: redis::Script::new(COUNT_SCRIPT),
             fallback: LocalCounters::default(),
             failed_at: Mutex::new(None),
-            shared: AtomicBool::new(true),
+            shared,
+            prober,
         })
     }
 
@@ -85,6 +97,22 @@ impl RedisCounters {
     }
 }
 
+/// While counts are local, pings Redis every [`RETRY_REDIS_AFTER`]; marks them shared when it
+/// answers (the next request then counts in Redis).
+async fn probe(mut redis: ConnectionManager, shared: Arc<AtomicBool>) {
+    let mut ticks = tokio::time::interval(RETRY_REDIS_AFTER);
+    loop {
+        ticks.tick().await;
+        if shared.load(Ordering::Relaxed) {
+            continue;
+        }
+        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut redis).await;
+        if pong.is_ok() && !shared.swap(true, Ordering::Relaxed) {
+            tracing::info!("Redis answers again: rate limits are shared again");
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl RateCounters for RedisCounters {
     async fn hit(&self, key: CounterKey, limit: u32, window: Duration, now: Instant) -> Hit {
@@ -92,9 +120,7 @@ impl RateCounters for RedisCounters {
             match self.count_in_redis(key, window).await {
                 Ok((used, left_ms)) => {
                     *self.failed_at.lock().expect("never held across a panic") = None;
-                    if !self.shared.swap(true, Ordering::Relaxed) {
-                        tracing::info!("rate limits are shared through Redis again");
-                    }
+                    self.shared.store(true, Ordering::Relaxed);
                     let used = used.min(u64::from(u32::MAX)) as u32;
                     return Hit {
                         counted: used <= limit,

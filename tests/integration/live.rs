@@ -19,9 +19,9 @@ const DELIVERY: Duration = Duration::from_secs(1);
 /// How long other waits may take before the test calls the message lost (CI machines are busy).
 const PATIENCE: Duration = Duration::from_secs(5);
 
-type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<TcpStream>;
 
-async fn ws(server: &TestServer, query: &str) -> Ws {
+pub(crate) async fn ws(server: &TestServer, query: &str) -> Ws {
     let stream = TcpStream::connect(server.addr).await.unwrap();
     let url = format!("ws://{}/api/widget/salespop/ws?{query}", server.addr);
     let (socket, response) = client_async(url, stream).await.unwrap();
@@ -30,11 +30,11 @@ async fn ws(server: &TestServer, query: &str) -> Ws {
 }
 
 /// The next text message as JSON; pings are answered by tungstenite as we read.
-async fn ws_next(socket: &mut Ws) -> Value {
+pub(crate) async fn ws_next(socket: &mut Ws) -> Value {
     ws_next_within(socket, PATIENCE).await
 }
 
-async fn ws_next_within(socket: &mut Ws, limit: Duration) -> Value {
+pub(crate) async fn ws_next_within(socket: &mut Ws, limit: Duration) -> Value {
     loop {
         let message = tokio::time::timeout(limit, socket.next())
             .await
@@ -50,21 +50,21 @@ async fn ws_next_within(socket: &mut Ws, limit: Duration) -> Value {
 }
 
 /// An SSE response read frame by frame.
-struct Sse {
+pub(crate) struct Sse {
     response: reqwest::Response,
     pending: String,
 }
 
 #[derive(Debug, Default)]
-struct Frame {
-    id: Option<String>,
-    event: Option<String>,
-    retry: Option<String>,
-    data: Option<String>,
+pub(crate) struct Frame {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub retry: Option<String>,
+    pub data: Option<String>,
 }
 
 impl Sse {
-    async fn open(server: &TestServer, query: &str, last_event_id: Option<&str>) -> Sse {
+    pub(crate) async fn open(server: &TestServer, query: &str, last_event_id: Option<&str>) -> Sse {
         let mut request = client().get(server.url(&format!("/api/widget/salespop/stream?{query}")));
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
@@ -79,7 +79,7 @@ impl Sse {
     }
 
     /// The next frame that is not a comment; `None` when the stream ended.
-    async fn next(&mut self) -> Option<Frame> {
+    pub(crate) async fn next(&mut self) -> Option<Frame> {
         loop {
             if let Some(end) = self.pending.find("\n\n") {
                 let block: String = self.pending.drain(..end + 2).collect();
@@ -113,7 +113,7 @@ impl Sse {
     }
 
     /// The next event frame's id and JSON.
-    async fn next_event(&mut self) -> (String, Value) {
+    pub(crate) async fn next_event(&mut self) -> (String, Value) {
         loop {
             let frame = self.next().await.expect("stream ended");
             if let (Some(id), Some(data), None) = (&frame.id, &frame.data, &frame.event) {
@@ -123,7 +123,7 @@ impl Sse {
     }
 }
 
-async fn push_named(server: &TestServer, project: &str, name: &str) -> String {
+pub(crate) async fn push_named(server: &TestServer, project: &str, name: &str) -> String {
     let secret = if project == "demo" {
         DEMO_SECRET
     } else {
@@ -142,7 +142,7 @@ async fn push_named(server: &TestServer, project: &str, name: &str) -> String {
         .to_owned()
 }
 
-async fn poll(server: &TestServer, query: &str) -> Value {
+pub(crate) async fn poll(server: &TestServer, query: &str) -> Value {
     let response = client()
         .get(server.url(&format!("/api/widget/salespop?{query}")))
         .send()

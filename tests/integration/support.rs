@@ -281,6 +281,14 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The same caller, token and all, calling `server` instead (another node of a cluster).
+    pub fn on(&self, server: &TestServer) -> Caller {
+        Caller {
+            base: server.url(""),
+            token: self.token.clone(),
+        }
+    }
+
     pub fn get(&self, path: &str) -> Call {
         self.request(Method::GET, path, None)
     }

@@ -128,6 +128,25 @@ fn where_is(config: &tokio_postgres::Config) -> String {
     format!("database {database} on {}", hosts.join(","))
 }
 
+/// A PostgreSQL error that says what the server said ("db error" alone says nothing).
+#[derive(Debug)]
+struct PgError(tokio_postgres::Error);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(said) => write!(f, "{said}"),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// A lost connection, or a server shutting down or starting up, is "unreachable" (retry
 /// later); any other error is the store's failure.
 impl From<tokio_postgres::Error> for StoreError {
@@ -138,10 +157,11 @@ impl From<tokio_postgres::Error> for StoreError {
                 let code = code.code();
                 code.starts_with("08") || code == "57P01" || code == "57P03"
             });
+        let error = Box::new(PgError(error));
         if lost {
-            StoreError::Unreachable(Box::new(error))
+            StoreError::Unreachable(error)
         } else {
-            StoreError::Backend(Box::new(error))
+            StoreError::Backend(error)
         }
     }
 }
@@ -206,16 +226,17 @@ impl PgStore {
         Ok(store)
     }
 
-    /// Runs the migrations this database has not had, one transaction each.
+    /// Runs the migrations this database has not had, in one transaction.
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
-        client
-            .batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
-            .await?;
         let transaction = client.transaction().await?;
-        // One node migrates at a time; the others wait here, then find nothing to do.
+        // One node migrates at a time (nodes often start together); the others wait here,
+        // then find nothing to do.
         transaction
-            .batch_execute("LOCK TABLE schema_version IN EXCLUSIVE MODE")
+            .batch_execute(
+                "SELECT pg_advisory_xact_lock(hashtext('helpyap migrations'));
+                 CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);",
+            )
             .await?;
         let found: i64 = transaction
             .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
@@ -682,6 +703,13 @@ impl Storage for PgStore {
     ) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
+        // One replacement of a project's documents at a time, whichever nodes start them.
+        transaction
+            .execute(
+                "SELECT pg_advisory_xact_lock(hashtext('documents:' || $1))",
+                &[&slug],
+            )
+            .await?;
         transaction
             .execute("DELETE FROM documents WHERE slug = $1", &[&slug])
             .await?;

@@ -1,0 +1,419 @@
+//! Cluster mode: three nodes (in-process servers, or the real binary where the process
+//! matters) on one PostgreSQL and one Redis, both real and started by the test binary. Each
+//! test has a database of its own on the shared PostgreSQL; clusters on the shared Redis keep
+//! apart by their id. Tests that stop an engine start one of their own.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use helpyap::config::{ClusterConfig, Config, LlmProvider};
+use helpyap_actors::testing::{Postgres, Redis, free_port};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::chat::{body, read_answer};
+use crate::fake_llm::FakeLlm;
+use crate::live::{Sse, poll, push_named, ws, ws_next};
+use crate::support::{DEMO_SECRET, TestServer, client, expect_error, health};
+
+/// How often the test nodes read PostgreSQL for what they were not told.
+const CHECK_INTERVAL: Duration = Duration::from_millis(200);
+
+/// `n` nodes on the database at `postgres_url` and the Redis at `redis_url`, started together.
+async fn nodes_on(
+    postgres_url: &str,
+    redis_url: &str,
+    n: usize,
+    edit: impl Fn(&mut Config) + Clone,
+) -> Vec<TestServer> {
+    let starts = (0..n).map(|_| {
+        let edit = edit.clone();
+        TestServer::start_with(move |config| {
+            config.cluster = Some(ClusterConfig {
+                postgres_url: postgres_url.to_owned(),
+                redis_url: redis_url.to_owned(),
+                check_interval: CHECK_INTERVAL,
+            });
+            edit(config);
+        })
+    });
+    futures_util::future::join_all(starts).await
+}
+
+/// `n` nodes on a new database of the shared PostgreSQL and the shared Redis.
+async fn cluster(n: usize, edit: impl Fn(&mut Config) + Clone) -> Vec<TestServer> {
+    let database = Postgres::shared().database().await;
+    nodes_on(&database, &Redis::shared().url(), n, edit).await
+}
+
+fn many_pushes(config: &mut Config) {
+    config.rate_limits.push.requests = 100_000;
+}
+
+async fn push_status(node: &TestServer, name: String) -> (u16, Value) {
+    let response = client()
+        .post(node.url("/api/widget/salespop-push"))
+        .bearer_auth(DEMO_SECRET)
+        .json(&json!({ "project": "demo", "type": "signed_up", "name": name }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits until `check` holds, or fails after `limit`.
+async fn within<F: Future<Output = bool>>(limit: Duration, what: &str, check: impl Fn() -> F) {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_node_reports_both_engines_and_nodes_started_together_seed_once() {
+    let nodes = cluster(3, |_| {}).await;
+    let seeded = crate::support::get_json(&nodes[0], "/api/widget/config?project=demo").await;
+    for node in &nodes {
+        let health = health(node).await;
+        assert_eq!(health["status"], "ok", "{health}");
+        assert_eq!(health["store"], json!({ "engine": "postgresql", "ok": true }));
+        assert_eq!(
+            health["cluster"],
+            json!({ "redis": true, "rateLimits": "shared" })
+        );
+        let config = crate::support::get_json(node, "/api/widget/config?project=demo").await;
+        assert_eq!(config, seeded);
+    }
+}
+
+/// 3×200 concurrent pushes through three nodes: ids exactly 1..600, and a WebSocket and an SSE
+/// visitor on every node each get all 600, once, in order.
+#[tokio::test]
+async fn concurrent_pushes_through_every_node_get_dense_ids_and_reach_every_visitor_in_order() {
+    let nodes = cluster(3, many_pushes).await;
+    let mut sockets = Vec::new();
+    let mut streams = Vec::new();
+    for node in &nodes {
+        sockets.push(ws(node, "project=demo").await);
+        streams.push(Sse::open(node, "project=demo", None).await);
+    }
+    // Every visitor subscribed before the first push.
+    for node in &nodes {
+        within(Duration::from_secs(5), "visitors subscribed", || async {
+            health(node).await["liveStreams"] == 2
+        })
+        .await;
+    }
+    let mut pushes = FuturesUnordered::new();
+    for round in 0..200 {
+        for node in &nodes {
+            pushes.push(push_status(node, format!("visitor {round}")));
+        }
+    }
+    let mut ids = Vec::new();
+    while let Some((status, answer)) = pushes.next().await {
+        assert_eq!(status, 201, "{answer}");
+        ids.push(answer["id"].as_str().unwrap().parse::<u64>().unwrap());
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=600).collect::<Vec<_>>(), "dense, never reused");
+
+    let expected: Vec<String> = (1..=600).map(|id| id.to_string()).collect();
+    for socket in &mut sockets {
+        let mut seen = Vec::new();
+        for _ in 0..600 {
+            seen.push(ws_next(socket).await["id"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(seen, expected, "every push once, in order, over WebSocket");
+    }
+    for stream in &mut streams {
+        let mut seen = Vec::new();
+        for _ in 0..600 {
+            seen.push(stream.next_event().await.0);
+        }
+        assert_eq!(seen, expected, "every push once, in order, over SSE");
+    }
+}
+
+/// A visitor moving to another node with what it saw last gets exactly the rest, on every
+/// channel.
+#[tokio::test]
+async fn reconnecting_to_another_node_gets_exactly_what_was_missed() {
+    let nodes = cluster(3, many_pushes).await;
+    for (index, name) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        push_named(&nodes[index % 3], "demo", name).await;
+    }
+    // Pushed on node 1 just now; the visitor saw up to 2 on node 0 and comes back elsewhere.
+    let mut socket = ws(&nodes[2], "project=demo&since=2").await;
+    for expected in ["3", "4", "5"] {
+        assert_eq!(ws_next(&mut socket).await["id"], expected);
+    }
+    let mut sse = Sse::open(&nodes[1], "project=demo", Some("3")).await;
+    assert_eq!(sse.next_event().await.0, "4");
+    assert_eq!(sse.next_event().await.0, "5");
+    let polled = poll(&nodes[0], "project=demo&since=4").await;
+    assert_eq!(polled["reset"], false);
+    assert_eq!(polled["lastId"], "5");
+    assert_eq!(polled["events"].as_array().unwrap().len(), 1);
+    assert_eq!(polled["events"][0]["name"], "e");
+    // And the next push, wherever it lands, reaches both, once.
+    push_named(&nodes[0], "demo", "f").await;
+    assert_eq!(ws_next(&mut socket).await["id"], "6");
+    assert_eq!(sse.next_event().await.0, "6");
+}
+
+/// 30 pushes from one address spread over the nodes against a 10 per 60 s limit: exactly 10
+/// get through, and the headers count the cluster's window, not a node's.
+#[tokio::test]
+async fn rate_limits_hold_across_nodes() {
+    let nodes = cluster(3, |_| {}).await;
+    let mut created = 0;
+    let mut refused = 0;
+    for attempt in 0..30 {
+        let response = client()
+            .post(nodes[attempt % 3].url("/api/widget/salespop-push"))
+            .bearer_auth(DEMO_SECRET)
+            .json(&json!({ "project": "demo", "type": "signed_up" }))
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            201 => {
+                created += 1;
+                let remaining = &response.headers()["x-ratelimit-remaining"];
+                assert_eq!(remaining.to_str().unwrap(), (10 - created).to_string());
+            }
+            429 => {
+                refused += 1;
+                let retry: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!((1..=60).contains(&retry), "Retry-After {retry}");
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((created, refused), (10, 20));
+}
+
+/// Questions on one session sent at once through three nodes: exactly one is answered, the
+/// others are 409, and the stored transcript holds one question and one answer.
+#[tokio::test]
+async fn one_answer_at_a_time_per_session_across_nodes() {
+    let fake = FakeLlm::start().await;
+    let base_url = fake.base_url();
+    let nodes = cluster(3, move |config| {
+        config.llm.provider = LlmProvider::Openai;
+        config.llm.base_url = base_url.clone();
+        config.rate_limits.chat.requests = 1000;
+    })
+    .await;
+    let session = Uuid::new_v4();
+    let first = read_answer(
+        client()
+            .post(nodes[0].url("/api/chat"))
+            .json(&body(session, None, "hello"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(first.status, 200);
+    let token = first.token.unwrap();
+    let asks = nodes.iter().map(|node| {
+        let request = client()
+            .post(node.url("/api/chat"))
+            .json(&body(session, Some(&token), "[drip] tell me more"));
+        async move { read_answer(request.send().await.unwrap()).await.status }
+    });
+    let mut statuses = futures_util::future::join_all(asks).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409, 409]);
+    // Read from another node than the one that answered: two questions, two answers.
+    let transcript = client()
+        .get(nodes[2].url(&format!(
+            "/api/widget/session?project=demo&sessionId={session}"
+        )))
+        .header("x-session-token", &token)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let roles: Vec<&str> = transcript["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
+    // The next question, on yet another node, continues the same transcript.
+    let next = read_answer(
+        client()
+            .post(nodes[1].url("/api/chat"))
+            .json(&body(session, Some(&token), "and returns?"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(next.status, 200);
+    let stored = client()
+        .get(nodes[0].url(&format!(
+            "/api/widget/session?project=demo&sessionId={session}"
+        )))
+        .header("x-session-token", &token)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let roles: Vec<&str> = stored["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["role"].as_str().unwrap())
+        .collect();
+    let turns = ["user", "assistant"];
+    assert_eq!(roles, turns.repeat(3), "nothing overwritten, nothing lost");
+}
+
+/// An owner signed in on one node renames the widget; every node serves the new name within
+/// a second, and the owner's token works on every node.
+#[tokio::test]
+async fn a_settings_change_on_one_node_reaches_every_node_within_a_second() {
+    let nodes = cluster(3, |_| {}).await;
+    let owner = nodes[0].owner("owner@example.com").await;
+    let settings = json!({
+        "name": "Renamed Bot",
+        "company": "Acme Inc",
+        "welcomeMessage": "Hello!",
+        "quickReplies": ["Pricing"],
+        "theme": { "primaryColor": "#112233", "position": "bottom-left" },
+    });
+    owner
+        .put("/api/admin/projects/demo", settings)
+        .expect(200)
+        .await;
+    for node in &nodes[1..] {
+        within(Duration::from_secs(1), "the new name on every node", || async {
+            let config =
+                crate::support::get_json(node, "/api/widget/config?project=demo").await;
+            config["name"] == "Renamed Bot"
+        })
+        .await;
+        let seen = owner
+            .on(node)
+            .get("/api/admin/projects/demo")
+            .expect(200)
+            .await;
+        assert_eq!(seen["name"], "Renamed Bot");
+    }
+}
+
+/// Redis stopped: pushes still 201 and reach the other nodes' visitors through the periodic
+/// check; the nodes report it; Redis restarted empty: they resubscribe and nothing is missed
+/// or repeated.
+#[tokio::test]
+async fn with_redis_down_pushes_go_on_and_reach_every_node_and_nothing_is_lost_after() {
+    let database = Postgres::shared().database().await;
+    let port = free_port();
+    let redis = Redis::start(port);
+    let nodes = nodes_on(&database, &redis.url(), 3, many_pushes).await;
+    let mut sockets = Vec::new();
+    for node in &nodes {
+        sockets.push(ws(node, "project=demo").await);
+    }
+    push_named(&nodes[0], "demo", "before").await;
+    for socket in &mut sockets {
+        assert_eq!(ws_next(socket).await["id"], "1");
+    }
+
+    drop(redis);
+    for (index, name) in ["down-a", "down-b", "down-c"].iter().enumerate() {
+        let id = push_named(&nodes[index], "demo", name).await;
+        assert_eq!(id, (index + 2).to_string(), "pushes go on");
+    }
+    for socket in &mut sockets {
+        for expected in ["2", "3", "4"] {
+            assert_eq!(ws_next(socket).await["id"], expected, "through the check");
+        }
+    }
+    for node in &nodes {
+        within(Duration::from_secs(10), "Redis reported down", || async {
+            let health = health(node).await;
+            health["status"] == "degraded" && health["cluster"]["redis"] == false
+        })
+        .await;
+    }
+
+    let redis = Redis::start(port);
+    for node in &nodes {
+        within(Duration::from_secs(10), "Redis reported back", || async {
+            health(node).await["status"] == "ok"
+        })
+        .await;
+    }
+    push_named(&nodes[2], "demo", "after").await;
+    for socket in &mut sockets {
+        assert_eq!(ws_next(socket).await["id"], "5", "no loss, no duplicate");
+    }
+    drop(redis);
+}
+
+/// PostgreSQL stopped: writes get 503 with Retry-After, widget configs are served from the
+/// nodes' cache; restarted: ids go on from the last one.
+#[tokio::test]
+async fn with_postgres_down_writes_get_503_config_reads_go_on_and_ids_continue_after() {
+    let postgres = Postgres::start();
+    let database = postgres.database().await;
+    let nodes = nodes_on(&database, &Redis::shared().url(), 2, many_pushes).await;
+    push_named(&nodes[0], "demo", "before").await;
+    for node in &nodes {
+        crate::support::get_json(node, "/api/widget/config?project=demo").await;
+    }
+
+    postgres.stop();
+    for node in &nodes {
+        let response = client()
+            .post(node.url("/api/widget/salespop-push"))
+            .bearer_auth(DEMO_SECRET)
+            .json(&json!({ "project": "demo", "type": "signed_up" }))
+            .send()
+            .await
+            .unwrap();
+        let retry_after = response.headers().get("retry-after").cloned();
+        expect_error(response, 503).await;
+        assert!(retry_after.is_some(), "503 says when to retry");
+        let config = client()
+            .get(node.url("/api/widget/config?project=demo"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(config.status(), 200, "served from the node's cache");
+        let health = health(node).await;
+        assert_eq!(health["status"], "degraded");
+        assert_eq!(health["store"]["ok"], false);
+    }
+
+    postgres.resume();
+    within(Duration::from_secs(15), "writes accepted again", || async {
+        push_status(&nodes[1], "after".into()).await.0 == 201
+    })
+    .await;
+    let polled = poll(&nodes[0], "project=demo&since=0").await;
+    let ids: Vec<&str> = polled["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["1", "2"], "ids continue at last + 1");
+}
