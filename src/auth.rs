@@ -135,8 +135,8 @@ mod tests {
     fn auth() -> Auth {
         Auth::new(
             &AuthConfig {
-            jwt_secret_env: "HELPYAP_TEST_SURELY_UNSET_JWT".into(),
-            ..AuthConfig::default()
+                jwt_secret_env: "HELPYAP_TEST_SURELY_UNSET_JWT".into(),
+                ..AuthConfig::default()
             },
             None,
         )

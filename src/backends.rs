@@ -52,7 +52,8 @@ pub async fn open(config: &Config) -> anyhow::Result<Backends> {
     };
     let postgres = PgStore::connect(&cluster.postgres_url)
         .await
-        .map_err(|error| unreachable("PostgreSQL (cluster.postgres_url)")(&error))?;
+        .map_err(|error| unreachable("PostgreSQL (cluster.postgres_url)")(&error))?
+        .with_lease_ttl(cluster.answer_lease);
     let identity = postgres
         .cluster()
         .await

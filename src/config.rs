@@ -399,6 +399,10 @@ pub struct ClusterConfig {
     /// node that died between its commit and its announcement, Redis down).
     #[serde(with = "humantime_serde")]
     pub check_interval: Duration,
+    /// How long a node's hold on a session's answer outlives the node: it is renewed while
+    /// the answer is written, so a session whose node died is free again after this long.
+    #[serde(with = "humantime_serde")]
+    pub answer_lease: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -407,6 +411,7 @@ impl Default for ClusterConfig {
             postgres_url: String::new(),
             redis_url: String::new(),
             check_interval: Duration::from_secs(1),
+            answer_lease: Duration::from_secs(30),
         }
     }
 }
@@ -416,6 +421,7 @@ impl std::fmt::Debug for ClusterConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterConfig")
             .field("check_interval", &self.check_interval)
+            .field("answer_lease", &self.answer_lease)
             .finish_non_exhaustive()
     }
 }
@@ -703,6 +709,9 @@ impl Config {
                 || cluster.check_interval > Duration::from_secs(60)
             {
                 return Err(self.invalid("cluster.check_interval must be between 10ms and 60s"));
+            }
+            if cluster.answer_lease < Duration::from_secs(1) {
+                return Err(self.invalid("cluster.answer_lease must be at least 1s"));
             }
         }
         self.project_seeds().map(|_| ())

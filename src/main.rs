@@ -9,9 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use helpyap::backends::Unreachable;
 use helpyap::cli::{BackupArgs, Cli, Command, RestoreArgs, StoreArgs, UserAddArgs, UserCommand};
 use helpyap::config::{Config, Overrides};
-use helpyap::backends::Unreachable;
 use helpyap::server::{App, shutdown_signal};
 use std::sync::Arc;
 

@@ -29,8 +29,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use crate::admission::{ConnectionLimits, Refusal, StreamQuota};
-use crate::backends::{self, Backends};
 use crate::auth::Auth;
+use crate::backends::{self, Backends};
 use crate::config::{Config, LlmFallback, LlmProvider};
 use crate::connection::Connection;
 use crate::idle::{Activity, Tracked};

@@ -18,7 +18,7 @@ use crate::social_proof::SocialProofEvent;
 
 pub(crate) mod redis_fan_out;
 
-pub use redis_fan_out::RedisFanOut;
+pub use redis_fan_out::{RedisFanOut, connection_config as redis_connection_config};
 
 /// What the engine is told about the other nodes.
 #[derive(Clone)]

@@ -56,7 +56,15 @@ impl Postgres {
         let data = dir.join("data");
         let initdb = as_server_user(
             &bin.join("initdb"),
-            &["-D", path(&data), "-A", "trust", "-U", "helpyap", "--no-sync"],
+            &[
+                "-D",
+                path(&data),
+                "-A",
+                "trust",
+                "-U",
+                "helpyap",
+                "--no-sync",
+            ],
         )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -117,7 +125,16 @@ impl Postgres {
         let log = self.dir.join("log");
         let started = as_server_user(
             &self.bin.join("pg_ctl"),
-            &["-D", path(&data), "-l", path(&log), "-o", &options, "start", "-w"],
+            &[
+                "-D",
+                path(&data),
+                "-l",
+                path(&log),
+                "-o",
+                &options,
+                "start",
+                "-w",
+            ],
         )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -129,7 +146,10 @@ impl Postgres {
     /// A new, empty database on this server; its URL.
     pub async fn database(&self) -> String {
         let name = format!("test_{}", DATABASES.fetch_add(1, Ordering::Relaxed));
-        let admin = format!("host=127.0.0.1 port={} user=helpyap dbname=postgres", self.port);
+        let admin = format!(
+            "host=127.0.0.1 port={} user=helpyap dbname=postgres",
+            self.port
+        );
         let deadline = Instant::now() + Duration::from_secs(30);
         let (client, connection) = loop {
             match tokio_postgres::connect(&admin, NoTls).await {
@@ -155,6 +175,7 @@ impl Postgres {
 pub struct Redis {
     port: u16,
     child: Child,
+    watchdog: Child,
 }
 
 static SHARED_REDIS: OnceLock<Redis> = OnceLock::new();
@@ -182,7 +203,7 @@ impl Redis {
             me = std::process::id(),
             redis = child.id(),
         );
-        Command::new("sh")
+        let watchdog = Command::new("sh")
             .args(["-c", &script])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -193,7 +214,11 @@ impl Redis {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Redis { port, child }
+        Redis {
+            port,
+            child,
+            watchdog,
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -207,8 +232,10 @@ impl Redis {
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in [&mut self.child, &mut self.watchdog] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

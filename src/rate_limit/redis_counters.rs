@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::{CounterKey, Hit, LocalCounters, RateCounters};
 
@@ -56,12 +56,12 @@ impl Drop for RedisCounters {
 
 impl RedisCounters {
     /// Connects to Redis at `url`, for the nodes of `cluster`.
-    pub async fn connect(url: &str, cluster: uuid::Uuid) -> Result<RedisCounters, redis::RedisError> {
+    pub async fn connect(
+        url: &str,
+        cluster: uuid::Uuid,
+    ) -> Result<RedisCounters, redis::RedisError> {
         let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(REDIS_TIMEOUT)
-            .set_response_timeout(REDIS_TIMEOUT)
-            .set_number_of_retries(1);
+        let config = helpyap_actors::nodes::redis_connection_config(REDIS_TIMEOUT);
         let redis = ConnectionManager::new_with_config(client, config).await?;
         let shared = Arc::new(AtomicBool::new(true));
         let prober = tokio::spawn(probe(redis.clone(), shared.clone()));
@@ -81,7 +81,11 @@ impl RedisCounters {
         self.shared.load(Ordering::Relaxed)
     }
 
-    async fn count_in_redis(&self, key: CounterKey, window: Duration) -> redis::RedisResult<(u64, u64)> {
+    async fn count_in_redis(
+        &self,
+        key: CounterKey,
+        window: Duration,
+    ) -> redis::RedisResult<(u64, u64)> {
         let name = format!("{}:{}:{}", self.prefix, key.class.name(), key.client);
         let mut redis = self.redis.clone();
         self.script

@@ -34,6 +34,7 @@ async fn nodes_on(
                 postgres_url: postgres_url.to_owned(),
                 redis_url: redis_url.to_owned(),
                 check_interval: CHECK_INTERVAL,
+                ..ClusterConfig::default()
             });
             edit(config);
         })
@@ -79,7 +80,10 @@ async fn every_node_reports_both_engines_and_nodes_started_together_seed_once() 
     for node in &nodes {
         let health = health(node).await;
         assert_eq!(health["status"], "ok", "{health}");
-        assert_eq!(health["store"], json!({ "engine": "postgresql", "ok": true }));
+        assert_eq!(
+            health["store"],
+            json!({ "engine": "postgresql", "ok": true })
+        );
         assert_eq!(
             health["cluster"],
             json!({ "redis": true, "rateLimits": "shared" })
@@ -226,9 +230,11 @@ async fn one_answer_at_a_time_per_session_across_nodes() {
     assert_eq!(first.status, 200);
     let token = first.token.unwrap();
     let asks = nodes.iter().map(|node| {
-        let request = client()
-            .post(node.url("/api/chat"))
-            .json(&body(session, Some(&token), "[drip] tell me more"));
+        let request = client().post(node.url("/api/chat")).json(&body(
+            session,
+            Some(&token),
+            "[drip] tell me more",
+        ));
         async move { read_answer(request.send().await.unwrap()).await.status }
     });
     let mut statuses = futures_util::future::join_all(asks).await;
@@ -303,11 +309,15 @@ async fn a_settings_change_on_one_node_reaches_every_node_within_a_second() {
         .expect(200)
         .await;
     for node in &nodes[1..] {
-        within(Duration::from_secs(1), "the new name on every node", || async {
-            let config =
-                crate::support::get_json(node, "/api/widget/config?project=demo").await;
-            config["name"] == "Renamed Bot"
-        })
+        within(
+            Duration::from_secs(1),
+            "the new name on every node",
+            || async {
+                let config =
+                    crate::support::get_json(node, "/api/widget/config?project=demo").await;
+                config["name"] == "Renamed Bot"
+            },
+        )
         .await;
         let seen = owner
             .on(node)
@@ -416,4 +426,197 @@ async fn with_postgres_down_writes_get_503_config_reads_go_on_and_ids_continue_a
         .map(|event| event["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["1", "2"], "ids continue at last + 1");
+}
+
+/// The real binary in cluster mode: URLs from the environment; a bad one exits 64, an engine
+/// that cannot be reached exits 69, each with one clear line and no password in it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_exits_64_for_a_bad_engine_url_and_69_for_an_unreachable_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let unused = free_port();
+    let database = Postgres::shared().database().await;
+    let run = |postgres: &str, redis: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_helpyap"))
+            .current_dir(dir.path())
+            .args(["--bind", "127.0.0.1:0"])
+            .env("HELPYAP_POSTGRES_URL", postgres)
+            .env("HELPYAP_REDIS_URL", redis)
+            .output()
+            .unwrap()
+    };
+    let redis = Redis::shared().url();
+    let cases = [
+        ("postgres://", redis.clone(), 64, "cluster.postgres_url"),
+        (
+            database.as_str(),
+            "mysql://x".to_owned(),
+            64,
+            "cluster.redis_url",
+        ),
+        (
+            &format!("postgres://helpyap:s3cretpass@127.0.0.1:{unused}/x"),
+            redis.clone(),
+            69,
+            "PostgreSQL (cluster.postgres_url) is unavailable",
+        ),
+        (
+            database.as_str(),
+            format!("redis://:s3cretpass@127.0.0.1:{unused}/"),
+            69,
+            "Redis (cluster.redis_url) is unavailable",
+        ),
+    ];
+    for (postgres, redis, code, says) in cases {
+        let output = tokio::task::block_in_place(|| run(postgres, &redis));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!stderr.contains("s3cretpass"), "no password: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// Three real nodes under pushes; one is `kill -9`ed. Every push it acknowledged is in
+/// PostgreSQL and reaches visitors reconnecting to the other nodes; the chat session it was
+/// answering continues on another node once its lease expires (a fresh question is refused
+/// only until then).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_killed_under_load_loses_nothing_acknowledged() {
+    use crate::support::Binary;
+    let dir = tempfile::tempdir().unwrap();
+    let database = Postgres::shared().database().await;
+    let redis = Redis::shared().url();
+    let envs = [
+        ("HELPYAP_POSTGRES_URL", database.as_str()),
+        ("HELPYAP_REDIS_URL", redis.as_str()),
+    ];
+    let fake = FakeLlm::start().await;
+    let config = dir.path().join("config.toml");
+    let text = helpyap::config::DEFAULT_CONFIG_TOML
+        .replace(
+            "push = { requests = 10, window = \"60s\" }",
+            "push = { requests = 100000, window = \"60s\" }",
+        )
+        .replace("provider = \"extractive\"", "provider = \"openai\"")
+        .replace("https://api.openai.com/v1", &fake.base_url());
+    // The URLs come from the environment.
+    let text = format!("{text}\n[cluster]\nanswer_lease = \"3s\"\n");
+    std::fs::write(&config, text).unwrap();
+    let args = [
+        "--bind",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let nodes: Vec<Binary> = (0..3)
+        .map(|_| Binary::start(dir.path(), &args, &envs))
+        .collect();
+
+    // A visitor's answer is being written by the node about to die.
+    let session = Uuid::new_v4();
+    let chat = |node: &Binary, token: Option<&str>, question: &str| {
+        client()
+            .post(node.url("/api/chat"))
+            .json(&body(session, token, question))
+            .send()
+    };
+    let mut answering = chat(&nodes[0], None, "[drip] tell me").await.unwrap();
+    assert_eq!(answering.status(), 200);
+    let token = answering.headers()["x-session-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    answering.chunk().await.unwrap();
+
+    // Pushes through the node about to die, as fast as it takes them.
+    let doomed = nodes[0].url("/api/widget/salespop-push");
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let pusher = tokio::spawn({
+        let acknowledged = acknowledged.clone();
+        async move {
+            for idx in 0.. {
+                let sent = client()
+                    .post(&doomed)
+                    .bearer_auth(DEMO_SECRET)
+                    .json(&json!({ "project": "demo", "type": "signed_up", "name": format!("p{idx}") }))
+                    .send()
+                    .await;
+                let Ok(response) = sent else { return };
+                let Ok(reply) = response.json::<Value>().await else {
+                    return;
+                };
+                let id = reply["id"].as_str().unwrap().parse().unwrap();
+                acknowledged.lock().unwrap().push(id);
+            }
+        }
+    });
+    let started = Instant::now();
+    while acknowledged.lock().unwrap().len() < 50 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "pushes too slow"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut nodes = nodes.into_iter();
+    nodes.next().unwrap().kill_9();
+    pusher.await.unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let survivors: Vec<Binary> = nodes.collect();
+
+    let last = *acknowledged.iter().max().unwrap();
+    for node in &survivors {
+        let polled: Value = client()
+            .get(node.url("/api/widget/salespop?project=demo&since=0"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ids: Vec<u64> = polled["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["id"].as_str().unwrap().parse().unwrap())
+            .collect();
+        for id in &acknowledged {
+            assert!(
+                ids.contains(id),
+                "acknowledged event {id} missing on a survivor"
+            );
+        }
+        assert!(
+            ids.windows(2).all(|pair| pair[1] == pair[0] + 1),
+            "no gaps: {ids:?}"
+        );
+        assert!(*ids.last().unwrap() >= last);
+    }
+    // Ids go on from there, through the survivors.
+    let next = survivors[0]
+        .push_demo(json!({ "project": "demo", "type": "signed_up" }))
+        .await;
+    let next: u64 = next["id"].as_str().unwrap().parse().unwrap();
+    assert!(next > last);
+
+    // The dead node's session is busy until its lease runs out, then goes on elsewhere.
+    drop(answering);
+    let busy = chat(&survivors[0], Some(&token), "still there?")
+        .await
+        .unwrap();
+    assert_eq!(
+        busy.status(),
+        409,
+        "the lease outlives its node for a while"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = read_answer(chat(&survivors[1], Some(&token), "hello?").await.unwrap()).await;
+        if answer.status == 200 {
+            break;
+        }
+        assert_eq!(answer.status, 409);
+        assert!(Instant::now() < deadline, "the session never came free");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -667,8 +667,8 @@ async fn analytics_count_the_days_up_to_now_and_nothing_before() {
 #[tokio::test]
 async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushes() {
     use crate::nodes::RedisFanOut;
-    use crate::testing::{Redis, free_port};
     use crate::store::PgStore;
+    use crate::testing::{Redis, free_port};
     let redis = Redis::start(free_port());
     let database = crate::store::postgres::tests::fresh_database().await;
     let mut nodes = Vec::new();
@@ -763,8 +763,19 @@ async fn a_node_finds_what_no_one_told_it_at_its_next_check() {
         .configure("demo", settings("Renamed", Some("sp_d")))
         .await
         .unwrap();
-    let name = || async { b.projects.snapshot("demo").await.unwrap().widget.name.clone() };
-    eventually("the new name on node b", || async { name().await == "Renamed" }).await;
+    let name = || async {
+        b.projects
+            .snapshot("demo")
+            .await
+            .unwrap()
+            .widget
+            .name
+            .clone()
+    };
+    eventually("the new name on node b", || async {
+        name().await == "Renamed"
+    })
+    .await;
     let returns = Document::parse(
         "returns.md",
         DocumentFormat::Markdown,

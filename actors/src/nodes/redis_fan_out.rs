@@ -5,6 +5,7 @@
 //! delivery path puts each project's events in id order and fetches any it missed from the
 //! store. Redis holds nothing durable: when it loses a message, or restarts empty, the next
 //! event of that project — or the node's periodic check of the store — brings the missed ones.
+//! Announcing never waits on Redis: announcements queue for one publishing task.
 //! A dropped subscription is opened again with a short back-off. Changes to a project's
 //! settings or knowledge base are announced on the same channel, without the data.
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -31,6 +32,20 @@ fn channel(cluster: Uuid) -> String {
 
 /// How long a node waits before subscribing again after losing Redis.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(500);
+/// How long connecting to Redis may take before it counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How this crate's Redis connections behave: a bounded connection time, a short answer time,
+/// and quick retries (redis-rs's default backs off for minutes, which would hang a node's
+/// start and requests while Redis is down).
+pub fn connection_config(response_timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(CONNECT_TIMEOUT)
+        .set_response_timeout(response_timeout)
+        .set_factor(2)
+        .set_max_delay(500)
+        .set_number_of_retries(1)
+}
 
 /// One announcement on the channel.
 #[derive(Serialize, Deserialize)]
@@ -49,15 +64,19 @@ impl From<redis::RedisError> for NodeError {
 }
 
 pub struct RedisFanOut {
-    channel: String,
     node: Uuid,
-    /// Reconnects by itself after Redis comes back.
-    publish: ConnectionManager,
+    /// Announcements on their way to Redis: an announcing actor never waits on Redis.
+    outbox: mpsc::Sender<Vec<u8>>,
     arrivals: Mutex<Option<mpsc::UnboundedReceiver<Arrival>>>,
     /// Whether the subscription is open.
     subscribed: Arc<AtomicBool>,
     listener: tokio::task::JoinHandle<()>,
+    publisher: tokio::task::JoinHandle<()>,
 }
+
+/// Announcements waiting for Redis at most; past that they are dropped (the other nodes'
+/// periodic checks find the events in the store).
+const OUTBOX: usize = 10_000;
 
 impl RedisFanOut {
     /// Whether `url` is a Redis URL, without connecting.
@@ -71,13 +90,15 @@ impl RedisFanOut {
     pub async fn connect(url: &str, cluster: Uuid) -> Result<RedisFanOut, NodeError> {
         let channel = channel(cluster);
         let client = redis::Client::open(url)?;
-        let publish = ConnectionManager::new(client.clone()).await?;
+        let config = connection_config(CONNECT_TIMEOUT);
+        let connection = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let (outbox, queued) = mpsc::channel(OUTBOX);
+        let publisher = tokio::spawn(publish(connection, channel.clone(), queued));
         let node = Uuid::new_v4();
         let (arrivals, inbox) = mpsc::unbounded_channel();
         // The first subscription is made here, so an event announced once `connect` returns
         // is heard.
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(&channel).await?;
+        let pubsub = subscribe(&client, &channel).await?;
         let subscribed = Arc::new(AtomicBool::new(true));
         let listening = Listening {
             client,
@@ -88,36 +109,62 @@ impl RedisFanOut {
         };
         let listener = tokio::spawn(listen(listening, pubsub));
         Ok(RedisFanOut {
-            channel,
             node,
-            publish,
+            outbox,
             arrivals: Mutex::new(Some(inbox)),
             subscribed,
             listener,
+            publisher,
         })
     }
 
-    async fn publish(&self, slug: &str, event: Option<&SocialProofEvent>) -> Result<(), NodeError> {
+    /// Queues an announcement for the publisher; a full queue (Redis unreachable for long)
+    /// drops it.
+    fn queue(&self, slug: &str, event: Option<&SocialProofEvent>) -> Result<(), NodeError> {
         let announcement = Announcement {
             node: self.node,
             slug: slug.to_owned(),
             event: event.cloned(),
         };
         let payload = serde_json::to_vec(&announcement).expect("events serialize");
-        let mut publish = self.publish.clone();
-        let _: i64 = publish.publish(&self.channel, payload).await?;
-        Ok(())
+        self.outbox
+            .try_send(payload)
+            .map_err(|error| NodeError(error.to_string().into()))
     }
 }
 
 impl Drop for RedisFanOut {
     fn drop(&mut self) {
         self.listener.abort();
+        self.publisher.abort();
     }
 }
 
-/// Hands the other nodes' announcements to the engine for as long as it listens, subscribing
-/// again whenever the subscription drops.
+/// Publishes queued announcements in order, one at a time; one that fails is dropped (once
+/// logged per outage): the other nodes find its event in the store.
+async fn publish(
+    mut connection: ConnectionManager,
+    channel: String,
+    mut queued: mpsc::Receiver<Vec<u8>>,
+) {
+    let mut failing = false;
+    while let Some(payload) = queued.recv().await {
+        let published: redis::RedisResult<i64> = connection.publish(&channel, payload).await;
+        match published {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("announcing to the other nodes through Redis again");
+            }
+            Ok(_) => {}
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "announcements to the other nodes are failing; they catch up from the store");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// What the listening task needs.
 struct Listening {
     client: redis::Client,
@@ -128,6 +175,8 @@ struct Listening {
     subscribed: Arc<AtomicBool>,
 }
 
+/// Hands the other nodes' announcements to the engine for as long as it listens, subscribing
+/// again whenever the subscription drops.
 async fn listen(listening: Listening, mut pubsub: redis::aio::PubSub) {
     let Listening {
         client,
@@ -162,12 +211,7 @@ async fn listen(listening: Listening, mut pubsub: redis::aio::PubSub) {
         tracing::warn!("lost the Redis subscription; subscribing again");
         pubsub = loop {
             tokio::time::sleep(RESUBSCRIBE_AFTER).await;
-            let subscribed_again = async {
-                let mut pubsub = client.get_async_pubsub().await?;
-                pubsub.subscribe(&channel).await?;
-                Ok::<_, redis::RedisError>(pubsub)
-            };
-            if let Ok(pubsub) = subscribed_again.await {
+            if let Ok(pubsub) = subscribe(&client, &channel).await {
                 break pubsub;
             }
         };
@@ -176,14 +220,27 @@ async fn listen(listening: Listening, mut pubsub: redis::aio::PubSub) {
     }
 }
 
+/// A subscription to `channel`, within [`CONNECT_TIMEOUT`].
+async fn subscribe(client: &redis::Client, channel: &str) -> Result<redis::aio::PubSub, NodeError> {
+    let subscribed = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        Ok::<_, redis::RedisError>(pubsub)
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, subscribed).await {
+        Ok(subscribed) => Ok(subscribed?),
+        Err(elapsed) => Err(NodeError(Box::new(elapsed))),
+    }
+}
+
 #[async_trait::async_trait]
 impl FanOut for RedisFanOut {
     async fn announce(&self, slug: &str, event: &SocialProofEvent) -> Result<(), NodeError> {
-        self.publish(slug, Some(event)).await
+        self.queue(slug, Some(event))
     }
 
     async fn announce_change(&self, slug: &str) -> Result<(), NodeError> {
-        self.publish(slug, None).await
+        self.queue(slug, None)
     }
 
     fn connected(&self) -> bool {

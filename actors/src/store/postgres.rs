@@ -32,9 +32,9 @@ use crate::time::now_ms;
 /// The schema this build writes; a database of a newer one is refused.
 pub const SCHEMA_VERSION: i64 = 3;
 
-/// How long a session's answer lease lasts when its holder never lets it go (a node that
-/// died mid-answer): longer than any answer may take.
-pub const ANSWER_LEASE_TTL: Duration = Duration::from_secs(600);
+/// How long a session's answer lease lasts unless renewed: how long a session whose node died
+/// mid-answer stays busy. Its holder renews it every third of that.
+pub const ANSWER_LEASE_TTL: Duration = Duration::from_secs(30);
 
 /// How long a request waits for a connection before the database counts as unreachable (and
 /// the request gets 503 with `Retry-After`), unless the URL sets `connect_timeout`.
@@ -152,7 +152,8 @@ impl std::error::Error for PgError {
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> StoreError {
         let lost = error.is_closed()
-            || std::error::Error::source(&error).is_some_and(|source| source.is::<std::io::Error>())
+            || std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<std::io::Error>())
             || error.code().is_some_and(|code| {
                 let code = code.code();
                 code.starts_with("08") || code == "57P01" || code == "57P03"
@@ -264,7 +265,8 @@ impl PgStore {
             }
         }
         let mut secret = vec![0u8; 32];
-        getrandom::fill(&mut secret).map_err(|error| StoreError::Backend(error.to_string().into()))?;
+        getrandom::fill(&mut secret)
+            .map_err(|error| StoreError::Backend(error.to_string().into()))?;
         transaction
             .execute(
                 "INSERT INTO cluster (id, jwt_secret) SELECT $1, $2

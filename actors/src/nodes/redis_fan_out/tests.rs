@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::testing::{Redis, free_port};
 use crate::social_proof::EventKind;
+use crate::testing::{Redis, free_port};
 
 fn event(id: u64) -> SocialProofEvent {
     SocialProofEvent {
@@ -34,7 +34,9 @@ async fn nodes_hear_each_others_events_not_their_own_and_again_after_redis_resta
     let a = RedisFanOut::connect(&redis.url(), cluster).await.unwrap();
     let b = RedisFanOut::connect(&redis.url(), cluster).await.unwrap();
     // A node of another cluster on the same Redis hears none of it.
-    let stranger = RedisFanOut::connect(&redis.url(), Uuid::new_v4()).await.unwrap();
+    let stranger = RedisFanOut::connect(&redis.url(), Uuid::new_v4())
+        .await
+        .unwrap();
     let mut heard_by_stranger = stranger.arrivals().unwrap();
     let mut heard_by_a = a.arrivals().unwrap();
     let mut heard_by_b = b.arrivals().unwrap();
@@ -70,7 +72,10 @@ async fn nodes_hear_each_others_events_not_their_own_and_again_after_redis_resta
     drop(redis);
     let lost = Instant::now() + Duration::from_secs(10);
     while b.connected() {
-        assert!(Instant::now() < lost, "the lost subscription is not reported");
+        assert!(
+            Instant::now() < lost,
+            "the lost subscription is not reported"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let redis = Redis::start(port);

@@ -81,7 +81,10 @@ async fn a_bad_url_or_an_unreachable_server_is_a_clear_error() {
     let message = unreachable.to_string();
     let place = format!("cannot open the store at database none on 127.0.0.1:{port}");
     assert!(message.starts_with(&place), "{message}");
-    assert!(!message.contains("hunter2"), "no password in messages: {message}");
+    assert!(
+        !message.contains("hunter2"),
+        "no password in messages: {message}"
+    );
 }
 
 /// Two nodes' connections to one database: a session's lease is one node's at a time, free
@@ -135,7 +138,10 @@ async fn answer_leases_are_one_at_a_time_across_nodes() {
     let mut dead = a_lease;
     dead.stall();
     std::mem::forget(dead);
-    assert!(b.acquire(session).await.unwrap().is_none(), "not yet expired");
+    assert!(
+        b.acquire(session).await.unwrap().is_none(),
+        "not yet expired"
+    );
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     assert!(b.acquire(session).await.unwrap().is_some(), "expired");
 }
