@@ -94,6 +94,11 @@ impl ApiError {
         ApiError::engine(ErrorKind::NotFound, message)
     }
 
+    /// Not possible in the server's present state; `message` says what to do instead.
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::engine(ErrorKind::Conflict, message)
+    }
+
     /// Unavailable for a moment: worth retrying after a second.
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::engine(ErrorKind::BRIEFLY_UNAVAILABLE, message)

@@ -16,7 +16,8 @@ use helpyap::server::{App, shutdown_signal};
 use std::sync::Arc;
 
 use helpyap_actors::accounts;
-use helpyap_actors::{SledStore, Storage};
+use helpyap_actors::store::copy::copy;
+use helpyap_actors::{PgStore, SledStore, Storage, Store};
 
 /// `EX_USAGE` from sysexits.h: the configuration is wrong.
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -43,9 +44,7 @@ fn main() -> ExitCode {
         }
     };
     helpyap::logging::init(config.server.log_level, config.server.log_format);
-    let runtime =
-        tokio::runtime::Runtime::new().expect("a tokio runtime starts on any supported OS");
-    match runtime.block_on(serve(config)) {
+    match runtime().block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("helpyap: {error:#}");
@@ -90,27 +89,45 @@ fn finish<T>(result: anyhow::Result<T>, done: impl FnOnce(T) -> String) -> ExitC
     }
 }
 
-/// `helpyap backup --out FILE`: the store of a stopped server, to one new file.
+/// `helpyap backup --out FILE`: the store of a stopped server to one new file; in cluster mode
+/// the cluster's PostgreSQL (which may be in use), copied through a temporary sled store so the
+/// file is the same format either way.
 fn backup(args: BackupArgs) -> ExitCode {
     let config = match store_config(args.store) {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let result = (|| {
-        let store = SledStore::open(&config.store.path)
-            .context("while the server runs, take a backup with GET /api/admin/backup instead")?;
-        let file = std::fs::OpenOptions::new()
+    let create = |path: &std::path::Path| {
+        std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&args.out)
-            .with_context(|| format!("cannot create {}", args.out.display()))?;
+            .open(path)
+            .with_context(|| format!("cannot create {}", path.display()))
+    };
+    let write = |store: &SledStore, file: std::fs::File| {
         let mut out = std::io::BufWriter::new(file);
         let summary = store.backup_to(&mut out)?;
         out.into_inner()
             .map_err(|error| error.into_error())?
             .sync_all()?;
         anyhow::Ok(summary)
-    })();
+    };
+    let result = match &config.cluster {
+        None => (|| {
+            let store = SledStore::open(&config.store.path).context(
+                "while the server runs, take a backup with GET /api/admin/backup instead",
+            )?;
+            write(&store, create(&args.out)?)
+        })(),
+        Some(cluster) => runtime().block_on(async {
+            let file = create(&args.out)?;
+            let postgres = PgStore::connect(&cluster.postgres_url).await?;
+            let staging = tempfile::tempdir().context("cannot make a temporary directory")?;
+            let sled = SledStore::open(staging.path())?;
+            copy(&postgres, &sled).await?;
+            write(&sled, file)
+        }),
+    };
     finish(result, |summary| {
         format!(
             "wrote {} records of {} trees to {}",
@@ -121,25 +138,42 @@ fn backup(args: BackupArgs) -> ExitCode {
     })
 }
 
-/// `helpyap restore FILE`: a backup into a new, empty store directory.
+/// `helpyap restore FILE`: a backup into a new, empty store directory; in cluster mode into the
+/// cluster's PostgreSQL database, which must hold no projects or users yet.
 fn restore(args: RestoreArgs) -> ExitCode {
     let config = match store_config(args.store) {
         Ok(config) => config,
         Err(code) => return code,
     };
     let file = args.file.clone();
-    let result = SledStore::restore(&config.store.path, || {
-        std::fs::File::open(&file).map(std::io::BufReader::new)
-    })
-    .with_context(|| format!("restoring {}", args.file.display()));
+    let read = || std::fs::File::open(&file).map(std::io::BufReader::new);
+    let restoring = || format!("restoring {}", args.file.display());
+    let Some(cluster) = &config.cluster else {
+        let result = SledStore::restore(&config.store.path, read).with_context(restoring);
+        return finish(result, |summary| {
+            format!(
+                "restored {} records of {} trees into {}",
+                summary.records,
+                summary.trees,
+                config.store.path.display()
+            )
+        });
+    };
+    let result = runtime().block_on(async {
+        let staging = tempfile::tempdir().context("cannot make a temporary directory")?;
+        let path = staging.path().join("store");
+        SledStore::restore(&path, read).with_context(restoring)?;
+        let sled = SledStore::open(&path)?;
+        let postgres = PgStore::connect(&cluster.postgres_url).await?;
+        anyhow::Ok(copy(&sled, &postgres).await?)
+    });
     finish(result, |summary| {
-        format!(
-            "restored {} records of {} trees into {}",
-            summary.records,
-            summary.trees,
-            config.store.path.display()
-        )
+        format!("restored {summary} into PostgreSQL")
     })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("a tokio runtime starts on any supported OS")
 }
 
 /// `helpyap user add`: writes the user straight into the store of a stopped server.
@@ -154,12 +188,13 @@ fn add_user(args: UserAddArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let password = password.trim_end_matches(['\r', '\n']);
-    let runtime =
-        tokio::runtime::Runtime::new().expect("a tokio runtime starts on any supported OS");
-    let result = runtime.block_on(async {
+    let result = runtime().block_on(async {
         let user = accounts::new_user(&args.email, password, args.admin)?;
-        let store = SledStore::open(&config.store.path)?;
-        accounts::add_user_offline(Arc::new(store), user.clone()).await?;
+        let store: Store = match &config.cluster {
+            None => Arc::new(SledStore::open(&config.store.path)?),
+            Some(cluster) => Arc::new(PgStore::connect(&cluster.postgres_url).await?),
+        };
+        accounts::add_user_offline(store, user.clone()).await?;
         anyhow::Ok(user)
     });
     finish(result, |user| {

@@ -212,7 +212,7 @@ async fn dispatch_signed_in(
         AdminRoute::Users => return routes::admin_users::add_user(state, user, request).await,
         AdminRoute::Backup => {
             tracing::info!(user = %user.id, "backup started");
-            return Ok(routes::admin_backup::get(state));
+            return routes::admin_backup::get(state);
         }
         AdminRoute::Invitations => return members::mine(state, user).await,
         AdminRoute::Invitation(slug) => return members::decline(state, user, &slug).await,

@@ -65,6 +65,17 @@ pub struct EventCounts {
 }
 
 impl EventCounts {
+    /// The count of one kind.
+    pub fn of(&self, kind: EventKind) -> u64 {
+        match kind {
+            EventKind::Purchased => self.purchased,
+            EventKind::Subscribed => self.subscribed,
+            EventKind::SignedUp => self.signed_up,
+            EventKind::AddedToCart => self.added_to_cart,
+            EventKind::Custom => self.custom,
+        }
+    }
+
     pub fn add(&mut self, kind: EventKind, count: u64) {
         let slot = match kind {
             EventKind::Purchased => &mut self.purchased,

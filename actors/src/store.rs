@@ -20,6 +20,7 @@ use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
 
 pub mod backup;
+pub mod copy;
 pub(crate) mod postgres;
 mod sled_store;
 
@@ -114,6 +115,17 @@ pub trait Storage: Send + Sync + 'static {
     /// flushed on its own: a crash may lose the last moments of these figures, never an event.
     async fn add_deliveries(&self, slug: &str, hour: u64, delivered: u64)
     -> Result<(), StoreError>;
+
+    /// Writes a project's stored events as they are (ids kept), its hourly counts and the
+    /// last id it gave out, into a store holding none of the project's events: moving an
+    /// install from one store to another (see [`copy`]). The next id given out is `last_id + 1`.
+    async fn import_events(
+        &self,
+        slug: &str,
+        events: &[SocialProofEvent],
+        last_id: u64,
+        counts: &[(u64, EventCounts)],
+    ) -> Result<(), StoreError>;
 
     /// Events handed to live visitors of `slug` per hour since `from_hour`, oldest first.
     async fn deliveries_by_hour(

@@ -1,5 +1,6 @@
 //! `GET /api/admin/backup` (admins): the whole store as a backup file, streamed while the server
-//! runs. The same format `helpyap backup` writes and `helpyap restore` reads.
+//! runs. The same format `helpyap backup` writes and `helpyap restore` reads. Embedded mode only:
+//! a cluster's records are backed up with `helpyap backup` (409 here says so).
 //!
 //! The store is read on a blocking thread and sent on in 64 KiB chunks through a small channel,
 //! so a slow download holds at most a few chunks in memory. A failure midway ends the download
@@ -14,6 +15,7 @@ use hyper::body::Frame;
 use hyper::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};
 use tokio::sync::mpsc;
 
+use crate::error::ApiError;
 use crate::json::{Body, BoxError, Response, boxed};
 use crate::router::AppState;
 
@@ -21,7 +23,13 @@ const CHUNK_BYTES: usize = 64 * 1024;
 
 type Chunk = Result<Frame<Bytes>, BoxError>;
 
-pub fn get(state: &AppState) -> Response<Body> {
+pub fn get(state: &AppState) -> Result<Response<Body>, ApiError> {
+    if state.engine.reports.in_cluster() {
+        return Err(ApiError::conflict(
+            "In cluster mode the records are in PostgreSQL: back them up with \
+             `helpyap backup --out FILE` (same config) or pg_dump",
+        ));
+    }
     let (sender, receiver) = mpsc::channel::<Chunk>(4);
     let engine = state.engine.clone();
     tokio::task::spawn_blocking(move || {
@@ -59,7 +67,7 @@ pub fn get(state: &AppState) -> Response<Body> {
         CONTENT_DISPOSITION,
         HeaderValue::from_str(&name).expect("a date is a valid header"),
     );
-    response
+    Ok(response)
 }
 
 /// Buffers writes into chunks for the response body; fails once the client has gone.

@@ -620,3 +620,111 @@ async fn a_node_killed_under_load_loses_nothing_acknowledged() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Runs `helpyap ARGS` in `dir` with `envs` to its end; its stdout, after checking it
+/// succeeded.
+fn run_binary(dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_helpyap"))
+        .current_dir(dir)
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "helpyap {args:?}: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// What a visitor and an owner see of an install, for comparing it before and after a move.
+async fn seen(
+    node: &TestServer,
+    session: Uuid,
+    token: &str,
+    owner: &crate::support::Caller,
+) -> Value {
+    let transcript = client()
+        .get(node.url(&format!(
+            "/api/widget/session?project=demo&sessionId={session}"
+        )))
+        .header("x-session-token", token)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    json!({
+        "config": crate::support::get_json(node, "/api/widget/config?project=demo").await,
+        "events": poll(node, "project=demo&since=0").await,
+        "transcript": transcript,
+        "inbox": owner.on(node).get("/api/admin/projects/demo/conversations").expect(200).await,
+        "documents": owner.on(node).get("/api/admin/projects/demo/documents").expect(200).await,
+    })
+}
+
+/// A single node's backup restored into a cluster's empty PostgreSQL serves the same data (the
+/// owner signs in with the same password); the cluster's backup restored into a new single
+/// node's store serves what the cluster added too.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_install_moves_from_one_node_into_a_cluster_and_back() {
+    let work = tempfile::tempdir().unwrap();
+    let single = TestServer::start_with(many_pushes).await;
+    for name in ["a", "b", "c"] {
+        push_named(&single, "demo", name).await;
+    }
+    let session = Uuid::new_v4();
+    let answer = read_answer(
+        client()
+            .post(single.url("/api/chat"))
+            .json(&body(session, None, "What is your return policy?"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let token = answer.token.unwrap();
+    let owner = single.owner("owner@example.com").await;
+    let before = seen(&single, session, &token, &owner).await;
+    let data = single.stop_keeping_data().await;
+
+    let file = work.path().join("single.jsonl");
+    let data_dir = data.path().to_str().unwrap();
+    let file_arg = file.to_str().unwrap();
+    run_binary(
+        work.path(),
+        &["backup", "--data-dir", data_dir, "--out", file_arg],
+        &[],
+    );
+    let database = Postgres::shared().database().await;
+    let redis = Redis::shared().url();
+    let cluster_env = [
+        ("HELPYAP_POSTGRES_URL", database.as_str()),
+        ("HELPYAP_REDIS_URL", redis.as_str()),
+    ];
+    let restored = run_binary(work.path(), &["restore", file_arg], &cluster_env);
+    assert!(restored.contains("into PostgreSQL"), "{restored}");
+
+    let nodes = nodes_on(&database, &redis, 2, many_pushes).await;
+    let owner = nodes[1].sign_in("owner@example.com").await;
+    for node in &nodes {
+        assert_eq!(seen(node, session, &token, &owner).await, before);
+    }
+    assert_eq!(push_named(&nodes[0], "demo", "d").await, "4", "ids go on");
+
+    // And back: the cluster's backup into a new single node.
+    let file = work.path().join("cluster.jsonl");
+    let file_arg = file.to_str().unwrap();
+    run_binary(work.path(), &["backup", "--out", file_arg], &cluster_env);
+    let after = seen(&nodes[0], session, &token, &owner).await;
+    let back = tempfile::tempdir().unwrap();
+    let back_dir = back.path().join("store");
+    let back_arg = back_dir.to_str().unwrap();
+    run_binary(
+        work.path(),
+        &["restore", file_arg, "--data-dir", back_arg],
+        &[],
+    );
+    let single = TestServer::start_in(back, move |config| config.store.path = back_dir).await;
+    let owner = single.sign_in("owner@example.com").await;
+    assert_eq!(seen(&single, session, &token, &owner).await, after);
+}

@@ -56,7 +56,11 @@ impl TestServer {
     }
 
     pub async fn start_with(edit: impl FnOnce(&mut Config)) -> TestServer {
-        let data_dir = tempfile::tempdir().unwrap();
+        TestServer::start_in(tempfile::tempdir().unwrap(), edit).await
+    }
+
+    /// A server on the store in `data_dir` (say, one restored from a backup).
+    pub async fn start_in(data_dir: TempDir, edit: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = test_config(data_dir.path());
         edit(&mut config);
         config.validate().unwrap();
@@ -111,6 +115,13 @@ impl TestServer {
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.begin_shutdown();
         self.task.take().unwrap().await.unwrap()
+    }
+
+    /// Stops the server and hands over its data directory, store and all.
+    pub async fn stop_keeping_data(mut self) -> TempDir {
+        self.begin_shutdown();
+        self.task.take().unwrap().await.unwrap().unwrap();
+        self.data_dir
     }
 }
 

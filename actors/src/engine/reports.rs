@@ -77,6 +77,11 @@ impl Reports {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether this node is one of a cluster's (its store is shared).
+    pub fn in_cluster(&self) -> bool {
+        self.core.nodes.shared()
+    }
+
     /// Writes a backup of the whole store to `out` while the server runs (blocking: call it off
     /// the async threads).
     pub fn backup_to(

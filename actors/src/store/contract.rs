@@ -51,6 +51,7 @@ macro_rules! storage_contract {
             conversations_page_newest_first_with_a_cursor,
             deleting_a_session_erases_its_transcript,
             deleting_a_project_cascades_to_everything_it_owns,
+            an_install_copies_whole_into_an_empty_store,
             $($extra,)*
         );
     };
@@ -580,7 +581,8 @@ pub(crate) async fn deleting_a_project_cascades_to_everything_it_owns(backend: &
     assert_eq!(store.messages(sessions[0].id).await.unwrap().len(), 1);
 }
 
-pub(crate) async fn a_backup_restores_every_record(backend: &impl Backend) {
+/// A store with one of every record; the conversation's id, the revoked family, the user.
+pub(crate) async fn filled(backend: &impl Backend) -> (Store, Uuid, Uuid, UserRecord) {
     let store = backend.fresh().await;
     store
         .put_project(&project("demo", Some("sp_x")), None)
@@ -610,19 +612,60 @@ pub(crate) async fn a_backup_restores_every_record(backend: &impl Backend) {
         .await
         .unwrap();
     store.flush().await.unwrap();
+    (store, conversation.id, family, member)
+}
 
+pub(crate) async fn a_backup_restores_every_record(backend: &impl Backend) {
+    let (store, conversation, family, member) = filled(backend).await;
     let mut backup = Vec::new();
     store.backup_to(&mut backup).unwrap();
     let restored = backend.restore(backup).await;
-    let source = contents(&store, conversation.id).await;
+    let source = contents(&store, conversation).await;
     assert!(source.contains("ann@example.com"), "{source}");
-    assert_eq!(contents(&restored, conversation.id).await, source);
+    assert_eq!(contents(&restored, conversation).await, source);
     let secret = SecretHash::of("sp_x");
     let owner = restored.project_for_secret(&secret).await.unwrap();
     assert_eq!(owner.as_deref(), Some("demo"));
     assert!(restored.family_revoked(family).await.unwrap());
     assert_eq!(restored.user_by_id(member.id).await.unwrap(), Some(member));
     assert_eq!(push(&restored, "demo", 2 * HOUR_MS, 100).await, 4);
+}
+
+pub(crate) async fn an_install_copies_whole_into_an_empty_store(backend: &impl Backend) {
+    let (store, conversation, _, member) = filled(backend).await;
+    copied_whole(&store, &backend.fresh().await, conversation, &member).await;
+}
+
+/// Copies `store` (as [`filled`] left it) into the empty `target` and checks that `target`
+/// serves the same records, resolves the push secret, gives out the next id, and refuses a
+/// second copy.
+pub(crate) async fn copied_whole(
+    store: &Store,
+    target: &Store,
+    conversation: Uuid,
+    member: &UserRecord,
+) {
+    let summary = super::copy::copy(store.as_ref(), target.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.projects, summary.events, summary.messages),
+        (1, 3, 1)
+    );
+    assert_eq!(
+        contents(target, conversation).await,
+        contents(store, conversation).await
+    );
+    let secret = SecretHash::of("sp_x");
+    let owner = target.project_for_secret(&secret).await.unwrap();
+    assert_eq!(owner.as_deref(), Some("demo"));
+    assert_eq!(
+        target.user_by_id(member.id).await.unwrap().as_ref(),
+        Some(member)
+    );
+    assert_eq!(push(target, "demo", 2 * HOUR_MS, 100).await, 4, "ids go on");
+    let again = super::copy::copy(store.as_ref(), target.as_ref()).await;
+    assert!(matches!(again, Err(super::copy::CopyError::TargetNotEmpty)));
 }
 
 /// Everything of project "demo" the port can read, as one comparable text.

@@ -530,6 +530,48 @@ impl Storage for PgStore {
         Ok(())
     }
 
+    async fn import_events(
+        &self,
+        slug: &str,
+        events: &[SocialProofEvent],
+        last_id: u64,
+        counts: &[(u64, EventCounts)],
+    ) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        transaction
+            .execute(
+                "INSERT INTO event_ids (slug, last_id) VALUES ($1, $2)
+                 ON CONFLICT (slug) DO UPDATE SET last_id = GREATEST(event_ids.last_id, $2)",
+                &[&slug, &signed(last_id)],
+            )
+            .await?;
+        for event in events {
+            transaction
+                .execute(
+                    "INSERT INTO events (slug, id, record) VALUES ($1, $2, $3)",
+                    &[&slug, &signed(event.id), &json(event)],
+                )
+                .await?;
+        }
+        for (hour, of_hour) in counts {
+            for kind in EventKind::ALL {
+                let count = of_hour.of(kind);
+                if count > 0 {
+                    transaction
+                        .execute(
+                            "INSERT INTO event_counts (slug, hour, kind, count) VALUES ($1, $2, $3, $4)
+                             ON CONFLICT (slug, hour, kind) DO UPDATE SET count = $4",
+                            &[&slug, &signed(*hour), &i16::from(kind.code()), &signed(count)],
+                        )
+                        .await?;
+                }
+            }
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
     async fn deliveries_by_hour(
         &self,
         slug: &str,

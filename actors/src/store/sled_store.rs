@@ -404,6 +404,33 @@ impl Storage for SledStore {
         Ok(())
     }
 
+    async fn import_events(
+        &self,
+        slug: &str,
+        events: &[SocialProofEvent],
+        last_id: u64,
+        counts: &[(u64, EventCounts)],
+    ) -> Result<(), StoreError> {
+        let mut stored = sled::Batch::default();
+        for event in events {
+            stored.insert(event_key(slug, event.id), encode(event));
+        }
+        let mut counted = sled::Batch::default();
+        for (hour, of_hour) in counts {
+            for kind in EventKind::ALL {
+                let count = of_hour.of(kind);
+                if count > 0 {
+                    counted.insert(count_key(slug, *hour, kind), &count.to_be_bytes());
+                }
+            }
+        }
+        self.events.apply_batch(stored)?;
+        self.event_counts.apply_batch(counted)?;
+        self.event_id_floors
+            .insert(slug.as_bytes(), &last_id.to_be_bytes())?;
+        Ok(())
+    }
+
     async fn deliveries_by_hour(
         &self,
         slug: &str,
@@ -762,4 +789,4 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError>
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

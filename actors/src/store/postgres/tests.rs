@@ -145,3 +145,22 @@ async fn answer_leases_are_one_at_a_time_across_nodes() {
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     assert!(b.acquire(session).await.unwrap().is_some(), "expired");
 }
+
+/// Moving between modes: a single node's sled store into PostgreSQL, and back into sled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_install_moves_from_sled_to_postgresql_and_back() {
+    use crate::store::contract::{copied_whole, filled};
+    use crate::store::sled_store::tests::Sled;
+    let sled = Sled::new();
+    let (source, conversation, _, member) = filled(&sled).await;
+    let postgres = Postgres::new().fresh().await;
+    copied_whole(&source, &postgres, conversation, &member).await;
+    let back = sled.fresh().await;
+    let summary = crate::store::copy::copy(postgres.as_ref(), back.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(
+        summary.events, 4,
+        "the event pushed in PostgreSQL came back too"
+    );
+}

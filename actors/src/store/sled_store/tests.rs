@@ -10,7 +10,7 @@ use crate::store::contract::{self, Backend, storage_contract};
 use crate::store::{Store, StoreError};
 
 /// Stores in directories under one temporary directory, kept until the tests end.
-struct Sled {
+pub(crate) struct Sled {
     root: tempfile::TempDir,
     opened: AtomicUsize,
     /// Each store handed out (by address) and its directory.
@@ -18,7 +18,7 @@ struct Sled {
 }
 
 impl Sled {
-    fn new() -> Sled {
+    pub(crate) fn new() -> Sled {
         Sled {
             root: tempfile::tempdir().unwrap(),
             opened: AtomicUsize::new(0),
