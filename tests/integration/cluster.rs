@@ -728,3 +728,97 @@ async fn an_install_moves_from_one_node_into_a_cluster_and_back() {
     let owner = single.sign_in("owner@example.com").await;
     assert_eq!(seen(&single, session, &token, &owner).await, after);
 }
+
+/// The shipped nginx config (least_conn, WebSocket upgrade, no buffering) in front of three
+/// nodes that trust it as a proxy: live popups over WebSocket and SSE, pushes, and a streamed
+/// chat answer all go through, and each visitor behind it has its own rate limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn through_nginx_in_front_of_three_nodes_everything_streams_and_visitors_are_told_apart() {
+    use crate::support::Nginx;
+    let nodes = cluster(3, |config| {
+        config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let shipped = include_str!("../../deploy/nginx/helpyap-cluster.conf");
+    let upstreams: String = nodes
+        .iter()
+        .map(|node| format!("    server {} max_fails=3 fail_timeout=5s;\n", node.addr))
+        .collect();
+    let mut http = String::new();
+    for line in shipped.lines() {
+        if line.trim_start().starts_with("server 10.0.0.") {
+            if line.contains("10.0.0.11") {
+                http.push_str(&upstreams);
+            }
+        } else if line.trim() == "listen 80;" {
+            http.push_str("    listen {listen};\n");
+        } else {
+            http.push_str(line);
+            http.push('\n');
+        }
+    }
+    let nginx = Nginx::start(&http);
+
+    // A WebSocket and an SSE visitor through nginx.
+    let stream = tokio::net::TcpStream::connect(nginx.addr).await.unwrap();
+    let url = format!("ws://{}/api/widget/salespop/ws?project=demo", nginx.addr);
+    let (mut socket, response) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    assert_eq!(response.status(), 101, "the upgrade passes through");
+    let mut sse = client()
+        .get(nginx.url("/api/widget/salespop/stream?project=demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    let first = sse.chunk().await.unwrap().unwrap();
+    assert!(
+        String::from_utf8_lossy(&first).contains("retry:"),
+        "unbuffered"
+    );
+
+    // Pushes through nginx from two visitors behind it: each has its own 10 per minute.
+    let push = |client_ip: &'static str| {
+        client()
+            .post(nginx.url("/api/widget/salespop-push"))
+            .bearer_auth(DEMO_SECRET)
+            .header("x-forwarded-for", client_ip)
+            .json(&json!({ "project": "demo", "type": "signed_up", "name": client_ip }))
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(push("203.0.113.7").await.unwrap().status(), 201);
+    }
+    assert_eq!(push("203.0.113.7").await.unwrap().status(), 429);
+    assert_eq!(
+        push("198.51.100.9").await.unwrap().status(),
+        201,
+        "another visitor"
+    );
+    for id in 1..=11 {
+        assert_eq!(ws_next(&mut socket).await["id"], id.to_string());
+    }
+    let mut seen = String::new();
+    while !seen.contains("id: 11\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), sse.chunk())
+            .await
+            .expect("SSE events in time")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+
+    // A chat answer streams through (nginx takes the X-Accel-Buffering header for itself).
+    let answer = client()
+        .post(nginx.url("/api/chat"))
+        .json(&body(Uuid::new_v4(), None, "What is your return policy?"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["content-type"], "text/event-stream");
+    let text = answer.text().await.unwrap();
+    assert!(
+        text.contains("Returns ") && text.contains(r#"{"type":"finish"}"#),
+        "{text}"
+    );
+}

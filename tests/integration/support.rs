@@ -437,3 +437,90 @@ pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await;
     String::from_utf8_lossy(&response).into_owned()
 }
+
+/// nginx in the foreground as our child, with its own prefix directory; stopped when dropped
+/// (or, should this test binary die first, by a watchdog shell).
+pub struct Nginx {
+    child: Child,
+    watchdog: Child,
+    pub addr: SocketAddr,
+    _prefix: TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx on a free port with `http` as its http {} block (`{listen}` in it becomes
+    /// the address to listen on) and waits until it accepts connections.
+    pub fn start(http: &str) -> Nginx {
+        let prefix = tempfile::tempdir().unwrap();
+        let port = helpyap_actors::testing::free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let dir = prefix.path().display().to_string();
+        let http = http.replace("{listen}", &addr.to_string());
+        let conf = format!(
+            "daemon off;\nworker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n access_log off;\n client_body_temp_path {dir}/body;\n proxy_temp_path {dir}/proxy;\n \
+             fastcgi_temp_path {dir}/fcgi;\n uwsgi_temp_path {dir}/uwsgi;\n scgi_temp_path {dir}/scgi;\n\
+             {http}\n}}\n"
+        );
+        let conf_path = prefix.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let program = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|path| Path::new(path).exists())
+            .unwrap_or("nginx");
+        let child = Command::new(program)
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(prefix.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx is installed: apt-get install nginx-light");
+        let script = format!(
+            "while [ -d /proc/{me} ]; do sleep 0.2; done; \
+             grep -q nginx /proc/{nginx}/cmdline 2>/dev/null && kill {nginx}",
+            me = std::process::id(),
+            nginx = child.id(),
+        );
+        let watchdog = Command::new("sh")
+            .args(["-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let nginx = Nginx {
+            child,
+            watchdog,
+            addr,
+            _prefix: prefix,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(addr).is_err() {
+            let log = std::fs::read_to_string(format!("{dir}/error.log")).unwrap_or_default();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nginx did not start: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        nginx
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its workers too (SIGKILL would orphan them).
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let _ = self.watchdog.kill();
+        let _ = self.watchdog.wait();
+    }
+}
