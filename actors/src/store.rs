@@ -22,6 +22,7 @@ use crate::social_proof::NewEvent;
 pub mod backup;
 pub mod copy;
 pub(crate) mod postgres;
+pub mod queries;
 mod sled_store;
 
 #[cfg(test)]
@@ -29,6 +30,7 @@ pub(crate) mod contract;
 
 pub use crate::error::StoreError;
 pub use postgres::{ClusterIdentity, PgStore};
+pub use queries::{ConversationFigures, DayCounts, SessionFilter, SessionPage};
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 
 /// Bumped when the key layout or a record's encoding changes incompatibly.
@@ -201,6 +203,25 @@ pub trait Storage: Send + Sync + 'static {
         before: Option<(u64, Uuid)>,
         limit: usize,
     ) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// A page of `slug`'s conversations matching `filter`, newest first, at most `limit`.
+    async fn find_sessions(
+        &self,
+        slug: &str,
+        filter: &SessionFilter,
+        limit: usize,
+    ) -> Result<SessionPage, StoreError> {
+        queries::find_sessions(self, slug, filter, limit).await
+    }
+
+    /// `slug`'s conversations started at or after `from_ms`, counted.
+    async fn conversation_figures(
+        &self,
+        slug: &str,
+        from_ms: u64,
+    ) -> Result<ConversationFigures, StoreError> {
+        queries::conversation_figures(self, slug, from_ms).await
+    }
 
     /// Adds `message` to the transcript of `session` under its `seq`.
     async fn append_message(

@@ -12,6 +12,7 @@ use crate::lead::{LeadFields, LeadRecord};
 use crate::project::{ProjectError, ProjectMessage};
 use crate::records::HOUR_MS;
 use crate::session::{Access, Ask, ChatStart, SessionMessage};
+use crate::store::SessionFilter;
 use crate::time::now_ms;
 
 use super::{Core, call_actor, chat_error};
@@ -231,65 +232,39 @@ impl Chat {
         Ok(self.core.store.leads(slug).await?)
     }
 
-    /// A page of `slug`'s inbox, newest first, as `query` filters it. Filters may skip many
-    /// conversations: the scan goes in batches, reads at most [`INBOX_SCAN_MAX`] per page, and
-    /// hands back where it stopped as `next` (`None` when nothing older is left).
+    /// A page of `slug`'s inbox, newest first, as `query` filters it, with each conversation's
+    /// messages; `next` says where the next page starts (`None` when nothing older is left).
     pub async fn inbox(&self, slug: &str, query: InboxQuery) -> Result<InboxPage, ProjectError> {
+        self.core.snapshot(slug).await?;
         let limit = query.limit.clamp(1, INBOX_PAGE_MAX);
-        let mut cursor = query.before;
+        let mut before = query.before;
         if let Some(to_ms) = query.to_ms {
-            // Past `to`: start the scan at its end instead.
-            cursor = Some(match cursor {
+            // Past `to`: start at its end instead.
+            before = Some(match before {
                 Some(before) if before.0 < to_ms => before,
                 _ => (to_ms, Uuid::nil()),
             });
         }
-        let mut conversations = Vec::new();
-        let mut scanned = 0;
-        let mut exhausted = false;
-        let batch_size = if query.unanswered {
-            INBOX_PAGE_MAX
-        } else {
-            limit
+        let filter = SessionFilter {
+            before,
+            from_ms: query.from_ms,
+            unanswered: query.unanswered,
         };
-        'scan: while scanned < INBOX_SCAN_MAX {
-            let batch = self.conversations(slug, cursor, batch_size).await?;
-            let last_batch = batch.len() < batch_size;
-            for (session, messages) in batch {
-                scanned += 1;
-                if query
-                    .from_ms
-                    .is_some_and(|from| session.created_at_ms < from)
-                {
-                    exhausted = true;
-                    break 'scan;
-                }
-                cursor = Some((session.created_at_ms, session.id));
-                if query.unanswered && !messages.iter().any(MessageRecord::is_unanswered) {
-                    continue;
-                }
-                conversations.push((session, messages));
-                if conversations.len() == limit {
-                    break 'scan;
-                }
-            }
-            if last_batch {
-                exhausted = true;
-                break;
-            }
+        let page = self.core.store.find_sessions(slug, &filter, limit).await?;
+        let mut conversations = Vec::with_capacity(page.sessions.len());
+        for session in page.sessions {
+            let messages = self.core.store.messages(session.id).await?;
+            conversations.push((session, messages));
         }
-        let next = cursor.filter(|_| !exhausted);
         Ok(InboxPage {
             conversations,
-            next,
+            next: page.next,
         })
     }
 }
 
 /// The largest inbox page.
 pub const INBOX_PAGE_MAX: usize = 100;
-/// Conversations scanned for one filtered inbox page at most.
-pub const INBOX_SCAN_MAX: usize = 5_000;
 
 /// Which conversations an inbox page shows.
 #[derive(Debug, Clone, PartialEq, Eq)]

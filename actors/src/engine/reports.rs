@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::chat::{Feedback, Role as Speaker};
 use crate::project::{COUNTS_KEPT_HOURS, ProjectError};
 use crate::records::HOUR_MS;
 use crate::social_proof::EventCounts;
@@ -117,7 +116,6 @@ impl Reports {
 
     /// A project's figures per UTC day for the `days` days up to `now_ms` (today included),
     /// the ten most asked first questions, the visitors' thumbs, and live visitors now.
-    /// Conversations are read newest first, at most [`REPORT_SCAN_MAX`].
     pub async fn analytics(
         &self,
         slug: &str,
@@ -131,38 +129,25 @@ impl Reports {
         let mut per_day: BTreeMap<u64, DayFigures> = (first_day..first_day + days)
             .map(|day| (day, DayFigures::new(day)))
             .collect();
-        let mut questions: BTreeMap<String, u64> = BTreeMap::new();
-        let mut feedback = Thumbs::default();
-        let conversations = chat.conversations(slug, None, REPORT_SCAN_MAX).await?;
-        for (session, messages) in conversations {
-            if session.created_at_ms / DAY_MS < first_day {
-                break; // newest first: the rest are older
-            }
-            if let Some(day) = per_day.get_mut(&(session.created_at_ms / DAY_MS)) {
-                day.conversations += 1;
-            }
-            for message in &messages {
-                match message.feedback {
-                    Some(Feedback::Up) => feedback.up += 1,
-                    Some(Feedback::Down) => feedback.down += 1,
-                    None => {}
-                }
-                let Some(day) = per_day.get_mut(&(message.created_at_ms / DAY_MS)) else {
-                    continue;
-                };
-                if message.role == Speaker::User {
-                    day.messages += 1;
-                } else if message.is_answered() {
-                    day.answered += 1;
-                } else if message.is_unanswered() {
-                    day.unanswered += 1;
-                }
-            }
-            if let Some(first) = messages.iter().find(|m| m.role == Speaker::User) {
-                let question = first.content.trim().to_lowercase();
-                *questions.entry(question).or_default() += 1;
+        self.core.snapshot(slug).await?;
+        let figures = self
+            .core
+            .store
+            .conversation_figures(slug, first_day * DAY_MS)
+            .await?;
+        for (day, counts) in &figures.days {
+            if let Some(figures) = per_day.get_mut(day) {
+                figures.conversations += counts.conversations;
+                figures.messages += counts.messages;
+                figures.answered += counts.answered;
+                figures.unanswered += counts.unanswered;
             }
         }
+        let feedback = Thumbs {
+            up: figures.thumbs_up,
+            down: figures.thumbs_down,
+        };
+        let questions = figures.first_questions;
         for lead in chat.leads(slug).await? {
             if let Some(day) = per_day.get_mut(&(lead.created_at_ms / DAY_MS)) {
                 day.leads += 1;
@@ -201,8 +186,7 @@ impl Reports {
     }
 }
 
-/// Conversations read for one report (analytics, a CSV export) at most.
-pub const REPORT_SCAN_MAX: usize = 100_000;
+pub use crate::store::queries::REPORT_SCAN_MAX;
 
 /// A project's figures, as `GET …/analytics` shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -52,6 +52,7 @@ macro_rules! storage_contract {
             deleting_a_session_erases_its_transcript,
             deleting_a_project_cascades_to_everything_it_owns,
             an_install_copies_whole_into_an_empty_store,
+            inbox_filters_and_report_figures_read_the_same_everywhere,
             $($extra,)*
         );
     };
@@ -688,4 +689,125 @@ async fn contents(store: &Store, conversation: Uuid) -> String {
         ))
     };
     read.await.unwrap()
+}
+
+/// The admin reads — an inbox page filtered to unanswered conversations or a date range,
+/// paged with its cursor, and a report's figures — give these very answers on every backend.
+pub(crate) async fn inbox_filters_and_report_figures_read_the_same_everywhere(
+    backend: &impl Backend,
+) {
+    use super::{ConversationFigures, DayCounts, SessionFilter};
+    use crate::chat::{Feedback, Source};
+    use crate::time::DAY_MS;
+    let store = backend.fresh().await;
+    store
+        .put_project(&project("demo", None), None)
+        .await
+        .unwrap();
+    let day0 = 20_000 * DAY_MS;
+    let cited = vec![Source {
+        id: "returns.md".into(),
+        title: "Returns".into(),
+        url: None,
+    }];
+    // (started, question, the answer's status and sources, thumbs on the answer)
+    let conversations = [
+        (
+            day0 - DAY_MS,
+            "Old",
+            MessageStatus::Complete,
+            Vec::new(),
+            None,
+        ),
+        (
+            day0 + 5,
+            "  How much? ",
+            MessageStatus::Complete,
+            cited,
+            Some(Feedback::Up),
+        ),
+        (
+            day0 + DAY_MS,
+            "how much?",
+            MessageStatus::Complete,
+            Vec::new(),
+            None,
+        ),
+        (
+            day0 + 2 * DAY_MS,
+            "Returns?",
+            MessageStatus::Failed,
+            Vec::new(),
+            Some(Feedback::Down),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (started, question, status, sources, feedback) in conversations {
+        let conversation = session("demo", started);
+        store.put_session(&conversation).await.unwrap();
+        let mut asked = message(1, question);
+        asked.created_at_ms = started;
+        let mut answer = message(2, "an answer");
+        answer.created_at_ms = started + 1;
+        (answer.status, answer.sources, answer.feedback) = (status, sources, feedback);
+        for written in [asked, answer] {
+            store
+                .append_message(conversation.id, &written)
+                .await
+                .unwrap();
+        }
+        ids.push((conversation.created_at_ms, conversation.id));
+    }
+    store.flush().await.unwrap();
+    let ids_of = |page: &super::SessionPage| -> Vec<Uuid> {
+        page.sessions.iter().map(|session| session.id).collect()
+    };
+
+    let unanswered = SessionFilter {
+        unanswered: true,
+        ..SessionFilter::default()
+    };
+    let all = store.find_sessions("demo", &unanswered, 10).await.unwrap();
+    assert_eq!(ids_of(&all), [ids[3].1, ids[2].1, ids[0].1]);
+    assert_eq!(all.next, None, "nothing older left");
+    let first = store.find_sessions("demo", &unanswered, 1).await.unwrap();
+    assert_eq!((ids_of(&first), first.next), (vec![ids[3].1], Some(ids[3])));
+    let after = SessionFilter {
+        before: first.next,
+        ..unanswered.clone()
+    };
+    let second = store.find_sessions("demo", &after, 1).await.unwrap();
+    assert_eq!(ids_of(&second), [ids[2].1]);
+    let since = SessionFilter {
+        from_ms: Some(day0 + DAY_MS),
+        ..SessionFilter::default()
+    };
+    let recent = store.find_sessions("demo", &since, 10).await.unwrap();
+    assert_eq!(
+        (ids_of(&recent), recent.next),
+        (vec![ids[3].1, ids[2].1], None)
+    );
+
+    let figures = store.conversation_figures("demo", day0).await.unwrap();
+    let day = |conversations, messages, answered, unanswered| DayCounts {
+        conversations,
+        messages,
+        answered,
+        unanswered,
+    };
+    let expected = ConversationFigures {
+        days: [
+            (day0 / DAY_MS, day(1, 1, 1, 0)),
+            (day0 / DAY_MS + 1, day(1, 1, 0, 1)),
+            (day0 / DAY_MS + 2, day(1, 1, 0, 1)),
+        ]
+        .into_iter()
+        .collect(),
+        thumbs_up: 1,
+        thumbs_down: 1,
+        first_questions: [("how much?".to_owned(), 2), ("returns?".to_owned(), 1)]
+            .into_iter()
+            .collect(),
+    };
+    assert_eq!(figures, expected);
 }

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde::{Serialize, de::DeserializeOwned};
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::backup::{BackupError, BackupSummary};
-use super::{Storage, StoreError};
+use super::{ConversationFigures, SessionFilter, SessionPage, Storage, StoreError};
 use crate::nodes::{AnswerLease, AnswerLeases, LeaseHolder, NodeError};
 use crate::records::{
     Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
@@ -27,10 +27,10 @@ use crate::records::{
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
-use crate::time::now_ms;
+use crate::time::{DAY_MS, now_ms};
 
 /// The schema this build writes; a database of a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How long a session's answer lease lasts unless renewed: how long a session whose node died
 /// mid-answer stays busy. Its holder renews it every third of that.
@@ -96,6 +96,22 @@ CREATE TABLE answer_leases (
 const MIGRATION_3: &str = r#"
 CREATE TABLE cluster (id UUID NOT NULL, jwt_secret BYTEA NOT NULL);
 "#;
+
+/// Version 4: what the inbox's "unanswered" filter and the reports find by index. The
+/// conditions match [`MessageRecord::is_unanswered`] and [`MessageRecord::is_answered`].
+const MIGRATION_4: &str = r#"
+CREATE INDEX messages_unanswered ON messages (session) WHERE
+    record->>'role' = 'assistant' AND (record->>'status' = 'failed' OR
+    (record->>'status' = 'complete' AND jsonb_array_length(record->'sources') = 0));
+CREATE INDEX sessions_by_project_since ON sessions (slug, created_ms);
+"#;
+
+/// An unanswered answer, as SQL over a `messages` row `m` ([`MessageRecord::is_unanswered`]).
+const UNANSWERED: &str = "m.record->>'role' = 'assistant' AND (m.record->>'status' = 'failed' OR \
+     (m.record->>'status' = 'complete' AND jsonb_array_length(m.record->'sources') = 0))";
+/// An answer citing the knowledge base ([`MessageRecord::is_answered`]).
+const ANSWERED: &str = "m.record->>'role' = 'assistant' AND m.record->>'status' = 'complete' \
+     AND jsonb_array_length(m.record->'sources') > 0";
 
 /// What every node of the cluster shares, made once by the first node to start.
 #[derive(Clone)]
@@ -252,7 +268,12 @@ impl PgStore {
                 ),
             });
         }
-        let migrations = [(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)];
+        let migrations = [
+            (1, MIGRATION_1),
+            (2, MIGRATION_2),
+            (3, MIGRATION_3),
+            (4, MIGRATION_4),
+        ];
         for (version, migration) in migrations {
             if found < version {
                 transaction.batch_execute(migration).await?;
@@ -342,6 +363,10 @@ fn json<T: Serialize>(record: &T) -> Json<serde_json::Value> {
 
 fn signed(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
 }
 
 fn kind_of(code: i16) -> Result<EventKind, StoreError> {
@@ -827,6 +852,95 @@ impl Storage for PgStore {
                 .await
             }
         }
+    }
+
+    async fn find_sessions(
+        &self,
+        slug: &str,
+        filter: &SessionFilter,
+        limit: usize,
+    ) -> Result<SessionPage, StoreError> {
+        let (before_ms, before_id) = filter.before.unwrap_or((u64::MAX >> 1, Uuid::max()));
+        let sql = format!(
+            "SELECT record FROM sessions s WHERE slug = $1 AND (created_ms, id) < ($2, $3)
+             AND created_ms >= $4
+             AND (NOT $5 OR EXISTS (SELECT 1 FROM messages m WHERE m.session = s.id AND {UNANSWERED}))
+             ORDER BY created_ms DESC, id DESC LIMIT $6"
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let from = signed(filter.from_ms.unwrap_or(0));
+        let params: [&(dyn ToSql + Sync); 6] = [
+            &slug,
+            &signed(before_ms),
+            &before_id,
+            &from,
+            &filter.unanswered,
+            &limit,
+        ];
+        let sessions: Vec<SessionRecord> = self.records(&sql, &params).await?;
+        let full = sessions.len() as i64 == limit;
+        let next = sessions
+            .last()
+            .filter(|_| full)
+            .map(|last| (last.created_at_ms, last.id));
+        Ok(SessionPage { sessions, next })
+    }
+
+    async fn conversation_figures(
+        &self,
+        slug: &str,
+        from_ms: u64,
+    ) -> Result<ConversationFigures, StoreError> {
+        let client = self.pool.get().await?;
+        let from = signed(from_ms);
+        let day = signed(DAY_MS);
+        let mut figures = ConversationFigures::default();
+        let started = client
+            .query(
+                "SELECT created_ms / $3, count(*) FROM sessions
+                 WHERE slug = $1 AND created_ms >= $2 GROUP BY 1",
+                &[&slug, &from, &day],
+            )
+            .await?;
+        for row in started {
+            let counts = figures.days.entry(unsigned(row.get(0))).or_default();
+            counts.conversations = unsigned(row.get(1));
+        }
+        let of_conversations = "FROM sessions s JOIN messages m ON m.session = s.id \
+                                WHERE s.slug = $1 AND s.created_ms >= $2";
+        let by_day = format!(
+            "SELECT (m.record->>'createdAtMs')::bigint / $3 AS day,
+                    count(*) FILTER (WHERE m.record->>'role' = 'user'),
+                    count(*) FILTER (WHERE {ANSWERED}),
+                    count(*) FILTER (WHERE {UNANSWERED})
+             {of_conversations} AND (m.record->>'createdAtMs')::bigint >= $2 GROUP BY 1"
+        );
+        for row in client.query(&by_day, &[&slug, &from, &day]).await? {
+            let counts = figures.days.entry(unsigned(row.get(0))).or_default();
+            counts.messages = unsigned(row.get(1));
+            counts.answered = unsigned(row.get(2));
+            counts.unanswered = unsigned(row.get(3));
+        }
+        let thumbs = format!(
+            "SELECT count(*) FILTER (WHERE m.record->>'feedback' = 'up'),
+                    count(*) FILTER (WHERE m.record->>'feedback' = 'down') {of_conversations}"
+        );
+        let row = client.query_one(&thumbs, &[&slug, &from]).await?;
+        figures.thumbs_up = unsigned(row.get(0));
+        figures.thumbs_down = unsigned(row.get(1));
+        // Grouped by the text as written; trimmed and lowercased here, as the plain
+        // implementation does (SQL's lower() depends on the database's collation).
+        let first_questions = format!(
+            "SELECT question, count(*) FROM (
+                 SELECT DISTINCT ON (m.session) m.record->>'content' AS question
+                 {of_conversations} AND m.record->>'role' = 'user' ORDER BY m.session, m.seq
+             ) firsts GROUP BY question"
+        );
+        for row in client.query(&first_questions, &[&slug, &from]).await? {
+            let question: String = row.get(0);
+            figures.add_first_question(&question, unsigned(row.get(1)));
+        }
+        Ok(figures)
     }
 
     async fn append_message(
