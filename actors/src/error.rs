@@ -46,6 +46,10 @@ pub enum StoreError {
     Open { path: PathBuf, reason: String },
     #[error("store i/o failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The project a write belongs to is gone (deleted, on another node, while this one still
+    /// took requests for it).
+    #[error("Project not found")]
+    NoSuchProject,
     /// The database server cannot be reached right now; worth a retry.
     #[error("the database is unreachable: {0}")]
     Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -61,6 +65,7 @@ impl Failure for StoreError {
             StoreError::Unreachable(_) => ErrorKind::Unavailable {
                 retry_after: STORE_RETRY_AFTER,
             },
+            StoreError::NoSuchProject => ErrorKind::NotFound,
             _ => ErrorKind::Internal,
         }
     }

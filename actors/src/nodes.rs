@@ -3,14 +3,16 @@
 //!
 //! The engine reaches both only through [`FanOut`] and [`AnswerLeases`]. [`SingleNode`]
 //! implements them in process — there are no other nodes, and one map says which sessions are
-//! being answered. A cluster backend implements the same traits over a shared broker; nothing
-//! else in the engine changes. This module never touches storage: an event is durable before
+//! being answered. In cluster mode [`RedisFanOut`] carries announcements and the PostgreSQL
+//! store keeps the leases; [`Nodes::check_interval`] then also tells project and session
+//! actors that others write what they own. Announcements are hints: an event is durable before
 //! it is announced, and a node that missed an announcement catches up from the store.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -96,8 +98,8 @@ pub trait FanOut: Send + Sync + 'static {
         true
     }
 
-    /// Events the other nodes announce, as they arrive. Taken once, by the engine; `None`
-    /// when no other node can announce anything.
+    /// What the other nodes announce (events, changes), as it arrives. Taken once, by the
+    /// engine; `None` when no other node can announce anything.
     fn arrivals(&self) -> Option<mpsc::UnboundedReceiver<Arrival>>;
 }
 
@@ -116,13 +118,15 @@ pub trait LeaseHolder: Send + Sync + 'static {
     /// else took it).
     async fn renew(&self) -> Result<bool, NodeError>;
 
-    /// Gives the lease back, without waiting. Called once, when the lease is dropped.
-    fn release(&self);
+    /// Gives the lease back. Called once.
+    async fn release(&self);
 }
 
-/// Held while an answer is written; dropping it lets the next answer start.
+/// Held while an answer is written; [`AnswerLease::release`] (or dropping it, which releases
+/// it in the background) lets the next answer start.
 pub struct AnswerLease {
-    holder: Arc<dyn LeaseHolder>,
+    /// `None` once released.
+    holder: Option<Arc<dyn LeaseHolder>>,
     /// Renews the lease while it is held, when it would expire otherwise.
     keeper: Option<tokio::task::JoinHandle<()>>,
 }
@@ -145,31 +149,56 @@ impl AnswerLease {
                 }
             })
         });
-        AnswerLease { holder, keeper }
+        AnswerLease {
+            holder: Some(holder),
+            keeper,
+        }
     }
 
     /// Whether the lease is still this holder's, renewing it once more. A lease that expired
-    /// and was taken by another node (this one stalled) is not: its answer must not be kept.
-    /// When the link to the other nodes fails, the lease counts as held.
+    /// and was taken by another node (this one stalled), or that cannot be checked, is not:
+    /// the answer written under it must not be kept.
     pub async fn confirm(&self) -> bool {
-        self.holder.renew().await.unwrap_or(true)
+        match &self.holder {
+            Some(holder) => holder.renew().await.unwrap_or(false),
+            None => false,
+        }
+    }
+
+    /// Gives the lease back and returns once the next answer may start, on any node.
+    pub async fn release(mut self) {
+        self.stop_renewing();
+        if let Some(holder) = self.holder.take() {
+            holder.release().await;
+        }
+    }
+
+    fn stop_renewing(&mut self) {
+        if let Some(keeper) = self.keeper.take() {
+            keeper.abort();
+        }
     }
 
     /// Stops renewing, as a stalled node would.
     #[cfg(test)]
     pub(crate) fn stall(&mut self) {
-        if let Some(keeper) = self.keeper.take() {
-            keeper.abort();
-        }
+        self.stop_renewing();
     }
 }
 
 impl Drop for AnswerLease {
     fn drop(&mut self) {
-        if let Some(keeper) = self.keeper.take() {
-            keeper.abort();
+        self.stop_renewing();
+        if let Some(holder) = self.holder.take() {
+            // At once when it can be (a node of its own), else off the dropping thread; a lease
+            // not released in time expires.
+            let mut release = Box::pin(async move { holder.release().await });
+            if (&mut release).now_or_never().is_none()
+                && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            {
+                runtime.spawn(release);
+            }
         }
-        self.holder.release();
     }
 }
 
@@ -221,7 +250,7 @@ impl LeaseHolder for LocalLease {
         Ok(true)
     }
 
-    fn release(&self) {
+    async fn release(&self) {
         self.answering
             .lock()
             .expect("never held across a panic")

@@ -204,8 +204,12 @@ pub enum ProjectMessage {
     AddLead(Box<LeadRecord>, RpcReplyPort<Result<(), StoreError>>),
     /// An event another node committed: hand it to the live visitors here.
     Deliver(Box<SocialProofEvent>),
-    /// Read the store for what other nodes changed: events, settings, knowledge base.
+    /// Read the store for what other nodes changed: events, settings, knowledge base, the
+    /// project's deletion (another node announced a change).
     Refresh,
+    /// The periodic [`ProjectMessage::Refresh`]; the next is scheduled when this one is done,
+    /// so a slow store never piles them up.
+    Check,
     /// Panic inside the handler, to prove supervision restarts the actor.
     #[cfg(any(test, feature = "fault-injection"))]
     Panic,
@@ -239,6 +243,8 @@ pub struct ProjectState {
     fan_out: Arc<dyn FanOut>,
     /// Whether other nodes write this project too.
     shared: bool,
+    /// How often to read the store for what other nodes changed; `None` on a node of its own.
+    check_interval: Option<Duration>,
     /// The hour whose old counts were last dropped.
     counts_pruned_hour: u64,
 }
@@ -281,11 +287,12 @@ impl Actor for Project {
             limits: InputLimits::new(args.max_message_chars),
             fan_out: args.fan_out,
             shared: args.check_interval.is_some(),
+            check_interval: args.check_interval,
             counts_pruned_hour: 0,
         };
         state.publish();
         if let Some(every) = args.check_interval {
-            myself.send_interval(every, || ProjectMessage::Refresh);
+            myself.send_after(every, || ProjectMessage::Check);
         }
         Ok(state)
     }
@@ -332,9 +339,12 @@ impl Actor for Project {
                 let _ = reply.send(result);
             }
             ProjectMessage::Deliver(event) => state.deliver(*event).await,
-            ProjectMessage::Refresh => {
+            ProjectMessage::Refresh | ProjectMessage::Check => {
+                let periodic = matches!(message, ProjectMessage::Check);
                 if !state.refresh().await {
                     myself.stop(Some("project deleted on another node".into()));
+                } else if let Some(every) = state.check_interval.filter(|_| periodic) {
+                    myself.send_after(every, || ProjectMessage::Check);
                 }
             }
             #[cfg(any(test, feature = "fault-injection"))]
@@ -390,6 +400,8 @@ impl ProjectState {
 
     /// A visitor who saw `since` on another node, ahead of this one: this node catches up from
     /// the store first, so the visitor gets what it missed rather than a spurious reset.
+    /// (A visitor sending ids from the future costs one read of one indexed row per request,
+    /// within the widget endpoints' rate limit.)
     async fn catch_up_with(&mut self, since: Option<u64>) {
         if !self.shared || since.is_none_or(|since| since <= self.feed.last_id()) {
             return;
@@ -504,7 +516,8 @@ impl ProjectState {
         self.save(record).await
     }
 
-    /// Replaces the push secret alone: the previous one stops working at once.
+    /// Replaces the push secret alone: the previous one stops working at once on this node,
+    /// and on the others when they hear of it (see "Cluster mode" in ARCHITECTURE.md).
     async fn set_push_secret(&mut self, hash: SecretHash) -> Result<(), ProjectError> {
         let record = ProjectRecord {
             push_secret_hash: Some(hash),

@@ -221,8 +221,12 @@ impl Actor for Session {
                     tracing::warn!(session = %state.session_id, "answer not kept: its lease was lost");
                     Ok(())
                 };
-                // Released once the answer is stored: the next one reads it as history.
-                state.answering = None;
+                // Released once the answer is stored (the next one reads it as history), and
+                // before the visitor hears the answer ended, so a next question on any node
+                // finds the session free.
+                if let Some(lease) = state.answering.take() {
+                    lease.release().await;
+                }
                 if let Some(reply) = reply {
                     let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
                     let _ = reply.send(outcome);
@@ -321,8 +325,8 @@ impl SessionState {
             self.store.put_session(&record).await?;
             self.record = Some(record);
         }
-        let question = MessageRecord {
-            seq: self.messages.len() as u32 + 1,
+        self.add_message(MessageRecord {
+            seq: 0,
             role: Role::User,
             content: ask.question,
             created_at_ms: now_ms(),
@@ -330,12 +334,8 @@ impl SessionState {
             status: MessageStatus::Complete,
             feedback: None,
             author: None,
-        };
-        self.store
-            .append_message(self.session_id, &question)
-            .await?;
-        self.store.flush().await?;
-        self.messages.push(question);
+        })
+        .await?;
 
         let sources = sources_of(&prompt);
         let fallback = self
@@ -390,7 +390,7 @@ impl SessionState {
             return Err(ChatError::SessionNotFound);
         }
         let message = MessageRecord {
-            seq: self.messages.len() as u32 + 1,
+            seq: 0,
             role: Role::Agent,
             content: text,
             created_at_ms: now_ms(),
@@ -399,22 +399,46 @@ impl SessionState {
             feedback: None,
             author: Some(author),
         };
-        self.store.append_message(self.session_id, &message).await?;
-        self.store.flush().await?;
-        self.messages.push(message.clone());
-        Ok(message)
+        Ok(self.add_message(message).await?)
     }
 
     /// Reads the transcript again when another node may have written to it since.
     async fn reload(&mut self) -> Result<(), StoreError> {
         if self.shared {
-            self.record = self.store.session(self.session_id).await?;
-            self.messages = match &self.record {
-                Some(_) => self.store.messages(self.session_id).await?,
-                None => Vec::new(),
-            };
+            self.reread().await?;
         }
         Ok(())
+    }
+
+    async fn reread(&mut self) -> Result<(), StoreError> {
+        self.record = self.store.session(self.session_id).await?;
+        self.messages = match &self.record {
+            Some(_) => self.store.messages(self.session_id).await?,
+            None => Vec::new(),
+        };
+        Ok(())
+    }
+
+    /// Adds `message` at the end of the transcript as the store has it, durably: when another
+    /// node (an agent's reply, say) took the next seq first, it reads the transcript again and
+    /// takes the one after.
+    async fn add_message(
+        &mut self,
+        mut message: MessageRecord,
+    ) -> Result<MessageRecord, StoreError> {
+        for _ in 0..ADD_MESSAGE_TRIES {
+            message.seq = self.messages.len() as u32 + 1;
+            if self.store.insert_message(self.session_id, &message).await? {
+                self.store.flush().await?;
+                self.messages.push(message.clone());
+                return Ok(message);
+            }
+            self.reread().await?;
+        }
+        Err(StoreError::Corrupt {
+            key: self.session_id.to_string(),
+            reason: "the transcript kept changing under its writer".into(),
+        })
     }
 
     fn check_access(&self, access: &Access) -> Result<(), ChatError> {
@@ -449,8 +473,8 @@ impl SessionState {
         if self.record.is_none() {
             return Ok(()); // erased meanwhile
         }
-        let answer = MessageRecord {
-            seq: self.messages.len() as u32 + 1,
+        self.add_message(MessageRecord {
+            seq: 0,
             role: Role::Assistant,
             content: ended.answer,
             created_at_ms: now_ms(),
@@ -458,13 +482,14 @@ impl SessionState {
             status: ended.status,
             feedback: None,
             author: None,
-        };
-        self.store.append_message(self.session_id, &answer).await?;
-        self.store.flush().await?;
-        self.messages.push(answer);
+        })
+        .await?;
         Ok(())
     }
 }
+
+/// How often a new message tries for the next seq before giving up.
+const ADD_MESSAGE_TRIES: usize = 5;
 
 /// An answer as it is written: the model's deltas, then its sources and the end, or a failure.
 /// It has no task of its own: the visitor's connection polls it, so each delta goes from the

@@ -223,12 +223,21 @@ pub trait Storage: Send + Sync + 'static {
         queries::conversation_figures(self, slug, from_ms).await
     }
 
-    /// Adds `message` to the transcript of `session` under its `seq`.
+    /// Writes `message` into the transcript of `session` under its `seq`, replacing what is
+    /// there (a rated answer, a copied transcript).
     async fn append_message(
         &self,
         session: Uuid,
         message: &MessageRecord,
     ) -> Result<(), StoreError>;
+
+    /// Adds a new message to the transcript of `session` under its `seq`; `false`, writing
+    /// nothing, when that seq is taken (another node wrote first: read the transcript again).
+    async fn insert_message(
+        &self,
+        session: Uuid,
+        message: &MessageRecord,
+    ) -> Result<bool, StoreError>;
 
     /// The transcript of `session`, in `seq` order.
     async fn messages(&self, session: Uuid) -> Result<Vec<MessageRecord>, StoreError>;

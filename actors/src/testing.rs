@@ -95,10 +95,6 @@ impl Postgres {
         server
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// Stops the server (fast shutdown: connections are cut).
     pub fn stop(&self) {
         let data = self.dir.join("data");
@@ -219,10 +215,6 @@ impl Redis {
             child,
             watchdog,
         }
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
     }
 
     pub fn url(&self) -> String {

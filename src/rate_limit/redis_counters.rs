@@ -88,11 +88,16 @@ impl RedisCounters {
     ) -> redis::RedisResult<(u64, u64)> {
         let name = format!("{}:{}:{}", self.prefix, key.class.name(), key.client);
         let mut redis = self.redis.clone();
-        self.script
-            .key(name)
+        let mut invocation = self.script.key(name);
+        let count = invocation
             .arg(window.as_millis() as u64)
-            .invoke_async(&mut redis)
-            .await
+            .invoke_async(&mut redis);
+        match tokio::time::timeout(REDIS_TIMEOUT, count).await {
+            Ok(counted) => counted,
+            Err(_) => Err(redis::RedisError::from(std::io::Error::from(
+                std::io::ErrorKind::TimedOut,
+            ))),
+        }
     }
 
     fn redis_resting(&self, now: Instant) -> bool {

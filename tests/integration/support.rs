@@ -137,13 +137,13 @@ pub async fn get_json(server: &TestServer, path_and_query: &str) -> serde_json::
         .unwrap()
 }
 
-/// `GET /healthz` as JSON.
 /// How many events project "demo" has stored.
 pub async fn stored_events(server: &TestServer) -> usize {
     let events = server.engine.projects.events_after("demo", 0).await;
     events.unwrap().len()
 }
 
+/// `GET /healthz` as JSON.
 pub async fn health(server: &TestServer) -> serde_json::Value {
     get_json(server, "/healthz").await
 }

@@ -67,6 +67,16 @@ macro_rules! storage_contract {
 }
 pub(crate) use storage_contract;
 
+/// A new store holding the projects the checks write to: a backend may refuse writes to a
+/// project it does not hold (PostgreSQL does: a project deleted on another node).
+async fn with_projects(backend: &impl Backend) -> Store {
+    let store = backend.fresh().await;
+    for slug in ["a", "a-b", "b", "demo", "demo-2", "other"] {
+        store.put_project(&project(slug, None), None).await.unwrap();
+    }
+    store
+}
+
 pub(crate) fn project(slug: &str, secret: Option<&str>) -> ProjectRecord {
     ProjectRecord {
         slug: slug.into(),
@@ -168,7 +178,7 @@ fn invitation(slug: &str, email: &str) -> Invitation {
     }
 }
 
-async fn push(store: &Store, slug: &str, at_ms: u64, keep: u64) -> u64 {
+pub(crate) async fn push(store: &Store, slug: &str, at_ms: u64, keep: u64) -> u64 {
     let event = new_event(EventKind::Purchased, "buyer");
     store
         .append_event(slug, event, at_ms, keep)
@@ -221,7 +231,7 @@ pub(crate) async fn push_secret_index_follows_rotation_atomically(backend: &impl
 }
 
 pub(crate) async fn event_ids_are_dense_per_project_and_never_reused(backend: &impl Backend) {
-    let store = backend.fresh().await;
+    let store = with_projects(backend).await;
     assert_eq!(store.last_event_id("a").await.unwrap(), 0);
     for expected in 1..=3 {
         assert_eq!(push(&store, "a", 10, 100).await, expected);
@@ -249,7 +259,7 @@ pub(crate) async fn event_ids_are_dense_per_project_and_never_reused(backend: &i
 /// Nodes push to one project at once: each event gets its own id, none is overwritten.
 pub(crate) async fn concurrent_pushes_to_one_project_get_distinct_ids(backend: &impl Backend) {
     const PUSHES: u64 = 50;
-    let store = backend.fresh().await;
+    let store = with_projects(backend).await;
     let pushes = (0..PUSHES).map(|_| {
         let store = store.clone();
         tokio::spawn(async move { push(&store, "demo", 10, 1000).await })
@@ -267,7 +277,7 @@ pub(crate) async fn concurrent_pushes_to_one_project_get_distinct_ids(backend: &
 }
 
 pub(crate) async fn events_replay_in_id_order_and_the_tail_is_pruned(backend: &impl Backend) {
-    let store = backend.fresh().await;
+    let store = with_projects(backend).await;
     for _ in 1..=5 {
         push(&store, "a", 10, 100).await;
     }
@@ -287,7 +297,7 @@ pub(crate) async fn events_replay_in_id_order_and_the_tail_is_pruned(backend: &i
 pub(crate) async fn events_are_counted_per_hour_and_type_and_old_hours_dropped(
     backend: &impl Backend,
 ) {
-    let store = backend.fresh().await;
+    let store = with_projects(backend).await;
     let at = |hour: u64| hour * HOUR_MS + 5;
     for (slug, hour, kind) in [
         ("demo", 10, EventKind::SignedUp),
@@ -428,7 +438,7 @@ pub(crate) async fn invitations_by_project_and_by_email(backend: &impl Backend) 
 }
 
 pub(crate) async fn leads_come_back_oldest_first(backend: &impl Backend) {
-    let store = backend.fresh().await;
+    let store = with_projects(backend).await;
     for at in [30, 10, 20] {
         store.put_lead("demo", &lead(at)).await.unwrap();
     }
@@ -466,7 +476,7 @@ pub(crate) async fn documents_are_replaced_as_a_whole_in_id_order(backend: &impl
 }
 
 pub(crate) async fn conversations_page_newest_first_with_a_cursor(backend: &impl Backend) {
-    let store = backend.fresh().await;
+    let store = with_projects(backend).await;
     let mut sessions = Vec::new();
     for at in [100, 300, 200, 400, 500] {
         let record = session("demo", at);
@@ -506,7 +516,7 @@ pub(crate) async fn conversations_page_newest_first_with_a_cursor(backend: &impl
 }
 
 pub(crate) async fn deleting_a_session_erases_its_transcript(backend: &impl Backend) {
-    let store = backend.fresh().await;
+    let store = with_projects(backend).await;
     let (gone, kept) = (session("demo", 1), session("demo", 2));
     for record in [&gone, &kept] {
         store.put_session(record).await.unwrap();

@@ -27,7 +27,7 @@ use crate::records::{
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
-use crate::time::{DAY_MS, now_ms};
+use crate::time::DAY_MS;
 
 /// The schema this build writes; a database of a newer one is refused.
 pub const SCHEMA_VERSION: i64 = 4;
@@ -150,8 +150,9 @@ struct PgError(tokio_postgres::Error);
 
 impl std::fmt::Display for PgError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The server's message and code, not its DETAIL, which quotes the row's values.
         match self.0.as_db_error() {
-            Some(said) => write!(f, "{said}"),
+            Some(said) => write!(f, "{} ({})", said.message(), said.code().code()),
             None => write!(f, "{}", self.0),
         }
     }
@@ -211,6 +212,17 @@ impl PgStore {
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // A server that vanishes (a network partition, a host that died) fails the requests
+        // waiting on it within seconds instead of the kernel's hours; so does a runaway query.
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_secs(15));
+        if config.get_options().is_none() {
+            config.options("-c statement_timeout=30s");
         }
         // Named without the URL's password.
         let path = where_is(&config);
@@ -445,6 +457,7 @@ impl Storage for PgStore {
     ) -> Result<SocialProofEvent, StoreError> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
+        lock_project(&transaction, slug).await?;
         // The project's id row is locked until COMMIT: pushes through any node queue here.
         let id: i64 = transaction
             .query_one(
@@ -735,17 +748,22 @@ impl Storage for PgStore {
     }
 
     async fn put_lead(&self, slug: &str, lead: &LeadRecord) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO leads (slug, created_ms, session, record) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (slug, created_ms, session) DO UPDATE SET record = $4",
-            &[
-                &slug,
-                &signed(lead.created_at_ms),
-                &lead.session_id,
-                &json(lead),
-            ],
-        )
-        .await?;
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        lock_project(&transaction, slug).await?;
+        transaction
+            .execute(
+                "INSERT INTO leads (slug, created_ms, session, record) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (slug, created_ms, session) DO UPDATE SET record = $4",
+                &[
+                    &slug,
+                    &signed(lead.created_at_ms),
+                    &lead.session_id,
+                    &json(lead),
+                ],
+            )
+            .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -800,17 +818,22 @@ impl Storage for PgStore {
     }
 
     async fn put_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO sessions (id, slug, created_ms, record) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (id) DO UPDATE SET slug = $2, created_ms = $3, record = $4",
-            &[
-                &record.id,
-                &record.project,
-                &signed(record.created_at_ms),
-                &json(record),
-            ],
-        )
-        .await?;
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        lock_project(&transaction, &record.project).await?;
+        transaction
+            .execute(
+                "INSERT INTO sessions (id, slug, created_ms, record) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET slug = $2, created_ms = $3, record = $4",
+                &[
+                    &record.id,
+                    &record.project,
+                    &signed(record.created_at_ms),
+                    &json(record),
+                ],
+            )
+            .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -957,6 +980,21 @@ impl Storage for PgStore {
         Ok(())
     }
 
+    async fn insert_message(
+        &self,
+        session: Uuid,
+        message: &MessageRecord,
+    ) -> Result<bool, StoreError> {
+        let inserted = self
+            .execute(
+                "INSERT INTO messages (session, seq, record) VALUES ($1, $2, $3)
+                 ON CONFLICT (session, seq) DO NOTHING",
+                &[&session, &(message.seq as i32), &json(message)],
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+
     async fn messages(&self, session: Uuid) -> Result<Vec<MessageRecord>, StoreError> {
         self.records(
             "SELECT record FROM messages WHERE session = $1 ORDER BY seq",
@@ -969,6 +1007,11 @@ impl Storage for PgStore {
         let slug = &record.slug;
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
+        // First: writes for the project on other nodes (which share-lock its row) finish
+        // before, or find it gone after.
+        transaction
+            .execute("SELECT 1 FROM projects WHERE slug = $1 FOR UPDATE", &[slug])
+            .await?;
         transaction
             .execute(
                 "DELETE FROM messages WHERE session IN (SELECT id FROM sessions WHERE slug = $1)",
@@ -1007,64 +1050,78 @@ impl Storage for PgStore {
 impl AnswerLeases for PgStore {
     async fn acquire(&self, session: Uuid) -> Result<Option<AnswerLease>, NodeError> {
         let token = Uuid::new_v4();
-        let now = signed(now_ms());
-        let until = now.saturating_add(signed(self.lease_ttl.as_millis() as u64));
+        let ttl = signed(self.lease_ttl.as_millis() as u64);
+        // Times are the database's, so the nodes' clocks never disagree about expiry.
+        let sql = format!(
+            "INSERT INTO answer_leases (session, token, expires_ms) VALUES ($1, $2, {DB_NOW_MS} + $3)
+             ON CONFLICT (session) DO UPDATE SET token = $2, expires_ms = {DB_NOW_MS} + $3
+             WHERE answer_leases.expires_ms < {DB_NOW_MS}
+             RETURNING token"
+        );
         let taken = self
-            .rows(
-                "INSERT INTO answer_leases (session, token, expires_ms) VALUES ($1, $2, $3)
-                 ON CONFLICT (session) DO UPDATE SET token = $2, expires_ms = $3
-                 WHERE answer_leases.expires_ms < $4
-                 RETURNING token",
-                &[&session, &token, &until, &now],
-            )
+            .rows(&sql, &[&session, &token, &ttl])
             .await
             .map_err(|error| NodeError(Box::new(error)))?;
         if taken.is_empty() {
             return Ok(None);
         }
         let held = Arc::new(PgLease {
-            pool: self.pool.clone(),
+            store: self.clone(),
             session,
             token,
-            ttl: self.lease_ttl,
         });
         Ok(Some(AnswerLease::new(held, Some(self.lease_ttl / 3))))
     }
 }
 
+/// Holds the project's row (shared) until the transaction ends, so the project cannot be
+/// deleted under a write to it; `NoSuchProject` when it is gone already.
+async fn lock_project(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    slug: &str,
+) -> Result<(), StoreError> {
+    let found = transaction
+        .execute("SELECT 1 FROM projects WHERE slug = $1 FOR SHARE", &[&slug])
+        .await?;
+    if found == 0 {
+        return Err(StoreError::NoSuchProject);
+    }
+    Ok(())
+}
+
+/// The database's clock, in milliseconds since the epoch.
+const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
 /// A lease row held by this node, known by its token.
 struct PgLease {
-    pool: Pool,
+    store: PgStore,
     session: Uuid,
     token: Uuid,
-    ttl: Duration,
 }
 
 #[async_trait::async_trait]
 impl LeaseHolder for PgLease {
     async fn renew(&self) -> Result<bool, NodeError> {
-        let until = signed(now_ms()).saturating_add(signed(self.ttl.as_millis() as u64));
-        let renewed = async {
-            let client = self.pool.get().await?;
-            let sql = "UPDATE answer_leases SET expires_ms = $3 WHERE session = $1 AND token = $2";
-            let rows = client
-                .execute(sql, &[&self.session, &self.token, &until])
-                .await?;
-            Ok::<_, StoreError>(rows == 1)
-        };
-        renewed.await.map_err(|error| NodeError(Box::new(error)))
+        let ttl = signed(self.store.lease_ttl.as_millis() as u64);
+        let sql = format!(
+            "UPDATE answer_leases SET expires_ms = {DB_NOW_MS} + $3
+             WHERE session = $1 AND token = $2"
+        );
+        let renewed = self
+            .store
+            .execute(&sql, &[&self.session, &self.token, &ttl])
+            .await;
+        renewed
+            .map(|rows| rows == 1)
+            .map_err(|error| NodeError(Box::new(error)))
     }
 
-    fn release(&self) {
-        let (pool, session, token) = (self.pool.clone(), self.session, self.token);
-        let release = async move {
-            let client = pool.get().await.ok()?;
-            let sql = "DELETE FROM answer_leases WHERE session = $1 AND token = $2";
-            client.execute(sql, &[&session, &token]).await.ok()
-        };
-        // Off the dropping thread; a lease not released in time expires.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(release);
+    async fn release(&self) {
+        let sql = "DELETE FROM answer_leases WHERE session = $1 AND token = $2";
+        let params: [&(dyn ToSql + Sync); 2] = [&self.session, &self.token];
+        if let Err(error) = self.store.execute(sql, &params).await {
+            // It expires instead.
+            tracing::warn!(%error, "answer lease not released");
         }
     }
 }

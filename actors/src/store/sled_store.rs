@@ -691,6 +691,19 @@ impl Storage for SledStore {
         Ok(())
     }
 
+    async fn insert_message(
+        &self,
+        session: Uuid,
+        message: &MessageRecord,
+    ) -> Result<bool, StoreError> {
+        let mut key = session.as_bytes().to_vec();
+        key.extend_from_slice(&message.seq.to_be_bytes());
+        let swapped = self
+            .messages
+            .compare_and_swap(key, None::<&[u8]>, Some(encode(message)))?;
+        Ok(swapped.is_ok())
+    }
+
     async fn messages(&self, session: Uuid) -> Result<Vec<MessageRecord>, StoreError> {
         self.messages
             .scan_prefix(session.as_bytes())

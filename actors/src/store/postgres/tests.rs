@@ -164,3 +164,47 @@ async fn an_install_moves_from_sled_to_postgresql_and_back() {
         "the event pushed in PostgreSQL came back too"
     );
 }
+
+/// A project deleted through one node while another still takes requests for it: the other
+/// node's writes are refused, and a project re-created under the slug starts empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_to_a_project_deleted_elsewhere_are_refused() {
+    use crate::store::contract::{new_event, project, push};
+    let url = fresh_database().await;
+    let (a, b) = (
+        PgStore::connect(&url).await.unwrap(),
+        PgStore::connect(&url).await.unwrap(),
+    );
+    let record = project("demo", None);
+    a.put_project(&record, None).await.unwrap();
+    assert_eq!(
+        push(&(Arc::new(b.clone()) as Store), "demo", 10, 100).await,
+        1
+    );
+    a.delete_project(&record).await.unwrap();
+    let event = new_event(EventKind::SignedUp, "late");
+    let refused = b.append_event("demo", event, 10, 100).await;
+    assert!(
+        matches!(refused, Err(StoreError::NoSuchProject)),
+        "{refused:?}"
+    );
+    let session = SessionRecord {
+        id: Uuid::new_v4(),
+        project: "demo".into(),
+        token_hash: SecretHash::of("t"),
+        created_at_ms: 1,
+    };
+    let refused = b.put_session(&session).await;
+    assert!(
+        matches!(refused, Err(StoreError::NoSuchProject)),
+        "{refused:?}"
+    );
+    a.put_project(&record, None).await.unwrap();
+    assert!(
+        b.project_sessions("demo", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(b.events_after("demo", 0).await.unwrap().is_empty());
+}
