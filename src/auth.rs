@@ -57,7 +57,10 @@ impl Auth {
                 "{} must hold at least {MIN_SECRET_CHARS} characters",
                 config.jwt_secret_env
             ),
-            (Err(_), Some(shared)) => shared,
+            (Err(_), Some(shared)) => {
+                tracing::info!(var = %config.jwt_secret_env, "JWT secret unset: admin tokens are signed with the cluster's key, kept in PostgreSQL");
+                shared
+            }
             (Err(_), None) => {
                 tracing::warn!(var = %config.jwt_secret_env, "JWT secret unset: using a random one; admin access tokens end at restart");
                 let mut bytes = vec![0u8; 32];

@@ -66,14 +66,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// The config of a command that works on the store of a stopped server.
 fn store_config(args: StoreArgs) -> Result<Config, ExitCode> {
+    let names_a_directory = args.data_dir.is_some();
     let overrides = Overrides {
         bind: None,
         data_dir: args.data_dir,
     };
-    Config::load(args.config.as_deref(), &overrides).map_err(|error| {
+    let config = Config::load(args.config.as_deref(), &overrides).map_err(|error| {
         eprintln!("helpyap: bad configuration: {error}");
         ExitCode::from(EXIT_BAD_CONFIG)
-    })
+    })?;
+    if names_a_directory && config.cluster.is_some() {
+        eprintln!(
+            "helpyap: --data-dir names a single node's store, but this configuration is in \
+             cluster mode (its records are in PostgreSQL): leave out one or the other"
+        );
+        return Err(ExitCode::from(EXIT_BAD_CONFIG));
+    }
+    Ok(config)
 }
 
 fn finish<T>(result: anyhow::Result<T>, done: impl FnOnce(T) -> String) -> ExitCode {
@@ -120,12 +129,15 @@ fn backup(args: BackupArgs) -> ExitCode {
             write(&store, create(&args.out)?)
         })(),
         Some(cluster) => runtime().block_on(async {
-            let file = create(&args.out)?;
+            if args.out.exists() {
+                anyhow::bail!("{} exists already", args.out.display());
+            }
             let postgres = PgStore::connect(&cluster.postgres_url).await?;
             let staging = tempfile::tempdir().context("cannot make a temporary directory")?;
             let sled = SledStore::open(staging.path())?;
             copy(&postgres, &sled).await?;
-            write(&sled, file)
+            // Created only now: a failure above leaves no empty file behind.
+            write(&sled, create(&args.out)?)
         }),
     };
     finish(result, |summary| {

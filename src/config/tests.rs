@@ -181,3 +181,40 @@ fn a_missing_named_file_is_an_error_naming_it() {
             .contains("/nonexistent/helpyap.toml")
     );
 }
+
+#[test]
+fn the_cluster_section_the_shipped_file_documents_parses_to_the_defaults() {
+    let block: Vec<&str> = DEFAULT_CONFIG_TOML
+        .lines()
+        .skip_while(|line| *line != "# [cluster]")
+        .take_while(|line| line.starts_with('#'))
+        .map(|line| line.trim_start_matches("# "))
+        .filter(|line| line.starts_with('[') || line.contains(" = "))
+        .collect();
+    assert_eq!(block.len(), 5, "{block:?}");
+    let cluster = parse(&block.join("\n")).unwrap().cluster.unwrap();
+    let defaults = ClusterConfig::default();
+    assert_eq!(cluster.check_interval, defaults.check_interval);
+    assert_eq!(cluster.answer_lease, defaults.answer_lease);
+    assert_eq!(cluster.redis_url, "redis://cache.internal:6379/0");
+    assert_eq!(parse("").unwrap().cluster, None, "absent: one node on sled");
+}
+
+#[test]
+fn cluster_urls_and_times_are_checked_and_passwords_never_printed() {
+    let cluster = |keys: &str| {
+        format!(
+            "[cluster]\npostgres_url = \"postgres://u:pw@db/helpyap\"\nredis_url = \"redis://cache/\"\n{keys}"
+        )
+    };
+    assert!(parse(&cluster("")).is_ok());
+    let bad_postgres = "[cluster]\npostgres_url = \"mysql://db\"\nredis_url = \"redis://cache/\"";
+    assert!(error_of(bad_postgres).contains("cluster.postgres_url"));
+    let bad_redis = "[cluster]\npostgres_url = \"postgres://db/x\"\nredis_url = \"http://cache\"";
+    assert!(error_of(bad_redis).contains("cluster.redis_url"));
+    assert!(error_of("[cluster]\nredis_url = \"redis://cache/\"").contains("postgres_url"));
+    assert!(error_of(&cluster("check_interval = \"1ms\"")).contains("check_interval"));
+    assert!(error_of(&cluster("answer_lease = \"100ms\"")).contains("answer_lease"));
+    let printed = format!("{:?}", parse(&cluster("")).unwrap());
+    assert!(!printed.contains("pw@"), "{printed}");
+}
