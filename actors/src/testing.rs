@@ -27,6 +27,8 @@ pub struct Postgres {
     port: u16,
     bin: PathBuf,
     dir: PathBuf,
+    /// Server settings beyond the defaults, as `-c name=value` options.
+    options: String,
     _watchdog: Child,
 }
 
@@ -42,6 +44,30 @@ impl Postgres {
 
     /// A server of its own, for a test that stops it.
     pub fn start() -> Postgres {
+        Postgres::start_with(|_| String::new())
+    }
+
+    /// A server of its own that takes TLS connections with this certificate and key (PEM).
+    pub fn start_with_tls(certificate: &str, key: &str) -> Postgres {
+        Postgres::start_with(|dir| {
+            let (cert_path, key_path) = (dir.join("server.crt"), dir.join("server.key"));
+            std::fs::write(&cert_path, certificate).unwrap();
+            std::fs::write(&key_path, key).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            for file in [&cert_path, &key_path] {
+                let _ = Command::new("chown").arg(SERVER_USER).arg(file).status();
+            }
+            format!(
+                "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert_path.display(),
+                key_path.display()
+            )
+        })
+    }
+
+    /// A server of its own with the options `options` returns, given the server's directory.
+    fn start_with(options: impl FnOnce(&Path) -> String) -> Postgres {
         let bin = bin_dir();
         let serial = SERVERS.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("helpyap-pg-{}-{serial}", std::process::id()));
@@ -85,10 +111,12 @@ impl Postgres {
             .stderr(Stdio::null())
             .spawn()
             .expect("the watchdog starts");
+        let options = options(&dir);
         let server = Postgres {
             port: free_port(),
             bin,
             dir,
+            options,
             _watchdog: watchdog,
         };
         server.resume();
@@ -114,9 +142,10 @@ impl Postgres {
         let data = self.dir.join("data");
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
-             -c max_connections=300",
+             -c max_connections=300 {}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.options
         );
         let log = self.dir.join("log");
         let started = as_server_user(
@@ -185,8 +214,31 @@ impl Redis {
 
     /// Starts redis-server on `port` (keeping nothing on disk) and waits until it listens.
     pub fn start(port: u16) -> Redis {
+        Redis::start_with(port, &["--port", &port.to_string()])
+    }
+
+    /// Starts redis-server taking only TLS connections on `port`, with this certificate and
+    /// key (files).
+    pub fn start_with_tls(port: u16, certificate: &Path, key: &Path) -> Redis {
+        let args = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            path(certificate),
+            "--tls-key-file",
+            path(key),
+            "--tls-auth-clients",
+            "no",
+        ];
+        Redis::start_with(port, &args)
+    }
+
+    fn start_with(port: u16, args: &[&str]) -> Redis {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(args)
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

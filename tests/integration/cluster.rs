@@ -834,3 +834,156 @@ async fn through_nginx_in_front_of_three_nodes_everything_streams_and_visitors_a
         "{text}"
     );
 }
+
+/// A throw-away CA and a certificate for 127.0.0.1 it signed: `ca.crt`, `server.crt`,
+/// `server.key` in the returned directory.
+fn test_certificates() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let steps: [&[&str]; 3] = [
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=HelpYap test CA",
+            ],
+            &["-addext", "basicConstraints=critical,CA:TRUE"],
+            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ]
+        .concat(),
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    ];
+    std::fs::write(
+        dir.path().join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    for args in steps {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl is installed");
+        assert!(status.success(), "openssl {args:?}");
+    }
+    dir
+}
+
+/// `sslmode=require` and `rediss://` put a node's connections to both engines under TLS, the
+/// servers' certificates checked against the trust store (here `SSL_CERT_FILE`, the test CA);
+/// a certificate the node does not trust is refused at start with exit 69.
+#[tokio::test(flavor = "multi_thread")]
+async fn engines_are_reached_over_tls_when_the_urls_ask_and_their_certificates_are_checked() {
+    use crate::support::Binary;
+    let certificates = test_certificates();
+    let file = |name: &str| certificates.path().join(name);
+    let read = |name: &str| std::fs::read_to_string(file(name)).unwrap();
+    let postgres = Postgres::start_with_tls(&read("server.crt"), &read("server.key"));
+    let database = postgres.database().await;
+    let port = free_port();
+    let _redis = Redis::start_with_tls(port, &file("server.crt"), &file("server.key"));
+    let postgres_url = format!("{database}?sslmode=require");
+    let redis_url = format!("rediss://127.0.0.1:{port}/");
+    let ca = file("ca.crt");
+    let envs = [
+        ("HELPYAP_POSTGRES_URL", postgres_url.as_str()),
+        ("HELPYAP_REDIS_URL", redis_url.as_str()),
+        ("SSL_CERT_FILE", ca.to_str().unwrap()),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    let node = Binary::start(work.path(), &["--bind", "127.0.0.1:0"], &envs);
+    let health: Value = client()
+        .get(node.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    let pushed = node
+        .push_demo(json!({ "project": "demo", "type": "signed_up" }))
+        .await;
+    assert_eq!(pushed["id"], "1", "{pushed}");
+
+    // Every connection of the node to its database is encrypted.
+    let (observer, connection) = tokio_postgres::connect(&database, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let count = |encrypted: bool| {
+        let observer = &observer;
+        async move {
+            let row = observer
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                     WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+                     AND s.ssl = $1",
+                    &[&encrypted],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0)
+        }
+    };
+    assert!(count(true).await > 0, "the node's connections use TLS");
+    assert_eq!(count(false).await, 0, "and none goes without");
+    drop(node);
+
+    // The system's trust store does not know the test CA: refused, clearly.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_helpyap"))
+        .current_dir(work.path())
+        .args(["--bind", "127.0.0.1:0"])
+        .env("HELPYAP_POSTGRES_URL", &postgres_url)
+        .env("HELPYAP_REDIS_URL", &redis_url)
+        .env_remove("SSL_CERT_FILE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(69), "{stderr}");
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+}

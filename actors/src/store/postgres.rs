@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde::{Serialize, de::DeserializeOwned};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 use super::backup::{BackupError, BackupSummary};
@@ -184,12 +186,32 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
-/// No connection to be had in time: the server is down or overwhelmed.
+/// No connection to be had in time: the server is down or overwhelmed, or refused us (a TLS
+/// certificate not trusted, a wrong password).
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(error: deadpool_postgres::PoolError) -> StoreError {
-        StoreError::Unreachable(Box::new(error))
+        StoreError::Unreachable(Box::new(WithCauses(error)))
     }
 }
+
+/// An error that says its causes too ("error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer"), for errors whose own message is vague.
+#[derive(Debug)]
+struct WithCauses<E>(E);
+
+impl<E: std::error::Error> std::fmt::Display for WithCauses<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
+impl<E: std::error::Error> std::error::Error for WithCauses<E> {}
 
 impl PgStore {
     /// Whether `url` is a PostgreSQL URL naming a host, without connecting.
@@ -230,13 +252,24 @@ impl PgStore {
             path: path.clone().into(),
             reason,
         };
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // TLS where the URL asks for it (`sslmode=require`), with the server's certificate
+        // verified against the system's trust store (`SSL_CERT_FILE` names another); otherwise
+        // none, even from a server that offers it ("prefer" is taken as "disable", so a
+        // self-signed default certificate never fails a plain connection).
+        let manager = if config.get_ssl_mode() == SslMode::Require {
+            let (tls, _unreadable) = MakeRustlsConnect::with_native_certs().map_err(|errors| {
+                open_error(format!(
+                    "sslmode=require, but no trusted certificates were found: {errors:?}"
+                ))
+            })?;
+            Manager::from_config(config, tls, manager_config)
+        } else {
+            config.ssl_mode(SslMode::Disable);
+            Manager::from_config(config, NoTls, manager_config)
+        };
         let pool = Pool::builder(manager)
             .max_size(16)
             .runtime(deadpool_postgres::Runtime::Tokio1)
