@@ -26,21 +26,17 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use common::subscribers::{EPOCH, Tally, subscribe_sse, subscribe_ws};
 use common::{
     Nginx, Server, ServerConfig, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib,
 };
 
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 const PUSH_SECRET: &str = "sp_bench_fanout_secret_0123456789";
 const NCHAN_ADDR: &str = "127.0.0.1:8090";
 /// The prefix `../shared/bench/nchan.conf` names for its pid file, logs and temp files.
@@ -200,62 +196,6 @@ impl Target {
     }
 }
 
-/// What every subscriber reports into.
-#[derive(Default)]
-struct Tally {
-    /// Messages sent before this microsecond are ignored (nchan replays its newest on connect).
-    phase_start_us: AtomicU64,
-    received: AtomicU64,
-    recording: AtomicBool,
-    latencies_us: Mutex<Vec<f64>>,
-}
-
-impl Tally {
-    fn count(&self, text: &[u8]) {
-        let Some(sent_us) = sent_at(text) else { return };
-        if sent_us < self.phase_start_us.load(Relaxed) {
-            return;
-        }
-        self.received.fetch_add(1, Relaxed);
-        if self.recording.load(Relaxed) {
-            let latency = EPOCH.elapsed().as_micros() as f64 - sent_us as f64;
-            self.latencies_us.lock().unwrap().push(latency);
-        }
-    }
-
-    fn start_phase(&self, recording: bool) {
-        self.received.store(0, Relaxed);
-        self.recording.store(recording, Relaxed);
-        self.phase_start_us
-            .store(EPOCH.elapsed().as_micros() as u64, Relaxed);
-    }
-
-    async fn wait_for(&self, wanted: u64, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        while self.received.load(Relaxed) < wanted {
-            assert!(
-                Instant::now() < deadline,
-                "only {} of {wanted} deliveries arrived",
-                self.received.load(Relaxed)
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-}
-
-/// The microseconds after the first `t=` in a message.
-fn sent_at(text: &[u8]) -> Option<u64> {
-    let start = text.windows(2).position(|pair| pair == b"t=")? + 2;
-    let digits = text[start..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    std::str::from_utf8(&text[start..start + digits])
-        .ok()?
-        .parse()
-        .ok()
-}
-
 struct RunResult {
     deliveries_per_second: f64,
     cpu_per_delivery_us: f64,
@@ -353,47 +293,6 @@ fn server_cpu(target: &Target) -> f64 {
     match target {
         Target::Helpyap { pid, .. } => cpu_seconds(*pid),
         Target::Nchan { pids } => pids.iter().map(|&pid| cpu_seconds(pid)).sum(),
-    }
-}
-
-async fn subscribe_ws(addr: &str, path: &str, tally: &Tally, connected: &tokio::sync::Semaphore) {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    // Small buffers on our side too, so 10k clients fit beside the servers.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
-    let (mut socket, _) = tokio_tungstenite::client_async_with_config(
-        format!("ws://{addr}{path}"),
-        stream,
-        Some(config),
-    )
-    .await
-    .unwrap();
-    connected.add_permits(1);
-    while let Some(Ok(message)) = socket.next().await {
-        if let Message::Text(text) = message {
-            tally.count(text.as_bytes());
-        }
-    }
-}
-
-async fn subscribe_sse(addr: &str, path: &str, tally: &Tally, connected: &tokio::sync::Semaphore) {
-    let client = reqwest::Client::new();
-    let mut response = client
-        .get(format!("http://{addr}{path}"))
-        .header("Accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
-    connected.add_permits(1);
-    let mut pending: Vec<u8> = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        pending.extend_from_slice(&chunk);
-        while let Some(end) = pending.windows(2).position(|pair| pair == b"\n\n") {
-            tally.count(&pending[..end]);
-            pending.drain(..end + 2);
-        }
     }
 }
 

@@ -123,6 +123,12 @@ impl Postgres {
         server
     }
 
+    /// The server's main process (its connections' processes are its children).
+    pub fn postmaster_pid(&self) -> u32 {
+        let pid_file = std::fs::read_to_string(self.dir.join("data/postmaster.pid")).unwrap();
+        pid_file.lines().next().unwrap().trim().parse().unwrap()
+    }
+
     /// Stops the server (fast shutdown: connections are cut).
     pub fn stop(&self) {
         let data = self.dir.join("data");
@@ -271,6 +277,10 @@ impl Redis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

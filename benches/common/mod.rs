@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each benchmark uses its own part
 
+pub mod subscribers;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
