@@ -173,12 +173,11 @@ impl Engines {
         let postmaster = self.postgres.postmaster_pid();
         let stat = std::fs::read_to_string(format!("/proc/{postmaster}/stat")).unwrap();
         let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-        let reaped = (fields[13].parse::<f64>().unwrap() + fields[14].parse::<f64>().unwrap())
-            / 100.0;
-        let children = std::fs::read_to_string(format!(
-            "/proc/{postmaster}/task/{postmaster}/children"
-        ))
-        .unwrap_or_default();
+        let reaped =
+            (fields[13].parse::<f64>().unwrap() + fields[14].parse::<f64>().unwrap()) / 100.0;
+        let children =
+            std::fs::read_to_string(format!("/proc/{postmaster}/task/{postmaster}/children"))
+                .unwrap_or_default();
         let live: f64 = children
             .split_whitespace()
             .filter_map(|pid| pid.parse::<u32>().ok())
@@ -206,9 +205,11 @@ async fn run(setup: Setup, n_subscribers: usize, deliveries: usize) -> RunResult
             let postgres = Postgres::start();
             let database = postgres.database().await;
             let redis = Redis::start(free_port());
-            config = config
-                .set("cluster", "postgres_url", database)
-                .set("cluster", "redis_url", redis.url());
+            config = config.set("cluster", "postgres_url", database).set(
+                "cluster",
+                "redis_url",
+                redis.url(),
+            );
             Some(Engines { postgres, redis })
         }
     };
@@ -228,7 +229,8 @@ async fn run(setup: Setup, n_subscribers: usize, deliveries: usize) -> RunResult
     for idx in 0..n_subscribers {
         let addr = addrs[idx % addrs.len()].clone();
         let (tally, connected) = (tally.clone(), connected.clone());
-        subscribers.spawn(async move { subscribe_ws(&addr, SUBSCRIBE_PATH, &tally, &connected).await });
+        subscribers
+            .spawn(async move { subscribe_ws(&addr, SUBSCRIBE_PATH, &tally, &connected).await });
     }
     let _ = connected.acquire_many(n_subscribers as u32).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -247,7 +249,12 @@ async fn run(setup: Setup, n_subscribers: usize, deliveries: usize) -> RunResult
 
     let pushes = deliveries.div_ceil(n_subscribers);
     tally.start_phase(false);
-    let node_cpu = || nodes.iter().map(|node| cpu_seconds(node.pid())).sum::<f64>();
+    let node_cpu = || {
+        nodes
+            .iter()
+            .map(|node| cpu_seconds(node.pid()))
+            .sum::<f64>()
+    };
     let engines_cpu = || engines.as_ref().map_or((0.0, 0.0), Engines::cpu);
     let (nodes_before, (postgres_before, redis_before)) = (node_cpu(), engines_cpu());
     let next = Arc::new(AtomicU64::new(0));

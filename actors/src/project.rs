@@ -245,6 +245,8 @@ pub struct ProjectState {
     shared: bool,
     /// How often to read the store for what other nodes changed; `None` on a node of its own.
     check_interval: Option<Duration>,
+    /// Documents were replaced but the record's new knowledge revision was not saved.
+    revision_unsaved: bool,
     /// The hour whose old counts were last dropped.
     counts_pruned_hour: u64,
 }
@@ -288,6 +290,7 @@ impl Actor for Project {
             fan_out: args.fan_out,
             shared: args.check_interval.is_some(),
             check_interval: args.check_interval,
+            revision_unsaved: false,
             counts_pruned_hour: 0,
         };
         state.publish();
@@ -551,8 +554,9 @@ impl ProjectState {
         let mut documents = self.store.documents(&self.record.slug).await?;
         let changed = match edit {
             DocumentEdit::Upsert(new) => {
-                // The same documents again (a restart loading its knowledge_dir) change nothing.
-                let same = new.iter().all(|doc| documents.contains(doc));
+                // The same documents again (a restart loading its knowledge_dir) change nothing,
+                // unless the revision of the last change never made it to the store.
+                let same = !self.revision_unsaved && new.iter().all(|doc| documents.contains(doc));
                 documents.retain(|existing| !new.iter().any(|doc| doc.id == existing.id));
                 documents.extend(new);
                 documents.sort_by(|a, b| a.id.cmp(&b.id));
@@ -583,7 +587,12 @@ impl ProjectState {
             .replace_documents(&self.record.slug, &documents)
             .await?;
         self.knowledge = Arc::new(knowledge);
-        self.save(record).await
+        // Should the revision not be saved, the other nodes would never rebuild: the next edit
+        // saves one even if its documents are already stored.
+        self.revision_unsaved = true;
+        self.save(record).await?;
+        self.revision_unsaved = false;
+        Ok(())
     }
 
     fn publish(&self) {

@@ -76,6 +76,14 @@ impl EventCounts {
         }
     }
 
+    /// The kinds counted at least once, with their counts.
+    pub fn counted(&self) -> impl Iterator<Item = (EventKind, u64)> + '_ {
+        EventKind::ALL
+            .into_iter()
+            .map(|kind| (kind, self.of(kind)))
+            .filter(|&(_, count)| count > 0)
+    }
+
     pub fn add(&mut self, kind: EventKind, count: u64) {
         let slot = match kind {
             EventKind::Purchased => &mut self.purchased,

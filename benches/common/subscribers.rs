@@ -69,7 +69,12 @@ pub fn sent_at(text: &[u8]) -> Option<u64> {
         .ok()
 }
 
-pub async fn subscribe_ws(addr: &str, path: &str, tally: &Tally, connected: &tokio::sync::Semaphore) {
+pub async fn subscribe_ws(
+    addr: &str,
+    path: &str,
+    tally: &Tally,
+    connected: &tokio::sync::Semaphore,
+) {
     let stream = TcpStream::connect(addr).await.unwrap();
     // Small buffers on our side too, so 10k clients fit beside the servers.
     let config = WebSocketConfig::default()
@@ -90,7 +95,12 @@ pub async fn subscribe_ws(addr: &str, path: &str, tally: &Tally, connected: &tok
     }
 }
 
-pub async fn subscribe_sse(addr: &str, path: &str, tally: &Tally, connected: &tokio::sync::Semaphore) {
+pub async fn subscribe_sse(
+    addr: &str,
+    path: &str,
+    tally: &Tally,
+    connected: &tokio::sync::Semaphore,
+) {
     let client = reqwest::Client::new();
     let mut response = client
         .get(format!("http://{addr}{path}"))
@@ -109,4 +119,3 @@ pub async fn subscribe_sse(addr: &str, path: &str, tally: &Tally, connected: &to
         }
     }
 }
-

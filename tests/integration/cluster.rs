@@ -242,24 +242,9 @@ async fn one_answer_at_a_time_per_session_across_nodes() {
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 409, 409]);
     // Read from another node than the one that answered: two questions, two answers.
-    let transcript = client()
-        .get(nodes[2].url(&format!(
-            "/api/widget/session?project=demo&sessionId={session}"
-        )))
-        .header("x-session-token", &token)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let roles: Vec<&str> = transcript["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|message| message["role"].as_str().unwrap())
-        .collect();
-    assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
+    let turns = ["user", "assistant"];
+    let roles = transcript_roles(&nodes[2], session, &token).await;
+    assert_eq!(roles, turns.repeat(2));
     // The next question, on yet another node, continues the same transcript.
     let next = read_answer(
         client()
@@ -271,25 +256,28 @@ async fn one_answer_at_a_time_per_session_across_nodes() {
     )
     .await;
     assert_eq!(next.status, 200);
-    let stored = client()
-        .get(nodes[0].url(&format!(
-            "/api/widget/session?project=demo&sessionId={session}"
-        )))
-        .header("x-session-token", &token)
+    let roles = transcript_roles(&nodes[0], session, &token).await;
+    assert_eq!(roles, turns.repeat(3), "nothing overwritten, nothing lost");
+}
+
+/// Who wrote each message of the session's transcript, as `node` serves it.
+async fn transcript_roles(node: &TestServer, session: Uuid, token: &str) -> Vec<String> {
+    let path = format!("/api/widget/session?project=demo&sessionId={session}");
+    let transcript: Value = client()
+        .get(node.url(&path))
+        .header("x-session-token", token)
         .send()
         .await
         .unwrap()
-        .json::<Value>()
+        .json()
         .await
         .unwrap();
-    let roles: Vec<&str> = stored["messages"]
+    transcript["messages"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|message| message["role"].as_str().unwrap())
-        .collect();
-    let turns = ["user", "assistant"];
-    assert_eq!(roles, turns.repeat(3), "nothing overwritten, nothing lost");
+        .map(|message| message["role"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// An owner signed in on one node renames the widget; every node serves the new name within

@@ -730,25 +730,33 @@ async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: im
     }
 }
 
-/// Two nodes on one store that never hear each other (every announcement is lost): each
-/// finds the other's events, settings, knowledge base and deletions at its periodic check.
-#[tokio::test]
-async fn a_node_finds_what_no_one_told_it_at_its_next_check() {
-    use crate::knowledge::{Document, DocumentFormat};
+/// Two nodes on one store that never hear each other (every announcement is lost), checking
+/// the store every `check_interval`, with project "demo" (push secret "sp_d").
+async fn deaf_nodes(check_interval: Duration) -> (tempfile::TempDir, Store, Vec<Engine>) {
     use crate::nodes::SingleNode;
     let dir = tempfile::tempdir().unwrap();
     let store: Store = Arc::new(crate::store::SledStore::open(dir.path()).unwrap());
     let mut nodes = Vec::new();
     for _ in 0..2 {
         let deaf = Arc::new(SingleNode::default());
-        let cluster = Nodes::cluster(deaf.clone(), deaf, Duration::from_millis(50));
+        let cluster = Nodes::cluster(deaf.clone(), deaf, check_interval);
         nodes.push(start_on(store.clone(), feed(100), cluster).await);
     }
-    let (a, b) = (&nodes[0], &nodes[1]);
-    a.projects
+    nodes[0]
+        .projects
         .configure("demo", settings("Demo", Some("sp_d")))
         .await
         .unwrap();
+    (dir, store, nodes)
+}
+
+/// Two nodes on one store that never hear each other (every announcement is lost): each
+/// finds the other's events, settings, knowledge base and deletions at its periodic check.
+#[tokio::test]
+async fn a_node_finds_what_no_one_told_it_at_its_next_check() {
+    use crate::knowledge::{Document, DocumentFormat};
+    let (_dir, store, nodes) = deaf_nodes(Duration::from_millis(50)).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
     let mut visitor = b.projects.subscribe("demo", None).await.unwrap();
 
     // An event whose announcement was lost (its node died after the commit).
@@ -826,20 +834,8 @@ async fn a_node_finds_what_no_one_told_it_at_its_next_check() {
 /// what it missed from the store, not a reset.
 #[tokio::test]
 async fn a_node_behind_replays_from_the_store_rather_than_reset() {
-    use crate::nodes::SingleNode;
-    let dir = tempfile::tempdir().unwrap();
-    let store: Store = Arc::new(crate::store::SledStore::open(dir.path()).unwrap());
-    let mut nodes = Vec::new();
-    for _ in 0..2 {
-        let deaf = Arc::new(SingleNode::default());
-        let cluster = Nodes::cluster(deaf.clone(), deaf, Duration::from_secs(3600));
-        nodes.push(start_on(store.clone(), feed(100), cluster).await);
-    }
+    let (_dir, _store, nodes) = deaf_nodes(Duration::from_secs(3600)).await;
     let (a, b) = (&nodes[0], &nodes[1]);
-    a.projects
-        .configure("demo", settings("Demo", Some("sp_d")))
-        .await
-        .unwrap();
     b.projects.snapshot("demo").await.unwrap(); // b's actor starts, knowing of no event
     for name in ["one", "two", "three"] {
         a.projects

@@ -626,17 +626,19 @@ impl Storage for PgStore {
                 .await?;
         }
         for (hour, of_hour) in counts {
-            for kind in EventKind::ALL {
-                let count = of_hour.of(kind);
-                if count > 0 {
-                    transaction
-                        .execute(
-                            "INSERT INTO event_counts (slug, hour, kind, count) VALUES ($1, $2, $3, $4)
-                             ON CONFLICT (slug, hour, kind) DO UPDATE SET count = $4",
-                            &[&slug, &signed(*hour), &i16::from(kind.code()), &signed(count)],
-                        )
-                        .await?;
-                }
+            for (kind, count) in of_hour.counted() {
+                transaction
+                    .execute(
+                        "INSERT INTO event_counts (slug, hour, kind, count) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (slug, hour, kind) DO UPDATE SET count = $4",
+                        &[
+                            &slug,
+                            &signed(*hour),
+                            &i16::from(kind.code()),
+                            &signed(count),
+                        ],
+                    )
+                    .await?;
             }
         }
         transaction.commit().await?;

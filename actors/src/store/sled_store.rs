@@ -417,11 +417,8 @@ impl Storage for SledStore {
         }
         let mut counted = sled::Batch::default();
         for (hour, of_hour) in counts {
-            for kind in EventKind::ALL {
-                let count = of_hour.of(kind);
-                if count > 0 {
-                    counted.insert(count_key(slug, *hour, kind), &count.to_be_bytes());
-                }
+            for (kind, count) in of_hour.counted() {
+                counted.insert(count_key(slug, *hour, kind), &count.to_be_bytes());
             }
         }
         self.events.apply_batch(stored)?;
