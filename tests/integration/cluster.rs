@@ -74,6 +74,19 @@ async fn within<F: Future<Output = bool>>(limit: Duration, what: &str, check: im
     }
 }
 
+/// The whole integration suite runs twice, embedded and with `HELPYAP_TEST_MODE=cluster`
+/// (see scripts/test): every server a test starts is in the run's mode.
+#[tokio::test]
+async fn servers_run_in_the_mode_the_test_run_asks_for() {
+    let server = TestServer::start().await;
+    let engine = if crate::support::cluster_mode() {
+        "postgresql"
+    } else {
+        "sled"
+    };
+    assert_eq!(health(&server).await["store"]["engine"], engine);
+}
+
 #[tokio::test]
 async fn every_node_reports_both_engines_and_nodes_started_together_seed_once() {
     let nodes = cluster(3, |_| {}).await;
@@ -668,7 +681,7 @@ async fn seen(
 #[tokio::test(flavor = "multi_thread")]
 async fn an_install_moves_from_one_node_into_a_cluster_and_back() {
     let work = tempfile::tempdir().unwrap();
-    let single = TestServer::start_with(many_pushes).await;
+    let single = TestServer::start_embedded_with(many_pushes).await;
     for name in ["a", "b", "c"] {
         push_named(&single, "demo", name).await;
     }

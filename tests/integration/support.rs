@@ -7,10 +7,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use helpyap::config::{Config, DEFAULT_CONFIG_TOML, ProjectConfig};
+use helpyap::config::{ClusterConfig, Config, DEFAULT_CONFIG_TOML, ProjectConfig};
 use helpyap::server::App;
 use helpyap_actors::Engine;
 use helpyap_actors::records::Role;
+use helpyap_actors::testing::{Postgres, Redis};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -29,6 +30,11 @@ pub struct TestServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     data_dir: TempDir,
+}
+
+/// Whether this test run puts its servers in cluster mode (`HELPYAP_TEST_MODE=cluster`).
+pub fn cluster_mode() -> bool {
+    std::env::var("HELPYAP_TEST_MODE").is_ok_and(|mode| mode == "cluster")
 }
 
 /// The shipped config with a fresh data dir, port 0, and a second project `other`.
@@ -55,7 +61,27 @@ impl TestServer {
         TestServer::start_with(|_| {}).await
     }
 
+    /// A server with the test config as `edit` leaves it, in the mode the test run asks for:
+    /// with `HELPYAP_TEST_MODE=cluster`, a node on a database of its own on the test binary's
+    /// PostgreSQL and on its Redis; otherwise on its own sled store.
     pub async fn start_with(edit: impl FnOnce(&mut Config)) -> TestServer {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(data_dir.path());
+        if cluster_mode() {
+            config.cluster = Some(ClusterConfig {
+                postgres_url: Postgres::shared().database().await,
+                redis_url: Redis::shared().url(),
+                ..ClusterConfig::default()
+            });
+        }
+        edit(&mut config);
+        config.validate().unwrap();
+        TestServer::start_on(config, data_dir).await
+    }
+
+    /// A server on its own sled store whatever the test run's mode, for what only a single
+    /// node has (its data directory, the backup download).
+    pub async fn start_embedded_with(edit: impl FnOnce(&mut Config)) -> TestServer {
         TestServer::start_in(tempfile::tempdir().unwrap(), edit).await
     }
 
