@@ -247,6 +247,8 @@ pub struct ProjectState {
     check_interval: Option<Duration>,
     /// Documents were replaced but the record's new knowledge revision was not saved.
     revision_unsaved: bool,
+    /// Deliveries to this node's visitors not written to the store yet, by hour.
+    uncounted: std::collections::BTreeMap<u64, u64>,
     /// The hour whose old counts were last dropped.
     counts_pruned_hour: u64,
 }
@@ -291,6 +293,7 @@ impl Actor for Project {
             shared: args.check_interval.is_some(),
             check_interval: args.check_interval,
             revision_unsaved: false,
+            uncounted: Default::default(),
             counts_pruned_hour: 0,
         };
         state.publish();
@@ -298,6 +301,16 @@ impl Actor for Project {
             myself.send_after(every, || ProjectMessage::Check);
         }
         Ok(state)
+    }
+
+    /// Counts the deliveries still uncounted before the actor goes.
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<ProjectMessage>,
+        state: &mut ProjectState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.count_deliveries().await;
+        Ok(())
     }
 
     async fn handle(
@@ -344,6 +357,9 @@ impl Actor for Project {
             ProjectMessage::Deliver(event) => state.deliver(*event).await,
             ProjectMessage::Refresh | ProjectMessage::Check => {
                 let periodic = matches!(message, ProjectMessage::Check);
+                if periodic {
+                    state.count_deliveries().await;
+                }
                 if !state.refresh().await {
                     myself.stop(Some("project deleted on another node".into()));
                 } else if let Some(every) = state.check_interval.filter(|_| periodic) {
@@ -431,18 +447,32 @@ impl ProjectState {
         }
     }
 
+    /// Hands events to the feed and counts the deliveries: at once on a node of its own (a
+    /// write to its local store), at the next check in cluster mode (one write per check
+    /// instead of one per event and node).
     async fn publish_events(&mut self, events: &[SocialProofEvent]) {
-        let slug = &self.record.slug;
         for event in events {
-            let delivered = self.feed.publish(event, now_ms());
-            let hour = event.created_at_ms / HOUR_MS;
-            if delivered > 0
-                && let Err(error) = self
-                    .store
-                    .add_deliveries(slug, hour, delivered as u64)
-                    .await
-            {
-                tracing::warn!(project = %slug, %error, "deliveries not counted");
+            let delivered = self.feed.publish(event, now_ms()) as u64;
+            if delivered > 0 {
+                let hour = event.created_at_ms / HOUR_MS;
+                *self.uncounted.entry(hour).or_default() += delivered;
+            }
+        }
+        if !self.shared {
+            self.count_deliveries().await;
+        }
+    }
+
+    /// Writes the deliveries not counted yet; what fails to be written is kept for next time.
+    async fn count_deliveries(&mut self) {
+        for (hour, delivered) in std::mem::take(&mut self.uncounted) {
+            let counted = self
+                .store
+                .add_deliveries(&self.record.slug, hour, delivered)
+                .await;
+            if let Err(error) = counted {
+                tracing::warn!(project = %self.record.slug, %error, "deliveries not counted yet");
+                *self.uncounted.entry(hour).or_default() += delivered;
             }
         }
     }
@@ -467,6 +497,7 @@ impl ProjectState {
             Ok(Some(stored)) => stored,
             Ok(None) => {
                 self.board.remove(&slug);
+                self.uncounted.clear(); // nothing to count them for
                 return false;
             }
             Err(error) => {

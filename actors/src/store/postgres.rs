@@ -488,43 +488,37 @@ impl Storage for PgStore {
         created_at_ms: u64,
         keep: u64,
     ) -> Result<SocialProofEvent, StoreError> {
-        let mut client = self.pool.get().await?;
-        let transaction = client.transaction().await?;
-        lock_project(&transaction, slug).await?;
-        // The project's id row is locked until COMMIT: pushes through any node queue here.
-        let id: i64 = transaction
-            .query_one(
-                "INSERT INTO event_ids (slug, last_id) VALUES ($1, 1)
-                 ON CONFLICT (slug) DO UPDATE SET last_id = event_ids.last_id + 1
-                 RETURNING last_id",
-                &[&slug],
-            )
-            .await?
-            .get(0);
-        let event = event.into_event(id as u64, created_at_ms);
-        transaction
-            .execute(
-                "INSERT INTO events (slug, id, record) VALUES ($1, $2, $3)",
-                &[&slug, &id, &json(&event)],
-            )
-            .await?;
+        // One statement, one round trip, atomic: the project's row share-locked (so it cannot
+        // be deleted under the push), the next id taken from its `event_ids` row (locked until
+        // the statement ends: pushes through any node queue there), the event and its hour's
+        // count written, events past the replay tail dropped. No row back: no such project.
         let hour = signed(created_at_ms / HOUR_MS);
         let kind = i16::from(event.kind.code());
-        transaction
-            .execute(
-                "INSERT INTO event_counts (slug, hour, kind, count) VALUES ($1, $2, $3, 1)
-                 ON CONFLICT (slug, hour, kind) DO UPDATE SET count = event_counts.count + 1",
-                &[&slug, &hour, &kind],
+        let unnumbered = json(&event.clone().into_event(0, created_at_ms));
+        let rows = self
+            .rows(
+                "WITH project AS (
+                     SELECT slug FROM projects WHERE slug = $1 FOR SHARE
+                 ), id AS (
+                     INSERT INTO event_ids (slug, last_id) SELECT slug, 1 FROM project
+                     ON CONFLICT (slug) DO UPDATE SET last_id = event_ids.last_id + 1
+                     RETURNING last_id
+                 ), stored AS (
+                     INSERT INTO events (slug, id, record)
+                     SELECT $1, last_id, $2::jsonb || jsonb_build_object('id', last_id) FROM id
+                 ), counted AS (
+                     INSERT INTO event_counts (slug, hour, kind, count)
+                     SELECT $1, $3, $4, 1 FROM id
+                     ON CONFLICT (slug, hour, kind) DO UPDATE SET count = event_counts.count + 1
+                 ), pruned AS (
+                     DELETE FROM events WHERE slug = $1 AND id <= (SELECT last_id FROM id) - $5
+                 )
+                 SELECT last_id FROM id",
+                &[&slug, &unnumbered, &hour, &kind, &signed(keep)],
             )
             .await?;
-        transaction
-            .execute(
-                "DELETE FROM events WHERE slug = $1 AND id <= $2",
-                &[&slug, &(id - signed(keep))],
-            )
-            .await?;
-        transaction.commit().await?;
-        Ok(event)
+        let id: i64 = rows.first().ok_or(StoreError::NoSuchProject)?.get(0);
+        Ok(event.into_event(id as u64, created_at_ms))
     }
 
     async fn events_after(
