@@ -130,7 +130,18 @@ pub enum ChatError {
     #[error("Answer not found")]
     MessageNotFound,
     #[error("the chat's store failed")]
-    Store(#[from] StoreError),
+    Store(#[source] StoreError),
+}
+
+/// A project or session another node deleted is what it is; other store errors are the store's.
+impl From<StoreError> for ChatError {
+    fn from(error: StoreError) -> ChatError {
+        match error {
+            StoreError::NoSuchProject => ChatError::ProjectNotFound,
+            StoreError::NoSuchSession => ChatError::SessionNotFound,
+            error => ChatError::Store(error),
+        }
+    }
 }
 
 impl Failure for ChatError {

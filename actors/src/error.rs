@@ -50,6 +50,9 @@ pub enum StoreError {
     /// took requests for it).
     #[error("Project not found")]
     NoSuchProject,
+    /// The conversation a message belongs to is gone (erased on another node).
+    #[error("Session not found")]
+    NoSuchSession,
     /// The database server cannot be reached right now; worth a retry.
     #[error("the database is unreachable: {0}")]
     Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -65,7 +68,7 @@ impl Failure for StoreError {
             StoreError::Unreachable(_) => ErrorKind::Unavailable {
                 retry_after: STORE_RETRY_AFTER,
             },
-            StoreError::NoSuchProject => ErrorKind::NotFound,
+            StoreError::NoSuchProject | StoreError::NoSuchSession => ErrorKind::NotFound,
             _ => ErrorKind::Internal,
         }
     }

@@ -189,13 +189,13 @@ impl AnswerLease {
 impl Drop for AnswerLease {
     fn drop(&mut self) {
         self.stop_renewing();
-        if let Some(holder) = self.holder.take() {
-            // At once when it can be (a node of its own), else off the dropping thread; a lease
-            // not released in time expires.
+        // At once when it can be (a node of its own), else on the runtime; outside one (or
+        // should it never run) a lease expires instead.
+        if let Some(holder) = self.holder.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
             let mut release = Box::pin(async move { holder.release().await });
-            if (&mut release).now_or_never().is_none()
-                && let Ok(runtime) = tokio::runtime::Handle::try_current()
-            {
+            if (&mut release).now_or_never().is_none() {
                 runtime.spawn(release);
             }
         }

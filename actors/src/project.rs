@@ -61,7 +61,17 @@ pub enum ProjectError {
     #[error("the knowledge index failed")]
     Index(#[source] tantivy::TantivyError),
     #[error("the project's store failed")]
-    Store(#[from] StoreError),
+    Store(#[source] StoreError),
+}
+
+/// A project another node deleted is not found; other store errors are the store's.
+impl From<StoreError> for ProjectError {
+    fn from(error: StoreError) -> ProjectError {
+        match error {
+            StoreError::NoSuchProject => ProjectError::NotFound,
+            error => ProjectError::Store(error),
+        }
+    }
 }
 
 impl Failure for ProjectError {
@@ -249,6 +259,8 @@ pub struct ProjectState {
     revision_unsaved: bool,
     /// Deliveries to this node's visitors not written to the store yet, by hour.
     uncounted: std::collections::BTreeMap<u64, u64>,
+    /// Whether the last attempt to write them failed.
+    counting_failed: bool,
     /// The hour whose old counts were last dropped.
     counts_pruned_hour: u64,
 }
@@ -294,6 +306,7 @@ impl Actor for Project {
             check_interval: args.check_interval,
             revision_unsaved: false,
             uncounted: Default::default(),
+            counting_failed: false,
             counts_pruned_hour: 0,
         };
         state.publish();
@@ -357,10 +370,11 @@ impl Actor for Project {
             ProjectMessage::Deliver(event) => state.deliver(*event).await,
             ProjectMessage::Refresh | ProjectMessage::Check => {
                 let periodic = matches!(message, ProjectMessage::Check);
-                if periodic {
+                let exists = state.refresh().await;
+                if periodic && exists {
                     state.count_deliveries().await;
                 }
-                if !state.refresh().await {
+                if !exists {
                     myself.stop(Some("project deleted on another node".into()));
                 } else if let Some(every) = state.check_interval.filter(|_| periodic) {
                     myself.send_after(every, || ProjectMessage::Check);
@@ -465,15 +479,25 @@ impl ProjectState {
 
     /// Writes the deliveries not counted yet; what fails to be written is kept for next time.
     async fn count_deliveries(&mut self) {
+        let mut failed = None;
         for (hour, delivered) in std::mem::take(&mut self.uncounted) {
             let counted = self
                 .store
                 .add_deliveries(&self.record.slug, hour, delivered)
                 .await;
             if let Err(error) = counted {
-                tracing::warn!(project = %self.record.slug, %error, "deliveries not counted yet");
                 *self.uncounted.entry(hour).or_default() += delivered;
+                failed = Some(error);
             }
+        }
+        match failed {
+            // Said once per project and outage, not at every check.
+            Some(error) if !self.counting_failed => {
+                tracing::warn!(project = %self.record.slug, %error, "deliveries not counted yet; retrying at each check");
+                self.counting_failed = true;
+            }
+            Some(_) => {}
+            None => self.counting_failed = false,
         }
     }
 

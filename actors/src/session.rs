@@ -421,7 +421,7 @@ impl SessionState {
 
     /// Adds `message` at the end of the transcript as the store has it, durably: when another
     /// node (an agent's reply, say) took the next seq first, it reads the transcript again and
-    /// takes the one after.
+    /// takes the one after. `NoSuchSession` when the conversation was erased meanwhile.
     async fn add_message(
         &mut self,
         mut message: MessageRecord,
@@ -434,6 +434,9 @@ impl SessionState {
                 return Ok(message);
             }
             self.reread().await?;
+            if self.record.is_none() {
+                return Err(StoreError::NoSuchSession);
+            }
         }
         Err(StoreError::Corrupt {
             key: self.session_id.to_string(),
@@ -473,18 +476,22 @@ impl SessionState {
         if self.record.is_none() {
             return Ok(()); // erased meanwhile
         }
-        self.add_message(MessageRecord {
-            seq: 0,
-            role: Role::Assistant,
-            content: ended.answer,
-            created_at_ms: now_ms(),
-            sources: ended.sources,
-            status: ended.status,
-            feedback: None,
-            author: None,
-        })
-        .await?;
-        Ok(())
+        let stored = self
+            .add_message(MessageRecord {
+                seq: 0,
+                role: Role::Assistant,
+                content: ended.answer,
+                created_at_ms: now_ms(),
+                sources: ended.sources,
+                status: ended.status,
+                feedback: None,
+                author: None,
+            })
+            .await;
+        match stored {
+            Err(StoreError::NoSuchSession) => Ok(()), // erased meanwhile, on another node
+            stored => Ok(stored.map(|_| ())?),
+        }
     }
 }
 

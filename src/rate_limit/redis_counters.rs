@@ -7,7 +7,7 @@
 //! [`RedisCounters::shared`] (health and metrics). It never decides a request itself: the
 //! limiter turns the count into a decision and headers.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,8 @@ pub struct RedisCounters {
     /// When Redis last failed; `None` while it answers.
     failed_at: Mutex<Option<Instant>>,
     shared: Arc<AtomicBool>,
+    /// Counts that failed one after the other.
+    failures_in_a_row: AtomicU32,
     /// Asks a failed Redis again every second, so `shared` turns true when it is back even
     /// with no request to count.
     prober: tokio::task::JoinHandle<()>,
@@ -72,6 +74,7 @@ impl RedisCounters {
             fallback: LocalCounters::default(),
             failed_at: Mutex::new(None),
             shared,
+            failures_in_a_row: AtomicU32::new(0),
             prober,
         })
     }
@@ -129,6 +132,7 @@ impl RateCounters for RedisCounters {
             match self.count_in_redis(key, window).await {
                 Ok((used, left_ms)) => {
                     *self.failed_at.lock().expect("never held across a panic") = None;
+                    self.failures_in_a_row.store(0, Ordering::Relaxed);
                     self.shared.store(true, Ordering::Relaxed);
                     let used = used.min(u64::from(u32::MAX)) as u32;
                     return Hit {
@@ -137,12 +141,14 @@ impl RateCounters for RedisCounters {
                         reset_after: Duration::from_millis(left_ms),
                     };
                 }
-                Err(error) => {
+                // One slow answer counts this request here; a second in a row rests Redis.
+                Err(error) if self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) >= 1 => {
                     *self.failed_at.lock().expect("never held across a panic") = Some(now);
                     if self.shared.swap(false, Ordering::Relaxed) {
                         tracing::warn!(%error, "Redis unreachable: rate limits are counted on this node alone until it answers");
                     }
                 }
+                Err(_) => {}
             }
         }
         self.fallback.count(key, limit, window, now)

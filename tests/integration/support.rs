@@ -34,7 +34,11 @@ pub struct TestServer {
 
 /// Whether this test run puts its servers in cluster mode (`HELPYAP_TEST_MODE=cluster`).
 pub fn cluster_mode() -> bool {
-    std::env::var("HELPYAP_TEST_MODE").is_ok_and(|mode| mode == "cluster")
+    match std::env::var("HELPYAP_TEST_MODE").as_deref() {
+        Err(_) | Ok("embedded") => false,
+        Ok("cluster") => true,
+        Ok(other) => panic!("HELPYAP_TEST_MODE is \"embedded\" or \"cluster\", not {other:?}"),
+    }
 }
 
 /// The shipped config with a fresh data dir, port 0, and a second project `other`.

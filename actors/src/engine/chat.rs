@@ -172,8 +172,9 @@ impl Chat {
         Ok(Some((session, messages)))
     }
 
-    /// Deletes a conversation of `slug` for good: its live actor is stopped first, so no answer
-    /// in flight can write it back. `false` when no such session belongs to the project.
+    /// Deletes a conversation of `slug` for good: its live actor here is stopped first, and the
+    /// store refuses messages for a deleted session, so no answer in flight on any node writes it
+    /// back. `false` when no such session belongs to the project.
     pub async fn delete_conversation(
         &self,
         slug: &str,

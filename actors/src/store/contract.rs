@@ -131,7 +131,7 @@ fn session(slug: &str, created_at_ms: u64) -> SessionRecord {
     }
 }
 
-fn message(seq: u32, content: &str) -> MessageRecord {
+pub(crate) fn message(seq: u32, content: &str) -> MessageRecord {
     MessageRecord {
         seq,
         role: if seq % 2 == 1 {
@@ -331,7 +331,7 @@ pub(crate) async fn events_are_counted_per_hour_and_type_and_old_hours_dropped(
 }
 
 pub(crate) async fn deliveries_are_summed_per_hour(backend: &impl Backend) {
-    let store = backend.fresh().await;
+    let store = with_projects(backend).await;
     store.add_deliveries("demo", 5, 3).await.unwrap();
     store.add_deliveries("demo", 5, 4).await.unwrap();
     store.add_deliveries("demo", 7, 1).await.unwrap();
@@ -455,7 +455,7 @@ pub(crate) async fn leads_come_back_oldest_first(backend: &impl Backend) {
 }
 
 pub(crate) async fn documents_are_replaced_as_a_whole_in_id_order(backend: &impl Backend) {
-    let store = backend.fresh().await;
+    let store = with_projects(backend).await;
     let docs = [document("b"), document("a"), document("c")];
     store.replace_documents("demo", &docs).await.unwrap();
     store

@@ -105,7 +105,6 @@ const MIGRATION_4: &str = r#"
 CREATE INDEX messages_unanswered ON messages (session) WHERE
     record->>'role' = 'assistant' AND (record->>'status' = 'failed' OR
     (record->>'status' = 'complete' AND jsonb_array_length(record->'sources') = 0));
-CREATE INDEX sessions_by_project_since ON sessions (slug, created_ms);
 "#;
 
 /// An unanswered answer, as SQL over a `messages` row `m` ([`MessageRecord::is_unanswered`]).
@@ -160,11 +159,8 @@ impl std::fmt::Display for PgError {
     }
 }
 
-impl std::error::Error for PgError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
+/// No source: the chain below would print the server's DETAIL.
+impl std::error::Error for PgError {}
 
 /// A lost connection, or a server shutting down or starting up, is "unreachable" (retry
 /// later); any other error is the store's failure.
@@ -175,7 +171,7 @@ impl From<tokio_postgres::Error> for StoreError {
                 .is_some_and(|source| source.is::<std::io::Error>())
             || error.code().is_some_and(|code| {
                 let code = code.code();
-                code.starts_with("08") || code == "57P01" || code == "57P03"
+                code.starts_with("08") || ["57P01", "57P03", "57014"].contains(&code)
             });
         let error = Box::new(PgError(error));
         if lost {
@@ -296,7 +292,8 @@ impl PgStore {
         // then find nothing to do.
         transaction
             .batch_execute(
-                "SELECT pg_advisory_xact_lock(hashtext('helpyap migrations'));
+                "SET LOCAL statement_timeout = 0;
+                 SELECT pg_advisory_xact_lock(hashtext('helpyap migrations'));
                  CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);",
             )
             .await?;
@@ -498,7 +495,7 @@ impl Storage for PgStore {
         let rows = self
             .rows(
                 "WITH project AS (
-                     SELECT slug FROM projects WHERE slug = $1 FOR SHARE
+                     SELECT slug FROM projects WHERE slug = $1 FOR KEY SHARE
                  ), id AS (
                      INSERT INTO event_ids (slug, last_id) SELECT slug, 1 FROM project
                      ON CONFLICT (slug) DO UPDATE SET last_id = event_ids.last_id + 1
@@ -586,12 +583,17 @@ impl Storage for PgStore {
         hour: u64,
         delivered: u64,
     ) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO delivery_counts (slug, hour, count) VALUES ($1, $2, $3)
-             ON CONFLICT (slug, hour) DO UPDATE SET count = delivery_counts.count + $3",
-            &[&slug, &signed(hour), &signed(delivered)],
-        )
-        .await?;
+        let counted = self
+            .execute(
+                "WITH project AS (SELECT slug FROM projects WHERE slug = $1 FOR KEY SHARE)
+                 INSERT INTO delivery_counts (slug, hour, count) SELECT slug, $2, $3 FROM project
+                 ON CONFLICT (slug, hour) DO UPDATE SET count = delivery_counts.count + $3",
+                &[&slug, &signed(hour), &signed(delivered)],
+            )
+            .await?;
+        if counted == 0 {
+            return Err(StoreError::NoSuchProject);
+        }
         Ok(())
     }
 
@@ -819,6 +821,7 @@ impl Storage for PgStore {
     ) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
+        lock_project(&transaction, slug).await?;
         // One replacement of a project's documents at a time, whichever nodes start them.
         transaction
             .execute(
@@ -869,6 +872,14 @@ impl Storage for PgStore {
     async fn delete_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
+        // First: a message being added on another node (which key-share-locks the session)
+        // lands before, and is deleted with the rest, or finds the session gone after.
+        transaction
+            .execute(
+                "SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE",
+                &[&record.id],
+            )
+            .await?;
         transaction
             .execute("DELETE FROM messages WHERE session = $1", &[&record.id])
             .await?;
@@ -1000,12 +1011,17 @@ impl Storage for PgStore {
         session: Uuid,
         message: &MessageRecord,
     ) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO messages (session, seq, record) VALUES ($1, $2, $3)
-             ON CONFLICT (session, seq) DO UPDATE SET record = $3",
-            &[&session, &(message.seq as i32), &json(message)],
-        )
-        .await?;
+        let written = self
+            .execute(
+                "WITH session AS (SELECT id FROM sessions WHERE id = $1 FOR KEY SHARE)
+                 INSERT INTO messages (session, seq, record) SELECT id, $2, $3 FROM session
+                 ON CONFLICT (session, seq) DO UPDATE SET record = $3",
+                &[&session, &(message.seq as i32), &json(message)],
+            )
+            .await?;
+        if written == 0 {
+            return Err(StoreError::NoSuchSession);
+        }
         Ok(())
     }
 
@@ -1016,7 +1032,8 @@ impl Storage for PgStore {
     ) -> Result<bool, StoreError> {
         let inserted = self
             .execute(
-                "INSERT INTO messages (session, seq, record) VALUES ($1, $2, $3)
+                "WITH session AS (SELECT id FROM sessions WHERE id = $1 FOR KEY SHARE)
+                 INSERT INTO messages (session, seq, record) SELECT id, $2, $3 FROM session
                  ON CONFLICT (session, seq) DO NOTHING",
                 &[&session, &(message.seq as i32), &json(message)],
             )
@@ -1039,7 +1056,13 @@ impl Storage for PgStore {
         // First: writes for the project on other nodes (which share-lock its row) finish
         // before, or find it gone after.
         transaction
+            .batch_execute("SET LOCAL statement_timeout = 0")
+            .await?;
+        transaction
             .execute("SELECT 1 FROM projects WHERE slug = $1 FOR UPDATE", &[slug])
+            .await?;
+        transaction
+            .execute("SELECT 1 FROM sessions WHERE slug = $1 FOR UPDATE", &[slug])
             .await?;
         transaction
             .execute(
@@ -1103,14 +1126,17 @@ impl AnswerLeases for PgStore {
     }
 }
 
-/// Holds the project's row (shared) until the transaction ends, so the project cannot be
+/// Holds the project's row (key-shared) until the transaction ends, so the project cannot be
 /// deleted under a write to it; `NoSuchProject` when it is gone already.
 async fn lock_project(
     transaction: &deadpool_postgres::Transaction<'_>,
     slug: &str,
 ) -> Result<(), StoreError> {
     let found = transaction
-        .execute("SELECT 1 FROM projects WHERE slug = $1 FOR SHARE", &[&slug])
+        .execute(
+            "SELECT 1 FROM projects WHERE slug = $1 FOR KEY SHARE",
+            &[&slug],
+        )
         .await?;
     if found == 0 {
         return Err(StoreError::NoSuchProject);

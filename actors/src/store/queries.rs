@@ -108,6 +108,7 @@ pub async fn find_sessions(
     filter: &SessionFilter,
     limit: usize,
 ) -> Result<SessionPage, StoreError> {
+    let limit = limit.max(1);
     let batch_size = if filter.unanswered {
         limit.max(100)
     } else {

@@ -181,7 +181,35 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
         push(&(Arc::new(b.clone()) as Store), "demo", 10, 100).await,
         1
     );
+    let conversation = SessionRecord {
+        id: Uuid::new_v4(),
+        project: "demo".into(),
+        token_hash: SecretHash::of("c"),
+        created_at_ms: 1,
+    };
+    b.put_session(&conversation).await.unwrap();
     a.delete_project(&record).await.unwrap();
+    let message = crate::store::contract::message(1, "late");
+    let refused = b.insert_message(conversation.id, &message).await.unwrap();
+    assert!(
+        !refused,
+        "no message into a conversation deleted with its project"
+    );
+    let refused = b.append_message(conversation.id, &message).await;
+    assert!(
+        matches!(refused, Err(StoreError::NoSuchSession)),
+        "{refused:?}"
+    );
+    let refused = b.add_deliveries("demo", 10, 3).await;
+    assert!(
+        matches!(refused, Err(StoreError::NoSuchProject)),
+        "{refused:?}"
+    );
+    let refused = b.replace_documents("demo", &[]).await;
+    assert!(
+        matches!(refused, Err(StoreError::NoSuchProject)),
+        "{refused:?}"
+    );
     let event = new_event(EventKind::SignedUp, "late");
     let refused = b.append_event("demo", event, 10, 100).await;
     assert!(
@@ -207,4 +235,6 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
             .is_empty()
     );
     assert!(b.events_after("demo", 0).await.unwrap().is_empty());
+    assert!(b.messages(conversation.id).await.unwrap().is_empty());
+    assert!(b.deliveries_by_hour("demo", 0).await.unwrap().is_empty());
 }
