@@ -1,6 +1,6 @@
 //! The command line: `helpyap [serve] [--config FILE] [--bind ADDR] [--data-dir DIR]`,
-//! `helpyap user add --email EMAIL --password-stdin`, `helpyap backup --out FILE` and
-//! `helpyap restore FILE`.
+//! `helpyap user add --email EMAIL --password-stdin`, `helpyap backup --out FILE`,
+//! `helpyap restore FILE`, `helpyap check-config [--config FILE]` and `helpyap --version`.
 //!
 //! Parsing only (clap); what a command does lives in `main.rs` and `server.rs`.
 
@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "helpyap",
-    version,
+    version = VERSION,
     about = "AI support chat and live social proof for your site"
 )]
 #[command(args_conflicts_with_subcommands = true)]
@@ -37,6 +37,19 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup file into a new, empty store directory (server stopped).
     Restore(RestoreArgs),
+    /// Print the effective configuration (secrets redacted) and every problem in it; exit 64
+    /// when there is any.
+    CheckConfig(CheckConfigArgs),
+}
+
+/// `helpyap --version`: the crate's version and the commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("HELPYAP_COMMIT"), ")");
+
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// Config file; default ./config.toml, or the embedded defaults when that does not exist.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Where the store is: the config file's `store.path`, or `--data-dir`.

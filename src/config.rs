@@ -14,7 +14,7 @@ use helpyap_actors::{
     WidgetSettings,
 };
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The shipped `config.toml`, used when no file is named and `./config.toml` does not exist.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config.toml");
@@ -23,6 +23,18 @@ const EMBEDDED_ORIGIN: &str = "embedded default config";
 
 /// Shortest push secret accepted from the config file.
 pub const PUSH_SECRET_MIN_CHARS: usize = 16;
+
+impl ConfigError {
+    /// What is wrong, without where the config came from.
+    pub fn message(&self) -> String {
+        match self {
+            ConfigError::Parse { message, .. } | ConfigError::Invalid { message, .. } => {
+                message.clone()
+            }
+            ConfigError::Read { .. } => self.to_string(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -37,7 +49,7 @@ pub enum ConfigError {
     Invalid { origin: String, message: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -58,7 +70,7 @@ pub struct Config {
     pub origin: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub bind: SocketAddr,
@@ -116,14 +128,14 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Error,
@@ -133,7 +145,7 @@ pub enum LogLevel {
     Trace,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// Directory of the sled database; relative paths are relative to the working directory.
@@ -151,7 +163,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitsConfig {
     pub chat: RateLimit,
@@ -176,7 +188,7 @@ impl Default for RateLimitsConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     pub requests: u32,
@@ -184,7 +196,7 @@ pub struct RateLimit {
     pub window: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmConfig {
     pub provider: LlmProvider,
@@ -236,7 +248,7 @@ impl Default for LlmConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LlmProvider {
     /// Answers from the best-matching knowledge-base passages; needs no key.
@@ -245,7 +257,7 @@ pub enum LlmProvider {
     Openai,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LlmFallback {
     /// A failed answer ends with an error frame.
@@ -254,7 +266,7 @@ pub enum LlmFallback {
     Extractive,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChatConfig {
     /// A session's actor stops after this long without requests; its state stays stored.
@@ -287,7 +299,7 @@ impl Default for ChatConfig {
 }
 
 /// `GET /metrics` for Prometheus.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     pub enabled: bool,
@@ -309,7 +321,7 @@ impl Default for MetricsConfig {
 }
 
 /// Fetching knowledge-base pages and sitemaps from the web (admin API).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KnowledgeConfig {
     /// Longest wait for one page, connecting included.
@@ -335,7 +347,7 @@ impl Default for KnowledgeConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SocialProofConfig {
     /// Recent events kept per project, in the store and in memory, for replay to visitors who
@@ -388,12 +400,14 @@ impl SocialProofConfig {
 
 /// `[cluster]`: the engines every node shares. The URLs carry credentials: keep them in the
 /// environment (`HELPYAP_POSTGRES_URL`, `HELPYAP_REDIS_URL`, which win over the file).
-#[derive(Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     /// `postgres://user:password@host:5432/database`: the durable truth.
+    #[serde(serialize_with = "redacted_url")]
     pub postgres_url: String,
     /// `redis://host:6379/0`: events between nodes and shared rate limits.
+    #[serde(serialize_with = "redacted_url")]
     pub redis_url: String,
     /// How often a node asks PostgreSQL for events and settings no other node told it of (a
     /// node that died between its commit and its announcement, Redis down).
@@ -427,7 +441,7 @@ impl std::fmt::Debug for ClusterConfig {
 }
 
 /// `[auth]`: admin sign-in.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Environment variable holding the JWT signing secret (at least 32 characters). Unset: a
@@ -460,7 +474,7 @@ impl Default for AuthConfig {
 }
 
 /// A project seeded at start: created if missing, its settings overwritten if present.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectConfig {
     pub slug: String,
@@ -474,6 +488,7 @@ pub struct ProjectConfig {
     #[serde(default)]
     pub theme: ThemeConfig,
     /// The push secret in plain text. Local use only: prefer `push_secret_env`.
+    #[serde(serialize_with = "redacted_secret")]
     pub push_secret: Option<String>,
     /// Name of an environment variable holding the push secret; wins over `push_secret`.
     pub push_secret_env: Option<String>,
@@ -490,7 +505,7 @@ pub struct ProjectConfig {
 }
 
 /// `[projects.social_proof]`: the display rules served as `socialProof` in the widget config.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PopupConfig {
     pub enabled: bool,
@@ -542,7 +557,7 @@ impl PopupConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ThemeConfig {
     pub primary_color: String,
@@ -569,6 +584,13 @@ impl Config {
     /// Loads `path`, or `./config.toml`, or the embedded defaults when neither exists; applies
     /// `overrides`; validates everything, secrets included.
     pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let config = Config::read(path, overrides)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// [`Config::load`] without checking the values (`check-config` lists every problem).
+    pub fn read(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
         let local = Path::new("config.toml");
         let (origin, text) = match path {
             Some(path) => (path.display().to_string(), read(path)?),
@@ -600,7 +622,6 @@ impl Config {
                 }
             }
         }
-        config.validate()?;
         Ok(config)
     }
 
@@ -619,10 +640,20 @@ impl Config {
         Ok(config)
     }
 
+    /// Checks every value; the first problem, if any (see [`Config::problems`] for all).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.problems().into_iter().next() {
+            Some(message) => Err(self.invalid(&message)),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem of the values, one sentence each, in the file's order.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         let server = &self.server;
         if server.max_body_bytes < 1024 {
-            return Err(self.invalid("server.max_body_bytes must be at least 1024"));
+            problems.push("server.max_body_bytes must be at least 1024".into());
         }
         for (key, value) in [
             ("server.header_read_timeout", server.header_read_timeout),
@@ -631,7 +662,7 @@ impl Config {
             ("server.write_stall_timeout", server.write_stall_timeout),
         ] {
             if value.is_zero() {
-                return Err(self.invalid(&format!("{key} must be greater than zero")));
+                problems.push(format!("{key} must be greater than zero"));
             }
         }
         let limits = &self.rate_limits;
@@ -642,22 +673,23 @@ impl Config {
             ("login", limits.login),
         ] {
             if limit.requests == 0 || limit.window < Duration::from_secs(1) {
-                return Err(self.invalid(&format!(
+                problems.push(format!(
                     "rate_limits.{class} needs requests >= 1 and a window of at least 1s"
-                )));
+                ));
             }
         }
         let llm = &self.llm;
         if !(0.0..=2.0).contains(&llm.temperature) {
-            return Err(self.invalid("llm.temperature must be between 0 and 2"));
+            problems.push("llm.temperature must be between 0 and 2".into());
         }
         if llm.max_tokens == 0 || llm.max_concurrent_streams == 0 || llm.connections == 0 {
-            return Err(self.invalid(
-                "llm.max_tokens, llm.max_concurrent_streams and llm.connections must be at least 1",
-            ));
+            problems.push(
+                "llm.max_tokens, llm.max_concurrent_streams and llm.connections must be at least 1"
+                    .into(),
+            );
         }
         if llm.provider == LlmProvider::Openai && !llm.base_url.starts_with("http") {
-            return Err(self.invalid("llm.base_url must be an http:// or https:// URL"));
+            problems.push("llm.base_url must be an http:// or https:// URL".into());
         }
         let chat = &self.chat;
         if chat.max_message_chars == 0
@@ -665,9 +697,7 @@ impl Config {
             || chat.keep_alive.is_zero()
             || chat.max_sessions_in_memory == 0
         {
-            return Err(self.invalid(
-                "chat.max_message_chars, chat.max_messages, chat.keep_alive and chat.max_sessions_in_memory must be greater than zero",
-            ));
+            problems.push("chat.max_message_chars, chat.max_messages, chat.keep_alive and chat.max_sessions_in_memory must be greater than zero".into());
         }
         let auth = &self.auth;
         if auth.access_ttl < Duration::from_secs(10)
@@ -676,9 +706,7 @@ impl Config {
             || auth.max_failed_logins_per_ip == 0
             || auth.lockout_window.is_zero()
         {
-            return Err(self.invalid(
-                "auth: access_ttl must be at least 10s, refresh_ttl at least access_ttl, max_failed_logins, max_failed_logins_per_ip and lockout_window above zero",
-            ));
+            problems.push("auth: access_ttl must be at least 10s, refresh_ttl at least access_ttl, max_failed_logins, max_failed_logins_per_ip and lockout_window above zero".into());
         }
         let social_proof = &self.social_proof;
         if social_proof.retain_events == 0
@@ -686,71 +714,86 @@ impl Config {
             || social_proof.max_subscribers_per_project == 0
             || social_proof.max_subscribers == 0
         {
-            return Err(self.invalid(
-                "social_proof.retain_events, subscriber_queue, max_subscribers_per_project and max_subscribers must be at least 1",
-            ));
+            problems.push("social_proof.retain_events, subscriber_queue, max_subscribers_per_project and max_subscribers must be at least 1".into());
         }
         if social_proof.keep_alive.is_zero() || social_proof.replay_max_age.is_zero() {
-            return Err(self.invalid(
-                "social_proof.keep_alive and social_proof.replay_max_age must be greater than zero",
-            ));
+            problems.push(
+                "social_proof.keep_alive and social_proof.replay_max_age must be greater than zero"
+                    .into(),
+            );
         }
         if social_proof.stats_window.is_zero()
             || social_proof.stats_window > Duration::from_secs(31 * 24 * 3600)
         {
-            return Err(self.invalid("social_proof.stats_window must be between 1s and 31 days"));
+            problems.push("social_proof.stats_window must be between 1s and 31 days".into());
         }
         if let Some(cluster) = &self.cluster {
-            helpyap_actors::PgStore::check_url(&cluster.postgres_url)
-                .map_err(|error| self.invalid(&format!("cluster.postgres_url: {error}")))?;
-            helpyap_actors::RedisFanOut::check_url(&cluster.redis_url)
-                .map_err(|error| self.invalid(&format!("cluster.redis_url: {error}")))?;
+            if let Err(error) = helpyap_actors::PgStore::check_url(&cluster.postgres_url) {
+                problems.push(format!("cluster.postgres_url: {error}"));
+            }
+            if let Err(error) = helpyap_actors::RedisFanOut::check_url(&cluster.redis_url) {
+                problems.push(format!("cluster.redis_url: {error}"));
+            }
             if cluster.check_interval < Duration::from_millis(10)
                 || cluster.check_interval > Duration::from_secs(60)
             {
-                return Err(self.invalid("cluster.check_interval must be between 10ms and 60s"));
+                problems.push("cluster.check_interval must be between 10ms and 60s".into());
             }
             if cluster.answer_lease < Duration::from_secs(1) {
-                return Err(self.invalid("cluster.answer_lease must be at least 1s"));
+                problems.push("cluster.answer_lease must be at least 1s".into());
             }
         }
-        self.project_seeds().map(|_| ())
+        let mut seen = std::collections::HashSet::new();
+        for project in &self.projects {
+            if let Err(error) = self.project_seed(project, &mut seen) {
+                problems.push(error.message());
+            }
+        }
+        problems
     }
 
     /// The seeded projects as engine settings, with secrets resolved and hashed.
     pub fn project_seeds(&self) -> Result<Vec<(String, ProjectSettings)>, ConfigError> {
         let mut seen = std::collections::HashSet::new();
-        let mut seeds = Vec::with_capacity(self.projects.len());
-        for project in &self.projects {
-            let at = format!("projects[{}]", project.slug);
-            helpyap_actors::project::validate_slug(&project.slug)
-                .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
-            if !seen.insert(project.slug.as_str()) {
-                return Err(self.invalid(&format!("{at}: slug appears twice")));
-            }
-            let widget = WidgetSettings {
-                name: project.name.clone(),
-                company: project.company.clone(),
-                welcome_message: project.welcome_message.clone(),
-                quick_replies: project.quick_replies.clone(),
-                theme: Theme {
-                    primary_color: project.theme.primary_color.clone(),
-                    position: project.theme.position,
-                },
-                social_proof: project.social_proof.display(),
-            };
-            widget
-                .validate()
-                .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
-            let secret = self.push_secret(project, &at)?;
-            let mut settings =
-                ProjectSettings::new(widget, &project.allowed_origins, project.retention_days)
-                    .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
-            settings.push_secret = secret.as_deref().map(SecretHash::of);
-            settings.seed_digest = Some(seed_digest(&settings));
-            seeds.push((project.slug.clone(), settings));
+        self.projects
+            .iter()
+            .map(|project| self.project_seed(project, &mut seen))
+            .collect()
+    }
+
+    /// One seeded project as engine settings; `seen` holds the slugs before it.
+    fn project_seed<'a>(
+        &self,
+        project: &'a ProjectConfig,
+        seen: &mut std::collections::HashSet<&'a str>,
+    ) -> Result<(String, ProjectSettings), ConfigError> {
+        let at = format!("projects[{}]", project.slug);
+        helpyap_actors::project::validate_slug(&project.slug)
+            .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
+        if !seen.insert(project.slug.as_str()) {
+            return Err(self.invalid(&format!("{at}: slug appears twice")));
         }
-        Ok(seeds)
+        let widget = WidgetSettings {
+            name: project.name.clone(),
+            company: project.company.clone(),
+            welcome_message: project.welcome_message.clone(),
+            quick_replies: project.quick_replies.clone(),
+            theme: Theme {
+                primary_color: project.theme.primary_color.clone(),
+                position: project.theme.position,
+            },
+            social_proof: project.social_proof.display(),
+        };
+        widget
+            .validate()
+            .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
+        let secret = self.push_secret(project, &at)?;
+        let mut settings =
+            ProjectSettings::new(widget, &project.allowed_origins, project.retention_days)
+                .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
+        settings.push_secret = secret.as_deref().map(SecretHash::of);
+        settings.seed_digest = Some(seed_digest(&settings));
+        Ok((project.slug.clone(), settings))
     }
 
     fn push_secret(
@@ -820,6 +863,26 @@ fn env_setting<T: serde::de::DeserializeOwned>(var: &str) -> Result<Option<T>, C
             origin: format!("environment variable {var}"),
             message: error.to_string(),
         })
+}
+
+/// A secret as `check-config` shows it: whether there is one, never what it is.
+fn redacted_secret<S: Serializer>(secret: &Option<String>, out: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => out.serialize_str("(set, not shown)"),
+        None => out.serialize_none(),
+    }
+}
+
+/// An engine URL as `check-config` shows it: its password replaced.
+fn redacted_url<S: Serializer>(url: &str, out: S) -> Result<S::Ok, S::Error> {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("REDACTED"));
+            out.serialize_str(parsed.as_str())
+        }
+        Ok(_) => out.serialize_str(url),
+        Err(_) => out.serialize_str("(not a URL, not shown)"),
+    }
 }
 
 fn deserialize_networks<'de, D: Deserializer<'de>>(

@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use helpyap::backends::Unreachable;
-use helpyap::cli::{BackupArgs, Cli, Command, RestoreArgs, StoreArgs, UserAddArgs, UserCommand};
+use helpyap::cli::{
+    BackupArgs, CheckConfigArgs, Cli, Command, RestoreArgs, StoreArgs, UserAddArgs, UserCommand,
+};
 use helpyap::config::{Config, Overrides};
 use helpyap::server::{App, shutdown_signal};
 use std::sync::Arc;
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Command::User(UserCommand::Add(args)) => return add_user(args),
         Command::Backup(args) => return backup(args),
         Command::Restore(args) => return restore(args),
+        Command::CheckConfig(args) => return check_config(args),
     };
     let overrides = Overrides {
         bind: args.bind,
@@ -62,6 +65,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = app.bind(config.server.bind).await?;
     println!("listening on http://{}", listener.local_addr()?);
     app.serve(listener, shutdown_signal()).await
+}
+
+/// `helpyap check-config`: the effective configuration (file, then environment; secrets
+/// redacted) on stdout, then every problem on stderr; exit 64 when there is any.
+fn check_config(args: CheckConfigArgs) -> ExitCode {
+    let config = match Config::read(args.config.as_deref(), &Overrides::default()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("helpyap: bad configuration: {error}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    match toml::to_string_pretty(&config) {
+        Ok(text) => println!("# effective configuration from {}\n{text}", config.origin),
+        Err(error) => eprintln!("helpyap: the configuration cannot be shown: {error}"),
+    }
+    let problems = config.problems();
+    if problems.is_empty() {
+        eprintln!("helpyap: {}: no problems", config.origin);
+        return ExitCode::SUCCESS;
+    }
+    for problem in &problems {
+        eprintln!("helpyap: {}: {problem}", config.origin);
+    }
+    ExitCode::from(EXIT_BAD_CONFIG)
 }
 
 /// The config of a command that works on the store of a stopped server.

@@ -353,3 +353,76 @@ fn logs_are_json_lines_when_asked_and_a_bad_log_setting_exits_64() {
         assert!(stderr.contains(var) && stderr.contains(value), "{stderr}");
     }
 }
+
+/// `helpyap --version` names the version and the commit the binary was built from.
+#[test]
+fn the_version_names_the_commit() {
+    let output = Command::new(env!("CARGO_BIN_EXE_helpyap"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    let expected = format!("helpyap {} ({})\n", env!("CARGO_PKG_VERSION"), head.trim());
+    assert_eq!(printed, expected);
+}
+
+/// `helpyap check-config` prints the effective configuration with its secrets hidden, and
+/// every problem of a bad file at once (exit 64).
+#[test]
+fn check_config_shows_the_effective_config_without_secrets_and_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |config: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_helpyap"));
+        command.current_dir(dir.path()).arg("check-config");
+        if let Some(text) = config {
+            let path = dir.path().join("checked.toml");
+            std::fs::write(&path, text).unwrap();
+            command.arg("--config").arg(path);
+        }
+        command.output().unwrap()
+    };
+    let shipped = check(None);
+    let printed = String::from_utf8_lossy(&shipped.stdout);
+    assert_eq!(shipped.status.code(), Some(0), "{printed}");
+    assert!(
+        printed.contains("[rate_limits.push]\nrequests = 10\nwindow = \"1m\""),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("push_secret = \"(set, not shown)\""),
+        "{printed}"
+    );
+    assert!(!printed.contains("sp_demo_local_only_secret"), "{printed}");
+
+    let bad = check(Some(
+        "[server]\nmax_body_bytes = 10\n[llm]\ntemperature = 5.0\n\
+         [cluster]\npostgres_url = \"postgres://helpyap:s3cret@db/x\"\nredis_url = \"nope\"\n",
+    ));
+    let (printed, problems) = (
+        String::from_utf8_lossy(&bad.stdout),
+        String::from_utf8_lossy(&bad.stderr),
+    );
+    assert_eq!(bad.status.code(), Some(64), "{problems}");
+    for problem in [
+        "server.max_body_bytes must be at least 1024",
+        "llm.temperature must be between 0 and 2",
+        "cluster.redis_url: not a Redis URL",
+    ] {
+        assert!(problems.contains(problem), "{problems}");
+    }
+    assert!(
+        printed.contains("postgres://helpyap:REDACTED@db/x"),
+        "{printed}"
+    );
+    assert!(!format!("{printed}{problems}").contains("s3cret"));
+
+    let broken = check(Some("[server\n"));
+    assert_eq!(broken.status.code(), Some(64), "a file that does not parse");
+}
