@@ -752,7 +752,7 @@ async fn through_nginx_in_front_of_three_nodes_everything_streams_and_visitors_a
         config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
-    let shipped = include_str!("../../deploy/nginx/helpyap-cluster.conf");
+    let shipped = include_str!("../../docs/deploy/nginx-cluster.conf");
     let upstreams: String = nodes
         .iter()
         .map(|node| format!("    server {} max_fails=3 fail_timeout=5s;\n", node.addr))
@@ -836,91 +836,13 @@ async fn through_nginx_in_front_of_three_nodes_everything_streams_and_visitors_a
     );
 }
 
-/// A throw-away CA and a certificate for 127.0.0.1 it signed: `ca.crt`, `server.crt`,
-/// `server.key` in the returned directory.
-fn test_certificates() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let steps: [&[&str]; 3] = [
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=HelpYap test CA",
-            ],
-            &["-addext", "basicConstraints=critical,CA:TRUE"],
-            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-        ]
-        .concat(),
-        &[
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-        ]
-        .concat(),
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    ];
-    std::fs::write(
-        dir.path().join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    for args in steps {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl is installed");
-        assert!(status.success(), "openssl {args:?}");
-    }
-    dir
-}
-
 /// `sslmode=require` and `rediss://` put a node's connections to both engines under TLS, the
 /// servers' certificates checked against the trust store (here `SSL_CERT_FILE`, the test CA);
 /// a certificate the node does not trust is refused at start with exit 69.
 #[tokio::test(flavor = "multi_thread")]
 async fn engines_are_reached_over_tls_when_the_urls_ask_and_their_certificates_are_checked() {
     use crate::support::Binary;
-    let certificates = test_certificates();
+    let certificates = crate::support::test_certificates();
     let file = |name: &str| certificates.path().join(name);
     let read = |name: &str| std::fs::read_to_string(file(name)).unwrap();
     let postgres = Postgres::start_with_tls(&read("server.crt"), &read("server.key"));

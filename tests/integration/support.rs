@@ -508,18 +508,7 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx is installed: apt-get install nginx-light");
-        let script = format!(
-            "while [ -d /proc/{me} ]; do sleep 0.2; done; \
-             grep -q nginx /proc/{nginx}/cmdline 2>/dev/null && kill {nginx}",
-            me = std::process::id(),
-            nginx = child.id(),
-        );
-        let watchdog = Command::new("sh")
-            .args(["-c", &script])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let watchdog = watchdog(&child, "nginx");
         let nginx = Nginx {
             child,
             watchdog,
@@ -553,4 +542,147 @@ impl Drop for Nginx {
         let _ = self.watchdog.kill();
         let _ = self.watchdog.wait();
     }
+}
+
+/// A throw-away CA and a certificate for 127.0.0.1 it signed: `ca.crt`, `server.crt`,
+/// `server.key` in the returned directory.
+pub fn test_certificates() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let steps: [&[&str]; 3] = [
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=HelpYap test CA",
+            ],
+            &["-addext", "basicConstraints=critical,CA:TRUE"],
+            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ]
+        .concat(),
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    ];
+    std::fs::write(
+        dir.path().join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    for args in steps {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl is installed");
+        assert!(status.success(), "openssl {args:?}");
+    }
+    dir
+}
+
+/// Caddy in the foreground as our child, with `caddyfile` (its `{listen}` and certificate paths
+/// filled in by the caller), its state in a temporary directory; stopped when dropped.
+pub struct Caddy {
+    child: Child,
+    watchdog: Child,
+    _home: TempDir,
+}
+
+impl Caddy {
+    /// Starts `caddy run` with `caddyfile` and waits until it accepts connections on `addr`.
+    pub fn start(caddyfile: &str, addr: SocketAddr) -> Caddy {
+        let home = tempfile::tempdir().unwrap();
+        let path = home.path().join("Caddyfile");
+        std::fs::write(&path, caddyfile).unwrap();
+        let child = Command::new("caddy")
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&path)
+            .env("HOME", home.path())
+            .env("XDG_DATA_HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("caddy is installed: apt-get install caddy");
+        let watchdog = watchdog(&child, "caddy");
+        let caddy = Caddy {
+            child,
+            watchdog,
+            _home: home,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(std::time::Instant::now() < deadline, "caddy did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        caddy
+    }
+}
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        for child in [&mut self.child, &mut self.watchdog] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A shell that stops `child` (SIGTERM) once this test binary has exited, should nothing
+/// else; `name` guards against a reused process id.
+fn watchdog(child: &Child, name: &str) -> Child {
+    let script = format!(
+        "while [ -d /proc/{me} ]; do sleep 0.2; done; \
+         grep -q {name} /proc/{pid}/cmdline 2>/dev/null && kill {pid}",
+        me = std::process::id(),
+        pid = child.id(),
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
