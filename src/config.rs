@@ -105,6 +105,17 @@ pub struct ServerConfig {
     pub log_level: LogLevel,
     /// `text` (human) or `json` (one object per line); overridden by `HELPYAP_LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `[server.tls]`: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) on `bind`; absent: plain HTTP.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[server.tls]`: the certificate chain and private key, PEM files read at start and again on
+/// SIGHUP.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +135,7 @@ impl Default for ServerConfig {
             max_streams_per_ip: 128,
             log_level: LogLevel::Info,
             log_format: LogFormat::Text,
+            tls: None,
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod router;
 pub mod routes;
 pub mod server;
 pub mod timer;
+pub mod tls;
 pub mod tracker;
 pub mod ui_stream;
 pub mod views;

@@ -63,7 +63,12 @@ fn main() -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(&config).await?;
     let listener = app.bind(config.server.bind).await?;
-    println!("listening on http://{}", listener.local_addr()?);
+    let scheme = if config.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("listening on {scheme}://{}", listener.local_addr()?);
     app.serve(listener, shutdown_signal()).await
 }
 

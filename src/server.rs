@@ -6,7 +6,9 @@
 //! closed gracefully when it carries no request (`idle`). Shutdown: stop accepting, close every
 //! connection gracefully and let in-flight requests finish, stop the engine so actor
 //! mailboxes drain, flush the store — the whole sequence bounded by `server.shutdown_grace`.
-//! Request handling itself lives in `router`.
+//! With `[server.tls]` each accepted connection first completes a TLS handshake (bounded by the
+//! header-read timeout); SIGHUP reloads the certificate (`tls`). Request handling itself lives
+//! in `router`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -40,6 +42,7 @@ use crate::metrics::Metrics;
 use crate::router::{self, AppState, LiveSettings};
 use crate::routes::chat::ChatLimits;
 use crate::timer::HeaderTimer;
+use crate::tls::Tls;
 use crate::tracker::Live;
 use crate::web_fetch::{FetchSettings, WebFetcher};
 use socket2::SockRef;
@@ -61,6 +64,8 @@ const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// A built server: the engine is running and seeded, no port is bound yet.
 pub struct App {
     state: Arc<AppState>,
+    /// `[server.tls]`'s acceptor, reloaded on SIGHUP; `None`: plain HTTP.
+    tls: Option<Arc<Tls>>,
     header_read_timeout: Duration,
     idle_timeout: Duration,
     send_buffer_bytes: usize,
@@ -160,8 +165,10 @@ impl App {
                 stats_window: config.social_proof.stats_window,
             },
         };
+        let tls = config.server.tls.as_ref().map(Tls::load).transpose()?;
         Ok(App {
             state: Arc::new(state),
+            tls,
             header_read_timeout: config.server.header_read_timeout,
             idle_timeout: config.server.idle_timeout,
             send_buffer_bytes: config.server.send_buffer_bytes,
@@ -201,6 +208,10 @@ impl App {
         let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
         let sweeper = tokio::spawn(sweep_rate_limits(self.state.clone()));
         let purger = tokio::spawn(purge_expired_conversations(self.state.clone()));
+        let reloader = self
+            .tls
+            .clone()
+            .map(|tls| tokio::spawn(reload_on_hangup(tls)));
         let mut shutdown = std::pin::pin!(shutdown);
 
         loop {
@@ -246,11 +257,32 @@ impl App {
             let mut builder = builder.clone();
             builder.http1().timer(HeaderTimer::new());
             let stream = Connection::new(stream, self.write_stall_timeout, Some(permit));
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
+            let tls = self.tls.as_ref().map(|tls| tls.acceptor());
+            let handshake_timeout = self.header_read_timeout;
             let mut close = connections_closing.clone();
             tokio::spawn(async move {
+                // Plain or TLS, one type from here on.
+                let io: Box<dyn Io> = match tls {
+                    None => Box::new(stream),
+                    Some(acceptor) => {
+                        // The handshake counts against the header-read timeout.
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(tls)) => Box::new(tls),
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, %error, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        }
+                    }
+                };
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(io), service)
+                    .into_owned();
                 let mut connection = std::pin::pin!(connection);
                 let shutting_down = tokio::select! {
                     result = connection.as_mut() => {
@@ -297,6 +329,9 @@ impl App {
         }
         sweeper.abort();
         purger.abort();
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         let remaining = self
             .shutdown_grace
             .saturating_sub(started.elapsed())
@@ -310,6 +345,11 @@ impl App {
         Ok(())
     }
 }
+
+/// What a connection is served over: a socket, or TLS on one.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
 
 /// `server.max_connections`, or for 0 the open-file limit (raised to its hard maximum first)
 /// less a reserve.
@@ -471,6 +511,32 @@ async fn purge_expired_conversations(state: Arc<AppState>) {
             Err(error) => tracing::warn!(%error, "retention purge failed; retrying next hour"),
         }
     }
+}
+
+/// Reads the TLS certificate and key again on every SIGHUP (a renewed certificate): new
+/// connections get it, open ones keep theirs; a failed reload keeps the running one.
+async fn reload_on_hangup(tls: Arc<Tls>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the TLS certificate is not reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(error) => {
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "SIGHUP: TLS certificate not reloaded; keeping the running one"
+                    )
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 /// Completes on the first SIGINT or SIGTERM.

@@ -49,5 +49,7 @@ mod rate_limit;
 mod real_clients;
 #[path = "integration/salespop_push.rs"]
 mod salespop_push;
+#[path = "integration/tls.rs"]
+mod tls;
 #[path = "integration/widget_config.rs"]
 mod widget_config;
