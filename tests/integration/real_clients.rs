@@ -11,7 +11,7 @@ use helpyap::config::{LlmFallback, LlmProvider};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{TestServer, client};
+use crate::support::TestServer;
 
 const INSTALL_HINT: &str = "run ./scripts/test, which installs the test dependencies";
 
@@ -118,7 +118,13 @@ async fn a_real_model_answers_through_our_server() {
         "sessionId": Uuid::new_v4().to_string(),
         "messages": [{ "role": "user", "content": "What is your return policy?" }],
     });
-    let response = client()
+    // A small CPU model on a shared 2-core machine: its answer may take a while, well within
+    // the first-token timeout above but past the other tests' 20 s client timeout.
+    let patient = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let response = patient
         .post(server.url("/api/chat"))
         .json(&body)
         .send()
