@@ -65,9 +65,12 @@ pub struct Config {
     /// on its own sled store.
     pub cluster: Option<ClusterConfig>,
     pub projects: Vec<ProjectConfig>,
-    /// Where the config came from, for error messages; not a key.
+    /// Where the config came from, for error messages and reloads; not a key.
     #[serde(skip)]
     pub origin: String,
+    /// The command line's overrides, applied again when the file is reloaded; not a key.
+    #[serde(skip)]
+    pub overrides: Overrides,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -586,7 +589,7 @@ impl Default for ThemeConfig {
 }
 
 /// Overrides from the command line; they win over the file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
     pub bind: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
@@ -610,6 +613,7 @@ impl Config {
             None => (EMBEDDED_ORIGIN.to_owned(), DEFAULT_CONFIG_TOML.to_owned()),
         };
         let mut config = Config::parse(&origin, &text)?;
+        config.overrides = overrides.clone();
         if let Some(bind) = overrides.bind {
             config.server.bind = bind;
         }
@@ -635,6 +639,11 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// The file this config was read from; `None` for the embedded defaults.
+    pub fn file(&self) -> Option<&Path> {
+        (!self.is_embedded_default()).then(|| Path::new(&self.origin))
     }
 
     /// Whether this is the built-in `config.toml`, no file having been found.

@@ -21,6 +21,7 @@ pub mod logging;
 pub mod login_attempts;
 pub mod metrics;
 pub mod rate_limit;
+pub mod reload;
 pub mod route;
 pub mod router;
 pub mod routes;

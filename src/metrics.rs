@@ -41,6 +41,11 @@ struct ReasonLabels {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
 /// Values read from elsewhere when scraped.
 #[derive(Default)]
 struct Sampled {
@@ -88,6 +93,7 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     rate_limited: Family<ClassLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
+    config_reloads: Family<OutcomeLabels, Counter>,
     sampled: Sampled,
 }
 
@@ -126,6 +132,12 @@ impl Metrics {
             "refused",
             "Connections and streams turned away by a cap (connections, connections_per_ip, streams_per_ip)",
             refused.clone(),
+        );
+        let config_reloads = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Config reloads on SIGHUP, by outcome (applied, or refused: the file was bad)",
+            config_reloads.clone(),
         );
         let sampled = Sampled::default();
         let gauges = [
@@ -216,6 +228,7 @@ impl Metrics {
             latency,
             rate_limited,
             refused,
+            config_reloads,
             sampled,
         }
     }
@@ -232,6 +245,14 @@ impl Metrics {
     pub fn rate_limited(&self, class: &'static str) {
         self.rate_limited
             .get_or_create(&ClassLabels { class })
+            .inc();
+    }
+
+    /// A config reload on SIGHUP, applied or refused.
+    pub fn config_reload(&self, applied: bool) {
+        let outcome = if applied { "applied" } else { "refused" };
+        self.config_reloads
+            .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }
 

@@ -54,7 +54,8 @@ pub struct RateDecision {
 
 /// The limits of every class, and where the counts live.
 pub struct RateLimiter {
-    limits: RateLimitsConfig,
+    /// Replaced by a config reload (SIGHUP); windows already open keep counting.
+    limits: std::sync::RwLock<RateLimitsConfig>,
     counters: Counters,
 }
 
@@ -109,7 +110,7 @@ impl RateLimiter {
     /// Limits counted in this process.
     pub fn new(config: &RateLimitsConfig) -> RateLimiter {
         RateLimiter {
-            limits: config.clone(),
+            limits: std::sync::RwLock::new(config.clone()),
             counters: Counters::Local(LocalCounters::default()),
         }
     }
@@ -119,7 +120,7 @@ impl RateLimiter {
         counters: Box<dyn RateCounters>,
     ) -> RateLimiter {
         RateLimiter {
-            limits: config.clone(),
+            limits: std::sync::RwLock::new(config.clone()),
             counters: Counters::Shared(counters),
         }
     }
@@ -179,12 +180,18 @@ impl RateLimiter {
     }
 
     fn limit(&self, class: RateClass) -> RateLimit {
+        let limits = self.limits.read().expect("never held across a panic");
         match class {
-            RateClass::Chat => self.limits.chat,
-            RateClass::Push => self.limits.push,
-            RateClass::Widget => self.limits.widget,
-            RateClass::Login => self.limits.login,
+            RateClass::Chat => limits.chat,
+            RateClass::Push => limits.push,
+            RateClass::Widget => limits.widget,
+            RateClass::Login => limits.login,
         }
+    }
+
+    /// The limits of every class from now on (a config reload).
+    pub fn set_limits(&self, limits: &RateLimitsConfig) {
+        *self.limits.write().expect("never held across a panic") = limits.clone();
     }
 
     fn classes(&self) -> impl Iterator<Item = RateClass> {

@@ -7,7 +7,7 @@
 //! connection gracefully and let in-flight requests finish, stop the engine so actor
 //! mailboxes drain, flush the store — the whole sequence bounded by `server.shutdown_grace`.
 //! With `[server.tls]` each accepted connection first completes a TLS handshake (bounded by the
-//! header-read timeout); SIGHUP reloads the certificate (`tls`). Request handling itself lives
+//! header-read timeout). SIGHUP reloads the certificate and the config file (`reload`). Request handling itself lives
 //! in `router`.
 
 use std::convert::Infallible;
@@ -39,6 +39,7 @@ use crate::idle::{Activity, Tracked};
 use crate::json::BodyLimits;
 use crate::knowledge_dir;
 use crate::metrics::Metrics;
+use crate::reload;
 use crate::router::{self, AppState, LiveSettings};
 use crate::routes::chat::ChatLimits;
 use crate::timer::HeaderTimer;
@@ -66,6 +67,8 @@ pub struct App {
     state: Arc<AppState>,
     /// `[server.tls]`'s acceptor, reloaded on SIGHUP; `None`: plain HTTP.
     tls: Option<Arc<Tls>>,
+    /// The config it was built from, which SIGHUP reloads.
+    config: Config,
     header_read_timeout: Duration,
     idle_timeout: Duration,
     send_buffer_bytes: usize,
@@ -94,41 +97,7 @@ impl App {
         .await
         .context("starting the engine")?;
         bootstrap_admin(&engine).await?;
-        for (slug, settings) in config.project_seeds()? {
-            engine
-                .projects
-                .seed(&slug, settings)
-                .await
-                .with_context(|| format!("seeding project {slug}"))?;
-        }
-        for project in &config.projects {
-            let Some(dir) = &project.knowledge_dir else {
-                continue;
-            };
-            let documents = if dir.is_dir() {
-                knowledge_dir::load(dir).with_context(|| {
-                    format!(
-                        "reading knowledge_dir {} of project {}",
-                        dir.display(),
-                        project.slug
-                    )
-                })?
-            } else if config.is_embedded_default() {
-                knowledge_dir::built_in_demo()
-            } else {
-                tracing::warn!(project = %project.slug, dir = %dir.display(), "knowledge_dir not found; keeping stored documents");
-                continue;
-            };
-            tracing::info!(project = %project.slug, n_documents = documents.len(), "knowledge base loaded");
-            // Upserted by file name: documents added in the dashboard stay.
-            engine
-                .projects
-                .edit_document(&project.slug, DocumentEdit::Upsert(documents))
-                .await
-                .with_context(|| {
-                    format!("loading the knowledge base of project {}", project.slug)
-                })?;
-        }
+        apply_seeds(&engine, config).await?;
         let state = AppState {
             engine,
             limiter,
@@ -169,6 +138,7 @@ impl App {
         Ok(App {
             state: Arc::new(state),
             tls,
+            config: config.clone(),
             header_read_timeout: config.server.header_read_timeout,
             idle_timeout: config.server.idle_timeout,
             send_buffer_bytes: config.server.send_buffer_bytes,
@@ -208,10 +178,11 @@ impl App {
         let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
         let sweeper = tokio::spawn(sweep_rate_limits(self.state.clone()));
         let purger = tokio::spawn(purge_expired_conversations(self.state.clone()));
-        let reloader = self
-            .tls
-            .clone()
-            .map(|tls| tokio::spawn(reload_on_hangup(tls)));
+        let reloader = tokio::spawn(reload::on_hangup(
+            self.state.clone(),
+            self.tls.clone(),
+            self.config.clone(),
+        ));
         let mut shutdown = std::pin::pin!(shutdown);
 
         loop {
@@ -329,9 +300,7 @@ impl App {
         }
         sweeper.abort();
         purger.abort();
-        if let Some(reloader) = reloader {
-            reloader.abort();
-        }
+        reloader.abort();
         let remaining = self
             .shutdown_grace
             .saturating_sub(started.elapsed())
@@ -422,6 +391,45 @@ fn refuse(stream: TcpStream, refusal: Refusal, in_flight: &Arc<Semaphore>) {
 
 /// On a first start with no admin users, `HELPYAP_ADMIN_EMAIL` and `HELPYAP_ADMIN_PASSWORD`
 /// create the first one.
+/// Applies the config's seed projects (created when missing, updated when their settings here
+/// changed) and upserts their `knowledge_dir` documents: at start, and again on SIGHUP.
+pub(crate) async fn apply_seeds(engine: &Engine, config: &Config) -> anyhow::Result<()> {
+    for (slug, settings) in config.project_seeds()? {
+        engine
+            .projects
+            .seed(&slug, settings)
+            .await
+            .with_context(|| format!("seeding project {slug}"))?;
+    }
+    for project in &config.projects {
+        let Some(dir) = &project.knowledge_dir else {
+            continue;
+        };
+        let documents = if dir.is_dir() {
+            knowledge_dir::load(dir).with_context(|| {
+                format!(
+                    "reading knowledge_dir {} of project {}",
+                    dir.display(),
+                    project.slug
+                )
+            })?
+        } else if config.is_embedded_default() {
+            knowledge_dir::built_in_demo()
+        } else {
+            tracing::warn!(project = %project.slug, dir = %dir.display(), "knowledge_dir not found; keeping stored documents");
+            continue;
+        };
+        tracing::info!(project = %project.slug, n_documents = documents.len(), "knowledge base loaded");
+        // Upserted by file name: documents added in the dashboard stay.
+        engine
+            .projects
+            .edit_document(&project.slug, DocumentEdit::Upsert(documents))
+            .await
+            .with_context(|| format!("loading the knowledge base of project {}", project.slug))?;
+    }
+    Ok(())
+}
+
 async fn bootstrap_admin(engine: &Engine) -> anyhow::Result<()> {
     let (Ok(email), Ok(password)) = (
         std::env::var("HELPYAP_ADMIN_EMAIL"),
@@ -511,32 +519,6 @@ async fn purge_expired_conversations(state: Arc<AppState>) {
             Err(error) => tracing::warn!(%error, "retention purge failed; retrying next hour"),
         }
     }
-}
-
-/// Reads the TLS certificate and key again on every SIGHUP (a renewed certificate): new
-/// connections get it, open ones keep theirs; a failed reload keeps the running one.
-async fn reload_on_hangup(tls: Arc<Tls>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP: the TLS certificate is not reloaded");
-            return;
-        };
-        while hangups.recv().await.is_some() {
-            match tls.reload() {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                Err(error) => {
-                    tracing::error!(
-                        error = format!("{error:#}"),
-                        "SIGHUP: TLS certificate not reloaded; keeping the running one"
-                    )
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tls;
 }
 
 /// Completes on the first SIGINT or SIGTERM.

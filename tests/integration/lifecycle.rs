@@ -426,3 +426,118 @@ fn check_config_shows_the_effective_config_without_secrets_and_every_problem() {
     let broken = check(Some("[server\n"));
     assert_eq!(broken.status.code(), Some(64), "a file that does not parse");
 }
+
+/// SIGHUP reloads the config file: a changed rate limit and a project's welcome message apply
+/// to new requests while an open WebSocket keeps receiving; a change that needs a restart is
+/// left as it runs; a bad file changes nothing and is counted in /metrics.
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_applies_a_new_rate_limit_and_welcome_while_streams_carry_on() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let file = |welcome: &str, pushes: u32| {
+        DEFAULT_CONFIG_TOML
+            .replace(
+                "push = { requests = 10, window = \"60s\" }",
+                &format!("push = {{ requests = {pushes}, window = \"60s\" }}"),
+            )
+            .replace(
+                "welcome_message = \"Hi! How can I help you today?\"",
+                &format!("welcome_message = \"{welcome}\""),
+            )
+    };
+    let original = file("Hello there", 2);
+    assert!(
+        original.contains("Hello there"),
+        "the shipped welcome was found"
+    );
+    std::fs::write(&config, &original).unwrap();
+    let args = [
+        "--bind",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let node = Binary::start(dir.path(), &args, &[]);
+    let welcome = || async {
+        let config: serde_json::Value = client()
+            .get(node.url("/api/widget/config?project=demo"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        config["welcomeMessage"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(welcome().await, "Hello there");
+    let stream = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    let url = format!("ws://{}/api/widget/salespop/ws?project=demo", node.addr);
+    let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    let push = || node.push_demo(json!({ "project": "demo", "type": "signed_up" }));
+    let hangup = || {
+        let sent = Command::new("kill")
+            .args(["-HUP", &node.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+
+    // Limit 2 → 5, a new welcome, and a new bind address (restart only).
+    let changed =
+        file("Welcome back", 5).replace("bind = \"127.0.0.1:3000\"", "bind = \"127.0.0.1:3999\"");
+    std::fs::write(&config, changed).unwrap();
+    hangup();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while welcome().await != "Welcome back" {
+        assert!(Instant::now() < deadline, "the new welcome was not applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..5 {
+        assert!(
+            push().await["id"].is_string(),
+            "five pushes fit the new limit"
+        );
+    }
+    assert!(push().await["error"].is_string(), "the sixth does not");
+    let mut ids = Vec::new();
+    while ids.len() < 5 {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("the open WebSocket keeps receiving")
+            .unwrap()
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+            ids.push(event["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(ids, ["1", "2", "3", "4", "5"]);
+    let still = client().get(node.url("/healthz")).send().await.unwrap();
+    assert_eq!(still.status(), 200, "still on the address it started on");
+
+    // A bad file: nothing changes, one refusal counted.
+    std::fs::write(&config, file("Broken", 0)).unwrap();
+    hangup();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let metrics = client()
+            .get(node.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("helpyap_config_reloads_total{outcome=\"refused\"} 1") {
+            assert!(metrics.contains("helpyap_config_reloads_total{outcome=\"applied\"} 1"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the refusal was not counted: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(welcome().await, "Welcome back", "the running config stays");
+}
