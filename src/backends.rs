@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use helpyap_actors::{Nodes, PgStore, RedisFanOut, SledStore, Store};
+use helpyap_actors::{Nodes, PgStore, RedisFanOut, SledStore, Store, StoreError};
 
 use crate::config::Config;
 use crate::rate_limit::{RateLimiter, RedisCounters};
@@ -50,10 +50,13 @@ pub async fn open(config: &Config) -> anyhow::Result<Backends> {
             reason: error.to_string(),
         }
     };
-    let postgres = PgStore::connect(&cluster.postgres_url)
-        .await
-        .map_err(|error| unreachable("PostgreSQL (cluster.postgres_url)")(&error))?
-        .with_lease_ttl(cluster.answer_lease);
+    let postgres = match PgStore::connect(&cluster.postgres_url).await {
+        Ok(postgres) => postgres,
+        // Not a matter of reaching it: a newer release must run (exit 64).
+        Err(newer @ StoreError::NewerSchema { .. }) => return Err(newer.into()),
+        Err(error) => return Err(unreachable("PostgreSQL (cluster.postgres_url)")(&error).into()),
+    }
+    .with_lease_ttl(cluster.answer_lease);
     let identity = postgres
         .cluster()
         .await

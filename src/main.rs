@@ -1,7 +1,8 @@
 //! The `helpyap` binary: parses the command line, loads the config, and runs the server.
 //!
-//! A bad config exits with code 64 before any port is bound; an engine of `[cluster]` that
-//! cannot be reached at start exits with 69; any later failure exits with 1.
+//! A bad config, or a store written by a newer release, exits with code 64 before any port is
+//! bound; an engine of `[cluster]` that cannot be reached at start exits with 69; any later
+//! failure exits with 1.
 //! Everything else lives in the library so tests can run the same server in-process.
 #![forbid(unsafe_code)]
 
@@ -19,7 +20,7 @@ use std::sync::Arc;
 
 use helpyap_actors::accounts;
 use helpyap_actors::store::copy::copy;
-use helpyap_actors::{PgStore, SledStore, Storage, Store};
+use helpyap_actors::{PgStore, SledStore, Storage, Store, StoreError};
 
 /// `EX_USAGE` from sysexits.h: the configuration is wrong.
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -51,7 +52,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("helpyap: {error:#}");
-            if error.downcast_ref::<Unreachable>().is_some() {
+            let newer_store = matches!(
+                error.downcast_ref::<StoreError>(),
+                Some(StoreError::NewerSchema { .. })
+            );
+            if newer_store {
+                ExitCode::from(EXIT_BAD_CONFIG)
+            } else if error.downcast_ref::<Unreachable>().is_some() {
                 ExitCode::from(EXIT_UNAVAILABLE)
             } else {
                 ExitCode::FAILURE

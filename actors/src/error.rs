@@ -46,6 +46,12 @@ pub enum StoreError {
     Open { path: PathBuf, reason: String },
     #[error("store i/o failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store was written by a newer release: this one must not touch it.
+    #[error(
+        "the store has schema {found}, newer than this build's {supported}: run the newer \
+         helpyap, or restore a backup taken before the upgrade"
+    )]
+    NewerSchema { found: u64, supported: u64 },
     /// The project a write belongs to is gone (deleted, on another node, while this one still
     /// took requests for it).
     #[error("Project not found")]

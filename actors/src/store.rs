@@ -33,8 +33,11 @@ pub use postgres::{ClusterIdentity, PgStore};
 pub use queries::{ConversationFigures, DayCounts, SessionFilter, SessionPage};
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 
-/// Bumped when the key layout or a record's encoding changes incompatibly.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The sled store's schema, bumped when the key layout or a record's encoding changes; an older
+/// store is migrated forward at open (after a backup file is written), a newer one refused.
+/// 2: every project with events has its `event_id_floors` entry and every session its
+/// `project_sessions` entry (stores of schema 1 written before those existed lack them).
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// The engine's handle on storage. Cheap to clone; all clones share one backend.
 pub type Store = Arc<dyn Storage>;

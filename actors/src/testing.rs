@@ -333,3 +333,18 @@ fn as_server_user(program: &Path, args: &[&str]) -> Command {
     command.args(args);
     command
 }
+
+/// Marks the sled store in `dir` as written with `schema` (a store of another release).
+pub fn mark_sled_schema(dir: &Path, schema: u64) {
+    // A store just closed is released by sled's threads a moment later.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let db = loop {
+        match sled::open(dir) {
+            Ok(db) => break db,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(error) => panic!("{error}"),
+        }
+    };
+    db.insert(b"schema_version", &schema.to_be_bytes()).unwrap();
+    db.flush().unwrap();
+}

@@ -703,11 +703,21 @@ async fn an_install_moves_from_one_node_into_a_cluster_and_back() {
     let file = work.path().join("single.jsonl");
     let data_dir = data.path().to_str().unwrap();
     let file_arg = file.to_str().unwrap();
-    run_binary(
-        work.path(),
-        &["backup", "--data-dir", data_dir, "--out", file_arg],
-        &[],
-    );
+    // The stopped server's store is released by sled's threads a moment after it stops.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_helpyap"))
+            .current_dir(work.path())
+            .args(["backup", "--data-dir", data_dir, "--out", file_arg])
+            .output()
+            .unwrap();
+        if output.status.success() {
+            break;
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(Instant::now() < deadline, "backup failed: {stderr}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let database = Postgres::shared().database().await;
     let redis = Redis::shared().url();
     let cluster_env = [

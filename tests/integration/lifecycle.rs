@@ -541,3 +541,21 @@ async fn sighup_applies_a_new_rate_limit_and_welcome_while_streams_carry_on() {
     }
     assert_eq!(welcome().await, "Welcome back", "the running config stays");
 }
+
+/// A store written by a newer release: exit 64 before binding, with what to do.
+#[test]
+fn a_store_of_a_newer_release_exits_64_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    drop(SledStore::open(&store).unwrap());
+    helpyap_actors::testing::mark_sled_schema(&store, 99);
+    let output = Command::new(env!("CARGO_BIN_EXE_helpyap"))
+        .current_dir(dir.path())
+        .args(["--bind", "127.0.0.1:0", "--data-dir", "store"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("schema 99, newer than"), "{stderr}");
+    assert!(output.stdout.is_empty(), "nothing bound");
+}

@@ -61,8 +61,12 @@ pub enum BackupError {
 }
 
 impl SledStore {
-    /// Writes every tree of the store to `out`.
-    pub(super) fn write_backup(&self, out: &mut dyn Write) -> Result<BackupSummary, BackupError> {
+    /// Writes every tree of the store, of schema `schema`, to `out`.
+    pub(super) fn write_backup(
+        &self,
+        out: &mut dyn Write,
+        schema: u64,
+    ) -> Result<BackupSummary, BackupError> {
         let mut digest = Sha256::new();
         let mut write = |line: &Line| -> Result<(), BackupError> {
             let mut text = serde_json::to_vec(line).expect("lines are plain data");
@@ -74,7 +78,7 @@ impl SledStore {
         write(&Line::Header {
             format: FORMAT.into(),
             version: VERSION,
-            schema: SCHEMA_VERSION,
+            schema,
         })?;
         let mut summary = BackupSummary {
             trees: 0,
@@ -197,10 +201,11 @@ fn read_backup(
             version,
             schema,
         }) if format == FORMAT => {
-            if version != VERSION || schema != SCHEMA_VERSION {
+            // A backup of an older schema restores as it was and is migrated at open.
+            if version != VERSION || schema > SCHEMA_VERSION {
                 return Err(invalid(format!(
                     "backup version {version}, schema {schema}; this server reads version \
-                     {VERSION}, schema {SCHEMA_VERSION}"
+                     {VERSION}, schemas up to {SCHEMA_VERSION}"
                 )));
             }
         }

@@ -122,7 +122,7 @@ fn user(email: &str) -> UserRecord {
     }
 }
 
-fn session(slug: &str, created_at_ms: u64) -> SessionRecord {
+pub(crate) fn session(slug: &str, created_at_ms: u64) -> SessionRecord {
     SessionRecord {
         id: Uuid::new_v4(),
         project: slug.into(),

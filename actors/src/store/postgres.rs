@@ -277,10 +277,10 @@ impl PgStore {
             pool,
             lease_ttl: ANSWER_LEASE_TTL,
         };
-        store
-            .migrate()
-            .await
-            .map_err(|error| open_error(error.to_string()))?;
+        store.migrate().await.map_err(|error| match error {
+            newer @ StoreError::NewerSchema { .. } => newer,
+            error => open_error(error.to_string()),
+        })?;
         Ok(store)
     }
 
@@ -302,12 +302,9 @@ impl PgStore {
             .await?
             .get(0);
         if found > SCHEMA_VERSION {
-            return Err(StoreError::Corrupt {
-                key: "schema_version".into(),
-                reason: format!(
-                    "the database has schema {found}, newer than this build's {SCHEMA_VERSION}: \
-                     upgrade helpyap"
-                ),
+            return Err(StoreError::NewerSchema {
+                found: found as u64,
+                supported: SCHEMA_VERSION as u64,
             });
         }
         let migrations = [

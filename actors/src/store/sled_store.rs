@@ -10,7 +10,7 @@
 //! flush starts (group commit); see [`Flusher`] for why sled's own `flush_async` is not used.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use serde::{Serialize, de::DeserializeOwned};
@@ -185,26 +185,104 @@ impl SledStore {
                 .map_err(|error| open_error(format!("cannot start the flusher thread: {error}")))?,
             db,
         };
-        store
-            .check_schema()
-            .map_err(|error| open_error(error.to_string()))?;
-        store.index_sessions()?;
+        store.migrate(path).map_err(|error| match error {
+            newer @ StoreError::NewerSchema { .. } => newer,
+            error => open_error(error.to_string()),
+        })?;
         Ok(store)
     }
 
-    /// The id of the newest event of `slug` still stored, or 0.
-    fn newest_event_id(&self, slug: &str) -> Result<u64, StoreError> {
-        let range = event_key(slug, 0)..=event_key(slug, u64::MAX);
-        Ok(match self.events.range(range).next_back() {
-            Some(entry) => be_u64(&entry?.0[slug.len() + 1..]),
-            None => 0,
-        })
+    /// Brings an older store up to [`SCHEMA_VERSION`], one step at a time, after writing a
+    /// backup of it beside the store (`<store>.schema-N-backup.jsonl`); refuses a newer one. A
+    /// new store is marked with the current schema.
+    fn migrate(&self, path: &Path) -> Result<(), StoreError> {
+        const KEY: &[u8] = b"schema_version";
+        let found = match self.db.get(KEY)? {
+            // A new store (every store was marked from schema 1 on).
+            None => {
+                self.db.insert(KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+                return Ok(());
+            }
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    key: "schema_version".into(),
+                    reason: "not a version number".into(),
+                })?,
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let backup = self.backup_before_migrating(path, found)?;
+        tracing::info!(from = found, to = SCHEMA_VERSION, backup = %backup.display(), "migrating the store");
+        for version in found + 1..=SCHEMA_VERSION {
+            match version {
+                2 => self.migrate_to_2()?,
+                _ => unreachable!("a migration for every schema up to SCHEMA_VERSION"),
+            }
+            self.db.insert(KEY, &version.to_be_bytes())?;
+            self.db.flush()?;
+        }
+        Ok(())
     }
 
-    /// Stores written before the conversation index existed get it built once.
-    fn index_sessions(&self) -> Result<(), StoreError> {
-        if !self.project_sessions.is_empty() {
-            return Ok(());
+    /// Writes the whole store, as it is, to a new file beside it.
+    fn backup_before_migrating(&self, path: &Path, schema: u64) -> Result<PathBuf, StoreError> {
+        let name = path.file_name().map_or_else(
+            || "store".into(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        let stamp = crate::time::utc_date(crate::time::now_ms());
+        let mut target =
+            path.with_file_name(format!("{name}.schema-{schema}-backup-{stamp}.jsonl"));
+        let mut copy = 1;
+        while target.exists() {
+            copy += 1;
+            target = path.with_file_name(format!(
+                "{name}.schema-{schema}-backup-{stamp}-{copy}.jsonl"
+            ));
+        }
+        let failed = |reason: String| StoreError::Open {
+            path: target.clone(),
+            reason: format!("the backup before migrating failed: {reason}"),
+        };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+            .map_err(|error| failed(error.to_string()))?;
+        let mut out = std::io::BufWriter::new(file);
+        self.write_backup(&mut out, schema)
+            .map_err(|error| failed(error.to_string()))?;
+        out.into_inner()
+            .map_err(|error| failed(error.to_string()))?
+            .sync_all()
+            .map_err(|error| failed(error.to_string()))?;
+        Ok(target)
+    }
+
+    /// Schema 2: the last id given out recorded for every project with events, and every
+    /// session in its project's conversation index.
+    fn migrate_to_2(&self) -> Result<(), StoreError> {
+        for entry in self.projects.iter() {
+            let (slug, _) = entry?;
+            let slug = String::from_utf8_lossy(&slug).into_owned();
+            let newest = self.newest_event_id(&slug)?;
+            let floor = self
+                .event_id_floors
+                .get(slug.as_bytes())?
+                .map_or(0, |bytes| be_u64(&bytes));
+            if newest > floor {
+                self.event_id_floors
+                    .insert(slug.as_bytes(), &newest.to_be_bytes())?;
+            }
         }
         for entry in self.sessions.iter() {
             let (key, value) = entry?;
@@ -215,27 +293,13 @@ impl SledStore {
         Ok(())
     }
 
-    fn check_schema(&self) -> Result<(), StoreError> {
-        const KEY: &[u8] = b"schema_version";
-        match self.db.get(KEY)? {
-            None => {
-                self.db.insert(KEY, &SCHEMA_VERSION.to_be_bytes())?;
-                self.db.flush()?;
-                Ok(())
-            }
-            Some(bytes) => {
-                let found = <[u8; 8]>::try_from(bytes.as_ref())
-                    .map(u64::from_be_bytes)
-                    .ok();
-                match found {
-                    Some(SCHEMA_VERSION) => Ok(()),
-                    other => Err(StoreError::Corrupt {
-                        key: "schema_version".into(),
-                        reason: format!("expected schema {SCHEMA_VERSION}, found {other:?}"),
-                    }),
-                }
-            }
-        }
+    /// The id of the newest event of `slug` still stored, or 0.
+    fn newest_event_id(&self, slug: &str) -> Result<u64, StoreError> {
+        let range = event_key(slug, 0)..=event_key(slug, u64::MAX);
+        Ok(match self.events.range(range).next_back() {
+            Some(entry) => be_u64(&entry?.0[slug.len() + 1..]),
+            None => 0,
+        })
     }
 }
 
@@ -302,16 +366,14 @@ impl Storage for SledStore {
         keep: u64,
     ) -> Result<SocialProofEvent, StoreError> {
         // The last id given out is read and moved inside the transaction, so concurrent appends
-        // to one project conflict there and sled runs them one after the other. A store whose
-        // last id was never recorded (written before it was) starts from its newest event.
-        let newest_stored = self.newest_event_id(slug)?;
+        // to one project conflict there and sled runs them one after the other.
         let count_key = count_key(slug, created_at_ms / HOUR_MS, event.kind);
         let result = (&self.events, &self.event_counts, &self.event_id_floors).transaction(
             |(events, counts, floors)| {
                 let last = floors
                     .get(slug.as_bytes())?
                     .map_or(0, |bytes| be_u64(&bytes));
-                let id = last.max(newest_stored) + 1;
+                let id = last + 1;
                 let event = event.clone().into_event(id, created_at_ms);
                 events.insert(event_key(slug, id), encode(&event))?;
                 let count = counts.get(&count_key)?.map_or(0, |bytes| be_u64(&bytes));
@@ -548,12 +610,10 @@ impl Storage for SledStore {
     }
 
     async fn last_event_id(&self, slug: &str) -> Result<u64, StoreError> {
-        let stored = self.newest_event_id(slug)?;
-        let floor = self
+        Ok(self
             .event_id_floors
             .get(slug.as_bytes())?
-            .map_or(0, |bytes| be_u64(&bytes));
-        Ok(stored.max(floor))
+            .map_or(0, |bytes| be_u64(&bytes)))
     }
 
     async fn documents(&self, slug: &str) -> Result<Vec<Document>, StoreError> {
@@ -715,7 +775,7 @@ impl Storage for SledStore {
         &self,
         out: &mut dyn std::io::Write,
     ) -> Result<super::backup::BackupSummary, super::backup::BackupError> {
-        self.write_backup(out)
+        self.write_backup(out, SCHEMA_VERSION)
     }
 }
 

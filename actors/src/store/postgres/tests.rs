@@ -67,8 +67,14 @@ async fn a_newer_schema_is_refused_with_a_clear_message() {
         .await
         .unwrap();
     let error = PgStore::connect(&url).await.err().expect("refused");
-    let message = error.to_string();
-    assert!(message.contains("schema 99, newer than"), "{message}");
+    assert!(
+        matches!(error, StoreError::NewerSchema { found: 99, .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("schema 99, newer than"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -319,3 +319,82 @@ mod backup_properties {
         }
     }
 }
+
+/// A store as schema 1 could leave it: no last-id entries (written before they existed), no
+/// conversation index, marked schema 1. Opened by this build, it is backed up beside itself,
+/// then migrated: ids go on after the newest event and conversations are listed again.
+#[tokio::test]
+async fn a_schema_1_store_is_backed_up_then_migrated_forward() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("store");
+    let session = contract::session("demo", 5);
+    {
+        let store = SledStore::open(&dir).unwrap();
+        store
+            .put_project(&contract::project("demo", None), None)
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            contract::push(&(Arc::new(store.clone()) as Store), "demo", 10, 100).await;
+        }
+        store.put_session(&session).await.unwrap();
+        // Back to what schema 1 wrote before those entries existed.
+        store.event_id_floors.clear().unwrap();
+        store.project_sessions.clear().unwrap();
+        store
+            .db
+            .insert(b"schema_version", &1u64.to_be_bytes())
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    let store = open_when_released(&dir);
+    let marked = store.db.get(b"schema_version").unwrap().unwrap();
+    assert_eq!(marked.as_ref(), &2u64.to_be_bytes());
+    assert_eq!(store.last_event_id("demo").await.unwrap(), 3);
+    let next = contract::push(&(Arc::new(store.clone()) as Store), "demo", 10, 100).await;
+    assert_eq!(next, 4, "ids go on after the newest event");
+    let listed = store.project_sessions("demo", None, 10).await.unwrap();
+    assert_eq!(listed, [session]);
+
+    // The backup beside it is of schema 1 and restores (then migrates) like any other.
+    let backups: Vec<_> = std::fs::read_dir(root.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("store.schema-1-backup-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let backup = root.path().join(&backups[0]);
+    let text = std::fs::read_to_string(&backup).unwrap();
+    assert!(text.starts_with(r#"{"format":"helpyap-backup","version":1,"schema":1}"#));
+    let restored_dir = root.path().join("restored");
+    SledStore::restore(&restored_dir, || {
+        std::fs::File::open(&backup).map(std::io::BufReader::new)
+    })
+    .unwrap();
+    let restored = open_when_released(&restored_dir);
+    assert_eq!(restored.last_event_id("demo").await.unwrap(), 3);
+}
+
+/// A store written by a newer release is refused, untouched.
+#[test]
+fn a_store_of_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .db
+            .insert(b"schema_version", &99u64.to_be_bytes())
+            .unwrap();
+        store.db.flush().unwrap();
+    }
+    let refused = (0..100).find_map(|_| match SledStore::open(dir.path()) {
+        Err(StoreError::NewerSchema { found, supported }) => Some((found, supported)),
+        Err(StoreError::Open { .. }) => {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            None
+        }
+        other => panic!("{:?}", other.err()),
+    });
+    assert_eq!(refused, Some((99, 2)));
+}
