@@ -193,10 +193,23 @@ impl Postgres {
             }
         };
         tokio::spawn(connection);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
+        // CREATE DATABASE copies template1 and fails while another copy of it is under way:
+        // one at a time in this binary, retried should anything else touch template1.
+        static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _one_at_a_time = CREATING.lock().await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+            {
+                Ok(()) => break,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(error) => panic!("CREATE DATABASE {name}: {error}"),
+            }
+        }
         format!("postgres://helpyap@127.0.0.1:{}/{name}", self.port)
     }
 }
