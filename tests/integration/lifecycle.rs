@@ -452,13 +452,7 @@ async fn sighup_applies_a_new_rate_limit_and_welcome_while_streams_carry_on() {
         "the shipped welcome was found"
     );
     std::fs::write(&config, &original).unwrap();
-    let args = [
-        "--bind",
-        "127.0.0.1:0",
-        "--config",
-        config.to_str().unwrap(),
-    ];
-    let node = Binary::start(dir.path(), &args, &[]);
+    let node = Binary::start_with_config(dir.path(), &config);
     let welcome = || async {
         let config: serde_json::Value = client()
             .get(node.url("/api/widget/config?project=demo"))
@@ -475,19 +469,12 @@ async fn sighup_applies_a_new_rate_limit_and_welcome_while_streams_carry_on() {
     let url = format!("ws://{}/api/widget/salespop/ws?project=demo", node.addr);
     let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
     let push = || node.push_demo(json!({ "project": "demo", "type": "signed_up" }));
-    let hangup = || {
-        let sent = Command::new("kill")
-            .args(["-HUP", &node.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    };
 
     // Limit 2 → 5, a new welcome, and a new bind address (restart only).
     let changed =
         file("Welcome back", 5).replace("bind = \"127.0.0.1:3000\"", "bind = \"127.0.0.1:3999\"");
     std::fs::write(&config, changed).unwrap();
-    hangup();
+    node.hangup();
     let deadline = Instant::now() + Duration::from_secs(5);
     while welcome().await != "Welcome back" {
         assert!(Instant::now() < deadline, "the new welcome was not applied");
@@ -518,7 +505,7 @@ async fn sighup_applies_a_new_rate_limit_and_welcome_while_streams_carry_on() {
 
     // A bad file: nothing changes, one refusal counted.
     std::fs::write(&config, file("Broken", 0)).unwrap();
-    hangup();
+    node.hangup();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let metrics = client()

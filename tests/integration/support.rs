@@ -444,6 +444,21 @@ impl Binary {
         .await
     }
 
+    /// Starts `helpyap --bind 127.0.0.1:0 --config CONFIG` in `dir`.
+    pub fn start_with_config(dir: &Path, config: &Path) -> Binary {
+        let config = config.to_str().unwrap();
+        Binary::start(dir, &["--bind", "127.0.0.1:0", "--config", config], &[])
+    }
+
+    /// SIGHUP: reload the config file and the TLS certificate.
+    pub fn hangup(&self) {
+        let sent = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
     /// SIGKILL: no shutdown code runs, nothing is flushed on the way out.
     pub fn kill_9(mut self) {
         self.child.kill().unwrap();

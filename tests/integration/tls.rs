@@ -41,13 +41,7 @@ async fn https_speaks_h2_and_http1_and_takes_a_renewed_certificate_on_sighup() {
         key.display()
     );
     std::fs::write(&config, text).unwrap();
-    let args = [
-        "--bind",
-        "127.0.0.1:0",
-        "--config",
-        config.to_str().unwrap(),
-    ];
-    let node = Binary::start(dir.path(), &args, &[]);
+    let node = Binary::start_with_config(dir.path(), &config);
     let url = |path: &str| format!("https://{}{path}", node.addr);
     let (ca1, ca2) = (first.path().join("ca.crt"), second.path().join("ca.crt"));
 
@@ -87,14 +81,7 @@ async fn https_speaks_h2_and_http1_and_takes_a_renewed_certificate_on_sighup() {
 
     // The certificate is renewed (another CA, here) and the server told.
     install(&second);
-    let hangup = |pid: u32| {
-        let sent = Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    };
-    hangup(node.child.id());
+    node.hangup();
     let deadline = Instant::now() + Duration::from_secs(5);
     while curl(&ca2, &[], &url("/healthz")).0 != 0 {
         assert!(
@@ -135,7 +122,7 @@ async fn https_speaks_h2_and_http1_and_takes_a_renewed_certificate_on_sighup() {
 
     // A broken renewal keeps the running certificate.
     std::fs::write(&cert, "not a certificate").unwrap();
-    hangup(node.child.id());
+    node.hangup();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(curl(&ca2, &[], &url("/healthz")).0, 0, "still serving");
 }
