@@ -588,14 +588,9 @@ async fn a_node_killed_under_load_loses_nothing_acknowledged() {
 
     let last = *acknowledged.iter().max().unwrap();
     for node in &survivors {
-        let polled: Value = client()
-            .get(node.url("/api/widget/salespop?project=demo&since=0"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let polled = node
+            .get_json("/api/widget/salespop?project=demo&since=0")
+            .await;
         let ids: Vec<u64> = polled["events"]
             .as_array()
             .unwrap()
@@ -869,14 +864,7 @@ async fn engines_are_reached_over_tls_when_the_urls_ask_and_their_certificates_a
     ];
     let work = tempfile::tempdir().unwrap();
     let node = Binary::start(work.path(), &["--bind", "127.0.0.1:0"], &envs);
-    let health: Value = client()
-        .get(node.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = node.get_json("/healthz").await;
     assert_eq!(health["status"], "ok", "{health}");
     let pushed = node
         .push_demo(json!({ "project": "demo", "type": "signed_up" }))

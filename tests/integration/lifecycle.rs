@@ -454,14 +454,7 @@ async fn sighup_applies_a_new_rate_limit_and_welcome_while_streams_carry_on() {
     std::fs::write(&config, &original).unwrap();
     let node = Binary::start_with_config(dir.path(), &config);
     let welcome = || async {
-        let config: serde_json::Value = client()
-            .get(node.url("/api/widget/config?project=demo"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let config = node.get_json("/api/widget/config?project=demo").await;
         config["welcomeMessage"].as_str().unwrap().to_owned()
     };
     assert_eq!(welcome().await, "Hello there");

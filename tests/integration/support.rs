@@ -444,6 +444,11 @@ impl Binary {
         .await
     }
 
+    /// `GET path` as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        send_json(client().get(self.url(path))).await
+    }
+
     /// Starts `helpyap --bind 127.0.0.1:0 --config CONFIG` in `dir`.
     pub fn start_with_config(dir: &Path, config: &Path) -> Binary {
         let config = config.to_str().unwrap();
