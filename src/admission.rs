@@ -26,8 +26,9 @@ use crate::json::{Body, BoxError, boxed};
 /// Open connections: at most `max` in all and `max_per_address` from one peer address, except
 /// from the reverse proxies in `exempt`, which carry many clients on their connections.
 pub struct ConnectionLimits {
-    max: usize,
-    max_per_address: usize,
+    /// Both caps may change on a config reload; connections already open stay.
+    max: AtomicUsize,
+    max_per_address: AtomicUsize,
     exempt: Vec<IpNet>,
     open: Arc<AtomicUsize>,
     per_address: Arc<AddressCounts>,
@@ -52,8 +53,8 @@ impl ConnectionLimits {
     /// `max_per_address` 0 means no per-address cap.
     pub fn new(max: usize, max_per_address: usize, exempt: Vec<IpNet>) -> ConnectionLimits {
         ConnectionLimits {
-            max,
-            max_per_address,
+            max: AtomicUsize::new(max),
+            max_per_address: AtomicUsize::new(max_per_address),
             exempt,
             open: Arc::default(),
             per_address: Arc::default(),
@@ -61,14 +62,14 @@ impl ConnectionLimits {
     }
 
     pub fn admit(&self, peer: IpAddr) -> Result<ConnectionPermit, Refusal> {
-        let address = if self.max_per_address == 0 || self.exempt.iter().any(|n| n.contains(&peer))
-        {
+        let max_per_address = self.max_per_address.load(Ordering::Relaxed);
+        let address = if max_per_address == 0 || self.exempt.iter().any(|n| n.contains(&peer)) {
             None
         } else {
-            let place = AddressCounts::take(&self.per_address, peer, self.max_per_address);
+            let place = AddressCounts::take(&self.per_address, peer, max_per_address);
             Some(place.ok_or(Refusal::Address)?)
         };
-        if self.open.fetch_add(1, Ordering::Relaxed) >= self.max {
+        if self.open.fetch_add(1, Ordering::Relaxed) >= self.max() {
             self.open.fetch_sub(1, Ordering::Relaxed);
             return Err(Refusal::Full);
         }
@@ -84,7 +85,14 @@ impl ConnectionLimits {
     }
 
     pub fn max(&self) -> usize {
-        self.max
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// New caps for connections still to come.
+    pub fn set(&self, max: usize, max_per_address: usize) {
+        self.max.store(max, Ordering::Relaxed);
+        self.max_per_address
+            .store(max_per_address, Ordering::Relaxed);
     }
 }
 
@@ -97,7 +105,8 @@ impl Drop for ConnectionPermit {
 
 /// Long-lived streams per client address (after `trusted_proxies`): at most `max_per_address`.
 pub struct StreamQuota {
-    max_per_address: usize,
+    /// May change on a config reload; streams already open stay.
+    max_per_address: AtomicUsize,
     per_address: Arc<AddressCounts>,
 }
 
@@ -110,24 +119,31 @@ impl StreamQuota {
     /// `max_per_address` 0 means no cap.
     pub fn new(max_per_address: usize) -> StreamQuota {
         StreamQuota {
-            max_per_address,
+            max_per_address: AtomicUsize::new(max_per_address),
             per_address: Arc::default(),
         }
     }
 
     /// A place for one more stream from `client`, or `None` when it holds the maximum.
     pub fn open(&self, client: IpAddr) -> Option<StreamSlot> {
-        if self.max_per_address == 0 {
+        let max_per_address = self.max_per_address();
+        if max_per_address == 0 {
             return Some(StreamSlot { _place: None });
         }
-        let place = AddressCounts::take(&self.per_address, client, self.max_per_address)?;
+        let place = AddressCounts::take(&self.per_address, client, max_per_address)?;
         Some(StreamSlot {
             _place: Some(place),
         })
     }
 
     pub fn max_per_address(&self) -> usize {
+        self.max_per_address.load(Ordering::Relaxed)
+    }
+
+    /// A new cap for streams still to come.
+    pub fn set_max_per_address(&self, max_per_address: usize) {
         self.max_per_address
+            .store(max_per_address, Ordering::Relaxed);
     }
 }
 
@@ -274,5 +290,20 @@ mod tests {
         let limits = ConnectionLimits::new(1000, 0, Vec::new());
         let permits: Vec<_> = (0..1000).map(|_| limits.admit(ip("10.0.0.1"))).collect();
         assert!(permits.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn changed_caps_apply_to_what_comes_next() {
+        let limits = ConnectionLimits::new(10, 1, Vec::new());
+        let _first = limits.admit(ip("10.0.0.1")).unwrap();
+        assert_eq!(limits.admit(ip("10.0.0.1")).err(), Some(Refusal::Address));
+        limits.set(2, 5);
+        let _second = limits.admit(ip("10.0.0.1")).unwrap();
+        assert_eq!(limits.admit(ip("10.0.0.2")).err(), Some(Refusal::Full));
+        let quota = StreamQuota::new(1);
+        let _stream = quota.open(ip("10.0.0.1")).unwrap();
+        assert!(quota.open(ip("10.0.0.1")).is_none());
+        quota.set_max_per_address(2);
+        assert!(quota.open(ip("10.0.0.1")).is_some());
     }
 }

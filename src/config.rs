@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use helpyap_actors::feed::FeedSettings;
+use helpyap_actors::feed::{FeedSettings, SubscriberCaps};
 use helpyap_actors::{
     PopupTemplates, Position, ProjectSettings, SecretHash, SocialProofDisplay, Theme,
     WidgetSettings,
@@ -407,8 +407,10 @@ impl SocialProofConfig {
             replay_events: self.retain_events as usize,
             replay_max_age: self.replay_max_age,
             subscriber_queue: self.subscriber_queue,
-            max_subscribers_per_project: self.max_subscribers_per_project,
-            max_subscribers: self.max_subscribers,
+            subscriber_caps: SubscriberCaps::new(
+                self.max_subscribers_per_project,
+                self.max_subscribers,
+            ),
         }
     }
 }

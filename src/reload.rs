@@ -1,9 +1,11 @@
 //! SIGHUP: the TLS certificate and the config file read again, and what can change live
 //! applied to new requests — rate limits, the seeded projects (their widget settings,
-//! social-proof rules, push secrets and knowledge_dir documents) and the log level — while
-//! open WebSockets, SSE streams and chat answers carry on.
+//! social-proof rules, push secrets and knowledge_dir documents), the `[llm]` settings and
+//! `chat.history_messages`, the log level, and the caps on connections, streams, request
+//! bodies, messages per chat request and popup subscribers — while open WebSockets, SSE streams
+//! and chat answers carry on (an answer under way finishes with the model it started with).
 //!
-//! Everything else in the file (bind address, store, cluster, llm, chat, caps…) is applied only
+//! Everything else in the file (bind address, timeouts, store, cluster, auth…) is applied only
 //! at restart: a reload that changes it says so and leaves it as it was. A file that does not
 //! parse or holds a bad value changes nothing: one error is logged and counted in `/metrics`.
 //! This module never reads the file except when told to, and never touches a running stream.
@@ -13,7 +15,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::logging;
 use crate::router::AppState;
-use crate::server::apply_seeds;
+use crate::server::{self, apply_seeds};
 use crate::tls::Tls;
 
 /// Reloads on every SIGHUP until the server stops; `running` is the config it started with.
@@ -67,18 +69,27 @@ async fn reload(state: &AppState, running: &Config) -> anyhow::Result<Option<Con
         anyhow::bail!("{}: {problem}", read.origin);
     }
     // What applies live comes from the file; everything else stays as it runs.
-    let mut applied = running.clone();
-    applied.rate_limits = read.rate_limits.clone();
-    applied.projects = read.projects.clone();
-    applied.server.log_level = read.server.log_level;
+    let applied = live_part(running, &read);
+    let models = server::models(&applied, &state.engine.llm_stats())?;
     apply_seeds(&state.engine, &applied).await?;
+    state.engine.replace_models(models);
     state.limiter.set_limits(&applied.rate_limits);
     logging::set_level(applied.server.log_level);
+    let (server, social_proof) = (&applied.server, &applied.social_proof);
+    state.connections.set(
+        server::max_connections(server.max_connections),
+        server.max_connections_per_ip,
+    );
+    state.streams.set_max_per_address(server.max_streams_per_ip);
+    state
+        .request_limits
+        .set(server.max_body_bytes, applied.chat.max_messages);
+    state.subscriber_caps.set(
+        social_proof.max_subscribers_per_project,
+        social_proof.max_subscribers,
+    );
 
-    let mut later = read;
-    later.rate_limits = applied.rate_limits.clone();
-    later.projects = applied.projects.clone();
-    later.server.log_level = applied.server.log_level;
+    let later = live_part(&read, &applied);
     let waiting = restart_only_changes(&applied, &later);
     if waiting.is_empty() {
         tracing::info!("SIGHUP: config reloaded");
@@ -89,6 +100,28 @@ async fn reload(state: &AppState, running: &Config) -> anyhow::Result<Option<Con
         );
     }
     Ok(Some(applied))
+}
+
+/// `base` with the settings that apply live taken from `from`: rate limits, projects, llm,
+/// log level, and the caps on connections, streams, bodies, messages per chat request and popup
+/// subscribers.
+fn live_part(base: &Config, from: &Config) -> Config {
+    let mut config = base.clone();
+    config.rate_limits = from.rate_limits.clone();
+    config.projects = from.projects.clone();
+    config.llm = from.llm.clone();
+    config.chat.history_messages = from.chat.history_messages;
+    config.chat.max_messages = from.chat.max_messages;
+    let (server, from_server) = (&mut config.server, &from.server);
+    server.log_level = from_server.log_level;
+    server.max_connections = from_server.max_connections;
+    server.max_connections_per_ip = from_server.max_connections_per_ip;
+    server.max_streams_per_ip = from_server.max_streams_per_ip;
+    server.max_body_bytes = from_server.max_body_bytes;
+    let (social_proof, from_social_proof) = (&mut config.social_proof, &from.social_proof);
+    social_proof.max_subscribers_per_project = from_social_proof.max_subscribers_per_project;
+    social_proof.max_subscribers = from_social_proof.max_subscribers;
+    config
 }
 
 /// The sections of `read` that differ from `running` and only apply at restart.
@@ -116,12 +149,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_sections_that_apply_at_restart_are_reported() {
+    fn live_settings_are_taken_and_the_rest_is_reported() {
         let running = Config::default();
         let mut read = running.clone();
         read.server.bind = "127.0.0.1:3999".parse().unwrap();
+        read.store.cache_bytes += 1;
         read.llm.model = "another-model".into();
-        assert_eq!(restart_only_changes(&running, &read), ["server", "llm"]);
-        assert!(restart_only_changes(&running, &running).is_empty());
+        read.server.max_body_bytes = 2048;
+        read.social_proof.max_subscribers = 7;
+        let applied = live_part(&running, &read);
+        assert_eq!(applied.llm.model, "another-model");
+        assert_eq!(applied.server.max_body_bytes, 2048);
+        assert_eq!(applied.social_proof.max_subscribers, 7);
+        assert_eq!(applied.server.bind, running.server.bind);
+        let later = live_part(&read, &applied);
+        assert_eq!(restart_only_changes(&applied, &later), ["server", "store"]);
+        assert!(restart_only_changes(&applied, &applied).is_empty());
     }
 }

@@ -7,9 +7,12 @@
 //! exists.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use helpyap_actors::Engine;
+use helpyap_actors::feed::SubscriberCaps;
 use helpyap_actors::records::{Role, UserRecord};
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, HeaderMap, HeaderName, HeaderValue, X_CONTENT_TYPE_OPTIONS};
@@ -39,9 +42,9 @@ const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset
 pub struct AppState {
     pub engine: Engine,
     pub limiter: RateLimiter,
-    pub body_limits: BodyLimits,
+    /// What one request may carry.
+    pub request_limits: RequestLimits,
     pub trusted_proxies: Vec<IpNet>,
-    pub chat_limits: ChatLimits,
     pub chat_keep_alive: Duration,
     /// Live SSE and WebSocket streams, and the shutdown signal they obey.
     pub live: Live,
@@ -54,12 +57,28 @@ pub struct AppState {
     pub connections: ConnectionLimits,
     /// Cap on open chat and popup streams per client address.
     pub streams: StreamQuota,
+    /// Caps on popup subscribers, shared with every project's feed.
+    pub subscriber_caps: Arc<SubscriberCaps>,
     pub metrics: Metrics,
     /// Who may read `/metrics`; `None` when it is off.
     pub metrics_allow: Option<Vec<IpNet>>,
 }
 
 impl AppState {
+    pub fn body_limits(&self) -> BodyLimits {
+        BodyLimits {
+            max_bytes: self.request_limits.body_bytes.load(Ordering::Relaxed),
+            read_timeout: self.request_limits.body_read_timeout,
+        }
+    }
+
+    pub fn chat_limits(&self) -> ChatLimits {
+        ChatLimits {
+            max_messages: self.request_limits.messages.load(Ordering::Relaxed),
+            max_message_chars: self.request_limits.message_chars,
+        }
+    }
+
     /// A place for one more long-lived stream (chat answer, SSE, WebSocket) from `client`.
     pub fn open_stream(&self, client: IpAddr) -> Result<StreamSlot, ApiError> {
         self.streams.open(client).ok_or_else(|| {
@@ -67,6 +86,33 @@ impl AppState {
             tracing::debug!(%client, "stream refused: too many open from this address");
             ApiError::too_many_streams(self.streams.max_per_address())
         })
+    }
+}
+
+/// What one request may carry. The body size and the messages per chat request may change on a
+/// config reload; the longest message is also in every project's widget config, so it waits
+/// for a restart.
+pub struct RequestLimits {
+    body_bytes: AtomicUsize,
+    body_read_timeout: Duration,
+    messages: AtomicUsize,
+    message_chars: usize,
+}
+
+impl RequestLimits {
+    pub fn new(body: BodyLimits, chat: ChatLimits) -> RequestLimits {
+        RequestLimits {
+            body_bytes: AtomicUsize::new(body.max_bytes),
+            body_read_timeout: body.read_timeout,
+            messages: AtomicUsize::new(chat.max_messages),
+            message_chars: chat.max_message_chars,
+        }
+    }
+
+    /// New caps for requests still to come.
+    pub fn set(&self, body_bytes: usize, messages: usize) {
+        self.body_bytes.store(body_bytes, Ordering::Relaxed);
+        self.messages.store(messages, Ordering::Relaxed);
     }
 }
 

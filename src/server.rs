@@ -22,7 +22,7 @@ use helpyap_actors::llm::extractive::Extractive;
 use helpyap_actors::llm::openai::{OpenAi, OpenAiArguments};
 use helpyap_actors::llm::{LlmProvider as Llm, LlmStats};
 use helpyap_actors::project::DocumentEdit;
-use helpyap_actors::{ChatEngine, Engine, EngineArguments};
+use helpyap_actors::{ChatEngine, Engine, EngineArguments, Models};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -40,7 +40,7 @@ use crate::json::BodyLimits;
 use crate::knowledge_dir;
 use crate::metrics::Metrics;
 use crate::reload;
-use crate::router::{self, AppState, LiveSettings};
+use crate::router::{self, AppState, LiveSettings, RequestLimits};
 use crate::routes::chat::ChatLimits;
 use crate::timer::HeaderTimer;
 use crate::tls::Tls;
@@ -86,9 +86,10 @@ impl App {
             limiter,
             jwt_secret,
         } = backends::open(config).await?;
+        let feed = config.social_proof.feed_settings();
         let engine = Engine::start(EngineArguments {
             store,
-            feed: config.social_proof.feed_settings(),
+            feed: feed.clone(),
             refresh_ttl: config.auth.refresh_ttl,
             chat: chat_engine(config)?,
             max_message_chars: config.chat.max_message_chars,
@@ -101,15 +102,17 @@ impl App {
         let state = AppState {
             engine,
             limiter,
-            body_limits: BodyLimits {
-                max_bytes: config.server.max_body_bytes,
-                read_timeout: config.server.body_read_timeout,
-            },
+            request_limits: RequestLimits::new(
+                BodyLimits {
+                    max_bytes: config.server.max_body_bytes,
+                    read_timeout: config.server.body_read_timeout,
+                },
+                ChatLimits {
+                    max_messages: config.chat.max_messages,
+                    max_message_chars: config.chat.max_message_chars,
+                },
+            ),
             trusted_proxies: config.server.trusted_proxies.clone(),
-            chat_limits: ChatLimits {
-                max_messages: config.chat.max_messages,
-                max_message_chars: config.chat.max_message_chars,
-            },
             chat_keep_alive: config.chat.keep_alive,
             live: Live::default(),
             auth: Auth::new(&config.auth, jwt_secret)?,
@@ -126,6 +129,7 @@ impl App {
                 config.server.trusted_proxies.clone(),
             ),
             streams: StreamQuota::new(config.server.max_streams_per_ip),
+            subscriber_caps: feed.subscriber_caps.clone(),
             metrics: Metrics::new(),
             metrics_allow: config.metrics.enabled.then(|| config.metrics.allow.clone()),
             live_settings: LiveSettings {
@@ -322,7 +326,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
 
 /// `server.max_connections`, or for 0 the open-file limit (raised to its hard maximum first)
 /// less a reserve.
-fn max_connections(configured: usize) -> usize {
+pub(crate) fn max_connections(configured: usize) -> usize {
     let files = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => limit,
         Err(error) => {
@@ -451,8 +455,18 @@ async fn bootstrap_admin(engine: &Engine) -> anyhow::Result<()> {
 
 /// The model side of chat, as the config asks.
 fn chat_engine(config: &Config) -> anyhow::Result<ChatEngine> {
-    let llm = &config.llm;
     let stats = Arc::<LlmStats>::default();
+    Ok(ChatEngine::new(
+        models(config, &stats)?,
+        stats,
+        config.chat.session_idle_timeout,
+        config.chat.max_sessions_in_memory,
+    ))
+}
+
+/// The models `config.llm` names: at start, and again on SIGHUP.
+pub(crate) fn models(config: &Config, stats: &Arc<LlmStats>) -> anyhow::Result<Models> {
+    let llm = &config.llm;
     let extractive: Arc<dyn Llm> = Arc::new(Extractive);
     let provider: Arc<dyn Llm> = match llm.provider {
         LlmProvider::Extractive => extractive.clone(),
@@ -489,12 +503,9 @@ fn chat_engine(config: &Config) -> anyhow::Result<ChatEngine> {
         (LlmProvider::Openai, LlmFallback::Extractive) => Some(extractive),
         _ => None,
     };
-    Ok(ChatEngine {
+    Ok(Models {
         provider,
         fallback,
-        stats,
-        idle_timeout: config.chat.session_idle_timeout,
-        max_sessions_in_memory: config.chat.max_sessions_in_memory,
         history_messages: config.chat.history_messages,
     })
 }

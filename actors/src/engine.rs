@@ -22,10 +22,11 @@ use uuid::Uuid;
 use crate::accounts::{AccountError, AccountsArguments, AccountsMessage};
 use crate::chat::ChatError;
 use crate::feed::FeedSettings;
+use crate::llm::LlmStats;
 use crate::nodes::{Arrival, Nodes};
 use crate::project::{ProjectError, ProjectMessage, ProjectSnapshot, SnapshotBoard, validate_slug};
 use crate::records::ProjectRecord;
-use crate::session::{ChatEngine, SessionActors, SessionMessage};
+use crate::session::{ChatEngine, Models, SessionActors, SessionMessage};
 use crate::store::{Store, StoreError};
 use crate::supervisor::{
     AccountsSlot, ProjectActors, Supervisor, SupervisorArguments, SupervisorMessage,
@@ -130,6 +131,16 @@ impl Engine {
             reports: Reports { core: core.clone() },
             core,
         })
+    }
+
+    /// Writes the next answers with `models` (a config reload); answers under way keep theirs.
+    pub fn replace_models(&self, models: Models) {
+        self.core.chat.replace_models(models);
+    }
+
+    /// The counters every model shares, for models built after the engine started.
+    pub fn llm_stats(&self) -> Arc<LlmStats> {
+        self.core.chat.stats.clone()
     }
 
     /// Stops every actor (their mailboxes drain first) and flushes the store.

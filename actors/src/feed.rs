@@ -29,8 +29,29 @@ pub struct FeedSettings {
     pub replay_max_age: Duration,
     /// Events a subscriber may fall behind before it is dropped.
     pub subscriber_queue: usize,
-    pub max_subscribers_per_project: usize,
-    pub max_subscribers: usize,
+    /// Shared by every project's feed: a config reload may change them.
+    pub subscriber_caps: Arc<SubscriberCaps>,
+}
+
+/// Live subscribers allowed per project and in all; changes apply to new subscriptions only.
+#[derive(Debug)]
+pub struct SubscriberCaps {
+    per_project: AtomicUsize,
+    all: AtomicUsize,
+}
+
+impl SubscriberCaps {
+    pub fn new(per_project: usize, all: usize) -> Arc<SubscriberCaps> {
+        Arc::new(SubscriberCaps {
+            per_project: AtomicUsize::new(per_project),
+            all: AtomicUsize::new(all),
+        })
+    }
+
+    pub fn set(&self, per_project: usize, all: usize) {
+        self.per_project.store(per_project, Ordering::Relaxed);
+        self.all.store(all, Ordering::Relaxed);
+    }
 }
 
 /// One event as every channel sends it.
@@ -206,9 +227,10 @@ impl Feed {
             self.project_subscribers.clone(),
             self.all_subscribers.clone(),
         ];
+        let caps = &self.settings.subscriber_caps;
         let caps = [
-            self.settings.max_subscribers_per_project,
-            self.settings.max_subscribers,
+            caps.per_project.load(Ordering::Relaxed),
+            caps.all.load(Ordering::Relaxed),
         ];
         let slot = SubscriberSlot { counters };
         // Count first, then check, so racing projects can never overshoot the shared cap; the

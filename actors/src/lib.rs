@@ -40,7 +40,7 @@ pub use knowledge::{Document, DocumentFormat};
 pub use nodes::{Nodes, RedisFanOut};
 pub use project::{ProjectError, ProjectSettings, ProjectSnapshot};
 pub use secret::SecretHash;
-pub use session::{ChatEngine, ChatStart};
+pub use session::{ChatEngine, ChatStart, Models};
 pub use social_proof::{InvalidEvent, PushFields, SocialProofEvent};
 pub use store::{PgStore, SledStore, Storage, Store, StoreError};
 pub use widget::{

@@ -9,7 +9,7 @@
 //! engine starts it again from the store on the next request.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -55,15 +55,54 @@ impl std::fmt::Debug for ChatStart {
 /// The model side of chat, shared by all sessions.
 #[derive(Clone)]
 pub struct ChatEngine {
-    pub provider: Arc<dyn LlmProvider>,
-    /// Answers instead when `provider` fails before sending any text.
-    pub fallback: Option<Arc<dyn LlmProvider>>,
+    /// Who writes answers; replaced whole on a config reload, while answers under way keep
+    /// the models they started with.
+    models: Arc<RwLock<Arc<Models>>>,
     pub stats: Arc<LlmStats>,
     pub idle_timeout: Duration,
     /// Session actors kept in memory; past it the supervisor evicts the oldest idle ones.
     pub max_sessions_in_memory: usize,
+}
+
+/// The models answers are written with, and how much of the conversation they see.
+pub struct Models {
+    pub provider: Arc<dyn LlmProvider>,
+    /// Answers instead when `provider` fails before sending any text.
+    pub fallback: Option<Arc<dyn LlmProvider>>,
     /// Stored messages sent to the model as history.
     pub history_messages: usize,
+}
+
+impl ChatEngine {
+    pub fn new(
+        models: Models,
+        stats: Arc<LlmStats>,
+        idle_timeout: Duration,
+        max_sessions_in_memory: usize,
+    ) -> ChatEngine {
+        ChatEngine {
+            models: Arc::new(RwLock::new(Arc::new(models))),
+            stats,
+            idle_timeout,
+            max_sessions_in_memory,
+        }
+    }
+
+    /// The models new answers are written with.
+    pub fn models(&self) -> Arc<Models> {
+        self.models
+            .read()
+            .expect("the models lock is never poisoned")
+            .clone()
+    }
+
+    /// Writes the next answers with `models`; answers under way finish with theirs.
+    pub fn replace_models(&self, models: Models) {
+        *self
+            .models
+            .write()
+            .expect("the models lock is never poisoned") = Arc::new(models);
+    }
 }
 
 pub struct Session;
@@ -291,13 +330,14 @@ impl SessionState {
             .knowledge
             .search(&ask.question, PASSAGES_PER_ANSWER);
         let widget = &ask.snapshot.widget;
+        let models = self.engine.models();
         let prompt = Prompt {
             system: system_prompt(&widget.name, &widget.company, &passages),
-            history: self.history(),
+            history: self.history(models.history_messages),
             question: ask.question.clone(),
             passages,
         };
-        let texts = match self.engine.provider.answer(&prompt) {
+        let texts = match models.provider.answer(&prompt) {
             Ok(texts) => texts,
             // Refused at once (at capacity, or the circuit is open): the fallback answers.
             Err(refusal @ (LlmError::Overloaded | LlmError::CircuitOpen)) => {
@@ -305,7 +345,7 @@ impl SessionState {
                     LlmError::Overloaded => ChatError::Overloaded,
                     _ => ChatError::Unavailable,
                 };
-                let Some(fallback) = &self.engine.fallback else {
+                let Some(fallback) = &models.fallback else {
                     return Err(refused);
                 };
                 LlmStats::count(&self.engine.stats.fallbacks);
@@ -338,11 +378,7 @@ impl SessionState {
         .await?;
 
         let sources = sources_of(&prompt);
-        let fallback = self
-            .engine
-            .fallback
-            .clone()
-            .map(|provider| (provider, prompt));
+        let fallback = models.fallback.clone().map(|provider| (provider, prompt));
         LlmStats::count(&self.engine.stats.answers);
         let relay = Relay {
             texts: Some(texts),
@@ -452,11 +488,8 @@ impl SessionState {
     }
 
     /// The last stored turns, the model's only view of the conversation.
-    fn history(&self) -> Vec<Turn> {
-        let skip = self
-            .messages
-            .len()
-            .saturating_sub(self.engine.history_messages);
+    fn history(&self, keep: usize) -> Vec<Turn> {
+        let skip = self.messages.len().saturating_sub(keep);
         self.messages[skip..]
             .iter()
             .filter(|message| !message.content.is_empty())

@@ -43,7 +43,7 @@ pub async fn login(
     client: IpAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let body: LoginBody = read_json(request, state.body_limits).await?;
+    let body: LoginBody = read_json(request, state.body_limits()).await?;
     let (Some(email), Some(password)) = (body.email, body.password) else {
         return Err(ApiError::invalid("email and password are required"));
     };
@@ -113,7 +113,7 @@ pub async fn signed_in(
 }
 
 async fn refresh_token(state: &AppState, request: Request<Incoming>) -> Result<String, ApiError> {
-    let body: TokenBody = read_json(request, state.body_limits).await?;
+    let body: TokenBody = read_json(request, state.body_limits()).await?;
     body.refresh_token
         .filter(|token| !token.is_empty())
         .ok_or_else(|| ApiError::invalid("refreshToken is required"))

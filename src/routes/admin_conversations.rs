@@ -139,7 +139,7 @@ pub async fn reply(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let id = super::parse_session_id(Some(id))?;
-    let body: ReplyBody = read_json(request, state.body_limits).await?;
+    let body: ReplyBody = read_json(request, state.body_limits()).await?;
     let text = body.text.as_deref().map(str::trim).unwrap_or_default();
     if text.is_empty() {
         return Err(ApiError::invalid("text is required"));

@@ -70,7 +70,7 @@ pub async fn add_document(
 ) -> Result<Response<Body>, ApiError> {
     let limits = crate::json::BodyLimits {
         max_bytes: DOCUMENT_MAX_BYTES,
-        ..state.body_limits
+        ..state.body_limits()
     };
     let body: DocumentBody = read_json(request, limits).await?;
     let content = body
@@ -180,7 +180,7 @@ pub async fn fetch(
     slug: &str,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let body: FetchBody = read_json(request, state.body_limits).await?;
+    let body: FetchBody = read_json(request, state.body_limits()).await?;
     let url = body
         .url
         .filter(|url| !url.trim().is_empty())

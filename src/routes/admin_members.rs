@@ -53,7 +53,7 @@ pub async fn set(
     slug: &str,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let body: MemberBody = read_json(request, state.body_limits).await?;
+    let body: MemberBody = read_json(request, state.body_limits()).await?;
     let (Some(email), Some(role)) = (body.email, body.role) else {
         return Err(ApiError::invalid(
             "email and role (owner or agent) are required",

@@ -71,7 +71,7 @@ pub async fn create(
     user: &UserRecord,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let body: CreateBody = read_json(request, state.body_limits).await?;
+    let body: CreateBody = read_json(request, state.body_limits()).await?;
     let slug = body
         .slug
         .ok_or_else(|| ApiError::invalid("slug is required"))?;
@@ -100,7 +100,7 @@ pub async fn update(
     slug: &str,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let body: SettingsBody = read_json(request, state.body_limits).await?;
+    let body: SettingsBody = read_json(request, state.body_limits()).await?;
     state
         .engine
         .projects

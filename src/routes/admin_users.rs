@@ -24,7 +24,7 @@ pub async fn add_user(
     user: &UserRecord,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let body: NewUserBody = read_json(request, state.body_limits).await?;
+    let body: NewUserBody = read_json(request, state.body_limits()).await?;
     let (Some(email), Some(password)) = (body.email, body.password) else {
         return Err(ApiError::invalid("email and password are required"));
     };

@@ -43,7 +43,7 @@ pub async fn post(
 ) -> Result<Response<Body>, ApiError> {
     let post: super::SessionPost<ChatBody> = super::read_session_post(state, request).await?;
     let (project, session_id, token) = (post.project, post.session_id, post.token);
-    let question = question(post.rest.messages.unwrap_or_default(), &state.chat_limits)?;
+    let question = question(post.rest.messages.unwrap_or_default(), &state.chat_limits())?;
     let slot = state.open_stream(client)?;
 
     let start = state

@@ -146,7 +146,7 @@ pub async fn read_session_post<T: DeserializeOwned>(
     let header_token = session_token_header(&request);
     let headers = request.headers().clone();
     let body: SessionEnvelope<T> =
-        parse_session_envelope(&read_body(request, state.body_limits).await?)?;
+        parse_session_envelope(&read_body(request, state.body_limits()).await?)?;
     let project = body
         .project_slug
         .filter(|slug| !slug.is_empty())

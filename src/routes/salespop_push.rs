@@ -35,7 +35,7 @@ pub async fn post(
         .ok_or_else(|| {
             ApiError::unauthorized("Missing push secret: send Authorization: Bearer <push secret>")
         })?;
-    let (project, fields) = parse_body(&read_body(request, state.body_limits).await?)?;
+    let (project, fields) = parse_body(&read_body(request, state.body_limits()).await?)?;
     let event_id = state
         .engine
         .projects

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use helpyap::config::DEFAULT_CONFIG_TOML;
@@ -13,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use crate::chat::{body, read_answer};
+use crate::fake_llm::FakeLlm;
 use crate::support::{Binary, DEMO_SECRET, TestServer, client, push, send_json};
 
 #[tokio::test]
@@ -520,6 +522,82 @@ async fn sighup_applies_a_new_rate_limit_and_welcome_while_streams_carry_on() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(welcome().await, "Welcome back", "the running config stays");
+}
+
+/// SIGHUP swaps the model, the caps and the log level for new requests: an extractive node
+/// starts answering through an OpenAI-compatible server, a body the old cap took is refused,
+/// and info lines appear in a log that held only errors.
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_swaps_the_model_the_caps_and_the_log_level() {
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let original = DEFAULT_CONFIG_TOML.replace("log_level = \"info\"", "log_level = \"error\"");
+    std::fs::write(&config, &original).unwrap();
+    let node = Binary::start_with_config(dir.path(), &config);
+    let ask = || async {
+        let question = body(Uuid::new_v4(), None, "How long is the return window?");
+        let response = client()
+            .post(node.url("/api/chat"))
+            .json(&question)
+            .send()
+            .await
+            .unwrap();
+        read_answer(response).await.text()
+    };
+    let big_push = || async {
+        // JSON may carry any amount of whitespace: 3 KB for a small event.
+        let body = format!(
+            r#"{{"project": "demo", "type": "signed_up"{}}}"#,
+            " ".repeat(3000)
+        );
+        client()
+            .post(node.url("/api/widget/salespop-push"))
+            .bearer_auth(DEMO_SECRET)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let extractive = ask().await;
+    assert!(
+        !extractive.contains("The return window is 30 days."),
+        "{extractive}"
+    );
+    assert_eq!(
+        big_push().await,
+        201,
+        "a 3 KB push fits the shipped 64 KiB cap"
+    );
+    let log = || std::fs::read_to_string(Binary::log_path(dir.path())).unwrap();
+    assert!(
+        !log().contains("knowledge base loaded"),
+        "at level error no info line: {}",
+        log()
+    );
+
+    let changed = original
+        .replace("log_level = \"error\"", "log_level = \"info\"")
+        .replace("provider = \"extractive\"", "provider = \"openai\"")
+        .replace("https://api.openai.com/v1", &fake.base_url())
+        .replace("max_body_bytes = 65536", "max_body_bytes = 2048");
+    std::fs::write(&config, changed).unwrap();
+    node.hangup();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !log().contains("SIGHUP: config reloaded") {
+        assert!(
+            Instant::now() < deadline,
+            "no reload line at info: {}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ask().await, "The return window is 30 days.");
+    assert!(fake.requests.load(Ordering::SeqCst) >= 1);
+    assert_eq!(big_push().await, 413, "the new 2 KiB cap refuses it");
 }
 
 /// A store written by a newer release: exit 64 before binding, with what to do.

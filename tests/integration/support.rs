@@ -413,7 +413,7 @@ impl Binary {
             .args(args)
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Binary::log_file(dir))
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -431,6 +431,19 @@ impl Binary {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Where the binaries started in `dir` write their log (stderr), one after another.
+    pub fn log_path(dir: &Path) -> std::path::PathBuf {
+        dir.join("helpyap.log")
+    }
+
+    fn log_file(dir: &Path) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(Binary::log_path(dir))
+            .unwrap()
     }
 
     /// Pushes `body` to the demo project and returns the answer's JSON, whatever the status.

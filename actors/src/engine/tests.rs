@@ -42,14 +42,12 @@ fn purchase(name: &str) -> PushFields {
 }
 
 pub fn extractive_engine() -> ChatEngine {
-    ChatEngine {
+    let models = crate::Models {
         provider: Arc::new(crate::llm::extractive::Extractive),
         fallback: None,
-        stats: Arc::default(),
-        idle_timeout: Duration::from_secs(60),
-        max_sessions_in_memory: 10_000,
         history_messages: 20,
-    }
+    };
+    ChatEngine::new(models, Arc::default(), Duration::from_secs(60), 10_000)
 }
 
 fn feed(replay_events: usize) -> FeedSettings {
@@ -57,8 +55,7 @@ fn feed(replay_events: usize) -> FeedSettings {
         replay_events,
         replay_max_age: Duration::from_secs(3600),
         subscriber_queue: 16,
-        max_subscribers_per_project: 100,
-        max_subscribers: 1000,
+        subscriber_caps: crate::feed::SubscriberCaps::new(100, 1000),
     }
 }
 

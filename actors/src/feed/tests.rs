@@ -10,8 +10,7 @@ fn settings() -> FeedSettings {
         replay_events: 3,
         replay_max_age: Duration::from_secs(3600),
         subscriber_queue: 4,
-        max_subscribers_per_project: 2,
-        max_subscribers: 3,
+        subscriber_caps: SubscriberCaps::new(2, 3),
     }
 }
 
@@ -122,6 +121,24 @@ fn caps_count_per_project_and_in_total_and_free_on_drop() {
     drop(a1);
     assert_eq!(a.subscribers(), 1);
     assert!(b.subscribe(None, 0).is_ok());
+}
+
+#[test]
+fn changed_caps_apply_to_the_next_subscription_and_keep_the_open_ones() {
+    let settings = settings();
+    let caps = settings.subscriber_caps.clone();
+    let mut feed = Feed::new(settings, &[], 0, Arc::default(), 0);
+    let held: Vec<_> = (0..2).map(|_| feed.subscribe(None, 0).unwrap()).collect();
+    assert!(feed.subscribe(None, 0).is_err());
+    caps.set(3, 3);
+    let third = feed.subscribe(None, 0).unwrap();
+    caps.set(1, 3);
+    assert!(
+        feed.subscribe(None, 0).is_err(),
+        "lowered below what is open"
+    );
+    assert_eq!(feed.subscribers(), 3, "the open ones stay");
+    drop((held, third));
 }
 
 mod properties {
