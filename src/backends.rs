@@ -50,10 +50,16 @@ pub async fn open(config: &Config) -> anyhow::Result<Backends> {
             reason: error.to_string(),
         }
     };
-    let postgres = match PgStore::connect(&cluster.postgres_url).await {
+    let postgres = match PgStore::connect(&cluster.postgres_url, &config.migration_backups()).await
+    {
         Ok(postgres) => postgres,
-        // Not a matter of reaching it: a newer release must run (exit 64).
-        Err(newer @ StoreError::NewerSchema { .. }) => return Err(newer.into()),
+        // Not a matter of reaching it: a newer release must run (exit 64), or the backup
+        // before a migration failed (its reason says what to do).
+        Err(
+            refused @ (StoreError::NewerSchema { .. } | StoreError::BackupBeforeMigrating { .. }),
+        ) => {
+            return Err(refused.into());
+        }
         Err(error) => return Err(unreachable("PostgreSQL (cluster.postgres_url)")(&error).into()),
     }
     .with_lease_ttl(cluster.answer_lease);

@@ -648,6 +648,15 @@ impl Config {
         (!self.is_embedded_default()).then(|| Path::new(&self.origin))
     }
 
+    /// Where cluster mode dumps its database before a release migrates it: beside where the
+    /// embedded store would be (`store.path`'s parent directory).
+    pub fn migration_backups(&self) -> PathBuf {
+        match self.store.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
     /// Whether this is the built-in `config.toml`, no file having been found.
     pub fn is_embedded_default(&self) -> bool {
         self.origin == EMBEDDED_ORIGIN

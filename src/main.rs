@@ -172,7 +172,8 @@ fn backup(args: BackupArgs) -> ExitCode {
             if args.out.exists() {
                 anyhow::bail!("{} exists already", args.out.display());
             }
-            let postgres = PgStore::connect(&cluster.postgres_url).await?;
+            let postgres =
+                PgStore::connect(&cluster.postgres_url, &config.migration_backups()).await?;
             let staging = tempfile::tempdir().context("cannot make a temporary directory")?;
             let sled = SledStore::open(staging.path())?;
             copy(&postgres, &sled).await?;
@@ -216,7 +217,7 @@ fn restore(args: RestoreArgs) -> ExitCode {
         let path = staging.path().join("store");
         SledStore::restore(&path, read).with_context(restoring)?;
         let sled = SledStore::open(&path)?;
-        let postgres = PgStore::connect(&cluster.postgres_url).await?;
+        let postgres = PgStore::connect(&cluster.postgres_url, &config.migration_backups()).await?;
         anyhow::Ok(copy(&sled, &postgres).await?)
     });
     finish(result, |summary| {
@@ -244,7 +245,9 @@ fn add_user(args: UserAddArgs) -> ExitCode {
         let user = accounts::new_user(&args.email, password, args.admin)?;
         let store: Store = match &config.cluster {
             None => Arc::new(SledStore::open(&config.store.path)?),
-            Some(cluster) => Arc::new(PgStore::connect(&cluster.postgres_url).await?),
+            Some(cluster) => Arc::new(
+                PgStore::connect(&cluster.postgres_url, &config.migration_backups()).await?,
+            ),
         };
         accounts::add_user_offline(store, user.clone()).await?;
         anyhow::Ok(user)

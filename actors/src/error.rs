@@ -52,6 +52,9 @@ pub enum StoreError {
          helpyap, or restore a backup taken before the upgrade"
     )]
     NewerSchema { found: u64, supported: u64 },
+    /// The backup a store gets before a migration could not be written: nothing was migrated.
+    #[error("the backup before migrating failed, so nothing was migrated ({path}): {reason}")]
+    BackupBeforeMigrating { path: PathBuf, reason: String },
     /// The project a write belongs to is gone (deleted, on another node, while this one still
     /// took requests for it).
     #[error("Project not found")]

@@ -670,7 +670,11 @@ async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushe
     let database = crate::store::postgres::tests::fresh_database().await;
     let mut nodes = Vec::new();
     for _ in 0..2 {
-        let postgres = Arc::new(PgStore::connect(&database).await.unwrap());
+        let postgres = Arc::new(
+            PgStore::connect(&database, &std::env::temp_dir())
+                .await
+                .unwrap(),
+        );
         let cluster = postgres.cluster().await.unwrap().id;
         let fan_out = RedisFanOut::connect(&redis.url(), cluster).await;
         let fan_out = Arc::new(fan_out.unwrap());

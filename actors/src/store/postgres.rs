@@ -9,6 +9,7 @@
 //! keeps the cluster's answer leases, one row per session.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -221,9 +222,19 @@ impl PgStore {
         Ok(())
     }
 
-    /// Connects to the database at `url`, then brings its schema up to this build's version. A
-    /// bad URL, an unreachable server or a newer schema is an error fit for an operator.
-    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+    /// Connects to the database at `url`, then brings its schema up to this build's version,
+    /// dumping a database of an older schema into `backups` first. A bad URL, an unreachable
+    /// server, a failed backup or a newer schema is an error fit for an operator.
+    pub async fn connect(url: &str, backups: &Path) -> Result<PgStore, StoreError> {
+        PgStore::connect_at(url, backups, SCHEMA_VERSION).await
+    }
+
+    /// `connect`, migrating only up to `schema` (tests make databases of older releases).
+    pub(crate) async fn connect_at(
+        url: &str,
+        backups: &Path,
+        schema: i64,
+    ) -> Result<PgStore, StoreError> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|error| StoreError::Open {
             path: "a PostgreSQL database".into(),
             reason: format!("not a PostgreSQL URL: {error}"),
@@ -255,6 +266,7 @@ impl PgStore {
         // verified against the system's trust store (`SSL_CERT_FILE` names another); otherwise
         // none, even from a server that offers it ("prefer" is taken as "disable", so a
         // self-signed default certificate never fails a plain connection).
+        let dump_config = config.clone();
         let manager = if config.get_ssl_mode() == SslMode::Require {
             let (tls, _unreadable) = MakeRustlsConnect::with_native_certs().map_err(|errors| {
                 open_error(format!(
@@ -277,15 +289,26 @@ impl PgStore {
             pool,
             lease_ttl: ANSWER_LEASE_TTL,
         };
-        store.migrate().await.map_err(|error| match error {
-            newer @ StoreError::NewerSchema { .. } => newer,
-            error => open_error(error.to_string()),
-        })?;
+        let backup =
+            |schema| async move { dump::before_migrating(&dump_config, backups, schema).await };
+        store
+            .migrate(schema, backup)
+            .await
+            .map_err(|error| match error {
+                refused @ (StoreError::NewerSchema { .. }
+                | StoreError::BackupBeforeMigrating { .. }) => refused,
+                error => open_error(error.to_string()),
+            })?;
         Ok(store)
     }
 
-    /// Runs the migrations this database has not had, in one transaction.
-    async fn migrate(&self) -> Result<(), StoreError> {
+    /// Runs the migrations up to `target` this database has not had, in one transaction, after
+    /// `backup` of a database at an older schema (not of a new, empty one) succeeded.
+    async fn migrate<F, B>(&self, target: i64, backup: B) -> Result<(), StoreError>
+    where
+        B: FnOnce(i64) -> F,
+        F: Future<Output = Result<PathBuf, StoreError>>,
+    {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         // One node migrates at a time (nodes often start together); the others wait here,
@@ -307,6 +330,11 @@ impl PgStore {
                 supported: SCHEMA_VERSION as u64,
             });
         }
+        if (1..target).contains(&found) {
+            // The dump reads beside this transaction, which has changed nothing yet.
+            let file = backup(found).await?;
+            tracing::info!(from = found, to = target, backup = %file.display(), "migrating the database");
+        }
         let migrations = [
             (1, MIGRATION_1),
             (2, MIGRATION_2),
@@ -314,7 +342,7 @@ impl PgStore {
             (4, MIGRATION_4),
         ];
         for (version, migration) in migrations {
-            if found < version {
+            if found < version && version <= target {
                 transaction.batch_execute(migration).await?;
                 transaction
                     .execute(
@@ -1178,5 +1206,6 @@ impl LeaseHolder for PgLease {
     }
 }
 
+mod dump;
 #[cfg(test)]
 pub(crate) mod tests;

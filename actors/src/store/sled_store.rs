@@ -186,7 +186,8 @@ impl SledStore {
             db,
         };
         store.migrate(path).map_err(|error| match error {
-            newer @ StoreError::NewerSchema { .. } => newer,
+            refused @ (StoreError::NewerSchema { .. }
+            | StoreError::BackupBeforeMigrating { .. }) => refused,
             error => open_error(error.to_string()),
         })?;
         Ok(store)
@@ -249,9 +250,9 @@ impl SledStore {
                 "{name}.schema-{schema}-backup-{stamp}-{copy}.jsonl"
             ));
         }
-        let failed = |reason: String| StoreError::Open {
+        let failed = |reason: String| StoreError::BackupBeforeMigrating {
             path: target.clone(),
-            reason: format!("the backup before migrating failed: {reason}"),
+            reason,
         };
         let file = std::fs::OpenOptions::new()
             .write(true)

@@ -27,7 +27,7 @@ impl Postgres {
     }
 
     async fn open(&self, url: String) -> Store {
-        let store: Store = Arc::new(PgStore::connect(&url).await.unwrap());
+        let store: Store = Arc::new(PgStore::connect(&url, &std::env::temp_dir()).await.unwrap());
         let address = Arc::as_ptr(&store) as *const () as usize;
         self.urls.lock().unwrap().push((address, url));
         store
@@ -59,14 +59,17 @@ storage_contract!(Postgres::new());
 #[tokio::test]
 async fn a_newer_schema_is_refused_with_a_clear_message() {
     let url = fresh_database().await;
-    drop(PgStore::connect(&url).await.unwrap());
+    drop(PgStore::connect(&url, &std::env::temp_dir()).await.unwrap());
     let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     tokio::spawn(connection);
     client
         .execute("INSERT INTO schema_version (version) VALUES (99)", &[])
         .await
         .unwrap();
-    let error = PgStore::connect(&url).await.err().expect("refused");
+    let error = PgStore::connect(&url, &std::env::temp_dir())
+        .await
+        .err()
+        .expect("refused");
     assert!(
         matches!(error, StoreError::NewerSchema { found: 99, .. }),
         "{error}"
@@ -77,13 +80,105 @@ async fn a_newer_schema_is_refused_with_a_clear_message() {
     );
 }
 
+/// A database written by the previous release (schema 3, by the migrations it ran) is dumped
+/// with pg_dump before it is migrated; the dump restores into a database at schema 3 with its
+/// data. A backup that cannot be written leaves the database as it was.
+#[tokio::test]
+async fn an_older_database_is_dumped_then_migrated() {
+    let backups = tempfile::tempdir().unwrap();
+    let url = fresh_database().await;
+    let old = PgStore::connect_at(&url, backups.path(), 3).await.unwrap();
+    old.put_project(&crate::store::contract::project("acme", None), None)
+        .await
+        .unwrap();
+    drop(old);
+    let schema = |url: String| async move {
+        let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let row = client
+            .query_one("SELECT MAX(version) FROM schema_version", &[])
+            .await
+            .unwrap();
+        row.get::<_, i64>(0)
+    };
+    assert_eq!(schema(url.clone()).await, 3);
+    assert!(
+        std::fs::read_dir(backups.path()).unwrap().next().is_none(),
+        "a new database needs no backup"
+    );
+
+    let unwritable = backups.path().join("a-file");
+    std::fs::write(&unwritable, "").unwrap();
+    let error = PgStore::connect(&url, &unwritable)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(error, StoreError::BackupBeforeMigrating { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        schema(url.clone()).await,
+        3,
+        "nothing migrated without a backup"
+    );
+
+    let store = PgStore::connect(&url, backups.path()).await.unwrap();
+    assert_eq!(schema(url.clone()).await, SCHEMA_VERSION);
+    assert!(store.project("acme").await.unwrap().is_some());
+    let dumps: Vec<_> = std::fs::read_dir(backups.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "dump"))
+        .collect();
+    assert_eq!(dumps.len(), 1, "{dumps:?}");
+    let name = dumps[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("postgres-test_") && name.contains(".schema-3-backup-"),
+        "{name}"
+    );
+
+    let restored = fresh_database().await;
+    let pg_restore = dump::pg_dump().unwrap().with_file_name("pg_restore");
+    let output = std::process::Command::new(pg_restore)
+        .arg("--no-owner")
+        .arg("--dbname")
+        .arg(&restored)
+        .arg(&dumps[0])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        schema(restored.clone()).await,
+        3,
+        "the dump holds the old schema"
+    );
+    let (client, connection) = tokio_postgres::connect(&restored, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let projects = client
+        .query_one("SELECT COUNT(*) FROM projects WHERE slug = 'acme'", &[])
+        .await
+        .unwrap();
+    assert_eq!(projects.get::<_, i64>(0), 1, "and its data");
+}
+
 #[tokio::test]
 async fn a_bad_url_or_an_unreachable_server_is_a_clear_error() {
-    let bad = PgStore::connect("not a url").await.err().expect("refused");
+    let bad = PgStore::connect("not a url", &std::env::temp_dir())
+        .await
+        .err()
+        .expect("refused");
     assert!(bad.to_string().contains("not a PostgreSQL URL"), "{bad}");
     let port = crate::testing::free_port();
     let url = format!("postgres://helpyap:hunter2hunter2@127.0.0.1:{port}/none");
-    let unreachable = PgStore::connect(&url).await.err().expect("refused");
+    let unreachable = PgStore::connect(&url, &std::env::temp_dir())
+        .await
+        .err()
+        .expect("refused");
     let message = unreachable.to_string();
     let place = format!("cannot open the store at database none on 127.0.0.1:{port}");
     assert!(message.starts_with(&place), "{message}");
@@ -100,8 +195,14 @@ async fn answer_leases_are_one_at_a_time_across_nodes() {
     use crate::nodes::AnswerLeases;
     let url = fresh_database().await;
     let ttl = Duration::from_millis(300);
-    let a = PgStore::connect(&url).await.unwrap().with_lease_ttl(ttl);
-    let b = PgStore::connect(&url).await.unwrap().with_lease_ttl(ttl);
+    let a = PgStore::connect(&url, &std::env::temp_dir())
+        .await
+        .unwrap()
+        .with_lease_ttl(ttl);
+    let b = PgStore::connect(&url, &std::env::temp_dir())
+        .await
+        .unwrap()
+        .with_lease_ttl(ttl);
     let (session, other) = (Uuid::new_v4(), Uuid::new_v4());
 
     let held = a.acquire(session).await.unwrap().expect("free");
@@ -178,8 +279,8 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
     use crate::store::contract::{new_event, project, push};
     let url = fresh_database().await;
     let (a, b) = (
-        PgStore::connect(&url).await.unwrap(),
-        PgStore::connect(&url).await.unwrap(),
+        PgStore::connect(&url, &std::env::temp_dir()).await.unwrap(),
+        PgStore::connect(&url, &std::env::temp_dir()).await.unwrap(),
     );
     let record = project("demo", None);
     a.put_project(&record, None).await.unwrap();
