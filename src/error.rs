@@ -36,8 +36,10 @@ enum Kind {
     TooManyRequests {
         retry_after: Duration,
     },
-    /// A site fetched on the caller's behalf failed.
-    BadGateway,
+    /// A page fetched on the caller's behalf could not be had: the request was well formed,
+    /// the remote site failed it. A 4xx, not a 5xx: this server is fine, and alerts on 5xx
+    /// must not fire for someone else's site.
+    FetchFailed,
 }
 
 impl std::fmt::Display for ApiError {
@@ -141,9 +143,9 @@ impl ApiError {
         ApiError::new(kind, message)
     }
 
-    /// A site we fetched on the caller's behalf failed; `message` says how.
-    pub fn bad_gateway(message: impl Into<String>) -> ApiError {
-        ApiError::new(Kind::BadGateway, message)
+    /// A page we fetched on the caller's behalf could not be had; `message` says how.
+    pub fn fetch_failed(message: impl Into<String>) -> ApiError {
+        ApiError::new(Kind::FetchFailed, message)
     }
 
     /// The one mapping from kinds to status codes.
@@ -162,7 +164,7 @@ impl ApiError {
             Kind::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Kind::BadGateway => StatusCode::BAD_GATEWAY,
+            Kind::FetchFailed => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 

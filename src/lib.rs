@@ -20,6 +20,7 @@ pub mod knowledge_dir;
 pub mod logging;
 pub mod login_attempts;
 pub mod metrics;
+pub mod openapi;
 pub mod rate_limit;
 pub mod reload;
 pub mod route;

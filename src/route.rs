@@ -42,6 +42,8 @@ pub enum Route {
 pub enum OpenRoute {
     Health,
     Metrics,
+    /// The OpenAPI document.
+    OpenApi,
     WidgetJs,
     Demo,
     /// `/admin` and the dashboard's files.
@@ -154,6 +156,7 @@ impl Route {
         let open = match path {
             "/healthz" => Open::Health,
             "/metrics" => Open::Metrics,
+            "/api/openapi.json" => Open::OpenApi,
             "/widget.js" => Open::WidgetJs,
             "/demo" => Open::Demo,
             "/admin" => Open::AdminFiles,
@@ -269,6 +272,7 @@ impl OpenRoute {
             Open::Health => same_origin(&[(GET, Public)], "healthz"),
             // Scrapers are few, and allow-listed in the handler.
             Open::Metrics => same_origin(&[(GET, Public)], "metrics"),
+            Open::OpenApi => same_origin(&[(GET, Public)], "openapi"),
             // Static files: one per page view, often from many visitors behind one NAT.
             Open::WidgetJs => same_origin(&[(GET, Public)], "widget_js"),
             Open::Demo => same_origin(&[(GET, Public)], "demo"),

@@ -224,6 +224,11 @@ async fn dispatch(
     match route {
         Open::Health => Ok(routes::health::get(state).await),
         Open::Metrics => routes::metrics::get(state, client).await,
+        Open::OpenApi => Ok(crate::json::bytes_response(
+            hyper::StatusCode::OK,
+            crate::openapi::document(),
+            "application/json",
+        )),
         Open::WidgetJs => Ok(routes::assets::widget_js(&request)),
         Open::Demo => routes::assets::demo(&request),
         Open::AdminFiles => routes::assets::admin(&request),

@@ -11,25 +11,28 @@ use helpyap_actors::records::{
 use helpyap_actors::time::rfc3339;
 use helpyap_actors::{ProjectSnapshot, Source, WidgetSettings};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A message in the visitor's transcript (`GET /api/widget/session`): a UI message of the AI
 /// SDK, with who wrote it (`visitor`, `assistant`, or `agent` for a teammate).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VisitorMessage<'a> {
     id: String,
     role: &'static str,
     from: &'static str,
     content: &'a str,
+    #[schema(value_type = Vec<TextPart>)]
     parts: [TextPart<'a>; 1],
     sources: &'a [Source],
     status: MessageStatus,
     created_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TextPart<'a> {
+    #[schema(value_type = String, pattern = "^text$")]
     r#type: &'static str,
     text: &'a str,
 }
@@ -58,7 +61,7 @@ impl<'a> VisitorMessage<'a> {
 }
 
 /// A message as the team sees it: with the visitor's thumbs and the teammate who wrote it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TeamMessage<'a> {
     role: Role,
@@ -85,7 +88,7 @@ impl<'a> From<&'a MessageRecord> for TeamMessage<'a> {
 }
 
 /// A teammate's reply as its author is told it was added.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplyView<'a> {
     role: Role,
@@ -106,7 +109,7 @@ impl<'a> From<&'a MessageRecord> for ReplyView<'a> {
 }
 
 /// One conversation in the team's inbox.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InboxRow<'a> {
     session_id: Uuid,
@@ -132,7 +135,7 @@ impl<'a> InboxRow<'a> {
 }
 
 /// A lead as the team sees it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LeadView<'a> {
     session_id: Uuid,
@@ -156,7 +159,7 @@ impl<'a> From<&'a LeadRecord> for LeadView<'a> {
 
 /// A project's settings as the dashboard edits them: the widget settings (as in the public
 /// config, with `socialProof`), the allowed origins, retention, and whether pushes can work.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectView<'a> {
     slug: &'a str,
@@ -180,7 +183,7 @@ impl<'a> From<&'a ProjectSnapshot> for ProjectView<'a> {
 }
 
 /// A knowledge-base document in the dashboard's list: its passages counted, not shown.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DocumentSummary<'a> {
     id: &'a str,
     title: &'a str,
@@ -202,7 +205,7 @@ impl<'a> From<&'a Document> for DocumentSummary<'a> {
 }
 
 /// A user as sign-in and the admin API show them; never the password hash.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserView<'a> {
     id: Uuid,
     email: &'a str,
@@ -222,7 +225,7 @@ impl<'a> From<&'a UserRecord> for UserView<'a> {
 }
 
 /// Someone with a role on a project, in its member list.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MemberView<'a> {
     email: &'a str,
     role: MemberRole,
@@ -241,7 +244,7 @@ impl<'a> MemberView<'a> {
 }
 
 /// An invitation as the project's owners see it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvitationView<'a> {
     email: &'a str,
@@ -260,7 +263,7 @@ impl<'a> From<&'a Invitation> for InvitationView<'a> {
 }
 
 /// An invitation as the invited user sees it: to which project, by its widget's name.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MyInvitationView<'a> {
     project: &'a str,

@@ -41,6 +41,8 @@ mod lifecycle;
 mod live;
 #[path = "integration/metrics.rs"]
 mod metrics;
+#[path = "integration/openapi.rs"]
+mod openapi;
 #[path = "integration/proxies.rs"]
 mod proxies;
 #[path = "integration/rate_limit.rs"]

@@ -91,15 +91,15 @@ impl Failure for ProjectError {
 
 /// What `GET /api/widget/config` shows: the widget settings, and the input limits the widget
 /// applies before the server would refuse a longer text.
-#[derive(Serialize)]
-struct PublicConfig<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PublicConfig<'a> {
     #[serde(flatten)]
     widget: &'a WidgetSettings,
     limits: InputLimits,
 }
 
 /// The longest texts visitors may send, in characters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InputLimits {
     pub message_chars: usize,

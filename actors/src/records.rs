@@ -45,7 +45,8 @@ pub struct ProjectRecord {
     pub updated_at_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = MemberRole)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everything on the project.

@@ -55,7 +55,7 @@ impl EventKind {
 }
 
 /// How many events of each type were pushed in some period ("27 people signed up today").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EventCounts {
     pub purchased: u64,
     pub subscribed: u64,

@@ -12,13 +12,17 @@ pub const QUICK_REPLIES_MAX: usize = 8;
 pub const QUICK_REPLY_MAX_CHARS: usize = 80;
 
 /// A project's widget settings. Its JSON form *is* the public config response.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WidgetSettings {
     /// The assistant's display name, e.g. "Support Bot".
+    #[schema(min_length = 1, max_length = 80, example = "Support Bot")]
     pub name: String,
+    #[schema(max_length = 80)]
     pub company: String,
+    #[schema(max_length = 500)]
     pub welcome_message: String,
+    #[schema(max_items = 8)]
     pub quick_replies: Vec<String>,
     pub theme: Theme,
     /// How the widget shows social-proof popups. Not in the seed API; added after its fields.
@@ -28,7 +32,7 @@ pub struct WidgetSettings {
 }
 
 /// Display rules for social-proof popups, applied by the widget. Durations in milliseconds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SocialProofDisplay {
     pub enabled: bool,
@@ -49,7 +53,7 @@ pub struct SocialProofDisplay {
 
 /// The popup text per event type; `{name}`, `{location}`, `{product}` and `{message}` are
 /// replaced with the event's fields.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", default, deny_unknown_fields)]
 pub struct PopupTemplates {
     pub purchased: String,
@@ -162,15 +166,16 @@ fn check_placeholders(field: &'static str, template: &str) -> Result<(), Invalid
     Ok(())
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Theme {
     /// `#rrggbb` (or `#rgb`).
+    #[schema(pattern = "^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$", example = "#3737f6")]
     pub primary_color: String,
     pub position: Position,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Position {
     BottomRight,

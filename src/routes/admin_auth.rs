@@ -26,18 +26,27 @@ use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
 use crate::views::UserView;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginBody {
+    #[schema(format = Email)]
     email: Option<String>,
     password: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TokenBody {
     refresh_token: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/auth/login", tag = "admin: sign-in",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = crate::openapi::Tokens),
+        (status = 401, description = "Wrong email or password", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn login(
     state: &AppState,
     client: IpAddr,
@@ -63,6 +72,14 @@ pub async fn login(
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/auth/refresh", tag = "admin: sign-in",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "New tokens; the refresh token sent is used up", body = crate::openapi::Tokens),
+        (status = 401, description = "Unknown, expired or already used (which ends the sign-in)", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn refresh(
     state: &AppState,
     request: Request<Incoming>,
@@ -72,6 +89,14 @@ pub async fn refresh(
     Ok(tokens(state, &user, grant))
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/auth/logout", tag = "admin: sign-in",
+    request_body = TokenBody,
+    responses(
+        (status = 204, description = "Signed out: the sign-in's tokens no longer work"),
+        (status = 401, description = "Unknown refresh token", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn logout(
     state: &AppState,
     request: Request<Incoming>,
@@ -81,6 +106,10 @@ pub async fn logout(
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/me", tag = "admin: sign-in",
+    responses((status = 200, description = "The signed-in user and the dashboard's input limits", body = crate::openapi::Me))
+)]
 pub fn me(user: &UserRecord) -> Response<Body> {
     let mut body = user_json(user);
     body["limits"] = json!({

@@ -23,6 +23,13 @@ const CHUNK_BYTES: usize = 64 * 1024;
 
 type Chunk = Result<Frame<Bytes>, BoxError>;
 
+#[utoipa::path(
+    get, path = "/api/admin/backup", tag = "admin: users",
+    responses(
+        (status = 200, description = "The whole store as a backup file (JSON lines), streamed", body = String, content_type = "application/x-ndjson"),
+        (status = 409, description = "Cluster mode: use `helpyap backup`", body = crate::openapi::ErrorBody),
+    )
+)]
 pub fn get(state: &AppState) -> Result<Response<Body>, ApiError> {
     if state.engine.reports.in_cluster() {
         return Err(ApiError::conflict(

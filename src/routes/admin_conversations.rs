@@ -23,6 +23,16 @@ use crate::views::{InboxRow, ReplyView, TeamMessage};
 use helpyap_actors::engine::{INBOX_PAGE_MAX, InboxQuery};
 use helpyap_actors::time::{DAY_MS, parse_utc_date, rfc3339};
 
+#[utoipa::path(
+    get, path = "/api/admin/projects/{slug}/conversations", tag = "admin: conversations",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (50)"),
+        ("before" = Option<String>, Query, description = "A `next` cursor"),
+        ("from" = Option<String>, Query, format = Date, description = "First UTC day"),
+        ("to" = Option<String>, Query, format = Date, description = "Last UTC day"),
+        ("unanswered" = Option<bool>, Query, description = "Only conversations with an unanswered question")),
+    responses((status = 200, description = "Newest first", body = crate::openapi::InboxPage))
+)]
 pub async fn list(
     state: &AppState,
     slug: &str,
@@ -96,6 +106,11 @@ fn parse_cursor(cursor: &str) -> Result<(u64, uuid::Uuid), ApiError> {
     ))
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/projects/{slug}/conversations/{session_id}", tag = "admin: conversations",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug"), ("session_id" = String, Path, format = Uuid)),
+    responses((status = 200, description = "One transcript", body = crate::openapi::Conversation))
+)]
 pub async fn get(state: &AppState, slug: &str, id: &str) -> Result<Response<Body>, ApiError> {
     let id = super::parse_session_id(Some(id))?;
     let (session, messages) = state
@@ -111,6 +126,11 @@ pub async fn get(state: &AppState, slug: &str, id: &str) -> Result<Response<Body
     ))
 }
 
+#[utoipa::path(
+    delete, path = "/api/admin/projects/{slug}/conversations/{session_id}", tag = "admin: conversations",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug"), ("session_id" = String, Path, format = Uuid)),
+    responses((status = 204, description = "Erased"))
+)]
 pub async fn delete(
     state: &AppState,
     user: &UserRecord,
@@ -125,12 +145,18 @@ pub async fn delete(
     Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ReplyBody {
+    #[schema(min_length = 1, max_length = 4000)]
     text: Option<String>,
 }
 
 /// `POST …/conversations/{id}/reply` `{text}`: a teammate answers the visitor in the chat.
+#[utoipa::path(
+    post, path = "/api/admin/projects/{slug}/conversations/{session_id}/reply", tag = "admin: conversations",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug"), ("session_id" = String, Path, format = Uuid)), request_body = ReplyBody,
+    responses((status = 201, description = "The reply is in the transcript", body = crate::views::ReplyView))
+)]
 pub async fn reply(
     state: &AppState,
     user: &UserRecord,

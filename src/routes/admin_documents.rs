@@ -30,6 +30,11 @@ use crate::web_fetch::FetchError;
 /// Pages of one sitemap fetched at once.
 const FETCH_CONCURRENCY: usize = 4;
 
+#[utoipa::path(
+    post, path = "/api/admin/projects/{slug}/documents/reindex", tag = "admin: knowledge base",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")),
+    responses((status = 200, description = "Rebuilt; every document", body = crate::openapi::Documents))
+)]
 pub async fn reindex(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     state
         .engine
@@ -39,6 +44,11 @@ pub async fn reindex(state: &AppState, slug: &str) -> Result<Response<Body>, Api
     list(state, slug).await
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/projects/{slug}/documents", tag = "admin: knowledge base",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")),
+    responses((status = 200, description = "Every document", body = crate::openapi::Documents))
+)]
 pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let documents = state.engine.projects.documents(slug).await?;
     let documents: Vec<DocumentSummary> = documents.iter().map(DocumentSummary::from).collect();
@@ -52,17 +62,24 @@ pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiErr
 const DOCUMENT_MAX_BYTES: usize = 1024 * 1024;
 const DOCUMENT_ID_MAX_CHARS: usize = 120;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct DocumentBody {
     /// Defaults to the title, lowercased with dashes.
     id: Option<String>,
     title: Option<String>,
     url: Option<String>,
     /// `markdown` (default), `html` or `text`.
+    #[schema(pattern = "^(markdown|md|html|text|txt)$")]
     format: Option<String>,
+    #[schema(min_length = 1)]
     content: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/projects/{slug}/documents", tag = "admin: knowledge base",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")), request_body = DocumentBody,
+    responses((status = 201, description = "Added or replaced", body = crate::views::DocumentSummary))
+)]
 pub async fn add_document(
     state: &AppState,
     slug: &str,
@@ -136,6 +153,11 @@ async fn save(
     Ok(json_response(status, &reply))
 }
 
+#[utoipa::path(
+    delete, path = "/api/admin/projects/{slug}/documents/{id}", tag = "admin: knowledge base",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug"), ("id" = String, Path, description = "The document's id")),
+    responses((status = 204, description = "Removed"))
+)]
 pub async fn delete_document(
     state: &AppState,
     slug: &str,
@@ -165,8 +187,9 @@ fn document_id(title: &str) -> String {
     id.trim_end_matches('-').to_owned()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct FetchBody {
+    #[schema(format = "uri", example = "https://example.com/help")]
     url: Option<String>,
     /// `url` is a sitemap: fetch every page it lists.
     #[serde(default)]
@@ -175,6 +198,14 @@ struct FetchBody {
 
 /// `POST …/documents/fetch`: one page, or every page of a sitemap; a page that fails is
 /// reported and the others are still added.
+#[utoipa::path(
+    post, path = "/api/admin/projects/{slug}/documents/fetch", tag = "admin: knowledge base",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")), request_body = FetchBody,
+    responses(
+        (status = 201, description = "The page, or the pages of the sitemap (with those that failed)", body = crate::openapi::Fetched),
+        (status = 422, description = "The page (or every page of the sitemap) could not be fetched", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn fetch(
     state: &AppState,
     slug: &str,
@@ -232,6 +263,14 @@ pub async fn fetch(
 
 /// `POST …/documents/{id}/sync`: the page of a document fetched by URL or from a sitemap,
 /// fetched again under the same id. An upload or a `knowledge_dir` file only cites its `url`.
+#[utoipa::path(
+    post, path = "/api/admin/projects/{slug}/documents/{id}/sync", tag = "admin: knowledge base",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug"), ("id" = String, Path, description = "The document's id")),
+    responses(
+        (status = 200, description = "Fetched again", body = crate::views::DocumentSummary),
+        (status = 422, description = "The page (or every page of the sitemap) could not be fetched", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn sync(state: &AppState, slug: &str, id: &str) -> Result<Response<Body>, ApiError> {
     let documents = state.engine.projects.documents(slug).await?;
     let existing = documents
@@ -292,6 +331,6 @@ async fn fetch_document(
 fn fetch_error(error: FetchError) -> ApiError {
     match error {
         FetchError::BadUrl(reason) => ApiError::invalid(reason),
-        FetchError::Failed(reason) => ApiError::bad_gateway(reason),
+        FetchError::Failed(reason) => ApiError::fetch_failed(reason),
     }
 }

@@ -27,12 +27,18 @@ use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
 use crate::views::{InvitationView, MemberView, MyInvitationView};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct MemberBody {
+    #[schema(format = Email)]
     email: Option<String>,
     role: Option<Role>,
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/projects/{slug}/members", tag = "admin: members",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")),
+    responses((status = 200, description = "Members and open invitations", body = crate::openapi::Members))
+)]
 pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let users = state.engine.accounts.users().await?;
     let members: Vec<MemberView> = users
@@ -47,6 +53,14 @@ pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiErr
     ))
 }
 
+#[utoipa::path(
+    put, path = "/api/admin/projects/{slug}/members", tag = "admin: members",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")), request_body = MemberBody,
+    responses(
+        (status = 200, description = "The member's role is set", body = crate::openapi::MemberSet),
+        (status = 202, description = "Invited: the user accepts after signing in", body = crate::openapi::MemberSet),
+    )
+)]
 pub async fn set(
     state: &AppState,
     user: &UserRecord,
@@ -93,6 +107,11 @@ pub async fn set(
     ))
 }
 
+#[utoipa::path(
+    delete, path = "/api/admin/projects/{slug}/members/{email}", tag = "admin: members",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug"), ("email" = String, Path, description = "A member's or invitee's email")),
+    responses((status = 204, description = "The role is taken away, or the invitation withdrawn"))
+)]
 pub async fn remove(state: &AppState, slug: &str, email: &str) -> Result<Response<Body>, ApiError> {
     let not_found = || ApiError::not_found("No member or invitation with this email");
     let email = normalize_email(email).map_err(|_| not_found())?;
@@ -114,6 +133,14 @@ pub async fn remove(state: &AppState, slug: &str, email: &str) -> Result<Respons
 }
 
 /// `POST /api/admin/invitations/{slug}/accept`: the role offered to `user` is theirs.
+#[utoipa::path(
+    post, path = "/api/admin/invitations/{slug}/accept", tag = "admin: members",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")),
+    responses(
+        (status = 200, description = "The role is the user's", body = crate::openapi::Accepted),
+        (status = 404, description = "No invitation to this project", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn accept(
     state: &AppState,
     user: &UserRecord,
@@ -132,6 +159,14 @@ pub async fn accept(
 }
 
 /// `DELETE /api/admin/invitations/{slug}`: `user` declines the invitation.
+#[utoipa::path(
+    delete, path = "/api/admin/invitations/{slug}", tag = "admin: members",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")),
+    responses(
+        (status = 204, description = "Declined"),
+        (status = 404, description = "No invitation to this project", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn decline(
     state: &AppState,
     user: &UserRecord,
@@ -146,6 +181,10 @@ pub async fn decline(
 }
 
 /// `GET /api/admin/invitations`: the invitations to `user`'s email.
+#[utoipa::path(
+    get, path = "/api/admin/invitations", tag = "admin: members",
+    responses((status = 200, description = "Invitations to the signed-in user's email", body = crate::openapi::MyInvitations))
+)]
 pub async fn mine(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
     let pending = state.engine.accounts.invitations_for(&user.email).await?;
     let mut invited = Vec::new();

@@ -29,7 +29,7 @@ use crate::views::ProjectView;
 
 /// What `POST` and `PUT` take and `GET` gives: the widget settings (as in the public config,
 /// with `socialProof`) plus the allowed origins.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SettingsBody {
     #[serde(flatten)]
@@ -41,13 +41,18 @@ struct SettingsBody {
     retention_days: Option<u32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CreateBody {
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$", example = "acme")]
     slug: Option<String>,
     #[serde(flatten)]
     settings: SettingsBody,
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/projects", tag = "admin: projects",
+    responses((status = 200, description = "The projects the user has a role on (admins: all)", body = crate::openapi::ProjectList))
+)]
 pub async fn list(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
     let projects: Vec<Value> = state
         .engine
@@ -66,6 +71,14 @@ pub async fn list(state: &AppState, user: &UserRecord) -> Result<Response<Body>,
     ))
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/projects", tag = "admin: projects",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created", body = crate::views::ProjectView),
+        (status = 409, description = "The slug is taken", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn create(
     state: &AppState,
     user: &UserRecord,
@@ -81,10 +94,20 @@ pub async fn create(
     read_response(state, &slug, StatusCode::CREATED).await
 }
 
+#[utoipa::path(
+    get, path = "/api/admin/projects/{slug}", tag = "admin: projects",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")),
+    responses((status = 200, description = "The settings, as `PUT` takes them", body = crate::views::ProjectView))
+)]
 pub async fn read(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     read_response(state, slug, StatusCode::OK).await
 }
 
+#[utoipa::path(
+    delete, path = "/api/admin/projects/{slug}", tag = "admin: projects",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")),
+    responses((status = 204, description = "Deleted with all its data"))
+)]
 pub async fn delete(
     state: &AppState,
     user: &UserRecord,
@@ -95,6 +118,11 @@ pub async fn delete(
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
+#[utoipa::path(
+    put, path = "/api/admin/projects/{slug}", tag = "admin: projects",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")), request_body = SettingsBody,
+    responses((status = 200, description = "Applied: open widgets get them on their next config request", body = crate::views::ProjectView))
+)]
 pub async fn update(
     state: &AppState,
     slug: &str,
@@ -109,6 +137,11 @@ pub async fn update(
     read_response(state, slug, StatusCode::OK).await
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/projects/{slug}/push-secret", tag = "admin: projects",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")),
+    responses((status = 200, description = "A new push secret, shown once", body = crate::openapi::PushSecret))
+)]
 pub async fn rotate_secret(
     state: &AppState,
     user: &UserRecord,

@@ -21,6 +21,11 @@ const DAYS_MAX: u64 = 90;
 /// `GET …/analytics?days=30`: per day (UTC) conversations, visitor messages, answers with and
 /// without a knowledge-base match, leads, social-proof pushes and popups delivered to live
 /// visitors; plus the most asked first questions, the visitors' thumbs and who is online now.
+#[utoipa::path(
+    get, path = "/api/admin/projects/{slug}/analytics", tag = "admin: reports",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug"), ("days" = Option<u32>, Query, minimum = 1, maximum = 90, description = "Days back (30)")),
+    responses((status = 200, description = "Figures per UTC day, oldest first", body = helpyap_actors::engine::Analytics))
+)]
 pub async fn analytics(
     state: &AppState,
     slug: &str,
@@ -40,6 +45,11 @@ pub async fn analytics(
 }
 
 /// `GET …/conversations.csv`: one row per message, oldest conversation last.
+#[utoipa::path(
+    get, path = "/api/admin/projects/{slug}/conversations.csv", tag = "admin: reports",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")),
+    responses((status = 200, description = "One row per message", body = String, content_type = "text/csv; charset=utf-8"))
+)]
 pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let mut csv = csv::Writer::from_writer(Vec::new());
     write(
@@ -79,6 +89,11 @@ pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<
 }
 
 /// `GET …/leads.csv`: one row per lead, newest first.
+#[utoipa::path(
+    get, path = "/api/admin/projects/{slug}/leads.csv", tag = "admin: reports",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")),
+    responses((status = 200, description = "One row per lead", body = String, content_type = "text/csv; charset=utf-8"))
+)]
 pub async fn leads_csv(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let mut csv = csv::Writer::from_writer(Vec::new());
     write(

@@ -11,14 +11,24 @@ use crate::error::ApiError;
 use crate::json::{Body, Response, json_response, read_json};
 use crate::router::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewUserBody {
+    #[schema(format = Email)]
     email: Option<String>,
+    #[schema(min_length = 10, max_length = 256)]
     password: Option<String>,
     #[serde(default)]
     admin: bool,
 }
 
+#[utoipa::path(
+    post, path = "/api/admin/users", tag = "admin: users",
+    request_body = NewUserBody,
+    responses(
+        (status = 201, description = "The account", body = crate::views::UserView),
+        (status = 409, description = "The email is taken", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn add_user(
     state: &AppState,
     user: &UserRecord,

@@ -17,25 +17,38 @@ use crate::json::{Body, Response, boxed};
 use crate::router::AppState;
 use crate::ui_stream;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ChatBody {
+    /// The last must be the visitor's (`user`); earlier turns are ignored.
+    #[schema(min_items = 1, max_items = 100)]
     messages: Option<Vec<IncomingMessage>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct IncomingMessage {
+    #[schema(pattern = "^(user|assistant|system)$", example = "user")]
     role: String,
     content: Option<String>,
     parts: Option<Vec<Part>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Part {
     #[serde(rename = "type")]
     kind: String,
     text: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/chat", tag = "widget",
+    request_body = super::SessionEnvelope<ChatBody>,
+    params(("X-Session-Token" = Option<String>, Header, description = "The session's token (or `sessionToken` in the body)")),
+    responses(
+        (status = 200, description = "The answer as an AI SDK UI message stream (server-sent events); `X-Session-Token` on a session's first answer",
+            body = crate::openapi::ServerSentEvent, content_type = "text/event-stream",
+            headers(("X-Session-Token" = String, description = "Set on a new session's first answer: later requests must carry it"))),
+    )
+)]
 pub async fn post(
     state: &AppState,
     client: IpAddr,

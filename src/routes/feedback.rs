@@ -13,13 +13,19 @@ use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response};
 use crate::router::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct FeedbackBody {
     message_id: Option<String>,
     rating: Option<Feedback>,
 }
 
+#[utoipa::path(
+    post, path = "/api/widget/feedback", tag = "widget",
+    request_body = super::SessionEnvelope<FeedbackBody>,
+    params(("X-Session-Token" = Option<String>, Header, description = "The session's token (or `sessionToken` in the body)")),
+    responses((status = 204, description = "The rating is stored (a second one replaces the first)"))
+)]
 pub async fn post(
     state: &AppState,
     request: Request<Incoming>,

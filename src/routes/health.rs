@@ -10,6 +10,10 @@ use hyper::StatusCode;
 use crate::json::{Body, Response, json_response};
 use crate::router::AppState;
 
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The node serves; `status` says whether every engine answers", body = crate::openapi::Health))
+)]
 pub async fn get(state: &AppState) -> Response<Body> {
     use std::sync::atomic::Ordering::Relaxed;
     let llm = state.engine.reports.llm_stats();

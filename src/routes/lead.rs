@@ -16,13 +16,20 @@ use crate::error::ApiError;
 use crate::json::{Body, Response, json_response};
 use crate::router::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LeadBody {
+    #[schema(format = Email)]
     email: Option<String>,
     name: Option<String>,
     message: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/widget/lead", tag = "widget",
+    request_body = super::SessionEnvelope<LeadBody>,
+    params(("X-Session-Token" = Option<String>, Header, description = "The session's token (or `sessionToken` in the body)")),
+    responses((status = 201, description = "The lead is on disk", body = crate::openapi::LeadReceived))
+)]
 pub async fn post(
     state: &AppState,
     request: Request<Incoming>,

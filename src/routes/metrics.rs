@@ -13,6 +13,14 @@ use crate::router::AppState;
 /// The content type Prometheus scrapers ask for.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 403, description = "Not open to this address (`metrics.allow`)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Metrics are off", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get(state: &AppState, client: IpAddr) -> Result<Response<Body>, ApiError> {
     let allow = state
         .metrics_allow

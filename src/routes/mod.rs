@@ -122,10 +122,12 @@ pub struct SessionPost<T> {
 }
 
 /// A widget POST body as sent: the session fields, and the endpoint's own fields flattened in.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionEnvelope<T> {
+    #[schema(example = "demo")]
     project_slug: Option<String>,
+    #[schema(format = Uuid)]
     session_id: Option<String>,
     session_token: Option<String>,
     #[serde(flatten)]

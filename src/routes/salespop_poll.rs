@@ -15,6 +15,12 @@ use crate::error::ApiError;
 use crate::json::{Body, Response, bytes_response};
 use crate::router::AppState;
 
+#[utoipa::path(
+    get, path = "/api/widget/salespop", tag = "social proof",
+    params(("project" = String, Query, example = "demo", description = "The project's slug"), ("since" = Option<u64>, Query, description = "The last event id seen"),
+        ("Last-Event-ID" = Option<String>, Header, description = "As `since`; wins over it")),
+    responses((status = 200, description = "The events after `since`, oldest first", body = crate::openapi::Poll))
+)]
 pub async fn get(
     state: &AppState,
     request: &Request<Incoming>,

@@ -15,17 +15,31 @@ use crate::error::ApiError;
 use crate::json::{Body, Response, json_response, parse_json, read_body};
 use crate::router::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PushBody {
+    #[schema(example = "demo")]
     project: Option<String>,
     #[serde(rename = "type")]
+    #[schema(
+        pattern = "^(purchased|subscribed|signed_up|added_to_cart|custom)$",
+        example = "signed_up"
+    )]
     kind: Option<String>,
+    #[schema(max_length = 80)]
     name: Option<String>,
+    #[schema(max_length = 120)]
     location: Option<String>,
+    #[schema(max_length = 120)]
     product: Option<String>,
+    #[schema(max_length = 280)]
     message: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/widget/salespop-push", tag = "social proof",
+    request_body = PushBody,
+    responses((status = 201, description = "The event is durable and on its way to live visitors", body = crate::openapi::PushAccepted))
+)]
 pub async fn post(
     state: &AppState,
     request: Request<Incoming>,

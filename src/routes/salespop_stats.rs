@@ -19,6 +19,11 @@ use crate::router::AppState;
 
 const HOUR: u64 = 3600;
 
+#[utoipa::path(
+    get, path = "/api/widget/salespop/stats", tag = "social proof",
+    params(("project" = String, Query, example = "demo", description = "The project's slug"), ("window" = Option<String>, Query, description = "A duration such as `24h` or `7days`, at most 31 days")),
+    responses((status = 200, description = "Events per type in the window (whole hours)", body = crate::openapi::Stats))
+)]
 pub async fn get(
     state: &AppState,
     request: &Request<Incoming>,

@@ -27,6 +27,13 @@ use crate::router::AppState;
 use crate::timer::KeepAliveTimer;
 use crate::tracker::LiveGuard;
 
+#[utoipa::path(
+    get, path = "/api/widget/salespop/stream", tag = "social proof",
+    params(("project" = String, Query, example = "demo", description = "The project's slug"), ("since" = Option<u64>, Query, description = "The last event id seen"),
+        ("Last-Event-ID" = Option<String>, Header, description = "As `since`; browsers send it when they reconnect")),
+    responses((status = 200, description = "Server-sent events: the missed events, then each new one as it is pushed; the stream stays open",
+        body = crate::openapi::ServerSentEvent, content_type = "text/event-stream"))
+)]
 pub async fn get(
     state: &AppState,
     client: IpAddr,

@@ -46,6 +46,17 @@ const WRITE_BATCH: usize = 4096;
 /// How long a close handshake may take before the socket is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
+#[utoipa::path(
+    get, path = "/api/widget/salespop/ws", tag = "social proof",
+    params(("project" = String, Query, example = "demo", description = "The project's slug"), ("since" = Option<u64>, Query, description = "The last event id seen"),
+        ("Upgrade" = String, Header, description = "`websocket`"),
+        ("Sec-WebSocket-Key" = String, Header, description = "The WebSocket handshake key"),
+        ("Sec-WebSocket-Version" = String, Header, description = "`13`")),
+    responses(
+        (status = 101, description = "A WebSocket: each event as one text message"),
+        (status = 426, description = "Not a WebSocket handshake", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn get(
     state: &AppState,
     client: IpAddr,

@@ -16,6 +16,12 @@ use crate::router::AppState;
 use crate::routes::query_param;
 use crate::views::VisitorMessage;
 
+#[utoipa::path(
+    get, path = "/api/widget/session", tag = "widget",
+    params(("project" = String, Query, example = "demo", description = "The project's slug"), ("sessionId" = String, Query, format = Uuid, description = "The chat session"),
+        ("X-Session-Token" = Option<String>, Header, description = "The token the session's first answer gave")),
+    responses((status = 200, description = "The stored transcript, oldest first", body = crate::openapi::Transcript))
+)]
 pub async fn get(
     state: &AppState,
     request: &Request<Incoming>,

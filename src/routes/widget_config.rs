@@ -12,6 +12,15 @@ use crate::error::ApiError;
 use crate::json::{Body, Response, etagged_response};
 use crate::router::AppState;
 
+#[utoipa::path(
+    get, path = "/api/widget/config", tag = "widget",
+    params(("project" = String, Query, example = "demo", description = "The project's slug"), ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer")),
+    responses(
+        (status = 200, description = "The widget's settings and input limits", body = helpyap_actors::project::PublicConfig,
+            headers(("ETag" = String, description = "Changes whenever the settings do"))),
+        (status = 304, description = "Unchanged since the `ETag` sent"),
+    )
+)]
 pub async fn get(
     state: &AppState,
     request: &Request<Incoming>,

@@ -219,7 +219,7 @@ async fn pages_and_sitemaps_are_fetched_cited_and_synced_again() {
     // Failures are clear errors.
     let missing = owner
         .post(fetch, json!({ "url": site.url("/nope") }))
-        .expect_error(502)
+        .expect_error(422)
         .await;
     assert!(missing.contains("404"), "{missing}");
     owner
@@ -227,7 +227,7 @@ async fn pages_and_sitemaps_are_fetched_cited_and_synced_again() {
             fetch,
             json!({ "url": site.url("/help/stores"), "sitemap": true }),
         )
-        .expect(502)
+        .expect(422)
         .await;
     for bad in [
         json!({}),

@@ -322,6 +322,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The access token it sends.
+    pub fn token(&self) -> &str {
+        self.token.as_deref().expect("a signed-in caller")
+    }
+
     /// The same caller, token and all, calling `server` instead (another node of a cluster).
     pub fn on(&self, server: &TestServer) -> Caller {
         Caller {

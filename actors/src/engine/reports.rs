@@ -189,7 +189,7 @@ impl Reports {
 pub use crate::store::queries::REPORT_SCAN_MAX;
 
 /// A project's figures, as `GET …/analytics` shows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Analytics {
     pub days: Vec<DayFigures>,
@@ -201,7 +201,7 @@ pub struct Analytics {
 }
 
 /// One UTC day's figures.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DayFigures {
     /// `YYYY-MM-DD`.
@@ -234,14 +234,14 @@ impl DayFigures {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QuestionCount {
     pub question: String,
     pub count: u64,
 }
 
 /// The visitors' thumbs on answers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Thumbs {
     pub up: u64,
     pub down: u64,

@@ -1,0 +1,538 @@
+//! The OpenAPI 3.1 document of the public and admin API, served at `GET /api/openapi.json`.
+//!
+//! Each operation is declared by `#[utoipa::path]` on its own handler, its request and response
+//! bodies are the types the handlers read and write (or, for the few answers a handler writes
+//! with `json!`, the types below), and what every route shares — who may call it, its rate
+//! limit, its error answers — is filled in from the route table ([`crate::route`]), so the
+//! document follows the code. A unit test checks that every documented path answers exactly
+//! the documented methods, and Schemathesis checks the running server against the document in
+//! the test suite. This module only describes: it never handles a request.
+
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+use helpyap_actors::social_proof::EventCounts;
+use hyper::Method;
+use serde::Serialize;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref};
+use utoipa::{Modify, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::route::{Access, Route};
+use crate::routes;
+use crate::views::{
+    DocumentSummary, InboxRow, InvitationView, LeadView, MemberView, MyInvitationView, TeamMessage,
+    UserView, VisitorMessage,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "HelpYap",
+        description = "AI customer-support chat and live social proof: the widget's public API, \
+                       the push API for site owners' servers, and the admin API behind the \
+                       dashboard. Errors are `{\"error\": \"…\"}` with the status named.",
+        license(name = "MIT")
+    ),
+    paths(
+        routes::health::get,
+        routes::metrics::get,
+        openapi_json,
+        routes::widget_config::get,
+        routes::session::get,
+        routes::chat::post,
+        routes::lead::post,
+        routes::feedback::post,
+        routes::salespop_push::post,
+        routes::salespop_poll::get,
+        routes::salespop_stream::get,
+        routes::salespop_ws::get,
+        routes::salespop_stats::get,
+        routes::admin_auth::login,
+        routes::admin_auth::refresh,
+        routes::admin_auth::logout,
+        routes::admin_auth::me,
+        routes::admin_users::add_user,
+        routes::admin_backup::get,
+        routes::admin_members::mine,
+        routes::admin_members::accept,
+        routes::admin_members::decline,
+        routes::admin_projects::list,
+        routes::admin_projects::create,
+        routes::admin_projects::read,
+        routes::admin_projects::update,
+        routes::admin_projects::delete,
+        routes::admin_projects::rotate_secret,
+        routes::admin_conversations::list,
+        routes::admin_conversations::get,
+        routes::admin_conversations::delete,
+        routes::admin_conversations::reply,
+        routes::admin_leads::list,
+        routes::admin_members::list,
+        routes::admin_members::set,
+        routes::admin_members::remove,
+        routes::admin_reports::analytics,
+        routes::admin_reports::conversations_csv,
+        routes::admin_reports::leads_csv,
+        routes::admin_documents::list,
+        routes::admin_documents::add_document,
+        routes::admin_documents::fetch,
+        routes::admin_documents::reindex,
+        routes::admin_documents::delete_document,
+        routes::admin_documents::sync,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&FromRouteTable),
+)]
+struct ApiDoc;
+
+/// The document as served: built once.
+static DOCUMENT: LazyLock<Bytes> = LazyLock::new(|| {
+    Bytes::from(
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the document serializes"),
+    )
+});
+
+/// The document, as JSON.
+pub fn document() -> Bytes {
+    DOCUMENT.clone()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json")))]
+#[allow(dead_code)] // Only its `#[utoipa::path]` is used: the router serves `document()`.
+fn openapi_json() {}
+
+/// One server-sent event, as the streams (`text/event-stream`) send them: for chat, `data` is an
+/// AI SDK UI message stream part (JSON, and `[DONE]` last); for popups, `event` is the kind
+/// (none for an event, `reset` when history was lost) and `data` the event's JSON.
+#[derive(Serialize, ToSchema)]
+pub struct ServerSentEvent {
+    #[schema(required = false)]
+    event: Option<String>,
+    data: String,
+    #[schema(required = false)]
+    id: Option<String>,
+}
+
+/// Every error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    #[schema(min_length = 1)]
+    error: String,
+}
+
+/// `GET /healthz`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    #[schema(pattern = "^(ok|degraded)$")]
+    status: String,
+    store: HealthStore,
+    live_projects: u64,
+    live_sessions: u64,
+    live_streams: u64,
+    llm: HealthLlm,
+    /// In cluster mode only.
+    #[schema(required = false)]
+    cluster: Option<HealthCluster>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HealthStore {
+    /// `sled` or `postgresql`.
+    engine: String,
+    ok: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthLlm {
+    answers: u64,
+    upstream_errors: u64,
+    fallbacks: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCluster {
+    redis: bool,
+    #[schema(pattern = "^(shared|local)$")]
+    rate_limits: String,
+}
+
+/// `GET /api/widget/session`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Transcript<'a> {
+    session_id: Uuid,
+    messages: Vec<VisitorMessage<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LeadReceived {
+    received: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PushAccepted {
+    /// The event's id, a whole number as a string.
+    id: String,
+}
+
+/// `GET /api/widget/salespop`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Poll {
+    events: Vec<PopupEvent>,
+    /// The newest event id given out: the next `since`.
+    last_id: String,
+    /// `since` is older than the history kept: events were missed.
+    reset: bool,
+}
+
+/// A social-proof event as every live channel sends it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PopupEvent {
+    id: String,
+    #[serde(rename = "type")]
+    #[schema(pattern = "^(purchased|subscribed|signed_up|added_to_cart|custom)$")]
+    kind: String,
+    name: Option<String>,
+    location: Option<String>,
+    product: Option<String>,
+    message: Option<String>,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+/// `GET /api/widget/salespop/stats`.
+#[derive(Serialize, ToSchema)]
+pub struct Stats {
+    /// The window counted, in whole hours, e.g. `1day`.
+    window: String,
+    counts: EventCounts,
+    total: u64,
+}
+
+/// Login and refresh.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Tokens<'a> {
+    access_token: String,
+    #[schema(pattern = "^Bearer$")]
+    token_type: String,
+    /// Seconds the access token lives.
+    expires_in: u64,
+    refresh_token: String,
+    user: UserView<'a>,
+}
+
+/// `GET /api/admin/me`: the user, and the longest texts the dashboard may send.
+#[derive(Serialize, ToSchema)]
+pub struct Me<'a> {
+    #[serde(flatten)]
+    user: UserView<'a>,
+    limits: DashboardLimits,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardLimits {
+    reply_chars: u64,
+    project_name_chars: u64,
+    company_chars: u64,
+    welcome_chars: u64,
+    quick_reply_chars: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyInvitations<'a> {
+    invitations: Vec<MyInvitationView<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    project: String,
+    role: helpyap_actors::records::Role,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Members<'a> {
+    members: Vec<MemberView<'a>>,
+    invitations: Vec<InvitationView<'a>>,
+}
+
+/// A role set (200) or offered (202, `invited: true`).
+#[derive(Serialize, ToSchema)]
+pub struct MemberSet {
+    email: String,
+    role: helpyap_actors::records::Role,
+    #[schema(required = false)]
+    invited: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProjectList {
+    projects: Vec<ProjectListItem>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProjectListItem {
+    slug: String,
+    name: String,
+    role: helpyap_actors::records::Role,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PushSecret {
+    push_secret: String,
+    note: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InboxPage<'a> {
+    conversations: Vec<InboxRow<'a>>,
+    /// The `before` of the next page; null on the last.
+    next: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation<'a> {
+    session_id: Uuid,
+    #[schema(format = DateTime)]
+    created_at: String,
+    messages: Vec<TeamMessage<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Leads<'a> {
+    leads: Vec<LeadView<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Documents<'a> {
+    documents: Vec<DocumentSummary<'a>>,
+}
+
+/// One page fetched, or a sitemap's pages with those that failed.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Fetched<'a> {
+    Page(DocumentSummary<'a>),
+    Sitemap(SitemapFetched<'a>),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SitemapFetched<'a> {
+    documents: Vec<DocumentSummary<'a>>,
+    failed: Vec<FetchFailure>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FetchFailure {
+    url: String,
+    error: String,
+}
+
+/// Fills in what the route table knows about every documented operation: its security, and
+/// the error answers every route of its kind may give.
+struct FromRouteTable;
+
+impl Modify for FromRouteTable {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = |description: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(description))
+                    .build(),
+            )
+        };
+        components.add_security_scheme(
+            ADMIN_TOKEN,
+            bearer("An access token from `POST /api/admin/auth/login` (a JWT, 15 minutes)"),
+        );
+        components.add_security_scheme(
+            PUSH_SECRET,
+            bearer("The project's push secret, kept on the owner's server"),
+        );
+        for (template, item) in openapi.paths.paths.iter_mut() {
+            let route = Route::parse(&sample_path(template))
+                .unwrap_or_else(|| panic!("{template} is documented but no route"));
+            let spec = route.spec();
+            let operations = [
+                (Method::GET, &mut item.get),
+                (Method::POST, &mut item.post),
+                (Method::PUT, &mut item.put),
+                (Method::DELETE, &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                let access = spec
+                    .access(&method)
+                    .unwrap_or_else(|| panic!("{method} {template} is documented but no route"));
+                let engine = !matches!(
+                    template.as_str(),
+                    "/healthz" | "/metrics" | "/api/openapi.json"
+                );
+                let reads_input = operation.request_body.is_some()
+                    || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let mut errors: Vec<(u16, &str)> = Vec::new();
+                if operation.request_body.is_some() {
+                    errors.push((413, "The body is larger than `server.max_body_bytes`"));
+                }
+                if reads_input {
+                    errors.push((
+                        400,
+                        "A parameter or the body is missing, malformed or breaks a rule",
+                    ));
+                }
+                if template == "/api/widget/salespop-push" {
+                    operation.security =
+                        Some(vec![SecurityRequirement::new(PUSH_SECRET, NO_SCOPES)]);
+                    errors.push((401, "No push secret, or not this project's"));
+                    errors.push((403, "Another project's push secret"));
+                }
+                if spec.cross_origin && template != "/api/widget/salespop-push" {
+                    errors.push((403, "A page of a site the project does not allow"));
+                }
+                if spec.cross_origin {
+                    errors.push((404, "No such project"));
+                }
+                match access {
+                    Access::Public => {}
+                    Access::Session => {
+                        errors.push((401, "No session token, or not this session's"));
+                        errors.push((403, "A session of another project"));
+                        errors.push((404, "No such project, session or message"));
+                    }
+                    Access::SignedIn | Access::Admin | Access::Owner | Access::Member => {
+                        operation.security =
+                            Some(vec![SecurityRequirement::new(ADMIN_TOKEN, NO_SCOPES)]);
+                        errors.push((401, "No valid access token, or the sign-in has ended"));
+                    }
+                }
+                if matches!(access, Access::Admin | Access::Owner | Access::Member) {
+                    errors.push((403, "The user's role does not allow this"));
+                }
+                if matches!(access, Access::Owner | Access::Member) {
+                    errors.push((404, "No such project"));
+                }
+                if spec.rate_class.is_some() {
+                    errors.push((429, "Over the rate limit (or the address's open streams)"));
+                }
+                if engine {
+                    errors.push((503, "The store (or the model server) is unavailable: retry"));
+                }
+                for (status, description) in errors {
+                    let status = status.to_string();
+                    if operation.responses.responses.contains_key(&status) {
+                        continue;
+                    }
+                    let mut response = ResponseBuilder::new().description(description).content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    );
+                    if status == "429" || status == "503" {
+                        let seconds = ObjectBuilder::new().schema_type(Type::Integer).build();
+                        response = response.header(
+                            "Retry-After",
+                            HeaderBuilder::new()
+                                .schema(seconds)
+                                .description(Some("Seconds to wait before trying again"))
+                                .build(),
+                        );
+                    }
+                    operation
+                        .responses
+                        .responses
+                        .insert(status, response.build().into());
+                }
+            }
+        }
+    }
+}
+
+const ADMIN_TOKEN: &str = "adminToken";
+const PUSH_SECRET: &str = "pushSecret";
+const NO_SCOPES: [&str; 0] = [];
+
+/// A concrete path for a template: each `{name}` becomes `name`.
+fn sample_path(template: &str) -> String {
+    template.replace(['{', '}'], "")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Every documented path answers exactly the documented methods (where a literal path is
+    /// also an instance of a template, as `documents/fetch` of `documents/{id}`, both count).
+    #[test]
+    fn the_document_names_every_method_of_every_documented_route() {
+        let document: serde_json::Value = serde_json::from_slice(&document()).unwrap();
+        assert_eq!(document["openapi"], "3.1.0");
+        let paths = document["paths"].as_object().unwrap();
+        let matches = |template: &str, path: &str| {
+            let (template, path): (Vec<_>, Vec<_>) =
+                (template.split('/').collect(), path.split('/').collect());
+            template.len() == path.len()
+                && template
+                    .iter()
+                    .zip(&path)
+                    .all(|(t, p)| t.starts_with('{') || t == p)
+        };
+        for template in paths.keys() {
+            let path = sample_path(template);
+            let documented: BTreeSet<String> = paths
+                .iter()
+                .filter(|(other, _)| matches(other, &path))
+                .flat_map(|(_, item)| item.as_object().unwrap().keys().cloned())
+                .map(|method| method.to_uppercase())
+                .collect();
+            let route = Route::parse(&path).unwrap();
+            let answered: BTreeSet<String> = route
+                .spec()
+                .methods
+                .iter()
+                .map(|(method, _)| method.to_string())
+                .collect();
+            assert_eq!(documented, answered, "{template}");
+        }
+        assert_eq!(paths.len(), 39, "a route was added or removed: document it");
+    }
+
+    #[test]
+    fn admin_operations_need_the_admin_token_and_push_the_push_secret() {
+        let document: serde_json::Value = serde_json::from_slice(&document()).unwrap();
+        let operation = &document["paths"]["/api/admin/projects/{slug}"]["delete"];
+        assert_eq!(
+            operation["security"][0]["adminToken"],
+            serde_json::json!([])
+        );
+        for status in ["401", "403", "404", "503"] {
+            assert!(operation["responses"][status].is_object(), "{status}");
+        }
+        let push = &document["paths"]["/api/widget/salespop-push"]["post"];
+        assert_eq!(push["security"][0]["pushSecret"], serde_json::json!([]));
+        assert!(push["responses"]["429"]["headers"]["Retry-After"].is_object());
+        assert!(document["paths"]["/healthz"]["get"]["security"].is_null());
+    }
+}
