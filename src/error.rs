@@ -182,9 +182,12 @@ impl ApiError {
             let cause = Causes(self.source());
             tracing::error!(%cause, "request failed");
         }
-        let body = serde_json::json!({ "error": self.message });
-        let mut response = json_response(self.status(), &body);
-        if let Some(retry_after) = self.retry_after() {
+        let (status, retry_after) = (self.status(), self.retry_after());
+        let body = ErrorBody {
+            error: self.message,
+        };
+        let mut response = json_response(status, &body);
+        if let Some(retry_after) = retry_after {
             let seconds = retry_after.as_secs().max(1);
             response
                 .headers_mut()
@@ -192,6 +195,14 @@ impl ApiError {
         }
         response
     }
+}
+
+/// Every error answer: `{"error": "..."}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    #[schema(min_length = 1)]
+    pub error: String,
 }
 
 /// An error and its sources, as one line: "outer: inner: innermost".

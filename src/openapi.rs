@@ -1,17 +1,18 @@
 //! The OpenAPI 3.1 document of the public and admin API, served at `GET /api/openapi.json`.
 //!
-//! Each operation is declared by `#[utoipa::path]` on its own handler, its request and response
-//! bodies are the types the handlers read and write (or, for the few answers a handler writes
-//! with `json!`, the types below), and what every route shares — who may call it, its rate
-//! limit, its error answers — is filled in from the route table ([`crate::route`]), so the
-//! document follows the code. A unit test checks that every documented path answers exactly
-//! the documented methods, and Schemathesis checks the running server against the document in
-//! the test suite. This module only describes: it never handles a request.
+//! Each operation is declared by `#[utoipa::path]` on its own handler; its request and response
+//! bodies are the types the handlers read and write (`views`, the handlers' body structs, the
+//! engine's records), except the three below that describe bytes written without a type (the
+//! poll answer and popup events, spliced from pre-serialized JSON; server-sent events). What
+//! every route shares — who may call it, its rate limit, its error answers — is filled in from
+//! the route table ([`crate::route`]), so the document follows the code. A unit test checks
+//! that every documented path answers exactly the documented methods, and Schemathesis checks
+//! the running server against the document in the test suite. This module only describes: it
+//! never handles a request.
 
 use std::sync::LazyLock;
 
 use bytes::Bytes;
-use helpyap_actors::social_proof::EventCounts;
 use hyper::Method;
 use serde::Serialize;
 use utoipa::openapi::header::HeaderBuilder;
@@ -20,14 +21,9 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref};
 use utoipa::{Modify, OpenApi, ToSchema};
-use uuid::Uuid;
 
 use crate::route::{Access, Route};
 use crate::routes;
-use crate::views::{
-    DocumentSummary, InboxRow, InvitationView, LeadView, MemberView, MyInvitationView, TeamMessage,
-    UserView, VisitorMessage,
-};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -85,7 +81,7 @@ use crate::views::{
         routes::admin_documents::delete_document,
         routes::admin_documents::sync,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(crate::error::ErrorBody)),
     modifiers(&FromRouteTable),
 )]
 struct ApiDoc;
@@ -122,72 +118,6 @@ pub struct ServerSentEvent {
     id: Option<String>,
 }
 
-/// Every error answer.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong, for people.
-    #[schema(min_length = 1)]
-    error: String,
-}
-
-/// `GET /healthz`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Health {
-    #[schema(pattern = "^(ok|degraded)$")]
-    status: String,
-    store: HealthStore,
-    live_projects: u64,
-    live_sessions: u64,
-    live_streams: u64,
-    llm: HealthLlm,
-    /// In cluster mode only.
-    #[schema(required = false)]
-    cluster: Option<HealthCluster>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct HealthStore {
-    /// `sled` or `postgresql`.
-    engine: String,
-    ok: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HealthLlm {
-    answers: u64,
-    upstream_errors: u64,
-    fallbacks: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HealthCluster {
-    redis: bool,
-    #[schema(pattern = "^(shared|local)$")]
-    rate_limits: String,
-}
-
-/// `GET /api/widget/session`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Transcript<'a> {
-    session_id: Uuid,
-    messages: Vec<VisitorMessage<'a>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct LeadReceived {
-    received: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PushAccepted {
-    /// The event's id, a whole number as a string.
-    id: String,
-}
-
 /// `GET /api/widget/salespop`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -213,137 +143,6 @@ pub struct PopupEvent {
     message: Option<String>,
     #[schema(format = DateTime)]
     created_at: String,
-}
-
-/// `GET /api/widget/salespop/stats`.
-#[derive(Serialize, ToSchema)]
-pub struct Stats {
-    /// The window counted, in whole hours, e.g. `1day`.
-    window: String,
-    counts: EventCounts,
-    total: u64,
-}
-
-/// Login and refresh.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Tokens<'a> {
-    access_token: String,
-    #[schema(pattern = "^Bearer$")]
-    token_type: String,
-    /// Seconds the access token lives.
-    expires_in: u64,
-    refresh_token: String,
-    user: UserView<'a>,
-}
-
-/// `GET /api/admin/me`: the user, and the longest texts the dashboard may send.
-#[derive(Serialize, ToSchema)]
-pub struct Me<'a> {
-    #[serde(flatten)]
-    user: UserView<'a>,
-    limits: DashboardLimits,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DashboardLimits {
-    reply_chars: u64,
-    project_name_chars: u64,
-    company_chars: u64,
-    welcome_chars: u64,
-    quick_reply_chars: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MyInvitations<'a> {
-    invitations: Vec<MyInvitationView<'a>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Accepted {
-    project: String,
-    role: helpyap_actors::records::Role,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Members<'a> {
-    members: Vec<MemberView<'a>>,
-    invitations: Vec<InvitationView<'a>>,
-}
-
-/// A role set (200) or offered (202, `invited: true`).
-#[derive(Serialize, ToSchema)]
-pub struct MemberSet {
-    email: String,
-    role: helpyap_actors::records::Role,
-    #[schema(required = false)]
-    invited: Option<bool>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ProjectList {
-    projects: Vec<ProjectListItem>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ProjectListItem {
-    slug: String,
-    name: String,
-    role: helpyap_actors::records::Role,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PushSecret {
-    push_secret: String,
-    note: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InboxPage<'a> {
-    conversations: Vec<InboxRow<'a>>,
-    /// The `before` of the next page; null on the last.
-    next: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Conversation<'a> {
-    session_id: Uuid,
-    #[schema(format = DateTime)]
-    created_at: String,
-    messages: Vec<TeamMessage<'a>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Leads<'a> {
-    leads: Vec<LeadView<'a>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Documents<'a> {
-    documents: Vec<DocumentSummary<'a>>,
-}
-
-/// One page fetched, or a sitemap's pages with those that failed.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum Fetched<'a> {
-    Page(DocumentSummary<'a>),
-    Sitemap(SitemapFetched<'a>),
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SitemapFetched<'a> {
-    documents: Vec<DocumentSummary<'a>>,
-    failed: Vec<FetchFailure>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct FetchFailure {
-    url: String,
-    error: String,
 }
 
 /// Fills in what the route table knows about every documented operation: its security, and

@@ -8,6 +8,7 @@ use helpyap_actors::chat::{Feedback, MessageStatus, Role};
 use helpyap_actors::records::{
     Document, Invitation, LeadRecord, MessageRecord, Role as MemberRole, SessionRecord, UserRecord,
 };
+use helpyap_actors::social_proof::EventCounts;
 use helpyap_actors::time::rfc3339;
 use helpyap_actors::{ProjectSnapshot, Source, WidgetSettings};
 use serde::Serialize;
@@ -281,4 +282,206 @@ impl<'a> MyInvitationView<'a> {
             invited_at: rfc3339(invitation.created_at_ms),
         }
     }
+}
+
+/// `GET /healthz`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    #[schema(value_type = String, pattern = "^(ok|degraded)$")]
+    pub status: &'static str,
+    pub store: HealthStore,
+    pub live_projects: u64,
+    pub live_sessions: u64,
+    pub live_streams: u64,
+    pub llm: HealthLlm,
+    /// In cluster mode only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub cluster: Option<HealthCluster>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HealthStore {
+    /// `sled` or `postgresql`.
+    #[schema(value_type = String)]
+    pub engine: &'static str,
+    pub ok: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthLlm {
+    pub answers: u64,
+    pub upstream_errors: u64,
+    pub fallbacks: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCluster {
+    pub redis: bool,
+    #[schema(value_type = String, pattern = "^(shared|local)$")]
+    pub rate_limits: &'static str,
+}
+
+/// `GET /api/widget/session`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Transcript<'a> {
+    pub session_id: Uuid,
+    pub messages: Vec<VisitorMessage<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LeadReceived {
+    pub received: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PushAccepted {
+    /// The event's id, a whole number as a string.
+    pub id: String,
+}
+
+/// `GET /api/widget/salespop/stats`.
+#[derive(Serialize, ToSchema)]
+pub struct Stats {
+    /// The window counted, in whole hours, e.g. `1day`.
+    pub window: String,
+    pub counts: EventCounts,
+    pub total: u64,
+}
+
+/// Login and refresh.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Tokens<'a> {
+    pub access_token: String,
+    #[schema(value_type = String, pattern = "^Bearer$")]
+    pub token_type: &'static str,
+    /// Seconds the access token lives.
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub user: UserView<'a>,
+}
+
+/// `GET /api/admin/me`: the user, and the longest texts the dashboard may send.
+#[derive(Serialize, ToSchema)]
+pub struct Me<'a> {
+    #[serde(flatten)]
+    pub user: UserView<'a>,
+    pub limits: DashboardLimits,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardLimits {
+    pub reply_chars: usize,
+    pub project_name_chars: usize,
+    pub company_chars: usize,
+    pub welcome_chars: usize,
+    pub quick_reply_chars: usize,
+}
+
+impl DashboardLimits {
+    pub const CURRENT: DashboardLimits = DashboardLimits {
+        reply_chars: helpyap_actors::chat::AGENT_REPLY_MAX_CHARS,
+        project_name_chars: helpyap_actors::widget::NAME_MAX_CHARS,
+        company_chars: helpyap_actors::widget::NAME_MAX_CHARS,
+        welcome_chars: helpyap_actors::widget::WELCOME_MAX_CHARS,
+        quick_reply_chars: helpyap_actors::widget::QUICK_REPLY_MAX_CHARS,
+    };
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyInvitations<'a> {
+    pub invitations: Vec<MyInvitationView<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    pub project: String,
+    pub role: helpyap_actors::records::Role,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Members<'a> {
+    pub members: Vec<MemberView<'a>>,
+    pub invitations: Vec<InvitationView<'a>>,
+}
+
+/// A role set (200) or offered (202, `invited: true`).
+#[derive(Serialize, ToSchema)]
+pub struct MemberSet {
+    pub email: String,
+    pub role: helpyap_actors::records::Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub invited: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProjectList {
+    pub projects: Vec<ProjectListItem>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProjectListItem {
+    pub slug: String,
+    pub name: String,
+    pub role: helpyap_actors::records::Role,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PushSecret {
+    pub push_secret: String,
+    pub note: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InboxPage<'a> {
+    pub conversations: Vec<InboxRow<'a>>,
+    /// The `before` of the next page; null on the last.
+    pub next: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation<'a> {
+    pub session_id: Uuid,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    pub messages: Vec<TeamMessage<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Leads<'a> {
+    pub leads: Vec<LeadView<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Documents<'a> {
+    pub documents: Vec<DocumentSummary<'a>>,
+}
+
+/// One page fetched, or a sitemap's pages with those that failed.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Fetched<'a> {
+    Page(DocumentSummary<'a>),
+    Sitemap(SitemapFetched<'a>),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SitemapFetched<'a> {
+    pub documents: Vec<DocumentSummary<'a>>,
+    pub failed: Vec<FetchFailure>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FetchFailure {
+    pub url: String,
+    pub error: String,
 }

@@ -14,17 +14,15 @@ use std::net::IpAddr;
 
 use helpyap_actors::accounts::{AccountError, RefreshGrant, normalize_email};
 use helpyap_actors::records::UserRecord;
-use helpyap_actors::{chat, widget};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::auth::Access;
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
-use crate::views::UserView;
+use crate::views::{DashboardLimits, Me, Tokens, UserView};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct LoginBody {
@@ -43,8 +41,8 @@ struct TokenBody {
     post, path = "/api/admin/auth/login", tag = "admin: sign-in",
     request_body = LoginBody,
     responses(
-        (status = 200, description = "Signed in", body = crate::openapi::Tokens),
-        (status = 401, description = "Wrong email or password", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Signed in", body = crate::views::Tokens),
+        (status = 401, description = "Wrong email or password", body = crate::error::ErrorBody),
     )
 )]
 pub async fn login(
@@ -76,8 +74,8 @@ pub async fn login(
     post, path = "/api/admin/auth/refresh", tag = "admin: sign-in",
     request_body = TokenBody,
     responses(
-        (status = 200, description = "New tokens; the refresh token sent is used up", body = crate::openapi::Tokens),
-        (status = 401, description = "Unknown, expired or already used (which ends the sign-in)", body = crate::openapi::ErrorBody),
+        (status = 200, description = "New tokens; the refresh token sent is used up", body = crate::views::Tokens),
+        (status = 401, description = "Unknown, expired or already used (which ends the sign-in)", body = crate::error::ErrorBody),
     )
 )]
 pub async fn refresh(
@@ -94,7 +92,7 @@ pub async fn refresh(
     request_body = TokenBody,
     responses(
         (status = 204, description = "Signed out: the sign-in's tokens no longer work"),
-        (status = 401, description = "Unknown refresh token", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Unknown refresh token", body = crate::error::ErrorBody),
     )
 )]
 pub async fn logout(
@@ -108,18 +106,14 @@ pub async fn logout(
 
 #[utoipa::path(
     get, path = "/api/admin/me", tag = "admin: sign-in",
-    responses((status = 200, description = "The signed-in user and the dashboard's input limits", body = crate::openapi::Me))
+    responses((status = 200, description = "The signed-in user and the dashboard's input limits", body = crate::views::Me))
 )]
 pub fn me(user: &UserRecord) -> Response<Body> {
-    let mut body = user_json(user);
-    body["limits"] = json!({
-        "replyChars": chat::AGENT_REPLY_MAX_CHARS,
-        "projectNameChars": widget::NAME_MAX_CHARS,
-        "companyChars": widget::NAME_MAX_CHARS,
-        "welcomeChars": widget::WELCOME_MAX_CHARS,
-        "quickReplyChars": widget::QUICK_REPLY_MAX_CHARS,
-    });
-    json_response(StatusCode::OK, &body)
+    let me = Me {
+        user: UserView::from(user),
+        limits: DashboardLimits::CURRENT,
+    };
+    json_response(StatusCode::OK, &me)
 }
 
 /// The user a request's access token speaks for: 401 when the token is missing, invalid or
@@ -155,16 +149,12 @@ fn tokens(state: &AppState, user: &UserRecord, grant: RefreshGrant) -> Response<
     };
     json_response(
         StatusCode::OK,
-        &json!({
-            "accessToken": state.auth.issue(access),
-            "tokenType": "Bearer",
-            "expiresIn": state.auth.access_ttl.as_secs(),
-            "refreshToken": grant.token,
-            "user": user_json(user),
-        }),
+        &Tokens {
+            access_token: state.auth.issue(access),
+            token_type: "Bearer",
+            expires_in: state.auth.access_ttl.as_secs(),
+            refresh_token: grant.token,
+            user: UserView::from(user),
+        },
     )
-}
-
-pub fn user_json(user: &UserRecord) -> Value {
-    serde_json::to_value(UserView::from(user)).expect("users serialize")
 }

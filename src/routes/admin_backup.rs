@@ -27,7 +27,7 @@ type Chunk = Result<Frame<Bytes>, BoxError>;
     get, path = "/api/admin/backup", tag = "admin: users",
     responses(
         (status = 200, description = "The whole store as a backup file (JSON lines), streamed", body = String, content_type = "application/x-ndjson"),
-        (status = 409, description = "Cluster mode: use `helpyap backup`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Cluster mode: use `helpyap backup`", body = crate::error::ErrorBody),
     )
 )]
 pub fn get(state: &AppState) -> Result<Response<Body>, ApiError> {

@@ -14,12 +14,11 @@ use helpyap_actors::records::UserRecord;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response, read_json};
 use crate::router::AppState;
-use crate::views::{InboxRow, ReplyView, TeamMessage};
+use crate::views::{Conversation, InboxPage, InboxRow, ReplyView, TeamMessage};
 use helpyap_actors::engine::{INBOX_PAGE_MAX, InboxQuery};
 use helpyap_actors::time::{DAY_MS, parse_utc_date, rfc3339};
 
@@ -31,7 +30,7 @@ use helpyap_actors::time::{DAY_MS, parse_utc_date, rfc3339};
         ("from" = Option<String>, Query, format = Date, description = "First UTC day"),
         ("to" = Option<String>, Query, format = Date, description = "Last UTC day"),
         ("unanswered" = Option<bool>, Query, description = "Only conversations with an unanswered question")),
-    responses((status = 200, description = "Newest first", body = crate::openapi::InboxPage))
+    responses((status = 200, description = "Newest first", body = crate::views::InboxPage))
 )]
 pub async fn list(
     state: &AppState,
@@ -48,7 +47,10 @@ pub async fn list(
     let next = page.next.map(|(ms, id)| format!("{ms}-{id}"));
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "conversations": items, "next": next }),
+        &InboxPage {
+            conversations: items,
+            next,
+        },
     ))
 }
 
@@ -109,7 +111,7 @@ fn parse_cursor(cursor: &str) -> Result<(u64, uuid::Uuid), ApiError> {
 #[utoipa::path(
     get, path = "/api/admin/projects/{slug}/conversations/{session_id}", tag = "admin: conversations",
     params(("slug" = String, Path, example = "demo", description = "The project's slug"), ("session_id" = String, Path, format = Uuid)),
-    responses((status = 200, description = "One transcript", body = crate::openapi::Conversation))
+    responses((status = 200, description = "One transcript", body = crate::views::Conversation))
 )]
 pub async fn get(state: &AppState, slug: &str, id: &str) -> Result<Response<Body>, ApiError> {
     let id = super::parse_session_id(Some(id))?;
@@ -122,7 +124,11 @@ pub async fn get(state: &AppState, slug: &str, id: &str) -> Result<Response<Body
     let messages: Vec<TeamMessage> = messages.iter().map(TeamMessage::from).collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "sessionId": session.id, "createdAt": rfc3339(session.created_at_ms), "messages": messages }),
+        &Conversation {
+            session_id: session.id,
+            created_at: rfc3339(session.created_at_ms),
+            messages,
+        },
     ))
 }
 

@@ -19,12 +19,11 @@ use helpyap_actors::{Document, DocumentFormat};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
-use crate::views::DocumentSummary;
+use crate::views::{DocumentSummary, Documents, FetchFailure, SitemapFetched};
 use crate::web_fetch::FetchError;
 
 /// Pages of one sitemap fetched at once.
@@ -33,7 +32,7 @@ const FETCH_CONCURRENCY: usize = 4;
 #[utoipa::path(
     post, path = "/api/admin/projects/{slug}/documents/reindex", tag = "admin: knowledge base",
     params(("slug" = String, Path, example = "demo", description = "The project's slug")),
-    responses((status = 200, description = "Rebuilt; every document", body = crate::openapi::Documents))
+    responses((status = 200, description = "Rebuilt; every document", body = crate::views::Documents))
 )]
 pub async fn reindex(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     state
@@ -47,15 +46,12 @@ pub async fn reindex(state: &AppState, slug: &str) -> Result<Response<Body>, Api
 #[utoipa::path(
     get, path = "/api/admin/projects/{slug}/documents", tag = "admin: knowledge base",
     params(("slug" = String, Path, example = "demo", description = "The project's slug")),
-    responses((status = 200, description = "Every document", body = crate::openapi::Documents))
+    responses((status = 200, description = "Every document", body = crate::views::Documents))
 )]
 pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let documents = state.engine.projects.documents(slug).await?;
     let documents: Vec<DocumentSummary> = documents.iter().map(DocumentSummary::from).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "documents": documents }),
-    ))
+    Ok(json_response(StatusCode::OK, &Documents { documents }))
 }
 
 /// Largest document an owner may upload, as for `knowledge_dir` files.
@@ -202,8 +198,8 @@ struct FetchBody {
     post, path = "/api/admin/projects/{slug}/documents/fetch", tag = "admin: knowledge base",
     params(("slug" = String, Path, example = "demo", description = "The project's slug")), request_body = FetchBody,
     responses(
-        (status = 201, description = "The page, or the pages of the sitemap (with those that failed)", body = crate::openapi::Fetched),
-        (status = 422, description = "The page (or every page of the sitemap) could not be fetched", body = crate::openapi::ErrorBody),
+        (status = 201, description = "The page, or the pages of the sitemap (with those that failed)", body = crate::views::Fetched),
+        (status = 422, description = "The page (or every page of the sitemap) could not be fetched", body = crate::error::ErrorBody),
     )
 )]
 pub async fn fetch(
@@ -244,15 +240,19 @@ pub async fn fetch(
         let (_, first) = failed.swap_remove(0);
         return Err(fetch_error(first));
     }
-    let failed: Vec<Value> = failed
-        .iter()
-        .map(|(page, error)| json!({ "url": page, "error": error.to_string() }))
+    let failed: Vec<FetchFailure> = failed
+        .into_iter()
+        .map(|(url, error)| FetchFailure {
+            url,
+            error: error.to_string(),
+        })
         .collect();
-    let reply = json!({
-        "documents": added.iter().map(DocumentSummary::from).collect::<Vec<_>>(),
-        "failed": failed,
-    });
-    tracing::info!(project = %slug, pages = added.len(), failed = failed.len(), "documents fetched");
+    let reply = serde_json::to_value(SitemapFetched {
+        documents: added.iter().map(DocumentSummary::from).collect(),
+        failed,
+    })
+    .expect("summaries serialize");
+    tracing::info!(project = %slug, pages = added.len(), failed = reply["failed"].as_array().map_or(0, Vec::len), "documents fetched");
     state
         .engine
         .projects
@@ -268,7 +268,7 @@ pub async fn fetch(
     params(("slug" = String, Path, example = "demo", description = "The project's slug"), ("id" = String, Path, description = "The document's id")),
     responses(
         (status = 200, description = "Fetched again", body = crate::views::DocumentSummary),
-        (status = 422, description = "The page (or every page of the sitemap) could not be fetched", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The page (or every page of the sitemap) could not be fetched", body = crate::error::ErrorBody),
     )
 )]
 pub async fn sync(state: &AppState, slug: &str, id: &str) -> Result<Response<Body>, ApiError> {

@@ -20,12 +20,13 @@ use helpyap_actors::records::{Role, UserRecord};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
-use crate::views::{InvitationView, MemberView, MyInvitationView};
+use crate::views::{
+    Accepted, InvitationView, MemberSet, MemberView, Members, MyInvitationView, MyInvitations,
+};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct MemberBody {
@@ -37,7 +38,7 @@ struct MemberBody {
 #[utoipa::path(
     get, path = "/api/admin/projects/{slug}/members", tag = "admin: members",
     params(("slug" = String, Path, example = "demo", description = "The project's slug")),
-    responses((status = 200, description = "Members and open invitations", body = crate::openapi::Members))
+    responses((status = 200, description = "Members and open invitations", body = crate::views::Members))
 )]
 pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let users = state.engine.accounts.users().await?;
@@ -49,7 +50,10 @@ pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiErr
     let invitations: Vec<InvitationView> = invitations.iter().map(InvitationView::from).collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "members": members, "invitations": invitations }),
+        &Members {
+            members,
+            invitations,
+        },
     ))
 }
 
@@ -57,8 +61,8 @@ pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiErr
     put, path = "/api/admin/projects/{slug}/members", tag = "admin: members",
     params(("slug" = String, Path, example = "demo", description = "The project's slug")), request_body = MemberBody,
     responses(
-        (status = 200, description = "The member's role is set", body = crate::openapi::MemberSet),
-        (status = 202, description = "Invited: the user accepts after signing in", body = crate::openapi::MemberSet),
+        (status = 200, description = "The member's role is set", body = crate::views::MemberSet),
+        (status = 202, description = "Invited: the user accepts after signing in", body = crate::views::MemberSet),
     )
 )]
 pub async fn set(
@@ -87,7 +91,11 @@ pub async fn set(
         tracing::info!(project = %slug, member = %member.id, by = %user.id, "role set");
         return Ok(json_response(
             StatusCode::OK,
-            &json!({ "email": email, "role": role }),
+            &MemberSet {
+                email,
+                role,
+                invited: None,
+            },
         ));
     }
     if user.admin {
@@ -103,7 +111,11 @@ pub async fn set(
     tracing::info!(project = %slug, by = %user.id, "invitation sent");
     Ok(json_response(
         StatusCode::ACCEPTED,
-        &json!({ "email": email, "role": role, "invited": true }),
+        &MemberSet {
+            email,
+            role,
+            invited: Some(true),
+        },
     ))
 }
 
@@ -137,8 +149,8 @@ pub async fn remove(state: &AppState, slug: &str, email: &str) -> Result<Respons
     post, path = "/api/admin/invitations/{slug}/accept", tag = "admin: members",
     params(("slug" = String, Path, example = "demo", description = "The project's slug")),
     responses(
-        (status = 200, description = "The role is the user's", body = crate::openapi::Accepted),
-        (status = 404, description = "No invitation to this project", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The role is the user's", body = crate::views::Accepted),
+        (status = 404, description = "No invitation to this project", body = crate::error::ErrorBody),
     )
 )]
 pub async fn accept(
@@ -154,7 +166,10 @@ pub async fn accept(
     tracing::info!(project = %slug, user = %user.id, "invitation accepted");
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "project": slug, "role": role }),
+        &Accepted {
+            project: slug.to_owned(),
+            role,
+        },
     ))
 }
 
@@ -164,7 +179,7 @@ pub async fn accept(
     params(("slug" = String, Path, example = "demo", description = "The project's slug")),
     responses(
         (status = 204, description = "Declined"),
-        (status = 404, description = "No invitation to this project", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No invitation to this project", body = crate::error::ErrorBody),
     )
 )]
 pub async fn decline(
@@ -183,7 +198,7 @@ pub async fn decline(
 /// `GET /api/admin/invitations`: the invitations to `user`'s email.
 #[utoipa::path(
     get, path = "/api/admin/invitations", tag = "admin: members",
-    responses((status = 200, description = "Invitations to the signed-in user's email", body = crate::openapi::MyInvitations))
+    responses((status = 200, description = "Invitations to the signed-in user's email", body = crate::views::MyInvitations))
 )]
 pub async fn mine(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
     let pending = state.engine.accounts.invitations_for(&user.email).await?;
@@ -200,6 +215,6 @@ pub async fn mine(state: &AppState, user: &UserRecord) -> Result<Response<Body>,
         .collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "invitations": invitations }),
+        &MyInvitations { invitations },
     ))
 }

@@ -20,12 +20,11 @@ use helpyap_actors::{ProjectError, ProjectSettings, WidgetSettings};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
-use crate::views::ProjectView;
+use crate::views::{ProjectList, ProjectListItem, ProjectView, PushSecret};
 
 /// What `POST` and `PUT` take and `GET` gives: the widget settings (as in the public config,
 /// with `socialProof`) plus the allowed origins.
@@ -51,10 +50,10 @@ struct CreateBody {
 
 #[utoipa::path(
     get, path = "/api/admin/projects", tag = "admin: projects",
-    responses((status = 200, description = "The projects the user has a role on (admins: all)", body = crate::openapi::ProjectList))
+    responses((status = 200, description = "The projects the user has a role on (admins: all)", body = crate::views::ProjectList))
 )]
 pub async fn list(state: &AppState, user: &UserRecord) -> Result<Response<Body>, ApiError> {
-    let projects: Vec<Value> = state
+    let projects: Vec<ProjectListItem> = state
         .engine
         .projects
         .list()
@@ -62,13 +61,14 @@ pub async fn list(state: &AppState, user: &UserRecord) -> Result<Response<Body>,
         .into_iter()
         .filter_map(|project| {
             let role = user.role_on(&project.slug)?;
-            Some(json!({ "slug": project.slug, "name": project.widget.name, "role": role }))
+            Some(ProjectListItem {
+                slug: project.slug,
+                name: project.widget.name,
+                role,
+            })
         })
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "projects": projects }),
-    ))
+    Ok(json_response(StatusCode::OK, &ProjectList { projects }))
 }
 
 #[utoipa::path(
@@ -76,7 +76,7 @@ pub async fn list(state: &AppState, user: &UserRecord) -> Result<Response<Body>,
     request_body = CreateBody,
     responses(
         (status = 201, description = "Created", body = crate::views::ProjectView),
-        (status = 409, description = "The slug is taken", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The slug is taken", body = crate::error::ErrorBody),
     )
 )]
 pub async fn create(
@@ -140,7 +140,7 @@ pub async fn update(
 #[utoipa::path(
     post, path = "/api/admin/projects/{slug}/push-secret", tag = "admin: projects",
     params(("slug" = String, Path, example = "demo", description = "The project's slug")),
-    responses((status = 200, description = "A new push secret, shown once", body = crate::openapi::PushSecret))
+    responses((status = 200, description = "A new push secret, shown once", body = crate::views::PushSecret))
 )]
 pub async fn rotate_secret(
     state: &AppState,
@@ -151,7 +151,10 @@ pub async fn rotate_secret(
     tracing::info!(project = %slug, user = %user.id, "push secret rotated");
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "pushSecret": secret, "note": "Shown once: store it now. The previous secret no longer works." }),
+        &PushSecret {
+            push_secret: secret,
+            note: "Shown once: store it now. The previous secret no longer works.".into(),
+        },
     ))
 }
 

@@ -6,7 +6,6 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
-use super::admin_auth::user_json;
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response, read_json};
 use crate::router::AppState;
@@ -26,7 +25,7 @@ struct NewUserBody {
     request_body = NewUserBody,
     responses(
         (status = 201, description = "The account", body = crate::views::UserView),
-        (status = 409, description = "The email is taken", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The email is taken", body = crate::error::ErrorBody),
     )
 )]
 pub async fn add_user(
@@ -44,5 +43,8 @@ pub async fn add_user(
         .add_user(&email, password, body.admin)
         .await?;
     tracing::info!(user = %added.id, by = %user.id, "user added");
-    Ok(json_response(StatusCode::CREATED, &user_json(&added)))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &crate::views::UserView::from(&added),
+    ))
 }

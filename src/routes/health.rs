@@ -9,10 +9,11 @@ use hyper::StatusCode;
 
 use crate::json::{Body, Response, json_response};
 use crate::router::AppState;
+use crate::views::{Health, HealthCluster, HealthLlm, HealthStore};
 
 #[utoipa::path(
     get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The node serves; `status` says whether every engine answers", body = crate::openapi::Health))
+    responses((status = 200, description = "The node serves; `status` says whether every engine answers", body = Health))
 )]
 pub async fn get(state: &AppState) -> Response<Body> {
     use std::sync::atomic::Ordering::Relaxed;
@@ -20,26 +21,28 @@ pub async fn get(state: &AppState) -> Response<Body> {
     let engines = state.engine.reports.engines().await;
     let rate_limits_shared = state.limiter.shared();
     let healthy = engines.store_ok && engines.fan_out_ok && rate_limits_shared != Some(false);
-    let mut body = serde_json::json!({
-        "status": if healthy { "ok" } else { "degraded" },
-        "store": {
-            "engine": engines.store,
-            "ok": engines.store_ok,
+    let body = Health {
+        status: if healthy { "ok" } else { "degraded" },
+        store: HealthStore {
+            engine: engines.store,
+            ok: engines.store_ok,
         },
-        "liveProjects": state.engine.reports.live_projects(),
-        "liveSessions": state.engine.reports.live_sessions(),
-        "liveStreams": state.live.open(),
-        "llm": {
-            "answers": llm.answers.load(Relaxed),
-            "upstreamErrors": llm.upstream_errors.load(Relaxed),
-            "fallbacks": llm.fallbacks.load(Relaxed),
+        live_projects: state.engine.reports.live_projects() as u64,
+        live_sessions: state.engine.reports.live_sessions() as u64,
+        live_streams: state.live.open() as u64,
+        llm: HealthLlm {
+            answers: llm.answers.load(Relaxed),
+            upstream_errors: llm.upstream_errors.load(Relaxed),
+            fallbacks: llm.fallbacks.load(Relaxed),
         },
-    });
-    if engines.cluster {
-        body["cluster"] = serde_json::json!({
-            "redis": engines.fan_out_ok && rate_limits_shared != Some(false),
-            "rateLimits": if rate_limits_shared == Some(false) { "local" } else { "shared" },
-        });
-    }
+        cluster: engines.cluster.then(|| HealthCluster {
+            redis: engines.fan_out_ok && rate_limits_shared != Some(false),
+            rate_limits: if rate_limits_shared == Some(false) {
+                "local"
+            } else {
+                "shared"
+            },
+        }),
+    };
     json_response(StatusCode::OK, &body)
 }

@@ -10,7 +10,6 @@ use helpyap_actors::lead::LeadFields;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response};
@@ -28,7 +27,7 @@ struct LeadBody {
     post, path = "/api/widget/lead", tag = "widget",
     request_body = super::SessionEnvelope<LeadBody>,
     params(("X-Session-Token" = Option<String>, Header, description = "The session's token (or `sessionToken` in the body)")),
-    responses((status = 201, description = "The lead is on disk", body = crate::openapi::LeadReceived))
+    responses((status = 201, description = "The lead is on disk", body = crate::views::LeadReceived))
 )]
 pub async fn post(
     state: &AppState,
@@ -49,6 +48,6 @@ pub async fn post(
     tracing::info!(%project, session = %session_id, "lead received");
     Ok(json_response(
         StatusCode::CREATED,
-        &json!({ "received": true }),
+        &crate::views::LeadReceived { received: true },
     ))
 }

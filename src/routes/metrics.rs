@@ -17,8 +17,8 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
     get, path = "/metrics", tag = "operations",
     responses(
         (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
-        (status = 403, description = "Not open to this address (`metrics.allow`)", body = crate::openapi::ErrorBody),
-        (status = 404, description = "Metrics are off", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not open to this address (`metrics.allow`)", body = crate::error::ErrorBody),
+        (status = 404, description = "Metrics are off", body = crate::error::ErrorBody),
     )
 )]
 pub async fn get(state: &AppState, client: IpAddr) -> Result<Response<Body>, ApiError> {

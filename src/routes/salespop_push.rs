@@ -38,7 +38,7 @@ struct PushBody {
 #[utoipa::path(
     post, path = "/api/widget/salespop-push", tag = "social proof",
     request_body = PushBody,
-    responses((status = 201, description = "The event is durable and on its way to live visitors", body = crate::openapi::PushAccepted))
+    responses((status = 201, description = "The event is durable and on its way to live visitors", body = crate::views::PushAccepted))
 )]
 pub async fn post(
     state: &AppState,
@@ -57,7 +57,9 @@ pub async fn post(
         .await?;
     Ok(json_response(
         StatusCode::CREATED,
-        &serde_json::json!({ "id": event_id.to_string() }),
+        &crate::views::PushAccepted {
+            id: event_id.to_string(),
+        },
     ))
 }
 

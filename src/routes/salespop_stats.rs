@@ -11,7 +11,6 @@ use helpyap_actors::project::COUNTS_KEPT_HOURS;
 use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, HeaderValue};
 use hyper::{Request, StatusCode};
-use serde_json::json;
 
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response};
@@ -22,7 +21,7 @@ const HOUR: u64 = 3600;
 #[utoipa::path(
     get, path = "/api/widget/salespop/stats", tag = "social proof",
     params(("project" = String, Query, example = "demo", description = "The project's slug"), ("window" = Option<String>, Query, description = "A duration such as `24h` or `7days`, at most 31 days")),
-    responses((status = 200, description = "Events per type in the window (whole hours)", body = crate::openapi::Stats))
+    responses((status = 200, description = "Events per type in the window (whole hours)", body = crate::views::Stats))
 )]
 pub async fn get(
     state: &AppState,
@@ -45,7 +44,11 @@ pub async fn get(
     let window = humantime::format_duration(Duration::from_secs(hours * HOUR)).to_string();
     let mut response = json_response(
         StatusCode::OK,
-        &json!({ "window": window, "counts": counts, "total": counts.total() }),
+        &crate::views::Stats {
+            window,
+            total: counts.total(),
+            counts,
+        },
     );
     response.headers_mut().insert(
         CACHE_CONTROL,

@@ -8,7 +8,6 @@
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use serde_json::json;
 
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response};
@@ -20,7 +19,7 @@ use crate::views::VisitorMessage;
     get, path = "/api/widget/session", tag = "widget",
     params(("project" = String, Query, example = "demo", description = "The project's slug"), ("sessionId" = String, Query, format = Uuid, description = "The chat session"),
         ("X-Session-Token" = Option<String>, Header, description = "The token the session's first answer gave")),
-    responses((status = 200, description = "The stored transcript, oldest first", body = crate::openapi::Transcript))
+    responses((status = 200, description = "The stored transcript, oldest first", body = crate::views::Transcript))
 )]
 pub async fn get(
     state: &AppState,
@@ -40,6 +39,9 @@ pub async fn get(
         .collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "sessionId": session_id, "messages": messages }),
+        &crate::views::Transcript {
+            session_id,
+            messages,
+        },
     ))
 }

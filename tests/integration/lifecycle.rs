@@ -526,7 +526,8 @@ async fn sighup_applies_a_new_rate_limit_and_welcome_while_streams_carry_on() {
 
 /// SIGHUP swaps the model, the caps and the log level for new requests: an extractive node
 /// starts answering through an OpenAI-compatible server, a body the old cap took is refused,
-/// and info lines appear in a log that held only errors.
+/// info lines appear in a log that held only errors, and an answer streaming from one model
+/// server carries on while the next question goes to the server the file now names.
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_swaps_the_model_the_caps_and_the_log_level() {
     let fake = FakeLlm::start().await;
@@ -598,6 +599,53 @@ async fn sighup_swaps_the_model_the_caps_and_the_log_level() {
     assert_eq!(ask().await, "The return window is 30 days.");
     assert!(fake.requests.load(Ordering::SeqCst) >= 1);
     assert_eq!(big_push().await, 413, "the new 2 KiB cap refuses it");
+
+    // Another model server while an answer streams from the first: the answer carries on, the
+    // next question goes to the new one.
+    let second = FakeLlm::start().await;
+    let question = body(Uuid::new_v4(), None, "[drip] tell me everything");
+    let mut dripping = client()
+        .post(node.url("/api/chat"))
+        .json(&question)
+        .send()
+        .await
+        .unwrap();
+    let mut streamed = String::new();
+    while !streamed.contains("word2 ") {
+        let chunk = dripping.chunk().await.unwrap().expect("the answer goes on");
+        streamed.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let asked_first = fake.requests.load(Ordering::SeqCst);
+    let moved = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&fake.base_url(), &second.base_url());
+    std::fs::write(&config, moved).unwrap();
+    node.hangup();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log().matches("SIGHUP: config reloaded").count() < 2 {
+        assert!(Instant::now() < deadline, "no second reload: {}", log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while !streamed.contains("word12 ") {
+        let chunk = dripping
+            .chunk()
+            .await
+            .unwrap()
+            .expect("the answer under way goes on");
+        streamed.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(dripping);
+    assert_eq!(ask().await, "The return window is 30 days.");
+    assert_eq!(
+        second.requests.load(Ordering::SeqCst),
+        1,
+        "asked the new server"
+    );
+    assert_eq!(
+        fake.requests.load(Ordering::SeqCst),
+        asked_first,
+        "not the old one"
+    );
 }
 
 /// A store written by a newer release: exit 64 before binding, with what to do.
