@@ -54,7 +54,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Backends> {
     {
         Ok(postgres) => postgres,
         // Not a matter of reaching it: a newer release must run (exit 64), or the backup
-        // before a migration failed (its reason says what to do).
+        // before a migration failed (exit 73; its reason says what to do).
         Err(
             refused @ (StoreError::NewerSchema { .. } | StoreError::BackupBeforeMigrating { .. }),
         ) => {

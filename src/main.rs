@@ -1,7 +1,8 @@
 //! The `helpyap` binary: parses the command line, loads the config, and runs the server.
 //!
 //! A bad config, or a store written by a newer release, exits with code 64 before any port is
-//! bound; an engine of `[cluster]` that cannot be reached at start exits with 69; any later
+//! bound; an engine of `[cluster]` that cannot be reached at start exits with 69; a backup
+//! before a migration that cannot be written (no pg_dump, a full disk) exits with 73; any later
 //! failure exits with 1.
 //! Everything else lives in the library so tests can run the same server in-process.
 #![forbid(unsafe_code)]
@@ -26,6 +27,8 @@ use helpyap_actors::{PgStore, SledStore, Storage, Store, StoreError};
 const EXIT_BAD_CONFIG: u8 = 64;
 /// `EX_UNAVAILABLE` from sysexits.h: PostgreSQL or Redis cannot be reached.
 const EXIT_UNAVAILABLE: u8 = 69;
+/// `EX_CANTCREAT` from sysexits.h: the backup before a migration cannot be written.
+const EXIT_NO_BACKUP: u8 = 73;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -52,12 +55,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("helpyap: {error:#}");
-            let newer_store = matches!(
-                error.downcast_ref::<StoreError>(),
-                Some(StoreError::NewerSchema { .. })
-            );
-            if newer_store {
+            let store_error = error.downcast_ref::<StoreError>();
+            if let Some(StoreError::NewerSchema { .. }) = store_error {
                 ExitCode::from(EXIT_BAD_CONFIG)
+            } else if let Some(StoreError::BackupBeforeMigrating { .. }) = store_error {
+                ExitCode::from(EXIT_NO_BACKUP)
             } else if error.downcast_ref::<Unreachable>().is_some() {
                 ExitCode::from(EXIT_UNAVAILABLE)
             } else {

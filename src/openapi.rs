@@ -122,27 +122,11 @@ pub struct ServerSentEvent {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Poll {
-    events: Vec<PopupEvent>,
+    events: Vec<helpyap_actors::feed::PopupEvent<'static>>,
     /// The newest event id given out: the next `since`.
     last_id: String,
     /// `since` is older than the history kept: events were missed.
     reset: bool,
-}
-
-/// A social-proof event as every live channel sends it.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PopupEvent {
-    id: String,
-    #[serde(rename = "type")]
-    #[schema(pattern = "^(purchased|subscribed|signed_up|added_to_cart|custom)$")]
-    kind: String,
-    name: Option<String>,
-    location: Option<String>,
-    product: Option<String>,
-    message: Option<String>,
-    #[schema(format = DateTime)]
-    created_at: String,
 }
 
 /// Fills in what the route table knows about every documented operation: its security, and
@@ -191,6 +175,10 @@ impl Modify for FromRouteTable {
                     || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
                 let mut errors: Vec<(u16, &str)> = Vec::new();
                 if operation.request_body.is_some() {
+                    errors.push((
+                        408,
+                        "The body was sent too slowly (`server.body_read_timeout`)",
+                    ));
                     errors.push((413, "The body is larger than `server.max_body_bytes`"));
                 }
                 if reads_input {

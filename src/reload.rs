@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+use helpyap_actors::Models;
+
 use crate::config::Config;
 use crate::logging;
 use crate::router::AppState;
@@ -70,9 +72,24 @@ async fn reload(state: &AppState, running: &Config) -> anyhow::Result<Option<Con
     }
     // What applies live comes from the file; everything else stays as it runs.
     let applied = live_part(running, &read);
-    let models = server::models(&applied, &state.engine.llm_stats())?;
+    // A new model client only when `[llm]` changed: a new one starts with an empty stream cap
+    // and a closed circuit breaker, which a certificate renewal must not reset.
+    let models = if applied.llm != running.llm {
+        Some(server::models(&applied, &state.engine.llm_stats())?)
+    } else if applied.chat.history_messages != running.chat.history_messages {
+        let current = state.engine.models();
+        Some(Models {
+            provider: current.provider.clone(),
+            fallback: current.fallback.clone(),
+            history_messages: applied.chat.history_messages,
+        })
+    } else {
+        None
+    };
     apply_seeds(&state.engine, &applied).await?;
-    state.engine.replace_models(models);
+    if let Some(models) = models {
+        state.engine.replace_models(models);
+    }
     state.limiter.set_limits(&applied.rate_limits);
     logging::set_level(applied.server.log_level);
     let (server, social_proof) = (&applied.server, &applied.social_proof);

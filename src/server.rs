@@ -393,18 +393,12 @@ fn refuse(stream: TcpStream, refusal: Refusal, in_flight: &Arc<Semaphore>) {
     });
 }
 
-/// On a first start with no admin users, `HELPYAP_ADMIN_EMAIL` and `HELPYAP_ADMIN_PASSWORD`
-/// create the first one.
 /// Applies the config's seed projects (created when missing, updated when their settings here
 /// changed) and upserts their `knowledge_dir` documents: at start, and again on SIGHUP.
 pub(crate) async fn apply_seeds(engine: &Engine, config: &Config) -> anyhow::Result<()> {
-    for (slug, settings) in config.project_seeds()? {
-        engine
-            .projects
-            .seed(&slug, settings)
-            .await
-            .with_context(|| format!("seeding project {slug}"))?;
-    }
+    // Everything is read before anything is applied: a bad file changes no project.
+    let seeds = config.project_seeds()?;
+    let mut knowledge = Vec::new();
     for project in &config.projects {
         let Some(dir) = &project.knowledge_dir else {
             continue;
@@ -423,17 +417,29 @@ pub(crate) async fn apply_seeds(engine: &Engine, config: &Config) -> anyhow::Res
             tracing::warn!(project = %project.slug, dir = %dir.display(), "knowledge_dir not found; keeping stored documents");
             continue;
         };
-        tracing::info!(project = %project.slug, n_documents = documents.len(), "knowledge base loaded");
+        knowledge.push((&project.slug, documents));
+    }
+    for (slug, settings) in seeds {
+        engine
+            .projects
+            .seed(&slug, settings)
+            .await
+            .with_context(|| format!("seeding project {slug}"))?;
+    }
+    for (slug, documents) in knowledge {
+        tracing::info!(project = %slug, n_documents = documents.len(), "knowledge base loaded");
         // Upserted by file name: documents added in the dashboard stay.
         engine
             .projects
-            .edit_document(&project.slug, DocumentEdit::Upsert(documents))
+            .edit_document(slug, DocumentEdit::Upsert(documents))
             .await
-            .with_context(|| format!("loading the knowledge base of project {}", project.slug))?;
+            .with_context(|| format!("loading the knowledge base of project {slug}"))?;
     }
     Ok(())
 }
 
+/// On a first start with no admin users, `HELPYAP_ADMIN_EMAIL` and `HELPYAP_ADMIN_PASSWORD`
+/// create the first one.
 async fn bootstrap_admin(engine: &Engine) -> anyhow::Result<()> {
     let (Ok(email), Ok(password)) = (
         std::env::var("HELPYAP_ADMIN_EMAIL"),

@@ -69,7 +69,9 @@ pub struct TeamMessage<'a> {
     content: &'a str,
     sources: &'a [Source],
     status: MessageStatus,
+    #[schema(required = true)]
     feedback: Option<Feedback>,
+    #[schema(required = true)]
     author: Option<&'a str>,
     created_at: String,
 }
@@ -94,6 +96,7 @@ impl<'a> From<&'a MessageRecord> for TeamMessage<'a> {
 pub struct ReplyView<'a> {
     role: Role,
     content: &'a str,
+    #[schema(required = true)]
     author: Option<&'a str>,
     created_at: String,
 }
@@ -116,7 +119,9 @@ pub struct InboxRow<'a> {
     session_id: Uuid,
     created_at: String,
     messages: usize,
+    #[schema(required = true)]
     first_question: Option<&'a str>,
+    #[schema(required = true)]
     last_message_at: Option<String>,
     unanswered: bool,
 }
@@ -141,7 +146,9 @@ impl<'a> InboxRow<'a> {
 pub struct LeadView<'a> {
     session_id: Uuid,
     email: &'a str,
+    #[schema(required = true)]
     name: Option<&'a str>,
+    #[schema(required = true)]
     message: Option<&'a str>,
     created_at: String,
 }
@@ -167,6 +174,7 @@ pub struct ProjectView<'a> {
     #[serde(flatten)]
     widget: &'a WidgetSettings,
     allowed_origins: &'a [String],
+    #[schema(required = true)]
     retention_days: Option<u32>,
     has_push_secret: bool,
 }
@@ -188,6 +196,7 @@ impl<'a> From<&'a ProjectSnapshot> for ProjectView<'a> {
 pub struct DocumentSummary<'a> {
     id: &'a str,
     title: &'a str,
+    #[schema(required = true)]
     url: Option<&'a str>,
     passages: usize,
     fetched: bool,
@@ -444,6 +453,7 @@ pub struct PushSecret {
 pub struct InboxPage<'a> {
     pub conversations: Vec<InboxRow<'a>>,
     /// The `before` of the next page; null on the last.
+    #[schema(required = true)]
     pub next: Option<String>,
 }
 

@@ -91,6 +91,7 @@ pub enum Feedback {
 pub struct Source {
     pub id: String,
     pub title: String,
+    #[schema(required = true)]
     pub url: Option<String>,
 }
 

@@ -138,6 +138,11 @@ impl Engine {
         self.core.chat.replace_models(models);
     }
 
+    /// The models new answers are written with.
+    pub fn models(&self) -> Arc<Models> {
+        self.core.chat.models()
+    }
+
     /// The counters every model shares, for models built after the engine started.
     pub fn llm_stats(&self) -> Arc<LlmStats> {
         self.core.chat.stats.clone()

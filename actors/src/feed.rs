@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::json;
+use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::social_proof::SocialProofEvent;
+use crate::social_proof::{EventKind, SocialProofEvent};
 use crate::time::rfc3339;
 
 /// Limits of every project's feed, from the config.
@@ -59,25 +59,45 @@ impl SubscriberCaps {
 pub struct LiveEvent {
     pub id: u64,
     pub created_at_ms: u64,
-    /// `{id, type, name, location, product, message, createdAt}`, serialized once.
+    /// A [`PopupEvent`], serialized once.
     pub json: Bytes,
+}
+
+/// An event as every live channel (and the poll) sends it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PopupEvent<'a> {
+    /// A whole number, as a string.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    #[schema(required = true)]
+    pub name: Option<&'a str>,
+    #[schema(required = true)]
+    pub location: Option<&'a str>,
+    #[schema(required = true)]
+    pub product: Option<&'a str>,
+    #[schema(required = true)]
+    pub message: Option<&'a str>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
 }
 
 impl LiveEvent {
     pub fn new(event: &SocialProofEvent) -> LiveEvent {
-        let json = json!({
-            "id": event.id.to_string(),
-            "type": event.kind,
-            "name": event.name,
-            "location": event.location,
-            "product": event.product,
-            "message": event.message,
-            "createdAt": rfc3339(event.created_at_ms),
-        });
+        let json = PopupEvent {
+            id: event.id.to_string(),
+            kind: event.kind,
+            name: event.name.as_deref(),
+            location: event.location.as_deref(),
+            product: event.product.as_deref(),
+            message: event.message.as_deref(),
+            created_at: rfc3339(event.created_at_ms),
+        };
         LiveEvent {
             id: event.id,
             created_at_ms: event.created_at_ms,
-            json: Bytes::from(json.to_string()),
+            json: Bytes::from(serde_json::to_vec(&json).expect("events serialize")),
         }
     }
 }

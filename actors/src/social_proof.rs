@@ -17,7 +17,7 @@ pub const PRODUCT_MAX_CHARS: usize = 120;
 /// Longest accepted `message`, in characters.
 pub const MESSAGE_MAX_CHARS: usize = 280;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Purchased = 0,

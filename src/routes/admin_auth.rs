@@ -26,14 +26,16 @@ use crate::views::{DashboardLimits, Me, Tokens, UserView};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct LoginBody {
-    #[schema(format = Email)]
+    #[schema(required = true, nullable = false, format = Email)]
     email: Option<String>,
+    #[schema(required = true, nullable = false)]
     password: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TokenBody {
+    #[schema(required = true, nullable = false)]
     refresh_token: Option<String>,
 }
 

@@ -153,7 +153,7 @@ pub async fn delete(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct ReplyBody {
-    #[schema(min_length = 1, max_length = 4000)]
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 4000)]
     text: Option<String>,
 }
 

@@ -67,7 +67,7 @@ struct DocumentBody {
     /// `markdown` (default), `html` or `text`.
     #[schema(pattern = "^(markdown|md|html|text|txt)$")]
     format: Option<String>,
-    #[schema(min_length = 1)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     content: Option<String>,
 }
 
@@ -185,7 +185,12 @@ fn document_id(title: &str) -> String {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct FetchBody {
-    #[schema(format = "uri", example = "https://example.com/help")]
+    #[schema(
+        required = true,
+        nullable = false,
+        format = "uri",
+        example = "https://example.com/help"
+    )]
     url: Option<String>,
     /// `url` is a sitemap: fetch every page it lists.
     #[serde(default)]

@@ -30,8 +30,9 @@ use crate::views::{
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct MemberBody {
-    #[schema(format = Email)]
+    #[schema(required = true, nullable = false, format = Email)]
     email: Option<String>,
+    #[schema(required = true, nullable = false)]
     role: Option<Role>,
 }
 
@@ -63,6 +64,7 @@ pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiErr
     responses(
         (status = 200, description = "The member's role is set", body = crate::views::MemberSet),
         (status = 202, description = "Invited: the user accepts after signing in", body = crate::views::MemberSet),
+        (status = 409, description = "The project has as many open invitations as it may", body = crate::error::ErrorBody),
     )
 )]
 pub async fn set(

@@ -42,7 +42,12 @@ struct SettingsBody {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct CreateBody {
-    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$", example = "acme")]
+    #[schema(
+        required = true,
+        nullable = false,
+        pattern = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$",
+        example = "acme"
+    )]
     slug: Option<String>,
     #[serde(flatten)]
     settings: SettingsBody,

@@ -12,9 +12,9 @@ use crate::router::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct NewUserBody {
-    #[schema(format = Email)]
+    #[schema(required = true, nullable = false, format = Email)]
     email: Option<String>,
-    #[schema(min_length = 10, max_length = 256)]
+    #[schema(required = true, nullable = false, min_length = 10, max_length = 256)]
     password: Option<String>,
     #[serde(default)]
     admin: bool,

@@ -20,7 +20,7 @@ use crate::ui_stream;
 #[derive(Deserialize, utoipa::ToSchema)]
 struct ChatBody {
     /// The last must be the visitor's (`user`); earlier turns are ignored.
-    #[schema(min_items = 1, max_items = 100)]
+    #[schema(required = true, nullable = false, min_items = 1)]
     messages: Option<Vec<IncomingMessage>>,
 }
 
@@ -47,6 +47,7 @@ struct Part {
         (status = 200, description = "The answer as an AI SDK UI message stream (server-sent events); `X-Session-Token` on a session's first answer",
             body = crate::openapi::ServerSentEvent, content_type = "text/event-stream",
             headers(("X-Session-Token" = String, description = "Set on a new session's first answer: later requests must carry it"))),
+        (status = 409, description = "An answer is already being written for this session", body = crate::error::ErrorBody),
     )
 )]
 pub async fn post(

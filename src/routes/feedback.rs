@@ -16,7 +16,9 @@ use crate::router::AppState;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct FeedbackBody {
+    #[schema(required = true, nullable = false)]
     message_id: Option<String>,
+    #[schema(required = true, nullable = false)]
     rating: Option<Feedback>,
 }
 

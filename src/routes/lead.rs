@@ -17,7 +17,7 @@ use crate::router::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct LeadBody {
-    #[schema(format = Email)]
+    #[schema(required = true, nullable = false, format = Email)]
     email: Option<String>,
     name: Option<String>,
     message: Option<String>,

@@ -125,9 +125,9 @@ pub struct SessionPost<T> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionEnvelope<T> {
-    #[schema(example = "demo")]
+    #[schema(required = true, nullable = false, example = "demo")]
     project_slug: Option<String>,
-    #[schema(format = Uuid)]
+    #[schema(required = true, nullable = false, format = Uuid)]
     session_id: Option<String>,
     session_token: Option<String>,
     #[serde(flatten)]

@@ -17,10 +17,12 @@ use crate::router::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct PushBody {
-    #[schema(example = "demo")]
+    #[schema(required = true, nullable = false, example = "demo")]
     project: Option<String>,
     #[serde(rename = "type")]
     #[schema(
+        required = true,
+        nullable = false,
         pattern = "^(purchased|subscribed|signed_up|added_to_cart|custom)$",
         example = "signed_up"
     )]

@@ -54,7 +54,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
         ("Sec-WebSocket-Version" = String, Header, description = "`13`")),
     responses(
         (status = 101, description = "A WebSocket: each event as one text message"),
-        (status = 426, description = "Not a WebSocket handshake", body = crate::error::ErrorBody),
+        (status = 400, description = "Not a WebSocket handshake, or a bad parameter", body = crate::error::ErrorBody),
     )
 )]
 pub async fn get(

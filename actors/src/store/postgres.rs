@@ -316,6 +316,7 @@ impl PgStore {
         transaction
             .batch_execute(
                 "SET LOCAL statement_timeout = 0;
+                 SET LOCAL idle_in_transaction_session_timeout = 0;
                  SELECT pg_advisory_xact_lock(hashtext('helpyap migrations'));
                  CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);",
             )

@@ -2,8 +2,11 @@
 //! file (restore with `pg_restore`), named by the schema it holds and the day.
 //!
 //! The connection reaches pg_dump through libpq's environment variables, so the password is
-//! never on a command line another user could read. Without a backup there is no migration:
-//! this module never lets the schema move forward when the dump failed.
+//! never on a command line another user could read; with `sslmode=require` pg_dump verifies the
+//! server's certificate and name as the node does (`verify-full`, the system's trust store or
+//! `SSL_CERT_FILE`). The file is made readable by its owner only before pg_dump writes into it:
+//! it holds the cluster's signing secret and password hashes. Without a backup there is no
+//! migration: this module never lets the schema move forward when the dump failed.
 
 use std::path::{Path, PathBuf};
 
@@ -41,13 +44,14 @@ pub async fn before_migrating(
         path: target.clone(),
         reason,
     };
-    std::fs::create_dir_all(dir).map_err(|error| failed(error.to_string()))?;
     let pg_dump = pg_dump().ok_or_else(|| {
         failed(
             "pg_dump was not found; install PostgreSQL's client tools (Debian: postgresql-client)"
                 .into(),
         )
     })?;
+    std::fs::create_dir_all(dir).map_err(|error| failed(error.to_string()))?;
+    owner_only_file(&target).map_err(|error| failed(error.to_string()))?;
     let mut command = tokio::process::Command::new(&pg_dump);
     command
         .args(["--format=custom", "--no-password", "--file"])
@@ -74,26 +78,45 @@ pub async fn before_migrating(
     if !hosts.is_empty() {
         command.env("PGHOST", hosts.join(","));
     }
+    if hosts.len() > 1 {
+        // The primary, which the node migrates, not a replica that may lag.
+        command.env("PGTARGETSESSIONATTRS", "read-write");
+    }
     let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
     if !ports.is_empty() {
         command.env("PGPORT", ports.join(","));
     }
     if config.get_ssl_mode() == SslMode::Require {
-        command.env("PGSSLMODE", "require");
+        let trusted = std::env::var_os("SSL_CERT_FILE")
+            .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
+        command
+            .env("PGSSLMODE", "verify-full")
+            .env("PGSSLROOTCERT", trusted);
     }
-    let output = command
-        .output()
-        .await
-        .map_err(|error| failed(format!("{}: {error}", pg_dump.display())))?;
-    if !output.status.success() {
+    let outcome = match command.output().await {
+        Err(error) => Err(format!("{}: {error}", pg_dump.display())),
+        Ok(output) if !output.status.success() => {
+            Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+        }
+        Ok(_) => Ok(()),
+    };
+    if let Err(reason) = outcome {
         let _ = std::fs::remove_file(&target);
-        let said = String::from_utf8_lossy(&output.stderr);
-        return Err(failed(said.trim().to_owned()));
+        return Err(failed(reason));
     }
     Ok(target)
 }
 
-/// `pg_dump` on the PATH, else the newest of Debian's `/usr/lib/postgresql/*/bin`.
+/// An empty file only its owner may read, created anew.
+fn owner_only_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
+}
+
+/// `pg_dump` on the PATH, else the newest of Debian's `/usr/lib/postgresql/<version>/bin`.
 pub(super) fn pg_dump() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
@@ -104,8 +127,16 @@ pub(super) fn pg_dump() -> Option<PathBuf> {
         let versions = std::fs::read_dir("/usr/lib/postgresql").ok()?;
         versions
             .filter_map(Result::ok)
-            .map(|entry| entry.path().join("bin/pg_dump"))
-            .filter(|candidate| candidate.is_file())
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let version: Vec<u32> = name
+                    .split('.')
+                    .map(|part| part.parse().ok())
+                    .collect::<Option<_>>()?;
+                Some((version, entry.path().join("bin/pg_dump")))
+            })
+            .filter(|(_, candidate)| candidate.is_file())
             .max()
+            .map(|(_, newest)| newest)
     })
 }

@@ -137,6 +137,9 @@ async fn an_older_database_is_dumped_then_migrated() {
         name.starts_with("postgres-test_") && name.contains(".schema-3-backup-"),
         "{name}"
     );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&dumps[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "it holds secrets: its owner's only");
 
     let restored = fresh_database().await;
     let pg_restore = dump::pg_dump().unwrap().with_file_name("pg_restore");
