@@ -298,6 +298,10 @@ pub struct ChatConfig {
     pub keep_alive: Duration,
     /// Session actors kept in memory; past it the longest-running idle ones are stopped.
     pub max_sessions_in_memory: usize,
+    /// A conversation waiting for a teammate, or with one, goes back to the assistant after this
+    /// long without a teammate's reply.
+    #[serde(with = "humantime_serde")]
+    pub handoff_timeout: Duration,
 }
 
 impl Default for ChatConfig {
@@ -309,6 +313,7 @@ impl Default for ChatConfig {
             max_messages: 100,
             keep_alive: Duration::from_secs(15),
             max_sessions_in_memory: 20_000,
+            handoff_timeout: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -709,6 +714,9 @@ impl Config {
                     "rate_limits.{class} needs requests >= 1 and a window of at least 1s"
                 ));
             }
+        }
+        if self.chat.handoff_timeout.is_zero() {
+            problems.push("chat.handoff_timeout must be greater than zero".into());
         }
         let llm = &self.llm;
         if !(0.0..=2.0).contains(&llm.temperature) {

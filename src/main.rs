@@ -218,7 +218,7 @@ fn restore(args: RestoreArgs) -> ExitCode {
         let staging = tempfile::tempdir().context("cannot make a temporary directory")?;
         let path = staging.path().join("store");
         SledStore::restore(&path, read).with_context(restoring)?;
-        let sled = SledStore::open(&path)?;
+        let sled = SledStore::open_restored(&path)?;
         let postgres = PgStore::connect(&cluster.postgres_url, &config.migration_backups()).await?;
         anyhow::Ok(copy(&sled, &postgres).await?)
     });

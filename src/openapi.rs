@@ -65,6 +65,7 @@ use crate::routes;
         routes::admin_projects::rotate_secret,
         routes::admin_conversations::list,
         routes::admin_conversations::get,
+        routes::admin_conversations::patch,
         routes::admin_conversations::delete,
         routes::admin_conversations::reply,
         routes::admin_leads::list,
@@ -160,6 +161,7 @@ impl Modify for FromRouteTable {
                 (Method::GET, &mut item.get),
                 (Method::POST, &mut item.post),
                 (Method::PUT, &mut item.put),
+                (Method::PATCH, &mut item.patch),
                 (Method::DELETE, &mut item.delete),
             ];
             for (method, operation) in operations {

@@ -123,6 +123,7 @@ const GET: Method = Method::GET;
 const POST: Method = Method::POST;
 const PUT: Method = Method::PUT;
 const DELETE: Method = Method::DELETE;
+const PATCH: Method = Method::PATCH;
 
 /// A row for a route only this server's own pages call (no CORS), outside the rate limits.
 const fn same_origin(methods: &'static [(Method, Access)], label: &'static str) -> Spec {
@@ -308,7 +309,7 @@ impl ProjectOp {
             ProjectOp::Settings => &[(GET, Owner), (PUT, Owner), (DELETE, Owner)],
             ProjectOp::PushSecret => &[(POST, Owner)],
             ProjectOp::Conversations => &[(GET, Member)],
-            ProjectOp::Conversation(_) => &[(GET, Member), (DELETE, Owner)],
+            ProjectOp::Conversation(_) => &[(GET, Member), (PATCH, Member), (DELETE, Owner)],
             ProjectOp::Reply(_) => &[(POST, Member)],
             ProjectOp::Leads
             | ProjectOp::Analytics

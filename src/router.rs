@@ -283,6 +283,9 @@ async fn dispatch_signed_in(
         (ProjectOp::PushSecret, _) => projects::rotate_secret(state, user, slug).await,
         (ProjectOp::Conversations, _) => conversations::list(state, slug, request.uri()).await,
         (ProjectOp::Conversation(id), Method::GET) => conversations::get(state, slug, &id).await,
+        (ProjectOp::Conversation(id), Method::PATCH) => {
+            conversations::patch(state, user, slug, &id, request).await
+        }
         (ProjectOp::Conversation(id), _) => conversations::delete(state, user, slug, &id).await,
         (ProjectOp::Reply(id), _) => conversations::reply(state, user, slug, &id, request).await,
         (ProjectOp::Leads, _) => routes::admin_leads::list(state, slug).await,

@@ -467,7 +467,8 @@ fn chat_engine(config: &Config) -> anyhow::Result<ChatEngine> {
         stats,
         config.chat.session_idle_timeout,
         config.chat.max_sessions_in_memory,
-    ))
+    )
+    .with_handoff_timeout(config.chat.handoff_timeout))
 }
 
 /// The models `config.llm` names: at start, and again on SIGHUP.

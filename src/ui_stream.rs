@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, stream};
 use helpyap_actors::session::AnswerStream;
-use helpyap_actors::{ChatEvent, Source};
+use helpyap_actors::{ChatEvent, ConversationStatus, Source};
 use serde::Serialize;
 use sse_stream::{KeepAlive, Sse, SseBody};
 
@@ -80,11 +80,38 @@ enum Frame<'a> {
         media_type: &'a str,
         title: &'a str,
     },
+    /// Who answers, for the widget to show as a status line (an AI SDK data part).
+    #[serde(rename = "data-handoff")]
+    DataHandoff {
+        data: HandoffNotice,
+    },
     Finish,
     #[serde(rename_all = "camelCase")]
     Error {
         error_text: &'a str,
     },
+}
+
+/// The `data` of a `data-handoff` part: the conversation's status and what to tell the visitor.
+#[derive(Serialize)]
+struct HandoffNotice {
+    status: ConversationStatus,
+    text: &'static str,
+}
+
+impl HandoffNotice {
+    fn of(status: ConversationStatus) -> HandoffNotice {
+        let text = match status {
+            ConversationStatus::Waiting => {
+                "Thanks! A teammate will reply here as soon as they can."
+            }
+            ConversationStatus::Human => "A teammate is on it and will reply here.",
+            ConversationStatus::Open | ConversationStatus::Resolved => {
+                "No teammate could reply in time, so the assistant is answering again."
+            }
+        };
+        HandoffNotice { status, text }
+    }
 }
 
 fn to_json(frame: &Frame) -> String {
@@ -105,6 +132,12 @@ const TEXT_ID: &str = "text-1";
 impl Frames {
     async fn queue_next(&mut self) {
         match self.events.next().await {
+            Some(ChatEvent::Handoff(status)) => {
+                self.close_text();
+                self.queue(&Frame::DataHandoff {
+                    data: HandoffNotice::of(status),
+                });
+            }
             Some(ChatEvent::Delta(delta)) => {
                 if !self.text_open {
                     self.text_open = true;

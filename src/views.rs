@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use helpyap_actors::chat::{Feedback, MessageStatus, Role};
+use helpyap_actors::chat::{ConversationStatus, Feedback, Handoff, MessageStatus, Role};
 use helpyap_actors::records::{
     Document, Invitation, LeadRecord, MessageRecord, Role as MemberRole, SessionRecord, UserRecord,
 };
@@ -112,11 +112,36 @@ impl<'a> From<&'a MessageRecord> for ReplyView<'a> {
     }
 }
 
+/// Who answers a conversation, as the team sees it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HandoffView {
+    pub status: ConversationStatus,
+    /// The teammate it is assigned to (email).
+    #[schema(required = true)]
+    pub assignee: Option<String>,
+    /// When the status last changed or a teammate last replied; null if never.
+    #[schema(required = true, format = DateTime)]
+    pub since: Option<String>,
+}
+
+impl From<&Handoff> for HandoffView {
+    fn from(handoff: &Handoff) -> HandoffView {
+        HandoffView {
+            status: handoff.status,
+            assignee: handoff.assignee.clone(),
+            since: (handoff.since_ms > 0).then(|| rfc3339(handoff.since_ms)),
+        }
+    }
+}
+
 /// One conversation in the team's inbox.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InboxRow<'a> {
     session_id: Uuid,
+    #[serde(flatten)]
+    handoff: HandoffView,
     created_at: String,
     messages: usize,
     #[schema(required = true)]
@@ -131,6 +156,7 @@ impl<'a> InboxRow<'a> {
         let first_question = messages.iter().find(|m| m.role == Role::User);
         InboxRow {
             session_id: session.id,
+            handoff: HandoffView::from(&session.handoff),
             created_at: rfc3339(session.created_at_ms),
             messages: messages.len(),
             first_question: first_question.map(|m| m.content.as_str()),
@@ -463,6 +489,8 @@ pub struct Conversation<'a> {
     pub session_id: Uuid,
     #[schema(format = DateTime)]
     pub created_at: String,
+    #[serde(flatten)]
+    pub handoff: HandoffView,
     pub messages: Vec<TeamMessage<'a>>,
 }
 

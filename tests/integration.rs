@@ -31,6 +31,8 @@ mod chat;
 mod cluster;
 #[path = "integration/crash.rs"]
 mod crash;
+#[path = "integration/handoff.rs"]
+mod handoff;
 #[path = "integration/http.rs"]
 mod http;
 #[path = "integration/lead.rs"]

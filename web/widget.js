@@ -57,6 +57,7 @@ header button { background: transparent; border: 0; color: #fff; cursor: pointer
 .msg.agent { border-color: var(--hy-color); }
 .msg .author { font-size: 11px; font-weight: 600; color: var(--hy-color); margin-bottom: 2px; }
 .msg.error { align-self: stretch; background: #fff3f3; border: 1px solid #f3c7c7; color: #8a1c1c; }
+.msg.status { align-self: center; max-width: 100%; padding: 2px 8px; font-size: 12px; color: #555; background: none; border: 0; text-align: center; }
 .msg.error button { margin-left: 8px; }
 .sources { margin-top: 8px; padding-top: 6px; border-top: 1px solid #eceef4; font-size: 12px; white-space: normal; }
 .sources a { color: var(--hy-color); display: block; }
@@ -485,7 +486,10 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
           log.scrollTop = log.scrollHeight;
         } else if (frame.type === "source-url") sources.push({ url: frame.url, title: frame.title });
         else if (frame.type === "source-document") sources.push({ title: frame.title });
-        else if (frame.type === "error") streamError = frame.errorText;
+        else if (frame.type === "data-handoff") {
+          // Who answers: a teammate (the message waits for them), or the assistant again.
+          node.before(el("div", { class: "msg status", role: "status", text: String(frame.data?.text || "") }));
+        } else if (frame.type === "error") streamError = frame.errorText;
       };
       for (;;) {
         const { done, value } = await reader.read();

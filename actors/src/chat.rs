@@ -10,13 +10,80 @@ use uuid::Uuid;
 use crate::error::{ErrorKind, Failure, StoreError};
 use crate::secret::SecretHash;
 
-/// A stored session: who it belongs to and the hash of its token.
+/// A stored session: who it belongs to, the hash of its token, and who answers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub id: Uuid,
     pub project: String,
     pub token_hash: SecretHash,
     pub created_at_ms: u64,
+    /// Records written before hand-off existed read as open and unassigned.
+    #[serde(default)]
+    pub handoff: Handoff,
+}
+
+/// Who answers a conversation: the assistant (`open`), nobody yet while the visitor waits for a
+/// teammate (`waiting`), a teammate (`human`: the assistant is paused), or nobody (`resolved`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationStatus {
+    #[default]
+    Open,
+    Waiting,
+    Human,
+    Resolved,
+}
+
+impl ConversationStatus {
+    pub const ALL: [ConversationStatus; 4] = [
+        ConversationStatus::Open,
+        ConversationStatus::Waiting,
+        ConversationStatus::Human,
+        ConversationStatus::Resolved,
+    ];
+
+    /// Whether the assistant steps aside: the visitor's messages wait for a teammate.
+    pub fn pauses_assistant(self) -> bool {
+        matches!(
+            self,
+            ConversationStatus::Waiting | ConversationStatus::Human
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Open => "open",
+            ConversationStatus::Waiting => "waiting",
+            ConversationStatus::Human => "human",
+            ConversationStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// A conversation's hand-off state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Handoff {
+    pub status: ConversationStatus,
+    /// The teammate it is assigned to, by email.
+    pub assignee: Option<String>,
+    /// When the status last changed or a teammate last replied; the hand-off timeout runs from
+    /// here.
+    pub since_ms: u64,
+}
+
+/// A change a teammate (or the visitor's lead) makes to a conversation's hand-off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandoffChange {
+    /// The status and the assignee as given (`None`: unchanged; `Some(None)`: unassigned).
+    Set {
+        status: Option<ConversationStatus>,
+        assignee: Option<Option<String>>,
+    },
+    /// The visitor asked for a human (left a lead): waiting, unless a teammate already has it.
+    WantsHuman,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -99,6 +166,9 @@ pub struct Source {
 /// `Failed` after any deltas.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChatEvent {
+    /// Who answers changed or holds: `waiting`/`human` — the message waits for a teammate and
+    /// no answer follows; `open` — no teammate replied in time and the assistant answers again.
+    Handoff(ConversationStatus),
     Delta(String),
     Sources(Vec<Source>),
     Finished,

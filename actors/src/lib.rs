@@ -33,7 +33,9 @@ pub mod text;
 pub mod time;
 pub mod widget;
 
-pub use chat::{ChatError, ChatEvent, MessageRecord, Source};
+pub use chat::{
+    ChatError, ChatEvent, ConversationStatus, Handoff, HandoffChange, MessageRecord, Source,
+};
 pub use engine::{Accounts, Chat, Engine, EngineArguments, Projects, Reports};
 pub use error::{ErrorKind, Failure};
 pub use knowledge::{Document, DocumentFormat};

@@ -19,8 +19,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
 use crate::chat::{
-    ChatError, ChatEvent, Feedback, MessageRecord, MessageStatus, Role, SessionRecord, Source,
-    new_session_token,
+    ChatError, ChatEvent, ConversationStatus, Feedback, Handoff, HandoffChange, MessageRecord,
+    MessageStatus, Role, SessionRecord, Source, new_session_token,
 };
 use crate::llm::{LlmError, LlmProvider, LlmStats, Prompt, TextStream, Turn, system_prompt};
 use crate::nodes::{AnswerLease, AnswerLeases};
@@ -31,6 +31,8 @@ use crate::time::now_ms;
 
 /// Passages put into a prompt.
 const PASSAGES_PER_ANSWER: usize = 3;
+/// `chat.handoff_timeout`'s default.
+pub const DEFAULT_HANDOFF_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 pub type SessionActors = Arc<DashMap<Uuid, ActorRef<SessionMessage>>>;
 
@@ -62,6 +64,9 @@ pub struct ChatEngine {
     pub idle_timeout: Duration,
     /// Session actors kept in memory; past it the supervisor evicts the oldest idle ones.
     pub max_sessions_in_memory: usize,
+    /// A conversation waiting for a teammate, or with one, that long without a teammate's reply
+    /// goes back to the assistant.
+    pub handoff_timeout: Duration,
 }
 
 /// The models answers are written with, and how much of the conversation they see.
@@ -85,6 +90,14 @@ impl ChatEngine {
             stats,
             idle_timeout,
             max_sessions_in_memory,
+            handoff_timeout: DEFAULT_HANDOFF_TIMEOUT,
+        }
+    }
+
+    pub fn with_handoff_timeout(self, handoff_timeout: Duration) -> ChatEngine {
+        ChatEngine {
+            handoff_timeout,
+            ..self
         }
     }
 
@@ -112,6 +125,9 @@ pub enum SessionMessage {
     Transcript(Access, RpcReplyPort<Result<Vec<MessageRecord>, ChatError>>),
     /// The visitor's thumbs on the answer with this seq; replies once durable.
     Rate(Access, u32, Feedback, RpcReplyPort<Result<(), ChatError>>),
+    /// A teammate (or the visitor's lead) changes who answers; replies with the new state once
+    /// durable.
+    Handoff(HandoffChange, RpcReplyPort<Result<Handoff, ChatError>>),
     /// A teammate's reply from the dashboard (text, their email); replies once durable.
     AgentReply(
         String,
@@ -241,6 +257,11 @@ impl Actor for Session {
                 let result = state.rate(&access, seq, feedback).await;
                 let _ = reply.send(result);
             }
+            SessionMessage::Handoff(change, reply) => {
+                state.last_active = Instant::now();
+                let result = state.change_handoff(change).await;
+                let _ = reply.send(result);
+            }
             SessionMessage::AgentReply(text, author, reply) => {
                 state.last_active = Instant::now();
                 let result = state.agent_reply(text, author).await;
@@ -324,6 +345,34 @@ impl SessionState {
             // An unknown session starts here; a token it may carry names nothing and is ignored.
             None => Some(new_session_token()),
         };
+        // A teammate answers this conversation: the question waits for them, and no model is
+        // asked. Past the hand-off timeout without their reply, the assistant takes it back.
+        let mut handed_back = false;
+        if let Some(record) = &self.record
+            && record.handoff.status.pauses_assistant()
+        {
+            let status = record.handoff.status;
+            let waited_ms = now_ms().saturating_sub(record.handoff.since_ms);
+            if u128::from(waited_ms) < self.engine.handoff_timeout.as_millis() {
+                self.add_message(visitor_message(ask.question)).await?;
+                lease.release().await;
+                return Ok(ChatStart {
+                    message_id: format!("{}-{}", self.session_id, self.messages.len() + 1),
+                    new_token,
+                    events: Box::pin(stream::iter([
+                        ChatEvent::Handoff(status),
+                        ChatEvent::Finished,
+                    ])),
+                });
+            }
+            self.set_handoff(Handoff {
+                status: ConversationStatus::Open,
+                assignee: None,
+                since_ms: now_ms(),
+            })
+            .await?;
+            handed_back = true;
+        }
 
         let passages = ask
             .snapshot
@@ -361,21 +410,12 @@ impl SessionState {
                 project: ask.access.project.clone(),
                 token_hash: SecretHash::of(token),
                 created_at_ms: now_ms(),
+                handoff: Default::default(),
             };
             self.store.put_session(&record).await?;
             self.record = Some(record);
         }
-        self.add_message(MessageRecord {
-            seq: 0,
-            role: Role::User,
-            content: ask.question,
-            created_at_ms: now_ms(),
-            sources: Vec::new(),
-            status: MessageStatus::Complete,
-            feedback: None,
-            author: None,
-        })
-        .await?;
+        self.add_message(visitor_message(ask.question)).await?;
 
         let sources = sources_of(&prompt);
         let fallback = models.fallback.clone().map(|provider| (provider, prompt));
@@ -391,10 +431,16 @@ impl SessionState {
             then: None,
         };
         self.answering = Some(lease);
+        let mut events = answer_stream(relay);
+        if handed_back {
+            // The visitor hears first that the assistant has taken the conversation back.
+            let notice = stream::once(async { ChatEvent::Handoff(ConversationStatus::Open) });
+            events = Box::pin(notice.chain(events));
+        }
         Ok(ChatStart {
             message_id: format!("{}-{}", self.session_id, self.messages.len() + 1),
             new_token,
-            events: answer_stream(relay),
+            events,
         })
     }
 
@@ -416,15 +462,22 @@ impl SessionState {
         Ok(self.store.flush().await?)
     }
 
+    /// A teammate's reply: the conversation is theirs now (`human`, assigned to them unless it
+    /// is someone's), and the hand-off timeout starts again.
     async fn agent_reply(
         &mut self,
         text: String,
         author: String,
     ) -> Result<MessageRecord, ChatError> {
         self.reload().await?;
-        if self.record.is_none() {
+        let Some(record) = &self.record else {
             return Err(ChatError::SessionNotFound);
-        }
+        };
+        let handoff = Handoff {
+            status: ConversationStatus::Human,
+            assignee: record.handoff.assignee.clone().or(Some(author.clone())),
+            since_ms: now_ms(),
+        };
         let message = MessageRecord {
             seq: 0,
             role: Role::Agent,
@@ -435,7 +488,47 @@ impl SessionState {
             feedback: None,
             author: Some(author),
         };
-        Ok(self.add_message(message).await?)
+        let message = self.add_message(message).await?;
+        self.set_handoff(handoff).await?;
+        Ok(message)
+    }
+
+    async fn change_handoff(&mut self, change: HandoffChange) -> Result<Handoff, ChatError> {
+        self.reload().await?;
+        let Some(record) = &self.record else {
+            return Err(ChatError::SessionNotFound);
+        };
+        let mut handoff = record.handoff.clone();
+        match change {
+            HandoffChange::Set { status, assignee } => {
+                if let Some(status) = status {
+                    handoff.status = status;
+                }
+                if let Some(assignee) = assignee {
+                    handoff.assignee = assignee;
+                }
+            }
+            HandoffChange::WantsHuman => {
+                if handoff.status.pauses_assistant() {
+                    return Ok(handoff);
+                }
+                handoff.status = ConversationStatus::Waiting;
+            }
+        }
+        handoff.since_ms = now_ms();
+        self.set_handoff(handoff.clone()).await?;
+        Ok(handoff)
+    }
+
+    /// Stores the session record with `handoff`.
+    async fn set_handoff(&mut self, handoff: Handoff) -> Result<(), StoreError> {
+        let Some(record) = &mut self.record else {
+            return Ok(());
+        };
+        record.handoff = handoff;
+        let record = record.clone();
+        self.store.put_session(&record).await?;
+        self.store.flush().await
     }
 
     /// Reads the transcript again when another node may have written to it since.
@@ -537,6 +630,20 @@ const ADD_MESSAGE_TRIES: usize = 5;
 /// visitor left — it drops the model's stream at once (cancelling the request upstream) and
 /// has the session store what was said so far, marked interrupted.
 pub type AnswerStream = Pin<Box<dyn Stream<Item = ChatEvent> + Send>>;
+
+/// The visitor's message, as stored.
+fn visitor_message(text: String) -> MessageRecord {
+    MessageRecord {
+        seq: 0,
+        role: Role::User,
+        content: text,
+        created_at_ms: now_ms(),
+        sources: Vec::new(),
+        status: MessageStatus::Complete,
+        feedback: None,
+        author: None,
+    }
+}
 
 fn answer_stream(relay: Relay) -> AnswerStream {
     Box::pin(stream::unfold(relay, |mut relay| async move {

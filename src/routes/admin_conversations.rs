@@ -5,12 +5,15 @@
 //! |---|---|---|
 //! | `GET /api/admin/projects/{slug}/conversations?limit=&before=&from=&to=&unanswered=` | owners, agents | newest first |
 //! | `GET /api/admin/projects/{slug}/conversations/{sessionId}` | owners, agents | one transcript |
+//! | `PATCH /api/admin/projects/{slug}/conversations/{sessionId}` | owners, agents | `{status?, assignee?}`: take over, hand back, resolve, reopen, assign |
 //! | `DELETE /api/admin/projects/{slug}/conversations/{sessionId}` | owners | erase it (204) |
 //! | `POST /api/admin/projects/{slug}/conversations/{sessionId}/reply` | owners, agents | reply in the chat |
 //!
 //! The router has checked the caller's role on the project before any of these run.
 
+use helpyap_actors::accounts::normalize_email;
 use helpyap_actors::records::UserRecord;
+use helpyap_actors::{ConversationStatus, HandoffChange};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
@@ -18,7 +21,7 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use crate::json::{Body, Response, json_response, read_json};
 use crate::router::AppState;
-use crate::views::{Conversation, InboxPage, InboxRow, ReplyView, TeamMessage};
+use crate::views::{Conversation, HandoffView, InboxPage, InboxRow, ReplyView, TeamMessage};
 use helpyap_actors::engine::{INBOX_PAGE_MAX, InboxQuery};
 use helpyap_actors::time::{DAY_MS, parse_utc_date, rfc3339};
 
@@ -29,7 +32,9 @@ use helpyap_actors::time::{DAY_MS, parse_utc_date, rfc3339};
         ("before" = Option<String>, Query, description = "A `next` cursor"),
         ("from" = Option<String>, Query, format = Date, description = "First UTC day"),
         ("to" = Option<String>, Query, format = Date, description = "Last UTC day"),
-        ("unanswered" = Option<bool>, Query, description = "Only conversations with an unanswered question")),
+        ("unanswered" = Option<bool>, Query, description = "Only conversations with an unanswered question"),
+        ("status" = Option<helpyap_actors::ConversationStatus>, Query, description = "Only conversations with this status"),
+        ("assignee" = Option<String>, Query, description = "Only conversations assigned to this teammate's email, or `none`")),
     responses((status = 200, description = "Newest first", body = crate::views::InboxPage))
 )]
 pub async fn list(
@@ -55,7 +60,8 @@ pub async fn list(
 }
 
 /// `limit` (1 to 100, 50 if absent), `before` (a `next` cursor), `from` and `to` (UTC dates,
-/// both included) and `unanswered=true`.
+/// both included), `unanswered=true`, `status` (`open`, `waiting`, `human`, `resolved`) and
+/// `assignee` (a teammate's email, or `none`).
 pub fn parse_inbox_query(uri: &hyper::Uri) -> Result<InboxQuery, ApiError> {
     let limit = match super::query_param(uri, "limit") {
         None => 50,
@@ -89,12 +95,26 @@ pub fn parse_inbox_query(uri: &hyper::Uri) -> Result<InboxQuery, ApiError> {
     let before = super::query_param(uri, "before")
         .map(|cursor| parse_cursor(&cursor))
         .transpose()?;
+    let status = super::query_param(uri, "status")
+        .map(|text| {
+            ConversationStatus::ALL
+                .into_iter()
+                .find(|status| status.as_str() == text)
+                .ok_or_else(|| ApiError::invalid("status must be open, waiting, human or resolved"))
+        })
+        .transpose()?;
+    let assignee = super::query_param(uri, "assignee").map(|text| match text.as_str() {
+        "none" => None,
+        _ => Some(text.trim().to_lowercase()),
+    });
     Ok(InboxQuery {
         limit,
         before,
         from_ms,
         to_ms,
         unanswered,
+        status,
+        assignee,
     })
 }
 
@@ -127,6 +147,7 @@ pub async fn get(state: &AppState, slug: &str, id: &str) -> Result<Response<Body
         &Conversation {
             session_id: session.id,
             created_at: rfc3339(session.created_at_ms),
+            handoff: HandoffView::from(&session.handoff),
             messages,
         },
     ))
@@ -149,6 +170,78 @@ pub async fn delete(
     }
     tracing::info!(project = %slug, session = %id, user = %user.id, "conversation deleted");
     Ok(crate::json::empty_response(StatusCode::NO_CONTENT))
+}
+
+/// What `PATCH` changes; at least one of the two.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct HandoffBody {
+    status: Option<ConversationStatus>,
+    /// A teammate's email, or null to unassign.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = Email)]
+    assignee: Option<Option<String>>,
+}
+
+/// A field that is present, even as null (`Some(None)`), apart from one that is absent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// `PATCH …/conversations/{id}` `{status?, assignee?}`: a teammate takes the conversation over
+/// (`human`: the assistant is paused), hands it back (`open`), resolves or reopens it, or
+/// assigns it to a member of the project (`null`: to nobody).
+#[utoipa::path(
+    patch, path = "/api/admin/projects/{slug}/conversations/{session_id}", tag = "admin: conversations",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug"), ("session_id" = String, Path, format = Uuid)),
+    request_body = HandoffBody,
+    responses((status = 200, description = "Who answers now", body = crate::views::HandoffView))
+)]
+pub async fn patch(
+    state: &AppState,
+    user: &UserRecord,
+    slug: &str,
+    id: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let id = super::parse_session_id(Some(id))?;
+    let body: HandoffBody = read_json(request, state.body_limits()).await?;
+    if body.status.is_none() && body.assignee.is_none() {
+        return Err(ApiError::invalid("status or assignee is required"));
+    }
+    let assignee = match body.assignee {
+        Some(Some(email)) => Some(Some(member_email(state, slug, &email).await?)),
+        other => other,
+    };
+    let change = HandoffChange::Set {
+        status: body.status,
+        assignee,
+    };
+    let handoff = state
+        .engine
+        .chat
+        .change_handoff(slug, id, change)
+        .await
+        .map_err(|error| match error {
+            helpyap_actors::ChatError::SessionNotFound => {
+                ApiError::not_found("Conversation not found")
+            }
+            other => other.into(),
+        })?;
+    tracing::info!(project = %slug, session = %id, user = %user.id, status = handoff.status.as_str(), "conversation handed over");
+    Ok(json_response(StatusCode::OK, &HandoffView::from(&handoff)))
+}
+
+/// `email`, normalized, when it is a member (or an admin) who may answer on `slug`; 400 if not.
+async fn member_email(state: &AppState, slug: &str, email: &str) -> Result<String, ApiError> {
+    let not_member = || ApiError::invalid("assignee must be a member of this project");
+    let email = normalize_email(email).map_err(|_| not_member())?;
+    let account = state.engine.accounts.user_by_email(&email).await?;
+    match account {
+        Some(account) if account.admin || account.role_on(slug).is_some() => Ok(email),
+        _ => Err(not_member()),
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -117,7 +117,7 @@ pub(crate) async fn ask(
     ask_with(server, &body(session, token, question)).await
 }
 
-fn with_fake(fake: &FakeLlm, fallback: LlmFallback) -> impl FnOnce(&mut Config) {
+pub(crate) fn with_fake(fake: &FakeLlm, fallback: LlmFallback) -> impl FnOnce(&mut Config) {
     let base_url = fake.base_url();
     move |config| {
         config.llm.provider = LlmProvider::Openai;

@@ -98,7 +98,6 @@ async fn admin_routes_name_their_methods_and_check_token_then_project_then_role(
     let cases = [
         ("/api/admin/projects", "GET, POST"),
         ("/api/admin/projects/demo", "GET, PUT, DELETE"),
-        ("/api/admin/projects/demo/conversations/x", "GET, DELETE"),
         ("/api/admin/projects/demo/documents", "GET, POST"),
         ("/api/admin/projects/demo/members/a@b.example", "DELETE"),
         ("/api/admin/invitations", "GET"),
@@ -111,6 +110,10 @@ async fn admin_routes_name_their_methods_and_check_token_then_project_then_role(
         assert_eq!(response.headers()["allow"], allow, "{path}");
         expect_error(response, 405).await;
     }
+    let conversation = "/api/admin/projects/demo/conversations/x";
+    let response = agent.put(conversation, None).send().await;
+    assert_eq!(response.headers()["allow"], "GET, PATCH, DELETE");
+    expect_error(response, 405).await;
     // No token: 401 even for a project that does not exist.
     server
         .anonymous()

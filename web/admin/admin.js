@@ -485,6 +485,11 @@
     const from = el("input", { id: "from", type: "date" });
     const to = el("input", { id: "to", type: "date" });
     const unanswered = el("input", { id: "unanswered", type: "checkbox" });
+    const statusFilter = el("select", { id: "status-filter" },
+      [["", "Any status"], ["waiting", "Waiting for a human"], ["human", "With a teammate"],
+        ["open", "With the assistant"], ["resolved", "Resolved"]]
+        .map(([value, label]) => el("option", { value, text: label })));
+    const mine = el("input", { id: "mine", type: "checkbox" });
     const list = el("ul", { class: "threads", "aria-label": "Conversations" });
     const more = el("button", { type: "button", text: "Load older", hidden: true });
     const detail = el("section", { class: "card", "aria-label": "Transcript" },
@@ -498,6 +503,8 @@
       if (from.value) params.set("from", from.value);
       if (to.value) params.set("to", to.value);
       if (unanswered.checked) params.set("unanswered", "true");
+      if (statusFilter.value) params.set("status", statusFilter.value);
+      if (mine.checked && user) params.set("assignee", user.email);
       if (!reset && next) params.set("before", next);
       return act(async () => {
         const page = await api("GET", projectPath(project.slug, `/conversations?${params}`));
@@ -519,8 +526,34 @@
       } },
         el("span", { class: "q", text: c.firstQuestion || "(no question)" }),
         el("span", { class: "meta" }, `${when(c.lastMessageAt || c.createdAt)} · ${c.messages} messages `,
+          statusBadge(c.status),
+          c.assignee ? ` · ${c.assignee} ` : null,
           c.unanswered ? el("span", { class: "badge", text: "unanswered" }) : null));
       return el("li", {}, button);
+    }
+
+    function statusBadge(status) {
+      const label = { waiting: "waiting for a human", human: "with a teammate", resolved: "resolved" }[status];
+      return label ? el("span", { class: `badge status-${status}`, text: label }) : null;
+    }
+
+    // Take over, hand back, resolve, reopen: who answers this conversation.
+    function handoffActions(path, conversation, sessionId, shown) {
+      const change = (body) => api("PATCH", path, body).then(() => { open(sessionId); load(true); }, failed(shown));
+      const button = (text, body, primary) => el("button", {
+        type: "button", class: primary ? "primary" : "", text, onclick: () => change(body),
+      });
+      const buttons = {
+        open: [button("Take over", { status: "human", assignee: user?.email ?? null }, true), button("Resolve", { status: "resolved" })],
+        waiting: [button("Take over", { status: "human", assignee: user?.email ?? null }, true), button("Hand back to the assistant", { status: "open" })],
+        human: [button("Hand back to the assistant", { status: "open" }), button("Resolve", { status: "resolved" })],
+        resolved: [button("Reopen", { status: "open" })],
+      }[conversation.status] || [];
+      const who = conversation.assignee ? `Assigned to ${conversation.assignee}.` : "Not assigned.";
+      const paused = conversation.status === "waiting" || conversation.status === "human"
+        ? " The assistant is paused: the visitor's messages wait for a teammate." : "";
+      return el("div", { class: "row handoff" }, statusBadge(conversation.status),
+        el("span", { class: "grow muted", text: who + paused }), buttons);
     }
 
     function bubble(m) {
@@ -563,17 +596,20 @@
         detail.replaceChildren(
           el("div", { class: "row" },
             el("h2", { class: "grow", text: `Conversation ${sessionId.slice(0, 8)}` }), erase),
+          handoffActions(path, conversation, sessionId, replyStatus),
           el("div", { class: "transcript" }, conversation.messages.map(bubble)), reply);
       }).catch(failed(detail));
     }
 
-    for (const input of [from, to, unanswered]) input.addEventListener("change", () => load(true));
+    for (const input of [from, to, unanswered, statusFilter, mine]) input.addEventListener("change", () => load(true));
     more.addEventListener("click", () => load(false));
     main.append(el("h1", { text: "Conversations" }),
       el("div", { class: "row card" },
         el("label", { class: "inline", for: "from" }, "From", from),
         el("label", { class: "inline", for: "to" }, "To", to),
-        el("label", { class: "inline", for: "unanswered" }, unanswered, "Only unanswered")),
+        el("label", { class: "inline", for: "unanswered" }, unanswered, "Only unanswered"),
+        el("label", { class: "inline", for: "status-filter" }, "Status", statusFilter),
+        el("label", { class: "inline", for: "mine" }, mine, "Assigned to me")),
       status, el("div", { class: "inbox" }, el("div", {}, list, more), detail));
     await load(true);
     const wanted = sessionStorage.getItem(OPEN_KEY);

@@ -7,7 +7,9 @@ use std::time::Duration;
 use ractor::RpcReplyPort;
 use uuid::Uuid;
 
-use crate::chat::{ChatError, Feedback, MessageRecord, SessionRecord};
+use crate::chat::{
+    ChatError, ConversationStatus, Feedback, Handoff, HandoffChange, MessageRecord, SessionRecord,
+};
 use crate::lead::{LeadFields, LeadRecord};
 use crate::project::{ProjectError, ProjectMessage};
 use crate::records::HOUR_MS;
@@ -57,6 +59,25 @@ impl Chat {
         self.visitor_call(slug, session_id, token, transcript).await
     }
 
+    /// Changes who answers conversation `session_id` of `slug` (status, assignee).
+    /// `SessionNotFound` when no such session belongs to the project.
+    pub async fn change_handoff(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        change: HandoffChange,
+    ) -> Result<Handoff, ChatError> {
+        let record = self.core.store.session(session_id).await?;
+        if record.is_none_or(|record| record.project != slug) {
+            return Err(ChatError::SessionNotFound);
+        }
+        self.core
+            .call_session(session_id, |reply| {
+                SessionMessage::Handoff(change.clone(), reply)
+            })
+            .await
+    }
+
     /// Adds a teammate's reply to conversation `session_id` of `slug`; the visitor sees it in
     /// the transcript. `SessionNotFound` when no such session belongs to the project.
     pub async fn agent_reply(
@@ -100,7 +121,14 @@ impl Chat {
             |reply| ProjectMessage::AddLead(Box::new(lead), reply),
             ChatError::Unavailable,
         )
-        .await
+        .await?;
+        // The visitor asked for a human: the conversation waits for a teammate.
+        self.core
+            .call_session(session_id, |reply| {
+                SessionMessage::Handoff(HandoffChange::WantsHuman, reply)
+            })
+            .await
+            .map(drop)
     }
 
     /// Records the visitor's thumbs on answer `seq` of their session.
@@ -250,6 +278,8 @@ impl Chat {
             before,
             from_ms: query.from_ms,
             unanswered: query.unanswered,
+            status: query.status,
+            assignee: query.assignee,
         };
         let page = self.core.store.find_sessions(slug, &filter, limit).await?;
         let mut conversations = Vec::with_capacity(page.sessions.len());
@@ -280,6 +310,10 @@ pub struct InboxQuery {
     pub to_ms: Option<u64>,
     /// Only conversations with an unanswered answer.
     pub unanswered: bool,
+    /// Only conversations with this status.
+    pub status: Option<ConversationStatus>,
+    /// Only conversations assigned to this teammate (`Some(None)`: to nobody).
+    pub assignee: Option<Option<String>>,
 }
 
 /// One inbox page: conversations with their messages, and where the next page starts.

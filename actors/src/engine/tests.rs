@@ -587,6 +587,8 @@ async fn the_inbox_pages_newest_first_and_ends_with_no_next() {
         from_ms: None,
         to_ms: None,
         unanswered: false,
+        status: None,
+        assignee: None,
     };
     let first = engine.chat.inbox("demo", query(2, None)).await.unwrap();
     assert_eq!(first.conversations.len(), 2);

@@ -128,6 +128,7 @@ pub(crate) fn session(slug: &str, created_at_ms: u64) -> SessionRecord {
         project: slug.into(),
         token_hash: SecretHash::of(&format!("token {created_at_ms}")),
         created_at_ms,
+        handoff: Default::default(),
     }
 }
 
@@ -796,6 +797,61 @@ pub(crate) async fn inbox_filters_and_report_figures_read_the_same_everywhere(
     assert_eq!(
         (ids_of(&recent), recent.next),
         (vec![ids[3].1, ids[2].1], None)
+    );
+
+    // Hand-off: two conversations handed to teammates, one of them assigned.
+    use crate::chat::{ConversationStatus, Handoff};
+    for (index, status, assignee) in [
+        (1, ConversationStatus::Waiting, None),
+        (2, ConversationStatus::Human, Some("sam@example.com")),
+    ] {
+        let mut record = store.session(ids[index].1).await.unwrap().unwrap();
+        record.handoff = Handoff {
+            status,
+            assignee: assignee.map(str::to_owned),
+            since_ms: day0,
+        };
+        store.put_session(&record).await.unwrap();
+    }
+    store.flush().await.unwrap();
+    let by = |status, assignee: Option<Option<&str>>| SessionFilter {
+        status,
+        assignee: assignee.map(|assignee| assignee.map(str::to_owned)),
+        ..SessionFilter::default()
+    };
+    let found = |filter: SessionFilter| {
+        let store = store.clone();
+        async move { ids_of(&store.find_sessions("demo", &filter, 10).await.unwrap()) }
+    };
+    assert_eq!(
+        found(by(Some(ConversationStatus::Waiting), None)).await,
+        [ids[1].1]
+    );
+    assert_eq!(
+        found(by(Some(ConversationStatus::Human), None)).await,
+        [ids[2].1]
+    );
+    assert_eq!(
+        found(by(Some(ConversationStatus::Open), None)).await,
+        [ids[3].1, ids[0].1],
+        "records from before hand-off are open"
+    );
+    assert_eq!(
+        found(by(None, Some(Some("sam@example.com")))).await,
+        [ids[2].1]
+    );
+    assert_eq!(
+        found(by(None, Some(None))).await,
+        [ids[3].1, ids[1].1, ids[0].1],
+        "unassigned"
+    );
+    assert!(
+        found(by(
+            Some(ConversationStatus::Waiting),
+            Some(Some("sam@example.com"))
+        ))
+        .await
+        .is_empty()
     );
 
     let figures = store.conversation_figures("demo", day0).await.unwrap();

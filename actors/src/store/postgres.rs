@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use super::backup::{BackupError, BackupSummary};
 use super::{ConversationFigures, SessionFilter, SessionPage, Storage, StoreError};
+use crate::chat::ConversationStatus;
 use crate::nodes::{AnswerLease, AnswerLeases, LeaseHolder, NodeError};
 use crate::records::{
     Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
@@ -33,7 +34,7 @@ use crate::social_proof::NewEvent;
 use crate::time::DAY_MS;
 
 /// The schema this build writes; a database of a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// How long a session's answer lease lasts unless renewed: how long a session whose node died
 /// mid-answer stays busy. Its holder renews it every third of that.
@@ -102,6 +103,12 @@ CREATE TABLE cluster (id UUID NOT NULL, jwt_secret BYTEA NOT NULL);
 
 /// Version 4: what the inbox's "unanswered" filter and the reports find by index. The
 /// conditions match [`MessageRecord::is_unanswered`] and [`MessageRecord::is_answered`].
+/// Conversations waiting for a teammate, or with one, found without a scan.
+const MIGRATION_5: &str = r#"
+CREATE INDEX sessions_handed_off ON sessions (slug, (record->'handoff'->>'status'), created_ms DESC)
+    WHERE record->'handoff'->>'status' IN ('waiting', 'human');
+"#;
+
 const MIGRATION_4: &str = r#"
 CREATE INDEX messages_unanswered ON messages (session) WHERE
     record->>'role' = 'assistant' AND (record->>'status' = 'failed' OR
@@ -111,6 +118,8 @@ CREATE INDEX messages_unanswered ON messages (session) WHERE
 /// An unanswered answer, as SQL over a `messages` row `m` ([`MessageRecord::is_unanswered`]).
 const UNANSWERED: &str = "m.record->>'role' = 'assistant' AND (m.record->>'status' = 'failed' OR \
      (m.record->>'status' = 'complete' AND jsonb_array_length(m.record->'sources') = 0))";
+/// A `sessions` row's hand-off status (records from before hand-off are open).
+const STATUS: &str = "COALESCE(record->'handoff'->>'status', 'open')";
 /// An answer citing the knowledge base ([`MessageRecord::is_answered`]).
 const ANSWERED: &str = "m.record->>'role' = 'assistant' AND m.record->>'status' = 'complete' \
      AND jsonb_array_length(m.record->'sources') > 0";
@@ -341,6 +350,7 @@ impl PgStore {
             (2, MIGRATION_2),
             (3, MIGRATION_3),
             (4, MIGRATION_4),
+            (5, MIGRATION_5),
         ];
         for (version, migration) in migrations {
             if found < version && version <= target {
@@ -954,17 +964,25 @@ impl Storage for PgStore {
             "SELECT record FROM sessions s WHERE slug = $1 AND (created_ms, id) < ($2, $3)
              AND created_ms >= $4
              AND (NOT $5 OR EXISTS (SELECT 1 FROM messages m WHERE m.session = s.id AND {UNANSWERED}))
+             AND ($7::text IS NULL OR {STATUS} = $7)
+             AND (NOT $8 OR record->'handoff'->>'assignee' IS NOT DISTINCT FROM $9::text)
              ORDER BY created_ms DESC, id DESC LIMIT $6"
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let from = signed(filter.from_ms.unwrap_or(0));
-        let params: [&(dyn ToSql + Sync); 6] = [
+        let status = filter.status.map(ConversationStatus::as_str);
+        let by_assignee = filter.assignee.is_some();
+        let assignee = filter.assignee.clone().flatten();
+        let params: [&(dyn ToSql + Sync); 9] = [
             &slug,
             &signed(before_ms),
             &before_id,
             &from,
             &filter.unanswered,
             &limit,
+            &status,
+            &by_assignee,
+            &assignee,
         ];
         let sessions: Vec<SessionRecord> = self.records(&sql, &params).await?;
         let full = sessions.len() as i64 == limit;

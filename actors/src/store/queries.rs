@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::{Storage, StoreError};
-use crate::chat::{Feedback, MessageRecord, Role, SessionRecord};
+use crate::chat::{ConversationStatus, Feedback, MessageRecord, Role, SessionRecord};
 use crate::time::DAY_MS;
 
 /// Conversations read for one filtered inbox page at most, by the plain implementation.
@@ -27,6 +27,27 @@ pub struct SessionFilter {
     pub from_ms: Option<u64>,
     /// Only conversations holding an answer that did not help ([`MessageRecord::is_unanswered`]).
     pub unanswered: bool,
+    /// Only conversations with this hand-off status.
+    pub status: Option<ConversationStatus>,
+    /// Only conversations assigned to this teammate (`Some(None)`: to nobody).
+    pub assignee: Option<Option<String>>,
+}
+
+impl SessionFilter {
+    /// Whether `session`'s own record passes the status and assignee filters.
+    pub fn admits(&self, session: &SessionRecord) -> bool {
+        let handoff = &session.handoff;
+        self.status.is_none_or(|status| handoff.status == status)
+            && self
+                .assignee
+                .as_ref()
+                .is_none_or(|assignee| &handoff.assignee == assignee)
+    }
+
+    /// Whether it filters on more than time: pages are then read in larger batches.
+    fn selective(&self) -> bool {
+        self.unanswered || self.status.is_some() || self.assignee.is_some()
+    }
 }
 
 /// One page of sessions, and where the next starts (`None` when nothing older is left).
@@ -109,7 +130,7 @@ pub async fn find_sessions(
     limit: usize,
 ) -> Result<SessionPage, StoreError> {
     let limit = limit.max(1);
-    let batch_size = if filter.unanswered {
+    let batch_size = if filter.selective() {
         limit.max(100)
     } else {
         limit
@@ -131,6 +152,9 @@ pub async fn find_sessions(
                 break 'scan;
             }
             cursor = Some((session.created_at_ms, session.id));
+            if !filter.admits(&session) {
+                continue;
+            }
             if filter.unanswered {
                 let messages = store.messages(session.id).await?;
                 if !messages.iter().any(MessageRecord::is_unanswered) {

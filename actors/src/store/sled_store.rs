@@ -780,6 +780,28 @@ impl Storage for SledStore {
     }
 }
 
+/// Why a store that another process (or, for a moment after it closes, this one) holds cannot
+/// be opened.
+const LOCKED: &str = "it is locked by another process (is a helpyap server already running on it?)";
+
+impl SledStore {
+    /// Opens the store a restore has just written. sled's threads let go of its lock a moment
+    /// after the restore closes it, so a lock still held is waited for, up to five seconds.
+    pub fn open_restored(path: &Path) -> Result<SledStore, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match SledStore::open(path) {
+                Err(StoreError::Open { reason, .. })
+                    if reason == LOCKED && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => return opened,
+            }
+        }
+    }
+}
+
 fn describe_open_error(error: sled::Error) -> String {
     match error {
         // sled wraps the lock's WouldBlock in an error of its own, so match on both.
@@ -787,7 +809,7 @@ fn describe_open_error(error: sled::Error) -> String {
             if io.kind() == std::io::ErrorKind::WouldBlock
                 || io.to_string().contains("could not acquire lock") =>
         {
-            "it is locked by another process (is a helpyap server already running on it?)".into()
+            LOCKED.into()
         }
         sled::Error::Io(io) => format!("i/o error: {io}"),
         sled::Error::Corruption { .. } => {

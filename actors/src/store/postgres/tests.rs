@@ -296,6 +296,7 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
         project: "demo".into(),
         token_hash: SecretHash::of("c"),
         created_at_ms: 1,
+        handoff: Default::default(),
     };
     b.put_session(&conversation).await.unwrap();
     a.delete_project(&record).await.unwrap();
@@ -331,6 +332,7 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
         project: "demo".into(),
         token_hash: SecretHash::of("t"),
         created_at_ms: 1,
+        handoff: Default::default(),
     };
     let refused = b.put_session(&session).await;
     assert!(
