@@ -122,13 +122,19 @@ impl Chat {
             ChatError::Unavailable,
         )
         .await?;
-        // The visitor asked for a human: the conversation waits for a teammate.
-        self.core
+        // The visitor asked for a human: the conversation waits for a teammate. The lead is
+        // durable already, so a failure here is logged, not answered: a retried lead would be a
+        // second one.
+        let waiting = self
+            .core
             .call_session(session_id, |reply| {
                 SessionMessage::Handoff(HandoffChange::WantsHuman, reply)
             })
-            .await
-            .map(drop)
+            .await;
+        if let Err(error) = waiting {
+            tracing::warn!(%error, session = %session_id, "lead kept; the conversation was not marked waiting");
+        }
+        Ok(())
     }
 
     /// Records the visitor's thumbs on answer `seq` of their session.
