@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use helpyap_actors::chat::{ConversationStatus, Feedback, Handoff, MessageStatus, Role};
+use helpyap_actors::chat::{
+    ConversationStatus, Feedback, Handoff, LeadContact, MessageStatus, Role,
+};
 use helpyap_actors::records::{
     Document, Invitation, LeadRecord, MessageRecord, Role as MemberRole, SessionRecord, UserRecord,
 };
@@ -135,6 +137,30 @@ impl From<&Handoff> for HandoffView {
     }
 }
 
+/// The contact a visitor left on their conversation.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeadContactView {
+    pub email: String,
+    #[schema(required = true)]
+    pub name: Option<String>,
+    #[schema(required = true)]
+    pub message: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl From<&LeadContact> for LeadContactView {
+    fn from(lead: &LeadContact) -> LeadContactView {
+        LeadContactView {
+            email: lead.email.clone(),
+            name: lead.name.clone(),
+            message: lead.message.clone(),
+            created_at: rfc3339(lead.created_at_ms),
+        }
+    }
+}
+
 /// One conversation in the team's inbox.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -142,6 +168,9 @@ pub struct InboxRow<'a> {
     session_id: Uuid,
     #[serde(flatten)]
     handoff: HandoffView,
+    /// The contact the visitor left, if any.
+    #[schema(required = true)]
+    lead: Option<LeadContactView>,
     created_at: String,
     messages: usize,
     #[schema(required = true)]
@@ -157,6 +186,7 @@ impl<'a> InboxRow<'a> {
         InboxRow {
             session_id: session.id,
             handoff: HandoffView::from(&session.handoff),
+            lead: session.lead.as_ref().map(LeadContactView::from),
             created_at: rfc3339(session.created_at_ms),
             messages: messages.len(),
             first_question: first_question.map(|m| m.content.as_str()),
@@ -366,6 +396,9 @@ pub struct HealthCluster {
 pub struct Transcript<'a> {
     pub session_id: Uuid,
     pub messages: Vec<VisitorMessage<'a>>,
+    /// The contact the visitor left for the team, if they did.
+    #[schema(required = true)]
+    pub lead: Option<LeadContactView>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -491,6 +524,9 @@ pub struct Conversation<'a> {
     pub created_at: String,
     #[serde(flatten)]
     pub handoff: HandoffView,
+    /// The contact the visitor left, if any.
+    #[schema(required = true)]
+    pub lead: Option<LeadContactView>,
     pub messages: Vec<TeamMessage<'a>>,
 }
 

@@ -383,17 +383,25 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     // A session the server no longer accepts (answered with one of `statuses`) is left behind.
     const forgetIfRefused = (error, statuses) => { if (statuses.includes(error.status)) newConversation(); };
 
-    // The stored transcript, for `sessionId` as the server has it.
-    const transcript = async () =>
-      (await call("GET", "/api/widget/session", { params: { sessionId }, token })).messages;
+    // The stored conversation, for `sessionId` as the server has it: messages, and the contact
+    // the visitor left for the team.
+    const conversation = () => call("GET", "/api/widget/session", { params: { sessionId }, token });
+    const transcript = async () => (await conversation()).messages;
+    const leadSent = (lead) =>
+      el("div", { class: "msg assistant", text: `Thanks! We will email you at ${lead.email}.` });
 
     async function restore() {
       if (!sessionId || !token) return;
       try {
-        const messages = await transcript();
+        const { messages, lead } = await conversation();
         if (!messages.length) return;
         quick.replaceChildren();
-        for (const message of messages) showStored(message);
+        let leadShown = !lead;
+        for (const message of messages) {
+          if (!leadShown && message.createdAt > lead.createdAt) { log.append(leadSent(lead)); leadShown = true; }
+          showStored(message);
+        }
+        if (!leadShown) log.append(leadSent(lead));
       } catch (error) {
         forgetIfRefused(error, [401, 403, 404]); // or offline: start fresh
       }
@@ -542,8 +550,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
               email: email.value, name: name.value, message: message.value,
             },
           });
-          const thanks = `Thanks! We will email you at ${email.value.trim()}.`;
-          leadForm.replaceWith(el("div", { class: "msg assistant", text: thanks }));
+          leadForm.replaceWith(leadSent({ email: email.value.trim() }));
           input.focus(); // the form that had focus is gone
         } catch (error) {
           status.textContent = error.message;

@@ -20,6 +20,26 @@ pub struct SessionRecord {
     /// Records written before hand-off existed read as open and unassigned.
     #[serde(default)]
     pub handoff: Handoff,
+    /// The contact the visitor left for the team, if they did (the latest).
+    #[serde(default)]
+    pub lead: Option<LeadContact>,
+}
+
+/// A visitor's contact on their conversation: what they left in the lead form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeadContact {
+    pub email: String,
+    pub name: Option<String>,
+    pub message: Option<String>,
+    pub created_at_ms: u64,
+}
+
+/// A transcript as its visitor gets it back: the messages, and the contact they left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcript {
+    pub messages: Vec<MessageRecord>,
+    pub lead: Option<LeadContact>,
 }
 
 /// Who answers a conversation: the assistant (`open`), nobody yet while the visitor waits for a
@@ -82,8 +102,9 @@ pub enum HandoffChange {
         status: Option<ConversationStatus>,
         assignee: Option<Option<String>>,
     },
-    /// The visitor asked for a human (left a lead): waiting, unless a teammate already has it.
-    WantsHuman,
+    /// The visitor left a lead, asking for a human: kept on the conversation, which waits for a
+    /// teammate unless one already has it.
+    LeftLead(LeadContact),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

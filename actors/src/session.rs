@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::chat::{
     ChatError, ChatEvent, ConversationStatus, Feedback, Handoff, HandoffChange, MessageRecord,
-    MessageStatus, Role, SessionRecord, Source, new_session_token,
+    MessageStatus, Role, SessionRecord, Source, Transcript, new_session_token,
 };
 use crate::llm::{LlmError, LlmProvider, LlmStats, Prompt, TextStream, Turn, system_prompt};
 use crate::nodes::{AnswerLease, AnswerLeases};
@@ -122,7 +122,7 @@ pub struct Session;
 
 pub enum SessionMessage {
     Ask(Ask, RpcReplyPort<Result<ChatStart, ChatError>>),
-    Transcript(Access, RpcReplyPort<Result<Vec<MessageRecord>, ChatError>>),
+    Transcript(Access, RpcReplyPort<Result<Transcript, ChatError>>),
     /// The visitor's thumbs on the answer with this seq; replies once durable.
     Rate(Access, u32, Feedback, RpcReplyPort<Result<(), ChatError>>),
     /// A teammate (or the visitor's lead) changes who answers; replies with the new state once
@@ -247,7 +247,10 @@ impl Actor for Session {
             SessionMessage::Transcript(access, reply) => {
                 state.last_active = Instant::now();
                 let result = match state.reload().await {
-                    Ok(()) => state.check_access(&access).map(|()| state.messages.clone()),
+                    Ok(()) => state.check_access(&access).map(|()| Transcript {
+                        messages: state.messages.clone(),
+                        lead: state.record.as_ref().and_then(|record| record.lead.clone()),
+                    }),
                     Err(error) => Err(error.into()),
                 };
                 let _ = reply.send(result);
@@ -411,6 +414,7 @@ impl SessionState {
                 token_hash: SecretHash::of(token),
                 created_at_ms: now_ms(),
                 handoff: Default::default(),
+                lead: None,
             };
             self.store.put_session(&record).await?;
             self.record = Some(record);
@@ -508,8 +512,14 @@ impl SessionState {
                     handoff.assignee = assignee;
                 }
             }
-            HandoffChange::WantsHuman => {
+            HandoffChange::LeftLead(contact) => {
+                if let Some(record) = &mut self.record {
+                    record.lead = Some(contact);
+                }
                 if handoff.status.pauses_assistant() {
+                    // A teammate has it already: the contact is kept, the status stays.
+                    let unchanged = handoff.clone();
+                    self.set_handoff(unchanged).await?;
                     return Ok(handoff);
                 }
                 handoff.status = ConversationStatus::Waiting;

@@ -148,6 +148,10 @@ pub async fn get(state: &AppState, slug: &str, id: &str) -> Result<Response<Body
             session_id: session.id,
             created_at: rfc3339(session.created_at_ms),
             handoff: HandoffView::from(&session.handoff),
+            lead: session
+                .lead
+                .as_ref()
+                .map(crate::views::LeadContactView::from),
             messages,
         },
     ))

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::json::{Body, Response, json_response};
 use crate::router::AppState;
 use crate::routes::query_param;
-use crate::views::VisitorMessage;
+use crate::views::{LeadContactView, VisitorMessage};
 
 #[utoipa::path(
     get, path = "/api/widget/session", tag = "widget",
@@ -28,12 +28,13 @@ pub async fn get(
     let project = super::widget_project(state, request).await?;
     let session_id = super::parse_session_id(query_param(request.uri(), "sessionId").as_deref())?;
     let token = super::session_token_header(request);
-    let messages = state
+    let transcript = state
         .engine
         .chat
         .transcript(&project, session_id, token)
         .await?;
-    let messages: Vec<VisitorMessage> = messages
+    let messages: Vec<VisitorMessage> = transcript
+        .messages
         .iter()
         .map(|message| VisitorMessage::new(session_id, message))
         .collect();
@@ -42,6 +43,7 @@ pub async fn get(
         &crate::views::Transcript {
             session_id,
             messages,
+            lead: transcript.lead.as_ref().map(LeadContactView::from),
         },
     ))
 }

@@ -56,10 +56,32 @@ async fn the_assistant_steps_aside_while_a_teammate_has_the_conversation() {
     assert_eq!(conversation["status"], "open");
     assert_eq!(conversation["assignee"], Value::Null);
 
-    // A lead: the visitor waits for a human.
+    // A lead: the visitor waits for a human, and the contact is on the conversation, for the
+    // team and for the visitor's reloaded page.
+    assert_eq!(conversation["lead"], Value::Null);
     leave_lead(&server, session, &token).await;
     let conversation = agent.get(&path).expect(200).await;
     assert_eq!(conversation["status"], "waiting");
+    assert_eq!(conversation["lead"]["email"], "visitor@example.com");
+    assert_eq!(conversation["lead"]["name"], "Vera");
+    let row = agent
+        .get("/api/admin/projects/demo/conversations")
+        .expect(200)
+        .await["conversations"][0]
+        .clone();
+    assert_eq!(row["lead"]["email"], "visitor@example.com");
+    let reloaded = client()
+        .get(server.url(&format!(
+            "/api/widget/session?project=demo&sessionId={session}"
+        )))
+        .header("x-session-token", &token)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(reloaded["lead"]["email"], "visitor@example.com");
     let inbox = |query: &str| {
         let inbox = agent.get(&format!("/api/admin/projects/demo/conversations?{query}"));
         async move {

@@ -162,6 +162,13 @@ try {
   await page.getByRole("cell", { name: "visitor@example.com" }).waitFor();
   await page.getByRole("link", { name: /^Open / }).click();
   await page.locator(".bubble.agent", { hasText: "Dana from Acme" }).waitFor();
+  // The lead is on the conversation; the teammate's reply made it theirs.
+  await page.locator(".card.lead", { hasText: "Vic" }).getByRole("link", { name: "visitor@example.com" }).waitFor();
+  await page.locator(".handoff .badge", { hasText: "with a teammate" }).waitFor();
+  assert.equal(await page.locator(".inbox section").evaluate((node) => node.textContent.includes("null")), false);
+  await shot(page, "admin-conversation-handoff");
+  await page.getByRole("button", { name: "Hand back to the assistant" }).click();
+  await page.locator(".handoff", { hasText: "Not assigned." }).waitFor();
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("button", { name: "Sign in" }).waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.getItem("helpyap-admin:refresh")), null);

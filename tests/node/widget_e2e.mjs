@@ -82,6 +82,19 @@ try {
   await page.locator("#helpyap-widget .lead input[type=email]").fill("ann@example.com");
   await page.locator("#helpyap-widget .lead button[type=submit]").click();
   await page.locator("#helpyap-widget .msg", { hasText: "We will email you at ann@example.com" }).waitFor({ timeout: 5000 });
+
+  // The conversation now waits for a teammate: the next message gets a status line, no answer.
+  const answersBefore = await page.locator("#helpyap-widget .msg.assistant").count();
+  await page.locator("#helpyap-widget form textarea").fill("Great, please hold an XL for me!");
+  await page.locator("#helpyap-widget form textarea").press("Enter");
+  await page.locator("#helpyap-widget .msg.status", { hasText: "A teammate will reply here" }).waitFor({ timeout: 5000 });
+  assert.equal(await page.locator("#helpyap-widget .msg.assistant").count(), answersBefore, "no assistant answer");
+  await shot(page, "widget-waiting-for-a-human");
+
+  // After a reload the confirmation is still there.
+  await page.reload();
+  await launcher.click();
+  await page.locator("#helpyap-widget .msg", { hasText: "We will email you at ann@example.com" }).waitFor({ timeout: 5000 });
   await page.keyboard.press("Escape");
 
   // A push shows up as a popup, from the project's template.

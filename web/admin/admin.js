@@ -527,6 +527,7 @@
         el("span", { class: "q", text: c.firstQuestion || "(no question)" }),
         el("span", { class: "meta" }, `${when(c.lastMessageAt || c.createdAt)} · ${c.messages} messages `,
           statusBadge(c.status),
+          c.lead ? ` · ${c.lead.name ? `${c.lead.name} <${c.lead.email}>` : c.lead.email} ` : null,
           c.assignee ? ` · ${c.assignee} ` : null,
           c.unanswered ? el("span", { class: "badge", text: "unanswered" }) : null));
       return el("li", {}, button);
@@ -545,8 +546,8 @@
       });
       const buttons = {
         open: [button("Take over", { status: "human", assignee: user?.email ?? null }, true), button("Resolve", { status: "resolved" })],
-        waiting: [button("Take over", { status: "human", assignee: user?.email ?? null }, true), button("Hand back to the assistant", { status: "open" })],
-        human: [button("Hand back to the assistant", { status: "open" }), button("Resolve", { status: "resolved" })],
+        waiting: [button("Take over", { status: "human", assignee: user?.email ?? null }, true), button("Hand back to the assistant", { status: "open", assignee: null })],
+        human: [button("Hand back to the assistant", { status: "open", assignee: null }), button("Resolve", { status: "resolved" })],
         resolved: [button("Reopen", { status: "open" })],
       }[conversation.status] || [];
       const who = conversation.assignee ? `Assigned to ${conversation.assignee}.` : "Not assigned.";
@@ -593,11 +594,19 @@
             "The visitor sees it in the chat while it is open, and on their next visit."),
           el("div", { class: "actions" },
             el("button", { class: "primary", type: "submit", text: "Send reply" }), replyStatus));
-        detail.replaceChildren(
+        const lead = conversation.lead;
+        detail.replaceChildren(...[
           el("div", { class: "row" },
             el("h2", { class: "grow", text: `Conversation ${sessionId.slice(0, 8)}` }), erase),
           handoffActions(path, conversation, sessionId, replyStatus),
-          el("div", { class: "transcript" }, conversation.messages.map(bubble)), reply);
+          lead ? el("div", { class: "card lead" },
+            el("strong", { text: "Left their contact: " }),
+            lead.name ? `${lead.name} ` : "",
+            el("a", { href: `mailto:${lead.email}`, text: lead.email }),
+            ` · ${when(lead.createdAt)}`,
+            lead.message ? el("p", { text: lead.message }) : null) : null,
+          el("div", { class: "transcript" }, conversation.messages.map(bubble)), reply,
+        ].filter(Boolean));
       }).catch(failed(detail));
     }
 

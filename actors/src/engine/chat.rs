@@ -8,7 +8,8 @@ use ractor::RpcReplyPort;
 use uuid::Uuid;
 
 use crate::chat::{
-    ChatError, ConversationStatus, Feedback, Handoff, HandoffChange, MessageRecord, SessionRecord,
+    ChatError, ConversationStatus, Feedback, Handoff, HandoffChange, LeadContact, MessageRecord,
+    SessionRecord, Transcript,
 };
 use crate::lead::{LeadFields, LeadRecord};
 use crate::project::{ProjectError, ProjectMessage};
@@ -54,7 +55,7 @@ impl Chat {
         slug: &str,
         session_id: Uuid,
         token: Option<String>,
-    ) -> Result<Vec<MessageRecord>, ChatError> {
+    ) -> Result<Transcript, ChatError> {
         let transcript = |access, reply| SessionMessage::Transcript(access, reply);
         self.visitor_call(slug, session_id, token, transcript).await
     }
@@ -115,6 +116,12 @@ impl Chat {
             .ok_or(ChatError::SessionNotFound)?;
         record.check_access(slug, token.as_deref())?;
         let lead = LeadRecord::validate(session_id, fields, now_ms())?;
+        let contact = LeadContact {
+            email: lead.email.clone(),
+            name: lead.name.clone(),
+            message: lead.message.clone(),
+            created_at_ms: lead.created_at_ms,
+        };
         let actor = self.core.actor(slug).await.map_err(chat_error)?;
         call_actor(
             &actor,
@@ -128,7 +135,7 @@ impl Chat {
         let waiting = self
             .core
             .call_session(session_id, |reply| {
-                SessionMessage::Handoff(HandoffChange::WantsHuman, reply)
+                SessionMessage::Handoff(HandoffChange::LeftLead(contact.clone()), reply)
             })
             .await;
         if let Err(error) = waiting {

@@ -383,7 +383,8 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
         .chat
         .transcript("demo", session, Some(token))
         .await
-        .unwrap();
+        .unwrap()
+        .messages;
     let roles: Vec<Role> = transcript.iter().map(|m| m.role).collect();
     assert_eq!(
         roles,

@@ -129,6 +129,7 @@ pub(crate) fn session(slug: &str, created_at_ms: u64) -> SessionRecord {
         token_hash: SecretHash::of(&format!("token {created_at_ms}")),
         created_at_ms,
         handoff: Default::default(),
+        lead: None,
     }
 }
 

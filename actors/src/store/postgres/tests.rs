@@ -297,6 +297,7 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
         token_hash: SecretHash::of("c"),
         created_at_ms: 1,
         handoff: Default::default(),
+        lead: None,
     };
     b.put_session(&conversation).await.unwrap();
     a.delete_project(&record).await.unwrap();
@@ -333,6 +334,7 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
         token_hash: SecretHash::of("t"),
         created_at_ms: 1,
         handoff: Default::default(),
+        lead: None,
     };
     let refused = b.put_session(&session).await;
     assert!(
