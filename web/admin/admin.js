@@ -497,6 +497,7 @@
     const status = el("div");
     const act = acting(status, undefined, null);
     let next = null;
+    let shownFirst = new Set();
 
     function load(reset) {
       const params = new URLSearchParams({ limit: "30" });
@@ -508,10 +509,21 @@
       if (!reset && next) params.set("before", next);
       return act(async () => {
         const page = await api("GET", projectPath(project.slug, `/conversations?${params}`));
+        // Visitors waiting for a human come first, whatever their age.
+        let waiting = [];
+        if (reset) shownFirst = new Set();
+        if (reset && !statusFilter.value) {
+          const first = new URLSearchParams(params);
+          first.set("status", "waiting");
+          first.set("limit", "100");
+          waiting = (await api("GET", projectPath(project.slug, `/conversations?${first}`))).conversations;
+          shownFirst = new Set(waiting.map((c) => c.sessionId));
+        }
         if (reset) list.replaceChildren();
         next = page.next;
         more.hidden = !next;
-        for (const c of page.conversations) list.append(threadItem(c));
+        for (const c of waiting) list.append(threadItem(c));
+        for (const c of page.conversations) if (!shownFirst.has(c.sessionId)) list.append(threadItem(c));
         if (!list.children.length) {
           list.append(el("li", { class: "muted" }, el("p", { text: "No conversations match." })));
         }
