@@ -19,8 +19,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
 use crate::chat::{
-    ChatError, ChatEvent, ConversationStatus, Feedback, Handoff, HandoffChange, MessageRecord,
-    MessageStatus, Role, SessionRecord, Source, Transcript, new_session_token,
+    ChatError, ChatEvent, ConversationStatus, Feedback, Handoff, HandoffChange, LeadContact,
+    MessageRecord, MessageStatus, Role, SessionRecord, Source, Transcript, new_session_token,
 };
 use crate::llm::{LlmError, LlmProvider, LlmStats, Prompt, TextStream, Turn, system_prompt};
 use crate::nodes::{AnswerLease, AnswerLeases};
@@ -357,10 +357,12 @@ impl SessionState {
             let status = record.handoff.status;
             let waited_ms = now_ms().saturating_sub(record.handoff.since_ms);
             if u128::from(waited_ms) < self.engine.handoff_timeout.as_millis() {
-                self.add_message(visitor_message(ask.question)).await?;
+                let kept = self.add_message(visitor_message(ask.question)).await?;
                 lease.release().await;
                 return Ok(ChatStart {
-                    message_id: format!("{}-{}", self.session_id, self.messages.len() + 1),
+                    // No answer follows: the id is the visitor's message's, so a widget that
+                    // tracks the last seq it saw still sees the teammate's reply after it.
+                    message_id: format!("{}-{}", self.session_id, kept.seq),
                     new_token,
                     events: Box::pin(stream::iter([
                         ChatEvent::Handoff(status),
@@ -368,12 +370,12 @@ impl SessionState {
                     ])),
                 });
             }
-            self.set_handoff(Handoff {
+            let back = Handoff {
                 status: ConversationStatus::Open,
                 assignee: None,
                 since_ms: now_ms(),
-            })
-            .await?;
+            };
+            self.set_handoff(back, None).await?;
             handed_back = true;
         }
 
@@ -474,14 +476,9 @@ impl SessionState {
         author: String,
     ) -> Result<MessageRecord, ChatError> {
         self.reload().await?;
-        let Some(record) = &self.record else {
+        if self.record.is_none() {
             return Err(ChatError::SessionNotFound);
-        };
-        let handoff = Handoff {
-            status: ConversationStatus::Human,
-            assignee: record.handoff.assignee.clone().or(Some(author.clone())),
-            since_ms: now_ms(),
-        };
+        }
         let message = MessageRecord {
             seq: 0,
             role: Role::Agent,
@@ -490,10 +487,24 @@ impl SessionState {
             sources: Vec::new(),
             status: MessageStatus::Complete,
             feedback: None,
-            author: Some(author),
+            author: Some(author.clone()),
         };
         let message = self.add_message(message).await?;
-        self.set_handoff(handoff).await?;
+        // From the record as it is now (adding the message may have read it again).
+        let assignee = self
+            .record
+            .as_ref()
+            .and_then(|record| record.handoff.assignee.clone());
+        let handoff = Handoff {
+            status: ConversationStatus::Human,
+            assignee: assignee.or(Some(author)),
+            since_ms: now_ms(),
+        };
+        // The reply is durable and the visitor sees it: a failure here is logged, not answered,
+        // or a retry would send it twice.
+        if let Err(error) = self.set_handoff(handoff, None).await {
+            tracing::warn!(%error, session = %self.session_id, "reply kept; the conversation was not marked as a teammate's");
+        }
         Ok(message)
     }
 
@@ -503,6 +514,7 @@ impl SessionState {
             return Err(ChatError::SessionNotFound);
         };
         let mut handoff = record.handoff.clone();
+        let mut lead = None;
         match change {
             HandoffChange::Set { status, assignee } => {
                 if let Some(status) = status {
@@ -513,32 +525,34 @@ impl SessionState {
                 }
             }
             HandoffChange::LeftLead(contact) => {
-                if let Some(record) = &mut self.record {
-                    record.lead = Some(contact);
-                }
+                lead = Some(contact);
                 if handoff.status.pauses_assistant() {
                     // A teammate has it already: the contact is kept, the status stays.
-                    let unchanged = handoff.clone();
-                    self.set_handoff(unchanged).await?;
+                    self.set_handoff(handoff.clone(), lead.as_ref()).await?;
                     return Ok(handoff);
                 }
                 handoff.status = ConversationStatus::Waiting;
             }
         }
         handoff.since_ms = now_ms();
-        self.set_handoff(handoff.clone()).await?;
+        self.set_handoff(handoff.clone(), lead.as_ref()).await?;
         Ok(handoff)
     }
 
-    /// Stores the session record with `handoff`.
-    async fn set_handoff(&mut self, handoff: Handoff) -> Result<(), StoreError> {
-        let Some(record) = &mut self.record else {
-            return Ok(());
-        };
-        record.handoff = handoff;
-        let record = record.clone();
-        self.store.put_session(&record).await?;
-        self.store.flush().await
+    /// Stores `handoff` (and `lead`, when given) on the session record, then keeps the record
+    /// as the store has it: memory changes only once the store has.
+    async fn set_handoff(
+        &mut self,
+        handoff: Handoff,
+        lead: Option<&LeadContact>,
+    ) -> Result<(), StoreError> {
+        let record = self
+            .store
+            .update_handoff(self.session_id, &handoff, lead)
+            .await?;
+        self.store.flush().await?;
+        self.record = Some(record);
+        Ok(())
     }
 
     /// Reads the transcript again when another node may have written to it since.

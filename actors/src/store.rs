@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::chat::{Handoff, LeadContact};
 use crate::records::{
     Document, EventCounts, Invitation, LeadRecord, MessageRecord, ProjectRecord, RefreshRecord,
     SessionRecord, SocialProofEvent, UserRecord,
@@ -195,6 +196,16 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Writes a session and its place in its project's conversation index, together.
     async fn put_session(&self, record: &SessionRecord) -> Result<(), StoreError>;
+
+    /// Changes only the hand-off and (when given) the lead of an existing session, atomically
+    /// against any other write to it, and returns the session as stored. `NoSuchSession` when it
+    /// was erased: a late change never brings a conversation back.
+    async fn update_handoff(
+        &self,
+        id: Uuid,
+        handoff: &Handoff,
+        lead: Option<&LeadContact>,
+    ) -> Result<SessionRecord, StoreError>;
 
     /// Deletes a session, its messages and its index entry (a visitor's right to erasure).
     async fn delete_session(&self, record: &SessionRecord) -> Result<(), StoreError>;

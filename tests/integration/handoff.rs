@@ -113,13 +113,17 @@ async fn the_assistant_steps_aside_while_a_teammate_has_the_conversation() {
         "the model was not asked"
     );
     let conversation = agent.get(&path).expect(200).await;
-    let last = conversation["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
-    assert_eq!(last["content"], "Great, please hold an XL for me!");
+    let messages = conversation["messages"].as_array().unwrap().clone();
+    assert_eq!(
+        messages.last().unwrap()["content"],
+        "Great, please hold an XL for me!"
+    );
+    // The stream's id is the kept message's: a teammate's reply, next, is newer than it.
+    let start = waiting
+        .json_frames()
+        .find(|frame| frame["type"] == "start")
+        .unwrap();
+    assert_eq!(start["messageId"], format!("{session}-{}", messages.len()));
 
     // A teammate takes over and is assigned; bad changes are refused.
     let taken = agent

@@ -53,6 +53,7 @@ macro_rules! storage_contract {
             deleting_a_project_cascades_to_everything_it_owns,
             an_install_copies_whole_into_an_empty_store,
             inbox_filters_and_report_figures_read_the_same_everywhere,
+            a_hand_off_changes_only_its_fields_and_never_revives_a_session,
             $($extra,)*
         );
     };
@@ -705,6 +706,67 @@ async fn contents(store: &Store, conversation: Uuid) -> String {
 
 /// The admin reads — an inbox page filtered to unanswered conversations or a date range,
 /// paged with its cursor, and a report's figures — give these very answers on every backend.
+pub(crate) async fn a_hand_off_changes_only_its_fields_and_never_revives_a_session(
+    backend: &impl Backend,
+) {
+    use crate::chat::{ConversationStatus, Handoff, LeadContact};
+    let store = backend.fresh().await;
+    store
+        .put_project(&project("demo", None), None)
+        .await
+        .unwrap();
+    let conversation = session("demo", 5);
+    store.put_session(&conversation).await.unwrap();
+    let lead = LeadContact {
+        email: "vera@example.com".into(),
+        name: Some("Vera".into()),
+        message: None,
+        created_at_ms: 6,
+    };
+    let waiting = Handoff {
+        status: ConversationStatus::Waiting,
+        assignee: None,
+        since_ms: 6,
+    };
+    let stored = store
+        .update_handoff(conversation.id, &waiting, Some(&lead))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&stored.handoff, &stored.lead),
+        (&waiting, &Some(lead.clone()))
+    );
+    assert_eq!(
+        stored.token_hash, conversation.token_hash,
+        "the rest is kept"
+    );
+    let human = Handoff {
+        status: ConversationStatus::Human,
+        assignee: Some("sam@example.com".into()),
+        since_ms: 7,
+    };
+    store
+        .update_handoff(conversation.id, &human, None)
+        .await
+        .unwrap();
+    let read = store.session(conversation.id).await.unwrap().unwrap();
+    assert_eq!(read.handoff, human);
+    assert_eq!(
+        read.lead,
+        Some(lead),
+        "a change without a lead keeps the one stored"
+    );
+
+    store.delete_session(&read).await.unwrap();
+    let late = store.update_handoff(conversation.id, &waiting, None).await;
+    assert!(matches!(late, Err(StoreError::NoSuchSession)), "{late:?}");
+    assert_eq!(
+        store.session(conversation.id).await.unwrap(),
+        None,
+        "not brought back"
+    );
+}
+
 pub(crate) async fn inbox_filters_and_report_figures_read_the_same_everywhere(
     backend: &impl Backend,
 ) {

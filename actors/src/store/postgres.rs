@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::backup::{BackupError, BackupSummary};
 use super::{ConversationFigures, SessionFilter, SessionPage, Storage, StoreError};
-use crate::chat::ConversationStatus;
+use crate::chat::{ConversationStatus, Handoff, LeadContact};
 use crate::nodes::{AnswerLease, AnswerLeases, LeaseHolder, NodeError};
 use crate::records::{
     Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
@@ -103,16 +103,16 @@ CREATE TABLE cluster (id UUID NOT NULL, jwt_secret BYTEA NOT NULL);
 
 /// Version 4: what the inbox's "unanswered" filter and the reports find by index. The
 /// conditions match [`MessageRecord::is_unanswered`] and [`MessageRecord::is_answered`].
-/// Conversations waiting for a teammate, or with one, found without a scan.
-const MIGRATION_5: &str = r#"
-CREATE INDEX sessions_handed_off ON sessions (slug, (record->'handoff'->>'status'), created_ms DESC)
-    WHERE record->'handoff'->>'status' IN ('waiting', 'human');
-"#;
-
 const MIGRATION_4: &str = r#"
 CREATE INDEX messages_unanswered ON messages (session) WHERE
     record->>'role' = 'assistant' AND (record->>'status' = 'failed' OR
     (record->>'status' = 'complete' AND jsonb_array_length(record->'sources') = 0));
+"#;
+
+/// Conversations waiting for a teammate, or with one, found without a scan.
+const MIGRATION_5: &str = r#"
+CREATE INDEX sessions_handed_off ON sessions (slug, (record->'handoff'->>'status'), created_ms DESC)
+    WHERE record->'handoff'->>'status' IN ('waiting', 'human');
 "#;
 
 /// An unanswered answer, as SQL over a `messages` row `m` ([`MessageRecord::is_unanswered`]).
@@ -953,6 +953,26 @@ impl Storage for PgStore {
         }
     }
 
+    async fn update_handoff(
+        &self,
+        id: Uuid,
+        handoff: &Handoff,
+        lead: Option<&LeadContact>,
+    ) -> Result<SessionRecord, StoreError> {
+        // Only these keys of the record: a concurrent write to the others is kept, and an erased
+        // session stays erased (an UPDATE, not an upsert).
+        let mut patch = serde_json::json!({ "handoff": handoff });
+        if let Some(lead) = lead {
+            patch["lead"] = serde_json::json!(lead);
+        }
+        self.record(
+            "UPDATE sessions SET record = record || $2 WHERE id = $1 RETURNING record",
+            &[&id, &Json(patch)],
+        )
+        .await?
+        .ok_or(StoreError::NoSuchSession)
+    }
+
     async fn find_sessions(
         &self,
         slug: &str,
@@ -960,27 +980,34 @@ impl Storage for PgStore {
         limit: usize,
     ) -> Result<SessionPage, StoreError> {
         let (before_ms, before_id) = filter.before.unwrap_or((u64::MAX >> 1, Uuid::max()));
+        // The status is one of four words, written into the query so that the planner can use
+        // the index of waiting and human conversations (a parameter would hide it).
+        let by_status = match filter.status {
+            None => String::new(),
+            Some(status @ (ConversationStatus::Waiting | ConversationStatus::Human)) => {
+                format!("AND record->'handoff'->>'status' = '{}'", status.as_str())
+            }
+            Some(status) => format!("AND {STATUS} = '{}'", status.as_str()),
+        };
         let sql = format!(
             "SELECT record FROM sessions s WHERE slug = $1 AND (created_ms, id) < ($2, $3)
              AND created_ms >= $4
              AND (NOT $5 OR EXISTS (SELECT 1 FROM messages m WHERE m.session = s.id AND {UNANSWERED}))
-             AND ($7::text IS NULL OR {STATUS} = $7)
-             AND (NOT $8 OR record->'handoff'->>'assignee' IS NOT DISTINCT FROM $9::text)
+             {by_status}
+             AND (NOT $7 OR record->'handoff'->>'assignee' IS NOT DISTINCT FROM $8::text)
              ORDER BY created_ms DESC, id DESC LIMIT $6"
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let from = signed(filter.from_ms.unwrap_or(0));
-        let status = filter.status.map(ConversationStatus::as_str);
         let by_assignee = filter.assignee.is_some();
         let assignee = filter.assignee.clone().flatten();
-        let params: [&(dyn ToSql + Sync); 9] = [
+        let params: [&(dyn ToSql + Sync); 8] = [
             &slug,
             &signed(before_ms),
             &before_id,
             &from,
             &filter.unanswered,
             &limit,
-            &status,
             &by_assignee,
             &assignee,
         ];

@@ -20,6 +20,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use uuid::Uuid;
 
 use super::{SCHEMA_VERSION, Storage, StoreError};
+use crate::chat::{Handoff, LeadContact};
 use crate::records::{
     Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
     ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
@@ -659,6 +660,33 @@ impl Storage for SledStore {
             Ok(()) => Ok(()),
             Err(TransactionError::Storage(error)) => Err(error.into()),
             Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
+        }
+    }
+
+    async fn update_handoff(
+        &self,
+        id: Uuid,
+        handoff: &Handoff,
+        lead: Option<&LeadContact>,
+    ) -> Result<SessionRecord, StoreError> {
+        // Compare and swap: a write that came in between is kept, and this change applied on top.
+        loop {
+            let Some(current) = self.sessions.get(id.as_bytes())? else {
+                return Err(StoreError::NoSuchSession);
+            };
+            let mut record: SessionRecord = decode("sessions", &current)?;
+            record.handoff = handoff.clone();
+            if let Some(lead) = lead {
+                record.lead = Some(lead.clone());
+            }
+            let swapped = self.sessions.compare_and_swap(
+                id.as_bytes(),
+                Some(&current),
+                Some(encode(&record)),
+            )?;
+            if swapped.is_ok() {
+                return Ok(record);
+            }
         }
     }
 
