@@ -227,14 +227,17 @@ pub async fn patch(
         .chat
         .change_handoff(slug, id, change)
         .await
-        .map_err(|error| match error {
-            helpyap_actors::ChatError::SessionNotFound => {
-                ApiError::not_found("Conversation not found")
-            }
-            other => other.into(),
-        })?;
+        .map_err(conversation_error)?;
     tracing::info!(project = %slug, session = %id, user = %user.id, status = handoff.status.as_str(), "conversation handed over");
     Ok(json_response(StatusCode::OK, &HandoffView::from(&handoff)))
+}
+
+/// A chat error of the team's API: an unknown session is an unknown conversation (404).
+fn conversation_error(error: helpyap_actors::ChatError) -> ApiError {
+    match error {
+        helpyap_actors::ChatError::SessionNotFound => ApiError::not_found("Conversation not found"),
+        other => other.into(),
+    }
 }
 
 /// `email`, normalized, when it is a member (or an admin) who may answer on `slug`; 400 if not.
@@ -284,12 +287,7 @@ pub async fn reply(
         .chat
         .agent_reply(slug, id, text.to_owned(), user.email.clone())
         .await
-        .map_err(|error| match error {
-            helpyap_actors::ChatError::SessionNotFound => {
-                ApiError::not_found("Conversation not found")
-            }
-            other => other.into(),
-        })?;
+        .map_err(conversation_error)?;
     tracing::info!(project = %slug, session = %id, user = %user.id, "agent replied");
     Ok(json_response(
         StatusCode::CREATED,

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::chat::{body, read_answer};
 use crate::fake_llm::FakeLlm;
 use crate::live::{Sse, poll, push_named, ws, ws_next};
-use crate::support::{DEMO_SECRET, TestServer, client, expect_error, health};
+use crate::support::{DEMO_SECRET, TestServer, client, expect_error, health, visitor_session};
 
 /// How often the test nodes read PostgreSQL for what they were not told: rarely, so the
 /// tests prove what Redis carries; the tests of Redis failures set a short one.
@@ -650,17 +650,7 @@ async fn seen(
     token: &str,
     owner: &crate::support::Caller,
 ) -> Value {
-    let transcript = client()
-        .get(node.url(&format!(
-            "/api/widget/session?project=demo&sessionId={session}"
-        )))
-        .header("x-session-token", token)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let transcript = visitor_session(node, session, token).await;
     json!({
         "config": crate::support::get_json(node, "/api/widget/config?project=demo").await,
         "events": poll(node, "project=demo&since=0").await,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::chat::{Answer, ask, with_fake};
 use crate::fake_llm::FakeLlm;
-use crate::support::{TestServer, client};
+use crate::support::{TestServer, client, visitor_session};
 
 /// The `data` of the answer's `data-handoff` part, if it has one.
 fn handoff(answer: &Answer) -> Option<Value> {
@@ -70,17 +70,7 @@ async fn the_assistant_steps_aside_while_a_teammate_has_the_conversation() {
         .await["conversations"][0]
         .clone();
     assert_eq!(row["lead"]["email"], "visitor@example.com");
-    let reloaded = client()
-        .get(server.url(&format!(
-            "/api/widget/session?project=demo&sessionId={session}"
-        )))
-        .header("x-session-token", &token)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let reloaded = visitor_session(&server, session, &token).await;
     assert_eq!(reloaded["lead"]["email"], "visitor@example.com");
     let inbox = |query: &str| {
         let inbox = agent.get(&format!("/api/admin/projects/demo/conversations?{query}"));

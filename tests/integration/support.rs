@@ -179,6 +179,18 @@ pub async fn health(server: &TestServer) -> serde_json::Value {
 }
 
 /// Sends a request and reads its JSON answer, whatever the status.
+/// `GET /api/widget/session` of the demo project, as the visitor holding `token` sees it.
+pub async fn visitor_session(
+    server: &TestServer,
+    session: uuid::Uuid,
+    token: &str,
+) -> serde_json::Value {
+    let url = server.url(&format!(
+        "/api/widget/session?project=demo&sessionId={session}"
+    ));
+    send_json(client().get(url).header("x-session-token", token)).await
+}
+
 pub async fn send_json(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()
 }
