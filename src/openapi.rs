@@ -40,6 +40,8 @@ use crate::routes;
         openapi_json,
         routes::widget_config::get,
         routes::session::get,
+        routes::session_live::websocket,
+        routes::session_live::stream,
         routes::chat::post,
         routes::lead::post,
         routes::feedback::post,
@@ -64,6 +66,7 @@ use crate::routes;
         routes::admin_projects::delete,
         routes::admin_projects::rotate_secret,
         routes::admin_conversations::list,
+        routes::admin_live::get,
         routes::admin_conversations::get,
         routes::admin_conversations::patch,
         routes::admin_conversations::delete,
@@ -82,7 +85,7 @@ use crate::routes;
         routes::admin_documents::delete_document,
         routes::admin_documents::sync,
     ),
-    components(schemas(crate::error::ErrorBody)),
+    components(schemas(crate::error::ErrorBody, crate::views::VisitorNews, crate::views::TeamNews)),
     modifiers(&FromRouteTable),
 )]
 struct ApiDoc;
@@ -305,7 +308,7 @@ mod tests {
                 .collect();
             assert_eq!(documented, answered, "{template}");
         }
-        assert_eq!(paths.len(), 39, "a route was added or removed: document it");
+        assert_eq!(paths.len(), 42, "a route was added or removed: document it");
     }
 
     #[test]

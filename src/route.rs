@@ -50,6 +50,9 @@ pub enum OpenRoute {
     AdminFiles,
     WidgetConfig,
     Session,
+    /// The visitor's live channel for their conversation.
+    SessionWs,
+    SessionStream,
     Chat,
     Lead,
     Feedback,
@@ -87,6 +90,8 @@ pub enum ProjectOp {
     Settings,
     PushSecret,
     Conversations,
+    /// The team's live stream of the project's conversations.
+    Live,
     /// A session id, as written in the path.
     Conversation(String),
     Reply(String),
@@ -164,6 +169,8 @@ impl Route {
             _ if path.starts_with("/admin/") => Open::AdminFiles,
             "/api/widget/config" => Open::WidgetConfig,
             "/api/widget/session" => Open::Session,
+            "/api/widget/session/ws" => Open::SessionWs,
+            "/api/widget/session/stream" => Open::SessionStream,
             "/api/chat" => Open::Chat,
             "/api/widget/lead" => Open::Lead,
             "/api/widget/feedback" => Open::Feedback,
@@ -221,6 +228,7 @@ impl AdminRoute {
             [] => ProjectOp::Settings,
             ["push-secret"] => ProjectOp::PushSecret,
             ["conversations"] => ProjectOp::Conversations,
+            ["live"] => ProjectOp::Live,
             ["conversations", id] => ProjectOp::Conversation(owned(id)),
             ["conversations", id, "reply"] => ProjectOp::Reply(owned(id)),
             ["leads"] => ProjectOp::Leads,
@@ -280,6 +288,8 @@ impl OpenRoute {
             Open::AdminFiles => same_origin(&[(GET, Public)], "admin_files"),
             Open::WidgetConfig => widget(&[(GET, Public)], Rate::Widget, "widget_config"),
             Open::Session => widget(&[(GET, Session)], Rate::Widget, "session"),
+            Open::SessionWs => widget(&[(GET, Session)], Rate::Widget, "session_ws"),
+            Open::SessionStream => widget(&[(GET, Session)], Rate::Widget, "session_stream"),
             // Leads share chat's stricter limit: they are a spam target.
             Open::Chat => widget(&[(POST, Session)], Rate::Chat, "chat"),
             Open::Lead => widget(&[(POST, Session)], Rate::Chat, "lead"),
@@ -308,7 +318,7 @@ impl ProjectOp {
         let methods: &'static [(Method, Access)] = match self {
             ProjectOp::Settings => &[(GET, Owner), (PUT, Owner), (DELETE, Owner)],
             ProjectOp::PushSecret => &[(POST, Owner)],
-            ProjectOp::Conversations => &[(GET, Member)],
+            ProjectOp::Conversations | ProjectOp::Live => &[(GET, Member)],
             ProjectOp::Conversation(_) => &[(GET, Member), (PATCH, Member), (DELETE, Owner)],
             ProjectOp::Reply(_) => &[(POST, Member)],
             ProjectOp::Leads
@@ -328,6 +338,7 @@ impl ProjectOp {
             ProjectOp::Conversations | ProjectOp::Conversation(_) | ProjectOp::Reply(_) => {
                 "admin_conversations"
             }
+            ProjectOp::Live => "admin_live",
             ProjectOp::Leads => "admin_leads",
             ProjectOp::Members | ProjectOp::Member(_) => "admin_members",
             ProjectOp::Analytics | ProjectOp::ConversationsCsv | ProjectOp::LeadsCsv => {

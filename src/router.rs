@@ -158,7 +158,7 @@ pub async fn handle(
             _ => match route {
                 Route::Open(route) => dispatch(route, state, client, request).await,
                 Route::Admin(route) => match authorize(state, &route, access, &request).await {
-                    Ok(user) => dispatch_signed_in(route, &user, state, request).await,
+                    Ok(user) => dispatch_signed_in(route, &user, state, client, request).await,
                     Err(error) => Err(error),
                 },
             },
@@ -234,6 +234,8 @@ async fn dispatch(
         Open::AdminFiles => routes::assets::admin(&request),
         Open::WidgetConfig => routes::widget_config::get(state, &request).await,
         Open::Session => routes::session::get(state, &request).await,
+        Open::SessionWs => routes::session_live::websocket(state, client, request).await,
+        Open::SessionStream => routes::session_live::stream(state, client, &request).await,
         Open::Chat => routes::chat::post(state, client, request).await,
         Open::Lead => routes::lead::post(state, request).await,
         Open::Feedback => routes::feedback::post(state, request).await,
@@ -253,6 +255,7 @@ async fn dispatch_signed_in(
     route: AdminRoute,
     user: &UserRecord,
     state: &AppState,
+    client: IpAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     use routes::{admin_conversations as conversations, admin_documents as documents};
@@ -282,6 +285,7 @@ async fn dispatch_signed_in(
         (ProjectOp::Settings, _) => projects::delete(state, user, slug).await,
         (ProjectOp::PushSecret, _) => projects::rotate_secret(state, user, slug).await,
         (ProjectOp::Conversations, _) => conversations::list(state, slug, request.uri()).await,
+        (ProjectOp::Live, _) => routes::admin_live::get(state, client, slug).await,
         (ProjectOp::Conversation(id), Method::GET) => conversations::get(state, slug, &id).await,
         (ProjectOp::Conversation(id), Method::PATCH) => {
             conversations::patch(state, user, slug, &id, request).await

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, stream};
 use helpyap_actors::session::AnswerStream;
-use helpyap_actors::{ChatEvent, ConversationStatus, Source};
+use helpyap_actors::{ChatEvent, Source};
 use serde::Serialize;
 use sse_stream::{KeepAlive, Sse, SseBody};
 
 use crate::timer::KeepAliveTimer;
+use crate::views::HandoffNotice;
 
 /// The response header AI SDK clients check.
 pub const PROTOCOL_HEADER: (&str, &str) = ("x-vercel-ai-ui-message-stream", "v1");
@@ -90,28 +91,6 @@ enum Frame<'a> {
     Error {
         error_text: &'a str,
     },
-}
-
-/// The `data` of a `data-handoff` part: the conversation's status and what to tell the visitor.
-#[derive(Serialize)]
-struct HandoffNotice {
-    status: ConversationStatus,
-    text: &'static str,
-}
-
-impl HandoffNotice {
-    fn of(status: ConversationStatus) -> HandoffNotice {
-        let text = match status {
-            ConversationStatus::Waiting => {
-                "Thanks! A teammate will reply here as soon as they can."
-            }
-            ConversationStatus::Human => "A teammate is on it and will reply here.",
-            ConversationStatus::Open | ConversationStatus::Resolved => {
-                "No teammate could reply in time, so the assistant is answering again."
-            }
-        };
-        HandoffNotice { status, text }
-    }
 }
 
 fn to_json(frame: &Frame) -> String {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use helpyap_actors::activity::{Activity, Change};
 use helpyap_actors::chat::{
     ConversationStatus, Feedback, Handoff, LeadContact, MessageStatus, Role,
 };
@@ -110,6 +111,105 @@ impl<'a> From<&'a MessageRecord> for ReplyView<'a> {
             content: &message.content,
             author: message.author.as_deref(),
             created_at: rfc3339(message.created_at_ms),
+        }
+    }
+}
+
+/// What the visitor is told of their conversation's status: the `data` of a chat stream's
+/// `data-handoff` part, and a `status` message of the live channel.
+#[derive(Serialize, ToSchema)]
+pub struct HandoffNotice {
+    pub status: ConversationStatus,
+    pub text: &'static str,
+}
+
+impl HandoffNotice {
+    pub fn of(status: ConversationStatus) -> HandoffNotice {
+        let text = match status {
+            ConversationStatus::Waiting => {
+                "Thanks! A teammate will reply here as soon as they can."
+            }
+            ConversationStatus::Human => "A teammate is on it and will reply here.",
+            ConversationStatus::Open | ConversationStatus::Resolved => {
+                "No teammate could reply in time, so the assistant is answering again."
+            }
+        };
+        HandoffNotice { status, text }
+    }
+}
+
+/// One message of a visitor's live channel (`/api/widget/session/ws` and `/stream`).
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum VisitorNews<'a> {
+    /// A teammate replied; the message as in the transcript.
+    Message { message: VisitorMessage<'a> },
+    /// Who answers changed.
+    Status(HandoffNotice),
+    /// Some news was dropped: read the transcript again.
+    Missed,
+}
+
+impl<'a> VisitorNews<'a> {
+    /// What the visitor hears of `activity`: teammates' replies and status changes (their own
+    /// messages and the assistant's answers they have already).
+    pub fn of(activity: &'a Activity) -> Option<VisitorNews<'a>> {
+        match &activity.change {
+            Change::Message(message) if message.role == Role::Agent => Some(VisitorNews::Message {
+                message: VisitorMessage::new(activity.session, message),
+            }),
+            Change::Handoff(handoff) => {
+                Some(VisitorNews::Status(HandoffNotice::of(handoff.status)))
+            }
+            Change::Message(_) | Change::Lead(_) => None,
+        }
+    }
+}
+
+/// One message of the team's live stream (`/api/admin/projects/{slug}/live`).
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum TeamNews<'a> {
+    /// A message was added to a conversation; `seq` 1 starts a new conversation.
+    #[serde(rename_all = "camelCase")]
+    Message {
+        conversation_id: Uuid,
+        seq: u32,
+        message: TeamMessage<'a>,
+    },
+    /// Who answers a conversation changed.
+    #[serde(rename_all = "camelCase")]
+    Handoff {
+        conversation_id: Uuid,
+        handoff: HandoffView,
+    },
+    /// The visitor left their contact.
+    #[serde(rename_all = "camelCase")]
+    Lead {
+        conversation_id: Uuid,
+        lead: LeadContactView,
+    },
+    /// Some news was dropped: read the inbox again.
+    Missed,
+}
+
+impl<'a> From<&'a Activity> for TeamNews<'a> {
+    fn from(activity: &'a Activity) -> TeamNews<'a> {
+        let conversation_id = activity.session;
+        match &activity.change {
+            Change::Message(message) => TeamNews::Message {
+                conversation_id,
+                seq: message.seq,
+                message: TeamMessage::from(message),
+            },
+            Change::Handoff(handoff) => TeamNews::Handoff {
+                conversation_id,
+                handoff: HandoffView::from(handoff),
+            },
+            Change::Lead(lead) => TeamNews::Lead {
+                conversation_id,
+                lead: LeadContactView::from(lead),
+            },
         }
     }
 }

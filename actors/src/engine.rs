@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::accounts::{AccountError, AccountsArguments, AccountsMessage};
+use crate::activity::{Activities, ActivityHub};
 use crate::chat::ChatError;
 use crate::feed::FeedSettings;
 use crate::llm::LlmStats;
@@ -78,6 +79,8 @@ pub(crate) struct Core {
     accounts: AccountsSlot,
     all_subscribers: Arc<AtomicUsize>,
     nodes: Nodes,
+    /// News of conversations for the people watching them live.
+    activities: Activities,
 }
 
 impl Engine {
@@ -87,6 +90,7 @@ impl Engine {
         let sessions = SessionActors::default();
         let accounts = AccountsSlot::default();
         let all_subscribers = Arc::<AtomicUsize>::default();
+        let activities = Activities::new(args.nodes.fan_out.clone());
         let supervisor_args = SupervisorArguments {
             accounts: AccountsArguments {
                 store: args.store.clone(),
@@ -102,6 +106,7 @@ impl Engine {
             max_message_chars: args.max_message_chars,
             nodes: args.nodes.clone(),
             all_subscribers: all_subscribers.clone(),
+            activities: activities.clone(),
         };
         let (supervisor, supervisor_task) = Actor::spawn(None, Supervisor, supervisor_args)
             .await
@@ -110,9 +115,11 @@ impl Engine {
             ProjectError::Unavailable
         })?;
         if let Some(arrivals) = args.nodes.fan_out.arrivals() {
-            tokio::spawn(deliver_arrivals(arrivals, actors.clone()));
+            let hub = activities.hub.clone();
+            tokio::spawn(deliver_arrivals(arrivals, actors.clone(), hub));
         }
         let core = Arc::new(Core {
+            activities,
             nodes: args.nodes,
             accounts,
             all_subscribers,
@@ -141,6 +148,11 @@ impl Engine {
     /// The models new answers are written with.
     pub fn models(&self) -> Arc<Models> {
         self.core.chat.models()
+    }
+
+    /// This node's watchers of conversations: the visitor of one, the team of a project.
+    pub fn activity(&self) -> &Arc<ActivityHub> {
+        &self.core.activities.hub
     }
 
     /// The counters every model shares, for models built after the engine started.
@@ -303,13 +315,22 @@ where
 }
 
 /// Hands events other nodes committed, and news of their changes, to this node's actor of
-/// the project. A project with no actor here has no live visitors or snapshot here, and one
-/// that starts later reads the store. Ends when the fan-out closes.
-async fn deliver_arrivals(mut arrivals: mpsc::UnboundedReceiver<Arrival>, actors: ProjectActors) {
+/// the project (a project with no actor here has no live visitors or snapshot here, and one
+/// that starts later reads the store), and news of conversations to this node's watchers.
+/// Ends when the fan-out closes.
+async fn deliver_arrivals(
+    mut arrivals: mpsc::UnboundedReceiver<Arrival>,
+    actors: ProjectActors,
+    hub: Arc<ActivityHub>,
+) {
     while let Some(arrival) = arrivals.recv().await {
         let (slug, message) = match arrival {
             Arrival::Event { slug, event } => (slug, ProjectMessage::Deliver(Box::new(event))),
             Arrival::Changed { slug } => (slug, ProjectMessage::Refresh),
+            Arrival::Activity(activity) => {
+                hub.publish(*activity);
+                continue;
+            }
         };
         let actor = actors.get(&slug).map(|actor| actor.clone());
         if let Some(actor) = actor {

@@ -16,6 +16,7 @@ use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::activity::Activity;
 use crate::social_proof::SocialProofEvent;
 
 pub(crate) mod redis_fan_out;
@@ -71,7 +72,7 @@ impl Nodes {
 pub struct NodeError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
 /// What another node tells this one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Arrival {
     /// An event it committed, for this node's live visitors of `slug`.
     Event {
@@ -80,6 +81,8 @@ pub enum Arrival {
     },
     /// It changed the project's settings or knowledge base, or deleted it: read it again.
     Changed { slug: String },
+    /// Something happened in a conversation, for this node's watchers.
+    Activity(Box<Activity>),
 }
 
 /// Events between nodes. Per project, a node announces its events in id order.
@@ -92,6 +95,10 @@ pub trait FanOut: Send + Sync + 'static {
     /// Tells the other nodes that the project's stored settings, knowledge base or existence
     /// changed. Durable already: a node that misses it finds out at its next check.
     async fn announce_change(&self, slug: &str) -> Result<(), NodeError>;
+
+    /// Hands news of a conversation to the other nodes' watchers. Best effort, never waits:
+    /// watchers that miss it read the store when they reconnect.
+    fn announce_activity(&self, activity: &Activity);
 
     /// Whether announcements are being heard right now, for health reports.
     fn connected(&self) -> bool {
@@ -217,6 +224,8 @@ impl FanOut for SingleNode {
     async fn announce_change(&self, _slug: &str) -> Result<(), NodeError> {
         Ok(())
     }
+
+    fn announce_activity(&self, _activity: &Activity) {}
 
     fn arrivals(&self) -> Option<mpsc::UnboundedReceiver<Arrival>> {
         None

@@ -18,6 +18,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
+use crate::activity::{Activities, Change};
 use crate::chat::{
     ChatError, ChatEvent, ConversationStatus, Feedback, Handoff, HandoffChange, LeadContact,
     MessageRecord, MessageStatus, Role, SessionRecord, Source, Transcript, new_session_token,
@@ -171,6 +172,8 @@ pub struct SessionArguments {
     pub leases: Arc<dyn AnswerLeases>,
     /// Whether other nodes write this session too (cluster mode).
     pub shared: bool,
+    /// Where what changes is told to those watching live.
+    pub activities: Activities,
 }
 
 pub struct SessionState {
@@ -187,6 +190,7 @@ pub struct SessionState {
     /// Whether other nodes write this session too: the transcript is read again from the store
     /// before each use.
     shared: bool,
+    activities: Activities,
     last_active: Instant,
 }
 
@@ -217,6 +221,7 @@ impl Actor for Session {
             leases: args.leases,
             answering: None,
             shared: args.shared,
+            activities: args.activities,
             last_active: Instant::now(),
         })
     }
@@ -551,8 +556,17 @@ impl SessionState {
             .update_handoff(self.session_id, &handoff, lead)
             .await?;
         self.store.flush().await?;
+        if let Some(lead) = lead {
+            self.publish(&record.project, Change::Lead(lead.clone()));
+        }
+        self.publish(&record.project, Change::Handoff(record.handoff.clone()));
         self.record = Some(record);
         Ok(())
+    }
+
+    /// Tells those watching this conversation live (its visitor, the project's team).
+    fn publish(&self, project: &str, change: Change) {
+        self.activities.publish(project, self.session_id, change);
     }
 
     /// Reads the transcript again when another node may have written to it since.
@@ -583,6 +597,9 @@ impl SessionState {
             message.seq = self.messages.len() as u32 + 1;
             if self.store.insert_message(self.session_id, &message).await? {
                 self.store.flush().await?;
+                if let Some(record) = &self.record {
+                    self.publish(&record.project, Change::Message(message.clone()));
+                }
                 self.messages.push(message.clone());
                 return Ok(message);
             }

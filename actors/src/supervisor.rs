@@ -13,6 +13,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use uuid::Uuid;
 
 use crate::accounts::{Accounts, AccountsArguments, AccountsMessage};
+use crate::activity::Activities;
 use crate::chat::ChatError;
 use crate::feed::FeedSettings;
 use crate::nodes::Nodes;
@@ -56,6 +57,7 @@ pub struct SupervisorArguments {
     pub(crate) max_message_chars: usize,
     pub(crate) nodes: Nodes,
     pub(crate) all_subscribers: Arc<AtomicUsize>,
+    pub(crate) activities: Activities,
     pub(crate) accounts: AccountsArguments,
     pub(crate) accounts_slot: AccountsSlot,
 }
@@ -224,6 +226,7 @@ impl SupervisorState {
             sessions: self.args.sessions.clone(),
             leases: self.args.nodes.leases.clone(),
             shared: self.args.nodes.shared(),
+            activities: self.args.activities.clone(),
         };
         let (session, _task) = Actor::spawn_linked(None, Session, args, myself.get_cell())
             .await

@@ -8,6 +8,7 @@ pub mod admin_backup;
 pub mod admin_conversations;
 pub mod admin_documents;
 pub mod admin_leads;
+pub mod admin_live;
 pub mod admin_members;
 pub mod admin_projects;
 pub mod admin_reports;
@@ -24,6 +25,7 @@ pub mod salespop_stats;
 pub mod salespop_stream;
 pub mod salespop_ws;
 pub mod session;
+pub mod session_live;
 pub mod widget_config;
 
 use std::sync::Arc;
@@ -165,4 +167,15 @@ pub async fn read_session_post<T: DeserializeOwned>(
         token,
         rest: body.rest,
     })
+}
+
+/// A 200 `text/event-stream` response of `body`, not cached, and not buffered by nginx.
+pub fn event_stream(body: crate::json::Body) -> crate::json::Response<crate::json::Body> {
+    use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+    let mut response = crate::json::Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
 }

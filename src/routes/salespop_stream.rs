@@ -14,9 +14,8 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, stream};
 use helpyap_actors::feed::{LiveEvent, Subscription};
+use hyper::Request;
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use hyper::{Request, StatusCode};
 use serde_json::json;
 use sse_stream::{KeepAlive, Sse, SseBody};
 use tokio::sync::broadcast::error::RecvError;
@@ -52,13 +51,7 @@ pub async fn get(
     let body = SseBody::new(frames.map(Ok::<_, Infallible>)).with_keep_alive::<KeepAliveTimer>(
         KeepAlive::new().interval(state.live_settings.keep_alive),
     );
-    let mut response = Response::new(slot.hold(boxed(body)));
-    *response.status_mut() = StatusCode::OK;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    Ok(super::event_stream(slot.hold(boxed(body))))
 }
 
 /// `retry`, maybe `reset`, the replay, then live events until the visitor lags or shutdown.

@@ -44,7 +44,7 @@ const READ_BUFFER: usize = 1024;
 /// is allocated only once something is sent.
 const WRITE_BATCH: usize = 4096;
 /// How long a close handshake may take before the socket is simply dropped.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[utoipa::path(
     get, path = "/api/widget/salespop/ws", tag = "social proof",
@@ -67,12 +67,28 @@ pub async fn get(
     let since = super::since_param(&request)?;
     let slot = state.open_stream(client)?;
     let subscription = state.engine.projects.subscribe(&project, since).await?;
-    let upgrade = hyper::upgrade::on(&mut request);
     let keep_alive = state.live_settings.keep_alive;
     let guard = state.live.guard();
     let shutdown = state.live.shutting_down();
-    tokio::spawn(async move {
+    Ok(upgrade(&mut request, &key, move |socket| async move {
         let _slot = slot;
+        serve(socket, subscription, keep_alive, shutdown, guard).await;
+    }))
+}
+
+/// Answers the handshake (101) and, once hyper hands the connection over, runs `serve` on the
+/// socket in a task of its own.
+pub(crate) fn upgrade<F, Served>(
+    request: &mut Request<Incoming>,
+    key: &str,
+    serve: F,
+) -> Response<Body>
+where
+    F: FnOnce(Socket) -> Served + Send + 'static,
+    Served: Future<Output = ()> + Send,
+{
+    let upgrade = hyper::upgrade::on(request);
+    tokio::spawn(async move {
         let upgraded = match upgrade.await {
             Ok(upgraded) => upgraded,
             Err(error) => {
@@ -88,7 +104,7 @@ pub async fn get(
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        serve(socket, subscription, keep_alive, shutdown, guard).await;
+        serve(socket).await;
     });
 
     let mut response = empty_response(StatusCode::SWITCHING_PROTOCOLS);
@@ -100,11 +116,11 @@ pub async fn get(
         HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
             .expect("base64 is a valid header"),
     );
-    Ok(response)
+    response
 }
 
 /// The client's `Sec-WebSocket-Key`, after checking this is a WebSocket handshake we speak.
-fn handshake_key(request: &Request<Incoming>) -> Result<String, ApiError> {
+pub(crate) fn handshake_key(request: &Request<Incoming>) -> Result<String, ApiError> {
     let headers = request.headers();
     let has = |name, wanted: &str| {
         headers.get_all(name).iter().any(|value: &HeaderValue| {
@@ -133,7 +149,7 @@ fn handshake_key(request: &Request<Incoming>) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::invalid("Sec-WebSocket-Key is required"))
 }
 
-type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+pub(crate) type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 async fn serve(
     mut socket: Socket,
@@ -215,7 +231,7 @@ fn text(event: &LiveEvent) -> Message {
     )
 }
 
-async fn send_all(socket: &mut Socket, messages: Vec<Message>) -> Result<(), ()> {
+pub(crate) async fn send_all(socket: &mut Socket, messages: Vec<Message>) -> Result<(), ()> {
     for message in messages {
         socket.feed(message).await.map_err(drop)?;
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use ractor::RpcReplyPort;
 use uuid::Uuid;
 
+use crate::activity::Watch;
 use crate::chat::{
     ChatError, ConversationStatus, Feedback, Handoff, HandoffChange, LeadContact, MessageRecord,
     SessionRecord, Transcript,
@@ -58,6 +59,32 @@ impl Chat {
     ) -> Result<Transcript, ChatError> {
         let transcript = |access, reply| SessionMessage::Transcript(access, reply);
         self.visitor_call(slug, session_id, token, transcript).await
+    }
+
+    /// The news of session `session_id` of `slug` from now on, for its visitor, who must hold
+    /// its token. Nothing is replayed: the watcher reads the transcript after this returns.
+    pub async fn watch(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        token: Option<&str>,
+    ) -> Result<Watch<Uuid>, ChatError> {
+        self.check_session(slug, session_id).await?;
+        let watch = self.core.activities.hub.watch_session(session_id);
+        let record = self.core.store.session(session_id).await?;
+        let record = record.ok_or(ChatError::SessionNotFound)?;
+        record.check_access(slug, token)?;
+        Ok(watch)
+    }
+
+    /// `SessionNotFound` unless session `session_id` exists in project `slug`.
+    pub async fn check_session(&self, slug: &str, session_id: Uuid) -> Result<(), ChatError> {
+        self.core.check_session_exists(slug, session_id).await
+    }
+
+    /// The news of every conversation of `slug` from now on, for its team.
+    pub fn watch_team(&self, slug: &str) -> Watch<String> {
+        self.core.activities.hub.watch_project(slug)
     }
 
     /// Changes who answers conversation `session_id` of `slug` (status, assignee).

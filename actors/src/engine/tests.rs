@@ -5,6 +5,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use super::*;
+use crate::activity::Change;
 use crate::feed::FeedSettings;
 use crate::nodes::Arrival;
 use crate::project::ProjectSettings;
@@ -485,6 +486,11 @@ impl crate::nodes::FanOut for Link {
         Ok(())
     }
 
+    fn announce_activity(&self, activity: &crate::activity::Activity) {
+        let arrival = Arrival::Activity(Box::new(activity.clone()));
+        self.peer.send(arrival).unwrap();
+    }
+
     fn arrivals(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Arrival>> {
         self.inbox.lock().unwrap().take()
     }
@@ -716,13 +722,68 @@ async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushe
     let first = a.chat.ask("demo", session, None, "a question".into());
     let first = first.await.unwrap();
     let token = first.new_token.clone();
-    let second = b.chat.ask("demo", session, token, "another".into()).await;
+    let second = b
+        .chat
+        .ask("demo", session, token.clone(), "another".into())
+        .await;
     assert!(
         matches!(second, Err(crate::chat::ChatError::Busy)),
         "{second:?}"
     );
     collect(first).await;
+
+    // A teammate's reply on one node reaches the visitor and the team watching on the other.
+    let mut team = b.chat.watch_team("demo");
+    let mut visitor = b
+        .chat
+        .watch("demo", session, token.as_deref())
+        .await
+        .unwrap();
+    let wrong = b.chat.watch("demo", session, Some("wrong")).await;
+    assert!(
+        matches!(wrong, Err(crate::chat::ChatError::WrongToken)),
+        "{:?}",
+        wrong.err()
+    );
+    let reply = a.chat.agent_reply(
+        "demo",
+        session,
+        "Hi, Sam here".into(),
+        "sam@acme.test".into(),
+    );
+    reply.await.unwrap();
+    for watch in [&mut team as &mut dyn WatchNext, &mut visitor] {
+        let mut changes = Vec::new();
+        for _ in 0..2 {
+            let next = tokio::time::timeout(Duration::from_secs(10), watch.next_activity());
+            changes.push(next.await.expect("news arrives").change);
+        }
+        assert!(
+            matches!(&changes[0], Change::Message(m) if m.content == "Hi, Sam here" && m.seq == 3),
+            "{changes:?}"
+        );
+        assert!(
+            matches!(&changes[1], Change::Handoff(h) if h.status == crate::chat::ConversationStatus::Human),
+            "{changes:?}"
+        );
+    }
     drop(redis);
+}
+
+/// Reads a watch whatever its key, for tests that hold both kinds.
+#[async_trait::async_trait]
+trait WatchNext: Send {
+    async fn next_activity(&mut self) -> crate::activity::Activity;
+}
+
+#[async_trait::async_trait]
+impl<K: Eq + std::hash::Hash + Send + Sync> WatchNext for crate::activity::Watch<K> {
+    async fn next_activity(&mut self) -> crate::activity::Activity {
+        match self.next().await {
+            Some(crate::activity::Watched::Activity(activity)) => (*activity).clone(),
+            _ => panic!("expected news"),
+        }
+    }
 }
 
 /// Waits until `check` holds, or fails the test after 10 s.

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{Arrival, FanOut, NodeError};
+use crate::activity::Activity;
 use crate::social_proof::SocialProofEvent;
 
 /// The channel every node of the cluster `id` publishes its events on. Clusters sharing a Redis
@@ -53,8 +54,11 @@ struct Announcement {
     /// The node that committed the event.
     node: Uuid,
     slug: String,
-    /// `None`: the project changed; read it again.
+    /// `None` (and no `activity`): the project changed; read it again.
     event: Option<SocialProofEvent>,
+    /// News of a conversation, for watchers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    activity: Option<Box<Activity>>,
 }
 
 impl From<redis::RedisError> for NodeError {
@@ -121,11 +125,15 @@ impl RedisFanOut {
     /// Queues an announcement for the publisher; a full queue (Redis unreachable for long)
     /// drops it.
     fn queue(&self, slug: &str, event: Option<&SocialProofEvent>) -> Result<(), NodeError> {
-        let announcement = Announcement {
+        self.queue_announcement(Announcement {
             node: self.node,
             slug: slug.to_owned(),
             event: event.cloned(),
-        };
+            activity: None,
+        })
+    }
+
+    fn queue_announcement(&self, announcement: Announcement) -> Result<(), NodeError> {
         let payload = serde_json::to_vec(&announcement).expect("events serialize");
         self.outbox
             .try_send(payload)
@@ -199,9 +207,10 @@ async fn listen(listening: Listening, mut pubsub: redis::aio::PubSub) {
                 continue;
             }
             let slug = announcement.slug;
-            let arrival = match announcement.event {
-                Some(event) => Arrival::Event { slug, event },
-                None => Arrival::Changed { slug },
+            let arrival = match (announcement.event, announcement.activity) {
+                (_, Some(activity)) => Arrival::Activity(activity),
+                (Some(event), None) => Arrival::Event { slug, event },
+                (None, None) => Arrival::Changed { slug },
             };
             if arrivals.send(arrival).is_err() {
                 return; // the engine has stopped
@@ -241,6 +250,18 @@ impl FanOut for RedisFanOut {
 
     async fn announce_change(&self, slug: &str) -> Result<(), NodeError> {
         self.queue(slug, None)
+    }
+
+    fn announce_activity(&self, activity: &Activity) {
+        let announcement = Announcement {
+            node: self.node,
+            slug: activity.project.clone(),
+            event: None,
+            activity: Some(Box::new(activity.clone())),
+        };
+        if let Err(error) = self.queue_announcement(announcement) {
+            tracing::debug!(%error, "conversation news not announced to the other nodes");
+        }
     }
 
     fn connected(&self) -> bool {
