@@ -54,6 +54,7 @@ use crate::routes;
         routes::admin_auth::refresh,
         routes::admin_auth::logout,
         routes::admin_auth::me,
+        routes::admin_auth::update_me,
         routes::admin_users::add_user,
         routes::admin_backup::get,
         routes::admin_members::mine,

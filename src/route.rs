@@ -249,7 +249,7 @@ impl AdminRoute {
 
     fn spec(&self) -> Spec {
         match self {
-            AdminRoute::Me => same_origin(&[(GET, SignedIn)], "admin_me"),
+            AdminRoute::Me => same_origin(&[(GET, SignedIn), (PATCH, SignedIn)], "admin_me"),
             AdminRoute::Users => same_origin(&[(POST, Admin)], "admin_users"),
             AdminRoute::Backup => same_origin(&[(GET, Admin)], "admin_backup"),
             AdminRoute::Invitations => same_origin(&[(GET, SignedIn)], "admin_invitations"),

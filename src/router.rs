@@ -262,6 +262,9 @@ async fn dispatch_signed_in(
     use routes::{admin_members as members, admin_projects as projects, admin_reports as reports};
     let method = request.method().clone();
     let (slug, op) = match route {
+        AdminRoute::Me if method == Method::PATCH => {
+            return routes::admin_auth::update_me(state, user, request).await;
+        }
         AdminRoute::Me => return Ok(routes::admin_auth::me(user)),
         AdminRoute::Users => return routes::admin_users::add_user(state, user, request).await,
         AdminRoute::Backup => {

@@ -32,6 +32,21 @@ pub struct VisitorMessage<'a> {
     sources: &'a [Source],
     status: MessageStatus,
     created_at: String,
+    /// A teammate's reply: the name and picture they chose (the name is null until they set
+    /// one: show the team's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    author: Option<AuthorView<'a>>,
+}
+
+/// How a teammate is shown to visitors.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorView<'a> {
+    #[schema(required = true)]
+    name: Option<&'a str>,
+    #[schema(required = true)]
+    avatar_url: Option<&'a str>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -60,6 +75,13 @@ impl<'a> VisitorMessage<'a> {
             sources: &message.sources,
             status: message.status,
             created_at: rfc3339(message.created_at_ms),
+            author: (message.role == Role::Agent).then(|| {
+                let signature = message.signature.as_ref();
+                AuthorView {
+                    name: signature.and_then(|s| s.name.as_deref()),
+                    avatar_url: signature.and_then(|s| s.avatar_url.as_deref()),
+                }
+            }),
         }
     }
 }
@@ -76,6 +98,9 @@ pub struct TeamMessage<'a> {
     feedback: Option<Feedback>,
     #[schema(required = true)]
     author: Option<&'a str>,
+    /// The display name the author's reply was shown to the visitor with.
+    #[schema(required = true)]
+    author_name: Option<&'a str>,
     created_at: String,
 }
 
@@ -88,6 +113,7 @@ impl<'a> From<&'a MessageRecord> for TeamMessage<'a> {
             status: message.status,
             feedback: message.feedback,
             author: message.author.as_deref(),
+            author_name: message.signature.as_ref().and_then(|s| s.name.as_deref()),
             created_at: rfc3339(message.created_at_ms),
         }
     }
@@ -372,11 +398,17 @@ impl<'a> From<&'a Document> for DocumentSummary<'a> {
 
 /// A user as sign-in and the admin API show them; never the password hash.
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct UserView<'a> {
     id: Uuid,
     email: &'a str,
     admin: bool,
     roles: &'a BTreeMap<String, MemberRole>,
+    /// The name visitors see on this user's replies; null: the project's team name.
+    #[schema(required = true)]
+    display_name: Option<&'a str>,
+    #[schema(required = true)]
+    avatar_url: Option<&'a str>,
 }
 
 impl<'a> From<&'a UserRecord> for UserView<'a> {
@@ -386,6 +418,8 @@ impl<'a> From<&'a UserRecord> for UserView<'a> {
             email: &user.email,
             admin: user.admin,
             roles: &user.roles,
+            display_name: user.profile.display_name.as_deref(),
+            avatar_url: user.profile.avatar_url.as_deref(),
         }
     }
 }

@@ -20,7 +20,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
 use crate::error::{ErrorKind, Failure};
-use crate::records::{Invitation, RefreshRecord, Role, UserRecord};
+use crate::records::{Invitation, Profile, RefreshRecord, Role, UserRecord};
 use crate::secret::SecretHash;
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
@@ -58,6 +58,8 @@ pub enum AccountError {
         "A project may have at most {MAX_PENDING_INVITATIONS} pending invitations; withdraw some first"
     )]
     TooManyInvitations,
+    #[error("{0}")]
+    BadProfile(&'static str),
     #[error("Accounts are temporarily unavailable, retry shortly")]
     Unavailable,
     #[error("hashing a password failed")]
@@ -69,7 +71,9 @@ pub enum AccountError {
 impl Failure for AccountError {
     fn kind(&self) -> ErrorKind {
         match self {
-            AccountError::BadEmail | AccountError::BadPassword => ErrorKind::Invalid,
+            AccountError::BadEmail | AccountError::BadPassword | AccountError::BadProfile(_) => {
+                ErrorKind::Invalid
+            }
             AccountError::Exists | AccountError::TooManyInvitations => ErrorKind::Conflict,
             AccountError::WrongCredentials | AccountError::BadRefreshToken => {
                 ErrorKind::Unauthorized
@@ -94,6 +98,48 @@ pub fn normalize_email(email: &str) -> Result<String, AccountError> {
         Ok(email)
     } else {
         Err(AccountError::BadEmail)
+    }
+}
+
+/// The longest display name.
+pub const DISPLAY_NAME_MAX_CHARS: usize = 60;
+/// The longest avatar URL.
+pub const AVATAR_URL_MAX_CHARS: usize = 500;
+
+/// A change to a user's profile: each field given replaces the stored one; an empty one clears
+/// it.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+impl ProfileChange {
+    /// `profile` with this change applied, checked: a name of at most
+    /// [`DISPLAY_NAME_MAX_CHARS`] printable characters, an absolute http(s) URL of at most
+    /// [`AVATAR_URL_MAX_CHARS`].
+    pub fn apply(self, mut profile: Profile) -> Result<Profile, AccountError> {
+        if let Some(name) = self.display_name {
+            let name = name.trim();
+            if name.chars().count() > DISPLAY_NAME_MAX_CHARS || name.chars().any(char::is_control) {
+                return Err(AccountError::BadProfile(
+                    "displayName must be at most 60 characters, on one line",
+                ));
+            }
+            profile.display_name = (!name.is_empty()).then(|| name.to_owned());
+        }
+        if let Some(avatar) = self.avatar_url {
+            let avatar = avatar.trim();
+            let web = url::Url::parse(avatar)
+                .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+            if !avatar.is_empty() && (!web || avatar.len() > AVATAR_URL_MAX_CHARS) {
+                return Err(AccountError::BadProfile(
+                    "avatarUrl must be an http(s) URL of at most 500 characters",
+                ));
+            }
+            profile.avatar_url = (!avatar.is_empty()).then(|| avatar.to_owned());
+        }
+        Ok(profile)
     }
 }
 
@@ -129,6 +175,7 @@ pub fn new_user(email: &str, password: &str, admin: bool) -> Result<UserRecord, 
         admin,
         roles: BTreeMap::new(),
         created_at_ms: now_ms(),
+        profile: Profile::default(),
     })
 }
 
@@ -173,6 +220,12 @@ pub enum AccountsMessage {
     Accept(Uuid, String, RpcReplyPort<Result<Role, AccountError>>),
     /// Remove the invitation of an email to a project (declined or withdrawn).
     Uninvite(String, String, RpcReplyPort<Result<(), AccountError>>),
+    /// Changes a user's profile; replies with the user as stored.
+    UpdateProfile(
+        Uuid,
+        ProfileChange,
+        RpcReplyPort<Result<UserRecord, AccountError>>,
+    ),
     /// A project is being deleted: every role and invitation on it goes.
     ForgetProject(String, RpcReplyPort<Result<(), AccountError>>),
     /// Panic inside the handler, to prove supervision restarts the actor.
@@ -229,6 +282,9 @@ impl Actor for Accounts {
             }
             AccountsMessage::Uninvite(slug, email, reply) => {
                 let _ = reply.send(uninvite(state, &slug, &email).await);
+            }
+            AccountsMessage::UpdateProfile(user_id, change, reply) => {
+                let _ = reply.send(update_profile(state, user_id, change).await);
             }
             AccountsMessage::ForgetProject(slug, reply) => {
                 let _ = reply.send(forget_project(state, &slug).await);
@@ -321,6 +377,22 @@ async fn grant(
     state.store.put_user(&user).await?;
     state.store.flush().await?;
     Ok(())
+}
+
+async fn update_profile(
+    state: &AccountsArguments,
+    user_id: Uuid,
+    change: ProfileChange,
+) -> Result<UserRecord, AccountError> {
+    let mut user = state
+        .store
+        .user_by_id(user_id)
+        .await?
+        .ok_or(AccountError::NoSuchUser)?;
+    user.profile = change.apply(user.profile)?;
+    state.store.put_user(&user).await?;
+    state.store.flush().await?;
+    Ok(user)
 }
 
 async fn invite(state: &AccountsArguments, invitation: &Invitation) -> Result<(), AccountError> {

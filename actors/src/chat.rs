@@ -145,6 +145,26 @@ pub struct MessageRecord {
     /// Who wrote an `Agent` message (their email); never shown to visitors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// How visitors see the author of an `Agent` message, as their profile was when they wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+}
+
+/// The name and picture a teammate's reply is shown with (from their profile).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Signature {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+}
+
+/// Who writes a teammate's reply: their email (for the team) and how visitors see them.
+#[derive(Debug, Clone)]
+pub struct Author {
+    pub email: String,
+    pub signature: Signature,
 }
 
 impl MessageRecord {

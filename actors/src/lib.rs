@@ -35,8 +35,8 @@ pub mod time;
 pub mod widget;
 
 pub use chat::{
-    ChatError, ChatEvent, ConversationStatus, Handoff, HandoffChange, LeadContact, MessageRecord,
-    Source, Transcript,
+    Author, ChatError, ChatEvent, ConversationStatus, Handoff, HandoffChange, LeadContact,
+    MessageRecord, Source, Transcript,
 };
 pub use engine::{Accounts, Chat, Engine, EngineArguments, Projects, Reports};
 pub use error::{ErrorKind, Failure};

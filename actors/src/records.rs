@@ -68,6 +68,20 @@ pub struct UserRecord {
     /// Roles per project slug.
     pub roles: BTreeMap<String, Role>,
     pub created_at_ms: u64,
+    #[serde(default)]
+    pub profile: Profile,
+}
+
+/// What a user tells about themselves: how visitors see their replies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    /// The name visitors see on the user's replies; until set, the project's team name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// An http(s) picture shown beside the user's replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
 }
 
 impl UserRecord {

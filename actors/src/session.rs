@@ -20,8 +20,9 @@ use uuid::Uuid;
 
 use crate::activity::{Activities, Change};
 use crate::chat::{
-    ChatError, ChatEvent, ConversationStatus, Feedback, Handoff, HandoffChange, LeadContact,
-    MessageRecord, MessageStatus, Role, SessionRecord, Source, Transcript, new_session_token,
+    Author, ChatError, ChatEvent, ConversationStatus, Feedback, Handoff, HandoffChange,
+    LeadContact, MessageRecord, MessageStatus, Role, SessionRecord, Source, Transcript,
+    new_session_token,
 };
 use crate::llm::{LlmError, LlmProvider, LlmStats, Prompt, TextStream, Turn, system_prompt};
 use crate::nodes::{AnswerLease, AnswerLeases};
@@ -132,7 +133,7 @@ pub enum SessionMessage {
     /// A teammate's reply from the dashboard (text, their email); replies once durable.
     AgentReply(
         String,
-        String,
+        Author,
         RpcReplyPort<Result<MessageRecord, ChatError>>,
     ),
     /// From the answer stream: the answer ended this way. A complete answer waits on the
@@ -478,7 +479,7 @@ impl SessionState {
     async fn agent_reply(
         &mut self,
         text: String,
-        author: String,
+        author: Author,
     ) -> Result<MessageRecord, ChatError> {
         self.reload().await?;
         if self.record.is_none() {
@@ -492,7 +493,8 @@ impl SessionState {
             sources: Vec::new(),
             status: MessageStatus::Complete,
             feedback: None,
-            author: Some(author.clone()),
+            author: Some(author.email.clone()),
+            signature: Some(author.signature),
         };
         let message = self.add_message(message).await?;
         // From the record as it is now (adding the message may have read it again).
@@ -502,7 +504,7 @@ impl SessionState {
             .and_then(|record| record.handoff.assignee.clone());
         let handoff = Handoff {
             status: ConversationStatus::Human,
-            assignee: assignee.or(Some(author)),
+            assignee: assignee.or(Some(author.email)),
             since_ms: now_ms(),
         };
         // The reply is durable and the visitor sees it: a failure here is logged, not answered,
@@ -653,6 +655,7 @@ impl SessionState {
                 status: ended.status,
                 feedback: None,
                 author: None,
+                signature: None,
             })
             .await;
         match stored {
@@ -683,6 +686,7 @@ fn visitor_message(text: String) -> MessageRecord {
         status: MessageStatus::Complete,
         feedback: None,
         author: None,
+        signature: None,
     }
 }
 

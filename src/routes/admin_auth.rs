@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 
-use helpyap_actors::accounts::{AccountError, RefreshGrant, normalize_email};
+use helpyap_actors::accounts::{AccountError, ProfileChange, RefreshGrant, normalize_email};
 use helpyap_actors::records::UserRecord;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -116,6 +116,40 @@ pub fn me(user: &UserRecord) -> Response<Body> {
         limits: DashboardLimits::CURRENT,
     };
     json_response(StatusCode::OK, &me)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ProfileBody {
+    /// How visitors see your replies; empty clears it.
+    #[schema(max_length = 60)]
+    display_name: Option<String>,
+    /// An http(s) picture beside your replies; empty clears it.
+    #[schema(max_length = 500)]
+    avatar_url: Option<String>,
+}
+
+#[utoipa::path(
+    patch, path = "/api/admin/me", tag = "admin: sign-in",
+    request_body = ProfileBody,
+    responses((status = 200, description = "Your profile changed; the signed-in user as now stored", body = crate::views::Me))
+)]
+pub async fn update_me(
+    state: &AppState,
+    user: &UserRecord,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let body: ProfileBody = read_json(request, state.body_limits()).await?;
+    let change = ProfileChange {
+        display_name: body.display_name,
+        avatar_url: body.avatar_url,
+    };
+    let user = state
+        .engine
+        .accounts
+        .update_profile(user.id, change)
+        .await?;
+    Ok(me(&user))
 }
 
 /// The user a request's access token speaks for: 401 when the token is missing, invalid or

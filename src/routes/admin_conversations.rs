@@ -12,8 +12,9 @@
 //! The router has checked the caller's role on the project before any of these run.
 
 use helpyap_actors::accounts::normalize_email;
+use helpyap_actors::chat::Signature;
 use helpyap_actors::records::UserRecord;
-use helpyap_actors::{ConversationStatus, HandoffChange};
+use helpyap_actors::{Author, ConversationStatus, HandoffChange};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
@@ -251,6 +252,17 @@ async fn member_email(state: &AppState, slug: &str, email: &str) -> Result<Strin
     }
 }
 
+/// `user` as the author of a reply: visitors see the name and picture of their profile.
+fn author(user: &UserRecord) -> Author {
+    Author {
+        email: user.email.clone(),
+        signature: Signature {
+            name: user.profile.display_name.clone(),
+            avatar_url: user.profile.avatar_url.clone(),
+        },
+    }
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 struct ReplyBody {
     #[schema(required = true, nullable = false, min_length = 1, max_length = 4000)]
@@ -285,7 +297,7 @@ pub async fn reply(
     let message = state
         .engine
         .chat
-        .agent_reply(slug, id, text.to_owned(), user.email.clone())
+        .agent_reply(slug, id, text.to_owned(), author(user))
         .await
         .map_err(conversation_error)?;
     tracing::info!(project = %slug, session = %id, user = %user.id, "agent replied");

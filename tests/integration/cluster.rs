@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::chat::{body, read_answer};
 use crate::fake_llm::FakeLlm;
-use crate::live::{Sse, poll, push_named, ws, ws_next};
+use crate::live::{Sse, poll, push_named, ws, ws_next, ws_next_within};
 use crate::support::{DEMO_SECRET, TestServer, client, expect_error, health, visitor_session};
 
 /// How often the test nodes read PostgreSQL for what they were not told: rarely, so the
@@ -271,6 +271,39 @@ async fn one_answer_at_a_time_per_session_across_nodes() {
     assert_eq!(next.status, 200);
     let roles = transcript_roles(&nodes[0], session, &token).await;
     assert_eq!(roles, turns.repeat(3), "nothing overwritten, nothing lost");
+}
+
+/// A visitor on one node and the team on another hear each other within a second: news goes
+/// through Redis.
+#[tokio::test]
+async fn a_teammate_on_one_node_and_a_visitor_on_another_hear_each_other_live() {
+    use crate::handoff::{team_stream, visitor_ws};
+    let nodes = cluster(2, |_| {}).await;
+    let agent = nodes[0].agent("sam@example.com").await;
+    let mut team = team_stream(&nodes[0], &agent).await;
+    let session = Uuid::new_v4();
+    let ask = |node: &TestServer, token: Option<&str>, text: &str| {
+        let request = client().post(node.url("/api/chat"));
+        let request = request.json(&body(session, token, text));
+        async move { read_answer(request.send().await.unwrap()).await }
+    };
+    let first = ask(&nodes[1], None, "Do you ship to Canada?").await;
+    let token = first.token.unwrap();
+    let question = team.next_json_within(Duration::from_secs(1)).await;
+    assert_eq!(question["message"]["content"], "Do you ship to Canada?");
+
+    let mut socket = visitor_ws(&nodes[1], session, &token).await;
+    let path = format!("/api/admin/projects/demo/conversations/{session}/reply");
+    agent
+        .post(&path, json!({ "text": "Yes!" }))
+        .expect(201)
+        .await;
+    let reply = ws_next_within(&mut socket, Duration::from_secs(1)).await;
+    assert_eq!(reply["message"]["content"], "Yes!");
+    assert_eq!(
+        ws_next_within(&mut socket, Duration::from_secs(1)).await["status"],
+        "human"
+    );
 }
 
 /// Who wrote each message of the session's transcript, as `node` serves it.

@@ -12,9 +12,19 @@ use helpyap::config::LlmFallback;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::client_async;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
 use crate::chat::{Answer, ask, with_fake};
 use crate::fake_llm::FakeLlm;
-use crate::support::{TestServer, client, visitor_session};
+use crate::live::{Sse, Ws, ws_next_within};
+use crate::support::{Caller, TestServer, client, expect_error, visitor_session};
+
+/// How fast news must reach a watcher.
+const DELIVERY: Duration = Duration::from_secs(1);
 
 /// The `data` of the answer's `data-handoff` part, if it has one.
 fn handoff(answer: &Answer) -> Option<Value> {
@@ -230,4 +240,184 @@ async fn without_a_teammate_reply_the_assistant_takes_the_conversation_back() {
     let path = format!("/api/admin/projects/demo/conversations/{session}");
     let conversation = agent.get(&path).expect(200).await;
     assert_eq!(conversation["status"], "open");
+}
+
+/// The visitor's live channel for `session` over WebSocket, after sending `token` first.
+pub(crate) async fn visitor_ws(server: &TestServer, session: Uuid, token: &str) -> Ws {
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let url = format!(
+        "ws://{}/api/widget/session/ws?project=demo&sessionId={session}",
+        server.addr
+    );
+    let (mut socket, response) = client_async(url, stream).await.unwrap();
+    assert_eq!(response.status(), 101);
+    let hello = json!({ "token": token }).to_string();
+    socket.send(Message::text(hello)).await.unwrap();
+    socket
+}
+
+/// The team's live stream of `demo`, as `caller` sees it.
+pub(crate) async fn team_stream(server: &TestServer, caller: &Caller) -> Sse {
+    let response = client()
+        .get(server.url("/api/admin/projects/demo/live"))
+        .bearer_auth(caller.token())
+        .send()
+        .await
+        .unwrap();
+    Sse::of(response)
+}
+
+/// The visitor's live channel for `session` over SSE.
+fn visitor_stream(
+    server: &TestServer,
+    session: Uuid,
+    token: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let path = format!("/api/widget/session/stream?project=demo&sessionId={session}");
+    let request = client().get(server.url(&path));
+    match token {
+        Some(token) => request.header("X-Session-Token", token),
+        None => request,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn teammates_and_visitors_hear_each_other_live_and_replies_carry_the_teammates_name() {
+    let server = TestServer::start().await;
+    let agent = server.agent("sam@example.com").await;
+
+    // A profile: the name and picture visitors see on replies.
+    let bad = json!({ "avatarUrl": "javascript:alert(1)" });
+    let error = agent.patch("/api/admin/me", bad).expect_error(400).await;
+    assert!(error.contains("avatarUrl"), "{error}");
+    let long = json!({ "displayName": "S".repeat(61) });
+    agent.patch("/api/admin/me", long).expect_error(400).await;
+    let profile = json!({ "displayName": " Sam ", "avatarUrl": "https://cdn.example.com/sam.png" });
+    let me = agent.patch("/api/admin/me", profile).expect(200).await;
+    assert_eq!(me["displayName"], "Sam");
+    assert_eq!(
+        agent.get("/api/admin/me").expect(200).await["avatarUrl"],
+        "https://cdn.example.com/sam.png"
+    );
+
+    // The team watches before the visitor arrives: the question and the answer show up.
+    let mut team = team_stream(&server, &agent).await;
+    let session = Uuid::new_v4();
+    let first = ask(&server, session, None, "Do you ship to Canada?").await;
+    let token = first.token.clone().unwrap();
+    let question = team.next_json_within(DELIVERY).await;
+    assert_eq!(question["type"], "message");
+    assert_eq!(question["conversationId"], session.to_string());
+    assert_eq!(question["seq"], 1, "a new conversation");
+    assert_eq!(question["message"]["content"], "Do you ship to Canada?");
+    let answer = team.next_json_within(DELIVERY).await;
+    assert_eq!(answer["message"]["role"], "assistant");
+
+    // The visitor's channels: a wrong or missing token is refused, an unknown session is 404.
+    let unknown = visitor_stream(&server, Uuid::new_v4(), Some(&token))
+        .send()
+        .await
+        .unwrap();
+    expect_error(unknown, 404).await;
+    let missing = visitor_stream(&server, session, None).send().await.unwrap();
+    expect_error(missing, 401).await;
+    let wrong = visitor_stream(&server, session, Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(wrong, 401).await;
+    let mut refused = visitor_ws(&server, session, "wrong").await;
+    match tokio::time::timeout(DELIVERY, refused.next())
+        .await
+        .unwrap()
+    {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Policy),
+        other => panic!("expected a policy close, got {other:?}"),
+    }
+    let mut socket = visitor_ws(&server, session, &token).await;
+    let mut stream = Sse::of(
+        visitor_stream(&server, session, Some(&token))
+            .send()
+            .await
+            .unwrap(),
+    );
+
+    // A lead reaches the team live, with the status change it brings.
+    leave_lead(&server, session, &token).await;
+    let lead = team.next_json_within(DELIVERY).await;
+    assert_eq!(
+        (lead["type"].as_str(), lead["lead"]["email"].as_str()),
+        (Some("lead"), Some("visitor@example.com"))
+    );
+    let waiting = team.next_json_within(DELIVERY).await;
+    assert_eq!(waiting["handoff"]["status"], "waiting");
+    for news in [
+        ws_next_within(&mut socket, DELIVERY).await,
+        stream.next_json_within(DELIVERY).await,
+    ] {
+        assert_eq!(news["type"], "status");
+        assert_eq!(news["status"], "waiting");
+    }
+
+    // The teammate's reply reaches the visitor's open page within a second, signed by name.
+    let path = format!("/api/admin/projects/demo/conversations/{session}/reply");
+    agent
+        .post(&path, json!({ "text": "Hi, Sam here. Yes we do!" }))
+        .expect(201)
+        .await;
+    for (news, status) in [
+        (
+            ws_next_within(&mut socket, DELIVERY).await,
+            ws_next_within(&mut socket, DELIVERY).await,
+        ),
+        (
+            stream.next_json_within(DELIVERY).await,
+            stream.next_json_within(DELIVERY).await,
+        ),
+    ] {
+        assert_eq!(news["type"], "message");
+        let message = &news["message"];
+        assert_eq!(
+            (message["from"].as_str(), message["content"].as_str()),
+            (Some("agent"), Some("Hi, Sam here. Yes we do!"))
+        );
+        assert_eq!(
+            message["author"],
+            json!({ "name": "Sam", "avatarUrl": "https://cdn.example.com/sam.png" })
+        );
+        assert!(
+            !news.to_string().contains("sam@example.com"),
+            "no teammate's email reaches visitors"
+        );
+        assert_eq!(status["status"], "human");
+    }
+    let reply = team.next_json_within(DELIVERY).await;
+    assert_eq!(reply["message"]["authorName"], "Sam");
+    assert_eq!(
+        team.next_json_within(DELIVERY).await["handoff"]["status"],
+        "human"
+    );
+    let transcript = visitor_session(&server, session, &token).await;
+    assert_eq!(transcript["messages"][2]["author"]["name"], "Sam");
+
+    // The visitor's next message reaches the team; the visitor hears nothing of their own.
+    let held = ask(&server, session, Some(&token), "Great, hold an XL for me!").await;
+    assert_eq!(handoff(&held).unwrap()["status"], "human");
+    let mine = team.next_json_within(DELIVERY).await;
+    assert_eq!(mine["message"]["content"], "Great, hold an XL for me!");
+    agent
+        .patch(
+            &format!("/api/admin/projects/demo/conversations/{session}"),
+            json!({ "status": "resolved" }),
+        )
+        .expect(200)
+        .await;
+    assert_eq!(
+        ws_next_within(&mut socket, DELIVERY).await["status"],
+        "resolved"
+    );
+    assert_eq!(
+        team.next_json_within(DELIVERY).await["handoff"]["status"],
+        "resolved"
+    );
 }

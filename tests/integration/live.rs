@@ -69,13 +69,31 @@ impl Sse {
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
         }
-        let response = request.send().await.unwrap();
+        Sse::of(request.send().await.unwrap())
+    }
+
+    /// Reads `response`, which must be a 200 event stream.
+    pub(crate) fn of(response: reqwest::Response) -> Sse {
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         Sse {
             response,
             pending: String::new(),
         }
+    }
+
+    /// The JSON of the next `data:` frame, within `limit`.
+    pub(crate) async fn next_json_within(&mut self, limit: Duration) -> Value {
+        let next = async {
+            loop {
+                if let Some(data) = self.next().await.expect("stream ended").data {
+                    return serde_json::from_str(&data).unwrap();
+                }
+            }
+        };
+        tokio::time::timeout(limit, next)
+            .await
+            .expect("no news in time")
     }
 
     /// The next frame that is not a comment; `None` when the stream ended.

@@ -14,6 +14,7 @@ fn user(email: &str, password: &str) -> UserRecord {
         admin: true,
         roles: BTreeMap::new(),
         created_at_ms: 1,
+        profile: Default::default(),
     }
 }
 

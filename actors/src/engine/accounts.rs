@@ -6,8 +6,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::accounts::{
-    AccountError, AccountsMessage, RefreshGrant, hash_password, new_user, normalize_email,
-    verify_password,
+    AccountError, AccountsMessage, ProfileChange, RefreshGrant, hash_password, new_user,
+    normalize_email, verify_password,
 };
 use crate::records::{Invitation, Role, UserRecord};
 use crate::time::now_ms;
@@ -39,6 +39,20 @@ impl Accounts {
         let add = |reply| AccountsMessage::AddUser(Box::new(user.clone()), reply);
         call_actor(&self.core.accounts()?, add, AccountError::Unavailable).await?;
         Ok(user)
+    }
+
+    /// Changes the profile of user `user_id`; answers the user as stored.
+    pub async fn update_profile(
+        &self,
+        user_id: Uuid,
+        change: ProfileChange,
+    ) -> Result<UserRecord, AccountError> {
+        call_actor(
+            &self.core.accounts()?,
+            |reply| AccountsMessage::UpdateProfile(user_id, change.clone(), reply),
+            AccountError::Unavailable,
+        )
+        .await
     }
 
     /// Gives user `user_id` `role` on project `slug`, or takes their role away (`None`).

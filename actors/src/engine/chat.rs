@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::activity::Watch;
 use crate::chat::{
-    ChatError, ConversationStatus, Feedback, Handoff, HandoffChange, LeadContact, MessageRecord,
-    SessionRecord, Transcript,
+    Author, ChatError, ConversationStatus, Feedback, Handoff, HandoffChange, LeadContact,
+    MessageRecord, SessionRecord, Transcript,
 };
 use crate::lead::{LeadFields, LeadRecord};
 use crate::project::{ProjectError, ProjectMessage};
@@ -113,7 +113,7 @@ impl Chat {
         slug: &str,
         session_id: Uuid,
         text: String,
-        author: String,
+        author: Author,
     ) -> Result<MessageRecord, ChatError> {
         let record = self.core.store.session(session_id).await?;
         if record.is_none_or(|record| record.project != slug) {

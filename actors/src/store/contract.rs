@@ -120,6 +120,7 @@ fn user(email: &str) -> UserRecord {
         admin: false,
         roles: BTreeMap::from([("demo".to_string(), Role::Agent)]),
         created_at_ms: 7,
+        profile: Default::default(),
     }
 }
 
@@ -148,6 +149,7 @@ pub(crate) fn message(seq: u32, content: &str) -> MessageRecord {
         status: MessageStatus::Complete,
         feedback: None,
         author: None,
+        signature: None,
     }
 }
 
