@@ -162,6 +162,18 @@ impl HandoffNotice {
         };
         HandoffNotice { status, text }
     }
+
+    /// What the visitor's live channel says when a teammate changed the status.
+    pub fn news(status: ConversationStatus) -> HandoffNotice {
+        let text = match status {
+            ConversationStatus::Open => "The assistant is answering again.",
+            ConversationStatus::Resolved => {
+                "A teammate marked this conversation as resolved. Ask anything, and the assistant will answer."
+            }
+            waiting_or_human => return HandoffNotice::of(waiting_or_human),
+        };
+        HandoffNotice { status, text }
+    }
 }
 
 /// One message of a visitor's live channel (`/api/widget/session/ws` and `/stream`).
@@ -185,7 +197,7 @@ impl<'a> VisitorNews<'a> {
                 message: VisitorMessage::new(activity.session, message),
             }),
             Change::Handoff(handoff) => {
-                Some(VisitorNews::Status(HandoffNotice::of(handoff.status)))
+                Some(VisitorNews::Status(HandoffNotice::news(handoff.status)))
             }
             Change::Message(_) | Change::Lead(_) => None,
         }

@@ -55,7 +55,18 @@ header button { background: transparent; border: 0; color: #fff; cursor: pointer
 .msg.assistant { align-self: flex-start; background: #fff; border: 1px solid #e3e5ee;
   border-bottom-left-radius: 4px; }
 .msg.agent { border-color: var(--hy-color); }
-.msg .author { font-size: 11px; font-weight: 600; color: var(--hy-color); margin-bottom: 2px; }
+.msg .author { font-size: 11px; font-weight: 600; color: var(--hy-color); margin-bottom: 2px; display: flex;
+  align-items: center; gap: 6px; }
+.msg .author img { width: 20px; height: 20px; border-radius: 50%; object-fit: cover; }
+.badge { position: absolute; top: -2px; right: -2px; min-width: 20px; height: 20px; padding: 0 5px; border-radius: 10px;
+  background: #e5484d; color: #fff; font-size: 12px; font-weight: 700; line-height: 20px; text-align: center;
+  box-shadow: 0 0 0 2px #fff; }
+.badge[hidden], .teaser[hidden] { display: none; }
+.teaser { position: fixed; bottom: 88px; max-width: 280px; background: #fff; color: #1f2330; border: 0;
+  border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.2); padding: 10px 12px; font-size: 13px; cursor: pointer;
+  z-index: 2147483646; display: grid; gap: 2px; }
+.teaser strong { font-size: 12px; color: var(--hy-color); }
+.teaser span { display: -webkit-box; -webkit-line-clamp: 3; -webkit-box-orient: vertical; overflow: hidden; }
 .msg.error { align-self: stretch; background: #fff3f3; border: 1px solid #f3c7c7; color: #8a1c1c; }
 .msg.status { align-self: center; max-width: 100%; padding: 2px 8px; font-size: 12px; color: #555; background: none; border: 0; text-align: center; }
 .msg.error button { margin-left: 8px; }
@@ -101,7 +112,6 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
 }
 @media (prefers-reduced-motion: reduce) { * { transition: none !important; animation: none !important; } }
 `;
-  const AGENT_POLL_MS = 4000;
   const POLL_MS = 15000;
 
   // Attributes that are null or undefined are left out.
@@ -210,6 +220,24 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     return response.json().catch(() => null);
   }
 
+  // Calls `onData` with each `data:` line's text of an SSE response, until it ends.
+  async function readData(response, onData) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let pending = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      pending += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = pending.indexOf("\n\n")) >= 0) {
+        const block = pending.slice(0, end);
+        pending = pending.slice(end + 2);
+        for (const line of block.split("\n")) if (line.startsWith("data: ")) onData(line.slice(6));
+      }
+    }
+  }
+
   // ---- Start ----------------------------------------------------------------------------------
 
   async function start() {
@@ -259,6 +287,10 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       class: `launcher ${side}`, type: "button", "aria-label": `Open chat with ${config.name}`,
       "aria-expanded": "false",
     }, icon(CHAT_PATH));
+    // Unread teammates' replies while the chat is closed: a count on the bubble, the last one above it.
+    const badge = el("span", { class: "badge", hidden: "", "aria-hidden": "true" });
+    launcher.append(badge);
+    const teaser = el("button", { class: `teaser ${side}`, type: "button", hidden: "" });
     const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
     const quick = el("div", { class: "quick" });
     const input = el("textarea", {
@@ -279,7 +311,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     const panel = el("div", {
       class: `panel ${side}`, role: "dialog", "aria-label": `Chat with ${config.name}`, hidden: "",
     }, header, log, quick, human, form);
-    root.append(panel, launcher);
+    root.append(panel, teaser, launcher);
 
     let sessionId = load("sessionId");
     let token = load("token");
@@ -287,6 +319,8 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     updateHuman();
     let busy = false;
     let restored = false;
+    // The stored conversation is on screen (after `restore`): live news is shown, not only counted.
+    let rendered = false;
     // This mount's JSON calls: stopped when it is destroyed.
     const call = (method, path, options) => http(method, path, { signal: life.signal, ...options });
 
@@ -295,6 +329,8 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       launcher.setAttribute("aria-expanded", String(open));
       launcher.setAttribute("aria-label", open ? "Close chat" : `Open chat with ${config.name}`);
       if (open) {
+        markRead();
+        log.scrollTop = log.scrollHeight; // replies may have come while it was closed
         if (!restored) { restored = true; restore(); }
         if (focus) input.focus();
       } else {
@@ -302,6 +338,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       }
     }
     launcher.addEventListener("click", () => toggle(panel.hidden));
+    teaser.addEventListener("click", () => toggle(true));
     panel.addEventListener("keydown", (event) => {
       if (event.key === "Escape") return toggle(false);
       if (event.key !== "Tab") return;
@@ -325,6 +362,9 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     // The highest message seq shown; message ids are `SESSION-SEQ`.
     const seqOf = (id) => Number(String(id || "").split("-").pop()) || 0;
     let seen = 0;
+    // The conversation's status the visitor was last told of, so a status line is not repeated.
+    let lastStatus = null;
+    let unread = 0;
 
     function showWelcome() {
       log.replaceChildren();
@@ -374,8 +414,10 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     }
 
     function newConversation() {
-      sessionId = null; token = null; seen = 0;
-      save("sessionId", null); save("token", null);
+      stopListening();
+      sessionId = null; token = null; seen = 0; lastStatus = null;
+      save("sessionId", null); save("token", null); save("read", null);
+      markRead();
       updateHuman();
       showWelcome();
       input.focus();
@@ -387,12 +429,14 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     // the visitor left for the team.
     const conversation = () => call("GET", "/api/widget/session", { params: { sessionId }, token });
     const transcript = async () => (await conversation()).messages;
-    const leadSent = (lead) =>
-      el("div", { class: "msg assistant", text: `Thanks! We will email you at ${lead.email}.` });
+    const leadSent = (lead) => {
+      lastStatus = "waiting";
+      return el("div", { class: "msg assistant", text: `Thanks! We will email you at ${lead.email}.` });
+    };
 
     async function restore() {
-      if (!sessionId || !token) return;
       try {
+        if (!sessionId || !token) return;
         const { messages, lead } = await conversation();
         if (!messages.length) return;
         quick.replaceChildren();
@@ -402,16 +446,25 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
           showStored(message);
         }
         if (!leadShown) log.append(leadSent(lead));
+        if (!panel.hidden) markRead();
       } catch (error) {
         forgetIfRefused(error, [401, 403, 404]); // or offline: start fresh
+      } finally {
+        rendered = true;
       }
     }
+
+    // A teammate's name as they chose it, else the team's.
+    const authorName = (message) => message.author?.name || `${config.company || config.name} team`;
 
     function showStored(message) {
       seen = Math.max(seen, seqOf(message.id));
       if (message.from === "agent") {
+        lastStatus = "human";
         const node = bubble("assistant agent", message.content);
-        node.prepend(el("div", { class: "author", text: `${config.company || config.name} team` }));
+        const avatar = message.author?.avatarUrl && safeUrl(message.author.avatarUrl);
+        const picture = avatar ? [el("img", { src: avatar, alt: "", loading: "lazy", referrerpolicy: "no-referrer" })] : [];
+        node.prepend(el("div", { class: "author" }, ...picture, authorName(message)));
         return;
       }
       const node = bubble(message.role === "user" ? "user" : "assistant", message.content);
@@ -421,19 +474,94 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       }
     }
 
-    // Teammates may reply from the dashboard: while the chat is open, look for their messages.
-    if (!preview) {
-      life.interval(async () => {
-        if (panel.hidden || busy || !sessionId || !token || document.hidden) return;
+    // ---- The conversation, live: teammates' replies and who answers, pushed by the server.
+    // WebSocket first (the session token is its first message); else SSE read with fetch, which
+    // can send the token as a header. Open while there is a session, chat open or not. After each
+    // (re)connect the transcript is read once, so nothing said while it was down is missed.
+    let stopLive = null;
+    function listen() {
+      if (preview || stopLive || !sessionId || !token) return;
+      const channel = scope();
+      stopLive = life.own(() => channel.destroy());
+      const params = { sessionId }, secret = token;
+      const again = (connect, attempt) => channel.timeout(() => connect(attempt + 1),
+        Math.min(30000, 1000 * 2 ** attempt) * (0.5 + Math.random()));
+      function viaWebSocket(attempt = 0) {
+        let opened = false, socket;
+        try { socket = new WebSocket(api("/api/widget/session/ws", params).replace(/^http/, "ws")); } catch { return viaSse(0); }
+        const close = channel.own(() => { socket.onclose = null; socket.close(); });
+        socket.onopen = () => { opened = true; attempt = 0; socket.send(JSON.stringify({ token: secret })); catchUp(); };
+        socket.onmessage = (message) => newsIn(message.data);
+        socket.onclose = (event) => {
+          close(); // closed already: only forgotten
+          if (event.code === 1008) return; // the token is refused: this session is over
+          if (!opened && attempt >= 1) return viaSse(0);
+          again(viaWebSocket, attempt);
+        };
+      }
+      async function viaSse(attempt) {
         try {
-          for (const message of await transcript()) {
-            if (seqOf(message.id) <= seen) continue;
-            if (message.from === "agent") showStored(message);
-            else seen = Math.max(seen, seqOf(message.id));
-          }
-        } catch { /* try again later */ }
-      }, AGENT_POLL_MS);
+          const response = await fetch(api("/api/widget/session/stream", params),
+            { headers: { "X-Session-Token": secret }, signal: channel.signal });
+          if ([401, 403, 404].includes(response.status)) return;
+          if (response.ok) { attempt = 0; catchUp(); await readData(response, newsIn); }
+        } catch { /* offline, or stopped */ }
+        if (!channel.signal.aborted) again(viaSse, attempt);
+      }
+      viaWebSocket();
     }
+    function stopListening() { stopLive?.(); stopLive = null; }
+
+    function newsIn(data) {
+      let news;
+      try { news = JSON.parse(data); } catch { return; }
+      if (news.type === "message") teammateSaid(news.message);
+      else if (news.type === "status") statusChanged(news);
+      else if (news.type === "missed") catchUp();
+    }
+    function teammateSaid(message) {
+      if (seqOf(message.id) <= seen) return;
+      if (rendered) showStored(message);
+      else seen = seqOf(message.id); // `restore` shows it
+      if (panel.hidden) notify(message);
+      else markRead();
+    }
+    // Who answers changed (a teammate took over, handed back, resolved): one line, said once. While
+    // the visitor's own question streams, its answer says it.
+    function statusChanged(news) {
+      if (!rendered || busy || news.status === lastStatus) return;
+      lastStatus = news.status;
+      log.append(el("div", { class: "msg status", role: "status", text: String(news.text || "") }));
+      log.scrollTop = log.scrollHeight;
+    }
+    // Messages the visitor has not seen: shown when the chat has been opened, else counted unread.
+    async function catchUp() {
+      if (busy) return;
+      try {
+        const read = Number(load("read")) || 0;
+        for (const message of await transcript()) {
+          if (message.from !== "agent") { seen = Math.max(seen, seqOf(message.id)); continue; }
+          if (rendered || seqOf(message.id) > read) teammateSaid(message);
+        }
+      } catch { /* the next reconnect tries again */ }
+    }
+    function notify(message) {
+      unread += 1;
+      badge.textContent = String(unread);
+      badge.hidden = false;
+      launcher.setAttribute("aria-label", `Open chat with ${config.name}: ${unread} unread`);
+      const text = String(message.content || "");
+      teaser.replaceChildren(el("strong", { text: authorName(message) }),
+        el("span", { text: text.length > 140 ? `${text.slice(0, 140)}…` : text }));
+      teaser.hidden = false;
+    }
+    function markRead() {
+      unread = 0;
+      badge.hidden = true;
+      teaser.hidden = true;
+      if (sessionId) save("read", String(seen));
+    }
+    listen();
 
     async function ask(text) {
       busy = true; send.disabled = true;
@@ -457,7 +585,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
         });
         if (!response.ok) throw await failure(response, "The assistant is unavailable");
         const newToken = response.headers.get("X-Session-Token");
-        if (newToken) { token = newToken; save("token", token); updateHuman(); }
+        if (newToken) { token = newToken; save("token", token); updateHuman(); listen(); }
         await readAnswer(response, reply);
       } catch (error) {
         forgetIfRefused(error, [401, 403]);
@@ -473,9 +601,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
 
     // The AI SDK UI message stream: SSE lines of JSON frames, ending with [DONE].
     async function readAnswer(response, node) {
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let pending = "", text = "", streamError = null, messageId = null;
+      let text = "", streamError = null, messageId = null;
       const sources = [];
       const started = () => {
         if (!node.classList.contains("typing")) return;
@@ -496,27 +622,16 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
         else if (frame.type === "source-document") sources.push({ title: frame.title });
         else if (frame.type === "data-handoff") {
           // Who answers: a teammate (the message waits for them), or the assistant again.
+          lastStatus = frame.data?.status;
           node.before(el("div", { class: "msg status", role: "status", text: String(frame.data?.text || "") }));
         } else if (frame.type === "error") streamError = frame.errorText;
       };
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        pending += decoder.decode(value, { stream: true });
-        let end;
-        while ((end = pending.indexOf("\n\n")) >= 0) {
-          const block = pending.slice(0, end);
-          pending = pending.slice(end + 2);
-          for (const line of block.split("\n")) {
-            if (!line.startsWith("data: ")) continue;
-            const data = line.slice(6);
-            if (data === "[DONE]") continue;
-            let frame;
-            try { frame = JSON.parse(data); } catch { continue; }
-            frameIn(frame);
-          }
-        }
-      }
+      await readData(response, (data) => {
+        if (data === "[DONE]") return;
+        let frame;
+        try { frame = JSON.parse(data); } catch { return; }
+        frameIn(frame);
+      });
       started();
       if (!text) node.remove();
       else addSources(node, sources);
@@ -542,6 +657,9 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       leadForm.addEventListener("submit", async (event) => {
         event.preventDefault();
         status.textContent = "Sending…";
+        // The live "waiting" news this brings says what the confirmation says: not shown.
+        const before = lastStatus;
+        lastStatus = "waiting";
         try {
           await call("POST", "/api/widget/lead", {
             fallback: "Could not send",
@@ -553,6 +671,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
           leadForm.replaceWith(leadSent({ email: email.value.trim() }));
           input.focus(); // the form that had focus is gone
         } catch (error) {
+          lastStatus = before;
           status.textContent = error.message;
         }
       });

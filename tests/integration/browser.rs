@@ -145,6 +145,62 @@ async fn the_admin_dashboard_works_in_chromium() {
     );
 }
 
+/// The walk-through: hand-off live both ways, in chromium, in either mode.
+#[tokio::test]
+async fn a_handoff_is_live_both_ways_in_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("tests/node/handoff_e2e.mjs");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let server = TestServer::start().await;
+    let (email, password) = ("dana@example.com", "correct horse battery");
+    let user = server
+        .engine
+        .accounts
+        .add_user(email, password.into(), false)
+        .await
+        .unwrap();
+    let agent = Some(helpyap_actors::records::Role::Agent);
+    server
+        .engine
+        .accounts
+        .grant(user.id, "demo", agent)
+        .await
+        .unwrap();
+    let base_url = format!("http://{}", server.addr);
+    let report = run_in_chromium(
+        script,
+        chromium,
+        vec![base_url, email.into(), password.into()],
+    )
+    .await;
+    assert_eq!(report["badge"], "1", "{report}");
+
+    // The store has it all: the held message, the teammate's signed reply, the answers after.
+    let conversations = server
+        .engine
+        .chat
+        .conversations("demo", None, 10)
+        .await
+        .unwrap();
+    let messages = &conversations[0].1;
+    use helpyap_actors::chat::Role;
+    let roles: Vec<_> = messages.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [
+            Role::User,
+            Role::Assistant,
+            Role::User,
+            Role::Agent,
+            Role::User,
+            Role::Assistant
+        ],
+        "the held message got no answer; the one after the hand-back did"
+    );
+    let signature = messages[3].signature.as_ref().unwrap();
+    assert_eq!(signature.name.as_deref(), Some("Dana"));
+}
+
 #[tokio::test]
 async fn owners_invite_teammates_who_accept_in_chromium() {
     use helpyap_actors::records::Role;

@@ -104,7 +104,7 @@ try {
   assert.equal(await cards.count(), 0, "no card once answered");
   assert.equal(await invitee.getByLabel("Project").inputValue(), "demo");
   report.inviteeViews = await invitee.getByRole("navigation", { name: "Sections" }).getByRole("link").allTextContents();
-  assert.deepEqual(report.inviteeViews, ["Overview", "Conversations", "Leads"], "an agent's views");
+  assert.deepEqual(report.inviteeViews, ["Overview", "Conversations", "Leads", "Your profile"], "an agent's views");
   assert.match(await invitee.evaluate(() => location.hash), /^#\/demo\/overview$/);
 
   // The owner (after a reload, which keeps the sign-in) sees the new member; makes them an owner.

@@ -105,6 +105,7 @@
   // left while it was still loading) stops the thing at once.
   function scope() {
     const cleanups = new Set();
+    const aborter = new AbortController();
     let alive = true;
     // Registers `cleanup`; the returned function runs it early (once) and forgets it.
     const own = (cleanup) => {
@@ -116,6 +117,8 @@
       return () => { if (cleanups.delete(cleanup)) cleanup(); };
     };
     return {
+      // Aborted when the scope is destroyed: for the view's streams.
+      signal: aborter.signal,
       timeout(fn, ms) {
         const id = setTimeout(() => { cancel(); fn(); }, ms);
         const cancel = own(() => clearTimeout(id));
@@ -127,6 +130,7 @@
       },
       destroy() {
         alive = false;
+        aborter.abort();
         for (const cleanup of cleanups) cleanup();
         cleanups.clear();
       },
@@ -151,11 +155,11 @@
   // (or `fallback (STATUS)`, or the status line). Signed-in calls (`auth`, the default) carry the
   // access token; on a 401 they refresh it and retry once, and a second 401 shows the sign-in
   // form. `raw` returns the Response (for CSV downloads).
-  async function api(method, path, body, { auth = true, raw = false, fallback } = {}) {
+  async function api(method, path, body, { auth = true, raw = false, fallback, signal } = {}) {
     const send = () => {
       const headers = auth ? { Authorization: `Bearer ${accessToken}` } : {};
       if (body !== undefined) headers["Content-Type"] = "application/json";
-      return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      return fetch(path, { method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body) });
     };
     let response = await send();
     if (auth && response.status === 401 && await refresh()) response = await send();
@@ -190,6 +194,40 @@
       }
     })().finally(() => { refreshing = null; });
     return refreshing;
+  }
+
+  // The project's live news (`/live`, SSE read with fetch, which can send the token): `onNews` gets
+  // each piece, `onConnect` runs on every (re)connect so the view reads what it missed. The server
+  // ends the stream when the access token would expire; it reconnects with a fresh one until
+  // `life` ends.
+  function watchProject(slug, life, onNews, onConnect) {
+    const connect = async (attempt) => {
+      try {
+        const response = await api("GET", projectPath(slug, "/live"), undefined, { raw: true, signal: life.signal });
+        attempt = 0;
+        onConnect();
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        let pending = "";
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          pending += decoder.decode(value, { stream: true });
+          let end;
+          while ((end = pending.indexOf("\n\n")) >= 0) {
+            for (const line of pending.slice(0, end).split("\n")) {
+              if (!line.startsWith("data: ")) continue;
+              try { onNews(JSON.parse(line.slice(6))); } catch { /* not news */ }
+            }
+            pending = pending.slice(end + 2);
+          }
+        }
+      } catch (error) {
+        if (life.signal.aborted || error.status === 401 || error.status === 403) return;
+      }
+      if (!life.signal.aborted) life.timeout(() => connect(attempt + 1), Math.min(30000, 1000 * 2 ** attempt));
+    };
+    connect(0);
   }
 
   function signedIn(body) {
@@ -330,6 +368,7 @@
     { id: "settings", title: "Widget settings", roles: ["owner"], render: settings },
     { id: "install", title: "Install & push secret", roles: ["owner"], render: install },
     { id: "team", title: "Team", roles: ["owner"], render: team },
+    { id: "profile", title: "Your profile", roles: ["owner", "agent"], render: profile },
   ];
 
   function render() {
@@ -481,7 +520,7 @@
 
   // ---- Conversations inbox ----------------------------------------------------------------
 
-  async function inbox(main, project) {
+  async function inbox(main, project, life) {
     const from = el("input", { id: "from", type: "date" });
     const to = el("input", { id: "to", type: "date" });
     const unanswered = el("input", { id: "unanswered", type: "checkbox" });
@@ -498,6 +537,8 @@
     const act = acting(status, undefined, null);
     let next = null;
     let shownFirst = new Set();
+    // The conversation on the right, if any.
+    let current = null;
 
     function load(reset) {
       const params = new URLSearchParams({ limit: "30" });
@@ -531,7 +572,7 @@
     }
 
     function threadItem(c) {
-      const button = el("button", { type: "button", onclick: () => {
+      const button = el("button", { type: "button", "aria-current": c.sessionId === current ? "true" : null, onclick: () => {
         list.querySelectorAll("button[aria-current]").forEach((b) => b.removeAttribute("aria-current"));
         button.setAttribute("aria-current", "true");
         open(c.sessionId);
@@ -572,8 +613,9 @@
     function bubble(m) {
       const feedback = m.feedback === "up" ? "thumbs up" : m.feedback === "down" ? "thumbs down" : "";
       const meta = [when(m.createdAt), m.status !== "complete" ? m.status : "", feedback].filter(Boolean).join(" · ");
+      const author = m.authorName ? `${m.authorName} (${m.author})` : m.author || "Team";
       return el("div", { class: `bubble ${m.role}` },
-        m.role === "agent" ? el("div", { class: "author", text: m.author || "Team" }) : null,
+        m.role === "agent" ? el("div", { class: "author", text: author }) : null,
         m.content || "(empty)",
         m.sources?.length
           ? el("div", { class: "sources" }, "Sources: ", m.sources.map((s, i) => [i ? ", " : "", s.title]))
@@ -581,14 +623,19 @@
         el("div", { class: "meta", text: meta }));
     }
 
-    function open(sessionId) {
-      detail.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
+    // Shows conversation `sessionId`; `again` (live news of it) keeps the reply being written.
+    function open(sessionId, again = false) {
+      const draft = again && current === sessionId ? detail.querySelector("#reply-text") : null;
+      current = sessionId;
+      if (!draft) detail.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
       const path = projectPath(project.slug, `/conversations/${sessionId}`);
       return api("GET", path).then((conversation) => {
-        const text = el("textarea", {
+        if (current !== sessionId) return; // another was picked meanwhile
+        const text = draft || el("textarea", {
           id: "reply-text", rows: "3", maxlength: maxLength("replyChars"), required: true,
           placeholder: "Write to the visitor…",
         });
+        const focused = document.activeElement === text;
         const replyStatus = el("div");
         const erase = project.role === "owner" ? el("button", {
           type: "button", class: "danger", text: "Delete conversation", onclick: () => {
@@ -600,10 +647,12 @@
           } }) : null;
         const reply = el("form", { class: "reply", onsubmit: (event) => {
           event.preventDefault();
-          api("POST", `${path}/reply`, { text: text.value }).then(() => open(sessionId), failed(replyStatus));
+          api("POST", `${path}/reply`, { text: text.value }).then(() => { text.value = ""; open(sessionId); },
+            failed(replyStatus));
         } },
           field("Reply as a teammate", text,
-            "The visitor sees it in the chat while it is open, and on their next visit."),
+            `The visitor sees it at once, signed “${user?.displayName || `${project.name} team`}”`
+            + (user?.displayName ? "." : " (set your name under Your profile).")),
           el("div", { class: "actions" },
             el("button", { class: "primary", type: "submit", text: "Send reply" }), replyStatus));
         const lead = conversation.lead;
@@ -619,8 +668,20 @@
             lead.message ? el("p", { text: lead.message }) : null) : null,
           el("div", { class: "transcript" }, conversation.messages.map(bubble)), reply,
         ].filter(Boolean));
+        if (focused) text.focus();
       }).catch(failed(detail));
     }
+
+    // Live: a visitor's message, a new conversation, a lead or a status change shows within a
+    // second — the open conversation again (the draft kept), and the list, a moment later.
+    let relist = null;
+    const changed = (news) => {
+      if (news.type === "missed" || news.conversationId === current) {
+        if (current) open(current, true);
+      }
+      relist ??= life.timeout(() => { relist = null; load(true); }, 300);
+    };
+    watchProject(project.slug, life, changed, () => { if (relist === null && list.children.length) changed({ type: "missed" }); });
 
     for (const input of [from, to, unanswered, statusFilter, mine]) input.addEventListener("change", () => load(true));
     more.addEventListener("click", () => load(false));
@@ -636,6 +697,28 @@
     const wanted = sessionStorage.getItem(OPEN_KEY);
     sessionStorage.removeItem(OPEN_KEY);
     if (wanted) open(wanted);
+  }
+
+  // ---- Your profile: how visitors see your replies ------------------------------------------
+
+  async function profile(main) {
+    const name = el("input", { id: "p-name", value: user?.displayName ?? "", maxlength: "60", autocomplete: "name" });
+    const avatar = el("input", {
+      id: "p-avatar", type: "url", value: user?.avatarUrl ?? "", maxlength: "500", placeholder: "https://…/you.png",
+    });
+    const status = el("div");
+    const act = acting(status);
+    const form = el("form", { class: "card", onsubmit: (event) => {
+      event.preventDefault();
+      act(async () => {
+        const me = await api("PATCH", "/api/admin/me", { displayName: name.value, avatarUrl: avatar.value });
+        user = { ...user, displayName: me.displayName, avatarUrl: me.avatarUrl };
+      }, "Saved. Your next replies are signed this way.");
+    } },
+      field("Display name", name, "Visitors see it on your replies; empty: your project's team name."),
+      field("Avatar URL", avatar, "An http(s) picture shown beside your replies (optional)."),
+      el("div", { class: "actions" }, el("button", { class: "primary", type: "submit", text: "Save" }), status));
+    main.append(el("h1", { text: "Your profile" }), el("p", { class: "muted", text: `Signed in as ${user?.email ?? ""}.` }), form);
   }
 
   // ---- Leads --------------------------------------------------------------------------------

@@ -1,0 +1,127 @@
+// Drives Debian's chromium (headless) through a live hand-off on the demo project: a visitor asks
+// for a human, a teammate (signed in to the dashboard, open before the visitor arrives) sees the
+// conversation appear and takes over, the visitor's next message shows in the dashboard without
+// a reload, the teammate's reply lands on the closed chat bubble as a badge, and handing back
+// brings the assistant's answers back. No page is reloaded; nothing polls.
+// Usage: node handoff_e2e.mjs BASE_URL EMAIL PASSWORD [SCREENSHOT_DIR]
+// Prints a JSON report; exits non-zero with the reason on the first failure.
+import { launchChromium } from "./chromium.mjs";
+import { strict as assert } from "node:assert";
+
+const [baseUrl, email, password, screenshots] = process.argv.slice(2);
+const report = {};
+// The issue's promise: a reply or a visitor's message shows within 2 s.
+const LIVE = { timeout: 2000 };
+
+const browser = await launchChromium();
+
+async function shot(page, name) {
+  if (screenshots) await page.screenshot({ path: `${screenshots}/${name}.png` });
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+  const problems = [];
+  const watch = (page) => {
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    page.on("console", (message) => { if (message.type() === "error") problems.push(`console: ${message.text()} ${message.location().url}`); });
+    page.on("response", (response) => { if (response.status() >= 400) problems.push(`${response.status()} ${response.url()}`); });
+  };
+
+  // The teammate signs in, names themselves, and opens the inbox.
+  const team = await context.newPage();
+  watch(team);
+  await team.goto(`${baseUrl}/admin`);
+  await team.getByLabel("Email").fill(email);
+  await team.getByLabel("Password").fill(password);
+  await team.getByRole("button", { name: "Sign in" }).click();
+  await team.getByRole("heading", { name: "Overview" }).waitFor();
+  await team.getByRole("link", { name: "Your profile" }).click();
+  await team.getByLabel("Display name").fill("Dana");
+  await team.getByRole("button", { name: "Save" }).click();
+  await team.getByText("Saved.").waitFor();
+  await team.getByRole("link", { name: "Conversations" }).click();
+  await team.getByRole("heading", { name: "Conversations" }).waitFor();
+
+  // A visitor asks, then asks for a human.
+  const visitor = await context.newPage();
+  watch(visitor);
+  const sockets = [];
+  visitor.on("websocket", (socket) => sockets.push(socket.url()));
+  const sessionReads = [];
+  visitor.on("request", (request) => {
+    if (new URL(request.url()).pathname === "/api/widget/session") sessionReads.push(Date.now());
+  });
+  await visitor.goto(`${baseUrl}/demo`);
+  const widget = (selector, options) => visitor.locator(`#helpyap-widget ${selector}`, options);
+  await widget(".launcher").click();
+  await widget("form textarea").fill("How long do I have to return something?");
+  await widget("form textarea").press("Enter");
+  await widget(".msg.assistant .sources").first().waitFor({ timeout: 15000 });
+  await widget(".human button").click();
+  await widget(".lead input[type=email]").fill("vera@example.com");
+  await widget(".lead input[type=text]").fill("Vera");
+  await widget(".lead button[type=submit]").click();
+  await widget(".msg", { hasText: "We will email you at vera@example.com" }).waitFor({ timeout: 5000 });
+
+  // The conversation appears in the open inbox, waiting for a human, without a reload.
+  const thread = team.getByRole("button", { name: /How long do I have to return something\?/ });
+  await thread.waitFor(LIVE);
+  await team.locator(".threads .badge", { hasText: "waiting for a human" }).waitFor(LIVE);
+  assert.match(await thread.textContent(), /Vera <vera@example\.com>/);
+  await thread.click();
+  await team.getByRole("button", { name: "Take over" }).click();
+  await team.locator(".handoff .badge", { hasText: "with a teammate" }).waitFor();
+
+  // The visitor hears that a teammate took over, and writes; the teammate sees it live.
+  await widget(".msg.status", { hasText: "A teammate is on it" }).waitFor(LIVE);
+  await widget("form textarea").fill("Great, yes please hold an XL for me!");
+  await widget("form textarea").press("Enter");
+  await team.locator(".bubble.user", { hasText: "hold an XL" }).waitFor(LIVE);
+  report.visitorMessageLive = true;
+  await team.getByLabel("Reply as a teammate").fill("Half-written draft");
+
+  // The visitor closes the chat; the teammate's reply puts a badge and a preview on the bubble.
+  await widget("header button[aria-label='Close chat']").click();
+  await team.getByLabel("Reply as a teammate").fill("Done, Vera: an XL is on hold for you until Friday.");
+  await team.getByRole("button", { name: "Send reply" }).click();
+  const sentAt = Date.now();
+  await widget(".badge:not([hidden])").waitFor(LIVE);
+  report.badgeAfterMs = Date.now() - sentAt;
+  report.badge = await widget(".badge").textContent();
+  assert.equal(report.badge, "1");
+  report.teaser = await widget(".teaser").textContent();
+  assert.match(report.teaser, /^Dana.*XL is on hold/s);
+  await shot(visitor, "widget-unread-reply");
+  await widget(".teaser").click();
+  const reply = widget(".msg.agent", { hasText: "XL is on hold" });
+  await reply.waitFor();
+  assert.match(await reply.locator(".author").textContent(), /^Dana$/);
+  assert.equal(await widget(".badge").isHidden(), true, "read once the chat is open");
+  await shot(visitor, "widget-teammate-reply");
+
+  // Handing back: the visitor is told, and the assistant answers again.
+  await team.locator(".bubble.agent", { hasText: "XL is on hold" }).waitFor(LIVE);
+  await shot(team, "admin-live-conversation");
+  await team.getByRole("button", { name: "Hand back to the assistant" }).click();
+  await widget(".msg.status", { hasText: "The assistant is answering again" }).waitFor(LIVE);
+  const answers = await widget(".msg.assistant .sources").count();
+  await widget("form textarea").fill("Do you ship internationally?");
+  await widget("form textarea").press("Enter");
+  await visitor.waitForFunction((before) => document.querySelector("#helpyap-widget").shadowRoot
+    .querySelectorAll(".msg.assistant .sources").length > before, answers, { timeout: 15000 });
+  report.answeredAgain = true;
+
+  // Live the whole way: one socket for the conversation, and no polling of the transcript.
+  assert.ok(sockets.some((url) => url.includes("/api/widget/session/ws")), `sockets: ${sockets}`);
+  report.transcriptReads = sessionReads.length;
+  assert.ok(sessionReads.length <= 3, `the transcript was read ${sessionReads.length} times`);
+
+  assert.deepEqual(problems, [], "no script errors");
+  console.log(JSON.stringify(report));
+} catch (error) {
+  console.error(error.stack || String(error));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
