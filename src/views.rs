@@ -180,6 +180,9 @@ impl HandoffNotice {
 #[derive(Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum VisitorNews<'a> {
+    /// The first message: the channel is open (and the token accepted); read the transcript
+    /// now for what came before.
+    Ready,
     /// A teammate replied; the message as in the transcript.
     Message { message: VisitorMessage<'a> },
     /// Who answers changed.
@@ -208,6 +211,8 @@ impl<'a> VisitorNews<'a> {
 #[derive(Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum TeamNews<'a> {
+    /// The first message: the stream is open; read what the view shows now.
+    Ready,
     /// A message was added to a conversation; `seq` 1 starts a new conversation.
     #[serde(rename_all = "camelCase")]
     Message {

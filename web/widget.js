@@ -476,8 +476,9 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
 
     // ---- The conversation, live: teammates' replies and who answers, pushed by the server.
     // WebSocket first (the session token is its first message); else SSE read with fetch, which
-    // can send the token as a header. Open while there is a session, chat open or not. After each
-    // (re)connect the transcript is read once, so nothing said while it was down is missed.
+    // can send the token as a header. Open while there is a session, chat open or not. Each
+    // (re)connect starts with `ready`, and the transcript is read then, so nothing said while the
+    // channel was down is missed.
     let stopLive = null;
     function listen() {
       if (preview || stopLive || !sessionId || !token) return;
@@ -490,7 +491,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
         let opened = false, socket;
         try { socket = new WebSocket(api("/api/widget/session/ws", params).replace(/^http/, "ws")); } catch { return viaSse(0); }
         const close = channel.own(() => { socket.onclose = null; socket.close(); });
-        socket.onopen = () => { opened = true; attempt = 0; socket.send(JSON.stringify({ token: secret })); catchUp(); };
+        socket.onopen = () => { opened = true; attempt = 0; socket.send(JSON.stringify({ token: secret })); };
         socket.onmessage = (message) => newsIn(message.data);
         socket.onclose = (event) => {
           close(); // closed already: only forgotten
@@ -504,7 +505,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
           const response = await fetch(api("/api/widget/session/stream", params),
             { headers: { "X-Session-Token": secret }, signal: channel.signal });
           if ([401, 403, 404].includes(response.status)) return;
-          if (response.ok) { attempt = 0; catchUp(); await readData(response, newsIn); }
+          if (response.ok) { attempt = 0; await readData(response, newsIn); }
         } catch { /* offline, or stopped */ }
         if (!channel.signal.aborted) again(viaSse, attempt);
       }
@@ -517,7 +518,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       try { news = JSON.parse(data); } catch { return; }
       if (news.type === "message") teammateSaid(news.message);
       else if (news.type === "status") statusChanged(news);
-      else if (news.type === "missed") catchUp();
+      else if (news.type === "ready" || news.type === "missed") catchUp();
     }
     function teammateSaid(message) {
       if (seqOf(message.id) <= seen) return;

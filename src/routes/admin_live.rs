@@ -2,14 +2,15 @@
 //! (SSE), so an open dashboard shows visitors' messages, new conversations, leads and changes
 //! of who answers within a second, with no polling.
 //!
-//! Each `data:` frame is one `TeamNews` JSON object; `missed` means some were dropped (read the
-//! inbox again). Nothing is replayed: the dashboard subscribes, then reads what it shows. The
+//! Each `data:` frame is one `TeamNews` JSON object: first `ready`, then the news; `missed`
+//! means some were dropped (read the inbox again). Nothing is replayed: on `ready` the dashboard
+//! reads what it shows. The
 //! stream ends after the access token's lifetime (`auth.access_ttl`), when the caller's role
 //! may have changed, and at shutdown; the dashboard reconnects with a fresh token.
 
 use std::net::IpAddr;
 
-use futures_util::StreamExt;
+use futures_util::{StreamExt, stream};
 use helpyap_actors::activity::Watched;
 
 use super::session_live::{news, sse_body, to_json};
@@ -33,6 +34,7 @@ pub async fn get(state: &AppState, client: IpAddr, slug: &str) -> Result<Respons
             Watched::Missed => to_json(&TeamNews::Missed),
         })
     });
+    let news = stream::once(async { to_json(&TeamNews::Ready) }).chain(news);
     let until_token_expires = tokio::time::sleep(state.auth.access_ttl);
     let news = news.take_until(until_token_expires);
     Ok(super::event_stream(slot.hold(sse_body(state, news))))

@@ -9,9 +9,9 @@
 //! - `GET /api/widget/session/stream?project=SLUG&sessionId=ID` with `X-Session-Token` — SSE,
 //!   when WebSockets are blocked (the widget reads it with `fetch`, which can send the header).
 //!
-//! Each message is one `VisitorNews` JSON object: `message` (a teammate's reply, as in the
-//! transcript), `status` (with the line the widget shows), or `missed` (read the transcript
-//! again). Nothing is replayed: a client subscribes, then reads `GET /api/widget/session`.
+//! Each message is one `VisitorNews` JSON object: first `ready`, then `message` (a teammate's
+//! reply, as in the transcript), `status` (with the line the widget shows), or `missed` (read the
+//! transcript again). Nothing is replayed: on `ready` a client reads `GET /api/widget/session`.
 //! Both end at shutdown; the WebSocket is pinged like the popup socket.
 
 use std::convert::Infallible;
@@ -79,7 +79,12 @@ pub async fn websocket(
             .await;
         };
         match chat.watch(&project, session_id, Some(&token)).await {
-            Ok(watch) => serve(socket, watch, keep_alive, shutdown, guard).await,
+            Ok(watch) => {
+                let ready = Message::text(to_json(&VisitorNews::Ready));
+                if send_all(&mut socket, vec![ready]).await.is_ok() {
+                    serve(socket, watch, keep_alive, shutdown, guard).await;
+                }
+            }
             Err(error) => {
                 tracing::debug!(%error, "live channel refused");
                 close(&mut socket, CloseCode::Policy, "wrong session token").await;
@@ -112,6 +117,7 @@ pub async fn stream(
         Watched::Activity(activity) => VisitorNews::of(&activity).map(|news| to_json(&news)),
         Watched::Missed => Some(to_json(&VisitorNews::Missed)),
     });
+    let news = stream::once(async { to_json(&VisitorNews::Ready) }).chain(news);
     Ok(super::event_stream(slot.hold(sse_body(state, news))))
 }
 

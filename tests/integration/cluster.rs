@@ -277,7 +277,7 @@ async fn one_answer_at_a_time_per_session_across_nodes() {
 /// through Redis.
 #[tokio::test]
 async fn a_teammate_on_one_node_and_a_visitor_on_another_hear_each_other_live() {
-    use crate::handoff::{team_stream, visitor_ws};
+    use crate::handoff::{team_stream, visitor_ws_ready};
     let nodes = cluster(2, |_| {}).await;
     let agent = nodes[0].agent("sam@example.com").await;
     let mut team = team_stream(&nodes[0], &agent).await;
@@ -292,7 +292,7 @@ async fn a_teammate_on_one_node_and_a_visitor_on_another_hear_each_other_live() 
     let question = team.next_json_within(Duration::from_secs(1)).await;
     assert_eq!(question["message"]["content"], "Do you ship to Canada?");
 
-    let mut socket = visitor_ws(&nodes[1], session, &token).await;
+    let mut socket = visitor_ws_ready(&nodes[1], session, &token).await;
     let path = format!("/api/admin/projects/demo/conversations/{session}/reply");
     agent
         .post(&path, json!({ "text": "Yes!" }))

@@ -256,6 +256,13 @@ pub(crate) async fn visitor_ws(server: &TestServer, session: Uuid, token: &str) 
     socket
 }
 
+/// A visitor's live channel over WebSocket, its token accepted.
+pub(crate) async fn visitor_ws_ready(server: &TestServer, session: Uuid, token: &str) -> Ws {
+    let mut socket = visitor_ws(server, session, token).await;
+    assert_eq!(ws_next_within(&mut socket, DELIVERY).await["type"], "ready");
+    socket
+}
+
 /// The team's live stream of `demo`, as `caller` sees it.
 pub(crate) async fn team_stream(server: &TestServer, caller: &Caller) -> Sse {
     let response = client()
@@ -264,7 +271,9 @@ pub(crate) async fn team_stream(server: &TestServer, caller: &Caller) -> Sse {
         .send()
         .await
         .unwrap();
-    Sse::of(response)
+    let mut stream = Sse::of(response);
+    assert_eq!(stream.next_json_within(DELIVERY).await["type"], "ready");
+    stream
 }
 
 /// The visitor's live channel for `session` over SSE.
@@ -334,13 +343,14 @@ async fn teammates_and_visitors_hear_each_other_live_and_replies_carry_the_teamm
         Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Policy),
         other => panic!("expected a policy close, got {other:?}"),
     }
-    let mut socket = visitor_ws(&server, session, &token).await;
+    let mut socket = visitor_ws_ready(&server, session, &token).await;
     let mut stream = Sse::of(
         visitor_stream(&server, session, Some(&token))
             .send()
             .await
             .unwrap(),
     );
+    assert_eq!(stream.next_json_within(DELIVERY).await["type"], "ready");
 
     // A lead reaches the team live, with the status change it brings.
     leave_lead(&server, session, &token).await;

@@ -197,15 +197,14 @@
   }
 
   // The project's live news (`/live`, SSE read with fetch, which can send the token): `onNews` gets
-  // each piece, `onConnect` runs on every (re)connect so the view reads what it missed. The server
-  // ends the stream when the access token would expire; it reconnects with a fresh one until
-  // `life` ends.
-  function watchProject(slug, life, onNews, onConnect) {
+  // each piece, starting with `ready` on every (re)connect, when a view reads what it missed. The
+  // server ends the stream when the access token would expire; it reconnects with a fresh one
+  // until `life` ends.
+  function watchProject(slug, life, onNews) {
     const connect = async (attempt) => {
       try {
         const response = await api("GET", projectPath(slug, "/live"), undefined, { raw: true, signal: life.signal });
         attempt = 0;
-        onConnect();
         const reader = response.body.getReader();
         const decoder = new TextDecoder();
         let pending = "";
@@ -675,13 +674,15 @@
     // Live: a visitor's message, a new conversation, a lead or a status change shows within a
     // second — the open conversation again (the draft kept), and the list, a moment later.
     let relist = null;
+    let connected = false;
     const changed = (news) => {
-      if (news.type === "missed" || news.conversationId === current) {
+      if (news.type === "ready" && !connected) { connected = true; return; } // read just now
+      if (news.type === "ready" || news.type === "missed" || news.conversationId === current) {
         if (current) open(current, true);
       }
       relist ??= life.timeout(() => { relist = null; load(true); }, 300);
     };
-    watchProject(project.slug, life, changed, () => { if (relist === null && list.children.length) changed({ type: "missed" }); });
+    watchProject(project.slug, life, changed);
 
     for (const input of [from, to, unanswered, statusFilter, mine]) input.addEventListener("change", () => load(true));
     more.addEventListener("click", () => load(false));

@@ -749,7 +749,10 @@ async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushe
         "demo",
         session,
         "Hi, Sam here".into(),
-        "sam@acme.test".into(),
+        crate::chat::Author {
+            email: "sam@acme.test".into(),
+            signature: Default::default(),
+        },
     );
     reply.await.unwrap();
     for watch in [&mut team as &mut dyn WatchNext, &mut visitor] {
