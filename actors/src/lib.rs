@@ -7,7 +7,7 @@
 //! maps to a status. Its modules form layers, each using only the ones before it: domain types
 //! (`records`, `chat`, `widget`, `social_proof`, `lead`, `knowledge`, `secret`, `error`, `time`)
 //! → storage (`store`) → actors (`project`, `session`, `accounts`, `feed`, `supervisor`, with
-//! `nodes` and `llm`) → handles (`engine`).
+//! `nodes`, `activity` and `llm`) → handles (`engine`).
 #![forbid(unsafe_code)]
 
 pub mod accounts;
