@@ -68,6 +68,9 @@ use crate::routes;
         routes::admin_projects::rotate_secret,
         routes::admin_conversations::list,
         routes::admin_live::get,
+        routes::admin_tokens::list,
+        routes::admin_tokens::create,
+        routes::admin_tokens::revoke,
         routes::admin_conversations::get,
         routes::admin_conversations::patch,
         routes::admin_conversations::delete,
@@ -309,7 +312,7 @@ mod tests {
                 .collect();
             assert_eq!(documented, answered, "{template}");
         }
-        assert_eq!(paths.len(), 42, "a route was added or removed: document it");
+        assert_eq!(paths.len(), 44, "a route was added or removed: document it");
     }
 
     #[test]

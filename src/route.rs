@@ -102,6 +102,10 @@ pub enum ProjectOp {
     Analytics,
     ConversationsCsv,
     LeadsCsv,
+    /// The project's API tokens.
+    ApiTokens,
+    /// An API token's id.
+    ApiToken(String),
     Documents,
     FetchDocuments,
     Reindex,
@@ -237,6 +241,8 @@ impl AdminRoute {
             ["analytics"] => ProjectOp::Analytics,
             ["conversations.csv"] => ProjectOp::ConversationsCsv,
             ["leads.csv"] => ProjectOp::LeadsCsv,
+            ["tokens"] => ProjectOp::ApiTokens,
+            ["tokens", id] => ProjectOp::ApiToken(owned(id)),
             ["documents"] => ProjectOp::Documents,
             ["documents", "fetch"] => ProjectOp::FetchDocuments,
             ["documents", "reindex"] => ProjectOp::Reindex,
@@ -265,6 +271,13 @@ impl AdminRoute {
     }
 
     /// The project a route's access is checked against.
+    /// Whether an API token may call it: its project's routes, but not those that manage tokens
+    /// (people make and revoke them).
+    pub fn open_to_api_tokens(&self) -> bool {
+        matches!(self, AdminRoute::Project { op, .. }
+            if !matches!(op, ProjectOp::ApiTokens | ProjectOp::ApiToken(_)))
+    }
+
     pub fn project(&self) -> Option<&str> {
         match self {
             AdminRoute::Project { slug, .. } => Some(slug),
@@ -326,6 +339,8 @@ impl ProjectOp {
             | ProjectOp::ConversationsCsv
             | ProjectOp::LeadsCsv => &[(GET, Member)],
             ProjectOp::Members => &[(GET, Owner), (PUT, Owner)],
+            ProjectOp::ApiTokens => &[(GET, Owner), (POST, Owner)],
+            ProjectOp::ApiToken(_) => &[(DELETE, Owner)],
             ProjectOp::Member(_) => &[(DELETE, Owner)],
             ProjectOp::Documents => &[(GET, Owner), (POST, Owner)],
             // A document may be called "fetch" or "reindex": DELETE removes it.
@@ -341,6 +356,7 @@ impl ProjectOp {
             ProjectOp::Live => "admin_live",
             ProjectOp::Leads => "admin_leads",
             ProjectOp::Members | ProjectOp::Member(_) => "admin_members",
+            ProjectOp::ApiTokens | ProjectOp::ApiToken(_) => "admin_tokens",
             ProjectOp::Analytics | ProjectOp::ConversationsCsv | ProjectOp::LeadsCsv => {
                 "admin_reports"
             }

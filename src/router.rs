@@ -29,7 +29,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::{RateDecision, RateLimiter};
 use crate::route::{Access, AdminRoute, OpenRoute, ProjectOp, Route};
 use crate::routes;
-use crate::routes::admin_auth::signed_in;
+use crate::routes::admin_auth::{api_token, signed_in};
 use crate::routes::chat::ChatLimits;
 use crate::tracker::Live;
 use crate::web_fetch::WebFetcher;
@@ -191,7 +191,17 @@ async fn authorize(
     access: Access,
     request: &Request<Incoming>,
 ) -> Result<UserRecord, ApiError> {
-    let user = signed_in(state, request).await?;
+    let user = match api_token(state, request).await? {
+        Some(token) if route.open_to_api_tokens() && route.project() == Some(&token.project) => {
+            UserRecord::acting_for(&token)
+        }
+        Some(_) => {
+            return Err(ApiError::forbidden(
+                "An API token works only on its own project's routes, and cannot manage tokens",
+            ));
+        }
+        None => signed_in(state, request).await?,
+    };
     let role = match route.project() {
         Some(slug) => {
             state.engine.projects.snapshot(slug).await?;
@@ -299,6 +309,9 @@ async fn dispatch_signed_in(
         (ProjectOp::Members, Method::GET) => members::list(state, slug).await,
         (ProjectOp::Members, _) => members::set(state, user, slug, request).await,
         (ProjectOp::Member(email), _) => members::remove(state, slug, &email).await,
+        (ProjectOp::ApiTokens, Method::GET) => routes::admin_tokens::list(state, slug).await,
+        (ProjectOp::ApiTokens, _) => routes::admin_tokens::create(state, user, slug, request).await,
+        (ProjectOp::ApiToken(id), _) => routes::admin_tokens::revoke(state, user, slug, &id).await,
         (ProjectOp::Analytics, _) => reports::analytics(state, slug, request.uri()).await,
         (ProjectOp::ConversationsCsv, _) => reports::conversations_csv(state, slug).await,
         (ProjectOp::LeadsCsv, _) => reports::leads_csv(state, slug).await,

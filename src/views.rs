@@ -9,7 +9,8 @@ use helpyap_actors::chat::{
     ConversationStatus, Feedback, Handoff, LeadContact, MessageStatus, Role,
 };
 use helpyap_actors::records::{
-    Document, Invitation, LeadRecord, MessageRecord, Role as MemberRole, SessionRecord, UserRecord,
+    ApiTokenRecord, Document, Invitation, LeadRecord, MessageRecord, Role as MemberRole,
+    SessionRecord, UserRecord,
 };
 use helpyap_actors::social_proof::EventCounts;
 use helpyap_actors::time::rfc3339;
@@ -439,6 +440,48 @@ impl<'a> From<&'a UserRecord> for UserView<'a> {
             avatar_url: user.profile.avatar_url.as_deref(),
         }
     }
+}
+
+/// An API token as its project's owners see it: never the token itself.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiTokenView<'a> {
+    id: Uuid,
+    name: &'a str,
+    role: MemberRole,
+    created_by: &'a str,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// To the minute; null if never used.
+    #[schema(required = true, format = DateTime)]
+    last_used_at: Option<String>,
+}
+
+impl<'a> From<&'a ApiTokenRecord> for ApiTokenView<'a> {
+    fn from(token: &'a ApiTokenRecord) -> ApiTokenView<'a> {
+        ApiTokenView {
+            id: token.id,
+            name: &token.name,
+            role: token.role,
+            created_by: &token.created_by,
+            created_at: rfc3339(token.created_at_ms),
+            last_used_at: token.last_used_ms.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApiTokens<'a> {
+    pub tokens: Vec<ApiTokenView<'a>>,
+}
+
+/// A token just made: the token itself, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct ApiTokenCreated<'a> {
+    /// `hy_…`: send it as `Authorization: Bearer`.
+    pub token: String,
+    #[serde(flatten)]
+    pub details: ApiTokenView<'a>,
 }
 
 /// Someone with a role on a project, in its member list.

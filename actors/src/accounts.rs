@@ -1,7 +1,7 @@
 //! Admin accounts: users with argon2id password hashes, and rotating refresh tokens.
 //!
-//! The `Accounts` actor is the single writer of users, their roles, invitations and refresh
-//! tokens. A role on a project comes from an admin directly or from an invitation the user
+//! The `Accounts` actor is the single writer of users, their roles and profiles, invitations,
+//! refresh tokens and API tokens. A role on a project comes from an admin directly or from an invitation the user
 //! accepted after signing in; deleting a project takes every role and invitation on it away.
 //! A refresh token is
 //! used once: refreshing returns a new one of the same family, and presenting a token that was
@@ -20,7 +20,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
 use crate::error::{ErrorKind, Failure};
-use crate::records::{Invitation, Profile, RefreshRecord, Role, UserRecord};
+use crate::records::{ApiTokenRecord, Invitation, Profile, RefreshRecord, Role, UserRecord};
 use crate::secret::SecretHash;
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
@@ -29,6 +29,12 @@ pub const PASSWORD_MIN_CHARS: usize = 10;
 /// Invitations waiting for an answer, per project.
 pub const MAX_PENDING_INVITATIONS: usize = 100;
 pub const PASSWORD_MAX_CHARS: usize = 256;
+/// API tokens per project.
+pub const MAX_API_TOKENS: usize = 50;
+/// The longest API token name.
+pub const API_TOKEN_NAME_MAX_CHARS: usize = 60;
+/// How often a token's last use is written down, at most.
+pub(crate) const TOKEN_USE_RESOLUTION_MS: u64 = 60_000;
 
 /// A refresh token just given out, and the family (the sign-in) it belongs to: access tokens
 /// minted with it carry the family, so ending the sign-in ends them too.
@@ -60,6 +66,12 @@ pub enum AccountError {
     TooManyInvitations,
     #[error("{0}")]
     BadProfile(&'static str),
+    #[error("name must be 1 to {API_TOKEN_NAME_MAX_CHARS} characters, on one line")]
+    BadTokenName,
+    #[error("A project may have at most {MAX_API_TOKENS} API tokens; revoke some first")]
+    TooManyTokens,
+    #[error("No such API token")]
+    NoSuchToken,
     #[error("Accounts are temporarily unavailable, retry shortly")]
     Unavailable,
     #[error("hashing a password failed")]
@@ -71,14 +83,19 @@ pub enum AccountError {
 impl Failure for AccountError {
     fn kind(&self) -> ErrorKind {
         match self {
-            AccountError::BadEmail | AccountError::BadPassword | AccountError::BadProfile(_) => {
-                ErrorKind::Invalid
-            }
-            AccountError::Exists | AccountError::TooManyInvitations => ErrorKind::Conflict,
+            AccountError::BadEmail
+            | AccountError::BadPassword
+            | AccountError::BadProfile(_)
+            | AccountError::BadTokenName => ErrorKind::Invalid,
+            AccountError::Exists
+            | AccountError::TooManyInvitations
+            | AccountError::TooManyTokens => ErrorKind::Conflict,
             AccountError::WrongCredentials | AccountError::BadRefreshToken => {
                 ErrorKind::Unauthorized
             }
-            AccountError::NoSuchUser | AccountError::NoInvitation => ErrorKind::NotFound,
+            AccountError::NoSuchUser | AccountError::NoInvitation | AccountError::NoSuchToken => {
+                ErrorKind::NotFound
+            }
             AccountError::Unavailable => ErrorKind::BRIEFLY_UNAVAILABLE,
             AccountError::Hashing(_) => ErrorKind::Internal,
             AccountError::Store(error) => error.kind(),
@@ -226,6 +243,12 @@ pub enum AccountsMessage {
         ProfileChange,
         RpcReplyPort<Result<UserRecord, AccountError>>,
     ),
+    /// Store a new API token (its secret already hashed), within the project's cap.
+    AddApiToken(Box<ApiTokenRecord>, RpcReplyPort<Result<(), AccountError>>),
+    /// Revoke API token `id` of a project.
+    RevokeApiToken(String, Uuid, RpcReplyPort<Result<(), AccountError>>),
+    /// Note that the token with this hash was used at this time (ms).
+    ApiTokenUsed(SecretHash, u64),
     /// A project is being deleted: every role and invitation on it goes.
     ForgetProject(String, RpcReplyPort<Result<(), AccountError>>),
     /// Panic inside the handler, to prove supervision restarts the actor.
@@ -285,6 +308,17 @@ impl Actor for Accounts {
             }
             AccountsMessage::UpdateProfile(user_id, change, reply) => {
                 let _ = reply.send(update_profile(state, user_id, change).await);
+            }
+            AccountsMessage::AddApiToken(token, reply) => {
+                let _ = reply.send(add_api_token(state, &token).await);
+            }
+            AccountsMessage::RevokeApiToken(slug, id, reply) => {
+                let _ = reply.send(revoke_api_token(state, &slug, id).await);
+            }
+            AccountsMessage::ApiTokenUsed(hash, at_ms) => {
+                if let Err(error) = api_token_used(state, &hash, at_ms).await {
+                    tracing::debug!(%error, "an API token's last use was not written");
+                }
             }
             AccountsMessage::ForgetProject(slug, reply) => {
                 let _ = reply.send(forget_project(state, &slug).await);
@@ -436,6 +470,61 @@ async fn uninvite(state: &AccountsArguments, slug: &str, email: &str) -> Result<
         return Err(AccountError::NoInvitation);
     }
     state.store.flush().await?;
+    Ok(())
+}
+
+/// A checked API token name: trimmed, 1 to [`API_TOKEN_NAME_MAX_CHARS`] characters, one line.
+pub fn api_token_name(name: &str) -> Result<String, AccountError> {
+    let name = name.trim();
+    let length = name.chars().count();
+    if (1..=API_TOKEN_NAME_MAX_CHARS).contains(&length) && !name.chars().any(char::is_control) {
+        Ok(name.to_owned())
+    } else {
+        Err(AccountError::BadTokenName)
+    }
+}
+
+async fn add_api_token(
+    state: &AccountsArguments,
+    token: &ApiTokenRecord,
+) -> Result<(), AccountError> {
+    if state.store.project_api_tokens(&token.project).await?.len() >= MAX_API_TOKENS {
+        return Err(AccountError::TooManyTokens);
+    }
+    state.store.put_api_token(token).await?;
+    state.store.flush().await?;
+    Ok(())
+}
+
+async fn revoke_api_token(
+    state: &AccountsArguments,
+    slug: &str,
+    id: Uuid,
+) -> Result<(), AccountError> {
+    if !state.store.delete_api_token(slug, id).await? {
+        return Err(AccountError::NoSuchToken);
+    }
+    state.store.flush().await?;
+    Ok(())
+}
+
+/// Writes down a token's use unless it was written less than a minute ago (or revoked since).
+async fn api_token_used(
+    state: &AccountsArguments,
+    hash: &SecretHash,
+    at_ms: u64,
+) -> Result<(), AccountError> {
+    let Some(mut token) = state.store.api_token(hash).await? else {
+        return Ok(());
+    };
+    if token
+        .last_used_ms
+        .is_some_and(|last| at_ms < last + TOKEN_USE_RESOLUTION_MS)
+    {
+        return Ok(());
+    }
+    token.last_used_ms = Some(at_ms);
+    state.store.put_api_token(&token).await?;
     Ok(())
 }
 

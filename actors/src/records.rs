@@ -72,6 +72,25 @@ pub struct UserRecord {
     pub profile: Profile,
 }
 
+/// A long-lived token for a server integration, scoped to one project and a role. The token
+/// itself (`hy_…`) is shown once, when made; only its SHA-256 is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiTokenRecord {
+    pub id: Uuid,
+    pub project: String,
+    /// What it is for, as its maker named it ("CRM sync").
+    pub name: String,
+    pub role: Role,
+    pub token_hash: SecretHash,
+    /// The email of the member who made it.
+    pub created_by: String,
+    pub created_at_ms: u64,
+    /// When it was last used, to the minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_ms: Option<u64>,
+}
+
 /// What a user tells about themselves: how visitors see their replies.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -85,6 +104,23 @@ pub struct Profile {
 }
 
 impl UserRecord {
+    /// Who an API token acts as: a member of its one project with its role, never an admin,
+    /// with no password, whose "email" names the token (it shows as the author of its replies).
+    pub fn acting_for(token: &ApiTokenRecord) -> UserRecord {
+        UserRecord {
+            id: token.id,
+            email: format!("{} (API token)", token.name),
+            password_hash: String::new(),
+            admin: false,
+            roles: BTreeMap::from([(token.project.clone(), token.role)]),
+            created_at_ms: token.created_at_ms,
+            profile: Profile {
+                display_name: Some(token.name.clone()),
+                avatar_url: None,
+            },
+        }
+    }
+
     /// The user's role on project `slug`: admins own every project.
     pub fn role_on(&self, slug: &str) -> Option<Role> {
         if self.admin {

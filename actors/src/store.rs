@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::chat::{Handoff, LeadContact};
 use crate::records::{
-    Document, EventCounts, Invitation, LeadRecord, MessageRecord, ProjectRecord, RefreshRecord,
-    SessionRecord, SocialProofEvent, UserRecord,
+    ApiTokenRecord, Document, EventCounts, Invitation, LeadRecord, MessageRecord, ProjectRecord,
+    RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
@@ -179,6 +179,18 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The pending invitations of `email`, to any project, by project.
     async fn invitations_for(&self, email: &str) -> Result<Vec<Invitation>, StoreError>;
+
+    /// The API token whose SHA-256 is `hash`.
+    async fn api_token(&self, hash: &SecretHash) -> Result<Option<ApiTokenRecord>, StoreError>;
+
+    /// Creates or replaces the API token with `token.token_hash`.
+    async fn put_api_token(&self, token: &ApiTokenRecord) -> Result<(), StoreError>;
+
+    /// Project `slug`'s API tokens, oldest first.
+    async fn project_api_tokens(&self, slug: &str) -> Result<Vec<ApiTokenRecord>, StoreError>;
+
+    /// Removes API token `id` of project `slug`; whether there was one.
+    async fn delete_api_token(&self, slug: &str, id: Uuid) -> Result<bool, StoreError>;
 
     async fn put_lead(&self, slug: &str, lead: &LeadRecord) -> Result<(), StoreError>;
 

@@ -13,7 +13,7 @@
 use std::net::IpAddr;
 
 use helpyap_actors::accounts::{AccountError, ProfileChange, RefreshGrant, normalize_email};
-use helpyap_actors::records::UserRecord;
+use helpyap_actors::records::{ApiTokenRecord, UserRecord};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
@@ -150,6 +150,23 @@ pub async fn update_me(
         .update_profile(user.id, change)
         .await?;
     Ok(me(&user))
+}
+
+/// The API token (`hy_…`) a request's `Authorization: Bearer` carries: `None` for anything else
+/// (an access token, or nothing); 401 for a `hy_` token that names no token (revoked, or its
+/// project deleted).
+pub async fn api_token(
+    state: &AppState,
+    request: &Request<Incoming>,
+) -> Result<Option<ApiTokenRecord>, ApiError> {
+    let Some(token) = crate::auth::bearer_token(request.headers()).filter(|t| t.starts_with("hy_"))
+    else {
+        return Ok(None);
+    };
+    match state.engine.accounts.use_api_token(token).await? {
+        Some(record) => Ok(Some(record)),
+        None => Err(ApiError::unauthorized("Invalid or revoked API token")),
+    }
 }
 
 /// The user a request's access token speaks for: 401 when the token is missing, invalid or

@@ -12,6 +12,7 @@ pub mod admin_live;
 pub mod admin_members;
 pub mod admin_projects;
 pub mod admin_reports;
+pub mod admin_tokens;
 pub mod admin_users;
 pub mod assets;
 pub mod chat;

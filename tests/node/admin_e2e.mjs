@@ -79,7 +79,23 @@ try {
   });
   assert.equal(push.status, 201, "the new secret works at once");
   report.pushWithNewSecret = push.status;
+
+  // An API token for the shop's own server: shown once, works on this project, revoked at once.
+  await page.getByLabel("Name", { exact: true }).fill("CRM sync");
+  await page.getByRole("button", { name: "Create token" }).click();
+  const tokenShown = page.locator(".secret code", { hasText: /^hy_/ });
+  await tokenShown.waitFor();
+  const apiToken = (await tokenShown.textContent()).trim();
+  assert.match(apiToken, /^hy_[0-9a-f]{64}$/);
+  await page.getByRole("cell", { name: "CRM sync", exact: true }).waitFor();
+  const asToken = () => fetch(`${baseUrl}/api/admin/projects/${SLUG}/conversations`, { headers: { Authorization: `Bearer ${apiToken}` } });
+  assert.equal((await asToken()).status, 200, "the token works at once");
   await shot(page, "admin-secret");
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.getByRole("button", { name: "Revoke CRM sync" }).click();
+  await page.getByText("No API tokens yet.").waitFor();
+  assert.equal((await asToken()).status, 401, "revoked at once");
+  report.apiToken = "made, used, revoked";
 
   // Add a document: the widget's answer cites it at once.
   await page.getByRole("link", { name: "Knowledge base" }).click();

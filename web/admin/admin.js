@@ -944,8 +944,11 @@
       `  -d '{"project": "${project.slug}", "type": "purchased", "name": "Sarah K.", `
         + '"location": "Austin, TX", "product": "Pro Plan"}\'',
     ].join(" \\\n");
+    const isSet = el("p", { class: "muted",
+      text: current.hasPushSecret ? "A push secret is set." : "No push secret yet: pushes are refused." });
     const reveal = ({ pushSecret }) => {
       current.hasPushSecret = true;
+      isSet.textContent = "A push secret is set.";
       rotate.textContent = "Rotate push secret";
       placeholder?.remove();
       revealed.replaceChildren(
@@ -968,10 +971,52 @@
       el("section", { class: "card" }, el("h2", { text: "Push secret" }),
         el("p", { text: "Your server sends social-proof events (a purchase, a sign-up) to HelpYap with this secret. "
           + "It is stored hashed: we can't show it again, only replace it." }),
-        el("p", { class: "muted",
-          text: current.hasPushSecret ? "A push secret is set." : "No push secret yet: pushes are refused." }),
-        rotate, revealed, placeholder));
+        isSet, rotate, revealed, placeholder),
+      await apiTokens(project, life));
     placeholder?.append(curl("sp_…"));
+  }
+
+  // API tokens for the owner's own servers: made here (shown once), listed with their last use,
+  // revoked at once.
+  async function apiTokens(project, life) {
+    const path = projectPath(project.slug, "/tokens");
+    const table = el("div");
+    const revealed = el("div");
+    const name = el("input", { id: "token-name", maxlength: "60", required: true, placeholder: "CRM sync" });
+    const role = roleSelect({ id: "token-role" }, "agent");
+    const status = el("div");
+    const act = acting(status, () => load());
+    async function load() {
+      const { tokens } = await api("GET", path);
+      table.replaceChildren(tokens.length ? el("table", {},
+        el("thead", {}, el("tr", {}, ["Name", "Role", "Made by", "Made", "Last used", ""].map((h) => el("th", { text: h })))),
+        el("tbody", {}, tokens.map((t) => el("tr", {},
+          el("td", { text: t.name }), el("td", { text: t.role }), el("td", { text: t.createdBy }),
+          el("td", { text: when(t.createdAt) }), el("td", { text: t.lastUsedAt ? when(t.lastUsedAt) : "never" }),
+          el("td", {}, el("button", { type: "button", class: "danger", text: "Revoke", "aria-label": `Revoke ${t.name}`,
+            onclick: () => {
+              if (!confirm(`Revoke “${t.name}”? Servers using it are refused at once.`)) return;
+              act(() => api("DELETE", `${path}/${t.id}`), "Revoked.");
+            } })))))) : el("p", { class: "muted", text: "No API tokens yet." }));
+    }
+    const form = el("form", { class: "row", onsubmit: (event) => {
+      event.preventDefault();
+      act(async () => {
+        const made = await api("POST", path, { name: name.value, role: role.value });
+        name.value = "";
+        revealed.replaceChildren(
+          message("ok", `New token “${made.name}” — shown only once. Store it in your server's settings now.`),
+          el("div", { class: "secret" }, el("code", { text: made.token }), copyButton(life, () => made.token, "Copy token")));
+      });
+    } },
+      el("label", { class: "inline", for: "token-name" }, "Name", name),
+      el("label", { class: "inline", for: "token-role" }, "Role", role),
+      el("button", { type: "submit", class: "primary", text: "Create token" }));
+    await load();
+    return el("section", { class: "card" }, el("h2", { text: "API tokens" }),
+      el("p", { text: "Your servers call the admin API (conversations, replies, leads, analytics, CSV) with "
+        + "“Authorization: Bearer hy_…”, on this project only, with the token's role." }),
+      form, status, revealed, table);
   }
 
   // ---- Team: members and invitations ---------------------------------------------------------

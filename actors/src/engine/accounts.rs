@@ -6,10 +6,11 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::accounts::{
-    AccountError, AccountsMessage, ProfileChange, RefreshGrant, hash_password, new_user,
-    normalize_email, verify_password,
+    AccountError, AccountsMessage, ProfileChange, RefreshGrant, TOKEN_USE_RESOLUTION_MS,
+    api_token_name, hash_password, new_user, normalize_email, verify_password,
 };
-use crate::records::{Invitation, Role, UserRecord};
+use crate::records::{ApiTokenRecord, Invitation, Role, UserRecord};
+use crate::secret::{SecretHash, new_token};
 use crate::time::now_ms;
 
 /// Verified against when the email is unknown, so that case takes as long as a wrong password.
@@ -39,6 +40,62 @@ impl Accounts {
         let add = |reply| AccountsMessage::AddUser(Box::new(user.clone()), reply);
         call_actor(&self.core.accounts()?, add, AccountError::Unavailable).await?;
         Ok(user)
+    }
+
+    /// Makes an API token for project `slug` with `role`, named `name`, on behalf of
+    /// `created_by`; answers the token (shown this once) and its record.
+    pub async fn create_api_token(
+        &self,
+        slug: &str,
+        name: &str,
+        role: Role,
+        created_by: &str,
+    ) -> Result<(String, ApiTokenRecord), AccountError> {
+        let token = new_token("hy");
+        let record = ApiTokenRecord {
+            id: Uuid::new_v4(),
+            project: slug.to_owned(),
+            name: api_token_name(name)?,
+            role,
+            token_hash: SecretHash::of(&token),
+            created_by: created_by.to_owned(),
+            created_at_ms: now_ms(),
+            last_used_ms: None,
+        };
+        let add = |reply| AccountsMessage::AddApiToken(Box::new(record.clone()), reply);
+        call_actor(&self.core.accounts()?, add, AccountError::Unavailable).await?;
+        Ok((token, record))
+    }
+
+    /// Project `slug`'s API tokens, oldest first.
+    pub async fn api_tokens(&self, slug: &str) -> Result<Vec<ApiTokenRecord>, AccountError> {
+        Ok(self.core.store.project_api_tokens(slug).await?)
+    }
+
+    /// Revokes API token `id` of project `slug`: it stops working at once.
+    pub async fn revoke_api_token(&self, slug: &str, id: Uuid) -> Result<(), AccountError> {
+        call_actor(
+            &self.core.accounts()?,
+            |reply| AccountsMessage::RevokeApiToken(slug.to_owned(), id, reply),
+            AccountError::Unavailable,
+        )
+        .await
+    }
+
+    /// The API token `token` names, if any, its use noted (to the minute, in the background).
+    pub async fn use_api_token(&self, token: &str) -> Result<Option<ApiTokenRecord>, AccountError> {
+        let hash = SecretHash::of(token);
+        let Some(record) = self.core.store.api_token(&hash).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let noted = record.last_used_ms;
+        if noted.is_none_or(|last| now >= last + TOKEN_USE_RESOLUTION_MS)
+            && let Ok(accounts) = self.core.accounts()
+        {
+            let _ = accounts.cast(AccountsMessage::ApiTokenUsed(hash, now));
+        }
+        Ok(Some(record))
     }
 
     /// Changes the profile of user `user_id`; answers the user as stored.

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::{Store, StoreError};
 use crate::chat::{MessageStatus, Role as Speaker};
 use crate::records::{
-    Document, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord, ProjectRecord,
-    RefreshRecord, Role, SessionRecord, UserRecord,
+    ApiTokenRecord, Document, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
+    ProjectRecord, RefreshRecord, Role, SessionRecord, UserRecord,
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
@@ -46,6 +46,7 @@ macro_rules! storage_contract {
             deliveries_are_summed_per_hour,
             users_refresh_tokens_and_families,
             invitations_by_project_and_by_email,
+            api_tokens_by_hash_and_by_project,
             leads_come_back_oldest_first,
             documents_are_replaced_as_a_whole_in_id_order,
             conversations_page_newest_first_with_a_cursor,
@@ -394,6 +395,60 @@ pub(crate) async fn users_refresh_tokens_and_families(backend: &impl Backend) {
     assert!(!store.family_revoked(Uuid::new_v4()).await.unwrap());
 }
 
+pub(crate) fn api_token(slug: &str, name: &str, created_at_ms: u64) -> ApiTokenRecord {
+    ApiTokenRecord {
+        id: Uuid::new_v4(),
+        project: slug.into(),
+        name: name.into(),
+        role: Role::Agent,
+        token_hash: SecretHash::of(&format!("hy_{slug}_{name}")),
+        created_by: "ann@example.com".into(),
+        created_at_ms,
+        last_used_ms: None,
+    }
+}
+
+pub(crate) async fn api_tokens_by_hash_and_by_project(backend: &impl Backend) {
+    let store = with_projects(backend).await;
+    let (late, early, other) = (
+        api_token("demo", "late", 9),
+        api_token("demo", "early", 2),
+        api_token("demo-2", "crm", 1),
+    );
+    for token in [&late, &early, &other] {
+        store.put_api_token(token).await.unwrap();
+    }
+    let found = store
+        .api_token(&SecretHash::of("hy_demo_late"))
+        .await
+        .unwrap();
+    assert_eq!(found.as_ref(), Some(&late));
+    assert_eq!(
+        store.api_token(&SecretHash::of("hy_nope")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.project_api_tokens("demo").await.unwrap(),
+        [early.clone(), late.clone()]
+    );
+    let used = ApiTokenRecord {
+        last_used_ms: Some(60_000),
+        ..late.clone()
+    };
+    store.put_api_token(&used).await.unwrap();
+    let found = store.api_token(&late.token_hash).await.unwrap();
+    assert_eq!(found, Some(used), "replaced, not added");
+    assert!(
+        !store.delete_api_token("demo-2", late.id).await.unwrap(),
+        "another project's"
+    );
+    assert!(store.delete_api_token("demo", late.id).await.unwrap());
+    assert!(!store.delete_api_token("demo", late.id).await.unwrap());
+    assert_eq!(store.api_token(&late.token_hash).await.unwrap(), None);
+    assert_eq!(store.project_api_tokens("demo").await.unwrap(), [early]);
+    assert_eq!(store.project_api_tokens("demo-2").await.unwrap(), [other]);
+}
+
 pub(crate) async fn invitations_by_project_and_by_email(backend: &impl Backend) {
     let store = backend.fresh().await;
     for (slug, email) in [
@@ -554,6 +609,10 @@ pub(crate) async fn deleting_a_project_cascades_to_everything_it_owns(backend: &
             .put_invitation(&invitation(slug, "amy@example.com"))
             .await
             .unwrap();
+        store
+            .put_api_token(&api_token(slug, "crm", 1))
+            .await
+            .unwrap();
         let conversation = session(slug, 1);
         store.put_session(&conversation).await.unwrap();
         store
@@ -577,6 +636,13 @@ pub(crate) async fn deleting_a_project_cascades_to_everything_it_owns(backend: &
     assert_eq!(store.documents("demo").await.unwrap(), []);
     assert_eq!(store.leads("demo").await.unwrap(), []);
     assert_eq!(store.project_invitations("demo").await.unwrap(), []);
+    assert_eq!(store.project_api_tokens("demo").await.unwrap(), []);
+    let token = store
+        .api_token(&SecretHash::of("hy_demo_crm"))
+        .await
+        .unwrap();
+    assert_eq!(token, None, "a deleted project's tokens no longer work");
+    assert_eq!(store.project_api_tokens("demo-2").await.unwrap().len(), 1);
     assert_eq!(store.project_sessions("demo", None, 10).await.unwrap(), []);
     assert_eq!(store.session(doomed[0].id).await.unwrap(), None);
     assert_eq!(store.messages(doomed[0].id).await.unwrap(), []);
@@ -619,6 +685,10 @@ pub(crate) async fn filled(backend: &impl Backend) -> (Store, Uuid, Uuid, UserRe
     store.revoke_family(family).await.unwrap();
     store
         .put_invitation(&invitation("demo", "amy@example.com"))
+        .await
+        .unwrap();
+    store
+        .put_api_token(&api_token("demo", "crm", 3))
         .await
         .unwrap();
     let conversation = session("demo", 1);
@@ -698,6 +768,7 @@ async fn contents(store: &Store, conversation: Uuid) -> String {
                 store.leads("demo").await?,
                 store.users().await?,
                 store.project_invitations("demo").await?,
+                store.project_api_tokens("demo").await?,
                 store.project_sessions("demo", None, 10).await?,
                 store.messages(conversation).await?,
             )

@@ -4,8 +4,8 @@
 //!
 //! What moves: projects with their settings and push-secret hashes, the stored events with
 //! their ids, the last id given out and the hourly counts, deliveries, documents,
-//! conversations with every message, leads, users with their password hashes and roles, and
-//! invitations. What does not: refresh tokens (admins sign in again after the move) and the
+//! conversations with every message, leads, users with their password hashes and roles,
+//! invitations, and API tokens (hashed; integrations keep working). What does not: refresh tokens (admins sign in again after the move) and the
 //! cluster's answer leases (nothing is being answered). It never deletes anything, and it
 //! refuses a target that holds a project or a user.
 
@@ -22,6 +22,7 @@ pub struct CopySummary {
     pub leads: usize,
     pub users: usize,
     pub invitations: usize,
+    pub api_tokens: usize,
 }
 
 impl std::fmt::Display for CopySummary {
@@ -29,7 +30,7 @@ impl std::fmt::Display for CopySummary {
         write!(
             f,
             "{} projects, {} events, {} documents, {} conversations ({} messages), {} leads, \
-             {} users, {} invitations",
+             {} users, {} invitations, {} API tokens",
             self.projects,
             self.events,
             self.documents,
@@ -37,7 +38,8 @@ impl std::fmt::Display for CopySummary {
             self.messages,
             self.leads,
             self.users,
-            self.invitations
+            self.invitations,
+            self.api_tokens
         )
     }
 }
@@ -95,6 +97,10 @@ pub async fn copy(from: &dyn Storage, to: &dyn Storage) -> Result<CopySummary, C
         for invitation in from.project_invitations(&slug).await? {
             to.put_invitation(&invitation).await?;
             summary.invitations += 1;
+        }
+        for token in from.project_api_tokens(&slug).await? {
+            to.put_api_token(&token).await?;
+            summary.api_tokens += 1;
         }
     }
     to.flush().await?;

@@ -26,15 +26,15 @@ use super::{ConversationFigures, SessionFilter, SessionPage, Storage, StoreError
 use crate::chat::{ConversationStatus, Handoff, LeadContact};
 use crate::nodes::{AnswerLease, AnswerLeases, LeaseHolder, NodeError};
 use crate::records::{
-    Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
-    ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
+    ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
+    MessageRecord, ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
 use crate::time::DAY_MS;
 
 /// The schema this build writes; a database of a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// How long a session's answer lease lasts unless renewed: how long a session whose node died
 /// mid-answer stays busy. Its holder renews it every third of that.
@@ -113,6 +113,15 @@ CREATE INDEX messages_unanswered ON messages (session) WHERE
 const MIGRATION_5: &str = r#"
 CREATE INDEX sessions_handed_off ON sessions (slug, (record->'handoff'->>'status'), created_ms DESC)
     WHERE record->'handoff'->>'status' IN ('waiting', 'human');
+"#;
+
+/// Version 6: API tokens for server integrations.
+const MIGRATION_6: &str = r#"
+CREATE TABLE api_tokens (
+    hash BYTEA PRIMARY KEY, slug TEXT COLLATE "C" NOT NULL, id UUID NOT NULL UNIQUE,
+    created_ms BIGINT NOT NULL, record JSONB NOT NULL
+);
+CREATE INDEX api_tokens_by_project ON api_tokens (slug, created_ms);
 "#;
 
 /// An unanswered answer, as SQL over a `messages` row `m` ([`MessageRecord::is_unanswered`]).
@@ -351,6 +360,7 @@ impl PgStore {
             (3, MIGRATION_3),
             (4, MIGRATION_4),
             (5, MIGRATION_5),
+            (6, MIGRATION_6),
         ];
         for (version, migration) in migrations {
             if found < version && version <= target {
@@ -806,6 +816,42 @@ impl Storage for PgStore {
         .await
     }
 
+    async fn api_token(&self, hash: &SecretHash) -> Result<Option<ApiTokenRecord>, StoreError> {
+        let hash = hash.as_bytes().to_vec();
+        self.record("SELECT record FROM api_tokens WHERE hash = $1", &[&hash])
+            .await
+    }
+
+    async fn put_api_token(&self, token: &ApiTokenRecord) -> Result<(), StoreError> {
+        let hash = token.token_hash.as_bytes().to_vec();
+        let created = token.created_at_ms as i64;
+        self.execute(
+            "INSERT INTO api_tokens (hash, slug, id, created_ms, record) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (hash) DO UPDATE SET record = $5",
+            &[&hash, &token.project, &token.id, &created, &json(token)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn project_api_tokens(&self, slug: &str) -> Result<Vec<ApiTokenRecord>, StoreError> {
+        self.records(
+            "SELECT record FROM api_tokens WHERE slug = $1 ORDER BY created_ms, id",
+            &[&slug],
+        )
+        .await
+    }
+
+    async fn delete_api_token(&self, slug: &str, id: Uuid) -> Result<bool, StoreError> {
+        let deleted = self
+            .execute(
+                "DELETE FROM api_tokens WHERE slug = $1 AND id = $2",
+                &[&slug, &id],
+            )
+            .await?;
+        Ok(deleted > 0)
+    }
+
     async fn invitations_for(&self, email: &str) -> Result<Vec<Invitation>, StoreError> {
         self.records(
             "SELECT record FROM invitations WHERE email = $1 ORDER BY slug",
@@ -1150,6 +1196,7 @@ impl Storage for PgStore {
             "documents",
             "leads",
             "invitations",
+            "api_tokens",
             "projects",
         ] {
             let sql = format!("DELETE FROM {table} WHERE slug = $1");

@@ -22,8 +22,8 @@ use uuid::Uuid;
 use super::{SCHEMA_VERSION, Storage, StoreError};
 use crate::chat::{Handoff, LeadContact};
 use crate::records::{
-    Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
-    ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
+    ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
+    MessageRecord, ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
@@ -122,6 +122,8 @@ pub struct SledStore {
     delivery_counts: sled::Tree,
     /// slug, 0x00, created ms (u64 big-endian), session id (16 bytes) → JSON [`LeadRecord`].
     leads: sled::Tree,
+    /// SHA-256 of an API token (32 bytes) → JSON [`ApiTokenRecord`]; few, so listed by scanning.
+    api_tokens: sled::Tree,
     /// lowercased email → JSON [`UserRecord`].
     users: sled::Tree,
     /// SHA-256 of a refresh token (32 bytes) → JSON [`RefreshRecord`].
@@ -182,6 +184,7 @@ impl SledStore {
             revoked_families: db.open_tree("revoked_families")?,
             event_id_floors: db.open_tree("event_id_floors")?,
             invitations: db.open_tree("invitations")?,
+            api_tokens: db.open_tree("api_tokens")?,
             flusher: Flusher::start()
                 .map_err(|error| open_error(format!("cannot start the flusher thread: {error}")))?,
             db,
@@ -588,6 +591,37 @@ impl Storage for SledStore {
         Ok(found)
     }
 
+    async fn api_token(&self, hash: &SecretHash) -> Result<Option<ApiTokenRecord>, StoreError> {
+        self.api_tokens
+            .get(hash.as_bytes())?
+            .map(|bytes| decode("api token", &bytes))
+            .transpose()
+    }
+
+    async fn put_api_token(&self, token: &ApiTokenRecord) -> Result<(), StoreError> {
+        self.api_tokens
+            .insert(token.token_hash.as_bytes(), encode(token))?;
+        Ok(())
+    }
+
+    async fn project_api_tokens(&self, slug: &str) -> Result<Vec<ApiTokenRecord>, StoreError> {
+        let mut tokens: Vec<ApiTokenRecord> = decode_all(self.api_tokens.iter())?;
+        tokens.retain(|token| token.project == slug);
+        tokens.sort_by_key(|token| (token.created_at_ms, token.id));
+        Ok(tokens)
+    }
+
+    async fn delete_api_token(&self, slug: &str, id: Uuid) -> Result<bool, StoreError> {
+        let tokens = self.project_api_tokens(slug).await?;
+        let Some(token) = tokens.iter().find(|token| token.id == id) else {
+            return Ok(false);
+        };
+        Ok(self
+            .api_tokens
+            .remove(token.token_hash.as_bytes())?
+            .is_some())
+    }
+
     async fn put_lead(&self, slug: &str, lead: &LeadRecord) -> Result<(), StoreError> {
         let mut key = event_key(slug, lead.created_at_ms);
         key.extend_from_slice(lead.session_id.as_bytes());
@@ -734,6 +768,9 @@ impl Storage for SledStore {
         }
         if let Some(hash) = &record.push_secret_hash {
             self.push_secrets.remove(hash.as_bytes())?;
+        }
+        for token in self.project_api_tokens(&record.slug).await? {
+            self.api_tokens.remove(token.token_hash.as_bytes())?;
         }
         self.projects.remove(record.slug.as_bytes())?;
         Ok(())
