@@ -14,11 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::social_proof::{EventKind, SocialProofEvent};
-use crate::time::rfc3339;
+pub use crate::social_proof::PopupEvent;
+use crate::social_proof::SocialProofEvent;
 
 /// Limits of every project's feed, from the config.
 #[derive(Debug, Clone)]
@@ -63,37 +62,9 @@ pub struct LiveEvent {
     pub json: Bytes,
 }
 
-/// An event as every live channel (and the poll) sends it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PopupEvent<'a> {
-    /// A whole number, as a string.
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: EventKind,
-    #[schema(required = true)]
-    pub name: Option<&'a str>,
-    #[schema(required = true)]
-    pub location: Option<&'a str>,
-    #[schema(required = true)]
-    pub product: Option<&'a str>,
-    #[schema(required = true)]
-    pub message: Option<&'a str>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-}
-
 impl LiveEvent {
     pub fn new(event: &SocialProofEvent) -> LiveEvent {
-        let json = PopupEvent {
-            id: event.id.to_string(),
-            kind: event.kind,
-            name: event.name.as_deref(),
-            location: event.location.as_deref(),
-            product: event.product.as_deref(),
-            message: event.message.as_deref(),
-            created_at: rfc3339(event.created_at_ms),
-        };
+        let json = PopupEvent::from(event);
         LiveEvent {
             id: event.id,
             created_at_ms: event.created_at_ms,

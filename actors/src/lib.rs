@@ -32,6 +32,7 @@ pub mod supervisor;
 pub mod testing;
 pub mod text;
 pub mod time;
+pub mod webhook;
 pub mod widget;
 
 pub use chat::{

@@ -275,3 +275,37 @@ mod tests {
         );
     }
 }
+
+/// An event as every live channel (and the poll) sends it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PopupEvent<'a> {
+    /// A whole number, as a string.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    #[schema(required = true)]
+    pub name: Option<&'a str>,
+    #[schema(required = true)]
+    pub location: Option<&'a str>,
+    #[schema(required = true)]
+    pub product: Option<&'a str>,
+    #[schema(required = true)]
+    pub message: Option<&'a str>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl<'a> From<&'a SocialProofEvent> for PopupEvent<'a> {
+    fn from(event: &'a SocialProofEvent) -> PopupEvent<'a> {
+        PopupEvent {
+            id: event.id.to_string(),
+            kind: event.kind,
+            name: event.name.as_deref(),
+            location: event.location.as_deref(),
+            product: event.product.as_deref(),
+            message: event.message.as_deref(),
+            created_at: crate::time::rfc3339(event.created_at_ms),
+        }
+    }
+}

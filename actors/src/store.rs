@@ -19,6 +19,7 @@ use crate::records::{
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
+use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
 
 pub mod backup;
 pub mod copy;
@@ -76,7 +77,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Gives `event` the next id of `slug` — one more than any id ever given out under that
     /// slug, also by a deleted project of the same slug — and stores it and its hourly count
-    /// in one transaction; then drops the events more than `keep` ids older (the replay tail).
+    /// in one transaction, with its `socialproof.pushed` webhook event into the outbox for the
+    /// webhooks that hear it; then drops the events more than `keep` ids older (the replay
+    /// tail).
     async fn append_event(
         &self,
         slug: &str,
@@ -192,7 +195,53 @@ pub trait Storage: Send + Sync + 'static {
     /// Removes API token `id` of project `slug`; whether there was one.
     async fn delete_api_token(&self, slug: &str, id: Uuid) -> Result<bool, StoreError>;
 
-    async fn put_lead(&self, slug: &str, lead: &LeadRecord) -> Result<(), StoreError>;
+    async fn put_lead(&self, slug: &str, lead: &LeadRecord) -> Result<(), StoreError> {
+        self.put_lead_with_news(slug, lead, &[]).await
+    }
+
+    /// [`Storage::put_lead`], and `news` into the webhook outbox in the same transaction (a row
+    /// per enabled webhook of the project that hears its type).
+    async fn put_lead_with_news(
+        &self,
+        slug: &str,
+        lead: &LeadRecord,
+        news: &[WebhookEvent],
+    ) -> Result<(), StoreError>;
+
+    /// Project `slug`'s webhooks, oldest first.
+    async fn webhooks(&self, slug: &str) -> Result<Vec<WebhookRecord>, StoreError>;
+
+    /// Creates or replaces the webhook with `webhook.id`.
+    async fn put_webhook(&self, webhook: &WebhookRecord) -> Result<(), StoreError>;
+
+    /// Removes webhook `id` of project `slug`, with its deliveries waiting and its log; whether
+    /// there was one.
+    async fn delete_webhook(&self, slug: &str, id: Uuid) -> Result<bool, StoreError>;
+
+    /// Up to `limit` deliveries due at `now_ms`, each made due again `lease_ms` later (so no
+    /// other node takes them meanwhile, and a node that dies holding them lets them go).
+    async fn claim_deliveries(
+        &self,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Ends a claimed delivery's attempt: logs `attempt` (the webhook's last [`crate::webhook::LOG_KEEP`] are
+    /// kept) and either drops the delivery or makes it due again at `retry_at_ms`. A delivery
+    /// claimed again meanwhile (its lease ran out) is left to its new holder.
+    async fn settle_delivery(
+        &self,
+        claimed: &Delivery,
+        retry_at_ms: Option<u64>,
+        attempt: &Attempt,
+    ) -> Result<(), StoreError>;
+
+    /// Puts a delivery in the outbox (a redelivery).
+    async fn enqueue_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;
+
+    /// Webhook `id`'s logged attempts, newest first.
+    async fn webhook_log(&self, id: Uuid) -> Result<Vec<Attempt>, StoreError>;
 
     /// Every lead of `slug`, oldest first.
     async fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, StoreError>;
@@ -217,6 +266,17 @@ pub trait Storage: Send + Sync + 'static {
         id: Uuid,
         handoff: &Handoff,
         lead: Option<&LeadContact>,
+    ) -> Result<SessionRecord, StoreError> {
+        self.update_handoff_with_news(id, handoff, lead, &[]).await
+    }
+
+    /// [`Storage::update_handoff`], and `news` into the webhook outbox with it.
+    async fn update_handoff_with_news(
+        &self,
+        id: Uuid,
+        handoff: &Handoff,
+        lead: Option<&LeadContact>,
+        news: &[WebhookEvent],
     ) -> Result<SessionRecord, StoreError>;
 
     /// Deletes a session, its messages and its index entry (a visitor's right to erasure).
@@ -255,6 +315,16 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         session: Uuid,
         message: &MessageRecord,
+    ) -> Result<(), StoreError> {
+        self.append_message_with_news(session, message, &[]).await
+    }
+
+    /// [`Storage::append_message`], and `news` into the webhook outbox with it.
+    async fn append_message_with_news(
+        &self,
+        session: Uuid,
+        message: &MessageRecord,
+        news: &[WebhookEvent],
     ) -> Result<(), StoreError>;
 
     /// Adds a new message to the transcript of `session` under its `seq`; `false`, writing
@@ -263,6 +333,17 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         session: Uuid,
         message: &MessageRecord,
+    ) -> Result<bool, StoreError> {
+        self.insert_message_with_news(session, message, &[]).await
+    }
+
+    /// [`Storage::insert_message`], and `news` into the webhook outbox with it (only when the
+    /// message was added).
+    async fn insert_message_with_news(
+        &self,
+        session: Uuid,
+        message: &MessageRecord,
+        news: &[WebhookEvent],
     ) -> Result<bool, StoreError>;
 
     /// The transcript of `session`, in `seq` order.

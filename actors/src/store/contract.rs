@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
+use crate::chat::LeadContact;
 use crate::chat::{MessageStatus, Role as Speaker};
 use crate::records::{
     ApiTokenRecord, Document, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
@@ -18,6 +19,8 @@ use crate::records::{
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
+use crate::time::now_ms;
+use crate::webhook::{Attempt, Delivery, EventType, LOG_KEEP, WebhookEvent, WebhookRecord};
 use crate::widget::{Position, Theme, WidgetSettings};
 
 /// How the contract gets stores of one backend.
@@ -47,6 +50,8 @@ macro_rules! storage_contract {
             users_refresh_tokens_and_families,
             invitations_by_project_and_by_email,
             api_tokens_by_hash_and_by_project,
+            webhook_news_goes_into_the_outbox_with_what_it_reports,
+            deliveries_are_claimed_settled_and_logged,
             leads_come_back_oldest_first,
             documents_are_replaced_as_a_whole_in_id_order,
             conversations_page_newest_first_with_a_cursor,
@@ -449,6 +454,246 @@ pub(crate) async fn api_tokens_by_hash_and_by_project(backend: &impl Backend) {
     assert_eq!(store.project_api_tokens("demo-2").await.unwrap(), [other]);
 }
 
+pub(crate) fn webhook(slug: &str, events: &[EventType]) -> WebhookRecord {
+    WebhookRecord {
+        id: Uuid::new_v4(),
+        project: slug.into(),
+        url: "https://hooks.example.com/in".into(),
+        events: events.to_vec(),
+        secret: "whsec_test".into(),
+        enabled: true,
+        disabled_reason: None,
+        created_at_ms: 1,
+    }
+}
+
+/// Everything due now, claimed (for a minute), as (event type, webhook) pairs in due order.
+async fn claim_all(store: &Store) -> Vec<(EventType, Uuid)> {
+    let claimed = store.claim_deliveries(now_ms(), 60_000, 100).await.unwrap();
+    claimed.iter().map(|d| (d.event.kind, d.webhook)).collect()
+}
+
+pub(crate) async fn webhook_news_goes_into_the_outbox_with_what_it_reports(backend: &impl Backend) {
+    use EventType::*;
+    let store = with_projects(backend).await;
+    let all = webhook("demo", &EventType::ALL);
+    let leads_only = webhook("demo", &[LeadCreated]);
+    let off = WebhookRecord {
+        enabled: false,
+        ..webhook("demo", &EventType::ALL)
+    };
+    let elsewhere = webhook("other", &EventType::ALL);
+    for hook in [&all, &leads_only, &off, &elsewhere] {
+        store.put_webhook(hook).await.unwrap();
+    }
+    let listed: Vec<Uuid> = store
+        .webhooks("demo")
+        .await
+        .unwrap()
+        .iter()
+        .map(|w| w.id)
+        .collect();
+    assert_eq!(listed.len(), 3);
+    assert!(listed.contains(&off.id) && !listed.contains(&elsewhere.id));
+
+    let conversation = session("demo", 5);
+    store.put_session(&conversation).await.unwrap();
+    let first = message(1, "hi");
+    let news = WebhookEvent::message("demo", conversation.id, &first);
+    assert!(
+        store
+            .insert_message_with_news(conversation.id, &first, &news)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        claim_all(&store).await,
+        [(ConversationCreated, all.id), (MessageCreated, all.id)]
+    );
+    let taken = store
+        .insert_message_with_news(conversation.id, &first, &news)
+        .await
+        .unwrap();
+    assert!(!taken, "a taken seq");
+    assert_eq!(
+        claim_all(&store).await,
+        [],
+        "writes nothing, so reports nothing"
+    );
+
+    let contact = LeadContact {
+        email: "a@example.com".into(),
+        name: None,
+        message: None,
+        created_at_ms: 7,
+    };
+    let lead = LeadRecord {
+        session_id: conversation.id,
+        ..lead(7)
+    };
+    store
+        .put_lead_with_news(
+            "demo",
+            &lead,
+            &[WebhookEvent::lead("demo", conversation.id, &contact)],
+        )
+        .await
+        .unwrap();
+    let mut heard = claim_all(&store).await;
+    heard.sort();
+    let mut expected = vec![(LeadCreated, all.id), (LeadCreated, leads_only.id)];
+    expected.sort();
+    assert_eq!(heard, expected);
+
+    let handoff = crate::chat::Handoff {
+        status: crate::chat::ConversationStatus::Human,
+        assignee: None,
+        since_ms: 9,
+    };
+    let news = [WebhookEvent::status("demo", conversation.id, &handoff)];
+    store
+        .update_handoff_with_news(conversation.id, &handoff, None, &news)
+        .await
+        .unwrap();
+    let rated = message(2, "an answer");
+    let news = [WebhookEvent::feedback(
+        "demo",
+        conversation.id,
+        2,
+        crate::chat::Feedback::Up,
+        9,
+    )];
+    store
+        .append_message_with_news(conversation.id, &rated, &news)
+        .await
+        .unwrap();
+    assert_eq!(
+        claim_all(&store).await,
+        [(StatusChanged, all.id), (FeedbackCreated, all.id)]
+    );
+
+    let id = push(&store, "demo", now_ms(), 100).await;
+    let claimed = store.claim_deliveries(now_ms(), 60_000, 100).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].event.kind, SocialProofPushed);
+    assert_eq!(
+        claimed[0].event.data["id"],
+        id.to_string(),
+        "numbered as stored"
+    );
+    push(&store, "demo-2", now_ms(), 100).await;
+    assert_eq!(
+        claim_all(&store).await,
+        [],
+        "a project with no webhooks queues nothing"
+    );
+
+    // Deleting a webhook, or its project, takes what waits for it along.
+    let later = message(3, "more");
+    let news = WebhookEvent::message("demo", conversation.id, &later);
+    store
+        .insert_message_with_news(conversation.id, &later, &news)
+        .await
+        .unwrap();
+    assert!(store.delete_webhook("demo", all.id).await.unwrap());
+    assert!(!store.delete_webhook("demo", all.id).await.unwrap());
+    assert_eq!(claim_all(&store).await, []);
+    store.delete_project(&project("demo", None)).await.unwrap();
+    assert_eq!(store.webhooks("demo").await.unwrap(), []);
+    assert_eq!(store.webhooks("other").await.unwrap(), [elsewhere]);
+}
+
+pub(crate) async fn deliveries_are_claimed_settled_and_logged(backend: &impl Backend) {
+    let store = with_projects(backend).await;
+    let hook = webhook("demo", &EventType::ALL);
+    store.put_webhook(&hook).await.unwrap();
+    let now = now_ms();
+    let event = |n: u32| WebhookEvent::message("demo", Uuid::nil(), &message(n + 2, "x")).remove(0);
+    let due = Delivery::new(hook.id, event(1), now - 10);
+    let later = Delivery::new(hook.id, event(2), now + 60_000);
+    store.enqueue_delivery(&due).await.unwrap();
+    store.enqueue_delivery(&later).await.unwrap();
+
+    let claimed = store.claim_deliveries(now, 30_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "only what is due");
+    assert_eq!(
+        (claimed[0].event.id, claimed[0].due_ms),
+        (due.event.id, now + 30_000)
+    );
+    let again = store.claim_deliveries(now, 30_000, 10).await.unwrap();
+    assert_eq!(again, [], "held by its claim");
+
+    let attempt = |at_ms: u64, status: u16, delivery: &Delivery| Attempt {
+        webhook: hook.id,
+        event: delivery.event.clone(),
+        at_ms,
+        status: Some(status),
+        latency_ms: 3,
+        error: None,
+        attempt: delivery.attempts + 1,
+    };
+    store
+        .settle_delivery(
+            &claimed[0],
+            Some(now + 5_000),
+            &attempt(now, 500, &claimed[0]),
+        )
+        .await
+        .unwrap();
+    let retried = store
+        .claim_deliveries(now + 5_000, 30_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(
+        (retried[0].attempts, retried[0].first_attempt_ms),
+        (1, Some(now))
+    );
+    assert_eq!(
+        retried[0].event.id, due.event.id,
+        "the same event, so the same delivery id"
+    );
+    // A stale settle (of the claim before this one) changes nothing.
+    store
+        .settle_delivery(&claimed[0], None, &attempt(now + 1, 500, &claimed[0]))
+        .await
+        .unwrap();
+    store
+        .settle_delivery(&retried[0], None, &attempt(now + 5_000, 200, &retried[0]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_deliveries(now + 60_000, 30_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the later one only"
+    );
+
+    let log = store.webhook_log(hook.id).await.unwrap();
+    let seen: Vec<(u64, Option<u16>)> = log.iter().map(|a| (a.at_ms, a.status)).collect();
+    assert_eq!(
+        seen,
+        [
+            (now + 5_000, Some(200)),
+            (now + 1, Some(500)),
+            (now, Some(500))
+        ],
+        "newest first"
+    );
+    for n in 0..LOG_KEEP as u64 {
+        store
+            .settle_delivery(&later, None, &attempt(now + 10_000 + n, 200, &later))
+            .await
+            .unwrap();
+    }
+    let log = store.webhook_log(hook.id).await.unwrap();
+    assert_eq!(log.len(), LOG_KEEP, "the last hundred are kept");
+    assert_eq!(log[0].at_ms, now + 10_000 + LOG_KEEP as u64 - 1);
+}
+
 pub(crate) async fn invitations_by_project_and_by_email(backend: &impl Backend) {
     let store = backend.fresh().await;
     for (slug, email) in [
@@ -691,6 +936,10 @@ pub(crate) async fn filled(backend: &impl Backend) -> (Store, Uuid, Uuid, UserRe
         .put_api_token(&api_token("demo", "crm", 3))
         .await
         .unwrap();
+    store
+        .put_webhook(&webhook("demo", &[EventType::LeadCreated]))
+        .await
+        .unwrap();
     let conversation = session("demo", 1);
     store.put_session(&conversation).await.unwrap();
     store
@@ -769,6 +1018,7 @@ async fn contents(store: &Store, conversation: Uuid) -> String {
                 store.users().await?,
                 store.project_invitations("demo").await?,
                 store.project_api_tokens("demo").await?,
+                store.webhooks("demo").await?,
                 store.project_sessions("demo", None, 10).await?,
                 store.messages(conversation).await?,
             )

@@ -5,7 +5,8 @@
 //! What moves: projects with their settings and push-secret hashes, the stored events with
 //! their ids, the last id given out and the hourly counts, deliveries, documents,
 //! conversations with every message, leads, users with their password hashes and roles,
-//! invitations, and API tokens (hashed; integrations keep working). What does not: refresh tokens (admins sign in again after the move) and the
+//! invitations, API tokens (hashed; integrations keep working) and webhooks. What does not:
+//! webhook deliveries still waiting and their logs, refresh tokens (admins sign in again after the move) and the
 //! cluster's answer leases (nothing is being answered). It never deletes anything, and it
 //! refuses a target that holds a project or a user.
 
@@ -23,6 +24,7 @@ pub struct CopySummary {
     pub users: usize,
     pub invitations: usize,
     pub api_tokens: usize,
+    pub webhooks: usize,
 }
 
 impl std::fmt::Display for CopySummary {
@@ -30,7 +32,7 @@ impl std::fmt::Display for CopySummary {
         write!(
             f,
             "{} projects, {} events, {} documents, {} conversations ({} messages), {} leads, \
-             {} users, {} invitations, {} API tokens",
+             {} users, {} invitations, {} API tokens, {} webhooks",
             self.projects,
             self.events,
             self.documents,
@@ -39,7 +41,8 @@ impl std::fmt::Display for CopySummary {
             self.leads,
             self.users,
             self.invitations,
-            self.api_tokens
+            self.api_tokens,
+            self.webhooks
         )
     }
 }
@@ -101,6 +104,10 @@ pub async fn copy(from: &dyn Storage, to: &dyn Storage) -> Result<CopySummary, C
         for token in from.project_api_tokens(&slug).await? {
             to.put_api_token(&token).await?;
             summary.api_tokens += 1;
+        }
+        for webhook in from.webhooks(&slug).await? {
+            to.put_webhook(&webhook).await?;
+            summary.webhooks += 1;
         }
     }
     to.flush().await?;

@@ -31,10 +31,11 @@ use crate::records::{
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
-use crate::time::DAY_MS;
+use crate::time::{DAY_MS, now_ms};
+use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
 
 /// The schema this build writes; a database of a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// How long a session's answer lease lasts unless renewed: how long a session whose node died
 /// mid-answer stays busy. Its holder renews it every third of that.
@@ -122,6 +123,24 @@ CREATE TABLE api_tokens (
     created_ms BIGINT NOT NULL, record JSONB NOT NULL
 );
 CREATE INDEX api_tokens_by_project ON api_tokens (slug, created_ms);
+"#;
+
+/// Version 7: signed webhooks, their outbox and delivery log.
+const MIGRATION_7: &str = r#"
+CREATE TABLE webhooks (
+    id UUID PRIMARY KEY, slug TEXT COLLATE "C" NOT NULL, enabled BOOLEAN NOT NULL,
+    events TEXT[] NOT NULL, created_ms BIGINT NOT NULL, record JSONB NOT NULL
+);
+CREATE INDEX webhooks_by_project ON webhooks (slug, created_ms);
+CREATE TABLE webhook_outbox (
+    event_id UUID NOT NULL, webhook_id UUID NOT NULL, slug TEXT COLLATE "C" NOT NULL,
+    due_ms BIGINT NOT NULL, record JSONB NOT NULL, PRIMARY KEY (event_id, webhook_id)
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox (due_ms);
+CREATE TABLE webhook_log (
+    webhook_id UUID NOT NULL, at_ms BIGINT NOT NULL, event_id UUID NOT NULL, record JSONB NOT NULL
+);
+CREATE INDEX webhook_log_by_webhook ON webhook_log (webhook_id, at_ms DESC);
 "#;
 
 /// An unanswered answer, as SQL over a `messages` row `m` ([`MessageRecord::is_unanswered`]).
@@ -361,6 +380,7 @@ impl PgStore {
             (4, MIGRATION_4),
             (5, MIGRATION_5),
             (6, MIGRATION_6),
+            (7, MIGRATION_7),
         ];
         for (version, migration) in migrations {
             if found < version && version <= target {
@@ -443,6 +463,22 @@ impl PgStore {
 fn record<T: DeserializeOwned>(row: &Row) -> Result<T, StoreError> {
     let Json(value) = row.try_get::<_, Json<T>>("record")?;
     Ok(value)
+}
+
+impl PgStore {
+    /// The statement that writes a message (`$1` session, `$2` seq, `$3` record; on a taken
+    /// seq, `on_conflict`) and its news (`$4`, due `$5`); it answers how many it wrote.
+    fn message_write(&self, on_conflict: &str) -> String {
+        let queued = webhooks::queue(4, 5, "written", "n.event");
+        format!(
+            "WITH session AS (SELECT id FROM sessions WHERE id = $1 FOR KEY SHARE),
+             written AS (
+                 INSERT INTO messages (session, seq, record) SELECT id, $2, $3 FROM session
+                 ON CONFLICT (session, seq) {on_conflict} RETURNING 1
+             ), {queued}
+             SELECT count(*) FROM written"
+        )
+    }
 }
 
 fn json<T: Serialize>(record: &T) -> Json<serde_json::Value> {
@@ -537,10 +573,16 @@ impl Storage for PgStore {
         // count written, events past the replay tail dropped. No row back: no such project.
         let hour = signed(created_at_ms / HOUR_MS);
         let kind = i16::from(event.kind.code());
-        let unnumbered = json(&event.clone().into_event(0, created_at_ms));
+        let unnumbered = event.clone().into_event(0, created_at_ms);
+        // Its `socialproof.pushed` event, numbered in the statement, into the outbox with it.
+        let pushed = webhooks::news(&[WebhookEvent::pushed(slug, &unnumbered)]);
+        let numbered = "jsonb_set(n.event, '{data,id}', to_jsonb((SELECT last_id FROM id)::text))";
+        let queued = webhooks::queue(6, 7, "id", numbered);
+        let unnumbered = json(&unnumbered);
         let rows = self
             .rows(
-                "WITH project AS (
+                &format!(
+                    "WITH project AS (
                      SELECT slug FROM projects WHERE slug = $1 FOR KEY SHARE
                  ), id AS (
                      INSERT INTO event_ids (slug, last_id) SELECT slug, 1 FROM project
@@ -555,9 +597,18 @@ impl Storage for PgStore {
                      ON CONFLICT (slug, hour, kind) DO UPDATE SET count = event_counts.count + 1
                  ), pruned AS (
                      DELETE FROM events WHERE slug = $1 AND id <= (SELECT last_id FROM id) - $5
-                 )
-                 SELECT last_id FROM id",
-                &[&slug, &unnumbered, &hour, &kind, &signed(keep)],
+                 ), {queued}
+                 SELECT last_id FROM id"
+                ),
+                &[
+                    &slug,
+                    &unnumbered,
+                    &hour,
+                    &kind,
+                    &signed(keep),
+                    &pushed,
+                    &signed(created_at_ms),
+                ],
             )
             .await?;
         let id: i64 = rows.first().ok_or(StoreError::NoSuchProject)?.get(0);
@@ -852,6 +903,44 @@ impl Storage for PgStore {
         Ok(deleted > 0)
     }
 
+    async fn webhooks(&self, slug: &str) -> Result<Vec<WebhookRecord>, StoreError> {
+        self.project_webhooks(slug).await
+    }
+
+    async fn put_webhook(&self, webhook: &WebhookRecord) -> Result<(), StoreError> {
+        self.write_webhook(webhook).await
+    }
+
+    async fn delete_webhook(&self, slug: &str, id: Uuid) -> Result<bool, StoreError> {
+        self.remove_webhook(slug, id).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.claim(now_ms, lease_ms, limit).await
+    }
+
+    async fn settle_delivery(
+        &self,
+        claimed: &Delivery,
+        retry_at_ms: Option<u64>,
+        attempt: &Attempt,
+    ) -> Result<(), StoreError> {
+        self.settle(claimed, retry_at_ms, attempt).await
+    }
+
+    async fn enqueue_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.enqueue(delivery).await
+    }
+
+    async fn webhook_log(&self, id: Uuid) -> Result<Vec<Attempt>, StoreError> {
+        self.log_of(id).await
+    }
+
     async fn invitations_for(&self, email: &str) -> Result<Vec<Invitation>, StoreError> {
         self.records(
             "SELECT record FROM invitations WHERE email = $1 ORDER BY slug",
@@ -860,19 +949,33 @@ impl Storage for PgStore {
         .await
     }
 
-    async fn put_lead(&self, slug: &str, lead: &LeadRecord) -> Result<(), StoreError> {
+    async fn put_lead_with_news(
+        &self,
+        slug: &str,
+        lead: &LeadRecord,
+        news: &[WebhookEvent],
+    ) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         lock_project(&transaction, slug).await?;
+        let queued = webhooks::queue(5, 6, "stored", "n.event");
         transaction
             .execute(
-                "INSERT INTO leads (slug, created_ms, session, record) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (slug, created_ms, session) DO UPDATE SET record = $4",
+                &format!(
+                    "WITH stored AS (
+                         INSERT INTO leads (slug, created_ms, session, record) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (slug, created_ms, session) DO UPDATE SET record = $4
+                         RETURNING 1
+                     ), {queued}
+                     SELECT 1"
+                ),
                 &[
                     &slug,
                     &signed(lead.created_at_ms),
                     &lead.session_id,
                     &json(lead),
+                    &webhooks::news(news),
+                    &signed(now_ms()),
                 ],
             )
             .await?;
@@ -999,11 +1102,12 @@ impl Storage for PgStore {
         }
     }
 
-    async fn update_handoff(
+    async fn update_handoff_with_news(
         &self,
         id: Uuid,
         handoff: &Handoff,
         lead: Option<&LeadContact>,
+        news: &[WebhookEvent],
     ) -> Result<SessionRecord, StoreError> {
         // Only these keys of the record: a concurrent write to the others is kept, and an erased
         // session stays erased (an UPDATE, not an upsert).
@@ -1011,9 +1115,15 @@ impl Storage for PgStore {
         if let Some(lead) = lead {
             patch["lead"] = serde_json::json!(lead);
         }
+        let queued = webhooks::queue(3, 4, "updated", "n.event");
         self.record(
-            "UPDATE sessions SET record = record || $2 WHERE id = $1 RETURNING record",
-            &[&id, &Json(patch)],
+            &format!(
+                "WITH updated AS (
+                     UPDATE sessions SET record = record || $2 WHERE id = $1 RETURNING record
+                 ), {queued}
+                 SELECT record FROM updated"
+            ),
+            &[&id, &Json(patch), &webhooks::news(news), &signed(now_ms())],
         )
         .await?
         .ok_or(StoreError::NoSuchSession)
@@ -1123,38 +1233,50 @@ impl Storage for PgStore {
         Ok(figures)
     }
 
-    async fn append_message(
+    async fn append_message_with_news(
         &self,
         session: Uuid,
         message: &MessageRecord,
+        news: &[WebhookEvent],
     ) -> Result<(), StoreError> {
-        let written = self
-            .execute(
-                "WITH session AS (SELECT id FROM sessions WHERE id = $1 FOR KEY SHARE)
-                 INSERT INTO messages (session, seq, record) SELECT id, $2, $3 FROM session
-                 ON CONFLICT (session, seq) DO UPDATE SET record = $3",
-                &[&session, &(message.seq as i32), &json(message)],
+        let written: i64 = self
+            .rows(
+                &self.message_write("DO UPDATE SET record = $3"),
+                &[
+                    &session,
+                    &(message.seq as i32),
+                    &json(message),
+                    &webhooks::news(news),
+                    &signed(now_ms()),
+                ],
             )
-            .await?;
+            .await?[0]
+            .get(0);
         if written == 0 {
             return Err(StoreError::NoSuchSession);
         }
         Ok(())
     }
 
-    async fn insert_message(
+    async fn insert_message_with_news(
         &self,
         session: Uuid,
         message: &MessageRecord,
+        news: &[WebhookEvent],
     ) -> Result<bool, StoreError> {
-        let inserted = self
-            .execute(
-                "WITH session AS (SELECT id FROM sessions WHERE id = $1 FOR KEY SHARE)
-                 INSERT INTO messages (session, seq, record) SELECT id, $2, $3 FROM session
-                 ON CONFLICT (session, seq) DO NOTHING",
-                &[&session, &(message.seq as i32), &json(message)],
+        let inserted: i64 = self
+            .rows(
+                &self.message_write("DO NOTHING"),
+                &[
+                    &session,
+                    &(message.seq as i32),
+                    &json(message),
+                    &webhooks::news(news),
+                    &signed(now_ms()),
+                ],
             )
-            .await?;
+            .await?[0]
+            .get(0);
         Ok(inserted == 1)
     }
 
@@ -1187,8 +1309,16 @@ impl Storage for PgStore {
                 &[slug],
             )
             .await?;
+        transaction
+            .execute(
+                "DELETE FROM webhook_log WHERE webhook_id IN (SELECT id FROM webhooks WHERE slug = $1)",
+                &[slug],
+            )
+            .await?;
         // `event_ids` stays: a project re-created under the slug numbers after it.
         for table in [
+            "webhook_outbox",
+            "webhooks",
             "sessions",
             "events",
             "event_counts",
@@ -1302,3 +1432,4 @@ impl LeaseHolder for PgLease {
 mod dump;
 #[cfg(test)]
 pub(crate) mod tests;
+mod webhooks;

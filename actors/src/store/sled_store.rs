@@ -15,7 +15,7 @@ use std::sync::mpsc;
 
 use serde::{Serialize, de::DeserializeOwned};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use uuid::Uuid;
 
@@ -27,6 +27,8 @@ use crate::records::{
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
+use crate::time::now_ms;
+use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
 
 /// Group commit on a thread of our own.
 ///
@@ -124,6 +126,16 @@ pub struct SledStore {
     leads: sled::Tree,
     /// SHA-256 of an API token (32 bytes) → JSON [`ApiTokenRecord`]; few, so listed by scanning.
     api_tokens: sled::Tree,
+    /// slug, 0x00, webhook id → JSON [`WebhookRecord`].
+    webhooks: sled::Tree,
+    /// slug → JSON list of the project's enabled webhooks and what they hear.
+    webhook_subs: sled::Tree,
+    /// due ms (u64 big-endian), event id, webhook id → JSON [`Delivery`].
+    webhook_outbox: sled::Tree,
+    /// webhook id, at ms (u64 big-endian), event id → JSON [`Attempt`].
+    webhook_log: sled::Tree,
+    /// Changes of webhooks, one at a time (each rewrites its project's `webhook_subs`).
+    config_writes: std::sync::Arc<std::sync::Mutex<()>>,
     /// lowercased email → JSON [`UserRecord`].
     users: sled::Tree,
     /// SHA-256 of a refresh token (32 bytes) → JSON [`RefreshRecord`].
@@ -185,6 +197,11 @@ impl SledStore {
             event_id_floors: db.open_tree("event_id_floors")?,
             invitations: db.open_tree("invitations")?,
             api_tokens: db.open_tree("api_tokens")?,
+            webhooks: db.open_tree("webhooks")?,
+            webhook_subs: db.open_tree("webhook_subs")?,
+            webhook_outbox: db.open_tree("webhook_outbox")?,
+            webhook_log: db.open_tree("webhook_log")?,
+            config_writes: Default::default(),
             flusher: Flusher::start()
                 .map_err(|error| open_error(format!("cannot start the flusher thread: {error}")))?,
             db,
@@ -373,8 +390,8 @@ impl Storage for SledStore {
         // The last id given out is read and moved inside the transaction, so concurrent appends
         // to one project conflict there and sled runs them one after the other.
         let count_key = count_key(slug, created_at_ms / HOUR_MS, event.kind);
-        let result = (&self.events, &self.event_counts, &self.event_id_floors).transaction(
-            |(events, counts, floors)| {
+        let numbered =
+            |events: &TransactionalTree, counts: &TransactionalTree, floors: &TransactionalTree| {
                 let last = floors
                     .get(slug.as_bytes())?
                     .map_or(0, |bytes| be_u64(&bytes));
@@ -384,14 +401,33 @@ impl Storage for SledStore {
                 let count = counts.get(&count_key)?.map_or(0, |bytes| be_u64(&bytes));
                 counts.insert(count_key.as_slice(), &(count + 1).to_be_bytes())?;
                 floors.insert(slug.as_bytes(), &id.to_be_bytes())?;
-                Ok::<_, ConflictableTransactionError<()>>(event)
-            },
-        );
-        let event = match result {
-            Ok(event) => event,
-            Err(TransactionError::Storage(error)) => return Err(error.into()),
-            Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
-        };
+                Ok::<_, ConflictableTransactionError<StoreError>>(event)
+            };
+        let event = if self.webhook_subs.contains_key(slug.as_bytes())? {
+            // Its `socialproof.pushed` event goes into the outbox with it.
+            let trees = (
+                &self.event_counts,
+                &self.event_id_floors,
+                &self.webhook_subs,
+            );
+            (
+                &self.events,
+                trees.0,
+                trees.1,
+                trees.2,
+                &self.webhook_outbox,
+            )
+                .transaction(|(events, counts, floors, subs, outbox)| {
+                    let event = numbered(events, counts, floors)?;
+                    let news = [crate::webhook::WebhookEvent::pushed(slug, &event)];
+                    webhooks::queue_news(subs, outbox, &news, created_at_ms)?;
+                    Ok(event)
+                })
+        } else {
+            (&self.events, &self.event_counts, &self.event_id_floors)
+                .transaction(|(events, counts, floors)| numbered(events, counts, floors))
+        }
+        .map_err(webhooks::transaction_error)?;
         if let Some(last_forgotten) = event.id.checked_sub(keep).filter(|&last| last > 0) {
             let mut batch = sled::Batch::default();
             for key in self
@@ -622,11 +658,67 @@ impl Storage for SledStore {
             .is_some())
     }
 
-    async fn put_lead(&self, slug: &str, lead: &LeadRecord) -> Result<(), StoreError> {
+    async fn put_lead_with_news(
+        &self,
+        slug: &str,
+        lead: &LeadRecord,
+        news: &[WebhookEvent],
+    ) -> Result<(), StoreError> {
         let mut key = event_key(slug, lead.created_at_ms);
         key.extend_from_slice(lead.session_id.as_bytes());
-        self.leads.insert(key, encode(lead))?;
+        if !self.heard(news)? {
+            self.leads.insert(key, encode(lead))?;
+            return Ok(());
+        }
+        (&self.leads, &self.webhook_subs, &self.webhook_outbox)
+            .transaction(|(leads, subs, outbox)| {
+                leads.insert(key.as_slice(), encode(lead))?;
+                webhooks::queue_news(subs, outbox, news, now_ms())
+            })
+            .map_err(webhooks::transaction_error)
+    }
+
+    async fn webhooks(&self, slug: &str) -> Result<Vec<WebhookRecord>, StoreError> {
+        self.project_webhooks(slug)
+    }
+
+    async fn put_webhook(&self, webhook: &WebhookRecord) -> Result<(), StoreError> {
+        self.write_webhook(&webhook.project, webhook.id, Some(webhook))?;
         Ok(())
+    }
+
+    async fn delete_webhook(&self, slug: &str, id: Uuid) -> Result<bool, StoreError> {
+        let existed = self.write_webhook(slug, id, None)?;
+        if existed {
+            self.forget_webhook(id)?;
+        }
+        Ok(existed)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.claim(now_ms, lease_ms, limit)
+    }
+
+    async fn settle_delivery(
+        &self,
+        claimed: &Delivery,
+        retry_at_ms: Option<u64>,
+        attempt: &Attempt,
+    ) -> Result<(), StoreError> {
+        self.settle(claimed, retry_at_ms, attempt)
+    }
+
+    async fn enqueue_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.enqueue(delivery)
+    }
+
+    async fn webhook_log(&self, id: Uuid) -> Result<Vec<Attempt>, StoreError> {
+        self.log_of(id)
     }
 
     async fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, StoreError> {
@@ -697,12 +789,33 @@ impl Storage for SledStore {
         }
     }
 
-    async fn update_handoff(
+    async fn update_handoff_with_news(
         &self,
         id: Uuid,
         handoff: &Handoff,
         lead: Option<&LeadContact>,
+        news: &[WebhookEvent],
     ) -> Result<SessionRecord, StoreError> {
+        if self.heard(news)? {
+            return (&self.sessions, &self.webhook_subs, &self.webhook_outbox)
+                .transaction(|(sessions, subs, outbox)| {
+                    let Some(current) = sessions.get(id.as_bytes())? else {
+                        return Err(ConflictableTransactionError::Abort(
+                            StoreError::NoSuchSession,
+                        ));
+                    };
+                    let mut record: SessionRecord = decode("sessions", &current)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    record.handoff = handoff.clone();
+                    if let Some(lead) = lead {
+                        record.lead = Some(lead.clone());
+                    }
+                    sessions.insert(id.as_bytes(), encode(&record))?;
+                    webhooks::queue_news(subs, outbox, news, now_ms())?;
+                    Ok(record)
+                })
+                .map_err(webhooks::transaction_error);
+        }
         // Compare and swap: a write that came in between is kept, and this change applied on top.
         loop {
             let Some(current) = self.sessions.get(id.as_bytes())? else {
@@ -772,6 +885,7 @@ impl Storage for SledStore {
         for token in self.project_api_tokens(&record.slug).await? {
             self.api_tokens.remove(token.token_hash.as_bytes())?;
         }
+        self.forget_project_webhooks(&record.slug)?;
         self.projects.remove(record.slug.as_bytes())?;
         Ok(())
     }
@@ -803,24 +917,46 @@ impl Storage for SledStore {
         Ok(sessions)
     }
 
-    async fn append_message(
+    async fn append_message_with_news(
         &self,
         session: Uuid,
         message: &MessageRecord,
+        news: &[WebhookEvent],
     ) -> Result<(), StoreError> {
         let mut key = session.as_bytes().to_vec();
         key.extend_from_slice(&message.seq.to_be_bytes());
-        self.messages.insert(key, encode(message))?;
-        Ok(())
+        if !self.heard(news)? {
+            self.messages.insert(key, encode(message))?;
+            return Ok(());
+        }
+        (&self.messages, &self.webhook_subs, &self.webhook_outbox)
+            .transaction(|(messages, subs, outbox)| {
+                messages.insert(key.as_slice(), encode(message))?;
+                webhooks::queue_news(subs, outbox, news, now_ms())
+            })
+            .map_err(webhooks::transaction_error)
     }
 
-    async fn insert_message(
+    async fn insert_message_with_news(
         &self,
         session: Uuid,
         message: &MessageRecord,
+        news: &[WebhookEvent],
     ) -> Result<bool, StoreError> {
         let mut key = session.as_bytes().to_vec();
         key.extend_from_slice(&message.seq.to_be_bytes());
+        if self.heard(news)? {
+            return (&self.messages, &self.webhook_subs, &self.webhook_outbox)
+                .transaction(|(messages, subs, outbox)| {
+                    if messages.get(key.as_slice())?.is_some() {
+                        return Ok(false);
+                    }
+                    messages.insert(key.as_slice(), encode(message))?;
+                    webhooks::queue_news(subs, outbox, news, now_ms())?;
+                    Ok(true)
+                })
+                .map_err(webhooks::transaction_error);
+        }
         let swapped = self
             .messages
             .compare_and_swap(key, None::<&[u8]>, Some(encode(message)))?;
@@ -945,6 +1081,8 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError>
         reason: error.to_string(),
     })
 }
+
+mod webhooks;
 
 #[cfg(test)]
 pub(crate) mod tests;
