@@ -58,6 +58,7 @@ pub struct Config {
     pub llm: LlmConfig,
     pub chat: ChatConfig,
     pub knowledge: KnowledgeConfig,
+    pub webhooks: WebhooksConfig,
     pub metrics: MetricsConfig,
     pub social_proof: SocialProofConfig,
     pub auth: AuthConfig,
@@ -363,6 +364,38 @@ impl Default for KnowledgeConfig {
             fetch_max_bytes: 1024 * 1024,
             sitemap_max_pages: 50,
             fetch_private_networks: false,
+        }
+    }
+}
+
+/// Sending projects' signed webhooks.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Longest wait for a receiver's answer, connecting included.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The wait after a first failed attempt, doubled after each (at most an hour), ±20%.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// Retries stop this long after the first attempt, and the webhook is turned off.
+    #[serde(with = "humantime_serde")]
+    pub give_up_after: Duration,
+    /// How often each node reads the outbox when it is quiet.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Allow webhooks to loopback, private and link-local addresses (an intranet receiver).
+    pub private_networks: bool,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            timeout: Duration::from_secs(10),
+            retry_base: Duration::from_secs(10),
+            give_up_after: Duration::from_secs(24 * 3600),
+            poll_interval: Duration::from_millis(500),
+            private_networks: false,
         }
     }
 }
@@ -713,6 +746,16 @@ impl Config {
                 problems.push(format!(
                     "rate_limits.{class} needs requests >= 1 and a window of at least 1s"
                 ));
+            }
+        }
+        let webhooks = &self.webhooks;
+        for (key, value) in [
+            ("webhooks.timeout", webhooks.timeout),
+            ("webhooks.retry_base", webhooks.retry_base),
+            ("webhooks.poll_interval", webhooks.poll_interval),
+        ] {
+            if value.is_zero() {
+                problems.push(format!("{key} must be greater than zero"));
             }
         }
         if self.chat.handoff_timeout.is_zero() {

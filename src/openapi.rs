@@ -68,6 +68,13 @@ use crate::routes;
         routes::admin_projects::rotate_secret,
         routes::admin_conversations::list,
         routes::admin_live::get,
+        routes::admin_webhooks::list,
+        routes::admin_webhooks::create,
+        routes::admin_webhooks::update,
+        routes::admin_webhooks::delete,
+        routes::admin_webhooks::rotate_secret,
+        routes::admin_webhooks::deliveries,
+        routes::admin_webhooks::redeliver,
         routes::admin_tokens::list,
         routes::admin_tokens::create,
         routes::admin_tokens::revoke,
@@ -312,7 +319,7 @@ mod tests {
                 .collect();
             assert_eq!(documented, answered, "{template}");
         }
-        assert_eq!(paths.len(), 44, "a route was added or removed: document it");
+        assert_eq!(paths.len(), 49, "a route was added or removed: document it");
     }
 
     #[test]

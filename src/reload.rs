@@ -150,6 +150,7 @@ fn restart_only_changes(running: &Config, read: &Config) -> Vec<&'static str> {
         ("llm", running.llm != read.llm),
         ("chat", running.chat != read.chat),
         ("knowledge", running.knowledge != read.knowledge),
+        ("webhooks", running.webhooks != read.webhooks),
         ("metrics", running.metrics != read.metrics),
         ("social_proof", running.social_proof != read.social_proof),
         ("auth", running.auth != read.auth),

@@ -102,6 +102,14 @@ pub enum ProjectOp {
     Analytics,
     ConversationsCsv,
     LeadsCsv,
+    /// The project's webhooks.
+    Webhooks,
+    /// A webhook's id.
+    Webhook(String),
+    WebhookSecret(String),
+    WebhookDeliveries(String),
+    /// A webhook's id and a delivery's (its event's) id.
+    Redeliver(String, String),
     /// The project's API tokens.
     ApiTokens,
     /// An API token's id.
@@ -241,6 +249,13 @@ impl AdminRoute {
             ["analytics"] => ProjectOp::Analytics,
             ["conversations.csv"] => ProjectOp::ConversationsCsv,
             ["leads.csv"] => ProjectOp::LeadsCsv,
+            ["webhooks"] => ProjectOp::Webhooks,
+            ["webhooks", id] => ProjectOp::Webhook(owned(id)),
+            ["webhooks", id, "secret"] => ProjectOp::WebhookSecret(owned(id)),
+            ["webhooks", id, "deliveries"] => ProjectOp::WebhookDeliveries(owned(id)),
+            ["webhooks", id, "deliveries", event, "redeliver"] => {
+                ProjectOp::Redeliver(owned(id), owned(event))
+            }
             ["tokens"] => ProjectOp::ApiTokens,
             ["tokens", id] => ProjectOp::ApiToken(owned(id)),
             ["documents"] => ProjectOp::Documents,
@@ -339,6 +354,10 @@ impl ProjectOp {
             | ProjectOp::ConversationsCsv
             | ProjectOp::LeadsCsv => &[(GET, Member)],
             ProjectOp::Members => &[(GET, Owner), (PUT, Owner)],
+            ProjectOp::Webhooks => &[(GET, Owner), (POST, Owner)],
+            ProjectOp::Webhook(_) => &[(PATCH, Owner), (DELETE, Owner)],
+            ProjectOp::WebhookSecret(_) | ProjectOp::Redeliver(..) => &[(POST, Owner)],
+            ProjectOp::WebhookDeliveries(_) => &[(GET, Owner)],
             ProjectOp::ApiTokens => &[(GET, Owner), (POST, Owner)],
             ProjectOp::ApiToken(_) => &[(DELETE, Owner)],
             ProjectOp::Member(_) => &[(DELETE, Owner)],
@@ -357,6 +376,11 @@ impl ProjectOp {
             ProjectOp::Leads => "admin_leads",
             ProjectOp::Members | ProjectOp::Member(_) => "admin_members",
             ProjectOp::ApiTokens | ProjectOp::ApiToken(_) => "admin_tokens",
+            ProjectOp::Webhooks
+            | ProjectOp::Webhook(_)
+            | ProjectOp::WebhookSecret(_)
+            | ProjectOp::WebhookDeliveries(_)
+            | ProjectOp::Redeliver(..) => "admin_webhooks",
             ProjectOp::Analytics | ProjectOp::ConversationsCsv | ProjectOp::LeadsCsv => {
                 "admin_reports"
             }

@@ -32,7 +32,7 @@ use crate::routes;
 use crate::routes::admin_auth::{api_token, signed_in};
 use crate::routes::chat::ChatLimits;
 use crate::tracker::Live;
-use crate::web_fetch::WebFetcher;
+use crate::web_fetch::{WebFetcher, WebhookPoster};
 
 const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -53,6 +53,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Knowledge-base pages and sitemaps from the web.
     pub fetcher: WebFetcher,
+    /// Checks webhook addresses (and, in the engine, sends the deliveries).
+    pub webhook_poster: WebhookPoster,
     /// Caps on open connections, in all and per address.
     pub connections: ConnectionLimits,
     /// Cap on open chat and popup streams per client address.
@@ -268,6 +270,7 @@ async fn dispatch_signed_in(
     client: IpAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    use routes::admin_webhooks as webhooks;
     use routes::{admin_conversations as conversations, admin_documents as documents};
     use routes::{admin_members as members, admin_projects as projects, admin_reports as reports};
     let method = request.method().clone();
@@ -309,6 +312,15 @@ async fn dispatch_signed_in(
         (ProjectOp::Members, Method::GET) => members::list(state, slug).await,
         (ProjectOp::Members, _) => members::set(state, user, slug, request).await,
         (ProjectOp::Member(email), _) => members::remove(state, slug, &email).await,
+        (ProjectOp::Webhooks, Method::GET) => webhooks::list(state, slug).await,
+        (ProjectOp::Webhooks, _) => webhooks::create(state, user, slug, request).await,
+        (ProjectOp::Webhook(id), Method::PATCH) => {
+            webhooks::update(state, slug, &id, request).await
+        }
+        (ProjectOp::Webhook(id), _) => webhooks::delete(state, user, slug, &id).await,
+        (ProjectOp::WebhookSecret(id), _) => webhooks::rotate_secret(state, user, slug, &id).await,
+        (ProjectOp::WebhookDeliveries(id), _) => webhooks::deliveries(state, slug, &id).await,
+        (ProjectOp::Redeliver(id, event), _) => webhooks::redeliver(state, slug, &id, &event).await,
         (ProjectOp::ApiTokens, Method::GET) => routes::admin_tokens::list(state, slug).await,
         (ProjectOp::ApiTokens, _) => routes::admin_tokens::create(state, user, slug, request).await,
         (ProjectOp::ApiToken(id), _) => routes::admin_tokens::revoke(state, user, slug, &id).await,

@@ -45,7 +45,7 @@ use crate::routes::chat::ChatLimits;
 use crate::timer::HeaderTimer;
 use crate::tls::Tls;
 use crate::tracker::Live;
-use crate::web_fetch::{FetchSettings, WebFetcher};
+use crate::web_fetch::{FetchSettings, WebFetcher, WebhookPoster};
 use socket2::SockRef;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
@@ -87,6 +87,7 @@ impl App {
             jwt_secret,
         } = backends::open(config).await?;
         let feed = config.social_proof.feed_settings();
+        let poster = webhook_poster(config)?;
         let engine = Engine::start(EngineArguments {
             store,
             feed: feed.clone(),
@@ -94,6 +95,7 @@ impl App {
             chat: chat_engine(config)?,
             max_message_chars: config.chat.max_message_chars,
             nodes,
+            webhooks: Some((Arc::new(poster.clone()), dispatch_settings(config))),
         })
         .await
         .context("starting the engine")?;
@@ -123,6 +125,7 @@ impl App {
                 private_networks: config.knowledge.fetch_private_networks,
             })
             .map_err(|error| anyhow::anyhow!("cannot set up the web fetcher: {error}"))?,
+            webhook_poster: poster,
             connections: ConnectionLimits::new(
                 max_connections(config.server.max_connections),
                 config.server.max_connections_per_ip,
@@ -553,4 +556,23 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+/// What sends the projects' webhooks, under the config's address rules.
+pub fn webhook_poster(config: &Config) -> anyhow::Result<WebhookPoster> {
+    let webhooks = &config.webhooks;
+    WebhookPoster::new(webhooks.timeout, webhooks.private_networks)
+        .map_err(|error| anyhow::anyhow!("cannot set up the webhook sender: {error}"))
+}
+
+fn dispatch_settings(config: &Config) -> helpyap_actors::dispatcher::DispatchSettings {
+    let webhooks = &config.webhooks;
+    helpyap_actors::dispatcher::DispatchSettings {
+        poll: webhooks.poll_interval,
+        // Longer than a delivery may take, so no other node sends it while it is on its way.
+        lease: webhooks.timeout * 3,
+        retry_base: webhooks.retry_base,
+        give_up_after: webhooks.give_up_after,
+        batch: 32,
+    }
 }

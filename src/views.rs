@@ -14,6 +14,7 @@ use helpyap_actors::records::{
 };
 use helpyap_actors::social_proof::EventCounts;
 use helpyap_actors::time::rfc3339;
+use helpyap_actors::webhook::{Attempt, EventType, WebhookRecord};
 use helpyap_actors::{ProjectSnapshot, Source, WidgetSettings};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -440,6 +441,89 @@ impl<'a> From<&'a UserRecord> for UserView<'a> {
             avatar_url: user.profile.avatar_url.as_deref(),
         }
     }
+}
+
+/// A webhook as its project's owners see it: never its secret.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookView<'a> {
+    id: Uuid,
+    url: &'a str,
+    events: &'a [EventType],
+    enabled: bool,
+    /// Why it was turned off, if it was.
+    #[schema(required = true)]
+    disabled_reason: Option<&'a str>,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+impl<'a> From<&'a WebhookRecord> for WebhookView<'a> {
+    fn from(webhook: &'a WebhookRecord) -> WebhookView<'a> {
+        WebhookView {
+            id: webhook.id,
+            url: &webhook.url,
+            events: &webhook.events,
+            enabled: webhook.enabled,
+            disabled_reason: webhook.disabled_reason.as_deref(),
+            created_at: rfc3339(webhook.created_at_ms),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Webhooks<'a> {
+    pub webhooks: Vec<WebhookView<'a>>,
+}
+
+/// A webhook just made, or its secret rotated: the signing secret, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookCreated<'a> {
+    /// `whsec_…`: verify `X-HelpYap-Signature` with it.
+    pub secret: &'a str,
+    #[serde(flatten)]
+    pub details: WebhookView<'a>,
+}
+
+/// One attempt of a delivery, in a webhook's log.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView<'a> {
+    /// The event's id: `X-HelpYap-Delivery`, the same on every attempt.
+    delivery_id: Uuid,
+    #[serde(rename = "type")]
+    kind: EventType,
+    #[schema(format = DateTime)]
+    at: String,
+    /// The receiver's answer; null when it could not be reached.
+    #[schema(required = true)]
+    status: Option<u16>,
+    latency_ms: u64,
+    #[schema(required = true)]
+    error: Option<&'a str>,
+    /// 1 for the first attempt.
+    attempt: u32,
+    succeeded: bool,
+}
+
+impl<'a> From<&'a Attempt> for DeliveryView<'a> {
+    fn from(attempt: &'a Attempt) -> DeliveryView<'a> {
+        DeliveryView {
+            delivery_id: attempt.event.id,
+            kind: attempt.event.kind,
+            at: rfc3339(attempt.at_ms),
+            status: attempt.status,
+            latency_ms: attempt.latency_ms,
+            error: attempt.error.as_deref(),
+            attempt: attempt.attempt,
+            succeeded: attempt.succeeded(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Deliveries<'a> {
+    pub deliveries: Vec<DeliveryView<'a>>,
 }
 
 /// An API token as its project's owners see it: never the token itself.

@@ -145,6 +145,72 @@ fn client_builder(settings: FetchSettings) -> reqwest::ClientBuilder {
     }
 }
 
+/// Sends webhook deliveries under the same address rules as fetching: http(s) only, no address
+/// that is not global unless allowed (checked on the URL and every DNS answer), no redirects
+/// followed (a 3xx is the receiver's answer), a timeout.
+#[derive(Clone)]
+pub struct WebhookPoster {
+    client: Client,
+    private_networks: bool,
+}
+
+impl WebhookPoster {
+    pub fn new(timeout: Duration, private_networks: bool) -> Result<WebhookPoster, String> {
+        let builder = Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(redirect::Policy::none());
+        let builder = if private_networks {
+            builder
+        } else {
+            builder.dns_resolver(Arc::new(PublicOnly))
+        };
+        let client = builder.build().map_err(|error| error.to_string())?;
+        Ok(WebhookPoster {
+            client,
+            private_networks,
+        })
+    }
+
+    /// `url` if a webhook may be sent there: http(s), and not to a forbidden address literal
+    /// (names are checked when sending).
+    pub fn check(&self, url: &str) -> Result<String, FetchError> {
+        let parsed = Url::parse(url.trim())
+            .map_err(|error| FetchError::BadUrl(format!("url is not a valid URL: {error}")))?;
+        check_url(&parsed, self.private_networks)?;
+        if url.len() > 2000 {
+            return Err(FetchError::BadUrl(
+                "url must be at most 2000 characters".into(),
+            ));
+        }
+        Ok(parsed.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl helpyap_actors::dispatcher::WebhookSender for WebhookPoster {
+    async fn post(
+        &self,
+        url: &str,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> Result<u16, String> {
+        self.check(url).map_err(|error| error.to_string())?;
+        let mut request = self.client.post(url).body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        match request.send().await {
+            Ok(response) => Ok(response.status().as_u16()),
+            Err(error) => Err(match refusal(&error) {
+                Some(refused) => format!("refused: {refused}"),
+                None if error.is_timeout() => "no answer in time".into(),
+                None => cause(&error),
+            }),
+        }
+    }
+}
+
 /// The `<loc>` texts of a sitemap, and whether it is a sitemap index.
 pub fn sitemap_locations(xml: &str) -> Result<(Vec<String>, bool), quick_xml::Error> {
     use quick_xml::events::Event;

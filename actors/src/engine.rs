@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::accounts::{AccountError, AccountsArguments, AccountsMessage};
 use crate::activity::{Activities, ActivityHub};
 use crate::chat::ChatError;
+use crate::dispatcher::{DispatchSettings, WebhookSender};
 use crate::feed::FeedSettings;
 use crate::llm::LlmStats;
 use crate::nodes::{Arrival, Nodes};
@@ -37,11 +38,13 @@ mod accounts;
 mod chat;
 mod projects;
 pub mod reports;
+pub mod webhooks;
 
 pub use accounts::Accounts;
 pub use chat::{Chat, INBOX_PAGE_MAX, InboxPage, InboxQuery};
 pub use projects::Projects;
 pub use reports::{Analytics, DayFigures, Engines, QuestionCount, Reports, Thumbs};
+pub use webhooks::{WebhookChange, WebhookError, Webhooks};
 
 pub struct EngineArguments {
     pub store: Store,
@@ -54,6 +57,9 @@ pub struct EngineArguments {
     pub max_message_chars: usize,
     /// The other nodes: [`Nodes::single`] when there are none.
     pub nodes: Nodes,
+    /// Who sends webhook deliveries, and how; `None`: this node sends none (they wait in the
+    /// outbox for a node that does).
+    pub webhooks: Option<(Arc<dyn WebhookSender>, DispatchSettings)>,
 }
 
 /// The running engine. Clones share one supervisor, one snapshot board and one store.
@@ -63,6 +69,7 @@ pub struct Engine {
     pub chat: Chat,
     pub accounts: Accounts,
     pub reports: Reports,
+    pub webhooks: Webhooks,
     core: Arc<Core>,
 }
 
@@ -81,6 +88,8 @@ pub(crate) struct Core {
     nodes: Nodes,
     /// News of conversations for the people watching them live.
     activities: Activities,
+    /// The webhook dispatcher's task, if this node runs one.
+    dispatcher: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Engine {
@@ -118,8 +127,12 @@ impl Engine {
             let hub = activities.hub.clone();
             tokio::spawn(deliver_arrivals(arrivals, actors.clone(), hub));
         }
+        let dispatcher = args.webhooks.map(|(sender, settings)| {
+            crate::dispatcher::start(args.store.clone(), sender, settings)
+        });
         let core = Arc::new(Core {
             activities,
+            dispatcher: Mutex::new(dispatcher),
             nodes: args.nodes,
             accounts,
             all_subscribers,
@@ -136,6 +149,7 @@ impl Engine {
             chat: Chat { core: core.clone() },
             accounts: Accounts { core: core.clone() },
             reports: Reports { core: core.clone() },
+            webhooks: Webhooks { core: core.clone() },
             core,
         })
     }
@@ -162,6 +176,10 @@ impl Engine {
 
     /// Stops every actor (their mailboxes drain first) and flushes the store.
     pub async fn stop(&self, grace: Duration) -> Result<(), StoreError> {
+        if let Some(dispatcher) = self.core.dispatcher.lock().await.take() {
+            // Deliveries it holds go back to the outbox when their lease ends.
+            dispatcher.abort();
+        }
         let supervisor = &self.core.supervisor;
         let _ = supervisor.stop_children_and_wait(None, Some(grace)).await;
         let _ = supervisor.stop_and_wait(None, Some(grace)).await;

@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod activity;
 pub mod chat;
 pub mod deadline;
+pub mod dispatcher;
 pub mod engine;
 pub mod error;
 pub mod feed;

@@ -502,7 +502,19 @@ impl ProjectState {
     }
 
     async fn add_lead(&self, lead: &LeadRecord) -> Result<(), StoreError> {
-        self.store.put_lead(&self.record.slug, lead).await?;
+        let slug = &self.record.slug;
+        let contact = crate::chat::LeadContact {
+            email: lead.email.clone(),
+            name: lead.name.clone(),
+            message: lead.message.clone(),
+            created_at_ms: lead.created_at_ms,
+        };
+        let news = [crate::webhook::WebhookEvent::lead(
+            slug,
+            lead.session_id,
+            &contact,
+        )];
+        self.store.put_lead_with_news(slug, lead, &news).await?;
         self.store.flush().await
     }
 

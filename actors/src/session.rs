@@ -30,6 +30,7 @@ use crate::project::ProjectSnapshot;
 use crate::secret::SecretHash;
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
+use crate::webhook::WebhookEvent;
 
 /// Passages put into a prompt.
 const PASSAGES_PER_ANSWER: usize = 3;
@@ -470,7 +471,16 @@ impl SessionState {
             .find(|message| message.seq == seq && message.role == Role::Assistant)
             .ok_or(ChatError::MessageNotFound)?;
         message.feedback = Some(feedback);
-        self.store.append_message(self.session_id, message).await?;
+        let news = [WebhookEvent::feedback(
+            &access.project,
+            self.session_id,
+            seq,
+            feedback,
+            now_ms(),
+        )];
+        self.store
+            .append_message_with_news(self.session_id, message, &news)
+            .await?;
         Ok(self.store.flush().await?)
     }
 
@@ -553,9 +563,19 @@ impl SessionState {
         handoff: Handoff,
         lead: Option<&LeadContact>,
     ) -> Result<(), StoreError> {
+        let mut news = Vec::new();
+        if let Some(before) = &self.record
+            && before.handoff.status != handoff.status
+        {
+            news.push(WebhookEvent::status(
+                &before.project,
+                self.session_id,
+                &handoff,
+            ));
+        }
         let record = self
             .store
-            .update_handoff(self.session_id, &handoff, lead)
+            .update_handoff_with_news(self.session_id, &handoff, lead, &news)
             .await?;
         self.store.flush().await?;
         if let Some(lead) = lead {
@@ -597,7 +617,15 @@ impl SessionState {
     ) -> Result<MessageRecord, StoreError> {
         for _ in 0..ADD_MESSAGE_TRIES {
             message.seq = self.messages.len() as u32 + 1;
-            if self.store.insert_message(self.session_id, &message).await? {
+            let news = match &self.record {
+                Some(record) => WebhookEvent::message(&record.project, self.session_id, &message),
+                None => Vec::new(),
+            };
+            let added = self
+                .store
+                .insert_message_with_news(self.session_id, &message, &news)
+                .await?;
+            if added {
                 self.store.flush().await?;
                 if let Some(record) = &self.record {
                     self.publish(&record.project, Change::Message(message.clone()));

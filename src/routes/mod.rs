@@ -14,6 +14,7 @@ pub mod admin_projects;
 pub mod admin_reports;
 pub mod admin_tokens;
 pub mod admin_users;
+pub mod admin_webhooks;
 pub mod assets;
 pub mod chat;
 pub mod feedback;

@@ -1,0 +1,191 @@
+//! The webhook dispatcher: a task on every node that sends what waits in the outbox.
+//!
+//! Each round it claims the deliveries due (for `lease`, so no other node sends them meanwhile
+//! and a node that dies lets them go), signs each with its webhook's secret, posts them at once
+//! through the [`WebhookSender`] (the edge's, which keeps to the address rules), and settles
+//! each: done on a 2xx, else due again after an exponential back-off with jitter — until
+//! `give_up_after` has passed since the first attempt, when the webhook is turned off. Every
+//! attempt is logged. At least once: a node that dies after sending and before settling sends
+//! again after the lease; the receiver tells repeats apart by `X-HelpYap-Delivery`. It never
+//! writes anything but the outbox, the log and a webhook's on/off.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::store::{Store, StoreError};
+use crate::time::now_ms;
+use crate::webhook::{Attempt, Delivery, WebhookRecord, retry_delay, signature};
+
+/// Sends one webhook request; the edge's, so the engine never makes HTTP requests itself.
+#[async_trait::async_trait]
+pub trait WebhookSender: Send + Sync + 'static {
+    /// POSTs `body` to `url` with `headers`: the receiver's status, or why it could not be
+    /// reached (refused address, timeout, connection error).
+    async fn post(
+        &self,
+        url: &str,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> Result<u16, String>;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DispatchSettings {
+    /// How often the outbox is read when the last round found little.
+    pub poll: Duration,
+    /// How long a claim holds a delivery.
+    pub lease: Duration,
+    /// The wait after the first failed attempt, doubled after each.
+    pub retry_base: Duration,
+    /// Retries stop this long after the first attempt, and the webhook is turned off.
+    pub give_up_after: Duration,
+    /// Deliveries sent at once.
+    pub batch: usize,
+}
+
+/// Runs rounds until the task is aborted.
+pub fn start(
+    store: Store,
+    sender: Arc<dyn WebhookSender>,
+    settings: DispatchSettings,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut failing = false;
+        loop {
+            match round(&store, &sender, settings).await {
+                Ok(sent) => {
+                    failing = false;
+                    if sent == settings.batch {
+                        continue; // more may be due
+                    }
+                }
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(%error, "webhook deliveries are waiting: the outbox cannot be read");
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(settings.poll).await;
+        }
+    })
+}
+
+/// One round: what is due, sent; how many were claimed.
+async fn round(
+    store: &Store,
+    sender: &Arc<dyn WebhookSender>,
+    settings: DispatchSettings,
+) -> Result<usize, StoreError> {
+    let lease = settings.lease.as_millis() as u64;
+    let claimed = store
+        .claim_deliveries(now_ms(), lease, settings.batch)
+        .await?;
+    let mut webhooks: HashMap<String, Vec<WebhookRecord>> = HashMap::new();
+    for delivery in &claimed {
+        let project = &delivery.event.project;
+        if !webhooks.contains_key(project) {
+            webhooks.insert(project.clone(), store.webhooks(project).await?);
+        }
+    }
+    let sends = claimed.iter().map(|delivery| {
+        let webhook = webhooks[&delivery.event.project]
+            .iter()
+            .find(|webhook| webhook.id == delivery.webhook);
+        deliver(store, sender, settings, webhook, delivery)
+    });
+    for result in futures_util::future::join_all(sends).await {
+        result?;
+    }
+    Ok(claimed.len())
+}
+
+async fn deliver(
+    store: &Store,
+    sender: &Arc<dyn WebhookSender>,
+    settings: DispatchSettings,
+    webhook: Option<&WebhookRecord>,
+    delivery: &Delivery,
+) -> Result<(), StoreError> {
+    let started_ms = now_ms();
+    let mut attempt = Attempt {
+        webhook: delivery.webhook,
+        event: delivery.event.clone(),
+        at_ms: started_ms,
+        status: None,
+        latency_ms: 0,
+        error: None,
+        attempt: delivery.attempts + 1,
+    };
+    let Some(webhook) = webhook.filter(|webhook| webhook.enabled) else {
+        attempt.error = Some("not sent: the webhook is off or gone".into());
+        return store.settle_delivery(delivery, None, &attempt).await;
+    };
+    let body = serde_json::to_vec(&delivery.event).expect("events serialize");
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let headers = vec![
+        ("content-type", "application/json".to_owned()),
+        (
+            "user-agent",
+            concat!("HelpYap-Webhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ),
+        ("x-helpyap-event", delivery.event.kind.as_str().to_owned()),
+        ("x-helpyap-delivery", delivery.event.id.to_string()),
+        (
+            "x-helpyap-signature",
+            signature(&webhook.secret, unix, &body),
+        ),
+    ];
+    let clock = Instant::now();
+    let sent = sender.post(&webhook.url, headers, body).await;
+    attempt.latency_ms = clock.elapsed().as_millis() as u64;
+    match sent {
+        Ok(status) => attempt.status = Some(status),
+        Err(error) => attempt.error = Some(error),
+    }
+    if attempt.succeeded() {
+        return store.settle_delivery(delivery, None, &attempt).await;
+    }
+    let first_ms = delivery.first_attempt_ms.unwrap_or(started_ms);
+    let give_up_ms = settings.give_up_after.as_millis() as u64;
+    if started_ms.saturating_sub(first_ms) >= give_up_ms {
+        store.settle_delivery(delivery, None, &attempt).await?;
+        return turn_off(store, webhook, &attempt).await;
+    }
+    let wait = retry_delay(settings.retry_base, attempt.attempt, jitter());
+    let retry_at = now_ms() + wait.as_millis() as u64;
+    store
+        .settle_delivery(delivery, Some(retry_at), &attempt)
+        .await
+}
+
+/// Turns a webhook whose deliveries kept failing off, saying why.
+async fn turn_off(
+    store: &Store,
+    webhook: &WebhookRecord,
+    last: &Attempt,
+) -> Result<(), StoreError> {
+    let last = match (last.status, &last.error) {
+        (Some(status), _) => format!("it answered {status}"),
+        (None, Some(error)) => error.clone(),
+        (None, None) => "it failed".into(),
+    };
+    tracing::warn!(project = %webhook.project, webhook = %webhook.id, %last, "webhook turned off: its deliveries kept failing");
+    let off = WebhookRecord {
+        enabled: false,
+        disabled_reason: Some(format!(
+            "turned off: deliveries kept failing; the last time {last}"
+        )),
+        ..webhook.clone()
+    };
+    store.put_webhook(&off).await
+}
+
+/// A factor between 0.8 and 1.2, so that retries of many deliveries spread out.
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 4];
+    let _ = getrandom::fill(&mut bytes);
+    0.8 + 0.4 * f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX)
+}
