@@ -57,5 +57,7 @@ mod real_clients;
 mod salespop_push;
 #[path = "integration/tls.rs"]
 mod tls;
+#[path = "integration/webhooks.rs"]
+mod webhooks;
 #[path = "integration/widget_config.rs"]
 mod widget_config;

@@ -334,6 +334,14 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A caller of the server at `base` presenting `token`.
+    pub fn new(base: &str, token: &str) -> Caller {
+        Caller {
+            base: base.trim_end_matches('/').to_owned(),
+            token: Some(token.to_owned()),
+        }
+    }
+
     /// The access token it sends.
     pub fn token(&self) -> &str {
         self.token.as_deref().expect("a signed-in caller")
