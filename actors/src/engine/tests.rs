@@ -87,6 +87,7 @@ async fn start_on(store: Store, feed: FeedSettings, nodes: Nodes) -> Engine {
         chat: extractive_engine(),
         max_message_chars: 4000,
         nodes,
+        webhooks: None,
     })
     .await
     .unwrap()
