@@ -76,7 +76,7 @@
       status.replaceChildren(...(working ? [message("status", working)] : []));
       try {
         const result = await call();
-        if (done) status.replaceChildren(message("ok", typeof done === "function" ? done(result) : done));
+        status.replaceChildren(...(done ? [message("ok", typeof done === "function" ? done(result) : done)] : []));
         await then();
         return true;
       } catch (error) {
@@ -173,7 +173,8 @@
       throw new ApiError(response.status, said || status);
     }
     if (raw) return response;
-    return response.status === 204 ? null : response.json();
+    const text = await response.text(); // 202 and 204 carry no body
+    return text ? JSON.parse(text) : null;
   }
 
   // Trades the stored refresh token for a new access token; false when there is none or the
@@ -367,6 +368,7 @@
     { id: "settings", title: "Widget settings", roles: ["owner"], render: settings },
     { id: "install", title: "Install & push secret", roles: ["owner"], render: install },
     { id: "team", title: "Team", roles: ["owner"], render: team },
+    { id: "webhooks", title: "Webhooks", roles: ["owner"], render: webhooks },
     { id: "profile", title: "Your profile", roles: ["owner", "agent"], render: profile },
   ];
 
@@ -1017,6 +1019,85 @@
       el("p", { text: "Your servers call the admin API (conversations, replies, leads, analytics, CSV) with "
         + "“Authorization: Bearer hy_…”, on this project only, with the token's role." }),
       form, status, revealed, table);
+  }
+
+  // ---- Webhooks: signed deliveries to the owner's servers ------------------------------------
+
+  const WEBHOOK_EVENTS = ["conversation.created", "message.created", "conversation.status_changed",
+    "lead.created", "feedback.created", "socialproof.pushed"];
+
+  async function webhooks(main, project, life) {
+    const path = projectPath(project.slug, "/webhooks");
+    const list = el("div");
+    const revealed = el("div");
+    const status = el("div");
+    const act = acting(status, () => load());
+    const showSecret = (made, what) => revealed.replaceChildren(
+      message("ok", `${what} — shown only once. Your receiver checks X-HelpYap-Signature with it.`),
+      el("div", { class: "secret" }, el("code", { text: made.secret }), copyButton(life, () => made.secret, "Copy secret")));
+
+    function logTable(hook, deliveries) {
+      if (!deliveries.length) return el("p", { class: "muted", text: "Nothing sent yet." });
+      return el("table", {},
+        el("thead", {}, el("tr", {}, ["When", "Event", "Answer", "Time", "Attempt", "Delivery", ""].map((h) => el("th", { text: h })))),
+        el("tbody", {}, deliveries.map((d) => el("tr", {},
+          el("td", { text: when(d.at) }), el("td", { text: d.type }),
+          el("td", { class: d.succeeded ? "ok" : "error", text: d.status ? String(d.status) : (d.error || "no answer") }),
+          el("td", { text: `${d.latencyMs} ms` }), el("td", { text: String(d.attempt) }),
+          el("td", {}, el("code", { text: d.deliveryId.slice(0, 8), title: d.deliveryId })),
+          el("td", {}, el("button", { type: "button", text: "Redeliver", onclick: () =>
+            act(() => api("POST", `${path}/${hook.id}/deliveries/${d.deliveryId}/redeliver`), "Queued: it goes out again shortly.", () => {}) }))))));
+    }
+
+    function card(hook) {
+      const log = el("div");
+      const toggle = (enabled) => act(() => api("PATCH", `${path}/${hook.id}`, { enabled }), enabled ? "Turned on." : "Turned off.");
+      return el("section", { class: "card" },
+        el("div", { class: "row" }, el("code", { class: "grow", text: hook.url }),
+          el("span", { class: `badge ${hook.enabled ? "" : "status-waiting"}`, text: hook.enabled ? "on" : "off" })),
+        el("p", { class: "muted", text: `Hears ${hook.events.join(", ")} · made ${when(hook.createdAt)}` }),
+        hook.disabledReason ? message("error", hook.disabledReason) : null,
+        el("div", { class: "row" },
+          el("button", { type: "button", text: "Deliveries", onclick: () => api("GET", `${path}/${hook.id}/deliveries`)
+            .then(({ deliveries }) => log.replaceChildren(logTable(hook, deliveries)), failed(log)) }),
+          el("button", { type: "button", text: hook.enabled ? "Turn off" : "Turn on", onclick: () => toggle(!hook.enabled) }),
+          el("button", { type: "button", text: "Rotate secret", onclick: () => {
+            if (!confirm("Rotate the signing secret? Deliveries from now on are signed with the new one.")) return;
+            act(async () => showSecret(await api("POST", `${path}/${hook.id}/secret`), "New signing secret"));
+          } }),
+          el("button", { type: "button", class: "danger", text: "Delete", onclick: () => {
+            if (!confirm(`Delete the webhook to ${hook.url}? Deliveries waiting are dropped.`)) return;
+            act(() => api("DELETE", `${path}/${hook.id}`), "Deleted.");
+          } })),
+        log);
+    }
+
+    async function load() {
+      const { webhooks: hooks } = await api("GET", path);
+      list.replaceChildren(...(hooks.length ? hooks.map(card) : [el("p", { class: "muted", text: "No webhooks yet." })]));
+    }
+
+    const url = el("input", { id: "hook-url", type: "url", required: true, placeholder: "https://example.com/helpyap", maxlength: "2000" });
+    const boxes = WEBHOOK_EVENTS.map((name) => el("input", { type: "checkbox", value: name, checked: true, id: `ev-${name}` }));
+    const form = el("form", { class: "card", onsubmit: (event) => {
+      event.preventDefault();
+      const events = boxes.filter((box) => box.checked).map((box) => box.value);
+      act(async () => {
+        const made = await api("POST", path, { url: url.value, events });
+        url.value = "";
+        showSecret(made, "Webhook added. Its signing secret");
+      });
+    } },
+      el("h2", { text: "Add a webhook" }),
+      field("URL", url, "HelpYap POSTs each event there as JSON, signed; a 2xx answer within 10 s counts as delivered."),
+      el("fieldset", {}, el("legend", { text: "Events" }),
+        boxes.map((box) => el("label", { class: "inline", for: box.id }, box, box.value))),
+      el("div", { class: "actions" }, el("button", { type: "submit", class: "primary", text: "Add webhook" })));
+    main.append(el("h1", { text: "Webhooks" }),
+      el("p", { text: "Failed deliveries are tried again with growing waits for up to a day (the same X-HelpYap-Delivery "
+        + "each time); a webhook that keeps failing is turned off. The README shows how to check the signature." }),
+      form, status, revealed, list);
+    await load();
   }
 
   // ---- Team: members and invitations ---------------------------------------------------------
