@@ -44,6 +44,8 @@ pub struct Auth {
     decoding: DecodingKey,
     validation: Validation,
     pub access_ttl: Duration,
+    /// How often open live streams check their caller's access again.
+    pub live_recheck: Duration,
     pub login_attempts: Arc<LoginAttempts>,
 }
 
@@ -77,6 +79,7 @@ impl Auth {
             decoding: DecodingKey::from_secret(&secret),
             validation,
             access_ttl: config.access_ttl,
+            live_recheck: config.live_recheck,
             login_attempts: LoginAttempts::new(
                 config.max_failed_logins,
                 config.max_failed_logins_per_ip,

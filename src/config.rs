@@ -513,6 +513,10 @@ pub struct AuthConfig {
     pub max_failed_logins_per_ip: u32,
     #[serde(with = "humantime_serde")]
     pub lockout_window: Duration,
+    /// How often an open live stream of the dashboard checks its caller's access again (signed
+    /// out, removed from the project, API token revoked: the stream ends).
+    #[serde(with = "humantime_serde")]
+    pub live_recheck: Duration,
 }
 
 impl Default for AuthConfig {
@@ -524,6 +528,7 @@ impl Default for AuthConfig {
             max_failed_logins: 5,
             max_failed_logins_per_ip: 20,
             lockout_window: Duration::from_secs(15 * 60),
+            live_recheck: Duration::from_secs(15),
         }
     }
 }
@@ -757,6 +762,9 @@ impl Config {
             if value.is_zero() {
                 problems.push(format!("{key} must be greater than zero"));
             }
+        }
+        if self.auth.live_recheck.is_zero() {
+            problems.push("auth.live_recheck must be greater than zero".into());
         }
         if self.chat.handoff_timeout.is_zero() {
             problems.push("chat.handoff_timeout must be greater than zero".into());

@@ -286,11 +286,21 @@ impl AdminRoute {
     }
 
     /// The project a route's access is checked against.
-    /// Whether an API token may call it: its project's routes, but not those that manage tokens
-    /// (people make and revoke them).
-    pub fn open_to_api_tokens(&self) -> bool {
-        matches!(self, AdminRoute::Project { op, .. }
-            if !matches!(op, ProjectOp::ApiTokens | ProjectOp::ApiToken(_)))
+    /// Whether an API token may call it with `method`: its project's routes, but not those that
+    /// decide who holds power over the project — tokens and members (so a leaked token cannot
+    /// make itself a way back in) — nor deleting the project.
+    pub fn open_to_api_tokens(&self, method: &Method) -> bool {
+        match self {
+            AdminRoute::Project { op, .. } => match op {
+                ProjectOp::ApiTokens
+                | ProjectOp::ApiToken(_)
+                | ProjectOp::Members
+                | ProjectOp::Member(_) => false,
+                ProjectOp::Settings => method != Method::DELETE,
+                _ => true,
+            },
+            _ => false,
+        }
     }
 
     pub fn project(&self) -> Option<&str> {

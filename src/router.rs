@@ -50,7 +50,7 @@ pub struct AppState {
     pub live: Live,
     pub live_settings: LiveSettings,
     /// Admin access tokens and login lockouts.
-    pub auth: Auth,
+    pub auth: Arc<Auth>,
     /// Knowledge-base pages and sitemaps from the web.
     pub fetcher: WebFetcher,
     /// Checks webhook addresses (and, in the engine, sends the deliveries).
@@ -194,12 +194,15 @@ async fn authorize(
     request: &Request<Incoming>,
 ) -> Result<UserRecord, ApiError> {
     let user = match api_token(state, request).await? {
-        Some(token) if route.open_to_api_tokens() && route.project() == Some(&token.project) => {
+        Some(token)
+            if route.open_to_api_tokens(request.method())
+                && route.project() == Some(&token.project) =>
+        {
             UserRecord::acting_for(&token)
         }
         Some(_) => {
             return Err(ApiError::forbidden(
-                "An API token works only on its own project's routes, and cannot manage tokens",
+                "An API token works only on its own project's routes, and cannot manage tokens or members or delete the project",
             ));
         }
         None => signed_in(state, request).await?,
@@ -301,7 +304,9 @@ async fn dispatch_signed_in(
         (ProjectOp::Settings, _) => projects::delete(state, user, slug).await,
         (ProjectOp::PushSecret, _) => projects::rotate_secret(state, user, slug).await,
         (ProjectOp::Conversations, _) => conversations::list(state, slug, request.uri()).await,
-        (ProjectOp::Live, _) => routes::admin_live::get(state, client, slug).await,
+        (ProjectOp::Live, _) => {
+            routes::admin_live::get(state, client, slug, request.headers()).await
+        }
         (ProjectOp::Conversation(id), Method::GET) => conversations::get(state, slug, &id).await,
         (ProjectOp::Conversation(id), Method::PATCH) => {
             conversations::patch(state, user, slug, &id, request).await

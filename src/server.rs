@@ -117,7 +117,7 @@ impl App {
             trusted_proxies: config.server.trusted_proxies.clone(),
             chat_keep_alive: config.chat.keep_alive,
             live: Live::default(),
-            auth: Auth::new(&config.auth, jwt_secret)?,
+            auth: Arc::new(Auth::new(&config.auth, jwt_secret)?),
             fetcher: WebFetcher::new(FetchSettings {
                 timeout: config.knowledge.fetch_timeout,
                 max_bytes: config.knowledge.fetch_max_bytes,

@@ -201,10 +201,11 @@ impl<'a> VisitorNews<'a> {
             Change::Message(message) if message.role == Role::Agent => Some(VisitorNews::Message {
                 message: VisitorMessage::new(activity.session, message),
             }),
-            Change::Handoff(handoff) => {
-                Some(VisitorNews::Status(HandoffNotice::news(handoff.status)))
-            }
-            Change::Message(_) | Change::Lead(_) => None,
+            Change::Handoff {
+                handoff,
+                status_changed: true,
+            } => Some(VisitorNews::Status(HandoffNotice::news(handoff.status))),
+            Change::Message(_) | Change::Lead(_) | Change::Handoff { .. } => None,
         }
     }
 }
@@ -247,7 +248,7 @@ impl<'a> From<&'a Activity> for TeamNews<'a> {
                 seq: message.seq,
                 message: TeamMessage::from(message),
             },
-            Change::Handoff(handoff) => TeamNews::Handoff {
+            Change::Handoff { handoff, .. } => TeamNews::Handoff {
                 conversation_id,
                 handoff: HandoffView::from(handoff),
             },

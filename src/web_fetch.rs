@@ -129,9 +129,11 @@ fn client_builder(settings: FetchSettings) -> reqwest::ClientBuilder {
             attempt.follow()
         }
     });
+    // No proxy from the environment: it would be asked for the address instead, unchecked.
     let builder = Client::builder()
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout)
+        .no_proxy()
         .redirect(policy)
         .user_agent(concat!(
             "HelpYap/",
@@ -156,9 +158,11 @@ pub struct WebhookPoster {
 
 impl WebhookPoster {
     pub fn new(timeout: Duration, private_networks: bool) -> Result<WebhookPoster, String> {
+        // No proxy from the environment: it would be asked for the address instead, unchecked.
         let builder = Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
+            .no_proxy()
             .redirect(redirect::Policy::none());
         let builder = if private_networks {
             builder

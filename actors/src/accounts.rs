@@ -514,7 +514,7 @@ async fn api_token_used(
     hash: &SecretHash,
     at_ms: u64,
 ) -> Result<(), AccountError> {
-    let Some(mut token) = state.store.api_token(hash).await? else {
+    let Some(token) = state.store.api_token(hash).await? else {
         return Ok(());
     };
     if token
@@ -523,9 +523,7 @@ async fn api_token_used(
     {
         return Ok(());
     }
-    token.last_used_ms = Some(at_ms);
-    state.store.put_api_token(&token).await?;
-    Ok(())
+    Ok(state.store.note_api_token_use(hash, at_ms).await?)
 }
 
 async fn forget_project(state: &AccountsArguments, slug: &str) -> Result<(), AccountError> {

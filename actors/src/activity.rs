@@ -36,8 +36,13 @@ pub struct Activity {
 pub enum Change {
     /// A message was added to the transcript; seq 1 starts a conversation.
     Message(MessageRecord),
-    /// Who answers the conversation changed.
-    Handoff(Handoff),
+    /// Who answers the conversation changed, or its assignment, or a teammate's reply restarted
+    /// its clock.
+    Handoff {
+        handoff: Handoff,
+        /// Whether the status itself changed (what the visitor is told of).
+        status_changed: bool,
+    },
     /// The visitor left their contact.
     Lead(LeadContact),
 }
@@ -186,7 +191,10 @@ mod tests {
         Activity {
             project: project.into(),
             session,
-            change: Change::Handoff(handoff),
+            change: Change::Handoff {
+                handoff,
+                status_changed: true,
+            },
         }
     }
 

@@ -165,6 +165,8 @@ pub struct Signature {
 pub struct Author {
     pub email: String,
     pub signature: Signature,
+    /// A member the conversation may be assigned to (not an API token).
+    pub assignable: bool,
 }
 
 impl MessageRecord {

@@ -1,17 +1,19 @@
 //! The webhook dispatcher: a task on every node that sends what waits in the outbox.
 //!
-//! Each round it claims the deliveries due (for `lease`, so no other node sends them meanwhile
-//! and a node that dies lets them go), signs each with its webhook's secret, posts them at once
-//! through the [`WebhookSender`] (the edge's, which keeps to the address rules), and settles
-//! each: done on a 2xx, else due again after an exponential back-off with jitter — until
+//! It claims the deliveries due (for `lease`, so no other node sends them meanwhile and a node
+//! that dies lets them go), as many as it has free slots, signs each with its webhook's secret,
+//! posts it through the [`WebhookSender`] (the edge's, which keeps to the address rules), and
+//! settles it: done on a 2xx, else due again after an exponential back-off with jitter — until
 //! `give_up_after` has passed since the first attempt, when the webhook is turned off. Every
-//! attempt is logged. At least once: a node that dies after sending and before settling sends
-//! again after the lease; the receiver tells repeats apart by `X-HelpYap-Delivery`. It never
-//! writes anything but the outbox, the log and a webhook's on/off.
+//! attempt is logged. A turned-off webhook's deliveries wait, unsent and unlogged, until it is
+//! turned on again. At least once, not strictly in order: a node that dies after sending and
+//! before settling sends again after the lease; the receiver tells repeats apart by
+//! `X-HelpYap-Delivery`. It never writes anything but the outbox, the log and a webhook's on/off.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Semaphore;
 
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
@@ -40,73 +42,82 @@ pub struct DispatchSettings {
     pub retry_base: Duration,
     /// Retries stop this long after the first attempt, and the webhook is turned off.
     pub give_up_after: Duration,
-    /// Deliveries sent at once.
+    /// Deliveries on their way at once, per node.
     pub batch: usize,
 }
 
-/// Runs rounds until the task is aborted.
+/// How long a delivery for a webhook that is turned off waits before it is looked at again
+/// (turning the webhook on makes it due at once).
+const PARKED: Duration = Duration::from_secs(3600);
+
+/// Sends deliveries as they come due, up to `batch` at once, until the task is aborted: a slot
+/// freed by one receiver is taken by the next delivery, so one slow receiver holds one slot,
+/// not the others' turn.
 pub fn start(
     store: Store,
     sender: Arc<dyn WebhookSender>,
     settings: DispatchSettings,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let slots = Arc::new(Semaphore::new(settings.batch));
         let mut failing = false;
         loop {
-            match round(&store, &sender, settings).await {
-                Ok(sent) => {
+            // At least one slot free before claiming anything.
+            drop(slots.clone().acquire_owned().await.expect("never closed"));
+            let free = slots.available_permits();
+            let lease = settings.lease.as_millis() as u64;
+            let claimed = match store.claim_deliveries(now_ms(), lease, free).await {
+                Ok(claimed) => {
                     failing = false;
-                    if sent == settings.batch {
-                        continue; // more may be due
+                    claimed
+                }
+                Err(error) => {
+                    if !failing {
+                        failing = true;
+                        tracing::warn!(%error, "webhook deliveries are waiting: the outbox cannot be read");
                     }
+                    Vec::new()
                 }
-                Err(error) if !failing => {
-                    failing = true;
-                    tracing::warn!(%error, "webhook deliveries are waiting: the outbox cannot be read");
-                }
-                Err(_) => {}
+            };
+            let more = claimed.len() == free;
+            for delivery in claimed {
+                let slot = slots
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("claimed no more than free");
+                let (store, sender) = (store.clone(), sender.clone());
+                tokio::spawn(async move {
+                    if let Err(error) = deliver(&store, &sender, settings, &delivery).await {
+                        tracing::warn!(%error, "a webhook delivery was not settled; it is sent again after its lease");
+                    }
+                    drop(slot);
+                });
             }
-            tokio::time::sleep(settings.poll).await;
+            if !more {
+                tokio::time::sleep(settings.poll).await;
+            }
         }
     })
-}
-
-/// One round: what is due, sent; how many were claimed.
-async fn round(
-    store: &Store,
-    sender: &Arc<dyn WebhookSender>,
-    settings: DispatchSettings,
-) -> Result<usize, StoreError> {
-    let lease = settings.lease.as_millis() as u64;
-    let claimed = store
-        .claim_deliveries(now_ms(), lease, settings.batch)
-        .await?;
-    let mut webhooks: HashMap<String, Vec<WebhookRecord>> = HashMap::new();
-    for delivery in &claimed {
-        let project = &delivery.event.project;
-        if !webhooks.contains_key(project) {
-            webhooks.insert(project.clone(), store.webhooks(project).await?);
-        }
-    }
-    let sends = claimed.iter().map(|delivery| {
-        let webhook = webhooks[&delivery.event.project]
-            .iter()
-            .find(|webhook| webhook.id == delivery.webhook);
-        deliver(store, sender, settings, webhook, delivery)
-    });
-    for result in futures_util::future::join_all(sends).await {
-        result?;
-    }
-    Ok(claimed.len())
 }
 
 async fn deliver(
     store: &Store,
     sender: &Arc<dyn WebhookSender>,
     settings: DispatchSettings,
-    webhook: Option<&WebhookRecord>,
     delivery: &Delivery,
 ) -> Result<(), StoreError> {
+    let webhooks = store.webhooks(&delivery.event.project).await?;
+    let webhook = webhooks
+        .into_iter()
+        .find(|webhook| webhook.id == delivery.webhook);
+    let Some(webhook) = webhook else {
+        return store.settle_delivery(delivery, None, None).await; // deleted: nowhere to go
+    };
+    if !webhook.enabled {
+        // Kept for when it is turned on again, which makes it due at once.
+        let later = now_ms() + PARKED.as_millis() as u64;
+        return store.settle_delivery(delivery, Some(later), None).await;
+    }
     let started_ms = now_ms();
     let mut attempt = Attempt {
         webhook: delivery.webhook,
@@ -116,10 +127,6 @@ async fn deliver(
         latency_ms: 0,
         error: None,
         attempt: delivery.attempts + 1,
-    };
-    let Some(webhook) = webhook.filter(|webhook| webhook.enabled) else {
-        attempt.error = Some("not sent: the webhook is off or gone".into());
-        return store.settle_delivery(delivery, None, &attempt).await;
     };
     let body = serde_json::to_vec(&delivery.event).expect("events serialize");
     let unix = SystemTime::now()
@@ -146,22 +153,24 @@ async fn deliver(
         Err(error) => attempt.error = Some(error),
     }
     if attempt.succeeded() {
-        return store.settle_delivery(delivery, None, &attempt).await;
+        return store.settle_delivery(delivery, None, Some(&attempt)).await;
     }
     let first_ms = delivery.first_attempt_ms.unwrap_or(started_ms);
     let give_up_ms = settings.give_up_after.as_millis() as u64;
     if started_ms.saturating_sub(first_ms) >= give_up_ms {
-        store.settle_delivery(delivery, None, &attempt).await?;
-        return turn_off(store, webhook, &attempt).await;
+        store
+            .settle_delivery(delivery, None, Some(&attempt))
+            .await?;
+        return turn_off(store, &webhook, &attempt).await;
     }
     let wait = retry_delay(settings.retry_base, attempt.attempt, jitter());
     let retry_at = now_ms() + wait.as_millis() as u64;
     store
-        .settle_delivery(delivery, Some(retry_at), &attempt)
+        .settle_delivery(delivery, Some(retry_at), Some(&attempt))
         .await
 }
 
-/// Turns a webhook whose deliveries kept failing off, saying why.
+/// Turns a webhook whose deliveries kept failing off, saying why; nothing else of it changes.
 async fn turn_off(
     store: &Store,
     webhook: &WebhookRecord,
@@ -173,14 +182,11 @@ async fn turn_off(
         (None, None) => "it failed".into(),
     };
     tracing::warn!(project = %webhook.project, webhook = %webhook.id, %last, "webhook turned off: its deliveries kept failing");
-    let off = WebhookRecord {
-        enabled: false,
-        disabled_reason: Some(format!(
-            "turned off: deliveries kept failing; the last time {last}"
-        )),
-        ..webhook.clone()
-    };
-    store.put_webhook(&off).await
+    let reason = format!("turned off: deliveries kept failing; the last time {last}");
+    store
+        .disable_webhook(&webhook.project, webhook.id, &reason)
+        .await
+        .map(drop)
 }
 
 /// A factor between 0.8 and 1.2, so that retries of many deliveries spread out.

@@ -514,7 +514,7 @@ impl SessionState {
             .and_then(|record| record.handoff.assignee.clone());
         let handoff = Handoff {
             status: ConversationStatus::Human,
-            assignee: assignee.or(Some(author.email)),
+            assignee: assignee.or(author.assignable.then_some(author.email)),
             since_ms: now_ms(),
         };
         // The reply is durable and the visitor sees it: a failure here is logged, not answered,
@@ -564,9 +564,11 @@ impl SessionState {
         lead: Option<&LeadContact>,
     ) -> Result<(), StoreError> {
         let mut news = Vec::new();
-        if let Some(before) = &self.record
-            && before.handoff.status != handoff.status
-        {
+        let status_changed = self
+            .record
+            .as_ref()
+            .is_some_and(|before| before.handoff.status != handoff.status);
+        if let Some(before) = self.record.as_ref().filter(|_| status_changed) {
             news.push(WebhookEvent::status(
                 &before.project,
                 self.session_id,
@@ -581,7 +583,14 @@ impl SessionState {
         if let Some(lead) = lead {
             self.publish(&record.project, Change::Lead(lead.clone()));
         }
-        self.publish(&record.project, Change::Handoff(record.handoff.clone()));
+        let handoff = record.handoff.clone();
+        self.publish(
+            &record.project,
+            Change::Handoff {
+                handoff,
+                status_changed,
+            },
+        );
         self.record = Some(record);
         Ok(())
     }

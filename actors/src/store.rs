@@ -189,6 +189,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Creates or replaces the API token with `token.token_hash`.
     async fn put_api_token(&self, token: &ApiTokenRecord) -> Result<(), StoreError>;
 
+    /// Notes that the API token with this hash was used at `at_ms`; nothing when there is no
+    /// such token (revoked meanwhile: it never comes back).
+    async fn note_api_token_use(&self, hash: &SecretHash, at_ms: u64) -> Result<(), StoreError>;
+
     /// Project `slug`'s API tokens, oldest first.
     async fn project_api_tokens(&self, slug: &str) -> Result<Vec<ApiTokenRecord>, StoreError>;
 
@@ -218,6 +222,14 @@ pub trait Storage: Send + Sync + 'static {
     /// there was one.
     async fn delete_webhook(&self, slug: &str, id: Uuid) -> Result<bool, StoreError>;
 
+    /// Turns webhook `id` of `slug` off, saying why, changing nothing else of it; whether it is
+    /// still there.
+    async fn disable_webhook(&self, slug: &str, id: Uuid, reason: &str)
+    -> Result<bool, StoreError>;
+
+    /// Makes every delivery waiting for webhook `id` due at `now_ms` (it was turned on again).
+    async fn wake_deliveries(&self, id: Uuid, now_ms: u64) -> Result<(), StoreError>;
+
     /// Up to `limit` deliveries due at `now_ms`, each made due again `lease_ms` later (so no
     /// other node takes them meanwhile, and a node that dies holding them lets them go).
     async fn claim_deliveries(
@@ -227,17 +239,19 @@ pub trait Storage: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
 
-    /// Ends a claimed delivery's attempt: logs `attempt` (the webhook's last [`crate::webhook::LOG_KEEP`] are
-    /// kept) and either drops the delivery or makes it due again at `retry_at_ms`. A delivery
-    /// claimed again meanwhile (its lease ran out) is left to its new holder.
+    /// Ends a claimed delivery: either drops it or makes it due again at `retry_at_ms`, and logs
+    /// `attempt` when one was made (while its webhook exists; the last
+    /// [`crate::webhook::LOG_KEEP`] are kept). A delivery claimed again meanwhile (its lease ran
+    /// out) is left to its new holder.
     async fn settle_delivery(
         &self,
         claimed: &Delivery,
         retry_at_ms: Option<u64>,
-        attempt: &Attempt,
+        attempt: Option<&Attempt>,
     ) -> Result<(), StoreError>;
 
-    /// Puts a delivery in the outbox (a redelivery).
+    /// Puts a delivery in the outbox (a redelivery), unless its event waits for its webhook
+    /// already.
     async fn enqueue_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;
 
     /// Webhook `id`'s logged attempts, newest first.

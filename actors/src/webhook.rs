@@ -110,7 +110,8 @@ pub struct WebhookEvent {
 impl WebhookEvent {
     fn new(kind: EventType, project: &str, at_ms: u64, data: Value) -> WebhookEvent {
         WebhookEvent {
-            // Time-ordered: the outbox sends a project's events in the order they happened.
+            // Time-ordered: the outbox hands out a project's events in the order they happened
+            // (they may still arrive out of order: deliveries are sent side by side).
             id: Uuid::now_v7(),
             kind,
             created_at: rfc3339(at_ms),

@@ -12,13 +12,15 @@
 
 use std::net::IpAddr;
 
+use helpyap_actors::Engine;
 use helpyap_actors::accounts::{AccountError, ProfileChange, RefreshGrant, normalize_email};
 use helpyap_actors::records::{ApiTokenRecord, UserRecord};
+use hyper::HeaderMap;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
-use crate::auth::Access;
+use crate::auth::{Access, Auth};
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
 use crate::router::AppState;
@@ -159,11 +161,18 @@ pub async fn api_token(
     state: &AppState,
     request: &Request<Incoming>,
 ) -> Result<Option<ApiTokenRecord>, ApiError> {
-    let Some(token) = crate::auth::bearer_token(request.headers()).filter(|t| t.starts_with("hy_"))
-    else {
+    api_token_in(&state.engine, request.headers()).await
+}
+
+/// [`api_token`], from the headers.
+pub async fn api_token_in(
+    engine: &Engine,
+    headers: &HeaderMap,
+) -> Result<Option<ApiTokenRecord>, ApiError> {
+    let Some(token) = crate::auth::bearer_token(headers).filter(|t| t.starts_with("hy_")) else {
         return Ok(None);
     };
-    match state.engine.accounts.use_api_token(token).await? {
+    match engine.accounts.use_api_token(token).await? {
         Some(record) => Ok(Some(record)),
         None => Err(ApiError::unauthorized("Invalid or revoked API token")),
     }
@@ -176,12 +185,20 @@ pub async fn signed_in(
     state: &AppState,
     request: &Request<Incoming>,
 ) -> Result<UserRecord, ApiError> {
-    let Access { user, family } = state.auth.verify(request.headers())?;
-    if state.engine.accounts.sign_in_ended(family).await? {
+    signed_in_with(&state.auth, &state.engine, request.headers()).await
+}
+
+/// [`signed_in`], from the headers.
+pub async fn signed_in_with(
+    auth: &Auth,
+    engine: &Engine,
+    headers: &HeaderMap,
+) -> Result<UserRecord, ApiError> {
+    let Access { user, family } = auth.verify(headers)?;
+    if engine.accounts.sign_in_ended(family).await? {
         return Err(ApiError::unauthorized("This sign-in has ended"));
     }
-    state
-        .engine
+    engine
         .accounts
         .user(user)
         .await?

@@ -260,6 +260,8 @@ fn author(user: &UserRecord) -> Author {
             name: user.profile.display_name.clone(),
             avatar_url: user.profile.avatar_url.clone(),
         },
+        // An API token acts as a user with no password: it replies, but is no assignee.
+        assignable: !user.password_hash.is_empty(),
     }
 }
 

@@ -14,7 +14,10 @@ const TOKENS: &str = "/api/admin/projects/demo/tokens";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_api_token_acts_on_its_project_with_its_role_until_revoked() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|config| {
+        config.auth.live_recheck = Duration::from_millis(100);
+    })
+    .await;
     let owner = server.owner("olga@example.com").await;
     let agent = server.agent("sam@example.com").await;
 
@@ -71,6 +74,14 @@ async fn an_api_token_acts_on_its_project_with_its_role_until_revoked() {
         .expect(201)
         .await;
     assert_eq!(replied["author"], "CRM sync (API token)");
+    let conversation = format!("/api/admin/projects/demo/conversations/{session}");
+    let conversation = integration.get(&conversation).expect(200).await;
+    assert_eq!(conversation["status"], "human");
+    assert_eq!(
+        conversation["assignee"],
+        Value::Null,
+        "a token is nobody to assign to"
+    );
     integration
         .get("/api/admin/projects/demo/analytics")
         .expect(200)
@@ -101,6 +112,17 @@ async fn an_api_token_acts_on_its_project_with_its_role_until_revoked() {
     ops.post(TOKENS, json!({ "name": "More", "role": "owner" }))
         .expect_error(403)
         .await;
+    // Nor can an owner's token hand out power over the project, or delete it.
+    let invite = json!({ "email": "mallory@example.com", "role": "owner" });
+    ops.put("/api/admin/projects/demo/members", invite)
+        .expect_error(403)
+        .await;
+    ops.delete("/api/admin/projects/demo/members/olga@example.com")
+        .expect_error(403)
+        .await;
+    ops.delete("/api/admin/projects/demo")
+        .expect_error(403)
+        .await;
 
     // Its last use shows (written in the background, to the minute).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -116,13 +138,16 @@ async fn an_api_token_acts_on_its_project_with_its_role_until_revoked() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // Revoked: at once, on every route; revoking again or a bad id is 404; a made-up one is 401.
+    // Revoked: at once, on every route — an open live stream ends too; revoking again or a bad
+    // id is 404; a made-up one is 401.
+    let mut live = crate::handoff::team_stream_as(&server, &token).await;
     let path = format!("{TOKENS}/{}", made["id"].as_str().unwrap());
     owner.delete(&path).expect(204).await;
     integration
         .get("/api/admin/projects/demo/conversations")
         .expect_error(401)
         .await;
+    assert!(live.next().await.is_none(), "the stream ended");
     owner.delete(&path).expect_error(404).await;
     owner
         .delete(&format!("{TOKENS}/not-a-uuid"))
@@ -133,6 +158,15 @@ async fn an_api_token_acts_on_its_project_with_its_role_until_revoked() {
         .get("/api/admin/projects/demo/conversations")
         .expect_error(401)
         .await;
+
+    // A token never outlives its maker's role on the project.
+    let other_owner = server.owner("pat@example.com").await;
+    ops.get("/api/admin/projects/demo").expect(200).await;
+    other_owner
+        .delete("/api/admin/projects/demo/members/olga@example.com")
+        .expect(204)
+        .await;
+    ops.get("/api/admin/projects/demo").expect_error(401).await;
 }
 
 #[tokio::test]

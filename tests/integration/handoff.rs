@@ -265,9 +265,14 @@ pub(crate) async fn visitor_ws_ready(server: &TestServer, session: Uuid, token: 
 
 /// The team's live stream of `demo`, as `caller` sees it.
 pub(crate) async fn team_stream(server: &TestServer, caller: &Caller) -> Sse {
+    team_stream_as(server, caller.token()).await
+}
+
+/// The team's live stream of `demo`, opened with `token` (an access or API token).
+pub(crate) async fn team_stream_as(server: &TestServer, token: &str) -> Sse {
     let response = client()
         .get(server.url("/api/admin/projects/demo/live"))
-        .bearer_auth(caller.token())
+        .bearer_auth(token)
         .send()
         .await
         .unwrap();

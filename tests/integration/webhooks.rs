@@ -51,6 +51,11 @@ impl Receiver {
         }
     }
 
+    /// Answers 500 to the next `count` requests (0: none).
+    pub fn fail_next(&self, count: usize) {
+        std::fs::write(self.dir.path().join("fail"), count.to_string()).unwrap();
+    }
+
     pub fn trust(&self, secret: &str) {
         std::fs::write(self.dir.path().join("secret"), secret).unwrap();
     }
@@ -353,6 +358,36 @@ async fn a_webhook_that_keeps_failing_is_turned_off() {
         receiver.requests().len() >= 2,
         "it was tried again before giving up"
     );
+}
+
+/// Turned off by hand while a delivery is being retried, then on again: the delivery is not
+/// lost; it goes out.
+#[tokio::test]
+async fn a_webhook_turned_off_and_on_again_sends_what_waited() {
+    let server = TestServer::start_with(quick).await;
+    let owner = server.owner("olga@example.com").await;
+    let receiver = Receiver::start(0, 1_000_000).await;
+    let made = hook(&owner, &receiver, json!(["socialproof.pushed"])).await;
+    let path = format!("{HOOKS}/{}", made["id"].as_str().unwrap());
+    let body = json!({ "project": "demo", "type": "purchased", "name": "Waiting" });
+    push(&server, DEMO_SECRET, body).await;
+    receiver.at_least(1).await;
+    owner
+        .patch(&path, json!({ "enabled": false }))
+        .expect(200)
+        .await;
+    receiver.fail_next(0);
+    let on = owner
+        .patch(&path, json!({ "enabled": true }))
+        .expect(200)
+        .await;
+    assert_eq!(on["disabledReason"], Value::Null);
+    let delivered = eventually("the waiting delivery sent", || async {
+        let requests = receiver.requests();
+        requests.into_iter().find(|r| r["answered"] == 204)
+    })
+    .await;
+    assert_eq!(delivered["data"]["name"], "Waiting");
 }
 
 /// `kill -9` right after an event is acknowledged, with the receiver down: after the restart

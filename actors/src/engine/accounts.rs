@@ -83,11 +83,22 @@ impl Accounts {
     }
 
     /// The API token `token` names, if any, its use noted (to the minute, in the background).
+    /// A token is good only while the member who made it holds its role (or more) on its
+    /// project: it never outlives their access.
     pub async fn use_api_token(&self, token: &str) -> Result<Option<ApiTokenRecord>, AccountError> {
         let hash = SecretHash::of(token);
         let Some(record) = self.core.store.api_token(&hash).await? else {
             return Ok(None);
         };
+        let maker = self.core.store.user(&record.created_by).await?;
+        let maker_role = maker.and_then(|maker| maker.role_on(&record.project));
+        let covered = match record.role {
+            Role::Owner => maker_role == Some(Role::Owner),
+            Role::Agent => maker_role.is_some(),
+        };
+        if !covered {
+            return Ok(None);
+        }
         let now = now_ms();
         let noted = record.last_used_ms;
         if noted.is_none_or(|last| now >= last + TOKEN_USE_RESOLUTION_MS)

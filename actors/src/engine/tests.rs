@@ -753,6 +753,7 @@ async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushe
         crate::chat::Author {
             email: "sam@acme.test".into(),
             signature: Default::default(),
+            assignable: true,
         },
     );
     reply.await.unwrap();
@@ -767,7 +768,7 @@ async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushe
             "{changes:?}"
         );
         assert!(
-            matches!(&changes[1], Change::Handoff(h) if h.status == crate::chat::ConversationStatus::Human),
+            matches!(&changes[1], Change::Handoff { handoff, status_changed: true } if handoff.status == crate::chat::ConversationStatus::Human),
             "{changes:?}"
         );
     }

@@ -102,13 +102,19 @@ impl Webhooks {
         if let Some(events) = change.events {
             webhook.events = checked(events)?;
         }
+        let turned_on = change.enabled == Some(true) && !webhook.enabled;
         if let Some(enabled) = change.enabled {
             webhook.enabled = enabled;
             if enabled {
                 webhook.disabled_reason = None;
             }
         }
-        self.save(webhook).await
+        let webhook = self.save(webhook).await?;
+        if turned_on {
+            // What waited while it was off goes out now.
+            self.core.store.wake_deliveries(id, now_ms()).await?;
+        }
+        Ok(webhook)
     }
 
     /// A new signing secret for webhook `id`; the old one signs nothing more.

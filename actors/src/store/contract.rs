@@ -450,6 +450,22 @@ pub(crate) async fn api_tokens_by_hash_and_by_project(backend: &impl Backend) {
     assert!(store.delete_api_token("demo", late.id).await.unwrap());
     assert!(!store.delete_api_token("demo", late.id).await.unwrap());
     assert_eq!(store.api_token(&late.token_hash).await.unwrap(), None);
+    store
+        .note_api_token_use(&late.token_hash, 90_000)
+        .await
+        .unwrap();
+    let revived = store.api_token(&late.token_hash).await.unwrap();
+    assert_eq!(
+        revived, None,
+        "noting a use never brings a revoked token back"
+    );
+    store
+        .note_api_token_use(&early.token_hash, 90_000)
+        .await
+        .unwrap();
+    let noted = store.api_token(&early.token_hash).await.unwrap().unwrap();
+    assert_eq!(noted.last_used_ms, Some(90_000));
+    let early = noted;
     assert_eq!(store.project_api_tokens("demo").await.unwrap(), [early]);
     assert_eq!(store.project_api_tokens("demo-2").await.unwrap(), [other]);
 }
@@ -636,7 +652,7 @@ pub(crate) async fn deliveries_are_claimed_settled_and_logged(backend: &impl Bac
         .settle_delivery(
             &claimed[0],
             Some(now + 5_000),
-            &attempt(now, 500, &claimed[0]),
+            Some(&attempt(now, 500, &claimed[0])),
         )
         .await
         .unwrap();
@@ -655,11 +671,15 @@ pub(crate) async fn deliveries_are_claimed_settled_and_logged(backend: &impl Bac
     );
     // A stale settle (of the claim before this one) changes nothing.
     store
-        .settle_delivery(&claimed[0], None, &attempt(now + 1, 500, &claimed[0]))
+        .settle_delivery(&claimed[0], None, Some(&attempt(now + 1, 500, &claimed[0])))
         .await
         .unwrap();
     store
-        .settle_delivery(&retried[0], None, &attempt(now + 5_000, 200, &retried[0]))
+        .settle_delivery(
+            &retried[0],
+            None,
+            Some(&attempt(now + 5_000, 200, &retried[0])),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -685,13 +705,89 @@ pub(crate) async fn deliveries_are_claimed_settled_and_logged(backend: &impl Bac
     );
     for n in 0..LOG_KEEP as u64 {
         store
-            .settle_delivery(&later, None, &attempt(now + 10_000 + n, 200, &later))
+            .settle_delivery(&later, None, Some(&attempt(now + 10_000 + n, 200, &later)))
             .await
             .unwrap();
     }
     let log = store.webhook_log(hook.id).await.unwrap();
     assert_eq!(log.len(), LOG_KEEP, "the last hundred are kept");
     assert_eq!(log[0].at_ms, now + 10_000 + LOG_KEEP as u64 - 1);
+
+    // A redelivery of what waits already is not a second delivery.
+    let waiting = Delivery::new(hook.id, event(3), now);
+    store.enqueue_delivery(&waiting).await.unwrap();
+    store.enqueue_delivery(&waiting).await.unwrap();
+    let claimed = store.claim_deliveries(now, 30_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+
+    // Parked without an attempt (its webhook off): no log row, no attempt counted; turned on,
+    // it is due at once.
+    store
+        .settle_delivery(&claimed[0], Some(now + 3_600_000), None)
+        .await
+        .unwrap();
+    assert_eq!(store.webhook_log(hook.id).await.unwrap().len(), LOG_KEEP);
+    store.wake_deliveries(hook.id, now + 1).await.unwrap();
+    // (The later delivery, claimed above and never settled under its claim, wakes too.)
+    let woken = store.claim_deliveries(now + 1, 30_000, 10).await.unwrap();
+    let woken = woken
+        .into_iter()
+        .find(|d| d.event.id == waiting.event.id)
+        .unwrap();
+    assert_eq!(woken.attempts, 0);
+
+    // Turning off changes nothing else, and only a webhook that is there; another project's
+    // webhook is not this project's to delete, nor its deliveries.
+    let rotated = WebhookRecord {
+        secret: "whsec_rotated".into(),
+        ..hook.clone()
+    };
+    store.put_webhook(&rotated).await.unwrap();
+    assert!(
+        store
+            .disable_webhook("demo", hook.id, "kept failing")
+            .await
+            .unwrap()
+    );
+    let off = store.webhooks("demo").await.unwrap().remove(0);
+    assert_eq!((off.enabled, off.secret.as_str()), (false, "whsec_rotated"));
+    assert_eq!(off.disabled_reason.as_deref(), Some("kept failing"));
+    assert!(!store.delete_webhook("other", hook.id).await.unwrap());
+    store
+        .settle_delivery(&woken, Some(now + 2), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_deliveries(now + 2, 30_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "still there"
+    );
+    assert!(store.delete_webhook("demo", hook.id).await.unwrap());
+    assert!(
+        !store
+            .disable_webhook("demo", hook.id, "late")
+            .await
+            .unwrap(),
+        "gone stays gone"
+    );
+    assert_eq!(store.webhooks("demo").await.unwrap(), []);
+    let late = Attempt {
+        at_ms: now + 20_000,
+        ..attempt(now, 500, &later)
+    };
+    store
+        .settle_delivery(&later, None, Some(&late))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.webhook_log(hook.id).await.unwrap(),
+        [],
+        "no rows for a deleted webhook"
+    );
 }
 
 pub(crate) async fn invitations_by_project_and_by_email(backend: &impl Backend) {

@@ -885,6 +885,18 @@ impl Storage for PgStore {
         Ok(())
     }
 
+    async fn note_api_token_use(&self, hash: &SecretHash, at_ms: u64) -> Result<(), StoreError> {
+        // An UPDATE, never an upsert: a token revoked meanwhile stays revoked.
+        let hash = hash.as_bytes().to_vec();
+        self.execute(
+            "UPDATE api_tokens SET record = jsonb_set(record, '{lastUsedMs}', to_jsonb($2::bigint))
+             WHERE hash = $1",
+            &[&hash, &signed(at_ms)],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn project_api_tokens(&self, slug: &str) -> Result<Vec<ApiTokenRecord>, StoreError> {
         self.records(
             "SELECT record FROM api_tokens WHERE slug = $1 ORDER BY created_ms, id",
@@ -928,9 +940,22 @@ impl Storage for PgStore {
         &self,
         claimed: &Delivery,
         retry_at_ms: Option<u64>,
-        attempt: &Attempt,
+        attempt: Option<&Attempt>,
     ) -> Result<(), StoreError> {
         self.settle(claimed, retry_at_ms, attempt).await
+    }
+
+    async fn disable_webhook(
+        &self,
+        slug: &str,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.disable(slug, id, reason).await
+    }
+
+    async fn wake_deliveries(&self, id: Uuid, now_ms: u64) -> Result<(), StoreError> {
+        self.wake(id, now_ms).await
     }
 
     async fn enqueue_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {

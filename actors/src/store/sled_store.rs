@@ -640,6 +640,26 @@ impl Storage for SledStore {
         Ok(())
     }
 
+    async fn note_api_token_use(&self, hash: &SecretHash, at_ms: u64) -> Result<(), StoreError> {
+        // Atomic, and only on a token that is there: a revoked one stays revoked.
+        let mut corrupt = None;
+        self.api_tokens
+            .update_and_fetch(hash.as_bytes(), |current| {
+                let current = current?;
+                match decode::<ApiTokenRecord>("api token", current) {
+                    Ok(mut token) => {
+                        token.last_used_ms = Some(at_ms);
+                        Some(encode(&token))
+                    }
+                    Err(error) => {
+                        corrupt = Some(error);
+                        Some(current.to_vec())
+                    }
+                }
+            })?;
+        corrupt.map_or(Ok(()), Err)
+    }
+
     async fn project_api_tokens(&self, slug: &str) -> Result<Vec<ApiTokenRecord>, StoreError> {
         let mut tokens: Vec<ApiTokenRecord> = decode_all(self.api_tokens.iter())?;
         tokens.retain(|token| token.project == slug);
@@ -708,9 +728,22 @@ impl Storage for SledStore {
         &self,
         claimed: &Delivery,
         retry_at_ms: Option<u64>,
-        attempt: &Attempt,
+        attempt: Option<&Attempt>,
     ) -> Result<(), StoreError> {
         self.settle(claimed, retry_at_ms, attempt)
+    }
+
+    async fn disable_webhook(
+        &self,
+        slug: &str,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.disable(slug, id, reason)
+    }
+
+    async fn wake_deliveries(&self, id: Uuid, now_ms: u64) -> Result<(), StoreError> {
+        self.wake(id, now_ms)
     }
 
     async fn enqueue_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {

@@ -78,6 +78,9 @@ impl PgStore {
                 &[&slug, &id],
             )
             .await?;
+        if removed == 0 {
+            return Ok(false); // not this project's: its deliveries and log are not ours to touch
+        }
         transaction
             .execute("DELETE FROM webhook_outbox WHERE webhook_id = $1", &[&id])
             .await?;
@@ -85,7 +88,35 @@ impl PgStore {
             .execute("DELETE FROM webhook_log WHERE webhook_id = $1", &[&id])
             .await?;
         transaction.commit().await?;
-        Ok(removed > 0)
+        Ok(true)
+    }
+
+    pub(super) async fn disable(
+        &self,
+        slug: &str,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE webhooks SET enabled = false, record = record
+                     || jsonb_build_object('enabled', false, 'disabledReason', $3::text)
+                 WHERE slug = $1 AND id = $2",
+                &[&slug, &id, &reason],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    pub(super) async fn wake(&self, id: Uuid, now_ms: u64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE webhook_outbox SET due_ms = $2,
+                 record = jsonb_set(record, '{dueMs}', to_jsonb($2::bigint))
+             WHERE webhook_id = $1",
+            &[&id, &signed(now_ms)],
+        )
+        .await?;
+        Ok(())
     }
 
     pub(super) async fn claim(
@@ -115,7 +146,7 @@ impl PgStore {
         &self,
         claimed: &Delivery,
         retry_at_ms: Option<u64>,
-        attempt: &Attempt,
+        attempt: Option<&Attempt>,
     ) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
@@ -126,8 +157,8 @@ impl PgStore {
             Some(due_ms) => {
                 let retry = Delivery {
                     due_ms,
-                    attempts: claimed.attempts + 1,
-                    first_attempt_ms: claimed.first_attempt_ms.or(Some(attempt.at_ms)),
+                    attempts: claimed.attempts + u32::from(attempt.is_some()),
+                    first_attempt_ms: claimed.first_attempt_ms.or(attempt.map(|a| a.at_ms)),
                     ..claimed.clone()
                 };
                 let sql =
@@ -140,10 +171,21 @@ impl PgStore {
                 transaction.execute(sql.as_str(), &key).await?;
             }
         }
+        let Some(attempt) = attempt else {
+            transaction.commit().await?;
+            return Ok(());
+        };
+        // Only while its webhook exists: a deleted one's rows would never be removed.
         transaction
             .execute(
-                "INSERT INTO webhook_log (webhook_id, at_ms, event_id, record) VALUES ($1, $2, $3, $4)",
-                &[&attempt.webhook, &signed(attempt.at_ms), &attempt.event.id, &json(attempt)],
+                "INSERT INTO webhook_log (webhook_id, at_ms, event_id, record)
+                 SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = $1)",
+                &[
+                    &attempt.webhook,
+                    &signed(attempt.at_ms),
+                    &attempt.event.id,
+                    &json(attempt),
+                ],
             )
             .await?;
         let oldest_kept = LOG_KEEP as i64 - 1;
@@ -163,7 +205,7 @@ impl PgStore {
         self.execute(
             "INSERT INTO webhook_outbox (event_id, webhook_id, slug, due_ms, record)
              VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (event_id, webhook_id) DO UPDATE SET due_ms = $4, record = $5",
+             ON CONFLICT (event_id, webhook_id) DO NOTHING",
             &[
                 &delivery.event.id,
                 &delivery.webhook,

@@ -111,6 +111,16 @@ impl SledStore {
             .config_writes
             .lock()
             .expect("never held across a panic");
+        self.write_webhook_held(slug, id, webhook)
+    }
+
+    /// [`SledStore::write_webhook`], with `config_writes` held by the caller.
+    fn write_webhook_held(
+        &self,
+        slug: &str,
+        id: Uuid,
+        webhook: Option<&WebhookRecord>,
+    ) -> Result<bool, StoreError> {
         let mut webhooks = self.project_webhooks(slug)?;
         let existed = webhooks.iter().any(|other| other.id == id);
         webhooks.retain(|other| other.id != id);
@@ -143,12 +153,8 @@ impl SledStore {
 
     /// Removes webhook `id`'s deliveries waiting and its log.
     pub(super) fn forget_webhook(&self, id: Uuid) -> Result<(), StoreError> {
-        for entry in self.webhook_outbox.iter() {
-            let (key, value) = entry?;
-            let delivery: Delivery = decode("webhook_outbox", &value)?;
-            if delivery.webhook == id {
-                self.webhook_outbox.remove(key)?;
-            }
+        for (key, _) in self.waiting_for(id)? {
+            self.webhook_outbox.remove(key)?;
         }
         for key in self.webhook_log.scan_prefix(id.as_bytes()).keys() {
             self.webhook_log.remove(key?)?;
@@ -201,15 +207,18 @@ impl SledStore {
         &self,
         claimed: &Delivery,
         retry_at_ms: Option<u64>,
-        attempt: &Attempt,
+        attempt: Option<&Attempt>,
     ) -> Result<(), StoreError> {
         let key = delivery_key(claimed);
         let retry = retry_at_ms.map(|due_ms| Delivery {
             due_ms,
-            attempts: claimed.attempts + 1,
-            first_attempt_ms: claimed.first_attempt_ms.or(Some(attempt.at_ms)),
+            attempts: claimed.attempts + u32::from(attempt.is_some()),
+            first_attempt_ms: claimed.first_attempt_ms.or(attempt.map(|a| a.at_ms)),
             ..claimed.clone()
         });
+        // A webhook deleted meanwhile gets no log rows that nothing would ever remove.
+        let attempt =
+            attempt.filter(|_| self.webhook_exists(&claimed.event.project, claimed.webhook));
         (&self.webhook_outbox, &self.webhook_log)
             .transaction(|(outbox, log)| {
                 if outbox.remove(key.as_slice())?.is_some()
@@ -217,10 +226,15 @@ impl SledStore {
                 {
                     outbox.insert(delivery_key(retry), encode(retry))?;
                 }
-                log.insert(log_key(attempt), encode(attempt))?;
+                if let Some(attempt) = attempt {
+                    log.insert(log_key(attempt), encode(attempt))?;
+                }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(transaction_error)?;
+        let Some(attempt) = attempt else {
+            return Ok(());
+        };
         let logged: Vec<_> = self
             .webhook_log
             .scan_prefix(attempt.webhook.as_bytes())
@@ -233,8 +247,64 @@ impl SledStore {
     }
 
     pub(super) fn enqueue(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        self.webhook_outbox
-            .insert(delivery_key(delivery), encode(delivery))?;
+        let waiting = self.waiting_for(delivery.webhook)?;
+        if !waiting
+            .iter()
+            .any(|(_, other)| other.event.id == delivery.event.id)
+        {
+            self.webhook_outbox
+                .insert(delivery_key(delivery), encode(delivery))?;
+        }
+        Ok(())
+    }
+
+    /// The deliveries waiting for webhook `id`, with their keys.
+    fn waiting_for(&self, id: Uuid) -> Result<Vec<(sled::IVec, Delivery)>, StoreError> {
+        let mut waiting = Vec::new();
+        for entry in self.webhook_outbox.iter() {
+            let (key, value) = entry?;
+            let delivery: Delivery = decode("webhook_outbox", &value)?;
+            if delivery.webhook == id {
+                waiting.push((key, delivery));
+            }
+        }
+        Ok(waiting)
+    }
+
+    fn webhook_exists(&self, slug: &str, id: Uuid) -> bool {
+        self.webhooks
+            .contains_key(webhook_key(slug, id))
+            .unwrap_or(false)
+    }
+
+    pub(super) fn disable(&self, slug: &str, id: Uuid, reason: &str) -> Result<bool, StoreError> {
+        // Read and written under the lock: a rotation or deletion meanwhile is kept.
+        let _one_at_a_time = self
+            .config_writes
+            .lock()
+            .expect("never held across a panic");
+        let Some(bytes) = self.webhooks.get(webhook_key(slug, id))? else {
+            return Ok(false);
+        };
+        let mut webhook: WebhookRecord = decode("webhooks", &bytes)?;
+        webhook.enabled = false;
+        webhook.disabled_reason = Some(reason.to_owned());
+        self.write_webhook_held(slug, id, Some(&webhook))?;
+        Ok(true)
+    }
+
+    pub(super) fn wake(&self, id: Uuid, now_ms: u64) -> Result<(), StoreError> {
+        for (key, mut delivery) in self.waiting_for(id)? {
+            delivery.due_ms = now_ms;
+            self.webhook_outbox
+                .transaction(|outbox| {
+                    if outbox.remove(&key)?.is_some() {
+                        outbox.insert(delivery_key(&delivery), encode(&delivery))?;
+                    }
+                    Ok::<_, ConflictableTransactionError<StoreError>>(())
+                })
+                .map_err(transaction_error)?;
+        }
         Ok(())
     }
 
