@@ -59,6 +59,7 @@ pub struct Config {
     pub chat: ChatConfig,
     pub knowledge: KnowledgeConfig,
     pub webhooks: WebhooksConfig,
+    pub email: EmailConfig,
     pub metrics: MetricsConfig,
     pub social_proof: SocialProofConfig,
     pub auth: AuthConfig,
@@ -368,6 +369,31 @@ impl Default for KnowledgeConfig {
     }
 }
 
+/// Email through an SMTP server: team notifications and password reset links. Off without
+/// `smtp_url`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    /// `smtp://host:25`, `smtp://user:pass@host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:pass@host:465`; the environment variable `HELPYAP_SMTP_URL` wins.
+    #[serde(serialize_with = "redacted_optional_url")]
+    pub smtp_url: Option<String>,
+    /// The sender, `Name <address>`.
+    pub from: String,
+    /// Where people reach this server, for the links in emails (`https://support.example.com`).
+    pub public_url: String,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            smtp_url: None,
+            from: "HelpYap <helpyap@localhost>".into(),
+            public_url: "http://127.0.0.1:3000".into(),
+        }
+    }
+}
+
 /// Sending projects' signed webhooks.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -671,6 +697,9 @@ impl Config {
         if let Some(format) = env_setting("HELPYAP_LOG_FORMAT")? {
             config.server.log_format = format;
         }
+        if let Some(url) = env_setting::<String>("HELPYAP_SMTP_URL")? {
+            config.email.smtp_url = Some(url);
+        }
         for (var, url) in [
             ("HELPYAP_POSTGRES_URL", ClusterUrl::Postgres),
             ("HELPYAP_REDIS_URL", ClusterUrl::Redis),
@@ -960,6 +989,13 @@ fn env_setting<T: serde::de::DeserializeOwned>(var: &str) -> Result<Option<T>, C
 fn redacted_secret<S: Serializer>(secret: &Option<String>, out: S) -> Result<S::Ok, S::Error> {
     match secret {
         Some(_) => out.serialize_str("(set, not shown)"),
+        None => out.serialize_none(),
+    }
+}
+
+fn redacted_optional_url<S: Serializer>(url: &Option<String>, out: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => redacted_url(url, out),
         None => out.serialize_none(),
     }
 }

@@ -13,6 +13,7 @@ pub mod client_ip;
 pub mod config;
 pub mod connection;
 pub mod cors;
+pub mod email;
 pub mod error;
 pub mod idle;
 pub mod json;

@@ -151,6 +151,7 @@ fn restart_only_changes(running: &Config, read: &Config) -> Vec<&'static str> {
         ("chat", running.chat != read.chat),
         ("knowledge", running.knowledge != read.knowledge),
         ("webhooks", running.webhooks != read.webhooks),
+        ("email", running.email != read.email),
         ("metrics", running.metrics != read.metrics),
         ("social_proof", running.social_proof != read.social_proof),
         ("auth", running.auth != read.auth),

@@ -64,6 +64,10 @@ pub enum OpenRoute {
     Login,
     Refresh,
     Logout,
+    /// "Forgot password": a reset link by email.
+    Forgot,
+    /// A new password through a reset link.
+    Reset,
 }
 
 /// Routes whose every method needs a signed-in user.
@@ -194,6 +198,8 @@ impl Route {
             "/api/admin/auth/login" => Open::Login,
             "/api/admin/auth/refresh" => Open::Refresh,
             "/api/admin/auth/logout" => Open::Logout,
+            "/api/admin/auth/forgot" => Open::Forgot,
+            "/api/admin/auth/reset" => Open::Reset,
             "/api/admin/me" => return Some(Route::Admin(AdminRoute::Me)),
             "/api/admin/users" => return Some(Route::Admin(AdminRoute::Users)),
             "/api/admin/backup" => return Some(Route::Admin(AdminRoute::Backup)),
@@ -347,6 +353,14 @@ impl OpenRoute {
             },
             // It takes the refresh token it ends; no access token needed.
             Open::Logout => same_origin(&[(POST, Public)], "admin_logout"),
+            Open::Forgot => Spec {
+                rate_class: Some(Rate::Login),
+                ..same_origin(&[(POST, Public)], "admin_forgot")
+            },
+            Open::Reset => Spec {
+                rate_class: Some(Rate::Login),
+                ..same_origin(&[(POST, Public)], "admin_reset")
+            },
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::admission::{ConnectionLimits, StreamQuota, StreamSlot};
 use crate::auth::Auth;
 use crate::client_ip::client_ip;
 use crate::cors;
+use crate::email::Mailer;
 use crate::error::ApiError;
 use crate::json::{Body, BodyLimits, Response};
 use crate::metrics::Metrics;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub fetcher: WebFetcher,
     /// Checks webhook addresses (and, in the engine, sends the deliveries).
     pub webhook_poster: WebhookPoster,
+    /// The SMTP sender; `None`: email is off.
+    pub mailer: Option<Arc<Mailer>>,
     /// Caps on open connections, in all and per address.
     pub connections: ConnectionLimits,
     /// Cap on open chat and popup streams per client address.
@@ -262,6 +265,8 @@ async fn dispatch(
         Open::Login => routes::admin_auth::login(state, client, request).await,
         Open::Refresh => routes::admin_auth::refresh(state, request).await,
         Open::Logout => routes::admin_auth::logout(state, request).await,
+        Open::Forgot => routes::admin_auth::forgot(state, request).await,
+        Open::Reset => routes::admin_auth::reset(state, request).await,
     }
 }
 
@@ -281,7 +286,7 @@ async fn dispatch_signed_in(
         AdminRoute::Me if method == Method::PATCH => {
             return routes::admin_auth::update_me(state, user, request).await;
         }
-        AdminRoute::Me => return Ok(routes::admin_auth::me(user)),
+        AdminRoute::Me => return Ok(routes::admin_auth::me(state, user)),
         AdminRoute::Users => return routes::admin_users::add_user(state, user, request).await,
         AdminRoute::Backup => {
             tracing::info!(user = %user.id, "backup started");

@@ -35,6 +35,7 @@ use crate::auth::Auth;
 use crate::backends::{self, Backends};
 use crate::config::{Config, LlmFallback, LlmProvider};
 use crate::connection::Connection;
+use crate::email::Mailer;
 use crate::idle::{Activity, Tracked};
 use crate::json::BodyLimits;
 use crate::knowledge_dir;
@@ -88,6 +89,7 @@ impl App {
         } = backends::open(config).await?;
         let feed = config.social_proof.feed_settings();
         let poster = webhook_poster(config)?;
+        let mailer = Mailer::new(&config.email)?;
         let engine = Engine::start(EngineArguments {
             store,
             feed: feed.clone(),
@@ -101,6 +103,12 @@ impl App {
         .context("starting the engine")?;
         bootstrap_admin(&engine).await?;
         apply_seeds(&engine, config).await?;
+        if let Some(mailer) = &mailer {
+            tokio::spawn(crate::email::tell_teams_of_leads(
+                mailer.clone(),
+                engine.clone(),
+            ));
+        }
         let state = AppState {
             engine,
             limiter,
@@ -126,6 +134,7 @@ impl App {
             })
             .map_err(|error| anyhow::anyhow!("cannot set up the web fetcher: {error}"))?,
             webhook_poster: poster,
+            mailer: mailer.clone(),
             connections: ConnectionLimits::new(
                 max_connections(config.server.max_connections),
                 config.server.max_connections_per_ip,

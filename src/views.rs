@@ -429,6 +429,8 @@ pub struct UserView<'a> {
     display_name: Option<&'a str>,
     #[schema(required = true)]
     avatar_url: Option<&'a str>,
+    /// Emailed when a visitor of their projects leaves their contact.
+    email_notifications: bool,
 }
 
 impl<'a> From<&'a UserRecord> for UserView<'a> {
@@ -440,6 +442,7 @@ impl<'a> From<&'a UserRecord> for UserView<'a> {
             roles: &user.roles,
             display_name: user.profile.display_name.as_deref(),
             avatar_url: user.profile.avatar_url.as_deref(),
+            email_notifications: user.profile.notify_email,
         }
     }
 }
@@ -715,10 +718,13 @@ pub struct Tokens<'a> {
 
 /// `GET /api/admin/me`: the user, and the longest texts the dashboard may send.
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Me<'a> {
     #[serde(flatten)]
     pub user: UserView<'a>,
     pub limits: DashboardLimits,
+    /// Whether this server sends email (`[email] smtp_url` is set).
+    pub email_enabled: bool,
 }
 
 #[derive(Serialize, ToSchema)]

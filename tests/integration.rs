@@ -33,6 +33,8 @@ mod chat;
 mod cluster;
 #[path = "integration/crash.rs"]
 mod crash;
+#[path = "integration/email.rs"]
+mod email;
 #[path = "integration/handoff.rs"]
 mod handoff;
 #[path = "integration/http.rs"]

@@ -20,7 +20,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
 use crate::error::{ErrorKind, Failure};
-use crate::records::{ApiTokenRecord, Invitation, Profile, RefreshRecord, Role, UserRecord};
+use crate::records::{
+    ApiTokenRecord, Invitation, PasswordReset, Profile, RefreshRecord, Role, UserRecord,
+};
 use crate::secret::SecretHash;
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
@@ -72,6 +74,8 @@ pub enum AccountError {
     TooManyTokens,
     #[error("No such API token")]
     NoSuchToken,
+    #[error("This reset link is invalid, used or expired: ask for a new one")]
+    BadResetLink,
     #[error("Accounts are temporarily unavailable, retry shortly")]
     Unavailable,
     #[error("hashing a password failed")]
@@ -86,7 +90,8 @@ impl Failure for AccountError {
             AccountError::BadEmail
             | AccountError::BadPassword
             | AccountError::BadProfile(_)
-            | AccountError::BadTokenName => ErrorKind::Invalid,
+            | AccountError::BadTokenName
+            | AccountError::BadResetLink => ErrorKind::Invalid,
             AccountError::Exists
             | AccountError::TooManyInvitations
             | AccountError::TooManyTokens => ErrorKind::Conflict,
@@ -129,6 +134,7 @@ pub const AVATAR_URL_MAX_CHARS: usize = 500;
 pub struct ProfileChange {
     pub display_name: Option<String>,
     pub avatar_url: Option<String>,
+    pub notify_email: Option<bool>,
 }
 
 impl ProfileChange {
@@ -155,6 +161,9 @@ impl ProfileChange {
                 ));
             }
             profile.avatar_url = (!avatar.is_empty()).then(|| avatar.to_owned());
+        }
+        if let Some(notify) = self.notify_email {
+            profile.notify_email = notify;
         }
         Ok(profile)
     }
@@ -249,6 +258,19 @@ pub enum AccountsMessage {
     RevokeApiToken(String, Uuid, RpcReplyPort<Result<(), AccountError>>),
     /// Note that the token with this hash was used at this time (ms).
     ApiTokenUsed(SecretHash, u64),
+    /// Keep a password reset link given out.
+    AddPasswordReset(
+        SecretHash,
+        PasswordReset,
+        RpcReplyPort<Result<(), AccountError>>,
+    ),
+    /// Use the reset link with this hash to set this (hashed) password; every sign-in of the
+    /// user ends.
+    ResetPassword(
+        SecretHash,
+        String,
+        RpcReplyPort<Result<UserRecord, AccountError>>,
+    ),
     /// A project is being deleted: every role and invitation on it goes.
     ForgetProject(String, RpcReplyPort<Result<(), AccountError>>),
     /// Panic inside the handler, to prove supervision restarts the actor.
@@ -314,6 +336,16 @@ impl Actor for Accounts {
             }
             AccountsMessage::RevokeApiToken(slug, id, reply) => {
                 let _ = reply.send(revoke_api_token(state, &slug, id).await);
+            }
+            AccountsMessage::AddPasswordReset(hash, reset, reply) => {
+                let added = async {
+                    state.store.put_password_reset(&hash, &reset).await?;
+                    Ok(state.store.flush().await?)
+                };
+                let _ = reply.send(added.await);
+            }
+            AccountsMessage::ResetPassword(hash, password_hash, reply) => {
+                let _ = reply.send(reset_password(state, &hash, password_hash).await);
             }
             AccountsMessage::ApiTokenUsed(hash, at_ms) => {
                 if let Err(error) = api_token_used(state, &hash, at_ms).await {
@@ -524,6 +556,31 @@ async fn api_token_used(
         return Ok(());
     }
     Ok(state.store.note_api_token_use(hash, at_ms).await?)
+}
+
+/// Sets the password of the reset link's user, once: the link is taken whatever happens next,
+/// and every sign-in of the user ends (refresh tokens, and the access tokens minted with them).
+async fn reset_password(
+    state: &AccountsArguments,
+    hash: &SecretHash,
+    password_hash: String,
+) -> Result<UserRecord, AccountError> {
+    let reset = state.store.take_password_reset(hash).await?;
+    let reset = reset
+        .filter(|reset| reset.expires_at_ms > now_ms())
+        .ok_or(AccountError::BadResetLink)?;
+    let mut user = state
+        .store
+        .user_by_id(reset.user_id)
+        .await?
+        .ok_or(AccountError::BadResetLink)?;
+    user.password_hash = password_hash;
+    state.store.put_user(&user).await?;
+    for family in state.store.user_families(user.id).await? {
+        state.store.revoke_family(family).await?;
+    }
+    state.store.flush().await?;
+    Ok(user)
 }
 
 async fn forget_project(state: &AccountsArguments, slug: &str) -> Result<(), AccountError> {

@@ -54,19 +54,48 @@ pub enum Watched {
     Missed,
 }
 
-/// This node's watchers, by project (teammates) and by session (its visitor).
-#[derive(Default)]
+/// Activity made on this node that its email notifier may fall behind by.
+const LOCAL_QUEUE: usize = 1024;
+
+/// This node's watchers, by project (teammates) and by session (its visitor), and of what this
+/// node made itself (the email notifier: each node tells of its own, so no one is told twice).
 pub struct ActivityHub {
     projects: Channels<String>,
     sessions: Channels<Uuid>,
+    local: broadcast::Sender<Arc<Activity>>,
+}
+
+impl Default for ActivityHub {
+    fn default() -> Self {
+        ActivityHub {
+            projects: Channels::default(),
+            sessions: Channels::default(),
+            local: broadcast::channel(LOCAL_QUEUE).0,
+        }
+    }
 }
 
 impl ActivityHub {
-    /// Hands `activity` to this node's watchers of its project and of its session.
+    /// Hands `activity` (another node's) to this node's watchers of its project and session.
     pub fn publish(&self, activity: Activity) {
-        let activity = Arc::new(activity);
+        self.publish_shared(Arc::new(activity));
+    }
+
+    fn publish_shared(&self, activity: Arc<Activity>) {
         self.projects.send(&activity.project, &activity);
         self.sessions.send(&activity.session, &activity);
+    }
+
+    /// Hands `activity`, made on this node, to its watchers and to those of what this node made.
+    fn publish_local(&self, activity: Activity) {
+        let activity = Arc::new(activity);
+        let _ = self.local.send(activity.clone()); // no one listening: email is off
+        self.publish_shared(activity);
+    }
+
+    /// Everything made on this node from now on (not what other nodes tell of).
+    pub fn watch_local(&self) -> broadcast::Receiver<Arc<Activity>> {
+        self.local.subscribe()
     }
 
     /// Everything that happens in `project`'s conversations from now on.
@@ -173,7 +202,7 @@ impl Activities {
             change,
         };
         self.fan_out.announce_activity(&activity);
-        self.hub.publish(activity);
+        self.hub.publish_local(activity);
     }
 }
 

@@ -101,6 +101,18 @@ pub struct Profile {
     /// An http(s) picture shown beside the user's replies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
+    /// Opted in to email about their projects: a visitor leaving their contact for the team.
+    #[serde(default)]
+    pub notify_email: bool,
+}
+
+/// A password reset link given out: whose, and until when. Kept under the SHA-256 of its
+/// token, and taken (removed) when used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordReset {
+    pub user_id: Uuid,
+    pub expires_at_ms: u64,
 }
 
 impl UserRecord {
@@ -117,6 +129,7 @@ impl UserRecord {
             profile: Profile {
                 display_name: Some(token.name.clone()),
                 avatar_url: None,
+                notify_email: false,
             },
         }
     }

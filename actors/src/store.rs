@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::chat::{Handoff, LeadContact};
 use crate::records::{
-    ApiTokenRecord, Document, EventCounts, Invitation, LeadRecord, MessageRecord, ProjectRecord,
-    RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
+    ApiTokenRecord, Document, EventCounts, Invitation, LeadRecord, MessageRecord, PasswordReset,
+    ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
@@ -166,6 +166,22 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     async fn family_revoked(&self, family: Uuid) -> Result<bool, StoreError>;
+
+    /// The token families (sign-ins) user `user` has refresh tokens of.
+    async fn user_families(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Keeps a password reset link's record under its token's hash.
+    async fn put_password_reset(
+        &self,
+        hash: &SecretHash,
+        reset: &PasswordReset,
+    ) -> Result<(), StoreError>;
+
+    /// Takes the password reset under `hash`: it is gone once read, so a link works once.
+    async fn take_password_reset(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<PasswordReset>, StoreError>;
 
     async fn revoke_family(&self, family: Uuid) -> Result<(), StoreError>;
 

@@ -112,12 +112,108 @@ pub async fn logout(
     get, path = "/api/admin/me", tag = "admin: sign-in",
     responses((status = 200, description = "The signed-in user and the dashboard's input limits", body = crate::views::Me))
 )]
-pub fn me(user: &UserRecord) -> Response<Body> {
+pub fn me(state: &AppState, user: &UserRecord) -> Response<Body> {
     let me = Me {
         user: UserView::from(user),
         limits: DashboardLimits::CURRENT,
+        email_enabled: state.mailer.is_some(),
     };
     json_response(StatusCode::OK, &me)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+struct ForgotBody {
+    #[schema(required = true, nullable = false)]
+    email: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+struct ResetBody {
+    /// From the link in the email.
+    #[schema(required = true, nullable = false)]
+    token: Option<String>,
+    #[schema(required = true, nullable = false, min_length = 10, max_length = 256)]
+    password: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/admin/auth/forgot", tag = "admin: sign-in",
+    request_body = ForgotBody,
+    responses(
+        (status = 202, description = "If an account has this email, a reset link (single use, valid an hour) is on its way; the same answer either way"),
+        (status = 409, description = "Email is not set up on this server", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn forgot(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let body: ForgotBody = read_json(request, state.body_limits()).await?;
+    let email = body
+        .email
+        .filter(|email| !email.trim().is_empty())
+        .ok_or_else(|| ApiError::invalid("email is required"))?;
+    let Some(mailer) = state.mailer.clone() else {
+        return Err(ApiError::conflict(
+            "Email is not set up on this server, so no reset link can be sent: ask an admin to set a new password",
+        ));
+    };
+    // In the background: the answer takes as long whether or not the account exists.
+    let accounts = state.engine.accounts.clone();
+    tokio::spawn(async move {
+        let (user, token) = match accounts.start_password_reset(&email).await {
+            Ok(Some(reset)) => reset,
+            Ok(None) => return,
+            Err(error) => return tracing::warn!(%error, "a reset link was not made"),
+        };
+        let link = mailer.link(&format!("/admin#/reset/{token}"));
+        let body = format!(
+            "Someone (hopefully you) asked to reset the password of your HelpYap account {email}.
+
+             Set a new one here (the link works once, for an hour):
+{link}
+
+             Setting it signs you out everywhere. If you did not ask, ignore this email: your              password stays as it is.
+",
+            email = user.email,
+        );
+        if let Err(error) = mailer
+            .send(&user.email, "Reset your HelpYap password", body)
+            .await
+        {
+            tracing::warn!(user = %user.id, %error, "a reset link was not sent");
+        }
+    });
+    Ok(empty_response(StatusCode::ACCEPTED))
+}
+
+#[utoipa::path(
+    post, path = "/api/admin/auth/reset", tag = "admin: sign-in",
+    request_body = ResetBody,
+    responses(
+        (status = 204, description = "The password is set; every sign-in of the account has ended"),
+        (status = 400, description = "The link is invalid, used or expired, or the password too short or long", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn reset(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let body: ResetBody = read_json(request, state.body_limits()).await?;
+    let token = body
+        .token
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| ApiError::invalid("token is required"))?;
+    let password = body
+        .password
+        .ok_or_else(|| ApiError::invalid("password is required"))?;
+    let user = state
+        .engine
+        .accounts
+        .reset_password(&token, password)
+        .await?;
+    tracing::info!(user = %user.id, "password reset through an emailed link");
+    Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -129,6 +225,8 @@ struct ProfileBody {
     /// An http(s) picture beside your replies; empty clears it.
     #[schema(max_length = 500)]
     avatar_url: Option<String>,
+    /// Email me when a visitor of my projects leaves their contact.
+    email_notifications: Option<bool>,
 }
 
 #[utoipa::path(
@@ -145,13 +243,14 @@ pub async fn update_me(
     let change = ProfileChange {
         display_name: body.display_name,
         avatar_url: body.avatar_url,
+        notify_email: body.email_notifications,
     };
     let user = state
         .engine
         .accounts
         .update_profile(user.id, change)
         .await?;
-    Ok(me(&user))
+    Ok(me(state, &user))
 }
 
 /// The API token (`hy_…`) a request's `Authorization: Bearer` carries: `None` for anything else

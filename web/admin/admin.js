@@ -20,6 +20,8 @@
   let invitations = [];
   // The server's input limits, from /api/admin/me: {replyChars, projectNameChars, …}.
   let limits = {};
+  // Whether the server sends email (`[email] smtp_url`), from /api/admin/me.
+  let emailEnabled = false;
 
   // ---- DOM helpers ----------------------------------------------------------------------------
 
@@ -267,10 +269,54 @@
       }
     } },
       el("h1", {}, el("span", { class: "logo", text: "HelpYap" }), " admin"),
-      note ? message("error", note) : null,
-      field("Email", email), field("Password", password), submit, status);
+      note ? message(note.startsWith("Password set") ? "ok" : "error", note) : null,
+      field("Email", email), field("Password", password), submit, status,
+      el("button", { type: "button", class: "link", text: "Forgot password?", onclick: () => forgotPassword(email.value) }));
     app.replaceChildren(form);
     email.focus();
+  }
+
+  // "Forgot password": a reset link by email (the same answer whether or not the account exists).
+  function forgotPassword(prefill) {
+    const email = el("input", { id: "email", type: "email", autocomplete: "username", required: true, value: prefill || "" });
+    const status = el("div");
+    const form = el("form", { class: "login", onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        await api("POST", "/api/admin/auth/forgot", { email: email.value }, { auth: false, fallback: "Could not send" });
+        status.replaceChildren(message("ok", "If an account has this email, a link to set a new password is on its way. It works once, for an hour."));
+      } catch (error) {
+        status.replaceChildren(message("error", error.message));
+      }
+    } },
+      el("h1", {}, el("span", { class: "logo", text: "HelpYap" }), " password"),
+      field("Email", email), el("button", { class: "primary", type: "submit", text: "Email me a link" }), status,
+      el("button", { type: "button", class: "link", text: "Back to sign-in", onclick: () => showLogin() }));
+    app.replaceChildren(form);
+    email.focus();
+  }
+
+  // The page a reset link opens: a new password, then sign in with it.
+  function resetPassword(token) {
+    history.replaceState(null, "", location.pathname); // the token leaves the address bar
+    const password = el("input", { id: "password", type: "password", autocomplete: "new-password", required: true, minlength: "10" });
+    const again = el("input", { id: "password-again", type: "password", autocomplete: "new-password", required: true });
+    const status = el("div");
+    const form = el("form", { class: "login", onsubmit: async (event) => {
+      event.preventDefault();
+      if (password.value !== again.value) return status.replaceChildren(message("error", "The two passwords differ."));
+      try {
+        await api("POST", "/api/admin/auth/reset", { token, password: password.value }, { auth: false, fallback: "Could not set it" });
+        showLogin("Password set. Sign in with it.");
+      } catch (error) {
+        status.replaceChildren(message("error", error.message));
+      }
+    } },
+      el("h1", {}, el("span", { class: "logo", text: "HelpYap" }), " new password"),
+      field("New password", password, "At least 10 characters. Setting it signs you out everywhere."),
+      field("New password again", again), el("button", { class: "primary", type: "submit", text: "Set password" }), status);
+    app.replaceChildren(form);
+    password.focus();
   }
 
   async function signOut() {
@@ -292,6 +338,8 @@
       api("GET", "/api/admin/invitations").then((body) => body.invitations, () => []),
     ]);
     limits = me?.limits || {};
+    emailEnabled = Boolean(me?.emailEnabled);
+    if (me) user = { ...user, ...me };
     invitations = waiting;
     if (!location.hash.startsWith("#/") && projects.length) location.hash = `#/${projects[0].slug}/overview`;
     else render();
@@ -375,7 +423,12 @@
   function render() {
     if (!accessToken) return;
     const life = leaveView();
-    const [slug, viewId] = location.hash.replace(/^#\//, "").split("/").map(decodeURIComponent);
+    const [slug, viewId, conversation] = location.hash.replace(/^#\//, "").split("/").map(decodeURIComponent);
+    // A link to one conversation (from a lead email): the inbox opens it.
+    if (viewId === "inbox" && conversation) {
+      sessionStorage.setItem(OPEN_KEY, conversation);
+      history.replaceState(null, "", `#/${encodeURIComponent(slug)}/inbox`);
+    }
     const main = el("main", { id: "main", tabindex: "-1" }, invitationCards());
     if (slug === "new") {
       app.replaceChildren(shell(null, null, main));
@@ -709,17 +762,21 @@
     const avatar = el("input", {
       id: "p-avatar", type: "url", value: user?.avatarUrl ?? "", maxlength: "500", placeholder: "https://…/you.png",
     });
+    const notify = el("input", { id: "p-notify", type: "checkbox", checked: Boolean(user?.emailNotifications) });
     const status = el("div");
     const act = acting(status);
     const form = el("form", { class: "card", onsubmit: (event) => {
       event.preventDefault();
       act(async () => {
-        const me = await api("PATCH", "/api/admin/me", { displayName: name.value, avatarUrl: avatar.value });
-        user = { ...user, displayName: me.displayName, avatarUrl: me.avatarUrl };
+        const me = await api("PATCH", "/api/admin/me",
+          { displayName: name.value, avatarUrl: avatar.value, emailNotifications: notify.checked });
+        user = { ...user, ...me };
       }, "Saved. Your next replies are signed this way.");
     } },
       field("Display name", name, "Visitors see it on your replies; empty: your project's team name."),
       field("Avatar URL", avatar, "An http(s) picture shown beside your replies (optional)."),
+      el("label", { class: "inline", for: "p-notify" }, notify, "Email me when a visitor leaves their contact"),
+      emailEnabled ? null : message("error", "Email is off on this server (no [email] smtp_url in its config): nothing is sent."),
       el("div", { class: "actions" }, el("button", { class: "primary", type: "submit", text: "Save" }), status));
     main.append(el("h1", { text: "Your profile" }), el("p", { class: "muted", text: `Signed in as ${user?.email ?? ""}.` }), form);
   }
@@ -1230,5 +1287,7 @@
   // ---- Start ----------------------------------------------------------------------------------
 
   addEventListener("hashchange", render);
-  refresh().then((ok) => (ok ? enter() : showLogin())).catch(() => showLogin());
+  const resetLink = location.hash.match(/^#\/reset\/([\w-]+)$/);
+  if (resetLink) resetPassword(resetLink[1]);
+  else refresh().then((ok) => (ok ? enter() : showLogin())).catch(() => showLogin());
 })();

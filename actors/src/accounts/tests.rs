@@ -119,3 +119,56 @@ async fn expired_refresh_tokens_are_refused() {
         AccountError::BadRefreshToken
     ));
 }
+
+#[tokio::test]
+async fn a_reset_link_works_once_before_it_expires_and_ends_every_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = start(dir.path(), 60_000).await;
+    let ann = user("ann@example.com", "correct horse battery");
+    ractor::call!(accounts, AccountsMessage::AddUser, Box::new(ann.clone()))
+        .unwrap()
+        .unwrap();
+    let grant = ractor::call!(accounts, AccountsMessage::Issue, ann.id)
+        .unwrap()
+        .unwrap();
+    let link = |token: &str, expires_at_ms| {
+        let reset = PasswordReset {
+            user_id: ann.id,
+            expires_at_ms,
+        };
+        let hash = SecretHash::of(token);
+        let accounts = accounts.clone();
+        async move {
+            ractor::call!(accounts, AccountsMessage::AddPasswordReset, hash, reset)
+                .unwrap()
+                .unwrap();
+        }
+    };
+    let new_hash = hash_password("a brand new password").unwrap();
+    let reset = |token: &str| {
+        let (accounts, hash) = (accounts.clone(), SecretHash::of(token));
+        let password = new_hash.clone();
+        async move { ractor::call!(accounts, AccountsMessage::ResetPassword, hash, password).unwrap() }
+    };
+
+    link("pr_expired", now_ms() - 1).await;
+    assert!(matches!(
+        reset("pr_expired").await,
+        Err(AccountError::BadResetLink)
+    ));
+    link("pr_good", now_ms() + 60_000).await;
+    let changed = reset("pr_good").await.unwrap();
+    assert!(verify_password(
+        "a brand new password",
+        &changed.password_hash
+    ));
+    assert!(
+        matches!(reset("pr_good").await, Err(AccountError::BadResetLink)),
+        "used"
+    );
+    let refreshed = ractor::call!(accounts, AccountsMessage::Refresh, grant.token).unwrap();
+    assert!(
+        matches!(refreshed, Err(AccountError::BadRefreshToken)),
+        "signed out everywhere"
+    );
+}

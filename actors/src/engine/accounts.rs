@@ -9,9 +9,12 @@ use crate::accounts::{
     AccountError, AccountsMessage, ProfileChange, RefreshGrant, TOKEN_USE_RESOLUTION_MS,
     api_token_name, hash_password, new_user, normalize_email, verify_password,
 };
-use crate::records::{ApiTokenRecord, Invitation, Role, UserRecord};
+use crate::records::{ApiTokenRecord, Invitation, PasswordReset, Role, UserRecord};
 use crate::secret::{SecretHash, new_token};
 use crate::time::now_ms;
+
+/// How long a password reset link works.
+pub const RESET_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Verified against when the email is unknown, so that case takes as long as a wrong password.
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -107,6 +110,44 @@ impl Accounts {
             let _ = accounts.cast(AccountsMessage::ApiTokenUsed(hash, now));
         }
         Ok(Some(record))
+    }
+
+    /// A reset link's token for the user with `email`, if there is one: it works once, for
+    /// [`RESET_LINK_TTL`]. `None` for an unknown or malformed email.
+    pub async fn start_password_reset(
+        &self,
+        email: &str,
+    ) -> Result<Option<(UserRecord, String)>, AccountError> {
+        let Ok(email) = normalize_email(email) else {
+            return Ok(None);
+        };
+        let Some(user) = self.core.store.user(&email).await? else {
+            return Ok(None);
+        };
+        let token = new_token("pr");
+        let reset = PasswordReset {
+            user_id: user.id,
+            expires_at_ms: now_ms() + RESET_LINK_TTL.as_millis() as u64,
+        };
+        let add =
+            |reply| AccountsMessage::AddPasswordReset(SecretHash::of(&token), reset.clone(), reply);
+        call_actor(&self.core.accounts()?, add, AccountError::Unavailable).await?;
+        Ok(Some((user, token)))
+    }
+
+    /// Sets a new password with reset link `token` (checked and hashed first, so a password
+    /// refused leaves the link usable); every sign-in of the user ends.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        password: String,
+    ) -> Result<UserRecord, AccountError> {
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|_| AccountError::Unavailable)??;
+        let reset =
+            |reply| AccountsMessage::ResetPassword(SecretHash::of(token), hash.clone(), reply);
+        call_actor(&self.core.accounts()?, reset, AccountError::Unavailable).await
     }
 
     /// Changes the profile of user `user_id`; answers the user as stored.

@@ -15,7 +15,7 @@ use crate::chat::LeadContact;
 use crate::chat::{MessageStatus, Role as Speaker};
 use crate::records::{
     ApiTokenRecord, Document, EventKind, HOUR_MS, Invitation, LeadRecord, MessageRecord,
-    ProjectRecord, RefreshRecord, Role, SessionRecord, UserRecord,
+    PasswordReset, ProjectRecord, RefreshRecord, Role, SessionRecord, UserRecord,
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
@@ -50,6 +50,7 @@ macro_rules! storage_contract {
             users_refresh_tokens_and_families,
             invitations_by_project_and_by_email,
             api_tokens_by_hash_and_by_project,
+            reset_links_are_taken_once_and_sign_ins_found_by_user,
             webhook_news_goes_into_the_outbox_with_what_it_reports,
             deliveries_are_claimed_settled_and_logged,
             leads_come_back_oldest_first,
@@ -468,6 +469,47 @@ pub(crate) async fn api_tokens_by_hash_and_by_project(backend: &impl Backend) {
     let early = noted;
     assert_eq!(store.project_api_tokens("demo").await.unwrap(), [early]);
     assert_eq!(store.project_api_tokens("demo-2").await.unwrap(), [other]);
+}
+
+pub(crate) async fn reset_links_are_taken_once_and_sign_ins_found_by_user(backend: &impl Backend) {
+    let store = backend.fresh().await;
+    let (ann, bob) = (user("ann@example.com"), user("bob@example.com"));
+    let reset = PasswordReset {
+        user_id: ann.id,
+        expires_at_ms: 99,
+    };
+    let hash = SecretHash::of("pr_link");
+    store.put_password_reset(&hash, &reset).await.unwrap();
+    assert_eq!(store.take_password_reset(&hash).await.unwrap(), Some(reset));
+    assert_eq!(
+        store.take_password_reset(&hash).await.unwrap(),
+        None,
+        "once"
+    );
+    let (first, second, bobs) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    for (n, (owner, family)) in [(&ann, first), (&ann, first), (&ann, second), (&bob, bobs)]
+        .into_iter()
+        .enumerate()
+    {
+        let record = RefreshRecord {
+            user_id: owner.id,
+            family,
+            expires_at_ms: 1,
+            used: false,
+        };
+        let token = SecretHash::of(&format!("rt_{n}"));
+        store.put_refresh(&token, &record).await.unwrap();
+    }
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(store.user_families(ann.id).await.unwrap(), expected);
+    assert!(
+        store
+            .user_families(Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub(crate) fn webhook(slug: &str, events: &[EventType]) -> WebhookRecord {

@@ -27,7 +27,8 @@ use crate::chat::{ConversationStatus, Handoff, LeadContact};
 use crate::nodes::{AnswerLease, AnswerLeases, LeaseHolder, NodeError};
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
-    MessageRecord, ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
+    MessageRecord, PasswordReset, ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent,
+    UserRecord,
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
@@ -35,7 +36,7 @@ use crate::time::{DAY_MS, now_ms};
 use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
 
 /// The schema this build writes; a database of a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// How long a session's answer lease lasts unless renewed: how long a session whose node died
 /// mid-answer stays busy. Its holder renews it every third of that.
@@ -141,6 +142,12 @@ CREATE TABLE webhook_log (
     webhook_id UUID NOT NULL, at_ms BIGINT NOT NULL, event_id UUID NOT NULL, record JSONB NOT NULL
 );
 CREATE INDEX webhook_log_by_webhook ON webhook_log (webhook_id, at_ms DESC);
+"#;
+
+/// Version 8: password reset links, and finding a user's sign-ins.
+const MIGRATION_8: &str = r#"
+CREATE TABLE password_resets (hash BYTEA PRIMARY KEY, record JSONB NOT NULL);
+CREATE INDEX refresh_tokens_by_user ON refresh_tokens ((record->>'userId'));
 "#;
 
 /// An unanswered answer, as SQL over a `messages` row `m` ([`MessageRecord::is_unanswered`]).
@@ -381,6 +388,7 @@ impl PgStore {
             (5, MIGRATION_5),
             (6, MIGRATION_6),
             (7, MIGRATION_7),
+            (8, MIGRATION_8),
         ];
         for (version, migration) in migrations {
             if found < version && version <= target {
@@ -810,6 +818,44 @@ impl Storage for PgStore {
         )
         .await?;
         Ok(())
+    }
+
+    async fn user_families(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT DISTINCT (record->>'family')::uuid FROM refresh_tokens
+                 WHERE record->>'userId' = $1::uuid::text ORDER BY 1",
+                &[&user],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    async fn put_password_reset(
+        &self,
+        hash: &SecretHash,
+        reset: &PasswordReset,
+    ) -> Result<(), StoreError> {
+        let hash = hash.as_bytes().to_vec();
+        self.execute(
+            "INSERT INTO password_resets (hash, record) VALUES ($1, $2)
+             ON CONFLICT (hash) DO UPDATE SET record = $2",
+            &[&hash, &json(reset)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn take_password_reset(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<PasswordReset>, StoreError> {
+        let hash = hash.as_bytes().to_vec();
+        self.record(
+            "DELETE FROM password_resets WHERE hash = $1 RETURNING record",
+            &[&hash],
+        )
+        .await
     }
 
     async fn family_revoked(&self, family: Uuid) -> Result<bool, StoreError> {

@@ -23,7 +23,8 @@ use super::{SCHEMA_VERSION, Storage, StoreError};
 use crate::chat::{Handoff, LeadContact};
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
-    MessageRecord, ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
+    MessageRecord, PasswordReset, ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent,
+    UserRecord,
 };
 use crate::secret::SecretHash;
 use crate::social_proof::NewEvent;
@@ -142,6 +143,8 @@ pub struct SledStore {
     refresh_tokens: sled::Tree,
     /// token family id (16 bytes) → empty: every token of the family is refused.
     revoked_families: sled::Tree,
+    /// SHA-256 of a password reset token (32 bytes) → JSON [`PasswordReset`]; removed when used.
+    password_resets: sled::Tree,
     /// slug → the last event id given out under it (u64 big-endian), written with each event
     /// and kept when the project is deleted: a project re-created under that slug numbers its
     /// events after it, so no id is ever reused.
@@ -194,6 +197,7 @@ impl SledStore {
             users: db.open_tree("users")?,
             refresh_tokens: db.open_tree("refresh_tokens")?,
             revoked_families: db.open_tree("revoked_families")?,
+            password_resets: db.open_tree("password_resets")?,
             event_id_floors: db.open_tree("event_id_floors")?,
             invitations: db.open_tree("invitations")?,
             api_tokens: db.open_tree("api_tokens")?,
@@ -589,6 +593,38 @@ impl Storage for SledStore {
     async fn revoke_family(&self, family: Uuid) -> Result<(), StoreError> {
         self.revoked_families.insert(family.as_bytes(), &[])?;
         Ok(())
+    }
+
+    async fn user_families(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        let tokens: Vec<RefreshRecord> = decode_all(self.refresh_tokens.iter())?;
+        let mut families: Vec<Uuid> = tokens
+            .into_iter()
+            .filter(|token| token.user_id == user)
+            .map(|token| token.family)
+            .collect();
+        families.sort();
+        families.dedup();
+        Ok(families)
+    }
+
+    async fn put_password_reset(
+        &self,
+        hash: &SecretHash,
+        reset: &PasswordReset,
+    ) -> Result<(), StoreError> {
+        self.password_resets
+            .insert(hash.as_bytes(), encode(reset))?;
+        Ok(())
+    }
+
+    async fn take_password_reset(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<PasswordReset>, StoreError> {
+        self.password_resets
+            .remove(hash.as_bytes())?
+            .map(|bytes| decode("password reset", &bytes))
+            .transpose()
     }
 
     async fn put_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {

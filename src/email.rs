@@ -1,0 +1,156 @@
+//! Email: the `[email]` SMTP sender (lettre) and what HelpYap writes — a lead, to the members of
+//! its project who turned email on, and password reset links.
+//!
+//! Off without `email.smtp_url`: nothing is sent, the dashboard says so, and "forgot password"
+//! answers 409. Each node emails only the leads it made itself (its own activity), so a cluster
+//! tells each lead once. A message carries at most a short preview of a visitor's words; no
+//! address, token or message body is logged at info. Sending is best effort: a lead email that
+//! fails is logged, not retried (the lead is in the dashboard either way).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use helpyap_actors::activity::{Activity, Change};
+use helpyap_actors::{Engine, LeadContact};
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::config::EmailConfig;
+
+/// Longest wait for the SMTP server, connecting included.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Characters of a visitor's message an email shows.
+const PREVIEW_CHARS: usize = 200;
+
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    public_url: String,
+}
+
+impl Mailer {
+    /// The sender `config` describes; `None` when email is off.
+    pub fn new(config: &EmailConfig) -> anyhow::Result<Option<Arc<Mailer>>> {
+        let Some(url) = &config.smtp_url else {
+            return Ok(None);
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|error| anyhow!("email.smtp_url is not an SMTP URL: {error}"))?
+            .timeout(Some(SMTP_TIMEOUT))
+            .build();
+        let from = config
+            .from
+            .parse::<Mailbox>()
+            .map_err(|error| anyhow!("email.from is not an address: {error}"))?;
+        Ok(Some(Arc::new(Mailer {
+            transport,
+            from,
+            public_url: config.public_url.trim_end_matches('/').to_owned(),
+        })))
+    }
+
+    /// `path` on this server, as people reach it.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
+    }
+
+    /// Sends a plain-text email.
+    pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), String> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|error| format!("not an address: {error}"))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(|error| error.to_string())?;
+        self.transport
+            .send(message)
+            .await
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
+}
+
+/// Emails each lead made on this node to its project's members who turned email on, until the
+/// engine stops.
+pub async fn tell_teams_of_leads(mailer: Arc<Mailer>, engine: Engine) {
+    let mut made_here = engine.activity().watch_local();
+    loop {
+        match made_here.recv().await {
+            Ok(activity) => {
+                if let Change::Lead(lead) = &activity.change {
+                    email_lead(&mailer, &engine, &activity, lead).await;
+                }
+            }
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "some lead emails were skipped: too many at once");
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn email_lead(mailer: &Mailer, engine: &Engine, activity: &Activity, lead: &LeadContact) {
+    let slug = &activity.project;
+    let (Ok(project), Ok(users)) = (
+        engine.projects.snapshot(slug).await,
+        engine.accounts.users().await,
+    ) else {
+        tracing::warn!(project = %slug, "a lead email was not sent: the project or its members could not be read");
+        return;
+    };
+    let who = match &lead.name {
+        Some(name) => format!("{name} <{}>", lead.email),
+        None => lead.email.clone(),
+    };
+    let subject = format!("New lead on {}: {who}", project.widget.name);
+    let said = match &lead.message {
+        Some(message) => format!("Their message: \u{201c}{}\u{201d}\n\n", preview(message)),
+        None => String::new(),
+    };
+    let link = mailer.link(&format!("/admin#/{slug}/inbox/{}", activity.session));
+    let body = format!(
+        "{who} left their contact in a chat on {name} and is waiting for a reply.\n\n{said}\
+         Open the conversation: {link}\n\n\
+         You get this email because you turned on email notifications in HelpYap (Your profile).\n",
+        name = project.widget.name,
+    );
+    // People with a role on the project who opted in (an API token is nobody to email).
+    let recipients = users.iter().filter(|user| {
+        user.profile.notify_email && !user.password_hash.is_empty() && user.role_on(slug).is_some()
+    });
+    for user in recipients {
+        if let Err(error) = mailer.send(&user.email, &subject, body.clone()).await {
+            tracing::warn!(project = %slug, user = %user.id, %error, "a lead email was not sent");
+        }
+    }
+}
+
+/// At most [`PREVIEW_CHARS`] of `text`, on one line.
+fn preview(text: &str) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(PREVIEW_CHARS) {
+        Some((cut, _)) => format!("{}\u{2026}", &line[..cut]),
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_preview_is_one_short_line() {
+        assert_eq!(preview("call\n me  back"), "call me back");
+        let long = "é".repeat(PREVIEW_CHARS + 10);
+        let cut = preview(&long);
+        assert_eq!(cut.chars().count(), PREVIEW_CHARS + 1);
+        assert!(cut.ends_with('\u{2026}'));
+    }
+}
