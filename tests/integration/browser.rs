@@ -201,6 +201,31 @@ async fn a_handoff_is_live_both_ways_in_chromium() {
     assert_eq!(signature.name.as_deref(), Some("Dana"));
 }
 
+/// "Forgot password" through a real SMTP server and the link it emailed, then the profile's
+/// email setting, in chromium.
+#[tokio::test]
+async fn a_forgotten_password_is_reset_from_the_emailed_link_in_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("tests/node/account_e2e.mjs");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let smtp = crate::email::Smtp::start().await;
+    let url = smtp.url();
+    // The server's own address is only known once it listens: the link names the configured
+    // public address, and the script follows its path and fragment on this server.
+    let server = TestServer::start_with(move |config| {
+        config.email.smtp_url = Some(url);
+    })
+    .await;
+    server.owner("ann@example.com").await;
+    let base_url = format!("http://{}", server.addr);
+    let mail = smtp.mail_file().to_str().unwrap().to_owned();
+    let args = vec![base_url, "ann@example.com".into(), mail];
+    let report = run_in_chromium(script, chromium, args).await;
+    assert_eq!(report["resetAndSignedIn"], true, "{report}");
+    let users = server.engine.accounts.users().await.unwrap();
+    assert!(users[0].profile.notify_email, "the setting was saved");
+}
+
 #[tokio::test]
 async fn owners_invite_teammates_who_accept_in_chromium() {
     use helpyap_actors::records::Role;

@@ -50,6 +50,11 @@ impl Smtp {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
+    /// Where the messages are written, one JSON line each.
+    pub fn mail_file(&self) -> PathBuf {
+        self.dir.path().join("mail")
+    }
+
     pub fn mail(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.path().join("mail"))
             .unwrap_or_default()

@@ -278,6 +278,7 @@
 
   // "Forgot password": a reset link by email (the same answer whether or not the account exists).
   function forgotPassword(prefill) {
+    leaveView();
     const email = el("input", { id: "email", type: "email", autocomplete: "username", required: true, value: prefill || "" });
     const status = el("div");
     const form = el("form", { class: "login", onsubmit: async (event) => {
@@ -298,6 +299,7 @@
 
   // The page a reset link opens: a new password, then sign in with it.
   function resetPassword(token) {
+    leaveView();
     history.replaceState(null, "", location.pathname); // the token leaves the address bar
     const password = el("input", { id: "password", type: "password", autocomplete: "new-password", required: true, minlength: "10" });
     const again = el("input", { id: "password-again", type: "password", autocomplete: "new-password", required: true });
@@ -1286,8 +1288,9 @@
 
   // ---- Start ----------------------------------------------------------------------------------
 
-  addEventListener("hashchange", render);
-  const resetLink = location.hash.match(/^#\/reset\/([\w-]+)$/);
-  if (resetLink) resetPassword(resetLink[1]);
+  // A reset link opens its page whether the dashboard was open (the hash changes) or not.
+  const resetLink = () => location.hash.match(/^#\/reset\/([\w-]+)$/)?.[1];
+  addEventListener("hashchange", () => (resetLink() ? resetPassword(resetLink()) : render()));
+  if (resetLink()) resetPassword(resetLink());
   else refresh().then((ok) => (ok ? enter() : showLogin())).catch(() => showLogin());
 })();
