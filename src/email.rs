@@ -1,9 +1,10 @@
 //! Email: the `[email]` SMTP sender (lettre) and what HelpYap writes — a lead, to the members of
-//! its project who turned email on, and password reset links.
+//! its project who turned email on; a webhook turned off, to its project's owners; password
+//! reset links.
 //!
 //! Off without `email.smtp_url`: nothing is sent, the dashboard says so, and "forgot password"
-//! answers 409. Each node emails only the leads it made itself (its own activity), so a cluster
-//! tells each lead once. A message carries at most a short preview of a visitor's words; no
+//! answers 409. Each node emails only the leads it made itself (its own activity) and the
+//! webhooks it turned off, so a cluster tells each once. A message carries at most a short preview of a visitor's words; no
 //! address, token or message body is logged at info. Sending is best effort: a lead email that
 //! fails is logged, not retried (the lead is in the dashboard either way).
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use helpyap_actors::activity::{Activity, Change};
+use helpyap_actors::records::Role;
 use helpyap_actors::{Engine, LeadContact};
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
@@ -128,6 +130,42 @@ async fn email_lead(mailer: &Mailer, engine: &Engine, activity: &Activity, lead:
     for user in recipients {
         if let Err(error) = mailer.send(&user.email, &subject, body.clone()).await {
             tracing::warn!(project = %slug, user = %user.id, %error, "a lead email was not sent");
+        }
+    }
+}
+
+/// Emails the owners of a project whose webhook this node turned off (its deliveries kept
+/// failing for `webhooks.give_up_after`), until the engine stops. Owners are told whatever
+/// their notification setting: their integration stopped.
+pub async fn tell_owners_of_webhooks(mailer: Arc<Mailer>, engine: Engine) {
+    let mut turned_off = engine.webhooks_turned_off();
+    loop {
+        let off = match turned_off.recv().await {
+            Ok(off) => off,
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        let Ok(users) = engine.accounts.users().await else {
+            tracing::warn!(project = %off.project, "a webhook email was not sent: the owners could not be read");
+            continue;
+        };
+        let owners = users.iter().filter(|user| {
+            !user.password_hash.is_empty() && user.role_on(&off.project) == Some(Role::Owner)
+        });
+        let subject = format!("A webhook of {} was turned off", off.project);
+        let link = mailer.link(&format!("/admin#/{}/webhooks", off.project));
+        let body = format!(
+            "HelpYap turned off the webhook to {url} of project {project}: {reason}.\n\n\
+             Deliveries waiting for it are kept. Check the receiver, then turn the webhook on \
+             again (and redeliver from its log): {link}\n",
+            url = off.url,
+            project = off.project,
+            reason = off.reason,
+        );
+        for owner in owners {
+            if let Err(error) = mailer.send(&owner.email, &subject, body.clone()).await {
+                tracing::warn!(project = %off.project, user = %owner.id, %error, "a webhook email was not sent");
+            }
         }
     }
 }

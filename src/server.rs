@@ -108,6 +108,10 @@ impl App {
                 mailer.clone(),
                 engine.clone(),
             ));
+            tokio::spawn(crate::email::tell_owners_of_webhooks(
+                mailer.clone(),
+                engine.clone(),
+            ));
         }
         let state = AppState {
             engine,

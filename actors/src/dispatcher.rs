@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, broadcast};
 
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
@@ -57,6 +57,7 @@ pub fn start(
     store: Store,
     sender: Arc<dyn WebhookSender>,
     settings: DispatchSettings,
+    turned_off: broadcast::Sender<TurnedOff>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let slots = Arc::new(Semaphore::new(settings.batch));
@@ -85,9 +86,9 @@ pub fn start(
                     .clone()
                     .try_acquire_owned()
                     .expect("claimed no more than free");
-                let (store, sender) = (store.clone(), sender.clone());
+                let (store, sender, told) = (store.clone(), sender.clone(), turned_off.clone());
                 tokio::spawn(async move {
-                    if let Err(error) = deliver(&store, &sender, settings, &delivery).await {
+                    if let Err(error) = deliver(&store, &sender, settings, &delivery, &told).await {
                         tracing::warn!(%error, "a webhook delivery was not settled; it is sent again after its lease");
                     }
                     drop(slot);
@@ -105,6 +106,7 @@ async fn deliver(
     sender: &Arc<dyn WebhookSender>,
     settings: DispatchSettings,
     delivery: &Delivery,
+    turned_off: &broadcast::Sender<TurnedOff>,
 ) -> Result<(), StoreError> {
     let webhooks = store.webhooks(&delivery.event.project).await?;
     let webhook = webhooks
@@ -161,7 +163,7 @@ async fn deliver(
         store
             .settle_delivery(delivery, None, Some(&attempt))
             .await?;
-        return turn_off(store, &webhook, &attempt).await;
+        return turn_off(store, &webhook, &attempt, turned_off).await;
     }
     let wait = retry_delay(settings.retry_base, attempt.attempt, jitter());
     let retry_at = now_ms() + wait.as_millis() as u64;
@@ -175,6 +177,7 @@ async fn turn_off(
     store: &Store,
     webhook: &WebhookRecord,
     last: &Attempt,
+    turned_off: &broadcast::Sender<TurnedOff>,
 ) -> Result<(), StoreError> {
     let last = match (last.status, &last.error) {
         (Some(status), _) => format!("it answered {status}"),
@@ -183,10 +186,26 @@ async fn turn_off(
     };
     tracing::warn!(project = %webhook.project, webhook = %webhook.id, %last, "webhook turned off: its deliveries kept failing");
     let reason = format!("turned off: deliveries kept failing; the last time {last}");
-    store
+    if store
         .disable_webhook(&webhook.project, webhook.id, &reason)
-        .await
-        .map(drop)
+        .await?
+    {
+        // Told to whoever listens on this node (the owners' email); no one: email is off.
+        let _ = turned_off.send(TurnedOff {
+            project: webhook.project.clone(),
+            url: webhook.url.clone(),
+            reason,
+        });
+    }
+    Ok(())
+}
+
+/// A webhook this node turned off because its deliveries kept failing.
+#[derive(Debug, Clone)]
+pub struct TurnedOff {
+    pub project: String,
+    pub url: String,
+    pub reason: String,
 }
 
 /// A factor between 0.8 and 1.2, so that retries of many deliveries spread out.

@@ -15,14 +15,14 @@ use std::time::Duration;
 
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::accounts::{AccountError, AccountsArguments, AccountsMessage};
 use crate::activity::{Activities, ActivityHub};
 use crate::chat::ChatError;
-use crate::dispatcher::{DispatchSettings, WebhookSender};
+use crate::dispatcher::{DispatchSettings, TurnedOff, WebhookSender};
 use crate::feed::FeedSettings;
 use crate::llm::LlmStats;
 use crate::nodes::{Arrival, Nodes};
@@ -90,6 +90,8 @@ pub(crate) struct Core {
     activities: Activities,
     /// The webhook dispatcher's task, if this node runs one.
     dispatcher: Mutex<Option<JoinHandle<()>>>,
+    /// Webhooks this node's dispatcher turned off.
+    turned_off: broadcast::Sender<TurnedOff>,
 }
 
 impl Engine {
@@ -127,12 +129,14 @@ impl Engine {
             let hub = activities.hub.clone();
             tokio::spawn(deliver_arrivals(arrivals, actors.clone(), hub));
         }
+        let turned_off = broadcast::channel(64).0;
         let dispatcher = args.webhooks.map(|(sender, settings)| {
-            crate::dispatcher::start(args.store.clone(), sender, settings)
+            crate::dispatcher::start(args.store.clone(), sender, settings, turned_off.clone())
         });
         let core = Arc::new(Core {
             activities,
             dispatcher: Mutex::new(dispatcher),
+            turned_off,
             nodes: args.nodes,
             accounts,
             all_subscribers,
@@ -167,6 +171,11 @@ impl Engine {
     /// This node's watchers of conversations: the visitor of one, the team of a project.
     pub fn activity(&self) -> &Arc<ActivityHub> {
         &self.core.activities.hub
+    }
+
+    /// Webhooks this node turns off from now on (their deliveries kept failing).
+    pub fn webhooks_turned_off(&self) -> broadcast::Receiver<TurnedOff> {
+        self.core.turned_off.subscribe()
     }
 
     /// The counters every model shares, for models built after the engine started.

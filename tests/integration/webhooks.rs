@@ -329,13 +329,17 @@ async fn private_addresses_are_refused_unless_allowed() {
 }
 
 #[tokio::test]
-async fn a_webhook_that_keeps_failing_is_turned_off() {
-    let server = TestServer::start_with(|config| {
+async fn a_webhook_that_keeps_failing_is_turned_off_and_its_owners_are_emailed() {
+    let smtp = crate::email::Smtp::start().await;
+    let url = smtp.url();
+    let server = TestServer::start_with(move |config| {
         quick(config);
         config.webhooks.give_up_after = Duration::from_millis(300);
+        config.email.smtp_url = Some(url);
     })
     .await;
     let owner = server.owner("olga@example.com").await;
+    server.agent("sam@example.com").await;
     let receiver = Receiver::start(0, 1_000_000).await;
     hook(&owner, &receiver, json!(["socialproof.pushed"])).await;
     push(
@@ -357,6 +361,18 @@ async fn a_webhook_that_keeps_failing_is_turned_off() {
     assert!(
         receiver.requests().len() >= 2,
         "it was tried again before giving up"
+    );
+    let mail = smtp.at_least(1).await;
+    assert_eq!(
+        mail[0]["to"],
+        json!(["olga@example.com"]),
+        "the owner, not the agent"
+    );
+    assert_eq!(mail[0]["subject"], "A webhook of demo was turned off");
+    let body = mail[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains(&receiver.url) && body.contains("500"),
+        "{body}"
     );
 }
 
