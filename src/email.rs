@@ -170,6 +170,51 @@ pub async fn tell_owners_of_webhooks(mailer: Arc<Mailer>, engine: Engine) {
     }
 }
 
+/// An invitation to email.
+pub struct Invite {
+    pub slug: String,
+    /// The project's name.
+    pub project: String,
+    pub email: String,
+    pub role: Role,
+    /// How the inviter is named: their display name, else their email.
+    pub inviter: String,
+    /// For someone with no account: the token of the link that sets their password.
+    pub token: Option<String>,
+}
+
+/// Emails an invitation: a link that sets a password and joins (no account yet), or a link to
+/// sign in and accept.
+pub async fn send_invitation(mailer: Arc<Mailer>, invite: Invite) {
+    let role = match invite.role {
+        Role::Owner => "an owner",
+        Role::Agent => "a teammate",
+    };
+    let subject = format!(
+        "{} invited you to {} on HelpYap",
+        invite.inviter, invite.project
+    );
+    let next = match &invite.token {
+        Some(token) => format!(
+            "Choose a password to join (the link works once, for 7 days):\n{}",
+            mailer.link(&format!("/admin#/join/{}/{token}", invite.slug))
+        ),
+        None => format!(
+            "Sign in to accept it (it is on top of the dashboard):\n{}",
+            mailer.link("/admin")
+        ),
+    };
+    let body = format!(
+        "{inviter} invited you to answer the visitors of {project} as {role}.\n\n{next}\n\n\
+         If you do not know them, ignore this email.\n",
+        inviter = invite.inviter,
+        project = invite.project,
+    );
+    if let Err(error) = mailer.send(&invite.email, &subject, body).await {
+        tracing::warn!(project = %invite.slug, %error, "an invitation email was not sent");
+    }
+}
+
 /// At most [`PREVIEW_CHARS`] of `text`, on one line.
 fn preview(text: &str) -> String {
     let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");

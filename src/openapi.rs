@@ -57,6 +57,7 @@ use crate::routes;
         routes::admin_auth::update_me,
         routes::admin_auth::forgot,
         routes::admin_auth::reset,
+        routes::admin_auth::join,
         routes::admin_users::add_user,
         routes::admin_backup::get,
         routes::admin_members::mine,
@@ -321,7 +322,7 @@ mod tests {
                 .collect();
             assert_eq!(documented, answered, "{template}");
         }
-        assert_eq!(paths.len(), 51, "a route was added or removed: document it");
+        assert_eq!(paths.len(), 52, "a route was added or removed: document it");
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub enum OpenRoute {
     Forgot,
     /// A new password through a reset link.
     Reset,
+    /// A new account through an invitation's emailed link.
+    Join,
 }
 
 /// Routes whose every method needs a signed-in user.
@@ -200,6 +202,7 @@ impl Route {
             "/api/admin/auth/logout" => Open::Logout,
             "/api/admin/auth/forgot" => Open::Forgot,
             "/api/admin/auth/reset" => Open::Reset,
+            "/api/admin/auth/join" => Open::Join,
             "/api/admin/me" => return Some(Route::Admin(AdminRoute::Me)),
             "/api/admin/users" => return Some(Route::Admin(AdminRoute::Users)),
             "/api/admin/backup" => return Some(Route::Admin(AdminRoute::Backup)),
@@ -360,6 +363,10 @@ impl OpenRoute {
             Open::Reset => Spec {
                 rate_class: Some(Rate::Login),
                 ..same_origin(&[(POST, Public)], "admin_reset")
+            },
+            Open::Join => Spec {
+                rate_class: Some(Rate::Login),
+                ..same_origin(&[(POST, Public)], "admin_join")
             },
         }
     }

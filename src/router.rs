@@ -267,6 +267,7 @@ async fn dispatch(
         Open::Logout => routes::admin_auth::logout(state, request).await,
         Open::Forgot => routes::admin_auth::forgot(state, request).await,
         Open::Reset => routes::admin_auth::reset(state, request).await,
+        Open::Join => routes::admin_auth::join(state, request).await,
     }
 }
 

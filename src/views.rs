@@ -716,6 +716,12 @@ pub struct Tokens<'a> {
     pub user: UserView<'a>,
 }
 
+/// An account made through an invitation link: the email to sign in with.
+#[derive(Serialize, ToSchema)]
+pub struct Joined<'a> {
+    pub email: &'a str,
+}
+
 /// `GET /api/admin/me`: the user, and the longest texts the dashboard may send.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -76,6 +76,8 @@ pub enum AccountError {
     NoSuchToken,
     #[error("This reset link is invalid, used or expired: ask for a new one")]
     BadResetLink,
+    #[error("This invitation link is invalid, used or expired: ask for a new invitation")]
+    BadJoinLink,
     #[error("Accounts are temporarily unavailable, retry shortly")]
     Unavailable,
     #[error("hashing a password failed")]
@@ -91,7 +93,8 @@ impl Failure for AccountError {
             | AccountError::BadPassword
             | AccountError::BadProfile(_)
             | AccountError::BadTokenName
-            | AccountError::BadResetLink => ErrorKind::Invalid,
+            | AccountError::BadResetLink
+            | AccountError::BadJoinLink => ErrorKind::Invalid,
             AccountError::Exists
             | AccountError::TooManyInvitations
             | AccountError::TooManyTokens => ErrorKind::Conflict,
@@ -258,6 +261,14 @@ pub enum AccountsMessage {
     RevokeApiToken(String, Uuid, RpcReplyPort<Result<(), AccountError>>),
     /// Note that the token with this hash was used at this time (ms).
     ApiTokenUsed(SecretHash, u64),
+    /// Create the account an invitation's link of this project and hash was for, with this
+    /// (hashed) password, with the invitation's role.
+    Join(
+        String,
+        SecretHash,
+        String,
+        RpcReplyPort<Result<UserRecord, AccountError>>,
+    ),
     /// Keep a password reset link given out.
     AddPasswordReset(
         SecretHash,
@@ -343,6 +354,9 @@ impl Actor for Accounts {
                     Ok(state.store.flush().await?)
                 };
                 let _ = reply.send(added.await);
+            }
+            AccountsMessage::Join(slug, hash, password_hash, reply) => {
+                let _ = reply.send(join(state, &slug, &hash, password_hash).await);
             }
             AccountsMessage::ResetPassword(hash, password_hash, reply) => {
                 let _ = reply.send(reset_password(state, &hash, password_hash).await);
@@ -556,6 +570,44 @@ async fn api_token_used(
         return Ok(());
     }
     Ok(state.store.note_api_token_use(hash, at_ms).await?)
+}
+
+/// Creates the account of an invitation's link, with its role; the invitation is used up. An
+/// account made meanwhile under that email is `Exists` (sign in and accept instead).
+async fn join(
+    state: &AccountsArguments,
+    slug: &str,
+    hash: &SecretHash,
+    password_hash: String,
+) -> Result<UserRecord, AccountError> {
+    let invitations = state.store.project_invitations(slug).await?;
+    let invitation = invitations
+        .into_iter()
+        .find(|invitation| {
+            invitation.join.as_ref().is_some_and(|link| {
+                link.token_hash.as_bytes() == hash.as_bytes() && link.expires_at_ms > now_ms()
+            })
+        })
+        .ok_or(AccountError::BadJoinLink)?;
+    if state.store.user(&invitation.email).await?.is_some() {
+        return Err(AccountError::Exists);
+    }
+    let user = UserRecord {
+        id: Uuid::new_v4(),
+        email: invitation.email.clone(),
+        password_hash,
+        admin: false,
+        roles: BTreeMap::from([(slug.to_owned(), invitation.role)]),
+        created_at_ms: now_ms(),
+        profile: Profile::default(),
+    };
+    state.store.put_user(&user).await?;
+    state
+        .store
+        .delete_invitation(slug, &invitation.email)
+        .await?;
+    state.store.flush().await?;
+    Ok(user)
 }
 
 /// Sets the password of the reset link's user, once: the link is taken whatever happens next,

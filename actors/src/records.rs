@@ -165,4 +165,15 @@ pub struct Invitation {
     pub role: Role,
     pub invited_by: Uuid,
     pub created_at_ms: u64,
+    /// A link emailed to someone with no account: it sets their password and accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<JoinLink>,
+}
+
+/// The emailed link of an invitation: the SHA-256 of its token, and until when it works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinLink {
+    pub token_hash: SecretHash,
+    pub expires_at_ms: u64,
 }

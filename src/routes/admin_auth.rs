@@ -187,6 +187,48 @@ pub async fn forgot(
     Ok(empty_response(StatusCode::ACCEPTED))
 }
 
+#[derive(Deserialize, utoipa::ToSchema)]
+struct JoinBody {
+    /// The project of the invitation.
+    #[schema(required = true, nullable = false)]
+    project: Option<String>,
+    /// From the link in the invitation email.
+    #[schema(required = true, nullable = false)]
+    token: Option<String>,
+    #[schema(required = true, nullable = false, min_length = 10, max_length = 256)]
+    password: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/admin/auth/join", tag = "admin: sign-in",
+    request_body = JoinBody,
+    responses(
+        (status = 200, description = "The account exists, with the invitation's role: sign in with its email and the password", body = crate::views::Joined),
+        (status = 400, description = "The link is invalid, used or expired, or the password too short or long", body = crate::error::ErrorBody),
+        (status = 409, description = "An account with this email exists already: sign in and accept the invitation", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn join(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let body: JoinBody = read_json(request, state.body_limits()).await?;
+    let (Some(project), Some(token), Some(password)) = (body.project, body.token, body.password)
+    else {
+        return Err(ApiError::invalid(
+            "project, token and password are required",
+        ));
+    };
+    let user = state
+        .engine
+        .accounts
+        .join(&project, &token, password)
+        .await?;
+    tracing::info!(user = %user.id, project = %project, "joined through an invitation link");
+    let joined = crate::views::Joined { email: &user.email };
+    Ok(json_response(StatusCode::OK, &joined))
+}
+
 #[utoipa::path(
     post, path = "/api/admin/auth/reset", tag = "admin: sign-in",
     request_body = ResetBody,

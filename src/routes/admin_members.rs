@@ -100,17 +100,43 @@ pub async fn set(
             },
         ));
     }
-    if user.admin {
+    // With email on, someone with no account gets a link that sets their password; without it,
+    // an admin adds the user first.
+    let join = state.mailer.is_some() && account.is_none();
+    if user.admin && account.is_none() && !join {
         return Err(ApiError::not_found(
             "No user with this email; add the user first",
         ));
     }
-    state
+    let token = state
         .engine
         .accounts
-        .invite(slug, &email, role, user.id)
+        .invite(slug, &email, role, user.id, join)
         .await?;
-    tracing::info!(project = %slug, by = %user.id, "invitation sent");
+    tracing::info!(project = %slug, by = %user.id, "invitation made");
+    if let Some(mailer) = state.mailer.clone() {
+        let project = state
+            .engine
+            .projects
+            .snapshot(slug)
+            .await?
+            .widget
+            .name
+            .clone();
+        let invite = crate::email::Invite {
+            slug: slug.to_owned(),
+            project,
+            email: email.clone(),
+            role,
+            inviter: user
+                .profile
+                .display_name
+                .clone()
+                .unwrap_or_else(|| user.email.clone()),
+            token,
+        };
+        tokio::spawn(crate::email::send_invitation(mailer, invite));
+    }
     Ok(json_response(
         StatusCode::ACCEPTED,
         &MemberSet {

@@ -762,7 +762,13 @@ async fn a_re_created_slug_gives_no_role_to_the_deleted_projects_members() {
     server
         .engine
         .accounts
-        .invite("ghost", "invited@example.com", Role::Owner, old_owner_id)
+        .invite(
+            "ghost",
+            "invited@example.com",
+            Role::Owner,
+            old_owner_id,
+            false,
+        )
         .await
         .unwrap();
     invited

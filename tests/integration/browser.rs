@@ -216,12 +216,31 @@ async fn a_forgotten_password_is_reset_from_the_emailed_link_in_chromium() {
         config.email.smtp_url = Some(url);
     })
     .await;
-    server.owner("ann@example.com").await;
+    let owner = server.owner("ann@example.com").await;
+    let invite = serde_json::json!({ "email": "joiner@example.com", "role": "agent" });
+    owner
+        .put("/api/admin/projects/demo/members", invite)
+        .expect(202)
+        .await;
+    let invitation = smtp.at_least(1).await;
+    let body = invitation[0]["body"].as_str().unwrap();
+    let join = &body[body.find("#/join/").expect("a join link")..];
+    let join: String = join.chars().take_while(|c| !c.is_whitespace()).collect();
     let base_url = format!("http://{}", server.addr);
     let mail = smtp.mail_file().to_str().unwrap().to_owned();
-    let args = vec![base_url, "ann@example.com".into(), mail];
+    let args = vec![base_url, "ann@example.com".into(), mail, join];
     let report = run_in_chromium(script, chromium, args).await;
     assert_eq!(report["resetAndSignedIn"], true, "{report}");
+    assert_eq!(report["joined"], true, "{report}");
+    let joiner = server
+        .engine
+        .accounts
+        .user_by_email("joiner@example.com")
+        .await;
+    assert!(
+        joiner.unwrap().is_some(),
+        "the invited person has an account"
+    );
     let users = server.engine.accounts.users().await.unwrap();
     assert!(users[0].profile.notify_email, "the setting was saved");
 }
@@ -264,7 +283,7 @@ async fn owners_invite_teammates_who_accept_in_chromium() {
     // A second invitation, which the invited user declines.
     engine
         .accounts
-        .invite("other", invitee, Role::Owner, admin_user.id)
+        .invite("other", invitee, Role::Owner, admin_user.id, false)
         .await
         .unwrap();
 

@@ -279,3 +279,96 @@ async fn with_email_off_the_dashboard_is_told_and_forgot_is_refused() {
         "{said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invitation_email_lets_someone_with_no_account_join() {
+    let smtp = Smtp::start().await;
+    let server = server_mailing_to(&smtp).await;
+    let owner = server.owner("olga@example.com").await;
+    owner
+        .patch("/api/admin/me", json!({ "displayName": "Olga" }))
+        .expect(200)
+        .await;
+    server.user("bob@example.com").await;
+    let members = "/api/admin/projects/demo/members";
+    let invite = json!({ "email": "New@Example.com", "role": "agent" });
+    assert_eq!(
+        owner.put(members, invite).expect(202).await["invited"],
+        true
+    );
+    let mail = smtp.at_least(1).await;
+    assert_eq!(mail[0]["to"], json!(["new@example.com"]));
+    assert!(
+        mail[0]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("Olga invited you to"),
+        "{}",
+        mail[0]
+    );
+    let body = mail[0]["body"].as_str().unwrap();
+    let start = body.find("/admin#/join/demo/").expect("a join link") + "/admin#/join/demo/".len();
+    let token: String = body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    assert!(token.starts_with("jn_"), "{body}");
+
+    let join = |token: &str, password: &str| {
+        let body = json!({ "project": "demo", "token": token, "password": password });
+        client()
+            .post(server.url("/api/admin/auth/join"))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        join(&token, "short").await.unwrap().status(),
+        400,
+        "the link still works"
+    );
+    assert_eq!(
+        join("jn_forged", "a good long password")
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let joined = join(&token, "a good long password").await.unwrap();
+    assert_eq!(joined.status(), 200);
+    assert_eq!(
+        joined.json::<Value>().await.unwrap()["email"],
+        "new@example.com"
+    );
+    assert_eq!(
+        join(&token, "a good long password").await.unwrap().status(),
+        400,
+        "once"
+    );
+    let newcomer = server
+        .sign_in_with("new@example.com", "a good long password")
+        .await;
+    let me = newcomer.get("/api/admin/me").expect(200).await;
+    assert_eq!(me["roles"]["demo"], "agent");
+    newcomer
+        .get("/api/admin/projects/demo/conversations")
+        .expect(200)
+        .await;
+    let left = owner.get(members).expect(200).await;
+    assert_eq!(left["invitations"], json!([]), "the invitation is used up");
+
+    // Someone with an account is told to sign in and accept: no link that sets a password.
+    owner
+        .put(
+            members,
+            json!({ "email": "bob@example.com", "role": "agent" }),
+        )
+        .expect(202)
+        .await;
+    let mail = smtp.at_least(2).await;
+    assert_eq!(mail[1]["to"], json!(["bob@example.com"]));
+    let body = mail[1]["body"].as_str().unwrap();
+    assert!(
+        body.contains("Sign in to accept") && !body.contains("#/join/"),
+        "{body}"
+    );
+}

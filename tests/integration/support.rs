@@ -295,11 +295,16 @@ impl TestServer {
 
     /// Signs an existing user in with [`PASSWORD`].
     pub async fn sign_in(&self, email: &str) -> Caller {
+        self.sign_in_with(email, PASSWORD).await
+    }
+
+    /// Signs an existing user in with `password`.
+    pub async fn sign_in_with(&self, email: &str, password: &str) -> Caller {
         let tokens = self
             .anonymous()
             .post(
                 "/api/admin/auth/login",
-                json!({ "email": email, "password": PASSWORD }),
+                json!({ "email": email, "password": password }),
             )
             .expect(200)
             .await;

@@ -1,12 +1,13 @@
-// Drives Debian's chromium (headless) through "forgot password" and the emailed link, then the
-// email setting of the profile. The link is read from the test SMTP server's mail file.
-// Usage: node account_e2e.mjs BASE_URL EMAIL MAIL_FILE [SCREENSHOT_DIR]
+// Drives Debian's chromium (headless) through an invitation's emailed link (a new account joins),
+// then "forgot password" and its emailed link, then the email setting of the profile. The reset
+// link is read from the test SMTP server's mail file.
+// Usage: node account_e2e.mjs BASE_URL EMAIL MAIL_FILE JOIN_FRAGMENT [SCREENSHOT_DIR]
 // Prints a JSON report; exits non-zero with the reason on the first failure.
 import { launchChromium } from "./chromium.mjs";
 import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 
-const [baseUrl, email, mailFile, screenshots] = process.argv.slice(2);
+const [baseUrl, email, mailFile, joinFragment, screenshots] = process.argv.slice(2);
 const report = {};
 const browser = await launchChromium();
 
@@ -25,6 +26,17 @@ try {
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   const problems = [];
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+
+  // Invited by email with no account: the link asks for a password, and the inbox is next.
+  await page.goto(`${baseUrl}/admin${joinFragment}`);
+  await page.getByLabel("Password", { exact: true }).fill("joining is easy 123");
+  await page.getByLabel("Password again").fill("joining is easy 123");
+  await shot(page, "admin-join");
+  await page.getByRole("button", { name: "Join" }).click();
+  await page.getByRole("heading", { name: "Conversations" }).waitFor();
+  report.joined = true;
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign in" }).waitFor();
 
   await page.goto(`${baseUrl}/admin`);
   await page.getByRole("button", { name: "Forgot password?" }).click();

@@ -297,6 +297,35 @@
     email.focus();
   }
 
+  // The page an invitation's link opens (someone with no account yet): a password, and in.
+  function joinProject(slug, token) {
+    leaveView();
+    history.replaceState(null, "", location.pathname); // the token leaves the address bar
+    const password = el("input", { id: "password", type: "password", autocomplete: "new-password", required: true, minlength: "10" });
+    const again = el("input", { id: "password-again", type: "password", autocomplete: "new-password", required: true });
+    const status = el("div");
+    const form = el("form", { class: "login", onsubmit: async (event) => {
+      event.preventDefault();
+      if (password.value !== again.value) return status.replaceChildren(message("error", "The two passwords differ."));
+      try {
+        const joined = await api("POST", "/api/admin/auth/join", { project: slug, token, password: password.value },
+          { auth: false, fallback: "Could not join" });
+        signedIn(await api("POST", "/api/admin/auth/login", { email: joined.email, password: password.value },
+          { auth: false, fallback: "Sign-in failed" }));
+        location.hash = `#/${encodeURIComponent(slug)}/inbox`;
+        await enter();
+      } catch (error) {
+        status.replaceChildren(message("error", error.message));
+      }
+    } },
+      el("h1", {}, el("span", { class: "logo", text: "HelpYap" }), " join"),
+      el("p", { text: `Choose a password for your account, and you are in: ${slug}'s conversations are next.` }),
+      field("Password", password, "At least 10 characters."), field("Password again", again),
+      el("button", { class: "primary", type: "submit", text: "Join" }), status);
+    app.replaceChildren(form);
+    password.focus();
+  }
+
   // The page a reset link opens: a new password, then sign in with it.
   function resetPassword(token) {
     leaveView();
@@ -1288,9 +1317,15 @@
 
   // ---- Start ----------------------------------------------------------------------------------
 
-  // A reset link opens its page whether the dashboard was open (the hash changes) or not.
-  const resetLink = () => location.hash.match(/^#\/reset\/([\w-]+)$/)?.[1];
-  addEventListener("hashchange", () => (resetLink() ? resetPassword(resetLink()) : render()));
-  if (resetLink()) resetPassword(resetLink());
-  else refresh().then((ok) => (ok ? enter() : showLogin())).catch(() => showLogin());
+  // An emailed link (reset, or an invitation to join) opens its page whether the dashboard was
+  // open (the hash changes) or not.
+  function emailedLink() {
+    const reset = location.hash.match(/^#\/reset\/([\w-]+)$/);
+    if (reset) return resetPassword(reset[1]), true;
+    const join = location.hash.match(/^#\/join\/([\w-]+)\/([\w-]+)$/);
+    if (join) return joinProject(join[1], join[2]), true;
+    return false;
+  }
+  addEventListener("hashchange", () => emailedLink() || render());
+  if (!emailedLink()) refresh().then((ok) => (ok ? enter() : showLogin())).catch(() => showLogin());
 })();

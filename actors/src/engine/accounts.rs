@@ -9,9 +9,12 @@ use crate::accounts::{
     AccountError, AccountsMessage, ProfileChange, RefreshGrant, TOKEN_USE_RESOLUTION_MS,
     api_token_name, hash_password, new_user, normalize_email, verify_password,
 };
-use crate::records::{ApiTokenRecord, Invitation, PasswordReset, Role, UserRecord};
+use crate::records::{ApiTokenRecord, Invitation, JoinLink, PasswordReset, Role, UserRecord};
 use crate::secret::{SecretHash, new_token};
 use crate::time::now_ms;
+
+/// How long an invitation's emailed link works.
+pub const JOIN_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// How long a password reset link works.
 pub const RESET_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -181,26 +184,52 @@ impl Accounts {
 
     /// Offers `role` on project `slug` to whoever signs in with `email` (normalized), on
     /// behalf of `invited_by`; replaces an earlier offer to the same email.
+    /// With `join`, the invitation also gets a link for someone with no account (see
+    /// [`Accounts::join`]): its token is returned, to be emailed.
     pub async fn invite(
         &self,
         slug: &str,
         email: &str,
         role: Role,
         invited_by: Uuid,
-    ) -> Result<(), AccountError> {
+        join: bool,
+    ) -> Result<Option<String>, AccountError> {
+        let token = join.then(|| new_token("jn"));
         let invitation = Invitation {
             project: slug.to_owned(),
             email: email.to_owned(),
             role,
             invited_by,
             created_at_ms: now_ms(),
+            join: token.as_ref().map(|token| JoinLink {
+                token_hash: SecretHash::of(token),
+                expires_at_ms: now_ms() + JOIN_LINK_TTL.as_millis() as u64,
+            }),
         };
         call_actor(
             &self.core.accounts()?,
             |reply| AccountsMessage::Invite(Box::new(invitation), reply),
             AccountError::Unavailable,
         )
-        .await
+        .await?;
+        Ok(token)
+    }
+
+    /// Creates the account an invitation's emailed link (`token`) was for, with `password`,
+    /// and gives it the invitation's role: the invitation is used up.
+    pub async fn join(
+        &self,
+        slug: &str,
+        token: &str,
+        password: String,
+    ) -> Result<UserRecord, AccountError> {
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|_| AccountError::Unavailable)??;
+        let join = |reply| {
+            AccountsMessage::Join(slug.to_owned(), SecretHash::of(token), hash.clone(), reply)
+        };
+        call_actor(&self.core.accounts()?, join, AccountError::Unavailable).await
     }
 
     /// User `user_id` accepts their invitation to `slug`; returns the role they now have.

@@ -187,6 +187,7 @@ fn invitation(slug: &str, email: &str) -> Invitation {
         role: Role::Agent,
         invited_by: Uuid::nil(),
         created_at_ms: 3,
+        join: None,
     }
 }
 
