@@ -382,6 +382,11 @@ pub struct EmailConfig {
     pub from: String,
     /// Where people reach this server, for the links in emails (`https://support.example.com`).
     pub public_url: String,
+    /// How often the digest of unanswered questions goes out, covering the time since the last.
+    #[serde(with = "humantime_serde")]
+    pub digest_every: Duration,
+    /// The UTC hour it goes out at (with `digest_every` of a day).
+    pub digest_hour_utc: u8,
 }
 
 impl Default for EmailConfig {
@@ -390,6 +395,8 @@ impl Default for EmailConfig {
             smtp_url: None,
             from: "HelpYap <helpyap@localhost>".into(),
             public_url: "http://127.0.0.1:3000".into(),
+            digest_every: Duration::from_secs(24 * 3600),
+            digest_hour_utc: 8,
         }
     }
 }
@@ -791,6 +798,11 @@ impl Config {
             if value.is_zero() {
                 problems.push(format!("{key} must be greater than zero"));
             }
+        }
+        if self.email.digest_every < Duration::from_secs(1) || self.email.digest_hour_utc > 23 {
+            problems.push(
+                "email.digest_every must be at least 1s and email.digest_hour_utc 0 to 23".into(),
+            );
         }
         if self.auth.live_recheck.is_zero() {
             problems.push("auth.live_recheck must be greater than zero".into());

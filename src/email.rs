@@ -1,6 +1,6 @@
-//! Email: the `[email]` SMTP sender (lettre) and what HelpYap writes — a lead, to the members of
-//! its project who turned email on; a webhook turned off, to its project's owners; password
-//! reset links.
+//! Email: the `[email]` SMTP sender (lettre) and what HelpYap writes — a lead and the daily
+//! digest of unanswered questions, to the members of its project who turned email on; a webhook
+//! turned off, to its project's owners; invitations; password reset links.
 //!
 //! Off without `email.smtp_url`: nothing is sent, the dashboard says so, and "forgot password"
 //! answers 409. Each node emails only the leads it made itself (its own activity) and the
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use helpyap_actors::activity::{Activity, Change};
+use helpyap_actors::engine::{INBOX_PAGE_MAX, InboxQuery};
 use helpyap_actors::records::Role;
 use helpyap_actors::{Engine, LeadContact};
 use lettre::message::Mailbox;
@@ -166,6 +167,96 @@ pub async fn tell_owners_of_webhooks(mailer: Arc<Mailer>, engine: Engine) {
             if let Err(error) = mailer.send(&owner.email, &subject, body.clone()).await {
                 tracing::warn!(project = %off.project, user = %owner.id, %error, "a webhook email was not sent");
             }
+        }
+    }
+}
+
+/// Sends each project's digest of unanswered questions to its members who turned email on,
+/// every `every` at `hour_utc` (UTC), until the engine stops. Each period's digest is claimed in
+/// the store first, so one node sends it; a node started in a period not yet sent sends it.
+pub async fn send_digests(mailer: Arc<Mailer>, engine: Engine, every: Duration, hour_utc: u8) {
+    let every_ms = every.as_millis() as u64;
+    let offset_ms = u64::from(hour_utc) * 3_600_000 % every_ms;
+    loop {
+        let now = helpyap_actors::time::now_ms();
+        let period = now.saturating_sub(offset_ms) / every_ms;
+        let start = period * every_ms + offset_ms;
+        if let Ok(projects) = engine.projects.list().await {
+            for project in projects {
+                match engine.reports.claim_digest(&project.slug, period).await {
+                    Ok(true) => {
+                        digest(&mailer, &engine, &project.slug, start - every_ms, start).await
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(project = %project.slug, %error, "a digest was not sent")
+                    }
+                }
+            }
+        }
+        let next = start + every_ms;
+        let wait = next.saturating_sub(helpyap_actors::time::now_ms());
+        tokio::time::sleep(Duration::from_millis(wait.max(50))).await;
+    }
+}
+
+/// Questions shown in a digest, at most.
+const DIGEST_QUESTIONS: usize = 10;
+
+/// Emails `slug`'s unanswered questions of the conversations started in `[from_ms, to_ms)`.
+async fn digest(mailer: &Mailer, engine: &Engine, slug: &str, from_ms: u64, to_ms: u64) {
+    let query = InboxQuery {
+        limit: INBOX_PAGE_MAX,
+        before: None,
+        from_ms: Some(from_ms),
+        to_ms: Some(to_ms),
+        unanswered: true,
+        status: None,
+        assignee: None,
+    };
+    let (Ok(page), Ok(project), Ok(users)) = (
+        engine.chat.inbox(slug, query).await,
+        engine.projects.snapshot(slug).await,
+        engine.accounts.users().await,
+    ) else {
+        tracing::warn!(project = %slug, "a digest was not sent: its data could not be read");
+        return;
+    };
+    if page.conversations.is_empty() {
+        return;
+    }
+    let count = page.conversations.len();
+    let more = if page.next.is_some() { "+" } else { "" };
+    let mut lines = String::new();
+    for (session, messages) in page.conversations.iter().take(DIGEST_QUESTIONS) {
+        let question = messages
+            .iter()
+            .find(|message| message.role == helpyap_actors::chat::Role::User)
+            .map_or("(no question)".into(), |message| preview(&message.content));
+        let link = mailer.link(&format!("/admin#/{slug}/inbox/{}", session.id));
+        lines.push_str(&format!("- \u{201c}{question}\u{201d}\n  {link}\n"));
+    }
+    let subject = format!(
+        "{count}{more} unanswered question{} on {}",
+        if count == 1 && more.is_empty() {
+            ""
+        } else {
+            "s"
+        },
+        project.widget.name
+    );
+    let body = format!(
+        "Visitors asked {name} questions its knowledge base could not answer:\n\n{lines}\n\
+         Add what they were looking for to the knowledge base, or answer them in the inbox.\n\n\
+         You get this email because you turned on email notifications in HelpYap (Your profile).\n",
+        name = project.widget.name,
+    );
+    let recipients = users.iter().filter(|user| {
+        user.profile.notify_email && !user.password_hash.is_empty() && user.role_on(slug).is_some()
+    });
+    for user in recipients {
+        if let Err(error) = mailer.send(&user.email, &subject, body.clone()).await {
+            tracing::warn!(project = %slug, user = %user.id, %error, "a digest was not sent");
         }
     }
 }

@@ -112,6 +112,13 @@ impl App {
                 mailer.clone(),
                 engine.clone(),
             ));
+            let email = &config.email;
+            tokio::spawn(crate::email::send_digests(
+                mailer.clone(),
+                engine.clone(),
+                email.digest_every,
+                email.digest_hour_utc,
+            ));
         }
         let state = AppState {
             engine,

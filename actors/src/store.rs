@@ -167,6 +167,10 @@ pub trait Storage: Send + Sync + 'static {
 
     async fn family_revoked(&self, family: Uuid) -> Result<bool, StoreError>;
 
+    /// Claims the sending of project `slug`'s digest for `period` (a number that grows with
+    /// time): `true` for the first claim of a period later than any claimed before, on any node.
+    async fn claim_digest(&self, slug: &str, period: u64) -> Result<bool, StoreError>;
+
     /// The token families (sign-ins) user `user` has refresh tokens of.
     async fn user_families(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError>;
 

@@ -372,3 +372,61 @@ async fn an_invitation_email_lets_someone_with_no_account_join() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_digest_lists_the_questions_the_assistant_could_not_answer() {
+    let smtp = Smtp::start().await;
+    let url = smtp.url();
+    let server = TestServer::start_with(move |config| {
+        config.email.smtp_url = Some(url);
+        // A digest every two seconds, so the test sees one go out.
+        config.email.digest_every = Duration::from_secs(2);
+        config.email.digest_hour_utc = 0;
+    })
+    .await;
+    let owner = server.owner("olga@example.com").await;
+    owner
+        .patch("/api/admin/me", json!({ "emailNotifications": true }))
+        .expect(200)
+        .await;
+    server.agent("sam@example.com").await;
+    ask(&server, Uuid::new_v4(), None, "Qwzx flurble snorgle?").await;
+    ask(&server, Uuid::new_v4(), None, "What is your return policy?").await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let digest = loop {
+        let found = smtp.mail().into_iter().find(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("unanswered question"))
+        });
+        if let Some(digest) = found {
+            break digest;
+        }
+        let mail = smtp.mail();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no digest came: {mail:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        digest["to"],
+        json!(["olga@example.com"]),
+        "only who opted in"
+    );
+    assert!(
+        digest["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 unanswered question on"),
+        "{digest}"
+    );
+    let body = digest["body"].as_str().unwrap();
+    assert!(body.contains("Qwzx flurble snorgle?"), "{body}");
+    assert!(
+        !body.contains("return policy"),
+        "answered questions are not listed"
+    );
+    assert!(body.contains("/admin#/demo/inbox/"), "{body}");
+}

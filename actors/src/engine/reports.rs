@@ -91,6 +91,12 @@ impl Reports {
     }
 
     /// The store's size on disk, in bytes.
+    /// Claims the sending of `slug`'s digest for `period`: `true` once per period, whichever
+    /// node asks first.
+    pub async fn claim_digest(&self, slug: &str, period: u64) -> Result<bool, StoreError> {
+        self.core.store.claim_digest(slug, period).await
+    }
+
     pub async fn store_size(&self) -> Result<u64, StoreError> {
         self.core.store.size_on_disk().await
     }

@@ -50,7 +50,7 @@ macro_rules! storage_contract {
             users_refresh_tokens_and_families,
             invitations_by_project_and_by_email,
             api_tokens_by_hash_and_by_project,
-            reset_links_are_taken_once_and_sign_ins_found_by_user,
+            reset_links_are_taken_once_sign_ins_found_by_user_and_digests_claimed_once,
             webhook_news_goes_into_the_outbox_with_what_it_reports,
             deliveries_are_claimed_settled_and_logged,
             leads_come_back_oldest_first,
@@ -472,7 +472,9 @@ pub(crate) async fn api_tokens_by_hash_and_by_project(backend: &impl Backend) {
     assert_eq!(store.project_api_tokens("demo-2").await.unwrap(), [other]);
 }
 
-pub(crate) async fn reset_links_are_taken_once_and_sign_ins_found_by_user(backend: &impl Backend) {
+pub(crate) async fn reset_links_are_taken_once_sign_ins_found_by_user_and_digests_claimed_once(
+    backend: &impl Backend,
+) {
     let store = backend.fresh().await;
     let (ann, bob) = (user("ann@example.com"), user("bob@example.com"));
     let reset = PasswordReset {
@@ -511,6 +513,16 @@ pub(crate) async fn reset_links_are_taken_once_and_sign_ins_found_by_user(backen
             .unwrap()
             .is_empty()
     );
+
+    // A digest period is claimed once, and never one older than the last.
+    assert!(store.claim_digest("demo", 5).await.unwrap());
+    assert!(!store.claim_digest("demo", 5).await.unwrap(), "once");
+    assert!(
+        !store.claim_digest("demo", 4).await.unwrap(),
+        "not an older one"
+    );
+    assert!(store.claim_digest("other", 5).await.unwrap(), "per project");
+    assert!(store.claim_digest("demo", 6).await.unwrap());
 }
 
 pub(crate) fn webhook(slug: &str, events: &[EventType]) -> WebhookRecord {

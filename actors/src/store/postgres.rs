@@ -144,9 +144,10 @@ CREATE TABLE webhook_log (
 CREATE INDEX webhook_log_by_webhook ON webhook_log (webhook_id, at_ms DESC);
 "#;
 
-/// Version 8: password reset links, and finding a user's sign-ins.
+/// Version 8: password reset links, finding a user's sign-ins, and who sent which digest.
 const MIGRATION_8: &str = r#"
 CREATE TABLE password_resets (hash BYTEA PRIMARY KEY, record JSONB NOT NULL);
+CREATE TABLE digests (slug TEXT COLLATE "C" PRIMARY KEY, period BIGINT NOT NULL);
 CREATE INDEX refresh_tokens_by_user ON refresh_tokens ((record->>'userId'));
 "#;
 
@@ -818,6 +819,17 @@ impl Storage for PgStore {
         )
         .await?;
         Ok(())
+    }
+
+    async fn claim_digest(&self, slug: &str, period: u64) -> Result<bool, StoreError> {
+        let claimed = self
+            .execute(
+                "INSERT INTO digests (slug, period) VALUES ($1, $2)
+                 ON CONFLICT (slug) DO UPDATE SET period = $2 WHERE digests.period < $2",
+                &[&slug, &signed(period)],
+            )
+            .await?;
+        Ok(claimed > 0)
     }
 
     async fn user_families(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError> {

@@ -145,6 +145,8 @@ pub struct SledStore {
     revoked_families: sled::Tree,
     /// SHA-256 of a password reset token (32 bytes) → JSON [`PasswordReset`]; removed when used.
     password_resets: sled::Tree,
+    /// slug → the last digest period claimed (u64 big-endian).
+    digests: sled::Tree,
     /// slug → the last event id given out under it (u64 big-endian), written with each event
     /// and kept when the project is deleted: a project re-created under that slug numbers its
     /// events after it, so no id is ever reused.
@@ -198,6 +200,7 @@ impl SledStore {
             refresh_tokens: db.open_tree("refresh_tokens")?,
             revoked_families: db.open_tree("revoked_families")?,
             password_resets: db.open_tree("password_resets")?,
+            digests: db.open_tree("digests")?,
             event_id_floors: db.open_tree("event_id_floors")?,
             invitations: db.open_tree("invitations")?,
             api_tokens: db.open_tree("api_tokens")?,
@@ -593,6 +596,16 @@ impl Storage for SledStore {
     async fn revoke_family(&self, family: Uuid) -> Result<(), StoreError> {
         self.revoked_families.insert(family.as_bytes(), &[])?;
         Ok(())
+    }
+
+    async fn claim_digest(&self, slug: &str, period: u64) -> Result<bool, StoreError> {
+        let mut claimed = false;
+        self.digests.update_and_fetch(slug.as_bytes(), |last| {
+            let last = last.map_or(0, be_u64);
+            claimed = period > last;
+            Some(period.max(last).to_be_bytes().to_vec())
+        })?;
+        Ok(claimed)
     }
 
     async fn user_families(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError> {
