@@ -9,9 +9,10 @@
 //! fails is logged, not retried (the lead is in the dashboard either way).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
+use dashmap::DashMap;
 use helpyap_actors::activity::{Activity, Change};
 use helpyap_actors::engine::{INBOX_PAGE_MAX, InboxQuery};
 use helpyap_actors::records::Role;
@@ -32,7 +33,16 @@ pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     public_url: String,
+    /// What was sent lately, by what it was about: the same lead, reset or invitation is not
+    /// emailed again within its cooldown (per node), so no one can make the server spam.
+    recent: DashMap<String, Instant>,
 }
+
+/// A lead (per conversation), a reset link (per account), an invitation (per project and
+/// address) is emailed at most once in this long.
+const COOLDOWN: Duration = Duration::from_secs(10 * 60);
+/// Past this many remembered sends, the expired ones are forgotten.
+const RECENT_MAX: usize = 10_000;
 
 impl Mailer {
     /// The sender `config` describes; `None` when email is off.
@@ -52,7 +62,27 @@ impl Mailer {
             transport,
             from,
             public_url: config.public_url.trim_end_matches('/').to_owned(),
+            recent: DashMap::new(),
         })))
+    }
+
+    /// Whether nothing about `what` was sent within [`COOLDOWN`]; notes it as sent now.
+    pub fn first_in_a_while(&self, what: String) -> bool {
+        if self.recent.len() > RECENT_MAX {
+            self.recent.retain(|_, at| at.elapsed() < COOLDOWN);
+        }
+        let mut first = true;
+        self.recent
+            .entry(what)
+            .and_modify(|at| {
+                if at.elapsed() < COOLDOWN {
+                    first = false;
+                } else {
+                    *at = Instant::now();
+                }
+            })
+            .or_insert_with(Instant::now);
+        first
     }
 
     /// `path` on this server, as people reach it.
@@ -76,7 +106,15 @@ impl Mailer {
             .send(message)
             .await
             .map(drop)
-            .map_err(|error| error.to_string())
+            .map_err(|error| {
+                // The server's reply may repeat the address: only its code is kept.
+                match error.status() {
+                    Some(code) => format!("the SMTP server answered {code}"),
+                    None if error.is_timeout() => "the SMTP server did not answer in time".into(),
+                    None if error.is_tls() => "TLS with the SMTP server failed".into(),
+                    None => "the SMTP server could not be reached".into(),
+                }
+            })
     }
 }
 
@@ -87,7 +125,9 @@ pub async fn tell_teams_of_leads(mailer: Arc<Mailer>, engine: Engine) {
     loop {
         match made_here.recv().await {
             Ok(activity) => {
-                if let Change::Lead(lead) = &activity.change {
+                if let Change::Lead(lead) = &activity.change
+                    && mailer.first_in_a_while(format!("lead:{}", activity.session))
+                {
                     email_lead(&mailer, &engine, &activity, lead).await;
                 }
             }
@@ -179,23 +219,30 @@ pub async fn send_digests(mailer: Arc<Mailer>, engine: Engine, every: Duration, 
     let offset_ms = u64::from(hour_utc) * 3_600_000 % every_ms;
     loop {
         let now = helpyap_actors::time::now_ms();
-        let period = now.saturating_sub(offset_ms) / every_ms;
-        let start = period * every_ms + offset_ms;
-        if let Ok(projects) = engine.projects.list().await {
-            for project in projects {
-                match engine.reports.claim_digest(&project.slug, period).await {
-                    Ok(true) => {
-                        digest(&mailer, &engine, &project.slug, start - every_ms, start).await
-                    }
-                    Ok(false) => {}
-                    Err(error) => {
-                        tracing::warn!(project = %project.slug, %error, "a digest was not sent")
+        // Claimed by the period's start time: a later period is later whatever `every` was.
+        let start = now.saturating_sub(offset_ms) / every_ms * every_ms + offset_ms;
+        let mut wait = (start + every_ms).saturating_sub(now);
+        match engine.projects.list().await {
+            Ok(projects) => {
+                for project in projects {
+                    match engine.reports.claim_digest(&project.slug, start).await {
+                        Ok(true) => {
+                            let from = start.saturating_sub(every_ms);
+                            digest(&mailer, &engine, &project.slug, from, start).await;
+                        }
+                        Ok(false) => {}
+                        Err(error) => {
+                            tracing::warn!(project = %project.slug, %error, "a digest was not sent");
+                            wait = wait.min(60_000); // try again soon
+                        }
                     }
                 }
             }
+            Err(error) => {
+                tracing::warn!(%error, "digests wait: the projects could not be read");
+                wait = wait.min(60_000);
+            }
         }
-        let next = start + every_ms;
-        let wait = next.saturating_sub(helpyap_actors::time::now_ms());
         tokio::time::sleep(Duration::from_millis(wait.max(50))).await;
     }
 }
@@ -277,6 +324,9 @@ pub struct Invite {
 /// Emails an invitation: a link that sets a password and joins (no account yet), or a link to
 /// sign in and accept.
 pub async fn send_invitation(mailer: Arc<Mailer>, invite: Invite) {
+    if !mailer.first_in_a_while(format!("invite:{}:{}", invite.slug, invite.email)) {
+        return;
+    }
     let role = match invite.role {
         Role::Owner => "an owner",
         Role::Agent => "a teammate",

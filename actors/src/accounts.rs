@@ -227,8 +227,14 @@ pub struct Accounts;
 pub enum AccountsMessage {
     /// Store a new user (its password already hashed).
     AddUser(Box<UserRecord>, RpcReplyPort<Result<(), AccountError>>),
-    /// Start a token family for a user who just logged in; reply with its first token.
-    Issue(Uuid, RpcReplyPort<Result<RefreshGrant, AccountError>>),
+    /// Start a token family for a user who just logged in with the password of this (stored)
+    /// hash; reply with its first token. Refused when the password changed meanwhile (a reset
+    /// ends every sign-in, also one that was on its way).
+    Issue(
+        Uuid,
+        String,
+        RpcReplyPort<Result<RefreshGrant, AccountError>>,
+    ),
     /// Exchange a refresh token for the user and a new token of its family.
     Refresh(
         String,
@@ -318,8 +324,16 @@ impl Actor for Accounts {
             AccountsMessage::AddUser(user, reply) => {
                 let _ = reply.send(add_user(state, &user).await);
             }
-            AccountsMessage::Issue(user_id, reply) => {
-                let _ = reply.send(issue(state, user_id, Uuid::new_v4()).await);
+            AccountsMessage::Issue(user_id, verified_hash, reply) => {
+                let current = state.store.user_by_id(user_id).await;
+                let result = match current {
+                    Ok(Some(user)) if user.password_hash == verified_hash => {
+                        issue(state, user_id, Uuid::new_v4()).await
+                    }
+                    Ok(_) => Err(AccountError::WrongCredentials),
+                    Err(error) => Err(error.into()),
+                };
+                let _ = reply.send(result);
             }
             AccountsMessage::Refresh(token, reply) => {
                 let _ = reply.send(refresh(state, &token).await);
@@ -350,6 +364,8 @@ impl Actor for Accounts {
             }
             AccountsMessage::AddPasswordReset(hash, reset, reply) => {
                 let added = async {
+                    // Only the newest link of a user works: the store keeps one per user.
+                    state.store.forget_password_resets(reset.user_id).await?;
                     state.store.put_password_reset(&hash, &reset).await?;
                     Ok(state.store.flush().await?)
                 };
@@ -631,6 +647,8 @@ async fn reset_password(
     for family in state.store.user_families(user.id).await? {
         state.store.revoke_family(family).await?;
     }
+    // Any other link given out before works no more.
+    state.store.forget_password_resets(user.id).await?;
     state.store.flush().await?;
     Ok(user)
 }

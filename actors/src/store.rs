@@ -167,8 +167,8 @@ pub trait Storage: Send + Sync + 'static {
 
     async fn family_revoked(&self, family: Uuid) -> Result<bool, StoreError>;
 
-    /// Claims the sending of project `slug`'s digest for `period` (a number that grows with
-    /// time): `true` for the first claim of a period later than any claimed before, on any node.
+    /// Claims the sending of project `slug`'s digest for the period starting at `period` (ms):
+    /// `true` for the first claim of a period later than any claimed before, on any node.
     async fn claim_digest(&self, slug: &str, period: u64) -> Result<bool, StoreError>;
 
     /// The token families (sign-ins) user `user` has refresh tokens of.
@@ -180,6 +180,9 @@ pub trait Storage: Send + Sync + 'static {
         hash: &SecretHash,
         reset: &PasswordReset,
     ) -> Result<(), StoreError>;
+
+    /// Removes every password reset link of user `user` (one was used, or a newer one made).
+    async fn forget_password_resets(&self, user: Uuid) -> Result<(), StoreError>;
 
     /// Takes the password reset under `hash`: it is gone once read, so a link works once.
     async fn take_password_reset(
@@ -242,8 +245,8 @@ pub trait Storage: Send + Sync + 'static {
     /// there was one.
     async fn delete_webhook(&self, slug: &str, id: Uuid) -> Result<bool, StoreError>;
 
-    /// Turns webhook `id` of `slug` off, saying why, changing nothing else of it; whether it is
-    /// still there.
+    /// Turns webhook `id` of `slug` off, saying why, changing nothing else of it; whether it was
+    /// on (and is still there): only then is anyone told.
     async fn disable_webhook(&self, slug: &str, id: Uuid, reason: &str)
     -> Result<bool, StoreError>;
 

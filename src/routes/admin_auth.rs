@@ -161,6 +161,9 @@ pub async fn forgot(
     // In the background: the answer takes as long whether or not the account exists.
     let accounts = state.engine.accounts.clone();
     tokio::spawn(async move {
+        if !mailer.first_in_a_while(format!("reset:{}", email.trim().to_lowercase())) {
+            return; // one link per account in a while: no one can flood an inbox
+        }
         let (user, token) = match accounts.start_password_reset(&email).await {
             Ok(Some(reset)) => reset,
             Ok(None) => return,
@@ -168,13 +171,10 @@ pub async fn forgot(
         };
         let link = mailer.link(&format!("/admin#/reset/{token}"));
         let body = format!(
-            "Someone (hopefully you) asked to reset the password of your HelpYap account {email}.
-
-             Set a new one here (the link works once, for an hour):
-{link}
-
-             Setting it signs you out everywhere. If you did not ask, ignore this email: your              password stays as it is.
-",
+            "Someone (hopefully you) asked to reset the password of your HelpYap account \
+             {email}.\n\nSet a new one here (the link works once, for an hour):\n{link}\n\n\
+             Setting it signs you out everywhere. If you did not ask, ignore this email: your \
+             password stays as it is.\n",
             email = user.email,
         );
         if let Err(error) = mailer

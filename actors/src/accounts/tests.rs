@@ -68,9 +68,14 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     let again = ractor::call!(accounts, AccountsMessage::AddUser, Box::new(ann.clone())).unwrap();
     assert!(matches!(again.unwrap_err(), AccountError::Exists));
 
-    let first = ractor::call!(accounts, AccountsMessage::Issue, ann.id)
-        .unwrap()
-        .unwrap();
+    let first = ractor::call!(
+        accounts,
+        AccountsMessage::Issue,
+        ann.id,
+        ann.password_hash.clone()
+    )
+    .unwrap()
+    .unwrap();
     let (who, second) = ractor::call!(accounts, AccountsMessage::Refresh, first.token.clone())
         .unwrap()
         .unwrap();
@@ -84,9 +89,14 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     assert!(matches!(newer.unwrap_err(), AccountError::BadRefreshToken));
 
     // Another login is another family, untouched; logout ends it.
-    let other = ractor::call!(accounts, AccountsMessage::Issue, ann.id)
-        .unwrap()
-        .unwrap();
+    let other = ractor::call!(
+        accounts,
+        AccountsMessage::Issue,
+        ann.id,
+        ann.password_hash.clone()
+    )
+    .unwrap()
+    .unwrap();
     assert_ne!(other.family, first.family);
     let (_, other) = ractor::call!(accounts, AccountsMessage::Refresh, other.token)
         .unwrap()
@@ -109,9 +119,14 @@ async fn expired_refresh_tokens_are_refused() {
     ractor::call!(accounts, AccountsMessage::AddUser, Box::new(ann.clone()))
         .unwrap()
         .unwrap();
-    let token = ractor::call!(accounts, AccountsMessage::Issue, ann.id)
-        .unwrap()
-        .unwrap();
+    let token = ractor::call!(
+        accounts,
+        AccountsMessage::Issue,
+        ann.id,
+        ann.password_hash.clone()
+    )
+    .unwrap()
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(80)).await;
     let expired = ractor::call!(accounts, AccountsMessage::Refresh, token.token).unwrap();
     assert!(matches!(
@@ -128,9 +143,14 @@ async fn a_reset_link_works_once_before_it_expires_and_ends_every_sign_in() {
     ractor::call!(accounts, AccountsMessage::AddUser, Box::new(ann.clone()))
         .unwrap()
         .unwrap();
-    let grant = ractor::call!(accounts, AccountsMessage::Issue, ann.id)
-        .unwrap()
-        .unwrap();
+    let grant = ractor::call!(
+        accounts,
+        AccountsMessage::Issue,
+        ann.id,
+        ann.password_hash.clone()
+    )
+    .unwrap()
+    .unwrap();
     let link = |token: &str, expires_at_ms| {
         let reset = PasswordReset {
             user_id: ann.id,
@@ -151,7 +171,23 @@ async fn a_reset_link_works_once_before_it_expires_and_ends_every_sign_in() {
         async move { ractor::call!(accounts, AccountsMessage::ResetPassword, hash, password).unwrap() }
     };
 
+    let stale = ractor::call!(
+        accounts,
+        AccountsMessage::Issue,
+        ann.id,
+        "a hash from before".into()
+    )
+    .unwrap();
+    assert!(
+        matches!(stale, Err(AccountError::WrongCredentials)),
+        "a password changed meanwhile"
+    );
+    link("pr_older", now_ms() + 60_000).await;
     link("pr_expired", now_ms() - 1).await;
+    assert!(
+        matches!(reset("pr_older").await, Err(AccountError::BadResetLink)),
+        "only the newest works"
+    );
     assert!(matches!(
         reset("pr_expired").await,
         Err(AccountError::BadResetLink)

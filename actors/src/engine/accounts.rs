@@ -297,7 +297,7 @@ impl Accounts {
             .ok_or(AccountError::WrongCredentials)?;
         let grant = call_actor(
             &self.core.accounts()?,
-            |reply| AccountsMessage::Issue(user.id, reply),
+            |reply| AccountsMessage::Issue(user.id, user.password_hash.clone(), reply),
             AccountError::Unavailable,
         )
         .await?;

@@ -483,12 +483,30 @@ pub(crate) async fn reset_links_are_taken_once_sign_ins_found_by_user_and_digest
     };
     let hash = SecretHash::of("pr_link");
     store.put_password_reset(&hash, &reset).await.unwrap();
-    assert_eq!(store.take_password_reset(&hash).await.unwrap(), Some(reset));
+    assert_eq!(
+        store.take_password_reset(&hash).await.unwrap(),
+        Some(reset.clone())
+    );
     assert_eq!(
         store.take_password_reset(&hash).await.unwrap(),
         None,
         "once"
     );
+    let (anns_link, bobs_link) = (SecretHash::of("pr_a"), SecretHash::of("pr_b"));
+    store.put_password_reset(&anns_link, &reset).await.unwrap();
+    let bobs_reset = PasswordReset {
+        user_id: bob.id,
+        ..reset.clone()
+    };
+    store
+        .put_password_reset(&bobs_link, &bobs_reset)
+        .await
+        .unwrap();
+    store.forget_password_resets(ann.id).await.unwrap();
+    let gone = store.take_password_reset(&anns_link).await.unwrap();
+    assert_eq!(gone, None, "forgotten");
+    let kept = store.take_password_reset(&bobs_link).await.unwrap();
+    assert_eq!(kept, Some(bobs_reset), "not another user's");
     let (first, second, bobs) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     for (n, (owner, family)) in [(&ann, first), (&ann, first), (&ann, second), (&bob, bobs)]
         .into_iter()
@@ -807,6 +825,15 @@ pub(crate) async fn deliveries_are_claimed_settled_and_logged(backend: &impl Bac
     let off = store.webhooks("demo").await.unwrap().remove(0);
     assert_eq!((off.enabled, off.secret.as_str()), (false, "whsec_rotated"));
     assert_eq!(off.disabled_reason.as_deref(), Some("kept failing"));
+    assert!(
+        !store
+            .disable_webhook("demo", hook.id, "again")
+            .await
+            .unwrap(),
+        "off already: no one is told twice"
+    );
+    let still = store.webhooks("demo").await.unwrap().remove(0);
+    assert_eq!(still.disabled_reason.as_deref(), Some("kept failing"));
     assert!(!store.delete_webhook("other", hook.id).await.unwrap());
     store
         .settle_delivery(&woken, Some(now + 2), None)

@@ -858,6 +858,15 @@ impl Storage for PgStore {
         Ok(())
     }
 
+    async fn forget_password_resets(&self, user: Uuid) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM password_resets WHERE record->>'userId' = $1::uuid::text",
+            &[&user],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn take_password_reset(
         &self,
         hash: &SecretHash,

@@ -630,6 +630,17 @@ impl Storage for SledStore {
         Ok(())
     }
 
+    async fn forget_password_resets(&self, user: Uuid) -> Result<(), StoreError> {
+        for entry in self.password_resets.iter() {
+            let (key, value) = entry?;
+            let reset: PasswordReset = decode("password reset", &value)?;
+            if reset.user_id == user {
+                self.password_resets.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
     async fn take_password_reset(
         &self,
         hash: &SecretHash,

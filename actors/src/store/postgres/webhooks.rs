@@ -101,7 +101,7 @@ impl PgStore {
             .execute(
                 "UPDATE webhooks SET enabled = false, record = record
                      || jsonb_build_object('enabled', false, 'disabledReason', $3::text)
-                 WHERE slug = $1 AND id = $2",
+                 WHERE slug = $1 AND id = $2 AND enabled",
                 &[&slug, &id, &reason],
             )
             .await?;

@@ -287,6 +287,9 @@ impl SledStore {
             return Ok(false);
         };
         let mut webhook: WebhookRecord = decode("webhooks", &bytes)?;
+        if !webhook.enabled {
+            return Ok(false); // off already: the first reason stands
+        }
         webhook.enabled = false;
         webhook.disabled_reason = Some(reason.to_owned());
         self.write_webhook_held(slug, id, Some(&webhook))?;
