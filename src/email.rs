@@ -15,7 +15,7 @@ use anyhow::anyhow;
 use dashmap::DashMap;
 use helpyap_actors::activity::{Activity, Change};
 use helpyap_actors::engine::{INBOX_PAGE_MAX, InboxQuery};
-use helpyap_actors::records::Role;
+use helpyap_actors::records::{Role, UserRecord};
 use helpyap_actors::{Engine, LeadContact};
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
@@ -88,6 +88,28 @@ impl Mailer {
     /// `path` on this server, as people reach it.
     pub fn link(&self, path: &str) -> String {
         format!("{}{path}", self.public_url)
+    }
+
+    /// Emails the members of project `slug` among `users` who turned email on (people: an API
+    /// token is nobody to email); a failure is logged as `what` not sent.
+    async fn tell_opted_in(
+        &self,
+        users: &[UserRecord],
+        slug: &str,
+        subject: &str,
+        body: &str,
+        what: &str,
+    ) {
+        let recipients = users.iter().filter(|user| {
+            user.profile.notify_email
+                && !user.password_hash.is_empty()
+                && user.role_on(slug).is_some()
+        });
+        for user in recipients {
+            if let Err(error) = self.send(&user.email, subject, body.to_owned()).await {
+                tracing::warn!(project = %slug, user = %user.id, %error, "a {what} email was not sent");
+            }
+        }
     }
 
     /// Sends a plain-text email.
@@ -164,15 +186,9 @@ async fn email_lead(mailer: &Mailer, engine: &Engine, activity: &Activity, lead:
          You get this email because you turned on email notifications in HelpYap (Your profile).\n",
         name = project.widget.name,
     );
-    // People with a role on the project who opted in (an API token is nobody to email).
-    let recipients = users.iter().filter(|user| {
-        user.profile.notify_email && !user.password_hash.is_empty() && user.role_on(slug).is_some()
-    });
-    for user in recipients {
-        if let Err(error) = mailer.send(&user.email, &subject, body.clone()).await {
-            tracing::warn!(project = %slug, user = %user.id, %error, "a lead email was not sent");
-        }
-    }
+    mailer
+        .tell_opted_in(&users, slug, &subject, &body, "lead")
+        .await;
 }
 
 /// Emails the owners of a project whose webhook this node turned off (its deliveries kept
@@ -298,14 +314,9 @@ async fn digest(mailer: &Mailer, engine: &Engine, slug: &str, from_ms: u64, to_m
          You get this email because you turned on email notifications in HelpYap (Your profile).\n",
         name = project.widget.name,
     );
-    let recipients = users.iter().filter(|user| {
-        user.profile.notify_email && !user.password_hash.is_empty() && user.role_on(slug).is_some()
-    });
-    for user in recipients {
-        if let Err(error) = mailer.send(&user.email, &subject, body.clone()).await {
-            tracing::warn!(project = %slug, user = %user.id, %error, "a digest was not sent");
-        }
-    }
+    mailer
+        .tell_opted_in(&users, slug, &subject, &body, "digest")
+        .await;
 }
 
 /// An invitation to email.

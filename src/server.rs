@@ -443,22 +443,44 @@ pub(crate) async fn apply_seeds(engine: &Engine, config: &Config) -> anyhow::Res
         knowledge.push((&project.slug, documents));
     }
     for (slug, settings) in seeds {
-        engine
-            .projects
-            .seed(&slug, settings)
+        let seed = || engine.projects.seed(&slug, settings.clone());
+        retried(seed)
             .await
             .with_context(|| format!("seeding project {slug}"))?;
     }
     for (slug, documents) in knowledge {
         tracing::info!(project = %slug, n_documents = documents.len(), "knowledge base loaded");
         // Upserted by file name: documents added in the dashboard stay.
-        engine
-            .projects
-            .edit_document(slug, DocumentEdit::Upsert(documents))
+        let load = || {
+            engine
+                .projects
+                .edit_document(slug, DocumentEdit::Upsert(documents.clone()))
+        };
+        retried(load)
             .await
             .with_context(|| format!("loading the knowledge base of project {slug}"))?;
     }
     Ok(())
+}
+
+/// `step`, tried again twice after a moment when it fails: nodes starting together on one
+/// database seed the same projects at the same moment, and one of them may lose a race (a
+/// unique key taken meanwhile); on its next try it finds the project there.
+async fn retried<T, E, F, Step>(step: Step) -> Result<T, E>
+where
+    Step: Fn() -> F,
+    F: Future<Output = Result<T, E>>,
+{
+    let mut tries = 0;
+    loop {
+        match step().await {
+            Err(_) if tries < 2 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// On a first start with no admin users, `HELPYAP_ADMIN_EMAIL` and `HELPYAP_ADMIN_PASSWORD`

@@ -297,10 +297,11 @@
     email.focus();
   }
 
-  // The page an invitation's link opens (someone with no account yet): a password, and in.
-  function joinProject(slug, token) {
+  // A new password, typed twice, for the pages an emailed link opens; `submit(password)` does
+  // the rest. The link's token leaves the address bar at once.
+  function newPasswordPage({ title, intro, label, hint, button, submit }) {
     leaveView();
-    history.replaceState(null, "", location.pathname); // the token leaves the address bar
+    history.replaceState(null, "", location.pathname);
     const password = el("input", { id: "password", type: "password", autocomplete: "new-password", required: true, minlength: "10" });
     const again = el("input", { id: "password-again", type: "password", autocomplete: "new-password", required: true });
     const status = el("div");
@@ -308,46 +309,45 @@
       event.preventDefault();
       if (password.value !== again.value) return status.replaceChildren(message("error", "The two passwords differ."));
       try {
-        const joined = await api("POST", "/api/admin/auth/join", { project: slug, token, password: password.value },
-          { auth: false, fallback: "Could not join" });
-        signedIn(await api("POST", "/api/admin/auth/login", { email: joined.email, password: password.value },
-          { auth: false, fallback: "Sign-in failed" }));
-        location.hash = `#/${encodeURIComponent(slug)}/inbox`;
-        await enter();
+        await submit(password.value);
       } catch (error) {
         status.replaceChildren(message("error", error.message));
       }
     } },
-      el("h1", {}, el("span", { class: "logo", text: "HelpYap" }), " join"),
-      el("p", { text: `Choose a password for your account, and you are in: ${slug}'s conversations are next.` }),
-      field("Password", password, "At least 10 characters."), field("Password again", again),
-      el("button", { class: "primary", type: "submit", text: "Join" }), status);
+      el("h1", {}, el("span", { class: "logo", text: "HelpYap" }), ` ${title}`),
+      intro ? el("p", { text: intro }) : null,
+      field(label, password, hint), field(`${label} again`, again),
+      el("button", { class: "primary", type: "submit", text: button }), status);
     app.replaceChildren(form);
     password.focus();
   }
 
+  // The page an invitation's link opens (someone with no account yet): a password, and in.
+  function joinProject(slug, token) {
+    newPasswordPage({
+      title: "join", label: "Password", hint: "At least 10 characters.", button: "Join",
+      intro: `Choose a password for your account, and you are in: ${slug}'s conversations are next.`,
+      submit: async (password) => {
+        const joined = await api("POST", "/api/admin/auth/join", { project: slug, token, password },
+          { auth: false, fallback: "Could not join" });
+        signedIn(await api("POST", "/api/admin/auth/login", { email: joined.email, password },
+          { auth: false, fallback: "Sign-in failed" }));
+        location.hash = `#/${encodeURIComponent(slug)}/inbox`;
+        await enter();
+      },
+    });
+  }
+
   // The page a reset link opens: a new password, then sign in with it.
   function resetPassword(token) {
-    leaveView();
-    history.replaceState(null, "", location.pathname); // the token leaves the address bar
-    const password = el("input", { id: "password", type: "password", autocomplete: "new-password", required: true, minlength: "10" });
-    const again = el("input", { id: "password-again", type: "password", autocomplete: "new-password", required: true });
-    const status = el("div");
-    const form = el("form", { class: "login", onsubmit: async (event) => {
-      event.preventDefault();
-      if (password.value !== again.value) return status.replaceChildren(message("error", "The two passwords differ."));
-      try {
-        await api("POST", "/api/admin/auth/reset", { token, password: password.value }, { auth: false, fallback: "Could not set it" });
+    newPasswordPage({
+      title: "new password", label: "New password", button: "Set password",
+      hint: "At least 10 characters. Setting it signs you out everywhere.",
+      submit: async (password) => {
+        await api("POST", "/api/admin/auth/reset", { token, password }, { auth: false, fallback: "Could not set it" });
         showLogin("Password set. Sign in with it.");
-      } catch (error) {
-        status.replaceChildren(message("error", error.message));
-      }
-    } },
-      el("h1", {}, el("span", { class: "logo", text: "HelpYap" }), " new password"),
-      field("New password", password, "At least 10 characters. Setting it signs you out everywhere."),
-      field("New password again", again), el("button", { class: "primary", type: "submit", text: "Set password" }), status);
-    app.replaceChildren(form);
-    password.focus();
+      },
+    });
   }
 
   async function signOut() {
