@@ -83,27 +83,43 @@ async fn schemathesis_finds_the_server_true_to_its_openapi_document() {
     let config = dir.path().join("schemathesis.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let base = format!("http://{}", server.addr);
-    let run = tokio::task::spawn_blocking(move || {
-        Command::new(cli)
+    let schemathesis = move || {
+        Command::new(&cli)
             .current_dir(dir.path())
             .args(["--config-file"])
             .arg(&config)
             .args(["run", &format!("{base}/api/openapi.json"), "--url", &base])
-            .env("ADMIN_TOKEN", token)
+            .env("ADMIN_TOKEN", &token)
             .env("PUSH_SECRET", DEMO_SECRET)
             .env("SESSION_ID", session.to_string())
-            .env("SESSION_TOKEN", session_token)
+            .env("SESSION_TOKEN", &session_token)
             .env("NO_COLOR", "1")
             .output()
             .unwrap()
+    };
+    let (run, said) = tokio::task::spawn_blocking(move || {
+        // Schemathesis 4.32.5's Hypothesis now and then crashes inside itself while describing a
+        // strategy ("AST constructor recursion depth mismatch"): a crash of the tool, not a
+        // finding about the server. Such a run is run again, once; any finding still fails.
+        let mut tries = 0;
+        loop {
+            let run = schemathesis();
+            let said = format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&run.stdout),
+                String::from_utf8_lossy(&run.stderr)
+            );
+            let tool_crash = !run.status.success()
+                && said.contains("AST constructor recursion depth mismatch")
+                && !said.contains("FAILURES");
+            if !tool_crash || tries == 1 {
+                return (run, said);
+            }
+            tries += 1;
+        }
     })
     .await
     .unwrap();
-    let said = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
     println!("{said}");
     assert!(run.status.success(), "Schemathesis found problems:\n{said}");
     let document = crate::support::get_json(&server, "/api/openapi.json").await;
