@@ -489,6 +489,15 @@ pub struct WebhookCreated<'a> {
     pub details: WebhookView<'a>,
 }
 
+impl<'a> From<&'a WebhookRecord> for WebhookCreated<'a> {
+    fn from(webhook: &'a WebhookRecord) -> WebhookCreated<'a> {
+        WebhookCreated {
+            secret: &webhook.secret,
+            details: WebhookView::from(webhook),
+        }
+    }
+}
+
 /// One attempt of a delivery, in a webhook's log.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

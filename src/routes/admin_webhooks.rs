@@ -72,11 +72,10 @@ pub async fn create(
         .ok_or_else(|| ApiError::invalid("events is required"))?;
     let webhook = state.engine.webhooks.create(slug, url, events).await?;
     tracing::info!(project = %slug, user = %user.id, webhook = %webhook.id, "webhook made");
-    let made = WebhookCreated {
-        secret: &webhook.secret,
-        details: WebhookView::from(&webhook),
-    };
-    Ok(json_response(StatusCode::CREATED, &made))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &WebhookCreated::from(&webhook),
+    ))
 }
 
 #[utoipa::path(
@@ -134,11 +133,10 @@ pub async fn rotate_secret(
     let id = webhook_id(id)?;
     let webhook = state.engine.webhooks.rotate_secret(slug, id).await?;
     tracing::info!(project = %slug, user = %user.id, webhook = %id, "webhook secret rotated");
-    let rotated = WebhookCreated {
-        secret: &webhook.secret,
-        details: WebhookView::from(&webhook),
-    };
-    Ok(json_response(StatusCode::OK, &rotated))
+    Ok(json_response(
+        StatusCode::OK,
+        &WebhookCreated::from(&webhook),
+    ))
 }
 
 #[utoipa::path(
