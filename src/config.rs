@@ -4,11 +4,13 @@
 //! rejected, and secrets may come from named environment variables. This module turns the file
 //! into values and checks them; it hands the engine plain arguments, never the `Config` itself.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use helpyap_actors::feed::{FeedSettings, SubscriberCaps};
+use helpyap_actors::records::AssistantSettings;
 use helpyap_actors::{
     PopupTemplates, Position, ProjectSettings, SecretHash, SocialProofDisplay, Theme,
     WidgetSettings,
@@ -595,6 +597,16 @@ pub struct ProjectConfig {
     pub allowed_origins: Vec<String>,
     /// Conversations older than this many days are erased automatically; unset keeps them.
     pub retention_days: Option<u32>,
+    /// The widget's own words' language: `auto` (the visitor's browser) or a language code.
+    #[serde(default = "auto_locale")]
+    pub locale: String,
+    /// `[projects.strings]`: the owner's wording for single widget strings, by key.
+    #[serde(default)]
+    pub strings: BTreeMap<String, String>,
+    /// `[projects.assistant]`: `languages` (codes, the main one first; default `["en"]`) and
+    /// the owner's `instructions` for a model.
+    #[serde(default)]
+    pub assistant: AssistantSettings,
 }
 
 /// `[projects.social_proof]`: the display rules served as `socialProof` in the widget config.
@@ -915,14 +927,20 @@ impl Config {
                 position: project.theme.position,
             },
             social_proof: project.social_proof.display(),
+            locale: project.locale.clone(),
+            strings: project.strings.clone(),
         };
         widget
             .validate()
             .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
         let secret = self.push_secret(project, &at)?;
-        let mut settings =
-            ProjectSettings::new(widget, &project.allowed_origins, project.retention_days)
-                .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
+        let mut settings = ProjectSettings::new(
+            widget,
+            &project.allowed_origins,
+            project.retention_days,
+            project.assistant.clone(),
+        )
+        .map_err(|error| self.invalid(&format!("{at}: {error}")))?;
         settings.push_secret = secret.as_deref().map(SecretHash::of);
         settings.seed_digest = Some(seed_digest(&settings));
         Ok((project.slug.clone(), settings))
@@ -1048,6 +1066,10 @@ mod tests;
 
 /// What identifies one seed of a project: its settings and secret hash, digested, so a restart
 /// with the same config file leaves dashboard changes alone.
+fn auto_locale() -> String {
+    "auto".to_owned()
+}
+
 fn seed_digest(settings: &ProjectSettings) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
@@ -1056,5 +1078,10 @@ fn seed_digest(settings: &ProjectSettings) -> String {
     let secret = settings.push_secret.as_ref();
     hasher.update(secret.map_or(&[0u8; 32][..], |hash| &hash.as_bytes()[..]));
     hasher.update(settings.retention_days.unwrap_or(0).to_be_bytes());
+    // Only when set, so seeds written before it existed keep their digest (and the dashboard's
+    // changes to them survive the upgrade).
+    if settings.assistant != AssistantSettings::default() {
+        hasher.update(serde_json::to_vec(&settings.assistant).expect("settings serialize"));
+    }
     hex::encode(&hasher.finalize()[..16])
 }

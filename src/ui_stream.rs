@@ -86,11 +86,21 @@ enum Frame<'a> {
     DataHandoff {
         data: HandoffNotice,
     },
+    /// What the widget does after the answer: open the contact form, or offer it.
+    #[serde(rename = "data-action")]
+    DataAction {
+        data: ActionData,
+    },
     Finish,
     #[serde(rename_all = "camelCase")]
     Error {
         error_text: &'a str,
     },
+}
+
+#[derive(Serialize)]
+struct ActionData {
+    action: &'static str,
 }
 
 fn to_json(frame: &Frame) -> String {
@@ -132,6 +142,14 @@ impl Frames {
                 for source in &sources {
                     self.queue(&source_frame(source));
                 }
+            }
+            Some(ChatEvent::Action(action)) => {
+                self.close_text();
+                self.queue(&Frame::DataAction {
+                    data: ActionData {
+                        action: action.as_str(),
+                    },
+                });
             }
             Some(ChatEvent::Finished) => {
                 self.close_text();

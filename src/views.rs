@@ -9,8 +9,8 @@ use helpyap_actors::chat::{
     ConversationStatus, Feedback, Handoff, LeadContact, MessageStatus, Role,
 };
 use helpyap_actors::records::{
-    ApiTokenRecord, Document, Invitation, LeadRecord, MessageRecord, Role as MemberRole,
-    SessionRecord, UserRecord,
+    ApiTokenRecord, AssistantSettings, Document, Invitation, LeadRecord, MessageRecord,
+    Role as MemberRole, SessionRecord, UserRecord,
 };
 use helpyap_actors::social_proof::EventCounts;
 use helpyap_actors::time::rfc3339;
@@ -378,6 +378,7 @@ pub struct ProjectView<'a> {
     allowed_origins: &'a [String],
     #[schema(required = true)]
     retention_days: Option<u32>,
+    assistant: &'a AssistantSettings,
     has_push_secret: bool,
 }
 
@@ -388,6 +389,7 @@ impl<'a> From<&'a ProjectSnapshot> for ProjectView<'a> {
             widget: &project.widget,
             allowed_origins: &project.allowed_origins,
             retention_days: project.retention_days,
+            assistant: &project.assistant,
             has_push_secret: project.push_secret_hash.is_some(),
         }
     }

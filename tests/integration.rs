@@ -19,6 +19,8 @@ mod admin_documents;
 mod admin_inbox;
 #[path = "integration/admin_projects.rs"]
 mod admin_projects;
+#[path = "integration/answers.rs"]
+mod answers;
 #[path = "integration/api_tokens.rs"]
 mod api_tokens;
 #[path = "integration/assets.rs"]

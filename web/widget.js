@@ -7,9 +7,304 @@
 // Everything lives in a Shadow DOM, so the host page's CSS cannot break it and it cannot break
 // the page. Every text from the server, the model or a push is rendered with textContent —
 // never as HTML, and the icons are built as DOM nodes — and only http(s) links are made
-// clickable. Input limits (`maxlength`) come from the config's `limits`; without them, none.
+// clickable. The assistant's answers are read as a small Markdown subset (`parseMarkdown`) and
+// built node by node from it; teammates' replies, the visitor's messages and popups stay plain
+// text. Input limits (`maxlength`) come from the config's `limits`; without them, none.
+//
+// The widget's own words are in `STRINGS`, one table per locale, below. The config's `locale`
+// ("auto", the default, follows the browser) picks a table, and its `strings` (key → text)
+// replace single entries of it. Texts from the server — the welcome message, answers, popup
+// templates, status lines — are shown as sent.
 (() => {
   "use strict";
+
+  // ---- Words ----------------------------------------------------------------------------------
+
+  // Every text the widget itself shows, by key; `{name}` marks a value filled in when shown. The
+  // English table is the reference: every locale has exactly its keys, and a config's `strings`
+  // may override any of them. Keys, in the order of this table:
+  //   openChat {name}, openChatUnread {name} {count}, closeChat, chatWith {name}, newChat,
+  //   newChatLabel, conversation, messageLabel, messagePlaceholder, send, talkToHuman,
+  //   team {company}, typing, sources, helpful, notHelpful, retry, unavailable, somethingWrong,
+  //   cutOff, leadLabel, leadIntro, leadEmail, leadName, leadMessage, leadSubmit, leadSending,
+  //   leadFailed, leadSent {email}, someone, justNow, minuteAgo {count}, minutesAgo {count},
+  //   hourAgo {count}, hoursAgo {count}, dayAgo {count}, daysAgo {count}
+  const STRINGS = {
+    en: {
+      openChat: "Open chat with {name}", // the closed bubble's label; {name}: the bot's name
+      openChatUnread: "Open chat with {name}: {count} unread",
+      closeChat: "Close chat",
+      chatWith: "Chat with {name}", // the panel's label
+      newChat: "New chat",
+      newChatLabel: "Start a new conversation",
+      conversation: "Conversation", // the message list's label
+      messageLabel: "Your message",
+      messagePlaceholder: "Type your question…",
+      send: "Send",
+      talkToHuman: "Talk to a human",
+      team: "{company} team", // a teammate's reply without a name of their own
+      typing: "Assistant is typing",
+      sources: "Sources:",
+      helpful: "Helpful",
+      notHelpful: "Not helpful",
+      retry: "Retry",
+      unavailable: "The assistant is unavailable", // the HTTP status follows it: " (503)"
+      somethingWrong: "Something went wrong.",
+      cutOff: "The answer was cut off.",
+      leadLabel: "Contact a human", // the contact form's label
+      leadIntro: "Leave your email and a person from our team will get back to you.",
+      leadEmail: "Email",
+      leadName: "Name (optional)",
+      leadMessage: "Message (optional)",
+      leadSubmit: "Send to a human",
+      leadSending: "Sending…",
+      leadFailed: "Could not send", // the HTTP status follows it: " (500)"
+      leadSent: "Thanks! We will email you at {email}.",
+      someone: "Someone", // a popup's name when the project hides names
+      justNow: "just now",
+      minuteAgo: "{count} minute ago",
+      minutesAgo: "{count} minutes ago",
+      hourAgo: "{count} hour ago",
+      hoursAgo: "{count} hours ago",
+      dayAgo: "{count} day ago",
+      daysAgo: "{count} days ago",
+    },
+    es: {
+      openChat: "Abrir el chat con {name}",
+      openChatUnread: "Abrir el chat con {name}: {count} sin leer",
+      closeChat: "Cerrar el chat",
+      chatWith: "Chat con {name}",
+      newChat: "Nuevo chat",
+      newChatLabel: "Empezar una conversación nueva",
+      conversation: "Conversación",
+      messageLabel: "Tu mensaje",
+      messagePlaceholder: "Escribe tu pregunta…",
+      send: "Enviar",
+      talkToHuman: "Hablar con una persona",
+      team: "Equipo de {company}",
+      typing: "El asistente está escribiendo",
+      sources: "Fuentes:",
+      helpful: "Útil",
+      notHelpful: "No es útil",
+      retry: "Reintentar",
+      unavailable: "El asistente no está disponible",
+      somethingWrong: "Algo salió mal.",
+      cutOff: "La respuesta quedó incompleta.",
+      leadLabel: "Contactar con una persona",
+      leadIntro: "Déjanos tu correo electrónico y una persona de nuestro equipo te responderá.",
+      leadEmail: "Correo electrónico",
+      leadName: "Nombre (opcional)",
+      leadMessage: "Mensaje (opcional)",
+      leadSubmit: "Enviar a una persona",
+      leadSending: "Enviando…",
+      leadFailed: "No se pudo enviar",
+      leadSent: "¡Gracias! Te escribiremos a {email}.",
+      someone: "Alguien",
+      justNow: "ahora mismo",
+      minuteAgo: "hace {count} minuto",
+      minutesAgo: "hace {count} minutos",
+      hourAgo: "hace {count} hora",
+      hoursAgo: "hace {count} horas",
+      dayAgo: "hace {count} día",
+      daysAgo: "hace {count} días",
+    },
+    de: {
+      openChat: "Chat mit {name} öffnen",
+      openChatUnread: "Chat mit {name} öffnen: {count} ungelesen",
+      closeChat: "Chat schließen",
+      chatWith: "Chat mit {name}",
+      newChat: "Neuer Chat",
+      newChatLabel: "Neues Gespräch beginnen",
+      conversation: "Gespräch",
+      messageLabel: "Ihre Nachricht",
+      messagePlaceholder: "Ihre Frage…",
+      send: "Senden",
+      talkToHuman: "Mit einem Menschen sprechen",
+      team: "Team {company}",
+      typing: "Der Assistent schreibt",
+      sources: "Quellen:",
+      helpful: "Hilfreich",
+      notHelpful: "Nicht hilfreich",
+      retry: "Erneut versuchen",
+      unavailable: "Der Assistent ist nicht erreichbar",
+      somethingWrong: "Etwas ist schiefgelaufen.",
+      cutOff: "Die Antwort wurde abgebrochen.",
+      leadLabel: "Einen Menschen kontaktieren",
+      leadIntro: "Hinterlassen Sie Ihre E-Mail-Adresse, und jemand aus unserem Team meldet sich bei Ihnen.",
+      leadEmail: "E-Mail",
+      leadName: "Name (optional)",
+      leadMessage: "Nachricht (optional)",
+      leadSubmit: "An einen Menschen senden",
+      leadSending: "Wird gesendet…",
+      leadFailed: "Senden fehlgeschlagen",
+      leadSent: "Danke! Wir schreiben Ihnen an {email}.",
+      someone: "Jemand",
+      justNow: "gerade eben",
+      minuteAgo: "vor {count} Minute",
+      minutesAgo: "vor {count} Minuten",
+      hourAgo: "vor {count} Stunde",
+      hoursAgo: "vor {count} Stunden",
+      dayAgo: "vor {count} Tag",
+      daysAgo: "vor {count} Tagen",
+    },
+    fr: {
+      openChat: "Ouvrir le chat avec {name}",
+      openChatUnread: "Ouvrir le chat avec {name}\u00a0: {count} non lu(s)",
+      closeChat: "Fermer le chat",
+      chatWith: "Chat avec {name}",
+      newChat: "Nouveau chat",
+      newChatLabel: "Commencer une nouvelle conversation",
+      conversation: "Conversation",
+      messageLabel: "Votre message",
+      messagePlaceholder: "Posez votre question…",
+      send: "Envoyer",
+      talkToHuman: "Parler à une personne",
+      team: "L’équipe {company}",
+      typing: "L’assistant écrit",
+      sources: "Sources\u00a0:",
+      helpful: "Utile",
+      notHelpful: "Pas utile",
+      retry: "Réessayer",
+      unavailable: "L’assistant n’est pas disponible",
+      somethingWrong: "Une erreur s’est produite.",
+      cutOff: "La réponse a été interrompue.",
+      leadLabel: "Contacter une personne",
+      leadIntro: "Laissez votre e-mail et une personne de notre équipe vous répondra.",
+      leadEmail: "E-mail",
+      leadName: "Nom (facultatif)",
+      leadMessage: "Message (facultatif)",
+      leadSubmit: "Envoyer à une personne",
+      leadSending: "Envoi…",
+      leadFailed: "Envoi impossible",
+      leadSent: "Merci\u00a0! Nous vous écrirons à {email}.",
+      someone: "Quelqu’un",
+      justNow: "à l’instant",
+      minuteAgo: "il y a {count} minute",
+      minutesAgo: "il y a {count} minutes",
+      hourAgo: "il y a {count} heure",
+      hoursAgo: "il y a {count} heures",
+      dayAgo: "il y a {count} jour",
+      daysAgo: "il y a {count} jours",
+    },
+    pt: {
+      openChat: "Abrir o chat com {name}",
+      openChatUnread: "Abrir o chat com {name}: {count} não lida(s)",
+      closeChat: "Fechar o chat",
+      chatWith: "Chat com {name}",
+      newChat: "Novo chat",
+      newChatLabel: "Começar uma nova conversa",
+      conversation: "Conversa",
+      messageLabel: "Sua mensagem",
+      messagePlaceholder: "Digite sua pergunta…",
+      send: "Enviar",
+      talkToHuman: "Falar com uma pessoa",
+      team: "Equipe {company}",
+      typing: "O assistente está digitando",
+      sources: "Fontes:",
+      helpful: "Útil",
+      notHelpful: "Não foi útil",
+      retry: "Tentar novamente",
+      unavailable: "O assistente não está disponível",
+      somethingWrong: "Algo deu errado.",
+      cutOff: "A resposta foi interrompida.",
+      leadLabel: "Falar com uma pessoa da equipe",
+      leadIntro: "Deixe seu e-mail e uma pessoa da nossa equipe vai responder.",
+      leadEmail: "E-mail",
+      leadName: "Nome (opcional)",
+      leadMessage: "Mensagem (opcional)",
+      leadSubmit: "Enviar para uma pessoa",
+      leadSending: "Enviando…",
+      leadFailed: "Não foi possível enviar",
+      leadSent: "Obrigado! Vamos escrever para {email}.",
+      someone: "Alguém",
+      justNow: "agora mesmo",
+      minuteAgo: "há {count} minuto",
+      minutesAgo: "há {count} minutos",
+      hourAgo: "há {count} hora",
+      hoursAgo: "há {count} horas",
+      dayAgo: "há {count} dia",
+      daysAgo: "há {count} dias",
+    },
+    it: {
+      openChat: "Apri la chat con {name}",
+      openChatUnread: "Apri la chat con {name}: {count} da leggere",
+      closeChat: "Chiudi la chat",
+      chatWith: "Chat con {name}",
+      newChat: "Nuova chat",
+      newChatLabel: "Inizia una nuova conversazione",
+      conversation: "Conversazione",
+      messageLabel: "Il tuo messaggio",
+      messagePlaceholder: "Scrivi la tua domanda…",
+      send: "Invia",
+      talkToHuman: "Parla con una persona",
+      team: "Team {company}",
+      typing: "L’assistente sta scrivendo",
+      sources: "Fonti:",
+      helpful: "Utile",
+      notHelpful: "Non utile",
+      retry: "Riprova",
+      unavailable: "L’assistente non è disponibile",
+      somethingWrong: "Qualcosa è andato storto.",
+      cutOff: "La risposta si è interrotta.",
+      leadLabel: "Contatta una persona",
+      leadIntro: "Lascia la tua email e una persona del nostro team ti risponderà.",
+      leadEmail: "Email",
+      leadName: "Nome (facoltativo)",
+      leadMessage: "Messaggio (facoltativo)",
+      leadSubmit: "Invia a una persona",
+      leadSending: "Invio in corso…",
+      leadFailed: "Invio non riuscito",
+      leadSent: "Grazie! Ti scriveremo a {email}.",
+      someone: "Qualcuno",
+      justNow: "proprio ora",
+      minuteAgo: "{count} minuto fa",
+      minutesAgo: "{count} minuti fa",
+      hourAgo: "{count} ora fa",
+      hoursAgo: "{count} ore fa",
+      dayAgo: "{count} giorno fa",
+      daysAgo: "{count} giorni fa",
+    },
+    nl: {
+      openChat: "Chat met {name} openen",
+      openChatUnread: "Chat met {name} openen: {count} ongelezen",
+      closeChat: "Chat sluiten",
+      chatWith: "Chat met {name}",
+      newChat: "Nieuwe chat",
+      newChatLabel: "Een nieuw gesprek beginnen",
+      conversation: "Gesprek",
+      messageLabel: "Je bericht",
+      messagePlaceholder: "Typ je vraag…",
+      send: "Versturen",
+      talkToHuman: "Met een medewerker praten",
+      team: "Team {company}",
+      typing: "De assistent is aan het typen",
+      sources: "Bronnen:",
+      helpful: "Nuttig",
+      notHelpful: "Niet nuttig",
+      retry: "Opnieuw proberen",
+      unavailable: "De assistent is niet beschikbaar",
+      somethingWrong: "Er ging iets mis.",
+      cutOff: "Het antwoord is afgebroken.",
+      leadLabel: "Contact met een medewerker",
+      leadIntro: "Laat je e-mailadres achter, dan neemt iemand van ons team contact met je op.",
+      leadEmail: "E-mail",
+      leadName: "Naam (optioneel)",
+      leadMessage: "Bericht (optioneel)",
+      leadSubmit: "Naar een medewerker sturen",
+      leadSending: "Versturen…",
+      leadFailed: "Versturen mislukt",
+      leadSent: "Bedankt! We mailen je op {email}.",
+      someone: "Iemand",
+      justNow: "zojuist",
+      minuteAgo: "{count} minuut geleden",
+      minutesAgo: "{count} minuten geleden",
+      hourAgo: "{count} uur geleden",
+      hoursAgo: "{count} uur geleden",
+      dayAgo: "{count} dag geleden",
+      daysAgo: "{count} dagen geleden",
+    },
+  };
+
   const script = document.currentScript;
   if (!script || window.__helpyap) return;
   window.__helpyap = true;
@@ -72,6 +367,23 @@ header button { background: transparent; border: 0; color: #fff; cursor: pointer
 .msg.error button { margin-left: 8px; }
 .sources { margin-top: 8px; padding-top: 6px; border-top: 1px solid #eceef4; font-size: 12px; white-space: normal; }
 .sources a { color: var(--hy-color); display: block; }
+.md { white-space: normal; }
+.md > *, .md ul, .md ol { margin: 0; }
+.md > * + * { margin-top: 6px; }
+.md ul, .md ol { padding-left: 20px; }
+.md li + li, .md li > ul, .md li > ol { margin-top: 2px; }
+.md a { color: var(--hy-color); }
+.md code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em;
+  background: #f0f1f6; border-radius: 4px; padding: 1px 4px; }
+.md pre { background: #f0f1f6; border-radius: 8px; padding: 7px 9px; overflow-x: auto; white-space: pre; }
+.md pre code { background: none; padding: 0; }
+.md .table { overflow-x: auto; }
+.md table { border-collapse: collapse; font-size: 13px; }
+.md th, .md td { border: 1px solid #e3e5ee; padding: 3px 7px; vertical-align: top; }
+.md th { background: #f6f7fb; font-weight: 600; }
+.offer { align-self: flex-start; }
+.offer button { border: 0; border-radius: 16px; background: var(--hy-color); color: #fff; padding: 6px 14px;
+  cursor: pointer; font-size: 13px; font-weight: 600; }
 .feedback { margin-top: 6px; display: flex; gap: 4px; }
 .feedback button { background: none; border: 1px solid transparent; border-radius: 6px; cursor: pointer;
   color: #4a5068; padding: 2px 5px; opacity: .6; display: grid; place-items: center; }
@@ -143,6 +455,16 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     + "A2 2 0 0 0 6 9v10a2 2 0 0 0 2 2h9a2 2 0 0 0 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z";
   const thumb = (down) => icon(THUMB_PATH, { width: "16", height: "16" },
     { fill: "currentColor", ...(down ? { transform: "rotate(180 12 12)" } : {}) });
+  // A `maxlength` from the config's limits; undefined (no attribute) when the server gave none.
+  const maxLength = (limits, name) => {
+    const value = limits?.[name];
+    return Number.isInteger(value) && value > 0 ? String(value) : undefined;
+  };
+
+  // ---- Text, pure -----------------------------------------------------------------------------
+  // No DOM and no state from here to the next section: unit tests load it (with `STRINGS`) alone.
+
+  // An absolute http(s) URL, normalized; null for anything else (javascript:, data:, relative…).
   const safeUrl = (url) => {
     try {
       const parsed = new URL(url);
@@ -151,11 +473,420 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       return null;
     }
   };
-  // A `maxlength` from the config's limits; undefined (no attribute) when the server gave none.
-  const maxLength = (limits, name) => {
-    const value = limits?.[name];
-    return Number.isInteger(value) && value > 0 ? String(value) : undefined;
-  };
+
+  const LOCALES = Object.keys(STRINGS);
+
+  // The locale for the config's `locale`: a locale of ours by its primary subtag ("pt-BR" is pt);
+  // "auto", empty or missing takes the first of the browser's `preferred` languages we have.
+  // English when nothing fits.
+  function pickLocale(setting, preferred) {
+    const primary = (tag) => String(tag || "").trim().toLowerCase().split(/[-_]/)[0];
+    const wanted = !setting || setting === "auto" ? preferred || [] : [setting];
+    return wanted.map(primary).find((tag) => LOCALES.includes(tag)) || "en";
+  }
+
+  const hasOwn = (object, name) =>
+    object !== null && typeof object === "object" && Object.prototype.hasOwnProperty.call(object, name);
+
+  // `t(key, vars)` for `locale`: the owner's text for the key from `overrides` (the config's
+  // `strings`) when it is a non-empty string, else the locale's, else the English one. Each
+  // `{name}` in it becomes `vars.name`; one without a value stays as written.
+  function translator(locale, overrides) {
+    const table = STRINGS[locale] || STRINGS.en;
+    return (key, vars) => {
+      const own = hasOwn(overrides, key) && typeof overrides[key] === "string" ? overrides[key] : "";
+      const template = own || table[key] || STRINGS.en[key] || key;
+      return template.replace(/\{(\w+)\}/g, (whole, name) => (hasOwn(vars, name) ? String(vars[name]) : whole));
+    };
+  }
+
+  // Markdown, the part of it assistants write: paragraphs, whose line breaks are kept; headings,
+  // shown as bold paragraphs; "- ", "* " and "1. " lists, nested by indentation; pipe tables;
+  // ``` code blocks; and inline **bold**, *italic*, _italic_, `code` and [text](url). Anything
+  // else — HTML included — is text. A construct not yet finished ("**bo" while the answer still
+  // streams) is text until it is, so parsing again on each delta never shows half a format.
+  //
+  // The blocks returned: {type: "paragraph" | "heading", children}, {type: "code", text},
+  // {type: "list", ordered, start, items: [{children, lists}]}, {type: "table", head, rows}
+  // (head: cells, rows: arrays of cells). Children and cells are arrays of inline nodes:
+  // {type: "text", text}, {type: "break"}, {type: "strong" | "em", children}, {type: "code", text},
+  // {type: "link", href, children}. A link's href is always an absolute http(s) URL: a link to
+  // anything else is only its text.
+  function parseMarkdown(text) {
+    const lines = String(text ?? "").replace(/\r\n?/g, "\n").split("\n");
+    const blocks = [];
+    let i = 0;
+    while (i < lines.length) {
+      if (!lines[i].trim()) {
+        i += 1;
+        continue;
+      }
+      const heading = headingOf(lines[i]);
+      if (heading !== null) {
+        blocks.push({ type: "heading", children: parseInline(heading) });
+        i += 1;
+        continue;
+      }
+      if (ITEM.test(lines[i])) {
+        const list = listAt(lines, i);
+        blocks.push(...list.blocks);
+        i = list.end;
+        continue;
+      }
+      const found = fenceAt(lines, i) || tableAt(lines, i);
+      if (found) {
+        blocks.push(found.block);
+        i = found.end;
+        continue;
+      }
+      // A paragraph: up to a blank line or a line that starts a block of another kind.
+      const start = i;
+      do i += 1; while (i < lines.length && lines[i].trim() && !startsBlock(lines, i));
+      const paragraph = lines.slice(start, i).map((line) => line.trim()).join("\n");
+      blocks.push({ type: "paragraph", children: parseInline(paragraph) });
+    }
+    return blocks;
+  }
+
+  const ITEM = /^([ \t]*)([-*]|\d{1,9}\.)[ \t]+(.*)$/;
+  const HEADING = /^ {0,3}#{1,6}[ \t]+(.*)$/;
+  const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
+  // Of a trimmed line. (Written so no two parts can match the same spaces: no slow backtracking.)
+  const SEPARATOR = /^\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?$/;
+
+  const startsBlock = (lines, i) =>
+    headingOf(lines[i]) !== null || ITEM.test(lines[i]) || opensFence(lines[i]) || isTableStart(lines, i);
+
+  // "```" or "~~~", with an optional language after it; "```x```" is inline code, not a fence.
+  function opensFence(line) {
+    const open = FENCE.exec(line);
+    return open !== null && !(open[1][0] === "`" && open[2].includes("`"));
+  }
+
+  // A heading's text, without closing "#"s ("## Plans ##"); null when the line is none, or only
+  // "#" (an answer may stop right there). Trimmed by hand: a regex would backtrack over spaces.
+  function headingOf(line) {
+    const match = HEADING.exec(line);
+    if (!match) return null;
+    let text = match[1].trimEnd();
+    let end = text.length;
+    while (end > 0 && text[end - 1] === "#") end -= 1;
+    const closed = end < text.length && (end === 0 || text[end - 1] === " " || text[end - 1] === "\t");
+    if (closed) text = text.slice(0, end).trimEnd();
+    return text.trim() ? text : null;
+  }
+
+  // A ``` (or ~~~) block from its opening line to its closing one — or to the end: the rest of a
+  // streaming answer is code until the fence closes.
+  function fenceAt(lines, start) {
+    if (!opensFence(lines[start])) return null;
+    const open = FENCE.exec(lines[start]);
+    const closes = (line) => {
+      const close = /^ {0,3}(`+|~+)[ \t]*$/.exec(line);
+      return close !== null && close[1][0] === open[1][0] && close[1].length >= open[1].length;
+    };
+    let i = start + 1;
+    while (i < lines.length && !closes(lines[i])) i += 1;
+    return { block: { type: "code", text: lines.slice(start + 1, i).join("\n") }, end: Math.min(i + 1, lines.length) };
+  }
+
+  // A header row with pipes, then a separator row ("|---|:--:|") with as many cells.
+  const isTableStart = (lines, i) => lines[i].includes("|") && i + 1 < lines.length
+    && lines[i + 1].includes("|") && SEPARATOR.test(lines[i + 1].trim())
+    && splitRow(lines[i]).length === splitRow(lines[i + 1]).length;
+
+  // A pipe table: its rows go on while lines have pipes; each row has the header's width.
+  function tableAt(lines, start) {
+    if (!isTableStart(lines, start)) return null;
+    const head = splitRow(lines[start]);
+    const rows = [];
+    let i = start + 2;
+    for (; i < lines.length && lines[i].trim() && lines[i].includes("|"); i += 1) {
+      const cells = splitRow(lines[i]);
+      rows.push(head.map((_, column) => parseInline(cells[column] || "")));
+    }
+    return { block: { type: "table", head: head.map((cell) => parseInline(cell)), rows }, end: i };
+  }
+
+  // A row's cells, trimmed; the outer pipes are optional and "\|" is a pipe inside a cell.
+  function splitRow(line) {
+    const text = line.trim();
+    const cells = [];
+    let cell = "";
+    for (let i = 0; i < text.length; i += 1) {
+      if (text[i] === "\\" && text[i + 1] === "|") { cell += "|"; i += 1; }
+      else if (text[i] === "|") { cells.push(cell); cell = ""; }
+      else cell += text[i];
+    }
+    cells.push(cell);
+    if (text.startsWith("|")) cells.shift();
+    if (text.length > 1 && text.endsWith("|") && !text.endsWith("\\|")) cells.pop();
+    return cells.map((each) => each.trim());
+  }
+
+  // The items from `start` on, and the lines that go on with them; where the lists end. A blank
+  // line keeps the list when an item or an indented line follows it (a "loose" list).
+  function listAt(lines, start) {
+    const entries = [];
+    let i = start;
+    while (i < lines.length) {
+      const item = ITEM.exec(lines[i]);
+      if (item) {
+        const ordered = item[2] !== "-" && item[2] !== "*";
+        entries.push({
+          indent: item[1].replace(/\t/g, "    ").length, ordered, start: ordered ? parseInt(item[2], 10) : 1,
+          lines: [item[3]],
+        });
+        i += 1;
+      } else if (lines[i].trim()) {
+        if (!/^[ \t]/.test(lines[i])) break; // not indented: the list is over
+        entries[entries.length - 1].lines.push(lines[i].trim());
+        i += 1;
+      } else {
+        let next = i + 1;
+        while (next < lines.length && !lines[next].trim()) next += 1;
+        if (next === lines.length || !(ITEM.test(lines[next]) || /^( {2,}|\t)\S/.test(lines[next]))) break;
+        i = next;
+      }
+    }
+    return { blocks: nestList(entries), end: i };
+  }
+
+  // Items into lists: an item indented deeper than the one above opens a list inside that one; a
+  // switch between "-" and "1." at one depth starts a new list beside the last.
+  function nestList(entries) {
+    const top = [];
+    const open = []; // the lists items may still join, outermost first: {indent, list, into}
+    for (const entry of entries) {
+      while (open.length && entry.indent < open[open.length - 1].indent) open.pop();
+      const level = open[open.length - 1];
+      const item = { children: parseInline(entry.lines.join("\n")), lists: [] };
+      if (level && entry.indent === level.indent && level.list.ordered === entry.ordered) {
+        level.list.items.push(item);
+        continue;
+      }
+      const list = { type: "list", ordered: entry.ordered, start: entry.start, items: [item] };
+      if (level && entry.indent > level.indent) {
+        const parent = level.list.items[level.list.items.length - 1];
+        parent.lists.push(list);
+        open.push({ indent: entry.indent, list, into: parent.lists });
+      } else {
+        const into = level ? level.into : top;
+        into.push(list);
+        if (level) open.pop();
+        open.push({ indent: entry.indent, list, into });
+      }
+    }
+    return top;
+  }
+
+  // ASCII punctuation, which a backslash makes literal: "\*" is a star, not emphasis.
+  const PUNCTUATION = /[!-\/:-@\[-`{-~]/;
+  const WORD = /[\p{L}\p{N}]/u;
+  const SPACE = /\s/;
+  // Emphasis inside emphasis this deep is text: a hostile answer cannot recurse without end.
+  const MAX_NESTING = 8;
+
+  // The inline nodes of a paragraph, item or cell; "\n" is a line break.
+  function parseInline(source, depth = 0, inLink = false) {
+    const nodes = [];
+    let plain = "";
+    // Where a search for a closing run (by its characters, "**") found none before the end: a
+    // later search for it cannot either, so text full of lone "*" is read in linear time.
+    const misses = new Map();
+    const flush = () => {
+      if (plain) nodes.push({ type: "text", text: plain });
+      plain = "";
+    };
+    let i = 0;
+    while (i < source.length) {
+      const char = source[i];
+      if (char === "\\" && PUNCTUATION.test(source[i + 1] || "")) {
+        plain += source[i + 1];
+        i += 2;
+        continue;
+      }
+      if (char === "\n") {
+        flush();
+        nodes.push({ type: "break" });
+        i += 1;
+        continue;
+      }
+      let found = null;
+      if (char === "`") found = codeSpanAt(source, i, misses);
+      else if (char === "[" && !inLink) found = linkAt(source, i, depth);
+      else if ("*_".includes(char) && depth < MAX_NESTING) found = emphasisAt(source, i, depth, inLink, misses);
+      if (found) {
+        flush();
+        nodes.push(...found.nodes);
+        i = found.end;
+        continue;
+      }
+      // Starts nothing: text, and a run of delimiters all of it ("***" is never split).
+      const run = "`*_".includes(char) ? runAt(source, i) : 1;
+      plain += source.slice(i, i + run);
+      i += run;
+    }
+    flush();
+    return mergeText(nodes);
+  }
+
+  // How many times the character at `start` repeats from there.
+  function runAt(source, start) {
+    let end = start;
+    while (source[end] === source[start]) end += 1;
+    return end - start;
+  }
+
+  // `code`: a run of backticks up to the next run just as long; the text inside is literal.
+  function codeSpanAt(source, start, misses = new Map()) {
+    const length = runAt(source, start);
+    const opening = source.slice(start, start + length);
+    if (start >= (misses.get(opening) ?? Infinity)) return null;
+    for (let i = start + length; i < source.length;) {
+      if (source[i] !== "`") { i += 1; continue; }
+      const run = runAt(source, i);
+      if (run === length) {
+        let text = source.slice(start + length, i).replace(/\n/g, " ");
+        if (text.length > 1 && text.startsWith(" ") && text.endsWith(" ") && text.trim()) text = text.slice(1, -1);
+        return { nodes: [{ type: "code", text }], end: i + run };
+      }
+      i += run;
+    }
+    misses.set(opening, start);
+    return null;
+  }
+
+  // [text](url) or [text](url "title"): a link when the URL is http(s), else only its text.
+  function linkAt(source, start, depth) {
+    const close = labelEnd(source, start);
+    if (close < 0 || source[close + 1] !== "(") return null;
+    DESTINATION.lastIndex = close + 2;
+    const target = DESTINATION.exec(source);
+    if (!target) return null;
+    const children = parseInline(source.slice(start + 1, close), depth + 1, true);
+    const end = DESTINATION.lastIndex;
+    const href = safeUrl(target[1].startsWith("<") ? target[1].slice(1, -1) : target[1]);
+    if (!href) return { nodes: children, end };
+    const label = children.length ? children : [{ type: "text", text: href }];
+    return { nodes: [{ type: "link", href, children: label }], end };
+  }
+  const MAX_LABEL = 1000;
+  // After "(": a URL (in <>, or without spaces, with balanced parentheses), an optional title, ")".
+  const DESTINATION =
+    /[ \t]*(<[^<>\n]*>|[^\s()<>]*(?:\([^\s()<>]*\)[^\s()<>]*)*)(?:[ \t]+(?:"[^"\n]*"|'[^'\n]*'))?[ \t]*\)/y;
+
+  // The "]" that closes the "[" at `start` (brackets nest; code and escapes do not count); -1 if
+  // none within MAX_LABEL characters: no link text is longer, and text full of "[" stays fast.
+  function labelEnd(source, start) {
+    let nesting = 0;
+    for (let i = start; i < Math.min(source.length, start + MAX_LABEL); i += 1) {
+      const char = source[i];
+      if (char === "\\") i += 1;
+      else if (char === "`") {
+        const span = codeSpanAt(source, i);
+        i = (span ? span.end : i + runAt(source, i)) - 1;
+      } else if (char === "[") nesting += 1;
+      else if (char === "]" && --nesting === 0) return i;
+    }
+    return -1;
+  }
+
+  // *em*, _em_, **strong**, __strong__, ***both***: the opening run must touch a word after it
+  // (and "_" not be inside one, as in snake_case), and a run of the same length closes it.
+  function emphasisAt(source, start, depth, inLink, misses) {
+    const char = source[start];
+    const length = runAt(source, start);
+    const after = source[start + length] || " ";
+    if (length > 3 || SPACE.test(after) || (char === "_" && WORD.test(source[start - 1] || " "))) return null;
+    const close = closerAt(source, start + length, char.repeat(length), misses);
+    if (close < 0) return null;
+    const children = parseInline(source.slice(start + length, close), depth + 1, inLink);
+    const node = length === 1 ? { type: "em", children }
+      : length === 2 ? { type: "strong", children }
+        : { type: "strong", children: [{ type: "em", children }] };
+    return { nodes: [node], end: close + length };
+  }
+
+  // Where the run (`closing`: "*", "__"…) that closes emphasis opened just before `from` starts;
+  // -1 if there is none (yet).
+  function closerAt(source, from, closing, misses) {
+    const char = closing[0], length = closing.length;
+    if (from >= (misses.get(closing) ?? Infinity)) return -1;
+    for (let i = from; i < source.length;) {
+      if (source[i] === "\\") { i += 2; continue; }
+      if (source[i] === "`") {
+        const span = codeSpanAt(source, i);
+        i = span ? span.end : i + runAt(source, i);
+        continue;
+      }
+      if (source[i] !== char) { i += 1; continue; }
+      const run = runAt(source, i);
+      const after = source[i + run] || " ";
+      if (run === length && i > from && !SPACE.test(source[i - 1]) && !(char === "_" && WORD.test(after))) return i;
+      i += run;
+    }
+    misses.set(closing, from);
+    return -1;
+  }
+
+  // Adjacent text nodes as one (a link dropped for its URL leaves its text beside other text).
+  function mergeText(nodes) {
+    const merged = [];
+    for (const node of nodes) {
+      const last = merged[merged.length - 1];
+      if (node.type === "text" && last && last.type === "text") {
+        merged[merged.length - 1] = { type: "text", text: last.text + node.text };
+      } else {
+        merged.push(node);
+      }
+    }
+    return merged;
+  }
+
+  // ---- Markdown, drawn ------------------------------------------------------------------------
+
+  // Replaces `node`'s children with `text` read as Markdown (`parseMarkdown`), built as DOM nodes:
+  // every text goes in as a text node, every link is an http(s) URL opened in a new tab.
+  function renderMarkdown(node, text) {
+    node.replaceChildren(...parseMarkdown(text).map(blockNode));
+  }
+
+  function blockNode(block) {
+    if (block.type === "heading") return el("p", {}, el("strong", {}, ...inlineNodes(block.children)));
+    if (block.type === "code") return el("pre", {}, el("code", { text: block.text }));
+    if (block.type === "list") return listNode(block);
+    if (block.type === "table") return tableNode(block);
+    return el("p", {}, ...inlineNodes(block.children));
+  }
+
+  function listNode(list) {
+    const start = list.ordered && list.start !== 1 ? String(list.start) : null;
+    return el(list.ordered ? "ol" : "ul", { start },
+      ...list.items.map((item) => el("li", {}, ...inlineNodes(item.children), ...item.lists.map(listNode))));
+  }
+
+  // In a box of its own, which scrolls sideways when the table is wider than the bubble.
+  function tableNode(table) {
+    const row = (cells, tag) => el("tr", {}, ...cells.map((cell) =>
+      el(tag, tag === "th" ? { scope: "col" } : {}, ...inlineNodes(cell))));
+    return el("div", { class: "table" }, el("table", {},
+      el("thead", {}, row(table.head, "th")), el("tbody", {}, ...table.rows.map((cells) => row(cells, "td")))));
+  }
+
+  const inlineNodes = (nodes) => nodes.map(inlineNode);
+
+  // A string is appended as a text node, never parsed.
+  function inlineNode(node) {
+    if (node.type === "text") return node.text;
+    if (node.type === "break") return el("br");
+    if (node.type === "code") return el("code", { text: node.text });
+    if (node.type === "link") {
+      const attrs = { href: node.href, target: "_blank", rel: "noopener noreferrer nofollow" };
+      return el("a", attrs, ...inlineNodes(node.children));
+    }
+    return el(node.type === "strong" ? "strong" : "em", {}, ...inlineNodes(node.children));
+  }
 
   // ---- Scopes and HTTP ----------------------------------------------------------------------
 
@@ -264,9 +995,12 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
   // Mounts the widget for `config`; returns its scope, whose `destroy()` takes it all away.
   function mount(config) {
     const life = scope();
+    const locale = pickLocale(config.locale, navigator.languages?.length ? navigator.languages : [navigator.language]);
+    const t = translator(locale, config.strings);
     // A tag of our own, reset inline: page rules like `div { … }` cannot reach it, and inherited
-    // properties (letter-spacing, line-height…) stop at it.
-    const host = el("helpyap-widget", { id: "helpyap-widget", style: "all: initial" });
+    // properties (letter-spacing, line-height…) stop at it. Its `lang` is the widget's, not the
+    // page's, for screen readers' voices and for hyphenation.
+    const host = el("helpyap-widget", { id: "helpyap-widget", style: "all: initial", lang: locale });
     document.body.append(host);
     life.own(() => host.remove());
     const root = host.attachShadow({ mode: "open" });
@@ -274,42 +1008,43 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     const side = config.theme?.position === "bottom-left" ? "left" : "right";
     host.style.setProperty("--hy-color", color);
     root.append(el("style", { text: CSS }));
-    const chat = createChat(root, config, side, life);
-    createPopups(root, config.socialProof, side, chat, life);
+    const chat = createChat(root, config, side, life, t, locale);
+    createPopups(root, config.socialProof, side, chat, life, t);
     if (preview) chat.open();
     return life;
   }
 
   // ---- Chat ---------------------------------------------------------------------------------
 
-  function createChat(root, config, side, life) {
+  function createChat(root, config, side, life, t, locale) {
     const launcher = el("button", {
-      class: `launcher ${side}`, type: "button", "aria-label": `Open chat with ${config.name}`,
+      class: `launcher ${side}`, type: "button", "aria-label": t("openChat", { name: config.name }),
       "aria-expanded": "false",
     }, icon(CHAT_PATH));
     // Unread teammates' replies while the chat is closed: a count on the bubble, the last one above it.
     const badge = el("span", { class: "badge", hidden: "", "aria-hidden": "true" });
     launcher.append(badge);
     const teaser = el("button", { class: `teaser ${side}`, type: "button", hidden: "" });
-    const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+    const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": t("conversation") });
     const quick = el("div", { class: "quick" });
     const input = el("textarea", {
-      rows: "1", "aria-label": "Your message", placeholder: "Type your question…",
+      rows: "1", "aria-label": t("messageLabel"), placeholder: t("messagePlaceholder"),
       maxlength: maxLength(config.limits, "messageChars"),
     });
-    const send = el("button", { type: "submit", text: "Send" });
+    const send = el("button", { type: "submit", text: t("send") });
     const form = el("form", {}, input, send);
     const human = el("div", { class: "human", hidden: "" },
-      el("button", { type: "button", text: "Talk to a human", onclick: () => showLeadForm() }));
+      el("button", { type: "button", text: t("talkToHuman"), onclick: () => showLeadForm() }));
     const header = el("header", {},
       el("div", { class: "who" },
         el("div", { class: "name", text: config.name }), el("div", { class: "company", text: config.company || "" })),
       el("button", {
-        type: "button", text: "New chat", "aria-label": "Start a new conversation", onclick: () => newConversation(),
+        type: "button", text: t("newChat"), "aria-label": t("newChatLabel"), onclick: () => newConversation(),
       }),
-      el("button", { type: "button", text: "✕", "aria-label": "Close chat", onclick: () => toggle(false) }));
+      el("button", { type: "button", text: "✕", "aria-label": t("closeChat"), onclick: () => toggle(false) }));
     const panel = el("div", {
-      class: `panel ${side}`, role: "dialog", "aria-label": `Chat with ${config.name}`, hidden: "",
+      class: `panel ${side}`, role: "dialog", "aria-label": t("chatWith", { name: config.name }), hidden: "",
+      lang: locale,
     }, header, log, quick, human, form);
     root.append(panel, teaser, launcher);
 
@@ -327,7 +1062,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     function toggle(open, focus = true) {
       panel.hidden = !open;
       launcher.setAttribute("aria-expanded", String(open));
-      launcher.setAttribute("aria-label", open ? "Close chat" : `Open chat with ${config.name}`);
+      launcher.setAttribute("aria-label", open ? t("closeChat") : t("openChat", { name: config.name }));
       if (open) {
         markRead();
         log.scrollTop = log.scrollHeight; // replies may have come while it was closed
@@ -380,9 +1115,18 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       log.scrollTop = log.scrollHeight;
       return node;
     }
+    // An assistant's answer: its Markdown drawn in a first child of its own, so the sources and
+    // thumbs that follow it are not redrawn with it.
+    function answerBubble(text) {
+      const node = bubble("assistant");
+      const body = el("div", { class: "md" });
+      renderMarkdown(body, String(text ?? ""));
+      node.append(body);
+      return node;
+    }
     function addSources(node, sources) {
       if (!sources.length) return;
-      const list = el("div", { class: "sources" }, el("div", { text: "Sources:" }));
+      const list = el("div", { class: "sources" }, el("div", { text: t("sources") }));
       for (const source of sources) {
         const url = source.url && safeUrl(source.url);
         list.append(url
@@ -396,7 +1140,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     function addFeedback(node, messageId) {
       if (!messageId) return;
       const row = el("div", { class: "feedback" });
-      for (const [rating, label, down] of [["up", "Helpful", false], ["down", "Not helpful", true]]) {
+      for (const [rating, label, down] of [["up", t("helpful"), false], ["down", t("notHelpful"), true]]) {
         const button = el("button", { type: "button", "aria-label": label, "aria-pressed": "false" }, thumb(down));
         button.addEventListener("click", async () => {
           try {
@@ -431,7 +1175,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     const transcript = async () => (await conversation()).messages;
     const leadSent = (lead) => {
       lastStatus = "waiting";
-      return el("div", { class: "msg assistant", text: `Thanks! We will email you at ${lead.email}.` });
+      return el("div", { class: "msg assistant", text: t("leadSent", { email: lead.email }) });
     };
 
     async function restore() {
@@ -455,7 +1199,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     }
 
     // A teammate's name as they chose it, else the team's.
-    const authorName = (message) => message.author?.name || `${config.company || config.name} team`;
+    const authorName = (message) => message.author?.name || t("team", { company: config.company || config.name });
 
     function showStored(message) {
       seen = Math.max(seen, seqOf(message.id));
@@ -467,11 +1211,13 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
         node.prepend(el("div", { class: "author" }, ...picture, authorName(message)));
         return;
       }
-      const node = bubble(message.role === "user" ? "user" : "assistant", message.content);
-      if (message.role !== "user") {
-        addSources(node, message.sources || []);
-        if (message.status === "complete") addFeedback(node, message.id);
+      if (message.role === "user") {
+        bubble("user", message.content);
+        return;
       }
+      const node = answerBubble(message.content);
+      addSources(node, message.sources || []);
+      if (message.status === "complete") addFeedback(node, message.id);
     }
 
     // ---- The conversation, live: teammates' replies and who answers, pushed by the server.
@@ -550,7 +1296,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       unread += 1;
       badge.textContent = String(unread);
       badge.hidden = false;
-      launcher.setAttribute("aria-label", `Open chat with ${config.name}: ${unread} unread`);
+      launcher.setAttribute("aria-label", t("openChatUnread", { name: config.name, count: unread }));
       const text = String(message.content || "");
       teaser.replaceChildren(el("strong", { text: authorName(message) }),
         el("span", { text: text.length > 140 ? `${text.slice(0, 140)}…` : text }));
@@ -568,7 +1314,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       busy = true; send.disabled = true;
       quick.replaceChildren();
       bubble("user", text);
-      const reply = el("div", { class: "msg assistant typing", "aria-label": "Assistant is typing" },
+      const reply = el("div", { class: "msg assistant typing", "aria-label": t("typing") },
         el("span"), el("span"), el("span"));
       log.append(reply);
       log.scrollTop = log.scrollHeight;
@@ -584,15 +1330,17 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
             messages: [{ role: "user", content: text }],
           }),
         });
-        if (!response.ok) throw await failure(response, "The assistant is unavailable");
+        if (!response.ok) throw await failure(response, t("unavailable"));
         const newToken = response.headers.get("X-Session-Token");
         if (newToken) { token = newToken; save("token", token); updateHuman(); listen(); }
         await readAnswer(response, reply);
       } catch (error) {
         forgetIfRefused(error, [401, 403]);
         reply.remove();
-        const failed = el("div", { class: "msg error", role: "alert", text: error.message || "Something went wrong." });
-        failed.append(el("button", { type: "button", text: "Retry", onclick: () => { failed.remove(); ask(text); } }));
+        const failed = el("div", { class: "msg error", role: "alert", text: error.message || t("somethingWrong") });
+        failed.append(el("button", {
+          type: "button", text: t("retry"), onclick: () => { failed.remove(); ask(text); },
+        }));
         log.append(failed);
       } finally {
         busy = false; send.disabled = false;
@@ -600,15 +1348,22 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       }
     }
 
-    // The AI SDK UI message stream: SSE lines of JSON frames, ending with [DONE].
+    // The AI SDK UI message stream: SSE lines of JSON frames, ending with [DONE]. The text so far
+    // is drawn as Markdown (`answerBubble`'s way) in a first child of `node`.
     async function readAnswer(response, node) {
-      let text = "", streamError = null, messageId = null;
+      let text = "", streamError = null, messageId = null, drawing = false;
       const sources = [];
+      const body = el("div", { class: "md" });
       const started = () => {
         if (!node.classList.contains("typing")) return;
         node.classList.remove("typing");
         node.removeAttribute("aria-label");
-        node.textContent = "";
+        node.replaceChildren(body);
+      };
+      const draw = () => {
+        drawing = false;
+        renderMarkdown(body, text);
+        log.scrollTop = log.scrollHeight;
       };
       const frameIn = (frame) => {
         if (frame.type === "start") {
@@ -617,15 +1372,17 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
         } else if (frame.type === "text-delta") {
           started();
           text += frame.delta;
-          node.textContent = text;
-          log.scrollTop = log.scrollHeight;
+          // The frames of one network read are handled in one go, and a microtask waits for the
+          // last of them: the answer is parsed and drawn once per read, not once per delta.
+          if (!drawing) { drawing = true; queueMicrotask(draw); }
         } else if (frame.type === "source-url") sources.push({ url: frame.url, title: frame.title });
         else if (frame.type === "source-document") sources.push({ title: frame.title });
         else if (frame.type === "data-handoff") {
           // Who answers: a teammate (the message waits for them), or the assistant again.
           lastStatus = frame.data?.status;
           node.before(el("div", { class: "msg status", role: "status", text: String(frame.data?.text || "") }));
-        } else if (frame.type === "error") streamError = frame.errorText;
+        } else if (frame.type === "data-action") actionIn(frame.data?.action, node);
+        else if (frame.type === "error") streamError = frame.errorText;
       };
       await readData(response, (data) => {
         if (data === "[DONE]") return;
@@ -634,10 +1391,24 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
         frameIn(frame);
       });
       started();
+      draw();
       if (!text) node.remove();
       else addSources(node, sources);
       if (text && !streamError) addFeedback(node, messageId);
-      if (streamError) throw new Error(text ? "The answer was cut off." : streamError);
+      if (streamError) throw new Error(text ? t("cutOff") : streamError);
+    }
+
+    // What an answer's `data-action` frame asks for: "contact" — the visitor asked for a person:
+    // the contact form, at once; "offer-contact" — the assistant found nothing: a button under
+    // the answer that opens it. Actions this widget does not know are left to newer ones.
+    function actionIn(action, answer) {
+      if (action === "contact") showLeadForm();
+      else if (action === "offer-contact") offerContact(answer);
+    }
+    function offerContact(answer) {
+      if (answer.nextElementSibling?.classList.contains("offer")) return;
+      answer.after(el("div", { class: "offer" },
+        el("button", { type: "button", text: t("talkToHuman"), onclick: () => showLeadForm() })));
     }
 
     // A visitor the assistant could not help leaves an email for a human.
@@ -650,20 +1421,20 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       const name = el("input", { type: "text", autocomplete: "name", maxlength: maxLength(limits, "leadNameChars") });
       const message = el("textarea", { rows: "2", maxlength: maxLength(limits, "leadMessageChars") });
       const status = el("div", { role: "status" });
-      const leadForm = el("form", { class: "lead", "aria-label": "Contact a human" },
-        el("div", { text: "Leave your email and a person from our team will get back to you." }),
-        el("label", {}, "Email", email), el("label", {}, "Name (optional)", name),
-        el("label", {}, "Message (optional)", message), status,
-        el("button", { type: "submit", text: "Send to a human" }));
+      const leadForm = el("form", { class: "lead", "aria-label": t("leadLabel") },
+        el("div", { text: t("leadIntro") }),
+        el("label", {}, t("leadEmail"), email), el("label", {}, t("leadName"), name),
+        el("label", {}, t("leadMessage"), message), status,
+        el("button", { type: "submit", text: t("leadSubmit") }));
       leadForm.addEventListener("submit", async (event) => {
         event.preventDefault();
-        status.textContent = "Sending…";
+        status.textContent = t("leadSending");
         // The live "waiting" news this brings says what the confirmation says: not shown.
         const before = lastStatus;
         lastStatus = "waiting";
         try {
           await call("POST", "/api/widget/lead", {
-            fallback: "Could not send",
+            fallback: t("leadFailed"),
             body: {
               projectSlug: project, sessionId, sessionToken: token,
               email: email.value, name: name.value, message: message.value,
@@ -686,7 +1457,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
 
   // ---- Social-proof popups ------------------------------------------------------------------
 
-  function createPopups(root, rules, side, chat, life) {
+  function createPopups(root, rules, side, chat, life, t) {
     if (!rules || !rules.enabled) return;
     if (!rules.showOnMobile && matchMedia("(max-width: 640px)").matches) return;
     if (preview) {
@@ -695,7 +1466,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
         message: "Sarah K. bought the Pro Plan",
       };
       return root.append(el("div", { class: `popup ${side} sample`, role: "status" },
-        el("span", { text: popupText(sample) }), el("span", { class: "when", text: "just now" })));
+        el("span", { text: popupText(sample) }), el("span", { class: "when", text: t("justNow") })));
     }
     const shownKey = key("popupsShown");
     let shown = Number(sessionStorageGet() || 0);
@@ -752,7 +1523,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     function popupText(event) {
       let template = rules.templates[event.type] || "{message}";
       const fields = {
-        name: rules.anonymize ? "Someone" : event.name || "Someone",
+        name: rules.anonymize ? t("someone") : event.name || t("someone"),
         location: event.location, product: event.product, message: event.message,
       };
       if (!fields.location) template = template.replace(/ from \{location\}/g, "");
@@ -763,10 +1534,11 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
 
     function ago(createdAt) {
       const minutes = Math.round((Date.now() - Date.parse(createdAt)) / 60000);
-      if (minutes < 1) return "just now";
-      if (minutes < 60) return `${minutes} minute${minutes === 1 ? "" : "s"} ago`;
+      const counted = (count, one, many) => t(count === 1 ? one : many, { count });
+      if (minutes < 1) return t("justNow");
+      if (minutes < 60) return counted(minutes, "minuteAgo", "minutesAgo");
       const hours = Math.round(minutes / 60);
-      return hours < 24 ? `${hours} hour${hours === 1 ? "" : "s"} ago` : `${Math.round(hours / 24)} days ago`;
+      return hours < 24 ? counted(hours, "hourAgo", "hoursAgo") : counted(Math.round(hours / 24), "dayAgo", "daysAgo");
     }
 
     // WebSocket first; SSE when sockets are blocked; polling when both are.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{ErrorKind, Failure, StoreError};
+use crate::intent::Intent;
 use crate::secret::SecretHash;
 
 /// A stored session: who it belongs to, the hash of its token, and who answers it.
@@ -148,6 +149,10 @@ pub struct MessageRecord {
     /// How visitors see the author of an `Agent` message, as their profile was when they wrote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
+    /// An assistant reply to small talk or a request for a person, not to a question: neither
+    /// answered nor unanswered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<Intent>,
 }
 
 /// The name and picture a teammate's reply is shown with (from their profile).
@@ -174,6 +179,7 @@ impl MessageRecord {
     /// model failed. (An answer the visitor walked away from is neither.)
     pub fn is_unanswered(&self) -> bool {
         self.role == Role::Assistant
+            && self.intent.is_none()
             && match self.status {
                 MessageStatus::Complete => self.sources.is_empty(),
                 MessageStatus::Failed => true,
@@ -214,8 +220,28 @@ pub enum ChatEvent {
     Handoff(ConversationStatus),
     Delta(String),
     Sources(Vec<Source>),
+    /// What the widget should do after the answer: after the sources, before `Finished`.
+    Action(AnswerAction),
     Finished,
     Failed(String),
+}
+
+/// Something the widget does after an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerAction {
+    /// The visitor asked for a person: open the contact form.
+    Contact,
+    /// The assistant found nothing: offer the contact form with a button.
+    OfferContact,
+}
+
+impl AnswerAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnswerAction::Contact => "contact",
+            AnswerAction::OfferContact => "offer-contact",
+        }
+    }
 }
 
 /// Longest reply a teammate may send, in characters.

@@ -1,176 +1,24 @@
 //! A project's knowledge base: documents cut into passages, and BM25 search over them.
 //!
-//! Documents are stored in sled (the truth); the tantivy index lives in memory and is rebuilt
-//! from the store whenever the project actor starts or its documents change, so it can never
-//! drift from what is stored. This module turns raw Markdown, HTML or text into documents and
-//! answers searches; it does not decide what to do with the passages.
+//! Documents are stored in the store (the truth); the tantivy index lives in memory and is
+//! rebuilt from the store whenever the project actor starts or its documents or languages
+//! change, so it can never drift from what is stored. This module turns raw Markdown, HTML or
+//! text into documents, answers searches, picks the lines that answer a question and tells
+//! which documents an answer used; it does not decide what to say when nothing matches.
+
+pub(crate) mod analysis;
+mod extract;
+mod index;
 
 use serde::{Deserialize, Serialize};
-use tantivy::collector::TopDocs;
-use tantivy::query::QueryParser;
-use tantivy::schema::{
-    Field, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions, Value,
-};
-use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
-};
-use tantivy::{Index, IndexReader, TantivyDocument};
+
+pub use extract::Extract;
+pub use index::KnowledgeIndex;
+
+use crate::language::Lang;
 
 /// Passages are cut at paragraph boundaries once they reach about this many characters.
 const PASSAGE_TARGET_CHARS: usize = 700;
-/// A passage scoring below this share of the best one is not relevant enough to show.
-const RELATIVE_SCORE_FLOOR: f32 = 0.35;
-const ANALYZER: &str = "helpyap_en";
-
-/// NLTK's English stop words. tantivy's own list (Lucene's) keeps "you", "your", "what", "how",
-/// "do"… — the words every visitor question starts with — and they would match every document.
-const STOP_WORDS: &[&str] = &[
-    "i",
-    "me",
-    "my",
-    "myself",
-    "we",
-    "our",
-    "ours",
-    "ourselves",
-    "you",
-    "your",
-    "yours",
-    "yourself",
-    "yourselves",
-    "he",
-    "him",
-    "his",
-    "himself",
-    "she",
-    "her",
-    "hers",
-    "herself",
-    "it",
-    "its",
-    "itself",
-    "they",
-    "them",
-    "their",
-    "theirs",
-    "themselves",
-    "what",
-    "which",
-    "who",
-    "whom",
-    "this",
-    "that",
-    "these",
-    "those",
-    "am",
-    "is",
-    "are",
-    "was",
-    "were",
-    "be",
-    "been",
-    "being",
-    "have",
-    "has",
-    "had",
-    "having",
-    "do",
-    "does",
-    "did",
-    "doing",
-    "a",
-    "an",
-    "the",
-    "and",
-    "but",
-    "if",
-    "or",
-    "because",
-    "as",
-    "until",
-    "while",
-    "of",
-    "at",
-    "by",
-    "for",
-    "with",
-    "about",
-    "against",
-    "between",
-    "into",
-    "through",
-    "during",
-    "before",
-    "after",
-    "above",
-    "below",
-    "to",
-    "from",
-    "up",
-    "down",
-    "in",
-    "out",
-    "on",
-    "off",
-    "over",
-    "under",
-    "again",
-    "further",
-    "then",
-    "once",
-    "here",
-    "there",
-    "when",
-    "where",
-    "why",
-    "how",
-    "all",
-    "any",
-    "both",
-    "each",
-    "few",
-    "more",
-    "most",
-    "other",
-    "some",
-    "such",
-    "no",
-    "nor",
-    "not",
-    "only",
-    "own",
-    "same",
-    "so",
-    "than",
-    "too",
-    "very",
-    "s",
-    "t",
-    "can",
-    "will",
-    "just",
-    "don",
-    "should",
-    "now",
-    "d",
-    "ll",
-    "m",
-    "o",
-    "re",
-    "ve",
-    "y",
-    "could",
-    "would",
-    "please",
-    "hi",
-    "hello",
-    "thanks",
-    "tell",
-    "know",
-    "want",
-    "need",
-    "get",
-];
 
 /// Documents' formats, by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +61,8 @@ pub struct Passage {
     pub url: Option<String>,
     pub text: String,
     pub score: f32,
+    /// The language it was indexed (and found) in.
+    pub lang: Lang,
 }
 
 impl Document {
@@ -239,128 +89,6 @@ impl Document {
             passages: cut_passages(&text),
             fetched: false,
         }
-    }
-}
-
-/// The in-memory BM25 index of one project's passages.
-pub struct KnowledgeIndex {
-    reader: IndexReader,
-    query_parser: QueryParser,
-    analyzer: TextAnalyzer,
-    fields: Fields,
-    n_passages: usize,
-}
-
-impl std::fmt::Debug for KnowledgeIndex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KnowledgeIndex")
-            .field("n_passages", &self.n_passages)
-            .finish()
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Fields {
-    title: Field,
-    body: Field,
-    document: Field,
-    url: Field,
-}
-
-impl KnowledgeIndex {
-    pub fn build(documents: &[Document]) -> Result<KnowledgeIndex, tantivy::TantivyError> {
-        let indexed = TextOptions::default()
-            .set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer(ANALYZER)
-                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-            )
-            .set_stored();
-        let mut schema = Schema::builder();
-        let fields = Fields {
-            title: schema.add_text_field("title", indexed.clone()),
-            body: schema.add_text_field("body", indexed),
-            document: schema.add_text_field("document", STORED),
-            url: schema.add_text_field("url", STORED),
-        };
-        let index = Index::create_in_ram(schema.build());
-        let analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
-            .filter(RemoveLongFilter::limit(40))
-            .filter(LowerCaser)
-            .filter(StopWordFilter::remove(
-                STOP_WORDS.iter().map(|word| word.to_string()),
-            ))
-            .filter(Stemmer::new(Language::English))
-            .build();
-        index.tokenizers().register(ANALYZER, analyzer.clone());
-
-        // The smallest budget tantivy allows; a project's help center is small.
-        let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 15_000_000)?;
-        let mut n_passages = 0;
-        for document in documents {
-            n_passages += document.passages.len();
-            for passage in &document.passages {
-                let mut entry = TantivyDocument::default();
-                entry.add_text(fields.title, &document.title);
-                entry.add_text(fields.body, passage);
-                entry.add_text(fields.document, &document.id);
-                entry.add_text(fields.url, document.url.as_deref().unwrap_or(""));
-                writer.add_document(entry)?;
-            }
-        }
-        writer.commit()?;
-        let reader = index.reader()?;
-        let mut query_parser = QueryParser::for_index(&index, vec![fields.title, fields.body]);
-        query_parser.set_field_boost(fields.title, 2.0);
-        Ok(KnowledgeIndex {
-            reader,
-            query_parser,
-            analyzer,
-            fields,
-            n_passages,
-        })
-    }
-
-    /// The best passages for `question`, best first; empty when nothing relevant matches.
-    pub fn search(&self, question: &str, limit: usize) -> Vec<Passage> {
-        // Search the question's content words only: query syntax in it is noise, and a
-        // question of stop words alone must match nothing (the parser would match everything).
-        let mut analyzer = self.analyzer.clone();
-        let mut tokens = analyzer.token_stream(question);
-        let mut terms = Vec::new();
-        while tokens.advance() {
-            terms.push(tokens.token().text.clone());
-        }
-        if terms.is_empty() {
-            return Vec::new();
-        }
-        let (query, _errors) = self.query_parser.parse_query_lenient(&terms.join(" "));
-        let searcher = self.reader.searcher();
-        let Ok(hits) = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score()) else {
-            return Vec::new();
-        };
-        let best = hits.first().map(|(score, _)| *score).unwrap_or(0.0);
-        hits.into_iter()
-            .filter(|(score, _)| *score > 0.0 && *score >= best * RELATIVE_SCORE_FLOOR)
-            .filter_map(|(score, address)| {
-                let stored: TantivyDocument = searcher.doc(address).ok()?;
-                let text_of = |field| {
-                    stored
-                        .get_first(field)
-                        .and_then(|value| value.as_str())
-                        .unwrap_or("")
-                        .to_owned()
-                };
-                let url = text_of(self.fields.url);
-                Some(Passage {
-                    document_id: text_of(self.fields.document),
-                    title: text_of(self.fields.title),
-                    url: (!url.is_empty()).then_some(url),
-                    text: text_of(self.fields.body),
-                    score,
-                })
-            })
-            .collect()
     }
 }
 

@@ -26,7 +26,7 @@ use crate::feed::{Feed, FeedFull, FeedSettings, Replay, Subscription};
 use crate::knowledge::{Document, KnowledgeIndex};
 use crate::lead::{self, LeadRecord};
 use crate::nodes::FanOut;
-use crate::records::{HOUR_MS, ProjectRecord};
+use crate::records::{AssistantSettings, HOUR_MS, ProjectRecord};
 use crate::secret::SecretHash;
 use crate::social_proof::{InvalidEvent, NewEvent, SocialProofEvent};
 use crate::store::{Store, StoreError};
@@ -130,6 +130,7 @@ pub struct ProjectSettings {
     /// See [`ProjectRecord::retention_days`].
     pub retention_days: Option<u32>,
     pub push_secret: Option<SecretHash>,
+    pub assistant: AssistantSettings,
 }
 
 impl ProjectSettings {
@@ -140,7 +141,9 @@ impl ProjectSettings {
         widget: WidgetSettings,
         allowed_origins: &[String],
         retention_days: Option<u32>,
+        assistant: AssistantSettings,
     ) -> Result<ProjectSettings, InvalidSetting> {
+        assistant.validate()?;
         let allowed_origins = allowed_origins
             .iter()
             .map(|origin| normalize_origin(origin))
@@ -157,6 +160,7 @@ impl ProjectSettings {
             seed_digest: None,
             retention_days,
             push_secret: None,
+            assistant,
         })
     }
 }
@@ -183,6 +187,7 @@ pub struct ProjectSnapshot {
     pub allowed_origins: Vec<String>,
     pub retention_days: Option<u32>,
     pub widget: WidgetSettings,
+    pub assistant: AssistantSettings,
     /// BM25 index of the project's documents, rebuilt whenever they change.
     pub knowledge: Arc<KnowledgeIndex>,
 }
@@ -284,6 +289,7 @@ impl Actor for Project {
         let stored_events = args.store.events_after(&args.slug, 0).await?;
         let knowledge = Arc::new(KnowledgeIndex::build(
             &args.store.documents(&args.slug).await?,
+            &record.assistant.languages,
         )?);
         let retain_events = args.feed.replay_events.max(1) as u64;
         let feed = Feed::new(
@@ -555,7 +561,8 @@ impl ProjectState {
         }
         if stored.knowledge_revision != self.record.knowledge_revision {
             let documents = self.store.documents(&stored.slug).await?;
-            let knowledge = KnowledgeIndex::build(&documents).map_err(ProjectError::Index)?;
+            let knowledge = KnowledgeIndex::build(&documents, &stored.assistant.languages)
+                .map_err(ProjectError::Index)?;
             self.knowledge = Arc::new(knowledge);
         }
         self.record = stored;
@@ -577,6 +584,16 @@ impl ProjectState {
         record.widget = settings.widget;
         record.allowed_origins = settings.allowed_origins;
         record.retention_days = settings.retention_days;
+        if record.assistant.languages != settings.assistant.languages {
+            // Documents are indexed per language: the index is rebuilt here, and on the other
+            // nodes when they see the revision move.
+            let documents = self.store.documents(&record.slug).await?;
+            let knowledge = KnowledgeIndex::build(&documents, &settings.assistant.languages)
+                .map_err(ProjectError::Index)?;
+            self.knowledge = Arc::new(knowledge);
+            record.knowledge_revision = Uuid::new_v4();
+        }
+        record.assistant = settings.assistant;
         if let Some(digest) = settings.seed_digest {
             record.seed_digest = Some(digest);
         }
@@ -645,7 +662,8 @@ impl ProjectState {
     /// Replaces the knowledge base, then moves the record's knowledge revision so other nodes
     /// rebuild their index from the stored documents.
     async fn set_documents(&mut self, documents: Vec<Document>) -> Result<(), ProjectError> {
-        let knowledge = KnowledgeIndex::build(&documents).map_err(ProjectError::Index)?;
+        let knowledge = KnowledgeIndex::build(&documents, &self.record.assistant.languages)
+            .map_err(ProjectError::Index)?;
         let record = ProjectRecord {
             knowledge_revision: Uuid::new_v4(),
             ..self.current_record().await?
@@ -678,6 +696,7 @@ impl ProjectState {
             allowed_origins: self.record.allowed_origins.clone(),
             retention_days: self.record.retention_days,
             widget: self.record.widget.clone(),
+            assistant: self.record.assistant.clone(),
             knowledge: self.knowledge.clone(),
         };
         self.board

@@ -10,13 +10,63 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::language::Lang;
 use crate::secret::SecretHash;
-use crate::widget::WidgetSettings;
+use crate::widget::{InvalidSetting, WidgetSettings};
 
 pub use crate::chat::{MessageRecord, SessionRecord};
 pub use crate::knowledge::Document;
 pub use crate::lead::LeadRecord;
 pub use crate::social_proof::{EventCounts, EventKind, SocialProofEvent};
+
+/// Longest owner instructions, in characters.
+pub const INSTRUCTIONS_MAX_CHARS: usize = 2000;
+
+/// How a project's assistant answers. Not public: the widget config never shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AssistantSettings {
+    /// The languages its documents are in and questions are searched in; the first is the
+    /// main one (answers in other languages fall back to it).
+    #[schema(min_items = 1, max_items = 7)]
+    pub languages: Vec<Lang>,
+    /// Tone, do's and don'ts, escalation rules: added to a model's instructions after the
+    /// fixed grounding rules, which they cannot lift. The extractive provider has no use for
+    /// them.
+    #[schema(max_length = 2000)]
+    pub instructions: String,
+}
+
+impl Default for AssistantSettings {
+    fn default() -> Self {
+        AssistantSettings {
+            languages: vec![Lang::En],
+            instructions: String::new(),
+        }
+    }
+}
+
+impl AssistantSettings {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let invalid = |field, reason: &str| InvalidSetting {
+            field,
+            reason: reason.to_owned(),
+        };
+        if self.languages.is_empty() {
+            return Err(invalid("assistant.languages", "name at least one language"));
+        }
+        let mut seen = self.languages.clone();
+        seen.sort();
+        seen.dedup();
+        if seen.len() != self.languages.len() {
+            return Err(invalid("assistant.languages", "names a language twice"));
+        }
+        if self.instructions.chars().count() > INSTRUCTIONS_MAX_CHARS {
+            return Err(invalid("assistant.instructions", "at most 2000 characters"));
+        }
+        Ok(())
+    }
+}
 
 /// One hour in milliseconds: the bucket of hourly counts.
 pub const HOUR_MS: u64 = 3_600_000;
@@ -41,6 +91,10 @@ pub struct ProjectRecord {
     /// Changes whenever the knowledge base does, so other nodes know to rebuild their index.
     #[serde(default)]
     pub knowledge_revision: Uuid,
+    /// How the assistant answers: languages and the owner's instructions. Records stored
+    /// before it existed answer in English with none.
+    #[serde(default)]
+    pub assistant: AssistantSettings,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
 }

@@ -8,6 +8,7 @@
 //! the supervisor evicts it to stay under `max_sessions_in_memory` (never while answering); the
 //! engine starts it again from the store on the next request.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -20,11 +21,14 @@ use uuid::Uuid;
 
 use crate::activity::{Activities, Change};
 use crate::chat::{
-    Author, ChatError, ChatEvent, ConversationStatus, Feedback, Handoff, HandoffChange,
-    LeadContact, MessageRecord, MessageStatus, Role, SessionRecord, Source, Transcript,
-    new_session_token,
+    AnswerAction, Author, ChatError, ChatEvent, ConversationStatus, Feedback, Handoff,
+    HandoffChange, LeadContact, MessageRecord, MessageStatus, Role, SessionRecord, Source,
+    Transcript, new_session_token,
 };
-use crate::llm::{LlmError, LlmProvider, LlmStats, Prompt, TextStream, Turn, system_prompt};
+use crate::intent::{self, Intent};
+use crate::knowledge::{KnowledgeIndex, Passage};
+use crate::llm::extractive::split_deltas;
+use crate::llm::{LlmError, LlmProvider, LlmStats, Persona, Prompt, TextStream, Turn};
 use crate::nodes::{AnswerLease, AnswerLeases};
 use crate::project::ProjectSnapshot;
 use crate::secret::SecretHash;
@@ -32,8 +36,6 @@ use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 use crate::webhook::WebhookEvent;
 
-/// Passages put into a prompt.
-const PASSAGES_PER_ANSWER: usize = 3;
 /// `chat.handoff_timeout`'s default.
 pub const DEFAULT_HANDOFF_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -164,6 +166,7 @@ pub struct GenerationEnded {
     answer: String,
     sources: Vec<Source>,
     status: MessageStatus,
+    intent: Option<Intent>,
 }
 
 pub struct SessionArguments {
@@ -386,33 +389,24 @@ impl SessionState {
             handed_back = true;
         }
 
-        let passages = ask
-            .snapshot
-            .knowledge
-            .search(&ask.question, PASSAGES_PER_ANSWER);
-        let widget = &ask.snapshot.widget;
         let models = self.engine.models();
-        let prompt = Prompt {
-            system: system_prompt(&widget.name, &widget.company, &passages),
-            history: self.history(models.history_messages),
-            question: ask.question.clone(),
-            passages,
-        };
-        let texts = match models.provider.answer(&prompt) {
-            Ok(texts) => texts,
-            // Refused at once (at capacity, or the circuit is open): the fallback answers.
-            Err(refusal @ (LlmError::Overloaded | LlmError::CircuitOpen)) => {
-                let refused = match refusal {
-                    LlmError::Overloaded => ChatError::Overloaded,
-                    _ => ChatError::Unavailable,
+        let knowledge = ask.snapshot.knowledge.clone();
+        let intent = intent::detect(&ask.question);
+        let (prompt, texts) = match intent {
+            // Small talk and asking for a person get a short reply of our own, model or not.
+            Some((intent, lang)) => (None, canned(intent.reply(lang))),
+            None => {
+                let history = self.history(models.history_messages);
+                let widget = &ask.snapshot.widget;
+                let persona = Persona {
+                    name: &widget.name,
+                    company: &widget.company,
+                    instructions: &ask.snapshot.assistant.instructions,
                 };
-                let Some(fallback) = &models.fallback else {
-                    return Err(refused);
-                };
-                LlmStats::count(&self.engine.stats.fallbacks);
-                fallback.answer(&prompt).map_err(|_| refused)?
+                let prompt = Prompt::new(&ask.question, history, &ask.snapshot.knowledge, persona);
+                let texts = self.start_answer(&models, &prompt)?;
+                (Some(prompt), texts)
             }
-            Err(_) => return Err(ChatError::Unavailable),
         };
 
         // The question is durable before any of the answer is sent.
@@ -430,18 +424,23 @@ impl SessionState {
         }
         self.add_message(visitor_message(ask.question)).await?;
 
-        let sources = sources_of(&prompt);
-        let fallback = models.fallback.clone().map(|provider| (provider, prompt));
+        let passages = prompt
+            .as_ref()
+            .map(|prompt| prompt.passages.clone())
+            .unwrap_or_default();
+        let fallback = models.fallback.clone().zip(prompt);
         LlmStats::count(&self.engine.stats.answers);
         let relay = Relay {
             texts: Some(texts),
             fallback,
-            sources,
+            knowledge,
+            passages,
+            intent: intent.map(|(intent, _)| intent),
             answer: String::new(),
             session: myself,
             stats: self.engine.stats.clone(),
             reported: false,
-            then: None,
+            then: VecDeque::new(),
         };
         self.answering = Some(lease);
         let mut events = answer_stream(relay);
@@ -455,6 +454,26 @@ impl SessionState {
             new_token,
             events,
         })
+    }
+
+    /// The model's answer to `prompt`, or the fallback's when the model refuses at once (at
+    /// capacity, or its circuit is open).
+    fn start_answer(&self, models: &Models, prompt: &Prompt) -> Result<TextStream, ChatError> {
+        match models.provider.answer(prompt) {
+            Ok(texts) => Ok(texts),
+            Err(refusal @ (LlmError::Overloaded | LlmError::CircuitOpen)) => {
+                let refused = match refusal {
+                    LlmError::Overloaded => ChatError::Overloaded,
+                    _ => ChatError::Unavailable,
+                };
+                let Some(fallback) = &models.fallback else {
+                    return Err(refused);
+                };
+                LlmStats::count(&self.engine.stats.fallbacks);
+                fallback.answer(prompt).map_err(|_| refused)
+            }
+            Err(_) => Err(ChatError::Unavailable),
+        }
     }
 
     async fn rate(
@@ -505,6 +524,7 @@ impl SessionState {
             feedback: None,
             author: Some(author.email.clone()),
             signature: Some(author.signature),
+            intent: None,
         };
         let message = self.add_message(message).await?;
         // From the record as it is now (adding the message may have read it again).
@@ -693,6 +713,7 @@ impl SessionState {
                 feedback: None,
                 author: None,
                 signature: None,
+                intent: ended.intent,
             })
             .await;
         match stored {
@@ -724,7 +745,13 @@ fn visitor_message(text: String) -> MessageRecord {
         feedback: None,
         author: None,
         signature: None,
+        intent: None,
     }
+}
+
+/// A reply of our own, streamed like a model's.
+fn canned(reply: &str) -> TextStream {
+    Box::pin(stream::iter(split_deltas(reply).into_iter().map(Ok)))
 }
 
 fn answer_stream(relay: Relay) -> AnswerStream {
@@ -740,19 +767,23 @@ struct Relay {
     texts: Option<TextStream>,
     /// Answers instead when `texts` fails before any text.
     fallback: Option<(Arc<dyn LlmProvider>, Prompt)>,
-    sources: Vec<Source>,
+    knowledge: Arc<KnowledgeIndex>,
+    /// What the answer may cite, best first.
+    passages: Vec<Passage>,
+    /// Set when the reply is to small talk or a request for a person, not a question.
+    intent: Option<Intent>,
     answer: String,
     session: ActorRef<SessionMessage>,
     stats: Arc<LlmStats>,
     /// The session has been told how the answer ended.
     reported: bool,
-    /// The event due after this one: `Finished`, after the sources.
-    then: Option<ChatEvent>,
+    /// Events due after this one: after the sources, the action and `Finished`.
+    then: VecDeque<ChatEvent>,
 }
 
 impl Relay {
     async fn next_event(&mut self) -> Option<ChatEvent> {
-        if let Some(event) = self.then.take() {
+        if let Some(event) = self.then.pop_front() {
             return Some(event);
         }
         loop {
@@ -791,10 +822,31 @@ impl Relay {
     async fn complete(&mut self) -> ChatEvent {
         self.texts = None;
         self.reported = true;
+        let answer = std::mem::take(&mut self.answer);
+        let sources = match self.intent {
+            Some(_) => Vec::new(),
+            None => self
+                .knowledge
+                .cited(&answer, &self.passages)
+                .into_iter()
+                .map(|passage| Source {
+                    id: passage.document_id.clone(),
+                    title: passage.title.clone(),
+                    url: passage.url.clone(),
+                })
+                .collect(),
+        };
+        let action = match self.intent {
+            Some(Intent::Human) => Some(AnswerAction::Contact),
+            Some(_) => None,
+            None if sources.is_empty() => Some(AnswerAction::OfferContact),
+            None => None,
+        };
         let ended = GenerationEnded {
-            answer: std::mem::take(&mut self.answer),
-            sources: self.sources.clone(),
+            answer,
+            sources: sources.clone(),
             status: MessageStatus::Complete,
+            intent: self.intent,
         };
         let stored = self
             .session
@@ -805,12 +857,12 @@ impl Relay {
             .await;
         match stored {
             Ok(CallResult::Success(Ok(()))) => {
-                let sources = std::mem::take(&mut self.sources);
-                if sources.is_empty() {
-                    return ChatEvent::Finished;
+                if !sources.is_empty() {
+                    self.then.push_back(ChatEvent::Sources(sources));
                 }
-                self.then = Some(ChatEvent::Finished);
-                ChatEvent::Sources(sources)
+                self.then.extend(action.map(ChatEvent::Action));
+                self.then.push_back(ChatEvent::Finished);
+                self.then.pop_front().expect("finished is queued")
             }
             _ => ChatEvent::Failed("the answer could not be saved".into()),
         }
@@ -825,6 +877,7 @@ impl Relay {
             answer: std::mem::take(&mut self.answer),
             sources: Vec::new(),
             status,
+            intent: self.intent,
         };
         let _ = self
             .session
@@ -838,22 +891,4 @@ impl Drop for Relay {
             self.report_unfinished(MessageStatus::Interrupted);
         }
     }
-}
-
-/// One source per document the prompt's passages came from, best first.
-fn sources_of(prompt: &Prompt) -> Vec<Source> {
-    let mut sources: Vec<Source> = Vec::new();
-    for passage in &prompt.passages {
-        if !sources
-            .iter()
-            .any(|source| source.id == passage.document_id)
-        {
-            sources.push(Source {
-                id: passage.document_id.clone(),
-                title: passage.title.clone(),
-                url: passage.url.clone(),
-            });
-        }
-    }
-    sources
 }

@@ -4,7 +4,11 @@
 //! rules. It does not know where settings come from (config file, dashboard) or how they are
 //! served.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::language::Lang;
 
 pub const NAME_MAX_CHARS: usize = 80;
 pub const WELCOME_MAX_CHARS: usize = 500;
@@ -29,7 +33,30 @@ pub struct WidgetSettings {
     /// Records stored before it existed get the defaults.
     #[serde(default)]
     pub social_proof: SocialProofDisplay,
+    /// The language of the widget's own words (buttons, labels, the contact form): `auto`
+    /// (the visitor's browser language when the widget has it, else English) or a language
+    /// code (`en`, `es`, `de`, `fr`, `pt`, `it`, `nl`). Not in the seed API either.
+    #[serde(default = "auto_locale")]
+    #[schema(example = "auto")]
+    pub locale: String,
+    /// The owner's wording for single widget strings, by key (`leadIntro`, `send`…; the list
+    /// is in the README), in whatever language the owner writes them.
+    #[serde(default)]
+    pub strings: BTreeMap<String, String>,
 }
+
+fn auto_locale() -> String {
+    "auto".to_owned()
+}
+
+/// `locale` values: `auto` or a supported language's code.
+pub fn is_locale(locale: &str) -> bool {
+    locale == "auto" || Lang::from_code(locale).is_some_and(|lang| lang.code() == locale)
+}
+
+pub const STRINGS_MAX: usize = 100;
+pub const STRING_KEY_MAX_CHARS: usize = 40;
+pub const STRING_MAX_CHARS: usize = 300;
 
 /// Display rules for social-proof popups, applied by the widget. Durations in milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -215,6 +242,27 @@ impl WidgetSettings {
                 "must look like #3737f6".into(),
             ));
         }
+        if !is_locale(&self.locale) {
+            return Err(invalid(
+                "locale",
+                "must be auto, en, es, de, fr, pt, it or nl".into(),
+            ));
+        }
+        if self.strings.len() > STRINGS_MAX {
+            return Err(invalid("strings", format!("at most {STRINGS_MAX} entries")));
+        }
+        for (key, value) in &self.strings {
+            let well_formed = !key.is_empty()
+                && key.len() <= STRING_KEY_MAX_CHARS
+                && key.chars().all(|c| c.is_ascii_alphanumeric());
+            if !well_formed {
+                return Err(invalid(
+                    "strings",
+                    format!("keys are 1-{STRING_KEY_MAX_CHARS} letters or digits"),
+                ));
+            }
+            check_text("strings", value, 1, STRING_MAX_CHARS)?;
+        }
         self.social_proof.validate()
     }
 }
@@ -266,6 +314,8 @@ mod tests {
                 position: Position::BottomRight,
             },
             social_proof: SocialProofDisplay::default(),
+            locale: "auto".into(),
+            strings: Default::default(),
         }
     }
 
@@ -273,6 +323,15 @@ mod tests {
     fn serializes_with_the_public_field_names() {
         let mut json = serde_json::to_value(sample()).unwrap();
         let social_proof = json.as_object_mut().unwrap().remove("socialProof").unwrap();
+        // Added after the seed's fields, like `socialProof`.
+        assert_eq!(
+            json.as_object_mut().unwrap().remove("locale").unwrap(),
+            "auto"
+        );
+        assert_eq!(
+            json.as_object_mut().unwrap().remove("strings").unwrap(),
+            serde_json::json!({})
+        );
         assert_eq!(
             json,
             serde_json::json!({

@@ -15,7 +15,7 @@
 //! any of these run. Changes reach the project actor, the live widget config and the push
 //! check at once.
 
-use helpyap_actors::records::UserRecord;
+use helpyap_actors::records::{AssistantSettings, UserRecord};
 use helpyap_actors::{ProjectError, ProjectSettings, WidgetSettings};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -38,6 +38,9 @@ struct SettingsBody {
     /// Days after which conversations are erased; absent or null keeps them.
     #[serde(default)]
     retention_days: Option<u32>,
+    /// Languages and instructions; absent: English, none.
+    #[serde(default)]
+    assistant: AssistantSettings,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -164,7 +167,12 @@ pub async fn rotate_secret(
 }
 
 fn project_settings(body: SettingsBody) -> Result<ProjectSettings, ApiError> {
-    let settings = ProjectSettings::new(body.widget, &body.allowed_origins, body.retention_days);
+    let settings = ProjectSettings::new(
+        body.widget,
+        &body.allowed_origins,
+        body.retention_days,
+        body.assistant,
+    );
     Ok(settings.map_err(ProjectError::from)?)
 }
 

@@ -17,9 +17,47 @@ async fn the_widget_script_is_cached_briefly_and_revalidated_by_etag() {
         !headers.contains_key("x-ratelimit-limit"),
         "not rate limited"
     );
+    assert_eq!(headers["vary"], "Accept-Encoding");
+    assert!(!headers.contains_key("content-encoding"), "asked for none");
     let body = response.text().await.unwrap();
     assert!(body.contains("attachShadow"));
-    assert!(body.len() < 64 * 1024);
+    assert!(body.len() < 96 * 1024);
+
+    // Gzipped for clients that take it: the same script in about a third of the bytes.
+    let zipped = client()
+        .get(server.url("/widget.js"))
+        .header("Accept-Encoding", "br;q=1, gzip;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let zipped_etag = zipped.headers()["etag"].to_str().unwrap().to_owned();
+    let bytes = zipped.bytes().await.unwrap();
+    assert!(bytes.len() < 32 * 1024, "{} bytes gzipped", bytes.len());
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, body);
+    assert_ne!(
+        zipped_etag,
+        headers["etag"].to_str().unwrap(),
+        "its own validator"
+    );
+    let refused = client()
+        .get(server.url("/widget.js"))
+        .header("Accept-Encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(!refused.headers().contains_key("content-encoding"));
+    let unchanged = client()
+        .get(server.url("/widget.js"))
+        .header("Accept-Encoding", "gzip")
+        .header("If-None-Match", &zipped_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
 
     let etag = headers["etag"].to_str().unwrap().to_owned();
     let revalidated = client()

@@ -30,7 +30,7 @@ impl Answer {
             .collect()
     }
 
-    fn types(&self) -> Vec<String> {
+    pub(crate) fn types(&self) -> Vec<String> {
         self.frames
             .iter()
             .map(|frame| match serde_json::from_str::<Value>(frame) {
@@ -65,7 +65,7 @@ pub(crate) fn body(session: Uuid, token: Option<&str>, question: &str) -> Value 
     body
 }
 
-async fn ask_with(server: &TestServer, body: &Value) -> Answer {
+pub(crate) async fn ask_with(server: &TestServer, body: &Value) -> Answer {
     let response = client()
         .post(server.url("/api/chat"))
         .json(body)
@@ -169,10 +169,16 @@ async fn with_no_matching_passage_it_says_so_and_offers_a_human() {
     .await;
     let text = answer.text();
     assert!(
-        text.contains("couldn't find anything") && text.contains("human"),
+        text.contains("couldn't find that") && text.contains("human"),
         "{text}"
     );
     assert!(!answer.types().iter().any(|t| t.starts_with("source")));
+    // The widget shows a "Talk to a human" button under it.
+    let action = answer
+        .json_frames()
+        .find(|frame| frame["type"] == "data-action")
+        .expect("an action frame");
+    assert_eq!(action["data"], json!({ "action": "offer-contact" }));
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@
 //! (none) a normal answer · `[lenient]` minimal chunks as llama.cpp/Ollama send · `[500]` ·
 //! `[429]` · `[stall]` one chunk then silence · `[never]` no response at all · `[slow-first]`
 //! first chunk after 1.5 s · `[cut]` connection ends mid-answer · `[drip]` a chunk every 50 ms,
-//! counting cancellations · `[echo]` describes the request it got · `[pause]` 800 ms of silence
+//! counting cancellations · `[echo]` describes the request it got · `[system]` answers with the
+//! system message it got · `[pause]` 800 ms of silence
 //! mid-answer · `[garbage]` an unparseable chunk · `[late-done]` `[DONE]` 300 ms after the
 //! finishing chunk, and `[late-end]` the stream's end 300 ms after `[DONE]`, both counting
 //! readers that leave before the end.
@@ -124,6 +125,13 @@ async fn respond(
     }
     if marker("garbage") {
         return sse(vec![(0, "data: {not json\n\n".to_owned())], None);
+    }
+    if marker("system") {
+        let system = messages
+            .first()
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("");
+        return sse(finished(&[system], true), None);
     }
     if marker("echo") {
         let roles: Vec<&str> = messages.iter().filter_map(|m| m["role"].as_str()).collect();

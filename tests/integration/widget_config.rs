@@ -21,6 +21,15 @@ async fn returns_the_seed_json_for_the_demo_project_plus_popup_rules() {
     let social_proof = body.as_object_mut().unwrap().remove("socialProof").unwrap();
     // The widget's input limits are the server's (chat.max_message_chars is 4000 by default).
     let limits = body.as_object_mut().unwrap().remove("limits").unwrap();
+    // The widget's own words: the visitor's language, with no override.
+    assert_eq!(
+        body.as_object_mut().unwrap().remove("locale").unwrap(),
+        "auto"
+    );
+    assert_eq!(
+        body.as_object_mut().unwrap().remove("strings").unwrap(),
+        json!({})
+    );
     assert_eq!(
         limits,
         json!({

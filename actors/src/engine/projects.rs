@@ -99,6 +99,7 @@ impl Projects {
                 seed_digest: None,
                 knowledge_revision: Uuid::nil(),
                 retention_days: None,
+                assistant: settings.assistant.clone(),
                 created_at_ms: now,
                 updated_at_ms: now,
             };

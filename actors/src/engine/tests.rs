@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::*;
 use crate::activity::Change;
 use crate::feed::FeedSettings;
+use crate::language::Lang;
 use crate::nodes::Arrival;
 use crate::project::ProjectSettings;
 use crate::secret::SecretHash;
@@ -26,11 +27,14 @@ fn settings(name: &str, secret: Option<&str>) -> ProjectSettings {
                 position: Position::BottomRight,
             },
             social_proof: Default::default(),
+            locale: "auto".into(),
+            strings: Default::default(),
         },
         push_secret: secret.map(SecretHash::of),
         allowed_origins: Vec::new(),
         seed_digest: None,
         retention_days: None,
+        assistant: Default::default(),
     }
 }
 
@@ -378,7 +382,7 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
         .unwrap();
     assert!(second.new_token.is_none());
     let (text, _) = collect(second).await;
-    assert_eq!(text, crate::llm::extractive::NO_MATCH_ANSWER);
+    assert_eq!(text, crate::language::Lang::En.phrases().not_found);
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let transcript = engine
@@ -866,7 +870,7 @@ async fn a_node_finds_what_no_one_told_it_at_its_next_check() {
         .unwrap();
     let finds = || async {
         let snapshot = b.projects.snapshot("demo").await.unwrap();
-        !snapshot.knowledge.search("returns", 3).is_empty()
+        !snapshot.knowledge.search("returns", Lang::En, 3).is_empty()
     };
     eventually("the new document searchable on node b", finds).await;
 

@@ -1,6 +1,7 @@
 //! Unit tests of document parsing and BM25 search, on the demo help center that ships with us.
 
 use super::*;
+use crate::language::Lang;
 
 fn demo_documents() -> Vec<Document> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../knowledge/demo");
@@ -58,8 +59,8 @@ fn long_text_is_cut_at_paragraphs_and_headings() {
 
 #[test]
 fn the_return_policy_question_finds_the_returns_document_first() {
-    let index = KnowledgeIndex::build(&demo_documents()).unwrap();
-    let hits = index.search("What is your return policy?", 3);
+    let index = KnowledgeIndex::build(&demo_documents(), &[Lang::En]).unwrap();
+    let hits = index.search("What is your return policy?", Lang::En, 3);
     assert!(!hits.is_empty());
     assert_eq!(hits[0].document_id, "returns.md");
     assert_eq!(hits[0].title, "Returns and refunds");
@@ -69,33 +70,33 @@ fn the_return_policy_question_finds_the_returns_document_first() {
     );
     assert!(hits[0].text.contains("30 days"), "{}", hits[0].text);
 
-    let pricing = index.search("how much is the pro plan", 3);
+    let pricing = index.search("how much is the pro plan", Lang::En, 3);
     assert_eq!(pricing[0].document_id, "pricing.md");
-    let password = index.search("I forgot my password", 3);
+    let password = index.search("I forgot my password", Lang::En, 3);
     assert_eq!(password[0].document_id, "accounts.md");
 }
 
 #[test]
 fn unrelated_or_empty_questions_match_nothing() {
-    let index = KnowledgeIndex::build(&demo_documents()).unwrap();
+    let index = KnowledgeIndex::build(&demo_documents(), &[Lang::En]).unwrap();
     assert!(
         index
-            .search("what is the capital of mongolia", 3)
+            .search("what is the capital of mongolia", Lang::En, 3)
             .is_empty()
     );
     assert!(
-        index.search("what is it", 3).is_empty(),
+        index.search("what is it", Lang::En, 3).is_empty(),
         "stop words alone must not match"
     );
-    assert!(index.search("", 3).is_empty());
+    assert!(index.search("", Lang::En, 3).is_empty());
     assert!(
-        index.search("title:\"((( AND OR *", 3).is_empty(),
+        index.search("title:\"((( AND OR *", Lang::En, 3).is_empty(),
         "query syntax is not interpreted"
     );
     assert!(
-        KnowledgeIndex::build(&[])
+        KnowledgeIndex::build(&[], &[Lang::En])
             .unwrap()
-            .search("returns", 3)
+            .search("returns", Lang::En, 3)
             .is_empty()
     );
 }

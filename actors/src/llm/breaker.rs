@@ -204,6 +204,8 @@ mod tests {
             history: Vec::<Turn>::new(),
             question: "q".into(),
             passages: Vec::new(),
+            language: crate::language::Lang::En,
+            extract: None,
         }
     }
 

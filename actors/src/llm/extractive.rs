@@ -1,6 +1,7 @@
-//! The extractive provider: answers with the best-matching knowledge-base passage, offline and
-//! with no key, streamed in small deltas like a model would. It never makes anything up: when
-//! no passage matched it says so and offers a human.
+//! The extractive provider: answers with the help center's own lines that answer the question
+//! (chosen by the knowledge index), then where to read more, offline and with no key, streamed
+//! in small deltas like a model would. It never makes anything up: when no line answers, it
+//! says so in the visitor's language and offers a human.
 
 use futures_util::stream;
 
@@ -9,37 +10,35 @@ use crate::llm::{LlmError, LlmProvider, Prompt, TextStream};
 /// Words per streamed delta.
 const WORDS_PER_DELTA: usize = 3;
 
-/// Said when the knowledge base has nothing on the question.
-pub const NO_MATCH_ANSWER: &str = "I'm sorry, I couldn't find anything about that in our help \
-    center. Would you like to talk to a human? Leave your email address and our team will get \
-    back to you.";
-
 #[derive(Debug, Default)]
 pub struct Extractive;
 
 impl Extractive {
     /// The whole answer for `prompt`, before it is cut into deltas.
     pub fn compose(prompt: &Prompt) -> String {
-        let Some(best) = prompt.passages.first() else {
-            return NO_MATCH_ANSWER.to_owned();
+        let phrases = prompt.language.phrases();
+        let Some(extract) = &prompt.extract else {
+            return phrases.not_found.to_owned();
         };
-        let mut answer = format!(
-            "Here is what our help center says in \"{}\":\n\n",
-            best.title
-        );
-        answer.push_str(strip_heading(&best.text));
-        let others: Vec<&str> = prompt
-            .passages
-            .iter()
-            .skip(1)
-            .filter(|p| p.document_id != best.document_id)
-            .map(|p| p.title.as_str())
+        // Brackets would end the link text early.
+        let title: String = extract
+            .title
+            .chars()
+            .filter(|c| !matches!(c, '[' | ']'))
             .collect();
-        if !others.is_empty() {
-            answer.push_str(&format!("\n\nSee also: {}.", others.join(", ")));
-        }
-        answer
+        let source = match extract.url.as_deref().filter(|url| is_web_link(url)) {
+            Some(url) => format!("[{title}]({url})"),
+            None => title,
+        };
+        format!("{}\n\n{}: {source}", extract.text, phrases.read_more)
     }
+}
+
+/// Only http(s) addresses become links (with no space or parenthesis to break the Markdown).
+fn is_web_link(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://"))
+        && !url.contains(|c: char| c.is_whitespace() || c == '(' || c == ')')
 }
 
 impl LlmProvider for Extractive {
@@ -52,17 +51,6 @@ impl LlmProvider for Extractive {
         Ok(Box::pin(stream::iter(
             split_deltas(&answer).into_iter().map(Ok),
         )))
-    }
-}
-
-/// A passage's leading Markdown heading repeats its title; the answer names the title already.
-fn strip_heading(text: &str) -> &str {
-    match text.strip_prefix('#') {
-        Some(_) => text
-            .split_once("\n\n")
-            .map(|(_, rest)| rest)
-            .unwrap_or(text),
-        None => text,
     }
 }
 
@@ -88,54 +76,69 @@ pub fn split_deltas(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::knowledge::Passage;
+    use crate::knowledge::Extract;
+    use crate::language::Lang;
     use futures_util::StreamExt;
 
-    fn passage(document_id: &str, title: &str, text: &str) -> Passage {
-        Passage {
-            document_id: document_id.into(),
-            title: title.into(),
-            url: None,
-            text: text.into(),
-            score: 1.0,
-        }
-    }
-
-    fn prompt(passages: Vec<Passage>) -> Prompt {
+    fn prompt(extract: Option<Extract>, language: Lang) -> Prompt {
         Prompt {
             system: String::new(),
             history: vec![],
             question: "q".into(),
-            passages,
+            passages: vec![],
+            language,
+            extract,
+        }
+    }
+
+    fn extract(url: Option<&str>) -> Extract {
+        Extract {
+            text: "Sale items can be returned within 14 days.".into(),
+            document_id: "returns.md".into(),
+            title: "Returns [and] refunds".into(),
+            url: url.map(str::to_owned),
         }
     }
 
     #[tokio::test]
-    async fn streams_the_best_passage_without_losing_a_character() {
-        let passages = vec![
-            passage(
-                "returns.md",
-                "Returns",
-                "# Returns\n\nReturn within 30 days.",
-            ),
-            passage("shipping.md", "Shipping", "Ships fast."),
-        ];
+    async fn streams_the_lines_then_where_to_read_more_without_losing_a_character() {
         let deltas: Vec<String> = Extractive
-            .answer(&prompt(passages))
+            .answer(&prompt(
+                Some(extract(Some("https://x.example/r"))),
+                Lang::En,
+            ))
             .unwrap()
             .map(|d| d.unwrap())
             .collect()
             .await;
         assert!(deltas.len() > 3, "streamed in pieces: {deltas:?}");
-        let text = deltas.concat();
         assert_eq!(
-            text,
-            "Here is what our help center says in \"Returns\":\n\nReturn within 30 days.\n\nSee also: Shipping."
+            deltas.concat(),
+            "Sale items can be returned within 14 days.\n\nRead more: [Returns and refunds](https://x.example/r)"
         );
     }
 
     #[test]
-    fn says_plainly_when_nothing_matches() {
-        assert_eq!(Extractive::compose(&prompt(vec![])), NO_MATCH_ANSWER);
+    fn a_source_without_a_web_address_is_named_not_linked() {
+        for url in [
+            None,
+            Some("javascript:alert(1)"),
+            Some("https://x.example/a b"),
+        ] {
+            let answer = Extractive::compose(&prompt(Some(extract(url)), Lang::Es));
+            assert!(
+                answer.ends_with("\n\nMás información: Returns and refunds"),
+                "{answer}"
+            );
+        }
+    }
+
+    #[test]
+    fn says_plainly_in_the_visitors_language_when_nothing_answers() {
+        assert_eq!(
+            Extractive::compose(&prompt(None, Lang::En)),
+            Lang::En.phrases().not_found
+        );
+        assert!(Extractive::compose(&prompt(None, Lang::De)).contains("nicht gefunden"));
     }
 }

@@ -61,6 +61,7 @@ macro_rules! storage_contract {
             an_install_copies_whole_into_an_empty_store,
             inbox_filters_and_report_figures_read_the_same_everywhere,
             a_hand_off_changes_only_its_fields_and_never_revives_a_session,
+            a_reply_to_small_talk_is_neither_answered_nor_unanswered,
             $($extra,)*
         );
     };
@@ -98,11 +99,14 @@ pub(crate) fn project(slug: &str, secret: Option<&str>) -> ProjectRecord {
                 position: Position::BottomLeft,
             },
             social_proof: Default::default(),
+            locale: "auto".into(),
+            strings: Default::default(),
         },
         push_secret_hash: secret.map(SecretHash::of),
         allowed_origins: Vec::new(),
         seed_digest: None,
         knowledge_revision: Uuid::nil(),
+        assistant: Default::default(),
         retention_days: None,
         created_at_ms: 1,
         updated_at_ms: 1,
@@ -157,6 +161,7 @@ pub(crate) fn message(seq: u32, content: &str) -> MessageRecord {
         feedback: None,
         author: None,
         signature: None,
+        intent: None,
     }
 }
 
@@ -1440,4 +1445,60 @@ pub(crate) async fn inbox_filters_and_report_figures_read_the_same_everywhere(
             .collect(),
     };
     assert_eq!(figures, expected);
+}
+
+/// A reply to small talk or to a request for a person (an `intent` reply) cites nothing, yet is
+/// neither answered nor unanswered: no backend's inbox filter or report counts it as a miss.
+pub(crate) async fn a_reply_to_small_talk_is_neither_answered_nor_unanswered(
+    backend: &impl Backend,
+) {
+    use super::{DayCounts, SessionFilter};
+    use crate::intent::Intent;
+    use crate::time::DAY_MS;
+    let store = backend.fresh().await;
+    store
+        .put_project(&project("demo", None), None)
+        .await
+        .unwrap();
+    let day0 = 20_000 * DAY_MS;
+    let conversation = session("demo", day0);
+    store.put_session(&conversation).await.unwrap();
+    let mut hello = message(1, "hi");
+    hello.created_at_ms = day0;
+    let mut reply = message(2, "Hi! How can I help you today?");
+    reply.created_at_ms = day0 + 1;
+    reply.intent = Some(Intent::Greeting);
+    for written in [hello, reply] {
+        store
+            .append_message(conversation.id, &written)
+            .await
+            .unwrap();
+    }
+    store.flush().await.unwrap();
+
+    let unanswered = SessionFilter {
+        unanswered: true,
+        ..SessionFilter::default()
+    };
+    let found = store.find_sessions("demo", &unanswered, 10).await.unwrap();
+    assert!(
+        found.sessions.is_empty(),
+        "small talk is no unanswered question"
+    );
+    let figures = store.conversation_figures("demo", day0).await.unwrap();
+    assert_eq!(
+        figures.days.get(&(day0 / DAY_MS)),
+        Some(&DayCounts {
+            conversations: 1,
+            messages: 1,
+            answered: 0,
+            unanswered: 0,
+        })
+    );
+    let stored = store.messages(conversation.id).await.unwrap();
+    assert_eq!(
+        stored[1].intent,
+        Some(Intent::Greeting),
+        "the intent is kept"
+    );
 }

@@ -36,7 +36,7 @@ use crate::time::{DAY_MS, now_ms};
 use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
 
 /// The schema this build writes; a database of a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// How long a session's answer lease lasts unless renewed: how long a session whose node died
 /// mid-answer stays busy. Its holder renews it every third of that.
@@ -151,8 +151,18 @@ CREATE TABLE digests (slug TEXT COLLATE "C" PRIMARY KEY, period BIGINT NOT NULL)
 CREATE INDEX refresh_tokens_by_user ON refresh_tokens ((record->>'userId'));
 "#;
 
+/// Version 9: a reply to small talk or to a request for a person (one with an `intent`) is not
+/// an unanswered question.
+const MIGRATION_9: &str = r#"
+DROP INDEX messages_unanswered;
+CREATE INDEX messages_unanswered ON messages (session) WHERE
+    record->>'role' = 'assistant' AND record->'intent' IS NULL AND (record->>'status' = 'failed'
+    OR (record->>'status' = 'complete' AND jsonb_array_length(record->'sources') = 0));
+"#;
+
 /// An unanswered answer, as SQL over a `messages` row `m` ([`MessageRecord::is_unanswered`]).
-const UNANSWERED: &str = "m.record->>'role' = 'assistant' AND (m.record->>'status' = 'failed' OR \
+const UNANSWERED: &str = "m.record->>'role' = 'assistant' AND m.record->'intent' IS NULL AND \
+     (m.record->>'status' = 'failed' OR \
      (m.record->>'status' = 'complete' AND jsonb_array_length(m.record->'sources') = 0))";
 /// A `sessions` row's hand-off status (records from before hand-off are open).
 const STATUS: &str = "COALESCE(record->'handoff'->>'status', 'open')";
@@ -390,6 +400,7 @@ impl PgStore {
             (6, MIGRATION_6),
             (7, MIGRATION_7),
             (8, MIGRATION_8),
+            (9, MIGRATION_9),
         ];
         for (version, migration) in migrations {
             if found < version && version <= target {
