@@ -324,3 +324,54 @@ async fn owners_invite_teammates_who_accept_in_chromium() {
     assert!(user(agent).await.roles.is_empty(), "the agent was removed");
     assert_eq!(user(owner).await.roles.get("demo"), Some(&Role::Owner));
 }
+
+/// Answers as visitors get them, set up in the dashboard, in chromium at desktop and phone
+/// sizes: the deciding sentence with a real link, Markdown lists and bold rendered (HTML in them
+/// inert), a person offered when nothing answers, the contact form opened on request, and the
+/// widget in the language the owner chose.
+#[tokio::test]
+async fn answers_read_like_answers_in_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("tests/node/answers_e2e.mjs");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let server = TestServer::start().await;
+    let (email, password) = ("olga@example.com", "correct horse battery");
+    let user = server
+        .engine
+        .accounts
+        .add_user(email, password.into(), false)
+        .await
+        .unwrap();
+    let owner = Some(helpyap_actors::records::Role::Owner);
+    server
+        .engine
+        .accounts
+        .grant(user.id, "demo", owner)
+        .await
+        .unwrap();
+    let gift_wrap = serde_json::json!({
+        "title": "Gift wrap",
+        "format": "markdown",
+        "content": "# Gift wrap\n\nWe offer gift wrap:\n\n- **Classic** paper for $3 <img src=x onerror=\"window.__pwned=1\">\n- Recycled paper for $4\n",
+    });
+    server
+        .owner("setup@example.com")
+        .await
+        .post("/api/admin/projects/demo/documents", gift_wrap)
+        .expect(201)
+        .await;
+    let base_url = format!("http://{}", server.addr);
+    let report = run_in_chromium(
+        script,
+        chromium,
+        vec![base_url, email.into(), password.into()],
+    )
+    .await;
+    assert!(
+        report["wrap"].as_str().unwrap().contains("<img"),
+        "pasted HTML shows as text: {report}"
+    );
+    let project = server.engine.projects.snapshot("demo").await.unwrap();
+    assert_eq!(project.widget.locale, "es");
+    assert!(project.assistant.instructions.contains("refunds over $500"));
+}

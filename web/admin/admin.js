@@ -927,6 +927,10 @@
 
   // ---- Widget settings with live preview -----------------------------------------------------
 
+  /** The languages answers and the widget can be in: code and name. */
+  const LANGUAGES = [["en", "English"], ["es", "Español"], ["de", "Deutsch"], ["fr", "Français"],
+    ["pt", "Português"], ["it", "Italiano"], ["nl", "Nederlands"]];
+
   async function settings(main, project, life) {
     const current = await api("GET", projectPath(project.slug));
     const sp = current.socialProof;
@@ -956,7 +960,22 @@
       maxAge: number("s-age", sp.maxAgeMs / 3600000, "0"),
       mobile: input("s-mobile", null, { type: "checkbox", checked: sp.showOnMobile }),
       anonymize: input("s-anon", null, { type: "checkbox", checked: sp.anonymize }),
+      locale: el("select", { id: "s-locale" }, [["auto", "The visitor's browser language"], ...LANGUAGES]
+        .map(([code, name]) => el("option", { value: code, text: name, selected: code === current.locale }))),
+      strings: el("textarea", {
+        id: "s-strings", rows: "3", placeholder: "leadIntro = Leave your email and we will write back.",
+        value: Object.entries(current.strings || {}).map(([key, text]) => `${key} = ${text}`).join("\n"),
+      }),
+      mainLanguage: el("select", { id: "s-main-language" }, LANGUAGES.map(([code, name]) =>
+        el("option", { value: code, text: name, selected: code === current.assistant.languages[0] }))),
+      instructions: el("textarea", {
+        id: "s-instructions", rows: "4", maxlength: "2000", value: current.assistant.instructions,
+        placeholder: "Friendly and brief. Never promise delivery dates. Hand refunds over $500 to a person.",
+      }),
     };
+    const otherLanguages = Object.fromEntries(LANGUAGES.map(([code]) => [code, input(`s-lang-${code}`, null, {
+      type: "checkbox", checked: current.assistant.languages.slice(1).includes(code),
+    })]));
     const templates = Object.fromEntries(Object.entries(sp.templates)
       .map(([type, text]) => [type, input(`t-${type}`, text, { maxlength: "200" })]));
     const lines = (text) => text.split("\n").map((s) => s.trim()).filter(Boolean);
@@ -979,6 +998,16 @@
       },
       allowedOrigins: lines(f.origins.value),
       retentionDays: f.retention.value ? Number(f.retention.value) : null,
+      locale: f.locale.value,
+      strings: Object.fromEntries(lines(f.strings.value).map((line) => {
+        const at = line.indexOf("=");
+        return at < 0 ? [line, ""] : [line.slice(0, at).trim(), line.slice(at + 1).trim()];
+      })),
+      assistant: {
+        languages: [f.mainLanguage.value, ...LANGUAGES.map(([code]) => code)
+          .filter((code) => code !== f.mainLanguage.value && otherLanguages[code].checked)],
+        instructions: f.instructions.value,
+      },
     });
 
     // The preview frame asks for the settings once its widget is loaded; one listener per view.
@@ -999,7 +1028,20 @@
       el("fieldset", {}, el("legend", { text: "Assistant" }),
         el("div", { class: "two" }, field("Assistant name", f.name), field("Company", f.company)),
         field("Welcome message", f.welcomeMessage), field("Quick replies", f.quickReplies, "One per line."),
-        el("div", { class: "two" }, field("Colour", f.color), field("Position", f.position))),
+        el("div", { class: "two" }, field("Colour", f.color), field("Position", f.position)),
+        field("Widget language", f.locale, "The language of the widget's buttons and forms."),
+        field("Custom widget texts", f.strings,
+          "One per line: key = text (keys such as leadIntro, talkToHuman, messagePlaceholder; see the README).")),
+      el("fieldset", {}, el("legend", { text: "Answers" }),
+        field("Main language", f.mainLanguage,
+          "Questions the help center cannot answer in the visitor's language are answered in this one."),
+        el("div", { class: "checks", role: "group", "aria-label": "Also answers in" },
+          el("span", { class: "hint", text: "Also answers in:" }),
+          LANGUAGES.map(([code, name]) => el("label", { class: "inline", for: `s-lang-${code}` },
+            otherLanguages[code], name))),
+        field("Instructions for the AI model", f.instructions,
+          "Tone, do's and don'ts, when to hand off (up to 2000 characters). Used when a language model "
+            + "answers; they never override the rules that keep answers to your help center.")),
       el("fieldset", {}, el("legend", { text: "Social-proof popups" }),
         el("label", { class: "inline", for: "s-enabled" }, f.enabled, "Show popups"),
         el("div", { class: "two" },
