@@ -98,6 +98,10 @@ use crate::routes;
         routes::admin_documents::reindex,
         routes::admin_documents::delete_document,
         routes::admin_documents::sync,
+        routes::admin_faq::list,
+        routes::admin_faq::add,
+        routes::admin_faq::replace,
+        routes::admin_faq::delete,
     ),
     components(schemas(crate::error::ErrorBody, crate::views::VisitorNews, crate::views::TeamNews)),
     modifiers(&FromRouteTable),
@@ -322,7 +326,7 @@ mod tests {
                 .collect();
             assert_eq!(documented, answered, "{template}");
         }
-        assert_eq!(paths.len(), 52, "a route was added or removed: document it");
+        assert_eq!(paths.len(), 54, "a route was added or removed: document it");
     }
 
     #[test]

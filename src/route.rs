@@ -126,6 +126,10 @@ pub enum ProjectOp {
     /// A document id.
     Document(String),
     SyncDocument(String),
+    /// Curated answers.
+    Faq,
+    /// A curated answer's id.
+    FaqEntry(String),
 }
 
 /// One row of the table.
@@ -272,6 +276,8 @@ impl AdminRoute {
             ["documents", "reindex"] => ProjectOp::Reindex,
             ["documents", id] => ProjectOp::Document(owned(id)),
             ["documents", id, "sync"] => ProjectOp::SyncDocument(owned(id)),
+            ["faq"] => ProjectOp::Faq,
+            ["faq", id] => ProjectOp::FaqEntry(owned(id)),
             _ => return None,
         };
         Some(AdminRoute::Project { slug, op })
@@ -397,6 +403,8 @@ impl ProjectOp {
             ProjectOp::FetchDocuments | ProjectOp::Reindex => &[(POST, Owner), (DELETE, Owner)],
             ProjectOp::SyncDocument(_) => &[(POST, Owner)],
             ProjectOp::Document(_) => &[(DELETE, Owner)],
+            ProjectOp::Faq => &[(GET, Member), (POST, Member)],
+            ProjectOp::FaqEntry(_) => &[(PUT, Member), (DELETE, Owner)],
         };
         let label = match self {
             ProjectOp::Settings | ProjectOp::PushSecret => "admin_projects",
@@ -420,6 +428,7 @@ impl ProjectOp {
             | ProjectOp::Reindex
             | ProjectOp::Document(_)
             | ProjectOp::SyncDocument(_) => "admin_documents",
+            ProjectOp::Faq | ProjectOp::FaqEntry(_) => "admin_faq",
         };
         same_origin(methods, label)
     }

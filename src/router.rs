@@ -346,6 +346,12 @@ async fn dispatch_signed_in(
         (ProjectOp::Reindex, _) => documents::delete_document(state, slug, "reindex").await,
         (ProjectOp::Document(id), _) => documents::delete_document(state, slug, &id).await,
         (ProjectOp::SyncDocument(id), _) => documents::sync(state, slug, &id).await,
+        (ProjectOp::Faq, Method::GET) => routes::admin_faq::list(state, slug).await,
+        (ProjectOp::Faq, _) => routes::admin_faq::add(state, slug, request).await,
+        (ProjectOp::FaqEntry(id), Method::PUT) => {
+            routes::admin_faq::replace(state, slug, &id, request).await
+        }
+        (ProjectOp::FaqEntry(id), _) => routes::admin_faq::delete(state, slug, &id).await,
     }
 }
 

@@ -395,6 +395,30 @@ impl<'a> From<&'a ProjectSnapshot> for ProjectView<'a> {
     }
 }
 
+/// A curated answer: the question it answers and the answer given.
+#[derive(Serialize, ToSchema)]
+pub struct CuratedAnswer<'a> {
+    id: &'a str,
+    question: &'a str,
+    answer: &'a str,
+}
+
+impl<'a> CuratedAnswer<'a> {
+    /// `None` for documents that are not curated answers.
+    pub fn of(document: &'a Document) -> Option<CuratedAnswer<'a>> {
+        Some(CuratedAnswer {
+            id: &document.id,
+            question: document.question.as_deref()?,
+            answer: document.passages.first().map_or("", String::as_str),
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CuratedAnswers<'a> {
+    pub faq: Vec<CuratedAnswer<'a>>,
+}
+
 /// A knowledge-base document in the dashboard's list: its passages counted, not shown.
 #[derive(Serialize, ToSchema)]
 pub struct DocumentSummary<'a> {

@@ -51,6 +51,27 @@ pub struct Document {
     /// `knowledge_dir` files are not, even when they name a `url` to cite.
     #[serde(default)]
     pub fetched: bool,
+    /// Set on a curated answer (the project's FAQ): the question it answers. Its one passage is
+    /// the answer, given verbatim to questions close to this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
+}
+
+/// The title curated answers are cited by.
+pub const FAQ_TITLE: &str = "FAQ";
+
+impl Document {
+    /// A curated answer: `question` → `answer`, cited as the project's FAQ.
+    pub fn curated(id: String, question: &str, answer: &str) -> Document {
+        Document {
+            id,
+            title: FAQ_TITLE.to_owned(),
+            url: None,
+            passages: vec![answer.trim().to_owned()],
+            fetched: false,
+            question: Some(question.trim().to_owned()),
+        }
+    }
 }
 
 /// One search hit.
@@ -88,6 +109,7 @@ impl Document {
             url,
             passages: cut_passages(&text),
             fetched: false,
+            question: None,
         }
     }
 }

@@ -50,7 +50,12 @@ pub async fn reindex(state: &AppState, slug: &str) -> Result<Response<Body>, Api
 )]
 pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let documents = state.engine.projects.documents(slug).await?;
-    let documents: Vec<DocumentSummary> = documents.iter().map(DocumentSummary::from).collect();
+    // Curated answers are listed by `…/faq`.
+    let documents: Vec<DocumentSummary> = documents
+        .iter()
+        .filter(|document| document.question.is_none())
+        .map(DocumentSummary::from)
+        .collect();
     Ok(json_response(StatusCode::OK, &Documents { documents }))
 }
 

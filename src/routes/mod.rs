@@ -7,6 +7,7 @@ pub mod admin_auth;
 pub mod admin_backup;
 pub mod admin_conversations;
 pub mod admin_documents;
+pub mod admin_faq;
 pub mod admin_leads;
 pub mod admin_live;
 pub mod admin_members;

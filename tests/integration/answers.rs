@@ -189,3 +189,112 @@ async fn owner_instructions_reach_the_model_after_the_fixed_rules() {
     let kept = owner.get("/api/admin/projects/demo").expect(200).await;
     assert_eq!(kept["assistant"]["instructions"], instructions);
 }
+
+#[tokio::test]
+async fn a_curated_answer_is_given_to_close_questions_first_and_cited_as_the_faq() {
+    let server = TestServer::start().await;
+    let agent = server.agent("agent@example.com").await;
+    let owner = server.owner("owner@example.com").await;
+    let faq = "/api/admin/projects/demo/faq";
+    let answer = "Yes: we match **Amazon.com** prices on identical items.\n\n- Show us the listing\n- We refund the difference";
+    let saved = agent
+        .post(
+            faq,
+            json!({ "question": "Do you price-match Amazon?", "answer": answer }),
+        )
+        .expect(201)
+        .await;
+    let id = saved["id"].as_str().unwrap().to_owned();
+    assert_eq!(saved["answer"], answer);
+
+    // Close questions get it verbatim, cited as the FAQ; others do not.
+    let close = ask(&server, Uuid::new_v4(), None, "do you price match amazon??").await;
+    assert_eq!(close.text(), answer);
+    assert_eq!(sources(&close), std::slice::from_ref(&id));
+    let cited = close
+        .json_frames()
+        .find(|frame| frame["type"] == "source-document")
+        .unwrap();
+    assert_eq!(cited["title"], "FAQ");
+    assert_eq!(action(&close), None);
+    let other = ask(&server, Uuid::new_v4(), None, "What is your return policy?").await;
+    assert_eq!(sources(&other), ["returns.md"]);
+
+    // Listed with the FAQ, not with the documents; edited; deleted by owners only.
+    let listed = agent.get(faq).expect(200).await;
+    assert_eq!(listed["faq"][0]["question"], "Do you price-match Amazon?");
+    let documents = owner
+        .get("/api/admin/projects/demo/documents")
+        .expect(200)
+        .await;
+    assert!(!documents.to_string().contains(&id), "{documents}");
+    let entry = format!("{faq}/{id}");
+    agent
+        .put(
+            &entry,
+            json!({ "question": "Do you price-match Amazon?", "answer": "Only on Prime Day." }),
+        )
+        .expect(200)
+        .await;
+    let edited = ask(&server, Uuid::new_v4(), None, "Do you price match Amazon").await;
+    assert_eq!(edited.text(), "Only on Prime Day.");
+    assert_eq!(
+        sources(&edited),
+        std::slice::from_ref(&id),
+        "a short answer is cited too"
+    );
+
+    // Bad input: clear errors, nothing changed.
+    for bad in [
+        json!({ "question": "", "answer": "x" }),
+        json!({ "question": "q?", "answer": "   " }),
+        json!({ "question": "q".repeat(501), "answer": "x" }),
+        json!({ "question": "q?", "answer": "x".repeat(4001) }),
+        json!({ "question": "q\u{7}?", "answer": "x" }),
+        json!({ "question": "q?" }),
+        json!({ "question": "q?", "answer": "x", "extra": 1 }),
+        json!({ "question": 5, "answer": "x" }),
+    ] {
+        agent.post(faq, bad).expect_error(400).await;
+    }
+    let body = json!({ "question": "q?", "answer": "x" });
+    agent
+        .put(&format!("{faq}/faq-nope"), body.clone())
+        .expect_error(404)
+        .await;
+    agent
+        .put(&format!("{faq}/returns.md"), body)
+        .expect_error(404)
+        .await;
+    agent.delete(&entry).expect_error(403).await;
+    owner.delete(&entry).expect(204).await;
+    owner.delete(&entry).expect_error(404).await;
+    let gone = ask(&server, Uuid::new_v4(), None, "do you price match amazon??").await;
+    assert!(!sources(&gone).contains(&id), "{}", gone.text());
+    assert_ne!(gone.text(), "Only on Prime Day.");
+}
+
+#[tokio::test]
+async fn a_model_gets_the_curated_answer_as_its_first_passage() {
+    let fake = FakeLlm::start().await;
+    let server = TestServer::start_with(with_fake(&fake, LlmFallback::None)).await;
+    let agent = server.agent("agent@example.com").await;
+    let body =
+        json!({ "question": "Do you price-match Amazon?", "answer": "Yes, on identical items." });
+    agent
+        .post("/api/admin/projects/demo/faq", body)
+        .expect(201)
+        .await;
+    let answer = ask(
+        &server,
+        Uuid::new_v4(),
+        None,
+        "[system] do you price match amazon",
+    )
+    .await;
+    let system = answer.text();
+    assert!(
+        system.contains("[1] FAQ\nYes, on identical items."),
+        "the first passage: {system}"
+    );
+}

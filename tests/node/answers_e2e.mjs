@@ -96,6 +96,22 @@ try {
   await offer.click();
   await widget("form.lead").waitFor();
 
+  // The owner improves that answer from the inbox; the next visitor asking gets it first.
+  await owner.getByRole("link", { name: "Conversations" }).click();
+  await owner.getByRole("button", { name: /Can I return a jacket/ }).click();
+  await shot(owner, "answers-inbox");
+  await owner.getByRole("button", { name: "Improve the answer to “Do you sell spaceships?”" }).click();
+  await owner.locator("#improve-answer").fill("No, but our **Trail Jacket** is out of this world.");
+  await shot(owner, "answers-improve");
+  await owner.getByRole("button", { name: "Save to the FAQ" }).click();
+  await owner.getByText("Saved to the FAQ").waitFor();
+  const curated = await ask(visitor, "do you sell spaceships");
+  assert.equal(await curated.locator(".md strong").textContent(), "Trail Jacket");
+  assert.equal(await curated.locator(".sources").textContent(), "Fuentes:FAQ");
+  await owner.getByRole("link", { name: "Knowledge base" }).click();
+  await owner.getByText("Do you sell spaceships?").waitFor();
+  await shot(owner, "answers-faq");
+
   // A visitor on a phone asks for a person: the contact form opens by itself.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const mobile = await phone.newPage();

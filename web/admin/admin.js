@@ -695,17 +695,48 @@
         el("span", { class: "grow muted", text: who + paused }), buttons);
     }
 
-    function bubble(m) {
+    function bubble(m, index, messages) {
       const feedback = m.feedback === "up" ? "thumbs up" : m.feedback === "down" ? "thumbs down" : "";
       const meta = [when(m.createdAt), m.status !== "complete" ? m.status : "", feedback].filter(Boolean).join(" · ");
       const author = m.authorName ? `${m.authorName} (${m.author})` : m.author || "Team";
+      const question = messages.slice(0, index).reverse().find((earlier) => earlier.role === "user");
+      const improvable = m.role === "assistant" && question;
       return el("div", { class: `bubble ${m.role}` },
         m.role === "agent" ? el("div", { class: "author", text: author }) : null,
         m.content || "(empty)",
         m.sources?.length
           ? el("div", { class: "sources" }, "Sources: ", m.sources.map((s, i) => [i ? ", " : "", s.title]))
           : null,
-        el("div", { class: "meta", text: meta }));
+        el("div", { class: "meta", text: meta }),
+        improvable ? el("button", { type: "button", class: "link", text: "Improve this answer",
+          "aria-label": `Improve the answer to “${question.content}”`, onclick: (event) => {
+            improving = { index, form: improveForm(question.content, m.content) };
+            event.target.after(improving.form);
+            improving.form.querySelector("textarea").focus();
+          } }) : null,
+        improving && improving.index === index ? improving.form : null);
+    }
+
+    // "Improve this answer": the question and the answer it deserves, saved as a curated answer
+    // that later questions like it get first. Kept across live re-renders of the conversation.
+    let improving = null;
+    function improveForm(question, answer) {
+      const asked = el("input", { id: "improve-question", value: question, maxlength: "500", required: true });
+      const better = el("textarea", { id: "improve-answer", rows: "5", value: answer, maxlength: "4000", required: true });
+      const saved = el("div");
+      const form = el("form", { class: "card improve", onsubmit: (event) => {
+        event.preventDefault();
+        const body = { question: asked.value, answer: better.value };
+        api("POST", projectPath(project.slug, "/faq"), body).then(() => {
+          improving = null;
+          form.replaceWith(message("ok", "Saved to the FAQ: questions like this one get this answer now."));
+        }).catch(failed(saved));
+      } },
+        field("Question", asked), field("Answer", better, "Markdown: **bold**, lists, links."), saved,
+        el("div", { class: "actions" },
+          el("button", { class: "primary", type: "submit", text: "Save to the FAQ" }),
+          el("button", { type: "button", text: "Cancel", onclick: () => { improving = null; form.remove(); } })));
+      return form;
     }
 
     // Shows conversation `sessionId`; `again` (live news of it) keeps the reply being written.
@@ -881,6 +912,39 @@
     }
     const act = acting(status, load);
 
+    const faqList = el("div");
+    const faqPath = (entry) => projectPath(project.slug, `/faq${entry ? `/${encodeURIComponent(entry.id)}` : ""}`);
+    const actFaq = acting(status, () => loadFaq());
+    /** The form adding a curated answer, or editing `entry`. */
+    function faqForm(entry) {
+      const question = el("input", { value: entry?.question ?? "", maxlength: "500", required: true,
+        "aria-label": "Question", placeholder: "Do you ship to Canada?" });
+      const answer = el("textarea", { rows: "3", value: entry?.answer ?? "", maxlength: "4000", required: true,
+        "aria-label": "Answer", placeholder: "Yes: in 5 to 8 business days." });
+      return el("form", { class: "faq-form", onsubmit: (event) => {
+        event.preventDefault();
+        const body = { question: question.value, answer: answer.value };
+        actFaq(() => api(entry ? "PUT" : "POST", faqPath(entry), body), entry ? "Saved." : "Added to the FAQ.")
+          .then((ok) => { if (ok && !entry) event.target.reset(); });
+      } }, question, answer,
+        el("div", { class: "actions" }, el("button", { class: "primary", type: "submit", text: entry ? "Save" : "Add to the FAQ" })));
+    }
+    async function loadFaq() {
+      const { faq } = await api("GET", faqPath());
+      faqList.replaceChildren(faq.length ? el("ul", { class: "faq" }, faq.map((entry) => {
+        const item = el("li", {}, el("strong", { text: entry.question }), el("div", { class: "muted", text: entry.answer }),
+          el("div", { class: "row" },
+            el("button", { type: "button", text: "Edit", "aria-label": `Edit “${entry.question}”`,
+              onclick: () => item.replaceChildren(faqForm(entry)) }),
+            el("button", { type: "button", class: "danger", text: "Delete", "aria-label": `Delete “${entry.question}”`,
+              onclick: () => {
+                if (!confirm(`Delete the curated answer to “${entry.question}”?`)) return;
+                actFaq(() => api("DELETE", faqPath(entry)), "Deleted from the FAQ.");
+              } })));
+        return item;
+      })) : el("p", { class: "muted", text: "No curated answers yet." }));
+    }
+
     const title = el("input", { id: "doc-title", placeholder: "Returns policy" });
     const format = el("select", { id: "doc-format" },
       ["markdown", "html", "text"].map((f) => el("option", { value: f, text: f })));
@@ -921,8 +985,13 @@
       el("h2", { text: "Add from the web" }), field("Page or sitemap URL", url),
       el("label", { class: "inline", for: "doc-sitemap" }, sitemap, "It is a sitemap: fetch every page it lists"),
       el("div", { class: "actions" }, el("button", { class: "primary", type: "submit", text: "Fetch" })));
-    main.append(el("h1", { text: "Knowledge base" }), status, el("div", { class: "card" }, list), add, fetchForm);
+    main.append(el("h1", { text: "Knowledge base" }), status, el("div", { class: "card" }, list),
+      el("div", { class: "card" }, el("h2", { text: "Curated answers (FAQ)" }),
+        el("p", { class: "hint", text: "Questions close to one of these get its answer first, cited as the FAQ. "
+          + "Add them with “Improve this answer” in Conversations, or here." }), faqList, faqForm()),
+      add, fetchForm);
     await load();
+    await loadFaq();
   }
 
   // ---- Widget settings with live preview -----------------------------------------------------

@@ -43,6 +43,8 @@ pub struct Extract {
     pub document_id: String,
     pub title: String,
     pub url: Option<String>,
+    /// A curated answer: said as it is, with no "Read more" (its source is the FAQ).
+    pub curated: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +198,7 @@ impl KnowledgeIndex {
             document_id: passage.document_id.clone(),
             title: passage.title.clone(),
             url: passage.url.clone(),
+            curated: false,
         })
     }
 
@@ -214,13 +217,16 @@ impl KnowledgeIndex {
             return Vec::new();
         }
         let answer_flat = squeeze(answer);
+        // Quoted: the whole passage (a curated answer, however short), or a line of it long
+        // enough not to be there by chance.
         let quoted: Vec<&Passage> = passages
             .iter()
             .filter(|passage| {
-                lines(&passage.text).iter().any(|line| {
-                    let line = squeeze(&line.text);
-                    line.chars().count() >= 20 && answer_flat.contains(&line)
-                })
+                answer_flat.contains(&squeeze(&passage.text))
+                    || lines(&passage.text).iter().any(|line| {
+                        let line = squeeze(&line.text);
+                        line.chars().count() >= 20 && answer_flat.contains(&line)
+                    })
             })
             .collect();
         let used = if quoted.is_empty() {

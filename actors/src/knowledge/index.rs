@@ -25,6 +25,8 @@ pub(super) const SYNONYM_WEIGHT: f32 = 0.5;
 
 pub struct KnowledgeIndex {
     reader: IndexReader,
+    /// Curated answers, matched by their question before any search.
+    curated: Vec<Curated>,
     languages: Vec<Lang>,
     by_lang: HashMap<Lang, LangFields>,
     document: Field,
@@ -39,6 +41,15 @@ impl std::fmt::Debug for KnowledgeIndex {
             .field("n_passages", &self.n_passages)
             .finish()
     }
+}
+
+/// A curated answer, ready to be matched.
+struct Curated {
+    document_id: String,
+    lang: Lang,
+    /// Its question's terms.
+    terms: Vec<String>,
+    answer: String,
 }
 
 /// One language's part of the index.
@@ -99,9 +110,18 @@ impl KnowledgeIndex {
         // The smallest budget tantivy allows; a project's help center is small.
         let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 15_000_000)?;
         let mut n_passages = 0;
+        let mut curated = Vec::new();
         for doc in documents {
             let whole = doc.passages.join("\n\n");
             let lang = language::detect(&whole, &languages).map_or(languages[0], |d| d.lang);
+            if let Some(question) = &doc.question {
+                curated.push(Curated {
+                    document_id: doc.id.clone(),
+                    lang,
+                    terms: analysis::terms(&by_lang[&lang].analyzer, question),
+                    answer: whole.clone(),
+                });
+            }
             let fields = &by_lang[&lang];
             n_passages += doc.passages.len();
             for passage in &doc.passages {
@@ -121,6 +141,7 @@ impl KnowledgeIndex {
         }
         Ok(KnowledgeIndex {
             reader,
+            curated,
             languages,
             by_lang,
             document,
@@ -212,6 +233,52 @@ impl KnowledgeIndex {
         analysis::question_terms(&fields.analyzer, lang, &corrected.join(" "))
     }
 
+    /// The curated answer whose question is closest to `question` (in `lang`), as a passage,
+    /// when it is close enough: most of the visitor's words (or their synonyms) are in it, and
+    /// most of its words are in the visitor's question.
+    pub fn curated_answer(&self, question: &str, lang: Lang) -> Option<Passage> {
+        let weights = self.scorer(lang)?;
+        let asked = self.question_terms(lang, question);
+        let own_weight: f32 = asked
+            .iter()
+            .filter(|(_, synonym)| !synonym)
+            .map(|(term, _)| weights.weight(term))
+            .sum();
+        if own_weight <= 0.0 {
+            return None;
+        }
+        let closeness = |curated: &Curated| {
+            let held: f32 = asked
+                .iter()
+                .filter(|(term, _)| curated.terms.contains(term))
+                .map(|(term, synonym)| {
+                    weights.weight(term) * if *synonym { SYNONYM_WEIGHT } else { 1.0 }
+                })
+                .sum();
+            let theirs = curated.terms.len().max(1) as f32;
+            let found = curated
+                .terms
+                .iter()
+                .filter(|term| asked.iter().any(|(asked, _)| asked == *term))
+                .count() as f32;
+            (held / own_weight).min(found / theirs)
+        };
+        self.curated
+            .iter()
+            .filter(|curated| curated.lang == lang)
+            .map(|curated| (closeness(curated), curated))
+            .filter(|(closeness, _)| *closeness >= CURATED_CLOSENESS)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(closeness, curated)| Passage {
+                document_id: curated.document_id.clone(),
+                title: super::FAQ_TITLE.to_owned(),
+                url: None,
+                text: curated.answer.clone(),
+                score: closeness,
+                lang,
+            })
+    }
+
     /// `lang`'s analyzer and how rare each term is there, for choosing sentences.
     pub(super) fn scorer(&self, lang: Lang) -> Option<TermWeights<'_>> {
         let fields = self.by_lang.get(&lang)?;
@@ -283,6 +350,10 @@ fn closest<'v>(vocabulary: &'v [String], term: &str) -> Option<&'v str> {
         })
         .map(String::as_str)
 }
+
+/// How close a question must be to a curated answer's for it to be given: the smaller of the
+/// share of the visitor's words it holds and the share of its words the visitor used.
+const CURATED_CLOSENESS: f32 = 0.6;
 
 /// See [`TermWeights::weight`].
 const ABSENT_WEIGHT: f32 = 0.5;

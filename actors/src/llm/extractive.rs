@@ -20,6 +20,9 @@ impl Extractive {
         let Some(extract) = &prompt.extract else {
             return phrases.not_found.to_owned();
         };
+        if extract.curated {
+            return extract.text.clone();
+        }
         // Brackets would end the link text early.
         let title: String = extract
             .title
@@ -97,6 +100,7 @@ mod tests {
             document_id: "returns.md".into(),
             title: "Returns [and] refunds".into(),
             url: url.map(str::to_owned),
+            curated: false,
         }
     }
 

@@ -74,10 +74,24 @@ impl Prompt {
             }
         }
         // Without a model an answer is the help center's own lines: only ever in the
-        // visitor's language.
-        let extract = knowledge
-            .extract(question, &passages)
-            .filter(|_| passages.first().is_some_and(|p| p.lang == language));
+        // visitor's language. A curated answer close to the question comes before them all.
+        let extract = match knowledge.curated_answer(question, language) {
+            Some(curated) => {
+                passages.retain(|passage| passage.document_id != curated.document_id);
+                passages.insert(0, curated.clone());
+                passages.truncate(PASSAGES_PER_ANSWER);
+                Some(Extract {
+                    text: curated.text,
+                    document_id: curated.document_id,
+                    title: curated.title,
+                    url: None,
+                    curated: true,
+                })
+            }
+            None => knowledge
+                .extract(question, &passages)
+                .filter(|_| passages.first().is_some_and(|p| p.lang == language)),
+        };
         Prompt {
             system: system_prompt(persona, language, &passages),
             history,

@@ -172,6 +172,7 @@ fn document(id: &str) -> Document {
         url: None,
         passages: vec![format!("{id} passage one"), format!("{id} passage two")],
         fetched: false,
+        question: None,
     }
 }
 
