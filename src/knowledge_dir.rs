@@ -1,8 +1,9 @@
 //! Loads a project's `knowledge_dir` from disk into engine documents at start, and holds the
 //! demo help center built into the binary.
 //!
-//! Reads files only (`.md`, `.markdown`, `.txt`, `.html`, `.htm`, not recursive, at most
-//! `MAX_FILE_BYTES` each); parsing and chunking are the engine's. A missing folder is the
+//! Reads files only (`.md`, `.markdown`, `.txt`, `.html`, `.htm` up to `MAX_FILE_BYTES`,
+//! `.pdf` and `.docx` up to `MAX_BINARY_BYTES`; not recursive); parsing and chunking are the
+//! engine's, and a file it cannot read is skipped with a warning. A missing folder is the
 //! caller's to report.
 
 use std::path::Path;
@@ -11,6 +12,8 @@ use helpyap_actors::{Document, DocumentFormat};
 
 /// Larger files are skipped with a warning: a help article is never this big.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Largest `.pdf` or `.docx` file read, as for uploads.
+pub const MAX_BINARY_BYTES: u64 = 10 * 1024 * 1024;
 
 /// `knowledge/demo/`, built in: with the embedded default config the demo answers from its
 /// help center wherever the binary runs, not only beside a checkout.
@@ -45,16 +48,24 @@ pub fn load(dir: &Path) -> std::io::Result<Vec<Document>> {
         else {
             continue;
         };
-        if std::fs::metadata(&path)?.len() > MAX_FILE_BYTES {
-            tracing::warn!(path = %path.display(), "knowledge file over 1 MiB skipped");
+        let binary = matches!(format, DocumentFormat::Pdf | DocumentFormat::Docx);
+        let max_bytes = if binary {
+            MAX_BINARY_BYTES
+        } else {
+            MAX_FILE_BYTES
+        };
+        if std::fs::metadata(&path)?.len() > max_bytes {
+            tracing::warn!(path = %path.display(), max_bytes, "knowledge file too large: skipped");
             continue;
         }
-        let raw = String::from_utf8_lossy(&std::fs::read(&path)?).into_owned();
         let id = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        documents.push(Document::parse(&id, format, &raw));
+        match Document::read(&id, format, &std::fs::read(&path)?) {
+            Ok(document) => documents.push(document),
+            Err(error) => tracing::warn!(path = %path.display(), %error, "knowledge file skipped"),
+        }
     }
     documents.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(documents)

@@ -47,6 +47,15 @@ pub struct WebFetcher {
 
 const MAX_REDIRECTS: usize = 5;
 
+/// What a fetch brought back.
+pub struct Fetched {
+    /// Where it ended, after redirects.
+    pub url: Url,
+    /// Lower case, parameters included.
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
 impl WebFetcher {
     pub fn new(settings: FetchSettings) -> Result<WebFetcher, String> {
         let client = client_builder(settings)
@@ -57,6 +66,15 @@ impl WebFetcher {
 
     /// The body of `url` as text, at most `max_bytes`.
     pub async fn page(&self, url: &str) -> Result<(Url, String), FetchError> {
+        let fetched = self.file(url).await?;
+        Ok((
+            fetched.url,
+            String::from_utf8_lossy(&fetched.body).into_owned(),
+        ))
+    }
+
+    /// The body of `url` as bytes, at most `max_bytes`, with its final URL and content type.
+    pub async fn file(&self, url: &str) -> Result<Fetched, FetchError> {
         let url = Url::parse(url.trim())
             .map_err(|error| FetchError::BadUrl(format!("url is not a valid URL: {error}")))?;
         check_url(&url, self.settings.private_networks)?;
@@ -74,6 +92,11 @@ impl WebFetcher {
             return Err(FetchError::Failed(format!("{url} answered {status}")));
         }
         let final_url = response.url().clone();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| value.to_ascii_lowercase());
         let mut body = Vec::new();
         let mut chunks = response.bytes_stream();
         while let Some(chunk) = chunks.next().await {
@@ -88,7 +111,11 @@ impl WebFetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok((final_url, String::from_utf8_lossy(&body).into_owned()))
+        Ok(Fetched {
+            url: final_url,
+            content_type,
+            body,
+        })
     }
 
     /// The page URLs a sitemap lists (`<url><loc>…`), at most `sitemap_max_pages`. Nested

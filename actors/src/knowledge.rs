@@ -8,11 +8,13 @@
 
 pub(crate) mod analysis;
 mod extract;
+mod files;
 mod index;
 
 use serde::{Deserialize, Serialize};
 
 pub use extract::Extract;
+pub use files::UnreadableFile;
 pub use index::KnowledgeIndex;
 
 use crate::language::Lang;
@@ -26,6 +28,9 @@ pub enum DocumentFormat {
     Markdown,
     Html,
     Text,
+    Pdf,
+    /// Word, 2007 and later.
+    Docx,
 }
 
 impl DocumentFormat {
@@ -34,6 +39,8 @@ impl DocumentFormat {
             "md" | "markdown" => Some(DocumentFormat::Markdown),
             "html" | "htm" => Some(DocumentFormat::Html),
             "txt" => Some(DocumentFormat::Text),
+            "pdf" => Some(DocumentFormat::Pdf),
+            "docx" => Some(DocumentFormat::Docx),
             _ => None,
         }
     }
@@ -87,6 +94,31 @@ pub struct Passage {
 }
 
 impl Document {
+    /// Builds a document from a file's bytes: text formats as `parse` reads them, PDF and DOCX
+    /// through their text (a PDF's first short line names it when nothing else does).
+    pub fn read(
+        id: &str,
+        format: DocumentFormat,
+        bytes: &[u8],
+    ) -> Result<Document, UnreadableFile> {
+        let text = match format {
+            DocumentFormat::Pdf => files::pdf_text(bytes)?,
+            DocumentFormat::Docx => files::docx_text(bytes)?,
+            text => return Ok(Document::parse(id, text, &String::from_utf8_lossy(bytes))),
+        };
+        let mut document = Document::parse(id, DocumentFormat::Markdown, &text);
+        if format == DocumentFormat::Pdf && document.title == id {
+            let first = text.lines().next().unwrap_or("").trim();
+            if !first.is_empty() && first.chars().count() <= 80 {
+                document.title = first.to_owned();
+            }
+        }
+        if document.passages.is_empty() {
+            return Err(UnreadableFile::NoText);
+        }
+        Ok(document)
+    }
+
     /// Builds a document from raw content. Markdown may open with a `---` block of `title:` and
     /// `url:` lines; otherwise the first `# ` heading (or HTML `<title>`) names it, else `id`.
     pub fn parse(id: &str, format: DocumentFormat, raw: &str) -> Document {
@@ -94,7 +126,10 @@ impl Document {
         let (found_title, text) = match format {
             DocumentFormat::Markdown => (first_heading(body), body.to_owned()),
             DocumentFormat::Html => (html_title(body), html_to_text(body)),
-            DocumentFormat::Text => (None, body.to_owned()),
+            // Files are read through `read`; their text is Markdown by then.
+            DocumentFormat::Text | DocumentFormat::Pdf | DocumentFormat::Docx => {
+                (None, body.to_owned())
+            }
         };
         // A blank title (`# ` alone, `title:` with nothing after it) falls through to the next.
         let title = [front_title, found_title]

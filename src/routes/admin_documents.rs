@@ -13,7 +13,9 @@
 //! Answers cite a change as soon as the call returns. Fetching goes through `web_fetch`, which
 //! keeps to public addresses unless the operator allows private ones.
 
+use base64::Engine;
 use futures_util::{StreamExt, stream};
+use helpyap_actors::knowledge::UnreadableFile;
 use helpyap_actors::project::DocumentEdit;
 use helpyap_actors::{Document, DocumentFormat};
 use hyper::body::Incoming;
@@ -59,8 +61,23 @@ pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiErr
     Ok(json_response(StatusCode::OK, &Documents { documents }))
 }
 
-/// Largest document an owner may upload, as for `knowledge_dir` files.
+/// Largest document an owner may upload as text, as for `knowledge_dir` files.
 const DOCUMENT_MAX_BYTES: usize = 1024 * 1024;
+/// Largest PDF or DOCX an owner may upload, and its request (the file in base64, and JSON).
+const FILE_MAX_BYTES: usize = 10 * 1024 * 1024;
+const FILE_REQUEST_MAX_BYTES: usize = FILE_MAX_BYTES / 3 * 4 + 64 * 1024;
+const DOCX_TYPE: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml";
+
+/// A file's text, read off the runtime's threads (a PDF can take a while), as a document.
+async fn read_file(
+    id: String,
+    format: DocumentFormat,
+    bytes: Vec<u8>,
+) -> Result<Document, UnreadableFile> {
+    tokio::task::spawn_blocking(move || Document::read(&id, format, &bytes))
+        .await
+        .unwrap_or(Err(UnreadableFile::Damaged("file")))
+}
 const DOCUMENT_ID_MAX_CHARS: usize = 120;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -69,11 +86,16 @@ struct DocumentBody {
     id: Option<String>,
     title: Option<String>,
     url: Option<String>,
-    /// `markdown` (default), `html` or `text`.
-    #[schema(pattern = "^(markdown|md|html|text|txt)$")]
+    /// `markdown` (default), `html`, `text`, or `pdf` or `docx` (sent as `contentBase64`).
+    #[schema(pattern = "^(markdown|md|html|text|txt|pdf|docx)$")]
     format: Option<String>,
-    #[schema(required = true, nullable = false, min_length = 1)]
+    /// The text of a `markdown`, `html` or `text` document.
+    #[schema(nullable = false, min_length = 1)]
     content: Option<String>,
+    /// A PDF or DOCX file, base64-encoded (at most 10 MiB decoded).
+    #[serde(rename = "contentBase64")]
+    #[schema(nullable = false, min_length = 1)]
+    content_base64: Option<String>,
 }
 
 #[utoipa::path(
@@ -87,23 +109,46 @@ pub async fn add_document(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let limits = crate::json::BodyLimits {
-        max_bytes: DOCUMENT_MAX_BYTES,
+        max_bytes: FILE_REQUEST_MAX_BYTES,
         ..state.body_limits()
     };
     let body: DocumentBody = read_json(request, limits).await?;
-    let content = body
-        .content
-        .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| ApiError::invalid("content is required"))?;
     let format = match body.format.as_deref().unwrap_or("markdown") {
         "markdown" | "md" => DocumentFormat::Markdown,
         "html" => DocumentFormat::Html,
         "text" | "txt" => DocumentFormat::Text,
+        "pdf" => DocumentFormat::Pdf,
+        "docx" => DocumentFormat::Docx,
         _ => {
-            return Err(ApiError::invalid("format must be markdown, html or text"));
+            return Err(ApiError::invalid(
+                "format must be markdown, html, text, pdf or docx",
+            ));
         }
     };
-    let mut document = Document::parse("", format, &content);
+    let mut document = if matches!(format, DocumentFormat::Pdf | DocumentFormat::Docx) {
+        let encoded = body
+            .content_base64
+            .filter(|c| !c.trim().is_empty())
+            .ok_or_else(|| ApiError::invalid("contentBase64 is required for pdf and docx"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| ApiError::invalid("contentBase64 is not base64"))?;
+        if bytes.len() > FILE_MAX_BYTES {
+            return Err(ApiError::invalid("files are limited to 10 MiB"));
+        }
+        read_file(String::new(), format, bytes)
+            .await
+            .map_err(|error| ApiError::invalid(error.to_string()))?
+    } else {
+        let content = body
+            .content
+            .filter(|c| !c.trim().is_empty())
+            .ok_or_else(|| ApiError::invalid("content is required"))?;
+        if content.len() > DOCUMENT_MAX_BYTES {
+            return Err(ApiError::invalid("text documents are limited to 1 MiB"));
+        }
+        Document::parse("", format, &content)
+    };
     if let Some(title) = body
         .title
         .map(|t| t.trim().to_owned())
@@ -308,13 +353,25 @@ async fn fetch_document(
     url: &str,
     id: Option<&str>,
 ) -> Result<Document, FetchError> {
-    let (final_url, content) = state.fetcher.page(url).await?;
-    let format = if final_url.path().ends_with(".md") {
-        DocumentFormat::Markdown
-    } else if final_url.path().ends_with(".txt") {
-        DocumentFormat::Text
+    let fetched = state.fetcher.file(url).await?;
+    let final_url = fetched.url;
+    let extension = final_url
+        .path()
+        .rsplit_once('.')
+        .map(|(_, extension)| extension.to_ascii_lowercase());
+    let content_type = fetched.content_type.as_deref().unwrap_or("");
+    let format = if content_type.starts_with("application/pdf") {
+        DocumentFormat::Pdf
+    } else if content_type.starts_with(DOCX_TYPE) {
+        DocumentFormat::Docx
     } else {
-        DocumentFormat::Html
+        match extension
+            .as_deref()
+            .and_then(DocumentFormat::from_extension)
+        {
+            Some(format) => format,
+            None => DocumentFormat::Html,
+        }
     };
     let url_text = final_url.to_string();
     let id = id.map_or_else(
@@ -329,7 +386,9 @@ async fn fetch_document(
         },
         str::to_owned,
     );
-    let mut document = Document::parse(&id, format, &content);
+    let mut document = read_file(id, format, fetched.body)
+        .await
+        .map_err(|error| FetchError::Failed(format!("{url}: {error}")))?;
     if document.passages.is_empty() {
         return Err(FetchError::Failed(format!("{url} has no readable text")));
     }

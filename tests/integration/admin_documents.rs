@@ -20,14 +20,17 @@ use crate::support::{TestServer, client};
 /// A small website on 127.0.0.1 whose pages the test can change.
 struct Site {
     addr: SocketAddr,
-    pages: Arc<Mutex<HashMap<String, String>>>,
+    pages: Pages,
 }
+
+/// Path → content type and body.
+type Pages = Arc<Mutex<HashMap<String, (&'static str, Vec<u8>)>>>;
 
 impl Site {
     async fn start() -> Site {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let pages: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let pages: Pages = Arc::default();
         let served = pages.clone();
         tokio::spawn(async move {
             loop {
@@ -36,17 +39,15 @@ impl Site {
                 let service = service_fn(move |request: hyper::Request<_>| {
                     let page = pages.lock().unwrap().get(request.uri().path()).cloned();
                     async move {
-                        let mut response = match page {
-                            Some(body) => hyper::Response::new(Full::new(Bytes::from(body))),
-                            None => {
-                                let mut missing = hyper::Response::new(Full::new(Bytes::new()));
-                                *missing.status_mut() = hyper::StatusCode::NOT_FOUND;
-                                missing
-                            }
-                        };
+                        let found = page.is_some();
+                        let (content_type, body) = page.unwrap_or(("text/html", Vec::new()));
+                        let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+                        if !found {
+                            *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+                        }
                         response
                             .headers_mut()
-                            .insert("content-type", "text/html".parse().unwrap());
+                            .insert("content-type", content_type.parse().unwrap());
                         Ok::<_, Infallible>(response)
                     }
                 });
@@ -61,7 +62,12 @@ impl Site {
     }
 
     fn set(&self, path: &str, body: &str) {
-        self.pages.lock().unwrap().insert(path.into(), body.into());
+        self.set_file(path, "text/html", body.as_bytes().to_vec());
+    }
+
+    fn set_file(&self, path: &str, content_type: &'static str, body: Vec<u8>) {
+        let mut pages = self.pages.lock().unwrap();
+        pages.insert(path.into(), (content_type, body));
     }
 
     fn url(&self, path: &str) -> String {
@@ -398,4 +404,127 @@ async fn only_documents_fetched_from_the_web_are_synced() {
     assert_eq!(fetched_of("hours"), Some(json!(false)), "{listed}");
     assert_eq!(fetched_of("returns.md"), Some(json!(false)), "{listed}");
     assert_eq!(fetched_of(id), Some(json!(true)), "{listed}");
+}
+
+/// PDF and Word files as owners' tools write them (fpdf2, python-docx, run by the test), made
+/// once per test binary.
+fn made_files() -> &'static std::path::Path {
+    static FILES: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    FILES
+        .get_or_init(|| {
+            let python = std::env::var("HELPYAP_FILES_PYTHON").unwrap_or_else(|_| {
+                panic!("HELPYAP_FILES_PYTHON names no Python with fpdf2 and python-docx: run ./scripts/test")
+            });
+            let dir = tempfile::tempdir().unwrap();
+            let script =
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/files/make_files.py");
+            let made = std::process::Command::new(python)
+                .arg(script)
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+            dir
+        })
+        .path()
+}
+
+fn file_body(name: &str, format: &str) -> Value {
+    use base64::Engine;
+    let bytes = std::fs::read(made_files().join(name)).unwrap();
+    json!({
+        "format": format,
+        "contentBase64": base64::engine::general_purpose::STANDARD.encode(bytes),
+    })
+}
+
+#[tokio::test]
+async fn pdf_and_word_files_are_read_uploaded_or_fetched_and_unreadable_ones_say_why() {
+    let server = TestServer::start_with(|config| {
+        config.knowledge.fetch_private_networks = true; // the test's site is on 127.0.0.1
+    })
+    .await;
+    let owner = server.owner("owner@example.com").await;
+    let documents = "/api/admin/projects/demo/documents";
+
+    let pdf = owner
+        .post(documents, file_body("guide.pdf", "pdf"))
+        .expect(201)
+        .await;
+    assert_eq!(
+        pdf["title"], "Warranty guide",
+        "named by its first line: {pdf}"
+    );
+    let docx = owner
+        .post(documents, file_body("guide.docx", "docx"))
+        .expect(201)
+        .await;
+    assert_eq!(
+        docx["title"], "Shipping the Zephyr",
+        "named by its heading: {docx}"
+    );
+
+    let ask =
+        |question: &'static str| crate::chat::ask(&server, uuid::Uuid::new_v4(), None, question);
+    let warranty = ask("How long is the warranty on the Zephyr blender motor?").await;
+    assert!(
+        warranty.text().contains("seven year warranty"),
+        "{}",
+        warranty.text()
+    );
+    let europe = ask("How long does it take to ship a Zephyr to Canada or Mexico?").await;
+    assert!(
+        europe
+            .text()
+            .starts_with("- Canada & Mexico: 5 to 8 business days"),
+        "a list item of the Word file, its & read: {}",
+        europe.text()
+    );
+    let cited = |answer: &crate::chat::Answer| -> Vec<String> {
+        answer
+            .json_frames()
+            .filter_map(|frame| frame["sourceId"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(cited(&warranty), [pdf["id"].as_str().unwrap()]);
+    assert_eq!(cited(&europe), [docx["id"].as_str().unwrap()]);
+
+    // Fetched from the web by content type, kept as fetched (so it can be re-synced).
+    let site = Site::start().await;
+    let bytes = std::fs::read(made_files().join("guide.pdf")).unwrap();
+    site.set_file("/manual", "application/pdf", bytes);
+    let fetched = owner
+        .post(
+            &format!("{documents}/fetch"),
+            json!({ "url": site.url("/manual") }),
+        )
+        .expect(201)
+        .await;
+    assert_eq!(fetched["fetched"], true);
+    assert_eq!(fetched["title"], "Warranty guide");
+
+    // Scanned, locked, mislabelled or broken: a 400 that says why, nothing stored.
+    for (body, reason) in [
+        (file_body("scan.pdf", "pdf"), "no text to read"),
+        (file_body("locked.pdf", "pdf"), "encrypted"),
+        (file_body("guide.docx", "pdf"), "not a readable PDF"),
+        (file_body("guide.pdf", "docx"), "not a readable DOCX"),
+        (
+            json!({ "format": "pdf", "contentBase64": "%%% not base64" }),
+            "not base64",
+        ),
+        (
+            json!({ "format": "pdf", "content": "text instead" }),
+            "contentBase64 is required",
+        ),
+    ] {
+        let error = owner.post(documents, body).expect_error(400).await;
+        assert!(error.contains(reason), "{reason}: {error}");
+    }
+    let listed = owner.get(documents).expect(200).await;
+    assert_eq!(
+        listed["documents"].as_array().unwrap().len(),
+        6 + 3,
+        "{listed}"
+    );
 }

@@ -949,23 +949,37 @@
     const format = el("select", { id: "doc-format" },
       ["markdown", "html", "text"].map((f) => el("option", { value: f, text: f })));
     const content = el("textarea", { id: "doc-content", rows: "8", placeholder: "# Returns\n\nYou can return…" });
-    const accept = ".md,.markdown,.txt,.html,.htm,text/*";
+    const accept = ".md,.markdown,.txt,.html,.htm,.pdf,.docx,text/*,application/pdf";
+    // A PDF or Word file is sent as it is (base64); text files are shown for editing first.
+    let binary = null;
     const file = el("input", { id: "doc-file", type: "file", accept, onchange: async () => {
       const picked = file.files[0];
+      binary = null;
       if (!picked) return;
-      if (picked.size > 1024 * 1024) return status.replaceChildren(message("error", "Files are limited to 1 MiB."));
-      content.value = await picked.text();
       const named = (pattern) => pattern.test(picked.name);
-      format.value = named(/\.html?$/i) ? "html" : named(/\.(md|markdown)$/i) ? "markdown" : "text";
       if (!title.value) title.value = picked.name.replace(/\.[^.]+$/, "");
+      if (named(/\.(pdf|docx)$/i)) {
+        if (picked.size > 10 * 1024 * 1024) return status.replaceChildren(message("error", "PDF and Word files are limited to 10 MiB."));
+        const bytes = new Uint8Array(await picked.arrayBuffer());
+        let text = "";
+        for (let at = 0; at < bytes.length; at += 0x8000) text += String.fromCharCode(...bytes.subarray(at, at + 0x8000));
+        binary = { format: named(/\.pdf$/i) ? "pdf" : "docx", contentBase64: btoa(text) };
+        content.value = "";
+        content.placeholder = `${picked.name}: its text is read when you add it.`;
+        return;
+      }
+      if (picked.size > 1024 * 1024) return status.replaceChildren(message("error", "Text files are limited to 1 MiB."));
+      content.value = await picked.text();
+      format.value = named(/\.html?$/i) ? "html" : named(/\.(md|markdown)$/i) ? "markdown" : "text";
     } });
     const add = el("form", { class: "card", onsubmit: (event) => {
       event.preventDefault();
-      const doc = { title: title.value || undefined, format: format.value, content: content.value };
+      const doc = binary ? { title: title.value || undefined, ...binary }
+        : { title: title.value || undefined, format: format.value, content: content.value };
       act(() => api("POST", projectPath(project.slug, "/documents"), doc),
-        `Added “${title.value || "document"}”; answers can cite it now.`).then((ok) => { if (ok) add.reset(); });
+        `Added “${title.value || "document"}”; answers can cite it now.`).then((ok) => { if (ok) { add.reset(); binary = null; } });
     } },
-      el("h2", { text: "Add a document" }), field("Upload a file (.md, .txt, .html)", file),
+      el("h2", { text: "Add a document" }), field("Upload a file (.md, .txt, .html, .pdf, .docx)", file),
       el("div", { class: "two" }, field("Title", title), field("Format", format)), field("Content", content),
       el("div", { class: "actions" }, el("button", { class: "primary", type: "submit", text: "Add document" })));
     const url = el("input", {
