@@ -358,15 +358,20 @@ pub struct KnowledgeConfig {
     /// Allow fetching from loopback, private and link-local addresses. Off by default, so a
     /// project owner cannot make the server read the network it runs in.
     pub fetch_private_networks: bool,
+    /// How often every fetched page and sitemap is fetched again (conditionally: only changed
+    /// pages are re-indexed); `0s` never.
+    #[serde(with = "humantime_serde")]
+    pub resync_interval: Duration,
 }
 
 impl Default for KnowledgeConfig {
     fn default() -> Self {
         KnowledgeConfig {
             fetch_timeout: Duration::from_secs(15),
-            fetch_max_bytes: 1024 * 1024,
+            fetch_max_bytes: 10 * 1024 * 1024,
             sitemap_max_pages: 50,
             fetch_private_networks: false,
+            resync_interval: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod idle;
 pub mod json;
 pub mod knowledge_dir;
+pub mod knowledge_sync;
 pub mod logging;
 pub mod login_attempts;
 pub mod metrics;

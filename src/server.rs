@@ -205,6 +205,14 @@ impl App {
         let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
         let sweeper = tokio::spawn(sweep_rate_limits(self.state.clone()));
         let purger = tokio::spawn(purge_expired_conversations(self.state.clone()));
+        let resync = self.config.knowledge.resync_interval;
+        let resyncer = (!resync.is_zero()).then(|| {
+            tokio::spawn(crate::knowledge_sync::resync_every(
+                self.state.engine.clone(),
+                self.state.fetcher.clone(),
+                resync,
+            ))
+        });
         let reloader = tokio::spawn(reload::on_hangup(
             self.state.clone(),
             self.tls.clone(),
@@ -327,6 +335,9 @@ impl App {
         }
         sweeper.abort();
         purger.abort();
+        if let Some(resyncer) = resyncer {
+            resyncer.abort();
+        }
         reloader.abort();
         let remaining = self
             .shutdown_grace

@@ -53,6 +53,9 @@ pub struct Fetched {
     pub url: Url,
     /// Lower case, parameters included.
     pub content_type: Option<String>,
+    /// Its validators, for asking again conditionally.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -73,14 +76,33 @@ impl WebFetcher {
         ))
     }
 
-    /// The body of `url` as bytes, at most `max_bytes`, with its final URL and content type.
+    /// The body of `url` as bytes, at most `max_bytes`, with its final URL, content type and
+    /// validators.
     pub async fn file(&self, url: &str) -> Result<Fetched, FetchError> {
+        self.file_if_changed(url, None, None)
+            .await?
+            .ok_or_else(|| FetchError::Failed(format!("{url} answered 304 unasked")))
+    }
+
+    /// As [`file`](Self::file), asked conditionally with the validators the page gave last
+    /// time: `None` when it has not changed since (304 Not Modified).
+    pub async fn file_if_changed(
+        &self,
+        url: &str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<Option<Fetched>, FetchError> {
         let url = Url::parse(url.trim())
             .map_err(|error| FetchError::BadUrl(format!("url is not a valid URL: {error}")))?;
         check_url(&url, self.settings.private_networks)?;
-        let response = self
-            .client
-            .get(url.clone())
+        let mut request = self.client.get(url.clone());
+        if let Some(etag) = etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        if let Some(date) = last_modified {
+            request = request.header(reqwest::header::IF_MODIFIED_SINCE, date);
+        }
+        let response = request
             .send()
             .await
             .map_err(|error| match refusal(&error) {
@@ -88,6 +110,11 @@ impl WebFetcher {
                 None => FetchError::Failed(format!("fetching {url} failed: {}", cause(&error))),
             })?;
         let status = response.status();
+        if status == reqwest::StatusCode::NOT_MODIFIED
+            && (etag.is_some() || last_modified.is_some())
+        {
+            return Ok(None);
+        }
         if !status.is_success() {
             return Err(FetchError::Failed(format!("{url} answered {status}")));
         }
@@ -97,6 +124,15 @@ impl WebFetcher {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .map(|value| value.to_ascii_lowercase());
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value: &reqwest::header::HeaderValue| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let new_etag = header(reqwest::header::ETAG);
+        let new_last_modified = header(reqwest::header::LAST_MODIFIED);
         let mut body = Vec::new();
         let mut chunks = response.bytes_stream();
         while let Some(chunk) = chunks.next().await {
@@ -111,11 +147,13 @@ impl WebFetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Fetched {
+        Ok(Some(Fetched {
             url: final_url,
             content_type,
+            etag: new_etag,
+            last_modified: new_last_modified,
             body,
-        })
+        }))
     }
 
     /// The page URLs a sitemap lists (`<url><loc>…`), at most `sitemap_max_pages`. Nested

@@ -62,6 +62,30 @@ pub struct Document {
     /// the answer, given verbatim to questions close to this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub question: Option<String>,
+    /// How a fetched document is fetched again: its page's validators (`ETag`,
+    /// `Last-Modified`) for a conditional request, and the sitemap it came from, if any.
+    #[serde(default, skip_serializing_if = "Fetch::is_empty")]
+    pub fetch: Fetch,
+}
+
+/// What a fetched document's page said about itself, for fetching it again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Fetch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    /// The sitemap that listed it: a re-sync of the sitemap adds its new pages and removes
+    /// the pages it no longer lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sitemap: Option<String>,
+}
+
+impl Fetch {
+    pub fn is_empty(&self) -> bool {
+        *self == Fetch::default()
+    }
 }
 
 /// The title curated answers are cited by.
@@ -77,6 +101,7 @@ impl Document {
             passages: vec![answer.trim().to_owned()],
             fetched: false,
             question: Some(question.trim().to_owned()),
+            fetch: Fetch::default(),
         }
     }
 }
@@ -145,6 +170,7 @@ impl Document {
             passages: cut_passages(&text),
             fetched: false,
             question: None,
+            fetch: Fetch::default(),
         }
     }
 }

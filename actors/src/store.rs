@@ -167,9 +167,10 @@ pub trait Storage: Send + Sync + 'static {
 
     async fn family_revoked(&self, family: Uuid) -> Result<bool, StoreError>;
 
-    /// Claims the sending of project `slug`'s digest for the period starting at `period` (ms):
-    /// `true` for the first claim of a period later than any claimed before, on any node.
-    async fn claim_digest(&self, slug: &str, period: u64) -> Result<bool, StoreError>;
+    /// Claims a periodic job (`key`: a project's digest, its re-sync) for the period starting
+    /// at `period` (ms): `true` for the first claim of a period later than any claimed before,
+    /// on any node.
+    async fn claim_period(&self, key: &str, period: u64) -> Result<bool, StoreError>;
 
     /// The token families (sign-ins) user `user` has refresh tokens of.
     async fn user_families(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError>;

@@ -14,8 +14,6 @@
 //! keeps to public addresses unless the operator allows private ones.
 
 use base64::Engine;
-use futures_util::{StreamExt, stream};
-use helpyap_actors::knowledge::UnreadableFile;
 use helpyap_actors::project::DocumentEdit;
 use helpyap_actors::{Document, DocumentFormat};
 use hyper::body::Incoming;
@@ -24,12 +22,12 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response, json_response, read_json};
+use crate::knowledge_sync::{
+    DOCUMENT_ID_MAX_CHARS, document_id, fetch_document, fetch_sitemap, read_file,
+};
 use crate::router::AppState;
 use crate::views::{DocumentSummary, Documents, FetchFailure, SitemapFetched};
 use crate::web_fetch::FetchError;
-
-/// Pages of one sitemap fetched at once.
-const FETCH_CONCURRENCY: usize = 4;
 
 #[utoipa::path(
     post, path = "/api/admin/projects/{slug}/documents/reindex", tag = "admin: knowledge base",
@@ -66,19 +64,6 @@ const DOCUMENT_MAX_BYTES: usize = 1024 * 1024;
 /// Largest PDF or DOCX an owner may upload, and its request (the file in base64, and JSON).
 const FILE_MAX_BYTES: usize = 10 * 1024 * 1024;
 const FILE_REQUEST_MAX_BYTES: usize = FILE_MAX_BYTES / 3 * 4 + 64 * 1024;
-const DOCX_TYPE: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml";
-
-/// A file's text, read off the runtime's threads (a PDF can take a while), as a document.
-async fn read_file(
-    id: String,
-    format: DocumentFormat,
-    bytes: Vec<u8>,
-) -> Result<Document, UnreadableFile> {
-    tokio::task::spawn_blocking(move || Document::read(&id, format, &bytes))
-        .await
-        .unwrap_or(Err(UnreadableFile::Damaged("file")))
-}
-const DOCUMENT_ID_MAX_CHARS: usize = 120;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct DocumentBody {
@@ -220,19 +205,6 @@ pub async fn delete_document(
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
-/// "Returns & refunds" → "returns-refunds".
-fn document_id(title: &str) -> String {
-    let mut id = String::new();
-    for c in title.chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() {
-            id.push(c);
-        } else if !id.is_empty() && !id.ends_with('-') {
-            id.push('-');
-        }
-    }
-    id.trim_end_matches('-').to_owned()
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 struct FetchBody {
     #[schema(
@@ -268,28 +240,13 @@ pub async fn fetch(
         .filter(|url| !url.trim().is_empty())
         .ok_or_else(|| ApiError::invalid("url is required"))?;
     if !body.sitemap {
-        let document = fetch_document(state, &url, None)
+        let document = fetch_document(&state.fetcher, &url, None)
             .await
             .map_err(fetch_error)?;
         return save(state, slug, document, StatusCode::CREATED).await;
     }
     let pages = state.fetcher.sitemap(&url).await.map_err(fetch_error)?;
-    let results: Vec<(String, Result<Document, FetchError>)> = stream::iter(pages)
-        .map(|page| async move {
-            let result = fetch_document(state, &page, None).await;
-            (page, result)
-        })
-        .buffered(FETCH_CONCURRENCY)
-        .collect()
-        .await;
-    let mut added = Vec::new();
-    let mut failed = Vec::new();
-    for (page, result) in results {
-        match result {
-            Ok(document) => added.push(document),
-            Err(error) => failed.push((page, error)),
-        }
-    }
+    let (added, mut failed) = fetch_sitemap(&state.fetcher, url.trim(), pages).await;
     if added.is_empty() {
         // Every page failed: answer as the first failure would alone (400 for a refused one).
         let (_, first) = failed.swap_remove(0);
@@ -341,60 +298,11 @@ pub async fn sync(state: &AppState, slug: &str, id: &str) -> Result<Response<Bod
             ));
         }
     };
-    let document = fetch_document(state, &url, Some(id))
+    let mut document = fetch_document(&state.fetcher, &url, Some(id))
         .await
         .map_err(fetch_error)?;
+    document.fetch.sitemap = existing.fetch.sitemap.clone();
     save(state, slug, document, StatusCode::OK).await
-}
-
-/// Fetches a page and cuts it into a document; its id is `id`, or one made from the URL.
-async fn fetch_document(
-    state: &AppState,
-    url: &str,
-    id: Option<&str>,
-) -> Result<Document, FetchError> {
-    let fetched = state.fetcher.file(url).await?;
-    let final_url = fetched.url;
-    let extension = final_url
-        .path()
-        .rsplit_once('.')
-        .map(|(_, extension)| extension.to_ascii_lowercase());
-    let content_type = fetched.content_type.as_deref().unwrap_or("");
-    let format = if content_type.starts_with("application/pdf") {
-        DocumentFormat::Pdf
-    } else if content_type.starts_with(DOCX_TYPE) {
-        DocumentFormat::Docx
-    } else {
-        match extension
-            .as_deref()
-            .and_then(DocumentFormat::from_extension)
-        {
-            Some(format) => format,
-            None => DocumentFormat::Html,
-        }
-    };
-    let url_text = final_url.to_string();
-    let id = id.map_or_else(
-        || {
-            let without_scheme = url_text
-                .split_once("://")
-                .map_or(url_text.as_str(), |(_, rest)| rest);
-            document_id(without_scheme)
-                .chars()
-                .take(DOCUMENT_ID_MAX_CHARS)
-                .collect()
-        },
-        str::to_owned,
-    );
-    let mut document = read_file(id, format, fetched.body)
-        .await
-        .map_err(|error| FetchError::Failed(format!("{url}: {error}")))?;
-    if document.passages.is_empty() {
-        return Err(FetchError::Failed(format!("{url} has no readable text")));
-    }
-    document.url = Some(url_text);
-    document.fetched = true;
-    Ok(document)
 }
 
 fn fetch_error(error: FetchError) -> ApiError {

@@ -21,6 +21,8 @@ use crate::support::{TestServer, client};
 struct Site {
     addr: SocketAddr,
     pages: Pages,
+    /// Requests answered 304 Not Modified: their `If-None-Match` named the page's ETag.
+    not_modified: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Path → content type and body.
@@ -32,22 +34,44 @@ impl Site {
         let addr = listener.local_addr().unwrap();
         let pages: Pages = Arc::default();
         let served = pages.clone();
+        let not_modified = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = not_modified.clone();
         tokio::spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
                 let pages = served.clone();
+                let counted = counted.clone();
                 let service = service_fn(move |request: hyper::Request<_>| {
                     let page = pages.lock().unwrap().get(request.uri().path()).cloned();
+                    // Each version of a page has its own ETag, as a real server's would.
+                    let etag = page.as_ref().map(|(_, body)| {
+                        use std::hash::{Hash, Hasher};
+                        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                        body.hash(&mut hasher);
+                        format!("\"{:x}\"", hasher.finish())
+                    });
+                    let asked = request.headers().get("if-none-match").cloned();
+                    let unchanged = etag.is_some()
+                        && asked.is_some_and(|a| Some(a.to_str().unwrap_or("")) == etag.as_deref());
+                    if unchanged {
+                        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     async move {
                         let found = page.is_some();
                         let (content_type, body) = page.unwrap_or(("text/html", Vec::new()));
+                        let body = if unchanged { Vec::new() } else { body };
                         let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
                         if !found {
                             *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+                        } else if unchanged {
+                            *response.status_mut() = hyper::StatusCode::NOT_MODIFIED;
                         }
                         response
                             .headers_mut()
                             .insert("content-type", content_type.parse().unwrap());
+                        if let Some(etag) = etag {
+                            response.headers_mut().insert("etag", etag.parse().unwrap());
+                        }
                         Ok::<_, Infallible>(response)
                     }
                 });
@@ -58,7 +82,11 @@ impl Site {
                 });
             }
         });
-        Site { addr, pages }
+        Site {
+            addr,
+            pages,
+            not_modified,
+        }
     }
 
     fn set(&self, path: &str, body: &str) {
@@ -526,5 +554,121 @@ async fn pdf_and_word_files_are_read_uploaded_or_fetched_and_unreadable_ones_say
         listed["documents"].as_array().unwrap().len(),
         6 + 3,
         "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn fetched_pages_and_sitemaps_are_synced_again_by_themselves_and_only_changes_reindexed() {
+    let server = TestServer::start_with(|config| {
+        config.knowledge.fetch_private_networks = true;
+        config.knowledge.resync_interval = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let owner = server.owner("owner@example.com").await;
+    let site = Site::start().await;
+    site.set(
+        "/guide",
+        &article(
+            "Kettle guide",
+            "The Quasar kettle warranty lasts two years.",
+        ),
+    );
+    site.set(
+        "/a",
+        &article(
+            "Descaling",
+            "Descale the Quasar kettle every month with vinegar.",
+        ),
+    );
+    site.set(
+        "/b",
+        &article(
+            "Lids",
+            "Quasar kettle lids are sold separately for nine dollars.",
+        ),
+    );
+    let sitemap = |pages: &[&str]| {
+        let urls: String = pages
+            .iter()
+            .map(|page| format!("<url><loc>{}</loc></url>", site.url(page)))
+            .collect();
+        format!(
+            r#"<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>"#
+        )
+    };
+    site.set("/sitemap.xml", &sitemap(&["/a", "/b"]));
+    let fetch = "/api/admin/projects/demo/documents/fetch";
+    owner
+        .post(fetch, json!({ "url": site.url("/guide") }))
+        .expect(201)
+        .await;
+    owner
+        .post(
+            fetch,
+            json!({ "url": site.url("/sitemap.xml"), "sitemap": true }),
+        )
+        .expect(201)
+        .await;
+
+    // The site changes: a page's text, and the sitemap drops /b and lists a new /c.
+    site.set(
+        "/guide",
+        &article(
+            "Kettle guide",
+            "The Quasar kettle warranty lasts five years.",
+        ),
+    );
+    site.set(
+        "/c",
+        &article("Cables", "Quasar kettle cables are one metre long."),
+    );
+    site.set("/sitemap.xml", &sitemap(&["/a", "/c"]));
+    let ids = || async {
+        let listed = owner
+            .get("/api/admin/projects/demo/documents")
+            .expect(200)
+            .await;
+        listed["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let now = ids().await;
+        let answer = ask(&server, "How long is the Quasar kettle warranty?").await;
+        let synced = now.iter().any(|id| id.ends_with("-c"))
+            && !now.iter().any(|id| id.ends_with("-b"))
+            && answer.contains("five years");
+        if synced {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not re-synced: {now:?} {answer}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The page that did not change was asked for with its ETag, and not fetched again.
+    assert!(
+        site.not_modified.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "conditional requests"
+    );
+    let listed = owner
+        .get("/api/admin/projects/demo/documents")
+        .expect(200)
+        .await;
+    let c = listed["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"].as_str().unwrap().ends_with("-c"))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        c["fetched"], true,
+        "a new page of the sitemap can be synced too: {c}"
     );
 }

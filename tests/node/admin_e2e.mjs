@@ -156,7 +156,7 @@ try {
 
   // The chat is in the inbox, flagged unanswered for the pizza question.
   await page.getByRole("link", { name: "Conversations" }).click();
-  const thread = page.getByRole("button", { name: /How long do I have to return an item\?/ });
+  const thread = page.getByRole("button", { name: /^How long do I have to return an item\?/ });
   await thread.waitFor();
   assert.match(await thread.textContent(), /unanswered/);
   await thread.click();
@@ -182,7 +182,7 @@ try {
   assert.equal(lead.status, 201, await lead.text());
   await visitor.close();
   await page.getByLabel("Only unanswered").check();
-  await page.getByRole("button", { name: /How long do I have to return/ }).waitFor();
+  await page.getByRole("button", { name: /^How long do I have to return/ }).waitFor();
   report.inboxShowsChat = true;
   await shot(page, "admin-inbox");
 

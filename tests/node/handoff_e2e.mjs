@@ -65,7 +65,7 @@ try {
   await widget(".msg", { hasText: "We will email you at vera@example.com" }).waitFor({ timeout: 5000 });
 
   // The conversation appears in the open inbox, waiting for a human, without a reload.
-  const thread = team.getByRole("button", { name: /How long do I have to return something\?/ });
+  const thread = team.getByRole("button", { name: /^How long do I have to return something\?/ });
   await thread.waitFor(LIVE);
   await team.locator(".threads .badge", { hasText: "waiting for a human" }).waitFor(LIVE);
   assert.match(await thread.textContent(), /Vera <vera@example\.com>/);

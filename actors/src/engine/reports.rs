@@ -94,7 +94,16 @@ impl Reports {
     /// Claims the sending of `slug`'s digest for `period`: `true` once per period, whichever
     /// node asks first.
     pub async fn claim_digest(&self, slug: &str, period: u64) -> Result<bool, StoreError> {
-        self.core.store.claim_digest(slug, period).await
+        self.core.store.claim_period(slug, period).await
+    }
+
+    /// Claims the re-sync of `slug`'s fetched documents for `period`, as digests are claimed.
+    pub async fn claim_resync(&self, slug: &str, period: u64) -> Result<bool, StoreError> {
+        // Slugs hold no ':', so this key is never a digest's.
+        self.core
+            .store
+            .claim_period(&format!("resync:{slug}"), period)
+            .await
     }
 
     pub async fn store_size(&self) -> Result<u64, StoreError> {

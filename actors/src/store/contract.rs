@@ -173,6 +173,7 @@ fn document(id: &str) -> Document {
         passages: vec![format!("{id} passage one"), format!("{id} passage two")],
         fetched: false,
         question: None,
+        fetch: Default::default(),
     }
 }
 
@@ -539,14 +540,14 @@ pub(crate) async fn reset_links_are_taken_once_sign_ins_found_by_user_and_digest
     );
 
     // A digest period is claimed once, and never one older than the last.
-    assert!(store.claim_digest("demo", 5).await.unwrap());
-    assert!(!store.claim_digest("demo", 5).await.unwrap(), "once");
+    assert!(store.claim_period("demo", 5).await.unwrap());
+    assert!(!store.claim_period("demo", 5).await.unwrap(), "once");
     assert!(
-        !store.claim_digest("demo", 4).await.unwrap(),
+        !store.claim_period("demo", 4).await.unwrap(),
         "not an older one"
     );
-    assert!(store.claim_digest("other", 5).await.unwrap(), "per project");
-    assert!(store.claim_digest("demo", 6).await.unwrap());
+    assert!(store.claim_period("other", 5).await.unwrap(), "per project");
+    assert!(store.claim_period("demo", 6).await.unwrap());
 }
 
 pub(crate) fn webhook(slug: &str, events: &[EventType]) -> WebhookRecord {

@@ -832,12 +832,13 @@ impl Storage for PgStore {
         Ok(())
     }
 
-    async fn claim_digest(&self, slug: &str, period: u64) -> Result<bool, StoreError> {
+    async fn claim_period(&self, key: &str, period: u64) -> Result<bool, StoreError> {
+        // The table's `slug` column holds the job's key (a digest's is its project's slug).
         let claimed = self
             .execute(
                 "INSERT INTO digests (slug, period) VALUES ($1, $2)
                  ON CONFLICT (slug) DO UPDATE SET period = $2 WHERE digests.period < $2",
-                &[&slug, &signed(period)],
+                &[&key, &signed(period)],
             )
             .await?;
         Ok(claimed > 0)

@@ -598,9 +598,9 @@ impl Storage for SledStore {
         Ok(())
     }
 
-    async fn claim_digest(&self, slug: &str, period: u64) -> Result<bool, StoreError> {
+    async fn claim_period(&self, key: &str, period: u64) -> Result<bool, StoreError> {
         let mut claimed = false;
-        self.digests.update_and_fetch(slug.as_bytes(), |last| {
+        self.digests.update_and_fetch(key.as_bytes(), |last| {
             let last = last.map_or(0, be_u64);
             claimed = period > last;
             Some(period.max(last).to_be_bytes().to_vec())
