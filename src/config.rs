@@ -1069,16 +1069,26 @@ fn deserialize_networks<'de, D: Deserializer<'de>>(
 #[cfg(test)]
 mod tests;
 
-/// What identifies one seed of a project: its settings and secret hash, digested, so a restart
-/// with the same config file leaves dashboard changes alone.
 fn auto_locale() -> String {
-    "auto".to_owned()
+    helpyap_actors::widget::AUTO_LOCALE.to_owned()
 }
 
+/// What identifies one seed of a project: its settings and secret hash, digested, so a restart
+/// with the same config file leaves dashboard changes alone.
 fn seed_digest(settings: &ProjectSettings) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    hasher.update(serde_json::to_vec(&settings.widget).expect("settings serialize"));
+    // Fields added since seeds were first digested count only when set, so an upgrade leaves
+    // the digest — and the dashboard's changes to the seed — as they were.
+    let mut widget = serde_json::to_value(&settings.widget).expect("settings serialize");
+    let fields = widget.as_object_mut().expect("settings are an object");
+    if settings.widget.locale == helpyap_actors::widget::AUTO_LOCALE {
+        fields.remove("locale");
+    }
+    if settings.widget.strings.is_empty() {
+        fields.remove("strings");
+    }
+    hasher.update(serde_json::to_vec(&widget).expect("settings serialize"));
     hasher.update(settings.allowed_origins.join("\n").as_bytes());
     let secret = settings.push_secret.as_ref();
     hasher.update(secret.map_or(&[0u8; 32][..], |hash| &hash.as_bytes()[..]));

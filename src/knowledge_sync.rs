@@ -23,15 +23,28 @@ const DOCX_TYPE: &str = "application/vnd.openxmlformats-officedocument.wordproce
 pub const FETCH_CONCURRENCY: usize = 4;
 
 /// A file's text, read off the runtime's threads (a PDF can take a while), as a document.
+/// PDF and DOCX files are read one at a time per node, and given up after `READ_TIMEOUT`: a
+/// hostile file can cost one core, never all of them.
 pub async fn read_file(
     id: String,
     format: DocumentFormat,
     bytes: Vec<u8>,
 ) -> Result<Document, UnreadableFile> {
-    tokio::task::spawn_blocking(move || Document::read(&id, format, &bytes))
-        .await
-        .unwrap_or(Err(UnreadableFile::Damaged("file")))
+    static FILE_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    let binary = matches!(format, DocumentFormat::Pdf | DocumentFormat::Docx);
+    let _turn = match binary {
+        true => Some(FILE_READS.acquire().await.expect("never closed")),
+        false => None,
+    };
+    let read = tokio::task::spawn_blocking(move || Document::read(&id, format, &bytes));
+    match tokio::time::timeout(READ_TIMEOUT, read).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(_)) | Err(_) => Err(UnreadableFile::Damaged("file")),
+    }
 }
+
+/// Longest a file is read for.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// "Returns & refunds" → "returns-refunds".
 pub fn document_id(title: &str) -> String {
@@ -93,7 +106,7 @@ async fn into_document(
     document.fetch = Fetch {
         etag: fetched.etag,
         last_modified: fetched.last_modified,
-        sitemap: None,
+        ..Fetch::default()
     };
     Ok(document)
 }
@@ -131,6 +144,7 @@ pub async fn fetch_sitemap(
         match result {
             Ok(mut document) => {
                 document.fetch.sitemap = Some(sitemap.to_owned());
+                document.fetch.listed_as = Some(page);
                 added.push(document);
             }
             Err(error) => failed.push((page, error)),
@@ -179,27 +193,36 @@ pub async fn resync_project(
                 continue;
             }
         };
-        let listed: HashSet<String> = pages.iter().map(|page| id_of_url(page)).collect();
-        let known: HashSet<&str> = documents.iter().map(|d| d.id.as_str()).collect();
+        // Pages are matched by the address the sitemap gives (a redirect changes `url`).
+        let listed: HashSet<&str> = pages.iter().map(String::as_str).collect();
+        let address = |document: &&Document| {
+            document
+                .fetch
+                .listed_as
+                .clone()
+                .or_else(|| document.url.clone())
+                .unwrap_or_default()
+        };
+        let known: HashSet<String> = fetched.iter().map(address).collect();
         for document in fetched
             .iter()
             .filter(|d| d.fetch.sitemap.as_deref() == Some(sitemap))
         {
-            if !listed.contains(&document.id) {
+            if !listed.contains(address(document).as_str()) {
                 dropped.insert(&document.id);
                 removals.push(document.id.clone());
             }
         }
         let new_pages: Vec<String> = pages
-            .into_iter()
-            .filter(|page| !known.contains(id_of_url(page).as_str()))
+            .iter()
+            .filter(|page| !known.contains(page.as_str()))
+            .cloned()
             .collect();
         let (added, failed) = fetch_sitemap(fetcher, sitemap, new_pages).await;
         done.changed += added.len();
         done.failed += failed.len();
         upserts.extend(added);
     }
-    done.removed = removals.len();
 
     // Every page still wanted, conditionally.
     let pages: Vec<Document> = fetched
@@ -224,7 +247,14 @@ pub async fn resync_project(
                 done.changed += 1;
                 upserts.push(new);
             }
-            Ok(_) => done.unchanged += 1,
+            Ok(Some(new)) => {
+                // The same text under new validators: kept, so the next time can be a 304.
+                done.unchanged += 1;
+                if new.fetch != old.fetch {
+                    upserts.push(new);
+                }
+            }
+            Ok(None) => done.unchanged += 1,
             Err(error) => {
                 tracing::warn!(project = %slug, document = %old.id, %error, "page not re-synced");
                 done.failed += 1;
@@ -232,6 +262,11 @@ pub async fn resync_project(
         }
     }
 
+    // Each id once (two sitemaps may list one page), and never removed as it is added.
+    let mut seen = HashSet::new();
+    upserts.retain(|document| seen.insert(document.id.clone()));
+    removals.retain(|id| !seen.contains(id));
+    done.removed = removals.len();
     if !upserts.is_empty() {
         engine
             .projects
@@ -269,6 +304,7 @@ async fn refetch(
     };
     let mut new = into_document(url, Some(&document.id), fetched).await?;
     new.fetch.sitemap = document.fetch.sitemap.clone();
+    new.fetch.listed_as = document.fetch.listed_as.clone();
     Ok(Some(new))
 }
 

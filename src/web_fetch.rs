@@ -1,11 +1,13 @@
-//! Fetches web pages and sitemaps for the knowledge base (`POST …/documents/fetch`, re-sync).
+//! Fetches web pages, files and sitemaps for the knowledge base (`POST …/documents/fetch`,
+//! sync and the scheduled re-sync), conditionally when asked with a page's validators.
 //!
 //! http(s) only, with a size cap, a timeout and at most five redirects per page. Unless the
 //! operator allows it, no address that is not global is ever contacted — loopback, private,
 //! link-local, documentation…, nor an IPv6 form leading to such an IPv4 address (mapped, NAT64,
 //! 6to4) — checked on the URL, every DNS answer and every redirect, and refused as a bad URL
 //! whichever way it came, so a project owner cannot make the server read its own network. It
-//! hands back raw HTML and a sitemap's page URLs; turning HTML into passages is the engine's job.
+//! hands back raw bytes (with their content type and validators) and a sitemap's page URLs;
+//! turning them into passages is the engine's job.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;

@@ -230,7 +230,8 @@ const FILLER: &[&str] = &[
 ];
 
 /// Asking for a person: one of `verbs` with one of `people` anywhere in the message, or one of
-/// `contact` (a phone number…) alone.
+/// `contact` (your phone number…): asking for *ours*, so "how do I change my phone number?"
+/// stays a question.
 struct HumanWords {
     lang: Lang,
     verbs: &'static [&'static str],
@@ -257,12 +258,14 @@ const HUMAN: &[HumanWords] = &[
             "real",
         ],
         contact: &[
-            "phone number",
-            "telephone",
+            "your phone number",
+            "your telephone number",
+            "your number",
             "call you",
             "call someone",
             "live agent",
             "human agent",
+            "customer service number",
         ],
     },
     HumanWords {
@@ -284,7 +287,18 @@ const HUMAN: &[HumanWords] = &[
             "representante",
             "operador",
         ],
-        contact: &["teléfono", "telefono", "llamarles", "llamaros"],
+        contact: &[
+            "su teléfono",
+            "su telefono",
+            "su número",
+            "su numero",
+            "tu teléfono",
+            "tu telefono",
+            "vuestro teléfono",
+            "llamarles",
+            "llamaros",
+            "llamarlos",
+        ],
     },
     HumanWords {
         lang: Lang::De,
@@ -299,7 +313,12 @@ const HUMAN: &[HumanWords] = &[
             "agent",
             "berater",
         ],
-        contact: &["telefonnummer", "anrufen", "telefon"],
+        contact: &[
+            "ihre telefonnummer",
+            "eure telefonnummer",
+            "sie anrufen",
+            "euch anrufen",
+        ],
     },
     HumanWords {
         lang: Lang::Fr,
@@ -313,7 +332,12 @@ const HUMAN: &[HumanWords] = &[
             "quelqu",
             "opérateur",
         ],
-        contact: &["téléphone", "telephone", "appeler"],
+        contact: &[
+            "votre numéro",
+            "votre téléphone",
+            "votre telephone",
+            "vous appeler",
+        ],
     },
     HumanWords {
         lang: Lang::Pt,
@@ -326,7 +350,13 @@ const HUMAN: &[HumanWords] = &[
             "alguém",
             "operador",
         ],
-        contact: &["telefone", "ligar"],
+        contact: &[
+            "seu telefone",
+            "seu número",
+            "seu numero",
+            "ligar para vocês",
+            "ligar para voces",
+        ],
     },
     HumanWords {
         lang: Lang::It,
@@ -339,13 +369,18 @@ const HUMAN: &[HumanWords] = &[
             "qualcuno",
             "consulente",
         ],
-        contact: &["telefono", "chiamare"],
+        contact: &["vostro numero", "vostro telefono", "chiamarvi"],
     },
     HumanWords {
         lang: Lang::Nl,
         verbs: &["spreken", "praten", "contact", "chatten"],
         people: &["medewerker", "mens", "persoon", "iemand", "agent"],
-        contact: &["telefoonnummer", "bellen"],
+        contact: &[
+            "jullie telefoonnummer",
+            "uw telefoonnummer",
+            "jullie bellen",
+            "u bellen",
+        ],
     },
 ];
 
@@ -467,6 +502,10 @@ mod tests {
             "hi, how do I return a jacket?",
             "thanks, and how long does shipping take?",
             "Can a person pick up my order for me?",
+            "How do I update my phone number?",
+            "¿Cómo cambio el teléfono de mi cuenta?",
+            "Il telefono è compatibile?",
+            "Como ligar o aparelho?",
             "How do I reset my password?",
             "",
             "???",

@@ -80,6 +80,9 @@ pub struct Fetch {
     /// the pages it no longer lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sitemap: Option<String>,
+    /// The address the sitemap lists it under (its `url` is where that led, after redirects).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listed_as: Option<String>,
 }
 
 impl Fetch {
@@ -147,7 +150,9 @@ impl Document {
     /// Builds a document from raw content. Markdown may open with a `---` block of `title:` and
     /// `url:` lines; otherwise the first `# ` heading (or HTML `<title>`) names it, else `id`.
     pub fn parse(id: &str, format: DocumentFormat, raw: &str) -> Document {
-        let (front_title, url, body) = split_front_matter(raw);
+        // NUL is no text, and PostgreSQL's JSON cannot hold it.
+        let raw = raw.replace('\0', "");
+        let (front_title, url, body) = split_front_matter(&raw);
         let (found_title, text) = match format {
             DocumentFormat::Markdown => (first_heading(body), body.to_owned()),
             DocumentFormat::Html => (html_title(body), html_to_text(body)),

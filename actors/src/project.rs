@@ -662,11 +662,13 @@ impl ProjectState {
     /// Replaces the knowledge base, then moves the record's knowledge revision so other nodes
     /// rebuild their index from the stored documents.
     async fn set_documents(&mut self, documents: Vec<Document>) -> Result<(), ProjectError> {
-        let knowledge = KnowledgeIndex::build(&documents, &self.record.assistant.languages)
+        // The record as stored first: another node may have changed the languages.
+        let current = self.current_record().await?;
+        let knowledge = KnowledgeIndex::build(&documents, &current.assistant.languages)
             .map_err(ProjectError::Index)?;
         let record = ProjectRecord {
             knowledge_revision: Uuid::new_v4(),
-            ..self.current_record().await?
+            ..current
         };
         self.store
             .replace_documents(&self.record.slug, &documents)

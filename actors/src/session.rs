@@ -27,6 +27,7 @@ use crate::chat::{
 };
 use crate::intent::{self, Intent};
 use crate::knowledge::{KnowledgeIndex, Passage};
+use crate::language::Lang;
 use crate::llm::extractive::split_deltas;
 use crate::llm::{LlmError, LlmProvider, LlmStats, Persona, Prompt, TextStream, Turn};
 use crate::nodes::{AnswerLease, AnswerLeases};
@@ -428,6 +429,11 @@ impl SessionState {
             .as_ref()
             .map(|prompt| prompt.passages.clone())
             .unwrap_or_default();
+        let language = match (&prompt, intent) {
+            (Some(prompt), _) => prompt.language,
+            (None, Some((_, lang))) => lang,
+            (None, None) => Lang::En,
+        };
         let fallback = models.fallback.clone().zip(prompt);
         LlmStats::count(&self.engine.stats.answers);
         let relay = Relay {
@@ -436,6 +442,7 @@ impl SessionState {
             knowledge,
             passages,
             intent: intent.map(|(intent, _)| intent),
+            language,
             answer: String::new(),
             session: myself,
             stats: self.engine.stats.clone(),
@@ -772,6 +779,8 @@ struct Relay {
     passages: Vec<Passage>,
     /// Set when the reply is to small talk or a request for a person, not a question.
     intent: Option<Intent>,
+    /// The visitor's language.
+    language: Lang,
     answer: String,
     session: ActorRef<SessionMessage>,
     stats: Arc<LlmStats>,
@@ -813,6 +822,21 @@ impl Relay {
         }
     }
 
+    /// The passages `answer` drew on. A model answering in the visitor's language from
+    /// passages in another shares few of their words: unless it said it found nothing, the best
+    /// passage is its source.
+    fn cited(&self, answer: &str) -> Vec<&Passage> {
+        let cited = self.knowledge.cited(answer, &self.passages);
+        let across = self
+            .passages
+            .first()
+            .is_some_and(|passage| passage.lang != self.language);
+        if cited.is_empty() && across && !answer.contains(self.language.phrases().not_found) {
+            return self.passages.first().into_iter().collect();
+        }
+        cited
+    }
+
     fn fail(&mut self, error: &LlmError) -> ChatEvent {
         self.report_unfinished(MessageStatus::Failed);
         ChatEvent::Failed(error.to_string())
@@ -826,8 +850,7 @@ impl Relay {
         let sources = match self.intent {
             Some(_) => Vec::new(),
             None => self
-                .knowledge
-                .cited(&answer, &self.passages)
+                .cited(&answer)
                 .into_iter()
                 .map(|passage| Source {
                     id: passage.document_id.clone(),

@@ -45,13 +45,16 @@ pub struct WidgetSettings {
     pub strings: BTreeMap<String, String>,
 }
 
+/// The `locale` that follows the visitor's browser.
+pub const AUTO_LOCALE: &str = "auto";
+
 fn auto_locale() -> String {
-    "auto".to_owned()
+    AUTO_LOCALE.to_owned()
 }
 
 /// `locale` values: `auto` or a supported language's code.
 pub fn is_locale(locale: &str) -> bool {
-    locale == "auto" || Lang::from_code(locale).is_some_and(|lang| lang.code() == locale)
+    locale == AUTO_LOCALE || Lang::from_code(locale).is_some_and(|lang| lang.code() == locale)
 }
 
 pub const STRINGS_MAX: usize = 100;

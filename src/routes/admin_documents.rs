@@ -4,14 +4,16 @@
 //! | method and path | what |
 //! |---|---|
 //! | `GET …/documents` | every document with its passage count |
-//! | `POST …/documents` | add or replace one from text, Markdown or HTML |
+//! | `POST …/documents` | add or replace one from text, Markdown, HTML, or a PDF or DOCX file (base64) |
 //! | `POST …/documents/fetch` | add one page `{url}`, or every page of a sitemap `{url, sitemap: true}` |
 //! | `POST …/documents/{id}/sync` | fetch a fetched document's page again (not an upload's) |
 //! | `POST …/documents/reindex` | rebuild the search index from the stored documents |
 //! | `DELETE …/documents/{id}` | remove one |
 //!
-//! Answers cite a change as soon as the call returns. Fetching goes through `web_fetch`, which
-//! keeps to public addresses unless the operator allows private ones.
+//! Answers cite a change as soon as the call returns. Reading files and fetching pages is
+//! `knowledge_sync`'s (which also re-syncs fetched documents on a schedule), through
+//! `web_fetch`, which keeps to public addresses unless the operator allows private ones.
+//! Curated answers are documents too, listed and edited through `admin_faq`.
 
 use base64::Engine;
 use helpyap_actors::project::DocumentEdit;
@@ -139,12 +141,20 @@ pub async fn add_document(
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty())
     {
+        if title.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "title must not contain control characters",
+            ));
+        }
         document.title = title;
     }
     if let Some(url) = body.url.filter(|u| !u.trim().is_empty()) {
         let lower = url.trim().to_ascii_lowercase();
         if !(lower.starts_with("https://") || lower.starts_with("http://")) {
             return Err(ApiError::invalid("url must be http(s)"));
+        }
+        if url.chars().any(char::is_control) {
+            return Err(ApiError::invalid("url must not contain control characters"));
         }
         document.url = Some(url.trim().to_owned());
     }
@@ -302,6 +312,7 @@ pub async fn sync(state: &AppState, slug: &str, id: &str) -> Result<Response<Bod
         .await
         .map_err(fetch_error)?;
     document.fetch.sitemap = existing.fetch.sitemap.clone();
+    document.fetch.listed_as = existing.fetch.listed_as.clone();
     save(state, slug, document, StatusCode::OK).await
 }
 

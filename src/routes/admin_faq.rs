@@ -70,7 +70,7 @@ impl CuratedBody {
 #[utoipa::path(
     get, path = "/api/admin/projects/{slug}/faq", tag = "admin: knowledge base",
     params(("slug" = String, Path, example = "demo", description = "The project's slug")),
-    responses((status = 200, description = "Every curated answer, oldest id first", body = crate::views::CuratedAnswers))
+    responses((status = 200, description = "Every curated answer, in id order", body = crate::views::CuratedAnswers))
 )]
 pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
     let documents = state.engine.projects.documents(slug).await?;

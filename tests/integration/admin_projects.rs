@@ -374,9 +374,17 @@ async fn documents_an_owner_adds_are_cited_at_once_and_gone_when_deleted() {
         json!({ "content": "" }),
         json!({ "content": "x", "format": "pdf" }),
         json!({ "content": "Some text", "url": "javascript:alert(1)" }),
+        json!({ "content": "Some text", "url": "https://x.example/\u{7}" }),
+        json!({ "content": "Some text", "title": "Bell\u{7}" }),
     ] {
         owner.post(documents, bad).expect(400).await;
     }
+    // NUL is no text (and PostgreSQL's JSON cannot hold it): dropped, the rest kept.
+    let nul = json!({ "title": "Nul", "content": "Before\u{0} the NUL, the kettle glows." });
+    owner.post(documents, nul).expect(201).await;
+    let glows =
+        crate::chat::ask(&server, uuid::Uuid::new_v4(), None, "Does the kettle glow?").await;
+    assert!(glows.text().contains("Before the NUL"), "{}", glows.text());
 }
 
 #[tokio::test]

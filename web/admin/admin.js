@@ -742,6 +742,7 @@
     // Shows conversation `sessionId`; `again` (live news of it) keeps the reply being written.
     function open(sessionId, again = false) {
       const draft = again && current === sessionId ? detail.querySelector("#reply-text") : null;
+      if (current !== sessionId) improving = null; // a form belongs to its conversation
       current = sessionId;
       if (!draft) detail.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
       const path = projectPath(project.slug, `/conversations/${sessionId}`);

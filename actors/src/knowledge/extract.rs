@@ -532,28 +532,30 @@ fn lines(passage: &str) -> Vec<Line> {
         let kind = if line.is_empty() {
             None
         } else if line.starts_with('#') {
-            Some("heading")
+            Some(Written::Heading)
         } else if line.starts_with('|') {
-            Some("table")
+            Some(Written::Table)
         } else if is_list_item(line) {
-            Some("list")
+            Some(Written::List)
         } else {
-            Some("text")
+            Some(Written::Text)
         };
-        if kind != last_kind || kind != Some("text") {
+        if kind != last_kind || kind != Some(Written::Text) {
             flush(&mut paragraph, &mut lines, &heading, block);
         }
         if kind != last_kind {
             block += 1;
-            if kind != Some("table") {
+            if kind != Some(Written::Table) {
                 header = None;
             }
         }
         last_kind = kind;
         match kind {
             None => {}
-            Some("heading") => heading = Some(line.trim_start_matches('#').trim().to_owned()),
-            Some("table") => {
+            Some(Written::Heading) => {
+                heading = Some(line.trim_start_matches('#').trim().to_owned());
+            }
+            Some(Written::Table) => {
                 let separator = line.chars().all(|c| "|-: ".contains(c));
                 if separator {
                     continue;
@@ -570,14 +572,14 @@ fn lines(passage: &str) -> Vec<Line> {
                     block,
                 });
             }
-            Some("list") => lines.push(Line {
+            Some(Written::List) => lines.push(Line {
                 text: line.to_owned(),
                 kind: Kind::ListItem,
                 header: None,
                 heading: heading.clone(),
                 block,
             }),
-            Some(_) => {
+            Some(Written::Text) => {
                 if !paragraph.is_empty() {
                     paragraph.push(' ');
                 }
@@ -587,6 +589,15 @@ fn lines(passage: &str) -> Vec<Line> {
     }
     flush(&mut paragraph, &mut lines, &heading, block);
     lines
+}
+
+/// What a line of a passage's text is, as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Heading,
+    Table,
+    List,
+    Text,
 }
 
 fn is_list_item(line: &str) -> bool {
@@ -599,8 +610,8 @@ fn is_list_item(line: &str) -> bool {
 
 /// Words after which a full stop does not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
-    "e.g", "i.e", "etc", "mr", "mrs", "ms", "dr", "st", "vs", "approx", "no", "nr", "z.b", "p.ej",
-    "ej", "sr", "sra", "inc", "ltd", "u.s",
+    "e.g", "i.e", "etc", "mr", "mrs", "ms", "dr", "st", "vs", "approx", "nr", "z.b", "p.ej", "ej",
+    "sr", "sra", "inc", "ltd",
 ];
 
 /// A paragraph's sentences, each as written: a sentence ends at `.`, `!` or `?` followed by a
@@ -633,12 +644,22 @@ fn sentences(paragraph: &str) -> Vec<String> {
             .next()
             .unwrap_or("")
             .to_lowercase();
-        // "e.g.", and initials such as "EE. UU." or "U.S.", end no sentence.
-        let initials = (1..=2).contains(&word.chars().count())
-            && paragraph[start..at]
-                .rsplit(char::is_whitespace)
-                .next()
-                .is_some_and(|w| w.chars().all(|c| c.is_uppercase() || c == '.'));
+        // "e.g." ends no sentence, nor do initials followed by more ("EE. UU.", "U. S. A."):
+        // "the US. Returns…" does.
+        let is_initials = |token: &str| {
+            let letters = token.trim_end_matches('.');
+            (1..=2).contains(&letters.chars().count())
+                && letters.chars().all(|c| c.is_uppercase() || c == '.')
+        };
+        let before = paragraph[start..at]
+            .rsplit(char::is_whitespace)
+            .next()
+            .unwrap_or("");
+        let after = paragraph[chars[end].0..]
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
+        let initials = is_initials(before) && after.ends_with('.') && is_initials(after);
         if c == '.' && (ABBREVIATIONS.contains(&word.as_str()) || initials) {
             continue;
         }
@@ -703,6 +724,15 @@ mod tests {
         assert_eq!(
             sentences("Solo aplica en EE. UU. y Canadá. Nada más."),
             vec!["Solo aplica en EE. UU. y Canadá.", "Nada más."]
+        );
+        assert_eq!(
+            sentences("We ship within the US. Returns are free. Say No. Then go."),
+            vec![
+                "We ship within the US.",
+                "Returns are free.",
+                "Say No.",
+                "Then go."
+            ]
         );
     }
 

@@ -186,7 +186,8 @@ pub fn system_prompt(persona: Persona<'_>, language: Lang, passages: &[Passage])
             "\nThe company's own instructions follow. Follow them where they do not conflict \
              with the rules above; the rules above always win.\n<company-instructions>\n",
         );
-        prompt.push_str(instructions);
+        // They cannot close their own fence early.
+        prompt.push_str(&instructions.replace("</company-instructions>", ""));
         prompt.push_str("\n</company-instructions>\n");
     }
     if passages.is_empty() {
