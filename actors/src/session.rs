@@ -2,11 +2,13 @@
 //!
 //! It checks the session token, allows one answer at a time, makes the visitor's message
 //! durable before any answer streams, and stores the reply when it ends — complete, or partial
-//! and marked when the visitor left or the model failed. The streaming itself is an
-//! [`AnswerStream`] it hands out, polled by the visitor's connection task (sockets and streams
-//! live in tasks, state lives here); dropping it stops the upstream request at once. The actor stops itself after an idle timeout, or when
-//! the supervisor evicts it to stay under `max_sessions_in_memory` (never while answering); the
-//! engine starts it again from the store on the next request.
+//! and marked when the visitor left or the model failed — with the sources it used and what the
+//! widget should do next (open or offer the contact form). Small talk and requests for a person
+//! get a short reply of its own, no model asked. The streaming itself is an [`AnswerStream`] it
+//! hands out, polled by the visitor's connection task (sockets and streams live in tasks, state
+//! lives here); dropping it stops the upstream request at once. The actor stops itself after an
+//! idle timeout, or when the supervisor evicts it to stay under `max_sessions_in_memory` (never
+//! while answering); the engine starts it again from the store on the next request.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -393,9 +395,9 @@ impl SessionState {
         let models = self.engine.models();
         let knowledge = ask.snapshot.knowledge.clone();
         let intent = intent::detect(&ask.question);
-        let (prompt, texts) = match intent {
+        let (prompt, texts, language) = match intent {
             // Small talk and asking for a person get a short reply of our own, model or not.
-            Some((intent, lang)) => (None, canned(intent.reply(lang))),
+            Some((intent, lang)) => (None, canned(intent.reply(lang)), lang),
             None => {
                 let history = self.history(models.history_messages);
                 let widget = &ask.snapshot.widget;
@@ -406,7 +408,8 @@ impl SessionState {
                 };
                 let prompt = Prompt::new(&ask.question, history, &ask.snapshot.knowledge, persona);
                 let texts = self.start_answer(&models, &prompt)?;
-                (Some(prompt), texts)
+                let language = prompt.language;
+                (Some(prompt), texts, language)
             }
         };
 
@@ -429,11 +432,6 @@ impl SessionState {
             .as_ref()
             .map(|prompt| prompt.passages.clone())
             .unwrap_or_default();
-        let language = match (&prompt, intent) {
-            (Some(prompt), _) => prompt.language,
-            (None, Some((_, lang))) => lang,
-            (None, None) => Lang::En,
-        };
         let fallback = models.fallback.clone().zip(prompt);
         LlmStats::count(&self.engine.stats.answers);
         let relay = Relay {

@@ -1,5 +1,7 @@
 //! LLM providers behind one trait: `extractive` (offline, the default) and `openai` (any
-//! OpenAI-compatible server). A provider turns a [`Prompt`] into a stream of text deltas.
+//! OpenAI-compatible server). A provider turns a [`Prompt`] into a stream of text deltas;
+//! [`Prompt::new`] is the one way a question becomes a prompt (its language, the passages and
+//! curated answer found for it, the lines that answer it, the system prompt).
 //!
 //! Providers know nothing of sessions, storage or HTTP responses; they enforce their own
 //! timeouts and concurrency cap and report failures as [`LlmError`]. What to do on failure
