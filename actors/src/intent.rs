@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::language::Lang;
+use crate::text::has_words;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -413,14 +414,9 @@ fn human(normalized: &str) -> Option<(Intent, Lang)> {
                 || set
                     .contact
                     .iter()
-                    .any(|phrase| contains_phrase(normalized, phrase))
+                    .any(|phrase| has_words(normalized, phrase))
         })
         .map(|set| (Intent::Human, set.lang))
-}
-
-/// Whether `phrase` is in `text` as whole words.
-fn contains_phrase(text: &str, phrase: &str) -> bool {
-    format!(" {text} ").contains(&format!(" {phrase} "))
 }
 
 /// Small talk when, with its phrases taken out (longest first), only filler is left. A goodbye

@@ -1,11 +1,21 @@
-//! Short free-text fields from untrusted clients (names, locations, emails, messages): trimmed,
-//! empty meaning absent, bounded in characters (not bytes), and free of control characters —
-//! except line breaks and tabs where a field may span lines. Each caller names its own error.
+//! Whole words in a text, and short free-text fields from untrusted clients (names, locations,
+//! emails, messages): trimmed, empty meaning absent, bounded in characters (not bytes), and free
+//! of control characters — except line breaks and tabs where a field may span lines. Each caller
+//! names its own error.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextError {
     TooLong,
     ControlCharacters,
+}
+
+/// Whether `text` holds `words` as whole words (not inside longer ones).
+pub fn has_words(text: &str, words: &str) -> bool {
+    text.match_indices(words).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + words.len()..].chars().next();
+        before.is_none_or(|c| !c.is_alphanumeric()) && after.is_none_or(|c| !c.is_alphanumeric())
+    })
 }
 
 pub fn clean_field(

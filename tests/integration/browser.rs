@@ -43,6 +43,21 @@ async fn run_in_chromium(script: PathBuf, chromium: String, mut args: Vec<String
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// A member of the demo project who signs in to the dashboard with `password`.
+async fn member_with_password(
+    server: &TestServer,
+    email: &str,
+    password: &str,
+    role: helpyap_actors::records::Role,
+) {
+    let accounts = &server.engine.accounts;
+    let user = accounts
+        .add_user(email, password.into(), false)
+        .await
+        .unwrap();
+    accounts.grant(user.id, "demo", Some(role)).await.unwrap();
+}
+
 #[tokio::test]
 async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -153,19 +168,13 @@ async fn a_handoff_is_live_both_ways_in_chromium() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let server = TestServer::start().await;
     let (email, password) = ("dana@example.com", "correct horse battery");
-    let user = server
-        .engine
-        .accounts
-        .add_user(email, password.into(), false)
-        .await
-        .unwrap();
-    let agent = Some(helpyap_actors::records::Role::Agent);
-    server
-        .engine
-        .accounts
-        .grant(user.id, "demo", agent)
-        .await
-        .unwrap();
+    member_with_password(
+        &server,
+        email,
+        password,
+        helpyap_actors::records::Role::Agent,
+    )
+    .await;
     let base_url = format!("http://{}", server.addr);
     let report = run_in_chromium(
         script,
@@ -336,19 +345,13 @@ async fn answers_read_like_answers_in_chromium() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let server = TestServer::start().await;
     let (email, password) = ("olga@example.com", "correct horse battery");
-    let user = server
-        .engine
-        .accounts
-        .add_user(email, password.into(), false)
-        .await
-        .unwrap();
-    let owner = Some(helpyap_actors::records::Role::Owner);
-    server
-        .engine
-        .accounts
-        .grant(user.id, "demo", owner)
-        .await
-        .unwrap();
+    member_with_password(
+        &server,
+        email,
+        password,
+        helpyap_actors::records::Role::Owner,
+    )
+    .await;
     let gift_wrap = serde_json::json!({
         "title": "Gift wrap",
         "format": "markdown",

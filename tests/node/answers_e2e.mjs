@@ -6,7 +6,7 @@
 // opens the contact form by itself. At desktop and phone sizes.
 // Usage: node answers_e2e.mjs BASE_URL EMAIL PASSWORD [SCREENSHOT_DIR]
 // Prints a JSON report; exits non-zero with the reason on the first failure.
-import { launchChromium } from "./chromium.mjs";
+import { launchChromium, signIn } from "./chromium.mjs";
 import { strict as assert } from "node:assert";
 
 const [baseUrl, email, password, screenshots] = process.argv.slice(2);
@@ -41,11 +41,7 @@ try {
   const desk = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const owner = await desk.newPage();
   watch(owner);
-  await owner.goto(`${baseUrl}/admin`);
-  await owner.getByLabel("Email").fill(email);
-  await owner.getByLabel("Password").fill(password);
-  await owner.getByRole("button", { name: "Sign in" }).click();
-  await owner.getByRole("heading", { name: "Overview" }).waitFor();
+  await signIn(owner, baseUrl, email, password);
   await owner.goto(`${baseUrl}/admin#/demo/settings`);
   await owner.getByRole("heading", { name: "Widget settings" }).waitFor();
   await owner.getByLabel("Main language").selectOption("en");

@@ -9,3 +9,12 @@ export function launchChromium() {
       "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
 }
+
+/** Signs `page` in to the dashboard at `baseUrl` and waits for the overview. */
+export async function signIn(page, baseUrl, email, password) {
+  await page.goto(`${baseUrl}/admin`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Overview" }).waitFor();
+}

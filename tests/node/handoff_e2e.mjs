@@ -5,7 +5,7 @@
 // brings the assistant's answers back. No page is reloaded; nothing polls.
 // Usage: node handoff_e2e.mjs BASE_URL EMAIL PASSWORD [SCREENSHOT_DIR]
 // Prints a JSON report; exits non-zero with the reason on the first failure.
-import { launchChromium } from "./chromium.mjs";
+import { launchChromium, signIn } from "./chromium.mjs";
 import { strict as assert } from "node:assert";
 
 const [baseUrl, email, password, screenshots] = process.argv.slice(2);
@@ -31,11 +31,7 @@ try {
   // The teammate signs in, names themselves, and opens the inbox.
   const team = await context.newPage();
   watch(team);
-  await team.goto(`${baseUrl}/admin`);
-  await team.getByLabel("Email").fill(email);
-  await team.getByLabel("Password").fill(password);
-  await team.getByRole("button", { name: "Sign in" }).click();
-  await team.getByRole("heading", { name: "Overview" }).waitFor();
+  await signIn(team, baseUrl, email, password);
   await team.getByRole("link", { name: "Your profile" }).click();
   await team.getByLabel("Display name").fill("Dana");
   await team.getByRole("button", { name: "Save" }).click();

@@ -12,6 +12,7 @@ use super::Passage;
 use super::analysis;
 use super::index::{KnowledgeIndex, SYNONYM_WEIGHT, TermWeights};
 use crate::language::Lang;
+use crate::text::has_words;
 
 /// Share of the question's weight the answer's deciding line (with its passage's title and
 /// heading) must hold; below it the help center does not answer the question.
@@ -390,15 +391,6 @@ fn wanted(lang: Lang, question: &str) -> Option<Want> {
         .iter()
         .find(|(_, cues)| cues.iter().any(|cue| has_words(&question, cue)))
         .map(|(want, _)| *want)
-}
-
-/// Whether `text` holds `words` as whole words.
-fn has_words(text: &str, words: &str) -> bool {
-    text.match_indices(words).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + words.len()..].chars().next();
-        before.is_none_or(|c| !c.is_alphanumeric()) && after.is_none_or(|c| !c.is_alphanumeric())
-    })
 }
 
 /// Words a price is given with, in the languages we answer in.
