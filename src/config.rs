@@ -12,7 +12,8 @@ use std::time::Duration;
 use helpyap_actors::feed::{FeedSettings, SubscriberCaps};
 use helpyap_actors::records::AssistantSettings;
 use helpyap_actors::{
-    PopupTemplates, Position, ProjectSettings, SecretHash, SocialProofDisplay, Theme,
+    MobilePosition, NameFormat, PageRules, PopupPosition, PopupTemplates, PopupTypes, Position,
+    ProjectSettings, SecretHash, SocialProofDisplay, Theme, Utm,
     WidgetSettings,
 };
 use ipnet::IpNet;
@@ -627,10 +628,18 @@ pub struct PopupConfig {
     pub gap: Duration,
     pub max_per_visit: u32,
     pub show_on_mobile: bool,
+    pub name_format: NameFormat,
+    /// The older way to say `name_format = "anonymous"`; still read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub anonymize: bool,
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
     pub templates: PopupTemplates,
+    pub position: PopupPosition,
+    pub mobile_position: MobilePosition,
+    pub pages: PageRules,
+    pub types: PopupTypes,
+    pub utm: Utm,
 }
 
 impl Default for PopupConfig {
@@ -643,9 +652,15 @@ impl Default for PopupConfig {
             gap: Duration::from_millis(display.gap_ms),
             max_per_visit: display.max_per_visit,
             show_on_mobile: display.show_on_mobile,
-            anonymize: display.anonymize,
+            name_format: display.name_format,
+            anonymize: false,
             max_age: Duration::from_millis(display.max_age_ms),
             templates: display.templates,
+            position: display.position,
+            mobile_position: display.mobile_position,
+            pages: display.pages,
+            types: display.types,
+            utm: display.utm,
         }
     }
 }
@@ -660,9 +675,19 @@ impl PopupConfig {
             gap_ms: ms(self.gap),
             max_per_visit: self.max_per_visit,
             show_on_mobile: self.show_on_mobile,
-            anonymize: self.anonymize,
+            name_format: if self.anonymize {
+                NameFormat::Anonymous
+            } else {
+                self.name_format
+            },
             max_age_ms: ms(self.max_age),
             templates: self.templates.clone(),
+            position: self.position,
+            mobile_position: self.mobile_position,
+            pages: self.pages.clone(),
+            types: self.types.clone(),
+            utm: self.utm.clone(),
+            legacy_anonymize: false,
         }
     }
 }

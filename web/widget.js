@@ -27,8 +27,9 @@
   //   newChatLabel, conversation, messageLabel, messagePlaceholder, send, talkToHuman,
   //   team {company}, typing, sources, helpful, notHelpful, retry, unavailable, somethingWrong,
   //   cutOff, leadLabel, leadIntro, leadEmail, leadName, leadMessage, leadSubmit, leadSending,
-  //   leadFailed, leadSent {email}, someone, justNow, minuteAgo {count}, minutesAgo {count},
-  //   hourAgo {count}, hoursAgo {count}, dayAgo {count}, daysAgo {count}
+  //   leadFailed, leadSent {email}, someone, justNow, secondsAgo {count}, minuteAgo {count},
+  //   minutesAgo {count}, hourAgo {count}, hoursAgo {count}, dayAgo {count}, daysAgo {count},
+  //   closePopups
   const STRINGS = {
     en: {
       openChat: "Open chat with {name}", // the closed bubble's label; {name}: the bot's name
@@ -61,13 +62,15 @@
       leadFailed: "Could not send", // the HTTP status follows it: " (500)"
       leadSent: "Thanks! We will email you at {email}.",
       someone: "Someone", // a popup's name when the project hides names
-      justNow: "just now",
+      justNow: "just now", // under 10 seconds
+      secondsAgo: "{count} seconds ago",
       minuteAgo: "{count} minute ago",
       minutesAgo: "{count} minutes ago",
       hourAgo: "{count} hour ago",
       hoursAgo: "{count} hours ago",
       dayAgo: "{count} day ago",
       daysAgo: "{count} days ago",
+      closePopups: "Hide these notifications", // the popups' close button
     },
     es: {
       openChat: "Abrir el chat con {name}",
@@ -101,12 +104,14 @@
       leadSent: "¡Gracias! Te escribiremos a {email}.",
       someone: "Alguien",
       justNow: "ahora mismo",
+      secondsAgo: "hace {count} segundos",
       minuteAgo: "hace {count} minuto",
       minutesAgo: "hace {count} minutos",
       hourAgo: "hace {count} hora",
       hoursAgo: "hace {count} horas",
       dayAgo: "hace {count} día",
       daysAgo: "hace {count} días",
+      closePopups: "Ocultar estas notificaciones",
     },
     de: {
       openChat: "Chat mit {name} öffnen",
@@ -140,12 +145,14 @@
       leadSent: "Danke! Wir schreiben Ihnen an {email}.",
       someone: "Jemand",
       justNow: "gerade eben",
+      secondsAgo: "vor {count} Sekunden",
       minuteAgo: "vor {count} Minute",
       minutesAgo: "vor {count} Minuten",
       hourAgo: "vor {count} Stunde",
       hoursAgo: "vor {count} Stunden",
       dayAgo: "vor {count} Tag",
       daysAgo: "vor {count} Tagen",
+      closePopups: "Diese Hinweise ausblenden",
     },
     fr: {
       openChat: "Ouvrir le chat avec {name}",
@@ -179,12 +186,14 @@
       leadSent: "Merci\u00a0! Nous vous écrirons à {email}.",
       someone: "Quelqu’un",
       justNow: "à l’instant",
+      secondsAgo: "il y a {count} secondes",
       minuteAgo: "il y a {count} minute",
       minutesAgo: "il y a {count} minutes",
       hourAgo: "il y a {count} heure",
       hoursAgo: "il y a {count} heures",
       dayAgo: "il y a {count} jour",
       daysAgo: "il y a {count} jours",
+      closePopups: "Masquer ces notifications",
     },
     pt: {
       openChat: "Abrir o chat com {name}",
@@ -218,12 +227,14 @@
       leadSent: "Obrigado! Vamos escrever para {email}.",
       someone: "Alguém",
       justNow: "agora mesmo",
+      secondsAgo: "há {count} segundos",
       minuteAgo: "há {count} minuto",
       minutesAgo: "há {count} minutos",
       hourAgo: "há {count} hora",
       hoursAgo: "há {count} horas",
       dayAgo: "há {count} dia",
       daysAgo: "há {count} dias",
+      closePopups: "Ocultar estas notificações",
     },
     it: {
       openChat: "Apri la chat con {name}",
@@ -257,12 +268,14 @@
       leadSent: "Grazie! Ti scriveremo a {email}.",
       someone: "Qualcuno",
       justNow: "proprio ora",
+      secondsAgo: "{count} secondi fa",
       minuteAgo: "{count} minuto fa",
       minutesAgo: "{count} minuti fa",
       hourAgo: "{count} ora fa",
       hoursAgo: "{count} ore fa",
       dayAgo: "{count} giorno fa",
       daysAgo: "{count} giorni fa",
+      closePopups: "Nascondi queste notifiche",
     },
     nl: {
       openChat: "Chat met {name} openen",
@@ -296,12 +309,14 @@
       leadSent: "Bedankt! We mailen je op {email}.",
       someone: "Iemand",
       justNow: "zojuist",
+      secondsAgo: "{count} seconden geleden",
       minuteAgo: "{count} minuut geleden",
       minutesAgo: "{count} minuten geleden",
       hourAgo: "{count} uur geleden",
       hoursAgo: "{count} uur geleden",
       dayAgo: "{count} dag geleden",
       daysAgo: "{count} dagen geleden",
+      closePopups: "Deze meldingen verbergen",
     },
   };
 
@@ -411,16 +426,36 @@ form button { border: 0; border-radius: 10px; background: var(--hy-color); color
   cursor: pointer; font-weight: 600; }
 form button:disabled { opacity: .5; cursor: default; }
 button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
-.popup { position: fixed; bottom: 20px; max-width: 330px; background: #fff; color: #1f2330; border-radius: 12px;
-  box-shadow: 0 8px 30px rgba(0,0,0,.2); padding: 12px 14px; font-size: 14px; z-index: 2147483645;
+.popup { position: fixed; display: flex; align-items: center; gap: 4px; width: max-content; max-width: 340px;
+  background: #fff; color: #1f2330; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.2);
+  padding: 10px 6px 10px 12px; font-size: 14px; line-height: 1.35; z-index: 2147483645;
   border-left: 4px solid var(--hy-color); transition: opacity .3s, transform .3s; }
-.popup.right { right: 90px; } .popup.left { left: 90px; }
+@media (min-width: 481px) {
+  .popup.bottom-right { bottom: 20px; right: 20px; } .popup.bottom-left { bottom: 20px; left: 20px; }
+  .popup.top-right { top: 20px; right: 20px; } .popup.top-left { top: 20px; left: 20px; }
+  .popup.beside.bottom-right { right: 90px; } .popup.beside.bottom-left { left: 90px; }
+}
+.popup .card { display: flex; align-items: center; gap: 10px; min-width: 0; color: inherit; text-decoration: none; }
+a.card:hover .text { text-decoration: underline; }
+.popup .thumb, .popup .type { flex: none; width: 44px; height: 44px; border-radius: 8px; object-fit: cover; }
+.popup .type { display: grid; place-items: center; background: #eef0fb; color: var(--hy-color); }
+.popup .type svg { width: 22px; height: 22px; fill: currentColor; }
+.popup .text { display: block; }
 .popup .when { display: block; margin-top: 3px; font-size: 12px; color: #6b7185; }
+.popup .close { flex: none; align-self: flex-start; border: 0; background: transparent; color: #6b7185;
+  width: 24px; height: 24px; border-radius: 6px; cursor: pointer; font-size: 18px; line-height: 1; padding: 0; }
+.popup .close:hover { background: #f0f1f6; color: #1f2330; }
 .popup.hiding { opacity: 0; transform: translateY(8px); }
 @media (max-width: 480px) {
   .panel { inset: 0; width: 100vw; max-width: none; height: 100%; max-height: none; border-radius: 0; }
-  .popup { left: 10px; right: 10px; max-width: none; bottom: 86px; }
-  .popup.right, .popup.left { left: 10px; right: 10px; }
+  .popup { left: max(8px, env(safe-area-inset-left)); right: max(8px, env(safe-area-inset-right));
+    width: auto; max-width: none; padding: 6px 4px 6px 8px; font-size: 13px; border-radius: 10px; }
+  .popup.phone-bottom { bottom: calc(84px + env(safe-area-inset-bottom)); }
+  .popup.phone-top { top: calc(8px + env(safe-area-inset-top)); }
+  .popup .thumb, .popup .type { width: 32px; height: 32px; }
+  .popup .type svg { width: 18px; height: 18px; }
+  .popup .text { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; }
+  .popup .when { margin-top: 1px; font-size: 11px; }
 }
 @media (prefers-reduced-motion: reduce) { * { transition: none !important; animation: none !important; } }
 `;
@@ -473,6 +508,28 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       return null;
     }
   };
+
+  // Whether popups show on the page at `path`: it matches an `include` pattern (or there are
+  // none) and no `exclude` pattern. `*` is any characters, `?` one; a trailing slash is ignored.
+  function pageShows(pages, path) {
+    const trim = (text) => (text.length > 1 ? text.replace(/\/+$/, "") : text);
+    const glob = (pattern) => new RegExp(`^${trim(pattern).replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+    const matches = (patterns) => (patterns || []).some((pattern) => glob(pattern).test(trim(path)));
+    return (!pages?.include?.length || matches(pages.include)) && !matches(pages?.exclude);
+  }
+
+  // `href` with the project's campaign parameters added (those it has already are kept); null
+  // for anything but an http(s) URL.
+  function withUtm(href, utm) {
+    const safe = safeUrl(href);
+    if (!safe) return null;
+    const url = new URL(safe);
+    for (const [name, value] of [["utm_source", utm?.source], ["utm_medium", utm?.medium], ["utm_campaign", utm?.campaign]]) {
+      if (value && !url.searchParams.has(name)) url.searchParams.set(name, value);
+    }
+    return url.href;
+  }
 
   const LOCALES = Object.keys(STRINGS);
 
@@ -981,19 +1038,21 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     mount(config);
   }
 
-  // Preview: every settings message from the dashboard (same origin only) re-mounts the widget.
+  // Preview: every settings message from the dashboard (same origin only) re-mounts the widget,
+  // with the chat open (`helpyapPreviewView: "chat"`, the default) or closed beside a sample popup.
   function startPreview() {
     let mounted = null;
     addEventListener("message", (event) => {
       if (event.origin !== location.origin || event.source !== parent || !event.data?.helpyapPreview) return;
       mounted?.destroy();
-      mounted = mount(event.data.helpyapPreview);
+      mounted = mount(event.data.helpyapPreview, (event.data.helpyapPreviewView || "chat") === "chat");
     });
     parent.postMessage({ helpyapPreviewReady: true }, location.origin);
   }
 
-  // Mounts the widget for `config`; returns its scope, whose `destroy()` takes it all away.
-  function mount(config) {
+  // Mounts the widget for `config`; returns its scope, whose `destroy()` takes it all away. A
+  // preview opens the chat when `previewOpen`, else shows a sample popup.
+  function mount(config, previewOpen) {
     const life = scope();
     const locale = pickLocale(config.locale, navigator.languages?.length ? navigator.languages : [navigator.language]);
     const t = translator(locale, config.strings);
@@ -1009,8 +1068,8 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     host.style.setProperty("--hy-color", color);
     root.append(el("style", { text: CSS }));
     const chat = createChat(root, config, side, life, t, locale);
-    createPopups(root, config.socialProof, side, chat, life, t);
-    if (preview) chat.open();
+    if (preview && previewOpen) chat.open();
+    else createPopups(root, config.socialProof, side, chat, life, t);
     return life;
   }
 
@@ -1457,27 +1516,59 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
 
   // ---- Social-proof popups ------------------------------------------------------------------
 
+  // One small picture per event type, for popups whose event has no `imageUrl`.
+  const TYPE_PATHS = {
+    purchased: "M6 7V6a6 6 0 0 1 12 0v1h3v15H3V7h3zm2 0h8V6a4 4 0 0 0-8 0v1z",
+    subscribed: "M2 5h20v14H2V5zm2 2v.4l8 5 8-5V7H4zm16 2.8-8 5-8-5V17h16V9.8z",
+    signed_up: "M12 12a5 5 0 1 0 0-10 5 5 0 0 0 0 10zm0 2c-5 0-9 2.5-9 6v2h18v-2c0-3.5-4-6-9-6z",
+    added_to_cart: "M7 18a2 2 0 1 0 0 4 2 2 0 0 0 0-4zm10 0a2 2 0 1 0 0 4 2 2 0 0 0 0-4zM1 2h3.3l.9 2H22"
+      + "l-3.6 8.5A2 2 0 0 1 16.6 14H8.1l-1 2H19v2H4l2.6-4.7L3 4H1V2z",
+    custom: "M12 2l3.1 6.3 6.9 1-5 4.9 1.2 6.8L12 17.8 5.8 21l1.2-6.8-5-4.9 6.9-1z",
+  };
+  const typeIcon = (type) => el("span", { class: "type" }, icon(TYPE_PATHS[type] || TYPE_PATHS.custom));
+
+  // Where popups go: the configured corner, or (auto) the bubble's; a bottom corner on the
+  // bubble's side sits beside it, never over it.
+  function popupPlace(rules, side) {
+    const corner = rules.position && rules.position !== "auto" ? rules.position : `bottom-${side}`;
+    const beside = corner === `bottom-${side}` ? " beside" : "";
+    return `popup ${corner}${beside} phone-${rules.mobilePosition === "top" ? "top" : "bottom"}`;
+  }
+
   function createPopups(root, rules, side, chat, life, t) {
     if (!rules || !rules.enabled) return;
     if (!rules.showOnMobile && matchMedia("(max-width: 640px)").matches) return;
+    const closedKey = key("popupsClosed");
+    const place = popupPlace(rules, side);
     if (preview) {
+      // A sample as the settings show it; the real name format is applied by the server.
+      const names = { full: "Sarah Kim", first: "Sarah", first_initial: "Sarah K.", anonymous: null };
       const sample = {
-        type: "purchased", name: "Sarah K.", location: "Austin, TX", product: "Pro Plan",
-        message: "Sarah K. bought the Pro Plan",
+        type: "purchased", name: hasOwn(names, rules.nameFormat) ? names[rules.nameFormat] : "Sarah K.",
+        location: "Austin, TX", product: "Pro Plan", message: "Sarah K. bought the Pro Plan",
       };
-      return root.append(el("div", { class: `popup ${side} sample`, role: "status" },
-        el("span", { text: popupText(sample) }), el("span", { class: "when", text: t("justNow") })));
+      const popup = el("div", { class: `${place} sample`, role: "status" },
+        el("span", { class: "card" }, typeIcon(sample.type), el("span", {},
+          el("span", { class: "text", text: popupText(sample) }), el("span", { class: "when", text: t("justNow") }))),
+        el("button", { class: "close", type: "button", "aria-label": t("closePopups"), text: "×",
+          onclick: () => popup.remove() }));
+      return root.append(popup);
     }
+    if (sessionStorageGet(closedKey) || !pageShows(rules.pages, location.pathname)) return;
     const shownKey = key("popupsShown");
-    let shown = Number(sessionStorageGet() || 0);
+    let shown = Number(sessionStorageGet(shownKey) || 0);
     let since = Number(load("since") || 0);
     const queue = [];
     let nextAt = Date.now() + rules.initialDelayMs;
     let timer = null; // cancels the scheduled `showNext`
     let waiting = null; // stops waiting for the tab to be visible
+    let current = null; // the popup on screen
+    // Popups' own timers and connections, ended by the close button or with the widget.
+    const popups = scope();
+    life.own(() => popups.destroy());
 
-    function sessionStorageGet() { try { return sessionStorage.getItem(shownKey); } catch { return null; } }
-    function sessionStorageSet(value) { try { sessionStorage.setItem(shownKey, value); } catch { /* blocked */ } }
+    function sessionStorageGet(name) { try { return sessionStorage.getItem(name); } catch { return null; } }
+    function sessionStorageSet(name, value) { try { sessionStorage.setItem(name, value); } catch { /* blocked */ } }
 
     function receive(event) {
       if (event.type === "reset") { since = Number(event.lastId) || 0; save("since", String(since)); return; }
@@ -1486,6 +1577,7 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       since = id;
       save("since", String(since));
       if (Date.now() - Date.parse(event.createdAt) > rules.maxAgeMs) return;
+      if (rules.types && rules.types[event.type] === false) return;
       queue.push(event);
       if (queue.length > 20) queue.shift();
       schedule();
@@ -1494,12 +1586,12 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
 
     function schedule() {
       if (timer || !queue.length || shown >= rules.maxPerVisit) return;
-      timer = life.timeout(() => { timer = null; showNext(); }, Math.max(0, nextAt - Date.now()));
+      timer = popups.timeout(() => { timer = null; showNext(); }, Math.max(0, nextAt - Date.now()));
     }
 
     function showNext() {
       if (document.hidden) {
-        waiting ??= life.listen(document, "visibilitychange", () => { waiting(); waiting = null; schedule(); });
+        waiting ??= popups.listen(document, "visibilitychange", () => { waiting(); waiting = null; schedule(); });
         return;
       }
       if (chat.isOpen() || !queue.length || shown >= rules.maxPerVisit) {
@@ -1508,16 +1600,42 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       }
       const event = queue.shift();
       shown += 1;
-      sessionStorageSet(String(shown));
-      const popup = el("div", { class: `popup ${side}`, role: "status" },
-        el("span", { text: popupText(event) }), el("span", { class: "when", text: ago(event.createdAt) }));
+      sessionStorageSet(shownKey, String(shown));
+      const popup = card(event);
+      current = popup;
       root.append(popup);
-      life.timeout(() => {
+      popups.timeout(() => {
         popup.classList.add("hiding");
-        life.timeout(() => popup.remove(), 350);
+        popups.timeout(() => { popup.remove(); if (current === popup) current = null; }, 350);
       }, rules.displayMs);
       nextAt = Date.now() + rules.displayMs + rules.gapMs;
       schedule();
+    }
+
+    // The popup of `event`: its picture (or its type's), text and age, a link when it has one,
+    // and the close button that ends popups for this visit.
+    function card(event) {
+      const picture = () => typeIcon(event.type);
+      let visual = picture();
+      if (safeUrl(event.imageUrl)) {
+        visual = el("img", { class: "thumb", src: event.imageUrl, alt: "", loading: "lazy",
+          referrerpolicy: "no-referrer", width: "44", height: "44" });
+        visual.addEventListener("error", () => visual.replaceWith(picture()), { once: true });
+      }
+      const words = el("span", {}, el("span", { class: "text", text: popupText(event) }),
+        el("span", { class: "when", text: ago(event.createdAt) }));
+      const href = event.url ? withUtm(event.url, rules.utm) : null;
+      const away = href && new URL(href).origin !== location.origin;
+      const content = href
+        ? el("a", { class: "card", href, ...(away ? { target: "_blank", rel: "noopener noreferrer" } : {}) }, visual, words)
+        : el("span", { class: "card" }, visual, words);
+      const close = el("button", { class: "close", type: "button", "aria-label": t("closePopups"), text: "×",
+        onclick: () => {
+          sessionStorageSet(closedKey, "1");
+          current?.remove();
+          popups.destroy();
+        } });
+      return el("div", { class: place, role: "status" }, content, close);
     }
 
     function popupText(event) {
@@ -1532,13 +1650,16 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
         .replace(/\s+/g, " ").trim();
     }
 
+    // How long ago, in whole units counted down: 35 s is "35 seconds ago", 119 s "1 minute ago".
     function ago(createdAt) {
-      const minutes = Math.round((Date.now() - Date.parse(createdAt)) / 60000);
+      const seconds = Math.max(0, Math.floor((Date.now() - Date.parse(createdAt)) / 1000));
       const counted = (count, one, many) => t(count === 1 ? one : many, { count });
-      if (minutes < 1) return t("justNow");
+      if (!(seconds >= 10)) return t("justNow");
+      if (seconds < 60) return t("secondsAgo", { count: seconds });
+      const minutes = Math.floor(seconds / 60);
       if (minutes < 60) return counted(minutes, "minuteAgo", "minutesAgo");
-      const hours = Math.round(minutes / 60);
-      return hours < 24 ? counted(hours, "hourAgo", "hoursAgo") : counted(Math.round(hours / 24), "dayAgo", "daysAgo");
+      const hours = Math.floor(minutes / 60);
+      return hours < 24 ? counted(hours, "hourAgo", "hoursAgo") : counted(Math.floor(hours / 24), "dayAgo", "daysAgo");
     }
 
     // WebSocket first; SSE when sockets are blocked; polling when both are.
@@ -1548,20 +1669,20 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
       const url = api("/api/widget/salespop/ws", sinceParam()).replace(/^http/, "ws");
       let socket;
       try { socket = new WebSocket(url); } catch { return viaSse(); }
-      const close = life.own(() => { socket.onclose = null; socket.close(); });
+      const close = popups.own(() => { socket.onclose = null; socket.close(); });
       socket.onopen = () => { opened = true; attempt = 0; };
       socket.onmessage = (message) => receiveData(message.data);
       socket.onclose = () => {
         close(); // closed already: only forgotten
         if (!opened && attempt >= 1) return viaSse();
-        life.timeout(() => viaWebSocket(attempt + 1), Math.min(30000, 1000 * 2 ** attempt) * (0.5 + Math.random()));
+        popups.timeout(() => viaWebSocket(attempt + 1), Math.min(30000, 1000 * 2 ** attempt) * (0.5 + Math.random()));
       };
     }
     function viaSse() {
       if (!window.EventSource) return viaPolling();
       let opened = false;
       const source = new EventSource(api("/api/widget/salespop/stream", sinceParam()));
-      const close = life.own(() => source.close());
+      const close = popups.own(() => source.close());
       source.onopen = () => { opened = true; };
       source.onmessage = (message) => receiveData(message.data);
       source.addEventListener("reset", (message) => receiveData(message.data));
@@ -1573,11 +1694,11 @@ button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px sol
     function viaPolling() {
       const poll = async () => {
         try {
-          const body = await http("GET", "/api/widget/salespop", { params: sinceParam(), signal: life.signal });
+          const body = await http("GET", "/api/widget/salespop", { params: sinceParam(), signal: popups.signal });
           if (body.reset) receive({ type: "reset", lastId: body.lastId });
           body.events.forEach(receive);
         } catch { /* try again later */ }
-        life.timeout(poll, POLL_MS);
+        popups.timeout(poll, POLL_MS);
       };
       poll();
     }

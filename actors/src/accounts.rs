@@ -156,9 +156,7 @@ impl ProfileChange {
         }
         if let Some(avatar) = self.avatar_url {
             let avatar = avatar.trim();
-            let web = url::Url::parse(avatar)
-                .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
-            if !avatar.is_empty() && (!web || avatar.len() > AVATAR_URL_MAX_CHARS) {
+            if !avatar.is_empty() && (!crate::text::is_web_url(avatar) || avatar.len() > AVATAR_URL_MAX_CHARS) {
                 return Err(AccountError::BadProfile(
                     "avatarUrl must be an http(s) URL of at most 500 characters",
                 ));

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tokio::sync::broadcast;
 
 pub use crate::social_proof::PopupEvent;
-use crate::social_proof::SocialProofEvent;
+use crate::social_proof::{NameFormat, SocialProofEvent};
 
 /// Limits of every project's feed, from the config.
 #[derive(Debug, Clone)]
@@ -60,15 +60,18 @@ pub struct LiveEvent {
     pub created_at_ms: u64,
     /// A [`PopupEvent`], serialized once.
     pub json: Bytes,
+    /// The event as stored, to show it again when the project's name format changes.
+    stored: SocialProofEvent,
 }
 
 impl LiveEvent {
-    pub fn new(event: &SocialProofEvent) -> LiveEvent {
-        let json = PopupEvent::from(event);
+    pub fn new(event: &SocialProofEvent, names: NameFormat) -> LiveEvent {
+        let json = PopupEvent::new(event, names);
         LiveEvent {
             id: event.id,
             created_at_ms: event.created_at_ms,
             json: Bytes::from(serde_json::to_vec(&json).expect("events serialize")),
+            stored: event.clone(),
         }
     }
 }
@@ -118,17 +121,21 @@ pub struct Feed {
     forgotten_up_to: u64,
     last_id: u64,
     live: broadcast::Sender<Arc<LiveEvent>>,
+    /// How the project shows pushed names.
+    names: NameFormat,
     project_subscribers: Arc<AtomicUsize>,
     all_subscribers: Arc<AtomicUsize>,
 }
 
 impl Feed {
     /// A feed holding the `stored` events (oldest first) of a project whose newest id is
-    /// `last_id`. `all_subscribers` is shared by every project's feed.
+    /// `last_id`, showing names as `names` says. `all_subscribers` is shared by every
+    /// project's feed.
     pub fn new(
         settings: FeedSettings,
         stored: &[SocialProofEvent],
         last_id: u64,
+        names: NameFormat,
         all_subscribers: Arc<AtomicUsize>,
         now_ms: u64,
     ) -> Feed {
@@ -138,7 +145,7 @@ impl Feed {
             .rev()
             .take(settings.replay_events)
             .rev()
-            .map(|event| Arc::new(LiveEvent::new(event)))
+            .map(|event| Arc::new(LiveEvent::new(event, names)))
             .collect();
         let forgotten_up_to = window.front().map_or(last_id, |first| first.id - 1);
         let mut feed = Feed {
@@ -147,6 +154,7 @@ impl Feed {
             forgotten_up_to,
             last_id,
             live,
+            names,
             project_subscribers: Arc::default(),
             all_subscribers,
         };
@@ -157,7 +165,7 @@ impl Feed {
     /// Adds a stored event to the window and sends it to every live subscriber, without
     /// waiting for any of them. Returns how many subscribers it was handed to.
     pub fn publish(&mut self, event: &SocialProofEvent, now_ms: u64) -> usize {
-        let event = Arc::new(LiveEvent::new(event));
+        let event = Arc::new(LiveEvent::new(event, self.names));
         self.last_id = self.last_id.max(event.id);
         self.window.push_back(event.clone());
         while self.window.len() > self.settings.replay_events {
@@ -201,6 +209,18 @@ impl Feed {
             live: self.live.subscribe(),
             slot,
         })
+    }
+
+    /// Shows names as `names` says from now on, in the replay window too (live subscribers
+    /// already sent an event keep what they saw).
+    pub fn show_names(&mut self, names: NameFormat) {
+        if names == self.names {
+            return;
+        }
+        self.names = names;
+        for event in &mut self.window {
+            *event = Arc::new(LiveEvent::new(&event.stored, names));
+        }
     }
 
     /// The newest event id this feed has seen.

@@ -52,5 +52,6 @@ pub use session::{ChatEngine, ChatStart, Models};
 pub use social_proof::{InvalidEvent, PushFields, SocialProofEvent};
 pub use store::{PgStore, SledStore, Storage, Store, StoreError};
 pub use widget::{
-    InvalidSetting, PopupTemplates, Position, SocialProofDisplay, Theme, WidgetSettings,
+    InvalidSetting, MobilePosition, NameFormat, PageRules, PopupPosition, PopupTemplates,
+    PopupTypes, Position, SocialProofDisplay, Theme, Utm, WidgetSettings,
 };

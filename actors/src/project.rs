@@ -296,10 +296,11 @@ impl Actor for Project {
             args.feed,
             &stored_events,
             last_event_id,
+            record.widget.social_proof.name_format,
             args.all_subscribers,
             now_ms(),
         );
-        let state = ProjectState {
+        let mut state = ProjectState {
             record,
             knowledge,
             store: args.store,
@@ -682,7 +683,9 @@ impl ProjectState {
         Ok(())
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
+        self.feed
+            .show_names(self.record.widget.social_proof.name_format);
         let config = PublicConfig {
             widget: &self.record.widget,
             limits: self.limits,

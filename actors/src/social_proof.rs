@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::text::{TextError, clean_field};
+use crate::text::{TextError, clean_field, is_web_url};
 
 /// Longest accepted `name`, in characters.
 pub const NAME_MAX_CHARS: usize = 80;
@@ -16,6 +16,8 @@ pub const LOCATION_MAX_CHARS: usize = 120;
 pub const PRODUCT_MAX_CHARS: usize = 120;
 /// Longest accepted `message`, in characters.
 pub const MESSAGE_MAX_CHARS: usize = 280;
+/// Longest accepted `url` and `imageUrl`, in characters.
+pub const URL_MAX_CHARS: usize = 2000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -117,6 +119,8 @@ pub struct PushFields {
     pub location: Option<String>,
     pub product: Option<String>,
     pub message: Option<String>,
+    pub url: Option<String>,
+    pub image_url: Option<String>,
 }
 
 /// A validated event that has no id yet.
@@ -127,6 +131,10 @@ pub struct NewEvent {
     pub location: Option<String>,
     pub product: Option<String>,
     pub message: Option<String>,
+    /// Where a click on the popup goes: an absolute http(s) URL.
+    pub url: Option<String>,
+    /// A picture for the popup (the product's, the buyer's avatar): an absolute http(s) URL.
+    pub image_url: Option<String>,
 }
 
 /// A stored event. `id` is monotonic per project and never reused, also across restarts.
@@ -140,6 +148,11 @@ pub struct SocialProofEvent {
     pub location: Option<String>,
     pub product: Option<String>,
     pub message: Option<String>,
+    /// Not in the seed API; events stored before it existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub created_at_ms: u64,
 }
@@ -154,6 +167,8 @@ pub enum InvalidEvent {
     ControlCharacters { field: &'static str },
     #[error("message is required for custom events")]
     CustomWithoutMessage,
+    #[error("{field} must be an absolute http(s) URL of at most {URL_MAX_CHARS} characters")]
+    NotAWebUrl { field: &'static str },
 }
 
 impl NewEvent {
@@ -166,6 +181,8 @@ impl NewEvent {
             location: clean("location", fields.location, LOCATION_MAX_CHARS)?,
             product: clean("product", fields.product, PRODUCT_MAX_CHARS)?,
             message: clean("message", fields.message, MESSAGE_MAX_CHARS)?,
+            url: web_url("url", fields.url)?,
+            image_url: web_url("imageUrl", fields.image_url)?,
         };
         if kind == EventKind::Custom && event.message.is_none() {
             return Err(InvalidEvent::CustomWithoutMessage);
@@ -181,8 +198,19 @@ impl NewEvent {
             location: self.location,
             product: self.product,
             message: self.message,
+            url: self.url,
+            image_url: self.image_url,
             created_at_ms,
         }
+    }
+}
+
+fn web_url(field: &'static str, value: Option<String>) -> Result<Option<String>, InvalidEvent> {
+    let url = clean_field(value, URL_MAX_CHARS, false)
+        .map_err(|_| InvalidEvent::NotAWebUrl { field })?;
+    match url {
+        Some(url) if !is_web_url(&url) => Err(InvalidEvent::NotAWebUrl { field }),
+        url => Ok(url),
     }
 }
 
@@ -248,6 +276,70 @@ mod tests {
     }
 
     #[test]
+    fn links_and_pictures_must_be_web_urls() {
+        let linked = PushFields {
+            url: Some(" https://shop.example/p/jacket?ref=1 ".into()),
+            image_url: Some("http://cdn.example/j.png".into()),
+            ..fields("purchased")
+        };
+        let event = NewEvent::validate(linked).unwrap();
+        assert_eq!(event.url.as_deref(), Some("https://shop.example/p/jacket?ref=1"));
+        assert_eq!(event.image_url.as_deref(), Some("http://cdn.example/j.png"));
+        for (field, bad) in [
+            ("url", "javascript:alert(1)"),
+            ("url", "/relative/path"),
+            ("url", "data:text/html,hi"),
+            ("imageUrl", "ftp://cdn.example/j.png"),
+            ("imageUrl", "https://"),
+        ] {
+            let mut push = fields("purchased");
+            if field == "url" {
+                push.url = Some(bad.into());
+            } else {
+                push.image_url = Some(bad.into());
+            }
+            assert_eq!(
+                NewEvent::validate(push),
+                Err(InvalidEvent::NotAWebUrl { field }),
+                "{bad}"
+            );
+        }
+        let long = PushFields {
+            url: Some(format!("https://shop.example/{}", "a".repeat(URL_MAX_CHARS))),
+            ..fields("purchased")
+        };
+        assert_eq!(
+            NewEvent::validate(long),
+            Err(InvalidEvent::NotAWebUrl { field: "url" })
+        );
+    }
+
+    #[test]
+    fn names_are_shown_as_the_project_chose() {
+        let cases = [
+            (NameFormat::Full, "Sarah Kim", Some("Sarah Kim")),
+            (NameFormat::First, "Sarah Kim", Some("Sarah")),
+            (NameFormat::FirstInitial, "Sarah  van der kim", Some("Sarah K.")),
+            (NameFormat::FirstInitial, "Sarah", Some("Sarah")),
+            (NameFormat::FirstInitial, "José Ángel", Some("José Á.")),
+            (NameFormat::Anonymous, "Sarah Kim", None),
+        ];
+        for (format, name, shown) in cases {
+            assert_eq!(format.show(name).as_deref(), shown, "{format:?} {name}");
+        }
+        let event = NewEvent::validate(PushFields {
+            name: Some("Sarah Kim".into()),
+            ..fields("signed_up")
+        })
+        .unwrap()
+        .into_event(7, 0);
+        let shown = serde_json::to_value(PopupEvent::new(&event, NameFormat::Anonymous)).unwrap();
+        assert_eq!(shown["name"], serde_json::Value::Null);
+        assert!(!shown.to_string().contains("Sarah"), "{shown}");
+        assert!(shown.get("url").is_none(), "no url key without a url: {shown}");
+    }
+
+    #[test]
     fn enforces_length_in_characters_not_bytes() {
         let at_limit = PushFields {
             name: Some("é".repeat(NAME_MAX_CHARS)),
@@ -284,28 +376,71 @@ pub struct PopupEvent<'a> {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: EventKind,
+    /// As the project's name format shows it: `null` when names are hidden.
     #[schema(required = true)]
-    pub name: Option<&'a str>,
+    pub name: Option<String>,
     #[schema(required = true)]
     pub location: Option<&'a str>,
     #[schema(required = true)]
     pub product: Option<&'a str>,
     #[schema(required = true)]
     pub message: Option<&'a str>,
+    /// Where a click on the popup goes. Not in the seed API: sent only when the push had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<&'a str>,
+    /// The popup's picture. Not in the seed API: sent only when the push had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<&'a str>,
     #[schema(format = DateTime)]
     pub created_at: String,
 }
 
-impl<'a> From<&'a SocialProofEvent> for PopupEvent<'a> {
-    fn from(event: &'a SocialProofEvent) -> PopupEvent<'a> {
+impl<'a> PopupEvent<'a> {
+    /// `event` as visitors see it, its name shown as `names` says.
+    pub fn new(event: &'a SocialProofEvent, names: NameFormat) -> PopupEvent<'a> {
         PopupEvent {
             id: event.id.to_string(),
             kind: event.kind,
-            name: event.name.as_deref(),
+            name: event.name.as_deref().and_then(|name| names.show(name)),
             location: event.location.as_deref(),
             product: event.product.as_deref(),
             message: event.message.as_deref(),
+            url: event.url.as_deref(),
+            image_url: event.image_url.as_deref(),
             created_at: crate::time::rfc3339(event.created_at_ms),
+        }
+    }
+}
+
+/// How much of a pushed name visitors see. Applied by the server before an event leaves it, so
+/// a hidden name never reaches a visitor's browser.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NameFormat {
+    /// As pushed: "Sarah Kim".
+    #[default]
+    Full,
+    /// "Sarah".
+    First,
+    /// "Sarah K.".
+    FirstInitial,
+    /// No name: the widget says "Someone".
+    Anonymous,
+}
+
+impl NameFormat {
+    /// `name` (trimmed, not empty) as this format shows it.
+    pub fn show(self, name: &str) -> Option<String> {
+        let mut words = name.split_whitespace();
+        let first = words.next()?;
+        match self {
+            NameFormat::Full => Some(name.to_owned()),
+            NameFormat::First => Some(first.to_owned()),
+            NameFormat::FirstInitial => Some(match words.last().and_then(|last| last.chars().next()) {
+                Some(initial) => format!("{first} {}.", initial.to_uppercase()),
+                None => first.to_owned(),
+            }),
+            NameFormat::Anonymous => None,
         }
     }
 }

@@ -196,7 +196,10 @@ impl WebhookEvent {
 
     /// `socialproof.pushed`: the event as visitors get it.
     pub fn pushed(project: &str, event: &SocialProofEvent) -> WebhookEvent {
-        let data = serde_json::to_value(crate::social_proof::PopupEvent::from(event))
+        let data = serde_json::to_value(crate::social_proof::PopupEvent::new(
+            event,
+            crate::social_proof::NameFormat::Full,
+        ))
             .expect("popup events serialize");
         WebhookEvent::new(
             EventType::SocialProofPushed,

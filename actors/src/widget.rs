@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::language::Lang;
+pub use crate::social_proof::NameFormat;
+use crate::social_proof::{EventKind, NameFormat as Names};
 
 pub const NAME_MAX_CHARS: usize = 80;
 pub const WELCOME_MAX_CHARS: usize = 500;
@@ -61,9 +63,10 @@ pub const STRINGS_MAX: usize = 100;
 pub const STRING_KEY_MAX_CHARS: usize = 40;
 pub const STRING_MAX_CHARS: usize = 300;
 
-/// Display rules for social-proof popups, applied by the widget. Durations in milliseconds.
+/// Display rules for social-proof popups, applied by the widget (the name format by the server,
+/// before an event leaves it). Durations in milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, remote = "Self")]
 pub struct SocialProofDisplay {
     pub enabled: bool,
     /// From page load to the first popup.
@@ -74,11 +77,135 @@ pub struct SocialProofDisplay {
     pub gap_ms: u64,
     pub max_per_visit: u32,
     pub show_on_mobile: bool,
-    /// Show "Someone" instead of the pushed name.
-    pub anonymize: bool,
+    /// How much of a pushed name visitors see.
+    pub name_format: Names,
     /// Events older than this are not shown.
     pub max_age_ms: u64,
     pub templates: PopupTemplates,
+    /// Where popups show on wider screens; `auto`: beside the chat bubble.
+    pub position: PopupPosition,
+    /// Where the compact banner shows on phones (never over the chat bubble).
+    pub mobile_position: MobilePosition,
+    /// Which pages show popups, by path.
+    pub pages: PageRules,
+    /// Which event types show as popups.
+    pub types: PopupTypes,
+    /// Added to each popup's link (`utm_source`…); an empty value is left out, and a parameter
+    /// the link already has is kept.
+    pub utm: Utm,
+    /// Records and dashboards from before `nameFormat` hid names with `anonymize: true`, which
+    /// still does: read as `nameFormat: anonymous`, never written.
+    #[serde(skip_serializing, rename = "anonymize")]
+    #[schema(ignore)]
+    pub legacy_anonymize: bool,
+}
+
+// Derived with `remote = "Self"` above, so the derived code is these inherent functions and the
+// traits can add a step: the legacy `anonymize` becomes the name format.
+impl Serialize for SocialProofDisplay {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SocialProofDisplay::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SocialProofDisplay {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut display = SocialProofDisplay::deserialize(deserializer)?;
+        if std::mem::take(&mut display.legacy_anonymize) {
+            display.name_format = Names::Anonymous;
+        }
+        Ok(display)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PopupPosition {
+    #[default]
+    Auto,
+    BottomLeft,
+    BottomRight,
+    TopLeft,
+    TopRight,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MobilePosition {
+    Top,
+    #[default]
+    Bottom,
+}
+
+/// Path patterns (`*` any characters, `?` one; `/pricing`, `/blog/*`). A page shows popups
+/// when its path matches an `include` pattern (or there are none) and no `exclude` pattern.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct PageRules {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+pub const PAGE_PATTERNS_MAX: usize = 50;
+pub const PAGE_PATTERN_MAX_CHARS: usize = 200;
+
+/// On/off per event type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", default, deny_unknown_fields)]
+pub struct PopupTypes {
+    pub purchased: bool,
+    pub subscribed: bool,
+    pub signed_up: bool,
+    pub added_to_cart: bool,
+    pub custom: bool,
+}
+
+impl Default for PopupTypes {
+    fn default() -> Self {
+        PopupTypes {
+            purchased: true,
+            subscribed: true,
+            signed_up: true,
+            added_to_cart: true,
+            custom: true,
+        }
+    }
+}
+
+impl PopupTypes {
+    pub fn shows(&self, kind: EventKind) -> bool {
+        match kind {
+            EventKind::Purchased => self.purchased,
+            EventKind::Subscribed => self.subscribed,
+            EventKind::SignedUp => self.signed_up,
+            EventKind::AddedToCart => self.added_to_cart,
+            EventKind::Custom => self.custom,
+        }
+    }
+}
+
+/// Campaign parameters added to popup links, so the owner's analytics see where visits came
+/// from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Utm {
+    #[schema(example = "helpyap")]
+    pub source: String,
+    #[schema(example = "social_proof")]
+    pub medium: String,
+    pub campaign: String,
+}
+
+pub const UTM_MAX_CHARS: usize = 100;
+
+impl Default for Utm {
+    fn default() -> Self {
+        Utm {
+            source: "helpyap".into(),
+            medium: "social_proof".into(),
+            campaign: String::new(),
+        }
+    }
 }
 
 /// The popup text per event type; `{name}`, `{location}`, `{product}` and `{message}` are
@@ -108,9 +235,15 @@ impl Default for SocialProofDisplay {
             gap_ms: 10_000,
             max_per_visit: 5,
             show_on_mobile: true,
-            anonymize: false,
+            name_format: Names::Full,
             max_age_ms: 7 * 24 * 3600 * 1000,
             templates: PopupTemplates::default(),
+            position: PopupPosition::Auto,
+            mobile_position: MobilePosition::Bottom,
+            pages: PageRules::default(),
+            types: PopupTypes::default(),
+            utm: Utm::default(),
+            legacy_anonymize: false,
         }
     }
 }
@@ -169,6 +302,30 @@ impl SocialProofDisplay {
         ] {
             check_text(field, template, 1, TEMPLATE_MAX_CHARS)?;
             check_placeholders(field, template)?;
+        }
+        for (field, patterns) in [
+            ("socialProof.pages.include", &self.pages.include),
+            ("socialProof.pages.exclude", &self.pages.exclude),
+        ] {
+            if patterns.len() > PAGE_PATTERNS_MAX {
+                return Err(invalid(field, format!("at most {PAGE_PATTERNS_MAX} patterns")));
+            }
+            for pattern in patterns {
+                check_text(field, pattern, 1, PAGE_PATTERN_MAX_CHARS)?;
+                if !pattern.starts_with('/') && !pattern.starts_with('*') {
+                    return Err(invalid(
+                        field,
+                        format!("{pattern:?} must be a path starting with / (or *), such as /pricing or /blog/*"),
+                    ));
+                }
+            }
+        }
+        for (field, value) in [
+            ("socialProof.utm.source", &self.utm.source),
+            ("socialProof.utm.medium", &self.utm.medium),
+            ("socialProof.utm.campaign", &self.utm.campaign),
+        ] {
+            check_text(field, value, 0, UTM_MAX_CHARS)?;
         }
         Ok(())
     }
@@ -354,7 +511,7 @@ mod tests {
                 "gapMs": 10000,
                 "maxPerVisit": 5,
                 "showOnMobile": true,
-                "anonymize": false,
+                "nameFormat": "full",
                 "maxAgeMs": 604800000,
                 "templates": {
                     "purchased": "{name} from {location} just purchased {product}",
@@ -362,7 +519,15 @@ mod tests {
                     "signed_up": "{name} from {location} signed up for {product}",
                     "added_to_cart": "{name} from {location} added {product} to their cart",
                     "custom": "{message}"
-                }
+                },
+                "position": "auto",
+                "mobilePosition": "bottom",
+                "pages": {"include": [], "exclude": []},
+                "types": {
+                    "purchased": true, "subscribed": true, "signed_up": true,
+                    "added_to_cart": true, "custom": true
+                },
+                "utm": {"source": "helpyap", "medium": "social_proof", "campaign": ""}
             })
         );
     }
@@ -372,6 +537,45 @@ mod tests {
         let old = r##"{"name":"Bot","company":"","welcomeMessage":"","quickReplies":[],"theme":{"primaryColor":"#000000","position":"bottom-left"}}"##;
         let settings: WidgetSettings = serde_json::from_str(old).unwrap();
         assert_eq!(settings.social_proof, SocialProofDisplay::default());
+    }
+
+    #[test]
+    fn records_that_hid_names_with_anonymize_still_hide_them() {
+        let old = r#"{"enabled":true,"anonymize":true,"maxPerVisit":3}"#;
+        let display: SocialProofDisplay = serde_json::from_str(old).unwrap();
+        assert_eq!(display.name_format, NameFormat::Anonymous);
+        assert_eq!(display.max_per_visit, 3);
+        let written = serde_json::to_value(&display).unwrap();
+        assert_eq!(written["nameFormat"], "anonymous");
+        assert!(written.get("anonymize").is_none(), "{written}");
+        // Read back, it stays hidden; `anonymize: false` leaves the format alone.
+        let again: SocialProofDisplay = serde_json::from_value(written).unwrap();
+        assert_eq!(again, display);
+        let first: SocialProofDisplay =
+            serde_json::from_str(r#"{"anonymize":false,"nameFormat":"first"}"#).unwrap();
+        assert_eq!(first.name_format, NameFormat::First);
+    }
+
+    #[test]
+    fn page_patterns_and_campaign_values_are_checked() {
+        let broken: [(&str, fn(&mut SocialProofDisplay)); 5] = [
+            ("socialProof.pages.include", |d| d.pages.include = vec!["pricing".into()]),
+            ("socialProof.pages.exclude", |d| d.pages.exclude = vec![String::new()]),
+            ("socialProof.pages.exclude", |d| {
+                d.pages.exclude = vec!["/a".into(); PAGE_PATTERNS_MAX + 1]
+            }),
+            ("socialProof.utm.source", |d| d.utm.source = "x".repeat(UTM_MAX_CHARS + 1)),
+            ("socialProof.utm.campaign", |d| d.utm.campaign = "a\u{1}".into()),
+        ];
+        for (field, break_rule) in broken {
+            let mut settings = sample();
+            break_rule(&mut settings.social_proof);
+            assert_eq!(settings.validate().unwrap_err().field, field);
+        }
+        let mut fine = sample();
+        fine.social_proof.pages.include = vec!["/pricing".into(), "/blog/*".into(), "*".into()];
+        fine.social_proof.utm.source = String::new();
+        assert_eq!(fine.validate(), Ok(()));
     }
 
     #[test]

@@ -35,6 +35,13 @@ struct PushBody {
     product: Option<String>,
     #[schema(max_length = 280)]
     message: Option<String>,
+    /// Where a click on the popup goes: an absolute http(s) URL. Not in the seed API.
+    #[schema(max_length = 2000)]
+    url: Option<String>,
+    /// A picture for the popup: an absolute http(s) URL. Not in the seed API.
+    #[serde(rename = "imageUrl")]
+    #[schema(max_length = 2000)]
+    image_url: Option<String>,
 }
 
 #[utoipa::path(
@@ -79,6 +86,8 @@ impl PushBody {
             location: self.location,
             product: self.product,
             message: self.message,
+            url: self.url,
+            image_url: self.image_url,
         };
         Ok((project, fields))
     }

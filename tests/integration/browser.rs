@@ -112,6 +112,33 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
     drop(hostile_kb);
 }
 
+/// Popups as visitors see them at desktop and phone sizes: picture, link, age, close button,
+/// page targeting, types switched off and the name format, in either mode.
+#[tokio::test]
+async fn popups_are_rich_targeted_and_closable_in_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let server = TestServer::start_with(|config| {
+        config.rate_limits.push.requests = 1000;
+        config.rate_limits.widget.requests = 1000;
+        let rules = &mut config.projects[0].social_proof;
+        rules.initial_delay = Duration::from_millis(200);
+        rules.display = Duration::from_millis(2000);
+        rules.gap = Duration::from_millis(300);
+        rules.max_per_visit = 50;
+        rules.name_format = helpyap_actors::NameFormat::FirstInitial;
+        rules.pages.include = vec!["/shop/*".into()];
+        rules.pages.exclude = vec!["/shop/checkout/*".into()];
+        rules.types.added_to_cart = false;
+    })
+    .await;
+    let base_url = format!("http://{}", server.addr);
+    let script = root.join("tests/node/popups_e2e.mjs");
+    let report = run_in_chromium(script, chromium, vec![base_url, DEMO_SECRET.into()]).await;
+    assert_eq!(report["closedStopsPopups"], true, "{report}");
+    assert_eq!(report["targeting"], true, "{report}");
+}
+
 #[tokio::test]
 async fn the_admin_dashboard_works_in_chromium() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

@@ -143,6 +143,18 @@ async fn bad_bodies_are_400_with_a_reason() {
             json!(["demo", "custom", null, null, null, "hi"]),
             "expected a JSON object",
         ),
+        (
+            json!({ "project": "demo", "type": "purchased", "url": "javascript:alert(1)" }),
+            "url must be an absolute http(s) URL",
+        ),
+        (
+            json!({ "project": "demo", "type": "purchased", "imageUrl": "/img/jacket.png" }),
+            "imageUrl must be an absolute http(s) URL",
+        ),
+        (
+            json!({ "project": "demo", "type": "purchased", "url": 42 }),
+            "invalid type",
+        ),
     ];
     for (body, needle) in cases {
         let message = expect_error(push(&server, DEMO_SECRET, body.clone()).await, 400).await;
@@ -190,4 +202,68 @@ async fn huge_bodies_are_413_whether_declared_or_streamed() {
     let response = raw_exchange(server.addr, head.as_bytes()).await;
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
     assert!(response.contains("{\"error\":"), "{response}");
+}
+
+#[tokio::test]
+async fn links_pictures_and_the_name_format_reach_every_channel() {
+    let server = TestServer::start().await;
+    let linked = json!({
+        "project": "demo", "type": "purchased", "name": "Sarah Kim", "product": "Trail Jacket",
+        "url": "https://shop.example/p/trail-jacket", "imageUrl": "https://cdn.example/jacket.png"
+    });
+    assert_eq!(push(&server, DEMO_SECRET, linked).await.status(), 201);
+    let plain = json!({ "project": "demo", "type": "signed_up", "name": "Lee" });
+    assert_eq!(push(&server, DEMO_SECRET, plain).await.status(), 201);
+
+    let poll = |server: &TestServer| {
+        let url = server.url("/api/widget/salespop?project=demo&since=0");
+        async move {
+            let body: serde_json::Value = client().get(url).send().await.unwrap().json().await.unwrap();
+            body["events"].as_array().unwrap().clone()
+        }
+    };
+    let events = poll(&server).await;
+    assert_eq!(events[0]["url"], "https://shop.example/p/trail-jacket");
+    assert_eq!(events[0]["imageUrl"], "https://cdn.example/jacket.png");
+    assert_eq!(events[0]["name"], "Sarah Kim");
+    // Events without them carry neither key: the seed's shape is unchanged.
+    assert!(events[1].get("url").is_none() && events[1].get("imageUrl").is_none());
+
+    // The owner shows first names and initials: the server sends nothing more, in the replay
+    // of events pushed before the change too, over SSE as by polling.
+    let owner = server.owner("owner@example.com").await;
+    let mut settings = owner.get("/api/admin/projects/demo").expect(200).await;
+    settings["socialProof"]["nameFormat"] = json!("first_initial");
+    owner
+        .put("/api/admin/projects/demo", settings.clone())
+        .expect(200)
+        .await;
+    let events = poll(&server).await;
+    assert_eq!(events[0]["name"], "Sarah K.");
+    let mut sse = client()
+        .get(server.url("/api/widget/salespop/stream?project=demo&since=0"))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    while !seen.contains("\"Lee\"") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), sse.chunk())
+            .await
+            .expect("the replay arrives")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("\"Sarah K.\"") && !seen.contains("Kim"), "{seen}");
+
+    settings["socialProof"]["nameFormat"] = json!("anonymous");
+    owner
+        .put("/api/admin/projects/demo", settings)
+        .expect(200)
+        .await;
+    let events = poll(&server).await;
+    assert!(events.iter().all(|event| event["name"].is_null()), "{events:?}");
+    // The owner's webhook and the store keep the name as pushed.
+    let stored = server.engine.projects.events_after("demo", 0).await.unwrap();
+    assert_eq!(stored[0].name.as_deref(), Some("Sarah Kim"));
 }

@@ -186,8 +186,15 @@ async fn popup_rules_come_from_the_project_config() {
     .await;
     let body: serde_json::Value = get_json(&server, "/api/widget/config?project=demo").await;
     let rules = &body["socialProof"];
-    assert_eq!(rules["anonymize"], true);
+    // The older `anonymize = true` is the anonymous name format, and is never shown itself.
+    assert_eq!(rules["nameFormat"], "anonymous");
+    assert!(rules.get("anonymize").is_none(), "{rules}");
     assert_eq!(rules["showOnMobile"], false);
+    assert_eq!(rules["position"], "auto");
+    assert_eq!(rules["mobilePosition"], "bottom");
+    assert_eq!(rules["types"]["added_to_cart"], true);
+    assert_eq!(rules["pages"]["include"], serde_json::json!([]));
+    assert_eq!(rules["utm"]["source"], "helpyap");
     assert_eq!(rules["gapMs"], 30_000);
     assert_eq!(
         rules["templates"]["purchased"],

@@ -58,8 +58,33 @@ try {
   await page.waitForFunction(() => document.querySelector("iframe[title='Widget preview']").contentDocument
     .querySelector("#helpyap-widget").shadowRoot.querySelector("header .name").textContent === "Acme Bot");
   report.previewFollowsForm = true;
-  assert.match(await preview.locator("#helpyap-widget .popup.sample").textContent(), /Sarah K\./);
   await shot(page, "admin-settings");
+
+  // The popup views: a sample popup beside the closed bubble, laid out as on a desktop (in the
+  // chosen corner, names as chosen) and as on a phone (a banner above the bubble).
+  await page.getByLabel("Names shown").selectOption("first_initial");
+  await page.getByLabel("Popup position").selectOption("top-left");
+  await page.getByRole("button", { name: "Popup, desktop" }).click();
+  const sample = preview.locator("#helpyap-widget .popup.sample");
+  await sample.waitFor();
+  assert.match(await sample.textContent(), /^Sarah K\. from Austin, TX just purchased Pro Plan/);
+  const launcherBox = await preview.locator("#helpyap-widget .launcher").boundingBox();
+  const sampleBox = await sample.boundingBox();
+  const frameBox = await page.locator("iframe[title='Widget preview']").boundingBox();
+  assert.ok(sampleBox.y - frameBox.y < frameBox.height / 4 && sampleBox.x - frameBox.x < frameBox.width / 4,
+    "the sample popup is in the top left corner");
+  assert.ok(launcherBox.x > frameBox.x + frameBox.width / 2, "the closed bubble stays bottom right");
+  await shot(page, "admin-settings-popup-desktop");
+  await page.getByLabel("Names shown").selectOption("anonymous");
+  await page.getByLabel("Popup position").selectOption("auto");
+  await page.getByRole("button", { name: "Popup, phone" }).click();
+  await preview.locator("#helpyap-widget .popup.sample", { hasText: /^Someone from Austin/ }).waitFor();
+  const banner = await preview.locator("#helpyap-widget .popup.sample").boundingBox();
+  const bubble = await preview.locator("#helpyap-widget .launcher").boundingBox();
+  assert.ok(banner.y + banner.height <= bubble.y, "the phone banner sits above the bubble, not over it");
+  await shot(page, "admin-settings-popup-phone");
+  await page.getByRole("button", { name: "Chat", exact: true }).click();
+  await previewName.waitFor();
   await page.getByRole("button", { name: "Save settings" }).click();
   await page.getByText("Saved: visitors see the new settings now.").waitFor();
   const config = await (await fetch(`${baseUrl}/api/widget/config?project=${SLUG}`)).json();

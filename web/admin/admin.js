@@ -1015,6 +1015,12 @@
   const LANGUAGES = [["en", "English"], ["es", "Español"], ["de", "Deutsch"], ["fr", "Français"],
     ["pt", "Português"], ["it", "Italiano"], ["nl", "Nederlands"]];
 
+  /** Popup name formats and corners: value and label. */
+  const NAME_FORMATS = [["full", "Full name, as pushed (Sarah Kim)"], ["first_initial", "First name and initial (Sarah K.)"],
+    ["first", "First name (Sarah)"], ["anonymous", "No name (Someone)"]];
+  const POPUP_POSITIONS = [["auto", "Beside the chat bubble"], ["bottom-left", "Bottom left"],
+    ["bottom-right", "Bottom right"], ["top-left", "Top left"], ["top-right", "Top right"]];
+
   async function settings(main, project, life) {
     const current = await api("GET", projectPath(project.slug));
     const sp = current.socialProof;
@@ -1043,7 +1049,19 @@
       maxPerVisit: number("s-max", sp.maxPerVisit, "0", "1"),
       maxAge: number("s-age", sp.maxAgeMs / 3600000, "0"),
       mobile: input("s-mobile", null, { type: "checkbox", checked: sp.showOnMobile }),
-      anonymize: input("s-anon", null, { type: "checkbox", checked: sp.anonymize }),
+      nameFormat: el("select", { id: "s-names" }, NAME_FORMATS.map(([value, text]) =>
+        el("option", { value, text, selected: value === sp.nameFormat }))),
+      popupPosition: el("select", { id: "s-popup-position" }, POPUP_POSITIONS.map(([value, text]) =>
+        el("option", { value, text, selected: value === sp.position }))),
+      mobilePosition: el("select", { id: "s-mobile-position" }, [["bottom", "Bottom, above the chat bubble"],
+        ["top", "Top"]].map(([value, text]) => el("option", { value, text, selected: value === sp.mobilePosition }))),
+      include: el("textarea", { id: "s-include", rows: "2", value: sp.pages.include.join("\n"),
+        placeholder: "/pricing\n/blog/*" }),
+      exclude: el("textarea", { id: "s-exclude", rows: "2", value: sp.pages.exclude.join("\n"),
+        placeholder: "/checkout/*" }),
+      utmSource: input("s-utm-source", sp.utm.source, { maxlength: "100" }),
+      utmMedium: input("s-utm-medium", sp.utm.medium, { maxlength: "100" }),
+      utmCampaign: input("s-utm-campaign", sp.utm.campaign, { maxlength: "100" }),
       locale: el("select", { id: "s-locale" }, [["auto", "The visitor's browser language"], ...LANGUAGES]
         .map(([code, name]) => el("option", { value: code, text: name, selected: code === current.locale }))),
       strings: el("textarea", {
@@ -1062,6 +1080,8 @@
     })]));
     const templates = Object.fromEntries(Object.entries(sp.templates)
       .map(([type, text]) => [type, input(`t-${type}`, text, { maxlength: "200" })]));
+    const shownTypes = Object.fromEntries(Object.entries(sp.types)
+      .map(([type, on]) => [type, input(`s-type-${type}`, null, { type: "checkbox", checked: on })]));
     const lines = (text) => text.split("\n").map((s) => s.trim()).filter(Boolean);
     // Quick replies are one per line, so their limit is checked line by line, not as a maxlength.
     const quickMax = Number(maxLength("quickReplyChars"));
@@ -1077,8 +1097,12 @@
       socialProof: {
         enabled: f.enabled.checked, initialDelayMs: seconds(f.initialDelay), displayMs: seconds(f.display),
         gapMs: seconds(f.gap), maxPerVisit: Number(f.maxPerVisit.value), showOnMobile: f.mobile.checked,
-        anonymize: f.anonymize.checked, maxAgeMs: Math.round(f.maxAge.value * 3600000),
+        nameFormat: f.nameFormat.value, maxAgeMs: Math.round(f.maxAge.value * 3600000),
         templates: Object.fromEntries(Object.entries(templates).map(([type, node]) => [type, node.value])),
+        position: f.popupPosition.value, mobilePosition: f.mobilePosition.value,
+        pages: { include: lines(f.include.value), exclude: lines(f.exclude.value) },
+        types: Object.fromEntries(Object.entries(shownTypes).map(([type, node]) => [type, node.checked])),
+        utm: { source: f.utmSource.value.trim(), medium: f.utmMedium.value.trim(), campaign: f.utmCampaign.value.trim() },
       },
       allowedOrigins: lines(f.origins.value),
       retentionDays: f.retention.value ? Number(f.retention.value) : null,
@@ -1098,7 +1122,34 @@
     const frame = el("iframe", {
       title: "Widget preview", src: `/admin/preview.html?project=${encodeURIComponent(project.slug)}`,
     });
-    const sendPreview = () => frame.contentWindow?.postMessage({ helpyapPreview: body() }, location.origin);
+    // The frame shows the chat, or a sample popup beside the closed bubble at a desktop's or a
+    // phone's size (laid out at that size, scaled down to fit).
+    const VIEWS = { chat: null, desktop: [800, 640], phone: [390, 760] };
+    let view = "chat";
+    const frameBox = el("div", { class: "frame-box" }, frame);
+    const fit = () => {
+      const size = VIEWS[view];
+      if (!size) {
+        frame.removeAttribute("style");
+        frameBox.removeAttribute("style");
+        return;
+      }
+      const [width, height] = size;
+      const scale = Math.min(1, frameBox.clientWidth / width, 600 / height);
+      frame.style.cssText = `width: ${width}px; height: ${height}px; transform: scale(${scale}); transform-origin: 0 0`;
+      frameBox.style.height = `${Math.ceil(height * scale)}px`;
+    };
+    life.listen(window, "resize", fit);
+    const sendPreview = () => frame.contentWindow?.postMessage({ helpyapPreview: body(), helpyapPreviewView: view },
+      location.origin);
+    const viewButtons = [["chat", "Chat"], ["desktop", "Popup, desktop"], ["phone", "Popup, phone"]].map(([name, text]) =>
+      el("button", { type: "button", text, "aria-pressed": String(name === view), onclick: () => {
+        view = name;
+        for (const button of viewButtons) button.setAttribute("aria-pressed", String(button === viewButton(name)));
+        fit();
+        sendPreview();
+      } }));
+    const viewButton = (name) => viewButtons[Object.keys(VIEWS).indexOf(name)];
     life.listen(window, "message", (event) => {
       if (event.source !== frame.contentWindow || !event.data?.helpyapPreviewReady) return;
       sendPreview();
@@ -1112,7 +1163,7 @@
       el("fieldset", {}, el("legend", { text: "Assistant" }),
         el("div", { class: "two" }, field("Assistant name", f.name), field("Company", f.company)),
         field("Welcome message", f.welcomeMessage), field("Quick replies", f.quickReplies, "One per line."),
-        el("div", { class: "two" }, field("Colour", f.color), field("Position", f.position)),
+        el("div", { class: "two" }, field("Colour", f.color), field("Chat bubble position", f.position)),
         field("Widget language", f.locale, "The language of the widget's buttons and forms."),
         field("Custom widget texts", f.strings,
           "One per line: key = text (keys such as leadIntro, talkToHuman, messagePlaceholder; see the README).")),
@@ -1133,9 +1184,19 @@
           field("Gap between popups (s)", f.gap), field("Most popups per visit", f.maxPerVisit),
           field("Ignore events older than (hours)", f.maxAge)),
         el("label", { class: "inline", for: "s-mobile" }, f.mobile, "Show on phones"),
-        el("label", { class: "inline", for: "s-anon" }, f.anonymize, "Anonymise names (“Someone”)"),
+        el("div", { class: "two" }, field("Names shown", f.nameFormat, "Hidden parts never leave the server."),
+          field("Popup position", f.popupPosition), field("On phones", f.mobilePosition)),
+        el("div", { class: "checks", role: "group", "aria-label": "Event types shown" },
+          el("span", { class: "hint", text: "Show:" }),
+          Object.entries(shownTypes).map(([type, node]) => el("label", { class: "inline", for: node.id },
+            node, type.replace(/_/g, " ")))),
+        el("div", { class: "two" },
+          field("Only on pages", f.include, "One path per line; * matches anything. Empty: every page."),
+          field("Never on pages", f.exclude, "One path per line, e.g. /checkout/*.")),
         Object.entries(templates).map(([type, node]) => field(`Template: ${type.replace(/_/g, " ")}`, node)),
-        el("p", { class: "hint", text: "Placeholders: {name}, {location}, {product}, {message}." })),
+        el("p", { class: "hint", text: "Placeholders: {name}, {location}, {product}, {message}." }),
+        el("div", { class: "two" }, field("Link utm_source", f.utmSource), field("Link utm_medium", f.utmMedium),
+          field("Link utm_campaign", f.utmCampaign, "Added to popup links; empty ones are left out."))),
       el("fieldset", {}, el("legend", { text: "Privacy and security" }),
         field("Allowed origins", f.origins, "One per line; empty allows any site to embed the widget."),
         field("Erase conversations after (days)", f.retention, "Empty keeps them until deleted.")),
@@ -1143,7 +1204,8 @@
         el("button", { class: "primary", type: "submit", text: "Save settings" }), status));
     main.append(el("h1", { text: "Widget settings" }),
       el("div", { class: "settings" }, form,
-        el("div", { class: "preview" }, el("h2", { text: "Live preview" }), frame)));
+        el("div", { class: "preview" }, el("h2", { text: "Live preview" }),
+          el("div", { class: "views", role: "group", "aria-label": "Preview" }, viewButtons), frameBox)));
   }
 
   // ---- Install snippet and push secret ------------------------------------------------------

@@ -22,6 +22,8 @@ fn event(id: u64, created_at_ms: u64) -> SocialProofEvent {
         location: None,
         product: None,
         message: None,
+        url: None,
+        image_url: None,
         created_at_ms,
     }
 }
@@ -36,6 +38,7 @@ fn feed_with(ids: std::ops::RangeInclusive<u64>) -> Feed {
         settings(),
         &stored,
         *ids.end(),
+        NameFormat::Full,
         Arc::default(),
         10 * MINUTE_MS,
     )
@@ -110,8 +113,8 @@ fn a_subscriber_that_falls_behind_lags_without_holding_up_publishing() {
 #[test]
 fn caps_count_per_project_and_in_total_and_free_on_drop() {
     let all = Arc::new(AtomicUsize::new(0));
-    let mut a = Feed::new(settings(), &[], 0, all.clone(), 0);
-    let mut b = Feed::new(settings(), &[], 0, all.clone(), 0);
+    let mut a = Feed::new(settings(), &[], 0, NameFormat::Full, all.clone(), 0);
+    let mut b = Feed::new(settings(), &[], 0, NameFormat::Full, all.clone(), 0);
     let a1 = a.subscribe(None, 0).unwrap();
     let _a2 = a.subscribe(None, 0).unwrap();
     assert!(a.subscribe(None, 0).is_err(), "two per project");
@@ -127,7 +130,7 @@ fn caps_count_per_project_and_in_total_and_free_on_drop() {
 fn changed_caps_apply_to_the_next_subscription_and_keep_the_open_ones() {
     let settings = settings();
     let caps = settings.subscriber_caps.clone();
-    let mut feed = Feed::new(settings, &[], 0, Arc::default(), 0);
+    let mut feed = Feed::new(settings, &[], 0, NameFormat::Full, Arc::default(), 0);
     let held: Vec<_> = (0..2).map(|_| feed.subscribe(None, 0).unwrap()).collect();
     assert!(feed.subscribe(None, 0).is_err());
     caps.set(3, 3);
@@ -157,7 +160,7 @@ mod properties {
             since in 0u64..35,
         ) {
             let settings = FeedSettings { replay_events: window, ..settings() };
-            let mut feed = Feed::new(settings, &[], 0, Arc::default(), 0);
+            let mut feed = Feed::new(settings, &[], 0, NameFormat::Full, Arc::default(), 0);
             for id in 1..=published {
                 feed.publish(&event(id, id), id);
             }
@@ -180,4 +183,28 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn a_new_name_format_applies_to_the_replay_window_too() {
+    let mut feed = Feed::new(settings(), &[], 0, NameFormat::Full, Arc::default(), 0);
+    let named = SocialProofEvent {
+        name: Some("Sarah Kim".into()),
+        ..event(1, MINUTE_MS)
+    };
+    feed.publish(&named, MINUTE_MS);
+    let shown = |feed: &mut Feed| {
+        let replay = feed.replay(Some(0), MINUTE_MS);
+        String::from_utf8(replay.events[0].json.to_vec()).unwrap()
+    };
+    assert!(shown(&mut feed).contains("\"name\":\"Sarah Kim\""));
+    feed.show_names(NameFormat::FirstInitial);
+    assert!(shown(&mut feed).contains("\"name\":\"Sarah K.\""));
+    feed.show_names(NameFormat::Anonymous);
+    let hidden = shown(&mut feed);
+    assert!(hidden.contains("\"name\":null") && !hidden.contains("Sarah"), "{hidden}");
+    // New events too.
+    feed.publish(&SocialProofEvent { id: 2, ..named }, MINUTE_MS);
+    let replay = feed.replay(Some(1), MINUTE_MS);
+    assert!(!String::from_utf8_lossy(&replay.events[0].json).contains("Sarah"));
 }

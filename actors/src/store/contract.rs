@@ -120,6 +120,8 @@ pub(crate) fn new_event(kind: EventKind, name: &str) -> NewEvent {
         location: None,
         product: None,
         message: None,
+        url: None,
+        image_url: None,
     }
 }
 
@@ -312,6 +314,16 @@ pub(crate) async fn events_replay_in_id_order_and_the_tail_is_pruned(backend: &i
         (first.kind, first.created_at_ms),
         (EventKind::Purchased, 10)
     );
+    // A link and a picture are kept with the event.
+    let linked = NewEvent {
+        url: Some("https://shop.example/p/1".into()),
+        image_url: Some("https://cdn.example/1.png".into()),
+        ..new_event(EventKind::Purchased, "buyer")
+    };
+    let stored = store.append_event("a", linked, 11, 10).await.unwrap();
+    let read = store.events_after("a", stored.id - 1).await.unwrap();
+    assert_eq!(read, [stored.clone()]);
+    assert_eq!(read[0].image_url.as_deref(), Some("https://cdn.example/1.png"));
 }
 
 pub(crate) async fn events_are_counted_per_hour_and_type_and_old_hours_dropped(

@@ -14,6 +14,8 @@ fn event(id: u64) -> SocialProofEvent {
         location: None,
         product: None,
         message: None,
+        url: None,
+        image_url: None,
         created_at_ms: id,
     }
 }

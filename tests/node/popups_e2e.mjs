@@ -1,0 +1,178 @@
+// Social-proof popups in Debian's chromium, at desktop and phone sizes: the card (picture,
+// link with campaign parameters, age, close button), page targeting, per-type filtering and the
+// name format. The shop's pages are served by the browser itself (request routing) on the
+// server's origin, each with the one script tag.
+// Usage: node popups_e2e.mjs BASE_URL PUSH_SECRET [SCREENSHOT_DIR]
+// Prints a JSON report; exits non-zero with the reason on the first failure.
+import { launchChromium } from "./chromium.mjs";
+import { strict as assert } from "node:assert";
+
+const [baseUrl, pushSecret, screenshots] = process.argv.slice(2);
+const report = {};
+const browser = await launchChromium();
+
+const SHOP_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Shop</title>
+<link rel="icon" href="data:,"></head>
+<body style="margin:0;font-family:sans-serif;background:#f4f1ea"><h1 style="padding:20px">Acme shop</h1>
+<p style="padding:0 20px">A product page.</p>
+<script src="/widget.js" data-project="demo" async></script></body></html>`;
+const JACKET_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="88" height="88" viewBox="0 0 88 88">
+<rect width="88" height="88" fill="#2f6f4f"/><path d="M30 20h28l10 16-8 4v30H28V40l-8-4z" fill="#f2c14e"/></svg>`;
+
+async function push(event) {
+  const response = await fetch(`${baseUrl}/api/widget/salespop-push`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${pushSecret}` },
+    body: JSON.stringify({ project: "demo", ...event }),
+  });
+  assert.equal(response.status, 201, `push refused: ${await response.text()}`);
+}
+
+async function shot(page, name) {
+  if (screenshots) await page.screenshot({ path: `${screenshots}/${name}.png` });
+}
+
+/// A browser context whose /shop/ pages and pictures are served by the browser; records the
+/// popup WebSockets each page opens and every popup text it ever showed.
+async function shop(options = {}) {
+  const context = await browser.newContext(options);
+  await context.route(`${baseUrl}/shop/**`, (route) => {
+    const path = new URL(route.request().url()).pathname;
+    if (path.endsWith(".svg")) return route.fulfill({ contentType: "image/svg+xml", body: JACKET_SVG });
+    return route.fulfill({ contentType: "text/html", body: SHOP_PAGE });
+  });
+  await context.addInitScript(() => {
+    window.__popupTexts = [];
+    new MutationObserver(() => {
+      const root = document.querySelector("#helpyap-widget")?.shadowRoot;
+      if (!root || root.__watched) return;
+      root.__watched = true;
+      new MutationObserver(() => {
+        for (const popup of root.querySelectorAll(".popup .text")) {
+          if (!window.__popupTexts.includes(popup.textContent)) window.__popupTexts.push(popup.textContent);
+        }
+      }).observe(root, { childList: true, subtree: true });
+    }).observe(document, { childList: true, subtree: true });
+  });
+  return context;
+}
+
+/// Opens `path` in `context` as a visitor who has seen every event pushed so far, so only new
+/// ones show (a first visit would replay the recent ones).
+async function open(context, path) {
+  const { lastId } = await (await fetch(`${baseUrl}/api/widget/salespop?project=demo`)).json();
+  await context.addInitScript((since) => localStorage.setItem("helpyap:demo:since", since), lastId);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  page.sockets = [];
+  page.on("websocket", (socket) => {
+    if (socket.url().includes("/salespop/ws")) page.sockets.push(socket);
+  });
+  page.errors = errors;
+  await page.goto(`${baseUrl}${path}`);
+  await page.locator("#helpyap-widget .launcher").waitFor();
+  return page;
+}
+
+const popup = (page, text) => page.locator("#helpyap-widget .popup", { hasText: text });
+
+try {
+  // ---- Desktop ----
+  const desktop = await shop({ viewport: { width: 1280, height: 800 } });
+  const page = await open(desktop, "/shop/pricing");
+  await push({
+    type: "purchased", name: "Sarah Kim", location: "Austin, TX", product: "Trail Jacket",
+    url: `${baseUrl}/shop/p/trail-jacket?ref=news`, imageUrl: `${baseUrl}/shop/img/jacket.svg`,
+  });
+  const card = popup(page, "Sarah K. from Austin, TX just purchased Trail Jacket");
+  await card.waitFor({ timeout: 15000 });
+  // The picture loaded; the link keeps its own parameters and gets the campaign's.
+  await page.waitForFunction(() => document.querySelector("#helpyap-widget").shadowRoot
+    .querySelector(".popup img.thumb")?.naturalWidth > 0);
+  const href = new URL(await card.locator("a.card").getAttribute("href"));
+  assert.equal(href.pathname, "/shop/p/trail-jacket");
+  assert.equal(href.searchParams.get("ref"), "news");
+  assert.equal(href.searchParams.get("utm_source"), "helpyap");
+  assert.equal(href.searchParams.get("utm_medium"), "social_proof");
+  assert.equal(href.searchParams.get("utm_campaign"), null, "an empty campaign is left out");
+  assert.equal(await card.locator("a.card").getAttribute("target"), null, "same site: same tab");
+  report.desktopWhen = await card.locator(".when").textContent();
+  assert.match(report.desktopWhen, /^(just now|\d+ seconds ago)$/);
+  // Bottom right, beside the bubble and not over it.
+  const cardBox = await card.boundingBox();
+  const bubble = await page.locator("#helpyap-widget .launcher").boundingBox();
+  assert.ok(cardBox.x + cardBox.width <= bubble.x, "the popup sits left of the bubble");
+  assert.ok(Math.abs(cardBox.y + cardBox.height - (bubble.y + bubble.height)) < 30, "on the bubble's line");
+  await shot(page, "popup-desktop");
+
+  // An event without a picture shows its type's icon; a type switched off never shows.
+  await push({ type: "added_to_cart", name: "Hidden Cart", product: "Camp Mug" });
+  await push({ type: "signed_up", name: "Lee Park", location: "Oslo" });
+  const signedUp = popup(page, "Lee P. from Oslo signed up");
+  await signedUp.waitFor({ timeout: 15000 });
+  assert.equal(await signedUp.locator(".type svg").count(), 1, "the type's icon");
+  assert.equal(await signedUp.locator("a").count(), 0, "no link without a url");
+
+  // The close button ends popups for the visit: the widget stops listening, a later event is
+  // not shown (while a second visitor gets it), and a reload keeps them off.
+  await signedUp.getByRole("button", { name: "Hide these notifications" }).click();
+  await popup(page, "Lee P.").waitFor({ state: "detached" });
+  const socket = page.sockets.at(-1);
+  if (!socket.isClosed()) await socket.waitForEvent("close");
+  const witness = await open(await shop({ viewport: { width: 1280, height: 800 } }), "/shop/pricing");
+  await push({ type: "subscribed", name: "Mia Rossi", product: "Newsletter" });
+  await popup(witness, "Mia R. subscribed to Newsletter").waitFor({ timeout: 15000 });
+  await page.reload();
+  await page.locator("#helpyap-widget .launcher").waitFor();
+  await push({ type: "subscribed", name: "Noor Ali", product: "Newsletter" });
+  await popup(witness, "Noor A. subscribed to Newsletter").waitFor({ timeout: 15000 });
+  const closedTexts = await page.evaluate(() => window.__popupTexts);
+  assert.deepEqual(closedTexts, [], "no popup after closing, also after a reload");
+  assert.equal(page.sockets.filter((s) => !s.isClosed()).length, 0, "no popup connection after closing");
+  const witnessTexts = await witness.evaluate(() => window.__popupTexts);
+  assert.ok(!witnessTexts.some((text) => text.includes("Camp Mug")), "added_to_cart is switched off");
+  report.closedStopsPopups = true;
+
+  // Page targeting: an excluded page and a page outside the included ones get no popups and
+  // open no popup connection, while the included page does.
+  for (const path of ["/shop/checkout/pay", "/demo"]) {
+    const elsewhere = await open(await shop({ viewport: { width: 1280, height: 800 } }), path);
+    await push({ type: "purchased", name: "Ana Lima", product: `Tent for ${path}` });
+    await popup(witness, `Tent for ${path}`).waitFor({ timeout: 15000 });
+    assert.equal(elsewhere.sockets.length, 0, `${path}: no popup connection`);
+    assert.deepEqual(await elsewhere.evaluate(() => window.__popupTexts), [], `${path}: no popups`);
+    assert.deepEqual(elsewhere.errors, []);
+  }
+  report.targeting = true;
+  assert.deepEqual(page.errors, []);
+
+  // ---- Phone: a compact banner above the bubble, within the screen; ages in seconds ----
+  const phone = await shop({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  // This phone's clock runs 35 seconds ahead of the server's.
+  await phone.addInitScript(() => {
+    const realNow = Date.now.bind(Date);
+    Date.now = () => realNow() + 35000;
+  });
+  const mobile = await open(phone, "/shop/pricing");
+  await push({
+    type: "purchased", name: "Sofia Garcia", location: "Madrid", product: "Trail Jacket",
+    imageUrl: `${baseUrl}/shop/img/jacket.svg`,
+  });
+  const banner = popup(mobile, "Sofia G. from Madrid just purchased Trail Jacket");
+  await banner.waitFor({ timeout: 15000 });
+  report.phoneWhen = await banner.locator(".when").textContent();
+  assert.match(report.phoneWhen, /^3[5-9] seconds ago$/, "35 seconds is not a minute");
+  const bannerBox = await banner.boundingBox();
+  const phoneBubble = await mobile.locator("#helpyap-widget .launcher").boundingBox();
+  assert.ok(bannerBox.x >= 0 && bannerBox.x + bannerBox.width <= 390, "inside the screen");
+  assert.ok(bannerBox.width > 300, "a banner across the screen");
+  assert.ok(bannerBox.y + bannerBox.height <= phoneBubble.y, "above the bubble, never over it");
+  await shot(mobile, "popup-phone");
+  assert.deepEqual(mobile.errors, []);
+
+  console.log(JSON.stringify(report));
+} finally {
+  await browser.close();
+}
