@@ -13,8 +13,7 @@ use helpyap_actors::feed::{FeedSettings, SubscriberCaps};
 use helpyap_actors::records::AssistantSettings;
 use helpyap_actors::{
     MobilePosition, NameFormat, PageRules, PopupPosition, PopupTemplates, PopupTypes, Position,
-    ProjectSettings, SecretHash, SocialProofDisplay, Theme, Utm,
-    WidgetSettings,
+    ProjectSettings, SecretHash, SocialProofDisplay, Theme, Utm, WidgetSettings,
 };
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -50,6 +50,7 @@ use crate::routes;
         routes::salespop_stream::get,
         routes::salespop_ws::get,
         routes::salespop_stats::get,
+        routes::integrations::post,
         routes::admin_auth::login,
         routes::admin_auth::refresh,
         routes::admin_auth::logout,
@@ -102,6 +103,9 @@ use crate::routes;
         routes::admin_faq::add,
         routes::admin_faq::replace,
         routes::admin_faq::delete,
+        routes::admin_integrations::list,
+        routes::admin_integrations::connect,
+        routes::admin_integrations::disconnect,
     ),
     components(schemas(crate::error::ErrorBody, crate::views::VisitorNews, crate::views::TeamNews)),
     modifiers(&FromRouteTable),
@@ -216,6 +220,16 @@ impl Modify for FromRouteTable {
                     errors.push((401, "No push secret, or not this project's"));
                     errors.push((403, "Another project's push secret"));
                 }
+                if template.starts_with("/api/integrations/") {
+                    errors.push((
+                        401,
+                        "The signature is missing, wrong, or more than 5 minutes old",
+                    ));
+                    errors.push((
+                        404,
+                        "No such project, or the platform is not connected to it",
+                    ));
+                }
                 if spec.cross_origin && template != "/api/widget/salespop-push" {
                     errors.push((403, "A page of a site the project does not allow"));
                 }
@@ -284,7 +298,9 @@ const NO_SCOPES: [&str; 0] = [];
 
 /// A concrete path for a template: each `{name}` becomes `name`.
 fn sample_path(template: &str) -> String {
-    template.replace(['{', '}'], "")
+    template
+        .replace("{platform}", "stripe")
+        .replace(['{', '}'], "")
 }
 
 #[cfg(test)]
@@ -326,7 +342,7 @@ mod tests {
                 .collect();
             assert_eq!(documented, answered, "{template}");
         }
-        assert_eq!(paths.len(), 54, "a route was added or removed: document it");
+        assert_eq!(paths.len(), 57, "a route was added or removed: document it");
     }
 
     #[test]

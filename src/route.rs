@@ -7,6 +7,7 @@
 //! the row (405 with `Allow`, rate limit, then token → project → role); handlers get the
 //! parsed route and never re-route.
 
+use helpyap_actors::integrations::Platform;
 use hyper::Method;
 
 use crate::rate_limit::RateClass;
@@ -61,6 +62,11 @@ pub enum OpenRoute {
     SalespopStream,
     SalespopWs,
     SalespopStats,
+    /// A connected platform's webhooks for a project.
+    Integration {
+        platform: Platform,
+        slug: String,
+    },
     Login,
     Refresh,
     Logout,
@@ -128,6 +134,10 @@ pub enum ProjectOp {
     SyncDocument(String),
     /// Curated answers.
     Faq,
+    /// Connected platforms (Stripe, Shopify).
+    Integrations,
+    /// A platform's name, as written in the path.
+    Integration(String),
     /// A curated answer's id.
     FaqEntry(String),
 }
@@ -210,6 +220,16 @@ impl Route {
             "/api/admin/me" => return Some(Route::Admin(AdminRoute::Me)),
             "/api/admin/users" => return Some(Route::Admin(AdminRoute::Users)),
             "/api/admin/backup" => return Some(Route::Admin(AdminRoute::Backup)),
+            _ if path.starts_with("/api/integrations/") => {
+                let segments = path_segments(&path["/api/integrations".len()..]);
+                match segments.as_slice() {
+                    [platform, slug] => Open::Integration {
+                        platform: Platform::parse(platform)?,
+                        slug: slug.clone(),
+                    },
+                    _ => return None,
+                }
+            }
             _ => return AdminRoute::parse_segments(path).map(Route::Admin),
         };
         Some(Route::Open(open))
@@ -277,6 +297,8 @@ impl AdminRoute {
             ["documents", id] => ProjectOp::Document(owned(id)),
             ["documents", id, "sync"] => ProjectOp::SyncDocument(owned(id)),
             ["faq"] => ProjectOp::Faq,
+            ["integrations"] => ProjectOp::Integrations,
+            ["integrations", platform] => ProjectOp::Integration(owned(platform)),
             ["faq", id] => ProjectOp::FaqEntry(owned(id)),
             _ => return None,
         };
@@ -352,6 +374,11 @@ impl OpenRoute {
             Open::SalespopStream => widget(&[(GET, Public)], Rate::Widget, "salespop_stream"),
             Open::SalespopWs => widget(&[(GET, Public)], Rate::Widget, "salespop_ws"),
             Open::SalespopStats => widget(&[(GET, Public)], Rate::Widget, "salespop_stats"),
+            // Server to server: no CORS; the widget's limit, as a busy shop sends many.
+            Open::Integration { .. } => Spec {
+                rate_class: Some(Rate::Widget),
+                ..same_origin(&[(POST, Public)], "integrations")
+            },
             Open::Login => Spec {
                 rate_class: Some(Rate::Login),
                 ..same_origin(&[(POST, Public)], "admin_login")
@@ -404,6 +431,8 @@ impl ProjectOp {
             ProjectOp::SyncDocument(_) => &[(POST, Owner)],
             ProjectOp::Document(_) => &[(DELETE, Owner)],
             ProjectOp::Faq => &[(GET, Member), (POST, Member)],
+            ProjectOp::Integrations => &[(GET, Owner)],
+            ProjectOp::Integration(_) => &[(PUT, Owner), (DELETE, Owner)],
             ProjectOp::FaqEntry(_) => &[(PUT, Member), (DELETE, Owner)],
         };
         let label = match self {
@@ -429,6 +458,7 @@ impl ProjectOp {
             | ProjectOp::Document(_)
             | ProjectOp::SyncDocument(_) => "admin_documents",
             ProjectOp::Faq | ProjectOp::FaqEntry(_) => "admin_faq",
+            ProjectOp::Integrations | ProjectOp::Integration(_) => "admin_integrations",
         };
         same_origin(methods, label)
     }

@@ -258,6 +258,9 @@ async fn dispatch(
         Open::Lead => routes::lead::post(state, request).await,
         Open::Feedback => routes::feedback::post(state, request).await,
         Open::SalespopPush => routes::salespop_push::post(state, request).await,
+        Open::Integration { platform, slug } => {
+            routes::integrations::post(state, request, platform, &slug).await
+        }
         Open::SalespopPoll => routes::salespop_poll::get(state, &request).await,
         Open::SalespopStream => routes::salespop_stream::get(state, client, &request).await,
         Open::SalespopWs => routes::salespop_ws::get(state, client, request).await,
@@ -346,6 +349,13 @@ async fn dispatch_signed_in(
         (ProjectOp::Reindex, _) => documents::delete_document(state, slug, "reindex").await,
         (ProjectOp::Document(id), _) => documents::delete_document(state, slug, &id).await,
         (ProjectOp::SyncDocument(id), _) => documents::sync(state, slug, &id).await,
+        (ProjectOp::Integrations, _) => routes::admin_integrations::list(state, slug).await,
+        (ProjectOp::Integration(name), Method::PUT) => {
+            routes::admin_integrations::connect(state, slug, &name, request).await
+        }
+        (ProjectOp::Integration(name), _) => {
+            routes::admin_integrations::disconnect(state, slug, &name).await
+        }
         (ProjectOp::Faq, Method::GET) => routes::admin_faq::list(state, slug).await,
         (ProjectOp::Faq, _) => routes::admin_faq::add(state, slug, request).await,
         (ProjectOp::FaqEntry(id), Method::PUT) => {

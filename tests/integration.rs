@@ -41,6 +41,8 @@ mod email;
 mod handoff;
 #[path = "integration/http.rs"]
 mod http;
+#[path = "integration/integrations.rs"]
+mod integrations;
 #[path = "integration/lead.rs"]
 mod lead;
 #[path = "integration/lifecycle.rs"]

@@ -156,7 +156,9 @@ impl ProfileChange {
         }
         if let Some(avatar) = self.avatar_url {
             let avatar = avatar.trim();
-            if !avatar.is_empty() && (!crate::text::is_web_url(avatar) || avatar.len() > AVATAR_URL_MAX_CHARS) {
+            if !avatar.is_empty()
+                && (!crate::text::is_web_url(avatar) || avatar.len() > AVATAR_URL_MAX_CHARS)
+            {
                 return Err(AccountError::BadProfile(
                     "avatarUrl must be an http(s) URL of at most 500 characters",
                 ));

@@ -69,6 +69,9 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
     #[error("store flush failed: {0}")]
     Flush(String),
+    /// An event whose `source` (a Stripe event id…) was stored before: it is not stored again.
+    #[error("this event was received before")]
+    AlreadyStored,
 }
 
 impl Failure for StoreError {
@@ -78,6 +81,7 @@ impl Failure for StoreError {
                 retry_after: STORE_RETRY_AFTER,
             },
             StoreError::NoSuchProject | StoreError::NoSuchSession => ErrorKind::NotFound,
+            StoreError::AlreadyStored => ErrorKind::Conflict,
             _ => ErrorKind::Internal,
         }
     }

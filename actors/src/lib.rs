@@ -18,6 +18,7 @@ pub mod dispatcher;
 pub mod engine;
 pub mod error;
 pub mod feed;
+pub mod integrations;
 pub mod intent;
 pub mod knowledge;
 pub mod language;

@@ -23,6 +23,8 @@ use uuid::Uuid;
 
 use crate::error::{ErrorKind, Failure};
 use crate::feed::{Feed, FeedFull, FeedSettings, Replay, Subscription};
+use crate::integrations::Integrations;
+use crate::integrations::{Integration, Platform};
 use crate::knowledge::{Document, KnowledgeIndex};
 use crate::lead::{self, LeadRecord};
 use crate::nodes::FanOut;
@@ -188,6 +190,7 @@ pub struct ProjectSnapshot {
     pub retention_days: Option<u32>,
     pub widget: WidgetSettings,
     pub assistant: AssistantSettings,
+    pub integrations: Integrations,
     /// BM25 index of the project's documents, rebuilt whenever they change.
     pub knowledge: Arc<KnowledgeIndex>,
 }
@@ -204,6 +207,12 @@ pub enum ProjectMessage {
     Configure(Box<ProjectSettings>, RpcReplyPort<Result<(), ProjectError>>),
     /// Replace the push secret and reply once the new one works and the old one does not.
     SetPushSecret(SecretHash, RpcReplyPort<Result<(), ProjectError>>),
+    /// Connect (or, with `None`, disconnect) a platform's webhooks.
+    SetIntegration(
+        Platform,
+        Option<Integration>,
+        RpcReplyPort<Result<(), ProjectError>>,
+    ),
     /// Replace the knowledge base and reply once it is durable and searchable.
     SetDocuments(Vec<Document>, RpcReplyPort<Result<(), ProjectError>>),
     /// Subscribe a live visitor: the events after the id, then every new one.
@@ -350,6 +359,9 @@ impl Actor for Project {
             }
             ProjectMessage::SetPushSecret(hash, reply) => {
                 let _ = reply.send(state.set_push_secret(hash).await);
+            }
+            ProjectMessage::SetIntegration(platform, integration, reply) => {
+                let _ = reply.send(state.set_integration(platform, integration).await);
             }
             ProjectMessage::SetDocuments(documents, reply) => {
                 let result = state.set_documents(documents).await;
@@ -606,6 +618,16 @@ impl ProjectState {
 
     /// Replaces the push secret alone: the previous one stops working at once on this node,
     /// and on the others when they hear of it (see "Cluster mode" in ARCHITECTURE.md).
+    async fn set_integration(
+        &mut self,
+        platform: Platform,
+        integration: Option<Integration>,
+    ) -> Result<(), ProjectError> {
+        let mut record = self.current_record().await?;
+        record.integrations.set(platform, integration);
+        self.save(record).await
+    }
+
     async fn set_push_secret(&mut self, hash: SecretHash) -> Result<(), ProjectError> {
         let record = ProjectRecord {
             push_secret_hash: Some(hash),
@@ -702,6 +724,7 @@ impl ProjectState {
             retention_days: self.record.retention_days,
             widget: self.record.widget.clone(),
             assistant: self.record.assistant.clone(),
+            integrations: self.record.integrations.clone(),
             knowledge: self.knowledge.clone(),
         };
         self.board

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::integrations::Integrations;
 use crate::language::Lang;
 use crate::secret::SecretHash;
 use crate::widget::{InvalidSetting, WidgetSettings};
@@ -95,6 +96,9 @@ pub struct ProjectRecord {
     /// before it existed answer in English with none.
     #[serde(default)]
     pub assistant: AssistantSettings,
+    /// Stripe and Shopify webhooks this project takes events from, with their signing secrets.
+    #[serde(default)]
+    pub integrations: Integrations,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
 }

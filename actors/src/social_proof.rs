@@ -135,6 +135,9 @@ pub struct NewEvent {
     pub url: Option<String>,
     /// A picture for the popup (the product's, the buyer's avatar): an absolute http(s) URL.
     pub image_url: Option<String>,
+    /// Where it came from, as an id no other event of the project has (`stripe:evt_…`): an
+    /// event whose source was stored before is not stored again. Not kept in the event.
+    pub source: Option<String>,
 }
 
 /// A stored event. `id` is monotonic per project and never reused, also across restarts.
@@ -183,6 +186,7 @@ impl NewEvent {
             message: clean("message", fields.message, MESSAGE_MAX_CHARS)?,
             url: web_url("url", fields.url)?,
             image_url: web_url("imageUrl", fields.image_url)?,
+            source: None,
         };
         if kind == EventKind::Custom && event.message.is_none() {
             return Err(InvalidEvent::CustomWithoutMessage);
@@ -206,8 +210,8 @@ impl NewEvent {
 }
 
 fn web_url(field: &'static str, value: Option<String>) -> Result<Option<String>, InvalidEvent> {
-    let url = clean_field(value, URL_MAX_CHARS, false)
-        .map_err(|_| InvalidEvent::NotAWebUrl { field })?;
+    let url =
+        clean_field(value, URL_MAX_CHARS, false).map_err(|_| InvalidEvent::NotAWebUrl { field })?;
     match url {
         Some(url) if !is_web_url(&url) => Err(InvalidEvent::NotAWebUrl { field }),
         url => Ok(url),
@@ -283,7 +287,10 @@ mod tests {
             ..fields("purchased")
         };
         let event = NewEvent::validate(linked).unwrap();
-        assert_eq!(event.url.as_deref(), Some("https://shop.example/p/jacket?ref=1"));
+        assert_eq!(
+            event.url.as_deref(),
+            Some("https://shop.example/p/jacket?ref=1")
+        );
         assert_eq!(event.image_url.as_deref(), Some("http://cdn.example/j.png"));
         for (field, bad) in [
             ("url", "javascript:alert(1)"),
@@ -305,7 +312,10 @@ mod tests {
             );
         }
         let long = PushFields {
-            url: Some(format!("https://shop.example/{}", "a".repeat(URL_MAX_CHARS))),
+            url: Some(format!(
+                "https://shop.example/{}",
+                "a".repeat(URL_MAX_CHARS)
+            )),
             ..fields("purchased")
         };
         assert_eq!(
@@ -319,7 +329,11 @@ mod tests {
         let cases = [
             (NameFormat::Full, "Sarah Kim", Some("Sarah Kim")),
             (NameFormat::First, "Sarah Kim", Some("Sarah")),
-            (NameFormat::FirstInitial, "Sarah  van der kim", Some("Sarah K.")),
+            (
+                NameFormat::FirstInitial,
+                "Sarah  van der kim",
+                Some("Sarah K."),
+            ),
             (NameFormat::FirstInitial, "Sarah", Some("Sarah")),
             (NameFormat::FirstInitial, "José Ángel", Some("José Á.")),
             (NameFormat::Anonymous, "Sarah Kim", None),
@@ -336,7 +350,10 @@ mod tests {
         let shown = serde_json::to_value(PopupEvent::new(&event, NameFormat::Anonymous)).unwrap();
         assert_eq!(shown["name"], serde_json::Value::Null);
         assert!(!shown.to_string().contains("Sarah"), "{shown}");
-        assert!(shown.get("url").is_none(), "no url key without a url: {shown}");
+        assert!(
+            shown.get("url").is_none(),
+            "no url key without a url: {shown}"
+        );
     }
 
     #[test]
@@ -436,10 +453,12 @@ impl NameFormat {
         match self {
             NameFormat::Full => Some(name.to_owned()),
             NameFormat::First => Some(first.to_owned()),
-            NameFormat::FirstInitial => Some(match words.last().and_then(|last| last.chars().next()) {
-                Some(initial) => format!("{first} {}.", initial.to_uppercase()),
-                None => first.to_owned(),
-            }),
+            NameFormat::FirstInitial => {
+                Some(match words.last().and_then(|last| last.chars().next()) {
+                    Some(initial) => format!("{first} {}.", initial.to_uppercase()),
+                    None => first.to_owned(),
+                })
+            }
             NameFormat::Anonymous => None,
         }
     }

@@ -79,7 +79,8 @@ pub trait Storage: Send + Sync + 'static {
     /// slug, also by a deleted project of the same slug — and stores it and its hourly count
     /// in one transaction, with its `socialproof.pushed` webhook event into the outbox for the
     /// webhooks that hear it; then drops the events more than `keep` ids older (the replay
-    /// tail).
+    /// tail). An event whose `source` was stored before is [`StoreError::AlreadyStored`], with
+    /// nothing written; the source is remembered in the same transaction as the event.
     async fn append_event(
         &self,
         slug: &str,

@@ -11,7 +11,8 @@ pub enum TextError {
 
 /// Whether `text` is an absolute http(s) URL with a host: the only links shown to visitors.
 pub fn is_web_url(text: &str) -> bool {
-    url::Url::parse(text).is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+    url::Url::parse(text)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
 }
 
 /// Whether `text` holds `words` as whole words (not inside longer ones).

@@ -308,14 +308,19 @@ impl SocialProofDisplay {
             ("socialProof.pages.exclude", &self.pages.exclude),
         ] {
             if patterns.len() > PAGE_PATTERNS_MAX {
-                return Err(invalid(field, format!("at most {PAGE_PATTERNS_MAX} patterns")));
+                return Err(invalid(
+                    field,
+                    format!("at most {PAGE_PATTERNS_MAX} patterns"),
+                ));
             }
             for pattern in patterns {
                 check_text(field, pattern, 1, PAGE_PATTERN_MAX_CHARS)?;
                 if !pattern.starts_with('/') && !pattern.starts_with('*') {
                     return Err(invalid(
                         field,
-                        format!("{pattern:?} must be a path starting with / (or *), such as /pricing or /blog/*"),
+                        format!(
+                            "{pattern:?} must be a path starting with / (or *), such as /pricing or /blog/*"
+                        ),
                     ));
                 }
             }
@@ -559,13 +564,21 @@ mod tests {
     #[test]
     fn page_patterns_and_campaign_values_are_checked() {
         let broken: [(&str, fn(&mut SocialProofDisplay)); 5] = [
-            ("socialProof.pages.include", |d| d.pages.include = vec!["pricing".into()]),
-            ("socialProof.pages.exclude", |d| d.pages.exclude = vec![String::new()]),
+            ("socialProof.pages.include", |d| {
+                d.pages.include = vec!["pricing".into()]
+            }),
+            ("socialProof.pages.exclude", |d| {
+                d.pages.exclude = vec![String::new()]
+            }),
             ("socialProof.pages.exclude", |d| {
                 d.pages.exclude = vec!["/a".into(); PAGE_PATTERNS_MAX + 1]
             }),
-            ("socialProof.utm.source", |d| d.utm.source = "x".repeat(UTM_MAX_CHARS + 1)),
-            ("socialProof.utm.campaign", |d| d.utm.campaign = "a\u{1}".into()),
+            ("socialProof.utm.source", |d| {
+                d.utm.source = "x".repeat(UTM_MAX_CHARS + 1)
+            }),
+            ("socialProof.utm.campaign", |d| {
+                d.utm.campaign = "a\u{1}".into()
+            }),
         ];
         for (field, break_rule) in broken {
             let mut settings = sample();

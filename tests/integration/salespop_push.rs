@@ -218,7 +218,14 @@ async fn links_pictures_and_the_name_format_reach_every_channel() {
     let poll = |server: &TestServer| {
         let url = server.url("/api/widget/salespop?project=demo&since=0");
         async move {
-            let body: serde_json::Value = client().get(url).send().await.unwrap().json().await.unwrap();
+            let body: serde_json::Value = client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             body["events"].as_array().unwrap().clone()
         }
     };
@@ -254,7 +261,10 @@ async fn links_pictures_and_the_name_format_reach_every_channel() {
             .expect("the stream stays open");
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
-    assert!(seen.contains("\"Sarah K.\"") && !seen.contains("Kim"), "{seen}");
+    assert!(
+        seen.contains("\"Sarah K.\"") && !seen.contains("Kim"),
+        "{seen}"
+    );
 
     settings["socialProof"]["nameFormat"] = json!("anonymous");
     owner
@@ -262,8 +272,16 @@ async fn links_pictures_and_the_name_format_reach_every_channel() {
         .expect(200)
         .await;
     let events = poll(&server).await;
-    assert!(events.iter().all(|event| event["name"].is_null()), "{events:?}");
+    assert!(
+        events.iter().all(|event| event["name"].is_null()),
+        "{events:?}"
+    );
     // The owner's webhook and the store keep the name as pushed.
-    let stored = server.engine.projects.events_after("demo", 0).await.unwrap();
+    let stored = server
+        .engine
+        .projects
+        .events_after("demo", 0)
+        .await
+        .unwrap();
     assert_eq!(stored[0].name.as_deref(), Some("Sarah Kim"));
 }

@@ -103,6 +103,15 @@ try {
     body: JSON.stringify({ project: SLUG, type: "purchased", name: "Sarah K.", location: "Austin, TX", product: "Pro Plan" }),
   });
   assert.equal(push.status, 201, "the new secret works at once");
+
+  // Connect Stripe: its webhook address is shown, the secret only by its last characters.
+  await page.getByLabel("Signing secret").first().fill("whsec_dashboard_test_9f3a");
+  await page.getByRole("button", { name: "Connect Stripe" }).click();
+  await page.getByRole("heading", { name: /Stripe: connected \(secret …9f3a/ }).waitFor();
+  assert.match(await page.locator("form.integration code").first().textContent(),
+    new RegExp(`/api/integrations/stripe/${SLUG}$`));
+  assert.equal(await page.getByText("whsec_dashboard_test_9f3a").count(), 0, "the secret is not shown back");
+  await shot(page, "admin-integrations");
   report.pushWithNewSecret = push.status;
 
   // An API token for the shop's own server: shown once, works on this project, revoked at once.

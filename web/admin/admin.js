@@ -1250,8 +1250,57 @@
         el("p", { text: "Your server sends social-proof events (a purchase, a sign-up) to HelpYap with this secret. "
           + "It is stored hashed: we can't show it again, only replace it." }),
         isSet, rotate, revealed, placeholder),
+      await integrations(project),
       await apiTokens(project, life));
     placeholder?.append(curl("sp_…"));
+  }
+
+  // Stripe and Shopify: popups from their webhooks, with no code on the owner's side.
+  async function integrations(project) {
+    const path = projectPath(project.slug, "/integrations");
+    const HOW = {
+      stripe: "In Stripe: Developers → Webhooks → Add endpoint. Paste the address, choose the events below, "
+        + "then reveal the endpoint's signing secret (whsec_…) and paste it here. Stripe does not send a "
+        + "Checkout's products: set metadata.product on the Checkout Session or Payment Link to name one.",
+      shopify: "In Shopify: Settings → Notifications → Webhooks → Create webhook. Choose Order creation, JSON, "
+        + "paste the address, then paste the signing key Shopify shows under the list here.",
+    };
+    const card = el("section", { class: "card" });
+    async function load() {
+      const { integrations: list } = await api("GET", path);
+      card.replaceChildren(el("h2", { text: "Stripe and Shopify" }),
+        el("p", { text: "Purchases and subscriptions become popups as they happen. Only the buyer's first name "
+          + "and initial, city and product are kept; webhooks are checked against their signature." }),
+        ...list.map(item));
+    }
+    function item(integration) {
+      const name = integration.platform === "stripe" ? "Stripe" : "Shopify";
+      const status = el("div");
+      const secret = el("input", { id: `integration-${integration.platform}`, maxlength: "200", required: true,
+        autocomplete: "off", placeholder: integration.platform === "stripe" ? "whsec_…" : "Signing key" });
+      const address = `${location.origin}${integration.endpoint}`;
+      const act = acting(status, () => load());
+      const form = el("form", { class: "integration", onsubmit: (event) => {
+        event.preventDefault();
+        act(() => api("PUT", `${path}/${integration.platform}`, { secret: secret.value }), `${name} connected.`);
+      } },
+        el("h3", { text: `${name}: ${integration.connected
+          ? `connected (secret …${integration.secretEnding}, since ${when(integration.connectedAt)})` : "not connected"}` }),
+        el("p", { class: "hint", text: HOW[integration.platform] }),
+        el("p", {}, "Webhook address: ", el("code", { text: address })),
+        el("p", {}, "Events: ", el("code", { text: integration.events.join(", ") })),
+        field(integration.connected ? "New signing secret" : "Signing secret", secret),
+        el("div", { class: "actions" },
+          el("button", { class: "primary", type: "submit", text: integration.connected ? "Replace secret" : `Connect ${name}` }),
+          ...(integration.connected ? [el("button", { type: "button", text: "Disconnect", onclick: () => {
+            if (!confirm(`Disconnect ${name}? Its webhooks will be refused.`)) return;
+            act(() => api("DELETE", `${path}/${integration.platform}`), `${name} disconnected.`);
+          } })] : []),
+          status));
+      return form;
+    }
+    await load();
+    return card;
   }
 
   // API tokens for the owner's own servers: made here (shown once), listed with their last use,

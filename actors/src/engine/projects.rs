@@ -7,6 +7,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::feed::{Replay, Subscription};
+use crate::integrations::{Integration, Platform};
 use crate::knowledge::Document;
 use crate::project::{
     DocumentEdit, ProjectError, ProjectMessage, ProjectSettings, ProjectSnapshot, validate_slug,
@@ -14,6 +15,7 @@ use crate::project::{
 use crate::records::ProjectRecord;
 use crate::secret::{SecretHash, new_token};
 use crate::social_proof::{NewEvent, PushFields, SocialProofEvent};
+use crate::store::StoreError;
 use crate::supervisor::SupervisorMessage;
 use crate::time::now_ms;
 
@@ -100,6 +102,7 @@ impl Projects {
                 knowledge_revision: Uuid::nil(),
                 retention_days: None,
                 assistant: settings.assistant.clone(),
+                integrations: Default::default(),
                 created_at_ms: now,
                 updated_at_ms: now,
             };
@@ -258,6 +261,40 @@ impl Projects {
         actor
             .send_message(ProjectMessage::Panic)
             .map_err(|_| ProjectError::Unavailable)
+    }
+
+    /// Connects `platform`'s webhooks to the project with their signing `secret`, or
+    /// disconnects them (`None`).
+    pub async fn set_integration(
+        &self,
+        slug: &str,
+        platform: Platform,
+        secret: Option<String>,
+    ) -> Result<(), ProjectError> {
+        let actor = self.core.actor(slug).await?;
+        let integration = secret.map(|secret| Integration {
+            secret,
+            connected_at_ms: now_ms(),
+        });
+        let set = |reply| ProjectMessage::SetIntegration(platform, integration, reply);
+        call_actor(&actor, set, ProjectError::Unavailable).await
+    }
+
+    /// Stores an event a connected platform sent (its signature checked by the caller), once
+    /// per `source`: `Ok(None)` when that source was stored before.
+    pub async fn capture(&self, slug: &str, event: NewEvent) -> Result<Option<u64>, ProjectError> {
+        let actor = self.core.actor(slug).await?;
+        let stored = call_actor(
+            &actor,
+            |reply| ProjectMessage::Push(event, reply),
+            ProjectError::Unavailable,
+        )
+        .await;
+        match stored {
+            Ok(id) => Ok(Some(id)),
+            Err(ProjectError::Store(StoreError::AlreadyStored)) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// Gives the project a new push secret and returns it: the only time it exists in plain

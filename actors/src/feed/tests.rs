@@ -202,7 +202,10 @@ fn a_new_name_format_applies_to_the_replay_window_too() {
     assert!(shown(&mut feed).contains("\"name\":\"Sarah K.\""));
     feed.show_names(NameFormat::Anonymous);
     let hidden = shown(&mut feed);
-    assert!(hidden.contains("\"name\":null") && !hidden.contains("Sarah"), "{hidden}");
+    assert!(
+        hidden.contains("\"name\":null") && !hidden.contains("Sarah"),
+        "{hidden}"
+    );
     // New events too.
     feed.publish(&SocialProofEvent { id: 2, ..named }, MINUTE_MS);
     let replay = feed.replay(Some(1), MINUTE_MS);

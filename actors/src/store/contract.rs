@@ -45,6 +45,7 @@ macro_rules! storage_contract {
             event_ids_are_dense_per_project_and_never_reused,
             concurrent_pushes_to_one_project_get_distinct_ids,
             events_replay_in_id_order_and_the_tail_is_pruned,
+            an_event_from_a_source_is_stored_once,
             events_are_counted_per_hour_and_type_and_old_hours_dropped,
             deliveries_are_summed_per_hour,
             users_refresh_tokens_and_families,
@@ -108,6 +109,14 @@ pub(crate) fn project(slug: &str, secret: Option<&str>) -> ProjectRecord {
         knowledge_revision: Uuid::nil(),
         assistant: Default::default(),
         retention_days: None,
+        // Kept with the project, secret and all, in every backend.
+        integrations: crate::integrations::Integrations {
+            stripe: Some(crate::integrations::Integration {
+                secret: "whsec_contract".into(),
+                connected_at_ms: 1,
+            }),
+            shopify: None,
+        },
         created_at_ms: 1,
         updated_at_ms: 1,
     }
@@ -122,6 +131,7 @@ pub(crate) fn new_event(kind: EventKind, name: &str) -> NewEvent {
         message: None,
         url: None,
         image_url: None,
+        source: None,
     }
 }
 
@@ -323,7 +333,57 @@ pub(crate) async fn events_replay_in_id_order_and_the_tail_is_pruned(backend: &i
     let stored = store.append_event("a", linked, 11, 10).await.unwrap();
     let read = store.events_after("a", stored.id - 1).await.unwrap();
     assert_eq!(read, [stored.clone()]);
-    assert_eq!(read[0].image_url.as_deref(), Some("https://cdn.example/1.png"));
+    assert_eq!(
+        read[0].image_url.as_deref(),
+        Some("https://cdn.example/1.png")
+    );
+}
+
+pub(crate) async fn an_event_from_a_source_is_stored_once(backend: &impl Backend) {
+    let store = with_projects(backend).await;
+    let from = |source: &str| NewEvent {
+        source: Some(source.into()),
+        ..new_event(EventKind::Purchased, "buyer")
+    };
+    let first = store
+        .append_event("a", from("stripe:evt_1"), 10, 100)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.append_event("a", from("stripe:evt_1"), 11, 100).await,
+        Err(StoreError::AlreadyStored)
+    ));
+    // Nothing of the refused one was written: not the event, its id or its count.
+    assert_eq!(ids_after(&store, "a", 0).await, [first.id]);
+    let counts = store.event_counts_by_hour("a", 0).await.unwrap();
+    assert_eq!(counts[0].1.total(), 1);
+    // Sources are per project, and events without one are never refused.
+    store
+        .append_event("b", from("stripe:evt_1"), 12, 100)
+        .await
+        .unwrap();
+    let next = store
+        .append_event("a", from("stripe:evt_2"), 13, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        next.id,
+        first.id + 1,
+        "no id was used up by the refused one"
+    );
+    for _ in 0..2 {
+        store
+            .append_event("a", new_event(EventKind::Purchased, "x"), 14, 100)
+            .await
+            .unwrap();
+    }
+    // Kept across a restart: a retried webhook after a crash is still recognised.
+    store.flush().await.unwrap();
+    let store = backend.reopen(store).await;
+    assert!(matches!(
+        store.append_event("a", from("stripe:evt_2"), 15, 100).await,
+        Err(StoreError::AlreadyStored)
+    ));
 }
 
 pub(crate) async fn events_are_counted_per_hour_and_type_and_old_hours_dropped(

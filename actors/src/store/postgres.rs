@@ -599,11 +599,21 @@ impl Storage for PgStore {
         let numbered = "jsonb_set(n.event, '{data,id}', to_jsonb((SELECT last_id FROM id)::text))";
         let queued = webhooks::queue(6, 7, "id", numbered);
         let unnumbered = json(&unnumbered);
+        // A source is remembered as a claimed key among the periodic claims' (`claim_period`);
+        // a source seen before leaves `claimed` empty, and with it every write below.
+        let source = event
+            .source
+            .as_ref()
+            .map(|source| format!("source:{slug}:{source}"));
         let rows = self
             .rows(
                 &format!(
-                    "WITH project AS (
-                     SELECT slug FROM projects WHERE slug = $1 FOR KEY SHARE
+                    "WITH claimed AS (
+                     INSERT INTO digests (slug, period) SELECT $8, 1 WHERE $8::text IS NOT NULL
+                     ON CONFLICT (slug) DO NOTHING RETURNING 1
+                 ), project AS (
+                     SELECT slug FROM projects WHERE slug = $1
+                     AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM claimed)) FOR KEY SHARE
                  ), id AS (
                      INSERT INTO event_ids (slug, last_id) SELECT slug, 1 FROM project
                      ON CONFLICT (slug) DO UPDATE SET last_id = event_ids.last_id + 1
@@ -628,10 +638,22 @@ impl Storage for PgStore {
                     &signed(keep),
                     &pushed,
                     &signed(created_at_ms),
+                    &source,
                 ],
             )
             .await?;
-        let id: i64 = rows.first().ok_or(StoreError::NoSuchProject)?.get(0);
+        let Some(row) = rows.first() else {
+            let exists = !self
+                .rows("SELECT 1 FROM projects WHERE slug = $1", &[&slug])
+                .await?
+                .is_empty();
+            return Err(if source.is_some() && exists {
+                StoreError::AlreadyStored
+            } else {
+                StoreError::NoSuchProject
+            });
+        };
+        let id: i64 = row.get(0);
         Ok(event.into_event(id as u64, created_at_ms))
     }
 

@@ -397,19 +397,34 @@ impl Storage for SledStore {
         // The last id given out is read and moved inside the transaction, so concurrent appends
         // to one project conflict there and sled runs them one after the other.
         let count_key = count_key(slug, created_at_ms / HOUR_MS, event.kind);
-        let numbered =
-            |events: &TransactionalTree, counts: &TransactionalTree, floors: &TransactionalTree| {
-                let last = floors
-                    .get(slug.as_bytes())?
-                    .map_or(0, |bytes| be_u64(&bytes));
-                let id = last + 1;
-                let event = event.clone().into_event(id, created_at_ms);
-                events.insert(event_key(slug, id), encode(&event))?;
-                let count = counts.get(&count_key)?.map_or(0, |bytes| be_u64(&bytes));
-                counts.insert(count_key.as_slice(), &(count + 1).to_be_bytes())?;
-                floors.insert(slug.as_bytes(), &id.to_be_bytes())?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(event)
-            };
+        // A source is remembered as a claimed key among the periodic claims' (`claim_period`).
+        let source_key = event
+            .source
+            .as_ref()
+            .map(|source| format!("source:{slug}:{source}"));
+        let numbered = |events: &TransactionalTree,
+                        counts: &TransactionalTree,
+                        floors: &TransactionalTree,
+                        claims: &TransactionalTree| {
+            if let Some(key) = &source_key {
+                if claims.get(key.as_bytes())?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(
+                        StoreError::AlreadyStored,
+                    ));
+                }
+                claims.insert(key.as_bytes(), &1u64.to_be_bytes())?;
+            }
+            let last = floors
+                .get(slug.as_bytes())?
+                .map_or(0, |bytes| be_u64(&bytes));
+            let id = last + 1;
+            let event = event.clone().into_event(id, created_at_ms);
+            events.insert(event_key(slug, id), encode(&event))?;
+            let count = counts.get(&count_key)?.map_or(0, |bytes| be_u64(&bytes));
+            counts.insert(count_key.as_slice(), &(count + 1).to_be_bytes())?;
+            floors.insert(slug.as_bytes(), &id.to_be_bytes())?;
+            Ok::<_, ConflictableTransactionError<StoreError>>(event)
+        };
         let event = if self.webhook_subs.contains_key(slug.as_bytes())? {
             // Its `socialproof.pushed` event goes into the outbox with it.
             let trees = (
@@ -423,16 +438,24 @@ impl Storage for SledStore {
                 trees.1,
                 trees.2,
                 &self.webhook_outbox,
+                &self.digests,
             )
-                .transaction(|(events, counts, floors, subs, outbox)| {
-                    let event = numbered(events, counts, floors)?;
+                .transaction(|(events, counts, floors, subs, outbox, claims)| {
+                    let event = numbered(events, counts, floors, claims)?;
                     let news = [crate::webhook::WebhookEvent::pushed(slug, &event)];
                     webhooks::queue_news(subs, outbox, &news, created_at_ms)?;
                     Ok(event)
                 })
         } else {
-            (&self.events, &self.event_counts, &self.event_id_floors)
-                .transaction(|(events, counts, floors)| numbered(events, counts, floors))
+            (
+                &self.events,
+                &self.event_counts,
+                &self.event_id_floors,
+                &self.digests,
+            )
+                .transaction(|(events, counts, floors, claims)| {
+                    numbered(events, counts, floors, claims)
+                })
         }
         .map_err(webhooks::transaction_error)?;
         if let Some(last_forgotten) = event.id.checked_sub(keep).filter(|&last| last > 0) {
