@@ -50,6 +50,7 @@ use crate::routes;
         routes::salespop_stream::get,
         routes::salespop_ws::get,
         routes::salespop_stats::get,
+        routes::salespop_seen::post,
         routes::integrations::post,
         routes::admin_auth::login,
         routes::admin_auth::refresh,
@@ -93,6 +94,7 @@ use crate::routes;
         routes::admin_reports::analytics,
         routes::admin_reports::conversations_csv,
         routes::admin_reports::leads_csv,
+        routes::admin_reports::popups_csv,
         routes::admin_documents::list,
         routes::admin_documents::add_document,
         routes::admin_documents::fetch,
@@ -342,7 +344,7 @@ mod tests {
                 .collect();
             assert_eq!(documented, answered, "{template}");
         }
-        assert_eq!(paths.len(), 57, "a route was added or removed: document it");
+        assert_eq!(paths.len(), 59, "a route was added or removed: document it");
     }
 
     #[test]

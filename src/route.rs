@@ -62,6 +62,8 @@ pub enum OpenRoute {
     SalespopStream,
     SalespopWs,
     SalespopStats,
+    /// The widget's beacon of popups shown and clicked.
+    SalespopSeen,
     /// A connected platform's webhooks for a project.
     Integration {
         platform: Platform,
@@ -114,6 +116,7 @@ pub enum ProjectOp {
     Analytics,
     ConversationsCsv,
     LeadsCsv,
+    PopupsCsv,
     /// The project's webhooks.
     Webhooks,
     /// A webhook's id.
@@ -211,6 +214,7 @@ impl Route {
             "/api/widget/salespop/stream" => Open::SalespopStream,
             "/api/widget/salespop/ws" => Open::SalespopWs,
             "/api/widget/salespop/stats" => Open::SalespopStats,
+            "/api/widget/salespop/seen" => Open::SalespopSeen,
             "/api/admin/auth/login" => Open::Login,
             "/api/admin/auth/refresh" => Open::Refresh,
             "/api/admin/auth/logout" => Open::Logout,
@@ -282,6 +286,7 @@ impl AdminRoute {
             ["analytics"] => ProjectOp::Analytics,
             ["conversations.csv"] => ProjectOp::ConversationsCsv,
             ["leads.csv"] => ProjectOp::LeadsCsv,
+            ["popups.csv"] => ProjectOp::PopupsCsv,
             ["webhooks"] => ProjectOp::Webhooks,
             ["webhooks", id] => ProjectOp::Webhook(owned(id)),
             ["webhooks", id, "secret"] => ProjectOp::WebhookSecret(owned(id)),
@@ -374,6 +379,7 @@ impl OpenRoute {
             Open::SalespopStream => widget(&[(GET, Public)], Rate::Widget, "salespop_stream"),
             Open::SalespopWs => widget(&[(GET, Public)], Rate::Widget, "salespop_ws"),
             Open::SalespopStats => widget(&[(GET, Public)], Rate::Widget, "salespop_stats"),
+            Open::SalespopSeen => widget(&[(POST, Public)], Rate::Widget, "salespop_seen"),
             // Server to server: no CORS; the widget's limit, as a busy shop sends many.
             Open::Integration { .. } => Spec {
                 rate_class: Some(Rate::Widget),
@@ -416,7 +422,8 @@ impl ProjectOp {
             ProjectOp::Leads
             | ProjectOp::Analytics
             | ProjectOp::ConversationsCsv
-            | ProjectOp::LeadsCsv => &[(GET, Member)],
+            | ProjectOp::LeadsCsv
+            | ProjectOp::PopupsCsv => &[(GET, Member)],
             ProjectOp::Members => &[(GET, Owner), (PUT, Owner)],
             ProjectOp::Webhooks => &[(GET, Owner), (POST, Owner)],
             ProjectOp::Webhook(_) => &[(PATCH, Owner), (DELETE, Owner)],
@@ -449,9 +456,10 @@ impl ProjectOp {
             | ProjectOp::WebhookSecret(_)
             | ProjectOp::WebhookDeliveries(_)
             | ProjectOp::Redeliver(..) => "admin_webhooks",
-            ProjectOp::Analytics | ProjectOp::ConversationsCsv | ProjectOp::LeadsCsv => {
-                "admin_reports"
-            }
+            ProjectOp::Analytics
+            | ProjectOp::ConversationsCsv
+            | ProjectOp::LeadsCsv
+            | ProjectOp::PopupsCsv => "admin_reports",
             ProjectOp::Documents
             | ProjectOp::FetchDocuments
             | ProjectOp::Reindex

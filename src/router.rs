@@ -258,6 +258,7 @@ async fn dispatch(
         Open::Lead => routes::lead::post(state, request).await,
         Open::Feedback => routes::feedback::post(state, request).await,
         Open::SalespopPush => routes::salespop_push::post(state, request).await,
+        Open::SalespopSeen => routes::salespop_seen::post(state, request).await,
         Open::Integration { platform, slug } => {
             routes::integrations::post(state, request, platform, &slug).await
         }
@@ -341,6 +342,7 @@ async fn dispatch_signed_in(
         (ProjectOp::Analytics, _) => reports::analytics(state, slug, request.uri()).await,
         (ProjectOp::ConversationsCsv, _) => reports::conversations_csv(state, slug).await,
         (ProjectOp::LeadsCsv, _) => reports::leads_csv(state, slug).await,
+        (ProjectOp::PopupsCsv, _) => reports::popups_csv(state, slug, request.uri()).await,
         (ProjectOp::Documents, Method::GET) => documents::list(state, slug).await,
         (ProjectOp::Documents, _) => documents::add_document(state, slug, request).await,
         (ProjectOp::FetchDocuments, Method::POST) => documents::fetch(state, slug, request).await,

@@ -53,6 +53,8 @@ mod live;
 mod metrics;
 #[path = "integration/openapi.rs"]
 mod openapi;
+#[path = "integration/popup_stats.rs"]
+mod popup_stats;
 #[path = "integration/proxies.rs"]
 mod proxies;
 #[path = "integration/rate_limit.rs"]

@@ -335,6 +335,9 @@
       else localStorage.setItem(key(name), value);
     } catch { /* storage blocked */ }
   };
+  // This tab's visit only (popups shown, closed): `key`s in sessionStorage.
+  const sessionGet = (name) => { try { return sessionStorage.getItem(name); } catch { return null; } };
+  const sessionSet = (name, value) => { try { sessionStorage.setItem(name, value); } catch { /* blocked */ } };
   const api = (path, params) => `${base}${path}?${new URLSearchParams({ project, ...params })}`;
 
   const CSS = `
@@ -1535,6 +1538,45 @@ a.card:hover .text { text-decoration: underline; }
     return `popup ${corner}${beside} phone-${rules.mobilePosition === "top" ? "top" : "bottom"}`;
   }
 
+  // Tells the server which popups this visit saw and clicked, each once: a random visit id (no
+  // cookie, nothing personal) and event ids, sent in batches — at once for a click, as the page
+  // may be leaving — with `sendBeacon`, which outlives the page.
+  function createBeacon(popups) {
+    const visitKey = key("visit"), reportedKey = key("popupsReported");
+    let visit = sessionGet(visitKey);
+    if (!/^[A-Za-z0-9_-]{8,64}$/.test(visit || "")) {
+      visit = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
+      sessionSet(visitKey, visit);
+    }
+    let reported;
+    try { reported = new Set(JSON.parse(sessionGet(reportedKey) || "[]")); } catch { reported = new Set(); }
+    const pending = { shown: [], clicked: [] };
+    let timer = null;
+    function flush() {
+      timer?.();
+      timer = null;
+      while (pending.shown.length || pending.clicked.length) {
+        const body = JSON.stringify({ visit, shown: pending.shown.splice(0, 20), clicked: pending.clicked.splice(0, 20) });
+        const url = api("/api/widget/salespop/seen", {});
+        if (!navigator.sendBeacon?.(url, body)) fetch(url, { method: "POST", body, keepalive: true }).catch(() => {});
+      }
+    }
+    popups.listen(document, "visibilitychange", () => { if (document.hidden) flush(); });
+    popups.listen(window, "pagehide", flush);
+    return {
+      flush,
+      report(action, id) {
+        const mark = `${action}:${id}`;
+        if (reported.has(mark)) return;
+        reported.add(mark);
+        sessionSet(reportedKey, JSON.stringify([...reported].slice(-200)));
+        pending[action].push(String(id));
+        if (action === "clicked") flush();
+        else timer ??= popups.timeout(flush, 5000);
+      },
+    };
+  }
+
   function createPopups(root, rules, side, chat, life, t) {
     if (!rules || !rules.enabled) return;
     if (!rules.showOnMobile && matchMedia("(max-width: 640px)").matches) return;
@@ -1554,9 +1596,9 @@ a.card:hover .text { text-decoration: underline; }
           onclick: () => popup.remove() }));
       return root.append(popup);
     }
-    if (sessionStorageGet(closedKey) || !pageShows(rules.pages, location.pathname)) return;
+    if (sessionGet(closedKey) || !pageShows(rules.pages, location.pathname)) return;
     const shownKey = key("popupsShown");
-    let shown = Number(sessionStorageGet(shownKey) || 0);
+    let shown = Number(sessionGet(shownKey) || 0);
     let since = Number(load("since") || 0);
     const queue = [];
     let nextAt = Date.now() + rules.initialDelayMs;
@@ -1566,9 +1608,8 @@ a.card:hover .text { text-decoration: underline; }
     // Popups' own timers and connections, ended by the close button or with the widget.
     const popups = scope();
     life.own(() => popups.destroy());
+    const beacon = createBeacon(popups);
 
-    function sessionStorageGet(name) { try { return sessionStorage.getItem(name); } catch { return null; } }
-    function sessionStorageSet(name, value) { try { sessionStorage.setItem(name, value); } catch { /* blocked */ } }
 
     function receive(event) {
       if (event.type === "reset") { since = Number(event.lastId) || 0; save("since", String(since)); return; }
@@ -1600,10 +1641,11 @@ a.card:hover .text { text-decoration: underline; }
       }
       const event = queue.shift();
       shown += 1;
-      sessionStorageSet(shownKey, String(shown));
+      sessionSet(shownKey, String(shown));
       const popup = card(event);
       current = popup;
       root.append(popup);
+      beacon.report("shown", event.id);
       popups.timeout(() => {
         popup.classList.add("hiding");
         popups.timeout(() => { popup.remove(); if (current === popup) current = null; }, 350);
@@ -1627,12 +1669,14 @@ a.card:hover .text { text-decoration: underline; }
       const href = event.url ? withUtm(event.url, rules.utm) : null;
       const away = href && new URL(href).origin !== location.origin;
       const content = href
-        ? el("a", { class: "card", href, ...(away ? { target: "_blank", rel: "noopener noreferrer" } : {}) }, visual, words)
+        ? el("a", { class: "card", href, onclick: () => beacon.report("clicked", event.id),
+          ...(away ? { target: "_blank", rel: "noopener noreferrer" } : {}) }, visual, words)
         : el("span", { class: "card" }, visual, words);
       const close = el("button", { class: "close", type: "button", "aria-label": t("closePopups"), text: "×",
         onclick: () => {
-          sessionStorageSet(closedKey, "1");
+          sessionSet(closedKey, "1");
           current?.remove();
+          beacon.flush();
           popups.destroy();
         } });
       return el("div", { class: place, role: "status" }, content, close);

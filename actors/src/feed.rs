@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tokio::sync::broadcast;
 
 pub use crate::social_proof::PopupEvent;
-use crate::social_proof::{NameFormat, SocialProofEvent};
+use crate::social_proof::{EventKind, NameFormat, SocialProofEvent};
 
 /// Limits of every project's feed, from the config.
 #[derive(Debug, Clone)]
@@ -221,6 +221,15 @@ impl Feed {
         for event in &mut self.window {
             *event = Arc::new(LiveEvent::new(&event.stored, names));
         }
+    }
+
+    /// The type of event `id`, while it is in the replay window.
+    pub fn kind_of(&self, id: u64) -> Option<EventKind> {
+        let at = self
+            .window
+            .binary_search_by_key(&id, |event| event.id)
+            .ok()?;
+        Some(self.window[at].stored.kind)
     }
 
     /// The newest event id this feed has seen.

@@ -30,7 +30,7 @@ use crate::lead::{self, LeadRecord};
 use crate::nodes::FanOut;
 use crate::records::{AssistantSettings, HOUR_MS, ProjectRecord};
 use crate::secret::SecretHash;
-use crate::social_proof::{InvalidEvent, NewEvent, SocialProofEvent};
+use crate::social_proof::{InvalidEvent, NewEvent, PopupAction, PopupCounts, SocialProofEvent};
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 use crate::widget::{InvalidSetting, WidgetSettings};
@@ -177,6 +177,24 @@ pub enum DocumentEdit {
     Reindex,
 }
 
+/// Reports remembered per project and node for counting each once; past it they are all
+/// forgotten (a visit's repeat after that counts again).
+pub const POPUP_REPORTS_REMEMBERED: usize = 100_000;
+
+/// What one visit reports of the popups it was shown and clicked (event ids; at most
+/// [`PopupReport::MAX_IDS`] of each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PopupReport {
+    /// The visit, as a number the widget made up for it: no person behind it.
+    pub visit: u64,
+    pub shown: Vec<u64>,
+    pub clicked: Vec<u64>,
+}
+
+impl PopupReport {
+    pub const MAX_IDS: usize = 20;
+}
+
 /// The read-only view of a project that hot paths use without a mailbox hop.
 #[derive(Debug)]
 pub struct ProjectSnapshot {
@@ -207,6 +225,8 @@ pub enum ProjectMessage {
     Configure(Box<ProjectSettings>, RpcReplyPort<Result<(), ProjectError>>),
     /// Replace the push secret and reply once the new one works and the old one does not.
     SetPushSecret(SecretHash, RpcReplyPort<Result<(), ProjectError>>),
+    /// A visitor's report of popups shown and clicked; counted, never answered.
+    Popups(PopupReport),
     /// Connect (or, with `None`, disconnect) a platform's webhooks.
     SetIntegration(
         Platform,
@@ -273,6 +293,11 @@ pub struct ProjectState {
     revision_unsaved: bool,
     /// Deliveries to this node's visitors not written to the store yet, by hour.
     uncounted: std::collections::BTreeMap<u64, u64>,
+    /// Popups visitors reported shown or clicked, not written to the store yet, by hour.
+    uncounted_popups: std::collections::BTreeMap<u64, PopupCounts>,
+    /// Reports already counted — (visit, event id, action) — so a visit counts each popup once
+    /// per action on this node; forgotten all at once past [`POPUP_REPORTS_REMEMBERED`].
+    popup_reports: std::collections::HashSet<(u64, u64, PopupAction)>,
     /// Whether the last attempt to write them failed.
     counting_failed: bool,
     /// The hour whose old counts were last dropped.
@@ -322,6 +347,8 @@ impl Actor for Project {
             check_interval: args.check_interval,
             revision_unsaved: false,
             uncounted: Default::default(),
+            uncounted_popups: Default::default(),
+            popup_reports: Default::default(),
             counting_failed: false,
             counts_pruned_hour: 0,
         };
@@ -332,13 +359,13 @@ impl Actor for Project {
         Ok(state)
     }
 
-    /// Counts the deliveries still uncounted before the actor goes.
+    /// Writes the counts not written yet before the actor goes.
     async fn post_stop(
         &self,
         _myself: ActorRef<ProjectMessage>,
         state: &mut ProjectState,
     ) -> Result<(), ActorProcessingErr> {
-        state.count_deliveries().await;
+        state.write_counts().await;
         Ok(())
     }
 
@@ -387,11 +414,17 @@ impl Actor for Project {
                 let _ = reply.send(result);
             }
             ProjectMessage::Deliver(event) => state.deliver(*event).await,
+            ProjectMessage::Popups(report) => {
+                state.count_popups(report, now_ms());
+                if !state.shared {
+                    state.write_counts().await;
+                }
+            }
             ProjectMessage::Refresh | ProjectMessage::Check => {
                 let periodic = matches!(message, ProjectMessage::Check);
                 let exists = state.refresh().await;
                 if periodic && exists {
-                    state.count_deliveries().await;
+                    state.write_counts().await;
                 }
                 if !exists {
                     myself.stop(Some("project deleted on another node".into()));
@@ -492,12 +525,38 @@ impl ProjectState {
             }
         }
         if !self.shared {
-            self.count_deliveries().await;
+            self.write_counts().await;
         }
     }
 
-    /// Writes the deliveries not counted yet; what fails to be written is kept for next time.
-    async fn count_deliveries(&mut self) {
+    /// Counts what visitors reported of the popups they were shown: each event (of the replay
+    /// window: older ones are not counted) once per visit and action, in the hour reported.
+    fn count_popups(&mut self, report: PopupReport, now_ms: u64) {
+        if self.popup_reports.len() > POPUP_REPORTS_REMEMBERED {
+            self.popup_reports.clear();
+        }
+        let hour = now_ms / HOUR_MS;
+        for (action, ids) in [
+            (PopupAction::Shown, &report.shown),
+            (PopupAction::Clicked, &report.clicked),
+        ] {
+            for &id in ids {
+                let Some(kind) = self.feed.kind_of(id) else {
+                    continue;
+                };
+                if self.popup_reports.insert((report.visit, id, action)) {
+                    self.uncounted_popups
+                        .entry(hour)
+                        .or_default()
+                        .add(action, kind, 1);
+                }
+            }
+        }
+    }
+
+    /// Writes the deliveries and popup reports not counted yet; what fails to be written is
+    /// kept for next time.
+    async fn write_counts(&mut self) {
         let mut failed = None;
         for (hour, delivered) in std::mem::take(&mut self.uncounted) {
             let counted = self
@@ -506,6 +565,19 @@ impl ProjectState {
                 .await;
             if let Err(error) = counted {
                 *self.uncounted.entry(hour).or_default() += delivered;
+                failed = Some(error);
+            }
+        }
+        for (hour, counts) in std::mem::take(&mut self.uncounted_popups) {
+            let counted = self
+                .store
+                .add_popup_counts(&self.record.slug, hour, &counts)
+                .await;
+            if let Err(error) = counted {
+                self.uncounted_popups
+                    .entry(hour)
+                    .or_default()
+                    .merge(&counts);
                 failed = Some(error);
             }
         }
@@ -553,6 +625,7 @@ impl ProjectState {
             Ok(None) => {
                 self.board.remove(&slug);
                 self.uncounted.clear(); // nothing to count them for
+                self.uncounted_popups.clear();
                 return false;
             }
             Err(error) => {

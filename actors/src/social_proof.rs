@@ -111,6 +111,66 @@ impl EventCounts {
     }
 }
 
+/// What a visitor did with a popup, as the widget reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PopupAction {
+    Shown = 0,
+    Clicked = 1,
+}
+
+impl PopupAction {
+    pub const ALL: [PopupAction; 2] = [PopupAction::Shown, PopupAction::Clicked];
+
+    /// Its one-byte code in stored keys; never renumber.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<PopupAction> {
+        PopupAction::ALL
+            .into_iter()
+            .find(|action| action.code() == code)
+    }
+}
+
+/// How often popups of each type were shown and clicked in some period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PopupCounts {
+    pub shown: EventCounts,
+    pub clicked: EventCounts,
+}
+
+impl PopupCounts {
+    pub fn of(&self, action: PopupAction) -> &EventCounts {
+        match action {
+            PopupAction::Shown => &self.shown,
+            PopupAction::Clicked => &self.clicked,
+        }
+    }
+
+    pub fn add(&mut self, action: PopupAction, kind: EventKind, count: u64) {
+        match action {
+            PopupAction::Shown => self.shown.add(kind, count),
+            PopupAction::Clicked => self.clicked.add(kind, count),
+        }
+    }
+
+    pub fn merge(&mut self, other: &PopupCounts) {
+        self.shown.merge(&other.shown);
+        self.clicked.merge(&other.clicked);
+    }
+
+    /// Every non-zero count: action, type, count.
+    pub fn counted(&self) -> impl Iterator<Item = (PopupAction, EventKind, u64)> + '_ {
+        PopupAction::ALL.into_iter().flat_map(move |action| {
+            self.of(action)
+                .counted()
+                .map(move |(kind, count)| (action, kind, count))
+        })
+    }
+}
+
 /// The fields of a push as the client sent them, before validation.
 #[derive(Debug, Default, Clone)]
 pub struct PushFields {

@@ -18,7 +18,7 @@ use crate::records::{
     ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
 };
 use crate::secret::SecretHash;
-use crate::social_proof::NewEvent;
+use crate::social_proof::{NewEvent, PopupCounts};
 use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
 
 pub mod backup;
@@ -71,6 +71,22 @@ pub trait Storage: Send + Sync + 'static {
         record: &ProjectRecord,
         previous_secret: Option<&SecretHash>,
     ) -> Result<(), StoreError>;
+
+    /// Adds to `slug`'s counts of popups shown and clicked in `hour` (hours since the epoch).
+    async fn add_popup_counts(
+        &self,
+        slug: &str,
+        hour: u64,
+        counts: &PopupCounts,
+    ) -> Result<(), StoreError>;
+
+    /// `slug`'s popups shown and clicked per hour from `from_hour` on, oldest first; hours
+    /// with none are left out. `forget_counts_before` drops old hours of these too.
+    async fn popup_counts_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, PopupCounts)>, StoreError>;
 
     /// Which project, if any, a push secret belongs to.
     async fn project_for_secret(&self, hash: &SecretHash) -> Result<Option<String>, StoreError>;

@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use helpyap_actors::engine::reports::REPORT_SCAN_MAX;
+use helpyap_actors::records::EventKind;
 use helpyap_actors::time::rfc3339;
 use hyper::header::{CONTENT_DISPOSITION, HeaderValue};
 use hyper::{StatusCode, Uri};
@@ -31,17 +32,74 @@ pub async fn analytics(
     slug: &str,
     uri: &Uri,
 ) -> Result<Response<Body>, ApiError> {
-    let days = match super::query_param(uri, "days") {
-        None => 30,
+    let days = days_param(uri)?;
+    let now_ms = helpyap_actors::time::now_ms();
+    let analytics = state.engine.reports.analytics(slug, days, now_ms).await?;
+    Ok(json_response(StatusCode::OK, &analytics))
+}
+
+/// `?days=`: 1 to [`DAYS_MAX`], 30 when absent.
+fn days_param(uri: &Uri) -> Result<u64, ApiError> {
+    match super::query_param(uri, "days") {
+        None => Ok(30),
         Some(text) => text
             .parse::<u64>()
             .ok()
             .filter(|d| (1..=DAYS_MAX).contains(d))
-            .ok_or_else(|| ApiError::invalid(format!("days must be 1 to {DAYS_MAX}")))?,
-    };
+            .ok_or_else(|| ApiError::invalid(format!("days must be 1 to {DAYS_MAX}"))),
+    }
+}
+
+/// `GET …/popups.csv?days=30`: popups shown and clicked per UTC day and event type, with the
+/// click-through rate, oldest day first; days and types with none are left out.
+#[utoipa::path(
+    get, path = "/api/admin/projects/{slug}/popups.csv", tag = "admin: reports",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug"),
+        ("days" = Option<u64>, Query, description = "Days up to today, 1 to 90 (30)")),
+    responses((status = 200, description = "One row per day and event type", body = String, content_type = "text/csv; charset=utf-8"))
+)]
+pub async fn popups_csv(
+    state: &AppState,
+    slug: &str,
+    uri: &Uri,
+) -> Result<Response<Body>, ApiError> {
+    let days = days_param(uri)?;
     let now_ms = helpyap_actors::time::now_ms();
-    let analytics = state.engine.reports.analytics(slug, days, now_ms).await?;
-    Ok(json_response(StatusCode::OK, &analytics))
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    write(
+        &mut csv,
+        ["date", "type", "shown", "clicked", "click_through_rate"],
+    )?;
+    for (date, counts) in state
+        .engine
+        .reports
+        .popups_by_day(slug, days, now_ms)
+        .await?
+    {
+        for kind in EventKind::ALL {
+            let (shown, clicked) = (counts.shown.of(kind), counts.clicked.of(kind));
+            if shown + clicked == 0 {
+                continue;
+            }
+            let rate = if shown == 0 {
+                String::new()
+            } else {
+                format!("{:.4}", clicked as f64 / shown as f64)
+            };
+            let kind = serde_json::to_value(kind).unwrap_or_default();
+            write(
+                &mut csv,
+                [
+                    date.clone(),
+                    kind.as_str().unwrap_or_default().to_owned(),
+                    shown.to_string(),
+                    clicked.to_string(),
+                    rate,
+                ],
+            )?;
+        }
+    }
+    attachment(csv, &format!("{slug}-popups.csv"))
 }
 
 /// `GET …/conversations.csv`: one row per message, oldest conversation last.

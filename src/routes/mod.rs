@@ -26,6 +26,7 @@ pub mod lead;
 pub mod metrics;
 pub mod salespop_poll;
 pub mod salespop_push;
+pub mod salespop_seen;
 pub mod salespop_stats;
 pub mod salespop_stream;
 pub mod salespop_ws;

@@ -137,6 +137,24 @@ async fn popups_are_rich_targeted_and_closable_in_chromium() {
     let report = run_in_chromium(script, chromium, vec![base_url, DEMO_SECRET.into()]).await;
     assert_eq!(report["closedStopsPopups"], true, "{report}");
     assert_eq!(report["targeting"], true, "{report}");
+    assert_eq!(report["clickReported"], true, "{report}");
+    // What the widgets reported reached the counts: every popup shown (seven: the type switched
+    // off shows none) and the tap on the phone's, once each (on a cluster node, at its next
+    // check).
+    let reports = &server.engine.reports;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let popups = loop {
+        let now = helpyap_actors::time::now_ms();
+        let analytics = reports.analytics("demo", 1, now).await.unwrap();
+        let popups = analytics.days[0].clone();
+        let all = popups.popups_clicked >= 1 && popups.popups_shown >= 7;
+        if all || tokio::time::Instant::now() > deadline {
+            break popups;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(popups.popups_clicked, 1, "{popups:?}");
+    assert_eq!(popups.popups_shown, 7, "{popups:?}");
 }
 
 #[tokio::test]
@@ -160,7 +178,7 @@ async fn the_admin_dashboard_works_in_chromium() {
     let args = vec![base_url, email.into(), password.into()];
     let report = run_in_chromium(script, chromium, args).await;
     assert_eq!(report["pushWithNewSecret"], 201, "{report}");
-    assert_eq!(report["charts"], 3, "{report}");
+    assert_eq!(report["charts"], 4, "{report}");
 
     // What the browser did is in the store.
     let documents = server.engine.projects.documents("acme").await.unwrap();

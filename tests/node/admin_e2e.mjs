@@ -220,11 +220,11 @@ try {
   report.inboxShowsChat = true;
   await shot(page, "admin-inbox");
 
-  // Overview: figures and the three charts with bars in them.
+  // Overview: figures and the four charts with bars in them.
   await page.getByRole("link", { name: "Overview" }).click();
   await page.getByRole("heading", { name: "Top questions" }).waitFor();
   report.charts = await page.locator(".chart svg").count();
-  assert.equal(report.charts, 3);
+  assert.equal(report.charts, 4);
   report.bars = await page.locator(".chart svg rect").count();
   assert.ok(report.bars >= 3, `bars drawn: ${report.bars}`);
   report.figures = Object.fromEntries(await page.locator(".figure").evaluateAll((nodes) =>

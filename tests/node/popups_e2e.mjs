@@ -147,6 +147,8 @@ try {
   }
   report.targeting = true;
   assert.deepEqual(page.errors, []);
+  // Leaving the page sends what it has not reported yet.
+  await witness.close({ runBeforeUnload: true });
 
   // ---- Phone: a compact banner above the bubble, within the screen; ages in seconds ----
   const phone = await shop({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
@@ -158,7 +160,7 @@ try {
   const mobile = await open(phone, "/shop/pricing");
   await push({
     type: "purchased", name: "Sofia Garcia", location: "Madrid", product: "Trail Jacket",
-    imageUrl: `${baseUrl}/shop/img/jacket.svg`,
+    imageUrl: `${baseUrl}/shop/img/jacket.svg`, url: `${baseUrl}/shop/p/trail-jacket`,
   });
   const banner = popup(mobile, "Sofia G. from Madrid just purchased Trail Jacket");
   await banner.waitFor({ timeout: 15000 });
@@ -171,6 +173,16 @@ try {
   assert.ok(bannerBox.y + bannerBox.height <= phoneBubble.y, "above the bubble, never over it");
   await shot(mobile, "popup-phone");
   assert.deepEqual(mobile.errors, []);
+
+  // A tap follows the link; the click is reported on the way out (the server counts it).
+  const beacons = [];
+  mobile.on("request", (request) => {
+    if (request.url().includes("/salespop/seen")) beacons.push(request.postData());
+  });
+  await banner.locator("a.card").tap();
+  await mobile.waitForURL(/\/shop\/p\/trail-jacket\?utm_source=helpyap/);
+  assert.ok(beacons.some((body) => JSON.parse(body).clicked.length === 1), `beacons: ${beacons}`);
+  report.clickReported = true;
 
   console.log(JSON.stringify(report));
 } finally {

@@ -514,16 +514,19 @@
     } },
       [7, 30, 90].map((d) => el("option", { value: d, text: `Last ${d} days`, selected: d === days })));
     main.append(el("div", { class: "row" }, el("h1", { class: "grow", text: "Overview" }), range,
-      csvButton(project, "conversations"), csvButton(project, "leads")));
+      csvButton(project, "conversations"), csvButton(project, "leads"), csvButton(project, "popups")));
     const data = await api("GET", projectPath(project.slug, `/analytics?days=${days}`));
     const sum = (key) => data.days.reduce((total, day) => total + day[key], 0);
     const answered = sum("answered"), unanswered = sum("unanswered");
-    const rate = answered + unanswered ? `${Math.round((100 * answered) / (answered + unanswered))}%` : "–";
+    const percent = (part, whole) => (whole ? `${Math.round((1000 * part) / whole) / 10}%` : "–");
+    const rate = percent(answered, answered + unanswered);
+    const shown = sum("popupsShown"), clicked = sum("popupsClicked");
     const figures = [
       ["Conversations", sum("conversations")], ["Visitor messages", sum("messages")],
       ["Answered from the knowledge base", rate], ["Unanswered", unanswered], ["Leads", sum("leads")],
       ["Thumbs up / down", `${data.feedback.up} / ${data.feedback.down}`], ["Popups pushed", sum("pushes")],
-      ["Popups delivered", sum("popupsDelivered")], ["Visitors online now", data.subscribersOnline],
+      ["Popups delivered", sum("popupsDelivered")], ["Popups seen", shown],
+      ["Popup clicks", `${clicked} (${percent(clicked, shown)})`], ["Visitors online now", data.subscribersOnline],
     ];
     main.append(el("div", { class: "figures" }, figures.map(([label, value]) => el("div", { class: "figure" },
       el("div", { class: "value", text: String(value) }), el("div", { class: "label", text: label })))));
@@ -534,7 +537,19 @@
         { key: "unanswered", swatch: "bad", color: "#f0a33a", label: "unanswered" }]),
       chartCard("Social proof per day", data.days, [
         { key: "popupsDelivered", swatch: "brand", color: "#3737f6", label: "popups delivered" },
-        { key: "pushes", swatch: "ok", color: "#19a974", label: "events pushed" }], { grouped: true })));
+        { key: "pushes", swatch: "ok", color: "#19a974", label: "events pushed" }], { grouped: true }),
+      chartCard(`Popups seen and clicked per day (click-through ${percent(clicked, shown)})`, data.days, [
+        { key: "popupsShown", swatch: "brand", color: "#3737f6", label: "seen" },
+        { key: "popupsClicked", swatch: "ok", color: "#19a974", label: "clicked" }], { grouped: true })));
+    const byType = el("div", { class: "card" }, el("h2", { text: "Popups by event type" }));
+    byType.append(data.popupsByType.length
+      ? el("table", {},
+        el("thead", {}, el("tr", {}, ["Type", "Seen", "Clicked", "Click-through"].map((h) => el("th", { text: h })))),
+        el("tbody", {}, data.popupsByType.map((row) => el("tr", {},
+          el("td", { text: row.type.replace(/_/g, " ") }), el("td", { text: String(row.shown) }),
+          el("td", { text: String(row.clicked) }), el("td", { text: percent(row.clicked, row.shown) })))))
+      : el("p", { class: "muted", text: "No popups seen yet." }));
+    main.append(byType);
     const top = el("div", { class: "card" }, el("h2", { text: "Top questions" }));
     top.append(data.topQuestions.length
       ? el("table", {},

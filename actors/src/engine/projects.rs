@@ -10,7 +10,8 @@ use crate::feed::{Replay, Subscription};
 use crate::integrations::{Integration, Platform};
 use crate::knowledge::Document;
 use crate::project::{
-    DocumentEdit, ProjectError, ProjectMessage, ProjectSettings, ProjectSnapshot, validate_slug,
+    DocumentEdit, PopupReport, ProjectError, ProjectMessage, ProjectSettings, ProjectSnapshot,
+    validate_slug,
 };
 use crate::records::ProjectRecord;
 use crate::secret::{SecretHash, new_token};
@@ -260,6 +261,14 @@ impl Projects {
         let actor = self.core.actor(slug).await?;
         actor
             .send_message(ProjectMessage::Panic)
+            .map_err(|_| ProjectError::Unavailable)
+    }
+
+    /// Hands a visit's report of popups shown and clicked to the project, to be counted.
+    pub async fn report_popups(&self, slug: &str, report: PopupReport) -> Result<(), ProjectError> {
+        let actor = self.core.actor(slug).await?;
+        actor
+            .send_message(ProjectMessage::Popups(report))
             .map_err(|_| ProjectError::Unavailable)
     }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::project::{COUNTS_KEPT_HOURS, ProjectError};
 use crate::records::HOUR_MS;
-use crate::social_proof::EventCounts;
+use crate::social_proof::{EventCounts, EventKind, PopupCounts};
 use crate::store::StoreError;
 use crate::time::now_ms;
 use crate::time::{DAY_MS, utc_date};
@@ -43,6 +43,31 @@ impl Reports {
             .store
             .event_counts(slug, now_hour + 1 - hours)
             .await?)
+    }
+
+    /// Popups of `slug` shown and clicked, per UTC day (`YYYY-MM-DD`) of the `days` days up to
+    /// `now_ms`, today included; days with none are left out.
+    pub async fn popups_by_day(
+        &self,
+        slug: &str,
+        days: u64,
+        now_ms: u64,
+    ) -> Result<Vec<(String, PopupCounts)>, ProjectError> {
+        self.core.snapshot(slug).await?;
+        let first_day = (now_ms / DAY_MS + 1).saturating_sub(days);
+        let mut per_day: BTreeMap<u64, PopupCounts> = BTreeMap::new();
+        for (hour, counts) in self
+            .core
+            .store
+            .popup_counts_by_hour(slug, first_day * 24)
+            .await?
+        {
+            per_day.entry(hour / 24).or_default().merge(&counts);
+        }
+        Ok(per_day
+            .into_iter()
+            .map(|(day, counts)| (utc_date(day * DAY_MS), counts))
+            .collect())
     }
 
     /// Pushed events of `slug` per hour since `from_hour`.
@@ -178,6 +203,28 @@ impl Reports {
                 day.popups_delivered += delivered;
             }
         }
+        let mut popups = PopupCounts::default();
+        for (hour, counts) in self
+            .core
+            .store
+            .popup_counts_by_hour(slug, first_day * 24)
+            .await?
+        {
+            if let Some(day) = per_day.get_mut(&(hour / 24)) {
+                day.popups_shown += counts.shown.total();
+                day.popups_clicked += counts.clicked.total();
+                popups.merge(&counts);
+            }
+        }
+        let popups_by_type = EventKind::ALL
+            .into_iter()
+            .map(|kind| PopupTypeFigures {
+                kind,
+                shown: popups.shown.of(kind),
+                clicked: popups.clicked.of(kind),
+            })
+            .filter(|figures| figures.shown + figures.clicked > 0)
+            .collect();
         let projects = Projects {
             core: self.core.clone(),
         };
@@ -197,6 +244,7 @@ impl Reports {
             top_questions,
             feedback,
             subscribers_online,
+            popups_by_type,
         })
     }
 }
@@ -213,6 +261,19 @@ pub struct Analytics {
     pub feedback: Thumbs,
     /// Live visitors subscribed to popups now.
     pub subscribers_online: usize,
+    /// Popups shown and clicked in the period, per event type (types with none left out).
+    pub popups_by_type: Vec<PopupTypeFigures>,
+}
+
+/// How one event type's popups did in a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PopupTypeFigures {
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// Popups visitors saw (each event once per visit).
+    pub shown: u64,
+    /// Popups visitors clicked (each event once per visit).
+    pub clicked: u64,
 }
 
 /// One UTC day's figures.
@@ -232,6 +293,10 @@ pub struct DayFigures {
     pub pushes: u64,
     /// Events handed to live visitors.
     pub popups_delivered: u64,
+    /// Popups visitors saw, as their widgets reported (each event once per visit).
+    pub popups_shown: u64,
+    /// Popups visitors clicked through.
+    pub popups_clicked: u64,
 }
 
 impl DayFigures {
@@ -245,6 +310,8 @@ impl DayFigures {
             leads: 0,
             pushes: 0,
             popups_delivered: 0,
+            popups_shown: 0,
+            popups_clicked: 0,
         }
     }
 }

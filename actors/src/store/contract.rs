@@ -48,6 +48,7 @@ macro_rules! storage_contract {
             an_event_from_a_source_is_stored_once,
             events_are_counted_per_hour_and_type_and_old_hours_dropped,
             deliveries_are_summed_per_hour,
+            popups_shown_and_clicked_are_summed_per_hour_type_and_action,
             users_refresh_tokens_and_families,
             invitations_by_project_and_by_email,
             api_tokens_by_hash_and_by_project,
@@ -434,6 +435,66 @@ pub(crate) async fn deliveries_are_summed_per_hour(backend: &impl Backend) {
     store.forget_counts_before("demo", 6).await.unwrap();
     assert_eq!(store.deliveries_by_hour("demo", 0).await.unwrap(), [(7, 1)]);
     assert!(store.size_on_disk().await.unwrap() > 0);
+}
+
+pub(crate) async fn popups_shown_and_clicked_are_summed_per_hour_type_and_action(
+    backend: &impl Backend,
+) {
+    use crate::social_proof::{PopupAction, PopupCounts};
+    let store = with_projects(backend).await;
+    let counts = |entries: &[(PopupAction, EventKind, u64)]| {
+        let mut counts = PopupCounts::default();
+        for &(action, kind, count) in entries {
+            counts.add(action, kind, count);
+        }
+        counts
+    };
+    let (shown, clicked) = (PopupAction::Shown, PopupAction::Clicked);
+    let first = counts(&[
+        (shown, EventKind::Purchased, 3),
+        (clicked, EventKind::Purchased, 1),
+    ]);
+    store.add_popup_counts("demo", 5, &first).await.unwrap();
+    let more = counts(&[
+        (shown, EventKind::Purchased, 2),
+        (shown, EventKind::SignedUp, 4),
+    ]);
+    store.add_popup_counts("demo", 5, &more).await.unwrap();
+    store
+        .add_popup_counts("demo", 7, &counts(&[(clicked, EventKind::Custom, 1)]))
+        .await
+        .unwrap();
+    store
+        .add_popup_counts("demo", 7, &PopupCounts::default())
+        .await
+        .unwrap();
+    store.add_popup_counts("demo-2", 5, &first).await.unwrap();
+    let hours = store.popup_counts_by_hour("demo", 0).await.unwrap();
+    let expected_5 = counts(&[
+        (shown, EventKind::Purchased, 5),
+        (clicked, EventKind::Purchased, 1),
+        (shown, EventKind::SignedUp, 4),
+    ]);
+    assert_eq!(
+        hours,
+        [
+            (5, expected_5),
+            (7, counts(&[(clicked, EventKind::Custom, 1)]))
+        ]
+    );
+    assert_eq!(
+        store.popup_counts_by_hour("demo", 6).await.unwrap().len(),
+        1
+    );
+    store.forget_counts_before("demo", 6).await.unwrap();
+    assert_eq!(
+        store.popup_counts_by_hour("demo", 0).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store.popup_counts_by_hour("demo-2", 0).await.unwrap()[0].1,
+        first
+    );
 }
 
 pub(crate) async fn users_refresh_tokens_and_families(backend: &impl Backend) {
@@ -1102,6 +1163,13 @@ pub(crate) async fn deleting_a_project_cascades_to_everything_it_owns(backend: &
         store.put_project(&record, None).await.unwrap();
         push(&store, slug, 5 * HOUR_MS, 100).await;
         store.add_deliveries(slug, 5, 1).await.unwrap();
+        let mut popups = crate::social_proof::PopupCounts::default();
+        popups.add(
+            crate::social_proof::PopupAction::Clicked,
+            EventKind::Purchased,
+            1,
+        );
+        store.add_popup_counts(slug, 5, &popups).await.unwrap();
         store
             .replace_documents(slug, &[document("a")])
             .await
@@ -1135,6 +1203,7 @@ pub(crate) async fn deleting_a_project_cascades_to_everything_it_owns(backend: &
     assert_eq!(store.events_after("demo", 0).await.unwrap(), []);
     assert_eq!(store.event_counts("demo", 0).await.unwrap().total(), 0);
     assert_eq!(store.deliveries_by_hour("demo", 0).await.unwrap(), []);
+    assert_eq!(store.popup_counts_by_hour("demo", 0).await.unwrap(), []);
     assert_eq!(store.documents("demo").await.unwrap(), []);
     assert_eq!(store.leads("demo").await.unwrap(), []);
     assert_eq!(store.project_invitations("demo").await.unwrap(), []);

@@ -84,6 +84,9 @@ pub async fn copy(from: &dyn Storage, to: &dyn Storage) -> Result<CopySummary, C
         for (hour, delivered) in from.deliveries_by_hour(&slug, 0).await? {
             to.add_deliveries(&slug, hour, delivered).await?;
         }
+        for (hour, counts) in from.popup_counts_by_hour(&slug, 0).await? {
+            to.add_popup_counts(&slug, hour, &counts).await?;
+        }
 
         for session in from.project_sessions(&slug, None, usize::MAX).await? {
             to.put_session(&session).await?;

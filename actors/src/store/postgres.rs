@@ -31,12 +31,12 @@ use crate::records::{
     UserRecord,
 };
 use crate::secret::SecretHash;
-use crate::social_proof::NewEvent;
+use crate::social_proof::{NewEvent, PopupAction, PopupCounts};
 use crate::time::{DAY_MS, now_ms};
 use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
 
 /// The schema this build writes; a database of a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// How long a session's answer lease lasts unless renewed: how long a session whose node died
 /// mid-answer stays busy. Its holder renews it every third of that.
@@ -158,6 +158,14 @@ DROP INDEX messages_unanswered;
 CREATE INDEX messages_unanswered ON messages (session) WHERE
     record->>'role' = 'assistant' AND record->'intent' IS NULL AND (record->>'status' = 'failed'
     OR (record->>'status' = 'complete' AND jsonb_array_length(record->'sources') = 0));
+"#;
+
+/// Version 10: popups shown and clicked per hour, type and action.
+const MIGRATION_10: &str = r#"
+CREATE TABLE popup_counts (
+    slug TEXT COLLATE "C", hour BIGINT, kind SMALLINT, action SMALLINT, count BIGINT NOT NULL,
+    PRIMARY KEY (slug, hour, kind, action)
+);
 "#;
 
 /// An unanswered answer, as SQL over a `messages` row `m` ([`MessageRecord::is_unanswered`]).
@@ -401,6 +409,7 @@ impl PgStore {
             (7, MIGRATION_7),
             (8, MIGRATION_8),
             (9, MIGRATION_9),
+            (10, MIGRATION_10),
         ];
         for (version, migration) in migrations {
             if found < version && version <= target {
@@ -713,6 +722,11 @@ impl Storage for PgStore {
             &[&slug, &before],
         )
         .await?;
+        self.execute(
+            "DELETE FROM popup_counts WHERE slug = $1 AND hour < $2",
+            &[&slug, &before],
+        )
+        .await?;
         Ok(())
     }
 
@@ -778,6 +792,68 @@ impl Storage for PgStore {
         }
         transaction.commit().await?;
         Ok(())
+    }
+
+    async fn add_popup_counts(
+        &self,
+        slug: &str,
+        hour: u64,
+        counts: &PopupCounts,
+    ) -> Result<(), StoreError> {
+        let (mut kinds, mut actions, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
+        for (action, kind, count) in counts.counted() {
+            kinds.push(i16::from(kind.code()));
+            actions.push(i16::from(action.code()));
+            numbers.push(signed(count));
+        }
+        if kinds.is_empty() {
+            return Ok(());
+        }
+        // One statement for every type and action, in a project that still exists.
+        self.execute(
+            "WITH project AS (SELECT slug FROM projects WHERE slug = $1 FOR KEY SHARE)
+             INSERT INTO popup_counts (slug, hour, kind, action, count)
+             SELECT project.slug, $2, counted.kind, counted.action, counted.count
+             FROM project, unnest($3::smallint[], $4::smallint[], $5::bigint[])
+                 AS counted (kind, action, count)
+             ON CONFLICT (slug, hour, kind, action)
+             DO UPDATE SET count = popup_counts.count + EXCLUDED.count",
+            &[&slug, &signed(hour), &kinds, &actions, &numbers],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn popup_counts_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, PopupCounts)>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT hour, kind, action, count FROM popup_counts WHERE slug = $1 AND hour >= $2
+                 ORDER BY hour, kind, action",
+                &[&slug, &signed(from_hour)],
+            )
+            .await?;
+        let mut hours: Vec<(u64, PopupCounts)> = Vec::new();
+        for row in rows {
+            let hour = row.get::<_, i64>(0) as u64;
+            let kind = kind_of(row.get(1))?;
+            let action = u8::try_from(row.get::<_, i16>(2))
+                .ok()
+                .and_then(PopupAction::from_code)
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: "popup_counts".into(),
+                    reason: "unknown popup action code".into(),
+                })?;
+            if hours.last().is_none_or(|(last, _)| *last != hour) {
+                hours.push((hour, PopupCounts::default()));
+            }
+            let counts = &mut hours.last_mut().expect("just pushed").1;
+            counts.add(action, kind, row.get::<_, i64>(3) as u64);
+        }
+        Ok(hours)
     }
 
     async fn deliveries_by_hour(
@@ -1449,6 +1525,7 @@ impl Storage for PgStore {
             "events",
             "event_counts",
             "delivery_counts",
+            "popup_counts",
             "documents",
             "leads",
             "invitations",

@@ -27,7 +27,7 @@ use crate::records::{
     UserRecord,
 };
 use crate::secret::SecretHash;
-use crate::social_proof::NewEvent;
+use crate::social_proof::{NewEvent, PopupAction, PopupCounts};
 use crate::time::now_ms;
 use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
 
@@ -123,6 +123,8 @@ pub struct SledStore {
     event_counts: sled::Tree,
     /// slug, 0x00, hour (u64 big-endian) → events handed to live visitors (u64 big-endian).
     delivery_counts: sled::Tree,
+    /// slug, 0x00, hour as u64 big-endian, event type code, action code → popups as u64.
+    popup_counts: sled::Tree,
     /// slug, 0x00, created ms (u64 big-endian), session id (16 bytes) → JSON [`LeadRecord`].
     leads: sled::Tree,
     /// SHA-256 of an API token (32 bytes) → JSON [`ApiTokenRecord`]; few, so listed by scanning.
@@ -195,6 +197,7 @@ impl SledStore {
             messages: db.open_tree("messages")?,
             event_counts: db.open_tree("event_counts")?,
             delivery_counts: db.open_tree("delivery_counts")?,
+            popup_counts: db.open_tree("popup_counts")?,
             leads: db.open_tree("leads")?,
             users: db.open_tree("users")?,
             refresh_tokens: db.open_tree("refresh_tokens")?,
@@ -510,12 +513,16 @@ impl Storage for SledStore {
             batch.remove(key?);
         }
         self.event_counts.apply_batch(batch)?;
-        let mut batch = sled::Batch::default();
-        let range = event_key(slug, 0)..event_key(slug, before_hour);
-        for key in self.delivery_counts.range(range).keys() {
-            batch.remove(key?);
+        for tree in [&self.delivery_counts, &self.popup_counts] {
+            let mut batch = sled::Batch::default();
+            for key in tree
+                .range(event_key(slug, 0)..event_key(slug, before_hour))
+                .keys()
+            {
+                batch.remove(key?);
+            }
+            tree.apply_batch(batch)?;
         }
-        self.delivery_counts.apply_batch(batch)?;
         Ok(())
     }
 
@@ -559,6 +566,50 @@ impl Storage for SledStore {
         self.event_id_floors
             .insert(slug.as_bytes(), &last_id.to_be_bytes())?;
         Ok(())
+    }
+
+    async fn add_popup_counts(
+        &self,
+        slug: &str,
+        hour: u64,
+        counts: &PopupCounts,
+    ) -> Result<(), StoreError> {
+        for (action, kind, count) in counts.counted() {
+            let mut key = count_key(slug, hour, kind);
+            key.push(action.code());
+            self.popup_counts.update_and_fetch(key, |old| {
+                Some((old.map_or(0, be_u64) + count).to_be_bytes().to_vec())
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn popup_counts_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, PopupCounts)>, StoreError> {
+        let mut hours: Vec<(u64, PopupCounts)> = Vec::new();
+        let range = event_key(slug, from_hour)..=event_key(slug, u64::MAX);
+        for entry in self.popup_counts.range(range) {
+            let (key, value) = entry?;
+            let codes = &key[key.len() - 10..];
+            let hour = be_u64(&codes[..8]);
+            let kind = EventKind::ALL.get(usize::from(codes[8])).copied();
+            let action = PopupAction::from_code(codes[9]);
+            let (Some(kind), Some(action)) = (kind, action) else {
+                return Err(StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: "unknown event type or popup action code".into(),
+                });
+            };
+            if hours.last().is_none_or(|(last, _)| *last != hour) {
+                hours.push((hour, PopupCounts::default()));
+            }
+            let counts = &mut hours.last_mut().expect("just pushed").1;
+            counts.add(action, kind, be_u64(&value));
+        }
+        Ok(hours)
     }
 
     async fn deliveries_by_hour(
@@ -984,6 +1035,7 @@ impl Storage for SledStore {
             &self.events,
             &self.event_counts,
             &self.delivery_counts,
+            &self.popup_counts,
             &self.documents,
             &self.leads,
             &self.project_sessions,

@@ -1,0 +1,103 @@
+//! Impressions and clicks: the widget's beacon (`POST /api/widget/salespop/seen`), counted once
+//! per visit, event and action, into the overview's figures and `popups.csv`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{DEMO_SECRET, TestServer, client, expect_error, push};
+
+async fn beacon(server: &TestServer, project: &str, body: Value) -> reqwest::Response {
+    // As `navigator.sendBeacon` sends a string: text/plain, no preflight.
+    client()
+        .post(server.url(&format!("/api/widget/salespop/seen?project={project}")))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn popups_seen_and_clicked_are_counted_once_per_visit() {
+    let server = TestServer::start().await;
+    let owner = server.owner("owner@example.com").await;
+    for kind in ["purchased", "signed_up"] {
+        let event = json!({ "project": "demo", "type": kind, "name": "Ann" });
+        assert_eq!(push(&server, DEMO_SECRET, event).await.status(), 201);
+    }
+    let reports = [
+        json!({ "visit": "visit-a-123", "shown": ["1", "2"], "clicked": ["1"] }),
+        // The same visit again (a reload): nothing more.
+        json!({ "visit": "visit-a-123", "shown": ["1"], "clicked": ["1"] }),
+        json!({ "visit": "visit-b-456", "shown": ["1"] }),
+        // An id the project never gave out counts nothing.
+        json!({ "visit": "visit-b-456", "shown": ["999"], "clicked": ["999"] }),
+    ];
+    for report in reports {
+        assert_eq!(beacon(&server, "demo", report).await.status(), 204);
+    }
+    for (body, needle) in [
+        (json!({ "visit": "short" }), "visit must be"),
+        (
+            json!({ "visit": "visit-c-789", "shown": ["one"] }),
+            "event ids",
+        ),
+        (
+            json!({ "visit": "visit-c-789", "shown": vec!["1"; 21] }),
+            "at most 20",
+        ),
+        (
+            json!({ "visit": "visit-c-789", "liked": ["1"] }),
+            "unknown field",
+        ),
+    ] {
+        let message = expect_error(beacon(&server, "demo", body).await, 400).await;
+        assert!(message.contains(needle), "{message}");
+    }
+    let unknown = beacon(&server, "nope", json!({ "visit": "visit-a-123" })).await;
+    expect_error(unknown, 404).await;
+
+    // Counts reach the store at once on a node of its own, at the next check in a cluster.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let analytics = loop {
+        let analytics = owner
+            .get("/api/admin/projects/demo/analytics?days=1")
+            .expect(200)
+            .await;
+        if analytics["days"][0]["popupsShown"] == 3 || tokio::time::Instant::now() > deadline {
+            break analytics;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let today = &analytics["days"][0];
+    assert_eq!(
+        (today["popupsShown"].clone(), today["popupsClicked"].clone()),
+        (json!(3), json!(1))
+    );
+    assert_eq!(
+        analytics["popupsByType"],
+        json!([
+            { "type": "purchased", "shown": 2, "clicked": 1 },
+            { "type": "signed_up", "shown": 1, "clicked": 0 }
+        ])
+    );
+    let csv = owner
+        .get("/api/admin/projects/demo/popups.csv")
+        .send()
+        .await
+        .text()
+        .await
+        .unwrap();
+    let date = today["date"].as_str().unwrap();
+    assert_eq!(
+        csv,
+        format!(
+            "date,type,shown,clicked,click_through_rate\n{date},purchased,2,1,0.5000\n{date},signed_up,1,0,0.0000\n"
+        )
+    );
+    owner
+        .get("/api/admin/projects/demo/popups.csv?days=500")
+        .expect(400)
+        .await;
+}
