@@ -12,8 +12,9 @@ use std::time::Duration;
 use helpyap_actors::feed::{FeedSettings, SubscriberCaps};
 use helpyap_actors::records::AssistantSettings;
 use helpyap_actors::{
-    MobilePosition, NameFormat, PageRules, PopupPosition, PopupTemplates, PopupTypes, Position,
-    ProjectSettings, SecretHash, SocialProofDisplay, Theme, Utm, WidgetSettings,
+    LiveViewers, MobilePosition, NameFormat, PageRules, PopupPosition, PopupTemplates, PopupTypes,
+    Position, ProjectSettings, SecretHash, SocialProofDisplay, Summaries, Theme, Utm,
+    WidgetSettings,
 };
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -639,6 +640,8 @@ pub struct PopupConfig {
     pub pages: PageRules,
     pub types: PopupTypes,
     pub utm: Utm,
+    pub summaries: Summaries,
+    pub live_viewers: LiveViewers,
 }
 
 impl Default for PopupConfig {
@@ -660,6 +663,8 @@ impl Default for PopupConfig {
             pages: display.pages,
             types: display.types,
             utm: display.utm,
+            summaries: display.summaries,
+            live_viewers: display.live_viewers,
         }
     }
 }
@@ -686,6 +691,8 @@ impl PopupConfig {
             pages: self.pages.clone(),
             types: self.types.clone(),
             utm: self.utm.clone(),
+            summaries: self.summaries.clone(),
+            live_viewers: self.live_viewers.clone(),
             legacy_anonymize: false,
         }
     }

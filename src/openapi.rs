@@ -51,6 +51,7 @@ use crate::routes;
         routes::salespop_ws::get,
         routes::salespop_stats::get,
         routes::salespop_seen::post,
+        routes::salespop_viewers::get,
         routes::integrations::post,
         routes::admin_auth::login,
         routes::admin_auth::refresh,
@@ -344,7 +345,7 @@ mod tests {
                 .collect();
             assert_eq!(documented, answered, "{template}");
         }
-        assert_eq!(paths.len(), 59, "a route was added or removed: document it");
+        assert_eq!(paths.len(), 60, "a route was added or removed: document it");
     }
 
     #[test]

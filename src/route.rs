@@ -64,6 +64,8 @@ pub enum OpenRoute {
     SalespopStats,
     /// The widget's beacon of popups shown and clicked.
     SalespopSeen,
+    /// Live visitors on a page.
+    SalespopViewers,
     /// A connected platform's webhooks for a project.
     Integration {
         platform: Platform,
@@ -215,6 +217,7 @@ impl Route {
             "/api/widget/salespop/ws" => Open::SalespopWs,
             "/api/widget/salespop/stats" => Open::SalespopStats,
             "/api/widget/salespop/seen" => Open::SalespopSeen,
+            "/api/widget/salespop/viewers" => Open::SalespopViewers,
             "/api/admin/auth/login" => Open::Login,
             "/api/admin/auth/refresh" => Open::Refresh,
             "/api/admin/auth/logout" => Open::Logout,
@@ -380,6 +383,7 @@ impl OpenRoute {
             Open::SalespopWs => widget(&[(GET, Public)], Rate::Widget, "salespop_ws"),
             Open::SalespopStats => widget(&[(GET, Public)], Rate::Widget, "salespop_stats"),
             Open::SalespopSeen => widget(&[(POST, Public)], Rate::Widget, "salespop_seen"),
+            Open::SalespopViewers => widget(&[(GET, Public)], Rate::Widget, "salespop_viewers"),
             // Server to server: no CORS; the widget's limit, as a busy shop sends many.
             Open::Integration { .. } => Spec {
                 rate_class: Some(Rate::Widget),

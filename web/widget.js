@@ -1072,7 +1072,7 @@ a.card:hover .text { text-decoration: underline; }
     root.append(el("style", { text: CSS }));
     const chat = createChat(root, config, side, life, t, locale);
     if (preview && previewOpen) chat.open();
-    else createPopups(root, config.socialProof, side, chat, life, t);
+    else createPopups(root, config.socialProof, side, chat, life, t, locale);
     return life;
   }
 
@@ -1528,7 +1528,10 @@ a.card:hover .text { text-decoration: underline; }
       + "l-3.6 8.5A2 2 0 0 1 16.6 14H8.1l-1 2H19v2H4l2.6-4.7L3 4H1V2z",
     custom: "M12 2l3.1 6.3 6.9 1-5 4.9 1.2 6.8L12 17.8 5.8 21l1.2-6.8-5-4.9 6.9-1z",
   };
-  const typeIcon = (type) => el("span", { class: "type" }, icon(TYPE_PATHS[type] || TYPE_PATHS.custom));
+  const VIEWERS_PATH = "M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zm8 0a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM9 13c-4 0-8 2-8 5v3h16v-3"
+    + "c0-3-4-5-8-5zm8 0c-.5 0-1 0-1.5.1 1.5 1.1 2.5 2.6 2.5 4.9v3h5v-3c0-3-3-5-6-5z";
+  const typeIcon = (type) => el("span", { class: "type" },
+    icon(type === "viewers" ? VIEWERS_PATH : TYPE_PATHS[type] || TYPE_PATHS.custom));
 
   // Where popups go: the configured corner, or (auto) the bubble's; a bottom corner on the
   // bubble's side sits beside it, never over it.
@@ -1577,7 +1580,7 @@ a.card:hover .text { text-decoration: underline; }
     };
   }
 
-  function createPopups(root, rules, side, chat, life, t) {
+  function createPopups(root, rules, side, chat, life, t, locale) {
     if (!rules || !rules.enabled) return;
     if (!rules.showOnMobile && matchMedia("(max-width: 640px)").matches) return;
     const closedKey = key("popupsClosed");
@@ -1645,7 +1648,7 @@ a.card:hover .text { text-decoration: underline; }
       const popup = card(event);
       current = popup;
       root.append(popup);
-      beacon.report("shown", event.id);
+      if (event.id) beacon.report("shown", event.id);
       popups.timeout(() => {
         popup.classList.add("hiding");
         popups.timeout(() => { popup.remove(); if (current === popup) current = null; }, 350);
@@ -1664,8 +1667,11 @@ a.card:hover .text { text-decoration: underline; }
           referrerpolicy: "no-referrer", width: "44", height: "44" });
         visual.addEventListener("error", () => visual.replaceWith(picture()), { once: true });
       }
-      const words = el("span", {}, el("span", { class: "text", text: popupText(event) }),
-        el("span", { class: "when", text: ago(event.createdAt) }));
+      // A summary or a viewer count has its text and no age.
+      const words = event.text
+        ? el("span", {}, el("span", { class: "text", text: event.text }))
+        : el("span", {}, el("span", { class: "text", text: popupText(event) }),
+          el("span", { class: "when", text: ago(event.createdAt) }));
       const href = event.url ? withUtm(event.url, rules.utm) : null;
       const away = href && new URL(href).origin !== location.origin;
       const content = href
@@ -1707,14 +1713,14 @@ a.card:hover .text { text-decoration: underline; }
     }
 
     // WebSocket first; SSE when sockets are blocked; polling when both are.
-    const sinceParam = () => ({ since: String(since) });
+    const sinceParam = () => ({ since: String(since), page: location.pathname.slice(0, 200) });
     function viaWebSocket(attempt = 0) {
       let opened = false;
       const url = api("/api/widget/salespop/ws", sinceParam()).replace(/^http/, "ws");
       let socket;
       try { socket = new WebSocket(url); } catch { return viaSse(); }
       const close = popups.own(() => { socket.onclose = null; socket.close(); });
-      socket.onopen = () => { opened = true; attempt = 0; };
+      socket.onopen = () => { opened = true; attempt = 0; counted(); };
       socket.onmessage = (message) => receiveData(message.data);
       socket.onclose = () => {
         close(); // closed already: only forgotten
@@ -1727,7 +1733,7 @@ a.card:hover .text { text-decoration: underline; }
       let opened = false;
       const source = new EventSource(api("/api/widget/salespop/stream", sinceParam()));
       const close = popups.own(() => source.close());
-      source.onopen = () => { opened = true; };
+      source.onopen = () => { opened = true; counted(); };
       source.onmessage = (message) => receiveData(message.data);
       source.addEventListener("reset", (message) => receiveData(message.data));
       source.onerror = () => {
@@ -1747,6 +1753,65 @@ a.card:hover .text { text-decoration: underline; }
       poll();
     }
     viaWebSocket();
+    summaries();
+
+    // Once this visitor's live connection counts it on the page (and not before the first
+    // popup is due), ask how many are on it.
+    const startedAt = Date.now();
+    let asked = false;
+    function counted() {
+      if (asked) return;
+      asked = true;
+      popups.timeout(viewers, Math.max(0, startedAt + rules.initialDelayMs - Date.now()));
+    }
+
+    // "27 people signed up in the last 24 hours": one per type with enough events, once a
+    // visit, before the events themselves.
+    async function summaries() {
+      const { enabled, windowHours, minCount, templates } = rules.summaries || {};
+      if (!enabled) return;
+      let stats;
+      try {
+        stats = await http("GET", "/api/widget/salespop/stats", { params: { window: `${windowHours}h` }, signal: popups.signal });
+      } catch { return; }
+      const shownKey = key("summariesShown");
+      const done = new Set((sessionGet(shownKey) || "").split(",").filter(Boolean));
+      const found = Object.entries(templates || {})
+        .filter(([type, template]) => template && !done.has(type) && stats.counts[type] >= minCount)
+        .map(([type, template]) => ({ type, text: fill(template, stats.counts[type], windowHours) }));
+      if (!found.length) return;
+      sessionSet(shownKey, [...done, ...found.map((item) => item.type)].join(","));
+      queue.unshift(...found);
+      schedule();
+    }
+
+    // "12 people are viewing this page right now", once a visit per page, when enough are.
+    async function viewers() {
+      const { enabled, minCount, template } = rules.liveViewers || {};
+      const page = location.pathname.slice(0, 200);
+      const shownKey = key(`viewersShown:${page}`);
+      if (!enabled || sessionGet(shownKey)) return;
+      let answer;
+      try {
+        answer = await http("GET", "/api/widget/salespop/viewers", { params: { page }, signal: popups.signal });
+      } catch { return; }
+      if (!(answer.viewers >= minCount)) return;
+      sessionSet(shownKey, "1");
+      queue.unshift({ type: "viewers", text: fill(template, answer.viewers) });
+      schedule();
+    }
+
+    // A summary's words: `{count}` as a number of the visitor's language, `{window}` as "24
+    // hours" (or "7 days", from two days on) in it.
+    function fill(template, count, hours) {
+      const days = hours >= 48 && hours % 24 === 0;
+      let window = "";
+      try {
+        window = new Intl.NumberFormat(locale, { style: "unit", unit: days ? "day" : "hour", unitDisplay: "long" })
+          .format(days ? hours / 24 : hours);
+      } catch { window = `${hours} h`; }
+      return template.replace(/\{count\}/g, new Intl.NumberFormat(locale).format(count)).replace(/\{window\}/g, window);
+    }
   }
 
   const begin = preview ? startPreview : start;

@@ -100,15 +100,79 @@ pub struct Subscription {
 #[error("too many live subscribers")]
 pub struct FeedFull;
 
-/// Held by a subscriber; releases its place under the caps when dropped.
+/// Held by a subscriber; releases its place under the caps (and on its page) when dropped.
 pub struct SubscriberSlot {
     counters: [Arc<AtomicUsize>; 2],
+    _page: Option<PageSlot>,
 }
 
 impl Drop for SubscriberSlot {
     fn drop(&mut self) {
         for counter in &self.counters {
             counter.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Distinct pages counted per project; a subscriber on a page past them is not counted on it.
+pub const PAGES_COUNTED: usize = 1000;
+/// Longest page path counted.
+pub const PAGE_MAX_CHARS: usize = 200;
+
+/// This node's live subscribers of one project per page (the path their widget is on), for
+/// "12 people are viewing this page right now". Shared by the feed, the project's snapshot
+/// (read by the edge) and the subscribers' slots, which count themselves out when dropped.
+#[derive(Debug, Default)]
+pub struct PageViewers {
+    pages: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl PageViewers {
+    /// Counts a subscriber on `page` until the returned slot is dropped; `None` when the page
+    /// is new and [`PAGES_COUNTED`] pages are counted already.
+    fn enter(self: &Arc<Self>, page: String) -> Option<PageSlot> {
+        let mut pages = self.pages.lock().expect("page counts are never poisoned");
+        if !pages.contains_key(&page) && pages.len() >= PAGES_COUNTED {
+            return None;
+        }
+        *pages.entry(page.clone()).or_default() += 1;
+        Some(PageSlot {
+            viewers: self.clone(),
+            page,
+        })
+    }
+
+    /// This node's live subscribers on `page`.
+    pub fn on(&self, page: &str) -> usize {
+        let pages = self.pages.lock().expect("page counts are never poisoned");
+        pages.get(page).copied().unwrap_or(0)
+    }
+
+    /// Every page with subscribers, and how many.
+    pub fn pages(&self) -> Vec<(String, usize)> {
+        let pages = self.pages.lock().expect("page counts are never poisoned");
+        pages.iter().map(|(page, n)| (page.clone(), *n)).collect()
+    }
+}
+
+/// One subscriber counted on a page.
+struct PageSlot {
+    viewers: Arc<PageViewers>,
+    page: String,
+}
+
+impl Drop for PageSlot {
+    fn drop(&mut self) {
+        let mut pages = self
+            .viewers
+            .pages
+            .lock()
+            .expect("page counts are never poisoned");
+        if let Some(count) = pages.get_mut(&self.page) {
+            *count -= 1;
+            if *count == 0 {
+                pages.remove(&self.page);
+            }
         }
     }
 }
@@ -123,6 +187,8 @@ pub struct Feed {
     live: broadcast::Sender<Arc<LiveEvent>>,
     /// How the project shows pushed names.
     names: NameFormat,
+    /// Live subscribers per page.
+    viewers: Arc<PageViewers>,
     project_subscribers: Arc<AtomicUsize>,
     all_subscribers: Arc<AtomicUsize>,
 }
@@ -155,6 +221,7 @@ impl Feed {
             last_id,
             live,
             names,
+            viewers: Arc::default(),
             project_subscribers: Arc::default(),
             all_subscribers,
         };
@@ -201,9 +268,16 @@ impl Feed {
         }
     }
 
-    /// Subscribes a live client: the replay after `since`, then every new event.
-    pub fn subscribe(&mut self, since: Option<u64>, now_ms: u64) -> Result<Subscription, FeedFull> {
-        let slot = self.take_slot()?;
+    /// Subscribes a live client on `page` (a path, when it said): the replay after `since`,
+    /// then every new event.
+    pub fn subscribe(
+        &mut self,
+        since: Option<u64>,
+        page: Option<String>,
+        now_ms: u64,
+    ) -> Result<Subscription, FeedFull> {
+        let mut slot = self.take_slot()?;
+        slot._page = page.and_then(|page| self.viewers.enter(page));
         Ok(Subscription {
             replay: self.replay(since, now_ms),
             live: self.live.subscribe(),
@@ -237,6 +311,11 @@ impl Feed {
         self.last_id
     }
 
+    /// Live subscribers per page, shared with whoever wants to read them.
+    pub fn page_viewers(&self) -> Arc<PageViewers> {
+        self.viewers.clone()
+    }
+
     /// Live subscribers of this project right now.
     pub fn subscribers(&self) -> usize {
         self.project_subscribers.load(Ordering::Relaxed)
@@ -252,7 +331,10 @@ impl Feed {
             caps.per_project.load(Ordering::Relaxed),
             caps.all.load(Ordering::Relaxed),
         ];
-        let slot = SubscriberSlot { counters };
+        let slot = SubscriberSlot {
+            counters,
+            _page: None,
+        };
         // Count first, then check, so racing projects can never overshoot the shared cap; the
         // slot's drop undoes the count when the check fails.
         let mut full = false;

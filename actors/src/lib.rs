@@ -53,6 +53,7 @@ pub use session::{ChatEngine, ChatStart, Models};
 pub use social_proof::{InvalidEvent, PushFields, SocialProofEvent};
 pub use store::{PgStore, SledStore, Storage, Store, StoreError};
 pub use widget::{
-    InvalidSetting, MobilePosition, NameFormat, PageRules, PopupPosition, PopupTemplates,
-    PopupTypes, Position, SocialProofDisplay, Theme, Utm, WidgetSettings,
+    InvalidSetting, LiveViewers, MobilePosition, NameFormat, PageRules, PopupPosition,
+    PopupTemplates, PopupTypes, Position, SocialProofDisplay, Summaries, Theme, Utm,
+    WidgetSettings,
 };

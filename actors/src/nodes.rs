@@ -100,6 +100,24 @@ pub trait FanOut: Send + Sync + 'static {
     /// watchers that miss it read the store when they reconnect.
     fn announce_activity(&self, activity: &Activity);
 
+    /// Tells the other nodes how many of this node's live visitors of `slug` are on each page
+    /// (`pages`), and that none are on `left` any more. Best effort, repeated while visitors
+    /// stay: what is not repeated within `fresh_for` no longer counts.
+    async fn share_viewers(
+        &self,
+        _slug: &str,
+        _pages: &[(String, usize)],
+        _left: &[String],
+        _fresh_for: Duration,
+    ) -> Result<(), NodeError> {
+        Ok(())
+    }
+
+    /// Live visitors of `slug` on `page` on the other nodes, as they last shared them.
+    async fn other_viewers(&self, _slug: &str, _page: &str) -> Result<usize, NodeError> {
+        Ok(0)
+    }
+
     /// Whether announcements are being heard right now, for health reports.
     fn connected(&self) -> bool {
         true

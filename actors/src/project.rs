@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{ErrorKind, Failure};
-use crate::feed::{Feed, FeedFull, FeedSettings, Replay, Subscription};
+use crate::feed::{Feed, FeedFull, FeedSettings, PageViewers, Replay, Subscription};
 use crate::integrations::Integrations;
 use crate::integrations::{Integration, Platform};
 use crate::knowledge::{Document, KnowledgeIndex};
@@ -177,6 +177,9 @@ pub enum DocumentEdit {
     Reindex,
 }
 
+/// How many checks apart a node shares its live visitors per page with the other nodes.
+pub const VIEWERS_SHARED_EVERY: u32 = 5;
+
 /// Reports remembered per project and node for counting each once; past it they are all
 /// forgotten (a visit's repeat after that counts again).
 pub const POPUP_REPORTS_REMEMBERED: usize = 100_000;
@@ -209,6 +212,8 @@ pub struct ProjectSnapshot {
     pub widget: WidgetSettings,
     pub assistant: AssistantSettings,
     pub integrations: Integrations,
+    /// This node's live visitors per page.
+    pub viewers: Arc<PageViewers>,
     /// BM25 index of the project's documents, rebuilt whenever they change.
     pub knowledge: Arc<KnowledgeIndex>,
 }
@@ -236,7 +241,12 @@ pub enum ProjectMessage {
     /// Replace the knowledge base and reply once it is durable and searchable.
     SetDocuments(Vec<Document>, RpcReplyPort<Result<(), ProjectError>>),
     /// Subscribe a live visitor: the events after the id, then every new one.
-    Subscribe(Option<u64>, RpcReplyPort<Result<Subscription, FeedFull>>),
+    /// Subscribe a live visitor (after `since`, on a page) to the project's events.
+    Subscribe(
+        Option<u64>,
+        Option<String>,
+        RpcReplyPort<Result<Subscription, FeedFull>>,
+    ),
     /// How many live visitors are subscribed right now.
     Subscribers(RpcReplyPort<usize>),
     /// The events after the id, for polling.
@@ -295,6 +305,10 @@ pub struct ProjectState {
     uncounted: std::collections::BTreeMap<u64, u64>,
     /// Popups visitors reported shown or clicked, not written to the store yet, by hour.
     uncounted_popups: std::collections::BTreeMap<u64, PopupCounts>,
+    /// Pages this node last told the other nodes it had live visitors on.
+    viewers_shared: Vec<String>,
+    /// Checks since then.
+    checks_since_shared: u32,
     /// Reports already counted — (visit, event id, action) — so a visit counts each popup once
     /// per action on this node; forgotten all at once past [`POPUP_REPORTS_REMEMBERED`].
     popup_reports: std::collections::HashSet<(u64, u64, PopupAction)>,
@@ -348,6 +362,8 @@ impl Actor for Project {
             revision_unsaved: false,
             uncounted: Default::default(),
             uncounted_popups: Default::default(),
+            viewers_shared: Vec::new(),
+            checks_since_shared: 0,
             popup_reports: Default::default(),
             counting_failed: false,
             counts_pruned_hour: 0,
@@ -394,9 +410,9 @@ impl Actor for Project {
                 let result = state.set_documents(documents).await;
                 let _ = reply.send(result);
             }
-            ProjectMessage::Subscribe(since, reply) => {
+            ProjectMessage::Subscribe(since, page, reply) => {
                 state.catch_up_with(since).await;
-                let _ = reply.send(state.feed.subscribe(since, now_ms()));
+                let _ = reply.send(state.feed.subscribe(since, page, now_ms()));
             }
             ProjectMessage::Subscribers(reply) => {
                 let _ = reply.send(state.feed.subscribers());
@@ -425,6 +441,7 @@ impl Actor for Project {
                 let exists = state.refresh().await;
                 if periodic && exists {
                     state.write_counts().await;
+                    state.share_viewers().await;
                 }
                 if !exists {
                     myself.stop(Some("project deleted on another node".into()));
@@ -526,6 +543,37 @@ impl ProjectState {
         }
         if !self.shared {
             self.write_counts().await;
+        }
+    }
+
+    /// Every [`VIEWERS_SHARED_EVERY`] checks, tells the other nodes how many live visitors this
+    /// node has on each page.
+    async fn share_viewers(&mut self) {
+        self.checks_since_shared += 1;
+        let Some(every) = self.check_interval else {
+            return;
+        };
+        if self.checks_since_shared < VIEWERS_SHARED_EVERY {
+            return;
+        }
+        self.checks_since_shared = 0;
+        let pages = self.feed.page_viewers().pages();
+        let left: Vec<String> = std::mem::take(&mut self.viewers_shared)
+            .into_iter()
+            .filter(|page| !pages.iter().any(|(now, _)| now == page))
+            .collect();
+        self.viewers_shared = pages.iter().map(|(page, _)| page.clone()).collect();
+        if pages.is_empty() && left.is_empty() {
+            return;
+        }
+        // Fresh until three shares are missed.
+        let fresh_for = every * VIEWERS_SHARED_EVERY * 3;
+        let shared = self
+            .fan_out
+            .share_viewers(&self.record.slug, &pages, &left, fresh_for)
+            .await;
+        if let Err(error) = shared {
+            tracing::debug!(project = %self.record.slug, %error, "viewers not shared");
         }
     }
 
@@ -798,6 +846,7 @@ impl ProjectState {
             widget: self.record.widget.clone(),
             assistant: self.record.assistant.clone(),
             integrations: self.record.integrations.clone(),
+            viewers: self.feed.page_viewers(),
             knowledge: self.knowledge.clone(),
         };
         self.board

@@ -93,6 +93,10 @@ pub struct SocialProofDisplay {
     /// Added to each popup's link (`utm_source`…); an empty value is left out, and a parameter
     /// the link already has is kept.
     pub utm: Utm,
+    /// "27 people signed up in the last 24 hours": popups from the project's counts.
+    pub summaries: Summaries,
+    /// "12 people are viewing this page right now": a popup from the live visitors on the page.
+    pub live_viewers: LiveViewers,
     /// Records and dashboards from before `nameFormat` hid names with `anonymize: true`, which
     /// still does: read as `nameFormat: anonymous`, never written.
     #[serde(skip_serializing, rename = "anonymize")]
@@ -198,6 +202,78 @@ pub struct Utm {
 
 pub const UTM_MAX_CHARS: usize = 100;
 
+/// Popups that sum up the project's recent events of a type, shown once per visit each.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Summaries {
+    pub enabled: bool,
+    /// The window counted, in hours (at most 31 days).
+    #[serde(alias = "window_hours")]
+    pub window_hours: u32,
+    /// A type with fewer events in the window gets no summary.
+    #[serde(alias = "min_count")]
+    pub min_count: u64,
+    pub templates: SummaryTemplates,
+}
+
+/// A summary's text per event type, with `{count}` and `{window}` ("24 hours", in the visitor's
+/// language); an empty one shows no summary of that type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", default, deny_unknown_fields)]
+pub struct SummaryTemplates {
+    pub purchased: String,
+    pub subscribed: String,
+    pub signed_up: String,
+    pub added_to_cart: String,
+}
+
+impl Default for Summaries {
+    fn default() -> Self {
+        Summaries {
+            enabled: false,
+            window_hours: 24,
+            min_count: 5,
+            templates: SummaryTemplates {
+                purchased: "{count} people made a purchase in the last {window}".into(),
+                subscribed: "{count} people subscribed in the last {window}".into(),
+                signed_up: "{count} people signed up in the last {window}".into(),
+                added_to_cart: String::new(),
+            },
+        }
+    }
+}
+
+impl Default for SummaryTemplates {
+    fn default() -> Self {
+        Summaries::default().templates
+    }
+}
+
+/// A popup counting the visitors on the visitor's page, when there are enough.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct LiveViewers {
+    pub enabled: bool,
+    /// Fewer visitors on the page (the visitor included) show nothing.
+    #[serde(alias = "min_count")]
+    pub min_count: u32,
+    /// With `{count}`.
+    pub template: String,
+}
+
+impl Default for LiveViewers {
+    fn default() -> Self {
+        LiveViewers {
+            enabled: false,
+            min_count: 3,
+            template: "{count} people are viewing this page right now".into(),
+        }
+    }
+}
+
+/// Longest summary window, in hours: the hourly counts kept.
+pub const SUMMARY_WINDOW_MAX_HOURS: u32 = 31 * 24;
+
 impl Default for Utm {
     fn default() -> Self {
         Utm {
@@ -243,6 +319,8 @@ impl Default for SocialProofDisplay {
             pages: PageRules::default(),
             types: PopupTypes::default(),
             utm: Utm::default(),
+            summaries: Summaries::default(),
+            live_viewers: LiveViewers::default(),
             legacy_anonymize: false,
         }
     }
@@ -301,8 +379,52 @@ impl SocialProofDisplay {
             ("socialProof.templates.custom", &templates.custom),
         ] {
             check_text(field, template, 1, TEMPLATE_MAX_CHARS)?;
-            check_placeholders(field, template)?;
+            check_placeholders(field, template, &PLACEHOLDERS)?;
         }
+        let summaries = &self.summaries;
+        if !(1..=SUMMARY_WINDOW_MAX_HOURS).contains(&summaries.window_hours) {
+            return Err(invalid(
+                "socialProof.summaries.windowHours",
+                format!("between 1 and {SUMMARY_WINDOW_MAX_HOURS}"),
+            ));
+        }
+        if summaries.min_count == 0 {
+            return Err(invalid(
+                "socialProof.summaries.minCount",
+                "at least 1".into(),
+            ));
+        }
+        let summary_templates = &summaries.templates;
+        for (field, template) in [
+            (
+                "socialProof.summaries.templates.purchased",
+                &summary_templates.purchased,
+            ),
+            (
+                "socialProof.summaries.templates.subscribed",
+                &summary_templates.subscribed,
+            ),
+            (
+                "socialProof.summaries.templates.signed_up",
+                &summary_templates.signed_up,
+            ),
+            (
+                "socialProof.summaries.templates.added_to_cart",
+                &summary_templates.added_to_cart,
+            ),
+        ] {
+            check_text(field, template, 0, TEMPLATE_MAX_CHARS)?;
+            check_placeholders(field, template, &["count", "window"])?;
+        }
+        if self.live_viewers.min_count == 0 {
+            return Err(invalid(
+                "socialProof.liveViewers.minCount",
+                "at least 1".into(),
+            ));
+        }
+        let field = "socialProof.liveViewers.template";
+        check_text(field, &self.live_viewers.template, 1, TEMPLATE_MAX_CHARS)?;
+        check_placeholders(field, &self.live_viewers.template, &["count"])?;
         for (field, patterns) in [
             ("socialProof.pages.include", &self.pages.include),
             ("socialProof.pages.exclude", &self.pages.exclude),
@@ -336,8 +458,12 @@ impl SocialProofDisplay {
     }
 }
 
-/// Every `{…}` in a template must be one of the known fields, so a typo never shows raw.
-fn check_placeholders(field: &'static str, template: &str) -> Result<(), InvalidSetting> {
+/// Every `{…}` in a template must be one of `known`, so a typo never shows raw.
+fn check_placeholders(
+    field: &'static str,
+    template: &str,
+    known: &[&str],
+) -> Result<(), InvalidSetting> {
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
@@ -345,12 +471,11 @@ fn check_placeholders(field: &'static str, template: &str) -> Result<(), Invalid
             .find('}')
             .ok_or_else(|| invalid(field, "has a { without a matching }".into()))?;
         let name = &after[..close];
-        if !PLACEHOLDERS.contains(&name) {
+        if !known.contains(&name) {
+            let known: Vec<String> = known.iter().map(|name| format!("{{{name}}}")).collect();
             return Err(invalid(
                 field,
-                format!(
-                    "unknown placeholder {{{name}}}; use {{name}}, {{location}}, {{product}} or {{message}}"
-                ),
+                format!("unknown placeholder {{{name}}}; use {}", known.join(", ")),
             ));
         }
         rest = &after[close + 1..];
@@ -532,7 +657,20 @@ mod tests {
                     "purchased": true, "subscribed": true, "signed_up": true,
                     "added_to_cart": true, "custom": true
                 },
-                "utm": {"source": "helpyap", "medium": "social_proof", "campaign": ""}
+                "utm": {"source": "helpyap", "medium": "social_proof", "campaign": ""},
+                "summaries": {
+                    "enabled": false, "windowHours": 24, "minCount": 5,
+                    "templates": {
+                        "purchased": "{count} people made a purchase in the last {window}",
+                        "subscribed": "{count} people subscribed in the last {window}",
+                        "signed_up": "{count} people signed up in the last {window}",
+                        "added_to_cart": ""
+                    }
+                },
+                "liveViewers": {
+                    "enabled": false, "minCount": 3,
+                    "template": "{count} people are viewing this page right now"
+                }
             })
         );
     }
@@ -563,7 +701,22 @@ mod tests {
 
     #[test]
     fn page_patterns_and_campaign_values_are_checked() {
-        let broken: [(&str, fn(&mut SocialProofDisplay)); 5] = [
+        let broken: [(&str, fn(&mut SocialProofDisplay)); 10] = [
+            ("socialProof.summaries.windowHours", |d| {
+                d.summaries.window_hours = 0
+            }),
+            ("socialProof.summaries.windowHours", |d| {
+                d.summaries.window_hours = SUMMARY_WINDOW_MAX_HOURS + 1
+            }),
+            ("socialProof.summaries.minCount", |d| {
+                d.summaries.min_count = 0
+            }),
+            ("socialProof.summaries.templates.signed_up", |d| {
+                d.summaries.templates.signed_up = "{name} signed up".into()
+            }),
+            ("socialProof.liveViewers.template", |d| {
+                d.live_viewers.template = "{count} on {page}".into()
+            }),
             ("socialProof.pages.include", |d| {
                 d.pages.include = vec!["pricing".into()]
             }),

@@ -29,6 +29,7 @@ pub mod salespop_push;
 pub mod salespop_seen;
 pub mod salespop_stats;
 pub mod salespop_stream;
+pub mod salespop_viewers;
 pub mod salespop_ws;
 pub mod session;
 pub mod session_live;
@@ -37,6 +38,7 @@ pub mod widget_config;
 use std::sync::Arc;
 
 use helpyap_actors::ProjectSnapshot;
+use helpyap_actors::feed::PAGE_MAX_CHARS;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, ORIGIN};
 use hyper::{Request, Uri};
@@ -73,6 +75,24 @@ pub fn project_param(uri: &Uri) -> Result<String, ApiError> {
     query_param(uri, "project")
         .filter(|project| !project.is_empty())
         .ok_or_else(|| ApiError::invalid("project is required"))
+}
+
+/// The page a live visitor is on (`?page=`, the path): `None` when not given; 400 for anything
+/// but a path of at most [`PAGE_MAX_CHARS`] characters.
+pub fn page_param(uri: &Uri) -> Result<Option<String>, ApiError> {
+    let Some(page) = query_param(uri, "page") else {
+        return Ok(None);
+    };
+    let path_like = page.starts_with('/')
+        && page.chars().count() <= PAGE_MAX_CHARS
+        && !page.contains(['?', '#'])
+        && !page.chars().any(char::is_control);
+    if !path_like {
+        return Err(ApiError::invalid(format!(
+            "page must be a path such as /pricing, at most {PAGE_MAX_CHARS} characters"
+        )));
+    }
+    Ok(Some(page))
 }
 
 /// The last event id a live client saw: the SSE `Last-Event-ID` header (sent by browsers when

@@ -29,6 +29,7 @@ use crate::tracker::LiveGuard;
 #[utoipa::path(
     get, path = "/api/widget/salespop/stream", tag = "social proof",
     params(("project" = String, Query, example = "demo", description = "The project's slug"), ("since" = Option<u64>, Query, description = "The last event id seen"),
+        ("page" = Option<String>, Query, description = "The path of the visitor's page, counted for `viewers`"),
         ("Last-Event-ID" = Option<String>, Header, description = "As `since`; browsers send it when they reconnect")),
     responses((status = 200, description = "Server-sent events: the missed events, then each new one as it is pushed; the stream stays open",
         body = crate::openapi::ServerSentEvent, content_type = "text/event-stream"))
@@ -40,8 +41,13 @@ pub async fn get(
 ) -> Result<Response<Body>, ApiError> {
     let project = super::widget_project(state, request).await?;
     let since = super::since_param(request)?;
+    let page = super::page_param(request.uri())?;
     let slot = state.open_stream(client)?;
-    let subscription = state.engine.projects.subscribe(&project, since).await?;
+    let subscription = state
+        .engine
+        .projects
+        .subscribe(&project, since, page)
+        .await?;
     let frames = frames(
         subscription,
         state.live_settings.sse_retry,

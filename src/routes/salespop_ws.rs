@@ -49,6 +49,7 @@ pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 #[utoipa::path(
     get, path = "/api/widget/salespop/ws", tag = "social proof",
     params(("project" = String, Query, example = "demo", description = "The project's slug"), ("since" = Option<u64>, Query, description = "The last event id seen"),
+        ("page" = Option<String>, Query, description = "The path of the visitor's page, counted for `viewers`"),
         ("Upgrade" = String, Header, description = "`websocket`"),
         ("Sec-WebSocket-Key" = String, Header, description = "The WebSocket handshake key"),
         ("Sec-WebSocket-Version" = String, Header, description = "`13`")),
@@ -65,8 +66,13 @@ pub async fn get(
     let key = handshake_key(&request)?;
     let project = super::widget_project(state, &request).await?;
     let since = super::since_param(&request)?;
+    let page = super::page_param(request.uri())?;
     let slot = state.open_stream(client)?;
-    let subscription = state.engine.projects.subscribe(&project, since).await?;
+    let subscription = state
+        .engine
+        .projects
+        .subscribe(&project, since, page)
+        .await?;
     let keep_alive = state.live_settings.keep_alive;
     let guard = state.live.guard();
     let shutdown = state.live.shutting_down();

@@ -157,6 +157,29 @@ async fn popups_are_rich_targeted_and_closable_in_chromium() {
     assert_eq!(popups.popups_shown, 7, "{popups:?}");
 }
 
+/// Summaries from the project's counts and the live viewers of a page, in either mode.
+#[tokio::test]
+async fn summaries_and_live_viewers_show_in_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let server = TestServer::start_with(|config| {
+        config.rate_limits.widget.requests = 1000;
+        let rules = &mut config.projects[0].social_proof;
+        rules.initial_delay = Duration::from_millis(500);
+        rules.display = Duration::from_millis(1500);
+        rules.gap = Duration::from_millis(200);
+        rules.summaries.enabled = true;
+        rules.summaries.min_count = 2;
+        rules.live_viewers.enabled = true;
+        rules.live_viewers.min_count = 2;
+    })
+    .await;
+    let base_url = format!("http://{}", server.addr);
+    let script = root.join("tests/node/summaries_e2e.mjs");
+    let report = run_in_chromium(script, chromium, vec![base_url, DEMO_SECRET.into()]).await;
+    assert_eq!(report["summaries"], true, "{report}");
+}
+
 #[tokio::test]
 async fn the_admin_dashboard_works_in_chromium() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

@@ -101,3 +101,61 @@ async fn popups_seen_and_clicked_are_counted_once_per_visit() {
         .expect(400)
         .await;
 }
+
+#[tokio::test]
+async fn viewers_of_a_page_are_its_open_popup_streams() {
+    let server = TestServer::start().await;
+    let stream = |page: &str| {
+        let url = server.url(&format!(
+            "/api/widget/salespop/stream?project=demo&page={}",
+            percent_encoding::utf8_percent_encode(page, percent_encoding::NON_ALPHANUMERIC)
+        ));
+        async move { client().get(url).send().await.unwrap() }
+    };
+    let viewers = |page: &'static str| {
+        let url = server.url(&format!(
+            "/api/widget/salespop/viewers?project=demo&page={page}"
+        ));
+        async move {
+            let body: Value = client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["viewers"].as_u64().unwrap()
+        }
+    };
+    let pricing = [stream("/pricing").await, stream("/pricing").await];
+    let _home = stream("/").await;
+    assert!(pricing.iter().all(|response| response.status() == 200));
+    assert_eq!(viewers("/pricing").await, 2);
+    assert_eq!(viewers("/").await, 1);
+    assert_eq!(viewers("/blog").await, 0);
+    // A visitor leaves: counted out once the server sees the connection go.
+    drop(pricing);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while viewers("/pricing").await != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "left visitors are not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for bad in ["pricing", "", "/a%3Fb=1", &format!("/{}", "a".repeat(200))] {
+        let url = server.url(&format!(
+            "/api/widget/salespop/viewers?project=demo&page={bad}"
+        ));
+        let message = expect_error(client().get(url).send().await.unwrap(), 400).await;
+        assert!(message.contains("page must be a path"), "{bad}: {message}");
+        let url = server.url(&format!(
+            "/api/widget/salespop/stream?project=demo&page={bad}"
+        ));
+        expect_error(client().get(url).send().await.unwrap(), 400).await;
+    }
+    let missing = client().get(server.url("/api/widget/salespop/viewers?project=demo"));
+    let message = expect_error(missing.send().await.unwrap(), 400).await;
+    assert_eq!(message, "page is required");
+}

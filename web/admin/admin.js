@@ -1074,6 +1074,12 @@
         placeholder: "/pricing\n/blog/*" }),
       exclude: el("textarea", { id: "s-exclude", rows: "2", value: sp.pages.exclude.join("\n"),
         placeholder: "/checkout/*" }),
+      summaries: input("s-summaries", null, { type: "checkbox", checked: sp.summaries.enabled }),
+      summaryHours: number("s-summary-hours", sp.summaries.windowHours, "1", "1"),
+      summaryMin: number("s-summary-min", sp.summaries.minCount, "1", "1"),
+      viewers: input("s-viewers", null, { type: "checkbox", checked: sp.liveViewers.enabled }),
+      viewersMin: number("s-viewers-min", sp.liveViewers.minCount, "1", "1"),
+      viewersTemplate: input("s-viewers-template", sp.liveViewers.template, { maxlength: "200" }),
       utmSource: input("s-utm-source", sp.utm.source, { maxlength: "100" }),
       utmMedium: input("s-utm-medium", sp.utm.medium, { maxlength: "100" }),
       utmCampaign: input("s-utm-campaign", sp.utm.campaign, { maxlength: "100" }),
@@ -1095,6 +1101,8 @@
     })]));
     const templates = Object.fromEntries(Object.entries(sp.templates)
       .map(([type, text]) => [type, input(`t-${type}`, text, { maxlength: "200" })]));
+    const summaryTemplates = Object.fromEntries(Object.entries(sp.summaries.templates)
+      .map(([type, text]) => [type, input(`s-summary-${type}`, text, { maxlength: "200", placeholder: "(none)" })]));
     const shownTypes = Object.fromEntries(Object.entries(sp.types)
       .map(([type, on]) => [type, input(`s-type-${type}`, null, { type: "checkbox", checked: on })]));
     const lines = (text) => text.split("\n").map((s) => s.trim()).filter(Boolean);
@@ -1118,6 +1126,11 @@
         pages: { include: lines(f.include.value), exclude: lines(f.exclude.value) },
         types: Object.fromEntries(Object.entries(shownTypes).map(([type, node]) => [type, node.checked])),
         utm: { source: f.utmSource.value.trim(), medium: f.utmMedium.value.trim(), campaign: f.utmCampaign.value.trim() },
+        summaries: {
+          enabled: f.summaries.checked, windowHours: Number(f.summaryHours.value), minCount: Number(f.summaryMin.value),
+          templates: Object.fromEntries(Object.entries(summaryTemplates).map(([type, node]) => [type, node.value])),
+        },
+        liveViewers: { enabled: f.viewers.checked, minCount: Number(f.viewersMin.value), template: f.viewersTemplate.value },
       },
       allowedOrigins: lines(f.origins.value),
       retentionDays: f.retention.value ? Number(f.retention.value) : null,
@@ -1211,7 +1224,18 @@
         Object.entries(templates).map(([type, node]) => field(`Template: ${type.replace(/_/g, " ")}`, node)),
         el("p", { class: "hint", text: "Placeholders: {name}, {location}, {product}, {message}." }),
         el("div", { class: "two" }, field("Link utm_source", f.utmSource), field("Link utm_medium", f.utmMedium),
-          field("Link utm_campaign", f.utmCampaign, "Added to popup links; empty ones are left out."))),
+          field("Link utm_campaign", f.utmCampaign, "Added to popup links; empty ones are left out.")),
+        el("label", { class: "inline", for: "s-summaries" }, f.summaries,
+          "Show summaries (“27 people signed up in the last 24 hours”), once a visit each"),
+        el("div", { class: "two" }, field("Summaries count the last (hours)", f.summaryHours),
+          field("Only from this many events", f.summaryMin)),
+        Object.entries(summaryTemplates).map(([type, node]) =>
+          field(`Summary: ${type.replace(/_/g, " ")}`, node, type === "purchased"
+            ? "Placeholders: {count}, {window} (“24 hours”, in the visitor's language). Empty: no summary." : undefined)),
+        el("label", { class: "inline", for: "s-viewers" }, f.viewers,
+          "Show how many people are on the page (“12 people are viewing this page right now”)"),
+        el("div", { class: "two" }, field("Only from this many viewers", f.viewersMin),
+          field("Viewers text", f.viewersTemplate, "Placeholder: {count}."))),
       el("fieldset", {}, el("legend", { text: "Privacy and security" }),
         field("Allowed origins", f.origins, "One per line; empty allows any site to embed the widget."),
         field("Erase conversations after (days)", f.retention, "Empty keeps them until deleted.")),

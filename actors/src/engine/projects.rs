@@ -150,14 +150,29 @@ impl Projects {
         &self,
         slug: &str,
         since: Option<u64>,
+        page: Option<String>,
     ) -> Result<Subscription, ProjectError> {
         let actor = self.core.actor(slug).await?;
         call_actor(
             &actor,
-            |reply| ProjectMessage::Subscribe(since, reply),
+            |reply| ProjectMessage::Subscribe(since, page, reply),
             ProjectError::Unavailable,
         )
         .await
+    }
+
+    /// Live visitors of `slug` on `page` now, on every node (this node's alone when the
+    /// others cannot be asked).
+    pub async fn viewers(&self, slug: &str, page: &str) -> Result<usize, ProjectError> {
+        let snapshot = self.core.snapshot(slug).await?;
+        let here = snapshot.viewers.on(page);
+        match self.core.nodes.fan_out.other_viewers(slug, page).await {
+            Ok(elsewhere) => Ok(here + elsewhere),
+            Err(error) => {
+                tracing::warn!(project = %slug, %error, "viewers on other nodes unknown");
+                Ok(here)
+            }
+        }
     }
 
     /// How many live visitors of `slug` are subscribed to its popups right now.

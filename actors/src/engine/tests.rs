@@ -429,7 +429,11 @@ async fn subscribers_get_what_they_missed_then_live_events_also_after_a_restart(
                 .await
                 .unwrap();
         }
-        let mut subscription = engine.projects.subscribe("demo", Some(1)).await.unwrap();
+        let mut subscription = engine
+            .projects
+            .subscribe("demo", Some(1), None)
+            .await
+            .unwrap();
         let replayed: Vec<u64> = subscription.replay.events.iter().map(|e| e.id).collect();
         assert_eq!(replayed, [2]);
         engine
@@ -439,7 +443,7 @@ async fn subscribers_get_what_they_missed_then_live_events_also_after_a_restart(
             .unwrap();
         assert_eq!(subscription.live.recv().await.unwrap().id, 3);
         assert!(matches!(
-            engine.projects.subscribe("nope", None).await,
+            engine.projects.subscribe("nope", None, None).await,
             Err(ProjectError::NotFound)
         ));
         engine.stop(Duration::from_secs(5)).await.unwrap();
@@ -532,7 +536,7 @@ async fn events_pushed_on_one_node_reach_live_visitors_of_another_in_order() {
         .configure("demo", settings("Demo", Some("sp_d")))
         .await
         .unwrap();
-    let mut visitor = b.projects.subscribe("demo", Some(0)).await.unwrap();
+    let mut visitor = b.projects.subscribe("demo", Some(0), None).await.unwrap();
     for name in ["one", "two", "three"] {
         a.projects
             .push("demo", "sp_d", purchase(name))
@@ -554,7 +558,7 @@ async fn events_pushed_on_one_node_reach_live_visitors_of_another_in_order() {
     assert_eq!(next.await.unwrap().unwrap().id, 4);
 
     // Both nodes push. Node a never hears of b's event 5; its own event 6 brings it along.
-    let mut visitor_a = a.projects.subscribe("demo", None).await.unwrap();
+    let mut visitor_a = a.projects.subscribe("demo", None, None).await.unwrap();
     assert_eq!(
         b.projects
             .push("demo", "sp_d", purchase("five"))
@@ -673,14 +677,14 @@ async fn analytics_count_the_days_up_to_now_and_nothing_before() {
     assert!(matches!(missing, Err(ProjectError::NotFound)));
 }
 
-/// Cluster mode's parts together: two engines, each with its own connections to one
-/// PostgreSQL database and one Redis.
-#[tokio::test]
-async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushes() {
+/// Two engines, each with its own connections to one fresh PostgreSQL database and to the
+/// Redis `redis`, checking the store every `check_interval`.
+async fn nodes_on_postgres_and_redis(
+    redis: &crate::testing::Redis,
+    check_interval: Duration,
+) -> Vec<Engine> {
     use crate::nodes::RedisFanOut;
     use crate::store::PgStore;
-    use crate::testing::{Redis, free_port};
-    let redis = Redis::start(free_port());
     let database = crate::store::postgres::tests::fresh_database().await;
     let mut nodes = Vec::new();
     for _ in 0..2 {
@@ -692,17 +696,27 @@ async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushe
         let cluster = postgres.cluster().await.unwrap().id;
         let fan_out = RedisFanOut::connect(&redis.url(), cluster).await;
         let fan_out = Arc::new(fan_out.unwrap());
-        // Checks too rare to matter: what reaches the other node comes through Redis.
-        let nodes_seen = Nodes::cluster(fan_out, postgres.clone(), Duration::from_secs(3600));
+        let nodes_seen = Nodes::cluster(fan_out, postgres.clone(), check_interval);
         nodes.push(start_on(postgres, feed(100), nodes_seen).await);
     }
+    nodes
+}
+
+/// Cluster mode's parts together: two engines, each with its own connections to one
+/// PostgreSQL database and one Redis.
+#[tokio::test]
+async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushes() {
+    use crate::testing::{Redis, free_port};
+    let redis = Redis::start(free_port());
+    // Checks too rare to matter: what reaches the other node comes through Redis.
+    let nodes = nodes_on_postgres_and_redis(&redis, Duration::from_secs(3600)).await;
     let (a, b) = (&nodes[0], &nodes[1]);
     a.projects
         .configure("demo", settings("Demo", Some("sp_d")))
         .await
         .unwrap();
-    let mut at_a = a.projects.subscribe("demo", None).await.unwrap();
-    let mut at_b = b.projects.subscribe("demo", None).await.unwrap();
+    let mut at_a = a.projects.subscribe("demo", None, None).await.unwrap();
+    let mut at_b = b.projects.subscribe("demo", None, None).await.unwrap();
     for (node, name) in [(a, "one"), (b, "two"), (a, "three")] {
         node.projects
             .push("demo", "sp_d", purchase(name))
@@ -831,7 +845,7 @@ async fn a_node_finds_what_no_one_told_it_at_its_next_check() {
     use crate::knowledge::{Document, DocumentFormat};
     let (_dir, store, nodes) = deaf_nodes(Duration::from_millis(50)).await;
     let (a, b) = (&nodes[0], &nodes[1]);
-    let mut visitor = b.projects.subscribe("demo", None).await.unwrap();
+    let mut visitor = b.projects.subscribe("demo", None, None).await.unwrap();
 
     // An event whose announcement was lost (its node died after the commit).
     a.projects
@@ -925,7 +939,55 @@ async fn a_node_behind_replays_from_the_store_rather_than_reset() {
         .push("demo", "sp_d", purchase("four"))
         .await
         .unwrap();
-    let subscribed = b.projects.subscribe("demo", Some(4)).await.unwrap();
+    let subscribed = b.projects.subscribe("demo", Some(4), None).await.unwrap();
     assert!(!subscribed.replay.reset);
     assert!(subscribed.replay.events.is_empty());
+}
+
+/// "12 people are viewing this page": every node's visitors on the page, shared through Redis.
+#[tokio::test]
+async fn viewers_of_a_page_are_counted_across_nodes() {
+    use crate::testing::{Redis, free_port};
+    let redis = Redis::start(free_port());
+    let nodes = nodes_on_postgres_and_redis(&redis, Duration::from_millis(20)).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.projects
+        .configure("demo", settings("Demo", Some("sp_d")))
+        .await
+        .unwrap();
+    let on = |page: &str| Some(page.to_owned());
+    let _at_a = a
+        .projects
+        .subscribe("demo", None, on("/pricing"))
+        .await
+        .unwrap();
+    let at_b: Vec<_> = [on("/pricing"), on("/pricing"), on("/"), None]
+        .into_iter()
+        .map(|page| b.projects.subscribe("demo", None, page))
+        .collect();
+    let mut at_b = futures_util::future::try_join_all(at_b).await.unwrap();
+    let settle = |node: &Engine, page: &'static str, expected: usize| {
+        let projects = node.projects.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let seen = projects.viewers("demo", page).await.unwrap();
+                if seen == expected {
+                    return;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{page}: {seen}, not {expected}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    settle(a, "/pricing", 3).await;
+    settle(b, "/pricing", 3).await;
+    settle(a, "/", 1).await;
+    // Visitors leave: the other node stops counting them.
+    at_b.truncate(1);
+    settle(a, "/pricing", 2).await;
+    settle(a, "/", 0).await;
 }

@@ -84,7 +84,7 @@ fn publishing_slides_the_window_and_old_events_age_out() {
 #[test]
 fn subscribers_get_the_replay_then_every_new_event_once() {
     let mut feed = feed_with(1..=2);
-    let mut subscription = feed.subscribe(Some(1), 10 * MINUTE_MS).unwrap();
+    let mut subscription = feed.subscribe(Some(1), None, 10 * MINUTE_MS).unwrap();
     feed.publish(&event(3, 10 * MINUTE_MS), 10 * MINUTE_MS);
     assert_eq!(ids(&subscription.replay.events), [2]);
     assert_eq!(subscription.live.try_recv().unwrap().id, 3);
@@ -100,7 +100,7 @@ fn subscribers_get_the_replay_then_every_new_event_once() {
 #[test]
 fn a_subscriber_that_falls_behind_lags_without_holding_up_publishing() {
     let mut feed = feed_with(1..=1);
-    let mut slow = feed.subscribe(None, 0).unwrap();
+    let mut slow = feed.subscribe(None, None, 0).unwrap();
     for id in 2..=10 {
         feed.publish(&event(id, 10 * MINUTE_MS), 10 * MINUTE_MS);
     }
@@ -115,15 +115,15 @@ fn caps_count_per_project_and_in_total_and_free_on_drop() {
     let all = Arc::new(AtomicUsize::new(0));
     let mut a = Feed::new(settings(), &[], 0, NameFormat::Full, all.clone(), 0);
     let mut b = Feed::new(settings(), &[], 0, NameFormat::Full, all.clone(), 0);
-    let a1 = a.subscribe(None, 0).unwrap();
-    let _a2 = a.subscribe(None, 0).unwrap();
-    assert!(a.subscribe(None, 0).is_err(), "two per project");
-    let _b1 = b.subscribe(None, 0).unwrap();
-    assert!(b.subscribe(None, 0).is_err(), "three in total");
+    let a1 = a.subscribe(None, None, 0).unwrap();
+    let _a2 = a.subscribe(None, None, 0).unwrap();
+    assert!(a.subscribe(None, None, 0).is_err(), "two per project");
+    let _b1 = b.subscribe(None, None, 0).unwrap();
+    assert!(b.subscribe(None, None, 0).is_err(), "three in total");
     assert_eq!(all.load(Ordering::Relaxed), 3);
     drop(a1);
     assert_eq!(a.subscribers(), 1);
-    assert!(b.subscribe(None, 0).is_ok());
+    assert!(b.subscribe(None, None, 0).is_ok());
 }
 
 #[test]
@@ -131,13 +131,15 @@ fn changed_caps_apply_to_the_next_subscription_and_keep_the_open_ones() {
     let settings = settings();
     let caps = settings.subscriber_caps.clone();
     let mut feed = Feed::new(settings, &[], 0, NameFormat::Full, Arc::default(), 0);
-    let held: Vec<_> = (0..2).map(|_| feed.subscribe(None, 0).unwrap()).collect();
-    assert!(feed.subscribe(None, 0).is_err());
+    let held: Vec<_> = (0..2)
+        .map(|_| feed.subscribe(None, None, 0).unwrap())
+        .collect();
+    assert!(feed.subscribe(None, None, 0).is_err());
     caps.set(3, 3);
-    let third = feed.subscribe(None, 0).unwrap();
+    let third = feed.subscribe(None, None, 0).unwrap();
     caps.set(1, 3);
     assert!(
-        feed.subscribe(None, 0).is_err(),
+        feed.subscribe(None, None, 0).is_err(),
         "lowered below what is open"
     );
     assert_eq!(feed.subscribers(), 3, "the open ones stay");
@@ -210,4 +212,53 @@ fn a_new_name_format_applies_to_the_replay_window_too() {
     feed.publish(&SocialProofEvent { id: 2, ..named }, MINUTE_MS);
     let replay = feed.replay(Some(1), MINUTE_MS);
     assert!(!String::from_utf8_lossy(&replay.events[0].json).contains("Sarah"));
+}
+
+#[test]
+fn subscribers_are_counted_per_page_until_they_go() {
+    let mut settings = settings();
+    settings.subscriber_caps = SubscriberCaps::new(10, 10);
+    let mut feed = Feed::new(settings, &[], 0, NameFormat::Full, Arc::default(), 0);
+    let viewers = feed.page_viewers();
+    let pricing = |feed: &mut Feed| feed.subscribe(None, Some("/pricing".into()), 0).unwrap();
+    let (a, b) = (pricing(&mut feed), pricing(&mut feed));
+    let _home = feed.subscribe(None, Some("/".into()), 0).unwrap();
+    let _nowhere = feed.subscribe(None, None, 0).unwrap();
+    assert_eq!(
+        (viewers.on("/pricing"), viewers.on("/"), viewers.on("/blog")),
+        (2, 1, 0)
+    );
+    drop(a);
+    assert_eq!(viewers.on("/pricing"), 1);
+    drop(b);
+    assert_eq!(viewers.on("/pricing"), 0);
+    assert_eq!(
+        viewers.pages(),
+        [("/".to_owned(), 1)],
+        "a page nobody is on is forgotten"
+    );
+}
+
+#[test]
+fn pages_counted_are_bounded() {
+    let mut settings = settings();
+    settings.subscriber_caps = SubscriberCaps::new(PAGES_COUNTED + 10, PAGES_COUNTED + 10);
+    let mut feed = Feed::new(settings, &[], 0, NameFormat::Full, Arc::default(), 0);
+    let held: Vec<_> = (0..=PAGES_COUNTED)
+        .map(|n| feed.subscribe(None, Some(format!("/p/{n}")), 0).unwrap())
+        .collect();
+    let viewers = feed.page_viewers();
+    assert_eq!(viewers.pages().len(), PAGES_COUNTED);
+    assert_eq!(
+        viewers.on(&format!("/p/{PAGES_COUNTED}")),
+        0,
+        "past the bound: not counted"
+    );
+    assert_eq!(
+        feed.subscribers(),
+        PAGES_COUNTED + 1,
+        "but subscribed all the same"
+    );
+    drop(held);
+    assert!(viewers.pages().is_empty());
 }

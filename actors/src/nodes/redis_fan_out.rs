@@ -8,6 +8,10 @@
 //! Announcing never waits on Redis: announcements queue for one publishing task.
 //! A dropped subscription is opened again with a short back-off. Changes to a project's
 //! settings or knowledge base are announced on the same channel, without the data.
+//!
+//! Live visitors per page ("12 people are viewing this page") are shared through one hash per
+//! project and page: each node's field holds its count and when it stops counting, refreshed
+//! while it has visitors there; readers add up the fresh fields of the other nodes.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -69,6 +73,9 @@ impl From<redis::RedisError> for NodeError {
 
 pub struct RedisFanOut {
     node: Uuid,
+    cluster: Uuid,
+    /// For the viewer counts (announcements have their own, in the publishing task).
+    connection: ConnectionManager,
     /// Announcements on their way to Redis: an announcing actor never waits on Redis.
     outbox: mpsc::Sender<Vec<u8>>,
     arrivals: Mutex<Option<mpsc::UnboundedReceiver<Arrival>>>,
@@ -97,7 +104,7 @@ impl RedisFanOut {
         let config = connection_config(CONNECT_TIMEOUT);
         let connection = ConnectionManager::new_with_config(client.clone(), config).await?;
         let (outbox, queued) = mpsc::channel(OUTBOX);
-        let publisher = tokio::spawn(publish(connection, channel.clone(), queued));
+        let publisher = tokio::spawn(publish(connection.clone(), channel.clone(), queued));
         let node = Uuid::new_v4();
         let (arrivals, inbox) = mpsc::unbounded_channel();
         // The first subscription is made here, so an event announced once `connect` returns
@@ -114,6 +121,8 @@ impl RedisFanOut {
         let listener = tokio::spawn(listen(listening, pubsub));
         Ok(RedisFanOut {
             node,
+            cluster,
+            connection,
             outbox,
             arrivals: Mutex::new(Some(inbox)),
             subscribed,
@@ -131,6 +140,11 @@ impl RedisFanOut {
             event: event.cloned(),
             activity: None,
         })
+    }
+
+    /// The hash of `slug`'s live visitors on `page`: one field per node.
+    fn viewers_key(&self, slug: &str, page: &str) -> String {
+        format!("helpyap:{}:viewers:{slug}:{page}", self.cluster)
     }
 
     fn queue_announcement(&self, announcement: Announcement) -> Result<(), NodeError> {
@@ -262,6 +276,46 @@ impl FanOut for RedisFanOut {
         if let Err(error) = self.queue_announcement(announcement) {
             tracing::debug!(%error, "conversation news not announced to the other nodes");
         }
+    }
+
+    async fn share_viewers(
+        &self,
+        slug: &str,
+        pages: &[(String, usize)],
+        left: &[String],
+        fresh_for: Duration,
+    ) -> Result<(), NodeError> {
+        let until = crate::time::now_ms() + fresh_for.as_millis() as u64;
+        let node = self.node.to_string();
+        let mut pipe = redis::pipe();
+        for (page, count) in pages {
+            let key = self.viewers_key(slug, page);
+            pipe.hset(&key, &node, format!("{count} {until}")).ignore();
+            pipe.pexpire(&key, fresh_for.as_millis() as i64).ignore();
+        }
+        for page in left {
+            pipe.hdel(self.viewers_key(slug, page), &node).ignore();
+        }
+        let mut connection = self.connection.clone();
+        pipe.query_async::<()>(&mut connection).await?;
+        Ok(())
+    }
+
+    async fn other_viewers(&self, slug: &str, page: &str) -> Result<usize, NodeError> {
+        let mut connection = self.connection.clone();
+        let fields: Vec<(String, String)> =
+            connection.hgetall(self.viewers_key(slug, page)).await?;
+        let now = crate::time::now_ms();
+        let node = self.node.to_string();
+        Ok(fields
+            .iter()
+            .filter(|(field, _)| *field != node)
+            .filter_map(|(_, value)| {
+                let (count, until) = value.split_once(' ')?;
+                let fresh = until.parse::<u64>().ok()? > now;
+                fresh.then(|| count.parse::<usize>().ok()).flatten()
+            })
+            .sum())
     }
 
     fn connected(&self) -> bool {

@@ -104,3 +104,56 @@ async fn nodes_hear_each_others_events_not_their_own_and_again_after_redis_resta
     assert!(b.connected(), "reported subscribed again");
     drop(redis);
 }
+
+#[tokio::test]
+async fn viewers_are_added_up_across_nodes_while_fresh() {
+    let port = free_port();
+    let redis = Redis::start(port);
+    let cluster = Uuid::new_v4();
+    let a = RedisFanOut::connect(&redis.url(), cluster).await.unwrap();
+    let b = RedisFanOut::connect(&redis.url(), cluster).await.unwrap();
+    let stranger = RedisFanOut::connect(&redis.url(), Uuid::new_v4())
+        .await
+        .unwrap();
+    let minute = Duration::from_secs(60);
+    let pages = |list: &[(&str, usize)]| -> Vec<(String, usize)> {
+        list.iter()
+            .map(|(page, n)| (page.to_string(), *n))
+            .collect()
+    };
+    a.share_viewers("demo", &pages(&[("/pricing", 3), ("/", 1)]), &[], minute)
+        .await
+        .unwrap();
+    b.share_viewers("demo", &pages(&[("/pricing", 2)]), &[], minute)
+        .await
+        .unwrap();
+    // Each node adds the others' to its own (which it counts itself).
+    assert_eq!(a.other_viewers("demo", "/pricing").await.unwrap(), 2);
+    assert_eq!(b.other_viewers("demo", "/pricing").await.unwrap(), 3);
+    assert_eq!(b.other_viewers("demo", "/").await.unwrap(), 1);
+    assert_eq!(
+        b.other_viewers("shop", "/pricing").await.unwrap(),
+        0,
+        "per project"
+    );
+    assert_eq!(
+        stranger.other_viewers("demo", "/pricing").await.unwrap(),
+        0,
+        "per cluster"
+    );
+    // A node's visitors leave a page; a node that stops sharing stops counting.
+    a.share_viewers("demo", &pages(&[("/pricing", 4)]), &["/".into()], minute)
+        .await
+        .unwrap();
+    assert_eq!(b.other_viewers("demo", "/").await.unwrap(), 0);
+    assert_eq!(b.other_viewers("demo", "/pricing").await.unwrap(), 4);
+    let brief = Duration::from_millis(50);
+    a.share_viewers("demo", &pages(&[("/pricing", 4)]), &[], brief)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.other_viewers("demo", "/pricing").await.unwrap() != 0 {
+        assert!(Instant::now() < deadline, "a stale count stops counting");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
