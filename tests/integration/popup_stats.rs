@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{DEMO_SECRET, TestServer, client, expect_error, push};
+use crate::support::{DEMO_SECRET, TestServer, client, expect_error, get_json, push};
 
 async fn beacon(server: &TestServer, project: &str, body: Value) -> reqwest::Response {
     // As `navigator.sendBeacon` sends a string: text/plain, no preflight.
@@ -113,20 +113,9 @@ async fn viewers_of_a_page_are_its_open_popup_streams() {
         async move { client().get(url).send().await.unwrap() }
     };
     let viewers = |page: &'static str| {
-        let url = server.url(&format!(
-            "/api/widget/salespop/viewers?project=demo&page={page}"
-        ));
-        async move {
-            let body: Value = client()
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            body["viewers"].as_u64().unwrap()
-        }
+        let path = format!("/api/widget/salespop/viewers?project=demo&page={page}");
+        let server = &server;
+        async move { get_json(server, &path).await["viewers"].as_u64().unwrap() }
     };
     let pricing = [stream("/pricing").await, stream("/pricing").await];
     let _home = stream("/").await;

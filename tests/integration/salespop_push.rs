@@ -3,7 +3,8 @@
 use serde_json::json;
 
 use crate::support::{
-    DEMO_SECRET, OTHER_SECRET, TestServer, client, expect_error, push, raw_exchange, stored_events,
+    DEMO_SECRET, OTHER_SECRET, TestServer, client, expect_error, get_json, push, raw_exchange,
+    stored_events,
 };
 
 fn seed_example() -> serde_json::Value {
@@ -204,6 +205,12 @@ async fn huge_bodies_are_413_whether_declared_or_streamed() {
     assert!(response.contains("{\"error\":"), "{response}");
 }
 
+/// Every event kept, as a visitor polling from the start gets them.
+async fn replayed(server: &TestServer) -> Vec<serde_json::Value> {
+    let body = get_json(server, "/api/widget/salespop?project=demo&since=0").await;
+    body["events"].as_array().unwrap().clone()
+}
+
 #[tokio::test]
 async fn links_pictures_and_the_name_format_reach_every_channel() {
     let server = TestServer::start().await;
@@ -215,21 +222,7 @@ async fn links_pictures_and_the_name_format_reach_every_channel() {
     let plain = json!({ "project": "demo", "type": "signed_up", "name": "Lee" });
     assert_eq!(push(&server, DEMO_SECRET, plain).await.status(), 201);
 
-    let poll = |server: &TestServer| {
-        let url = server.url("/api/widget/salespop?project=demo&since=0");
-        async move {
-            let body: serde_json::Value = client()
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            body["events"].as_array().unwrap().clone()
-        }
-    };
-    let events = poll(&server).await;
+    let events = replayed(&server).await;
     assert_eq!(events[0]["url"], "https://shop.example/p/trail-jacket");
     assert_eq!(events[0]["imageUrl"], "https://cdn.example/jacket.png");
     assert_eq!(events[0]["name"], "Sarah Kim");
@@ -245,7 +238,7 @@ async fn links_pictures_and_the_name_format_reach_every_channel() {
         .put("/api/admin/projects/demo", settings.clone())
         .expect(200)
         .await;
-    let events = poll(&server).await;
+    let events = replayed(&server).await;
     assert_eq!(events[0]["name"], "Sarah K.");
     let mut sse = client()
         .get(server.url("/api/widget/salespop/stream?project=demo&since=0"))
@@ -271,7 +264,7 @@ async fn links_pictures_and_the_name_format_reach_every_channel() {
         .put("/api/admin/projects/demo", settings)
         .expect(200)
         .await;
-    let events = poll(&server).await;
+    let events = replayed(&server).await;
     assert!(
         events.iter().all(|event| event["name"].is_null()),
         "{events:?}"

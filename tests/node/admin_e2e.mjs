@@ -103,6 +103,11 @@ try {
     body: JSON.stringify({ project: SLUG, type: "purchased", name: "Sarah K.", location: "Austin, TX", product: "Pro Plan" }),
   });
   assert.equal(push.status, 201, "the new secret works at once");
+  // A visitor's widget reports the popup seen and clicked, as its beacon does.
+  const seen = await fetch(`${baseUrl}/api/widget/salespop/seen?project=${SLUG}`, {
+    method: "POST", body: JSON.stringify({ visit: "admin-e2e-visit", shown: ["1"], clicked: ["1"] }),
+  });
+  assert.equal(seen.status, 204);
 
   // Connect Stripe: its webhook address is shown, the secret only by its last characters.
   await page.getByLabel("Signing secret").first().fill("whsec_dashboard_test_9f3a");
@@ -231,6 +236,9 @@ try {
     nodes.map((n) => [n.querySelector(".label").textContent, n.querySelector(".value").textContent])));
   assert.equal(report.figures.Conversations, "1");
   assert.equal(report.figures["Popups pushed"], "2", "the first push and the webhook's");
+  assert.equal(report.figures["Popups seen"], "1");
+  assert.equal(report.figures["Popup clicks"], "1 (100%)");
+  await page.getByRole("cell", { name: "purchased" }).waitFor();
   assert.equal(report.figures.Unanswered, "1");
   await shot(page, "admin-overview");
 

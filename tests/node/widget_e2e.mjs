@@ -2,6 +2,7 @@
 // server. Usage: node widget_e2e.mjs BASE_URL PUSH_SECRET [SCREENSHOT_DIR]
 // Prints a JSON report of what it saw; exits non-zero with the reason on the first failure.
 import { launchChromium } from "./chromium.mjs";
+import { shopHelpers } from "./shop.mjs";
 import { strict as assert } from "node:assert";
 
 const [baseUrl, pushSecret, screenshots] = process.argv.slice(2);
@@ -9,18 +10,7 @@ const report = {};
 
 const browser = await launchChromium();
 
-async function push(event) {
-  const response = await fetch(`${baseUrl}/api/widget/salespop-push`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Authorization: `Bearer ${pushSecret}` },
-    body: JSON.stringify({ project: "demo", ...event }),
-  });
-  assert.equal(response.status, 201, `push refused: ${await response.text()}`);
-}
-
-async function shot(page, name) {
-  if (screenshots) await page.screenshot({ path: `${screenshots}/${name}.png` });
-}
+const { push, shot } = shopHelpers(browser, baseUrl, pushSecret, screenshots);
 
 /// Fails the run if the page ever executes injected code or renders injected markup.
 async function assertInert(page) {
