@@ -191,6 +191,8 @@ pub struct RateLimitsConfig {
     pub widget: RateLimit,
     /// `POST /api/admin/auth/login` and `/refresh`.
     pub login: RateLimit,
+    /// `POST /api/integrations/…`: Stripe's and Shopify's webhooks.
+    pub integrations: RateLimit,
 }
 
 impl Default for RateLimitsConfig {
@@ -204,6 +206,7 @@ impl Default for RateLimitsConfig {
             push: per_minute(10),
             widget: per_minute(60),
             login: per_minute(10),
+            integrations: per_minute(600),
         }
     }
 }
@@ -830,6 +833,7 @@ impl Config {
             ("push", limits.push),
             ("widget", limits.widget),
             ("login", limits.login),
+            ("integrations", limits.integrations),
         ] {
             if limit.requests == 0 || limit.window < Duration::from_secs(1) {
                 problems.push(format!(
@@ -1104,21 +1108,55 @@ fn auto_locale() -> String {
     helpyap_actors::widget::AUTO_LOCALE.to_owned()
 }
 
+/// The widget settings as a seed's digest reads them. Fields added since seeds were first
+/// digested count only when they differ from their defaults (and the name format, where it can,
+/// as the `anonymize` it replaced), so an upgrade leaves the digest — and the dashboard's
+/// changes to the seed — as they were.
+fn digested_widget(widget: &WidgetSettings) -> serde_json::Value {
+    let mut value = serde_json::to_value(widget).expect("settings serialize");
+    let fields = value.as_object_mut().expect("settings are an object");
+    if widget.locale == helpyap_actors::widget::AUTO_LOCALE {
+        fields.remove("locale");
+    }
+    if widget.strings.is_empty() {
+        fields.remove("strings");
+    }
+    let defaults = serde_json::to_value(SocialProofDisplay::default()).expect("settings serialize");
+    let display = fields
+        .get_mut("socialProof")
+        .and_then(serde_json::Value::as_object_mut)
+        .expect("socialProof is an object");
+    for added in [
+        "position",
+        "mobilePosition",
+        "pages",
+        "types",
+        "utm",
+        "summaries",
+        "liveViewers",
+    ] {
+        if display.get(added) == defaults.get(added) {
+            display.remove(added);
+        }
+    }
+    let anonymize = match widget.social_proof.name_format {
+        NameFormat::Full => Some(false),
+        NameFormat::Anonymous => Some(true),
+        NameFormat::First | NameFormat::FirstInitial => None,
+    };
+    if let Some(anonymize) = anonymize {
+        display.remove("nameFormat");
+        display.insert("anonymize".into(), anonymize.into());
+    }
+    value
+}
+
 /// What identifies one seed of a project: its settings and secret hash, digested, so a restart
 /// with the same config file leaves dashboard changes alone.
 fn seed_digest(settings: &ProjectSettings) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    // Fields added since seeds were first digested count only when set, so an upgrade leaves
-    // the digest — and the dashboard's changes to the seed — as they were.
-    let mut widget = serde_json::to_value(&settings.widget).expect("settings serialize");
-    let fields = widget.as_object_mut().expect("settings are an object");
-    if settings.widget.locale == helpyap_actors::widget::AUTO_LOCALE {
-        fields.remove("locale");
-    }
-    if settings.widget.strings.is_empty() {
-        fields.remove("strings");
-    }
+    let widget = digested_widget(&settings.widget);
     hasher.update(serde_json::to_vec(&widget).expect("settings serialize"));
     hasher.update(settings.allowed_origins.join("\n").as_bytes());
     let secret = settings.push_secret.as_ref();

@@ -28,6 +28,8 @@ pub enum RateClass {
     Widget,
     /// Admin login and token refresh.
     Login,
+    /// Stripe's and Shopify's webhooks (a few addresses send every shop's).
+    Integrations,
 }
 
 impl RateClass {
@@ -38,6 +40,7 @@ impl RateClass {
             RateClass::Push => "push",
             RateClass::Widget => "widget",
             RateClass::Login => "login",
+            RateClass::Integrations => "integrations",
         }
     }
 }
@@ -186,6 +189,7 @@ impl RateLimiter {
             RateClass::Push => limits.push,
             RateClass::Widget => limits.widget,
             RateClass::Login => limits.login,
+            RateClass::Integrations => limits.integrations,
         }
     }
 
@@ -200,6 +204,7 @@ impl RateLimiter {
             RateClass::Push,
             RateClass::Widget,
             RateClass::Login,
+            RateClass::Integrations,
         ]
         .into_iter()
     }
@@ -271,6 +276,7 @@ mod tests {
             push: limit,
             widget: limit,
             login: limit,
+            integrations: limit,
         }
     }
 

@@ -384,9 +384,10 @@ impl OpenRoute {
             Open::SalespopStats => widget(&[(GET, Public)], Rate::Widget, "salespop_stats"),
             Open::SalespopSeen => widget(&[(POST, Public)], Rate::Widget, "salespop_seen"),
             Open::SalespopViewers => widget(&[(GET, Public)], Rate::Widget, "salespop_viewers"),
-            // Server to server: no CORS; the widget's limit, as a busy shop sends many.
+            // Server to server: no CORS; a class of its own, as a few addresses send every
+            // shop's webhooks.
             Open::Integration { .. } => Spec {
-                rate_class: Some(Rate::Widget),
+                rate_class: Some(Rate::Integrations),
                 ..same_origin(&[(POST, Public)], "integrations")
             },
             Open::Login => Spec {

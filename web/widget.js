@@ -518,7 +518,9 @@ a.card:hover .text { text-decoration: underline; }
     const trim = (text) => (text.length > 1 ? text.replace(/\/+$/, "") : text);
     const glob = (pattern) => new RegExp(`^${trim(pattern).replace(/[.+^${}()|[\]\\]/g, "\\$&")
       .replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
-    const matches = (patterns) => (patterns || []).some((pattern) => glob(pattern).test(trim(path)));
+    let decoded = path;
+    try { decoded = decodeURIComponent(path); } catch { /* not valid percent-encoding: as it is */ }
+    const matches = (patterns) => (patterns || []).some((pattern) => glob(pattern).test(trim(decoded)));
     return (!pages?.include?.length || matches(pages.include)) && !matches(pages?.exclude);
   }
 
@@ -1603,7 +1605,8 @@ a.card:hover .text { text-decoration: underline; }
     const shownKey = key("popupsShown");
     let shown = Number(sessionGet(shownKey) || 0);
     let since = Number(load("since") || 0);
-    const queue = [];
+    const queue = []; // events, the newest 20
+    const first = []; // summaries and the viewer count: before events, never dropped for them
     let nextAt = Date.now() + rules.initialDelayMs;
     let timer = null; // cancels the scheduled `showNext`
     let waiting = null; // stops waiting for the tab to be visible
@@ -1629,7 +1632,7 @@ a.card:hover .text { text-decoration: underline; }
     const receiveData = (data) => { try { receive(JSON.parse(data)); } catch { /* not ours */ } };
 
     function schedule() {
-      if (timer || !queue.length || shown >= rules.maxPerVisit) return;
+      if (timer || !(first.length || queue.length) || shown >= rules.maxPerVisit) return;
       timer = popups.timeout(() => { timer = null; showNext(); }, Math.max(0, nextAt - Date.now()));
     }
 
@@ -1638,11 +1641,12 @@ a.card:hover .text { text-decoration: underline; }
         waiting ??= popups.listen(document, "visibilitychange", () => { waiting(); waiting = null; schedule(); });
         return;
       }
-      if (chat.isOpen() || !queue.length || shown >= rules.maxPerVisit) {
+      if (chat.isOpen() || !(first.length || queue.length) || shown >= rules.maxPerVisit) {
         nextAt = Date.now() + rules.gapMs;
         return schedule();
       }
-      const event = queue.shift();
+      const event = first.shift() || queue.shift();
+      event.shown?.(); // a summary or viewer count: once a visit, counted when seen
       shown += 1;
       sessionSet(shownKey, String(shown));
       const popup = card(event);
@@ -1691,7 +1695,7 @@ a.card:hover .text { text-decoration: underline; }
     function popupText(event) {
       let template = rules.templates[event.type] || "{message}";
       const fields = {
-        name: rules.anonymize ? t("someone") : event.name || t("someone"),
+        name: event.name || t("someone"),
         location: event.location, product: event.product, message: event.message,
       };
       if (!fields.location) template = template.replace(/ from \{location\}/g, "");
@@ -1713,7 +1717,9 @@ a.card:hover .text { text-decoration: underline; }
     }
 
     // WebSocket first; SSE when sockets are blocked; polling when both are.
-    const sinceParam = () => ({ since: String(since), page: location.pathname.slice(0, 200) });
+    // The page is told only when the project counts its viewers.
+    const sinceParam = () => (rules.liveViewers?.enabled
+      ? { since: String(since), page: location.pathname.slice(0, 200) } : { since: String(since) });
     function viaWebSocket(attempt = 0) {
       let opened = false;
       const url = api("/api/widget/salespop/ws", sinceParam()).replace(/^http/, "ws");
@@ -1775,13 +1781,16 @@ a.card:hover .text { text-decoration: underline; }
         stats = await http("GET", "/api/widget/salespop/stats", { params: { window: `${windowHours}h` }, signal: popups.signal });
       } catch { return; }
       const shownKey = key("summariesShown");
-      const done = new Set((sessionGet(shownKey) || "").split(",").filter(Boolean));
+      const done = () => new Set((sessionGet(shownKey) || "").split(",").filter(Boolean));
       const found = Object.entries(templates || {})
-        .filter(([type, template]) => template && !done.has(type) && stats.counts[type] >= minCount)
-        .map(([type, template]) => ({ type, text: fill(template, stats.counts[type], windowHours) }));
+        .filter(([type, template]) => template && rules.types?.[type] !== false && !done().has(type)
+          && stats.counts[type] >= minCount)
+        .map(([type, template]) => ({
+          type, text: fill(template, stats.counts[type], windowHours),
+          shown: () => sessionSet(shownKey, [...done(), type].join(",")),
+        }));
       if (!found.length) return;
-      sessionSet(shownKey, [...done, ...found.map((item) => item.type)].join(","));
-      queue.unshift(...found);
+      first.push(...found);
       schedule();
     }
 
@@ -1796,8 +1805,7 @@ a.card:hover .text { text-decoration: underline; }
         answer = await http("GET", "/api/widget/salespop/viewers", { params: { page }, signal: popups.signal });
       } catch { return; }
       if (!(answer.viewers >= minCount)) return;
-      sessionSet(shownKey, "1");
-      queue.unshift({ type: "viewers", text: fill(template, answer.viewers) });
+      first.unshift({ type: "viewers", text: fill(template, answer.viewers), shown: () => sessionSet(shownKey, "1") });
       schedule();
     }
 

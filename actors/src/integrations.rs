@@ -5,8 +5,9 @@
 //! `X-Shopify-Hmac-Sha256`, the base64 HMAC-SHA256 of the body) and reading their payloads: a
 //! completed Stripe Checkout, a new Stripe subscription and a Shopify order become purchased or
 //! subscribed events with the buyer's first name and last initial, city and region, and product.
-//! Every event carries its platform's event id as its `source`, so a replayed webhook is stored
-//! once. It never stores, delivers or logs anything: the project actor stores, the edge answers.
+//! Every event carries what it reports as its `source` (a Checkout session, a subscription, an
+//! order, from the signed body), so a retried or replayed webhook — or a second event about the
+//! same purchase — is stored once. It never stores, delivers or logs anything: the project actor stores, the edge answers.
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
@@ -182,7 +183,7 @@ pub fn verify_shopify(
 /// What a verified webhook means for the project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Capture {
-    /// An event to store (once: its `source` is the platform's event id).
+    /// An event to store (once per `source`).
     Event(NewEvent),
     /// A webhook of a kind that is not social proof; the reason says which.
     Ignored(String),
@@ -192,20 +193,44 @@ pub enum Capture {
 #[error("{0}")]
 pub struct BadPayload(pub String);
 
-/// A Stripe event: `checkout.session.completed` (purchased, or subscribed for a subscription
-/// checkout) and `customer.subscription.created` (subscribed). Stripe does not send a Checkout's
-/// line items with it: the product is the session's `metadata.product`, when the owner set one.
+/// A Stripe event: a paid Checkout (`checkout.session.completed`, or
+/// `checkout.session.async_payment_succeeded` when the payment method settles later) is a
+/// purchase, or a subscription for a subscription Checkout; `customer.subscription.created` is a
+/// subscription. Each counts once per session or subscription, whichever of its events comes
+/// first (a subscription Checkout sends both kinds). Stripe does not send a Checkout's line
+/// items with it: the product is the session's `metadata.product`, when the owner set one.
 pub fn stripe_capture(body: &[u8]) -> Result<Capture, BadPayload> {
     let event: Value = parse(body)?;
-    let id = text(&event["id"]).ok_or_else(|| BadPayload("the event has no id".into()))?;
+    text(&event["id"]).ok_or_else(|| BadPayload("the event has no id".into()))?;
     let kind = text(&event["type"]).unwrap_or_default();
     let object = &event["data"]["object"];
-    let source = Some(format!("stripe:{id}"));
+    let object_id = |prefix: &str, id: Option<&str>| -> Result<Option<String>, BadPayload> {
+        let id = id.ok_or_else(|| BadPayload(format!("the {kind} event has no object id")))?;
+        Ok(Some(source_id(&format!("stripe:{prefix}"), id)?))
+    };
     let event = match kind {
-        "checkout.session.completed" => {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             let customer = &object["customer_details"];
             let address = &customer["address"];
-            let subscription = text(&object["mode"]) == Some("subscription");
+            let mode = text(&object["mode"]).unwrap_or("payment");
+            let subscription = mode == "subscription";
+            if mode == "setup" {
+                return Ok(Capture::Ignored("a setup Checkout buys nothing".into()));
+            }
+            if !subscription && text(&object["payment_status"]) != Some("paid") {
+                return Ok(Capture::Ignored(
+                    "not paid yet: counted when checkout.session.async_payment_succeeded comes"
+                        .into(),
+                ));
+            }
+            let source = if subscription {
+                object_id(
+                    "sub:",
+                    text(&object["subscription"]).or(text(&object["id"])),
+                )?
+            } else {
+                object_id("cs:", text(&object["id"]))?
+            };
             NewEvent {
                 kind: if subscription {
                     EventKind::Subscribed
@@ -227,6 +252,7 @@ pub fn stripe_capture(body: &[u8]) -> Result<Capture, BadPayload> {
             }
         }
         "customer.subscription.created" => {
+            let source = object_id("sub:", text(&object["id"]))?;
             let price = &object["items"]["data"][0]["price"];
             let product = text(&object["metadata"]["product"])
                 .or_else(|| text(&price["nickname"]))
@@ -267,10 +293,13 @@ pub fn shopify_capture(
         )));
     }
     let order: Value = parse(body)?;
-    let id = webhook_id
-        .map(str::to_owned)
-        .or_else(|| order["id"].as_u64().map(|id| format!("order-{id}")))
-        .ok_or_else(|| BadPayload("missing X-Shopify-Webhook-Id header".into()))?;
+    // The signed order id first: a replayed body is the same order, whatever headers come with
+    // it (the webhook id is not signed).
+    let source = match (order["id"].as_u64(), webhook_id) {
+        (Some(order), _) => format!("shopify:order:{order}"),
+        (None, Some(webhook)) => source_id("shopify:webhook:", webhook)?,
+        (None, None) => return Err(BadPayload("the order has no id".into())),
+    };
     let customer = &order["customer"];
     let address = if order["shipping_address"].is_object() {
         &order["shipping_address"]
@@ -305,8 +334,19 @@ pub fn shopify_capture(
         message: None,
         url: None,
         image_url: None,
-        source: Some(format!("shopify:{id}")),
+        source: Some(source),
     }))
+}
+
+/// Longest platform id kept as a source.
+const SOURCE_ID_MAX: usize = 255;
+
+/// `prefix` and `id`, when `id` is a platform's id: printable ASCII, at most [`SOURCE_ID_MAX`].
+fn source_id(prefix: &str, id: &str) -> Result<String, BadPayload> {
+    if id.is_empty() || id.len() > SOURCE_ID_MAX || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(BadPayload(format!("{id:?} is not an id")));
+    }
+    Ok(format!("{prefix}{id}"))
 }
 
 fn parse(body: &[u8]) -> Result<Value, BadPayload> {

@@ -182,7 +182,7 @@ pub const VIEWERS_SHARED_EVERY: u32 = 5;
 
 /// Reports remembered per project and node for counting each once; past it they are all
 /// forgotten (a visit's repeat after that counts again).
-pub const POPUP_REPORTS_REMEMBERED: usize = 100_000;
+pub const POPUP_REPORTS_REMEMBERED: usize = 20_000;
 
 /// What one visit reports of the popups it was shown and clicked (event ids; at most
 /// [`PopupReport::MAX_IDS`] of each).
@@ -737,8 +737,7 @@ impl ProjectState {
         self.save(record).await
     }
 
-    /// Replaces the push secret alone: the previous one stops working at once on this node,
-    /// and on the others when they hear of it (see "Cluster mode" in ARCHITECTURE.md).
+    /// Connects or disconnects one platform, leaving the rest of the record as it is.
     async fn set_integration(
         &mut self,
         platform: Platform,
@@ -749,6 +748,8 @@ impl ProjectState {
         self.save(record).await
     }
 
+    /// Replaces the push secret alone: the previous one stops working at once on this node,
+    /// and on the others when they hear of it (see "Cluster mode" in ARCHITECTURE.md).
     async fn set_push_secret(&mut self, hash: SecretHash) -> Result<(), ProjectError> {
         let record = ProjectRecord {
             push_secret_hash: Some(hash),

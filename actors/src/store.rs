@@ -46,6 +46,12 @@ pub type Store = Arc<dyn Storage>;
 
 /// Durable state, record by record. Writes are visible to reads at once; they survive a crash
 /// once a later [`Storage::flush`] has returned. Lists come back in the documented order.
+/// Where a store remembers the source of an event (a Stripe session, a Shopify order) among
+/// the periodic claims' keys: `source:SLUG:SOURCE`.
+pub(crate) fn source_key(slug: &str, source: &str) -> String {
+    format!("source:{slug}:{source}")
+}
+
 #[async_trait::async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// Makes every write so far durable. Await it before acknowledging a write.

@@ -218,3 +218,50 @@ fn cluster_urls_and_times_are_checked_and_passwords_never_printed() {
     let printed = format!("{:?}", parse(&cluster("")).unwrap());
     assert!(!printed.contains("pw@"), "{printed}");
 }
+
+/// A seed digested before popups had positions, targeting, summaries and name formats reads the
+/// same after the upgrade: the new fields count only when set, and the name format as the
+/// `anonymize` it replaced. (Otherwise the first start after an upgrade would apply every
+/// seed again, over what owners changed in the dashboard.)
+#[test]
+fn seeds_digest_as_before_popups_grew_new_settings() {
+    let seed = |config: &Config| config.project_seeds().unwrap().remove(0).1;
+    let plain = parse("[[projects]]\nslug = \"shop\"\nname = \"Bot\"\n").unwrap();
+    let digested = digested_widget(&seed(&plain).widget);
+    let keys: Vec<&str> = digested["socialProof"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "anonymize",
+            "displayMs",
+            "enabled",
+            "gapMs",
+            "initialDelayMs",
+            "maxAgeMs",
+            "maxPerVisit",
+            "showOnMobile",
+            "templates"
+        ],
+        "the shape digested before the upgrade"
+    );
+    assert_eq!(digested["socialProof"]["anonymize"], false);
+    let hidden = "[[projects]]\nslug = \"shop\"\nname = \"Bot\"\n[projects.social_proof]\nanonymize = true\n";
+    let digested = digested_widget(&seed(&parse(hidden).unwrap()).widget);
+    assert_eq!(digested["socialProof"]["anonymize"], true);
+    // A new setting, once set, is a new seed.
+    let mut targeted = plain.clone();
+    targeted.projects[0].social_proof.pages.exclude = vec!["/checkout/*".into()];
+    targeted.projects[0].social_proof.name_format = NameFormat::FirstInitial;
+    let digested = digested_widget(&seed(&targeted).widget);
+    assert_eq!(digested["socialProof"]["nameFormat"], "first_initial");
+    assert_eq!(
+        digested["socialProof"]["pages"]["exclude"][0],
+        "/checkout/*"
+    );
+    assert_ne!(seed(&targeted).seed_digest, seed(&plain).seed_digest);
+}

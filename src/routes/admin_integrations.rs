@@ -63,6 +63,7 @@ fn view(
         events: match platform {
             Platform::Stripe => &[
                 "checkout.session.completed",
+                "checkout.session.async_payment_succeeded",
                 "customer.subscription.created",
             ],
             Platform::Shopify => &["orders/create"],

@@ -7,8 +7,9 @@
 //! JSON object (400). Then: an event that is not social proof (a refund…) is 200
 //! `{"received": true, "ignored": "…"}`; a webhook id seen before (a retry, a replay) is 200
 //! `{"received": true, "duplicate": true}` with nothing stored; a new one is 200
-//! `{"received": true, "id": "N"}` once it is durable. Platforms retry anything but a 2xx,
-//! so every answer about the payload itself is a 2xx and only a fault of ours asks for a retry.
+//! `{"received": true, "id": "N"}` once it is durable. Platforms retry anything but a 2xx: a
+//! signed body we cannot read (400) is retried and then given up by the platform, and a fault
+//! of ours (5xx) is retried until it is stored.
 
 use helpyap_actors::integrations::{self, Capture, Platform};
 use helpyap_actors::time::now_ms;

@@ -77,15 +77,14 @@ pub fn project_param(uri: &Uri) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::invalid("project is required"))
 }
 
-/// The page a live visitor is on (`?page=`, the path): `None` when not given; 400 for anything
-/// but a path of at most [`PAGE_MAX_CHARS`] characters.
+/// The page a live visitor is on (`?page=`, the path, decoded): `None` when not given; 400 for
+/// anything but a path of at most [`PAGE_MAX_CHARS`] characters.
 pub fn page_param(uri: &Uri) -> Result<Option<String>, ApiError> {
     let Some(page) = query_param(uri, "page") else {
         return Ok(None);
     };
     let path_like = page.starts_with('/')
         && page.chars().count() <= PAGE_MAX_CHARS
-        && !page.contains(['?', '#'])
         && !page.chars().any(char::is_control);
     if !path_like {
         return Err(ApiError::invalid(format!(

@@ -4,6 +4,7 @@
 //! Answers `{"page": "/pricing", "viewers": 12}`: the visitors whose popup connection (WebSocket
 //! or SSE, which send `page=`) is open on that path, on every node of a cluster (the other
 //! nodes' counts are a few seconds old; this node's when they cannot be asked). Not cached.
+//! 404 unless the project shows them (`socialProof.liveViewers.enabled`).
 
 use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, HeaderValue};
@@ -31,7 +32,14 @@ pub async fn get(
     state: &AppState,
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let project = super::widget_project(state, request).await?;
+    let project = super::project_param(request.uri())?;
+    let snapshot = super::project_for_origin(state, request.headers(), &project).await?;
+    if !snapshot.widget.social_proof.live_viewers.enabled {
+        // How many visitors a site has is the owner's to publish: not without `liveViewers`.
+        return Err(ApiError::not_found(
+            "Live viewer counts are off for this project",
+        ));
+    }
     let page =
         super::page_param(request.uri())?.ok_or_else(|| ApiError::invalid("page is required"))?;
     let viewers = state.engine.projects.viewers(&project, &page).await?;

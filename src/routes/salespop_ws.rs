@@ -66,7 +66,7 @@ pub async fn get(
     let key = handshake_key(&request)?;
     let project = super::widget_project(state, &request).await?;
     let since = super::since_param(&request)?;
-    let page = super::page_param(request.uri())?;
+    let page = super::page_param(request.uri()).unwrap_or_default(); // optional: a bad one is not counted
     let slot = state.open_stream(client)?;
     let subscription = state
         .engine

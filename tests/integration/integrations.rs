@@ -87,7 +87,8 @@ fn checkout(id: &str) -> String {
     json!({
         "id": id, "object": "event", "type": "checkout.session.completed", "livemode": false,
         "data": {"object": {
-            "id": "cs_test_1", "object": "checkout.session", "mode": "payment",
+            "id": format!("cs_{id}"), "object": "checkout.session", "mode": "payment",
+            "payment_status": "paid",
             "customer_details": {"name": "Sarah Jane Kim", "email": "sarah@example.com",
                 "address": {"city": "Austin", "state": "TX", "country": "US", "line1": "1 Main St"}},
             "metadata": {"product": "Pro Plan"}

@@ -104,7 +104,14 @@ async fn popups_seen_and_clicked_are_counted_once_per_visit() {
 
 #[tokio::test]
 async fn viewers_of_a_page_are_its_open_popup_streams() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|config| {
+        config.projects[0].social_proof.live_viewers.enabled = true;
+    })
+    .await;
+    // Another project keeps its visitor counts to itself.
+    let off = client().get(server.url("/api/widget/salespop/viewers?project=other&page=/"));
+    let message = expect_error(off.send().await.unwrap(), 404).await;
+    assert_eq!(message, "Live viewer counts are off for this project");
     let stream = |page: &str| {
         let url = server.url(&format!(
             "/api/widget/salespop/stream?project=demo&page={}",
@@ -133,17 +140,21 @@ async fn viewers_of_a_page_are_its_open_popup_streams() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for bad in ["pricing", "", "/a%3Fb=1", &format!("/{}", "a".repeat(200))] {
+    for bad in ["pricing", "", "/a%0Ab", &format!("/{}", "a".repeat(200))] {
         let url = server.url(&format!(
             "/api/widget/salespop/viewers?project=demo&page={bad}"
         ));
         let message = expect_error(client().get(url).send().await.unwrap(), 400).await;
         assert!(message.contains("page must be a path"), "{bad}: {message}");
+        // A live connection with a page it cannot count is taken all the same, uncounted.
         let url = server.url(&format!(
             "/api/widget/salespop/stream?project=demo&page={bad}"
         ));
-        expect_error(client().get(url).send().await.unwrap(), 400).await;
+        assert_eq!(client().get(url).send().await.unwrap().status(), 200);
     }
+    // A path with an encoded "?" is a page of its own.
+    let _query_like = stream("/search/what?").await;
+    assert_eq!(viewers("/search/what%3F").await, 1);
     let missing = client().get(server.url("/api/widget/salespop/viewers?project=demo"));
     let message = expect_error(missing.send().await.unwrap(), 400).await;
     assert_eq!(message, "page is required");

@@ -105,6 +105,7 @@ fn a_completed_checkout_is_a_purchase_with_only_what_a_popup_shows() {
         "id": "evt_1Q", "object": "event", "type": "checkout.session.completed",
         "data": {"object": {
             "id": "cs_test_a1", "object": "checkout.session", "mode": "payment",
+            "payment_status": "paid",
             "customer_details": {
                 "name": "Sarah Jane Kim", "email": "sarah@example.com",
                 "address": {"city": "Austin", "state": "TX", "country": "US", "line1": "1 Main St"}
@@ -117,20 +118,46 @@ fn a_completed_checkout_is_a_purchase_with_only_what_a_popup_shows() {
     assert_eq!(event.name.as_deref(), Some("Sarah K."));
     assert_eq!(event.location.as_deref(), Some("Austin, TX"));
     assert_eq!(event.product.as_deref(), Some("Trail Jacket"));
-    assert_eq!(event.source.as_deref(), Some("stripe:evt_1Q"));
+    assert_eq!(event.source.as_deref(), Some("stripe:cs:cs_test_a1"));
     let stored = format!("{event:?}");
     assert!(!stored.contains("sarah@example.com") && !stored.contains("Main St"));
 
     // A subscription checkout, abroad, with no name and no product.
     let body = serde_json::json!({
         "id": "evt_2", "type": "checkout.session.completed",
-        "data": {"object": {"mode": "subscription",
+        "data": {"object": {"id": "cs_2", "mode": "subscription", "subscription": "sub_9",
+            "payment_status": "no_payment_required",
             "customer_details": {"name": null, "address": {"city": "Lyon", "state": null, "country": "FR"}}}}
     });
     let event = captured(stripe_capture(body.to_string().as_bytes()).unwrap());
     assert_eq!(event.kind, EventKind::Subscribed);
     assert_eq!((event.name, event.product), (None, None));
     assert_eq!(event.location.as_deref(), Some("Lyon, FR"));
+    assert_eq!(
+        event.source.as_deref(),
+        Some("stripe:sub:sub_9"),
+        "one subscription, one event"
+    );
+
+    // Paid later (a bank transfer): counted when the payment succeeds, once per session.
+    let session = |kind: &str, status: &str| {
+        serde_json::json!({"id": format!("evt_{kind}"), "type": kind, "data": {"object": {
+            "id": "cs_3", "mode": "payment", "payment_status": status}}})
+        .to_string()
+    };
+    let waiting = stripe_capture(session("checkout.session.completed", "unpaid").as_bytes());
+    assert!(matches!(waiting, Ok(Capture::Ignored(_))), "{waiting:?}");
+    let paid = session("checkout.session.async_payment_succeeded", "paid");
+    let event = captured(stripe_capture(paid.as_bytes()).unwrap());
+    assert_eq!(
+        (event.kind, event.source.as_deref()),
+        (EventKind::Purchased, Some("stripe:cs:cs_3"))
+    );
+    let setup = r#"{"id":"evt_s","type":"checkout.session.completed","data":{"object":{"id":"cs_4","mode":"setup"}}}"#;
+    assert!(matches!(
+        stripe_capture(setup.as_bytes()),
+        Ok(Capture::Ignored(_))
+    ));
 }
 
 #[test]
@@ -144,6 +171,7 @@ fn a_new_subscription_names_its_plan() {
     assert_eq!(event.kind, EventKind::Subscribed);
     assert_eq!(event.product.as_deref(), Some("Pro Plan"));
     assert_eq!(event.name, None, "Stripe sends only the customer's id");
+    assert_eq!(event.source.as_deref(), Some("stripe:sub:sub_1"));
 }
 
 #[test]
@@ -180,7 +208,18 @@ fn a_shopify_order_is_a_purchase_of_its_first_item() {
     assert_eq!(event.name.as_deref(), Some("Jon S."));
     assert_eq!(event.location.as_deref(), Some("Ottawa, ON"));
     assert_eq!(event.product.as_deref(), Some("Camp Mug and 2 more"));
-    assert_eq!(event.source.as_deref(), Some("shopify:b54557e4"));
+    assert_eq!(
+        event.source.as_deref(),
+        Some("shopify:order:820982911946154508"),
+        "the signed order id, not the unsigned webhook id"
+    );
+    // Without an order id, the webhook's (bounded).
+    let bare = br#"{"line_items":[]}"#;
+    let event = captured(shopify_capture(Some("orders/create"), Some("w-1"), bare).unwrap());
+    assert_eq!(event.source.as_deref(), Some("shopify:webhook:w-1"));
+    let long = "x".repeat(300);
+    assert!(shopify_capture(Some("orders/create"), Some(&long), bare).is_err());
+    assert!(shopify_capture(Some("orders/create"), None, bare).is_err());
 }
 
 #[test]

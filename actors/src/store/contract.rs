@@ -385,6 +385,18 @@ pub(crate) async fn an_event_from_a_source_is_stored_once(backend: &impl Backend
         store.append_event("a", from("stripe:evt_2"), 15, 100).await,
         Err(StoreError::AlreadyStored)
     ));
+    // Forgotten with the old counts (no platform retries for a month), and with the project.
+    store.forget_counts_before("a", 1).await.unwrap();
+    store
+        .append_event("a", from("stripe:evt_1"), 16, 100)
+        .await
+        .unwrap();
+    store.delete_project(&project("b", None)).await.unwrap();
+    store.put_project(&project("b", None), None).await.unwrap();
+    store
+        .append_event("b", from("stripe:evt_1"), 17, 100)
+        .await
+        .unwrap();
 }
 
 pub(crate) async fn events_are_counted_per_hour_and_type_and_old_hours_dropped(

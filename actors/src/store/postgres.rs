@@ -22,7 +22,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 use super::backup::{BackupError, BackupSummary};
-use super::{ConversationFigures, SessionFilter, SessionPage, Storage, StoreError};
+use super::{ConversationFigures, SessionFilter, SessionPage, Storage, StoreError, source_key};
 use crate::chat::{ConversationStatus, Handoff, LeadContact};
 use crate::nodes::{AnswerLease, AnswerLeases, LeaseHolder, NodeError};
 use crate::records::{
@@ -608,17 +608,16 @@ impl Storage for PgStore {
         let numbered = "jsonb_set(n.event, '{data,id}', to_jsonb((SELECT last_id FROM id)::text))";
         let queued = webhooks::queue(6, 7, "id", numbered);
         let unnumbered = json(&unnumbered);
-        // A source is remembered as a claimed key among the periodic claims' (`claim_period`);
-        // a source seen before leaves `claimed` empty, and with it every write below.
-        let source = event
-            .source
-            .as_ref()
-            .map(|source| format!("source:{slug}:{source}"));
+        // A source is remembered, with when, among the periodic claims' keys (`claim_period`);
+        // a source seen before (or a project gone) leaves `claimed` empty, and with it every
+        // write below.
+        let source = event.source.as_ref().map(|source| source_key(slug, source));
         let rows = self
             .rows(
                 &format!(
                     "WITH claimed AS (
-                     INSERT INTO digests (slug, period) SELECT $8, 1 WHERE $8::text IS NOT NULL
+                     INSERT INTO digests (slug, period) SELECT $8, $7
+                     WHERE $8::text IS NOT NULL AND EXISTS (SELECT 1 FROM projects WHERE slug = $1)
                      ON CONFLICT (slug) DO NOTHING RETURNING 1
                  ), project AS (
                      SELECT slug FROM projects WHERE slug = $1
@@ -725,6 +724,12 @@ impl Storage for PgStore {
         self.execute(
             "DELETE FROM popup_counts WHERE slug = $1 AND hour < $2",
             &[&slug, &before],
+        )
+        .await?;
+        // Sources as old: no platform retries a webhook for that long.
+        self.execute(
+            "DELETE FROM digests WHERE starts_with(slug, $1) AND period < $2",
+            &[&source_key(slug, ""), &signed(before_hour * HOUR_MS)],
         )
         .await?;
         Ok(())
@@ -1515,6 +1520,12 @@ impl Storage for PgStore {
             .execute(
                 "DELETE FROM webhook_log WHERE webhook_id IN (SELECT id FROM webhooks WHERE slug = $1)",
                 &[slug],
+            )
+            .await?;
+        transaction
+            .execute(
+                "DELETE FROM digests WHERE starts_with(slug, $1)",
+                &[&source_key(slug, "")],
             )
             .await?;
         // `event_ids` stays: a project re-created under the slug numbers after it.

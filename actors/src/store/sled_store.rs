@@ -19,7 +19,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use uuid::Uuid;
 
-use super::{SCHEMA_VERSION, Storage, StoreError};
+use super::{SCHEMA_VERSION, Storage, StoreError, source_key};
 use crate::chat::{Handoff, LeadContact};
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
@@ -400,11 +400,8 @@ impl Storage for SledStore {
         // The last id given out is read and moved inside the transaction, so concurrent appends
         // to one project conflict there and sled runs them one after the other.
         let count_key = count_key(slug, created_at_ms / HOUR_MS, event.kind);
-        // A source is remembered as a claimed key among the periodic claims' (`claim_period`).
-        let source_key = event
-            .source
-            .as_ref()
-            .map(|source| format!("source:{slug}:{source}"));
+        // A source is remembered, with when, among the periodic claims' keys.
+        let source_key = event.source.as_ref().map(|source| source_key(slug, source));
         let numbered = |events: &TransactionalTree,
                         counts: &TransactionalTree,
                         floors: &TransactionalTree,
@@ -415,7 +412,7 @@ impl Storage for SledStore {
                         StoreError::AlreadyStored,
                     ));
                 }
-                claims.insert(key.as_bytes(), &1u64.to_be_bytes())?;
+                claims.insert(key.as_bytes(), &created_at_ms.to_be_bytes())?;
             }
             let last = floors
                 .get(slug.as_bytes())?
@@ -523,6 +520,15 @@ impl Storage for SledStore {
             }
             tree.apply_batch(batch)?;
         }
+        // Sources as old: no platform retries a webhook for that long.
+        let mut batch = sled::Batch::default();
+        for entry in self.digests.scan_prefix(source_key(slug, "")) {
+            let (key, stored_at) = entry?;
+            if be_u64(&stored_at) < before_hour * HOUR_MS {
+                batch.remove(key);
+            }
+        }
+        self.digests.apply_batch(batch)?;
         Ok(())
     }
 
@@ -1047,6 +1053,15 @@ impl Storage for SledStore {
             }
             tree.apply_batch(batch)?;
         }
+        let mut sources = sled::Batch::default();
+        for key in self
+            .digests
+            .scan_prefix(source_key(&record.slug, ""))
+            .keys()
+        {
+            sources.remove(key?);
+        }
+        self.digests.apply_batch(sources)?;
         if let Some(hash) = &record.push_secret_hash {
             self.push_secrets.remove(hash.as_bytes())?;
         }
