@@ -83,6 +83,14 @@ try {
   const bubble = await preview.locator("#helpyap-widget .launcher").boundingBox();
   assert.ok(banner.y + banner.height <= bubble.y, "the phone banner sits above the bubble, not over it");
   await shot(page, "admin-settings-popup-phone");
+  // Or at the top of the screen, inside it.
+  await page.getByLabel("On phones", { exact: true }).selectOption("top");
+  await page.waitForFunction(() => document.querySelector("iframe[title='Widget preview']").contentDocument
+    .querySelector("#helpyap-widget").shadowRoot.querySelector(".popup.sample.phone-top"));
+  const top = await preview.locator("#helpyap-widget .popup.sample").boundingBox();
+  const frame = await page.locator("iframe[title='Widget preview']").boundingBox();
+  assert.ok(top.y >= frame.y && top.y - frame.y < frame.height / 8, "the banner at the top of the phone");
+  await page.getByLabel("On phones", { exact: true }).selectOption("bottom");
   await page.getByRole("button", { name: "Chat", exact: true }).click();
   await previewName.waitFor();
   await page.getByRole("button", { name: "Save settings" }).click();
