@@ -1616,7 +1616,6 @@ a.card:hover .text { text-decoration: underline; }
     life.own(() => popups.destroy());
     const beacon = createBeacon(popups);
 
-
     function receive(event) {
       if (event.type === "reset") { since = Number(event.lastId) || 0; save("since", String(since)); return; }
       const id = Number(event.id);
