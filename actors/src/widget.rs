@@ -701,7 +701,8 @@ mod tests {
 
     #[test]
     fn page_patterns_and_campaign_values_are_checked() {
-        let broken: [(&str, fn(&mut SocialProofDisplay)); 10] = [
+        type BreakRule = fn(&mut SocialProofDisplay);
+        let broken: [(&str, BreakRule); 10] = [
             ("socialProof.summaries.windowHours", |d| {
                 d.summaries.window_hours = 0
             }),

@@ -333,7 +333,7 @@ pub(crate) async fn events_replay_in_id_order_and_the_tail_is_pruned(backend: &i
     };
     let stored = store.append_event("a", linked, 11, 10).await.unwrap();
     let read = store.events_after("a", stored.id - 1).await.unwrap();
-    assert_eq!(read, [stored.clone()]);
+    assert_eq!(read, std::slice::from_ref(&stored));
     assert_eq!(
         read[0].image_url.as_deref(),
         Some("https://cdn.example/1.png")
