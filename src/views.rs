@@ -39,6 +39,10 @@ pub struct VisitorMessage<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     author: Option<AuthorView<'a>>,
+    /// The visitor's own thumbs on an answer, when they gave them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    feedback: Option<Feedback>,
 }
 
 /// How a teammate is shown to visitors.
@@ -84,6 +88,7 @@ impl<'a> VisitorMessage<'a> {
                     avatar_url: signature.and_then(|s| s.avatar_url.as_deref()),
                 }
             }),
+            feedback: message.feedback,
         }
     }
 }

@@ -24,8 +24,8 @@
   // English table is the reference: every locale has exactly its keys, and a config's `strings`
   // may override any of them. Keys, in the order of this table:
   //   openChat {name}, openChatUnread {name} {count}, closeChat, chatWith {name}, newChat,
-  //   newChatLabel, conversation, messageLabel, messagePlaceholder, send, talkToHuman,
-  //   team {company}, typing, sources, helpful, notHelpful, retry, unavailable, somethingWrong,
+  //   newChatLabel, newChatConfirm, newChatYes, cancel, conversation, messageLabel,
+  //   messagePlaceholder, send, talkToHuman, team {company}, typing, sources, helpful, notHelpful, retry, unavailable, somethingWrong,
   //   cutOff, leadLabel, leadIntro, leadEmail, leadName, leadMessage, leadSubmit, leadSending,
   //   leadFailed, leadSent {email}, someone, justNow, secondsAgo {count}, minuteAgo {count},
   //   minutesAgo {count}, hourAgo {count}, hoursAgo {count}, dayAgo {count}, daysAgo {count},
@@ -38,6 +38,9 @@
       chatWith: "Chat with {name}", // the panel's label
       newChat: "New chat",
       newChatLabel: "Start a new conversation",
+      newChatConfirm: "Start a new conversation? This one will no longer show here.", // "New chat" asks this first
+      newChatYes: "Start new",
+      cancel: "Cancel",
       conversation: "Conversation", // the message list's label
       messageLabel: "Your message",
       messagePlaceholder: "Type your question…",
@@ -79,6 +82,9 @@
       chatWith: "Chat con {name}",
       newChat: "Nuevo chat",
       newChatLabel: "Empezar una conversación nueva",
+      newChatConfirm: "¿Empezar una conversación nueva? Esta dejará de verse aquí.",
+      newChatYes: "Empezar",
+      cancel: "Cancelar",
       conversation: "Conversación",
       messageLabel: "Tu mensaje",
       messagePlaceholder: "Escribe tu pregunta…",
@@ -120,6 +126,9 @@
       chatWith: "Chat mit {name}",
       newChat: "Neuer Chat",
       newChatLabel: "Neues Gespräch beginnen",
+      newChatConfirm: "Neues Gespräch beginnen? Dieses wird hier nicht mehr angezeigt.",
+      newChatYes: "Neu beginnen",
+      cancel: "Abbrechen",
       conversation: "Gespräch",
       messageLabel: "Ihre Nachricht",
       messagePlaceholder: "Ihre Frage…",
@@ -161,6 +170,9 @@
       chatWith: "Chat avec {name}",
       newChat: "Nouveau chat",
       newChatLabel: "Commencer une nouvelle conversation",
+      newChatConfirm: "Commencer une nouvelle conversation ? Celle-ci ne s’affichera plus ici.",
+      newChatYes: "Recommencer",
+      cancel: "Annuler",
       conversation: "Conversation",
       messageLabel: "Votre message",
       messagePlaceholder: "Posez votre question…",
@@ -202,6 +214,9 @@
       chatWith: "Chat com {name}",
       newChat: "Novo chat",
       newChatLabel: "Começar uma nova conversa",
+      newChatConfirm: "Começar uma nova conversa? Esta deixará de aparecer aqui.",
+      newChatYes: "Começar",
+      cancel: "Cancelar",
       conversation: "Conversa",
       messageLabel: "Sua mensagem",
       messagePlaceholder: "Digite sua pergunta…",
@@ -243,6 +258,9 @@
       chatWith: "Chat con {name}",
       newChat: "Nuova chat",
       newChatLabel: "Inizia una nuova conversazione",
+      newChatConfirm: "Iniziare una nuova conversazione? Questa non sarà più visibile qui.",
+      newChatYes: "Inizia",
+      cancel: "Annulla",
       conversation: "Conversazione",
       messageLabel: "Il tuo messaggio",
       messagePlaceholder: "Scrivi la tua domanda…",
@@ -284,6 +302,9 @@
       chatWith: "Chat met {name}",
       newChat: "Nieuwe chat",
       newChatLabel: "Een nieuw gesprek beginnen",
+      newChatConfirm: "Een nieuw gesprek beginnen? Dit gesprek is hier dan niet meer te zien.",
+      newChatYes: "Opnieuw beginnen",
+      cancel: "Annuleren",
       conversation: "Gesprek",
       messageLabel: "Je bericht",
       messagePlaceholder: "Typ je vraag…",
@@ -429,6 +450,12 @@ form button { border: 0; border-radius: 10px; background: var(--hy-color); color
   cursor: pointer; font-weight: 600; }
 form button:disabled { opacity: .5; cursor: default; }
 button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
+.confirm { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 8px; padding: 8px 12px; background: #fff8e6;
+  border-bottom: 1px solid #f0dca8; font-size: 13px; }
+.confirm[hidden] { display: none; }
+.confirm span { flex: 1 1 100%; }
+.confirm button { border: 1px solid #d5d8e3; background: #fff; border-radius: 8px; padding: 4px 10px; cursor: pointer; }
+.confirm button.yes { background: var(--hy-color); border-color: transparent; color: #fff; }
 .popup { position: fixed; display: flex; align-items: center; gap: 4px; width: max-content; max-width: 340px;
   background: #fff; color: #1f2330; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.2);
   padding: 10px 6px 10px 12px; font-size: 14px; line-height: 1.35; z-index: 2147483645;
@@ -1103,7 +1130,7 @@ a.card:hover .text { text-decoration: underline; }
       el("div", { class: "who" },
         el("div", { class: "name", text: config.name }), el("div", { class: "company", text: config.company || "" })),
       el("button", {
-        type: "button", text: t("newChat"), "aria-label": t("newChatLabel"), onclick: () => newConversation(),
+        type: "button", text: t("newChat"), "aria-label": t("newChatLabel"), onclick: () => confirmNewChat(),
       }),
       el("button", { type: "button", text: "✕", "aria-label": t("closeChat"), onclick: () => toggle(false) }));
     const panel = el("div", {
@@ -1200,12 +1227,14 @@ a.card:hover .text { text-decoration: underline; }
       node.append(list);
     }
 
-    // Thumbs on an answer, sent as the visitor clicks; the latest click counts.
-    function addFeedback(node, messageId) {
+    // Thumbs on an answer (pressed as `given` says, after a reload), sent as the visitor clicks;
+    // the latest click counts.
+    function addFeedback(node, messageId, given = null) {
       if (!messageId) return;
       const row = el("div", { class: "feedback" });
       for (const [rating, label, down] of [["up", t("helpful"), false], ["down", t("notHelpful"), true]]) {
-        const button = el("button", { type: "button", "aria-label": label, "aria-pressed": "false" }, thumb(down));
+        const button = el("button", { type: "button", "aria-label": label, "aria-pressed": String(given === rating) },
+          thumb(down));
         button.addEventListener("click", async () => {
           try {
             await call("POST", "/api/widget/feedback", {
@@ -1219,6 +1248,21 @@ a.card:hover .text { text-decoration: underline; }
         row.append(button);
       }
       node.append(row);
+    }
+
+    // "New chat" asks first, in the panel: the conversation leaves this window for good.
+    const confirmBar = el("div", { class: "confirm", role: "alertdialog", hidden: "" },
+      el("span", { text: t("newChatConfirm") }),
+      el("button", { type: "button", class: "yes", text: t("newChatYes"), onclick: () => {
+        confirmBar.hidden = true;
+        newConversation();
+      } }),
+      el("button", { type: "button", text: t("cancel"), onclick: () => { confirmBar.hidden = true; input.focus(); } }));
+    header.after(confirmBar);
+    function confirmNewChat() {
+      if (!sessionId) return newConversation(); // nothing to lose
+      confirmBar.hidden = false;
+      confirmBar.querySelector("button.yes").focus();
     }
 
     function newConversation() {
@@ -1254,6 +1298,7 @@ a.card:hover .text { text-decoration: underline; }
           showStored(message);
         }
         if (!leadShown) log.append(leadSent(lead));
+        log.scrollTop = log.scrollHeight; // sources and thumbs came after each bubble's scroll
         if (!panel.hidden) markRead();
       } catch (error) {
         forgetIfRefused(error, [401, 403, 404]); // or offline: start fresh
@@ -1281,7 +1326,7 @@ a.card:hover .text { text-decoration: underline; }
       }
       const node = answerBubble(message.content);
       addSources(node, message.sources || []);
-      if (message.status === "complete") addFeedback(node, message.id);
+      if (message.status === "complete") addFeedback(node, message.id, message.feedback);
     }
 
     // ---- The conversation, live: teammates' replies and who answers, pushed by the server.
@@ -1377,7 +1422,7 @@ a.card:hover .text { text-decoration: underline; }
     async function ask(text) {
       busy = true; send.disabled = true;
       quick.replaceChildren();
-      bubble("user", text);
+      question = bubble("user", text);
       const reply = el("div", { class: "msg assistant typing", "aria-label": t("typing") },
         el("span"), el("span"), el("span"));
       log.append(reply);
@@ -1408,8 +1453,16 @@ a.card:hover .text { text-decoration: underline; }
         log.append(failed);
       } finally {
         busy = false; send.disabled = false;
-        log.scrollTop = log.scrollHeight;
+        follow();
       }
+    }
+
+    // Follows an answer as it grows, but never past its question: a long answer is read from
+    // the top, with the question above it.
+    let question = null;
+    function follow() {
+      const top = question?.isConnected ? question.offsetTop - log.offsetTop - 8 : Infinity;
+      log.scrollTop = Math.min(log.scrollHeight, Math.max(0, top));
     }
 
     // The AI SDK UI message stream: SSE lines of JSON frames, ending with [DONE]. The text so far
@@ -1427,7 +1480,7 @@ a.card:hover .text { text-decoration: underline; }
       const draw = () => {
         drawing = false;
         renderMarkdown(body, text);
-        log.scrollTop = log.scrollHeight;
+        follow();
       };
       const frameIn = (frame) => {
         if (frame.type === "start") {

@@ -86,12 +86,28 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
         config.projects[1].knowledge_dir = Some(kb_dir);
     })
     .await;
+    // A curated answer longer than a phone's chat area.
+    let items: Vec<String> = (1..=24)
+        .map(|n| {
+            format!("- Item {n}: a layer, a spare pair of socks, or a snack bar for the trail")
+        })
+        .collect();
+    let long = serde_json::json!({
+        "question": "Which packing list do you recommend for a week in the mountains?",
+        "answer": format!("Our week-long packing list:\n\n{}", items.join("\n")),
+    });
+    let owner = server.owner("faq@example.com").await;
+    owner
+        .post("/api/admin/projects/demo/faq", long)
+        .expect(201)
+        .await;
     let base_url = format!("http://{}", server.addr);
     let report = run_in_chromium(script, chromium, vec![base_url, DEMO_SECRET.into()]).await;
     assert!(
         report["restoredMessages"].as_u64().unwrap() >= 3,
         "{report}"
     );
+    assert_eq!(report["newChatAsks"], true, "{report}");
     assert!(report["sseRequests"].as_u64().unwrap() >= 1, "{report}");
     assert!(report["polls"].as_u64().unwrap() >= 1, "{report}");
     let rated = server

@@ -48,6 +48,13 @@ try {
   await page.getByRole("button", { name: "Create project" }).click();
   await page.getByRole("heading", { name: "Widget settings" }).waitFor();
 
+  // A new project's overview says what to do first.
+  await page.getByRole("link", { name: "Overview" }).click();
+  await page.getByRole("heading", { name: "Getting started: 0 of 4 done" }).waitFor();
+  await shot(page, "admin-getting-started");
+  await page.getByRole("link", { name: "Widget settings" }).click();
+  await page.getByRole("heading", { name: "Widget settings" }).waitFor();
+
   // The live preview follows the form before anything is saved.
   const preview = page.frameLocator("iframe[title='Widget preview']");
   const previewName = preview.locator("#helpyap-widget header .name");
@@ -236,6 +243,7 @@ try {
   // Overview: figures and the four charts with bars in them.
   await page.getByRole("link", { name: "Overview" }).click();
   await page.getByRole("heading", { name: "Top questions" }).waitFor();
+  assert.equal(await page.locator(".checklist").count(), 0, "every first step done: no checklist");
   report.charts = await page.locator(".chart svg").count();
   assert.equal(report.charts, 4);
   report.bars = await page.locator(".chart svg rect").count();
@@ -263,6 +271,22 @@ try {
   await shot(page, "admin-conversation-handoff");
   await page.getByRole("button", { name: "Hand back to the assistant" }).click();
   await page.locator(".handoff", { hasText: "Not assigned." }).waitFor();
+
+  // On a phone every screen fits its width, and "Sign out" stays in reach.
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const screen of ["Overview", "Conversations", "Leads", "Knowledge base", "Widget settings",
+    "Install & push secret", "Team", "Webhooks", "Your profile"]) {
+    await page.getByRole("link", { name: screen, exact: true }).click();
+    await page.locator("nav.side a[aria-current=page]", { hasText: screen }).waitFor();
+    await page.locator("main h1").first().waitFor();
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 390, `${screen} is ${width} px wide on a 390 px phone`);
+    const signOut = await page.getByRole("button", { name: "Sign out" }).boundingBox();
+    assert.ok(signOut && signOut.x >= 0 && signOut.x + signOut.width <= 390, `${screen}: Sign out on screen`);
+    if (screen === "Overview") await shot(page, "admin-overview-phone");
+  }
+  report.phoneWidth = true;
+  await page.setViewportSize({ width: 1280, height: 800 });
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("button", { name: "Sign in" }).waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.getItem("helpyap-admin:refresh")), null);

@@ -66,6 +66,13 @@ try {
   await page.locator("#helpyap-widget .msg.user", { hasText: "Pricing" }).waitFor({ timeout: 5000 });
   await page.locator("#helpyap-widget .msg.assistant .sources a").first().waitFor();
   report.restoredMessages = await page.locator("#helpyap-widget .log .msg").count();
+  // The thumb given stays pressed, and the conversation shows to its very end.
+  assert.equal(await page.locator("#helpyap-widget .feedback button[aria-label='Helpful']").getAttribute("aria-pressed"),
+    "true", "the thumbs-up after a reload");
+  await page.waitForFunction(() => {
+    const log = document.querySelector("#helpyap-widget").shadowRoot.querySelector(".log");
+    return log.scrollTop + log.clientHeight >= log.scrollHeight - 1;
+  }, null, { timeout: 5000 });
 
   // Talk to a human: leave an email.
   await page.locator("#helpyap-widget .human button").click();
@@ -195,6 +202,39 @@ try {
   await phone.keyboard.press("Escape");
   const focused = await phone.evaluate(() => document.activeElement.shadowRoot.activeElement.className);
   assert.match(focused, /launcher/, "Escape gives focus back to the bubble");
+
+  // An answer taller than the chat: read from its top, the question still in view above it.
+  await phone.locator("#helpyap-widget .launcher").click();
+  await phone.locator("#helpyap-widget form textarea").fill("Which packing list do you recommend for a week in the mountains?");
+  await phone.locator("#helpyap-widget form textarea").press("Enter");
+  await phone.locator("#helpyap-widget .msg.assistant .feedback").waitFor({ timeout: 15000 });
+  const view = await phone.evaluate(() => {
+    const root = document.querySelector("#helpyap-widget").shadowRoot;
+    const log = root.querySelector(".log");
+    const question = [...root.querySelectorAll(".msg.user")].pop();
+    const top = question.getBoundingClientRect().top - log.getBoundingClientRect().top;
+    return { top, answerTaller: root.querySelector(".msg.assistant:last-child").offsetHeight > log.clientHeight,
+      bottomHidden: log.scrollTop + log.clientHeight < log.scrollHeight - 1 };
+  });
+  assert.ok(view.answerTaller, `the answer is taller than the chat: ${JSON.stringify(view)}`);
+  assert.ok(view.top >= 0 && view.top < 40, `the question at the top: ${JSON.stringify(view)}`);
+  assert.ok(view.bottomHidden, "the end of the answer is below, to scroll to");
+  await shot(phone, "widget-long-answer-phone");
+
+  // "New chat" asks first: Cancel keeps the conversation, "Start new" clears it.
+  const messagesBefore = await phone.locator("#helpyap-widget .log .msg").count();
+  await phone.locator("#helpyap-widget header button", { hasText: "New chat" }).click();
+  const confirmBar = phone.locator("#helpyap-widget .confirm");
+  await confirmBar.waitFor();
+  assert.match(await confirmBar.textContent(), /Start a new conversation\?/);
+  await confirmBar.getByRole("button", { name: "Cancel" }).click();
+  assert.equal(await confirmBar.isHidden(), true);
+  assert.equal(await phone.locator("#helpyap-widget .log .msg").count(), messagesBefore, "kept");
+  await phone.locator("#helpyap-widget header button", { hasText: "New chat" }).click();
+  await confirmBar.getByRole("button", { name: "Start new" }).click();
+  await phone.waitForFunction(() => document.querySelector("#helpyap-widget").shadowRoot
+    .querySelectorAll(".log .msg.user").length === 0);
+  report.newChatAsks = true;
 
   console.log(JSON.stringify(report));
 } catch (error) {

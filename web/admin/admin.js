@@ -517,6 +517,7 @@
       csvButton(project, "conversations"), csvButton(project, "leads"), csvButton(project, "popups")));
     const data = await api("GET", projectPath(project.slug, `/analytics?days=${days}`));
     const sum = (key) => data.days.reduce((total, day) => total + day[key], 0);
+    if (project.role === "owner") await checklist(main, project, data, sum);
     const answered = sum("answered"), unanswered = sum("unanswered");
     const percent = (part, whole) => (whole ? `${Math.round((1000 * part) / whole) / 10}%` : "–");
     const rate = percent(answered, answered + unanswered);
@@ -558,6 +559,33 @@
           el("tr", {}, el("td", { text: q.question }), el("td", { text: String(q.count) })))))
       : el("p", { class: "muted", text: "No questions yet." }));
     main.append(top);
+  }
+
+  // A new project's first steps, each ticked as the project shows it done; gone once all are.
+  async function checklist(main, project, data, sum) {
+    const [settings, { documents }] = await Promise.all([
+      api("GET", projectPath(project.slug)), api("GET", projectPath(project.slug, "/documents")),
+    ]);
+    const view = (id) => `#/${encodeURIComponent(project.slug)}/${id}`;
+    const steps = [
+      ["Add the widget to your site", "install",
+        data.subscribersOnline > 0 || sum("popupsDelivered") > 0 || sum("popupsShown") > 0,
+        "Paste the script tag on your pages; this is ticked once a page of yours connects."],
+      ["Create a push secret", "install", settings.hasPushSecret,
+        "Your server sends social-proof events with it (or connect Stripe or Shopify)."],
+      ["Add a first document", "knowledge", documents.length > 0,
+        "The assistant answers from your help center: add a page, a sitemap or a file."],
+      ["Ask a test question", "settings", sum("conversations") > 0,
+        "Ask something in the widget preview and see the answer and its source."],
+    ];
+    const done = steps.filter(([, , ok]) => ok).length;
+    if (done === steps.length) return;
+    main.append(el("section", { class: "card checklist", "aria-label": "Getting started" },
+      el("h2", { text: `Getting started: ${done} of ${steps.length} done` }),
+      el("ol", {}, steps.map(([title, id, ok, hint]) => el("li", { class: ok ? "done" : "" },
+        el("span", { class: "tick", "aria-hidden": "true", text: ok ? "✓" : "" }),
+        el("div", {}, el("a", { href: view(id), text: title }), ok ? " (done)" : "",
+          el("div", { class: "hint", text: hint })))))));
   }
 
   // A bar chart in inline SVG: stacked series, or side by side with `grouped`.
