@@ -7,7 +7,8 @@
 //! subscribed events with the buyer's first name and last initial, city and region, and product.
 //! Every event carries what it reports as its `source` (a Checkout session, a subscription, an
 //! order, from the signed body), so a retried or replayed webhook — or a second event about the
-//! same purchase — is stored once. It never stores, delivers or logs anything: the project actor stores, the edge answers.
+//! same purchase — is stored once. It never stores, delivers or logs anything: the project actor
+//! stores, the edge answers.
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
