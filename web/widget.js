@@ -1067,7 +1067,7 @@ a.card:hover .text { text-decoration: underline; }
     } catch (error) {
       return console.warn("helpyap: widget not started:", error.message);
     }
-    mount(config);
+    pageApi.start(config);
   }
 
   // Preview: every settings message from the dashboard (same origin only) re-mounts the widget,
@@ -1100,6 +1100,7 @@ a.card:hover .text { text-decoration: underline; }
     host.style.setProperty("--hy-color", color);
     root.append(el("style", { text: CSS }));
     const chat = createChat(root, config, side, life, t, locale);
+    life.chat = chat;
     if (preview && previewOpen) chat.open();
     else createPopups(root, config.socialProof, side, chat, life, t, locale);
     return life;
@@ -1151,6 +1152,8 @@ a.card:hover .text { text-decoration: underline; }
     const call = (method, path, options) => http(method, path, { signal: life.signal, ...options });
 
     function toggle(open, focus = true) {
+      if (open === !panel.hidden) return;
+      pageApi.emit(open ? "open" : "close");
       panel.hidden = !open;
       launcher.setAttribute("aria-expanded", String(open));
       launcher.setAttribute("aria-label", open ? t("closeChat") : t("openChat", { name: config.name }));
@@ -1377,6 +1380,7 @@ a.card:hover .text { text-decoration: underline; }
     }
     function teammateSaid(message) {
       if (seqOf(message.id) <= seen) return;
+      pageApi.emit("message", { from: "agent", text: message.content });
       if (rendered) showStored(message);
       else seen = seqOf(message.id); // `restore` shows it
       if (panel.hidden) notify(message);
@@ -1512,6 +1516,7 @@ a.card:hover .text { text-decoration: underline; }
       if (!text) node.remove();
       else addSources(node, sources);
       if (text && !streamError) addFeedback(node, messageId);
+      if (text) pageApi.emit("message", { from: "assistant", text });
       if (streamError) throw new Error(text ? t("cutOff") : streamError);
     }
 
@@ -1569,7 +1574,11 @@ a.card:hover .text { text-decoration: underline; }
       email.focus();
     }
 
-    return { isOpen: () => !panel.hidden, open: () => toggle(true, false) };
+    return {
+      isOpen: () => !panel.hidden,
+      open: () => toggle(true, false),
+      close: () => { if (!panel.hidden) toggle(false); },
+    };
   }
 
   // ---- Social-proof popups ------------------------------------------------------------------
@@ -1705,6 +1714,7 @@ a.card:hover .text { text-decoration: underline; }
       current = popup;
       root.append(popup);
       if (event.id) beacon.report("shown", event.id);
+      pageApi.emit("popup", event.id ? { ...event } : { type: event.type, text: event.text });
       popups.timeout(() => {
         popup.classList.add("hiding");
         popups.timeout(() => { popup.remove(); if (current === popup) current = null; }, 350);
@@ -1731,7 +1741,10 @@ a.card:hover .text { text-decoration: underline; }
       const href = event.url ? withUtm(event.url, rules.utm) : null;
       const away = href && new URL(href).origin !== location.origin;
       const content = href
-        ? el("a", { class: "card", href, onclick: () => beacon.report("clicked", event.id),
+        ? el("a", { class: "card", href, onclick: () => {
+          beacon.report("clicked", event.id);
+          pageApi.emit("popupClick", { ...event, url: href });
+        },
           ...(away ? { target: "_blank", rel: "noopener noreferrer" } : {}) }, visual, words)
         : el("span", { class: "card" }, visual, words);
       const close = el("button", { class: "close", type: "button", "aria-label": t("closePopups"), text: "×",
@@ -1873,6 +1886,70 @@ a.card:hover .text { text-decoration: underline; }
       return template.replace(/\{count\}/g, new Intl.NumberFormat(locale).format(count)).replace(/\{window\}/g, window);
     }
   }
+
+  // ---- The page's API: window.HelpYap ---------------------------------------------------------
+  // A site talks to the widget from its own code: `HelpYap.open()`, `.close()`, `.toggle()`,
+  // `.setLocale("de")`, `.on(event, fn)` / `.off(event, fn)` for `ready`, `open`, `close`,
+  // `message` ({from, text}), `popup` and `popupClick` (the event), and `.shutdown()` (sign-out:
+  // this device forgets the visitor's conversation and popup state, and the widget starts
+  // afresh). Calls made before the widget loaded — queued by the install snippet's stub in
+  // `HelpYap.q` as [method, arguments] — run once it is up, in order, before `ready`.
+  const pageApi = (() => {
+    const handlers = new Map();
+    let config = null, mounted = null;
+    const emit = (name, detail) => {
+      for (const handler of handlers.get(name) || []) {
+        try { handler(detail); } catch (error) { console.error("helpyap: a page handler failed:", error); }
+      }
+    };
+    const chat = () => mounted?.chat;
+    const methods = {
+      open: () => chat()?.open(),
+      close: () => chat()?.close(),
+      toggle: () => (chat()?.isOpen() ? chat().close() : chat()?.open()),
+      setLocale(code) {
+        if (!config || typeof code !== "string") return;
+        config = { ...config, locale: code };
+        remount();
+      },
+      on(name, handler) {
+        if (typeof handler !== "function") return;
+        if (!handlers.has(name)) handlers.set(name, new Set());
+        handlers.get(name).add(handler);
+      },
+      off(name, handler) { handlers.get(name)?.delete(handler); },
+      shutdown() {
+        for (const name of ["sessionId", "token", "read", "since"]) save(name, null);
+        try {
+          for (const name of Object.keys(sessionStorage)) if (name.startsWith(key(""))) sessionStorage.removeItem(name);
+        } catch { /* blocked */ }
+        if (config) remount();
+      },
+    };
+    function remount() {
+      const open = chat()?.isOpen();
+      mounted?.destroy();
+      mounted = mount(config);
+      if (open) mounted.chat?.open();
+    }
+    // The same object the stub made, so references the page holds keep working.
+    const api = window.HelpYap && typeof window.HelpYap === "object" ? window.HelpYap : {};
+    const queued = Array.isArray(api.q) ? api.q : [];
+    return {
+      emit,
+      start(first) {
+        config = first;
+        mounted = mount(config);
+        Object.assign(api, methods);
+        delete api.q;
+        window.HelpYap = api;
+        for (const [method, args] of queued) {
+          if (Object.hasOwn(methods, method)) methods[method](...(Array.isArray(args) ? args : []));
+        }
+        emit("ready");
+      },
+    };
+  })();
 
   const begin = preview ? startPreview : start;
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", begin);

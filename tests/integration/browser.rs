@@ -196,6 +196,24 @@ async fn summaries_and_live_viewers_show_in_chromium() {
     assert_eq!(report["summaries"], true, "{report}");
 }
 
+/// A site drives the widget from its own code through `window.HelpYap`, also before it loaded.
+#[tokio::test]
+async fn the_page_drives_the_widget_through_window_helpyap_in_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let server = TestServer::start_with(|config| {
+        config.rate_limits.widget.requests = 1000;
+        let rules = &mut config.projects[0].social_proof;
+        rules.initial_delay = Duration::from_millis(200);
+        rules.gap = Duration::from_millis(200);
+    })
+    .await;
+    let base_url = format!("http://{}", server.addr);
+    let script = root.join("tests/node/api_e2e.mjs");
+    let report = run_in_chromium(script, chromium, vec![base_url, DEMO_SECRET.into()]).await;
+    assert_eq!(report["api"], true, "{report}");
+}
+
 #[tokio::test]
 async fn the_admin_dashboard_works_in_chromium() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

@@ -1,0 +1,96 @@
+// window.HelpYap in Debian's chromium: a site's page queues calls before the widget has loaded
+// (the install snippet's stub) and drives it afterwards — open, close, toggle, setLocale, the
+// events, shutdown.
+// Usage: node api_e2e.mjs BASE_URL PUSH_SECRET [SCREENSHOT_DIR]
+// Prints a JSON report; exits non-zero with the reason on the first failure.
+import { launchChromium } from "./chromium.mjs";
+import { shopHelpers } from "./shop.mjs";
+import { strict as assert } from "node:assert";
+
+const [baseUrl, pushSecret, screenshots] = process.argv.slice(2);
+const report = {};
+const browser = await launchChromium();
+const { push, shot } = shopHelpers(browser, baseUrl, pushSecret, screenshots);
+
+// The stub from the README, then the page's own calls, then the widget's tag.
+const SITE_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Site</title>
+<link rel="icon" href="data:,"></head><body><h1>A site</h1>
+<script>
+window.HelpYap=window.HelpYap||{q:[]};["open","close","toggle","setLocale","on","off","shutdown"].forEach(function(m){HelpYap[m]=HelpYap[m]||function(){HelpYap.q.push([m,[].slice.call(arguments)])}});
+window.__events = [];
+["ready", "open", "close", "message", "popup", "popupClick"].forEach(function (name) {
+  HelpYap.on(name, function (detail) { __events.push([name, detail && (detail.text || detail.type) || null]); });
+});
+HelpYap.open();
+</script>
+<script src="/widget.js" data-project="demo" async></script></body></html>`;
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.route(`${baseUrl}/site/**`, (route) => route.fulfill({ contentType: "text/html", body: SITE_PAGE }));
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(`${baseUrl}/site/home`);
+  const events = () => page.evaluate(() => window.__events.map(([name]) => name));
+  const waitEvent = (name, count = 1) => page.waitForFunction(([wanted, n]) =>
+    window.__events.filter(([event]) => event === wanted).length >= n, [name, count], { timeout: 15000 });
+
+  // Queued before the widget loaded: `open` ran, then `ready`.
+  await waitEvent("ready");
+  assert.deepEqual(await events(), ["open", "ready"]);
+  const panel = page.locator("#helpyap-widget .panel");
+  assert.equal(await panel.isVisible(), true, "opened by the queued call");
+
+  // After load: close, toggle.
+  await page.evaluate(() => HelpYap.close());
+  await panel.waitFor({ state: "hidden" });
+  await page.evaluate(() => HelpYap.toggle());
+  await panel.waitFor();
+  assert.deepEqual((await events()).slice(-2), ["close", "open"]);
+
+  // An answer is a `message` event.
+  await page.locator("#helpyap-widget .quick button", { hasText: "Pricing" }).click();
+  await waitEvent("message");
+  const message = await page.evaluate(() => window.__events.find(([name]) => name === "message")[1]);
+  assert.match(message, /plan|price|\$/i);
+
+  // Another language at once, the conversation and the open panel kept.
+  await page.evaluate(() => HelpYap.setLocale("de"));
+  await page.locator("#helpyap-widget form button[type=submit]", { hasText: "Senden" }).waitFor();
+  await page.locator("#helpyap-widget .msg.user", { hasText: "Pricing" }).waitFor();
+  await shot(page, "widget-api-setlocale");
+
+  // A popup shown (the chat closed) is a `popup` event.
+  await page.evaluate(() => HelpYap.close());
+  await push({ type: "signed_up", name: "Ann Lee", location: "Oslo" });
+  await waitEvent("popup");
+
+  // off: a removed handler hears nothing more.
+  await page.evaluate(() => {
+    window.__opens = 0;
+    window.__count = () => { window.__opens += 1; };
+    HelpYap.on("open", window.__count);
+    HelpYap.open();
+    HelpYap.off("open", window.__count);
+    HelpYap.close();
+    HelpYap.open();
+  });
+  assert.equal(await page.evaluate(() => window.__opens), 1);
+
+  // Sign-out: the visitor's conversation is forgotten on this device.
+  await page.evaluate(() => HelpYap.shutdown());
+  assert.equal(await page.evaluate(() => localStorage.getItem("helpyap:demo:sessionId")), null);
+  await page.locator("#helpyap-widget .panel .msg.assistant").first().waitFor();
+  assert.equal(await page.locator("#helpyap-widget .msg.user").count(), 0, "a fresh conversation");
+  await page.reload();
+  await waitEvent("ready");
+  await page.evaluate(() => HelpYap.open());
+  await page.locator("#helpyap-widget .quick button").first().waitFor();
+  assert.equal(await page.locator("#helpyap-widget .msg.user").count(), 0, "still fresh after a reload");
+  assert.deepEqual(errors, []);
+  report.api = true;
+  console.log(JSON.stringify(report));
+} finally {
+  await browser.close();
+}
