@@ -1,6 +1,8 @@
 // HelpYap widget: a chat bubble with streamed, sourced answers and live social-proof popups.
 //
 // Installed with one tag: <script src="https://HOST/widget.js" data-project="SLUG" async></script>
+// The site's own code may drive it through `window.HelpYap` (open, close, events…; "The page's
+// API" below), also before it has loaded, through the stub the README shows.
 // With `data-preview` (the admin dashboard's preview frame) it takes its settings from its
 // same-origin parent window instead, opens the chat, and shows a sample popup; each new set of
 // settings destroys the mounted widget — its timers, listeners and streams — and mounts anew.
