@@ -23,9 +23,22 @@ Our refund policy: <img src=x onerror="window.__pwned=3"> refunds <script>window
 take five business days after we receive the item. <b>bold</b>
 "#;
 
-/// Runs a playwright script with `args` and `HELPYAP_SCREENSHOTS` (a folder, or empty for
-/// none) as its arguments; returns the JSON report it prints, failing with its stderr.
-async fn run_in_chromium(script: PathBuf, chromium: String, mut args: Vec<String>) -> Value {
+/// Runs the playwright script `tests/node/{script}` with `args` and `HELPYAP_SCREENSHOTS` (a
+/// folder, or empty for none) as its arguments, in `$CHROMIUM` (Debian's by default); returns
+/// the JSON report it prints, failing with its stderr.
+async fn run_in_chromium(script: &str, mut args: Vec<String>) -> Value {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/node/node_modules/playwright-core")
+            .is_dir(),
+        "playwright-core missing: {INSTALL_HINT}"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "no chromium at {chromium}: {INSTALL_HINT}"
+    );
+    let script = root.join("tests/node").join(script);
     args.push(std::env::var("HELPYAP_SCREENSHOTS").unwrap_or_default());
     // Blocking is fine off the runtime's thread: the server runs on it meanwhile.
     let output = tokio::task::spawn_blocking(move || {
@@ -60,18 +73,6 @@ async fn member_with_password(
 
 #[tokio::test]
 async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("tests/node/widget_e2e.mjs");
-    assert!(
-        root.join("tests/node/node_modules/playwright-core")
-            .is_dir(),
-        "playwright-core missing: {INSTALL_HINT}"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "no chromium at {chromium}: {INSTALL_HINT}"
-    );
     let hostile_kb = tempfile::tempdir().unwrap();
     std::fs::write(hostile_kb.path().join("refunds.md"), HOSTILE_ARTICLE).unwrap();
     let kb_dir = hostile_kb.path().to_owned();
@@ -102,7 +103,7 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
         .expect(201)
         .await;
     let base_url = format!("http://{}", server.addr);
-    let report = run_in_chromium(script, chromium, vec![base_url, DEMO_SECRET.into()]).await;
+    let report = run_in_chromium("widget_e2e.mjs", vec![base_url, DEMO_SECRET.into()]).await;
     assert!(
         report["restoredMessages"].as_u64().unwrap() >= 3,
         "{report}"
@@ -132,8 +133,6 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
 /// page targeting, types switched off and the name format, in either mode.
 #[tokio::test]
 async fn popups_are_rich_targeted_and_closable_in_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let server = TestServer::start_with(|config| {
         config.rate_limits.push.requests = 1000;
         config.rate_limits.widget.requests = 1000;
@@ -149,8 +148,7 @@ async fn popups_are_rich_targeted_and_closable_in_chromium() {
     })
     .await;
     let base_url = format!("http://{}", server.addr);
-    let script = root.join("tests/node/popups_e2e.mjs");
-    let report = run_in_chromium(script, chromium, vec![base_url, DEMO_SECRET.into()]).await;
+    let report = run_in_chromium("popups_e2e.mjs", vec![base_url, DEMO_SECRET.into()]).await;
     assert_eq!(report["closedStopsPopups"], true, "{report}");
     assert_eq!(report["targeting"], true, "{report}");
     assert_eq!(report["clickReported"], true, "{report}");
@@ -176,8 +174,6 @@ async fn popups_are_rich_targeted_and_closable_in_chromium() {
 /// Summaries from the project's counts and the live viewers of a page, in either mode.
 #[tokio::test]
 async fn summaries_and_live_viewers_show_in_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let server = TestServer::start_with(|config| {
         config.rate_limits.widget.requests = 1000;
         let rules = &mut config.projects[0].social_proof;
@@ -191,16 +187,13 @@ async fn summaries_and_live_viewers_show_in_chromium() {
     })
     .await;
     let base_url = format!("http://{}", server.addr);
-    let script = root.join("tests/node/summaries_e2e.mjs");
-    let report = run_in_chromium(script, chromium, vec![base_url, DEMO_SECRET.into()]).await;
+    let report = run_in_chromium("summaries_e2e.mjs", vec![base_url, DEMO_SECRET.into()]).await;
     assert_eq!(report["summaries"], true, "{report}");
 }
 
 /// A site drives the widget from its own code through `window.HelpYap`, also before it loaded.
 #[tokio::test]
 async fn the_page_drives_the_widget_through_window_helpyap_in_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let server = TestServer::start_with(|config| {
         config.rate_limits.widget.requests = 1000;
         let rules = &mut config.projects[0].social_proof;
@@ -209,20 +202,12 @@ async fn the_page_drives_the_widget_through_window_helpyap_in_chromium() {
     })
     .await;
     let base_url = format!("http://{}", server.addr);
-    let script = root.join("tests/node/api_e2e.mjs");
-    let report = run_in_chromium(script, chromium, vec![base_url, DEMO_SECRET.into()]).await;
+    let report = run_in_chromium("api_e2e.mjs", vec![base_url, DEMO_SECRET.into()]).await;
     assert_eq!(report["api"], true, "{report}");
 }
 
 #[tokio::test]
 async fn the_admin_dashboard_works_in_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("tests/node/admin_e2e.mjs");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "no chromium at {chromium}: {INSTALL_HINT}"
-    );
     let server = TestServer::start().await;
     let (email, password) = ("owner@example.com", "correct horse battery");
     server
@@ -233,7 +218,7 @@ async fn the_admin_dashboard_works_in_chromium() {
         .unwrap();
     let base_url = format!("http://{}", server.addr);
     let args = vec![base_url, email.into(), password.into()];
-    let report = run_in_chromium(script, chromium, args).await;
+    let report = run_in_chromium("admin_e2e.mjs", args).await;
     assert_eq!(report["pushWithNewSecret"], 201, "{report}");
     assert_eq!(report["charts"], 4, "{report}");
 
@@ -265,9 +250,6 @@ async fn the_admin_dashboard_works_in_chromium() {
 /// The issue's walk-through: hand-off live both ways, in chromium, in either mode.
 #[tokio::test]
 async fn a_handoff_is_live_both_ways_in_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("tests/node/handoff_e2e.mjs");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let server = TestServer::start().await;
     let (email, password) = ("dana@example.com", "correct horse battery");
     member_with_password(
@@ -279,8 +261,7 @@ async fn a_handoff_is_live_both_ways_in_chromium() {
     .await;
     let base_url = format!("http://{}", server.addr);
     let report = run_in_chromium(
-        script,
-        chromium,
+        "handoff_e2e.mjs",
         vec![base_url, email.into(), password.into()],
     )
     .await;
@@ -316,9 +297,6 @@ async fn a_handoff_is_live_both_ways_in_chromium() {
 /// email setting, in chromium.
 #[tokio::test]
 async fn a_forgotten_password_is_reset_from_the_emailed_link_in_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("tests/node/account_e2e.mjs");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let smtp = crate::email::Smtp::start().await;
     let url = smtp.url();
     // The server's own address is only known once it listens: the link names the configured
@@ -340,7 +318,7 @@ async fn a_forgotten_password_is_reset_from_the_emailed_link_in_chromium() {
     let base_url = format!("http://{}", server.addr);
     let mail = smtp.mail_file().to_str().unwrap().to_owned();
     let args = vec![base_url, "ann@example.com".into(), mail, join];
-    let report = run_in_chromium(script, chromium, args).await;
+    let report = run_in_chromium("account_e2e.mjs", args).await;
     assert_eq!(report["resetAndSignedIn"], true, "{report}");
     assert_eq!(report["joined"], true, "{report}");
     let joiner = server
@@ -359,13 +337,6 @@ async fn a_forgotten_password_is_reset_from_the_emailed_link_in_chromium() {
 #[tokio::test]
 async fn owners_invite_teammates_who_accept_in_chromium() {
     use helpyap_actors::records::Role;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("tests/node/admin_team_e2e.mjs");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "no chromium at {chromium}: {INSTALL_HINT}"
-    );
     let server = TestServer::start().await;
     let password = "correct horse battery";
     let [admin, owner, agent, invitee] = [
@@ -402,7 +373,7 @@ async fn owners_invite_teammates_who_accept_in_chromium() {
     let args = [base_url.as_str(), password, admin, owner, agent, invitee]
         .map(String::from)
         .to_vec();
-    let report = run_in_chromium(script, chromium, args).await;
+    let report = run_in_chromium("admin_team_e2e.mjs", args).await;
     assert_eq!(report["pendingShown"], 2, "{report}");
     assert_eq!(report["roleUpdated"], true, "{report}");
 
@@ -442,9 +413,6 @@ async fn owners_invite_teammates_who_accept_in_chromium() {
 /// widget in the language the owner chose.
 #[tokio::test]
 async fn answers_read_like_answers_in_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("tests/node/answers_e2e.mjs");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let server = TestServer::start().await;
     let (email, password) = ("olga@example.com", "correct horse battery");
     member_with_password(
@@ -467,8 +435,7 @@ async fn answers_read_like_answers_in_chromium() {
         .await;
     let base_url = format!("http://{}", server.addr);
     let report = run_in_chromium(
-        script,
-        chromium,
+        "answers_e2e.mjs",
         vec![base_url, email.into(), password.into()],
     )
     .await;
