@@ -44,6 +44,7 @@ use crate::routes;
         routes::session_live::stream,
         routes::chat::post,
         routes::lead::post,
+        routes::identify::post,
         routes::feedback::post,
         routes::salespop_push::post,
         routes::salespop_poll::get,
@@ -106,6 +107,9 @@ use crate::routes;
         routes::admin_faq::add,
         routes::admin_faq::replace,
         routes::admin_faq::delete,
+        routes::admin_identity::get,
+        routes::admin_identity::rotate,
+        routes::admin_identity::remove,
         routes::admin_integrations::list,
         routes::admin_integrations::connect,
         routes::admin_integrations::disconnect,
@@ -345,7 +349,7 @@ mod tests {
                 .collect();
             assert_eq!(documented, answered, "{template}");
         }
-        assert_eq!(paths.len(), 60, "a route was added or removed: document it");
+        assert_eq!(paths.len(), 62, "a route was added or removed: document it");
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub enum OpenRoute {
     Chat,
     Lead,
     Feedback,
+    Identify,
     SalespopPush,
     SalespopPoll,
     SalespopStream,
@@ -105,6 +106,7 @@ pub enum AdminRoute {
 pub enum ProjectOp {
     Settings,
     PushSecret,
+    IdentitySecret,
     Conversations,
     /// The team's live stream of the project's conversations.
     Live,
@@ -211,6 +213,7 @@ impl Route {
             "/api/chat" => Open::Chat,
             "/api/widget/lead" => Open::Lead,
             "/api/widget/feedback" => Open::Feedback,
+            "/api/widget/identify" => Open::Identify,
             "/api/widget/salespop-push" => Open::SalespopPush,
             "/api/widget/salespop" => Open::SalespopPoll,
             "/api/widget/salespop/stream" => Open::SalespopStream,
@@ -279,6 +282,7 @@ impl AdminRoute {
         let op = match op {
             [] => ProjectOp::Settings,
             ["push-secret"] => ProjectOp::PushSecret,
+            ["identity-secret"] => ProjectOp::IdentitySecret,
             ["conversations"] => ProjectOp::Conversations,
             ["live"] => ProjectOp::Live,
             ["conversations", id] => ProjectOp::Conversation(owned(id)),
@@ -377,6 +381,7 @@ impl OpenRoute {
             Open::Chat => widget(&[(POST, Session)], Rate::Chat, "chat"),
             Open::Lead => widget(&[(POST, Session)], Rate::Chat, "lead"),
             Open::Feedback => widget(&[(POST, Session)], Rate::Widget, "feedback"),
+            Open::Identify => widget(&[(POST, Public)], Rate::Widget, "identify"),
             Open::SalespopPush => widget(&[(POST, Public)], Rate::Push, "salespop_push"),
             Open::SalespopPoll => widget(&[(GET, Public)], Rate::Widget, "salespop_poll"),
             Open::SalespopStream => widget(&[(GET, Public)], Rate::Widget, "salespop_stream"),
@@ -421,6 +426,7 @@ impl ProjectOp {
         let methods: &'static [(Method, Access)] = match self {
             ProjectOp::Settings => &[(GET, Owner), (PUT, Owner), (DELETE, Owner)],
             ProjectOp::PushSecret => &[(POST, Owner)],
+            ProjectOp::IdentitySecret => &[(GET, Owner), (POST, Owner), (DELETE, Owner)],
             ProjectOp::Conversations | ProjectOp::Live => &[(GET, Member)],
             ProjectOp::Conversation(_) => &[(GET, Member), (PATCH, Member), (DELETE, Owner)],
             ProjectOp::Reply(_) => &[(POST, Member)],
@@ -449,6 +455,7 @@ impl ProjectOp {
         };
         let label = match self {
             ProjectOp::Settings | ProjectOp::PushSecret => "admin_projects",
+            ProjectOp::IdentitySecret => "admin_identity",
             ProjectOp::Conversations | ProjectOp::Conversation(_) | ProjectOp::Reply(_) => {
                 "admin_conversations"
             }

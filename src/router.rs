@@ -257,6 +257,7 @@ async fn dispatch(
         Open::Chat => routes::chat::post(state, client, request).await,
         Open::Lead => routes::lead::post(state, request).await,
         Open::Feedback => routes::feedback::post(state, request).await,
+        Open::Identify => routes::identify::post(state, request).await,
         Open::SalespopPush => routes::salespop_push::post(state, request).await,
         Open::SalespopSeen => routes::salespop_seen::post(state, request).await,
         Open::SalespopViewers => routes::salespop_viewers::get(state, &request).await,
@@ -314,6 +315,11 @@ async fn dispatch_signed_in(
         (ProjectOp::Settings, Method::PUT) => projects::update(state, slug, request).await,
         (ProjectOp::Settings, _) => projects::delete(state, user, slug).await,
         (ProjectOp::PushSecret, _) => projects::rotate_secret(state, user, slug).await,
+        (ProjectOp::IdentitySecret, Method::GET) => routes::admin_identity::get(state, slug).await,
+        (ProjectOp::IdentitySecret, Method::POST) => {
+            routes::admin_identity::rotate(state, user, slug).await
+        }
+        (ProjectOp::IdentitySecret, _) => routes::admin_identity::remove(state, user, slug).await,
         (ProjectOp::Conversations, _) => conversations::list(state, slug, request.uri()).await,
         (ProjectOp::Live, _) => {
             routes::admin_live::get(state, client, slug, request.headers()).await

@@ -312,6 +312,32 @@ impl From<&LeadContact> for LeadContactView {
     }
 }
 
+/// Who the site said the visitor is (`HelpYap.identify`), as the team sees it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorView<'a> {
+    user_id: &'a str,
+    #[schema(required = true)]
+    email: Option<&'a str>,
+    #[schema(required = true)]
+    name: Option<&'a str>,
+    /// Whether the project's identity secret vouched for them; unverified identities are
+    /// only what the page said.
+    verified: bool,
+}
+
+impl<'a> VisitorView<'a> {
+    pub fn of(session: &'a SessionRecord) -> Option<VisitorView<'a>> {
+        let visitor = session.visitor.as_ref()?;
+        Some(VisitorView {
+            user_id: &visitor.user_id,
+            email: visitor.email.as_deref(),
+            name: visitor.name.as_deref(),
+            verified: visitor.verified,
+        })
+    }
+}
+
 /// One conversation in the team's inbox.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -322,6 +348,9 @@ pub struct InboxRow<'a> {
     /// The contact the visitor left, if any.
     #[schema(required = true)]
     lead: Option<LeadContactView>,
+    /// Who the site said the visitor is, if it did.
+    #[schema(required = true)]
+    visitor: Option<VisitorView<'a>>,
     created_at: String,
     messages: usize,
     #[schema(required = true)]
@@ -332,12 +361,13 @@ pub struct InboxRow<'a> {
 }
 
 impl<'a> InboxRow<'a> {
-    pub fn new(session: &SessionRecord, messages: &'a [MessageRecord]) -> InboxRow<'a> {
+    pub fn new(session: &'a SessionRecord, messages: &'a [MessageRecord]) -> InboxRow<'a> {
         let first_question = messages.iter().find(|m| m.role == Role::User);
         InboxRow {
             session_id: session.id,
             handoff: HandoffView::from(&session.handoff),
             lead: session.lead.as_ref().map(LeadContactView::from),
+            visitor: VisitorView::of(session),
             created_at: rfc3339(session.created_at_ms),
             messages: messages.len(),
             first_question: first_question.map(|m| m.content.as_str()),
@@ -858,6 +888,9 @@ pub struct Conversation<'a> {
     /// The contact the visitor left, if any.
     #[schema(required = true)]
     pub lead: Option<LeadContactView>,
+    /// Who the site said the visitor is, if it did.
+    #[schema(required = true)]
+    pub visitor: Option<VisitorView<'a>>,
     pub messages: Vec<TeamMessage<'a>>,
 }
 

@@ -41,6 +41,8 @@ mod email;
 mod handoff;
 #[path = "integration/http.rs"]
 mod http;
+#[path = "integration/identity.rs"]
+mod identity;
 #[path = "integration/integrations.rs"]
 mod integrations;
 #[path = "integration/lead.rs"]

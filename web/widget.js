@@ -358,6 +358,9 @@
       else localStorage.setItem(key(name), value);
     } catch { /* storage blocked */ }
   };
+  // The signed-in visitor the page named with `HelpYap.identify` ({user, userHash}), sent with
+  // each question. Memory only: the page names them again on every load.
+  let visitor = null;
   // This tab's visit only (popups shown, closed): `key`s in sessionStorage.
   const sessionGet = (name) => { try { return sessionStorage.getItem(name); } catch { return null; } };
   const sessionSet = (name, value) => { try { sessionStorage.setItem(name, value); } catch { /* blocked */ } };
@@ -1443,6 +1446,7 @@ a.card:hover .text { text-decoration: underline; }
           body: JSON.stringify({
             projectSlug: project, sessionId, sessionToken: token || undefined,
             messages: [{ role: "user", content: text }],
+            user: visitor ? { ...visitor.user, userHash: visitor.userHash } : undefined,
           }),
         });
         if (!response.ok) throw await failure(response, t("unavailable"));
@@ -1892,9 +1896,11 @@ a.card:hover .text { text-decoration: underline; }
   // ---- The page's API: window.HelpYap ---------------------------------------------------------
   // A site talks to the widget from its own code: `HelpYap.open()`, `.close()`, `.toggle()`,
   // `.setLocale("de")`, `.on(event, fn)` / `.off(event, fn)` for `ready`, `open`, `close`,
-  // `message` ({from, text}), `popup` and `popupClick` (the event), and `.shutdown()` (sign-out:
-  // this device forgets the visitor's conversation and popup state, and the widget starts
-  // afresh). Calls made before the widget loaded — queued by the install snippet's stub in
+  // `message` ({from, text}), `popup` and `popupClick` (the event), `.identify({userId, email,
+  // name}, userHash)` (the signed-in visitor: their conversation follows them to this browser
+  // when the project verifies identities; resolves to the server's answer, or null when it
+  // refused), and `.shutdown()` (sign-out: this device forgets the visitor, their conversation
+  // and popup state, and the widget starts afresh). Calls made before the widget loaded — queued by the install snippet's stub in
   // `HelpYap.q` as [method, arguments] — run once it is up, in order, before `ready`.
   const pageApi = (() => {
     const handlers = new Map();
@@ -1920,7 +1926,9 @@ a.card:hover .text { text-decoration: underline; }
         handlers.get(name).add(handler);
       },
       off(name, handler) { handlers.get(name)?.delete(handler); },
+      identify,
       shutdown() {
+        visitor = null;
         for (const name of ["sessionId", "token", "read", "since"]) save(name, null);
         try {
           for (const name of Object.keys(sessionStorage)) if (name.startsWith(key(""))) sessionStorage.removeItem(name);
@@ -1928,6 +1936,34 @@ a.card:hover .text { text-decoration: underline; }
         if (config) remount();
       },
     };
+    // Tells the server who the visitor is, with the conversation this browser has; shows the one
+    // the server says is theirs. A refused identity (a wrong userHash) leaves them anonymous.
+    async function identify(user, userHash) {
+      if (!user || typeof user !== "object" || typeof user.userId !== "string") {
+        console.warn("helpyap: identify needs {userId: string, email?, name?}");
+        return null;
+      }
+      const named = { userId: user.userId, email: user.email || undefined, name: user.name || undefined };
+      const sessionId = load("sessionId") || undefined;
+      try {
+        const answer = await http("POST", "/api/widget/identify", {
+          body: { projectSlug: project, ...named, userHash: userHash || undefined, sessionId },
+          token: sessionId && load("token"),
+        });
+        visitor = { user: named, userHash: userHash || undefined };
+        const switchTo = (id, secret) => {
+          save("sessionId", id); save("token", secret); save("read", null);
+          if (config) remount();
+        };
+        if (answer.conversation === "other") switchTo(answer.sessionId, answer.sessionToken);
+        else if (answer.conversation === "new" && sessionId) switchTo(null, null);
+        return answer;
+      } catch (error) {
+        visitor = null;
+        console.warn(`helpyap: identify refused: ${error.message}`);
+        return null;
+      }
+    }
     function remount() {
       const open = chat()?.isOpen();
       mounted?.destroy();

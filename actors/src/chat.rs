@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{ErrorKind, Failure, StoreError};
+use crate::identity::{IdentityError, VisitorIdentity};
 use crate::intent::Intent;
 use crate::secret::SecretHash;
 
@@ -24,6 +25,13 @@ pub struct SessionRecord {
     /// The contact the visitor left for the team, if they did (the latest).
     #[serde(default)]
     pub lead: Option<LeadContact>,
+    /// Who the site says the visitor is (`HelpYap.identify`), once it said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor: Option<VisitorIdentity>,
+    /// Tokens of the other browsers a verified visitor opened this conversation in, newest
+    /// last, at most [`DEVICE_TOKENS_MAX`](crate::identity::DEVICE_TOKENS_MAX).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_tokens: Vec<SecretHash>,
 }
 
 /// A visitor's contact on their conversation: what they left in the lead form.
@@ -267,6 +275,8 @@ pub enum ChatError {
     Unavailable,
     #[error(transparent)]
     InvalidLead(#[from] crate::lead::InvalidLead),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     #[error("Answer not found")]
     MessageNotFound,
     #[error("the chat's store failed")]
@@ -295,6 +305,7 @@ impl Failure for ChatError {
             ChatError::Busy => ErrorKind::Conflict,
             ChatError::Overloaded | ChatError::Unavailable => ErrorKind::BRIEFLY_UNAVAILABLE,
             ChatError::InvalidLead(_) => ErrorKind::Invalid,
+            ChatError::Identity(error) => error.kind(),
             ChatError::Store(error) => error.kind(),
         }
     }
@@ -305,7 +316,8 @@ impl SessionRecord {
     /// 403 for another project's session.
     pub fn check_access(&self, project: &str, token: Option<&str>) -> Result<(), ChatError> {
         let token = token.ok_or(ChatError::MissingToken)?;
-        if !self.token_hash.matches(token) {
+        let opens = |hash: &SecretHash| hash.matches(token);
+        if !opens(&self.token_hash) && !self.device_tokens.iter().any(opens) {
             return Err(ChatError::WrongToken);
         }
         if self.project != project {

@@ -41,7 +41,7 @@ pub mod reports;
 pub mod webhooks;
 
 pub use accounts::Accounts;
-pub use chat::{Chat, INBOX_PAGE_MAX, InboxPage, InboxQuery};
+pub use chat::{Chat, INBOX_PAGE_MAX, Identified, InboxPage, InboxQuery, ShowConversation};
 pub use projects::Projects;
 pub use reports::{Analytics, DayFigures, Engines, QuestionCount, Reports, Thumbs};
 pub use webhooks::{WebhookChange, WebhookError, Webhooks};

@@ -69,7 +69,7 @@ impl LeadRecord {
 /// (mailto parameters, fragments, escapes); the domain two or more letter-digit-hyphen
 /// labels of at most 63, no hyphen at either end; 254 in all. No comments, display names, lists,
 /// whitespace, control characters or non-ASCII (a Unicode domain passes in its `xn--` form).
-fn is_plain_address(email: &str) -> bool {
+pub fn is_plain_address(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };

@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::error::{ErrorKind, Failure};
 use crate::feed::{Feed, FeedFull, FeedSettings, PageViewers, Replay, Subscription};
+use crate::identity::IdentitySecret;
 use crate::integrations::Integrations;
 use crate::integrations::{Integration, Platform};
 use crate::knowledge::{Document, KnowledgeIndex};
@@ -212,6 +213,7 @@ pub struct ProjectSnapshot {
     pub widget: WidgetSettings,
     pub assistant: AssistantSettings,
     pub integrations: Integrations,
+    pub identity_secret: Option<IdentitySecret>,
     /// This node's live visitors per page.
     pub viewers: Arc<PageViewers>,
     /// BM25 index of the project's documents, rebuilt whenever they change.
@@ -236,6 +238,11 @@ pub enum ProjectMessage {
     SetIntegration(
         Platform,
         Option<Integration>,
+        RpcReplyPort<Result<(), ProjectError>>,
+    ),
+    /// Set (or, with `None`, remove) the identity secret.
+    SetIdentitySecret(
+        Option<IdentitySecret>,
         RpcReplyPort<Result<(), ProjectError>>,
     ),
     /// Replace the knowledge base and reply once it is durable and searchable.
@@ -405,6 +412,9 @@ impl Actor for Project {
             }
             ProjectMessage::SetIntegration(platform, integration, reply) => {
                 let _ = reply.send(state.set_integration(platform, integration).await);
+            }
+            ProjectMessage::SetIdentitySecret(secret, reply) => {
+                let _ = reply.send(state.set_identity_secret(secret).await);
             }
             ProjectMessage::SetDocuments(documents, reply) => {
                 let result = state.set_documents(documents).await;
@@ -748,6 +758,16 @@ impl ProjectState {
         self.save(record).await
     }
 
+    /// Sets or removes the identity secret, leaving the rest of the record as it is.
+    async fn set_identity_secret(
+        &mut self,
+        secret: Option<IdentitySecret>,
+    ) -> Result<(), ProjectError> {
+        let mut record = self.current_record().await?;
+        record.identity_secret = secret;
+        self.save(record).await
+    }
+
     /// Replaces the push secret alone: the previous one stops working at once on this node,
     /// and on the others when they hear of it (see "Cluster mode" in ARCHITECTURE.md).
     async fn set_push_secret(&mut self, hash: SecretHash) -> Result<(), ProjectError> {
@@ -847,6 +867,7 @@ impl ProjectState {
             widget: self.record.widget.clone(),
             assistant: self.record.assistant.clone(),
             integrations: self.record.integrations.clone(),
+            identity_secret: self.record.identity_secret.clone(),
             viewers: self.feed.page_viewers(),
             knowledge: self.knowledge.clone(),
         };

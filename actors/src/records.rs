@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::identity::IdentitySecret;
 use crate::integrations::Integrations;
 use crate::language::Lang;
 use crate::secret::SecretHash;
@@ -99,6 +100,9 @@ pub struct ProjectRecord {
     /// Stripe and Shopify webhooks this project takes events from, with their signing secrets.
     #[serde(default)]
     pub integrations: Integrations,
+    /// The secret visitors' `userHash`es are made with; `None`: identities are not verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_secret: Option<IdentitySecret>,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
 }

@@ -27,6 +27,7 @@ use crate::chat::{
     HandoffChange, LeadContact, MessageRecord, MessageStatus, Role, SessionRecord, Source,
     Transcript, new_session_token,
 };
+use crate::identity::{DEVICE_TOKENS_MAX, VisitorIdentity};
 use crate::intent::{self, Intent};
 use crate::knowledge::{KnowledgeIndex, Passage};
 use crate::language::Lang;
@@ -142,6 +143,17 @@ pub enum SessionMessage {
         Author,
         RpcReplyPort<Result<MessageRecord, ChatError>>,
     ),
+    /// The site named its visitor (`HelpYap.identify`), who holds this session's token: the
+    /// conversation becomes theirs unless another verified visitor's; replies whether it is
+    /// theirs now.
+    Identify(
+        Access,
+        VisitorIdentity,
+        RpcReplyPort<Result<bool, ChatError>>,
+    ),
+    /// The verified visitor `user_id` opened the widget in another browser: replies with a
+    /// token of that browser's own for this conversation.
+    OpenElsewhere(String, RpcReplyPort<Result<String, ChatError>>),
     /// From the answer stream: the answer ended this way. A complete answer waits on the
     /// reply, so that it is durable before the visitor is told it is finished.
     GenerationEnded(GenerationEnded, Option<RpcReplyPort<Result<(), String>>>),
@@ -161,6 +173,8 @@ pub struct Access {
 #[derive(Clone)]
 pub struct Ask {
     pub access: Access,
+    /// Who the site says is asking, already checked against the project's identity secret.
+    pub visitor: Option<VisitorIdentity>,
     pub question: String,
     pub snapshot: Arc<ProjectSnapshot>,
 }
@@ -283,6 +297,16 @@ impl Actor for Session {
                 let result = state.agent_reply(text, author).await;
                 let _ = reply.send(result);
             }
+            SessionMessage::Identify(access, visitor, reply) => {
+                state.last_active = Instant::now();
+                let result = state.identify(&access, visitor).await;
+                let _ = reply.send(result);
+            }
+            SessionMessage::OpenElsewhere(user_id, reply) => {
+                state.last_active = Instant::now();
+                let result = state.open_elsewhere(&user_id).await;
+                let _ = reply.send(result);
+            }
             SessionMessage::GenerationEnded(ended, reply) => {
                 state.last_active = Instant::now();
                 let held = match &state.answering {
@@ -356,6 +380,9 @@ impl SessionState {
         let new_token = match &self.record {
             Some(_) => {
                 self.check_access(&ask.access)?;
+                if let Some(visitor) = &ask.visitor {
+                    self.adopt(visitor.clone()).await?;
+                }
                 None
             }
             // An unknown session starts here; a token it may carry names nothing and is ignored.
@@ -422,6 +449,8 @@ impl SessionState {
                 created_at_ms: now_ms(),
                 handoff: Default::default(),
                 lead: None,
+                visitor: ask.visitor.clone(),
+                device_tokens: Vec::new(),
             };
             self.store.put_session(&record).await?;
             self.record = Some(record);
@@ -676,6 +705,71 @@ impl SessionState {
             key: self.session_id.to_string(),
             reason: "the transcript kept changing under its writer".into(),
         })
+    }
+
+    async fn identify(
+        &mut self,
+        access: &Access,
+        visitor: VisitorIdentity,
+    ) -> Result<bool, ChatError> {
+        self.reload().await?;
+        self.check_access(access)?;
+        self.adopt(visitor).await
+    }
+
+    /// Makes `visitor` this conversation's, unless it is another verified visitor's or a
+    /// verified visitor's and `visitor` is not verified; returns whether it is theirs.
+    async fn adopt(&mut self, visitor: VisitorIdentity) -> Result<bool, ChatError> {
+        let Some(record) = &self.record else {
+            return Err(ChatError::SessionNotFound);
+        };
+        if let Some(current) = &record.visitor {
+            if *current == visitor {
+                return Ok(true);
+            }
+            if current.verified && (!visitor.verified || current.user_id != visitor.user_id) {
+                return Ok(false);
+            }
+        }
+        let tokens = record.device_tokens.clone();
+        self.set_visitor(&visitor, &tokens).await?;
+        Ok(true)
+    }
+
+    async fn open_elsewhere(&mut self, user_id: &str) -> Result<String, ChatError> {
+        self.reload().await?;
+        let Some(record) = &self.record else {
+            return Err(ChatError::SessionNotFound);
+        };
+        let Some(visitor) = record
+            .visitor
+            .clone()
+            .filter(|visitor| visitor.verified && visitor.user_id == user_id)
+        else {
+            return Err(ChatError::SessionNotFound);
+        };
+        let token = new_session_token();
+        let mut tokens = record.device_tokens.clone();
+        tokens.push(SecretHash::of(&token));
+        let excess = tokens.len().saturating_sub(DEVICE_TOKENS_MAX);
+        tokens.drain(..excess);
+        self.set_visitor(&visitor, &tokens).await?;
+        Ok(token)
+    }
+
+    /// Stores who the visitor is and their other browsers' tokens, durably.
+    async fn set_visitor(
+        &mut self,
+        visitor: &VisitorIdentity,
+        tokens: &[SecretHash],
+    ) -> Result<(), StoreError> {
+        let stored = self
+            .store
+            .update_visitor(self.session_id, visitor, tokens)
+            .await?;
+        self.store.flush().await?;
+        self.record = Some(stored);
+        Ok(())
     }
 
     fn check_access(&self, access: &Access) -> Result<(), ChatError> {

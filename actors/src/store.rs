@@ -13,6 +13,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::chat::{Handoff, LeadContact};
+use crate::identity::VisitorIdentity;
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, Invitation, LeadRecord, MessageRecord, PasswordReset,
     ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
@@ -339,6 +340,24 @@ pub trait Storage: Send + Sync + 'static {
         lead: Option<&LeadContact>,
         news: &[WebhookEvent],
     ) -> Result<SessionRecord, StoreError>;
+
+    /// Sets who the visitor of an existing session is and the tokens of the other browsers it
+    /// is open in — only those fields, atomically against any other write to it — and returns
+    /// the session as stored. A verified visitor's sessions are found by
+    /// [`Storage::latest_user_session`]. `NoSuchSession` when it was erased.
+    async fn update_visitor(
+        &self,
+        id: Uuid,
+        visitor: &VisitorIdentity,
+        device_tokens: &[SecretHash],
+    ) -> Result<SessionRecord, StoreError>;
+
+    /// The newest conversation of `slug` whose visitor was verified as `user_id`.
+    async fn latest_user_session(
+        &self,
+        slug: &str,
+        user_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Deletes a session, its messages and its index entry (a visitor's right to erasure).
     async fn delete_session(&self, record: &SessionRecord) -> Result<(), StoreError>;

@@ -153,6 +153,7 @@ pub async fn get(state: &AppState, slug: &str, id: &str) -> Result<Response<Body
                 .lead
                 .as_ref()
                 .map(crate::views::LeadContactView::from),
+            visitor: crate::views::VisitorView::of(&session),
             messages,
         },
     ))

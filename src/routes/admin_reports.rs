@@ -119,6 +119,9 @@ pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<
             "role",
             "status",
             "content",
+            "visitor_id",
+            "visitor_email",
+            "visitor_verified",
         ],
     )?;
     for (session, messages) in state
@@ -127,6 +130,15 @@ pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<
         .conversations(slug, None, REPORT_SCAN_MAX)
         .await?
     {
+        let visitor = session.visitor.as_ref();
+        let (visitor_id, visitor_email, verified) = match visitor {
+            Some(visitor) => (
+                visitor.user_id.clone(),
+                visitor.email.clone().unwrap_or_default(),
+                visitor.verified.to_string(),
+            ),
+            None => Default::default(),
+        };
         for message in messages {
             let role = serde_json::to_value(message.role).unwrap_or_default();
             let status = serde_json::to_value(message.status).unwrap_or_default();
@@ -139,6 +151,9 @@ pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<
                     role.as_str().unwrap_or_default().to_owned(),
                     status.as_str().unwrap_or_default().to_owned(),
                     message.content,
+                    visitor_id.clone(),
+                    visitor_email.clone(),
+                    verified.clone(),
                 ],
             )?;
         }

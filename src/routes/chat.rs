@@ -1,6 +1,7 @@
 //! `POST /api/chat`: a visitor's question in, a streamed answer out.
 //!
-//! Accepts the seed's `{projectSlug, sessionId, messages: [{role, content}], sessionToken?}` and
+//! Accepts the seed's `{projectSlug, sessionId, messages: [{role, content}], sessionToken?}` (and
+//! `user`, the visitor `HelpYap.identify` named) and
 //! AI SDK `UIMessage`s (`parts: [{type: "text", text}]`). Only the last message — the visitor's
 //! question — is used: the server's stored transcript is the history, so client-sent assistant
 //! or system turns change nothing. The token may also come in the `X-Session-Token` header.
@@ -22,6 +23,9 @@ struct ChatBody {
     /// The last must be the visitor's (`user`); earlier turns are ignored.
     #[schema(required = true, nullable = false, min_items = 1)]
     messages: Option<Vec<IncomingMessage>>,
+    /// The signed-in visitor, as `HelpYap.identify` named them: the conversation becomes
+    /// theirs (401 when the project verifies identities and `userHash` does not match).
+    user: Option<super::identify::UserBody>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -58,12 +62,17 @@ pub async fn post(
     let post: super::SessionPost<ChatBody> = super::read_session_post(state, request).await?;
     let (project, session_id, token) = (post.project, post.session_id, post.token);
     let question = question(post.rest.messages.unwrap_or_default(), &state.chat_limits())?;
+    let claim = post
+        .rest
+        .user
+        .map(super::identify::UserBody::claim)
+        .transpose()?;
     let slot = state.open_stream(client)?;
 
     let start = state
         .engine
         .chat
-        .ask(&project, session_id, token, question)
+        .ask(&project, session_id, token, claim, question)
         .await?;
     tracing::debug!(%project, session = %session_id, "answer started");
     let sse = ui_stream::body(start.message_id, start.events, state.chat_keep_alive);

@@ -450,7 +450,10 @@ async fn analytics_count_today_and_csv_exports_defuse_formulas() {
             .contains("demo-conversations.csv")
     );
     let csv = csv.text().await.unwrap();
-    assert!(csv.starts_with("session_id,conversation_started,message_at,role,status,content\n"));
+    assert!(csv.starts_with(
+        "session_id,conversation_started,message_at,role,status,content,\
+         visitor_id,visitor_email,visitor_verified\n"
+    ));
     let records = csv::Reader::from_reader(csv.as_bytes()).records().count();
     assert_eq!(records, 6, "two messages per conversation");
     assert!(csv.contains("'=HYPERLINK"), "formulas are defused: {csv}");

@@ -206,6 +206,43 @@ async fn the_page_drives_the_widget_through_window_helpyap_in_chromium() {
     assert_eq!(report["api"], true, "{report}");
 }
 
+/// A signed-in customer, named by the page with a hash the site's server made, finds the
+/// conversation they started on a laptop on their phone; a forged hash gets nothing.
+#[tokio::test]
+async fn a_verified_visitors_conversation_follows_them_to_another_browser_in_chromium() {
+    let server = TestServer::start_with(|config| {
+        config.rate_limits.widget.requests = 1000;
+    })
+    .await;
+    let projects = &server.engine.projects;
+    projects.rotate_identity_secret("demo").await.unwrap();
+    let snapshot = projects.snapshot("demo").await.unwrap();
+    let secret = snapshot.identity_secret.clone().unwrap().secret;
+    let base_url = format!("http://{}", server.addr);
+    let report = run_in_chromium("identity_e2e.mjs", vec![base_url, secret]).await;
+    assert_eq!(report["identity"], true, "{report}");
+
+    let session = report["session"].as_str().unwrap().parse().unwrap();
+    let (record, messages) = server
+        .engine
+        .chat
+        .conversation("demo", session)
+        .await
+        .unwrap()
+        .unwrap();
+    let visitor = record.visitor.expect("the conversation is Ana's");
+    assert!(visitor.verified);
+    assert_eq!(
+        (visitor.user_id.as_str(), visitor.name.as_deref()),
+        ("user-42", Some("Ana Lopez"))
+    );
+    assert_eq!(
+        messages.len(),
+        4,
+        "a question from each browser, and their answers"
+    );
+}
+
 #[tokio::test]
 async fn the_admin_dashboard_works_in_chromium() {
     let server = TestServer::start().await;

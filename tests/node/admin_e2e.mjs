@@ -5,6 +5,7 @@
 // Prints a JSON report; exits non-zero with the reason on the first failure.
 import { launchChromium } from "./chromium.mjs";
 import { strict as assert } from "node:assert";
+import { createHmac } from "node:crypto";
 
 const [baseUrl, email, password, screenshots] = process.argv.slice(2);
 const SLUG = "acme";
@@ -134,6 +135,15 @@ try {
   await shot(page, "admin-integrations");
   report.pushWithNewSecret = push.status;
 
+  // Identity verification: turned on, its secret shown once with an example.
+  await page.getByRole("button", { name: "Turn on verification" }).click();
+  const identitySecret = (await page.locator("#identity .secret code").textContent()).trim();
+  assert.match(identitySecret, /^iv_[0-9a-f]{64}$/);
+  await page.locator("#identity", { hasText: `On: secret …${identitySecret.slice(-4)}` }).waitFor();
+  assert.match(await page.locator("#identity pre").textContent(), /HelpYap\.identify/);
+  await page.locator("#identity").scrollIntoViewIfNeeded();
+  await shot(page, "admin-identity");
+
   // An API token for the shop's own server: shown once, works on this project, revoked at once.
   await page.getByLabel("Name", { exact: true }).fill("CRM sync");
   await page.getByRole("button", { name: "Create token" }).click();
@@ -191,6 +201,12 @@ try {
   // A visitor chats on the new project's site.
   const visitor = await context.newPage();
   await visitor.goto(`${baseUrl}/demo?project=${SLUG}`);
+  // The site names its signed-in customer, with the hash its server made.
+  await visitor.waitForFunction(() => typeof window.HelpYap?.identify === "function");
+  const userHash = createHmac("sha256", identitySecret).update("cust-9").digest("hex");
+  const identified = await visitor.evaluate((hash) => HelpYap.identify(
+    { userId: "cust-9", email: "vic@example.com", name: "Vic Visitor" }, hash), userHash);
+  assert.equal(identified?.verified, true, JSON.stringify(identified));
   await visitor.locator("#helpyap-widget .launcher").click();
   await visitor.locator("#helpyap-widget textarea").fill("How long do I have to return an item?");
   await visitor.locator("#helpyap-widget textarea").press("Enter");
@@ -213,8 +229,10 @@ try {
   const thread = page.getByRole("button", { name: /^How long do I have to return an item\?/ });
   await thread.waitFor();
   assert.match(await thread.textContent(), /unanswered/);
+  assert.match(await thread.textContent(), /Vic Visitor verified/);
   await thread.click();
   await page.locator(".bubble.assistant", { hasText: "45 days" }).waitFor();
+  await page.locator(".visitor", { hasText: "Vic Visitor vic@example.com · user cust-9 verified" }).waitFor();
 
   // A teammate replies; the visitor, chat still open, sees it within seconds.
   await page.getByLabel("Reply as a teammate").fill("Hi, Dana from Acme here: we do sell pizza on Fridays!");

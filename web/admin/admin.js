@@ -708,11 +708,20 @@
         el("span", { class: "q", text: c.firstQuestion || "(no question)" }),
         el("span", { class: "meta" }, `${when(c.lastMessageAt || c.createdAt)} · ${c.messages} messages `,
           statusBadge(c.status),
+          c.visitor ? ` · ${visitorName(c.visitor)} ` : null,
+          c.visitor ? verifiedBadge(c.visitor) : null,
           c.lead ? ` · ${c.lead.name ? `${c.lead.name} <${c.lead.email}>` : c.lead.email} ` : null,
           c.assignee ? ` · ${c.assignee} ` : null,
           c.unanswered ? el("span", { class: "badge", text: "unanswered" }) : null));
       return el("li", {}, button);
     }
+
+    const visitorName = (visitor) => visitor.name || visitor.email || visitor.userId;
+    const verifiedBadge = (visitor) => el("span", {
+      class: `badge ${visitor.verified ? "verified" : "unverified"}`,
+      text: visitor.verified ? "verified" : "unverified",
+      title: visitor.verified ? "Your server vouched for this identity" : "Only what the page said: not verified",
+    });
 
     function statusBadge(status) {
       const label = { waiting: "waiting for a human", human: "with a teammate", resolved: "resolved" }[status];
@@ -816,9 +825,14 @@
           el("div", { class: "actions" },
             el("button", { class: "primary", type: "submit", text: "Send reply" }), replyStatus));
         const lead = conversation.lead;
+        const visitor = conversation.visitor;
         detail.replaceChildren(...[
           el("div", { class: "row" },
             el("h2", { class: "grow", text: `Conversation ${sessionId.slice(0, 8)}` }), erase),
+          visitor ? el("p", { class: "visitor" },
+            el("strong", { text: visitor.name || visitor.userId }),
+            visitor.email ? [" ", el("a", { href: `mailto:${visitor.email}`, text: visitor.email })] : null,
+            ` · user ${visitor.userId} `, verifiedBadge(visitor)) : null,
           handoffActions(path, conversation, sessionId, replyStatus),
           lead ? el("div", { class: "card lead" },
             el("strong", { text: "Left their contact: " }),
@@ -1317,9 +1331,59 @@
         el("p", { text: "Your server sends social-proof events (a purchase, a sign-up) to HelpYap with this secret. "
           + "It is stored hashed: we can't show it again, only replace it." }),
         isSet, rotate, revealed, placeholder),
+      await identityVerification(project, life),
       await integrations(project),
       await apiTokens(project, life));
     placeholder?.append(curl("sp_…"));
+  }
+
+  // Identity verification: the secret the site's server signs its visitors' ids with, so a
+  // signed-in customer's conversation can follow them (HelpYap.identify).
+  async function identityVerification(project, life) {
+    const path = projectPath(project.slug, "/identity-secret");
+    const card = el("section", { class: "card", id: "identity" });
+    const status = el("div");
+    const revealed = el("div");
+    const act = acting(status, () => load());
+    const sample = (secret) => [
+      "// On your server, for the signed-in user:",
+      `const userHash = crypto.createHmac("sha256", "${secret}").update(user.id).digest("hex");`,
+      "// In the page:",
+      "HelpYap.identify({ userId: user.id, email: user.email, name: user.name }, userHash);",
+    ].join("\n");
+    async function load() {
+      const state = await api("GET", path);
+      card.replaceChildren(el("h2", { text: "Identity verification" }),
+        el("p", { text: "Call HelpYap.identify on pages your customers see signed in: their name and email show in the "
+          + "inbox. With verification on, your server signs each user's id with this secret, so nobody can pose "
+          + "as a customer, and a customer's conversation follows them to every browser they sign in on." }),
+        el("p", { class: "muted", text: state.enabled
+          ? `On: secret …${state.secretEnding}, made ${when(state.createdAt)}. Identities without a matching hash are refused.`
+          : "Off: identities are shown as unverified and never followed to another browser." }),
+        el("div", { class: "actions" },
+          el("button", { type: "button", class: "primary", text: state.enabled ? "Rotate secret" : "Turn on verification",
+            onclick: () => {
+              if (state.enabled && !confirm("Make a new identity secret? Hashes made with the current one are refused at once.")) return;
+              act(async () => {
+                const made = await api("POST", path);
+                revealed.replaceChildren(
+                  message("ok", "Identity secret — shown only once. Keep it on your server, never in a page."),
+                  el("div", { class: "secret" }, el("code", { text: made.identitySecret }),
+                    copyButton(life, () => made.identitySecret, "Copy secret")),
+                  el("pre", { text: sample(made.identitySecret) }),
+                  copyButton(life, () => sample(made.identitySecret), "Copy example"));
+              }, "Identity verification is on.");
+            } }),
+          ...(state.enabled ? [el("button", { type: "button", text: "Turn off", onclick: () => {
+            if (!confirm("Turn identity verification off? Identities will be shown as unverified.")) return;
+            revealed.replaceChildren();
+            act(() => api("DELETE", path), "Identity verification is off.");
+          } })] : []),
+          status),
+        revealed);
+    }
+    await load();
+    return card;
   }
 
   // Stripe and Shopify: popups from their webhooks, with no code on the owner's side.

@@ -12,6 +12,7 @@ use crate::chat::{
     Author, ChatError, ConversationStatus, Feedback, Handoff, HandoffChange, LeadContact,
     MessageRecord, SessionRecord, Transcript,
 };
+use crate::identity::IdentityClaim;
 use crate::lead::{LeadFields, LeadRecord};
 use crate::project::{ProjectError, ProjectMessage};
 use crate::records::HOUR_MS;
@@ -21,6 +22,24 @@ use crate::time::now_ms;
 
 use super::{Core, call_actor, chat_error};
 
+/// What `identify` found: whether the project vouched for the visitor, and which conversation
+/// the widget shows them.
+#[derive(Debug, PartialEq)]
+pub struct Identified {
+    pub verified: bool,
+    pub show: ShowConversation,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum ShowConversation {
+    /// The one the browser has, now theirs.
+    Current,
+    /// Their latest, from another browser, with a token for this one.
+    Other { session_id: Uuid, token: String },
+    /// A new one: the browser's is someone else's, or there is none.
+    New,
+}
+
 #[derive(Clone)]
 pub struct Chat {
     pub(super) core: Arc<Core>,
@@ -28,26 +47,91 @@ pub struct Chat {
 
 impl Chat {
     /// Starts answering `question` in session `session_id` of project `slug`.
+    /// `claim`: who the site says is asking, checked against the project's identity secret
+    /// (401 when it does not vouch for them).
     pub async fn ask(
         &self,
         slug: &str,
         session_id: Uuid,
         token: Option<String>,
+        claim: Option<IdentityClaim>,
         question: String,
     ) -> Result<ChatStart, ChatError> {
         let snapshot = self.core.snapshot(slug).await.map_err(chat_error)?;
+        let visitor = claim
+            .map(|claim| claim.check(snapshot.identity_secret.as_ref()))
+            .transpose()?;
         let access = Access {
             project: slug.to_owned(),
             token,
         };
         let ask = Ask {
             access,
+            visitor,
             question,
             snapshot,
         };
         self.core
             .call_session(session_id, |reply| SessionMessage::Ask(ask.clone(), reply))
             .await
+    }
+
+    /// The site names its visitor (`HelpYap.identify`): checks the claim against the project's
+    /// identity secret (401 when it does not vouch for them), makes the visitor's `current`
+    /// conversation (session id and token) theirs when it can, and says which conversation the
+    /// widget should show — for a verified visitor on a new browser, their latest one, opened
+    /// with a token of this browser's own.
+    pub async fn identify(
+        &self,
+        slug: &str,
+        claim: IdentityClaim,
+        current: Option<(Uuid, Option<String>)>,
+    ) -> Result<Identified, ChatError> {
+        let snapshot = self.core.snapshot(slug).await.map_err(chat_error)?;
+        let visitor = claim.check(snapshot.identity_secret.as_ref())?;
+        let verified = visitor.verified;
+        if let Some((session_id, token)) = current {
+            let identify = |access, reply| SessionMessage::Identify(access, visitor.clone(), reply);
+            match self.visitor_call(slug, session_id, token, identify).await {
+                Ok(true) => {
+                    return Ok(Identified {
+                        verified,
+                        show: ShowConversation::Current,
+                    });
+                }
+                // Another visitor's, or the browser's session is not one (any more): not shown.
+                Ok(false)
+                | Err(
+                    ChatError::SessionNotFound
+                    | ChatError::MissingToken
+                    | ChatError::WrongToken
+                    | ChatError::ForeignSession,
+                ) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let latest = match verified {
+            true => {
+                self.core
+                    .store
+                    .latest_user_session(slug, &visitor.user_id)
+                    .await?
+            }
+            false => None,
+        };
+        let show = match latest {
+            Some(latest) => {
+                let user_id = visitor.user_id.clone();
+                let open = |reply| SessionMessage::OpenElsewhere(user_id.clone(), reply);
+                let token = self.core.call_session(latest.id, open).await?;
+                ShowConversation::Other {
+                    session_id: latest.id,
+                    token,
+                }
+            }
+            None => ShowConversation::New,
+        };
+        Ok(Identified { verified, show })
     }
 
     /// The stored transcript of a session, for a visitor who reloads the page.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::feed::{Replay, Subscription};
+use crate::identity::IdentitySecret;
 use crate::integrations::{Integration, Platform};
 use crate::knowledge::Document;
 use crate::project::{
@@ -104,6 +105,7 @@ impl Projects {
                 retention_days: None,
                 assistant: settings.assistant.clone(),
                 integrations: Default::default(),
+                identity_secret: None,
                 created_at_ms: now,
                 updated_at_ms: now,
             };
@@ -301,6 +303,21 @@ impl Projects {
             connected_at_ms: now_ms(),
         });
         let set = |reply| ProjectMessage::SetIntegration(platform, integration, reply);
+        call_actor(&actor, set, ProjectError::Unavailable).await
+    }
+
+    /// Makes a new identity secret for the project; the previous one stops vouching at once.
+    pub async fn rotate_identity_secret(&self, slug: &str) -> Result<(), ProjectError> {
+        let actor = self.core.actor(slug).await?;
+        let secret = IdentitySecret::generate(now_ms());
+        let set = |reply| ProjectMessage::SetIdentitySecret(Some(secret), reply);
+        call_actor(&actor, set, ProjectError::Unavailable).await
+    }
+
+    /// Stops verifying identities: visitors' identities are kept as unverified from now on.
+    pub async fn remove_identity_secret(&self, slug: &str) -> Result<(), ProjectError> {
+        let actor = self.core.actor(slug).await?;
+        let set = |reply| ProjectMessage::SetIdentitySecret(None, reply);
         call_actor(&actor, set, ProjectError::Unavailable).await
     }
 

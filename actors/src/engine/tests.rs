@@ -343,7 +343,7 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
     let session = Uuid::new_v4();
     let first = engine
         .chat
-        .ask("demo", session, None, "How do returns work?".into())
+        .ask("demo", session, None, None, "How do returns work?".into())
         .await
         .unwrap();
     let token = first.new_token.clone().expect("a new session gets a token");
@@ -355,11 +355,20 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
     assert_eq!(events.last(), Some(&ChatEvent::Finished));
 
     // Token rules.
-    let missing = engine.chat.ask("demo", session, None, "again".into()).await;
+    let missing = engine
+        .chat
+        .ask("demo", session, None, None, "again".into())
+        .await;
     assert!(matches!(missing.unwrap_err(), ChatError::MissingToken));
     let wrong = engine
         .chat
-        .ask("demo", session, Some("st_nope".into()), "again".into())
+        .ask(
+            "demo",
+            session,
+            Some("st_nope".into()),
+            None,
+            "again".into(),
+        )
         .await;
     assert!(matches!(wrong.unwrap_err(), ChatError::WrongToken));
     engine
@@ -369,7 +378,7 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
         .unwrap();
     let foreign = engine
         .chat
-        .ask("other", session, Some(token.clone()), "again".into())
+        .ask("other", session, Some(token.clone()), None, "again".into())
         .await;
     assert!(matches!(foreign.unwrap_err(), ChatError::ForeignSession));
 
@@ -377,7 +386,7 @@ async fn a_session_answers_from_documents_and_keeps_its_transcript() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let second = engine
         .chat
-        .ask("demo", session, Some(token.clone()), "pizza?".into())
+        .ask("demo", session, Some(token.clone()), None, "pizza?".into())
         .await
         .unwrap();
     assert!(second.new_token.is_none());
@@ -587,7 +596,9 @@ async fn events_pushed_on_one_node_reach_live_visitors_of_another_in_order() {
 async fn conversations(engine: &Engine, count: usize) {
     for n in 0..count {
         let question = format!("question {n}");
-        let start = engine.chat.ask("demo", Uuid::new_v4(), None, question);
+        let start = engine
+            .chat
+            .ask("demo", Uuid::new_v4(), None, None, question);
         collect(start.await.unwrap()).await;
     }
 }
@@ -738,12 +749,12 @@ async fn two_nodes_on_postgres_and_redis_share_ids_and_deliver_each_others_pushe
 
     // A question on another node while an answer is being written is refused (409).
     let session = Uuid::new_v4();
-    let first = a.chat.ask("demo", session, None, "a question".into());
+    let first = a.chat.ask("demo", session, None, None, "a question".into());
     let first = first.await.unwrap();
     let token = first.new_token.clone();
     let second = b
         .chat
-        .ask("demo", session, token.clone(), "another".into())
+        .ask("demo", session, token.clone(), None, "another".into())
         .await;
     assert!(
         matches!(second, Err(crate::chat::ChatError::Busy)),

@@ -64,6 +64,7 @@ macro_rules! storage_contract {
             inbox_filters_and_report_figures_read_the_same_everywhere,
             a_hand_off_changes_only_its_fields_and_never_revives_a_session,
             a_reply_to_small_talk_is_neither_answered_nor_unanswered,
+            a_verified_visitors_conversations_are_found_by_user,
             $($extra,)*
         );
     };
@@ -118,6 +119,10 @@ pub(crate) fn project(slug: &str, secret: Option<&str>) -> ProjectRecord {
             }),
             shopify: None,
         },
+        identity_secret: Some(crate::identity::IdentitySecret {
+            secret: "iv_contract".into(),
+            created_at_ms: 1,
+        }),
         created_at_ms: 1,
         updated_at_ms: 1,
     }
@@ -156,6 +161,8 @@ pub(crate) fn session(slug: &str, created_at_ms: u64) -> SessionRecord {
         created_at_ms,
         handoff: Default::default(),
         lead: None,
+        visitor: None,
+        device_tokens: Vec::new(),
     }
 }
 
@@ -1426,6 +1433,108 @@ pub(crate) async fn a_hand_off_changes_only_its_fields_and_never_revives_a_sessi
         None,
         "not brought back"
     );
+}
+
+pub(crate) async fn a_verified_visitors_conversations_are_found_by_user(backend: &impl Backend) {
+    use crate::identity::VisitorIdentity;
+    let store = with_projects(backend).await;
+    let ana = |verified| VisitorIdentity {
+        user_id: "user-42".into(),
+        email: Some("ana@example.com".into()),
+        name: Some("Ana".into()),
+        verified,
+    };
+    let mut first = session("demo", 10);
+    first.visitor = Some(ana(true));
+    store.put_session(&first).await.unwrap();
+    let (second, claimed_late, unverified, elsewhere) = (
+        session("demo", 20),
+        session("demo", 30),
+        session("demo", 40),
+        session("demo-2", 50),
+    );
+    for record in [&second, &claimed_late, &unverified, &elsewhere] {
+        store.put_session(record).await.unwrap();
+    }
+    assert_eq!(
+        latest_of(&store, "demo").await,
+        Some(first.id),
+        "written with the session"
+    );
+
+    let device = SecretHash::of("st_other_browser");
+    let stored = store
+        .update_visitor(claimed_late.id, &ana(true), std::slice::from_ref(&device))
+        .await
+        .unwrap();
+    assert_eq!(stored.visitor, Some(ana(true)));
+    assert_eq!(stored.device_tokens, std::slice::from_ref(&device));
+    assert_eq!(
+        stored.token_hash, claimed_late.token_hash,
+        "the rest is kept"
+    );
+    assert!(
+        stored
+            .check_access("demo", Some("st_other_browser"))
+            .is_ok()
+    );
+    assert_eq!(
+        latest_of(&store, "demo").await,
+        Some(claimed_late.id),
+        "the newest"
+    );
+
+    store
+        .update_visitor(unverified.id, &ana(false), &[])
+        .await
+        .unwrap();
+    store
+        .update_visitor(elsewhere.id, &ana(true), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        latest_of(&store, "demo").await,
+        Some(claimed_late.id),
+        "an unverified identity is never followed; another project's is its own"
+    );
+    assert_eq!(latest_of(&store, "demo-2").await, Some(elsewhere.id));
+    store.flush().await.unwrap();
+    let reopened = backend.reopen(store).await;
+    let read = reopened.session(claimed_late.id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.visitor.clone(), read.device_tokens.clone()),
+        (Some(ana(true)), vec![device])
+    );
+
+    reopened.delete_session(&read).await.unwrap();
+    let found = reopened
+        .latest_user_session("demo", "user-42")
+        .await
+        .unwrap();
+    assert_eq!(
+        found.map(|record| record.id),
+        Some(first.id),
+        "erased: the one before"
+    );
+    let late = reopened.update_visitor(read.id, &ana(true), &[]).await;
+    assert!(matches!(late, Err(StoreError::NoSuchSession)), "{late:?}");
+    assert_eq!(
+        reopened.session(read.id).await.unwrap(),
+        None,
+        "not brought back"
+    );
+    assert_eq!(
+        reopened
+            .latest_user_session("demo", "user-7")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn latest_of(store: &Store, slug: &str) -> Option<Uuid> {
+    let found = store.latest_user_session(slug, "user-42").await.unwrap();
+    found.map(|record| record.id)
 }
 
 pub(crate) async fn inbox_filters_and_report_figures_read_the_same_everywhere(

@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::backup::{BackupError, BackupSummary};
 use super::{ConversationFigures, SessionFilter, SessionPage, Storage, StoreError, source_key};
 use crate::chat::{ConversationStatus, Handoff, LeadContact};
+use crate::identity::VisitorIdentity;
 use crate::nodes::{AnswerLease, AnswerLeases, LeaseHolder, NodeError};
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
@@ -36,7 +37,7 @@ use crate::time::{DAY_MS, now_ms};
 use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
 
 /// The schema this build writes; a database of a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// How long a session's answer lease lasts unless renewed: how long a session whose node died
 /// mid-answer stays busy. Its holder renews it every third of that.
@@ -167,6 +168,20 @@ CREATE TABLE popup_counts (
     PRIMARY KEY (slug, hour, kind, action)
 );
 "#;
+
+/// Version 11: a verified visitor's conversations, newest first.
+const MIGRATION_11: &str = r#"
+ALTER TABLE sessions ADD COLUMN user_id TEXT COLLATE "C";
+CREATE INDEX sessions_by_user ON sessions (slug, user_id, created_ms DESC)
+    WHERE user_id IS NOT NULL;
+"#;
+
+/// The `user_id` column of a session whose visitor is `visitor`: set only once verified.
+fn verified_user(visitor: Option<&VisitorIdentity>) -> Option<&str> {
+    visitor
+        .filter(|visitor| visitor.verified)
+        .map(|visitor| visitor.user_id.as_str())
+}
 
 /// An unanswered answer, as SQL over a `messages` row `m` ([`MessageRecord::is_unanswered`]).
 const UNANSWERED: &str = "m.record->>'role' = 'assistant' AND m.record->'intent' IS NULL AND \
@@ -410,6 +425,7 @@ impl PgStore {
             (8, MIGRATION_8),
             (9, MIGRATION_9),
             (10, MIGRATION_10),
+            (11, MIGRATION_11),
         ];
         for (version, migration) in migrations {
             if found < version && version <= target {
@@ -1247,18 +1263,51 @@ impl Storage for PgStore {
         lock_project(&transaction, &record.project).await?;
         transaction
             .execute(
-                "INSERT INTO sessions (id, slug, created_ms, record) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (id) DO UPDATE SET slug = $2, created_ms = $3, record = $4",
+                "INSERT INTO sessions (id, slug, created_ms, record, user_id)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET slug = $2, created_ms = $3, record = $4,
+                     user_id = $5",
                 &[
                     &record.id,
                     &record.project,
                     &signed(record.created_at_ms),
                     &json(record),
+                    &verified_user(record.visitor.as_ref()),
                 ],
             )
             .await?;
         transaction.commit().await?;
         Ok(())
+    }
+
+    async fn update_visitor(
+        &self,
+        id: Uuid,
+        visitor: &VisitorIdentity,
+        device_tokens: &[SecretHash],
+    ) -> Result<SessionRecord, StoreError> {
+        // Only these keys of the record, and an UPDATE: an erased session stays erased.
+        let patch = serde_json::json!({ "visitor": visitor, "device_tokens": device_tokens });
+        self.record(
+            "UPDATE sessions SET record = record || $2, user_id = $3 WHERE id = $1
+             RETURNING record",
+            &[&id, &Json(patch), &verified_user(Some(visitor))],
+        )
+        .await?
+        .ok_or(StoreError::NoSuchSession)
+    }
+
+    async fn latest_user_session(
+        &self,
+        slug: &str,
+        user_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.record(
+            "SELECT record FROM sessions WHERE slug = $1 AND user_id = $2
+             ORDER BY created_ms DESC LIMIT 1",
+            &[&slug, &user_id],
+        )
+        .await
     }
 
     async fn delete_session(&self, record: &SessionRecord) -> Result<(), StoreError> {

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::{SCHEMA_VERSION, Storage, StoreError, source_key};
 use crate::chat::{Handoff, LeadContact};
+use crate::identity::VisitorIdentity;
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
     MessageRecord, PasswordReset, ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent,
@@ -117,6 +118,9 @@ pub struct SledStore {
     /// slug, 0x00, created ms (u64 big-endian), session id (16 bytes) → empty: a project's
     /// conversations in time order.
     project_sessions: sled::Tree,
+    /// slug, 0x00, verified user id, 0x00, created ms (u64 big-endian), session id → empty: a
+    /// verified visitor's conversations in time order.
+    user_sessions: sled::Tree,
     /// session id (16 bytes), message seq as u32 big-endian → JSON [`MessageRecord`].
     messages: sled::Tree,
     /// slug, 0x00, hour (u64 big-endian), event type code → count (u64 big-endian).
@@ -194,6 +198,7 @@ impl SledStore {
             documents: db.open_tree("documents")?,
             sessions: db.open_tree("sessions")?,
             project_sessions: db.open_tree("project_sessions")?,
+            user_sessions: db.open_tree("user_sessions")?,
             messages: db.open_tree("messages")?,
             event_counts: db.open_tree("event_counts")?,
             delivery_counts: db.open_tree("delivery_counts")?,
@@ -950,9 +955,14 @@ impl Storage for SledStore {
     async fn put_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
         let value = encode(record);
         let index_key = project_session_key(&record.project, record.created_at_ms, record.id);
-        let result = (&self.sessions, &self.project_sessions).transaction(|(sessions, index)| {
+        let user_key = user_session_key(record);
+        let trees = (&self.sessions, &self.project_sessions, &self.user_sessions);
+        let result = trees.transaction(|(sessions, index, users)| {
             sessions.insert(record.id.as_bytes(), value.as_slice())?;
             index.insert(index_key.as_slice(), &[])?;
+            if let Some(key) = &user_key {
+                users.insert(key.as_slice(), &[])?;
+            }
             Ok::<(), ConflictableTransactionError<()>>(())
         });
         match result {
@@ -1010,6 +1020,57 @@ impl Storage for SledStore {
         }
     }
 
+    async fn update_visitor(
+        &self,
+        id: Uuid,
+        visitor: &VisitorIdentity,
+        device_tokens: &[SecretHash],
+    ) -> Result<SessionRecord, StoreError> {
+        (&self.sessions, &self.user_sessions)
+            .transaction(|(sessions, users)| {
+                let Some(current) = sessions.get(id.as_bytes())? else {
+                    return Err(ConflictableTransactionError::Abort(
+                        StoreError::NoSuchSession,
+                    ));
+                };
+                let mut record: SessionRecord =
+                    decode("sessions", &current).map_err(ConflictableTransactionError::Abort)?;
+                if let Some(old) = user_session_key(&record) {
+                    users.remove(old)?;
+                }
+                record.visitor = Some(visitor.clone());
+                record.device_tokens = device_tokens.to_vec();
+                if let Some(key) = user_session_key(&record) {
+                    users.insert(key, &[])?;
+                }
+                sessions.insert(id.as_bytes(), encode(&record))?;
+                Ok(record)
+            })
+            .map_err(|error| match error {
+                TransactionError::Abort(error) => error,
+                TransactionError::Storage(error) => error.into(),
+            })
+    }
+
+    async fn latest_user_session(
+        &self,
+        slug: &str,
+        user_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let prefix = user_prefix(slug, user_id);
+        for key in self.user_sessions.scan_prefix(&prefix).keys().rev() {
+            let key = key?;
+            let id = Uuid::from_slice(&key[key.len() - 16..]).map_err(|_| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason: "a user's session key must end in a session id".into(),
+            })?;
+            if let Some(record) = self.session(id).await? {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
     async fn delete_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
         let mut messages = sled::Batch::default();
         for key in self.messages.scan_prefix(record.id.as_bytes()).keys() {
@@ -1021,6 +1082,9 @@ impl Storage for SledStore {
             record.created_at_ms,
             record.id,
         ))?;
+        if let Some(key) = user_session_key(record) {
+            self.user_sessions.remove(key)?;
+        }
         self.sessions.remove(record.id.as_bytes())?;
         Ok(())
     }
@@ -1045,6 +1109,7 @@ impl Storage for SledStore {
             &self.documents,
             &self.leads,
             &self.project_sessions,
+            &self.user_sessions,
             &self.invitations,
         ] {
             let mut batch = sled::Batch::default();
@@ -1223,6 +1288,26 @@ fn project_session_key(slug: &str, created_ms: u64, id: Uuid) -> Vec<u8> {
     let mut key = event_key(slug, created_ms);
     key.extend_from_slice(id.as_bytes());
     key
+}
+
+/// slug, 0x00, user id, 0x00: the start of a verified visitor's keys in `user_sessions`.
+fn user_prefix(slug: &str, user_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(slug.len() + user_id.len() + 2);
+    key.extend_from_slice(slug.as_bytes());
+    key.push(0);
+    key.extend_from_slice(user_id.as_bytes());
+    key.push(0);
+    key
+}
+
+/// The session's key in `user_sessions` when its visitor is verified (user ids hold no
+/// control characters, so never `0x00`).
+fn user_session_key(record: &SessionRecord) -> Option<Vec<u8>> {
+    let visitor = record.visitor.as_ref().filter(|visitor| visitor.verified)?;
+    let mut key = user_prefix(&record.project, &visitor.user_id);
+    key.extend_from_slice(&record.created_at_ms.to_be_bytes());
+    key.extend_from_slice(record.id.as_bytes());
+    Some(key)
 }
 
 /// slug, 0x00, hour since the Unix epoch (u64 big-endian), event type code (one byte).

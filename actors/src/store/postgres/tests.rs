@@ -298,6 +298,8 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
         created_at_ms: 1,
         handoff: Default::default(),
         lead: None,
+        visitor: None,
+        device_tokens: Vec::new(),
     };
     b.put_session(&conversation).await.unwrap();
     a.delete_project(&record).await.unwrap();
@@ -335,6 +337,8 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
         created_at_ms: 1,
         handoff: Default::default(),
         lead: None,
+        visitor: None,
+        device_tokens: Vec::new(),
     };
     let refused = b.put_session(&session).await;
     assert!(
