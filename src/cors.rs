@@ -12,10 +12,11 @@ use hyper::header::{
 use crate::json::{Body, Response, empty_response};
 
 /// Response headers a widget's script may read.
-const EXPOSED: &str =
-    "X-Session-Token, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset";
+const EXPOSED: &str = "X-Session-Token, ETag, Retry-After, X-RateLimit-Limit, \
+     X-RateLimit-Remaining, X-RateLimit-Reset";
 /// Request headers a widget's script may send.
-const ALLOWED_HEADERS: &str = "Content-Type, Authorization, X-Session-Token, Last-Event-ID";
+const ALLOWED_HEADERS: &str =
+    "Content-Type, Authorization, X-Session-Token, Last-Event-ID, If-None-Match";
 
 /// Adds the headers every cross-origin widget response needs.
 pub fn decorate(headers: &mut HeaderMap) {

@@ -1066,13 +1066,21 @@ a.card:hover .text { text-decoration: underline; }
   // ---- Start ----------------------------------------------------------------------------------
 
   async function start() {
-    let config;
+    let loaded;
     try {
-      config = await http("GET", "/api/widget/config", { fallback: "config" });
+      loaded = await loadConfig(null);
     } catch (error) {
       return console.warn("helpyap: widget not started:", error.message);
     }
-    pageApi.start(config);
+    pageApi.start(loaded.config, loaded.etag);
+  }
+
+  // The project's widget config and its ETag; null when it is still `etag` (304).
+  async function loadConfig(etag) {
+    const response = await fetch(api("/api/widget/config"), { headers: etag ? { "If-None-Match": etag } : {} });
+    if (response.status === 304) return null;
+    if (!response.ok) throw await failure(response, "config");
+    return { config: await response.json(), etag: response.headers.get("ETag") };
   }
 
   // Preview: every settings message from the dashboard (same origin only) re-mounts the widget,
@@ -1686,6 +1694,7 @@ a.card:hover .text { text-decoration: underline; }
 
     function receive(event) {
       if (event.type === "reset") { since = Number(event.lastId) || 0; save("since", String(since)); return; }
+      if (event.type === "config") return pageApi.settingsChanged(event.etag);
       const id = Number(event.id);
       if (!(id > since)) return; // seen already: never twice
       since = id;
@@ -1789,8 +1798,14 @@ a.card:hover .text { text-decoration: underline; }
 
     // WebSocket first; SSE when sockets are blocked; polling when both are.
     // The page is told only when the project counts its viewers.
-    const sinceParam = () => (rules.liveViewers?.enabled
-      ? { since: String(since), page: location.pathname.slice(0, 200) } : { since: String(since) });
+    // And the config's ETag, so settings saved while it was away are told at once.
+    const sinceParam = () => {
+      const params = { since: String(since) };
+      if (rules.liveViewers?.enabled) params.page = location.pathname.slice(0, 200);
+      const etag = pageApi.configEtag();
+      if (etag) params.config = etag;
+      return params;
+    };
     function viaWebSocket(attempt = 0) {
       let opened = false;
       const url = api("/api/widget/salespop/ws", sinceParam()).replace(/^http/, "ws");
@@ -1813,6 +1828,7 @@ a.card:hover .text { text-decoration: underline; }
       source.onopen = () => { opened = true; counted(); };
       source.onmessage = (message) => receiveData(message.data);
       source.addEventListener("reset", (message) => receiveData(message.data));
+      source.addEventListener("config", (message) => receiveData(message.data));
       source.onerror = () => {
         // The browser reconnects by itself with Last-Event-ID; give up on SSE only if it never worked.
         if (!opened) { close(); viaPolling(); }
@@ -1902,14 +1918,39 @@ a.card:hover .text { text-decoration: underline; }
   // refused), and `.shutdown()` (sign-out: this device forgets the visitor, their conversation
   // and popup state, and the widget starts afresh). Calls made before the widget loaded — queued by the install snippet's stub in
   // `HelpYap.q` as [method, arguments] — run once it is up, in order, before `ready`.
+  // Settings the owner saves reach open pages: the popup channel says the config changed (or,
+  // without one, the config is asked for again when the tab comes back and every 5 minutes),
+  // and the widget mounts again with it — at once when the chat is closed, else when it closes,
+  // so a visitor mid-conversation is not interrupted.
   const pageApi = (() => {
     const handlers = new Map();
-    let config = null, mounted = null;
+    let config = null, mounted = null, etag = null, locale = null, waiting = null, checkedAt = 0;
     const emit = (name, detail) => {
+      if (name === "close" && waiting) setTimeout(apply);
       for (const handler of handlers.get(name) || []) {
         try { handler(detail); } catch (error) { console.error("helpyap: a page handler failed:", error); }
       }
     };
+    async function refresh() {
+      checkedAt = Date.now();
+      let loaded;
+      try { loaded = await loadConfig(etag); } catch { return; /* offline: next time */ }
+      if (!loaded) return;
+      etag = loaded.etag;
+      waiting = locale ? { ...loaded.config, locale } : loaded.config;
+      if (!chat()?.isOpen()) apply();
+    }
+    function apply() {
+      if (!waiting || chat()?.isOpen()) return;
+      config = waiting;
+      waiting = null;
+      remount();
+    }
+    function watchSettings() {
+      const stale = () => document.visibilityState === "visible" && Date.now() - checkedAt > 60000;
+      document.addEventListener("visibilitychange", () => { if (stale()) refresh(); });
+      setInterval(() => { if (stale()) refresh(); }, 300000);
+    }
     const chat = () => mounted?.chat;
     const methods = {
       open: () => chat()?.open(),
@@ -1917,6 +1958,7 @@ a.card:hover .text { text-decoration: underline; }
       toggle: () => (chat()?.isOpen() ? chat().close() : chat()?.open()),
       setLocale(code) {
         if (!config || typeof code !== "string") return;
+        locale = code;
         config = { ...config, locale: code };
         remount();
       },
@@ -1975,8 +2017,13 @@ a.card:hover .text { text-decoration: underline; }
     const queued = Array.isArray(api.q) ? api.q : [];
     return {
       emit,
-      start(first) {
+      settingsChanged(newEtag) { if (config && newEtag !== etag) refresh(); },
+      configEtag: () => etag,
+      start(first, firstEtag) {
         config = first;
+        etag = firstEtag;
+        checkedAt = Date.now();
+        watchSettings();
         mounted = mount(config);
         Object.assign(api, methods);
         delete api.q;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 pub use crate::social_proof::PopupEvent;
 use crate::social_proof::{EventKind, NameFormat, SocialProofEvent};
@@ -92,6 +92,9 @@ pub struct Replay {
 pub struct Subscription {
     pub replay: Replay,
     pub live: broadcast::Receiver<Arc<LiveEvent>>,
+    /// The `ETag` of the project's widget config: changes when the owner saves settings, so
+    /// open widgets can take them up at once.
+    pub settings: watch::Receiver<Arc<str>>,
     /// Counts this subscriber against the caps until dropped.
     pub slot: SubscriberSlot,
 }
@@ -185,6 +188,8 @@ pub struct Feed {
     forgotten_up_to: u64,
     last_id: u64,
     live: broadcast::Sender<Arc<LiveEvent>>,
+    /// The `ETag` of the widget config live subscribers were last told.
+    config_etag: watch::Sender<Arc<str>>,
     /// How the project shows pushed names.
     names: NameFormat,
     /// Live subscribers per page.
@@ -220,6 +225,7 @@ impl Feed {
             forgotten_up_to,
             last_id,
             live,
+            config_etag: watch::Sender::new(Arc::from("")),
             names,
             viewers: Arc::default(),
             project_subscribers: Arc::default(),
@@ -281,8 +287,20 @@ impl Feed {
         Ok(Subscription {
             replay: self.replay(since, now_ms),
             live: self.live.subscribe(),
+            settings: self.config_etag.subscribe(),
             slot,
         })
+    }
+
+    /// Tells live subscribers the widget config is now the one with `etag` (when it changed).
+    pub fn announce_settings(&mut self, etag: &str) {
+        self.config_etag.send_if_modified(|current| {
+            let changed = **current != *etag;
+            if changed {
+                *current = Arc::from(etag);
+            }
+            changed
+        });
     }
 
     /// Shows names as `names` says from now on, in the replay window too (live subscribers

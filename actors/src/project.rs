@@ -857,6 +857,7 @@ impl ProjectState {
         let json = serde_json::to_vec(&config).expect("widget settings always serialize");
         let digest = Sha256::digest(&json);
         let etag = format!("\"{}\"", hex::encode(&digest[..8]));
+        self.feed.announce_settings(&etag);
         let snapshot = ProjectSnapshot {
             slug: self.record.slug.clone(),
             widget_config_json: Bytes::from(json),

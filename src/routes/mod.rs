@@ -40,7 +40,7 @@ pub mod widget_config;
 use std::sync::Arc;
 
 use helpyap_actors::ProjectSnapshot;
-use helpyap_actors::feed::PAGE_MAX_CHARS;
+use helpyap_actors::feed::{PAGE_MAX_CHARS, Subscription};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, ORIGIN};
 use hyper::{Request, Uri};
@@ -109,6 +109,17 @@ pub fn since_param<B>(request: &Request<B>) -> Result<Option<u64>, ApiError> {
     since.trim().parse().map(Some).map_err(|_| {
         ApiError::invalid("since (or Last-Event-ID) must be an event id: a whole number")
     })
+}
+
+/// A live popup client that says which widget config it has (`?config=ETAG`) is told at once
+/// when that is no longer the project's: settings saved before it (re)connected are not missed.
+pub fn tell_if_config_changed(uri: &Uri, subscription: &mut Subscription) {
+    let Some(etag) = query_param(uri, "config") else {
+        return;
+    };
+    if **subscription.settings.borrow() != *etag {
+        subscription.settings.mark_changed();
+    }
 }
 
 /// The `project` a widget GET names, once [`project_for_origin`] lets the page use it.

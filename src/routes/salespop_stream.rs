@@ -6,6 +6,8 @@
 //! one, each with `id:` so the browser's automatic reconnect resumes exactly where it left off.
 //! A visitor that falls `social_proof.subscriber_queue` events behind is dropped (the stream
 //! ends; the browser reconnects with its last id); so does every stream at shutdown.
+//! When the owner saves new widget settings, an `event: config` frame (`{"type": "config",
+//! "etag": …}`, no `id`) tells the widget to read its config again.
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -30,6 +32,7 @@ use crate::tracker::LiveGuard;
     get, path = "/api/widget/salespop/stream", tag = "social proof",
     params(("project" = String, Query, example = "demo", description = "The project's slug"), ("since" = Option<u64>, Query, description = "The last event id seen"),
         ("page" = Option<String>, Query, description = "The path of the visitor's page, counted for `viewers`"),
+        ("config" = Option<String>, Query, description = "The `ETag` of the widget config the client has: told at once (`config`) when it is no longer the project's"),
         ("Last-Event-ID" = Option<String>, Header, description = "As `since`; browsers send it when they reconnect")),
     responses((status = 200, description = "Server-sent events: the missed events, then each new one as it is pushed; the stream stays open",
         body = crate::openapi::ServerSentEvent, content_type = "text/event-stream"))
@@ -43,11 +46,12 @@ pub async fn get(
     let since = super::since_param(request)?;
     let page = super::page_param(request.uri()).unwrap_or_default(); // optional: a bad one is not counted
     let slot = state.open_stream(client)?;
-    let subscription = state
+    let mut subscription = state
         .engine
         .projects
         .subscribe(&project, since, page)
         .await?;
+    super::tell_if_config_changed(request.uri(), &mut subscription);
     let frames = frames(
         subscription,
         state.live_settings.sse_retry,
@@ -67,21 +71,36 @@ fn frames(
     guard: LiveGuard,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> impl Stream<Item = Sse> + Send {
-    let Subscription { replay, live, slot } = subscription;
+    let Subscription {
+        replay,
+        live,
+        settings,
+        slot,
+    } = subscription;
     let mut head = vec![Sse::default().retry_duration(retry)];
     if replay.reset {
         head.push(reset_frame(replay.last_id));
     }
     head.extend(replay.events.iter().map(event_frame));
-    let live = stream::unfold((live, slot, guard), |(mut live, slot, guard)| async move {
-        match live.recv().await {
-            Ok(event) => Some((event_frame(&event), (live, slot, guard))),
-            Err(RecvError::Lagged(missed)) => {
-                tracing::debug!(missed, "dropping an SSE visitor that fell behind");
-                None
+    let state = (live, settings, slot, guard);
+    let live = stream::unfold(state, |(mut live, mut settings, slot, guard)| async move {
+        let frame = tokio::select! {
+            received = live.recv() => match received {
+                Ok(event) => event_frame(&event),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "dropping an SSE visitor that fell behind");
+                    return None;
+                }
+                Err(RecvError::Closed) => return None,
+            },
+            changed = settings.changed() => {
+                changed.ok()?;
+                let etag = settings.borrow_and_update().clone();
+                // No `id`: the browser's Last-Event-ID stays the last event's.
+                Sse::default().event("config").data(config_json(&etag))
             }
-            Err(RecvError::Closed) => None,
-        }
+        };
+        Some((frame, (live, settings, slot, guard)))
     });
     stream::iter(head).chain(live).take_until(shutdown)
 }
@@ -108,4 +127,10 @@ pub fn reset_json(last_id: u64) -> String {
         "reason": "events since your last id are no longer kept; showing what is",
     })
     .to_string()
+}
+
+/// What every live channel says when the owner saved new widget settings: the widget reads
+/// the config again (it carries this `ETag`).
+pub fn config_json(etag: &str) -> String {
+    json!({ "type": "config", "etag": etag }).to_string()
 }

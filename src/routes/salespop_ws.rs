@@ -4,7 +4,8 @@
 //! The subscription is taken before the upgrade, so an unknown project (404), a bad `since`
 //! (400) or full caps (503) are plain HTTP errors. Then each event is one text message with the
 //! same JSON as SSE and polling, preceded by `{"type":"reset",…}` when `since` no longer
-//! matches the history kept. Events queued together go out in one write. The server pings every
+//! matches the history kept, and `{"type":"config","etag":…}` when the owner saved new widget
+//! settings. Events queued together go out in one write. The server pings every
 //! `social_proof.keep_alive` and drops a peer that has not answered the previous ping; a visitor
 //! that falls `social_proof.subscriber_queue` events behind is closed with 1013; shutdown closes
 //! with 1001. Client messages are read only for pongs and close; frames over 4 KiB end the
@@ -32,7 +33,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use crate::error::ApiError;
 use crate::json::{Body, Response, empty_response};
 use crate::router::AppState;
-use crate::routes::salespop_stream::reset_json;
+use crate::routes::salespop_stream::{config_json, reset_json};
 use crate::tracker::LiveGuard;
 
 /// Largest frame or message a visitor may send; it has nothing to say beyond pongs and close.
@@ -50,6 +51,7 @@ pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
     get, path = "/api/widget/salespop/ws", tag = "social proof",
     params(("project" = String, Query, example = "demo", description = "The project's slug"), ("since" = Option<u64>, Query, description = "The last event id seen"),
         ("page" = Option<String>, Query, description = "The path of the visitor's page, counted for `viewers`"),
+        ("config" = Option<String>, Query, description = "The `ETag` of the widget config the client has: told at once (`config`) when it is no longer the project's"),
         ("Upgrade" = String, Header, description = "`websocket`"),
         ("Sec-WebSocket-Key" = String, Header, description = "The WebSocket handshake key"),
         ("Sec-WebSocket-Version" = String, Header, description = "`13`")),
@@ -68,11 +70,12 @@ pub async fn get(
     let since = super::since_param(&request)?;
     let page = super::page_param(request.uri()).unwrap_or_default(); // optional: a bad one is not counted
     let slot = state.open_stream(client)?;
-    let subscription = state
+    let mut subscription = state
         .engine
         .projects
         .subscribe(&project, since, page)
         .await?;
+    super::tell_if_config_changed(request.uri(), &mut subscription);
     let keep_alive = state.live_settings.keep_alive;
     let guard = state.live.guard();
     let shutdown = state.live.shutting_down();
@@ -167,6 +170,7 @@ async fn serve(
     let Subscription {
         replay,
         mut live,
+        mut settings,
         slot: _slot,
     } = subscription;
     let mut head = Vec::with_capacity(replay.events.len() + 1);
@@ -199,6 +203,15 @@ async fn serve(
                     break Some((CloseCode::Again, "too slow: reconnect with since=LAST_ID"));
                 }
                 Err(RecvError::Closed) => break Some((CloseCode::Away, "project restarting")),
+            },
+            changed = settings.changed() => match changed {
+                Ok(()) => {
+                    let etag = settings.borrow_and_update().clone();
+                    if send_all(&mut socket, vec![Message::text(config_json(&etag))]).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => break Some((CloseCode::Away, "project restarting")),
             },
             incoming = socket.next() => match incoming {
                 Some(Ok(Message::Pong(_))) => awaiting_pong = false,

@@ -191,7 +191,8 @@ async fn summaries_and_live_viewers_show_in_chromium() {
     assert_eq!(report["summaries"], true, "{report}");
 }
 
-/// A site drives the widget from its own code through `window.HelpYap`, also before it loaded.
+/// A site drives the widget from its own code through `window.HelpYap`, also before it loaded;
+/// settings the owner saves reach the open page.
 #[tokio::test]
 async fn the_page_drives_the_widget_through_window_helpyap_in_chromium() {
     let server = TestServer::start_with(|config| {
@@ -201,9 +202,18 @@ async fn the_page_drives_the_widget_through_window_helpyap_in_chromium() {
         rules.gap = Duration::from_millis(200);
     })
     .await;
+    let (email, password) = ("owner@example.com", "correct horse battery");
+    server
+        .engine
+        .accounts
+        .add_user(email, password.into(), true)
+        .await
+        .unwrap();
     let base_url = format!("http://{}", server.addr);
-    let report = run_in_chromium("api_e2e.mjs", vec![base_url, DEMO_SECRET.into()]).await;
+    let args = vec![base_url, DEMO_SECRET.into(), email.into(), password.into()];
+    let report = run_in_chromium("api_e2e.mjs", args).await;
     assert_eq!(report["api"], true, "{report}");
+    assert_eq!(report["settingsLive"], true, "{report}");
 }
 
 /// A signed-in customer, named by the page with a hash the site's server made, finds the

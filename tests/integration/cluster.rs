@@ -327,10 +327,12 @@ async fn transcript_roles(node: &TestServer, session: Uuid, token: &str) -> Vec<
 }
 
 /// An owner signed in on one node renames the widget; every node serves the new name within
-/// a second, and the owner's token works on every node.
+/// a second, open widgets on the other nodes are told, and the owner's token works on every
+/// node.
 #[tokio::test]
 async fn a_settings_change_on_one_node_reaches_every_node_within_a_second() {
     let nodes = cluster(3, |_| {}).await;
+    let mut open_widget = ws(&nodes[2], "project=demo").await;
     let owner = nodes[0].owner("owner@example.com").await;
     let settings = json!({
         "name": "Renamed Bot",
@@ -361,6 +363,18 @@ async fn a_settings_change_on_one_node_reaches_every_node_within_a_second() {
             .await;
         assert_eq!(seen["name"], "Renamed Bot");
     }
+    let told = ws_next_within(&mut open_widget, Duration::from_secs(1)).await;
+    assert_eq!(told["type"], "config", "{told}");
+    let etag = client()
+        .get(nodes[2].url("/api/widget/config?project=demo"))
+        .send()
+        .await
+        .unwrap()
+        .headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(told["etag"], etag.as_str());
 }
 
 /// Redis stopped: pushes still 201 and reach the other nodes' visitors through the periodic

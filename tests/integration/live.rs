@@ -657,3 +657,80 @@ async fn a_visitor_sending_an_oversized_frame_is_disconnected() {
         .unwrap();
     until_live_streams(&server, 0).await;
 }
+
+/// The ETag `GET /api/widget/config` answers with now.
+async fn config_etag(server: &TestServer) -> String {
+    let response = client()
+        .get(server.url("/api/widget/config?project=demo"))
+        .send()
+        .await
+        .unwrap();
+    response.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn saved_settings_are_announced_to_open_widgets_on_every_live_channel() {
+    let server = TestServer::start().await;
+    let mut socket = ws(&server, "project=demo").await;
+    let mut sse = Sse::open(&server, "project=demo", None).await;
+    let mut other = ws(&server, "project=other").await;
+    until_live_streams(&server, 3).await;
+    let before = config_etag(&server).await;
+
+    let owner = server.owner("owner@example.com").await;
+    let mut settings = owner.get("/api/admin/projects/demo").expect(200).await;
+    settings["welcomeMessage"] = json!("Hello again! Ask us anything.");
+    owner
+        .put("/api/admin/projects/demo", settings.clone())
+        .expect(200)
+        .await;
+    let after = config_etag(&server).await;
+    assert_ne!(before, after);
+    let told = json!({"type": "config", "etag": after});
+    assert_eq!(ws_next(&mut socket).await, told);
+    let frame = loop {
+        let frame = tokio::time::timeout(PATIENCE, sse.next())
+            .await
+            .expect("the SSE visitor is told in time")
+            .expect("the stream stays open");
+        if frame.event.is_some() {
+            break frame;
+        }
+    };
+    assert_eq!(frame.event.as_deref(), Some("config"));
+    assert_eq!(frame.id, None, "Last-Event-ID stays the last event's");
+    let data: Value = serde_json::from_str(frame.data.as_deref().unwrap()).unwrap();
+    assert_eq!(data, told);
+
+    // Saving the same settings again changes nothing, so nothing is said; the next event is
+    // the next thing every channel hears. Another project's visitors hear neither.
+    owner
+        .put("/api/admin/projects/demo", settings)
+        .expect(200)
+        .await;
+    let id = push_named(&server, "demo", "Noor").await;
+    assert_eq!(ws_next(&mut socket).await["id"], json!(id));
+    assert_eq!(sse.next_json_within(PATIENCE).await["id"], json!(id));
+    let quiet = tokio::time::timeout(Duration::from_millis(300), other.next()).await;
+    assert!(quiet.is_err(), "another project's visitor heard {quiet:?}");
+
+    // A widget that (re)connects with the config it has is told at once when it is stale —
+    // settings saved while it was away are not missed — and not when it is current.
+    let encode = |etag: &str| etag.replace('"', "%22");
+    let mut stale = ws(&server, &format!("project=demo&config={}", encode(&before))).await;
+    assert_eq!(ws_next(&mut stale).await, told);
+    let mut stale_sse = Sse::open(
+        &server,
+        &format!("project=demo&config={}", encode(&before)),
+        None,
+    )
+    .await;
+    assert_eq!(stale_sse.next_json_within(PATIENCE).await, told);
+    let mut current = ws(&server, &format!("project=demo&config={}", encode(&after))).await;
+    let id = push_named(&server, "demo", "Ines").await;
+    assert_eq!(
+        ws_next(&mut current).await["id"],
+        json!(id),
+        "no config message first"
+    );
+}

@@ -164,12 +164,13 @@ async fn preflight_allows_any_site_and_exposes_the_session_token() {
                 .unwrap()
                 .contains("Content-Type")
         );
-        assert!(
-            headers["access-control-expose-headers"]
-                .to_str()
-                .unwrap()
-                .contains("X-Session-Token")
-        );
+        // A widget on another site asks for its config again conditionally, and reads the
+        // `ETag` it got.
+        let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+        assert!(allowed.contains("If-None-Match"), "{allowed}");
+        let exposed = headers["access-control-expose-headers"].to_str().unwrap();
+        assert!(exposed.contains("X-Session-Token"), "{exposed}");
+        assert!(exposed.contains("ETag"), "{exposed}");
         assert!(headers.contains_key("access-control-max-age"));
     }
 }

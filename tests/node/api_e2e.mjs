@@ -1,13 +1,15 @@
 // window.HelpYap in Debian's chromium: a site's page queues calls before the widget has loaded
 // (the install snippet's stub) and drives it afterwards — open, close, toggle, setLocale, the
 // events, shutdown.
-// Usage: node api_e2e.mjs BASE_URL PUSH_SECRET [SCREENSHOT_DIR]
+// Also: settings the owner saves reach the open page without a reload — at once with the chat
+// closed, when it closes with it open.
+// Usage: node api_e2e.mjs BASE_URL PUSH_SECRET OWNER_EMAIL OWNER_PASSWORD [SCREENSHOT_DIR]
 // Prints a JSON report; exits non-zero with the reason on the first failure.
 import { launchChromium } from "./chromium.mjs";
 import { shopHelpers } from "./shop.mjs";
 import { strict as assert } from "node:assert";
 
-const [baseUrl, pushSecret, screenshots] = process.argv.slice(2);
+const [baseUrl, pushSecret, ownerEmail, ownerPassword, screenshots] = process.argv.slice(2);
 const report = {};
 const browser = await launchChromium();
 const { push, shot } = shopHelpers(browser, baseUrl, pushSecret, screenshots);
@@ -88,6 +90,39 @@ try {
   await page.evaluate(() => HelpYap.open());
   await page.locator("#helpyap-widget .quick button").first().waitFor();
   assert.equal(await page.locator("#helpyap-widget .msg.user").count(), 0, "still fresh after a reload");
+
+  // The owner saves settings while the page is open.
+  const login = await fetch(`${baseUrl}/api/admin/auth/login`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email: ownerEmail, password: ownerPassword }),
+  });
+  assert.equal(login.status, 200);
+  const { accessToken } = await login.json();
+  const settingsPath = `${baseUrl}/api/admin/projects/demo`;
+  const auth = { Authorization: `Bearer ${accessToken}`, "Content-Type": "application/json" };
+  const save = async (change) => {
+    const settings = await (await fetch(settingsPath, { headers: auth })).json();
+    const saved = await fetch(settingsPath, { method: "PUT", headers: auth, body: JSON.stringify({ ...settings, ...change }) });
+    assert.equal(saved.status, 200, await saved.text());
+  };
+  const launcher = page.locator("#helpyap-widget .launcher");
+  // The chat closed: the new name is on the bubble at once.
+  await page.evaluate(() => HelpYap.close());
+  await save({ name: "Helper Bot" });
+  await page.waitForFunction(() => document.querySelector("#helpyap-widget")?.shadowRoot
+    ?.querySelector(".launcher")?.getAttribute("aria-label")?.includes("Helper Bot"), null, { timeout: 10000 });
+  // The chat open: the visitor is not interrupted; the change shows once they close it.
+  await page.evaluate(() => HelpYap.open());
+  await page.locator("#helpyap-widget .panel").waitFor();
+  await save({ name: "Night Bot" });
+  await page.waitForTimeout(1500);
+  assert.match(await page.locator("#helpyap-widget .panel").getAttribute("aria-label"), /Helper Bot/, "not while open");
+  await page.evaluate(() => HelpYap.close());
+  await page.waitForFunction(() => document.querySelector("#helpyap-widget")?.shadowRoot
+    ?.querySelector(".launcher")?.getAttribute("aria-label")?.includes("Night Bot"), null, { timeout: 10000 });
+  assert.equal(await launcher.count(), 1, "one widget, mounted again");
+  report.settingsLive = true;
+
   assert.deepEqual(errors, []);
   report.api = true;
   console.log(JSON.stringify(report));
