@@ -1447,7 +1447,7 @@ a.card:hover .text { text-decoration: underline; }
       if (!sessionId) { sessionId = crypto.randomUUID(); save("sessionId", sessionId); }
       try {
         // Streamed, so not through `http`; the mount's signal stops it when the widget goes.
-        const response = await fetch(`${base}/api/chat`, {
+        const post = () => fetch(`${base}/api/chat`, {
           method: "POST",
           headers: { "Content-Type": "application/json" },
           signal: life.signal,
@@ -1457,6 +1457,14 @@ a.card:hover .text { text-decoration: underline; }
             user: visitor ? { ...visitor.user, userHash: visitor.userHash } : undefined,
           }),
         });
+        let response = await post();
+        if (response.status === 401 && visitor) {
+          // The page's identity is refused (the secret changed under an open page, say): the
+          // question is asked as a guest's rather than lost with the conversation.
+          console.warn(`helpyap: the visitor's identity was refused: ${(await failure(response)).message}`);
+          visitor = null;
+          response = await post();
+        }
         if (!response.ok) throw await failure(response, t("unavailable"));
         const newToken = response.headers.get("X-Session-Token");
         if (newToken) { token = newToken; save("token", token); updateHuman(); listen(); }
@@ -1970,6 +1978,7 @@ a.card:hover .text { text-decoration: underline; }
       off(name, handler) { handlers.get(name)?.delete(handler); },
       identify,
       shutdown() {
+        turn += 1;
         visitor = null;
         for (const name of ["sessionId", "token", "read", "since"]) save(name, null);
         try {
@@ -1980,18 +1989,23 @@ a.card:hover .text { text-decoration: underline; }
     };
     // Tells the server who the visitor is, with the conversation this browser has; shows the one
     // the server says is theirs. A refused identity (a wrong userHash) leaves them anonymous.
+    // Each `identify` and `shutdown` starts a new turn: an answer to an older one is dropped.
+    let turn = 0;
     async function identify(user, userHash) {
-      if (!user || typeof user !== "object" || typeof user.userId !== "string") {
-        console.warn("helpyap: identify needs {userId: string, email?, name?}");
+      const id = user?.userId;
+      if (typeof id !== "string" && typeof id !== "number") {
+        console.warn("helpyap: identify needs {userId, email?, name?}");
         return null;
       }
-      const named = { userId: user.userId, email: user.email || undefined, name: user.name || undefined };
+      const mine = ++turn;
+      const named = { userId: String(id), email: user.email || undefined, name: user.name || undefined };
       const sessionId = load("sessionId") || undefined;
       try {
         const answer = await http("POST", "/api/widget/identify", {
           body: { projectSlug: project, ...named, userHash: userHash || undefined, sessionId },
           token: sessionId && load("token"),
         });
+        if (mine !== turn) return null;
         visitor = { user: named, userHash: userHash || undefined };
         const switchTo = (id, secret) => {
           save("sessionId", id); save("token", secret); save("read", null);
@@ -2001,6 +2015,7 @@ a.card:hover .text { text-decoration: underline; }
         else if (answer.conversation === "new" && sessionId) switchTo(null, null);
         return answer;
       } catch (error) {
+        if (mine !== turn) return null;
         visitor = null;
         console.warn(`helpyap: identify refused: ${error.message}`);
         return null;
@@ -2028,10 +2043,14 @@ a.card:hover .text { text-decoration: underline; }
         Object.assign(api, methods);
         delete api.q;
         window.HelpYap = api;
-        for (const [method, args] of queued) {
-          if (Object.hasOwn(methods, method)) methods[method](...(Array.isArray(args) ? args : []));
-        }
-        emit("ready");
+        // In order; a queued `identify` is answered before the next call runs and `ready` fires,
+        // so the page's first question already goes as the visitor's.
+        (async () => {
+          for (const [method, args] of queued) {
+            if (Object.hasOwn(methods, method)) await methods[method](...(Array.isArray(args) ? args : []));
+          }
+          emit("ready");
+        })();
       },
     };
   })();

@@ -267,6 +267,8 @@ pub enum ChatError {
     WrongToken,
     #[error("Session belongs to another project")]
     ForeignSession,
+    #[error("This conversation belongs to another signed-in visitor: start a new one")]
+    OthersConversation,
     #[error("An answer is already being written for this session")]
     Busy,
     #[error("Too many conversations right now, retry shortly")]
@@ -301,7 +303,7 @@ impl Failure for ChatError {
             | ChatError::SessionNotFound
             | ChatError::MessageNotFound => ErrorKind::NotFound,
             ChatError::MissingToken | ChatError::WrongToken => ErrorKind::Unauthorized,
-            ChatError::ForeignSession => ErrorKind::Forbidden,
+            ChatError::ForeignSession | ChatError::OthersConversation => ErrorKind::Forbidden,
             ChatError::Busy => ErrorKind::Conflict,
             ChatError::Overloaded | ChatError::Unavailable => ErrorKind::BRIEFLY_UNAVAILABLE,
             ChatError::InvalidLead(_) => ErrorKind::Invalid,

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::chat::SessionRecord;
+use crate::secret::SecretHash;
+
 /// The longest `userId`, `name` and `email` kept.
 pub const USER_ID_MAX_CHARS: usize = 200;
 pub const NAME_MAX_CHARS: usize = 200;
@@ -32,6 +35,65 @@ pub struct VisitorIdentity {
     pub name: Option<String>,
     /// Whether a `userHash` made with the project's identity secret vouched for `user_id`.
     pub verified: bool,
+}
+
+impl VisitorIdentity {
+    /// Who a conversation's visitor is once `claim` names them: the claim, when the
+    /// conversation is nobody's or theirs already (a verified identity is never downgraded by
+    /// an unverified claim of the same user); `None` when it is another user's.
+    pub fn claimed(
+        current: Option<&VisitorIdentity>,
+        claim: &VisitorIdentity,
+    ) -> Option<VisitorIdentity> {
+        match current {
+            None => Some(claim.clone()),
+            Some(current) if current.user_id != claim.user_id => None,
+            Some(current) if current.verified && !claim.verified => Some(current.clone()),
+            Some(_) => Some(claim.clone()),
+        }
+    }
+}
+
+/// A change to who a conversation belongs to, which the store applies to the record as stored
+/// (so two nodes changing one conversation at once both count).
+#[derive(Debug, Clone)]
+pub enum VisitorChange {
+    /// The page named its visitor: the conversation becomes theirs unless it is another's.
+    Claim(VisitorIdentity),
+    /// The verified visitor `user_id` opened it in another browser, whose token hashes to
+    /// `token`; the oldest past [`DEVICE_TOKENS_MAX`] stops working.
+    AddDevice { user_id: String, token: SecretHash },
+}
+
+impl VisitorChange {
+    /// Applies the change to `record`; false when it does not apply (another visitor's
+    /// conversation, or not a verified one of `user_id`) or changes nothing.
+    pub fn apply(&self, record: &mut SessionRecord) -> bool {
+        match self {
+            VisitorChange::Claim(claim) => {
+                match VisitorIdentity::claimed(record.visitor.as_ref(), claim) {
+                    Some(visitor) if record.visitor.as_ref() != Some(&visitor) => {
+                        record.visitor = Some(visitor);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            VisitorChange::AddDevice { user_id, token } => {
+                let theirs = record
+                    .visitor
+                    .as_ref()
+                    .is_some_and(|visitor| visitor.verified && visitor.user_id == *user_id);
+                if !theirs {
+                    return false;
+                }
+                record.device_tokens.push(token.clone());
+                let excess = record.device_tokens.len().saturating_sub(DEVICE_TOKENS_MAX);
+                record.device_tokens.drain(..excess);
+                true
+            }
+        }
+    }
 }
 
 /// What a page sends about its signed-in visitor, before it is checked.
@@ -63,7 +125,8 @@ impl IdentitySecret {
 
     /// The secret's last four characters, to tell which one is set.
     pub fn ending(&self) -> String {
-        self.secret[self.secret.len().saturating_sub(4)..].to_owned()
+        let chars: Vec<char> = self.secret.chars().collect();
+        chars[chars.len().saturating_sub(4)..].iter().collect()
     }
 
     /// `user_hash` as the site's server computes it for `user_id`.
@@ -109,7 +172,8 @@ impl IdentityClaim {
     /// vouches for it, refused when it does not (or carries no hash), unverified when the
     /// project has no secret. Fields are checked first (400).
     pub fn check(self, secret: Option<&IdentitySecret>) -> Result<VisitorIdentity, IdentityError> {
-        let user_id = self.user_id.trim().to_owned();
+        // Hashed exactly as sent: the site's server signed these bytes.
+        let user_id = self.user_id;
         if user_id.is_empty() || user_id.chars().count() > USER_ID_MAX_CHARS {
             return Err(IdentityError::Invalid("userId must be 1 to 200 characters"));
         }
@@ -249,9 +313,18 @@ mod tests {
 
     #[test]
     fn bad_fields_are_refused_before_the_hash_is_looked_at() {
+        let secret = secret();
         let mut empty = claim(None);
-        empty.user_id = "  ".into();
-        assert!(matches!(empty.check(None), Err(IdentityError::Invalid(_))));
+        empty.user_id = String::new();
+        assert!(matches!(
+            empty.check(Some(&secret)),
+            Err(IdentityError::Invalid(_))
+        ));
+        // Not trimmed: the site's server signed exactly what it sent.
+        let mut padded = claim(None);
+        padded.user_id = " user-42".into();
+        padded.user_hash = Some(secret.hash_of(" user-42"));
+        assert_eq!(padded.check(Some(&secret)).unwrap().user_id, " user-42");
         let mut long = claim(None);
         long.user_id = "x".repeat(201);
         assert!(matches!(long.check(None), Err(IdentityError::Invalid(_))));
@@ -269,6 +342,79 @@ mod tests {
         blank.name = Some(String::new());
         let identity = blank.check(None).unwrap();
         assert_eq!((identity.email, identity.name), (None, None));
+    }
+
+    fn ana(verified: bool) -> VisitorIdentity {
+        VisitorIdentity {
+            user_id: "user-42".into(),
+            email: None,
+            name: Some("Ana".into()),
+            verified,
+        }
+    }
+
+    #[test]
+    fn a_conversation_is_claimed_only_by_its_own_visitor() {
+        let ben = VisitorIdentity {
+            user_id: "user-7".into(),
+            ..ana(true)
+        };
+        let claimed = VisitorIdentity::claimed;
+        assert_eq!(claimed(None, &ana(false)), Some(ana(false)), "a guest's");
+        assert_eq!(claimed(Some(&ana(false)), &ana(true)), Some(ana(true)));
+        assert_eq!(
+            claimed(Some(&ana(true)), &ana(false)),
+            Some(ana(true)),
+            "kept verified"
+        );
+        assert_eq!(claimed(Some(&ana(true)), &ben), None, "another's");
+        let unverified_ben = VisitorIdentity {
+            verified: false,
+            ..ben
+        };
+        assert_eq!(
+            claimed(Some(&ana(false)), &unverified_ben),
+            None,
+            "unverified too"
+        );
+    }
+
+    #[test]
+    fn another_browser_is_added_only_for_the_verified_visitor_and_the_oldest_goes() {
+        let mut record = SessionRecord {
+            id: uuid::Uuid::nil(),
+            project: "demo".into(),
+            token_hash: SecretHash::of("st_first"),
+            created_at_ms: 0,
+            handoff: Default::default(),
+            lead: None,
+            visitor: Some(ana(false)),
+            device_tokens: Vec::new(),
+        };
+        let add = |n: usize| VisitorChange::AddDevice {
+            user_id: "user-42".into(),
+            token: SecretHash::of(&format!("st_{n}")),
+        };
+        assert!(!add(0).apply(&mut record), "not for an unverified visitor");
+        record.visitor = Some(ana(true));
+        for n in 0..DEVICE_TOKENS_MAX + 2 {
+            assert!(add(n).apply(&mut record));
+        }
+        assert_eq!(record.device_tokens.len(), DEVICE_TOKENS_MAX);
+        assert_eq!(
+            record.device_tokens[0],
+            SecretHash::of("st_2"),
+            "the two oldest went"
+        );
+        let other = VisitorChange::AddDevice {
+            user_id: "user-7".into(),
+            token: SecretHash::of("st_x"),
+        };
+        assert!(!other.apply(&mut record));
+        assert!(
+            !VisitorChange::Claim(ana(true)).apply(&mut record),
+            "no change"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::chat::{
     HandoffChange, LeadContact, MessageRecord, MessageStatus, Role, SessionRecord, Source,
     Transcript, new_session_token,
 };
-use crate::identity::{DEVICE_TOKENS_MAX, VisitorIdentity};
+use crate::identity::{VisitorChange, VisitorIdentity};
 use crate::intent::{self, Intent};
 use crate::knowledge::{KnowledgeIndex, Passage};
 use crate::language::Lang;
@@ -363,7 +363,11 @@ impl SessionState {
         ask: Ask,
         myself: ActorRef<SessionMessage>,
     ) -> Result<ChatStart, ChatError> {
-        if self.record.is_some() {
+        if self.record.is_some() && self.check_access(&ask.access).is_err() {
+            // Another node may have opened it to another browser since this one read it.
+            if self.shared {
+                self.reread().await?;
+            }
             self.check_access(&ask.access)?;
         }
         let lease = self
@@ -380,8 +384,10 @@ impl SessionState {
         let new_token = match &self.record {
             Some(_) => {
                 self.check_access(&ask.access)?;
-                if let Some(visitor) = &ask.visitor {
-                    self.adopt(visitor.clone()).await?;
+                if let Some(visitor) = &ask.visitor
+                    && !self.adopt(visitor.clone()).await?
+                {
+                    return Err(ChatError::OthersConversation);
                 }
                 None
             }
@@ -717,59 +723,40 @@ impl SessionState {
         self.adopt(visitor).await
     }
 
-    /// Makes `visitor` this conversation's, unless it is another verified visitor's or a
-    /// verified visitor's and `visitor` is not verified; returns whether it is theirs.
+    /// Makes `visitor` this conversation's unless it is another visitor's (see
+    /// [`VisitorIdentity::claimed`]); returns whether it is theirs.
     async fn adopt(&mut self, visitor: VisitorIdentity) -> Result<bool, ChatError> {
-        let Some(record) = &self.record else {
-            return Err(ChatError::SessionNotFound);
-        };
-        if let Some(current) = &record.visitor {
-            if *current == visitor {
-                return Ok(true);
-            }
-            if current.verified && (!visitor.verified || current.user_id != visitor.user_id) {
-                return Ok(false);
-            }
-        }
-        let tokens = record.device_tokens.clone();
-        self.set_visitor(&visitor, &tokens).await?;
-        Ok(true)
+        let user_id = visitor.user_id.clone();
+        let record = self.change_visitor(VisitorChange::Claim(visitor)).await?;
+        Ok(record
+            .visitor
+            .is_some_and(|stored| stored.user_id == user_id))
     }
 
     async fn open_elsewhere(&mut self, user_id: &str) -> Result<String, ChatError> {
-        self.reload().await?;
-        let Some(record) = &self.record else {
-            return Err(ChatError::SessionNotFound);
-        };
-        let Some(visitor) = record
-            .visitor
-            .clone()
-            .filter(|visitor| visitor.verified && visitor.user_id == user_id)
-        else {
-            return Err(ChatError::SessionNotFound);
-        };
         let token = new_session_token();
-        let mut tokens = record.device_tokens.clone();
-        tokens.push(SecretHash::of(&token));
-        let excess = tokens.len().saturating_sub(DEVICE_TOKENS_MAX);
-        tokens.drain(..excess);
-        self.set_visitor(&visitor, &tokens).await?;
+        let hash = SecretHash::of(&token);
+        let change = VisitorChange::AddDevice {
+            user_id: user_id.to_owned(),
+            token: hash.clone(),
+        };
+        let record = self.change_visitor(change).await?;
+        if !record.device_tokens.contains(&hash) {
+            // No longer a verified conversation of theirs.
+            return Err(ChatError::SessionNotFound);
+        }
         Ok(token)
     }
 
-    /// Stores who the visitor is and their other browsers' tokens, durably.
-    async fn set_visitor(
-        &mut self,
-        visitor: &VisitorIdentity,
-        tokens: &[SecretHash],
-    ) -> Result<(), StoreError> {
-        let stored = self
-            .store
-            .update_visitor(self.session_id, visitor, tokens)
-            .await?;
+    /// Applies `change` to the stored record, durably, and keeps what the store answers.
+    async fn change_visitor(&mut self, change: VisitorChange) -> Result<SessionRecord, ChatError> {
+        if self.record.is_none() {
+            return Err(ChatError::SessionNotFound);
+        }
+        let stored = self.store.change_visitor(self.session_id, &change).await?;
         self.store.flush().await?;
-        self.record = Some(stored);
-        Ok(())
+        self.record = Some(stored.clone());
+        Ok(stored)
     }
 
     fn check_access(&self, access: &Access) -> Result<(), ChatError> {

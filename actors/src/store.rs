@@ -13,7 +13,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::chat::{Handoff, LeadContact};
-use crate::identity::VisitorIdentity;
+use crate::identity::VisitorChange;
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, Invitation, LeadRecord, MessageRecord, PasswordReset,
     ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
@@ -40,7 +40,8 @@ pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 /// store is migrated forward at open (after a backup file is written), a newer one refused.
 /// 2: every project with events has its `event_id_floors` entry and every session its
 /// `project_sessions` entry (stores of schema 1 written before those existed lack them).
-pub const SCHEMA_VERSION: u64 = 2;
+/// 3: sessions may carry their visitor and other browsers' tokens, indexed in `user_sessions`.
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// The engine's handle on storage. Cheap to clone; all clones share one backend.
 pub type Store = Arc<dyn Storage>;
@@ -341,18 +342,18 @@ pub trait Storage: Send + Sync + 'static {
         news: &[WebhookEvent],
     ) -> Result<SessionRecord, StoreError>;
 
-    /// Sets who the visitor of an existing session is and the tokens of the other browsers it
-    /// is open in — only those fields, atomically against any other write to it — and returns
-    /// the session as stored. A verified visitor's sessions are found by
+    /// Applies `change` to who an existing session belongs to (its visitor and other browsers'
+    /// tokens, nothing else) on the record as stored, atomically against any other write to
+    /// it, and returns the session as stored. A verified visitor's sessions are found by
     /// [`Storage::latest_user_session`]. `NoSuchSession` when it was erased.
-    async fn update_visitor(
+    async fn change_visitor(
         &self,
         id: Uuid,
-        visitor: &VisitorIdentity,
-        device_tokens: &[SecretHash],
+        change: &VisitorChange,
     ) -> Result<SessionRecord, StoreError>;
 
-    /// The newest conversation of `slug` whose visitor was verified as `user_id`.
+    /// The newest conversation of `slug` whose visitor was verified as `user_id` (the record
+    /// checked, not only the index).
     async fn latest_user_session(
         &self,
         slug: &str,

@@ -67,11 +67,9 @@ pub async fn rotate(
     user: &UserRecord,
     slug: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let projects = &state.engine.projects;
-    projects.rotate_identity_secret(slug).await?;
+    let secret = state.engine.projects.rotate_identity_secret(slug).await?;
     tracing::info!(project = %slug, user = %user.id, "identity secret rotated");
-    let snapshot = projects.snapshot(slug).await?;
-    let view = IdentityView::of(snapshot.identity_secret.as_ref(), true);
+    let view = IdentityView::of(Some(&secret), true);
     Ok(json_response(StatusCode::OK, &view))
 }
 

@@ -217,7 +217,8 @@ async fn the_page_drives_the_widget_through_window_helpyap_in_chromium() {
 }
 
 /// A signed-in customer, named by the page with a hash the site's server made, finds the
-/// conversation they started on a laptop on their phone; a forged hash gets nothing.
+/// conversation they started on a laptop on their phone; a forged hash gets nothing; a secret
+/// rotated under an open page loses no question.
 #[tokio::test]
 async fn a_verified_visitors_conversation_follows_them_to_another_browser_in_chromium() {
     let server = TestServer::start_with(|config| {
@@ -225,11 +226,20 @@ async fn a_verified_visitors_conversation_follows_them_to_another_browser_in_chr
     })
     .await;
     let projects = &server.engine.projects;
-    projects.rotate_identity_secret("demo").await.unwrap();
-    let snapshot = projects.snapshot("demo").await.unwrap();
-    let secret = snapshot.identity_secret.clone().unwrap().secret;
+    let secret = projects
+        .rotate_identity_secret("demo")
+        .await
+        .unwrap()
+        .secret;
+    let (email, password) = ("owner@example.com", "correct horse battery");
+    let accounts = &server.engine.accounts;
+    accounts
+        .add_user(email, password.into(), true)
+        .await
+        .unwrap();
     let base_url = format!("http://{}", server.addr);
-    let report = run_in_chromium("identity_e2e.mjs", vec![base_url, secret]).await;
+    let args = vec![base_url, secret, email.into(), password.into()];
+    let report = run_in_chromium("identity_e2e.mjs", args).await;
     assert_eq!(report["identity"], true, "{report}");
 
     let session = report["session"].as_str().unwrap().parse().unwrap();
@@ -248,8 +258,8 @@ async fn a_verified_visitors_conversation_follows_them_to_another_browser_in_chr
     );
     assert_eq!(
         messages.len(),
-        4,
-        "a question from each browser, and their answers"
+        6,
+        "a question from each browser and one after the rotation, and their answers"
     );
 }
 

@@ -326,6 +326,56 @@ async fn transcript_roles(node: &TestServer, session: Uuid, token: &str) -> Vec<
         .collect()
 }
 
+/// A verified visitor opens their conversation in a new browser through one node, whose first
+/// question reaches the node that answered them before (and still holds the session): the new
+/// browser's token works there.
+#[tokio::test]
+async fn a_conversation_opened_in_another_browser_through_one_node_works_on_the_other() {
+    let nodes = cluster(2, |_| {}).await;
+    let owner = nodes[0].owner("owner@example.com").await;
+    let made = owner
+        .post("/api/admin/projects/demo/identity-secret", None)
+        .expect(200)
+        .await;
+    let secret = made["identitySecret"].as_str().unwrap().to_owned();
+    let user =
+        json!({"userId": "user-42", "userHash": crate::identity::user_hash(&secret, "user-42")});
+    let session = Uuid::new_v4();
+    let mut first = body(session, None, "How do I reset my password?");
+    first["user"] = user.clone();
+    let response = client()
+        .post(nodes[0].url("/api/chat"))
+        .json(&first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read_answer(response).await.status, 200);
+
+    let mut identify = user.clone();
+    identify["projectSlug"] = json!("demo");
+    let found: Value = client()
+        .post(nodes[1].url("/api/widget/identify"))
+        .json(&identify)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["conversation"], "other", "{found}");
+    let token = found["sessionToken"].as_str().unwrap();
+    let mut next = body(session, Some(token), "Thanks!");
+    next["user"] = user;
+    let response = client()
+        .post(nodes[0].url("/api/chat"))
+        .json(&next)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read_answer(response).await.status, 200);
+    assert_eq!(transcript_roles(&nodes[1], session, token).await.len(), 4);
+}
+
 /// An owner signed in on one node renames the widget; every node serves the new name within
 /// a second, open widgets on the other nodes are told, and the owner's token works on every
 /// node.

@@ -11,7 +11,7 @@ use crate::chat::{ask, ask_with, body};
 use crate::support::{Caller, TestServer, client, expect_error, send_json, visitor_session};
 
 /// `userHash` as a site's server computes it: `openssl dgst -sha256 -hmac SECRET`.
-fn user_hash(secret: &str, user_id: &str) -> String {
+pub(crate) fn user_hash(secret: &str, user_id: &str) -> String {
     use std::io::Write;
     let mut child = std::process::Command::new("openssl")
         .args(["dgst", "-sha256", "-hmac", secret, "-r"])
@@ -28,6 +28,11 @@ fn user_hash(secret: &str, user_id: &str) -> String {
     let output = child.wait_with_output().unwrap();
     let text = String::from_utf8(output.stdout).unwrap();
     text.split_whitespace().next().unwrap().to_owned()
+}
+
+/// `POST /api/widget/identify`'s JSON answer, whatever its status.
+async fn identified(server: &TestServer, body: &Value) -> Value {
+    send_json(client().post(server.url("/api/widget/identify")).json(body)).await
 }
 
 async fn identify(server: &TestServer, body: Value) -> reqwest::Response {
@@ -169,24 +174,14 @@ async fn a_verified_visitor_finds_their_conversation_in_another_browser() {
     let mut again = ana(Some(&hash));
     again["sessionId"] = json!(session);
     again["sessionToken"] = json!(token_a);
-    let kept = send_json(
-        client()
-            .post(server.url("/api/widget/identify"))
-            .json(&again),
-    )
-    .await;
+    let kept = identified(&server, &again).await;
     assert_eq!(kept, json!({"verified": true, "conversation": "current"}));
 
     // Browser B, with a fresh anonymous session id and no conversation: Ana's latest, with a
     // token of B's own.
     let mut elsewhere = ana(Some(&hash));
     elsewhere["sessionId"] = json!(Uuid::new_v4());
-    let found = send_json(
-        client()
-            .post(server.url("/api/widget/identify"))
-            .json(&elsewhere),
-    )
-    .await;
+    let found = identified(&server, &elsewhere).await;
     assert_eq!(found["conversation"], "other", "{found}");
     assert_eq!(found["sessionId"], json!(session));
     let token_b = found["sessionToken"].as_str().unwrap().to_owned();
@@ -245,12 +240,7 @@ async fn signing_in_claims_the_anonymous_conversation_but_never_anothers() {
     let mut claim = ana(Some(&user_hash(&secret, "user-42")));
     claim["sessionId"] = json!(session);
     claim["sessionToken"] = json!(token);
-    let claimed = send_json(
-        client()
-            .post(server.url("/api/widget/identify"))
-            .json(&claim),
-    )
-    .await;
+    let claimed = identified(&server, &claim).await;
     assert_eq!(claimed["conversation"], "current");
     assert_eq!(inbox_visitor(&owner, session).await["userId"], "user-42");
 
@@ -261,19 +251,43 @@ async fn signing_in_claims_the_anonymous_conversation_but_never_anothers() {
         "userHash": user_hash(&secret, "user-7"),
         "sessionId": session, "sessionToken": token,
     });
-    let shown = send_json(client().post(server.url("/api/widget/identify")).json(&ben)).await;
+    let shown = identified(&server, &ben).await;
     assert_eq!(shown, json!({"verified": true, "conversation": "new"}));
     assert_eq!(inbox_visitor(&owner, session).await["userId"], "user-42");
-    // Nor by chatting with her session's token as him.
+    // Nor can he write in it with her session's token: 403, start a new one.
     let mut chat = body(session, Some(&token), "hi");
     chat["user"] = json!({"userId": "user-7", "userHash": ben["userHash"]});
-    assert_eq!(ask_with(&server, &chat).await.status, 200);
+    let refused = ask_with(&server, &chat).await;
+    assert_eq!(refused.status, 403);
     assert_eq!(inbox_visitor(&owner, session).await["userId"], "user-42");
+    let transcript = visitor_session(&server, session, &token).await;
+    assert_eq!(
+        transcript["messages"].as_array().unwrap().len(),
+        2,
+        "nothing of his in it"
+    );
 
-    // A bad session in the body is no conversation, not an error.
+    // A guest conversation named with a forged token is no conversation and stays a guest's.
+    let guest = Uuid::new_v4();
+    assert_eq!(ask(&server, guest, None, "Hello?").await.status, 200);
+    ben["sessionId"] = json!(guest);
     ben["sessionToken"] = json!("st_forged");
-    let forged = send_json(client().post(server.url("/api/widget/identify")).json(&ben)).await;
+    let forged = identified(&server, &ben).await;
     assert_eq!(forged["conversation"], "new");
+    assert_eq!(inbox_visitor(&owner, guest).await, Value::Null);
+
+    // After verification is turned off, Ana's own browser keeps her conversation, still
+    // verified: an unverified claim of the same user does not downgrade it.
+    owner
+        .delete("/api/admin/projects/demo/identity-secret")
+        .expect(204)
+        .await;
+    let mut own = ana(None);
+    own["sessionId"] = json!(session);
+    own["sessionToken"] = json!(token);
+    let kept = identified(&server, &own).await;
+    assert_eq!(kept, json!({"verified": false, "conversation": "current"}));
+    assert_eq!(inbox_visitor(&owner, session).await["verified"], true);
 }
 
 #[tokio::test]
@@ -300,13 +314,18 @@ async fn without_a_secret_identities_are_kept_unverified_and_not_followed() {
     assert!(csv.contains(",user-42,ana@example.com,false\n"), "{csv}");
 
     // Anyone may say they are user-42 here, so the conversation is not handed out.
-    let elsewhere = send_json(
-        client()
-            .post(server.url("/api/widget/identify"))
-            .json(&ana(None)),
-    )
-    .await;
+    let elsewhere = identified(&server, &ana(None)).await;
     assert_eq!(elsewhere, json!({"verified": false, "conversation": "new"}));
+
+    // Nor, on a shared browser, to the next person the page names.
+    let token = first.token.unwrap();
+    let ben = json!({
+        "projectSlug": "demo", "userId": "user-7", "name": "Ben",
+        "sessionId": session, "sessionToken": token,
+    });
+    let shown = identified(&server, &ben).await;
+    assert_eq!(shown, json!({"verified": false, "conversation": "new"}));
+    assert_eq!(inbox_visitor(&owner, session).await["userId"], "user-42");
 }
 
 #[tokio::test]
@@ -314,7 +333,11 @@ async fn bad_identify_requests_get_clear_errors() {
     let server = TestServer::start().await;
     let cases = [
         (json!({"userId": "u"}), 400, "projectSlug is required"),
-        (json!({"projectSlug": "nope", "userId": "u"}), 404, ""),
+        (
+            json!({"projectSlug": "nope", "userId": "u"}),
+            404,
+            "Project not found",
+        ),
         (json!({"projectSlug": "demo"}), 400, "userId is required"),
         (
             json!({"projectSlug": "demo", "userId": ""}),
@@ -324,9 +347,18 @@ async fn bad_identify_requests_get_clear_errors() {
         (
             json!({"projectSlug": "demo", "userId": "x".repeat(201)}),
             400,
-            "",
+            "userId must be 1 to 200",
         ),
-        (json!({"projectSlug": "demo", "userId": 42}), 400, ""),
+        (
+            json!({"projectSlug": "demo", "userId": "a\u{0}b"}),
+            400,
+            "control characters",
+        ),
+        (
+            json!({"projectSlug": "demo", "userId": 42}),
+            400,
+            "expected a string",
+        ),
         (
             json!({"projectSlug": "demo", "userId": "u", "email": "nope"}),
             400,
@@ -337,7 +369,7 @@ async fn bad_identify_requests_get_clear_errors() {
             400,
             "sessionId must be a UUID",
         ),
-        (json!(["not", "an", "object"]), 400, ""),
+        (json!(["not", "an", "object"]), 400, "JSON object"),
     ];
     for (request, status, message) in cases {
         let answer = identify(&server, request.clone()).await;

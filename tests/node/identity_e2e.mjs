@@ -2,14 +2,16 @@
 // the visitor's id (node's crypto, as the README shows), the page names them — queued before
 // the widget loaded on the laptop, after it on the phone — and the conversation started on the
 // laptop opens on the phone. A forged hash is refused and leaves the visitor anonymous.
-// Usage: node identity_e2e.mjs BASE_URL IDENTITY_SECRET [SCREENSHOT_DIR]
+// When the owner rotates the secret under an open page, its questions still get answers (as a
+// guest's).
+// Usage: node identity_e2e.mjs BASE_URL IDENTITY_SECRET OWNER_EMAIL OWNER_PASSWORD [SCREENSHOT_DIR]
 // Prints a JSON report; exits non-zero with the reason on the first failure.
 import { createHmac } from "node:crypto";
 import { strict as assert } from "node:assert";
 import { launchChromium } from "./chromium.mjs";
 import { shopHelpers } from "./shop.mjs";
 
-const [baseUrl, identitySecret, screenshots] = process.argv.slice(2);
+const [baseUrl, identitySecret, ownerEmail, ownerPassword, screenshots] = process.argv.slice(2);
 const report = {};
 const browser = await launchChromium();
 const { shot } = shopHelpers(browser, baseUrl, "", screenshots);
@@ -95,6 +97,24 @@ try {
     [ANA, userHash(ANA.userId)]);
   assert.equal(again?.conversation, "other");
   await widget(phone.page, ".msg.user", { hasText: "Do you ship abroad?" }).waitFor({ timeout: 15000 });
+
+  // The owner rotates the secret while the laptop's page is open: its hash no longer vouches,
+  // and its next question is answered all the same, as a guest's, with a warning.
+  const login = await fetch(`${baseUrl}/api/admin/auth/login`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email: ownerEmail, password: ownerPassword }),
+  });
+  const { accessToken } = await login.json();
+  const rotated = await fetch(`${baseUrl}/api/admin/projects/demo/identity-secret`, {
+    method: "POST", headers: { Authorization: `Bearer ${accessToken}` },
+  });
+  assert.equal(rotated.status, 200);
+  const answersBefore = await widget(laptop.page, ".msg.assistant .feedback").count();
+  await widget(laptop.page, "textarea").fill("How do I reset my password?");
+  await widget(laptop.page, "form button[type=submit]").click();
+  await widget(laptop.page, ".msg.assistant .feedback").nth(answersBefore).waitFor({ timeout: 15000 });
+  assert.equal(await widget(laptop.page, ".msg.error").count(), 0, "no error shown");
+  assert.ok(laptop.page.warnings.some((text) => /identity was refused/.test(text)), JSON.stringify(laptop.page.warnings));
 
   for (const { page } of [laptop, phone, stranger]) assert.deepEqual(page.errors, []);
   report.session = laptopSession;

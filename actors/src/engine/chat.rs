@@ -119,17 +119,22 @@ impl Chat {
             }
             false => None,
         };
-        let show = match latest {
-            Some(latest) => {
-                let user_id = visitor.user_id.clone();
-                let open = |reply| SessionMessage::OpenElsewhere(user_id.clone(), reply);
-                let token = self.core.call_session(latest.id, open).await?;
-                ShowConversation::Other {
-                    session_id: latest.id,
-                    token,
-                }
-            }
-            None => ShowConversation::New,
+        let Some(latest) = latest else {
+            return Ok(Identified {
+                verified,
+                show: ShowConversation::New,
+            });
+        };
+        let user_id = visitor.user_id.clone();
+        let open = |reply| SessionMessage::OpenElsewhere(user_id.clone(), reply);
+        let show = match self.core.call_session(latest.id, open).await {
+            Ok(token) => ShowConversation::Other {
+                session_id: latest.id,
+                token,
+            },
+            // Erased (or no longer theirs) since it was found.
+            Err(ChatError::SessionNotFound) => ShowConversation::New,
+            Err(error) => return Err(error),
         };
         Ok(Identified { verified, show })
     }

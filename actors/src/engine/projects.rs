@@ -306,12 +306,15 @@ impl Projects {
         call_actor(&actor, set, ProjectError::Unavailable).await
     }
 
-    /// Makes a new identity secret for the project; the previous one stops vouching at once.
-    pub async fn rotate_identity_secret(&self, slug: &str) -> Result<(), ProjectError> {
+    /// Makes a new identity secret for the project and returns it; the previous one stops
+    /// vouching at once.
+    pub async fn rotate_identity_secret(&self, slug: &str) -> Result<IdentitySecret, ProjectError> {
         let actor = self.core.actor(slug).await?;
         let secret = IdentitySecret::generate(now_ms());
+        let made = secret.clone();
         let set = |reply| ProjectMessage::SetIdentitySecret(Some(secret), reply);
-        call_actor(&actor, set, ProjectError::Unavailable).await
+        call_actor(&actor, set, ProjectError::Unavailable).await?;
+        Ok(made)
     }
 
     /// Stops verifying identities: visitors' identities are kept as unverified from now on.

@@ -1436,13 +1436,18 @@ pub(crate) async fn a_hand_off_changes_only_its_fields_and_never_revives_a_sessi
 }
 
 pub(crate) async fn a_verified_visitors_conversations_are_found_by_user(backend: &impl Backend) {
-    use crate::identity::VisitorIdentity;
+    use crate::identity::{DEVICE_TOKENS_MAX, VisitorChange, VisitorIdentity};
     let store = with_projects(backend).await;
     let ana = |verified| VisitorIdentity {
         user_id: "user-42".into(),
         email: Some("ana@example.com".into()),
         name: Some("Ana".into()),
         verified,
+    };
+    let claim = |verified| VisitorChange::Claim(ana(verified));
+    let device = |n: usize| VisitorChange::AddDevice {
+        user_id: "user-42".into(),
+        token: SecretHash::of(&format!("st_browser_{n}")),
     };
     let mut first = session("demo", 10);
     first.visitor = Some(ana(true));
@@ -1462,34 +1467,63 @@ pub(crate) async fn a_verified_visitors_conversations_are_found_by_user(backend:
         "written with the session"
     );
 
-    let device = SecretHash::of("st_other_browser");
     let stored = store
-        .update_visitor(claimed_late.id, &ana(true), std::slice::from_ref(&device))
+        .change_visitor(claimed_late.id, &claim(true))
         .await
         .unwrap();
     assert_eq!(stored.visitor, Some(ana(true)));
-    assert_eq!(stored.device_tokens, std::slice::from_ref(&device));
     assert_eq!(
         stored.token_hash, claimed_late.token_hash,
         "the rest is kept"
-    );
-    assert!(
-        stored
-            .check_access("demo", Some("st_other_browser"))
-            .is_ok()
     );
     assert_eq!(
         latest_of(&store, "demo").await,
         Some(claimed_late.id),
         "the newest"
     );
+    // Browsers added from several nodes at once: every one counts, up to the most kept.
+    let adds: Vec<_> = (0..DEVICE_TOKENS_MAX)
+        .map(|n| {
+            let (store, change) = (store.clone(), device(n));
+            tokio::spawn(async move { store.change_visitor(claimed_late.id, &change).await })
+        })
+        .collect();
+    for add in adds {
+        add.await.unwrap().unwrap();
+    }
+    let read = store.session(claimed_late.id).await.unwrap().unwrap();
+    assert_eq!(read.device_tokens.len(), DEVICE_TOKENS_MAX, "none lost");
+    for n in 0..DEVICE_TOKENS_MAX {
+        assert!(
+            read.check_access("demo", Some(&format!("st_browser_{n}")))
+                .is_ok()
+        );
+    }
+    store
+        .change_visitor(claimed_late.id, &device(DEVICE_TOKENS_MAX))
+        .await
+        .unwrap();
+    let read = store.session(claimed_late.id).await.unwrap().unwrap();
+    assert_eq!(read.device_tokens.len(), DEVICE_TOKENS_MAX);
+    assert!(
+        read.check_access("demo", Some(&format!("st_browser_{DEVICE_TOKENS_MAX}")))
+            .is_ok()
+    );
+    // An unverified claim neither downgrades her conversation nor adds a browser to a guest's.
+    let kept = store
+        .change_visitor(claimed_late.id, &claim(false))
+        .await
+        .unwrap();
+    assert_eq!(kept.visitor, Some(ana(true)));
+    let guest = store.change_visitor(second.id, &device(99)).await.unwrap();
+    assert_eq!((guest.visitor, guest.device_tokens), (None, vec![]));
 
     store
-        .update_visitor(unverified.id, &ana(false), &[])
+        .change_visitor(unverified.id, &claim(false))
         .await
         .unwrap();
     store
-        .update_visitor(elsewhere.id, &ana(true), &[])
+        .change_visitor(elsewhere.id, &claim(true))
         .await
         .unwrap();
     assert_eq!(
@@ -1501,12 +1535,11 @@ pub(crate) async fn a_verified_visitors_conversations_are_found_by_user(backend:
     store.flush().await.unwrap();
     let reopened = backend.reopen(store).await;
     let read = reopened.session(claimed_late.id).await.unwrap().unwrap();
-    assert_eq!(
-        (read.visitor.clone(), read.device_tokens.clone()),
-        (Some(ana(true)), vec![device])
-    );
+    assert_eq!(read.visitor, Some(ana(true)));
+    assert_eq!(read.device_tokens.len(), DEVICE_TOKENS_MAX);
 
-    reopened.delete_session(&read).await.unwrap();
+    // Erased from a copy read before the visitor changed: the index follows the stored one.
+    reopened.delete_session(&claimed_late).await.unwrap();
     let found = reopened
         .latest_user_session("demo", "user-42")
         .await
@@ -1516,7 +1549,7 @@ pub(crate) async fn a_verified_visitors_conversations_are_found_by_user(backend:
         Some(first.id),
         "erased: the one before"
     );
-    let late = reopened.update_visitor(read.id, &ana(true), &[]).await;
+    let late = reopened.change_visitor(read.id, &claim(true)).await;
     assert!(matches!(late, Err(StoreError::NoSuchSession)), "{late:?}");
     assert_eq!(
         reopened.session(read.id).await.unwrap(),

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::backup::{BackupError, BackupSummary};
 use super::{ConversationFigures, SessionFilter, SessionPage, Storage, StoreError, source_key};
 use crate::chat::{ConversationStatus, Handoff, LeadContact};
-use crate::identity::VisitorIdentity;
+use crate::identity::{VisitorChange, VisitorIdentity};
 use crate::nodes::{AnswerLease, AnswerLeases, LeaseHolder, NodeError};
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
@@ -1280,21 +1280,36 @@ impl Storage for PgStore {
         Ok(())
     }
 
-    async fn update_visitor(
+    async fn change_visitor(
         &self,
         id: Uuid,
-        visitor: &VisitorIdentity,
-        device_tokens: &[SecretHash],
+        change: &VisitorChange,
     ) -> Result<SessionRecord, StoreError> {
-        // Only these keys of the record, and an UPDATE: an erased session stays erased.
-        let patch = serde_json::json!({ "visitor": visitor, "device_tokens": device_tokens });
-        self.record(
-            "UPDATE sessions SET record = record || $2, user_id = $3 WHERE id = $1
-             RETURNING record",
-            &[&id, &Json(patch), &verified_user(Some(visitor))],
-        )
-        .await?
-        .ok_or(StoreError::NoSuchSession)
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let row = transaction
+            .query_opt(
+                "SELECT record FROM sessions WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )
+            .await?
+            .ok_or(StoreError::NoSuchSession)?;
+        let mut record: SessionRecord = record(&row)?;
+        if change.apply(&mut record) {
+            // Only these keys of the record; an UPDATE, so an erased session stays erased.
+            let patch = serde_json::json!({
+                "visitor": record.visitor,
+                "device_tokens": record.device_tokens,
+            });
+            transaction
+                .execute(
+                    "UPDATE sessions SET record = record || $2, user_id = $3 WHERE id = $1",
+                    &[&id, &Json(patch), &verified_user(record.visitor.as_ref())],
+                )
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(record)
     }
 
     async fn latest_user_session(

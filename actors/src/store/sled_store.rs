@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::{SCHEMA_VERSION, Storage, StoreError, source_key};
 use crate::chat::{Handoff, LeadContact};
-use crate::identity::VisitorIdentity;
+use crate::identity::VisitorChange;
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
     MessageRecord, PasswordReset, ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent,
@@ -262,6 +262,10 @@ impl SledStore {
         for version in found + 1..=SCHEMA_VERSION {
             match version {
                 2 => self.migrate_to_2()?,
+                // Conversations may carry the visitor a page named, their other browsers'
+                // tokens and an entry in `user_sessions`: nothing to change, but a schema-2
+                // build would drop them, so it refuses this store.
+                3 => {}
                 _ => unreachable!("a migration for every schema up to SCHEMA_VERSION"),
             }
             self.db.insert(KEY, &version.to_be_bytes())?;
@@ -1020,11 +1024,10 @@ impl Storage for SledStore {
         }
     }
 
-    async fn update_visitor(
+    async fn change_visitor(
         &self,
         id: Uuid,
-        visitor: &VisitorIdentity,
-        device_tokens: &[SecretHash],
+        change: &VisitorChange,
     ) -> Result<SessionRecord, StoreError> {
         (&self.sessions, &self.user_sessions)
             .transaction(|(sessions, users)| {
@@ -1035,21 +1038,23 @@ impl Storage for SledStore {
                 };
                 let mut record: SessionRecord =
                     decode("sessions", &current).map_err(ConflictableTransactionError::Abort)?;
-                if let Some(old) = user_session_key(&record) {
-                    users.remove(old)?;
+                let before = user_session_key(&record);
+                if !change.apply(&mut record) {
+                    return Ok(record);
                 }
-                record.visitor = Some(visitor.clone());
-                record.device_tokens = device_tokens.to_vec();
-                if let Some(key) = user_session_key(&record) {
-                    users.insert(key, &[])?;
+                let after = user_session_key(&record);
+                if before != after {
+                    if let Some(old) = before {
+                        users.remove(old)?;
+                    }
+                    if let Some(key) = after {
+                        users.insert(key, &[])?;
+                    }
                 }
                 sessions.insert(id.as_bytes(), encode(&record))?;
                 Ok(record)
             })
-            .map_err(|error| match error {
-                TransactionError::Abort(error) => error,
-                TransactionError::Storage(error) => error.into(),
-            })
+            .map_err(webhooks::transaction_error)
     }
 
     async fn latest_user_session(
@@ -1060,11 +1065,19 @@ impl Storage for SledStore {
         let prefix = user_prefix(slug, user_id);
         for key in self.user_sessions.scan_prefix(&prefix).keys().rev() {
             let key = key?;
-            let id = Uuid::from_slice(&key[key.len() - 16..]).map_err(|_| StoreError::Corrupt {
-                key: String::from_utf8_lossy(&key).into_owned(),
-                reason: "a user's session key must end in a session id".into(),
-            })?;
-            if let Some(record) = self.session(id).await? {
+            let id = key
+                .len()
+                .checked_sub(16)
+                .and_then(|start| Uuid::from_slice(&key[start..]).ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: "a user's session key must end in a session id".into(),
+                })?;
+            // The index is a hint: the record says whose the conversation is.
+            let record = self.session(id).await?;
+            if let Some(record) =
+                record.filter(|record| user_session_key(record) == Some(key.to_vec()))
+            {
                 return Ok(Some(record));
             }
         }
@@ -1077,16 +1090,28 @@ impl Storage for SledStore {
             messages.remove(key?);
         }
         self.messages.apply_batch(messages)?;
-        self.project_sessions.remove(project_session_key(
-            &record.project,
-            record.created_at_ms,
-            record.id,
-        ))?;
-        if let Some(key) = user_session_key(record) {
-            self.user_sessions.remove(key)?;
-        }
-        self.sessions.remove(record.id.as_bytes())?;
-        Ok(())
+        // The record and its index entries together, as stored now (its visitor may have
+        // changed since the caller read it).
+        let trees = (&self.sessions, &self.project_sessions, &self.user_sessions);
+        trees
+            .transaction(|(sessions, index, users)| {
+                let stored = match sessions.remove(record.id.as_bytes())? {
+                    Some(bytes) => {
+                        decode("sessions", &bytes).map_err(ConflictableTransactionError::Abort)?
+                    }
+                    None => record.clone(),
+                };
+                index.remove(project_session_key(
+                    &stored.project,
+                    stored.created_at_ms,
+                    stored.id,
+                ))?;
+                if let Some(key) = user_session_key(&stored) {
+                    users.remove(key)?;
+                }
+                Ok(())
+            })
+            .map_err(webhooks::transaction_error)
     }
 
     async fn delete_project(&self, record: &ProjectRecord) -> Result<(), StoreError> {

@@ -349,7 +349,7 @@ async fn a_schema_1_store_is_backed_up_then_migrated_forward() {
     }
     let store = open_when_released(&dir);
     let marked = store.db.get(b"schema_version").unwrap().unwrap();
-    assert_eq!(marked.as_ref(), &2u64.to_be_bytes());
+    assert_eq!(marked.as_ref(), &SCHEMA_VERSION.to_be_bytes());
     assert_eq!(store.last_event_id("demo").await.unwrap(), 3);
     let next = contract::push(&(Arc::new(store.clone()) as Store), "demo", 10, 100).await;
     assert_eq!(next, 4, "ids go on after the newest event");
@@ -396,5 +396,5 @@ fn a_store_of_a_newer_schema_is_refused() {
         }
         other => panic!("{:?}", other.err()),
     });
-    assert_eq!(refused, Some((99, 2)));
+    assert_eq!(refused, Some((99, SCHEMA_VERSION)));
 }
