@@ -45,6 +45,7 @@ use crate::routes;
         routes::chat::post,
         routes::lead::post,
         routes::identify::post,
+        routes::rating::post,
         routes::feedback::post,
         routes::salespop_push::post,
         routes::salespop_poll::get,
@@ -97,6 +98,7 @@ use crate::routes;
         routes::admin_reports::conversations_csv,
         routes::admin_reports::leads_csv,
         routes::admin_reports::popups_csv,
+        routes::admin_reports::satisfaction_csv,
         routes::admin_documents::list,
         routes::admin_documents::add_document,
         routes::admin_documents::fetch,
@@ -349,7 +351,7 @@ mod tests {
                 .collect();
             assert_eq!(documented, answered, "{template}");
         }
-        assert_eq!(paths.len(), 62, "a route was added or removed: document it");
+        assert_eq!(paths.len(), 64, "a route was added or removed: document it");
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub enum OpenRoute {
     Lead,
     Feedback,
     Identify,
+    Rating,
     SalespopPush,
     SalespopPoll,
     SalespopStream,
@@ -121,6 +122,7 @@ pub enum ProjectOp {
     ConversationsCsv,
     LeadsCsv,
     PopupsCsv,
+    SatisfactionCsv,
     /// The project's webhooks.
     Webhooks,
     /// A webhook's id.
@@ -214,6 +216,7 @@ impl Route {
             "/api/widget/lead" => Open::Lead,
             "/api/widget/feedback" => Open::Feedback,
             "/api/widget/identify" => Open::Identify,
+            "/api/widget/rating" => Open::Rating,
             "/api/widget/salespop-push" => Open::SalespopPush,
             "/api/widget/salespop" => Open::SalespopPoll,
             "/api/widget/salespop/stream" => Open::SalespopStream,
@@ -294,6 +297,7 @@ impl AdminRoute {
             ["conversations.csv"] => ProjectOp::ConversationsCsv,
             ["leads.csv"] => ProjectOp::LeadsCsv,
             ["popups.csv"] => ProjectOp::PopupsCsv,
+            ["satisfaction.csv"] => ProjectOp::SatisfactionCsv,
             ["webhooks"] => ProjectOp::Webhooks,
             ["webhooks", id] => ProjectOp::Webhook(owned(id)),
             ["webhooks", id, "secret"] => ProjectOp::WebhookSecret(owned(id)),
@@ -382,6 +386,7 @@ impl OpenRoute {
             Open::Lead => widget(&[(POST, Session)], Rate::Chat, "lead"),
             Open::Feedback => widget(&[(POST, Session)], Rate::Widget, "feedback"),
             Open::Identify => widget(&[(POST, Public)], Rate::Widget, "identify"),
+            Open::Rating => widget(&[(POST, Session)], Rate::Widget, "rating"),
             Open::SalespopPush => widget(&[(POST, Public)], Rate::Push, "salespop_push"),
             Open::SalespopPoll => widget(&[(GET, Public)], Rate::Widget, "salespop_poll"),
             Open::SalespopStream => widget(&[(GET, Public)], Rate::Widget, "salespop_stream"),
@@ -434,7 +439,8 @@ impl ProjectOp {
             | ProjectOp::Analytics
             | ProjectOp::ConversationsCsv
             | ProjectOp::LeadsCsv
-            | ProjectOp::PopupsCsv => &[(GET, Member)],
+            | ProjectOp::PopupsCsv
+            | ProjectOp::SatisfactionCsv => &[(GET, Member)],
             ProjectOp::Members => &[(GET, Owner), (PUT, Owner)],
             ProjectOp::Webhooks => &[(GET, Owner), (POST, Owner)],
             ProjectOp::Webhook(_) => &[(PATCH, Owner), (DELETE, Owner)],
@@ -471,7 +477,8 @@ impl ProjectOp {
             ProjectOp::Analytics
             | ProjectOp::ConversationsCsv
             | ProjectOp::LeadsCsv
-            | ProjectOp::PopupsCsv => "admin_reports",
+            | ProjectOp::PopupsCsv
+            | ProjectOp::SatisfactionCsv => "admin_reports",
             ProjectOp::Documents
             | ProjectOp::FetchDocuments
             | ProjectOp::Reindex

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use helpyap_actors::activity::{Activity, Change};
 use helpyap_actors::chat::{
-    ConversationStatus, Feedback, Handoff, LeadContact, MessageStatus, Role,
+    ConversationStatus, Feedback, Handoff, LeadContact, MessageStatus, Role, Satisfaction,
 };
 use helpyap_actors::records::{
     ApiTokenRecord, AssistantSettings, Document, Invitation, LeadRecord, MessageRecord,
@@ -312,6 +312,29 @@ impl From<&LeadContact> for LeadContactView {
     }
 }
 
+/// A visitor's rating of their resolved conversation.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SatisfactionView<'a> {
+    /// 1 (very unhappy) to 5 (very happy).
+    score: u8,
+    #[schema(required = true)]
+    comment: Option<&'a str>,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+impl<'a> SatisfactionView<'a> {
+    pub fn of(rating: Option<&'a Satisfaction>) -> Option<SatisfactionView<'a>> {
+        let rating = rating?;
+        Some(SatisfactionView {
+            score: rating.score,
+            comment: rating.comment.as_deref(),
+            created_at: rfc3339(rating.created_at_ms),
+        })
+    }
+}
+
 /// Who the site said the visitor is (`HelpYap.identify`), as the team sees it.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -351,6 +374,9 @@ pub struct InboxRow<'a> {
     /// Who the site said the visitor is, if it did.
     #[schema(required = true)]
     visitor: Option<VisitorView<'a>>,
+    /// The visitor's rating, once resolved and rated.
+    #[schema(required = true)]
+    satisfaction: Option<SatisfactionView<'a>>,
     created_at: String,
     messages: usize,
     #[schema(required = true)]
@@ -368,6 +394,7 @@ impl<'a> InboxRow<'a> {
             handoff: HandoffView::from(&session.handoff),
             lead: session.lead.as_ref().map(LeadContactView::from),
             visitor: VisitorView::of(session),
+            satisfaction: SatisfactionView::of(session.satisfaction.as_ref()),
             created_at: rfc3339(session.created_at_ms),
             messages: messages.len(),
             first_question: first_question.map(|m| m.content.as_str()),
@@ -751,6 +778,11 @@ pub struct Transcript<'a> {
     /// The contact the visitor left for the team, if they did.
     #[schema(required = true)]
     pub lead: Option<LeadContactView>,
+    /// Who answers the conversation now; once `resolved` the visitor may rate it.
+    pub status: ConversationStatus,
+    /// Their rating, once they gave one.
+    #[schema(required = true)]
+    pub satisfaction: Option<SatisfactionView<'a>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -891,6 +923,9 @@ pub struct Conversation<'a> {
     /// Who the site said the visitor is, if it did.
     #[schema(required = true)]
     pub visitor: Option<VisitorView<'a>>,
+    /// The visitor's rating, once resolved and rated.
+    #[schema(required = true)]
+    pub satisfaction: Option<SatisfactionView<'a>>,
     pub messages: Vec<TeamMessage<'a>>,
 }
 

@@ -65,6 +65,8 @@ mod rate_limit;
 mod real_clients;
 #[path = "integration/salespop_push.rs"]
 mod salespop_push;
+#[path = "integration/satisfaction.rs"]
+mod satisfaction;
 #[path = "integration/tls.rs"]
 mod tls;
 #[path = "integration/webhooks.rs"]

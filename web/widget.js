@@ -26,7 +26,8 @@
   // English table is the reference: every locale has exactly its keys, and a config's `strings`
   // may override any of them. Keys, in the order of this table:
   //   openChat {name}, openChatUnread {name} {count}, closeChat, chatWith {name}, newChat,
-  //   newChatLabel, newChatConfirm, newChatYes, cancel, conversation, messageLabel,
+  //   newChatLabel, newChatConfirm, newChatYes, cancel, rateTitle, rateScore {count}, rateComment,
+  //   rateSend, rateThanks, conversation, messageLabel,
   //   messagePlaceholder, send, talkToHuman, team {company}, typing, sources, helpful, notHelpful, retry, unavailable, somethingWrong,
   //   cutOff, leadLabel, leadIntro, leadEmail, leadName, leadMessage, leadSubmit, leadSending,
   //   leadFailed, leadSent {email}, someone, justNow, secondsAgo {count}, minuteAgo {count},
@@ -43,6 +44,12 @@
       newChatConfirm: "Start a new conversation? This one will no longer show here.", // "New chat" asks this first
       newChatYes: "Start new",
       cancel: "Cancel",
+      // A resolved conversation asks for a rating: {count} is the score.
+      rateTitle: "How would you rate this conversation?",
+      rateScore: "{count} out of 5",
+      rateComment: "Anything to add? (optional)",
+      rateSend: "Send rating",
+      rateThanks: "Thanks for rating this conversation!",
       conversation: "Conversation", // the message list's label
       messageLabel: "Your message",
       messagePlaceholder: "Type your question…",
@@ -87,6 +94,11 @@
       newChatConfirm: "¿Empezar una conversación nueva? Esta dejará de verse aquí.",
       newChatYes: "Empezar",
       cancel: "Cancelar",
+      rateTitle: "¿Cómo valorarías esta conversación?",
+      rateScore: "{count} de 5",
+      rateComment: "¿Algo que añadir? (opcional)",
+      rateSend: "Enviar valoración",
+      rateThanks: "¡Gracias por valorar esta conversación!",
       conversation: "Conversación",
       messageLabel: "Tu mensaje",
       messagePlaceholder: "Escribe tu pregunta…",
@@ -131,6 +143,11 @@
       newChatConfirm: "Neues Gespräch beginnen? Dieses wird hier nicht mehr angezeigt.",
       newChatYes: "Neu beginnen",
       cancel: "Abbrechen",
+      rateTitle: "Wie bewerten Sie dieses Gespräch?",
+      rateScore: "{count} von 5",
+      rateComment: "Möchten Sie etwas ergänzen? (optional)",
+      rateSend: "Bewertung senden",
+      rateThanks: "Danke für Ihre Bewertung!",
       conversation: "Gespräch",
       messageLabel: "Ihre Nachricht",
       messagePlaceholder: "Ihre Frage…",
@@ -175,6 +192,11 @@
       newChatConfirm: "Commencer une nouvelle conversation ? Celle-ci ne s’affichera plus ici.",
       newChatYes: "Recommencer",
       cancel: "Annuler",
+      rateTitle: "Comment évaluez-vous cette conversation\u00a0?",
+      rateScore: "{count} sur 5",
+      rateComment: "Un commentaire\u00a0? (facultatif)",
+      rateSend: "Envoyer la note",
+      rateThanks: "Merci d’avoir noté cette conversation\u00a0!",
       conversation: "Conversation",
       messageLabel: "Votre message",
       messagePlaceholder: "Posez votre question…",
@@ -219,6 +241,11 @@
       newChatConfirm: "Começar uma nova conversa? Esta deixará de aparecer aqui.",
       newChatYes: "Começar",
       cancel: "Cancelar",
+      rateTitle: "Como avalia esta conversa?",
+      rateScore: "{count} de 5",
+      rateComment: "Algo a acrescentar? (opcional)",
+      rateSend: "Enviar avaliação",
+      rateThanks: "Obrigado por avaliar esta conversa!",
       conversation: "Conversa",
       messageLabel: "Sua mensagem",
       messagePlaceholder: "Digite sua pergunta…",
@@ -263,6 +290,11 @@
       newChatConfirm: "Iniziare una nuova conversazione? Questa non sarà più visibile qui.",
       newChatYes: "Inizia",
       cancel: "Annulla",
+      rateTitle: "Come valuti questa conversazione?",
+      rateScore: "{count} su 5",
+      rateComment: "Qualcosa da aggiungere? (facoltativo)",
+      rateSend: "Invia valutazione",
+      rateThanks: "Grazie per aver valutato questa conversazione!",
       conversation: "Conversazione",
       messageLabel: "Il tuo messaggio",
       messagePlaceholder: "Scrivi la tua domanda…",
@@ -307,6 +339,11 @@
       newChatConfirm: "Een nieuw gesprek beginnen? Dit gesprek is hier dan niet meer te zien.",
       newChatYes: "Opnieuw beginnen",
       cancel: "Annuleren",
+      rateTitle: "Hoe beoordeel je dit gesprek?",
+      rateScore: "{count} van 5",
+      rateComment: "Nog iets toe te voegen? (optioneel)",
+      rateSend: "Beoordeling versturen",
+      rateThanks: "Bedankt voor je beoordeling!",
       conversation: "Gesprek",
       messageLabel: "Je bericht",
       messagePlaceholder: "Typ je vraag…",
@@ -381,6 +418,18 @@
   box-shadow: 0 12px 40px rgba(0,0,0,.25); display: flex; flex-direction: column; overflow: hidden;
   z-index: 2147483647; font-size: 14px; line-height: 1.45; }
 .panel[hidden] { display: none; }
+.rating { display: grid; gap: 6px; align-self: flex-start; background: #fff; border: 1px solid #e3e5ee;
+  white-space: normal; }
+.rating p { margin: 0; }
+.rating .stars { display: flex; gap: 2px; }
+.rating .stars button, .rating .stars span { border: 0; background: none; font-size: 26px; line-height: 1;
+  padding: 2px; color: #c9ccd6; cursor: pointer; }
+.rating .stars .on { color: #f2a900; }
+.rating textarea { font: inherit; border: 1px solid #d5d8e0; border-radius: 8px; padding: 6px 8px; resize: vertical; }
+.rating .send-rating { justify-self: start; border: 0; border-radius: 8px; padding: 6px 12px;
+  background: var(--hy-color); color: #fff; cursor: pointer; }
+.rating .send-rating:disabled { opacity: .5; cursor: default; }
+.rating .error { color: #b42318; font-size: 13px; }
 header { background: var(--hy-color); color: #fff; padding: 14px 16px; display: flex; align-items: center;
   gap: 8px; }
 header .who { flex: 1; min-width: 0; } header .name { font-weight: 600; font-size: 15px; }
@@ -1305,7 +1354,7 @@ a.card:hover .text { text-decoration: underline; }
     async function restore() {
       try {
         if (!sessionId || !token) return;
-        const { messages, lead } = await conversation();
+        const { messages, lead, status, satisfaction } = await conversation();
         if (!messages.length) return;
         quick.replaceChildren();
         let leadShown = !lead;
@@ -1314,6 +1363,7 @@ a.card:hover .text { text-decoration: underline; }
           showStored(message);
         }
         if (!leadShown) log.append(leadSent(lead));
+        if (status === "resolved") { lastStatus = status; askRating(satisfaction); }
         log.scrollTop = log.scrollHeight; // sources and thumbs came after each bubble's scroll
         if (!panel.hidden) markRead();
       } catch (error) {
@@ -1405,7 +1455,55 @@ a.card:hover .text { text-decoration: underline; }
       if (!rendered || busy || news.status === lastStatus) return;
       lastStatus = news.status;
       log.append(el("div", { class: "msg status", role: "status", text: String(news.text || "") }));
+      if (news.status === "resolved") askRating(null);
       log.scrollTop = log.scrollHeight;
+    }
+
+    // ---- Rating a resolved conversation: 1 to 5 and an optional comment, once (a second
+    // replaces the first). After a reload it shows again until rated.
+    function askRating(given) {
+      log.querySelector(".rating")?.remove();
+      const card = el("form", { class: "msg rating", "aria-label": t("rateTitle") });
+      if (given) {
+        card.append(el("p", { text: t("rateThanks") }),
+          el("div", { class: "stars", "aria-label": t("rateScore", { count: given.score }) },
+            ...[1, 2, 3, 4, 5].map((n) => el("span", { class: n <= given.score ? "on" : "", text: "★", "aria-hidden": "true" }))));
+        log.append(card);
+        return;
+      }
+      let score = 0;
+      const stars = [1, 2, 3, 4, 5].map((n) => el("button", {
+        type: "button", text: "★", "aria-label": t("rateScore", { count: n }), "aria-pressed": "false",
+        onclick: () => {
+          score = n;
+          stars.forEach((star, index) => {
+            star.classList.toggle("on", index < n);
+            star.setAttribute("aria-pressed", String(index === n - 1));
+          });
+          submit.disabled = false;
+        },
+      }));
+      const comment = el("textarea", { rows: "2", maxlength: "1000", placeholder: t("rateComment"), "aria-label": t("rateComment") });
+      const submit = el("button", { type: "submit", class: "send-rating", text: t("rateSend"), disabled: true });
+      const failed = el("p", { class: "error", role: "alert", hidden: "" });
+      card.append(el("p", { text: t("rateTitle") }), el("div", { class: "stars" }, ...stars), comment, submit, failed);
+      card.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        if (!score) return;
+        submit.disabled = true;
+        try {
+          await call("POST", "/api/widget/rating", {
+            body: { projectSlug: project, sessionId, sessionToken: token, score, comment: comment.value || undefined },
+          });
+          askRating({ score });
+          log.scrollTop = log.scrollHeight;
+        } catch (error) {
+          failed.textContent = error.message || t("somethingWrong");
+          failed.hidden = false;
+          submit.disabled = false;
+        }
+      });
+      log.append(card);
     }
     // Messages the visitor has not seen: shown when the chat has been opened, else counted unread.
     async function catchUp() {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{ErrorKind, Failure, StoreError};
-use crate::identity::{IdentityError, VisitorIdentity};
+use crate::identity::{DEVICE_TOKENS_MAX, IdentityError, VisitorIdentity};
 use crate::intent::Intent;
 use crate::secret::SecretHash;
 
@@ -29,9 +29,117 @@ pub struct SessionRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visitor: Option<VisitorIdentity>,
     /// Tokens of the other browsers a verified visitor opened this conversation in, newest
-    /// last, at most [`DEVICE_TOKENS_MAX`](crate::identity::DEVICE_TOKENS_MAX).
+    /// last, at most [`DEVICE_TOKENS_MAX`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub device_tokens: Vec<SecretHash>,
+    /// The visitor's rating, once the conversation was resolved and they gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub satisfaction: Option<Satisfaction>,
+}
+
+/// A change to a conversation's record that the store applies to the record as stored (so two
+/// nodes changing one conversation at once both count): who it belongs to, and its rating.
+#[derive(Debug, Clone)]
+pub enum SessionChange {
+    /// The page named its visitor: the conversation becomes theirs unless it is another's.
+    Claim(VisitorIdentity),
+    /// The verified visitor `user_id` opened it in another browser, whose token hashes to
+    /// `token`; the oldest past [`DEVICE_TOKENS_MAX`] stops working.
+    AddDevice { user_id: String, token: SecretHash },
+    /// The visitor rates the conversation, once it is resolved (a second rating replaces the
+    /// first).
+    Rate(Satisfaction),
+}
+
+impl SessionChange {
+    /// Applies the change to `record`; false when it does not apply (another visitor's
+    /// conversation, not a verified one of `user_id`, not resolved) or changes nothing.
+    pub fn apply(&self, record: &mut SessionRecord) -> bool {
+        match self {
+            SessionChange::Claim(claim) => {
+                match VisitorIdentity::claimed(record.visitor.as_ref(), claim) {
+                    Some(visitor) if record.visitor.as_ref() != Some(&visitor) => {
+                        record.visitor = Some(visitor);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            SessionChange::AddDevice { user_id, token } => {
+                let theirs = record
+                    .visitor
+                    .as_ref()
+                    .is_some_and(|visitor| visitor.verified && visitor.user_id == *user_id);
+                if !theirs {
+                    return false;
+                }
+                record.device_tokens.push(token.clone());
+                let excess = record.device_tokens.len().saturating_sub(DEVICE_TOKENS_MAX);
+                record.device_tokens.drain(..excess);
+                true
+            }
+            SessionChange::Rate(rating) => {
+                if record.handoff.status != ConversationStatus::Resolved
+                    || record.satisfaction.as_ref() == Some(rating)
+                {
+                    return false;
+                }
+                record.satisfaction = Some(rating.clone());
+                true
+            }
+        }
+    }
+}
+
+/// A visitor's rating of a resolved conversation: 1 (very unhappy) to 5 (very happy), and what
+/// they said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Satisfaction {
+    pub score: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub created_at_ms: u64,
+}
+
+/// The longest comment kept with a rating.
+pub const RATING_COMMENT_MAX_CHARS: usize = 1000;
+
+impl Satisfaction {
+    /// A rating as a visitor sent it: a score of 1 to 5 and an optional comment (trimmed; empty
+    /// is none; at most [`RATING_COMMENT_MAX_CHARS`], no control characters but newlines).
+    pub fn validate(
+        score: Option<i64>,
+        comment: Option<String>,
+        created_at_ms: u64,
+    ) -> Result<Satisfaction, ChatError> {
+        let score = score
+            .and_then(|score| u8::try_from(score).ok())
+            .filter(|score| (1..=5).contains(score))
+            .ok_or(ChatError::InvalidRating(
+                "score must be a whole number from 1 to 5",
+            ))?;
+        let comment = comment
+            .map(|comment| comment.trim().to_owned())
+            .filter(|comment| !comment.is_empty());
+        if let Some(comment) = &comment {
+            if comment.chars().count() > RATING_COMMENT_MAX_CHARS {
+                return Err(ChatError::InvalidRating(
+                    "comment must be at most 1000 characters",
+                ));
+            }
+            if comment.chars().any(|c| c.is_control() && c != '\n') {
+                return Err(ChatError::InvalidRating(
+                    "comment must not contain control characters",
+                ));
+            }
+        }
+        Ok(Satisfaction {
+            score,
+            comment,
+            created_at_ms,
+        })
+    }
 }
 
 /// A visitor's contact on their conversation: what they left in the lead form.
@@ -49,6 +157,9 @@ pub struct LeadContact {
 pub struct Transcript {
     pub messages: Vec<MessageRecord>,
     pub lead: Option<LeadContact>,
+    /// Who answers it now: a resolved conversation may be rated.
+    pub status: ConversationStatus,
+    pub satisfaction: Option<Satisfaction>,
 }
 
 /// Who answers a conversation: the assistant (`open`), nobody yet while the visitor waits for a
@@ -269,6 +380,10 @@ pub enum ChatError {
     ForeignSession,
     #[error("This conversation belongs to another signed-in visitor: start a new one")]
     OthersConversation,
+    #[error("A conversation can be rated once it is resolved")]
+    NotResolved,
+    #[error("{0}")]
+    InvalidRating(&'static str),
     #[error("An answer is already being written for this session")]
     Busy,
     #[error("Too many conversations right now, retry shortly")]
@@ -306,7 +421,8 @@ impl Failure for ChatError {
             ChatError::ForeignSession | ChatError::OthersConversation => ErrorKind::Forbidden,
             ChatError::Busy => ErrorKind::Conflict,
             ChatError::Overloaded | ChatError::Unavailable => ErrorKind::BRIEFLY_UNAVAILABLE,
-            ChatError::InvalidLead(_) => ErrorKind::Invalid,
+            ChatError::InvalidLead(_) | ChatError::InvalidRating(_) => ErrorKind::Invalid,
+            ChatError::NotResolved => ErrorKind::Conflict,
             ChatError::Identity(error) => error.kind(),
             ChatError::Store(error) => error.kind(),
         }
@@ -337,6 +453,82 @@ pub fn new_session_token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::identity::tests::ana;
+
+    fn guest_conversation() -> SessionRecord {
+        SessionRecord {
+            id: uuid::Uuid::nil(),
+            project: "demo".into(),
+            token_hash: SecretHash::of("st_first"),
+            created_at_ms: 0,
+            handoff: Default::default(),
+            lead: None,
+            visitor: None,
+            device_tokens: Vec::new(),
+            satisfaction: None,
+        }
+    }
+
+    #[test]
+    fn another_browser_is_added_only_for_the_verified_visitor_and_the_oldest_goes() {
+        let mut record = SessionRecord {
+            visitor: Some(ana(false)),
+            ..guest_conversation()
+        };
+        let add = |n: usize| SessionChange::AddDevice {
+            user_id: "user-42".into(),
+            token: SecretHash::of(&format!("st_{n}")),
+        };
+        assert!(!add(0).apply(&mut record), "not for an unverified visitor");
+        record.visitor = Some(ana(true));
+        for n in 0..DEVICE_TOKENS_MAX + 2 {
+            assert!(add(n).apply(&mut record));
+        }
+        assert_eq!(record.device_tokens.len(), DEVICE_TOKENS_MAX);
+        assert_eq!(
+            record.device_tokens[0],
+            SecretHash::of("st_2"),
+            "the two oldest went"
+        );
+        let other = SessionChange::AddDevice {
+            user_id: "user-7".into(),
+            token: SecretHash::of("st_x"),
+        };
+        assert!(!other.apply(&mut record));
+        assert!(
+            !SessionChange::Claim(ana(true)).apply(&mut record),
+            "no change"
+        );
+    }
+
+    #[test]
+    fn a_rating_is_kept_only_on_a_resolved_conversation_and_checked_first() {
+        let mut record = guest_conversation();
+        let rating = Satisfaction::validate(Some(5), Some("  Quick, thanks! ".into()), 9).unwrap();
+        assert_eq!(rating.comment.as_deref(), Some("Quick, thanks!"));
+        assert!(
+            !SessionChange::Rate(rating.clone()).apply(&mut record),
+            "open"
+        );
+        record.handoff.status = ConversationStatus::Resolved;
+        assert!(SessionChange::Rate(rating.clone()).apply(&mut record));
+        assert_eq!(record.satisfaction, Some(rating));
+        for (score, comment) in [
+            (Some(0), None),
+            (Some(6), None),
+            (None, None),
+            (Some(3), Some("x".repeat(1001))),
+            (Some(3), Some("bell\u{7}".into())),
+        ] {
+            assert!(matches!(
+                Satisfaction::validate(score, comment, 0),
+                Err(ChatError::InvalidRating(_))
+            ));
+        }
+        let blank = Satisfaction::validate(Some(1), Some(" \n ".into()), 0).unwrap();
+        assert_eq!(blank.comment, None);
+    }
 
     #[test]
     fn tokens_are_long_random_and_distinct() {

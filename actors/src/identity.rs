@@ -13,9 +13,6 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::chat::SessionRecord;
-use crate::secret::SecretHash;
-
 /// The longest `userId`, `name` and `email` kept.
 pub const USER_ID_MAX_CHARS: usize = 200;
 pub const NAME_MAX_CHARS: usize = 200;
@@ -50,48 +47,6 @@ impl VisitorIdentity {
             Some(current) if current.user_id != claim.user_id => None,
             Some(current) if current.verified && !claim.verified => Some(current.clone()),
             Some(_) => Some(claim.clone()),
-        }
-    }
-}
-
-/// A change to who a conversation belongs to, which the store applies to the record as stored
-/// (so two nodes changing one conversation at once both count).
-#[derive(Debug, Clone)]
-pub enum VisitorChange {
-    /// The page named its visitor: the conversation becomes theirs unless it is another's.
-    Claim(VisitorIdentity),
-    /// The verified visitor `user_id` opened it in another browser, whose token hashes to
-    /// `token`; the oldest past [`DEVICE_TOKENS_MAX`] stops working.
-    AddDevice { user_id: String, token: SecretHash },
-}
-
-impl VisitorChange {
-    /// Applies the change to `record`; false when it does not apply (another visitor's
-    /// conversation, or not a verified one of `user_id`) or changes nothing.
-    pub fn apply(&self, record: &mut SessionRecord) -> bool {
-        match self {
-            VisitorChange::Claim(claim) => {
-                match VisitorIdentity::claimed(record.visitor.as_ref(), claim) {
-                    Some(visitor) if record.visitor.as_ref() != Some(&visitor) => {
-                        record.visitor = Some(visitor);
-                        true
-                    }
-                    _ => false,
-                }
-            }
-            VisitorChange::AddDevice { user_id, token } => {
-                let theirs = record
-                    .visitor
-                    .as_ref()
-                    .is_some_and(|visitor| visitor.verified && visitor.user_id == *user_id);
-                if !theirs {
-                    return false;
-                }
-                record.device_tokens.push(token.clone());
-                let excess = record.device_tokens.len().saturating_sub(DEVICE_TOKENS_MAX);
-                record.device_tokens.drain(..excess);
-                true
-            }
         }
     }
 }
@@ -241,7 +196,7 @@ fn optional(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn secret() -> IdentitySecret {
@@ -344,7 +299,8 @@ mod tests {
         assert_eq!((identity.email, identity.name), (None, None));
     }
 
-    fn ana(verified: bool) -> VisitorIdentity {
+    /// Ana, a signed-in visitor, verified or not.
+    pub(crate) fn ana(verified: bool) -> VisitorIdentity {
         VisitorIdentity {
             user_id: "user-42".into(),
             email: None,
@@ -376,44 +332,6 @@ mod tests {
             claimed(Some(&ana(false)), &unverified_ben),
             None,
             "unverified too"
-        );
-    }
-
-    #[test]
-    fn another_browser_is_added_only_for_the_verified_visitor_and_the_oldest_goes() {
-        let mut record = SessionRecord {
-            id: uuid::Uuid::nil(),
-            project: "demo".into(),
-            token_hash: SecretHash::of("st_first"),
-            created_at_ms: 0,
-            handoff: Default::default(),
-            lead: None,
-            visitor: Some(ana(false)),
-            device_tokens: Vec::new(),
-        };
-        let add = |n: usize| VisitorChange::AddDevice {
-            user_id: "user-42".into(),
-            token: SecretHash::of(&format!("st_{n}")),
-        };
-        assert!(!add(0).apply(&mut record), "not for an unverified visitor");
-        record.visitor = Some(ana(true));
-        for n in 0..DEVICE_TOKENS_MAX + 2 {
-            assert!(add(n).apply(&mut record));
-        }
-        assert_eq!(record.device_tokens.len(), DEVICE_TOKENS_MAX);
-        assert_eq!(
-            record.device_tokens[0],
-            SecretHash::of("st_2"),
-            "the two oldest went"
-        );
-        let other = VisitorChange::AddDevice {
-            user_id: "user-7".into(),
-            token: SecretHash::of("st_x"),
-        };
-        assert!(!other.apply(&mut record));
-        assert!(
-            !VisitorChange::Claim(ana(true)).apply(&mut record),
-            "no change"
         );
     }
 

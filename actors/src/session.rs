@@ -22,12 +22,13 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
 use crate::activity::{Activities, Change};
+use crate::chat::SessionChange;
 use crate::chat::{
     AnswerAction, Author, ChatError, ChatEvent, ConversationStatus, Feedback, Handoff,
-    HandoffChange, LeadContact, MessageRecord, MessageStatus, Role, SessionRecord, Source,
-    Transcript, new_session_token,
+    HandoffChange, LeadContact, MessageRecord, MessageStatus, Role, Satisfaction, SessionRecord,
+    Source, Transcript, new_session_token,
 };
-use crate::identity::{VisitorChange, VisitorIdentity};
+use crate::identity::VisitorIdentity;
 use crate::intent::{self, Intent};
 use crate::knowledge::{KnowledgeIndex, Passage};
 use crate::language::Lang;
@@ -143,6 +144,8 @@ pub enum SessionMessage {
         Author,
         RpcReplyPort<Result<MessageRecord, ChatError>>,
     ),
+    /// The visitor rates the conversation once resolved; replies once durable.
+    RateConversation(Access, Satisfaction, RpcReplyPort<Result<(), ChatError>>),
     /// The site named its visitor (`HelpYap.identify`), who holds this session's token: the
     /// conversation becomes theirs unless another verified visitor's; replies whether it is
     /// theirs now.
@@ -274,9 +277,16 @@ impl Actor for Session {
             SessionMessage::Transcript(access, reply) => {
                 state.last_active = Instant::now();
                 let result = match state.reload().await {
-                    Ok(()) => state.check_access(&access).map(|()| Transcript {
-                        messages: state.messages.clone(),
-                        lead: state.record.as_ref().and_then(|record| record.lead.clone()),
+                    Ok(()) => state.check_access(&access).map(|()| {
+                        let record = state.record.as_ref();
+                        Transcript {
+                            messages: state.messages.clone(),
+                            lead: record.and_then(|record| record.lead.clone()),
+                            status: record
+                                .map(|record| record.handoff.status)
+                                .unwrap_or_default(),
+                            satisfaction: record.and_then(|record| record.satisfaction.clone()),
+                        }
                     }),
                     Err(error) => Err(error.into()),
                 };
@@ -295,6 +305,11 @@ impl Actor for Session {
             SessionMessage::AgentReply(text, author, reply) => {
                 state.last_active = Instant::now();
                 let result = state.agent_reply(text, author).await;
+                let _ = reply.send(result);
+            }
+            SessionMessage::RateConversation(access, rating, reply) => {
+                state.last_active = Instant::now();
+                let result = state.rate_conversation(&access, rating).await;
                 let _ = reply.send(result);
             }
             SessionMessage::Identify(access, visitor, reply) => {
@@ -457,6 +472,7 @@ impl SessionState {
                 lead: None,
                 visitor: ask.visitor.clone(),
                 device_tokens: Vec::new(),
+                satisfaction: None,
             };
             self.store.put_session(&record).await?;
             self.record = Some(record);
@@ -713,6 +729,27 @@ impl SessionState {
         })
     }
 
+    async fn rate_conversation(
+        &mut self,
+        access: &Access,
+        rating: Satisfaction,
+    ) -> Result<(), ChatError> {
+        self.reload().await?;
+        self.check_access(access)?;
+        let news = [WebhookEvent::rated(
+            &access.project,
+            self.session_id,
+            &rating,
+        )];
+        let stored = self
+            .change_session(SessionChange::Rate(rating.clone()), &news)
+            .await?;
+        if stored.satisfaction != Some(rating) {
+            return Err(ChatError::NotResolved);
+        }
+        Ok(())
+    }
+
     async fn identify(
         &mut self,
         access: &Access,
@@ -727,7 +764,9 @@ impl SessionState {
     /// [`VisitorIdentity::claimed`]); returns whether it is theirs.
     async fn adopt(&mut self, visitor: VisitorIdentity) -> Result<bool, ChatError> {
         let user_id = visitor.user_id.clone();
-        let record = self.change_visitor(VisitorChange::Claim(visitor)).await?;
+        let record = self
+            .change_session(SessionChange::Claim(visitor), &[])
+            .await?;
         Ok(record
             .visitor
             .is_some_and(|stored| stored.user_id == user_id))
@@ -736,11 +775,11 @@ impl SessionState {
     async fn open_elsewhere(&mut self, user_id: &str) -> Result<String, ChatError> {
         let token = new_session_token();
         let hash = SecretHash::of(&token);
-        let change = VisitorChange::AddDevice {
+        let change = SessionChange::AddDevice {
             user_id: user_id.to_owned(),
             token: hash.clone(),
         };
-        let record = self.change_visitor(change).await?;
+        let record = self.change_session(change, &[]).await?;
         if !record.device_tokens.contains(&hash) {
             // No longer a verified conversation of theirs.
             return Err(ChatError::SessionNotFound);
@@ -748,12 +787,20 @@ impl SessionState {
         Ok(token)
     }
 
-    /// Applies `change` to the stored record, durably, and keeps what the store answers.
-    async fn change_visitor(&mut self, change: VisitorChange) -> Result<SessionRecord, ChatError> {
+    /// Applies `change` to the stored record, with `news` for the webhooks when it applied,
+    /// durably, and keeps what the store answers.
+    async fn change_session(
+        &mut self,
+        change: SessionChange,
+        news: &[WebhookEvent],
+    ) -> Result<SessionRecord, ChatError> {
         if self.record.is_none() {
             return Err(ChatError::SessionNotFound);
         }
-        let stored = self.store.change_visitor(self.session_id, &change).await?;
+        let stored = self
+            .store
+            .change_session(self.session_id, &change, news)
+            .await?;
         self.store.flush().await?;
         self.record = Some(stored.clone());
         Ok(stored)

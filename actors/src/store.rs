@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::chat::SessionChange;
 use crate::chat::{Handoff, LeadContact};
-use crate::identity::VisitorChange;
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, Invitation, LeadRecord, MessageRecord, PasswordReset,
     ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
@@ -342,14 +342,15 @@ pub trait Storage: Send + Sync + 'static {
         news: &[WebhookEvent],
     ) -> Result<SessionRecord, StoreError>;
 
-    /// Applies `change` to who an existing session belongs to (its visitor and other browsers'
-    /// tokens, nothing else) on the record as stored, atomically against any other write to
-    /// it, and returns the session as stored. A verified visitor's sessions are found by
+    /// Applies `change` to an existing session (its visitor, other browsers' tokens or rating;
+    /// nothing else) on the record as stored, atomically against any other write to it — with
+    /// `news` into the webhook outbox when it applied — and returns the session as stored. A verified visitor's sessions are found by
     /// [`Storage::latest_user_session`]. `NoSuchSession` when it was erased.
-    async fn change_visitor(
+    async fn change_session(
         &self,
         id: Uuid,
-        change: &VisitorChange,
+        change: &SessionChange,
+        news: &[WebhookEvent],
     ) -> Result<SessionRecord, StoreError>;
 
     /// The newest conversation of `slug` whose visitor was verified as `user_id` (the record

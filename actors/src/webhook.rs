@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::chat::{Feedback, Handoff, LeadContact, MessageRecord, Role};
+use crate::chat::{Feedback, Handoff, LeadContact, MessageRecord, Role, Satisfaction};
 use crate::social_proof::SocialProofEvent;
 use crate::time::rfc3339;
 
@@ -43,17 +43,20 @@ pub enum EventType {
     LeadCreated,
     #[serde(rename = "feedback.created")]
     FeedbackCreated,
+    #[serde(rename = "conversation.rated")]
+    ConversationRated,
     #[serde(rename = "socialproof.pushed")]
     SocialProofPushed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 7] = [
         EventType::ConversationCreated,
         EventType::MessageCreated,
         EventType::StatusChanged,
         EventType::LeadCreated,
         EventType::FeedbackCreated,
+        EventType::ConversationRated,
         EventType::SocialProofPushed,
     ];
 
@@ -65,6 +68,7 @@ impl EventType {
             EventType::StatusChanged => "conversation.status_changed",
             EventType::LeadCreated => "lead.created",
             EventType::FeedbackCreated => "feedback.created",
+            EventType::ConversationRated => "conversation.rated",
             EventType::SocialProofPushed => "socialproof.pushed",
         }
     }
@@ -192,6 +196,22 @@ impl WebhookEvent {
     ) -> WebhookEvent {
         let data = json!({ "conversationId": session, "seq": seq, "rating": feedback });
         WebhookEvent::new(EventType::FeedbackCreated, project, at_ms, data)
+    }
+
+    /// `conversation.rated`: the visitor's rating of their resolved conversation.
+    pub fn rated(project: &str, session: Uuid, rating: &Satisfaction) -> WebhookEvent {
+        let data = json!({
+            "conversationId": session,
+            "score": rating.score,
+            "comment": rating.comment,
+            "createdAt": rfc3339(rating.created_at_ms),
+        });
+        WebhookEvent::new(
+            EventType::ConversationRated,
+            project,
+            rating.created_at_ms,
+            data,
+        )
     }
 
     /// `socialproof.pushed`: the event as visitors get it.

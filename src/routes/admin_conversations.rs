@@ -154,6 +154,7 @@ pub async fn get(state: &AppState, slug: &str, id: &str) -> Result<Response<Body
                 .as_ref()
                 .map(crate::views::LeadContactView::from),
             visitor: crate::views::VisitorView::of(&session),
+            satisfaction: crate::views::SatisfactionView::of(session.satisfaction.as_ref()),
             messages,
         },
     ))

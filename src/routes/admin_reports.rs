@@ -161,6 +161,54 @@ pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<
     attachment(csv, &format!("{slug}-conversations.csv"))
 }
 
+/// `GET …/satisfaction.csv`: one row per rated conversation, newest conversation first.
+#[utoipa::path(
+    get, path = "/api/admin/projects/{slug}/satisfaction.csv", tag = "admin: reports",
+    params(("slug" = String, Path, example = "demo", description = "The project's slug")),
+    responses((status = 200, description = "One row per rating", body = String, content_type = "text/csv; charset=utf-8"))
+)]
+pub async fn satisfaction_csv(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    write(
+        &mut csv,
+        [
+            "rated_at",
+            "score",
+            "comment",
+            "session_id",
+            "conversation_started",
+            "assignee",
+            "visitor_id",
+            "visitor_email",
+        ],
+    )?;
+    for (session, _) in state
+        .engine
+        .chat
+        .conversations(slug, None, REPORT_SCAN_MAX)
+        .await?
+    {
+        let Some(rating) = &session.satisfaction else {
+            continue;
+        };
+        let visitor = session.visitor.as_ref();
+        write(
+            &mut csv,
+            [
+                rfc3339(rating.created_at_ms),
+                rating.score.to_string(),
+                rating.comment.clone().unwrap_or_default(),
+                session.id.to_string(),
+                rfc3339(session.created_at_ms),
+                session.handoff.assignee.clone().unwrap_or_default(),
+                visitor.map(|v| v.user_id.clone()).unwrap_or_default(),
+                visitor.and_then(|v| v.email.clone()).unwrap_or_default(),
+            ],
+        )?;
+    }
+    attachment(csv, &format!("{slug}-satisfaction.csv"))
+}
+
 /// `GET …/leads.csv`: one row per lead, newest first.
 #[utoipa::path(
     get, path = "/api/admin/projects/{slug}/leads.csv", tag = "admin: reports",

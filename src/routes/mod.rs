@@ -26,6 +26,7 @@ pub mod identify;
 pub mod integrations;
 pub mod lead;
 pub mod metrics;
+pub mod rating;
 pub mod salespop_poll;
 pub mod salespop_push;
 pub mod salespop_seen;

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::json::{Body, Response, json_response};
 use crate::router::AppState;
 use crate::routes::query_param;
-use crate::views::{LeadContactView, VisitorMessage};
+use crate::views::{LeadContactView, SatisfactionView, VisitorMessage};
 
 #[utoipa::path(
     get, path = "/api/widget/session", tag = "widget",
@@ -44,6 +44,8 @@ pub async fn get(
             session_id,
             messages,
             lead: transcript.lead.as_ref().map(LeadContactView::from),
+            status: transcript.status,
+            satisfaction: SatisfactionView::of(transcript.satisfaction.as_ref()),
         },
     ))
 }

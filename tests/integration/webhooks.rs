@@ -102,14 +102,14 @@ async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, check: impl Fn
 }
 
 /// Quick retries, receivers on loopback.
-fn quick(config: &mut Config) {
+pub(crate) fn quick(config: &mut Config) {
     config.webhooks.private_networks = true;
     config.webhooks.retry_base = Duration::from_millis(50);
     config.webhooks.poll_interval = Duration::from_millis(50);
 }
 
 /// The webhook `owner` makes for `url` hearing `events`; the receiver is told its secret.
-async fn hook(owner: &Caller, receiver: &Receiver, events: Value) -> Value {
+pub(crate) async fn hook(owner: &Caller, receiver: &Receiver, events: Value) -> Value {
     let made = owner
         .post(HOOKS, json!({ "url": receiver.url, "events": events }))
         .expect(201)

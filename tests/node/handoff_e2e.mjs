@@ -1,8 +1,9 @@
 // Drives Debian's chromium (headless) through a live hand-off on the demo project: a visitor asks
 // for a human, a teammate (signed in to the dashboard, open before the visitor arrives) sees the
 // conversation appear and takes over, the visitor's next message shows in the dashboard without
-// a reload, the teammate's reply lands on the closed chat bubble as a badge, and handing back
-// brings the assistant's answers back. No page is reloaded; nothing polls.
+// a reload, the teammate's reply lands on the closed chat bubble as a badge, handing back
+// brings the assistant's answers back, and resolving asks the visitor for a rating. No page is
+// reloaded until then; nothing polls.
 // Usage: node handoff_e2e.mjs BASE_URL EMAIL PASSWORD [SCREENSHOT_DIR]
 // Prints a JSON report; exits non-zero with the reason on the first failure.
 import { launchChromium, signIn } from "./chromium.mjs";
@@ -108,10 +109,35 @@ try {
     .querySelectorAll(".msg.assistant .sources").length > before, answers, { timeout: 15000 });
   report.answeredAgain = true;
 
+  // Resolved: the visitor is asked to rate the conversation, at once, and rates it.
+  await team.getByRole("button", { name: "Resolve", exact: true }).click();
+  const card = widget("form.rating");
+  await card.waitFor(LIVE);
+  assert.equal(await card.getByRole("button", { name: "Send rating" }).isDisabled(), true, "a score first");
+  await card.getByRole("button", { name: "4 out of 5" }).click();
+  await card.getByRole("textbox").fill("Dana sorted it out quickly.");
+  await shot(visitor, "widget-rating");
+  await card.getByRole("button", { name: "Send rating" }).click();
+  await widget("form.rating", { hasText: "Thanks for rating this conversation!" }).waitFor();
+  assert.equal(await widget("form.rating .stars .on").count(), 4);
+  report.rated = true;
+
   // Live the whole way: one socket for the conversation, and no polling of the transcript.
   assert.ok(sockets.some((url) => url.includes("/api/widget/session/ws")), `sockets: ${sockets}`);
   report.transcriptReads = sessionReads.length;
   assert.ok(sessionReads.length <= 3, `the transcript was read ${sessionReads.length} times`);
+
+  // The team sees the rating on the conversation; after a reload the visitor still sees theirs.
+  await team.reload();
+  const rated = team.getByRole("button", { name: /^How long do I have to return something\?/ });
+  assert.match(await rated.textContent(), /★★★★ /);
+  await rated.click();
+  await team.locator(".card.rated", { hasText: "Rated 4 / 5" }).waitFor();
+  await shot(team, "admin-conversation-rated");
+  assert.match(await team.locator(".card.rated").textContent(), /Dana sorted it out quickly\./);
+  await visitor.reload();
+  await widget(".launcher").click();
+  await widget("form.rating", { hasText: "Thanks for rating this conversation!" }).waitFor();
 
   assert.deepEqual(problems, [], "no script errors");
   console.log(JSON.stringify(report));

@@ -514,7 +514,8 @@
     } },
       [7, 30, 90].map((d) => el("option", { value: d, text: `Last ${d} days`, selected: d === days })));
     main.append(el("div", { class: "row" }, el("h1", { class: "grow", text: "Overview" }), range,
-      csvButton(project, "conversations"), csvButton(project, "leads"), csvButton(project, "popups")));
+      csvButton(project, "conversations"), csvButton(project, "leads"), csvButton(project, "popups"),
+      csvButton(project, "satisfaction")));
     const data = await api("GET", projectPath(project.slug, `/analytics?days=${days}`));
     const sum = (key) => data.days.reduce((total, day) => total + day[key], 0);
     if (project.role === "owner") await checklist(main, project, data, sum);
@@ -528,6 +529,7 @@
       ["Thumbs up / down", `${data.feedback.up} / ${data.feedback.down}`], ["Popups pushed", sum("pushes")],
       ["Popups delivered", sum("popupsDelivered")], ["Popups seen", shown],
       ["Popup clicks", `${clicked} (${percent(clicked, shown)})`], ["Visitors online now", data.subscribersOnline],
+      ["Satisfaction", satisfactionFigure(data.satisfaction)],
     ];
     main.append(el("div", { class: "figures" }, figures.map(([label, value]) => el("div", { class: "figure" },
       el("div", { class: "value", text: String(value) }), el("div", { class: "label", text: label })))));
@@ -550,7 +552,7 @@
           el("td", { text: row.type.replace(/_/g, " ") }), el("td", { text: String(row.shown) }),
           el("td", { text: String(row.clicked) }), el("td", { text: percent(row.clicked, row.shown) })))))
       : el("p", { class: "muted", text: "No popups seen yet." }));
-    main.append(byType);
+    main.append(byType, satisfactionCard(data.satisfaction));
     const top = el("div", { class: "card" }, el("h2", { text: "Top questions" }));
     top.append(data.topQuestions.length
       ? el("table", {},
@@ -559,6 +561,25 @@
           el("tr", {}, el("td", { text: q.question }), el("td", { text: String(q.count) })))))
       : el("p", { class: "muted", text: "No questions yet." }));
     main.append(top);
+  }
+
+  // Visitors' ratings of resolved conversations: the average, and how many gave each score.
+  const satisfactionFigure = ({ ratings, averageHundredths }) =>
+    (ratings ? `${(averageHundredths / 100).toFixed(1)} / 5 (${ratings} rating${ratings === 1 ? "" : "s"})` : "–");
+  function satisfactionCard({ ratings, distribution }) {
+    const card = el("div", { class: "card satisfaction" }, el("h2", { text: "Satisfaction" }));
+    if (!ratings) {
+      card.append(el("p", { class: "muted", text: "No ratings yet: visitors may rate a conversation once it is resolved." }));
+      return card;
+    }
+    const most = Math.max(...distribution);
+    card.append(el("table", {}, el("tbody", {}, [5, 4, 3, 2, 1].map((score) => {
+      const count = distribution[score - 1];
+      return el("tr", {}, el("th", { text: `${"★".repeat(score)}`, "aria-label": `${score} out of 5` }),
+        el("td", { class: "bar-cell" }, el("span", { class: "bar", style: `width: ${most ? (100 * count) / most : 0}%` })),
+        el("td", { text: `${count} (${Math.round((100 * count) / ratings)}%)` }));
+    }))));
+    return card;
   }
 
   // A new project's first steps, each ticked as the project shows it done; gone once all are.
@@ -710,6 +731,7 @@
           statusBadge(c.status),
           c.visitor ? ` · ${visitorName(c.visitor)} ` : null,
           c.visitor ? verifiedBadge(c.visitor) : null,
+          c.satisfaction ? ` · ${"★".repeat(c.satisfaction.score)} ` : null,
           c.lead ? ` · ${c.lead.name ? `${c.lead.name} <${c.lead.email}>` : c.lead.email} ` : null,
           c.assignee ? ` · ${c.assignee} ` : null,
           c.unanswered ? el("span", { class: "badge", text: "unanswered" }) : null));
@@ -834,6 +856,11 @@
             visitor.email ? [" ", el("a", { href: `mailto:${visitor.email}`, text: visitor.email })] : null,
             ` · user ${visitor.userId} `, verifiedBadge(visitor)) : null,
           handoffActions(path, conversation, sessionId, replyStatus),
+          conversation.satisfaction ? el("div", { class: "card rated" },
+            el("strong", { text: `Rated ${conversation.satisfaction.score} / 5 ` }),
+            el("span", { class: "stars", text: "★".repeat(conversation.satisfaction.score), "aria-hidden": "true" }),
+            ` · ${when(conversation.satisfaction.createdAt)}`,
+            conversation.satisfaction.comment ? el("p", { text: conversation.satisfaction.comment }) : null) : null,
           lead ? el("div", { class: "card lead" },
             el("strong", { text: "Left their contact: " }),
             lead.name ? `${lead.name} ` : "",
@@ -1480,7 +1507,7 @@
   // ---- Webhooks: signed deliveries to the owner's servers ------------------------------------
 
   const WEBHOOK_EVENTS = ["conversation.created", "message.created", "conversation.status_changed",
-    "lead.created", "feedback.created", "socialproof.pushed"];
+    "lead.created", "feedback.created", "conversation.rated", "socialproof.pushed"];
 
   async function webhooks(main, project, life) {
     const path = projectPath(project.slug, "/webhooks");

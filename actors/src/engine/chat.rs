@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::activity::Watch;
 use crate::chat::{
     Author, ChatError, ConversationStatus, Feedback, Handoff, HandoffChange, LeadContact,
-    MessageRecord, SessionRecord, Transcript,
+    MessageRecord, Satisfaction, SessionRecord, Transcript,
 };
 use crate::identity::IdentityClaim;
 use crate::lead::{LeadFields, LeadRecord};
@@ -270,6 +270,19 @@ impl Chat {
         feedback: Feedback,
     ) -> Result<(), ChatError> {
         let rate = |access, reply| SessionMessage::Rate(access, seq, feedback, reply);
+        self.visitor_call(slug, session_id, token, rate).await
+    }
+
+    /// Records the visitor's rating of their conversation, once it is resolved (409 before);
+    /// a second rating replaces the first.
+    pub async fn rate_conversation(
+        &self,
+        slug: &str,
+        session_id: Uuid,
+        token: Option<String>,
+        rating: Satisfaction,
+    ) -> Result<(), ChatError> {
+        let rate = |access, reply| SessionMessage::RateConversation(access, rating.clone(), reply);
         self.visitor_call(slug, session_id, token, rate).await
     }
 

@@ -245,6 +245,7 @@ impl Reports {
             feedback,
             subscribers_online,
             popups_by_type,
+            satisfaction: SatisfactionFigures::of(figures.ratings),
         })
     }
 }
@@ -263,6 +264,32 @@ pub struct Analytics {
     pub subscribers_online: usize,
     /// Popups shown and clicked in the period, per event type (types with none left out).
     pub popups_by_type: Vec<PopupTypeFigures>,
+    /// Visitors' ratings of the conversations of the period.
+    pub satisfaction: SatisfactionFigures,
+}
+
+/// Visitors' ratings (1–5) of resolved conversations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SatisfactionFigures {
+    pub ratings: u64,
+    /// How many gave each score, 1 first.
+    pub distribution: [u64; 5],
+    /// The average score in hundredths (e.g. 450 for 4.5), when there are ratings.
+    #[schema(example = 450)]
+    pub average_hundredths: Option<u64>,
+}
+
+impl SatisfactionFigures {
+    pub fn of(distribution: [u64; 5]) -> SatisfactionFigures {
+        let ratings: u64 = distribution.iter().sum();
+        let total: u64 = (1..=5).zip(distribution).map(|(score, n)| score * n).sum();
+        SatisfactionFigures {
+            ratings,
+            distribution,
+            average_hundredths: (ratings > 0).then(|| (total * 100 + ratings / 2) / ratings),
+        }
+    }
 }
 
 /// How one event type's popups did in a period.

@@ -163,6 +163,7 @@ pub(crate) fn session(slug: &str, created_at_ms: u64) -> SessionRecord {
         lead: None,
         visitor: None,
         device_tokens: Vec::new(),
+        satisfaction: None,
     }
 }
 
@@ -1436,7 +1437,8 @@ pub(crate) async fn a_hand_off_changes_only_its_fields_and_never_revives_a_sessi
 }
 
 pub(crate) async fn a_verified_visitors_conversations_are_found_by_user(backend: &impl Backend) {
-    use crate::identity::{DEVICE_TOKENS_MAX, VisitorChange, VisitorIdentity};
+    use crate::chat::SessionChange;
+    use crate::identity::{DEVICE_TOKENS_MAX, VisitorIdentity};
     let store = with_projects(backend).await;
     let ana = |verified| VisitorIdentity {
         user_id: "user-42".into(),
@@ -1444,8 +1446,8 @@ pub(crate) async fn a_verified_visitors_conversations_are_found_by_user(backend:
         name: Some("Ana".into()),
         verified,
     };
-    let claim = |verified| VisitorChange::Claim(ana(verified));
-    let device = |n: usize| VisitorChange::AddDevice {
+    let claim = |verified| SessionChange::Claim(ana(verified));
+    let device = |n: usize| SessionChange::AddDevice {
         user_id: "user-42".into(),
         token: SecretHash::of(&format!("st_browser_{n}")),
     };
@@ -1468,7 +1470,7 @@ pub(crate) async fn a_verified_visitors_conversations_are_found_by_user(backend:
     );
 
     let stored = store
-        .change_visitor(claimed_late.id, &claim(true))
+        .change_session(claimed_late.id, &claim(true), &[])
         .await
         .unwrap();
     assert_eq!(stored.visitor, Some(ana(true)));
@@ -1485,7 +1487,7 @@ pub(crate) async fn a_verified_visitors_conversations_are_found_by_user(backend:
     let adds: Vec<_> = (0..DEVICE_TOKENS_MAX)
         .map(|n| {
             let (store, change) = (store.clone(), device(n));
-            tokio::spawn(async move { store.change_visitor(claimed_late.id, &change).await })
+            tokio::spawn(async move { store.change_session(claimed_late.id, &change, &[]).await })
         })
         .collect();
     for add in adds {
@@ -1500,7 +1502,7 @@ pub(crate) async fn a_verified_visitors_conversations_are_found_by_user(backend:
         );
     }
     store
-        .change_visitor(claimed_late.id, &device(DEVICE_TOKENS_MAX))
+        .change_session(claimed_late.id, &device(DEVICE_TOKENS_MAX), &[])
         .await
         .unwrap();
     let read = store.session(claimed_late.id).await.unwrap().unwrap();
@@ -1511,19 +1513,22 @@ pub(crate) async fn a_verified_visitors_conversations_are_found_by_user(backend:
     );
     // An unverified claim neither downgrades her conversation nor adds a browser to a guest's.
     let kept = store
-        .change_visitor(claimed_late.id, &claim(false))
+        .change_session(claimed_late.id, &claim(false), &[])
         .await
         .unwrap();
     assert_eq!(kept.visitor, Some(ana(true)));
-    let guest = store.change_visitor(second.id, &device(99)).await.unwrap();
+    let guest = store
+        .change_session(second.id, &device(99), &[])
+        .await
+        .unwrap();
     assert_eq!((guest.visitor, guest.device_tokens), (None, vec![]));
 
     store
-        .change_visitor(unverified.id, &claim(false))
+        .change_session(unverified.id, &claim(false), &[])
         .await
         .unwrap();
     store
-        .change_visitor(elsewhere.id, &claim(true))
+        .change_session(elsewhere.id, &claim(true), &[])
         .await
         .unwrap();
     assert_eq!(
@@ -1549,7 +1554,7 @@ pub(crate) async fn a_verified_visitors_conversations_are_found_by_user(backend:
         Some(first.id),
         "erased: the one before"
     );
-    let late = reopened.change_visitor(read.id, &claim(true)).await;
+    let late = reopened.change_session(read.id, &claim(true), &[]).await;
     assert!(matches!(late, Err(StoreError::NoSuchSession)), "{late:?}");
     assert_eq!(
         reopened.session(read.id).await.unwrap(),
@@ -1720,6 +1725,18 @@ pub(crate) async fn inbox_filters_and_report_figures_read_the_same_everywhere(
         .is_empty()
     );
 
+    // Ratings: of the conversations started in the period only.
+    for (index, score) in [(0, 1), (2, 5), (3, 2)] {
+        let mut record = store.session(ids[index].1).await.unwrap().unwrap();
+        record.satisfaction = Some(crate::chat::Satisfaction {
+            score,
+            comment: None,
+            created_at_ms: day0 + 3 * DAY_MS,
+        });
+        store.put_session(&record).await.unwrap();
+    }
+    store.flush().await.unwrap();
+
     let figures = store.conversation_figures("demo", day0).await.unwrap();
     let day = |conversations, messages, answered, unanswered| DayCounts {
         conversations,
@@ -1737,6 +1754,7 @@ pub(crate) async fn inbox_filters_and_report_figures_read_the_same_everywhere(
         .collect(),
         thumbs_up: 1,
         thumbs_down: 1,
+        ratings: [0, 1, 0, 0, 1],
         first_questions: [("how much?".to_owned(), 2), ("returns?".to_owned(), 1)]
             .into_iter()
             .collect(),

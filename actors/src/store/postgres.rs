@@ -23,8 +23,9 @@ use uuid::Uuid;
 
 use super::backup::{BackupError, BackupSummary};
 use super::{ConversationFigures, SessionFilter, SessionPage, Storage, StoreError, source_key};
+use crate::chat::SessionChange;
 use crate::chat::{ConversationStatus, Handoff, LeadContact};
-use crate::identity::{VisitorChange, VisitorIdentity};
+use crate::identity::VisitorIdentity;
 use crate::nodes::{AnswerLease, AnswerLeases, LeaseHolder, NodeError};
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
@@ -1280,10 +1281,11 @@ impl Storage for PgStore {
         Ok(())
     }
 
-    async fn change_visitor(
+    async fn change_session(
         &self,
         id: Uuid,
-        change: &VisitorChange,
+        change: &SessionChange,
+        news: &[WebhookEvent],
     ) -> Result<SessionRecord, StoreError> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
@@ -1300,6 +1302,7 @@ impl Storage for PgStore {
             let patch = serde_json::json!({
                 "visitor": record.visitor,
                 "device_tokens": record.device_tokens,
+                "satisfaction": record.satisfaction,
             });
             transaction
                 .execute(
@@ -1307,6 +1310,15 @@ impl Storage for PgStore {
                     &[&id, &Json(patch), &verified_user(record.visitor.as_ref())],
                 )
                 .await?;
+            if !news.is_empty() {
+                let queued = webhooks::queue(1, 2, "gate", "n.event");
+                transaction
+                    .execute(
+                        &format!("WITH gate AS (SELECT 1), {queued} SELECT 1"),
+                        &[&webhooks::news(news), &signed(now_ms())],
+                    )
+                    .await?;
+            }
         }
         transaction.commit().await?;
         Ok(record)
@@ -1489,6 +1501,22 @@ impl Storage for PgStore {
         let row = client.query_one(&thumbs, &[&slug, &from]).await?;
         figures.thumbs_up = unsigned(row.get(0));
         figures.thumbs_down = unsigned(row.get(1));
+        let ratings = client
+            .query(
+                "SELECT (record->'satisfaction'->>'score')::int, count(*) FROM sessions
+                 WHERE slug = $1 AND created_ms >= $2 AND record ? 'satisfaction' GROUP BY 1",
+                &[&slug, &from],
+            )
+            .await?;
+        for row in ratings {
+            let score: i32 = row.get(0);
+            if let Some(count) = usize::try_from(score - 1)
+                .ok()
+                .and_then(|index| figures.ratings.get_mut(index))
+            {
+                *count = unsigned(row.get(1));
+            }
+        }
         // Grouped by the text as written; trimmed and lowercased here, as the plain
         // implementation does (SQL's lower() depends on the database's collation).
         let first_questions = format!(

@@ -64,6 +64,8 @@ pub struct ConversationFigures {
     pub days: BTreeMap<u64, DayCounts>,
     pub thumbs_up: u64,
     pub thumbs_down: u64,
+    /// Ratings of the conversations, by score (1 first).
+    pub ratings: [u64; 5],
     /// Each conversation's first visitor message, trimmed and lowercased, and how many
     /// conversations began with it.
     pub first_questions: BTreeMap<String, u64>,
@@ -110,6 +112,13 @@ impl ConversationFigures {
         }
         if let Some(first) = messages.iter().find(|m| m.role == Role::User) {
             self.add_first_question(&first.content, 1);
+        }
+        if let Some(rating) = &session.satisfaction
+            && let Some(count) = self
+                .ratings
+                .get_mut(usize::from(rating.score).wrapping_sub(1))
+        {
+            *count += 1;
         }
     }
 

@@ -20,8 +20,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use uuid::Uuid;
 
 use super::{SCHEMA_VERSION, Storage, StoreError, source_key};
+use crate::chat::SessionChange;
 use crate::chat::{Handoff, LeadContact};
-use crate::identity::VisitorChange;
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
     MessageRecord, PasswordReset, ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent,
@@ -1024,13 +1024,20 @@ impl Storage for SledStore {
         }
     }
 
-    async fn change_visitor(
+    async fn change_session(
         &self,
         id: Uuid,
-        change: &VisitorChange,
+        change: &SessionChange,
+        news: &[WebhookEvent],
     ) -> Result<SessionRecord, StoreError> {
-        (&self.sessions, &self.user_sessions)
-            .transaction(|(sessions, users)| {
+        let trees = (
+            &self.sessions,
+            &self.user_sessions,
+            &self.webhook_subs,
+            &self.webhook_outbox,
+        );
+        trees
+            .transaction(|(sessions, users, subs, outbox)| {
                 let Some(current) = sessions.get(id.as_bytes())? else {
                     return Err(ConflictableTransactionError::Abort(
                         StoreError::NoSuchSession,
@@ -1052,6 +1059,7 @@ impl Storage for SledStore {
                     }
                 }
                 sessions.insert(id.as_bytes(), encode(&record))?;
+                webhooks::queue_news(subs, outbox, news, now_ms())?;
                 Ok(record)
             })
             .map_err(webhooks::transaction_error)

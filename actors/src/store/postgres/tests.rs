@@ -300,6 +300,7 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
         lead: None,
         visitor: None,
         device_tokens: Vec::new(),
+        satisfaction: None,
     };
     b.put_session(&conversation).await.unwrap();
     a.delete_project(&record).await.unwrap();
@@ -339,6 +340,7 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
         lead: None,
         visitor: None,
         device_tokens: Vec::new(),
+        satisfaction: None,
     };
     let refused = b.put_session(&session).await;
     assert!(
