@@ -969,6 +969,7 @@ impl Config {
             social_proof: project.social_proof.display(),
             locale: project.locale.clone(),
             strings: project.strings.clone(),
+            business_hours: Default::default(),
         };
         widget
             .validate()
@@ -1120,6 +1121,9 @@ fn digested_widget(widget: &WidgetSettings) -> serde_json::Value {
     }
     if widget.strings.is_empty() {
         fields.remove("strings");
+    }
+    if widget.business_hours == Default::default() {
+        fields.remove("businessHours");
     }
     let defaults = serde_json::to_value(SocialProofDisplay::default()).expect("settings serialize");
     let display = fields

@@ -46,6 +46,7 @@ use crate::routes;
         routes::lead::post,
         routes::identify::post,
         routes::rating::post,
+        routes::availability::get,
         routes::feedback::post,
         routes::salespop_push::post,
         routes::salespop_poll::get,
@@ -351,7 +352,7 @@ mod tests {
                 .collect();
             assert_eq!(documented, answered, "{template}");
         }
-        assert_eq!(paths.len(), 64, "a route was added or removed: document it");
+        assert_eq!(paths.len(), 65, "a route was added or removed: document it");
     }
 
     #[test]

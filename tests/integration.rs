@@ -29,6 +29,8 @@ mod assets;
 mod backup;
 #[path = "integration/browser.rs"]
 mod browser;
+#[path = "integration/business_hours.rs"]
+mod business_hours;
 #[path = "integration/chat.rs"]
 mod chat;
 #[path = "integration/cluster.rs"]

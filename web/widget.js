@@ -29,7 +29,7 @@
   //   newChatLabel, newChatConfirm, newChatYes, cancel, rateTitle, rateScore {count}, rateComment,
   //   rateSend, rateThanks, conversation, messageLabel,
   //   messagePlaceholder, send, talkToHuman, team {company}, typing, sources, helpful, notHelpful, retry, unavailable, somethingWrong,
-  //   cutOff, leadLabel, leadIntro, leadEmail, leadName, leadMessage, leadSubmit, leadSending,
+  //   cutOff, leadLabel, leadIntro, away, awayUntil {when}, leaveMessage, leadIntroAway, leadEmail, leadName, leadMessage, leadSubmit, leadSending,
   //   leadFailed, leadSent {email}, someone, justNow, secondsAgo {count}, minuteAgo {count},
   //   minutesAgo {count}, hourAgo {count}, hoursAgo {count}, dayAgo {count}, daysAgo {count},
   //   closePopups
@@ -66,6 +66,11 @@
       cutOff: "The answer was cut off.",
       leadLabel: "Contact a human", // the contact form's label
       leadIntro: "Leave your email and a person from our team will get back to you.",
+      // Outside business hours; {when}: when the team is back, e.g. "Monday 9:00 AM".
+      away: "We’re away right now. The assistant can still help.",
+      awayUntil: "We’re away right now — back {when}. The assistant can still help.",
+      leaveMessage: "Leave a message — we’ll email you",
+      leadIntroAway: "We’re away right now. Leave your email and we’ll reply when we’re back.",
       leadEmail: "Email",
       leadName: "Name (optional)",
       leadMessage: "Message (optional)",
@@ -115,6 +120,10 @@
       cutOff: "La respuesta quedó incompleta.",
       leadLabel: "Contactar con una persona",
       leadIntro: "Déjanos tu correo electrónico y una persona de nuestro equipo te responderá.",
+      away: "Ahora no estamos disponibles. El asistente puede ayudarte.",
+      awayUntil: "Ahora no estamos disponibles; volvemos {when}. El asistente puede ayudarte.",
+      leaveMessage: "Deja un mensaje y te escribiremos",
+      leadIntroAway: "Ahora no estamos disponibles. Déjanos tu correo y te responderemos al volver.",
       leadEmail: "Correo electrónico",
       leadName: "Nombre (opcional)",
       leadMessage: "Mensaje (opcional)",
@@ -164,6 +173,10 @@
       cutOff: "Die Antwort wurde abgebrochen.",
       leadLabel: "Einen Menschen kontaktieren",
       leadIntro: "Hinterlassen Sie Ihre E-Mail-Adresse, und jemand aus unserem Team meldet sich bei Ihnen.",
+      away: "Wir sind gerade nicht da. Der Assistent hilft trotzdem.",
+      awayUntil: "Wir sind gerade nicht da – zurück {when}. Der Assistent hilft trotzdem.",
+      leaveMessage: "Nachricht hinterlassen – wir schreiben Ihnen",
+      leadIntroAway: "Wir sind gerade nicht da. Hinterlassen Sie Ihre E-Mail-Adresse, wir antworten, sobald wir zurück sind.",
       leadEmail: "E-Mail",
       leadName: "Name (optional)",
       leadMessage: "Nachricht (optional)",
@@ -213,6 +226,10 @@
       cutOff: "La réponse a été interrompue.",
       leadLabel: "Contacter une personne",
       leadIntro: "Laissez votre e-mail et une personne de notre équipe vous répondra.",
+      away: "Nous sommes absents pour le moment. L’assistant peut vous aider.",
+      awayUntil: "Nous sommes absents pour le moment — de retour {when}. L’assistant peut vous aider.",
+      leaveMessage: "Laisser un message — nous vous écrirons",
+      leadIntroAway: "Nous sommes absents pour le moment. Laissez votre e-mail, nous vous répondrons à notre retour.",
       leadEmail: "E-mail",
       leadName: "Nom (facultatif)",
       leadMessage: "Message (facultatif)",
@@ -262,6 +279,10 @@
       cutOff: "A resposta foi interrompida.",
       leadLabel: "Falar com uma pessoa da equipe",
       leadIntro: "Deixe seu e-mail e uma pessoa da nossa equipe vai responder.",
+      away: "Não estamos disponíveis agora. O assistente pode ajudar.",
+      awayUntil: "Não estamos disponíveis agora — voltamos {when}. O assistente pode ajudar.",
+      leaveMessage: "Deixe uma mensagem — vamos escrever para você",
+      leadIntroAway: "Não estamos disponíveis agora. Deixe seu e-mail e responderemos quando voltarmos.",
       leadEmail: "E-mail",
       leadName: "Nome (opcional)",
       leadMessage: "Mensagem (opcional)",
@@ -311,6 +332,10 @@
       cutOff: "La risposta si è interrotta.",
       leadLabel: "Contatta una persona",
       leadIntro: "Lascia la tua email e una persona del nostro team ti risponderà.",
+      away: "Al momento non ci siamo. L’assistente può aiutarti.",
+      awayUntil: "Al momento non ci siamo — torniamo {when}. L’assistente può aiutarti.",
+      leaveMessage: "Lascia un messaggio — ti scriveremo",
+      leadIntroAway: "Al momento non ci siamo. Lascia la tua email e ti risponderemo al nostro ritorno.",
       leadEmail: "Email",
       leadName: "Nome (facoltativo)",
       leadMessage: "Messaggio (facoltativo)",
@@ -360,6 +385,10 @@
       cutOff: "Het antwoord is afgebroken.",
       leadLabel: "Contact met een medewerker",
       leadIntro: "Laat je e-mailadres achter, dan neemt iemand van ons team contact met je op.",
+      away: "We zijn er nu niet. De assistent helpt je graag.",
+      awayUntil: "We zijn er nu niet — terug {when}. De assistent helpt je graag.",
+      leaveMessage: "Laat een bericht achter — we mailen je",
+      leadIntroAway: "We zijn er nu niet. Laat je e-mailadres achter, dan antwoorden we zodra we terug zijn.",
       leadEmail: "E-mail",
       leadName: "Naam (optioneel)",
       leadMessage: "Bericht (optioneel)",
@@ -418,6 +447,8 @@
   box-shadow: 0 12px 40px rgba(0,0,0,.25); display: flex; flex-direction: column; overflow: hidden;
   z-index: 2147483647; font-size: 14px; line-height: 1.45; }
 .panel[hidden] { display: none; }
+.away { padding: 8px 16px; background: #fff7e6; color: #7a4b00; font-size: 13px; border-bottom: 1px solid #f3e1b8; }
+.away[hidden] { display: none; }
 .rating { display: grid; gap: 6px; align-self: flex-start; background: #fff; border: 1px solid #e3e5ee;
   white-space: normal; }
 .rating p { margin: 0; }
@@ -1187,8 +1218,13 @@ a.card:hover .text { text-decoration: underline; }
     });
     const send = el("button", { type: "submit", text: t("send") });
     const form = el("form", {}, input, send);
+    // Outside the project's business hours: when the team is back (null when unknown), else
+    // `false` (in, or no hours kept).
+    let away = false;
+    const humanLabel = () => t(away === false ? "talkToHuman" : "leaveMessage");
     const human = el("div", { class: "human", hidden: "" },
-      el("button", { type: "button", text: t("talkToHuman"), onclick: () => showLeadForm() }));
+      el("button", { type: "button", text: humanLabel(), onclick: () => showLeadForm() }));
+    const awayLine = el("div", { class: "away", role: "status", hidden: "" });
     const header = el("header", {},
       el("div", { class: "who" },
         el("div", { class: "name", text: config.name }), el("div", { class: "company", text: config.company || "" })),
@@ -1199,13 +1235,41 @@ a.card:hover .text { text-decoration: underline; }
     const panel = el("div", {
       class: `panel ${side}`, role: "dialog", "aria-label": t("chatWith", { name: config.name }), hidden: "",
       lang: locale,
-    }, header, log, quick, human, form);
+    }, header, awayLine, log, quick, human, form);
     root.append(panel, teaser, launcher);
 
     let sessionId = load("sessionId");
     let token = load("token");
     const updateHuman = () => { human.hidden = !token; };
     updateHuman();
+
+    // ---- Business hours: the server says whether the team is in and when that changes; the
+    // widget asks again then (at least every 6 hours). Away, it says when the team is back and
+    // "Talk to a human" becomes "Leave a message"; the assistant answers as ever.
+    async function checkHours() {
+      if (!config.businessHours?.enabled || preview) return;
+      let hours;
+      try {
+        hours = await call("GET", "/api/widget/availability");
+      } catch {
+        return life.timeout(checkHours, 60000); // offline: try again in a minute
+      }
+      away = hours.open ? false : (hours.changesAt || null);
+      let when = "";
+      if (away) {
+        try {
+          when = new Intl.DateTimeFormat(locale, { weekday: "long", hour: "numeric", minute: "2-digit" })
+            .format(new Date(away));
+        } catch { when = new Date(away).toLocaleString(); }
+      }
+      awayLine.textContent = away === false ? "" : when ? t("awayUntil", { when }) : t("away");
+      awayLine.hidden = away === false;
+      for (const button of root.querySelectorAll(".human button, .offer button")) button.textContent = humanLabel();
+      const intro = log.querySelector(".lead .intro");
+      if (intro) intro.textContent = t(away === false ? "leadIntro" : "leadIntroAway");
+      const next = hours.changesAt ? Date.parse(hours.changesAt) - Date.now() + 500 : Infinity;
+      life.timeout(checkHours, Math.max(5000, Math.min(next, 6 * 3600 * 1000)));
+    }
     let busy = false;
     let restored = false;
     // The stored conversation is on screen (after `restore`): live news is shown, not only counted.
@@ -1533,6 +1597,7 @@ a.card:hover .text { text-decoration: underline; }
       if (sessionId) save("read", String(seen));
     }
     listen();
+    checkHours();
 
     async function ask(text) {
       busy = true; send.disabled = true;
@@ -1650,7 +1715,7 @@ a.card:hover .text { text-decoration: underline; }
     function offerContact(answer) {
       if (answer.nextElementSibling?.classList.contains("offer")) return;
       answer.after(el("div", { class: "offer" },
-        el("button", { type: "button", text: t("talkToHuman"), onclick: () => showLeadForm() })));
+        el("button", { type: "button", text: humanLabel(), onclick: () => showLeadForm() })));
     }
 
     // A visitor the assistant could not help leaves an email for a human.
@@ -1664,7 +1729,7 @@ a.card:hover .text { text-decoration: underline; }
       const message = el("textarea", { rows: "2", maxlength: maxLength(limits, "leadMessageChars") });
       const status = el("div", { role: "status" });
       const leadForm = el("form", { class: "lead", "aria-label": t("leadLabel") },
-        el("div", { text: t("leadIntro") }),
+        el("div", { class: "intro", text: t(away === false ? "leadIntro" : "leadIntroAway") }),
         el("label", {}, t("leadEmail"), email), el("label", {}, t("leadName"), name),
         el("label", {}, t("leadMessage"), message), status,
         el("button", { type: "submit", text: t("leadSubmit") }));

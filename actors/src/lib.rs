@@ -5,8 +5,8 @@
 //! domain types re-exported here. This crate never sees HTTP, sockets or the config file:
 //! actors get `…Arguments` structs, and errors travel back as [`Failure`]s whose kind the edge
 //! maps to a status. Its modules form layers, each using only the ones before it: domain types
-//! (`records`, `chat`, `widget`, `social_proof`, `lead`, `identity`, `knowledge`, `secret`,
-//! `error`, `time`)
+//! (`records`, `chat`, `widget`, `hours`, `social_proof`, `lead`, `identity`, `knowledge`,
+//! `secret`, `error`, `time`)
 //! → storage (`store`) → actors (`project`, `session`, `accounts`, `feed`, `supervisor`, with
 //! `nodes`, `activity` and `llm`) → handles (`engine`).
 #![forbid(unsafe_code)]
@@ -19,6 +19,7 @@ pub mod dispatcher;
 pub mod engine;
 pub mod error;
 pub mod feed;
+pub mod hours;
 pub mod identity;
 pub mod integrations;
 pub mod intent;

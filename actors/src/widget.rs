@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::hours::BusinessHours;
 use crate::language::Lang;
 pub use crate::social_proof::NameFormat;
 use crate::social_proof::{EventKind, NameFormat as Names};
@@ -45,6 +46,10 @@ pub struct WidgetSettings {
     /// is in the README), in whatever language the owner writes them.
     #[serde(default)]
     pub strings: BTreeMap<String, String>,
+    /// When the team answers; outside them the widget says when it is back and offers to take
+    /// a message. Off by default.
+    #[serde(default)]
+    pub business_hours: BusinessHours,
 }
 
 /// The `locale` that follows the visitor's browser.
@@ -553,6 +558,9 @@ impl WidgetSettings {
             }
             check_text("strings", value, 1, STRING_MAX_CHARS)?;
         }
+        if let Some(problem) = self.business_hours.problems().into_iter().next() {
+            return Err(invalid("businessHours", problem));
+        }
         self.social_proof.validate()
     }
 }
@@ -606,6 +614,7 @@ mod tests {
             social_proof: SocialProofDisplay::default(),
             locale: "auto".into(),
             strings: Default::default(),
+            business_hours: Default::default(),
         }
     }
 
@@ -621,6 +630,16 @@ mod tests {
         assert_eq!(
             json.as_object_mut().unwrap().remove("strings").unwrap(),
             serde_json::json!({})
+        );
+        let hours = json
+            .as_object_mut()
+            .unwrap()
+            .remove("businessHours")
+            .unwrap();
+        assert_eq!(
+            hours,
+            serde_json::json!({"enabled": false, "timeZone": "", "holidays": [],
+                "weekly": {"mon": [], "tue": [], "wed": [], "thu": [], "fri": [], "sat": [], "sun": []}})
         );
         assert_eq!(
             json,

@@ -19,6 +19,7 @@ pub mod admin_tokens;
 pub mod admin_users;
 pub mod admin_webhooks;
 pub mod assets;
+pub mod availability;
 pub mod chat;
 pub mod feedback;
 pub mod health;

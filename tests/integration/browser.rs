@@ -263,6 +263,30 @@ async fn a_verified_visitors_conversation_follows_them_to_another_browser_in_chr
     );
 }
 
+/// Outside business hours the widget says when the team is back and offers to take a message,
+/// at desktop and phone sizes; opening the hours reaches the open page.
+#[tokio::test]
+async fn business_hours_show_in_chromium() {
+    let server = TestServer::start_with(|config| {
+        config.rate_limits.widget.requests = 1000;
+    })
+    .await;
+    let (email, password) = ("owner@example.com", "correct horse battery");
+    let accounts = &server.engine.accounts;
+    accounts
+        .add_user(email, password.into(), true)
+        .await
+        .unwrap();
+    let base_url = format!("http://{}", server.addr);
+    let report = run_in_chromium(
+        "hours_e2e.mjs",
+        vec![base_url, email.into(), password.into()],
+    )
+    .await;
+    assert_eq!(report["hours"], true, "{report}");
+    assert_eq!(report["reopened"], true, "{report}");
+}
+
 #[tokio::test]
 async fn the_admin_dashboard_works_in_chromium() {
     let server = TestServer::start().await;

@@ -30,6 +30,13 @@ async fn returns_the_seed_json_for_the_demo_project_plus_popup_rules() {
         body.as_object_mut().unwrap().remove("strings").unwrap(),
         json!({})
     );
+    // No business hours kept.
+    let hours = body
+        .as_object_mut()
+        .unwrap()
+        .remove("businessHours")
+        .unwrap();
+    assert_eq!(hours["enabled"], false);
     assert_eq!(
         limits,
         json!({

@@ -101,10 +101,23 @@ try {
   await page.getByLabel("On phones", { exact: true }).selectOption("bottom");
   await page.getByRole("button", { name: "Chat", exact: true }).click();
   await previewName.waitFor();
+  // Business hours: Berlin, weekdays 9 to 17 (Friday to 15), Christmas off.
+  await page.getByLabel(/^Keep business hours/).check();
+  await page.getByLabel("Time zone").fill("Europe/Berlin");
+  for (const day of ["Monday", "Tuesday", "Wednesday", "Thursday"]) await page.getByLabel(day).fill("09:00-17:00");
+  await page.getByLabel("Friday").fill("09:00-12:00, 13:00-15:00");
+  await page.getByLabel("Holidays").fill("2026-12-25");
   await page.getByRole("button", { name: "Save settings" }).click();
   await page.getByText("Saved: visitors see the new settings now.").waitFor();
   const config = await (await fetch(`${baseUrl}/api/widget/config?project=${SLUG}`)).json();
   assert.equal(config.name, "Acme Bot", "saved settings reach the public widget config");
+  assert.deepEqual(config.businessHours, {
+    enabled: true, timeZone: "Europe/Berlin", holidays: ["2026-12-25"],
+    weekly: { mon: [["09:00", "17:00"]], tue: [["09:00", "17:00"]], wed: [["09:00", "17:00"]],
+      thu: [["09:00", "17:00"]], fri: [["09:00", "12:00"], ["13:00", "15:00"]], sat: [], sun: [] },
+  });
+  await page.locator("fieldset", { hasText: "Business hours" }).scrollIntoViewIfNeeded();
+  await shot(page, "admin-settings-hours");
 
   // Rotate (create) the push secret: shown once, with a working curl example.
   await page.getByRole("link", { name: "Install & push secret" }).click();

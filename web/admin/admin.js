@@ -1105,6 +1105,9 @@
   const POPUP_POSITIONS = [["auto", "Beside the chat bubble"], ["bottom-left", "Bottom left"],
     ["bottom-right", "Bottom right"], ["top-left", "Top left"], ["top-right", "Top right"]];
 
+  const WEEKDAYS = [["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"], ["thu", "Thursday"],
+    ["fri", "Friday"], ["sat", "Saturday"], ["sun", "Sunday"]];
+
   async function settings(main, project, life) {
     const current = await api("GET", projectPath(project.slug));
     const sp = current.socialProof;
@@ -1165,6 +1168,17 @@
         placeholder: "Friendly and brief. Never promise delivery dates. Hand refunds over $500 to a person.",
       }),
     };
+    // Business hours: per weekday "09:00-17:00" (several with commas, empty: closed).
+    const hours = current.businessHours || { enabled: false, timeZone: "", weekly: {}, holidays: [] };
+    const zones = (() => { try { return Intl.supportedValuesOf("timeZone"); } catch { return []; } })();
+    const hoursOn = input("s-hours", null, { type: "checkbox", checked: hours.enabled });
+    const timeZone = input("s-zone", hours.timeZone || Intl.DateTimeFormat().resolvedOptions().timeZone,
+      { list: "s-zones", placeholder: "America/New_York" });
+    const dayHours = Object.fromEntries(WEEKDAYS.map(([day]) => [day, input(`s-hours-${day}`,
+      (hours.weekly?.[day] || []).map(([open, close]) => `${open}-${close}`).join(", "),
+      { placeholder: "closed" })]));
+    const holidays = el("textarea", { id: "s-holidays", rows: "2", value: (hours.holidays || []).join("\n"),
+      placeholder: "2026-12-25" });
     const otherLanguages = Object.fromEntries(LANGUAGES.map(([code]) => [code, input(`s-lang-${code}`, null, {
       type: "checkbox", checked: current.assistant.languages.slice(1).includes(code),
     })]));
@@ -1208,6 +1222,12 @@
         const at = line.indexOf("=");
         return at < 0 ? [line, ""] : [line.slice(0, at).trim(), line.slice(at + 1).trim()];
       })),
+      businessHours: {
+        enabled: hoursOn.checked, timeZone: timeZone.value.trim(),
+        weekly: Object.fromEntries(WEEKDAYS.map(([day]) => [day, dayHours[day].value.split(",")
+          .map((range) => range.trim()).filter(Boolean).map((range) => range.split("-").map((t) => t.trim()))])),
+        holidays: lines(holidays.value),
+      },
       assistant: {
         languages: [f.mainLanguage.value, ...LANGUAGES.map(([code]) => code)
           .filter((code) => code !== f.mainLanguage.value && otherLanguages[code].checked)],
@@ -1274,6 +1294,14 @@
         field("Instructions for the AI model", f.instructions,
           "Tone, do's and don'ts, when to hand off (up to 2000 characters). Used when a language model "
             + "answers; they never override the rules that keep answers to your help center.")),
+      el("fieldset", {}, el("legend", { text: "Business hours" }),
+        el("label", { class: "inline", for: "s-hours" }, hoursOn,
+          "Keep business hours: outside them the widget says when you are back and takes messages"),
+        field("Time zone", timeZone, "The hours below are in this zone (an IANA name)."),
+        el("datalist", { id: "s-zones" }, zones.map((zone) => el("option", { value: zone }))),
+        el("div", { class: "two" }, WEEKDAYS.map(([day, name]) => field(name, dayHours[day]))),
+        el("p", { class: "hint", text: "Per day: 09:00-17:00, several separated by commas; empty: closed. 24:00 is midnight." }),
+        field("Holidays", holidays, "One date per line (YYYY-MM-DD): closed all day.")),
       el("fieldset", {}, el("legend", { text: "Social-proof popups" }),
         el("label", { class: "inline", for: "s-enabled" }, f.enabled, "Show popups"),
         el("div", { class: "two" },

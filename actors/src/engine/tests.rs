@@ -29,6 +29,7 @@ fn settings(name: &str, secret: Option<&str>) -> ProjectSettings {
             social_proof: Default::default(),
             locale: "auto".into(),
             strings: Default::default(),
+            business_hours: Default::default(),
         },
         push_secret: secret.map(SecretHash::of),
         allowed_origins: Vec::new(),

@@ -104,6 +104,7 @@ pub(crate) fn project(slug: &str, secret: Option<&str>) -> ProjectRecord {
             social_proof: Default::default(),
             locale: "auto".into(),
             strings: Default::default(),
+            business_hours: Default::default(),
         },
         push_secret_hash: secret.map(SecretHash::of),
         allowed_origins: Vec::new(),

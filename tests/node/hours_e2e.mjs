@@ -1,0 +1,78 @@
+// Business hours in Debian's chromium, at 1280×800 and 390×844: outside them the open widget
+// says when the team is back, the assistant still answers, "Talk to a human" reads "Leave a
+// message — we'll email you" and the contact form says the team is away; when the owner opens
+// the hours, the open page takes it up without a reload.
+// Usage: node hours_e2e.mjs BASE_URL OWNER_EMAIL OWNER_PASSWORD [SCREENSHOT_DIR]
+// Prints a JSON report; exits non-zero with the reason on the first failure.
+import { strict as assert } from "node:assert";
+import { launchChromium } from "./chromium.mjs";
+
+const [baseUrl, ownerEmail, ownerPassword, screenshots] = process.argv.slice(2);
+const report = {};
+const browser = await launchChromium();
+const shot = async (page, name) => { if (screenshots) await page.screenshot({ path: `${screenshots}/${name}.png` }); };
+
+const login = await fetch(`${baseUrl}/api/admin/auth/login`, {
+  method: "POST", headers: { "Content-Type": "application/json" },
+  body: JSON.stringify({ email: ownerEmail, password: ownerPassword }),
+});
+const { accessToken } = await login.json();
+const auth = { Authorization: `Bearer ${accessToken}`, "Content-Type": "application/json" };
+const settingsPath = `${baseUrl}/api/admin/projects/demo`;
+async function setHours(holidays) {
+  const settings = await (await fetch(settingsPath, { headers: auth })).json();
+  const day = [["00:00", "24:00"]];
+  settings.businessHours = {
+    enabled: true, timeZone: "UTC", holidays,
+    weekly: { mon: day, tue: day, wed: day, thu: day, fri: day, sat: day, sun: day },
+  };
+  const saved = await fetch(settingsPath, { method: "PUT", headers: auth, body: JSON.stringify(settings) });
+  assert.equal(saved.status, 200, await saved.text());
+}
+
+try {
+  // Closed today: a holiday in UTC.
+  await setHours([new Date().toISOString().slice(0, 10)]);
+  for (const [name, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    const errors = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    const widget = (selector, options) => page.locator(`#helpyap-widget ${selector}`, options);
+    await page.goto(`${baseUrl}/demo?project=demo`);
+    await widget(".launcher").click();
+    const away = widget(".away");
+    await away.waitFor();
+    report[`${name}Away`] = await away.textContent();
+    assert.match(report[`${name}Away`], /^We’re away right now — back .+\. The assistant can still help\.$/);
+    // The assistant answers as ever; asking for a person offers to take a message.
+    await widget(".quick button", { hasText: "Pricing" }).click();
+    await widget(".msg.assistant .sources").first().waitFor({ timeout: 15000 });
+    const leave = widget(".human button");
+    await leave.waitFor();
+    assert.equal(await leave.textContent(), "Leave a message — we’ll email you");
+    await leave.click();
+    await widget(".lead .intro", { hasText: "We’re away right now. Leave your email" }).waitFor();
+    await shot(page, `widget-away-${name}`);
+    if (name === "desktop") {
+      // The owner opens the hours: the page takes it up once the chat is closed, no reload.
+      await widget("header button[aria-label='Close chat']").click();
+      await setHours([]);
+      await page.waitForFunction(() => {
+        const root = document.querySelector("#helpyap-widget")?.shadowRoot;
+        return root && !root.querySelector(".away:not([hidden])") && root.querySelector(".launcher");
+      }, null, { timeout: 15000 });
+      await widget(".launcher").click();
+      await widget(".human button", { hasText: "Talk to a human" }).waitFor({ timeout: 15000 });
+      assert.equal(await widget(".away").isHidden(), true);
+      report.reopened = true;
+      await setHours([new Date().toISOString().slice(0, 10)]);
+    }
+    assert.deepEqual(errors, []);
+    await context.close();
+  }
+  report.hours = true;
+  console.log(JSON.stringify(report));
+} finally {
+  await browser.close();
+}
