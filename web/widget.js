@@ -1252,14 +1252,18 @@ a.card:hover .text { text-decoration: underline; }
       try {
         hours = await call("GET", "/api/widget/availability");
       } catch {
-        return life.timeout(checkHours, 60000); // offline: try again in a minute
+        hours = null;
       }
+      if (!hours || typeof hours.open !== "boolean") return life.timeout(checkHours, 60000); // try again in a minute
       away = hours.open ? false : (hours.changesAt || null);
       let when = "";
       if (away) {
         try {
-          when = new Intl.DateTimeFormat(locale, { weekday: "long", hour: "numeric", minute: "2-digit" })
-            .format(new Date(away));
+          // Within the week its weekday says which day; further off, the date too.
+          const far = Date.parse(away) - Date.now() > 6 * 24 * 3600 * 1000;
+          when = new Intl.DateTimeFormat(locale, {
+            weekday: "long", hour: "numeric", minute: "2-digit", ...(far ? { month: "long", day: "numeric" } : {}),
+          }).format(new Date(away));
         } catch { when = new Date(away).toLocaleString(); }
       }
       awayLine.textContent = away === false ? "" : when ? t("awayUntil", { when }) : t("away");
@@ -2102,11 +2106,17 @@ a.card:hover .text { text-decoration: underline; }
         try { handler(detail); } catch (error) { console.error("helpyap: a page handler failed:", error); }
       }
     };
-    async function refresh() {
+    // `wanted`: the ETag a live channel announced. In a cluster the node asked may not have the
+    // change yet (304): asked again, a few times, a little later.
+    let refreshing = null;
+    async function refresh(wanted, attempt = 0) {
       checkedAt = Date.now();
       let loaded;
       try { loaded = await loadConfig(etag); } catch { return; /* offline: next time */ }
-      if (!loaded) return;
+      if (!loaded) {
+        if (wanted && wanted !== etag && attempt < 5) setTimeout(() => refresh(wanted, attempt + 1), 1000 * 2 ** attempt);
+        return;
+      }
       etag = loaded.etag;
       waiting = locale ? { ...loaded.config, locale } : loaded.config;
       if (!chat()?.isOpen()) apply();
@@ -2195,7 +2205,12 @@ a.card:hover .text { text-decoration: underline; }
     const queued = Array.isArray(api.q) ? api.q : [];
     return {
       emit,
-      settingsChanged(newEtag) { if (config && newEtag !== etag) refresh(); },
+      // Open widgets do not all ask at the same instant.
+      settingsChanged(newEtag) {
+        if (!config || newEtag === etag || refreshing === newEtag) return;
+        refreshing = newEtag;
+        setTimeout(() => { refreshing = null; refresh(newEtag); }, Math.random() * 3000);
+      },
       configEtag: () => etag,
       start(first, firstEtag) {
         config = first;

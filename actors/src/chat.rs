@@ -79,9 +79,11 @@ impl SessionChange {
                 true
             }
             SessionChange::Rate(rating) => {
-                if record.handoff.status != ConversationStatus::Resolved
-                    || record.satisfaction.as_ref() == Some(rating)
-                {
+                // The same score and words again (a retry) change nothing.
+                let same = record.satisfaction.as_ref().is_some_and(|given| {
+                    (given.score, &given.comment) == (rating.score, &rating.comment)
+                });
+                if record.handoff.status != ConversationStatus::Resolved || same {
                     return false;
                 }
                 record.satisfaction = Some(rating.clone());

@@ -19,7 +19,7 @@ const LOOKAHEAD_DAYS: usize = 400;
 
 /// A project's business hours; off by default (the team is always "in").
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct BusinessHours {
     pub enabled: bool,
     /// An IANA time zone, e.g. `America/New_York`; the schedule's wall-clock times are in it.
@@ -34,7 +34,7 @@ pub struct BusinessHours {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Weekly {
     pub mon: Vec<[String; 2]>,
     pub tue: Vec<[String; 2]>,
@@ -84,7 +84,8 @@ pub struct Availability {
 /// Minutes since midnight of an `HH:MM` (00:00 to 24:00).
 fn minutes(clock: &str) -> Option<u16> {
     let (hours, minutes) = clock.split_once(':')?;
-    if hours.len() != 2 || minutes.len() != 2 {
+    let digits = |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
+    if !digits(hours) || !digits(minutes) {
         return None;
     }
     let (hours, minutes): (u16, u16) = (hours.parse().ok()?, minutes.parse().ok()?);
@@ -170,13 +171,19 @@ impl BusinessHours {
         let mut open_until: Option<Timestamp> = None;
         for _ in 0..LOOKAHEAD_DAYS {
             if !holidays.contains(&day) {
-                for [start, end] in self.weekly.of(day.weekday()) {
-                    let (Some(start), Some(end)) = (
-                        instant(day, minutes(start), &zone),
-                        instant(day, minutes(end), &zone),
-                    ) else {
-                        continue;
-                    };
+                // In time order, however the owner listed them.
+                let mut openings: Vec<(Timestamp, Timestamp)> = self
+                    .weekly
+                    .of(day.weekday())
+                    .iter()
+                    .filter_map(|[start, end]| {
+                        let start = instant(day, minutes(start), &zone)?;
+                        let end = instant(day, minutes(end), &zone)?;
+                        (start < end).then_some((start, end))
+                    })
+                    .collect();
+                openings.sort();
+                for (start, end) in openings {
                     match open_until {
                         // Back to back with the opening we are in: it goes on.
                         Some(until) if start <= until => open_until = Some(until.max(end)),
@@ -200,9 +207,10 @@ impl BusinessHours {
             let Ok(next) = day.tomorrow() else { break };
             day = next;
         }
+        // Open all the way through the year looked at (or closed all of it): no change ahead.
         Availability {
             open: open_until.is_some(),
-            changes_at_ms: open_until.and_then(ms),
+            changes_at_ms: None,
         }
     }
 }
@@ -212,7 +220,8 @@ fn ms(at: Timestamp) -> Option<u64> {
 }
 
 /// `minutes` after the start of `day` in `zone` as an instant (24:00 is the next day's start;
-/// a wall-clock time a DST change skips is read as the moment after it).
+/// a wall-clock time a DST change skips is moved forward by the gap, as jiff's compatible rule
+/// does: 02:30 becomes 03:30).
 fn instant(day: Date, minutes: Option<u16>, zone: &TimeZone) -> Option<Timestamp> {
     let minutes = minutes?;
     let zoned: Zoned = if minutes == 24 * 60 {
@@ -357,6 +366,40 @@ mod tests {
     }
 
     #[test]
+    fn openings_listed_out_of_order_are_read_in_time_order() {
+        let mut hours = office();
+        hours.weekly.fri = vec![
+            ["13:00".into(), "17:00".into()],
+            ["09:00".into(), "12:00".into()],
+        ];
+        // Friday 4 December, 10:00 New York: in until 12:00, back at 13:00.
+        check(
+            &hours,
+            "2026-12-04T15:00:00Z",
+            true,
+            Some("2026-12-04T17:00:00Z"),
+        );
+        check(
+            &hours,
+            "2026-12-04T17:30:00Z",
+            false,
+            Some("2026-12-04T18:00:00Z"),
+        );
+        hours.weekly.fri = vec![
+            ["12:00".into(), "24:00".into()],
+            ["09:00".into(), "12:00".into()],
+        ];
+        check(
+            &hours,
+            "2026-12-04T15:00:00Z",
+            true,
+            Some("2026-12-05T05:00:00Z"),
+        );
+        hours.weekly.mon = pair("+9:00", "17:00");
+        assert_eq!(hours.problems().len(), 1, "{:?}", hours.problems());
+    }
+
+    #[test]
     fn off_or_never_open_says_so() {
         let mut hours = office();
         hours.enabled = false;
@@ -386,8 +429,7 @@ mod tests {
             ..office()
         };
         // Open round the clock: it never changes within the year looked at.
-        let found = always.at(at("2026-12-01T15:00:00Z"));
-        assert!(found.open);
+        check(&always, "2026-12-01T15:00:00Z", true, None);
     }
 
     #[test]

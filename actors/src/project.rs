@@ -857,11 +857,10 @@ impl ProjectState {
         let json = serde_json::to_vec(&config).expect("widget settings always serialize");
         let digest = Sha256::digest(&json);
         let etag = format!("\"{}\"", hex::encode(&digest[..8]));
-        self.feed.announce_settings(&etag);
         let snapshot = ProjectSnapshot {
             slug: self.record.slug.clone(),
             widget_config_json: Bytes::from(json),
-            etag,
+            etag: etag.clone(),
             push_secret_hash: self.record.push_secret_hash.clone(),
             allowed_origins: self.record.allowed_origins.clone(),
             retention_days: self.record.retention_days,
@@ -874,6 +873,8 @@ impl ProjectState {
         };
         self.board
             .insert(self.record.slug.clone(), Arc::new(snapshot));
+        // After the new snapshot is served, so a widget told reads the new config.
+        self.feed.announce_settings(&etag);
     }
 }
 

@@ -744,7 +744,10 @@ impl SessionState {
         let stored = self
             .change_session(SessionChange::Rate(rating.clone()), &news)
             .await?;
-        if stored.satisfaction != Some(rating) {
+        let kept = stored
+            .satisfaction
+            .is_some_and(|given| (given.score, given.comment) == (rating.score, rating.comment));
+        if !kept {
             return Err(ChatError::NotResolved);
         }
         Ok(())

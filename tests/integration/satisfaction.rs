@@ -104,13 +104,13 @@ async fn a_resolved_conversation_is_rated_and_the_team_sees_it_everywhere() {
     assert_eq!(event["data"]["comment"], "Quick and friendly.");
     assert_eq!(event["data"]["conversationId"], json!(session));
 
-    // A second rating replaces the first; a second conversation rated 2.
-    assert_eq!(
-        rate(&server, session, &token, json!({"score": 5}))
-            .await
-            .status(),
-        204
-    );
+    // A second rating replaces the first (and is heard); the same again is kept once.
+    for _ in 0..2 {
+        let again = rate(&server, session, &token, json!({"score": 5})).await;
+        assert_eq!(again.status(), 204);
+    }
+    let requests = receiver.at_least(2).await;
+    assert_eq!(requests[1]["data"]["score"], 5);
     let other = Uuid::new_v4();
     let other_token = ask(&server, other, None, "Do you ship abroad?")
         .await
@@ -134,6 +134,19 @@ async fn a_resolved_conversation_is_rated_and_the_team_sees_it_everywhere() {
         .status(),
         204
     );
+    // A conversation the page named its visitor on (and never rated) is no rating.
+    let named = Uuid::new_v4();
+    let named_token = ask(&server, named, None, "Hello?").await.token.unwrap();
+    let identify = json!({
+        "projectSlug": "demo", "userId": "user-9", "sessionId": named, "sessionToken": named_token,
+    });
+    let claimed = client()
+        .post(server.url("/api/widget/identify"))
+        .json(&identify)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(claimed.status(), 200);
     let analytics = owner
         .get("/api/admin/projects/demo/analytics?days=7")
         .expect(200)
@@ -163,4 +176,12 @@ async fn a_resolved_conversation_is_rated_and_the_team_sees_it_everywhere() {
         csv.starts_with("rated_at,score,comment,session_id,"),
         "{csv}"
     );
+    // One webhook per rating kept: none for the refused ones, none for the repeat (which
+    // would have been queued before the last one, and sent by the time it is).
+    let requests = receiver.at_least(3).await;
+    let scores: Vec<Value> = requests
+        .iter()
+        .map(|request| request["data"]["score"].clone())
+        .collect();
+    assert_eq!(scores, [json!(4), json!(5), json!(2)]);
 }

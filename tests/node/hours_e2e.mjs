@@ -57,11 +57,16 @@ try {
     if (name === "desktop") {
       // The owner opens the hours: the page takes it up once the chat is closed, no reload.
       await widget("header button[aria-label='Close chat']").click();
+      // The remounted widget asks again, and is told the team is in.
+      const asked = page.waitForResponse((response) => response.url().includes("/api/widget/availability"),
+        { timeout: 15000 });
       await setHours([]);
       await page.waitForFunction(() => {
         const root = document.querySelector("#helpyap-widget")?.shadowRoot;
         return root && !root.querySelector(".away:not([hidden])") && root.querySelector(".launcher");
       }, null, { timeout: 15000 });
+      const answer = await (await asked).json();
+      assert.equal(answer.open, true, JSON.stringify(answer));
       await widget(".launcher").click();
       await widget(".human button", { hasText: "Talk to a human" }).waitFor({ timeout: 15000 });
       assert.equal(await widget(".away").isHidden(), true);

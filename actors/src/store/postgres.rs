@@ -1299,11 +1299,15 @@ impl Storage for PgStore {
         let mut record: SessionRecord = record(&row)?;
         if change.apply(&mut record) {
             // Only these keys of the record; an UPDATE, so an erased session stays erased.
-            let patch = serde_json::json!({
-                "visitor": record.visitor,
-                "device_tokens": record.device_tokens,
-                "satisfaction": record.satisfaction,
-            });
+            let patch = match change {
+                SessionChange::Rate(_) => {
+                    serde_json::json!({ "satisfaction": record.satisfaction })
+                }
+                SessionChange::Claim(_) | SessionChange::AddDevice { .. } => serde_json::json!({
+                    "visitor": record.visitor,
+                    "device_tokens": record.device_tokens,
+                }),
+            };
             transaction
                 .execute(
                     "UPDATE sessions SET record = record || $2, user_id = $3 WHERE id = $1",
@@ -1504,14 +1508,15 @@ impl Storage for PgStore {
         let ratings = client
             .query(
                 "SELECT (record->'satisfaction'->>'score')::int, count(*) FROM sessions
-                 WHERE slug = $1 AND created_ms >= $2 AND record ? 'satisfaction' GROUP BY 1",
+                 WHERE slug = $1 AND created_ms >= $2
+                   AND jsonb_typeof(record->'satisfaction') = 'object' GROUP BY 1",
                 &[&slug, &from],
             )
             .await?;
         for row in ratings {
-            let score: i32 = row.get(0);
-            if let Some(count) = usize::try_from(score - 1)
-                .ok()
+            let score: Option<i32> = row.get(0);
+            if let Some(count) = score
+                .and_then(|score| usize::try_from(score - 1).ok())
                 .and_then(|index| figures.ratings.get_mut(index))
             {
                 *count = unsigned(row.get(1));
