@@ -1519,7 +1519,10 @@ a.card:hover .text { text-decoration: underline; }
     }
     // Who answers changed (a teammate took over, handed back, resolved): one line, said once. While
     // the visitor's own question streams, its answer says it.
+    // Resolved while the visitor's own answer streamed: the rating is asked for after it.
+    let rateAfterAnswer = false;
     function statusChanged(news) {
+      if (busy && news.status === "resolved") rateAfterAnswer = true;
       if (!rendered || busy || news.status === lastStatus) return;
       lastStatus = news.status;
       log.append(el("div", { class: "msg status", role: "status", text: String(news.text || "") }));
@@ -1646,6 +1649,7 @@ a.card:hover .text { text-decoration: underline; }
         log.append(failed);
       } finally {
         busy = false; send.disabled = false;
+        if (rateAfterAnswer) { rateAfterAnswer = false; askRating(null); }
         follow();
       }
     }
@@ -1767,6 +1771,7 @@ a.card:hover .text { text-decoration: underline; }
       isOpen: () => !panel.hidden,
       open: () => toggle(true, false),
       close: () => { if (!panel.hidden) toggle(false); },
+      focusLauncher: () => launcher.focus(),
     };
   }
 
@@ -2196,9 +2201,12 @@ a.card:hover .text { text-decoration: underline; }
     }
     function remount() {
       const open = chat()?.isOpen();
+      // Keyboard focus on the widget (the bubble, after closing the chat) stays on it.
+      const focused = document.activeElement?.id === "helpyap-widget";
       mounted?.destroy();
       mounted = mount(config);
       if (open) mounted.chat?.open();
+      else if (focused) mounted.chat?.focusLauncher();
     }
     // The same object the stub made, so references the page holds keep working.
     const api = window.HelpYap && typeof window.HelpYap === "object" ? window.HelpYap : {};

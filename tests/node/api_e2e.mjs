@@ -111,6 +111,9 @@ try {
   await save({ name: "Helper Bot" });
   await page.waitForFunction(() => document.querySelector("#helpyap-widget")?.shadowRoot
     ?.querySelector(".launcher")?.getAttribute("aria-label")?.includes("Helper Bot"), null, { timeout: 10000 });
+  // Closing the chat left keyboard focus on the bubble; the new bubble has it.
+  assert.equal(await page.evaluate(() => document.activeElement?.id === "helpyap-widget"
+    && document.activeElement.shadowRoot.activeElement?.classList.contains("launcher")), true, "focus kept");
   // The chat open: the visitor is not interrupted; the change shows once they close it.
   await page.evaluate(() => HelpYap.open());
   await page.locator("#helpyap-widget .panel").waitFor();
