@@ -182,12 +182,8 @@ pub async fn satisfaction_csv(state: &AppState, slug: &str) -> Result<Response<B
             "visitor_email",
         ],
     )?;
-    for (session, _) in state
-        .engine
-        .chat
-        .conversations(slug, None, REPORT_SCAN_MAX)
-        .await?
-    {
+    // The sessions alone: a rating is on its conversation's record.
+    for session in state.engine.chat.sessions(slug, REPORT_SCAN_MAX).await? {
         let Some(rating) = &session.satisfaction else {
             continue;
         };

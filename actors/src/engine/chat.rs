@@ -305,6 +305,16 @@ impl Chat {
 
     /// Up to `limit` conversations of `slug`, newest first, older than `before` (created ms,
     /// session id), each with its messages.
+    /// Up to `limit` conversations of `slug`, newest first, without their messages.
+    pub async fn sessions(
+        &self,
+        slug: &str,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, ProjectError> {
+        self.core.snapshot(slug).await?;
+        Ok(self.core.store.project_sessions(slug, None, limit).await?)
+    }
+
     pub async fn conversations(
         &self,
         slug: &str,
