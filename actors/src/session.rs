@@ -22,11 +22,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use uuid::Uuid;
 
 use crate::activity::{Activities, Change};
-use crate::chat::SessionChange;
 use crate::chat::{
     AnswerAction, Author, ChatError, ChatEvent, ConversationStatus, Feedback, Handoff,
-    HandoffChange, LeadContact, MessageRecord, MessageStatus, Role, Satisfaction, SessionRecord,
-    Source, Transcript, new_session_token,
+    HandoffChange, LeadContact, MessageRecord, MessageStatus, Role, Satisfaction, SessionChange,
+    SessionRecord, Source, Transcript, new_session_token,
 };
 use crate::identity::VisitorIdentity;
 use crate::intent::{self, Intent};
@@ -147,7 +146,7 @@ pub enum SessionMessage {
     /// The visitor rates the conversation once resolved; replies once durable.
     RateConversation(Access, Satisfaction, RpcReplyPort<Result<(), ChatError>>),
     /// The site named its visitor (`HelpYap.identify`), who holds this session's token: the
-    /// conversation becomes theirs unless another verified visitor's; replies whether it is
+    /// conversation becomes theirs unless it is another visitor's; replies whether it is
     /// theirs now.
     Identify(
         Access,

@@ -414,7 +414,11 @@ async fn a_delivery_waiting_at_kill_9_goes_out_after_the_restart() {
     let config = DEFAULT_CONFIG_TOML
         .replace("\nprivate_networks = false", "\nprivate_networks = true")
         .replace("retry_base = \"10s\"", "retry_base = \"100ms\"")
-        .replace("poll_interval = \"500ms\"", "poll_interval = \"50ms\"");
+        .replace("poll_interval = \"500ms\"", "poll_interval = \"50ms\"")
+        // A delivery the killed node had claimed but not settled waits out its lease (three
+        // timeouts) before the restarted node sends it: keep that well inside the wait.
+        .replace("\ntimeout = \"10s\"", "\ntimeout = \"1s\"");
+    assert!(config.contains("\ntimeout = \"1s\""), "the [webhooks] timeout is set");
     std::fs::write(dir.path().join("config.toml"), config).unwrap();
     let start = |dir: &Path| {
         Binary::start(
