@@ -418,7 +418,10 @@ async fn a_delivery_waiting_at_kill_9_goes_out_after_the_restart() {
         // A delivery the killed node had claimed but not settled waits out its lease (three
         // timeouts) before the restarted node sends it: keep that well inside the wait.
         .replace("\ntimeout = \"10s\"", "\ntimeout = \"1s\"");
-    assert!(config.contains("\ntimeout = \"1s\""), "the [webhooks] timeout is set");
+    assert!(
+        config.contains("\ntimeout = \"1s\""),
+        "the [webhooks] timeout is set"
+    );
     std::fs::write(dir.path().join("config.toml"), config).unwrap();
     let start = |dir: &Path| {
         Binary::start(
