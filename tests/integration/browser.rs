@@ -56,6 +56,17 @@ async fn run_in_chromium(script: &str, mut args: Vec<String>) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// A site admin (owner of every project) the browser scripts sign in as: email, password.
+async fn site_admin(server: &TestServer) -> (&'static str, &'static str) {
+    let (email, password) = ("owner@example.com", "correct horse battery");
+    let accounts = &server.engine.accounts;
+    accounts
+        .add_user(email, password.into(), true)
+        .await
+        .unwrap();
+    (email, password)
+}
+
 /// A member of the demo project who signs in to the dashboard with `password`.
 async fn member_with_password(
     server: &TestServer,
@@ -202,13 +213,7 @@ async fn the_page_drives_the_widget_through_window_helpyap_in_chromium() {
         rules.gap = Duration::from_millis(200);
     })
     .await;
-    let (email, password) = ("owner@example.com", "correct horse battery");
-    server
-        .engine
-        .accounts
-        .add_user(email, password.into(), true)
-        .await
-        .unwrap();
+    let (email, password) = site_admin(&server).await;
     let base_url = format!("http://{}", server.addr);
     let args = vec![base_url, DEMO_SECRET.into(), email.into(), password.into()];
     let report = run_in_chromium("api_e2e.mjs", args).await;
@@ -231,12 +236,7 @@ async fn a_verified_visitors_conversation_follows_them_to_another_browser_in_chr
         .await
         .unwrap()
         .secret;
-    let (email, password) = ("owner@example.com", "correct horse battery");
-    let accounts = &server.engine.accounts;
-    accounts
-        .add_user(email, password.into(), true)
-        .await
-        .unwrap();
+    let (email, password) = site_admin(&server).await;
     let base_url = format!("http://{}", server.addr);
     let args = vec![base_url, secret, email.into(), password.into()];
     let report = run_in_chromium("identity_e2e.mjs", args).await;
@@ -271,12 +271,7 @@ async fn business_hours_show_in_chromium() {
         config.rate_limits.widget.requests = 1000;
     })
     .await;
-    let (email, password) = ("owner@example.com", "correct horse battery");
-    let accounts = &server.engine.accounts;
-    accounts
-        .add_user(email, password.into(), true)
-        .await
-        .unwrap();
+    let (email, password) = site_admin(&server).await;
     let base_url = format!("http://{}", server.addr);
     let report = run_in_chromium(
         "hours_e2e.mjs",
@@ -290,13 +285,7 @@ async fn business_hours_show_in_chromium() {
 #[tokio::test]
 async fn the_admin_dashboard_works_in_chromium() {
     let server = TestServer::start().await;
-    let (email, password) = ("owner@example.com", "correct horse battery");
-    server
-        .engine
-        .accounts
-        .add_user(email, password.into(), true)
-        .await
-        .unwrap();
+    let (email, password) = site_admin(&server).await;
     let base_url = format!("http://{}", server.addr);
     let args = vec![base_url, email.into(), password.into()];
     let report = run_in_chromium("admin_e2e.mjs", args).await;

@@ -343,13 +343,7 @@ async fn a_conversation_opened_in_another_browser_through_one_node_works_on_the_
     let session = Uuid::new_v4();
     let mut first = body(session, None, "How do I reset my password?");
     first["user"] = user.clone();
-    let response = client()
-        .post(nodes[0].url("/api/chat"))
-        .json(&first)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read_answer(response).await.status, 200);
+    assert_eq!(chat_status(&nodes[0], &first).await, 200);
 
     let mut identify = user.clone();
     identify["projectSlug"] = json!("demo");
@@ -366,14 +360,19 @@ async fn a_conversation_opened_in_another_browser_through_one_node_works_on_the_
     let token = found["sessionToken"].as_str().unwrap();
     let mut next = body(session, Some(token), "Thanks!");
     next["user"] = user;
+    assert_eq!(chat_status(&nodes[0], &next).await, 200);
+    assert_eq!(transcript_roles(&nodes[1], session, token).await.len(), 4);
+}
+
+/// The status of a chat request to `node`, its answer read to the end.
+async fn chat_status(node: &TestServer, body: &Value) -> u16 {
     let response = client()
-        .post(nodes[0].url("/api/chat"))
-        .json(&next)
+        .post(node.url("/api/chat"))
+        .json(body)
         .send()
         .await
         .unwrap();
-    assert_eq!(read_answer(response).await.status, 200);
-    assert_eq!(transcript_roles(&nodes[1], session, token).await.len(), 4);
+    read_answer(response).await.status
 }
 
 /// An owner signed in on one node renames the widget; every node serves the new name within
