@@ -970,6 +970,7 @@ impl Config {
             locale: project.locale.clone(),
             strings: project.strings.clone(),
             business_hours: Default::default(),
+            proactive: Vec::new(),
         };
         widget
             .validate()
@@ -1124,6 +1125,9 @@ fn digested_widget(widget: &WidgetSettings) -> serde_json::Value {
     }
     if widget.business_hours == Default::default() {
         fields.remove("businessHours");
+    }
+    if widget.proactive.is_empty() {
+        fields.remove("proactive");
     }
     let defaults = serde_json::to_value(SocialProofDisplay::default()).expect("settings serialize");
     let display = fields

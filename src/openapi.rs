@@ -47,6 +47,7 @@ use crate::routes;
         routes::identify::post,
         routes::rating::post,
         routes::availability::get,
+        routes::proactive_seen::post,
         routes::feedback::post,
         routes::salespop_push::post,
         routes::salespop_poll::get,
@@ -352,7 +353,7 @@ mod tests {
                 .collect();
             assert_eq!(documented, answered, "{template}");
         }
-        assert_eq!(paths.len(), 65, "a route was added or removed: document it");
+        assert_eq!(paths.len(), 66, "a route was added or removed: document it");
     }
 
     #[test]

@@ -260,6 +260,7 @@ async fn dispatch(
         Open::Identify => routes::identify::post(state, request).await,
         Open::Rating => routes::rating::post(state, request).await,
         Open::Availability => routes::availability::get(state, &request).await,
+        Open::ProactiveSeen => routes::proactive_seen::post(state, request).await,
         Open::SalespopPush => routes::salespop_push::post(state, request).await,
         Open::SalespopSeen => routes::salespop_seen::post(state, request).await,
         Open::SalespopViewers => routes::salespop_viewers::get(state, &request).await,

@@ -59,6 +59,8 @@ mod metrics;
 mod openapi;
 #[path = "integration/popup_stats.rs"]
 mod popup_stats;
+#[path = "integration/proactive.rs"]
+mod proactive;
 #[path = "integration/proxies.rs"]
 mod proxies;
 #[path = "integration/rate_limit.rs"]

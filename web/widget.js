@@ -32,7 +32,7 @@
   //   cutOff, leadLabel, leadIntro, away, awayUntil {when}, leaveMessage, leadIntroAway, leadEmail, leadName, leadMessage, leadSubmit, leadSending,
   //   leadFailed, leadSent {email}, someone, justNow, secondsAgo {count}, minuteAgo {count},
   //   minutesAgo {count}, hourAgo {count}, hoursAgo {count}, dayAgo {count}, daysAgo {count},
-  //   closePopups
+  //   closePopups, dismissMessage
   const STRINGS = {
     en: {
       openChat: "Open chat with {name}", // the closed bubble's label; {name}: the bot's name
@@ -88,6 +88,7 @@
       dayAgo: "{count} day ago",
       daysAgo: "{count} days ago",
       closePopups: "Hide these notifications", // the popups' close button
+      dismissMessage: "Dismiss this message", // a proactive message's close button
     },
     es: {
       openChat: "Abrir el chat con {name}",
@@ -141,6 +142,7 @@
       dayAgo: "hace {count} día",
       daysAgo: "hace {count} días",
       closePopups: "Ocultar estas notificaciones",
+      dismissMessage: "Descartar este mensaje",
     },
     de: {
       openChat: "Chat mit {name} öffnen",
@@ -194,6 +196,7 @@
       dayAgo: "vor {count} Tag",
       daysAgo: "vor {count} Tagen",
       closePopups: "Diese Hinweise ausblenden",
+      dismissMessage: "Diese Nachricht schließen",
     },
     fr: {
       openChat: "Ouvrir le chat avec {name}",
@@ -247,6 +250,7 @@
       dayAgo: "il y a {count} jour",
       daysAgo: "il y a {count} jours",
       closePopups: "Masquer ces notifications",
+      dismissMessage: "Ignorer ce message",
     },
     pt: {
       openChat: "Abrir o chat com {name}",
@@ -300,6 +304,7 @@
       dayAgo: "há {count} dia",
       daysAgo: "há {count} dias",
       closePopups: "Ocultar estas notificações",
+      dismissMessage: "Dispensar esta mensagem",
     },
     it: {
       openChat: "Apri la chat con {name}",
@@ -353,6 +358,7 @@
       dayAgo: "{count} giorno fa",
       daysAgo: "{count} giorni fa",
       closePopups: "Nascondi queste notifiche",
+      dismissMessage: "Ignora questo messaggio",
     },
     nl: {
       openChat: "Chat met {name} openen",
@@ -406,6 +412,7 @@
       dayAgo: "{count} dag geleden",
       daysAgo: "{count} dagen geleden",
       closePopups: "Deze meldingen verbergen",
+      dismissMessage: "Dit bericht sluiten",
     },
   };
 
@@ -486,6 +493,16 @@ header button { background: transparent; border: 0; color: #fff; cursor: pointer
   z-index: 2147483646; display: grid; gap: 2px; }
 .teaser strong { font-size: 12px; color: var(--hy-color); }
 .teaser span { display: -webkit-box; -webkit-line-clamp: 3; -webkit-box-orient: vertical; overflow: hidden; }
+.nudge { position: fixed; bottom: 88px; display: flex; align-items: flex-start; width: max-content;
+  max-width: min(300px, calc(100vw - 40px)); background: #fff; color: #1f2330; border-radius: 12px;
+  box-shadow: 0 8px 30px rgba(0,0,0,.2); z-index: 2147483646; animation: hy-rise .25s ease-out; }
+.nudge .say { flex: 1; min-width: 0; display: grid; gap: 2px; border: 0; background: none; color: inherit;
+  padding: 10px 2px 10px 12px; font-size: 14px; line-height: 1.4; cursor: pointer; white-space: pre-wrap;
+  overflow-wrap: anywhere; }
+.nudge .say strong { font-size: 12px; color: var(--hy-color); }
+.nudge .close { margin: 6px 6px 0 0; }
+.teaser:not([hidden]) ~ .nudge { display: none; }
+@keyframes hy-rise { from { opacity: 0; transform: translateY(8px); } }
 .msg.error { align-self: stretch; background: #fff3f3; border: 1px solid #f3c7c7; color: #8a1c1c; }
 .msg.status { align-self: center; max-width: 100%; padding: 2px 8px; font-size: 12px; color: #555; background: none; border: 0; text-align: center; }
 .msg.error button { margin-left: 8px; }
@@ -557,9 +574,9 @@ a.card:hover .text { text-decoration: underline; }
 .popup .type svg { width: 22px; height: 22px; fill: currentColor; }
 .popup .text { display: block; }
 .popup .when { display: block; margin-top: 3px; font-size: 12px; color: #6b7185; }
-.popup .close { flex: none; align-self: flex-start; border: 0; background: transparent; color: #6b7185;
+.popup .close, .nudge .close { flex: none; align-self: flex-start; border: 0; background: transparent; color: #6b7185;
   width: 24px; height: 24px; border-radius: 6px; cursor: pointer; font-size: 18px; line-height: 1; padding: 0; }
-.popup .close:hover { background: #f0f1f6; color: #1f2330; }
+.popup .close:hover, .nudge .close:hover { background: #f0f1f6; color: #1f2330; }
 .popup.hiding { opacity: 0; transform: translateY(8px); }
 @media (max-width: 480px) {
   .panel { inset: 0; width: 100vw; max-width: none; height: 100%; max-height: none; border-radius: 0; }
@@ -1195,7 +1212,10 @@ a.card:hover .text { text-decoration: underline; }
     const chat = createChat(root, config, side, life, t, locale);
     life.chat = chat;
     if (preview && previewOpen) chat.open();
-    else createPopups(root, config.socialProof, side, chat, life, t, locale);
+    else {
+      const nudge = createNudge(root, config, side, chat, life, t);
+      createPopups(root, config.socialProof, side, chat, nudge, life, t, locale);
+    }
     return life;
   }
 
@@ -1276,11 +1296,14 @@ a.card:hover .text { text-decoration: underline; }
     }
     let busy = false;
     let restored = false;
+    let restoring = null; // the stored conversation being put on screen
     // The stored conversation is on screen (after `restore`): live news is shown, not only counted.
     let rendered = false;
     // This mount's JSON calls: stopped when it is destroyed.
     const call = (method, path, options) => http(method, path, { signal: life.signal, ...options });
 
+    // Called whenever the chat opens, however it was opened.
+    const openers = new Set();
     function toggle(open, focus = true) {
       if (open === !panel.hidden) return;
       pageApi.emit(open ? "open" : "close");
@@ -1290,7 +1313,8 @@ a.card:hover .text { text-decoration: underline; }
       if (open) {
         markRead();
         log.scrollTop = log.scrollHeight; // replies may have come while it was closed
-        if (!restored) { restored = true; restore(); }
+        if (!restored) { restored = true; restoring = restore(); }
+        for (const opened of openers) opened();
         if (focus) input.focus();
       } else {
         launcher.focus();
@@ -1327,7 +1351,7 @@ a.card:hover .text { text-decoration: underline; }
 
     function showWelcome() {
       log.replaceChildren();
-      if (config.welcomeMessage) log.append(el("div", { class: "msg assistant", text: config.welcomeMessage }));
+      if (config.welcomeMessage) log.append(el("div", { class: "msg assistant welcome", text: config.welcomeMessage }));
       quick.replaceChildren(...(config.quickReplies || []).map((reply) =>
         el("button", { type: "button", text: reply, onclick: () => { if (!busy) { input.focus(); ask(reply); } } })));
     }
@@ -1769,7 +1793,17 @@ a.card:hover .text { text-decoration: underline; }
 
     return {
       isOpen: () => !panel.hidden,
-      open: () => toggle(true, false),
+      hasUnread: () => unread > 0,
+      open: (focus = false) => toggle(true, focus),
+      onOpen: (opened) => openers.add(opened),
+      // Words said to the visitor before they asked anything (a proactive message): in place of
+      // the welcome message while nothing else was said, else after the conversation.
+      async greet(text) {
+        await restoring;
+        const welcome = log.querySelector(".welcome");
+        if (welcome && log.lastElementChild === welcome) welcome.textContent = text;
+        else if (!log.lastElementChild?.classList.contains("greeting")) bubble("assistant greeting", text);
+      },
       close: () => { if (!panel.hidden) toggle(false); },
       focusLauncher: () => launcher.focus(),
     };
@@ -1799,16 +1833,27 @@ a.card:hover .text { text-decoration: underline; }
     return `popup ${corner}${beside} phone-${rules.mobilePosition === "top" ? "top" : "bottom"}`;
   }
 
-  // Tells the server which popups this visit saw and clicked, each once: a random visit id (no
-  // cookie, nothing personal) and event ids, sent in batches — at once for a click, as the page
-  // may be leaving — with `sendBeacon`, which outlives the page.
-  function createBeacon(popups) {
-    const visitKey = key("visit"), reportedKey = key("popupsReported");
-    let visit = sessionGet(visitKey);
+  // This visit's id for the figures the widget reports: random, kept for the tab's session (no
+  // cookie, nothing personal).
+  function visitId() {
+    let visit = sessionGet(key("visit"));
     if (!/^[A-Za-z0-9_-]{8,64}$/.test(visit || "")) {
       visit = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
-      sessionSet(visitKey, visit);
+      sessionSet(key("visit"), visit);
     }
+    return visit;
+  }
+
+  // Posts a report with `sendBeacon`, which outlives the page (fetch with keepalive without it).
+  function sendReport(path, report) {
+    const url = api(path, {}), body = JSON.stringify(report);
+    if (!navigator.sendBeacon?.(url, body)) fetch(url, { method: "POST", body, keepalive: true }).catch(() => {});
+  }
+
+  // Tells the server which popups this visit saw and clicked, each once: the visit's id and event
+  // ids, sent in batches — at once for a click, as the page may be leaving.
+  function createBeacon(popups) {
+    const visit = visitId(), reportedKey = key("popupsReported");
     let reported;
     try { reported = new Set(JSON.parse(sessionGet(reportedKey) || "[]")); } catch { reported = new Set(); }
     const pending = { shown: [], clicked: [] };
@@ -1817,9 +1862,8 @@ a.card:hover .text { text-decoration: underline; }
       timer?.();
       timer = null;
       while (pending.shown.length || pending.clicked.length) {
-        const body = JSON.stringify({ visit, shown: pending.shown.splice(0, 20), clicked: pending.clicked.splice(0, 20) });
-        const url = api("/api/widget/salespop/seen", {});
-        if (!navigator.sendBeacon?.(url, body)) fetch(url, { method: "POST", body, keepalive: true }).catch(() => {});
+        sendReport("/api/widget/salespop/seen",
+          { visit, shown: pending.shown.splice(0, 20), clicked: pending.clicked.splice(0, 20) });
       }
     }
     popups.listen(document, "visibilitychange", () => { if (document.hidden) flush(); });
@@ -1838,7 +1882,7 @@ a.card:hover .text { text-decoration: underline; }
     };
   }
 
-  function createPopups(root, rules, side, chat, life, t, locale) {
+  function createPopups(root, rules, side, chat, nudge, life, t, locale) {
     if (!rules || !rules.enabled) return;
     if (!rules.showOnMobile && matchMedia("(max-width: 640px)").matches) return;
     const closedKey = key("popupsClosed");
@@ -1897,7 +1941,7 @@ a.card:hover .text { text-decoration: underline; }
         waiting ??= popups.listen(document, "visibilitychange", () => { waiting(); waiting = null; schedule(); });
         return;
       }
-      if (chat.isOpen() || !(first.length || queue.length) || shown >= rules.maxPerVisit) {
+      if (chat.isOpen() || nudge?.showing() || !(first.length || queue.length) || shown >= rules.maxPerVisit) {
         nextAt = Date.now() + rules.gapMs;
         return schedule();
       }
@@ -2087,6 +2131,71 @@ a.card:hover .text { text-decoration: underline; }
       } catch { window = `${hours} h`; }
       return template.replace(/\{count\}/g, new Intl.NumberFormat(locale).format(count)).replace(/\{window\}/g, window);
     }
+  }
+
+  // ---- Proactive messages -------------------------------------------------------------------
+
+  // The owner's short messages above the closed bubble. On this page, the first rule whose
+  // page pattern matches and that this visitor has not had (once per visit, or per day) shows
+  // after its seconds on the page — counted while the tab is visible — unless the chat is open
+  // or a teammate's reply waits; on a phone it waits for a popup to go. Opening the chat (by
+  // the message, the bubble or the page's `HelpYap.open()`) shows it there as the assistant's
+  // first words; ✕ dismisses it. Shown, opened and dismissed are reported once per visit each.
+  // Returns whether it is on screen (popups wait for it), or null when there is none to show.
+  function createNudge(root, config, side, chat, life, t) {
+    if (preview || !Array.isArray(config.proactive)) return null;
+    const today = new Date().toLocaleDateString("en-CA"); // YYYY-MM-DD, the visitor's day
+    const mark = (rule) => `proactive:${rule.id}`;
+    const had = (rule) => (rule.frequency === "day" ? load(mark(rule)) === today : sessionGet(key(mark(rule))));
+    const rule = config.proactive.find((rule) =>
+      pageShows({ include: [rule.page] }, location.pathname) && !had(rule));
+    if (!rule) return null;
+    const report = (action) => {
+      const reported = key(`${mark(rule)}:${action}`);
+      if (sessionGet(reported)) return;
+      sessionSet(reported, "1");
+      sendReport("/api/widget/proactive", { visit: visitId(), rule: rule.id, action });
+    };
+    let node = null;
+    const hide = () => { node?.remove(); node = null; };
+    chat.onOpen(() => {
+      if (!node) return;
+      hide();
+      report("opened");
+      chat.greet(rule.message);
+    });
+
+    let left = Math.min(Number(rule.afterSeconds) || 0, 3600) * 1000, startedAt = 0, timer = null;
+    const run = () => {
+      if (document.hidden || timer || left < 0) return;
+      startedAt = Date.now();
+      timer = life.timeout(() => { timer = null; show(); }, left);
+    };
+    life.listen(document, "visibilitychange", () => {
+      if (!document.hidden) return run();
+      if (timer) { timer(); timer = null; left = Math.max(0, left - (Date.now() - startedAt)); }
+    });
+    run();
+
+    function show() {
+      if (chat.isOpen() || chat.hasUnread()) { left = -1; return; } // not on this page, then
+      if (matchMedia("(max-width: 480px)").matches && root.querySelector(".popup")) {
+        left = 1000;
+        return run();
+      }
+      left = -1;
+      if (rule.frequency === "day") save(mark(rule), today);
+      else sessionSet(key(mark(rule)), "1");
+      const close = el("button", { class: "close", type: "button", "aria-label": t("dismissMessage"), text: "×",
+        onclick: () => { hide(); report("dismissed"); chat.focusLauncher(); } });
+      node = el("div", { class: `nudge ${side}`, role: "status" },
+        el("button", { class: "say", type: "button", onclick: () => chat.open(true) },
+          el("strong", { text: config.name }), el("span", { text: rule.message })),
+        close);
+      root.append(node);
+      report("shown");
+    }
+    return { showing: () => node !== null };
   }
 
   // ---- The page's API: window.HelpYap ---------------------------------------------------------

@@ -28,6 +28,7 @@ pub mod language;
 pub mod lead;
 pub mod llm;
 pub mod nodes;
+pub mod proactive;
 pub mod project;
 pub mod records;
 pub mod secret;

@@ -29,6 +29,7 @@ use crate::integrations::{Integration, Platform};
 use crate::knowledge::{Document, KnowledgeIndex};
 use crate::lead::{self, LeadRecord};
 use crate::nodes::FanOut;
+use crate::proactive::{CountsByRule, ProactiveAction, ProactiveReport};
 use crate::records::{AssistantSettings, HOUR_MS, ProjectRecord};
 use crate::secret::SecretHash;
 use crate::social_proof::{InvalidEvent, NewEvent, PopupAction, PopupCounts, SocialProofEvent};
@@ -234,6 +235,9 @@ pub enum ProjectMessage {
     SetPushSecret(SecretHash, RpcReplyPort<Result<(), ProjectError>>),
     /// A visitor's report of popups shown and clicked; counted, never answered.
     Popups(PopupReport),
+    /// A visitor's report of a proactive message shown, opened or dismissed; counted, never
+    /// answered.
+    Proactive(ProactiveReport),
     /// Connect (or, with `None`, disconnect) a platform's webhooks.
     SetIntegration(
         Platform,
@@ -312,6 +316,8 @@ pub struct ProjectState {
     uncounted: std::collections::BTreeMap<u64, u64>,
     /// Popups visitors reported shown or clicked, not written to the store yet, by hour.
     uncounted_popups: std::collections::BTreeMap<u64, PopupCounts>,
+    /// Proactive messages visitors reported, not written to the store yet, by hour.
+    uncounted_proactive: std::collections::BTreeMap<u64, CountsByRule>,
     /// Pages this node last told the other nodes it had live visitors on.
     viewers_shared: Vec<String>,
     /// Checks since then.
@@ -319,6 +325,8 @@ pub struct ProjectState {
     /// Reports already counted — (visit, event id, action) — so a visit counts each popup once
     /// per action on this node; forgotten all at once past [`POPUP_REPORTS_REMEMBERED`].
     popup_reports: std::collections::HashSet<(u64, u64, PopupAction)>,
+    /// The same for proactive messages: (visit, rule id, action).
+    proactive_reports: std::collections::HashSet<(u64, String, ProactiveAction)>,
     /// Whether the last attempt to write them failed.
     counting_failed: bool,
     /// The hour whose old counts were last dropped.
@@ -369,9 +377,11 @@ impl Actor for Project {
             revision_unsaved: false,
             uncounted: Default::default(),
             uncounted_popups: Default::default(),
+            uncounted_proactive: Default::default(),
             viewers_shared: Vec::new(),
             checks_since_shared: 0,
             popup_reports: Default::default(),
+            proactive_reports: Default::default(),
             counting_failed: false,
             counts_pruned_hour: 0,
         };
@@ -442,6 +452,12 @@ impl Actor for Project {
             ProjectMessage::Deliver(event) => state.deliver(*event).await,
             ProjectMessage::Popups(report) => {
                 state.count_popups(report, now_ms());
+                if !state.shared {
+                    state.write_counts().await;
+                }
+            }
+            ProjectMessage::Proactive(report) => {
+                state.count_proactive(report, now_ms());
                 if !state.shared {
                     state.write_counts().await;
                 }
@@ -612,6 +628,35 @@ impl ProjectState {
         }
     }
 
+    /// Counts a visit's report of a proactive message: once per visit, rule and action, in the
+    /// hour reported, for rules the project has (a page with older settings may name one
+    /// deleted since: not counted).
+    fn count_proactive(&mut self, report: ProactiveReport, now_ms: u64) {
+        if !self
+            .record
+            .widget
+            .proactive
+            .iter()
+            .any(|rule| rule.id == report.rule)
+        {
+            return;
+        }
+        if self.proactive_reports.len() > POPUP_REPORTS_REMEMBERED {
+            self.proactive_reports.clear();
+        }
+        if self
+            .proactive_reports
+            .insert((report.visit, report.rule.clone(), report.action))
+        {
+            self.uncounted_proactive
+                .entry(now_ms / HOUR_MS)
+                .or_default()
+                .entry(report.rule)
+                .or_default()
+                .add(report.action, 1);
+        }
+    }
+
     /// Writes the deliveries and popup reports not counted yet; what fails to be written is
     /// kept for next time.
     async fn write_counts(&mut self) {
@@ -636,6 +681,19 @@ impl ProjectState {
                     .entry(hour)
                     .or_default()
                     .merge(&counts);
+                failed = Some(error);
+            }
+        }
+        for (hour, counts) in std::mem::take(&mut self.uncounted_proactive) {
+            let counted = self
+                .store
+                .add_proactive_counts(&self.record.slug, hour, &counts)
+                .await;
+            if let Err(error) = counted {
+                let kept = self.uncounted_proactive.entry(hour).or_default();
+                for (rule, counts) in counts {
+                    kept.entry(rule).or_default().merge(&counts);
+                }
                 failed = Some(error);
             }
         }
@@ -684,6 +742,7 @@ impl ProjectState {
                 self.board.remove(&slug);
                 self.uncounted.clear(); // nothing to count them for
                 self.uncounted_popups.clear();
+                self.uncounted_proactive.clear();
                 return false;
             }
             Err(error) => {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::chat::SessionChange;
 use crate::chat::{Handoff, LeadContact};
+use crate::proactive::CountsByRule;
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, Invitation, LeadRecord, MessageRecord, PasswordReset,
     ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent, UserRecord,
@@ -95,6 +96,23 @@ pub trait Storage: Send + Sync + 'static {
         slug: &str,
         from_hour: u64,
     ) -> Result<Vec<(u64, PopupCounts)>, StoreError>;
+
+    /// Adds to `slug`'s counts of proactive messages shown, opened and dismissed in `hour`,
+    /// per rule id.
+    async fn add_proactive_counts(
+        &self,
+        slug: &str,
+        hour: u64,
+        counts: &CountsByRule,
+    ) -> Result<(), StoreError>;
+
+    /// `slug`'s proactive message counts per hour from `from_hour` on, oldest first, each hour's
+    /// by rule id; hours with none are left out. `forget_counts_before` drops old hours too.
+    async fn proactive_counts_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, CountsByRule)>, StoreError>;
 
     /// Which project, if any, a push secret belongs to.
     async fn project_for_secret(&self, hash: &SecretHash) -> Result<Option<String>, StoreError>;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hours::BusinessHours;
 use crate::language::Lang;
+use crate::proactive::ProactiveRule;
 pub use crate::social_proof::NameFormat;
 use crate::social_proof::{EventKind, NameFormat as Names};
 
@@ -50,6 +51,11 @@ pub struct WidgetSettings {
     /// a message. Off by default.
     #[serde(default)]
     pub business_hours: BusinessHours,
+    /// Short messages shown above the closed bubble on some pages after some time, each once
+    /// per visit or per day. None by default.
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    pub proactive: Vec<ProactiveRule>,
 }
 
 /// The `locale` that follows the visitor's browser.
@@ -561,6 +567,9 @@ impl WidgetSettings {
         if let Some(problem) = self.business_hours.problems().into_iter().next() {
             return Err(invalid("businessHours", problem));
         }
+        if let Some(problem) = crate::proactive::problem(&self.proactive) {
+            return Err(invalid("proactive", problem));
+        }
         self.social_proof.validate()
     }
 }
@@ -615,6 +624,7 @@ mod tests {
             locale: "auto".into(),
             strings: Default::default(),
             business_hours: Default::default(),
+            proactive: Vec::new(),
         }
     }
 
@@ -640,6 +650,10 @@ mod tests {
             hours,
             serde_json::json!({"enabled": false, "timeZone": "", "holidays": [],
                 "weekly": {"mon": [], "tue": [], "wed": [], "thu": [], "fri": [], "sat": [], "sun": []}})
+        );
+        assert_eq!(
+            json.as_object_mut().unwrap().remove("proactive").unwrap(),
+            serde_json::json!([])
         );
         assert_eq!(
             json,

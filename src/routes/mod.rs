@@ -27,6 +27,7 @@ pub mod identify;
 pub mod integrations;
 pub mod lead;
 pub mod metrics;
+pub mod proactive_seen;
 pub mod rating;
 pub mod salespop_poll;
 pub mod salespop_push;

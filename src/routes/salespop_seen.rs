@@ -59,11 +59,10 @@ pub async fn post(
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
-fn parse_report(json: &[u8]) -> Result<PopupReport, ApiError> {
-    let body: SeenBody = parse_json(json)?;
-    let visit_ok = (8..=64).contains(&body.visit.len())
-        && body
-            .visit
+/// A beacon's `visit` (8 to 64 letters, digits, `-` or `_`) as the number reports keep.
+pub(super) fn visit_number(visit: &str) -> Result<u64, ApiError> {
+    let visit_ok = (8..=64).contains(&visit.len())
+        && visit
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !visit_ok {
@@ -71,6 +70,14 @@ fn parse_report(json: &[u8]) -> Result<PopupReport, ApiError> {
             "visit must be 8 to 64 letters, digits, - or _",
         ));
     }
+    let mut number = DefaultHasher::new();
+    visit.hash(&mut number);
+    Ok(number.finish())
+}
+
+fn parse_report(json: &[u8]) -> Result<PopupReport, ApiError> {
+    let body: SeenBody = parse_json(json)?;
+    let visit = visit_number(&body.visit)?;
     let ids = |field: &str, ids: Vec<String>| -> Result<Vec<u64>, ApiError> {
         if ids.len() > PopupReport::MAX_IDS {
             return Err(ApiError::invalid(format!(
@@ -83,10 +90,8 @@ fn parse_report(json: &[u8]) -> Result<PopupReport, ApiError> {
             .collect::<Result<_, _>>()
             .map_err(|_| ApiError::invalid(format!("{field} must hold event ids such as \"12\"")))
     };
-    let mut visit = DefaultHasher::new();
-    body.visit.hash(&mut visit);
     Ok(PopupReport {
-        visit: visit.finish(),
+        visit,
         shown: ids("shown", body.shown)?,
         clicked: ids("clicked", body.clicked)?,
     })

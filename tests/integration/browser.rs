@@ -67,6 +67,13 @@ async fn site_admin(server: &TestServer) -> (&'static str, &'static str) {
     (email, password)
 }
 
+/// Runs `script` with the server's address and a site admin's email and password.
+async fn run_as_site_admin(server: &TestServer, script: &str) -> Value {
+    let (email, password) = site_admin(server).await;
+    let base_url = format!("http://{}", server.addr);
+    run_in_chromium(script, vec![base_url, email.into(), password.into()]).await
+}
+
 /// A member of the demo project who signs in to the dashboard with `password`.
 async fn member_with_password(
     server: &TestServer,
@@ -271,24 +278,28 @@ async fn business_hours_show_in_chromium() {
         config.rate_limits.widget.requests = 1000;
     })
     .await;
-    let (email, password) = site_admin(&server).await;
-    let base_url = format!("http://{}", server.addr);
-    let report = run_in_chromium(
-        "hours_e2e.mjs",
-        vec![base_url, email.into(), password.into()],
-    )
-    .await;
+    let report = run_as_site_admin(&server, "hours_e2e.mjs").await;
     assert_eq!(report["hours"], true, "{report}");
     assert_eq!(report["reopened"], true, "{report}");
+}
+
+/// Proactive messages: added in the dashboard, shown above the bubble after their time at
+/// desktop and phone sizes, opened and dismissed, once a visit or a day; counted in the overview.
+#[tokio::test]
+async fn proactive_messages_show_in_chromium() {
+    let server = TestServer::start_with(|config| {
+        config.rate_limits.widget.requests = 1000;
+    })
+    .await;
+    let report = run_as_site_admin(&server, "proactive_e2e.mjs").await;
+    assert_eq!(report["proactive"], true, "{report}");
+    assert_eq!(report["newVisit"], true, "{report}");
 }
 
 #[tokio::test]
 async fn the_admin_dashboard_works_in_chromium() {
     let server = TestServer::start().await;
-    let (email, password) = site_admin(&server).await;
-    let base_url = format!("http://{}", server.addr);
-    let args = vec![base_url, email.into(), password.into()];
-    let report = run_in_chromium("admin_e2e.mjs", args).await;
+    let report = run_as_site_admin(&server, "admin_e2e.mjs").await;
     assert_eq!(report["pushWithNewSecret"], 201, "{report}");
     assert_eq!(report["charts"], 4, "{report}");
 

@@ -8,14 +8,7 @@ use serde_json::{Value, json};
 use crate::support::{DEMO_SECRET, TestServer, client, expect_error, get_json, push};
 
 async fn beacon(server: &TestServer, project: &str, body: Value) -> reqwest::Response {
-    // As `navigator.sendBeacon` sends a string: text/plain, no preflight.
-    client()
-        .post(server.url(&format!("/api/widget/salespop/seen?project={project}")))
-        .header("content-type", "text/plain;charset=UTF-8")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
+    crate::support::beacon(server, "/api/widget/salespop/seen", project, body).await
 }
 
 #[tokio::test]

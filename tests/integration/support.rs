@@ -750,3 +750,20 @@ fn watchdog(child: &Child, name: &str) -> Child {
         .spawn()
         .unwrap()
 }
+
+/// Posts `body` to the widget beacon at `path` for `project` as `navigator.sendBeacon` sends
+/// it: a string, text/plain, no preflight.
+pub async fn beacon(
+    server: &TestServer,
+    path: &str,
+    project: &str,
+    body: Value,
+) -> reqwest::Response {
+    client()
+        .post(server.url(&format!("{path}?project={project}")))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}

@@ -37,6 +37,11 @@ async fn returns_the_seed_json_for_the_demo_project_plus_popup_rules() {
         .remove("businessHours")
         .unwrap();
     assert_eq!(hours["enabled"], false);
+    // No proactive messages.
+    assert_eq!(
+        body.as_object_mut().unwrap().remove("proactive").unwrap(),
+        json!([])
+    );
     assert_eq!(
         limits,
         json!({

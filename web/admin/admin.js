@@ -552,7 +552,7 @@
           el("td", { text: row.type.replace(/_/g, " ") }), el("td", { text: String(row.shown) }),
           el("td", { text: String(row.clicked) }), el("td", { text: percent(row.clicked, row.shown) })))))
       : el("p", { class: "muted", text: "No popups seen yet." }));
-    main.append(byType, satisfactionCard(data.satisfaction));
+    main.append(byType, satisfactionCard(data.satisfaction), proactiveCard(data.proactive, percent));
     const top = el("div", { class: "card" }, el("h2", { text: "Top questions" }));
     top.append(data.topQuestions.length
       ? el("table", {},
@@ -579,6 +579,23 @@
         el("td", { class: "bar-cell" }, el("span", { class: "bar", style: `width: ${most ? (100 * count) / most : 0}%` })),
         el("td", { text: `${count} (${Math.round((100 * count) / ratings)}%)` }));
     }))));
+    return card;
+  }
+
+  // How each proactive message did: seen, opened (and the rate), dismissed.
+  function proactiveCard(rows, percent) {
+    const card = el("div", { class: "card" }, el("h2", { text: "Proactive messages" }));
+    if (!rows.length) {
+      card.append(el("p", { class: "muted", text: "None yet: add one in Settings, under Proactive messages." }));
+      return card;
+    }
+    card.append(el("table", {},
+      el("thead", {}, el("tr", {}, ["Message", "Seen", "Opened", "Open rate", "Dismissed"].map((h) => el("th", { text: h })))),
+      el("tbody", {}, rows.map((row) => el("tr", {},
+        el("td", {}, el("strong", { text: row.rule }), el("br"),
+          el("span", { class: "muted", text: row.message ?? "(deleted since)" })),
+        el("td", { text: String(row.shown) }), el("td", { text: String(row.opened) }),
+        el("td", { text: percent(row.opened, row.shown) }), el("td", { text: String(row.dismissed) }))))));
     return card;
   }
 
@@ -1179,6 +1196,45 @@
       { placeholder: "closed" })]));
     const holidays = el("textarea", { id: "s-holidays", rows: "2", value: (hours.holidays || []).join("\n"),
       placeholder: "2026-12-25" });
+    // Proactive messages: a row per rule, added and removed in place.
+    const ruleRows = el("div", { class: "rules" });
+    let rulesMade = 0;
+    const rules = () => [...ruleRows.children].map((row) => row.rule());
+    function ruleRow(rule) {
+      const k = ++rulesMade;
+      const taken = new Set(rules().map((r) => r.id));
+      let free = 1;
+      while (taken.has(`message-${free}`)) free += 1;
+      const part = {
+        message: el("textarea", { id: `s-rule-${k}-message`, rows: "2", required: "", maxlength: "280",
+          value: rule?.message || "", placeholder: "Questions about our plans? Ask me here." }),
+        page: input(`s-rule-${k}-page`, rule?.page || "*", { required: true, maxlength: "200", placeholder: "/pricing" }),
+        after: input(`s-rule-${k}-after`, rule?.afterSeconds ?? 10,
+          { type: "number", min: "0", max: "3600", step: "1", required: true }),
+        frequency: el("select", { id: `s-rule-${k}-frequency` }, [["visit", "Once a visit"], ["day", "Once a day"]]
+          .map(([value, text]) => el("option", { value, text, selected: value === (rule?.frequency || "visit") }))),
+        id: input(`s-rule-${k}-id`, rule?.id || `message-${free}`,
+          { required: true, maxlength: "40", pattern: "[a-z0-9\\-]+", title: "lowercase letters, digits and -" }),
+      };
+      const row = el("div", { class: "rule" },
+        field("Message", part.message),
+        el("div", { class: "two" },
+          field("On pages", part.page, "A path; * is anything: /pricing, /docs/*, * for every page."),
+          field("After (seconds on the page)", part.after),
+          field("Shown", part.frequency), field("Name in the figures", part.id)),
+        el("button", { type: "button", class: "danger", text: "Remove this message",
+          onclick: () => { row.remove(); addRule.disabled = false; sendPreview(); } }));
+      row.rule = () => ({
+        id: part.id.value.trim(), page: part.page.value.trim(), afterSeconds: Number(part.after.value),
+        message: part.message.value.trim(), frequency: part.frequency.value,
+      });
+      ruleRows.append(row);
+      addRule.disabled = ruleRows.children.length >= 10;
+      return row;
+    }
+    const addRule = el("button", { type: "button", text: "Add a message",
+      onclick: () => ruleRow(null).querySelector("textarea").focus() });
+    for (const rule of current.proactive || []) ruleRow(rule);
     const otherLanguages = Object.fromEntries(LANGUAGES.map(([code]) => [code, input(`s-lang-${code}`, null, {
       type: "checkbox", checked: current.assistant.languages.slice(1).includes(code),
     })]));
@@ -1228,6 +1284,7 @@
           .map((range) => range.trim()).filter(Boolean).map((range) => range.split("-").map((t) => t.trim()))])),
         holidays: lines(holidays.value),
       },
+      proactive: rules(),
       assistant: {
         languages: [f.mainLanguage.value, ...LANGUAGES.map(([code]) => code)
           .filter((code) => code !== f.mainLanguage.value && otherLanguages[code].checked)],
@@ -1302,6 +1359,11 @@
         el("div", { class: "two" }, WEEKDAYS.map(([day, name]) => field(name, dayHours[day]))),
         el("p", { class: "hint", text: "Per day: 09:00-17:00, several separated by commas; empty: closed. 24:00 is midnight." }),
         field("Holidays", holidays, "One date per line (YYYY-MM-DD): closed all day.")),
+      el("fieldset", {}, el("legend", { text: "Proactive messages" }),
+        el("p", { class: "hint", text: "A short message above the closed chat bubble, on the pages you choose, "
+          + "after some time there. The first that fits the page shows; visitors can open the chat from it or "
+          + "dismiss it. The overview counts how often each is seen, opened and dismissed." }),
+        ruleRows, addRule),
       el("fieldset", {}, el("legend", { text: "Social-proof popups" }),
         el("label", { class: "inline", for: "s-enabled" }, f.enabled, "Show popups"),
         el("div", { class: "two" },

@@ -10,6 +10,7 @@ use crate::feed::{Replay, Subscription};
 use crate::identity::IdentitySecret;
 use crate::integrations::{Integration, Platform};
 use crate::knowledge::Document;
+use crate::proactive::ProactiveReport;
 use crate::project::{
     DocumentEdit, PopupReport, ProjectError, ProjectMessage, ProjectSettings, ProjectSnapshot,
     validate_slug,
@@ -286,6 +287,18 @@ impl Projects {
         let actor = self.core.actor(slug).await?;
         actor
             .send_message(ProjectMessage::Popups(report))
+            .map_err(|_| ProjectError::Unavailable)
+    }
+
+    /// Hands a visit's report of a proactive message to the project, to be counted.
+    pub async fn report_proactive(
+        &self,
+        slug: &str,
+        report: ProactiveReport,
+    ) -> Result<(), ProjectError> {
+        let actor = self.core.actor(slug).await?;
+        actor
+            .send_message(ProjectMessage::Proactive(report))
             .map_err(|_| ProjectError::Unavailable)
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::proactive::{CountsByRule, ProactiveCounts, ProactiveRule};
 use crate::project::{COUNTS_KEPT_HOURS, ProjectError};
 use crate::records::HOUR_MS;
 use crate::social_proof::{EventCounts, EventKind, PopupCounts};
@@ -169,7 +170,7 @@ impl Reports {
         let mut per_day: BTreeMap<u64, DayFigures> = (first_day..first_day + days)
             .map(|day| (day, DayFigures::new(day)))
             .collect();
-        self.core.snapshot(slug).await?;
+        let snapshot = self.core.snapshot(slug).await?;
         let figures = self
             .core
             .store
@@ -225,6 +226,18 @@ impl Reports {
             })
             .filter(|figures| figures.shown + figures.clicked > 0)
             .collect();
+        let mut proactive_counts = CountsByRule::new();
+        for (_, of_hour) in self
+            .core
+            .store
+            .proactive_counts_by_hour(slug, first_day * 24)
+            .await?
+        {
+            for (rule, counts) in of_hour {
+                proactive_counts.entry(rule).or_default().merge(&counts);
+            }
+        }
+        let proactive = ProactiveFigures::of(&snapshot.widget.proactive, proactive_counts);
         let projects = Projects {
             core: self.core.clone(),
         };
@@ -246,6 +259,7 @@ impl Reports {
             subscribers_online,
             popups_by_type,
             satisfaction: SatisfactionFigures::of(figures.ratings),
+            proactive,
         })
     }
 }
@@ -266,6 +280,40 @@ pub struct Analytics {
     pub popups_by_type: Vec<PopupTypeFigures>,
     /// Visitors' ratings of the conversations of the period.
     pub satisfaction: SatisfactionFigures,
+    /// How each proactive message did in the period: the project's rules in their order, then
+    /// rules deleted since that have counts.
+    pub proactive: Vec<ProactiveFigures>,
+}
+
+/// How one proactive message did in a period (each once per visit and action).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProactiveFigures {
+    /// The rule's id.
+    pub rule: String,
+    /// What it says now; null for a rule deleted since.
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub counts: ProactiveCounts,
+}
+
+impl ProactiveFigures {
+    fn of(rules: &[ProactiveRule], mut counts: CountsByRule) -> Vec<ProactiveFigures> {
+        let mut figures: Vec<ProactiveFigures> = rules
+            .iter()
+            .map(|rule| ProactiveFigures {
+                rule: rule.id.clone(),
+                message: Some(rule.message.clone()),
+                counts: counts.remove(&rule.id).unwrap_or_default(),
+            })
+            .collect();
+        figures.extend(counts.into_iter().map(|(rule, counts)| ProactiveFigures {
+            rule,
+            message: None,
+            counts,
+        }));
+        figures
+    }
 }
 
 /// Visitors' ratings (1–5) of resolved conversations.

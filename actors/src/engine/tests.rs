@@ -30,6 +30,7 @@ fn settings(name: &str, secret: Option<&str>) -> ProjectSettings {
             locale: "auto".into(),
             strings: Default::default(),
             business_hours: Default::default(),
+            proactive: Vec::new(),
         },
         push_secret: secret.map(SecretHash::of),
         allowed_origins: Vec::new(),

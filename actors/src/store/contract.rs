@@ -49,6 +49,7 @@ macro_rules! storage_contract {
             events_are_counted_per_hour_and_type_and_old_hours_dropped,
             deliveries_are_summed_per_hour,
             popups_shown_and_clicked_are_summed_per_hour_type_and_action,
+            proactive_messages_are_counted_per_hour_rule_and_action,
             users_refresh_tokens_and_families,
             invitations_by_project_and_by_email,
             api_tokens_by_hash_and_by_project,
@@ -105,6 +106,7 @@ pub(crate) fn project(slug: &str, secret: Option<&str>) -> ProjectRecord {
             locale: "auto".into(),
             strings: Default::default(),
             business_hours: Default::default(),
+            proactive: Vec::new(),
         },
         push_secret_hash: secret.map(SecretHash::of),
         allowed_origins: Vec::new(),
@@ -1175,6 +1177,90 @@ pub(crate) async fn deleting_a_session_erases_its_transcript(backend: &impl Back
     let left = store.project_sessions("demo", None, 10).await.unwrap();
     assert_eq!(left, std::slice::from_ref(&kept));
     assert_eq!(store.messages(kept.id).await.unwrap().len(), 1);
+}
+
+pub(crate) async fn proactive_messages_are_counted_per_hour_rule_and_action(
+    backend: &impl Backend,
+) {
+    use crate::proactive::{CountsByRule, ProactiveAction};
+    let store = with_projects(backend).await;
+    let counts = |entries: &[(&str, ProactiveAction, u64)]| {
+        let mut by_rule = CountsByRule::new();
+        for &(rule, action, count) in entries {
+            by_rule
+                .entry(rule.to_owned())
+                .or_default()
+                .add(action, count);
+        }
+        by_rule
+    };
+    let (shown, opened, dismissed) = (
+        ProactiveAction::Shown,
+        ProactiveAction::Opened,
+        ProactiveAction::Dismissed,
+    );
+    let first = counts(&[
+        ("pricing", shown, 3),
+        ("pricing", opened, 1),
+        ("docs", shown, 1),
+    ]);
+    store.add_proactive_counts("demo", 5, &first).await.unwrap();
+    let more = counts(&[("pricing", shown, 2), ("pricing", dismissed, 1)]);
+    store.add_proactive_counts("demo", 5, &more).await.unwrap();
+    store
+        .add_proactive_counts("demo", 7, &counts(&[("docs", opened, 1)]))
+        .await
+        .unwrap();
+    store
+        .add_proactive_counts("demo", 8, &CountsByRule::new())
+        .await
+        .unwrap();
+    // Another project, whose slug starts with this one's, keeps its own.
+    store
+        .add_proactive_counts("demo-2", 5, &first)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.proactive_counts_by_hour("demo", 0).await.unwrap(),
+        [
+            (
+                5,
+                counts(&[
+                    ("docs", shown, 1),
+                    ("pricing", shown, 5),
+                    ("pricing", opened, 1),
+                    ("pricing", dismissed, 1),
+                ])
+            ),
+            (7, counts(&[("docs", opened, 1)])),
+        ]
+    );
+    assert_eq!(
+        store.proactive_counts_by_hour("demo", 6).await.unwrap(),
+        [(7, counts(&[("docs", opened, 1)]))]
+    );
+    store.forget_counts_before("demo", 6).await.unwrap();
+    assert_eq!(
+        store
+            .proactive_counts_by_hour("demo", 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.proactive_counts_by_hour("demo-2", 0).await.unwrap(),
+        [(5, first)]
+    );
+    // Counts for a project that is gone are not kept (PostgreSQL: no row; sled: dropped with it).
+    store
+        .delete_project(&project("demo-2", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.proactive_counts_by_hour("demo-2", 0).await.unwrap(),
+        []
+    );
 }
 
 pub(crate) async fn deleting_a_project_cascades_to_everything_it_owns(backend: &impl Backend) {

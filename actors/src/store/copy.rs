@@ -87,6 +87,9 @@ pub async fn copy(from: &dyn Storage, to: &dyn Storage) -> Result<CopySummary, C
         for (hour, counts) in from.popup_counts_by_hour(&slug, 0).await? {
             to.add_popup_counts(&slug, hour, &counts).await?;
         }
+        for (hour, counts) in from.proactive_counts_by_hour(&slug, 0).await? {
+            to.add_proactive_counts(&slug, hour, &counts).await?;
+        }
 
         for session in from.project_sessions(&slug, None, usize::MAX).await? {
             to.put_session(&session).await?;

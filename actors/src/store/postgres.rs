@@ -27,6 +27,7 @@ use crate::chat::SessionChange;
 use crate::chat::{ConversationStatus, Handoff, LeadContact};
 use crate::identity::VisitorIdentity;
 use crate::nodes::{AnswerLease, AnswerLeases, LeaseHolder, NodeError};
+use crate::proactive::{CountsByRule, ProactiveAction};
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
     MessageRecord, PasswordReset, ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent,
@@ -38,7 +39,7 @@ use crate::time::{DAY_MS, now_ms};
 use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
 
 /// The schema this build writes; a database of a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// How long a session's answer lease lasts unless renewed: how long a session whose node died
 /// mid-answer stays busy. Its holder renews it every third of that.
@@ -175,6 +176,14 @@ const MIGRATION_11: &str = r#"
 ALTER TABLE sessions ADD COLUMN user_id TEXT COLLATE "C";
 CREATE INDEX sessions_by_user ON sessions (slug, user_id, created_ms DESC)
     WHERE user_id IS NOT NULL;
+"#;
+
+/// Version 12: proactive messages shown, opened and dismissed per hour, rule and action.
+const MIGRATION_12: &str = r#"
+CREATE TABLE proactive_counts (
+    slug TEXT COLLATE "C", hour BIGINT, rule TEXT COLLATE "C", action SMALLINT,
+    count BIGINT NOT NULL, PRIMARY KEY (slug, hour, rule, action)
+);
 "#;
 
 /// The `user_id` column of a session whose visitor is `visitor`: set only once verified.
@@ -427,6 +436,7 @@ impl PgStore {
             (9, MIGRATION_9),
             (10, MIGRATION_10),
             (11, MIGRATION_11),
+            (12, MIGRATION_12),
         ];
         for (version, migration) in migrations {
             if found < version && version <= target {
@@ -743,6 +753,11 @@ impl Storage for PgStore {
             &[&slug, &before],
         )
         .await?;
+        self.execute(
+            "DELETE FROM proactive_counts WHERE slug = $1 AND hour < $2",
+            &[&slug, &before],
+        )
+        .await?;
         // Sources as old: no platform retries a webhook for that long.
         self.execute(
             "DELETE FROM digests WHERE starts_with(slug, $1) AND period < $2",
@@ -874,6 +889,72 @@ impl Storage for PgStore {
             }
             let counts = &mut hours.last_mut().expect("just pushed").1;
             counts.add(action, kind, row.get::<_, i64>(3) as u64);
+        }
+        Ok(hours)
+    }
+
+    async fn add_proactive_counts(
+        &self,
+        slug: &str,
+        hour: u64,
+        counts: &CountsByRule,
+    ) -> Result<(), StoreError> {
+        let (mut rules, mut actions, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
+        for (rule, counts) in counts {
+            for (action, count) in counts.counted() {
+                rules.push(rule.as_str());
+                actions.push(i16::from(action.code()));
+                numbers.push(signed(count));
+            }
+        }
+        if rules.is_empty() {
+            return Ok(());
+        }
+        // One statement for every rule and action, in a project that still exists.
+        self.execute(
+            "WITH project AS (SELECT slug FROM projects WHERE slug = $1 FOR KEY SHARE)
+             INSERT INTO proactive_counts (slug, hour, rule, action, count)
+             SELECT project.slug, $2, counted.rule, counted.action, counted.count
+             FROM project, unnest($3::text[], $4::smallint[], $5::bigint[])
+                 AS counted (rule, action, count)
+             ON CONFLICT (slug, hour, rule, action)
+             DO UPDATE SET count = proactive_counts.count + EXCLUDED.count",
+            &[&slug, &signed(hour), &rules, &actions, &numbers],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn proactive_counts_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, CountsByRule)>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT hour, rule, action, count FROM proactive_counts
+                 WHERE slug = $1 AND hour >= $2 ORDER BY hour",
+                &[&slug, &signed(from_hour)],
+            )
+            .await?;
+        let mut hours: Vec<(u64, CountsByRule)> = Vec::new();
+        for row in rows {
+            let hour = row.get::<_, i64>(0) as u64;
+            let action = u8::try_from(row.get::<_, i16>(2))
+                .ok()
+                .and_then(ProactiveAction::from_code)
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: "proactive_counts".into(),
+                    reason: "unknown proactive action code".into(),
+                })?;
+            if hours.last().is_none_or(|(last, _)| *last != hour) {
+                hours.push((hour, CountsByRule::new()));
+            }
+            let of_hour = &mut hours.last_mut().expect("just pushed").1;
+            of_hour
+                .entry(row.get::<_, String>(1))
+                .or_default()
+                .add(action, row.get::<_, i64>(3) as u64);
         }
         Ok(hours)
     }
@@ -1634,6 +1715,7 @@ impl Storage for PgStore {
             "event_counts",
             "delivery_counts",
             "popup_counts",
+            "proactive_counts",
             "documents",
             "leads",
             "invitations",

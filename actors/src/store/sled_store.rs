@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::{SCHEMA_VERSION, Storage, StoreError, source_key};
 use crate::chat::SessionChange;
 use crate::chat::{Handoff, LeadContact};
+use crate::proactive::{CountsByRule, ProactiveAction};
 use crate::records::{
     ApiTokenRecord, Document, EventCounts, EventKind, HOUR_MS, Invitation, LeadRecord,
     MessageRecord, PasswordReset, ProjectRecord, RefreshRecord, SessionRecord, SocialProofEvent,
@@ -129,6 +130,9 @@ pub struct SledStore {
     delivery_counts: sled::Tree,
     /// slug, 0x00, hour as u64 big-endian, event type code, action code → popups as u64.
     popup_counts: sled::Tree,
+    /// slug, 0x00, hour as u64 big-endian, rule id, 0x00, action code → proactive messages as
+    /// u64.
+    proactive_counts: sled::Tree,
     /// slug, 0x00, created ms (u64 big-endian), session id (16 bytes) → JSON [`LeadRecord`].
     leads: sled::Tree,
     /// SHA-256 of an API token (32 bytes) → JSON [`ApiTokenRecord`]; few, so listed by scanning.
@@ -203,6 +207,7 @@ impl SledStore {
             event_counts: db.open_tree("event_counts")?,
             delivery_counts: db.open_tree("delivery_counts")?,
             popup_counts: db.open_tree("popup_counts")?,
+            proactive_counts: db.open_tree("proactive_counts")?,
             leads: db.open_tree("leads")?,
             users: db.open_tree("users")?,
             refresh_tokens: db.open_tree("refresh_tokens")?,
@@ -519,7 +524,11 @@ impl Storage for SledStore {
             batch.remove(key?);
         }
         self.event_counts.apply_batch(batch)?;
-        for tree in [&self.delivery_counts, &self.popup_counts] {
+        for tree in [
+            &self.delivery_counts,
+            &self.popup_counts,
+            &self.proactive_counts,
+        ] {
             let mut batch = sled::Batch::default();
             for key in tree
                 .range(event_key(slug, 0)..event_key(slug, before_hour))
@@ -623,6 +632,61 @@ impl Storage for SledStore {
             }
             let counts = &mut hours.last_mut().expect("just pushed").1;
             counts.add(action, kind, be_u64(&value));
+        }
+        Ok(hours)
+    }
+
+    async fn add_proactive_counts(
+        &self,
+        slug: &str,
+        hour: u64,
+        counts: &CountsByRule,
+    ) -> Result<(), StoreError> {
+        for (rule, counts) in counts {
+            for (action, count) in counts.counted() {
+                let mut key = event_key(slug, hour);
+                key.extend_from_slice(rule.as_bytes());
+                key.extend_from_slice(&[0, action.code()]);
+                self.proactive_counts.update_and_fetch(key, |old| {
+                    Some((old.map_or(0, be_u64) + count).to_be_bytes().to_vec())
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn proactive_counts_by_hour(
+        &self,
+        slug: &str,
+        from_hour: u64,
+    ) -> Result<Vec<(u64, CountsByRule)>, StoreError> {
+        let mut hours: Vec<(u64, CountsByRule)> = Vec::new();
+        let start = event_key(slug, from_hour);
+        // Past every key of `slug`: its keys go on with a 0 byte after it.
+        let mut end = slug.as_bytes().to_vec();
+        end.push(1);
+        let after_slug = slug.len() + 1;
+        for entry in self.proactive_counts.range(start..end) {
+            let (key, value) = entry?;
+            let corrupt = || StoreError::Corrupt {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason: "not slug, hour, rule, 0, action".into(),
+            };
+            let rest = &key[after_slug..];
+            if rest.len() < 11 || rest[rest.len() - 2] != 0 {
+                return Err(corrupt());
+            }
+            let hour = be_u64(&rest[..8]);
+            let rule = std::str::from_utf8(&rest[8..rest.len() - 2]).map_err(|_| corrupt())?;
+            let action = ProactiveAction::from_code(rest[rest.len() - 1]).ok_or_else(corrupt)?;
+            if hours.last().is_none_or(|(last, _)| *last != hour) {
+                hours.push((hour, CountsByRule::new()));
+            }
+            let of_hour = &mut hours.last_mut().expect("just pushed").1;
+            of_hour
+                .entry(rule.to_owned())
+                .or_default()
+                .add(action, be_u64(&value));
         }
         Ok(hours)
     }
@@ -1139,6 +1203,7 @@ impl Storage for SledStore {
             &self.event_counts,
             &self.delivery_counts,
             &self.popup_counts,
+            &self.proactive_counts,
             &self.documents,
             &self.leads,
             &self.project_sessions,
