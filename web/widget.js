@@ -434,9 +434,15 @@
   // The signed-in visitor the page named with `HelpYap.identify` ({user, userHash}), sent with
   // each question. Memory only: the page names them again on every load.
   let visitor = null;
-  // This tab's visit only (popups shown, closed): `key`s in sessionStorage.
-  const sessionGet = (name) => { try { return sessionStorage.getItem(name); } catch { return null; } };
-  const sessionSet = (name, value) => { try { sessionStorage.setItem(name, value); } catch { /* blocked */ } };
+  // This tab's visit only (popups shown, closed): `key`s in sessionStorage — or, where a browser
+  // blocks it, in memory for this page, so a visit's marks still hold while it lasts.
+  const visitMemory = new Map();
+  const sessionGet = (name) => {
+    try { return sessionStorage.getItem(name); } catch { return visitMemory.get(name) ?? null; }
+  };
+  const sessionSet = (name, value) => {
+    try { sessionStorage.setItem(name, value); } catch { visitMemory.set(name, value); }
+  };
   const api = (path, params) => `${base}${path}?${new URLSearchParams({ project, ...params })}`;
 
   const CSS = `
@@ -501,7 +507,6 @@ header button { background: transparent; border: 0; color: #fff; cursor: pointer
   overflow-wrap: anywhere; }
 .nudge .say strong { font-size: 12px; color: var(--hy-color); }
 .nudge .close { margin: 6px 6px 0 0; }
-.teaser:not([hidden]) ~ .nudge { display: none; }
 @keyframes hy-rise { from { opacity: 0; transform: translateY(8px); } }
 .msg.error { align-self: stretch; background: #fff3f3; border: 1px solid #f3c7c7; color: #8a1c1c; }
 .msg.status { align-self: center; max-width: 100%; padding: 2px 8px; font-size: 12px; color: #555; background: none; border: 0; text-align: center; }
@@ -1302,8 +1307,9 @@ a.card:hover .text { text-decoration: underline; }
     // This mount's JSON calls: stopped when it is destroyed.
     const call = (method, path, options) => http(method, path, { signal: life.signal, ...options });
 
-    // Called whenever the chat opens, however it was opened.
-    const openers = new Set();
+    // Called whenever the chat opens, however it was opened, and when a teammate's reply comes
+    // while it is closed.
+    const openers = new Set(), unreadWatchers = new Set();
     function toggle(open, focus = true) {
       if (open === !panel.hidden) return;
       pageApi.emit(open ? "open" : "close");
@@ -1612,6 +1618,7 @@ a.card:hover .text { text-decoration: underline; }
       } catch { /* the next reconnect tries again */ }
     }
     function notify(message) {
+      for (const watcher of unreadWatchers) watcher();
       unread += 1;
       badge.textContent = String(unread);
       badge.hidden = false;
@@ -1796,6 +1803,7 @@ a.card:hover .text { text-decoration: underline; }
       hasUnread: () => unread > 0,
       open: (focus = false) => toggle(true, focus),
       onOpen: (opened) => openers.add(opened),
+      onUnread: (watcher) => unreadWatchers.add(watcher),
       // Words said to the visitor before they asked anything (a proactive message): in place of
       // the welcome message while nothing else was said, else after the conversation.
       async greet(text) {
@@ -2138,17 +2146,22 @@ a.card:hover .text { text-decoration: underline; }
   // The owner's short messages above the closed bubble. On this page, the first rule whose
   // page pattern matches and that this visitor has not had (once per visit, or per day) shows
   // after its seconds on the page — counted while the tab is visible — unless the chat is open
-  // or a teammate's reply waits; on a phone it waits for a popup to go. Opening the chat (by
-  // the message, the bubble or the page's `HelpYap.open()`) shows it there as the assistant's
-  // first words; ✕ dismisses it. Shown, opened and dismissed are reported once per visit each.
+  // or a teammate's reply waits (one that comes takes its place); on a phone it waits for a
+  // popup at the bottom to go. Opening the chat (by the message, the bubble or the page's
+  // `HelpYap.open()`) shows it there as the assistant's first words; ✕ dismisses it. Shown,
+  // opened and dismissed are reported once per visit each. A remount (new settings, a locale)
+  // goes on where this page load was: the wait resumes, a message on screen stays.
   // Returns whether it is on screen (popups wait for it), or null when there is none to show.
+  const nudgeLoad = { rule: null, left: null, showing: false }; // this page load's
   function createNudge(root, config, side, chat, life, t) {
     if (preview || !Array.isArray(config.proactive)) return null;
     const today = new Date().toLocaleDateString("en-CA"); // YYYY-MM-DD, the visitor's day
     const mark = (rule) => `proactive:${rule.id}`;
     const had = (rule) => (rule.frequency === "day" ? load(mark(rule)) === today : sessionGet(key(mark(rule))));
-    const rule = config.proactive.find((rule) =>
-      pageShows({ include: [rule.page] }, location.pathname) && !had(rule));
+    const here = (rule) => pageShows({ include: [rule.page] }, location.pathname);
+    const showing = nudgeLoad.showing && config.proactive.find((rule) => rule.id === nudgeLoad.rule);
+    const rule = showing || config.proactive.find((rule) => here(rule) && !had(rule));
+    nudgeLoad.showing = false;
     if (!rule) return null;
     const report = (action) => {
       const reported = key(`${mark(rule)}:${action}`);
@@ -2157,35 +2170,50 @@ a.card:hover .text { text-decoration: underline; }
       sendReport("/api/widget/proactive", { visit: visitId(), rule: rule.id, action });
     };
     let node = null;
-    const hide = () => { node?.remove(); node = null; };
+    const hide = () => { node?.remove(); node = null; nudgeLoad.showing = false; };
     chat.onOpen(() => {
       if (!node) return;
       hide();
       report("opened");
       chat.greet(rule.message);
     });
+    chat.onUnread(hide);
 
-    let left = Math.min(Number(rule.afterSeconds) || 0, 3600) * 1000, startedAt = 0, timer = null;
+    let left = nudgeLoad.rule === rule.id && nudgeLoad.left !== null ? nudgeLoad.left
+      : Math.min(Number(rule.afterSeconds) || 0, 3600) * 1000;
+    nudgeLoad.rule = rule.id;
+    let startedAt = 0, timer = null;
+    const pause = () => {
+      if (!timer) return;
+      timer();
+      timer = null;
+      left = Math.max(0, left - (Date.now() - startedAt));
+    };
     const run = () => {
       if (document.hidden || timer || left < 0) return;
       startedAt = Date.now();
       timer = life.timeout(() => { timer = null; show(); }, left);
     };
-    life.listen(document, "visibilitychange", () => {
-      if (!document.hidden) return run();
-      if (timer) { timer(); timer = null; left = Math.max(0, left - (Date.now() - startedAt)); }
-    });
-    run();
+    life.listen(document, "visibilitychange", () => (document.hidden ? pause() : run()));
+    life.own(() => { pause(); nudgeLoad.left = left; nudgeLoad.showing = node !== null; });
+    if (showing) draw();
+    else run();
 
     function show() {
-      if (chat.isOpen() || chat.hasUnread()) { left = -1; return; } // not on this page, then
-      if (matchMedia("(max-width: 480px)").matches && root.querySelector(".popup")) {
+      // Not on this page, then: the chat is in use, or the site's own router moved on.
+      if (chat.isOpen() || chat.hasUnread() || !here(rule)) { left = -1; return; }
+      if (matchMedia("(max-width: 480px)").matches && root.querySelector(".popup.phone-bottom")) {
         left = 1000;
         return run();
       }
       left = -1;
       if (rule.frequency === "day") save(mark(rule), today);
       else sessionSet(key(mark(rule)), "1");
+      draw();
+      report("shown");
+    }
+    function draw() {
+      left = -1;
       const close = el("button", { class: "close", type: "button", "aria-label": t("dismissMessage"), text: "×",
         onclick: () => { hide(); report("dismissed"); chat.focusLauncher(); } });
       node = el("div", { class: `nudge ${side}`, role: "status" },
@@ -2193,7 +2221,7 @@ a.card:hover .text { text-decoration: underline; }
           el("strong", { text: config.name }), el("span", { text: rule.message })),
         close);
       root.append(node);
-      report("shown");
+      nudgeLoad.showing = true;
     }
     return { showing: () => node !== null };
   }
@@ -2268,6 +2296,7 @@ a.card:hover .text { text-decoration: underline; }
         turn += 1;
         visitor = null;
         for (const name of ["sessionId", "token", "read", "since"]) save(name, null);
+        visitMemory.clear();
         try {
           for (const name of Object.keys(sessionStorage)) if (name.startsWith(key(""))) sessionStorage.removeItem(name);
         } catch { /* blocked */ }

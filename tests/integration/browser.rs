@@ -271,7 +271,8 @@ async fn a_verified_visitors_conversation_follows_them_to_another_browser_in_chr
 }
 
 /// Outside business hours the widget says when the team is back and offers to take a message,
-/// at desktop and phone sizes; opening the hours reaches the open page.
+/// at desktop and phone sizes; opening the hours reaches the open page; an open page crosses a
+/// real opening time by itself.
 #[tokio::test]
 async fn business_hours_show_in_chromium() {
     let server = TestServer::start_with(|config| {
@@ -281,6 +282,13 @@ async fn business_hours_show_in_chromium() {
     let report = run_as_site_admin(&server, "hours_e2e.mjs").await;
     assert_eq!(report["hours"], true, "{report}");
     assert_eq!(report["reopened"], true, "{report}");
+    let late = report["boundaryLateMs"]
+        .as_u64()
+        .expect("crossed the boundary");
+    assert!(
+        late < 20_000,
+        "turned in {late} ms after the team opened: {report}"
+    );
 }
 
 /// Proactive messages: added in the dashboard, shown above the bubble after their time at

@@ -1,7 +1,9 @@
 // Business hours in Debian's chromium, at 1280×800 and 390×844: outside them the open widget
 // says when the team is back, the assistant still answers, "Talk to a human" reads "Leave a
 // message — we'll email you" and the contact form says the team is away; when the owner opens
-// the hours, the open page takes it up without a reload.
+// the hours, the open page takes it up without a reload; and at a real boundary (the team opens
+// at the next whole minute) the open page turns from away to in by itself, on the server's clock
+// and the browser's.
 // Usage: node hours_e2e.mjs BASE_URL OWNER_EMAIL OWNER_PASSWORD [SCREENSHOT_DIR]
 // Prints a JSON report; exits non-zero with the reason on the first failure.
 import { strict as assert } from "node:assert";
@@ -19,9 +21,8 @@ const login = await fetch(`${baseUrl}/api/admin/auth/login`, {
 const { accessToken } = await login.json();
 const auth = { Authorization: `Bearer ${accessToken}`, "Content-Type": "application/json" };
 const settingsPath = `${baseUrl}/api/admin/projects/demo`;
-async function setHours(holidays) {
+async function setHours(holidays, day = [["00:00", "24:00"]]) {
   const settings = await (await fetch(settingsPath, { headers: auth })).json();
-  const day = [["00:00", "24:00"]];
   settings.businessHours = {
     enabled: true, timeZone: "UTC", holidays,
     weekly: { mon: day, tue: day, wed: day, thu: day, fri: day, sat: day, sun: day },
@@ -76,6 +77,27 @@ try {
     assert.deepEqual(errors, []);
     await context.close();
   }
+  // A real boundary: open every day from the next whole minute (UTC) at least 10 s away.
+  let opens = new Date(Math.ceil((Date.now() + 10000) / 60000) * 60000);
+  if (opens.toISOString().slice(11, 16) === "00:00") {
+    // "00:00-24:00" has no boundary to cross: wait for midnight to pass.
+    await new Promise((resolve) => setTimeout(resolve, opens - Date.now() + 1000));
+    opens = new Date(Math.ceil((Date.now() + 10000) / 60000) * 60000);
+  }
+  await setHours([], [[opens.toISOString().slice(11, 16), "24:00"]]);
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  const widget = (selector, options) => page.locator(`#helpyap-widget ${selector}`, options);
+  await page.goto(`${baseUrl}/demo?project=demo`);
+  await widget(".launcher").click();
+  await widget(".away:not([hidden])").waitFor();
+  report.boundaryAway = await widget(".away").textContent();
+  assert.equal(await widget(".human button").textContent(), "Leave a message — we’ll email you");
+  await widget(".away").waitFor({ state: "hidden", timeout: opens - Date.now() + 20000 });
+  report.boundaryLateMs = Date.now() - opens.getTime();
+  assert.ok(report.boundaryLateMs >= 0, "not before the boundary");
+  assert.equal(await widget(".human button").textContent(), "Talk to a human");
+  await context.close();
   report.hours = true;
   console.log(JSON.stringify(report));
 } finally {

@@ -1252,7 +1252,7 @@ pub(crate) async fn proactive_messages_are_counted_per_hour_rule_and_action(
         store.proactive_counts_by_hour("demo-2", 0).await.unwrap(),
         [(5, first)]
     );
-    // Counts for a project that is gone are not kept (PostgreSQL: no row; sled: dropped with it).
+    // A deleted project's counts go with it.
     store
         .delete_project(&project("demo-2", None))
         .await
