@@ -355,6 +355,7 @@ async fn a_handoff_is_live_both_ways_in_chromium() {
     )
     .await;
     assert_eq!(report["badge"], "1", "{report}");
+    assert_eq!(report["ratedPhone"], true, "{report}");
 
     // The store has it all: the held message, the teammate's signed reply, the answers after.
     let conversations = server

@@ -124,6 +124,16 @@ try {
   await page.waitForFunction(() => document.querySelector("#helpyap-widget")?.shadowRoot
     ?.querySelector(".launcher")?.getAttribute("aria-label")?.includes("Night Bot"), null, { timeout: 10000 });
   assert.equal(await launcher.count(), 1, "one widget, mounted again");
+  // At a phone's size as well: the full-screen chat opens with the new settings.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await save({ name: "Phone Bot" });
+  await page.waitForFunction(() => document.querySelector("#helpyap-widget")?.shadowRoot
+    ?.querySelector(".launcher")?.getAttribute("aria-label")?.includes("Phone Bot"), null, { timeout: 10000 });
+  await launcher.click();
+  const phonePanel = await page.locator("#helpyap-widget .panel").boundingBox();
+  assert.deepEqual([phonePanel.width, phonePanel.height], [390, 844], "full screen");
+  assert.equal(await page.locator("#helpyap-widget header .name").textContent(), "Phone Bot");
+  await page.evaluate(() => HelpYap.close());
   report.settingsLive = true;
 
   assert.deepEqual(errors, []);

@@ -138,6 +138,18 @@ try {
   await visitor.reload();
   await widget(".launcher").click();
   await widget("form.rating", { hasText: "Thanks for rating this conversation!" }).waitFor();
+  // On a phone too, the card fits the full-screen chat.
+  await visitor.setViewportSize({ width: 390, height: 844 });
+  await visitor.reload();
+  await widget(".launcher").click();
+  const phoneCard = widget("form.rating", { hasText: "Thanks for rating this conversation!" });
+  await phoneCard.waitFor();
+  await phoneCard.scrollIntoViewIfNeeded();
+  const box = await phoneCard.boundingBox();
+  assert.ok(box.x >= 0 && box.x + box.width <= 390, `on screen: ${JSON.stringify(box)}`);
+  assert.equal(await widget("form.rating .stars .on").count(), 4);
+  await shot(visitor, "widget-rating-phone");
+  report.ratedPhone = true;
 
   assert.deepEqual(problems, [], "no script errors");
   console.log(JSON.stringify(report));
