@@ -291,6 +291,20 @@ async fn business_hours_show_in_chromium() {
     );
 }
 
+/// A conversation resolved while the visitor's own answer streams asks for the rating after
+/// that answer, not in the middle of it.
+#[tokio::test]
+async fn a_rating_asked_during_an_answer_comes_after_it_in_chromium() {
+    let fake = crate::fake_llm::FakeLlm::start().await;
+    let server = TestServer::start_with(crate::chat::with_fake(
+        &fake,
+        helpyap::config::LlmFallback::None,
+    ))
+    .await;
+    let report = run_as_site_admin(&server, "rating_stream_e2e.mjs").await;
+    assert_eq!(report["rateAfterAnswer"], true, "{report}");
+}
+
 /// Proactive messages: added in the dashboard, shown above the bubble after their time at
 /// desktop and phone sizes, opened and dismissed, once a visit or a day; counted in the overview.
 #[tokio::test]
