@@ -17,7 +17,10 @@
 //! HELPYAP_BENCH_UPSTREAM_HTTP2 (1: helpyap talks h2c to the upstream, as to an HTTPS model
 //! server that negotiates HTTP/2; 0: one HTTP/1.1 connection per answer, which needs two file
 //! descriptors per stream in helpyap; nginx always uses one HTTP/1.1 connection per answer),
-//! HELPYAP_BENCH_UPSTREAM_CONNECTIONS (16: helpyap's `llm.connections`).
+//! HELPYAP_BENCH_UPSTREAM_CONNECTIONS (16: helpyap's `llm.connections`), HELPYAP_BENCH_ROUNDS (3,
+//! after a warm-up round not counted; HELPYAP_BENCH_WARMUP=0 skips it; the baseline and the
+//! relays take turns going first; medians are reported), HELPYAP_BENCH_PIN (1: each relay on a
+//! core of its own, the clients and the upstream on the other; 0: shared).
 #![allow(unsafe_code)] // libc calls, each with a SAFETY comment (see Cargo.toml)
 
 mod common;
@@ -38,8 +41,8 @@ use serde_json::json;
 use tokio::net::TcpSocket;
 
 use common::{
-    Nginx, Server, ServerConfig, announced_addr, cpu_seconds, dies_with_us, knob, percentile,
-    raise_open_file_limit, rss_kib,
+    Nginx, PLACEMENT, Server, ServerConfig, announced_addr, cpu_seconds, dies_with_us, in_rounds,
+    knob, median, percentile, raise_open_file_limit, rss_kib,
 };
 
 /// Set in the environment of the bench's own child process that serves as the fake upstream.
@@ -54,6 +57,7 @@ const UPSTREAM_ROLE: &str = "HELPYAP_BENCH_RUN_AS_UPSTREAM";
 const RAMP_PER_MS: usize = 10;
 
 fn main() {
+    PLACEMENT.pin_load_generator();
     raise_open_file_limit(100_000);
     let tokens: u64 = knob("HELPYAP_BENCH_TOKENS", "60").parse().unwrap();
     let rate: u64 = knob("HELPYAP_BENCH_TOKENS_PER_SECOND", "10")
@@ -94,18 +98,19 @@ fn main() {
         })
         .collect();
     println!(
-        "chat streams: {tokens} tokens per answer at {rate} tokens/s; helpyap to upstream over {}, nginx over HTTP/1.1; the load is the clients (the bench process) and the upstream (its child), each relay runs as its own process(es)",
+        "chat streams: {tokens} tokens per answer at {rate} tokens/s; helpyap to upstream over {}, nginx over HTTP/1.1; the load is the clients (the bench process) and the upstream (its child), each relay runs as its own process(es); latencies of the steady window (every stream open), medians of {} rounds; {}",
         if http2 {
             format!("h2c, {connections} connections")
         } else {
             "HTTP/1.1".to_owned()
-        }
+        },
+        knob("HELPYAP_BENCH_ROUNDS", "3"),
+        PLACEMENT.describe()
     );
     println!(
-        "{:>7} | {:>7} | {:>6} | {:>23} | {:>23} | {:>17} | {:>10} | {:>9} | {:>14} | {:>10}",
+        "{:>7} | {:>7} | {:>23} | {:>23} | {:>17} | {:>10} | {:>9} | {:>14} | {:>10}",
         "streams",
         "relay",
-        "tokens",
         "upstream direct p50/p99",
         "through relay p50/p99",
         "added p50/p99",
@@ -114,60 +119,52 @@ fn main() {
         "load CPU/token",
         "cores busy"
     );
+    let rounds: usize = knob("HELPYAP_BENCH_ROUNDS", "3").parse().unwrap();
     for &n_streams in &levels {
-        let direct = runtime.block_on(run_clients(
-            n_streams,
-            Target::Upstream(upstream),
-            &[],
-            &load,
-        ));
-        let mut steady_rows = Vec::new();
-        for relay in &relays {
-            let pids = relay.pids();
+        // Entry 0 reads the upstream directly (the baseline); entry n, through relay n - 1.
+        let runs = in_rounds(relays.len() + 1, rounds, |entry, _| {
+            let (target, pids) = match entry {
+                0 => (Target::Upstream(upstream), Vec::new()),
+                n => (relays[n - 1].target(), relays[n - 1].pids()),
+            };
             let rss_before: u64 = pids.iter().map(|&pid| rss_kib(pid)).sum();
-            let through = runtime.block_on(run_clients(n_streams, relay.target(), &pids, &load));
+            let run = runtime.block_on(run_clients(n_streams, target, &pids, &load));
             assert_eq!(
-                through.failed,
-                0,
-                "{} streams failed through {}",
-                through.failed,
-                relay.name()
+                run.failed, 0,
+                "{} of {n_streams} streams failed",
+                run.failed
             );
-            let steady = &through.steady;
-            let rss_per_stream =
-                steady.rss_kib.saturating_sub(rss_before) as f64 / n_streams as f64;
-            let cpu_per_token_us = steady.cpu_seconds * 1e6 / steady.tokens as f64;
-            let load_cpu_per_token_us = steady.load_cpu_seconds * 1e6 / steady.tokens as f64;
-            let window_seconds = (steady.to_us - steady.from_us) / 1e6;
-            let cores = (steady.cpu_seconds + steady.load_cpu_seconds) / window_seconds;
-            for (label, direct, through) in [
-                ("all", &direct.latencies_us, &through.latencies_us),
-                (
-                    "steady",
-                    &direct.steady_latencies_us,
-                    &through.steady_latencies_us,
-                ),
-            ] {
-                let (d50, d99) = (percentile(direct, 50.0), percentile(direct, 99.0));
-                let (t50, t99) = (percentile(through, 50.0), percentile(through, 99.0));
-                println!(
-                    "{n_streams:>7} | {:>7} | {label:>6} | {:>8.2} / {:>7.2} ms | {:>8.2} / {:>7.2} ms | {:>6.2} / {:>6.2} ms | {:>6.1} KiB | {:>6.2} µs | {:>11.2} µs | {:>10.2}",
-                    relay.name(),
-                    d50 / 1e3,
-                    d99 / 1e3,
-                    t50 / 1e3,
-                    t99 / 1e3,
-                    (t50 - d50) / 1e3,
-                    (t99 - d99) / 1e3,
-                    rss_per_stream,
-                    cpu_per_token_us,
-                    load_cpu_per_token_us,
-                    cores,
-                );
-                if label == "steady" {
-                    steady_rows.push((relay.name(), (t99 - d99) / 1e3, cpu_per_token_us));
-                }
-            }
+            Figures::of(&run, rss_before, n_streams)
+        });
+        let median_of =
+            |runs: &[Figures], value: fn(&Figures) -> f64| median(runs.iter().map(value));
+        let direct = &runs[0];
+        let (d50, d99) = (
+            median_of(direct, |f| f.steady_p50_ms),
+            median_of(direct, |f| f.steady_p99_ms),
+        );
+        let mut steady_rows = Vec::new();
+        for (relay, through) in relays.iter().zip(&runs[1..]) {
+            let (t50, t99) = (
+                median_of(through, |f| f.steady_p50_ms),
+                median_of(through, |f| f.steady_p99_ms),
+            );
+            let cpu_per_token = median_of(through, |f| f.cpu_per_token_us);
+            println!(
+                "{n_streams:>7} | {:>7} | {:>8.2} / {:>7.2} ms | {:>8.2} / {:>7.2} ms | {:>6.2} / {:>6.2} ms | {:>6.1} KiB | {:>6.2} µs | {:>11.2} µs | {:>10.2}",
+                relay.name(),
+                d50,
+                d99,
+                t50,
+                t99,
+                t50 - d50,
+                t99 - d99,
+                median_of(through, |f| f.rss_per_stream_kib),
+                cpu_per_token,
+                median_of(through, |f| f.load_cpu_per_token_us),
+                median_of(through, |f| f.cores_busy),
+            );
+            steady_rows.push((relay.name(), t99 - d99, cpu_per_token));
         }
         if let [
             ("nginx", nginx_p99, nginx_cpu),
@@ -175,9 +172,36 @@ fn main() {
         ] = steady_rows[..]
         {
             println!(
-                "{n_streams:>7} | steady: helpyap ÷ nginx CPU/token {:.2}; added p99 {ours_p99:.2} ms vs {nginx_p99:.2} ms",
+                "{n_streams:>7} | helpyap ÷ nginx CPU/token {:.2}; added p99 {ours_p99:.2} ms vs {nginx_p99:.2} ms ({:+.2} ms)",
                 ours_cpu / nginx_cpu,
+                ours_p99 - nginx_p99,
             );
+        }
+    }
+}
+
+/// One run's figures over the steady window (every stream open), in the table's units.
+struct Figures {
+    steady_p50_ms: f64,
+    steady_p99_ms: f64,
+    rss_per_stream_kib: f64,
+    cpu_per_token_us: f64,
+    load_cpu_per_token_us: f64,
+    /// The relay's and the load's CPU over the window's length: how many cores were busy.
+    cores_busy: f64,
+}
+
+impl Figures {
+    fn of(run: &RunResult, rss_before: u64, n_streams: usize) -> Figures {
+        let steady = &run.steady;
+        let window_seconds = (steady.to_us - steady.from_us) / 1e6;
+        Figures {
+            steady_p50_ms: percentile(&run.steady_latencies_us, 50.0) / 1e3,
+            steady_p99_ms: percentile(&run.steady_latencies_us, 99.0) / 1e3,
+            rss_per_stream_kib: steady.rss_kib.saturating_sub(rss_before) as f64 / n_streams as f64,
+            cpu_per_token_us: steady.cpu_seconds * 1e6 / steady.tokens as f64,
+            load_cpu_per_token_us: steady.load_cpu_seconds * 1e6 / steady.tokens as f64,
+            cores_busy: (steady.cpu_seconds + steady.load_cpu_seconds) / window_seconds,
         }
     }
 }
@@ -220,8 +244,6 @@ enum Target {
 }
 
 struct RunResult {
-    /// Every token's latency, sorted.
-    latencies_us: Vec<f64>,
     /// The latencies of tokens received while every stream was open, sorted.
     steady_latencies_us: Vec<f64>,
     failed: usize,
@@ -308,7 +330,6 @@ async fn run_clients(n_streams: usize, target: Target, relay: &[u32], load: &[u3
     };
     let steady_window = (steady.from_us, steady.to_us);
     let mut result = RunResult {
-        latencies_us: Vec::new(),
         steady_latencies_us: Vec::new(),
         failed: 0,
         steady,
@@ -320,13 +341,11 @@ async fn run_clients(n_streams: usize, target: Target, relay: &[u32], load: &[u3
             continue;
         };
         for (received_us, latency_us) in latencies {
-            result.latencies_us.push(latency_us);
             if window.contains(&received_us) {
                 result.steady_latencies_us.push(latency_us);
             }
         }
     }
-    result.latencies_us.sort_by(f64::total_cmp);
     result.steady_latencies_us.sort_by(f64::total_cmp);
     result
 }
@@ -495,14 +514,14 @@ async fn start_upstream(tokens: u64, interval: Duration) -> SocketAddr {
 
 const NGINX_ADDR: &str = "127.0.0.1:8091";
 
-/// nginx as a plain streaming reverse proxy to the upstream, with as many workers as cores
-/// (helpyap runs as many threads) and pooled upstream connections.
+/// nginx as a plain streaming reverse proxy to the upstream, with as many workers as the cores
+/// it may use (helpyap runs as many threads: one when pinned) and pooled upstream connections.
 fn start_nginx(upstream: SocketAddr, dir: &std::path::Path) -> Nginx {
     let prefix = dir.join("nginx");
     let tmp = prefix.join("tmp");
     let conf = format!(
         r#"
-worker_processes auto;
+worker_processes {workers};
 daemon off;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
@@ -529,6 +548,7 @@ http {{
 "#,
         prefix = prefix.display(),
         tmp = tmp.display(),
+        workers = PLACEMENT.server_cpus(),
     );
     std::fs::create_dir_all(&prefix).unwrap();
     let conf_path = prefix.join("nginx.conf");

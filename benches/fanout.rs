@@ -19,7 +19,9 @@
 //! Needs Debian's `nginx-light` and `libnginx-mod-nchan`; run as root for the open-file limit.
 //! Run: `cargo bench --bench fanout`. Knobs: HELPYAP_BENCH_LEVELS ("1000,10000"),
 //! HELPYAP_BENCH_DELIVERIES (500000), HELPYAP_BENCH_SERVERS ("nchan,helpyap"),
-//! HELPYAP_BENCH_ROUNDS (3: the servers take turns going first; medians are reported),
+//! HELPYAP_BENCH_ROUNDS (3: the servers take turns going first, after a warm-up round that is
+//! not counted, HELPYAP_BENCH_WARMUP=0 to skip it; medians are reported, and helpyap ÷ nchan),
+//! HELPYAP_BENCH_PIN (1: each server on a core of its own, the client on the other; 0: shared),
 //! HELPYAP_BENCH_NCHAN_CONF (../shared/bench/nchan.conf).
 #![allow(unsafe_code)] // libc calls, each with a SAFETY comment (see Cargo.toml)
 
@@ -34,7 +36,8 @@ use tokio::task::JoinSet;
 
 use common::subscribers::{EPOCH, Tally, subscribe_sse, subscribe_ws};
 use common::{
-    Nginx, Server, ServerConfig, cpu_seconds, knob, percentile, raise_open_file_limit, rss_kib,
+    Nginx, PLACEMENT, Server, ServerConfig, cpu_seconds, in_rounds, knob, median, percentile,
+    raise_open_file_limit, rss_kib,
 };
 
 const PUSH_SECRET: &str = "sp_bench_fanout_secret_0123456789";
@@ -46,6 +49,7 @@ const LATENCY_PUSHES: usize = 20;
 const PUBLISHERS: usize = 16;
 
 fn main() {
+    PLACEMENT.pin_load_generator();
     raise_open_file_limit(100_000);
     LazyLock::force(&EPOCH);
     let levels: Vec<usize> = knob("HELPYAP_BENCH_LEVELS", "1000,10000")
@@ -66,7 +70,8 @@ fn main() {
         .filter(|name| servers.contains(name))
         .collect();
     println!(
-        "fan-out: one channel, the same client for both servers, medians of {rounds} rounds; helpyap pushes are flushed to disk, nchan's are in memory"
+        "fan-out: one channel, the same client for both servers, medians of {rounds} rounds; helpyap pushes are flushed to disk, nchan's are in memory; {}",
+        PLACEMENT.describe()
     );
     println!(
         "{:>10} | {:>7} | {:>9} | {:>13} | {:>13} | {:>19} | {:>12}",
@@ -82,25 +87,21 @@ fn main() {
         levels.iter().map(|&n| (Transport::WebSocket, n)).collect();
     runs.push((Transport::Sse, levels[0]));
     for (transport, n_subscribers) in runs {
-        let mut results: Vec<(&str, Vec<RunResult>)> =
-            names.iter().map(|&name| (name, Vec::new())).collect();
-        for round in 0..rounds {
-            // Alternate who goes first: the machine is shared and noisy.
-            for idx in 0..results.len() {
-                let idx = (idx + round) % results.len();
-                // A fresh server every run, so its memory growth is this run's alone.
-                let server = Running::start(results[idx].0);
-                let result =
-                    runtime.block_on(run(&server.target(), transport, n_subscribers, deliveries));
-                results[idx].1.push(result);
-            }
-        }
-        for (name, runs) in &results {
-            let median = |value: fn(&RunResult) -> f64| {
-                let mut values: Vec<f64> = runs.iter().map(value).collect();
-                values.sort_by(f64::total_cmp);
-                values[values.len() / 2]
-            };
+        let results = in_rounds(names.len(), rounds, |idx, _| {
+            // A fresh server every run, so its memory growth is this run's alone.
+            let server = Running::start(names[idx]);
+            runtime.block_on(run(&server.target(), transport, n_subscribers, deliveries))
+        });
+        let mut medians = Vec::new();
+        for (name, runs) in names.iter().zip(&results) {
+            let median = |value: fn(&RunResult) -> f64| median(runs.iter().map(value));
+            medians.push((
+                *name,
+                median(|r| r.deliveries_per_second),
+                median(|r| r.cpu_per_delivery_us),
+                median(|r| r.p99_ms),
+                median(|r| r.rss_per_subscriber_kib),
+            ));
             println!(
                 "{:>10} | {:>7} | {:>9} | {:>13.0} | {:>10.3} µs | {:>7.2} / {:>7.2} ms | {:>8.1} KiB",
                 transport.name(),
@@ -111,6 +112,20 @@ fn main() {
                 median(|r| r.p50_ms),
                 median(|r| r.p99_ms),
                 median(|r| r.rss_per_subscriber_kib),
+            );
+        }
+        if let [
+            ("nchan", their_rate, their_cpu, their_p99, their_rss),
+            ("helpyap", rate, cpu, p99, rss),
+        ] = medians[..]
+        {
+            println!(
+                "{:>10} | helpyap ÷ nchan at {n_subscribers}: deliveries/s {:.2}, CPU/delivery {:.2}, p99 {:.2}, RSS/idle sub {:.2}",
+                transport.name(),
+                rate / their_rate,
+                cpu / their_cpu,
+                p99 / their_p99,
+                rss / their_rss,
             );
         }
     }

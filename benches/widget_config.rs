@@ -7,11 +7,16 @@
 //! cost on the wire. wrk shares the 2 cores, so bytes parsed count.
 //!
 //! Run: `cargo bench --bench widget_config` (needs Debian's `wrk`). All servers run in this
-//! process on one 2-worker tokio runtime; rounds rotate which goes first, and the median of each
+//! process on one tokio runtime with a worker per CPU it may use: pinned (the default), this
+//! process is on one core and wrk on the other, so the servers get one worker on a core of their
+//! own; rounds rotate which goes first after a warm-up round not counted, and the median of each
 //! gives the ratios. The rate limiter stays on (with a limit no run can reach) so its cost is
 //! part of what is measured.
-//! Knobs: HELPYAP_BENCH_SECONDS (default 5), HELPYAP_BENCH_CONNECTIONS (64), HELPYAP_BENCH_ROUNDS (3).
+//! Knobs: HELPYAP_BENCH_SECONDS (default 5), HELPYAP_BENCH_CONNECTIONS (64), HELPYAP_BENCH_ROUNDS
+//! (3), HELPYAP_BENCH_WARMUP (1; 0 skips the warm-up), HELPYAP_BENCH_PIN (1; 0: all on every CPU).
 #![allow(unsafe_code)] // libc calls, each with a SAFETY comment (see Cargo.toml)
+
+mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,16 +33,21 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
+use common::{PLACEMENT, in_rounds, median};
+
 fn main() {
-    let seconds = knob("HELPYAP_BENCH_SECONDS", 5);
-    let connections = knob("HELPYAP_BENCH_CONNECTIONS", 64);
-    let rounds = knob("HELPYAP_BENCH_ROUNDS", 3);
+    PLACEMENT.pin_server_here();
+    let seconds = number("HELPYAP_BENCH_SECONDS", 5);
+    let connections = number("HELPYAP_BENCH_CONNECTIONS", 64);
+    let rounds = number("HELPYAP_BENCH_ROUNDS", 3);
     if Command::new("wrk").arg("--version").output().is_err() {
         eprintln!("widget_config bench needs wrk: apt-get install wrk");
         std::process::exit(2);
     }
+    // A worker per CPU this process may use: one when pinned.
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .unwrap();
@@ -45,27 +55,24 @@ fn main() {
     let servers = runtime.block_on(start_servers(data_dir.path()));
     let path = "/api/widget/config?project=demo";
 
-    let mut rps: [Vec<f64>; 3] = Default::default();
-    let mut cpu_us: [Vec<f64>; 3] = Default::default();
-    for round in 0..rounds {
-        for offset in 0..servers.len() {
-            let idx = (round as usize + offset) % servers.len();
-            let (name, addr) = servers[idx];
-            let cpu_before = process_cpu_seconds();
-            let run = wrk(addr, path, seconds, connections);
-            let cpu_per_request = (process_cpu_seconds() - cpu_before) * 1e6 / run.requests;
-            println!(
-                "round {round}: {name:>7} {:>9.0} req/s  {cpu_per_request:>5.2} µs server CPU/request",
-                run.requests_per_second
-            );
-            rps[idx].push(run.requests_per_second);
-            cpu_us[idx].push(cpu_per_request);
-        }
-    }
-    let [ours, bare, minimal] = rps.map(|mut values| median(&mut values));
-    let [ours_cpu, bare_cpu, minimal_cpu] = cpu_us.map(|mut values| median(&mut values));
+    println!("{}; {workers} server worker(s)", PLACEMENT.describe());
+    let runs = in_rounds(servers.len(), rounds as usize, |idx, round| {
+        let (name, addr) = servers[idx];
+        let cpu_before = process_cpu_seconds();
+        let run = wrk(addr, path, seconds, connections);
+        let cpu_per_request = (process_cpu_seconds() - cpu_before) * 1e6 / run.requests;
+        println!(
+            "round {round}: {name:>7} {:>9.0} req/s  {cpu_per_request:>5.2} µs server CPU/request",
+            run.requests_per_second
+        );
+        (run.requests_per_second, cpu_per_request)
+    });
+    let [ours, bare, minimal]: [f64; 3] =
+        std::array::from_fn(|idx| median(runs[idx].iter().map(|r| r.0)));
+    let [ours_cpu, bare_cpu, minimal_cpu]: [f64; 3] =
+        std::array::from_fn(|idx| median(runs[idx].iter().map(|r| r.1)));
     println!(
-        "GET /api/widget/config, wrk -t1 -c{connections} -d{seconds}s, median of {rounds} rounds:\n\
+        "GET /api/widget/config, wrk -t1 -c{connections} -d{seconds}s, median of {rounds} rounds after a warm-up:\n\
          throughput   ours {ours:.0} req/s, bare (same bytes) {bare:.0}, minimal {minimal:.0}\n\
          server CPU   ours {ours_cpu:.2} µs/request, bare {bare_cpu:.2}, minimal {minimal_cpu:.2}"
     );
@@ -172,7 +179,9 @@ struct WrkRun {
 }
 
 fn wrk(addr: SocketAddr, path: &str, seconds: u64, connections: u64) -> WrkRun {
-    let output = Command::new("wrk")
+    let mut command = Command::new("wrk");
+    PLACEMENT.pin_load(&mut command);
+    let output = command
         .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s")])
         .arg(format!("http://{addr}{path}"))
         .output()
@@ -198,12 +207,7 @@ fn wrk(addr: SocketAddr, path: &str, seconds: u64, connections: u64) -> WrkRun {
     }
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn knob(name: &str, default: u64) -> u64 {
+fn number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|value| value.parse().ok())

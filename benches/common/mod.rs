@@ -1,5 +1,6 @@
-//! What the load benchmarks share: the real `helpyap` binary as a child process and its config,
-//! nginx as a peer, and readings of a process's memory and CPU from `/proc`.
+//! What the load benchmarks share: where their processes run (the server under test pinned to
+//! a core of its own), rounds with a warm-up, the real `helpyap` binary as a child process and
+//! its config, nginx as a peer, and readings of a process's memory and CPU from `/proc`.
 
 #![allow(dead_code)] // each benchmark uses its own part
 
@@ -10,7 +11,162 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
 use std::time::Duration;
+
+/// Where a load benchmark's processes run, from `HELPYAP_BENCH_PIN`.
+///
+/// Pinned (`1`, the default, on a machine with two CPUs or more): the server under test — ours
+/// and the baseline alike — on the first CPU this process may use, started there so that its
+/// runtime sizes itself to that one core; this process (the load generator) and the helpers it
+/// starts (a fake upstream) on the others. The load then never takes the server's core, and
+/// every server is measured on the same one core. `0`: every process on every CPU.
+///
+/// Only a benchmark that pins its load generator (or its own servers) pins the servers it starts:
+/// one whose servers share the machine by design (several cluster nodes) starts them unpinned.
+pub struct Placement {
+    /// (server CPUs, load CPUs) when pinned.
+    pinned: Option<(Vec<usize>, Vec<usize>)>,
+    /// Whether this benchmark placed itself, so that the servers it starts go to their core.
+    placed: std::sync::atomic::AtomicBool,
+}
+
+pub static PLACEMENT: LazyLock<Placement> = LazyLock::new(|| {
+    let cpus = allowed_cpus();
+    let pinned = knob("HELPYAP_BENCH_PIN", "1") != "0" && cpus.len() >= 2;
+    Placement {
+        pinned: pinned.then(|| (cpus[..1].to_vec(), cpus[1..].to_vec())),
+        placed: false.into(),
+    }
+});
+
+impl Placement {
+    /// Pins the calling thread, and every thread and child it starts after, to the load CPUs:
+    /// the first thing a benchmark's `main` does.
+    pub fn pin_load_generator(&self) {
+        if let Some((_, load)) = &self.pinned {
+            set_affinity(load).expect("pinning the load generator");
+            self.placed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Pins the calling thread, and the threads it starts after, to the server's CPU: for a
+    /// benchmark whose servers run in its own process.
+    pub fn pin_server_here(&self) {
+        if let Some((server, _)) = &self.pinned {
+            set_affinity(server).expect("pinning the server");
+            self.placed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Makes the process `command` starts (and its children) run on the server's CPU, when
+    /// this benchmark placed its load generator.
+    pub fn pin_server(&self, command: &mut Command) {
+        if !self.placed.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        if let Some((server, _)) = &self.pinned {
+            let server = server.clone();
+            // SAFETY: sched_setaffinity only changes the child's own CPU mask.
+            unsafe {
+                command.pre_exec(move || set_affinity(&server));
+            }
+        }
+    }
+
+    /// Makes the process `command` starts run on the load CPUs (a load generator of its own,
+    /// such as wrk, started by a benchmark whose own threads are the server's).
+    pub fn pin_load(&self, command: &mut Command) {
+        if let Some((_, load)) = &self.pinned {
+            let load = load.clone();
+            // SAFETY: as in `pin_server`.
+            unsafe {
+                command.pre_exec(move || set_affinity(&load));
+            }
+        }
+    }
+
+    /// How many CPUs a server started now may use (for a server told its worker count, such
+    /// as nginx's `worker_processes`).
+    pub fn server_cpus(&self) -> usize {
+        match &self.pinned {
+            Some((server, _)) if self.placed.load(std::sync::atomic::Ordering::Relaxed) => {
+                server.len()
+            }
+            _ => allowed_cpus().len().max(1),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.pinned {
+            Some((server, load)) => {
+                format!("pinned: server on CPU {server:?}, load generator on CPUs {load:?}")
+            }
+            None => "unpinned: every process on every CPU".to_owned(),
+        }
+    }
+}
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set; sched_getaffinity fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
+    }
+}
+
+/// Restricts the calling thread to `cpus`.
+fn set_affinity(cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: as in `allowed_cpus`; CPU_SET only writes inside the set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Runs `measure(entry)` for each of `entries` entries in `rounds` rounds, after one warm-up
+/// round whose results are dropped (`HELPYAP_BENCH_WARMUP=0`: none), the entries taking turns
+/// going first, as the machine is shared and noisy. Returns each entry's results, in entry
+/// order.
+pub fn in_rounds<R>(
+    entries: usize,
+    rounds: usize,
+    mut measure: impl FnMut(usize, usize) -> R,
+) -> Vec<Vec<R>> {
+    let warmup = usize::from(knob("HELPYAP_BENCH_WARMUP", "1") != "0");
+    let mut results: Vec<Vec<R>> = (0..entries).map(|_| Vec::new()).collect();
+    for round in 0..warmup + rounds {
+        for offset in 0..entries {
+            let entry = (round + offset) % entries;
+            let result = measure(entry, round);
+            if round >= warmup {
+                results[entry].push(result);
+            }
+        }
+    }
+    results
+}
+
+/// The median of `values` (the upper one of an even count).
+pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.into_iter().collect();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
 
 /// helpyap's config for a benchmark, written by [`Server::start`] into the data directory with
 /// `store.path` pointing there.
@@ -101,6 +257,7 @@ impl Server {
             .stdout(Stdio::piped());
         // A killed benchmark never leaves its server running.
         dies_with_us(&mut command, libc::SIGKILL);
+        PLACEMENT.pin_server(&mut command);
         let mut child = command.spawn().unwrap();
         let addr = announced_addr(&mut child, "listening on http://");
         Server { child, addr }
@@ -166,6 +323,7 @@ impl Nginx {
         command.arg("-c").arg(conf).arg("-p").arg(prefix);
         // SIGTERM: the master then stops its workers too.
         dies_with_us(&mut command, libc::SIGTERM);
+        PLACEMENT.pin_server(&mut command);
         // Owned at once, so a failed start still stops it.
         let nginx = Nginx {
             child: command
