@@ -2,8 +2,8 @@
 //!
 //! A fake OpenAI-compatible upstream (this binary, re-run as a child process) streams `TOKENS`
 //! tokens per answer at `TOKENS_PER_SECOND`, each token carrying the time it was written. For
-//! each level (1k, 5k, 10k concurrent streams) the same clients first read the upstream
-//! directly — the baseline — then through each relay in the same run: nginx as a plain
+//! each level (1k, 5k, 10k concurrent streams) the same clients read the upstream directly —
+//! the baseline — and through each relay in the same run, taking turns: nginx as a plain
 //! reverse proxy (`proxy_buffering off`, the floor for any relay: it copies bytes and parses
 //! nothing) and the real `helpyap` binary (which parses every chunk and writes the AI SDK
 //! stream). Reported: per-token latency p50/p99 direct and through the relay and their
@@ -19,8 +19,9 @@
 //! descriptors per stream in helpyap; nginx always uses one HTTP/1.1 connection per answer),
 //! HELPYAP_BENCH_UPSTREAM_CONNECTIONS (16: helpyap's `llm.connections`), HELPYAP_BENCH_ROUNDS (3,
 //! after a warm-up round not counted; HELPYAP_BENCH_WARMUP=0 skips it; the baseline and the
-//! relays take turns going first; medians are reported), HELPYAP_BENCH_PIN (1: each relay on a
-//! core of its own, the clients and the upstream on the other; 0: shared).
+//! relays take turns going first; medians are reported), HELPYAP_BENCH_PIN (1: the relays on the
+//! one server core — both stay up all along, one loaded at a time — and the clients and the
+//! upstream on the other; 0: shared).
 #![allow(unsafe_code)] // libc calls, each with a SAFETY comment (see Cargo.toml)
 
 mod common;
@@ -123,15 +124,19 @@ fn main() {
     for &n_streams in &levels {
         // Entry 0 reads the upstream directly (the baseline); entry n, through relay n - 1.
         let runs = in_rounds(relays.len() + 1, rounds, |entry, _| {
-            let (target, pids) = match entry {
-                0 => (Target::Upstream(upstream), Vec::new()),
-                n => (relays[n - 1].target(), relays[n - 1].pids()),
+            let (target, pids, name) = match entry {
+                0 => (Target::Upstream(upstream), Vec::new(), "the upstream"),
+                n => (
+                    relays[n - 1].target(),
+                    relays[n - 1].pids(),
+                    relays[n - 1].name(),
+                ),
             };
             let rss_before: u64 = pids.iter().map(|&pid| rss_kib(pid)).sum();
             let run = runtime.block_on(run_clients(n_streams, target, &pids, &load));
             assert_eq!(
                 run.failed, 0,
-                "{} of {n_streams} streams failed",
+                "{} of {n_streams} streams failed through {name}",
                 run.failed
             );
             Figures::of(&run, rss_before, n_streams)

@@ -21,7 +21,8 @@
 //! HELPYAP_BENCH_DELIVERIES (500000), HELPYAP_BENCH_SERVERS ("nchan,helpyap"),
 //! HELPYAP_BENCH_ROUNDS (3: the servers take turns going first, after a warm-up round that is
 //! not counted, HELPYAP_BENCH_WARMUP=0 to skip it; medians are reported, and helpyap ÷ nchan),
-//! HELPYAP_BENCH_PIN (1: each server on a core of its own, the client on the other; 0: shared),
+//! HELPYAP_BENCH_PIN (1: the server under test on the one server core, the client on the other;
+//! 0: shared),
 //! HELPYAP_BENCH_NCHAN_CONF (../shared/bench/nchan.conf).
 #![allow(unsafe_code)] // libc calls, each with a SAFETY comment (see Cargo.toml)
 

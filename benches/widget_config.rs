@@ -4,7 +4,7 @@
 //! Two baselines: `bare` answers every request with the same bytes ours sends (same headers,
 //! same body), so the ratio is the cost of our routing, state and rate limiting; `minimal` sends
 //! only the body and a content type, showing what our extra headers (CORS, rate limit, ETag)
-//! cost on the wire. wrk shares the 2 cores, so bytes parsed count.
+//! cost on the wire (unpinned, wrk shares the cores, so bytes parsed count).
 //!
 //! Run: `cargo bench --bench widget_config` (needs Debian's `wrk`). All servers run in this
 //! process on one tokio runtime with a worker per CPU it may use: pinned (the default), this
