@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{DEMO_SECRET, TestServer, client, expect_error, get_json, push};
+use crate::support::{
+    DEMO_SECRET, TestServer, client, expect_error, get_json, push, todays_analytics_once,
+};
 
 async fn beacon(server: &TestServer, project: &str, body: Value) -> reqwest::Response {
     crate::support::beacon(server, "/api/widget/salespop/seen", project, body).await
@@ -51,18 +53,7 @@ async fn popups_seen_and_clicked_are_counted_once_per_visit() {
     let unknown = beacon(&server, "nope", json!({ "visit": "visit-a-123" })).await;
     expect_error(unknown, 404).await;
 
-    // Counts reach the store at once on a node of its own, at the next check in a cluster.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let analytics = loop {
-        let analytics = owner
-            .get("/api/admin/projects/demo/analytics?days=1")
-            .expect(200)
-            .await;
-        if analytics["days"][0]["popupsShown"] == 3 || tokio::time::Instant::now() > deadline {
-            break analytics;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let analytics = todays_analytics_once(&owner, |a| a["days"][0]["popupsShown"] == 3).await;
     let today = &analytics["days"][0];
     assert_eq!(
         (today["popupsShown"].clone(), today["popupsClicked"].clone()),

@@ -3,11 +3,9 @@
 //! (`POST /api/widget/proactive`) is counted once per visit, rule and action into the
 //! overview's figures. What the widget does with them is tested in chromium (`browser.rs`).
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, expect_error, get_json};
+use crate::support::{TestServer, expect_error, get_json, todays_analytics_once};
 
 async fn beacon(server: &TestServer, project: &str, body: Value) -> reqwest::Response {
     crate::support::beacon(server, "/api/widget/proactive", project, body).await
@@ -130,23 +128,12 @@ async fn shown_opened_and_dismissed_are_counted_once_per_visit() {
     let unknown = beacon(&server, "nope", report("visit-a-123", "docs", "shown")).await;
     expect_error(unknown, 404).await;
 
-    // Counts reach the store at once on a node of its own, at the next check in a cluster.
     let expected = json!([
         { "rule": "pricing-help", "message": "Questions about our plans? Ask me here.",
           "shown": 2, "opened": 1, "dismissed": 1 },
         { "rule": "docs", "message": "Stuck? I can help.", "shown": 1, "opened": 0, "dismissed": 0 },
     ]);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let analytics = loop {
-        let analytics = owner
-            .get("/api/admin/projects/demo/analytics?days=1")
-            .expect(200)
-            .await;
-        if analytics["proactive"] == expected || tokio::time::Instant::now() > deadline {
-            break analytics;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let analytics = todays_analytics_once(&owner, |a| a["proactive"] == expected).await;
     assert_eq!(analytics["proactive"], expected);
 
     // A rule deleted since still shows its figures, without a message.

@@ -767,3 +767,20 @@ pub async fn beacon(
         .await
         .unwrap()
 }
+
+/// The demo project's analytics for today, read until `ready` holds (counts reach the store at
+/// once on a node of its own, at the next check in a cluster) or 20 s have passed; the last
+/// reading either way, for the caller's assertions.
+pub async fn todays_analytics_once(owner: &Caller, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let analytics = owner
+            .get("/api/admin/projects/demo/analytics?days=1")
+            .expect(200)
+            .await;
+        if ready(&analytics) || tokio::time::Instant::now() > deadline {
+            return analytics;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
