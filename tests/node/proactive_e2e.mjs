@@ -118,7 +118,7 @@ try {
   await widget(page, ".panel:not([hidden])").waitFor();
   assert.equal(await widget(page, ".nudge").count(), 0);
   // The chat opens with the message as the assistant's first words, the input focused.
-  assert.equal(await widget(page, ".msg.welcome").textContent(), PRICING);
+  await widget(page, ".msg.welcome", { hasText: PRICING }).waitFor();
   assert.equal(await page.evaluate(() => document.querySelector("#helpyap-widget").shadowRoot.activeElement?.tagName),
     "TEXTAREA");
   await widget(page, "header button[aria-label='Close chat']").click();
@@ -147,6 +147,12 @@ try {
   await widget(other, ".nudge", { hasText: PRICING }).waitFor({ timeout: 10000 });
   report.newVisit = true;
   assert.deepEqual(errors, []);
+  // The browser sends its reports as beacons after the fact: closing the tabs before they
+  // arrive would drop them, so the figures are awaited first.
+  await waitForFigures({
+    pricing: { shown: 2, opened: 1, dismissed: 0 },
+    everywhere: { shown: 1, opened: 0, dismissed: 1 },
+  });
   await desktop.close();
 
   // Phone: time in a background tab does not count; above the bubble, on screen; a remount (a
@@ -172,12 +178,11 @@ try {
   assert.equal(await widget(small, ".nudge").count(), 1);
   await widget(small, ".launcher").click();
   await widget(small, ".msg.welcome", { hasText: PRICING }).waitFor();
-  await phone.close();
-
   report.figures = await waitForFigures({
     pricing: { shown: 3, opened: 2, dismissed: 0 },
     everywhere: { shown: 1, opened: 0, dismissed: 1 },
   });
+  await phone.close();
   // The overview shows them.
   await admin.getByRole("link", { name: "Overview" }).click();
   const card = admin.locator(".card", { has: admin.getByRole("heading", { name: "Proactive messages" }) });
