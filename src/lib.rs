@@ -23,6 +23,7 @@ pub mod logging;
 pub mod login_attempts;
 pub mod metrics;
 pub mod openapi;
+pub mod preface;
 pub mod rate_limit;
 pub mod reload;
 pub mod route;

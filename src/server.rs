@@ -1,8 +1,8 @@
 //! The server's life: build the engine from the config, accept connections, shut down cleanly.
 //!
 //! A connection is admitted under the connection caps (`admission`; refused ones get a canned
-//! 503 or 429 and are closed), then served by hyper-util's auto builder (HTTP/1.1 and h2c on one
-//! port) with a header-read timeout (see `timer`), a write-stall timeout (`connection`), and
+//! 503 or 429 and are closed), then served by hyper as HTTP/1.1 or HTTP/2 (h2c on the same
+//! port, told from the first bytes by `preface`) with a header-read timeout (see `timer`), a write-stall timeout (`connection`), and
 //! closed gracefully when it carries no request (`idle`). Shutdown: stop accepting, close every
 //! connection gracefully and let in-flight requests finish, stop the engine so actor
 //! mailboxes drain, flush the store — the whole sequence bounded by `server.shutdown_grace`.
@@ -13,6 +13,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,9 +24,9 @@ use helpyap_actors::llm::openai::{OpenAi, OpenAiArguments};
 use helpyap_actors::llm::{LlmProvider as Llm, LlmStats};
 use helpyap_actors::project::DocumentEdit;
 use helpyap_actors::{ChatEngine, Engine, EngineArguments, Models};
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -36,10 +37,11 @@ use crate::backends::{self, Backends};
 use crate::config::{Config, LlmFallback, LlmProvider};
 use crate::connection::Connection;
 use crate::email::Mailer;
-use crate::idle::{Activity, Tracked};
+use crate::idle::{Activity, IdleWatch, Tracked};
 use crate::json::BodyLimits;
 use crate::knowledge_dir;
 use crate::metrics::Metrics;
+use crate::preface::{self, Version};
 use crate::reload;
 use crate::router::{self, AppState, LiveSettings, RequestLimits};
 use crate::routes::chat::ChatLimits;
@@ -190,13 +192,12 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
+        let mut http1 = http1::Builder::new();
+        http1
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout);
-        builder
-            .http2()
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(30));
         // Every connection task holds a receiver: a send asks them to close, and the sender's
@@ -256,16 +257,19 @@ impl App {
                 let state = state.clone();
                 let guard = activity.request_started();
                 async move {
-                    let response = router::handle(&state, peer, request).await;
+                    // Boxed: hyper keeps room for this future with every connection for its
+                    // life, and the router's is the size of its largest route's.
+                    let response = Box::pin(router::handle(&state, peer, request)).await;
                     Ok::<_, Infallible>(response.map(|body| Tracked::new(body, guard)))
                 }
             });
-            let mut builder = builder.clone();
-            builder.http1().timer(HeaderTimer::new());
+            let mut http1 = http1.clone();
+            http1.timer(HeaderTimer::new());
+            let http2 = http2.clone();
             let stream = Connection::new(stream, self.write_stall_timeout, Some(permit));
             let tls = self.tls.as_ref().map(|tls| tls.acceptor());
             let handshake_timeout = self.header_read_timeout;
-            let mut close = connections_closing.clone();
+            let close = connections_closing.clone();
             tokio::spawn(async move {
                 // Plain or TLS, one type from here on.
                 let io: Box<dyn Io> = match tls {
@@ -286,35 +290,42 @@ impl App {
                         }
                     }
                 };
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(io), service)
-                    .into_owned();
-                let mut connection = std::pin::pin!(connection);
-                let shutting_down = tokio::select! {
-                    result = connection.as_mut() => {
-                        if let Err(error) = result {
-                            tracing::debug!(%peer, %error, "connection ended with an error");
+                // The version told here rather than by hyper-util, which would leave every
+                // HTTP/1 connection a read buffer twice the size (see `preface`).
+                let (version, io) =
+                    match tokio::time::timeout(handshake_timeout, preface::sniff(io)).await {
+                        Ok(Ok(sniffed)) => sniffed,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "reading the first bytes failed");
+                            return;
                         }
-                        return;
-                    }
-                    () = idle => false,
-                    _ = close.changed() => true,
+                        Err(_) => {
+                            tracing::debug!(%peer, "no request before the header-read timeout");
+                            return;
+                        }
+                    };
+                let io = TokioIo::new(io);
+                let watch = Watch {
+                    peer,
+                    idle,
+                    close,
+                    requests,
                 };
-                tracing::debug!(%peer, shutting_down, "closing a connection with no request in flight or at shutdown");
-                connection.as_mut().graceful_shutdown();
-                if shutting_down {
-                    // In-flight requests finish; `server.shutdown_grace` bounds the wait.
-                    let _ = connection.await;
-                } else if tokio::time::timeout(IDLE_CLOSE_GRACE, connection.as_mut())
-                    .await
-                    .is_err()
-                    && requests.busy()
-                {
-                    // A request arrived as the connection was told to close (an h2 stream
-                    // opened before the peer saw GOAWAY): it finishes first.
-                    let _ = connection.await;
+                match version {
+                    Version::Http1 => {
+                        let connection = http1.serve_connection(io, service).with_upgrades();
+                        drive(
+                            connection,
+                            http1::UpgradeableConnection::graceful_shutdown,
+                            watch,
+                        )
+                        .await;
+                    }
+                    Version::Http2 => {
+                        let connection = http2.serve_connection(io, service);
+                        drive(connection, http2::Connection::graceful_shutdown, watch).await;
+                    }
                 }
-                drop(close);
             });
         }
 
@@ -357,6 +368,49 @@ impl App {
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
 
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// What closes a served connection besides its peer: no request for a while, or shutdown.
+struct Watch {
+    peer: SocketAddr,
+    idle: IdleWatch,
+    close: watch::Receiver<()>,
+    requests: Arc<Activity>,
+}
+
+/// Serves `connection` (hyper's HTTP/1 or HTTP/2) to its end, or closes it gracefully once it
+/// has been idle or the server is shutting down.
+async fn drive<C: Future<Output = hyper::Result<()>>>(
+    connection: C,
+    graceful_shutdown: fn(Pin<&mut C>),
+    mut watch: Watch,
+) {
+    let peer = watch.peer;
+    let mut connection = std::pin::pin!(connection);
+    let shutting_down = tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+            return;
+        }
+        () = watch.idle => false,
+        _ = watch.close.changed() => true,
+    };
+    tracing::debug!(%peer, shutting_down, "closing a connection with no request in flight or at shutdown");
+    graceful_shutdown(connection.as_mut());
+    if shutting_down {
+        // In-flight requests finish; `server.shutdown_grace` bounds the wait.
+        let _ = connection.await;
+    } else if tokio::time::timeout(IDLE_CLOSE_GRACE, connection.as_mut())
+        .await
+        .is_err()
+        && watch.requests.busy()
+    {
+        // A request arrived as the connection was told to close (an h2 stream opened before
+        // the peer saw GOAWAY): it finishes first.
+        let _ = connection.await;
+    }
+}
 
 /// `server.max_connections`, or for 0 the open-file limit (raised to its hard maximum first)
 /// less a reserve.

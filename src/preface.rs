@@ -1,0 +1,167 @@
+//! Which HTTP a connection speaks, told from its first bytes: HTTP/2 with prior knowledge (h2c,
+//! or h2 over TLS) opens with the 24-byte client preface, anything else is HTTP/1.
+//!
+//! The bytes read to tell are handed back ahead of the rest of the stream, in the same read as
+//! whatever the socket already holds, so hyper's first read takes in the whole request head
+//! as it would from a fresh socket. (hyper-util's own detection hands them back alone; hyper
+//! then finds its head half read and doubles its read buffer, and every HTTP/1 connection
+//! kept 16 KiB of it for life — the most of an idle SSE visitor's memory.)
+//!
+//! It never reads past the preface's length before choosing, and never parses HTTP.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Http1,
+    Http2,
+}
+
+/// A stream with the bytes its version was told from put back in front.
+pub struct Sniffed<IO> {
+    prefix: [u8; H2_PREFACE.len()],
+    /// `prefix[start..end]` is still to be read.
+    start: usize,
+    end: usize,
+    io: IO,
+}
+
+/// Reads until the first bytes either differ from the HTTP/2 preface or are all of it; the end
+/// of the stream before that counts as HTTP/1 (hyper then sees the end too).
+pub async fn sniff<IO: AsyncRead + Unpin>(mut io: IO) -> io::Result<(Version, Sniffed<IO>)> {
+    let mut prefix = [0; H2_PREFACE.len()];
+    let mut end = 0;
+    let version = loop {
+        if end == prefix.len() {
+            break Version::Http2;
+        }
+        let read = io.read(&mut prefix[end..]).await?;
+        end += read;
+        if read == 0 || prefix[..end] != H2_PREFACE[..end] {
+            break Version::Http1;
+        }
+    };
+    let sniffed = Sniffed {
+        prefix,
+        start: 0,
+        end,
+        io,
+    };
+    Ok((version, sniffed))
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Sniffed<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.start == this.end {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        let taken = (this.end - this.start).min(buf.remaining());
+        buf.put_slice(&this.prefix[this.start..this.start + taken]);
+        this.start += taken;
+        if this.start == this.end && buf.remaining() > 0 {
+            // What the socket holds already comes with it; nothing more is waited for, and an
+            // error here is left for the next read to meet.
+            let _ = Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Sniffed<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    async fn sniffed_from(chunks: &[&[u8]]) -> (Version, Vec<u8>) {
+        let (mut client, server) = tokio::io::duplex(1024);
+        for chunk in chunks {
+            client.write_all(chunk).await.unwrap();
+        }
+        drop(client);
+        let (version, mut sniffed) = sniff(server).await.unwrap();
+        let mut everything = Vec::new();
+        sniffed.read_to_end(&mut everything).await.unwrap();
+        (version, everything)
+    }
+
+    #[tokio::test]
+    async fn http1_is_told_at_the_first_byte_that_differs_and_nothing_is_lost() {
+        let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(
+            sniffed_from(&[request]).await,
+            (Version::Http1, request.to_vec())
+        );
+        // `PR…` and then not the preface: read a byte at a time, still HTTP/1, every byte back.
+        let odd: &[&[u8]] = &[b"P", b"R", b"IX / HTTP/1.1\r\n\r\n"];
+        assert_eq!(sniffed_from(odd).await, (Version::Http1, odd.concat()));
+    }
+
+    #[tokio::test]
+    async fn the_http2_preface_even_in_pieces_is_http2() {
+        let frames = b"\0\0\0\x04\0\0\0\0\0";
+        let (version, read) = sniffed_from(&[&H2_PREFACE[..5], &H2_PREFACE[5..], frames]).await;
+        assert_eq!(version, Version::Http2);
+        assert_eq!(read, [&H2_PREFACE[..], frames].concat());
+    }
+
+    #[tokio::test]
+    async fn an_empty_or_cut_off_stream_is_http1_with_what_came() {
+        assert_eq!(sniffed_from(&[]).await, (Version::Http1, Vec::new()));
+        assert_eq!(
+            sniffed_from(&[b"PRI * HT"]).await,
+            (Version::Http1, b"PRI * HT".to_vec())
+        );
+    }
+
+    #[tokio::test]
+    async fn the_first_read_brings_what_the_socket_holds_after_the_prefix() {
+        let request = b"GET /api/widget/config?project=demo HTTP/1.1\r\nHost: x\r\n\r\n";
+        let (mut client, server) = tokio::io::duplex(1024);
+        client.write_all(request).await.unwrap();
+        let (_, mut sniffed) = sniff(server).await.unwrap();
+        let mut buf = [0; 128];
+        let read = sniffed.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..read], request);
+    }
+}
