@@ -23,6 +23,13 @@ use helpyap_actors::accounts;
 use helpyap_actors::store::copy::copy;
 use helpyap_actors::{PgStore, SledStore, Storage, Store, StoreError};
 
+/// jemalloc rather than glibc's malloc, which gives each new thread an arena of its own and
+/// keeps what is freed there resident: every project whose knowledge index was built (by
+/// tantivy's short-lived writer threads) left ~3.5 MiB behind. Measured in BENCHMARKS.md,
+/// "Idle connections, start and memory".
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// `EX_USAGE` from sysexits.h: the configuration is wrong.
 const EXIT_BAD_CONFIG: u8 = 64;
 /// `EX_UNAVAILABLE` from sysexits.h: PostgreSQL or Redis cannot be reached.

@@ -162,10 +162,16 @@ pub async fn handle(
             }
             _ => match route {
                 Route::Open(route) => dispatch(route, state, client, request).await,
-                Route::Admin(route) => match authorize(state, &route, access, &request).await {
-                    Ok(user) => dispatch_signed_in(route, &user, state, client, request).await,
-                    Err(error) => Err(error),
-                },
+                // Boxed, as the larger routes below are: hyper keeps room for this future with
+                // every connection for as long as it is open, so it is kept the size of the
+                // small, frequent widget routes (a boxed route costs an allocation a request).
+                Route::Admin(route) => {
+                    Box::pin(async {
+                        let user = authorize(state, &route, access, &request).await?;
+                        dispatch_signed_in(route, &user, state, client, request).await
+                    })
+                    .await
+                }
             },
         };
         let mut response = result.unwrap_or_else(ApiError::into_response);
@@ -231,7 +237,10 @@ async fn authorize(
     }
 }
 
-/// Routes anyone may call.
+/// Routes anyone may call. The GETs a widget makes on every page load are awaited in place;
+/// every other route (posts, streams' and sockets' set-up, sign-in) is boxed, which costs an
+/// allocation a request and keeps this future — which hyper makes room for with every open
+/// connection — the size of the small ones.
 async fn dispatch(
     route: OpenRoute,
     state: &AppState,
@@ -252,31 +261,35 @@ async fn dispatch(
         Open::AdminFiles => routes::assets::admin(&request),
         Open::WidgetConfig => routes::widget_config::get(state, &request).await,
         Open::Session => routes::session::get(state, &request).await,
-        Open::SessionWs => routes::session_live::websocket(state, client, request).await,
-        Open::SessionStream => routes::session_live::stream(state, client, &request).await,
-        Open::Chat => routes::chat::post(state, client, request).await,
-        Open::Lead => routes::lead::post(state, request).await,
-        Open::Feedback => routes::feedback::post(state, request).await,
-        Open::Identify => routes::identify::post(state, request).await,
-        Open::Rating => routes::rating::post(state, request).await,
+        Open::SessionWs => Box::pin(routes::session_live::websocket(state, client, request)).await,
+        Open::SessionStream => {
+            Box::pin(routes::session_live::stream(state, client, &request)).await
+        }
+        Open::Chat => Box::pin(routes::chat::post(state, client, request)).await,
+        Open::Lead => Box::pin(routes::lead::post(state, request)).await,
+        Open::Feedback => Box::pin(routes::feedback::post(state, request)).await,
+        Open::Identify => Box::pin(routes::identify::post(state, request)).await,
+        Open::Rating => Box::pin(routes::rating::post(state, request)).await,
         Open::Availability => routes::availability::get(state, &request).await,
-        Open::ProactiveSeen => routes::proactive_seen::post(state, request).await,
-        Open::SalespopPush => routes::salespop_push::post(state, request).await,
-        Open::SalespopSeen => routes::salespop_seen::post(state, request).await,
+        Open::ProactiveSeen => Box::pin(routes::proactive_seen::post(state, request)).await,
+        Open::SalespopPush => Box::pin(routes::salespop_push::post(state, request)).await,
+        Open::SalespopSeen => Box::pin(routes::salespop_seen::post(state, request)).await,
         Open::SalespopViewers => routes::salespop_viewers::get(state, &request).await,
         Open::Integration { platform, slug } => {
-            routes::integrations::post(state, request, platform, &slug).await
+            Box::pin(routes::integrations::post(state, request, platform, &slug)).await
         }
         Open::SalespopPoll => routes::salespop_poll::get(state, &request).await,
-        Open::SalespopStream => routes::salespop_stream::get(state, client, &request).await,
-        Open::SalespopWs => routes::salespop_ws::get(state, client, request).await,
+        Open::SalespopStream => {
+            Box::pin(routes::salespop_stream::get(state, client, &request)).await
+        }
+        Open::SalespopWs => Box::pin(routes::salespop_ws::get(state, client, request)).await,
         Open::SalespopStats => routes::salespop_stats::get(state, &request).await,
-        Open::Login => routes::admin_auth::login(state, client, request).await,
-        Open::Refresh => routes::admin_auth::refresh(state, request).await,
-        Open::Logout => routes::admin_auth::logout(state, request).await,
-        Open::Forgot => routes::admin_auth::forgot(state, request).await,
-        Open::Reset => routes::admin_auth::reset(state, request).await,
-        Open::Join => routes::admin_auth::join(state, request).await,
+        Open::Login => Box::pin(routes::admin_auth::login(state, client, request)).await,
+        Open::Refresh => Box::pin(routes::admin_auth::refresh(state, request)).await,
+        Open::Logout => Box::pin(routes::admin_auth::logout(state, request)).await,
+        Open::Forgot => Box::pin(routes::admin_auth::forgot(state, request)).await,
+        Open::Reset => Box::pin(routes::admin_auth::reset(state, request)).await,
+        Open::Join => Box::pin(routes::admin_auth::join(state, request)).await,
     }
 }
 
@@ -400,4 +413,23 @@ fn with_common_headers(mut response: Response<Body>) -> Response<Body> {
         .headers_mut()
         .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// The size of the future `call` returns, without calling it.
+    fn future_size<Args, F: Future>(_call: impl FnOnce(Args) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn the_future_hyper_keeps_with_every_connection_stays_small() {
+        // hyper makes room for the request future with every open connection, idle SSE
+        // visitors' too: a large route awaited in place rather than boxed would grow them all.
+        type Args = (&'static AppState, SocketAddr, Request<Incoming>);
+        let size = future_size(|(state, peer, request): Args| handle(state, peer, request));
+        assert!(size <= 3 * 1024, "router::handle's future is {size} bytes");
+    }
 }

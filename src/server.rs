@@ -2,8 +2,9 @@
 //!
 //! A connection is admitted under the connection caps (`admission`; refused ones get a canned
 //! 503 or 429 and are closed), then served by hyper as HTTP/1.1 or HTTP/2 (h2c on the same
-//! port, told from the first bytes by `preface`) with a header-read timeout (see `timer`), a write-stall timeout (`connection`), and
-//! closed gracefully when it carries no request (`idle`). Shutdown: stop accepting, close every
+//! port, told from the first bytes by `preface`) with a header-read timeout (see `timer`), a
+//! write-stall timeout (`connection`), and closed gracefully when it carries no request
+//! (`idle`). Shutdown: stop accepting, close every
 //! connection gracefully and let in-flight requests finish, stop the engine so actor
 //! mailboxes drain, flush the store — the whole sequence bounded by `server.shutdown_grace`.
 //! With `[server.tls]` each accepted connection first completes a TLS handshake (bounded by the
@@ -257,9 +258,7 @@ impl App {
                 let state = state.clone();
                 let guard = activity.request_started();
                 async move {
-                    // Boxed: hyper keeps room for this future with every connection for its
-                    // life, and the router's is the size of its largest route's.
-                    let response = Box::pin(router::handle(&state, peer, request)).await;
+                    let response = router::handle(&state, peer, request).await;
                     Ok::<_, Infallible>(response.map(|body| Tracked::new(body, guard)))
                 }
             });
@@ -269,7 +268,7 @@ impl App {
             let stream = Connection::new(stream, self.write_stall_timeout, Some(permit));
             let tls = self.tls.as_ref().map(|tls| tls.acceptor());
             let handshake_timeout = self.header_read_timeout;
-            let close = connections_closing.clone();
+            let mut close = connections_closing.clone();
             tokio::spawn(async move {
                 // Plain or TLS, one type from here on.
                 let io: Box<dyn Io> = match tls {
@@ -291,19 +290,23 @@ impl App {
                     }
                 };
                 // The version told here rather than by hyper-util, which would leave every
-                // HTTP/1 connection a read buffer twice the size (see `preface`).
-                let (version, io) =
-                    match tokio::time::timeout(handshake_timeout, preface::sniff(io)).await {
-                        Ok(Ok(sniffed)) => sniffed,
-                        Ok(Err(error)) => {
-                            tracing::debug!(%peer, %error, "reading the first bytes failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "no request before the header-read timeout");
-                            return;
-                        }
-                    };
+                // HTTP/1 connection a read buffer twice the size (see `preface`). A peer that
+                // has sent nothing yet is not waited for at shutdown.
+                let sniffed = tokio::select! {
+                    sniffed = tokio::time::timeout(handshake_timeout, preface::sniff(io)) => sniffed,
+                    _ = close.changed() => return,
+                };
+                let (version, io) = match sniffed {
+                    Ok(Ok(sniffed)) => sniffed,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "reading the first bytes failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "no request before the header-read timeout");
+                        return;
+                    }
+                };
                 let io = TokioIo::new(io);
                 let watch = Watch {
                     peer,

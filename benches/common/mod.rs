@@ -211,6 +211,16 @@ impl ServerConfig {
         self
     }
 
+    /// More projects beside `demo`, each a `[[projects]]` table.
+    pub fn more_projects(
+        mut self,
+        projects: impl IntoIterator<Item = toml::Table>,
+    ) -> ServerConfig {
+        let list = self.0["projects"].as_array_mut().unwrap();
+        list.extend(projects.into_iter().map(toml::Value::from));
+        self
+    }
+
     /// `key = value` in the demo project.
     pub fn project(mut self, key: &str, value: impl Into<toml::Value>) -> ServerConfig {
         let project = self.0["projects"][0].as_table_mut().unwrap();
