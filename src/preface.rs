@@ -29,6 +29,8 @@ pub struct Sniffed<IO> {
     /// `prefix[start..end]` is still to be read.
     start: usize,
     end: usize,
+    /// An error met while reading on after the prefix, for the next read to return.
+    error: Option<io::Error>,
     io: IO,
 }
 
@@ -51,6 +53,7 @@ pub async fn sniff<IO: AsyncRead + Unpin>(mut io: IO) -> io::Result<(Version, Sn
         prefix,
         start: 0,
         end,
+        error: None,
         io,
     };
     Ok((version, sniffed))
@@ -63,6 +66,9 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Sniffed<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if let Some(error) = this.error.take() {
+            return Poll::Ready(Err(error));
+        }
         if this.start == this.end {
             return Pin::new(&mut this.io).poll_read(cx, buf);
         }
@@ -70,9 +76,11 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Sniffed<IO> {
         buf.put_slice(&this.prefix[this.start..this.start + taken]);
         this.start += taken;
         if this.start == this.end && buf.remaining() > 0 {
-            // What the socket holds already comes with it; nothing more is waited for, and an
-            // error here is left for the next read to meet.
-            let _ = Pin::new(&mut this.io).poll_read(cx, buf);
+            // What the socket holds already comes with it; nothing more is waited for. An
+            // error goes to the next read, after the prefix has been had.
+            if let Poll::Ready(Err(error)) = Pin::new(&mut this.io).poll_read(cx, buf) {
+                this.error = Some(error);
+            }
         }
         Poll::Ready(Ok(()))
     }
@@ -111,15 +119,39 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Sniffed<IO> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncWriteExt;
+    use std::collections::VecDeque;
+
+    /// A peer whose bytes arrive in the given pieces: each read returns at most one, so the
+    /// sniffer meets them as a socket would meet separate segments.
+    struct Pieces(VecDeque<io::Result<Vec<u8>>>);
+
+    impl AsyncRead for Pieces {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            match self.0.pop_front() {
+                None => Poll::Ready(Ok(())),
+                Some(Err(error)) => Poll::Ready(Err(error)),
+                Some(Ok(mut piece)) => {
+                    let taken = piece.len().min(buf.remaining());
+                    buf.put_slice(&piece[..taken]);
+                    if taken < piece.len() {
+                        self.0.push_front(Ok(piece.split_off(taken)));
+                    }
+                    Poll::Ready(Ok(()))
+                }
+            }
+        }
+    }
+
+    fn pieces(chunks: &[&[u8]]) -> Pieces {
+        Pieces(chunks.iter().map(|chunk| Ok(chunk.to_vec())).collect())
+    }
 
     async fn sniffed_from(chunks: &[&[u8]]) -> (Version, Vec<u8>) {
-        let (mut client, server) = tokio::io::duplex(1024);
-        for chunk in chunks {
-            client.write_all(chunk).await.unwrap();
-        }
-        drop(client);
-        let (version, mut sniffed) = sniff(server).await.unwrap();
+        let (version, mut sniffed) = sniff(pieces(chunks)).await.unwrap();
         let mut everything = Vec::new();
         sniffed.read_to_end(&mut everything).await.unwrap();
         (version, everything)
@@ -132,7 +164,7 @@ mod tests {
             sniffed_from(&[request]).await,
             (Version::Http1, request.to_vec())
         );
-        // `PR…` and then not the preface: read a byte at a time, still HTTP/1, every byte back.
+        // `PR…` a byte at a time, then not the preface: still HTTP/1, every byte back.
         let odd: &[&[u8]] = &[b"P", b"R", b"IX / HTTP/1.1\r\n\r\n"];
         assert_eq!(sniffed_from(odd).await, (Version::Http1, odd.concat()));
     }
@@ -140,7 +172,13 @@ mod tests {
     #[tokio::test]
     async fn the_http2_preface_even_in_pieces_is_http2() {
         let frames = b"\0\0\0\x04\0\0\0\0\0";
-        let (version, read) = sniffed_from(&[&H2_PREFACE[..5], &H2_PREFACE[5..], frames]).await;
+        let split: &[&[u8]] = &[
+            &H2_PREFACE[..1],
+            &H2_PREFACE[1..5],
+            &H2_PREFACE[5..],
+            frames,
+        ];
+        let (version, read) = sniffed_from(split).await;
         assert_eq!(version, Version::Http2);
         assert_eq!(read, [&H2_PREFACE[..], frames].concat());
     }
@@ -148,8 +186,9 @@ mod tests {
     #[tokio::test]
     async fn an_empty_or_cut_off_stream_is_http1_with_what_came() {
         assert_eq!(sniffed_from(&[]).await, (Version::Http1, Vec::new()));
+        let cut: &[&[u8]] = &[b"PRI", b" * HT"];
         assert_eq!(
-            sniffed_from(&[b"PRI * HT"]).await,
+            sniffed_from(cut).await,
             (Version::Http1, b"PRI * HT".to_vec())
         );
     }
@@ -158,10 +197,25 @@ mod tests {
     async fn the_first_read_brings_what_the_socket_holds_after_the_prefix() {
         let request = b"GET /api/widget/config?project=demo HTTP/1.1\r\nHost: x\r\n\r\n";
         let (mut client, server) = tokio::io::duplex(1024);
-        client.write_all(request).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut client, request)
+            .await
+            .unwrap();
         let (_, mut sniffed) = sniff(server).await.unwrap();
         let mut buf = [0; 128];
         let read = sniffed.read(&mut buf).await.unwrap();
         assert_eq!(&buf[..read], request);
+    }
+
+    #[tokio::test]
+    async fn an_error_after_the_prefix_comes_with_the_next_read() {
+        let start = b"GET /api/widget/config?p";
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        let peer = Pieces(VecDeque::from([Ok(start.to_vec()), Err(reset)]));
+        let (_, mut sniffed) = sniff(peer).await.unwrap();
+        let mut buf = [0; 128];
+        let read = sniffed.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..read], start);
+        let error = sniffed.read(&mut buf).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
     }
 }

@@ -267,15 +267,15 @@ impl App {
             let http2 = http2.clone();
             let stream = Connection::new(stream, self.write_stall_timeout, Some(permit));
             let tls = self.tls.as_ref().map(|tls| tls.acceptor());
-            let handshake_timeout = self.header_read_timeout;
+            // The TLS handshake and the first bytes share the header-read timeout, from accept.
+            let first_bytes_by = tokio::time::Instant::now() + self.header_read_timeout;
             let mut close = connections_closing.clone();
             tokio::spawn(async move {
                 // Plain or TLS, one type from here on.
                 let io: Box<dyn Io> = match tls {
                     None => Box::new(stream),
                     Some(acceptor) => {
-                        // The handshake counts against the header-read timeout.
-                        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
+                        match tokio::time::timeout_at(first_bytes_by, acceptor.accept(stream)).await
                         {
                             Ok(Ok(tls)) => Box::new(tls),
                             Ok(Err(error)) => {
@@ -293,7 +293,7 @@ impl App {
                 // HTTP/1 connection a read buffer twice the size (see `preface`). A peer that
                 // has sent nothing yet is not waited for at shutdown.
                 let sniffed = tokio::select! {
-                    sniffed = tokio::time::timeout(handshake_timeout, preface::sniff(io)) => sniffed,
+                    sniffed = tokio::time::timeout_at(first_bytes_by, preface::sniff(io)) => sniffed,
                     _ = close.changed() => return,
                 };
                 let (version, io) = match sniffed {

@@ -119,6 +119,7 @@ try {
   assert.equal(await widget(page, ".nudge").count(), 0);
   // The chat opens with the message as the assistant's first words, the input focused.
   await widget(page, ".msg.welcome", { hasText: PRICING }).waitFor();
+  assert.equal(await widget(page, ".msg.welcome").textContent(), PRICING);
   assert.equal(await page.evaluate(() => document.querySelector("#helpyap-widget").shadowRoot.activeElement?.tagName),
     "TEXTAREA");
   await widget(page, "header button[aria-label='Close chat']").click();
