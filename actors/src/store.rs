@@ -449,6 +449,17 @@ pub trait Storage: Send + Sync + 'static {
     /// The transcript of `session`, in `seq` order.
     async fn messages(&self, session: Uuid) -> Result<Vec<MessageRecord>, StoreError>;
 
+    /// The transcripts of `sessions`, each in `seq` order, in the order given (an erased
+    /// session's is empty): an inbox page's or an export batch's in one read where the backend
+    /// is across a network.
+    async fn transcripts(&self, sessions: &[Uuid]) -> Result<Vec<Vec<MessageRecord>>, StoreError> {
+        let mut transcripts = Vec::with_capacity(sessions.len());
+        for &session in sessions {
+            transcripts.push(self.messages(session).await?);
+        }
+        Ok(transcripts)
+    }
+
     /// Deletes a project and everything it owns: conversations, leads, events and their counts,
     /// documents, invitations, and its push-secret index entry. What stays is the last event
     /// id it gave out, as the floor of the next project of that slug.

@@ -6,15 +6,20 @@
 //! rollups come when they are needed.
 
 use bytes::Bytes;
+use futures_util::stream;
+use helpyap_actors::chat::{MessageRecord, SessionRecord};
 use helpyap_actors::engine::reports::REPORT_SCAN_MAX;
 use helpyap_actors::records::EventKind;
 use helpyap_actors::time::rfc3339;
-use hyper::header::{CONTENT_DISPOSITION, HeaderValue};
+use http_body_util::StreamBody;
+use hyper::body::Frame;
+use hyper::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};
 use hyper::{StatusCode, Uri};
+use tokio::sync::mpsc;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::ApiError;
-use crate::json::{Body, Response, bytes_response, json_response};
+use crate::json::{Body, BoxError, Response, boxed, bytes_response, json_response};
 use crate::router::AppState;
 
 const DAYS_MAX: u64 = 90;
@@ -103,12 +108,58 @@ pub async fn popups_csv(
 }
 
 /// `GET …/conversations.csv`: one row per message, oldest conversation last.
+///
+/// Streamed: the conversations are read 1000 at a time, each batch with its transcripts, and
+/// each batch's rows are sent before the next is read, so an export of a large project holds
+/// one batch in memory, not the whole file; at most [`REPORT_SCAN_MAX`] conversations. The
+/// first batch is read before answering (an unknown project is a 404); a store failure after
+/// that ends the download with an error, never with a file that looks whole.
 #[utoipa::path(
     get, path = "/api/admin/projects/{slug}/conversations.csv", tag = "admin: reports",
     params(("slug" = String, Path, example = "demo", description = "The project's slug")),
     responses((status = 200, description = "One row per message", body = String, content_type = "text/csv; charset=utf-8"))
 )]
 pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<Body>, ApiError> {
+    let first = state
+        .engine
+        .chat
+        .conversations(slug, None, EXPORT_BATCH)
+        .await?;
+    let (sender, receiver) = mpsc::channel::<Chunk>(4);
+    let engine = state.engine.clone();
+    let project = slug.to_owned();
+    tokio::spawn(async move {
+        if let Err(error) = export_conversations(&engine, &project, first, &sender).await {
+            tracing::error!(project, %error, "conversations export failed");
+            let _ = sender.send(Err(error)).await;
+        }
+    });
+    let chunks = stream::unfold(receiver, |mut receiver| async move {
+        let chunk = receiver.recv().await?;
+        Some((chunk, receiver))
+    });
+    let mut response = Response::new(boxed(StreamBody::new(chunks)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    disposition(&mut response, &format!("{slug}-conversations.csv"));
+    Ok(response)
+}
+
+/// Conversations read per batch of the conversations export.
+const EXPORT_BATCH: usize = 1000;
+
+type Chunk = Result<Frame<Bytes>, BoxError>;
+
+/// Sends the conversations CSV of `slug`, `batch` (its newest conversations) first, a chunk per
+/// batch; stops early, without error, once the client has gone.
+async fn export_conversations(
+    engine: &helpyap_actors::engine::Engine,
+    slug: &str,
+    mut batch: Vec<(SessionRecord, Vec<MessageRecord>)>,
+    sender: &mpsc::Sender<Chunk>,
+) -> Result<(), BoxError> {
     let mut csv = csv::Writer::from_writer(Vec::new());
     write(
         &mut csv,
@@ -124,41 +175,64 @@ pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<
             "visitor_verified",
         ],
     )?;
-    for (session, messages) in state
-        .engine
-        .chat
-        .conversations(slug, None, REPORT_SCAN_MAX)
-        .await?
-    {
-        let visitor = session.visitor.as_ref();
-        let (visitor_id, visitor_email, verified) = match visitor {
-            Some(visitor) => (
-                visitor.user_id.clone(),
-                visitor.email.clone().unwrap_or_default(),
-                visitor.verified.to_string(),
-            ),
-            None => Default::default(),
-        };
-        for message in messages {
-            let role = serde_json::to_value(message.role).unwrap_or_default();
-            let status = serde_json::to_value(message.status).unwrap_or_default();
-            write(
-                &mut csv,
-                [
-                    session.id.to_string(),
-                    rfc3339(session.created_at_ms),
-                    rfc3339(message.created_at_ms),
-                    role.as_str().unwrap_or_default().to_owned(),
-                    status.as_str().unwrap_or_default().to_owned(),
-                    message.content,
-                    visitor_id.clone(),
-                    visitor_email.clone(),
-                    verified.clone(),
-                ],
-            )?;
+    let mut exported = 0;
+    loop {
+        let last_batch = batch.len() < EXPORT_BATCH;
+        exported += batch.len();
+        let before = batch
+            .last()
+            .map(|(session, _)| (session.created_at_ms, session.id));
+        for (session, messages) in batch {
+            write_conversation(&mut csv, &session, messages)?;
         }
+        let rows = std::mem::replace(&mut csv, csv::Writer::from_writer(Vec::new()));
+        let chunk = Bytes::from(rows.into_inner().map_err(|error| error.into_error())?);
+        if sender.send(Ok(Frame::data(chunk))).await.is_err() {
+            return Ok(()); // the client went away
+        }
+        if last_batch || exported >= REPORT_SCAN_MAX {
+            return Ok(());
+        }
+        batch = engine
+            .chat
+            .conversations(slug, before, EXPORT_BATCH)
+            .await?;
     }
-    attachment(csv, &format!("{slug}-conversations.csv"))
+}
+
+/// A conversation's rows of the conversations CSV, one per message.
+fn write_conversation(
+    csv: &mut csv::Writer<Vec<u8>>,
+    session: &SessionRecord,
+    messages: Vec<MessageRecord>,
+) -> Result<(), ApiError> {
+    let (visitor_id, visitor_email, verified) = match &session.visitor {
+        Some(visitor) => (
+            visitor.user_id.clone(),
+            visitor.email.clone().unwrap_or_default(),
+            visitor.verified.to_string(),
+        ),
+        None => Default::default(),
+    };
+    for message in messages {
+        let role = serde_json::to_value(message.role).unwrap_or_default();
+        let status = serde_json::to_value(message.status).unwrap_or_default();
+        write(
+            csv,
+            [
+                session.id.to_string(),
+                rfc3339(session.created_at_ms),
+                rfc3339(message.created_at_ms),
+                role.as_str().unwrap_or_default().to_owned(),
+                status.as_str().unwrap_or_default().to_owned(),
+                message.content,
+                visitor_id.clone(),
+                visitor_email.clone(),
+                verified.clone(),
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 /// `GET …/satisfaction.csv`: one row per rated conversation, newest conversation first.
@@ -299,12 +373,17 @@ fn attachment(csv: csv::Writer<Vec<u8>>, filename: &str) -> Result<Response<Body
         Bytes::from(bytes),
         "text/csv; charset=utf-8",
     );
+    disposition(&mut response, filename);
+    Ok(response)
+}
+
+/// Makes `response` a download named `filename`.
+fn disposition(response: &mut Response<Body>, filename: &str) {
     let disposition = format!("attachment; filename=\"{filename}\"");
     response.headers_mut().insert(
         CONTENT_DISPOSITION,
         HeaderValue::from_str(&disposition).expect("slugs are header-safe"),
     );
-    Ok(response)
 }
 
 #[cfg(test)]

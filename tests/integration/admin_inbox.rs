@@ -249,3 +249,81 @@ async fn teammates_reply_in_the_chat_and_visitors_see_it() {
     }
     agent.get(&path).expect(405).await;
 }
+
+/// The conversations export is read and sent in batches of 1000: every conversation comes once,
+/// newest first, across the batches' seams, also where many started in the same millisecond.
+#[tokio::test]
+async fn the_conversations_export_crosses_its_batches_whole() {
+    use helpyap_actors::chat::{MessageRecord, MessageStatus, Role, SessionRecord};
+    use helpyap_actors::secret::SecretHash;
+
+    let server = TestServer::start().await;
+    let owner = server.owner("owner@example.com").await;
+    let store = server.engine.chat.store();
+    let now = helpyap_actors::time::now_ms();
+    let mut written = Vec::new();
+    for index in 0..2003_u64 {
+        // Seven to a millisecond: the cursor between batches must tell them apart by id.
+        let created_at_ms = now - 60_000 - index / 7;
+        let session = SessionRecord {
+            id: uuid::Uuid::new_v4(),
+            project: "demo".into(),
+            token_hash: SecretHash::of(&format!("visitor {index}")),
+            created_at_ms,
+            handoff: Default::default(),
+            lead: None,
+            visitor: None,
+            device_tokens: Vec::new(),
+            satisfaction: None,
+        };
+        store.put_session(&session).await.unwrap();
+        let message = MessageRecord {
+            seq: 1,
+            role: Role::User,
+            content: format!("question {index}"),
+            created_at_ms,
+            sources: Vec::new(),
+            status: MessageStatus::Complete,
+            feedback: None,
+            author: None,
+            signature: None,
+            intent: None,
+        };
+        assert!(store.insert_message(session.id, &message).await.unwrap());
+        written.push(session.id.to_string());
+    }
+    store.flush().await.unwrap();
+
+    let response = owner
+        .get("/api/admin/projects/demo/conversations.csv")
+        .send()
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let csv = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let mut exported: Vec<String> = rows.iter().map(|row| row[0].to_owned()).collect();
+    let started: Vec<&str> = rows.iter().map(|row| &row[1]).collect();
+    assert!(
+        started.windows(2).all(|pair| pair[0] >= pair[1]),
+        "newest conversation first"
+    );
+    exported.sort();
+    written.sort();
+    assert_eq!(
+        exported.len(),
+        2003,
+        "one row per message, each conversation once"
+    );
+    assert_eq!(exported, written);
+
+    let admin = server.admin("admin@example.com").await;
+    admin
+        .get("/api/admin/projects/nope/conversations.csv")
+        .expect(404)
+        .await;
+}

@@ -303,8 +303,6 @@ impl Chat {
         self.core.call_session(session_id, message).await
     }
 
-    /// Up to `limit` conversations of `slug`, newest first, older than `before` (created ms,
-    /// session id), each with its messages.
     /// Up to `limit` conversations of `slug`, newest first, without their messages.
     pub async fn sessions(
         &self,
@@ -315,6 +313,14 @@ impl Chat {
         Ok(self.core.store.project_sessions(slug, None, limit).await?)
     }
 
+    /// The store itself, for tests that write records in bulk (thousands of conversations).
+    #[cfg(feature = "test-engines")]
+    pub fn store(&self) -> &crate::store::Store {
+        &self.core.store
+    }
+
+    /// Up to `limit` conversations of `slug`, newest first, older than `before` (created ms,
+    /// session id), each with its messages.
     pub async fn conversations(
         &self,
         slug: &str,
@@ -327,12 +333,9 @@ impl Chat {
             .store
             .project_sessions(slug, before, limit)
             .await?;
-        let mut conversations = Vec::with_capacity(sessions.len());
-        for session in sessions {
-            let messages = self.core.store.messages(session.id).await?;
-            conversations.push((session, messages));
-        }
-        Ok(conversations)
+        let ids: Vec<Uuid> = sessions.iter().map(|session| session.id).collect();
+        let transcripts = self.core.store.transcripts(&ids).await?;
+        Ok(sessions.into_iter().zip(transcripts).collect())
     }
 
     /// One conversation of `slug`; `None` when no such session belongs to it.
@@ -434,13 +437,10 @@ impl Chat {
             assignee: query.assignee,
         };
         let page = self.core.store.find_sessions(slug, &filter, limit).await?;
-        let mut conversations = Vec::with_capacity(page.sessions.len());
-        for session in page.sessions {
-            let messages = self.core.store.messages(session.id).await?;
-            conversations.push((session, messages));
-        }
+        let ids: Vec<Uuid> = page.sessions.iter().map(|session| session.id).collect();
+        let transcripts = self.core.store.transcripts(&ids).await?;
         Ok(InboxPage {
-            conversations,
+            conversations: page.sessions.into_iter().zip(transcripts).collect(),
             next: page.next,
         })
     }

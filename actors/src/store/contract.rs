@@ -60,6 +60,7 @@ macro_rules! storage_contract {
             documents_are_replaced_as_a_whole_in_id_order,
             conversations_page_newest_first_with_a_cursor,
             deleting_a_session_erases_its_transcript,
+            transcripts_come_in_the_order_asked_each_in_seq_order,
             deleting_a_project_cascades_to_everything_it_owns,
             an_install_copies_whole_into_an_empty_store,
             inbox_filters_and_report_figures_read_the_same_everywhere,
@@ -1177,6 +1178,57 @@ pub(crate) async fn deleting_a_session_erases_its_transcript(backend: &impl Back
     let left = store.project_sessions("demo", None, 10).await.unwrap();
     assert_eq!(left, std::slice::from_ref(&kept));
     assert_eq!(store.messages(kept.id).await.unwrap().len(), 1);
+}
+
+pub(crate) async fn transcripts_come_in_the_order_asked_each_in_seq_order(backend: &impl Backend) {
+    let store = with_projects(backend).await;
+    let (short, long, erased) = (session("demo", 1), session("demo", 2), session("demo", 3));
+    for record in [&short, &long, &erased] {
+        store.put_session(record).await.unwrap();
+    }
+    // Written out of order: read back by seq.
+    for seq in [3, 1, 2] {
+        let text = format!("long {seq}");
+        assert!(
+            store
+                .insert_message(long.id, &message(seq, &text))
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        store
+            .insert_message(short.id, &message(1, "short 1"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .insert_message(erased.id, &message(1, "gone"))
+            .await
+            .unwrap()
+    );
+    store.delete_session(&erased).await.unwrap();
+    let contents = |transcript: &Vec<MessageRecord>| -> Vec<String> {
+        transcript.iter().map(|m| m.content.clone()).collect()
+    };
+    let asked = [long.id, erased.id, Uuid::new_v4(), short.id];
+    let transcripts = store.transcripts(&asked).await.unwrap();
+    let read: Vec<Vec<String>> = transcripts.iter().map(contents).collect();
+    assert_eq!(
+        read,
+        [
+            vec!["long 1", "long 2", "long 3"],
+            vec![],
+            vec![],
+            vec!["short 1"]
+        ]
+    );
+    assert_eq!(transcripts[0], store.messages(long.id).await.unwrap());
+    assert_eq!(
+        store.transcripts(&[]).await.unwrap(),
+        Vec::<Vec<MessageRecord>>::new()
+    );
 }
 
 pub(crate) async fn proactive_messages_are_counted_per_hour_rule_and_action(

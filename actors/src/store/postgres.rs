@@ -8,6 +8,7 @@
 //! event: concurrent pushes through any node wait on that row and get dense ids. It also
 //! keeps the cluster's answer leases, one row per session.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -1564,7 +1565,13 @@ impl Storage for PgStore {
             let counts = figures.days.entry(unsigned(row.get(0))).or_default();
             counts.conversations = unsigned(row.get(1));
         }
-        let of_conversations = "FROM sessions s JOIN messages m ON m.session = s.id \
+        // The conversations by the project's index, then each one's messages by their key: the
+        // subquery's `OFFSET 0` keeps the planner from scanning every message of the database
+        // instead (which it prefers once the messages outnumber the conversations enough, not
+        // knowing what reading each record's JSON costs), so the cost follows the window, not
+        // the history.
+        let of_conversations = "FROM sessions s CROSS JOIN LATERAL \
+                                (SELECT seq, record FROM messages WHERE session = s.id OFFSET 0) m \
                                 WHERE s.slug = $1 AND s.created_ms >= $2";
         let by_day = format!(
             "SELECT (m.record->>'createdAtMs')::bigint / $3 AS day,
@@ -1607,8 +1614,8 @@ impl Storage for PgStore {
         // implementation does (SQL's lower() depends on the database's collation).
         let first_questions = format!(
             "SELECT question, count(*) FROM (
-                 SELECT DISTINCT ON (m.session) m.record->>'content' AS question
-                 {of_conversations} AND m.record->>'role' = 'user' ORDER BY m.session, m.seq
+                 SELECT DISTINCT ON (s.id) m.record->>'content' AS question
+                 {of_conversations} AND m.record->>'role' = 'user' ORDER BY s.id, m.seq
              ) firsts GROUP BY question"
         );
         for row in client.query(&first_questions, &[&slug, &from]).await? {
@@ -1671,6 +1678,26 @@ impl Storage for PgStore {
             &[&session],
         )
         .await
+    }
+
+    async fn transcripts(&self, sessions: &[Uuid]) -> Result<Vec<Vec<MessageRecord>>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT session, record FROM messages WHERE session = ANY($1) ORDER BY session, seq",
+                &[&sessions],
+            )
+            .await?;
+        let mut by_session: HashMap<Uuid, Vec<MessageRecord>> = HashMap::new();
+        for row in &rows {
+            by_session
+                .entry(row.try_get("session")?)
+                .or_default()
+                .push(record(row)?);
+        }
+        Ok(sessions
+            .iter()
+            .map(|session| by_session.remove(session).unwrap_or_default())
+            .collect())
     }
 
     async fn delete_project(&self, record: &ProjectRecord) -> Result<(), StoreError> {
