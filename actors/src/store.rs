@@ -1,8 +1,8 @@
 //! The storage port: the one way the engine reaches durable state, and the errors of that
 //! boundary.
 //!
-//! [`Storage`] is async because the next backend (PostgreSQL) is across a network; today's
-//! implementation is the embedded [`SledStore`]. Every backend must pass the contract suite in
+//! [`Storage`] is async because one backend (PostgreSQL, cluster mode) is across a network; the
+//! other is the embedded [`SledStore`]. Every backend must pass the contract suite in
 //! `store/contract.rs`. The port stores and finds records; it never decides *whether* a write is
 //! allowed — that is the owning actor's job — and it never caches: callers keep what they need
 //! in actor state or snapshots.

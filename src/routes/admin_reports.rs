@@ -15,7 +15,6 @@ use http_body_util::StreamBody;
 use hyper::body::Frame;
 use hyper::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};
 use hyper::{StatusCode, Uri};
-use tokio::sync::mpsc;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::ApiError;
@@ -109,11 +108,11 @@ pub async fn popups_csv(
 
 /// `GET …/conversations.csv`: one row per message, oldest conversation last.
 ///
-/// Streamed: the conversations are read 1000 at a time, each batch with its transcripts, and
-/// each batch's rows are sent before the next is read, so an export of a large project holds
-/// one batch in memory, not the whole file; at most [`REPORT_SCAN_MAX`] conversations. The
-/// first batch is read before answering (an unknown project is a 404); a store failure after
-/// that ends the download with an error, never with a file that looks whole.
+/// Streamed: the conversations are read 1000 at a time, each batch with its transcripts, as
+/// the download asks for more, so an export of a large project holds one batch in memory, not
+/// the whole file; at most [`REPORT_SCAN_MAX`] conversations. The first batch is read before
+/// answering (an unknown project is a 404); a failure after that (the store, a panic) ends the
+/// download with an error, never with a file that looks whole.
 #[utoipa::path(
     get, path = "/api/admin/projects/{slug}/conversations.csv", tag = "admin: reports",
     params(("slug" = String, Path, example = "demo", description = "The project's slug")),
@@ -125,19 +124,16 @@ pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<
         .chat
         .conversations(slug, None, EXPORT_BATCH)
         .await?;
-    let (sender, receiver) = mpsc::channel::<Chunk>(4);
-    let engine = state.engine.clone();
-    let project = slug.to_owned();
-    tokio::spawn(async move {
-        if let Err(error) = export_conversations(&engine, &project, first, &sender).await {
-            tracing::error!(project, %error, "conversations export failed");
-            let _ = sender.send(Err(error)).await;
-        }
-    });
-    let chunks = stream::unfold(receiver, |mut receiver| async move {
-        let chunk = receiver.recv().await?;
-        Some((chunk, receiver))
-    });
+    let export = Export {
+        engine: state.engine.clone(),
+        slug: slug.to_owned(),
+        next: Some(first),
+        before: None,
+        exported: 0,
+    };
+    // Driven by the body itself (no task of its own): the next batch is read once the one
+    // before has been taken, and a failure or panic reaches the connection.
+    let chunks = stream::try_unfold(export, Export::next_chunk);
     let mut response = Response::new(boxed(StreamBody::new(chunks)));
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -150,53 +146,67 @@ pub async fn conversations_csv(state: &AppState, slug: &str) -> Result<Response<
 /// Conversations read per batch of the conversations export.
 const EXPORT_BATCH: usize = 1000;
 
-type Chunk = Result<Frame<Bytes>, BoxError>;
+/// Where a conversations export is.
+struct Export {
+    engine: helpyap_actors::engine::Engine,
+    slug: String,
+    /// The batch to write next, when already read (the first); `None` once the last was sent.
+    next: Option<Vec<(SessionRecord, Vec<MessageRecord>)>>,
+    /// The last conversation sent (created ms, id): the next batch is older.
+    before: Option<(u64, uuid::Uuid)>,
+    exported: usize,
+}
 
-/// Sends the conversations CSV of `slug`, `batch` (its newest conversations) first, a chunk per
-/// batch; stops early, without error, once the client has gone.
-async fn export_conversations(
-    engine: &helpyap_actors::engine::Engine,
-    slug: &str,
-    mut batch: Vec<(SessionRecord, Vec<MessageRecord>)>,
-    sender: &mpsc::Sender<Chunk>,
-) -> Result<(), BoxError> {
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    write(
-        &mut csv,
-        [
-            "session_id",
-            "conversation_started",
-            "message_at",
-            "role",
-            "status",
-            "content",
-            "visitor_id",
-            "visitor_email",
-            "visitor_verified",
-        ],
-    )?;
-    let mut exported = 0;
-    loop {
+impl Export {
+    /// The next batch's rows (the first with the header), or `None` when all were sent.
+    async fn next_chunk(mut self) -> Result<Option<(Frame<Bytes>, Export)>, BoxError> {
+        if self.exported >= REPORT_SCAN_MAX {
+            return Ok(None);
+        }
+        let first = self.before.is_none();
+        let batch = match self.next.take() {
+            Some(batch) => batch,
+            None => {
+                self.engine
+                    .chat
+                    .conversations(&self.slug, self.before, EXPORT_BATCH)
+                    .await?
+            }
+        };
+        if batch.is_empty() && !first {
+            return Ok(None);
+        }
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        if first {
+            write(
+                &mut csv,
+                [
+                    "session_id",
+                    "conversation_started",
+                    "message_at",
+                    "role",
+                    "status",
+                    "content",
+                    "visitor_id",
+                    "visitor_email",
+                    "visitor_verified",
+                ],
+            )?;
+        }
         let last_batch = batch.len() < EXPORT_BATCH;
-        exported += batch.len();
-        let before = batch
+        self.exported += batch.len();
+        self.before = batch
             .last()
             .map(|(session, _)| (session.created_at_ms, session.id));
         for (session, messages) in batch {
             write_conversation(&mut csv, &session, messages)?;
         }
-        let rows = std::mem::replace(&mut csv, csv::Writer::from_writer(Vec::new()));
-        let chunk = Bytes::from(rows.into_inner().map_err(|error| error.into_error())?);
-        if sender.send(Ok(Frame::data(chunk))).await.is_err() {
-            return Ok(()); // the client went away
+        if last_batch {
+            // Ends the stream at the next call.
+            self.exported = REPORT_SCAN_MAX;
         }
-        if last_batch || exported >= REPORT_SCAN_MAX {
-            return Ok(());
-        }
-        batch = engine
-            .chat
-            .conversations(slug, before, EXPORT_BATCH)
-            .await?;
+        let rows = csv.into_inner().map_err(|error| error.into_error())?;
+        Ok(Some((Frame::data(Bytes::from(rows)), self)))
     }
 }
 

@@ -251,7 +251,8 @@ async fn teammates_reply_in_the_chat_and_visitors_see_it() {
 }
 
 /// The conversations export is read and sent in batches of 1000: every conversation comes once,
-/// newest first, across the batches' seams, also where many started in the same millisecond.
+/// newest first, with its own messages, across the batches' seams, also where many started in
+/// the same millisecond.
 #[tokio::test]
 async fn the_conversations_export_crosses_its_batches_whole() {
     use helpyap_actors::chat::{MessageRecord, MessageStatus, Role, SessionRecord};
@@ -261,7 +262,8 @@ async fn the_conversations_export_crosses_its_batches_whole() {
     let owner = server.owner("owner@example.com").await;
     let store = server.engine.chat.store();
     let now = helpyap_actors::time::now_ms();
-    let mut written = Vec::new();
+    let mut written = std::collections::HashMap::new();
+    let mut messages = 0;
     for index in 0..2003_u64 {
         // Seven to a millisecond: the cursor between batches must tell them apart by id.
         let created_at_ms = now - 60_000 - index / 7;
@@ -277,20 +279,28 @@ async fn the_conversations_export_crosses_its_batches_whole() {
             satisfaction: None,
         };
         store.put_session(&session).await.unwrap();
-        let message = MessageRecord {
-            seq: 1,
-            role: Role::User,
-            content: format!("question {index}"),
-            created_at_ms,
-            sources: Vec::new(),
-            status: MessageStatus::Complete,
-            feedback: None,
-            author: None,
-            signature: None,
-            intent: None,
-        };
-        assert!(store.insert_message(session.id, &message).await.unwrap());
-        written.push(session.id.to_string());
+        // Every third conversation has an answer too.
+        for seq in 1..=1 + u32::from(index % 3 == 0) {
+            let message = MessageRecord {
+                seq,
+                role: if seq == 1 {
+                    Role::User
+                } else {
+                    Role::Assistant
+                },
+                content: format!("{index}: message {seq}"),
+                created_at_ms: created_at_ms + u64::from(seq),
+                sources: Vec::new(),
+                status: MessageStatus::Complete,
+                feedback: None,
+                author: None,
+                signature: None,
+                intent: None,
+            };
+            assert!(store.insert_message(session.id, &message).await.unwrap());
+            messages += 1;
+        }
+        written.insert(session.id.to_string(), index);
     }
     store.flush().await.unwrap();
 
@@ -306,20 +316,27 @@ async fn the_conversations_export_crosses_its_batches_whole() {
     let csv = response.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    let mut exported: Vec<String> = rows.iter().map(|row| row[0].to_owned()).collect();
+    assert_eq!(rows.len(), messages, "one row per message");
     let started: Vec<&str> = rows.iter().map(|row| &row[1]).collect();
     assert!(
         started.windows(2).all(|pair| pair[0] >= pair[1]),
         "newest conversation first"
     );
-    exported.sort();
-    written.sort();
-    assert_eq!(
-        exported.len(),
-        2003,
-        "one row per message, each conversation once"
-    );
-    assert_eq!(exported, written);
+    // Each message under its own conversation, each conversation's messages once and in order.
+    let mut seen: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    for row in &rows {
+        let index = written[&row[0]];
+        assert!(row[5].starts_with(&format!("{index}: ")), "{row:?}");
+        seen.entry(&row[0]).or_default().push(&row[5]);
+    }
+    assert_eq!(seen.len(), written.len(), "every conversation");
+    for (id, contents) in seen {
+        let index = written[id];
+        let expected: Vec<String> = (1..=1 + u32::from(index % 3 == 0))
+            .map(|seq| format!("{index}: message {seq}"))
+            .collect();
+        assert_eq!(contents, expected);
+    }
 
     let admin = server.admin("admin@example.com").await;
     admin

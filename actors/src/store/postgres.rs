@@ -1696,7 +1696,7 @@ impl Storage for PgStore {
         }
         Ok(sessions
             .iter()
-            .map(|session| by_session.remove(session).unwrap_or_default())
+            .map(|session| by_session.get(session).cloned().unwrap_or_default())
             .collect())
     }
 
