@@ -333,6 +333,14 @@ impl Chat {
             .store
             .project_sessions(slug, before, limit)
             .await?;
+        self.with_transcripts(sessions).await
+    }
+
+    /// `sessions`, each with its messages, read at once.
+    async fn with_transcripts(
+        &self,
+        sessions: Vec<SessionRecord>,
+    ) -> Result<Vec<(SessionRecord, Vec<MessageRecord>)>, ProjectError> {
         let ids: Vec<Uuid> = sessions.iter().map(|session| session.id).collect();
         let transcripts = self.core.store.transcripts(&ids).await?;
         Ok(sessions.into_iter().zip(transcripts).collect())
@@ -437,10 +445,8 @@ impl Chat {
             assignee: query.assignee,
         };
         let page = self.core.store.find_sessions(slug, &filter, limit).await?;
-        let ids: Vec<Uuid> = page.sessions.iter().map(|session| session.id).collect();
-        let transcripts = self.core.store.transcripts(&ids).await?;
         Ok(InboxPage {
-            conversations: page.sessions.into_iter().zip(transcripts).collect(),
+            conversations: self.with_transcripts(page.sessions).await?,
             next: page.next,
         })
     }
