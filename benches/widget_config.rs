@@ -11,7 +11,7 @@
 //! process is on one core and wrk on the other, so the servers get one worker on a core of their
 //! own; rounds rotate which goes first after a warm-up round not counted, and the median of each
 //! gives the ratios. The rate limiter stays on (with a limit no run can reach) so its cost is
-//! part of what is measured.
+//! part of what is measured. Every server runs on jemalloc, the allocator the binary ships with.
 //! Knobs: HELPYAP_BENCH_SECONDS (default 5), HELPYAP_BENCH_CONNECTIONS (64), HELPYAP_BENCH_ROUNDS
 //! (3), HELPYAP_BENCH_WARMUP (1; 0 skips the warm-up), HELPYAP_BENCH_PIN (1; 0: all on every CPU).
 #![allow(unsafe_code)] // libc calls, each with a SAFETY comment (see Cargo.toml)
@@ -34,6 +34,10 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use common::{PLACEMENT, in_rounds, median};
+
+/// The allocator the `helpyap` binary ships with (src/main.rs), for ours and the baselines alike.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
     PLACEMENT.pin_server_here();

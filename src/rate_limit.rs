@@ -9,7 +9,8 @@
 //! address; `client_ip` does.
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 
@@ -53,6 +54,8 @@ pub struct RateDecision {
     pub remaining: u32,
     /// Time until the client's window ends and its count starts over.
     pub reset_after: Duration,
+    /// The Unix time, in whole seconds, by which it has ended (`reset_after` rounded up).
+    pub reset_at_unix: u64,
 }
 
 /// The limits of every class, and where the counts live.
@@ -60,6 +63,7 @@ pub struct RateLimiter {
     /// Replaced by a config reload (SIGHUP); windows already open keep counting.
     limits: std::sync::RwLock<RateLimitsConfig>,
     counters: Counters,
+    wall_clock: WallClock,
 }
 
 /// Counts kept in this process are counted directly — no allocation or virtual call on every
@@ -115,6 +119,7 @@ impl RateLimiter {
         RateLimiter {
             limits: std::sync::RwLock::new(config.clone()),
             counters: Counters::Local(LocalCounters::default()),
+            wall_clock: WallClock::new(),
         }
     }
 
@@ -125,14 +130,12 @@ impl RateLimiter {
         RateLimiter {
             limits: std::sync::RwLock::new(config.clone()),
             counters: Counters::Shared(counters),
+            wall_clock: WallClock::new(),
         }
     }
 
-    /// Counts one request of `class` from `client` and says whether it may proceed.
-    pub async fn check(&self, class: RateClass, client: IpAddr) -> RateDecision {
-        self.check_at(class, client, Instant::now()).await
-    }
-
+    /// Counts one request of `class` from `client`, arrived at `now`, and says whether it may
+    /// proceed.
     pub async fn check_at(&self, class: RateClass, client: IpAddr, now: Instant) -> RateDecision {
         let RateLimit { requests, window } = self.limit(class);
         let key = CounterKey {
@@ -143,17 +146,20 @@ impl RateLimiter {
             Counters::Local(local) => local.count(key, requests, window, now),
             Counters::Shared(shared) => shared.hit(key, requests, window, now).await,
         };
+        let reset_at = self.wall_clock.unix_at(now) + round_up_to_second(hit.reset_after);
         RateDecision {
             allowed: hit.counted,
             limit: requests,
             remaining: requests.saturating_sub(hit.used),
             reset_after: hit.reset_after,
+            reset_at_unix: reset_at.as_secs(),
         }
     }
 
     /// Forgets clients whose window has ended; their next request opens a fresh one anyway.
     pub fn sweep(&self, now: Instant) {
         self.counters().sweep(now);
+        self.wall_clock.sync();
     }
 
     /// Clients tracked across all classes.
@@ -207,6 +213,49 @@ impl RateLimiter {
             RateClass::Integrations,
         ]
         .into_iter()
+    }
+}
+
+/// A whole number of seconds, at least one: what `Retry-After` and `X-RateLimit-Reset` count.
+pub fn round_up_to_second(duration: Duration) -> Duration {
+    let whole = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    Duration::from_secs(whole.max(1))
+}
+
+/// Unix time told from the monotonic clock: the wall clock is read when the limiter starts and
+/// at each sweep (every few seconds, so a step of the system clock shows soon), not for every
+/// request, where a clock read costs as much as counting it.
+struct WallClock {
+    origin: Instant,
+    /// The Unix time at `origin`, in nanoseconds, as of the last `sync`.
+    unix_nanos_at_origin: AtomicU64,
+}
+
+impl WallClock {
+    fn new() -> WallClock {
+        let clock = WallClock {
+            origin: Instant::now(),
+            unix_nanos_at_origin: AtomicU64::new(0),
+        };
+        clock.sync();
+        clock
+    }
+
+    fn sync(&self) {
+        let since_origin = self.origin.elapsed();
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let at_origin = unix.saturating_sub(since_origin).as_nanos();
+        self.unix_nanos_at_origin.store(
+            u64::try_from(at_origin).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn unix_at(&self, at: Instant) -> Duration {
+        let at_origin = Duration::from_nanos(self.unix_nanos_at_origin.load(Ordering::Relaxed));
+        at_origin + at.saturating_duration_since(self.origin)
     }
 }
 
@@ -318,6 +367,17 @@ mod tests {
             .await;
         assert!(!refused.allowed);
         assert_eq!(refused.reset_after, Duration::from_secs(1));
+        // t0 + 59 s + 1 s, in Unix seconds, as the wall clock tells it (read around the check).
+        let unix_now = |offset: u64| {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+            (now + Duration::from_secs(offset) - t0.elapsed()).as_secs()
+        };
+        let (earliest, latest) = (unix_now(60), unix_now(60) + 1);
+        assert!(
+            (earliest..=latest).contains(&refused.reset_at_unix),
+            "{} not in {earliest}..={latest}",
+            refused.reset_at_unix
+        );
         let reopened = limiter
             .check_at(RateClass::Push, A, t0 + Duration::from_secs(60))
             .await;

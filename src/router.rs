@@ -9,7 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use helpyap_actors::Engine;
 use helpyap_actors::feed::SubscriberCaps;
@@ -27,7 +27,7 @@ use crate::email::Mailer;
 use crate::error::ApiError;
 use crate::json::{Body, BodyLimits, Response};
 use crate::metrics::Metrics;
-use crate::rate_limit::{RateDecision, RateLimiter};
+use crate::rate_limit::{RateDecision, RateLimiter, round_up_to_second};
 use crate::route::{Access, AdminRoute, OpenRoute, ProjectOp, Route};
 use crate::routes;
 use crate::routes::admin_auth::{api_token, signed_in};
@@ -149,7 +149,7 @@ pub async fn handle(
     } else if let Some(access) = spec.access(request.method()) {
         let client = client_ip(peer.ip(), request.headers(), &state.trusted_proxies);
         let decision = match spec.rate_class {
-            Some(class) => Some((class, state.limiter.check(class, client).await)),
+            Some(class) => Some((class, state.limiter.check_at(class, client, started).await)),
             None => None,
         };
         let result = match decision {
@@ -237,10 +237,11 @@ async fn authorize(
     }
 }
 
-/// Routes anyone may call. The GETs a widget makes on every page load are awaited in place;
-/// every other route (posts, streams' and sockets' set-up, sign-in) is boxed, which costs an
-/// allocation a request and keeps this future — which hyper makes room for with every open
-/// connection — the size of the small ones.
+/// Routes anyone may call. The config GET every page load makes, and the other reads served
+/// from memory, are awaited in place; every route that may wait on an actor or the store
+/// (posts, session reads, polls, streams' and sockets' set-up, sign-in, health, metrics) is
+/// boxed, which costs an allocation a request and keeps this future — which hyper makes room
+/// for with every open connection — the size of the small ones.
 async fn dispatch(
     route: OpenRoute,
     state: &AppState,
@@ -249,8 +250,8 @@ async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     use OpenRoute as Open;
     match route {
-        Open::Health => Ok(routes::health::get(state).await),
-        Open::Metrics => routes::metrics::get(state, client).await,
+        Open::Health => Ok(Box::pin(routes::health::get(state)).await),
+        Open::Metrics => Box::pin(routes::metrics::get(state, client)).await,
         Open::OpenApi => Ok(crate::json::bytes_response(
             hyper::StatusCode::OK,
             crate::openapi::document(),
@@ -260,7 +261,7 @@ async fn dispatch(
         Open::Demo => routes::assets::demo(&request),
         Open::AdminFiles => routes::assets::admin(&request),
         Open::WidgetConfig => routes::widget_config::get(state, &request).await,
-        Open::Session => routes::session::get(state, &request).await,
+        Open::Session => Box::pin(routes::session::get(state, &request)).await,
         Open::SessionWs => Box::pin(routes::session_live::websocket(state, client, request)).await,
         Open::SessionStream => {
             Box::pin(routes::session_live::stream(state, client, &request)).await
@@ -278,7 +279,7 @@ async fn dispatch(
         Open::Integration { platform, slug } => {
             Box::pin(routes::integrations::post(state, request, platform, &slug)).await
         }
-        Open::SalespopPoll => routes::salespop_poll::get(state, &request).await,
+        Open::SalespopPoll => Box::pin(routes::salespop_poll::get(state, &request)).await,
         Open::SalespopStream => {
             Box::pin(routes::salespop_stream::get(state, client, &request)).await
         }
@@ -393,19 +394,9 @@ async fn dispatch_signed_in(
 
 /// `X-RateLimit-Reset` is the Unix time (seconds) at which the window ends, as GitHub's API.
 fn rate_limit_headers(headers: &mut HeaderMap, decision: RateDecision) {
-    let reset_at = SystemTime::now() + round_up_to_second(decision.reset_after);
-    let reset_unix = reset_at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
     headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
-    headers.insert(X_RATELIMIT_RESET, HeaderValue::from(reset_unix));
-}
-
-fn round_up_to_second(duration: Duration) -> Duration {
-    let whole = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
-    Duration::from_secs(whole.max(1))
+    headers.insert(X_RATELIMIT_RESET, HeaderValue::from(decision.reset_at_unix));
 }
 
 fn with_common_headers(mut response: Response<Body>) -> Response<Body> {
@@ -432,6 +423,6 @@ mod size_tests {
         // hyper's service future adds a few dozen bytes); the bound leaves room for both.
         type Args = (&'static AppState, SocketAddr, Request<Incoming>);
         let size = future_size(|(state, peer, request): Args| handle(state, peer, request));
-        assert!(size <= 3 * 1024, "router::handle's future is {size} bytes");
+        assert!(size <= 2 * 1024, "router::handle's future is {size} bytes");
     }
 }

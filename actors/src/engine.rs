@@ -201,10 +201,17 @@ impl Engine {
 
 impl Core {
     /// The latest snapshot of `slug`, starting its actor if needed.
+    ///
+    /// The actor's start is boxed: a running project answers from the board, and this future,
+    /// which every widget request holds, stays a few words rather than the start's size.
     pub(super) async fn snapshot(&self, slug: &str) -> Result<Arc<ProjectSnapshot>, ProjectError> {
         if let Some(snapshot) = self.board.get(slug) {
             return Ok(snapshot.clone());
         }
+        Box::pin(self.start_for_snapshot(slug)).await
+    }
+
+    async fn start_for_snapshot(&self, slug: &str) -> Result<Arc<ProjectSnapshot>, ProjectError> {
         self.actor(slug).await?;
         self.board
             .get(slug)

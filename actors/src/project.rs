@@ -206,8 +206,9 @@ pub struct ProjectSnapshot {
     pub slug: String,
     /// The public `GET /api/widget/config` body, serialized once per change.
     pub widget_config_json: Bytes,
-    /// A strong validator for `widget_config_json`, quoted as HTTP wants it.
-    pub etag: String,
+    /// A strong validator for `widget_config_json`, quoted as HTTP wants it; made once per
+    /// change, so a config GET copies no bytes for it.
+    pub etag: http::HeaderValue,
     pub push_secret_hash: Option<SecretHash>,
     pub allowed_origins: Vec<String>,
     pub retention_days: Option<u32>,
@@ -919,7 +920,7 @@ impl ProjectState {
         let snapshot = ProjectSnapshot {
             slug: self.record.slug.clone(),
             widget_config_json: Bytes::from(json),
-            etag: etag.clone(),
+            etag: http::HeaderValue::from_str(&etag).expect("quoted hex digits are header-safe"),
             push_secret_hash: self.record.push_secret_hash.clone(),
             allowed_origins: self.record.allowed_origins.clone(),
             retention_days: self.record.retention_days,

@@ -40,6 +40,7 @@ pub mod session;
 pub mod session_live;
 pub mod widget_config;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use helpyap_actors::ProjectSnapshot;
@@ -57,10 +58,16 @@ use crate::router::AppState;
 
 /// The first value of query parameter `name`, percent-decoded.
 pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    query_value(uri, name).map(Cow::into_owned)
+}
+
+/// The first value of query parameter `name`, percent-decoded, borrowed from the URI unless
+/// decoding changed it.
+fn query_value<'a>(uri: &'a Uri, name: &str) -> Option<Cow<'a, str>> {
     let query = uri.query()?;
     form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| key == name)
-        .map(|(_, value)| value.into_owned())
+        .map(|(_, value)| value)
 }
 
 /// A session id, which must be a UUID.
@@ -76,8 +83,8 @@ pub fn session_token_header<B>(request: &Request<B>) -> Option<String> {
 }
 
 /// The `project` query parameter, required by every widget endpoint.
-pub fn project_param(uri: &Uri) -> Result<String, ApiError> {
-    query_param(uri, "project")
+pub fn project_param(uri: &Uri) -> Result<Cow<'_, str>, ApiError> {
+    query_value(uri, "project")
         .filter(|project| !project.is_empty())
         .ok_or_else(|| ApiError::invalid("project is required"))
 }
@@ -117,7 +124,7 @@ pub fn since_param<B>(request: &Request<B>) -> Result<Option<u64>, ApiError> {
 /// A live popup client that says which widget config it has (`?config=ETAG`) is told at once
 /// when that is no longer the project's: settings saved before it (re)connected are not missed.
 pub fn tell_if_config_changed(uri: &Uri, subscription: &mut Subscription) {
-    let Some(etag) = query_param(uri, "config") else {
+    let Some(etag) = query_value(uri, "config") else {
         return;
     };
     if **subscription.settings.borrow() != *etag {
@@ -129,7 +136,7 @@ pub fn tell_if_config_changed(uri: &Uri, subscription: &mut Subscription) {
 pub async fn widget_project<B>(state: &AppState, request: &Request<B>) -> Result<String, ApiError> {
     let project = project_param(request.uri())?;
     project_for_origin(state, request.headers(), &project).await?;
-    Ok(project)
+    Ok(project.into_owned())
 }
 
 /// The project's snapshot (404 when unknown), after checking the page's `Origin` against the

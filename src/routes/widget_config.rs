@@ -27,10 +27,9 @@ pub async fn get(
 ) -> Result<Response<Body>, ApiError> {
     let slug = super::project_param(request.uri())?;
     let snapshot = super::project_for_origin(state, request.headers(), &slug).await?;
-    let etag = HeaderValue::from_str(&snapshot.etag).expect("etags are quoted hex digits");
     let mut response = etagged_response(
         request.headers(),
-        etag,
+        snapshot.etag.clone(),
         snapshot.widget_config_json.clone(),
         "application/json",
     );
