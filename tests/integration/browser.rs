@@ -105,8 +105,8 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
         config.projects[1].knowledge_dir = Some(kb_dir);
     })
     .await;
-    // A curated answer longer than a phone's chat area.
-    let items: Vec<String> = (1..=24)
+    // A curated answer longer than the chat area, on a phone (390×844) as at desktop size.
+    let items: Vec<String> = (1..=40)
         .map(|n| {
             format!("- Item {n}: a layer, a spare pair of socks, or a snack bar for the trail")
         })
@@ -141,9 +141,27 @@ async fn the_widget_works_in_chromium_and_hostile_text_stays_inert() {
         .filter(|m| m.feedback == Some(helpyap_actors::chat::Feedback::Up))
         .count();
     assert_eq!(thumbs_up, 1, "the thumbs-up reached the store");
+    let thumbs_down = rated
+        .iter()
+        .flat_map(|(_, messages)| messages)
+        .filter(|m| m.feedback == Some(helpyap_actors::chat::Feedback::Down))
+        .count();
+    assert_eq!(
+        thumbs_down, 2,
+        "a thumbs-down at each size reached the store"
+    );
     let leads = server.engine.chat.leads("demo").await.unwrap();
-    assert_eq!(leads.len(), 1, "the lead form reached the store");
-    assert_eq!(leads[0].email, "ann@example.com");
+    let mut emails: Vec<&str> = leads.iter().map(|lead| lead.email.as_str()).collect();
+    emails.sort_unstable();
+    assert_eq!(
+        emails,
+        [
+            "ann@example.com",
+            "desktop@example.com",
+            "phone@example.com"
+        ],
+        "the lead forms reached the store"
+    );
     drop(hostile_kb);
 }
 
@@ -370,6 +388,7 @@ async fn a_handoff_is_live_both_ways_in_chromium() {
     .await;
     assert_eq!(report["badge"], "1", "{report}");
     assert_eq!(report["ratedPhone"], true, "{report}");
+    assert_eq!(report["overviewSatisfaction"], true, "{report}");
 
     // The store has it all: the held message, the teammate's signed reply, the answers after.
     let conversations = server

@@ -1,6 +1,6 @@
 // window.HelpYap in Debian's chromium: a site's page queues calls before the widget has loaded
 // (the install snippet's stub) and drives it afterwards — open, close, toggle, setLocale, the
-// events, shutdown.
+// events (`popupClick` too), shutdown; at desktop and phone sizes.
 // Also: settings the owner saves reach the open page without a reload — at once with the chat
 // closed, when it closes with it open.
 // Usage: node api_e2e.mjs BASE_URL PUSH_SECRET OWNER_EMAIL OWNER_PASSWORD [SCREENSHOT_DIR]
@@ -63,10 +63,17 @@ try {
   await page.locator("#helpyap-widget .msg.user", { hasText: "Pricing" }).waitFor();
   await shot(page, "widget-api-setlocale");
 
-  // A popup shown (the chat closed) is a `popup` event.
+  // A popup shown (the chat closed) is a `popup` event, and a click on it a `popupClick`.
   await page.evaluate(() => HelpYap.close());
-  await push({ type: "signed_up", name: "Ann Lee", location: "Oslo" });
+  await context.route("https://shop.example/**", (route) => route.fulfill({ contentType: "text/html", body: "<p>Pro</p>" }));
+  await push({ type: "signed_up", name: "Ann Lee", location: "Oslo", url: "https://shop.example/pro" });
   await waitEvent("popup");
+  const opened = context.waitForEvent("page");
+  await page.locator("#helpyap-widget .popup a.card").click();
+  await waitEvent("popupClick");
+  assert.deepEqual(await page.evaluate(() => window.__events.filter(([name]) => name === "popupClick")),
+    [["popupClick", "signed_up"]]);
+  assert.match((await opened).url(), /^https:\/\/shop\.example\/pro/, "the link opened in a new tab");
 
   // off: a removed handler hears nothing more.
   await page.evaluate(() => {
@@ -137,6 +144,23 @@ try {
   report.settingsLive = true;
 
   assert.deepEqual(errors, []);
+
+  // At a phone's size: the queued `open` shows the full-screen chat before `ready`; close and
+  // toggle work on it.
+  const phoneContext = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  await phoneContext.route(`${baseUrl}/site/**`, (route) => route.fulfill({ contentType: "text/html", body: SITE_PAGE }));
+  const phone = await phoneContext.newPage();
+  await phone.goto(`${baseUrl}/site/home`);
+  await phone.waitForFunction(() => window.__events.some(([name]) => name === "ready"), null, { timeout: 15000 });
+  assert.deepEqual(await phone.evaluate(() => window.__events.map(([name]) => name)), ["open", "ready"]);
+  const fullScreen = await phone.locator("#helpyap-widget .panel").boundingBox();
+  assert.deepEqual([fullScreen.x, fullScreen.y, fullScreen.width, fullScreen.height], [0, 0, 390, 844], "opened full screen");
+  await phone.evaluate(() => HelpYap.close());
+  await phone.locator("#helpyap-widget .panel").waitFor({ state: "hidden" });
+  await phone.evaluate(() => HelpYap.toggle());
+  await phone.locator("#helpyap-widget .panel").waitFor();
+  assert.deepEqual((await phone.evaluate(() => window.__events.map(([name]) => name))).slice(-2), ["close", "open"]);
+  await phoneContext.close();
   report.api = true;
   console.log(JSON.stringify(report));
 } finally {

@@ -135,6 +135,23 @@ try {
   await team.locator(".card.rated", { hasText: "Rated 4 / 5" }).waitFor();
   await shot(team, "admin-conversation-rated");
   assert.match(await team.locator(".card.rated").textContent(), /Dana sorted it out quickly\./);
+  // The overview: the average and the distribution of ratings.
+  await team.getByRole("link", { name: "Overview" }).click();
+  const satisfaction = team.locator(".card.satisfaction");
+  await satisfaction.locator("tbody").waitFor();
+  const average = team.locator(".figure", { has: team.locator(".label", { hasText: "Satisfaction" }) });
+  assert.equal(await average.locator(".value").textContent(), "4.0 / 5 (1 rating)");
+  const rows = await satisfaction.locator("tbody tr").evaluateAll((trs) => trs.map((tr) =>
+    [tr.querySelector("th").getAttribute("aria-label"), tr.querySelector("td:last-child").textContent]));
+  assert.deepEqual(rows, [["5 out of 5", "0 (0%)"], ["4 out of 5", "1 (100%)"], ["3 out of 5", "0 (0%)"],
+    ["2 out of 5", "0 (0%)"], ["1 out of 5", "0 (0%)"]]);
+  // The bars are drawn to scale (the page's CSP once blocked their widths).
+  const widths = await satisfaction.locator(".bar").evaluateAll((bars) =>
+    bars.map((node) => Math.round(node.getBoundingClientRect().width)));
+  assert.ok(widths[1] > 20 && widths.every((width, row) => row === 1 || width <= 2), `bar widths: ${widths}`);
+  await satisfaction.scrollIntoViewIfNeeded();
+  await shot(team, "admin-overview-satisfaction");
+  report.overviewSatisfaction = true;
   await visitor.reload();
   await widget(".launcher").click();
   await widget("form.rating", { hasText: "Thanks for rating this conversation!" }).waitFor();

@@ -20,6 +20,70 @@ async function assertInert(page) {
   assert.equal(injected, 0, "injected markup was rendered");
 }
 
+/// At one screen size, in a fresh browser: an answer taller than the chat is read from its top;
+/// a thumbs-down and the "We will email you" confirmation survive a reload, with the
+/// conversation shown to its very end; "New chat" asks first.
+async function atSize(size, viewport) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const widget = (selector, options) => page.locator(`#helpyap-widget ${selector}`, options);
+  await page.goto(`${baseUrl}/demo`);
+  await widget(".launcher").click();
+
+  await widget("form textarea").fill("Which packing list do you recommend for a week in the mountains?");
+  await widget("form textarea").press("Enter");
+  await widget(".msg.assistant .feedback").waitFor({ timeout: 15000 });
+  const view = await page.evaluate(() => {
+    const root = document.querySelector("#helpyap-widget").shadowRoot;
+    const log = root.querySelector(".log");
+    const question = [...root.querySelectorAll(".msg.user")].pop();
+    const top = question.getBoundingClientRect().top - log.getBoundingClientRect().top;
+    return { top, answerTaller: root.querySelector(".msg.assistant:last-child").offsetHeight > log.clientHeight,
+      bottomHidden: log.scrollTop + log.clientHeight < log.scrollHeight - 1 };
+  });
+  assert.ok(view.answerTaller, `${size}: the answer is taller than the chat: ${JSON.stringify(view)}`);
+  assert.ok(view.top >= 0 && view.top < 40, `${size}: the question at the top: ${JSON.stringify(view)}`);
+  assert.ok(view.bottomHidden, `${size}: the end of the answer is below, to scroll to`);
+  await shot(page, `widget-long-answer-${size}`);
+
+  // Not helpful, then an email for a human; both are there after a reload.
+  const pressed = (label) => page.evaluate((name) => [...document.querySelector("#helpyap-widget").shadowRoot
+    .querySelectorAll(`.feedback button[aria-label='${name}']`)].map((button) => button.getAttribute("aria-pressed")), label);
+  await widget(".msg.assistant").last().locator(".feedback button[aria-label='Not helpful']").click();
+  await page.waitForFunction(() => document.querySelector("#helpyap-widget").shadowRoot
+    .querySelector(".feedback button[aria-label='Not helpful']")?.getAttribute("aria-pressed") === "true");
+  const email = `${size}@example.com`;
+  await widget(".human button").click();
+  await widget(".lead input[type=email]").fill(email);
+  await widget(".lead button[type=submit]").click();
+  const confirmation = widget(".msg", { hasText: `We will email you at ${email}` });
+  await confirmation.waitFor({ timeout: 5000 });
+  await page.reload();
+  await widget(".launcher").click();
+  await confirmation.waitFor({ timeout: 5000 });
+  assert.deepEqual(await pressed("Not helpful"), ["true"], `${size}: the thumbs-down after a reload`);
+  assert.deepEqual(await pressed("Helpful"), ["false"], `${size}: and not the thumbs-up`);
+  await page.waitForFunction(() => {
+    const log = document.querySelector("#helpyap-widget").shadowRoot.querySelector(".log");
+    return log.scrollTop + log.clientHeight >= log.scrollHeight - 1;
+  }, null, { timeout: 5000 });
+
+  // "New chat" asks first: Cancel keeps the conversation, "Start new" clears it.
+  const messagesBefore = await widget(".log .msg").count();
+  await widget("header button", { hasText: "New chat" }).click();
+  const confirmBar = widget(".confirm");
+  await confirmBar.waitFor();
+  assert.match(await confirmBar.textContent(), /Start a new conversation\?/);
+  await confirmBar.getByRole("button", { name: "Cancel" }).click();
+  assert.equal(await confirmBar.isHidden(), true);
+  assert.equal(await widget(".log .msg").count(), messagesBefore, `${size}: kept`);
+  await widget("header button", { hasText: "New chat" }).click();
+  await confirmBar.getByRole("button", { name: "Start new" }).click();
+  await page.waitForFunction(() => document.querySelector("#helpyap-widget").shadowRoot
+    .querySelectorAll(".log .msg.user").length === 0);
+  await context.close();
+}
+
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
@@ -189,11 +253,11 @@ try {
   await later.waitFor({ timeout: 5000 });
 
   // Small screens: a full-screen panel; keyboard: focus stays inside, Escape returns it.
-  const phone = await (await browser.newContext({ viewport: { width: 375, height: 700 } })).newPage();
+  const phone = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
   await phone.goto(`${baseUrl}/demo`);
   await phone.locator("#helpyap-widget .launcher").click();
   const box = await phone.locator("#helpyap-widget .panel").boundingBox();
-  assert.deepEqual([box.x, box.y, box.width, box.height], [0, 0, 375, 700], "full-screen panel");
+  assert.deepEqual([box.x, box.y, box.width, box.height], [0, 0, 390, 844], "full-screen panel");
   const focusInWidget = () => phone.evaluate(() => document.activeElement?.id === "helpyap-widget");
   for (let press = 0; press < 8; press += 1) {
     await phone.keyboard.press(press % 3 === 2 ? "Shift+Tab" : "Tab");
@@ -203,37 +267,9 @@ try {
   const focused = await phone.evaluate(() => document.activeElement.shadowRoot.activeElement.className);
   assert.match(focused, /launcher/, "Escape gives focus back to the bubble");
 
-  // An answer taller than the chat: read from its top, the question still in view above it.
-  await phone.locator("#helpyap-widget .launcher").click();
-  await phone.locator("#helpyap-widget form textarea").fill("Which packing list do you recommend for a week in the mountains?");
-  await phone.locator("#helpyap-widget form textarea").press("Enter");
-  await phone.locator("#helpyap-widget .msg.assistant .feedback").waitFor({ timeout: 15000 });
-  const view = await phone.evaluate(() => {
-    const root = document.querySelector("#helpyap-widget").shadowRoot;
-    const log = root.querySelector(".log");
-    const question = [...root.querySelectorAll(".msg.user")].pop();
-    const top = question.getBoundingClientRect().top - log.getBoundingClientRect().top;
-    return { top, answerTaller: root.querySelector(".msg.assistant:last-child").offsetHeight > log.clientHeight,
-      bottomHidden: log.scrollTop + log.clientHeight < log.scrollHeight - 1 };
-  });
-  assert.ok(view.answerTaller, `the answer is taller than the chat: ${JSON.stringify(view)}`);
-  assert.ok(view.top >= 0 && view.top < 40, `the question at the top: ${JSON.stringify(view)}`);
-  assert.ok(view.bottomHidden, "the end of the answer is below, to scroll to");
-  await shot(phone, "widget-long-answer-phone");
-
-  // "New chat" asks first: Cancel keeps the conversation, "Start new" clears it.
-  const messagesBefore = await phone.locator("#helpyap-widget .log .msg").count();
-  await phone.locator("#helpyap-widget header button", { hasText: "New chat" }).click();
-  const confirmBar = phone.locator("#helpyap-widget .confirm");
-  await confirmBar.waitFor();
-  assert.match(await confirmBar.textContent(), /Start a new conversation\?/);
-  await confirmBar.getByRole("button", { name: "Cancel" }).click();
-  assert.equal(await confirmBar.isHidden(), true);
-  assert.equal(await phone.locator("#helpyap-widget .log .msg").count(), messagesBefore, "kept");
-  await phone.locator("#helpyap-widget header button", { hasText: "New chat" }).click();
-  await confirmBar.getByRole("button", { name: "Start new" }).click();
-  await phone.waitForFunction(() => document.querySelector("#helpyap-widget").shadowRoot
-    .querySelectorAll(".log .msg.user").length === 0);
+  for (const [size, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
+    await atSize(size, viewport);
+  }
   report.newChatAsks = true;
 
   console.log(JSON.stringify(report));
