@@ -24,6 +24,7 @@ use crate::activity::{Activities, ActivityHub};
 use crate::chat::ChatError;
 use crate::dispatcher::{DispatchSettings, TurnedOff, WebhookSender};
 use crate::feed::FeedSettings;
+use crate::hours::HoursClock;
 use crate::llm::LlmStats;
 use crate::nodes::{Arrival, Nodes};
 use crate::project::{ProjectError, ProjectMessage, ProjectSnapshot, SnapshotBoard, validate_slug};
@@ -70,6 +71,8 @@ pub struct Engine {
     pub accounts: Accounts,
     pub reports: Reports,
     pub webhooks: Webhooks,
+    /// The time business hours are judged at.
+    pub hours_clock: HoursClock,
     core: Arc<Core>,
 }
 
@@ -154,6 +157,7 @@ impl Engine {
             accounts: Accounts { core: core.clone() },
             reports: Reports { core: core.clone() },
             webhooks: Webhooks { core: core.clone() },
+            hours_clock: HoursClock::default(),
             core,
         })
     }

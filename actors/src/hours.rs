@@ -4,12 +4,46 @@
 //! its checks, and the one question asked of it: at this instant, is the team in, and when does
 //! that change (the team is back at…)? Times are wall-clock times in the project's zone
 //! (jiff, with the system's time zone database), so a schedule follows daylight saving time.
-//! It never reads the clock: the instant is given, so tests step across a boundary.
+//! It never reads the clock: the instant is given, so tests step across a boundary. The server
+//! asks at [`HoursClock`]'s time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 use serde::{Deserialize, Serialize};
+
+/// The time business hours are judged at: the system clock, moved by an offset that is zero
+/// unless a test sets it, to take an open page across an opening or a closing without waiting
+/// for one. Clones share the offset.
+#[derive(Clone, Debug, Default)]
+pub struct HoursClock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl HoursClock {
+    /// Milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        let now = i64::try_from(crate::time::now_ms()).unwrap_or(i64::MAX);
+        let moved = now.saturating_add(self.offset_ms.load(Ordering::Relaxed));
+        u64::try_from(moved).unwrap_or(0)
+    }
+
+    /// From now on it is `at_ms`, moving on with the system clock.
+    pub fn set(&self, at_ms: u64) {
+        let now = i64::try_from(crate::time::now_ms()).unwrap_or(i64::MAX);
+        let at = i64::try_from(at_ms).unwrap_or(i64::MAX);
+        self.offset_ms
+            .store(at.saturating_sub(now), Ordering::Relaxed);
+    }
+
+    /// Back to the system clock.
+    pub fn reset(&self) {
+        self.offset_ms.store(0, Ordering::Relaxed);
+    }
+}
 
 /// At most this many opening intervals per day, and holidays.
 pub const INTERVALS_PER_DAY_MAX: usize = 4;
@@ -239,6 +273,18 @@ fn instant(day: Date, minutes: Option<u16>, zone: &TimeZone) -> Option<Timestamp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hours_clock_is_the_systems_until_set_and_runs_on_from_where_it_was_set() {
+        let clock = HoursClock::default();
+        assert!(clock.now_ms().abs_diff(crate::time::now_ms()) < 1000);
+        // Clones share the setting: the engine's and the test's are one clock.
+        clock.clone().set(1_000_000);
+        let read = clock.now_ms();
+        assert!((1_000_000..1_001_000).contains(&read), "{read}");
+        clock.reset();
+        assert!(clock.now_ms().abs_diff(crate::time::now_ms()) < 1000);
+    }
 
     fn pair(open: &str, close: &str) -> Vec<[String; 2]> {
         vec![[open.to_owned(), close.to_owned()]]

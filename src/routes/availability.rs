@@ -36,7 +36,7 @@ pub async fn get(
 ) -> Result<Response<Body>, ApiError> {
     let project = super::project_param(request.uri())?;
     let snapshot = super::project_for_origin(state, request.headers(), &project).await?;
-    let now_ms = helpyap_actors::time::now_ms();
+    let now_ms = state.engine.hours_clock.now_ms();
     let availability = snapshot.widget.business_hours.at(now_ms);
     let view = AvailabilityView {
         open: availability.open,

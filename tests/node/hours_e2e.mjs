@@ -1,15 +1,15 @@
 // Business hours in Debian's chromium, at 1280×800 and 390×844: outside them the open widget
 // says when the team is back, the assistant still answers, "Talk to a human" reads "Leave a
 // message — we'll email you" and the contact form says the team is away; when the owner opens
-// the hours, the open page takes it up without a reload; and at a real boundary (the team opens
-// at the next whole minute) the open page turns from away to in by itself, on the server's clock
-// and the browser's.
-// Usage: node hours_e2e.mjs BASE_URL OWNER_EMAIL OWNER_PASSWORD [SCREENSHOT_DIR]
+// the hours, the open page takes it up without a reload; and, on an injected clock (the server's
+// business-hours clock through CLOCK_URL, the page's through Playwright's), an open page turns
+// from away to in at the opening time and back to away at the closing, at both sizes.
+// Usage: node hours_e2e.mjs BASE_URL OWNER_EMAIL OWNER_PASSWORD CLOCK_URL [SCREENSHOT_DIR]
 // Prints a JSON report; exits non-zero with the reason on the first failure.
 import { strict as assert } from "node:assert";
 import { launchChromium } from "./chromium.mjs";
 
-const [baseUrl, ownerEmail, ownerPassword, screenshots] = process.argv.slice(2);
+const [baseUrl, ownerEmail, ownerPassword, clockUrl, screenshots] = process.argv.slice(2);
 const report = {};
 const browser = await launchChromium();
 const shot = async (page, name) => { if (screenshots) await page.screenshot({ path: `${screenshots}/${name}.png` }); };
@@ -77,27 +77,52 @@ try {
     assert.deepEqual(errors, []);
     await context.close();
   }
-  // A real boundary: open every day from the next whole minute (UTC) at least 10 s away.
-  let opens = new Date(Math.ceil((Date.now() + 10000) / 60000) * 60000);
-  if (opens.toISOString().slice(11, 16) === "00:00") {
-    // "00:00-24:00" has no boundary to cross: wait for midnight to pass.
-    await new Promise((resolve) => setTimeout(resolve, opens - Date.now() + 1000));
-    opens = new Date(Math.ceil((Date.now() + 10000) / 60000) * 60000);
+  // Across a boundary on an injected clock: a team in on weekdays 09:00-17:00 UTC, the server
+  // and the page both ten seconds before a Monday's opening.
+  const setClock = async (at) => {
+    const moved = await fetch(`${clockUrl}/clock?at=${at}`, { method: "POST" });
+    assert.equal(moved.status, 204);
+  };
+  const nineToFive = [["09:00", "17:00"]];
+  const settings = await (await fetch(settingsPath, { headers: auth })).json();
+  settings.businessHours = {
+    enabled: true, timeZone: "UTC", holidays: [],
+    weekly: { mon: nineToFive, tue: nineToFive, wed: nineToFive, thu: nineToFive, fri: nineToFive },
+  };
+  const saved = await fetch(settingsPath, { method: "PUT", headers: auth, body: JSON.stringify(settings) });
+  assert.equal(saved.status, 200, await saved.text());
+  const before = Date.parse("2026-12-07T08:59:50Z"); // a Monday
+  report.crossed = {};
+  for (const [name, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
+    await setClock(before);
+    const context = await browser.newContext({ viewport, timezoneId: "UTC", locale: "en-US" });
+    await context.clock.install({ time: before });
+    const page = await context.newPage();
+    const errors = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    const widget = (selector, options) => page.locator(`#helpyap-widget ${selector}`, options);
+    await page.goto(`${baseUrl}/demo?project=demo`);
+    await widget(".launcher").click();
+    await widget(".away:not([hidden])").waitFor();
+    assert.match(await widget(".away").textContent(), /back Monday 9:00\sAM/);
+    assert.equal(await widget(".human button").textContent(), "Leave a message — we’ll email you");
+    // 09:00:05: the page asks again when the team was due back, and is told it is in.
+    await setClock(before + 15000);
+    await page.clock.fastForward(15000);
+    await widget(".away").waitFor({ state: "hidden", timeout: 10000 });
+    assert.equal(await widget(".human button").textContent(), "Talk to a human");
+    // 17:00:05: closed again, back on Tuesday.
+    const evening = before + 15000 + 8 * 3600 * 1000;
+    await setClock(evening);
+    await page.clock.fastForward(8 * 3600 * 1000);
+    await widget(".away:not([hidden])").waitFor({ timeout: 10000 });
+    assert.match(await widget(".away").textContent(), /back Tuesday 9:00\sAM/);
+    assert.equal(await widget(".human button").textContent(), "Leave a message — we’ll email you");
+    assert.deepEqual(errors, []);
+    await context.close();
+    report.crossed[name] = true;
   }
-  await setHours([], [[opens.toISOString().slice(11, 16), "24:00"]]);
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
-  const page = await context.newPage();
-  const widget = (selector, options) => page.locator(`#helpyap-widget ${selector}`, options);
-  await page.goto(`${baseUrl}/demo?project=demo`);
-  await widget(".launcher").click();
-  await widget(".away:not([hidden])").waitFor();
-  report.boundaryAway = await widget(".away").textContent();
-  assert.equal(await widget(".human button").textContent(), "Leave a message — we’ll email you");
-  await widget(".away").waitFor({ state: "hidden", timeout: opens - Date.now() + 20000 });
-  report.boundaryLateMs = Date.now() - opens.getTime();
-  assert.ok(report.boundaryLateMs >= 0, "not before the boundary");
-  assert.equal(await widget(".human button").textContent(), "Talk to a human");
-  await context.close();
+  assert.equal((await fetch(`${clockUrl}/clock`, { method: "DELETE" })).status, 204);
   report.hours = true;
   console.log(JSON.stringify(report));
 } finally {
