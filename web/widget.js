@@ -2232,8 +2232,8 @@ a.card:hover .text { text-decoration: underline; }
   // `message` ({from, text}), `popup` and `popupClick` (the event), `.identify({userId, email,
   // name}, userHash)` (the signed-in visitor: their conversation follows them to this browser
   // when the project verifies identities; resolves to the server's answer, or null when it
-  // refused), and `.shutdown()` (sign-out: this device forgets the visitor, their conversation
-  // and popup state, and the widget starts afresh). Calls made before the widget loaded — queued by the install snippet's stub in
+  // refused), and `.shutdown()` (sign-out: this device forgets the visitor, their conversation,
+  // popup and proactive-message state, and the widget starts afresh). Calls made before the widget loaded — queued by the install snippet's stub in
   // `HelpYap.q` as [method, arguments] — run once it is up, in order, before `ready`.
   // Settings the owner saves reach open pages: the popup channel says the config changed (or,
   // without one, the config is asked for again when the tab comes back and every 5 minutes),
@@ -2295,11 +2295,14 @@ a.card:hover .text { text-decoration: underline; }
       shutdown() {
         turn += 1;
         visitor = null;
-        for (const name of ["sessionId", "token", "read", "since"]) save(name, null);
         visitMemory.clear();
-        try {
-          for (const name of Object.keys(sessionStorage)) if (name.startsWith(key(""))) sessionStorage.removeItem(name);
-        } catch { /* blocked */ }
+        // Everything this device kept of the visitor for this project: the conversation, read
+        // marks, the popups seen, proactive messages' "once a day" marks, this visit's state.
+        for (const storage of ["localStorage", "sessionStorage"]) {
+          try {
+            for (const name of Object.keys(window[storage])) if (name.startsWith(key(""))) window[storage].removeItem(name);
+          } catch { /* blocked */ }
+        }
         if (config) remount();
       },
     };
