@@ -87,8 +87,9 @@ pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Bod
     bytes_response(status, Bytes::from(bytes), "application/json")
 }
 
-/// The headers a widget response carries at most: its own three (content type, validator,
-/// caching), the rate limit's three, CORS's two and `X-Content-Type-Options`.
+/// Room for the headers a response ends with: nine on a widget GET (its own three — content
+/// type, validator, caching — the rate limit's three, CORS's two and `X-Content-Type-Options`),
+/// and a few to spare.
 const RESPONSE_HEADERS: usize = 12;
 
 pub fn bytes_response(
@@ -127,6 +128,7 @@ pub fn etagged_response(
 pub fn empty_response(status: StatusCode) -> Response<Body> {
     let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = status;
+    response.headers_mut().reserve(RESPONSE_HEADERS);
     response
 }
 

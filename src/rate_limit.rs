@@ -5,8 +5,10 @@
 //! calls, and `Retry-After` says exactly when the next one is allowed. IPv6 clients are counted
 //! per /64, since one host usually owns a whole /64. Idle clients are swept so memory stays
 //! bounded by the number of clients seen in one window. In cluster mode the counts live in
-//! Redis ([`RedisCounters`]), so the limits hold across nodes. It does not find the client's
-//! address; `client_ip` does.
+//! Redis ([`RedisCounters`]), so the limits hold across nodes. `X-RateLimit-Reset`'s Unix time
+//! is told from the monotonic clock and a wall-clock reading taken at each sweep, so a step of
+//! the system clock shows in it within one sweep interval (at most 10 s). It does not find the
+//! client's address; `client_ip` does.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,7 +56,7 @@ pub struct RateDecision {
     pub remaining: u32,
     /// Time until the client's window ends and its count starts over.
     pub reset_after: Duration,
-    /// The Unix time, in whole seconds, by which it has ended (`reset_after` rounded up).
+    /// The Unix time, in whole seconds, by which it has ended (rounded up).
     pub reset_at_unix: u64,
 }
 
@@ -142,17 +144,21 @@ impl RateLimiter {
             class,
             client: client_key(client),
         };
-        let hit = match &self.counters {
-            Counters::Local(local) => local.count(key, requests, window, now),
-            Counters::Shared(shared) => shared.hit(key, requests, window, now).await,
+        // When `reset_after` was measured: a shared store answers after its round trip.
+        let (hit, counted_at) = match &self.counters {
+            Counters::Local(local) => (local.count(key, requests, window, now), now),
+            Counters::Shared(shared) => {
+                let hit = shared.hit(key, requests, window, now).await;
+                (hit, Instant::now())
+            }
         };
-        let reset_at = self.wall_clock.unix_at(now) + round_up_to_second(hit.reset_after);
+        let ends = self.wall_clock.unix_at(counted_at) + hit.reset_after;
         RateDecision {
             allowed: hit.counted,
             limit: requests,
             remaining: requests.saturating_sub(hit.used),
             reset_after: hit.reset_after,
-            reset_at_unix: reset_at.as_secs(),
+            reset_at_unix: ends.as_secs() + u64::from(ends.subsec_nanos() > 0),
         }
     }
 
@@ -216,7 +222,7 @@ impl RateLimiter {
     }
 }
 
-/// A whole number of seconds, at least one: what `Retry-After` and `X-RateLimit-Reset` count.
+/// A whole number of seconds, at least one: what `Retry-After` says.
 pub fn round_up_to_second(duration: Duration) -> Duration {
     let whole = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
     Duration::from_secs(whole.max(1))
@@ -367,22 +373,53 @@ mod tests {
             .await;
         assert!(!refused.allowed);
         assert_eq!(refused.reset_after, Duration::from_secs(1));
-        // t0 + 59 s + 1 s, in Unix seconds, as the wall clock tells it (read around the check).
-        let unix_now = |offset: u64| {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-            (now + Duration::from_secs(offset) - t0.elapsed()).as_secs()
-        };
-        let (earliest, latest) = (unix_now(60), unix_now(60) + 1);
-        assert!(
-            (earliest..=latest).contains(&refused.reset_at_unix),
-            "{} not in {earliest}..={latest}",
-            refused.reset_at_unix
-        );
         let reopened = limiter
             .check_at(RateClass::Push, A, t0 + Duration::from_secs(60))
             .await;
         assert!(reopened.allowed);
         assert_eq!(reopened.remaining, 2);
+    }
+
+    /// `X-RateLimit-Reset` is the first whole Unix second at or after the window's end.
+    #[tokio::test]
+    async fn the_reset_time_is_the_windows_end_rounded_up() {
+        let limiter = limiter(1, 60);
+        let origin = limiter.wall_clock.origin;
+        // The wall clock said 1000.0 s at `origin`; the window opens 0.9 s later.
+        let unix_at_origin = Duration::from_secs(1000);
+        limiter.wall_clock.unix_nanos_at_origin.store(
+            u64::try_from(unix_at_origin.as_nanos()).unwrap(),
+            Ordering::Relaxed,
+        );
+        let opened = origin + Duration::from_millis(900);
+        let first = limiter.check_at(RateClass::Push, A, opened).await;
+        assert_eq!(first.reset_at_unix, 1061, "ends at 1060.9 s");
+        let late = opened + Duration::from_millis(59_800);
+        let refused = limiter.check_at(RateClass::Push, A, late).await;
+        assert_eq!(refused.reset_at_unix, 1061, "ends at 1060.9 s");
+        // On a whole second, that second.
+        let whole = limiter.check_at(RateClass::Chat, A, origin).await;
+        assert_eq!(whole.reset_at_unix, 1060);
+    }
+
+    #[test]
+    fn the_wall_clock_follows_the_system_clock_after_a_sync() {
+        let clock = WallClock::new();
+        let unix_now = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let read = clock.unix_at(Instant::now());
+        assert!(
+            read.abs_diff(unix_now()) < Duration::from_millis(100),
+            "{read:?}"
+        );
+        // As if the system clock had stepped since: the next sync follows it.
+        clock.unix_nanos_at_origin.store(0, Ordering::Relaxed);
+        assert!(clock.unix_at(Instant::now()) < Duration::from_secs(3600));
+        clock.sync();
+        let read = clock.unix_at(Instant::now());
+        assert!(
+            read.abs_diff(unix_now()) < Duration::from_millis(100),
+            "{read:?}"
+        );
     }
 
     #[tokio::test]

@@ -4,8 +4,8 @@
 //! its checks, and the one question asked of it: at this instant, is the team in, and when does
 //! that change (the team is back at…)? Times are wall-clock times in the project's zone
 //! (jiff, with the system's time zone database), so a schedule follows daylight saving time.
-//! It never reads the clock: the instant is given, so tests step across a boundary. The server
-//! asks at [`HoursClock`]'s time.
+//! The schedule never reads the clock: the instant is given, so tests step across a boundary.
+//! The server asks at [`HoursClock`]'s time, the system clock's unless a test build moved it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,8 +16,8 @@ use jiff::{Timestamp, Zoned};
 use serde::{Deserialize, Serialize};
 
 /// The time business hours are judged at: the system clock, moved by an offset that is zero
-/// unless a test sets it, to take an open page across an opening or a closing without waiting
-/// for one. Clones share the offset.
+/// unless a test sets it (only builds with the `test-clock` feature can), to take an open page
+/// across an opening or a closing without waiting for one. Clones share the offset.
 #[derive(Clone, Debug, Default)]
 pub struct HoursClock {
     offset_ms: Arc<AtomicI64>,
@@ -32,6 +32,7 @@ impl HoursClock {
     }
 
     /// From now on it is `at_ms`, moving on with the system clock.
+    #[cfg(any(test, feature = "test-clock"))]
     pub fn set(&self, at_ms: u64) {
         let now = i64::try_from(crate::time::now_ms()).unwrap_or(i64::MAX);
         let at = i64::try_from(at_ms).unwrap_or(i64::MAX);
@@ -40,6 +41,7 @@ impl HoursClock {
     }
 
     /// Back to the system clock.
+    #[cfg(any(test, feature = "test-clock"))]
     pub fn reset(&self) {
         self.offset_ms.store(0, Ordering::Relaxed);
     }
