@@ -21,27 +21,34 @@ const login = await fetch(`${baseUrl}/api/admin/auth/login`, {
 const { accessToken } = await login.json();
 const auth = { Authorization: `Bearer ${accessToken}`, "Content-Type": "application/json" };
 const settingsPath = `${baseUrl}/api/admin/projects/demo`;
-async function setHours(holidays, day = [["00:00", "24:00"]]) {
+const allDay = [["00:00", "24:00"]];
+const everyDay = { mon: allDay, tue: allDay, wed: allDay, thu: allDay, fri: allDay, sat: allDay, sun: allDay };
+async function setHours(holidays, weekly = everyDay) {
   const settings = await (await fetch(settingsPath, { headers: auth })).json();
-  settings.businessHours = {
-    enabled: true, timeZone: "UTC", holidays,
-    weekly: { mon: day, tue: day, wed: day, thu: day, fri: day, sat: day, sun: day },
-  };
+  settings.businessHours = { enabled: true, timeZone: "UTC", holidays, weekly };
   const saved = await fetch(settingsPath, { method: "PUT", headers: auth, body: JSON.stringify(settings) });
   assert.equal(saved.status, 200, await saved.text());
+}
+
+/// The demo page in a new browser context (with the page's clock at `clockAt`, if given), the
+/// chat opened; its page errors are collected.
+async function openChat(contextOptions, clockAt) {
+  const context = await browser.newContext(contextOptions);
+  if (clockAt !== undefined) await context.clock.install({ time: clockAt });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  const widget = (selector, options) => page.locator(`#helpyap-widget ${selector}`, options);
+  await page.goto(`${baseUrl}/demo?project=demo`);
+  await widget(".launcher").click();
+  return { context, page, errors, widget };
 }
 
 try {
   // Closed today: a holiday in UTC.
   await setHours([new Date().toISOString().slice(0, 10)]);
   for (const [name, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
-    const context = await browser.newContext({ viewport });
-    const page = await context.newPage();
-    const errors = [];
-    page.on("pageerror", (error) => errors.push(error.message));
-    const widget = (selector, options) => page.locator(`#helpyap-widget ${selector}`, options);
-    await page.goto(`${baseUrl}/demo?project=demo`);
-    await widget(".launcher").click();
+    const { context, page, errors, widget } = await openChat({ viewport });
     const away = widget(".away");
     await away.waitFor();
     report[`${name}Away`] = await away.textContent();
@@ -84,26 +91,14 @@ try {
     assert.equal(moved.status, 204);
   };
   const nineToFive = [["09:00", "17:00"]];
-  const settings = await (await fetch(settingsPath, { headers: auth })).json();
-  settings.businessHours = {
-    enabled: true, timeZone: "UTC", holidays: [],
-    weekly: { mon: nineToFive, tue: nineToFive, wed: nineToFive, thu: nineToFive, fri: nineToFive },
-  };
-  const saved = await fetch(settingsPath, { method: "PUT", headers: auth, body: JSON.stringify(settings) });
-  assert.equal(saved.status, 200, await saved.text());
+  await setHours([], { mon: nineToFive, tue: nineToFive, wed: nineToFive, thu: nineToFive, fri: nineToFive });
   const before = Date.parse("2026-12-07T08:58:00Z"); // a Monday
   const toOpening = 125000; // 09:00:05
   report.crossed = {};
   for (const [name, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
     await setClock(before);
-    const context = await browser.newContext({ viewport, timezoneId: "UTC", locale: "en-US" });
-    await context.clock.install({ time: before });
-    const page = await context.newPage();
-    const errors = [];
-    page.on("pageerror", (error) => errors.push(error.message));
-    const widget = (selector, options) => page.locator(`#helpyap-widget ${selector}`, options);
-    await page.goto(`${baseUrl}/demo?project=demo`);
-    await widget(".launcher").click();
+    const { context, page, errors, widget } =
+      await openChat({ viewport, timezoneId: "UTC", locale: "en-US" }, before);
     await widget(".away:not([hidden])").waitFor();
     assert.match(await widget(".away").textContent(), /back Monday 9:00\sAM/);
     assert.equal(await widget(".human button").textContent(), "Leave a message — we’ll email you");
