@@ -25,6 +25,7 @@ use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
 
 pub mod backup;
 pub mod copy;
+pub mod figures;
 pub(crate) mod postgres;
 pub mod queries;
 mod sled_store;
@@ -33,6 +34,7 @@ mod sled_store;
 pub(crate) mod contract;
 
 pub use crate::error::StoreError;
+pub use figures::DayTally;
 pub use postgres::{ClusterIdentity, PgStore};
 pub use queries::{ConversationFigures, DayCounts, SessionFilter, SessionPage};
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
@@ -42,7 +44,9 @@ pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 /// 2: every project with events has its `event_id_floors` entry and every session its
 /// `project_sessions` entry (stores of schema 1 written before those existed lack them).
 /// 3: sessions may carry their visitor and other browsers' tokens, indexed in `user_sessions`.
-pub const SCHEMA_VERSION: u64 = 3;
+/// 4: every conversation counts in its project's day tallies (`figures`), which an older build
+/// would leave behind as it writes.
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// The engine's handle on storage. Cheap to clone; all clones share one backend.
 pub type Store = Arc<dyn Storage>;
@@ -336,7 +340,8 @@ pub trait Storage: Send + Sync + 'static {
 
     async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError>;
 
-    /// Writes a session and its place in its project's conversation index, together.
+    /// Writes a session and its place in its project's conversation index, together, with what
+    /// it changes in its project's day tallies.
     async fn put_session(&self, record: &SessionRecord) -> Result<(), StoreError>;
 
     /// Changes only the hand-off and (when given) the lead of an existing session, atomically
@@ -379,7 +384,8 @@ pub trait Storage: Send + Sync + 'static {
         user_id: &str,
     ) -> Result<Option<SessionRecord>, StoreError>;
 
-    /// Deletes a session, its messages and its index entry (a visitor's right to erasure).
+    /// Deletes a session, its messages and its index entry (a visitor's right to erasure), and
+    /// takes them out of its project's day tallies, together.
     async fn delete_session(&self, record: &SessionRecord) -> Result<(), StoreError>;
 
     /// Up to `limit` sessions of `slug`, newest first, older than `before` (created ms, id).
@@ -400,17 +406,28 @@ pub trait Storage: Send + Sync + 'static {
         queries::find_sessions(self, slug, filter, limit).await
     }
 
-    /// `slug`'s conversations started at or after `from_ms`, counted.
+    /// The tallies of `slug`'s days from `from_day` (days since the epoch) on, in day order;
+    /// days with nothing counted left out.
+    async fn figure_days(
+        &self,
+        slug: &str,
+        from_day: u64,
+    ) -> Result<Vec<(u64, DayTally)>, StoreError>;
+
+    /// `slug`'s conversation figures of the days from `from_day` on.
     async fn conversation_figures(
         &self,
         slug: &str,
-        from_ms: u64,
+        from_day: u64,
     ) -> Result<ConversationFigures, StoreError> {
-        queries::conversation_figures(self, slug, from_ms).await
+        Ok(ConversationFigures::of_days(
+            &self.figure_days(slug, from_day).await?,
+        ))
     }
 
     /// Writes `message` into the transcript of `session` under its `seq`, replacing what is
-    /// there (a rated answer, a copied transcript).
+    /// there (a rated answer, a copied transcript), with what it changes in the project's day
+    /// tallies. `NoSuchSession` when the session is not stored (erased).
     async fn append_message(
         &self,
         session: Uuid,
@@ -429,6 +446,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Adds a new message to the transcript of `session` under its `seq`; `false`, writing
     /// nothing, when that seq is taken (another node wrote first: read the transcript again).
+    /// `NoSuchSession` when the session is not stored (erased).
     async fn insert_message(
         &self,
         session: Uuid,

@@ -174,7 +174,7 @@ impl Reports {
         let figures = self
             .core
             .store
-            .conversation_figures(slug, first_day * DAY_MS)
+            .conversation_figures(slug, first_day)
             .await?;
         for (day, counts) in &figures.days {
             if let Some(figures) = per_day.get_mut(day) {

@@ -67,6 +67,7 @@ macro_rules! storage_contract {
             a_hand_off_changes_only_its_fields_and_never_revives_a_session,
             a_reply_to_small_talk_is_neither_answered_nor_unanswered,
             a_verified_visitors_conversations_are_found_by_user,
+            report_figures_follow_every_write_and_erasure,
             $($extra,)*
         );
     };
@@ -1492,7 +1493,7 @@ pub(crate) async fn copied_whole(
 async fn contents(store: &Store, conversation: Uuid) -> String {
     let read = async {
         Ok::<_, StoreError>(format!(
-            "{:?}",
+            "{:?} {:?}",
             (
                 store.project("demo").await?,
                 store.events_after("demo", 0).await?,
@@ -1506,7 +1507,8 @@ async fn contents(store: &Store, conversation: Uuid) -> String {
                 store.webhooks("demo").await?,
                 store.project_sessions("demo", None, 10).await?,
                 store.messages(conversation).await?,
-            )
+            ),
+            store.conversation_figures("demo", 0).await?,
         ))
     };
     read.await.unwrap()
@@ -1876,7 +1878,10 @@ pub(crate) async fn inbox_filters_and_report_figures_read_the_same_everywhere(
     }
     store.flush().await.unwrap();
 
-    let figures = store.conversation_figures("demo", day0).await.unwrap();
+    let figures = store
+        .conversation_figures("demo", day0 / DAY_MS)
+        .await
+        .unwrap();
     let day = |conversations, messages, answered, unanswered| DayCounts {
         conversations,
         messages,
@@ -1939,7 +1944,10 @@ pub(crate) async fn a_reply_to_small_talk_is_neither_answered_nor_unanswered(
         found.sessions.is_empty(),
         "small talk is no unanswered question"
     );
-    let figures = store.conversation_figures("demo", day0).await.unwrap();
+    let figures = store
+        .conversation_figures("demo", day0 / DAY_MS)
+        .await
+        .unwrap();
     assert_eq!(
         figures.days.get(&(day0 / DAY_MS)),
         Some(&DayCounts {
@@ -1954,5 +1962,159 @@ pub(crate) async fn a_reply_to_small_talk_is_neither_answered_nor_unanswered(
         stored[1].intent,
         Some(Intent::Greeting),
         "the intent is kept"
+    );
+}
+
+/// The day tallies a report reads follow every write of a conversation — a new message, an
+/// answer rewritten as it completes, thumbs changed, a rating changed — and its erasure, per
+/// project, and survive a restart.
+pub(crate) async fn report_figures_follow_every_write_and_erasure(backend: &impl Backend) {
+    use super::{ConversationFigures, DayCounts};
+    use crate::chat::{ConversationStatus, Feedback, Handoff, Satisfaction, SessionChange, Source};
+    use crate::time::DAY_MS;
+    let store = with_projects(backend).await;
+    let day0 = 20_000 * DAY_MS;
+    let (first, second) = (day0 / DAY_MS, day0 / DAY_MS + 1);
+    let at = |seq: u32, content: &str, created_at_ms: u64| MessageRecord {
+        created_at_ms,
+        ..message(seq, content)
+    };
+
+    // Conversation A: a question, an answer found nothing, then rewritten citing a document,
+    // thumbed up then down; the next day a second question.
+    let a = session("demo", day0 + 5);
+    store.put_session(&a).await.unwrap();
+    assert!(
+        store
+            .insert_message(a.id, &at(1, " Where is my ORDER? ", day0 + 5))
+            .await
+            .unwrap()
+    );
+    let mut answer = at(2, "Let me look", day0 + 6);
+    assert!(store.insert_message(a.id, &answer).await.unwrap());
+    let day = |conversations, messages, answered, unanswered| DayCounts {
+        conversations,
+        messages,
+        answered,
+        unanswered,
+    };
+    let figures = store.conversation_figures("demo", first).await.unwrap();
+    assert_eq!(
+        figures.days[&first],
+        day(1, 1, 0, 1),
+        "no source yet: unanswered"
+    );
+    answer.sources = vec![Source {
+        id: "orders.md".into(),
+        title: "Orders".into(),
+        url: None,
+    }];
+    store.append_message(a.id, &answer).await.unwrap();
+    for feedback in [Feedback::Up, Feedback::Down] {
+        answer.feedback = Some(feedback);
+        store.append_message(a.id, &answer).await.unwrap();
+    }
+    assert!(
+        !store
+            .insert_message(a.id, &at(2, "a taken seq", day0 + 7))
+            .await
+            .unwrap(),
+        "a taken seq writes nothing"
+    );
+    assert!(
+        store
+            .insert_message(a.id, &at(3, "and returns?", day0 + DAY_MS))
+            .await
+            .unwrap()
+    );
+    // Rated once resolved, then rated again: only the last counts.
+    let resolved = Handoff {
+        status: ConversationStatus::Resolved,
+        assignee: None,
+        since_ms: day0 + DAY_MS,
+    };
+    store.update_handoff(a.id, &resolved, None).await.unwrap();
+    for score in [2, 5] {
+        let rating = Satisfaction {
+            score,
+            comment: None,
+            created_at_ms: day0 + DAY_MS,
+        };
+        store
+            .change_session(a.id, &SessionChange::Rate(rating), &[])
+            .await
+            .unwrap();
+    }
+
+    // Conversation B asks the same, differently written; C is another project's.
+    let b = session("demo", day0 + 10);
+    store.put_session(&b).await.unwrap();
+    store
+        .append_message(b.id, &at(1, "where is my order?", day0 + 10))
+        .await
+        .unwrap();
+    let c = session("other", day0 + 10);
+    store.put_session(&c).await.unwrap();
+    store
+        .append_message(c.id, &at(1, "Not demo's", day0 + 10))
+        .await
+        .unwrap();
+    // A message for a conversation never stored counts nowhere.
+    let ghost = store
+        .append_message(Uuid::new_v4(), &at(1, "ghost", day0 + 10))
+        .await;
+    assert!(matches!(ghost, Err(StoreError::NoSuchSession)), "{ghost:?}");
+    store.flush().await.unwrap();
+
+    let both = ConversationFigures {
+        days: [(first, day(2, 2, 1, 0)), (second, day(0, 1, 0, 0))]
+            .into_iter()
+            .collect(),
+        thumbs_up: 0,
+        thumbs_down: 1,
+        ratings: [0, 0, 0, 0, 1],
+        first_questions: [("where is my order?".to_owned(), 2)].into_iter().collect(),
+    };
+    assert_eq!(
+        store.conversation_figures("demo", first).await.unwrap(),
+        both
+    );
+    let later = store.conversation_figures("demo", second).await.unwrap();
+    assert_eq!(
+        (later.days.len(), later.days.get(&second)),
+        (1, Some(&day(0, 1, 0, 0))),
+        "only the days asked for"
+    );
+    let other = store.conversation_figures("other", first).await.unwrap();
+    assert_eq!(other.days[&first], day(1, 1, 0, 0));
+    assert_eq!(
+        other.first_questions,
+        [("not demo's".to_owned(), 1)].into_iter().collect()
+    );
+
+    let store = backend.reopen(store).await;
+    assert_eq!(
+        store.conversation_figures("demo", first).await.unwrap(),
+        both,
+        "kept across a restart"
+    );
+
+    // Erased: A is taken out whole, B stays.
+    let stored = store.session(a.id).await.unwrap().unwrap();
+    store.delete_session(&stored).await.unwrap();
+    let only_b = ConversationFigures {
+        days: [(first, day(1, 1, 0, 0))].into_iter().collect(),
+        first_questions: [("where is my order?".to_owned(), 1)].into_iter().collect(),
+        ..ConversationFigures::default()
+    };
+    assert_eq!(
+        store.conversation_figures("demo", first).await.unwrap(),
+        only_b
+    );
+    store.delete_session(&b).await.unwrap();
+    assert_eq!(
+        store.figure_days("demo", 0).await.unwrap(),
+        [],
+        "no day is kept with nothing in it"
     );
 }

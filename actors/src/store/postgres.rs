@@ -23,7 +23,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 use super::backup::{BackupError, BackupSummary};
-use super::{ConversationFigures, SessionFilter, SessionPage, Storage, StoreError, source_key};
+use super::figures::{DayTally, FigureChange};
+use super::{SessionFilter, SessionPage, Storage, StoreError, source_key};
 use crate::chat::SessionChange;
 use crate::chat::{ConversationStatus, Handoff, LeadContact};
 use crate::identity::VisitorIdentity;
@@ -36,11 +37,11 @@ use crate::records::{
 };
 use crate::secret::SecretHash;
 use crate::social_proof::{NewEvent, PopupAction, PopupCounts};
-use crate::time::{DAY_MS, now_ms};
+use crate::time::now_ms;
 use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
 
 /// The schema this build writes; a database of a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// How long a session's answer lease lasts unless renewed: how long a session whose node died
 /// mid-answer stays busy. Its holder renews it every third of that.
@@ -200,9 +201,6 @@ const UNANSWERED: &str = "m.record->>'role' = 'assistant' AND m.record->'intent'
      (m.record->>'status' = 'complete' AND jsonb_array_length(m.record->'sources') = 0))";
 /// A `sessions` row's hand-off status (records from before hand-off are open).
 const STATUS: &str = "COALESCE(record->'handoff'->>'status', 'open')";
-/// An answer citing the knowledge base ([`MessageRecord::is_answered`]).
-const ANSWERED: &str = "m.record->>'role' = 'assistant' AND m.record->>'status' = 'complete' \
-     AND jsonb_array_length(m.record->'sources') > 0";
 
 /// What every node of the cluster shares, made once by the first node to start.
 #[derive(Clone)]
@@ -438,10 +436,14 @@ impl PgStore {
             (10, MIGRATION_10),
             (11, MIGRATION_11),
             (12, MIGRATION_12),
+            (13, figures::MIGRATION_13),
         ];
         for (version, migration) in migrations {
             if found < version && version <= target {
                 transaction.batch_execute(migration).await?;
+                if version == 13 && found > 0 {
+                    figures::count_all(&transaction).await?;
+                }
                 transaction
                     .execute(
                         "INSERT INTO schema_version (version) VALUES ($1)",
@@ -523,18 +525,65 @@ fn record<T: DeserializeOwned>(row: &Row) -> Result<T, StoreError> {
 }
 
 impl PgStore {
-    /// The statement that writes a message (`$1` session, `$2` seq, `$3` record; on a taken
-    /// seq, `on_conflict`) and its news (`$4`, due `$5`); it answers how many it wrote.
-    fn message_write(&self, on_conflict: &str) -> String {
+    /// [`Storage::append_message_with_news`] when `replace`, else
+    /// [`Storage::insert_message_with_news`]: the message, its news and what it changes in the
+    /// project's day tallies, in one transaction.
+    async fn write_message(
+        &self,
+        session: Uuid,
+        message: &MessageRecord,
+        news: &[WebhookEvent],
+        replace: bool,
+    ) -> Result<bool, StoreError> {
+        let seq = message.seq as i32;
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        // The session's row is locked against its erasure and the other writes of its
+        // transcript (one at a time: each reads the message it replaces).
+        let Some(row) = transaction
+            .query_opt(
+                "SELECT s.slug,
+                     (SELECT record FROM messages WHERE session = s.id AND seq = $2) AS record,
+                     EXISTS (SELECT 1 FROM messages WHERE session = s.id AND seq < $2
+                         AND record->>'role' = 'user') AS asked
+                 FROM sessions s WHERE s.id = $1 FOR NO KEY UPDATE",
+                &[&session, &seq],
+            )
+            .await?
+        else {
+            return Err(StoreError::NoSuchSession);
+        };
+        let slug: String = row.try_get("slug")?;
+        let old = row
+            .try_get::<_, Option<Json<MessageRecord>>>("record")?
+            .map(|Json(old)| old);
+        if old.is_some() && !replace {
+            return Ok(false);
+        }
         let queued = webhooks::queue(4, 5, "written", "n.event");
-        format!(
-            "WITH session AS (SELECT id FROM sessions WHERE id = $1 FOR KEY SHARE),
-             written AS (
-                 INSERT INTO messages (session, seq, record) SELECT id, $2, $3 FROM session
-                 ON CONFLICT (session, seq) {on_conflict} RETURNING 1
-             ), {queued}
-             SELECT count(*) FROM written"
-        )
+        transaction
+            .execute(
+                &format!(
+                    "WITH written AS (
+                         INSERT INTO messages (session, seq, record) VALUES ($1, $2, $3)
+                         ON CONFLICT (session, seq) DO UPDATE SET record = $3 RETURNING 1
+                     ), {queued}
+                     SELECT count(*) FROM written"
+                ),
+                &[
+                    &session,
+                    &seq,
+                    &json(message),
+                    &webhooks::news(news),
+                    &signed(now_ms()),
+                ],
+            )
+            .await?;
+        let first = !row.try_get::<_, bool>("asked")?;
+        let change = FigureChange::message_written(old.as_ref(), message, first);
+        figures::apply(&transaction, &slug, &change).await?;
+        transaction.commit().await?;
+        Ok(true)
     }
 }
 
@@ -1344,6 +1393,15 @@ impl Storage for PgStore {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         lock_project(&transaction, &record.project).await?;
+        let old = transaction
+            .query_opt(
+                "SELECT record FROM sessions WHERE id = $1 FOR UPDATE",
+                &[&record.id],
+            )
+            .await?
+            .as_ref()
+            .map(self::record::<SessionRecord>)
+            .transpose()?;
         transaction
             .execute(
                 "INSERT INTO sessions (id, slug, created_ms, record, user_id)
@@ -1359,6 +1417,8 @@ impl Storage for PgStore {
                 ],
             )
             .await?;
+        let change = FigureChange::session_written(old.as_ref(), record);
+        figures::apply(&transaction, &record.project, &change).await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -1379,7 +1439,10 @@ impl Storage for PgStore {
             .await?
             .ok_or(StoreError::NoSuchSession)?;
         let mut record: SessionRecord = record(&row)?;
+        let old = record.clone();
         if change.apply(&mut record) {
+            let figures = FigureChange::session_written(Some(&old), &record);
+            figures::apply(&transaction, &record.project, &figures).await?;
             // Only these keys of the record; an UPDATE, so an erased session stays erased.
             let patch = match change {
                 SessionChange::Rate(_) => {
@@ -1426,20 +1489,38 @@ impl Storage for PgStore {
     async fn delete_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
-        // First: a message being added on another node (which key-share-locks the session)
-        // lands before, and is deleted with the rest, or finds the session gone after.
+        // First: a message being written on another node (which locks the session's row)
+        // lands before, and is deleted and taken out of the tallies with the rest, or finds
+        // the session gone after.
         transaction
             .execute(
                 "SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE",
                 &[&record.id],
             )
             .await?;
-        transaction
-            .execute("DELETE FROM messages WHERE session = $1", &[&record.id])
+        let mut transcript = transaction
+            .query(
+                "DELETE FROM messages WHERE session = $1 RETURNING seq, record",
+                &[&record.id],
+            )
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get::<_, i32>("seq")?, self::record(row)?)))
+            .collect::<Result<Vec<(i32, MessageRecord)>, StoreError>>()?;
+        transcript.sort_by_key(|(seq, _)| *seq);
+        let transcript: Vec<MessageRecord> =
+            transcript.into_iter().map(|(_, message)| message).collect();
+        let stored = transaction
+            .query_opt(
+                "DELETE FROM sessions WHERE id = $1 RETURNING record",
+                &[&record.id],
+            )
             .await?;
-        transaction
-            .execute("DELETE FROM sessions WHERE id = $1", &[&record.id])
-            .await?;
+        if let Some(stored) = stored {
+            let stored: SessionRecord = self::record(&stored)?;
+            let change = FigureChange::conversation(&stored, &transcript, -1);
+            figures::apply(&transaction, &stored.project, &change).await?;
+        }
         transaction.commit().await?;
         Ok(())
     }
@@ -1545,84 +1626,16 @@ impl Storage for PgStore {
         Ok(SessionPage { sessions, next })
     }
 
-    async fn conversation_figures(
+    async fn figure_days(
         &self,
         slug: &str,
-        from_ms: u64,
-    ) -> Result<ConversationFigures, StoreError> {
-        let client = self.pool.get().await?;
-        let from = signed(from_ms);
-        let day = signed(DAY_MS);
-        let mut figures = ConversationFigures::default();
-        let started = client
-            .query(
-                "SELECT created_ms / $3, count(*) FROM sessions
-                 WHERE slug = $1 AND created_ms >= $2 GROUP BY 1",
-                &[&slug, &from, &day],
-            )
-            .await?;
-        for row in started {
-            let counts = figures.days.entry(unsigned(row.get(0))).or_default();
-            counts.conversations = unsigned(row.get(1));
-        }
-        // The conversations by the project's index, then each one's messages by their key: the
-        // subquery's `OFFSET 0` keeps the planner from scanning every message of the database
-        // instead (which it prefers once the messages outnumber the conversations enough, not
-        // knowing what reading each record's JSON costs), so the cost follows the window, not
-        // the history.
-        let of_conversations = "FROM sessions s CROSS JOIN LATERAL \
-                                (SELECT seq, record FROM messages WHERE session = s.id OFFSET 0) m \
-                                WHERE s.slug = $1 AND s.created_ms >= $2";
-        let by_day = format!(
-            "SELECT (m.record->>'createdAtMs')::bigint / $3 AS day,
-                    count(*) FILTER (WHERE m.record->>'role' = 'user'),
-                    count(*) FILTER (WHERE {ANSWERED}),
-                    count(*) FILTER (WHERE {UNANSWERED})
-             {of_conversations} AND (m.record->>'createdAtMs')::bigint >= $2 GROUP BY 1"
-        );
-        for row in client.query(&by_day, &[&slug, &from, &day]).await? {
-            let counts = figures.days.entry(unsigned(row.get(0))).or_default();
-            counts.messages = unsigned(row.get(1));
-            counts.answered = unsigned(row.get(2));
-            counts.unanswered = unsigned(row.get(3));
-        }
-        let thumbs = format!(
-            "SELECT count(*) FILTER (WHERE m.record->>'feedback' = 'up'),
-                    count(*) FILTER (WHERE m.record->>'feedback' = 'down') {of_conversations}"
-        );
-        let row = client.query_one(&thumbs, &[&slug, &from]).await?;
-        figures.thumbs_up = unsigned(row.get(0));
-        figures.thumbs_down = unsigned(row.get(1));
-        let ratings = client
-            .query(
-                "SELECT (record->'satisfaction'->>'score')::int, count(*) FROM sessions
-                 WHERE slug = $1 AND created_ms >= $2
-                   AND jsonb_typeof(record->'satisfaction') = 'object' GROUP BY 1",
-                &[&slug, &from],
-            )
-            .await?;
-        for row in ratings {
-            let score: Option<i32> = row.get(0);
-            if let Some(count) = score
-                .and_then(|score| usize::try_from(score - 1).ok())
-                .and_then(|index| figures.ratings.get_mut(index))
-            {
-                *count = unsigned(row.get(1));
-            }
-        }
-        // Grouped by the text as written; trimmed and lowercased here, as the plain
-        // implementation does (SQL's lower() depends on the database's collation).
-        let first_questions = format!(
-            "SELECT question, count(*) FROM (
-                 SELECT DISTINCT ON (s.id) m.record->>'content' AS question
-                 {of_conversations} AND m.record->>'role' = 'user' ORDER BY s.id, m.seq
-             ) firsts GROUP BY question"
-        );
-        for row in client.query(&first_questions, &[&slug, &from]).await? {
-            let question: String = row.get(0);
-            figures.add_first_question(&question, unsigned(row.get(1)));
-        }
-        Ok(figures)
+        from_day: u64,
+    ) -> Result<Vec<(u64, DayTally)>, StoreError> {
+        self.rows(figures::READ, &[&slug, &signed(from_day)])
+            .await?
+            .iter()
+            .map(figures::day_tally)
+            .collect()
     }
 
     async fn append_message_with_news(
@@ -1631,23 +1644,9 @@ impl Storage for PgStore {
         message: &MessageRecord,
         news: &[WebhookEvent],
     ) -> Result<(), StoreError> {
-        let written: i64 = self
-            .rows(
-                &self.message_write("DO UPDATE SET record = $3"),
-                &[
-                    &session,
-                    &(message.seq as i32),
-                    &json(message),
-                    &webhooks::news(news),
-                    &signed(now_ms()),
-                ],
-            )
-            .await?[0]
-            .get(0);
-        if written == 0 {
-            return Err(StoreError::NoSuchSession);
-        }
-        Ok(())
+        self.write_message(session, message, news, true)
+            .await
+            .map(|_| ())
     }
 
     async fn insert_message_with_news(
@@ -1656,20 +1655,7 @@ impl Storage for PgStore {
         message: &MessageRecord,
         news: &[WebhookEvent],
     ) -> Result<bool, StoreError> {
-        let inserted: i64 = self
-            .rows(
-                &self.message_write("DO NOTHING"),
-                &[
-                    &session,
-                    &(message.seq as i32),
-                    &json(message),
-                    &webhooks::news(news),
-                    &signed(now_ms()),
-                ],
-            )
-            .await?[0]
-            .get(0);
-        Ok(inserted == 1)
+        self.write_message(session, message, news, false).await
     }
 
     async fn messages(&self, session: Uuid) -> Result<Vec<MessageRecord>, StoreError> {
@@ -1743,6 +1729,7 @@ impl Storage for PgStore {
             "delivery_counts",
             "popup_counts",
             "proactive_counts",
+            "figure_days",
             "documents",
             "leads",
             "invitations",
@@ -1850,6 +1837,7 @@ impl LeaseHolder for PgLease {
 }
 
 mod dump;
+mod figures;
 #[cfg(test)]
 pub(crate) mod tests;
 mod webhooks;

@@ -1,21 +1,22 @@
-//! The admin reads of the storage port — an inbox page, a report's figures — and their plain
-//! implementations, which read records one by one through the port.
+//! The admin reads of the storage port — an inbox page, a report's figures — and the plain
+//! implementation of the inbox's, which reads records one by one through the port.
 //!
-//! A key-value backend (sled) uses these as they are, within scan caps; a backend with a query
+//! A key-value backend (sled) uses it as it is, within scan caps; a backend with a query
 //! language answers the same questions with indexed queries (PostgreSQL) and must give the same
-//! answers: the storage contract holds both to one set of expectations.
+//! answers: the storage contract holds both to one set of expectations. A report's figures are
+//! summed from the days' tallies every backend keeps as it writes (`figures`).
 
 use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
+use super::figures::DayTally;
 use super::{Storage, StoreError};
-use crate::chat::{ConversationStatus, Feedback, MessageRecord, Role, SessionRecord};
-use crate::time::DAY_MS;
+use crate::chat::{ConversationStatus, MessageRecord, SessionRecord};
 
 /// Conversations read for one filtered inbox page at most, by the plain implementation.
 pub const INBOX_SCAN_MAX: usize = 5_000;
-/// Conversations read for one report at most, by the plain implementation.
+/// Conversations in one export at most.
 pub const REPORT_SCAN_MAX: usize = 100_000;
 
 /// Which conversations of a project an inbox page lists, newest first.
@@ -57,17 +58,18 @@ pub struct SessionPage {
     pub next: Option<(u64, Uuid)>,
 }
 
-/// A project's conversations since some moment, counted.
+/// A project's conversations of a period, counted: the sum of its days' [`DayTally`]s (the
+/// first questions, of each day's most asked).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConversationFigures {
     /// By UTC day (days since the epoch).
     pub days: BTreeMap<u64, DayCounts>,
     pub thumbs_up: u64,
     pub thumbs_down: u64,
-    /// Ratings of the conversations, by score (1 first).
+    /// Ratings of the conversations started in the period, by score (1 first).
     pub ratings: [u64; 5],
-    /// Each conversation's first visitor message, trimmed and lowercased, and how many
-    /// conversations began with it.
+    /// Conversations' first visitor messages, trimmed and lowercased, and how many
+    /// conversations of the period began with each.
     pub first_questions: BTreeMap<String, u64>,
 }
 
@@ -85,47 +87,29 @@ pub struct DayCounts {
 }
 
 impl ConversationFigures {
-    /// Counts one conversation started at or after `from_ms` (its messages before it are not
-    /// counted by day).
-    pub fn add(&mut self, session: &SessionRecord, messages: &[MessageRecord], from_ms: u64) {
-        self.days
-            .entry(session.created_at_ms / DAY_MS)
-            .or_default()
-            .conversations += 1;
-        for message in messages {
-            match message.feedback {
-                Some(Feedback::Up) => self.thumbs_up += 1,
-                Some(Feedback::Down) => self.thumbs_down += 1,
-                None => {}
+    /// The figures of a period from its days' tallies.
+    pub fn of_days(tallies: &[(u64, DayTally)]) -> ConversationFigures {
+        let mut figures = ConversationFigures::default();
+        for (day, tally) in tallies {
+            figures.days.insert(
+                *day,
+                DayCounts {
+                    conversations: tally.conversations,
+                    messages: tally.messages,
+                    answered: tally.answered,
+                    unanswered: tally.unanswered,
+                },
+            );
+            figures.thumbs_up += tally.thumbs_up;
+            figures.thumbs_down += tally.thumbs_down;
+            for (sum, count) in figures.ratings.iter_mut().zip(tally.ratings) {
+                *sum += count;
             }
-            if message.created_at_ms < from_ms {
-                continue;
-            }
-            let day = self.days.entry(message.created_at_ms / DAY_MS).or_default();
-            if message.role == Role::User {
-                day.messages += 1;
-            } else if message.is_answered() {
-                day.answered += 1;
-            } else if message.is_unanswered() {
-                day.unanswered += 1;
+            for (question, count) in &tally.questions {
+                *figures.first_questions.entry(question.clone()).or_default() += count;
             }
         }
-        if let Some(first) = messages.iter().find(|m| m.role == Role::User) {
-            self.add_first_question(&first.content, 1);
-        }
-        if let Some(rating) = &session.satisfaction
-            && let Some(count) = self
-                .ratings
-                .get_mut(usize::from(rating.score).wrapping_sub(1))
-        {
-            *count += 1;
-        }
-    }
-
-    /// Counts `count` conversations that began with `question` (as the visitor wrote it).
-    pub fn add_first_question(&mut self, question: &str, count: u64) {
-        let question = question.trim().to_lowercase();
-        *self.first_questions.entry(question).or_default() += count;
+        figures
     }
 }
 
@@ -184,34 +168,4 @@ pub async fn find_sessions(
         sessions,
         next: cursor.filter(|_| !exhausted),
     })
-}
-
-/// [`Storage::conversation_figures`] by reading conversations newest first, at most
-/// [`REPORT_SCAN_MAX`].
-pub async fn conversation_figures(
-    store: &(impl Storage + ?Sized),
-    slug: &str,
-    from_ms: u64,
-) -> Result<ConversationFigures, StoreError> {
-    const BATCH: usize = 500;
-    let mut figures = ConversationFigures::default();
-    let mut cursor = None;
-    let mut scanned = 0;
-    while scanned < REPORT_SCAN_MAX {
-        let batch = store.project_sessions(slug, cursor, BATCH).await?;
-        let last_batch = batch.len() < BATCH;
-        for session in batch {
-            if session.created_at_ms < from_ms {
-                return Ok(figures); // newest first: the rest are older
-            }
-            scanned += 1;
-            cursor = Some((session.created_at_ms, session.id));
-            let messages = store.messages(session.id).await?;
-            figures.add(&session, &messages, from_ms);
-        }
-        if last_batch {
-            break;
-        }
-    }
-    Ok(figures)
 }

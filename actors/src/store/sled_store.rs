@@ -19,6 +19,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use uuid::Uuid;
 
+use super::figures::{DayTally, FigureChange};
 use super::{SCHEMA_VERSION, Storage, StoreError, source_key};
 use crate::chat::SessionChange;
 use crate::chat::{Handoff, LeadContact};
@@ -32,6 +33,9 @@ use crate::secret::SecretHash;
 use crate::social_proof::{NewEvent, PopupAction, PopupCounts};
 use crate::time::now_ms;
 use crate::webhook::{Attempt, Delivery, WebhookEvent, WebhookRecord};
+
+/// The tree of the day tallies; backups leave it out (see `figures`).
+pub(super) const FIGURES_TREE: &[u8] = b"figures";
 
 /// Group commit on a thread of our own.
 ///
@@ -163,6 +167,9 @@ pub struct SledStore {
     event_id_floors: sled::Tree,
     /// slug, 0x00, lowercased email → JSON [`Invitation`]: a role offered, not yet accepted.
     invitations: sled::Tree,
+    /// slug, 0x00, day since the epoch (u64 big-endian) → JSON [`DayTally`], kept by the
+    /// transactions that write sessions and messages; `0xff` → empty once every record counts.
+    figures: sled::Tree,
     flusher: Flusher,
 }
 
@@ -216,6 +223,7 @@ impl SledStore {
             digests: db.open_tree("digests")?,
             event_id_floors: db.open_tree("event_id_floors")?,
             invitations: db.open_tree("invitations")?,
+            figures: db.open_tree(FIGURES_TREE)?,
             api_tokens: db.open_tree("api_tokens")?,
             webhooks: db.open_tree("webhooks")?,
             webhook_subs: db.open_tree("webhook_subs")?,
@@ -231,6 +239,9 @@ impl SledStore {
             | StoreError::BackupBeforeMigrating { .. }) => refused,
             error => open_error(error.to_string()),
         })?;
+        store
+            .ensure_figures()
+            .map_err(|error| open_error(error.to_string()))?;
         Ok(store)
     }
 
@@ -271,6 +282,9 @@ impl SledStore {
                 // tokens and an entry in `user_sessions`: nothing to change, but a schema-2
                 // build would drop them, so it refuses this store.
                 3 => {}
+                // Conversations count in `figures`: rebuilt at open (`ensure_figures`), but a
+                // schema-3 build would write conversations without counting them.
+                4 => {}
                 _ => unreachable!("a migration for every schema up to SCHEMA_VERSION"),
             }
             self.db.insert(KEY, &version.to_be_bytes())?;
@@ -337,6 +351,52 @@ impl SledStore {
             self.project_sessions.insert(index_key, &[])?;
         }
         Ok(())
+    }
+
+    /// [`Storage::append_message_with_news`] when `replace`, else
+    /// [`Storage::insert_message_with_news`]: the message, its news and what it changes in the
+    /// project's day tallies, in one transaction.
+    async fn write_message(
+        &self,
+        session: Uuid,
+        message: &MessageRecord,
+        news: &[WebhookEvent],
+        replace: bool,
+    ) -> Result<bool, StoreError> {
+        let key = figures::message_key(session, message.seq);
+        let first = !self.asked_before(session, message.seq)?;
+        let value = encode(message);
+        let trees = (
+            &self.messages,
+            &self.sessions,
+            &self.figures,
+            &self.webhook_subs,
+            &self.webhook_outbox,
+        );
+        trees
+            .transaction(|(messages, sessions, tallies, subs, outbox)| {
+                let Some(stored) = sessions.get(session.as_bytes())? else {
+                    return Err(ConflictableTransactionError::Abort(
+                        StoreError::NoSuchSession,
+                    ));
+                };
+                let project = decode::<SessionRecord>("sessions", &stored)
+                    .map_err(ConflictableTransactionError::Abort)?
+                    .project;
+                if !replace && messages.get(key.as_slice())?.is_some() {
+                    return Ok(false);
+                }
+                let old = messages
+                    .insert(key.as_slice(), value.as_slice())?
+                    .map(|bytes| decode::<MessageRecord>("messages", &bytes))
+                    .transpose()
+                    .map_err(ConflictableTransactionError::Abort)?;
+                let change = FigureChange::message_written(old.as_ref(), message, first);
+                figures::apply(tallies, &project, &change)?;
+                webhooks::queue_news(subs, outbox, news, now_ms())?;
+                Ok(true)
+            })
+            .map_err(webhooks::transaction_error)
     }
 
     /// The id of the newest event of `slug` still stored, or 0.
@@ -1024,20 +1084,27 @@ impl Storage for SledStore {
         let value = encode(record);
         let index_key = project_session_key(&record.project, record.created_at_ms, record.id);
         let user_key = user_session_key(record);
-        let trees = (&self.sessions, &self.project_sessions, &self.user_sessions);
-        let result = trees.transaction(|(sessions, index, users)| {
-            sessions.insert(record.id.as_bytes(), value.as_slice())?;
-            index.insert(index_key.as_slice(), &[])?;
-            if let Some(key) = &user_key {
-                users.insert(key.as_slice(), &[])?;
-            }
-            Ok::<(), ConflictableTransactionError<()>>(())
-        });
-        match result {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Storage(error)) => Err(error.into()),
-            Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
-        }
+        let trees = (
+            &self.sessions,
+            &self.project_sessions,
+            &self.user_sessions,
+            &self.figures,
+        );
+        trees
+            .transaction(|(sessions, index, users, tallies)| {
+                let old: Option<SessionRecord> = sessions
+                    .insert(record.id.as_bytes(), value.as_slice())?
+                    .map(|bytes| decode("sessions", &bytes))
+                    .transpose()
+                    .map_err(ConflictableTransactionError::Abort)?;
+                index.insert(index_key.as_slice(), &[])?;
+                if let Some(key) = &user_key {
+                    users.insert(key.as_slice(), &[])?;
+                }
+                let change = FigureChange::session_written(old.as_ref(), record);
+                figures::apply(tallies, &record.project, &change)
+            })
+            .map_err(webhooks::transaction_error)
     }
 
     async fn update_handoff_with_news(
@@ -1097,11 +1164,12 @@ impl Storage for SledStore {
         let trees = (
             &self.sessions,
             &self.user_sessions,
+            &self.figures,
             &self.webhook_subs,
             &self.webhook_outbox,
         );
         trees
-            .transaction(|(sessions, users, subs, outbox)| {
+            .transaction(|(sessions, users, tallies, subs, outbox)| {
                 let Some(current) = sessions.get(id.as_bytes())? else {
                     return Err(ConflictableTransactionError::Abort(
                         StoreError::NoSuchSession,
@@ -1109,10 +1177,13 @@ impl Storage for SledStore {
                 };
                 let mut record: SessionRecord =
                     decode("sessions", &current).map_err(ConflictableTransactionError::Abort)?;
+                let old = record.clone();
                 let before = user_session_key(&record);
                 if !change.apply(&mut record) {
                     return Ok(record);
                 }
+                let figures = FigureChange::session_written(Some(&old), &record);
+                figures::apply(tallies, &record.project, &figures)?;
                 let after = user_session_key(&record);
                 if before != after {
                     if let Some(old) = before {
@@ -1157,33 +1228,67 @@ impl Storage for SledStore {
     }
 
     async fn delete_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        let mut messages = sled::Batch::default();
-        for key in self.messages.scan_prefix(record.id.as_bytes()).keys() {
-            messages.remove(key?);
-        }
-        self.messages.apply_batch(messages)?;
-        // The record and its index entries together, as stored now (its visitor may have
-        // changed since the caller read it).
-        let trees = (&self.sessions, &self.project_sessions, &self.user_sessions);
-        trees
-            .transaction(|(sessions, index, users)| {
-                let stored = match sessions.remove(record.id.as_bytes())? {
-                    Some(bytes) => {
-                        decode("sessions", &bytes).map_err(ConflictableTransactionError::Abort)?
+        let trees = (
+            &self.sessions,
+            &self.project_sessions,
+            &self.user_sessions,
+            &self.messages,
+            &self.figures,
+        );
+        // The transcript's keys are found by a scan (transactions cannot scan) and read again
+        // inside the transaction, which also looks for a message after the last: one written
+        // meanwhile makes it start over.
+        loop {
+            let keys = self
+                .messages
+                .scan_prefix(record.id.as_bytes())
+                .keys()
+                .collect::<Result<Vec<_>, _>>()?;
+            let next = keys.last().map_or(0, |key| seq_of(key).saturating_add(1));
+            let erased = trees
+                .transaction(|(sessions, index, users, messages, tallies)| {
+                    if messages
+                        .get(figures::message_key(record.id, next))?
+                        .is_some()
+                    {
+                        return Ok(false);
                     }
-                    None => record.clone(),
-                };
-                index.remove(project_session_key(
-                    &stored.project,
-                    stored.created_at_ms,
-                    stored.id,
-                ))?;
-                if let Some(key) = user_session_key(&stored) {
-                    users.remove(key)?;
-                }
-                Ok(())
-            })
-            .map_err(webhooks::transaction_error)
+                    let mut transcript = Vec::with_capacity(keys.len());
+                    for key in &keys {
+                        if let Some(bytes) = messages.remove(key)? {
+                            transcript.push(
+                                decode::<MessageRecord>("messages", &bytes)
+                                    .map_err(ConflictableTransactionError::Abort)?,
+                            );
+                        }
+                    }
+                    // The record and its index entries together, as stored now (its visitor
+                    // may have changed since the caller read it).
+                    let stored = sessions
+                        .remove(record.id.as_bytes())?
+                        .map(|bytes| decode::<SessionRecord>("sessions", &bytes))
+                        .transpose()
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    if let Some(stored) = &stored {
+                        let change = FigureChange::conversation(stored, &transcript, -1);
+                        figures::apply(tallies, &stored.project, &change)?;
+                    }
+                    let stored = stored.unwrap_or_else(|| record.clone());
+                    index.remove(project_session_key(
+                        &stored.project,
+                        stored.created_at_ms,
+                        stored.id,
+                    ))?;
+                    if let Some(key) = user_session_key(&stored) {
+                        users.remove(key)?;
+                    }
+                    Ok(true)
+                })
+                .map_err(webhooks::transaction_error)?;
+            if erased {
+                return Ok(());
+            }
+        }
     }
 
     async fn delete_project(&self, record: &ProjectRecord) -> Result<(), StoreError> {
@@ -1209,6 +1314,7 @@ impl Storage for SledStore {
             &self.project_sessions,
             &self.user_sessions,
             &self.invitations,
+            &self.figures,
         ] {
             let mut batch = sled::Batch::default();
             for key in tree.scan_prefix(&prefix).keys() {
@@ -1269,18 +1375,9 @@ impl Storage for SledStore {
         message: &MessageRecord,
         news: &[WebhookEvent],
     ) -> Result<(), StoreError> {
-        let mut key = session.as_bytes().to_vec();
-        key.extend_from_slice(&message.seq.to_be_bytes());
-        if !self.heard(news)? {
-            self.messages.insert(key, encode(message))?;
-            return Ok(());
-        }
-        (&self.messages, &self.webhook_subs, &self.webhook_outbox)
-            .transaction(|(messages, subs, outbox)| {
-                messages.insert(key.as_slice(), encode(message))?;
-                webhooks::queue_news(subs, outbox, news, now_ms())
-            })
-            .map_err(webhooks::transaction_error)
+        self.write_message(session, message, news, true)
+            .await
+            .map(|_| ())
     }
 
     async fn insert_message_with_news(
@@ -1289,24 +1386,15 @@ impl Storage for SledStore {
         message: &MessageRecord,
         news: &[WebhookEvent],
     ) -> Result<bool, StoreError> {
-        let mut key = session.as_bytes().to_vec();
-        key.extend_from_slice(&message.seq.to_be_bytes());
-        if self.heard(news)? {
-            return (&self.messages, &self.webhook_subs, &self.webhook_outbox)
-                .transaction(|(messages, subs, outbox)| {
-                    if messages.get(key.as_slice())?.is_some() {
-                        return Ok(false);
-                    }
-                    messages.insert(key.as_slice(), encode(message))?;
-                    webhooks::queue_news(subs, outbox, news, now_ms())?;
-                    Ok(true)
-                })
-                .map_err(webhooks::transaction_error);
-        }
-        let swapped = self
-            .messages
-            .compare_and_swap(key, None::<&[u8]>, Some(encode(message)))?;
-        Ok(swapped.is_ok())
+        self.write_message(session, message, news, false).await
+    }
+
+    async fn figure_days(
+        &self,
+        slug: &str,
+        from_day: u64,
+    ) -> Result<Vec<(u64, DayTally)>, StoreError> {
+        self.day_tallies(slug, from_day)
     }
 
     async fn messages(&self, session: Uuid) -> Result<Vec<MessageRecord>, StoreError> {
@@ -1421,6 +1509,13 @@ fn invitation_key(slug: &str, email: &str) -> Vec<u8> {
     key
 }
 
+/// The seq at the end of a `messages` key.
+fn seq_of(key: &[u8]) -> u32 {
+    key.get(16..)
+        .and_then(|bytes| bytes.try_into().ok())
+        .map_or(0, u32::from_be_bytes)
+}
+
 fn be_u64(bytes: &[u8]) -> u64 {
     bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
@@ -1448,6 +1543,7 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError>
     })
 }
 
+mod figures;
 mod webhooks;
 
 #[cfg(test)]

@@ -305,10 +305,10 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
     b.put_session(&conversation).await.unwrap();
     a.delete_project(&record).await.unwrap();
     let message = crate::store::contract::message(1, "late");
-    let refused = b.insert_message(conversation.id, &message).await.unwrap();
+    let refused = b.insert_message(conversation.id, &message).await;
     assert!(
-        !refused,
-        "no message into a conversation deleted with its project"
+        matches!(refused, Err(StoreError::NoSuchSession)),
+        "no message into a conversation deleted with its project: {refused:?}"
     );
     let refused = b.append_message(conversation.id, &message).await;
     assert!(
@@ -357,4 +357,70 @@ async fn writes_to_a_project_deleted_elsewhere_are_refused() {
     assert!(b.events_after("demo", 0).await.unwrap().is_empty());
     assert!(b.messages(conversation.id).await.unwrap().is_empty());
     assert!(b.deliveries_by_hour("demo", 0).await.unwrap().is_empty());
+}
+
+/// A database of schema 12 holding conversations (written before the day tallies existed) gets
+/// them counted by the migration: its reports read what they read before.
+#[tokio::test]
+async fn the_migration_to_schema_13_counts_the_stored_conversations() {
+    use crate::store::contract::{message, project, session};
+    use crate::time::DAY_MS;
+    let backups = tempfile::tempdir().unwrap();
+    let url = fresh_database().await;
+    let old = PgStore::connect_at(&url, backups.path(), 12).await.unwrap();
+    old.put_project(&project("demo", None), None).await.unwrap();
+    drop(old);
+    let day0 = 20_000 * DAY_MS;
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    for (index, question) in ["Where is my order?", "where is my order?"]
+        .into_iter()
+        .enumerate()
+    {
+        let conversation = session("demo", day0 + index as u64);
+        client
+            .execute(
+                "INSERT INTO sessions (id, slug, created_ms, record) VALUES ($1, $2, $3, $4)",
+                &[
+                    &conversation.id,
+                    &"demo",
+                    &signed(conversation.created_at_ms),
+                    &json(&conversation),
+                ],
+            )
+            .await
+            .unwrap();
+        let mut asked = message(1, question);
+        asked.created_at_ms = day0 + 1;
+        let mut answer = message(2, "It ships today");
+        answer.created_at_ms = day0 + 2;
+        for written in [asked, answer] {
+            client
+                .execute(
+                    "INSERT INTO messages (session, seq, record) VALUES ($1, $2, $3)",
+                    &[&conversation.id, &(written.seq as i32), &json(&written)],
+                )
+                .await
+                .unwrap();
+        }
+    }
+
+    let store = PgStore::connect(&url, backups.path()).await.unwrap();
+    let figures = store
+        .conversation_figures("demo", day0 / DAY_MS)
+        .await
+        .unwrap();
+    assert_eq!(
+        figures.days[&(day0 / DAY_MS)],
+        crate::store::DayCounts {
+            conversations: 2,
+            messages: 2,
+            answered: 0,
+            unanswered: 2,
+        }
+    );
+    assert_eq!(
+        figures.first_questions,
+        [("where is my order?".to_owned(), 2)].into_iter().collect()
+    );
 }

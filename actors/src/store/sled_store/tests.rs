@@ -376,6 +376,47 @@ async fn a_schema_1_store_is_backed_up_then_migrated_forward() {
     assert_eq!(restored.last_event_id("demo").await.unwrap(), 3);
 }
 
+/// A store of schema 3 (conversations, no day tallies) gets them counted at open: its reports
+/// read what they read before.
+#[tokio::test]
+async fn a_schema_3_store_gets_its_conversations_counted_at_open() {
+    use crate::time::DAY_MS;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("store");
+    let day0 = 20_000 * DAY_MS;
+    let counted = {
+        let store = SledStore::open(&dir).unwrap();
+        store
+            .put_project(&contract::project("demo", None), None)
+            .await
+            .unwrap();
+        for question in ["Where is my order?", "How much?"] {
+            let conversation = contract::session("demo", day0);
+            store.put_session(&conversation).await.unwrap();
+            let mut asked = contract::message(1, question);
+            asked.created_at_ms = day0 + 1;
+            store.append_message(conversation.id, &asked).await.unwrap();
+        }
+        let counted = store.conversation_figures("demo", 0).await.unwrap();
+        // Back to what schema 3 wrote: no tallies.
+        store.figures.clear().unwrap();
+        store
+            .db
+            .insert(b"schema_version", &3u64.to_be_bytes())
+            .unwrap();
+        store.flush().await.unwrap();
+        counted
+    };
+    assert_eq!(counted.days[&(day0 / DAY_MS)].conversations, 2);
+    let store = open_when_released(&dir);
+    assert_eq!(
+        store.conversation_figures("demo", 0).await.unwrap(),
+        counted
+    );
+    let marked = store.db.get(b"schema_version").unwrap().unwrap();
+    assert_eq!(marked.as_ref(), &SCHEMA_VERSION.to_be_bytes());
+}
+
 /// A store written by a newer release is refused, untouched.
 #[test]
 fn a_store_of_a_newer_schema_is_refused() {
