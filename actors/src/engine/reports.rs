@@ -156,7 +156,9 @@ impl Reports {
     }
 
     /// A project's figures per UTC day for the `days` days up to `now_ms` (today included),
-    /// the ten most asked first questions, the visitors' thumbs, and live visitors now.
+    /// the ten most asked first questions, the visitors' thumbs, and live visitors now. The
+    /// conversation figures come from the days' tallies the store keeps (`store::figures`):
+    /// their cost follows `days`, not the traffic.
     pub async fn analytics(
         &self,
         slug: &str,

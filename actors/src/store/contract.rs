@@ -2117,4 +2117,40 @@ pub(crate) async fn report_figures_follow_every_write_and_erasure(backend: &impl
         [],
         "no day is kept with nothing in it"
     );
+
+    // A day with more first questions than it keeps: the last one takes a place; erased, its
+    // words leave the tallies with it.
+    use super::figures::QUESTIONS_KEPT;
+    let mut last = None;
+    for index in 0..=QUESTIONS_KEPT {
+        let conversation = session("demo", day0 + 100 + index as u64);
+        store.put_session(&conversation).await.unwrap();
+        let question = format!("private question {index}");
+        store
+            .append_message(conversation.id, &at(1, &question, day0 + 100))
+            .await
+            .unwrap();
+        last = Some(conversation);
+    }
+    let last = last.unwrap();
+    let kept = |store: Store| async move {
+        let days = store.figure_days("demo", 0).await.unwrap();
+        format!("{days:?}")
+    };
+    let words = format!("private question {QUESTIONS_KEPT}");
+    assert!(
+        kept(store.clone()).await.contains(&words),
+        "it took a place"
+    );
+    store.delete_session(&last).await.unwrap();
+    assert!(
+        !kept(store.clone()).await.contains(&words),
+        "erased with it"
+    );
+    let figures = store.conversation_figures("demo", first).await.unwrap();
+    assert_eq!(figures.days[&first].conversations, QUESTIONS_KEPT as u64);
+
+    // A deleted project's tallies go with it.
+    store.delete_project(&project("demo", None)).await.unwrap();
+    assert_eq!(store.figure_days("demo", 0).await.unwrap(), []);
 }

@@ -9,11 +9,12 @@
 //! the same transaction as the record, and rebuilds the tallies from the records when it has
 //! none (a migrated or restored store). This module never reads or writes storage itself.
 //!
-//! The most asked questions are kept per day as a bounded summary (Space-Saving): the
-//! [`QUESTIONS_KEPT`] most asked of a day, exact while a day has no more distinct questions
-//! than that; beyond, a question's count is over-stated by at most the count of the one it
-//! displaced, and a question asked more than 1/[`QUESTIONS_KEPT`] of a day's conversations is
-//! never lost.
+//! The most asked questions are kept per day as a bounded summary (Space-Saving): at most
+//! [`QUESTIONS_KEPT`] a day, exact while a day has no more distinct questions than that. Past
+//! that, a new question takes the place of the least asked, whose count it inherits as its
+//! possible over-count: reports read the count less it (what is certain), and a question whose
+//! certain count falls to nothing — its conversations erased — is dropped, text and all, as
+//! are all of a day's when the day has no visitor message left.
 
 use std::collections::BTreeMap;
 
@@ -43,9 +44,10 @@ pub struct DayTally {
     pub thumbs_down: u64,
     /// Ratings of the conversations started this day, by score (1 first).
     pub ratings: [u64; 5],
-    /// Conversations' first questions and how many began with each: the day's most asked, at
-    /// most [`QUESTIONS_KEPT`].
-    pub questions: Vec<(String, u64)>,
+    /// Conversations' first questions: each with how many began with it, and by how many of
+    /// those it may be over-counted (inherited from the question whose place it took); at most
+    /// [`QUESTIONS_KEPT`].
+    pub questions: Vec<(String, u64, u64)>,
 }
 
 impl DayTally {
@@ -66,6 +68,17 @@ impl DayTally {
         for (question, &delta) in &change.questions {
             self.count_question(question, delta);
         }
+        if self.messages == 0 {
+            self.questions.clear();
+        }
+    }
+
+    /// The first questions and how many conversations certainly began with each.
+    pub fn questions(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.questions
+            .iter()
+            .map(|(question, count, over)| (question.as_str(), count.saturating_sub(*over)))
+            .filter(|(_, count)| *count > 0)
     }
 
     /// Whether nothing is counted (a day with no figures is not stored).
@@ -74,12 +87,16 @@ impl DayTally {
     }
 
     /// Space-Saving: a question kept is counted; a new one takes a free place, or the place of
-    /// the least asked with that one's count plus its own.
+    /// the least asked with that one's count as its possible over-count.
     fn count_question(&mut self, question: &str, delta: i64) {
-        if let Some(index) = self.questions.iter().position(|(kept, _)| kept == question) {
-            let count = &mut self.questions[index].1;
+        if let Some(index) = self
+            .questions
+            .iter()
+            .position(|(kept, _, _)| kept == question)
+        {
+            let (_, count, over) = &mut self.questions[index];
             *count = count.saturating_add_signed(delta);
-            if *count == 0 {
+            if *count <= *over {
                 self.questions.swap_remove(index);
             }
             return;
@@ -91,9 +108,9 @@ impl DayTally {
             return;
         }
         if self.questions.len() < QUESTIONS_KEPT {
-            self.questions.push((question.to_owned(), added));
-        } else if let Some(least) = self.questions.iter_mut().min_by_key(|(_, count)| *count) {
-            *least = (question.to_owned(), least.1 + added);
+            self.questions.push((question.to_owned(), added, 0));
+        } else if let Some(least) = self.questions.iter_mut().min_by_key(|(_, count, _)| *count) {
+            *least = (question.to_owned(), least.1 + added, least.1);
         }
     }
 }
@@ -113,7 +130,11 @@ pub struct DayChange {
 
 impl DayChange {
     fn is_zero(&self) -> bool {
-        *self == DayChange::default()
+        let counts = DayChange {
+            questions: BTreeMap::new(),
+            ..self.clone()
+        };
+        counts == DayChange::default() && self.questions.values().all(|&delta| delta == 0)
     }
 }
 
@@ -259,48 +280,68 @@ mod tests {
 
     #[test]
     fn questions_are_exact_while_a_day_has_room_for_them() {
-        let mut tally = DayTally::default();
+        let mut tally = DayTally {
+            messages: 4,
+            ..DayTally::default()
+        };
         tally.apply(&asked(&[("a", 3), ("b", 1)]));
         tally.apply(&asked(&[("b", 1), ("a", -1)]));
-        let mut kept = tally.questions.clone();
+        let mut kept: Vec<_> = tally.questions().collect();
         kept.sort();
-        assert_eq!(kept, [("a".to_owned(), 2), ("b".to_owned(), 2)]);
+        assert_eq!(kept, [("a", 2), ("b", 2)]);
         tally.apply(&asked(&[("a", -2), ("b", -2)]));
-        assert!(tally.is_empty(), "{tally:?}");
+        assert!(tally.questions.is_empty(), "{tally:?}");
     }
 
     #[test]
     fn a_full_day_gives_the_least_asked_place_to_a_new_question_and_keeps_the_most_asked() {
-        let mut tally = DayTally::default();
+        let mut tally = DayTally {
+            messages: 1,
+            ..DayTally::default()
+        };
         tally.apply(&asked(&[("popular", 1000)]));
-        for index in 0..5 * QUESTIONS_KEPT {
+        for index in 0..QUESTIONS_KEPT - 1 {
             tally.apply(&asked(&[(&format!("rare {index}"), 1)]));
-            tally.apply(&asked(&[("popular", 1)]));
         }
-        assert_eq!(tally.questions.len(), QUESTIONS_KEPT);
-        let popular = tally
+        assert_eq!(tally.questions.len(), QUESTIONS_KEPT, "full");
+        tally.apply(&asked(&[("new", 1)]));
+        let count = |tally: &DayTally, asked: &str| {
+            tally
+                .questions()
+                .find(|(question, _)| *question == asked)
+                .map(|(_, count)| count)
+        };
+        assert_eq!(count(&tally, "popular"), Some(1000), "the most asked stays");
+        let newest = tally
             .questions
             .iter()
-            .find(|(question, _)| question == "popular");
+            .find(|(question, ..)| question == "new");
         assert_eq!(
-            popular.map(|(_, count)| *count),
-            Some(1000 + 5 * QUESTIONS_KEPT as u64)
+            newest.map(|(_, count, over)| (*count, *over)),
+            Some((2, 1)),
+            "the new one took a least asked's place and count, as its possible over-count"
         );
-        let newest = format!("rare {}", 5 * QUESTIONS_KEPT - 1);
-        let count = tally
-            .questions
-            .iter()
-            .find(|(question, _)| *question == newest);
+        assert_eq!(count(&tally, "new"), Some(1), "reported: what is certain");
+        assert_eq!(tally.questions().count(), QUESTIONS_KEPT);
+
+        // Its conversation erased: nothing certain is left, so the text goes too.
+        tally.apply(&asked(&[("new", -1)]));
         assert!(
-            count.is_some_and(|(_, count)| *count >= 1),
-            "the newest takes a place, over-counted at most by the displaced one's count"
+            !tally
+                .questions
+                .iter()
+                .any(|(question, ..)| question == "new"),
+            "{:?}",
+            tally.questions
         );
-        tally.apply(&asked(&[("rare 0", -1)]));
-        assert_eq!(
-            tally.questions.len(),
-            QUESTIONS_KEPT,
-            "a question no longer kept is not taken back"
-        );
+        assert_eq!(count(&tally, "popular"), Some(1000));
+
+        // A day with no visitor message left keeps no question.
+        tally.apply(&DayChange {
+            messages: -1,
+            ..DayChange::default()
+        });
+        assert!(tally.questions.is_empty());
     }
 
     #[test]

@@ -539,21 +539,27 @@ impl PgStore {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         // The session's row is locked against its erasure and the other writes of its
-        // transcript (one at a time: each reads the message it replaces).
-        let Some(row) = transaction
+        // transcript (one at a time: each reads the message it replaces). The transcript is
+        // read by the next statement: a statement's snapshot is taken before it waits for a
+        // lock, so one read with the lock could miss what the writer before it committed.
+        let Some(locked) = transaction
             .query_opt(
-                "SELECT s.slug,
-                     (SELECT record FROM messages WHERE session = s.id AND seq = $2) AS record,
-                     EXISTS (SELECT 1 FROM messages WHERE session = s.id AND seq < $2
-                         AND record->>'role' = 'user') AS asked
-                 FROM sessions s WHERE s.id = $1 FOR NO KEY UPDATE",
-                &[&session, &seq],
+                "SELECT slug FROM sessions WHERE id = $1 FOR NO KEY UPDATE",
+                &[&session],
             )
             .await?
         else {
             return Err(StoreError::NoSuchSession);
         };
-        let slug: String = row.try_get("slug")?;
+        let slug: String = locked.try_get("slug")?;
+        let row = transaction
+            .query_one(
+                "SELECT (SELECT record FROM messages WHERE session = $1 AND seq = $2) AS record,
+                     EXISTS (SELECT 1 FROM messages WHERE session = $1 AND seq < $2
+                         AND record->>'role' = 'user') AS asked",
+                &[&session, &seq],
+            )
+            .await?;
         let old = row
             .try_get::<_, Option<Json<MessageRecord>>>("record")?
             .map(|Json(old)| old);
@@ -561,12 +567,17 @@ impl PgStore {
             return Ok(false);
         }
         let queued = webhooks::queue(4, 5, "written", "n.event");
-        transaction
-            .execute(
+        let on_conflict = if replace {
+            "DO UPDATE SET record = $3"
+        } else {
+            "DO NOTHING"
+        };
+        let written: i64 = transaction
+            .query_one(
                 &format!(
                     "WITH written AS (
                          INSERT INTO messages (session, seq, record) VALUES ($1, $2, $3)
-                         ON CONFLICT (session, seq) DO UPDATE SET record = $3 RETURNING 1
+                         ON CONFLICT (session, seq) {on_conflict} RETURNING 1
                      ), {queued}
                      SELECT count(*) FROM written"
                 ),
@@ -578,7 +589,11 @@ impl PgStore {
                     &signed(now_ms()),
                 ],
             )
-            .await?;
+            .await?
+            .get(0);
+        if written == 0 {
+            return Ok(false); // taken all the same: nothing written, nothing counted
+        }
         let first = !row.try_get::<_, bool>("asked")?;
         let change = FigureChange::message_written(old.as_ref(), message, first);
         figures::apply(&transaction, &slug, &change).await?;
@@ -1441,8 +1456,6 @@ impl Storage for PgStore {
         let mut record: SessionRecord = record(&row)?;
         let old = record.clone();
         if change.apply(&mut record) {
-            let figures = FigureChange::session_written(Some(&old), &record);
-            figures::apply(&transaction, &record.project, &figures).await?;
             // Only these keys of the record; an UPDATE, so an erased session stays erased.
             let patch = match change {
                 SessionChange::Rate(_) => {
@@ -1468,6 +1481,8 @@ impl Storage for PgStore {
                     )
                     .await?;
             }
+            let figures = FigureChange::session_written(Some(&old), &record);
+            figures::apply(&transaction, &record.project, &figures).await?;
         }
         transaction.commit().await?;
         Ok(record)

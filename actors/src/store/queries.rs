@@ -105,8 +105,11 @@ impl ConversationFigures {
             for (sum, count) in figures.ratings.iter_mut().zip(tally.ratings) {
                 *sum += count;
             }
-            for (question, count) in &tally.questions {
-                *figures.first_questions.entry(question.clone()).or_default() += count;
+            for (question, count) in tally.questions() {
+                *figures
+                    .first_questions
+                    .entry(question.to_owned())
+                    .or_default() += count;
             }
         }
         figures

@@ -1244,12 +1244,16 @@ impl Storage for SledStore {
                 .scan_prefix(record.id.as_bytes())
                 .keys()
                 .collect::<Result<Vec<_>, _>>()?;
-            let next = keys.last().map_or(0, |key| seq_of(key).saturating_add(1));
+            // Seqs start at 1; none follows the largest.
+            let next = keys
+                .last()
+                .map_or(Some(1), |key| seq_of(key).checked_add(1));
             let erased = trees
                 .transaction(|(sessions, index, users, messages, tallies)| {
-                    if messages
-                        .get(figures::message_key(record.id, next))?
-                        .is_some()
+                    if let Some(next) = next
+                        && messages
+                            .get(figures::message_key(record.id, next))?
+                            .is_some()
                     {
                         return Ok(false);
                     }

@@ -2,8 +2,9 @@
 //! sessions and messages, and counted from every record once, by the migration that made the
 //! table.
 //!
-//! A day's row is locked while its tally is changed, so the writes of one project on one day
-//! take turns for that moment (the row is the whole figure, read, changed and written back).
+//! A day's row is read, changed and written back, locked from then until the transaction
+//! commits: the writes of one project on one day take turns for that long (each locks it last,
+//! after its other statements), which bounds them at one per commit.
 
 use futures_util::TryStreamExt;
 use tokio_postgres::Transaction;
@@ -81,9 +82,14 @@ pub(super) async fn count_all(transaction: &Transaction<'_>) -> Result<(), Store
     futures_util::pin_mut!(rows);
     let mut recount = Recount::default();
     while let Some(row) = rows.try_next().await? {
-        let Json(session) = row.try_get::<_, Json<SessionRecord>>(0)?;
-        let Json(messages) = row.try_get::<_, Json<Vec<MessageRecord>>>(1)?;
-        recount.add(&session, &messages);
+        let read = row
+            .try_get::<_, Json<SessionRecord>>(0)
+            .and_then(|session| Ok((session, row.try_get::<_, Json<Vec<MessageRecord>>>(1)?)));
+        // A damaged conversation is left out of the figures, not the migration.
+        match read {
+            Ok((Json(session), Json(messages))) => recount.add(&session, &messages),
+            Err(error) => tracing::warn!(%error, "a conversation is not counted in the reports"),
+        }
     }
     let mut slugs = Vec::new();
     let mut days = Vec::new();

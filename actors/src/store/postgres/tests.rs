@@ -424,3 +424,38 @@ async fn the_migration_to_schema_13_counts_the_stored_conversations() {
         [("where is my order?".to_owned(), 2)].into_iter().collect()
     );
 }
+
+/// Two nodes adding a message at the same seq of one conversation at once: exactly one is
+/// written, the other is told the seq is taken (it reads the transcript again), and the
+/// tallies count what is stored.
+#[tokio::test]
+async fn two_nodes_adding_at_one_seq_never_overwrite_each_other_or_miscount() {
+    use crate::store::contract::{message, project, session};
+    let url = fresh_database().await;
+    let (a, b) = (
+        PgStore::connect(&url, &std::env::temp_dir()).await.unwrap(),
+        PgStore::connect(&url, &std::env::temp_dir()).await.unwrap(),
+    );
+    a.put_project(&project("demo", None), None).await.unwrap();
+    let conversation = session("demo", 5);
+    a.put_session(&conversation).await.unwrap();
+    for seq in 1..=20 {
+        let (from_a, from_b) = (message(seq, "from a"), message(seq, "from b"));
+        let (added_a, added_b) = tokio::join!(
+            a.insert_message(conversation.id, &from_a),
+            b.insert_message(conversation.id, &from_b)
+        );
+        let (added_a, added_b) = (added_a.unwrap(), added_b.unwrap());
+        assert!(added_a != added_b, "seq {seq}: exactly one is added");
+        let stored = a.messages(conversation.id).await.unwrap();
+        let winner = if added_a { "from a" } else { "from b" };
+        assert_eq!(stored.last().map(|m| m.content.as_str()), Some(winner));
+    }
+    let figures = a.conversation_figures("demo", 0).await.unwrap();
+    let stored = a.messages(conversation.id).await.unwrap();
+    assert_eq!(stored.len(), 20);
+    assert_eq!(
+        figures.days[&0].messages, 10,
+        "the ten visitor messages, once each"
+    );
+}

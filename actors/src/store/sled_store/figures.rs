@@ -86,9 +86,20 @@ impl SledStore {
         let mut recount = Recount::default();
         for entry in self.sessions.iter() {
             let (key, value) = entry?;
-            let session: SessionRecord = decode(&String::from_utf8_lossy(&key), &value)?;
-            let messages = super::decode_all(self.messages.scan_prefix(session.id.as_bytes()))?;
-            recount.add(&session, &messages);
+            let read = decode::<SessionRecord>(&String::from_utf8_lossy(&key), &value).and_then(
+                |session| {
+                    let messages: Vec<MessageRecord> =
+                        super::decode_all(self.messages.scan_prefix(session.id.as_bytes()))?;
+                    Ok((session, messages))
+                },
+            );
+            // A damaged conversation is left out of the figures, not the store's start.
+            match read {
+                Ok((session, messages)) => recount.add(&session, &messages),
+                Err(error) => {
+                    tracing::warn!(%error, "a conversation is not counted in the reports")
+                }
+            }
         }
         self.figures.clear()?;
         let mut batch = sled::Batch::default();
