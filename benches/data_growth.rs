@@ -4,7 +4,7 @@
 //!
 //! - **The conversations**: 10 messages each (5 questions, 5 answers). Every 10th conversation
 //!   holds an answer that found nothing (the inbox's "unanswered"), every 5th a thumb, every
-//!   20th waits for a teammate. Two shapes of growth (HELPYAP_BENCH_SHAPES):
+//!   20th waits for a teammate and left a lead. Two shapes of growth (HELPYAP_BENCH_SHAPES):
 //!   - `older`: the same traffic for longer — 1000 conversations every 30 days, the history
 //!     reaching back as far as the level needs (10^6 messages: 8 years). The last 30 days hold
 //!     the same at every level: what grows is what a query must not read.
@@ -47,6 +47,7 @@ use helpyap_actors::chat::{
 };
 use helpyap_actors::knowledge::{Document, KnowledgeIndex};
 use helpyap_actors::language::Lang;
+use helpyap_actors::records::LeadRecord;
 use helpyap_actors::secret::SecretHash;
 use helpyap_actors::social_proof::{EventKind, NewEvent};
 use helpyap_actors::store::{PgStore, SledStore, Store};
@@ -473,6 +474,16 @@ async fn write_conversation(store: &Store, index: u64, created_at_ms: u64) {
         satisfaction: None,
     };
     store.put_session(&session).await.unwrap();
+    if status == ConversationStatus::Waiting {
+        let lead = LeadRecord {
+            session_id: session.id,
+            email: format!("visitor{index}@bench.example"),
+            name: None,
+            message: Some("Please call me back".into()),
+            created_at_ms,
+        };
+        store.put_lead("demo", &lead).await.unwrap();
+    }
     for seq in 1..=MESSAGES_PER_CONVERSATION as u32 {
         let question = QUESTIONS[(index as usize + seq as usize) % QUESTIONS.len()];
         let answer = seq % 2 == 0;

@@ -15,7 +15,7 @@ use crate::store::StoreError;
 use crate::time::now_ms;
 use crate::time::{DAY_MS, utc_date};
 
-use super::{Chat, Core, Projects};
+use super::{Core, Projects};
 
 #[derive(Clone)]
 pub struct Reports {
@@ -165,9 +165,6 @@ impl Reports {
         days: u64,
         now_ms: u64,
     ) -> Result<Analytics, ProjectError> {
-        let chat = Chat {
-            core: self.core.clone(),
-        };
         let first_day = (now_ms / DAY_MS + 1).saturating_sub(days);
         let mut per_day: BTreeMap<u64, DayFigures> = (first_day..first_day + days)
             .map(|day| (day, DayFigures::new(day)))
@@ -191,7 +188,12 @@ impl Reports {
             down: figures.thumbs_down,
         };
         let questions = figures.first_questions;
-        for lead in chat.leads(slug).await? {
+        for lead in self
+            .core
+            .store
+            .leads_since(slug, first_day * DAY_MS)
+            .await?
+        {
             if let Some(day) = per_day.get_mut(&(lead.created_at_ms / DAY_MS)) {
                 day.leads += 1;
             }

@@ -1100,6 +1100,19 @@ pub(crate) async fn leads_come_back_oldest_first(backend: &impl Backend) {
         .collect();
     assert_eq!(times, [10, 20, 30]);
     assert_eq!(store.leads("none").await.unwrap(), []);
+    let since: Vec<u64> = store
+        .leads_since("demo", 20)
+        .await
+        .unwrap()
+        .iter()
+        .map(|lead| lead.created_at_ms)
+        .collect();
+    assert_eq!(
+        since,
+        [20, 30],
+        "from the moment asked, not another project's"
+    );
+    assert_eq!(store.leads_since("demo", 31).await.unwrap(), []);
 }
 
 pub(crate) async fn documents_are_replaced_as_a_whole_in_id_order(backend: &impl Backend) {

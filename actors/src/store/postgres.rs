@@ -1361,6 +1361,15 @@ impl Storage for PgStore {
         .await
     }
 
+    async fn leads_since(&self, slug: &str, from_ms: u64) -> Result<Vec<LeadRecord>, StoreError> {
+        self.records(
+            "SELECT record FROM leads WHERE slug = $1 AND created_ms >= $2
+             ORDER BY created_ms, session",
+            &[&slug, &signed(from_ms)],
+        )
+        .await
+    }
+
     async fn documents(&self, slug: &str) -> Result<Vec<Document>, StoreError> {
         self.records(
             "SELECT record FROM documents WHERE slug = $1 ORDER BY id",

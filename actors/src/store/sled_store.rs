@@ -1033,6 +1033,13 @@ impl Storage for SledStore {
         decode_all(self.leads.scan_prefix(prefix))
     }
 
+    async fn leads_since(&self, slug: &str, from_ms: u64) -> Result<Vec<LeadRecord>, StoreError> {
+        // Past every key of the slug (slug, 0x00, …) and before any other's.
+        let mut end = slug.as_bytes().to_vec();
+        end.push(1);
+        decode_all(self.leads.range(event_key(slug, from_ms)..end))
+    }
+
     async fn events_after(
         &self,
         slug: &str,
