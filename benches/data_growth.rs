@@ -207,7 +207,22 @@ impl Backend {
     /// waits for all); the server measured later waits as always.
     async fn open(&self) -> Store {
         match &self.cluster {
-            None => Arc::new(SledStore::open(&self.dir.path().join("store")).unwrap()),
+            // The server just stopped: sled's lock may take a moment to be let go.
+            None => {
+                let path = self.dir.path().join("store");
+                let mut tries = 0;
+                loop {
+                    match SledStore::open(&path) {
+                        Ok(store) => break Arc::new(store),
+                        Err(error) if tries < 100 => {
+                            tries += 1;
+                            eprintln!("waiting for the store: {error}");
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        }
+                        Err(error) => panic!("{error}"),
+                    }
+                }
+            }
             Some((_, _, url)) => Arc::new(
                 PgStore::connect(
                     &format!("{url}?options=-c%20synchronous_commit%3Doff"),

@@ -331,10 +331,6 @@ pub trait Storage: Send + Sync + 'static {
     /// Every lead of `slug`, oldest first.
     async fn leads(&self, slug: &str) -> Result<Vec<LeadRecord>, StoreError>;
 
-    /// The leads of `slug` left at or after `from_ms`, oldest first (read by time, not found
-    /// among all).
-    async fn leads_since(&self, slug: &str, from_ms: u64) -> Result<Vec<LeadRecord>, StoreError>;
-
     /// Every document of `slug`, in id order.
     async fn documents(&self, slug: &str) -> Result<Vec<Document>, StoreError>;
 

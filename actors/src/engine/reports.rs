@@ -181,6 +181,7 @@ impl Reports {
                 figures.messages += counts.messages;
                 figures.answered += counts.answered;
                 figures.unanswered += counts.unanswered;
+                figures.leads += counts.leads;
             }
         }
         let feedback = Thumbs {
@@ -188,16 +189,6 @@ impl Reports {
             down: figures.thumbs_down,
         };
         let questions = figures.first_questions;
-        for lead in self
-            .core
-            .store
-            .leads_since(slug, first_day * DAY_MS)
-            .await?
-        {
-            if let Some(day) = per_day.get_mut(&(lead.created_at_ms / DAY_MS)) {
-                day.leads += 1;
-            }
-        }
         for (hour, counts) in self.event_counts_by_hour(slug, first_day * 24).await? {
             if let Some(day) = per_day.get_mut(&(hour / 24)) {
                 day.pushes += counts.total();

@@ -2,9 +2,10 @@
 //! what a report of a period reads instead of every conversation and message in it, so its
 //! cost follows the days asked for, not the traffic they held.
 //!
-//! Every session and message record counts towards one day's [`DayTally`]: a conversation on
-//! the day it started (with its rating), a message on the day it was written (with its thumbs,
-//! and, for a conversation's first visitor message, its question). A backend writing a record
+//! Every session, message and lead record counts towards one day's [`DayTally`]: a
+//! conversation on the day it started (with its rating), a message on the day it was written
+//! (with its thumbs, and, for a conversation's first visitor message, its question), a lead on
+//! the day it was left. A backend writing a record
 //! applies the difference between what the old and the new record count ([`FigureChange`]) in
 //! the same transaction as the record, and rebuilds the tallies from the records when it has
 //! none (a migrated or restored store). This module never reads or writes storage itself.
@@ -40,6 +41,8 @@ pub struct DayTally {
     pub answered: u64,
     /// Answers with no knowledge-base match, or failed.
     pub unanswered: u64,
+    /// Leads left.
+    pub leads: u64,
     pub thumbs_up: u64,
     pub thumbs_down: u64,
     /// Ratings of the conversations started this day, by score (1 first).
@@ -60,6 +63,7 @@ impl DayTally {
         add(&mut self.messages, change.messages);
         add(&mut self.answered, change.answered);
         add(&mut self.unanswered, change.unanswered);
+        add(&mut self.leads, change.leads);
         add(&mut self.thumbs_up, change.thumbs_up);
         add(&mut self.thumbs_down, change.thumbs_down);
         for (figure, delta) in self.ratings.iter_mut().zip(change.ratings) {
@@ -122,6 +126,7 @@ pub struct DayChange {
     pub messages: i64,
     pub answered: i64,
     pub unanswered: i64,
+    pub leads: i64,
     pub thumbs_up: i64,
     pub thumbs_down: i64,
     pub ratings: [i64; 5],
@@ -184,6 +189,13 @@ impl FigureChange {
             change.count_message(message, !asked, sign);
             asked |= message.role == Role::User;
         }
+        change
+    }
+
+    /// A new lead, left at `created_at_ms`.
+    pub fn lead_added(created_at_ms: u64) -> FigureChange {
+        let mut change = FigureChange::default();
+        change.day(created_at_ms).leads += 1;
         change
     }
 
@@ -255,9 +267,20 @@ pub struct Recount {
 
 impl Recount {
     pub fn add(&mut self, session: &SessionRecord, messages: &[MessageRecord]) {
-        for (day, change) in FigureChange::conversation(session, messages, 1).days() {
+        self.count(
+            &session.project,
+            &FigureChange::conversation(session, messages, 1),
+        );
+    }
+
+    pub fn add_lead(&mut self, slug: &str, created_at_ms: u64) {
+        self.count(slug, &FigureChange::lead_added(created_at_ms));
+    }
+
+    fn count(&mut self, slug: &str, change: &FigureChange) {
+        for (day, change) in change.days() {
             self.tallies
-                .entry((session.project.clone(), day))
+                .entry((slug.to_owned(), day))
                 .or_default()
                 .apply(change);
         }

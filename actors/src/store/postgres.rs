@@ -1329,15 +1329,15 @@ impl Storage for PgStore {
         let transaction = client.transaction().await?;
         lock_project(&transaction, slug).await?;
         let queued = webhooks::queue(5, 6, "stored", "n.event");
-        transaction
-            .execute(
+        let added: bool = transaction
+            .query_one(
                 &format!(
                     "WITH stored AS (
                          INSERT INTO leads (slug, created_ms, session, record) VALUES ($1, $2, $3, $4)
                          ON CONFLICT (slug, created_ms, session) DO UPDATE SET record = $4
-                         RETURNING 1
+                         RETURNING xmax = 0 AS added
                      ), {queued}
-                     SELECT 1"
+                     SELECT COALESCE(bool_or(added), false) FROM stored"
                 ),
                 &[
                     &slug,
@@ -1348,7 +1348,12 @@ impl Storage for PgStore {
                     &signed(now_ms()),
                 ],
             )
-            .await?;
+            .await?
+            .get(0);
+        if added {
+            let change = FigureChange::lead_added(lead.created_at_ms);
+            figures::apply(&transaction, slug, &change).await?;
+        }
         transaction.commit().await?;
         Ok(())
     }
@@ -1357,15 +1362,6 @@ impl Storage for PgStore {
         self.records(
             "SELECT record FROM leads WHERE slug = $1 ORDER BY created_ms, session",
             &[&slug],
-        )
-        .await
-    }
-
-    async fn leads_since(&self, slug: &str, from_ms: u64) -> Result<Vec<LeadRecord>, StoreError> {
-        self.records(
-            "SELECT record FROM leads WHERE slug = $1 AND created_ms >= $2
-             ORDER BY created_ms, session",
-            &[&slug, &signed(from_ms)],
         )
         .await
     }

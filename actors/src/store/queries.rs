@@ -84,6 +84,8 @@ pub struct DayCounts {
     pub answered: u64,
     /// Answers with no knowledge-base match, or failed.
     pub unanswered: u64,
+    /// Leads left.
+    pub leads: u64,
 }
 
 impl ConversationFigures {
@@ -98,6 +100,7 @@ impl ConversationFigures {
                     messages: tally.messages,
                     answered: tally.answered,
                     unanswered: tally.unanswered,
+                    leads: tally.leads,
                 },
             );
             figures.thumbs_up += tally.thumbs_up;

@@ -959,13 +959,18 @@ impl Storage for SledStore {
     ) -> Result<(), StoreError> {
         let mut key = event_key(slug, lead.created_at_ms);
         key.extend_from_slice(lead.session_id.as_bytes());
-        if !self.heard(news)? {
-            self.leads.insert(key, encode(lead))?;
-            return Ok(());
-        }
-        (&self.leads, &self.webhook_subs, &self.webhook_outbox)
-            .transaction(|(leads, subs, outbox)| {
-                leads.insert(key.as_slice(), encode(lead))?;
+        let trees = (
+            &self.leads,
+            &self.figures,
+            &self.webhook_subs,
+            &self.webhook_outbox,
+        );
+        trees
+            .transaction(|(leads, tallies, subs, outbox)| {
+                if leads.insert(key.as_slice(), encode(lead))?.is_none() {
+                    let change = FigureChange::lead_added(lead.created_at_ms);
+                    figures::apply(tallies, slug, &change)?;
+                }
                 webhooks::queue_news(subs, outbox, news, now_ms())
             })
             .map_err(webhooks::transaction_error)
@@ -1031,13 +1036,6 @@ impl Storage for SledStore {
         let mut prefix = slug.as_bytes().to_vec();
         prefix.push(0);
         decode_all(self.leads.scan_prefix(prefix))
-    }
-
-    async fn leads_since(&self, slug: &str, from_ms: u64) -> Result<Vec<LeadRecord>, StoreError> {
-        // Past every key of the slug (slug, 0x00, …) and before any other's.
-        let mut end = slug.as_bytes().to_vec();
-        end.push(1);
-        decode_all(self.leads.range(event_key(slug, from_ms)..end))
     }
 
     async fn events_after(

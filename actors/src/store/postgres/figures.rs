@@ -91,6 +91,12 @@ pub(super) async fn count_all(transaction: &Transaction<'_>) -> Result<(), Store
             Err(error) => tracing::warn!(%error, "a conversation is not counted in the reports"),
         }
     }
+    for row in transaction
+        .query("SELECT slug, created_ms FROM leads", &[])
+        .await?
+    {
+        recount.add_lead(row.try_get(0)?, unsigned(row.try_get(1)?));
+    }
     let mut slugs = Vec::new();
     let mut days = Vec::new();
     let mut tallies = Vec::new();

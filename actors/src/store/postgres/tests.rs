@@ -405,6 +405,26 @@ async fn the_migration_to_schema_13_counts_the_stored_conversations() {
         }
     }
 
+    let lead = crate::records::LeadRecord {
+        session_id: Uuid::new_v4(),
+        email: "ann@example.com".into(),
+        name: None,
+        message: None,
+        created_at_ms: day0 + 3,
+    };
+    client
+        .execute(
+            "INSERT INTO leads (slug, created_ms, session, record) VALUES ($1, $2, $3, $4)",
+            &[
+                &"demo",
+                &signed(lead.created_at_ms),
+                &lead.session_id,
+                &json(&lead),
+            ],
+        )
+        .await
+        .unwrap();
+
     let store = PgStore::connect(&url, backups.path()).await.unwrap();
     let figures = store
         .conversation_figures("demo", day0 / DAY_MS)
@@ -417,6 +437,7 @@ async fn the_migration_to_schema_13_counts_the_stored_conversations() {
             messages: 2,
             answered: 0,
             unanswered: 2,
+            leads: 1,
         }
     );
     assert_eq!(

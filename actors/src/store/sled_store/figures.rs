@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{SledStore, decode, encode, event_key};
 use crate::chat::{MessageRecord, Role};
-use crate::records::SessionRecord;
+use crate::records::{LeadRecord, SessionRecord};
 use crate::store::StoreError;
 use crate::store::figures::{DayTally, FigureChange, Recount};
 
@@ -99,6 +99,14 @@ impl SledStore {
                 Err(error) => {
                     tracing::warn!(%error, "a conversation is not counted in the reports")
                 }
+            }
+        }
+        for entry in self.leads.iter() {
+            let (key, value) = entry?;
+            let slug = key.split(|&byte| byte == 0).next().unwrap_or_default();
+            match decode::<LeadRecord>(&String::from_utf8_lossy(&key), &value) {
+                Ok(lead) => recount.add_lead(&String::from_utf8_lossy(slug), lead.created_at_ms),
+                Err(error) => tracing::warn!(%error, "a lead is not counted in the reports"),
             }
         }
         self.figures.clear()?;
