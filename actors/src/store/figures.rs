@@ -5,10 +5,10 @@
 //! Every session, message and lead record counts towards one day's [`DayTally`]: a
 //! conversation on the day it started (with its rating), a message on the day it was written
 //! (with its thumbs, and, for a conversation's first visitor message, its question), a lead on
-//! the day it was left. A backend writing a record
-//! applies the difference between what the old and the new record count ([`FigureChange`]) in
-//! the same transaction as the record, and rebuilds the tallies from the records when it has
-//! none (a migrated or restored store). This module never reads or writes storage itself.
+//! the day it was left. A backend writing a record applies the difference between what the old
+//! and the new record count ([`FigureChange`]) in the same transaction as the record, and
+//! rebuilds the tallies from the records when it has none (a migrated or restored store). This
+//! module never reads or writes storage itself.
 //!
 //! The most asked questions are kept per day as a bounded summary (Space-Saving): at most
 //! [`QUESTIONS_KEPT`] a day, exact while a day has no more distinct questions than that. Past
