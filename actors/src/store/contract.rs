@@ -203,7 +203,7 @@ fn document(id: &str) -> Document {
     }
 }
 
-fn lead(created_at_ms: u64) -> LeadRecord {
+pub(crate) fn lead(created_at_ms: u64) -> LeadRecord {
     LeadRecord {
         session_id: Uuid::new_v4(),
         email: format!("lead{created_at_ms}@example.com"),

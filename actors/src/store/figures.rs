@@ -207,10 +207,6 @@ impl FigureChange {
             .map(|(&day, change)| (day, change))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.days().next().is_none()
-    }
-
     fn count_session(&mut self, session: &SessionRecord, sign: i64) {
         let day = self.day(session.created_at_ms);
         day.conversations += sign;
@@ -387,7 +383,7 @@ mod tests {
             intent: None,
         };
         let same = FigureChange::message_written(Some(&answer), &answer, false);
-        assert!(same.is_empty(), "{same:?}");
+        assert_eq!(same.days().count(), 0, "{same:?}");
         let before = answer.clone();
         answer.feedback = Some(Feedback::Down);
         let thumbed = FigureChange::message_written(Some(&before), &answer, false);

@@ -405,13 +405,7 @@ async fn the_migration_to_schema_13_counts_the_stored_conversations() {
         }
     }
 
-    let lead = crate::records::LeadRecord {
-        session_id: Uuid::new_v4(),
-        email: "ann@example.com".into(),
-        name: None,
-        message: None,
-        created_at_ms: day0 + 3,
-    };
+    let lead = crate::store::contract::lead(day0 + 3);
     client
         .execute(
             "INSERT INTO leads (slug, created_ms, session, record) VALUES ($1, $2, $3, $4)",

@@ -397,13 +397,7 @@ async fn a_schema_3_store_gets_its_conversations_counted_at_open() {
             asked.created_at_ms = day0 + 1;
             store.append_message(conversation.id, &asked).await.unwrap();
         }
-        let lead = crate::records::LeadRecord {
-            session_id: Uuid::new_v4(),
-            email: "ann@example.com".into(),
-            name: None,
-            message: None,
-            created_at_ms: day0 + 3,
-        };
+        let lead = contract::lead(day0 + 3);
         store.put_lead("demo", &lead).await.unwrap();
         let counted = store.conversation_figures("demo", 0).await.unwrap();
         assert_eq!(counted.days[&(day0 / DAY_MS)].leads, 1);
