@@ -3,6 +3,8 @@
 //! Owns the body size limit (413) and body read timeout (408). It does not know any endpoint.
 
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +24,42 @@ pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Every request's body: hyper's, or none for a request the server read itself (an event
+/// stream asked for as a connection's first request; see `event_stream`).
+pub enum RequestBody {
+    Hyper(Incoming),
+    Empty,
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            RequestBody::Hyper(body) => Pin::new(body).poll_frame(cx),
+            RequestBody::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Hyper(body) => body.is_end_stream(),
+            RequestBody::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            RequestBody::Hyper(body) => body.size_hint(),
+            RequestBody::Empty => http_body::SizeHint::with_exact(0),
+        }
+    }
+}
+
 /// Boxes any body with `Bytes` frames into a response [`Body`].
 pub fn boxed<B>(body: B) -> Body
 where
@@ -40,7 +78,7 @@ pub struct BodyLimits {
 
 /// Reads the whole body within `limits` and parses it as a JSON object.
 pub async fn read_json<T: DeserializeOwned>(
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     limits: BodyLimits,
 ) -> Result<T, ApiError> {
     parse_json(&read_body(request, limits).await?)
@@ -61,7 +99,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// Reads the whole body within `limits`: 413 past the size cap, 408 past the read timeout.
-pub async fn read_body(request: Request<Incoming>, limits: BodyLimits) -> Result<Bytes, ApiError> {
+pub async fn read_body(
+    request: Request<RequestBody>,
+    limits: BodyLimits,
+) -> Result<Bytes, ApiError> {
     if declared_length(request.headers()).is_some_and(|length| length > limits.max_bytes as u64) {
         return Err(ApiError::payload_too_large(limits.max_bytes));
     }

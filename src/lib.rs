@@ -15,6 +15,7 @@ pub mod connection;
 pub mod cors;
 pub mod email;
 pub mod error;
+pub mod event_stream;
 pub mod idle;
 pub mod json;
 pub mod knowledge_dir;

@@ -1,13 +1,15 @@
 //! Which HTTP a connection speaks, told from its first bytes: HTTP/2 with prior knowledge (h2c,
 //! or h2 over TLS) opens with the 24-byte client preface, anything else is HTTP/1.
 //!
-//! The bytes read to tell are handed back ahead of the rest of the stream, in the same read as
-//! whatever the socket already holds, so hyper's first read takes in the whole request head
-//! as it would from a fresh socket. (hyper-util's own detection hands them back alone; hyper
-//! then finds its head half read and doubles its read buffer, and every HTTP/1 connection
-//! kept 16 KiB of it for life — the most of an idle SSE visitor's memory.)
+//! The first read takes what the socket holds (up to [`FIRST_READ`] bytes), so a request head
+//! sent in one segment is whole in [`Sniffed::first_bytes`] (`event_stream` looks there). The
+//! bytes are handed back ahead of the rest of the stream, in the same read as whatever the socket
+//! holds by then, so hyper's first read takes in the whole request head as it would from a
+//! fresh socket. (hyper-util's own detection hands them back alone; hyper then finds its head
+//! half read and doubles its read buffer, and every HTTP/1 connection kept 16 KiB of it for
+//! life.) The buffer is freed once handed on.
 //!
-//! It never reads past the preface's length before choosing, and never parses HTTP.
+//! It reads past the preface's length only in that first read, and never parses HTTP.
 
 use std::io;
 use std::pin::Pin;
@@ -17,6 +19,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/// The most the first read takes: room for a browser's request head.
+pub const FIRST_READ: usize = 4096;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
     Http1,
@@ -25,34 +30,43 @@ pub enum Version {
 
 /// A stream with the bytes its version was told from put back in front.
 pub struct Sniffed<IO> {
-    prefix: [u8; H2_PREFACE.len()],
-    /// `prefix[start..end]` is still to be read.
+    /// `first[start..]` is still to be read; emptied (and freed) once it has been.
+    first: Vec<u8>,
     start: usize,
-    end: usize,
-    /// An error met while reading on after the prefix, for the next read to return.
+    /// An error met while reading on after the first bytes, for the next read to return.
     error: Option<io::Error>,
     io: IO,
+}
+
+impl<IO> Sniffed<IO> {
+    /// The bytes read to tell the version, none of them handed on yet.
+    pub fn first_bytes(&self) -> &[u8] {
+        &self.first[self.start..]
+    }
+
+    /// The stream itself, once [`first_bytes`](Self::first_bytes) have been dealt with.
+    pub fn into_inner(self) -> IO {
+        self.io
+    }
 }
 
 /// Reads until the first bytes either differ from the HTTP/2 preface or are all of it; the end
 /// of the stream before that counts as HTTP/1 (hyper then sees the end too).
 pub async fn sniff<IO: AsyncRead + Unpin>(mut io: IO) -> io::Result<(Version, Sniffed<IO>)> {
-    let mut prefix = [0; H2_PREFACE.len()];
-    let mut end = 0;
+    let mut first = Vec::with_capacity(FIRST_READ);
     let version = loop {
-        if end == prefix.len() {
+        if first.len() >= H2_PREFACE.len() && first[..H2_PREFACE.len()] == H2_PREFACE[..] {
             break Version::Http2;
         }
-        let read = io.read(&mut prefix[end..]).await?;
-        end += read;
-        if read == 0 || prefix[..end] != H2_PREFACE[..end] {
+        let read = io.read_buf(&mut first).await?;
+        let compared = first.len().min(H2_PREFACE.len());
+        if read == 0 || first[..compared] != H2_PREFACE[..compared] {
             break Version::Http1;
         }
     };
     let sniffed = Sniffed {
-        prefix,
+        first,
         start: 0,
-        end,
         error: None,
         io,
     };
@@ -69,17 +83,21 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Sniffed<IO> {
         if let Some(error) = this.error.take() {
             return Poll::Ready(Err(error));
         }
-        if this.start == this.end {
+        if this.start == this.first.len() {
             return Pin::new(&mut this.io).poll_read(cx, buf);
         }
-        let taken = (this.end - this.start).min(buf.remaining());
-        buf.put_slice(&this.prefix[this.start..this.start + taken]);
+        let taken = (this.first.len() - this.start).min(buf.remaining());
+        buf.put_slice(&this.first[this.start..this.start + taken]);
         this.start += taken;
-        if this.start == this.end && buf.remaining() > 0 {
-            // What the socket holds already comes with it; nothing more is waited for. An
-            // error goes to the next read, after the prefix has been had.
-            if let Poll::Ready(Err(error)) = Pin::new(&mut this.io).poll_read(cx, buf) {
-                this.error = Some(error);
+        if this.start == this.first.len() {
+            this.first = Vec::new();
+            this.start = 0;
+            if buf.remaining() > 0 {
+                // What the socket holds already comes with it; nothing more is waited for. An
+                // error goes to the next read, after the first bytes have been had.
+                if let Poll::Ready(Err(error)) = Pin::new(&mut this.io).poll_read(cx, buf) {
+                    this.error = Some(error);
+                }
             }
         }
         Poll::Ready(Ok(()))
@@ -201,9 +219,15 @@ mod tests {
             .await
             .unwrap();
         let (_, mut sniffed) = sniff(server).await.unwrap();
+        assert_eq!(
+            sniffed.first_bytes(),
+            request,
+            "the whole head, for `event_stream`"
+        );
         let mut buf = [0; 128];
         let read = sniffed.read(&mut buf).await.unwrap();
         assert_eq!(&buf[..read], request);
+        assert!(sniffed.first_bytes().is_empty());
     }
 
     #[tokio::test]

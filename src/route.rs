@@ -253,6 +253,19 @@ impl Route {
         Some(Route::Open(open))
     }
 
+    /// Whether its GET answers with an event stream that stays open (SSE), so it may be
+    /// served outside hyper (`event_stream`).
+    pub fn is_event_stream(&self) -> bool {
+        matches!(
+            self,
+            Route::Open(OpenRoute::SalespopStream | OpenRoute::SessionStream)
+                | Route::Admin(AdminRoute::Project {
+                    op: ProjectOp::Live,
+                    ..
+                })
+        )
+    }
+
     /// The route's row of the table.
     pub fn spec(&self) -> Spec {
         match self {

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::json::RequestBody;
 use helpyap_actors::Engine;
 use helpyap_actors::feed::SubscriberCaps;
 use helpyap_actors::records::{Role, UserRecord};
-use hyper::body::Incoming;
 use hyper::header::{ALLOW, HeaderMap, HeaderName, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use hyper::{Method, Request};
 use ipnet::IpNet;
@@ -135,7 +135,7 @@ pub struct LiveSettings {
 pub async fn handle(
     state: &AppState,
     peer: SocketAddr,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Response<Body> {
     let started = Instant::now();
     let Some(route) = Route::parse(request.uri().path()) else {
@@ -200,7 +200,7 @@ async fn authorize(
     state: &AppState,
     route: &AdminRoute,
     access: Access,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> Result<UserRecord, ApiError> {
     let user = match api_token(state, request).await? {
         Some(token)
@@ -246,7 +246,7 @@ async fn dispatch(
     route: OpenRoute,
     state: &AppState,
     client: IpAddr,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     use OpenRoute as Open;
     match route {
@@ -300,7 +300,7 @@ async fn dispatch_signed_in(
     user: &UserRecord,
     state: &AppState,
     client: IpAddr,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     use routes::admin_webhooks as webhooks;
     use routes::{admin_conversations as conversations, admin_documents as documents};
@@ -421,7 +421,7 @@ mod size_tests {
         // visitors' too: a large route awaited in place rather than boxed would grow them all.
         // Measured in the test build with this compiler (the release build's is alike, and
         // hyper's service future adds a few dozen bytes); the bound leaves room for both.
-        type Args = (&'static AppState, SocketAddr, Request<Incoming>);
+        type Args = (&'static AppState, SocketAddr, Request<RequestBody>);
         let size = future_size(|(state, peer, request): Args| handle(state, peer, request));
         assert!(size <= 2 * 1024, "router::handle's future is {size} bytes");
     }

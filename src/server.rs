@@ -2,7 +2,8 @@
 //!
 //! A connection is admitted under the connection caps (`admission`; refused ones get a canned
 //! 503 or 429 and are closed), then served by hyper as HTTP/1.1 or HTTP/2 (h2c on the same
-//! port, told from the first bytes by `preface`) with a header-read timeout (see `timer`), a
+//! port, told from the first bytes by `preface`; an event stream asked for as a connection's
+//! whole first read is served by `event_stream` instead) with a header-read timeout (see `timer`), a
 //! write-stall timeout (`connection`), and closed gracefully when it carries no request
 //! (`idle`). Shutdown: stop accepting, close every
 //! connection gracefully and let in-flight requests finish, stop the engine so actor
@@ -25,6 +26,7 @@ use helpyap_actors::llm::openai::{OpenAi, OpenAiArguments};
 use helpyap_actors::llm::{LlmProvider as Llm, LlmStats};
 use helpyap_actors::project::DocumentEdit;
 use helpyap_actors::{ChatEngine, Engine, EngineArguments, Models};
+use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -38,8 +40,9 @@ use crate::backends::{self, Backends};
 use crate::config::{Config, LlmFallback, LlmProvider};
 use crate::connection::Connection;
 use crate::email::Mailer;
+use crate::event_stream;
 use crate::idle::{Activity, IdleWatch, Tracked};
-use crate::json::BodyLimits;
+use crate::json::{BodyLimits, RequestBody};
 use crate::knowledge_dir;
 use crate::metrics::Metrics;
 use crate::preface::{self, Version};
@@ -251,13 +254,15 @@ impl App {
                 let _ = SockRef::from(&stream).set_send_buffer_size(self.send_buffer_bytes);
             }
             let state = self.state.clone();
+            let stream_state = self.state.clone();
             let activity = Activity::new();
             let idle = activity.watch(self.header_read_timeout, self.idle_timeout);
             let requests = activity.clone();
-            let service = service_fn(move |request| {
+            let service = service_fn(move |request: hyper::Request<Incoming>| {
                 let state = state.clone();
                 let guard = activity.request_started();
                 async move {
+                    let request = request.map(RequestBody::Hyper);
                     let response = router::handle(&state, peer, request).await;
                     Ok::<_, Infallible>(response.map(|body| Tracked::new(body, guard)))
                 }
@@ -307,6 +312,23 @@ impl App {
                         return;
                     }
                 };
+                if version == Version::Http1
+                    && let Some(request) = event_stream::take(io.first_bytes())
+                {
+                    // The first read was this head and nothing more: the stream is served
+                    // without hyper, and the connection ends with it. It gets a task of its
+                    // own, sized for it alone (this one is sized for hyper's connection), which
+                    // holds `close`, so shutdown waits for it as for any request.
+                    let response = router::handle(&stream_state, peer, request).await;
+                    let io = io.into_inner();
+                    tokio::spawn(async move {
+                        let _close = close;
+                        if let Err(error) = event_stream::serve(io, response).await {
+                            tracing::debug!(%peer, %error, "event stream ended with an error");
+                        }
+                    });
+                    return;
+                }
                 let io = TokioIo::new(io);
                 let watch = Watch {
                     peer,

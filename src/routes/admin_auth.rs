@@ -12,11 +12,11 @@
 
 use std::net::IpAddr;
 
+use crate::json::RequestBody;
 use helpyap_actors::Engine;
 use helpyap_actors::accounts::{AccountError, ProfileChange, RefreshGrant, normalize_email};
 use helpyap_actors::records::{ApiTokenRecord, UserRecord};
 use hyper::HeaderMap;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -52,7 +52,7 @@ struct TokenBody {
 pub async fn login(
     state: &AppState,
     client: IpAddr,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: LoginBody = read_json(request, state.body_limits()).await?;
     let (Some(email), Some(password)) = (body.email, body.password) else {
@@ -84,7 +84,7 @@ pub async fn login(
 )]
 pub async fn refresh(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let token = refresh_token(state, request).await?;
     let (user, grant) = state.engine.accounts.refresh(token).await?;
@@ -101,7 +101,7 @@ pub async fn refresh(
 )]
 pub async fn logout(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let token = refresh_token(state, request).await?;
     state.engine.accounts.logout(token).await?;
@@ -146,7 +146,7 @@ struct ResetBody {
 )]
 pub async fn forgot(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: ForgotBody = read_json(request, state.body_limits()).await?;
     let email = body
@@ -210,7 +210,7 @@ struct JoinBody {
 )]
 pub async fn join(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: JoinBody = read_json(request, state.body_limits()).await?;
     let (Some(project), Some(token), Some(password)) = (body.project, body.token, body.password)
@@ -239,7 +239,7 @@ pub async fn join(
 )]
 pub async fn reset(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: ResetBody = read_json(request, state.body_limits()).await?;
     let token = body
@@ -279,7 +279,7 @@ struct ProfileBody {
 pub async fn update_me(
     state: &AppState,
     user: &UserRecord,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: ProfileBody = read_json(request, state.body_limits()).await?;
     let change = ProfileChange {
@@ -300,7 +300,7 @@ pub async fn update_me(
 /// project deleted).
 pub async fn api_token(
     state: &AppState,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> Result<Option<ApiTokenRecord>, ApiError> {
     api_token_in(&state.engine, request.headers()).await
 }
@@ -324,7 +324,7 @@ pub async fn api_token_in(
 /// account is gone.
 pub async fn signed_in(
     state: &AppState,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> Result<UserRecord, ApiError> {
     signed_in_with(&state.auth, &state.engine, request.headers()).await
 }
@@ -346,7 +346,10 @@ pub async fn signed_in_with(
         .ok_or_else(|| ApiError::unauthorized("Account no longer exists"))
 }
 
-async fn refresh_token(state: &AppState, request: Request<Incoming>) -> Result<String, ApiError> {
+async fn refresh_token(
+    state: &AppState,
+    request: Request<RequestBody>,
+) -> Result<String, ApiError> {
     let body: TokenBody = read_json(request, state.body_limits()).await?;
     body.refresh_token
         .filter(|token| !token.is_empty())

@@ -11,11 +11,11 @@
 //!
 //! The router has checked the caller's role on the project before any of these run.
 
+use crate::json::RequestBody;
 use helpyap_actors::accounts::normalize_email;
 use helpyap_actors::chat::Signature;
 use helpyap_actors::records::UserRecord;
 use helpyap_actors::{Author, ConversationStatus, HandoffChange};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -210,7 +210,7 @@ pub async fn patch(
     user: &UserRecord,
     slug: &str,
     id: &str,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let id = super::parse_session_id(Some(id))?;
     let body: HandoffBody = read_json(request, state.body_limits()).await?;
@@ -284,7 +284,7 @@ pub async fn reply(
     user: &UserRecord,
     slug: &str,
     id: &str,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let id = super::parse_session_id(Some(id))?;
     let body: ReplyBody = read_json(request, state.body_limits()).await?;

@@ -15,10 +15,10 @@
 //! `web_fetch`, which keeps to public addresses unless the operator allows private ones.
 //! Curated answers are documents too, listed and edited through `admin_faq`.
 
+use crate::json::RequestBody;
 use base64::Engine;
 use helpyap_actors::project::DocumentEdit;
 use helpyap_actors::{Document, DocumentFormat};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -93,7 +93,7 @@ struct DocumentBody {
 pub async fn add_document(
     state: &AppState,
     slug: &str,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let limits = crate::json::BodyLimits {
         max_bytes: FILE_REQUEST_MAX_BYTES,
@@ -242,7 +242,7 @@ struct FetchBody {
 pub async fn fetch(
     state: &AppState,
     slug: &str,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: FetchBody = read_json(request, state.body_limits()).await?;
     let url = body

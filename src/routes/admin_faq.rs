@@ -13,10 +13,10 @@
 //! Curated answers are knowledge-base documents (with a `question`), so they are stored,
 //! indexed and copied with the rest; the documents list leaves them out.
 
+use crate::json::RequestBody;
 use helpyap_actors::Document;
 use helpyap_actors::project::DocumentEdit;
 use helpyap_actors::text::{self, TextError};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -89,7 +89,7 @@ pub async fn list(state: &AppState, slug: &str) -> Result<Response<Body>, ApiErr
 pub async fn add(
     state: &AppState,
     slug: &str,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: CuratedBody = read_json(request, state.body_limits()).await?;
     let body = body.checked()?;
@@ -117,7 +117,7 @@ pub async fn replace(
     state: &AppState,
     slug: &str,
     id: &str,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: CuratedBody = read_json(request, state.body_limits()).await?;
     let body = body.checked()?;

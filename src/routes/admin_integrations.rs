@@ -10,8 +10,8 @@
 //! The signing secret is kept as it is (checking a signature needs it) and never shown back:
 //! only its last four characters, to tell which one is set.
 
+use crate::json::RequestBody;
 use helpyap_actors::integrations::{self, Platform};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
@@ -107,7 +107,7 @@ pub async fn connect(
     state: &AppState,
     slug: &str,
     name: &str,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let platform = platform(name)?;
     let body: ConnectBody = read_json(request, state.body_limits()).await?;

@@ -15,9 +15,9 @@
 //! their project without consent; the invited user accepts after signing in. Admins, who manage
 //! accounts anyway, still add an existing user directly (200; 404 if there is none).
 
+use crate::json::RequestBody;
 use helpyap_actors::accounts::{AccountError, normalize_email};
 use helpyap_actors::records::{Role, UserRecord};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -71,7 +71,7 @@ pub async fn set(
     state: &AppState,
     user: &UserRecord,
     slug: &str,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: MemberBody = read_json(request, state.body_limits()).await?;
     let (Some(email), Some(role)) = (body.email, body.role) else {

@@ -15,9 +15,9 @@
 //! any of these run. Changes reach the project actor, the live widget config and the push
 //! check at once.
 
+use crate::json::RequestBody;
 use helpyap_actors::records::{AssistantSettings, UserRecord};
 use helpyap_actors::{ProjectError, ProjectSettings, WidgetSettings};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -90,7 +90,7 @@ pub async fn list(state: &AppState, user: &UserRecord) -> Result<Response<Body>,
 pub async fn create(
     state: &AppState,
     user: &UserRecord,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: CreateBody = read_json(request, state.body_limits()).await?;
     let slug = body
@@ -134,7 +134,7 @@ pub async fn delete(
 pub async fn update(
     state: &AppState,
     slug: &str,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: SettingsBody = read_json(request, state.body_limits()).await?;
     state

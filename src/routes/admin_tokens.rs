@@ -4,8 +4,8 @@
 //! it acts on its project's admin routes with its role (the router's `authorize`), never on
 //! another project's, and never on the routes that manage tokens.
 
+use crate::json::RequestBody;
 use helpyap_actors::records::{Role, UserRecord};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -48,7 +48,7 @@ pub async fn create(
     state: &AppState,
     user: &UserRecord,
     slug: &str,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: NewToken = read_json(request, state.body_limits()).await?;
     let name = body

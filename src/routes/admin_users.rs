@@ -1,8 +1,8 @@
 //! `POST /api/admin/users` `{email, password, admin?}`: an admin adds an account (201; 409 if
 //! the email is taken). Only admins reach it: the router checks.
 
+use crate::json::RequestBody;
 use helpyap_actors::records::UserRecord;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -31,7 +31,7 @@ struct NewUserBody {
 pub async fn add_user(
     state: &AppState,
     user: &UserRecord,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: NewUserBody = read_json(request, state.body_limits()).await?;
     let (Some(email), Some(password)) = (body.email, body.password) else {

@@ -5,10 +5,10 @@
 //! link-local address unless `webhooks.private_networks` allows it (checked again, on every
 //! DNS answer, when sending). Sending is the engine's dispatcher's.
 
+use crate::json::RequestBody;
 use helpyap_actors::engine::WebhookChange;
 use helpyap_actors::records::UserRecord;
 use helpyap_actors::webhook::EventType;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -60,7 +60,7 @@ pub async fn create(
     state: &AppState,
     user: &UserRecord,
     slug: &str,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let body: NewWebhook = read_json(request, state.body_limits()).await?;
     let url = body
@@ -88,7 +88,7 @@ pub async fn update(
     state: &AppState,
     slug: &str,
     id: &str,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let id = webhook_id(id)?;
     let body: WebhookPatch = read_json(request, state.body_limits()).await?;

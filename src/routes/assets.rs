@@ -11,11 +11,11 @@
 use std::io::Write;
 use std::sync::LazyLock;
 
+use crate::json::RequestBody;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use hyper::HeaderMap;
-use hyper::body::Incoming;
 use hyper::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, HeaderValue,
     REFERRER_POLICY, VARY, X_FRAME_OPTIONS,
@@ -84,7 +84,7 @@ static WIDGET_GZIP: LazyLock<Bytes> = LazyLock::new(|| {
     Bytes::from(encoder.finish().expect("writing to memory cannot fail"))
 });
 
-pub fn widget_js(request: &Request<Incoming>) -> Response<Body> {
+pub fn widget_js(request: &Request<RequestBody>) -> Response<Body> {
     let gzip = accepts_gzip(request.headers());
     // Each encoding is its own representation, with its own validator.
     let (body, tag) = if gzip {
@@ -143,7 +143,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 }
 
 /// The demo shop page, embedding the widget for `?project=SLUG` (default `demo`).
-pub fn demo(request: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub fn demo(request: &Request<RequestBody>) -> Result<Response<Body>, ApiError> {
     let html = match query_param(request.uri(), "project") {
         None => Bytes::from_static(DEMO_HTML.as_bytes()),
         Some(slug) => {
@@ -161,7 +161,7 @@ pub fn demo(request: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
 }
 
 /// `GET /admin`, `/admin/` and the dashboard's files, with its security headers.
-pub fn admin(request: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub fn admin(request: &Request<RequestBody>) -> Result<Response<Body>, ApiError> {
     let path = match request.uri().path() {
         "/admin" | "/admin/index.html" => "/admin/",
         path => path,

@@ -5,7 +5,7 @@
 //! `{"open": bool, "changesAt": RFC 3339 | null}`; always open, never changing, when the project
 //! keeps no business hours. Not cached: it depends on the time.
 
-use hyper::body::Incoming;
+use crate::json::RequestBody;
 use hyper::header::{CACHE_CONTROL, HeaderValue};
 use hyper::{Request, StatusCode};
 use serde::Serialize;
@@ -32,7 +32,7 @@ pub struct AvailabilityView {
 )]
 pub async fn get(
     state: &AppState,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let project = super::project_param(request.uri())?;
     let snapshot = super::project_for_origin(state, request.headers(), &project).await?;

@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use hyper::body::Incoming;
+use crate::json::RequestBody;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
@@ -57,7 +57,7 @@ struct Part {
 pub async fn post(
     state: &AppState,
     client: IpAddr,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let post: super::SessionPost<ChatBody> = super::read_session_post(state, request).await?;
     let (project, session_id, token) = (post.project, post.session_id, post.token);

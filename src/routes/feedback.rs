@@ -4,8 +4,8 @@
 //! `messageId` is the id the answer's stream (`start` frame) or the transcript gave it. Session
 //! token rules as for chat; 404 for an unknown answer; a second rating replaces the first.
 
+use crate::json::RequestBody;
 use helpyap_actors::chat::Feedback;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -30,7 +30,7 @@ struct FeedbackBody {
 )]
 pub async fn post(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let post: super::SessionPost<FeedbackBody> = super::read_session_post(state, request).await?;
     let rating = post

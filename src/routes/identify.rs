@@ -7,9 +7,9 @@
 //! which conversation to show: `current` (the browser's, now theirs), `other` (a verified
 //! visitor's latest, from another browser, with a `sessionToken` for this one) or `new`.
 
+use crate::json::RequestBody;
 use helpyap_actors::engine::{Identified, ShowConversation};
 use helpyap_actors::identity::IdentityClaim;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
@@ -97,7 +97,7 @@ pub struct IdentifyView {
 )]
 pub async fn post(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let header_token = super::session_token_header(&request);
     let headers = request.headers().clone();

@@ -11,9 +11,9 @@
 //! signed body we cannot read (400) is retried and then given up by the platform, and a fault
 //! of ours (5xx) is retried until it is stored.
 
+use crate::json::RequestBody;
 use helpyap_actors::integrations::{self, Capture, Platform};
 use helpyap_actors::time::now_ms;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
 
@@ -53,7 +53,7 @@ pub struct Received {
 )]
 pub async fn post(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     platform: Platform,
     slug: &str,
 ) -> Result<Response<Body>, ApiError> {

@@ -6,8 +6,8 @@
 //! that is not a single plain address (no `mailto:` parameters, display names or lists), or
 //! over-long fields. 201 once the lead is on disk. Rate limited with chat.
 
+use crate::json::RequestBody;
 use helpyap_actors::lead::LeadFields;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -31,7 +31,7 @@ struct LeadBody {
 )]
 pub async fn post(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let post: super::SessionPost<LeadBody> = super::read_session_post(state, request).await?;
     let (project, session_id, body) = (post.project, post.session_id, post.rest);

@@ -43,9 +43,9 @@ pub mod widget_config;
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use crate::json::RequestBody;
 use helpyap_actors::ProjectSnapshot;
 use helpyap_actors::feed::{PAGE_MAX_CHARS, Subscription};
-use hyper::body::Incoming;
 use hyper::header::{HeaderMap, ORIGIN};
 use hyper::{Request, Uri};
 use serde::Deserialize;
@@ -193,7 +193,7 @@ pub fn parse_session_envelope<T: DeserializeOwned>(
 
 pub async fn read_session_post<T: DeserializeOwned>(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<SessionPost<T>, ApiError> {
     let header_token = session_token_header(&request);
     let headers = request.headers().clone();

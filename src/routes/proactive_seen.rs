@@ -6,8 +6,8 @@
 //! (as for popups), `rule` a rule's id, `action` `shown`, `opened` or `dismissed`. Answers 204
 //! at once; the project counts each rule once per visit and action, and only rules it has.
 
+use crate::json::RequestBody;
 use helpyap_actors::proactive::{ProactiveAction, ProactiveReport, RULE_ID_MAX_CHARS};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -39,7 +39,7 @@ struct ProactiveBody {
 )]
 pub async fn post(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let project = super::widget_project(state, &request).await?;
     let body = read_body(request, state.body_limits()).await?;

@@ -5,8 +5,8 @@
 //! first. The team sees it on the conversation, the overview and `satisfaction.csv`; webhooks
 //! hear `conversation.rated`.
 
+use crate::json::RequestBody;
 use helpyap_actors::chat::Satisfaction;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -40,7 +40,7 @@ pub struct RatingBody {
 )]
 pub async fn post(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let post: super::SessionPost<RatingBody> = super::read_session_post(state, request).await?;
     let rating = Satisfaction::validate(

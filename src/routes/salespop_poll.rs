@@ -6,8 +6,8 @@
 //! `lastId` says where to start; `since=0` gets every event still kept. `reset` means `since`
 //! is no longer in the history kept: the client missed events it cannot get back.
 
+use crate::json::RequestBody;
 use bytes::{BufMut, BytesMut};
-use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, HeaderValue};
 use hyper::{Request, StatusCode};
 
@@ -23,7 +23,7 @@ use crate::router::AppState;
 )]
 pub async fn get(
     state: &AppState,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let project = super::widget_project(state, request).await?;
     let since = super::since_param(request)?;

@@ -5,8 +5,8 @@
 //! project's (401, or 403 when it is another project's), fields valid (400). Success is 201
 //! `{"id": "..."}` only after the event is durable.
 
+use crate::json::RequestBody;
 use helpyap_actors::PushFields;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -51,7 +51,7 @@ struct PushBody {
 )]
 pub async fn post(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let secret = bearer_token(request.headers())
         .map(str::to_owned)

@@ -9,8 +9,8 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use crate::json::RequestBody;
 use helpyap_actors::project::PopupReport;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -46,7 +46,7 @@ struct SeenBody {
 )]
 pub async fn post(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let project = super::widget_project(state, &request).await?;
     let body = read_body(request, state.body_limits()).await?;

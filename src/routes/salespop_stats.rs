@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
+use crate::json::RequestBody;
 use helpyap_actors::project::COUNTS_KEPT_HOURS;
-use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, HeaderValue};
 use hyper::{Request, StatusCode};
 
@@ -25,7 +25,7 @@ const HOUR: u64 = 3600;
 )]
 pub async fn get(
     state: &AppState,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let project = super::widget_project(state, request).await?;
     let window = match super::query_param(request.uri(), "window") {

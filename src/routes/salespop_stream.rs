@@ -14,10 +14,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::json::RequestBody;
 use futures_util::{Stream, StreamExt, stream};
 use helpyap_actors::feed::{LiveEvent, Subscription};
 use hyper::Request;
-use hyper::body::Incoming;
 use serde_json::json;
 use sse_stream::{KeepAlive, Sse, SseBody};
 use tokio::sync::broadcast::error::RecvError;
@@ -40,7 +40,7 @@ use crate::tracker::LiveGuard;
 pub async fn get(
     state: &AppState,
     client: IpAddr,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let project = super::widget_project(state, request).await?;
     let since = super::since_param(request)?;

@@ -6,7 +6,7 @@
 //! nodes' counts are a few seconds old; this node's when they cannot be asked). Not cached.
 //! 404 unless the project shows them (`socialProof.liveViewers.enabled`).
 
-use hyper::body::Incoming;
+use crate::json::RequestBody;
 use hyper::header::{CACHE_CONTROL, HeaderValue};
 use hyper::{Request, StatusCode};
 use serde::Serialize;
@@ -30,7 +30,7 @@ pub struct Viewers {
 )]
 pub async fn get(
     state: &AppState,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let project = super::project_param(request.uri())?;
     let snapshot = super::project_for_origin(state, request.headers(), &project).await?;

@@ -6,7 +6,7 @@
 //! `assistant` message with `from: "agent"` (`from` is `visitor`, `assistant` or `agent`). The
 //! widget polls this while open to show teammates' replies.
 
-use hyper::body::Incoming;
+use crate::json::RequestBody;
 use hyper::{Request, StatusCode};
 
 use crate::error::ApiError;
@@ -23,7 +23,7 @@ use crate::views::{LeadContactView, SatisfactionView, VisitorMessage};
 )]
 pub async fn get(
     state: &AppState,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let project = super::widget_project(state, request).await?;
     let session_id = super::parse_session_id(query_param(request.uri(), "sessionId").as_deref())?;

@@ -18,10 +18,10 @@ use std::convert::Infallible;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::json::RequestBody;
 use futures_util::{SinkExt, Stream, StreamExt, stream};
 use helpyap_actors::activity::{Watch, Watched};
 use hyper::Request;
-use hyper::body::Incoming;
 use serde::Deserialize;
 use sse_stream::{KeepAlive, Sse, SseBody};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -54,7 +54,7 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn websocket(
     state: &AppState,
     client: IpAddr,
-    mut request: Request<Incoming>,
+    mut request: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let key = handshake_key(&request)?;
     let (project, session_id) = conversation(state, &request).await?;
@@ -103,7 +103,7 @@ pub async fn websocket(
 pub async fn stream(
     state: &AppState,
     client: IpAddr,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let (project, session_id) = conversation(state, request).await?;
     let token = super::session_token_header(request);
@@ -124,7 +124,7 @@ pub async fn stream(
 /// The project (its origin checked) and session a visitor's request names.
 async fn conversation(
     state: &AppState,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> Result<(String, Uuid), ApiError> {
     let project = super::widget_project(state, request).await?;
     let id = super::query_param(request.uri(), "sessionId");

@@ -4,8 +4,8 @@
 //! Served from the project's immutable snapshot: no mailbox hop, no serialization per request.
 //! Answers `If-None-Match` with 304 so widgets can revalidate cheaply.
 
+use crate::json::RequestBody;
 use hyper::Request;
-use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, HeaderValue};
 
 use crate::error::ApiError;
@@ -23,7 +23,7 @@ use crate::router::AppState;
 )]
 pub async fn get(
     state: &AppState,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let slug = super::project_param(request.uri())?;
     let snapshot = super::project_for_origin(state, request.headers(), &slug).await?;

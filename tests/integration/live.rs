@@ -222,6 +222,56 @@ async fn websocket_and_sse_visitors_get_a_pushed_event_within_a_second() {
 }
 
 #[tokio::test]
+async fn sse_is_served_alike_on_a_fresh_connection_and_after_other_requests_on_one() {
+    let server = TestServer::start().await;
+    let stream = server.url("/api/widget/salespop/stream?project=demo");
+    // A stream asked for as a connection's first request is written outside hyper, and ends
+    // the connection with it.
+    let fresh = client().get(&stream).send().await.unwrap();
+    assert_eq!(fresh.headers()["connection"], "close");
+    // One asked for on a kept-alive connection, after another request, is hyper's.
+    let kept_alive = client();
+    let config = kept_alive
+        .get(server.url("/api/widget/config?project=demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.status(), 200);
+    config.bytes().await.unwrap();
+    let reused = kept_alive
+        .get(&stream)
+        .header("Last-Event-ID", "0")
+        .send()
+        .await
+        .unwrap();
+    assert!(!reused.headers().contains_key("connection"));
+    for response in [&fresh, &reused] {
+        assert!(response.headers().contains_key("date"));
+        assert_eq!(response.headers()["cache-control"], "no-cache");
+        assert!(response.headers().contains_key("x-ratelimit-remaining"));
+    }
+    let mut streams = [Sse::of(fresh), Sse::of(reused)];
+    for sse in &mut streams {
+        assert_eq!(sse.next().await.unwrap().retry.as_deref(), Some("3000"));
+    }
+    until_live_streams(&server, 2).await;
+    for name in ["a", "b"] {
+        let id = push_named(&server, "demo", name).await;
+        for sse in &mut streams {
+            let (got, event) = tokio::time::timeout(DELIVERY, sse.next_event())
+                .await
+                .expect("delivered within a second");
+            assert_eq!(
+                (got.as_str(), event["name"].as_str()),
+                (id.as_str(), Some(name))
+            );
+        }
+    }
+    drop(streams);
+    until_live_streams(&server, 0).await;
+}
+
+#[tokio::test]
 async fn reconnecting_with_the_last_id_misses_nothing_and_repeats_nothing_across_a_restart() {
     let server = TestServer::start().await;
     for name in ["a", "b", "c"] {

@@ -1,0 +1,326 @@
+//! Event streams (SSE) served outside hyper: when a fresh HTTP/1.1 connection's first read is
+//! exactly one GET head for an event-stream route, the head is parsed here (with `httparse`,
+//! hyper's own parser), routed like any request, and the response written here.
+//!
+//! Why: hyper keeps an HTTP/1 connection's read and write buffers (8 KiB each) for as long as a
+//! response streams, so each idle SSE visitor held ~16 KiB. Served here, a visitor holds its
+//! stream and this module's task: no buffer stays between frames. The response is HTTP/1.1,
+//! chunked when its length is not known, with `Connection: close`: the connection ends with the
+//! stream. While it streams, the socket is watched: its end, an error, or any further bytes
+//! from the peer close it.
+//!
+//! Everything else goes to hyper with its bytes, as before: a head that came in pieces or with
+//! more after it, a request body, an upgrade, `Expect`, HTTP/1.0, any other route or method, a
+//! head `httparse` or `http` refuses, and every request after the first on a kept-alive
+//! connection. This module never reads a request body and never serves a second request.
+
+use std::io;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http_body::{Body as _, Frame};
+use http_body_util::BodyExt;
+use hyper::header::{
+    CONNECTION, CONTENT_LENGTH, EXPECT, HeaderName, HeaderValue, TRANSFER_ENCODING, UPGRADE,
+};
+use hyper::http::response::Parts;
+use hyper::{Method, Request, Uri, Version};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::json::{Body, RequestBody, Response};
+use crate::route::Route;
+
+/// hyper's default cap on a request's headers.
+const MAX_HEADERS: usize = 100;
+
+/// Frames already waiting are sent in one write, up to about this many bytes.
+const BATCH_BYTES: usize = 16 * 1024;
+
+/// The request, when `first` is one whole GET head for an event-stream route and nothing more.
+pub fn take(first: &[u8]) -> Option<Request<RequestBody>> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut head = httparse::Request::new(&mut headers);
+    let httparse::Status::Complete(length) = head.parse(first).ok()? else {
+        return None;
+    };
+    if length != first.len() || head.method != Some("GET") || head.version != Some(1) {
+        return None;
+    }
+    let uri: Uri = head.path?.parse().ok()?;
+    if !uri.path().starts_with('/') || !Route::parse(uri.path())?.is_event_stream() {
+        return None;
+    }
+    let mut request = Request::new(RequestBody::Empty);
+    *request.method_mut() = Method::GET;
+    *request.version_mut() = Version::HTTP_11;
+    *request.uri_mut() = uri;
+    for header in head.headers.iter() {
+        let name = HeaderName::from_bytes(header.name.as_bytes()).ok()?;
+        if [CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE, EXPECT].contains(&name) {
+            return None;
+        }
+        let value = HeaderValue::from_bytes(header.value).ok()?;
+        request.headers_mut().append(name, value);
+    }
+    Some(request)
+}
+
+/// Writes `response` to `io`, following its body until it ends or the peer goes, then closes.
+pub async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(
+    mut io: IO,
+    response: Response<Body>,
+) -> io::Result<()> {
+    let (parts, mut body) = response.into_parts();
+    let length = body.size_hint().exact();
+    let chunked = length.is_none();
+    let mut out = head(&parts, length);
+    let mut probe = [0; 1];
+    loop {
+        if !out.is_empty() {
+            io.write_all(&out).await?;
+            io.flush().await?;
+            // Nothing is kept between frames: an idle stream holds no buffer.
+            out = Vec::new();
+        }
+        let frame = tokio::select! {
+            biased;
+            frame = body.frame() => frame,
+            // The peer closed, failed, or sent more than the one request it may: done.
+            read = io.read(&mut probe) => return read.map(drop),
+        };
+        let mut next = Some(frame);
+        while let Some(frame) = next.take() {
+            match frame {
+                None => {
+                    if chunked {
+                        out.extend_from_slice(b"0\r\n\r\n");
+                    }
+                    io.write_all(&out).await?;
+                    return io.shutdown().await;
+                }
+                Some(frame) => encode(&mut out, frame.map_err(io::Error::other)?, chunked),
+            }
+            if out.len() < BATCH_BYTES {
+                next = body.frame().now_or_never();
+            }
+        }
+    }
+}
+
+/// The status line and headers: the response's own, then the framing, `Connection: close` and
+/// `Date`, which this module decides.
+fn head(parts: &Parts, length: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(parts.status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut header = |name: &[u8], value: &[u8]| {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    };
+    for (name, value) in &parts.headers {
+        if ![CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING].contains(name) {
+            header(name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    match length {
+        Some(length) => header(b"content-length", length.to_string().as_bytes()),
+        None => header(b"transfer-encoding", b"chunked"),
+    }
+    header(b"connection", b"close");
+    header(
+        b"date",
+        httpdate::fmt_http_date(SystemTime::now()).as_bytes(),
+    );
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Appends a data frame, as a chunk when `chunked`; trailers are dropped.
+fn encode(out: &mut Vec<u8>, frame: Frame<Bytes>, chunked: bool) {
+    let Ok(data) = frame.into_data() else {
+        return;
+    };
+    if data.is_empty() {
+        return; // an empty chunk would end the body
+    }
+    if chunked {
+        out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+        out.extend_from_slice(&data);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(&data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::boxed;
+    use futures_util::stream;
+    use http_body_util::{Full, StreamBody};
+    use hyper::StatusCode;
+    use hyper::header::CONTENT_TYPE;
+    use hyper_util::rt::TokioIo;
+    use std::convert::Infallible;
+    use tokio::sync::mpsc;
+
+    const STREAM_HEAD: &[u8] = b"GET /api/widget/salespop/stream?project=demo HTTP/1.1\r\n\
+        Host: example.com\r\nLast-Event-ID: 7\r\nAccept: text/event-stream\r\n\r\n";
+
+    #[test]
+    fn a_whole_get_head_for_an_event_stream_is_taken_with_its_headers() {
+        let request = take(STREAM_HEAD).expect("taken");
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(request.uri(), "/api/widget/salespop/stream?project=demo");
+        assert_eq!(request.headers()["last-event-id"], "7");
+        assert_eq!(request.headers()["host"], "example.com");
+        for path in [
+            "/api/widget/session/stream?project=demo&sessionId=x",
+            "/api/admin/projects/demo/live",
+        ] {
+            let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert!(take(head.as_bytes()).is_some(), "{path}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_left_to_hyper() {
+        let with = |header: &str| {
+            format!("GET /api/widget/salespop/stream HTTP/1.1\r\nHost: x\r\n{header}\r\n\r\n")
+        };
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("head in pieces", STREAM_HEAD[..40].to_vec()),
+            ("pipelined", [STREAM_HEAD, STREAM_HEAD].concat()),
+            ("a body", with("Content-Length: 0").into_bytes()),
+            ("chunked", with("Transfer-Encoding: chunked").into_bytes()),
+            ("upgrade", with("Upgrade: websocket").into_bytes()),
+            ("expect", with("Expect: 100-continue").into_bytes()),
+            (
+                "HTTP/1.0",
+                b"GET /api/widget/salespop/stream HTTP/1.0\r\n\r\n".to_vec(),
+            ),
+            (
+                "another method",
+                b"HEAD /api/widget/salespop/stream HTTP/1.1\r\n\r\n".to_vec(),
+            ),
+            (
+                "another route",
+                b"GET /api/widget/config?project=demo HTTP/1.1\r\n\r\n".to_vec(),
+            ),
+            (
+                "the websocket",
+                b"GET /api/widget/salespop HTTP/1.1\r\n\r\n".to_vec(),
+            ),
+            ("not a path", b"GET * HTTP/1.1\r\n\r\n".to_vec()),
+            ("garbage", b"\x16\x03\x01\x02\x00".to_vec()),
+            ("nothing", Vec::new()),
+        ];
+        for (case, bytes) in cases {
+            assert!(take(&bytes).is_none(), "{case}");
+        }
+    }
+
+    /// Serves `response` on one end of a pipe and reads it with hyper's client on the other.
+    async fn served(
+        response: Response<Body>,
+    ) -> (
+        hyper::Response<hyper::body::Incoming>,
+        tokio::task::JoinHandle<io::Result<()>>,
+    ) {
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        let serving = tokio::spawn(async move {
+            // The request is read first (as the server's first read), then answered.
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut byte = [0];
+                server.read_exact(&mut byte).await?;
+                head.push(byte[0]);
+            }
+            serve(server, response).await
+        });
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(client))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let request = Request::get("/api/widget/salespop/stream")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap();
+        (sender.send_request(request).await.unwrap(), serving)
+    }
+
+    fn streaming(frames: mpsc::Receiver<&'static str>) -> Response<Body> {
+        let frames = stream::unfold(frames, |mut frames| async move {
+            let frame = frames.recv().await?;
+            Some((Ok::<_, Infallible>(Frame::data(Bytes::from(frame))), frames))
+        });
+        let mut response = Response::new(boxed(StreamBody::new(frames)));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        response
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_written_chunked_frame_by_frame_and_closed_at_its_end() {
+        let (frames, waiting) = mpsc::channel(4);
+        let (response, serving) = served(streaming(waiting)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let headers = response.headers();
+        assert_eq!(headers[CONTENT_TYPE], "text/event-stream");
+        assert_eq!(headers[TRANSFER_ENCODING], "chunked");
+        assert_eq!(headers[CONNECTION], "close");
+        assert!(headers.contains_key("date"));
+        let mut body = response.into_body();
+        for text in ["retry: 3000\n\n", "id: 1\ndata: {}\n\n", ""] {
+            frames.send(text).await.unwrap();
+            if !text.is_empty() {
+                let data = body.frame().await.unwrap().unwrap().into_data().unwrap();
+                assert_eq!(data, text, "each frame as it is sent");
+            }
+        }
+        drop(frames);
+        assert!(
+            body.frame().await.is_none(),
+            "the body ends with the stream"
+        );
+        serving.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_whole_body_gets_its_length() {
+        let mut response =
+            Response::new(boxed(Full::new(Bytes::from_static(b"{\"error\":\"x\"}"))));
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        let (response, serving) = served(response).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[CONTENT_LENGTH], "13");
+        assert!(!response.headers().contains_key(TRANSFER_ENCODING));
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "{\"error\":\"x\"}");
+        serving.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_goes_or_sends_more_ends_an_idle_stream() {
+        let (_frames, waiting) = mpsc::channel(1);
+        let (mut client, server) = tokio::io::duplex(4096);
+        let serving = tokio::spawn(serve(server, streaming(waiting)));
+        let mut head = [0; 64];
+        let read = client.read(&mut head).await.unwrap();
+        assert!(head[..read].starts_with(b"HTTP/1.1 200 OK\r\n"));
+        drop(client);
+        serving.await.unwrap().unwrap();
+
+        let (_frames, waiting) = mpsc::channel(1);
+        let (mut client, server) = tokio::io::duplex(4096);
+        let serving = tokio::spawn(serve(server, streaming(waiting)));
+        client.write_all(STREAM_HEAD).await.unwrap();
+        serving.await.unwrap().unwrap();
+    }
+}
