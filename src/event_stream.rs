@@ -66,15 +66,19 @@ pub fn take(first: &[u8]) -> Option<Request<RequestBody>> {
     Some(request)
 }
 
-/// Writes `response` to `io`, following its body until it ends or the peer goes, then closes.
+/// Writes `response` to `io`, following its body until it ends, the peer goes, or `shutdown`
+/// completes (the body is then ended where it is), then closes.
 pub async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(
     mut io: IO,
     response: Response<Body>,
+    shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let (parts, mut body) = response.into_parts();
     let length = body.size_hint().exact();
     let chunked = length.is_none();
     let mut out = head(&parts, length);
+    drop(parts); // not kept for the stream's life
+    let mut shutdown = std::pin::pin!(shutdown);
     let mut probe = [0; 1];
     loop {
         if !out.is_empty() {
@@ -88,6 +92,8 @@ pub async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(
             frame = body.frame() => frame,
             // The peer closed, failed, or sent more than the one request it may: done.
             read = io.read(&mut probe) => return read.map(drop),
+            // Live streams end by themselves at shutdown; this is for any that would not.
+            () = &mut shutdown => None,
         };
         let mut next = Some(frame);
         while let Some(frame) = next.take() {
@@ -242,7 +248,7 @@ mod tests {
                 server.read_exact(&mut byte).await?;
                 head.push(byte[0]);
             }
-            serve(server, response).await
+            serve(server, response, std::future::pending()).await
         });
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(client))
             .await
@@ -277,7 +283,8 @@ mod tests {
         assert_eq!(headers[CONNECTION], "close");
         assert!(headers.contains_key("date"));
         let mut body = response.into_body();
-        for text in ["retry: 3000\n\n", "id: 1\ndata: {}\n\n", ""] {
+        // An empty frame is skipped: written as a chunk, it would end the body.
+        for text in ["retry: 3000\n\n", "", "id: 1\ndata: {}\n\n"] {
             frames.send(text).await.unwrap();
             if !text.is_empty() {
                 let data = body.frame().await.unwrap().unwrap().into_data().unwrap();
@@ -289,7 +296,14 @@ mod tests {
             body.frame().await.is_none(),
             "the body ends with the stream"
         );
-        serving.await.unwrap().unwrap();
+        within_a_second(serving).await.unwrap();
+    }
+
+    async fn within_a_second(serving: tokio::task::JoinHandle<io::Result<()>>) -> io::Result<()> {
+        tokio::time::timeout(std::time::Duration::from_secs(1), serving)
+            .await
+            .expect("serving ended")
+            .unwrap()
     }
 
     #[tokio::test]
@@ -303,24 +317,44 @@ mod tests {
         assert!(!response.headers().contains_key(TRANSFER_ENCODING));
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(body, "{\"error\":\"x\"}");
-        serving.await.unwrap().unwrap();
+        within_a_second(serving).await.unwrap();
     }
 
     #[tokio::test]
     async fn a_peer_that_goes_or_sends_more_ends_an_idle_stream() {
         let (_frames, waiting) = mpsc::channel(1);
         let (mut client, server) = tokio::io::duplex(4096);
-        let serving = tokio::spawn(serve(server, streaming(waiting)));
+        let serving = tokio::spawn(serve(server, streaming(waiting), std::future::pending()));
         let mut head = [0; 64];
         let read = client.read(&mut head).await.unwrap();
         assert!(head[..read].starts_with(b"HTTP/1.1 200 OK\r\n"));
         drop(client);
-        serving.await.unwrap().unwrap();
+        within_a_second(serving).await.unwrap();
 
         let (_frames, waiting) = mpsc::channel(1);
         let (mut client, server) = tokio::io::duplex(4096);
-        let serving = tokio::spawn(serve(server, streaming(waiting)));
+        let serving = tokio::spawn(serve(server, streaming(waiting), std::future::pending()));
         client.write_all(STREAM_HEAD).await.unwrap();
-        serving.await.unwrap().unwrap();
+        within_a_second(serving).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_a_stream_that_would_not_end_by_itself() {
+        let (_frames, waiting) = mpsc::channel(1);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (mut client, server) = tokio::io::duplex(4096);
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let serving = tokio::spawn(serve(server, streaming(waiting), shutdown));
+        stop.send(()).unwrap();
+        within_a_second(serving).await.unwrap();
+        let mut written = Vec::new();
+        client.read_to_end(&mut written).await.unwrap();
+        assert!(
+            written.ends_with(b"\r\n\r\n0\r\n\r\n"),
+            "the head, then the last chunk: {}",
+            String::from_utf8_lossy(&written)
+        );
     }
 }

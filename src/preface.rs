@@ -1,20 +1,22 @@
 //! Which HTTP a connection speaks, told from its first bytes: HTTP/2 with prior knowledge (h2c,
 //! or h2 over TLS) opens with the 24-byte client preface, anything else is HTTP/1.
 //!
-//! The first read takes what the socket holds (up to [`FIRST_READ`] bytes), so a request head
-//! sent in one segment is whole in [`Sniffed::first_bytes`] (`event_stream` looks there). The
-//! bytes are handed back ahead of the rest of the stream, in the same read as whatever the socket
-//! holds by then, so hyper's first read takes in the whole request head as it would from a
-//! fresh socket. (hyper-util's own detection hands them back alone; hyper then finds its head
-//! half read and doubles its read buffer, and every HTTP/1 connection kept 16 KiB of it for
-//! life.) The buffer is freed once handed on.
+//! Up to the preface's length is read first, into the connection's own 24 bytes; for HTTP/1
+//! whatever else the socket holds then (up to [`FIRST_READ`] bytes in all) is taken without
+//! waiting, so a request head sent in one segment is whole in [`Sniffed::first_bytes`]
+//! (`event_stream` looks there). The bytes are handed back ahead of the rest of the stream, in
+//! the same read as whatever the socket holds by then, so hyper's first read takes in the whole
+//! request head as it would from a fresh socket. (hyper-util's own detection hands them back
+//! alone; hyper then finds its head half read and doubles its read buffer, and every HTTP/1
+//! connection kept 16 KiB of it for life.) The buffer is freed once handed on.
 //!
-//! It reads past the preface's length only in that first read, and never parses HTTP.
+//! It never waits for more than the preface's length, and never parses HTTP.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -51,25 +53,38 @@ impl<IO> Sniffed<IO> {
 }
 
 /// Reads until the first bytes either differ from the HTTP/2 preface or are all of it; the end
-/// of the stream before that counts as HTTP/1 (hyper then sees the end too).
+/// of the stream before that counts as HTTP/1 (hyper then sees the end too). For HTTP/1, what
+/// the socket holds beyond them is taken too, without waiting. Nothing is allocated until the
+/// peer has sent something: a silent connection holds only the preface's 24 bytes.
 pub async fn sniff<IO: AsyncRead + Unpin>(mut io: IO) -> io::Result<(Version, Sniffed<IO>)> {
-    let mut first = Vec::with_capacity(FIRST_READ);
+    let mut prefix = [0; H2_PREFACE.len()];
+    let mut end = 0;
     let version = loop {
-        if first.len() >= H2_PREFACE.len() && first[..H2_PREFACE.len()] == H2_PREFACE[..] {
+        if end == prefix.len() {
             break Version::Http2;
         }
-        let read = io.read_buf(&mut first).await?;
-        let compared = first.len().min(H2_PREFACE.len());
-        if read == 0 || first[..compared] != H2_PREFACE[..compared] {
+        let read = io.read(&mut prefix[end..]).await?;
+        end += read;
+        if read == 0 || prefix[..end] != H2_PREFACE[..end] {
             break Version::Http1;
         }
     };
-    let sniffed = Sniffed {
+    // A head longer than the preface may have more waiting.
+    let more = version == Version::Http1 && end == prefix.len();
+    let mut first = Vec::with_capacity(if more { FIRST_READ } else { end });
+    first.extend_from_slice(&prefix[..end]);
+    let mut sniffed = Sniffed {
         first,
         start: 0,
         error: None,
         io,
     };
+    if more {
+        // Whatever the socket holds now; an error waits for the read after these bytes.
+        if let Some(Err(error)) = sniffed.io.read_buf(&mut sniffed.first).now_or_never() {
+            sniffed.error = Some(error);
+        }
+    }
     Ok((version, sniffed))
 }
 
@@ -80,10 +95,10 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Sniffed<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if let Some(error) = this.error.take() {
-            return Poll::Ready(Err(error));
-        }
         if this.start == this.first.len() {
+            if let Some(error) = this.error.take() {
+                return Poll::Ready(Err(error));
+            }
             return Pin::new(&mut this.io).poll_read(cx, buf);
         }
         let taken = (this.first.len() - this.start).min(buf.remaining());
@@ -92,7 +107,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Sniffed<IO> {
         if this.start == this.first.len() {
             this.first = Vec::new();
             this.start = 0;
-            if buf.remaining() > 0 {
+            if buf.remaining() > 0 && this.error.is_none() {
                 // What the socket holds already comes with it; nothing more is waited for. An
                 // error goes to the next read, after the first bytes have been had.
                 if let Poll::Ready(Err(error)) = Pin::new(&mut this.io).poll_read(cx, buf) {
@@ -228,6 +243,25 @@ mod tests {
         let read = sniffed.read(&mut buf).await.unwrap();
         assert_eq!(&buf[..read], request);
         assert!(sniffed.first_bytes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_head_longer_than_the_first_read_reaches_hyper_whole_and_in_order() {
+        let long = format!(
+            "GET /api/widget/config?project=demo HTTP/1.1\r\nCookie: {}\r\n\r\n",
+            "x".repeat(6000)
+        );
+        let (mut client, server) = tokio::io::duplex(16 * 1024);
+        tokio::io::AsyncWriteExt::write_all(&mut client, long.as_bytes())
+            .await
+            .unwrap();
+        drop(client);
+        let (version, mut sniffed) = sniff(server).await.unwrap();
+        assert_eq!(version, Version::Http1);
+        assert_eq!(sniffed.first_bytes(), &long.as_bytes()[..FIRST_READ]);
+        let mut everything = Vec::new();
+        sniffed.read_to_end(&mut everything).await.unwrap();
+        assert_eq!(everything, long.as_bytes());
     }
 
     #[tokio::test]

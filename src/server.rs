@@ -318,12 +318,15 @@ impl App {
                     // The first read was this head and nothing more: the stream is served
                     // without hyper, and the connection ends with it. It gets a task of its
                     // own, sized for it alone (this one is sized for hyper's connection), which
-                    // holds `close`, so shutdown waits for it as for any request.
-                    let response = router::handle(&stream_state, peer, request).await;
+                    // holds `close`, so shutdown waits for it as for any request, and ends it
+                    // at the latest when `close` is told.
                     let io = io.into_inner();
+                    let response = router::handle(&stream_state, peer, request).await;
                     tokio::spawn(async move {
-                        let _close = close;
-                        if let Err(error) = event_stream::serve(io, response).await {
+                        let shutdown = async move {
+                            let _ = close.changed().await;
+                        };
+                        if let Err(error) = event_stream::serve(io, response, shutdown).await {
                             tracing::debug!(%peer, %error, "event stream ended with an error");
                         }
                     });

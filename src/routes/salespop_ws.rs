@@ -208,7 +208,12 @@ async fn serve(upgrade: OnUpgrade, mut visitor: Visitor, shutdown: impl Future<O
     if replay.reset {
         head.push(Message::text(reset_json(replay.last_id)));
     }
-    head.extend(replay.events.iter().map(|event| text(event)));
+    // Taken, not borrowed: the events may leave the history while the visitor stays.
+    head.extend(
+        std::mem::take(&mut replay.events)
+            .iter()
+            .map(|event| text(event)),
+    );
     if send_all(&mut socket, head).await.is_err() {
         return;
     }
