@@ -14,13 +14,13 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::json::RequestBody;
 use futures_util::{SinkExt, StreamExt};
 use helpyap_actors::feed::{LiveEvent, Subscription};
 use hyper::header::{
     CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
     UPGRADE,
 };
+use hyper::upgrade::OnUpgrade;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::broadcast::error::RecvError;
@@ -30,8 +30,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+use crate::admission::StreamSlot;
 use crate::error::ApiError;
-use crate::json::{Body, Response, empty_response};
+use crate::json::{Body, RequestBody, Response, empty_response};
 use crate::router::AppState;
 use crate::routes::salespop_stream::{config_json, reset_json};
 use crate::tracker::LiveGuard;
@@ -39,8 +40,8 @@ use crate::tracker::LiveGuard;
 /// Largest frame or message a visitor may send; it has nothing to say beyond pongs and close.
 const MAX_CLIENT_FRAME: usize = 4096;
 /// Initial read buffer and read chunk: pongs and close frames are a few bytes, and this is
-/// allocated for every idle visitor.
-const READ_BUFFER: usize = 1024;
+/// allocated for every idle visitor (a frame up to `MAX_CLIENT_FRAME` takes more reads).
+const READ_BUFFER: usize = 256;
 /// Frames are gathered up to this size and written together at the end of a batch; the buffer
 /// is allocated only once something is sent.
 const WRITE_BATCH: usize = 4096;
@@ -76,13 +77,20 @@ pub async fn get(
         .subscribe(&project, since, page)
         .await?;
     super::tell_if_config_changed(request.uri(), &mut subscription);
-    let keep_alive = state.live_settings.keep_alive;
-    let guard = state.live.guard();
-    let shutdown = state.live.shutting_down();
-    Ok(upgrade(&mut request, &key, move |socket| async move {
-        let _slot = slot;
-        serve(socket, subscription, keep_alive, shutdown, guard).await;
-    }))
+    // The visitor's task is `serve` itself, which takes the socket over: a wrapper around it
+    // would keep a second copy of everything it was given, for every idle visitor.
+    let visitor = Visitor {
+        subscription,
+        keep_alive: state.live_settings.keep_alive,
+        _slot: slot,
+        _guard: state.live.guard(),
+    };
+    tokio::spawn(serve(
+        hyper::upgrade::on(&mut request),
+        visitor,
+        state.live.shutting_down(),
+    ));
+    Ok(handshake_response(&key))
 }
 
 /// Answers the handshake (101) and, once hyper hands the connection over, runs `serve` on the
@@ -94,28 +102,19 @@ pub(crate) fn upgrade<F, Served>(
 ) -> Response<Body>
 where
     F: FnOnce(Socket) -> Served + Send + 'static,
-    Served: Future<Output = ()> + Send,
+    Served: Future<Output = ()> + Send + 'static,
 {
     let upgrade = hyper::upgrade::on(request);
     tokio::spawn(async move {
-        let upgraded = match upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(error) => {
-                tracing::debug!(%error, "websocket upgrade failed");
-                return;
-            }
-        };
-        let config = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER)
-            .write_buffer_size(WRITE_BATCH)
-            .max_frame_size(Some(MAX_CLIENT_FRAME))
-            .max_message_size(Some(MAX_CLIENT_FRAME));
-        let socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                .await;
-        serve(socket).await;
+        if let Some(socket) = taken_over(upgrade).await {
+            serve(socket).await;
+        }
     });
+    handshake_response(key)
+}
 
+/// The `101` that accepts a WebSocket handshake with `key`.
+fn handshake_response(key: &str) -> Response<Body> {
     let mut response = empty_response(StatusCode::SWITCHING_PROTOCOLS);
     let headers = response.headers_mut();
     headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
@@ -126,6 +125,23 @@ where
             .expect("base64 is a valid header"),
     );
     response
+}
+
+/// The WebSocket, once hyper has sent the `101` and handed the connection over.
+async fn taken_over(upgrade: OnUpgrade) -> Option<Socket> {
+    let upgraded = match upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(error) => {
+            tracing::debug!(%error, "websocket upgrade failed");
+            return None;
+        }
+    };
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BATCH)
+        .max_frame_size(Some(MAX_CLIENT_FRAME))
+        .max_message_size(Some(MAX_CLIENT_FRAME));
+    Some(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await)
 }
 
 /// The client's `Sec-WebSocket-Key`, after checking this is a WebSocket handshake we speak.
@@ -160,24 +176,44 @@ pub(crate) fn handshake_key(request: &Request<RequestBody>) -> Result<String, Ap
 
 pub(crate) type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
-async fn serve(
-    mut socket: Socket,
+/// What a popup visitor's socket task holds besides the socket.
+struct Visitor {
     subscription: Subscription,
     keep_alive: Duration,
-    shutdown: impl Future<Output = ()>,
+    _slot: StreamSlot,
     _guard: LiveGuard,
-) {
-    let Subscription {
-        replay,
-        mut live,
-        mut settings,
-        slot: _slot,
-    } = subscription;
+}
+
+/// Takes the socket over, sends the replay, then every live event until the visitor leaves,
+/// falls behind, stops answering pings, or the server shuts down. Every field is used in
+/// place, never moved to a local: an async fn keeps its arguments for its whole life, and a
+/// moved copy would be kept beside them.
+async fn serve(upgrade: OnUpgrade, mut visitor: Visitor, shutdown: impl Future<Output = ()>) {
+    let Some(mut socket) = taken_over(upgrade).await else {
+        return;
+    };
+    let Visitor {
+        subscription:
+            Subscription {
+                replay,
+                live,
+                settings,
+                ..
+            },
+        keep_alive,
+        ..
+    } = &mut visitor;
+    let keep_alive = *keep_alive;
     let mut head = Vec::with_capacity(replay.events.len() + 1);
     if replay.reset {
         head.push(Message::text(reset_json(replay.last_id)));
     }
-    head.extend(replay.events.iter().map(|event| text(event)));
+    // Taken, not borrowed: the events may leave the history while the visitor stays.
+    head.extend(
+        std::mem::take(&mut replay.events)
+            .iter()
+            .map(|event| text(event)),
+    );
     if send_all(&mut socket, head).await.is_err() {
         return;
     }
@@ -255,4 +291,25 @@ pub(crate) async fn send_all(socket: &mut Socket, messages: Vec<Message>) -> Res
         socket.feed(message).await.map_err(drop)?;
     }
     socket.flush().await.map_err(drop)
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    fn size_of_return<A, F>(_: fn(A) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every idle popup visitor holds this task's future: it was 3.1 KiB when a wrapper task
+    /// kept a second copy of what it handed to `serve`.
+    #[test]
+    fn a_popup_sockets_task_stays_small() {
+        let size = size_of_return(
+            |(upgrade, visitor, live): (OnUpgrade, Visitor, &'static crate::tracker::Live)| {
+                serve(upgrade, visitor, live.shutting_down())
+            },
+        );
+        assert!(size <= 2048, "a popup socket's task is {size} bytes");
+    }
 }

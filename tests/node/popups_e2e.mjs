@@ -82,8 +82,10 @@ try {
   }
   report.targeting = true;
   assert.deepEqual(page.errors, []);
-  // Leaving the page sends what it has not reported yet.
-  await witness.close({ runBeforeUnload: true });
+  // Leaving the page sends what it has not reported yet. Left by going elsewhere: a page the
+  // driver closes on a loaded machine can lose the beacon its `pagehide` sent (the server never
+  // saw it in 2 of 18 runs beside a busy CPU), which says nothing about the widget.
+  await witness.goto("about:blank");
 
   // ---- Phone: a compact banner above the bubble, within the screen; ages in seconds ----
   const phone = await shop({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
