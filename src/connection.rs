@@ -43,11 +43,6 @@ impl<IO> Connection<IO> {
         }
     }
 
-    /// The socket underneath.
-    pub fn get_ref(&self) -> &IO {
-        &self.io
-    }
-
     /// Passes on a finished write; on `Pending`, fails once the stall has lasted `limit`.
     fn check<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         if poll.is_ready() {

@@ -46,11 +46,6 @@ impl<IO> Sniffed<IO> {
         &self.first[self.start..]
     }
 
-    /// The stream underneath.
-    pub fn get_ref(&self) -> &IO {
-        &self.io
-    }
-
     /// The stream itself, once [`first_bytes`](Self::first_bytes) have been dealt with.
     pub fn into_inner(self) -> IO {
         self.io

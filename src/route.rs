@@ -199,16 +199,6 @@ const fn widget(
 }
 
 impl Route {
-    /// The route a `GET` request line names (`GET /path?query HTTP/1.1`), from the start of a
-    /// connection's first bytes; `None` for another method or an unknown path.
-    pub fn of_get_line(bytes: &[u8]) -> Option<Route> {
-        let target = bytes.strip_prefix(b"GET ")?;
-        let end = target
-            .iter()
-            .position(|&b| matches!(b, b' ' | b'?' | b'\r'))?;
-        Route::parse(std::str::from_utf8(&target[..end]).ok()?)
-    }
-
     /// The route `path` names, or `None` (404). The method is checked against the route's row
     /// by the router, so a known path with a wrong method is a 405, not a 404.
     pub fn parse(path: &str) -> Option<Route> {
@@ -273,15 +263,6 @@ impl Route {
                     op: ProjectOp::Live,
                     ..
                 })
-        )
-    }
-
-    /// Whether it is a visitor's popup feed (WebSocket or SSE), the one stream many visitors
-    /// are sent the same event at once.
-    pub fn is_popup_feed(&self) -> bool {
-        matches!(
-            self,
-            Route::Open(OpenRoute::SalespopWs | OpenRoute::SalespopStream)
         )
     }
 
@@ -588,28 +569,6 @@ mod tests {
         let path = "/api/admin/invitations/demo/accept";
         let accept = AdminRoute::InvitationAccept("demo".into());
         assert_eq!(Route::parse(path), Some(Route::Admin(accept)));
-    }
-
-    #[test]
-    fn a_connections_first_get_line_names_its_route() {
-        let feed = |bytes: &[u8]| Route::of_get_line(bytes).is_some_and(|r| r.is_popup_feed());
-        assert!(feed(
-            b"GET /api/widget/salespop/ws?project=demo&since=4 HTTP/1.1\r\nHost: x"
-        ));
-        assert!(feed(b"GET /api/widget/salespop/stream HTTP/1.1\r\n"));
-        // Only the request line is needed: the rest may not have arrived.
-        assert!(feed(b"GET /api/widget/salespop/ws?project=demo"));
-        for other in [
-            &b"GET /api/widget/config?project=demo HTTP/1.1\r\n"[..],
-            b"GET /api/widget/session/ws?project=demo HTTP/1.1\r\n",
-            b"GET /api/widget/salespop?project=demo HTTP/1.1\r\n",
-            b"POST /api/widget/salespop/stream HTTP/1.1\r\n",
-            b"GET /api/widget/salespop/ws",
-            b"GET /nope HTTP/1.1\r\n",
-            b"\xff\xfe",
-        ] {
-            assert!(!feed(other), "{}", String::from_utf8_lossy(other));
-        }
     }
 
     #[test]

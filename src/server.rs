@@ -3,8 +3,7 @@
 //! A connection is admitted under the connection caps (`admission`; refused ones get a canned
 //! 503 or 429 and are closed), then served by hyper as HTTP/1.1 or HTTP/2 (h2c on the same
 //! port, told from the first bytes by `preface`; an event stream asked for as a connection's
-//! whole first read is served by `event_stream` instead; a popup feed's socket is the one left
-//! without `TCP_NODELAY`) with a header-read timeout (see `timer`), a
+//! whole first read is served by `event_stream` instead) with a header-read timeout (see `timer`), a
 //! write-stall timeout (`connection`), and closed gracefully when it carries no request
 //! (`idle`). Shutdown: stop accepting, close every
 //! connection gracefully and let in-flight requests finish, stop the engine so actor
@@ -48,7 +47,6 @@ use crate::knowledge_dir;
 use crate::metrics::Metrics;
 use crate::preface::{self, Version};
 use crate::reload;
-use crate::route::Route;
 use crate::router::{self, AppState, LiveSettings, RequestLimits};
 use crate::routes::chat::ChatLimits;
 use crate::timer::HeaderTimer;
@@ -314,16 +312,6 @@ impl App {
                         return;
                     }
                 };
-                // Popup feeds get Nagle's algorithm back, as nchan's subscribers have it: a
-                // popup on a quiet line goes out at once, and events that pile up in a burst
-                // of pushes leave in fewer packets. Everything else keeps `TCP_NODELAY` (a chat
-                // answer streams token by token).
-                if version == Version::Http1
-                    && Route::of_get_line(io.first_bytes())
-                        .is_some_and(|route| route.is_popup_feed())
-                {
-                    let _ = io.get_ref().tcp().set_nodelay(false);
-                }
                 if version == Version::Http1
                     && let Some(request) = event_stream::take(io.first_bytes())
                 {
@@ -405,22 +393,9 @@ impl App {
 }
 
 /// What a connection is served over: a socket, or TLS on one.
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {
-    /// The TCP socket underneath.
-    fn tcp(&self) -> &TcpStream;
-}
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
 
-impl Io for Connection<TcpStream> {
-    fn tcp(&self) -> &TcpStream {
-        self.get_ref()
-    }
-}
-
-impl Io for tokio_rustls::server::TlsStream<Connection<TcpStream>> {
-    fn tcp(&self) -> &TcpStream {
-        self.get_ref().0.get_ref()
-    }
-}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
 
 /// What closes a served connection besides its peer: no request for a while, or shutdown.
 struct Watch {

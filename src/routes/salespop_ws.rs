@@ -185,9 +185,9 @@ struct Visitor {
 }
 
 /// Takes the socket over, sends the replay, then every live event until the visitor leaves,
-/// falls behind, stops answering pings, or the server shuts down. Every field is used in
-/// place, never moved to a local: an async fn keeps its arguments for its whole life, and a
-/// moved copy would be kept beside them.
+/// falls behind, stops answering pings, or the server shuts down. The visitor's fields are
+/// used in place through a borrow, never moved out: an async fn keeps its arguments for its
+/// whole life, and a moved copy would be kept beside them.
 async fn serve(upgrade: OnUpgrade, mut visitor: Visitor, shutdown: impl Future<Output = ()>) {
     let Some(mut socket) = taken_over(upgrade).await else {
         return;
