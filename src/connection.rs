@@ -9,6 +9,12 @@
 //! connection. This fails a write that has been pending for `limit`, and hyper (or the
 //! WebSocket task on an upgraded connection) closes it. A timer is armed only while a write is
 //! pending, so the fast path costs nothing.
+//!
+//! Every socket starts with `TCP_NODELAY`. [`Batching`] turns Nagle's algorithm back on for a
+//! connection that from then on carries only a popup feed (nchan's subscribers keep it on):
+//! each small write made while an earlier one is unacknowledged waits and leaves with the next,
+//! so a burst of pushes costs the kernel one segment per visitor, not one per push. Never for a
+//! connection that may carry anything else: a chat answer's tokens would bunch.
 
 use std::io;
 use std::pin::Pin;
@@ -16,6 +22,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use crate::admission::ConnectionPermit;
@@ -58,6 +65,33 @@ impl<IO> Connection<IO> {
             io::ErrorKind::TimedOut,
             "the peer stopped reading",
         )))
+    }
+}
+
+/// A connection that can be told its remaining writes are in no hurry.
+pub trait Batching {
+    /// Nagle's algorithm from now on (see the module's doc). Only for a connection that carries
+    /// nothing else until it closes.
+    fn batch_small_writes(&self);
+}
+
+impl Batching for Connection<TcpStream> {
+    fn batch_small_writes(&self) {
+        if let Err(error) = self.io.set_nodelay(false) {
+            tracing::debug!(%error, "could not leave Nagle's algorithm on");
+        }
+    }
+}
+
+impl<IO: Batching> Batching for tokio_rustls::server::TlsStream<IO> {
+    fn batch_small_writes(&self) {
+        self.get_ref().0.batch_small_writes();
+    }
+}
+
+impl<IO: Batching + ?Sized> Batching for Box<IO> {
+    fn batch_small_writes(&self) {
+        (**self).batch_small_writes();
     }
 }
 
@@ -136,5 +170,19 @@ mod tests {
         // ~160 ms in all, more than the limit, but no single stall lasts 50 ms.
         ours.write_all(&[0; 16 * 1024]).await.unwrap();
         reader.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_batching_connection_has_nagles_algorithm_back_on() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        accepted.set_nodelay(true).unwrap();
+        // As the server holds it: boxed, whether plain or TLS.
+        let ours = Box::new(Connection::new(accepted, Duration::from_secs(1), None));
+        ours.batch_small_writes();
+        assert!(!ours.io.nodelay().unwrap());
     }
 }

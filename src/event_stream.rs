@@ -13,6 +13,10 @@
 //! more after it, a request body, an upgrade, `Expect`, HTTP/1.0, any other route or method, a
 //! head `httparse` or `http` refuses, and every request after the first on a kept-alive
 //! connection. This module never reads a request body and never serves a second request.
+//!
+//! The head goes out with the frames already waiting (the popup feed's replay) in one write. A
+//! response marked [`Unhurried`] then has its connection batch small writes (Nagle's
+//! algorithm): it carries nothing else until it closes.
 
 use std::io;
 use std::time::SystemTime;
@@ -28,6 +32,8 @@ use hyper::http::response::Parts;
 use hyper::{Method, Request, Uri, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::connection::Batching;
+
 use crate::json::{Body, RequestBody, Response};
 use crate::route::Route;
 
@@ -36,6 +42,12 @@ const MAX_HEADERS: usize = 100;
 
 /// Frames already waiting are sent in one write, up to about this many bytes.
 const BATCH_BYTES: usize = 16 * 1024;
+
+/// In a response's extensions: the stream is in no hurry (popups), so once its head and first
+/// frames are out its connection batches small writes (see `connection::Batching`). hyper
+/// ignores it: a stream hyper serves shares its connection with whatever comes next.
+#[derive(Clone, Copy)]
+pub struct Unhurried;
 
 /// The request, when `first` is one whole GET head for an event-stream route and nothing more.
 pub fn take(first: &[u8]) -> Option<Request<RequestBody>> {
@@ -68,7 +80,7 @@ pub fn take(first: &[u8]) -> Option<Request<RequestBody>> {
 
 /// Writes `response` to `io`, following its body until it ends, the peer goes, or `shutdown`
 /// completes (the body is then ended where it is), then closes.
-pub async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(
+pub async fn serve<IO: AsyncRead + AsyncWrite + Batching + Unpin>(
     mut io: IO,
     response: Response<Body>,
     shutdown: impl Future<Output = ()>,
@@ -76,26 +88,13 @@ pub async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(
     let (parts, mut body) = response.into_parts();
     let length = body.size_hint().exact();
     let chunked = length.is_none();
+    let mut unhurried = parts.extensions.get::<Unhurried>().is_some();
     let mut out = head(&parts, length);
     drop(parts); // not kept for the stream's life
     let mut shutdown = std::pin::pin!(shutdown);
     let mut probe = [0; 1];
+    let mut next = body.frame().now_or_never();
     loop {
-        if !out.is_empty() {
-            io.write_all(&out).await?;
-            io.flush().await?;
-            // Nothing is kept between frames: an idle stream holds no buffer.
-            out = Vec::new();
-        }
-        let frame = tokio::select! {
-            biased;
-            frame = body.frame() => frame,
-            // The peer closed, failed, or sent more than the one request it may: done.
-            read = io.read(&mut probe) => return read.map(drop),
-            // Live streams end by themselves at shutdown; this is for any that would not.
-            () = &mut shutdown => None,
-        };
-        let mut next = Some(frame);
         while let Some(frame) = next.take() {
             match frame {
                 None => {
@@ -111,6 +110,23 @@ pub async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(
                 next = body.frame().now_or_never();
             }
         }
+        if !out.is_empty() {
+            io.write_all(&out).await?;
+            io.flush().await?;
+            // Nothing is kept between frames: an idle stream holds no buffer.
+            out = Vec::new();
+        }
+        if std::mem::take(&mut unhurried) {
+            io.batch_small_writes();
+        }
+        next = Some(tokio::select! {
+            biased;
+            frame = body.frame() => frame,
+            // The peer closed, failed, or sent more than the one request it may: done.
+            read = io.read(&mut probe) => return read.map(drop),
+            // Live streams end by themselves at shutdown; this is for any that would not.
+            () = &mut shutdown => None,
+        });
     }
 }
 
@@ -174,7 +190,15 @@ mod tests {
     use hyper::header::CONTENT_TYPE;
     use hyper_util::rt::TokioIo;
     use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
     use tokio::sync::mpsc;
+
+    /// A pipe has no Nagle's algorithm; the streams here never ask for it.
+    impl Batching for tokio::io::DuplexStream {
+        fn batch_small_writes(&self) {
+            panic!("only an unhurried stream asks to batch small writes");
+        }
+    }
 
     const STREAM_HEAD: &[u8] = b"GET /api/widget/salespop/stream?project=demo HTTP/1.1\r\n\
         Host: example.com\r\nLast-Event-ID: 7\r\nAccept: text/event-stream\r\n\r\n";
@@ -336,6 +360,116 @@ mod tests {
         let serving = tokio::spawn(serve(server, streaming(waiting), std::future::pending()));
         client.write_all(STREAM_HEAD).await.unwrap();
         within_a_second(serving).await.unwrap();
+    }
+
+    /// A pipe end that keeps what is written to it, write by write, and when it was asked to
+    /// batch small writes (after how many writes).
+    #[derive(Clone)]
+    struct Record {
+        writes: Arc<Mutex<Vec<Vec<u8>>>>,
+        batched_after: Arc<Mutex<Option<usize>>>,
+    }
+
+    struct Recorded {
+        pipe: tokio::io::DuplexStream,
+        record: Record,
+    }
+
+    impl Batching for Recorded {
+        fn batch_small_writes(&self) {
+            let mut batched = self.record.batched_after.lock().unwrap();
+            assert!(batched.is_none(), "asked once");
+            *batched = Some(self.record.writes.lock().unwrap().len());
+        }
+    }
+
+    impl AsyncRead for Recorded {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::pin::Pin::new(&mut self.pipe).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Recorded {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            let this = &mut *self;
+            let poll = std::pin::Pin::new(&mut this.pipe).poll_write(cx, buf);
+            if let std::task::Poll::Ready(Ok(written)) = poll {
+                this.record
+                    .writes
+                    .lock()
+                    .unwrap()
+                    .push(buf[..written].to_vec());
+            }
+            poll
+        }
+
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::pin::Pin::new(&mut self.pipe).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::pin::Pin::new(&mut self.pipe).poll_shutdown(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unhurried_stream_sends_its_head_and_replay_together_then_batches() {
+        let (frames, waiting) = mpsc::channel(4);
+        for replayed in ["retry: 3000\n\n", "id: 1\ndata: {}\n\n"] {
+            frames.send(replayed).await.unwrap();
+        }
+        let mut response = streaming(waiting);
+        response.extensions_mut().insert(Unhurried);
+        let (mut client, pipe) = tokio::io::duplex(64 * 1024);
+        let record = Record {
+            writes: Arc::default(),
+            batched_after: Arc::default(),
+        };
+        let recorded = Recorded {
+            pipe,
+            record: record.clone(),
+        };
+        let serving = tokio::spawn(async move {
+            let (done, ()) = tokio::join!(
+                serve(recorded, response, std::future::pending()),
+                async move {
+                    frames.send("id: 2\ndata: {}\n\n").await.unwrap();
+                }
+            );
+            done
+        });
+        let mut written = Vec::new();
+        client.read_to_end(&mut written).await.unwrap();
+        within_a_second(serving).await.unwrap();
+        let first = String::from_utf8(record.writes.lock().unwrap()[0].clone()).unwrap();
+        assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+        assert!(
+            first.ends_with("\r\n\r\nd\r\nretry: 3000\n\n\r\n10\r\nid: 1\ndata: {}\n\n\r\n"),
+            "the head and the replay in one write: {first}"
+        );
+        assert_eq!(
+            *record.batched_after.lock().unwrap(),
+            Some(1),
+            "batching starts once the head and the replay are out"
+        );
+        assert!(
+            String::from_utf8_lossy(&written).contains("id: 2"),
+            "live frames follow"
+        );
     }
 
     #[tokio::test]

@@ -19,6 +19,8 @@ use std::task::{Context, Poll};
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
+use crate::connection::Batching;
+
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// The most the first read takes: room for a browser's request head.
@@ -49,6 +51,25 @@ impl<IO> Sniffed<IO> {
     /// The stream itself, once [`first_bytes`](Self::first_bytes) have been dealt with.
     pub fn into_inner(self) -> IO {
         self.io
+    }
+
+    /// Puts `unread` back in front, for the next reads: what hyper had read past a request
+    /// when it handed the connection over. Only once the first bytes have all been read.
+    pub fn put_back(&mut self, unread: &[u8]) {
+        debug_assert!(
+            self.first_bytes().is_empty(),
+            "the first bytes are still unread"
+        );
+        if !unread.is_empty() {
+            self.first = unread.to_vec();
+            self.start = 0;
+        }
+    }
+}
+
+impl<IO: Batching> Batching for Sniffed<IO> {
+    fn batch_small_writes(&self) {
+        self.io.batch_small_writes();
     }
 }
 

@@ -38,14 +38,14 @@ use crate::admission::{ConnectionLimits, Refusal, StreamQuota};
 use crate::auth::Auth;
 use crate::backends::{self, Backends};
 use crate::config::{Config, LlmFallback, LlmProvider};
-use crate::connection::Connection;
+use crate::connection::{Batching, Connection};
 use crate::email::Mailer;
 use crate::event_stream;
 use crate::idle::{Activity, IdleWatch, Tracked};
 use crate::json::{BodyLimits, RequestBody};
 use crate::knowledge_dir;
 use crate::metrics::Metrics;
-use crate::preface::{self, Version};
+use crate::preface::{self, Sniffed, Version};
 use crate::reload;
 use crate::router::{self, AppState, LiveSettings, RequestLimits};
 use crate::routes::chat::ChatLimits;
@@ -393,9 +393,15 @@ impl App {
 }
 
 /// What a connection is served over: a socket, or TLS on one.
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+pub(crate) trait Io:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Batching + Send + Unpin
+{
+}
 
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Batching + Send + Unpin> Io for T {}
+
+/// What hyper serves an HTTP/1 connection over, and hands back after a WebSocket upgrade.
+pub(crate) type Http1Io = TokioIo<Sniffed<Box<dyn Io>>>;
 
 /// What closes a served connection besides its peer: no request for a while, or shutdown.
 struct Watch {

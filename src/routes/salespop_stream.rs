@@ -7,7 +7,8 @@
 //! A visitor that falls `social_proof.subscriber_queue` events behind is dropped (the stream
 //! ends; the browser reconnects with its last id); so does every stream at shutdown.
 //! When the owner saves new widget settings, an `event: config` frame (`{"type": "config",
-//! "etag": …}`, no `id`) tells the widget to read its config again.
+//! "etag": …}`, no `id`) tells the widget to read its config again. Popups are in no hurry: a
+//! stream served outside hyper has its connection batch small writes once the replay is out.
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ use sse_stream::{KeepAlive, Sse, SseBody};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
+use crate::event_stream::Unhurried;
 use crate::json::{Body, Response, boxed};
 use crate::router::AppState;
 use crate::timer::KeepAliveTimer;
@@ -61,7 +63,9 @@ pub async fn get(
     let body = SseBody::new(frames.map(Ok::<_, Infallible>)).with_keep_alive::<KeepAliveTimer>(
         KeepAlive::new().interval(state.live_settings.keep_alive),
     );
-    Ok(super::event_stream(slot.hold(boxed(body))))
+    let mut response = super::event_stream(slot.hold(boxed(body)));
+    response.extensions_mut().insert(Unhurried);
+    Ok(response)
 }
 
 /// `retry`, maybe `reset`, the replay, then live events until the visitor lags or shutdown.

@@ -9,7 +9,8 @@
 //! `social_proof.keep_alive` and drops a peer that has not answered the previous ping; a visitor
 //! that falls `social_proof.subscriber_queue` events behind is closed with 1013; shutdown closes
 //! with 1001. Client messages are read only for pongs and close; frames over 4 KiB end the
-//! connection.
+//! connection. Once the replay is out, the socket batches small writes (Nagle's algorithm, see
+//! `connection::Batching`).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -22,7 +23,6 @@ use hyper::header::{
 };
 use hyper::upgrade::OnUpgrade;
 use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -31,10 +31,13 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::admission::StreamSlot;
+use crate::connection::Batching;
 use crate::error::ApiError;
 use crate::json::{Body, RequestBody, Response, empty_response};
+use crate::preface::Sniffed;
 use crate::router::AppState;
 use crate::routes::salespop_stream::{config_json, reset_json};
+use crate::server::{Http1Io, Io};
 use crate::tracker::LiveGuard;
 
 /// Largest frame or message a visitor may send; it has nothing to say beyond pongs and close.
@@ -127,7 +130,9 @@ fn handshake_response(key: &str) -> Response<Body> {
     response
 }
 
-/// The WebSocket, once hyper has sent the `101` and handed the connection over.
+/// The WebSocket, once hyper has sent the `101` and handed the connection over. The connection
+/// is taken back as the type the server gave hyper, so the socket beneath stays reachable (for
+/// [`Batching`]) and reads and writes skip hyper's boxed wrapper.
 async fn taken_over(upgrade: OnUpgrade) -> Option<Socket> {
     let upgraded = match upgrade.await {
         Ok(upgraded) => upgraded,
@@ -136,12 +141,18 @@ async fn taken_over(upgrade: OnUpgrade) -> Option<Socket> {
             return None;
         }
     };
+    let Ok(parts) = upgraded.downcast::<Http1Io>() else {
+        tracing::warn!("an upgraded connection was not the server's own HTTP/1 connection");
+        return None;
+    };
+    let mut io = parts.io.into_inner();
+    io.put_back(&parts.read_buf);
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BATCH)
         .max_frame_size(Some(MAX_CLIENT_FRAME))
         .max_message_size(Some(MAX_CLIENT_FRAME));
-    Some(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await)
+    Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
 }
 
 /// The client's `Sec-WebSocket-Key`, after checking this is a WebSocket handshake we speak.
@@ -174,7 +185,7 @@ pub(crate) fn handshake_key(request: &Request<RequestBody>) -> Result<String, Ap
         .ok_or_else(|| ApiError::invalid("Sec-WebSocket-Key is required"))
 }
 
-pub(crate) type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+pub(crate) type Socket = WebSocketStream<Sniffed<Box<dyn Io>>>;
 
 /// What a popup visitor's socket task holds besides the socket.
 struct Visitor {
@@ -217,12 +228,18 @@ async fn serve(upgrade: OnUpgrade, mut visitor: Visitor, shutdown: impl Future<O
     if send_all(&mut socket, head).await.is_err() {
         return;
     }
+    // From here the connection carries only this feed, which is in no hurry.
+    socket.get_ref().batch_small_writes();
 
     let mut shutdown = std::pin::pin!(shutdown);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
     let mut awaiting_pong = false;
     let close = loop {
+        // In this order, so a delivery polls nothing it does not need; a flood of events still
+        // lets the rest in, as tokio's cooperative budget ends the receiving now and then.
         tokio::select! {
+            biased;
+            () = &mut shutdown => break Some((CloseCode::Away, "server shutting down")),
             received = live.recv() => match received {
                 Ok(event) => {
                     let mut batch = vec![text(&event)];
@@ -268,7 +285,6 @@ async fn serve(upgrade: OnUpgrade, mut visitor: Visitor, shutdown: impl Future<O
                     return;
                 }
             }
-            () = &mut shutdown => break Some((CloseCode::Away, "server shutting down")),
         }
     };
     if let Some((code, reason)) = close {
