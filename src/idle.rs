@@ -1,8 +1,10 @@
 //! When a connection that carries no request is closed: one that has not sent a complete
 //! request head within `server.header_read_timeout` of being accepted — protocol detection and
 //! the HTTP/2 preface included — or that has had no request in flight for
-//! `server.idle_timeout` (an idle h2c connection; an idle HTTP/1.1 keep-alive connection is
-//! closed sooner by hyper's own header-read timeout).
+//! `server.idle_timeout` (h2c), or `server.header_read_timeout` (HTTP/1.1, where it is the time
+//! the next request head has to arrive in: a head sent too slowly, or a kept-alive connection
+//! left unused). HTTP/1.1 has no other header-read timer: hyper's would arm and drop one for
+//! every request.
 //!
 //! Each request holds a [`RequestGuard`] in its response body until the body is dropped, so a
 //! long SSE stream or chat answer counts as activity for as long as it runs. Counting costs two
@@ -82,6 +84,14 @@ pub struct IdleWatch {
     first_request: Duration,
     idle: Duration,
     deadline: Deadline,
+}
+
+impl IdleWatch {
+    /// Closes the connection after at most `limit` with no request in flight (HTTP/1.1: the
+    /// time the next request head has to arrive in).
+    pub fn idle_at_most(&mut self, limit: Duration) {
+        self.idle = self.idle.min(limit);
+    }
 }
 
 impl Future for IdleWatch {

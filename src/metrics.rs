@@ -8,6 +8,7 @@
 //! Only clients in `metrics.allow` may scrape it (loopback by default). It never labels by
 //! anything a visitor controls, so the number of series stays fixed.
 
+use std::cell::RefCell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -45,6 +46,27 @@ struct ReasonLabels {
 struct OutcomeLabels {
     outcome: &'static str,
 }
+
+/// A request's counter and latency histogram, as `Metrics::request` finds them again.
+struct RequestCells {
+    metrics: u64,
+    route: &'static str,
+    status: u16,
+    count: Counter,
+    latency: Histogram,
+}
+
+/// At most this many per thread; a full cache starts over.
+const CACHED_REQUEST_CELLS: usize = 64;
+
+thread_local! {
+    /// The cells of the requests this thread answered lately. `Family` hashes the labels under
+    /// a lock on every lookup, two per request; a short scan of this thread's own list costs
+    /// neither.
+    static REQUEST_CELLS: RefCell<Vec<RequestCells>> = const { RefCell::new(Vec::new()) };
+}
+
+static NEXT_METRICS_ID: AtomicU64 = AtomicU64::new(0);
 
 /// Values read from elsewhere when scraped.
 #[derive(Default)]
@@ -86,6 +108,8 @@ pub struct Snapshot<'a> {
 }
 
 pub struct Metrics {
+    /// Tells this instance's cells from another's in [`REQUEST_CELLS`] (tests run many).
+    id: u64,
     registry: Registry,
     /// One scrape at a time brings the sampled counters up to date.
     scrape: Mutex<()>,
@@ -222,6 +246,7 @@ impl Metrics {
             registry.register(name, help, counter.clone());
         }
         Metrics {
+            id: NEXT_METRICS_ID.fetch_add(1, Relaxed),
             registry,
             scrape: Mutex::new(()),
             requests,
@@ -234,12 +259,38 @@ impl Metrics {
     }
 
     pub fn request(&self, route: &'static str, status: u16, took: Duration) {
-        self.requests
-            .get_or_create(&RequestLabels { route, status })
-            .inc();
-        self.latency
-            .get_or_create(&RouteLabels { route })
-            .observe(took.as_secs_f64());
+        REQUEST_CELLS.with_borrow_mut(|cells| {
+            let found = cells.iter().position(|cell| {
+                cell.metrics == self.id && cell.status == status && std::ptr::eq(cell.route, route)
+            });
+            let at = match found {
+                // The hottest stay in front.
+                Some(at) if at > 0 => {
+                    cells.swap(at - 1, at);
+                    at - 1
+                }
+                Some(at) => at,
+                None => {
+                    if cells.len() == CACHED_REQUEST_CELLS {
+                        cells.clear();
+                    }
+                    cells.push(RequestCells {
+                        metrics: self.id,
+                        route,
+                        status,
+                        count: self
+                            .requests
+                            .get_or_create(&RequestLabels { route, status })
+                            .clone(),
+                        latency: self.latency.get_or_create(&RouteLabels { route }).clone(),
+                    });
+                    cells.len() - 1
+                }
+            };
+            let cell = &cells[at];
+            cell.count.inc();
+            cell.latency.observe(took.as_secs_f64());
+        });
     }
 
     pub fn rate_limited(&self, class: &'static str) {
@@ -295,5 +346,63 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exposition(metrics: &Metrics) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &metrics.registry).unwrap();
+        text
+    }
+
+    fn line<'a>(text: &'a str, starting: &str) -> &'a str {
+        text.lines()
+            .find(|line| line.starts_with(starting))
+            .unwrap_or_else(|| panic!("no {starting} in\n{text}"))
+    }
+
+    #[test]
+    fn requests_count_by_route_and_status_in_their_own_instance_past_a_full_cache() {
+        let first = Metrics::new();
+        let second = Metrics::new();
+        let took = Duration::from_millis(1);
+        for _ in 0..3 {
+            first.request("widget_config", 200, took);
+        }
+        first.request("widget_config", 304, took);
+        second.request("widget_config", 200, took);
+        // More distinct series than the cache holds: it starts over, nothing is lost.
+        let routes: Vec<&'static str> = (0..CACHED_REQUEST_CELLS + 5)
+            .map(|at| &*Box::leak(format!("route_{at}").into_boxed_str()))
+            .collect();
+        for route in &routes {
+            first.request(route, 200, took);
+        }
+        first.request("widget_config", 200, took);
+
+        let text = exposition(&first);
+        assert_eq!(
+            line(
+                &text,
+                r#"helpyap_http_requests_total{route="widget_config",status="200"}"#
+            ),
+            r#"helpyap_http_requests_total{route="widget_config",status="200"} 4"#
+        );
+        assert!(
+            text.contains(r#"helpyap_http_requests_total{route="widget_config",status="304"} 1"#)
+        );
+        assert!(text.contains(r#"helpyap_http_requests_total{route="route_0",status="200"} 1"#));
+        assert!(
+            text.contains(r#"helpyap_http_response_head_seconds_count{route="widget_config"} 5"#)
+        );
+        let text = exposition(&second);
+        assert!(
+            text.contains(r#"helpyap_http_requests_total{route="widget_config",status="200"} 1"#)
+        );
+        assert!(!text.contains("route_0"));
     }
 }

@@ -6,6 +6,7 @@
 //! never parses bodies; of the engine it asks only who the caller is and whether the project
 //! exists.
 
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -394,9 +395,38 @@ async fn dispatch_signed_in(
 
 /// `X-RateLimit-Reset` is the Unix time (seconds) at which the window ends, as GitHub's API.
 fn rate_limit_headers(headers: &mut HeaderMap, decision: RateDecision) {
-    headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
+    headers.insert(
+        X_RATELIMIT_LIMIT,
+        repeated_number(LAST_LIMIT, decision.limit.into()),
+    );
     headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
-    headers.insert(X_RATELIMIT_RESET, HeaderValue::from(decision.reset_at_unix));
+    headers.insert(
+        X_RATELIMIT_RESET,
+        repeated_number(LAST_RESET, decision.reset_at_unix),
+    );
+}
+
+const LAST_LIMIT: usize = 0;
+const LAST_RESET: usize = 1;
+
+thread_local! {
+    /// The last `X-RateLimit-Limit` and `-Reset` values made on this thread: requests in a row
+    /// mostly repeat them (one limit per class; a window's end in whole seconds), and sharing
+    /// one costs less than writing the digits again.
+    static LAST_NUMBERS: RefCell<[(u64, HeaderValue); 2]> =
+        RefCell::new(std::array::from_fn(|_| (0, HeaderValue::from(0u64))));
+}
+
+/// `number` as a header value, the one made last time for `slot` if it was the same number.
+fn repeated_number(slot: usize, number: u64) -> HeaderValue {
+    LAST_NUMBERS.with_borrow_mut(|last| {
+        let (made_for, value) = &mut last[slot];
+        if *made_for != number {
+            *made_for = number;
+            *value = HeaderValue::from(number);
+        }
+        value.clone()
+    })
 }
 
 fn with_common_headers(mut response: Response<Body>) -> Response<Body> {
@@ -424,5 +454,44 @@ mod size_tests {
         type Args = (&'static AppState, SocketAddr, Request<RequestBody>);
         let size = future_size(|(state, peer, request): Args| handle(state, peer, request));
         assert!(size <= 2 * 1024, "router::handle's future is {size} bytes");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(limit: u32, remaining: u32, reset_at_unix: u64) -> RateDecision {
+        RateDecision {
+            allowed: true,
+            limit,
+            remaining,
+            reset_after: Duration::from_secs(1),
+            reset_at_unix,
+        }
+    }
+
+    fn written(decision: RateDecision) -> [String; 3] {
+        let mut headers = HeaderMap::new();
+        rate_limit_headers(&mut headers, decision);
+        [X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_RATELIMIT_RESET]
+            .map(|name| headers[name].to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn rate_limit_headers_say_each_requests_own_numbers_when_they_repeat_and_when_they_change() {
+        assert_eq!(
+            written(decision(60, 59, 1_800_000_060)),
+            ["60", "59", "1800000060"]
+        );
+        assert_eq!(
+            written(decision(60, 58, 1_800_000_060)),
+            ["60", "58", "1800000060"]
+        );
+        assert_eq!(
+            written(decision(5, 0, 1_800_000_061)),
+            ["5", "0", "1800000061"]
+        );
+        assert_eq!(written(decision(60, 0, 0)), ["60", "0", "0"]);
     }
 }

@@ -49,7 +49,6 @@ use crate::preface::{self, Sniffed, Version};
 use crate::reload;
 use crate::router::{self, AppState, LiveSettings, RequestLimits};
 use crate::routes::chat::ChatLimits;
-use crate::timer::HeaderTimer;
 use crate::tls::Tls;
 use crate::tracker::Live;
 use crate::web_fetch::{FetchSettings, WebFetcher, WebhookPoster};
@@ -197,9 +196,8 @@ impl App {
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let mut http1 = http1::Builder::new();
-        http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout);
+        // No timer: the connection's idle watch is its header-read timeout (see below).
+        http1.header_read_timeout(None);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
@@ -267,9 +265,9 @@ impl App {
                     Ok::<_, Infallible>(response.map(|body| Tracked::new(body, guard)))
                 }
             });
-            let mut http1 = http1.clone();
-            http1.timer(HeaderTimer::new());
+            let http1 = http1.clone();
             let http2 = http2.clone();
+            let header_read_timeout = self.header_read_timeout;
             let stream = Connection::new(stream, self.write_stall_timeout, Some(permit));
             let tls = self.tls.as_ref().map(|tls| tls.acceptor());
             // The TLS handshake and the first bytes share the header-read timeout, from accept.
@@ -333,7 +331,7 @@ impl App {
                     return;
                 }
                 let io = TokioIo::new(io);
-                let watch = Watch {
+                let mut watch = Watch {
                     peer,
                     idle,
                     close,
@@ -341,6 +339,10 @@ impl App {
                 };
                 match version {
                     Version::Http1 => {
+                        // An HTTP/1.1 connection with no request in flight is reading the next
+                        // head (or the peer is silent): it has the header-read timeout. hyper's
+                        // own would arm and drop a timer for every request.
+                        watch.idle.idle_at_most(header_read_timeout);
                         let connection = http1.serve_connection(io, service).with_upgrades();
                         drive(
                             connection,

@@ -1,5 +1,5 @@
 //! Deadlines that move often but rarely expire: an answer's idle timeout, SSE keep-alives,
-//! hyper's header-read timeout.
+//! a connection's idle watch.
 //!
 //! With tokio's timer, pushing a deadline back is a wheel insert or reset under the driver's
 //! lock — about a microsecond, paid on every token or event. Here it is a plain write: one
@@ -43,9 +43,8 @@ impl Future for Deadline {
 }
 
 /// Ready once `deadline` has passed. `alarm` is armed on first use and only moved forward
-/// when it fires early, so a deadline that keeps moving costs no timer work. (For timers that
-/// share one alarm between several sleeps.)
-pub fn poll_deadline(
+/// when it fires early, so a deadline that keeps moving costs no timer work.
+fn poll_deadline(
     alarm: &mut Option<Pin<Box<tokio::time::Sleep>>>,
     deadline: Instant,
     cx: &mut Context<'_>,

@@ -65,6 +65,22 @@ pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
 /// decoding changed it.
 fn query_value<'a>(uri: &'a Uri, name: &str) -> Option<Cow<'a, str>> {
     let query = uri.query()?;
+    // Most queries need no decoding up to the pair asked for (`?project=demo`): read as they
+    // are. Anything encoded on the way goes to `form_urlencoded`.
+    let encoded = |text: &str| text.contains(['%', '+']);
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if encoded(key) || (key == name && encoded(value)) {
+            return decoded_query_value(query, name);
+        }
+        if key == name {
+            return Some(Cow::Borrowed(value));
+        }
+    }
+    None
+}
+
+fn decoded_query_value<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| key == name)
         .map(|(_, value)| value)
@@ -226,4 +242,41 @@ pub fn event_stream(body: crate::json::Body) -> crate::json::Response<crate::jso
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+
+    fn value(uri: &'static str, name: &str) -> Option<String> {
+        query_param(&Uri::from_static(uri), name)
+    }
+
+    #[test]
+    fn query_values_read_as_sent_or_decoded_match_form_urlencoded() {
+        let uris = [
+            "/x?project=demo",
+            "/x?page=%2Fpricing&project=demo",
+            "/x?project=de%6Do&project=other",
+            "/x?pro%6Aect=first&project=second",
+            "/x?project=a+b",
+            "/x?projectx=no&project",
+            "/x?&&project=demo&",
+            "/x?other=1",
+            "/x",
+        ];
+        for uri in uris {
+            let expected = Uri::from_static(uri)
+                .query()
+                .and_then(|query| decoded_query_value(query, "project").map(Cow::into_owned));
+            assert_eq!(value(uri, "project"), expected, "{uri}");
+        }
+        assert_eq!(value("/x?project=demo", "project").as_deref(), Some("demo"));
+        assert_eq!(
+            value("/x?pro%6Aect=first&project=second", "project").as_deref(),
+            Some("first")
+        );
+        assert_eq!(value("/x?project=a+b", "project").as_deref(), Some("a b"));
+        assert_eq!(value("/x?other=1", "project"), None);
+    }
 }
