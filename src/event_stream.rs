@@ -94,6 +94,7 @@ pub async fn serve<IO: AsyncRead + AsyncWrite + Batching + Unpin>(
     let mut shutdown = std::pin::pin!(shutdown);
     let mut probe = [0; 1];
     let mut next = body.frame().now_or_never();
+    let mut frames_sent = false;
     loop {
         while let Some(frame) = next.take() {
             match frame {
@@ -104,19 +105,26 @@ pub async fn serve<IO: AsyncRead + AsyncWrite + Batching + Unpin>(
                     io.write_all(&out).await?;
                     return io.shutdown().await;
                 }
-                Some(frame) => encode(&mut out, frame.map_err(io::Error::other)?, chunked),
+                Some(frame) => {
+                    encode(&mut out, frame.map_err(io::Error::other)?, chunked);
+                    frames_sent = true;
+                }
             }
             if out.len() < BATCH_BYTES {
                 next = body.frame().now_or_never();
             }
         }
+        // Frames left waiting: the write was cut at `BATCH_BYTES`.
+        let more_waiting = out.len() >= BATCH_BYTES;
         if !out.is_empty() {
             io.write_all(&out).await?;
             io.flush().await?;
             // Nothing is kept between frames: an idle stream holds no buffer.
             out = Vec::new();
         }
-        if std::mem::take(&mut unhurried) {
+        if unhurried && frames_sent && !more_waiting {
+            // The head and every frame that was waiting (the replay) are out.
+            unhurried = false;
             io.batch_small_writes();
         }
         next = Some(tokio::select! {
@@ -426,10 +434,11 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn an_unhurried_stream_sends_its_head_and_replay_together_then_batches() {
-        let (frames, waiting) = mpsc::channel(4);
-        for replayed in ["retry: 3000\n\n", "id: 1\ndata: {}\n\n"] {
+    /// Serves an unhurried stream whose replay is `replay` and then one live frame: each write
+    /// made, after how many writes it was asked to batch, and everything the client read.
+    async fn unhurried(replay: Vec<&'static str>) -> (Vec<Vec<u8>>, Option<usize>, String) {
+        let (frames, waiting) = mpsc::channel(replay.len() + 1);
+        for replayed in replay {
             frames.send(replayed).await.unwrap();
         }
         let mut response = streaming(waiting);
@@ -455,21 +464,46 @@ mod tests {
         let mut written = Vec::new();
         client.read_to_end(&mut written).await.unwrap();
         within_a_second(serving).await.unwrap();
-        let first = String::from_utf8(record.writes.lock().unwrap()[0].clone()).unwrap();
+        let writes = record.writes.lock().unwrap().clone();
+        let batched_after = *record.batched_after.lock().unwrap();
+        (
+            writes,
+            batched_after,
+            String::from_utf8_lossy(&written).into_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_unhurried_stream_sends_its_head_and_replay_together_then_batches() {
+        let (writes, batched_after, read) =
+            unhurried(vec!["retry: 3000\n\n", "id: 1\ndata: {}\n\n"]).await;
+        let first = String::from_utf8(writes[0].clone()).unwrap();
         assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
         assert!(
             first.ends_with("\r\n\r\nd\r\nretry: 3000\n\n\r\n10\r\nid: 1\ndata: {}\n\n\r\n"),
             "the head and the replay in one write: {first}"
         );
         assert_eq!(
-            *record.batched_after.lock().unwrap(),
+            batched_after,
             Some(1),
             "batching starts once the head and the replay are out"
         );
-        assert!(
-            String::from_utf8_lossy(&written).contains("id: 2"),
-            "live frames follow"
+        assert!(read.contains("id: 2"), "live frames follow");
+    }
+
+    #[tokio::test]
+    async fn an_unhurried_stream_batches_only_once_a_long_replay_is_all_out() {
+        let long: &'static str = format!("data: {}\n\n", "x".repeat(10 * 1024)).leak();
+        let (writes, batched_after, read) = unhurried(vec![long, long, long]).await;
+        // The head and two frames pass the batch size: the third goes in a write of its own.
+        assert!(writes.len() >= 3, "{} writes", writes.len());
+        assert_eq!(
+            batched_after,
+            Some(2),
+            "batching starts after the write that ends the replay, not the first"
         );
+        assert_eq!(read.matches(long).count(), 3);
+        assert!(read.contains("id: 2"), "live frames follow");
     }
 
     #[tokio::test]

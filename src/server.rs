@@ -334,6 +334,7 @@ impl App {
                 let mut watch = Watch {
                     peer,
                     idle,
+                    idle_close_grace: IDLE_CLOSE_GRACE,
                     close,
                     requests,
                 };
@@ -343,6 +344,9 @@ impl App {
                         // head (or the peer is silent): it has the header-read timeout. hyper's
                         // own would arm and drop a timer for every request.
                         watch.idle.idle_at_most(header_read_timeout);
+                        // Nothing can be on its way once the time for a head is up: a head
+                        // still coming in pieces is cut off there, as hyper's timeout would.
+                        watch.idle_close_grace = Duration::ZERO;
                         let connection = http1.serve_connection(io, service).with_upgrades();
                         drive(
                             connection,
@@ -409,6 +413,8 @@ pub(crate) type Http1Io = TokioIo<Sniffed<Box<dyn Io>>>;
 struct Watch {
     peer: SocketAddr,
     idle: IdleWatch,
+    /// How long an idle connection told to close may take to finish on its own.
+    idle_close_grace: Duration,
     close: watch::Receiver<()>,
     requests: Arc<Activity>,
 }
@@ -423,6 +429,9 @@ async fn drive<C: Future<Output = hyper::Result<()>>>(
     let peer = watch.peer;
     let mut connection = std::pin::pin!(connection);
     let shutting_down = tokio::select! {
+        // The connection first: a request head already received is taken (and the connection
+        // busy) before the idle watch looks.
+        biased;
         result = connection.as_mut() => {
             if let Err(error) = result {
                 tracing::debug!(%peer, %error, "connection ended with an error");
@@ -437,7 +446,7 @@ async fn drive<C: Future<Output = hyper::Result<()>>>(
     if shutting_down {
         // In-flight requests finish; `server.shutdown_grace` bounds the wait.
         let _ = connection.await;
-    } else if tokio::time::timeout(IDLE_CLOSE_GRACE, connection.as_mut())
+    } else if tokio::time::timeout(watch.idle_close_grace, connection.as_mut())
         .await
         .is_err()
         && watch.requests.busy()

@@ -235,37 +235,13 @@ async fn serve(upgrade: OnUpgrade, mut visitor: Visitor, shutdown: impl Future<O
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
     let mut awaiting_pong = false;
     let close = loop {
-        // In this order, so a delivery polls nothing it does not need; a flood of events still
-        // lets the rest in, as tokio's cooperative budget ends the receiving now and then.
+        // In this order: the visitor's socket, the ping and a settings change are each ready
+        // only now and then, so none can starve the feed, and a flood of events cannot keep a
+        // close or a pong unread or the ping unsent (the branches share tokio's cooperative
+        // budget, so the budget alone would not let them in).
         tokio::select! {
             biased;
             () = &mut shutdown => break Some((CloseCode::Away, "server shutting down")),
-            received = live.recv() => match received {
-                Ok(event) => {
-                    let mut batch = vec![text(&event)];
-                    // Whatever else is queued goes out in the same write.
-                    while let Ok(event) = live.try_recv() {
-                        batch.push(text(&event));
-                    }
-                    if send_all(&mut socket, batch).await.is_err() {
-                        return;
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, "closing a websocket visitor that fell behind");
-                    break Some((CloseCode::Again, "too slow: reconnect with since=LAST_ID"));
-                }
-                Err(RecvError::Closed) => break Some((CloseCode::Away, "project restarting")),
-            },
-            changed = settings.changed() => match changed {
-                Ok(()) => {
-                    let etag = settings.borrow_and_update().clone();
-                    if send_all(&mut socket, vec![Message::text(config_json(&etag))]).await.is_err() {
-                        return;
-                    }
-                }
-                Err(_) => break Some((CloseCode::Away, "project restarting")),
-            },
             incoming = socket.next() => match incoming {
                 Some(Ok(Message::Pong(_))) => awaiting_pong = false,
                 Some(Ok(Message::Close(_))) | None => return,
@@ -285,6 +261,32 @@ async fn serve(upgrade: OnUpgrade, mut visitor: Visitor, shutdown: impl Future<O
                     return;
                 }
             }
+            changed = settings.changed() => match changed {
+                Ok(()) => {
+                    let etag = settings.borrow_and_update().clone();
+                    if send_all(&mut socket, vec![Message::text(config_json(&etag))]).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => break Some((CloseCode::Away, "project restarting")),
+            },
+            received = live.recv() => match received {
+                Ok(event) => {
+                    let mut batch = vec![text(&event)];
+                    // Whatever else is queued goes out in the same write.
+                    while let Ok(event) = live.try_recv() {
+                        batch.push(text(&event));
+                    }
+                    if send_all(&mut socket, batch).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "closing a websocket visitor that fell behind");
+                    break Some((CloseCode::Again, "too slow: reconnect with since=LAST_ID"));
+                }
+                Err(RecvError::Closed) => break Some((CloseCode::Away, "project restarting")),
+            },
         }
     };
     if let Some((code, reason)) = close {
