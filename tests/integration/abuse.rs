@@ -269,6 +269,27 @@ async fn connections_that_never_send_a_request_head_are_closed_after_the_header_
     }
 }
 
+#[tokio::test]
+async fn a_half_sent_http1_head_is_cut_off_at_the_header_read_timeout_without_grace() {
+    let server = TestServer::start_with(|config| {
+        config.server.header_read_timeout = HEADER_READ_TIMEOUT;
+    })
+    .await;
+    let mut stream = idle_connection(server.addr).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost:")
+        .await
+        .unwrap();
+    let closed = time_until_closed(&mut stream, HEADER_READ_TIMEOUT * 10)
+        .await
+        .expect("a half-sent head stayed open");
+    // The graceful close's second of grace is for HTTP/2; a slow head gets none.
+    assert!(
+        closed >= HEADER_READ_TIMEOUT && closed < HEADER_READ_TIMEOUT + Duration::from_millis(800),
+        "closed after {closed:?}"
+    );
+}
+
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// One HTTP/2 frame.
