@@ -29,9 +29,7 @@ use crate::admission::ConnectionPermit;
 
 pub struct Connection<IO> {
     io: IO,
-    limit: Duration,
-    /// Armed when a write first returns `Pending`; cleared by any progress.
-    stalled: Option<Pin<Box<Sleep>>>,
+    stall: WriteStall,
     _permit: Option<ConnectionPermit>,
 }
 
@@ -44,14 +42,47 @@ impl<IO> Connection<IO> {
     ) -> Connection<IO> {
         Connection {
             io,
-            limit: write_stall_limit,
-            stalled: None,
+            stall: WriteStall::new(write_stall_limit),
             _permit: permit,
         }
     }
 
-    /// Passes on a finished write; on `Pending`, fails once the stall has lasted `limit`.
+    /// The socket beneath, for writes made with `&self` (`fanout`).
+    pub fn get_ref(&self) -> &IO {
+        &self.io
+    }
+
+    /// How long a write may stay pending before it fails.
+    pub fn write_stall_limit(&self) -> Duration {
+        self.stall.limit
+    }
+
     fn check<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        self.stall.check(cx, poll)
+    }
+}
+
+/// Fails a write that has stayed pending for `limit`.
+pub struct WriteStall {
+    limit: Duration,
+    /// Armed when a write first returns `Pending`; cleared by any progress.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl WriteStall {
+    pub fn new(limit: Duration) -> WriteStall {
+        WriteStall {
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// Passes on a finished write; on `Pending`, fails once the stall has lasted `limit`.
+    pub fn check<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
         if poll.is_ready() {
             self.stalled = None;
             return poll;

@@ -16,6 +16,7 @@ pub mod cors;
 pub mod email;
 pub mod error;
 pub mod event_stream;
+pub mod fanout;
 pub mod idle;
 pub mod json;
 pub mod knowledge_dir;

@@ -53,15 +53,29 @@ impl<IO> Sniffed<IO> {
         self.io
     }
 
+    /// The stream itself when `take` wants it, or `self` as it was. Only once the first bytes
+    /// have all been read, and with no read error kept for later.
+    pub fn take_inner<T>(self, take: impl FnOnce(IO) -> Result<T, IO>) -> Result<T, Self> {
+        if !self.first_bytes().is_empty() || self.error.is_some() {
+            return Err(self);
+        }
+        take(self.io).map_err(|io| Sniffed {
+            first: Vec::new(),
+            start: 0,
+            error: None,
+            io,
+        })
+    }
+
     /// Puts `unread` back in front, for the next reads: what hyper had read past a request
     /// when it handed the connection over. Only once the first bytes have all been read.
-    pub fn put_back(&mut self, unread: &[u8]) {
+    pub fn put_back(&mut self, unread: Vec<u8>) {
         debug_assert!(
             self.first_bytes().is_empty(),
             "the first bytes are still unread"
         );
         if !unread.is_empty() {
-            self.first = unread.to_vec();
+            self.first = unread;
             self.start = 0;
         }
     }

@@ -65,6 +65,8 @@ pub struct AppState {
     pub streams: StreamQuota,
     /// Caps on popup subscribers, shared with every project's feed.
     pub subscriber_caps: Arc<SubscriberCaps>,
+    /// The writers of popup events to plain-TCP WebSocket visitors, one per project.
+    pub popup_writers: Arc<crate::fanout::Writers>,
     pub metrics: Metrics,
     /// Who may read `/metrics`; `None` when it is off.
     pub metrics_allow: Option<Vec<IpNet>>,

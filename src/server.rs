@@ -158,6 +158,9 @@ impl App {
             ),
             streams: StreamQuota::new(config.server.max_streams_per_ip),
             subscriber_caps: feed.subscriber_caps.clone(),
+            popup_writers: Arc::new(crate::fanout::Writers::new(
+                config.social_proof.subscriber_queue,
+            )),
             metrics: Metrics::new(),
             metrics_allow: config.metrics.enabled.then(|| config.metrics.allow.clone()),
             live_settings: LiveSettings {
@@ -402,9 +405,21 @@ impl App {
 pub(crate) trait Io:
     tokio::io::AsyncRead + tokio::io::AsyncWrite + Batching + Send + Unpin
 {
+    /// The plain socket, when this is one (not TLS): a popup WebSocket is then written to
+    /// by its project's writer (`fanout`).
+    fn into_plain(self: Box<Self>) -> Result<Box<Connection<TcpStream>>, Box<dyn Io>>;
 }
 
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Batching + Send + Unpin> Io for T {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Batching + Send + Unpin + 'static> Io for T {
+    fn into_plain(self: Box<Self>) -> Result<Box<Connection<TcpStream>>, Box<dyn Io>> {
+        if (&*self as &dyn std::any::Any).is::<Connection<TcpStream>>() {
+            let any: Box<dyn std::any::Any> = self;
+            Ok(any.downcast().expect("checked just above"))
+        } else {
+            Err(self)
+        }
+    }
+}
 
 /// What hyper serves an HTTP/1 connection over, and hands back after a WebSocket upgrade.
 pub(crate) type Http1Io = TokioIo<Sniffed<Box<dyn Io>>>;

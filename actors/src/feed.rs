@@ -245,8 +245,13 @@ impl Feed {
             self.forget_first();
         }
         self.forget_old(now_ms);
-        // An error only means nobody is listening.
-        self.live.send(event).unwrap_or(0)
+        // An error only means nobody is listening. Subscribers are counted by their slots, not
+        // the channel's receivers: the edge may hand a subscriber's receiver to a writer that
+        // serves many (see `fanout` in the server).
+        match self.live.send(event) {
+            Ok(_) => self.project_subscribers.load(Ordering::Relaxed),
+            Err(_) => 0,
+        }
     }
 
     /// The events after `since`. `None` (a client with no position) gets nothing to replay;

@@ -262,3 +262,19 @@ fn pages_counted_are_bounded() {
     drop(held);
     assert!(viewers.pages().is_empty());
 }
+
+/// The edge may hand a subscriber's receiver to a writer that serves many, and keep spare
+/// receivers of its own: a delivery is counted per subscriber all the same.
+#[test]
+fn deliveries_are_counted_per_subscriber_not_per_receiver() {
+    let mut feed = feed_with(1..=3);
+    assert_eq!(feed.publish(&event(4, 10 * MINUTE_MS), 10 * MINUTE_MS), 0);
+    let first = feed.subscribe(None, None, 10 * MINUTE_MS).unwrap();
+    let second = feed.subscribe(None, None, 10 * MINUTE_MS).unwrap();
+    let spare = [first.live.resubscribe(), first.live.resubscribe()];
+    assert_eq!(feed.publish(&event(5, 10 * MINUTE_MS), 10 * MINUTE_MS), 2);
+    drop(second);
+    assert_eq!(feed.publish(&event(6, 10 * MINUTE_MS), 10 * MINUTE_MS), 1);
+    drop((first, spare));
+    assert_eq!(feed.publish(&event(7, 10 * MINUTE_MS), 10 * MINUTE_MS), 0);
+}

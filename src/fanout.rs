@@ -1,0 +1,515 @@
+//! Popup events written straight to visitors' WebSockets by one writer task per project on this
+//! node, as nchan writes its subscribers: each event is framed once, and each visitor's socket
+//! gets a non-blocking write of the frames it has not had, so a push costs one system call per
+//! visitor and wakes no visitor's task. Events published while a pass is under way leave
+//! together, in one write per visitor, on the next pass.
+//!
+//! A visitor's own task (`routes::salespop_ws`) keeps the rest of its WebSocket: the replay,
+//! pings and pongs, settings changes, the close. Both write through the visitor's outbox, under
+//! its lock and a whole frame at a time, so frames never interleave. What the kernel does not
+//! take at once waits in the outbox for the visitor's task to flush; a visitor with
+//! `social_proof.subscriber_queue` events waiting there is closed with 1013, as a lagging
+//! receiver is, and the writer falling that far behind the feed closes every visitor the same
+//! way (they reconnect with `since`, nothing lost).
+//!
+//! Plain TCP only: TLS needs its state to write, so a visitor over TLS keeps its own task-driven
+//! loop. Nothing here waits on a socket: the writer only ever calls `try_write`.
+
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use helpyap_actors::feed::LiveEvent;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+
+use crate::connection::{Batching, Connection, WriteStall};
+
+/// Visitors the writer serves before it lets other tasks run, in a pass over many.
+const VISITORS_PER_TURN: usize = 128;
+
+/// Why the writer stopped writing to a visitor, for its task to say in the close frame.
+pub type Close = (CloseCode, &'static str);
+
+pub const TOO_SLOW: Close = (CloseCode::Again, "too slow: reconnect with since=LAST_ID");
+pub const RESTARTING: Close = (CloseCode::Away, "project restarting");
+
+/// The writers of this node, one per project with plain-TCP WebSocket visitors.
+pub struct Writers {
+    groups: Mutex<HashMap<String, Arc<Group>>>,
+    /// Events a visitor may have waiting before it is closed.
+    queue: usize,
+}
+
+/// What the registry holds of one project's writer.
+struct Group {
+    joins: mpsc::UnboundedSender<Arc<Visitor>>,
+    /// A receiver of the project's feed, to tell whether a visitor subscribed to this feed or
+    /// to one from before the project restarted. Never read.
+    feed: broadcast::Receiver<Arc<LiveEvent>>,
+    /// Told when a visitor's task ends, so the writer drops it and ends with its last visitor.
+    left: Notify,
+}
+
+impl Writers {
+    pub fn new(queue: usize) -> Writers {
+        Writers {
+            groups: Mutex::default(),
+            queue,
+        }
+    }
+
+    /// Hands `socket` to `project`'s writer, which from now on writes it, behind `first` (left
+    /// for the visitor's task to flush), every event on `live` after `last_id` (the newest in
+    /// `first`): what `live` holds already, then every event published after. Starts the
+    /// writer when the project has none. The visitor's task keeps the socket through the
+    /// returned [`VisitorIo`] (reading `unread` first); the writer lets it go when that is
+    /// dropped.
+    pub fn join(
+        self: &Arc<Self>,
+        project: &str,
+        socket: Box<Connection<TcpStream>>,
+        unread: Vec<u8>,
+        live: broadcast::Receiver<Arc<LiveEvent>>,
+        last_id: u64,
+        first: Vec<u8>,
+    ) -> VisitorIo {
+        let mut groups = self.lock();
+        let group = match groups.get(project) {
+            Some(group) if group.feed.same_channel(&live) => group.clone(),
+            // None yet, or one for the feed from before a restart (it ends with that feed).
+            _ => {
+                let (joins, joined) = mpsc::unbounded_channel();
+                let group = Arc::new(Group {
+                    joins,
+                    feed: live.resubscribe(),
+                    left: Notify::new(),
+                });
+                groups.insert(project.to_owned(), group.clone());
+                // Subscribed now, before any visitor is handed over: every event a visitor's
+                // own receiver does not hold is on this one.
+                let feed = live.resubscribe();
+                tokio::spawn(write_events(
+                    self.clone(),
+                    project.to_owned(),
+                    group.clone(),
+                    feed,
+                    joined,
+                ));
+                group
+            }
+        };
+        let visitor = Arc::new(Visitor {
+            socket,
+            outbox: Mutex::new(Outbox {
+                pending: first,
+                waiting: 0,
+                last_id,
+                handover: Some(live),
+                close: None,
+                broken: false,
+            }),
+            attention: Notify::new(),
+            group: group.clone(),
+        });
+        let io = VisitorIo::new(visitor.clone(), unread);
+        // The writer holds the group, so it is still reading joins.
+        let _ = group.joins.send(visitor);
+        io
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Group>>> {
+        self.groups
+            .lock()
+            .expect("the writers' registry is never poisoned")
+    }
+}
+
+/// One project's writer: hands each visitor what its own receiver held, then writes every event
+/// published to every visitor, until the last visitor leaves or the feed ends.
+async fn write_events(
+    writers: Arc<Writers>,
+    project: String,
+    group: Arc<Group>,
+    mut feed: broadcast::Receiver<Arc<LiveEvent>>,
+    mut joined: mpsc::UnboundedReceiver<Arc<Visitor>>,
+) {
+    let mut visitors: Vec<Arc<Visitor>> = Vec::new();
+    let mut frames = Frames::default();
+    loop {
+        tokio::select! {
+            biased;
+            Some(visitor) = joined.recv() => {
+                visitor.take_handover(writers.queue);
+                visitors.push(visitor);
+            }
+            () = group.left.notified() => {}
+            received = feed.recv() => {
+                frames.clear();
+                let mut ended = None;
+                match received {
+                    Ok(event) => frames.push(&event),
+                    Err(RecvError::Lagged(_)) => ended = Some(TOO_SLOW),
+                    Err(RecvError::Closed) => ended = Some(RESTARTING),
+                }
+                // Whatever else is queued goes out in the same write.
+                while ended.is_none() {
+                    match feed.try_recv() {
+                        Ok(event) => frames.push(&event),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Lagged(_)) => ended = Some(TOO_SLOW),
+                        Err(TryRecvError::Closed) => ended = Some(RESTARTING),
+                    }
+                }
+                if let Some(close) = ended {
+                    // Behind the feed, or the feed is gone: every visitor starts over.
+                    for visitor in &visitors {
+                        visitor.close(close);
+                    }
+                    if close == RESTARTING {
+                        writers.retire(&project, &group);
+                        return;
+                    }
+                    feed = feed.resubscribe();
+                    visitors.clear();
+                    continue;
+                }
+                for (served, visitor) in visitors.iter().enumerate() {
+                    visitor.send(&frames, writers.queue);
+                    if served % VISITORS_PER_TURN == VISITORS_PER_TURN - 1 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+        }
+        visitors.retain(|visitor| !visitor.is_done());
+        if visitors.is_empty() && writers.retire_if_idle(&project, &group, &mut joined) {
+            return;
+        }
+    }
+}
+
+impl Writers {
+    /// Removes `group` from the registry when no visitor is waiting to join it; a visitor
+    /// joins only under the registry's lock, so none can be handed to a writer that has ended.
+    fn retire_if_idle(
+        &self,
+        project: &str,
+        group: &Arc<Group>,
+        joined: &mut mpsc::UnboundedReceiver<Arc<Visitor>>,
+    ) -> bool {
+        let mut groups = self.lock();
+        if !joined.is_empty() {
+            return false;
+        }
+        if groups
+            .get(project)
+            .is_some_and(|ours| Arc::ptr_eq(ours, group))
+        {
+            groups.remove(project);
+        }
+        true
+    }
+
+    fn retire(&self, project: &str, group: &Arc<Group>) {
+        let mut groups = self.lock();
+        if groups
+            .get(project)
+            .is_some_and(|ours| Arc::ptr_eq(ours, group))
+        {
+            groups.remove(project);
+        }
+    }
+}
+
+/// Events framed once for every visitor: WebSocket text frames back to back, oldest first.
+#[derive(Default)]
+struct Frames {
+    bytes: Vec<u8>,
+    /// Each frame's event id and where it starts in `bytes`.
+    starts: Vec<(u64, usize)>,
+}
+
+impl Frames {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.starts.clear();
+    }
+
+    fn push(&mut self, event: &LiveEvent) {
+        self.starts.push((event.id, self.bytes.len()));
+        text_frame(event.json.clone(), &mut self.bytes);
+    }
+
+    /// The frames of the events after `last_id`, how many, and the newest id among them.
+    fn after(&self, last_id: u64) -> Option<(&[u8], usize, u64)> {
+        let first = self.starts.partition_point(|&(id, _)| id <= last_id);
+        let &(newest, _) = self.starts.last()?;
+        let &(_, start) = self.starts.get(first)?;
+        Some((&self.bytes[start..], self.starts.len() - first, newest))
+    }
+}
+
+/// Appends a WebSocket text frame (as a server sends it: unmasked) carrying `json`.
+pub fn text_frame(json: Bytes, out: &mut Vec<u8>) {
+    Frame::message(json, OpCode::Data(Data::Text), true)
+        .format(out)
+        .expect("writing to a Vec cannot fail");
+}
+
+/// A plain-TCP WebSocket visitor, shared by its own task and its project's writer.
+pub struct Visitor {
+    socket: Box<Connection<TcpStream>>,
+    outbox: Mutex<Outbox>,
+    /// Told when the outbox has bytes for the visitor's task to flush, or a close to send.
+    attention: Notify,
+    group: Arc<Group>,
+}
+
+/// What a visitor's socket has yet to take, and how far the writer has got with it.
+struct Outbox {
+    /// Whole frames the kernel has not taken yet, oldest first.
+    pending: Vec<u8>,
+    /// Events in `pending`.
+    waiting: usize,
+    /// The newest event written (or left pending) to the visitor.
+    last_id: u64,
+    /// The visitor's own receiver, until the writer has written what it held.
+    handover: Option<broadcast::Receiver<Arc<LiveEvent>>>,
+    /// Set by the writer: the visitor's task should close with this.
+    close: Option<Close>,
+    /// A write failed: the connection is gone.
+    broken: bool,
+}
+
+impl Visitor {
+    /// Waits until the writer has something for this visitor's task: bytes to flush or a
+    /// close to send.
+    pub async fn attention(&self) {
+        self.attention.notified().await;
+    }
+
+    /// The close the writer asked for, if it did; else `Err` when the socket is broken (the
+    /// visitor's task just ends).
+    pub fn closing(&self) -> Option<Result<Close, ()>> {
+        let outbox = self.lock();
+        match outbox.close {
+            Some(close) => Some(Ok(close)),
+            None => outbox.broken.then_some(Err(())),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        let outbox = self.lock();
+        outbox.broken || outbox.close.is_some()
+    }
+
+    fn close(&self, close: Close) {
+        self.lock().close.get_or_insert(close);
+        self.attention.notify_one();
+    }
+
+    /// Writes what the visitor's own receiver held, then lets the receiver go.
+    fn take_handover(&self, queue: usize) {
+        let mut outbox = self.lock();
+        let Some(mut live) = outbox.handover.take() else {
+            return;
+        };
+        let mut frames = Frames::default();
+        loop {
+            match live.try_recv() {
+                Ok(event) => frames.push(&event),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                Err(TryRecvError::Lagged(_)) => {
+                    outbox.close.get_or_insert(TOO_SLOW);
+                    drop(outbox);
+                    self.attention.notify_one();
+                    return;
+                }
+            }
+        }
+        self.write(&mut outbox, &frames, queue);
+    }
+
+    /// Writes the frames of `frames` the visitor has not had.
+    fn send(&self, frames: &Frames, queue: usize) {
+        let mut outbox = self.lock();
+        self.write(&mut outbox, frames, queue);
+    }
+
+    fn write(&self, outbox: &mut Outbox, frames: &Frames, queue: usize) {
+        if outbox.broken || outbox.close.is_some() {
+            return;
+        }
+        let Some((bytes, events, newest)) = frames.after(outbox.last_id) else {
+            return;
+        };
+        outbox.last_id = newest;
+        if !outbox.pending.is_empty() && outbox.waiting + events > queue {
+            outbox.close = Some(TOO_SLOW);
+            self.attention.notify_one();
+            return;
+        }
+        match self.put(outbox, bytes) {
+            Ok(()) if outbox.pending.is_empty() => {}
+            Ok(()) => {
+                outbox.waiting += events;
+                if outbox.waiting > queue {
+                    outbox.close = Some(TOO_SLOW);
+                }
+                // Bytes to flush, or a close to send.
+                self.attention.notify_one();
+            }
+            Err(_) => {
+                outbox.broken = true;
+                self.attention.notify_one();
+            }
+        }
+    }
+
+    /// Writes `bytes` now as far as the kernel takes them, behind anything pending, and keeps
+    /// the rest pending: the caller's bytes are always taken whole.
+    fn put(&self, outbox: &mut Outbox, bytes: &[u8]) -> io::Result<()> {
+        if !outbox.pending.is_empty() {
+            outbox.pending.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let written = match self.socket.get_ref().try_write(bytes) {
+            Ok(written) => written,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(error) => return Err(error),
+        };
+        outbox.pending.extend_from_slice(&bytes[written..]);
+        Ok(())
+    }
+
+    /// Writes pending bytes until none are left or the kernel takes no more.
+    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let socket = self.socket.get_ref();
+        loop {
+            let mut outbox = self.lock();
+            if outbox.pending.is_empty() {
+                outbox.waiting = 0;
+                return Poll::Ready(Ok(()));
+            }
+            match socket.try_write(&outbox.pending) {
+                Ok(written) => {
+                    outbox.pending.drain(..written);
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    drop(outbox);
+                    ready!(socket.poll_write_ready(cx))?;
+                }
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Outbox> {
+        self.outbox.lock().expect("an outbox is never poisoned")
+    }
+}
+
+/// A visitor's socket as its own task reads and writes it (through tungstenite): reads straight
+/// from the socket, writes through the outbox the writer shares.
+pub struct VisitorIo {
+    visitor: Arc<Visitor>,
+    /// What hyper had read past the handshake, read first.
+    unread: Vec<u8>,
+    stall: WriteStall,
+}
+
+impl VisitorIo {
+    fn new(visitor: Arc<Visitor>, unread: Vec<u8>) -> VisitorIo {
+        let stall = WriteStall::new(visitor.socket.write_stall_limit());
+        VisitorIo {
+            visitor,
+            unread,
+            stall,
+        }
+    }
+
+    /// The visitor as the writer sees it, for its task to hear from the writer.
+    pub fn visitor(&self) -> Arc<Visitor> {
+        self.visitor.clone()
+    }
+}
+
+impl Batching for VisitorIo {
+    fn batch_small_writes(&self) {
+        self.visitor.socket.batch_small_writes();
+    }
+}
+
+impl Drop for VisitorIo {
+    /// The visitor's task has ended: the writer lets the socket go.
+    fn drop(&mut self) {
+        self.visitor.lock().broken = true;
+        self.visitor.group.left.notify_one();
+    }
+}
+
+impl AsyncRead for VisitorIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.unread.is_empty() {
+            let n = self.unread.len().min(buf.remaining());
+            buf.put_slice(&self.unread[..n]);
+            self.unread.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
+        let socket = self.visitor.socket.get_ref();
+        loop {
+            ready!(socket.poll_read_ready(cx))?;
+            match socket.try_read(buf.initialize_unfilled()) {
+                Ok(read) => {
+                    buf.advance(read);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for VisitorIo {
+    /// Always takes `buf` whole (behind what the writer left pending), so a frame never
+    /// straddles two writes and the writer's frames cannot land inside it.
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let visitor = &self.visitor;
+        let mut outbox = visitor.lock();
+        if outbox.broken {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        Poll::Ready(visitor.put(&mut outbox, buf).map(|()| buf.len()))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let poll = this.visitor.poll_drain(cx);
+        this.stall.check(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
+
+#[cfg(test)]
+#[path = "fanout/tests.rs"]
+mod tests;
