@@ -19,6 +19,7 @@
 //! algorithm): it carries nothing else until it closes.
 
 use std::io;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -31,8 +32,10 @@ use hyper::header::{
 use hyper::http::response::Parts;
 use hyper::{Method, Request, Uri, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 
-use crate::connection::Batching;
+use crate::connection::{Batching, Connection};
+use crate::fanout::{self, Format};
 
 use crate::json::{Body, RequestBody, Response};
 use crate::route::Route;
@@ -42,6 +45,11 @@ const MAX_HEADERS: usize = 100;
 
 /// Frames already waiting are sent in one write, up to about this many bytes.
 const BATCH_BYTES: usize = 16 * 1024;
+
+/// In a request's extensions: its response is written by this module on a plain socket, so a
+/// popup feed may leave its live events to the project's writer (`fanout::Handover`).
+#[derive(Clone, Copy)]
+pub struct PlainSocket;
 
 /// In a response's extensions: the stream is in no hurry (popups), so once its head and first
 /// frames are out its connection batches small writes (see `connection::Batching`). hyper
@@ -81,61 +89,165 @@ pub fn take(first: &[u8]) -> Option<Request<RequestBody>> {
 /// Writes `response` to `io`, following its body until it ends, the peer goes, or `shutdown`
 /// completes (the body is then ended where it is), then closes.
 pub async fn serve<IO: AsyncRead + AsyncWrite + Batching + Unpin>(
-    mut io: IO,
+    io: IO,
     response: Response<Body>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let (parts, mut body) = response.into_parts();
+    let (parts, body) = response.into_parts();
     let length = body.size_hint().exact();
-    let chunked = length.is_none();
-    let mut unhurried = parts.extensions.get::<Unhurried>().is_some();
-    let mut out = head(&parts, length);
+    let unhurried = parts.extensions.get::<Unhurried>().is_some();
+    let out = head(&parts, length);
     drop(parts); // not kept for the stream's life
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut probe = [0; 1];
-    let mut next = body.frame().now_or_never();
-    let mut frames_sent = false;
-    loop {
-        while let Some(frame) = next.take() {
-            match frame {
-                None => {
-                    if chunked {
-                        out.extend_from_slice(b"0\r\n\r\n");
-                    }
-                    io.write_all(&out).await?;
-                    return io.shutdown().await;
-                }
-                Some(frame) => {
-                    encode(&mut out, frame.map_err(io::Error::other)?, chunked);
-                    frames_sent = true;
-                }
+    let stream = Stream {
+        chunked: length.is_none(),
+        unhurried,
+        writer: None,
+    };
+    stream.serve(io, body, out, shutdown).await
+}
+
+/// Serves `response` on a plain socket: a popup feed whose live events are left to the
+/// project's writer (a [`fanout::Handover`] in its extensions) has its head and replay go
+/// first, and the writer's events behind them; anything else is served as [`serve`] does.
+pub async fn serve_plain(
+    socket: Box<Connection<TcpStream>>,
+    response: Response<Body>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let Some(handover) = response.extensions().get::<fanout::Handover>().cloned() else {
+        return serve(socket, response, shutdown).await;
+    };
+    let (parts, mut body) = response.into_parts();
+    let mut out = head(&parts, None);
+    drop(parts);
+    // What is waiting now (`retry`, the replay) goes before any live event.
+    let mut ended = false;
+    while let Some(frame) = body.frame().now_or_never() {
+        match frame {
+            Some(frame) => encode(&mut out, frame.map_err(io::Error::other)?, true),
+            None => {
+                ended = true;
+                break;
             }
-            if out.len() < BATCH_BYTES {
-                next = body.frame().now_or_never();
-            }
         }
-        // Frames left waiting: the write was cut at `BATCH_BYTES`.
-        let more_waiting = out.len() >= BATCH_BYTES;
-        if !out.is_empty() {
-            io.write_all(&out).await?;
-            io.flush().await?;
-            // Nothing is kept between frames: an idle stream holds no buffer.
-            out = Vec::new();
-        }
-        if unhurried && frames_sent && !more_waiting {
-            // The head and every frame that was waiting (the replay) are out.
-            unhurried = false;
-            io.batch_small_writes();
-        }
-        next = Some(tokio::select! {
-            biased;
-            frame = body.frame() => frame,
-            // The peer closed, failed, or sent more than the one request it may: done.
-            read = io.read(&mut probe) => return read.map(drop),
-            // Live streams end by themselves at shutdown; this is for any that would not.
-            () = &mut shutdown => None,
-        });
     }
+    let mut io = handover
+        .join(socket, out, Format::Sse)
+        .ok_or_else(|| io::Error::other("a popup feed was handed over twice"))?;
+    let writer = io.visitor();
+    io.flush().await?;
+    // From here the connection carries only this feed, which is in no hurry.
+    io.batch_small_writes();
+    let stream = Stream {
+        chunked: true,
+        unhurried: false,
+        writer: Some(writer),
+    };
+    let out = if ended {
+        b"0\r\n\r\n".to_vec()
+    } else {
+        Vec::new()
+    };
+    if ended {
+        io.write_all(&out).await?;
+        return io.shutdown().await;
+    }
+    stream.serve(io, body, out, shutdown).await
+}
+
+/// How a response's body is written once its head is ready.
+struct Stream {
+    chunked: bool,
+    /// Batch small writes once the head and the frames waiting with it are out.
+    unhurried: bool,
+    /// The project's writer sends the live events (`serve_plain`): this only flushes what it
+    /// leaves, and ends the stream when it says so.
+    writer: Option<Arc<fanout::Visitor>>,
+}
+
+/// What the stream does next.
+enum Step<F> {
+    /// From the body: a frame, an error, or its end.
+    Frame(Option<F>),
+    Flush,
+}
+
+impl Stream {
+    async fn serve<IO: AsyncRead + AsyncWrite + Batching + Unpin>(
+        mut self,
+        mut io: IO,
+        mut body: Body,
+        mut out: Vec<u8>,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let chunked = self.chunked;
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut probe = [0; 1];
+        let mut next = body.frame().now_or_never();
+        let mut frames_sent = false;
+        loop {
+            while let Some(frame) = next.take() {
+                match frame {
+                    None => {
+                        if chunked {
+                            out.extend_from_slice(b"0\r\n\r\n");
+                        }
+                        io.write_all(&out).await?;
+                        return io.shutdown().await;
+                    }
+                    Some(frame) => {
+                        encode(&mut out, frame.map_err(io::Error::other)?, chunked);
+                        frames_sent = true;
+                    }
+                }
+                if out.len() < BATCH_BYTES {
+                    next = body.frame().now_or_never();
+                }
+            }
+            // Frames left waiting: the write was cut at `BATCH_BYTES`.
+            let more_waiting = out.len() >= BATCH_BYTES;
+            if !out.is_empty() {
+                io.write_all(&out).await?;
+                io.flush().await?;
+                // Nothing is kept between frames: an idle stream holds no buffer.
+                out = Vec::new();
+            }
+            if self.unhurried && frames_sent && !more_waiting {
+                // The head and every frame that was waiting (the replay) are out.
+                self.unhurried = false;
+                io.batch_small_writes();
+            }
+            let step = tokio::select! {
+                biased;
+                frame = body.frame() => Step::Frame(frame),
+                // The peer closed, failed, or sent more than the one request it may: done.
+                read = io.read(&mut probe) => return read.map(drop),
+                // Live streams end by themselves at shutdown; this is for any that would not.
+                () = &mut shutdown => Step::Frame(None),
+                news = writer_news(self.writer.as_deref()) => match news {
+                    None => Step::Flush,
+                    // Behind, or the project restarting: the stream ends, the browser
+                    // reconnects with its last id.
+                    Some(Ok(_)) => Step::Frame(None),
+                    Some(Err(())) => return Ok(()),
+                },
+            };
+            match step {
+                Step::Frame(frame) => next = Some(frame),
+                Step::Flush => io.flush().await?,
+            }
+        }
+    }
+}
+
+/// What the writer has for this stream's task (see `fanout::Visitor::closing`); never, without
+/// a writer.
+async fn writer_news(writer: Option<&fanout::Visitor>) -> Option<Result<fanout::Close, ()>> {
+    let Some(writer) = writer else {
+        return std::future::pending().await;
+    };
+    writer.attention().await;
+    writer.closing()
 }
 
 /// The status line and headers: the response's own, then the framing, `Connection: close` and
@@ -180,12 +292,17 @@ fn encode(out: &mut Vec<u8>, frame: Frame<Bytes>, chunked: bool) {
         return; // an empty chunk would end the body
     }
     if chunked {
-        out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-        out.extend_from_slice(&data);
-        out.extend_from_slice(b"\r\n");
+        chunk(out, &data);
     } else {
         out.extend_from_slice(&data);
     }
+}
+
+/// Appends `data` (not empty) as one chunk of a chunked body.
+pub fn chunk(out: &mut Vec<u8>, data: &[u8]) {
+    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

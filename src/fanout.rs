@@ -12,8 +12,10 @@
 //! receiver is, and the writer falling that far behind the feed closes every visitor the same
 //! way (they reconnect with `since`, nothing lost).
 //!
-//! Plain TCP only: TLS needs its state to write, so a visitor over TLS keeps its own task-driven
-//! loop. Nothing here waits on a socket: the writer only ever calls `try_write`.
+//! SSE visitors served outside hyper (`event_stream`) are written the same way, each event as an
+//! SSE chunk of the response. Plain TCP only: TLS needs its state to write, so a visitor over
+//! TLS (or an SSE stream hyper serves) keeps its own task-driven loop. Nothing here waits on a
+//! socket: the writer only ever calls `try_write`.
 
 use std::collections::HashMap;
 use std::io;
@@ -23,6 +25,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use helpyap_actors::feed::LiveEvent;
+use sse_stream::Sse;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -31,6 +34,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 
 use crate::connection::{Batching, Connection, WriteStall};
+use crate::event_stream;
 
 /// Visitors the writer serves before it lets other tasks run, in a pass over many.
 const VISITORS_PER_TURN: usize = 128;
@@ -67,19 +71,18 @@ impl Writers {
     }
 
     /// Hands `socket` to `project`'s writer, which from now on writes it, behind `first` (left
-    /// for the visitor's task to flush), every event on `live` after `last_id` (the newest in
-    /// `first`): what `live` holds already, then every event published after. Starts the
-    /// writer when the project has none. The visitor's task keeps the socket through the
-    /// returned [`VisitorIo`] (reading `unread` first); the writer lets it go when that is
-    /// dropped.
+    /// for the visitor's task to flush), every event on `live` after the newest in `first`:
+    /// what `live` holds already, then every event published after. Starts the writer when
+    /// the project has none. The visitor's task keeps the socket through the returned
+    /// [`VisitorIo`] (reading `unread` first); the writer lets it go when that is dropped.
     pub fn join(
         self: &Arc<Self>,
         project: &str,
         socket: Box<Connection<TcpStream>>,
         unread: Vec<u8>,
         live: broadcast::Receiver<Arc<LiveEvent>>,
-        last_id: u64,
-        first: Vec<u8>,
+        first: First,
+        format: Format,
     ) -> VisitorIo {
         let mut groups = self.lock();
         let group = match groups.get(project) {
@@ -109,15 +112,16 @@ impl Writers {
         let visitor = Arc::new(Visitor {
             socket,
             outbox: Mutex::new(Outbox {
-                pending: first,
+                pending: first.bytes,
                 waiting: 0,
-                last_id,
+                last_id: first.last_id,
                 handover: Some(live),
                 close: None,
                 broken: false,
             }),
             attention: Notify::new(),
             group: group.clone(),
+            format,
         });
         let io = VisitorIo::new(visitor.clone(), unread);
         // The writer holds the group, so it is still reading joins.
@@ -155,14 +159,14 @@ async fn write_events(
                 frames.clear();
                 let mut ended = None;
                 match received {
-                    Ok(event) => frames.push(&event),
+                    Ok(event) => frames.push(event),
                     Err(RecvError::Lagged(_)) => ended = Some(TOO_SLOW),
                     Err(RecvError::Closed) => ended = Some(RESTARTING),
                 }
                 // Whatever else is queued goes out in the same write.
                 while ended.is_none() {
                     match feed.try_recv() {
-                        Ok(event) => frames.push(&event),
+                        Ok(event) => frames.push(event),
                         Err(TryRecvError::Empty) => break,
                         Err(TryRecvError::Lagged(_)) => ended = Some(TOO_SLOW),
                         Err(TryRecvError::Closed) => ended = Some(RESTARTING),
@@ -182,7 +186,7 @@ async fn write_events(
                     continue;
                 }
                 for (served, visitor) in visitors.iter().enumerate() {
-                    visitor.send(&frames, writers.queue);
+                    visitor.send(&mut frames, writers.queue);
                     if served % VISITORS_PER_TURN == VISITORS_PER_TURN - 1 {
                         tokio::task::yield_now().await;
                     }
@@ -229,9 +233,17 @@ impl Writers {
     }
 }
 
-/// Events framed once for every visitor: WebSocket text frames back to back, oldest first.
+/// Events framed once for every visitor in each format asked for, back to back, oldest first.
 #[derive(Default)]
 struct Frames {
+    events: Vec<Arc<LiveEvent>>,
+    /// Per [`Format`], once a visitor has asked for it.
+    encoded: [Encoded; 2],
+}
+
+#[derive(Default)]
+struct Encoded {
+    done: bool,
     bytes: Vec<u8>,
     /// Each frame's event id and where it starts in `bytes`.
     starts: Vec<(u64, usize)>,
@@ -239,21 +251,37 @@ struct Frames {
 
 impl Frames {
     fn clear(&mut self) {
-        self.bytes.clear();
-        self.starts.clear();
+        self.events.clear();
+        for encoded in &mut self.encoded {
+            encoded.done = false;
+            encoded.bytes.clear();
+            encoded.starts.clear();
+        }
     }
 
-    fn push(&mut self, event: &LiveEvent) {
-        self.starts.push((event.id, self.bytes.len()));
-        text_frame(event.json.clone(), &mut self.bytes);
+    fn push(&mut self, event: Arc<LiveEvent>) {
+        self.events.push(event);
     }
 
-    /// The frames of the events after `last_id`, how many, and the newest id among them.
-    fn after(&self, last_id: u64) -> Option<(&[u8], usize, u64)> {
-        let first = self.starts.partition_point(|&(id, _)| id <= last_id);
-        let &(newest, _) = self.starts.last()?;
-        let &(_, start) = self.starts.get(first)?;
-        Some((&self.bytes[start..], self.starts.len() - first, newest))
+    /// The frames of the events after `last_id` in `format`, how many, and the newest id
+    /// among them.
+    fn after(&mut self, last_id: u64, format: Format) -> Option<(&[u8], usize, u64)> {
+        let encoded = &mut self.encoded[format as usize];
+        if !encoded.done {
+            encoded.done = true;
+            for event in &self.events {
+                encoded.starts.push((event.id, encoded.bytes.len()));
+                encode(event, format, &mut encoded.bytes);
+            }
+        }
+        let first = encoded.starts.partition_point(|&(id, _)| id <= last_id);
+        let &(newest, _) = encoded.starts.last()?;
+        let &(_, start) = encoded.starts.get(first)?;
+        Some((
+            &encoded.bytes[start..],
+            encoded.starts.len() - first,
+            newest,
+        ))
     }
 }
 
@@ -264,13 +292,104 @@ pub fn text_frame(json: Bytes, out: &mut Vec<u8>) {
         .expect("writing to a Vec cannot fail");
 }
 
-/// A plain-TCP WebSocket visitor, shared by its own task and its project's writer.
+/// A plain-TCP visitor, shared by its own task and its project's writer.
 pub struct Visitor {
     socket: Box<Connection<TcpStream>>,
     outbox: Mutex<Outbox>,
     /// Told when the outbox has bytes for the visitor's task to flush, or a close to send.
     attention: Notify,
     group: Arc<Group>,
+    format: Format,
+}
+
+/// What a visitor is sent before the writer takes over: its replay, framed.
+pub struct First {
+    pub bytes: Vec<u8>,
+    /// The newest event id the visitor has been sent (the project's newest when it subscribed).
+    pub last_id: u64,
+}
+
+/// How a visitor's socket carries each event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A WebSocket text frame.
+    WebSocket = 0,
+    /// An SSE event (`id`, `data`) as one chunk of a chunked HTTP/1.1 response.
+    Sse = 1,
+}
+
+/// What an SSE visitor is sent for `event`, live or replayed.
+pub fn sse_event(event: &LiveEvent) -> Sse {
+    Sse::default()
+        .id(event.id.to_string())
+        .data(String::from_utf8_lossy(&event.json).into_owned())
+}
+
+fn encode(event: &LiveEvent, format: Format, out: &mut Vec<u8>) {
+    match format {
+        Format::WebSocket => text_frame(event.json.clone(), out),
+        Format::Sse => {
+            let frame = sse_event(event)
+                .encode()
+                .expect("an event id and JSON data are valid SSE");
+            event_stream::chunk(out, &frame);
+        }
+    }
+}
+
+/// In an SSE response's extensions: the subscription's live events, for `event_stream` to hand
+/// to the project's writer (the response's body then carries everything else).
+#[derive(Clone)]
+pub struct Handover(Arc<Mutex<Option<HandoverParts>>>);
+
+struct HandoverParts {
+    writers: Arc<Writers>,
+    project: String,
+    live: broadcast::Receiver<Arc<LiveEvent>>,
+    last_id: u64,
+}
+
+impl Handover {
+    /// `live` for `project`'s writer, for a visitor sent everything up to `last_id`.
+    pub fn new(
+        writers: Arc<Writers>,
+        project: String,
+        live: broadcast::Receiver<Arc<LiveEvent>>,
+        last_id: u64,
+    ) -> Handover {
+        Handover(Arc::new(Mutex::new(Some(HandoverParts {
+            writers,
+            project,
+            live,
+            last_id,
+        }))))
+    }
+
+    /// Joins the writer as [`Writers::join`] does, once: `None` when taken already.
+    pub fn join(
+        &self,
+        socket: Box<Connection<TcpStream>>,
+        first: Vec<u8>,
+        format: Format,
+    ) -> Option<VisitorIo> {
+        let parts = self
+            .0
+            .lock()
+            .expect("a handover is never poisoned")
+            .take()?;
+        let first = First {
+            bytes: first,
+            last_id: parts.last_id,
+        };
+        Some(parts.writers.join(
+            &parts.project,
+            socket,
+            Vec::new(),
+            parts.live,
+            first,
+            format,
+        ))
+    }
 }
 
 /// What a visitor's socket has yet to take, and how far the writer has got with it.
@@ -325,7 +444,7 @@ impl Visitor {
         let mut frames = Frames::default();
         loop {
             match live.try_recv() {
-                Ok(event) => frames.push(&event),
+                Ok(event) => frames.push(event),
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
                 Err(TryRecvError::Lagged(_)) => {
                     outbox.close.get_or_insert(TOO_SLOW);
@@ -335,20 +454,20 @@ impl Visitor {
                 }
             }
         }
-        self.write(&mut outbox, &frames, queue);
+        self.write(&mut outbox, &mut frames, queue);
     }
 
     /// Writes the frames of `frames` the visitor has not had.
-    fn send(&self, frames: &Frames, queue: usize) {
+    fn send(&self, frames: &mut Frames, queue: usize) {
         let mut outbox = self.lock();
         self.write(&mut outbox, frames, queue);
     }
 
-    fn write(&self, outbox: &mut Outbox, frames: &Frames, queue: usize) {
+    fn write(&self, outbox: &mut Outbox, frames: &mut Frames, queue: usize) {
         if outbox.broken || outbox.close.is_some() {
             return;
         }
-        let Some((bytes, events, newest)) = frames.after(outbox.last_id) else {
+        let Some((bytes, events, newest)) = frames.after(outbox.last_id, self.format) else {
             return;
         };
         outbox.last_id = newest;

@@ -314,20 +314,27 @@ impl App {
                     }
                 };
                 if version == Version::Http1
-                    && let Some(request) = event_stream::take(io.first_bytes())
+                    && let Some(mut request) = event_stream::take(io.first_bytes())
                 {
                     // The first read was this head and nothing more: the stream is served
                     // without hyper, and the connection ends with it. It gets a task of its
                     // own, sized for it alone (this one is sized for hyper's connection), which
                     // holds `close`, so shutdown waits for it as for any request, and ends it
                     // at the latest when `close` is told.
-                    let io = io.into_inner();
+                    let io = io.into_inner().into_plain();
+                    if io.is_ok() {
+                        request.extensions_mut().insert(event_stream::PlainSocket);
+                    }
                     let response = router::handle(&stream_state, peer, request).await;
                     tokio::spawn(async move {
                         let shutdown = async move {
                             let _ = close.changed().await;
                         };
-                        if let Err(error) = event_stream::serve(io, response, shutdown).await {
+                        let served = match io {
+                            Ok(plain) => event_stream::serve_plain(plain, response, shutdown).await,
+                            Err(io) => event_stream::serve(io, response, shutdown).await,
+                        };
+                        if let Err(error) = served {
                             tracing::debug!(%peer, %error, "event stream ended with an error");
                         }
                     });

@@ -82,8 +82,11 @@ async fn join(
         socket,
         Vec::new(),
         subscription.live,
-        subscription.replay.last_id,
-        first,
+        First {
+            bytes: first,
+            last_id: subscription.replay.last_id,
+        },
+        Format::WebSocket,
     );
     let visitor = io.visitor();
     let ours = visitor.clone();
@@ -233,4 +236,47 @@ async fn a_visitor_whose_connection_breaks_is_let_go() {
         None,
         "no close frame for a broken socket"
     );
+}
+
+#[tokio::test]
+async fn an_sse_visitor_gets_each_event_as_one_chunk_beside_websocket_visitors() {
+    let writers = Arc::new(Writers::new(64));
+    let mut feed = feed(64);
+    let (mut websocket, _task, _) = join(&writers, feed.subscribe(None, None, 1).unwrap()).await;
+    let (socket, client) = connection().await;
+    let mut sse_client = client.into_inner();
+    let subscription = feed.subscribe(None, None, 1).unwrap();
+    let first = First {
+        bytes: b"HTTP/1.1 200 OK\r\n\r\n".to_vec(),
+        last_id: subscription.replay.last_id,
+    };
+    let mut io = writers.join(
+        "demo",
+        socket,
+        Vec::new(),
+        subscription.live,
+        first,
+        Format::Sse,
+    );
+    io.flush().await.unwrap();
+    let mut expected = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+    for id in 1..=3 {
+        let event = event(id, 10);
+        feed.publish(&event, 1);
+        let live = LiveEvent::new(&event, NameFormat::Full);
+        event_stream::chunk(&mut expected, &sse_event(&live).encode().unwrap());
+    }
+    let mut read = vec![0; expected.len()];
+    tokio::time::timeout(
+        WAIT,
+        tokio::io::AsyncReadExt::read_exact(&mut sse_client, &mut read),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&read),
+        String::from_utf8_lossy(&expected)
+    );
+    assert_eq!(read_ids(&mut websocket, 3).await, [1, 2, 3]);
 }

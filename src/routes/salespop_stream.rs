@@ -21,10 +21,12 @@ use helpyap_actors::feed::{LiveEvent, Subscription};
 use hyper::Request;
 use serde_json::json;
 use sse_stream::{KeepAlive, Sse, SseBody};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
-use crate::event_stream::Unhurried;
+use crate::event_stream::{PlainSocket, Unhurried};
+use crate::fanout::{Handover, Writers, sse_event};
 use crate::json::{Body, Response, boxed};
 use crate::router::AppState;
 use crate::timer::KeepAliveTimer;
@@ -54,8 +56,15 @@ pub async fn get(
         .subscribe(&project, since, page)
         .await?;
     super::tell_if_config_changed(request.uri(), &mut subscription);
-    let frames = frames(
+    // Written by `event_stream` on a plain socket: the project's writer sends the live events,
+    // the body everything else.
+    let handover = request
+        .extensions()
+        .get::<PlainSocket>()
+        .map(|_| (state.popup_writers.clone(), project));
+    let (frames, handover) = frames(
         subscription,
+        handover,
         state.live_settings.sse_retry,
         state.live.guard(),
         state.live.shutting_down(),
@@ -65,16 +74,22 @@ pub async fn get(
     );
     let mut response = super::event_stream(slot.hold(boxed(body)));
     response.extensions_mut().insert(Unhurried);
+    if let Some(handover) = handover {
+        response.extensions_mut().insert(handover);
+    }
     Ok(response)
 }
 
 /// `retry`, maybe `reset`, the replay, then live events until the visitor lags or shutdown.
+/// With `handover` (the writers and the project), the live events are left to the project's
+/// writer, through the [`Handover`] returned beside the frames.
 fn frames(
     subscription: Subscription,
+    handover: Option<(Arc<Writers>, String)>,
     retry: Duration,
     guard: LiveGuard,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> impl Stream<Item = Sse> + Send {
+) -> (impl Stream<Item = Sse> + Send, Option<Handover>) {
     let Subscription {
         replay,
         live,
@@ -85,12 +100,19 @@ fn frames(
     if replay.reset {
         head.push(reset_frame(replay.last_id));
     }
-    head.extend(replay.events.iter().map(event_frame));
+    head.extend(replay.events.iter().map(|event| sse_event(event)));
+    let (live, handover) = match handover {
+        Some((writers, project)) => (
+            None,
+            Some(Handover::new(writers, project, live, replay.last_id)),
+        ),
+        None => (Some(live), None),
+    };
     let state = (live, settings, slot, guard);
     let live = stream::unfold(state, |(mut live, mut settings, slot, guard)| async move {
         let frame = tokio::select! {
-            received = live.recv() => match received {
-                Ok(event) => event_frame(&event),
+            received = recv(live.as_mut()) => match received {
+                Ok(event) => sse_event(&event),
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "dropping an SSE visitor that fell behind");
                     return None;
@@ -106,13 +128,20 @@ fn frames(
         };
         Some((frame, (live, settings, slot, guard)))
     });
-    stream::iter(head).chain(live).take_until(shutdown)
+    (
+        stream::iter(head).chain(live).take_until(shutdown),
+        handover,
+    )
 }
 
-fn event_frame(event: &Arc<LiveEvent>) -> Sse {
-    Sse::default()
-        .id(event.id.to_string())
-        .data(String::from_utf8_lossy(&event.json).into_owned())
+/// The next live event, when this stream reads them itself; never, when the writer sends them.
+async fn recv(
+    live: Option<&mut broadcast::Receiver<Arc<LiveEvent>>>,
+) -> Result<Arc<LiveEvent>, RecvError> {
+    match live {
+        Some(live) => live.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Carries `id: last_id`, so a browser that reconnects after it does not reset again.

@@ -39,7 +39,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use crate::admission::StreamSlot;
 use crate::connection::Batching;
 use crate::error::ApiError;
-use crate::fanout::{self, Close, Writers};
+use crate::fanout::{self, Close, First, Format, Writers};
 use crate::json::{Body, RequestBody, Response, empty_response};
 use crate::preface::Sniffed;
 use crate::router::AppState;
@@ -270,7 +270,11 @@ async fn serve(upgrade: OnUpgrade, mut visitor: Visitor, shutdown: impl Future<O
                 fanout::text_frame(json, &mut first);
             }
             // The writer writes behind the replay, which this task flushes.
-            let io = writers.join(project, plain, unread, live, replay.last_id, first);
+            let first = First {
+                bytes: first,
+                last_id: replay.last_id,
+            };
+            let io = writers.join(project, plain, unread, live, first, Format::WebSocket);
             let visitor = io.visitor();
             let mut socket = websocket(io).await;
             if socket.flush().await.is_err() {
