@@ -1,8 +1,8 @@
 //! Load benchmark: social-proof fan-out to many live subscribers, side by side with nginx +
 //! nchan in the same run, loaded by the same client.
 //!
-//! For each level (1k and 10k WebSocket subscribers; 1k SSE subscribers) and each server in
-//! turn, the client opens the subscribers on one channel, then measures:
+//! For each level (1k and 10k WebSocket subscribers; 1k SSE subscribers, or more) and each
+//! server in turn, the client opens the subscribers on one channel, then measures:
 //! - **RSS per idle subscriber**: the server's RSS with every subscriber connected and idle,
 //!   minus its RSS before, per subscriber;
 //! - **push-to-receive p50/p99**: 20 pushes, each carrying the time it was sent and each sent
@@ -18,6 +18,7 @@
 //!
 //! Needs Debian's `nginx-light` and `libnginx-mod-nchan`; run as root for the open-file limit.
 //! Run: `cargo bench --bench fanout`. Knobs: HELPYAP_BENCH_LEVELS ("1000,10000"),
+//! HELPYAP_BENCH_SSE_LEVELS (the first of the levels; "1000,10000" for both),
 //! HELPYAP_BENCH_DELIVERIES (500000), HELPYAP_BENCH_SERVERS ("nchan,helpyap"),
 //! HELPYAP_BENCH_ROUNDS (3: the servers take turns going first, after a warm-up round that is
 //! not counted, HELPYAP_BENCH_WARMUP=0 to skip it; medians are reported, and helpyap ÷ nchan),
@@ -86,7 +87,12 @@ fn main() {
     );
     let mut runs: Vec<(Transport, usize)> =
         levels.iter().map(|&n| (Transport::WebSocket, n)).collect();
-    runs.push((Transport::Sse, levels[0]));
+    let sse_levels = knob("HELPYAP_BENCH_SSE_LEVELS", &levels[0].to_string());
+    runs.extend(
+        sse_levels
+            .split(',')
+            .map(|level| (Transport::Sse, level.trim().parse().unwrap())),
+    );
     for (transport, n_subscribers) in runs {
         let results = in_rounds(names.len(), rounds, |idx, _| {
             // A fresh server every run, so its memory growth is this run's alone.

@@ -65,7 +65,8 @@ impl<IO> Connection<IO> {
 /// Fails a write that has stayed pending for `limit`.
 pub struct WriteStall {
     limit: Duration,
-    /// Armed when a write first returns `Pending`; cleared by any progress.
+    /// Armed when a write first returns `Pending`; cleared by any progress (a finished write,
+    /// or [`WriteStall::progress`]).
     stalled: Option<Pin<Box<Sleep>>>,
 }
 
@@ -75,6 +76,11 @@ impl WriteStall {
             limit,
             stalled: None,
         }
+    }
+
+    /// Some bytes went out: the stall, if any, starts again from the next `Pending`.
+    pub fn progress(&mut self) {
+        self.stalled = None;
     }
 
     /// Passes on a finished write; on `Pending`, fails once the stall has lasted `limit`.

@@ -16,7 +16,11 @@
 //!
 //! The head goes out with the frames already waiting (the popup feed's replay) in one write. A
 //! response marked [`Unhurried`] then has its connection batch small writes (Nagle's
-//! algorithm): it carries nothing else until it closes.
+//! algorithm): it carries nothing else until it closes. On a plain socket ([`PlainSocket`] in
+//! the request), a popup feed's live events are written by the project's writer (`fanout`)
+//! behind the head and replay; this module writes the body's other frames, flushes what the
+//! writer leaves, and ends the stream when the writer says so (the visitor fell behind, or the
+//! project restarted).
 
 use std::io;
 use std::sync::Arc;
@@ -131,6 +135,12 @@ pub async fn serve_plain(
             }
         }
     }
+    if ended {
+        let mut socket = socket;
+        out.extend_from_slice(b"0\r\n\r\n");
+        socket.write_all(&out).await?;
+        return socket.shutdown().await;
+    }
     let mut io = handover
         .join(socket, out, Format::Sse)
         .ok_or_else(|| io::Error::other("a popup feed was handed over twice"))?;
@@ -143,16 +153,7 @@ pub async fn serve_plain(
         unhurried: false,
         writer: Some(writer),
     };
-    let out = if ended {
-        b"0\r\n\r\n".to_vec()
-    } else {
-        Vec::new()
-    };
-    if ended {
-        io.write_all(&out).await?;
-        return io.shutdown().await;
-    }
-    stream.serve(io, body, out, shutdown).await
+    stream.serve(io, body, Vec::new(), shutdown).await
 }
 
 /// How a response's body is written once its head is ready.
@@ -189,6 +190,10 @@ impl Stream {
             while let Some(frame) = next.take() {
                 match frame {
                     None => {
+                        if let Some(writer) = &self.writer {
+                            // Nothing may follow the body's end.
+                            writer.stop();
+                        }
                         if chunked {
                             out.extend_from_slice(b"0\r\n\r\n");
                         }

@@ -7,17 +7,19 @@
 //! A visitor's own task (`routes::salespop_ws`) keeps the rest of its WebSocket: the replay,
 //! pings and pongs, settings changes, the close. Both write through the visitor's outbox, under
 //! its lock and a whole frame at a time, so frames never interleave. What the kernel does not
-//! take at once waits in the outbox for the visitor's task to flush; a visitor with
-//! `social_proof.subscriber_queue` events waiting there is closed with 1013, as a lagging
-//! receiver is, and the writer falling that far behind the feed closes every visitor the same
-//! way (they reconnect with `since`, nothing lost).
+//! take at once waits in the outbox for the visitor's task to flush; a visitor with more than
+//! `social_proof.subscriber_queue` events waiting there is closed with 1013 (an SSE stream
+//! ends), as a lagging receiver is, and the writer falling that far behind the feed closes
+//! every visitor the same way (they reconnect with `since`, nothing lost). When the visitor's
+//! task closes (a close frame, the end of an SSE body) it stops the writer first, so nothing
+//! follows.
 //!
 //! SSE visitors served outside hyper (`event_stream`) are written the same way, each event as an
 //! SSE chunk of the response. Plain TCP only: TLS needs its state to write, so a visitor over
 //! TLS (or an SSE stream hyper serves) keeps its own task-driven loop. Nothing here waits on a
 //! socket: the writer only ever calls `try_write`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,8 +46,10 @@ pub type Close = (CloseCode, &'static str);
 
 pub const TOO_SLOW: Close = (CloseCode::Again, "too slow: reconnect with since=LAST_ID");
 pub const RESTARTING: Close = (CloseCode::Away, "project restarting");
+/// Set by the visitor's own task as it closes (see [`Visitor::stop`]).
+const STOPPED: Close = (CloseCode::Normal, "closing");
 
-/// The writers of this node, one per project with plain-TCP WebSocket visitors.
+/// The writers of this node, one per project with popup visitors on plain sockets.
 pub struct Writers {
     groups: Mutex<HashMap<String, Arc<Group>>>,
     /// Events a visitor may have waiting before it is closed.
@@ -86,16 +90,24 @@ impl Writers {
     ) -> VisitorIo {
         let mut groups = self.lock();
         let group = match groups.get(project) {
-            Some(group) if group.feed.same_channel(&live) => group.clone(),
-            // None yet, or one for the feed from before a restart (it ends with that feed).
-            _ => {
+            // Its writer is reading joins (its receiver is dropped only if it panicked).
+            Some(group) if group.feed.same_channel(&live) && !group.joins.is_closed() => {
+                group.clone()
+            }
+            // None yet, one for the feed from before a restart (it ends with that feed), or
+            // this visitor's feed is the one that ended: a writer of its own, which the
+            // registry keeps only in place of an older one.
+            existing => {
+                let register = !live.is_closed() || existing.is_none();
                 let (joins, joined) = mpsc::unbounded_channel();
                 let group = Arc::new(Group {
                     joins,
                     feed: live.resubscribe(),
                     left: Notify::new(),
                 });
-                groups.insert(project.to_owned(), group.clone());
+                if register {
+                    groups.insert(project.to_owned(), group.clone());
+                }
                 // Subscribed now, before any visitor is handed over: every event a visitor's
                 // own receiver does not hold is on this one.
                 let feed = live.resubscribe();
@@ -113,7 +125,7 @@ impl Writers {
             socket,
             outbox: Mutex::new(Outbox {
                 pending: first.bytes,
-                waiting: 0,
+                event_ends: VecDeque::new(),
                 last_id: first.last_id,
                 handover: Some(live),
                 close: None,
@@ -148,11 +160,14 @@ async fn write_events(
     let mut visitors: Vec<Arc<Visitor>> = Vec::new();
     let mut frames = Frames::default();
     loop {
+        // Whether a visitor may have left since the last look.
+        let mut look = true;
         tokio::select! {
             biased;
             Some(visitor) = joined.recv() => {
                 visitor.take_handover(writers.queue);
                 visitors.push(visitor);
+                look = false;
             }
             () = group.left.notified() => {}
             received = feed.recv() => {
@@ -178,9 +193,14 @@ async fn write_events(
                         visitor.close(close);
                     }
                     if close == RESTARTING {
-                        writers.retire(&project, &group);
+                        writers.retire(&project, &group, &mut joined);
                         return;
                     }
+                    tracing::warn!(
+                        %project,
+                        visitors = visitors.len(),
+                        "the popup writer fell behind its feed: its visitors reconnect"
+                    );
                     feed = feed.resubscribe();
                     visitors.clear();
                     continue;
@@ -193,7 +213,9 @@ async fn write_events(
                 }
             }
         }
-        visitors.retain(|visitor| !visitor.is_done());
+        if look {
+            visitors.retain(|visitor| !visitor.is_done());
+        }
         if visitors.is_empty() && writers.retire_if_idle(&project, &group, &mut joined) {
             return;
         }
@@ -222,8 +244,18 @@ impl Writers {
         true
     }
 
-    fn retire(&self, project: &str, group: &Arc<Group>) {
+    /// Removes `group` from the registry as its feed ended, and tells whoever was still waiting
+    /// to join it.
+    fn retire(
+        &self,
+        project: &str,
+        group: &Arc<Group>,
+        joined: &mut mpsc::UnboundedReceiver<Arc<Visitor>>,
+    ) {
         let mut groups = self.lock();
+        while let Ok(visitor) = joined.try_recv() {
+            visitor.close(RESTARTING);
+        }
         if groups
             .get(project)
             .is_some_and(|ours| Arc::ptr_eq(ours, group))
@@ -263,9 +295,8 @@ impl Frames {
         self.events.push(event);
     }
 
-    /// The frames of the events after `last_id` in `format`, how many, and the newest id
-    /// among them.
-    fn after(&mut self, last_id: u64, format: Format) -> Option<(&[u8], usize, u64)> {
+    /// The frames of the events after `last_id` in `format`.
+    fn after(&mut self, last_id: u64, format: Format) -> Option<Batch<'_>> {
         let encoded = &mut self.encoded[format as usize];
         if !encoded.done {
             encoded.done = true;
@@ -277,11 +308,28 @@ impl Frames {
         let first = encoded.starts.partition_point(|&(id, _)| id <= last_id);
         let &(newest, _) = encoded.starts.last()?;
         let &(_, start) = encoded.starts.get(first)?;
-        Some((
-            &encoded.bytes[start..],
-            encoded.starts.len() - first,
+        Some(Batch {
+            bytes: &encoded.bytes[start..],
+            starts: &encoded.starts[first..],
             newest,
-        ))
+        })
+    }
+}
+
+/// Some events' frames, back to back.
+struct Batch<'a> {
+    bytes: &'a [u8],
+    /// Each frame's event id and start, counted from the start of the whole pass's frames.
+    starts: &'a [(u64, usize)],
+    newest: u64,
+}
+
+impl Batch<'_> {
+    /// Where each frame ends in `bytes`.
+    fn ends(&self) -> impl Iterator<Item = usize> + '_ {
+        let base = self.starts[0].1;
+        let len = self.bytes.len();
+        (1..=self.starts.len()).map(move |next| self.starts.get(next).map_or(len, |s| s.1 - base))
     }
 }
 
@@ -396,8 +444,8 @@ impl Handover {
 struct Outbox {
     /// Whole frames the kernel has not taken yet, oldest first.
     pending: Vec<u8>,
-    /// Events in `pending`.
-    waiting: usize,
+    /// Where in `pending` each event's frame ends: the events waiting for the kernel.
+    event_ends: VecDeque<usize>,
     /// The newest event written (or left pending) to the visitor.
     last_id: u64,
     /// The visitor's own receiver, until the writer has written what it held.
@@ -423,6 +471,12 @@ impl Visitor {
             Some(close) => Some(Ok(close)),
             None => outbox.broken.then_some(Err(())),
         }
+    }
+
+    /// The visitor's task is closing (a close frame, the end of an SSE body): the writer
+    /// writes nothing more after it.
+    pub fn stop(&self) {
+        self.lock().close.get_or_insert(STOPPED);
     }
 
     fn is_done(&self) -> bool {
@@ -467,20 +521,26 @@ impl Visitor {
         if outbox.broken || outbox.close.is_some() {
             return;
         }
-        let Some((bytes, events, newest)) = frames.after(outbox.last_id, self.format) else {
+        let Some(batch) = frames.after(outbox.last_id, self.format) else {
             return;
         };
-        outbox.last_id = newest;
-        if !outbox.pending.is_empty() && outbox.waiting + events > queue {
+        outbox.last_id = batch.newest;
+        if !outbox.pending.is_empty() && outbox.event_ends.len() + batch.starts.len() > queue {
+            tracing::debug!("closing a popup visitor that fell behind");
             outbox.close = Some(TOO_SLOW);
             self.attention.notify_one();
             return;
         }
-        match self.put(outbox, bytes) {
-            Ok(()) if outbox.pending.is_empty() => {}
-            Ok(()) => {
-                outbox.waiting += events;
-                if outbox.waiting > queue {
+        let before = outbox.pending.len();
+        match self.put(outbox, batch.bytes) {
+            Ok(_) if outbox.pending.is_empty() => {}
+            Ok(written) => {
+                // Byte `at` of the batch, when not written, is at `before + at - written`.
+                for end in batch.ends().filter(|&end| end > written) {
+                    outbox.event_ends.push_back(before + end - written);
+                }
+                if outbox.event_ends.len() > queue {
+                    tracing::debug!("closing a popup visitor that fell behind");
                     outbox.close = Some(TOO_SLOW);
                 }
                 // Bytes to flush, or a close to send.
@@ -494,11 +554,12 @@ impl Visitor {
     }
 
     /// Writes `bytes` now as far as the kernel takes them, behind anything pending, and keeps
-    /// the rest pending: the caller's bytes are always taken whole.
-    fn put(&self, outbox: &mut Outbox, bytes: &[u8]) -> io::Result<()> {
+    /// the rest pending: the caller's bytes are always taken whole. Returns how many were
+    /// written now.
+    fn put(&self, outbox: &mut Outbox, bytes: &[u8]) -> io::Result<usize> {
         if !outbox.pending.is_empty() {
             outbox.pending.extend_from_slice(bytes);
-            return Ok(());
+            return Ok(0);
         }
         let written = match self.socket.get_ref().try_write(bytes) {
             Ok(written) => written,
@@ -506,21 +567,31 @@ impl Visitor {
             Err(error) => return Err(error),
         };
         outbox.pending.extend_from_slice(&bytes[written..]);
-        Ok(())
+        Ok(written)
     }
 
-    /// Writes pending bytes until none are left or the kernel takes no more.
-    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Writes pending bytes until none are left or the kernel takes no more; `progressed`
+    /// tells whether any were written.
+    fn poll_drain(&self, cx: &mut Context<'_>, progressed: &mut bool) -> Poll<io::Result<()>> {
         let socket = self.socket.get_ref();
         loop {
             let mut outbox = self.lock();
             if outbox.pending.is_empty() {
-                outbox.waiting = 0;
+                // A replay's worth is not kept for an idle visitor's life.
+                outbox.pending = Vec::new();
+                outbox.event_ends.clear();
                 return Poll::Ready(Ok(()));
             }
             match socket.try_write(&outbox.pending) {
                 Ok(written) => {
+                    *progressed |= written > 0;
                     outbox.pending.drain(..written);
+                    while outbox.event_ends.front().is_some_and(|&end| end <= written) {
+                        outbox.event_ends.pop_front();
+                    }
+                    for end in &mut outbox.event_ends {
+                        *end -= written;
+                    }
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     drop(outbox);
@@ -615,17 +686,26 @@ impl AsyncWrite for VisitorIo {
         if outbox.broken {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        Poll::Ready(visitor.put(&mut outbox, buf).map(|()| buf.len()))
+        Poll::Ready(visitor.put(&mut outbox, buf).map(|_| buf.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        let poll = this.visitor.poll_drain(cx);
+        let mut progressed = false;
+        let poll = this.visitor.poll_drain(cx, &mut progressed);
+        if progressed {
+            // A write that moves is not stalled, however long it takes.
+            this.stall.progress();
+        }
         this.stall.check(cx, poll)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_flush(cx)
+    /// Flushes, then ends the sending side (the writer was stopped first: see
+    /// [`Visitor::stop`]).
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.as_mut().poll_flush(cx))?;
+        let socket = self.visitor.socket.get_ref();
+        Poll::Ready(socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write))
     }
 }
 

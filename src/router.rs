@@ -65,7 +65,8 @@ pub struct AppState {
     pub streams: StreamQuota,
     /// Caps on popup subscribers, shared with every project's feed.
     pub subscriber_caps: Arc<SubscriberCaps>,
-    /// The writers of popup events to plain-TCP WebSocket visitors, one per project.
+    /// The writers of popup events to visitors on plain sockets (WebSocket, and SSE outside
+    /// hyper), one per project.
     pub popup_writers: Arc<crate::fanout::Writers>,
     pub metrics: Metrics,
     /// Who may read `/metrics`; `None` when it is off.

@@ -171,10 +171,97 @@ async fn a_visitor_that_stops_reading_is_closed_with_1013_while_the_others_get_e
     let ids = read.await.unwrap();
     assert_eq!(ids, (1..=published).collect::<Vec<_>>());
     assert_eq!(stalled.closing(), Some(Ok(TOO_SLOW)));
-    // Nothing is added once it is behind: what it keeps is at most the write that found its
-    // socket full, one batch (at most the feed's queue).
-    let waiting = stalled.lock().waiting;
-    assert!(waiting <= queue, "{waiting} events were kept for it");
+    // Nothing is added once it is behind.
+    let kept = stalled.lock().pending.len();
+    for id in published + 1..=published + 20 {
+        feed.publish(&event(id, 16_000), 1);
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        stalled.lock().pending.len(),
+        kept,
+        "written to after it was closed"
+    );
+}
+
+#[tokio::test]
+async fn nothing_is_written_after_the_visitors_task_stops_it() {
+    let writers = Arc::new(Writers::new(64));
+    let mut feed = feed(64);
+    let (mut stopped, _task, visitor) =
+        join(&writers, feed.subscribe(None, None, 1).unwrap()).await;
+    let (mut other, _other_task, _) = join(&writers, feed.subscribe(None, None, 1).unwrap()).await;
+    feed.publish(&event(1, 10), 1);
+    assert_eq!(read_ids(&mut stopped, 1).await, [1]);
+    assert_eq!(read_ids(&mut other, 1).await, [1]);
+    // As when its task sends a close frame, or ends an SSE body.
+    visitor.stop();
+    feed.publish(&event(2, 10), 1);
+    // The other visitor comes after it in the writer's pass.
+    assert_eq!(read_ids(&mut other, 1).await, [2]);
+    assert!(
+        futures_util::FutureExt::now_or_never(stopped.next()).is_none(),
+        "an event followed the close"
+    );
+}
+
+/// A reader on a slow link takes a long replay over longer than the write-stall limit, but
+/// never stalls that long: it is not cut off, and the replay's buffer is let go once out.
+#[tokio::test]
+async fn a_slow_reader_that_keeps_taking_its_replay_is_not_cut_off() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    client.set_recv_buffer_size(16 * 1024).unwrap();
+    let client = tokio::net::TcpSocket::from_std_stream(client.into());
+    let mut client = client
+        .connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (accepted, _) = listener.accept().await.unwrap();
+    socket2::SockRef::from(&accepted)
+        .set_send_buffer_size(16 * 1024)
+        .unwrap();
+    let limit = Duration::from_millis(300);
+    let socket = Box::new(Connection::new(accepted, limit, None));
+    let replay = vec![b'x'; 4 * 1024 * 1024];
+    let writers = Arc::new(Writers::new(64));
+    let mut feed = feed(64);
+    let subscription = feed.subscribe(None, None, 1).unwrap();
+    let first = First {
+        bytes: replay.clone(),
+        last_id: subscription.replay.last_id,
+    };
+    let mut io = writers.join(
+        "demo",
+        socket,
+        Vec::new(),
+        subscription.live,
+        first,
+        Format::Sse,
+    );
+    let started = tokio::time::Instant::now();
+    let reader = tokio::spawn(async move {
+        let mut read = 0;
+        let mut buf = vec![0; 64 * 1024];
+        while read < 4 * 1024 * 1024 {
+            read += tokio::io::AsyncReadExt::read(&mut client, &mut buf)
+                .await
+                .unwrap();
+            // A slow link: the whole replay takes several times the limit.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    io.flush().await.expect("a moving write is never cut off");
+    assert!(
+        started.elapsed() > limit,
+        "the reader was not slow enough to tell"
+    );
+    reader.await.unwrap();
+    assert_eq!(
+        io.visitor().lock().pending.capacity(),
+        0,
+        "the replay's buffer was kept"
+    );
 }
 
 #[tokio::test]

@@ -9,6 +9,9 @@
 //! When the owner saves new widget settings, an `event: config` frame (`{"type": "config",
 //! "etag": …}`, no `id`) tells the widget to read its config again. Popups are in no hurry: a
 //! stream served outside hyper has its connection batch small writes once the replay is out.
+//! When `event_stream` writes the response on a plain socket, the live events are left to the
+//! project's writer (`fanout`, through a `Handover` in the response's extensions): the body
+//! then carries `retry`, the replay, `config` frames and keep-alives.
 
 use std::convert::Infallible;
 use std::net::IpAddr;

@@ -5,7 +5,10 @@
 //! (400) or full caps (503) are plain HTTP errors. Then each event is one text message with the
 //! same JSON as SSE and polling, preceded by `{"type":"reset",…}` when `since` no longer
 //! matches the history kept, and `{"type":"config","etag":…}` when the owner saved new widget
-//! settings. Events queued together go out in one write. The server pings every
+//! settings. On a plain socket (not TLS) the project's writer (`fanout`) writes the live
+//! events, framed once for every visitor, and this task keeps the rest: the replay, pings,
+//! settings, the close, and flushing what the kernel did not take at once. Over TLS this task
+//! writes them itself, events queued together in one write. The server pings every
 //! `social_proof.keep_alive` and drops a peer that has not answered the previous ping; a visitor
 //! that falls `social_proof.subscriber_queue` events behind is closed with 1013; shutdown closes
 //! with 1001. Client messages are read only for pongs and close; frames over 4 KiB end the
@@ -411,6 +414,10 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             },
         }
     };
+    if let Deliveries::Writer(visitor) = &deliveries {
+        // Nothing may follow the close frame.
+        visitor.stop();
+    }
     let (code, reason) = close;
     let frame = CloseFrame {
         code,
