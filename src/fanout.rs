@@ -235,12 +235,7 @@ impl Writers {
         if !joined.is_empty() {
             return false;
         }
-        if groups
-            .get(project)
-            .is_some_and(|ours| Arc::ptr_eq(ours, group))
-        {
-            groups.remove(project);
-        }
+        forget(&mut groups, project, group);
         true
     }
 
@@ -256,12 +251,17 @@ impl Writers {
         while let Ok(visitor) = joined.try_recv() {
             visitor.close(RESTARTING);
         }
-        if groups
-            .get(project)
-            .is_some_and(|ours| Arc::ptr_eq(ours, group))
-        {
-            groups.remove(project);
-        }
+        forget(&mut groups, project, group);
+    }
+}
+
+/// Takes `group` out of the registry, unless a newer one has taken its place.
+fn forget(groups: &mut HashMap<String, Arc<Group>>, project: &str, group: &Arc<Group>) {
+    if groups
+        .get(project)
+        .is_some_and(|ours| Arc::ptr_eq(ours, group))
+    {
+        groups.remove(project);
     }
 }
 
