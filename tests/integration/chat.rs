@@ -488,8 +488,8 @@ async fn with_http2_prior_knowledge_answers_come_over_h2c() {
 #[tokio::test]
 async fn a_finished_answer_reads_the_upstream_stream_to_its_end_instead_of_resetting_it() {
     // h2 closes a whole connection after 1024 frames for streams it reset and forgot; so a
-    // finished answer must let its stream end: not cancel it before the trailing `[DONE]`
-    // (our reader), nor between `[DONE]` and the stream's end (async-openai's).
+    // finished answer must let its stream end: not cancel it before the trailing `[DONE]`, nor
+    // between `[DONE]` and the stream's end.
     let fake = FakeLlm::start().await;
     let server = over_h2c(&fake).await;
     for marker in ["[late-done]", "[late-end]"] {

@@ -10,7 +10,6 @@
 pub mod breaker;
 pub mod extractive;
 pub mod openai;
-mod stream_end;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,28 +1,37 @@
 //! The `openai` provider: streams answers from any OpenAI-compatible chat-completions server
-//! (OpenAI, Azure, Ollama, vLLM, llama.cpp) through async-openai.
+//! (OpenAI, Azure, Ollama, vLLM, llama.cpp) through async-openai's HTTP stack.
 //!
-//! Chunks are read with our own lenient type (async-openai's `byot`), taking only
-//! `choices[0].delta.content` and `finish_reason`, because servers differ in which other fields
-//! they send and async-openai's typed parser rejects chunks without e.g. `created` or `object`;
-//! every other field is skipped without being built. It enforces the connect, first-token and
-//! idle timeouts and the cap on concurrent streams.
+//! Requests are built from async-openai's `OpenAIConfig` (URL, key, organisation headers) and
+//! sent through its middleware service: its retry layer (429, 5xx and refused connections,
+//! `Retry-After`) over reqwest. The streamed response is then read here, in the task that
+//! polls the answer (the visitor's connection): SSE decoded by sse-stream, each chunk parsed
+//! into our own lenient type. async-openai's `create_stream` would read it in a task of its own
+//! and forward each chunk over a channel — one more task wake-up and hop per token, about a
+//! fifth of the relay's CPU (BENCHMARKS.md, issue 22 part 2).
+//!
+//! Only `choices[0].delta.content` and `finish_reason` are read, because servers differ in
+//! which other fields they send; every other field is skipped without being built. It enforces
+//! the connect, first-token and idle timeouts and the cap on concurrent streams, and lets a
+//! finished answer's HTTP/2 stream end by itself (`read_to_end`) rather than reset it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_openai::Client;
-use async_openai::config::OpenAIConfig;
-use async_openai::error::OpenAIError;
-use async_openai::middleware::ReqwestService;
-use async_openai::middleware::retry::OpenAIRetryLayer;
-use futures_util::{Stream, StreamExt, stream};
+use async_openai::config::{Config, OpenAIConfig};
+use async_openai::error::{OpenAIError, WrappedError};
+use async_openai::middleware::retry::{OpenAIRetry, OpenAIRetryLayer};
+use async_openai::middleware::{HttpRequestFactory, ReqwestService};
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sse_stream::SseStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::{Layer, ServiceExt};
 
 use crate::deadline::{Deadline, now};
-use crate::llm::stream_end::end_gracefully;
 use crate::llm::{LlmError, LlmProvider, Prompt, TextStream};
 
 #[derive(Debug, Clone)]
@@ -49,10 +58,21 @@ pub struct OpenAiArguments {
     pub connections: usize,
 }
 
+/// async-openai's HTTP stack, as its own client sends through it: the retry layer over reqwest.
+type Http = OpenAIRetry<ReqwestService>;
+
+/// A model server's streamed response, as SSE events.
+type Events = SseStream<reqwest::Body>;
+
 pub struct OpenAi {
-    clients: Vec<Client<OpenAIConfig>>,
-    /// Which client the next answer goes to.
+    /// One connection pool each; answers take them in turn.
+    pools: Vec<Http>,
+    /// Which pool the next answer goes to.
     turn: AtomicUsize,
+    /// `…/chat/completions`, from async-openai's config.
+    url: reqwest::Url,
+    /// The key and organisation headers, from async-openai's config.
+    headers: HeaderMap,
     args: OpenAiArguments,
     permits: Arc<Semaphore>,
 }
@@ -76,14 +96,12 @@ struct Delta {
     content: Option<String>,
 }
 
-type ChunkStream = std::pin::Pin<Box<dyn Stream<Item = Result<Chunk, OpenAIError>> + Send>>;
-
 enum State {
-    Connecting(Box<(Client<OpenAIConfig>, Value)>),
+    Connecting(Box<(Http, HttpRequestFactory)>),
     /// `finished`: a chunk carried a `finish_reason`; the answer is complete. `idle`: when the
     /// silence since the last chunk becomes too long; pushed back on every chunk.
     Streaming {
-        chunks: ChunkStream,
+        events: Box<Events>,
         finished: bool,
         idle: Deadline,
     },
@@ -100,31 +118,55 @@ const UPSTREAM_CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
 
 impl OpenAi {
     pub fn new(args: OpenAiArguments) -> Result<OpenAi, LlmError> {
-        let clients = (0..args.connections.max(1))
-            .map(|_| client(&args))
+        let pools = (0..args.connections.max(1))
+            .map(|_| pool(&args))
             .collect::<Result<_, _>>()?;
+        let config = OpenAIConfig::new()
+            .with_api_base(&args.base_url)
+            .with_api_key(&args.api_key);
+        let mut url = reqwest::Url::parse(&config.url("/chat/completions"))
+            .map_err(|error| LlmError::Connect(format!("the base URL: {error}")))?;
+        let query = config.query();
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let mut headers = config.headers();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let permits = Arc::new(Semaphore::new(args.max_concurrent_streams.max(1)));
         Ok(OpenAi {
-            clients,
+            pools,
             turn: AtomicUsize::new(0),
+            url,
+            headers,
             args,
             permits,
         })
     }
 
-    fn request_body(&self, prompt: &Prompt) -> Value {
+    /// The answer's request, rebuilt for every attempt the retry layer makes.
+    fn request(&self, prompt: &Prompt) -> HttpRequestFactory {
         let mut messages = vec![json!({ "role": "system", "content": prompt.system })];
         for turn in &prompt.history {
             let role = if turn.from_user { "user" } else { "assistant" };
             messages.push(json!({ "role": role, "content": turn.text }));
         }
         messages.push(json!({ "role": "user", "content": prompt.question }));
-        json!({
-            "model": self.args.model,
-            "messages": messages,
-            "stream": true,
-            "temperature": self.args.temperature,
-            "max_tokens": self.args.max_tokens,
+        let body = Bytes::from(
+            json!({
+                "model": self.args.model,
+                "messages": messages,
+                "stream": true,
+                "temperature": self.args.temperature,
+                "max_tokens": self.args.max_tokens,
+            })
+            .to_string(),
+        );
+        let (url, headers) = (self.url.clone(), self.headers.clone());
+        HttpRequestFactory::new(move || {
+            let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
+            *request.headers_mut() = headers.clone();
+            *request.body_mut() = Some(body.clone().into());
+            std::future::ready(Ok(request))
         })
     }
 }
@@ -142,9 +184,9 @@ impl LlmProvider for OpenAi {
             .map_err(|_| LlmError::Overloaded)?;
         let first_token_timeout = self.args.first_token_timeout;
         let idle_timeout = self.args.idle_timeout;
-        let turn = self.turn.fetch_add(1, Ordering::Relaxed) % self.clients.len();
-        let client = self.clients[turn].clone();
-        let start = State::Connecting(Box::new((client, self.request_body(prompt))));
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed) % self.pools.len();
+        let http = self.pools[turn].clone();
+        let start = State::Connecting(Box::new((http, self.request(prompt))));
         let texts = stream::unfold((start, permit), move |(state, permit)| async move {
             next_text(state, permit, first_token_timeout, idle_timeout).await
         });
@@ -152,8 +194,8 @@ impl LlmProvider for OpenAi {
     }
 }
 
-/// An async-openai client with a connection pool of its own.
-fn client(args: &OpenAiArguments) -> Result<Client<OpenAIConfig>, LlmError> {
+/// async-openai's retry layer over a reqwest client with a connection pool of its own.
+fn pool(args: &OpenAiArguments) -> Result<Http, LlmError> {
     let mut http = reqwest::Client::builder()
         .connect_timeout(args.connect_timeout)
         .http2_initial_connection_window_size(UPSTREAM_CONNECTION_WINDOW);
@@ -163,17 +205,7 @@ fn client(args: &OpenAiArguments) -> Result<Client<OpenAIConfig>, LlmError> {
     let http = http
         .build()
         .map_err(|error| LlmError::Connect(error.to_string()))?;
-    let config = OpenAIConfig::new()
-        .with_api_base(&args.base_url)
-        .with_api_key(&args.api_key);
-    // async-openai's own stack (its retries of 429, 5xx and refused connections), with every
-    // response wrapped so that a finished answer's stream ends instead of being reset.
-    let idle_timeout = args.idle_timeout;
-    let service = tower::ServiceBuilder::new()
-        .layer(OpenAIRetryLayer::default())
-        .map_response(move |response| end_gracefully(response, idle_timeout))
-        .service(ReqwestService::new(http));
-    Ok(Client::with_config(config).with_http_service(service))
+    Ok(OpenAIRetryLayer::default().layer(ReqwestService::new(http)))
 }
 
 /// One step of the answer: the next text delta, an error (which ends it), or the end.
@@ -186,24 +218,21 @@ async fn next_text(
     let (result, next_state) = match state {
         State::Done => return None,
         State::Streaming {
-            chunks,
+            events,
             finished: true,
             ..
         } => {
-            read_to_end(chunks, idle_timeout);
+            read_to_end(events, idle_timeout);
             return None;
         }
         State::Connecting(request) => {
-            let (client, body) = *request;
+            let (http, request) = *request;
             let first = async {
-                let mut chunks: ChunkStream = client
-                    .chat()
-                    .create_stream_byot(body)
-                    .await
-                    .map_err(map_error)?;
+                let response = http.oneshot(request).await.map_err(map_error)?;
+                let mut events = Box::new(events_of(response).await?);
                 let mut finished = false;
-                let text = read_text(&mut chunks, &mut finished).await?;
-                Ok::<_, LlmError>((text, chunks, finished))
+                let text = read_text(&mut events, &mut finished).await?;
+                Ok::<_, LlmError>((text, events, finished))
             };
             match tokio::time::timeout(first_token_timeout, first).await {
                 Err(_) => (
@@ -211,30 +240,30 @@ async fn next_text(
                     State::Done,
                 ),
                 Ok(Err(error)) => (Err(error), State::Done),
-                Ok(Ok((Some(text), chunks, finished))) => {
+                Ok(Ok((Some(text), events, finished))) => {
                     let idle = Deadline::after(idle_timeout);
                     let streaming = State::Streaming {
-                        chunks,
+                        events,
                         finished,
                         idle,
                     };
                     (Ok(text), streaming)
                 }
-                Ok(Ok((None, chunks, _))) => {
-                    read_to_end(chunks, idle_timeout);
+                Ok(Ok((None, events, _))) => {
+                    read_to_end(events, idle_timeout);
                     return None;
                 }
             }
         }
         State::Streaming {
-            mut chunks,
+            mut events,
             finished: false,
             mut idle,
         } => {
             let mut finished = false;
             let read = tokio::select! {
                 biased;
-                read = read_text(&mut chunks, &mut finished) => read,
+                read = read_text(&mut events, &mut finished) => read,
                 () = &mut idle => Err(LlmError::IdleTimeout(idle_timeout)),
             };
             match read {
@@ -242,14 +271,14 @@ async fn next_text(
                 Ok(Some(text)) => {
                     idle.set(now() + idle_timeout);
                     let streaming = State::Streaming {
-                        chunks,
+                        events,
                         finished,
                         idle,
                     };
                     (Ok(text), streaming)
                 }
                 Ok(None) => {
-                    read_to_end(chunks, idle_timeout);
+                    read_to_end(events, idle_timeout);
                     return None;
                 }
             }
@@ -258,34 +287,75 @@ async fn next_text(
     Some((result, (next_state, permit)))
 }
 
-/// Reads what the model server still sends after the answer's last chunk (`[DONE]`, usage)
-/// in the background, so the HTTP/2 stream ends by itself instead of being reset. h2 counts
-/// every frame that arrives for a stream it has forgotten after resetting it as an error and,
-/// after 1024 such errors, closes the whole connection (GOAWAY `too_many_internal_resets`),
-/// failing every answer on it: resetting each finished answer did that within seconds at a few
-/// thousand concurrent answers. A visitor who leaves still cancels at once.
-fn read_to_end(mut chunks: ChunkStream, limit: Duration) {
+/// The events of a successful response; the error a failed one carries.
+async fn events_of(response: reqwest::Response) -> Result<Events, LlmError> {
+    if !response.status().is_success() {
+        return Err(status_error(response).await);
+    }
+    Ok(SseStream::new(
+        http::Response::<reqwest::Body>::from(response).into_body(),
+    ))
+}
+
+/// A failed response as async-openai reads it: a server error's body is its message; any
+/// other carries `{"error": {"message": …}}`.
+async fn status_error(response: reqwest::Response) -> LlmError {
+    let status = response.status();
+    let body = match response.bytes().await {
+        Ok(body) => body,
+        Err(error) => return map_error(OpenAIError::Reqwest(error)),
+    };
+    let message = if status.is_server_error() {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        match serde_json::from_slice::<WrappedError>(&body) {
+            Ok(wrapped) => wrapped.error.message,
+            Err(_) => return garbage(&String::from_utf8_lossy(&body)),
+        }
+    };
+    LlmError::Status {
+        status: status.as_u16(),
+        message: truncate(&message),
+    }
+}
+
+/// Reads what the model server still sends after the answer's last chunk (`[DONE]`, usage,
+/// the stream's end) in the background, so the HTTP/2 stream ends by itself instead of being
+/// reset. h2 counts every frame that arrives for a stream it has forgotten after resetting it
+/// as an error and, after 1024 such errors, closes the whole connection (GOAWAY
+/// `too_many_internal_resets`), failing every answer on it: resetting each finished answer did
+/// that within seconds at a few thousand concurrent answers. A visitor who leaves still
+/// cancels at once: dropping the events resets the stream.
+fn read_to_end(mut events: Box<Events>, limit: Duration) {
     tokio::spawn(async move {
         let _ = tokio::time::timeout(limit, async {
-            while let Some(Ok(_)) = chunks.next().await {}
+            while let Some(Ok(_)) = events.next().await {}
         })
         .await;
     });
 }
 
-/// Reads chunks until one carries text (`Some`) or the answer finishes (`None`); sets
-/// `finished` when the text came in the answer's last chunk. A stream that ends without a
-/// `finish_reason` was cut off.
-async fn read_text(
-    chunks: &mut ChunkStream,
-    finished: &mut bool,
-) -> Result<Option<String>, LlmError> {
+/// Reads events until one carries text (`Some`) or the answer ends (`None`: a chunk with no
+/// text finished it, or `[DONE]` came); sets `finished` when the text came in the answer's last
+/// chunk. A stream that ends without `[DONE]` or a `finish_reason` was cut off.
+async fn read_text(events: &mut Events, finished: &mut bool) -> Result<Option<String>, LlmError> {
     loop {
-        let chunk = match chunks.next().await {
+        let data = match events.next().await {
             None => return Err(LlmError::Cut),
-            Some(Err(error)) => return Err(map_error(error)),
-            Some(Ok(chunk)) => chunk,
+            Some(Err(error)) => {
+                tracing::debug!(%error, "the model server's stream broke off");
+                return Err(LlmError::Cut);
+            }
+            Some(Ok(event)) if event.event.as_deref() == Some("keepalive") => continue,
+            Some(Ok(event)) => match event.data {
+                Some(data) => data,
+                None => continue, // comments, ids and retry hints only
+            },
         };
+        if data == "[DONE]" {
+            return Ok(None);
+        }
+        let chunk: Chunk = serde_json::from_str(&data).map_err(|_| garbage(&data))?;
         if let Some(error) = chunk.error {
             let message = error
                 .get("message")
@@ -313,6 +383,8 @@ async fn read_text(
     }
 }
 
+/// Errors from async-openai's HTTP stack: its retry layer gives up on a 429 with the
+/// server's error, or on a connection that keeps failing.
 fn map_error(error: OpenAIError) -> LlmError {
     match error {
         OpenAIError::ApiError(response) => LlmError::Status {
@@ -322,8 +394,8 @@ fn map_error(error: OpenAIError) -> LlmError {
         OpenAIError::Reqwest(error) if error.is_connect() || error.is_timeout() => {
             LlmError::Connect(error.to_string())
         }
-        OpenAIError::Reqwest(_) | OpenAIError::StreamError(_) => {
-            tracing::debug!(%error, "the model server's stream broke off");
+        OpenAIError::Reqwest(error) => {
+            tracing::debug!(%error, "the model server's response broke off");
             LlmError::Cut
         }
         OpenAIError::JSONDeserialize(_, content) => garbage(&content),
