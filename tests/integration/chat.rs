@@ -437,6 +437,11 @@ async fn an_openai_compatible_upstream_streams_through_with_strict_or_lenient_ch
     );
     let lenient = ask(&server, Uuid::new_v4(), None, "[lenient] returns?").await;
     assert_eq!(lenient.text(), "The return window is 30 days.");
+    // Some servers never send a `finish_reason`: their `[DONE]` ends the answer.
+    let unfinished = ask(&server, Uuid::new_v4(), None, "[no-finish] returns?").await;
+    assert_eq!(unfinished.text(), "The return window is 30 days.");
+    assert_eq!(unfinished.error(), None, "{:?}", unfinished.frames);
+    assert_eq!(unfinished.types().last().unwrap(), "[DONE]");
 }
 
 /// A server that talks h2c (`llm.http2_prior_knowledge`) to `fake`, with no fallback.

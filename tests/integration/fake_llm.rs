@@ -10,7 +10,7 @@
 //! system message it got · `[pause]` 800 ms of silence
 //! mid-answer · `[garbage]` an unparseable chunk · `[late-done]` `[DONE]` 300 ms after the
 //! finishing chunk, and `[late-end]` the stream's end 300 ms after `[DONE]`, both counting
-//! readers that leave before the end.
+//! readers that leave before the end · `[no-finish]` no `finish_reason`, only `[DONE]`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -166,6 +166,9 @@ async fn respond(
         return sse(events, Some(cancelled));
     }
     let mut events = finished(&ANSWER_CHUNKS, lenient);
+    if marker("no-finish") {
+        events.retain(|(_, event)| !event.contains("\"stop\""));
+    }
     if marker("pause") {
         events[2].0 = 800;
     }
