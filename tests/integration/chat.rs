@@ -524,6 +524,7 @@ async fn upstream_failures_end_with_an_error_frame_and_leave_the_session_usable(
         ("[slow-first]", "no answer"),
         ("[cut]", "cut off"),
         ("[garbage]", "unreadable"),
+        ("[empty]", "cut off"),
     ] {
         let started = Instant::now();
         let answer = ask(
@@ -556,7 +557,7 @@ async fn upstream_failures_end_with_an_error_frame_and_leave_the_session_usable(
     }
     let health = health(&server).await;
     assert_eq!(
-        health["llm"]["upstreamErrors"], 7,
+        health["llm"]["upstreamErrors"], 8,
         "every failure is counted"
     );
 }

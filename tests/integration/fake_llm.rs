@@ -10,7 +10,8 @@
 //! system message it got · `[pause]` 800 ms of silence
 //! mid-answer · `[garbage]` an unparseable chunk · `[late-done]` `[DONE]` 300 ms after the
 //! finishing chunk, and `[late-end]` the stream's end 300 ms after `[DONE]`, both counting
-//! readers that leave before the end · `[no-finish]` no `finish_reason`, only `[DONE]`.
+//! readers that leave before the end · `[no-finish]` no `finish_reason`, only `[DONE]` · `[empty]`
+//! `[DONE]` and nothing else.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -122,6 +123,9 @@ async fn respond(
     }
     if marker("slow-first") {
         tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    if marker("empty") {
+        return sse(vec![(0, "data: [DONE]\n\n".to_owned())], None);
     }
     if marker("garbage") {
         return sse(vec![(0, "data: {not json\n\n".to_owned())], None);

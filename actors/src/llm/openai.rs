@@ -124,6 +124,7 @@ impl OpenAi {
         let config = OpenAIConfig::new()
             .with_api_base(&args.base_url)
             .with_api_key(&args.api_key);
+        check_header_values(&config, &args.api_key)?;
         let mut url = reqwest::Url::parse(&config.url("/chat/completions"))
             .map_err(|error| LlmError::Connect(format!("the base URL: {error}")))?;
         let query = config.query();
@@ -194,6 +195,26 @@ impl LlmProvider for OpenAi {
     }
 }
 
+/// async-openai builds its headers with `parse().unwrap()`: a value no header may carry (say a
+/// key ending in the `\r` of a CRLF env file) would panic there. The organisation and project
+/// come from the environment, as async-openai reads them.
+fn check_header_values(config: &OpenAIConfig, api_key: &str) -> Result<(), LlmError> {
+    let project = std::env::var("OPENAI_PROJECT_ID").unwrap_or_default();
+    let values = [
+        ("the API key", format!("Bearer {api_key}")),
+        ("OPENAI_ORG_ID", config.org_id().to_owned()),
+        ("OPENAI_PROJECT_ID", project),
+    ];
+    for (what, value) in values {
+        if HeaderValue::from_str(&value).is_err() {
+            return Err(LlmError::Connect(format!(
+                "{what} holds characters an HTTP header cannot carry"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// async-openai's retry layer over a reqwest client with a connection pool of its own.
 fn pool(args: &OpenAiArguments) -> Result<Http, LlmError> {
     let mut http = reqwest::Client::builder()
@@ -249,9 +270,13 @@ async fn next_text(
                     };
                     (Ok(text), streaming)
                 }
-                Ok(Ok((None, events, _))) => {
+                Ok(Ok((None, events, finished))) => {
                     read_to_end(events, idle_timeout);
-                    return None;
+                    if finished {
+                        return None;
+                    }
+                    // `[DONE]` before any text or `finish_reason`: nothing was answered.
+                    (Err(LlmError::Cut), State::Done)
                 }
             }
         }
@@ -383,8 +408,9 @@ async fn read_text(events: &mut Events, finished: &mut bool) -> Result<Option<St
     }
 }
 
-/// Errors from async-openai's HTTP stack: its retry layer gives up on a 429 with the
-/// server's error, or on a connection that keeps failing.
+/// Errors from async-openai's HTTP stack (failed responses come as responses, to
+/// `status_error`): a 429 its retry layer gave up on, a connection that keeps failing, a
+/// response that broke off.
 fn map_error(error: OpenAIError) -> LlmError {
     match error {
         OpenAIError::ApiError(response) => LlmError::Status {
@@ -410,4 +436,36 @@ fn garbage(content: &str) -> LlmError {
 
 fn truncate(text: &str) -> String {
     text.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arguments(api_key: &str) -> OpenAiArguments {
+        OpenAiArguments {
+            base_url: "http://127.0.0.1:9/v1".into(),
+            model: "m".into(),
+            api_key: api_key.into(),
+            temperature: 0.0,
+            max_tokens: 16,
+            connect_timeout: Duration::from_secs(1),
+            first_token_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            max_concurrent_streams: 1,
+            http2_prior_knowledge: false,
+            connections: 1,
+        }
+    }
+
+    #[test]
+    fn a_key_no_header_may_carry_is_refused_not_a_panic() {
+        let refused = OpenAi::new(arguments("sk-test\r"));
+        assert!(
+            matches!(&refused, Err(LlmError::Connect(message)) if message.contains("API key")),
+            "{:?}",
+            refused.err()
+        );
+        assert!(OpenAi::new(arguments("sk-test")).is_ok());
+    }
 }
