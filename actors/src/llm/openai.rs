@@ -6,8 +6,8 @@
 //! `Retry-After`) over reqwest. The streamed response is then read here, in the task that
 //! polls the answer (the visitor's connection): SSE decoded by sse-stream, each chunk parsed
 //! into our own lenient type. async-openai's `create_stream` would read it in a task of its own
-//! and forward each chunk over a channel — one more task wake-up and hop per token, about a
-//! fifth of the relay's CPU (BENCHMARKS.md, issue 22 part 2).
+//! and forward each chunk over a channel — one more task wake-up and hop per token: a fifth
+//! of the relay's CPU per token at 1 000 streams (BENCHMARKS.md, issue 22 part 2).
 //!
 //! Only `choices[0].delta.content` and `finish_reason` are read, because servers differ in
 //! which other fields they send; every other field is skipped without being built. It enforces
