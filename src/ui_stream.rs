@@ -3,52 +3,37 @@
 //! Turns the engine's `ChatEvent`s into `start`, `text-start`, `text-delta`…, `text-end`,
 //! `source-url`/`source-document`, `finish` (or `error`) and `data: [DONE]` frames, with
 //! keep-alive comments during silences. Framing is sse-stream's; this module only decides
-//! which frames, in which order.
+//! which frames, in which order. A token's frame is made in the poll that reads it: the frames
+//! are a plain [`Stream`] over the answer's events, with no task, channel or future of its own.
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use futures_util::{Stream, StreamExt, stream};
+use futures_util::{Stream, StreamExt};
 use helpyap_actors::session::AnswerStream;
 use helpyap_actors::{ChatEvent, Source};
 use serde::Serialize;
 use sse_stream::{KeepAlive, Sse, SseBody};
 
+use crate::admission::StreamSlot;
 use crate::timer::KeepAliveTimer;
 use crate::views::HandoffNotice;
 
 /// The response header AI SDK clients check.
 pub const PROTOCOL_HEADER: (&str, &str) = ("x-vercel-ai-ui-message-stream", "v1");
 
-/// The SSE body of one answer.
+/// The SSE body of one answer, holding the client's stream `slot` until it is dropped.
 pub fn body(
     message_id: String,
     events: AnswerStream,
     keep_alive: Duration,
-) -> SseBody<impl Stream<Item = Result<Sse, std::convert::Infallible>>, KeepAliveTimer> {
-    let frames = frames(message_id, events).map(|frame| Ok(Sse::default().data(frame)));
+    slot: StreamSlot,
+) -> SseBody<Frames, KeepAliveTimer> {
+    let frames = Frames::new(&message_id, events, slot);
     SseBody::new(frames).with_keep_alive(KeepAlive::new().interval(keep_alive))
-}
-
-/// The `data:` payloads of one answer, in order, ending with `[DONE]`.
-fn frames(message_id: String, events: AnswerStream) -> impl Stream<Item = String> {
-    let state = Frames {
-        events,
-        queued: VecDeque::from([to_json(&Frame::Start {
-            message_id: &message_id,
-        })]),
-        text_open: false,
-        text_done: false,
-        ended: false,
-    };
-    stream::unfold(state, |mut state| async move {
-        // An event may make no frame (sources of none): read on until one does.
-        while state.queued.is_empty() && !state.ended {
-            state.queue_next().await;
-        }
-        let frame = state.queued.pop_front()?;
-        Some((frame, state))
-    })
 }
 
 /// One frame of the protocol; serialized as `{"type": "text-delta", …}`.
@@ -107,20 +92,53 @@ fn to_json(frame: &Frame) -> String {
     serde_json::to_string(frame).expect("frames are plain strings")
 }
 
-struct Frames {
+/// One answer's frames, in order, ending with `[DONE]`.
+pub struct Frames {
     events: AnswerStream,
     /// Frames made but not yet sent: usually one, more when an event opens or closes the text.
     queued: VecDeque<String>,
     text_open: bool,
     text_done: bool,
     ended: bool,
+    _slot: StreamSlot,
 }
 
 const TEXT_ID: &str = "text-1";
 
+impl Stream for Frames {
+    type Item = Result<Sse, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        // An event may make no frame (sources of none): read on until one does.
+        loop {
+            if let Some(frame) = this.queued.pop_front() {
+                return Poll::Ready(Some(Ok(Sse::default().data(frame))));
+            }
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            let event = ready!(this.events.poll_next_unpin(cx));
+            this.on(event);
+        }
+    }
+}
+
 impl Frames {
-    async fn queue_next(&mut self) {
-        match self.events.next().await {
+    fn new(message_id: &str, events: AnswerStream, slot: StreamSlot) -> Frames {
+        Frames {
+            events,
+            queued: VecDeque::from([to_json(&Frame::Start { message_id })]),
+            text_open: false,
+            text_done: false,
+            ended: false,
+            _slot: slot,
+        }
+    }
+
+    /// Queues the frames `event` makes (`None`: the answer's events ended).
+    fn on(&mut self, event: Option<ChatEvent>) {
+        match event {
             Some(ChatEvent::Handoff(status)) => {
                 self.close_text();
                 self.queue(&Frame::DataHandoff {
@@ -212,9 +230,11 @@ fn source_frame(source: &Source) -> Frame<'_> {
 
 #[cfg(test)]
 mod tests {
+    use futures_util::stream;
     use serde_json::Value;
 
     use super::*;
+    use crate::admission::StreamQuota;
 
     fn json_of(frame: &Frame) -> Value {
         serde_json::from_str(&to_json(frame)).unwrap()
@@ -245,7 +265,9 @@ mod tests {
     }
 
     async fn frames_of(events: Vec<ChatEvent>) -> Vec<String> {
-        frames("m-1".into(), stream::iter(events).boxed())
+        let slot = StreamQuota::new(0).open([127, 0, 0, 1].into()).unwrap();
+        Frames::new("m-1", stream::iter(events).boxed(), slot)
+            .map(|frame| frame.unwrap().data.unwrap())
             .collect()
             .await
     }

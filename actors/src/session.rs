@@ -11,8 +11,10 @@
 //! while answering); the engine starts it again from the store on the next request.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -495,10 +497,11 @@ impl SessionState {
             session: myself,
             stats: self.engine.stats.clone(),
             reported: false,
+            storing: None,
             then: VecDeque::new(),
         };
         self.answering = Some(lease);
-        let mut events = answer_stream(relay);
+        let mut events: AnswerStream = Box::pin(relay);
         if handed_back {
             // The visitor hears first that the assistant has taken the conversation back.
             let notice = stream::once(async { ChatEvent::Handoff(ConversationStatus::Open) });
@@ -889,13 +892,6 @@ fn canned(reply: &str) -> TextStream {
     Box::pin(stream::iter(split_deltas(reply).into_iter().map(Ok)))
 }
 
-fn answer_stream(relay: Relay) -> AnswerStream {
-    Box::pin(stream::unfold(relay, |mut relay| async move {
-        let event = relay.next_event().await?;
-        Some((event, relay))
-    }))
-}
-
 /// The state of one answer between the model and the visitor.
 struct Relay {
     /// `None` once the model's part is over.
@@ -914,42 +910,60 @@ struct Relay {
     stats: Arc<LlmStats>,
     /// The session has been told how the answer ended.
     reported: bool,
-    /// Events due after this one: after the sources, the action and `Finished`.
+    /// The finished answer being stored; its events come once it is.
+    storing: Option<Pin<Box<dyn Future<Output = VecDeque<ChatEvent>> + Send>>>,
+    /// Events due next: after the answer is stored, its sources, action and `Finished`.
     then: VecDeque<ChatEvent>,
 }
 
-impl Relay {
-    async fn next_event(&mut self) -> Option<ChatEvent> {
-        if let Some(event) = self.then.pop_front() {
-            return Some(event);
+/// Polled where the visitor's connection polls the answer: no task or future of its own
+/// between the model's stream and the visitor's.
+impl Stream for Relay {
+    type Item = ChatEvent;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ChatEvent>> {
+        let this = self.get_mut();
+        if let Some(storing) = &mut this.storing {
+            this.then = ready!(storing.as_mut().poll(cx));
+            this.storing = None;
+        }
+        if let Some(event) = this.then.pop_front() {
+            return Poll::Ready(Some(event));
         }
         loop {
-            let texts = self.texts.as_mut()?;
-            match texts.next().await {
+            let Some(texts) = this.texts.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match ready!(texts.poll_next_unpin(cx)) {
                 Some(Ok(delta)) => {
-                    LlmStats::count(&self.stats.text_chunks);
-                    self.answer.push_str(&delta);
-                    return Some(ChatEvent::Delta(delta));
+                    LlmStats::count(&this.stats.text_chunks);
+                    this.answer.push_str(&delta);
+                    return Poll::Ready(Some(ChatEvent::Delta(delta)));
                 }
                 Some(Err(error)) => {
-                    LlmStats::count(&self.stats.upstream_errors);
+                    LlmStats::count(&this.stats.upstream_errors);
                     tracing::warn!(%error, "answer failed upstream");
-                    match self.fallback.take() {
-                        Some((provider, prompt)) if self.answer.is_empty() => {
-                            LlmStats::count(&self.stats.fallbacks);
+                    match this.fallback.take() {
+                        Some((provider, prompt)) if this.answer.is_empty() => {
+                            LlmStats::count(&this.stats.fallbacks);
                             match provider.answer(&prompt) {
-                                Ok(fallback_texts) => self.texts = Some(fallback_texts),
-                                Err(_) => return Some(self.fail(&error)),
+                                Ok(fallback_texts) => this.texts = Some(fallback_texts),
+                                Err(_) => return Poll::Ready(Some(this.fail(&error))),
                             }
                         }
-                        _ => return Some(self.fail(&error)),
+                        _ => return Poll::Ready(Some(this.fail(&error))),
                     }
                 }
-                None => return Some(self.complete().await),
+                None => {
+                    this.storing = Some(this.complete());
+                    return Pin::new(this).poll_next(cx);
+                }
             }
         }
     }
+}
 
+impl Relay {
     /// The passages `answer` drew on. A model answering in the visitor's language from
     /// passages in another shares few of their words: unless it said it found nothing, the best
     /// passage is its source.
@@ -971,11 +985,12 @@ impl Relay {
     }
 
     /// Durable first: a visitor never sees "finished" for an answer a crash could take back.
-    async fn complete(&mut self) -> ChatEvent {
+    /// The returned future stores the answer and gives the events that end it.
+    fn complete(&mut self) -> Pin<Box<dyn Future<Output = VecDeque<ChatEvent>> + Send>> {
         self.texts = None;
         self.reported = true;
         let answer = std::mem::take(&mut self.answer);
-        let sources = match self.intent {
+        let sources: Vec<Source> = match self.intent {
             Some(_) => Vec::new(),
             None => self
                 .cited(&answer)
@@ -999,24 +1014,27 @@ impl Relay {
             status: MessageStatus::Complete,
             intent: self.intent,
         };
-        let stored = self
-            .session
-            .call(
-                |reply| SessionMessage::GenerationEnded(ended, Some(reply)),
-                None,
-            )
-            .await;
-        match stored {
-            Ok(CallResult::Success(Ok(()))) => {
-                if !sources.is_empty() {
-                    self.then.push_back(ChatEvent::Sources(sources));
+        let session = self.session.clone();
+        Box::pin(async move {
+            let stored = session
+                .call(
+                    |reply| SessionMessage::GenerationEnded(ended, Some(reply)),
+                    None,
+                )
+                .await;
+            let mut events = VecDeque::new();
+            match stored {
+                Ok(CallResult::Success(Ok(()))) => {
+                    if !sources.is_empty() {
+                        events.push_back(ChatEvent::Sources(sources));
+                    }
+                    events.extend(action.map(ChatEvent::Action));
+                    events.push_back(ChatEvent::Finished);
                 }
-                self.then.extend(action.map(ChatEvent::Action));
-                self.then.push_back(ChatEvent::Finished);
-                self.then.pop_front().expect("finished is queued")
+                _ => events.push_back(ChatEvent::Failed("the answer could not be saved".into())),
             }
-            _ => ChatEvent::Failed("the answer could not be saved".into()),
-        }
+            events
+        })
     }
 
     /// Stops the model's part (cancelling it upstream) and has the session store the answer as

@@ -75,8 +75,8 @@ pub async fn post(
         .ask(&project, session_id, token, claim, question)
         .await?;
     tracing::debug!(%project, session = %session_id, "answer started");
-    let sse = ui_stream::body(start.message_id, start.events, state.chat_keep_alive);
-    let mut response = Response::new(slot.hold(boxed(sse)));
+    let sse = ui_stream::body(start.message_id, start.events, state.chat_keep_alive, slot);
+    let mut response = Response::new(boxed(sse));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));

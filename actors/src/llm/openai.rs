@@ -14,8 +14,11 @@
 //! the connect, first-token and idle timeouts and the cap on concurrent streams, and lets a
 //! finished answer's HTTP/2 stream end by itself (`read_to_end`) rather than reset it.
 
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use async_openai::config::{Config, OpenAIConfig};
@@ -23,11 +26,11 @@ use async_openai::error::{OpenAIError, WrappedError};
 use async_openai::middleware::retry::{OpenAIRetry, OpenAIRetryLayer};
 use async_openai::middleware::{HttpRequestFactory, ReqwestService};
 use bytes::Bytes;
-use futures_util::{StreamExt, stream};
+use futures_util::{Stream, StreamExt};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sse_stream::SseStream;
+use sse_stream::{Sse, SseStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer, ServiceExt};
 
@@ -96,8 +99,22 @@ struct Delta {
     content: Option<String>,
 }
 
-enum State {
-    Connecting(Box<(Http, HttpRequestFactory)>),
+/// The first text of an answer, its events and whether that text finished it; `None` when
+/// the answer ended before any text.
+type Start = Result<(Option<String>, Box<Events>, bool), LlmError>;
+
+/// One answer's texts, read in the task that polls it: no task, channel or future of its own
+/// once the first text has come.
+struct Answer {
+    phase: Phase,
+    idle_timeout: Duration,
+    /// The answer's place among `max_concurrent_streams`, given back when it is dropped.
+    _permit: OwnedSemaphorePermit,
+}
+
+enum Phase {
+    /// Sending the request and reading up to the first text, within the first-token timeout.
+    Starting(Pin<Box<dyn Future<Output = Start> + Send>>),
     /// `finished`: a chunk carried a `finish_reason`; the answer is complete. `idle`: when the
     /// silence since the last chunk becomes too long; pushed back on every chunk.
     Streaming {
@@ -183,15 +200,87 @@ impl LlmProvider for OpenAi {
             .clone()
             .try_acquire_owned()
             .map_err(|_| LlmError::Overloaded)?;
-        let first_token_timeout = self.args.first_token_timeout;
-        let idle_timeout = self.args.idle_timeout;
         let turn = self.turn.fetch_add(1, Ordering::Relaxed) % self.pools.len();
         let http = self.pools[turn].clone();
-        let start = State::Connecting(Box::new((http, self.request(prompt))));
-        let texts = stream::unfold((start, permit), move |(state, permit)| async move {
-            next_text(state, permit, first_token_timeout, idle_timeout).await
-        });
-        Ok(Box::pin(texts))
+        let request = self.request(prompt);
+        let first_token_timeout = self.args.first_token_timeout;
+        let start = async move {
+            let first = async {
+                let response = http.oneshot(request).await.map_err(map_error)?;
+                let mut events = Box::new(events_of(response).await?);
+                let mut finished = false;
+                let text = poll_fn(|cx| poll_text(&mut events, &mut finished, cx)).await?;
+                Ok((text, events, finished))
+            };
+            tokio::time::timeout(first_token_timeout, first)
+                .await
+                .unwrap_or(Err(LlmError::FirstTokenTimeout(first_token_timeout)))
+        };
+        Ok(Box::pin(Answer {
+            phase: Phase::Starting(Box::pin(start)),
+            idle_timeout: self.args.idle_timeout,
+            _permit: permit,
+        }))
+    }
+}
+
+impl Stream for Answer {
+    type Item = Result<String, LlmError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let idle_timeout = this.idle_timeout;
+        let (read, events) = match &mut this.phase {
+            Phase::Done => return Poll::Ready(None),
+            Phase::Starting(start) => match ready!(start.as_mut().poll(cx)) {
+                Err(error) => (Err(error), None),
+                Ok((Some(text), events, finished)) => {
+                    this.phase = Phase::Streaming {
+                        events,
+                        finished,
+                        idle: Deadline::after(idle_timeout),
+                    };
+                    return Poll::Ready(Some(Ok(text)));
+                }
+                // `[DONE]` before any text or `finish_reason`: nothing was answered.
+                Ok((None, events, false)) => (Err(LlmError::Cut), Some(events)),
+                Ok((None, events, true)) => (Ok(None), Some(events)),
+            },
+            Phase::Streaming { finished: true, .. } => (Ok(None), None),
+            Phase::Streaming {
+                events,
+                finished,
+                idle,
+            } => {
+                let read = match poll_text(events, finished, cx) {
+                    Poll::Ready(read) => read,
+                    Poll::Pending => {
+                        ready!(Pin::new(&mut *idle).poll(cx));
+                        Err(LlmError::IdleTimeout(idle_timeout))
+                    }
+                };
+                if let Ok(Some(text)) = read {
+                    idle.set(now() + idle_timeout);
+                    return Poll::Ready(Some(Ok(text)));
+                }
+                (read, None)
+            }
+        };
+        // The answer is over: a finished one is read to its end, a failed one dropped (which
+        // resets its HTTP/2 stream).
+        let phase = std::mem::replace(&mut this.phase, Phase::Done);
+        let drain = match (events, phase) {
+            (Some(events), _) => Some(events),
+            (None, Phase::Streaming { events, .. }) if read.is_ok() => Some(events),
+            _ => None,
+        };
+        if let Some(events) = drain {
+            read_to_end(events, idle_timeout);
+        }
+        match read {
+            Err(error) => Poll::Ready(Some(Err(error))),
+            Ok(_) => Poll::Ready(None),
+        }
     }
 }
 
@@ -227,89 +316,6 @@ fn pool(args: &OpenAiArguments) -> Result<Http, LlmError> {
         .build()
         .map_err(|error| LlmError::Connect(error.to_string()))?;
     Ok(OpenAIRetryLayer::default().layer(ReqwestService::new(http)))
-}
-
-/// One step of the answer: the next text delta, an error (which ends it), or the end.
-async fn next_text(
-    state: State,
-    permit: OwnedSemaphorePermit,
-    first_token_timeout: Duration,
-    idle_timeout: Duration,
-) -> Option<(Result<String, LlmError>, (State, OwnedSemaphorePermit))> {
-    let (result, next_state) = match state {
-        State::Done => return None,
-        State::Streaming {
-            events,
-            finished: true,
-            ..
-        } => {
-            read_to_end(events, idle_timeout);
-            return None;
-        }
-        State::Connecting(request) => {
-            let (http, request) = *request;
-            let first = async {
-                let response = http.oneshot(request).await.map_err(map_error)?;
-                let mut events = Box::new(events_of(response).await?);
-                let mut finished = false;
-                let text = read_text(&mut events, &mut finished).await?;
-                Ok::<_, LlmError>((text, events, finished))
-            };
-            match tokio::time::timeout(first_token_timeout, first).await {
-                Err(_) => (
-                    Err(LlmError::FirstTokenTimeout(first_token_timeout)),
-                    State::Done,
-                ),
-                Ok(Err(error)) => (Err(error), State::Done),
-                Ok(Ok((Some(text), events, finished))) => {
-                    let idle = Deadline::after(idle_timeout);
-                    let streaming = State::Streaming {
-                        events,
-                        finished,
-                        idle,
-                    };
-                    (Ok(text), streaming)
-                }
-                Ok(Ok((None, events, finished))) => {
-                    read_to_end(events, idle_timeout);
-                    if finished {
-                        return None;
-                    }
-                    // `[DONE]` before any text or `finish_reason`: nothing was answered.
-                    (Err(LlmError::Cut), State::Done)
-                }
-            }
-        }
-        State::Streaming {
-            mut events,
-            finished: false,
-            mut idle,
-        } => {
-            let mut finished = false;
-            let read = tokio::select! {
-                biased;
-                read = read_text(&mut events, &mut finished) => read,
-                () = &mut idle => Err(LlmError::IdleTimeout(idle_timeout)),
-            };
-            match read {
-                Err(error) => (Err(error), State::Done),
-                Ok(Some(text)) => {
-                    idle.set(now() + idle_timeout);
-                    let streaming = State::Streaming {
-                        events,
-                        finished,
-                        idle,
-                    };
-                    (Ok(text), streaming)
-                }
-                Ok(None) => {
-                    read_to_end(events, idle_timeout);
-                    return None;
-                }
-            }
-        }
-    };
-    Some((result, (next_state, permit)))
 }
 
 /// The events of a successful response; the error a failed one carries.
@@ -363,48 +369,59 @@ fn read_to_end(mut events: Box<Events>, limit: Duration) {
 /// Reads events until one carries text (`Some`) or the answer ends (`None`: a chunk with no
 /// text finished it, or `[DONE]` came); sets `finished` when the text came in the answer's last
 /// chunk. A stream that ends without `[DONE]` or a `finish_reason` was cut off.
-async fn read_text(events: &mut Events, finished: &mut bool) -> Result<Option<String>, LlmError> {
+fn poll_text(
+    events: &mut Events,
+    finished: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Option<String>, LlmError>> {
     loop {
-        let data = match events.next().await {
-            None => return Err(LlmError::Cut),
+        let event = match ready!(events.poll_next_unpin(cx)) {
+            None => return Poll::Ready(Err(LlmError::Cut)),
             Some(Err(error)) => {
                 tracing::debug!(%error, "the model server's stream broke off");
-                return Err(LlmError::Cut);
+                return Poll::Ready(Err(LlmError::Cut));
             }
-            Some(Ok(event)) if event.event.as_deref() == Some("keepalive") => continue,
-            Some(Ok(event)) => match event.data {
-                Some(data) => data,
-                None => continue, // comments, ids and retry hints only
-            },
+            Some(Ok(event)) => event,
         };
-        if data == "[DONE]" {
-            return Ok(None);
+        if let Some(read) = text_of(event, finished) {
+            return Poll::Ready(read);
         }
-        let chunk: Chunk = serde_json::from_str(&data).map_err(|_| garbage(&data))?;
-        if let Some(error) = chunk.error {
-            let message = error
-                .get("message")
-                .and_then(Value::as_str)
-                .or(error.as_str())
-                .unwrap_or("unknown error");
-            return Err(LlmError::Status {
-                status: 500,
-                message: truncate(message),
-            });
-        }
-        let Some(choice) = chunk.choices.and_then(|choices| choices.into_iter().next()) else {
-            continue;
-        };
-        *finished = choice
-            .finish_reason
-            .is_some_and(|reason| !reason.is_empty());
-        let text = choice.delta.and_then(|delta| delta.content);
-        if let Some(text) = text.filter(|text| !text.is_empty()) {
-            return Ok(Some(text));
-        }
-        if *finished {
-            return Ok(None);
-        }
+    }
+}
+
+/// What one event says: a text, the answer's end, an error; `None` when it says nothing
+/// (keep-alives, comments, ids, chunks with no text).
+fn text_of(event: Sse, finished: &mut bool) -> Option<Result<Option<String>, LlmError>> {
+    if event.event.as_deref() == Some("keepalive") {
+        return None;
+    }
+    let data = event.data?;
+    if data == "[DONE]" {
+        return Some(Ok(None));
+    }
+    let chunk: Chunk = match serde_json::from_str(&data) {
+        Ok(chunk) => chunk,
+        Err(_) => return Some(Err(garbage(&data))),
+    };
+    if let Some(error) = chunk.error {
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .or(error.as_str())
+            .unwrap_or("unknown error");
+        return Some(Err(LlmError::Status {
+            status: 500,
+            message: truncate(message),
+        }));
+    }
+    let choice = chunk.choices?.into_iter().next()?;
+    *finished = choice
+        .finish_reason
+        .is_some_and(|reason| !reason.is_empty());
+    let text = choice.delta.and_then(|delta| delta.content);
+    match text.filter(|text| !text.is_empty()) {
+        Some(text) => Some(Ok(Some(text))),
+        None => finished.then_some(Ok(None)),
     }
 }
 
