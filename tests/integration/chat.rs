@@ -525,6 +525,8 @@ async fn upstream_failures_end_with_an_error_frame_and_leave_the_session_usable(
         ("[cut]", "cut off"),
         ("[garbage]", "unreadable"),
         ("[empty]", "cut off"),
+        ("[ollama-404]", "404: model \"llama3\" not found"),
+        ("[vllm-404]", "404: The model `x` does not exist."),
     ] {
         let started = Instant::now();
         let answer = ask(
@@ -557,7 +559,7 @@ async fn upstream_failures_end_with_an_error_frame_and_leave_the_session_usable(
     }
     let health = health(&server).await;
     assert_eq!(
-        health["llm"]["upstreamErrors"], 8,
+        health["llm"]["upstreamErrors"], 10,
         "every failure is counted"
     );
 }

@@ -11,7 +11,8 @@
 //! mid-answer · `[garbage]` an unparseable chunk · `[late-done]` `[DONE]` 300 ms after the
 //! finishing chunk, and `[late-end]` the stream's end 300 ms after `[DONE]`, both counting
 //! readers that leave before the end · `[no-finish]` no `finish_reason`, only `[DONE]` · `[empty]`
-//! `[DONE]` and nothing else.
+//! `[DONE]` and nothing else · `[ollama-404]`, `[vllm-404]` a 404 with the error body those
+//! servers send.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -117,6 +118,14 @@ async fn respond(
     if marker("429") {
         let error = json!({"error": {"message": "Rate limit reached", "type": "rate_limit_error", "param": null, "code": null}});
         return plain(429, &error.to_string());
+    }
+    if marker("ollama-404") {
+        let error = json!({"error": "model \"llama3\" not found, try pulling it first"});
+        return plain(404, &error.to_string());
+    }
+    if marker("vllm-404") {
+        let error = json!({"object": "error", "message": "The model `x` does not exist.", "type": "NotFoundError", "param": null, "code": 404});
+        return plain(404, &error.to_string());
     }
     if marker("never") {
         tokio::time::sleep(Duration::from_secs(3600)).await;

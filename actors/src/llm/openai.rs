@@ -22,7 +22,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use async_openai::config::{Config, OpenAIConfig};
-use async_openai::error::{OpenAIError, WrappedError};
+use async_openai::error::OpenAIError;
 use async_openai::middleware::retry::{OpenAIRetry, OpenAIRetryLayer};
 use async_openai::middleware::{HttpRequestFactory, ReqwestService};
 use bytes::Bytes;
@@ -123,6 +123,19 @@ enum Phase {
         idle: Deadline,
     },
     Done,
+}
+
+impl Drop for Answer {
+    /// A visitor who leaves after the answer's last text (before the stream was polled for its
+    /// end) does not reset its HTTP/2 stream either: see [`read_to_end`].
+    fn drop(&mut self) {
+        if let Phase::Streaming { finished: true, .. } = self.phase
+            && let Phase::Streaming { events, .. } = std::mem::replace(&mut self.phase, Phase::Done)
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            read_to_end(events, self.idle_timeout);
+        }
+    }
 }
 
 /// The HTTP/2 connection window towards the model server (hyper's default: 5 MiB). h2 closes a
@@ -328,8 +341,9 @@ async fn events_of(response: reqwest::Response) -> Result<Events, LlmError> {
     ))
 }
 
-/// A failed response as async-openai reads it: a server error's body is its message; any
-/// other carries `{"error": {"message": …}}`.
+/// A failed response's status and message: a server error's body is its message (as
+/// async-openai reads it); any other's is OpenAI's `{"error": {"message": …}}`, Ollama's
+/// `{"error": "…"}` or vLLM's `{"message": …}`.
 async fn status_error(response: reqwest::Response) -> LlmError {
     let status = response.status();
     let body = match response.bytes().await {
@@ -339,15 +353,28 @@ async fn status_error(response: reqwest::Response) -> LlmError {
     let message = if status.is_server_error() {
         String::from_utf8_lossy(&body).into_owned()
     } else {
-        match serde_json::from_slice::<WrappedError>(&body) {
-            Ok(wrapped) => wrapped.error.message,
-            Err(_) => return garbage(&String::from_utf8_lossy(&body)),
+        match serde_json::from_slice::<Value>(&body)
+            .ok()
+            .as_ref()
+            .and_then(error_message)
+        {
+            Some(message) => message.to_owned(),
+            None => return garbage(&String::from_utf8_lossy(&body)),
         }
     };
     LlmError::Status {
         status: status.as_u16(),
         message: truncate(&message),
     }
+}
+
+/// The message of an error body, in any of the shapes OpenAI-compatible servers send.
+fn error_message(body: &Value) -> Option<&str> {
+    let error = &body["error"];
+    error["message"]
+        .as_str()
+        .or(error.as_str())
+        .or(body["message"].as_str())
 }
 
 /// Reads what the model server still sends after the answer's last chunk (`[DONE]`, usage,
@@ -457,6 +484,9 @@ fn truncate(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
     use super::*;
 
     fn arguments(api_key: &str) -> OpenAiArguments {
@@ -484,5 +514,72 @@ mod tests {
             refused.err()
         );
         assert!(OpenAi::new(arguments("sk-test")).is_ok());
+    }
+
+    /// Reads one request (head and `content-length` body) off `socket`.
+    async fn read_request(socket: &mut TcpStream) {
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = socket.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the client left before sending its request");
+            request.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .map_or(0, |value| value.trim().parse().unwrap());
+                if request.len() >= end + 4 + length {
+                    return;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_dropped_after_its_last_text_is_still_read_to_its_end() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (dropped, on_drop) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            read_request(&mut socket).await;
+            let chunk = |data: &str| format!("{:x}\r\n{data}\r\n", data.len());
+            let last = r#"data: {"choices":[{"delta":{"content":"Hi"},"finish_reason":"stop"}]}"#;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                        transfer-encoding: chunked\r\n\r\n";
+            let first = format!("{head}{}", chunk(&format!("{last}\n\n")));
+            socket.write_all(first.as_bytes()).await.unwrap();
+            on_drop.await.unwrap();
+            let end = format!("{}0\r\n\r\n", chunk("data: [DONE]\n\n"));
+            socket.write_all(end.as_bytes()).await.unwrap();
+            // A client that read the response to its end keeps the connection for its next
+            // request; one that gave up on it closes it.
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(Duration::from_millis(300), socket.read(&mut byte));
+            matches!(read.await, Ok(Ok(0) | Err(_)))
+        });
+        let mut arguments = arguments("");
+        arguments.base_url = format!("http://{address}/v1");
+        let provider = OpenAi::new(arguments).unwrap();
+        let prompt = Prompt {
+            system: String::new(),
+            history: Vec::new(),
+            question: "hi".into(),
+            passages: Vec::new(),
+            language: crate::language::Lang::En,
+            extract: None,
+        };
+        let mut texts = provider.answer(&prompt).unwrap();
+        assert_eq!(texts.next().await.unwrap().unwrap(), "Hi");
+        // The visitor leaves before the stream is polled for its end.
+        drop(texts);
+        dropped.send(()).unwrap();
+        let closed = server.await.unwrap();
+        assert!(
+            !closed,
+            "the finished answer's response was cut off, not read to its end"
+        );
     }
 }
