@@ -6,7 +6,7 @@
 //! widget should do next (open or offer the contact form). Small talk and requests for a person
 //! get a short reply of its own, no model asked. The streaming itself is an [`AnswerStream`] it
 //! hands out, polled by the visitor's connection task (sockets and streams live in tasks, state
-//! lives here); dropping it stops the upstream request at once. The actor stops itself after an
+//! lives here); dropping it stops the upstream request at once (unless it has already ended). The actor stops itself after an
 //! idle timeout, or when the supervisor evicts it to stay under `max_sessions_in_memory` (never
 //! while answering); the engine starts it again from the store on the next request.
 
@@ -867,8 +867,9 @@ const ADD_MESSAGE_TRIES: usize = 5;
 /// An answer as it is written: the model's deltas, then its sources and the end, or a failure.
 /// It has no task of its own: the visitor's connection polls it, so each delta goes from the
 /// model's stream to the visitor's socket in that one task. Dropped before its end — the
-/// visitor left — it drops the model's stream at once (cancelling the request upstream) and
-/// has the session store what was said so far, marked interrupted.
+/// visitor left — it drops the model's stream at once (cancelling the request upstream, unless
+/// the model's last text had come) and has the session store what was said so far, marked
+/// interrupted.
 pub type AnswerStream = Pin<Box<dyn Stream<Item = ChatEvent> + Send>>;
 
 /// The visitor's message, as stored.

@@ -527,6 +527,7 @@ async fn upstream_failures_end_with_an_error_frame_and_leave_the_session_usable(
         ("[empty]", "cut off"),
         ("[ollama-404]", "404: model \"llama3\" not found"),
         ("[vllm-404]", "404: The model `x` does not exist."),
+        ("[page-404]", "404: 404 page not found"),
     ] {
         let started = Instant::now();
         let answer = ask(
@@ -559,7 +560,7 @@ async fn upstream_failures_end_with_an_error_frame_and_leave_the_session_usable(
     }
     let health = health(&server).await;
     assert_eq!(
-        health["llm"]["upstreamErrors"], 10,
+        health["llm"]["upstreamErrors"], 11,
         "every failure is counted"
     );
 }
@@ -619,6 +620,42 @@ async fn with_the_extractive_fallback_a_dead_upstream_still_answers() {
         .await
         .unwrap();
     assert_eq!(health["llm"]["fallbacks"], 1);
+}
+
+#[tokio::test]
+async fn an_answer_holds_its_clients_stream_place_while_it_streams() {
+    let fake = FakeLlm::start().await;
+    let server = TestServer::start_with(|config| {
+        with_fake(&fake, LlmFallback::None)(config);
+        config.server.max_streams_per_ip = 1;
+    })
+    .await;
+    let mut dripping = client()
+        .post(server.url("/api/chat"))
+        .json(&body(Uuid::new_v4(), None, "[drip] tell me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dripping.status(), 200);
+    dripping.chunk().await.unwrap().unwrap();
+    // The client's one place is the streaming answer's.
+    let refused = ask(&server, Uuid::new_v4(), None, "returns?").await;
+    assert_eq!(refused.status, 429);
+
+    drop(dripping);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let next = ask(&server, Uuid::new_v4(), None, "returns?").await;
+        if next.status == 200 {
+            assert_eq!(next.text(), "The return window is 30 days.");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the answer's place never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@
 //! finishing chunk, and `[late-end]` the stream's end 300 ms after `[DONE]`, both counting
 //! readers that leave before the end · `[no-finish]` no `finish_reason`, only `[DONE]` · `[empty]`
 //! `[DONE]` and nothing else · `[ollama-404]`, `[vllm-404]` a 404 with the error body those
-//! servers send.
+//! servers send, `[page-404]` with a plain-text page.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -122,6 +122,9 @@ async fn respond(
     if marker("ollama-404") {
         let error = json!({"error": "model \"llama3\" not found, try pulling it first"});
         return plain(404, &error.to_string());
+    }
+    if marker("page-404") {
+        return plain(404, "404 page not found");
     }
     if marker("vllm-404") {
         let error = json!({"object": "error", "message": "The model `x` does not exist.", "type": "NotFoundError", "param": null, "code": 404});

@@ -116,7 +116,7 @@ enum Phase {
     /// Sending the request and reading up to the first text, within the first-token timeout.
     Starting(Pin<Box<dyn Future<Output = Start> + Send>>),
     /// `finished`: a chunk carried a `finish_reason`; the answer is complete. `idle`: when the
-    /// silence since the last chunk becomes too long; pushed back on every chunk.
+    /// silence since the last text becomes too long; pushed back on every text.
     Streaming {
         events: Box<Events>,
         finished: bool,
@@ -130,8 +130,8 @@ impl Drop for Answer {
     /// end) does not reset its HTTP/2 stream either: see [`read_to_end`].
     fn drop(&mut self) {
         if let Phase::Streaming { finished: true, .. } = self.phase
-            && let Phase::Streaming { events, .. } = std::mem::replace(&mut self.phase, Phase::Done)
             && tokio::runtime::Handle::try_current().is_ok()
+            && let Phase::Streaming { events, .. } = std::mem::replace(&mut self.phase, Phase::Done)
         {
             read_to_end(events, self.idle_timeout);
         }
@@ -341,26 +341,19 @@ async fn events_of(response: reqwest::Response) -> Result<Events, LlmError> {
     ))
 }
 
-/// A failed response's status and message: a server error's body is its message (as
-/// async-openai reads it); any other's is OpenAI's `{"error": {"message": …}}`, Ollama's
-/// `{"error": "…"}` or vLLM's `{"message": …}`.
+/// A failed response's status and message: OpenAI's `{"error": {"message": …}}`, Ollama's
+/// `{"error": "…"}` or vLLM's `{"message": …}`, or else the body as it is.
 async fn status_error(response: reqwest::Response) -> LlmError {
     let status = response.status();
     let body = match response.bytes().await {
         Ok(body) => body,
         Err(error) => return map_error(OpenAIError::Reqwest(error)),
     };
-    let message = if status.is_server_error() {
-        String::from_utf8_lossy(&body).into_owned()
-    } else {
-        match serde_json::from_slice::<Value>(&body)
-            .ok()
-            .as_ref()
-            .and_then(error_message)
-        {
-            Some(message) => message.to_owned(),
-            None => return garbage(&String::from_utf8_lossy(&body)),
-        }
+    let json = serde_json::from_slice::<Value>(&body).ok();
+    let message = match json.as_ref().and_then(error_message) {
+        Some(message) => message.to_owned(),
+        // A proxy's or framework's page ("404 page not found", `{"detail": "Not Found"}`).
+        None => String::from_utf8_lossy(&body).into_owned(),
     };
     LlmError::Status {
         status: status.as_u16(),
@@ -382,8 +375,8 @@ fn error_message(body: &Value) -> Option<&str> {
 /// reset. h2 counts every frame that arrives for a stream it has forgotten after resetting it
 /// as an error and, after 1024 such errors, closes the whole connection (GOAWAY
 /// `too_many_internal_resets`), failing every answer on it: resetting each finished answer did
-/// that within seconds at a few thousand concurrent answers. A visitor who leaves still
-/// cancels at once: dropping the events resets the stream.
+/// that within seconds at a few thousand concurrent answers. A visitor who leaves before the
+/// answer's last text still cancels at once: dropping the events resets the stream.
 fn read_to_end(mut events: Box<Events>, limit: Duration) {
     tokio::spawn(async move {
         let _ = tokio::time::timeout(limit, async {
