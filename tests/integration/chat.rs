@@ -620,6 +620,24 @@ async fn with_the_extractive_fallback_a_dead_upstream_still_answers() {
         .await
         .unwrap();
     assert_eq!(health["llm"]["fallbacks"], 1);
+
+    // A model that fails after some text is not answered over by the fallback: the visitor
+    // would read two answers run together.
+    let answer = ask(
+        &server,
+        Uuid::new_v4(),
+        None,
+        "[cut] What is your return policy?",
+    )
+    .await;
+    assert_eq!(answer.text(), "The return window", "{:?}", answer.frames);
+    assert!(
+        answer
+            .error()
+            .is_some_and(|error| error.contains("cut off")),
+        "{:?}",
+        answer.frames
+    );
 }
 
 #[tokio::test]
