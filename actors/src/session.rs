@@ -982,7 +982,7 @@ impl Relay {
 
     fn fail(&mut self, error: &LlmError) -> ChatEvent {
         self.report_unfinished(MessageStatus::Failed);
-        ChatEvent::Failed(error.to_string())
+        ChatEvent::Failed(error.for_visitor())
     }
 
     /// Durable first: a visitor never sees "finished" for an answer a crash could take back.

@@ -131,6 +131,18 @@ pub enum LlmError {
     CircuitOpen,
 }
 
+impl LlmError {
+    /// What the visitor is told: the kind of failure, never what the model server said or where
+    /// it is (its key hints, internal addresses, a proxy's error page) — that goes to the log.
+    pub fn for_visitor(&self) -> String {
+        match self {
+            LlmError::Connect(_) => "the model server could not be reached".to_owned(),
+            LlmError::Status { status, .. } => format!("the model server answered {status}"),
+            other => other.to_string(),
+        }
+    }
+}
+
 pub type TextStream = Pin<Box<dyn Stream<Item = Result<String, LlmError>> + Send>>;
 
 pub trait LlmProvider: Send + Sync {

@@ -530,6 +530,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn error_bodies_are_read_in_every_shape_servers_send() {
+        let message = |body: Value| error_message(&body).map(str::to_owned);
+        let openai = json!({"error": {"message": "Rate limit reached", "type": "x"}});
+        assert_eq!(message(openai).as_deref(), Some("Rate limit reached"));
+        let ollama = json!({"error": "model \"llama3\" not found"});
+        assert_eq!(
+            message(ollama).as_deref(),
+            Some("model \"llama3\" not found")
+        );
+        let vllm = json!({"object": "error", "message": "no such model", "code": 404});
+        assert_eq!(message(vllm).as_deref(), Some("no such model"));
+        assert_eq!(message(json!({"detail": "Not Found"})), None);
+        assert_eq!(message(json!("a string")), None);
+    }
+
     #[tokio::test]
     async fn an_answer_dropped_after_its_last_text_is_still_read_to_its_end() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
