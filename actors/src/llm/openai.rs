@@ -131,9 +131,8 @@ impl Drop for Answer {
     fn drop(&mut self) {
         if let Phase::Streaming { finished: true, .. } = self.phase
             && tokio::runtime::Handle::try_current().is_ok()
-            && let Phase::Streaming { events, .. } = std::mem::replace(&mut self.phase, Phase::Done)
         {
-            read_to_end(events, self.idle_timeout);
+            let _ = self.end(true, None);
         }
     }
 }
@@ -243,23 +242,25 @@ impl Stream for Answer {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         let idle_timeout = this.idle_timeout;
-        let (read, events) = match &mut this.phase {
-            Phase::Done => return Poll::Ready(None),
-            Phase::Starting(start) => match ready!(start.as_mut().poll(cx)) {
-                Err(error) => (Err(error), None),
-                Ok((Some(text), events, finished)) => {
-                    this.phase = Phase::Streaming {
-                        events,
-                        finished,
-                        idle: Deadline::after(idle_timeout),
-                    };
-                    return Poll::Ready(Some(Ok(text)));
+        match &mut this.phase {
+            Phase::Done => Poll::Ready(None),
+            Phase::Starting(start) => {
+                let (text, events, finished) = match ready!(start.as_mut().poll(cx)) {
+                    Ok(started) => started,
+                    Err(error) => return this.end(false, Some(error)),
+                };
+                this.phase = Phase::Streaming {
+                    events,
+                    finished,
+                    idle: Deadline::after(idle_timeout),
+                };
+                match text {
+                    Some(text) => Poll::Ready(Some(Ok(text))),
+                    // `[DONE]` before any text or `finish_reason`: nothing was answered.
+                    None => this.end(true, (!finished).then_some(LlmError::Cut)),
                 }
-                // `[DONE]` before any text or `finish_reason`: nothing was answered.
-                Ok((None, events, false)) => (Err(LlmError::Cut), Some(events)),
-                Ok((None, events, true)) => (Ok(None), Some(events)),
-            },
-            Phase::Streaming { finished: true, .. } => (Ok(None), None),
+            }
+            Phase::Streaming { finished: true, .. } => this.end(true, None),
             Phase::Streaming {
                 events,
                 finished,
@@ -272,28 +273,33 @@ impl Stream for Answer {
                         Err(LlmError::IdleTimeout(idle_timeout))
                     }
                 };
-                if let Ok(Some(text)) = read {
-                    idle.set(now() + idle_timeout);
-                    return Poll::Ready(Some(Ok(text)));
+                match read {
+                    Ok(Some(text)) => {
+                        idle.set(now() + idle_timeout);
+                        Poll::Ready(Some(Ok(text)))
+                    }
+                    Ok(None) => this.end(true, None),
+                    Err(error) => this.end(false, Some(error)),
                 }
-                (read, None)
             }
-        };
-        // The answer is over: a finished one is read to its end, a failed one dropped (which
-        // resets its HTTP/2 stream).
-        let phase = std::mem::replace(&mut this.phase, Phase::Done);
-        let drain = match (events, phase) {
-            (Some(events), _) => Some(events),
-            (None, Phase::Streaming { events, .. }) if read.is_ok() => Some(events),
-            _ => None,
-        };
-        if let Some(events) = drain {
-            read_to_end(events, idle_timeout);
         }
-        match read {
-            Err(error) => Poll::Ready(Some(Err(error))),
-            Ok(_) => Poll::Ready(None),
+    }
+}
+
+impl Answer {
+    /// Ends the answer with `error`, or with no more texts: its response is read to its end
+    /// when `drain` (it finished), or dropped, which resets its HTTP/2 stream.
+    fn end(
+        &mut self,
+        drain: bool,
+        error: Option<LlmError>,
+    ) -> Poll<Option<Result<String, LlmError>>> {
+        if let Phase::Streaming { events, .. } = std::mem::replace(&mut self.phase, Phase::Done)
+            && drain
+        {
+            read_to_end(events, self.idle_timeout);
         }
+        Poll::Ready(error.map(Err))
     }
 }
 
