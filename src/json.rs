@@ -131,14 +131,14 @@ pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Bod
 /// Room for the headers a response ends with: nine on a widget GET (its own three — content
 /// type, validator, caching — the rate limit's three, CORS's two and `X-Content-Type-Options`),
 /// and a few to spare.
-const RESPONSE_HEADERS: usize = 12;
+pub const RESPONSE_HEADERS: usize = 12;
 
 pub fn bytes_response(
     status: StatusCode,
     bytes: Bytes,
     content_type: &'static str,
 ) -> Response<Body> {
-    let mut response = Response::new(full(bytes));
+    let mut response = Response::new(body_of(bytes));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     // Room, allocated once, for what the router adds (rate limit, CORS and the rest).
@@ -167,13 +167,14 @@ pub fn etagged_response(
 }
 
 pub fn empty_response(status: StatusCode) -> Response<Body> {
-    let mut response = Response::new(full(Bytes::new()));
+    let mut response = Response::new(body_of(Bytes::new()));
     *response.status_mut() = status;
     response.headers_mut().reserve(RESPONSE_HEADERS);
     response
 }
 
-fn full(bytes: Bytes) -> Body {
+/// A response body of `bytes`, sent whole.
+pub fn body_of(bytes: Bytes) -> Body {
     Full::new(bytes)
         .map_err(|never: Infallible| match never {})
         .boxed_unsync()

@@ -60,6 +60,18 @@ pub struct RateDecision {
     pub reset_at_unix: u64,
 }
 
+impl RateDecision {
+    /// Zeros, for a response head made ahead of time whose numbers are written over for each
+    /// request (see `routes::widget_config`).
+    pub const PLACEHOLDER: RateDecision = RateDecision {
+        allowed: true,
+        limit: 0,
+        remaining: 0,
+        reset_after: Duration::ZERO,
+        reset_at_unix: 0,
+    };
+}
+
 /// The limits of every class, and where the counts live.
 pub struct RateLimiter {
     /// Replaced by a config reload (SIGHUP); windows already open keep counting.
@@ -265,10 +277,12 @@ impl WallClock {
     }
 }
 
-/// Counts in this process: one map of open windows, swept as they end.
+/// Counts in this process: one map of open windows, swept as they end. Every rate-limited
+/// request looks its client up here, so it is hashed with foldhash (seeded per map, so clients
+/// cannot choose addresses that collide) rather than SipHash.
 #[derive(Default)]
 pub struct LocalCounters {
-    windows: DashMap<CounterKey, Window>,
+    windows: DashMap<CounterKey, Window, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -286,8 +300,10 @@ impl LocalCounters {
             used: 0,
         };
         let mut entry = self.windows.entry(key).or_insert(fresh);
-        if now.duration_since(entry.opened) >= window {
+        let mut open_for = now.duration_since(entry.opened);
+        if open_for >= window {
             *entry = fresh;
+            open_for = Duration::ZERO;
         }
         let counted = entry.used < limit;
         if counted {
@@ -296,7 +312,7 @@ impl LocalCounters {
         Hit {
             counted,
             used: entry.used,
-            reset_after: window.saturating_sub(now.duration_since(entry.opened)),
+            reset_after: window.saturating_sub(open_for),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::json::RequestBody;
 use helpyap_actors::Engine;
 use helpyap_actors::feed::SubscriberCaps;
 use helpyap_actors::records::{Role, UserRecord};
-use hyper::header::{ALLOW, HeaderMap, HeaderName, HeaderValue, X_CONTENT_TYPE_OPTIONS};
+use hyper::header::{ALLOW, Entry, HeaderMap, HeaderName, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use hyper::{Method, Request};
 use ipnet::IpNet;
 
@@ -143,16 +143,18 @@ pub async fn handle(
 ) -> Response<Body> {
     let started = Instant::now();
     let Some(route) = Route::parse(request.uri().path()) else {
-        let response = ApiError::not_found("Not found").into_response();
+        let mut response = ApiError::not_found("Not found").into_response();
         state.metrics.request("unknown", 404, started.elapsed());
-        return with_common_headers(response);
+        add_headers(response.headers_mut(), false, None);
+        return response;
     };
     let spec = route.spec();
+    let mut decision = None;
     let mut response = if request.method() == Method::OPTIONS && spec.cross_origin {
         cors::preflight(&spec.allow())
     } else if let Some(access) = spec.access(request.method()) {
         let client = client_ip(peer.ip(), request.headers(), &state.trusted_proxies);
-        let decision = match spec.rate_class {
+        decision = match spec.rate_class {
             Some(class) => Some((class, state.limiter.check_at(class, client, started).await)),
             None => None,
         };
@@ -178,24 +180,49 @@ pub async fn handle(
                 }
             },
         };
-        let mut response = result.unwrap_or_else(ApiError::into_response);
-        if let Some((_, decision)) = decision {
-            rate_limit_headers(response.headers_mut(), decision);
-        }
-        response
+        result.unwrap_or_else(ApiError::into_response)
     } else {
         let mut response = ApiError::method_not_allowed().into_response();
         let allow = HeaderValue::from_str(&spec.allow()).expect("method names are header-safe");
         response.headers_mut().insert(ALLOW, allow);
         response
     };
-    if spec.cross_origin {
-        cors::decorate(response.headers_mut());
-    }
+    add_headers(
+        response.headers_mut(),
+        spec.cross_origin,
+        decision.map(|(_, decision)| decision),
+    );
     state
         .metrics
         .request(spec.label, response.status().as_u16(), started.elapsed());
-    with_common_headers(response)
+    response
+}
+
+/// Adds what the router puts on a response: the rate limit's headers when it counted the
+/// request, CORS's on a cross-origin route, and `X-Content-Type-Options` on all.
+///
+/// A handler may answer with a head made ahead of time by this same function (the widget
+/// config keeps one per snapshot): its `X-Content-Type-Options`, which only this function
+/// writes, says the fixed headers are there, and only the rate limit's numbers are written
+/// over, in the places the head has for them. Each look-up in a `HeaderMap` costs about as
+/// much as an insert, and a custom name's more (it is hashed byte by byte).
+pub fn add_headers(headers: &mut HeaderMap, cross_origin: bool, decision: Option<RateDecision>) {
+    match headers.entry(X_CONTENT_TYPE_OPTIONS) {
+        Entry::Vacant(fixed_headers_missing) => {
+            fixed_headers_missing.insert(HeaderValue::from_static("nosniff"));
+            if cross_origin {
+                cors::decorate(headers);
+            }
+            if let Some(decision) = decision {
+                rate_limit_headers(headers, decision);
+            }
+        }
+        Entry::Occupied(_) => {
+            if let Some(decision) = decision {
+                rewrite_rate_limit_headers(headers, decision);
+            }
+        }
+    }
 }
 
 /// Who is calling, checked in the documented order: the access token (401), then that the
@@ -398,15 +425,44 @@ async fn dispatch_signed_in(
 
 /// `X-RateLimit-Reset` is the Unix time (seconds) at which the window ends, as GitHub's API.
 fn rate_limit_headers(headers: &mut HeaderMap, decision: RateDecision) {
-    headers.insert(
-        X_RATELIMIT_LIMIT,
-        repeated_number(LAST_LIMIT, decision.limit.into()),
-    );
-    headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
-    headers.insert(
-        X_RATELIMIT_RESET,
-        repeated_number(LAST_RESET, decision.reset_at_unix),
-    );
+    for (name, value) in rate_limit_values(decision) {
+        headers.insert(name, value);
+    }
+}
+
+/// The rate limit's numbers written over the places a ready-made head has for them, found in
+/// one walk over its dozen entries rather than by three look-ups; any place missing is added.
+fn rewrite_rate_limit_headers(headers: &mut HeaderMap, decision: RateDecision) {
+    let [limit, remaining, reset] = rate_limit_values(decision).map(|(_, value)| value);
+    let mut values = [Some(limit), Some(remaining), Some(reset)];
+    for (name, value) in headers.iter_mut() {
+        let slot = match name.as_str() {
+            "x-ratelimit-limit" => 0,
+            "x-ratelimit-remaining" => 1,
+            "x-ratelimit-reset" => 2,
+            _ => continue,
+        };
+        if let Some(number) = values[slot].take() {
+            *value = number;
+        }
+    }
+    if values.iter().any(Option::is_some) {
+        rate_limit_headers(headers, decision);
+    }
+}
+
+fn rate_limit_values(decision: RateDecision) -> [(HeaderName, HeaderValue); 3] {
+    [
+        (
+            X_RATELIMIT_LIMIT,
+            repeated_number(LAST_LIMIT, decision.limit.into()),
+        ),
+        (X_RATELIMIT_REMAINING, HeaderValue::from(decision.remaining)),
+        (
+            X_RATELIMIT_RESET,
+            repeated_number(LAST_RESET, decision.reset_at_unix),
+        ),
+    ]
 }
 
 const LAST_LIMIT: usize = 0;
@@ -430,13 +486,6 @@ fn repeated_number(slot: usize, number: u64) -> HeaderValue {
         }
         value.clone()
     })
-}
-
-fn with_common_headers(mut response: Response<Body>) -> Response<Body> {
-    response
-        .headers_mut()
-        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    response
 }
 
 #[cfg(test)]
@@ -496,5 +545,37 @@ mod tests {
             ["5", "0", "1800000061"]
         );
         assert_eq!(written(decision(60, 0, 0)), ["60", "0", "0"]);
+    }
+
+    #[test]
+    fn a_ready_made_head_gets_each_requests_numbers_and_keeps_its_other_headers() {
+        let mut head = HeaderMap::new();
+        head.insert(hyper::header::ETAG, HeaderValue::from_static("\"e1\""));
+        add_headers(&mut head, true, Some(RateDecision::PLACEHOLDER));
+        let before: Vec<_> = head.keys().cloned().collect();
+        for remaining in [59, 58] {
+            let mut answer = head.clone();
+            add_headers(
+                &mut answer,
+                true,
+                Some(decision(60, remaining, 1_800_000_060)),
+            );
+            assert_eq!(answer.keys().cloned().collect::<Vec<_>>(), before);
+            assert_eq!(answer.len(), head.len(), "nothing added twice");
+            assert_eq!(answer[X_RATELIMIT_LIMIT], "60");
+            assert_eq!(
+                answer[X_RATELIMIT_REMAINING],
+                remaining.to_string().as_str()
+            );
+            assert_eq!(answer[X_RATELIMIT_RESET], "1800000060");
+            assert_eq!(answer["access-control-allow-origin"], "*");
+            assert_eq!(answer[X_CONTENT_TYPE_OPTIONS], "nosniff");
+        }
+        // A head with a place missing still gets all three numbers.
+        let mut partial = head.clone();
+        partial.remove(X_RATELIMIT_RESET);
+        add_headers(&mut partial, true, Some(decision(60, 1, 1_800_000_061)));
+        assert_eq!(partial[X_RATELIMIT_RESET], "1800000061");
+        assert_eq!(partial[X_RATELIMIT_REMAINING], "1");
     }
 }

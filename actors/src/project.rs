@@ -209,6 +209,9 @@ pub struct ProjectSnapshot {
     /// A strong validator for `widget_config_json`, quoted as HTTP wants it; made once per
     /// change, so a config GET copies no bytes for it.
     pub etag: http::HeaderValue,
+    /// The head of the config GET's 200 answer, built by the server on the first one and cloned
+    /// for every answer after it (a clone costs less than adding its headers one by one).
+    pub widget_config_head: std::sync::OnceLock<http::HeaderMap>,
     pub push_secret_hash: Option<SecretHash>,
     pub allowed_origins: Vec<String>,
     pub retention_days: Option<u32>,
@@ -222,8 +225,9 @@ pub struct ProjectSnapshot {
     pub knowledge: Arc<KnowledgeIndex>,
 }
 
-/// Latest snapshot of every started project, written only by project actors.
-pub type SnapshotBoard = Arc<DashMap<String, Arc<ProjectSnapshot>>>;
+/// Latest snapshot of every started project, written only by project actors. Read by nearly
+/// every request, so hashed with foldhash (seeded per map) rather than SipHash.
+pub type SnapshotBoard = Arc<DashMap<String, Arc<ProjectSnapshot>, foldhash::fast::RandomState>>;
 
 pub struct Project;
 
@@ -921,6 +925,7 @@ impl ProjectState {
             slug: self.record.slug.clone(),
             widget_config_json: Bytes::from(json),
             etag: http::HeaderValue::from_str(&etag).expect("quoted hex digits are header-safe"),
+            widget_config_head: std::sync::OnceLock::new(),
             push_secret_hash: self.record.push_secret_hash.clone(),
             allowed_origins: self.record.allowed_origins.clone(),
             retention_days: self.record.retention_days,

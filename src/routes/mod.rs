@@ -66,15 +66,32 @@ pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
 fn query_value<'a>(uri: &'a Uri, name: &str) -> Option<Cow<'a, str>> {
     let query = uri.query()?;
     // Most queries need no decoding up to the pair asked for (`?project=demo`): read as they
-    // are. Anything encoded on the way goes to `form_urlencoded`.
-    let encoded = |text: &str| text.contains(['%', '+']);
-    for pair in query.split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if encoded(key) || (key == name && encoded(value)) {
-            return decoded_query_value(query, name);
-        }
-        if key == name {
-            return Some(Cow::Borrowed(value));
+    // are, in one pass over the bytes (every widget request asks for its project). Anything
+    // encoded on the way goes to `form_urlencoded`.
+    let bytes = query.as_bytes();
+    let mut pair_start = 0;
+    let mut key_end = None;
+    for at in 0..=bytes.len() {
+        match bytes.get(at) {
+            Some(b'=') if key_end.is_none() => key_end = Some(at),
+            Some(b'%' | b'+') => match key_end {
+                // An encoded key might decode to `name`.
+                None => return decoded_query_value(query, name),
+                Some(end) if &bytes[pair_start..end] == name.as_bytes() => {
+                    return decoded_query_value(query, name);
+                }
+                Some(_) => {}
+            },
+            Some(b'&') | None => {
+                let end = key_end.unwrap_or(at);
+                if &bytes[pair_start..end] == name.as_bytes() {
+                    // Cut at ASCII bytes, so a `str` still.
+                    return Some(Cow::Borrowed(&query[(end + 1).min(at)..at]));
+                }
+                pair_start = at + 1;
+                key_end = None;
+            }
+            Some(_) => {}
         }
     }
     None
@@ -263,6 +280,11 @@ mod query_tests {
             "/x?projectx=no&project",
             "/x?&&project=demo&",
             "/x?other=1",
+            "/x?a=%20&b+c=1&project=demo",
+            "/x?project=demo%21&x=1",
+            "/x?project==demo",
+            "/x?=&project",
+            "/x?",
             "/x",
         ];
         for uri in uris {

@@ -54,12 +54,24 @@ async fn the_eleventh_push_inside_60_seconds_is_429_with_retry_after() {
 async fn the_sixty_first_widget_request_is_429_and_healthz_is_never_limited() {
     let server = TestServer::start().await;
     let url = server.url("/api/widget/config?project=demo");
+    let unix_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
     for idx in 0..60 {
-        assert_eq!(
-            client().get(&url).send().await.unwrap().status(),
-            200,
-            "request {}",
-            idx + 1
+        let before = unix_now();
+        let response = client().get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "request {}", idx + 1);
+        // The config GET's head is made once per snapshot: each answer still has its own
+        // numbers.
+        assert_eq!(header_u64(&response, "x-ratelimit-limit"), 60);
+        assert_eq!(header_u64(&response, "x-ratelimit-remaining"), 59 - idx);
+        let reset = header_u64(&response, "x-ratelimit-reset");
+        assert!(
+            (before..=unix_now() + 61).contains(&reset),
+            "reset {reset} is not within the minute's window"
         );
     }
     let refused = client().get(&url).send().await.unwrap();

@@ -214,3 +214,70 @@ async fn popup_rules_come_from_the_project_config() {
         "Someone just bought {product}"
     );
 }
+
+/// The head of a config answer is made once per settings version: each answer still carries
+/// every header, with its own rate-limit numbers, and new settings bring a new head.
+#[tokio::test]
+async fn every_answer_has_the_whole_head_and_new_settings_a_new_one() {
+    let server = TestServer::start().await;
+    let url = server.url("/api/widget/config?project=demo");
+    let fixed_head = |response: &reqwest::Response| -> Vec<(String, String)> {
+        let per_answer = ["date", "x-ratelimit-remaining", "x-ratelimit-reset"];
+        let mut head: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter(|(name, _)| !per_answer.contains(&name.as_str()))
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+            .collect();
+        head.sort();
+        head
+    };
+    let first = client().get(&url).send().await.unwrap();
+    let second = client().get(&url).send().await.unwrap();
+    for response in [&first, &second] {
+        let headers = response.headers();
+        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(headers["cache-control"], "no-cache");
+        assert_eq!(headers["access-control-allow-origin"], "*");
+        let exposed = headers["access-control-expose-headers"].to_str().unwrap();
+        assert!(exposed.contains("X-RateLimit-Remaining"), "{exposed}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["x-ratelimit-limit"], "60");
+    }
+    assert_eq!(fixed_head(&first), fixed_head(&second));
+    assert_ne!(
+        first.headers()["x-ratelimit-remaining"],
+        second.headers()["x-ratelimit-remaining"]
+    );
+
+    let owner = server.owner("owner@example.com").await;
+    let settings = json!({
+        "name": "Renamed Bot",
+        "company": "Acme Inc",
+        "welcomeMessage": "Hello!",
+        "quickReplies": [],
+        "theme": { "primaryColor": "#112233", "position": "bottom-left" },
+        "allowedOrigins": [],
+    });
+    owner
+        .put("/api/admin/projects/demo", settings)
+        .expect(200)
+        .await;
+    let renamed = client().get(&url).send().await.unwrap();
+    assert_ne!(renamed.headers()["etag"], first.headers()["etag"]);
+    let mut expected = fixed_head(&first);
+    for (name, value) in &mut expected {
+        if name == "etag" {
+            *value = renamed.headers()["etag"].to_str().unwrap().to_owned();
+        }
+        if name == "content-length" {
+            *value = renamed.headers()["content-length"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+        }
+    }
+    assert_eq!(fixed_head(&renamed), expected);
+    let body: serde_json::Value = renamed.json().await.unwrap();
+    assert_eq!(body["name"], "Renamed Bot");
+}
