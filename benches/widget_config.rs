@@ -66,8 +66,8 @@ fn main() {
         let run = wrk(addr, path, seconds, connections);
         let cpu_per_request = (process_cpu_seconds() - cpu_before) * 1e6 / run.requests;
         println!(
-            "round {round}: {name:>7} {:>9.0} req/s  {cpu_per_request:>5.2} µs server CPU/request",
-            run.requests_per_second
+            "round {round}: {name:>7} {:>9.0} req/s  {cpu_per_request:>5.2} µs server CPU/request  {:.0} requests",
+            run.requests_per_second, run.requests
         );
         (run.requests_per_second, cpu_per_request)
     });

@@ -14,11 +14,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use helpyap_actors::deadline::{Deadline, now};
 use http_body::{Body, Frame, SizeHint};
 
@@ -119,6 +120,59 @@ impl Future for IdleWatch {
     }
 }
 
+/// Polls a future only when it has been woken (and on the first poll). A connection's task
+/// wakes for every request, and `tokio::select!` polls each of its branches on every wake: the
+/// idle watch and the shutdown signal, which wake on their own, need not be looked at then.
+pub struct WhenWoken<F> {
+    future: F,
+    flag: Arc<WokenFlag>,
+    /// Wakes `flag`, then the task; made once.
+    waker: Waker,
+}
+
+struct WokenFlag {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for WokenFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl<F: Future + Unpin> WhenWoken<F> {
+    pub fn new(future: F) -> WhenWoken<F> {
+        let flag = Arc::new(WokenFlag {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        WhenWoken {
+            future,
+            waker: Waker::from(flag.clone()),
+            flag,
+        }
+    }
+}
+
+impl<F: Future + Unpin> Future for WhenWoken<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        this.flag.task.register(cx.waker());
+        if !this.flag.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.future).poll(&mut Context::from_waker(&this.waker))
+    }
+}
+
 /// A response body that keeps its request counted as in flight until it is dropped.
 pub struct Tracked<B> {
     body: B,
@@ -186,5 +240,67 @@ mod tests {
         watch.await;
         let waited = now() - ended;
         assert!(waited >= TICK * 2 && waited < TICK * 5, "{waited:?}");
+    }
+
+    /// Counts its polls; ready once `ready` is set, waking the waker it was last polled with.
+    struct Counted {
+        polls: Arc<AtomicU64>,
+        ready: Arc<AtomicBool>,
+        waker: Arc<std::sync::Mutex<Option<Waker>>>,
+    }
+
+    impl Future for Counted {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            if self.ready.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_future_is_polled_first_and_then_only_when_it_has_been_woken() {
+        let polls = Arc::new(AtomicU64::new(0));
+        let ready = Arc::new(AtomicBool::new(false));
+        let waker = Arc::new(std::sync::Mutex::new(None::<Waker>));
+        let mut watched = WhenWoken::new(Counted {
+            polls: polls.clone(),
+            ready: ready.clone(),
+            waker: waker.clone(),
+        });
+        let task_woken = Arc::new(AtomicU64::new(0));
+        struct CountWakes(Arc<AtomicU64>);
+        impl Wake for CountWakes {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let task = Waker::from(Arc::new(CountWakes(task_woken.clone())));
+        let mut cx = Context::from_waker(&task);
+        for _ in 0..5 {
+            assert!(Pin::new(&mut watched).poll(&mut cx).is_pending());
+        }
+        assert_eq!(
+            polls.load(Ordering::SeqCst),
+            1,
+            "polled only the first time"
+        );
+        ready.store(true, Ordering::SeqCst);
+        assert!(
+            Pin::new(&mut watched).poll(&mut cx).is_pending(),
+            "not woken yet"
+        );
+        waker.lock().unwrap().take().unwrap().wake();
+        assert_eq!(
+            task_woken.load(Ordering::SeqCst),
+            1,
+            "its wake reaches the task"
+        );
+        assert!(Pin::new(&mut watched).poll(&mut cx).is_ready());
+        assert_eq!(polls.load(Ordering::SeqCst), 2);
     }
 }

@@ -41,7 +41,7 @@ use crate::config::{Config, LlmFallback, LlmProvider};
 use crate::connection::{Batching, Connection};
 use crate::email::Mailer;
 use crate::event_stream;
-use crate::idle::{Activity, IdleWatch, Tracked};
+use crate::idle::{Activity, IdleWatch, Tracked, WhenWoken};
 use crate::json::{BodyLimits, RequestBody};
 use crate::knowledge_dir;
 use crate::metrics::Metrics;
@@ -446,10 +446,24 @@ struct Watch {
 async fn drive<C: Future<Output = hyper::Result<()>>>(
     connection: C,
     graceful_shutdown: fn(Pin<&mut C>),
-    mut watch: Watch,
+    watch: Watch,
 ) {
-    let peer = watch.peer;
+    let Watch {
+        peer,
+        idle,
+        idle_close_grace,
+        mut close,
+        requests,
+    } = watch;
     let mut connection = std::pin::pin!(connection);
+    // Polled only when the idle watch or the shutdown signal wakes, not on every wake of the
+    // connection (one or more per request).
+    let closing = std::pin::pin!(async {
+        tokio::select! {
+            () = idle => false,
+            _ = close.changed() => true,
+        }
+    });
     let shutting_down = tokio::select! {
         // The connection first: a request head already received is taken (and the connection
         // busy) before the idle watch looks.
@@ -460,18 +474,17 @@ async fn drive<C: Future<Output = hyper::Result<()>>>(
             }
             return;
         }
-        () = watch.idle => false,
-        _ = watch.close.changed() => true,
+        shutting_down = WhenWoken::new(closing) => shutting_down,
     };
     tracing::debug!(%peer, shutting_down, "closing a connection with no request in flight or at shutdown");
     graceful_shutdown(connection.as_mut());
     if shutting_down {
         // In-flight requests finish; `server.shutdown_grace` bounds the wait.
         let _ = connection.await;
-    } else if tokio::time::timeout(watch.idle_close_grace, connection.as_mut())
+    } else if tokio::time::timeout(idle_close_grace, connection.as_mut())
         .await
         .is_err()
-        && watch.requests.busy()
+        && requests.busy()
     {
         // A request arrived as the connection was told to close (an h2 stream opened before
         // the peer saw GOAWAY): it finishes first.
