@@ -218,6 +218,10 @@ pub fn add_headers(headers: &mut HeaderMap, cross_origin: bool, decision: Option
             }
         }
         Entry::Occupied(_) => {
+            debug_assert!(
+                !cross_origin || headers.contains_key(hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN),
+                "a ready-made head for a cross-origin route lacks CORS"
+            );
             if let Some(decision) = decision {
                 rewrite_rate_limit_headers(headers, decision);
             }

@@ -456,25 +456,28 @@ async fn drive<C: Future<Output = hyper::Result<()>>>(
         requests,
     } = watch;
     let mut connection = std::pin::pin!(connection);
-    // Polled only when the idle watch or the shutdown signal wakes, not on every wake of the
-    // connection (one or more per request).
-    let closing = std::pin::pin!(async {
-        tokio::select! {
-            () = idle => false,
-            _ = close.changed() => true,
-        }
-    });
-    let shutting_down = tokio::select! {
-        // The connection first: a request head already received is taken (and the connection
-        // busy) before the idle watch looks.
-        biased;
-        result = connection.as_mut() => {
-            if let Err(error) = result {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+    let shutting_down = {
+        // Polled only when the idle watch or the shutdown signal wakes, not on every wake of
+        // the connection (one or more per request); both end with this block.
+        let closing = std::pin::pin!(async {
+            tokio::select! {
+                biased;
+                () = idle => false,
+                _ = close.changed() => true,
             }
-            return;
+        });
+        tokio::select! {
+            // The connection first: a request head already received is taken (and the
+            // connection busy) before the idle watch looks.
+            biased;
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+                return;
+            }
+            shutting_down = WhenWoken::new(closing) => shutting_down,
         }
-        shutting_down = WhenWoken::new(closing) => shutting_down,
     };
     tracing::debug!(%peer, shutting_down, "closing a connection with no request in flight or at shutdown");
     graceful_shutdown(connection.as_mut());

@@ -226,7 +226,8 @@ pub struct ProjectSnapshot {
 }
 
 /// Latest snapshot of every started project, written only by project actors. Read by nearly
-/// every request, so hashed with foldhash (seeded per map) rather than SipHash.
+/// every request, so hashed with foldhash rather than SipHash: its keys are the slugs of
+/// projects that exist, never a visitor's choice.
 pub type SnapshotBoard = Arc<DashMap<String, Arc<ProjectSnapshot>, foldhash::fast::RandomState>>;
 
 pub struct Project;

@@ -136,6 +136,11 @@ async fn etag_revalidation_answers_304_without_a_body() {
         .unwrap();
     assert_eq!(again.status(), 304);
     assert_eq!(again.headers()["etag"], etag.as_str());
+    assert_eq!(again.headers()["cache-control"], "no-cache");
+    assert_eq!(again.headers()["access-control-allow-origin"], "*");
+    assert_eq!(again.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(again.headers()["x-ratelimit-limit"], "60");
+    assert_eq!(again.headers()["x-ratelimit-remaining"], "58");
     assert!(again.bytes().await.unwrap().is_empty());
     let stale = client()
         .get(&url)
@@ -236,6 +241,9 @@ async fn every_answer_has_the_whole_head_and_new_settings_a_new_one() {
     let second = client().get(&url).send().await.unwrap();
     for response in [&first, &second] {
         let headers = response.headers();
+        for name in headers.keys() {
+            assert_eq!(headers.get_all(name).iter().count(), 1, "{name} sent twice");
+        }
         assert_eq!(headers["content-type"], "application/json");
         assert_eq!(headers["cache-control"], "no-cache");
         assert_eq!(headers["access-control-allow-origin"], "*");
