@@ -269,6 +269,20 @@ mod query_tests {
         query_param(&Uri::from_static(uri), name)
     }
 
+    proptest::proptest! {
+        /// Any query of the characters that matter (separators, encodings, a name's letters):
+        /// the one-pass reading gives what `form_urlencoded` gives.
+        #[test]
+        fn any_query_is_read_as_form_urlencoded_reads_it(
+            query in "[pjroect=&%+2A]{0,24}",
+            name in proptest::sample::select(vec!["p", "pj", "project"]),
+        ) {
+            let uri: Uri = format!("/x?{query}").parse().unwrap();
+            let expected = decoded_query_value(&query, name).map(Cow::into_owned);
+            proptest::prop_assert_eq!(query_value(&uri, name).map(Cow::into_owned), expected);
+        }
+    }
+
     #[test]
     fn query_values_read_as_sent_or_decoded_match_form_urlencoded() {
         let uris = [
